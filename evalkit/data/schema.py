@@ -1,0 +1,100 @@
+"""The data boundary: what every loader returns and every later stage consumes.
+
+Columns are plain Python lists (ids, texts) or numpy arrays (numbers); row ``i`` of every
+column describes the same item / query.  Judgments use ranx's ``{query_id: {item_id: grade}}``
+layout so they pass straight to :class:`ranx.Qrels`.
+
+>>> cat = Catalog(ids=["d1", "d2"], titles=["red shoe", "blue hat"])
+>>> len(cat), cat.text_for("title")
+(2, ['red shoe', 'blue hat'])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from evalkit.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evalkit.clicks.log import ClickLog
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The items a search engine retrieves: ids, titles, optional body text and attributes."""
+
+    ids: list[str]
+    titles: list[str]
+    texts: list[str] | None = None
+    attributes: dict[str, list[Any]] = field(default_factory=dict)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def text_for(self, text_field: str) -> list[str]:
+        """The strings to embed: ``title`` (default), ``text`` or ``title_text`` (title + body)."""
+        if text_field == "title":
+            return self.titles
+        if self.texts is None:
+            raise ConfigError(
+                f"dataset.text_field={text_field!r} needs a body text column, but catalog "
+                f"{self.source or '(in memory)'} has none; use text_field=title"
+            )
+        if text_field == "text":
+            return self.texts
+        if text_field == "title_text":
+            return [f"{t}. {b}" if t and b else (t or b) for t, b in zip(self.titles, self.texts)]
+        raise ConfigError(
+            f"dataset.text_field={text_field!r} is unknown (expected title, text or title_text)"
+        )
+
+
+@dataclass(frozen=True)
+class Queries:
+    """Historical queries: ids, texts, optional language, frequency and other categorical columns."""
+
+    ids: list[str]
+    texts: list[str]
+    language: list[str] | None = None
+    frequency: list[float] | None = None
+    attributes: dict[str, list[Any]] = field(default_factory=dict)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class Judgments:
+    """Graded relevance, ``{query_id: {item_id: grade}}`` with integer grades >= 0.
+
+    ``method`` says where the grades came from: ``human``, or a click-derived method such as ``coec``.
+    """
+
+    qrels: dict[str, dict[str, int]]
+    method: str = "human"
+    source: str = ""
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.qrels.values())
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """Everything one evaluation reads, validated, with content fingerprints.
+
+    ``skipped`` counts rows dropped by configured skip rules (e.g. ``{"empty_title": 3}``);
+    ``fingerprint`` maps ``catalog``/``queries``/``judgments``/``clicks``/``dataset`` to hex digests.
+    """
+
+    name: str
+    catalog: Catalog
+    queries: Queries
+    judgments: Judgments | None
+    clicks: ClickLog | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    fingerprint: dict[str, str] = field(default_factory=dict)
+    synthetic: bool = False
+    text_field: str = "title"

@@ -1,0 +1,64 @@
+"""Errors evalkit raises for bad input, bad configuration and misbehaving endpoints.
+
+Every error names *where* the problem is (file, row, field) and *what was expected*, so the
+command line can print one clear line instead of a traceback.
+
+>>> err = DataError("title is empty", file="corpus.jsonl", row=7, field="title",
+...                 expected="a non-empty string")
+>>> str(err)
+"corpus.jsonl, row 7, field 'title': title is empty (expected a non-empty string)"
+"""
+
+from __future__ import annotations
+
+
+class EvalkitError(Exception):
+    """Base class: anything evalkit reports to the user as a clean one-line error (exit code 1)."""
+
+
+class ConfigError(EvalkitError):
+    """The Hydra configuration asks for something impossible or inconsistent."""
+
+
+class DataError(EvalkitError):
+    """A data file is missing, malformed, or inconsistent.
+
+    ``row`` is 1-based and counts data rows (a header line is not a row).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        field: str | None = None,
+        expected: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.row = row
+        self.field = field
+        self.expected = expected
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.file:
+            where.append(str(self.file))
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.field:
+            where.append(f"field {self.field!r}")
+        text = ", ".join(where) + ": " + self.message if where else self.message
+        if self.expected:
+            text += f" (expected {self.expected})"
+        return text
+
+
+class EndpointError(EvalkitError):
+    """An embedding endpoint answered with something unusable (wrong count, dimension, NaN, ...)."""
+
+
+class FingerprintMismatch(EvalkitError):
+    """Two runs were asked to be compared but their inputs differ."""
