@@ -1,0 +1,52 @@
+"""What one evaluated model version hands to the compare and track layers.
+
+A ``VersionResult`` is plain data: it can be built by the pipeline from fresh embeddings, or
+rebuilt from an earlier MLflow run's artifacts (per-query table + TREC run file) so a new
+candidate is compared with a logged baseline without re-embedding it.
+
+>>> import numpy as np
+>>> vr = VersionResult(name="a", params={}, overall={"ndcg@10": 0.5},
+...                    per_query={"ndcg@10": {"q1": 0.5}}, ranking=None)
+>>> vr.metric("ndcg@10")
+0.5
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evalkit.retrieve.ranking import Ranking
+
+
+@dataclass
+class VersionResult:
+    """One model version's outputs on one dataset.
+
+    - ``overall`` / ``per_query``: ranx metric strings (``ndcg@10``) -> mean / {query_id: value}.
+    - ``pair_ids`` / ``pair_similarity``: cosine similarity of the version's query and item vectors for
+      every judged or logged (query_id, item_id) pair, aligned with ``pair_ids`` (same order for all
+      versions of one evaluation).
+    - ``latencies_s``: per embedding request made while embedding the queries at the configured batch size
+      and concurrency (empty when every vector came from the cache), ``throughput`` in texts/s.
+    """
+
+    name: str
+    params: dict[str, Any]
+    overall: dict[str, float]
+    per_query: dict[str, dict[str, float]]
+    ranking: Ranking | None
+    pair_ids: list[tuple[str, str]] = field(default_factory=list)
+    pair_similarity: np.ndarray | None = None
+    latencies_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    throughput: float | None = None
+    batch_size: int | None = None
+    concurrency: int | None = None
+    fingerprint: dict[str, str] = field(default_factory=dict)
+    run_id: str | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def metric(self, name: str) -> float:
+        return float(self.overall[name])
