@@ -1,0 +1,25 @@
+"""Shared test set-up: no hub access, and paths to the shared test collections."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Nothing may reach a model or data hub: set before any test module imports `datasets`.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout (Cranfield, CISI, MED, ADI in BEIR layout)."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"test collections not found at {SHARED_DATA}: check out ../shared beside the repo")
+    return SHARED_DATA
