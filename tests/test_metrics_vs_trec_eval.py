@@ -11,7 +11,7 @@ import pytest
 import pytrec_eval
 
 from evalkit.index.faiss_index import IndexSpec, build_index
-from evalkit.metrics.ir import score, scorable_qrels
+from evalkit.metrics.ir import scorable_qrels, score
 from evalkit.retrieve.replay import replay
 from evalkit.retrieve.trec import read_trec, write_trec
 
