@@ -1,0 +1,69 @@
+"""Terminal output: the final table of metrics per model version (and, later, the verdict).
+
+>>> import numpy as np
+import numpy as np
+from rich.console import Console
+>>> from evalkit.results import VersionResult
+>>> r = VersionResult("a", {}, {"ndcg@10": 0.5}, {"ndcg@10": {"q": 0.5}}, None, extra={"dim": 8})
+>>> console = Console(width=100, record=True)
+>>> console.print(metrics_table([r]))
+>>> "ndcg@10" in console.export_text()
+True
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from evalkit.results import VersionResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evalkit.pipeline import Evaluation
+
+
+def metrics_table(results: list[VersionResult]) -> Table:
+    """One row per version: every metric, plus embedding and search statistics."""
+    table = Table(title="Metrics per model version (first = baseline)", show_lines=False)
+    table.add_column("version", style="bold")
+    metrics = list(results[0].overall) if results else []
+    for m in metrics:
+        table.add_column(m, justify="right")
+    for col in ("dim", "queries scored", "p95 ms", "embed requests", "ties"):
+        table.add_column(col, justify="right")
+    for r in results:
+        lat = r.latencies_s
+        p95 = f"{float(np.percentile(lat, 95)) * 1000:.1f}" if len(lat) else "-"
+        table.add_row(
+            r.name,
+            *(f"{r.overall[m]:.4f}" for m in metrics),
+            str(int(r.extra.get("dim", 0))),
+            str(int(r.extra.get("queries_scored", 0))),
+            p95,
+            str(int(r.extra.get("embed_requests", 0))),
+            str(int(r.extra.get("ties", 0))),
+        )
+    return table
+
+
+def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> None:
+    """Print the metrics table, data notes and where the results were tracked."""
+    console = console or Console()
+    data = evaluation.data
+    label = " (synthetic demo data)" if data.synthetic else ""
+    console.print(
+        f"[bold]{data.name}[/]{label}: {len(data.catalog)} items, {len(data.queries)} queries, "
+        f"judgments: {data.judgments.method if data.judgments else 'none'}"
+    )
+    if data.skipped:
+        console.print("skipped rows: " + ", ".join(f"{k}={v}" for k, v in data.skipped.items()))
+    console.print(metrics_table(evaluation.results))
+    if evaluation.parent_run_id:
+        console.print(
+            f"MLflow parent run {evaluation.parent_run_id}; outputs in {evaluation.output_dir}"
+        )
+    else:
+        console.print(f"outputs in {evaluation.output_dir}")
