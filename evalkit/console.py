@@ -1,11 +1,10 @@
-"""Terminal output: the final table of metrics per model version (and, later, the verdict).
+"""Terminal output: the final table of metrics per model version.
 
->>> import numpy as np
-import numpy as np
-from rich.console import Console
+>>> import os
+>>> from rich.console import Console
 >>> from evalkit.results import VersionResult
 >>> r = VersionResult("a", {}, {"ndcg@10": 0.5}, {"ndcg@10": {"q": 0.5}}, None, extra={"dim": 8})
->>> console = Console(width=100, record=True)
+>>> console = Console(width=100, record=True, file=open(os.devnull, "w"))
 >>> console.print(metrics_table([r]))
 >>> "ndcg@10" in console.export_text()
 True
