@@ -120,9 +120,11 @@ def evaluate_version(
         cache_dir=cache_dir,
         progress=cfg.progress,
     )
+    tq = time.perf_counter()
     queries = embed_texts(
         version, data.queries.texts, "query", cache_dir=cache_dir, progress=cfg.progress
     )
+    q_seconds = time.perf_counter() - tq
     stats["embed_seconds"] = time.perf_counter() - t0
     stats["embed_requests"] = docs.n_requests + queries.n_requests
     stats["embed_cached"] = docs.n_cached + queries.n_cached
@@ -164,11 +166,14 @@ def evaluate_version(
     pairs, qr, ir = judged_pairs(qrels, data.queries.ids, data.catalog.ids)
     similarity = pair_cosine(queries.vectors, docs.vectors, qr, ir)
 
-    latencies, throughput = np.zeros(0), float("nan")
-    if cfg.latency.enabled:
+    # Latency of the query requests made now (none on a warm rerun), or of an explicit probe.
+    latencies = np.asarray(queries.latencies_s, dtype=np.float64)
+    throughput = len(data.queries) / q_seconds if queries.n_requests and q_seconds > 0 else None
+    if cfg.latency.probe:
         latencies, throughput = _latency_probe(
-            version, data.queries.texts, cfg.latency.sample, cfg.seed
+            version, data.queries.texts, int(cfg.latency.probe), cfg.seed
         )
+        stats["latency_probe_requests"] = len(latencies)
     result = VersionResult(
         name=version.name,
         params=version.params(),
