@@ -30,6 +30,13 @@ from evalkit.metrics.ir import check_metrics, mlflow_name, score
 from evalkit.results import VersionResult
 from evalkit.retrieve.replay import id_ranks, replay
 from evalkit.retrieve.trec import write_trec
+from evalkit.track.baseline import (
+    LATENCY_FILE,
+    PAIRS_FILE,
+    load_version_result,
+    write_latency,
+    write_pairs,
+)
 from evalkit.track.mlflow_tracker import Tracker, flatten
 
 log = logging.getLogger(__name__)
@@ -206,7 +213,17 @@ def _write_version_files(result: VersionResult, out: Path) -> dict[str, Path]:
     trec = out / "runs" / f"{result.name}.trec"
     trec.parent.mkdir(parents=True, exist_ok=True)
     write_trec(result.ranking, trec, result.name)
-    return {"per_query": per_query, "trec": trec}
+    pairs = out / PAIRS_FILE
+    write_pairs(pairs, result.pair_ids, result.pair_similarity)
+    latency = out / LATENCY_FILE
+    write_latency(
+        latency,
+        result.latencies_s,
+        result.throughput,
+        batch_size=result.batch_size,
+        concurrency=result.concurrency,
+    )
+    return {"per_query": per_query, "trec": trec, "pairs": pairs, "latency": latency}
 
 
 def _csv(s: str) -> str:
@@ -277,6 +294,15 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
     config_file.write_text(
         OmegaConf.to_yaml(OmegaConf.create(public_config(cfg))), encoding="utf-8"
     )
+    baseline_run = cfg.compare.get("baseline_run_id")
+    if baseline_run:
+        if tracker is None:
+            raise ConfigError(
+                "compare.baseline_run_id needs MLflow tracking (tracking=sqlite/server)"
+            )
+        evaluation.results.append(load_version_result(tracker, str(baseline_run), data))
+        log.info("baseline: %s from MLflow run %s", evaluation.results[0].name, baseline_run)
+    baseline_name = evaluation.results[0].name if baseline_run else versions[0].name
     parent = None
     if tracker is not None:
         run_name = cfg.tracking.run_name or f"{data.name}: {' vs '.join(v.name for v in versions)}"
@@ -289,7 +315,8 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                 "k": int(cfg.k),
                 "metrics": metrics,
                 "versions": [v.name for v in versions],
-                "baseline": versions[0].name,
+                "baseline": baseline_name,
+                "baseline_run_id": baseline_run or "",
                 **spec.params(),
                 **{
                     f"override.{o.split('=', 1)[0]}": o.split("=", 1)[1]
@@ -313,7 +340,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                     tags={
                         **_tags(data),
                         "evalkit.model_version": version.name,
-                        "evalkit.role": "baseline" if i == 0 else "candidate",
+                        "evalkit.role": "baseline" if i == 0 and not baseline_run else "candidate",
                     },
                 )
                 result.run_id = child
@@ -338,6 +365,8 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                 tracker.log_artifact(child, config_file)
                 tracker.log_artifact(child, files["per_query"])
                 tracker.log_artifact(child, files["trec"], "runs")
+                tracker.log_artifact(child, files["pairs"])
+                tracker.log_artifact(child, files["latency"])
                 tracker.finish(child)
     except BaseException:
         if tracker is not None and parent is not None:

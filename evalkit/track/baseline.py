@@ -1,0 +1,144 @@
+"""Save what a later comparison needs from a version's run, and rebuild it from MLflow by run id.
+
+A team that already evaluated production version A can compare a new candidate against that
+logged run without re-embedding A: the child run's artifacts (per-query metrics, TREC run file,
+judged-pair similarities, request latencies) and params are enough to rebuild its
+:class:`~evalkit.results.VersionResult`.  Its dataset fingerprint travels with it, so the
+comparison can refuse a baseline computed on other data.
+
+>>> import tempfile, pathlib, numpy as np
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> write_pairs(d / "pairs.npz", [("q1", "d1")], np.array([0.5], dtype=np.float32))
+>>> read_pairs(d / "pairs.npz")
+([('q1', 'd1')], array([0.5], dtype=float32))
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from evalkit.data.schema import EvalData
+from evalkit.errors import ConfigError, DataError
+from evalkit.results import VersionResult
+from evalkit.retrieve.trec import ranking_from_trec
+from evalkit.track.mlflow_tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+PAIRS_FILE = "pairs.npz"
+LATENCY_FILE = "latency.json"
+PER_QUERY_FILE = "per_query.csv"
+
+
+def write_pairs(path: Path, pairs: list[tuple[str, str]], similarity: np.ndarray) -> None:
+    q = np.array([p[0] for p in pairs], dtype=str)
+    d = np.array([p[1] for p in pairs], dtype=str)
+    np.savez_compressed(path, query_id=q, item_id=d, similarity=np.asarray(similarity, np.float32))
+
+
+def read_pairs(path: Path) -> tuple[list[tuple[str, str]], np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        pairs = list(zip(z["query_id"].tolist(), z["item_id"].tolist()))
+        return pairs, z["similarity"]
+
+
+def write_latency(
+    path: Path, latencies_s: np.ndarray, throughput: float | None, **info: object
+) -> None:
+    payload = {"latencies_s": [float(x) for x in latencies_s], "throughput": throughput, **info}
+    path.write_text(json.dumps(payload), encoding="utf-8")
+
+
+def read_per_query(path: Path) -> dict[str, dict[str, float]]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        metrics = header[1:]
+        out: dict[str, dict[str, float]] = {m: {} for m in metrics}
+        for row in reader:
+            for m, v in zip(metrics, row[1:]):
+                out[m][row[0]] = float(v)
+    return out
+
+
+def load_version_result(tracker: Tracker, run_id: str, data: EvalData) -> VersionResult:
+    """Rebuild a logged version's :class:`VersionResult` from its MLflow child run."""
+    try:
+        run = tracker.client.get_run(run_id)
+    except Exception as exc:
+        raise ConfigError(
+            f"compare.baseline_run_id={run_id!r}: no such MLflow run ({exc})"
+        ) from exc
+    name = run.data.tags.get("evalkit.model_version")
+    if not name:
+        raise ConfigError(
+            f"compare.baseline_run_id={run_id!r} is not an evalkit model-version run "
+            "(no evalkit.model_version tag); pass the child run of the baseline version"
+        )
+    params = run.data.params
+    fingerprint = {
+        k.removeprefix("dataset.fingerprint."): v
+        for k, v in params.items()
+        if k.startswith("dataset.fingerprint.")
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp)
+        try:
+            per_query = read_per_query(tracker.download(run_id, PER_QUERY_FILE, local))
+            trec = tracker.download(run_id, f"runs/{name}.trec", local)
+        except Exception as exc:
+            raise DataError(
+                f"baseline run {run_id} lacks its artifacts ({exc})",
+                expected=f"{PER_QUERY_FILE} and runs/{name}.trec",
+            ) from exc
+        k = int(params.get("k", 0)) or None
+        ranking = (
+            ranking_from_trec(trec, data.catalog.ids, k)
+            if fingerprint_matches(fingerprint, data)
+            else None
+        )
+        pairs, similarity = [], None
+        latencies, throughput, extra = np.zeros(0), None, {}
+        try:
+            pairs, similarity = read_pairs(tracker.download(run_id, PAIRS_FILE, local))
+        except Exception as exc:  # the drift gates will then say "not measured"
+            log.warning("baseline run %s has no %s (%s)", run_id, PAIRS_FILE, exc)
+        try:
+            lat = json.loads(tracker.download(run_id, LATENCY_FILE, local).read_text("utf-8"))
+            latencies = np.asarray(lat["latencies_s"], dtype=np.float64)
+            throughput = lat.get("throughput")
+            extra = {k: v for k, v in lat.items() if k not in ("latencies_s", "throughput")}
+        except Exception as exc:  # the latency gate will then say "not measured"
+            log.warning("baseline run %s has no %s (%s)", run_id, LATENCY_FILE, exc)
+    model_params = {
+        k.removeprefix("model."): v for k, v in params.items() if k.startswith("model.")
+    }
+    overall = {
+        m: float(np.mean(list(v.values()))) if v else float("nan") for m, v in per_query.items()
+    }
+    return VersionResult(
+        name=name,
+        params=model_params,
+        overall=overall,
+        per_query=per_query,
+        ranking=ranking,
+        pair_ids=pairs,
+        pair_similarity=similarity,
+        latencies_s=latencies,
+        throughput=throughput,
+        batch_size=extra.get("batch_size"),
+        concurrency=extra.get("concurrency"),
+        fingerprint=fingerprint,
+        run_id=run_id,
+        extra={"dim": float(run.data.metrics.get("dim", 0))},
+    )
+
+
+def fingerprint_matches(fingerprint: dict[str, str], data: EvalData) -> bool:
+    return fingerprint.get("dataset") == data.fingerprint.get("dataset")
