@@ -1,0 +1,537 @@
+"""Release gates: each turns one comparison number into PASS / WARN / BLOCK with a one-line reason.
+
+The gates (thresholds from ``conf/gates/default.yaml``):
+
+============================  =========================================  ===============
+gate                          passes when                                otherwise
+============================  =========================================  ===============
+``mean_cosine_shift``         ``|candidate - baseline| <= 0.03``         WARN (check
+                                                                         normalisation)
+``top3_agreement``            mean top-3 overlap ``>= 0.92``             BLOCK
+``low_score_share_increase``  share below 0.3 rises by ``<= 0.05``       BLOCK
+``latency_p95_increase``      p95 ratio - 1 ``<= 0.20``                  BLOCK
+``primary_metric``            ndcg@10 not significantly worse (Holm-     BLOCK
+                              corrected p < alpha=0.05) and drop <= 0.01
+``endpoint_checks``           no endpoint check FAILed                   BLOCK
+============================  =========================================  ===============
+
+A gate whose input was not measured (all vectors cached -> no latency; no pair similarities; no
+rankings; no endpoint checks run) yields ``on_not_measured`` (WARN by default), never PASS.
+The verdict is the worst status.  Exit codes (documented for CI): 0 PASS or WARN, 3 BLOCK,
+1 error (any evalkit error: bad data, config, endpoint, fingerprint mismatch).
+
+>>> cfg = GateConfig()
+>>> g = gate_top_k_agreement(cfg, agreement=0.85, n_queries=40)
+>>> g.name, g.status, g.threshold
+('top3_agreement', <Status.BLOCK: 'BLOCK'>, '>= 0.92')
+>>> exit_code(worst([Status.PASS, Status.WARN])), exit_code(Status.BLOCK)
+(0, 3)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+from evalkit.errors import ConfigError, DataError
+
+
+class Status(StrEnum):
+    """A gate's (and the verdict's) outcome, ordered PASS < WARN < BLOCK."""
+
+    PASS = "PASS"
+    WARN = "WARN"
+    BLOCK = "BLOCK"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+
+_SEVERITY = {Status.PASS: 0, Status.WARN: 1, Status.BLOCK: 2}
+
+#: Process exit code per verdict; any evalkit error exits with :data:`EXIT_ERROR`.
+EXIT_CODES: dict[Status, int] = {Status.PASS: 0, Status.WARN: 0, Status.BLOCK: 3}
+EXIT_ERROR = 1
+
+GATE_NAMES = (
+    "mean_cosine_shift",
+    "top{k}_agreement",
+    "low_score_share_increase",
+    "latency_p95_increase",
+    "primary_metric",
+    "endpoint_checks",
+)
+CHECK_STATUSES = ("PASS", "WARN", "FAIL")
+
+
+def exit_code(status: Status | str) -> int:
+    """0 for PASS / WARN, 3 for BLOCK."""
+    return EXIT_CODES[Status(status)]
+
+
+def worst(statuses: Iterable[Status | str]) -> Status:
+    """The most severe status (PASS if there are none)."""
+    return max((Status(s) for s in statuses), key=lambda s: s.severity, default=Status.PASS)
+
+
+def _status(value: Any, key: str) -> Status:
+    try:
+        return Status(str(value).upper())
+    except ValueError:
+        raise ConfigError(
+            f"gates.{key}={value!r} is not a gate status (expected PASS, WARN or BLOCK)"
+        ) from None
+
+
+@dataclass(frozen=True)
+class SliceConfig:
+    """Which query slices get every metric and gate (see :mod:`evalkit.compare.slices`)."""
+
+    enabled: bool = True
+    columns: tuple[str, ...] | None = None  # None = language + every categorical attribute
+    max_levels: int = 20
+    min_queries: int = 10
+    head_share: float = 0.5
+    torso_share: float = 0.8
+    length_bands: tuple[int, ...] = (1, 3)
+    affect_verdict: bool = False
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Gate thresholds; :meth:`from_mapping` reads ``conf/gates/*.yaml``."""
+
+    cosine_max_abs_shift: float = 0.03
+    cosine_on_fail: Status = Status.WARN
+    agreement_k: int = 3
+    agreement_min: float = 0.92
+    agreement_on_fail: Status = Status.BLOCK
+    low_score_threshold: float = 0.3
+    low_score_max_increase: float = 0.05
+    low_score_on_fail: Status = Status.BLOCK
+    latency_max_p95_increase: float = 0.20
+    latency_on_fail: Status = Status.BLOCK
+    primary_metric: str = "ndcg@10"
+    primary_max_drop: float = 0.01
+    primary_alpha: float = 0.05
+    primary_on_fail: Status = Status.BLOCK
+    checks_on_fail: Status = Status.BLOCK
+    on_not_measured: Status = Status.WARN
+    rbo_p: tuple[float, ...] = (0.9, 0.5)
+    unjudged_k: int = 10
+    slices: SliceConfig = field(default_factory=SliceConfig)
+
+    @classmethod
+    def from_mapping(
+        cls, cfg: Mapping[str, Any] | None, primary_metric: str | None = None
+    ) -> GateConfig:
+        """Build from the ``gates`` config group; ``primary_metric`` fills ``metric: null``.
+
+        >>> GateConfig.from_mapping({"top_k_agreement": {"k": 5, "min": 0.8}}).agreement_k
+        5
+        """
+        cfg = _plain(cfg or {})
+        known = {
+            "mean_cosine_shift",
+            "top_k_agreement",
+            "low_score_share",
+            "latency_p95",
+            "primary_metric",
+            "endpoint_checks",
+            "on_not_measured",
+            "drift",
+            "slices",
+        }
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise ConfigError(
+                f"gates has unknown keys {', '.join(unknown)} (expected {', '.join(sorted(known))})"
+            )
+        d = cls()
+        cos = _section(cfg, "mean_cosine_shift", {"max_abs", "on_fail"})
+        agr = _section(cfg, "top_k_agreement", {"k", "min", "on_fail"})
+        low = _section(cfg, "low_score_share", {"threshold", "max_increase", "on_fail"})
+        lat = _section(cfg, "latency_p95", {"max_increase", "on_fail"})
+        pri = _section(cfg, "primary_metric", {"metric", "max_drop", "alpha", "on_fail"})
+        chk = _section(cfg, "endpoint_checks", {"on_fail"})
+        drift = _section(cfg, "drift", {"rbo_p", "unjudged_k"})
+        out = cls(
+            cosine_max_abs_shift=_num(cos, "max_abs", d.cosine_max_abs_shift, "mean_cosine_shift"),
+            cosine_on_fail=_status(
+                cos.get("on_fail", d.cosine_on_fail), "mean_cosine_shift.on_fail"
+            ),
+            agreement_k=int(_num(agr, "k", d.agreement_k, "top_k_agreement", lo=1)),
+            agreement_min=_num(agr, "min", d.agreement_min, "top_k_agreement", hi=1.0),
+            agreement_on_fail=_status(
+                agr.get("on_fail", d.agreement_on_fail), "top_k_agreement.on_fail"
+            ),
+            low_score_threshold=_num(
+                low, "threshold", d.low_score_threshold, "low_score_share", lo=-1.0
+            ),
+            low_score_max_increase=_num(
+                low, "max_increase", d.low_score_max_increase, "low_score_share"
+            ),
+            low_score_on_fail=_status(
+                low.get("on_fail", d.low_score_on_fail), "low_score_share.on_fail"
+            ),
+            latency_max_p95_increase=_num(
+                lat, "max_increase", d.latency_max_p95_increase, "latency_p95"
+            ),
+            latency_on_fail=_status(lat.get("on_fail", d.latency_on_fail), "latency_p95.on_fail"),
+            primary_metric=str(pri.get("metric") or primary_metric or d.primary_metric),
+            primary_max_drop=_num(pri, "max_drop", d.primary_max_drop, "primary_metric"),
+            primary_alpha=_num(pri, "alpha", d.primary_alpha, "primary_metric", hi=1.0),
+            primary_on_fail=_status(
+                pri.get("on_fail", d.primary_on_fail), "primary_metric.on_fail"
+            ),
+            checks_on_fail=_status(chk.get("on_fail", d.checks_on_fail), "endpoint_checks.on_fail"),
+            on_not_measured=_status(
+                cfg.get("on_not_measured", d.on_not_measured), "on_not_measured"
+            ),
+            rbo_p=tuple(float(p) for p in drift.get("rbo_p", d.rbo_p)),
+            unjudged_k=int(_num(drift, "unjudged_k", d.unjudged_k, "drift", lo=1)),
+            slices=_slice_config(cfg.get("slices")),
+        )
+        for p in out.rbo_p:
+            if not 0.0 < p < 1.0:
+                raise ConfigError(
+                    f"gates.drift.rbo_p contains {p} (expected values between 0 and 1)"
+                )
+        return out
+
+
+def _plain(cfg: Any) -> dict[str, Any]:
+    try:  # a Hydra / OmegaConf node
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):
+            return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except ImportError:  # pragma: no cover - omegaconf comes with hydra-core
+        pass
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"gates must be a mapping, got {type(cfg).__name__}")
+    return dict(cfg)
+
+
+def _section(cfg: Mapping[str, Any], name: str, keys: set[str]) -> dict[str, Any]:
+    sec = cfg.get(name) or {}
+    if not isinstance(sec, Mapping):
+        raise ConfigError(f"gates.{name} must be a mapping (got {sec!r})")
+    unknown = sorted(set(sec) - keys)
+    if unknown:
+        raise ConfigError(
+            f"gates.{name} has unknown keys {', '.join(unknown)} (expected {', '.join(sorted(keys))})"
+        )
+    return dict(sec)
+
+
+def _num(
+    sec: Mapping[str, Any],
+    key: str,
+    default: float,
+    where: str,
+    lo: float = 0.0,
+    hi: float | None = None,
+) -> float:
+    value = sec.get(key, default)
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"gates.{where}.{key}={value!r} is not a number") from None
+    if math.isnan(x) or x < lo or (hi is not None and x > hi):
+        bound = f">= {lo}" + (f" and <= {hi}" if hi is not None else "")
+        raise ConfigError(f"gates.{where}.{key}={value!r} is out of range (expected {bound})")
+    return x
+
+
+def _slice_config(sec: Any) -> SliceConfig:
+    if sec is None:
+        return SliceConfig()
+    keys = {
+        "enabled",
+        "columns",
+        "max_levels",
+        "min_queries",
+        "frequency_bands",
+        "length_bands",
+        "affect_verdict",
+    }
+    sec = _section({"slices": sec}, "slices", keys)
+    d = SliceConfig()
+    bands = sec.get("frequency_bands") or {}
+    if not isinstance(bands, Mapping) or set(bands) - {"head", "torso"}:
+        raise ConfigError(
+            f"gates.slices.frequency_bands={bands!r} (expected {{head: 0.5, torso: 0.8}}: "
+            "cumulative traffic share where each band ends)"
+        )
+    head = _num(bands, "head", d.head_share, "slices.frequency_bands", hi=1.0)
+    torso = _num(bands, "torso", d.torso_share, "slices.frequency_bands", hi=1.0)
+    if not 0.0 < head <= torso <= 1.0:
+        raise ConfigError(
+            f"gates.slices.frequency_bands head={head}, torso={torso} (expected 0 < head <= torso <= 1)"
+        )
+    lengths = tuple(int(x) for x in sec.get("length_bands", d.length_bands))
+    if not lengths or any(x < 1 for x in lengths) or list(lengths) != sorted(set(lengths)):
+        raise ConfigError(
+            f"gates.slices.length_bands={list(lengths)} (expected increasing token counts >= 1, "
+            "e.g. [1, 3] for bands 1 | 2-3 | 4+)"
+        )
+    columns = sec.get("columns", "auto")
+    if columns in (None, "auto"):
+        cols = None
+    elif isinstance(columns, str):
+        cols = (columns,)
+    else:
+        cols = tuple(str(c) for c in columns)
+    return SliceConfig(
+        enabled=bool(sec.get("enabled", d.enabled)),
+        columns=cols,
+        max_levels=int(_num(sec, "max_levels", d.max_levels, "slices", lo=1)),
+        min_queries=int(_num(sec, "min_queries", d.min_queries, "slices", lo=1)),
+        head_share=head,
+        torso_share=torso,
+        length_bands=lengths,
+        affect_verdict=bool(sec.get("affect_verdict", d.affect_verdict)),
+    )
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's outcome: observed value, threshold and a one-line reason."""
+
+    name: str
+    status: Status
+    observed: float | None
+    threshold: str
+    reason: str
+    measured: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["status"] = str(self.status)
+        if isinstance(self.observed, float) and not math.isfinite(self.observed):
+            out["observed"] = None
+        return out
+
+
+def _not_measured(cfg: GateConfig, name: str, threshold: str, why: str) -> GateResult:
+    return GateResult(name, cfg.on_not_measured, None, threshold, f"not measured: {why}", False)
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+    return f"{x:+.{digits}f}"
+
+
+def gate_mean_cosine_shift(cfg: GateConfig, shift: float | None, n_pairs: int = 0) -> GateResult:
+    """``|mean cosine shift| <= max_abs``; else (by default) WARN: check vector normalisation."""
+    name, limit = "mean_cosine_shift", cfg.cosine_max_abs_shift
+    threshold = f"|shift| <= {limit:g}"
+    if shift is None or math.isnan(shift) or n_pairs == 0:
+        return _not_measured(cfg, name, threshold, "no pair similarities for both versions")
+    if abs(shift) <= limit:
+        return GateResult(
+            name,
+            Status.PASS,
+            shift,
+            threshold,
+            f"mean cosine moved {_fmt(shift)} on {n_pairs} pairs, within {limit:g}",
+        )
+    return GateResult(
+        name,
+        cfg.cosine_on_fail,
+        shift,
+        threshold,
+        f"mean cosine moved {_fmt(shift)} on {n_pairs} pairs (> {limit:g}): check vector "
+        "normalisation and any score thresholds downstream",
+    )
+
+
+def gate_top_k_agreement(
+    cfg: GateConfig, agreement: float | None, n_queries: int = 0
+) -> GateResult:
+    """Mean top-k overlap between the versions' rankings ``>= min``."""
+    k, limit = cfg.agreement_k, cfg.agreement_min
+    name, threshold = f"top{k}_agreement", f">= {limit:g}"
+    if agreement is None or math.isnan(agreement) or n_queries == 0:
+        return _not_measured(cfg, name, threshold, "no rankings for both versions")
+    if agreement >= limit:
+        return GateResult(
+            name,
+            Status.PASS,
+            agreement,
+            threshold,
+            f"{agreement:.1%} of top-{k} results shared on average over {n_queries} queries",
+        )
+    return GateResult(
+        name,
+        cfg.agreement_on_fail,
+        agreement,
+        threshold,
+        f"only {agreement:.1%} of top-{k} results shared on average over {n_queries} queries "
+        f"(< {limit:.0%}): users will see different results",
+    )
+
+
+def gate_low_score_share(
+    cfg: GateConfig, delta: float | None, baseline: float = math.nan, candidate: float = math.nan
+) -> GateResult:
+    """Increase of the share of pairs below the low-score threshold ``<= max_increase``."""
+    name, limit, t = "low_score_share_increase", cfg.low_score_max_increase, cfg.low_score_threshold
+    threshold = f"<= {limit:g}"
+    if delta is None or math.isnan(delta):
+        return _not_measured(cfg, name, threshold, "no pair similarities for both versions")
+    what = f"share of pairs below {t:g} went {baseline:.1%} -> {candidate:.1%} ({_fmt(delta, 3)})"
+    if delta <= limit:
+        return GateResult(name, Status.PASS, delta, threshold, what)
+    return GateResult(
+        name,
+        cfg.low_score_on_fail,
+        delta,
+        threshold,
+        f"{what}, more than {limit:g}: score thresholds would drop relevant items",
+    )
+
+
+def gate_latency_p95(
+    cfg: GateConfig,
+    ratio: float | None,
+    *,
+    measured: bool = True,
+    comparable: bool = True,
+    note: str = "",
+) -> GateResult:
+    """p95 latency increase (candidate / baseline - 1) ``<= max_increase``, at equal load."""
+    name, limit = "latency_p95_increase", cfg.latency_max_p95_increase
+    threshold = f"<= {limit:.0%}"
+    if not measured or ratio is None or math.isnan(ratio):
+        return _not_measured(
+            cfg,
+            name,
+            threshold,
+            "no embedding requests were timed for both versions (all vectors cached?)",
+        )
+    increase = ratio - 1.0
+    if not comparable:
+        return GateResult(
+            name,
+            cfg.on_not_measured,
+            increase,
+            threshold,
+            f"p95 ratio {ratio:.2f} is not comparable: measured at different load ({note})",
+            False,
+        )
+    if increase <= limit:
+        return GateResult(
+            name,
+            Status.PASS,
+            increase,
+            threshold,
+            f"p95 latency {increase:+.0%} vs baseline (ratio {ratio:.2f})",
+        )
+    return GateResult(
+        name,
+        cfg.latency_on_fail,
+        increase,
+        threshold,
+        f"p95 latency {increase:+.0%} vs baseline (ratio {ratio:.2f}), more than {limit:.0%}",
+    )
+
+
+def gate_primary_metric(
+    cfg: GateConfig,
+    delta: float | None,
+    p_value: float | None,
+    *,
+    test: str = "",
+    n_queries: int = 0,
+) -> GateResult:
+    """The primary metric is not significantly worse (corrected p >= alpha) and drops <= max_drop."""
+    from evalkit.metrics.ir import mlflow_name
+
+    metric = mlflow_name(cfg.primary_metric)
+    name, limit, alpha = "primary_metric", cfg.primary_max_drop, cfg.primary_alpha
+    threshold = f"{metric}: drop <= {limit:g} and not worse at p < {alpha:g}"
+    if delta is None or math.isnan(delta) or n_queries == 0:
+        return _not_measured(cfg, name, threshold, f"no per-query {metric} for both versions")
+    p = math.nan if p_value is None else float(p_value)
+    p_text = "p n/a" if math.isnan(p) else f"p={p:.3g}"
+    what = f"{metric} {_fmt(delta)} over {n_queries} queries ({test}, {p_text})"
+    too_big = -delta > limit
+    significant = delta < 0 and not math.isnan(p) and p < alpha
+    if not too_big and not significant:
+        return GateResult(name, Status.PASS, delta, threshold, what)
+    why = []
+    if significant:
+        why.append(f"significantly worse (p < {alpha:g})")
+    if too_big:
+        why.append(f"drop {-delta:.4f} > {limit:g}")
+    return GateResult(name, cfg.primary_on_fail, delta, threshold, f"{what}: {' and '.join(why)}")
+
+
+def normalise_checks(checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Validate endpoint-check results ``{name, status: PASS|WARN|FAIL, observed, expected, reason}``."""
+    out = []
+    for i, c in enumerate(checks, start=1):
+        if not isinstance(c, Mapping):
+            raise DataError(
+                f"endpoint check result is a {type(c).__name__}",
+                row=i,
+                field="checks",
+                expected="a mapping {name, status, observed, expected, reason}",
+            )
+        status = str(c.get("status", "")).upper()
+        if status not in CHECK_STATUSES:
+            raise DataError(
+                f"endpoint check {c.get('name', '?')!r} has status {c.get('status')!r}",
+                row=i,
+                field="status",
+                expected="PASS, WARN or FAIL",
+            )
+        if not c.get("name"):
+            raise DataError(
+                "endpoint check has no name", row=i, field="name", expected="a check name"
+            )
+        out.append({**dict(c), "status": status})
+    return out
+
+
+def gate_endpoint_checks(
+    cfg: GateConfig, checks: Sequence[Mapping[str, Any]] | None, version: str | None = None
+) -> GateResult:
+    """Any endpoint check FAIL blocks; WARN warns; no checks run -> ``on_not_measured``.
+
+    Checks carrying a ``version`` key count only for that version.
+    """
+    name, threshold = "endpoint_checks", "no FAIL"
+    if checks is None:
+        return _not_measured(cfg, name, threshold, "endpoint checks were not run")
+    rows = [
+        c
+        for c in normalise_checks(checks)
+        if version is None or c.get("version") in (None, version)
+    ]
+    if not rows:
+        return _not_measured(cfg, name, threshold, f"no endpoint checks for {version}")
+    failed = [c["name"] for c in rows if c["status"] == "FAIL"]
+    warned = [c["name"] for c in rows if c["status"] == "WARN"]
+    if failed:
+        return GateResult(
+            name,
+            cfg.checks_on_fail,
+            float(len(failed)),
+            threshold,
+            f"{len(failed)} of {len(rows)} endpoint checks failed: {', '.join(failed)}",
+        )
+    if warned:
+        return GateResult(
+            name,
+            Status.WARN,
+            0.0,
+            threshold,
+            f"{len(rows)} endpoint checks, none failed; warnings: {', '.join(warned)}",
+        )
+    return GateResult(name, Status.PASS, 0.0, threshold, f"all {len(rows)} endpoint checks passed")

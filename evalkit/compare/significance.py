@@ -1,0 +1,298 @@
+"""Paired significance tests of a candidate against the baseline, per metric, Holm-corrected.
+
+Every comparison names its test explicitly (ranx changed its default once):
+
+- ``student``: two-sided paired Student t-test; the p-value is :func:`scipy.stats.ttest_rel`'s.
+  When every per-query difference is exactly zero the t statistic is 0/0 (scipy returns NaN);
+  evalkit reports p = 1.0 there, because identical scores are not different.
+- ``fisher``: two-sided Fisher randomization test (Smucker et al., CIKM 2007; ranx's
+  ``fisher_randomization_test``): swapping the two systems' scores on a query flips the sign
+  of its difference, and p is the share of sign assignments whose absolute mean difference is
+  at least the observed one (``count / n``, ranx's convention, so the smallest non-zero p is
+  ``1 / permutations``).  When ``2**n_queries <= permutations`` every assignment is enumerated
+  (exact test); otherwise ``permutations`` assignments are drawn as
+  ``np.random.default_rng(seed).random((permutations, n_queries)) < 0.5`` (``True`` = swap),
+  row by row in that order.  "At least" allows a relative tolerance of 1e-9 of ``sum(|d|)``
+  so that float summation order cannot drop the identity assignment.
+
+p-values are corrected across the metrics of one comparison with Holm's step-down method
+(statsmodels ``multipletests(method="holm")`` conventions); NaN p-values (fewer than two
+queries) are left out of the correction and stay NaN.
+
+>>> base = {"ndcg@10": {"q1": 0.2, "q2": 0.4, "q3": 0.6, "q4": 0.5}}
+>>> cand = {"ndcg@10": {"q1": 0.3, "q2": 0.5, "q3": 0.6, "q4": 0.7}}
+>>> [m] = compare_metrics(base, cand, ["ndcg@10"], test="student", n_bootstrap=200)
+>>> round(m.delta, 3), (m.wins, m.ties, m.losses), m.test
+(0.1, (3, 1, 0), 'student')
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from evalkit.compare.bootstrap import bootstrap_mean_ci
+from evalkit.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+TESTS = ("student", "fisher")
+CORRECTIONS = ("holm", "none")
+TEST_LABELS = {
+    "student": "paired Student t-test (two-sided)",
+    "fisher": "Fisher randomization test (two-sided)",
+}
+# Permutation sign matrices are drawn / enumerated in blocks of at most this many cells.
+_BLOCK_CELLS = 1 << 22
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One metric of a candidate against the baseline over the same queries.
+
+    ``delta`` = candidate mean - baseline mean; ``ci_low``/``ci_high`` its bootstrap interval;
+    ``p_value`` the raw p of ``test``; ``p_corrected`` after ``correction`` across metrics.
+    ``baseline_ci``/``candidate_ci`` are bootstrap intervals of each version's mean (for plots).
+    """
+
+    metric: str
+    test: str
+    n_queries: int
+    baseline_mean: float
+    candidate_mean: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    p_value: float
+    p_corrected: float
+    correction: str
+    wins: int
+    ties: int
+    losses: int
+    baseline_ci: tuple[float, float] = (math.nan, math.nan)
+    candidate_ci: tuple[float, float] = (math.nan, math.nan)
+
+
+def check_test(test: str) -> str:
+    """Validate a test name from config (``student`` or ``fisher``)."""
+    if test not in TESTS:
+        raise ConfigError(f"compare.test={test!r} is unknown (expected one of {', '.join(TESTS)})")
+    return test
+
+
+def student_t_test(baseline: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """Two-sided paired t-test p-values, column by column of ``(n_queries, n_metrics)`` arrays.
+
+    >>> float(student_t_test(np.array([1.0, 2, 3, 4]), np.array([1.5, 2.1, 3.9, 4.2]))[0]) < 0.2
+    True
+    """
+    b = np.atleast_2d(np.asarray(baseline, dtype=np.float64).T).T
+    c = np.atleast_2d(np.asarray(candidate, dtype=np.float64).T).T
+    out = np.full(b.shape[1], np.nan)
+    if b.shape[0] < 2:
+        return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.atleast_1d(stats.ttest_rel(c, b, axis=0, alternative="two-sided").pvalue)
+    out[:] = p
+    identical = np.all(c == b, axis=0)
+    out[identical] = 1.0
+    return out
+
+
+def _sign_blocks(n: int, permutations: int, seed: int):
+    """Yield boolean swap matrices (True = swap the pair): all 2**n, or ``permutations`` drawn."""
+    exact = n < 63 and (1 << n) <= permutations
+    if exact:
+        total = 1 << n
+        rows = max(1, _BLOCK_CELLS // max(n, 1))
+        bits = np.arange(n, dtype=np.int64)
+        for start in range(0, total, rows):
+            codes = np.arange(start, min(start + rows, total), dtype=np.int64)
+            yield ((codes[:, None] >> bits) & 1).astype(bool)
+        return
+    rng = np.random.default_rng(seed)
+    rows = max(1, _BLOCK_CELLS // max(n, 1))
+    for start in range(0, permutations, rows):
+        yield rng.random((min(rows, permutations - start), n)) < 0.5
+
+
+def fisher_randomization_test(
+    baseline: np.ndarray, candidate: np.ndarray, permutations: int = 1000, seed: int = 42
+) -> np.ndarray:
+    """Two-sided Fisher randomization p-values, column by column of ``(n_queries, n_metrics)``.
+
+    Exact (all ``2**n`` sign assignments) when that is at most ``permutations``.
+
+    >>> p = fisher_randomization_test(np.array([0.1, 0.2, 0.3]), np.array([0.2, 0.3, 0.4]))
+    >>> float(p[0])  # 3 queries: exact, only the all-same and all-swapped reach |mean| 0.1
+    0.25
+    """
+    if permutations < 1:
+        raise ConfigError(f"compare.permutations={permutations} must be >= 1")
+    b = np.atleast_2d(np.asarray(baseline, dtype=np.float64).T).T
+    c = np.atleast_2d(np.asarray(candidate, dtype=np.float64).T).T
+    d = c - b  # (n, m)
+    n, m = d.shape
+    if n < 1:
+        return np.full(m, np.nan)
+    observed = np.abs(d.sum(axis=0))
+    tolerance = 1e-9 * np.abs(d).sum(axis=0)
+    hits = np.zeros(m, dtype=np.int64)
+    total = 0
+    for swap in _sign_blocks(n, permutations, seed):
+        signs = 1.0 - 2.0 * swap  # swap -> -1
+        permuted = np.abs(signs @ d)  # (rows, m)
+        hits += np.count_nonzero(permuted >= observed - tolerance, axis=0)
+        total += swap.shape[0]
+    return hits / total
+
+
+def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm step-down adjusted p-values (statsmodels ``multipletests(method="holm")``); NaN kept.
+
+    >>> holm([0.01, 0.04, 0.03]).round(3).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    q = p[ok]
+    if q.size == 0:
+        return out
+    order = np.argsort(q, kind="stable")
+    factors = q.size - np.arange(q.size)
+    adjusted = np.minimum(1.0, np.maximum.accumulate(q[order] * factors))
+    res = np.empty_like(q)
+    res[order] = adjusted
+    out[ok] = res
+    return out
+
+
+def correct(p_values: np.ndarray, correction: str) -> np.ndarray:
+    """Apply the configured multiple-testing correction (``holm`` or ``none``)."""
+    if correction == "holm":
+        return holm(p_values)
+    if correction == "none":
+        return np.asarray(p_values, dtype=np.float64).copy()
+    raise ConfigError(
+        f"compare.correction={correction!r} is unknown (expected one of {', '.join(CORRECTIONS)})"
+    )
+
+
+def aligned_scores(
+    baseline: Mapping[str, Mapping[str, float]],
+    candidate: Mapping[str, Mapping[str, float]],
+    metrics: Sequence[str],
+    query_ids: Sequence[str] | None = None,
+    *,
+    names: tuple[str, str] = ("baseline", "candidate"),
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Per-query scores of both versions as ``(n_queries, n_metrics)`` arrays on the same queries.
+
+    Queries are the baseline's scored queries of the first metric (restricted to ``query_ids``
+    when given, e.g. a slice).  A query scored for one version but not the other means the two
+    were not evaluated on the same data, which is an error.
+    """
+    if not metrics:
+        raise ConfigError("no metrics to compare (expected e.g. metrics=[ndcg@10])")
+    for side, per_query in zip(names, (baseline, candidate)):
+        missing = [m for m in metrics if m not in per_query]
+        if missing:
+            raise DataError(
+                f"{side} has no per-query values for {', '.join(missing)}",
+                field="per_query",
+                expected=f"per-query values for every compared metric ({', '.join(metrics)})",
+            )
+    first = baseline[metrics[0]]
+    ids = list(first) if query_ids is None else [q for q in query_ids if q in first]
+    b = np.empty((len(ids), len(metrics)))
+    c = np.empty((len(ids), len(metrics)))
+    for j, m in enumerate(metrics):
+        for side, per_query, arr in ((names[0], baseline, b), (names[1], candidate, c)):
+            values = per_query[m]
+            try:
+                arr[:, j] = [values[q] for q in ids]
+            except KeyError as err:
+                raise DataError(
+                    f"{side} has no {m} value for query {err.args[0]!r} that the baseline scored; "
+                    "the versions were not evaluated on the same queries",
+                    field=f"per_query[{m!r}]",
+                    expected="both versions scored on the same queries",
+                ) from None
+        extra = len(candidate[m]) - len(baseline[m])
+        if query_ids is None and extra > 0:
+            raise DataError(
+                f"{names[1]} scored {extra} more queries on {m} than {names[0]}; "
+                "the versions were not evaluated on the same queries",
+                field=f"per_query[{m!r}]",
+                expected="both versions scored on the same queries",
+            )
+    return ids, b, c
+
+
+def compare_metrics(
+    baseline: Mapping[str, Mapping[str, float]],
+    candidate: Mapping[str, Mapping[str, float]],
+    metrics: Sequence[str],
+    *,
+    test: str = "student",
+    permutations: int = 1000,
+    seed: int = 42,
+    correction: str = "holm",
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    query_ids: Sequence[str] | None = None,
+    tie_tolerance: float = 1e-12,
+) -> list[MetricComparison]:
+    """Compare per-query metric values (``{metric: {query_id: value}}``) of two versions.
+
+    Returns one :class:`MetricComparison` per metric, in ``metrics`` order.
+    """
+    check_test(test)
+    ids, b, c = aligned_scores(baseline, candidate, metrics, query_ids)
+    n = len(ids)
+    if test == "student":
+        p = student_t_test(b, c)
+    else:
+        p = fisher_randomization_test(b, c, permutations=permutations, seed=seed)
+    p_corr = correct(p, correction)
+    d = c - b
+    boot = bootstrap_mean_ci(
+        np.concatenate([d, b, c], axis=1), n_resamples=n_bootstrap, seed=seed, confidence=confidence
+    )
+    m = len(metrics)
+    wins = np.count_nonzero(d > tie_tolerance, axis=0)
+    losses = np.count_nonzero(d < -tie_tolerance, axis=0)
+    with np.errstate(invalid="ignore"):
+        b_mean = b.mean(axis=0) if n else np.full(m, np.nan)
+        c_mean = c.mean(axis=0) if n else np.full(m, np.nan)
+    out = []
+    for j, metric in enumerate(metrics):
+        out.append(
+            MetricComparison(
+                metric=metric,
+                test=test,
+                n_queries=n,
+                baseline_mean=float(b_mean[j]),
+                candidate_mean=float(c_mean[j]),
+                delta=float(c_mean[j] - b_mean[j]),
+                ci_low=float(boot.low[j]),
+                ci_high=float(boot.high[j]),
+                confidence=confidence,
+                p_value=float(p[j]),
+                p_corrected=float(p_corr[j]),
+                correction=correction,
+                wins=int(wins[j]),
+                ties=int(n - wins[j] - losses[j]),
+                losses=int(losses[j]),
+                baseline_ci=(float(boot.low[m + j]), float(boot.high[m + j])),
+                candidate_ci=(float(boot.low[2 * m + j]), float(boot.high[2 * m + j])),
+            )
+        )
+    return out
