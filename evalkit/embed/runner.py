@@ -1,0 +1,158 @@
+"""``embed_texts``: vectors for many texts, de-duplicated, cached, batched, resumable.
+
+Identical texts are embedded once; texts already in the cache (same ``spec(role)``) are not
+embedded again; the rest go to the model version in batches of ``version.batch_size``
+(concurrently for the OpenAI backend), and each finished batch is written to the cache at once,
+so an interrupted run resumes where it stopped and a sweep reuses earlier jobs' vectors.
+
+>>> import tempfile
+>>> from evalkit.embed.local import UseM3
+>>> use = UseM3("use_m3", threads=1)
+>>> cache = tempfile.mkdtemp()
+>>> cold = embed_texts(use, ["red shoe", "blue hat", "red shoe"], "document", cache, progress=False)
+>>> cold.vectors.shape, cold.n_unique, cold.n_requests, cold.n_cached
+((3, 512), 2, 1, 0)
+>>> warm = embed_texts(use, ["blue hat", "red shoe"], "document", cache, progress=False)
+>>> warm.n_requests, warm.n_cached, bool((warm.vectors == cold.vectors[[1, 0]]).all())
+(0, 2, True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from evalkit.embed.base import (
+    EmbeddingResult,
+    ModelVersion,
+    RequestLog,
+    check_role,
+    check_texts,
+)
+from evalkit.embed.cache import VectorCache, text_keys
+from evalkit.errors import EndpointError
+
+log = logging.getLogger(__name__)
+
+
+class _Assembler:
+    """Rows of the unique-text matrix, allocated when the dimension is first known."""
+
+    def __init__(self, n: int, name: str, cache_dir: object) -> None:
+        self.n = n
+        self.name = name
+        self.cache_dir = cache_dir
+        self.matrix: np.ndarray | None = None
+
+    def place(self, positions: np.ndarray, vectors: np.ndarray, source: str) -> None:
+        if self.matrix is None:
+            self.matrix = np.empty((self.n, vectors.shape[1]), dtype=np.float32)
+        elif vectors.shape[1] != self.matrix.shape[1]:
+            raise EndpointError(
+                f"model version {self.name!r}: {source} vectors have {vectors.shape[1]} "
+                f"dimensions but earlier ones have {self.matrix.shape[1]} (the served model "
+                f"changed behind an unchanged spec? set the version's revision or clear "
+                f"{self.cache_dir}) (expected one dimension)"
+            )
+        self.matrix[positions] = vectors
+
+
+def embed_texts(
+    version: ModelVersion,
+    texts: Sequence[str],
+    role: str,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> EmbeddingResult:
+    """Vectors for ``texts`` (input order) from ``version`` in ``role``, via the cache if given.
+
+    ``progress`` shows a tqdm bar (only on a terminal).  ``n_cached`` in the result counts
+    unique texts found in the cache; ``latencies_s`` has one entry per request made now.
+    """
+    check_role(role)
+    texts = check_texts(texts)
+    t0 = time.perf_counter()
+    unique = list(dict.fromkeys(texts))
+    position = {t: i for i, t in enumerate(unique)}
+    inverse = np.fromiter((position[t] for t in texts), dtype=np.int64, count=len(texts))
+    out = _Assembler(len(unique), version.name, cache_dir)
+    filled = np.zeros(len(unique), dtype=bool)
+    rlog = RequestLog()
+    n_cached = 0
+
+    with contextlib.ExitStack() as stack:
+        cache = None
+        keys: list[bytes] = []
+        if cache_dir is not None and unique:
+            cache = stack.enter_context(VectorCache(cache_dir, version.spec(role)))
+            keys = text_keys(unique)
+            hit_pos, hit_vectors = cache.get(keys)
+            if hit_vectors is not None:
+                out.place(hit_pos, hit_vectors, "cached")
+                filled[hit_pos] = True
+                n_cached = len(hit_pos)
+        missing = np.flatnonzero(~filled)
+        bs = version.batch_size
+        batch_pos = [missing[i : i + bs] for i in range(0, len(missing), bs)]
+        batches = [[unique[j] for j in pos] for pos in batch_pos]
+        bar = stack.enter_context(
+            tqdm(
+                total=len(missing),
+                unit="text",
+                desc=f"embed {version.name}/{role}",
+                disable=None if progress else True,
+                leave=False,
+            )
+        )
+
+        def on_batch(i: int, vectors: np.ndarray) -> None:
+            pos = batch_pos[i]
+            if cache is not None:
+                cache.put([keys[j] for j in pos], vectors)
+            out.place(pos, vectors, "new")
+            filled[pos] = True
+            bar.update(len(pos))
+
+        if batches:
+            version.embed_batches(batches, role, on_batch=on_batch, request_log=rlog)
+
+    if out.matrix is None:
+        dim = version.dimensions or 0
+        vectors = np.zeros((len(texts), dim), dtype=np.float32)
+    else:
+        if not filled.all():  # a backend skipped a batch without raising: never return garbage
+            raise EndpointError(
+                f"model version {version.name!r}: {int((~filled).sum())} text(s) got no vector "
+                "(expected one vector per text)"
+            )
+        vectors = out.matrix[inverse]
+    wall = time.perf_counter() - t0
+    log.info(
+        "%s/%s: %d texts, %d unique, %d cached, %d requests (%d retries) in %.2f s",
+        version.name,
+        role,
+        len(texts),
+        len(unique),
+        n_cached,
+        len(rlog.latencies_s),
+        rlog.retries,
+        wall,
+    )
+    return EmbeddingResult(
+        vectors=vectors,
+        latencies_s=np.asarray(rlog.latencies_s, dtype=np.float64),
+        n_requests=len(rlog.latencies_s),
+        n_cached=n_cached,
+        batch_size=version.batch_size,
+        concurrency=version.concurrency,
+        dim=int(vectors.shape[1]),
+        n_retries=rlog.retries,
+        n_unique=len(unique),
+        wall_s=wall,
+    )

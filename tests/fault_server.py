@@ -1,0 +1,277 @@
+"""A tiny OpenAI-compatible embeddings server that misbehaves on demand (tests only).
+
+Stdlib ``http.server`` in a background thread on 127.0.0.1 (free port).  Every POST to
+``/v1/embeddings`` (or ``/embeddings``) takes the next fault from a queue (``push``), or the
+``default`` fault when the queue is empty, and answers accordingly.  Vectors are deterministic
+unit vectors derived from the text (and ``input_type`` if sent): :meth:`FaultServer.vector_for`.
+
+Faults (strings; ``kind[:arg]``):
+
+    ok              correct answer
+    shuffle         correct vectors, ``data`` in reverse order (indices still right)
+    short / extra   one embedding fewer / more than inputs
+    mixed_dim       the first embedding is one dimension shorter
+    nan             the first embedding's first value is NaN
+    dup_index       every item has index 0
+    no_index        items have no ``index``
+    bad_json        HTTP 200 with a body that is not JSON
+    bad_base64      HTTP 200, first embedding is not valid base64 (base64 requests only)
+    <status>[:s]    HTTP error, e.g. ``429``, ``500``, ``503:0.05`` (``retry-after: 0.05``)
+    slow:<s>        sleep ``s`` seconds, then answer correctly
+    close           close the connection without answering
+
+    with FaultServer(dim=8) as srv:
+        srv.push("429:0.01", "nan")
+        # srv.base_url -> "http://127.0.0.1:<port>/v1"; srv.requests records every request
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+KINDS = (
+    "ok",
+    "shuffle",
+    "short",
+    "extra",
+    "mixed_dim",
+    "nan",
+    "dup_index",
+    "no_index",
+    "bad_json",
+    "bad_base64",
+    "slow",
+    "close",
+)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that time out or hang up mid-answer are expected here: stay quiet."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str = "ok"
+    status: int | None = None
+    arg: float | None = None  # retry-after seconds for statuses, sleep seconds for "slow"
+
+    @classmethod
+    def parse(cls, spec: str | Fault) -> Fault:
+        if isinstance(spec, Fault):
+            return spec
+        kind, _, arg = str(spec).partition(":")
+        value = float(arg) if arg else None
+        if kind.isdigit():
+            return cls("status", int(kind), value)
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault {spec!r} (expected one of {KINDS} or an HTTP status)")
+        return cls(kind, None, value)
+
+
+@dataclass
+class Recorded:
+    """One request the server received."""
+
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: dict[str, Any] | None
+    fault: Fault
+
+
+@dataclass
+class FaultServer:
+    """See the module docstring.  ``honour_dimensions`` truncates to a sent ``dimensions``
+    (without re-normalising, like infinity-emb); ``api_key`` (if set) is required as Bearer."""
+
+    dim: int = 16
+    default: str = "ok"
+    honour_dimensions: bool = True
+    api_key: str | None = None
+    model_name: str = "fault-model"
+    requests: list[Recorded] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._queue: deque[Fault] = deque()
+        self._lock = threading.Lock()
+        self._httpd: _QuietServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ control
+
+    def push(self, *faults: str | Fault) -> None:
+        """Queue faults for the next requests (first pushed, first used)."""
+        parsed = [Fault.parse(f) for f in faults]
+        with self._lock:
+            self._queue.extend(parsed)
+
+    def _next_fault(self) -> Fault:
+        with self._lock:
+            return self._queue.popleft() if self._queue else Fault.parse(self.default)
+
+    @property
+    def embedding_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path.rstrip("/").endswith("embeddings")]
+
+    @property
+    def base_url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("server not started")
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def start(self) -> FaultServer:
+        server = self
+        handler = type("Handler", (_Handler,), {"server_state": server})
+        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def __enter__(self) -> FaultServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ vectors
+
+    @staticmethod
+    def vector_for(text: str, dim: int, input_type: str | None = None) -> np.ndarray:
+        """The deterministic unit vector this server returns for ``text``."""
+        seed_text = f"{input_type}: {text}" if input_type else text
+        seed = int.from_bytes(hashlib.blake2b(seed_text.encode(), digest_size=8).digest(), "little")
+        v = np.random.default_rng(seed).standard_normal(dim)
+        return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_state: FaultServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:  # quiet
+        pass
+
+    def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, code: int, message: str, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps({"error": {"message": message, "type": "fault", "code": code}})
+        self._send(code, body.encode(), headers)
+
+    def do_GET(self) -> None:
+        state = self.server_state
+        if self.path in ("/health", "/"):
+            self._send(200, b'{"status": "ok"}')
+        elif self.path == "/v1/models":
+            body = {"object": "list", "data": [{"id": state.model_name, "object": "model"}]}
+            self._send(200, json.dumps(body).encode())
+        else:
+            self._error(404, "unknown route")
+
+    def do_POST(self) -> None:
+        state = self.server_state
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        fault = state._next_fault()
+        with state._lock:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            state.requests.append(Recorded(self.path, headers, body, fault))
+        if self.path not in ("/v1/embeddings", "/embeddings"):
+            self._error(404, "unknown route")
+            return
+        if (
+            state.api_key is not None
+            and self.headers.get("Authorization") != f"Bearer {state.api_key}"
+        ):
+            self._error(401, "invalid api key")
+            return
+        if fault.kind == "status":
+            headers = {"retry-after": f"{fault.arg:g}"} if fault.arg is not None else None
+            self._error(int(fault.status or 500), f"injected HTTP {fault.status}", headers)
+            return
+        if fault.kind == "close":
+            self.close_connection = True
+            return
+        if fault.kind == "slow":
+            time.sleep(fault.arg or 1.0)
+        if fault.kind == "bad_json":
+            self._send(200, b"this is not json")
+            return
+        if not isinstance(body, dict) or not body.get("input"):
+            self._error(400, "'input' must be a non-empty string or array of strings")
+            return
+        texts = [body["input"]] if isinstance(body["input"], str) else list(body["input"])
+        dim = state.dim
+        requested = body.get("dimensions")
+        matrix = np.stack([state.vector_for(t, dim, body.get("input_type")) for t in texts])
+        if state.honour_dimensions and isinstance(requested, int) and 0 < requested < dim:
+            matrix = matrix[:, :requested]
+        rows = [m for m in matrix]
+        if fault.kind == "nan":
+            rows[0] = rows[0].copy()
+            rows[0][0] = np.nan
+        if fault.kind == "mixed_dim":
+            rows[0] = rows[0][:-1]
+        b64 = body.get("encoding_format") == "base64"
+        data: list[dict[str, Any]] = []
+        for i, row in enumerate(rows):
+            emb: Any = (
+                base64.b64encode(row.astype("<f4").tobytes()).decode()
+                if b64
+                else [float(x) for x in row]
+            )
+            data.append({"object": "embedding", "index": i, "embedding": emb})
+        if fault.kind == "bad_base64" and b64:
+            data[0]["embedding"] = "***not base64***"
+        if fault.kind == "shuffle":
+            data.reverse()
+        elif fault.kind == "short":
+            data.pop()
+        elif fault.kind == "extra":
+            data.append(dict(data[-1], index=len(data)))
+        elif fault.kind == "dup_index":
+            for item in data:
+                item["index"] = 0
+        elif fault.kind == "no_index":
+            for item in data:
+                item.pop("index")
+        payload = {
+            "object": "list",
+            "data": data,
+            "model": state.model_name,
+            "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
+        }
+        self._send(200, json.dumps(payload).encode())

@@ -1,0 +1,236 @@
+"""The vector cache and embed_texts: warm reruns make zero requests, interrupted runs resume,
+concurrent writers and crashes leave a consistent cache."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evalkit.embed import ModelVersion, UseM3, VectorCache, embed_texts
+from evalkit.embed.cache import spec_hash, text_keys
+
+REPO = Path(__file__).resolve().parents[1]
+DIM = 6
+
+
+def toy_vector(text: str, role: str = "query") -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(f"{role}|{text}".encode()).digest()[:8], "little")
+    v = np.random.default_rng(seed).normal(size=DIM)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+class Counting(ModelVersion):
+    """Deterministic backend that counts its calls and can fail after ``fail_after`` calls."""
+
+    backend = "counting"
+
+    def __init__(self, name: str = "counting", fail_after: int | None = None, **kw):
+        super().__init__(name, **kw)
+        self.calls: list[list[str]] = []
+        self.fail_after = fail_after
+
+    def _embed_batch(self, texts, role, dimensions):
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise KeyboardInterrupt("simulated interruption")
+        self.calls.append(list(texts))
+        return np.stack([toy_vector(t, role) for t in texts])
+
+
+def texts_n(n: int, tag: str = "t") -> list[str]:
+    return [f"{tag} {i} some words" for i in range(n)]
+
+
+def test_warm_rerun_makes_zero_requests(tmp_path):
+    texts = texts_n(50)
+    cold_model = Counting(batch_size=8)
+    cold = embed_texts(cold_model, texts, "document", tmp_path, progress=False)
+    assert cold.n_requests == 7 == len(cold_model.calls) and cold.n_cached == 0
+    expected = np.stack([toy_vector(t, "document") for t in texts])
+    np.testing.assert_allclose(cold.vectors, expected, atol=1e-6)
+
+    warm_model = Counting(batch_size=8)
+    shuffled = texts[::-1] + texts[:3]
+    warm = embed_texts(warm_model, shuffled, "document", tmp_path, progress=False)
+    assert warm_model.calls == [] and warm.n_requests == 0 and len(warm.latencies_s) == 0
+    assert warm.n_cached == 50 and warm.n_unique == 50 and warm.dim == DIM
+    np.testing.assert_array_equal(warm.vectors, cold.vectors[[*range(49, -1, -1), 0, 1, 2]])
+
+    with VectorCache(tmp_path, warm_model.spec("document")) as cache:
+        positions, vectors = cache.get(text_keys(shuffled))
+        assert cache.stats.hits == 53 and cache.stats.misses == 0 and cache.stats.rows_written == 0
+        assert len(cache) == 50
+
+
+def test_duplicates_are_embedded_once_and_returned_in_input_order(tmp_path):
+    model = Counting(batch_size=100)
+    texts = ["b", "a", "b", "c", "a", "a"]
+    result = embed_texts(model, texts, "query", tmp_path, progress=False)
+    assert model.calls == [["b", "a", "c"]] and result.n_unique == 3
+    np.testing.assert_allclose(result.vectors, np.stack([toy_vector(t) for t in texts]), atol=1e-6)
+    no_cache = embed_texts(Counting(), texts, "query", None, progress=False)
+    np.testing.assert_array_equal(no_cache.vectors, result.vectors)
+
+
+def test_partial_hits_embed_only_the_misses(tmp_path):
+    embed_texts(Counting(), texts_n(10), "query", tmp_path, progress=False)
+    model = Counting(batch_size=4)
+    mixed = texts_n(10)[5:] + texts_n(6, "new")
+    result = embed_texts(model, mixed, "query", tmp_path, progress=False)
+    assert result.n_cached == 5 and sum(len(c) for c in model.calls) == 6
+    np.testing.assert_allclose(result.vectors, np.stack([toy_vector(t) for t in mixed]), atol=1e-6)
+
+
+def test_interrupted_run_resumes_without_recomputing_finished_batches(tmp_path):
+    texts = texts_n(40)
+    first = Counting(batch_size=5, fail_after=3)  # batches 1-3 finish, the 4th is interrupted
+    with pytest.raises(KeyboardInterrupt):
+        embed_texts(first, texts, "query", tmp_path, progress=False)
+    assert len(first.calls) == 3
+
+    second = Counting(batch_size=5)
+    result = embed_texts(second, texts, "query", tmp_path, progress=False)
+    assert result.n_cached == 15 and result.n_requests == 5 == len(second.calls)
+    assert [t for call in second.calls for t in call] == texts[15:]
+    np.testing.assert_allclose(result.vectors, np.stack([toy_vector(t) for t in texts]), atol=1e-6)
+
+
+def test_every_spec_field_separates_cache_entries(tmp_path):
+    texts = texts_n(4)
+    base = embed_texts(Counting(batch_size=2), texts, "query", tmp_path, progress=False)
+    for kw in (
+        {"dimensions": 3},
+        {"query_prefix": "q: "},
+        {"chunking": {"size": 2}},
+        {"revision": "v2"},
+    ):
+        model = Counting(batch_size=2, **kw)
+        result = embed_texts(model, texts, "query", tmp_path, progress=False)
+        assert result.n_cached == 0 and len(model.calls) > 0, kw
+    # batching and the name do not change vectors: shared
+    renamed = Counting("other_name", batch_size=3)
+    again = embed_texts(renamed, texts, "query", tmp_path, progress=False)
+    assert again.n_cached == 4 and renamed.calls == []
+    np.testing.assert_array_equal(again.vectors, base.vectors)
+    dirs = {p.name for p in tmp_path.iterdir()}
+    assert len(dirs) == 5 and spec_hash(Counting().spec("query"))[:32] in dirs
+
+
+def test_crash_leftovers_do_not_corrupt_earlier_entries(tmp_path):
+    texts = texts_n(12)
+    model = Counting(batch_size=4)
+    embed_texts(model, texts, "query", tmp_path, progress=False)
+    spec_dir = tmp_path / spec_hash(model.spec("query"))[:32]
+    (vector_file,) = spec_dir.glob("*.f32")
+    # a crash mid-write leaves a partial row appended after the indexed rows
+    with open(vector_file, "ab") as f:
+        f.write(b"\x00\x01\x02")
+    again = embed_texts(Counting(), texts, "query", tmp_path, progress=False)
+    assert again.n_cached == 12
+    np.testing.assert_allclose(again.vectors, np.stack([toy_vector(t) for t in texts]), atol=1e-6)
+    # a vector file truncated behind the index's back: those rows are recomputed, not garbage
+    with open(vector_file, "r+b") as f:
+        f.truncate(4 * DIM * 8 + 5)
+    model = Counting()
+    healed = embed_texts(model, texts, "query", tmp_path, progress=False)
+    assert healed.n_cached == 8 and [t for c in model.calls for t in c] == texts[8:]
+    np.testing.assert_array_equal(healed.vectors, again.vectors)
+
+
+WRITER = textwrap.dedent(
+    """
+    import hashlib, pathlib, sys, time
+    import numpy as np
+    from evalkit.embed import ModelVersion, embed_texts
+
+    root = pathlib.Path(sys.argv[1])
+    (root / f"ready-{sys.argv[2]}-{sys.argv[3]}").touch()
+    while not (root / "go").exists():  # start all writers together
+        time.sleep(0.01)
+
+    class Toy(ModelVersion):
+        backend = "counting"
+        def _embed_batch(self, texts, role, dimensions):
+            out = []
+            for t in texts:
+                seed = int.from_bytes(hashlib.sha256(f"{role}|{t}".encode()).digest()[:8], "little")
+                v = np.random.default_rng(seed).normal(size=6)
+                out.append(v / np.linalg.norm(v))
+            return np.array(out, dtype=np.float32)
+
+    start, stop = int(sys.argv[2]), int(sys.argv[3])
+    texts = [f"t {i} some words" for i in range(start, stop)]
+    r = embed_texts(Toy("counting", batch_size=7), texts, "query", root / "cache", progress=False)
+    print(r.n_requests, r.n_cached)
+    """
+)
+
+
+def test_concurrent_writers_share_one_spec_safely(tmp_path):
+    ranges = [(0, 300), (150, 450), (100, 400), (0, 450)]  # heavily overlapping
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path), str(a), str(b)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for a, b in ranges
+    ]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < len(procs) and time.monotonic() < deadline:
+        assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+        time.sleep(0.05)
+    (tmp_path / "go").touch()
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    texts = texts_n(450)
+    model = Counting()
+    result = embed_texts(model, texts, "query", tmp_path / "cache", progress=False)
+    assert model.calls == [] and result.n_cached == 450
+    np.testing.assert_allclose(result.vectors, np.stack([toy_vector(t) for t in texts]), atol=1e-6)
+    (spec_dir,) = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
+    with sqlite3.connect(spec_dir / "index.sqlite") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == 450
+    assert len(list(spec_dir.glob("*.f32"))) == 4  # one file per writer
+
+
+def test_cache_get_put_at_scale_is_exact(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 100_000
+    keys = text_keys([f"doc {i}" for i in range(n)])
+    vectors = rng.normal(size=(n, 32)).astype(np.float32)
+    with VectorCache(tmp_path, {"backend": "scale"}, fsync=False) as cache:
+        for s in range(0, n, 10_000):
+            cache.put(keys[s : s + 10_000], vectors[s : s + 10_000])
+    probe = rng.permutation(n + 5_000)  # 5,000 unknown keys mixed in
+    extra = text_keys([f"unknown {i}" for i in range(5_000)])
+    all_keys = keys + extra
+    with VectorCache(tmp_path, {"backend": "scale"}) as cache:
+        positions, got = cache.get([all_keys[i] for i in probe])
+    known = probe < n
+    np.testing.assert_array_equal(positions, np.flatnonzero(known))
+    np.testing.assert_array_equal(got, vectors[probe[known]])
+
+
+@pytest.mark.slow
+def test_real_model_warm_rerun(tmp_path):
+    use = UseM3("use_m3", threads=1, batch_size=16)
+    texts = [f"query about topic {i}" for i in range(40)]
+    cold = embed_texts(use, texts, "query", tmp_path, progress=False)
+    assert cold.n_requests == 3
+    warm = embed_texts(UseM3("use_m3", threads=1), texts, "query", tmp_path, progress=False)
+    assert warm.n_requests == 0 and warm.n_cached == 40
+    np.testing.assert_array_equal(warm.vectors, cold.vectors)
+    # the document role of USE has the same spec: shared entries
+    assert embed_texts(use, texts, "document", tmp_path, progress=False).n_requests == 0
