@@ -21,5 +21,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def shared_data() -> Path:
     """``../shared/data`` beside the checkout (Cranfield, CISI, MED, ADI in BEIR layout)."""
     if not SHARED_DATA.is_dir():
-        pytest.fail(f"test collections not found at {SHARED_DATA}: check out ../shared beside the repo")
+        pytest.fail(
+            f"test collections not found at {SHARED_DATA}: check out ../shared beside the repo"
+        )
     return SHARED_DATA

@@ -53,7 +53,9 @@ def cranfield_runs(tmp_path_factory, shared_data):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_logged_metrics_equal_pytrec_eval_on_logged_run_file(cranfield_runs, shared_data, version, tmp_path):
+def test_logged_metrics_equal_pytrec_eval_on_logged_run_file(
+    cranfield_runs, shared_data, version, tmp_path
+):
     work, runs, _ = cranfield_runs
     run = runs[version]
     client = MlflowClient(tracking_uri=f"sqlite:///{work}/mlflow.db")
@@ -86,7 +88,10 @@ def test_mlflow_layout(cranfield_runs):
     assert parent.data.params["dataset.name"] == "cranfield"
     for version, run in runs.items():
         assert run.data.tags["evalkit.model_version"] == version
-        assert run.data.params["dataset.fingerprint.dataset"] == parent.data.params["dataset.fingerprint.dataset"]
+        assert (
+            run.data.params["dataset.fingerprint.dataset"]
+            == parent.data.params["dataset.fingerprint.dataset"]
+        )
         for metric in ("ndcg_at_10", "recall_at_10", "recall_at_100", "mrr_at_10", "map_at_100"):
             assert metric in run.data.metrics
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
