@@ -20,6 +20,20 @@ Faults (strings; ``kind[:arg]``):
     slow:<s>        sleep ``s`` seconds, then answer correctly
     close           close the connection without answering
 
+Faults for the endpoint checks (every request they apply to; ``arg`` as noted):
+
+    inf             the first embedding's first value is +inf
+    zero            the first embedding is all zeros
+    dim:<d>         every embedding has ``d`` dimensions (whatever was requested)
+    scale:<s>       vectors multiplied by ``s`` (not normalised)
+    noise:<sigma>   random Gaussian noise added (a non-deterministic endpoint)
+    batch_noise     vectors shift with the batch size (alone != inside a batch)
+    limit:<words>   HTTP 400 naming the limit when an input has more than ``words`` words
+    crash:<words>   HTTP 500 when an input has more than ``words`` words
+    truncate:<words> only the first ``words`` words of each input count (silent truncation)
+
+Inputs that are not all strings get HTTP 400 (as the OpenAI API answers mixed-type lists).
+
     with FaultServer(dim=8) as srv:
         srv.push("429:0.01", "nan")
         # srv.base_url -> "http://127.0.0.1:<port>/v1"; srv.requests records every request
@@ -52,6 +66,15 @@ KINDS = (
     "bad_base64",
     "slow",
     "close",
+    "inf",
+    "zero",
+    "dim",
+    "scale",
+    "noise",
+    "batch_noise",
+    "limit",
+    "crash",
+    "truncate",
 )
 
 
@@ -234,15 +257,39 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "'input' must be a non-empty string or array of strings")
             return
         texts = [body["input"]] if isinstance(body["input"], str) else list(body["input"])
-        dim = state.dim
+        if not all(isinstance(t, str) for t in texts):
+            self._error(400, "'input' array must contain only strings")
+            return
+        words = max(len(t.split()) for t in texts)
+        if fault.kind in ("limit", "crash") and words > int(fault.arg or 0):
+            code = 400 if fault.kind == "limit" else 500
+            self._error(
+                code,
+                f"input has {words} words, more than the maximum of {int(fault.arg or 0)} words",
+            )
+            return
+        if fault.kind == "truncate":
+            texts = [" ".join(t.split()[: int(fault.arg or 0)]) for t in texts]
+        dim = int(fault.arg) if fault.kind == "dim" else state.dim
         requested = body.get("dimensions")
         matrix = np.stack([state.vector_for(t, dim, body.get("input_type")) for t in texts])
         if state.honour_dimensions and isinstance(requested, int) and 0 < requested < dim:
             matrix = matrix[:, :requested]
+        if fault.kind == "scale":
+            matrix = matrix * np.float32(fault.arg if fault.arg is not None else 2.0)
+        elif fault.kind == "noise":
+            noise = np.random.default_rng().standard_normal(matrix.shape) * (fault.arg or 0.01)
+            matrix = (matrix + noise).astype(np.float32)
+        elif fault.kind == "batch_noise":
+            shift = state.vector_for("batch", matrix.shape[1]) * np.float32(0.05 * (len(texts) - 1))
+            matrix = matrix + shift
         rows = [m for m in matrix]
-        if fault.kind == "nan":
+        if fault.kind in ("nan", "inf", "zero"):
             rows[0] = rows[0].copy()
-            rows[0][0] = np.nan
+            if fault.kind == "zero":
+                rows[0][:] = 0.0
+            else:
+                rows[0][0] = np.nan if fault.kind == "nan" else np.inf
         if fault.kind == "mixed_dim":
             rows[0] = rows[0][:-1]
         b64 = body.get("encoding_format") == "base64"

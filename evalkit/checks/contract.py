@@ -1,0 +1,422 @@
+"""API contract checks for OpenAI-compatible ``/v1/embeddings`` servers.
+
+Each check sends one (or two) requests and compares the answer with the configured expectation
+(:class:`~evalkit.checks.config.ContractConfig`, defaults = what the OpenAI API documents):
+
+=============================  ============================================  =================
+check                          request                                       default expected
+=============================  ============================================  =================
+``contract.health``            ``GET <root>/health``                         200 (else WARN)
+``contract.embeddings``        the ``openai`` client, standard request       200 with ``data``
+``contract.path_without_v1``   ``POST <root>/embeddings``                    report only
+``contract.models``            ``GET /v1/models``                            200, model listed
+``contract.auth.none``         no ``Authorization`` header                   401
+``contract.auth.bearer_empty`` ``Authorization: Bearer EMPTY``               401
+``contract.auth.wrong_key``    a wrong key                                   401
+``contract.empty_input``       ``input: []``                                 400
+``contract.mixed_input``       ``input: ["hello", 42, null]``                400
+``contract.over_long``         one text of ``over_long_words`` words         400 naming a limit
+``contract.unknown_model``     ``model: evalkit-no-such-model``              404
+``contract.encoding_format``   ``float`` vs ``base64``                       same vectors
+``contract.usage``             ``usage.prompt_tokens`` / ``total_tokens``    present
+=============================  ============================================  =================
+
+>>> expect_status(400, (400,)), expect_status(200, (400, 422)), expect_status(None, (400,))
+(True, False, False)
+>>> states_limit("This model's maximum context length is 8192 tokens"), states_limit("too long")
+(True, False)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import openai
+
+from evalkit.checks.config import ContractConfig
+from evalkit.checks.endpoint import MalformedResponse, Reply, decode_embeddings
+from evalkit.checks.probes import BASIC, long_document
+from evalkit.checks.result import Check, Status
+from evalkit.checks.sanity import Enabled, skipped
+from evalkit.checks.target import Target, api_key_of
+
+log = logging.getLogger(__name__)
+
+NAMES = (
+    "contract.health",
+    "contract.embeddings",
+    "contract.path_without_v1",
+    "contract.models",
+    "contract.auth.none",
+    "contract.auth.bearer_empty",
+    "contract.auth.wrong_key",
+    "contract.empty_input",
+    "contract.mixed_input",
+    "contract.over_long",
+    "contract.unknown_model",
+    "contract.encoding_format",
+    "contract.usage",
+)
+WRONG_KEY = "evalkit-wrong-key-0000"
+_LIMIT = re.compile(r"\d{3,}")
+
+
+def expect_status(status: int | None, allowed: Sequence[int]) -> bool:
+    """Whether an HTTP status (None = no response) is one of the allowed ones."""
+    return status is not None and status in allowed
+
+
+def states_limit(message: str) -> bool:
+    """Whether an error message states a numeric limit (a number of at least 3 digits)."""
+    return bool(_LIMIT.search(message or ""))
+
+
+def _statuses(allowed: Sequence[int]) -> str:
+    return " or ".join(str(s) for s in allowed)
+
+
+def status_check(name: str, reply: Reply, allowed: Sequence[int], what: str) -> Check:
+    """PASS if ``reply.status`` is allowed, else FAIL; observed = status and message."""
+    observed = {"status": reply.status, "message": "" if reply.ok else reply.message(200)}
+    expected = f"HTTP {_statuses(allowed)}"
+    if expect_status(reply.status, allowed):
+        return Check(name, Status.PASS, observed, expected, f"{what}: {reply.summary()}")
+    return Check(name, Status.FAIL, observed, expected, f"{what}: got {reply.summary()}")
+
+
+def _extra(target: Target) -> dict[str, Any]:
+    """Request-body fields the version always sends (``input_type``)."""
+    v = target.version
+    it = v.input_type(target.role) if hasattr(v, "input_type") else None
+    return {"input_type": it} if it else {}
+
+
+def check_health(target: Target, cfg: ContractConfig) -> Check:
+    ep = target.endpoint
+    reply = ep.get(ep.root_url(cfg.health_route))
+    c = status_check("contract.health", reply, cfg.health_status, f"GET {cfg.health_route}")
+    if c.status is Status.FAIL:  # OpenAI documents no health route: a missing one only warns
+        return c.replace(status=Status.WARN)
+    return c
+
+
+def check_embeddings_via_client(
+    target: Target, cfg: ContractConfig, texts: list[str]
+) -> tuple[Check, np.ndarray | None, Any]:
+    """The official ``openai`` client's default request (base64) must work; vectors + usage."""
+    name = "contract.embeddings"
+    expected = "HTTP 200 with a 'data' list, parsed by the openai client"
+    v = target.version
+    client = openai.OpenAI(
+        base_url=target.endpoint.base_url,
+        api_key=api_key_of(v),
+        max_retries=0,
+        timeout=cfg.timeout_s,
+    )
+    extra = _extra(target)
+    try:
+        raw = client.embeddings.with_raw_response.create(
+            model=v.model, input=texts, extra_body=extra or None
+        )
+        response = raw.parse()
+    except openai.APIStatusError as err:
+        return (
+            Check(
+                name,
+                Status.FAIL,
+                {"status": err.status_code},
+                expected,
+                f"HTTP {err.status_code}: {str(err.message)[:200]}",
+            ),
+            None,
+            None,
+        )
+    except openai.APIError as err:
+        return Check(name, Status.FAIL, {"status": None}, expected, f"{err}"), None, None
+    except Exception as err:  # the client could not parse the answer
+        return (
+            Check(name, Status.FAIL, {"status": 200}, expected, f"unparseable answer: {err}"),
+            None,
+            None,
+        )
+    finally:
+        client.close()
+    data = sorted(response.data or [], key=lambda d: d.index)
+    if len(data) != len(texts) or not all(isinstance(d.embedding, list) for d in data):
+        return (
+            Check(
+                name,
+                Status.FAIL,
+                {"status": raw.status_code, "items": len(data)},
+                expected,
+                f"{len(data)} embeddings for {len(texts)} inputs",
+            ),
+            None,
+            response.usage,
+        )
+    vectors = np.asarray([d.embedding for d in data], dtype=np.float32)
+    return (
+        Check(
+            name,
+            Status.PASS,
+            {"status": raw.status_code, "items": len(data), "dimensions": vectors.shape[1]},
+            expected,
+            f"{len(data)} embeddings of {vectors.shape[1]} dimensions via the openai client",
+        ),
+        vectors,
+        response.usage,
+    )
+
+
+def check_path_without_v1(target: Target, cfg: ContractConfig) -> Check:
+    ep = target.endpoint
+    url = ep.root_url("/embeddings")
+    reply = ep.embeddings(["hello"], url=url, **_extra(target))
+    name = "contract.path_without_v1"
+    if cfg.path_without_v1_status is None:
+        served = "served" if reply.ok else "not served"
+        return Check(
+            name,
+            Status.PASS,
+            {"status": reply.status},
+            "report only",
+            f"POST /embeddings (no /v1) is {served}: {reply.summary()}",
+        )
+    return status_check(name, reply, cfg.path_without_v1_status, "POST /embeddings (no /v1)")
+
+
+def check_models(target: Target, cfg: ContractConfig) -> Check:
+    name = "contract.models"
+    ep = target.endpoint
+    reply = ep.get(ep.url("/models"))
+    expected = "HTTP 200 listing the configured model"
+    if not reply.ok:
+        return Check(
+            name,
+            Status.FAIL,
+            {"status": reply.status},
+            expected,
+            f"GET /v1/models: {reply.summary()}",
+        )
+    data = reply.body.get("data") if isinstance(reply.body, dict) else None
+    if not isinstance(data, list) or not all(isinstance(m, dict) and "id" in m for m in data):
+        return Check(
+            name,
+            Status.FAIL,
+            {"status": reply.status},
+            expected,
+            "GET /v1/models: no 'data' list of objects with 'id'",
+        )
+    ids = [str(m["id"]) for m in data]
+    observed = {"status": reply.status, "models": ids[:20]}
+    if ep.model in ids:
+        return Check(name, Status.PASS, observed, expected, f"lists {ep.model!r}")
+    return Check(
+        name,
+        Status.WARN,
+        observed,
+        expected,
+        f"the configured model {ep.model!r} is not listed (served: {', '.join(ids[:5])})",
+    )
+
+
+def check_auth(target: Target, cfg: ContractConfig, variant: str) -> Check:
+    """One ``Authorization`` variant: ``none``, ``bearer_empty`` or ``wrong_key``."""
+    auth = {"none": None, "bearer_empty": "EMPTY", "wrong_key": WRONG_KEY}[variant]
+    label = {
+        "none": "no Authorization header",
+        "bearer_empty": "Authorization: Bearer EMPTY",
+        "wrong_key": "a wrong key",
+    }[variant]
+    reply = target.endpoint.embeddings(["hello"], auth=auth, **_extra(target))
+    allowed = cfg.auth_rejected_status if cfg.auth_required else (200,)
+    check = status_check(f"contract.auth.{variant}", reply, allowed, label)
+    if check.status is Status.FAIL and cfg.auth_required and reply.ok:
+        return check.replace(
+            reason=f"{label}: HTTP 200 - the endpoint does not check keys "
+            "(set checks.contract.auth_required: false if it is meant to be open)"
+        )
+    return check
+
+
+def check_over_long(target: Target, cfg: ContractConfig) -> Check:
+    name = "contract.over_long"
+    n = cfg.over_long_words
+    reply = target.endpoint.embeddings([long_document(n)], **_extra(target))
+    expected = f"HTTP {_statuses(cfg.over_long_status)}" + (
+        " stating the limit" if cfg.over_long_states_limit else ""
+    )
+    observed: dict[str, Any] = {"status": reply.status, "words": n}
+    if reply.ok:
+        usage = reply.body.get("usage") if isinstance(reply.body, dict) else None
+        if isinstance(usage, dict):
+            observed["prompt_tokens"] = usage.get("prompt_tokens")
+        if 200 in cfg.over_long_status:
+            return Check(
+                name,
+                Status.PASS,
+                observed,
+                expected,
+                f"{n} words embedded (HTTP 200), as the contract allows",
+            )
+        return Check(
+            name,
+            Status.FAIL,
+            observed,
+            expected,
+            f"{n} words were embedded (HTTP 200) instead of refused: the endpoint windows or "
+            "truncates over-long input (see long_text.truncation)",
+        )
+    message = reply.message(300)
+    observed["message"] = message
+    if not expect_status(reply.status, cfg.over_long_status):
+        return Check(name, Status.FAIL, observed, expected, f"{n} words: got {reply.summary()}")
+    if cfg.over_long_states_limit and not states_limit(message):
+        return Check(
+            name,
+            Status.FAIL,
+            observed,
+            expected,
+            f"{n} words refused with HTTP {reply.status}, but the message states no limit: "
+            f"{message[:120]!r}",
+        )
+    return Check(name, Status.PASS, observed, expected, f"{n} words refused: {reply.summary()}")
+
+
+def check_encoding_format(target: Target, cfg: ContractConfig, texts: list[str]) -> Check:
+    """``encoding_format`` ``float`` and ``base64`` must give the same vectors."""
+    name = "contract.encoding_format"
+    ep = target.endpoint
+    tol = cfg.encoding_max_abs_diff
+    expected = f"same vectors (max |diff| <= {tol:g}); base64 as strings"
+    extra = _extra(target)
+    as_float = ep.embeddings(texts, encoding_format="float", **extra)
+    as_b64 = ep.embeddings(texts, encoding_format="base64", **extra)
+    for fmt, reply in (("float", as_float), ("base64", as_b64)):
+        if not reply.ok:
+            return Check(
+                name, Status.FAIL, {"status": reply.status}, expected, f"{fmt}: {reply.summary()}"
+            )
+    try:
+        a = decode_embeddings(as_float.body)
+        b = decode_embeddings(as_b64.body)
+    except MalformedResponse as err:
+        return Check(name, Status.FAIL, None, expected, f"malformed answer: {err}")
+    b64_strings = all(isinstance(d.get("embedding"), str) for d in as_b64.body["data"])
+    float_lists = all(isinstance(d.get("embedding"), list) for d in as_float.body["data"])
+    if a.shape != b.shape:
+        return Check(
+            name,
+            Status.FAIL,
+            {"float_shape": list(a.shape), "base64_shape": list(b.shape)},
+            expected,
+            "float and base64 answers have different shapes",
+        )
+    diff = float(np.abs(a.astype(np.float64) - b).max())
+    observed = {"max_abs_diff": diff, "base64_is_string": b64_strings, "float_is_list": float_lists}
+    if not diff <= tol:
+        return Check(
+            name, Status.FAIL, observed, expected, f"float and base64 differ by up to {diff:.3g}"
+        )
+    if not (b64_strings and float_lists):
+        return Check(
+            name,
+            Status.WARN,
+            observed,
+            expected,
+            "same vectors, but encoding_format is ignored (answers are not in the requested "
+            "format)",
+        )
+    return Check(name, Status.PASS, observed, expected, f"identical within {diff:.2g}")
+
+
+def check_usage(usage: Any, reply: Reply | None, cfg: ContractConfig) -> Check:
+    """``usage.prompt_tokens`` and ``usage.total_tokens`` present (integers >= 1)."""
+    name = "contract.usage"
+    if usage is not None and not isinstance(usage, dict):
+        usage = {k: getattr(usage, k, None) for k in ("prompt_tokens", "total_tokens")}
+    if usage is None and reply is not None and isinstance(reply.body, dict):
+        usage = reply.body.get("usage")
+    expected = "usage.prompt_tokens and usage.total_tokens" if cfg.usage_required else "report only"
+    ok = isinstance(usage, dict) and all(
+        isinstance(usage.get(k), int) and usage.get(k) >= 1
+        for k in ("prompt_tokens", "total_tokens")
+    )
+    observed = usage if isinstance(usage, dict) else None
+    if ok or not cfg.usage_required:
+        return Check(
+            name, Status.PASS, observed, expected, "token usage reported" if ok else "no usage"
+        )
+    return Check(name, Status.FAIL, observed, expected, "the answer has no valid 'usage' object")
+
+
+def run_contract(
+    target: Target, cfg: ContractConfig, enabled: Enabled = lambda name: True
+) -> list[Check]:
+    """Every contract check; SKIP for in-process models (there is no HTTP endpoint)."""
+    if target.endpoint is None:
+        return [
+            Check(n, Status.SKIP, None, None, "in-process model: no HTTP endpoint") for n in NAMES
+        ]
+    texts = list(BASIC[:3])
+    prefix = target.version.prefix(target.role)
+    texts = [prefix + t for t in texts]
+    embedded: dict[str, Any] = {}
+
+    def embeddings() -> Check:
+        check, _, usage = check_embeddings_via_client(target, cfg, texts)
+        embedded["usage"] = usage
+        return check
+
+    def usage() -> Check:
+        if "usage" not in embedded:  # contract.embeddings was skipped
+            reply = target.endpoint.embeddings(texts, **_extra(target))
+            return check_usage(None, reply, cfg)
+        return check_usage(embedded["usage"], None, cfg)
+
+    ep = target.endpoint
+    extra = _extra(target)
+    runs: list[tuple[str, Callable[[], Check]]] = [
+        ("contract.health", lambda: check_health(target, cfg)),
+        ("contract.embeddings", embeddings),
+        ("contract.path_without_v1", lambda: check_path_without_v1(target, cfg)),
+        ("contract.models", lambda: check_models(target, cfg)),
+        ("contract.auth.none", lambda: check_auth(target, cfg, "none")),
+        ("contract.auth.bearer_empty", lambda: check_auth(target, cfg, "bearer_empty")),
+        ("contract.auth.wrong_key", lambda: check_auth(target, cfg, "wrong_key")),
+        (
+            "contract.empty_input",
+            lambda: status_check(
+                "contract.empty_input",
+                ep.embeddings([], **extra),
+                cfg.empty_input_status,
+                "input: []",
+            ),
+        ),
+        (
+            "contract.mixed_input",
+            lambda: status_check(
+                "contract.mixed_input",
+                ep.embeddings(["hello", 42, None], **extra),
+                cfg.mixed_input_status,
+                'input: ["hello", 42, null]',
+            ),
+        ),
+        ("contract.over_long", lambda: check_over_long(target, cfg)),
+        (
+            "contract.unknown_model",
+            lambda: status_check(
+                "contract.unknown_model",
+                ep.embeddings(["hello"], model=cfg.unknown_model, **extra),
+                cfg.unknown_model_status,
+                f"model {cfg.unknown_model!r}",
+            ),
+        ),
+        ("contract.encoding_format", lambda: check_encoding_format(target, cfg, texts)),
+        ("contract.usage", usage),
+    ]
+    return [run() if enabled(name) else skipped(name) for name, run in runs]

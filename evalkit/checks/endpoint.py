@@ -1,0 +1,195 @@
+"""Raw HTTP to an OpenAI-compatible embeddings server, for requests the ``openai`` client refuses.
+
+The contract checks send deliberately odd requests (no key, a wrong key, an empty or mixed-type
+input list, an unknown model, the path without ``/v1``) and need the status code and message
+as the server sent them, without retries: :class:`Endpoint` does one ``httpx2`` request per
+call and returns a :class:`Reply` (status, parsed JSON, message), never raising for HTTP errors.
+
+>>> ep = Endpoint("http://127.0.0.1:8000/v1", "e5", api_key="EMPTY")
+>>> ep.root, ep.url("/embeddings"), ep.root_url("/health")
+('http://127.0.0.1:8000', 'http://127.0.0.1:8000/v1/embeddings', 'http://127.0.0.1:8000/health')
+>>> decode_embeddings({"data": [{"index": 1, "embedding": [0.0, 1.0]},
+...                             {"index": 0, "embedding": "AACAPwAAAAA="}]}).tolist()
+[[1.0, 0.0], [0.0, 1.0]]
+>>> ep.close()
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import numpy as np
+
+#: Sentinel: send the endpoint's configured key (``Authorization: Bearer <key>``).
+CONFIGURED = "__configured__"
+
+
+class MalformedResponse(ValueError):
+    """A 200 answer whose body is not a valid embeddings list."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP exchange: ``status`` is None when no response arrived (``error`` says why)."""
+
+    status: int | None
+    body: Any
+    text: str
+    elapsed_s: float
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    def message(self, limit: int = 300) -> str:
+        """The error message the server gave (OpenAI's ``error.message``), or the raw text."""
+        if self.error:
+            return self.error[:limit]
+        body = self.body
+        if isinstance(body, dict):
+            inner = body.get("error", body.get("detail", body.get("message")))
+            if isinstance(inner, dict) and inner.get("message"):
+                return str(inner["message"])[:limit]
+            if isinstance(inner, str | list):
+                return str(inner)[:limit]
+        return self.text[:limit]
+
+    def summary(self) -> str:
+        """``"HTTP 400: <message>"`` / ``"HTTP 200"`` / ``"no response: <error>"``."""
+        if self.status is None:
+            return f"no response: {self.error}"
+        if self.ok:
+            return "HTTP 200"
+        return f"HTTP {self.status}: {self.message(160)}"
+
+
+def decode_embeddings(body: Any) -> np.ndarray:
+    """The ``(n, d)`` float32 matrix of an embeddings response, rows in ``index`` order.
+
+    Accepts float lists and base64 little-endian float32; raises :class:`MalformedResponse`.
+    """
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list) or not data:
+        raise MalformedResponse("response has no non-empty 'data' list")
+    rows: list[np.ndarray] = []
+    index = []
+    for k, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise MalformedResponse(f"data[{k}] is {type(item).__name__}, not an object")
+        idx = item.get("index", k)
+        if isinstance(idx, bool) or not isinstance(idx, int):
+            raise MalformedResponse(f"data[{k}].index is {idx!r}, not an integer")
+        index.append(idx)
+        emb = item.get("embedding")
+        if isinstance(emb, str):
+            try:
+                buf = base64.b64decode(emb, validate=True)
+            except (binascii.Error, ValueError) as err:
+                raise MalformedResponse(f"data[{k}].embedding is not base64 ({err})") from err
+            if not buf or len(buf) % 4:
+                raise MalformedResponse(f"data[{k}].embedding decodes to {len(buf)} bytes")
+            rows.append(np.frombuffer(buf, dtype="<f4").astype(np.float32))
+        elif isinstance(emb, list) and emb:
+            try:
+                rows.append(np.asarray(emb, dtype=np.float32).reshape(-1))
+            except (TypeError, ValueError) as err:
+                raise MalformedResponse(f"data[{k}].embedding has non-numbers ({err})") from err
+        else:
+            raise MalformedResponse(f"data[{k}].embedding is {type(emb).__name__}")
+    n = len(rows)
+    if sorted(index) != list(range(n)):
+        raise MalformedResponse(f"indices {sorted(index)[:8]} are not 0..{n - 1}")
+    dims = sorted({r.shape[0] for r in rows})
+    if len(dims) > 1:
+        raise MalformedResponse(f"embeddings have different dimensions {dims}")
+    out = np.empty((n, dims[0]), dtype=np.float32)
+    out[np.asarray(index)] = np.stack(rows)
+    return out
+
+
+class Endpoint:
+    """One OpenAI-compatible server: ``base_url`` ends in ``/v1`` (``root`` is without it)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str = "EMPTY",
+        timeout_s: float = 120.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.root = self.base_url.removesuffix("/v1")
+        self.model = model
+        self._api_key = api_key
+        self._client = httpx2.Client(timeout=timeout_s)
+        self.requests = 0
+
+    def __enter__(self) -> Endpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def url(self, path: str) -> str:
+        """``path`` under ``base_url`` (``/embeddings`` -> ``.../v1/embeddings``)."""
+        return self.base_url + path
+
+    def root_url(self, path: str) -> str:
+        """``path`` under the server root (``/health``)."""
+        return self.root + path
+
+    def _headers(self, auth: str | None) -> dict[str, str]:
+        if auth is None:
+            return {}
+        key = self._api_key if auth == CONFIGURED else auth
+        return {"Authorization": f"Bearer {key}"}
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        auth: str | None = CONFIGURED,
+    ) -> Reply:
+        """One request; ``auth`` is a key, ``CONFIGURED`` (the endpoint's) or None (no header)."""
+        self.requests += 1
+        t0 = time.perf_counter()
+        try:
+            r = self._client.request(method, url, json=body, headers=self._headers(auth))
+        except httpx2.HTTPError as err:
+            return Reply(None, None, "", time.perf_counter() - t0, f"{type(err).__name__}: {err}")
+        elapsed = time.perf_counter() - t0
+        text = r.text
+        try:
+            parsed = json.loads(text) if text else None
+        except ValueError:
+            parsed = None
+        return Reply(r.status_code, parsed, text[:2000], elapsed)
+
+    def get(self, url: str, *, auth: str | None = CONFIGURED) -> Reply:
+        return self.request("GET", url, auth=auth)
+
+    def embeddings(
+        self,
+        inputs: Any,
+        *,
+        model: str | None = None,
+        url: str | None = None,
+        auth: str | None = CONFIGURED,
+        **extra: Any,
+    ) -> Reply:
+        """POST ``{"model", "input", **extra}`` to ``/v1/embeddings`` (or ``url``)."""
+        body = {"model": self.model if model is None else model, "input": inputs, **extra}
+        return self.request("POST", url or self.url("/embeddings"), body=body, auth=auth)

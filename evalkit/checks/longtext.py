@@ -1,0 +1,306 @@
+"""Long-text checks: the largest input accepted, silent truncation, and chunked long documents.
+
+* ``long_text.max_accepted``: lengths (in words of a coherent article) are tried exponentially
+  from ``start_words`` up to ``max_words``, then the first refusal is bracketed by binary search
+  until the bracket is narrower than ``resolution`` x the accepted length (at most
+  ``max_requests`` requests in all).
+* ``long_text.truncation``: at the longest accepted length, the same text with a different tail:
+  if the two vectors are as close as two embeddings of the *same* text, the tail was ignored;
+  a second binary search then locates where the endpoint stops reading.
+* ``long_text.chunks``: a long document split into ``chunk_words`` windows, embedded: the spread
+  of the chunk vectors' norms and the first-vs-last chunk similarity.
+
+>>> r = search_max_length(lambda n: (n <= 1000, None), start=64, cap=8192, resolution=0.05,
+...                       max_requests=16)
+>>> r.max_accepted, r.min_rejected, r.requests <= 16, 1000 - r.max_accepted <= 0.05 * 1000
+(992, 1024, True, True)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evalkit.checks.config import LongTextConfig
+from evalkit.checks.probes import long_document, with_new_tail
+from evalkit.checks.result import Check, Status
+from evalkit.checks.sanity import Enabled, norm_stats, row_cosines, skipped
+from evalkit.checks.target import ProbeError, Target
+from evalkit.embed.chunking import Chunking, split
+
+log = logging.getLogger(__name__)
+
+#: 1 - cosine below this always counts as "the same vector" (float32 round-off).
+SAME_VECTOR_FLOOR = 1e-6
+
+
+@dataclass
+class LengthSearch:
+    """Outcome of :func:`search_max_length`.
+
+    ``max_accepted`` is 0 if even the first length was refused; ``min_rejected`` is None when
+    every length tried up to the cap was accepted.  ``refusal`` is the first refusal's payload.
+    """
+
+    max_accepted: int = 0
+    min_rejected: int | None = None
+    requests: int = 0
+    tried: list[tuple[int, bool]] = field(default_factory=list)
+    refusal: Any = None
+
+    @property
+    def accepted_all(self) -> bool:
+        return self.min_rejected is None
+
+
+def search_max_length(
+    accepts: Callable[[int], tuple[bool, Any]],
+    *,
+    start: int,
+    cap: int,
+    resolution: float,
+    max_requests: int,
+) -> LengthSearch:
+    """Largest ``n`` in ``[1, cap]`` with ``accepts(n)[0]`` (assumed monotone), bounded search.
+
+    ``accepts(n)`` returns ``(accepted, payload)``; the payload of the first refusal is kept.
+    Doubling from ``start`` finds a bracket, binary search narrows it until
+    ``hi - lo <= max(1, resolution * lo)`` or ``max_requests`` calls were made.
+    """
+    out = LengthSearch()
+
+    def probe(n: int) -> bool:
+        ok, payload = accepts(n)
+        out.requests += 1
+        out.tried.append((n, ok))
+        if ok:
+            out.max_accepted = max(out.max_accepted, n)
+        else:
+            out.min_rejected = n if out.min_rejected is None else min(out.min_rejected, n)
+            if out.refusal is None:
+                out.refusal = payload
+        return ok
+
+    n = max(1, min(start, cap))
+    while out.requests < max_requests:
+        if not probe(n) or n >= cap:
+            break
+        n = min(2 * n, cap)
+    while (
+        out.min_rejected is not None
+        and out.requests < max_requests
+        and out.min_rejected - out.max_accepted > max(1.0, resolution * out.max_accepted)
+    ):
+        probe((out.max_accepted + out.min_rejected) // 2)
+    return out
+
+
+def _same_vector_threshold(noise: float) -> float:
+    """1 - cosine up to which two vectors count as equal, given the repeat noise."""
+    return max(SAME_VECTOR_FLOOR, 10.0 * noise)
+
+
+def _one(target: Target, text: str) -> np.ndarray:
+    return target.embed([text])[0]
+
+
+def check_max_accepted(
+    target: Target, cfg: LongTextConfig, vectors: dict[int, np.ndarray]
+) -> tuple[Check, LengthSearch]:
+    """Search the longest accepted input; ``vectors`` collects the accepted lengths' vectors."""
+    name = "long_text.max_accepted"
+
+    def accepts(n: int) -> tuple[bool, Any]:
+        try:
+            vectors[n] = _one(target, long_document(n))
+        except ProbeError as err:
+            return False, err
+        return True, None
+
+    s = search_max_length(
+        accepts,
+        start=cfg.start_words,
+        cap=cfg.max_words,
+        resolution=cfg.resolution,
+        max_requests=cfg.max_requests,
+    )
+    err: ProbeError | None = s.refusal
+    observed: dict[str, Any] = {
+        "max_accepted_words": s.max_accepted,
+        "min_refused_words": s.min_rejected,
+        "requests": s.requests,
+        "search_cap_words": cfg.max_words,
+    }
+    expected = (
+        f">= {cfg.min_accepted_words} words; beyond the limit a 4xx error"
+        if cfg.min_accepted_words
+        else "a 4xx error beyond the limit (if there is one)"
+    )
+    if err is not None:
+        observed["refusal_status"] = err.status
+        observed["refusal_message"] = err.message[:200]
+    if s.max_accepted < cfg.min_accepted_words:
+        return Check(
+            name,
+            Status.FAIL,
+            observed,
+            expected,
+            f"accepts at most {s.max_accepted} words, fewer than the required "
+            f"{cfg.min_accepted_words} ({err})",
+        ), s
+    if s.accepted_all:
+        return Check(
+            name,
+            Status.PASS,
+            observed,
+            expected,
+            f"accepted every length tried up to the search cap of {cfg.max_words} words",
+        ), s
+    if err is not None and (err.status is None or err.status >= 500):
+        return Check(
+            name,
+            Status.FAIL,
+            observed,
+            expected,
+            f"accepts {s.max_accepted} words, then fails with a server error instead of a "
+            f"clean 4xx refusal at {s.min_rejected} words: {err}",
+        ), s
+    return Check(
+        name,
+        Status.PASS,
+        observed,
+        expected,
+        f"accepts {s.max_accepted} words, refuses {s.min_rejected} ({err})",
+    ), s
+
+
+def check_truncation(
+    target: Target, cfg: LongTextConfig, n_words: int, first: np.ndarray | None
+) -> Check:
+    """Same long text vs a different tail: is the tail ignored, and from which word on?"""
+    name = "long_text.truncation"
+    expected = (
+        "the tail changes the vector (or an error)"
+        if not cfg.allow_silent_truncation
+        else "report only (silent truncation allowed)"
+    )
+    if n_words < 8:
+        return Check(name, Status.SKIP, None, expected, f"only {n_words} words accepted")
+    tail = max(1, int(round(cfg.truncation_tail * n_words)))
+    keep = n_words - tail
+    try:
+        a = first if first is not None else _one(target, long_document(n_words))
+        again = _one(target, long_document(n_words))
+        b = _one(target, with_new_tail(n_words, keep))
+    except ProbeError as err:
+        return Check(name, Status.FAIL, f"error: {err}", expected, f"long text refused: {err}")
+    noise = float(1.0 - row_cosines(a[None], again[None])[0])
+    delta = float(1.0 - row_cosines(a[None], b[None])[0])
+    limit = _same_vector_threshold(noise)
+    observed: dict[str, Any] = {
+        "words": n_words,
+        "tail_words": tail,
+        "cosine_new_tail": 1.0 - delta,
+        "cosine_same_text": 1.0 - noise,
+        "truncates": delta <= limit,
+    }
+    if delta > limit:
+        return Check(
+            name,
+            Status.PASS,
+            observed,
+            expected,
+            f"changing the last {tail} of {n_words} words moves the vector (cosine "
+            f"{1 - delta:.5f}): the whole text is read",
+        )
+    # Where does reading stop?  Smallest change position that still leaves the vector alone.
+    lo, hi, requests = 0, keep, 0
+    while hi - lo > max(1.0, cfg.resolution * hi) and requests < cfg.max_requests:
+        mid = (lo + hi) // 2
+        try:
+            v = _one(target, with_new_tail(n_words, mid))
+        except ProbeError:
+            break
+        requests += 1
+        if 1.0 - row_cosines(a[None], v[None])[0] <= limit:
+            hi = mid
+        else:
+            lo = mid
+    observed["reads_about_words"] = hi
+    status = Status.PASS if cfg.allow_silent_truncation else Status.FAIL
+    return Check(
+        name,
+        status,
+        observed,
+        expected,
+        f"silently truncates: words after about {hi} of {n_words} do not change the vector",
+    )
+
+
+def check_chunks(target: Target, cfg: LongTextConfig) -> Check:
+    """Chunk a long document (the version's chunking if set), embed the chunks, compare them."""
+    name = "long_text.chunks"
+    chunking = getattr(target.version, "chunking", None) or Chunking(size=cfg.chunk_words)
+    doc = long_document(chunking.size * cfg.chunks)
+    pieces, _ = split([doc], Chunking(size=chunking.size, overlap=chunking.overlap))
+    expected = f"norm spread <= {cfg.max_norm_spread:g}"
+    try:
+        vectors = target.embed(pieces)
+    except ProbeError as err:
+        return Check(name, Status.FAIL, f"error: {err}", expected, f"chunks refused: {err}")
+    if not np.isfinite(vectors).all():
+        return Check(name, Status.FAIL, None, expected, "chunk vectors contain NaN/inf")
+    stats = norm_stats(vectors)
+    spread = (stats["max"] - stats["min"]) / stats["mean"] if stats["mean"] > 0 else float("inf")
+    first_last = float(row_cosines(vectors[:1], vectors[-1:])[0])
+    adjacent = float(row_cosines(vectors[:-1], vectors[1:]).mean()) if len(pieces) > 1 else 1.0
+    observed = {
+        "chunks": len(pieces),
+        "chunk_words": chunking.size,
+        "norm_min": stats["min"],
+        "norm_max": stats["max"],
+        "norm_std": stats["std"],
+        "norm_spread": spread,
+        "first_last_cosine": first_last,
+        "adjacent_cosine_mean": adjacent,
+    }
+    what = (
+        f"{len(pieces)} chunks of {chunking.size} words: norm spread {spread:.3f}, "
+        f"first-vs-last cosine {first_last:.3f}, adjacent {adjacent:.3f}"
+    )
+    if spread > cfg.max_norm_spread:
+        return Check(
+            name,
+            Status.WARN,
+            observed,
+            expected,
+            f"{what}: chunk norms vary a lot, mean pooling weights chunks unequally",
+        )
+    return Check(name, Status.PASS, observed, expected, what)
+
+
+def run_long_text(
+    target: Target, cfg: LongTextConfig, enabled: Enabled = lambda name: True
+) -> list[Check]:
+    """The long-text section against ``target`` (role ``cfg.role``)."""
+    checks: list[Check] = []
+    vectors: dict[int, np.ndarray] = {}
+    search: LengthSearch | None = None
+    if enabled("long_text.max_accepted"):
+        check, search = check_max_accepted(target, cfg, vectors)
+        checks.append(check)
+    else:
+        checks.append(skipped("long_text.max_accepted"))
+    if enabled("long_text.truncation"):
+        n = search.max_accepted if search is not None else cfg.max_words
+        checks.append(check_truncation(target, cfg, n, vectors.get(n)))
+    else:
+        checks.append(skipped("long_text.truncation"))
+    checks.append(
+        check_chunks(target, cfg) if enabled("long_text.chunks") else skipped("long_text.chunks")
+    )
+    return checks

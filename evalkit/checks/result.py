@@ -1,0 +1,195 @@
+"""One endpoint check's outcome, and the ``checks.json`` file a list of them becomes.
+
+A :class:`Check` is PASS / WARN / FAIL (or SKIP where it does not apply, e.g. HTTP contract
+checks for an in-process model) with the observed value, the expectation and a one-line reason.
+``checks.json`` is a JSON list of objects with exactly ``name``, ``status``, ``observed``,
+``expected`` and ``reason``.  A FAIL blocks a release (:func:`verdict`).
+
+>>> c = Check("vectors.finite", Status.PASS, observed={"nan": 0}, expected="no NaN", reason="ok")
+>>> to_json([c])[0]["status"], verdict([c]), verdict([c, c.replace(status=Status.FAIL)])
+('PASS', 'PASS', 'BLOCK')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalkit.errors import DataError
+
+FIELDS = ("name", "status", "observed", "expected", "reason")
+CHECKS_FILE = "checks.json"
+
+
+class Status(StrEnum):
+    """A check's outcome; FAIL blocks a release, WARN is reported, SKIP did not apply."""
+
+    PASS = "PASS"
+    WARN = "WARN"
+    FAIL = "FAIL"
+    SKIP = "SKIP"
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON-serialisable plain data (numpy scalars/arrays to Python, NaN to None).
+
+    >>> plain({"a": np.float32(0.5), "b": [np.int64(2), float("nan")]})
+    {'a': 0.5, 'b': [2, None]}
+    """
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: ``observed`` and ``expected`` are JSON-serialisable (numbers, strings, dicts)."""
+
+    name: str
+    status: Status
+    observed: Any = None
+    expected: Any = None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
+        object.__setattr__(self, "observed", plain(self.observed))
+        object.__setattr__(self, "expected", plain(self.expected))
+
+    @property
+    def blocks(self) -> bool:
+        return self.status is Status.FAIL
+
+    def replace(self, **changes: Any) -> Check:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": str(self.status),
+            "observed": self.observed,
+            "expected": self.expected,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "checks", row: int = 0) -> Check:
+        """Parse one ``checks.json`` object; :class:`DataError` names the row and field."""
+        if not isinstance(d, Mapping):
+            raise DataError(
+                f"entry is a {type(d).__name__}",
+                file=source,
+                row=row or None,
+                expected=f"an object with {', '.join(FIELDS)}",
+            )
+        missing = [f for f in FIELDS if f not in d]
+        if missing:
+            raise DataError(
+                f"missing {', '.join(missing)}",
+                file=source,
+                row=row or None,
+                field=missing[0],
+                expected=f"an object with {', '.join(FIELDS)}",
+            )
+        try:
+            status = Status(str(d["status"]).upper())
+        except ValueError:
+            raise DataError(
+                f"status {d['status']!r} is unknown",
+                file=source,
+                row=row or None,
+                field="status",
+                expected="PASS, WARN, FAIL or SKIP",
+            ) from None
+        if not isinstance(d["name"], str) or not d["name"]:
+            raise DataError(
+                f"name {d['name']!r} is invalid",
+                file=source,
+                row=row or None,
+                field="name",
+                expected="a non-empty string",
+            )
+        return cls(d["name"], status, d["observed"], d["expected"], str(d["reason"] or ""))
+
+
+def to_json(checks: Iterable[Check]) -> list[dict[str, Any]]:
+    """The ``checks.json`` content: one plain object per check, in order."""
+    return [c.to_dict() for c in checks]
+
+
+def write_checks(checks: Iterable[Check], path: str | Path) -> Path:
+    """Write ``checks.json`` (UTF-8, indented); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(to_json(checks), indent=2, ensure_ascii=False, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def read_checks(path: str | Path) -> list[Check]:
+    """Read a ``checks.json`` file back (rows are 1-based in errors)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise DataError(f"cannot read it ({err.strerror})", file=str(path)) from err
+    except ValueError as err:
+        raise DataError(f"not valid JSON ({err})", file=str(path), expected="a JSON list") from err
+    if not isinstance(data, list):
+        raise DataError(
+            f"top level is a {type(data).__name__}", file=str(path), expected="a JSON list"
+        )
+    return [Check.from_dict(d, source=str(path), row=i) for i, d in enumerate(data, start=1)]
+
+
+def counts(checks: Iterable[Check]) -> dict[str, int]:
+    """Number of checks per status (every status present, zero if none).
+
+    >>> counts([Check("a", "PASS"), Check("b", "SKIP")])
+    {'PASS': 1, 'WARN': 0, 'FAIL': 0, 'SKIP': 1}
+    """
+    out = dict.fromkeys((str(s) for s in Status), 0)
+    for c in checks:
+        out[str(c.status)] += 1
+    return out
+
+
+def verdict(checks: Sequence[Check]) -> str:
+    """``BLOCK`` if any check FAILed, ``WARN`` if any warned, else ``PASS`` (SKIPs ignored)."""
+    statuses = {c.status for c in checks}
+    if Status.FAIL in statuses:
+        return "BLOCK"
+    return "WARN" if Status.WARN in statuses else "PASS"
+
+
+def gate_rows(checks: Iterable[Check], version: str | None = None) -> list[dict[str, Any]]:
+    """Checks as the release gates consume them: SKIPs dropped, ``version`` added if given.
+
+    >>> gate_rows([Check("a", "FAIL"), Check("b", "SKIP")], "e5")[0]["version"]
+    'e5'
+    """
+    rows = []
+    for c in checks:
+        if c.status is Status.SKIP:
+            continue
+        row = c.to_dict()
+        if version is not None:
+            row["version"] = version
+        rows.append(row)
+    return rows

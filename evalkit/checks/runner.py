@@ -1,0 +1,87 @@
+"""Run every configured endpoint check against one model version.
+
+:func:`run_checks` is the entry point the pipeline (``evalkit task=check``) and the release gates
+call: vector sanity and long-text checks for every version, the HTTP contract for
+OpenAI-compatible ones (SKIP for in-process models), ``checks.skip`` and ``checks.on_fail``
+applied.  Results are plain :class:`Check` objects (see :mod:`evalkit.checks.result`).
+
+>>> import numpy as np
+>>> from evalkit.embed.base import ModelVersion
+>>> class Toy(ModelVersion):
+...     backend = "toy"
+...     def _embed_batch(self, texts, role, dimensions):
+...         return np.array([[len(t) % 7 + 1.0, 1.0] for t in texts], dtype=np.float32)
+>>> checks = run_checks(Toy("toy"), {"sections": ["sanity"], "skip": ["multilingual"]})
+>>> [c.name for c in checks][:2], next(c for c in checks if c.name == "vectors.norms").status
+(['dimensions.native', 'dimensions.honoured.256'], <Status.FAIL: 'FAIL'>)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from evalkit.checks.config import ChecksConfig
+from evalkit.checks.contract import run_contract
+from evalkit.checks.longtext import run_long_text
+from evalkit.checks.result import Check, Status
+from evalkit.checks.sanity import run_sanity
+from evalkit.checks.target import Target, target_for
+
+log = logging.getLogger(__name__)
+
+
+def as_config(checks_cfg: ChecksConfig | Mapping[str, Any] | None) -> ChecksConfig:
+    """A :class:`ChecksConfig` from a config node, a dict, None (defaults) or itself."""
+    if isinstance(checks_cfg, ChecksConfig):
+        return checks_cfg
+    return ChecksConfig.from_mapping(checks_cfg)
+
+
+def apply_on_fail(check: Check, cfg: ChecksConfig) -> Check:
+    """A FAIL becomes what ``checks.on_fail`` says for its name (reason says so)."""
+    if check.status is not Status.FAIL:
+        return check
+    to = cfg.outcome_override(check.name)
+    if to is None or to is Status.FAIL:
+        return check
+    return check.replace(status=to, reason=f"{check.reason} [FAIL -> {to} by checks.on_fail]")
+
+
+def run_checks(
+    version: Any, checks_cfg: ChecksConfig | Mapping[str, Any] | None = None
+) -> list[Check]:
+    """All configured checks for one model version (a :class:`~evalkit.embed.ModelVersion`)."""
+    cfg = as_config(checks_cfg)
+
+    def enabled(name: str) -> bool:
+        return not cfg.skipped(name)
+
+    sections = [
+        ("sanity", cfg.sanity.role, lambda t: run_sanity(t, cfg.sanity, enabled)),
+        ("long_text", cfg.long_text.role, lambda t: run_long_text(t, cfg.long_text, enabled)),
+        ("contract", cfg.sanity.role, lambda t: run_contract(t, cfg.contract, enabled)),
+    ]
+    checks: list[Check] = []
+    for section, role, run in sections:
+        if section not in cfg.sections:
+            continue
+        target: Target = target_for(version, role, timeout_s=cfg.contract.timeout_s)
+        t0 = time.perf_counter()
+        try:
+            got = run(target)
+        finally:
+            if target.endpoint is not None:
+                target.endpoint.close()
+        log.info(
+            "checks %s for %s: %d checks, %d requests, %.1f s",
+            section,
+            version.name,
+            len(got),
+            target.requests,
+            time.perf_counter() - t0,
+        )
+        checks += got
+    return [apply_on_fail(c, cfg) for c in checks]

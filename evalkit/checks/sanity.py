@@ -1,0 +1,483 @@
+"""Vector sanity checks: dimensions, norms, NaN / inf / zero vectors, determinism, batch
+invariance, a multilingual probe set, and mixed-script / punctuation-heavy inputs.
+
+Statistics are small pure functions over arrays; the ``check_*`` functions turn them into
+:class:`Check` results; :func:`run_sanity` runs the whole section against a :class:`Target`.
+
+>>> import numpy as np
+>>> v = np.array([[3.0, 4.0], [0.6, 0.8]])
+>>> norm_stats(v)["min"], norm_stats(v)["max"]
+(1.0, 5.0)
+>>> check_norms(v, SanityConfig()).status
+<Status.FAIL: 'FAIL'>
+>>> float(row_cosines(v, v[::-1]).min())
+1.0
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from evalkit.checks.config import SanityConfig
+from evalkit.checks.probes import BASIC, FILLERS, MIXED_SCRIPT, MULTILINGUAL, PUNCTUATION
+from evalkit.checks.result import Check, Status
+from evalkit.checks.target import ProbeError, Target
+
+log = logging.getLogger(__name__)
+
+Enabled = Callable[[str], bool]
+
+# ---------------------------------------------------------------------------- statistics
+
+
+def norms(vectors: np.ndarray) -> np.ndarray:
+    """L2 norm of every row (float64)."""
+    return np.linalg.norm(np.asarray(vectors, dtype=np.float64), axis=1)
+
+
+def norm_stats(vectors: np.ndarray) -> dict[str, float]:
+    """``min``, ``max``, ``mean``, ``std`` of the finite rows' L2 norms (NaN if there are none)."""
+    v = np.asarray(vectors, dtype=np.float64)
+    n = norms(v[np.isfinite(v).all(axis=1)])
+    if n.size == 0:
+        return dict.fromkeys(("min", "max", "mean", "std"), float("nan"))
+    return {
+        "min": float(n.min()),
+        "max": float(n.max()),
+        "mean": float(n.mean()),
+        "std": float(n.std()),
+    }
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length in float64 (zero rows stay zero)."""
+    v = np.asarray(vectors, dtype=np.float64)
+    n = np.linalg.norm(v, axis=1, keepdims=True)
+    return v / np.where(n > 0, n, 1.0)
+
+
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of row ``i`` of ``a`` with row ``i`` of ``b``."""
+    return np.einsum("ij,ij->i", unit_rows(a), unit_rows(b))
+
+
+def cosine_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """All pairwise cosines between the rows of ``a`` and ``b`` (``a`` with itself if None)."""
+    ua = unit_rows(a)
+    return ua @ (ua if b is None else unit_rows(b)).T
+
+
+def collapsed_pairs(
+    vectors: np.ndarray, min_cosine: float, texts: Sequence[str] | None = None
+) -> list[tuple[int, int, float]]:
+    """Pairs ``(i, j, cosine)``, ``i < j``, of rows at least ``min_cosine`` similar.
+
+    Rows whose texts are equal are not counted (identical inputs may share a vector).
+    """
+    sim = cosine_matrix(vectors)
+    i, j = np.nonzero(np.triu(sim >= min_cosine, k=1))
+    out = []
+    for a, b in zip(i.tolist(), j.tolist()):
+        if texts is not None and texts[a] == texts[b]:
+            continue
+        out.append((a, b, float(sim[a, b])))
+    return out
+
+
+def multilingual_scores(vectors: np.ndarray, meaning: np.ndarray, lang: np.ndarray) -> dict:
+    """Cross-language similarity of same-meaning vs unrelated sentences.
+
+    Only pairs in *different* languages count.  ``margin`` = mean same-meaning cosine minus mean
+    unrelated cosine; ``worst_gap`` = lowest same-meaning minus highest unrelated cosine;
+    ``top1_accuracy`` = share of sentences whose most similar sentence in another language
+    has the same meaning.
+    """
+    sim = cosine_matrix(vectors)
+    meaning = np.asarray(meaning)
+    lang = np.asarray(lang)
+    cross = lang[:, None] != lang[None, :]
+    same = (meaning[:, None] == meaning[None, :]) & cross
+    other = (meaning[:, None] != meaning[None, :]) & cross
+    masked = np.where(cross, sim, -np.inf)
+    nearest = masked.argmax(axis=1)
+    return {
+        "same_meaning_mean": float(sim[same].mean()),
+        "unrelated_mean": float(sim[other].mean()),
+        "margin": float(sim[same].mean() - sim[other].mean()),
+        "worst_gap": float(sim[same].min() - sim[other].max()),
+        "top1_accuracy": float((meaning[nearest] == meaning).mean()),
+        "languages": int(np.unique(lang).size),
+        "sentences": int(len(meaning)),
+    }
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def skipped(name: str) -> Check:
+    return Check(name, Status.SKIP, None, None, "skipped by checks.skip")
+
+
+def failed(name: str, expected: object, err: ProbeError, what: str) -> Check:
+    """A FAIL because the endpoint refused or broke on the probe request."""
+    return Check(name, Status.FAIL, f"error: {err}", expected, f"{what} failed: {err}")
+
+
+def check_native_dimension(vectors: np.ndarray, cfg: SanityConfig) -> Check:
+    """The dimension returned when none is requested, vs ``expected_dimension`` (if set)."""
+    dim = int(vectors.shape[1])
+    want = cfg.expected_dimension
+    if want is None:
+        return Check(
+            "dimensions.native",
+            Status.PASS,
+            dim,
+            "any (checks.sanity.expected_dimension: null)",
+            f"returns {dim}-dimensional vectors by default",
+        )
+    if dim == want:
+        return Check("dimensions.native", Status.PASS, dim, want, f"{dim} dimensions as expected")
+    return Check(
+        "dimensions.native",
+        Status.FAIL,
+        dim,
+        want,
+        f"returns {dim} dimensions by default, not {want}: the default dimension changed",
+    )
+
+
+def check_dimension_honoured(target: Target, d: int, full: np.ndarray, texts: list[str]) -> Check:
+    """Request ``dimensions=d``; PASS if exactly ``d`` values come back for every input."""
+    name = f"dimensions.honoured.{d}"
+    native = int(full.shape[1])
+    if not target.supports_dimensions:
+        return Check(
+            name,
+            Status.SKIP,
+            None,
+            d,
+            "in-process model: no dimensions parameter (evalkit truncates client-side)",
+        )
+    if d > native:
+        return Check(
+            name, Status.SKIP, None, d, f"larger than the native dimension {native}: not requested"
+        )
+    try:
+        got = target.embed(texts, dimensions=d)
+    except ProbeError as err:
+        return failed(name, d, err, f"request with dimensions={d}")
+    dim = int(got.shape[1])
+    if dim != d:
+        why = (
+            f"dimensions={d} was ignored: {dim} (native) dimensions came back"
+            if dim == native
+            else f"dimensions={d} was answered with {dim} dimensions"
+        )
+        return Check(name, Status.FAIL, {"dimensions": dim}, d, why)
+    stats = norm_stats(got)
+    prefix_cos = float(row_cosines(got, full[:, :d]).min())
+    renormalised = abs(stats["mean"] - 1.0) <= 0.01 and stats["std"] <= 0.01
+    note = "re-normalised" if renormalised else f"not re-normalised (mean norm {stats['mean']:.3f})"
+    kind = "the full vector's first d values" if prefix_cos >= 0.9999 else "not a prefix"
+    return Check(
+        name,
+        Status.PASS,
+        {"dimensions": dim, "norm_mean": stats["mean"], "prefix_cosine": prefix_cos},
+        d,
+        f"{d} dimensions returned, {note}, {kind}",
+    )
+
+
+def check_finite(vectors: np.ndarray, n_texts: int) -> Check:
+    """No NaN or infinite values in any vector."""
+    bad_rows = ~np.isfinite(vectors).all(axis=1)
+    nan = int(np.isnan(vectors).any(axis=1).sum())
+    inf = int(np.isinf(vectors).any(axis=1).sum())
+    observed = {"vectors": n_texts, "with_nan": nan, "with_inf": inf}
+    if bad_rows.any():
+        first = int(np.flatnonzero(bad_rows)[0])
+        return Check(
+            "vectors.finite",
+            Status.FAIL,
+            observed,
+            "no NaN or inf",
+            f"{int(bad_rows.sum())} of {n_texts} vectors have NaN/inf values (first: probe "
+            f"text {first + 1})",
+        )
+    return Check("vectors.finite", Status.PASS, observed, "no NaN or inf", "all values finite")
+
+
+def check_nonzero(vectors: np.ndarray, n_texts: int) -> Check:
+    """No all-zero vectors (a zero vector has no direction: cosine is undefined)."""
+    zero = np.isfinite(vectors).all(axis=1) & (np.abs(vectors).max(axis=1, initial=0) == 0)
+    observed = {"vectors": n_texts, "zero": int(zero.sum())}
+    if zero.any():
+        return Check(
+            "vectors.nonzero",
+            Status.FAIL,
+            observed,
+            "no zero vectors",
+            f"{int(zero.sum())} of {n_texts} vectors are all zeros (first: probe text "
+            f"{int(np.flatnonzero(zero)[0]) + 1})",
+        )
+    return Check("vectors.nonzero", Status.PASS, observed, "no zero vectors", "no zero vectors")
+
+
+def check_norms(vectors: np.ndarray, cfg: SanityConfig) -> Check:
+    """L2 norm spread and whether the endpoint normalises, vs ``normalized``."""
+    stats = norm_stats(vectors)
+    tol = cfg.norm_tolerance
+    unit = bool(np.isfinite(stats["min"]) and stats["min"] >= 1 - tol and stats["max"] <= 1 + tol)
+    observed = {**stats, "normalized": unit}
+    span = f"norms {stats['min']:.4f}..{stats['max']:.4f} (std {stats['std']:.2g})"
+    if cfg.normalized is None:
+        return Check(
+            "vectors.norms",
+            Status.PASS,
+            observed,
+            "report only",
+            f"{span}: {'normalised' if unit else 'not normalised'}",
+        )
+    expected = f"unit length (±{tol:g})" if cfg.normalized else "not normalised"
+    if unit == cfg.normalized:
+        return Check("vectors.norms", Status.PASS, observed, expected, f"{span} as expected")
+    why = (
+        f"{span}: the endpoint does not normalise (inner-product scores change; evalkit "
+        "re-normalises only with normalize: true)"
+        if cfg.normalized
+        else f"{span}: vectors are normalised but the contract says they are not"
+    )
+    return Check("vectors.norms", Status.FAIL, observed, expected, why)
+
+
+def compare_repeats(name: str, a: np.ndarray, b: np.ndarray, min_cosine: float, what: str) -> Check:
+    """PASS if every row pair is at least ``min_cosine`` similar (bit-identical noted)."""
+    cos = row_cosines(a, b)
+    diff = float(np.abs(a.astype(np.float64) - b).max()) if a.shape == b.shape else float("inf")
+    observed = {"min_cosine": float(cos.min()), "max_abs_diff": diff, "texts": int(len(cos))}
+    expected = f"cosine >= {min_cosine:g}"
+    if diff == 0.0:
+        return Check(name, Status.PASS, observed, expected, f"{what}: bit-identical vectors")
+    worst = int(cos.argmin())
+    if cos.min() >= min_cosine:
+        return Check(
+            name,
+            Status.PASS,
+            observed,
+            expected,
+            f"{what}: not bit-identical (max |diff| {diff:.2g}) but within tolerance",
+        )
+    return Check(
+        name,
+        Status.FAIL,
+        observed,
+        expected,
+        f"{what}: cosine drops to {cos.min():.6f} (text {worst + 1}), below {min_cosine:g}",
+    )
+
+
+def check_determinism(
+    target: Target, first: np.ndarray, texts: list[str], cfg: SanityConfig
+) -> Check:
+    """Embed the same texts again in a second request and compare."""
+    name = "determinism"
+    expected = f"cosine >= {cfg.determinism_min_cosine:g}"
+    try:
+        again = target.embed(texts)
+    except ProbeError as err:
+        return failed(name, expected, err, "second request for the same texts")
+    if again.shape != first.shape:
+        return Check(
+            name,
+            Status.FAIL,
+            {"shape": list(again.shape)},
+            expected,
+            f"same texts came back with shape {again.shape}, first time {first.shape}",
+        )
+    return compare_repeats(name, first, again, cfg.determinism_min_cosine, "same texts twice")
+
+
+def check_batch_invariance(target: Target, texts: list[str], cfg: SanityConfig) -> Check:
+    """Each text alone (one request each) vs the same texts inside one batch with fillers."""
+    name = "batch_invariance"
+    expected = f"cosine >= {cfg.batch_invariance_min_cosine:g}"
+    fillers = list(FILLERS)
+    batch = fillers[:2] + [texts[0]] + fillers[2:5] + texts[1:] + fillers[5:]
+    where = [2] + [5 + i for i in range(1, len(texts))]
+    try:
+        alone = np.concatenate([target.embed([t]) for t in texts])
+        together = target.embed(batch)
+    except ProbeError as err:
+        return failed(name, expected, err, "single / batched requests")
+    if together.shape[1] != alone.shape[1]:
+        return Check(
+            name,
+            Status.FAIL,
+            {"dim_alone": alone.shape[1], "dim_batched": together.shape[1]},
+            expected,
+            "batched and single requests return different dimensions",
+        )
+    return compare_repeats(
+        name, alone, together[where], cfg.batch_invariance_min_cosine, "alone vs in a batch"
+    )
+
+
+def multilingual_probe() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The probe sentences with their meaning index and language code."""
+    texts, meaning, lang = [], [], []
+    for m, group in enumerate(MULTILINGUAL):
+        for code, text in group.items():
+            texts.append(text)
+            meaning.append(m)
+            lang.append(code)
+    return texts, np.array(meaning), np.array(lang)
+
+
+def check_multilingual(
+    vectors: np.ndarray, meaning: np.ndarray, lang: np.ndarray, cfg: SanityConfig
+) -> Check:
+    """Separation margin of translations vs unrelated sentences across languages."""
+    want = cfg.multilingual_min_margin
+    if not np.isfinite(vectors).all():
+        return Check(
+            "multilingual",
+            Status.FAIL,
+            None,
+            f"margin >= {want:g}",
+            "probe vectors contain NaN/inf: similarities are undefined",
+        )
+    s = multilingual_scores(vectors, meaning, lang)
+    want = cfg.multilingual_min_margin
+    expected = f"margin >= {want:g}"
+    what = (
+        f"translations {s['same_meaning_mean']:.3f} vs unrelated {s['unrelated_mean']:.3f}: "
+        f"margin {s['margin']:.3f}, cross-language top-1 {s['top1_accuracy']:.0%} "
+        f"({s['languages']} languages)"
+    )
+    if s["margin"] <= 0:
+        return Check(
+            "multilingual",
+            Status.FAIL,
+            s,
+            expected,
+            f"{what}: translations are no closer than unrelated sentences",
+        )
+    if s["margin"] < want:
+        return Check("multilingual", Status.WARN, s, expected, f"{what}: weak separation")
+    return Check("multilingual", Status.PASS, s, expected, what)
+
+
+def check_inputs(target: Target, name: str, texts: Sequence[str], cfg: SanityConfig) -> Check:
+    """Unusual inputs: all accepted, finite, non-zero, and distinct inputs not collapsed."""
+    texts = list(texts)
+    expected = "all accepted, finite, non-zero, distinct vectors"
+    refused: list[str] = []
+    try:
+        vectors = target.embed(texts)
+    except ProbeError:
+        # Find which inputs are refused, one request each.
+        rows = []
+        for t in texts:
+            try:
+                rows.append(target.embed([t])[0])
+            except ProbeError as err:
+                refused.append(f"{t[:30]!r}: {err}")
+                rows.append(None)
+        kept = [r for r in rows if r is not None]
+        vectors = np.stack(kept) if kept else np.zeros((0, 1), dtype=np.float32)
+        texts = [t for t, r in zip(texts, rows) if r is not None]
+    finite = np.isfinite(vectors).all(axis=1)
+    zero = finite & (np.abs(vectors).max(axis=1, initial=0) == 0)
+    ok = finite & ~zero
+    pairs = collapsed_pairs(
+        vectors[ok], cfg.collapse_min_cosine, [t for t, k in zip(texts, ok) if k]
+    )
+    observed = {
+        "inputs": len(texts) + len(refused),
+        "refused": len(refused),
+        "non_finite": int((~finite).sum()),
+        "zero": int(zero.sum()),
+        "collapsed_pairs": len(pairs),
+    }
+    if refused or not finite.all() or zero.any():
+        problems = []
+        if refused:
+            problems.append(f"{len(refused)} refused (first {refused[0]})")
+        if not finite.all():
+            problems.append(f"{int((~finite).sum())} with NaN/inf")
+        if zero.any():
+            problems.append(f"{int(zero.sum())} zero vectors")
+        return Check(name, Status.FAIL, observed, expected, "; ".join(problems))
+    if pairs:
+        good = [t for t, k in zip(texts, ok) if k]
+        a, b, c = pairs[0]
+        return Check(
+            name,
+            Status.WARN,
+            observed,
+            expected,
+            f"{len(pairs)} pair(s) of different inputs get the same vector, e.g. "
+            f"{good[a][:25]!r} and {good[b][:25]!r} (cosine {c:.6f})",
+        )
+    return Check(name, Status.PASS, observed, expected, f"{len(texts)} inputs embedded cleanly")
+
+
+# ---------------------------------------------------------------------------- section
+
+
+def run_sanity(
+    target: Target, cfg: SanityConfig, enabled: Enabled = lambda name: True
+) -> list[Check]:
+    """Every vector-sanity check against ``target`` (one role), in a fixed order."""
+    checks: list[Check] = []
+
+    def add(name: str, run: Callable[[], Check]) -> None:
+        checks.append(run() if enabled(name) else skipped(name))
+
+    basic = list(BASIC)
+    try:
+        first, first_err = target.embed(basic), None
+    except ProbeError as err:
+        first, first_err = None, err
+    ml_texts, meaning, lang = multilingual_probe()
+    ml_vectors, ml_err = None, None
+    if enabled("multilingual"):
+        try:
+            ml_vectors = target.embed(ml_texts)
+        except ProbeError as err:
+            ml_err = err
+
+    names = ["dimensions.native", *(f"dimensions.honoured.{d}" for d in cfg.dimensions)]
+    names += ["vectors.finite", "vectors.nonzero", "vectors.norms", "determinism"]
+    if first is None:
+        for n in names:
+            add(n, lambda n=n: failed(n, None, first_err, "embedding the basic probe texts"))
+    else:
+        pool = first
+        if ml_vectors is not None and ml_vectors.shape[1] == first.shape[1]:
+            pool = np.concatenate([first, ml_vectors])
+        add("dimensions.native", lambda: check_native_dimension(first, cfg))
+        for d in cfg.dimensions:
+            add(
+                f"dimensions.honoured.{d}",
+                lambda d=d: check_dimension_honoured(target, d, first[:2], basic[:2]),
+            )
+        add("vectors.finite", lambda: check_finite(pool, len(pool)))
+        add("vectors.nonzero", lambda: check_nonzero(pool, len(pool)))
+        add("vectors.norms", lambda: check_norms(pool, cfg))
+        add("determinism", lambda: check_determinism(target, first, basic, cfg))
+    add("batch_invariance", lambda: check_batch_invariance(target, basic[:3], cfg))
+    add(
+        "multilingual",
+        lambda: (
+            check_multilingual(ml_vectors, meaning, lang, cfg)
+            if ml_vectors is not None
+            else failed("multilingual", None, ml_err, "embedding the multilingual probes")
+        ),
+    )
+    for name, texts in (("inputs.mixed_script", MIXED_SCRIPT), ("inputs.punctuation", PUNCTUATION)):
+        add(name, lambda name=name, texts=texts: check_inputs(target, name, texts, cfg))
+    return checks
