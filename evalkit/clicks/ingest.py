@@ -1,0 +1,503 @@
+"""Read a click-log file (JSON lines, CSV/TSV or Parquet) through ``datasets`` into a ClickLog.
+
+Two shapes, column names configurable (:class:`ClickColumns`, ``conf/clicks/*.yaml``):
+
+- ``event``: one row per impression - query (id and/or text), item id, 1-based ``position``,
+  ``clicked`` (0/1 or true/false), optional session and timestamp (accepted, not needed);
+- ``aggregated``: one row per (query, item) - ``clicks`` plus ``impressions`` and/or average
+  ``position``.  Without impressions the log's measure is *click share* (clicks / all clicks of
+  the query) instead of click rate.  Repeated (query, item) rows are summed (average position
+  weighted by impressions, or by rows when there are none).
+
+Validation is vectorised over the whole table.  A bad row raises :class:`DataError` naming the
+file, the 1-based data row (a CSV header is not a row), the field and what was expected; the
+earliest bad row in the file is reported, with how many rows fail the same check.  With
+``on_invalid="skip"`` bad rows are dropped and counted in ``ClickLog.skipped[reason]``.
+Queries missing from the query table take their text from the log and are returned as
+``new_queries`` so the loader can append them to ``Queries``; a log with only query *texts*
+is matched to the query table by exact text (new texts get ids ``log-<sha1 prefix>``).
+
+>>> import tempfile, os, json
+>>> path = os.path.join(tempfile.mkdtemp(), "clicks.jsonl")
+>>> rows = [{"query_id": "q1", "item_id": "d1", "position": 1, "clicked": 1},
+...         {"query_id": "q1", "item_id": "d2", "position": 2, "clicked": 0},
+...         {"query_id": "q9", "query": "red shoes", "item_id": "d1", "position": 1, "clicked": 0}]
+>>> _ = open(path, "w").write("\\n".join(json.dumps(r) for r in rows))
+>>> log, new = load_click_log(path, shape="event", catalog_ids=["d1", "d2"], query_ids=["q1"])
+>>> log.pairs(), log.clicks.tolist(), log.impressions.tolist(), new
+([('q1', 'd1'), ('q1', 'd2'), ('q9', 'd1')], [1.0, 0.0, 0.0], [1.0, 1.0, 1.0], {'q9': 'red shoes'})
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from evalkit.clicks.log import ClickLog, PositionCounts
+from evalkit.errors import ConfigError, DataError
+
+log_ = logging.getLogger(__name__)
+
+SHAPES = ("event", "aggregated")
+_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
+
+
+@dataclass(frozen=True)
+class ClickColumns:
+    """Column names in the log file.  ``None`` (or a name the file lacks) = the log has none.
+
+    ``query_id`` and/or ``query`` (text) identify the query; event logs need ``position`` and
+    ``clicked``; aggregated logs need ``clicks`` and ``impressions`` and/or ``mean_position``.
+    """
+
+    query_id: str | None = "query_id"
+    query: str | None = "query"
+    item_id: str = "item_id"
+    position: str = "position"
+    clicked: str = "clicked"
+    clicks: str = "clicks"
+    impressions: str | None = "impressions"
+    mean_position: str | None = "avg_position"
+    session: str | None = "session_id"
+    timestamp: str | None = "timestamp"
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, str | None] | ClickColumns | None) -> ClickColumns:
+        """Build from a config mapping; unknown keys are a :class:`ConfigError`."""
+        if mapping is None:
+            return cls()
+        if isinstance(mapping, ClickColumns):
+            return mapping
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(mapping) - known)
+        if unknown:
+            raise ConfigError(
+                f"clicks.columns has unknown key(s) {unknown} (expected some of {sorted(known)})"
+            )
+        return cls(**{k: (None if v is None else str(v)) for k, v in mapping.items()})
+
+
+@dataclass
+class _Table:
+    """The concatenated log with a map from global row number to (file, 1-based row)."""
+
+    table: pa.Table
+    files: list[str]
+    offsets: np.ndarray  # start row of each file, plus the total at the end
+
+    def where(self, row: int) -> tuple[str, int]:
+        i = int(np.searchsorted(self.offsets, row, side="right") - 1)
+        return self.files[i], int(row - self.offsets[i] + 1)
+
+
+def load_click_log(
+    path: str | Path | Sequence[str | Path],
+    *,
+    shape: str = "event",
+    columns: Mapping[str, str | None] | ClickColumns | None = None,
+    catalog_ids: Sequence[str] | None = None,
+    query_ids: Sequence[str] = (),
+    query_texts: Sequence[str] | None = None,
+    format: str | None = None,
+    on_invalid: str = "error",
+    source: str | None = None,
+) -> tuple[ClickLog, dict[str, str]]:
+    """Load, validate and aggregate a click log; return ``(ClickLog, new_queries)``.
+
+    ``catalog_ids``: known item ids (``None`` skips the unknown-item check); ``query_ids`` /
+    ``query_texts``: the query table (texts only needed for logs that identify queries by text);
+    ``format``: ``json``, ``csv``, ``tsv`` or ``parquet`` (default: from the file suffix).
+    """
+    if shape not in SHAPES:
+        raise ConfigError(f"clicks.shape={shape!r} is unknown (expected one of {SHAPES})")
+    if on_invalid not in ("error", "skip"):
+        raise ConfigError(f"clicks.on_invalid={on_invalid!r} is unknown (expected error or skip)")
+    cols = ClickColumns.from_mapping(columns)
+    paths = [Path(p) for p in ([path] if isinstance(path, (str, Path)) else path)]
+    if not paths:
+        raise ConfigError("clicks.path is empty (expected a click-log file)")
+    tab = _read(paths, format)
+    present = set(tab.table.column_names)
+
+    def have(name: str | None) -> bool:
+        return name is not None and name in present
+
+    first_file = tab.files[0]
+    if not (have(cols.query_id) or have(cols.query)):
+        _missing(first_file, cols.query_id or cols.query or "query_id", "query_id", present)
+    _require(first_file, cols.item_id, "item_id", present)
+    if shape == "event":
+        _require(first_file, cols.position, "position", present)
+        _require(first_file, cols.clicked, "clicked", present)
+    else:
+        _require(first_file, cols.clicks, "clicks", present)
+        if not (have(cols.impressions) or have(cols.mean_position)):
+            raise DataError(
+                f"aggregated click log has neither an impressions column "
+                f"({cols.impressions!r}) nor an average-position column ({cols.mean_position!r}); "
+                f"columns present: {sorted(present)}",
+                file=first_file,
+                field=cols.impressions or "impressions",
+                expected="impressions and/or average position per (query, item); set "
+                "clicks.columns.impressions / clicks.columns.mean_position",
+            )
+    n = tab.table.num_rows
+    checks: list[tuple[str, str, np.ndarray, str, str]] = []  # reason, field, mask, msg, expected
+
+    qid = _strings(tab.table, cols.query_id) if have(cols.query_id) else None
+    qtext = _strings(tab.table, cols.query) if have(cols.query) else None
+    items = _strings(tab.table, cols.item_id)
+    by_text = qid is None
+    key_col = cols.query if by_text else cols.query_id
+    query_key = qtext if by_text else qid
+    assert query_key is not None and key_col is not None
+    checks.append(
+        (
+            "missing_query",
+            key_col,
+            _empty(query_key),
+            "query text is empty" if by_text else "query id is empty",
+            "the query's text" if by_text else "a query id",
+        )
+    )
+    checks.append(("missing_item", cols.item_id, _empty(items), "item id is empty", "an item id"))
+
+    clicks: np.ndarray
+    impressions: np.ndarray | None = None
+    position: np.ndarray | None = None
+    if shape == "event":
+        position = _numbers(tab.table, cols.position)
+        clicks = _numbers(tab.table, cols.clicked)
+        checks.append(_nan_check(cols.position, position, "an integer position >= 1 (1 = top)"))
+        checks.append(_nan_check(cols.clicked, clicks, "0 or 1 (or true/false)"))
+        bad_pos = ~np.isnan(position) & ((position < 1) | (position != np.floor(position)))
+        checks.append(
+            (
+                "bad_position",
+                cols.position,
+                bad_pos,
+                "position must be a whole number >= 1",
+                "an integer position >= 1 (1 = top)",
+            )
+        )
+        bad_click = ~np.isnan(clicks) & (clicks != 0) & (clicks != 1)
+        checks.append(
+            ("bad_clicked", cols.clicked, bad_click, "clicked is not 0/1", "0 or 1 (or true/false)")
+        )
+    else:
+        clicks = _numbers(tab.table, cols.clicks)
+        checks.append(_nan_check(cols.clicks, clicks, "a click count >= 0"))
+        checks.append(_negative_check(cols.clicks, clicks, "a click count >= 0"))
+        if have(cols.impressions):
+            assert cols.impressions is not None
+            impressions = _numbers(tab.table, cols.impressions)
+            checks.append(_nan_check(cols.impressions, impressions, "an impression count >= 0"))
+            checks.append(
+                _negative_check(cols.impressions, impressions, "an impression count >= 0")
+            )
+            over = clicks > impressions  # NaN compares False
+            checks.append(
+                (
+                    "clicks_gt_impressions",
+                    cols.clicks,
+                    over,
+                    "clicks exceed impressions",
+                    f"clicks <= {cols.impressions}",
+                )
+            )
+        if have(cols.mean_position):
+            assert cols.mean_position is not None
+            position = _numbers(tab.table, cols.mean_position)
+            checks.append(_nan_check(cols.mean_position, position, "an average position >= 1"))
+            checks.append(
+                (
+                    "bad_position",
+                    cols.mean_position,
+                    position < 1,
+                    "average position is below 1",
+                    "an average position >= 1 (1 = top)",
+                )
+            )
+
+    if catalog_ids is not None:
+        known_items = pd.Index(pd.unique(np.asarray(list(catalog_ids), dtype=object)))
+        unknown = ~_empty(items) & ~pd.Series(items).isin(known_items).to_numpy()
+        checks.append(
+            (
+                "unknown_item",
+                cols.item_id,
+                unknown,
+                "item id is not in the catalog",
+                "a catalog item id",
+            )
+        )
+
+    table_ids = np.asarray(list(query_ids), dtype=object)
+    if not by_text:
+        assert qid is not None
+        in_table = pd.Series(qid).isin(pd.Index(pd.unique(table_ids))).to_numpy()
+        text_ok = ~_empty(qtext) if qtext is not None else np.zeros(n, dtype=bool)
+        candidates = ~in_table & ~_empty(qid)
+        # A new query needs a non-empty text on at least one of its rows.
+        has_text = pd.Series(text_ok[candidates]).groupby(qid[candidates]).transform("any")
+        no_text = np.zeros(n, dtype=bool)
+        no_text[np.flatnonzero(candidates)] = ~has_text.to_numpy(dtype=bool)
+        checks.append(
+            (
+                "query_without_text",
+                cols.query or "query",
+                no_text,
+                "query id is not in the query table and the log gives no text for it",
+                f"a query-table id, or the query text in column {cols.query!r}",
+            )
+        )
+
+    keep = _apply_checks(tab, checks, on_invalid)
+    skipped = {}
+    if not keep.all():
+        skipped = _count_skips(checks, keep)
+        log_.warning("click log %s: skipped %d bad rows %s", tab.files, int((~keep).sum()), skipped)
+
+    # Resolve query ids (and texts of queries new to the query table).
+    new_queries: dict[str, str] = {}
+    if by_text:
+        assert qtext is not None
+        texts = pd.Series(qtext[keep]).str.strip().to_numpy(dtype=object)
+        lookup: dict[str, str] = {}
+        if query_texts is not None:
+            for i, t in zip(table_ids, query_texts):
+                lookup.setdefault(str(t).strip(), str(i))
+        distinct = pd.unique(texts)
+        mapped = {}
+        for t in distinct:
+            if t in lookup:
+                mapped[t] = lookup[t]
+            else:
+                new_id = "log-" + hashlib.sha1(t.encode("utf-8")).hexdigest()[:12]
+                mapped[t] = new_id
+                new_queries[new_id] = t
+        q_final = pd.Series(texts).map(mapped).to_numpy(dtype=object)
+    else:
+        assert qid is not None
+        q_final = qid[keep]
+        if qtext is not None:
+            new_mask = keep & ~in_table & ~_empty(qtext)
+            firsts = pd.Series(qtext[new_mask]).groupby(qid[new_mask], sort=True).first()
+            new_queries = {str(k): str(v).strip() for k, v in firsts.items()}
+
+    return (
+        _aggregate(
+            q_final,
+            items[keep],
+            clicks[keep],
+            None if impressions is None else impressions[keep],
+            None if position is None else position[keep],
+            shape=shape,
+            source=source or ",".join(tab.files),
+            skipped=skipped,
+        ),
+        new_queries,
+    )
+
+
+def _read(paths: list[Path], format: str | None) -> _Table:
+    """Load each file with ``datasets`` and concatenate, remembering file boundaries."""
+    from datasets import load_dataset  # heavy import, only when a log is read
+
+    tables, names, sizes = [], [], []
+    for p in paths:
+        if not p.is_file():
+            raise DataError("click-log file not found", file=str(p), expected="an existing file")
+        fmt = (format or _FORMATS.get(p.suffix.lower(), "")).lower()
+        kwargs = {}
+        if fmt == "tsv" or (fmt == "csv" and p.suffix.lower() == ".tsv"):
+            fmt, kwargs = "csv", {"sep": "\t"}
+        if fmt not in ("json", "csv", "parquet"):
+            raise ConfigError(
+                f"cannot tell the format of click log {p} (set clicks.format to json, csv, tsv "
+                "or parquet)"
+            )
+        try:
+            ds = load_dataset(fmt, data_files=[str(p)], split="train", **kwargs)
+        except Exception as exc:  # datasets raises many types for unreadable files
+            raise DataError(
+                f"cannot read click log as {fmt}: {exc}", file=str(p), expected=f"a {fmt} file"
+            ) from exc
+        tables.append(ds.data.table)
+        names.append(str(p))
+        sizes.append(ds.num_rows)
+    table = (
+        tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    )
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return _Table(table, names, offsets)
+
+
+def _missing(file: str, name: str, key: str, present: set[str]) -> None:
+    raise DataError(
+        f"column {name!r} is missing (columns present: {sorted(present)})",
+        file=file,
+        field=name,
+        expected=f"a column {name!r}, or set clicks.columns.{key} to the log's column name",
+    )
+
+
+def _require(file: str, name: str, key: str, present: set[str]) -> None:
+    if name not in present:
+        _missing(file, name, key, present)
+
+
+def _strings(table: pa.Table, name: str) -> np.ndarray:
+    """A column as an object array of stripped ``str`` (``None`` for nulls)."""
+    col = table.column(name)
+    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+        col = pc.cast(col, pa.string())
+    col = pc.utf8_trim_whitespace(col)
+    return col.to_numpy(zero_copy_only=False).astype(object)
+
+
+def _numbers(table: pa.Table, name: str) -> np.ndarray:
+    """A column as float64; nulls and non-numbers become NaN (booleans become 0/1)."""
+    col = table.column(name)
+    if (
+        pa.types.is_boolean(col.type)
+        or pa.types.is_integer(col.type)
+        or pa.types.is_floating(col.type)
+    ):
+        return np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+    values = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
+    lowered = values.astype("string").str.strip().str.lower()
+    lowered = lowered.replace({"true": "1", "false": "0"})
+    return pd.to_numeric(lowered, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _empty(values: np.ndarray | None) -> np.ndarray:
+    if values is None:
+        return np.zeros(0, dtype=bool)
+    s = pd.Series(values, dtype=object)
+    return (s.isna() | (s == "")).to_numpy(dtype=bool)
+
+
+def _nan_check(
+    name: str, values: np.ndarray, expected: str
+) -> tuple[str, str, np.ndarray, str, str]:
+    return ("missing_value", name, np.isnan(values), "value is missing or not a number", expected)
+
+
+def _negative_check(
+    name: str, values: np.ndarray, expected: str
+) -> tuple[str, str, np.ndarray, str, str]:
+    return ("negative_count", name, values < 0, "count is negative", expected)
+
+
+def _apply_checks(
+    tab: _Table, checks: list[tuple[str, str, np.ndarray, str, str]], on_invalid: str
+) -> np.ndarray:
+    """Raise for the earliest bad row (``error``) or return the mask of rows to keep (``skip``)."""
+    n = tab.table.num_rows
+    bad = np.zeros(n, dtype=bool)
+    for _, _, mask, _, _ in checks:
+        bad |= mask
+    if not bad.any():
+        return np.ones(n, dtype=bool)
+    if on_invalid == "skip":
+        return ~bad
+    first = int(np.argmax(bad))
+    for _reason, name, mask, message, expected in checks:
+        if mask[first]:
+            file, row = tab.where(first)
+            count = int(mask.sum())
+            more = f"; {count} rows fail this check" if count > 1 else ""
+            raise DataError(f"{message}{more}", file=file, row=row, field=name, expected=expected)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _count_skips(checks: list[tuple[str, str, np.ndarray, str, str]], keep: np.ndarray) -> dict:
+    """Rows dropped per reason, each counted once under the first check it fails."""
+    counted = np.zeros(len(keep), dtype=bool)
+    out: dict[str, int] = {}
+    for reason, _, mask, _, _ in checks:
+        new = mask & ~counted
+        if new.any():
+            out[reason] = out.get(reason, 0) + int(new.sum())
+            counted |= new
+    return out
+
+
+def _aggregate(
+    query_ids: np.ndarray,
+    item_ids: np.ndarray,
+    clicks: np.ndarray,
+    impressions: np.ndarray | None,
+    position: np.ndarray | None,
+    *,
+    shape: str,
+    source: str,
+    skipped: dict[str, int],
+) -> ClickLog:
+    """Sum rows into (query, item) pairs sorted by query id then item id."""
+    qcode, quniq = pd.factorize(query_ids, sort=True)
+    icode, iuniq = pd.factorize(item_ids, sort=True)
+    key = qcode.astype(np.int64) * max(len(iuniq), 1) + icode
+    ukey, inv = np.unique(key, return_inverse=True)
+    inv = inv.reshape(-1)
+    n_pairs = len(ukey)
+    q_of_pair = (ukey // max(len(iuniq), 1)).astype(np.int64)
+    i_of_pair = (ukey % max(len(iuniq), 1)).astype(np.int64)
+    pair_clicks = np.bincount(inv, weights=clicks, minlength=n_pairs)
+    positions = None
+    mean_pos = None
+    if shape == "event":
+        assert position is not None
+        pair_imps = np.bincount(inv, minlength=n_pairs).astype(float)
+        mean_pos = np.bincount(inv, weights=position, minlength=n_pairs) / np.maximum(pair_imps, 1)
+        positions = _position_counts(inv, position.astype(np.int64), clicks)
+    else:
+        pair_imps = None
+        if impressions is not None:
+            pair_imps = np.bincount(inv, weights=impressions, minlength=n_pairs)
+        if position is not None:
+            w = impressions if impressions is not None else np.ones(len(position))
+            wsum = np.bincount(inv, weights=w, minlength=n_pairs)
+            psum = np.bincount(inv, weights=w * position, minlength=n_pairs)
+            rows = np.bincount(inv, weights=position, minlength=n_pairs)
+            counts = np.bincount(inv, minlength=n_pairs)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean_pos = np.where(wsum > 0, psum / wsum, rows / np.maximum(counts, 1))
+    quniq = np.asarray(quniq, dtype=object)
+    iuniq = np.asarray(iuniq, dtype=object)
+    return ClickLog(
+        query_ids=[str(x) for x in quniq[q_of_pair]],
+        item_ids=[str(x) for x in iuniq[i_of_pair]],
+        clicks=pair_clicks.astype(float),
+        impressions=pair_imps,
+        mean_position=mean_pos,
+        positions=positions,
+        source=source,
+        skipped=skipped,
+    )
+
+
+def _position_counts(pair: np.ndarray, position: np.ndarray, clicked: np.ndarray) -> PositionCounts:
+    """Impressions and clicks per (pair, position), sorted by pair then position."""
+    order = np.lexsort((position, pair))
+    p, r, c = pair[order], position[order], clicked[order]
+    if len(p) == 0:
+        empty = np.zeros(0)
+        return PositionCounts(empty.astype(np.int64), empty.astype(np.int64), empty, empty)
+    starts = np.flatnonzero(np.r_[True, (p[1:] != p[:-1]) | (r[1:] != r[:-1])])
+    imps = np.diff(np.r_[starts, len(p)]).astype(float)
+    return PositionCounts(
+        pair=p[starts].astype(np.int64),
+        position=r[starts].astype(np.int64),
+        impressions=imps,
+        clicks=np.add.reduceat(c, starts).astype(float),
+    )

@@ -1,0 +1,278 @@
+"""Graded judgments derived from a click log, usable wherever human judgments are.
+
+Three methods (``clicks.judgments.method``), each giving a per-pair value that integer grades
+are cut from with ascending ``thresholds``: ``grade = number of thresholds <= value`` (so
+``[0.5, 1.0, 2.0]`` gives grades 0-3).
+
+- ``coec`` - clicks over expected clicks, as OpenSearch's Search Relevance Workbench defines it.
+  The expected click-through rate of 1-based position ``r`` is estimated from the whole log::
+
+      ctr[r]     = sum of clicks at r / sum of impressions at r        (all pairs, r <= max_rank)
+      expected   = sum over r of impressions(q, d, r) * ctr[r]
+      coec(q, d) = clicks(q, d) / expected                              (0 when expected == 0)
+
+  COEC > 1: the pair draws more clicks than an average result at the positions where it was
+  shown.  OpenSearch multiplies all impressions by the CTR of one observed rank; evalkit sums over
+  every position the pair was shown at, which is the same when a pair always sits at one rank.
+  Aggregated logs carry no per-position counts: their impressions are all put at
+  ``round(mean position)``.  COEC needs impressions; a click-share log cannot use it.
+
+  Worked example (event log, ``max_rank`` unset)::
+
+      pair      shown at position 1     shown at position 2
+      q1/d1     3 times, 2 clicks       1 time,  0 clicks
+      q1/d2     1 time,  1 click        3 times, 1 click
+      q2/d1     4 times, 1 click        -
+
+      ctr[1] = (2+1+1) / (3+1+4) = 0.5        ctr[2] = (0+1) / (1+3) = 0.25
+      q1/d1: expected = 3*0.5 + 1*0.25 = 1.75 -> coec = 2/1.75 = 1.143 -> grade 2
+      q1/d2: expected = 1*0.5 + 3*0.25 = 1.25 -> coec = 2/1.25 = 1.6   -> grade 3
+      q2/d1: expected = 4*0.5          = 2.0  -> coec = 1/2    = 0.5   -> grade 1
+      (thresholds [0.5, 1.0, 1.5])
+
+- ``ctr`` - the pair's click rate, clicks / impressions (needs impressions);
+- ``click_share`` - the pair's share of its query's clicks (any log).
+
+Pairs with fewer than ``min_impressions`` impressions (``ctr``, ``coec``) or whose query has fewer
+than ``min_query_clicks`` clicks (``click_share``) are left unjudged.
+
+>>> import numpy as np
+>>> from evalkit.clicks.log import ClickLog, PositionCounts
+>>> pos = PositionCounts(pair=np.array([0, 0, 1, 1, 2]), position=np.array([1, 2, 1, 2, 1]),
+...                      impressions=np.array([3., 1., 1., 3., 4.]),
+...                      clicks=np.array([2., 0., 1., 1., 1.]))
+>>> log = ClickLog(["q1", "q1", "q2"], ["d1", "d2", "d1"], clicks=np.array([2., 2., 1.]),
+...                impressions=np.array([4., 4., 4.]), positions=pos)
+>>> np.round(coec_scores(log).values, 3).tolist()
+[1.143, 1.6, 0.5]
+>>> j = judgments_from_clicks(log, method="coec", thresholds=[0.5, 1.0, 1.5])
+>>> j.qrels, j.method
+({'q1': {'d1': 2, 'd2': 3}, 'q2': {'d1': 1}}, 'coec')
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from evalkit.clicks.log import ClickLog
+from evalkit.data.schema import Judgments
+from evalkit.errors import ConfigError
+from evalkit.retrieve.ranking import Ranking
+
+log_ = logging.getLogger(__name__)
+
+METHODS = ("coec", "ctr", "click_share")
+
+#: Default grade cut-offs per method (grades 0-3).
+DEFAULT_THRESHOLDS: dict[str, tuple[float, ...]] = {
+    "coec": (0.5, 1.0, 2.0),
+    "ctr": (0.05, 0.15, 0.3),
+    "click_share": (0.05, 0.2, 0.4),
+}
+
+
+@dataclass(frozen=True)
+class CoecScores:
+    """Per-pair COEC values plus the position CTR curve they were computed with.
+
+    ``position_ctr[r - 1]`` is the expected CTR at 1-based position ``r``; ``expected`` holds each
+    pair's expected clicks.
+    """
+
+    values: np.ndarray
+    expected: np.ndarray
+    position_ctr: np.ndarray
+
+
+def position_ctr(log: ClickLog, max_rank: int | None = None) -> np.ndarray:
+    """Expected CTR per 1-based position over the whole log (index 0 = position 1).
+
+    Positions never shown get CTR 0.  Aggregated logs use ``round(mean position)``.
+    """
+    pos, imps, clicks, _ = _position_rows(log, max_rank)
+    if len(pos) == 0:
+        return np.zeros(0)
+    size = int(pos.max())
+    shown = np.bincount(pos - 1, weights=imps, minlength=size)
+    clicked = np.bincount(pos - 1, weights=clicks, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(shown > 0, clicked / shown, 0.0)
+
+
+def coec_scores(log: ClickLog, max_rank: int | None = None) -> CoecScores:
+    """Clicks over expected clicks for every pair of ``log`` (formula in the module docstring)."""
+    pos, imps, clicks, pair = _position_rows(log, max_rank)
+    ctr = position_ctr(log, max_rank)
+    n = len(log)
+    expected = (
+        np.bincount(pair, weights=imps * ctr[pos - 1], minlength=n) if len(pos) else np.zeros(n)
+    )
+    observed = np.bincount(pair, weights=clicks, minlength=n) if len(pos) else np.zeros(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(expected > 0, observed / expected, 0.0)
+    return CoecScores(values=values, expected=expected, position_ctr=ctr)
+
+
+def grades_from_values(values: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """Integer grades: how many of the ascending ``thresholds`` each value reaches.
+
+    >>> grades_from_values(np.array([0.1, 0.5, 1.7, 9.0]), [0.5, 1.0, 2.0]).tolist()
+    [0, 1, 2, 3]
+    """
+    t = np.asarray(list(thresholds), dtype=float)
+    if t.ndim != 1 or len(t) == 0 or np.any(np.diff(t) <= 0) or not np.all(np.isfinite(t)):
+        raise ConfigError(
+            f"clicks.judgments.thresholds={list(thresholds)} must be a non-empty list of finite "
+            "numbers in strictly ascending order"
+        )
+    return np.searchsorted(t, values, side="right").astype(np.int64)
+
+
+def judgment_values(
+    log: ClickLog,
+    method: str = "coec",
+    *,
+    min_impressions: float = 1,
+    min_query_clicks: float = 1,
+    max_rank: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pair value of ``method`` and the mask of pairs that pass the minimum filters."""
+    if method not in METHODS:
+        raise ConfigError(
+            f"clicks.judgments.method={method!r} is unknown (expected one of {METHODS})"
+        )
+    if method in ("coec", "ctr") and log.impressions is None:
+        raise ConfigError(
+            f"clicks.judgments.method={method!r} needs impressions, but click log "
+            f"{log.source or '(in memory)'} has none (its measure is click share); "
+            "use method=click_share"
+        )
+    if method == "coec" and log.positions is None and log.mean_position is None:
+        raise ConfigError(
+            f"clicks.judgments.method=coec needs positions, but click log {log.source or '(in memory)'}"
+            " has neither event positions nor an average-position column; use method=ctr"
+        )
+    if method == "click_share":
+        _, qidx = log.query_index()
+        totals = np.bincount(qidx, weights=log.clicks)[qidx] if len(qidx) else np.zeros(0)
+        keep = totals >= max(min_query_clicks, np.finfo(float).tiny)
+        return np.nan_to_num(log.rate(), nan=0.0), keep
+    assert log.impressions is not None
+    keep = (log.impressions >= min_impressions) & (log.impressions > 0)
+    if method == "ctr":
+        return np.nan_to_num(log.rate(), nan=0.0), keep
+    return coec_scores(log, max_rank).values, keep
+
+
+def judgments_from_clicks(
+    log: ClickLog,
+    method: str = "coec",
+    *,
+    thresholds: Sequence[float] | None = None,
+    min_impressions: float = 1,
+    min_query_clicks: float = 1,
+    max_rank: int | None = None,
+) -> Judgments:
+    """Graded :class:`Judgments` from ``log`` by ``method`` (``coec``, ``ctr``, ``click_share``).
+
+    ``thresholds`` default to :data:`DEFAULT_THRESHOLDS` of the method.
+    """
+    values, keep = judgment_values(
+        log,
+        method,
+        min_impressions=min_impressions,
+        min_query_clicks=min_query_clicks,
+        max_rank=max_rank,
+    )
+    grades = grades_from_values(values, thresholds or DEFAULT_THRESHOLDS[method])
+    dropped = int((~keep).sum())
+    if dropped:
+        log_.info(
+            "click judgments (%s): %d pairs below the minimum filters left unjudged",
+            method,
+            dropped,
+        )
+    rows = np.flatnonzero(keep)
+    qrels: dict[str, dict[str, int]] = {}
+    if len(rows):
+        q = np.asarray(log.query_ids, dtype=object)[rows]
+        rows = rows[np.argsort(q, kind="stable")]  # group each query's pairs together
+        q = np.asarray(log.query_ids, dtype=object)[rows]
+        items = np.asarray(log.item_ids, dtype=object)[rows]
+        g = grades[rows].tolist()
+        bounds = np.flatnonzero(np.r_[True, q[1:] != q[:-1], True])
+        for s, e in zip(bounds[:-1], bounds[1:]):
+            qrels[str(q[s])] = dict(zip(items[s:e].tolist(), g[s:e]))
+    return Judgments(qrels=qrels, method=method, source=log.source)
+
+
+def _position_rows(
+    log: ClickLog, max_rank: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(position, impressions, clicks, pair) rows, from event counts or mean positions."""
+    if log.positions is not None:
+        p = log.positions
+        pos, imps, clicks, pair = p.position, p.impressions, p.clicks, p.pair
+    elif log.mean_position is not None and log.impressions is not None:
+        pos = np.maximum(np.rint(log.mean_position), 1).astype(np.int64)
+        imps, clicks, pair = log.impressions, log.clicks, np.arange(len(log))
+    else:
+        raise ConfigError("COEC needs a click log with impressions and positions")
+    pos = np.asarray(pos, dtype=np.int64)
+    if max_rank is not None:
+        sel = pos <= max_rank
+        pos, imps, clicks, pair = pos[sel], imps[sel], clicks[sel], pair[sel]
+    return pos, np.asarray(imps, float), np.asarray(clicks, float), np.asarray(pair, np.int64)
+
+
+def judged_mask(ranking: Ranking, qrels: dict[str, dict[str, int]]) -> np.ndarray:
+    """``(n_queries, k)`` bool: is the item at each rank judged (any grade) for its query?
+
+    Click judgments only cover what users were shown; ``1 - judged_mask(...).mean()`` is the
+    version's unjudged@k.
+    """
+    rows = np.asarray(ranking.indices, dtype=np.int64)
+    n_q, k = rows.shape
+    flat = rows.ravel()
+    items = np.asarray(ranking.item_ids, dtype=object)
+    shown = pd.MultiIndex.from_arrays(
+        [
+            np.repeat(np.asarray(ranking.query_ids, dtype=object), k),
+            np.where(flat >= 0, items[np.maximum(flat, 0)], None),
+        ]
+    )
+    pairs = [(q, i) for q, js in qrels.items() for i in js]
+    if not pairs:
+        return np.zeros((n_q, k), dtype=bool)
+    judged = pd.MultiIndex.from_tuples(pairs)
+    return (shown.isin(judged) & (flat >= 0)).reshape(n_q, k)
+
+
+def condensed_ranking(ranking: Ranking, qrels: dict[str, dict[str, int]]) -> Ranking:
+    """The ranking with unjudged items removed (Sakai's condensed lists), padded with ``-1``.
+
+    With judgments from clicks, items the production ranking never showed are unjudged; scoring
+    condensed lists compares versions on what was judged instead of counting unseen items as
+    non-relevant (which favours the version that produced the log).
+
+    >>> from evalkit.retrieve.ranking import Ranking
+    >>> r = Ranking(["q"], np.array([[0, 1, 2]]), np.array([[.9, .8, .7]], np.float32), ["a", "b", "c"])
+    >>> condensed_ranking(r, {"q": {"c": 1, "a": 0}}).top("q")
+    ['a', 'c']
+    """
+    mask = judged_mask(ranking, qrels)
+    order = np.argsort(~mask, axis=1, kind="stable")
+    idx = np.take_along_axis(np.asarray(ranking.indices, dtype=np.int64), order, 1)
+    scores = np.take_along_axis(np.asarray(ranking.scores), order, 1)
+    keep = np.take_along_axis(mask, order, 1)
+    return Ranking(
+        list(ranking.query_ids),
+        np.where(keep, idx, -1),
+        np.where(keep, scores, 0).astype(np.float32),
+        list(ranking.item_ids),
+    )

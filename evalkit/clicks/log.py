@@ -1,0 +1,176 @@
+"""A click log at (query, item) pair level: what users clicked, how often it was shown, and where.
+
+One row per logged ``(query_id, item_id)`` pair, sorted by query id then item id.  Counts are
+float64 arrays aligned with the id lists.  ``measure`` says what the per-pair rate means:
+
+- ``click_rate``  = clicks / impressions (the log has impressions);
+- ``click_share`` = clicks / all clicks of the same query (the log has no impressions, e.g. an
+  aggregated log with only clicks and average position).  Every output that shows a rate names
+  the measure, so a click share is never mistaken for a click-through rate.
+
+Event-level logs (one row per impression) also keep per-position counts in ``positions`` - the
+input of COEC judgments (:mod:`evalkit.clicks.judgments`).
+
+>>> import numpy as np
+>>> log = ClickLog(query_ids=["q1", "q1", "q2"], item_ids=["d1", "d2", "d1"],
+...                clicks=np.array([3.0, 1.0, 0.0]), impressions=np.array([10.0, 10.0, 5.0]))
+>>> log.rate().tolist(), log.measure_label
+([0.3, 0.1, 0.0], 'click rate')
+>>> log.query_index()[1].tolist()
+[0, 0, 1]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+MEASURES = ("click_rate", "click_share")
+
+
+@dataclass(frozen=True)
+class PositionCounts:
+    """Impressions and clicks of each pair at each 1-based position it was shown at (sparse).
+
+    Row ``j`` says pair ``pair[j]`` was shown ``impressions[j]`` times at ``position[j]`` and
+    clicked ``clicks[j]`` times there.
+    """
+
+    pair: np.ndarray  # int64 index into the ClickLog's pairs
+    position: np.ndarray  # int64, >= 1
+    impressions: np.ndarray  # float64
+    clicks: np.ndarray  # float64
+
+    def __len__(self) -> int:
+        return len(self.pair)
+
+
+@dataclass(frozen=True)
+class ClickLog:
+    """Pair-level click log (see module docstring).
+
+    ``impressions`` and ``mean_position`` are ``None`` when the log does not carry them;
+    ``positions`` is set for event-level (or simulated) logs; ``simulated`` marks generated logs;
+    ``skipped`` counts input rows dropped under ``on_invalid: skip`` by reason.
+    """
+
+    query_ids: list[str]
+    item_ids: list[str]
+    clicks: np.ndarray
+    impressions: np.ndarray | None = None
+    mean_position: np.ndarray | None = None
+    positions: PositionCounts | None = None
+    measure: str = ""
+    simulated: bool = False
+    source: str = ""
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.measure:
+            measure = "click_rate" if self.impressions is not None else "click_share"
+            object.__setattr__(self, "measure", measure)
+        if self.measure not in MEASURES:
+            raise ValueError(f"measure must be one of {MEASURES}, got {self.measure!r}")
+        if self.measure == "click_rate" and self.impressions is None:
+            raise ValueError("measure 'click_rate' needs impressions")
+        n = len(self.query_ids)
+        for name in ("item_ids", "clicks", "impressions", "mean_position"):
+            value = getattr(self, name)
+            if value is not None and len(value) != n:
+                raise ValueError(f"ClickLog.{name} has {len(value)} rows, query_ids has {n}")
+
+    def __len__(self) -> int:
+        return len(self.query_ids)
+
+    @property
+    def measure_label(self) -> str:
+        """Human-readable name of the measure: ``click rate`` or ``click share``."""
+        return self.measure.replace("_", " ")
+
+    @property
+    def n_clicks(self) -> float:
+        return float(self.clicks.sum())
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """``[(query_id, item_id), ...]`` in row order."""
+        return list(zip(self.query_ids, self.item_ids))
+
+    def query_index(self) -> tuple[list[str], np.ndarray]:
+        """Distinct query ids (sorted) and each pair's int64 index into them."""
+        codes, uniques = pd.factorize(np.asarray(self.query_ids, dtype=object), sort=True)
+        return [str(u) for u in uniques], codes.astype(np.int64)
+
+    def rate(self) -> np.ndarray:
+        """Per-pair click rate or click share (``measure``); NaN where it is undefined.
+
+        Undefined: a pair never shown (0 impressions), or - for click share - a query without
+        any click.
+        """
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.measure == "click_rate":
+                assert self.impressions is not None
+                return np.where(self.impressions > 0, self.clicks / self.impressions, np.nan)
+            _, qidx = self.query_index()
+            totals = np.bincount(qidx, weights=self.clicks)[qidx]
+            return np.where(totals > 0, self.clicks / totals, np.nan)
+
+    def describe(self) -> dict[str, float | str | bool]:
+        """Summary for logs and MLflow params: sizes, measure, simulated flag, source."""
+        _, qidx = self.query_index()
+        out: dict[str, float | str | bool] = {
+            "pairs": len(self),
+            "queries": int(qidx.max() + 1) if len(qidx) else 0,
+            "clicks": self.n_clicks,
+            "measure": self.measure,
+            "simulated": self.simulated,
+            "source": self.source,
+        }
+        if self.impressions is not None:
+            out["impressions"] = float(self.impressions.sum())
+        return out
+
+
+def from_position_counts(
+    query_ids: np.ndarray | list[str],
+    item_ids: np.ndarray | list[str],
+    position: np.ndarray,
+    impressions: np.ndarray,
+    clicks: np.ndarray,
+    **kwargs,
+) -> ClickLog:
+    """Build a pair-level :class:`ClickLog` from (query, item, position) count rows.
+
+    Rows of the same pair are summed; ``mean_position`` is impression-weighted; the rows are
+    kept as :class:`PositionCounts` (for COEC).  ``kwargs`` go to :class:`ClickLog`.
+
+    >>> log = from_position_counts(["q1", "q1", "q1"], ["d2", "d1", "d2"], np.array([1, 2, 3]),
+    ...                            np.array([4., 4., 2.]), np.array([2., 1., 0.]), simulated=True)
+    >>> log.pairs(), log.clicks.tolist(), log.mean_position.tolist()
+    ([('q1', 'd1'), ('q1', 'd2')], [1.0, 2.0], [2.0, 1.6666666666666667])
+    """
+    qcode, quniq = pd.factorize(np.asarray(query_ids, dtype=object), sort=True)
+    icode, iuniq = pd.factorize(np.asarray(item_ids, dtype=object), sort=True)
+    width = max(len(iuniq), 1)
+    ukey, inv = np.unique(qcode.astype(np.int64) * width + icode, return_inverse=True)
+    inv = inv.reshape(-1).astype(np.int64)
+    n = len(ukey)
+    position = np.asarray(position, dtype=np.int64)
+    impressions = np.asarray(impressions, dtype=float)
+    clicks = np.asarray(clicks, dtype=float)
+    imps = np.bincount(inv, weights=impressions, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_pos = np.bincount(inv, weights=impressions * position, minlength=n) / imps
+    order = np.lexsort((position, inv))
+    quniq = np.asarray(quniq, dtype=object)
+    iuniq = np.asarray(iuniq, dtype=object)
+    return ClickLog(
+        query_ids=[str(x) for x in quniq[ukey // width]],
+        item_ids=[str(x) for x in iuniq[ukey % width]],
+        clicks=np.bincount(inv, weights=clicks, minlength=n),
+        impressions=imps,
+        mean_position=mean_pos,
+        positions=PositionCounts(inv[order], position[order], impressions[order], clicks[order]),
+        **kwargs,
+    )

@@ -1,0 +1,327 @@
+"""Simulated click logs from graded judgments over a ranking (for teams without logs, and the demo).
+
+Each session of a query is shown the top ``depth`` items of the ranking; every shown item is one
+impression at its 1-based position.  An item of grade ``g`` (unjudged = 0) is *attractive* with
+
+    attractiveness(g) = alpha_min + (alpha_max - alpha_min) * (2**g - 1) / (2**max_grade - 1)
+
+(Chapelle et al.'s ERR gain mapping, with a floor ``alpha_min`` of noise clicks on non-relevant
+items).  Two click models (:class:`ClickModel`):
+
+- ``pbm`` (position-based model): the user examines rank ``r`` with probability
+  ``1 / r**eta`` and clicks iff the item is examined and attractive, independently per rank.
+  Per (query, rank) the clicks are Binomial(sessions, exam(r) * attractiveness) - drawn that way
+  directly, exactly as per-session simulation would give, in O(queries x depth).
+- ``cascade``: the user scans from the top, clicks an attractive item and then stops with
+  probability ``stop_prob`` (1.0 = the classic cascade model: at most one click per session; lower
+  values give the dependent click model).  Simulated per session, vectorised in chunks.
+
+Sessions per query: a constant, or proportional to a query-frequency column
+(:func:`sessions_from_frequency`).  The result is a :class:`ClickLog` with per-position counts
+(what an event log aggregates to), ``simulated=True``.
+
+>>> import numpy as np
+>>> from evalkit.retrieve.ranking import Ranking
+>>> r = Ranking(["q1"], np.array([[0, 1, 2]]), np.zeros((1, 3), np.float32), ["d1", "d2", "d3"])
+>>> log = simulate_clicks(r, {"q1": {"d3": 3}}, sessions=2000, seed=0)
+>>> log.measure, log.simulated, log.impressions.tolist()
+('click_rate', True, [2000.0, 2000.0, 2000.0])
+>>> rate = log.rate()
+>>> bool(rate[2] > rate[0] > rate[1])   # relevant d3 wins despite rank 3; rank 1 beats rank 2
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from evalkit.clicks.log import ClickLog, from_position_counts
+from evalkit.errors import ConfigError
+from evalkit.retrieve.ranking import Ranking
+
+log_ = logging.getLogger(__name__)
+
+MODELS = ("pbm", "cascade")
+
+
+@dataclass(frozen=True)
+class ClickModel:
+    """Click-model parameters (see module docstring).
+
+    - ``kind``: ``pbm`` or ``cascade``;
+    - ``depth``: results shown per session (impressions);
+    - ``eta``: PBM examination decay, ``P(examine rank r) = 1 / r**eta``;
+    - ``alpha_min`` / ``alpha_max``: attractiveness of grade 0 / of the top grade;
+    - ``max_grade``: top grade of the scale (default: the largest grade in the judgments);
+    - ``stop_prob``: cascade, probability of ending the session after a click.
+    """
+
+    kind: str = "pbm"
+    depth: int = 10
+    eta: float = 1.0
+    alpha_min: float = 0.05
+    alpha_max: float = 0.95
+    max_grade: int | None = None
+    stop_prob: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in MODELS:
+            raise ConfigError(f"clicks.simulate.kind={self.kind!r} is unknown (expected {MODELS})")
+        if self.depth < 1:
+            raise ConfigError(f"clicks.simulate.depth={self.depth} must be >= 1")
+        if not (0 <= self.alpha_min <= self.alpha_max <= 1):
+            raise ConfigError(
+                f"clicks.simulate alpha_min={self.alpha_min}, alpha_max={self.alpha_max}: expected "
+                "0 <= alpha_min <= alpha_max <= 1"
+            )
+        if not 0 <= self.stop_prob <= 1:
+            raise ConfigError(f"clicks.simulate.stop_prob={self.stop_prob} must be in [0, 1]")
+        if self.eta < 0:
+            raise ConfigError(f"clicks.simulate.eta={self.eta} must be >= 0")
+
+    def attractiveness(self, grades: np.ndarray, max_grade: int) -> np.ndarray:
+        """Click probability of an examined item of each grade (negative grades count as 0).
+
+        >>> ClickModel().attractiveness(np.array([0, 1, 2]), 2).round(3).tolist()
+        [0.05, 0.35, 0.95]
+        """
+        g = np.clip(np.asarray(grades, dtype=float), 0, None)
+        top = max(int(self.max_grade if self.max_grade is not None else max_grade), 1)
+        gain = (np.exp2(np.minimum(g, top)) - 1) / (2.0**top - 1)
+        return self.alpha_min + (self.alpha_max - self.alpha_min) * gain
+
+    def params(self) -> dict[str, float | int | str]:
+        """Flat parameters for MLflow."""
+        return {f"click_sim_{k}": v for k, v in self.__dict__.items() if v is not None}
+
+
+def sessions_from_frequency(
+    frequency: Sequence[float] | np.ndarray, mean_sessions: float = 100, min_sessions: int = 1
+) -> np.ndarray:
+    """Sessions per query proportional to its frequency, scaled to a mean of ``mean_sessions``.
+
+    >>> sessions_from_frequency([1, 1, 2], mean_sessions=40).tolist()
+    [30, 30, 60]
+    """
+    f = np.asarray(frequency, dtype=float)
+    f = np.where(np.isfinite(f) & (f > 0), f, 0.0)
+    if f.sum() <= 0:
+        return np.full(len(f), int(round(mean_sessions)), dtype=np.int64)
+    s = np.rint(f / f.mean() * mean_sessions).astype(np.int64)
+    return np.maximum(s, min_sessions)
+
+
+def grade_matrix(
+    ranking: Ranking, qrels: Mapping[str, Mapping[str, int]], depth: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Catalog rows (``-1`` = nothing shown) and grades (unjudged = 0) of each query's top ``depth``."""
+    rows = np.asarray(ranking.indices[:, :depth], dtype=np.int64)
+    n_q, d = rows.shape
+    flat = rows.ravel()
+    items = np.asarray(ranking.item_ids, dtype=object)
+    shown = pd.DataFrame(
+        {
+            "q": np.repeat(np.asarray(ranking.query_ids, dtype=object), d),
+            "item": np.where(flat >= 0, items[np.maximum(flat, 0)], None),
+        }
+    )
+    judged = pd.DataFrame(
+        [(q, i, g) for q, js in qrels.items() for i, g in js.items()],
+        columns=["q", "item", "grade"],
+    ).drop_duplicates(["q", "item"])
+    grades = shown.merge(judged, on=["q", "item"], how="left")["grade"]
+    grades = grades.fillna(0).to_numpy(dtype=np.int64).reshape(n_q, d)
+    return rows, np.where(rows >= 0, grades, -1)
+
+
+def simulate_clicks(
+    ranking: Ranking,
+    qrels: Mapping[str, Mapping[str, int]],
+    *,
+    model: ClickModel | None = None,
+    sessions: int | Sequence[int] | np.ndarray | Mapping[str, int] = 100,
+    seed: int = 0,
+    judged_only: bool = True,
+    source: str = "",
+) -> ClickLog:
+    """Simulate a click log of ``model`` over ``ranking`` with relevance from ``qrels``.
+
+    ``sessions``: one number for every query, an array aligned with ``ranking.query_ids``, or a
+    ``{query_id: sessions}`` mapping.  ``judged_only`` skips queries without any judgment.
+    """
+    model = model or ClickModel()
+    rng = np.random.default_rng(seed)
+    qids = list(ranking.query_ids)
+    if isinstance(sessions, Mapping):
+        n_sess = np.array([int(sessions.get(q, 0)) for q in qids], dtype=np.int64)
+    else:
+        n_sess = np.broadcast_to(np.asarray(sessions, dtype=np.int64), (len(qids),)).copy()
+    if (n_sess < 0).any():
+        raise ConfigError("clicks.simulate.sessions must be >= 0")
+    if judged_only:
+        n_sess[[q not in qrels or not qrels[q] for q in qids]] = 0
+    rows, grades = grade_matrix(ranking, qrels, model.depth)
+    top = max([g for js in qrels.values() for g in js.values()] or [1])
+    attr = np.where(rows >= 0, model.attractiveness(grades, top), 0.0)
+    d = rows.shape[1]
+    if model.kind == "pbm":
+        exam = 1.0 / np.arange(1, d + 1, dtype=float) ** model.eta
+        clicks = rng.binomial(n_sess[:, None], attr * exam[None, :]).astype(float)
+    else:
+        clicks = _cascade(n_sess, attr, model.stop_prob, rng)
+    qi, ri = np.nonzero((rows >= 0) & (n_sess[:, None] > 0))
+    items = np.asarray(ranking.item_ids, dtype=object)[rows[qi, ri]]
+    return from_position_counts(
+        np.asarray(qids, dtype=object)[qi],
+        items,
+        ri + 1,
+        n_sess[qi].astype(float),
+        clicks[qi, ri],
+        measure="click_rate",
+        simulated=True,
+        source=source or f"simulated:{model.kind}(seed={seed})",
+    )
+
+
+def _cascade(
+    n_sess: np.ndarray,
+    attr: np.ndarray,
+    stop_prob: float,
+    rng: np.random.Generator,
+    chunk: int = 200_000,
+) -> np.ndarray:
+    """Clicks per (query, rank) of the cascade / dependent click model, session by session."""
+    n_q, d = attr.shape
+    clicks = np.zeros(n_q * d)
+    sess_q = np.repeat(np.arange(n_q), n_sess)
+    for s in range(0, len(sess_q), chunk):
+        q = sess_q[s : s + chunk]
+        attractive = rng.random((len(q), d)) < attr[q]
+        halts = attractive & (rng.random((len(q), d)) < stop_prob)
+        # Examined = no halting click above: exclusive cumulative count of halts is 0.
+        examined = (np.cumsum(halts, axis=1) - halts) == 0
+        clicked = attractive & examined
+        cell = (q[:, None] * d + np.arange(d)[None, :])[clicked]
+        clicks += np.bincount(cell, minlength=n_q * d)
+    return clicks.reshape(n_q, d)
+
+
+# --- model-independent "production" ranking for the demo ------------------------------------
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def _term_matrix(texts: Sequence[str], vocab: dict[str, int], grow: bool) -> sparse.csr_matrix:
+    """Term-frequency CSR matrix (texts x vocabulary); unknown terms dropped unless ``grow``."""
+    indptr, indices = [0], []
+    for t in texts:
+        for tok in _TOKEN.findall(str(t).lower()):
+            j = vocab.get(tok)
+            if j is None and grow:
+                j = vocab[tok] = len(vocab)
+            if j is not None:
+                indices.append(j)
+        indptr.append(len(indices))
+    data = np.ones(len(indices))
+    m = sparse.csr_matrix(
+        (data, np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
+        shape=(len(texts), len(vocab)),
+    )
+    m.sum_duplicates()
+    return m
+
+
+def bm25_ranking(
+    item_ids: Sequence[str],
+    item_texts: Sequence[str],
+    query_ids: Sequence[str],
+    query_texts: Sequence[str],
+    k: int = 10,
+    k1: float = 1.2,
+    b: float = 0.75,
+) -> Ranking:
+    """BM25 (Lucene idf) top-``k`` of every query over ``item_texts``, as a :class:`Ranking`.
+
+    Only items sharing a term with the query are ranked (rows padded with ``-1``); ties are
+    broken by item id descending, like every evalkit ranking.
+
+    >>> r = bm25_ranking(["a", "b", "c"], ["red shoe", "blue shoe", "green hat"], ["q"], ["red shoes"])
+    >>> r.top("q")
+    ['a']
+    """
+    vocab: dict[str, int] = {}
+    docs = _term_matrix(item_texts, vocab, grow=True)
+    queries = _term_matrix(query_texts, vocab, grow=False)
+    queries.data[:] = 1.0  # each query term counts once
+    n_docs = docs.shape[0]
+    df = np.bincount(docs.indices, minlength=len(vocab))
+    idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
+    dl = np.asarray(docs.sum(axis=1)).ravel()
+    avgdl = dl.mean() if n_docs else 1.0
+    tf = docs.tocoo()
+    w = (
+        idf[tf.col]
+        * tf.data
+        * (k1 + 1)
+        / (tf.data + k1 * (1 - b + b * dl[tf.row] / max(avgdl, 1e-9)))
+    )
+    weights = sparse.csr_matrix((w, (tf.row, tf.col)), shape=docs.shape)
+    scores = (queries @ weights.T).tocoo()
+    id_rank = np.empty(n_docs, dtype=np.int64)
+    id_rank[np.argsort(np.asarray(item_ids, dtype=object), kind="stable")] = np.arange(n_docs)
+    keep = scores.data > 0
+    r, c, s = scores.row[keep], scores.col[keep], scores.data[keep]
+    order = np.lexsort((-id_rank[c], -s, r))
+    r, c, s = r[order], c[order], s[order]
+    starts = np.searchsorted(r, np.arange(len(query_ids)))
+    rank = np.arange(len(r)) - starts[r]
+    sel = rank < k
+    indices = np.full((len(query_ids), k), -1, dtype=np.int64)
+    out_scores = np.zeros((len(query_ids), k), dtype=np.float32)
+    indices[r[sel], rank[sel]] = c[sel]
+    out_scores[r[sel], rank[sel]] = s[sel]
+    return Ranking(list(query_ids), indices, out_scores, list(item_ids))
+
+
+def simulate_demo_clicks(
+    data,
+    seed: int = 0,
+    *,
+    model: ClickModel | None = None,
+    sessions: int = 100,
+) -> ClickLog:
+    """A simulated click log for ``data`` (an :class:`~evalkit.data.schema.EvalData`).
+
+    The "production" ranking that users clicked on is BM25 over catalog titles - lexical, so
+    neither embedding model is favoured - and relevance comes from ``data.judgments``.  Sessions
+    per query follow ``data.queries.frequency`` when present (mean ``sessions``).  The log is
+    labelled ``simulated=True``.
+    """
+    if data.judgments is None or not data.judgments.qrels:
+        raise ConfigError(
+            f"dataset {data.name!r} has no judgments to simulate clicks from (clicks.simulate "
+            "needs graded judgments)"
+        )
+    model = model or ClickModel()
+    q = data.queries
+    ranking = bm25_ranking(data.catalog.ids, data.catalog.titles, q.ids, q.texts, k=model.depth)
+    per_query = (
+        sessions_from_frequency(q.frequency, mean_sessions=sessions)
+        if q.frequency is not None
+        else sessions
+    )
+    return simulate_clicks(
+        ranking,
+        data.judgments.qrels,
+        model=model,
+        sessions=per_query,
+        seed=seed,
+        source=f"simulated:{model.kind} clicks over a BM25 title ranking (seed={seed})",
+    )

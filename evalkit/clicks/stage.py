@@ -1,0 +1,270 @@
+"""The click stage of an evaluation, driven by the ``clicks`` config group (``conf/clicks/*.yaml``).
+
+Two calls for the pipeline:
+
+1. :func:`load_clicks` (after the dataset loads): reads the configured log (``source: log``) or
+   simulates one from the dataset's judgments (``source: simulated``), and - when configured, or
+   when the dataset has no human judgments (``judgments.use: auto``) - derives judgments from
+   the clicks.  Returns a :class:`ClickStage` with the log, the queries the log adds to the query
+   table and the click judgments (method recorded in ``Judgments.method``).
+2. :func:`click_report` (after every version is embedded): similarity-vs-click correlations of
+   each version, differences to the baseline with paired intervals, and the scatter plot.
+
+>>> import numpy as np
+>>> from evalkit.clicks.log import ClickLog
+>>> log = ClickLog(["q1"] * 4 + ["q2"] * 4, ["a", "b", "c", "d"] * 2,
+...                clicks=np.array([9., 5, 2, 0, 8, 4, 1, 1]), impressions=np.full(8, 10.))
+>>> sims = {"old": np.array([.9, .5, .6, .1, .8, .7, .2, .3]),
+...         "new": np.array([.9, .6, .5, .1, .8, .7, .3, .2])}
+>>> rep = click_report(log, log.pairs(), sims, baseline="old", cfg={"correlation": {"n_boot": 50}})
+>>> m = rep.metrics("new")
+>>> m["click_spearman"] > rep.metrics("old")["click_spearman"], "delta_click_spearman" in m
+(True, True)
+>>> rep.params()["click_measure"]
+'click_rate'
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evalkit.clicks.correlation import (
+    ClickCorrelation,
+    CorrelationDifference,
+    click_correlation,
+    difference,
+)
+from evalkit.clicks.ingest import load_click_log
+from evalkit.clicks.judgments import METHODS, judgments_from_clicks
+from evalkit.clicks.log import ClickLog
+from evalkit.clicks.plot import plot_click_scatter
+from evalkit.clicks.simulate import ClickModel, simulate_demo_clicks
+from evalkit.data.schema import EvalData, Judgments
+from evalkit.errors import ConfigError
+
+log_ = logging.getLogger(__name__)
+
+SOURCES = ("none", "log", "simulated")
+
+
+@dataclass(frozen=True)
+class ClickStage:
+    """What :func:`load_clicks` produced; ``judgments`` is ``None`` unless clicks are judged."""
+
+    log: ClickLog
+    new_queries: dict[str, str] = field(default_factory=dict)
+    judgments: Judgments | None = None
+
+    def params(self) -> dict[str, Any]:
+        """MLflow params: the log's measure, size, source, simulated flag and judgment method."""
+        out = {f"clicks_{k}": v for k, v in self.log.describe().items()}
+        out["clicks_judgment_method"] = self.judgments.method if self.judgments else "none"
+        for reason, n in self.log.skipped.items():
+            out[f"clicks_skipped_{reason}"] = n
+        return out
+
+
+@dataclass(frozen=True)
+class ClickReport:
+    """Per-version correlations, differences to the baseline and the plot (``None`` if off)."""
+
+    correlations: dict[str, ClickCorrelation]
+    differences: dict[str, CorrelationDifference]
+    baseline: str | None
+    plot: Path | None
+    measure: str
+    simulated: bool
+
+    def metrics(self, version: str) -> dict[str, float]:
+        """``click_*`` metrics of ``version`` plus ``delta_click_*`` when it is not the baseline."""
+        out = dict(self.correlations[version].metrics())
+        if version in self.differences:
+            out.update(self.differences[version].metrics())
+        return out
+
+    def params(self) -> dict[str, Any]:
+        any_corr = next(iter(self.correlations.values()), None)
+        out: dict[str, Any] = {"click_measure": self.measure, "click_simulated": self.simulated}
+        if any_corr is not None:
+            out.update(any_corr.params())
+        return out
+
+
+def load_clicks(cfg: Mapping[str, Any] | None, data: EvalData) -> ClickStage | None:
+    """Load or simulate the click log configured in ``cfg`` (the ``clicks`` group) for ``data``."""
+    cfg = _plain(cfg)
+    source = str(cfg.get("source", "none"))
+    if source not in SOURCES:
+        raise ConfigError(f"clicks.source={source!r} is unknown (expected one of {SOURCES})")
+    if source == "none":
+        return None
+    new_queries: dict[str, str] = {}
+    if source == "log":
+        if not cfg.get("path") or cfg.get("path") == "???":
+            raise ConfigError("clicks.source=log needs clicks.path (the click-log file)")
+        log, new_queries = load_click_log(
+            cfg["path"],
+            shape=str(cfg.get("shape", "event")),
+            columns=cfg.get("columns"),
+            catalog_ids=data.catalog.ids,
+            query_ids=data.queries.ids,
+            query_texts=data.queries.texts,
+            format=cfg.get("format"),
+            on_invalid=str(cfg.get("on_invalid", "error")),
+        )
+    else:
+        sim = dict(cfg.get("simulate") or {})
+        sessions = int(sim.pop("sessions", 100))
+        seed = int(sim.pop("seed", 0))
+        log = simulate_demo_clicks(data, seed=seed, model=ClickModel(**sim), sessions=sessions)
+    log_.info(
+        "click log: %d pairs, %.0f clicks, measure=%s%s",
+        len(log),
+        log.n_clicks,
+        log.measure,
+        " (simulated)" if log.simulated else "",
+    )
+    jcfg = dict(cfg.get("judgments") or {})
+    use = str(jcfg.get("use", "auto"))
+    if use not in ("auto", "always", "never"):
+        raise ConfigError(
+            f"clicks.judgments.use={use!r} is unknown (expected auto, always or never)"
+        )
+    judge = use == "always" or (use == "auto" and data.judgments is None)
+    judgments = judge_clicks(log, jcfg) if judge else None
+    return ClickStage(log, new_queries, judgments)
+
+
+def judge_clicks(log: ClickLog, jcfg: Mapping[str, Any] | None = None) -> Judgments:
+    """Judgments from ``log`` per the ``clicks.judgments`` config (``method: auto`` picks the
+    best the log supports: ``coec`` with positions and impressions, ``ctr`` with impressions,
+    else ``click_share``)."""
+    jcfg = _plain(jcfg)
+    method = str(jcfg.get("method", "auto"))
+    if method == "auto":
+        if log.impressions is None:
+            method = "click_share"
+        elif log.positions is not None or log.mean_position is not None:
+            method = "coec"
+        else:
+            method = "ctr"
+    if method not in METHODS:
+        raise ConfigError(
+            f"clicks.judgments.method={method!r} is unknown (expected auto or one of {METHODS})"
+        )
+    thresholds = jcfg.get("thresholds")
+    if isinstance(thresholds, Mapping):  # per-method thresholds
+        thresholds = thresholds.get(method)
+    return judgments_from_clicks(
+        log,
+        method,
+        thresholds=thresholds,
+        min_impressions=float(jcfg.get("min_impressions", 1)),
+        min_query_clicks=float(jcfg.get("min_query_clicks", 1)),
+        max_rank=jcfg.get("max_rank"),
+    )
+
+
+def align_similarity(
+    log: ClickLog, pair_ids: Sequence[tuple[str, str]], similarity: np.ndarray
+) -> np.ndarray:
+    """The similarities of ``log``'s pairs, looked up in ``(pair_ids, similarity)``; NaN if absent."""
+    if len(pair_ids) == 0:
+        return np.full(len(log), np.nan)
+    q, i = zip(*pair_ids)
+    index = pd.MultiIndex.from_arrays([np.asarray(q, dtype=object), np.asarray(i, dtype=object)])
+    at = index.get_indexer(
+        pd.MultiIndex.from_arrays(
+            [np.asarray(log.query_ids, dtype=object), np.asarray(log.item_ids, dtype=object)]
+        )
+    )
+    sim = np.asarray(similarity, dtype=float)
+    return np.where(at >= 0, sim[np.maximum(at, 0)], np.nan)
+
+
+def pair_rows(
+    log: ClickLog, query_ids: Sequence[str], catalog_ids: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of each log pair's query in ``query_ids`` and item in ``catalog_ids`` (``-1`` absent),
+    for :func:`evalkit.clicks.correlation.pair_similarity`."""
+    qrow = pd.Index(np.asarray(query_ids, dtype=object)).get_indexer(
+        np.asarray(log.query_ids, dtype=object)
+    )
+    irow = pd.Index(np.asarray(catalog_ids, dtype=object)).get_indexer(
+        np.asarray(log.item_ids, dtype=object)
+    )
+    return qrow.astype(np.int64), irow.astype(np.int64)
+
+
+def click_report(
+    log: ClickLog,
+    pair_ids: Sequence[tuple[str, str]],
+    similarities: Mapping[str, np.ndarray],
+    *,
+    baseline: str | None = None,
+    cfg: Mapping[str, Any] | None = None,
+    plot_path: str | Path | None = None,
+) -> ClickReport:
+    """Correlate each version's similarity (aligned with ``pair_ids``) with the log's rate.
+
+    ``cfg`` is the ``clicks`` group (``correlation.min_pairs``, ``n_boot``, ``confidence``,
+    ``seed``, ``n_bins``); the plot is written when ``plot_path`` is given.
+    """
+    ccfg = _plain(_plain(cfg).get("correlation"))
+    rate = log.rate()
+    _, qidx = log.query_index()
+    kwargs = {
+        "measure": log.measure,
+        "min_pairs": int(ccfg.get("min_pairs", 3)),
+        "n_boot": int(ccfg.get("n_boot", 1000)),
+        "confidence": float(ccfg.get("confidence", 0.95)),
+        "seed": int(ccfg.get("seed", 0)),
+    }
+    aligned = {v: align_similarity(log, pair_ids, s) for v, s in similarities.items()}
+    # Pairs must be the same for every version, or the differences would not be paired.
+    common = np.logical_and.reduce([np.isfinite(s) for s in aligned.values()] or [np.ones(0, bool)])
+    missing = int((~common).sum()) if len(common) else 0
+    if missing:
+        log_.warning("click correlation: %d logged pairs have no similarity; left out", missing)
+    corr = {
+        v: click_correlation(np.where(common, s, np.nan), rate, qidx, **kwargs)
+        for v, s in aligned.items()
+    }
+    if baseline is not None and baseline not in corr:
+        raise ConfigError(f"baseline version {baseline!r} has no similarities for the click log")
+    diffs = (
+        {v: difference(c, corr[baseline]) for v, c in corr.items() if v != baseline}
+        if baseline is not None
+        else {}
+    )
+    plot = None
+    if plot_path is not None:
+        plot = plot_click_scatter(
+            {v: (s, rate) for v, s in aligned.items()},
+            plot_path,
+            measure=log.measure,
+            n_bins=int(ccfg.get("n_bins", 20)),
+            simulated=log.simulated,
+        )
+    return ClickReport(corr, diffs, baseline, plot, log.measure, log.simulated)
+
+
+def _plain(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A plain dict from a DictConfig / mapping / None."""
+    if cfg is None:
+        return {}
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):
+            return dict(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    except ImportError:  # pragma: no cover - hydra is a dependency
+        pass
+    return dict(cfg)
