@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -19,6 +20,8 @@ from evalkit.errors import EvalkitError
 log = logging.getLogger("evalkit")
 
 EXIT_OK, EXIT_ERROR, EXIT_BLOCK = 0, 1, 3
+#: The repository's conf/ (evalkit is installed editable, as README.md says).
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def _run(cfg: DictConfig) -> int:
@@ -38,7 +41,7 @@ def _run(cfg: DictConfig) -> int:
     raise EvalkitError(f"task={cfg.task!r} is unknown (expected evaluate or check)")
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def app(cfg: DictConfig) -> None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:

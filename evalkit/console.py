@@ -50,7 +50,10 @@ def metrics_table(results: list[VersionResult]) -> Table:
 
 def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> None:
     """Print the metrics table, data notes and where the results were tracked."""
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # logs and CI: do not squeeze the table into 80 columns
+            console = Console(width=160)
     data = evaluation.data
     label = " (synthetic demo data)" if data.synthetic else ""
     console.print(

@@ -112,7 +112,7 @@ def search(
     scores = np.empty((len(q), depth), dtype=np.float32)
     rows = np.empty((len(q), depth), dtype=np.int64)
     starts = range(0, len(q), batch_size)
-    for s in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
+    for s in tqdm(starts, desc=desc, unit="batch", disable=None if progress else True, leave=False):
         scores[s : s + batch_size], rows[s : s + batch_size] = index.search(q[s : s + batch_size], depth)
     scores[rows < 0] = -np.inf
     return scores, rows
