@@ -1,0 +1,123 @@
+"""Load a BEIR-layout folder: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``.
+
+The layout of the ``BeIR/*`` datasets and of the shared test collections::
+
+    <folder>/corpus.jsonl      {"_id", "title", "text"}   one document per line
+    <folder>/queries.jsonl     {"_id", "text"}            one query per line
+    <folder>/qrels/<split>.tsv query-id <TAB> corpus-id <TAB> score   (header line first)
+
+(``.jsonl.gz`` files are read too.)  Every query is kept and replayed, also those without
+judgments in ``split`` (metrics ignore them); ``judged_only=True`` keeps only judged queries,
+which saves embedding time on collections whose ``queries.jsonl`` covers several splits.
+
+Titles: the catalog text embedded by default is the title (``text_field="title"``).  Some
+collections have no titles (MED: every title is empty).  Loading those with ``text_field=title``
+fails with a message pointing at ``dataset.text_field=text`` rather than silently embedding
+empty strings; with ``on_invalid="skip"`` rows with an empty title are dropped and counted in
+``EvalData.skipped["empty_title"]`` instead (their judgments are then counted as
+``unknown_item_in_judgments``).  With ``text_field=text`` (or ``title_text``) empty titles are
+fine and the body must be non-empty instead.
+
+>>> from pathlib import Path
+>>> data = load_beir(Path(__file__).resolve().parents[3] / "shared" / "data" / "adi")
+>>> data.name, len(data.catalog), len(data.queries), len(data.judgments)
+('adi', 82, 35, 170)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evalkit.data.readers import read_file
+from evalkit.data.schema import EvalData, Queries
+from evalkit.data.tables import (
+    CatalogColumns,
+    JudgmentColumns,
+    QueryColumns,
+    build_catalog,
+    build_judgments,
+    build_queries,
+    check_text_field,
+    from_built,
+)
+from evalkit.data.validate import check_on_invalid
+from evalkit.errors import DataError
+
+CORPUS = CatalogColumns(id="_id", title="title", text="text")
+QUERIES = QueryColumns(id="_id", text="text")
+QRELS = JudgmentColumns(query_id="query-id", item_id="corpus-id", grade="score")
+
+
+def _find(folder: Path, stem: str, label: str) -> Path:
+    for suffix in ("", ".gz"):
+        candidate = folder / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise DataError(
+        f"{stem} not found in the BEIR folder",
+        file=str(folder / stem),
+        expected=f"a BEIR folder ({label})",
+    )
+
+
+def load_beir(
+    path: str | Path,
+    split: str = "test",
+    name: str | None = None,
+    text_field: str = "title",
+    on_invalid: str = "error",
+    judged_only: bool = False,
+    cache_dir: str | None = None,
+) -> EvalData:
+    """Load and validate a BEIR folder (``path`` may be relative to the working directory).
+
+    ``name`` defaults to the folder name.  See the module docstring for titles and skipping.
+    """
+    check_text_field(text_field)
+    on_invalid = check_on_invalid(on_invalid)
+    folder = Path(path).expanduser()
+    layout = "corpus.jsonl, queries.jsonl and qrels/<split>.tsv"
+    if not folder.is_dir():
+        raise DataError(
+            f"BEIR folder not found (resolved to {folder.resolve()})",
+            file=str(path),
+            expected=f"a folder with {layout}",
+        )
+    corpus_file = _find(folder, "corpus.jsonl", layout)
+    queries_file = _find(folder, "queries.jsonl", layout)
+    qrels_file = folder / "qrels" / f"{split}.tsv"
+    if not qrels_file.is_file():
+        found = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+        raise DataError(
+            f"no judgments for split {split!r}; available splits: {', '.join(found) or 'none'}",
+            file=str(qrels_file),
+            expected="dataset.split naming a qrels/<split>.tsv file",
+        )
+
+    corpus = read_file(corpus_file, CORPUS.names(), "jsonl", cache_dir=cache_dir)
+    catalog = build_catalog(corpus, CORPUS, text_field, on_invalid)
+    raw_queries = read_file(queries_file, QUERIES.names(), "jsonl", cache_dir=cache_dir)
+    queries = build_queries(raw_queries, QUERIES, on_invalid)
+    qrels = read_file(qrels_file, QRELS.names(), "tsv", cache_dir=cache_dir)
+    judgments = build_judgments(qrels, QRELS, queries, catalog, on_invalid)
+    if judged_only:
+        only = _only(queries.value, set(judgments.value.qrels))
+        queries = queries._replace(value=only, digest="")  # digest recomputed by assemble
+    return from_built(name or folder.resolve().name, catalog, queries, judgments, text_field)
+
+
+def _only(queries: Queries, keep: set[str]) -> Queries:
+    """The queries whose id is in ``keep``, in their original order."""
+    rows = [i for i, q in enumerate(queries.ids) if q in keep]
+
+    def pick(values: list | None) -> list | None:
+        return [values[i] for i in rows] if values is not None else None
+
+    return Queries(
+        ids=pick(queries.ids),
+        texts=pick(queries.texts),
+        language=pick(queries.language),
+        frequency=pick(queries.frequency),
+        attributes={k: pick(col) for k, col in queries.attributes.items()},
+        source=queries.source,
+    )

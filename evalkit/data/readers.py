@@ -1,0 +1,336 @@
+"""Read one table - a local file or a split of a Hub dataset - with the ``datasets`` library.
+
+Everything evalkit reads goes through :func:`read_file` (``load_dataset("json" | "csv" |
+"parquet", data_files=..., split="train")``) or :func:`read_hub` (a Hub id or a local dataset
+folder, with config name, split and revision).  Both return a :class:`TableSource`: the
+requested columns as a ``pyarrow.Table`` whose row ``i`` is data row ``i + 1`` of the source
+(a CSV header line is not a row), plus a label naming the source in error messages.
+
+Reading problems become :class:`~evalkit.errors.DataError`: a missing file, a missing column
+(naming the columns that exist), bytes that are not UTF-8 and lines that are not JSON (naming the
+1-based row and line).  CSV / TSV columns are read as strings, so an id ``1`` stays ``"1"``
+(never ``"1.0"``) and ``"007"`` keeps its zeros; parsing numbers is validation's job.
+
+>>> import tempfile, pathlib
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "items.csv"
+>>> _ = path.write_text("id,title\\n1,red shoe\\n2,blue hat\\n", encoding="utf-8")
+>>> src = read_file(path, ["id", "title"])
+>>> src.table.column("id").to_pylist(), src.label == str(path)
+(['1', '2'], True)
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import csv
+import gzip
+import io
+import json
+import logging
+import lzma
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from evalkit.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+#: Accepted ``format`` values and the ``datasets`` builder each one uses.
+FORMATS = {
+    "json": "json",
+    "jsonl": "json",
+    "ndjson": "json",
+    "csv": "csv",
+    "tsv": "csv",
+    "parquet": "parquet",
+    "pq": "parquet",
+}
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_COMPRESSION = (".gz", ".bz2", ".xz", ".zst", ".zstd")
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """A table read from ``label``: row ``i`` of ``table`` is the source's data row ``i + 1``.
+
+    ``revision`` is the resolved commit of a Hub dataset (``None`` for local files and folders).
+    """
+
+    table: pa.Table
+    label: str
+    revision: str | None = None
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+
+def infer_format(path: str | Path, fmt: str | None = None) -> str:
+    """The format name (a key of :data:`FORMATS`) given explicitly or by the file extension.
+
+    Compression suffixes (``.gz``, ``.bz2``, ``.xz``, ``.zst``) are looked through.
+
+    >>> infer_format("corpus.jsonl.gz"), infer_format("q.tsv"), infer_format("x.dat", "csv")
+    ('jsonl', 'tsv', 'csv')
+    """
+    if fmt:
+        key = str(fmt).lower().lstrip(".")
+        if key not in FORMATS:
+            raise ConfigError(
+                f"format {fmt!r} for {path} is unknown (expected one of {', '.join(FORMATS)})"
+            )
+        return key
+    suffixes = [s.lower() for s in Path(str(path)).suffixes]
+    while suffixes and suffixes[-1] in _COMPRESSION:
+        suffixes.pop()
+    ext = suffixes[-1].lstrip(".") if suffixes else ""
+    if ext not in FORMATS:
+        raise ConfigError(
+            f"cannot infer the format of {path} from its extension {ext or '(none)'!r}: "
+            f"set format to one of {', '.join(sorted(set(FORMATS)))}"
+        )
+    return ext
+
+
+def read_file(
+    path: str | Path,
+    columns: Sequence[str],
+    fmt: str | None = None,
+    *,
+    cache_dir: str | None = None,
+) -> TableSource:
+    """Read ``columns`` of a local jsonl / json / csv / tsv / parquet file.
+
+    ``path`` may be relative to the working directory; the label in messages is the path as
+    given.  Missing columns are always an error naming the columns the file has.
+    """
+    import datasets
+
+    label = str(path)
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(
+            f"file not found (resolved to {p.resolve()})", file=label, expected="an existing file"
+        )
+    if not p.is_file():
+        raise DataError("is not a file", file=label, expected="a data file, not a directory")
+    key = infer_format(p, fmt)
+    builder = FORMATS[key]
+    columns = list(dict.fromkeys(columns))
+    kwargs: dict[str, Any] = {}
+    if builder == "csv":
+        sep = "\t" if key == "tsv" else ","
+        _require_columns(_csv_header(p, sep, label), columns, label)
+        kwargs = {
+            "sep": sep,
+            "features": datasets.Features({c: datasets.Value("string") for c in columns}),
+            "keep_default_na": False,
+            "usecols": columns,
+        }
+    elif builder == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(p).names
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"not a readable parquet file: {exc}", file=label) from exc
+        _require_columns(names, columns, label)
+        kwargs = {"columns": columns}
+    else:
+        kwargs = {"parse_agent_traces": False}
+    if p.stat().st_size == 0:
+        raise DataError("file is empty", file=label, expected="a header and data rows")
+    try:
+        ds = datasets.load_dataset(
+            builder, data_files=str(p), split="train", cache_dir=cache_dir, **kwargs
+        )
+    except Exception as exc:  # the datasets builders raise many types; name the file instead
+        raise _diagnose(p, key, label, exc) from exc
+    table = ds.with_format("arrow")[:]
+    _require_columns(table.column_names, columns, label)
+    table = table.select(columns)
+    try:  # pyarrow's JSON reader does not check UTF-8; a full validation does, in bulk
+        table.validate(full=True)
+    except pa.ArrowInvalid as exc:
+        raise _diagnose(p, key, label, exc) from exc
+    return TableSource(table, label)
+
+
+def read_hub(
+    path: str,
+    columns: Sequence[str],
+    *,
+    name: str | None = None,
+    split: str = "train",
+    revision: str | None = None,
+    data_dir: str | None = None,
+    cache_dir: str | None = None,
+) -> TableSource:
+    """Read ``columns`` of one split of a Hub dataset id (or a local dataset folder).
+
+    This is ``load_dataset(path, name=name, split=split, revision=revision)`` done through the
+    dataset builder, so the resolved commit of a Hub dataset is known (``TableSource.revision``).
+    CSV / TSV data files (e.g. ``BeIR/*-qrels``) are read with string columns, as in
+    :func:`read_file`.
+    """
+    import datasets
+    from datasets.packaged_modules.csv.csv import Csv
+
+    label = f"{path}" + (f" [{name}]" if name else "") + f" split {split!r}"
+    columns = list(dict.fromkeys(columns))
+    common = {"name": name, "revision": revision, "data_dir": data_dir, "cache_dir": cache_dir}
+    try:
+        builder = datasets.load_dataset_builder(path, **common)
+        if isinstance(builder, Csv):
+            header = _hub_csv_header(builder, split)
+            if header is not None:
+                _require_columns(header, columns, label)
+                builder = datasets.load_dataset_builder(
+                    path,
+                    **common,
+                    features=datasets.Features({c: datasets.Value("string") for c in columns}),
+                    keep_default_na=False,
+                    usecols=columns,
+                )
+        builder.download_and_prepare()
+        ds = builder.as_dataset(split=split)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"cannot read the dataset: {_describe(exc)}", file=label) from exc
+    table = ds.with_format("arrow")[:]
+    _require_columns(table.column_names, columns, label)
+    local = Path(path).expanduser().exists()
+    rev = None if local else (str(builder.hash) if builder.hash else revision)
+    return TableSource(table.select(columns), label, rev)
+
+
+def _require_columns(existing: Sequence[str], wanted: Sequence[str], label: str) -> None:
+    missing = [c for c in wanted if c not in existing]
+    if missing:
+        raise DataError(
+            f"column {missing[0]!r} is missing; the columns are {', '.join(map(repr, existing))}",
+            file=label,
+            field=missing[0],
+            expected="the column names configured for this table (see conf/dataset/*.yaml)",
+        )
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    opener = _OPENERS.get(path.suffix.lower())
+    raw = opener(path, "rb") if opener else open(path, "rb")  # noqa: SIM115 - wrapped and returned
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+def _csv_header(path: Path, sep: str, label: str) -> list[str]:
+    """Column names from the first line of a CSV / TSV file."""
+    opener = _OPENERS.get(path.suffix.lower(), open)
+    try:
+        with opener(path, "rb") as fh:
+            first = fh.readline().decode("utf-8-sig")
+        header = next(csv.reader([first], delimiter=sep), None)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"the header line is not valid UTF-8 ({exc.reason})",
+            file=label,
+            expected="UTF-8 text",
+        ) from exc
+    if not header:
+        raise DataError("file is empty", file=label, expected="a header line naming the columns")
+    return header
+
+
+def _hub_csv_header(builder: Any, split: str) -> list[str] | None:
+    """The header of a CSV builder's first data file of ``split`` (``None`` if unavailable)."""
+    from datasets.utils.file_utils import xopen
+
+    files = (builder.config.data_files or {}).get(split)
+    if not files:
+        return None
+    sep = builder.config.sep or ","
+    try:
+        with xopen(files[0], "r", encoding="utf-8-sig") as fh:
+            return next(csv.reader([fh.readline()], delimiter=sep), None)
+    except Exception:  # a remote hiccup here only costs the early column check
+        log.debug("could not read the header of %s", files[0], exc_info=True)
+        return None
+
+
+def _describe(exc: BaseException) -> str:
+    """The innermost meaningful message of a chained exception."""
+    seen = exc
+    while seen.__cause__ is not None:
+        seen = seen.__cause__
+    text = str(seen) or type(seen).__name__
+    return text if seen is exc else f"{exc}: {text}"
+
+
+def _diagnose(path: Path, key: str, label: str, exc: BaseException) -> DataError:
+    """Turn a failed read into a DataError naming the first bad row / line, if it can be found."""
+    header_lines = 1 if FORMATS[key] == "csv" else 0
+    bad = _first_undecodable_line(path)
+    if bad is not None:
+        line, data_row, reason = bad
+        return DataError(
+            f"line {line} is not valid UTF-8 ({reason})",
+            file=label,
+            row=data_row - header_lines if data_row > header_lines else None,
+            expected="UTF-8 text (re-encode the file, e.g. iconv -f latin1 -t utf-8)",
+        )
+    if FORMATS[key] == "json":
+        bad_json = _first_invalid_json_line(path)
+        if bad_json is not None:
+            line, data_row, reason = bad_json
+            return DataError(
+                f"line {line} is not a JSON object ({reason})",
+                file=label,
+                row=data_row,
+                expected="one JSON object per line",
+            )
+    reason = _describe(exc)
+    if "corresponds to no data" in reason:  # datasets' message for a table of zero rows
+        return DataError("the file has no data rows", file=label, expected="at least one row")
+    return DataError(f"cannot read the file as {key}: {reason}", file=label)
+
+
+def _first_undecodable_line(path: Path) -> tuple[int, int, str] | None:
+    """``(line, data row, reason)`` of the first line that is not UTF-8 (blank lines not rows)."""
+    opener = _OPENERS.get(path.suffix.lower(), open)
+    decode = codecs.getdecoder("utf-8")
+    rows = 0
+    with opener(path, "rb") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if line_no == 1 and line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8) :]
+            if line.strip():
+                rows += 1
+            try:
+                decode(line)
+            except UnicodeDecodeError as exc:
+                return line_no, rows, f"byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
+    return None
+
+
+def _first_invalid_json_line(path: Path) -> tuple[int, int, str] | None:
+    """``(line, data row, reason)`` of the first non-blank line that is not a JSON object."""
+    with _open_text(path) as fh:
+        first = fh.read(1)
+        if first == "[":  # a JSON array file, not JSON lines: no per-line diagnosis
+            return None
+        rows = 0
+        for line_no, line in enumerate(fh, start=1):
+            text = first + line if line_no == 1 else line
+            if not text.strip():
+                continue
+            rows += 1
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                return line_no, rows, exc.msg
+            if not isinstance(obj, dict):
+                return line_no, rows, f"found a JSON {type(obj).__name__}"
+    return None

@@ -1,0 +1,529 @@
+"""From raw tables plus a column mapping to validated ``Catalog`` / ``Queries`` / ``Judgments``.
+
+Every loader (BEIR folder, tabular files, Hub datasets) reads its tables with
+:mod:`evalkit.data.readers` and hands them here, so validation is the same whatever the source:
+
+- catalog: ids non-null and unique; what ``text_field`` embeds non-empty;
+- queries: ids non-null and unique; texts non-empty; frequency a non-negative number;
+- judgments: ids non-null and known (queries and catalog); grades integers >= 0; each
+  (query, item) pair once.
+
+Column mappings are small frozen dataclasses (:class:`CatalogColumns`, :class:`QueryColumns`,
+:class:`JudgmentColumns`) built from the ``dataset.*`` config by :func:`columns_from`.
+
+>>> import pyarrow as pa
+>>> from evalkit.data.readers import TableSource
+>>> src = TableSource(pa.table({"id": [1, 2], "title": ["red shoe", "blue hat"]}), "items.csv")
+>>> built = build_catalog(src, CatalogColumns(), text_field="title")
+>>> built.value.ids, built.value.titles, built.skipped
+(['1', '2'], ['red shoe', 'blue hat'], {})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from evalkit.data import validate as v
+from evalkit.data.fingerprint import (
+    catalog_digest_of,
+    fingerprint_data,
+    judgments_digest_of,
+    queries_digest_of,
+)
+from evalkit.data.readers import TableSource
+from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
+from evalkit.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+TEXT_FIELDS = ("title", "text", "title_text")
+
+
+class Built(NamedTuple):
+    """A validated table and what later tables and the fingerprint need from it.
+
+    ``known_ids``: every non-null id of the source table (unique), kept or skipped;
+    ``dropped_ids``: the ids of rows skipped under ``on_invalid=skip``;
+    ``digest``: the table's content digest (:mod:`evalkit.data.fingerprint`).
+    """
+
+    value: Any
+    skipped: dict[str, int]
+    known_ids: pa.Array
+    dropped_ids: pa.Array
+    digest: str
+
+
+def _names(attributes: Any) -> tuple[str, ...]:
+    if attributes is None:
+        return ()
+    if isinstance(attributes, str):
+        return (attributes,)
+    return tuple(str(a) for a in attributes)
+
+
+@dataclass(frozen=True)
+class CatalogColumns:
+    """Column names of a catalog table. ``text`` is optional (``None``: no body text)."""
+
+    id: str = "id"
+    title: str = "title"
+    text: str | None = None
+    attributes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attributes", _names(self.attributes))
+
+    def names(self) -> list[str]:
+        return [c for c in (self.id, self.title, self.text, *self.attributes) if c]
+
+
+@dataclass(frozen=True)
+class QueryColumns:
+    """Column names of a queries table; ``language``, ``frequency`` and attributes optional."""
+
+    id: str = "id"
+    text: str = "text"
+    language: str | None = None
+    frequency: str | None = None
+    attributes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attributes", _names(self.attributes))
+
+    def names(self) -> list[str]:
+        return [
+            c for c in (self.id, self.text, self.language, self.frequency, *self.attributes) if c
+        ]
+
+
+@dataclass(frozen=True)
+class JudgmentColumns:
+    """Column names of a judgments table (one graded (query, item) pair per row)."""
+
+    query_id: str = "query_id"
+    item_id: str = "item_id"
+    grade: str = "grade"
+
+    def names(self) -> list[str]:
+        return [self.query_id, self.item_id, self.grade]
+
+
+C = TypeVar("C")
+
+
+def columns_from(
+    cls: type[C], config: Mapping[str, Any], what: str, source_keys: Iterable[str] = ()
+) -> C:
+    """Build a column mapping from a config mapping, ignoring ``source_keys`` (path, format, ...).
+
+    Unknown keys are a :class:`ConfigError` listing the accepted ones.
+
+    >>> columns_from(JudgmentColumns, {"path": "q.tsv", "grade": "score"}, "judgments", ["path"])
+    JudgmentColumns(query_id='query_id', item_id='item_id', grade='score')
+    """
+    allowed = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    skip = set(source_keys)
+    unknown = sorted(k for k in config if k not in allowed and k not in skip)
+    if unknown:
+        raise ConfigError(
+            f"dataset.{what}: unknown key(s) {', '.join(unknown)} "
+            f"(expected {', '.join(sorted(allowed | skip))})"
+        )
+    kwargs = {k: config[k] for k in allowed if k in config and config[k] is not None}
+    if "attributes" in kwargs:
+        kwargs["attributes"] = _names(kwargs["attributes"])
+    return cls(**kwargs)
+
+
+def check_text_field(text_field: str) -> str:
+    """``title``, ``text`` or ``title_text``; anything else is a ConfigError."""
+    if text_field not in TEXT_FIELDS:
+        raise ConfigError(
+            f"dataset.text_field={text_field!r} is unknown (expected title, text or title_text)"
+        )
+    return text_field
+
+
+def _attributes(table: pa.Table, names: tuple[str, ...], rows: pa.Array) -> dict[str, list[Any]]:
+    return {n: table.column(n).take(rows).to_pylist() for n in names}
+
+
+def _empty_embedded_text(
+    rf: v.RowFilter, titles: pa.Array, texts: pa.Array | None, cols: CatalogColumns, text_field: str
+) -> None:
+    """Reject rows whose embedded text (``text_field``) is empty or whitespace-only."""
+    if text_field == "title":
+        no_title = v.blank(titles)
+        if not no_title.any():
+            return
+        hint = "or dataset.on_invalid=skip to drop such rows"
+        if texts is not None and no_title.all() and not v.blank(texts).all():
+            hint = "this catalog has no titles at all: embed the body with dataset.text_field=text"
+        elif texts is not None:
+            hint = f"use dataset.text_field=text or title_text, {hint}"
+        else:
+            hint = f"use {hint}"
+        rf.reject(
+            no_title,
+            "empty_title",
+            cols.title,
+            "title is empty or whitespace-only",
+            "a non-empty title",
+            hint,
+        )
+        return
+    no_text = v.blank(texts) if texts is not None else np.ones(len(titles), dtype=bool)
+    if text_field == "text":
+        rf.reject(
+            no_text,
+            "empty_text",
+            cols.text or "text",
+            "text is empty or whitespace-only",
+            "a non-empty body text",
+            "use dataset.text_field=title_text, or dataset.on_invalid=skip to drop such rows",
+        )
+    else:
+        rf.reject(
+            v.blank(titles) & no_text,
+            "empty_title_text",
+            cols.title,
+            "both title and text are empty",
+            "a non-empty title or body text",
+            "use dataset.on_invalid=skip to drop such rows",
+        )
+
+
+def _valid_ids(
+    rf: v.RowFilter, ids: pa.Array, reason: str, field: str, what: str
+) -> tuple[pa.Array, np.ndarray]:
+    """Reject missing ids and require the rest unique (always an error).
+
+    Returns the known ids (every valid one) and the mask of rows whose id is valid.
+    """
+    rf.reject(v.blank(ids), reason, field, f"{what} is missing or empty", "a non-empty id")
+    v.require_unique(rf, ids, field, what)
+    valid = rf.keep.copy()
+    return ids.filter(pa.array(valid)), valid
+
+
+def _dropped(rf: v.RowFilter, ids: pa.Array, valid: np.ndarray) -> pa.Array:
+    """Ids of rows skipped although their id was valid."""
+    return ids.filter(pa.array(valid & ~rf.keep))
+
+
+def build_catalog(
+    src: TableSource, cols: CatalogColumns, text_field: str = "title", on_invalid: str = "error"
+) -> Built:
+    """Validate a catalog table (see the module docstring)."""
+    check_text_field(text_field)
+    if text_field != "title" and cols.text is None:
+        raise ConfigError(
+            f"dataset.text_field={text_field!r} needs a body text column, but no text column is "
+            f"configured for the catalog {src.label}; set its text column or use text_field=title"
+        )
+    t = src.table
+    rf = v.RowFilter(src.label, t.num_rows, on_invalid)
+    ids = v.id_strings(t.column(cols.id), src.label, cols.id)
+    known, valid = _valid_ids(rf, ids, "null_item_id", cols.id, "item id")
+    titles = v.text_strings(t.column(cols.title))
+    texts = v.text_strings(t.column(cols.text)) if cols.text else None
+    _empty_embedded_text(rf, titles, texts, cols, text_field)
+    _require_some(rf, "item")
+    rf.warn()
+    rows = pa.array(rf.kept())
+    kept_ids = ids.take(rows)
+    kept_titles = v.nulls_to_empty(titles.take(rows))
+    kept_texts = v.nulls_to_empty(texts.take(rows)) if texts is not None else None
+    attributes = _attributes(t, cols.attributes, rows)
+    catalog = Catalog(
+        ids=kept_ids.to_pylist(),
+        titles=kept_titles.to_pylist(),
+        texts=kept_texts.to_pylist() if kept_texts is not None else None,
+        attributes=attributes,
+        source=src.label,
+    )
+    digest = catalog_digest_of(kept_ids, kept_titles, kept_texts, attributes)
+    return Built(catalog, dict(rf.skipped), known, _dropped(rf, ids, valid), digest)
+
+
+def _require_some(rf: v.RowFilter, what: str) -> None:
+    """DataError if skipping left nothing (e.g. MED's empty titles with text_field=title)."""
+    if rf.n == 0:
+        raise DataError(
+            f"the {what} table has no rows", file=rf.label, expected=f"at least one {what}"
+        )
+    if not rf.keep.any():
+        counts = ", ".join(f"{k}={n}" for k, n in sorted(rf.skipped.items()))
+        hint = ""
+        if "empty_title" in rf.skipped:
+            hint = "; if the body text is filled, use dataset.text_field=text"
+        raise DataError(
+            f"every {what} row was skipped ({counts}){hint}",
+            file=rf.label,
+            expected=f"at least one valid {what}",
+        )
+
+
+def build_queries(src: TableSource, cols: QueryColumns, on_invalid: str = "error") -> Built:
+    """Validate a queries table (see the module docstring)."""
+    t = src.table
+    rf = v.RowFilter(src.label, t.num_rows, on_invalid)
+    ids = v.id_strings(t.column(cols.id), src.label, cols.id)
+    known, valid = _valid_ids(rf, ids, "null_query_id", cols.id, "query id")
+    texts = v.text_strings(t.column(cols.text))
+    rf.reject(
+        v.blank(texts),
+        "empty_query_text",
+        cols.text,
+        "query text is empty or whitespace-only",
+        "a non-empty query text",
+        "use dataset.on_invalid=skip to drop such queries",
+    )
+    frequency = None
+    if cols.frequency:
+        raw = t.column(cols.frequency)
+        frequency, bad = v.numbers(raw)
+        rf.reject(
+            bad,
+            "invalid_frequency",
+            cols.frequency,
+            lambda i: f"frequency {raw[i].as_py()!r} is not a non-negative number",
+            "a number >= 0",
+        )
+    _require_some(rf, "query")
+    rf.warn()
+    kept = rf.kept()
+    rows = pa.array(kept)
+    language = None
+    if cols.language:
+        lang = v.text_strings(t.column(cols.language)).take(rows)
+        language = v.nulls_to_empty(pc.utf8_trim_whitespace(lang))
+    kept_ids, kept_texts = ids.take(rows), texts.take(rows)
+    kept_freq = frequency[kept] if frequency is not None else None
+    attributes = _attributes(t, cols.attributes, rows)
+    queries = Queries(
+        ids=kept_ids.to_pylist(),
+        texts=kept_texts.to_pylist(),
+        language=language.to_pylist() if language is not None else None,
+        frequency=kept_freq.tolist() if kept_freq is not None else None,
+        attributes=attributes,
+        source=src.label,
+    )
+    digest = queries_digest_of(kept_ids, kept_texts, language, kept_freq, attributes)
+    return Built(queries, dict(rf.skipped), known, _dropped(rf, ids, valid), digest)
+
+
+def build_judgments(
+    src: TableSource,
+    cols: JudgmentColumns,
+    queries: Built,
+    catalog: Built,
+    on_invalid: str = "error",
+    method: str = "human",
+) -> Built:
+    """Validate a judgments table against the loaded queries and catalog.
+
+    Ids must name a row of the queries / catalog tables.  Under ``on_invalid=skip``, judgments
+    of skipped queries are dropped (``judgment_of_skipped_query``: such queries are not replayed),
+    while judgments of skipped items are *kept*: the item stays relevant but cannot be retrieved,
+    so recall counts it exactly as trec_eval does on the original judgments.
+    """
+    t = src.table
+    rf = v.RowFilter(src.label, t.num_rows, on_invalid)
+    q = v.id_strings(t.column(cols.query_id), src.label, cols.query_id)
+    d = v.id_strings(t.column(cols.item_id), src.label, cols.item_id)
+    for ids, field in ((q, cols.query_id), (d, cols.item_id)):
+        rf.reject(
+            v.blank(ids), "null_id_in_judgments", field, "id is missing or empty", "a non-empty id"
+        )
+    # Row index of every id in the (unique) known ids: one hash lookup serves the unknown-id
+    # check, the duplicate-pair check and the grouping.
+    q_code = v.index_in(q, queries.known_ids)
+    d_code = v.index_in(d, catalog.known_ids)
+    rf.reject(
+        q_code < 0,
+        "unknown_query_in_judgments",
+        cols.query_id,
+        lambda i: f"query id {q[i].as_py()!r} is not in the queries",
+        "a query id present in the queries table",
+    )
+    rf.reject(
+        d_code < 0,
+        "unknown_item_in_judgments",
+        cols.item_id,
+        lambda i: f"item id {d[i].as_py()!r} is not in the catalog",
+        "an item id present in the catalog",
+    )
+    raw = t.column(cols.grade)
+    grades, invalid, negative = v.grades(raw)
+    rf.reject(
+        invalid,
+        "invalid_grade",
+        cols.grade,
+        lambda i: f"grade {raw[i].as_py()!r} is not an integer",
+        "an integer grade >= 0",
+    )
+    rf.reject(
+        negative,
+        "negative_grade",
+        cols.grade,
+        lambda i: f"grade {raw[i].as_py()!r} is negative",
+        "an integer grade >= 0",
+    )
+    _duplicate_pairs(rf, q, d, q_code * np.int64(len(catalog.known_ids) + 1) + d_code, cols)
+    if len(queries.dropped_ids):
+        rf.drop(v.is_in(q, queries.dropped_ids), "judgment_of_skipped_query")
+    rf.warn()
+    kept = rf.kept()
+    if len(catalog.dropped_ids):
+        n = int(np.count_nonzero(v.is_in(d.take(pa.array(kept)), catalog.dropped_ids)))
+        if n:
+            log.warning(
+                "%s: %d judgments name skipped catalog items; they stay judged (unretrievable)",
+                src.label,
+                n,
+            )
+    rows = pa.array(kept)
+    kept_q, kept_d, kept_g = q.take(rows), d.take(rows), grades[kept]
+    qrels = group_qrels(kept_q, kept_d, kept_g, q_code[kept])
+    judgments = Judgments(qrels=qrels, method=method, source=src.label)
+    digest = judgments_digest_of(kept_q, kept_d, kept_g, method)
+    empty = pa.array([], pa.large_string())
+    return Built(judgments, dict(rf.skipped), empty, empty, digest)
+
+
+def _duplicate_pairs(
+    rf: v.RowFilter, q: pa.Array, d: pa.Array, key: np.ndarray, cols: JudgmentColumns
+) -> None:
+    """Reject every (query, item) pair judged again after its first row (int64 pair keys)."""
+    rows = rf.kept()
+    if len(rows) < 2:
+        return
+    _, first = np.unique(key[rows], return_index=True)
+    repeat = np.ones(rf.n, dtype=bool)
+    repeat[rows[first]] = False
+    repeat &= rf.keep
+    first_of: dict[int, int] = {}
+    if repeat.any():
+        second = int(np.argmax(repeat))
+        first_of[second] = int(np.argmax(rf.keep & (key == key[second])))
+
+    def problem(i: int) -> str:
+        other = first_of.get(i)
+        where = f" (first judged in row {other + 1})" if other is not None else ""
+        return f"query {q[i].as_py()!r} and item {d[i].as_py()!r} are judged twice{where}"
+
+    rf.reject(repeat, "duplicate_judgment", cols.item_id, problem, "each (query, item) pair once")
+
+
+def group_qrels(
+    q: pa.Array, d: pa.Array, grades: np.ndarray, codes: np.ndarray | None = None
+) -> dict[str, dict[str, int]]:
+    """``{query_id: {item_id: grade}}`` from aligned columns (grouped in bulk, not row by row).
+
+    ``codes`` (an integer per distinct query id, e.g. its row in the queries table) orders the
+    queries; by default they are numbered in order of first appearance.
+
+    >>> group_qrels(pa.array(["q2", "q1", "q2"]), pa.array(["a", "b", "c"]), np.array([1, 0, 2]))
+    {'q2': {'a': 1, 'c': 2}, 'q1': {'b': 0}}
+    """
+    if len(q) == 0:
+        return {}
+    if codes is None:
+        codes = v.first_appearance_codes(q)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [len(order)]])
+    d_sorted = d.take(pa.array(order)).to_pylist()
+    g_sorted = grades[order].tolist()
+    q_first = q.take(pa.array(order[starts])).to_pylist()
+    return {
+        qid: dict(zip(d_sorted[s:e], g_sorted[s:e]))
+        for qid, s, e in zip(q_first, starts.tolist(), ends.tolist())
+    }
+
+
+def from_built(
+    name: str,
+    catalog: Built,
+    queries: Built,
+    judgments: Built | None,
+    text_field: str = "title",
+    revisions: Mapping[str, str | None] | None = None,
+) -> EvalData:
+    """:func:`assemble` the outputs of the ``build_*`` functions (skip counts merged)."""
+    parts = [catalog, queries] + ([judgments] if judgments is not None else [])
+    digests = {"catalog": catalog.digest, "queries": queries.digest}
+    if judgments is not None:
+        digests["judgments"] = judgments.digest
+    return assemble(
+        name,
+        catalog.value,
+        queries.value,
+        judgments.value if judgments is not None else None,
+        text_field,
+        merge_skipped(*(p.skipped for p in parts)),
+        revisions,
+        digests=digests,
+    )
+
+
+def merge_skipped(*parts: Mapping[str, int]) -> dict[str, int]:
+    """Sum skip counts by reason."""
+    out: dict[str, int] = {}
+    for part in parts:
+        for k, n in part.items():
+            out[k] = out.get(k, 0) + int(n)
+    return out
+
+
+def assemble(
+    name: str,
+    catalog: Catalog,
+    queries: Queries,
+    judgments: Judgments | None,
+    text_field: str = "title",
+    skipped: Mapping[str, int] | None = None,
+    revisions: Mapping[str, str | None] | None = None,
+    synthetic: bool = False,
+    digests: Mapping[str, str] | None = None,
+) -> EvalData:
+    """``EvalData`` with fingerprints.
+
+    ``revisions`` (e.g. ``{"catalog": "<commit>"}``) are recorded as ``<table>_revision`` beside
+    the digests; ``digests`` are table digests already computed by the ``build_*`` functions.
+    """
+    fp = fingerprint_data(catalog, queries, judgments, text_field, known=digests)
+    for table, rev in (revisions or {}).items():
+        if rev:
+            fp[f"{table}_revision"] = str(rev)
+    data = EvalData(
+        name=name,
+        catalog=catalog,
+        queries=queries,
+        judgments=judgments,
+        skipped=dict(skipped or {}),
+        fingerprint=fp,
+        synthetic=synthetic,
+        text_field=check_text_field(text_field),
+    )
+    n_j = len(judgments) if judgments is not None else 0
+    log.info(
+        "dataset %s: %d items, %d queries, %d judgments, fingerprint %s",
+        name,
+        len(catalog),
+        len(queries),
+        n_j,
+        fp["dataset"][:12],
+    )
+    return data

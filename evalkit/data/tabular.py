@@ -1,0 +1,91 @@
+"""Load a catalog, queries and (optionally) judgments from parquet / jsonl / csv files.
+
+Each table is a mapping (one block of ``conf/dataset/tabular.yaml``): ``path`` (relative to the
+working directory), optional ``format`` (``parquet``, ``jsonl``/``json``, ``csv``, ``tsv``;
+inferred from the extension, compressed ``.gz`` too) and the column names:
+
+- ``catalog``:   ``id``, ``title``, ``text`` (optional body), ``attributes`` (list of columns)
+- ``queries``:   ``id``, ``text``, ``language``, ``frequency``, ``attributes`` (all but id/text optional)
+- ``judgments``: ``query_id``, ``item_id``, ``grade`` - or ``None`` / no ``path``: no judgments
+  (e.g. when judgments are derived from a click log)
+
+CSV / TSV values are read as strings (ids stay exactly as written; attribute columns are strings);
+parquet and JSON keep their types, and integer ids become strings without ``.0``.
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "items.csv").write_text("sku,name\\n1,red shoe\\n2,blue hat\\n", encoding="utf-8")
+>>> _ = (d / "q.jsonl").write_text('{"id": "q1", "text": "hat"}\\n', encoding="utf-8")
+>>> data = load_tabular(catalog={"path": d / "items.csv", "id": "sku", "title": "name"},
+...                     queries={"path": d / "q.jsonl"})
+>>> data.name, data.catalog.ids, data.judgments
+('items', ['1', '2'], None)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from evalkit.data.readers import read_file
+from evalkit.data.schema import EvalData
+from evalkit.data.tables import (
+    CatalogColumns,
+    JudgmentColumns,
+    QueryColumns,
+    build_catalog,
+    build_judgments,
+    build_queries,
+    check_text_field,
+    columns_from,
+    from_built,
+)
+from evalkit.data.validate import check_on_invalid
+from evalkit.errors import ConfigError
+
+SOURCE_KEYS = ("path", "format")
+
+
+def _path(spec: Mapping[str, Any] | None, what: str, required: bool = True) -> Any:
+    if spec is None or spec.get("path") in (None, ""):
+        if required:
+            raise ConfigError(f"dataset.{what}.path is not set (expected a parquet/jsonl/csv file)")
+        return None
+    return spec["path"]
+
+
+def load_tabular(
+    name: str | None = None,
+    catalog: Mapping[str, Any] | None = None,
+    queries: Mapping[str, Any] | None = None,
+    judgments: Mapping[str, Any] | None = None,
+    text_field: str = "title",
+    on_invalid: str = "error",
+    cache_dir: str | None = None,
+) -> EvalData:
+    """Load and validate catalog / queries / judgments files with configurable column names.
+
+    ``name`` defaults to the catalog file's name without extensions.
+    """
+    check_text_field(text_field)
+    on_invalid = check_on_invalid(on_invalid)
+    cat_path = _path(catalog, "catalog")
+    q_path = _path(queries, "queries")
+    j_path = _path(judgments, "judgments", required=False)
+    assert catalog is not None and queries is not None  # checked by _path
+
+    cat_cols = columns_from(CatalogColumns, catalog, "catalog", SOURCE_KEYS)
+    q_cols = columns_from(QueryColumns, queries, "queries", SOURCE_KEYS)
+    src = read_file(cat_path, cat_cols.names(), catalog.get("format"), cache_dir=cache_dir)
+    cat = build_catalog(src, cat_cols, text_field, on_invalid)
+    src = read_file(q_path, q_cols.names(), queries.get("format"), cache_dir=cache_dir)
+    qs = build_queries(src, q_cols, on_invalid)
+    judged = None
+    if j_path is not None:
+        assert judgments is not None
+        j_cols = columns_from(JudgmentColumns, judgments, "judgments", SOURCE_KEYS)
+        src = read_file(j_path, j_cols.names(), judgments.get("format"), cache_dir=cache_dir)
+        judged = build_judgments(src, j_cols, qs, cat, on_invalid)
+    default_name = Path(str(cat_path)).name.split(".")[0]
+    return from_built(name or default_name, cat, qs, judged, text_field)

@@ -1,0 +1,313 @@
+"""Vectorised checks shared by every loader: ids, blank texts, duplicates, grades, numbers.
+
+The checks work on whole ``pyarrow`` columns and return numpy masks; a :class:`RowFilter`
+turns a mask of bad rows into either a :class:`~evalkit.errors.DataError` naming the file, the
+first bad 1-based row and the field (``on_invalid="error"``), or into dropped rows counted by
+reason (``on_invalid="skip"``).  Duplicate ids and missing columns are always errors.
+
+Skip reasons used by the loaders (keys of ``EvalData.skipped``):
+
+- catalog: ``null_item_id``, ``empty_title`` / ``empty_text`` / ``empty_title_text`` (whatever
+  ``text_field`` embeds is empty or whitespace-only)
+- queries: ``null_query_id``, ``empty_query_text``, ``invalid_frequency``
+- judgments: ``null_id_in_judgments``, ``unknown_query_in_judgments``,
+  ``unknown_item_in_judgments``, ``invalid_grade`` (not an integer), ``negative_grade``,
+  ``duplicate_judgment``, ``judgment_of_skipped_query``
+
+>>> import pyarrow as pa
+>>> rf = RowFilter("items.csv", 3, on_invalid="skip")
+>>> titles = pa.array(["red shoe", "  ", None])
+>>> rf.reject(blank(titles), "empty_title", "title", "title is empty", "a non-empty string")
+>>> rf.keep.tolist(), rf.skipped
+([True, False, False], {'empty_title': 2})
+>>> grades(pa.array(["2", "2.5", "-1", "high"]))[1:]
+(array([False,  True, False,  True]), array([False, False,  True, False]))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from evalkit.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+ON_INVALID = ("error", "skip")
+_INT = r"^[+-]?[0-9]{1,15}(\.0*)?$"
+_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_MAX_EXACT = 2.0**53
+
+
+def check_on_invalid(value: str) -> str:
+    """``error`` or ``skip``; anything else is a :class:`ConfigError`."""
+    value = str(value).strip().lower()
+    if value not in ON_INVALID:
+        raise ConfigError(f"dataset.on_invalid={value!r} is unknown (expected error or skip)")
+    return value
+
+
+@dataclass
+class RowFilter:
+    """Rows of one table still kept, and how many were dropped for which reason.
+
+    ``reject`` ignores rows already dropped, so each dropped row is counted once (under the
+    first reason that applied).
+    """
+
+    label: str
+    n: int
+    on_invalid: str = "error"
+    skipped: dict[str, int] = field(default_factory=dict)
+    keep: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.on_invalid = check_on_invalid(self.on_invalid)
+        self.keep = np.ones(self.n, dtype=bool)
+
+    def reject(
+        self,
+        bad: np.ndarray,
+        reason: str,
+        field: str,
+        problem: str | Callable[[int], str],
+        expected: str,
+        hint: str = "",
+        always: bool = False,
+    ) -> None:
+        """Raise for (``on_invalid=error`` or ``always``) or drop and count the ``bad`` rows.
+
+        ``problem`` is the message, or a function of the first bad row's 0-based index that
+        returns it (to quote the offending value).
+        """
+        bad = bad & self.keep
+        n_bad = int(np.count_nonzero(bad))
+        if not n_bad:
+            return
+        first = int(np.argmax(bad))
+        if self.on_invalid == "error" or always:
+            text = problem(first) if callable(problem) else problem
+            if n_bad > 1:
+                text += f" ({n_bad} of {self.n} rows; this is the first)"
+            if hint:
+                text += f"; {hint}"
+            raise DataError(text, file=self.label, row=first + 1, field=field, expected=expected)
+        self.keep &= ~bad
+        self.skipped[reason] = self.skipped.get(reason, 0) + n_bad
+
+    def drop(self, mask: np.ndarray, reason: str) -> None:
+        """Drop and count rows that are not errors, whatever ``on_invalid`` says."""
+        mask = mask & self.keep
+        n = int(np.count_nonzero(mask))
+        if n:
+            self.keep &= ~mask
+            self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def kept(self) -> np.ndarray:
+        """0-based indices of the rows still kept."""
+        return np.flatnonzero(self.keep)
+
+    def warn(self) -> None:
+        """Log what was skipped (nothing if nothing was)."""
+        if self.skipped:
+            counts = ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items()))
+            log.warning(
+                "%s: skipped %d of %d rows (%s)",
+                self.label,
+                self.n - int(self.keep.sum()),
+                self.n,
+                counts,
+            )
+
+
+def as_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array (chunks combined)."""
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def id_strings(col: pa.Array | pa.ChunkedArray, label: str, field: str) -> pa.Array:
+    """Ids as ``large_string`` (nulls kept): integers print without ``.0``, strings unchanged.
+
+    Integral floats (a numeric id column with a null, read by pandas) become integers again;
+    JSON columns mixing numbers and strings are decoded.
+
+    >>> id_strings(pa.array([1.0, 20.0, None]), "x", "id").to_pylist()
+    ['1', '20', None]
+    """
+    arr = as_array(col)
+    t = arr.type
+    if isinstance(t, pa.BaseExtensionType):  # datasets' Json type for mixed-type JSON columns
+        return pa.array(
+            [_json_id(v, label, field) for v in arr.storage.to_pylist()], pa.large_string()
+        )
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return arr.cast(pa.large_string())
+    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+        return arr.cast(pa.large_string())
+    if pa.types.is_floating(t):
+        values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
+        finite = np.isfinite(values)
+        integral = finite & (np.floor(values) == values) & (np.abs(values) < _MAX_EXACT)
+        as_int = pa.array(np.where(integral, values, 0).astype(np.int64)).cast(pa.large_string())
+        out = pc.if_else(pa.array(integral), as_int, arr.cast(pa.large_string()))
+        return pc.if_else(arr.is_null(), pa.scalar(None, pa.large_string()), out)
+    raise DataError(
+        f"ids have type {t}",
+        file=label,
+        row=1,
+        field=field,
+        expected="string or integer ids",
+    )
+
+
+def _json_id(text: str | None, label: str, field: str) -> str | None:
+    if text is None:
+        return None
+    value = json.loads(text)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_EXACT:
+        return str(int(value))
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise DataError(
+        f"an id is a JSON {type(value).__name__}: {text[:60]}",
+        file=label,
+        field=field,
+        expected="string or integer ids",
+    )
+
+
+def text_strings(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A text column as ``large_string`` (nulls kept); numbers are printed, JSON kept as text."""
+    arr = as_array(col)
+    if isinstance(arr.type, pa.BaseExtensionType):
+        arr = arr.storage
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), pa.large_string())
+    return arr.cast(pa.large_string())
+
+
+def blank(arr: pa.Array) -> np.ndarray:
+    """Mask of null, empty or whitespace-only strings."""
+    if len(arr) == 0:
+        return np.zeros(0, dtype=bool)
+    lengths = pc.binary_length(pc.utf8_trim_whitespace(arr))
+    return np.asarray(pc.fill_null(pc.equal(lengths, 0), True), dtype=bool)
+
+
+def nulls_to_empty(arr: pa.Array) -> pa.Array:
+    """Replace nulls by ``""``."""
+    return pc.fill_null(arr, "")
+
+
+def first_appearance_codes(arr: pa.Array) -> np.ndarray:
+    """Integer code of each value, numbered in order of first appearance (hash-based, O(n))."""
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(as_array(arr).dictionary_encode().indices, dtype=np.int64)
+
+
+def duplicate_of(codes: np.ndarray) -> tuple[int, int] | None:
+    """``(first, second)`` positions of the first repeated code, or ``None``.
+
+    ``codes`` must be numbered by first appearance (:func:`first_appearance_codes`): a row
+    repeats an earlier value exactly when its code is not larger than every earlier code.
+
+    >>> duplicate_of(np.array([0, 1, 2, 1, 0]))
+    (1, 3)
+    """
+    if len(codes) < 2:
+        return None
+    seen_max = np.maximum.accumulate(codes)
+    repeat = np.flatnonzero(codes[1:] <= seen_max[:-1])
+    if not len(repeat):
+        return None
+    second = int(repeat[0]) + 1
+    first = int(np.argmax(codes == codes[second]))
+    return first, second
+
+
+def require_unique(rf: RowFilter, ids: pa.Array, field: str, what: str) -> None:
+    """DataError naming both rows if two kept rows share an id (always an error)."""
+    rows = rf.kept()
+    pair = duplicate_of(first_appearance_codes(ids.take(pa.array(rows))))
+    if pair is None:
+        return
+    a, b = (int(rows[i]) for i in pair)
+    raise DataError(
+        f"duplicate {what} {ids[b].as_py()!r}: rows {a + 1} and {b + 1} both have it",
+        file=rf.label,
+        row=b + 1,
+        field=field,
+        expected=f"each {what} exactly once",
+    )
+
+
+def grades(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(grades int64, invalid, negative)``: invalid = null or not an integer (``2.5``,
+    ``high``); integral spellings such as ``2.0`` are accepted.  Invalid rows hold 0."""
+    arr = as_array(col)
+    t = arr.type
+    if isinstance(t, pa.BaseExtensionType):  # mixed JSON: '2', '"2"'
+        arr, t = pc.replace_substring_regex(arr.storage, r'^"(.*)"$', r"\1"), arr.storage.type
+    if pa.types.is_integer(t):
+        values = np.asarray(pc.fill_null(arr.cast(pa.int64()), 0), dtype=np.int64)
+        invalid = np.asarray(arr.is_null(), dtype=bool)
+    elif pa.types.is_floating(t):
+        raw = arr.to_numpy(zero_copy_only=False).astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            invalid = ~(np.isfinite(raw) & (np.floor(raw) == raw) & (np.abs(raw) < _MAX_EXACT))
+        values = np.where(invalid, 0, raw).astype(np.int64)
+    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        text = pc.utf8_trim_whitespace(arr)
+        ok = pc.fill_null(pc.match_substring_regex(text, _INT), False)
+        digits = pc.replace_substring_regex(text, r"^\+|\.0*$", "")
+        digits = pc.if_else(ok, digits, "0")
+        values = np.asarray(digits.cast(pa.int64()), dtype=np.int64)
+        invalid = ~np.asarray(ok, dtype=bool)
+    else:
+        values = np.zeros(len(arr), dtype=np.int64)
+        invalid = np.ones(len(arr), dtype=bool)
+    return values, invalid, ~invalid & (values < 0)
+
+
+def numbers(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """``(float64 values, invalid)``: invalid = null, not a number, infinite or negative."""
+    arr = as_array(col)
+    t = arr.type
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
+    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        text = pc.utf8_trim_whitespace(arr)
+        ok = pc.fill_null(pc.match_substring_regex(text, _NUMBER), False)
+        text = pc.if_else(ok, pc.replace_substring_regex(text, r"^\+", ""), "nan")
+        values = np.asarray(text.cast(pa.float64()), dtype=np.float64)
+    else:
+        values = np.full(len(arr), np.nan)
+    with np.errstate(invalid="ignore"):
+        invalid = ~np.isfinite(values) | (values < 0)
+    return np.where(invalid, np.nan, values), invalid
+
+
+def index_in(values: pa.Array, known: pa.Array) -> np.ndarray:
+    """Position of each value in ``known`` (unique values) as int64, -1 where absent or null."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    pos = pc.index_in(values, value_set=known)
+    return np.asarray(pc.fill_null(pos.cast(pa.int64()), -1), dtype=np.int64)
+
+
+def is_in(values: pa.Array, allowed: pa.Array) -> np.ndarray:
+    """Mask of ``values`` present in ``allowed`` (hash join, O(n + m))."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    return np.asarray(pc.fill_null(pc.is_in(values, value_set=allowed), False), dtype=bool)

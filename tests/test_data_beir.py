@@ -1,0 +1,164 @@
+"""BEIR folders: the four shared collections, checked against an independent parse of the files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
+
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+
+from evalkit.data.beir import load_beir  # noqa: E402
+from evalkit.data.schema import EvalData  # noqa: E402
+from evalkit.errors import ConfigError, DataError  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# /work/shared/data/README.md: docs, queries, judged queries, qrels
+COUNTS = {
+    "adi": (82, 35, 35, 170),
+    "cisi": (1460, 57, 50, 2492),
+    "cranfield": (1400, 225, 225, 1612),
+    "med": (1033, 30, 30, 696),
+}
+
+
+def _reference(folder: Path) -> tuple[dict, dict, dict]:
+    """Independent parse with json / csv: corpus {id: (title, text)}, queries, qrels."""
+    with open(folder / "corpus.jsonl", encoding="utf-8") as fh:
+        corpus = {str(r["_id"]): (r["title"], r["text"]) for r in map(json.loads, fh)}
+    with open(folder / "queries.jsonl", encoding="utf-8") as fh:
+        queries = {str(r["_id"]): r["text"] for r in map(json.loads, fh)}
+    qrels: dict[str, dict[str, int]] = {}
+    with open(folder / "qrels" / "test.tsv", encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh, delimiter="\t")
+        next(reader)
+        for q, d, g in reader:
+            qrels.setdefault(q, {})[d] = int(g)
+    return corpus, queries, qrels
+
+
+@pytest.fixture()
+def cache(tmp_path: Path) -> str:
+    return str(tmp_path / "hf-cache")
+
+
+@pytest.mark.parametrize("name", sorted(COUNTS))
+def test_shared_collections_match_readme_and_files(name: str, cache: str) -> None:
+    n_docs, n_queries, n_judged, n_qrels = COUNTS[name]
+    kwargs = {"cranfield": {"on_invalid": "skip"}, "med": {"text_field": "text"}}.get(name, {})
+    data = load_beir(SHARED / name, cache_dir=cache, **kwargs)
+    corpus, queries, qrels = _reference(SHARED / name)
+
+    assert isinstance(data, EvalData) and data.name == name
+    assert len(data.catalog) + data.skipped.get("empty_title", 0) == n_docs == len(corpus)
+    assert len(data.queries) == n_queries and len(data.judgments.qrels) == n_judged
+    assert len(data.judgments) == n_qrels
+    # content equals the independent parse, row for row
+    assert dict(zip(data.catalog.ids, zip(data.catalog.titles, data.catalog.texts))) == {
+        k: v for k, v in corpus.items() if k in set(data.catalog.ids)
+    }
+    assert data.catalog.ids == [k for k in corpus if k in set(data.catalog.ids)]
+    assert dict(zip(data.queries.ids, data.queries.texts)) == queries
+    assert data.judgments.qrels == qrels
+    assert all(isinstance(g, int) and g >= 0 for j in qrels.values() for g in j.values())
+    assert set(data.fingerprint) == {"catalog", "queries", "judgments", "dataset"}
+    assert data.text_field == kwargs.get("text_field", "title")
+
+
+def test_cranfield_empty_documents_fail_by_default_and_skip_keeps_their_judgments(
+    cache: str,
+) -> None:
+    with pytest.raises(DataError) as err:
+        load_beir(SHARED / "cranfield", cache_dir=cache)
+    e = err.value
+    assert e.file.endswith("corpus.jsonl") and e.row == 471 and e.field == "title"
+    assert "2 of 1400 rows" in str(e) and "on_invalid=skip" in str(e)
+
+    data = load_beir(SHARED / "cranfield", on_invalid="skip", cache_dir=cache)
+    assert data.skipped == {"empty_title": 2}
+    assert "471" not in data.catalog.ids and "995" not in data.catalog.ids
+    # doc 995 is judged relevant for query 125: it stays judged (unretrievable), as in trec_eval
+    assert data.judgments.qrels["125"]["995"] == 2
+
+
+def test_med_without_titles_points_to_text_field(cache: str) -> None:
+    with pytest.raises(DataError) as err:
+        load_beir(SHARED / "med", cache_dir=cache)
+    msg = str(err.value)
+    assert err.value.row == 1 and err.value.field == "title"
+    assert "corpus.jsonl" in msg and "dataset.text_field=text" in msg and "1033 of 1033" in msg
+    with pytest.raises(DataError, match="every item row was skipped.*text_field=text"):
+        load_beir(SHARED / "med", on_invalid="skip", cache_dir=cache)
+    data = load_beir(SHARED / "med", text_field="title_text", cache_dir=cache)
+    assert data.catalog.text_for("title_text") == data.catalog.texts
+
+
+def test_judged_only_keeps_only_judged_queries(cache: str) -> None:
+    full = load_beir(SHARED / "cisi", cache_dir=cache)
+    judged = load_beir(SHARED / "cisi", judged_only=True, cache_dir=cache)
+    assert len(full.queries) == 57 and len(judged.queries) == 50
+    assert set(judged.queries.ids) == set(full.judgments.qrels)
+    assert judged.fingerprint["queries"] != full.fingerprint["queries"]
+    assert judged.fingerprint["catalog"] == full.fingerprint["catalog"]
+
+
+def test_bad_folder_split_and_options(tmp_path: Path, cache: str) -> None:
+    with pytest.raises(DataError, match="BEIR folder not found"):
+        load_beir(tmp_path / "missing", cache_dir=cache)
+    with pytest.raises(DataError, match="available splits: test") as err:
+        load_beir(SHARED / "adi", split="dev", cache_dir=cache)
+    assert err.value.file.endswith("qrels/dev.tsv")
+    (tmp_path / "nocorpus").mkdir()
+    with pytest.raises(DataError, match="corpus.jsonl not found"):
+        load_beir(tmp_path / "nocorpus", cache_dir=cache)
+    with pytest.raises(ConfigError, match="on_invalid"):
+        load_beir(SHARED / "adi", on_invalid="ignore", cache_dir=cache)
+    with pytest.raises(ConfigError, match="text_field"):
+        load_beir(SHARED / "adi", text_field="body", cache_dir=cache)
+
+
+def test_qrels_naming_unknown_documents(tmp_path: Path, cache: str) -> None:
+    folder = tmp_path / "adi"
+    shutil.copytree(SHARED / "adi", folder)
+    with open(folder / "qrels" / "test.tsv", "a", encoding="utf-8") as fh:
+        fh.write("1\t9999\t1\n")
+    with pytest.raises(DataError) as err:
+        load_beir(folder, cache_dir=cache)
+    assert err.value.file.endswith("test.tsv") and err.value.row == 171
+    assert err.value.field == "corpus-id" and "'9999' is not in the catalog" in str(err.value)
+    data = load_beir(folder, on_invalid="skip", cache_dir=cache)
+    assert data.skipped == {"unknown_item_in_judgments": 1} and len(data.judgments) == 170
+
+
+def test_hydra_config_instantiates_with_relative_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The CLI contract: `evalkit dataset=beir dataset.path=<folder>` (relative to the cwd)."""
+    monkeypatch.chdir(REPO)
+    rel = os.path.relpath(SHARED / "adi", REPO)
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(
+            overrides=[
+                "+dataset=beir",
+                f"dataset.path={rel}",
+                f"dataset.cache_dir={tmp_path}",
+            ]
+        )
+    data = instantiate(cfg.dataset)
+    assert isinstance(data, EvalData)
+    assert (data.name, len(data.catalog), len(data.queries), len(data.judgments)) == (
+        "adi",
+        82,
+        35,
+        170,
+    )
