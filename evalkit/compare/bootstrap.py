@@ -44,14 +44,15 @@ def bootstrap_means(values: np.ndarray, n_resamples: int = 1000, seed: int = 42)
     out = np.empty((n_resamples, x.shape[1]))
     rng = np.random.default_rng(seed)
     rows = max(1, _BLOCK_CELLS // max(n, 1))
+    weights = np.empty((min(rows, n_resamples), n))
     for start in range(0, n_resamples, rows):
         stop = min(start + rows, n_resamples)
         idx = rng.integers(0, n, size=(stop - start, n))
-        # How often each query was drawn in each resample, then one matrix product: cheaper than
-        # gathering (rows, n, n_columns) values when there are many columns.
-        offsets = (np.arange(stop - start, dtype=np.int64) * n)[:, None]
-        counts = np.bincount((idx + offsets).ravel(), minlength=(stop - start) * n)
-        out[start:stop] = counts.reshape(stop - start, n).astype(np.float64) @ x / n
+        # How often each query was drawn in each resample (one small bincount per resample keeps
+        # the scatter in cache), then one matrix product for every column at once.
+        for r in range(stop - start):
+            weights[r] = np.bincount(idx[r], minlength=n)
+        out[start:stop] = weights[: stop - start] @ x / n
     return out
 
 

@@ -97,28 +97,36 @@ def positions_in(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """For each cell of ``a``, the 0-based position of the same item in the same row of ``b``.
 
     ``-1`` where ``a`` has no item or ``b``'s row lacks it.  Items must not repeat within a row.
+    Each row of ``b`` is sorted once; the ``(row, item)`` keys are then globally sorted, so one
+    ``searchsorted`` finds every cell of ``a``.
 
     >>> positions_in(np.array([[7, 8, -1]]), np.array([[8, 9, 7]])).tolist()
     [[2, 0, -1]]
     """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    n, kb = b.shape
-    if a.size == 0 or b.size == 0:
+    if a.size == 0 or b.size == 0 or not (b >= 0).any():
         return np.full(a.shape, -1, dtype=np.int64)
-    width = int(max(a.max(), b.max())) + 2
-    rows = np.arange(n, dtype=np.int64)[:, None]
-    valid_b = b >= 0
-    keys_b = (rows * width + b)[valid_b]
-    pos_b = np.broadcast_to(np.arange(kb, dtype=np.int64), b.shape)[valid_b]
-    order = np.argsort(keys_b, kind="stable")
-    keys_b, pos_b = keys_b[order], pos_b[order]
-    if keys_b.size == 0:
-        return np.full(a.shape, -1, dtype=np.int64)
-    keys_a = rows * width + a
+    width = int(max(a.max(), b.max())) + 2  # width - 1 is a sentinel no item equals
+    rows = np.arange(b.shape[0], dtype=np.int64)[:, None] * width
+    b_items = np.where(b >= 0, b, width - 1)
+    order = np.argsort(b_items, axis=1)
+    keys_b = (rows + np.take_along_axis(b_items, order, axis=1)).ravel()
+    keys_a = rows + a
     loc = np.minimum(np.searchsorted(keys_b, keys_a), keys_b.size - 1)
     found = (a >= 0) & (keys_b[loc] == keys_a)
-    return np.where(found, pos_b[loc], -1)
+    return np.where(found, order.ravel()[loc], -1)
+
+
+def _overlaps(pos: np.ndarray, depth: int) -> np.ndarray:
+    """``X[:, d-1]`` from the positions of ``a``'s cells in ``b`` (see :func:`positions_in`)."""
+    n, ka = pos.shape
+    i = np.broadcast_to(np.arange(ka, dtype=np.int64), pos.shape)
+    hit = (pos >= 0) & (pos < depth) & (i < depth)
+    first_depth = np.maximum(i, pos)[hit]  # the match counts from depth max(i, j) + 1 on
+    row = np.broadcast_to(np.arange(n, dtype=np.int64)[:, None], pos.shape)[hit]
+    counts = np.bincount(row * depth + first_depth, minlength=n * depth)
+    return np.cumsum(counts.reshape(n, depth), axis=1, dtype=np.int32)
 
 
 def overlap_at_depths(a: np.ndarray, b: np.ndarray, depth: int | None = None) -> np.ndarray:
@@ -129,58 +137,55 @@ def overlap_at_depths(a: np.ndarray, b: np.ndarray, depth: int | None = None) ->
     """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    depth = depth or max(a.shape[1], b.shape[1])
-    pos = positions_in(a, b)
-    i = np.broadcast_to(np.arange(a.shape[1], dtype=np.int64), a.shape)
-    hit = (pos >= 0) & (pos < depth) & (i < depth)
-    first_depth = np.maximum(i, pos)[hit]  # the match counts from depth max(i, j) + 1 on
-    row = np.broadcast_to(np.arange(a.shape[0], dtype=np.int64)[:, None], a.shape)[hit]
-    counts = np.bincount(row * depth + first_depth, minlength=a.shape[0] * depth)
-    return np.cumsum(counts.reshape(a.shape[0], depth), axis=1)
+    return _overlaps(positions_in(a, b), depth or max(a.shape[1], b.shape[1]))
 
 
 def _lengths(x: np.ndarray) -> np.ndarray:
     return np.count_nonzero(np.asarray(x) >= 0, axis=1)
 
 
+def _agreement(overlap_k: np.ndarray, len_a: np.ndarray, len_b: np.ndarray, k: int) -> np.ndarray:
+    denom = np.maximum(np.minimum(len_a, k), np.minimum(len_b, k))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, overlap_k / np.maximum(denom, 1), np.nan)
+
+
 def topk_agreement(a: np.ndarray, b: np.ndarray, k: int = 3) -> np.ndarray:
     """Per-row ``|A_k & B_k| / max(|A_k|, |B_k|)``; NaN where both rows are empty."""
     a = np.asarray(a, dtype=np.int64)[:, :k]
     b = np.asarray(b, dtype=np.int64)[:, :k]
-    if a.shape[1] < k:
-        a = _pad(a, k)
-    if b.shape[1] < k:
-        b = _pad(b, k)
     overlap = np.count_nonzero(positions_in(a, b) >= 0, axis=1)
-    denom = np.maximum(_lengths(a), _lengths(b))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, overlap / np.maximum(denom, 1), np.nan)
+    return _agreement(overlap, _lengths(a), _lengths(b), k)
 
 
 def rbo(a: np.ndarray, b: np.ndarray, p: float = 0.9) -> np.ndarray:
     """Per-row extrapolated RBO (Webber et al. 2010, eq. 32); NaN where both rows are empty."""
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"RBO persistence p={p} must be strictly between 0 and 1")
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     depth = max(a.shape[1], b.shape[1])
-    a, b = _pad(a, depth), _pad(b, depth)
-    out = np.empty(a.shape[0])
-    rows = max(1, _BLOCK_CELLS // max(depth, 1))
+    return rbo_from_overlaps(overlap_at_depths(a, b, depth), _lengths(a), _lengths(b), p)
+
+
+def rbo_from_overlaps(x: np.ndarray, len_a: np.ndarray, len_b: np.ndarray, p: float) -> np.ndarray:
+    """Extrapolated RBO per row from prefix overlaps ``x`` (``(n, depth)``) and list lengths."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"RBO persistence p={p} must be strictly between 0 and 1")
+    depth = x.shape[1]
     d = np.arange(1, depth + 1, dtype=np.float64)
     w = p**d
-    for start in range(0, a.shape[0], rows):
+    out = np.empty(x.shape[0])
+    rows = max(1, _BLOCK_CELLS // max(depth, 1))
+    for start in range(0, x.shape[0], rows):
         sl = slice(start, start + rows)
-        out[sl] = _rbo_block(a[sl], b[sl], p, d, w)
+        out[sl] = _rbo_block(x[sl], len_a[sl], len_b[sl], p, d, w)
     return out
 
 
-def _rbo_block(a: np.ndarray, b: np.ndarray, p: float, d: np.ndarray, w: np.ndarray) -> np.ndarray:
-    depth = d.size
-    x = overlap_at_depths(a, b, depth).astype(np.float64)
-    la, lb = _lengths(a), _lengths(b)
+def _rbo_block(
+    x: np.ndarray, la: np.ndarray, lb: np.ndarray, p: float, d: np.ndarray, w: np.ndarray
+) -> np.ndarray:
     long_, short = np.maximum(la, lb), np.minimum(la, lb)
-    r = np.arange(a.shape[0])
+    r = np.arange(x.shape[0])
     s_safe = np.maximum(short, 1)
     l_safe = np.maximum(long_, 1)
     x_s = x[r, s_safe - 1] * (short > 0)
@@ -254,11 +259,14 @@ def ranking_overlap(
     1.0
     """
     ids, a, b = align_rankings(baseline, candidate)
-    agreement = topk_agreement(a, b, k)
+    depth = a.shape[1]
+    x = _overlaps(positions_in(a, b), depth)  # one search serves agreement and every RBO
+    len_a, len_b = _lengths(a), _lengths(b)
+    overlap_k = x[:, min(k, depth) - 1] if depth else np.zeros(len(ids))
     return RankingOverlap(
         query_ids=ids,
         k=k,
-        depth=a.shape[1],
-        agreement=agreement,
-        rbo={float(p): rbo(a, b, float(p)) for p in rbo_p},
+        depth=depth,
+        agreement=_agreement(overlap_k, len_a, len_b, k),
+        rbo={float(p): rbo_from_overlaps(x, len_a, len_b, float(p)) for p in rbo_p},
     )

@@ -1,7 +1,7 @@
 """The queries whose primary metric dropped most, with both versions' top results side by side.
 
 Each regression lists the query text, both per-query values and each version's top-n (default 5)
-items as ``(item_id, title, grade)``, where ``grade`` is the judged relevance (``None`` when the
+items as ``(item_id, title, grade)`` (the id stands in for a missing or empty title), where ``grade`` is the judged relevance (``None`` when the
 pair was never judged).  Only queries that actually dropped are listed, worst first; ties are
 broken by query id so the list is deterministic.
 
@@ -48,7 +48,7 @@ def _top(
 ) -> list[tuple[str, str, int | None]]:
     if ranking is None or query_id not in ranking._row:
         return []
-    return [(d, titles.get(d, d), grades.get(d)) for d in ranking.top(query_id, n)]
+    return [(d, titles.get(d) or d, grades.get(d)) for d in ranking.top(query_id, n)]
 
 
 def worst_regressions(

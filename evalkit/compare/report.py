@@ -185,6 +185,10 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
 def _obs(g: GateResult) -> str:
     if g.observed is None or not _finite(g.observed):
         return "n/a"
+    if g.name == "endpoint_checks":
+        return f"{int(g.observed)} failed"
+    if g.name.endswith("_agreement"):
+        return f"{g.observed:.4f}"
     return f"{g.observed:+.4f}" if abs(g.observed) < 1 else f"{g.observed:g}"
 
 
