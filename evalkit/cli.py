@@ -7,6 +7,7 @@ bad configuration, unreachable endpoint), 2 = command-line usage error (Hydra's 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from omegaconf import DictConfig
 from evalkit.errors import EvalkitError
 
 log = logging.getLogger("evalkit")
+
+# `datasets` pings the Hub's download counter even for local files; evalkit never needs that.
+os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
 
 EXIT_OK, EXIT_ERROR, EXIT_BLOCK = 0, 1, 3
 #: The repository's conf/ (evalkit is installed editable, as README.md says).
