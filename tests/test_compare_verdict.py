@@ -45,8 +45,8 @@ def load_collection(name: str = "cranfield") -> EvalData:
     root = DATA / name
     if not root.is_dir():
         pytest.fail(f"test collection not found at {root}")
-    docs = [json.loads(line) for line in (root / "corpus.jsonl").open()]
-    qrows = [json.loads(line) for line in (root / "queries.jsonl").open()]
+    docs = [json.loads(line) for line in (root / "corpus.jsonl").read_text().splitlines()]
+    qrows = [json.loads(line) for line in (root / "queries.jsonl").read_text().splitlines()]
     qrels: dict[str, dict[str, int]] = {}
     with (root / "qrels" / "test.tsv").open() as f:
         for row in csv.DictReader(f, delimiter="\t"):

@@ -138,3 +138,17 @@ def test_report_html_renders_in_headless_chromium(report, tmp_path: Path) -> Non
     for alt, complete, width in images:
         assert complete and width > 0, alt
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
+
+
+def test_terminal_checklist_renders_with_rich(report) -> None:
+    from rich.console import Console
+
+    from evalkit.compare import checklist_table
+
+    verdict, _ = report
+    console = Console(record=True, width=200, color_system=None)
+    console.print(checklist_table(verdict))
+    text = console.export_text()
+    assert "Release verdict: BLOCK (exit code 3)" in text
+    for gate in ("mean_cosine_shift", "top3_agreement", "primary_metric", "endpoint_checks"):
+        assert gate in text
