@@ -63,6 +63,10 @@ def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> 
     if data.skipped:
         console.print("skipped rows: " + ", ".join(f"{k}={v}" for k, v in data.skipped.items()))
     console.print(metrics_table(evaluation.results))
+    if evaluation.comparison is not None:
+        from evalkit.compare import checklist_table
+
+        console.print(checklist_table(evaluation.comparison))
     if evaluation.parent_run_id:
         console.print(
             f"MLflow parent run {evaluation.parent_run_id}; outputs in {evaluation.output_dir}"

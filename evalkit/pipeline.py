@@ -22,6 +22,15 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from evalkit.compare import (
+    CompareSettings,
+    GateConfig,
+    Verdict,
+    compare_versions,
+    comparison_metrics,
+    verdict_tags,
+    write_report,
+)
 from evalkit.data.schema import EvalData
 from evalkit.embed import embed_texts
 from evalkit.errors import ConfigError, EvalkitError
@@ -368,6 +377,9 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                 tracker.log_artifact(child, files["pairs"])
                 tracker.log_artifact(child, files["latency"])
                 tracker.finish(child)
+        if len(evaluation.results) >= 2:
+            evaluation.comparison = compare_and_report(evaluation, cfg, metrics, tracker, parent)
+            evaluation.exit_code = evaluation.comparison.exit_code
     except BaseException:
         if tracker is not None and parent is not None:
             tracker.finish(parent, "FAILED")
@@ -375,6 +387,36 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
     if tracker is not None and parent is not None:
         tracker.finish(parent)
     return evaluation
+
+
+def compare_and_report(
+    evaluation: Evaluation,
+    cfg: DictConfig,
+    metrics: list[str],
+    tracker: Tracker | None,
+    parent: str | None,
+    checks: list[dict[str, Any]] | None = None,
+    scatter_png: Path | None = None,
+) -> Verdict:
+    """Compare every candidate with the baseline, write the report and log it on the parent run."""
+    verdict = compare_versions(
+        evaluation.results[0],
+        evaluation.results[1:],
+        data=evaluation.data,
+        gates=GateConfig.from_mapping(
+            OmegaConf.to_container(cfg.gates, resolve=True), primary_metric=cfg.primary_metric
+        ),
+        settings=CompareSettings.from_mapping(OmegaConf.to_container(cfg.compare, resolve=True)),
+        checks=checks,
+        metrics=metrics,
+    )
+    files = write_report(verdict, evaluation.output_dir, scatter_png=scatter_png)
+    if tracker is not None and parent is not None:
+        tracker.log_metrics(parent, comparison_metrics(verdict))
+        tracker.set_tags(parent, verdict_tags(verdict))
+        for path in (files.markdown, files.html, files.verdict_json):
+            tracker.log_artifact(parent, path)
+    return verdict
 
 
 def _latency_metrics(result: VersionResult) -> dict[str, float]:
