@@ -178,3 +178,14 @@ def test_pair_similarity_is_the_cosine_of_the_rows():
     qv[2, 0] = np.nan
     with pytest.raises(EndpointError, match="not finite"):
         pair_similarity(qv, iv, np.array([2]), np.array([0]))
+
+
+def test_parallel_kernels_give_the_same_replicates(monkeypatch):
+    import evalkit.clicks.correlation as corr
+
+    x, y, q = tied_data(seed=9, n=400, n_q=50)
+    serial = click_correlation(x, y, q, n_boot=40, seed=2)
+    monkeypatch.setattr(corr, "PARALLEL_WORK", 0)  # large inputs run replicates on all cores
+    parallel = click_correlation(x, y, q, n_boot=40, seed=2)
+    for s in ("spearman", "kendall"):
+        np.testing.assert_allclose(parallel.replicates[s], serial.replicates[s], rtol=0, atol=1e-12)

@@ -18,7 +18,8 @@ from scipy import stats
 from evalkit.clicks.correlation import pair_similarity
 from evalkit.clicks.simulate import bm25_ranking, simulate_clicks
 from evalkit.clicks.stage import click_report, load_clicks, pair_rows
-from evalkit.data.schema import Catalog, EvalData, Queries
+from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
+from evalkit.errors import ConfigError
 from evalkit.retrieve.trec import rank_scores
 
 
@@ -149,3 +150,26 @@ def test_aggregated_log_without_impressions_names_click_share_everywhere(cranfie
     assert "delta_click_spearman" not in report.metrics("random")
     png = Image.open(report.plot)
     assert "click share" in png.text["Description"] and "click share" in png.text["Title"]
+
+
+def test_conf_files_drive_the_click_stage(cranfield, tmp_path):
+    from omegaconf import OmegaConf
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "clicks"
+    data, qrels, _, log = cranfield
+    assert load_clicks(OmegaConf.load(conf / "none.yaml"), data) is None
+
+    cfg = OmegaConf.load(conf / "log.yaml")
+    with pytest.raises(ConfigError, match="clicks.source=log needs clicks.path"):
+        load_clicks(cfg, data)
+    cfg.path = str(write_event_log(log, tmp_path / "events.parquet"))
+    cfg.columns.query_id, cfg.columns.item_id = "qid", "doc"
+    cfg.columns.position, cfg.columns.clicked = "rank", "click"
+    stage = load_clicks(cfg, data)
+    assert stage.judgments is not None and stage.judgments.method == "coec"
+
+    judged = EvalData("cranfield", data.catalog, data.queries, Judgments(qrels))
+    sim = load_clicks(OmegaConf.load(conf / "simulated.yaml"), judged)
+    assert sim.log.simulated and sim.judgments is None  # use: never (no circular judgments)
+    assert sim.params()["clicks_simulated"] is True
+    assert len(sim.log) == 10 * len([q for q in judged.queries.ids if q in qrels])

@@ -76,6 +76,14 @@ def test_csv_parquet_tsv_and_renamed_columns_give_the_same_log(tmp_path):
     for log in logs:
         assert log.pairs() == [("q1", "d1"), ("q1", "d2"), ("q2", "d3")]
         assert log.clicks.tolist() == [1.0, 0.0, 1.0]
+    # The content digest (for EvalData.fingerprint) ignores the file format, row order and path.
+    assert len({log.digest() for log in logs}) == 1
+    shuffled = tmp_path / "shuffled.parquet"
+    df.iloc[::-1].to_parquet(shuffled)
+    assert load(shuffled, shape="event", columns=cols)[0].digest() == logs[0].digest()
+    df.loc[0, "click"] = False
+    df.to_parquet(shuffled)
+    assert load(shuffled, shape="event", columns=cols)[0].digest() != logs[0].digest()
 
 
 def test_aggregated_log_with_impressions_and_duplicates(tmp_path):

@@ -1,1 +1,19 @@
-"""evalkit.clicks"""
+"""evalkit.clicks: click logs as evidence about model versions.
+
+One concept per module:
+
+- :mod:`~evalkit.clicks.log` - :class:`ClickLog`, the pair-level log (clicks, impressions,
+  positions, ``measure`` = click rate or click share, ``simulated``, ``digest()``);
+- :mod:`~evalkit.clicks.ingest` - :func:`load_click_log`: event-level or aggregated files through
+  ``datasets``, configurable columns, validation with file / row / field errors;
+- :mod:`~evalkit.clicks.judgments` - COEC / CTR / click-share graded :class:`Judgments`;
+- :mod:`~evalkit.clicks.correlation` - similarity-vs-click Spearman / Kendall / Pearson (pooled
+  and within query) with query-bootstrap intervals and paired differences; ``pair_similarity``;
+- :mod:`~evalkit.clicks.plot` - the similarity vs click rate / share scatter plot;
+- :mod:`~evalkit.clicks.simulate` - position-based and cascade click simulation, BM25 "production"
+  ranking, :func:`simulate_demo_clicks`;
+- :mod:`~evalkit.clicks.stage` - the ``clicks`` config group driving all of the above for the
+  pipeline: :func:`load_clicks`, :func:`click_report`.
+
+Modules are imported on use (this package imports nothing heavy).
+"""

@@ -228,8 +228,7 @@ def load_click_log(
             )
 
     if catalog_ids is not None:
-        known_items = pd.Index(pd.unique(np.asarray(list(catalog_ids), dtype=object)))
-        unknown = ~_empty(items) & ~pd.Series(items).isin(known_items).to_numpy()
+        unknown = ~_empty(items) & ~_isin(items, catalog_ids)
         checks.append(
             (
                 "unknown_item",
@@ -240,16 +239,17 @@ def load_click_log(
             )
         )
 
-    table_ids = np.asarray(list(query_ids), dtype=object)
+    table_ids = [str(q) for q in query_ids]
     if not by_text:
         assert qid is not None
-        in_table = pd.Series(qid).isin(pd.Index(pd.unique(table_ids))).to_numpy()
+        in_table = _isin(qid, table_ids)
         text_ok = ~_empty(qtext) if qtext is not None else np.zeros(n, dtype=bool)
-        candidates = ~in_table & ~_empty(qid)
+        candidates = np.flatnonzero(~in_table & ~_empty(qid))
         # A new query needs a non-empty text on at least one of its rows.
-        has_text = pd.Series(text_ok[candidates]).groupby(qid[candidates]).transform("any")
+        cand_ids = _take(qid, candidates).to_numpy(zero_copy_only=False)
+        has_text = pd.Series(text_ok[candidates]).groupby(cand_ids).transform("any")
         no_text = np.zeros(n, dtype=bool)
-        no_text[np.flatnonzero(candidates)] = ~has_text.to_numpy(dtype=bool)
+        no_text[candidates] = ~has_text.to_numpy(dtype=bool)
         checks.append(
             (
                 "query_without_text",
@@ -270,33 +270,36 @@ def load_click_log(
     new_queries: dict[str, str] = {}
     if by_text:
         assert qtext is not None
-        texts = pd.Series(qtext[keep]).str.strip().to_numpy(dtype=object)
+        texts = _take(qtext, np.flatnonzero(keep))
         lookup: dict[str, str] = {}
         if query_texts is not None:
             for i, t in zip(table_ids, query_texts):
-                lookup.setdefault(str(t).strip(), str(i))
-        distinct = pd.unique(texts)
-        mapped = {}
-        for t in distinct:
-            if t in lookup:
-                mapped[t] = lookup[t]
-            else:
+                lookup.setdefault(str(t).strip(), i)
+        distinct = pc.unique(texts)
+        mapped = []
+        for t in distinct.to_pylist():
+            if t not in lookup:
                 new_id = "log-" + hashlib.sha1(t.encode("utf-8")).hexdigest()[:12]
-                mapped[t] = new_id
+                lookup[t] = new_id
                 new_queries[new_id] = t
-        q_final = pd.Series(texts).map(mapped).to_numpy(dtype=object)
+            mapped.append(lookup[t])
+        q_final = pa.array(mapped, pa.string()).take(pc.index_in(texts, value_set=distinct))
     else:
         assert qid is not None
-        q_final = qid[keep]
+        q_final = _take(qid, np.flatnonzero(keep))
         if qtext is not None:
-            new_mask = keep & ~in_table & ~_empty(qtext)
-            firsts = pd.Series(qtext[new_mask]).groupby(qid[new_mask], sort=True).first()
-            new_queries = {str(k): str(v).strip() for k, v in firsts.items()}
+            new_rows = np.flatnonzero(keep & ~in_table & ~_empty(qtext))
+            firsts = (
+                pd.Series(_take(qtext, new_rows).to_numpy(zero_copy_only=False))
+                .groupby(_take(qid, new_rows).to_numpy(zero_copy_only=False), sort=True)
+                .first()
+            )
+            new_queries = {str(k): str(v) for k, v in firsts.items()}
 
     return (
         _aggregate(
             q_final,
-            items[keep],
+            _take(items, np.flatnonzero(keep)),
             clicks[keep],
             None if impressions is None else impressions[keep],
             None if position is None else position[keep],
@@ -355,13 +358,22 @@ def _require(file: str, name: str, key: str, present: set[str]) -> None:
         _missing(file, name, key, present)
 
 
-def _strings(table: pa.Table, name: str) -> np.ndarray:
-    """A column as an object array of stripped ``str`` (``None`` for nulls)."""
+def _strings(table: pa.Table, name: str) -> pa.Array:
+    """A column as a whitespace-trimmed arrow string array (nulls kept)."""
     col = table.column(name)
-    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+    if not pa.types.is_string(col.type):
         col = pc.cast(col, pa.string())
-    col = pc.utf8_trim_whitespace(col)
-    return col.to_numpy(zero_copy_only=False).astype(object)
+    return pc.utf8_trim_whitespace(col).combine_chunks()
+
+
+def _take(values: pa.Array, rows: np.ndarray) -> pa.Array:
+    return values.take(pa.array(rows, type=pa.int64()))
+
+
+def _isin(values: pa.Array, allowed: Sequence[str]) -> np.ndarray:
+    """Hash-set membership in arrow (nulls are not members)."""
+    member = pc.is_in(values, value_set=pa.array([str(a) for a in allowed], pa.string()))
+    return np.asarray(member.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _numbers(table: pa.Table, name: str) -> np.ndarray:
@@ -379,11 +391,11 @@ def _numbers(table: pa.Table, name: str) -> np.ndarray:
     return pd.to_numeric(lowered, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
-def _empty(values: np.ndarray | None) -> np.ndarray:
+def _empty(values: pa.Array | None) -> np.ndarray:
     if values is None:
         return np.zeros(0, dtype=bool)
-    s = pd.Series(values, dtype=object)
-    return (s.isna() | (s == "")).to_numpy(dtype=bool)
+    blank = pc.equal(values, "").fill_null(True)
+    return np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _nan_check(
@@ -433,8 +445,8 @@ def _count_skips(checks: list[tuple[str, str, np.ndarray, str, str]], keep: np.n
 
 
 def _aggregate(
-    query_ids: np.ndarray,
-    item_ids: np.ndarray,
+    query_ids: pa.Array,
+    item_ids: pa.Array,
     clicks: np.ndarray,
     impressions: np.ndarray | None,
     position: np.ndarray | None,
@@ -444,8 +456,8 @@ def _aggregate(
     skipped: dict[str, int],
 ) -> ClickLog:
     """Sum rows into (query, item) pairs sorted by query id then item id."""
-    qcode, quniq = pd.factorize(query_ids, sort=True)
-    icode, iuniq = pd.factorize(item_ids, sort=True)
+    qcode, quniq = _sorted_codes(query_ids)
+    icode, iuniq = _sorted_codes(item_ids)
     key = qcode.astype(np.int64) * max(len(iuniq), 1) + icode
     ukey, inv = np.unique(key, return_inverse=True)
     inv = inv.reshape(-1)
@@ -472,11 +484,9 @@ def _aggregate(
             counts = np.bincount(inv, minlength=n_pairs)
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean_pos = np.where(wsum > 0, psum / wsum, rows / np.maximum(counts, 1))
-    quniq = np.asarray(quniq, dtype=object)
-    iuniq = np.asarray(iuniq, dtype=object)
     return ClickLog(
-        query_ids=[str(x) for x in quniq[q_of_pair]],
-        item_ids=[str(x) for x in iuniq[i_of_pair]],
+        query_ids=quniq.take(pa.array(q_of_pair)).to_pylist(),
+        item_ids=iuniq.take(pa.array(i_of_pair)).to_pylist(),
         clicks=pair_clicks.astype(float),
         impressions=pair_imps,
         mean_position=mean_pos,
@@ -484,6 +494,14 @@ def _aggregate(
         source=source,
         skipped=skipped,
     )
+
+
+def _sorted_codes(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Distinct values in ``str`` order (UTF-8 byte order) and each row's int64 code."""
+    uniq = pc.unique(values)
+    uniq = uniq.take(pc.sort_indices(uniq))
+    codes = pc.index_in(values, value_set=uniq).to_numpy(zero_copy_only=False)
+    return np.asarray(codes, dtype=np.int64), uniq
 
 
 def _position_counts(pair: np.ndarray, position: np.ndarray, clicked: np.ndarray) -> PositionCounts:

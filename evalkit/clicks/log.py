@@ -22,10 +22,13 @@ input of COEC judgments (:mod:`evalkit.clicks.judgments`).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 MEASURES = ("click_rate", "click_share")
 
@@ -115,6 +118,46 @@ class ClickLog:
             _, qidx = self.query_index()
             totals = np.bincount(qidx, weights=self.clicks)[qidx]
             return np.where(totals > 0, self.clicks / totals, np.nan)
+
+    def digest(self) -> str:
+        """sha256 hex of the log's content, independent of row order (``EvalData.fingerprint``).
+
+        Hashes the measure, the simulated flag, the (query, item) pairs sorted by id and their
+        counts, mean positions and per-position counts; not ``source`` (where the file was).
+
+        >>> a = ClickLog(["q1", "q2"], ["d1", "d1"], clicks=np.array([1.0, 2.0]))
+        >>> b = ClickLog(["q2", "q1"], ["d1", "d1"], clicks=np.array([2.0, 1.0]), source="x.csv")
+        >>> a.digest() == b.digest(), len(a.digest())
+        (True, 64)
+        """
+        q = pa.array(self.query_ids, pa.string())
+        i = pa.array(self.item_ids, pa.string())
+        order = pc.sort_indices(
+            pa.table({"q": q, "i": i}), sort_keys=[("q", "ascending"), ("i", "ascending")]
+        )
+        order = np.asarray(order.to_numpy(), dtype=np.int64)
+        h = hashlib.sha256(f"evalkit-clicks-1|{self.measure}|{int(self.simulated)}|".encode())
+        for col in (q, i):
+            col = col.take(pa.array(order))  # a fresh array: offsets start at 0
+            offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)[: len(col) + 1]
+            h.update(np.diff(offsets).astype("<i8").tobytes())
+            data = col.buffers()[2]
+            h.update(b"" if data is None else data.to_pybytes()[: int(offsets[-1])])
+        for name in ("clicks", "impressions", "mean_position"):
+            values = getattr(self, name)
+            h.update(
+                name.encode()
+                + (b"=none" if values is None else np.asarray(values, "<f8")[order].tobytes())
+            )
+        if self.positions is not None:
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[order] = np.arange(len(order))
+            p = self.positions
+            new_pair = rank[p.pair]
+            o = np.lexsort((p.position, new_pair))
+            for arr in (new_pair[o], p.position[o], p.impressions[o], p.clicks[o]):
+                h.update(np.asarray(arr, "<f8").tobytes())
+        return h.hexdigest()
 
     def describe(self) -> dict[str, float | str | bool]:
         """Summary for logs and MLflow params: sizes, measure, simulated flag, source."""
