@@ -4,14 +4,16 @@ On ``../shared/data/cranfield`` (catalog = titles):
 
 1. rank the queries with three systems: USE-m3 and e5-small (dense, brute-force cosine) and
    BM25 over titles (a lexical reference);
-2. simulate clicks from the HUMAN qrels over one system's top 10 ("production"), position-based
-   model (P(examine rank r) = 1/r, attractiveness from grade), ``--sessions`` per query;
+2. simulate clicks from the HUMAN qrels over one "production" ranking's top 10 - each system in
+   turn, and a team-draft interleaving of all three - with the position-based model
+   (P(examine rank r) = 1/r, attractiveness from grade), ``--sessions`` per query;
 3. turn the clicks back into COEC judgments (thresholds 0.5 / 1 / 2 -> grades 0-3);
-4. score every system's nDCG@10 under the human and under the COEC judgments (ranx), and report
-   the systems' order under both, and the Kendall tau between per-query nDCG@10 under both
-   judgment sets (per system, over queries scored under both);
-5. similarity-vs-click-rate correlation of both dense versions on the logged pairs, with query
-   bootstrap intervals and the paired difference.
+4. score every system's nDCG@10 (ranx, via evalkit.metrics) under the human and the COEC
+   judgments - on full rankings and on condensed ones (unjudged items removed) - and report
+   unjudged@10, the Kendall tau between per-query nDCG@10 under both judgment sets (per system,
+   over queries scored under both) and whether the systems come out in the human order;
+5. similarity-vs-click-rate correlation of both dense versions on the pairs of the BM25 log,
+   with query-bootstrap intervals and the paired difference.
 
 Run:  python benchmarks/bench_click_judgments.py [--sessions 200] [--seed 0]
 (~1 min: e5-small embeds 1,400 titles in ~20 s; embeddings are cached under .cache/.)
@@ -184,7 +186,8 @@ def main() -> int:
             click = {s: score(runs[s], coec.qrels, ["ndcg@10"]) for s in systems}
             order = sorted(systems, key=lambda s: -click[s].overall["ndcg@10"])
             same = order == human_order
-            summary[(prod, scoring)] = same
+            others = [x for x in order if x != prod]
+            summary[(prod, scoring)] = (same, others == [x for x in human_order if x != prod])
             for s in systems:
                 h, c = human[s].per_query["ndcg@10"], click[s].per_query["ndcg@10"]
                 common = sorted(set(h) & set(c))
@@ -232,8 +235,13 @@ def main() -> int:
         for s in ("spearman", "spearman_within", "kendall", "pearson")
     ]
     print("| e5_small - use_m3 (paired) | " + " | ".join(cells) + " |")
-    agree = [f"{p}/{sc}" for (p, sc), ok in summary.items() if ok]
-    print(f"\nsame system order as human judgments: {', '.join(agree) or 'none'}")
+    agree = [f"{p}/{sc}" for (p, sc), (ok, _) in summary.items() if ok]
+    rest = [f"{p}/{sc}" for (p, sc), (_, ok) in summary.items() if ok]
+    print(f"\nsame order of all systems as human judgments: {', '.join(agree) or 'none'}")
+    print(
+        "same order of the systems that did NOT produce the log: "
+        f"{', '.join(rest) or 'none'} (of {len(summary)})"
+    )
     print(f"\ntotal {time.time() - t0:.0f} s")
     return 0
 
