@@ -125,6 +125,8 @@ class FaultServer:
     api_key: str | None = None
     model_name: str = "fault-model"
     requests: list[Recorded] = field(default_factory=list)
+    in_flight: int = 0  # embedding requests being answered right now
+    max_in_flight: int = 0  # the most ever answered at once
 
     def __post_init__(self) -> None:
         self._queue: deque[Fault] = deque()
@@ -222,6 +224,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         state = self.server_state
+        with state._lock:
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            self._answer(state)
+        finally:
+            with state._lock:
+                state.in_flight -= 1
+
+    def _answer(self, state: FaultServer) -> None:
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n) if n else b""
         try:
@@ -277,12 +289,13 @@ class _Handler(BaseHTTPRequestHandler):
             matrix = matrix[:, :requested]
         if fault.kind == "scale":
             matrix = matrix * np.float32(fault.arg if fault.arg is not None else 2.0)
-        elif fault.kind == "noise":
-            noise = np.random.default_rng().standard_normal(matrix.shape) * (fault.arg or 0.01)
-            matrix = (matrix + noise).astype(np.float32)
-        elif fault.kind == "batch_noise":
-            shift = state.vector_for("batch", matrix.shape[1]) * np.float32(0.05 * (len(texts) - 1))
-            matrix = matrix + shift
+        elif fault.kind in ("noise", "batch_noise"):  # unit vectors that move: only that is wrong
+            if fault.kind == "noise":
+                shift = np.random.default_rng().standard_normal(matrix.shape) * (fault.arg or 0.01)
+            else:
+                shift = state.vector_for("batch", matrix.shape[1]) * (0.05 * (len(texts) - 1))
+            moved = matrix + shift
+            matrix = (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
         rows = [m for m in matrix]
         if fault.kind in ("nan", "inf", "zero"):
             rows[0] = rows[0].copy()

