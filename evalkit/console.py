@@ -12,7 +12,7 @@ True
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
@@ -48,6 +48,36 @@ def metrics_table(results: list[VersionResult]) -> Table:
     return table
 
 
+def click_table(report: Any) -> Table:
+    """Similarity-vs-click correlation per version with 95% intervals (and the delta to the baseline)."""
+    label = report.measure.replace("_", " ") + (" (simulated clicks)" if report.simulated else "")
+    table = Table(title=f"Cosine similarity vs {label}")
+    for col in (
+        "version",
+        "spearman [95% CI]",
+        "within-query spearman",
+        "kendall",
+        "pearson",
+        "delta spearman vs baseline",
+    ):
+        table.add_column(col, justify="left" if col == "version" else "right")
+
+    def ci(stat: Any) -> str:
+        return f"{stat.value:+.3f} [{stat.low:+.3f}, {stat.high:+.3f}]"
+
+    for name, corr in report.correlations.items():
+        diff = report.differences.get(name)
+        table.add_row(
+            name,
+            ci(corr.spearman),
+            ci(corr.spearman_within),
+            f"{corr.kendall.value:+.3f}",
+            f"{corr.pearson.value:+.3f}",
+            ci(diff.spearman) if diff is not None else "(baseline)",
+        )
+    return table
+
+
 def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> None:
     """Print the metrics table, data notes and where the results were tracked."""
     if console is None:
@@ -63,6 +93,8 @@ def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> 
     if data.skipped:
         console.print("skipped rows: " + ", ".join(f"{k}={v}" for k, v in data.skipped.items()))
     console.print(metrics_table(evaluation.results))
+    if evaluation.click_report is not None:
+        console.print(click_table(evaluation.click_report))
     if evaluation.comparison is not None:
         from evalkit.compare import checklist_table
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from evalkit.clicks.stage import ClickStage, click_report, load_clicks, pair_rows
 from evalkit.compare import (
     CompareSettings,
     GateConfig,
@@ -31,6 +32,7 @@ from evalkit.compare import (
     verdict_tags,
     write_report,
 )
+from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.schema import EvalData
 from evalkit.embed import embed_texts
 from evalkit.errors import ConfigError, EvalkitError
@@ -40,6 +42,7 @@ from evalkit.results import VersionResult
 from evalkit.retrieve.replay import id_ranks, replay
 from evalkit.retrieve.trec import write_trec
 from evalkit.track.baseline import (
+    CLICK_PAIRS_FILE,
     LATENCY_FILE,
     PAIRS_FILE,
     load_version_result,
@@ -61,6 +64,7 @@ class Evaluation:
     parent_run_id: str | None = None
     child_run_ids: dict[str, str] = field(default_factory=dict)
     comparison: Any = None
+    click_report: Any = None
     exit_code: int = 0
 
 
@@ -181,6 +185,12 @@ def evaluate_version(
 
     pairs, qr, ir = judged_pairs(qrels, data.queries.ids, data.catalog.ids)
     similarity = pair_cosine(queries.vectors, docs.vectors, qr, ir)
+    click_similarity = None
+    if data.clicks is not None:
+        cq, ci = pair_rows(data.clicks, data.queries.ids, data.catalog.ids)
+        click_similarity = np.full(len(cq), np.nan, dtype=np.float32)
+        ok = (cq >= 0) & (ci >= 0)
+        click_similarity[ok] = pair_cosine(queries.vectors, docs.vectors, cq[ok], ci[ok])
 
     # Latency of the query requests made now (none on a warm rerun), or of an explicit probe.
     latencies = np.asarray(queries.latencies_s, dtype=np.float64)
@@ -203,12 +213,15 @@ def evaluate_version(
         batch_size=getattr(version, "batch_size", None),
         concurrency=getattr(version, "concurrency", 1),
         fingerprint=dict(data.fingerprint),
+        click_similarity=click_similarity,
         extra=stats,
     )
     return result, stats
 
 
-def _write_version_files(result: VersionResult, out: Path) -> dict[str, Path]:
+def _write_version_files(
+    result: VersionResult, out: Path, click_pairs: list[tuple[str, str]] | None = None
+) -> dict[str, Path]:
     """The per-query metric table and the TREC run file of one version."""
     out = out / result.name
     out.mkdir(parents=True, exist_ok=True)
@@ -224,6 +237,10 @@ def _write_version_files(result: VersionResult, out: Path) -> dict[str, Path]:
     write_trec(result.ranking, trec, result.name)
     pairs = out / PAIRS_FILE
     write_pairs(pairs, result.pair_ids, result.pair_similarity)
+    files = {"pairs": pairs}
+    if result.click_similarity is not None and click_pairs is not None:
+        files["click_pairs"] = out / CLICK_PAIRS_FILE
+        write_pairs(files["click_pairs"], click_pairs, result.click_similarity)
     latency = out / LATENCY_FILE
     write_latency(
         latency,
@@ -232,7 +249,7 @@ def _write_version_files(result: VersionResult, out: Path) -> dict[str, Path]:
         batch_size=result.batch_size,
         concurrency=result.concurrency,
     )
-    return {"per_query": per_query, "trec": trec, "pairs": pairs, "latency": latency}
+    return {**files, "per_query": per_query, "trec": trec, "latency": latency}
 
 
 def _csv(s: str) -> str:
@@ -291,6 +308,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
             raise ConfigError(f"conf/models/{name}.yaml names its version {v.name!r}; use {name!r}")
     spec: IndexSpec = build(cfg.index, "index")
     data: EvalData = build(cfg.dataset, "dataset")
+    data, click_stage = with_clicks(data, cfg.get("clicks"))
     if data.judgments is None or not data.judgments.qrels:
         raise ConfigError(
             f"dataset {data.name!r} has no judgments: give human judgments or a click log "
@@ -327,6 +345,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                 "baseline": baseline_name,
                 "baseline_run_id": baseline_run or "",
                 **spec.params(),
+                **(click_stage.params() if click_stage is not None else {}),
                 **{
                     f"override.{o.split('=', 1)[0]}": o.split("=", 1)[1]
                     for o in overrides or []
@@ -340,7 +359,8 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
         for i, version in enumerate(versions):
             log.info("evaluating model version %s", version.name)
             result, stats = evaluate_version(version, data, cfg, spec, metrics, id_rank)
-            files = _write_version_files(result, out)
+            click_pairs = data.clicks.pairs() if data.clicks is not None else None
+            files = _write_version_files(result, out, click_pairs)
             evaluation.results.append(result)
             if tracker is not None:
                 child = tracker.start_child(
@@ -376,9 +396,16 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                 tracker.log_artifact(child, files["trec"], "runs")
                 tracker.log_artifact(child, files["pairs"])
                 tracker.log_artifact(child, files["latency"])
+                if "click_pairs" in files:
+                    tracker.log_artifact(child, files["click_pairs"])
                 tracker.finish(child)
+        scatter = None
+        if data.clicks is not None:
+            scatter = report_clicks(evaluation, cfg, tracker, parent)
         if len(evaluation.results) >= 2:
-            evaluation.comparison = compare_and_report(evaluation, cfg, metrics, tracker, parent)
+            evaluation.comparison = compare_and_report(
+                evaluation, cfg, metrics, tracker, parent, scatter_png=scatter
+            )
             evaluation.exit_code = evaluation.comparison.exit_code
     except BaseException:
         if tracker is not None and parent is not None:
@@ -387,6 +414,86 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
     if tracker is not None and parent is not None:
         tracker.finish(parent)
     return evaluation
+
+
+def with_clicks(data: EvalData, clicks_cfg: Any) -> tuple[EvalData, ClickStage | None]:
+    """Attach the configured click log (read or simulated): its new queries, its judgments when
+    they are to be used, and its digest in the fingerprint.  A log the dataset brought itself
+    (the demo's simulated one) is kept when no click log is configured."""
+    stage = load_clicks(clicks_cfg, data) if clicks_cfg is not None else None
+    if stage is None:
+        return data, None
+    queries = data.queries
+    if stage.new_queries:
+        queries = replace(
+            queries,
+            ids=[*queries.ids, *stage.new_queries],
+            texts=[*queries.texts, *stage.new_queries.values()],
+            language=None
+            if queries.language is None
+            else [*queries.language, *[""] * len(stage.new_queries)],
+            frequency=None
+            if queries.frequency is None
+            else [*queries.frequency, *[0.0] * len(stage.new_queries)],
+            attributes={
+                k: [*v, *[""] * len(stage.new_queries)] for k, v in queries.attributes.items()
+            },
+        )
+    judgments = stage.judgments if stage.judgments is not None else data.judgments
+    fingerprint = fingerprint_data(
+        data.catalog,
+        queries,
+        judgments,
+        data.text_field,
+        clicks=stage.log.digest(),
+        known={"catalog": data.fingerprint.get("catalog", "")},
+    )
+    data = replace(
+        data, queries=queries, judgments=judgments, clicks=stage.log, fingerprint=fingerprint
+    )
+    return data, stage
+
+
+def report_clicks(
+    evaluation: Evaluation, cfg: DictConfig, tracker: Tracker | None, parent: str | None
+) -> Path | None:
+    """Similarity-vs-click correlations per version (and vs the baseline), logged and plotted."""
+    log_ = evaluation.data.clicks
+    sims = {
+        r.name: r.click_similarity for r in evaluation.results if r.click_similarity is not None
+    }
+    if not sims:
+        return None
+    baseline = evaluation.results[0].name if evaluation.results[0].name in sims else None
+    if baseline is None:
+        log.warning(
+            "baseline %s has no click similarities: no click-correlation deltas",
+            evaluation.results[0].name,
+        )
+    clicks_cfg = OmegaConf.to_container(cfg.clicks, resolve=True) if cfg.get("clicks") else {}
+    plot = evaluation.output_dir / "click_scatter.png"
+    report = click_report(
+        log_, log_.pairs(), sims, baseline=baseline, cfg=clicks_cfg, plot_path=plot
+    )
+    evaluation.click_report = report
+    if tracker is not None and parent is not None:
+        for r in evaluation.results:
+            if r.name in sims and r.run_id:
+                tracker.log_metrics(r.run_id, report.metrics(r.name))
+                tracker.log_params(r.run_id, report.params())
+        tracker.log_params(parent, report.params())
+        tracker.log_metrics(
+            parent,
+            {
+                f"{k}" if len(sims) == 2 else f"{r.name}/{k}": v
+                for r in evaluation.results[1:]
+                if r.name in report.differences
+                for k, v in report.differences[r.name].metrics().items()
+            },
+        )
+        if report.plot is not None:
+            tracker.log_artifact(parent, report.plot)
+    return report.plot
 
 
 def compare_and_report(

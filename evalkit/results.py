@@ -28,7 +28,8 @@ class VersionResult:
     - ``overall`` / ``per_query``: ranx metric strings (``ndcg@10``) -> mean / {query_id: value}.
     - ``pair_ids`` / ``pair_similarity``: cosine similarity of the version's query and item vectors for
       every judged or logged (query_id, item_id) pair, aligned with ``pair_ids`` (same order for all
-      versions of one evaluation).
+      versions of one evaluation); ``click_similarity`` the same for the click log's pairs
+      (in ``ClickLog.pairs()`` order, NaN where a pair's query or item is unknown).
     - ``latencies_s``: per embedding request made while embedding the queries at the configured batch size
       and concurrency (empty when every vector came from the cache), ``throughput`` in texts/s.
     """
@@ -45,6 +46,7 @@ class VersionResult:
     batch_size: int | None = None
     concurrency: int | None = None
     fingerprint: dict[str, str] = field(default_factory=dict)
+    click_similarity: np.ndarray | None = None
     run_id: str | None = None
     extra: dict[str, float] = field(default_factory=dict)
 

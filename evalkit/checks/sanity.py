@@ -56,7 +56,8 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length in float64 (zero rows stay zero)."""
     v = np.asarray(vectors, dtype=np.float64)
     n = np.linalg.norm(v, axis=1, keepdims=True)
-    return v / np.where(n > 0, n, 1.0)
+    with np.errstate(invalid="ignore"):  # inf / inf rows become NaN: reported, not warned
+        return v / np.where(n > 0, n, 1.0)
 
 
 def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -227,8 +228,11 @@ def check_nonzero(vectors: np.ndarray, n_texts: int) -> Check:
 
 
 def check_norms(vectors: np.ndarray, cfg: SanityConfig) -> Check:
-    """L2 norm spread and whether the endpoint normalises, vs ``normalized``."""
-    stats = norm_stats(vectors)
+    """L2 norm spread and whether the endpoint normalises, vs ``normalized``.
+
+    Zero vectors are left out (``vectors.nonzero`` reports them), as are NaN/inf rows.
+    """
+    stats = norm_stats(vectors[np.abs(vectors).max(axis=1, initial=0) > 0])
     tol = cfg.norm_tolerance
     unit = bool(np.isfinite(stats["min"]) and stats["min"] >= 1 - tol and stats["max"] <= 1 + tol)
     observed = {**stats, "normalized": unit}
@@ -256,7 +260,8 @@ def check_norms(vectors: np.ndarray, cfg: SanityConfig) -> Check:
 def compare_repeats(name: str, a: np.ndarray, b: np.ndarray, min_cosine: float, what: str) -> Check:
     """PASS if every row pair is at least ``min_cosine`` similar (bit-identical noted)."""
     cos = row_cosines(a, b)
-    diff = float(np.abs(a.astype(np.float64) - b).max()) if a.shape == b.shape else float("inf")
+    with np.errstate(invalid="ignore"):
+        diff = float(np.abs(a.astype(np.float64) - b).max())
     observed = {"min_cosine": float(cos.min()), "max_abs_diff": diff, "texts": int(len(cos))}
     expected = f"cosine >= {min_cosine:g}"
     if diff == 0.0:

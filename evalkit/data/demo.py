@@ -838,6 +838,7 @@ def load_demo(
     seed: int = 0,
     languages: Sequence[str] = SUPPORTED_LANGUAGES,
     text_field: str = "title",
+    simulate_clicks: bool = True,
     *,
     language_weights: Sequence[float] | None = None,
     cross_lingual_rate: float = 0.25,
@@ -865,7 +866,12 @@ def load_demo(
     constraints`` (the attributes the query names, ``brand=Nike|colour=red``; grades follow from
     them), ``cross_lingual`` (none of the query's exact matches is listed in the query's language), ``typo``.
 
+    ``simulate_clicks``: attach a simulated click log (position-based clicks on a BM25 ranking of
+    the titles, :func:`evalkit.clicks.simulate.simulate_demo_clicks`), labelled simulated.
+
     >>> d = load_demo(n_items=200, n_queries=20, languages=["en", "de"], seed=3)
+    >>> d.clicks.simulated
+    True
     >>> sorted(set(d.catalog.attributes["language"]))
     ['de', 'en']
     >>> set(d.queries.attributes["intent"]) <= set(INTENTS)
@@ -1027,7 +1033,7 @@ def load_demo(
         seed,
         ",".join(languages),
     )
-    return EvalData(
+    data = EvalData(
         name="demo",
         catalog=catalog,
         queries=queries,
@@ -1036,3 +1042,13 @@ def load_demo(
         synthetic=True,
         text_field=text_field,
     )
+    if not simulate_clicks:
+        return data
+    # A simulated click log (position-based clicks on a BM25 "production" ranking), labelled simulated.
+    from evalkit.clicks.simulate import simulate_demo_clicks
+
+    clicks = simulate_demo_clicks(data, seed=seed)
+    fingerprint = fingerprint_data(
+        catalog, queries, judgments, text_field, clicks=clicks.digest(), known=data.fingerprint
+    )
+    return replace(data, clicks=clicks, fingerprint=fingerprint)

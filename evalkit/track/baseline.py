@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evalkit.clicks.stage import align_similarity
 from evalkit.data.schema import EvalData
 from evalkit.errors import ConfigError, DataError
 from evalkit.results import VersionResult
@@ -32,6 +33,7 @@ from evalkit.track.mlflow_tracker import Tracker
 log = logging.getLogger(__name__)
 
 PAIRS_FILE = "pairs.npz"
+CLICK_PAIRS_FILE = "click_pairs.npz"
 LATENCY_FILE = "latency.json"
 PER_QUERY_FILE = "per_query.csv"
 
@@ -109,6 +111,13 @@ def load_version_result(tracker: Tracker, run_id: str, data: EvalData) -> Versio
             pairs, similarity = read_pairs(tracker.download(run_id, PAIRS_FILE, local))
         except Exception as exc:  # the drift gates will then say "not measured"
             log.warning("baseline run %s has no %s (%s)", run_id, PAIRS_FILE, exc)
+        click_similarity = None
+        if data.clicks is not None:
+            try:
+                cpairs, csim = read_pairs(tracker.download(run_id, CLICK_PAIRS_FILE, local))
+                click_similarity = align_similarity(data.clicks, cpairs, csim)
+            except Exception as exc:
+                log.warning("baseline run %s has no %s (%s)", run_id, CLICK_PAIRS_FILE, exc)
         try:
             lat = json.loads(tracker.download(run_id, LATENCY_FILE, local).read_text("utf-8"))
             latencies = np.asarray(lat["latencies_s"], dtype=np.float64)
@@ -135,6 +144,7 @@ def load_version_result(tracker: Tracker, run_id: str, data: EvalData) -> Versio
         batch_size=extra.get("batch_size"),
         concurrency=extra.get("concurrency"),
         fingerprint=fingerprint,
+        click_similarity=click_similarity,
         run_id=run_id,
         extra={"dim": float(run.data.metrics.get("dim", 0))},
     )
