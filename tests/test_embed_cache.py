@@ -63,7 +63,7 @@ def test_warm_rerun_makes_zero_requests(tmp_path):
     assert warm.n_cached == 50 and warm.n_unique == 50 and warm.dim == DIM
     np.testing.assert_array_equal(warm.vectors, cold.vectors[[*range(49, -1, -1), 0, 1, 2]])
 
-    with VectorCache(tmp_path, warm_model.spec("document")) as cache:
+    with VectorCache(tmp_path, warm_model.cache_spec("document")) as cache:
         positions, vectors = cache.get(text_keys(shuffled))
         assert cache.stats.hits == 53 and cache.stats.misses == 0 and cache.stats.rows_written == 0
         assert len(cache) == 50
@@ -102,15 +102,10 @@ def test_interrupted_run_resumes_without_recomputing_finished_batches(tmp_path):
     np.testing.assert_allclose(result.vectors, np.stack([toy_vector(t) for t in texts]), atol=1e-6)
 
 
-def test_every_spec_field_separates_cache_entries(tmp_path):
+def test_every_vector_changing_option_separates_cache_entries(tmp_path):
     texts = texts_n(4)
     base = embed_texts(Counting(batch_size=2), texts, "query", tmp_path, progress=False)
-    for kw in (
-        {"dimensions": 3},
-        {"query_prefix": "q: "},
-        {"chunking": {"size": 2}},
-        {"revision": "v2"},
-    ):
+    for kw in ({"query_prefix": "q: "}, {"chunking": {"size": 2}}, {"revision": "v2"}):
         model = Counting(batch_size=2, **kw)
         result = embed_texts(model, texts, "query", tmp_path, progress=False)
         assert result.n_cached == 0 and len(model.calls) > 0, kw
@@ -120,14 +115,34 @@ def test_every_spec_field_separates_cache_entries(tmp_path):
     assert again.n_cached == 4 and renamed.calls == []
     np.testing.assert_array_equal(again.vectors, base.vectors)
     dirs = {p.name for p in tmp_path.iterdir()}
-    assert len(dirs) == 5 and spec_hash(Counting().spec("query"))[:32] in dirs
+    assert len(dirs) == 4 and spec_hash(Counting().cache_spec("query"))[:32] in dirs
+
+
+def test_dimension_sweep_reuses_the_untruncated_vectors(tmp_path):
+    texts = texts_n(9)
+    full = np.stack([toy_vector(t) for t in texts])
+    embed_texts(Counting(batch_size=4), texts, "query", tmp_path, progress=False)
+    for dims, normalize in ((2, True), (4, True), (3, False), (None, False)):
+        model = Counting(batch_size=4, dimensions=dims, normalize=normalize)
+        result = embed_texts(model, texts, "query", tmp_path, progress=False)
+        assert model.calls == [] and result.n_cached == 9 and result.dim == (dims or DIM)
+        expected = full[:, :dims]
+        if normalize:
+            expected = expected / np.linalg.norm(expected, axis=1, keepdims=True)
+        np.testing.assert_allclose(result.vectors, expected, atol=1e-6)
+        np.testing.assert_allclose(result.vectors, model.embed(texts, "query"), atol=1e-6)
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1
+    # a backend that receives `dimensions` returns different vectors: separate entries
+    sent = Counting(dimensions=3)
+    sent._sends_dimensions = lambda: True
+    assert sent.cache_spec("query") != Counting().cache_spec("query")
 
 
 def test_crash_leftovers_do_not_corrupt_earlier_entries(tmp_path):
     texts = texts_n(12)
     model = Counting(batch_size=4)
     embed_texts(model, texts, "query", tmp_path, progress=False)
-    spec_dir = tmp_path / spec_hash(model.spec("query"))[:32]
+    spec_dir = tmp_path / spec_hash(model.cache_spec("query"))[:32]
     (vector_file,) = spec_dir.glob("*.f32")
     # a crash mid-write leaves a partial row appended after the indexed rows
     with open(vector_file, "ab") as f:

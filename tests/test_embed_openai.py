@@ -297,3 +297,11 @@ def test_spec_separates_what_changes_vectors():
     assert a.spec("document") != b.spec("document")  # input_type does
     c = OpenAIEmbedder("c", base_url="http://other/v1", model="m")
     assert c.spec("query") != b.spec("query")
+    # client-side truncation is applied after the cache; server-side truncation is keyed
+    sent = OpenAIEmbedder(
+        "d", base_url="http://h/v1", model="m", dimensions=64, send_dimensions=True
+    )
+    client = OpenAIEmbedder("e", base_url="http://h/v1", model="m", dimensions=64)
+    assert sent.cache_spec("query")["dimensions"] == 64
+    assert "dimensions" not in client.cache_spec("query")
+    assert client.cache_spec("query") == b.cache_spec("query")

@@ -181,6 +181,10 @@ class ModelVersion(ABC):
         """Requests in flight at once (1 for in-process models)."""
         return 1
 
+    def _sends_dimensions(self) -> bool:
+        """Whether ``dimensions`` reaches the backend (then it changes what the backend returns)."""
+        return False
+
     # ------------------------------------------------------------------ description
 
     def prefix(self, role: str) -> str:
@@ -198,6 +202,16 @@ class ModelVersion(ABC):
             "revision": self.revision,
             "evalkit_spec_version": SPEC_VERSION,
         }
+
+    def cache_spec(self, role: str) -> dict[str, Any]:
+        """``spec`` of the vectors the cache stores: before client-side truncation and
+        normalisation, so versions differing only in those (a ``dimensions`` sweep) share them."""
+        spec = self.spec(role)
+        del spec["normalize"]
+        if not self._sends_dimensions():
+            del spec["dimensions"]
+        spec["stage"] = "pooled"
+        return spec
 
     def params(self) -> dict[str, Any]:
         """Flat, MLflow-loggable parameters of this version (never an API key)."""
@@ -261,11 +275,14 @@ class ModelVersion(ABC):
         raw: bool = False,
         dimensions: int | None = None,
         request_log: RequestLog | None = None,
+        finalize: bool = True,
     ) -> RequestLog:
         """Embed each batch of texts; call ``on_batch(i, vectors)`` as soon as batch ``i`` is done.
 
         Batches may finish out of order (concurrent backends).  If a batch fails, the batches
-        already handed to ``on_batch`` stay done and the error propagates.
+        already handed to ``on_batch`` stay done and the error propagates.  With
+        ``finalize=False`` the vectors are checked and pooled but not truncated / normalised
+        (what the cache stores; apply :meth:`finalize` afterwards).
         """
         check_role(role)
         dims = self._effective_dimensions(dimensions)
@@ -279,7 +296,8 @@ class ModelVersion(ABC):
                 out = self._embed_batch(chunk, role, dims)
                 rlog.latencies_s.append(time.perf_counter() - t0)
                 parts.append(self._as_matrix(out, len(chunk), f"batch {i + 1}/{len(batches)}"))
-            on_batch(i, self._finish(parts, owner, len(batch), raw, dims, i, len(batches)))
+            n = len(batches)
+            on_batch(i, self._finish(parts, owner, len(batch), raw, dims, i, n, finalize))
         return rlog
 
     # ------------------------------------------------------------------ shared steps
@@ -334,8 +352,12 @@ class ModelVersion(ABC):
         dims: int | None,
         batch_no: int,
         n_batches: int,
+        finalize: bool = True,
     ) -> np.ndarray:
-        """Pool chunks, check, truncate to ``dims`` and normalise one batch (unless ``raw``)."""
+        """Check and pool one batch, then (if ``finalize``) truncate and normalise it.
+
+        ``raw`` returns the concatenated backend output untouched.
+        """
         where = f"batch {batch_no + 1}/{n_batches}"
         m = self._concat(parts, f"the requests of {where}")
         if raw:
@@ -351,10 +373,17 @@ class ModelVersion(ABC):
             )
         if owner is not None:
             m = pool(m, owner, n_texts, self.chunking.pooling)
+        return self.finalize(m, dims) if finalize else np.ascontiguousarray(m, dtype=np.float32)
+
+    def finalize(self, vectors: np.ndarray, dimensions: int | None = None) -> np.ndarray:
+        """evalkit's client-side post-processing: keep the first ``dimensions`` (default: the
+        configured ones) and L2-normalise if ``normalize``.  Vectorised; float32 out."""
+        dims = self._effective_dimensions(dimensions)
+        m = np.asarray(vectors, dtype=np.float32)
         if dims is not None:
             if m.shape[1] < dims:
                 raise EndpointError(
-                    f"model version {self.name!r}, {where}: vectors have {m.shape[1]} dimensions, "
+                    f"model version {self.name!r}: vectors have {m.shape[1]} dimensions, "
                     f"fewer than the requested dimensions={dims} (expected >= {dims})"
                 )
             m = m[:, :dims]

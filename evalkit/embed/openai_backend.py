@@ -176,6 +176,9 @@ class OpenAIEmbedder(ModelVersion):
     def concurrency(self) -> int:
         return self._concurrency
 
+    def _sends_dimensions(self) -> bool:
+        return self.send_dimensions
+
     def input_type(self, role: str) -> str | None:
         return self.query_input_type if check_role(role) == "query" else self.document_input_type
 
@@ -236,13 +239,14 @@ class OpenAIEmbedder(ModelVersion):
         raw: bool = False,
         dimensions: int | None = None,
         request_log: RequestLog | None = None,
+        finalize: bool = True,
     ) -> RequestLog:
         """Like :meth:`ModelVersion.embed_batches`, with ``concurrency`` batches in flight."""
         check_role(role)
         dims = self._effective_dimensions(dimensions)
         rlog = request_log if request_log is not None else RequestLog()
         if batches:
-            run_sync(self._run(batches, role, on_batch, raw, dims, rlog))
+            run_sync(self._run(batches, role, on_batch, raw, dims, rlog, finalize))
         return rlog
 
     async def _run(
@@ -253,6 +257,7 @@ class OpenAIEmbedder(ModelVersion):
         raw: bool,
         dims: int | None,
         rlog: RequestLog,
+        finalize: bool,
     ) -> None:
         client = self._client()
         todo = iter(enumerate(batches))
@@ -264,7 +269,7 @@ class OpenAIEmbedder(ModelVersion):
                     return
                 try:
                     vectors = await self._batch(
-                        client, i, len(batches), batch, role, raw, dims, rlog
+                        client, i, len(batches), batch, role, raw, dims, rlog, finalize
                     )
                     on_batch(i, vectors)
                 except BaseException as err:  # first error stops the others after their batch
@@ -288,6 +293,7 @@ class OpenAIEmbedder(ModelVersion):
         raw: bool,
         dims: int | None,
         rlog: RequestLog,
+        finalize: bool,
     ) -> np.ndarray:
         pieces, owner = self._prepare(batch, role, raw)
         parts = []
@@ -295,7 +301,7 @@ class OpenAIEmbedder(ModelVersion):
             chunk = pieces[start : start + self.batch_size]
             where = f"batch {i + 1}/{n_batches} ({len(chunk)} inputs, first {chunk[0][:40]!r})"
             parts.append(await self._request(client, chunk, role, dims, raw, where, rlog))
-        return self._finish(parts, owner, len(batch), raw, dims, i, n_batches)
+        return self._finish(parts, owner, len(batch), raw, dims, i, n_batches, finalize)
 
     async def _request(
         self,

@@ -1,9 +1,11 @@
 """``embed_texts``: vectors for many texts, de-duplicated, cached, batched, resumable.
 
-Identical texts are embedded once; texts already in the cache (same ``spec(role)``) are not
-embedded again; the rest go to the model version in batches of ``version.batch_size``
-(concurrently for the OpenAI backend), and each finished batch is written to the cache at once,
-so an interrupted run resumes where it stopped and a sweep reuses earlier jobs' vectors.
+Identical texts are embedded once; texts already in the cache are not embedded again; the rest
+go to the model version in batches of ``version.batch_size`` (concurrently for the OpenAI
+backend), and each finished batch is written to the cache at once, so an interrupted run
+resumes where it stopped and a sweep reuses earlier jobs' vectors.  The cache holds vectors
+before evalkit's client-side truncation and normalisation (keyed by ``cache_spec(role)``), so
+a sweep over ``dimensions`` embeds each text once.
 
 >>> import tempfile
 >>> from evalkit.embed.local import UseM3
@@ -90,7 +92,7 @@ def embed_texts(
         cache = None
         keys: list[bytes] = []
         if cache_dir is not None and unique:
-            cache = stack.enter_context(VectorCache(cache_dir, version.spec(role)))
+            cache = stack.enter_context(VectorCache(cache_dir, version.cache_spec(role)))
             keys = text_keys(unique)
             hit_pos, hit_vectors = cache.get(keys)
             if hit_vectors is not None:
@@ -120,7 +122,9 @@ def embed_texts(
             bar.update(len(pos))
 
         if batches:
-            version.embed_batches(batches, role, on_batch=on_batch, request_log=rlog)
+            version.embed_batches(
+                batches, role, on_batch=on_batch, request_log=rlog, finalize=False
+            )
 
     if out.matrix is None:
         dim = version.dimensions or 0
@@ -131,7 +135,7 @@ def embed_texts(
                 f"model version {version.name!r}: {int((~filled).sum())} text(s) got no vector "
                 "(expected one vector per text)"
             )
-        vectors = out.matrix[inverse]
+        vectors = version.finalize(out.matrix)[inverse]
     wall = time.perf_counter() - t0
     log.info(
         "%s/%s: %d texts, %d unique, %d cached, %d requests (%d retries) in %.2f s",
