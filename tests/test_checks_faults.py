@@ -22,6 +22,7 @@ from mlflow import MlflowClient
 from evalkit.checks.result import FIELDS, Check, Status
 from evalkit.checks.runner import run_checks
 from evalkit.embed import OpenAIEmbedder
+from evalkit.errors import EndpointError
 
 from .cli import REPO, run_evalkit
 from .fault_server import FaultServer
@@ -331,3 +332,19 @@ def test_run_check_task_exits_0_when_the_contract_is_met(server, tmp_path):
     assert run_check_task(cfg) == 0
     written = json.loads((tmp_path / "openai" / "checks.json").read_text())
     assert {c["status"] for c in written} <= {"PASS", "WARN"}
+
+
+def test_unreachable_endpoint_is_an_error_not_a_list_of_failures():
+    dead = FaultServer().start()
+    url = dead.base_url
+    dead.stop()
+    v = OpenAIEmbedder("dead", base_url=url, model="m", max_retries=0, timeout_s=5)
+    with pytest.raises(EndpointError, match=r"model version 'dead': cannot reach .*127\.0\.0\.1"):
+        run_checks(v, {"sections": ["contract"]})
+
+
+def test_dropped_connections_fail_the_checks_with_no_response(server):
+    server.default = "close"
+    got = run(server, {"sections": ["sanity"], "sanity": {"dimensions": []}})
+    assert got["vectors.finite"].status is Status.FAIL
+    assert "disconnected without sending a response" in got["vectors.finite"].reason

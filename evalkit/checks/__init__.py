@@ -1,1 +1,41 @@
-"""evalkit.checks"""
+"""evalkit.checks: is this embedding endpoint safe to use? Vector sanity, long-text behaviour and
+the OpenAI API contract, each check PASS / WARN / FAIL (SKIP where it does not apply).
+
+    evalkit task=check models=[e5_small_openai] checks=openai_default
+
+>>> from evalkit.checks import Check, Status, verdict
+>>> verdict([Check("vectors.finite", Status.PASS), Check("contract.usage", Status.FAIL)])
+'BLOCK'
+"""
+
+from evalkit.checks.config import ChecksConfig
+from evalkit.checks.result import (
+    CHECKS_FILE,
+    Check,
+    Status,
+    counts,
+    gate_rows,
+    read_checks,
+    to_json,
+    verdict,
+    write_checks,
+)
+from evalkit.checks.runner import run_checks
+from evalkit.checks.task import check_versions, log_checks, run_check_task
+
+__all__ = [
+    "CHECKS_FILE",
+    "Check",
+    "ChecksConfig",
+    "Status",
+    "check_versions",
+    "counts",
+    "gate_rows",
+    "log_checks",
+    "read_checks",
+    "run_check_task",
+    "run_checks",
+    "to_json",
+    "verdict",
+    "write_checks",
+]

@@ -29,6 +29,7 @@ from evalkit.checks.longtext import run_long_text
 from evalkit.checks.result import Check, Status
 from evalkit.checks.sanity import run_sanity
 from evalkit.checks.target import Target, target_for
+from evalkit.errors import EndpointError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,22 @@ def apply_on_fail(check: Check, cfg: ChecksConfig) -> Check:
     if to is None or to is Status.FAIL:
         return check
     return check.replace(status=to, reason=f"{check.reason} [FAIL -> {to} by checks.on_fail]")
+
+
+def ensure_reachable(target: Target) -> None:
+    """Raise :class:`EndpointError` if an HTTP target's server does not answer at all.
+
+    Any HTTP status (even 404) proves the server is there; the checks then report what it does.
+    An unreachable server is an error of the run (exit code 1), not a list of failed checks.
+    """
+    if target.endpoint is None:
+        return
+    reply = target.endpoint.get(target.endpoint.url("/models"))
+    if reply.status is None:
+        raise EndpointError(
+            f"model version {target.name!r}: cannot reach {target.endpoint.base_url} "
+            f"({reply.error}) (expected a running OpenAI-compatible server)"
+        )
 
 
 def run_checks(
@@ -71,6 +88,7 @@ def run_checks(
         target: Target = target_for(version, role, timeout_s=cfg.contract.timeout_s)
         t0 = time.perf_counter()
         try:
+            ensure_reachable(target)
             got = run(target)
         finally:
             if target.endpoint is not None:

@@ -34,7 +34,11 @@ EXIT_OK, EXIT_BLOCK = 0, 3
 
 
 def check_metrics(checks: Sequence[Check]) -> dict[str, float]:
-    """``checks_pass`` / ``checks_warn`` / ``checks_fail`` / ``checks_skip`` counts."""
+    """``checks_pass`` / ``checks_warn`` / ``checks_fail`` / ``checks_skip`` counts.
+
+    >>> check_metrics([Check("a", "FAIL"), Check("b", "PASS")])["checks_fail"]
+    1.0
+    """
     return {f"checks_{k.lower()}": float(v) for k, v in counts(checks).items()}
 
 
