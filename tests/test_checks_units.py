@@ -192,6 +192,26 @@ def test_skip_and_on_fail_match_names_and_dotted_prefixes():
     assert apply_on_fail(Check("contract.usage", "PASS"), cfg).status is Status.PASS
 
 
+def test_per_version_contract_is_merged_over_the_base():
+    cfg = ChecksConfig.from_mapping(
+        {
+            "contract": {"over_long_words": 500},
+            "on_fail": {"contract.health": "WARN"},
+            "versions": {
+                "served": {"contract": {"auth_required": False}, "skip": ["multilingual"]}
+            },
+        }
+    )
+    served = cfg.for_version("served")
+    assert served.contract.auth_required is False and served.contract.over_long_words == 500
+    assert served.skip == ("multilingual",) and served.outcome_override("contract.health") == "WARN"
+    assert cfg.for_version("local") is cfg
+    with pytest.raises(ConfigError, match=r"checks.versions.served: checks.sanity.dimensions"):
+        ChecksConfig.from_mapping({"versions": {"served": {"sanity": {"dimensions": "x"}}}})
+    with pytest.raises(ConfigError, match=r"checks.versions.served has unknown key\(s\) sanityy"):
+        ChecksConfig.from_mapping({"versions": {"served": {"sanityy": {}}}})
+
+
 # ---------------------------------------------------------------------------- length search
 
 

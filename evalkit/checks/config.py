@@ -14,6 +14,7 @@ A team writes its own contract once (``conf/checks/<name>.yaml``) and selects it
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import types
 import typing
@@ -106,6 +107,9 @@ class ChecksConfig:
     sanity: SanityConfig = field(default_factory=SanityConfig)
     long_text: LongTextConfig = field(default_factory=LongTextConfig)
     contract: ContractConfig = field(default_factory=ContractConfig)
+    #: ``{version name: {section: {key: value}}}``: that endpoint's own expectations, merged
+    #: over the rest (one task=check run can hold several endpoints to different contracts).
+    versions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> ChecksConfig:
@@ -142,9 +146,47 @@ class ChecksConfig:
             sanity=_section(SanityConfig, cfg.get("sanity"), "checks.sanity"),
             long_text=_section(LongTextConfig, cfg.get("long_text"), "checks.long_text"),
             contract=_section(ContractConfig, cfg.get("contract"), "checks.contract"),
+            versions=_plain(cfg.get("versions"), "checks.versions"),
         )
         out._validate()
+        for name in out.versions:
+            out.for_version(name)  # surface a bad override now, not mid-run
         return out
+
+    def for_version(self, name: str) -> ChecksConfig:
+        """This contract with ``versions[name]`` merged over it (itself if there is none).
+
+        >>> cfg = ChecksConfig.from_mapping({"versions": {"e5": {"sanity": {"dimensions": []}}}})
+        >>> cfg.for_version("e5").sanity.dimensions, cfg.for_version("other").sanity.dimensions
+        ((), (256, 512))
+        """
+        override = self.versions.get(name)
+        if not override:
+            return self
+        override = _plain(override, f"checks.versions.{name}")
+        if "versions" in override:
+            raise ConfigError(f"checks.versions.{name} cannot itself contain 'versions'")
+        base = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "versions"}
+        merged: dict[str, Any] = {}
+        for key, value in base.items():
+            if dataclasses.is_dataclass(value):
+                value = dataclasses.asdict(value)
+                sub = _plain(override.get(key), f"checks.versions.{name}.{key}")
+                value.update(sub)
+            elif key in override:
+                value = override[key]
+            merged[key] = value
+        merged["on_fail"] = {k: str(v) for k, v in dict(merged["on_fail"]).items()}
+        unknown = sorted(set(override) - set(base))
+        if unknown:
+            raise ConfigError(
+                f"checks.versions.{name} has unknown key(s) {', '.join(unknown)} "
+                f"(expected {', '.join(base)})"
+            )
+        try:
+            return ChecksConfig.from_mapping(merged)
+        except ConfigError as err:
+            raise ConfigError(f"checks.versions.{name}: {err}") from None
 
     def _validate(self) -> None:
         s, lt, c = self.sanity, self.long_text, self.contract

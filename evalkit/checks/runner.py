@@ -70,8 +70,11 @@ def ensure_reachable(target: Target) -> None:
 def run_checks(
     version: Any, checks_cfg: ChecksConfig | Mapping[str, Any] | None = None
 ) -> list[Check]:
-    """All configured checks for one model version (a :class:`~evalkit.embed.ModelVersion`)."""
-    cfg = as_config(checks_cfg)
+    """All configured checks for one model version (a :class:`~evalkit.embed.ModelVersion`).
+
+    ``checks.versions.<version name>`` (if present) is merged over the contract first.
+    """
+    cfg = as_config(checks_cfg).for_version(version.name)
 
     def enabled(name: str) -> bool:
         return not cfg.skipped(name)

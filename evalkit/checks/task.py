@@ -46,6 +46,7 @@ def config_params(cfg: ChecksConfig) -> dict[str, Any]:
     """The contract as flat ``checks.*`` params (what the endpoint was held to)."""
     plain = dataclasses.asdict(cfg)
     plain["on_fail"] = {k: str(v) for k, v in cfg.on_fail.items()}
+    plain.pop("versions", None)  # logged already merged, per version
     return {"checks": plain}
 
 
@@ -97,7 +98,7 @@ def check_versions(
                     run_id,
                     checks,
                     path,
-                    {"model": version.params(), **config_params(cfg)},
+                    {"model": version.params(), **config_params(cfg.for_version(version.name))},
                 )
             except BaseException:
                 tracker.finish(run_id, "FAILED")
