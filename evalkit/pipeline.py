@@ -22,6 +22,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from evalkit.checks import gate_rows, log_checks, run_checks, write_checks
 from evalkit.clicks.stage import ClickStage, click_report, load_clicks, pair_rows
 from evalkit.compare import (
     CompareSettings,
@@ -354,6 +355,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
             },
         )
         tracker.log_artifact(parent, config_file)
+    check_rows: list[dict[str, Any]] | None = None  # None: the endpoint checks were not run
     try:
         id_rank = id_ranks(data.catalog.ids)
         for i, version in enumerate(versions):
@@ -361,6 +363,10 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
             result, stats = evaluate_version(version, data, cfg, spec, metrics, id_rank)
             click_pairs = data.clicks.pairs() if data.clicks is not None else None
             files = _write_version_files(result, out, click_pairs)
+            if cfg.get("run_checks"):
+                checks = run_checks(version, cfg.get("checks"))
+                files["checks"] = write_checks(checks, out / version.name / "checks.json")
+                check_rows = [*(check_rows or []), *gate_rows(checks, version.name)]
             evaluation.results.append(result)
             if tracker is not None:
                 child = tracker.start_child(
@@ -396,6 +402,8 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                 tracker.log_artifact(child, files["trec"], "runs")
                 tracker.log_artifact(child, files["pairs"])
                 tracker.log_artifact(child, files["latency"])
+                if "checks" in files:
+                    log_checks(tracker, child, checks, files["checks"])
                 if "click_pairs" in files:
                     tracker.log_artifact(child, files["click_pairs"])
                 tracker.finish(child)
@@ -404,7 +412,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
             scatter = report_clicks(evaluation, cfg, tracker, parent)
         if len(evaluation.results) >= 2:
             evaluation.comparison = compare_and_report(
-                evaluation, cfg, metrics, tracker, parent, scatter_png=scatter
+                evaluation, cfg, metrics, tracker, parent, checks=check_rows, scatter_png=scatter
             )
             evaluation.exit_code = evaluation.comparison.exit_code
     except BaseException:

