@@ -49,32 +49,13 @@ def metrics_table(results: list[VersionResult]) -> Table:
 
 
 def click_table(report: Any) -> Table:
-    """Similarity-vs-click correlation per version with 95% intervals (and the delta to the baseline)."""
-    label = report.measure.replace("_", " ") + (" (simulated clicks)" if report.simulated else "")
-    table = Table(title=f"Cosine similarity vs {label}")
-    for col in (
-        "version",
-        "spearman [95% CI]",
-        "within-query spearman",
-        "kendall",
-        "pearson",
-        "delta spearman vs baseline",
-    ):
+    """Similarity-vs-click correlations per version (see :meth:`ClickReport.table`)."""
+    head, rows = report.table()
+    table = Table(title=f"Cosine similarity vs {report.label}")
+    for col in head:
         table.add_column(col, justify="left" if col == "version" else "right")
-
-    def ci(stat: Any) -> str:
-        return f"{stat.value:+.3f} [{stat.low:+.3f}, {stat.high:+.3f}]"
-
-    for name, corr in report.correlations.items():
-        diff = report.differences.get(name)
-        table.add_row(
-            name,
-            ci(corr.spearman),
-            ci(corr.spearman_within),
-            f"{corr.kendall.value:+.3f}",
-            f"{corr.pearson.value:+.3f}",
-            ci(diff.spearman) if diff is not None else "(baseline)",
-        )
+    for row in rows:
+        table.add_row(*row)
     return table
 
 

@@ -33,6 +33,7 @@ from evalkit.compare import (
     verdict_tags,
     write_report,
 )
+from evalkit.compare.report import Section
 from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.schema import EvalData
 from evalkit.embed import embed_texts
@@ -525,7 +526,20 @@ def compare_and_report(
         checks=checks,
         metrics=metrics,
     )
-    files = write_report(verdict, evaluation.output_dir, scatter_png=scatter_png)
+    sections = []
+    if evaluation.click_report is not None:
+        head, rows = evaluation.click_report.table()
+        sections.append(
+            Section(
+                f"Similarity vs {evaluation.click_report.label}",
+                head,
+                rows,
+                note="Correlation between each version's cosine similarity and the logged "
+                f"{evaluation.click_report.label} of every (query, item) pair; 95% bootstrap "
+                "intervals resample queries, the delta is paired.",
+            )
+        )
+    files = write_report(verdict, evaluation.output_dir, scatter_png=scatter_png, sections=sections)
     if tracker is not None and parent is not None:
         tracker.log_metrics(parent, comparison_metrics(verdict))
         tracker.set_tags(parent, verdict_tags(verdict))

@@ -89,6 +89,40 @@ class ClickReport:
             out.update(self.differences[version].metrics())
         return out
 
+    @property
+    def label(self) -> str:
+        """``click rate`` / ``click share``, with ``(simulated clicks)`` when simulated."""
+        return self.measure.replace("_", " ") + (" (simulated clicks)" if self.simulated else "")
+
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """Header and rows: per version correlations with intervals and the delta to the baseline."""
+        head = [
+            "version",
+            "spearman [95% CI]",
+            "within-query spearman [95% CI]",
+            "kendall",
+            "pearson",
+            "delta spearman vs baseline [95% CI]",
+        ]
+
+        def ci(est: Any) -> str:
+            return f"{est.value:+.3f} [{est.low:+.3f}, {est.high:+.3f}]"
+
+        rows = []
+        for name, corr in self.correlations.items():
+            diff = self.differences.get(name)
+            rows.append(
+                [
+                    name,
+                    ci(corr.spearman),
+                    ci(corr.spearman_within),
+                    f"{corr.kendall.value:+.3f}",
+                    f"{corr.pearson.value:+.3f}",
+                    ci(diff.spearman) if diff is not None else "(baseline)",
+                ]
+            )
+        return head, rows
+
     def params(self) -> dict[str, Any]:
         any_corr = next(iter(self.correlations.values()), None)
         out: dict[str, Any] = {"click_measure": self.measure, "click_simulated": self.simulated}

@@ -32,7 +32,7 @@ import html
 import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from importlib import resources
 from pathlib import Path
@@ -486,7 +486,17 @@ def _md_table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def render_markdown(verdict: Verdict) -> str:
+@dataclass(frozen=True)
+class Section:
+    """An extra report table from another layer (e.g. the click correlations)."""
+
+    title: str
+    head: list[str]
+    rows: list[list[str]]
+    note: str = ""
+
+
+def render_markdown(verdict: Verdict, sections: Sequence[Section] = ()) -> str:
     """``report.md``: verdict, gates, metrics, drift, latency, slices and worst regressions."""
     parts = [
         f"# Release verdict: {verdict.status} (exit code {verdict.exit_code})",
@@ -531,6 +541,11 @@ def render_markdown(verdict: Verdict) -> str:
                     ),
                     "",
                 ]
+    for sec in sections:
+        parts += ["", f"## {sec.title}", ""]
+        if sec.note:
+            parts += [sec.note, ""]
+        parts.append(_md_table(sec.head, sec.rows))
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -589,7 +604,9 @@ def _read_png(path: str | Path) -> bytes:
     return data
 
 
-def render_html(verdict: Verdict, scatter_png: str | Path | None = None) -> str:
+def render_html(
+    verdict: Verdict, scatter_png: str | Path | None = None, sections: Sequence[Section] = ()
+) -> str:
     """Self-contained ``report.html`` (inline CSS, plots as base64 PNG)."""
     e = html.escape
     body = []
@@ -622,7 +639,11 @@ def render_html(verdict: Verdict, scatter_png: str | Path | None = None) -> str:
             ),
         ]
         if scatter is not None:
-            figs.append(_img(scatter, "similarity vs click", "Similarity vs click-through rate"))
+            caption = next(
+                (sec.title for sec in sections if sec.title.lower().startswith("similarity")),
+                "Similarity vs click rate",
+            )
+            figs.append(_img(scatter, "similarity vs click", caption))
         body.append('<div class="plots">' + "".join(figs) + "</div>")
         body.append("<h3>Drift</h3>")
         body.append(_html_table(["measure", c.baseline, c.candidate, "change"], _drift_rows(c)))
@@ -644,6 +665,11 @@ def render_html(verdict: Verdict, scatter_png: str | Path | None = None) -> str:
                     )
                     + "</details>"
                 )
+    for sec in sections:
+        body.append(f"<h2>{e(sec.title)}</h2>")
+        if sec.note:
+            body.append(f"<p>{e(sec.note)}</p>")
+        body.append(_html_table(sec.head, sec.rows))
     meta = (
         f"Baseline {verdict.baseline} &middot; dataset {e(verdict.dataset or '(in memory)')} "
         f"&middot; {e(verdict.test_label)}, {e(verdict.settings.correction)} correction &middot; "
@@ -667,14 +693,17 @@ class ReportFiles:
 
 
 def write_report(
-    verdict: Verdict, out_dir: str | Path, scatter_png: str | Path | None = None
+    verdict: Verdict,
+    out_dir: str | Path,
+    scatter_png: str | Path | None = None,
+    sections: Sequence[Section] = (),
 ) -> ReportFiles:
     """Write ``report.md``, ``report.html`` and ``verdict.json`` into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(out / "report.md", out / "report.html", out / "verdict.json")
-    files.markdown.write_text(render_markdown(verdict), encoding="utf-8")
-    files.html.write_text(render_html(verdict, scatter_png), encoding="utf-8")
+    files.markdown.write_text(render_markdown(verdict, sections), encoding="utf-8")
+    files.html.write_text(render_html(verdict, scatter_png, sections), encoding="utf-8")
     files.verdict_json.write_text(
         json.dumps(verdict_dict(verdict), indent=2, allow_nan=False) + "\n", encoding="utf-8"
     )
