@@ -22,6 +22,7 @@ log = logging.getLogger("evalkit")
 
 # `datasets` pings the Hub's download counter even for local files; evalkit never needs that.
 os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 EXIT_OK, EXIT_ERROR, EXIT_BLOCK = 0, 1, 3
 #: The repository's conf/ (evalkit is installed editable, as README.md says).

@@ -33,6 +33,7 @@ from evalkit.compare import (
     verdict_tags,
     write_report,
 )
+from evalkit.compare.fingerprint import check_fingerprints
 from evalkit.compare.report import Section
 from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.schema import EvalData
@@ -329,7 +330,12 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
             raise ConfigError(
                 "compare.baseline_run_id needs MLflow tracking (tracking=sqlite/server)"
             )
-        evaluation.results.append(load_version_result(tracker, str(baseline_run), data))
+        logged = load_version_result(tracker, str(baseline_run), data)
+        # Refuse a baseline logged on other data before spending anything on embeddings.
+        check_fingerprints(
+            logged.fingerprint, data.fingerprint, (f"baseline run {baseline_run}", "this dataset")
+        )
+        evaluation.results.append(logged)
         log.info("baseline: %s from MLflow run %s", evaluation.results[0].name, baseline_run)
     baseline_name = evaluation.results[0].name if baseline_run else versions[0].name
     parent = None
