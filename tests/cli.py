@@ -37,7 +37,9 @@ def run_evalkit(*overrides: str, work: Path, out_name: str = "out", timeout: int
         "progress=false",
     ]
     given = {o.split("=", 1)[0].lstrip("+") for o in overrides if "=" in o}
-    args = [o for o in defaults if o.split("=", 1)[0] not in given] + list(overrides)
+    flags = [o for o in overrides if o.startswith("-")]
+    rest = [o for o in overrides if not o.startswith("-")]
+    args = flags + [o for o in defaults if o.split("=", 1)[0] not in given] + rest
     proc = subprocess.run(
         [sys.executable, "-m", "evalkit.cli", *args],
         cwd=REPO,

@@ -17,6 +17,7 @@ SQLite store (``sqlite:///mlruns/mlflow.db``) artifacts go beside the database, 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
@@ -69,19 +70,31 @@ class Tracker:
 
     def __init__(self, uri: str, experiment: str) -> None:
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
-        self.experiment_id = self._experiment(experiment)
+        if not uri.startswith("sqlite:///"):
+            self.client = MlflowClient(tracking_uri=uri)
+            self.experiment_id = self._experiment(experiment)
+            return
+        db = Path(uri.removeprefix("sqlite:///"))
+        db.parent.mkdir(parents=True, exist_ok=True)
+        # Parallel sweep jobs (joblib, SLURM arrays) must not create / migrate one fresh SQLite
+        # store at once: MLflow's schema migration (run when a client opens it) is not safe
+        # under concurrency.
+        with open(db.parent / f".{db.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self.client = MlflowClient(tracking_uri=uri)
+                self.experiment_id = self._experiment(experiment)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _experiment(self, name: str) -> str:
-        if self.uri.startswith("sqlite:///"):
-            db = Path(self.uri.removeprefix("sqlite:///"))
-            db.parent.mkdir(parents=True, exist_ok=True)
         try:
             exp = self.client.get_experiment_by_name(name)
             if exp is not None:
                 return exp.experiment_id
             location = None
             if self.uri.startswith("sqlite:///"):
+                db = Path(self.uri.removeprefix("sqlite:///"))
                 safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
                 location = (db.parent.resolve() / "artifacts" / safe).as_uri()
             return self.client.create_experiment(name, artifact_location=location)
