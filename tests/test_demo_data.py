@@ -47,8 +47,11 @@ def test_two_calls_are_identical(demo: EvalData) -> None:
 
 
 def test_fingerprint_is_the_shared_helper(demo: EvalData) -> None:
-    expected = fingerprint_data(demo.catalog, demo.queries, demo.judgments, demo.text_field)
+    expected = fingerprint_data(
+        demo.catalog, demo.queries, demo.judgments, demo.text_field, clicks=demo.clicks.digest()
+    )
     assert demo.fingerprint == expected
+    assert demo.clicks.simulated
 
 
 def test_independent_of_hash_randomisation() -> None:

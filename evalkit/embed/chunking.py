@@ -52,7 +52,11 @@ class Chunking:
 
     @classmethod
     def from_config(cls, value: Chunking | Mapping[str, Any] | None) -> Chunking | None:
-        """``None`` (no chunking), a ``Chunking``, or a mapping ``{size, overlap, pooling}``."""
+        """``None`` (no chunking), a ``Chunking``, or a mapping ``{size, overlap, pooling}``.
+
+        ``size: null`` also means no chunking, so the configs can carry the full mapping and a
+        sweep can override ``models.<name>.chunking.size=128,256``.
+        """
         if value is None or isinstance(value, Chunking):
             return value
         if not isinstance(value, Mapping):
@@ -64,8 +68,8 @@ class Chunking:
             raise ConfigError(
                 f"chunking has unknown key(s) {sorted(unknown)} (expected size, overlap, pooling)"
             )
-        if "size" not in value or value["size"] is None:
-            raise ConfigError("chunking.size is missing (expected an integer >= 1)")
+        if value.get("size") is None:  # {size: null, ...}: chunking off (sweepable key)
+            return None
         return cls(
             size=value["size"],
             overlap=value.get("overlap", 0) or 0,
