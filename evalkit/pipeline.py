@@ -21,6 +21,7 @@ import numpy as np
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from evalkit.checks import gate_rows, log_checks, run_checks, write_checks
 from evalkit.clicks.stage import ClickStage, click_report, load_clicks, pair_rows
@@ -75,6 +76,12 @@ def build(node: DictConfig, what: str, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate`` that surfaces evalkit's own errors instead of Hydra's wrapper."""
     try:
         return instantiate(node, _convert_="all", **kwargs)
+    except MissingMandatoryValue as exc:
+        key = exc.full_key or "a value"
+        raise ConfigError(
+            f"{what}: {key} is not set (the config says ???); pass it on the command line, "
+            f"e.g. {key}=<value>"
+        ) from None
     except InstantiationException as exc:
         cause = exc.__cause__
         while cause is not None and not isinstance(cause, EvalkitError):
