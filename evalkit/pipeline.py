@@ -18,10 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue
 
 from evalkit.checks import gate_rows, log_checks, run_checks, write_checks
 from evalkit.clicks.stage import ClickStage, click_report, load_clicks, pair_rows
@@ -39,8 +36,9 @@ from evalkit.compare.report import Section
 from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.schema import EvalData
 from evalkit.embed import embed_texts
-from evalkit.errors import ConfigError, EvalkitError
+from evalkit.errors import ConfigError
 from evalkit.index.faiss_index import IndexSpec, build_index, measure_ann_recall
+from evalkit.instantiate import build
 from evalkit.metrics.ir import check_metrics, mlflow_name, score
 from evalkit.results import VersionResult
 from evalkit.retrieve.replay import id_ranks, replay
@@ -70,25 +68,6 @@ class Evaluation:
     comparison: Any = None
     click_report: Any = None
     exit_code: int = 0
-
-
-def build(node: DictConfig, what: str, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate`` that surfaces evalkit's own errors instead of Hydra's wrapper."""
-    try:
-        return instantiate(node, _convert_="all", **kwargs)
-    except MissingMandatoryValue as exc:
-        key = exc.full_key or "a value"
-        raise ConfigError(
-            f"{what}: {key} is not set (the config says ???); pass it on the command line, "
-            f"e.g. {key}=<value>"
-        ) from None
-    except InstantiationException as exc:
-        cause = exc.__cause__
-        while cause is not None and not isinstance(cause, EvalkitError):
-            cause = cause.__cause__
-        if cause is not None:
-            raise cause from None
-        raise ConfigError(f"cannot build {what}: {exc}") from exc
 
 
 def judged_pairs(

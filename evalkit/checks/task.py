@@ -26,7 +26,8 @@ from evalkit.checks.config import ChecksConfig
 from evalkit.checks.report import checks_table
 from evalkit.checks.result import CHECKS_FILE, Check, counts, verdict, write_checks
 from evalkit.checks.runner import as_config, run_checks
-from evalkit.errors import ConfigError, EvalkitError
+from evalkit.errors import ConfigError
+from evalkit.instantiate import build
 
 log = logging.getLogger(__name__)
 
@@ -108,27 +109,11 @@ def check_versions(
     return out
 
 
-def _instantiate(node: Any, what: str) -> Any:
-    """``hydra.utils.instantiate`` surfacing evalkit's own errors (as the pipeline does)."""
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-
-    try:
-        return instantiate(node, _convert_="all")
-    except InstantiationException as exc:
-        cause = exc.__cause__
-        while cause is not None and not isinstance(cause, EvalkitError):
-            cause = cause.__cause__
-        if cause is not None:
-            raise cause from None
-        raise ConfigError(f"cannot build {what}: {exc}") from exc
-
-
 def run_check_task(cfg: Any) -> int:
     """The ``task=check`` command on the composed Hydra config; returns the exit code."""
     if not cfg.models:
         raise ConfigError("no model version selected: use e.g. models=[e5_small]")
-    versions = [_instantiate(cfg.models[name], f"model version {name!r}") for name in cfg.models]
+    versions = [build(cfg.models[name], f"model version {name!r}") for name in cfg.models]
     checks_cfg = ChecksConfig.from_mapping(cfg.get("checks"))
     tracker = None
     tracking = cfg.get("tracking")

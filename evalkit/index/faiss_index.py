@@ -113,7 +113,9 @@ def search(
     rows = np.empty((len(q), depth), dtype=np.int64)
     starts = range(0, len(q), batch_size)
     for s in tqdm(starts, desc=desc, unit="batch", disable=None if progress else True, leave=False):
-        scores[s : s + batch_size], rows[s : s + batch_size] = index.search(q[s : s + batch_size], depth)
+        scores[s : s + batch_size], rows[s : s + batch_size] = index.search(
+            q[s : s + batch_size], depth
+        )
     scores[rows < 0] = -np.inf
     return scores, rows
 
@@ -137,7 +139,12 @@ def ann_recall(approx_rows: np.ndarray, exact_rows: np.ndarray, k: int) -> float
 
 
 def measure_ann_recall(
-    vectors: np.ndarray, queries: np.ndarray, approx_rows: np.ndarray, k: int, sample: int, seed: int = 0
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    approx_rows: np.ndarray,
+    k: int,
+    sample: int,
+    seed: int = 0,
 ) -> float:
     """Recall of an ANN index's top-``k`` against exact search on (a sample of) the queries."""
     n_q = len(queries)

@@ -68,7 +68,9 @@ class Scores:
     scored_query_ids: list[str] = field(default_factory=list)
 
 
-def scorable_qrels(qrels: dict[str, dict[str, int]], query_ids: list[str]) -> dict[str, dict[str, int]]:
+def scorable_qrels(
+    qrels: dict[str, dict[str, int]], query_ids: list[str]
+) -> dict[str, dict[str, int]]:
     """Judgments of replayed queries that have at least one item of grade >= 1."""
     present = set(query_ids)
     return {

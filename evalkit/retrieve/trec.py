@@ -67,7 +67,9 @@ def read_trec(path: str | Path) -> dict[str, list[tuple[str, float]]]:
                 )
             qid, _, did, _, score, _ = parts
             if (qid, did) in seen:
-                raise DataError(f"item {did!r} appears twice for query {qid!r}", file=str(path), row=lineno)
+                raise DataError(
+                    f"item {did!r} appears twice for query {qid!r}", file=str(path), row=lineno
+                )
             seen.add((qid, did))
             try:
                 out.setdefault(qid, []).append((did, float(score)))
@@ -89,13 +91,17 @@ def ranking_from_trec(path: str | Path, item_ids: list[str], k: int | None = Non
     for qi, qid in enumerate(qids):
         for r, (did, s) in enumerate(run[qid][:depth]):
             if did not in row_of:
-                raise DataError(f"item {did!r} is not in the catalog", file=str(path), field="item_id")
+                raise DataError(
+                    f"item {did!r} is not in the catalog", file=str(path), field="item_id"
+                )
             indices[qi, r] = row_of[did]
             scores[qi, r] = s
     return Ranking(query_ids=qids, indices=indices, scores=scores, item_ids=item_ids)
 
 
-def rank_scores(ranking: Ranking, query_ids: list[str] | None = None) -> dict[str, dict[str, float]]:
+def rank_scores(
+    ranking: Ranking, query_ids: list[str] | None = None
+) -> dict[str, dict[str, float]]:
     """``{query_id: {item_id: k - rank}}`` for ranx: strictly decreasing, so ties cannot reorder."""
     k = ranking.k
     ids = ranking.item_ids
