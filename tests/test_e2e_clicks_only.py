@@ -34,9 +34,10 @@ def files(tmp_path_factory, shared_data):
             fh.write(json.dumps({"qid": q, "query": t}) + "\n")
     ranking = bm25_ranking(adi.catalog.ids, adi.catalog.titles, adi.queries.ids, adi.queries.texts)
     log = simulate_clicks(ranking, adi.judgments.qrels, model=ClickModel(), sessions=200, seed=1)
-    with open(d / "clicks.jsonl", "w", encoding="utf-8") as fh, open(
-        d / "clicks_no_impressions.jsonl", "w", encoding="utf-8"
-    ) as fh2:
+    with (
+        open(d / "clicks.jsonl", "w", encoding="utf-8") as fh,
+        open(d / "clicks_no_impressions.jsonl", "w", encoding="utf-8") as fh2,
+    ):
         for j, (q, i) in enumerate(log.pairs()):
             row = {"query_id": q, "item_id": i, "clicks": int(log.clicks[j])}
             row["avg_position"] = float(log.mean_position[j])

