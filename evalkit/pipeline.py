@@ -4,24 +4,21 @@
 :mod:`evalkit.cli` is only the thin ``@hydra.main`` entry point around it.  Every stage is a
 call into its own layer, so this module reads as the data flow of the tool.
 
->>> from evalkit.pipeline import judged_pairs
->>> judged_pairs({"q1": {"d2": 1, "d1": 0}}, ["q1"], ["d1", "d2"])
-([('q1', 'd1'), ('q1', 'd2')], array([0, 0]), array([0, 1]))
+Per version: :func:`evalkit.evaluate_version.evaluate_version`; its files:
+:mod:`evalkit.track.artifacts`; MLflow: :mod:`evalkit.track.mlflow_tracker`.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from evalkit.checks import gate_rows, log_checks, run_checks, write_checks
-from evalkit.clicks.stage import ClickStage, click_report, load_clicks, pair_rows
+from evalkit.clicks.stage import ClickStage, click_report, load_clicks
 from evalkit.compare import (
     CompareSettings,
     GateConfig,
@@ -35,21 +32,16 @@ from evalkit.compare.fingerprint import check_fingerprints
 from evalkit.compare.report import Section
 from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.schema import EvalData
-from evalkit.embed import embed_texts
 from evalkit.errors import ConfigError
-from evalkit.index.faiss_index import IndexSpec, build_index, measure_ann_recall
+from evalkit.evaluate_version import evaluate_version, latency_metrics
+from evalkit.index.faiss_index import IndexSpec
 from evalkit.instantiate import build
-from evalkit.metrics.ir import check_metrics, mlflow_name, score
+from evalkit.metrics.ir import check_metrics, mlflow_name
 from evalkit.results import VersionResult
-from evalkit.retrieve.replay import id_ranks, replay
-from evalkit.retrieve.trec import write_trec
+from evalkit.retrieve.replay import id_ranks
+from evalkit.track.artifacts import write_version_files
 from evalkit.track.baseline import (
-    CLICK_PAIRS_FILE,
-    LATENCY_FILE,
-    PAIRS_FILE,
     load_version_result,
-    write_latency,
-    write_pairs,
 )
 from evalkit.track.mlflow_tracker import Tracker, flatten
 
@@ -68,181 +60,6 @@ class Evaluation:
     comparison: Any = None
     click_report: Any = None
     exit_code: int = 0
-
-
-def judged_pairs(
-    qrels: dict[str, dict[str, int]], query_ids: list[str], item_ids: list[str]
-) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
-    """Every judged (query, item) pair, sorted, with their query and catalog row numbers."""
-    q_row = {q: i for i, q in enumerate(query_ids)}
-    i_row = {d: i for i, d in enumerate(item_ids)}
-    pairs = sorted((q, d) for q, items in qrels.items() if q in q_row for d in items if d in i_row)
-    qr = np.fromiter((q_row[q] for q, _ in pairs), dtype=np.int64, count=len(pairs))
-    ir = np.fromiter((i_row[d] for _, d in pairs), dtype=np.int64, count=len(pairs))
-    return pairs, qr, ir
-
-
-def pair_cosine(
-    q_vecs: np.ndarray, i_vecs: np.ndarray, qr: np.ndarray, ir: np.ndarray
-) -> np.ndarray:
-    """Row-wise inner products of the given query/item rows, in chunks (vectors are normalised)."""
-    out = np.empty(len(qr), dtype=np.float32)
-    for s in range(0, len(qr), 65536):
-        a, b = q_vecs[qr[s : s + 65536]], i_vecs[ir[s : s + 65536]]
-        out[s : s + 65536] = np.einsum("ij,ij->i", a, b)
-    return out
-
-
-def _latency_probe(
-    version: Any, texts: list[str], sample: int, seed: int
-) -> tuple[np.ndarray, float]:
-    """Per-request latencies and texts/s on an uncached sample of query texts."""
-    if not texts or sample <= 0:
-        return np.zeros(0), float("nan")
-    rng = np.random.default_rng(seed)
-    take = rng.choice(len(texts), size=min(sample, len(texts)), replace=False)
-    probe = [texts[i] for i in np.sort(take)]
-    t0 = time.perf_counter()
-    res = embed_texts(version, probe, "query", cache_dir=None, progress=False)
-    wall = time.perf_counter() - t0
-    return np.asarray(res.latencies_s, dtype=np.float64), len(probe) / wall if wall > 0 else float(
-        "nan"
-    )
-
-
-def evaluate_version(
-    version: Any,
-    data: EvalData,
-    cfg: DictConfig,
-    spec: IndexSpec,
-    metrics: list[str],
-    id_rank: np.ndarray,
-) -> tuple[VersionResult, dict[str, float]]:
-    """Embed, index, replay and score one model version. Returns its result and run statistics."""
-    cache_dir = Path(cfg.cache.dir) if cfg.cache.enabled else None
-    stats: dict[str, float] = {}
-    t0 = time.perf_counter()
-    docs = embed_texts(
-        version,
-        data.catalog.text_for(data.text_field),
-        "document",
-        cache_dir=cache_dir,
-        progress=cfg.progress,
-    )
-    tq = time.perf_counter()
-    queries = embed_texts(
-        version, data.queries.texts, "query", cache_dir=cache_dir, progress=cfg.progress
-    )
-    q_seconds = time.perf_counter() - tq
-    stats["embed_seconds"] = time.perf_counter() - t0
-    stats["embed_requests"] = docs.n_requests + queries.n_requests
-    stats["embed_cached"] = docs.n_cached + queries.n_cached
-    stats["dim"] = docs.vectors.shape[1]
-
-    t0 = time.perf_counter()
-    index = build_index(docs.vectors, spec)
-    stats["index_seconds"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ranking = replay(
-        index,
-        queries.vectors,
-        data.queries.ids,
-        data.catalog.ids,
-        int(cfg.k),
-        batch_size=spec.search_batch,
-        progress=cfg.progress,
-        id_rank=id_rank,
-    )
-    stats["search_seconds"] = time.perf_counter() - t0
-    stats["ties"] = ranking.ties
-    stats["boundary_ties"] = ranking.boundary_ties
-    if not spec.exact:
-        recall = measure_ann_recall(
-            docs.vectors,
-            queries.vectors,
-            ranking.indices,
-            ranking.k,
-            spec.ann_recall_sample,
-            cfg.seed,
-        )
-        stats[f"ann_recall_at_{ranking.k}"] = recall
-
-    qrels = data.judgments.qrels if data.judgments is not None else {}
-    scores = score(ranking, qrels, metrics)
-    stats["queries_scored"] = scores.n_scored
-    stats["queries_without_relevant"] = scores.n_without_relevant
-
-    pairs, qr, ir = judged_pairs(qrels, data.queries.ids, data.catalog.ids)
-    similarity = pair_cosine(queries.vectors, docs.vectors, qr, ir)
-    click_similarity = None
-    if data.clicks is not None:
-        cq, ci = pair_rows(data.clicks, data.queries.ids, data.catalog.ids)
-        click_similarity = np.full(len(cq), np.nan, dtype=np.float32)
-        ok = (cq >= 0) & (ci >= 0)
-        click_similarity[ok] = pair_cosine(queries.vectors, docs.vectors, cq[ok], ci[ok])
-
-    # Latency of the query requests made now (none on a warm rerun), or of an explicit probe.
-    latencies = np.asarray(queries.latencies_s, dtype=np.float64)
-    throughput = len(data.queries) / q_seconds if queries.n_requests and q_seconds > 0 else None
-    if cfg.latency.probe:
-        latencies, throughput = _latency_probe(
-            version, data.queries.texts, int(cfg.latency.probe), cfg.seed
-        )
-        stats["latency_probe_requests"] = len(latencies)
-    result = VersionResult(
-        name=version.name,
-        params=version.params(),
-        overall=scores.overall,
-        per_query=scores.per_query,
-        ranking=ranking,
-        pair_ids=pairs,
-        pair_similarity=similarity,
-        latencies_s=latencies,
-        throughput=throughput,
-        batch_size=getattr(version, "batch_size", None),
-        concurrency=getattr(version, "concurrency", 1),
-        fingerprint=dict(data.fingerprint),
-        click_similarity=click_similarity,
-        extra=stats,
-    )
-    return result, stats
-
-
-def _write_version_files(
-    result: VersionResult, out: Path, click_pairs: list[tuple[str, str]] | None = None
-) -> dict[str, Path]:
-    """The per-query metric table and the TREC run file of one version."""
-    out = out / result.name
-    out.mkdir(parents=True, exist_ok=True)
-    per_query = out / "per_query.csv"
-    metrics = list(result.per_query)
-    qids = sorted(next(iter(result.per_query.values()), {}))
-    with open(per_query, "w", encoding="utf-8") as fh:
-        fh.write(",".join(["query_id", *metrics]) + "\n")
-        for q in qids:
-            fh.write(",".join([_csv(q), *(repr(result.per_query[m][q]) for m in metrics)]) + "\n")
-    trec = out / "runs" / f"{result.name}.trec"
-    trec.parent.mkdir(parents=True, exist_ok=True)
-    write_trec(result.ranking, trec, result.name)
-    pairs = out / PAIRS_FILE
-    write_pairs(pairs, result.pair_ids, result.pair_similarity)
-    files = {"pairs": pairs}
-    if result.click_similarity is not None and click_pairs is not None:
-        files["click_pairs"] = out / CLICK_PAIRS_FILE
-        write_pairs(files["click_pairs"], click_pairs, result.click_similarity)
-    latency = out / LATENCY_FILE
-    write_latency(
-        latency,
-        result.latencies_s,
-        result.throughput,
-        batch_size=result.batch_size,
-        concurrency=result.concurrency,
-    )
-    return {**files, "per_query": per_query, "trec": trec, "latency": latency}
-
-
-def _csv(s: str) -> str:
-    return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n') else s
 
 
 def _dataset_params(data: EvalData) -> dict[str, Any]:
@@ -355,7 +172,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
             log.info("evaluating model version %s", version.name)
             result, stats = evaluate_version(version, data, cfg, spec, metrics, id_rank)
             click_pairs = data.clicks.pairs() if data.clicks is not None else None
-            files = _write_version_files(result, out, click_pairs)
+            files = write_version_files(result, out, click_pairs)
             if cfg.get("run_checks"):
                 checks = run_checks(version, cfg.get("checks"))
                 files["checks"] = write_checks(checks, out / version.name / "checks.json")
@@ -387,7 +204,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                     {
                         **{mlflow_name(m): v for m, v in result.overall.items()},
                         **stats,
-                        **_latency_metrics(result),
+                        **latency_metrics(result),
                     },
                 )
                 tracker.log_artifact(child, config_file)
@@ -538,16 +355,3 @@ def compare_and_report(
         for path in (files.markdown, files.html, files.verdict_json):
             tracker.log_artifact(parent, path)
     return verdict
-
-
-def _latency_metrics(result: VersionResult) -> dict[str, float]:
-    lat = result.latencies_s
-    if len(lat) == 0:
-        return {}
-    p50, p95, p99 = np.percentile(lat * 1000.0, [50, 95, 99])
-    return {
-        "latency_p50_ms": p50,
-        "latency_p95_ms": p95,
-        "latency_p99_ms": p99,
-        "throughput_texts_per_s": result.throughput or float("nan"),
-    }

@@ -209,15 +209,20 @@ def pair_similarity(
     q_rows: np.ndarray,
     i_rows: np.ndarray,
     chunk_size: int = 16384,
+    normalize: bool = True,
 ) -> np.ndarray:
     """Cosine similarity of ``query_vecs[q_rows[j]]`` and ``item_vecs[i_rows[j]]`` for every j.
 
     Rows are L2-normalised here (a zero vector has similarity 0); work is done in chunks of
-    ``chunk_size`` pairs so memory stays bounded for millions of pairs.
+    ``chunk_size`` pairs so memory stays bounded for millions of pairs.  ``normalize=False``
+    gives the raw inner product instead: the score the index ranks by, which is what drift
+    gates must see when a version's vectors are not unit length.
 
     >>> qv = np.array([[1.0, 0.0], [0.0, 2.0]]); iv = np.array([[3.0, 0.0], [1.0, 1.0]])
     >>> np.round(pair_similarity(qv, iv, np.array([0, 0, 1]), np.array([0, 1, 1])), 4).tolist()
     [1.0, 0.7071, 0.7071]
+    >>> pair_similarity(qv, iv, np.array([0, 1]), np.array([0, 1]), normalize=False).tolist()
+    [3.0, 2.0]
     """
     q_rows = np.asarray(q_rows, dtype=np.int64)
     i_rows = np.asarray(i_rows, dtype=np.int64)
@@ -229,6 +234,9 @@ def pair_similarity(
         a = np.asarray(query_vecs[q_rows[s : s + chunk_size]], dtype=np.float64)
         b = np.asarray(item_vecs[i_rows[s : s + chunk_size]], dtype=np.float64)
         dot = np.einsum("ij,ij->i", a, b)
+        if not normalize:
+            out[s : s + chunk_size] = dot
+            continue
         na = np.sqrt(np.einsum("ij,ij->i", a, a))
         nb = np.sqrt(np.einsum("ij,ij->i", b, b))
         out[s : s + chunk_size] = dot / np.maximum(na * nb, tiny)

@@ -1,0 +1,61 @@
+"""The files a model version's run leaves behind, in the output folder and as MLflow artifacts.
+
+``per_query.csv`` (one row per scored query, one column per metric), ``runs/<version>.trec``
+(6-column TREC run), ``pairs.npz`` / ``click_pairs.npz`` (similarity of judged / logged pairs),
+``latency.json`` (request latencies): what :mod:`evalkit.track.baseline` reads back to compare a
+later candidate with this version without re-embedding it.
+
+>>> _csv('a,b'), _csv("plain")
+('"a,b"', 'plain')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evalkit.results import VersionResult
+from evalkit.retrieve.trec import write_trec
+from evalkit.track.baseline import (
+    CLICK_PAIRS_FILE,
+    LATENCY_FILE,
+    PAIRS_FILE,
+    write_latency,
+    write_pairs,
+)
+
+
+def write_version_files(
+    result: VersionResult, out: Path, click_pairs: list[tuple[str, str]] | None = None
+) -> dict[str, Path]:
+    """The per-query metric table and the TREC run file of one version."""
+    out = out / result.name
+    out.mkdir(parents=True, exist_ok=True)
+    per_query = out / "per_query.csv"
+    metrics = list(result.per_query)
+    qids = sorted(next(iter(result.per_query.values()), {}))
+    with open(per_query, "w", encoding="utf-8") as fh:
+        fh.write(",".join(["query_id", *metrics]) + "\n")
+        for q in qids:
+            fh.write(",".join([_csv(q), *(repr(result.per_query[m][q]) for m in metrics)]) + "\n")
+    trec = out / "runs" / f"{result.name}.trec"
+    trec.parent.mkdir(parents=True, exist_ok=True)
+    write_trec(result.ranking, trec, result.name)
+    pairs = out / PAIRS_FILE
+    write_pairs(pairs, result.pair_ids, result.pair_similarity)
+    files = {"pairs": pairs}
+    if result.click_similarity is not None and click_pairs is not None:
+        files["click_pairs"] = out / CLICK_PAIRS_FILE
+        write_pairs(files["click_pairs"], click_pairs, result.click_similarity)
+    latency = out / LATENCY_FILE
+    write_latency(
+        latency,
+        result.latencies_s,
+        result.throughput,
+        batch_size=result.batch_size,
+        concurrency=result.concurrency,
+    )
+    return {**files, "per_query": per_query, "trec": trec, "latency": latency}
+
+
+def _csv(s: str) -> str:
+    return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n') else s
