@@ -158,7 +158,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                 **spec.params(),
                 **(click_stage.params() if click_stage is not None else {}),
                 **{
-                    f"override.{o.split('=', 1)[0]}": o.split("=", 1)[1]
+                    f"override.{o.split('=', 1)[0].lstrip('+~')}": o.split("=", 1)[1]
                     for o in overrides or []
                     if "=" in o
                 },

@@ -60,6 +60,18 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+_BAD_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+def mlflow_key(key: str) -> str:
+    """A param / metric key MLflow accepts (alphanumerics, ``_ - . : /`` and space).
+
+    >>> mlflow_key("override.+models.e5=x")
+    'override._models.e5_x'
+    """
+    return _BAD_KEY_CHARS.sub("_", key)
+
+
 def _param_value(v: Any) -> str:
     s = json.dumps(v) if isinstance(v, (list, tuple, dict)) else str(v)
     return s[:_MAX_PARAM_LEN]
@@ -114,14 +126,14 @@ class Tracker:
         return self.client.create_run(self.experiment_id, run_name=name, tags=all_tags).info.run_id
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        items = [Param(k, _param_value(v)) for k, v in flatten(params).items()]
+        items = [Param(mlflow_key(k), _param_value(v)) for k, v in flatten(params).items()]
         for i in range(0, len(items), _PARAM_BATCH):
             self.client.log_batch(run_id, params=items[i : i + _PARAM_BATCH])
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
         now = int(time.time() * 1000)
         items = [
-            Metric(k, float(v), now, 0)
+            Metric(mlflow_key(k), float(v), now, 0)
             for k, v in metrics.items()
             if v is not None and not (isinstance(v, float) and math.isnan(v))
         ]
