@@ -25,3 +25,10 @@ def shared_data() -> Path:
             f"test collections not found at {SHARED_DATA}: check out ../shared beside the repo"
         )
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """One embedding cache for CLI tests that do not assert cold behaviour: the cache is keyed by
+    content, so sharing it is what users do and saves re-embedding ADI in every test."""
+    return tmp_path_factory.mktemp("shared-embedding-cache")

@@ -17,10 +17,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def logged(tmp_path_factory, shared_data):
+def logged(tmp_path_factory, shared_data, shared_cache):
     work = tmp_path_factory.mktemp("baseline")
     adi = f"dataset.path={shared_data / 'adi'}"
     joint = run_evalkit(
+        f"cache.dir={shared_cache}",
         "dataset=beir",
         adi,
         "models=[use_m3,e5_small]",
@@ -30,6 +31,7 @@ def logged(tmp_path_factory, shared_data):
     )
     assert joint.returncode in (0, 3), joint.stderr[-3000:]
     base = run_evalkit(
+        f"cache.dir={shared_cache}",
         "dataset=beir",
         adi,
         "models=[use_m3]",
@@ -42,9 +44,10 @@ def logged(tmp_path_factory, shared_data):
     return work, joint, base_run
 
 
-def test_candidate_vs_logged_baseline_equals_joint_comparison(logged, shared_data):
+def test_candidate_vs_logged_baseline_equals_joint_comparison(logged, shared_data, shared_cache):
     work, joint, base_run = logged
     res = run_evalkit(
+        f"cache.dir={shared_cache}",
         "dataset=beir",
         f"dataset.path={shared_data / 'adi'}",
         "models=[e5_small]",
@@ -65,9 +68,10 @@ def test_candidate_vs_logged_baseline_equals_joint_comparison(logged, shared_dat
     assert runs["e5_small"].data.tags["evalkit.role"] == "candidate"
 
 
-def test_baseline_from_other_dataset_is_refused(logged, shared_data):
+def test_baseline_from_other_dataset_is_refused(logged, shared_data, shared_cache):
     work, _, base_run = logged
     res = run_evalkit(
+        f"cache.dir={shared_cache}",
         "dataset=beir",
         f"dataset.path={shared_data / 'cisi'}",
         "models=[use_m3]",

@@ -67,8 +67,10 @@ def _args(d, log_file, experiment):
     )
 
 
-def test_click_log_only_runs_end_to_end(files, tmp_path):
-    res = run_evalkit(*_args(files, "clicks.jsonl", "clicks-only"), work=tmp_path)
+def test_click_log_only_runs_end_to_end(files, tmp_path, shared_cache):
+    res = run_evalkit(
+        f"cache.dir={shared_cache}", *_args(files, "clicks.jsonl", "clicks-only"), work=tmp_path
+    )
     assert res.returncode in (0, 3), res.stderr[-3000:]
     runs = child_runs(f"sqlite:///{tmp_path}/mlflow.db", "clicks-only")
     for name in ("use_m3", "e5_small"):
@@ -86,8 +88,12 @@ def test_click_log_only_runs_end_to_end(files, tmp_path):
     assert (res.out_dir / "click_scatter.png").stat().st_size > 1000
 
 
-def test_aggregated_log_without_impressions_names_click_share(files, tmp_path):
-    res = run_evalkit(*_args(files, "clicks_no_impressions.jsonl", "click-share"), work=tmp_path)
+def test_aggregated_log_without_impressions_names_click_share(files, tmp_path, shared_cache):
+    res = run_evalkit(
+        f"cache.dir={shared_cache}",
+        *_args(files, "clicks_no_impressions.jsonl", "click-share"),
+        work=tmp_path,
+    )
     assert res.returncode in (0, 3), res.stderr[-3000:]
     assert "click share" in res.stdout
     runs = child_runs(f"sqlite:///{tmp_path}/mlflow.db", "click-share")

@@ -24,8 +24,9 @@ def _gates(out_dir):
     return verdict, {g["name"]: g for g in verdict["candidates"][0]["gates"]}
 
 
-def test_truncated_unnormalised_candidate_is_blocked(tmp_path, shared_data):
+def test_truncated_unnormalised_candidate_is_blocked(tmp_path, shared_data, shared_cache):
     res = run_evalkit(
+        f"cache.dir={shared_cache}",
         "dataset=beir",
         f"dataset.path={shared_data / 'adi'}",
         "models=[e5_small]",
@@ -42,8 +43,9 @@ def test_truncated_unnormalised_candidate_is_blocked(tmp_path, shared_data):
     assert gates["mean_cosine_shift"]["observed"] < -0.03
 
 
-def test_version_against_identical_copy_passes(tmp_path, shared_data):
+def test_version_against_identical_copy_passes(tmp_path, shared_data, shared_cache):
     res = run_evalkit(
+        f"cache.dir={shared_cache}",
         "dataset=beir",
         f"dataset.path={shared_data / 'adi'}",
         "models=[e5_small]",

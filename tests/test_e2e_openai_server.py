@@ -26,8 +26,9 @@ def server():
     srv.stop()
 
 
-def test_evaluation_through_server_equals_in_process(server, tmp_path, shared_data):
+def test_evaluation_through_server_equals_in_process(server, tmp_path, shared_data, shared_cache):
     res = run_evalkit(
+        f"cache.dir={shared_cache}",
         "dataset=beir",
         f"dataset.path={shared_data / 'adi'}",
         "models=[e5_small,e5_small_openai]",
@@ -47,8 +48,9 @@ def test_evaluation_through_server_equals_in_process(server, tmp_path, shared_da
     assert runs["e5_small_openai"].data.params["model.base_url"] == server.base_url
 
 
-def test_failed_endpoint_check_blocks_the_release(server, tmp_path, shared_data):
+def test_failed_endpoint_check_blocks_the_release(server, tmp_path, shared_data, shared_cache):
     res = run_evalkit(
+        f"cache.dir={shared_cache}",
         "dataset=beir",
         f"dataset.path={shared_data / 'adi'}",
         "models=[e5_small,e5_small_openai]",
