@@ -24,6 +24,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from evalkit.pipeline import Evaluation
 
 
+def make_console() -> Console:
+    """A rich console; off a terminal (logs, CI, pipes) 160 columns wide instead of 80."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
 def metrics_table(results: list[VersionResult]) -> Table:
     """One row per version: every metric, plus embedding and search statistics."""
     table = Table(title="Metrics per model version (first = baseline)", show_lines=False)
@@ -61,10 +67,7 @@ def click_table(report: Any) -> Table:
 
 def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> None:
     """Print the metrics table, data notes and where the results were tracked."""
-    if console is None:
-        console = Console()
-        if not console.is_terminal:  # logs and CI: do not squeeze the table into 80 columns
-            console = Console(width=160)
+    console = console or make_console()
     data = evaluation.data
     label = " (synthetic demo data)" if data.synthetic else ""
     console.print(

@@ -26,6 +26,7 @@ from evalkit.checks.config import ChecksConfig
 from evalkit.checks.report import checks_table
 from evalkit.checks.result import CHECKS_FILE, Check, counts, verdict, write_checks
 from evalkit.checks.runner import as_config, run_checks
+from evalkit.console import make_console
 from evalkit.errors import ConfigError
 from evalkit.instantiate import build
 
@@ -80,7 +81,7 @@ def check_versions(
 ) -> dict[str, list[Check]]:
     """Run, print, write and (if ``tracker``) log the checks of each version; results by name."""
     cfg = as_config(checks_cfg)
-    console = console or Console()
+    console = console or make_console()
     out: dict[str, list[Check]] = {}
     for version in versions:
         log.info("endpoint checks for %s", version.name)
