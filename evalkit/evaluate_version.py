@@ -110,7 +110,7 @@ def evaluate_version(
             spec.ann_recall_sample,
             cfg.seed,
         )
-        stats[f"ann_recall_at_{ranking.k}"] = recall
+        stats[f"ann_recall_at_{int(cfg.k)}"] = recall  # named by the configured k
 
     qrels = data.judgments.qrels if data.judgments is not None else {}
     scores = score(ranking, qrels, metrics)
