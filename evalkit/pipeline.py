@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from evalkit.checks import gate_rows, log_checks, run_checks, write_checks
+from evalkit.checks.result import CHECKS_FILE
 from evalkit.clicks.stage import ClickStage, click_report, load_clicks
 from evalkit.compare import (
     CompareSettings,
@@ -43,7 +44,7 @@ from evalkit.track.artifacts import write_version_files
 from evalkit.track.baseline import (
     load_version_result,
 )
-from evalkit.track.mlflow_tracker import Tracker, flatten
+from evalkit.track.mlflow_tracker import SECRET_KEY, Tracker, flatten
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,6 @@ def public_config(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _drop_secrets(node: Any) -> Any:
-    from evalkit.track.mlflow_tracker import SECRET_KEY
-
     if isinstance(node, dict):
         return {k: _drop_secrets(v) for k, v in node.items() if not SECRET_KEY.search(str(k))}
     if isinstance(node, list):
@@ -173,50 +172,18 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
             result, stats = evaluate_version(version, data, cfg, spec, metrics, id_rank)
             click_pairs = data.clicks.pairs() if data.clicks is not None else None
             files = write_version_files(result, out, click_pairs)
+            checks = None
             if cfg.get("run_checks"):
                 checks = run_checks(version, cfg.get("checks"))
-                files["checks"] = write_checks(checks, out / version.name / "checks.json")
+                files["checks"] = write_checks(checks, out / version.name / CHECKS_FILE)
                 check_rows = [*(check_rows or []), *gate_rows(checks, version.name)]
             evaluation.results.append(result)
             if tracker is not None:
-                child = tracker.start_child(
-                    parent,
-                    version.name,
-                    tags={
-                        **_tags(data),
-                        "evalkit.model_version": version.name,
-                        "evalkit.role": "baseline" if i == 0 and not baseline_run else "candidate",
-                    },
+                role = "baseline" if i == 0 and not baseline_run else "candidate"
+                log_version_run(
+                    tracker, parent, result, stats, files, data, spec, cfg, role, checks
                 )
-                result.run_id = child
-                evaluation.child_run_ids[version.name] = child
-                tracker.log_params(
-                    child,
-                    {
-                        **flatten(version.params(), "model."),
-                        **_dataset_params(data),
-                        "k": int(cfg.k),
-                        **spec.params(),
-                    },
-                )
-                tracker.log_metrics(
-                    child,
-                    {
-                        **{mlflow_name(m): v for m, v in result.overall.items()},
-                        **stats,
-                        **latency_metrics(result),
-                    },
-                )
-                tracker.log_artifact(child, config_file)
-                tracker.log_artifact(child, files["per_query"])
-                tracker.log_artifact(child, files["trec"], "runs")
-                tracker.log_artifact(child, files["pairs"])
-                tracker.log_artifact(child, files["latency"])
-                if "checks" in files:
-                    log_checks(tracker, child, checks, files["checks"])
-                if "click_pairs" in files:
-                    tracker.log_artifact(child, files["click_pairs"])
-                tracker.finish(child)
+                evaluation.child_run_ids[version.name] = result.run_id
         scatter = None
         if data.clicks is not None:
             scatter = report_clicks(evaluation, cfg, tracker, parent)
@@ -232,6 +199,50 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
     if tracker is not None and parent is not None:
         tracker.finish(parent)
     return evaluation
+
+
+def log_version_run(
+    tracker: Tracker,
+    parent: str,
+    result: VersionResult,
+    stats: dict[str, float],
+    files: dict[str, Path],
+    data: EvalData,
+    spec: IndexSpec,
+    cfg: DictConfig,
+    role: str,
+    checks: list[Any] | None = None,
+) -> str:
+    """One nested MLflow run for a model version: params, metrics, tags and its files."""
+    tags = {**_tags(data), "evalkit.model_version": result.name, "evalkit.role": role}
+    child = tracker.start_child(parent, result.name, tags=tags)
+    result.run_id = child
+    tracker.log_params(
+        child,
+        {
+            **flatten(result.params, "model."),
+            **_dataset_params(data),
+            "k": int(cfg.k),
+            **spec.params(),
+        },
+    )
+    tracker.log_metrics(
+        child,
+        {
+            **{mlflow_name(m): v for m, v in result.overall.items()},
+            **stats,
+            **latency_metrics(result),
+        },
+    )
+    tracker.log_artifact(child, Path(cfg.output_dir) / "config.yaml")
+    tracker.log_artifact(child, files["trec"], "runs")
+    for name in ("per_query", "pairs", "latency", "click_pairs"):
+        if name in files:
+            tracker.log_artifact(child, files[name])
+    if checks is not None:
+        log_checks(tracker, child, checks, files["checks"])
+    tracker.finish(child)
+    return child
 
 
 def with_clicks(data: EvalData, clicks_cfg: Any) -> tuple[EvalData, ClickStage | None]:
