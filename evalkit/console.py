@@ -31,26 +31,31 @@ def make_console() -> Console:
 
 
 def metrics_table(results: list[VersionResult]) -> Table:
-    """One row per version: every metric, plus embedding and search statistics."""
-    table = Table(title="Metrics per model version (first = baseline)", show_lines=False)
-    table.add_column("version", style="bold")
+    """One column per version (the first is the baseline), one row per metric and statistic.
+
+    Versions are columns so the table stays readable in an 80-column terminal.
+    """
+    table = Table(title="Metrics per model version (first column = baseline)")
+    table.add_column("metric", style="bold")
+    for i, r in enumerate(results):
+        table.add_column(r.name + (" (baseline)" if i == 0 else ""), justify="right")
     metrics = list(results[0].overall) if results else []
     for m in metrics:
-        table.add_column(m, justify="right")
-    for col in ("dim", "queries scored", "p95 ms", "embed requests", "ties"):
-        table.add_column(col, justify="right")
-    for r in results:
+        table.add_row(m, *(f"{r.overall[m]:.4f}" if m in r.overall else "-" for r in results))
+
+    def stat(key: str) -> list[str]:
+        return [str(int(r.extra[key])) if key in r.extra else "-" for r in results]
+
+    def p95(r: VersionResult) -> str:
         lat = r.latencies_s
-        p95 = f"{float(np.percentile(lat, 95)) * 1000:.1f}" if len(lat) else "-"
-        table.add_row(
-            r.name,
-            *(f"{r.overall[m]:.4f}" for m in metrics),
-            str(int(r.extra.get("dim", 0))),
-            str(int(r.extra.get("queries_scored", 0))),
-            p95,
-            str(int(r.extra.get("embed_requests", 0))),
-            str(int(r.extra.get("ties", 0))),
-        )
+        return f"{float(np.percentile(lat, 95)) * 1000:.1f}" if len(lat) else "-"
+
+    table.add_section()
+    table.add_row("dimensions", *stat("dim"))
+    table.add_row("queries scored", *stat("queries_scored"))
+    table.add_row("embedding requests", *stat("embed_requests"))
+    table.add_row("p95 request ms", *(p95(r) for r in results))
+    table.add_row("tied scores in top-k", *stat("ties"))
     return table
 
 

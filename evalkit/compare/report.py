@@ -223,22 +223,24 @@ def checklist_table(verdict: Verdict):
     from rich.table import Table
 
     style = {Status.PASS: "green", Status.WARN: "yellow", Status.BLOCK: "bold red"}
+    several = len(verdict.candidates) > 1
+    names = ", ".join(c.candidate for c in verdict.candidates)
     table = Table(
         title=f"Release verdict: [{style[verdict.status]}]{verdict.status}[/] "
-        f"(exit code {verdict.exit_code})"
+        f"(exit code {verdict.exit_code})",
+        caption=f"{names} vs baseline {verdict.baseline}",
     )
-    for col in ("candidate", "gate", "status", "observed", "threshold", "reason"):
-        table.add_column(col, overflow="fold")
+    if several:
+        table.add_column("candidate", no_wrap=True)
+    table.add_column("gate", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("observed", justify="right", no_wrap=True)
+    table.add_column("threshold", overflow="fold", ratio=1)
+    table.add_column("reason", overflow="fold", ratio=3)
     for c in verdict.candidates:
         for g in c.gates:
-            table.add_row(
-                c.candidate,
-                g.name,
-                f"[{style[g.status]}]{g.status}[/]",
-                _obs(g),
-                g.threshold,
-                g.reason,
-            )
+            row = [g.name, f"[{style[g.status]}]{g.status}[/]", _obs(g), g.threshold, g.reason]
+            table.add_row(*([c.candidate] if several else []), *row)
     return table
 
 
