@@ -10,10 +10,12 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from omegaconf import DictConfig
 
 from evalkit.clicks.correlation import pair_similarity
@@ -29,13 +31,42 @@ from evalkit.retrieve.replay import replay
 def judged_pairs(
     qrels: dict[str, dict[str, int]], query_ids: list[str], item_ids: list[str]
 ) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
-    """Every judged (query, item) pair, sorted, with their query and catalog row numbers."""
-    q_row = {q: i for i, q in enumerate(query_ids)}
-    i_row = {d: i for i, d in enumerate(item_ids)}
-    pairs = sorted((q, d) for q, items in qrels.items() if q in q_row for d in items if d in i_row)
-    qr = np.fromiter((q_row[q] for q, _ in pairs), dtype=np.int64, count=len(pairs))
-    ir = np.fromiter((i_row[d] for _, d in pairs), dtype=np.int64, count=len(pairs))
-    return pairs, qr, ir
+    """Every judged (query, item) pair, sorted, with their query and catalog row numbers.
+
+    Pairs whose query or item is not in the tables (e.g. a judged item skipped as invalid) are
+    left out.  Vectorised lookups: one pass over the judgments, no per-pair dict probing.
+    """
+    q = pd.Index(np.asarray(query_ids, dtype=object))
+    d = pd.Index(np.asarray(item_ids, dtype=object))
+    pq = np.fromiter((qid for qid, items in qrels.items() for _ in items), dtype=object)
+    pd_ = np.fromiter((i for items in qrels.values() for i in items), dtype=object)
+    qr, ir = q.get_indexer(pq), d.get_indexer(pd_)
+    keep = (qr >= 0) & (ir >= 0)
+    pq, pd_, qr, ir = pq[keep], pd_[keep], qr[keep], ir[keep]
+    order = np.lexsort((pd_, pq)) if len(pq) else np.zeros(0, dtype=np.int64)
+    pairs = list(zip(pq[order].tolist(), pd_[order].tolist()))
+    return pairs, qr[order].astype(np.int64), ir[order].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class PairRows:
+    """Row numbers of the judged and the logged (query, item) pairs: the same for every version,
+    so the pipeline computes them once (:func:`pair_rows_of`)."""
+
+    judged: list[tuple[str, str]]
+    judged_q: np.ndarray
+    judged_i: np.ndarray
+    click_q: np.ndarray | None = None
+    click_i: np.ndarray | None = None
+
+
+def pair_rows_of(data: EvalData) -> PairRows:
+    qrels = data.judgments.qrels if data.judgments is not None else {}
+    judged, qr, ir = judged_pairs(qrels, data.queries.ids, data.catalog.ids)
+    cq = ci = None
+    if data.clicks is not None:
+        cq, ci = pair_rows(data.clicks, data.queries.ids, data.catalog.ids)
+    return PairRows(judged, qr, ir, cq, ci)
 
 
 def _latency_probe(
@@ -62,8 +93,13 @@ def evaluate_version(
     spec: IndexSpec,
     metrics: list[str],
     id_rank: np.ndarray,
+    rows: PairRows | None = None,
 ) -> tuple[VersionResult, dict[str, float]]:
-    """Embed, index, replay and score one model version. Returns its result and run statistics."""
+    """Embed, index, replay and score one model version. Returns its result and run statistics.
+
+    ``id_rank`` (:func:`~evalkit.retrieve.replay.id_ranks`) and ``rows`` (:func:`pair_rows_of`)
+    depend only on the data: compute them once for all versions.
+    """
     cache_dir = Path(cfg.cache.dir) if cfg.cache.enabled else None
     stats: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -117,11 +153,14 @@ def evaluate_version(
     stats["queries_scored"] = scores.n_scored
     stats["queries_without_relevant"] = scores.n_without_relevant
 
-    pairs, qr, ir = judged_pairs(qrels, data.queries.ids, data.catalog.ids)
-    similarity = pair_similarity(queries.vectors, docs.vectors, qr, ir, normalize=False)
+    rows = rows if rows is not None else pair_rows_of(data)
+    pairs = rows.judged
+    similarity = pair_similarity(
+        queries.vectors, docs.vectors, rows.judged_q, rows.judged_i, normalize=False
+    )
     click_similarity = None
-    if data.clicks is not None:
-        cq, ci = pair_rows(data.clicks, data.queries.ids, data.catalog.ids)
+    if rows.click_q is not None:
+        cq, ci = rows.click_q, rows.click_i
         click_similarity = np.full(len(cq), np.nan, dtype=np.float32)
         ok = (cq >= 0) & (ci >= 0)
         click_similarity[ok] = pair_similarity(

@@ -34,7 +34,7 @@ from evalkit.compare.report import Section
 from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.schema import EvalData
 from evalkit.errors import ConfigError
-from evalkit.evaluate_version import evaluate_version, latency_metrics
+from evalkit.evaluate_version import evaluate_version, latency_metrics, pair_rows_of
 from evalkit.index.faiss_index import IndexSpec
 from evalkit.instantiate import build
 from evalkit.metrics.ir import check_metrics, mlflow_name
@@ -167,9 +167,10 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
     check_rows: list[dict[str, Any]] | None = None  # None: the endpoint checks were not run
     try:
         id_rank = id_ranks(data.catalog.ids)
+        rows = pair_rows_of(data)
         for i, version in enumerate(versions):
             log.info("evaluating model version %s", version.name)
-            result, stats = evaluate_version(version, data, cfg, spec, metrics, id_rank)
+            result, stats = evaluate_version(version, data, cfg, spec, metrics, id_rank, rows)
             click_pairs = data.clicks.pairs() if data.clicks is not None else None
             files = write_version_files(result, out, click_pairs)
             checks = None
