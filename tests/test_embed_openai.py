@@ -114,7 +114,8 @@ def test_vectors_match_fault_server_and_order_follows_index(fault):
         got = fast(fault, encoding_format=fmt).embed(texts, "document")
         np.testing.assert_allclose(got, expected, rtol=1e-6)
     sent = [r.body for r in fault.embedding_requests]
-    assert [len(b["input"]) for b in sent[:3]] == [4, 4, 2]
+    # Batches go out concurrently, so the server may receive them in any order.
+    assert sorted(len(b["input"]) for b in sent[:3]) == [2, 4, 4]
     assert {b["encoding_format"] for b in sent} == {"base64", "float"}
 
 
