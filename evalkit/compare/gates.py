@@ -508,7 +508,9 @@ def gate_endpoint_checks(
     """
     name, threshold = "endpoint_checks", "no FAIL"
     if checks is None:
-        return _not_measured(cfg, name, threshold, "endpoint checks were not run")
+        return _not_measured(
+            cfg, name, threshold, "endpoint checks were not run (run_checks=true runs them)"
+        )
     rows = [
         c
         for c in normalise_checks(checks)
