@@ -48,6 +48,29 @@ def judged_pairs(
     return pairs, qr[order].astype(np.int64), ir[order].astype(np.int64)
 
 
+def vector_stats(*matrices: np.ndarray, chunk: int = 1 << 16) -> dict[str, float]:
+    """L2-norm range and mean over the rows of all ``matrices`` (chunked: no full-size temporary).
+
+    Logged as ``vectors_norm_min`` / ``_max`` / ``_mean``; the ``vector_contract`` gate reads them.
+
+    >>> s = vector_stats(np.array([[3.0, 4.0]]), np.array([[1.0, 0.0]]))
+    >>> s["vectors_norm_min"], s["vectors_norm_max"], s["vectors_norm_mean"]
+    (1.0, 5.0, 3.0)
+    """
+    lo, hi, total, n = np.inf, -np.inf, 0.0, 0
+    for m in matrices:
+        for start in range(0, len(m), chunk):
+            block = np.asarray(m[start : start + chunk], dtype=np.float32)
+            norms = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))
+            if norms.size:
+                lo, hi = min(lo, float(norms.min())), max(hi, float(norms.max()))
+                total += float(norms.sum())
+                n += norms.size
+    if n == 0:
+        return {}
+    return {"vectors_norm_min": lo, "vectors_norm_max": hi, "vectors_norm_mean": total / n}
+
+
 @dataclass(frozen=True)
 class PairRows:
     """Row numbers of the judged and the logged (query, item) pairs: the same for every version,
@@ -119,6 +142,7 @@ def evaluate_version(
     stats["embed_requests"] = docs.n_requests + queries.n_requests
     stats["embed_cached"] = docs.n_cached + queries.n_cached
     stats["dim"] = docs.vectors.shape[1]
+    stats.update(vector_stats(docs.vectors, queries.vectors))
 
     t0 = time.perf_counter()
     index = build_index(docs.vectors, spec)

@@ -326,6 +326,22 @@ def report_clicks(
     return report.plot
 
 
+def click_deltas(
+    evaluation: Evaluation, cfg: DictConfig
+) -> dict[str, tuple[float, float, float]] | None:
+    """Each candidate's paired difference of the gated click statistic ``(delta, low, high)``."""
+    report = evaluation.click_report
+    if report is None:
+        return None
+    statistic = str((cfg.gates.get("click_correlation") or {}).get("statistic", "spearman_within"))
+    out = {}
+    for name, diff in report.differences.items():
+        e = getattr(diff, statistic, None)
+        if e is not None:
+            out[name] = (e.value, e.low, e.high)
+    return out
+
+
 def compare_and_report(
     evaluation: Evaluation,
     cfg: DictConfig,
@@ -346,6 +362,8 @@ def compare_and_report(
         settings=CompareSettings.from_mapping(OmegaConf.to_container(cfg.compare, resolve=True)),
         checks=checks,
         metrics=metrics,
+        reindex=getattr(evaluation, "reindex", None),
+        click_deltas=click_deltas(evaluation, cfg),
     )
     sections = []
     if evaluation.click_report is not None:

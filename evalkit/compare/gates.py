@@ -1,29 +1,34 @@
 """Release gates: each turns one comparison number into PASS / WARN / BLOCK with a one-line reason.
 
-The gates (thresholds from ``conf/gates/default.yaml``):
+Gates answer three questions apart (:data:`GROUPS`); the verdict is the worst gate.  Defaults
+are ``conf/gates/default.yaml`` (quality decides, behaviour change is a follow-up);
+``conf/gates/upgrade.yaml`` blocks on the shadow thresholds too (the same model's next version).
 
-============================  =========================================  ===============
-gate                          passes when                                otherwise
-============================  =========================================  ===============
-``mean_cosine_shift``         ``|candidate - baseline| <= 0.03``         WARN (check
-                                                                         normalisation)
-``top3_agreement``            mean top-3 overlap ``>= 0.92``             BLOCK
-``low_score_share_increase``  share below 0.3 rises by ``<= 0.05``       BLOCK
-``latency_p95_increase``      p95 ratio - 1 ``<= 0.20``                  BLOCK
-``primary_metric``            ndcg@10 not significantly worse (Holm-     BLOCK
-                              corrected p < alpha=0.05) and drop <= 0.01
-``endpoint_checks``           no endpoint check FAILed                   BLOCK
-============================  =========================================  ===============
+=============================  ==========  ==============================================  =======
+gate                           group       passes when                                     default
+=============================  ==========  ==============================================  =======
+``primary_metric``             quality     CI of the paired difference above -margin       BLOCK
+                                           (``better`` / ``no_worse``, :mod:`.quality`)
+``secondary_metrics``          quality     every other metric no worse                     WARN
+``click_correlation``          quality     delta click Spearman (within) CI above -0.02    WARN
+``top3_agreement``             behaviour   mean top-3 overlap ``>= 0.92``                  WARN
+``mean_cosine_shift``          behaviour   ``|candidate - baseline| <= 0.03``              WARN
+``low_score_share_increase``   behaviour   share below 0.3 rises by ``<= 0.05``            WARN
+``unjudged_increase``          behaviour   unjudged@10 rises by ``<= 0.10``                WARN
+``vector_contract``            contract    unit-length vectors stay unit-length            BLOCK
+``endpoint_checks``            contract    no endpoint check FAILed                        BLOCK
+``latency_p95_increase``       contract    p95 ratio - 1 ``<= 0.20`` (probe, CI)            BLOCK
+=============================  ==========  ==============================================  =======
 
-A gate whose input was not measured (all vectors cached -> no latency; no pair similarities; no
-rankings; no endpoint checks run) yields ``on_not_measured`` (WARN by default), never PASS.
-The verdict is the worst status.  Exit codes (documented for CI): 0 PASS or WARN, 3 BLOCK,
-1 error (any evalkit error: bad data, config, endpoint, fingerprint mismatch).
+A gate whose input was not measured (no pair similarities; no rankings; no endpoint checks run)
+yields ``on_not_measured`` (WARN by default), never PASS.  Exit codes (documented for CI):
+0 PASS or WARN, 3 BLOCK, 1 error (any evalkit error: bad data, config, endpoint, fingerprint
+mismatch).
 
 >>> cfg = GateConfig()
 >>> g = gate_top_k_agreement(cfg, agreement=0.85, n_queries=40)
 >>> g.name, g.status, g.threshold
-('top3_agreement', <Status.BLOCK: 'BLOCK'>, '>= 0.92')
+('top3_agreement', <Status.WARN: 'WARN'>, '>= 0.92')
 >>> exit_code(worst([Status.PASS, Status.WARN])), exit_code(Status.BLOCK)
 (0, 3)
 """
@@ -32,10 +37,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
+from evalkit.compare.quality import Quality, QualityCall
+from evalkit.compare.quality import call as quality_call
 from evalkit.errors import ConfigError, DataError
 
 
@@ -66,6 +73,55 @@ GATE_NAMES = (
     "endpoint_checks",
 )
 CHECK_STATUSES = ("PASS", "WARN", "FAIL")
+
+#: The three questions every gate answers to (see :func:`group_of`): quality can block,
+#: behaviour change is a follow-up (WARN) in the default preset, contract and cost can block.
+GROUPS = {
+    "primary_metric": "quality",
+    "secondary_metrics": "quality",
+    "click_correlation": "quality",
+    "mean_cosine_shift": "behaviour",
+    "low_score_share_increase": "behaviour",
+    "unjudged_increase": "behaviour",
+    "latency_p95_increase": "contract",
+    "endpoint_checks": "contract",
+    "vector_contract": "contract",
+}
+
+
+#: What to do when a gate does not pass and its function gave no specific action.
+FOLLOW_UPS = {
+    "agreement": "roll out gradually (shadow traffic, interleaving or an A/B test): users will "
+    "see different top results; tell the teams that curate or monitor them",
+    "mean_cosine_shift": "check vector normalisation and re-set every downstream score "
+    "threshold (see the actions)",
+    "low_score_share_increase": "look for a degradation in query understanding: read the "
+    "slices and the worst regressions",
+    "latency_p95_increase": "size the serving fleet for B's latency before switching",
+    "endpoint_checks": "fix the endpoint or pin clients around the failed checks (checks.json)",
+}
+
+
+def annotate(g: GateResult) -> GateResult:
+    """Fill a gate's ``group`` and, when it does not pass, its default ``action``.
+
+    >>> annotate(GateResult("top3_agreement", Status.WARN, 0.4, ">= 0.92", "")).group
+    'behaviour'
+    """
+    key = "agreement" if g.name.endswith("_agreement") else g.name
+    action = g.action or ("" if g.status == Status.PASS else FOLLOW_UPS.get(key, ""))
+    return replace(g, group=g.group or group_of(g.name), action=action)
+
+
+def group_of(gate: str) -> str:
+    """``quality``, ``behaviour`` or ``contract`` for a gate name.
+
+    >>> group_of("top3_agreement"), group_of("primary_metric"), group_of("endpoint_checks")
+    ('behaviour', 'quality', 'contract')
+    """
+    if gate.startswith("top") and gate.endswith("_agreement"):
+        return "behaviour"
+    return GROUPS.get(gate, "contract")
 
 
 def exit_code(status: Status | str) -> int:
@@ -109,16 +165,24 @@ class GateConfig:
     cosine_on_fail: Status = Status.WARN
     agreement_k: int = 3
     agreement_min: float = 0.92
-    agreement_on_fail: Status = Status.BLOCK
+    agreement_on_fail: Status = Status.WARN
     low_score_threshold: float = 0.3
     low_score_max_increase: float = 0.05
-    low_score_on_fail: Status = Status.BLOCK
+    low_score_on_fail: Status = Status.WARN
     latency_max_p95_increase: float = 0.20
     latency_on_fail: Status = Status.BLOCK
     primary_metric: str = "ndcg@10"
-    primary_max_drop: float = 0.01
+    primary_max_drop: float = 0.01  # the non-inferiority margin (absolute)
     primary_alpha: float = 0.05
     primary_on_fail: Status = Status.BLOCK
+    secondary_on_worse: Status = Status.WARN
+    click_statistic: str = "spearman_within"
+    click_margin: float = 0.02
+    click_on_worse: Status = Status.WARN
+    unjudged_max_increase: float = 0.10
+    unjudged_on_fail: Status = Status.WARN
+    norm_tolerance: float = 0.01
+    contract_on_fail: Status = Status.BLOCK
     checks_on_fail: Status = Status.BLOCK
     on_not_measured: Status = Status.WARN
     rbo_p: tuple[float, ...] = (0.9, 0.5)
@@ -141,6 +205,10 @@ class GateConfig:
             "low_score_share",
             "latency_p95",
             "primary_metric",
+            "secondary_metrics",
+            "click_correlation",
+            "unjudged",
+            "vector_contract",
             "endpoint_checks",
             "on_not_measured",
             "drift",
@@ -156,8 +224,22 @@ class GateConfig:
         agr = _section(cfg, "top_k_agreement", {"k", "min", "on_fail"})
         low = _section(cfg, "low_score_share", {"threshold", "max_increase", "on_fail"})
         lat = _section(cfg, "latency_p95", {"max_increase", "on_fail"})
-        pri = _section(cfg, "primary_metric", {"metric", "max_drop", "alpha", "on_fail"})
+        pri = _section(cfg, "primary_metric", {"metric", "margin", "max_drop", "alpha", "on_fail"})
+        if "margin" in pri and "max_drop" in pri and pri["margin"] != pri["max_drop"]:
+            raise ConfigError(
+                "gates.primary_metric has both margin and max_drop (its old name): keep margin"
+            )
+        sec = _section(cfg, "secondary_metrics", {"on_worse"})
+        clk = _section(cfg, "click_correlation", {"statistic", "margin", "on_worse"})
+        unj = _section(cfg, "unjudged", {"max_increase", "on_fail"})
+        vec = _section(cfg, "vector_contract", {"norm_tolerance", "on_fail"})
         chk = _section(cfg, "endpoint_checks", {"on_fail"})
+        statistic = str(clk.get("statistic", d.click_statistic))
+        if statistic not in ("spearman", "kendall", "pearson", "spearman_within"):
+            raise ConfigError(
+                f"gates.click_correlation.statistic={statistic!r} (expected spearman, kendall, "
+                "pearson or spearman_within)"
+            )
         drift = _section(cfg, "drift", {"rbo_p", "unjudged_k"})
         out = cls(
             cosine_max_abs_shift=_num(cos, "max_abs", d.cosine_max_abs_shift, "mean_cosine_shift"),
@@ -183,10 +265,31 @@ class GateConfig:
             ),
             latency_on_fail=_status(lat.get("on_fail", d.latency_on_fail), "latency_p95.on_fail"),
             primary_metric=str(pri.get("metric") or primary_metric or d.primary_metric),
-            primary_max_drop=_num(pri, "max_drop", d.primary_max_drop, "primary_metric"),
+            primary_max_drop=_num(
+                pri,
+                "margin" if "margin" in pri else "max_drop",
+                d.primary_max_drop,
+                "primary_metric",
+            ),
             primary_alpha=_num(pri, "alpha", d.primary_alpha, "primary_metric", hi=1.0),
             primary_on_fail=_status(
                 pri.get("on_fail", d.primary_on_fail), "primary_metric.on_fail"
+            ),
+            secondary_on_worse=_status(
+                sec.get("on_worse", d.secondary_on_worse), "secondary_metrics.on_worse"
+            ),
+            click_statistic=statistic,
+            click_margin=_num(clk, "margin", d.click_margin, "click_correlation"),
+            click_on_worse=_status(
+                clk.get("on_worse", d.click_on_worse), "click_correlation.on_worse"
+            ),
+            unjudged_max_increase=_num(
+                unj, "max_increase", d.unjudged_max_increase, "unjudged", hi=1.0
+            ),
+            unjudged_on_fail=_status(unj.get("on_fail", d.unjudged_on_fail), "unjudged.on_fail"),
+            norm_tolerance=_num(vec, "norm_tolerance", d.norm_tolerance, "vector_contract"),
+            contract_on_fail=_status(
+                vec.get("on_fail", d.contract_on_fail), "vector_contract.on_fail"
             ),
             checks_on_fail=_status(chk.get("on_fail", d.checks_on_fail), "endpoint_checks.on_fail"),
             on_not_measured=_status(
@@ -309,6 +412,8 @@ class GateResult:
     threshold: str
     reason: str
     measured: bool = True
+    group: str = ""  # quality | behaviour | contract (see GROUPS)
+    action: str = ""  # what to do when the gate does not pass
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -316,6 +421,21 @@ class GateResult:
         if isinstance(self.observed, float) and not math.isfinite(self.observed):
             out["observed"] = None
         return out
+
+    def item(self) -> dict[str, Any]:
+        """The checklist entry: ``name, status, group, observed, expected, why, what_to_do``."""
+        observed = self.observed
+        if isinstance(observed, float) and not math.isfinite(observed):
+            observed = None
+        return {
+            "name": self.name,
+            "status": str(self.status),
+            "group": self.group or group_of(self.name),
+            "observed": observed,
+            "expected": self.threshold,
+            "why": self.reason,
+            "what_to_do": self.action,
+        }
 
 
 def _not_measured(cfg: GateConfig, name: str, threshold: str, why: str) -> GateResult:
@@ -442,34 +562,151 @@ def gate_latency_p95(
 
 
 def gate_primary_metric(
-    cfg: GateConfig,
-    delta: float | None,
-    p_value: float | None,
-    *,
-    test: str = "",
-    n_queries: int = 0,
+    cfg: GateConfig, q: QualityCall | None, *, n_queries: int = 0
 ) -> GateResult:
-    """The primary metric is not significantly worse (corrected p >= alpha) and drops <= max_drop."""
+    """Non-inferiority of the primary metric: PASS when B is ``better`` or ``no_worse`` (the
+    interval of the difference lies above ``-margin``), else ``on_fail`` (BLOCK)."""
     from evalkit.metrics.ir import mlflow_name
 
     metric = mlflow_name(cfg.primary_metric)
-    name, limit, alpha = "primary_metric", cfg.primary_max_drop, cfg.primary_alpha
-    threshold = f"{metric}: drop <= {limit:g} and not worse at p < {alpha:g}"
-    if delta is None or math.isnan(delta) or n_queries == 0:
+    name, margin = "primary_metric", cfg.primary_max_drop
+    threshold = f"{metric}: CI of the difference above -{margin:g} (no worse)"
+    if q is None or math.isnan(q.delta) or n_queries == 0:
         return _not_measured(cfg, name, threshold, f"no per-query {metric} for both versions")
-    p = math.nan if p_value is None else float(p_value)
-    p_text = "p n/a" if math.isnan(p) else f"p={p:.3g}"
-    what = f"{metric} {_fmt(delta)} over {n_queries} queries ({test}, {p_text})"
-    too_big = -delta > limit
-    significant = delta < 0 and not math.isnan(p) and p < alpha
-    if not too_big and not significant:
+    what = f"{q.describe()} over {n_queries} queries: {q.status}"
+    if q.status.shown_no_worse:
+        return GateResult(name, Status.PASS, q.delta, threshold, what)
+    if q.status == Quality.WORSE:
+        why = f"{what}: worse by more than the margin {margin:g} can excuse"
+        action = f"do not switch: B ranks worse on {metric}; read the worst regressions"
+    else:
+        why = (
+            f"{what}: the interval reaches below -{margin:g} and above 0, so the data cannot "
+            "show that B is no worse"
+        )
+        action = "judge more queries (or re-run on a larger query set) before deciding"
+    return GateResult(name, cfg.primary_on_fail, q.delta, threshold, why, action=action)
+
+
+def gate_secondary_metrics(cfg: GateConfig, calls: Sequence[QualityCall]) -> GateResult:
+    """The other scored metrics: any ``worse`` / ``inconclusive`` one -> ``secondary_on_worse``."""
+    from evalkit.metrics.ir import mlflow_name
+
+    name, threshold = "secondary_metrics", f"each no worse (margin {cfg.primary_max_drop:g})"
+    others = [c for c in calls if c.metric != cfg.primary_metric]
+    if not others:
+        return _not_measured(cfg, name, threshold, "no metric besides the primary one")
+    bad = [c for c in others if not c.status.shown_no_worse]
+    if not bad:
+        better = [mlflow_name(c.metric) for c in others if c.status == Quality.BETTER]
+        tail = f"; better on {', '.join(better)}" if better else ""
+        return GateResult(name, Status.PASS, 0.0, threshold, f"all {len(others)} no worse{tail}")
+    what = "; ".join(f"{mlflow_name(c.metric)} {c.delta:+.4f} ({c.status})" for c in bad)
+    return GateResult(
+        name,
+        cfg.secondary_on_worse,
+        float(len(bad)),
+        threshold,
+        f"{len(bad)} of {len(others)} not shown no worse: {what}",
+        action="decide whether this loss matters for your product (it is not the primary metric)",
+    )
+
+
+def gate_click_correlation(
+    cfg: GateConfig, delta: float | None, low: float | None, high: float | None
+) -> GateResult:
+    """Similarity-vs-click agreement (``click_statistic``) no worse than the baseline's."""
+    stat, margin = cfg.click_statistic, cfg.click_margin
+    name, threshold = "click_correlation", f"delta {stat}: CI above -{margin:g}"
+    if delta is None or low is None or high is None or math.isnan(delta):
+        return _not_measured(cfg, name, threshold, "no click log with both versions' similarities")
+    status = quality_call(delta, low, high, margin=margin)
+    what = f"click {stat} {delta:+.4f} [CI {low:+.4f}, {high:+.4f}]: {status}"
+    if status.shown_no_worse:
         return GateResult(name, Status.PASS, delta, threshold, what)
-    why = []
-    if significant:
-        why.append(f"significantly worse (p < {alpha:g})")
-    if too_big:
-        why.append(f"drop {-delta:.4f} > {limit:g}")
-    return GateResult(name, cfg.primary_on_fail, delta, threshold, f"{what}: {' and '.join(why)}")
+    return GateResult(
+        name,
+        cfg.click_on_worse,
+        delta,
+        threshold,
+        what,
+        action="B's scores follow clicks less closely: confirm on live traffic "
+        "(interleaving or an A/B test) before switching",
+    )
+
+
+def gate_unjudged_increase(
+    cfg: GateConfig, baseline: float | None, candidate: float | None, k: int = 10
+) -> GateResult:
+    """Rise of unjudged@k (share of unjudged items in the top k) ``<= max_increase``."""
+    name, limit = "unjudged_increase", cfg.unjudged_max_increase
+    threshold = f"unjudged@{k} rises <= {limit:g}"
+    if baseline is None or candidate is None or math.isnan(baseline) or math.isnan(candidate):
+        return _not_measured(cfg, name, threshold, "no rankings and judgments for both versions")
+    delta = candidate - baseline
+    what = f"unjudged@{k} {baseline:.1%} -> {candidate:.1%} ({delta:+.3f})"
+    if delta <= limit:
+        return GateResult(name, Status.PASS, delta, threshold, what)
+    return GateResult(
+        name,
+        cfg.unjudged_on_fail,
+        delta,
+        threshold,
+        f"{what}: unjudged items count as not relevant, which biases the metrics against B",
+        action=f"judge B's new top-{k} results, then re-run: the quality call may be pessimistic",
+    )
+
+
+def gate_vector_contract(
+    cfg: GateConfig,
+    baseline: Mapping[str, float] | None,
+    candidate: Mapping[str, float] | None,
+) -> GateResult:
+    """Vectors clients receive keep the baseline's normalisation (unit length or not).
+
+    ``baseline`` / ``candidate`` are vector statistics (``norm_min``, ``norm_max``,
+    ``norm_mean``, ``dim``) of the embedded catalog and queries.
+    """
+    name, tol = "vector_contract", cfg.norm_tolerance
+    threshold = f"unit-length vectors stay unit-length (|norm - 1| <= {tol:g})"
+    if not candidate or "norm_min" not in candidate:
+        return _not_measured(cfg, name, threshold, "no vector norms for the candidate")
+
+    def unit(s: Mapping[str, float]) -> bool:
+        return abs(s["norm_min"] - 1.0) <= tol and abs(s["norm_max"] - 1.0) <= tol
+
+    c_unit = unit(candidate)
+    span = f"norms {candidate['norm_min']:.3f}..{candidate['norm_max']:.3f}"
+    if baseline and "norm_min" in baseline:
+        b_unit = unit(baseline)
+        b_span = f"{baseline['norm_min']:.3f}..{baseline['norm_max']:.3f}"
+        if b_unit and not c_unit:
+            return GateResult(
+                name,
+                cfg.contract_on_fail,
+                float(candidate["norm_mean"]),
+                threshold,
+                f"baseline vectors are unit-length ({b_span}), the candidate's are not ({span}): "
+                "inner-product scores are no longer cosines",
+                action="normalise the candidate's vectors (normalize=true) in every client and "
+                "in the index",
+            )
+        return GateResult(
+            name,
+            Status.PASS,
+            float(candidate["norm_mean"]),
+            threshold,
+            f"{'unit-length' if c_unit else 'unnormalised'} like the baseline ({span})",
+        )
+    return GateResult(
+        name,
+        Status.PASS if c_unit else cfg.on_not_measured,
+        float(candidate["norm_mean"]),
+        threshold,
+        f"candidate {'unit-length' if c_unit else 'not unit-length'} ({span}); "
+        "baseline norms unknown",
+        measured=c_unit,
+    )
 
 
 def normalise_checks(checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

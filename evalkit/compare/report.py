@@ -22,7 +22,7 @@ and ``verdict_code`` (0 PASS, 1 WARN, 2 BLOCK).  With several candidates every n
 >>> m["delta_ndcg_at_10"], m["p_ndcg_at_10"]
 (0.0, 1.0)
 >>> checklist_lines(v)[0]
-'Verdict: WARN (exit code 0): b vs baseline a'
+'Verdict: WARN (exit code 0): b vs baseline a; quality: no worse (ndcg@10 +0.0000 [CI +0.0000, +0.0000], p=1)'
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 
 from evalkit.compare.gates import GateResult, Status
+from evalkit.compare.quality import STATUS_TEXT, Quality
+from evalkit.compare.thresholds import threshold_key
 from evalkit.compare.verdict import CandidateComparison, Verdict
 from evalkit.errors import DataError
 from evalkit.metrics.ir import mlflow_name
@@ -52,6 +54,15 @@ _COLORS = {"baseline": "#5f6368", "candidate": "#1a73e8", "worse": "#b3261e", "b
 
 def _finite(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+#: ``quality_code`` metric: 0 better, 1 no_worse, 2 inconclusive, 3 worse.
+_QUALITY_CODE = {
+    Quality.BETTER: 0,
+    Quality.NO_WORSE: 1,
+    Quality.INCONCLUSIVE: 2,
+    Quality.WORSE: 3,
+}
 
 
 def _p_name(p: float) -> str:
@@ -86,6 +97,14 @@ def candidate_metrics(c: CandidateComparison) -> dict[str, float]:
         u = c.unjudged.get(version)
         if u is not None:
             out[f"unjudged_at_{u.k}_{role}"] = u.mean
+    for t in c.thresholds:
+        key = threshold_key(t.threshold)
+        out[f"threshold_{key}_mapped"] = t.mapped
+        out[f"threshold_{key}_precision_baseline"] = t.baseline_precision
+        out[f"threshold_{key}_recall_baseline"] = t.baseline_recall
+        out[f"threshold_{key}_precision_candidate"] = t.candidate_precision
+        out[f"threshold_{key}_recall_candidate"] = t.candidate_recall
+    out["quality_code"] = float(_QUALITY_CODE[c.quality_status])
     lat = c.latency
     out["latency_p50_ratio"] = lat.p50_ratio
     out["latency_p95_ratio"] = lat.p95_ratio
@@ -105,8 +124,14 @@ def comparison_metrics(verdict: Verdict) -> dict[str, float]:
 
 
 def verdict_tags(verdict: Verdict) -> dict[str, str]:
-    """Tags for the parent run: ``evalkit.verdict`` (PASS/WARN/BLOCK) and ``evalkit.exit_code``."""
-    return {"evalkit.verdict": str(verdict.status), "evalkit.exit_code": str(verdict.exit_code)}
+    """Tags for the parent run: ``evalkit.verdict`` (PASS/WARN/BLOCK), ``evalkit.quality``
+    (better / no_worse / worse / inconclusive: the primary metric's call, the least favourable
+    over candidates) and ``evalkit.exit_code``."""
+    return {
+        "evalkit.verdict": str(verdict.status),
+        "evalkit.quality": str(verdict.quality),
+        "evalkit.exit_code": str(verdict.exit_code),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,6 +164,13 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
             {
                 "candidate": c.candidate,
                 "status": str(c.status),
+                "quality_status": str(c.quality_status),
+                **c.checklist(),
+                "quality": [q.to_dict() for q in c.quality],
+                "thresholds": [t.to_dict() for t in c.thresholds],
+                "reindex": _jsonable(c.reindex.to_dict())
+                if hasattr(c.reindex, "to_dict")
+                else _jsonable(c.reindex),
                 "gates": [g.to_dict() for g in c.gates],
                 "comparison_metrics": candidate_metrics(c),
                 "metrics": _jsonable(c.metrics),
@@ -152,7 +184,7 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
                         "n_queries": s.n_queries,
                         "status": str(s.status),
                         "evaluated": s.evaluated,
-                        "gates": [g.to_dict() for g in s.gates],
+                        "quality": [q.to_dict() for q in s.quality],
                         "metrics": _jsonable(s.metrics),
                         "drift": _jsonable(s.drift),
                         "overlap": _jsonable(s.overlap),
@@ -163,9 +195,21 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
                 "regressions": _jsonable(c.regressions),
             }
         )
+    lists = verdict.checklist()
+    several = len(verdict.candidates) > 1
     return {
         "verdict": str(verdict.status),
         "exit_code": verdict.exit_code,
+        "quality_status": str(verdict.quality),
+        "passed": lists["passed"],
+        "follow_ups": lists["follow_ups"],
+        "blockers": lists["blockers"],
+        "actions": lists["actions"],
+        "quality": (
+            {c.candidate: [q.to_dict() for q in c.quality] for c in verdict.candidates}
+            if several
+            else [q.to_dict() for q in verdict.candidates[0].quality]
+        ),
         "baseline": verdict.baseline,
         "dataset": verdict.dataset,
         "test": verdict.settings.test,
@@ -192,56 +236,124 @@ def _obs(g: GateResult) -> str:
     return f"{g.observed:+.4f}" if abs(g.observed) < 1 else f"{g.observed:g}"
 
 
+def _obs_item(i: dict[str, Any]) -> str:
+    v = i.get("observed")
+    if isinstance(v, float):
+        return f"{v:+.4f}" if abs(v) < 1 else f"{v:g}"
+    return "n/a" if v is None else str(v)
+
+
+def _quality_line(c: CandidateComparison) -> str:
+    q = next((q for q in c.quality if q.metric == c.primary_metric), None)
+    if q is None:
+        return "quality: not measured"
+    return f"quality: {STATUS_TEXT[q.status]} ({q.describe()})"
+
+
+def _slice_summary(c: CandidateComparison) -> str:
+    groups: dict[Quality, list[str]] = {}
+    for s in c.slices:
+        if s.evaluated:
+            groups.setdefault(s.status, []).append(s.label)
+    parts = [
+        f"{STATUS_TEXT[q]}: {', '.join(groups[q])}"
+        for q in (Quality.WORSE, Quality.INCONCLUSIVE, Quality.BETTER)
+        if groups.get(q)
+    ]
+    return "; ".join(parts)
+
+
 def checklist_lines(verdict: Verdict) -> list[str]:
-    """Plain-text checklist: the verdict line, then one line per gate of every candidate."""
+    """Plain-text checklist per candidate: the verdict and quality call, then the blockers,
+    passed gates, follow-ups and actions before switching."""
     lines = []
     for c in verdict.candidates:
         lines.append(
             f"Verdict: {c.status} (exit code {verdict.exit_code}): "
-            f"{c.candidate} vs baseline {c.baseline}"
+            f"{c.candidate} vs baseline {c.baseline}; {_quality_line(c)}"
         )
-        width = max(len(g.name) for g in c.gates)
-        for g in c.gates:
-            lines.append(
-                f"  [{g.status:<5}] {g.name:<{width}}  observed {_obs(g):>8}  "
-                f"threshold {g.threshold}  - {g.reason}"
-            )
-        flagged = [s for s in c.slices if s.status != Status.PASS]
-        if flagged:
-            lines.append(
-                "  slices not passing: "
-                + ", ".join(f"{s.label} {s.status}" for s in flagged)
-                + ("" if verdict.gate_config.slices.affect_verdict else " (informational)")
-            )
+        lists = c.checklist()
+        for key, title in (
+            ("blockers", "Blockers"),
+            ("passed", "Passed"),
+            ("follow_ups", "Follow-ups (need a decision)"),
+            ("actions", "Actions before switching"),
+        ):
+            if not lists[key]:
+                continue
+            lines.append(f"  {title}:")
+            for i in lists[key]:
+                if key == "actions":
+                    lines.append(f"    - {i['what_to_do']}  ({i['why']})")
+                elif key == "passed":
+                    lines.append(f"    - {i['name']}: {i['why']}")
+                else:
+                    lines.append(
+                        f"    - {i['name']} (observed {_obs_item(i)}, expected {i['expected']}): "
+                        f"{i['why']}" + (f" -> {i['what_to_do']}" if i["what_to_do"] else "")
+                    )
+        summary = _slice_summary(c)
+        if summary:
+            note = "" if verdict.gate_config.slices.affect_verdict else " (informational)"
+            lines.append(f"  Slices{note}: {summary}")
     if len(verdict.candidates) > 1:
         lines.append(f"Overall verdict: {verdict.status} (exit code {verdict.exit_code})")
     return lines
 
 
 def checklist_table(verdict: Verdict):
-    """The checklist as a :class:`rich.table.Table` (print it with ``rich.console.Console``)."""
+    """The checklist for the terminal (a :class:`rich.console.Group` of tables): per candidate
+    the verdict and quality call, then blockers, passed, follow-ups and actions."""
+    from rich.console import Group
+    from rich.markup import escape
     from rich.table import Table
 
     style = {Status.PASS: "green", Status.WARN: "yellow", Status.BLOCK: "bold red"}
+    q_style = {
+        Quality.BETTER: "green",
+        Quality.NO_WORSE: "green",
+        Quality.INCONCLUSIVE: "yellow",
+        Quality.WORSE: "bold red",
+    }
     several = len(verdict.candidates) > 1
     names = ", ".join(c.candidate for c in verdict.candidates)
     table = Table(
         title=f"Release verdict: [{style[verdict.status]}]{verdict.status}[/] "
-        f"(exit code {verdict.exit_code})",
+        f"(exit code {verdict.exit_code}), quality [{q_style[verdict.quality]}]"
+        f"{STATUS_TEXT[verdict.quality]}[/]",
         caption=f"{names} vs baseline {verdict.baseline}",
     )
     if several:
         table.add_column("candidate", no_wrap=True)
-    table.add_column("gate", no_wrap=True)
-    table.add_column("status", no_wrap=True)
+    table.add_column("list", no_wrap=True)
+    table.add_column("check", no_wrap=True)
     table.add_column("observed", justify="right", no_wrap=True)
-    table.add_column("threshold", overflow="fold", ratio=1)
-    table.add_column("reason", overflow="fold", ratio=3)
+    table.add_column("why / what to do", overflow="fold", ratio=4)
+    labels = {
+        "blockers": "[bold red]BLOCK[/]",
+        "passed": "[green]passed[/]",
+        "follow_ups": "[yellow]follow-up[/]",
+        "actions": "[cyan]action[/]",
+    }
     for c in verdict.candidates:
-        for g in c.gates:
-            row = [g.name, f"[{style[g.status]}]{g.status}[/]", _obs(g), g.threshold, g.reason]
-            table.add_row(*([c.candidate] if several else []), *row)
-    return table
+        lists = c.checklist()
+        for key in ("blockers", "passed", "follow_ups", "actions"):
+            for i in lists[key]:
+                why, todo = escape(str(i["why"])), escape(str(i["what_to_do"] or ""))
+                if key == "passed":
+                    text = why
+                elif key == "actions":
+                    text = f"[bold]{todo}[/] ({why})"
+                else:
+                    text = why + (f" -> [bold]{todo}[/]" if todo else "")
+                row = [labels[key], escape(i["name"]), escape(_obs_item(i)), text]
+                table.add_row(*([c.candidate] if several else []), *row)
+    parts = [table]
+    for c in verdict.candidates:
+        summary = _slice_summary(c)
+        if summary:
+            parts.append(f"slices of {c.candidate}: {summary}")
+    return Group(*parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,6 +462,7 @@ def _pct(x: Any) -> str:
 
 
 def _metric_rows(c: CandidateComparison | Any) -> list[list[str]]:
+    calls = {q.metric: q.status for q in getattr(c, "quality", [])}
     rows = []
     for m in c.metrics:
         rows.append(
@@ -362,12 +475,23 @@ def _metric_rows(c: CandidateComparison | Any) -> list[list[str]]:
                 _f(m.p_value, ".3g"),
                 _f(m.p_corrected, ".3g"),
                 f"{m.wins}/{m.ties}/{m.losses}",
+                STATUS_TEXT[calls[m.metric]] if m.metric in calls else "",
             ]
         )
     return rows
 
 
-_METRIC_HEAD = ["metric", "baseline", "candidate", "delta", "95% CI", "p", "p (corrected)", "W/T/L"]
+_METRIC_HEAD = [
+    "metric",
+    "baseline",
+    "candidate",
+    "delta",
+    "95% CI",
+    "p (two-sided)",
+    "p (corrected)",
+    "W/T/L",
+    "quality",
+]
 
 
 def _drift_rows(c: CandidateComparison) -> list[list[str]]:
@@ -445,17 +569,17 @@ _LATENCY_HEAD = [
 def _slice_rows(c: CandidateComparison) -> list[list[str]]:
     rows = []
     for s in c.slices:
-        pm = next((m for m in s.metrics if m.metric == c.primary_metric), None)
+        q = next((q for q in s.quality if q.metric == c.primary_metric), None)
         rows.append(
             [
                 s.label,
                 str(s.n_queries),
-                _f(pm.delta if pm else None, "+.4f"),
-                _f(pm.p_corrected if pm else None, ".3g"),
+                _f(q.delta if q else None, "+.4f"),
+                f"[{_f(q.ci_low if q else None, '+.4f')}, {_f(q.ci_high if q else None, '+.4f')}]",
                 _f(s.overlap.agreement if s.overlap else None),
                 _f(s.drift.mean_shift if s.drift else None, "+.4f"),
                 _f(s.drift.low_share_delta if s.drift else None, "+.4f"),
-                str(s.status) if s.evaluated else "not gated (few queries)",
+                STATUS_TEXT[s.status] if s.evaluated else "not called (few queries)",
             ]
         )
     return rows
@@ -467,11 +591,27 @@ def _slice_head(c: CandidateComparison) -> list[str]:
         "slice",
         "queries",
         f"delta {m}",
-        "p",
+        "CI (Bonferroni)",
         "top-k agreement",
         "cosine shift",
         "low-share delta",
-        "status",
+        "quality",
+    ]
+
+
+_LIST_TITLES = (
+    ("blockers", "Blockers"),
+    ("passed", "Passed"),
+    ("follow_ups", "Follow-ups (need a decision)"),
+    ("actions", "Actions before switching"),
+)
+_LIST_HEAD = ["check", "observed", "expected", "why", "what to do"]
+
+
+def _list_rows(items: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [str(i["name"]), _obs_item(i), str(i["expected"]), str(i["why"]), str(i["what_to_do"])]
+        for i in items
     ]
 
 
@@ -511,6 +651,16 @@ def render_markdown(verdict: Verdict, sections: Sequence[Section] = ()) -> str:
         parts += [
             "",
             f"## {c.candidate} vs {c.baseline}: {c.status}",
+            "",
+            f"**{_quality_line(c)}**",
+        ]
+        lists = c.checklist()
+        for key, title in _LIST_TITLES:
+            if lists[key]:
+                parts += ["", f"### {title}", "", _md_table(_LIST_HEAD, _list_rows(lists[key]))]
+        parts += [
+            "",
+            "## Evidence",
             "",
             "### Gates",
             "",
@@ -618,7 +768,13 @@ def render_html(
             f'<h2>{e(c.candidate)} vs {e(c.baseline)} <span class="badge {c.status}">'
             f"{c.status}</span></h2>"
         )
-        body.append("<h3>Gates</h3>")
+        body.append(f"<p><b>{e(_quality_line(c))}</b></p>")
+        lists = c.checklist()
+        for key, title in _LIST_TITLES:
+            if lists[key]:
+                body.append(f'<h3 class="list-{key}">{e(title)}</h3>')
+                body.append(_html_table(_LIST_HEAD, _list_rows(lists[key])))
+        body.append("<h3>Evidence: gates</h3>")
         body.append(
             _html_table(
                 ["gate", "status", "observed", "threshold", "reason"], _gate_rows(c.gates), 1

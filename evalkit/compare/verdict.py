@@ -33,23 +33,43 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.compare.actions import (
+    as_int,
+    length_action,
+    pin_actions,
+    reindex_action,
+    threshold_actions,
+)
 from evalkit.compare.drift import SimilarityDrift, align_pairs, similarity_drift
 from evalkit.compare.fingerprint import check_fingerprints
 from evalkit.compare.gates import (
     GateConfig,
     GateResult,
     Status,
+    annotate,
     exit_code,
+    gate_click_correlation,
     gate_endpoint_checks,
     gate_latency_p95,
     gate_low_score_share,
     gate_mean_cosine_shift,
     gate_primary_metric,
+    gate_secondary_metrics,
     gate_top_k_agreement,
+    gate_unjudged_increase,
+    gate_vector_contract,
     worst,
 )
 from evalkit.compare.latency import LatencyComparison, compare_latency, latency_summary
 from evalkit.compare.overlap import OverlapSummary, RankingOverlap, ranking_overlap
+from evalkit.compare.quality import (
+    Quality,
+    QualityCall,
+    bonferroni_confidence,
+    t_interval,
+    worst_quality,
+)
+from evalkit.compare.quality import call as quality_call
 from evalkit.compare.regressions import Regression, worst_regressions
 from evalkit.compare.significance import (
     TEST_LABELS,
@@ -58,6 +78,7 @@ from evalkit.compare.significance import (
     compare_metrics,
 )
 from evalkit.compare.slices import Slice, query_slices
+from evalkit.compare.thresholds import ThresholdMapping, map_thresholds, relevance_of_pairs
 from evalkit.compare.unjudged import (
     UnjudgedAtK,
     UnjudgedSummary,
@@ -83,6 +104,7 @@ class CompareSettings:
     confidence: float = 0.95
     regressions: int = 10
     regression_top_n: int = 5
+    score_thresholds: tuple[float, ...] = (0.3,)
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> CompareSettings:
@@ -103,6 +125,9 @@ class CompareSettings:
                 confidence=float(cfg.get("confidence", d.confidence)),
                 regressions=int(cfg.get("regressions", d.regressions)),
                 regression_top_n=int(cfg.get("regression_top_n", d.regression_top_n)),
+                score_thresholds=tuple(
+                    float(t) for t in (cfg.get("score_thresholds", d.score_thresholds) or ())
+                ),
             )
         except (TypeError, ValueError) as err:
             raise ConfigError(f"compare settings are malformed: {err}") from None
@@ -129,13 +154,18 @@ class SliceResult:
     drift: SimilarityDrift | None
     overlap: OverlapSummary | None
     unjudged: dict[str, UnjudgedSummary]
-    gates: list[GateResult]
-    status: Status
+    quality: list[QualityCall]
+    status: Quality  # the slice's primary-metric call (Bonferroni across metrics x slices)
     evaluated: bool  # False when the slice has fewer than gates.slices.min_queries queries
 
     @property
     def label(self) -> str:
         return f"{self.dimension}={self.value}"
+
+    @property
+    def gate_status(self) -> Status:
+        """PASS when the slice is shown no worse, else WARN (BLOCK only via affect_verdict)."""
+        return Status.PASS if self.status.shown_no_worse else Status.WARN
 
 
 @dataclass(frozen=True)
@@ -155,6 +185,28 @@ class CandidateComparison:
     slices: list[SliceResult] = field(default_factory=list)
     regressions: list[Regression] = field(default_factory=list)
     primary_hist: dict[str, list[float]] = field(default_factory=dict)
+    quality: list[QualityCall] = field(default_factory=list)
+    thresholds: list[ThresholdMapping] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    reindex: Any = None  # evalkit.compare.reindex.ReindexAnalysis when computed
+
+    @property
+    def quality_status(self) -> Quality:
+        """The primary metric's call: better / no_worse / worse / inconclusive."""
+        for q in self.quality:
+            if q.metric == self.primary_metric:
+                return q.status
+        return Quality.INCONCLUSIVE
+
+    def checklist(self) -> dict[str, list[dict[str, Any]]]:
+        """``passed``, ``follow_ups`` (WARN), ``blockers`` (BLOCK) and ``actions`` before switching."""
+        items = [(g.status, {**g.item(), "candidate": self.candidate}) for g in self.gates]
+        return {
+            "passed": [i for s, i in items if s == Status.PASS],
+            "follow_ups": [i for s, i in items if s == Status.WARN],
+            "blockers": [i for s, i in items if s == Status.BLOCK],
+            "actions": [{**a, "candidate": self.candidate} for a in self.actions],
+        }
 
     def metric(self, name: str) -> MetricComparison:
         for m in self.metrics:
@@ -181,6 +233,24 @@ class Verdict:
     gate_config: GateConfig
     dataset: str = ""
     test_label: str = ""
+
+    @property
+    def quality(self) -> Quality:
+        """The least favourable primary-metric call over candidates (tag ``evalkit.quality``)."""
+        return worst_quality([c.quality_status for c in self.candidates])
+
+    def checklist(self) -> dict[str, list[dict[str, Any]]]:
+        """Every candidate's checklist lists, concatenated (each item names its candidate)."""
+        out: dict[str, list[dict[str, Any]]] = {
+            "passed": [],
+            "follow_ups": [],
+            "blockers": [],
+            "actions": [],
+        }
+        for c in self.candidates:
+            for k, v in c.checklist().items():
+                out[k] += v
+        return out
 
 
 def _metrics_of(baseline: VersionResult, candidates: Sequence[VersionResult]) -> list[str]:
@@ -224,18 +294,43 @@ def _drift(
     return similarity_drift(b, c, cfg.low_score_threshold)
 
 
-def _quality_gates(
+def quality_calls(
+    comparisons: Sequence[MetricComparison], margin: float, alpha: float
+) -> list[QualityCall]:
+    """Overall calls from each metric's bootstrap interval, ``better`` confirmed by the test."""
+    return [
+        QualityCall(
+            metric=m.metric,
+            delta=m.delta,
+            ci_low=m.ci_low,
+            ci_high=m.ci_high,
+            p_value=m.p_value,
+            p_corrected=m.p_corrected,
+            status=quality_call(
+                m.delta, m.ci_low, m.ci_high, margin=margin, p_value=m.p_corrected, alpha=alpha
+            ),
+            margin=margin,
+            baseline=m.baseline_mean,
+            candidate=m.candidate_mean,
+        )
+        for m in comparisons
+    ]
+
+
+def _behaviour_gates(
     cfg: GateConfig,
-    primary: MetricComparison | None,
     drift: SimilarityDrift | None,
     overlap: OverlapSummary | None,
+    unjudged: Mapping[str, UnjudgedSummary],
+    names: tuple[str, str],
 ) -> list[GateResult]:
+    ub, uc = unjudged.get(names[0]), unjudged.get(names[1])
     return [
-        gate_mean_cosine_shift(
-            cfg, drift.mean_shift if drift else None, drift.n_pairs if drift else 0
-        ),
         gate_top_k_agreement(
             cfg, overlap.agreement if overlap else None, overlap.n_queries if overlap else 0
+        ),
+        gate_mean_cosine_shift(
+            cfg, drift.mean_shift if drift else None, drift.n_pairs if drift else 0
         ),
         gate_low_score_share(
             cfg,
@@ -243,12 +338,8 @@ def _quality_gates(
             drift.baseline_low_share if drift else math.nan,
             drift.candidate_low_share if drift else math.nan,
         ),
-        gate_primary_metric(
-            cfg,
-            primary.delta if primary else None,
-            primary.p_corrected if primary else None,
-            test=primary.test if primary else "",
-            n_queries=primary.n_queries if primary else 0,
+        gate_unjudged_increase(
+            cfg, ub.mean if ub else None, uc.mean if uc else None, cfg.unjudged_k
         ),
     ]
 
@@ -264,6 +355,10 @@ def _hist(b: np.ndarray, c: np.ndarray, bins: int = 20) -> dict[str, list[float]
     }
 
 
+def _vector_stats(v: VersionResult) -> dict[str, float]:
+    return {k[len("vectors_") :]: float(x) for k, x in v.extra.items() if k.startswith("vectors_")}
+
+
 def compare_pair(
     baseline: VersionResult,
     candidate: VersionResult,
@@ -273,8 +368,15 @@ def compare_pair(
     settings: CompareSettings | None = None,
     checks: Sequence[Mapping[str, Any]] | None = None,
     metrics: Sequence[str] | None = None,
+    reindex: Any = None,
+    click_delta: tuple[float, float, float] | None = None,
 ) -> CandidateComparison:
-    """Compare one candidate with the baseline (fingerprints checked first)."""
+    """Compare one candidate with the baseline (fingerprints checked first).
+
+    ``reindex`` is the candidate's :class:`~evalkit.compare.reindex.ReindexAnalysis` (or None);
+    ``click_delta`` the paired difference of the configured click statistic ``(delta, low,
+    high)`` when a click log was scored.
+    """
     cfg = gates or GateConfig()
     st = settings or CompareSettings()
     check_fingerprints(
@@ -295,7 +397,9 @@ def compare_pair(
         confidence=st.confidence,
     )
     comparisons = compare_metrics(baseline.per_query, candidate.per_query, metrics, **stats_kw)
-    primary = next(m for m in comparisons if m.metric == cfg.primary_metric)
+    calls = quality_calls(comparisons, cfg.primary_max_drop, cfg.primary_alpha)
+    primary = next(q for q in calls if q.metric == cfg.primary_metric)
+    n_primary = next(m.n_queries for m in comparisons if m.metric == cfg.primary_metric)
 
     shared = _Shared()
     if baseline.pair_similarity is not None and candidate.pair_similarity is not None:
@@ -331,9 +435,16 @@ def compare_pair(
             candidate.latencies_s, candidate.throughput, candidate.batch_size, candidate.concurrency
         ),
     )
-    gate_results = _quality_gates(cfg, primary, drift, overlap)
-    gate_results.insert(
-        3,
+    gate_results = [
+        # Quality: can block.
+        gate_primary_metric(cfg, primary, n_queries=n_primary),
+        gate_secondary_metrics(cfg, calls),
+        *([gate_click_correlation(cfg, *click_delta)] if click_delta is not None else []),
+        # Behaviour change: follow-ups (WARN) in the default preset.
+        *_behaviour_gates(cfg, drift, overlap, unjudged, (baseline.name, candidate.name)),
+        # Contract and cost: can block.
+        gate_vector_contract(cfg, _vector_stats(baseline), _vector_stats(candidate)),
+        gate_endpoint_checks(cfg, checks, candidate.name),
         gate_latency_p95(
             cfg,
             latency.p95_ratio,
@@ -341,35 +452,53 @@ def compare_pair(
             comparable=latency.comparable,
             note=latency.note,
         ),
-    )
-    gate_results.append(gate_endpoint_checks(cfg, checks, candidate.name))
+    ]
+    gate_results = [annotate(g) for g in gate_results]
 
     slices = []
     if data is not None and cfg.slices.enabled:
         shared.query_index = {q: i for i, q in enumerate(data.queries.ids)}
         if shared.pair_b is not None:
             shared.pair_codes = _pair_query_codes(pair_ids, shared.query_index)
-        for sl in query_slices(data.queries, cfg.slices):
+        query_sets = list(query_slices(data.queries, cfg.slices))
+        n_tests = max(1, len(query_sets) * len(metrics))
+        level = bonferroni_confidence(st.confidence, n_tests)
+        for sl in query_sets:
             slices.append(
-                _compare_slice(sl, baseline, candidate, metrics, cfg, stats_kw, shared, data)
+                _compare_slice(sl, baseline, candidate, metrics, cfg, stats_kw, shared, data, level)
             )
     statuses = [g.status for g in gate_results]
     if cfg.slices.affect_verdict:
-        statuses += [s.status for s in slices]
+        statuses += [
+            cfg.primary_on_fail for s in slices if s.evaluated and s.status in (Quality.WORSE,)
+        ]
+
+    thresholds: list[ThresholdMapping] = []
+    if shared.pair_b is not None and st.score_thresholds:
+        qrels = data.judgments.qrels if data is not None and data.judgments else {}
+        relevant = relevance_of_pairs(pair_ids, qrels) if qrels else None
+        thresholds = map_thresholds(shared.pair_b, shared.pair_c, st.score_thresholds, relevant)
+    b_dim, c_dim = as_int(baseline.extra.get("dim")), as_int(candidate.extra.get("dim"))
+    actions = [
+        *threshold_actions(thresholds),
+        *reindex_action(reindex, b_dim, c_dim),
+        *pin_actions(baseline.params, candidate.params, b_dim, c_dim),
+        *length_action(checks, baseline.name, candidate.name),
+    ]
 
     titles: dict[str, str] = {}
     texts: dict[str, str] = {}
-    qrels: Mapping[str, Mapping[str, int]] = {}
+    qrels_: Mapping[str, Mapping[str, int]] = {}
     if data is not None:
         titles = dict(zip(data.catalog.ids, data.catalog.titles))
         texts = dict(zip(data.queries.ids, data.queries.texts))
-        qrels = data.judgments.qrels if data.judgments else {}
+        qrels_ = data.judgments.qrels if data.judgments else {}
     regressions = worst_regressions(
         baseline.per_query[cfg.primary_metric],
         candidate.per_query[cfg.primary_metric],
         baseline.ranking,
         candidate.ranking,
-        qrels=qrels,
+        qrels=qrels_,
         titles=titles,
         query_texts=texts,
         n=st.regressions,
@@ -392,7 +521,43 @@ def compare_pair(
         slices=slices,
         regressions=regressions,
         primary_hist=_hist(pb, pc),
+        quality=calls,
+        thresholds=thresholds,
+        actions=actions,
+        reindex=reindex,
     )
+
+
+def slice_calls(
+    baseline: Mapping[str, Mapping[str, float]],
+    candidate: Mapping[str, Mapping[str, float]],
+    comparisons: Sequence[MetricComparison],
+    query_ids: Sequence[str],
+    margin: float,
+    confidence: float,
+) -> list[QualityCall]:
+    """Slice calls from paired t-intervals at ``confidence`` (already Bonferroni-adjusted)."""
+    out = []
+    for m in comparisons:
+        b, c = baseline[m.metric], candidate[m.metric]
+        ids = [q for q in query_ids if q in b]
+        d = np.fromiter((c[q] - b[q] for q in ids), dtype=np.float64, count=len(ids))
+        low, high = t_interval(d, confidence)
+        out.append(
+            QualityCall(
+                metric=m.metric,
+                delta=m.delta,
+                ci_low=low,
+                ci_high=high,
+                p_value=m.p_value,
+                p_corrected=m.p_corrected,
+                status=quality_call(m.delta, low, high, margin=margin),
+                margin=margin,
+                baseline=m.baseline_mean,
+                candidate=m.candidate_mean,
+            )
+        )
+    return out
 
 
 def _compare_slice(
@@ -404,12 +569,21 @@ def _compare_slice(
     stats_kw: Mapping[str, Any],
     shared: _Shared,
     data: EvalData,
+    level: float,
 ) -> SliceResult:
     comparisons = compare_metrics(
         baseline.per_query, candidate.per_query, metrics, query_ids=sl.query_ids, **stats_kw
     )
     n = comparisons[0].n_queries if comparisons else 0
-    primary = next((m for m in comparisons if m.metric == cfg.primary_metric), None)
+    calls = slice_calls(
+        baseline.per_query,
+        candidate.per_query,
+        comparisons,
+        sl.query_ids,
+        cfg.primary_max_drop,
+        level,
+    )
+    primary = next((q for q in calls if q.metric == cfg.primary_metric), None)
     drift = None
     if shared.pair_codes is not None:
         member = np.zeros(len(data.queries) + 1, dtype=bool)  # last cell: pairs of unknown queries
@@ -418,7 +592,6 @@ def _compare_slice(
     overlap = shared.overlap.summary(sl.query_ids) if shared.overlap else None
     unjudged = {name: u.summary(sl.query_ids) for name, u in shared.unjudged.items()}
     evaluated = n >= cfg.slices.min_queries
-    gates = _quality_gates(cfg, primary, drift, overlap) if evaluated else []
     return SliceResult(
         dimension=sl.dimension,
         value=sl.value,
@@ -427,8 +600,8 @@ def _compare_slice(
         drift=drift,
         overlap=overlap,
         unjudged=unjudged,
-        gates=gates,
-        status=worst(g.status for g in gates),
+        quality=calls,
+        status=primary.status if primary is not None else Quality.INCONCLUSIVE,
         evaluated=evaluated,
     )
 
@@ -442,11 +615,14 @@ def compare_versions(
     settings: CompareSettings | Mapping[str, Any] | None = None,
     checks: Sequence[Mapping[str, Any]] | None = None,
     metrics: Sequence[str] | None = None,
+    reindex: Mapping[str, Any] | None = None,
+    click_deltas: Mapping[str, tuple[float, float, float]] | None = None,
 ) -> Verdict:
     """Compare every candidate with the baseline; the verdict is the worst candidate status.
 
     ``checks`` are endpoint-check results (``{name, status: PASS|WARN|FAIL, observed, expected,
-    reason}``, optionally ``version``); ``None`` means the checks were not run.
+    reason}``, optionally ``version``); ``None`` means the checks were not run.  ``reindex`` and
+    ``click_deltas`` are keyed by candidate name (see :func:`compare_pair`).
     """
     if not candidates:
         raise ConfigError(
@@ -461,7 +637,17 @@ def compare_versions(
     )
     metrics = list(metrics or _metrics_of(baseline, candidates))
     results = [
-        compare_pair(baseline, c, data=data, gates=cfg, settings=st, checks=checks, metrics=metrics)
+        compare_pair(
+            baseline,
+            c,
+            data=data,
+            gates=cfg,
+            settings=st,
+            checks=checks,
+            metrics=metrics,
+            reindex=(reindex or {}).get(c.name),
+            click_delta=(click_deltas or {}).get(c.name),
+        )
         for c in candidates
     ]
     status = worst(r.status for r in results)

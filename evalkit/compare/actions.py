@@ -1,0 +1,216 @@
+"""Actions before switching: what the team must change for B, computed from the evaluation.
+
+Each action is a checklist item ``{name, observed, expected, why, what_to_do}``:
+
+- ``score_threshold_<t>``: a downstream similarity cut-off ``t`` quantile-matched to B's score
+  scale (:mod:`evalkit.compare.thresholds`), with precision / recall of the cut under both.
+  A mapped value within ``tolerance`` of ``t`` keeps its meaning: no action.
+- ``reindex``: re-index the whole catalog (dimensions differ) or the rolling-vs-atomic call of
+  :mod:`evalkit.compare.reindex` (dimensions match).
+- ``pin_dimensions``, ``pin_normalisation``, ``pin_prefixes``, ``pin_input_types``: client settings
+  that differ between the versions (every client must send what evalkit sent).
+- ``max_input_length``: the largest input the candidate's endpoint accepted (endpoint checks),
+  when it is below the baseline's or the endpoint refuses long texts at all.
+
+>>> from evalkit.compare.thresholds import map_threshold
+>>> m = map_threshold(np.array([0.1, 0.2, 0.5, 0.7]), np.array([0.8, 0.82, 0.9, 0.95]), 0.3)
+>>> [a["what_to_do"] for a in threshold_actions([m])]
+['change the 0.30 cut-off to 0.86']
+>>> pin_actions({"dimensions": None, "query_prefix": ""}, {"dimensions": 256, "query_prefix": "query: "},
+...             baseline_dim=512, candidate_dim=256)[0]["name"]
+'pin_dimensions'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from evalkit.compare.thresholds import ThresholdMapping, threshold_key
+
+
+def item(name: str, observed: Any, expected: Any, why: str, what_to_do: str) -> dict[str, Any]:
+    """One checklist entry (the same shape as a gate's :meth:`GateResult.item`)."""
+    return {
+        "name": name,
+        "observed": observed,
+        "expected": expected,
+        "why": why,
+        "what_to_do": what_to_do,
+    }
+
+
+def _pr(p: float, r: float) -> str:
+    def f(x: float) -> str:
+        return "n/a" if x is None or not math.isfinite(x) else f"{x:.2f}"
+
+    return f"precision {f(p)}, recall {f(r)}"
+
+
+def threshold_actions(
+    mappings: Sequence[ThresholdMapping], tolerance: float = 0.005
+) -> list[dict[str, Any]]:
+    """One action per threshold whose mapped value moved by more than ``tolerance``."""
+    out = []
+    for m in mappings:
+        if m.n_pairs == 0 or not math.isfinite(m.mapped):
+            continue
+        if abs(m.mapped - m.threshold) <= tolerance:
+            continue
+        out.append(
+            item(
+                f"score_threshold_{threshold_key(m.threshold)}",
+                round(m.mapped, 4),
+                m.threshold,
+                f"{m.share_below:.1%} of the {m.n_pairs} judged pairs score below {m.threshold:.2f}"
+                f" under A; under B the same share lies below {m.mapped:.2f}. As a relevance "
+                f"cut: A at {m.threshold:.2f} {_pr(m.baseline_precision, m.baseline_recall)}; "
+                f"B at {m.mapped:.2f} {_pr(m.candidate_precision, m.candidate_recall)}",
+                f"change the {m.threshold:.2f} cut-off to {m.mapped:.2f}",
+            )
+        )
+    return out
+
+
+def reindex_action(
+    reindex: Any, baseline_dim: int | None, candidate_dim: int | None
+) -> list[dict[str, Any]]:
+    """The re-index call: from the analysis when there is one, else from the dimensions."""
+    if reindex is not None:
+        action = getattr(reindex, "action", "")
+        detail = getattr(reindex, "detail", "")
+        if action:
+            return [
+                item(
+                    "reindex",
+                    getattr(reindex, "rolling_safe", None),
+                    "rolling re-index safe, or an atomic switch",
+                    detail or action,
+                    action,
+                )
+            ]
+    if baseline_dim and candidate_dim and baseline_dim != candidate_dim:
+        return [
+            item(
+                "reindex",
+                f"{baseline_dim} -> {candidate_dim} dimensions",
+                "the same dimension to mix old and new vectors",
+                f"A's vectors have {baseline_dim} dimensions and B's {candidate_dim}: the two "
+                "cannot share an index",
+                f"re-index the whole catalog before switching (dimensions {baseline_dim} -> "
+                f"{candidate_dim}), then switch queries and index together",
+            )
+        ]
+    return []
+
+
+def _differs(a: Mapping[str, Any], b: Mapping[str, Any], key: str) -> bool:
+    return (a.get(key) or None) != (b.get(key) or None)
+
+
+def pin_actions(
+    baseline: Mapping[str, Any],
+    candidate: Mapping[str, Any],
+    baseline_dim: int | None = None,
+    candidate_dim: int | None = None,
+) -> list[dict[str, Any]]:
+    """Client settings every caller of B must use because they differ from A's (``model.*``)."""
+    out = []
+    dims = candidate.get("dimensions")
+    if dims or (baseline_dim and candidate_dim and baseline_dim != candidate_dim):
+        n = dims or candidate_dim
+        out.append(
+            item(
+                "pin_dimensions",
+                candidate_dim,
+                baseline_dim,
+                f"B was evaluated with {n}-dimensional vectors"
+                + (" (truncated from the model's native size)" if dims else "")
+                + (f"; A has {baseline_dim}" if baseline_dim else ""),
+                f"pin dimensions={n} in every client and in the index schema",
+            )
+        )
+    if _differs(baseline, candidate, "normalize") and candidate.get("normalize") is not None:
+        on = bool(candidate.get("normalize"))
+        out.append(
+            item(
+                "pin_normalisation",
+                on,
+                baseline.get("normalize"),
+                f"evalkit {'L2-normalised' if on else 'did not normalise'} B's vectors, "
+                f"{'unlike' if on != bool(baseline.get('normalize')) else 'like'} A's",
+                "L2-normalise B's vectors in every client" if on else "send B's raw vectors",
+            )
+        )
+    for key, label in (("query_prefix", "queries"), ("document_prefix", "documents")):
+        if _differs(baseline, candidate, key):
+            p = candidate.get(key) or ""
+            out.append(
+                item(
+                    f"pin_{key}",
+                    p,
+                    baseline.get(key) or "",
+                    f"B was evaluated with {label} prefixed by {p!r} "
+                    f"(A: {baseline.get(key) or ''!r})",
+                    f"prefix {label} with {p!r} in every client"
+                    if p
+                    else f"stop prefixing {label} for B",
+                )
+            )
+    for key in ("query_input_type", "document_input_type"):
+        if _differs(baseline, candidate, key) and candidate.get(key):
+            out.append(
+                item(
+                    f"pin_{key}",
+                    candidate.get(key),
+                    baseline.get(key),
+                    f"B was evaluated with {key}={candidate.get(key)!r}",
+                    f"send {key.replace('_', ' ')} {candidate.get(key)!r} in every request to B",
+                )
+            )
+    return out
+
+
+def max_words(checks: Sequence[Mapping[str, Any]] | None, version: str) -> int | None:
+    """The largest input (words) a version's endpoint accepted, from the long-text check."""
+    for c in checks or ():
+        if c.get("version") not in (None, version):
+            continue
+        obs = c.get("observed")
+        if isinstance(obs, Mapping) and obs.get("max_accepted_words") is not None:
+            if obs.get("min_refused_words") is None:
+                return None  # everything accepted up to the search cap: no limit found
+            return int(obs["max_accepted_words"])
+    return None
+
+
+def length_action(
+    checks: Sequence[Mapping[str, Any]] | None, baseline: str, candidate: str
+) -> list[dict[str, Any]]:
+    """Move the splitting limit when B's endpoint accepts shorter inputs than A's."""
+    b, c = max_words(checks, baseline), max_words(checks, candidate)
+    if c is None or (b is not None and c >= b):
+        return []
+    was = f"from {b} to {c} words" if b is not None else f"to at most {c} words"
+    return [
+        item(
+            "max_input_length",
+            c,
+            b,
+            f"B's endpoint accepted at most {c} words in the long-text check"
+            + (f" (A's: {b})" if b is not None else ""),
+            f"splitting logic must move {was} per text before embedding with B",
+        )
+    ]
+
+
+def as_int(x: Any) -> int | None:
+    """A vector dimension from run statistics (float in MLflow) or None."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return int(v) if np.isfinite(v) and v > 0 else None

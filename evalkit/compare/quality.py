@@ -1,0 +1,174 @@
+"""Quality calls: is the candidate better, no worse, or worse than the baseline on a metric?
+
+A call reads the two-sided confidence interval ``[low, high]`` of the paired difference
+(candidate - baseline) against a non-inferiority ``margin`` (absolute, default 0.01):
+
+===============  =============================================  =========================
+status           interval                                       meaning
+===============  =============================================  =========================
+``better``       ``low > 0`` (and the test agrees, see below)   B gains, beyond noise
+``no_worse``     ``low > -margin``                              B loses at most ``margin``
+``worse``        ``high < 0`` and ``low <= -margin``            B loses, beyond noise
+``inconclusive`` ``low <= -margin`` and ``high >= 0``           too few queries to tell
+===============  =============================================  =========================
+
+Non-inferiority is *shown* only by ``better`` and ``no_worse``: the primary-metric gate blocks
+on ``worse`` and on ``inconclusive`` (it could not show that B is no worse).  ``better`` also
+needs the configured significance test (two-sided, corrected p < ``alpha``) to agree, so the
+interval and the test never tell different stories.
+
+Overall metrics use the bootstrap interval of :mod:`evalkit.compare.significance`.  Slices use
+paired t-intervals at a Bonferroni-adjusted level (:func:`t_interval`): with ``m`` slices x
+metrics, each interval has confidence ``1 - (1 - confidence) / m``, so all the slice calls hold
+together at ``confidence`` (a percentile bootstrap cannot resolve such extreme quantiles).
+
+>>> call(0.10, 0.06, 0.14, margin=0.01)
+<Quality.BETTER: 'better'>
+>>> call(0.002, -0.004, 0.008, margin=0.01), call(-0.1, -0.14, -0.06, margin=0.01)
+(<Quality.NO_WORSE: 'no_worse'>, <Quality.WORSE: 'worse'>)
+>>> call(0.03, -0.05, 0.11, margin=0.01)
+<Quality.INCONCLUSIVE: 'inconclusive'>
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+from scipy import stats
+
+
+class Quality(StrEnum):
+    """Outcome of a quality call (see the module docstring)."""
+
+    BETTER = "better"
+    NO_WORSE = "no_worse"
+    WORSE = "worse"
+    INCONCLUSIVE = "inconclusive"
+
+    @property
+    def shown_no_worse(self) -> bool:
+        """True when non-inferiority is shown (``better`` or ``no_worse``)."""
+        return self in (Quality.BETTER, Quality.NO_WORSE)
+
+
+def call(
+    delta: float,
+    low: float,
+    high: float,
+    *,
+    margin: float = 0.01,
+    p_value: float | None = None,
+    alpha: float = 0.05,
+) -> Quality:
+    """The quality status of a difference with two-sided interval ``[low, high]``.
+
+    ``p_value`` (two-sided, corrected) confirms ``better``: with ``p >= alpha`` a positive
+    interval is reported as ``no_worse``.  A NaN interval (fewer than two queries) is
+    ``inconclusive``.
+
+    >>> call(0.05, 0.01, 0.09, margin=0.01, p_value=0.2)
+    <Quality.NO_WORSE: 'no_worse'>
+    """
+    if any(x is None or math.isnan(x) for x in (delta, low, high)):
+        return Quality.INCONCLUSIVE
+    if low > 0 and (p_value is None or math.isnan(p_value) or p_value < alpha):
+        return Quality.BETTER
+    if low > -margin:
+        return Quality.NO_WORSE
+    if high < 0:
+        return Quality.WORSE
+    return Quality.INCONCLUSIVE
+
+
+def worst_quality(statuses: list[Quality]) -> Quality:
+    """The least favourable status: worse > inconclusive > no_worse > better.
+
+    >>> worst_quality([Quality.BETTER, Quality.NO_WORSE])
+    <Quality.NO_WORSE: 'no_worse'>
+    """
+    order = [Quality.WORSE, Quality.INCONCLUSIVE, Quality.NO_WORSE, Quality.BETTER]
+    for q in order:
+        if q in statuses:
+            return q
+    return Quality.NO_WORSE
+
+
+def bonferroni_confidence(confidence: float, n_comparisons: int) -> float:
+    """Per-interval confidence so that ``n_comparisons`` intervals hold jointly at ``confidence``.
+
+    >>> round(bonferroni_confidence(0.95, 10), 4)
+    0.995
+    """
+    return 1.0 - (1.0 - confidence) / max(1, int(n_comparisons))
+
+
+def t_interval(differences: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided paired t-interval of the mean of ``differences`` (``scipy.stats.t.interval``).
+
+    Zero variance gives the point itself; fewer than two values give NaN.
+
+    >>> lo, hi = t_interval(np.array([0.1, 0.2, 0.3, 0.2]))
+    >>> bool(lo < 0.2 < hi)
+    True
+    """
+    d = np.asarray(differences, dtype=np.float64).ravel()
+    n = d.size
+    if n < 2:
+        return math.nan, math.nan
+    mean = float(d.mean())
+    se = float(d.std(ddof=1)) / math.sqrt(n)
+    if se == 0.0:
+        return mean, mean
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1)) * se
+    return mean - half, mean + half
+
+
+@dataclass(frozen=True)
+class QualityCall:
+    """One metric's call: the difference, its interval, the test's p and the status."""
+
+    metric: str
+    delta: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_corrected: float
+    status: Quality
+    margin: float
+    baseline: float = math.nan
+    candidate: float = math.nan
+
+    def to_dict(self) -> dict:
+        def clean(x: float) -> float | None:
+            return None if x is None or not math.isfinite(x) else float(x)
+
+        return {
+            "metric": self.metric,
+            "baseline": clean(self.baseline),
+            "candidate": clean(self.candidate),
+            "delta": clean(self.delta),
+            "ci_low": clean(self.ci_low),
+            "ci_high": clean(self.ci_high),
+            "p": clean(self.p_value),
+            "p_corrected": clean(self.p_corrected),
+            "margin": self.margin,
+            "status": str(self.status),
+        }
+
+    def describe(self) -> str:
+        """``ndcg@10 +0.1000 [CI +0.0600, +0.1400], p=7.8e-13``."""
+        p = "p n/a" if math.isnan(self.p_value) else f"p={self.p_value:.2g}"
+        return (
+            f"{self.metric} {self.delta:+.4f} [CI {self.ci_low:+.4f}, {self.ci_high:+.4f}], {p}"
+        )
+
+
+STATUS_TEXT = {
+    Quality.BETTER: "better",
+    Quality.NO_WORSE: "no worse",
+    Quality.WORSE: "worse",
+    Quality.INCONCLUSIVE: "inconclusive",
+}
