@@ -2,8 +2,8 @@
 
 The candidate is the same e5 model with its vectors truncated to 48 dimensions WITHOUT
 re-normalisation - the classic silent upgrade bug - declared on the command line as a second
-model version.  Through the real pipeline (ADI, human judgments), the verdict must BLOCK and name
-the gates that catch it; the baseline against an identical copy of itself must PASS the quality
+model version.  Through the real pipeline (ADI, human judgments), the verdict must BLOCK on the
+vector contract (and report the behaviour changes as follow-ups); the baseline against an identical copy of itself must PASS the quality
 and drift gates with agreement 1.0 and shift 0.0.
 """
 
@@ -37,8 +37,12 @@ def test_truncated_unnormalised_candidate_is_blocked(tmp_path, shared_data, shar
     assert res.returncode == 3, res.stderr[-3000:]
     verdict, gates = _gates(res.out_dir)
     assert verdict["verdict"] == "BLOCK"
-    assert gates["low_score_share_increase"]["status"] == "BLOCK"
-    assert gates["top3_agreement"]["status"] == "BLOCK"
+    # A broken contract blocks: the baseline's vectors are unit-length, the candidate's are not.
+    assert gates["vector_contract"]["status"] == "BLOCK"
+    assert "vector_contract" in {i["name"] for i in verdict["blockers"]}
+    # The behaviour changes it causes are reported as follow-ups.
+    assert gates["low_score_share_increase"]["status"] == "WARN"
+    assert gates["top3_agreement"]["status"] == "WARN"
     assert gates["mean_cosine_shift"]["status"] == "WARN"
     assert gates["mean_cosine_shift"]["observed"] < -0.03
 
@@ -63,5 +67,6 @@ def test_version_against_identical_copy_passes(tmp_path, shared_data, shared_cac
         "top3_agreement",
         "low_score_share_increase",
         "primary_metric",
+        "vector_contract",
     ):
         assert gates[name]["status"] == "PASS", gates[name]

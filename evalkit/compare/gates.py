@@ -102,6 +102,19 @@ FOLLOW_UPS = {
 }
 
 
+#: What to do when a gate could not be measured.
+NOT_MEASURED = {
+    "endpoint_checks": "run the endpoint checks before switching: evalkit task=check "
+    "models=[<candidate>] (or run_checks=true)",
+    "latency_p95_increase": "measure latency on the serving endpoints before switching "
+    "(latency.probe)",
+    "agreement": "keep rankings for both versions (a baseline from MLflow needs its run file)",
+    "mean_cosine_shift": "keep pair similarities for both versions (pairs.npz)",
+    "low_score_share_increase": "keep pair similarities for both versions (pairs.npz)",
+    "vector_contract": "embed the candidate in this run to measure its vector norms",
+}
+
+
 def annotate(g: GateResult) -> GateResult:
     """Fill a gate's ``group`` and, when it does not pass, its default ``action``.
 
@@ -109,6 +122,12 @@ def annotate(g: GateResult) -> GateResult:
     'behaviour'
     """
     key = "agreement" if g.name.endswith("_agreement") else g.name
+    if g.status != Status.PASS and not g.measured and not g.action:
+        return replace(
+            g,
+            group=g.group or group_of(g.name),
+            action=NOT_MEASURED.get(key, "measure it before switching (see why)"),
+        )
     action = g.action or ("" if g.status == Status.PASS else FOLLOW_UPS.get(key, ""))
     return replace(g, group=g.group or group_of(g.name), action=action)
 

@@ -161,9 +161,7 @@ class QualityCall:
     def describe(self) -> str:
         """``ndcg@10 +0.1000 [CI +0.0600, +0.1400], p=7.8e-13``."""
         p = "p n/a" if math.isnan(self.p_value) else f"p={self.p_value:.2g}"
-        return (
-            f"{self.metric} {self.delta:+.4f} [CI {self.ci_low:+.4f}, {self.ci_high:+.4f}], {p}"
-        )
+        return f"{self.metric} {self.delta:+.4f} [CI {self.ci_low:+.4f}, {self.ci_high:+.4f}], {p}"
 
 
 STATUS_TEXT = {
