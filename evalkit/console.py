@@ -71,7 +71,7 @@ def click_table(report: Any) -> Table:
 
 
 def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> None:
-    """Print the metrics table, data notes and where the results were tracked."""
+    """Print the data notes, the release checklist, the metrics table and where the results went."""
     console = console or make_console()
     data = evaluation.data
     label = " (synthetic demo data)" if data.synthetic else ""
@@ -81,13 +81,13 @@ def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> 
     )
     if data.skipped:
         console.print("skipped rows: " + ", ".join(f"{k}={v}" for k, v in data.skipped.items()))
-    console.print(metrics_table(evaluation.results))
-    if evaluation.click_report is not None:
-        console.print(click_table(evaluation.click_report))
-    if evaluation.comparison is not None:
+    if evaluation.comparison is not None:  # the answer first: the checklist, then the evidence
         from evalkit.compare import checklist_table
 
         console.print(checklist_table(evaluation.comparison))
+    console.print(metrics_table(evaluation.results))
+    if evaluation.click_report is not None:
+        console.print(click_table(evaluation.click_report))
     if evaluation.parent_run_id:
         console.print(
             f"MLflow parent run {evaluation.parent_run_id}; outputs in {evaluation.output_dir}"
