@@ -484,8 +484,8 @@ def gate_mean_cosine_shift(cfg: GateConfig, shift: float | None, n_pairs: int = 
         cfg.cosine_on_fail,
         shift,
         threshold,
-        f"mean cosine moved {_fmt(shift)} on {n_pairs} pairs (> {limit:g}): check vector "
-        "normalisation and any score thresholds downstream",
+        f"mean cosine moved {_fmt(shift)} on {n_pairs} pairs (> {limit:g}): the score scale "
+        "changed (a new model, or a normalisation change)",
     )
 
 
@@ -511,7 +511,7 @@ def gate_top_k_agreement(
         agreement,
         threshold,
         f"only {agreement:.1%} of top-{k} results shared on average over {n_queries} queries "
-        f"(< {limit:.0%}): users will see different results",
+        f"(< {limit:.0%})",
     )
 
 
@@ -596,7 +596,7 @@ def gate_primary_metric(
     if q.status.shown_no_worse:
         return GateResult(name, Status.PASS, q.delta, threshold, what)
     if q.status == Quality.WORSE:
-        why = f"{what}: worse by more than the margin {margin:g} can excuse"
+        why = f"{what} (the interval lies below 0 and reaches below -{margin:g})"
         action = f"do not switch: B ranks worse on {metric}; read the worst regressions"
     else:
         why = (

@@ -251,15 +251,22 @@ def _quality_line(c: CandidateComparison) -> str:
 
 
 def _slice_summary(c: CandidateComparison) -> str:
+    """Slices called worse / better by name; inconclusive and no-worse ones counted."""
     groups: dict[Quality, list[str]] = {}
     for s in c.slices:
         if s.evaluated:
             groups.setdefault(s.status, []).append(s.label)
     parts = [
         f"{STATUS_TEXT[q]}: {', '.join(groups[q])}"
-        for q in (Quality.WORSE, Quality.INCONCLUSIVE, Quality.BETTER)
+        for q in (Quality.WORSE, Quality.BETTER)
         if groups.get(q)
     ]
+    if groups.get(Quality.NO_WORSE):
+        parts.append(f"no worse: {len(groups[Quality.NO_WORSE])} slices")
+    if groups.get(Quality.INCONCLUSIVE):
+        parts.append(
+            f"inconclusive (too few queries for a call): {len(groups[Quality.INCONCLUSIVE])} slices"
+        )
     return "; ".join(parts)
 
 
