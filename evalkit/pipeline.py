@@ -33,6 +33,7 @@ from evalkit.compare.fingerprint import check_fingerprints
 from evalkit.compare.report import Section
 from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.schema import EvalData
+from evalkit.embed.latency_probe import ProbeSettings, probe_latency, probe_metrics
 from evalkit.errors import ConfigError
 from evalkit.evaluate_version import evaluate_version, latency_metrics, pair_rows_of
 from evalkit.index.faiss_index import IndexSpec
@@ -185,6 +186,8 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                     tracker, parent, result, stats, files, data, spec, cfg, role, checks
                 )
                 evaluation.child_run_ids[version.name] = result.run_id
+        if len(evaluation.results) >= 2 and not baseline_run:
+            measure_latency(evaluation, versions, cfg, tracker)
         scatter = None
         if data.clicks is not None:
             scatter = report_clicks(evaluation, cfg, tracker, parent)
@@ -244,6 +247,40 @@ def log_version_run(
         log_checks(tracker, child, checks, files["checks"])
     tracker.finish(child)
     return child
+
+
+def measure_latency(
+    evaluation: Evaluation, versions: list[Any], cfg: DictConfig, tracker: Tracker | None
+) -> None:
+    """The latency probe (:mod:`evalkit.embed.latency_probe`) over every version, interleaved and
+    uncached.  Each result's latency fields are replaced by the probe's - what the latency gate
+    compares - and logged on its child run as ``latency_probe_*`` (the embedding run's own
+    latencies stay logged as ``latency_p50_ms`` ...).  ``latency.probe=0`` keeps those instead."""
+    lat_cfg = cfg.get("latency")
+    plain = OmegaConf.to_container(lat_cfg, resolve=True) if lat_cfg is not None else {}
+    settings = ProbeSettings.from_mapping(plain, seed=int(cfg.seed))
+    if not settings.enabled:
+        return
+    log.info(
+        "latency probe: %d requests of %d query texts per version, interleaved",
+        settings.requests(min(settings.texts, len(evaluation.data.queries))),
+        settings.batch_size,
+    )
+    probes = probe_latency(versions, evaluation.data.queries.texts, settings)
+    for i, r in enumerate(evaluation.results):
+        p = probes.get(r.name)
+        if p is None:
+            continue
+        evaluation.results[i] = replace(
+            r,
+            latencies_s=p.latencies_s,
+            throughput=p.throughput,
+            batch_size=p.batch_size,
+            concurrency=p.concurrency,
+            extra={**r.extra, "latency_probe_requests": p.n_requests},
+        )
+        if tracker is not None and r.run_id:
+            tracker.log_metrics(r.run_id, probe_metrics(p))
 
 
 def with_clicks(data: EvalData, clicks_cfg: Any) -> tuple[EvalData, ClickStage | None]:

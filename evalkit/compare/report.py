@@ -10,7 +10,8 @@ MLflow comparison metrics (:func:`comparison_metrics`): for every metric ``m`` (
 ``ndcg@10`` -> ``ndcg_at_10``) ``delta_m``, ``p_m`` (corrected p, what the gate uses),
 ``p_raw_m``, ``ci_low_m``/``ci_high_m``, ``wins_m``/``ties_m``/``losses_m``; then
 ``top3_agreement``, ``rbo_p0_9``/``rbo_p0_5``, ``mean_cosine_shift``, ``low_score_share_delta``,
-``unjudged_at_10_baseline``/``_candidate``, ``latency_p50/p95/p99_ratio``, ``throughput_ratio``
+``unjudged_at_10_baseline``/``_candidate``, ``latency_p50/p95/p99_ratio``,
+``latency_p95_ratio_ci_low``/``_ci_high``, ``throughput_ratio``
 and ``verdict_code`` (0 PASS, 1 WARN, 2 BLOCK).  With several candidates every name is prefixed
 ``<candidate>/``.  Values that were not measured are left out (MLflow rejects NaN in the UI).
 
@@ -89,6 +90,8 @@ def candidate_metrics(c: CandidateComparison) -> dict[str, float]:
     lat = c.latency
     out["latency_p50_ratio"] = lat.p50_ratio
     out["latency_p95_ratio"] = lat.p95_ratio
+    out["latency_p95_ratio_ci_low"] = lat.p95_ratio_ci_low
+    out["latency_p95_ratio_ci_high"] = lat.p95_ratio_ci_high
     out["latency_p99_ratio"] = lat.p99_ratio
     out["throughput_ratio"] = lat.throughput_ratio
     out["verdict_code"] = float(c.status.severity)
