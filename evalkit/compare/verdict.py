@@ -56,6 +56,7 @@ from evalkit.compare.latency import (
 )
 from evalkit.compare.overlap import OverlapSummary, RankingOverlap, ranking_overlap
 from evalkit.compare.regressions import Regression, worst_regressions
+from evalkit.compare.reindex import ReindexAnalysis
 from evalkit.compare.significance import (
     TEST_LABELS,
     MetricComparison,
@@ -160,6 +161,7 @@ class CandidateComparison:
     slices: list[SliceResult] = field(default_factory=list)
     regressions: list[Regression] = field(default_factory=list)
     primary_hist: dict[str, list[float]] = field(default_factory=dict)
+    reindex: ReindexAnalysis | None = None
 
     def metric(self, name: str) -> MetricComparison:
         for m in self.metrics:
@@ -278,8 +280,11 @@ def compare_pair(
     settings: CompareSettings | None = None,
     checks: Sequence[Mapping[str, Any]] | None = None,
     metrics: Sequence[str] | None = None,
+    reindex: Mapping[str, ReindexAnalysis] | None = None,
 ) -> CandidateComparison:
-    """Compare one candidate with the baseline (fingerprints checked first)."""
+    """Compare one candidate with the baseline (fingerprints checked first).
+
+    ``reindex`` maps candidate names to their :class:`ReindexAnalysis` (re-index or not)."""
     cfg = gates or GateConfig()
     st = settings or CompareSettings()
     check_fingerprints(
@@ -404,6 +409,7 @@ def compare_pair(
         slices=slices,
         regressions=regressions,
         primary_hist=_hist(pb, pc),
+        reindex=(reindex or {}).get(candidate.name),
     )
 
 
@@ -454,6 +460,7 @@ def compare_versions(
     settings: CompareSettings | Mapping[str, Any] | None = None,
     checks: Sequence[Mapping[str, Any]] | None = None,
     metrics: Sequence[str] | None = None,
+    reindex: Mapping[str, ReindexAnalysis] | None = None,
 ) -> Verdict:
     """Compare every candidate with the baseline; the verdict is the worst candidate status.
 
@@ -473,7 +480,16 @@ def compare_versions(
     )
     metrics = list(metrics or _metrics_of(baseline, candidates))
     results = [
-        compare_pair(baseline, c, data=data, gates=cfg, settings=st, checks=checks, metrics=metrics)
+        compare_pair(
+            baseline,
+            c,
+            data=data,
+            gates=cfg,
+            settings=st,
+            checks=checks,
+            metrics=metrics,
+            reindex=reindex,
+        )
         for c in candidates
     ]
     status = worst(r.status for r in results)
