@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 import pytest
+from mlflow import MlflowClient
 from scipy import stats
 
 from evalkit.compare.gates import GateConfig, Status, gate_latency_p95
@@ -244,3 +245,16 @@ def test_cli_probe_two_copies_warm_rerun_still_probes(tmp_path, shared_data) -> 
     assert gate["status"] != "BLOCK" and gate["measured"]
     cm = cand["comparison_metrics"]
     assert cm["latency_p95_ratio_ci_low"] <= 1.0 <= cm["latency_p95_ratio_ci_high"]
+    # re-index or not, attached to the comparison and logged on the parent run
+    assert cm["reindex_rolling_safe"] == 1.0
+    assert cm["reindex_mixed_50_candidate_queries_ndcg_at_10"] == cm["reindex_baseline_ndcg_at_10"]
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    exp = client.get_experiment_by_name("probe")
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"])
+    parent = next(r for r in runs if "evalkit.model_version" not in r.data.tags)
+    assert parent.data.metrics["reindex_mixed_50_baseline_queries_ndcg_at_10"] == pytest.approx(
+        cm["reindex_baseline_ndcg_at_10"]
+    )
+    assert parent.data.metrics["latency_p95_ratio_ci_low"] == pytest.approx(
+        cm["latency_p95_ratio_ci_low"]
+    )
