@@ -92,23 +92,6 @@ def pair_rows_of(data: EvalData) -> PairRows:
     return PairRows(judged, qr, ir, cq, ci)
 
 
-def _latency_probe(
-    version: Any, texts: list[str], sample: int, seed: int
-) -> tuple[np.ndarray, float]:
-    """Per-request latencies and texts/s on an uncached sample of query texts."""
-    if not texts or sample <= 0:
-        return np.zeros(0), float("nan")
-    rng = np.random.default_rng(seed)
-    take = rng.choice(len(texts), size=min(sample, len(texts)), replace=False)
-    probe = [texts[i] for i in np.sort(take)]
-    t0 = time.perf_counter()
-    res = embed_texts(version, probe, "query", cache_dir=None, progress=False)
-    wall = time.perf_counter() - t0
-    return np.asarray(res.latencies_s, dtype=np.float64), len(probe) / wall if wall > 0 else float(
-        "nan"
-    )
-
-
 def evaluate_version(
     version: Any,
     data: EvalData,
@@ -191,14 +174,10 @@ def evaluate_version(
             queries.vectors, docs.vectors, cq[ok], ci[ok], normalize=False
         )
 
-    # Latency of the query requests made now (none on a warm rerun), or of an explicit probe.
+    # Latency of the query requests made now (none on a warm rerun).  The pipeline replaces it
+    # with the latency probe's (evalkit.embed.latency_probe) before the comparison.
     latencies = np.asarray(queries.latencies_s, dtype=np.float64)
     throughput = len(data.queries) / q_seconds if queries.n_requests and q_seconds > 0 else None
-    if cfg.latency.probe:
-        latencies, throughput = _latency_probe(
-            version, data.queries.texts, int(cfg.latency.probe), cfg.seed
-        )
-        stats["latency_probe_requests"] = len(latencies)
     result = VersionResult(
         name=version.name,
         params=version.params(),

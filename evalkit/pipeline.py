@@ -30,9 +30,12 @@ from evalkit.compare import (
     write_report,
 )
 from evalkit.compare.fingerprint import check_fingerprints
+from evalkit.compare.reindex import ReindexAnalysis, analyse_reindex, dims_differ
 from evalkit.compare.report import Section
 from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.schema import EvalData
+from evalkit.embed import embed_texts
+from evalkit.embed.latency_probe import ProbeSettings, probe_latency, probe_metrics
 from evalkit.errors import ConfigError
 from evalkit.evaluate_version import evaluate_version, latency_metrics, pair_rows_of
 from evalkit.index.faiss_index import IndexSpec
@@ -185,12 +188,23 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                     tracker, parent, result, stats, files, data, spec, cfg, role, checks
                 )
                 evaluation.child_run_ids[version.name] = result.run_id
+        reindex: dict[str, ReindexAnalysis] = {}
+        if len(evaluation.results) >= 2 and not baseline_run:
+            measure_latency(evaluation, versions, cfg, tracker)
+            reindex = reindex_analyses(evaluation, versions, cfg, spec)
         scatter = None
         if data.clicks is not None:
             scatter = report_clicks(evaluation, cfg, tracker, parent)
         if len(evaluation.results) >= 2:
             evaluation.comparison = compare_and_report(
-                evaluation, cfg, metrics, tracker, parent, checks=check_rows, scatter_png=scatter
+                evaluation,
+                cfg,
+                metrics,
+                tracker,
+                parent,
+                checks=check_rows,
+                scatter_png=scatter,
+                reindex=reindex,
             )
             evaluation.exit_code = evaluation.comparison.exit_code
     except BaseException:
@@ -244,6 +258,97 @@ def log_version_run(
         log_checks(tracker, child, checks, files["checks"])
     tracker.finish(child)
     return child
+
+
+def measure_latency(
+    evaluation: Evaluation, versions: list[Any], cfg: DictConfig, tracker: Tracker | None
+) -> None:
+    """The latency probe (:mod:`evalkit.embed.latency_probe`) over every version, interleaved and
+    uncached.  Each result's latency fields are replaced by the probe's - what the latency gate
+    compares - and logged on its child run as ``latency_probe_*`` (the embedding run's own
+    latencies stay logged as ``latency_p50_ms`` ...).  ``latency.probe=0`` keeps those instead."""
+    lat_cfg = cfg.get("latency")
+    plain = OmegaConf.to_container(lat_cfg, resolve=True) if lat_cfg is not None else {}
+    settings = ProbeSettings.from_mapping(plain, seed=int(cfg.seed))
+    if not settings.enabled:
+        return
+    log.info(
+        "latency probe: %d requests of %d query texts per version, interleaved",
+        settings.requests(min(settings.texts, len(evaluation.data.queries))),
+        settings.batch_size,
+    )
+    probes = probe_latency(versions, evaluation.data.queries.texts, settings)
+    for i, r in enumerate(evaluation.results):
+        p = probes.get(r.name)
+        if p is None:
+            continue
+        evaluation.results[i] = replace(
+            r,
+            latencies_s=p.latencies_s,
+            throughput=p.throughput,
+            batch_size=p.batch_size,
+            concurrency=p.concurrency,
+            extra={**r.extra, "latency_probe_requests": p.n_requests},
+        )
+        if tracker is not None and r.run_id:
+            tracker.log_metrics(r.run_id, probe_metrics(p))
+
+
+def reindex_analyses(
+    evaluation: Evaluation, versions: list[Any], cfg: DictConfig, spec: IndexSpec
+) -> dict[str, ReindexAnalysis]:
+    """Re-index or not (:mod:`evalkit.compare.reindex`) for every candidate (``compare.reindex``).
+
+    The catalog and query vectors are read again from the embedding cache (warm: no embedding
+    calls), one candidate at a time, and dropped after its analysis."""
+    if not cfg.compare.get("reindex", True):
+        return {}
+    if not cfg.cache.enabled:
+        log.warning("compare.reindex needs the embedding cache (cache.enabled=true): skipped")
+        return {}
+    data, (base_v, *cand_v) = evaluation.data, versions
+    base_r, *cand_r = evaluation.results
+    gates = GateConfig.from_mapping(
+        OmegaConf.to_container(cfg.gates, resolve=True), primary_metric=cfg.primary_metric
+    )
+    st = CompareSettings.from_mapping(OmegaConf.to_container(cfg.compare, resolve=True))
+    metric, cache = gates.primary_metric, Path(cfg.cache.dir)
+    boot = {"n_resamples": st.bootstrap, "seed": st.seed, "confidence": st.confidence}
+    out = {}
+    for v, r in zip(cand_v, cand_r):
+        known = {"baseline": base_r.per_query[metric], "candidate": r.per_query[metric]}
+        da, db = int(base_r.extra.get("dim", 0)), int(r.extra.get("dim", 0))
+        if da != db:
+            out[v.name] = dims_differ(da, db, metric, known, **boot)
+            continue
+        vec = {
+            (who, role): embed_texts(version, texts, role, cache, progress=False).vectors
+            for who, version in (("a", base_v), ("b", v))
+            for role, texts in (
+                ("document", data.catalog.text_for(data.text_field)),
+                ("query", data.queries.texts),
+            )
+        }
+        out[v.name] = analyse_reindex(
+            vec["a", "document"],
+            vec["a", "query"],
+            vec["b", "document"],
+            vec["b", "query"],
+            data.queries.ids,
+            data.catalog.ids,
+            data.judgments.qrels if data.judgments is not None else {},
+            metric,
+            k=int(cfg.k),
+            fraction=float(cfg.compare.get("reindex_fraction", 0.5)),
+            margin=gates.primary_max_drop,
+            spec=spec,
+            known=known,
+            names=(base_v.name, v.name),
+            **boot,
+        )
+        del vec
+        log.info("re-index %s: %s", v.name, out[v.name].action)
+    return out
 
 
 def with_clicks(data: EvalData, clicks_cfg: Any) -> tuple[EvalData, ClickStage | None]:
@@ -350,6 +455,7 @@ def compare_and_report(
     parent: str | None,
     checks: list[dict[str, Any]] | None = None,
     scatter_png: Path | None = None,
+    reindex: dict[str, ReindexAnalysis] | None = None,
 ) -> Verdict:
     """Compare every candidate with the baseline, write the report and log it on the parent run."""
     verdict = compare_versions(
@@ -362,7 +468,7 @@ def compare_and_report(
         settings=CompareSettings.from_mapping(OmegaConf.to_container(cfg.compare, resolve=True)),
         checks=checks,
         metrics=metrics,
-        reindex=getattr(evaluation, "reindex", None),
+        reindex=reindex,
         click_deltas=click_deltas(evaluation, cfg),
     )
     sections = []

@@ -31,7 +31,9 @@ class VersionResult:
       versions of one evaluation); ``click_similarity`` the same for the click log's pairs
       (in ``ClickLog.pairs()`` order, NaN where a pair's query or item is unknown).
     - ``latencies_s``: per embedding request made while embedding the queries at the configured batch size
-      and concurrency (empty when every vector came from the cache), ``throughput`` in texts/s.
+      and concurrency (empty when every vector came from the cache), ``throughput`` in texts/s;
+      the pipeline replaces them (and ``batch_size`` / ``concurrency``) by the latency probe's
+      (:mod:`evalkit.embed.latency_probe`) before the comparison.
     """
 
     name: str

@@ -542,8 +542,25 @@ def gate_latency_p95(
     measured: bool = True,
     comparable: bool = True,
     note: str = "",
+    ci_low: float | None = None,
+    ci_high: float | None = None,
 ) -> GateResult:
-    """p95 latency increase (candidate / baseline - 1) ``<= max_increase``, at equal load."""
+    """p95 latency increase (candidate / baseline - 1) ``<= max_increase``, at equal load.
+
+    With a bootstrap interval of the ratio (``ci_low`` / ``ci_high``,
+    :func:`evalkit.compare.latency.p95_ratio_ci`) the gate fails (``on_fail``) only when the
+    interval clears the threshold (``ci_low - 1 > max_increase``); a point estimate above the
+    threshold whose interval straddles it is WARN "not conclusive" (also when the interval could
+    not be computed: NaN).  Without an interval (``None``) the point estimate decides.  Versions
+    that are not comparable (an in-process model vs an HTTP server, or different batch size /
+    concurrency) are WARN with the reason, never a failure.
+
+    >>> cfg = GateConfig()
+    >>> gate_latency_p95(cfg, 1.5, ci_low=1.3, ci_high=1.7).status
+    <Status.BLOCK: 'BLOCK'>
+    >>> gate_latency_p95(cfg, 1.5, ci_low=0.9, ci_high=2.1).status
+    <Status.WARN: 'WARN'>
+    """
     name, limit = "latency_p95_increase", cfg.latency_max_p95_increase
     threshold = f"<= {limit:.0%}"
     if not measured or ratio is None or math.isnan(ratio):
@@ -551,32 +568,46 @@ def gate_latency_p95(
             cfg,
             name,
             threshold,
-            "no embedding requests were timed for both versions (all vectors cached?)",
+            "no embedding requests were timed for both versions (latency.probe=0 and all "
+            "vectors cached?)",
         )
     increase = ratio - 1.0
+    ci = ""
+    if ci_low is not None and ci_high is not None and not math.isnan(ci_low):
+        ci = f", 95% CI of the ratio {ci_low:.2f}-{ci_high:.2f}"
     if not comparable:
         return GateResult(
             name,
-            cfg.on_not_measured,
+            Status.WARN,
             increase,
             threshold,
-            f"p95 ratio {ratio:.2f} is not comparable: measured at different load ({note})",
+            f"not comparable ({note}): p95 ratio {ratio:.2f} measured at different load or "
+            "serving set-up; latency is not gated",
             False,
         )
+    what = f"p95 latency {increase:+.0%} vs baseline (ratio {ratio:.2f}{ci})"
     if increase <= limit:
+        return GateResult(name, Status.PASS, increase, threshold, what)
+    if ci_low is None or ci_high is None:  # no interval given: the point estimate decides
+        return GateResult(
+            name, cfg.latency_on_fail, increase, threshold, f"{what}, more than {limit:.0%}"
+        )
+    if not math.isnan(ci_low) and ci_low - 1.0 > limit:
         return GateResult(
             name,
-            Status.PASS,
+            cfg.latency_on_fail,
             increase,
             threshold,
-            f"p95 latency {increase:+.0%} vs baseline (ratio {ratio:.2f})",
+            f"{what}: the whole interval is above +{limit:.0%}",
         )
+    why = "its interval reaches below it" if ci else "there is no interval (< 2 requests)"
     return GateResult(
         name,
-        cfg.latency_on_fail,
+        Status.WARN,
         increase,
         threshold,
-        f"p95 latency {increase:+.0%} vs baseline (ratio {ratio:.2f}), more than {limit:.0%}",
+        f"not conclusive: {what}, above +{limit:.0%} but {why}; "
+        "raise latency.min_requests to decide",
     )
 
 

@@ -4,13 +4,23 @@ Percentiles use numpy's default linear interpolation (Hyndman & Fan type 7, the 
 ``statistics.quantiles(method="inclusive")``).  A version whose every vector came from the cache
 made no requests: its latency is *not measured* (``measured`` False), never zero, and the latency
 gate says so instead of passing.  Latencies of two versions are only comparable at the same batch
-size and concurrency; ``comparable`` is False (with the reason) when they differ.
+size and concurrency, and between backends of the same kind: an in-process model and an HTTP
+server (:func:`backend_kind`) are not comparable.  ``comparable`` is False (with the reason) then.
+
+The uncertainty of the p95 ratio (candidate / baseline) is a seeded percentile bootstrap
+(:func:`p95_ratio_ci`): each version's requests are resampled with replacement, independently,
+``n_resamples`` times, and the interval is the ``(1-confidence)/2`` and ``(1+confidence)/2``
+quantiles of the resampled p95 ratios.  The latency gate blocks only when the whole interval
+lies above its threshold.
 
 >>> s = latency_summary(np.array([0.1, 0.2, 0.3, 0.4]), throughput=20.0)
 >>> round(s.p50, 3), s.n_requests, s.measured
 (0.25, 4, True)
 >>> latency_summary(np.zeros(0)).measured
 False
+>>> lo, hi = p95_ratio_ci(np.linspace(0.1, 0.2, 40), np.linspace(0.1, 0.2, 40), seed=1)
+>>> bool(lo < 1.0 < hi)
+True
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ class LatencySummary:
     throughput: float | None = None  # texts per second
     batch_size: int | None = None
     concurrency: int | None = None
+    kind: str | None = None  # "in-process" | "http" (backend_kind), None if unknown
 
     @property
     def measured(self) -> bool:
@@ -53,19 +64,36 @@ class LatencyComparison:
     throughput_ratio: float
     comparable: bool
     note: str = ""
+    p95_ratio_ci_low: float = math.nan  # bootstrap interval of p95_ratio (p95_ratio_ci)
+    p95_ratio_ci_high: float = math.nan
+    confidence: float = 0.95
 
     @property
     def measured(self) -> bool:
         return self.baseline.measured and self.candidate.measured
 
 
-def latency_summary(
-    latencies_s: np.ndarray,
-    throughput: float | None = None,
-    batch_size: int | None = None,
-    concurrency: int | None = None,
-) -> LatencySummary:
-    """Percentiles of per-request latencies (seconds)."""
+#: Backends (``ModelVersion.backend`` / the ``backend`` param) that answer over HTTP; every other
+#: known backend runs the model in the evaluating process.
+HTTP_BACKENDS = frozenset({"openai"})
+
+
+def backend_kind(params: dict[str, object] | None) -> str | None:
+    """``"http"`` or ``"in-process"`` from a version's params (``None`` if it has no backend).
+
+    >>> backend_kind({"backend": "openai"}), backend_kind({"backend": "usem3"}), backend_kind({})
+    ('http', 'in-process', None)
+    """
+    backend = (params or {}).get("backend")
+    if backend in (None, ""):
+        return None
+    return "http" if str(backend) in HTTP_BACKENDS else "in-process"
+
+
+_KIND_LABEL = {"in-process": "in-process model", "http": "HTTP server"}
+
+
+def _checked(latencies_s: np.ndarray) -> np.ndarray:
     x = np.asarray(latencies_s, dtype=np.float64).ravel()
     bad = ~np.isfinite(x) | (x < 0)
     if bad.any():
@@ -76,9 +104,21 @@ def latency_summary(
             field="latencies_s",
             expected="finite non-negative seconds",
         )
+    return x
+
+
+def latency_summary(
+    latencies_s: np.ndarray,
+    throughput: float | None = None,
+    batch_size: int | None = None,
+    concurrency: int | None = None,
+    kind: str | None = None,
+) -> LatencySummary:
+    """Percentiles of per-request latencies (seconds)."""
+    x = _checked(latencies_s)
     if x.size == 0:
         nan = math.nan
-        return LatencySummary(0, nan, nan, nan, nan, throughput, batch_size, concurrency)
+        return LatencySummary(0, nan, nan, nan, nan, throughput, batch_size, concurrency, kind)
     p50, p95, p99 = np.percentile(x, [50, 95, 99])
     return LatencySummary(
         x.size,
@@ -89,7 +129,33 @@ def latency_summary(
         throughput,
         batch_size,
         concurrency,
+        kind,
     )
+
+
+def p95_ratio_ci(
+    baseline_s: np.ndarray,
+    candidate_s: np.ndarray,
+    n_resamples: int = 1000,
+    seed: int = 42,
+    confidence: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of p95(candidate) / p95(baseline), resampling each version's
+    requests independently (``rng = np.random.default_rng(seed)``; baseline indices
+    ``rng.integers(0, n_b, (n_resamples, n_b))`` first, then the candidate's).  NaN when either
+    version has fewer than 2 requests, ``n_resamples`` is 0, or a resampled baseline p95 is 0.
+    """
+    b, c = _checked(baseline_s), _checked(candidate_s)
+    if b.size < 2 or c.size < 2 or n_resamples <= 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    pb = np.percentile(b[rng.integers(0, b.size, (n_resamples, b.size))], 95, axis=1)
+    pc = np.percentile(c[rng.integers(0, c.size, (n_resamples, c.size))], 95, axis=1)
+    if not (pb > 0).all():
+        return math.nan, math.nan
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(pc / pb, [alpha, 1.0 - alpha])
+    return float(low), float(high)
 
 
 def _ratio(candidate: float | None, baseline: float | None) -> float:
@@ -98,13 +164,32 @@ def _ratio(candidate: float | None, baseline: float | None) -> float:
     return float(candidate / baseline)
 
 
-def compare_latency(baseline: LatencySummary, candidate: LatencySummary) -> LatencyComparison:
-    """Candidate / baseline ratios, and whether the two were measured under the same load."""
+def compare_latency(
+    baseline: LatencySummary,
+    candidate: LatencySummary,
+    *,
+    baseline_s: np.ndarray | None = None,
+    candidate_s: np.ndarray | None = None,
+    n_resamples: int = 1000,
+    seed: int = 42,
+    confidence: float = 0.95,
+) -> LatencyComparison:
+    """Candidate / baseline ratios, and whether the two were measured under the same load.
+
+    Given both versions' raw latencies (``baseline_s`` / ``candidate_s``, seconds), the p95 ratio
+    gets its bootstrap interval (:func:`p95_ratio_ci`).
+    """
     notes = []
+    if baseline.kind and candidate.kind and baseline.kind != candidate.kind:
+        b, c = (_KIND_LABEL.get(k, k) for k in (baseline.kind, candidate.kind))
+        notes.append(f"{b} vs {c}")
     if baseline.batch_size != candidate.batch_size:
         notes.append(f"batch size {baseline.batch_size} vs {candidate.batch_size}")
     if baseline.concurrency != candidate.concurrency:
         notes.append(f"concurrency {baseline.concurrency} vs {candidate.concurrency}")
+    low = high = math.nan
+    if baseline_s is not None and candidate_s is not None:
+        low, high = p95_ratio_ci(baseline_s, candidate_s, n_resamples, seed, confidence)
     return LatencyComparison(
         baseline=baseline,
         candidate=candidate,
@@ -114,4 +199,7 @@ def compare_latency(baseline: LatencySummary, candidate: LatencySummary) -> Late
         throughput_ratio=_ratio(candidate.throughput, baseline.throughput),
         comparable=not notes,
         note="; ".join(notes),
+        p95_ratio_ci_low=low,
+        p95_ratio_ci_high=high,
+        confidence=confidence,
     )

@@ -10,7 +10,10 @@ MLflow comparison metrics (:func:`comparison_metrics`): for every metric ``m`` (
 ``ndcg@10`` -> ``ndcg_at_10``) ``delta_m``, ``p_m`` (corrected p, what the gate uses),
 ``p_raw_m``, ``ci_low_m``/``ci_high_m``, ``wins_m``/``ties_m``/``losses_m``; then
 ``top3_agreement``, ``rbo_p0_9``/``rbo_p0_5``, ``mean_cosine_shift``, ``low_score_share_delta``,
-``unjudged_at_10_baseline``/``_candidate``, ``latency_p50/p95/p99_ratio``, ``throughput_ratio``
+``unjudged_at_10_baseline``/``_candidate``, ``latency_p50/p95/p99_ratio``,
+``latency_p95_ratio_ci_low``/``_ci_high``, ``throughput_ratio``, ``reindex_<state>_<metric>``
+(:mod:`evalkit.compare.reindex`, e.g. ``reindex_mixed_50_candidate_queries_ndcg_at_10``) and
+``reindex_rolling_safe`` (1 / 0; absent when the dimensions differ)
 and ``verdict_code`` (0 PASS, 1 WARN, 2 BLOCK).  With several candidates every name is prefixed
 ``<candidate>/``.  Values that were not measured are left out (MLflow rejects NaN in the UI).
 
@@ -108,8 +111,15 @@ def candidate_metrics(c: CandidateComparison) -> dict[str, float]:
     lat = c.latency
     out["latency_p50_ratio"] = lat.p50_ratio
     out["latency_p95_ratio"] = lat.p95_ratio
+    out["latency_p95_ratio_ci_low"] = lat.p95_ratio_ci_low
+    out["latency_p95_ratio_ci_high"] = lat.p95_ratio_ci_high
     out["latency_p99_ratio"] = lat.p99_ratio
     out["throughput_ratio"] = lat.throughput_ratio
+    if c.reindex is not None:
+        for state, value in c.reindex.scores.items():
+            out[f"reindex_{state}_{mlflow_name(c.reindex.metric)}"] = value
+        if c.reindex.rolling_safe is not None:
+            out["reindex_rolling_safe"] = float(c.reindex.rolling_safe)
     out["verdict_code"] = float(c.status.severity)
     return {k: float(v) for k, v in out.items() if _finite(v)}
 

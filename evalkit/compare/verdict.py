@@ -60,7 +60,12 @@ from evalkit.compare.gates import (
     gate_vector_contract,
     worst,
 )
-from evalkit.compare.latency import LatencyComparison, compare_latency, latency_summary
+from evalkit.compare.latency import (
+    LatencyComparison,
+    backend_kind,
+    compare_latency,
+    latency_summary,
+)
 from evalkit.compare.overlap import OverlapSummary, RankingOverlap, ranking_overlap
 from evalkit.compare.quality import (
     Quality,
@@ -455,12 +460,17 @@ def compare_pair(
     unjudged = {name: u.summary() for name, u in shared.unjudged.items()}
 
     latency = compare_latency(
-        latency_summary(
-            baseline.latencies_s, baseline.throughput, baseline.batch_size, baseline.concurrency
+        *(
+            latency_summary(
+                v.latencies_s, v.throughput, v.batch_size, v.concurrency, backend_kind(v.params)
+            )
+            for v in (baseline, candidate)
         ),
-        latency_summary(
-            candidate.latencies_s, candidate.throughput, candidate.batch_size, candidate.concurrency
-        ),
+        baseline_s=baseline.latencies_s,
+        candidate_s=candidate.latencies_s,
+        n_resamples=st.bootstrap,
+        seed=st.seed,
+        confidence=st.confidence,
     )
     gate_results = [
         # Quality: can block.
@@ -478,6 +488,8 @@ def compare_pair(
             measured=latency.measured,
             comparable=latency.comparable,
             note=latency.note,
+            ci_low=latency.p95_ratio_ci_low,
+            ci_high=latency.p95_ratio_ci_high,
         ),
     ]
     gate_results = [

@@ -29,6 +29,7 @@ flat, secret-free dict logged to MLflow.
 
 from __future__ import annotations
 
+import copy
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -184,6 +185,15 @@ class ModelVersion(ABC):
     def _sends_dimensions(self) -> bool:
         """Whether ``dimensions`` reaches the backend (then it changes what the backend returns)."""
         return False
+
+    def with_load(self, batch_size: int, concurrency: int) -> ModelVersion:
+        """A shallow copy sending ``batch_size`` texts per request, ``concurrency`` requests in
+        flight where the backend can (in-process models always run one at a time).  Used by the
+        latency probe to time every version under the same load; a model already loaded is
+        shared, not loaded again."""
+        clone = copy.copy(self)
+        clone.batch_size = int(batch_size)
+        return clone
 
     # ------------------------------------------------------------------ description
 

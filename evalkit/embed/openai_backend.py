@@ -179,6 +179,11 @@ class OpenAIEmbedder(ModelVersion):
     def _sends_dimensions(self) -> bool:
         return self.send_dimensions
 
+    def with_load(self, batch_size: int, concurrency: int) -> ModelVersion:
+        clone = super().with_load(batch_size, concurrency)
+        clone._concurrency = int(concurrency)  # type: ignore[attr-defined]
+        return clone
+
     def input_type(self, role: str) -> str | None:
         return self.query_input_type if check_role(role) == "query" else self.document_input_type
 

@@ -1,0 +1,354 @@
+"""Re-index or not: can the catalog be re-embedded with B in place (a rolling backfill), or must
+the switch from A to B be atomic?
+
+During a rolling re-index the serving index holds A's vectors for some items and B's for the
+others, and queries are embedded by one encoder.  When the two versions' dimensions match, the
+states an index passes through are scored with evalkit's own index / replay / scoring layers on
+the primary metric (mean over scored queries):
+
+=========================================  ==================================================
+state                                      query vectors on catalog vectors
+=========================================  ==================================================
+``baseline``                               A queries on A's catalog (today)
+``candidate``                              B on B (after the switch)
+``candidate_queries_on_baseline_index``    B queries on A's catalog (queries switched first)
+``baseline_queries_on_candidate_index``    A queries on B's catalog (backfill done, queries not)
+``mixed_<p>_baseline_queries``             A queries on a catalog whose seeded random ``p``% of
+                                           items is re-embedded by B (mid-backfill)
+``mixed_<p>_candidate_queries``            B queries on that same mixed catalog
+=========================================  ==================================================
+
+The mixed items are ``np.random.default_rng(seed).permutation(n)[:round(fraction * n)]``.
+``deltas[state]`` is (mean, ci_low, ci_high) of the per-query difference state - baseline, a
+paired percentile bootstrap over queries (:func:`evalkit.compare.bootstrap.bootstrap_mean_ci`,
+the same resamples for every state).  A state is *non-inferior* when ``ci_low > -margin``
+(margin = the primary-metric gate's ``max_drop``).  Two rolling plans exist, each with one fixed
+query encoder per phase:
+
+- *candidate queries first*: switch queries to B, then backfill - safe when
+  ``candidate_queries_on_baseline_index`` and ``mixed_<p>_candidate_queries`` are non-inferior;
+- *baseline queries until the backfill is done*: backfill under A's queries, then switch queries -
+  safe when ``mixed_<p>_baseline_queries`` and ``baseline_queries_on_candidate_index`` are.
+
+The rolling re-index is safe (``rolling_safe``) when either plan is (the one whose worst state has
+the higher ``ci_low`` is recommended); otherwise the switch must be atomic.  When the dimensions
+differ the two indexes cannot be mixed at all: ``rolling_safe`` is None and the action is to
+re-index the whole catalog before switching.
+
+Memory: one state at a time (one index, one mixed float32 catalog), freed before the next.
+
+>>> a = dims_differ(512, 384, "ndcg@10")
+>>> a.rolling_safe is None, a.action
+(True, 're-index the whole catalog before switching (dimensions 512 -> 384: the two indexes cannot be mixed)')
+>>> rng = np.random.default_rng(0)
+>>> docs = rng.standard_normal((40, 8)).astype("float32")
+>>> queries = docs[:10] + 0.1 * rng.standard_normal((10, 8)).astype("float32")
+>>> qrels = {f"q{i}": {f"d{i}": 1} for i in range(10)}
+>>> r = analyse_reindex(docs, queries, docs, queries, [f"q{i}" for i in range(10)],
+...                     [f"d{i}" for i in range(40)], qrels, "ndcg@10", k=10, n_resamples=200)
+>>> r.rolling_safe, r.scores["mixed_50_candidate_queries"] == r.scores["baseline"]
+(True, True)
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from evalkit.compare.bootstrap import bootstrap_mean_ci
+from evalkit.errors import ConfigError
+from evalkit.index.faiss_index import IndexSpec, build_index
+from evalkit.metrics.ir import score
+from evalkit.retrieve.replay import id_ranks, replay
+
+B_ON_A = "candidate_queries_on_baseline_index"
+A_ON_B = "baseline_queries_on_candidate_index"
+
+
+def mixed_state(fraction: float, queries: str) -> str:
+    """``mixed_50_candidate_queries`` for ``fraction`` 0.5 and ``queries`` "candidate"."""
+    return f"mixed_{round(fraction * 100)}_{queries}_queries"
+
+
+@dataclass(frozen=True)
+class ReindexAnalysis:
+    """What an index goes through between A and B, scored, and what to do (module docstring)."""
+
+    dims_match: bool
+    baseline_dim: int
+    candidate_dim: int
+    metric: str
+    scores: dict[str, float]
+    deltas: dict[str, tuple[float, float, float]]
+    rolling_safe: bool | None
+    action: str
+    detail: str
+    fraction: float = 0.5
+    margin: float = 0.01
+    n_queries: int = 0
+    query_encoder: str | None = None  # "candidate" | "baseline": served during a safe backfill
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (NaN -> None, tuples -> lists)."""
+
+        def clean(x: Any) -> Any:
+            if isinstance(x, dict):
+                return {k: clean(v) for k, v in x.items()}
+            if isinstance(x, list | tuple):
+                return [clean(v) for v in x]
+            if isinstance(x, float) and not math.isfinite(x):
+                return None
+            return x
+
+        return clean(asdict(self))
+
+
+def mixed_rows(n: int, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of the catalog rows re-embedded by B in the mixed state."""
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"compare.reindex_fraction={fraction} (expected between 0 and 1)")
+    mask = np.zeros(n, dtype=bool)
+    mask[np.random.default_rng(seed).permutation(n)[: round(fraction * n)]] = True
+    return mask
+
+
+def dims_differ(
+    baseline_dim: int,
+    candidate_dim: int,
+    metric: str,
+    known: Mapping[str, Mapping[str, float]] | None = None,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 42,
+    confidence: float = 0.95,
+) -> ReindexAnalysis:
+    """The analysis when dimensions differ: no mixing possible, re-index everything first.
+    ``known`` (per-query ``metric`` of ``"baseline"`` and ``"candidate"``) fills the scores."""
+    scores: dict[str, float] = {}
+    deltas: dict[str, tuple[float, float, float]] = {}
+    n = 0
+    if known and "baseline" in known and "candidate" in known:
+        scores, deltas, n = _summaries(known, n_resamples, seed, confidence)
+    return ReindexAnalysis(
+        dims_match=False,
+        baseline_dim=baseline_dim,
+        candidate_dim=candidate_dim,
+        metric=metric,
+        scores=scores,
+        deltas=deltas,
+        rolling_safe=None,
+        action=(
+            f"re-index the whole catalog before switching (dimensions {baseline_dim} -> "
+            f"{candidate_dim}: the two indexes cannot be mixed)"
+        ),
+        detail="A's index cannot answer B's queries, nor hold B's vectors: build B's index "
+        "completely, then switch queries and index together.",
+        n_queries=n,
+    )
+
+
+def _per_query(
+    docs: np.ndarray,
+    queries: np.ndarray,
+    query_ids: list[str],
+    item_ids: list[str],
+    qrels: Mapping[str, Mapping[str, int]],
+    metric: str,
+    k: int,
+    spec: IndexSpec,
+    id_rank: np.ndarray,
+    both: np.ndarray | None = None,
+) -> list[dict[str, float]]:
+    """Per-query ``metric`` of ``queries`` (and ``both``, a second query set) on ``docs``."""
+    index = build_index(docs, spec)
+    out = []
+    for q in (queries,) if both is None else (queries, both):
+        ranking = replay(index, q, query_ids, item_ids, k, spec.search_batch, id_rank=id_rank)
+        out.append(score(ranking, dict(qrels), [metric]).per_query[metric])
+    del index
+    gc.collect()
+    return out
+
+
+def analyse_reindex(
+    baseline_docs: np.ndarray,
+    baseline_queries: np.ndarray,
+    candidate_docs: np.ndarray,
+    candidate_queries: np.ndarray,
+    query_ids: Sequence[str],
+    item_ids: Sequence[str],
+    qrels: Mapping[str, Mapping[str, int]],
+    metric: str,
+    *,
+    k: int = 100,
+    fraction: float = 0.5,
+    margin: float = 0.01,
+    seed: int = 42,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    spec: IndexSpec | None = None,
+    known: Mapping[str, Mapping[str, float]] | None = None,
+    names: tuple[str, str] = ("A", "B"),
+) -> ReindexAnalysis:
+    """Score every state (module docstring) and decide.  ``known`` may hold the per-query
+    ``metric`` of ``"baseline"`` / ``"candidate"`` already computed by the evaluation (they are
+    then not recomputed); ``names`` are the versions' names for the action text."""
+    spec = spec or IndexSpec()
+    known = dict(known or {})
+    da, db = int(baseline_docs.shape[1]), int(candidate_docs.shape[1])
+    qids, iids = list(query_ids), list(item_ids)
+    id_rank = id_ranks(iids)
+    args = (qids, iids, qrels, metric, k, spec, id_rank)
+    per: dict[str, Mapping[str, float]] = {}
+    if da != db:
+        if "baseline" not in known:
+            (known["baseline"],) = _per_query(baseline_docs, baseline_queries, *args)
+        if "candidate" not in known:
+            (known["candidate"],) = _per_query(candidate_docs, candidate_queries, *args)
+        return dims_differ(
+            da, db, metric, known, n_resamples=n_resamples, seed=seed, confidence=confidence
+        )
+
+    # A's catalog: B's queries (and A's, unless known)
+    if "baseline" in known:
+        (per[B_ON_A],) = _per_query(baseline_docs, candidate_queries, *args)
+        per["baseline"] = known["baseline"]
+    else:
+        per[B_ON_A], per["baseline"] = _per_query(
+            baseline_docs, candidate_queries, *args, both=baseline_queries
+        )
+    # B's catalog: A's queries (and B's, unless known)
+    if "candidate" in known:
+        (per[A_ON_B],) = _per_query(candidate_docs, baseline_queries, *args)
+        per["candidate"] = known["candidate"]
+    else:
+        per[A_ON_B], per["candidate"] = _per_query(
+            candidate_docs, baseline_queries, *args, both=candidate_queries
+        )
+    # The mixed catalog: one float32 copy, freed once its index is built and searched.
+    mask = mixed_rows(len(iids), fraction, seed)
+    mixed = np.array(baseline_docs, dtype=np.float32, copy=True)
+    mixed[mask] = candidate_docs[mask]
+    m_a, m_b = mixed_state(fraction, "baseline"), mixed_state(fraction, "candidate")
+    per[m_a], per[m_b] = _per_query(mixed, baseline_queries, *args, both=candidate_queries)
+    del mixed
+    scores, deltas, n = _summaries(per, n_resamples, seed, confidence)
+    return decide(scores, deltas, metric, da, fraction, margin, n, names)
+
+
+def _summaries(
+    per: Mapping[str, Mapping[str, float]], n_resamples: int, seed: int, confidence: float
+) -> tuple[dict[str, float], dict[str, tuple[float, float, float]], int]:
+    """Mean per state; paired bootstrap (mean, low, high) of state - baseline per query."""
+    qids = sorted(per["baseline"])
+    states = list(per)
+    values = np.array([[per[s].get(q, math.nan) for s in states] for q in qids], dtype=np.float64)
+    scores = {
+        s: float(values[:, j].mean()) if len(qids) else math.nan for j, s in enumerate(states)
+    }
+    others = [s for s in states if s != "baseline"]
+    diff = values[:, [states.index(s) for s in others]] - values[:, [states.index("baseline")]]
+    ci = bootstrap_mean_ci(diff, n_resamples, seed, confidence)
+    deltas = {
+        s: (float(ci.mean[j]), float(ci.low[j]), float(ci.high[j])) for j, s in enumerate(others)
+    }
+    return scores, deltas, len(qids)
+
+
+def _fmt(delta: tuple[float, float, float]) -> str:
+    return f"{delta[0]:+.3f} [{delta[1]:+.3f}, {delta[2]:+.3f}]"
+
+
+def decide(
+    scores: Mapping[str, float],
+    deltas: Mapping[str, tuple[float, float, float]],
+    metric: str,
+    dim: int,
+    fraction: float,
+    margin: float,
+    n_queries: int = 0,
+    names: tuple[str, str] = ("A", "B"),
+) -> ReindexAnalysis:
+    """The decision from scored states of equal dimension (module docstring).
+
+    >>> d = {"candidate_queries_on_baseline_index": (-0.002, -0.008, 0.004),
+    ...      "mixed_50_candidate_queries": (0.001, -0.005, 0.007),
+    ...      "mixed_50_baseline_queries": (-0.05, -0.07, -0.03),
+    ...      "baseline_queries_on_candidate_index": (-0.09, -0.1, -0.08),
+    ...      "candidate": (0.01, 0.0, 0.02)}
+    >>> r = decide({}, d, "ndcg@10", 384, 0.5, 0.01, names=("e5_v1", "e5_v2"))
+    >>> r.rolling_safe, r.query_encoder, r.action.split(":")[0]
+    (True, 'candidate', 'rolling re-index is safe')
+    """
+    a, b = names
+    pct = round(fraction * 100)
+    plans = {
+        "candidate": (B_ON_A, mixed_state(fraction, "candidate")),
+        "baseline": (mixed_state(fraction, "baseline"), A_ON_B),
+    }
+
+    def worst(states: tuple[str, str]) -> tuple[float, str]:
+        return min((deltas[s][1], s) for s in states)
+
+    ok = {
+        enc: worst(states)
+        for enc, states in plans.items()
+        if all(deltas[s][1] > -margin for s in states)
+    }
+    mixed_txt = (
+        f"{metric} delta on the {pct}% mixed index: {_fmt(deltas[mixed_state(fraction, 'baseline')])} "
+        f"with {a}'s queries, {_fmt(deltas[mixed_state(fraction, 'candidate')])} with {b}'s; "
+        f"{b}'s queries on {a}'s index {_fmt(deltas[B_ON_A])}; {a}'s queries on {b}'s index "
+        f"{_fmt(deltas[A_ON_B])} (non-inferior: 95% CI low > -{margin:g})"
+    )
+    if not ok:
+        return ReindexAnalysis(
+            dims_match=True,
+            baseline_dim=dim,
+            candidate_dim=dim,
+            metric=metric,
+            scores=dict(scores),
+            deltas=dict(deltas),
+            rolling_safe=False,
+            action=(
+                f"switch atomically: build {b}'s index beside {a}'s and flip queries and index "
+                f"together (a rolling re-index loses {metric}: {mixed_txt})"
+            ),
+            detail=mixed_txt,
+            fraction=fraction,
+            margin=margin,
+            n_queries=n_queries,
+        )
+    enc = max(ok, key=lambda e: ok[e][0])
+    low, state = ok[enc]
+    if enc == "candidate":
+        action = (
+            f"rolling re-index is safe: serve {b}'s query encoder from the start and re-embed "
+            f"the catalog with {b} in place (worst state {state}: {_fmt(deltas[state])})"
+        )
+    else:
+        action = (
+            f"rolling re-index is safe: keep serving {a}'s query encoder while the catalog is "
+            f"re-embedded with {b}, switch queries to {b} when the backfill is complete "
+            f"(worst state {state}: {_fmt(deltas[state])})"
+        )
+    return ReindexAnalysis(
+        dims_match=True,
+        baseline_dim=dim,
+        candidate_dim=dim,
+        metric=metric,
+        scores=dict(scores),
+        deltas=dict(deltas),
+        rolling_safe=True,
+        action=action,
+        detail=mixed_txt,
+        fraction=fraction,
+        margin=margin,
+        n_queries=n_queries,
+        query_encoder=enc,
+    )

@@ -1,0 +1,208 @@
+"""The latency probe: time every model version on the same query texts, at the same load,
+interleaved, uncached - the latency the release gate compares.
+
+Embedding-run latencies depend on what the cache already held (a warm rerun makes no requests)
+and on each version's own batch size and concurrency, and versions embedded one after the other
+see different machine load.  The probe removes all three: it samples ``texts`` query texts
+(seeded), cuts them into requests of exactly ``batch_size`` texts (cycling through the sample),
+and sends the same requests to every version - bypassing the cache, after one untimed one-text
+warm-up request per version (model loading) - in waves of ``concurrency`` requests,
+interleaved version by version with the order rotated every wave (A B, B A, A B, ... for two
+versions) so a drift of the machine's speed hits every version alike.  Every version gets at
+least ``min_requests`` timed requests (rounded up to whole waves).
+
+In-process models run one request at a time whatever ``concurrency`` says; an in-process model
+and an HTTP server are therefore never comparable (the gate says so).  HTTP requests of one wave
+share one client; every wave opens a new one (connection set-up is timed alike for every HTTP
+version).
+
+>>> from evalkit.embed.local import UseM3
+>>> a, b = UseM3("a", threads=1), UseM3("b", threads=1)
+>>> res = probe_latency([a, b], ["red shoe", "blue hat", "green scarf"],
+...                     ProbeSettings(texts=3, min_requests=4, batch_size=2))
+>>> [(r.version, r.n_requests, r.batch_size, r.concurrency) for r in res.values()]
+[('a', 4, 2, 1), ('b', 4, 2, 1)]
+>>> wave_order(2, 4)
+[[0, 1], [1, 0], [0, 1], [1, 0]]
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from evalkit.embed.base import ModelVersion, RequestLog, check_texts
+from evalkit.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """The ``latency`` config section: ``probe`` (texts sampled; 0 = no probe), ``min_requests``
+    (timed requests per version, at least), ``batch_size`` (texts per request) and ``concurrency``
+    (requests in flight, HTTP versions only)."""
+
+    texts: int = 64
+    min_requests: int = 30
+    batch_size: int = 8
+    concurrency: int = 1
+    seed: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.texts > 0
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any] | None, seed: int = 0) -> ProbeSettings:
+        """Read ``cfg.latency``.
+
+        >>> ProbeSettings.from_mapping({"probe": 16, "batch_size": 4}).requests(16)
+        30
+        """
+        cfg = dict(cfg or {})
+        d = cls()
+        unknown = sorted(set(cfg) - {"probe", "min_requests", "batch_size", "concurrency"})
+        if unknown:
+            raise ConfigError(
+                f"latency has unknown keys {', '.join(unknown)} "
+                "(expected probe, min_requests, batch_size, concurrency)"
+            )
+        values = {}
+        for key, field, lo, default in (
+            ("probe", "texts", 0, d.texts),
+            ("min_requests", "min_requests", 2, d.min_requests),
+            ("batch_size", "batch_size", 1, d.batch_size),
+            ("concurrency", "concurrency", 1, d.concurrency),
+        ):
+            value = cfg.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+                raise ConfigError(
+                    f"latency.{key}={value!r} is invalid (expected an integer >= {lo})"
+                )
+            values[field] = value
+        return cls(**values, seed=int(seed))
+
+    def requests(self, n_texts: int) -> int:
+        """Timed requests per version: every sampled text at least once, at least
+        ``min_requests``, rounded up to whole waves of ``concurrency``."""
+        per_pass = math.ceil(min(n_texts, self.texts) / self.batch_size) if n_texts else 0
+        n = max(self.min_requests, per_pass)
+        return math.ceil(n / self.concurrency) * self.concurrency
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One version's probe: per-request latencies (s) and texts/s over its waves."""
+
+    version: str
+    latencies_s: np.ndarray
+    throughput: float
+    batch_size: int
+    concurrency: int
+    n_texts: int  # distinct sampled texts
+    retries: int = 0
+
+    @property
+    def n_requests(self) -> int:
+        return int(len(self.latencies_s))
+
+
+def wave_order(n_versions: int, n_waves: int) -> list[list[int]]:
+    """Version order of every wave: rotated by one each wave, so each version goes first equally
+    often (for two versions: A B, B A, ...)."""
+    return [[(w + i) % n_versions for i in range(n_versions)] for w in range(n_waves)]
+
+
+def sample_texts(texts: Sequence[str], n: int, seed: int) -> list[str]:
+    """``n`` texts drawn without replacement (seeded), in their original order."""
+    texts = check_texts(texts, "query texts")
+    if len(texts) <= n:
+        return list(texts)
+    take = np.sort(np.random.default_rng(seed).choice(len(texts), size=n, replace=False))
+    return [texts[i] for i in take]
+
+
+def probe_requests(sample: Sequence[str], n_requests: int, batch_size: int) -> list[list[str]]:
+    """``n_requests`` requests of exactly ``batch_size`` texts, cycling through ``sample``.
+
+    >>> probe_requests(["a", "b", "c"], 2, 2)
+    [['a', 'b'], ['c', 'a']]
+    """
+    n = len(sample)
+    return [
+        [sample[(r * batch_size + j) % n] for j in range(batch_size)] for r in range(n_requests)
+    ]
+
+
+def _send(version: ModelVersion, batches: list[list[str]], rlog: RequestLog) -> float:
+    """Send ``batches`` (one wave) uncached; returns the wave's wall time."""
+    t0 = time.perf_counter()
+    version.embed_batches(
+        batches, "query", on_batch=lambda i, v: None, request_log=rlog, finalize=False
+    )
+    return time.perf_counter() - t0
+
+
+def probe_latency(
+    versions: Sequence[ModelVersion], texts: Sequence[str], settings: ProbeSettings
+) -> dict[str, ProbeResult]:
+    """Time every version on the same requests, interleaved (module docstring); by version name.
+
+    Empty when the probe is off (``settings.texts == 0``) or there are no texts.
+    """
+    sample = sample_texts(texts, settings.texts, settings.seed) if settings.enabled else []
+    if not sample or not versions:
+        return {}
+    bs, conc = settings.batch_size, settings.concurrency
+    requests = probe_requests(sample, settings.requests(len(sample)), bs)
+    for v in versions:  # untimed one-text warm-up: loads the model, which the copies share
+        _send(v, [requests[0][:1]], RequestLog())
+    loaded = [v.with_load(bs, conc) for v in versions]
+    waves = [requests[i : i + conc] for i in range(0, len(requests), conc)]
+    logs = [RequestLog() for _ in loaded]
+    walls = [0.0] * len(loaded)
+    for w, order in enumerate(wave_order(len(loaded), len(waves))):
+        for i in order:
+            walls[i] += _send(loaded[i], waves[w], logs[i])
+    out = {}
+    for v, rlog, wall in zip(loaded, logs, walls):
+        lat = np.asarray(rlog.latencies_s, dtype=np.float64)
+        out[v.name] = ProbeResult(
+            version=v.name,
+            latencies_s=lat,
+            throughput=len(requests) * bs / wall if wall > 0 else math.nan,
+            batch_size=bs,
+            concurrency=v.concurrency,
+            n_texts=len(sample),
+            retries=rlog.retries,
+        )
+        log.info(
+            "latency probe %s: %d requests of %d texts, p95 %.1f ms",
+            v.name,
+            len(lat),
+            bs,
+            float(np.percentile(lat, 95)) * 1000.0 if len(lat) else math.nan,
+        )
+    return out
+
+
+def probe_metrics(result: ProbeResult) -> dict[str, float]:
+    """Child-run MLflow metrics of one version's probe (``latency_probe_*``)."""
+    out = {"latency_probe_requests": float(result.n_requests)}
+    if result.n_requests:
+        p50, p95, p99 = np.percentile(result.latencies_s * 1000.0, [50, 95, 99])
+        out |= {
+            "latency_probe_p50_ms": float(p50),
+            "latency_probe_p95_ms": float(p95),
+            "latency_probe_p99_ms": float(p99),
+        }
+    if math.isfinite(result.throughput):
+        out["latency_probe_throughput_texts_per_s"] = result.throughput
+    return out
