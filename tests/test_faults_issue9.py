@@ -44,6 +44,7 @@ def served(server: FaultServer, *extra: str) -> tuple[str, ...]:
         "models.openai.model=fault-model",
         "models.openai.retry_initial_s=0.01",
         "models.openai.retry_max_s=0.02",
+        "tracking=none",
         *SMALL_DEMO,
         *extra,
     )
