@@ -15,6 +15,7 @@ import pytest
 import pytrec_eval
 from ranx import Qrels, Run, evaluate
 
+from evalkit.checks.endpoint import Reply
 from evalkit.embed import OpenAIEmbedder, embed_texts
 from evalkit.embed.vector_checks import largest_identical_group, vector_problem
 from evalkit.errors import DataError, EndpointError
@@ -272,6 +273,9 @@ def test_redaction_filter_masks_keys_messages_and_tracebacks(monkeypatch):
     text = logging.Formatter().format(record)
     assert "sk-live-abcdef123456" not in text and MASK in text
     assert redact("Bearer abc.def-ghi") == f"Bearer {MASK}"
+    # endpoint-check results (checks.json) quote server error messages: credentials masked too
+    reply = Reply(401, {"error": {"message": "bad Authorization: Bearer sk-x1234567"}}, "", 0.1)
+    assert reply.message() == f"bad Authorization: {MASK}"
 
 
 def test_api_key_echoed_by_the_server_never_reaches_stderr_or_the_log(tmp_path, monkeypatch):
