@@ -38,7 +38,7 @@ from evalkit.embed.base import (
     check_texts,
 )
 from evalkit.embed.cache import VectorCache, text_keys
-from evalkit.embed.vector_checks import check_vectors
+from evalkit.embed.vector_checks import ROLE_NAMES, check_vectors
 from evalkit.errors import EndpointError
 
 log = logging.getLogger(__name__)
@@ -70,16 +70,17 @@ class _Assembler:
         self.matrix: np.ndarray | None = None
 
     def _check_first(self, d: int, source: str) -> None:
+        role = ROLE_NAMES.get(self.role, self.role)
         if self.requested_dim is not None and d < self.requested_dim:
             raise EndpointError(
-                f"model version {self.name!r}: the first {source} {self.role} vectors have {d} "
+                f"model version {self.name!r}: the first {source} {role} vectors have {d} "
                 f"dimensions, fewer than the requested dimensions={self.requested_dim} "
                 f"(expected >= {self.requested_dim}; set models.{self.name}.dimensions <= {d})"
             )
         if self.expect_dim is not None and d != self.expect_dim:
             other = "catalog" if self.role == "query" else "query"
             raise EndpointError(
-                f"model version {self.name!r}: {self.role} vectors have {d} dimensions but the "
+                f"model version {self.name!r}: {role} vectors have {d} dimensions but the "
                 f"{other} vectors have {self.expect_dim} (expected one dimension for queries "
                 "and catalog: the endpoint serves different models or dimensions per role)"
             )
