@@ -243,7 +243,8 @@ def test_unwritable_store_folder_is_one_line(tmp_path, store):
         "tracking.uri": f"tracking.uri=sqlite:///{blocked}/mlflow.db",
         "hydra.run.dir": f"hydra.run.dir={blocked}/out",
     }[store]
-    res = run_evalkit("models=[use_m3]", *SMALL_DEMO, target, work=tmp_path)
+    tracking = () if store == "tracking.uri" else ("tracking=none",)
+    res = run_evalkit("models=[use_m3]", *SMALL_DEMO, *tracking, target, work=tmp_path)
     err = res.stderr + res.stdout
     assert res.returncode == 1 and "Traceback" not in err, err[-3000:]
     assert f"{store}=" in err and str(blocked) in err and "expected a writable folder" in err
