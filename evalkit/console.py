@@ -53,6 +53,8 @@ def metrics_table(results: list[VersionResult]) -> Table:
     table.add_section()
     table.add_row("dimensions", *stat("dim"))
     table.add_row("queries scored", *stat("queries_scored"))
+    if any(r.extra.get("judged_items_missing") for r in results):  # skip mode kept them judged
+        table.add_row("relevant items not in catalog", *stat("judged_items_missing"))
     table.add_row("embedding requests", *stat("embed_requests"))
     table.add_row("p95 request ms", *(p95(r) for r in results))
     table.add_row("tied scores in top-k", *stat("ties"))

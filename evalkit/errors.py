@@ -20,6 +20,12 @@ class ConfigError(EvalkitError):
     """The Hydra configuration asks for something impossible or inconsistent."""
 
 
+class UsageError(ConfigError):
+    """The command line itself is wrong (e.g. ``models=[x,x]``): exit code 2, not 1."""
+
+    exit_code = 2
+
+
 class DataError(EvalkitError):
     """A data file is missing, malformed, or inconsistent.
 

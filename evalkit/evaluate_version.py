@@ -22,8 +22,9 @@ from evalkit.clicks.correlation import pair_similarity
 from evalkit.clicks.stage import pair_rows
 from evalkit.data.schema import EvalData
 from evalkit.embed import embed_texts
+from evalkit.errors import EndpointError
 from evalkit.index.faiss_index import IndexSpec, build_index, measure_ann_recall
-from evalkit.metrics.ir import score
+from evalkit.metrics.ir import missing_relevant, score
 from evalkit.results import VersionResult
 from evalkit.retrieve.replay import replay
 
@@ -81,6 +82,8 @@ class PairRows:
     judged_i: np.ndarray
     click_q: np.ndarray | None = None
     click_i: np.ndarray | None = None
+    #: (relevant judgments, distinct items) judged but not in the catalog: :func:`missing_relevant`
+    missing: tuple[int, int] = (0, 0)
 
 
 def pair_rows_of(data: EvalData) -> PairRows:
@@ -89,7 +92,8 @@ def pair_rows_of(data: EvalData) -> PairRows:
     cq = ci = None
     if data.clicks is not None:
         cq, ci = pair_rows(data.clicks, data.queries.ids, data.catalog.ids)
-    return PairRows(judged, qr, ir, cq, ci)
+    missing = missing_relevant(qrels, data.queries.ids, data.catalog.ids)
+    return PairRows(judged, qr, ir, cq, ci, missing)
 
 
 def evaluate_version(
@@ -118,7 +122,12 @@ def evaluate_version(
     )
     tq = time.perf_counter()
     queries = embed_texts(
-        version, data.queries.texts, "query", cache_dir=cache_dir, progress=cfg.progress
+        version,
+        data.queries.texts,
+        "query",
+        cache_dir=cache_dir,
+        progress=cfg.progress,
+        expect_dim=docs.raw_dim,  # a server answering queries in another dimension fails early
     )
     q_seconds = time.perf_counter() - tq
     stats["embed_seconds"] = time.perf_counter() - t0
@@ -127,6 +136,11 @@ def evaluate_version(
     stats["dim"] = docs.vectors.shape[1]
     stats.update(vector_stats(docs.vectors, queries.vectors))
 
+    if docs.vectors.shape[1] != queries.vectors.shape[1]:  # never FAISS's `assert d == self.d`
+        raise EndpointError(
+            f"model version {version.name!r}: catalog vectors have {docs.vectors.shape[1]} "
+            f"dimensions, query vectors {queries.vectors.shape[1]} (expected one dimension)"
+        )
     t0 = time.perf_counter()
     index = build_index(docs.vectors, spec)
     stats["index_seconds"] = time.perf_counter() - t0
@@ -161,6 +175,8 @@ def evaluate_version(
     stats["queries_without_relevant"] = scores.n_without_relevant
 
     rows = rows if rows is not None else pair_rows_of(data)
+    # Relevant items judged but not in the catalog stay in the qrels (never retrievable).
+    stats["relevant_judgments_missing"], stats["judged_items_missing"] = rows.missing
     pairs = rows.judged
     similarity = pair_similarity(
         queries.vectors, docs.vectors, rows.judged_q, rows.judged_i, normalize=False

@@ -40,7 +40,7 @@ from evalkit.errors import ConfigError
 from evalkit.evaluate_version import evaluate_version, latency_metrics, pair_rows_of
 from evalkit.index.faiss_index import IndexSpec
 from evalkit.instantiate import build
-from evalkit.metrics.ir import check_metrics, mlflow_name
+from evalkit.metrics.ir import check_metrics, check_primary_metric, check_scorable, mlflow_name
 from evalkit.results import VersionResult
 from evalkit.retrieve.replay import id_ranks
 from evalkit.track.artifacts import write_version_files
@@ -108,6 +108,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = check_metrics(list(cfg.metrics), int(cfg.k))
+    check_primary_metric(str(cfg.primary_metric), metrics)
     if not cfg.models:
         raise ConfigError("no model version selected: use e.g. models=[use_m3,e5_small]")
     versions = [build(cfg.models[name], f"model version {name!r}") for name in cfg.models]
@@ -122,6 +123,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
             f"dataset {data.name!r} has no judgments: give human judgments or a click log "
             "to derive them from (clicks=log)"
         )
+    check_scorable(data.judgments.qrels, data.queries.ids, data.judgments.source)
 
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment) if cfg.tracking.enabled else None
     evaluation = Evaluation(data=data, results=[], output_dir=out)

@@ -18,6 +18,12 @@ Faults (strings; ``kind[:arg]``):
     bad_base64      HTTP 200, first embedding is not valid base64 (base64 requests only)
     <status>[:s]    HTTP error, e.g. ``429``, ``500``, ``503:0.05`` (``retry-after: 0.05``)
     slow:<s>        sleep ``s`` seconds, then answer correctly
+    cost:<s>        sleep ``s`` seconds per input text, then answer correctly (a server whose
+                    compute grows with the batch; it keeps computing requests the client has
+                    abandoned, as real servers do)
+    constant        every embedding is the same unit vector (a broken model)
+    echo_key[:status] HTTP ``status`` (500) whose error message echoes the request's
+                    ``Authorization`` header and the bare key (servers that leak it)
     close           close the connection without answering
 
 Faults for the endpoint checks (every request they apply to; ``arg`` as noted):
@@ -33,6 +39,10 @@ Faults for the endpoint checks (every request they apply to; ``arg`` as noted):
     truncate:<words> only the first ``words`` words of each input count (silent truncation)
 
 Inputs that are not all strings get HTTP 400 (as the OpenAI API answers mixed-type lists).
+
+Every embedding request is recorded with its start and end times (``Recorded.started`` /
+``finished``, ``time.monotonic()``), so tests can count the requests in flight at any moment
+(:meth:`FaultServer.max_overlap`), also those a client abandoned after its timeout.
 
     with FaultServer(dim=8) as srv:
         srv.push("429:0.01", "nan")
@@ -75,6 +85,9 @@ KINDS = (
     "limit",
     "crash",
     "truncate",
+    "cost",
+    "echo_key",
+    "constant",
 )
 
 
@@ -112,18 +125,29 @@ class Recorded:
     headers: dict[str, str]  # lower-cased names
     body: dict[str, Any] | None
     fault: Fault
+    started: float = 0.0  # time.monotonic() when the request arrived
+    finished: float | None = None  # ... and when its answer was sent (None: not yet)
+
+    @property
+    def inputs(self) -> list[str]:
+        """The texts of an embeddings request (empty for anything else)."""
+        value = (self.body or {}).get("input")
+        return [value] if isinstance(value, str) else list(value or [])
 
 
 @dataclass
 class FaultServer:
     """See the module docstring.  ``honour_dimensions`` truncates to a sent ``dimensions``
-    (without re-normalising, like infinity-emb); ``api_key`` (if set) is required as Bearer."""
+    (without re-normalising, like infinity-emb); ``api_key`` (if set) is required as Bearer;
+    ``query_dim`` (if set) is the dimension of requests with ``input_type`` ``query`` (a server
+    that serves queries and documents with different models)."""
 
     dim: int = 16
     default: str = "ok"
     honour_dimensions: bool = True
     api_key: str | None = None
     model_name: str = "fault-model"
+    query_dim: int | None = None
     requests: list[Recorded] = field(default_factory=list)
     in_flight: int = 0  # embedding requests being answered right now
     max_in_flight: int = 0  # the most ever answered at once
@@ -145,6 +169,17 @@ class FaultServer:
     def _next_fault(self) -> Fault:
         with self._lock:
             return self._queue.popleft() if self._queue else Fault.parse(self.default)
+
+    def max_overlap(self, requests: list[Recorded] | None = None) -> int:
+        """The most of ``requests`` (default: every embedding request) in flight at once."""
+        events = []
+        for r in self.embedding_requests if requests is None else requests:
+            events += [(r.started, 1), (r.finished if r.finished is not None else 1e18, -1)]
+        peak = now = 0
+        for _, step in sorted(events, key=lambda e: (e[0], e[1])):  # ends before starts on ties
+            now += step
+            peak = max(peak, now)
+        return peak
 
     @property
     def embedding_requests(self) -> list[Recorded]:
@@ -243,7 +278,14 @@ class _Handler(BaseHTTPRequestHandler):
         fault = state._next_fault()
         with state._lock:
             headers = {k.lower(): v for k, v in self.headers.items()}
-            state.requests.append(Recorded(self.path, headers, body, fault))
+            record = Recorded(self.path, headers, body, fault, started=time.monotonic())
+            state.requests.append(record)
+        try:
+            self._embeddings(state, body, fault)
+        finally:
+            record.finished = time.monotonic()
+
+    def _embeddings(self, state: FaultServer, body: Any, fault: Fault) -> None:
         if self.path not in ("/v1/embeddings", "/embeddings"):
             self._error(404, "unknown route")
             return
@@ -260,6 +302,18 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "close":
             self.close_connection = True
             return
+        if fault.kind == "echo_key":
+            auth = self.headers.get("Authorization", "")
+            key = auth.removeprefix("Bearer ")
+            self._error(
+                int(fault.arg or 500),
+                f"upstream rejected request with Authorization: {auth} (api_key={key}, key {key})",
+            )
+            return
+        if fault.kind == "cost" and isinstance(body, dict):
+            inputs = body.get("input")
+            n_inputs = 1 if isinstance(inputs, str) else len(inputs or [])
+            time.sleep((fault.arg or 0.05) * n_inputs)
         if fault.kind == "slow":
             time.sleep(fault.arg or 1.0)
         if fault.kind == "bad_json":
@@ -283,10 +337,14 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "truncate":
             texts = [" ".join(t.split()[: int(fault.arg or 0)]) for t in texts]
         dim = int(fault.arg) if fault.kind == "dim" else state.dim
+        if state.query_dim is not None and body.get("input_type") == "query":
+            dim = state.query_dim
         requested = body.get("dimensions")
         matrix = np.stack([state.vector_for(t, dim, body.get("input_type")) for t in texts])
         if state.honour_dimensions and isinstance(requested, int) and 0 < requested < dim:
             matrix = matrix[:, :requested]
+        if fault.kind == "constant":
+            matrix = np.stack([state.vector_for("constant", matrix.shape[1])] * len(texts))
         if fault.kind == "scale":
             matrix = matrix * np.float32(fault.arg if fault.arg is not None else 2.0)
         elif fault.kind in ("noise", "batch_noise"):  # unit vectors that move: only that is wrong

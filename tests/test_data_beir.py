@@ -137,7 +137,9 @@ def test_qrels_naming_unknown_documents(tmp_path: Path, cache: str) -> None:
     assert err.value.file.endswith("test.tsv") and err.value.row == 171
     assert err.value.field == "corpus-id" and "'9999' is not in the catalog" in str(err.value)
     data = load_beir(folder, on_invalid="skip", cache_dir=cache)
-    assert data.skipped == {"unknown_item_in_judgments": 1} and len(data.judgments) == 170
+    # skip mode keeps the judgment: relevant, never retrievable (as trec_eval counts it)
+    assert data.skipped == {} and len(data.judgments) == 171
+    assert data.judgments.qrels["1"]["9999"] == 1
 
 
 def test_hydra_config_instantiates_with_relative_path(

@@ -163,9 +163,10 @@ def test_judgment_with_unknown_item_id(tmp_path: Path) -> None:
     e = _error(tmp_path, judgments=judgments)
     _assert_names(e, "judgments.csv", 2, "item_id")
     assert "item id '42' is not in the catalog" in str(e) and "2 of 4 rows" in str(e)
+    # Skip mode keeps them: relevant and never retrievable (trec_eval's unretrieved relevant).
     data = _load(tmp_path, judgments=judgments, on_invalid="skip")
-    assert data.skipped == {"unknown_item_in_judgments": 2}
-    assert data.judgments.qrels == {"q1": {"1": 2}, "q2": {"2": 1}}
+    assert data.skipped == {}
+    assert data.judgments.qrels == {"q1": {"1": 2, "42": 1}, "q2": {"43": 1, "2": 1}}
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,8 @@ from typing import Any
 import httpx2
 import numpy as np
 
+from evalkit.redact import redact
+
 #: Sentinel: send the endpoint's configured key (``Authorization: Bearer <key>``).
 CONFIGURED = "__configured__"
 
@@ -49,7 +51,11 @@ class Reply:
         return self.status == 200
 
     def message(self, limit: int = 300) -> str:
-        """The error message the server gave (OpenAI's ``error.message``), or the raw text."""
+        """The error message the server gave (OpenAI's ``error.message``), or the raw text,
+        with credentials (``Authorization`` / ``Bearer`` / ``api_key`` values) redacted."""
+        return redact(self._message(limit))
+
+    def _message(self, limit: int) -> str:
         if self.error:
             return self.error[:limit]
         body = self.body

@@ -14,8 +14,8 @@ Titles: the catalog text embedded by default is the title (``text_field="title"`
 collections have no titles (MED: every title is empty).  Loading those with ``text_field=title``
 fails with a message pointing at ``dataset.text_field=text`` rather than silently embedding
 empty strings; with ``on_invalid="skip"`` rows with an empty title are dropped and counted in
-``EvalData.skipped["empty_title"]`` instead (their judgments are then counted as
-``unknown_item_in_judgments``).  With ``text_field=text`` (or ``title_text``) empty titles are
+``EvalData.skipped["empty_title"]`` instead (their judgments stay: relevant and never
+retrievable, counted by the evaluation as ``judged_items_missing``).  With ``text_field=text`` (or ``title_text``) empty titles are
 fine and the body must be non-empty instead.
 
 >>> from pathlib import Path

@@ -349,6 +349,8 @@ def build_judgments(
     # check, the duplicate-pair check and the grouping.
     q_code = v.index_in(q, queries.known_ids)
     d_code = v.index_in(d, catalog.known_ids)
+    _refuse_mismatched_ids(rf, q, q_code, queries.known_ids, cols.query_id, "queries")
+    _refuse_mismatched_ids(rf, d, d_code, catalog.known_ids, cols.item_id, "catalog")
     rf.reject(
         q_code < 0,
         "unknown_query_in_judgments",
@@ -356,13 +358,19 @@ def build_judgments(
         lambda i: f"query id {q[i].as_py()!r} is not in the queries",
         "a query id present in the queries table",
     )
-    rf.reject(
-        d_code < 0,
-        "unknown_item_in_judgments",
-        cols.item_id,
-        lambda i: f"item id {d[i].as_py()!r} is not in the catalog",
-        "an item id present in the catalog",
-    )
+    # Under on_invalid=skip a judged item missing from the catalog is kept: relevant and never
+    # retrievable (trec_eval's unretrieved relevant document), so the ideal DCG and the recall
+    # denominators do not shrink.  The evaluation counts them (judged_items_missing).
+    missing = (d_code < 0) & rf.keep
+    if on_invalid == "error":
+        rf.reject(
+            missing,
+            "unknown_item_in_judgments",
+            cols.item_id,
+            lambda i: f"item id {d[i].as_py()!r} is not in the catalog",
+            "an item id present in the catalog",
+            "use dataset.on_invalid=skip to keep them as judged but unretrievable",
+        )
     raw = t.column(cols.grade)
     grades, invalid, negative = v.grades(raw)
     rf.reject(
@@ -384,14 +392,16 @@ def build_judgments(
         rf.drop(v.is_in(q, queries.dropped_ids), "judgment_of_skipped_query")
     rf.warn()
     kept = rf.kept()
+    n_missing = int(np.count_nonzero(missing & rf.keep))
     if len(catalog.dropped_ids):
-        n = int(np.count_nonzero(v.is_in(d.take(pa.array(kept)), catalog.dropped_ids)))
-        if n:
-            log.warning(
-                "%s: %d judgments name skipped catalog items; they stay judged (unretrievable)",
-                src.label,
-                n,
-            )
+        n_missing += int(np.count_nonzero(v.is_in(d.take(pa.array(kept)), catalog.dropped_ids)))
+    if n_missing:
+        log.warning(
+            "%s: %d judgments name items missing from the catalog (unknown or skipped); they "
+            "stay judged, relevant ones as never retrievable (as trec_eval counts them)",
+            src.label,
+            n_missing,
+        )
     rows = pa.array(kept)
     kept_q, kept_d, kept_g = q.take(rows), d.take(rows), grades[kept]
     qrels = group_qrels(kept_q, kept_d, kept_g, q_code[kept])
@@ -399,6 +409,26 @@ def build_judgments(
     digest = judgments_digest_of(kept_q, kept_d, kept_g, method)
     empty = pa.array([], pa.large_string())
     return Built(judgments, dict(rf.skipped), empty, empty, digest)
+
+
+def _refuse_mismatched_ids(
+    rf: v.RowFilter, ids: pa.Array, code: np.ndarray, known: pa.Array, field: str, table: str
+) -> None:
+    """Always a :class:`DataError` (also under ``on_invalid=skip``) when the judged ids do not
+    match the ``table``'s ids at all, or differ from them only by whitespace: a formatting
+    problem of the file, not judgments of missing rows.  Names the count and the nearest id."""
+    unknown = (code < 0) & rf.keep
+    n_unknown, n_total = int(unknown.sum()), int(rf.keep.sum())
+    if not n_unknown:
+        return
+    spaced = v.whitespace_differs(ids.filter(pa.array(unknown)), known)
+    if n_unknown < n_total and not spaced.any():
+        return
+    first = int(np.flatnonzero(unknown)[np.argmax(spaced)] if spaced.any() else np.argmax(unknown))
+    message = v.unknown_ids_message(n_unknown, n_total, ids[first].as_py(), known, table)
+    raise DataError(
+        message, file=rf.label, row=first + 1, field=field, expected=f"ids of the {table}"
+    )
 
 
 def _duplicate_pairs(

@@ -10,9 +10,11 @@ Skip reasons used by the loaders (keys of ``EvalData.skipped``):
 - catalog: ``null_item_id``, ``empty_title`` / ``empty_text`` / ``empty_title_text`` (whatever
   ``text_field`` embeds is empty or whitespace-only)
 - queries: ``null_query_id``, ``empty_query_text``, ``invalid_frequency``
-- judgments: ``null_id_in_judgments``, ``unknown_query_in_judgments``,
-  ``unknown_item_in_judgments``, ``invalid_grade`` (not an integer), ``negative_grade``,
-  ``duplicate_judgment``, ``judgment_of_skipped_query``
+- judgments: ``null_id_in_judgments``, ``unknown_query_in_judgments``, ``invalid_grade``
+  (not an integer), ``negative_grade``, ``duplicate_judgment``, ``judgment_of_skipped_query``.
+  Judgments of items missing from the catalog are *kept* under ``skip`` (relevant, never
+  retrievable); ``unknown_item_in_judgments`` is an error under ``error``.  Judged ids that
+  match none of the table's ids, or differ from them only by whitespace, are always an error.
 
 >>> import pyarrow as pa
 >>> rf = RowFilter("items.csv", 3, on_invalid="skip")
@@ -26,6 +28,7 @@ Skip reasons used by the loaders (keys of ``EvalData.skipped``):
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 from collections.abc import Callable
@@ -311,3 +314,51 @@ def is_in(values: pa.Array, allowed: pa.Array) -> np.ndarray:
     if len(values) == 0:
         return np.zeros(0, dtype=bool)
     return np.asarray(pc.fill_null(pc.is_in(values, value_set=allowed), False), dtype=bool)
+
+
+#: Ids compared by difflib when looking for the nearest known id (keeps it cheap on 1M ids).
+NEAREST_SAMPLE = 20_000
+
+
+def nearest_id(value: str, known: pa.Array) -> tuple[str | None, bool]:
+    """``(nearest known id, whitespace_only)`` for an unknown ``value``.
+
+    A known id equal to ``value`` once leading / trailing whitespace is stripped wins (and
+    ``whitespace_only`` is True); otherwise the closest of at most ``NEAREST_SAMPLE`` known ids
+    by :func:`difflib.get_close_matches`, or None.
+
+    >>> nearest_id("ADI-1 ", pa.array(["ADI-1", "ADI-2"]))
+    ('ADI-1', True)
+    >>> nearest_id("doc17", pa.array(["doc-17", "zzz"]))
+    ('doc-17', False)
+    """
+    stripped = value.strip()
+    if stripped != value and len(known):
+        pos = pc.index_in(pa.array([stripped], known.type), value_set=known)[0].as_py()
+        if pos is not None:
+            return known[pos].as_py(), True
+    sample = known.slice(0, NEAREST_SAMPLE).to_pylist()
+    close = difflib.get_close_matches(value, [k for k in sample if k is not None], n=1, cutoff=0.6)
+    return (close[0], False) if close else (None, False)
+
+
+def whitespace_differs(values: pa.Array, known: pa.Array) -> np.ndarray:
+    """Mask of ``values`` absent from ``known`` as given but present once stripped."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    stripped = pc.utf8_trim_whitespace(values)
+    changed = np.asarray(pc.fill_null(pc.not_equal(stripped, values), False), dtype=bool)
+    return changed & is_in(stripped, known) & ~is_in(values, known)
+
+
+def unknown_ids_message(
+    n_unknown: int, n_total: int, value: str, known: pa.Array, table: str
+) -> str:
+    """``"170 of 170 judged ids are unknown (...); nearest catalog id 'x': whitespace differs"``."""
+    near, ws = nearest_id(value, known)
+    text = f"{n_unknown} of {n_total} judged ids are unknown (not in the {table}); first {value!r}"
+    if near is not None:
+        text += f", nearest {table} id {near!r}"
+        if ws:
+            text += ": only whitespace differs (strip the ids)"
+    return text

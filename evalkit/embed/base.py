@@ -68,6 +68,7 @@ class EmbeddingResult:
     n_retries: int = 0
     n_unique: int = 0
     wall_s: float = 0.0
+    raw_dim: int | None = None  # dimension before client-side truncation (None: no texts)
 
 
 @dataclass

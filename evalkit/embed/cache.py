@@ -100,18 +100,24 @@ class VectorCache:
         self.dir = Path(root) / self.spec_hash[:32]
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise ConfigError(f"cache.dir={str(root)!r}: cannot create {self.dir} ({err})") from err
-        self._write_spec(text)
+            if not os.access(self.dir, os.W_OK):
+                raise PermissionError(13, "Permission denied", str(self.dir))
+            self._write_spec(text)
+            self._conn = sqlite3.connect(
+                self.dir / "index.sqlite",
+                timeout=120.0,
+                isolation_level=None,  # autocommit; transactions are explicit
+                check_same_thread=False,
+            )
+        except (OSError, sqlite3.OperationalError) as err:
+            where = getattr(err, "filename", None) or self.dir
+            raise ConfigError(
+                f"cache.dir={str(root)!r}: cannot write {where} ({getattr(err, 'strerror', None) or err})"
+                " (expected a writable folder; or cache.enabled=false)"
+            ) from err
         self.fsync = fsync
         self.stats = CacheStats()
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            self.dir / "index.sqlite",
-            timeout=120.0,
-            isolation_level=None,  # autocommit; transactions are explicit
-            check_same_thread=False,
-        )
         self._conn.execute("PRAGMA busy_timeout = 120000")
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA synchronous = NORMAL")

@@ -5,9 +5,15 @@ failed requests are retried with exponential backoff on 429 / 5xx / timeouts / c
 (honouring ``retry-after``), every response is validated (count, ``index`` order, one dimension,
 == ``dimensions`` when sent, finite values) and every request's latency is recorded.
 
+Timeouts on slow servers do not turn into a retry storm (the server still computes the
+abandoned requests): a timed-out request is retried after a backoff in halves (and every later
+request of the call is at most that size, down to one text), and at most ``retry_concurrency``
+retried requests are in flight at once.
+
 The API key is read from the environment variable named by ``api_key_env`` when a request is
 made (``"EMPTY"`` if unset) and is never stored on the object, so it cannot leak into
-``params()``, ``spec()``, ``repr()`` or logs.
+``params()``, ``spec()``, ``repr()`` or logs; server error bodies are redacted
+(:func:`evalkit.redact.redact`) before they are logged or raised, as some echo the key.
 
 >>> m = OpenAIEmbedder("e5_served", base_url="http://127.0.0.1:8000/v1", model="e5",
 ...                    query_input_type="query", document_input_type="passage")
@@ -37,6 +43,7 @@ import openai
 from evalkit.embed.base import BatchCallback, ModelVersion, RequestLog, check_role
 from evalkit.embed.chunking import Chunking
 from evalkit.errors import ConfigError, EndpointError
+from evalkit.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,20 @@ def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
     return None
 
 
+class _Pacing:
+    """Shared by the concurrent requests of one call: the largest request size (halved after a
+    timeout) and the slots for retried requests."""
+
+    def __init__(self, limit: int, retry_concurrency: int) -> None:
+        self.limit = limit
+        self.retry_slots = asyncio.Semaphore(retry_concurrency)
+
+    def shrink(self, n: int) -> int:
+        """After a request of ``n`` texts timed out: requests of at most ``n // 2`` (>= 1)."""
+        self.limit = max(1, min(self.limit, n // 2))
+        return self.limit
+
+
 class OpenAIEmbedder(ModelVersion):
     """An embedding model behind an OpenAI-compatible ``/v1/embeddings`` endpoint.
 
@@ -109,6 +130,7 @@ class OpenAIEmbedder(ModelVersion):
         api_key_env: str = "OPENAI_API_KEY",
         encoding_format: str = "base64",
         max_retries: int = 5,
+        retry_concurrency: int = 1,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 8.0,
         timeout_s: float = 60.0,
@@ -142,6 +164,15 @@ class OpenAIEmbedder(ModelVersion):
             raise ConfigError(
                 f"{where}.encoding_format={encoding_format!r} is unknown (expected base64 or float)"
             )
+        if (
+            isinstance(retry_concurrency, bool)
+            or not isinstance(retry_concurrency, int)
+            or retry_concurrency < 1
+        ):
+            raise ConfigError(
+                f"{where}.retry_concurrency={retry_concurrency!r} is invalid "
+                "(expected an integer >= 1)"
+            )
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ConfigError(
                 f"{where}.max_retries={max_retries!r} is invalid (expected an integer >= 0)"
@@ -166,6 +197,7 @@ class OpenAIEmbedder(ModelVersion):
         self.api_key_env = api_key_env
         self.encoding_format = encoding_format
         self.max_retries = max_retries
+        self.retry_concurrency = retry_concurrency
         self.retry_initial_s = float(retry_initial_s)
         self.retry_max_s = float(retry_max_s)
         self.timeout_s = float(timeout_s)
@@ -205,6 +237,7 @@ class OpenAIEmbedder(ModelVersion):
             "encoding_format": self.encoding_format,
             "api_key_env": self.api_key_env,
             "max_retries": self.max_retries,
+            "retry_concurrency": self.retry_concurrency,
             "timeout_s": self.timeout_s,
         }
 
@@ -228,7 +261,7 @@ class OpenAIEmbedder(ModelVersion):
             client = self._client()
             try:
                 return await self._request(
-                    client, texts, role, dimensions, False, "request", RequestLog()
+                    client, texts, role, dimensions, False, "request", RequestLog(), self._pacing()
                 )
             finally:
                 await client.close()
@@ -265,6 +298,7 @@ class OpenAIEmbedder(ModelVersion):
         finalize: bool,
     ) -> None:
         client = self._client()
+        pacing = self._pacing()
         todo = iter(enumerate(batches))
         failures: list[BaseException] = []
 
@@ -274,7 +308,7 @@ class OpenAIEmbedder(ModelVersion):
                     return
                 try:
                     vectors = await self._batch(
-                        client, i, len(batches), batch, role, raw, dims, rlog, finalize
+                        client, i, len(batches), batch, role, raw, dims, rlog, finalize, pacing
                     )
                     on_batch(i, vectors)
                 except BaseException as err:  # first error stops the others after their batch
@@ -299,14 +333,20 @@ class OpenAIEmbedder(ModelVersion):
         dims: int | None,
         rlog: RequestLog,
         finalize: bool,
+        pacing: _Pacing,
     ) -> np.ndarray:
         pieces, owner = self._prepare(batch, role, raw)
         parts = []
-        for start in range(0, len(pieces), self.batch_size):
-            chunk = pieces[start : start + self.batch_size]
+        start = 0
+        while start < len(pieces):
+            chunk = pieces[start : start + min(self.batch_size, pacing.limit)]
+            start += len(chunk)
             where = f"batch {i + 1}/{n_batches} ({len(chunk)} inputs, first {chunk[0][:40]!r})"
-            parts.append(await self._request(client, chunk, role, dims, raw, where, rlog))
+            parts.append(await self._request(client, chunk, role, dims, raw, where, rlog, pacing))
         return self._finish(parts, owner, len(batch), raw, dims, i, n_batches, finalize)
+
+    def _pacing(self) -> _Pacing:
+        return _Pacing(self.batch_size, self.retry_concurrency)
 
     async def _request(
         self,
@@ -317,8 +357,15 @@ class OpenAIEmbedder(ModelVersion):
         raw: bool,
         where: str,
         rlog: RequestLog,
+        pacing: _Pacing,
+        attempt: int = 0,
     ) -> np.ndarray:
-        """POST one batch, retrying transient failures; the validated (n, d) float32 matrix."""
+        """POST one batch, retrying transient failures; the validated (n, d) float32 matrix.
+
+        Retries (``attempt >= 1``) hold one of ``pacing.retry_slots`` while in flight.  A request
+        of several texts that timed out is retried as requests of ``pacing.shrink(n)`` texts
+        (each with the remaining retry budget).
+        """
         kwargs: dict[str, Any] = {
             "model": self.model,
             "input": texts,
@@ -330,11 +377,15 @@ class OpenAIEmbedder(ModelVersion):
         input_type = self.input_type(role)
         if input_type:
             kwargs["extra_body"] = {"input_type": input_type}
-        attempt = 0
+        timed_out = False
         while True:
             t0 = time.perf_counter()
             try:
-                response = await client.embeddings.with_raw_response.create(**kwargs)
+                if attempt:
+                    async with pacing.retry_slots:
+                        response = await client.embeddings.with_raw_response.create(**kwargs)
+                else:
+                    response = await client.embeddings.with_raw_response.create(**kwargs)
                 body = response.content
                 rlog.latencies_s.append(time.perf_counter() - t0)
                 break
@@ -345,12 +396,14 @@ class OpenAIEmbedder(ModelVersion):
                 headers = err.response.headers if err.response is not None else None
             except openai.APITimeoutError:
                 retryable, problem, headers = True, f"timed out after {self.timeout_s:g} s", None
+                timed_out = True
             except openai.APIConnectionError as err:
                 retryable, problem, headers = (
                     True,
                     f"connection failed ({err.__cause__ or err})",
                     None,
                 )
+            problem = redact(problem, [os.environ.get(self.api_key_env) or ""])
             if not retryable or attempt >= self.max_retries:
                 tried = f" after {attempt + 1} attempts" if attempt else ""
                 raise EndpointError(
@@ -363,16 +416,35 @@ class OpenAIEmbedder(ModelVersion):
                 delay = backoff * (1.0 - 0.25 * random.random())
             attempt += 1
             rlog.retries += 1
+            smaller = pacing.shrink(len(texts)) if timed_out and len(texts) > 1 else None
             log.warning(
-                "%s, %s: %s; retry %d/%d in %.2f s",
+                "%s, %s: %s; retry %d/%d in %.2f s%s",
                 self._label(),
                 where,
                 problem,
                 attempt,
                 self.max_retries,
                 delay,
+                f" as requests of <= {smaller} texts" if smaller else "",
             )
             await asyncio.sleep(delay)
+            if smaller:
+                parts = [
+                    await self._request(
+                        client,
+                        texts[s : s + smaller],
+                        role,
+                        dims,
+                        raw,
+                        where,
+                        rlog,
+                        pacing,
+                        attempt,
+                    )
+                    for s in range(0, len(texts), smaller)
+                ]
+                return self._concat(parts, f"the split requests of {where}")
+            timed_out = False
         return self._parse(body, len(texts), sent_dims, raw, where)
 
     def _parse(

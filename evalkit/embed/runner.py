@@ -38,22 +38,56 @@ from evalkit.embed.base import (
     check_texts,
 )
 from evalkit.embed.cache import VectorCache, text_keys
+from evalkit.embed.vector_checks import ROLE_NAMES, check_vectors
 from evalkit.errors import EndpointError
 
 log = logging.getLogger(__name__)
 
 
 class _Assembler:
-    """Rows of the unique-text matrix, allocated when the dimension is first known."""
+    """Rows of the unique-text matrix, allocated when the dimension is first known.
 
-    def __init__(self, n: int, name: str, cache_dir: object) -> None:
+    The first vectors placed (cached or the first finished batch) are checked against the
+    requested ``dimensions`` and the dimension ``expect_dim`` of the other role, so a mismatch
+    fails before the rest is embedded.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        name: str,
+        cache_dir: object,
+        role: str = "document",
+        requested_dim: int | None = None,
+        expect_dim: int | None = None,
+    ) -> None:
         self.n = n
         self.name = name
         self.cache_dir = cache_dir
+        self.role = role
+        self.requested_dim = requested_dim
+        self.expect_dim = expect_dim
         self.matrix: np.ndarray | None = None
+
+    def _check_first(self, d: int, source: str) -> None:
+        role = ROLE_NAMES.get(self.role, self.role)
+        if self.requested_dim is not None and d < self.requested_dim:
+            raise EndpointError(
+                f"model version {self.name!r}: the first {source} {role} vectors have {d} "
+                f"dimensions, fewer than the requested dimensions={self.requested_dim} "
+                f"(expected >= {self.requested_dim}; set models.{self.name}.dimensions <= {d})"
+            )
+        if self.expect_dim is not None and d != self.expect_dim:
+            other = "catalog" if self.role == "query" else "query"
+            raise EndpointError(
+                f"model version {self.name!r}: {role} vectors have {d} dimensions but the "
+                f"{other} vectors have {self.expect_dim} (expected one dimension for queries "
+                "and catalog: the endpoint serves different models or dimensions per role)"
+            )
 
     def place(self, positions: np.ndarray, vectors: np.ndarray, source: str) -> None:
         if self.matrix is None:
+            self._check_first(vectors.shape[1], source)
             self.matrix = np.empty((self.n, vectors.shape[1]), dtype=np.float32)
         elif vectors.shape[1] != self.matrix.shape[1]:
             raise EndpointError(
@@ -71,11 +105,16 @@ def embed_texts(
     role: str,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    expect_dim: int | None = None,
+    check: bool = True,
 ) -> EmbeddingResult:
     """Vectors for ``texts`` (input order) from ``version`` in ``role``, via the cache if given.
 
     ``progress`` shows a tqdm bar (only on a terminal).  ``n_cached`` in the result counts
     unique texts found in the cache; ``latencies_s`` has one entry per request made now.
+    ``expect_dim``: the dimension the vectors must have before truncation (the other role's
+    ``raw_dim``), checked on the first batch.  ``check`` runs the sanity checks of
+    :mod:`evalkit.embed.vector_checks` on the vectors of the unique texts.
     """
     check_role(role)
     texts = check_texts(texts)
@@ -83,7 +122,7 @@ def embed_texts(
     unique = list(dict.fromkeys(texts))
     position = {t: i for i, t in enumerate(unique)}
     inverse = np.fromiter((position[t] for t in texts), dtype=np.int64, count=len(texts))
-    out = _Assembler(len(unique), version.name, cache_dir)
+    out = _Assembler(len(unique), version.name, cache_dir, role, version.dimensions, expect_dim)
     filled = np.zeros(len(unique), dtype=bool)
     rlog = RequestLog()
     n_cached = 0
@@ -135,6 +174,9 @@ def embed_texts(
                 f"model version {version.name!r}: {int((~filled).sum())} text(s) got no vector "
                 "(expected one vector per text)"
             )
+        if check:
+            hint = f" - cached vectors: clear {cache_dir}" if n_cached and cache_dir else ""
+            check_vectors(out.matrix, version.name, role, version.dimensions, hint)
         vectors = version.finalize(out.matrix)[inverse]
     wall = time.perf_counter() - t0
     log.info(
@@ -159,4 +201,5 @@ def embed_texts(
         n_retries=rlog.retries,
         n_unique=len(unique),
         wall_s=wall,
+        raw_dim=int(out.matrix.shape[1]) if out.matrix is not None else None,
     )

@@ -20,11 +20,12 @@ divides by the number of relevant items, not by those retrieved.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ranx import Qrels, Run, evaluate
 
-from evalkit.errors import ConfigError
+from evalkit.errors import ConfigError, DataError
 from evalkit.retrieve.ranking import Ranking
 from evalkit.retrieve.trec import rank_scores
 
@@ -55,6 +56,67 @@ def check_metrics(metrics: list[str], k: int) -> list[str]:
             raise ConfigError(f"metric {m!r} needs depth {match.group(2)[1:]} but k={k}; raise k")
         out.append(m)
     return out
+
+
+def check_primary_metric(primary: str, metrics: list[str]) -> str:
+    """The verdict's metric must be one of the scored ``metrics`` (also with a single model).
+
+    >>> check_primary_metric("ndcg@10", ["ndcg@10", "mrr@10"])
+    'ndcg@10'
+    """
+    primary = str(primary).strip()
+    if primary not in metrics:
+        raise ConfigError(
+            f"primary_metric={primary!r} is not in metrics={list(metrics)} "
+            "(expected one of the scored metrics; add it to metrics or pick another)"
+        )
+    return primary
+
+
+def check_scorable(
+    qrels: dict[str, dict[str, int]], query_ids: Sequence[str], source: str = "judgments"
+) -> None:
+    """:class:`DataError` when no replayed query has a judgment of grade >= 1 (every metric
+    would be undefined): say how many judgments there are and that all are grade 0.
+
+    >>> check_scorable({"q1": {"d1": 0, "d2": 0}}, ["q1"], "qrels.tsv")
+    Traceback (most recent call last):
+    ...
+    evalkit.errors.DataError: qrels.tsv: nothing to score: all 2 judgments of the 1 replayed judged queries have grade 0 (expected at least one judgment of grade >= 1)
+    """
+    present = set(query_ids)
+    judged = {q: j for q, j in qrels.items() if q in present}
+    if any(g >= 1 for j in judged.values() for g in j.values()):
+        return
+    n = sum(len(j) for j in judged.values())
+    raise DataError(
+        f"nothing to score: all {n} judgments of the {len(judged)} replayed judged queries "
+        "have grade 0",
+        file=source or "judgments",
+        expected="at least one judgment of grade >= 1",
+    )
+
+
+def missing_relevant(
+    qrels: dict[str, dict[str, int]], query_ids: Sequence[str], item_ids: Sequence[str]
+) -> tuple[int, int]:
+    """``(judgments, items)``: relevant judgments (grade >= 1) of replayed queries whose item is
+    not in the catalog, and how many distinct items they name.  Such items stay in the qrels
+    (relevant, never retrievable: trec_eval's unretrieved relevant document), so they lower
+    recall and nDCG instead of vanishing from the ideal DCG and the recall denominators.
+
+    >>> missing_relevant({"q1": {"d1": 2, "gone": 1, "gone0": 0}, "q2": {"gone": 3}}, ["q1", "q2"], ["d1"])
+    (2, 1)
+    """
+    present, catalog = set(query_ids), set(item_ids)
+    names = [
+        d
+        for q, j in qrels.items()
+        if q in present
+        for d, g in j.items()
+        if g >= 1 and d not in catalog
+    ]
+    return len(names), len(set(names))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import fcntl
 import json
 import logging
 import math
+import os
 import re
 import time
 from collections.abc import Mapping
@@ -87,11 +88,22 @@ class Tracker:
             self.experiment_id = self._experiment(experiment)
             return
         db = Path(uri.removeprefix("sqlite:///"))
-        db.parent.mkdir(parents=True, exist_ok=True)
+        lock_file = db.parent / f".{db.name}.lock"
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+            if not os.access(db.parent, os.W_OK):
+                raise PermissionError(13, "Permission denied", str(db.parent))
+            lock_handle = open(lock_file, "w")  # noqa: SIM115 - closed by the with below
+        except OSError as err:
+            raise ConfigError(
+                f"tracking.uri={uri!r}: cannot write the store folder {err.filename or db.parent}"
+                f" ({err.strerror or err}) (expected a writable folder for the SQLite store and "
+                "its artifacts; or tracking=none)"
+            ) from err
         # Parallel sweep jobs (joblib, SLURM arrays) must not create / migrate one fresh SQLite
         # store at once: MLflow's schema migration (run when a client opens it) is not safe
         # under concurrency.
-        with open(db.parent / f".{db.name}.lock", "w") as lock:
+        with lock_handle as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 self.client = MlflowClient(tracking_uri=uri)
@@ -111,8 +123,9 @@ class Tracker:
                 location = (db.parent.resolve() / "artifacts" / safe).as_uri()
             return self.client.create_experiment(name, artifact_location=location)
         except Exception as exc:  # MLflow raises many types for a bad URI / store
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ConfigError(
-                f"cannot open MLflow experiment {name!r} at tracking.uri={self.uri!r}: {exc}"
+                f"cannot open MLflow experiment {name!r} at tracking.uri={self.uri!r}: {first}"
             ) from exc
 
     def start_parent(self, name: str, tags: Mapping[str, str] | None = None) -> str:

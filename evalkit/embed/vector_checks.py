@@ -1,0 +1,89 @@
+"""Cheap sanity checks on every embedded matrix: finite, non-zero, not constant, right dimension.
+
+They run on every evaluation (not only with ``run_checks=true``), on the vectors of the unique
+texts of one role, cached or new, before anything is indexed: a server that answers with
+all-zero or identical vectors would otherwise produce thousands of ties and a silently low
+score.  Everything is vectorised (one pass for norms, exact checks only on suspect rows, one
+random projection: 1.3 s for 1M x 384 vectors on 2 busy cores, next to minutes of embedding).
+
+Identical vectors are found through one random projection (one float per row), whose largest
+group of equal values is then confirmed by comparing the rows themselves.
+
+>>> import numpy as np
+>>> ok = np.eye(3, dtype=np.float32)
+>>> vector_problem(ok, requested_dim=None) is None
+True
+>>> vector_problem(np.zeros((4, 3), np.float32))
+'4 of 4 vectors are all zeros'
+>>> vector_problem(np.ones((5, 3), np.float32))
+'all 5 vectors are identical'
+>>> vector_problem(ok, requested_dim=8)
+'vectors have 3 dimensions, fewer than the requested dimensions=8'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evalkit.errors import EndpointError
+
+ROLE_NAMES = {"document": "catalog", "query": "query"}
+#: A vector shared by more than this share of (distinct) texts means the model is not
+#: distinguishing them: a constant or near-constant endpoint.
+MAX_IDENTICAL_SHARE = 0.5
+
+
+def largest_identical_group(vectors: np.ndarray) -> int:
+    """Size of the largest group of identical rows (1 if all differ, 0 if empty)."""
+    n = len(vectors)
+    if n < 2:
+        return n
+    rng = np.random.default_rng(0)
+    direction = rng.standard_normal(vectors.shape[1]).astype(vectors.dtype)
+    projection = vectors @ direction  # no float64 copy of a 1M-row matrix
+    values, inverse, counts = np.unique(projection, return_inverse=True, return_counts=True)
+    top = int(np.argmax(counts))
+    if counts[top] < 2:
+        return 1
+    rows = np.flatnonzero(inverse.ravel() == top)
+    return int(np.count_nonzero((vectors[rows] == vectors[rows[0]]).all(axis=1)))
+
+
+def vector_problem(vectors: np.ndarray, requested_dim: int | None = None) -> str | None:
+    """What is wrong with ``vectors`` (rows = distinct texts), or None."""
+    n, d = vectors.shape
+    if requested_dim is not None and d < requested_dim:
+        return f"vectors have {d} dimensions, fewer than the requested dimensions={requested_dim}"
+    if n == 0:
+        return None
+    squared = np.einsum("ij,ij->i", vectors, vectors)  # one pass; exact checks on suspects
+    suspect = np.flatnonzero(~np.isfinite(squared))
+    if len(suspect):
+        bad = int((~np.isfinite(vectors[suspect]).all(axis=1)).sum())
+        if bad:
+            return f"{bad} of {n} vectors contain NaN or infinite values"
+    suspect = np.flatnonzero(squared == 0)
+    if len(suspect):
+        zero = int((~vectors[suspect].any(axis=1)).sum())
+        if zero:
+            return f"{zero} of {n} vectors are all zeros"
+    same = largest_identical_group(vectors)
+    if n >= 2 and same == n:
+        return f"all {n} vectors are identical"
+    if n >= 4 and same > MAX_IDENTICAL_SHARE * n:
+        return f"{same} of {n} vectors (different texts) are identical"
+    return None
+
+
+def check_vectors(
+    vectors: np.ndarray, version: str, role: str, requested_dim: int | None = None, hint: str = ""
+) -> None:
+    """:class:`EndpointError` naming the version, the role and how many rows are wrong."""
+    problem = vector_problem(vectors, requested_dim)
+    if problem is None:
+        return
+    raise EndpointError(
+        f"model version {version!r}, {ROLE_NAMES.get(role, role)} vectors: {problem} "
+        f"(expected finite, non-zero, distinct vectors"
+        f"{f' of at least {requested_dim} dimensions' if requested_dim else ''}){hint}"
+    )
