@@ -49,7 +49,9 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
             "exit_code": evaluation.exit_code,
             "verdict": verdict,
             "primary_metric": metric,
-            "metrics": {r.name: r.overall[metric] for r in evaluation.results if metric in r.overall},
+            "metrics": {
+                r.name: r.overall[metric] for r in evaluation.results if metric in r.overall
+            },
         }
     if cfg.task == "check":
         from evalkit.checks.task import run_check_task

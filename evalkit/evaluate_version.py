@@ -105,7 +105,7 @@ def evaluate_version(
     t0 = time.perf_counter()
     docs = embed_texts(
         version,
-        data.catalog.text_for(data.text_field),
+        data.embedded_texts(),
         "document",
         cache_dir=cache_dir,
         progress=cfg.progress,
@@ -121,7 +121,7 @@ def evaluate_version(
     stats["dim"] = docs.vectors.shape[1]
 
     t0 = time.perf_counter()
-    index = build_index(docs.vectors, spec)
+    index = build_index(docs.vectors, spec, progress=cfg.progress)
     stats["index_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     ranking = replay(

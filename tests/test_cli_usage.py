@@ -25,7 +25,10 @@ CASES = [
     (("models=[e5_smal]",), ["no option 'e5_smal'", "conf/models/", *MODEL_FILES]),
     (("models=[]",), ["no model version", *MODEL_FILES]),
     (("--multirun", "models=[use_m3],[e5_smal]"), ["no option 'e5_smal'", *MODEL_FILES]),
-    (("--multirun", "models.e5_small.dimensons=128,256"), ["unknown key 'dimensons'", "dimensions"]),
+    (
+        ("--multirun", "models.e5_small.dimensons=128,256"),
+        ["unknown key 'dimensons'", "dimensions"],
+    ),
     (("dataset=nope",), ["no option 'nope' in config group dataset", "beir", "tabular", "trec"]),
 ]
 
