@@ -56,6 +56,10 @@ class LongTextConfig:
     role: str = "document"
     start_words: int = 256
     max_words: int = 8192
+    #: The documented input limit in tokens (OpenAI: 8192): after the first probe, the search
+    #: jumps to just past it (words from the token counts the server reports in ``usage``) and
+    #: stops there when it is accepted; null = double from ``start_words`` up to ``max_words``.
+    max_tokens: int | None = 8192
     #: Binary search stops when the bracket is narrower than this share of the lower bound.
     resolution: float = 0.05
     max_requests: int = 16
