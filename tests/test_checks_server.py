@@ -184,7 +184,12 @@ def test_long_text_search_jumps_to_the_documented_limit_and_stops(server):
     """Fewer, larger probes (issue 9, item 12): after one calibration probe the search goes
     straight past the documented token limit (from the server's usage counts) and stops there."""
     long_text = {"start_words": 150, "max_words": 4000, "max_tokens": 300, "chunk_words": 64}
-    cfg = {"sections": ["long_text"], "long_text": long_text, "skip": ["long_text.chunks"]}
+    cfg = {
+        "sections": ["long_text", "contract"],
+        "long_text": long_text,
+        "contract": {"over_long_words": None},  # reuse the probe past the limit
+        "skip": ["long_text.chunks"],
+    }
     got = {c.name: c for c in run_checks(served(server), cfg)}
     found = got["long_text.max_accepted"]
     assert found.status is Status.PASS and found.observed["requests"] == 2
@@ -193,3 +198,8 @@ def test_long_text_search_jumps_to_the_documented_limit_and_stops(server):
     assert "past the documented limit of 300 tokens" in found.reason
     trunc = got["long_text.truncation"]
     assert trunc.observed["words"] == found.observed["max_accepted_words"]
+    # contract.over_long judged the same request instead of sending another long input
+    over = got["contract.over_long"]
+    assert over.observed["reused"] == "long_text.max_accepted"
+    assert over.observed["words"] == found.observed["max_accepted_words"]
+    assert over.status is Status.FAIL and over.observed["prompt_tokens"] > 300

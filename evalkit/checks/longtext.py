@@ -159,11 +159,27 @@ def _one(target: Target, text: str) -> np.ndarray:
 
 
 def check_max_accepted(
-    target: Target, cfg: LongTextConfig, vectors: dict[int, np.ndarray]
+    target: Target,
+    cfg: LongTextConfig,
+    vectors: dict[int, np.ndarray],
+    shared: dict[str, Any] | None = None,
 ) -> tuple[Check, LengthSearch]:
-    """Search the longest accepted input; ``vectors`` collects the accepted lengths' vectors."""
+    """Search the longest accepted input; ``vectors`` collects the accepted lengths' vectors.
+
+    ``shared["over_long"]`` receives ``(words, reply)`` of the probe just past the documented
+    limit, which ``contract.over_long`` reuses instead of sending another input that long.
+    """
     name = "long_text.max_accepted"
     tokens: dict[int, int] = {}
+    grow = past_limit(tokens, cfg.max_tokens, cfg.resolution)
+    jumps: set[int] = set()
+
+    def step(n: int) -> int:
+        following = grow(n) if grow is not None else 2 * n
+        if grow is not None and n in tokens and following > n:
+            jumps.add(min(following, cfg.max_words))
+        return following
+
     bar = progress_bar(total=cfg.max_requests, desc="long-text search", unit="request")
 
     def accepts(n: int) -> tuple[bool, Any]:
@@ -172,6 +188,9 @@ def check_max_accepted(
             vectors[n] = _one(target, long_document(n))
         except ProbeError as err:
             return False, err
+        finally:
+            if n in jumps and shared is not None and target.last_reply is not None:
+                shared["over_long"] = (n, target.last_reply)
         if target.last_tokens:
             tokens[n] = target.last_tokens
         return True, None
@@ -183,7 +202,7 @@ def check_max_accepted(
             cap=cfg.max_words,
             resolution=cfg.resolution,
             max_requests=cfg.max_requests,
-            grow=past_limit(tokens, cfg.max_tokens, cfg.resolution),
+            grow=step,
         )
     err: ProbeError | None = s.refusal
     observed: dict[str, Any] = {
@@ -355,19 +374,25 @@ def check_chunks(target: Target, cfg: LongTextConfig) -> Check:
 
 
 def run_long_text(
-    target: Target, cfg: LongTextConfig, enabled: Enabled = lambda name: True
+    target: Target,
+    cfg: LongTextConfig,
+    enabled: Enabled = lambda name: True,
+    shared: dict[str, Any] | None = None,
 ) -> list[Check]:
-    """The long-text section against ``target`` (role ``cfg.role``)."""
+    """The long-text section against ``target`` (role ``cfg.role``); see ``check_max_accepted``
+    for ``shared``."""
     checks: list[Check] = []
     vectors: dict[int, np.ndarray] = {}
     search: LengthSearch | None = None
     if enabled("long_text.max_accepted"):
-        check, search = check_max_accepted(target, cfg, vectors)
+        check, search = check_max_accepted(target, cfg, vectors, shared)
         checks.append(check)
     else:
         checks.append(skipped("long_text.max_accepted"))
     if enabled("long_text.truncation"):
         n = search.max_accepted if search is not None else cfg.max_words
+        if cfg.truncation_words:
+            n = min(n, cfg.truncation_words)
         checks.append(check_truncation(target, cfg, n, vectors.get(n)))
     else:
         checks.append(skipped("long_text.truncation"))

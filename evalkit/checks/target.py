@@ -57,6 +57,8 @@ class Target:
     local_requests: int = field(default=0, init=False)
     #: ``usage.prompt_tokens`` of the last successful HTTP request (None: not reported / local).
     last_tokens: int | None = field(default=None, init=False)
+    #: The last HTTP reply (what :func:`~evalkit.checks.contract.check_over_long` can reuse).
+    last_reply: Reply | None = field(default=None, init=False)
 
     @property
     def name(self) -> str:
@@ -86,6 +88,7 @@ class Target:
                 raise ProbeError(f"{type(err).__name__}: {err}") from err
             return np.asarray(out, dtype=np.float32)
         reply = self.post(texts, dimensions=dimensions)
+        self.last_reply = reply
         if not reply.ok:
             raise ProbeError(reply.message() or reply.summary(), reply.status)
         try:
