@@ -129,9 +129,13 @@ def outcome_of(job_return: JobReturn, num: int) -> JobOutcome:
     """A job's outcome from what its task function returned (or raised)."""
     overrides = list(job_return.overrides or [])
     if job_return.status != JobStatus.COMPLETED:
-        err = job_return._return_value
+        try:
+            _ = job_return.return_value  # re-raises the job's exception
+            err: Any = "the job did not complete"
+        except Exception as exc:
+            err = exc
         return JobOutcome(num, overrides, EXIT_ERROR, "ERROR", error=_one_line(err))
-    value = job_return._return_value
+    value = job_return.return_value
     if not isinstance(value, dict):
         code = int(value) if isinstance(value, int) else EXIT_OK
         return JobOutcome(num, overrides, code)
