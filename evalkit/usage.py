@@ -28,7 +28,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 #: The repository's conf/ (evalkit is installed editable, as README.md says).
@@ -162,23 +162,19 @@ def _unknown_key(o: Override, cfg: DictConfig) -> str | None:
     node: Any = cfg
     parts = o.key_or_group.split(".")
     for depth, part in enumerate(parts):
-        if isinstance(node, ListConfig):
-            return None  # list indices: leave it to Hydra's message
         if not isinstance(node, DictConfig):
-            return None
-        if part not in node:
+            return None  # a list index or a value: leave it to Hydra's message
+        keys = [str(k) for k in node]  # `part in node` is False for a ??? (missing) value
+        if part not in keys:
             where = ".".join(parts[:depth]) or "the configuration"
-            keys = [str(k) for k in node if not str(k).startswith("_") and k != "hydra"]
+            shown = [k for k in keys if not k.startswith("_") and k != "hydra"]
             if depth == 0:
-                keys = sorted(keys)
+                shown = sorted(shown)
             return (
                 f"{o.input_line}: unknown key {part!r} in {where}; valid keys: "
-                f"{', '.join(keys)}{_suggest(part, keys)}"
+                f"{', '.join(shown)}{_suggest(part, shown)}"
             )
         node = node._get_node(part)
-        if isinstance(node, DictConfig | ListConfig):
-            continue
-        node = OmegaConf.select(cfg, ".".join(parts[: depth + 1]), throw_on_missing=False)
     return None
 
 

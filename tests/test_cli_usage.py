@@ -81,3 +81,9 @@ def test_cfg_with_a_bad_key_is_a_usage_error():
         timeout=120,
     )
     assert proc.returncode == 2 and "unknown key 'kk'" in proc.stderr
+
+
+def test_the_unknown_key_is_named_not_a_valid_key_whose_default_is_missing():
+    """`dataset.path` is `???` in conf/dataset/beir.yaml: still a valid key."""
+    line = usage_error(["dataset=beir", "dataset.path=x", "dataset.pth=y"])
+    assert line is not None and line.startswith("dataset.pth=y: unknown key 'pth' in dataset")
