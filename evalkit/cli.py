@@ -1,7 +1,10 @@
 """The ``evalkit`` command: a thin ``@hydra.main`` entry point.
 
 Exit codes (a contract CI jobs rely on): 0 = PASS or WARN, 3 = BLOCK, 1 = error (bad input,
-bad configuration, unreachable endpoint), 2 = command-line usage error (Hydra's own).
+bad configuration, unreachable endpoint, a folder that cannot be written), 2 = command-line usage
+error (unknown key, unknown config group option, no model version, a version named twice:
+:mod:`evalkit.usage`).  A ``--multirun`` sweep exits with the worst job's code
+(:mod:`evalkit.sweep`).
 """
 
 from __future__ import annotations
@@ -9,15 +12,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from evalkit.errors import EvalkitError, UsageError
-from evalkit.redact import install_redaction
+from evalkit.errors import EvalkitError, UsageError, os_error_line
+from evalkit.redact import api_key_envs, install_redaction
+from evalkit.usage import CONF_DIR, duplicate_models, unwritable_output_dir, usage_error
 
 log = logging.getLogger("evalkit")
 
@@ -25,42 +29,14 @@ log = logging.getLogger("evalkit")
 os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-EXIT_OK, EXIT_ERROR, EXIT_BLOCK = 0, 1, 3
-#: The repository's conf/ (evalkit is installed editable, as README.md says).
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BLOCK = 0, 1, 2, 3
 
 
-def duplicate_models(overrides: list[str]) -> list[str]:
-    """Model versions a ``models=[...]`` override names more than once (Hydra merges them into
-    one silently).
+def _run(cfg: DictConfig) -> dict[str, Any]:
+    """Run the task; the outcome as :class:`evalkit.sweep.JobOutcome` fields."""
+    from evalkit.terminal import quiet_libraries
 
-    >>> duplicate_models(["k=5", "models=[e5_small,use_m3,e5_small]"])
-    ['e5_small']
-    """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    twice: set[str] = set()
-    for override in OverridesParser.create().parse_overrides(
-        [o for o in overrides if o.lstrip("+~").split("=", 1)[0] == "models"]
-    ):
-        value = override.value()
-        if isinstance(value, list):
-            names = [str(v) for v in value]
-            twice |= {n for n in names if names.count(n) > 1}
-    return sorted(twice)
-
-
-def _api_key_envs(cfg: DictConfig) -> list[str]:
-    """Environment variables holding API keys of the selected versions (for redaction)."""
-    names = ["OPENAI_API_KEY"]
-    for version in (cfg.get("models") or {}).values():
-        env = version.get("api_key_env") if hasattr(version, "get") else None
-        if isinstance(env, str) and env:
-            names.append(env)
-    return names
-
-
-def _run(cfg: DictConfig) -> int:
+    quiet_libraries()
     hc = HydraConfig.get()
     overrides = list(hc.overrides.task)
     twice = duplicate_models(overrides)
@@ -75,74 +51,51 @@ def _run(cfg: DictConfig) -> int:
 
         evaluation = run_evaluation(cfg, overrides)
         print_evaluation(evaluation)
-        return evaluation.exit_code
+        verdict = evaluation.comparison.status.value if evaluation.comparison else "-"
+        metric = str(cfg.primary_metric)
+        return {
+            "exit_code": evaluation.exit_code,
+            "verdict": verdict,
+            "primary_metric": metric,
+            "metrics": {
+                r.name: r.overall[metric] for r in evaluation.results if metric in r.overall
+            },
+        }
     if cfg.task == "check":
         from evalkit.checks.task import run_check_task
 
-        return run_check_task(cfg)
+        code = run_check_task(cfg)
+        return {"exit_code": code, "verdict": "FAIL" if code == EXIT_BLOCK else "PASS"}
     raise EvalkitError(f"task={cfg.task!r} is unknown (expected evaluate or check)")
 
 
-def os_error_line(exc: OSError) -> str:
-    """One line for a file-system error: the path and what was expected of it.
-
-    >>> os_error_line(PermissionError(13, "Permission denied", "/ro/cache"))
-    'cannot write /ro/cache: Permission denied (expected a writable folder; fix its permissions or point cache.dir / tracking.uri / hydra.run.dir elsewhere)'
-    """
-    path = exc.filename or "a file"
-    reason = exc.strerror or str(exc)
-    verb = "write" if isinstance(exc, PermissionError) or exc.errno in (30, 28) else "use"
-    return (
-        f"cannot {verb} {path}: {reason} (expected a writable folder; fix its permissions or "
-        "point cache.dir / tracking.uri / hydra.run.dir elsewhere)"
-    )
-
-
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-def app(cfg: DictConfig) -> None:
+def app(cfg: DictConfig) -> dict[str, Any] | None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    install_redaction(_api_key_envs(cfg))  # server error bodies may echo the API key
+    install_redaction(api_key_envs(cfg))  # server error bodies may echo the API key
     try:
-        code = _run(cfg)
+        outcome = _run(cfg)
     except (EvalkitError, OSError) as exc:
-        log.error("evalkit: %s", exc if isinstance(exc, EvalkitError) else os_error_line(exc))
-        if multirun:  # one failed sweep job must not stop the others
-            raise
-        sys.exit(getattr(exc, "exit_code", EXIT_ERROR))
-    if not multirun and code:
+        line = str(exc) if isinstance(exc, EvalkitError) else os_error_line(exc)
+        code = getattr(exc, "exit_code", EXIT_ERROR)
+        log.error("evalkit: %s", line)
+        if multirun:  # one failed sweep job must not stop the others; the summary counts it
+            return {"exit_code": code, "verdict": "ERROR", "error": line}
         sys.exit(code)
-
-
-def unwritable_output_dir(argv: list[str]) -> str | None:
-    """The problem with the folder Hydra will create the run (or sweep) directory in, or None.
-
-    Hydra creates it before evalkit runs, so a read-only location would end in Hydra's
-    traceback: check the nearest existing ancestor of the literal part of the path.
-
-    >>> print(unwritable_output_dir(["hydra.run.dir=/etc/passwd/${now:%H}"]))
-    evalkit: hydra.run.dir='/etc/passwd/${now:%H}': /etc/passwd is not a folder (expected a writable folder for the run's outputs; set hydra.run.dir=<writable folder>)
-    """
-    multirun = any(a in ("-m", "--multirun") for a in argv)
-    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    value = "multirun" if multirun else "outputs"
-    for arg in argv:
-        if arg.split("=", 1)[0].lstrip("+") == key and "=" in arg:
-            value = arg.split("=", 1)[1]
-    literal = Path(value.split("${", 1)[0] or ".")
-    here = literal if literal.is_absolute() else Path.cwd() / literal
-    while not here.exists() and here != here.parent:
-        here = here.parent
-    if here.is_dir() and os.access(here, os.W_OK | os.X_OK):
-        return None
-    what = "not a folder" if not here.is_dir() else "not writable"
-    return (
-        f"evalkit: {key}={value!r}: {here} is {what} (expected a writable folder for the run's "
-        f"outputs; set {key}=<writable folder>)"
-    )
+    if multirun:
+        return outcome
+    if outcome["exit_code"]:
+        sys.exit(outcome["exit_code"])
+    return None
 
 
 def main() -> None:
-    """Console-script entry point (``evalkit ...``)."""
+    """Console-script entry point (``evalkit ...``): usage errors exit 2 before Hydra runs, an
+    output folder that cannot be created exits 1."""
+    problem = usage_error(sys.argv[1:])
+    if problem:
+        print(f"evalkit: usage error: {problem}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
     problem = unwritable_output_dir(sys.argv[1:])
     if problem:
         print(problem, file=sys.stderr)

@@ -79,7 +79,10 @@ def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> 
     label = " (synthetic demo data)" if data.synthetic else ""
     console.print(
         f"[bold]{data.name}[/]{label}: {len(data.catalog)} items, {len(data.queries)} queries, "
-        f"judgments: {data.judgments.method if data.judgments else 'none'}"
+        f"judgments: {data.judgments.method if data.judgments else 'none'}; "
+        f"catalog text embedded: {data.embedded_label()}",
+        markup=True,
+        highlight=False,
     )
     if data.skipped:
         console.print("skipped rows: " + ", ".join(f"{k}={v}" for k, v in data.skipped.items()))

@@ -68,3 +68,18 @@ class EndpointError(EvalkitError):
 
 class FingerprintMismatch(EvalkitError):
     """Two runs were asked to be compared but their inputs differ."""
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for a file-system error: the path and what was expected of it.
+
+    >>> os_error_line(PermissionError(13, "Permission denied", "/ro/cache"))
+    'cannot write /ro/cache: Permission denied (expected a writable folder; fix its permissions or point cache.dir / tracking.uri / hydra.run.dir elsewhere)'
+    """
+    path = exc.filename or "a file"
+    reason = exc.strerror or str(exc)
+    verb = "write" if isinstance(exc, PermissionError) or exc.errno in (30, 28) else "use"
+    return (
+        f"cannot {verb} {path}: {reason} (expected a writable folder; fix its permissions or "
+        "point cache.dir / tracking.uri / hydra.run.dir elsewhere)"
+    )

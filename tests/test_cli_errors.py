@@ -25,7 +25,14 @@ def test_bad_configuration_is_one_line_and_exit_1(tmp_path, overrides, message):
 
 
 def test_collection_without_titles_suggests_text_field(tmp_path, shared_data):
-    res = run_evalkit("dataset=beir", f"dataset.path={shared_data / 'med'}", work=tmp_path)
+    # MED has no titles: embedding titles only (the beir group embeds title_text by default)
+    # must fail with a hint at the body text, not embed empty strings
+    res = run_evalkit(
+        "dataset=beir",
+        f"dataset.path={shared_data / 'med'}",
+        "dataset.text_field=title",
+        work=tmp_path,
+    )
     assert res.returncode == 1
     assert "dataset.text_field=text" in res.stderr and "Traceback" not in res.stderr
 

@@ -164,3 +164,47 @@ def test_hydra_config_instantiates_with_relative_path(
         35,
         170,
     )
+
+
+def test_beir_group_embeds_title_and_text_joined_like_beir(tmp_path: Path) -> None:
+    """`dataset=beir` follows BEIR: title + " " + body; the separator is a logged setting that
+    changes the embedded texts and the dataset fingerprint (only for title_text)."""
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=[
+                "dataset=beir",
+                f"dataset.path={SHARED / 'adi'}",
+                f"dataset.cache_dir={tmp_path}",
+            ],
+        )
+        dotted = compose(
+            "config",
+            overrides=[
+                "dataset=beir",
+                f"dataset.path={SHARED / 'adi'}",
+                f"dataset.cache_dir={tmp_path}",
+                "dataset.title_separator='. '",
+            ],
+        )
+        titles = compose(
+            "config",
+            overrides=[
+                "dataset=beir",
+                f"dataset.path={SHARED / 'adi'}",
+                f"dataset.cache_dir={tmp_path}",
+                "dataset.text_field=title",
+            ],
+        )
+        demo = compose("config", overrides=[])
+    assert demo.dataset.text_field == "title"  # catalogs keep titles
+    data, dot, title = (instantiate(c.dataset) for c in (cfg, dotted, titles))
+    assert (data.text_field, data.title_separator) == ("title_text", " ")
+    cat = data.catalog
+    expected = [f"{t} {b}" if t and b else t or b for t, b in zip(cat.titles, cat.texts)]
+    assert data.embedded_texts() == expected
+    assert dot.embedded_texts()[0] == f"{cat.titles[0]}. {cat.texts[0]}"
+    assert data.embedded_label() == "title + ' ' + text"
+    assert dot.fingerprint["dataset"] != data.fingerprint["dataset"]
+    assert dot.fingerprint["catalog"] == data.fingerprint["catalog"]
+    assert title.embedded_texts() == cat.titles

@@ -34,9 +34,16 @@ def test_evaluation_through_server_equals_in_process(server, tmp_path, shared_da
         "models=[e5_small,e5_small_openai]",
         f"models.e5_small_openai.base_url={server.base_url}",
         "tracking.experiment=openai-adi",
+        f"dataset.cache_dir={tmp_path / 'hf'}",  # a cold datasets cache: it generates splits
+        "progress=true",  # bars are on, but stderr is no terminal: none may be drawn
         work=tmp_path,
     )
     assert res.returncode in (0, 3), res.stderr[-3000:]
+    # a quiet terminal (issue 9, item 10): no per-request INFO lines of openai's httpx2 logger,
+    # no datasets "Generating train split" bars, no progress bars off a terminal
+    assert "httpx2" not in res.stderr and "HTTP Request" not in res.stderr
+    assert "Generating" not in res.stderr and "it/s]" not in res.stderr
+    assert "batch/s]" not in res.stderr and "%|" not in res.stderr
     runs = child_runs(f"sqlite:///{tmp_path}/mlflow.db", "openai-adi")
     local, served = runs["e5_small"].data.metrics, runs["e5_small_openai"].data.metrics
     assert served["embed_requests"] > 0

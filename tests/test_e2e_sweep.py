@@ -8,8 +8,12 @@ share the cache safely.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from mlflow import MlflowClient
+
+from evalkit.sweep import SUMMARY_FILE
 
 from .cli import run_evalkit
 
@@ -44,6 +48,11 @@ def test_dimension_sweep_tracks_each_job_and_reuses_embeddings(tmp_path, shared_
     dims = [c.data.params["model.dimensions"] for c in children]
     assert dims == ["128", "256", "384"]
     assert [c.data.metrics["dim"] for c in children] == [128, 256, 384]
+    # one summary table at the end, one row per job with its primary metric
+    table = res.stdout[res.stdout.index("Sweep: 3 jobs, exit code 0") :]
+    for dim, child in zip((128, 256, 384), children):
+        assert f"models.e5_small.dimensions={dim}" in table
+        assert f"e5_small: {child.data.metrics['ndcg_at_10']:.4f}" in table
     requests = [c.data.metrics["embed_requests"] for c in children]
     assert requests[0] > 0 and requests[1:] == [0, 0]  # truncation is applied after the cache
     ndcg = [c.data.metrics["ndcg_at_10"] for c in children]
@@ -70,3 +79,33 @@ def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path, shared_data):
         "512",
     ]
     assert all(p.info.status == "FINISHED" for p in parents)
+    summary = json.loads((tmp_path / "multirun" / SUMMARY_FILE).read_text())
+    assert summary["exit_code"] == 0 and [j["num"] for j in summary["jobs"]] == [0, 1]
+    assert "Sweep: 2 jobs, exit code 0" in res.stdout
+
+
+def test_sweep_exits_with_the_worst_jobs_code(tmp_path, shared_cache):
+    """Job 0 blocks (top-3 results of two different models never agree on every query), job 1 is a configuration error: exit 3,
+    and the table shows both."""
+    res = run_evalkit(
+        "--multirun",
+        f"cache.dir={shared_cache}",
+        "dataset.n_items=120",
+        "dataset.n_queries=30",
+        "gates.top_k_agreement.min=1.0",
+        "k=100,5",
+        "tracking.experiment=worst",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        work=tmp_path,
+    )
+    assert res.returncode == 3, res.stderr[-3000:]
+    summary = json.loads((tmp_path / "multirun" / SUMMARY_FILE).read_text())
+    jobs = {j["num"]: j for j in summary["jobs"]}
+    assert summary["exit_code"] == 3
+    assert jobs[0]["verdict"] == "BLOCK" and jobs[0]["exit_code"] == 3
+    assert set(jobs[0]["metrics"]) == {"use_m3", "e5_small"}
+    assert jobs[1]["verdict"] == "ERROR" and jobs[1]["exit_code"] == 1
+    assert "needs depth 10 but k=5" in jobs[1]["error"]
+    table = res.stdout[res.stdout.index("Sweep: 2 jobs, exit code 3") :]
+    assert "k=100" in table and "k=5" in table and "BLOCK" in table and "ERROR" in table
+    assert "Traceback" not in res.stderr

@@ -66,3 +66,7 @@ def test_cli_logs_ann_recall_for_hnsw(tmp_path, shared_data, shared_cache):
     assert run.data.params["index.kind"] == "hnsw" and run.data.params["index.m"] == "32"
     # named by the configured k; ADI has only 82 items, so the graph returns all: recall 1
     assert run.data.metrics["ann_recall_at_100"] == pytest.approx(1.0)
+    # dataset=beir embeds title + " " + body (BEIR's convention), and says so
+    assert run.data.params["dataset.text_field"] == "title_text"
+    assert run.data.params["dataset.title_separator"] == " "
+    assert "catalog text embedded: title + ' ' + text" in res.stdout

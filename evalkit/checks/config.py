@@ -56,6 +56,14 @@ class LongTextConfig:
     role: str = "document"
     start_words: int = 256
     max_words: int = 8192
+    #: The documented input limit in tokens (OpenAI: 8192): after the first probe, the search
+    #: jumps to just past it (words from the token counts the server reports in ``usage``) and
+    #: stops there when it is accepted; null = double from ``start_words`` up to ``max_words``.
+    max_tokens: int | None = 8192
+    #: The truncation probe runs at min(longest accepted, this many words): long enough to cross
+    #: the usual model windows (512-2048 tokens), without two more requests at the full limit.
+    #: null = at the longest accepted length.
+    truncation_words: int | None = 1024
     #: Binary search stops when the bracket is narrower than this share of the lower bound.
     resolution: float = 0.05
     max_requests: int = 16
@@ -84,7 +92,9 @@ class ContractConfig:
     auth_rejected_status: tuple[int, ...] = (401,)
     empty_input_status: tuple[int, ...] = (400,)
     mixed_input_status: tuple[int, ...] = (400,)
-    over_long_words: int = 9000
+    #: null = reuse the long-text search's probe just past ``long_text.max_tokens`` (no second
+    #: request of that size) when it ran, else send 9000 words.
+    over_long_words: int | None = None
     over_long_status: tuple[int, ...] = (400,)
     #: The over-long error message must state the limit (a number such as 8192).
     over_long_states_limit: bool = True
@@ -218,7 +228,8 @@ class ChecksConfig:
             raise ConfigError(
                 f"checks.long_text.resolution={lt.resolution} is invalid (expected > 0)"
             )
-        _positive("checks.contract.over_long_words", c.over_long_words)
+        if c.over_long_words is not None:
+            _positive("checks.contract.over_long_words", c.over_long_words)
         if not c.health_route.startswith("/"):
             raise ConfigError(
                 f"checks.contract.health_route={c.health_route!r} is invalid (expected a path "

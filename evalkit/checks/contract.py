@@ -243,14 +243,31 @@ def check_auth(target: Target, cfg: ContractConfig, variant: str) -> Check:
     return check
 
 
-def check_over_long(target: Target, cfg: ContractConfig) -> Check:
+#: ``contract.over_long_words: null`` without a long-text probe to reuse.
+OVER_LONG_WORDS = 9000
+
+
+def check_over_long(
+    target: Target, cfg: ContractConfig, shared: dict[str, Any] | None = None
+) -> Check:
+    """One input past the model's limit must be refused (400 stating the limit, per OpenAI).
+
+    With ``over_long_words: null`` the long-text search's probe just past the documented limit
+    (``shared["over_long"]``, a document-role request) is reused instead of a new request.
+    """
     name = "contract.over_long"
-    n = cfg.over_long_words
-    reply = target.endpoint.embeddings([long_document(n)], **_extra(target))
+    reused = (shared or {}).get("over_long") if cfg.over_long_words is None else None
+    if reused is not None:
+        n, reply = reused
+    else:
+        n = cfg.over_long_words or OVER_LONG_WORDS
+        reply = target.endpoint.embeddings([long_document(n)], **_extra(target))
     expected = f"HTTP {_statuses(cfg.over_long_status)}" + (
         " stating the limit" if cfg.over_long_states_limit else ""
     )
     observed: dict[str, Any] = {"status": reply.status, "words": n}
+    if reused is not None:
+        observed["reused"] = "long_text.max_accepted"
     if reply.ok:
         usage = reply.body.get("usage") if isinstance(reply.body, dict) else None
         if isinstance(usage, dict):
@@ -355,9 +372,14 @@ def check_usage(usage: Any, reply: Reply | None, cfg: ContractConfig) -> Check:
 
 
 def run_contract(
-    target: Target, cfg: ContractConfig, enabled: Enabled = lambda name: True
+    target: Target,
+    cfg: ContractConfig,
+    enabled: Enabled = lambda name: True,
+    shared: dict[str, Any] | None = None,
 ) -> list[Check]:
-    """Every contract check; SKIP for in-process models (there is no HTTP endpoint)."""
+    """Every contract check; SKIP for in-process models (there is no HTTP endpoint).
+
+    ``shared`` carries what the long-text section measured (see :func:`check_over_long`)."""
     if target.endpoint is None:
         return [
             Check(n, Status.SKIP, None, None, "in-process model: no HTTP endpoint") for n in NAMES
@@ -406,7 +428,7 @@ def run_contract(
                 'input: ["hello", 42, null]',
             ),
         ),
-        ("contract.over_long", lambda: check_over_long(target, cfg)),
+        ("contract.over_long", lambda: check_over_long(target, cfg, shared)),
         (
             "contract.unknown_model",
             lambda: status_check(

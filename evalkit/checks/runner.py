@@ -79,10 +79,15 @@ def run_checks(
     def enabled(name: str) -> bool:
         return not cfg.skipped(name)
 
+    shared: dict[str, Any] = {}  # long-text probe past the limit, reused by contract.over_long
     sections = [
         ("sanity", cfg.sanity.role, lambda t: run_sanity(t, cfg.sanity, enabled)),
-        ("long_text", cfg.long_text.role, lambda t: run_long_text(t, cfg.long_text, enabled)),
-        ("contract", cfg.sanity.role, lambda t: run_contract(t, cfg.contract, enabled)),
+        (
+            "long_text",
+            cfg.long_text.role,
+            lambda t: run_long_text(t, cfg.long_text, enabled, shared),
+        ),
+        ("contract", cfg.sanity.role, lambda t: run_contract(t, cfg.contract, enabled, shared)),
     ]
     checks: list[Check] = []
     for section, role, run in sections:

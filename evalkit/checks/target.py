@@ -55,6 +55,10 @@ class Target:
     role: str
     endpoint: Endpoint | None = None
     local_requests: int = field(default=0, init=False)
+    #: ``usage.prompt_tokens`` of the last successful HTTP request (None: not reported / local).
+    last_tokens: int | None = field(default=None, init=False)
+    #: The last HTTP reply (what :func:`~evalkit.checks.contract.check_over_long` can reuse).
+    last_reply: Reply | None = field(default=None, init=False)
 
     @property
     def name(self) -> str:
@@ -84,6 +88,7 @@ class Target:
                 raise ProbeError(f"{type(err).__name__}: {err}") from err
             return np.asarray(out, dtype=np.float32)
         reply = self.post(texts, dimensions=dimensions)
+        self.last_reply = reply
         if not reply.ok:
             raise ProbeError(reply.message() or reply.summary(), reply.status)
         try:
@@ -94,6 +99,7 @@ class Target:
             raise ProbeError(
                 f"{out.shape[0]} embeddings returned for {len(texts)} inputs", reply.status
             )
+        self.last_tokens = prompt_tokens(reply.body)
         return out
 
     def post(self, texts: list[str], *, dimensions: int | None = None, **extra: Any) -> Reply:
@@ -110,6 +116,17 @@ class Target:
             body["dimensions"] = int(dimensions)
         body.update(extra)
         return self.endpoint.embeddings([prefix + t for t in texts], **body)
+
+
+def prompt_tokens(body: Any) -> int | None:
+    """``usage.prompt_tokens`` of an embeddings reply, if the server reports a positive count.
+
+    >>> prompt_tokens({"usage": {"prompt_tokens": 12, "total_tokens": 12}}), prompt_tokens({})
+    (12, None)
+    """
+    usage = body.get("usage") if isinstance(body, dict) else None
+    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    return int(tokens) if isinstance(tokens, int | float) and tokens > 0 else None
 
 
 def target_for(version: Any, role: str, *, timeout_s: float = 120.0) -> Target:

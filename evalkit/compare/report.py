@@ -222,6 +222,7 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
         ),
         "baseline": verdict.baseline,
         "dataset": verdict.dataset,
+        "embedded_text": verdict.embedded,
         "test": verdict.settings.test,
         "test_label": verdict.test_label,
         "correction": verdict.settings.correction,
@@ -660,7 +661,8 @@ def render_markdown(verdict: Verdict, sections: Sequence[Section] = ()) -> str:
     parts = [
         f"# Release verdict: {verdict.status} (exit code {verdict.exit_code})",
         "",
-        f"Baseline **{verdict.baseline}**; dataset {verdict.dataset or '(in memory)'}; "
+        f"Baseline **{verdict.baseline}**; dataset {verdict.dataset or '(in memory)'}"
+        f"{f' (catalog text embedded: {verdict.embedded})' if verdict.embedded else ''}; "
         f"{verdict.test_label}, {verdict.settings.correction} correction across metrics; "
         f"{verdict.settings.bootstrap} bootstrap resamples (seed {verdict.settings.seed}).",
     ]
@@ -847,6 +849,7 @@ def render_html(
         body.append(_html_table(sec.head, sec.rows))
     meta = (
         f"Baseline {verdict.baseline} &middot; dataset {e(verdict.dataset or '(in memory)')} "
+        f"{e(f'(catalog text embedded: {verdict.embedded}) ') if verdict.embedded else ''}"
         f"&middot; {e(verdict.test_label)}, {e(verdict.settings.correction)} correction &middot; "
         f"{verdict.settings.bootstrap} bootstrap resamples, seed {verdict.settings.seed}"
     )

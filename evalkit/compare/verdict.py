@@ -238,6 +238,7 @@ class Verdict:
     gate_config: GateConfig
     dataset: str = ""
     test_label: str = ""
+    embedded: str = ""  # the catalog text embedded (EvalData.embedded_label)
 
     @property
     def quality(self) -> Quality:
@@ -700,5 +701,6 @@ def compare_versions(
         settings=st,
         gate_config=cfg,
         dataset=data.name if data is not None else "",
+        embedded=data.embedded_label() if data is not None else "",
         test_label=TEST_LABELS[st.test],
     )

@@ -10,7 +10,9 @@ The layout of the ``BeIR/*`` datasets and of the shared test collections::
 judgments in ``split`` (metrics ignore them); ``judged_only=True`` keeps only judged queries,
 which saves embedding time on collections whose ``queries.jsonl`` covers several splits.
 
-Titles: the catalog text embedded by default is the title (``text_field="title"``).  Some
+Titles: this function embeds the title by default (``text_field="title"``); the ``dataset=beir``
+config group follows BEIR's convention instead, ``title_text``: title and body joined with
+``title_separator`` (one space, as BEIR and MTEB join them).  Some
 collections have no titles (MED: every title is empty).  Loading those with ``text_field=title``
 fails with a message pointing at ``dataset.text_field=text`` rather than silently embedding
 empty strings; with ``on_invalid="skip"`` rows with an empty title are dropped and counted in
@@ -68,6 +70,7 @@ def load_beir(
     on_invalid: str = "error",
     judged_only: bool = False,
     cache_dir: str | None = None,
+    title_separator: str = " ",
 ) -> EvalData:
     """Load and validate a BEIR folder (``path`` may be relative to the working directory).
 
@@ -103,7 +106,14 @@ def load_beir(
     if judged_only:
         only = _only(queries.value, set(judgments.value.qrels))
         queries = queries._replace(value=only, digest="")  # digest recomputed by assemble
-    return from_built(name or folder.resolve().name, catalog, queries, judgments, text_field)
+    return from_built(
+        name or folder.resolve().name,
+        catalog,
+        queries,
+        judgments,
+        text_field,
+        title_separator=title_separator,
+    )
 
 
 def _only(queries: Queries, keep: set[str]) -> Queries:

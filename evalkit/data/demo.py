@@ -840,6 +840,7 @@ def load_demo(
     text_field: str = "title",
     simulate_clicks: bool = True,
     *,
+    title_separator: str = " ",
     language_weights: Sequence[float] | None = None,
     cross_lingual_rate: float = 0.25,
     intent_mix: Mapping[str, float] | None = None,
@@ -1038,9 +1039,12 @@ def load_demo(
         catalog=catalog,
         queries=queries,
         judgments=judgments,
-        fingerprint=fingerprint_data(catalog, queries, judgments, text_field),
+        fingerprint=fingerprint_data(
+            catalog, queries, judgments, text_field, title_separator=title_separator
+        ),
         synthetic=True,
         text_field=text_field,
+        title_separator=title_separator,
     )
     if not simulate_clicks:
         return data
@@ -1049,6 +1053,12 @@ def load_demo(
 
     clicks = simulate_demo_clicks(data, seed=seed)
     fingerprint = fingerprint_data(
-        catalog, queries, judgments, text_field, clicks=clicks.digest(), known=data.fingerprint
+        catalog,
+        queries,
+        judgments,
+        text_field,
+        clicks=clicks.digest(),
+        known=data.fingerprint,
+        title_separator=title_separator,
     )
     return replace(data, clicks=clicks, fingerprint=fingerprint)

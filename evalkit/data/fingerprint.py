@@ -197,9 +197,12 @@ def flatten_qrels(
     return q_ids, i_ids, np.asarray(grades, dtype=np.int64)
 
 
-def dataset_digest(parts: Mapping[str, str], text_field: str) -> str:
-    """sha256 hex over the table digests (sorted by name) and ``text_field``."""
+def dataset_digest(parts: Mapping[str, str], text_field: str, title_separator: str = " ") -> str:
+    """sha256 hex over the table digests (sorted by name) and ``text_field`` (with
+    ``title_separator`` when it is ``title_text``, the only field the separator changes)."""
     text = "".join(f"{k}={parts[k]}\n" for k in sorted(parts)) + f"text_field={text_field}\n"
+    if text_field == "title_text":
+        text += f"title_separator={title_separator!r}\n"
     return hashlib.sha256(f"{SCHEME}|dataset|{text}".encode()).hexdigest()
 
 
@@ -210,6 +213,7 @@ def fingerprint_data(
     text_field: str = "title",
     clicks: str | None = None,
     known: Mapping[str, str] | None = None,
+    title_separator: str = " ",
 ) -> dict[str, str]:
     """The ``EvalData.fingerprint`` dict (see the module docstring).
 
@@ -224,4 +228,4 @@ def fingerprint_data(
     }
     if clicks is not None:
         parts["clicks"] = clicks
-    return {**parts, "dataset": dataset_digest(parts, text_field)}
+    return {**parts, "dataset": dataset_digest(parts, text_field, title_separator)}

@@ -84,6 +84,7 @@ def load_hub(
     text_field: str = "title",
     on_invalid: str = "error",
     cache_dir: str | None = None,
+    title_separator: str = " ",
 ) -> EvalData:
     """Load and validate catalog / queries / judgments from Hub datasets.
 
@@ -111,4 +112,4 @@ def load_hub(
         judged = build_judgments(src_j, j_cols, qs, cat, on_invalid)
         revisions["judgments"] = src_j.revision
     name = name or repo or str(cat_spec["path"])
-    return from_built(name, cat, qs, judged, text_field, revisions)
+    return from_built(name, cat, qs, judged, text_field, revisions, title_separator)

@@ -33,8 +33,13 @@ class Catalog:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def text_for(self, text_field: str) -> list[str]:
-        """The strings to embed: ``title`` (default), ``text`` or ``title_text`` (title + body)."""
+    def text_for(self, text_field: str, separator: str = " ") -> list[str]:
+        """The strings to embed: ``title`` (default), ``text`` or ``title_text``: title and body
+        joined with ``separator`` (BEIR's and MTEB's convention is one space).
+
+        >>> Catalog(["d"], ["Red shoe"], ["Leather."]).text_for("title_text", ". ")
+        ['Red shoe. Leather.']
+        """
         if text_field == "title":
             return self.titles
         if self.texts is None:
@@ -45,7 +50,10 @@ class Catalog:
         if text_field == "text":
             return self.texts
         if text_field == "title_text":
-            return [f"{t}. {b}" if t and b else (t or b) for t, b in zip(self.titles, self.texts)]
+            return [
+                f"{t}{separator}{b}" if t and b else (t or b)
+                for t, b in zip(self.titles, self.texts)
+            ]
         raise ConfigError(
             f"dataset.text_field={text_field!r} is unknown (expected title, text or title_text)"
         )
@@ -98,3 +106,14 @@ class EvalData:
     fingerprint: dict[str, str] = field(default_factory=dict)
     synthetic: bool = False
     text_field: str = "title"
+    title_separator: str = " "
+
+    def embedded_texts(self) -> list[str]:
+        """The catalog strings embedded for this dataset (``text_field``, ``title_separator``)."""
+        return self.catalog.text_for(self.text_field, self.title_separator)
+
+    def embedded_label(self) -> str:
+        """What is embedded, in words: ``title``, ``text`` or ``title + " " + text``."""
+        if self.text_field == "title_text":
+            return f"title + {self.title_separator!r} + text"
+        return self.text_field

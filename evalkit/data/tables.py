@@ -490,6 +490,7 @@ def from_built(
     judgments: Built | None,
     text_field: str = "title",
     revisions: Mapping[str, str | None] | None = None,
+    title_separator: str = " ",
 ) -> EvalData:
     """:func:`assemble` the outputs of the ``build_*`` functions (skip counts merged)."""
     parts = [catalog, queries] + ([judgments] if judgments is not None else [])
@@ -505,6 +506,7 @@ def from_built(
         merge_skipped(*(p.skipped for p in parts)),
         revisions,
         digests=digests,
+        title_separator=title_separator,
     )
 
 
@@ -527,13 +529,16 @@ def assemble(
     revisions: Mapping[str, str | None] | None = None,
     synthetic: bool = False,
     digests: Mapping[str, str] | None = None,
+    title_separator: str = " ",
 ) -> EvalData:
     """``EvalData`` with fingerprints.
 
     ``revisions`` (e.g. ``{"catalog": "<commit>"}``) are recorded as ``<table>_revision`` beside
     the digests; ``digests`` are table digests already computed by the ``build_*`` functions.
     """
-    fp = fingerprint_data(catalog, queries, judgments, text_field, known=digests)
+    fp = fingerprint_data(
+        catalog, queries, judgments, text_field, known=digests, title_separator=title_separator
+    )
     for table, rev in (revisions or {}).items():
         if rev:
             fp[f"{table}_revision"] = str(rev)
@@ -546,6 +551,7 @@ def assemble(
         fingerprint=fp,
         synthetic=synthetic,
         text_field=check_text_field(text_field),
+        title_separator=str(title_separator),
     )
     n_j = len(judgments) if judgments is not None else 0
     log.info(

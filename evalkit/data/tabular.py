@@ -63,6 +63,7 @@ def load_tabular(
     text_field: str = "title",
     on_invalid: str = "error",
     cache_dir: str | None = None,
+    title_separator: str = " ",
 ) -> EvalData:
     """Load and validate catalog / queries / judgments files with configurable column names.
 
@@ -88,4 +89,6 @@ def load_tabular(
         src = read_file(j_path, j_cols.names(), judgments.get("format"), cache_dir=cache_dir)
         judged = build_judgments(src, j_cols, qs, cat, on_invalid)
     default_name = Path(str(cat_path)).name.split(".")[0]
-    return from_built(name or default_name, cat, qs, judged, text_field)
+    return from_built(
+        name or default_name, cat, qs, judged, text_field, title_separator=title_separator
+    )

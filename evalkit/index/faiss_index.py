@@ -71,8 +71,15 @@ class IndexSpec:
         return {f"index.{k}": v for k, v in p.items() if k in keep}
 
 
-def build_index(vectors: np.ndarray, spec: IndexSpec) -> faiss.Index:
-    """Index ``vectors`` (float32, (n, d)) for inner-product search."""
+#: Vectors added to an index per call (one progress-bar step).
+ADD_BATCH = 100_000
+
+
+def build_index(vectors: np.ndarray, spec: IndexSpec, progress: bool = False) -> faiss.Index:
+    """Index ``vectors`` (float32, (n, d)) for inner-product search.
+
+    Vectors are added in batches of :data:`ADD_BATCH`; ``progress`` draws a bar (on a terminal).
+    """
     if spec.threads:
         faiss.omp_set_num_threads(spec.threads)
     x = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -90,7 +97,15 @@ def build_index(vectors: np.ndarray, spec: IndexSpec) -> faiss.Index:
         index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
         index.train(x)
         index.nprobe = min(spec.nprobe, nlist)
-    index.add(x)
+    starts = range(0, n, ADD_BATCH)
+    for s in tqdm(
+        starts,
+        desc=f"FAISS {spec.kind} build",
+        unit="batch",
+        disable=None if progress else True,
+        leave=False,
+    ):
+        index.add(x[s : s + ADD_BATCH])
     log.debug("built %s index over %d x %d vectors", spec.kind, n, d)
     return index
 

@@ -1,0 +1,329 @@
+"""Load TREC-format test collections directly (as Terrier and trec_eval ship them).
+
+- **topics**: SGML topics ``<top> <num> Number: 401 <title> ... <desc> Description: ...
+  <narr> Narrative: ... </top>`` (closing tags optional, as in the TREC files), or one topic per
+  line, ``qid<TAB>text`` (Terrier's single-line format; ``qid text`` also works).
+  ``query_field`` picks what is embedded: ``title`` (default), ``desc``, ``narr`` or
+  ``title_desc`` (title and description joined with ``title_separator``).
+- **qrels**: ``qid iteration docid relevance`` per line, whitespace-separated (trec_eval's format).
+- **corpus**: one file or a folder of files (read recursively, in name order; ``.gz`` files are
+  decompressed) of ``<DOC> <DOCNO>id</DOCNO> <TITLE>/<HEADLINE>/<HEAD>... <TEXT>...</TEXT>
+  </DOC>`` blocks; markup inside the text is dropped, whitespace collapsed.
+
+Malformed input stops with one line naming the file and line (``DataError``).  The tables then
+go through the same validation as every other loader (:mod:`evalkit.data.tables`): with
+``on_invalid=skip`` bad rows are dropped and counted.  ``ir_datasets=<id>`` reads the same three
+tables from an ``ir_datasets`` dataset instead (optional extra: ``pip install -e ".[trec]"``).
+
+>>> topics = parse_topics("<top>\\n<num> Number: 7\\n<title> red shoes\\n<desc> Description:\\n"
+...                       "Shoes that are red.\\n</top>\\n", "t.txt")
+>>> topics[0]
+Topic(id='7', title='red shoes', desc='Shoes that are red.', narr='')
+>>> [(d.id, d.title, d.text) for d in parse_docs("<DOC><DOCNO> d1 </DOCNO><TITLE>Red</TITLE>"
+...     "<TEXT><P>Shoes.</P></TEXT></DOC>", "c.txt")]
+[('d1', 'Red', 'Shoes.')]
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import pyarrow as pa
+
+from evalkit.data.readers import TableSource
+from evalkit.data.schema import EvalData
+from evalkit.data.tables import (
+    CatalogColumns,
+    JudgmentColumns,
+    QueryColumns,
+    build_catalog,
+    build_judgments,
+    build_queries,
+    check_text_field,
+    from_built,
+)
+from evalkit.data.validate import check_on_invalid
+from evalkit.errors import ConfigError, DataError
+
+QUERY_FIELDS = ("title", "desc", "narr", "title_desc")
+CORPUS = CatalogColumns(id="docno", title="title", text="text")
+QUERIES = QueryColumns(id="qid", text="text")
+QRELS = JudgmentColumns(query_id="qid", item_id="docno", grade="rel")
+
+_DOC = re.compile(r"<DOC>(.*?)</DOC>", re.S | re.I)
+_DOC_OPEN = re.compile(r"<DOC>", re.I)
+_DOCNO = re.compile(r"<DOCNO>\s*(.*?)\s*</DOCNO>", re.S | re.I)
+_TITLE = re.compile(r"<(TITLE|HEADLINE|HEAD)>(.*?)</\1>", re.S | re.I)
+_TEXT = re.compile(r"<TEXT>(.*?)</TEXT>", re.S | re.I)
+_TAG = re.compile(r"<[^>]*>")
+_TOP = re.compile(r"<top>(.*?)</top>", re.S | re.I)
+_FIELD = re.compile(r"<(num|title|desc|narr)>(.*?)(?=<(?:/?[a-z]+)>|\Z)", re.S | re.I)
+_LABELS = {"num": "Number:", "title": "Topic:", "desc": "Description:", "narr": "Narrative:"}
+
+
+class Topic(NamedTuple):
+    id: str
+    title: str
+    desc: str = ""
+    narr: str = ""
+
+
+class Doc(NamedTuple):
+    id: str
+    title: str
+    text: str
+
+
+def _clean(text: str) -> str:
+    return " ".join(_TAG.sub(" ", text).split())
+
+
+def _line(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def _where(label: str, line: int) -> str:
+    return f"{label}, line {line}"
+
+
+def read_text(path: Path) -> str:
+    """A file's text (``.gz`` decompressed; undecodable bytes replaced, as trec_eval ignores them)."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"cannot read the file: {exc}", file=str(path)) from exc
+    return raw.decode("utf-8", errors="replace")
+
+
+def parse_topics(text: str, label: str) -> list[Topic]:
+    """Topics from SGML ``<top>`` blocks or from ``qid<TAB>text`` lines (see module docstring)."""
+    if re.search(r"<top>", text, re.I):
+        return _sgml_topics(text, label)
+    topics = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split("\t", 1) if "\t" in line else line.strip().split(None, 1)
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise DataError(
+                f"cannot read topic line {line.strip()[:60]!r}",
+                file=_where(label, i),
+                expected="<top> blocks, or one topic per line: qid<TAB>text",
+            )
+        topics.append(Topic(parts[0].strip(), " ".join(parts[1].split())))
+    return topics
+
+
+def _sgml_topics(text: str, label: str) -> list[Topic]:
+    topics = []
+    blocks = list(_TOP.finditer(text))
+    opened = [m.start() for m in re.finditer(r"<top>", text, re.I)]
+    if len(opened) != len(blocks):
+        closed = {b.start() for b in blocks}
+        bad = next(p for p in opened if p not in closed)
+        raise DataError(
+            "<top> without a matching </top>",
+            file=_where(label, _line(text, bad)),
+            expected="every <top> closed by </top>",
+        )
+    for block in blocks:
+        fields: dict[str, str] = {}
+        for m in _FIELD.finditer(block.group(1)):
+            name = m.group(1).lower()
+            value = _clean(m.group(2))
+            if value.startswith(_LABELS[name]):
+                value = value[len(_LABELS[name]) :].strip()
+            fields.setdefault(name, value)
+        if not fields.get("num"):
+            raise DataError(
+                "topic without a number",
+                file=_where(label, _line(text, block.start())),
+                field="num",
+                expected="<num> Number: <id> in every <top> block",
+            )
+        topics.append(
+            Topic(
+                fields["num"],
+                fields.get("title", ""),
+                fields.get("desc", ""),
+                fields.get("narr", ""),
+            )
+        )
+    return topics
+
+
+def parse_qrels(text: str, label: str) -> tuple[list[str], list[str], list[str]]:
+    """Columns (qid, docno, relevance) of a trec_eval qrels file; a malformed line is an error."""
+    q, d, g = [], [], []
+    for i, line in enumerate(text.splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 4:
+            raise DataError(
+                f"{len(parts)} fields in {line.strip()[:60]!r}",
+                file=_where(label, i),
+                expected="4 whitespace-separated fields: qid iteration docid relevance",
+            )
+        q.append(parts[0])
+        d.append(parts[2])
+        g.append(parts[3])
+    return q, d, g
+
+
+def parse_docs(text: str, label: str) -> Iterator[Doc]:
+    """The ``<DOC>`` blocks of one corpus file."""
+    blocks = list(_DOC.finditer(text))
+    opened = [m.start() for m in _DOC_OPEN.finditer(text)]
+    if not opened:
+        raise DataError("no <DOC> blocks", file=label, expected="<DOC><DOCNO>id</DOCNO>...</DOC>")
+    if len(opened) != len(blocks):
+        starts = {b.start() for b in blocks}
+        bad = next(p for p in opened if p not in starts)
+        raise DataError(
+            "<DOC> without a matching </DOC>",
+            file=_where(label, _line(text, bad)),
+            expected="every <DOC> closed by </DOC>",
+        )
+    for block in blocks:
+        body = block.group(1)
+        docno = _DOCNO.search(body)
+        if docno is None or not docno.group(1).strip():
+            raise DataError(
+                "document without a DOCNO",
+                file=_where(label, _line(text, block.start())),
+                field="DOCNO",
+                expected="<DOCNO>id</DOCNO> in every <DOC>",
+            )
+        title = " ".join(_clean(m.group(2)) for m in _TITLE.finditer(body)).strip()
+        body_text = " ".join(_clean(m.group(1)) for m in _TEXT.finditer(body)).strip()
+        yield Doc(_clean(docno.group(1)), title, body_text)
+
+
+def corpus_files(path: Path) -> list[Path]:
+    """The corpus file, or every non-hidden file under the folder, in name order."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataError(
+            f"corpus not found (resolved to {path.resolve()})",
+            file=str(path),
+            expected="a TREC corpus file or a folder of them",
+        )
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+    if not files:
+        raise DataError("the corpus folder has no files", file=str(path), expected="TREC files")
+    return files
+
+
+def _query_text(t: Topic, query_field: str, separator: str) -> str:
+    if query_field == "title_desc":
+        return separator.join(x for x in (t.title, t.desc) if x)
+    return getattr(t, query_field)
+
+
+def _file(path: str | None, what: str) -> Path:
+    if not path:
+        raise ConfigError(
+            f"dataset.{what} is not set (dataset=trec needs topics, qrels and corpus)"
+        )
+    p = Path(path).expanduser()
+    if what != "corpus" and not p.is_file():
+        raise DataError(f"{what} file not found (resolved to {p.resolve()})", file=str(path))
+    return p
+
+
+def _source(columns: dict[str, list[str]], label: str) -> TableSource:
+    return TableSource(
+        pa.table({k: pa.array(v, pa.large_string()) for k, v in columns.items()}), label
+    )
+
+
+def load_trec(
+    topics: str | None = None,
+    qrels: str | None = None,
+    corpus: str | None = None,
+    name: str | None = None,
+    query_field: str = "title",
+    text_field: str = "title_text",
+    title_separator: str = " ",
+    on_invalid: str = "error",
+    ir_datasets: str | None = None,
+    cache_dir: str | None = None,
+) -> EvalData:
+    """Load and validate a TREC collection from files, or from ``ir_datasets`` by id.
+
+    ``name`` defaults to the corpus folder (file) name, or the ir_datasets id.  ``cache_dir`` is
+    accepted for symmetry with the other loaders (nothing is cached).
+    """
+    check_text_field(text_field)
+    on_invalid = check_on_invalid(on_invalid)
+    if query_field not in QUERY_FIELDS:
+        raise ConfigError(
+            f"dataset.query_field={query_field!r} is unknown (expected {', '.join(QUERY_FIELDS)})"
+        )
+    if ir_datasets:
+        from evalkit.data.irds import read_ir_datasets
+
+        docs, topic_list, judged, labels = read_ir_datasets(ir_datasets)
+        name = name or ir_datasets
+    else:
+        t_path, q_path, c_path = (
+            _file(topics, "topics"),
+            _file(qrels, "qrels"),
+            _file(corpus, "corpus"),
+        )
+        topic_list = parse_topics(read_text(t_path), str(t_path))
+        judged = parse_qrels(read_text(q_path), str(q_path))
+        files = corpus_files(c_path)
+        docs = [d for f in files for d in parse_docs(read_text(f), str(f))]
+        labels = (str(c_path), str(t_path), str(q_path))
+        name = name or c_path.resolve().name.split(".")[0]
+    return _build(
+        docs, topic_list, judged, labels, name, query_field, text_field, title_separator, on_invalid
+    )
+
+
+def _build(
+    docs: Iterable[Doc],
+    topic_list: list[Topic],
+    judged: tuple[list[str], list[str], list[str]],
+    labels: tuple[str, str, str],
+    name: str,
+    query_field: str,
+    text_field: str,
+    title_separator: str,
+    on_invalid: str,
+) -> EvalData:
+    docs = list(docs)
+    cat_src = _source(
+        {
+            "docno": [d.id for d in docs],
+            "title": [d.title for d in docs],
+            "text": [d.text for d in docs],
+        },
+        labels[0],
+    )
+    catalog = build_catalog(cat_src, CORPUS, text_field, on_invalid)
+    q_src = _source(
+        {
+            "qid": [t.id for t in topic_list],
+            "text": [_query_text(t, query_field, title_separator) for t in topic_list],
+        },
+        labels[1],
+    )
+    queries = build_queries(q_src, QUERIES, on_invalid)
+    q, d, g = judged
+    j_src = _source({"qid": q, "docno": d, "rel": g}, labels[2])
+    judgments = build_judgments(j_src, QRELS, queries, catalog, on_invalid)
+    return from_built(
+        name, catalog, queries, judgments, text_field, title_separator=title_separator
+    )

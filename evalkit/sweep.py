@@ -1,0 +1,182 @@
+"""The end of a ``--multirun`` sweep: one summary table and the worst job's exit code.
+
+Every sweep job's task function returns a :class:`JobOutcome` as a plain dict (exit code,
+verdict, primary metric per model version, or the error).  :class:`SweepSummary`, a Hydra
+callback registered in ``conf/config.yaml`` (``hydra.callbacks.evalkit_sweep``), writes it to
+``<job dir>/sweep_job.json`` when the job ends (in the job's own process, so it works with any
+launcher that shares the file system: basic, joblib, submitit local) and, when the sweep ends,
+prints one table of all jobs, writes ``<sweep dir>/sweep_summary.json`` and exits with the
+worst job's code: 3 if any job's verdict is BLOCK, else 1 if any job failed, else 0.
+
+>>> jobs = [JobOutcome(0, ["k=10"], 0, "PASS", "ndcg@10", {"a": 0.5, "b": 0.51}),
+...         JobOutcome(1, ["k=5"], 1, "ERROR", error="bad k")]
+>>> sweep_exit_code(jobs), sweep_exit_code(jobs + [JobOutcome(2, [], 3, "BLOCK")])
+(1, 3)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+from rich.table import Table
+
+log = logging.getLogger(__name__)
+
+JOB_FILE = "sweep_job.json"
+SUMMARY_FILE = "sweep_summary.json"
+EXIT_OK, EXIT_ERROR, EXIT_BLOCK = 0, 1, 3
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """One sweep job: its number, overrides, exit code, verdict and primary metric per version.
+
+    ``verdict`` is PASS / WARN / BLOCK for a comparison, ``-`` when there was nothing to compare
+    (one model version), ``ERROR`` when the job failed (``error`` says why), and for
+    ``task=check`` PASS or FAIL.
+    """
+
+    num: int
+    overrides: list[str]
+    exit_code: int
+    verdict: str = "-"
+    primary_metric: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobOutcome:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def sweep_exit_code(jobs: list[JobOutcome]) -> int:
+    """3 if any job blocked, else 1 if any job failed, else 0."""
+    codes = {j.exit_code for j in jobs}
+    if EXIT_BLOCK in codes:
+        return EXIT_BLOCK
+    return EXIT_ERROR if codes - {EXIT_OK} else EXIT_OK
+
+
+def summary_table(jobs: list[JobOutcome]) -> Table:
+    """One row per job: number, overrides, primary metric per version, verdict (or error).
+
+    >>> from rich.console import Console
+    >>> c = Console(width=120, record=True, file=open(__import__("os").devnull, "w"))
+    >>> c.print(summary_table([JobOutcome(0, ["k=10"], 3, "BLOCK", "ndcg@10", {"a": 0.5})]))
+    >>> text = c.export_text()
+    >>> "a: 0.5000" in text and "BLOCK" in text
+    True
+    """
+    metric = next((j.primary_metric for j in jobs if j.primary_metric), "primary metric")
+    table = Table(title=f"Sweep: {len(jobs)} jobs, exit code {sweep_exit_code(jobs)}")
+    table.add_column("job", justify="right")
+    table.add_column("overrides")
+    table.add_column(metric + " per version")
+    table.add_column("verdict")
+    table.add_column("exit", justify="right")
+    shown = swept_overrides(jobs)
+    for j, overrides in zip(jobs, shown):
+        values = ", ".join(f"{v}: {x:.4f}" for v, x in j.metrics.items()) or "-"
+        verdict = j.verdict if not j.error else f"{j.verdict}: {j.error}"
+        table.add_row(str(j.num), " ".join(overrides), values, verdict, str(j.exit_code))
+    return table
+
+
+def swept_overrides(jobs: list[JobOutcome]) -> list[list[str]]:
+    """Each job's overrides whose value differs between jobs (all of them for a single job),
+    without Hydra's escaping (``sqlite\\:///x`` -> ``sqlite:///x``).
+
+    >>> swept_overrides([JobOutcome(0, ["a=1", "b=2"], 0), JobOutcome(1, ["a=1", "b=3"], 0)])
+    [['b=2'], ['b=3']]
+    """
+    plain = [[o.replace("\\:", ":") for o in j.overrides] for j in jobs]
+    if len(jobs) < 2:
+        return plain
+    common = set.intersection(*(set(p) for p in plain))
+    return [[o for o in p if o not in common] or p for p in plain]
+
+
+def write_job(path: Path, outcome: JobOutcome) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(outcome), indent=1), encoding="utf-8")
+    return path
+
+
+def read_jobs(sweep_dir: Path, since: float = 0.0) -> list[JobOutcome]:
+    """The job files under ``sweep_dir`` written after ``since`` (epoch s), one per job number."""
+    found: dict[int, tuple[float, JobOutcome]] = {}
+    for f in sweep_dir.rglob(JOB_FILE):
+        mtime = f.stat().st_mtime
+        if mtime < since:
+            continue
+        job = JobOutcome.from_dict(json.loads(f.read_text(encoding="utf-8")))
+        if job.num not in found or found[job.num][0] < mtime:
+            found[job.num] = (mtime, job)
+    return [job for _, (_, job) in sorted(found.items())]
+
+
+def outcome_of(job_return: JobReturn, num: int) -> JobOutcome:
+    """A job's outcome from what its task function returned (or raised)."""
+    overrides = list(job_return.overrides or [])
+    if job_return.status != JobStatus.COMPLETED:
+        try:
+            _ = job_return.return_value  # re-raises the job's exception
+            err: Any = "the job did not complete"
+        except Exception as exc:
+            err = exc
+        return JobOutcome(num, overrides, EXIT_ERROR, "ERROR", error=_one_line(err))
+    value = job_return.return_value
+    if not isinstance(value, dict):
+        code = int(value) if isinstance(value, int) else EXIT_OK
+        return JobOutcome(num, overrides, code)
+    return JobOutcome.from_dict({**value, "num": num, "overrides": overrides})
+
+
+def _one_line(err: Any) -> str:
+    text = f"{type(err).__name__}: {err}" if isinstance(err, BaseException) else str(err)
+    return " ".join(text.split())[:300]
+
+
+class SweepSummary(Callback):
+    """Hydra callback: collect each job's outcome, print the table, exit with the worst code."""
+
+    def __init__(self, exit: bool = True) -> None:
+        self.exit = exit
+        self.started = 0.0
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started = time.time() - 1.0  # file mtimes may be rounded to the second
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        out = Path(config.hydra.runtime.output_dir)
+        write_job(out / JOB_FILE, outcome_of(job_return, int(config.hydra.job.num)))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from evalkit.console import make_console
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        jobs = read_jobs(sweep_dir, self.started)
+        if not jobs:
+            log.warning("no sweep job results found under %s", sweep_dir)
+            return
+        code = sweep_exit_code(jobs)
+        make_console().print(summary_table(jobs))
+        (sweep_dir / SUMMARY_FILE).write_text(
+            json.dumps({"exit_code": code, "jobs": [asdict(j) for j in jobs]}, indent=1),
+            encoding="utf-8",
+        )
+        if code and self.exit:
+            sys.stdout.flush()
+            raise SystemExit(code)

@@ -1,0 +1,43 @@
+"""Keep the terminal for evalkit's own output: quiet third-party libraries, bars only on a tty.
+
+Progress bars of long stages (embedding, FAISS build, search, the long-text search of the
+endpoint checks) use :func:`progress_bar`, which draws only when stderr is a terminal (tqdm's
+``disable=None``): nothing in CI logs or pipes.  ``datasets`` draws a "Generating train split"
+bar for every file it reads; evalkit turns those off.  Library loggers (``httpx2``, which
+openai 3 uses for one INFO line per request, ``httpx``, ``datasets``, ...) are set to WARNING in
+``conf/config.yaml`` (``hydra.job_logging.loggers``); :func:`quiet_libraries` applies the same
+levels when evalkit is used without Hydra's logging set-up.
+
+>>> bar = progress_bar(range(3), desc="x", enabled=True)
+>>> list(bar)
+[0, 1, 2]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from tqdm.auto import tqdm
+
+#: Loggers that log every request or file at INFO.
+NOISY_LOGGERS = ("httpx2", "httpx", "httpcore", "datasets", "filelock", "fsspec", "urllib3")
+
+
+def quiet_libraries() -> None:
+    """No ``datasets`` progress bars; noisy library loggers at WARNING unless set lower on purpose."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    for name in NOISY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
+
+def progress_bar(
+    iterable: Iterable[Any] | None = None, *, desc: str, enabled: bool = True, **kwargs: Any
+) -> tqdm:
+    """A tqdm bar drawn only on a terminal (``enabled=False``: never)."""
+    return tqdm(iterable, desc=desc, disable=None if enabled else True, leave=False, **kwargs)
