@@ -346,6 +346,7 @@ class OpenAIEmbedder(ModelVersion):
                     f"connection failed ({err.__cause__ or err})",
                     None,
                 )
+            rlog.failed += 1
             if not retryable or attempt >= self.max_retries:
                 tried = f" after {attempt + 1} attempts" if attempt else ""
                 raise EndpointError(

@@ -159,4 +159,5 @@ def embed_texts(
         n_retries=rlog.retries,
         n_unique=len(unique),
         wall_s=wall,
+        n_failed=rlog.failed,
     )
