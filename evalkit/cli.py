@@ -31,6 +31,8 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+# stdout carries evalkit's tables: no "View run ... at" lines from the client per ended run.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 EXIT_OK, EXIT_ERROR, EXIT_BLOCK = 0, 1, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143

@@ -84,9 +84,7 @@ def test_dataset_inputs_carry_fingerprints_and_contexts(tmp_path):
     assert '"num_rows": 2' in got["catalog"].profile
     assert '"language"' in got["queries"].schema and '"grade"' in got["judgments"].schema
     # The runs table's dataset search finds the run by digest.
-    found = t.client.search_runs(
-        [t.experiment_id], filter_string=f"dataset.digest = '{'a' * 32}'"
-    )
+    found = t.client.search_runs([t.experiment_id], filter_string=f"dataset.digest = '{'a' * 32}'")
     assert [r.info.run_id for r in found] == [run]
 
 
