@@ -203,7 +203,7 @@ def test_server_dying_mid_run_keeps_the_run_and_task_log_reproduces_it(tmp_path,
     assert "Traceback" not in stderr
     lines = [line for line in stderr.splitlines() if "evalkit task=log" in line]
     assert len(lines) == 1 and f"run_dir={out}" in lines[0], stderr[-3000:]
-    for name in ("verdict.json", "mlflow_runs.json", "openai/per_query.csv", "report.md"):
+    for name in ("config.yaml", "mlflow_runs.json", "openai/per_query.csv", "openai/pairs.npz"):
         assert (out / name).is_file(), name
 
     later = f"sqlite:///{tmp_path}/later.db"

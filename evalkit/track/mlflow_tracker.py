@@ -119,6 +119,23 @@ def check_reachable(uri: str, timeout_s: float = CHECK_TIMEOUT_S) -> None:
         )
 
 
+def short_error(exc: BaseException) -> str:
+    """One short line for a store failure (MLflow's messages nest urllib3's whole retry story).
+
+    >>> short_error(OSError("API request to http://h/api failed ... [Errno 111] Connection refused"))
+    'connection refused (the server is down?)'
+    """
+    text = str(exc)
+    if "Connection refused" in text or "NewConnectionError" in text:
+        return "connection refused (the server is down?)"
+    if "timed out" in text.lower():
+        return "request timed out"
+    if "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "the server closed the connection"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:200]
+
+
 def _driver_hint(uri: str, exc: BaseException) -> str:
     """A store URI whose database driver is not installed: what to install / write instead."""
     text = str(exc)
@@ -225,11 +242,8 @@ class Tracker:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.error = f"{what} failed at tracking.uri={self.uri}: {first[:300]}"
-            log.warning(
-                "MLflow %s; continuing without tracking (the run stays on disk)", self.error
-            )
+            self.error = f"MLflow {what} failed at tracking.uri={self.uri}: {short_error(exc)}"
+            log.warning("%s; continuing without tracking (the run stays on disk)", self.error)
             return None
 
     # ------------------------------------------------------------------ runs
