@@ -65,6 +65,7 @@ class Evaluation:
     click_report: Any = None
     exit_code: int = 0
     tracking_error: str | None = None  # the store failed mid-run: logged later with task=log
+    ui_url: str | None = None  # the experiment's runs table in the MLflow UI
 
 
 def _dataset_params(data: EvalData) -> dict[str, Any]:
@@ -154,6 +155,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
             f"{data.name}: {' vs '.join(v.name for v in versions)}", overrides or []
         )
         parent = tracker.start_parent(name, tags=_tags(data))
+        evaluation.ui_url = tracker.ui_url()
         tracker.log_inputs(parent, dataset_inputs(data))
         evaluation.parent_run_id = parent
         tracker.log_params(

@@ -99,6 +99,15 @@ def test_mlflow_ui_opens_experiment_on_runs_table(tmp_path, shared_data, shared_
         fingerprint = child.data.params["dataset.fingerprint.catalog"]
         assert contexts["catalog"].digest == fingerprint[:32]
 
+        # evalkit prints the link that opens the experiment on its runs table.
+        [link] = [
+            line.split("MLflow UI: ", 1)[1]
+            for line in res.stdout.splitlines()
+            if "MLflow UI: " in line
+        ]
+        assert (
+            link == f"{server.uri}/#/experiments/{exp.experiment_id}?workflowType=machine_learning"
+        )
         shot = tmp_path / "experiment.png"
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(
@@ -106,9 +115,9 @@ def test_mlflow_ui_opens_experiment_on_runs_table(tmp_path, shared_data, shared_
             )
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
-                page.goto(f"{server.uri}/#/experiments/{exp.experiment_id}")
-                # The runs table: MLflow renders it as an ag-grid / role=grid with a row per run.
+                page.goto(link)
                 page.get_by_text("adi: use_m3", exact=True).first.wait_for(timeout=60_000)
+                page.get_by_text("adi/catalog").first.wait_for(timeout=30_000)  # dataset column
                 page.screenshot(path=str(shot), full_page=True)
                 url = page.url
                 body = page.inner_text("body")
@@ -117,11 +126,10 @@ def test_mlflow_ui_opens_experiment_on_runs_table(tmp_path, shared_data, shared_
                 browser.close()
     finally:
         server.stop()
-    assert "/runs" in url or url.rstrip("/").endswith(f"/experiments/{exp.experiment_id}")
-    assert "traces" not in url
-    assert "adi: use_m3" in body and "Dataset" in body, body[:2000]
-    assert "No data" not in body
-    assert grid_rows >= 2  # header + the evaluation's parent row (children nest under it)
+    assert f"/experiments/{exp.experiment_id}/runs" in url and "overview" not in url
+    assert "Run Name" in body and "Dataset" in body, body[:2000]
+    assert "No data available" not in body  # not the GenAI traces overview
+    assert grid_rows >= 2  # header + the evaluation's parent row (its child nests under it)
     assert shot.stat().st_size > 10_000
 
 

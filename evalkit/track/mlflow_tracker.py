@@ -46,6 +46,7 @@ _MAX_PARAM_LEN = 6000
 #: MLflow 3's UI opens an experiment tagged as model development on its runs table (not on
 #: the GenAI traces overview).
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+UI_WORKFLOW = "machine_learning"
 #: Seconds the up-front check waits for an http(s) tracking server.
 CHECK_TIMEOUT_S = 5.0
 
@@ -329,6 +330,22 @@ class Tracker:
         """End every run this tracker started and did not finish (children first)."""
         for run_id in reversed(list(self._open)):
             self.finish(run_id, status)
+
+    def ui_url(self) -> str:
+        """Where the MLflow UI shows this experiment's runs table.
+
+        MLflow 3.17's UI picks GenAI or model-training views from a per-browser switch (default
+        GenAI: the traces overview), not from the experiment's kind; ``workflowType`` in the
+        link selects the runs table.  For a local store: the address ``mlflow ui`` serves.
+        """
+        base = self.uri.rstrip("/") if self.uri.startswith(("http://", "https://")) else None
+        link = (
+            f"{base or 'http://127.0.0.1:5000'}/#/experiments/{self.experiment_id}"
+            f"?workflowType={UI_WORKFLOW}"
+        )
+        if base:
+            return link
+        return f"{link} (after: mlflow ui --backend-store-uri {self.uri})"
 
     def download(self, run_id: str, artifact_path: str, dst: str | Path) -> Path:
         return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
