@@ -285,3 +285,28 @@ def test_task_runs_lists_last_evaluations(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 1 and not missing.exists()
     assert "no MLflow store there yet" in proc.stderr
+
+
+def test_readme_python_snippet_works_from_the_repo_root(tmp_path):
+    """README's search_runs snippet, pasted into a Python started where mlruns/ is."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    start = readme.index("In Python, set the tracking URI first")
+    block = readme[start:].split("```python\n", 1)[1].split("```", 1)[0]
+    t = Tracker(f"sqlite:///{tmp_path}/mlruns/mlflow.db", "evalkit")
+    parent = t.start_parent("adi: use_m3 vs e5_small")
+    t.log_metrics(parent, {"delta_ndcg_at_10": -0.25})
+    t.set_tags(parent, {"evalkit.verdict": "BLOCK"})
+    t.finish(t.start_child(parent, "use_m3"))
+    t.finish(parent)
+    proc = subprocess.run(
+        [sys.executable, "-c", block],
+        cwd=tmp_path,
+        env=offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "adi: use_m3 vs e5_small" in proc.stdout and "BLOCK" in proc.stdout
+    assert "-0.25" in proc.stdout and proc.stdout.count("use_m3") == 1  # parents only
+    assert not (tmp_path / "mlflow.db").exists()  # no stray store
