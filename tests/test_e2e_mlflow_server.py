@@ -171,6 +171,41 @@ def test_kill_9_leaves_a_run_that_the_next_start_marks_killed(tmp_path, shared_d
     assert run.data.tags["evalkit.host"] == os.uname().nodename
 
 
+@pytest.mark.parametrize(
+    ("how", "code", "status"),
+    [("sigterm", 143, "KILLED"), ("sigint", 130, "KILLED"), ("crash", 1, "FAILED")],
+)
+def test_interrupted_or_crashed_run_is_ended_at_once(tmp_path, shared_data, how, code, status):
+    """SIGTERM / Ctrl-C end the open runs as KILLED, an error as FAILED: nothing stays RUNNING."""
+    db = f"sqlite:///{tmp_path}/mlflow.db"
+    args = [
+        "dataset=beir",
+        f"dataset.path={shared_data / 'adi'}",
+        f"tracking.uri={db}",
+        "tracking.experiment=ended",
+        f"cache.dir={tmp_path / 'cache'}",
+    ]
+    with FaultServer(dim=16, default="slow:0.3") as srv:
+        if how == "crash":
+            srv.push("ok", "ok", "ok", "400")  # a permanent error mid-embedding
+        proc = _start([*args, *_openai(srv)], tmp_path, tmp_path / how)
+        try:
+            _wait_for(lambda: len(srv.embedding_requests) >= 3, 120, "embedding requests")
+            if how != "crash":
+                proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGINT)
+            assert proc.wait(120) == code, (tmp_path / f"{how}.stderr").read_text()[-3000:]
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(30)
+    stderr = (tmp_path / f"{how}.stderr").read_text()
+    assert "Traceback" not in stderr, stderr[-3000:]
+    manifest = json.loads((tmp_path / how / "mlflow_runs.json").read_text())
+    client = MlflowClient(db)
+    assert [client.get_run(r["id"]).info.status for r in manifest["runs"]] == [status]
+    assert [r["status"] for r in manifest["runs"]] == [status]
+
+
 # ------------------------------------------------------- tracking server dies mid-run; task=log
 
 
