@@ -27,10 +27,10 @@ os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # MLflow's client retries a failing server 7 times with doubling waits (~4 min per call): a
 # server that dies mid-run would stall every remaining call.  Fail within seconds instead (the
-# run stays on disk for `evalkit task=log`); users may still set these themselves.
+# run stays on disk for `evalkit task=log`); users may still set these themselves.  The
+# per-request timeout stays MLflow's (120 s): large artifacts go through the same requests.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 # stdout carries evalkit's tables: no "View run ... at" lines from the client per ended run.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
