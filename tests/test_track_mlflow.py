@@ -310,3 +310,27 @@ def test_readme_python_snippet_works_from_the_repo_root(tmp_path):
     assert "adi: use_m3 vs e5_small" in proc.stdout and "BLOCK" in proc.stdout
     assert "-0.25" in proc.stdout and proc.stdout.count("use_m3") == 1  # parents only
     assert not (tmp_path / "mlflow.db").exists()  # no stray store
+
+
+def test_click_log_is_a_dataset_input(tmp_path):
+    import dataclasses
+
+    import numpy as np
+
+    from evalkit.clicks.log import ClickLog
+
+    log_ = ClickLog(
+        ["q1", "q1"],
+        ["d1", "d2"],
+        clicks=np.array([3.0, 1.0]),
+        impressions=np.array([10.0, 10.0]),
+        source="simulated:pbm",
+    )
+    data = dataclasses.replace(
+        _data(tmp_path),
+        clicks=log_,
+        fingerprint={**_data(tmp_path).fingerprint, "clicks": "9" * 64},
+    )
+    [clicks] = [i for i in dataset_inputs(data) if i.tags[0].value == "clicks"]
+    assert clicks.dataset.name == "toy/clicks" and clicks.dataset.digest == "9" * 32
+    assert '"impressions"' in clicks.dataset.schema and '"num_rows": 2' in clicks.dataset.profile
