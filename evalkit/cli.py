@@ -1,10 +1,11 @@
 """The ``evalkit`` command: a thin ``@hydra.main`` entry point.
 
 Exit codes (a contract CI jobs rely on): 0 = PASS or WARN, 3 = BLOCK, 1 = error (bad input,
-bad configuration, unreachable endpoint, a folder that cannot be written), 2 = command-line usage
-error (unknown key, unknown config group option, no model version, a version named twice:
-:mod:`evalkit.usage`).  A ``--multirun`` sweep exits with the worst job's code
-(:mod:`evalkit.sweep`).
+bad configuration, unreachable endpoint or tracking store, a folder that cannot be written),
+2 = command-line usage error (unknown key, unknown config group option, no model version, a
+version named twice: :mod:`evalkit.usage`), 130 / 143 = interrupted (Ctrl-C / SIGTERM; the MLflow
+runs are ended as KILLED, :mod:`evalkit.interrupts`).  A ``--multirun`` sweep exits with the worst
+job's code (:mod:`evalkit.sweep`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from evalkit.errors import EvalkitError, UsageError, os_error_line
+from evalkit.interrupts import exit_code_of, sigterm_as_exception
 from evalkit.redact import api_key_envs, install_redaction
 from evalkit.usage import CONF_DIR, duplicate_models, unwritable_output_dir, usage_error
 
@@ -28,8 +30,17 @@ log = logging.getLogger("evalkit")
 # `datasets` pings the Hub's download counter even for local files; evalkit never needs that.
 os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# MLflow's client retries a failing server 7 times with doubling waits (~4 min per call): a
+# server that dies mid-run would stall every remaining call.  Fail within seconds instead (the
+# run stays on disk for `evalkit task=log`); users may still set these themselves.  The
+# per-request timeout stays MLflow's (120 s): large artifacts go through the same requests.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+# stdout carries evalkit's tables: no "View run ... at" lines from the client per ended run.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BLOCK = 0, 1, 2, 3
+TASKS = ("evaluate", "check", "log", "runs")
 
 
 def _run(cfg: DictConfig) -> dict[str, Any]:
@@ -51,6 +62,8 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
 
         evaluation = run_evaluation(cfg, overrides)
         print_evaluation(evaluation)
+        if evaluation.tracking_error:
+            log.error("evalkit: %s", evaluation.tracking_error)
         verdict = evaluation.comparison.status.value if evaluation.comparison else "-"
         metric = str(cfg.primary_metric)
         return {
@@ -66,7 +79,15 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
 
         code = run_check_task(cfg)
         return {"exit_code": code, "verdict": "FAIL" if code == EXIT_BLOCK else "PASS"}
-    raise EvalkitError(f"task={cfg.task!r} is unknown (expected evaluate or check)")
+    if cfg.task == "log":
+        from evalkit.track.logdir import run_log_task
+
+        return {"exit_code": run_log_task(cfg, overrides), "verdict": "-"}
+    if cfg.task == "runs":
+        from evalkit.track.runs import run_runs_task
+
+        return {"exit_code": run_runs_task(cfg), "verdict": "-"}
+    raise EvalkitError(f"task={cfg.task!r} is unknown (expected one of {', '.join(TASKS)})")
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
@@ -74,7 +95,12 @@ def app(cfg: DictConfig) -> dict[str, Any] | None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     install_redaction(api_key_envs(cfg))  # server error bodies may echo the API key
     try:
-        outcome = _run(cfg)
+        with sigterm_as_exception():
+            outcome = _run(cfg)
+    except KeyboardInterrupt as exc:
+        code = exit_code_of(exc)
+        log.error("evalkit: %s", "terminated (SIGTERM)" if code == 143 else "interrupted")
+        sys.exit(code)
     except (EvalkitError, OSError) as exc:
         line = str(exc) if isinstance(exc, EvalkitError) else os_error_line(exc)
         code = getattr(exc, "exit_code", EXIT_ERROR)

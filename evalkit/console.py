@@ -97,5 +97,7 @@ def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> 
         console.print(
             f"MLflow parent run {evaluation.parent_run_id}; outputs in {evaluation.output_dir}"
         )
+        if getattr(evaluation, "ui_url", None):
+            console.print(f"MLflow UI: {evaluation.ui_url}", soft_wrap=True)
     else:
         console.print(f"outputs in {evaluation.output_dir}")

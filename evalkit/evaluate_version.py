@@ -133,6 +133,8 @@ def evaluate_version(
     stats["embed_seconds"] = time.perf_counter() - t0
     stats["embed_requests"] = docs.n_requests + queries.n_requests
     stats["embed_cached"] = docs.n_cached + queries.n_cached
+    stats["embed_retries"] = docs.n_retries + queries.n_retries
+    stats["embed_failed_requests"] = docs.n_failed + queries.n_failed
     stats["dim"] = docs.vectors.shape[1]
     stats.update(vector_stats(docs.vectors, queries.vectors))
 

@@ -47,7 +47,10 @@ from evalkit.track.artifacts import write_version_files
 from evalkit.track.baseline import (
     load_version_result,
 )
+from evalkit.track.datasets import dataset_inputs
+from evalkit.track.manifest import MANIFEST_FILE
 from evalkit.track.mlflow_tracker import SECRET_KEY, Tracker, flatten
+from evalkit.track.overrides import override_params, run_name
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,8 @@ class Evaluation:
     comparison: Any = None
     click_report: Any = None
     exit_code: int = 0
+    tracking_error: str | None = None  # the store failed mid-run: logged later with task=log
+    ui_url: str | None = None  # the experiment's runs table in the MLflow UI
 
 
 def _dataset_params(data: EvalData) -> dict[str, Any]:
@@ -126,7 +131,11 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
         )
     check_scorable(data.judgments.qrels, data.queries.ids, data.judgments.source)
 
-    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment) if cfg.tracking.enabled else None
+    tracker = (
+        Tracker(cfg.tracking.uri, cfg.tracking.experiment, manifest=out / MANIFEST_FILE)
+        if cfg.tracking.enabled
+        else None
+    )
     evaluation = Evaluation(data=data, results=[], output_dir=out)
     config_file = out / "config.yaml"
     config_file.write_text(
@@ -148,8 +157,12 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
     baseline_name = evaluation.results[0].name if baseline_run else versions[0].name
     parent = None
     if tracker is not None:
-        run_name = cfg.tracking.run_name or f"{data.name}: {' vs '.join(v.name for v in versions)}"
-        parent = tracker.start_parent(run_name, tags=_tags(data))
+        name = cfg.tracking.run_name or run_name(
+            f"{data.name}: {' vs '.join(v.name for v in versions)}", overrides or []
+        )
+        parent = tracker.start_parent(name, tags=_tags(data))
+        evaluation.ui_url = tracker.ui_url()
+        tracker.log_inputs(parent, dataset_inputs(data))
         evaluation.parent_run_id = parent
         tracker.log_params(
             parent,
@@ -162,11 +175,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                 "baseline_run_id": baseline_run or "",
                 **spec.params(),
                 **(click_stage.params() if click_stage is not None else {}),
-                **{
-                    f"override.{o.split('=', 1)[0].lstrip('+~')}": o.split("=", 1)[1]
-                    for o in overrides or []
-                    if "=" in o
-                },
+                **override_params(overrides or []),
             },
         )
         tracker.log_artifact(parent, config_file)
@@ -210,12 +219,18 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                 reindex=reindex,
             )
             evaluation.exit_code = evaluation.comparison.exit_code
-    except BaseException:
-        if tracker is not None and parent is not None:
-            tracker.finish(parent, "FAILED")
+    except BaseException as exc:
+        if tracker is not None:  # children first; KILLED on Ctrl-C / SIGTERM
+            tracker.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     if tracker is not None and parent is not None:
         tracker.finish(parent)
+        if tracker.error is not None:
+            evaluation.tracking_error = (
+                f"{tracker.error}; everything is in {out}: log it later with "
+                f"`evalkit task=log run_dir={out}`"
+            )
+            evaluation.exit_code = evaluation.exit_code or 1  # BLOCK stays 3
     return evaluation
 
 
@@ -235,6 +250,7 @@ def log_version_run(
     tags = {**_tags(data), "evalkit.model_version": result.name, "evalkit.role": role}
     child = tracker.start_child(parent, result.name, tags=tags)
     result.run_id = child
+    tracker.log_inputs(child, dataset_inputs(data))
     tracker.log_params(
         child,
         {

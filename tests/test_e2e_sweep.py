@@ -45,6 +45,9 @@ def test_dimension_sweep_tracks_each_job_and_reuses_embeddings(tmp_path, shared_
     assert len(parents) == 3 and len(children) == 3
     swept = sorted(p.data.params["override.models.e5_small.dimensions"] for p in parents)
     assert swept == ["128", "256", "384"]
+    # The swept value names each job's parent run (issue 9): the jobs differ in the runs table.
+    names = sorted(p.info.run_name for p in parents)
+    assert names == [f"adi: e5_small [models.e5_small.dimensions={d}]" for d in (128, 256, 384)]
     dims = [c.data.params["model.dimensions"] for c in children]
     assert dims == ["128", "256", "384"]
     assert [c.data.metrics["dim"] for c in children] == [128, 256, 384]

@@ -69,14 +69,17 @@ class EmbeddingResult:
     n_unique: int = 0
     wall_s: float = 0.0
     raw_dim: int | None = None  # dimension before client-side truncation (None: no texts)
+    n_failed: int = 0  # requests that failed (error status, timeout, no connection)
 
 
 @dataclass
 class RequestLog:
-    """What a batch loop did: one latency per successful request, and the number of retries."""
+    """What a batch loop did: one latency per successful request, the number of requests that
+    failed (HTTP error, timeout, connection) and how many of them were retried."""
 
     latencies_s: list[float] = field(default_factory=list)
     retries: int = 0
+    failed: int = 0
 
 
 def check_role(role: str) -> str:

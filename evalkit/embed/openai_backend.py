@@ -404,6 +404,7 @@ class OpenAIEmbedder(ModelVersion):
                     None,
                 )
             problem = redact(problem, [os.environ.get(self.api_key_env) or ""])
+            rlog.failed += 1
             if not retryable or attempt >= self.max_retries:
                 tried = f" after {attempt + 1} attempts" if attempt else ""
                 raise EndpointError(

@@ -202,4 +202,5 @@ def embed_texts(
         n_unique=len(unique),
         wall_s=wall,
         raw_dim=int(out.matrix.shape[1]) if out.matrix is not None else None,
+        n_failed=rlog.failed,
     )

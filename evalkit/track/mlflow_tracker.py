@@ -18,6 +18,7 @@ SQLite store (``sqlite:///mlruns/mlflow.db``) artifacts go beside the database, 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import logging
 import math
@@ -29,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import DatasetInput, Metric, Param, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from evalkit.errors import ConfigError
+from evalkit.track.manifest import RunManifest
+from evalkit.track.stale import mark_stale_runs, process_tags
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,12 @@ SECRET_KEY = re.compile(r"(api_key|apikey|token|secret|password|authorization)$"
 _BATCH = 500  # MLflow's log_batch limit is 1000 metrics / 100 params per call
 _PARAM_BATCH = 100
 _MAX_PARAM_LEN = 6000
+#: MLflow 3's UI opens an experiment tagged as model development on its runs table (not on
+#: the GenAI traces overview).
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+UI_WORKFLOW = "machine_learning"
+#: Seconds the up-front check waits for an http(s) tracking server.
+CHECK_TIMEOUT_S = 5.0
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -78,70 +87,214 @@ def _param_value(v: Any) -> str:
     return s[:_MAX_PARAM_LEN]
 
 
-class Tracker:
-    """Thin wrapper over :class:`MlflowClient` for evalkit's run layout."""
+def check_reachable(uri: str, timeout_s: float = CHECK_TIMEOUT_S) -> None:
+    """An ``http(s)://`` tracking server answers within ``timeout_s`` (one try), or ConfigError.
 
-    def __init__(self, uri: str, experiment: str) -> None:
+    MLflow's own client retries a dead server for minutes (7 backed-off retries); this one
+    request says in seconds that nothing is listening.
+    """
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    try:
+        resp = http_request(
+            get_default_host_creds(uri),
+            "/api/2.0/mlflow/experiments/search",
+            "POST",
+            max_retries=0,
+            timeout=timeout_s,
+            raise_on_status=False,
+            json={"max_results": 1},
+        )
+    except Exception as exc:
+        cause = exc.__cause__ or exc
+        raise ConfigError(
+            f"MLflow tracking server tracking.uri={uri!r} is unreachable "
+            f"({type(cause).__name__}, no answer within {timeout_s:g} s): start it "
+            "(mlflow server --host 127.0.0.1 ...) or use tracking=sqlite"
+        ) from exc
+    if resp.status_code >= 500 or resp.status_code in (401, 403, 404):
+        raise ConfigError(
+            f"MLflow tracking server tracking.uri={uri!r} answered HTTP {resp.status_code} "
+            "(expected an MLflow tracking server, with credentials in MLFLOW_TRACKING_TOKEN or "
+            "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD if it needs them)"
+        )
+
+
+def short_error(exc: BaseException) -> str:
+    """One short line for a store failure (MLflow's messages nest urllib3's whole retry story).
+
+    >>> short_error(OSError("API request to http://h/api failed ... [Errno 111] Connection refused"))
+    'connection refused (the server is down?)'
+    """
+    text = str(exc)
+    if "Connection refused" in text or "NewConnectionError" in text:
+        return "connection refused (the server is down?)"
+    if "timed out" in text.lower():
+        return "request timed out"
+    if "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "the server closed the connection"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:200]
+
+
+def _driver_hint(uri: str, exc: BaseException) -> str:
+    """A store URI whose database driver is not installed: what to install / write instead."""
+    text = str(exc)
+    if "No module named" not in text:
+        return ""
+    if uri.startswith("postgresql://") or uri.startswith("postgres://"):
+        return (
+            " (SQLAlchemy's default PostgreSQL driver is psycopg 3: write "
+            'postgresql+psycopg2://... with pip install -e ".[server]")'
+        )
+    if uri.startswith(("postgresql+", "mysql")):
+        return ' (install the database driver: pip install -e ".[server]")'
+    return ""
+
+
+class Tracker:
+    """Thin wrapper over :class:`MlflowClient` for evalkit's run layout.
+
+    * ``http(s)://`` stores are checked up front (:func:`check_reachable`, seconds not minutes).
+    * Opening an experiment marks it as a model-development experiment
+      (``mlflow.experimentKind``), so MLflow 3's UI opens it on the runs table, and ends runs
+      that dead evalkit processes on this host left RUNNING (:mod:`evalkit.track.stale`).
+    * Every run gets the tags ``evalkit.host`` / ``evalkit.pid`` / ``evalkit.pid_start``;
+      :meth:`abort` ends every run still open (FAILED on an error, KILLED on an interrupt).
+    * With ``manifest`` (a path in the run dir) every call is also recorded there
+      (:mod:`evalkit.track.manifest`).  If the store fails mid-run the tracker goes
+      **offline**: it logs one warning, keeps recording, and :attr:`error` says what failed;
+      ``evalkit task=log run_dir=...`` logs the run later.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        experiment: str,
+        manifest: str | Path | None = None,
+        clean_stale: bool = True,
+    ) -> None:
         self.uri = uri
+        self.experiment = experiment
+        self.error: str | None = None
+        self.manifest = RunManifest(Path(manifest), uri, experiment) if manifest else None
+        self._open: list[str] = []
+        self._offline_ids = itertools.count(1)
+        self._tags = process_tags()
+        if uri.startswith(("http://", "https://")):
+            check_reachable(uri)
         if not uri.startswith("sqlite:///"):
-            self.client = MlflowClient(tracking_uri=uri)
             self.experiment_id = self._experiment(experiment)
-            return
-        db = Path(uri.removeprefix("sqlite:///"))
-        lock_file = db.parent / f".{db.name}.lock"
-        try:
-            db.parent.mkdir(parents=True, exist_ok=True)
-            if not os.access(db.parent, os.W_OK):
-                raise PermissionError(13, "Permission denied", str(db.parent))
-            lock_handle = open(lock_file, "w")  # noqa: SIM115 - closed by the with below
-        except OSError as err:
-            raise ConfigError(
-                f"tracking.uri={uri!r}: cannot write the store folder {err.filename or db.parent}"
-                f" ({err.strerror or err}) (expected a writable folder for the SQLite store and "
-                "its artifacts; or tracking=none)"
-            ) from err
-        # Parallel sweep jobs (joblib, SLURM arrays) must not create / migrate one fresh SQLite
-        # store at once: MLflow's schema migration (run when a client opens it) is not safe
-        # under concurrency.
-        with lock_handle as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        else:
+            db = Path(uri.removeprefix("sqlite:///"))
+            lock_file = db.parent / f".{db.name}.lock"
             try:
-                self.client = MlflowClient(tracking_uri=uri)
-                self.experiment_id = self._experiment(experiment)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                db.parent.mkdir(parents=True, exist_ok=True)
+                if not os.access(db.parent, os.W_OK):
+                    raise PermissionError(13, "Permission denied", str(db.parent))
+                lock_handle = open(lock_file, "w")  # noqa: SIM115 - closed by the with below
+            except OSError as err:
+                raise ConfigError(
+                    f"tracking.uri={uri!r}: cannot write the store folder "
+                    f"{err.filename or db.parent} ({err.strerror or err}) (expected a writable "
+                    "folder for the SQLite store and its artifacts; or tracking=none)"
+                ) from err
+            # Parallel sweep jobs (joblib, SLURM arrays) must not create / migrate one fresh
+            # SQLite store at once: MLflow's schema migration (run when a client opens it) is
+            # not safe under concurrency.
+            with lock_handle as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    self.experiment_id = self._experiment(experiment)
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+        if clean_stale:
+            try:
+                mark_stale_runs(self.client, self.experiment_id)
+            except Exception as exc:  # never block an evaluation on housekeeping
+                log.warning("could not check for runs left RUNNING: %s", exc)
 
     def _experiment(self, name: str) -> str:
         try:
+            self.client = MlflowClient(tracking_uri=self.uri)
             exp = self.client.get_experiment_by_name(name)
-            if exp is not None:
-                return exp.experiment_id
-            location = None
-            if self.uri.startswith("sqlite:///"):
-                db = Path(self.uri.removeprefix("sqlite:///"))
-                safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-                location = (db.parent.resolve() / "artifacts" / safe).as_uri()
-            return self.client.create_experiment(name, artifact_location=location)
+            if exp is None:
+                location = None
+                if self.uri.startswith("sqlite:///"):
+                    db = Path(self.uri.removeprefix("sqlite:///"))
+                    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+                    location = (db.parent.resolve() / "artifacts" / safe).as_uri()
+                exp_id = self.client.create_experiment(
+                    name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+                )
+                return exp_id
+            kind = exp.tags.get(EXPERIMENT_KIND_TAG, "")
+            if not kind or kind.endswith("inferred") or kind == "no_inferred_type":
+                self.client.set_experiment_tag(
+                    exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+                )
+            return exp.experiment_id
         except Exception as exc:  # MLflow raises many types for a bad URI / store
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ConfigError(
                 f"cannot open MLflow experiment {name!r} at tracking.uri={self.uri!r}: {first}"
+                f"{_driver_hint(self.uri, exc)}"
             ) from exc
 
-    def start_parent(self, name: str, tags: Mapping[str, str] | None = None) -> str:
-        run = self.client.create_run(
-            self.experiment_id, run_name=name, tags={MLFLOW_RUN_NAME: name, **(tags or {})}
+    # ------------------------------------------------------------------ failure handling
+
+    @property
+    def offline(self) -> bool:
+        """True once the store failed: calls are only recorded in the manifest."""
+        return self.error is not None
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.error is not None:
+            return None
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            self.error = f"MLflow {what} failed at tracking.uri={self.uri}: {short_error(exc)}"
+            log.warning("%s; continuing without tracking (the run stays on disk)", self.error)
+            return None
+
+    # ------------------------------------------------------------------ runs
+
+    def _create(self, name: str, tags: dict[str, str], parent: str | None) -> str:
+        run = self._call(
+            "starting a run",
+            self.client.create_run,
+            self.experiment_id,
+            run_name=name,
+            tags=tags,
         )
-        return run.info.run_id
+        run_id = run.info.run_id if run is not None else f"offline-{next(self._offline_ids)}"
+        if self.manifest is not None:
+            self.manifest.add_run(run_id, name, parent, tags)
+        self._open.append(run_id)
+        return run_id
+
+    def start_parent(self, name: str, tags: Mapping[str, str] | None = None) -> str:
+        return self._create(name, {MLFLOW_RUN_NAME: name, **self._tags, **(tags or {})}, None)
 
     def start_child(self, parent_id: str, name: str, tags: Mapping[str, str] | None = None) -> str:
-        all_tags = {MLFLOW_PARENT_RUN_ID: parent_id, MLFLOW_RUN_NAME: name, **(tags or {})}
-        return self.client.create_run(self.experiment_id, run_name=name, tags=all_tags).info.run_id
+        all_tags = {
+            MLFLOW_PARENT_RUN_ID: parent_id,
+            MLFLOW_RUN_NAME: name,
+            **self._tags,
+            **(tags or {}),
+        }
+        return self._create(name, all_tags, parent_id)
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         items = [Param(mlflow_key(k), _param_value(v)) for k, v in flatten(params).items()]
+        if self.manifest is not None:
+            self.manifest.update(run_id, "params", {p.key: p.value for p in items})
         for i in range(0, len(items), _PARAM_BATCH):
-            self.client.log_batch(run_id, params=items[i : i + _PARAM_BATCH])
+            self._call(
+                "logging params", self.client.log_batch, run_id, params=items[i : i + _PARAM_BATCH]
+            )
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
         now = int(time.time() * 1000)
@@ -150,19 +303,90 @@ class Tracker:
             for k, v in metrics.items()
             if v is not None and not (isinstance(v, float) and math.isnan(v))
         ]
+        if self.manifest is not None:
+            self.manifest.update(run_id, "metrics", {m.key: m.value for m in items})
         for i in range(0, len(items), _BATCH):
-            self.client.log_batch(run_id, metrics=items[i : i + _BATCH])
+            self._call(
+                "logging metrics", self.client.log_batch, run_id, metrics=items[i : i + _BATCH]
+            )
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         items = [RunTag(k, str(v)) for k, v in tags.items()]
+        if self.manifest is not None:
+            self.manifest.update(run_id, "tags", {t.key: t.value for t in items})
         if items:
-            self.client.log_batch(run_id, tags=items)
+            self._call("setting tags", self.client.log_batch, run_id, tags=items)
 
     def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(run_id, str(path), artifact_path)
+        if self.manifest is not None:
+            self.manifest.add_artifact(run_id, Path(path), artifact_path)
+        self._call(
+            "logging an artifact", self.client.log_artifact, run_id, str(path), artifact_path
+        )
+
+    def log_inputs(self, run_id: str, inputs: list[DatasetInput]) -> None:
+        """Dataset inputs (:func:`evalkit.track.datasets.dataset_inputs`) of a run."""
+        if self.manifest is not None:
+            self.manifest.add_inputs(run_id, [input_record(i) for i in inputs])
+        if inputs:
+            self._call("logging dataset inputs", self.client.log_inputs, run_id, datasets=inputs)
 
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
-        self.client.set_terminated(run_id, status)
+        if self.manifest is not None:
+            self.manifest.finish(run_id, status)
+        if run_id in self._open:
+            self._open.remove(run_id)
+        self._call("ending a run", self.client.set_terminated, run_id, status)
+
+    def abort(self, status: str = "FAILED") -> None:
+        """End every run this tracker started and did not finish (children first)."""
+        for run_id in reversed(list(self._open)):
+            self.finish(run_id, status)
+
+    def ui_url(self) -> str:
+        """Where the MLflow UI shows this experiment's runs table.
+
+        MLflow 3.17's UI picks GenAI or model-training views from a per-browser switch (default
+        GenAI: the traces overview), not from the experiment's kind; ``workflowType`` in the
+        link selects the runs table.  For a local store: the address ``mlflow ui`` serves.
+        """
+        base = self.uri.rstrip("/") if self.uri.startswith(("http://", "https://")) else None
+        link = (
+            f"{base or 'http://127.0.0.1:5000'}/#/experiments/{self.experiment_id}"
+            f"?workflowType={UI_WORKFLOW}"
+        )
+        if base:
+            return link
+        return f"{link} (after: mlflow ui --backend-store-uri {self.uri})"
 
     def download(self, run_id: str, artifact_path: str, dst: str | Path) -> Path:
         return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
+
+
+def input_record(item: DatasetInput) -> dict[str, Any]:
+    """A :class:`DatasetInput` as plain data (what the manifest stores)."""
+    ds = item.dataset
+    return {
+        "name": ds.name,
+        "digest": ds.digest,
+        "source_type": ds.source_type,
+        "source": ds.source,
+        "schema": ds.schema,
+        "profile": ds.profile,
+        "tags": {t.key: t.value for t in item.tags},
+    }
+
+
+def input_from_record(rec: Mapping[str, Any]) -> DatasetInput:
+    """Inverse of :func:`input_record`."""
+    from mlflow.entities import Dataset, InputTag
+
+    ds = Dataset(
+        name=rec["name"],
+        digest=rec["digest"],
+        source_type=rec["source_type"],
+        source=rec["source"],
+        schema=rec.get("schema"),
+        profile=rec.get("profile"),
+    )
+    return DatasetInput(ds, tags=[InputTag(k, v) for k, v in rec.get("tags", {}).items()])

@@ -1,0 +1,158 @@
+"""The evaluation's inputs as MLflow datasets (``log_input``): catalog, queries, judgments, clicks.
+
+Each table becomes an MLflow dataset whose **digest is evalkit's fingerprint** of that table (its
+first 32 hex characters: MLflow digests hold at most 36), with its source (file, folder, Hub
+repository or "synthetic"), a column schema and its row count as profile.  Nothing is converted
+to pandas and no row is hashed again: ``mlflow.data.from_pandas`` would copy a million-row catalog
+into a DataFrame just to hash it, while evalkit already holds the fingerprint.
+
+The context tag (``mlflow.data.context``) names the role: ``catalog``, ``queries``, ``judgments``,
+``clicks``, so the runs table's "Dataset" column and its search show them.
+
+>>> from evalkit.data.schema import Catalog, Queries, Judgments, EvalData
+>>> data = EvalData("toy", Catalog(["d1"], ["red shoe"], source="items.csv"),
+...                 Queries(["q1"], ["shoe"]), Judgments({"q1": {"d1": 1}}),
+...                 fingerprint={"catalog": "ab" * 32, "queries": "cd" * 32, "judgments": "ef" * 32})
+>>> [(d.dataset.name, d.dataset.digest, d.tags[0].value) for d in dataset_inputs(data)]
+[('toy/catalog', 'abababababababababababababababab', 'catalog'), ('toy/queries', 'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd', 'queries'), ('toy/judgments', 'efefefefefefefefefefefefefefefef', 'judgments')]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.filesystem_dataset_source import FileSystemDatasetSource
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.entities import DatasetInput, InputTag
+from mlflow.types import ColSpec, DataType, Schema
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+from evalkit.data.schema import EvalData
+
+#: MLflow's limit on a dataset digest.
+DIGEST_CHARS = 32
+CONTEXTS = ("catalog", "queries", "judgments", "clicks")
+
+
+class LocalSource(FileSystemDatasetSource):
+    """A file or folder on this machine (MLflow source type ``local``); never loaded by MLflow."""
+
+    def __init__(self, uri: str) -> None:
+        self._uri = uri
+
+    @property
+    def uri(self) -> str:
+        return self._uri
+
+    @staticmethod
+    def _get_source_type() -> str:
+        return "local"
+
+    def load(self, dst_path: str | None = None) -> str:
+        return self._uri
+
+    @staticmethod
+    def _can_resolve(raw_source: Any) -> bool:
+        return False
+
+    @classmethod
+    def _resolve(cls, raw_source: Any) -> LocalSource:
+        return cls(str(raw_source))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"uri": self._uri}
+
+    @classmethod
+    def from_dict(cls, source_dict: dict[Any, Any]) -> LocalSource:
+        return cls(source_dict["uri"])
+
+
+class TableDataset(MetaDataset):
+    """A :class:`MetaDataset` (source, digest, schema: no data) with a row-count profile."""
+
+    def __init__(
+        self, source: DatasetSource, name: str, digest: str, schema: Schema, rows: int
+    ) -> None:
+        self._rows = rows
+        super().__init__(source=source, name=name, digest=digest, schema=schema)
+
+    @property
+    def profile(self) -> dict[str, int]:
+        return {"num_rows": self._rows}
+
+    def to_dict(self) -> dict[str, str]:
+        return {**super().to_dict(), "profile": json.dumps(self.profile)}
+
+
+def source_of(label: str) -> DatasetSource:
+    """A file / folder that exists -> ``local`` source (absolute URI); anything else (a Hub
+    repository, a synthetic generator) -> ``code`` source carrying the label.
+
+    >>> source_of("simulated:pbm").to_dict()
+    {'tags': {'evalkit.source': 'simulated:pbm'}}
+    """
+    paths = [p.strip() for p in label.split(",") if p.strip()]
+    if paths and all(os.path.exists(p) for p in paths):
+        return LocalSource(",".join(Path(p).resolve().as_uri() for p in paths))
+    return CodeDatasetSource({"evalkit.source": label or "in memory"})
+
+
+def _schema(columns: dict[str, DataType]) -> Schema:
+    return Schema([ColSpec(type=t, name=n) for n, t in columns.items()])
+
+
+def _tables(data: EvalData) -> dict[str, tuple[str, int, dict[str, DataType]]]:
+    """context -> (source label, rows, columns)."""
+    s, d = DataType.string, DataType.double
+    cat = data.catalog
+    catalog_cols = {"id": s, "title": s, **({"text": s} if cat.texts is not None else {})}
+    catalog_cols.update({k: s for k in cat.attributes})
+    q = data.queries
+    query_cols = {"id": s, "text": s}
+    if q.language is not None:
+        query_cols["language"] = s
+    if q.frequency is not None:
+        query_cols["frequency"] = d
+    query_cols.update({k: s for k in q.attributes})
+    tables = {
+        "catalog": (cat.source, len(cat), catalog_cols),
+        "queries": (q.source, len(q), query_cols),
+    }
+    if data.judgments is not None:
+        j = data.judgments
+        cols = {"query_id": s, "item_id": s, "grade": DataType.long}
+        tables["judgments"] = (j.source or j.method, len(j), cols)
+    if data.clicks is not None:
+        c = data.clicks
+        cols = {"query_id": s, "item_id": s, "clicks": d}
+        if c.impressions is not None:
+            cols["impressions"] = d
+        if c.mean_position is not None:
+            cols["mean_position"] = d
+        tables["clicks"] = (c.source, len(c.query_ids), cols)
+    return tables
+
+
+def dataset_inputs(data: EvalData) -> list[DatasetInput]:
+    """One :class:`DatasetInput` per table that has a fingerprint, context-tagged."""
+    out = []
+    for context, (label, rows, columns) in _tables(data).items():
+        digest = data.fingerprint.get(context)
+        if not digest:
+            continue
+        ds = TableDataset(
+            source_of(label),
+            name=f"{data.name}/{context}",
+            digest=digest[:DIGEST_CHARS],
+            schema=_schema(columns),
+            rows=rows,
+        )
+        out.append(
+            DatasetInput(ds._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
+        )
+    return out

@@ -1,0 +1,141 @@
+"""``evalkit task=log run_dir=<outputs/...>``: log a finished evaluation's run dir to MLflow.
+
+An evaluation records every MLflow call in ``<run_dir>/mlflow_runs.json``
+(:mod:`evalkit.track.manifest`).  When the tracking store failed mid-run (a server that died),
+the evaluation finished on disk and printed this command; it recreates the parent run and its
+child runs - names, tags, params, metrics, dataset inputs, artifacts, start / end times and
+status - in the store of the manifest (or the one given with ``tracking.uri=`` /
+``tracking.experiment=``).  Runs the failed attempt left RUNNING in the store are ended as
+FAILED, tagged ``evalkit.logged_as`` with the run that replaces them; the new runs carry
+``evalkit.logged_from`` (the run dir).
+
+    evalkit task=log run_dir=outputs/2026-11-29/10-00-00
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from omegaconf import DictConfig
+
+from evalkit.errors import ConfigError
+from evalkit.track.manifest import MANIFEST_FILE, read_manifest
+from evalkit.track.mlflow_tracker import Tracker, input_from_record
+from evalkit.track.stale import process_tags
+
+log = logging.getLogger(__name__)
+
+LOGGED_FROM_TAG, LOGGED_AS_TAG = "evalkit.logged_from", "evalkit.logged_as"
+_BATCH = 500
+_PARAM_BATCH = 100
+
+
+def _given(overrides: list[str], key: str) -> bool:
+    return any(o.split("=", 1)[0].lstrip("+") == key for o in overrides)
+
+
+def log_run_dir(
+    run_dir: str | Path, uri: str | None = None, experiment: str | None = None
+) -> dict[str, str]:
+    """Log the runs recorded in ``run_dir`` to MLflow; manifest id -> new run id."""
+    run_dir = Path(run_dir)
+    doc = read_manifest(run_dir / MANIFEST_FILE)
+    uri = uri or doc["tracking_uri"]
+    experiment = experiment or doc["experiment"]
+    tracker = Tracker(uri, experiment)
+    client = tracker.client
+    ids: dict[str, str] = {}
+    for rec in doc["runs"]:
+        missing = [
+            a["path"]
+            for a in rec.get("artifacts", [])
+            if not (run_dir / a["path"]).is_file() and not Path(a["path"]).is_file()
+        ]
+        if missing:
+            raise ConfigError(
+                f"{run_dir / MANIFEST_FILE}: run {rec['name']!r} lists artifact {missing[0]} "
+                f"that is not in {run_dir} (expected the run dir as the evaluation left it)"
+            )
+    for rec in doc["runs"]:
+        tags = dict(rec.get("tags", {}))
+        if rec.get("parent"):
+            if rec["parent"] not in ids:
+                raise ConfigError(
+                    f"{run_dir / MANIFEST_FILE}: run {rec['name']!r} names parent "
+                    f"{rec['parent']!r}, which is not recorded before it"
+                )
+            tags[MLFLOW_PARENT_RUN_ID] = ids[rec["parent"]]
+        tags.update(process_tags())
+        tags[LOGGED_FROM_TAG] = str(run_dir.resolve())
+        run = client.create_run(
+            tracker.experiment_id,
+            start_time=rec.get("start_time"),
+            tags=tags,
+            run_name=rec["name"],
+        )
+        new = run.info.run_id
+        ids[rec["id"]] = new
+        _log_contents(client, new, rec, run_dir)
+        status = rec.get("status") or "FINISHED"
+        if status == "RUNNING":  # the process died before ending it
+            status = "KILLED"
+        client.set_terminated(new, status, end_time=rec.get("end_time"))
+        _end_original(client, rec["id"], new)
+    return ids
+
+
+def _log_contents(client: Any, run_id: str, rec: dict[str, Any], run_dir: Path) -> None:
+    params = [Param(k, str(v)) for k, v in rec.get("params", {}).items()]
+    for i in range(0, len(params), _PARAM_BATCH):
+        client.log_batch(run_id, params=params[i : i + _PARAM_BATCH])
+    stamp = rec.get("end_time") or int(time.time() * 1000)
+    metrics = [Metric(k, float(v), stamp, 0) for k, v in rec.get("metrics", {}).items()]
+    for i in range(0, len(metrics), _BATCH):
+        client.log_batch(run_id, metrics=metrics[i : i + _BATCH])
+    if rec.get("inputs"):
+        client.log_inputs(run_id, datasets=[input_from_record(r) for r in rec["inputs"]])
+    for art in rec.get("artifacts", []):
+        path = run_dir / art["path"]
+        path = path if path.is_file() else Path(art["path"])
+        client.log_artifact(run_id, str(path), art.get("artifact_path"))
+
+
+def _end_original(client: Any, original: str, new: str) -> None:
+    """The failed attempt's run, if the store has it and it is still RUNNING: FAILED."""
+    if original.startswith("offline-"):
+        return
+    try:
+        run = client.get_run(original)
+    except Exception:
+        return  # created in another store, or never reached this one
+    if run.info.status != "FINISHED":
+        client.log_batch(original, tags=[RunTag(LOGGED_AS_TAG, new)])
+    if run.info.status == "RUNNING":
+        client.set_terminated(original, "FAILED")
+
+
+def run_log_task(cfg: DictConfig, overrides: list[str]) -> int:
+    """``task=log``: the command-line entry (prints where the runs went)."""
+    if not cfg.get("run_dir"):
+        raise ConfigError(
+            f"task=log needs run_dir=<the evaluation's output directory> (it holds {MANIFEST_FILE})"
+        )
+    run_dir = Path(str(cfg.run_dir))
+    if not run_dir.is_dir():
+        raise ConfigError(f"run_dir={run_dir} is not a directory (expected an evaluation's output)")
+    uri = cfg.tracking.uri if _given(overrides, "tracking.uri") else None
+    experiment = cfg.tracking.experiment if _given(overrides, "tracking.experiment") else None
+    doc = read_manifest(run_dir / MANIFEST_FILE)
+    ids = log_run_dir(run_dir, uri, experiment)
+    first = ids[doc["runs"][0]["id"]]
+    print(
+        f"logged {run_dir} to {uri or doc['tracking_uri']} (experiment "
+        f"{experiment or doc['experiment']!r}): parent run {first}, "
+        f"{len(ids) - 1} child run(s)"
+    )
+    return 0

@@ -1,0 +1,96 @@
+"""Command-line overrides as MLflow params and in run names: plain values, swept keys named.
+
+Hydra hands a job its overrides in command-line syntax, escaped (``tracking.uri=http\\://h\\:1``);
+:func:`override_params` parses them with Hydra's own override parser, so the ``override.<key>``
+params hold the value a user means (``http://h:1``).  In a ``--multirun`` sweep the parent run's
+name gets the swept overrides (:func:`swept_keys` reads the sweep's ``multirun.yaml``, which
+Hydra's sweeper writes before launching any job), so the jobs of a sweep are told apart in the
+runs table.
+
+>>> override_params([r"tracking.uri=http\\://127.0.0.1\\:55000", "models=[a,b]", "+x.y=1", "~z"])
+{'override.tracking.uri': 'http://127.0.0.1:55000', 'override.models': ['a', 'b'], 'override.x.y': 1}
+>>> run_name("demo: a vs b", ["models.b.dimensions=128", "seed=1"], swept={"models.b.dimensions"})
+'demo: a vs b [models.b.dimensions=128]'
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def _parse(overrides: Iterable[str]) -> list[Any]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    out = []
+    for text in overrides:
+        try:
+            out.extend(parser.parse_overrides([text]))
+        except Exception:  # Hydra accepted it already; a parse failure here is not fatal
+            log.debug("cannot parse override %r", text)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Hydra's parsed value as plain data (its quoted strings, lists and dicts)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def override_params(overrides: Iterable[str]) -> dict[str, Any]:
+    """``override.<key>`` -> plain value for every value override (deletions are left out)."""
+    params: dict[str, Any] = {}
+    for o in _parse(overrides):
+        if o.is_delete() or o.is_sweep_override():
+            continue
+        params[f"override.{o.key_or_group}"] = _plain(o.value())
+    return params
+
+
+def swept_keys(sweep_dir: str | Path | None = None) -> set[str]:
+    """Keys swept by the running ``--multirun`` (empty outside a sweep)."""
+    if sweep_dir is None:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        if not HydraConfig.initialized():
+            return set()
+        hc = HydraConfig.get()
+        if hc.mode != RunMode.MULTIRUN:
+            return set()
+        sweep_dir = hc.sweep.dir
+    path = Path(sweep_dir) / "multirun.yaml"
+    try:
+        task = OmegaConf.load(path).hydra.overrides.task
+    except Exception:  # launchers that write no multirun.yaml: name runs without overrides
+        return set()
+    return {o.key_or_group for o in _parse(task) if o.is_sweep_override()}
+
+
+def run_name(base: str, overrides: Iterable[str], swept: set[str] | None = None) -> str:
+    """``base``, plus ``[key=value, ...]`` of the swept overrides (plain values) in a sweep."""
+    swept = swept_keys() if swept is None else swept
+    if not swept:
+        return base
+    shown = [
+        f"{o.key_or_group}={_show(o.value())}"
+        for o in _parse(overrides)
+        if o.key_or_group in swept and not o.is_delete() and not o.is_sweep_override()
+    ]
+    return f"{base} [{', '.join(shown)}]" if shown else base
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_show(v) for v in value) + "]"
+    return str(value)
