@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 
 import hydra
@@ -29,7 +30,22 @@ EXIT_OK, EXIT_ERROR, EXIT_BLOCK = 0, 1, 3
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
+def numba_cache_env(cfg: DictConfig, environ: MutableMapping[str, str]) -> None:
+    """Point numba's on-disk cache at ``numba_cache_dir`` unless ``NUMBA_CACHE_DIR`` is set.
+
+    Must run before numba is first imported (ranx, evalkit.clicks): numba reads it then.
+
+    >>> env = {}; numba_cache_env(DictConfig({"numba_cache_dir": "c/numba"}), env)
+    >>> env["NUMBA_CACHE_DIR"].endswith("c/numba")
+    True
+    """
+    where = cfg.get("numba_cache_dir")
+    if where and "NUMBA_CACHE_DIR" not in environ:
+        environ["NUMBA_CACHE_DIR"] = str(Path(str(where)).resolve())
+
+
 def _run(cfg: DictConfig) -> int:
+    numba_cache_env(cfg, os.environ)
     hc = HydraConfig.get()
     overrides = list(hc.overrides.task)
     if cfg.task == "evaluate":
