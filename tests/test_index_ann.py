@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from evalkit.errors import ConfigError
 from evalkit.index.faiss_index import IndexSpec, ann_recall, build_index, measure_ann_recall
 from evalkit.retrieve.replay import replay
 
@@ -66,3 +67,46 @@ def test_cli_logs_ann_recall_for_hnsw(tmp_path, shared_data, shared_cache):
     assert run.data.params["index.kind"] == "hnsw" and run.data.params["index.m"] == "32"
     # named by the configured k; ADI has only 82 items, so the graph returns all: recall 1
     assert run.data.metrics["ann_recall_at_100"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("precision,floor", [("fp16", 0.99), ("sq8", 0.8)])
+def test_reduced_precision_flat_is_measured_against_exact_fp32(precision, floor):
+    docs, qs = _clustered(5000, 200, seed=1)
+    ids = [f"d{i}" for i in range(len(docs))]
+    qids = [f"q{i}" for i in range(len(qs))]
+    exact = replay(build_index(docs, IndexSpec()), qs, qids, ids, k=20)
+    spec = IndexSpec(precision=precision)
+    assert not spec.exact and spec.params()["index.precision"] == precision
+    index = build_index(docs, spec)
+    assert index.sa_code_size() == {"fp16": 2, "sq8": 1}[precision] * docs.shape[1]
+    approx = replay(index, qs, qids, ids, k=20)
+    recall = measure_ann_recall(docs, qs, approx.indices, 20, sample=0)
+    assert recall == pytest.approx(ann_recall(approx.indices, exact.indices, 20), abs=1e-12)
+    assert floor < recall <= 1.0
+
+
+def test_precision_is_validated():
+    with pytest.raises(ConfigError, match="index.precision='bf16' is unknown"):
+        IndexSpec(precision="bf16")
+    with pytest.raises(ConfigError, match="applies to index=flat only"):
+        IndexSpec(kind="hnsw", precision="fp16")
+    assert IndexSpec().exact and IndexSpec().params()["index.precision"] == "fp32"
+
+
+@pytest.mark.slow
+def test_cli_logs_recall_of_fp16_flat(tmp_path, shared_data, shared_cache):
+    res = run_evalkit(
+        f"cache.dir={shared_cache}",
+        "dataset=beir",
+        f"dataset.path={shared_data / 'adi'}",
+        "models=[use_m3]",
+        "index.precision=fp16",
+        "k=10",
+        "metrics=[ndcg@10,recall@10]",
+        "tracking.experiment=fp16",
+        work=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = child_runs(f"sqlite:///{tmp_path}/mlflow.db", "fp16")["use_m3"]
+    assert run.data.params["index.kind"] == "flat" and run.data.params["index.precision"] == "fp16"
+    assert 0.9 <= run.data.metrics["ann_recall_at_10"] <= 1.0
