@@ -110,3 +110,19 @@ def test_cli_logs_recall_of_fp16_flat(tmp_path, shared_data, shared_cache):
     run = child_runs(f"sqlite:///{tmp_path}/mlflow.db", "fp16")["use_m3"]
     assert run.data.params["index.kind"] == "flat" and run.data.params["index.precision"] == "fp16"
     assert 0.9 <= run.data.metrics["ann_recall_at_10"] <= 1.0
+
+
+def test_blas_block_sets_faiss_database_block_and_keeps_exact_results():
+    import faiss
+
+    docs, qs = _clustered(20_000, 1024, dim=64, seed=2)  # 1024 x 64 queries: FAISS's BLAS path
+    default = faiss.cvar.distance_compute_blas_database_bs
+    try:
+        ref_scores, ref_rows = build_index(docs, IndexSpec(blas_block=1024)).search(qs, 50)
+        index = build_index(docs, IndexSpec(blas_block=8192))
+        assert faiss.cvar.distance_compute_blas_database_bs == 8192
+        scores, rows = index.search(qs, 50)
+    finally:
+        faiss.cvar.distance_compute_blas_database_bs = default
+    np.testing.assert_allclose(scores, ref_scores, rtol=0, atol=1e-6)
+    assert np.mean(rows == ref_rows) > 0.999  # only exact float ties may swap

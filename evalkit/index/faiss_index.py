@@ -48,6 +48,10 @@ class IndexSpec:
     - ``ann_recall_sample``: queries re-searched exactly to measure an ANN index's recall (0 = all).
     - ``precision``: how a flat index stores vectors: ``fp32`` (exact), ``fp16`` or ``sq8``
       (FAISS scalar quantizer; recall against exact fp32 search is measured).
+    - ``blas_block``: catalog rows per BLAS matrix product in FAISS's exact search
+      (``faiss.cvar.distance_compute_blas_database_bs``; 0 = FAISS's default, 1024).  Larger
+      blocks keep several threads busy: benchmarks/README.md measures 8192 at the matrix-product
+      rate where 1024 reached 0.83 of it.
     """
 
     kind: str = "flat"
@@ -60,6 +64,7 @@ class IndexSpec:
     threads: int = 0
     ann_recall_sample: int = 1000
     precision: str = "fp32"
+    blas_block: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -93,6 +98,8 @@ def build_index(vectors: np.ndarray, spec: IndexSpec) -> faiss.Index:
     """Index ``vectors`` (float32, (n, d)) for inner-product search."""
     if spec.threads:
         faiss.omp_set_num_threads(spec.threads)
+    if spec.blas_block:
+        faiss.cvar.distance_compute_blas_database_bs = spec.blas_block
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     n, d = x.shape
     if spec.kind == "flat" and spec.precision != "fp32":
