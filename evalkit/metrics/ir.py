@@ -186,9 +186,14 @@ def _run_chunk(rows: np.ndarray):
 
 def _ranx_evaluate(qrels, run, metrics: list[str]) -> dict[str, np.ndarray]:
     """Per-query values of every metric from ranx's ``evaluate`` on array inputs."""
+    import numba
     from ranx import evaluate  # imported when scoring starts: ~1-3 s, numba's cache loaded
 
     # ranx 0.3.21 fails on a single metric with return_mean=False (KeyError): ask twice.
     asked = list(metrics) if len(metrics) > 1 else [metrics[0], metrics[0]]
-    out = evaluate(qrels, run, asked, return_mean=False, save_results_in_run=False)
+    threads = numba.get_num_threads()
+    try:
+        out = evaluate(qrels, run, asked, return_mean=False, save_results_in_run=False)
+    finally:  # ranx drops numba to 1 thread for calls with < 10 queries (a short last chunk)
+        numba.set_num_threads(threads)
     return {m: np.asarray(out[m], dtype=np.float64) for m in metrics}
