@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
-def run(args: list[str], work: Path, name: str) -> float:
+def run(args: list[str], work: Path, name: str) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one ``evalkit`` process."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_UPDATE_DOWNLOAD_COUNTS": "0"}
     cmd = [
         sys.executable,
@@ -39,12 +41,15 @@ def run(args: list[str], work: Path, name: str) -> float:
         f"hydra.run.dir={work}/{name}",
         "progress=false",
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode not in (0, 3):
         sys.exit(f"evalkit failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return wall
+    return wall, cpu
 
 
 def embed_calls(work: Path, name: str) -> int:
@@ -72,14 +77,22 @@ def main() -> None:
                 work,
                 "prewarm",
             )
-        cold = run(args, work, "cold")
-        warm = run(args, work, "warm")
+        load = os.getloadavg()
+        (cold, cold_cpu), load_cold = run(args, work, "cold"), os.getloadavg()
+        (warm, warm_cpu), load_warm = run(args, work, "warm"), os.getloadavg()
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         )
+        print(f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
         print(f"dataset {a.dataset}, models {a.models}")
-        print(f"cold: {cold:7.1f} s  ({embed_calls(work, 'cold')} embedding requests)")
-        print(f"warm: {warm:7.1f} s  ({embed_calls(work, 'warm')} embedding requests)")
+        print(
+            f"cold: {cold:7.1f} s wall, {cold_cpu:6.1f} s CPU  "
+            f"({embed_calls(work, 'cold')} embedding requests; load {load[0]:.1f} -> {load_cold[0]:.1f})"
+        )
+        print(
+            f"warm: {warm:7.1f} s wall, {warm_cpu:6.1f} s CPU  "
+            f"({embed_calls(work, 'warm')} embedding requests; load {load_warm[0]:.1f})"
+        )
         print(f"speed-up warm vs cold: {cold / warm:.1f}x")
 
 

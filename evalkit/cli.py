@@ -45,8 +45,10 @@ TASKS = ("evaluate", "check", "log", "runs")
 
 def _run(cfg: DictConfig) -> dict[str, Any]:
     """Run the task; the outcome as :class:`evalkit.sweep.JobOutcome` fields."""
+    from evalkit.runtime import numba_cache_env
     from evalkit.terminal import quiet_libraries
 
+    numba_cache_env(cfg, os.environ)  # before numba is first imported (ranx)
     quiet_libraries()
     hc = HydraConfig.get()
     overrides = list(hc.overrides.task)

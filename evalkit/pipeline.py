@@ -17,8 +17,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from evalkit.checks import gate_rows, log_checks, run_checks, write_checks
-from evalkit.checks.result import CHECKS_FILE
 from evalkit.clicks.stage import ClickStage, click_report, load_clicks
 from evalkit.compare import (
     CompareSettings,
@@ -190,6 +188,10 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
             files = write_version_files(result, out, click_pairs)
             checks = None
             if cfg.get("run_checks"):
+                # imported only when asked: the checks bring the openai client (~2 s of imports)
+                from evalkit.checks import gate_rows, run_checks, write_checks
+                from evalkit.checks.result import CHECKS_FILE
+
                 checks = run_checks(version, cfg.get("checks"))
                 files["checks"] = write_checks(checks, out / version.name / CHECKS_FILE)
                 check_rows = [*(check_rows or []), *gate_rows(checks, version.name)]
@@ -274,6 +276,8 @@ def log_version_run(
         if name in files:
             tracker.log_artifact(child, files[name])
     if checks is not None:
+        from evalkit.checks import log_checks
+
         log_checks(tracker, child, checks, files["checks"])
     tracker.finish(child)
     return child

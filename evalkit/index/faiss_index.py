@@ -5,6 +5,10 @@ similarities.  ``hnsw`` and ``ivf`` are selectable for large catalogs; whenever 
 :func:`ann_recall` measures its recall against exact search so index error is never mistaken
 for a model regression.
 
+``precision`` stores the flat index's vectors as ``fp16`` (half the memory) or ``sq8`` (8-bit
+scalar quantisation, a quarter) instead of ``fp32``: an explicit choice, never a default, and
+treated like an approximate index (its recall against exact fp32 search is measured and logged).
+
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> docs = rng.standard_normal((100, 8)).astype("float32")
@@ -30,6 +34,7 @@ from evalkit.errors import ConfigError
 log = logging.getLogger(__name__)
 
 KINDS = ("flat", "hnsw", "ivf")
+PRECISIONS = ("fp32", "fp16", "sq8")
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,12 @@ class IndexSpec:
     - ``search_batch``: queries per FAISS call (bounds the result buffers' memory).
     - ``threads``: FAISS OpenMP threads (0 = FAISS default, all cores).
     - ``ann_recall_sample``: queries re-searched exactly to measure an ANN index's recall (0 = all).
+    - ``precision``: how a flat index stores vectors: ``fp32`` (exact), ``fp16`` or ``sq8``
+      (FAISS scalar quantizer; recall against exact fp32 search is measured).
+    - ``blas_block``: catalog rows per BLAS matrix product in FAISS's exact search
+      (``faiss.cvar.distance_compute_blas_database_bs``; 0 = FAISS's default, 1024).  Larger
+      blocks keep several threads busy: benchmarks/README.md measures 8192 at the matrix-product
+      rate where 1024 reached 0.83 of it.
     """
 
     kind: str = "flat"
@@ -52,19 +63,31 @@ class IndexSpec:
     search_batch: int = 4096
     threads: int = 0
     ann_recall_sample: int = 1000
+    precision: str = "fp32"
+    blas_block: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"index.kind={self.kind!r} is unknown (expected one of {KINDS})")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"index.precision={self.precision!r} is unknown (expected one of {PRECISIONS})"
+            )
+        if self.precision != "fp32" and self.kind != "flat":
+            raise ConfigError(
+                f"index.precision={self.precision} applies to index=flat only "
+                f"(index.kind is {self.kind!r}); leave index.precision=fp32"
+            )
 
     @property
     def exact(self) -> bool:
-        return self.kind == "flat"
+        """Exact search: flat on full-precision vectors (anything else gets ann_recall_at_<k>)."""
+        return self.kind == "flat" and self.precision == "fp32"
 
     def params(self) -> dict[str, object]:
         """The settings that matter for this kind, for MLflow params."""
         p = asdict(self)
-        keep = {"kind", "search_batch"}
+        keep = {"kind", "search_batch", "precision"}
         keep |= {"hnsw": {"m", "ef_construction", "ef_search"}, "ivf": {"nlist", "nprobe"}}.get(
             self.kind, set()
         )
@@ -82,9 +105,15 @@ def build_index(vectors: np.ndarray, spec: IndexSpec, progress: bool = False) ->
     """
     if spec.threads:
         faiss.omp_set_num_threads(spec.threads)
+    if spec.blas_block:
+        faiss.cvar.distance_compute_blas_database_bs = spec.blas_block
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     n, d = x.shape
-    if spec.kind == "flat":
+    if spec.kind == "flat" and spec.precision != "fp32":
+        qtype = {"fp16": faiss.ScalarQuantizer.QT_fp16, "sq8": faiss.ScalarQuantizer.QT_8bit}
+        index = faiss.IndexScalarQuantizer(d, qtype[spec.precision], faiss.METRIC_INNER_PRODUCT)
+        index.train(x)  # fp16: no-op; sq8: per-dimension min / max
+    elif spec.kind == "flat":
         index = faiss.IndexFlatIP(d)
     elif spec.kind == "hnsw":
         index = faiss.IndexHNSWFlat(d, spec.m, faiss.METRIC_INNER_PRODUCT)
@@ -106,7 +135,7 @@ def build_index(vectors: np.ndarray, spec: IndexSpec, progress: bool = False) ->
         leave=False,
     ):
         index.add(x[s : s + ADD_BATCH])
-    log.debug("built %s index over %d x %d vectors", spec.kind, n, d)
+    log.debug("built %s (%s) index over %d x %d vectors", spec.kind, spec.precision, n, d)
     return index
 
 

@@ -15,6 +15,14 @@ divides by the number of relevant items, not by those retrieved.
 >>> s = score(r, {"q1": {"d1": 1}}, ["mrr@10", "recall@1"])
 >>> s.overall, s.n_scored
 ({'mrr@10': 0.5, 'recall@1': 0.0}, 1)
+
+Scaling: ranx's ``Qrels`` / ``Run`` are numba typed dicts of strings, built per query (minutes
+and gigabytes at 1M queries).  evalkit hands ranx's ``evaluate`` what it converts those into
+anyway - one ``(n, 2)`` float64 array ``[item number, score]`` per query, best first - built
+straight from the ranking's catalog row numbers, ``chunk`` queries at a time, so memory is
+bounded by the chunk and no string is hashed.  Judged items missing from the catalog get numbers
+past the catalog's rows (never retrieved, still counted as relevant).  The numbers are exactly
+those of the dict path and of trec_eval (tests/test_metrics_vs_trec_eval.py).
 """
 
 from __future__ import annotations
@@ -23,14 +31,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ranx import Qrels, Run, evaluate
+import numpy as np
+import pandas as pd
 
 from evalkit.errors import ConfigError, DataError
 from evalkit.retrieve.ranking import Ranking
-from evalkit.retrieve.trec import rank_scores
 
+#: Queries handed to ranx per call: bounds the arrays built for it (~k x 16 bytes per query).
+SCORE_CHUNK = 50_000
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100")
-_METRIC = re.compile(r"^(ndcg|recall|mrr|map|precision|hit_rate|ndcg_burges|r_precision)(@\d+)?$")
+_METRIC = re.compile(r"^(ndcg|recall|mrr|map|precision|hit_rate|ndcg_burges|r-precision)(@\d+)?$")
 
 
 def mlflow_name(metric: str) -> str:
@@ -140,15 +150,112 @@ def scorable_qrels(
     }
 
 
-def score(ranking: Ranking, qrels: dict[str, dict[str, int]], metrics: list[str]) -> Scores:
-    """Evaluate ``ranking`` against ``qrels`` with ranx."""
+def score(
+    ranking: Ranking,
+    qrels: dict[str, dict[str, int]],
+    metrics: list[str],
+    chunk: int = SCORE_CHUNK,
+) -> Scores:
+    """Evaluate ``ranking`` against ``qrels`` with ranx, ``chunk`` queries per ranx call."""
     judged = scorable_qrels(qrels, ranking.query_ids)
     n_without = sum(1 for q in ranking.query_ids if q in qrels and q not in judged)
     if not judged:
         return Scores({m: float("nan") for m in metrics}, {m: {} for m in metrics}, 0, n_without)
     qids = sorted(judged)
-    run = Run(rank_scores(ranking, qids))
-    evaluate(Qrels(judged), run, list(metrics), return_mean=False, save_results_in_run=True)
-    per_query = {m: {q: float(v) for q, v in run.scores[m].items()} for m in metrics}
+    qrel_ids, qrel_grades, qrel_starts = qrels_arrays(judged, qids, ranking.item_ids)
+    run_rows = ranking.indices[[ranking.row(q) for q in qids]]
+    values = {m: np.empty(len(qids), dtype=np.float64) for m in metrics}
+    for s in range(0, len(qids), max(1, chunk)):
+        e = min(s + max(1, chunk), len(qids))
+        lo, hi = qrel_starts[s], qrel_starts[e]
+        part = _ranx_evaluate(
+            _qrels_chunk(qrel_ids[lo:hi], qrel_grades[lo:hi], qrel_starts[s : e + 1] - lo),
+            _run_chunk(run_rows[s:e]),
+            metrics,
+        )
+        for m in metrics:
+            values[m][s:e] = part[m]
+    per_query = {m: dict(zip(qids, v.tolist())) for m, v in values.items()}
     overall = {m: float(sum(v.values()) / len(v)) for m, v in per_query.items()}
     return Scores(overall, per_query, len(qids), n_without, qids)
+
+
+def qrels_arrays(
+    judged: dict[str, dict[str, int]], qids: list[str], item_ids: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Judgments of ``qids`` as flat arrays: item numbers, grades (each query's best first) and
+    each query's start offset (``len(qids) + 1`` entries).
+
+    Item numbers are catalog rows; judged items missing from the catalog get ``len(item_ids) +
+    j``, distinct numbers no ranking contains.
+
+    >>> ids, grades, starts = qrels_arrays({"q": {"x": 1, "b": 2}}, ["q"], ["a", "b"])
+    >>> ids.tolist(), grades.tolist(), starts.tolist()
+    ([1.0, 2.0], [2.0, 1.0], [0, 2])
+    """
+    counts = np.fromiter((len(judged[q]) for q in qids), dtype=np.int64, count=len(qids))
+    n = int(counts.sum())
+    items = np.fromiter((d for q in qids for d in judged[q]), dtype=object, count=n)
+    grades = np.fromiter((g for q in qids for g in judged[q].values()), dtype=np.float64, count=n)
+    rows = pd.Index(np.asarray(item_ids, dtype=object)).get_indexer(items).astype(np.int64)
+    missing = rows < 0
+    if missing.any():
+        _, unknown = np.unique(items[missing].astype(str), return_inverse=True)
+        rows[missing] = len(item_ids) + unknown
+    query = np.repeat(np.arange(len(qids)), counts)
+    order = np.lexsort((-grades, query))  # within each query: grade descending (ranx's order)
+    starts = np.zeros(len(qids) + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    return rows[order].astype(np.float64), grades[order], starts
+
+
+def _qrels_chunk(ids: np.ndarray, grades: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``(queries, max judged, 2)``: padding rows have item number -1 and grade 0, which every
+    ranx metric drops (only grades >= 1 count, and -1 is never retrieved)."""
+    counts = np.diff(starts)
+    out = np.zeros((len(counts), int(counts.max(initial=1)), 2), dtype=np.float64)
+    out[:, :, 0] = -1.0
+    query = np.repeat(np.arange(len(counts)), counts)
+    col = np.arange(len(ids)) - np.repeat(starts[:-1], counts)
+    out[query, col, 0] = ids
+    out[query, col, 1] = grades
+    return out
+
+
+def _run_chunk(rows: np.ndarray):
+    """Rankings as ranx's run arrays ``[item number, k - rank]``, best first.
+
+    A full ranking (the normal case) is one ``(queries, k, 2)`` array; queries with fewer than
+    k results (padding ``-1``) become a numba typed list of exact-length arrays, because a
+    padded row would change metrics without a cut-off (``precision``).
+    """
+    k = rows.shape[1]
+    rank_score = np.arange(k, 0, -1, dtype=np.float64)
+    if (rows >= 0).all():
+        out = np.empty((len(rows), k, 2), dtype=np.float64)
+        out[:, :, 0] = rows
+        out[:, :, 1] = rank_score
+        return out
+    from numba.typed import List as TypedList
+
+    return TypedList(
+        [
+            np.column_stack((r[r >= 0].astype(np.float64), rank_score[: int((r >= 0).sum())]))
+            for r in rows
+        ]
+    )
+
+
+def _ranx_evaluate(qrels, run, metrics: list[str]) -> dict[str, np.ndarray]:
+    """Per-query values of every metric from ranx's ``evaluate`` on array inputs."""
+    import numba
+    from ranx import evaluate  # imported when scoring starts: ~1-3 s, numba's cache loaded
+
+    # ranx 0.3.21 fails on a single metric with return_mean=False (KeyError): ask twice.
+    asked = list(metrics) if len(metrics) > 1 else [metrics[0], metrics[0]]
+    threads = numba.get_num_threads()
+    try:
+        out = evaluate(qrels, run, asked, return_mean=False, save_results_in_run=False)
+    finally:  # ranx drops numba to 1 thread for calls with < 10 queries (a short last chunk)
+        numba.set_num_threads(threads)
+    return {m: np.asarray(out[m], dtype=np.float64) for m in metrics}
