@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,8 @@ from evalkit.clicks.correlation import pair_similarity
 from evalkit.clicks.stage import pair_rows
 from evalkit.data.schema import EvalData
 from evalkit.embed import embed_texts
-from evalkit.index.faiss_index import IndexSpec, build_index, measure_ann_recall
+from evalkit.embed.cache import SHARD_MB
+from evalkit.index.faiss_index import IndexSpec, build_index, measure_ann_recall, stored_vectors
 from evalkit.metrics.ir import score
 from evalkit.results import VersionResult
 from evalkit.retrieve.replay import replay
@@ -86,6 +86,35 @@ def _latency_probe(
     )
 
 
+def embed_version(version: Any, data: EvalData, cfg: DictConfig) -> tuple[Any, Any]:
+    """The catalog's and the queries' :class:`~evalkit.embed.EmbeddingResult` for one version:
+    embedded through the cache, or read from the files of a ``precomputed`` version."""
+    if hasattr(version, "vectors_for"):  # precomputed: vectors the team brings, by id
+        return (
+            version.vectors_for(data.catalog.ids, "document"),
+            version.vectors_for(data.queries.ids, "query"),
+        )
+    cache_dir = str(cfg.cache.dir) if cfg.cache.enabled else None
+    shard_mb = float(cfg.cache.get("shard_mb", SHARD_MB))
+    docs = embed_texts(
+        version,
+        data.catalog.text_for(data.text_field),
+        "document",
+        cache_dir=cache_dir,
+        progress=cfg.progress,
+        shard_mb=shard_mb,
+    )
+    queries = embed_texts(
+        version,
+        data.queries.texts,
+        "query",
+        cache_dir=cache_dir,
+        progress=cfg.progress,
+        shard_mb=shard_mb,
+    )
+    return docs, queries
+
+
 def evaluate_version(
     version: Any,
     data: EvalData,
@@ -100,33 +129,27 @@ def evaluate_version(
     ``id_rank`` (:func:`~evalkit.retrieve.replay.id_ranks`) and ``rows`` (:func:`pair_rows_of`)
     depend only on the data: compute them once for all versions.
     """
-    cache_dir = Path(cfg.cache.dir) if cfg.cache.enabled else None
     stats: dict[str, float] = {}
     t0 = time.perf_counter()
-    docs = embed_texts(
-        version,
-        data.catalog.text_for(data.text_field),
-        "document",
-        cache_dir=cache_dir,
-        progress=cfg.progress,
-    )
-    tq = time.perf_counter()
-    queries = embed_texts(
-        version, data.queries.texts, "query", cache_dir=cache_dir, progress=cfg.progress
-    )
-    q_seconds = time.perf_counter() - tq
+    docs, queries = embed_version(version, data, cfg)
     stats["embed_seconds"] = time.perf_counter() - t0
     stats["embed_requests"] = docs.n_requests + queries.n_requests
     stats["embed_cached"] = docs.n_cached + queries.n_cached
     stats["dim"] = docs.vectors.shape[1]
+    q_seconds, query_vectors = queries.wall_s, queries.vectors
 
     t0 = time.perf_counter()
-    index = build_index(docs.vectors, spec)
+    catalog = docs.vectors
+    del docs  # the catalog matrix is held once: by `catalog`, then by the index alone
+    index = build_index(catalog, spec)
+    stored = stored_vectors(index)
+    if stored is not None:  # flat: search, pair similarities and checks read the index's copy
+        catalog = stored
     stats["index_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     ranking = replay(
         index,
-        queries.vectors,
+        query_vectors,
         data.queries.ids,
         data.catalog.ids,
         int(cfg.k),
@@ -139,8 +162,8 @@ def evaluate_version(
     stats["boundary_ties"] = ranking.boundary_ties
     if not spec.exact:
         recall = measure_ann_recall(
-            docs.vectors,
-            queries.vectors,
+            catalog,
+            query_vectors,
             ranking.indices,
             ranking.k,
             spec.ann_recall_sample,
@@ -156,7 +179,7 @@ def evaluate_version(
     rows = rows if rows is not None else pair_rows_of(data)
     pairs = rows.judged
     similarity = pair_similarity(
-        queries.vectors, docs.vectors, rows.judged_q, rows.judged_i, normalize=False
+        query_vectors, catalog, rows.judged_q, rows.judged_i, normalize=False
     )
     click_similarity = None
     if rows.click_q is not None:
@@ -164,13 +187,14 @@ def evaluate_version(
         click_similarity = np.full(len(cq), np.nan, dtype=np.float32)
         ok = (cq >= 0) & (ci >= 0)
         click_similarity[ok] = pair_similarity(
-            queries.vectors, docs.vectors, cq[ok], ci[ok], normalize=False
+            query_vectors, catalog, cq[ok], ci[ok], normalize=False
         )
+    del catalog, index  # released before the next version is loaded
 
     # Latency of the query requests made now (none on a warm rerun), or of an explicit probe.
     latencies = np.asarray(queries.latencies_s, dtype=np.float64)
     throughput = len(data.queries) / q_seconds if queries.n_requests and q_seconds > 0 else None
-    if cfg.latency.probe:
+    if cfg.latency.probe and not hasattr(version, "vectors_for"):  # precomputed: no requests
         latencies, throughput = _latency_probe(
             version, data.queries.texts, int(cfg.latency.probe), cfg.seed
         )

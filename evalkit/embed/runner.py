@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 from evalkit.embed.base import (
@@ -37,24 +38,34 @@ from evalkit.embed.base import (
     check_role,
     check_texts,
 )
-from evalkit.embed.cache import VectorCache, text_keys
+from evalkit.embed.cache import SHARD_MB, VectorCache, text_key_array
+from evalkit.embed.store import unit_norm
 from evalkit.errors import EndpointError
 
 log = logging.getLogger(__name__)
 
 
 class _Assembler:
-    """Rows of the unique-text matrix, allocated when the dimension is first known."""
+    """Rows of the unique-text matrix, allocated when the dimension is first known.
+
+    When the cache returns every row in order (a view of one stored shard), that view is the
+    matrix: no copy.  ``owned`` says whether the matrix is this object's own (writable) memory.
+    """
 
     def __init__(self, n: int, name: str, cache_dir: object) -> None:
         self.n = n
         self.name = name
         self.cache_dir = cache_dir
         self.matrix: np.ndarray | None = None
+        self.owned = False
 
     def place(self, positions: np.ndarray, vectors: np.ndarray, source: str) -> None:
         if self.matrix is None:
+            if len(positions) == self.n and positions[-1] == self.n - 1:  # all rows, in order
+                self.matrix = vectors
+                return
             self.matrix = np.empty((self.n, vectors.shape[1]), dtype=np.float32)
+            self.owned = True
         elif vectors.shape[1] != self.matrix.shape[1]:
             raise EndpointError(
                 f"model version {self.name!r}: {source} vectors have {vectors.shape[1]} "
@@ -65,37 +76,59 @@ class _Assembler:
         self.matrix[positions] = vectors
 
 
+def unique_texts(texts: list[str]) -> tuple[list[str], np.ndarray | None]:
+    """Distinct texts in order of first appearance, and each text's row among them (``None``
+    when every text is distinct: the identity).  Hash-table work in C (pandas), not Python.
+
+    >>> unique_texts(["b", "a", "b"])
+    (['b', 'a'], array([0, 1, 0]))
+    >>> unique_texts(["x", "y"])
+    (['x', 'y'], None)
+    """
+    if not texts:
+        return [], None
+    codes, uniques = pd.factorize(np.asarray(texts, dtype=object))
+    if len(uniques) == len(texts):
+        return texts, None
+    return list(uniques), codes.astype(np.int64)
+
+
 def embed_texts(
     version: ModelVersion,
     texts: Sequence[str],
     role: str,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    shard_mb: float = SHARD_MB,
 ) -> EmbeddingResult:
     """Vectors for ``texts`` (input order) from ``version`` in ``role``, via the cache if given.
 
-    ``progress`` shows a tqdm bar (only on a terminal).  ``n_cached`` in the result counts
+    ``progress`` shows a tqdm bar (only on a terminal); ``shard_mb`` bounds the cache's shard
+    files (``cache.shard_mb``).  Vectors stored L2-normalised are not normalised again, and a
+    fully cached call whose rows lie in order in one shard returns a read-only view of it.  ``n_cached`` in the result counts
     unique texts found in the cache; ``latencies_s`` has one entry per request made now.
     """
     check_role(role)
     texts = check_texts(texts)
     t0 = time.perf_counter()
-    unique = list(dict.fromkeys(texts))
-    position = {t: i for i, t in enumerate(unique)}
-    inverse = np.fromiter((position[t] for t in texts), dtype=np.int64, count=len(texts))
+    unique, inverse = unique_texts(texts)
     out = _Assembler(len(unique), version.name, cache_dir)
     filled = np.zeros(len(unique), dtype=bool)
     rlog = RequestLog()
     n_cached = 0
+    unit = True  # every vector so far was L2-normalised when it was stored / returned
 
     with contextlib.ExitStack() as stack:
         cache = None
-        keys: list[bytes] = []
+        keys = np.zeros((0, 16), dtype=np.uint8)
         if cache_dir is not None and unique:
-            cache = stack.enter_context(VectorCache(cache_dir, version.cache_spec(role)))
-            keys = text_keys(unique)
+            cache = stack.enter_context(
+                VectorCache(cache_dir, version.cache_spec(role), shard_mb=shard_mb)
+            )
+            keys = text_key_array(unique)
             hit_pos, hit_vectors = cache.get(keys)
             if hit_vectors is not None:
+                unit = cache.last_unit_norm
                 out.place(hit_pos, hit_vectors, "cached")
                 filled[hit_pos] = True
                 n_cached = len(hit_pos)
@@ -114,9 +147,11 @@ def embed_texts(
         )
 
         def on_batch(i: int, vectors: np.ndarray) -> None:
+            nonlocal unit
             pos = batch_pos[i]
             if cache is not None:
-                cache.put([keys[j] for j in pos], vectors)
+                cache.put(keys[pos], vectors)
+            unit = unit and unit_norm(vectors)
             out.place(pos, vectors, "new")
             filled[pos] = True
             bar.update(len(pos))
@@ -135,7 +170,9 @@ def embed_texts(
                 f"model version {version.name!r}: {int((~filled).sum())} text(s) got no vector "
                 "(expected one vector per text)"
             )
-        vectors = version.finalize(out.matrix)[inverse]
+        vectors = version.finalize(out.matrix, unit_norm=unit, in_place=out.owned)
+        if inverse is not None:
+            vectors = vectors[inverse]
     wall = time.perf_counter() - t0
     log.info(
         "%s/%s: %d texts, %d unique, %d cached, %d requests (%d retries) in %.2f s",
