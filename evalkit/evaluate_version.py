@@ -22,7 +22,13 @@ from evalkit.clicks.stage import pair_rows
 from evalkit.data.schema import EvalData
 from evalkit.embed import embed_texts
 from evalkit.embed.cache import SHARD_MB
-from evalkit.index.faiss_index import IndexSpec, build_index, measure_ann_recall, stored_vectors
+from evalkit.index.faiss_index import (
+    ArrayFlatIP,
+    IndexSpec,
+    build_index,
+    measure_ann_recall,
+    stored_vectors,
+)
 from evalkit.metrics.ir import score
 from evalkit.results import VersionResult
 from evalkit.retrieve.replay import replay
@@ -141,7 +147,10 @@ def evaluate_version(
     t0 = time.perf_counter()
     catalog = docs.vectors
     del docs  # the catalog matrix is held once: by `catalog`, then by the index alone
-    index = build_index(catalog, spec)
+    if spec.kind == "flat" and getattr(spec, "precision", "fp32") == "fp32":
+        index = ArrayFlatIP(catalog, spec.threads)  # searches `catalog` itself: no copy
+    else:
+        index = build_index(catalog, spec)
     stored = stored_vectors(index)
     if stored is not None:  # flat: search, pair similarities and checks read the index's copy
         catalog = stored

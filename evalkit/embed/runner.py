@@ -38,7 +38,7 @@ from evalkit.embed.base import (
     check_role,
     check_texts,
 )
-from evalkit.embed.cache import SHARD_MB, VectorCache, text_key_array
+from evalkit.embed.cache import SHARD_MB, VectorCache, keys_distinct, text_key_array
 from evalkit.embed.store import unit_norm
 from evalkit.errors import EndpointError
 
@@ -111,7 +111,12 @@ def embed_texts(
     check_role(role)
     texts = check_texts(texts)
     t0 = time.perf_counter()
-    unique, inverse = unique_texts(texts)
+    all_keys = None
+    if cache_dir is not None and texts:
+        all_keys = text_key_array(texts)  # hashed once; the common catalog case has no repeats
+        unique, inverse = (texts, None) if keys_distinct(all_keys) else unique_texts(texts)
+    else:
+        unique, inverse = unique_texts(texts)
     out = _Assembler(len(unique), version.name, cache_dir)
     filled = np.zeros(len(unique), dtype=bool)
     rlog = RequestLog()
@@ -125,7 +130,7 @@ def embed_texts(
             cache = stack.enter_context(
                 VectorCache(cache_dir, version.cache_spec(role), shard_mb=shard_mb)
             )
-            keys = text_key_array(unique)
+            keys = all_keys if inverse is None else text_key_array(unique)
             hit_pos, hit_vectors = cache.get(keys)
             if hit_vectors is not None:
                 unit = cache.last_unit_norm

@@ -295,6 +295,37 @@ def read_vectors(folder: Folder, shard: Shard) -> np.ndarray | None:
     return vectors
 
 
+def read_vectors_into(folder: Folder, shard: Shard, out: np.ndarray) -> np.ndarray | None:
+    """The shard's vectors read into ``out`` (a writable float32 buffer of at least
+    ``rows * dim`` values; one ``readinto`` from the page cache, no page faults on a mapping),
+    as a (rows, dim) view of ``out``; ``None`` (logged) when the shard is damaged."""
+    if folder.remote:
+        vectors = read_vectors(folder, shard)
+        if vectors is None:
+            return None
+        view = out.reshape(-1)[: shard.rows * shard.dim].reshape(shard.rows, shard.dim)
+        view[...] = vectors
+        return view
+    path = folder.path / shard.vectors_file
+    try:
+        with open(path, "rb") as f:
+            fmt = np.lib.format
+            major, _ = fmt.read_magic(f)
+            read_header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+            shape, fortran, dtype = read_header(f)
+            if shape != (shard.rows, shard.dim) or fortran or dtype != np.float32:
+                raise ValueError(f"array {shape} {dtype} (expected ({shard.rows}, {shard.dim}))")
+            view = out.reshape(-1)[: shard.rows * shard.dim].reshape(shard.rows, shard.dim)
+            if f.readinto(memoryview(view).cast("B")) != view.nbytes:
+                raise ValueError("file is shorter than its header says")
+    except (OSError, ValueError) as err:
+        log.warning(
+            "vector store %s: shard %s unreadable (%s); recomputing it", folder.url, shard.name, err
+        )
+        return None
+    return view
+
+
 @dataclass(frozen=True)
 class SpecSummary:
     """What the store holds for one spec (``evalkit task=vectors``)."""

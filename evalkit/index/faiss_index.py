@@ -95,6 +95,28 @@ def build_index(vectors: np.ndarray, spec: IndexSpec) -> faiss.Index:
     return index
 
 
+class ArrayFlatIP:
+    """Exact inner-product search over the caller's float32 matrix, without copying it.
+
+    The same FAISS kernel as ``IndexFlatIP.search`` (``knn_inner_product``), so rankings are
+    identical, but the catalog stays where it is (e.g. memory-mapped from the vector store):
+    one copy of a version's vectors instead of two.  The matrix must stay unchanged while used.
+
+    >>> x = np.eye(3, dtype="float32")
+    >>> ArrayFlatIP(x).search(x[:1], 2)[1].tolist()
+    [[0, 1]]
+    """
+
+    def __init__(self, vectors: np.ndarray, threads: int = 0) -> None:
+        self.xb = np.ascontiguousarray(vectors, dtype=np.float32)  # no copy if already so
+        self.ntotal, self.d = self.xb.shape
+        if threads:
+            faiss.omp_set_num_threads(threads)
+
+    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return faiss.knn(x, self.xb, k, metric=faiss.METRIC_INNER_PRODUCT)
+
+
 def stored_vectors(index: faiss.Index) -> np.ndarray | None:
     """A read-only view (no copy) of a flat float32 index's own vectors, or ``None`` for other
     kinds.  Keep ``index`` alive while the view is used.  Lets a caller drop its own matrix once
@@ -104,6 +126,8 @@ def stored_vectors(index: faiss.Index) -> np.ndarray | None:
     >>> stored_vectors(index).tolist()
     [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
+    if isinstance(index, ArrayFlatIP):
+        return index.xb
     if type(index) not in (faiss.IndexFlatIP, faiss.IndexFlatL2, faiss.IndexFlat):
         return None
     n, d = index.ntotal, index.d
