@@ -43,7 +43,11 @@ def _run(cfg: DictConfig) -> int:
         from evalkit.checks.task import run_check_task
 
         return run_check_task(cfg)
-    raise EvalkitError(f"task={cfg.task!r} is unknown (expected evaluate or check)")
+    if cfg.task == "vectors":
+        from evalkit.embed.listing import run_vectors_task
+
+        return run_vectors_task(cfg)
+    raise EvalkitError(f"task={cfg.task!r} is unknown (expected evaluate, check or vectors)")
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")

@@ -47,6 +47,7 @@ from evalkit.embed.store import (
     Shard,
     list_shards,
     read_keys,
+    read_rows_into,
     read_vectors,
     read_vectors_into,
     write_shard,
@@ -360,21 +361,36 @@ class _KeyIndex:
         unit = True
         by_shard = np.argsort(shard_of, kind="stable")
         bounds = np.searchsorted(shard_of[by_shard], np.arange(len(self.shards) + 1))
-        biggest = max(self.shards[int(s)].rows for s in used)
-        buf = populated_empty((biggest, self.dim))  # one shard at a time, reused
-        most = int(np.diff(bounds).max())  # keys may repeat: a shard can give more rows
-        rows_buf = populated_empty((most, self.dim))  # its selected rows, reused
+        buf = rows_buf = None
         for s in used:
             sel = by_shard[bounds[s] : bounds[s + 1]]
             shard = self.shards[int(s)]
-            vectors = read_vectors_into(self.folder, shard, buf)
-            if vectors is None:
+            rows_s = local[sel]
+            m = len(sel)
+            if (
+                sel[-1] - sel[0] + 1 == m
+                and rows_s[-1] - rows_s[0] + 1 == m
+                and (m == 1 or (np.diff(rows_s) == 1).all())
+            ):  # a run of the shard, in order, to a run of the output: read it straight there
+                good = read_rows_into(
+                    self.folder, shard, int(rows_s[0]), out[int(sel[0]) : int(sel[0]) + m]
+                )
+            else:
+                if buf is None:
+                    biggest = max(self.shards[int(u)].rows for u in used)
+                    most = int(np.diff(bounds).max())  # keys may repeat: more rows than a shard
+                    buf = populated_empty((biggest, self.dim))  # one shard at a time, reused
+                    rows_buf = populated_empty((most, self.dim))  # its selected rows, reused
+                vectors = read_vectors_into(self.folder, shard, buf)
+                good = vectors is not None
+                if good:
+                    picked = rows_buf[:m]
+                    np.take(vectors, rows_s, axis=0, out=picked)
+                    out[sel] = picked
+            if not good:
                 ok[sel] = False
                 continue
             unit = unit and shard.unit_norm
-            picked = rows_buf[: len(sel)]
-            np.take(vectors, local[sel], axis=0, out=picked)
-            out[sel] = picked
         del buf, rows_buf
         if not ok.all():
             pos, out = pos[ok], out[ok]

@@ -151,11 +151,30 @@ def embed_texts(
             )
         )
 
+        # Batches may finish out of order (concurrent requests): they are put into the store in
+        # batch order, so the shards hold the texts in order and a warm rerun reads them as runs.
+        finished: dict[int, np.ndarray] = {}
+        next_put = 0
+
+        def put_in_order(flush_all: bool = False) -> None:
+            nonlocal next_put
+            if cache is None:
+                return
+            while next_put in finished:
+                cache.put(keys[batch_pos[next_put]], finished.pop(next_put))
+                next_put += 1
+            if flush_all:  # stopping: keep every finished batch, in whatever order
+                for j in sorted(finished):
+                    cache.put(keys[batch_pos[j]], finished.pop(j))
+
+        stack.callback(put_in_order, True)  # runs before the cache closes (LIFO)
+
         def on_batch(i: int, vectors: np.ndarray) -> None:
             nonlocal unit
             pos = batch_pos[i]
             if cache is not None:
-                cache.put(keys[pos], vectors)
+                finished[i] = vectors
+                put_in_order()
             unit = unit and unit_norm(vectors)
             out.place(pos, vectors, "new")
             filled[pos] = True

@@ -297,15 +297,21 @@ def read_vectors(folder: Folder, shard: Shard) -> np.ndarray | None:
 
 def read_vectors_into(folder: Folder, shard: Shard, out: np.ndarray) -> np.ndarray | None:
     """The shard's vectors read into ``out`` (a writable float32 buffer of at least
-    ``rows * dim`` values; one ``readinto`` from the page cache, no page faults on a mapping),
-    as a (rows, dim) view of ``out``; ``None`` (logged) when the shard is damaged."""
+    ``rows * dim`` values) as a (rows, dim) view of it; ``None`` (logged) when damaged."""
+    view = out.reshape(-1)[: shard.rows * shard.dim].reshape(shard.rows, shard.dim)
+    return view if read_rows_into(folder, shard, 0, view) else None
+
+
+def read_rows_into(folder: Folder, shard: Shard, start: int, out: np.ndarray) -> bool:
+    """Rows ``start .. start + len(out)`` of the shard read into ``out`` (C-contiguous float32
+    (m, dim)): one ``readinto`` from the page cache, no page faults on a mapping.  False (logged)
+    when the shard is damaged."""
     if folder.remote:
         vectors = read_vectors(folder, shard)
         if vectors is None:
-            return None
-        view = out.reshape(-1)[: shard.rows * shard.dim].reshape(shard.rows, shard.dim)
-        view[...] = vectors
-        return view
+            return False
+        out[...] = vectors[start : start + len(out)]
+        return True
     path = folder.path / shard.vectors_file
     try:
         with open(path, "rb") as f:
@@ -315,15 +321,17 @@ def read_vectors_into(folder: Folder, shard: Shard, out: np.ndarray) -> np.ndarr
             shape, fortran, dtype = read_header(f)
             if shape != (shard.rows, shard.dim) or fortran or dtype != np.float32:
                 raise ValueError(f"array {shape} {dtype} (expected ({shard.rows}, {shard.dim}))")
-            view = out.reshape(-1)[: shard.rows * shard.dim].reshape(shard.rows, shard.dim)
-            if f.readinto(memoryview(view).cast("B")) != view.nbytes:
+            if start + len(out) > shard.rows or out.shape[1:] != (shard.dim,):
+                raise ValueError(f"rows {start}..{start + len(out)} asked of {shard.rows}")
+            f.seek(start * shard.dim * 4, os.SEEK_CUR)
+            if f.readinto(memoryview(out).cast("B")) != out.nbytes:
                 raise ValueError("file is shorter than its header says")
     except (OSError, ValueError) as err:
         log.warning(
             "vector store %s: shard %s unreadable (%s); recomputing it", folder.url, shard.name, err
         )
-        return None
-    return view
+        return False
+    return True
 
 
 @dataclass(frozen=True)
