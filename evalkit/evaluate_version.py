@@ -180,11 +180,6 @@ def evaluate_version(
         )
         stats[f"ann_recall_at_{int(cfg.k)}"] = recall  # named by the configured k
 
-    qrels = data.judgments.qrels if data.judgments is not None else {}
-    scores = score(ranking, qrels, metrics)
-    stats["queries_scored"] = scores.n_scored
-    stats["queries_without_relevant"] = scores.n_without_relevant
-
     rows = rows if rows is not None else pair_rows_of(data)
     pairs = rows.judged
     similarity = pair_similarity(
@@ -198,7 +193,15 @@ def evaluate_version(
         click_similarity[ok] = pair_similarity(
             query_vectors, catalog, cq[ok], ci[ok], normalize=False
         )
-    del catalog, index  # released before the next version is loaded
+    # The catalog matrix is released here, before scoring: a frame kept alive by a reference
+    # cycle further down (an exception caught inside a library) must not keep it until the next
+    # version is loaded.
+    del catalog, stored, index
+
+    qrels = data.judgments.qrels if data.judgments is not None else {}
+    scores = score(ranking, qrels, metrics)
+    stats["queries_scored"] = scores.n_scored
+    stats["queries_without_relevant"] = scores.n_without_relevant
 
     # Latency of the query requests made now (none on a warm rerun), or of an explicit probe.
     latencies = np.asarray(queries.latencies_s, dtype=np.float64)

@@ -10,6 +10,7 @@ Per version: :func:`evalkit.evaluate_version.evaluate_version`; its files:
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -179,6 +180,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                 files["checks"] = write_checks(checks, out / version.name / CHECKS_FILE)
                 check_rows = [*(check_rows or []), *gate_rows(checks, version.name)]
             evaluation.results.append(result)
+            gc.collect()  # nothing of this version's matrices survives into the next one
             if tracker is not None:
                 role = "baseline" if i == 0 and not baseline_run else "candidate"
                 log_version_run(
