@@ -40,7 +40,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BLOCK = 0, 1, 2, 3
-TASKS = ("evaluate", "check", "log", "runs")
+TASKS = ("evaluate", "check", "vectors", "log", "runs")
 
 
 def _run(cfg: DictConfig) -> dict[str, Any]:
@@ -89,6 +89,10 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         from evalkit.track.runs import run_runs_task
 
         return {"exit_code": run_runs_task(cfg), "verdict": "-"}
+    if cfg.task == "vectors":
+        from evalkit.embed.listing import run_vectors_task
+
+        return {"exit_code": run_vectors_task(cfg), "verdict": "-"}
     raise EvalkitError(f"task={cfg.task!r} is unknown (expected one of {', '.join(TASKS)})")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,8 +21,15 @@ from evalkit.clicks.correlation import pair_similarity
 from evalkit.clicks.stage import pair_rows
 from evalkit.data.schema import EvalData
 from evalkit.embed import embed_texts
+from evalkit.embed.cache import SHARD_MB
 from evalkit.errors import EndpointError
-from evalkit.index.faiss_index import IndexSpec, build_index, measure_ann_recall
+from evalkit.index.faiss_index import (
+    ArrayFlatIP,
+    IndexSpec,
+    build_index,
+    measure_ann_recall,
+    stored_vectors,
+)
 from evalkit.metrics.ir import missing_relevant, score
 from evalkit.results import VersionResult
 from evalkit.retrieve.replay import replay
@@ -96,6 +102,36 @@ def pair_rows_of(data: EvalData) -> PairRows:
     return PairRows(judged, qr, ir, cq, ci, missing)
 
 
+def embed_version(version: Any, data: EvalData, cfg: DictConfig) -> tuple[Any, Any]:
+    """The catalog's and the queries' :class:`~evalkit.embed.EmbeddingResult` for one version:
+    embedded through the cache, or read from the files of a ``precomputed`` version."""
+    if hasattr(version, "vectors_for"):  # precomputed: vectors the team brings, by id
+        return (
+            version.vectors_for(data.catalog.ids, "document"),
+            version.vectors_for(data.queries.ids, "query"),
+        )
+    cache_dir = str(cfg.cache.dir) if cfg.cache.enabled else None
+    shard_mb = float(cfg.cache.get("shard_mb", SHARD_MB))
+    docs = embed_texts(
+        version,
+        data.embedded_texts(),
+        "document",
+        cache_dir=cache_dir,
+        progress=cfg.progress,
+        shard_mb=shard_mb,
+    )
+    queries = embed_texts(
+        version,
+        data.queries.texts,
+        "query",
+        cache_dir=cache_dir,
+        progress=cfg.progress,
+        shard_mb=shard_mb,
+        expect_dim=docs.raw_dim,  # a server answering queries in another dimension fails early
+    )
+    return docs, queries
+
+
 def evaluate_version(
     version: Any,
     data: EvalData,
@@ -110,26 +146,9 @@ def evaluate_version(
     ``id_rank`` (:func:`~evalkit.retrieve.replay.id_ranks`) and ``rows`` (:func:`pair_rows_of`)
     depend only on the data: compute them once for all versions.
     """
-    cache_dir = Path(cfg.cache.dir) if cfg.cache.enabled else None
     stats: dict[str, float] = {}
     t0 = time.perf_counter()
-    docs = embed_texts(
-        version,
-        data.embedded_texts(),
-        "document",
-        cache_dir=cache_dir,
-        progress=cfg.progress,
-    )
-    tq = time.perf_counter()
-    queries = embed_texts(
-        version,
-        data.queries.texts,
-        "query",
-        cache_dir=cache_dir,
-        progress=cfg.progress,
-        expect_dim=docs.raw_dim,  # a server answering queries in another dimension fails early
-    )
-    q_seconds = time.perf_counter() - tq
+    docs, queries = embed_version(version, data, cfg)
     stats["embed_seconds"] = time.perf_counter() - t0
     stats["embed_requests"] = docs.n_requests + queries.n_requests
     stats["embed_cached"] = docs.n_cached + queries.n_cached
@@ -137,6 +156,7 @@ def evaluate_version(
     stats["embed_failed_requests"] = docs.n_failed + queries.n_failed
     stats["dim"] = docs.vectors.shape[1]
     stats.update(vector_stats(docs.vectors, queries.vectors))
+    q_seconds, query_vectors = queries.wall_s, queries.vectors
 
     if docs.vectors.shape[1] != queries.vectors.shape[1]:  # never FAISS's `assert d == self.d`
         raise EndpointError(
@@ -144,12 +164,20 @@ def evaluate_version(
             f"dimensions, query vectors {queries.vectors.shape[1]} (expected one dimension)"
         )
     t0 = time.perf_counter()
-    index = build_index(docs.vectors, spec, progress=cfg.progress)
+    catalog = docs.vectors
+    del docs  # the catalog matrix is held once: by `catalog`, then by the index alone
+    if spec.kind == "flat" and getattr(spec, "precision", "fp32") == "fp32":
+        index = ArrayFlatIP(catalog, spec.threads)  # searches `catalog` itself: no copy
+    else:
+        index = build_index(catalog, spec, progress=cfg.progress)
+    stored = stored_vectors(index)
+    if stored is not None:  # flat: search, pair similarities and checks read the index's copy
+        catalog = stored
     stats["index_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     ranking = replay(
         index,
-        queries.vectors,
+        query_vectors,
         data.queries.ids,
         data.catalog.ids,
         int(cfg.k),
@@ -162,8 +190,8 @@ def evaluate_version(
     stats["boundary_ties"] = ranking.boundary_ties
     if not spec.exact:
         recall = measure_ann_recall(
-            docs.vectors,
-            queries.vectors,
+            catalog,
+            query_vectors,
             ranking.indices,
             ranking.k,
             spec.ann_recall_sample,
@@ -171,17 +199,12 @@ def evaluate_version(
         )
         stats[f"ann_recall_at_{int(cfg.k)}"] = recall  # named by the configured k
 
-    qrels = data.judgments.qrels if data.judgments is not None else {}
-    scores = score(ranking, qrels, metrics)
-    stats["queries_scored"] = scores.n_scored
-    stats["queries_without_relevant"] = scores.n_without_relevant
-
     rows = rows if rows is not None else pair_rows_of(data)
     # Relevant items judged but not in the catalog stay in the qrels (never retrievable).
     stats["relevant_judgments_missing"], stats["judged_items_missing"] = rows.missing
     pairs = rows.judged
     similarity = pair_similarity(
-        queries.vectors, docs.vectors, rows.judged_q, rows.judged_i, normalize=False
+        query_vectors, catalog, rows.judged_q, rows.judged_i, normalize=False
     )
     click_similarity = None
     if rows.click_q is not None:
@@ -189,8 +212,17 @@ def evaluate_version(
         click_similarity = np.full(len(cq), np.nan, dtype=np.float32)
         ok = (cq >= 0) & (ci >= 0)
         click_similarity[ok] = pair_similarity(
-            queries.vectors, docs.vectors, cq[ok], ci[ok], normalize=False
+            query_vectors, catalog, cq[ok], ci[ok], normalize=False
         )
+    # The catalog matrix is released here, before scoring: a frame kept alive by a reference
+    # cycle further down (an exception caught inside a library) must not keep it until the next
+    # version is loaded.
+    del catalog, stored, index
+
+    qrels = data.judgments.qrels if data.judgments is not None else {}
+    scores = score(ranking, qrels, metrics)
+    stats["queries_scored"] = scores.n_scored
+    stats["queries_without_relevant"] = scores.n_without_relevant
 
     # Latency of the query requests made now (none on a warm rerun).  The pipeline replaces it
     # with the latency probe's (evalkit.embed.latency_probe) before the comparison.

@@ -10,6 +10,7 @@ Per version: :func:`evalkit.evaluate_version.evaluate_version`; its files:
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,10 +33,9 @@ from evalkit.compare.reindex import ReindexAnalysis, analyse_reindex, dims_diffe
 from evalkit.compare.report import Section
 from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.schema import EvalData
-from evalkit.embed import embed_texts
 from evalkit.embed.latency_probe import ProbeSettings, probe_latency, probe_metrics
 from evalkit.errors import ConfigError
-from evalkit.evaluate_version import evaluate_version, latency_metrics, pair_rows_of
+from evalkit.evaluate_version import embed_version, evaluate_version, latency_metrics, pair_rows_of
 from evalkit.index.faiss_index import IndexSpec
 from evalkit.instantiate import build
 from evalkit.metrics.ir import check_metrics, check_primary_metric, check_scorable, mlflow_name
@@ -196,6 +196,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                 files["checks"] = write_checks(checks, out / version.name / CHECKS_FILE)
                 check_rows = [*(check_rows or []), *gate_rows(checks, version.name)]
             evaluation.results.append(result)
+            gc.collect()  # nothing of this version's matrices survives into the next one
             if tracker is not None:
                 role = "baseline" if i == 0 and not baseline_run else "candidate"
                 log_version_run(
@@ -300,7 +301,9 @@ def measure_latency(
         settings.requests(min(settings.texts, len(evaluation.data.queries))),
         settings.batch_size,
     )
-    probes = probe_latency(versions, evaluation.data.queries.texts, settings)
+    # Precomputed versions (vectors the team brings) make no requests: nothing to time.
+    timed = [v for v in versions if not hasattr(v, "vectors_for")]
+    probes = probe_latency(timed, evaluation.data.queries.texts, settings)
     for i, r in enumerate(evaluation.results):
         p = probes.get(r.name)
         if p is None:
@@ -335,7 +338,7 @@ def reindex_analyses(
         OmegaConf.to_container(cfg.gates, resolve=True), primary_metric=cfg.primary_metric
     )
     st = CompareSettings.from_mapping(OmegaConf.to_container(cfg.compare, resolve=True))
-    metric, cache = gates.primary_metric, Path(cfg.cache.dir)
+    metric = gates.primary_metric
     boot = {"n_resamples": st.bootstrap, "seed": st.seed, "confidence": st.confidence}
     out = {}
     for v, r in zip(cand_v, cand_r):
@@ -344,14 +347,13 @@ def reindex_analyses(
         if da != db:
             out[v.name] = dims_differ(da, db, metric, known, **boot)
             continue
-        vec = {
-            (who, role): embed_texts(version, texts, role, cache, progress=False).vectors
-            for who, version in (("a", base_v), ("b", v))
-            for role, texts in (
-                ("document", data.catalog.text_for(data.text_field)),
-                ("query", data.queries.texts),
-            )
-        }
+        quiet = OmegaConf.merge(cfg, {"progress": False})
+        vec = {}
+        for who, version in (("a", base_v), ("b", v)):
+            # From the cache (warm: no embedding calls) or a precomputed version's files.
+            docs, queries = embed_version(version, data, quiet)
+            vec[who, "document"], vec[who, "query"] = docs.vectors, queries.vectors
+            del docs, queries
         out[v.name] = analyse_reindex(
             vec["a", "document"],
             vec["a", "query"],

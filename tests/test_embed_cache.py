@@ -4,7 +4,8 @@ concurrent writers and crashes leave a consistent cache."""
 from __future__ import annotations
 
 import hashlib
-import sqlite3
+import json
+import signal
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,8 @@ import numpy as np
 import pytest
 
 from evalkit.embed import ModelVersion, UseM3, VectorCache, embed_texts
-from evalkit.embed.cache import spec_hash, text_keys
+from evalkit.embed.cache import spec_hash, text_key_array, text_keys
+from evalkit.embed.store import inventory
 
 REPO = Path(__file__).resolve().parents[1]
 DIM = 6
@@ -141,18 +143,25 @@ def test_dimension_sweep_reuses_the_untruncated_vectors(tmp_path):
 def test_crash_leftovers_do_not_corrupt_earlier_entries(tmp_path):
     texts = texts_n(12)
     model = Counting(batch_size=4)
-    embed_texts(model, texts, "query", tmp_path, progress=False)
+    embed_texts(model, texts[:8], "query", tmp_path, progress=False)
+    embed_texts(model, texts[8:], "query", tmp_path, progress=False)
     spec_dir = tmp_path / spec_hash(model.cache_spec("query"))[:32]
-    (vector_file,) = spec_dir.glob("*.f32")
-    # a crash mid-write leaves a partial row appended after the indexed rows
-    with open(vector_file, "ab") as f:
-        f.write(b"\x00\x01\x02")
+    shards = sorted(spec_dir.glob("*.shard.json"))
+    assert len(shards) == 2
+    # a writer killed before its manifest: unreferenced files are ignored
+    (spec_dir / "dead-1-000000.vectors.npy").write_bytes(b"\x00\x01\x02")
+    (spec_dir / "dead-1-000000.keys.npy").write_bytes(b"garbage")
     again = embed_texts(Counting(), texts, "query", tmp_path, progress=False)
     assert again.n_cached == 12
     np.testing.assert_allclose(again.vectors, np.stack([toy_vector(t) for t in texts]), atol=1e-6)
-    # a vector file truncated behind the index's back: those rows are recomputed, not garbage
-    with open(vector_file, "r+b") as f:
-        f.truncate(4 * DIM * 8 + 5)
+    # a shard's vector file damaged behind its manifest's back: its rows are recomputed
+    (second,) = [  # the shard of texts[8:] (4 rows)
+        m.name.replace(".shard.json", ".vectors.npy")
+        for m in shards
+        if json.loads(m.read_text())["rows"] == 4
+    ]
+    with open(spec_dir / second, "r+b") as f:
+        f.truncate(100)
     model = Counting()
     healed = embed_texts(model, texts, "query", tmp_path, progress=False)
     assert healed.n_cached == 8 and [t for c in model.calls for t in c] == texts[8:]
@@ -214,10 +223,11 @@ def test_concurrent_writers_share_one_spec_safely(tmp_path):
     assert model.calls == [] and result.n_cached == 450
     np.testing.assert_allclose(result.vectors, np.stack([toy_vector(t) for t in texts]), atol=1e-6)
     (spec_dir,) = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
-    with sqlite3.connect(spec_dir / "index.sqlite") as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == 450
-    assert len(list(spec_dir.glob("*.f32"))) == 4  # one file per writer
+    manifests = list(spec_dir.glob("*.shard.json"))
+    assert len(manifests) == 4  # one (small) shard per writer, none shared
+    with VectorCache(tmp_path / "cache", model.cache_spec("query")) as cache:
+        assert len(cache) == 450
+        assert sum(s.rows for s in cache.shards()) == 300 + 300 + 300 + 450
 
 
 def test_cache_get_put_at_scale_is_exact(tmp_path):
@@ -249,3 +259,91 @@ def test_real_model_warm_rerun(tmp_path):
     np.testing.assert_array_equal(warm.vectors, cold.vectors)
     # the document role of USE has the same spec: shared entries
     assert embed_texts(use, texts, "document", tmp_path, progress=False).n_requests == 0
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import pathlib, sys, time
+    sys.path.insert(0, sys.argv[2])
+    from tests.test_embed_cache import Counting, texts_n
+    from evalkit.embed import embed_texts
+
+    root = pathlib.Path(sys.argv[1])
+
+    class Stalls(Counting):
+        def _embed_batch(self, texts, role, dimensions):
+            if len(self.calls) == 27:  # batches 26-27 sit in the shard being filled
+                (root / "stalled").touch()
+                time.sleep(600)
+            return super()._embed_batch(texts, role, dimensions)
+
+    shard_mb = 50 * (4 * 6 + 16) / 2**20  # 50 rows of 6 dims per shard
+    embed_texts(Stalls(batch_size=10), texts_n(400), "query", root / "cache", progress=False,
+                shard_mb=shard_mb)
+    """
+)
+
+
+def test_killed_writer_resumes_recomputing_only_the_shard_in_flight(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(tmp_path), str(REPO)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "stalled").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # no clean-up of any kind runs
+    proc.wait(30)
+    texts = texts_n(400)
+    model = Counting(batch_size=10)
+    spec = model.cache_spec("query")
+    with VectorCache(tmp_path / "cache", spec) as cache:
+        assert [s.rows for s in cache.shards()] == [50] * 5  # 250 committed rows
+    result = embed_texts(model, texts, "query", tmp_path / "cache", progress=False)
+    assert result.n_cached == 250
+    assert [t for c in model.calls for t in c] == texts[250:]  # only the shard in flight + rest
+    np.testing.assert_allclose(result.vectors, np.stack([toy_vector(t) for t in texts]), atol=1e-6)
+
+
+def test_shards_are_bounded_and_lookup_is_vectorised(tmp_path):
+    keys = text_key_array([f"doc {i}" for i in range(1000)])
+    vectors = np.random.default_rng(1).normal(size=(1000, 8)).astype(np.float32)
+    with VectorCache(tmp_path, {"backend": "bounded"}, shard_mb=100 * (32 + 16) / 2**20) as c:
+        for s in range(0, 1000, 30):
+            c.put(keys[s : s + 30], vectors[s : s + 30])
+    with VectorCache(tmp_path, {"backend": "bounded"}) as c:
+        rows = [s.rows for s in c.shards()]
+        assert max(rows) <= 100 + 30 and sum(rows) == 1000 and len(rows) >= 8
+        pos, got = c.get(keys[::-1])
+        np.testing.assert_array_equal(pos, np.arange(1000))
+        np.testing.assert_array_equal(got, vectors[::-1])
+        assert not c.last_unit_norm  # random rows were not stored normalised
+
+
+def test_fully_cached_in_order_read_is_a_view_and_not_renormalised(tmp_path):
+    texts = texts_n(30)
+    embed_texts(Counting(batch_size=30), texts, "document", tmp_path, progress=False)
+    warm = embed_texts(Counting(), texts, "document", tmp_path, progress=False)
+    assert isinstance(warm.vectors.base, np.memmap) or isinstance(warm.vectors, np.memmap)
+    assert not warm.vectors.flags.writeable  # the stored rows themselves, no copy made
+    np.testing.assert_array_equal(
+        warm.vectors, np.stack([toy_vector(t, "document") for t in texts])
+    )
+
+
+def test_store_in_an_fsspec_url(tmp_path):
+    pytest.importorskip("fsspec")
+    url = f"memory://evalkit-test-{tmp_path.name}"
+    texts = texts_n(20)
+    cold = embed_texts(Counting(batch_size=8), texts, "query", url, progress=False)
+    model = Counting()
+    warm = embed_texts(model, texts, "query", url, progress=False)
+    assert model.calls == [] and warm.n_cached == 20
+    np.testing.assert_array_equal(warm.vectors, cold.vectors)
+    (summary,) = inventory(url)
+    assert summary.rows == 20 and summary.dims == (DIM,) and summary.spec["backend"] == "counting"

@@ -124,6 +124,18 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     return (v / norms).astype(np.float32, copy=False)
 
 
+def l2_normalize_in_place(vectors: np.ndarray) -> np.ndarray:
+    """:func:`l2_normalize` on a writable float32 matrix, in place (same values).
+
+    >>> l2_normalize_in_place(np.array([[3.0, 4.0]], dtype=np.float32)).tolist()
+    [[0.6000000238418579, 0.800000011920929]]
+    """
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.maximum(norms, np.finfo(np.float32).tiny, out=norms)
+    vectors /= norms
+    return vectors
+
+
 class ModelVersion(ABC):
     """One embedding-model version: a backend plus evalkit's common options (see module doc).
 
@@ -389,18 +401,35 @@ class ModelVersion(ABC):
             m = pool(m, owner, n_texts, self.chunking.pooling)
         return self.finalize(m, dims) if finalize else np.ascontiguousarray(m, dtype=np.float32)
 
-    def finalize(self, vectors: np.ndarray, dimensions: int | None = None) -> np.ndarray:
+    def finalize(
+        self,
+        vectors: np.ndarray,
+        dimensions: int | None = None,
+        *,
+        unit_norm: bool = False,
+        in_place: bool = False,
+    ) -> np.ndarray:
         """evalkit's client-side post-processing: keep the first ``dimensions`` (default: the
-        configured ones) and L2-normalise if ``normalize``.  Vectorised; float32 out."""
+        configured ones) and L2-normalise if ``normalize``.  Vectorised; float32 out.
+
+        ``unit_norm=True`` says the rows are already L2-normalised (as stored): they are not
+        normalised again unless truncated.  ``in_place=True`` lets an untruncated, writable
+        ``vectors`` be normalised in place (no second copy of a large matrix).
+        """
         dims = self._effective_dimensions(dimensions)
         m = np.asarray(vectors, dtype=np.float32)
+        truncated = False
         if dims is not None:
             if m.shape[1] < dims:
                 raise EndpointError(
                     f"model version {self.name!r}: vectors have {m.shape[1]} dimensions, "
                     f"fewer than the requested dimensions={dims} (expected >= {dims})"
                 )
+            truncated = dims < m.shape[1]
             m = m[:, :dims]
-        if self.normalize:
-            m = l2_normalize(m)
+        if self.normalize and not (unit_norm and not truncated):
+            if in_place and not truncated and m.flags.writeable and m.flags.c_contiguous:
+                l2_normalize_in_place(m)
+            else:
+                m = l2_normalize(m)
         return np.ascontiguousarray(m, dtype=np.float32)

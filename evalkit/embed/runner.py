@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 from evalkit.embed.base import (
@@ -37,7 +38,8 @@ from evalkit.embed.base import (
     check_role,
     check_texts,
 )
-from evalkit.embed.cache import VectorCache, text_keys
+from evalkit.embed.cache import SHARD_MB, VectorCache, keys_distinct, text_key_array
+from evalkit.embed.store import unit_norm
 from evalkit.embed.vector_checks import ROLE_NAMES, check_vectors
 from evalkit.errors import EndpointError
 
@@ -46,6 +48,9 @@ log = logging.getLogger(__name__)
 
 class _Assembler:
     """Rows of the unique-text matrix, allocated when the dimension is first known.
+
+    When the cache returns every row in order (a view of one stored shard), that view is the
+    matrix: no copy.  ``owned`` says whether the matrix is this object's own (writable) memory.
 
     The first vectors placed (cached or the first finished batch) are checked against the
     requested ``dimensions`` and the dimension ``expect_dim`` of the other role, so a mismatch
@@ -68,6 +73,7 @@ class _Assembler:
         self.requested_dim = requested_dim
         self.expect_dim = expect_dim
         self.matrix: np.ndarray | None = None
+        self.owned = False
 
     def _check_first(self, d: int, source: str) -> None:
         role = ROLE_NAMES.get(self.role, self.role)
@@ -88,7 +94,11 @@ class _Assembler:
     def place(self, positions: np.ndarray, vectors: np.ndarray, source: str) -> None:
         if self.matrix is None:
             self._check_first(vectors.shape[1], source)
+            if len(positions) == self.n and positions[-1] == self.n - 1:  # all rows, in order
+                self.matrix = vectors
+                return
             self.matrix = np.empty((self.n, vectors.shape[1]), dtype=np.float32)
+            self.owned = True
         elif vectors.shape[1] != self.matrix.shape[1]:
             raise EndpointError(
                 f"model version {self.name!r}: {source} vectors have {vectors.shape[1]} "
@@ -99,6 +109,23 @@ class _Assembler:
         self.matrix[positions] = vectors
 
 
+def unique_texts(texts: list[str]) -> tuple[list[str], np.ndarray | None]:
+    """Distinct texts in order of first appearance, and each text's row among them (``None``
+    when every text is distinct: the identity).  Hash-table work in C (pandas), not Python.
+
+    >>> unique_texts(["b", "a", "b"])
+    (['b', 'a'], array([0, 1, 0]))
+    >>> unique_texts(["x", "y"])
+    (['x', 'y'], None)
+    """
+    if not texts:
+        return [], None
+    codes, uniques = pd.factorize(np.asarray(texts, dtype=object))
+    if len(uniques) == len(texts):
+        return texts, None
+    return list(uniques), codes.astype(np.int64)
+
+
 def embed_texts(
     version: ModelVersion,
     texts: Sequence[str],
@@ -107,10 +134,13 @@ def embed_texts(
     progress: bool = True,
     expect_dim: int | None = None,
     check: bool = True,
+    shard_mb: float = SHARD_MB,
 ) -> EmbeddingResult:
     """Vectors for ``texts`` (input order) from ``version`` in ``role``, via the cache if given.
 
-    ``progress`` shows a tqdm bar (only on a terminal).  ``n_cached`` in the result counts
+    ``progress`` shows a tqdm bar (only on a terminal); ``shard_mb`` bounds the cache's shard
+    files (``cache.shard_mb``).  Vectors stored L2-normalised are not normalised again, and a
+    fully cached call whose rows lie in order in one shard returns a read-only view of it.  ``n_cached`` in the result counts
     unique texts found in the cache; ``latencies_s`` has one entry per request made now.
     ``expect_dim``: the dimension the vectors must have before truncation (the other role's
     ``raw_dim``), checked on the first batch.  ``check`` runs the sanity checks of
@@ -119,22 +149,29 @@ def embed_texts(
     check_role(role)
     texts = check_texts(texts)
     t0 = time.perf_counter()
-    unique = list(dict.fromkeys(texts))
-    position = {t: i for i, t in enumerate(unique)}
-    inverse = np.fromiter((position[t] for t in texts), dtype=np.int64, count=len(texts))
+    all_keys = None
+    if cache_dir is not None and texts:
+        all_keys = text_key_array(texts)  # hashed once; the common catalog case has no repeats
+        unique, inverse = (texts, None) if keys_distinct(all_keys) else unique_texts(texts)
+    else:
+        unique, inverse = unique_texts(texts)
     out = _Assembler(len(unique), version.name, cache_dir, role, version.dimensions, expect_dim)
     filled = np.zeros(len(unique), dtype=bool)
     rlog = RequestLog()
     n_cached = 0
+    unit = True  # every vector so far was L2-normalised when it was stored / returned
 
     with contextlib.ExitStack() as stack:
         cache = None
-        keys: list[bytes] = []
+        keys = np.zeros((0, 16), dtype=np.uint8)
         if cache_dir is not None and unique:
-            cache = stack.enter_context(VectorCache(cache_dir, version.cache_spec(role)))
-            keys = text_keys(unique)
+            cache = stack.enter_context(
+                VectorCache(cache_dir, version.cache_spec(role), shard_mb=shard_mb)
+            )
+            keys = all_keys if inverse is None else text_key_array(unique)
             hit_pos, hit_vectors = cache.get(keys)
             if hit_vectors is not None:
+                unit = cache.last_unit_norm
                 out.place(hit_pos, hit_vectors, "cached")
                 filled[hit_pos] = True
                 n_cached = len(hit_pos)
@@ -152,10 +189,31 @@ def embed_texts(
             )
         )
 
+        # Batches may finish out of order (concurrent requests): they are put into the store in
+        # batch order, so the shards hold the texts in order and a warm rerun reads them as runs.
+        finished: dict[int, np.ndarray] = {}
+        next_put = 0
+
+        def put_in_order(flush_all: bool = False) -> None:
+            nonlocal next_put
+            if cache is None:
+                return
+            while next_put in finished:
+                cache.put(keys[batch_pos[next_put]], finished.pop(next_put))
+                next_put += 1
+            if flush_all:  # stopping: keep every finished batch, in whatever order
+                for j in sorted(finished):
+                    cache.put(keys[batch_pos[j]], finished.pop(j))
+
+        stack.callback(put_in_order, True)  # runs before the cache closes (LIFO)
+
         def on_batch(i: int, vectors: np.ndarray) -> None:
+            nonlocal unit
             pos = batch_pos[i]
             if cache is not None:
-                cache.put([keys[j] for j in pos], vectors)
+                finished[i] = vectors
+                put_in_order()
+            unit = unit and unit_norm(vectors)
             out.place(pos, vectors, "new")
             filled[pos] = True
             bar.update(len(pos))
@@ -177,7 +235,9 @@ def embed_texts(
         if check:
             hint = f" - cached vectors: clear {cache_dir}" if n_cached and cache_dir else ""
             check_vectors(out.matrix, version.name, role, version.dimensions, hint)
-        vectors = version.finalize(out.matrix)[inverse]
+        vectors = version.finalize(out.matrix, unit_norm=unit, in_place=out.owned)
+        if inverse is not None:
+            vectors = vectors[inverse]
     wall = time.perf_counter() - t0
     log.info(
         "%s/%s: %d texts, %d unique, %d cached, %d requests (%d retries) in %.2f s",

@@ -139,6 +139,49 @@ def build_index(vectors: np.ndarray, spec: IndexSpec, progress: bool = False) ->
     return index
 
 
+class ArrayFlatIP:
+    """Exact inner-product search over the caller's float32 matrix, without copying it.
+
+    The same FAISS kernel as ``IndexFlatIP.search`` (``knn_inner_product``), so rankings are
+    identical, but the catalog stays where it is (e.g. memory-mapped from the vector store):
+    one copy of a version's vectors instead of two.  The matrix must stay unchanged while used.
+
+    >>> x = np.eye(3, dtype="float32")
+    >>> ArrayFlatIP(x).search(x[:1], 2)[1].tolist()
+    [[0, 1]]
+    """
+
+    def __init__(self, vectors: np.ndarray, threads: int = 0) -> None:
+        self.xb = np.ascontiguousarray(vectors, dtype=np.float32)  # no copy if already so
+        self.ntotal, self.d = self.xb.shape
+        if threads:
+            faiss.omp_set_num_threads(threads)
+
+    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return faiss.knn(x, self.xb, k, metric=faiss.METRIC_INNER_PRODUCT)
+
+
+def stored_vectors(index: faiss.Index) -> np.ndarray | None:
+    """A read-only view (no copy) of a flat float32 index's own vectors, or ``None`` for other
+    kinds.  Keep ``index`` alive while the view is used.  Lets a caller drop its own matrix once
+    indexed, so a version's catalog is held once.
+
+    >>> index = build_index(np.eye(3, dtype="float32"), IndexSpec(kind="flat"))
+    >>> stored_vectors(index).tolist()
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    if isinstance(index, ArrayFlatIP):
+        return index.xb
+    if type(index) not in (faiss.IndexFlatIP, faiss.IndexFlatL2, faiss.IndexFlat):
+        return None
+    n, d = index.ntotal, index.d
+    if n == 0:
+        return np.zeros((0, d), dtype=np.float32)
+    view = faiss.rev_swig_ptr(index.get_xb(), n * d).reshape(n, d)
+    view.flags.writeable = False
+    return view
+
+
 def search(
     index: faiss.Index,
     queries: np.ndarray,
@@ -195,6 +238,8 @@ def measure_ann_recall(
     take = np.arange(n_q)
     if sample and n_q > sample:
         take = np.sort(np.random.default_rng(seed).choice(n_q, size=sample, replace=False))
-    exact = build_index(vectors, IndexSpec(kind="flat"))
-    _, exact_rows = search(exact, queries[take], depth=k)
+    # brute force on the caller's matrix itself: no second copy of the catalog in an index
+    xb = np.ascontiguousarray(vectors, dtype=np.float32)
+    xq = np.ascontiguousarray(queries[take], dtype=np.float32)
+    _, exact_rows = faiss.knn(xq, xb, min(k, len(xb)), metric=faiss.METRIC_INNER_PRODUCT)
     return ann_recall(approx_rows[take], exact_rows, k)

@@ -1,0 +1,314 @@
+"""Vectors users bring: a model version whose catalog and query vectors are read from files.
+
+A team's own batch pipeline writes, for the catalog and for the queries, either
+
+* a Parquet file with an id column and a vector column (``list`` / ``large_list`` /
+  ``fixed_size_list`` of numbers), or
+* a ``.npy`` matrix (n, d) plus an ids file (``.npy`` 1-D, ``.json`` list, or text with one id
+  per line) in the same row order.
+
+:class:`Precomputed` reads them by id (``conf/models/precomputed.yaml``) and checks them: every
+catalog / query id of the evaluation present exactly once, one dimension, finite numbers, no
+all-zero vector.  Anything else is a :class:`~evalkit.errors.DataError` naming the file, the
+row (1-based) and the field.  Ids in the file that the evaluation does not use are ignored.
+It then takes part in the evaluation like any other version (``dimensions`` truncation and
+``normalize`` apply as for embedded vectors; rows already unit-norm are not normalised again).
+
+>>> import tempfile, numpy as np, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> np.save(d / "docs.npy", np.array([[3.0, 4.0], [0.0, 2.0]], dtype=np.float32))
+>>> _ = (d / "docs.txt").write_text("b\\na\\n")
+>>> v = Precomputed("mine", catalog=str(d / "docs.npy"), catalog_ids=str(d / "docs.txt"),
+...                 queries=str(d / "docs.npy"), query_ids=str(d / "docs.txt"))
+>>> v.vectors_for(["a", "b"], "document").vectors.tolist()
+[[0.0, 1.0], [0.6000000238418579, 0.800000011920929]]
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evalkit.embed.base import EmbeddingResult, ModelVersion, check_role
+from evalkit.embed.store import Folder, is_remote, unit_norm
+from evalkit.errors import ConfigError, DataError
+
+
+def _open_bytes(path: str) -> bytes:
+    if is_remote(path):
+        folder, name = path.rsplit("/", 1)
+        return Folder(folder).read_bytes(name)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _check_exists(path: str, what: str) -> None:
+    if is_remote(path):
+        return  # reported when read
+    import os
+
+    if not os.path.isfile(path):
+        raise DataError("file not found", file=path, expected=f"{what}")
+
+
+def read_parquet_vectors(
+    path: str, id_column: str, vector_column: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ids as str objects, float32 (n, d)) from a Parquet file; DataError names row / field."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        source: Any = io.BytesIO(_open_bytes(path)) if is_remote(path) else path
+        schema = pq.read_schema(source)
+        missing = [c for c in (id_column, vector_column) if c not in schema.names]
+        if missing:
+            raise DataError(
+                f"no column {missing[0]!r} (columns: {', '.join(schema.names)})",
+                file=path,
+                field=missing[0],
+                expected="an id column and a vector column (set id_column / vector_column)",
+            )
+        if is_remote(path):
+            source.seek(0)
+        table = pq.read_table(source, columns=[id_column, vector_column])
+    except (OSError, pa.ArrowException) as err:
+        raise DataError(
+            f"cannot read Parquet ({err})", file=path, expected="a Parquet file"
+        ) from err
+    ids_col = table.column(id_column).combine_chunks()
+    if ids_col.null_count:
+        row = int(np.flatnonzero(ids_col.is_null().to_numpy(zero_copy_only=False))[0]) + 1
+        raise DataError("id is null", file=path, row=row, field=id_column, expected="an id")
+    ids = np.asarray([str(x) for x in ids_col.to_pylist()], dtype=object)
+    col = table.column(vector_column).combine_chunks()
+    kinds = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)
+    if not any(k(col.type) for k in kinds):
+        raise DataError(
+            f"column has type {col.type}",
+            file=path,
+            field=vector_column,
+            expected="a list or fixed-size list of numbers per row",
+        )
+    if not (pa.types.is_floating(col.type.value_type) or pa.types.is_integer(col.type.value_type)):
+        raise DataError(
+            f"vectors hold {col.type.value_type}",
+            file=path,
+            field=vector_column,
+            expected="numbers",
+        )
+    if col.null_count:
+        row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0]) + 1
+        raise DataError(
+            "vector is null", file=path, row=row, field=vector_column, expected="a vector"
+        )
+    lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
+    if len(lengths) and (lengths != lengths[0]).any():
+        row = int(np.flatnonzero(lengths != lengths[0])[0]) + 1
+        raise DataError(
+            f"vector has {int(lengths[row - 1])} dimensions, row 1 has {int(lengths[0])}",
+            file=path,
+            row=row,
+            field=vector_column,
+            expected="one dimension for every vector",
+        )
+    dim = int(lengths[0]) if len(lengths) else 0
+    values = col.flatten()
+    flat = values.to_numpy(zero_copy_only=False)  # nulls inside a vector become NaN
+    vectors = np.asarray(flat, dtype=np.float32).reshape(len(col), dim)
+    return ids, vectors
+
+
+def read_ids_file(path: str) -> np.ndarray:
+    """Ids from ``.npy`` (1-D), ``.json`` (a list) or text (one per line), as str objects."""
+    raw = _open_bytes(path)
+    try:
+        if path.endswith(".npy"):
+            arr = np.load(io.BytesIO(raw), allow_pickle=False)
+            if arr.ndim != 1:
+                raise DataError(f"ids have shape {arr.shape}", file=path, expected="a 1-D array")
+            values = arr.tolist()
+        elif path.endswith(".json"):
+            values = json.loads(raw)
+            if not isinstance(values, list):
+                raise DataError("not a JSON list", file=path, expected="a JSON list of ids")
+        else:
+            values = raw.decode("utf-8").splitlines()
+            if values and values[-1] == "":
+                values = values[:-1]
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DataError(f"cannot read ids ({err})", file=path, expected="ids") from err
+    return np.asarray([str(v) for v in values], dtype=object)
+
+
+def read_npy_vectors(path: str, ids_path: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, float32 (n, d)) from a ``.npy`` matrix and its ids file."""
+    if not ids_path:
+        raise ConfigError(
+            f"{path}: a .npy vector file needs its ids file (set catalog_ids / query_ids)"
+        )
+    try:
+        matrix = np.load(io.BytesIO(_open_bytes(path)), allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DataError(f"cannot read .npy ({err})", file=path, expected="a .npy matrix") from err
+    if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.number):
+        raise DataError(
+            f"array has shape {matrix.shape} and dtype {matrix.dtype}",
+            file=path,
+            expected="a 2-D numeric matrix (n, d)",
+        )
+    ids = read_ids_file(ids_path)
+    if len(ids) != len(matrix):
+        raise DataError(
+            f"{len(ids)} ids for {len(matrix)} vectors in {path}",
+            file=ids_path,
+            expected="one id per vector row",
+        )
+    return ids, np.asarray(matrix, dtype=np.float32)
+
+
+def check_vectors(
+    path: str, file_ids: np.ndarray, vectors: np.ndarray, wanted: list[str], field: str, what: str
+) -> np.ndarray:
+    """Rows of ``vectors`` for ``wanted`` ids (in that order), after every check."""
+    where = pd.Index(file_ids)
+    if not where.is_unique:
+        dup = where.duplicated()
+        row = int(np.flatnonzero(dup)[0]) + 1
+        raise DataError(
+            f"id {file_ids[row - 1]!r} appears more than once ({int(dup.sum())} repeated row(s))",
+            file=path,
+            row=row,
+            field=field,
+            expected="each id once",
+        )
+    order = where.get_indexer(pd.Index(np.asarray(wanted, dtype=object)))
+    if (order < 0).any():
+        absent = np.flatnonzero(order < 0)
+        raise DataError(
+            f"{len(absent)} {what} id(s) of the evaluation have no vector, first {wanted[absent[0]]!r}",
+            file=path,
+            field=field,
+            expected=f"a vector for every {what} id",
+        )
+    if vectors.shape[1] == 0:
+        raise DataError("vectors have 0 dimensions", file=path, expected="at least one dimension")
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0]) + 1
+        raise DataError(
+            f"vector of id {file_ids[row - 1]!r} has NaN or infinite values",
+            file=path,
+            row=row,
+            field="vector",
+            expected="finite numbers",
+        )
+    zero = ~vectors.any(axis=1)
+    if zero.any():
+        row = int(np.flatnonzero(zero)[0]) + 1
+        raise DataError(
+            f"vector of id {file_ids[row - 1]!r} is all zeros",
+            file=path,
+            row=row,
+            field="vector",
+            expected="a non-zero vector",
+        )
+    if len(order) == len(vectors) and (order == np.arange(len(order))).all():
+        return vectors
+    return vectors[order]
+
+
+class Precomputed(ModelVersion):
+    """A model version whose vectors come from files (see the module docstring).
+
+    ``catalog`` / ``queries``: Parquet or ``.npy`` paths (local or fsspec URLs);
+    ``catalog_ids`` / ``query_ids``: ids files for ``.npy``; ``id_column`` / ``vector_column``:
+    Parquet column names.
+    """
+
+    backend = "precomputed"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        catalog: str,
+        queries: str,
+        catalog_ids: str | None = None,
+        query_ids: str | None = None,
+        id_column: str = "id",
+        vector_column: str = "vector",
+        dimensions: int | None = None,
+        normalize: bool = True,
+        revision: str | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        super().__init__(
+            name,
+            batch_size=batch_size,
+            dimensions=dimensions,
+            normalize=normalize,
+            revision=revision,
+        )
+        for key, value in (("catalog", catalog), ("queries", queries)):
+            if not isinstance(value, str) or not value:
+                raise ConfigError(
+                    f"models.{name}.{key}={value!r} is invalid (expected a Parquet or .npy path)"
+                )
+        self.files = {"document": catalog, "query": queries}
+        self.ids_files = {"document": catalog_ids, "query": query_ids}
+        self.id_column = id_column
+        self.vector_column = vector_column
+
+    def _embed_batch(self, texts: list[str], role: str, dimensions: int | None) -> np.ndarray:
+        raise ConfigError(
+            f"model version {self.name!r} is precomputed: it reads vectors by id from "
+            f"{self.files['document']} / {self.files['query']} and cannot embed new texts "
+            "(endpoint checks and latency probes do not apply to it)"
+        )
+
+    def _backend_spec(self, role: str) -> dict[str, Any]:
+        return {"file": self.files[check_role(role)], "ids": self.ids_files[role]}
+
+    def _backend_params(self) -> dict[str, Any]:
+        return {
+            "catalog": self.files["document"],
+            "queries": self.files["query"],
+            "id_column": self.id_column,
+            "vector_column": self.vector_column,
+        }
+
+    def read(self, role: str) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of the file for ``role``, as stored (format checks only)."""
+        path = self.files[check_role(role)]
+        _check_exists(path, "a Parquet or .npy vector file")
+        if path.endswith(".npy"):
+            return read_npy_vectors(path, self.ids_files[role])
+        return read_parquet_vectors(path, self.id_column, self.vector_column)
+
+    def vectors_for(self, ids: list[str], role: str) -> EmbeddingResult:
+        """Checked, finalised vectors for ``ids`` (in that order) as an EmbeddingResult."""
+        path = self.files[check_role(role)]
+        file_ids, vectors = self.read(role)
+        field = self.id_column if not path.endswith(".npy") else "id"
+        what = "catalog" if role == "document" else "query"
+        rows = check_vectors(path, file_ids, vectors, list(ids), field, what)
+        del vectors
+        out = self.finalize(
+            rows, unit_norm=unit_norm(rows), in_place=rows.flags.writeable and rows.flags.owndata
+        )
+        return EmbeddingResult(
+            vectors=out,
+            latencies_s=np.zeros(0, dtype=np.float64),
+            n_requests=0,
+            n_cached=len(ids),
+            batch_size=self.batch_size,
+            concurrency=1,
+            dim=int(out.shape[1]),
+            n_unique=len(ids),
+        )

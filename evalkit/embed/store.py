@@ -1,0 +1,380 @@
+"""Shard files of a vector store: a folder (local path or fsspec URL) of bounded ``.npy`` shards.
+
+A store folder holds one sub-folder per cache spec (``<sha256(spec)[:32]>/``, see
+:mod:`evalkit.embed.cache`), and in it::
+
+    spec.json                         the spec, for humans and `evalkit task=vectors`
+    <shard>.keys.npy                  uint8 (rows, 16): the 16-byte text keys
+    <shard>.vectors.npy               float32 (rows, dim): their vectors
+    <shard>.shard.json                manifest, written LAST: {"rows", "dim", "unit_norm", ...}
+
+A shard exists once its manifest exists: writers put the two ``.npy`` files first and the
+manifest last (each written to a temporary name and renamed on a local disk; a single object
+PUT on object stores), so a killed writer leaves at most unreferenced ``.npy`` files, never a
+manifest pointing at missing rows.  Shard names are unique per writer (host, pid, random), so
+any number of processes and machines write into one folder without locks.  The shards are the
+only record: there is no database to lose or to share.
+
+Local folders are memory-mapped on read; other URLs (``s3://``, ``gs://``, ``memory://``, ...)
+go through ``fsspec`` (installed with ``datasets``; S3 needs ``s3fs``).
+
+>>> import tempfile, numpy as np
+>>> folder = Folder(tempfile.mkdtemp())
+>>> shard = write_shard(folder, "w1-0", np.zeros((2, 16), np.uint8), np.eye(2, dtype=np.float32))
+>>> [(s.name, s.rows, s.dim, s.unit_norm) for s in list_shards(folder)]
+[('w1-0', 2, 2, True)]
+>>> read_vectors(folder, shard).tolist()
+[[1.0, 0.0], [0.0, 1.0]]
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalkit.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+KEY_BYTES = 16
+MANIFEST = ".shard.json"
+#: |norm - 1| below which a row counts as stored L2-normalised (float32 rounding of a unit vector).
+UNIT_NORM_TOL = 1e-5
+
+
+def is_remote(url: str | os.PathLike[str]) -> bool:
+    """Whether ``url`` names an fsspec filesystem other than the local disk.
+
+    >>> is_remote("s3://bucket/vectors"), is_remote("/data/vectors"), is_remote("file:///x")
+    (True, False, False)
+    """
+    text = str(url)
+    return "://" in text and not text.startswith("file://")
+
+
+class Folder:
+    """A folder of the store: local (``pathlib``, memory-mapped reads) or an fsspec URL."""
+
+    def __init__(self, url: str | os.PathLike[str]) -> None:
+        text = str(url)
+        self.url = text
+        self.remote = is_remote(text)
+        if self.remote:
+            try:
+                import fsspec
+            except ImportError as err:  # pragma: no cover - fsspec comes with datasets
+                raise ConfigError(f"cache.dir={text!r}: URLs need fsspec ({err})") from err
+            try:
+                self.fs, self.root = fsspec.core.url_to_fs(text)
+            except (ImportError, ValueError) as err:
+                raise ConfigError(
+                    f"cache.dir={text!r}: cannot open this URL ({err}) (expected a local path "
+                    "or an fsspec URL whose filesystem package is installed, e.g. s3fs for s3://)"
+                ) from err
+        else:
+            self.path = Path(text[len("file://") :] if text.startswith("file://") else text)
+
+    def child(self, name: str) -> Folder:
+        return Folder(f"{self.url.rstrip('/')}/{name}")
+
+    def _full(self, name: str) -> str:
+        return f"{self.root.rstrip('/')}/{name}"
+
+    def makedirs(self) -> None:
+        try:
+            if self.remote:
+                self.fs.makedirs(self.root, exist_ok=True)
+            else:
+                self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"cache.dir: cannot create {self.url} ({err})") from err
+
+    def exists(self, name: str = "") -> bool:
+        if self.remote:
+            return bool(self.fs.exists(self._full(name) if name else self.root))
+        return (self.path / name).exists() if name else self.path.exists()
+
+    def names(self) -> list[str]:
+        """Names of the entries directly in this folder (sorted; [] if it does not exist)."""
+        if self.remote:
+            if not self.fs.exists(self.root):
+                return []
+            return sorted(
+                p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.root, detail=False)
+            )
+        return sorted(os.listdir(self.path)) if self.path.is_dir() else []
+
+    def size(self, name: str) -> int:
+        if self.remote:
+            return int(self.fs.size(self._full(name)))
+        return (self.path / name).stat().st_size
+
+    def write_bytes(self, name: str, data: bytes, fsync: bool = True) -> None:
+        """Write ``name`` atomically (temporary file + rename locally; one PUT remotely)."""
+        if self.remote:
+            with self.fs.open(self._full(name), "wb") as f:
+                f.write(data)
+            return
+        tmp = self.path / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, self.path / name)
+
+    def read_bytes(self, name: str) -> bytes:
+        if self.remote:
+            with self.fs.open(self._full(name), "rb") as f:
+                return bytes(f.read())
+        return (self.path / name).read_bytes()
+
+    def load_npy(self, name: str, mmap: bool = True) -> np.ndarray:
+        """A ``.npy`` file: memory-mapped when local and ``mmap``, else read into memory."""
+        if not self.remote:
+            return np.load(self.path / name, mmap_mode="r" if mmap else None, allow_pickle=False)
+        return np.load(io.BytesIO(self.read_bytes(name)), allow_pickle=False)
+
+    def remove(self, name: str) -> None:
+        if self.remote:
+            self.fs.rm(self._full(name))
+        else:
+            (self.path / name).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One committed shard (from its manifest)."""
+
+    name: str
+    rows: int
+    dim: int
+    unit_norm: bool  # every row had |norm - 1| <= UNIT_NORM_TOL when written
+    created: float = 0.0
+    writer: str = ""
+
+    @property
+    def keys_file(self) -> str:
+        return f"{self.name}.keys.npy"
+
+    @property
+    def vectors_file(self) -> str:
+        return f"{self.name}.vectors.npy"
+
+    @property
+    def nbytes(self) -> int:
+        return self.rows * (KEY_BYTES + 4 * self.dim)
+
+
+def writer_name() -> str:
+    """A name no other writer uses: ``<host>-<pid>-<random>``."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def unit_norm(vectors: np.ndarray) -> bool:
+    """Whether every row is L2-normalised to float32 precision (``UNIT_NORM_TOL``)."""
+    if not len(vectors):
+        return True
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
+    return bool(np.abs(norms - 1.0).max() <= UNIT_NORM_TOL)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def write_shard(
+    folder: Folder, name: str, keys: np.ndarray, vectors: np.ndarray, fsync: bool = True
+) -> Shard:
+    """Write one shard: vectors, keys, then the manifest that commits them."""
+    keys = np.ascontiguousarray(keys, dtype=np.uint8)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if keys.shape != (len(vectors), KEY_BYTES) or vectors.ndim != 2:
+        raise ValueError(f"shard {name}: keys {keys.shape} do not match vectors {vectors.shape}")
+    shard = Shard(
+        name=name,
+        rows=len(vectors),
+        dim=int(vectors.shape[1]),
+        unit_norm=unit_norm(vectors),
+        created=time.time(),
+        writer=name.rsplit("-", 1)[0],
+    )
+    folder.write_bytes(shard.vectors_file, _npy_bytes(vectors), fsync)
+    folder.write_bytes(shard.keys_file, _npy_bytes(keys), fsync)
+    manifest = {
+        "rows": shard.rows,
+        "dim": shard.dim,
+        "unit_norm": shard.unit_norm,
+        "created": shard.created,
+        "writer": shard.writer,
+        "format": 1,
+    }
+    folder.write_bytes(name + MANIFEST, json.dumps(manifest).encode("utf-8"), fsync)
+    return shard
+
+
+def list_shards(folder: Folder) -> list[Shard]:
+    """Committed shards of a spec folder, sorted by name (unreadable manifests skipped, logged)."""
+    shards = []
+    for entry in folder.names():
+        if not entry.endswith(MANIFEST) or entry.startswith("."):
+            continue
+        name = entry[: -len(MANIFEST)]
+        try:
+            meta: dict[str, Any] = json.loads(folder.read_bytes(entry))
+            shards.append(
+                Shard(
+                    name=name,
+                    rows=int(meta["rows"]),
+                    dim=int(meta["dim"]),
+                    unit_norm=bool(meta["unit_norm"]),
+                    created=float(meta.get("created", 0.0)),
+                    writer=str(meta.get("writer", "")),
+                )
+            )
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            log.warning(
+                "vector store %s: skipping shard %s (bad manifest: %s)", folder.url, name, err
+            )
+    return shards
+
+
+def read_keys(folder: Folder, shard: Shard) -> np.ndarray | None:
+    """The shard's keys (rows, 16), or None (logged) when the file is missing or the wrong shape."""
+    try:
+        keys = folder.load_npy(shard.keys_file, mmap=False)
+    except (OSError, ValueError) as err:
+        log.warning(
+            "vector store %s: shard %s unreadable (%s); recomputing it", folder.url, shard.name, err
+        )
+        return None
+    if keys.dtype != np.uint8 or keys.shape != (shard.rows, KEY_BYTES):
+        log.warning(
+            "vector store %s: shard %s keys have shape %s (expected (%d, %d)); recomputing it",
+            folder.url,
+            shard.name,
+            keys.shape,
+            shard.rows,
+            KEY_BYTES,
+        )
+        return None
+    return keys
+
+
+def read_vectors(folder: Folder, shard: Shard) -> np.ndarray | None:
+    """The shard's vectors (memory-mapped when local), or None (logged) when damaged."""
+    try:
+        vectors = folder.load_npy(shard.vectors_file, mmap=True)
+    except (OSError, ValueError) as err:
+        log.warning(
+            "vector store %s: shard %s unreadable (%s); recomputing it", folder.url, shard.name, err
+        )
+        return None
+    if vectors.dtype != np.float32 or vectors.shape != (shard.rows, shard.dim):
+        log.warning(
+            "vector store %s: shard %s vectors have shape %s (expected (%d, %d)); recomputing it",
+            folder.url,
+            shard.name,
+            vectors.shape,
+            shard.rows,
+            shard.dim,
+        )
+        return None
+    return vectors
+
+
+def read_vectors_into(folder: Folder, shard: Shard, out: np.ndarray) -> np.ndarray | None:
+    """The shard's vectors read into ``out`` (a writable float32 buffer of at least
+    ``rows * dim`` values) as a (rows, dim) view of it; ``None`` (logged) when damaged."""
+    view = out.reshape(-1)[: shard.rows * shard.dim].reshape(shard.rows, shard.dim)
+    return view if read_rows_into(folder, shard, 0, view) else None
+
+
+def read_rows_into(folder: Folder, shard: Shard, start: int, out: np.ndarray) -> bool:
+    """Rows ``start .. start + len(out)`` of the shard read into ``out`` (C-contiguous float32
+    (m, dim)): one ``readinto`` from the page cache, no page faults on a mapping.  False (logged)
+    when the shard is damaged."""
+    if folder.remote:
+        vectors = read_vectors(folder, shard)
+        if vectors is None:
+            return False
+        out[...] = vectors[start : start + len(out)]
+        return True
+    path = folder.path / shard.vectors_file
+    try:
+        with open(path, "rb") as f:
+            fmt = np.lib.format
+            major, _ = fmt.read_magic(f)
+            read_header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+            shape, fortran, dtype = read_header(f)
+            if shape != (shard.rows, shard.dim) or fortran or dtype != np.float32:
+                raise ValueError(f"array {shape} {dtype} (expected ({shard.rows}, {shard.dim}))")
+            if start + len(out) > shard.rows or out.shape[1:] != (shard.dim,):
+                raise ValueError(f"rows {start}..{start + len(out)} asked of {shard.rows}")
+            f.seek(start * shard.dim * 4, os.SEEK_CUR)
+            if f.readinto(memoryview(out).cast("B")) != out.nbytes:
+                raise ValueError("file is shorter than its header says")
+    except (OSError, ValueError) as err:
+        log.warning(
+            "vector store %s: shard %s unreadable (%s); recomputing it", folder.url, shard.name, err
+        )
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class SpecSummary:
+    """What the store holds for one spec (``evalkit task=vectors``)."""
+
+    hash: str
+    spec: dict[str, Any]
+    shards: int
+    rows: int
+    dims: tuple[int, ...]
+    nbytes: int
+    unit_norm: bool
+
+
+def inventory(root: str | os.PathLike[str]) -> list[SpecSummary]:
+    """One :class:`SpecSummary` per spec folder under ``root`` (rows counted from manifests,
+    duplicates across writers included).
+
+    >>> import tempfile
+    >>> inventory(tempfile.mkdtemp())
+    []
+    """
+    top = Folder(root)
+    out = []
+    for name in top.names():
+        sub = top.child(name)
+        if name.startswith(".") or not sub.exists("spec.json"):
+            continue
+        try:
+            spec = json.loads(sub.read_bytes("spec.json"))
+        except (OSError, ValueError):
+            spec = {}
+        shards = list_shards(sub)
+        out.append(
+            SpecSummary(
+                hash=name,
+                spec=spec,
+                shards=len(shards),
+                rows=sum(s.rows for s in shards),
+                dims=tuple(sorted({s.dim for s in shards})),
+                nbytes=sum(s.nbytes for s in shards),
+                unit_norm=all(s.unit_norm for s in shards),
+            )
+        )
+    return out
