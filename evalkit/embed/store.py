@@ -97,7 +97,10 @@ class Folder:
             else:
                 self.path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise ConfigError(f"cache.dir: cannot create {self.url} ({err})") from err
+            raise ConfigError(
+                f"cache.dir={self.url!r}: cannot create it ({getattr(err, 'strerror', None) or err})"
+                " (expected a writable folder; or cache.enabled=false)"
+            ) from err
 
     def exists(self, name: str = "") -> bool:
         if self.remote:
