@@ -220,6 +220,7 @@ def test_cli_probe_two_copies_warm_rerun_still_probes(tmp_path, shared_data) -> 
     uncached requests per version; the copies' p95 ratio interval contains 1, no latency BLOCK."""
     args = (
         "dataset=beir",
+        "dataset.text_field=title",  # the cache was warmed with titles
         f"dataset.path={shared_data / 'adi'}",
         "models=[use_m3]",
         "models.use_m3.threads=1",

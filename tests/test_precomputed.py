@@ -146,6 +146,7 @@ def test_precomputed_ab_on_adi_equals_the_model_run_directly(tmp_path, shared_da
     db = f"sqlite:///{tmp_path}/mlflow.db"
     run = run_evalkit(
         "dataset=beir",
+        "dataset.text_field=title",  # the cache was warmed with titles
         f"dataset.path={adi}",
         "models=[use_m3,precomputed]",
         f"models.precomputed.catalog={catalog}",
