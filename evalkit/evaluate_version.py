@@ -94,15 +94,23 @@ def evaluate_version(
     metrics: list[str],
     id_rank: np.ndarray,
     rows: PairRows | None = None,
+    engine: Any = None,
 ) -> tuple[VersionResult, dict[str, float]]:
     """Embed, index, replay and score one model version. Returns its result and run statistics.
 
     ``id_rank`` (:func:`~evalkit.retrieve.replay.id_ranks`) and ``rows`` (:func:`pair_rows_of`)
-    depend only on the data: compute them once for all versions.
+    depend only on the data: compute them once for all versions.  ``engine`` (``engine=ray``,
+    :class:`~evalkit.engine.ray_engine.RayEngine`) embeds into the cache on Ray and searches the
+    sharded catalog on Ray; the driver reads the vectors back through the cache and scores.
     """
     cache_dir = Path(cfg.cache.dir) if cfg.cache.enabled else None
     stats: dict[str, float] = {}
+    remote: dict[str, Any] = {}
     t0 = time.perf_counter()
+    if engine is not None:
+        cache_dir = engine.cache_dir(cache_dir)
+        texts = {"document": data.catalog.text_for(data.text_field), "query": data.queries.texts}
+        remote = engine.embed(version, texts, cache_dir, cfg.progress)
     docs = embed_texts(
         version,
         data.catalog.text_for(data.text_field),
@@ -118,26 +126,45 @@ def evaluate_version(
     stats["embed_seconds"] = time.perf_counter() - t0
     stats["embed_requests"] = docs.n_requests + queries.n_requests
     stats["embed_cached"] = docs.n_cached + queries.n_cached
+    if remote:
+        stats["embed_requests"] += sum(r.n_requests for r in remote.values())
+        stats["embed_cached"] = sum(r.n_cached for r in remote.values())
+        stats["embed_retries"] = sum(r.retries for r in remote.values())
     stats["dim"] = docs.vectors.shape[1]
 
-    t0 = time.perf_counter()
-    index = build_index(docs.vectors, spec)
-    stats["index_seconds"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ranking = replay(
-        index,
-        queries.vectors,
-        data.queries.ids,
-        data.catalog.ids,
-        int(cfg.k),
-        batch_size=spec.search_batch,
-        progress=cfg.progress,
-        id_rank=id_rank,
-    )
-    stats["search_seconds"] = time.perf_counter() - t0
+    if engine is not None:
+        ranking, search_stats = engine.rank(
+            version=version,
+            doc_vectors=docs.vectors,
+            query_vectors=queries.vectors,
+            data=data,
+            spec=spec,
+            k=int(cfg.k),
+            id_rank=id_rank,
+            store_root=cache_dir,
+            seed=cfg.seed,
+            progress=cfg.progress,
+        )
+        stats.update(search_stats)
+    else:
+        t0 = time.perf_counter()
+        index = build_index(docs.vectors, spec, seed=cfg.seed)
+        stats["index_seconds"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ranking = replay(
+            index,
+            queries.vectors,
+            data.queries.ids,
+            data.catalog.ids,
+            int(cfg.k),
+            batch_size=spec.search_batch,
+            progress=cfg.progress,
+            id_rank=id_rank,
+        )
+        stats["search_seconds"] = time.perf_counter() - t0
     stats["ties"] = ranking.ties
     stats["boundary_ties"] = ranking.boundary_ties
-    if not spec.exact:
+    if not spec.exact and engine is None:
         recall = measure_ann_recall(
             docs.vectors,
             queries.vectors,
@@ -170,6 +197,12 @@ def evaluate_version(
     # Latency of the query requests made now (none on a warm rerun), or of an explicit probe.
     latencies = np.asarray(queries.latencies_s, dtype=np.float64)
     throughput = len(data.queries) / q_seconds if queries.n_requests and q_seconds > 0 else None
+    if (
+        remote.get("query") is not None and remote["query"].n_requests
+    ):  # the query requests were made by Ray workers
+        latencies = np.asarray(remote["query"].latencies_s, dtype=np.float64)
+        wall = remote["query"].wall_s
+        throughput = len(data.queries) / wall if wall > 0 else None
     if cfg.latency.probe:
         latencies, throughput = _latency_probe(
             version, data.queries.texts, int(cfg.latency.probe), cfg.seed

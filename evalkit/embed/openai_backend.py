@@ -53,6 +53,7 @@ from evalkit.errors import ConfigError, EndpointError
 class EndpointUnavailable(EndpointError):
     """An endpoint's retry budget ran out on transient failures (another endpoint may serve)."""
 
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")

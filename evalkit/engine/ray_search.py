@@ -62,7 +62,13 @@ def index_key(
 
 
 def _search_task(
-    start: int, stop: int, path: str | None, vectors: Any, queries: np.ndarray, depth: int, nprobe: int
+    start: int,
+    stop: int,
+    path: str | None,
+    vectors: Any,
+    queries: np.ndarray,
+    depth: int,
+    nprobe: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     faiss.omp_set_num_threads(1)
     return search_shard(Shard(start, stop, None, path), vectors, queries, depth, nprobe)
@@ -94,7 +100,9 @@ def _read_manifest(folder: Path, key: str) -> list[Shard] | None:
         return None
     if manifest.get("key") != key:
         return None
-    shards = [Shard(s["start"], s["stop"], None, str(folder / s["file"])) for s in manifest["shards"]]
+    shards = [
+        Shard(s["start"], s["stop"], None, str(folder / s["file"])) for s in manifest["shards"]
+    ]
     if not all(Path(s.path).exists() for s in shards if s.path):
         return None
     return shards
@@ -186,7 +194,9 @@ def ray_ranking(
         if shards is None:
             shards = build_ivf_shards(ray, refs, ranges, vectors, spec, folder, key, seed)
         log.info(
-            "IVF index in %d shard(s) at %s (%s)", len(shards), folder,
+            "IVF index in %d shard(s) at %s (%s)",
+            len(shards),
+            folder,
             "reused" if stats["index_reused"] else "built",
         )
     stats["index_seconds"] = time.perf_counter() - t0
@@ -195,8 +205,14 @@ def ray_ranking(
         t0 = time.perf_counter()
         index = ShardedIndex(shards, id_rank, runner, nprobe=spec.nprobe)
         ranking = replay(
-            index, queries, query_ids, item_ids, k, batch_size=spec.search_batch,
-            progress=progress, id_rank=id_rank,
+            index,
+            queries,
+            query_ids,
+            item_ids,
+            k,
+            batch_size=spec.search_batch,
+            progress=progress,
+            id_rank=id_rank,
         )
         stats["search_seconds"] = time.perf_counter() - t0
         if not spec.exact:

@@ -83,7 +83,8 @@ class RaySession:
         self.started = True
         res = ray.cluster_resources()
         log.info(
-            "engine=ray: %s Ray with %g CPUs", "joined" if self.spec.address else "started",
+            "engine=ray: %s Ray with %g CPUs",
+            "joined" if self.spec.address else "started",
             res.get("CPU", 0),
         )
         return self

@@ -72,9 +72,11 @@ class EngineSpec:
             _positive(key, getattr(self, key))
         _positive("http_workers", self.http_workers, allow_none=False)
         _positive("shard_rows", self.shard_rows, allow_none=False)
-        if isinstance(self.http_num_cpus, bool) or not isinstance(
-            self.http_num_cpus, int | float
-        ) or not 0 < self.http_num_cpus:
+        if (
+            isinstance(self.http_num_cpus, bool)
+            or not isinstance(self.http_num_cpus, int | float)
+            or not self.http_num_cpus > 0
+        ):
             raise ConfigError(
                 f"engine.http_num_cpus={self.http_num_cpus!r} is invalid (expected a number > 0)"
             )

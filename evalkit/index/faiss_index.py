@@ -70,8 +70,10 @@ class IndexSpec:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"index.{key}={value!r} is invalid (expected an integer >= 1)")
-        if isinstance(self.train_sample, bool) or not isinstance(self.train_sample, int) or (
-            self.train_sample < 0
+        if (
+            isinstance(self.train_sample, bool)
+            or not isinstance(self.train_sample, int)
+            or (self.train_sample < 0)
         ):
             raise ConfigError(
                 f"index.train_sample={self.train_sample!r} is invalid (expected an integer >= 0)"
@@ -85,9 +87,10 @@ class IndexSpec:
         """The settings that matter for this kind, for MLflow params."""
         p = asdict(self)
         keep = {"kind", "search_batch"}
-        keep |= {"hnsw": {"m", "ef_construction", "ef_search"}, "ivf": {"nlist", "nprobe", "codec"}}.get(
-            self.kind, set()
-        )
+        keep |= {
+            "hnsw": {"m", "ef_construction", "ef_search"},
+            "ivf": {"nlist", "nprobe", "codec"},
+        }.get(self.kind, set())
         if self.kind == "ivf" and self.codec == "pq":
             keep |= {"pq_m", "pq_nbits"}
         if self.kind == "ivf" and self.train_sample:
@@ -129,7 +132,9 @@ def trained_ivf(train: np.ndarray, n_total: int, spec: IndexSpec) -> faiss.Index
     if spec.codec == "flat":
         index = faiss.IndexIVFFlat(quantizer, d, nlist, ip)
     elif spec.codec == "sq8":
-        index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit, ip)
+        index = faiss.IndexIVFScalarQuantizer(
+            quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit, ip
+        )
     else:
         if d % spec.pq_m:
             raise ConfigError(
