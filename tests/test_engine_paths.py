@@ -61,8 +61,11 @@ def test_other_launchers_and_absolute_paths_are_left_alone(tmp_path, monkeypatch
     cfg = _cfg()
     _ship_paths(cfg, _hc(tmp_path / "elsewhere", launcher="joblib"))
     assert cfg.cache.dir == ".cache/evalkit"
-    assert job_path_updates(
-        {"cache.dir": "/shared/cache", "tracking.uri": "http://mlflow:5000"},
-        driver_cwd="/nowhere",
-        exists=lambda p: False,
-    ) == {}
+    assert (
+        job_path_updates(
+            {"cache.dir": "/shared/cache", "tracking.uri": "http://mlflow:5000"},
+            driver_cwd="/nowhere",
+            exists=lambda p: False,
+        )
+        == {}
+    )
