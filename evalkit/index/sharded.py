@@ -12,7 +12,7 @@ Ray tasks) is the caller's ``runner``.
 >>> parts = [(np.array([[0.9, 0.5]], "f4"), np.array([[0, 1]])),
 ...          (np.array([[0.9, 0.7]], "f4"), np.array([[2, 3]]))]
 >>> s, r = merge_topk(parts, id_rank=np.arange(4), depth=3)
->>> r.tolist(), s.round(2).tolist()   # 0.9 ties: larger item id (row 2) first
+>>> r.tolist(), s.astype(float).round(2).tolist()   # 0.9 ties: larger item id (row 2) first
 ([[2, 0, 3]], [[0.9, 0.9, 0.7]])
 """
 
