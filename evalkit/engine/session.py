@@ -48,6 +48,7 @@ def init_args(spec: EngineSpec) -> dict[str, Any]:
         args["address"] = spec.address
         return args
     args["include_dashboard"] = spec.include_dashboard
+    args["_node_ip_address"] = "127.0.0.1"  # a Ray of our own serves this machine only
     args["num_cpus"] = spec.num_cpus or os.cpu_count() or 1
     if spec.object_store_memory:
         args["object_store_memory"] = spec.object_store_memory
