@@ -201,8 +201,7 @@ def evaluate_version(
         remote.get("query") is not None and remote["query"].n_requests
     ):  # the query requests were made by Ray workers
         latencies = np.asarray(remote["query"].latencies_s, dtype=np.float64)
-        wall = remote["query"].wall_s
-        throughput = len(data.queries) / wall if wall > 0 else None
+        throughput = None  # one Ray execution embeds queries and documents together
     if cfg.latency.probe:
         latencies, throughput = _latency_probe(
             version, data.queries.texts, int(cfg.latency.probe), cfg.seed

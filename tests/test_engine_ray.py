@@ -235,3 +235,25 @@ def test_several_endpoints_share_the_load_from_a_ray_actor(local_ray, tmp_path):
     assert cached.n_requests == 0
     want = np.stack([FaultServer.vector_for(t, 8) for t in texts])
     np.testing.assert_allclose(cached.vectors, want, atol=1e-6)
+
+
+def test_a_worker_endpoint_error_is_one_line_on_the_driver(local_ray, tmp_path):
+    from evalkit.errors import EndpointError
+
+    with FaultServer(dim=8, default="nan") as bad:
+        config = {
+            "_target_": "evalkit.embed.openai_backend.OpenAIEmbedder",
+            "name": "bad",
+            "base_url": bad.base_url,
+            "model": "fault-model",
+            "batch_size": 4,
+            "max_retries": 0,
+        }
+        version = OpenAIEmbedder(**{k: v for k, v in config.items() if k != "_target_"})
+        with (
+            RayEngine(EngineSpec(kind="ray"), {"bad": config}) as engine,
+            pytest.raises(EndpointError) as err,
+        ):
+            engine.embed(version, {"query": ["a", "b", "c"]}, tmp_path, progress=False)
+    message = str(err.value)
+    assert "\n" not in message and "NaN" in message and "model version 'bad'" in message

