@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from evalkit import errors
 from evalkit.embed.base import RequestLog, check_role, check_texts
 from evalkit.embed.cache import VectorCache, text_keys
 from evalkit.errors import EndpointError, EvalkitError
@@ -94,6 +95,18 @@ class EmbedActor:
         return np.concatenate([p for p in parts if p is not None], axis=0), rlog
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            return self._call(batch)
+        except EvalkitError as err:  # Ray Data drops the exception's type and message: send them
+            failure = {"error": type(err).__name__, "message": str(err)}
+            return {
+                "pos": np.asarray([-1], dtype=np.int64),
+                "role": np.asarray([""], dtype=object),
+                "vector": np.zeros((1, 1), dtype=np.float32),
+                "tally": np.asarray([json.dumps(failure)], dtype=object),
+            }
+
+    def _call(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         roles = np.asarray(batch["role"]).astype(str)
         texts = np.asarray(batch["text"], dtype=object)
         out_pos, out_role, out_vec, out_tally = [], [], [], []
@@ -116,6 +129,14 @@ class EmbedActor:
             "vector": np.concatenate(out_vec, axis=0),
             "tally": np.asarray(out_tally, dtype=object),
         }
+
+
+def _rebuilt(failure: dict[str, str]) -> EvalkitError:
+    """The evalkit error a worker reported (same class, same one-line message)."""
+    cls = getattr(errors, failure.get("error", ""), None)
+    if not (isinstance(cls, type) and issubclass(cls, EvalkitError)):
+        cls = EndpointError
+    return cls(failure.get("message", "embedding failed on a Ray worker"))
 
 
 def evalkit_cause(err: BaseException) -> EvalkitError | None:
@@ -187,6 +208,10 @@ def embed_on_ray(
         done = 0
         try:
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                tallies = [json.loads(t) for t in batch["tally"] if t]
+                failed = [t for t in tallies if "error" in t]
+                if failed:
+                    raise _rebuilt(failed[0])
                 column = batch["vector"]
                 if column.dtype == object:  # ragged tensor column: rows are arrays
                     column = np.stack(list(column))
@@ -196,12 +221,12 @@ def embed_on_ray(
                     take = np.flatnonzero(roles == role)
                     caches[role].put([keys[role][j] for j in batch["pos"][take]], vectors[take])
                     out[role].n_embedded += len(take)
-                for t in batch["tally"]:
-                    if t:
-                        tally = json.loads(t)
-                        out[tally["role"]].add(tally)
+                for tally in tallies:
+                    out[tally["role"]].add(tally)
                 done += len(vectors)
                 log.info("%s on Ray: %d/%d texts embedded", version.name, done, len(rows))
+        except EvalkitError:
+            raise
         except Exception as err:  # a worker's evalkit error becomes the run's one-line error
             cause = evalkit_cause(err)
             if cause is not None:
