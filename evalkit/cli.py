@@ -43,6 +43,29 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BLOCK = 0, 1, 2, 3
 TASKS = ("evaluate", "check", "vectors", "log", "runs")
 
 
+def _ship_paths(cfg: DictConfig, hc: object) -> None:
+    """A Ray-launched sweep job: relative paths resolved against the driver's working directory."""
+    from omegaconf import OmegaConf, open_dict
+
+    from evalkit.engine.paths import PATH_KEYS, job_path_updates, ray_launched
+
+    if not ray_launched(hc.runtime.choices):  # type: ignore[attr-defined]
+        return
+    driver_cwd = str(hc.runtime.cwd)  # type: ignore[attr-defined]
+    if os.path.realpath(driver_cwd) == os.path.realpath(os.getcwd()):
+        return  # the job runs where the driver does: relative paths already mean the same
+    values = {k: OmegaConf.select(cfg, k, default=None) for k in PATH_KEYS if k != "output_dir"}
+    sweep_dir = str(hc.sweep.dir)  # type: ignore[attr-defined]
+    if not os.path.isabs(sweep_dir):  # Hydra made the output folder under the job's cwd
+        values["output_dir"] = os.path.join(sweep_dir, str(hc.sweep.subdir))  # type: ignore[attr-defined]
+    updates = job_path_updates(values, driver_cwd=driver_cwd)
+    with open_dict(cfg):
+        for key, value in updates.items():
+            OmegaConf.update(cfg, key, value, force_add=True)
+    if updates:
+        log.info("paths resolved against the driver's %s: %s", driver_cwd, sorted(updates))
+
+
 def _run(cfg: DictConfig) -> dict[str, Any]:
     """Run the task; the outcome as :class:`evalkit.sweep.JobOutcome` fields."""
     from evalkit.runtime import numba_cache_env
@@ -52,6 +75,8 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
     quiet_libraries()
     hc = HydraConfig.get()
     overrides = list(hc.overrides.task)
+    if hc.mode == RunMode.MULTIRUN:
+        _ship_paths(cfg, hc)  # Ray-launched jobs: relative paths mean the driver's
     twice = duplicate_models(overrides)
     if twice:
         raise UsageError(

@@ -102,16 +102,26 @@ def pair_rows_of(data: EvalData) -> PairRows:
     return PairRows(judged, qr, ir, cq, ci, missing)
 
 
-def embed_version(version: Any, data: EvalData, cfg: DictConfig) -> tuple[Any, Any]:
+def embed_version(
+    version: Any, data: EvalData, cfg: DictConfig, engine: Any = None
+) -> tuple[Any, Any, dict[str, Any]]:
     """The catalog's and the queries' :class:`~evalkit.embed.EmbeddingResult` for one version:
-    embedded through the cache, or read from the files of a ``precomputed`` version."""
+    embedded through the cache (first on Ray workers with ``engine=ray``, then read back), or read
+    from the files of a ``precomputed`` version.  The third value holds the Ray workers' results
+    per role (empty without an engine)."""
     if hasattr(version, "vectors_for"):  # precomputed: vectors the team brings, by id
         return (
             version.vectors_for(data.catalog.ids, "document"),
             version.vectors_for(data.queries.ids, "query"),
+            {},
         )
     cache_dir = str(cfg.cache.dir) if cfg.cache.enabled else None
     shard_mb = float(cfg.cache.get("shard_mb", SHARD_MB))
+    remote: dict[str, Any] = {}
+    if engine is not None:
+        cache_dir = engine.cache_dir(cache_dir)
+        texts = {"document": data.embedded_texts(), "query": data.queries.texts}
+        remote = engine.embed(version, texts, cache_dir, cfg.progress)
     docs = embed_texts(
         version,
         data.embedded_texts(),
@@ -129,7 +139,7 @@ def embed_version(version: Any, data: EvalData, cfg: DictConfig) -> tuple[Any, A
         shard_mb=shard_mb,
         expect_dim=docs.raw_dim,  # a server answering queries in another dimension fails early
     )
-    return docs, queries
+    return docs, queries, remote
 
 
 def evaluate_version(
@@ -140,20 +150,27 @@ def evaluate_version(
     metrics: list[str],
     id_rank: np.ndarray,
     rows: PairRows | None = None,
+    engine: Any = None,
 ) -> tuple[VersionResult, dict[str, float]]:
     """Embed, index, replay and score one model version. Returns its result and run statistics.
 
     ``id_rank`` (:func:`~evalkit.retrieve.replay.id_ranks`) and ``rows`` (:func:`pair_rows_of`)
-    depend only on the data: compute them once for all versions.
+    depend only on the data: compute them once for all versions.  ``engine`` (``engine=ray``,
+    :class:`~evalkit.engine.ray_engine.RayEngine`) embeds into the cache on Ray and searches the
+    sharded catalog on Ray; the driver reads the vectors back through the cache and scores.
     """
     stats: dict[str, float] = {}
     t0 = time.perf_counter()
-    docs, queries = embed_version(version, data, cfg)
+    docs, queries, remote = embed_version(version, data, cfg, engine)
     stats["embed_seconds"] = time.perf_counter() - t0
     stats["embed_requests"] = docs.n_requests + queries.n_requests
     stats["embed_cached"] = docs.n_cached + queries.n_cached
     stats["embed_retries"] = docs.n_retries + queries.n_retries
     stats["embed_failed_requests"] = docs.n_failed + queries.n_failed
+    if remote:  # the requests were made by Ray workers
+        stats["embed_requests"] += sum(r.n_requests for r in remote.values())
+        stats["embed_cached"] = sum(r.n_cached for r in remote.values())
+        stats["embed_retries"] += sum(r.retries for r in remote.values())
     stats["dim"] = docs.vectors.shape[1]
     stats.update(vector_stats(docs.vectors, queries.vectors))
     q_seconds, query_vectors = queries.wall_s, queries.vectors
@@ -163,32 +180,49 @@ def evaluate_version(
             f"model version {version.name!r}: catalog vectors have {docs.vectors.shape[1]} "
             f"dimensions, query vectors {queries.vectors.shape[1]} (expected one dimension)"
         )
-    t0 = time.perf_counter()
     catalog = docs.vectors
     del docs  # the catalog matrix is held once: by `catalog`, then by the index alone
-    if spec.kind == "flat" and getattr(spec, "precision", "fp32") == "fp32":
-        index = ArrayFlatIP(catalog, spec.threads)  # searches `catalog` itself: no copy
+    index = stored = None
+    if engine is not None:  # sharded search on Ray tasks, top-k merged here
+        cache_dir = engine.cache_dir(str(cfg.cache.dir) if cfg.cache.enabled else None)
+        ranking, search_stats = engine.rank(
+            version=version,
+            doc_vectors=catalog,
+            query_vectors=query_vectors,
+            data=data,
+            spec=spec,
+            k=int(cfg.k),
+            id_rank=id_rank,
+            store_root=cache_dir,
+            seed=cfg.seed,
+            progress=cfg.progress,
+        )
+        stats.update(search_stats)
     else:
-        index = build_index(catalog, spec, progress=cfg.progress)
-    stored = stored_vectors(index)
-    if stored is not None:  # flat: search, pair similarities and checks read the index's copy
-        catalog = stored
-    stats["index_seconds"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ranking = replay(
-        index,
-        query_vectors,
-        data.queries.ids,
-        data.catalog.ids,
-        int(cfg.k),
-        batch_size=spec.search_batch,
-        progress=cfg.progress,
-        id_rank=id_rank,
-    )
-    stats["search_seconds"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if spec.kind == "flat" and spec.precision == "fp32":
+            index = ArrayFlatIP(catalog, spec.threads)  # searches `catalog` itself: no copy
+        else:
+            index = build_index(catalog, spec, progress=cfg.progress, seed=cfg.seed)
+        stored = stored_vectors(index)
+        if stored is not None:  # flat: search, pair similarities and checks read that copy
+            catalog = stored
+        stats["index_seconds"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ranking = replay(
+            index,
+            query_vectors,
+            data.queries.ids,
+            data.catalog.ids,
+            int(cfg.k),
+            batch_size=spec.search_batch,
+            progress=cfg.progress,
+            id_rank=id_rank,
+        )
+        stats["search_seconds"] = time.perf_counter() - t0
     stats["ties"] = ranking.ties
     stats["boundary_ties"] = ranking.boundary_ties
-    if not spec.exact:
+    if not spec.exact and engine is None:
         recall = measure_ann_recall(
             catalog,
             query_vectors,
@@ -224,10 +258,13 @@ def evaluate_version(
     stats["queries_scored"] = scores.n_scored
     stats["queries_without_relevant"] = scores.n_without_relevant
 
-    # Latency of the query requests made now (none on a warm rerun).  The pipeline replaces it
-    # with the latency probe's (evalkit.embed.latency_probe) before the comparison.
+    # Latency of the query requests made now (none on a warm rerun; with engine=ray, the Ray
+    # workers').  The pipeline replaces it with the latency probe's before the comparison.
     latencies = np.asarray(queries.latencies_s, dtype=np.float64)
     throughput = len(data.queries) / q_seconds if queries.n_requests and q_seconds > 0 else None
+    if remote.get("query") is not None and remote["query"].n_requests:
+        latencies = np.asarray(remote["query"].latencies_s, dtype=np.float64)
+        throughput = None  # one Ray execution embeds queries and documents together
     result = VersionResult(
         name=version.name,
         params=version.params(),

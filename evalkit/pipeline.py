@@ -10,6 +10,7 @@ Per version: :func:`evalkit.evaluate_version.evaluate_version`; its files:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,7 @@ from evalkit.compare.report import Section
 from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.schema import EvalData
 from evalkit.embed.latency_probe import ProbeSettings, probe_latency, probe_metrics
+from evalkit.engine import EngineSpec, open_engine
 from evalkit.errors import ConfigError
 from evalkit.evaluate_version import embed_version, evaluate_version, latency_metrics, pair_rows_of
 from evalkit.index.faiss_index import IndexSpec
@@ -120,6 +122,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
         if v.name != name:
             raise ConfigError(f"conf/models/{name}.yaml names its version {v.name!r}; use {name!r}")
     spec: IndexSpec = build(cfg.index, "index")
+    engine_spec: EngineSpec = build(cfg.engine, "engine") if cfg.get("engine") else EngineSpec()
     data: EvalData = build(cfg.dataset, "dataset")
     data, click_stage = with_clicks(data, cfg.get("clicks"))
     if data.judgments is None or not data.judgments.qrels:
@@ -172,18 +175,24 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                 "baseline": baseline_name,
                 "baseline_run_id": baseline_run or "",
                 **spec.params(),
+                **engine_spec.params(),
                 **(click_stage.params() if click_stage is not None else {}),
                 **override_params(overrides or []),
             },
         )
         tracker.log_artifact(parent, config_file)
     check_rows: list[dict[str, Any]] | None = None  # None: the endpoint checks were not run
+    engines = contextlib.ExitStack()  # engine=ray: Ray is up for the embedding / search stages
     try:
+        model_configs = {n: OmegaConf.to_container(cfg.models[n], resolve=True) for n in cfg.models}
+        engine = engines.enter_context(open_engine(engine_spec, model_configs))
         id_rank = id_ranks(data.catalog.ids)
         rows = pair_rows_of(data)
         for i, version in enumerate(versions):
             log.info("evaluating model version %s", version.name)
-            result, stats = evaluate_version(version, data, cfg, spec, metrics, id_rank, rows)
+            result, stats = evaluate_version(
+                version, data, cfg, spec, metrics, id_rank, rows, engine=engine
+            )
             click_pairs = data.clicks.pairs() if data.clicks is not None else None
             files = write_version_files(result, out, click_pairs)
             checks = None
@@ -203,6 +212,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                     tracker, parent, result, stats, files, data, spec, cfg, role, checks
                 )
                 evaluation.child_run_ids[version.name] = result.run_id
+        engines.close()
         reindex: dict[str, ReindexAnalysis] = {}
         if len(evaluation.results) >= 2 and not baseline_run:
             measure_latency(evaluation, versions, cfg, tracker)
@@ -223,6 +233,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
             )
             evaluation.exit_code = evaluation.comparison.exit_code
     except BaseException as exc:
+        engines.close()
         if tracker is not None:  # children first; KILLED on Ctrl-C / SIGTERM
             tracker.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
@@ -351,7 +362,7 @@ def reindex_analyses(
         vec = {}
         for who, version in (("a", base_v), ("b", v)):
             # From the cache (warm: no embedding calls) or a precomputed version's files.
-            docs, queries = embed_version(version, data, quiet)
+            docs, queries, _ = embed_version(version, data, quiet)
             vec[who, "document"], vec[who, "query"] = docs.vectors, queries.vectors
             del docs, queries
         out[v.name] = analyse_reindex(

@@ -80,6 +80,13 @@ class RequestLog:
     latencies_s: list[float] = field(default_factory=list)
     retries: int = 0
     failed: int = 0
+    # per endpoint URL: {"requests": n, "retries": n, "failures": n} (OpenAI-compatible backends)
+    endpoints: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count(self, endpoint: str, what: str, n: int = 1) -> None:
+        """Add ``n`` to one endpoint's ``requests`` / ``retries`` / ``failures`` counter."""
+        row = self.endpoints.setdefault(endpoint, {"requests": 0, "retries": 0, "failures": 0})
+        row[what] = row.get(what, 0) + n
 
 
 def check_role(role: str) -> str:

@@ -20,6 +20,17 @@ made (``"EMPTY"`` if unset) and is never stored on the object, so it cannot leak
 >>> m.spec("document")["input_type"], m.params()["base_url"]
 ('passage', 'http://127.0.0.1:8000/v1')
 >>> # vectors = m.embed(["how much protein per day"], "query")   # needs the server running
+
+Several endpoints serving the same model (``base_urls``) share the load: ``concurrency`` requests
+in flight per endpoint, every endpoint with its own retry budget.  An endpoint whose retries run
+out on transient failures (connection refused, 5xx, timeouts) is dropped and its batch goes to
+the others; the run fails only when every endpoint is gone.  ``base_url`` stays the version's
+identity (cache spec, params), so adding or removing an endpoint keeps the cached vectors.
+
+>>> m2 = OpenAIEmbedder("e5_pool", base_url="http://a:8000/v1", model="e5",
+...                     base_urls=["http://a:8000/v1", "http://b:8000/v1/"])
+>>> m2.endpoints, m2.concurrency
+(['http://a:8000/v1', 'http://b:8000/v1'], 8)
 """
 
 from __future__ import annotations
@@ -44,6 +55,11 @@ from evalkit.embed.base import BatchCallback, ModelVersion, RequestLog, check_ro
 from evalkit.embed.chunking import Chunking
 from evalkit.errors import ConfigError, EndpointError
 from evalkit.redact import redact
+
+
+class EndpointUnavailable(EndpointError):
+    """An endpoint's retry budget ran out on transient failures (another endpoint may serve)."""
+
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +151,7 @@ class OpenAIEmbedder(ModelVersion):
         retry_max_s: float = 8.0,
         timeout_s: float = 60.0,
         revision: str | None = None,
+        base_urls: Sequence[str] | None = None,
     ) -> None:
         super().__init__(
             name,
@@ -189,6 +206,20 @@ class OpenAIEmbedder(ModelVersion):
                 f"{where}.api_key_env={api_key_env!r} is invalid (expected a variable name)"
             )
         self.base_url = base_url.rstrip("/")
+        if base_urls is not None:
+            if isinstance(base_urls, str) or not list(base_urls):
+                raise ConfigError(
+                    f"{where}.base_urls={base_urls!r} is invalid (expected null or a non-empty "
+                    "list of http(s) URLs)"
+                )
+            for u in base_urls:
+                if not isinstance(u, str) or not u.startswith(("http://", "https://")):
+                    raise ConfigError(
+                        f"{where}.base_urls has {u!r} (expected http(s) URLs such as "
+                        "http://127.0.0.1:8000/v1)"
+                    )
+        urls = [u.rstrip("/") for u in base_urls] if base_urls is not None else [self.base_url]
+        self.endpoints = list(dict.fromkeys(urls))
         self.model = model
         self._concurrency = concurrency
         self.send_dimensions = bool(send_dimensions)
@@ -206,7 +237,8 @@ class OpenAIEmbedder(ModelVersion):
 
     @property
     def concurrency(self) -> int:
-        return self._concurrency
+        """Requests in flight at once over all endpoints."""
+        return self._concurrency * len(self.endpoints)
 
     def _sends_dimensions(self) -> bool:
         return self.send_dimensions
@@ -239,6 +271,7 @@ class OpenAIEmbedder(ModelVersion):
             "max_retries": self.max_retries,
             "retry_concurrency": self.retry_concurrency,
             "timeout_s": self.timeout_s,
+            **({"base_urls": self.endpoints} if self.endpoints != [self.base_url] else {}),
         }
 
     def _label(self) -> str:
@@ -246,9 +279,9 @@ class OpenAIEmbedder(ModelVersion):
 
     # ------------------------------------------------------------------ requests
 
-    def _client(self) -> openai.AsyncOpenAI:
+    def _client(self, url: str | None = None) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
-            base_url=self.base_url,
+            base_url=url or self.base_url,
             api_key=os.environ.get(self.api_key_env) or "EMPTY",
             max_retries=0,  # retries are ours: counted, logged, with our backoff
             timeout=self.timeout_s,
@@ -297,28 +330,59 @@ class OpenAIEmbedder(ModelVersion):
         rlog: RequestLog,
         finalize: bool,
     ) -> None:
-        client = self._client()
+        clients = {url: self._client(url) for url in self.endpoints}
         pacing = self._pacing()
-        todo = iter(enumerate(batches))
+        todo = list(enumerate(batches))[::-1]  # a stack: a failed endpoint's batch goes back
         failures: list[BaseException] = []
+        gone: dict[str, EndpointUnavailable] = {}
 
-        async def worker() -> None:
-            for i, batch in todo:  # one shared iterator: each batch is taken by one worker
-                if failures:
-                    return
+        async def worker(url: str) -> None:
+            while todo and not failures and url not in gone:
+                i, batch = todo.pop()  # each batch is taken by one worker
                 try:
                     vectors = await self._batch(
-                        client, i, len(batches), batch, role, raw, dims, rlog, finalize, pacing
+                        clients[url],
+                        i,
+                        len(batches),
+                        batch,
+                        role,
+                        raw,
+                        dims,
+                        rlog,
+                        finalize,
+                        pacing,
+                        url,
                     )
                     on_batch(i, vectors)
+                except EndpointUnavailable as err:
+                    rlog.count(url, "failures")
+                    if url not in gone:
+                        gone[url] = err
+                        log.warning("%s: endpoint %s dropped (%s)", self.name, url, err)
+                    if len(gone) == len(self.endpoints):
+                        failures.append(err)
+                        return
+                    todo.append((i, batch))  # another endpoint takes it
+                    return
                 except BaseException as err:  # first error stops the others after their batch
+                    if isinstance(err, EndpointError):
+                        rlog.count(url, "failures")
                     failures.append(err)
                     return
 
+        n_workers = min(self._concurrency, len(batches))
         try:
-            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(batches)))))
+            # Rounds: a batch handed back by a dropped endpoint after the others' workers finished
+            # is picked up by a new round on the endpoints still alive.
+            while todo and not failures:
+                alive = [u for u in self.endpoints if u not in gone]
+                if not alive:
+                    failures.append(next(iter(gone.values())))
+                    break
+                await asyncio.gather(*(worker(u) for u in alive for _ in range(n_workers)))
         finally:
-            await client.close()
+            for client in clients.values():
+                await client.close()
         if failures:
             raise failures[0]
 
@@ -334,6 +398,7 @@ class OpenAIEmbedder(ModelVersion):
         rlog: RequestLog,
         finalize: bool,
         pacing: _Pacing,
+        url: str | None = None,
     ) -> np.ndarray:
         pieces, owner = self._prepare(batch, role, raw)
         parts = []
@@ -342,7 +407,9 @@ class OpenAIEmbedder(ModelVersion):
             chunk = pieces[start : start + min(self.batch_size, pacing.limit)]
             start += len(chunk)
             where = f"batch {i + 1}/{n_batches} ({len(chunk)} inputs, first {chunk[0][:40]!r})"
-            parts.append(await self._request(client, chunk, role, dims, raw, where, rlog, pacing))
+            parts.append(
+                await self._request(client, chunk, role, dims, raw, where, rlog, pacing, url=url)
+            )
         return self._finish(parts, owner, len(batch), raw, dims, i, n_batches, finalize)
 
     def _pacing(self) -> _Pacing:
@@ -359,13 +426,16 @@ class OpenAIEmbedder(ModelVersion):
         rlog: RequestLog,
         pacing: _Pacing,
         attempt: int = 0,
+        url: str | None = None,
     ) -> np.ndarray:
         """POST one batch, retrying transient failures; the validated (n, d) float32 matrix.
 
         Retries (``attempt >= 1``) hold one of ``pacing.retry_slots`` while in flight.  A request
         of several texts that timed out is retried as requests of ``pacing.shrink(n)`` texts
-        (each with the remaining retry budget).
+        (each with the remaining retry budget).  ``url``: the endpoint (one of ``base_urls``).
         """
+        url = url or self.base_url
+        label = self._label() if url == self.base_url else f"{self._label()} via {url}"
         kwargs: dict[str, Any] = {
             "model": self.model,
             "input": texts,
@@ -388,6 +458,7 @@ class OpenAIEmbedder(ModelVersion):
                     response = await client.embeddings.with_raw_response.create(**kwargs)
                 body = response.content
                 rlog.latencies_s.append(time.perf_counter() - t0)
+                rlog.count(url, "requests")
                 break
             except openai.APIStatusError as err:
                 status = err.status_code
@@ -407,8 +478,9 @@ class OpenAIEmbedder(ModelVersion):
             rlog.failed += 1
             if not retryable or attempt >= self.max_retries:
                 tried = f" after {attempt + 1} attempts" if attempt else ""
-                raise EndpointError(
-                    f"{self._label()}, {where}: {problem}{tried} "
+                error = EndpointUnavailable if retryable else EndpointError
+                raise error(
+                    f"{label}, {where}: {problem}{tried} "
                     "(expected HTTP 200 with an embeddings list)"
                 )
             delay = retry_after_s(headers)
@@ -417,10 +489,11 @@ class OpenAIEmbedder(ModelVersion):
                 delay = backoff * (1.0 - 0.25 * random.random())
             attempt += 1
             rlog.retries += 1
+            rlog.count(url, "retries")
             smaller = pacing.shrink(len(texts)) if timed_out and len(texts) > 1 else None
             log.warning(
                 "%s, %s: %s; retry %d/%d in %.2f s%s",
-                self._label(),
+                label,
                 where,
                 problem,
                 attempt,
@@ -441,6 +514,7 @@ class OpenAIEmbedder(ModelVersion):
                         rlog,
                         pacing,
                         attempt,
+                        url=url,
                     )
                     for s in range(0, len(texts), smaller)
                 ]

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("flat", "hnsw", "ivf")
 PRECISIONS = ("fp32", "fp16", "sq8")
+CODECS = ("flat", "sq8", "pq")
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,10 @@ class IndexSpec:
     """How to index a catalog (``conf/index/*.yaml``).
 
     - ``kind``: ``flat`` (exact), ``hnsw`` (graph, ``m``/``ef_construction``/``ef_search``) or
-      ``ivf`` (inverted lists, ``nlist`` (0 = 4*sqrt(n)), ``nprobe``).
+      ``ivf`` (inverted lists, ``nlist`` (0 = 4*sqrt(n)), ``nprobe``; ``codec``: ``flat`` (full
+      vectors), ``sq8`` (8-bit scalar quantizer) or ``pq`` (``pq_m`` sub-quantizers of
+      ``pq_nbits`` bits); ``train_sample``: vectors the IVF is trained on, a seeded sample
+      (0 = all)).
     - ``search_batch``: queries per FAISS call (bounds the result buffers' memory).
     - ``threads``: FAISS OpenMP threads (0 = FAISS default, all cores).
     - ``ann_recall_sample``: queries re-searched exactly to measure an ANN index's recall (0 = all).
@@ -60,6 +64,10 @@ class IndexSpec:
     ef_search: int = 128
     nlist: int = 0
     nprobe: int = 16
+    codec: str = "flat"
+    pq_m: int = 16
+    pq_nbits: int = 8
+    train_sample: int = 0
     search_batch: int = 4096
     threads: int = 0
     ann_recall_sample: int = 1000
@@ -78,6 +86,20 @@ class IndexSpec:
                 f"index.precision={self.precision} applies to index=flat only "
                 f"(index.kind is {self.kind!r}); leave index.precision=fp32"
             )
+        if self.codec not in CODECS:
+            raise ConfigError(f"index.codec={self.codec!r} is unknown (expected one of {CODECS})")
+        for key in ("pq_m", "pq_nbits"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"index.{key}={value!r} is invalid (expected an integer >= 1)")
+        if (
+            isinstance(self.train_sample, bool)
+            or not isinstance(self.train_sample, int)
+            or (self.train_sample < 0)
+        ):
+            raise ConfigError(
+                f"index.train_sample={self.train_sample!r} is invalid (expected an integer >= 0)"
+            )
 
     @property
     def exact(self) -> bool:
@@ -88,9 +110,14 @@ class IndexSpec:
         """The settings that matter for this kind, for MLflow params."""
         p = asdict(self)
         keep = {"kind", "search_batch", "precision"}
-        keep |= {"hnsw": {"m", "ef_construction", "ef_search"}, "ivf": {"nlist", "nprobe"}}.get(
-            self.kind, set()
-        )
+        keep |= {
+            "hnsw": {"m", "ef_construction", "ef_search"},
+            "ivf": {"nlist", "nprobe", "codec"},
+        }.get(self.kind, set())
+        if self.kind == "ivf" and self.codec == "pq":
+            keep |= {"pq_m", "pq_nbits"}
+        if self.kind == "ivf" and self.train_sample:
+            keep.add("train_sample")
         return {f"index.{k}": v for k, v in p.items() if k in keep}
 
 
@@ -98,8 +125,59 @@ class IndexSpec:
 ADD_BATCH = 100_000
 
 
-def build_index(vectors: np.ndarray, spec: IndexSpec, progress: bool = False) -> faiss.Index:
-    """Index ``vectors`` (float32, (n, d)) for inner-product search.
+def ivf_nlist(n: int, spec: IndexSpec) -> int:
+    """Clusters of an IVF over ``n`` vectors: ``spec.nlist`` or 4*sqrt(n), at most ``n``."""
+    nlist = spec.nlist or max(1, int(4 * math.sqrt(n)))
+    return max(1, min(nlist, n))
+
+
+def training_rows(n: int, spec: IndexSpec, seed: int = 0) -> np.ndarray:
+    """Rows an IVF is trained on: all, or a seeded sorted sample of ``spec.train_sample``.
+
+    >>> training_rows(5, IndexSpec(kind="ivf")).tolist()
+    [0, 1, 2, 3, 4]
+    >>> len(training_rows(1000, IndexSpec(kind="ivf", train_sample=10)))
+    10
+    """
+    if not spec.train_sample or spec.train_sample >= n:
+        return np.arange(n, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=spec.train_sample, replace=False)).astype(np.int64)
+
+
+def trained_ivf(train: np.ndarray, n_total: int, spec: IndexSpec) -> faiss.Index:
+    """An empty IVF (flat, SQ8 or PQ codes; inner product) trained on ``train``.
+
+    Adding vectors to copies of it (shards) and merging their top-k gives what one index with
+    all vectors gives: every copy shares the coarse quantizer and the codebooks.
+    """
+    x = np.ascontiguousarray(train, dtype=np.float32)
+    d = x.shape[1]
+    nlist = min(ivf_nlist(n_total, spec), len(x))
+    quantizer = faiss.IndexFlatIP(d)
+    ip = faiss.METRIC_INNER_PRODUCT
+    if spec.codec == "flat":
+        index = faiss.IndexIVFFlat(quantizer, d, nlist, ip)
+    elif spec.codec == "sq8":
+        index = faiss.IndexIVFScalarQuantizer(
+            quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit, ip
+        )
+    else:
+        if d % spec.pq_m:
+            raise ConfigError(
+                f"index.pq_m={spec.pq_m} does not divide the vector dimension {d} "
+                "(expected a divisor of the dimension, e.g. 8, 16, 32)"
+            )
+        index = faiss.IndexIVFPQ(quantizer, d, nlist, spec.pq_m, spec.pq_nbits, ip)
+    index.train(x)
+    index.nprobe = min(spec.nprobe, nlist)
+    return index
+
+
+def build_index(
+    vectors: np.ndarray, spec: IndexSpec, progress: bool = False, seed: int = 0
+) -> faiss.Index:
+    """Index ``vectors`` (float32, (n, d)) for inner-product search (``seed``: IVF sample).
 
     Vectors are added in batches of :data:`ADD_BATCH`; ``progress`` draws a bar (on a terminal).
     """
@@ -120,12 +198,7 @@ def build_index(vectors: np.ndarray, spec: IndexSpec, progress: bool = False) ->
         index.hnsw.efConstruction = spec.ef_construction
         index.hnsw.efSearch = spec.ef_search
     else:
-        nlist = spec.nlist or max(1, int(4 * math.sqrt(n)))
-        nlist = min(nlist, n)
-        quantizer = faiss.IndexFlatIP(d)
-        index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(x)
-        index.nprobe = min(spec.nprobe, nlist)
+        index = trained_ivf(x[training_rows(n, spec, seed)], n, spec)
     starts = range(0, n, ADD_BATCH)
     for s in tqdm(
         starts,

@@ -1,0 +1,85 @@
+"""Paths of a sweep job that Hydra's Ray launcher ships to another process or machine.
+
+A job of ``hydra/launcher=ray`` runs in a Ray worker whose working directory is the Ray head's,
+not the directory ``evalkit --multirun`` was started in, so relative paths (the sqlite tracking
+store, the cache / vector store, datasets, the output folder) would land on the head node.  Hydra
+records the driver's working directory when it composes each job's config on the driver
+(``hydra.runtime.cwd``); :func:`job_path_updates` resolves relative paths against it, and refuses
+with one line when the driver's directory does not exist where the job runs (a remote machine):
+give absolute paths on storage every node shares, or URLs.
+
+>>> job_path_updates({"cache.dir": ".cache/evalkit", "tracking.uri": "sqlite:///mlruns/mlflow.db"},
+...                  driver_cwd="/home/me/proj", exists=lambda p: True)
+{'cache.dir': '/home/me/proj/.cache/evalkit', 'tracking.uri': 'sqlite:////home/me/proj/mlruns/mlflow.db'}
+>>> job_path_updates({"cache.dir": "s3://bucket/vectors", "dataset.path": "/data/adi"},
+...                  driver_cwd="/home/me/proj", exists=lambda p: True)
+{}
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Mapping
+from pathlib import PurePosixPath
+
+from evalkit.errors import ConfigError
+
+#: Config keys holding local paths a job reads or writes (missing keys are skipped).
+PATH_KEYS = (
+    "output_dir",
+    "cache.dir",
+    "store.dir",
+    "store.path",
+    "dataset.path",
+    "dataset.catalog.path",
+    "dataset.queries.path",
+    "dataset.judgments.path",
+    "clicks.path",
+    "tracking.uri",
+)
+SQLITE = "sqlite:///"
+
+
+def _relative(value: str) -> str | None:
+    """The relative local path inside ``value``, or None (absolute, a URL, or not a path)."""
+    if value.startswith(SQLITE):
+        rest = value[len(SQLITE) :]
+        return None if rest.startswith("/") or rest == ":memory:" else rest
+    if "://" in value or value.startswith("/") or not value:
+        return None
+    return value
+
+
+def job_path_updates(
+    values: Mapping[str, str | None],
+    *,
+    driver_cwd: str,
+    exists: Callable[[str], bool] = os.path.isdir,
+) -> dict[str, str]:
+    """New values for the relative paths among ``values`` (config key -> value).
+
+    Raises :class:`ConfigError` when a path is relative and ``driver_cwd`` does not exist here.
+    """
+    updates: dict[str, str] = {}
+    for key, value in values.items():
+        if not isinstance(value, str):
+            continue
+        rel = _relative(value)
+        if rel is None:
+            continue
+        if not exists(driver_cwd):
+            raise ConfigError(
+                f"{key}={value!r} is relative and this sweep job runs on another machine "
+                f"({socket.gethostname()}, where the driver's working directory {driver_cwd} "
+                "does not exist): give an absolute path on storage every node shares, or a URL"
+            )
+        absolute = str(PurePosixPath(driver_cwd) / rel)
+        updates[key] = SQLITE + absolute if value.startswith(SQLITE) else absolute
+    return updates
+
+
+def ray_launched(choices: Mapping[str, str | None]) -> bool:
+    """Whether the job was launched by one of Hydra's Ray launchers (``hydra/launcher=ray*``)."""
+    launcher = choices.get("hydra/launcher") or ""
+    return launcher.startswith("ray")

@@ -1,0 +1,253 @@
+"""Embedding on Ray Data: the texts a version still needs, embedded by an actor pool, written to
+the evalkit cache on the driver as the batches stream back.
+
+One actor per worker holds one model version (built from its config, so an in-process model is
+loaded once per actor); an OpenAI-compatible version's actor sends its ``concurrency`` requests
+per endpoint concurrently (``base_urls`` spread them).  Vectors are cached before evalkit's
+client-side truncation / normalisation, exactly as :func:`evalkit.embed.embed_texts` caches them,
+so the driver then reads every vector back through ``embed_texts`` as with ``engine=local``.
+Finished batches are in the cache at once: a killed run resumes with the batches in flight.
+
+>>> plan_blocks(10, batch_rows=4, workers=2)
+[(0, 4), (4, 8), (8, 10)]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalkit import errors
+from evalkit.embed.base import RequestLog, check_role, check_texts
+from evalkit.embed.cache import VectorCache, text_keys
+from evalkit.errors import EndpointError, EvalkitError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RemoteEmbedding:
+    """What the Ray workers did for one (version, role): counts, latencies, per-endpoint tallies."""
+
+    n_unique: int = 0
+    n_cached: int = 0
+    n_embedded: int = 0
+    latencies_s: list[float] = field(default_factory=list)
+    retries: int = 0
+    endpoints: dict[str, dict[str, int]] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    @property
+    def n_requests(self) -> int:
+        return len(self.latencies_s)
+
+    def add(self, tally: dict[str, Any]) -> None:
+        self.latencies_s.extend(tally.get("latencies_s", []))
+        self.retries += int(tally.get("retries", 0))
+        for url, counts in tally.get("endpoints", {}).items():
+            row = self.endpoints.setdefault(url, {"requests": 0, "retries": 0, "failures": 0})
+            for key, n in counts.items():
+                row[key] = row.get(key, 0) + int(n)
+
+
+def plan_blocks(n: int, batch_rows: int, workers: int) -> list[tuple[int, int]]:
+    """Row ranges of the Ray Data blocks: whole batches, at least ~4 blocks per worker."""
+    per_block = max(batch_rows, math.ceil(n / max(1, 4 * workers) / batch_rows) * batch_rows)
+    return [(s, min(n, s + per_block)) for s in range(0, n, per_block)]
+
+
+class EmbedActor:
+    """A Ray Data ``map_batches`` callable class: one model version, built once per actor.
+
+    A batch holds rows ``{"pos", "role", "text"}``; each role's texts go to the version in
+    requests of its ``batch_size``, and the raw (cache-stage) vectors come back with a JSON tally
+    of the requests (latencies, retries, per-endpoint counts) in the first row of each role.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        import logging as _logging
+
+        from evalkit.instantiate import build
+
+        _logging.getLogger("httpx2").setLevel(_logging.WARNING)
+        _logging.getLogger("httpx").setLevel(_logging.WARNING)
+        self.version = build(config, f"model version {config.get('name')!r}")
+
+    def _embed(self, texts: list[str], role: str) -> tuple[np.ndarray, RequestLog]:
+        bs = self.version.batch_size
+        pieces = [texts[i : i + bs] for i in range(0, len(texts), bs)]
+        parts: list[np.ndarray | None] = [None] * len(pieces)
+
+        def keep(i: int, vectors: np.ndarray) -> None:
+            parts[i] = vectors
+
+        rlog = RequestLog()
+        self.version.embed_batches(pieces, role, on_batch=keep, request_log=rlog, finalize=False)
+        return np.concatenate([p for p in parts if p is not None], axis=0), rlog
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            return self._call(batch)
+        except EvalkitError as err:  # Ray Data drops the exception's type and message: send them
+            failure = {"error": type(err).__name__, "message": str(err)}
+            return {
+                "pos": np.asarray([-1], dtype=np.int64),
+                "role": np.asarray([""], dtype=object),
+                "vector": np.zeros((1, 1), dtype=np.float32),
+                "tally": np.asarray([json.dumps(failure)], dtype=object),
+            }
+
+    def _call(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        roles = np.asarray(batch["role"]).astype(str)
+        texts = np.asarray(batch["text"], dtype=object)
+        out_pos, out_role, out_vec, out_tally = [], [], [], []
+        for role in dict.fromkeys(roles.tolist()):
+            take = np.flatnonzero(roles == role)
+            vectors, rlog = self._embed([str(t) for t in texts[take]], role)
+            tally = {
+                "role": role,
+                "latencies_s": rlog.latencies_s,
+                "retries": rlog.retries,
+                "endpoints": rlog.endpoints,
+            }
+            out_pos.append(np.asarray(batch["pos"], dtype=np.int64)[take])
+            out_role += [role] * len(take)
+            out_vec.append(vectors.astype(np.float32, copy=False))
+            out_tally += [json.dumps(tally)] + [""] * (len(take) - 1)
+        return {
+            "pos": np.concatenate(out_pos),
+            "role": np.asarray(out_role, dtype=object),
+            "vector": np.concatenate(out_vec, axis=0),
+            "tally": np.asarray(out_tally, dtype=object),
+        }
+
+
+def _rebuilt(failure: dict[str, str]) -> EvalkitError:
+    """The evalkit error a worker reported (same class, same one-line message)."""
+    cls = getattr(errors, failure.get("error", ""), None)
+    if not (isinstance(cls, type) and issubclass(cls, EvalkitError)):
+        cls = EndpointError
+    return cls(failure.get("message", "embedding failed on a Ray worker"))
+
+
+def evalkit_cause(err: BaseException) -> EvalkitError | None:
+    """The evalkit error behind a Ray task / Ray Data failure, if any."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [err]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        inner = getattr(e, "cause", None)  # RayTaskError: the worker's original exception
+        if isinstance(inner, EvalkitError):
+            return inner
+        if isinstance(e, EvalkitError) and not type(e).__module__.startswith("ray"):
+            return e
+        todo += [inner, e.__cause__, e.__context__]
+    return None
+
+
+def embed_on_ray(
+    *,
+    version: Any,
+    config: dict[str, Any],
+    texts: dict[str, Sequence[str]],
+    cache_dir: str | Path,
+    workers: int,
+    batch_rows: int,
+    num_cpus: float,
+    progress: bool = False,
+) -> dict[str, RemoteEmbedding]:
+    """Embed the texts (per role) missing from the cache on one Ray actor pool; fill the cache.
+
+    One Ray Data execution per version covers every role, so each actor loads the model once.
+    """
+    import ray.data
+
+    t0 = time.perf_counter()
+    out: dict[str, RemoteEmbedding] = {}
+    keys: dict[str, list[bytes]] = {}
+    rows: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        caches: dict[str, VectorCache] = {}
+        for role, role_texts in texts.items():
+            check_role(role)
+            unique = list(dict.fromkeys(check_texts(role_texts)))
+            out[role] = RemoteEmbedding(n_unique=len(unique))
+            if not unique:
+                continue
+            keys[role] = text_keys(unique)
+            caches[role] = stack.enter_context(VectorCache(cache_dir, version.cache_spec(role)))
+            hit_pos, _ = caches[role].get(keys[role])
+            out[role].n_cached = len(hit_pos)
+            missing = np.setdiff1d(np.arange(len(unique)), hit_pos, assume_unique=True)
+            rows += [{"pos": int(j), "role": role, "text": unique[j]} for j in missing]
+        if not rows:
+            return out
+        n_blocks = len(plan_blocks(len(rows), batch_rows, workers))
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = bool(progress)
+        ds = ray.data.from_items(rows, override_num_blocks=n_blocks).map_batches(
+            EmbedActor,
+            fn_constructor_kwargs={"config": config},
+            batch_size=batch_rows,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=num_cpus,
+        )
+        done = 0
+        try:
+            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                tallies = [json.loads(t) for t in batch["tally"] if t]
+                failed = [t for t in tallies if "error" in t]
+                if failed:
+                    raise _rebuilt(failed[0])
+                column = batch["vector"]
+                if column.dtype == object:  # ragged tensor column: rows are arrays
+                    column = np.stack(list(column))
+                vectors = np.ascontiguousarray(column, dtype=np.float32)
+                roles = np.asarray(batch["role"]).astype(str)
+                for role in dict.fromkeys(roles.tolist()):
+                    take = np.flatnonzero(roles == role)
+                    caches[role].put([keys[role][j] for j in batch["pos"][take]], vectors[take])
+                    out[role].n_embedded += len(take)
+                for tally in tallies:
+                    out[tally["role"]].add(tally)
+                done += len(vectors)
+                log.info("%s on Ray: %d/%d texts embedded", version.name, done, len(rows))
+        except EvalkitError:
+            raise
+        except Exception as err:  # a worker's evalkit error becomes the run's one-line error
+            cause = evalkit_cause(err)
+            if cause is not None:
+                raise cause from None
+            first = str(err).strip().splitlines()
+            raise EndpointError(
+                f"model version {version.name!r}: embedding on Ray failed "
+                f"({type(err).__name__}: {first[-1] if first else ''}); "
+                f"{done} of {len(rows)} texts were embedded and cached"
+            ) from err
+    wall = time.perf_counter() - t0
+    for role, res in out.items():
+        res.wall_s = wall
+        for url, counts in sorted(res.endpoints.items()):
+            log.info(
+                "%s/%s endpoint %s: %d requests, %d retries, %d failures",
+                version.name,
+                role,
+                url,
+                counts["requests"],
+                counts["retries"],
+                counts["failures"],
+            )
+    return out

@@ -1,0 +1,153 @@
+"""Search a catalog split into shards: every shard answers its top-``depth``, and the driver merges
+them into one top-``depth`` with evalkit's deterministic order (score desc, item id desc).
+
+A :class:`ShardedIndex` looks like a FAISS index to :func:`evalkit.retrieve.replay.replay`
+(``ntotal`` and ``search(x, k)``), so ties straddling rank k are resolved by the same deeper
+search as with one index.  Shards are exact (``flat``: the shard's vectors) or IVF indexes that
+share one trained quantizer (built by :func:`add_to_shard` from :func:`~evalkit.index.faiss_index.trained_ivf`),
+so the merged result equals the single-index result.  How shard searches run (in process or as
+Ray tasks) is the caller's ``runner``.
+
+>>> import numpy as np
+>>> parts = [(np.array([[0.9, 0.5]], "f4"), np.array([[0, 1]])),
+...          (np.array([[0.9, 0.7]], "f4"), np.array([[2, 3]]))]
+>>> s, r = merge_topk(parts, id_rank=np.arange(4), depth=3)
+>>> r.tolist(), s.astype(float).round(2).tolist()   # 0.9 ties: larger item id (row 2) first
+([[2, 0, 3]], [[0.9, 0.9, 0.7]])
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from evalkit.retrieve.replay import tie_break_order
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Rows ``[start, stop)`` of the catalog: ``vectors`` (an array or a handle the runner
+    understands) for exact search, or ``path`` of a FAISS IVF index holding them (ids = rows)."""
+
+    start: int
+    stop: int
+    vectors: Any = None
+    path: str | None = None
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+def split_rows(n: int, shard_rows: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` ranges of at most ``shard_rows`` rows covering ``range(n)``.
+
+    >>> split_rows(5, 2)
+    [(0, 2), (2, 4), (4, 5)]
+    """
+    return [(s, min(n, s + shard_rows)) for s in range(0, n, max(1, shard_rows))]
+
+
+def search_shard(
+    shard: Shard, vectors: np.ndarray | None, queries: np.ndarray, depth: int, nprobe: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``depth`` of one shard: (scores float32, catalog rows int64), FAISS order.
+
+    ``vectors`` are the shard's rows for an exact shard (``None`` for an IVF shard on disk).
+    """
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    if shard.path is not None:
+        index = faiss.read_index(shard.path)
+        index.nprobe = min(nprobe, index.nlist)
+        offset = 0
+    else:
+        x = np.ascontiguousarray(vectors, dtype=np.float32)
+        index = faiss.IndexFlatIP(x.shape[1])
+        index.add(x)
+        offset = shard.start
+    depth = min(depth, shard.size)
+    if depth <= 0 or len(q) == 0:
+        return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+    scores, rows = index.search(q, depth)
+    rows = np.where(rows >= 0, rows + offset, -1)
+    scores[rows < 0] = -np.inf
+    return scores, rows
+
+
+def merge_topk(
+    parts: Sequence[tuple[np.ndarray, np.ndarray]], id_rank: np.ndarray, depth: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge per-shard (scores, rows) into the top-``depth`` per query, ordered by score desc then
+    item id desc; padded with score ``-inf`` / row ``-1``."""
+    n_q = len(parts[0][0]) if parts else 0
+    scores = np.concatenate([p[0] for p in parts], axis=1) if parts else np.zeros((0, 0), "f4")
+    rows = np.concatenate([p[1] for p in parts], axis=1) if parts else np.zeros((0, 0), "i8")
+    if scores.shape[1] < depth:
+        pad = depth - scores.shape[1]
+        scores = np.hstack([scores, np.full((n_q, pad), -np.inf, np.float32)])
+        rows = np.hstack([rows, np.full((n_q, pad), -1, np.int64)])
+    order = tie_break_order(scores, rows, id_rank)[:, :depth]
+    return (
+        np.take_along_axis(scores, order, axis=1).astype(np.float32),
+        np.take_along_axis(rows, order, axis=1).astype(np.int64),
+    )
+
+
+ShardRunner = Callable[[Sequence[Shard], np.ndarray, int, int], list[tuple[np.ndarray, np.ndarray]]]
+
+
+def local_runner(
+    shards: Sequence[Shard], queries: np.ndarray, depth: int, nprobe: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Search the shards one after the other in this process (shard ``vectors`` are arrays)."""
+    return [search_shard(s, s.vectors, queries, depth, nprobe) for s in shards]
+
+
+class ShardedIndex:
+    """A FAISS-index look-alike over shards: ``search`` merges their answers on the driver.
+
+    >>> import numpy as np
+    >>> x = np.eye(4, dtype="f4")
+    >>> idx = ShardedIndex([Shard(0, 2, x[:2]), Shard(2, 4, x[2:])], np.arange(4))
+    >>> idx.ntotal, idx.search(x[3:], 2)[1].tolist()
+    (4, [[3, 2]])
+    """
+
+    def __init__(
+        self,
+        shards: Sequence[Shard],
+        id_rank: np.ndarray,
+        runner: ShardRunner = local_runner,
+        nprobe: int = 16,
+    ) -> None:
+        self.shards = list(shards)
+        self.id_rank = id_rank
+        self.runner = runner
+        self.nprobe = nprobe
+        self.ntotal = sum(s.size for s in self.shards)
+        self.calls = 0
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        self.calls += 1
+        parts = self.runner(self.shards, queries, k, self.nprobe)
+        return merge_topk(parts, self.id_rank, k)
+
+
+def add_to_shard(trained: np.ndarray, vectors: np.ndarray, start: int, path: str) -> str:
+    """Add catalog rows ``start..`` to a copy of the trained (serialised) IVF and write it to
+    ``path`` atomically (a killed job leaves no half-written shard)."""
+    index = faiss.deserialize_index(np.asarray(trained, dtype=np.uint8))
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    index.add_with_ids(x, np.arange(start, start + len(x), dtype=np.int64))
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    faiss.write_index(index, str(tmp))
+    os.replace(tmp, target)
+    return str(target)
