@@ -9,7 +9,7 @@ lists the valid choices: the files of the config group (``conf/models/``) or the
 config node.  ``models=[]`` (no model version) is a usage error too.
 
 >>> usage_error(["models=[e5_smal]"])
-"models=[e5_smal]: no option 'e5_smal' in config group models (conf/models/); choose from: e5_small, e5_small_openai, openai, sentence_transformers, use_m3 (did you mean e5_small?)"
+"models=[e5_smal]: no option 'e5_smal' in config group models (conf/models/); choose from: e5_small, e5_small_openai, openai, precomputed, sentence_transformers, use_m3 (did you mean e5_small?)"
 >>> usage_error(["dataset=beir", "dataset.pth=x"])  # doctest: +ELLIPSIS
 "dataset.pth=x: unknown key 'pth' in dataset; valid keys: path, split, ... (did you mean path?)"
 >>> usage_error(["--multirun", "models.e5_small.dimensions=128,256"]) is None
