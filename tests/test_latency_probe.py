@@ -92,7 +92,8 @@ def test_probe_request_count_and_settings() -> None:
     s = ProbeSettings.from_mapping({"probe": 64, "min_requests": 30, "batch_size": 8})
     assert s.requests(1000) == 30 and s.requests(20) == 30
     assert ProbeSettings(texts=400, min_requests=30, batch_size=8).requests(1000) == 50
-    assert ProbeSettings(min_requests=30, concurrency=4).requests(64) == 32  # whole waves
+    assert ProbeSettings(min_requests=30, batch_size=8, concurrency=4).requests(64) == 32  # waves
+    assert ProbeSettings().requests(64) == 64  # default: one query per request, 64 requests
     assert not ProbeSettings.from_mapping({"probe": 0}).enabled
     assert probe_latency([UseM3("a")], ["x"], ProbeSettings(texts=0)) == {}
     with pytest.raises(ConfigError, match="latency.min_requests"):

@@ -51,7 +51,7 @@ class ProbeSettings:
 
     texts: int = 64
     min_requests: int = 30
-    batch_size: int = 8
+    batch_size: int = 1  # a search request embeds one query
     concurrency: int = 1
     seed: int = 0
 
