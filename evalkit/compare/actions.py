@@ -83,10 +83,15 @@ def reindex_action(
         action = getattr(reindex, "action", "")
         detail = getattr(reindex, "detail", "")
         if action:
+            safe = getattr(reindex, "rolling_safe", None)
+            if safe is None and baseline_dim and candidate_dim:
+                observed: Any = f"{baseline_dim} -> {candidate_dim} dimensions"
+            else:
+                observed = "rolling re-index safe" if safe else "atomic switch needed"
             return [
                 item(
                     "reindex",
-                    getattr(reindex, "rolling_safe", None),
+                    observed,
                     "rolling re-index safe, or an atomic switch",
                     detail or action,
                     action,

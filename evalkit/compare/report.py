@@ -747,7 +747,9 @@ def _html_table(head: list[str], rows: list[list[str]], status_col: int | None =
             text = e(str(cell))
             if status_col is not None and i == status_col and cell in ("PASS", "WARN", "BLOCK"):
                 out.append(f'<td><span class="badge {cell}">{text}</span></td>')
-            elif cell and (cell[0] in "+-0123456789[" or cell == "n/a") and i > 0:
+            elif (
+                cell and (cell[0] in "+-0123456789[" or cell == "n/a") and i > 0 and len(cell) < 32
+            ):
                 out.append(f'<td class="num">{text}</td>')
             else:
                 out.append(f"<td>{text}</td>")
