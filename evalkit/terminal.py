@@ -16,6 +16,8 @@ levels when evalkit is used without Hydra's logging set-up.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,10 +28,14 @@ NOISY_LOGGERS = ("httpx2", "httpx", "httpcore", "datasets", "filelock", "fsspec"
 
 
 def quiet_libraries() -> None:
-    """No ``datasets`` progress bars; noisy library loggers at WARNING unless set lower on purpose."""
-    import datasets
+    """No ``datasets`` progress bars; noisy library loggers at WARNING unless set lower on purpose.
 
-    datasets.disable_progress_bars()
+    ``datasets`` reads ``HF_DATASETS_DISABLE_PROGRESS_BARS`` when it is imported, so a run that
+    never loads a dataset through it (the demo) does not pay for importing it here.
+    """
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    if "datasets" in sys.modules:  # already imported: switch its bars off directly
+        sys.modules["datasets"].disable_progress_bars()
     for name in NOISY_LOGGERS:
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET:

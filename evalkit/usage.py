@@ -46,6 +46,8 @@ def usage_error(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> str | None:
     Only the commands that compose a configuration are checked (a run, ``--multirun``,
     ``--cfg``); ``--help``, ``--info``, shell completion and custom config dirs are left to Hydra.
     """
+    if not argv:  # the default configuration (the demo) always composes
+        return None
     from hydra._internal.utils import get_args_parser
 
     try:
