@@ -236,3 +236,13 @@ def test_fingerprint_mismatch_names_the_differing_parts() -> None:
     assert "catalog" not in differ and "queries" not in differ
     assert "use_m3" in msg and "e5_small" in msg and "absent" in msg
     check_fingerprints({}, {})  # nothing to verify: allowed (logged)
+
+
+def test_latency_of_in_process_models_is_a_follow_up_never_a_block() -> None:
+    # the whole interval above +20%: served endpoints block, in-process models only warn
+    assert gate_latency_p95(CFG, 3.0, ci_low=2.5, ci_high=3.5).status == Status.BLOCK
+    g = gate_latency_p95(CFG, 3.0, ci_low=2.5, ci_high=3.5, in_process=True)
+    assert g.status == Status.WARN and "in process" in g.reason and "serving" in g.action
+    assert gate_latency_p95(CFG, 1.1, ci_low=1.0, ci_high=1.2, in_process=True).status == (
+        Status.PASS
+    )

@@ -544,8 +544,13 @@ def gate_latency_p95(
     note: str = "",
     ci_low: float | None = None,
     ci_high: float | None = None,
+    in_process: bool = False,
 ) -> GateResult:
     """p95 latency increase (candidate / baseline - 1) ``<= max_increase``, at equal load.
+
+    ``in_process``: both versions ran in this process (:func:`evalkit.compare.latency.backend_kind`),
+    so the latency is this machine's CPU, not a serving endpoint's: a failure is a follow-up
+    (WARN) telling to measure the served endpoints, never a block.
 
     With a bootstrap interval of the ratio (``ci_low`` / ``ci_high``,
     :func:`evalkit.compare.latency.p95_ratio_ci`) the gate fails (``on_fail``) only when the
@@ -590,9 +595,29 @@ def gate_latency_p95(
         return GateResult(name, Status.PASS, increase, threshold, what)
     if ci_low is None or ci_high is None:  # no interval given: the point estimate decides
         return GateResult(
-            name, cfg.latency_on_fail, increase, threshold, f"{what}, more than {limit:.0%}"
+            name,
+            Status.WARN if in_process else cfg.latency_on_fail,
+            increase,
+            threshold,
+            f"{what}, more than {limit:.0%}"
+            + (
+                " (measured in process on this machine, not on a serving endpoint)"
+                if in_process
+                else ""
+            ),
         )
     if not math.isnan(ci_low) and ci_low - 1.0 > limit:
+        if in_process:
+            return GateResult(
+                name,
+                Status.WARN,
+                increase,
+                threshold,
+                f"{what}: the whole interval is above +{limit:.0%}, but measured in process on "
+                "this machine, not on a serving endpoint",
+                action="measure both versions on their serving endpoints (the openai backend) "
+                "before sizing the fleet for B",
+            )
         return GateResult(
             name,
             cfg.latency_on_fail,

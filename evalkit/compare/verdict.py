@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -361,33 +361,6 @@ def _hist(b: np.ndarray, c: np.ndarray, bins: int = 20) -> dict[str, list[float]
     }
 
 
-SERVED_BACKENDS = ("openai",)
-
-
-def in_process_latency(
-    g: GateResult, baseline: Mapping[str, Any], candidate: Mapping[str, Any]
-) -> GateResult:
-    """A latency gate over in-process models measures this machine's CPU, not the serving
-    stack: it never blocks (a follow-up that says so); served endpoints gate as configured."""
-    if g.name != "latency_p95_increase" or g.status != Status.BLOCK:
-        return g
-    local = [
-        f"{p.get('name', '?')} ({p.get('backend')})"
-        for p in (baseline, candidate)
-        if p.get("backend") and p.get("backend") not in SERVED_BACKENDS
-    ]
-    if not local:
-        return g
-    return replace(
-        g,
-        status=Status.WARN,
-        reason=f"{g.reason}; measured in process on this machine for {', '.join(local)}, "
-        "not on a serving endpoint",
-        action="measure both versions on their serving endpoints (models=[...] with the "
-        "openai backend) before sizing the fleet for B",
-    )
-
-
 def _vector_stats(v: VersionResult) -> dict[str, float]:
     return {k[len("vectors_") :]: float(x) for k, x in v.extra.items() if k.startswith("vectors_")}
 
@@ -491,11 +464,10 @@ def compare_pair(
             note=latency.note,
             ci_low=latency.p95_ratio_ci_low,
             ci_high=latency.p95_ratio_ci_high,
+            in_process=latency.baseline.kind == latency.candidate.kind == "in-process",
         ),
     ]
-    gate_results = [
-        annotate(in_process_latency(g, baseline.params, candidate.params)) for g in gate_results
-    ]
+    gate_results = [annotate(g) for g in gate_results]
 
     slices = []
     if data is not None and cfg.slices.enabled:
