@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.compare.reindex import ReindexAnalysis, dims_differ
 from evalkit.compare.thresholds import ThresholdMapping, threshold_key
 
 
@@ -76,40 +77,28 @@ def threshold_actions(
 
 
 def reindex_action(
-    reindex: Any, baseline_dim: int | None, candidate_dim: int | None
+    reindex: ReindexAnalysis | None, baseline_dim: int | None, candidate_dim: int | None
 ) -> list[dict[str, Any]]:
-    """The re-index call: from the analysis when there is one, else from the dimensions."""
-    if reindex is not None:
-        action = getattr(reindex, "action", "")
-        detail = getattr(reindex, "detail", "")
-        if action:
-            safe = getattr(reindex, "rolling_safe", None)
-            if safe is None and baseline_dim and candidate_dim:
-                observed: Any = f"{baseline_dim} -> {candidate_dim} dimensions"
-            else:
-                observed = "rolling re-index safe" if safe else "atomic switch needed"
-            return [
-                item(
-                    "reindex",
-                    observed,
-                    "rolling re-index safe, or an atomic switch",
-                    detail or action,
-                    action,
-                )
-            ]
-    if baseline_dim and candidate_dim and baseline_dim != candidate_dim:
-        return [
-            item(
-                "reindex",
-                f"{baseline_dim} -> {candidate_dim} dimensions",
-                "the same dimension to mix old and new vectors",
-                f"A's vectors have {baseline_dim} dimensions and B's {candidate_dim}: the two "
-                "cannot share an index",
-                f"re-index the whole catalog before switching (dimensions {baseline_dim} -> "
-                f"{candidate_dim}), then switch queries and index together",
-            )
-        ]
-    return []
+    """The re-index call of :mod:`evalkit.compare.reindex`.  Without an analysis (a baseline
+    from MLflow, ``compare.reindex=false``) only the dimensions can decide: when they differ,
+    :func:`~evalkit.compare.reindex.dims_differ` says so in the same words."""
+    if reindex is None:
+        if not (baseline_dim and candidate_dim and baseline_dim != candidate_dim):
+            return []
+        reindex = dims_differ(baseline_dim, candidate_dim, "")
+    if reindex.rolling_safe is None:
+        observed = f"{reindex.baseline_dim} -> {reindex.candidate_dim} dimensions"
+    else:
+        observed = "rolling re-index safe" if reindex.rolling_safe else "atomic switch needed"
+    return [
+        item(
+            "reindex",
+            observed,
+            "rolling re-index safe, or an atomic switch",
+            reindex.detail or reindex.action,
+            reindex.action,
+        )
+    ]
 
 
 def _differs(a: Mapping[str, Any], b: Mapping[str, Any], key: str) -> bool:
