@@ -81,6 +81,9 @@ def test_threshold_mapping_equals_numpy_quantiles() -> None:
     assert a["name"] == "score_threshold_0.3"
     assert a["what_to_do"] == f"change the 0.30 cut-off to {np.quantile(c, np.mean(b < 0.3)):.2f}"
     assert threshold_actions([map_threshold(b, b, 0.3)]) == []  # same scale: nothing to change
+    [all_rel] = threshold_actions([map_threshold(b, c, 0.3, np.ones(len(b), dtype=bool))])
+    assert "precision is 1 by construction" in all_rel["why"]
+    assert "by construction" not in a["why"]
     assert relevance_of_pairs([("q", "a"), ("q", "x")], {"q": {"a": 1}}).tolist() == [True, False]
 
 

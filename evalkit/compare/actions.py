@@ -69,7 +69,13 @@ def threshold_actions(
                 f"{m.share_below:.1%} of the {m.n_pairs} judged pairs score below {m.threshold:.2f}"
                 f" under A; under B the same share lies below {m.mapped:.2f}. As a relevance "
                 f"cut: A at {m.threshold:.2f} {_pr(m.baseline_precision, m.baseline_recall)}; "
-                f"B at {m.mapped:.2f} {_pr(m.candidate_precision, m.candidate_recall)}",
+                f"B at {m.mapped:.2f} {_pr(m.candidate_precision, m.candidate_recall)}"
+                + (
+                    " (every judged pair is relevant here, so precision is 1 by construction; "
+                    "recall is the share of relevant pairs the cut keeps)"
+                    if m.n_relevant == m.n_pairs
+                    else ""
+                ),
                 f"change the {m.threshold:.2f} cut-off to {m.mapped:.2f}",
             )
         )
