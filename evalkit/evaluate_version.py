@@ -142,6 +142,18 @@ def embed_version(
     return docs, queries, remote
 
 
+@dataclass
+class Searched:
+    """One version's catalog searched: what scoring and the result need of it."""
+
+    queries: Any  # the queries' EmbeddingResult
+    ranking: Any
+    stats: dict[str, float]
+    similarity: np.ndarray
+    click_similarity: np.ndarray | None
+    remote: dict[str, Any]
+
+
 def evaluate_version(
     version: Any,
     data: EvalData,
@@ -157,8 +169,77 @@ def evaluate_version(
     ``id_rank`` (:func:`~evalkit.retrieve.replay.id_ranks`) and ``rows`` (:func:`pair_rows_of`)
     depend only on the data: compute them once for all versions.  ``engine`` (``engine=ray``,
     :class:`~evalkit.engine.ray_engine.RayEngine`) embeds into the cache on Ray and searches the
-    sharded catalog on Ray; the driver reads the vectors back through the cache and scores.
+    sharded catalog on Ray; the driver reads the vectors back through the cache and scores.  A
+    precomputed Parquet catalog is never read by the driver with ``engine=ray``: Ray tasks read,
+    check and index its parts (:mod:`evalkit.engine.ray_catalog`).
     """
+    rows = rows if rows is not None else pair_rows_of(data)
+    if engine is not None and engine.streams(version):
+        searched = engine.stream(version, data, cfg, spec, id_rank, rows)
+    else:
+        searched = search_in_memory(version, data, cfg, spec, id_rank, rows, engine)
+    stats = searched.stats
+    # Relevant items judged but not in the catalog stay in the qrels (never retrievable).
+    stats["relevant_judgments_missing"], stats["judged_items_missing"] = rows.missing
+    ranking, queries, remote = searched.ranking, searched.queries, searched.remote
+    qrels = data.judgments.qrels if data.judgments is not None else {}
+    scores = score(ranking, qrels, metrics)
+    stats["queries_scored"] = scores.n_scored
+    stats["queries_without_relevant"] = scores.n_without_relevant
+
+    # Latency of the query requests made now (none on a warm rerun; with engine=ray, the Ray
+    # workers').  The pipeline replaces it with the latency probe's before the comparison.
+    q_seconds = queries.wall_s
+    latencies = np.asarray(queries.latencies_s, dtype=np.float64)
+    throughput = len(data.queries) / q_seconds if queries.n_requests and q_seconds > 0 else None
+    if remote.get("query") is not None and remote["query"].n_requests:
+        latencies = np.asarray(remote["query"].latencies_s, dtype=np.float64)
+        throughput = None  # one Ray execution embeds queries and documents together
+    result = VersionResult(
+        name=version.name,
+        params=version.params(),
+        overall=scores.overall,
+        per_query=scores.per_query,
+        ranking=ranking,
+        pair_ids=rows.judged,
+        pair_similarity=searched.similarity,
+        latencies_s=latencies,
+        throughput=throughput,
+        batch_size=getattr(version, "batch_size", None),
+        concurrency=getattr(version, "concurrency", 1),
+        fingerprint=dict(data.fingerprint),
+        click_similarity=searched.click_similarity,
+        extra=stats,
+    )
+    return result, stats
+
+
+def click_pair_similarity(
+    query_vectors: np.ndarray, catalog: np.ndarray, rows: PairRows, item_pos: Any = None
+) -> np.ndarray | None:
+    """Similarity of every logged (query, item) pair (NaN where one is unknown); ``item_pos``
+    maps catalog rows to rows of ``catalog`` when it holds only some of them."""
+    if rows.click_q is None:
+        return None
+    cq, ci = rows.click_q, rows.click_i
+    out = np.full(len(cq), np.nan, dtype=np.float32)
+    ok = (cq >= 0) & (ci >= 0)
+    items = ci[ok] if item_pos is None else item_pos(ci[ok])
+    out[ok] = pair_similarity(query_vectors, catalog, cq[ok], items, normalize=False)
+    return out
+
+
+def search_in_memory(
+    version: Any,
+    data: EvalData,
+    cfg: DictConfig,
+    spec: IndexSpec,
+    id_rank: np.ndarray,
+    rows: PairRows,
+    engine: Any = None,
+) -> Searched:
+    """Embed (or read) the version's vectors, hold its catalog matrix once, index and replay it
+    here (or on Ray tasks, sharded, with ``engine=ray``)."""
     stats: dict[str, float] = {}
     t0 = time.perf_counter()
     docs, queries, remote = embed_version(version, data, cfg, engine)
@@ -173,7 +254,7 @@ def evaluate_version(
         stats["embed_retries"] += sum(r.retries for r in remote.values())
     stats["dim"] = docs.vectors.shape[1]
     stats.update(vector_stats(docs.vectors, queries.vectors))
-    q_seconds, query_vectors = queries.wall_s, queries.vectors
+    query_vectors = queries.vectors
 
     if docs.vectors.shape[1] != queries.vectors.shape[1]:  # never FAISS's `assert d == self.d`
         raise EndpointError(
@@ -233,55 +314,15 @@ def evaluate_version(
         )
         stats[f"ann_recall_at_{int(cfg.k)}"] = recall  # named by the configured k
 
-    rows = rows if rows is not None else pair_rows_of(data)
-    # Relevant items judged but not in the catalog stay in the qrels (never retrievable).
-    stats["relevant_judgments_missing"], stats["judged_items_missing"] = rows.missing
-    pairs = rows.judged
     similarity = pair_similarity(
         query_vectors, catalog, rows.judged_q, rows.judged_i, normalize=False
     )
-    click_similarity = None
-    if rows.click_q is not None:
-        cq, ci = rows.click_q, rows.click_i
-        click_similarity = np.full(len(cq), np.nan, dtype=np.float32)
-        ok = (cq >= 0) & (ci >= 0)
-        click_similarity[ok] = pair_similarity(
-            query_vectors, catalog, cq[ok], ci[ok], normalize=False
-        )
+    click_similarity = click_pair_similarity(query_vectors, catalog, rows)
     # The catalog matrix is released here, before scoring: a frame kept alive by a reference
     # cycle further down (an exception caught inside a library) must not keep it until the next
     # version is loaded.
     del catalog, stored, index
-
-    qrels = data.judgments.qrels if data.judgments is not None else {}
-    scores = score(ranking, qrels, metrics)
-    stats["queries_scored"] = scores.n_scored
-    stats["queries_without_relevant"] = scores.n_without_relevant
-
-    # Latency of the query requests made now (none on a warm rerun; with engine=ray, the Ray
-    # workers').  The pipeline replaces it with the latency probe's before the comparison.
-    latencies = np.asarray(queries.latencies_s, dtype=np.float64)
-    throughput = len(data.queries) / q_seconds if queries.n_requests and q_seconds > 0 else None
-    if remote.get("query") is not None and remote["query"].n_requests:
-        latencies = np.asarray(remote["query"].latencies_s, dtype=np.float64)
-        throughput = None  # one Ray execution embeds queries and documents together
-    result = VersionResult(
-        name=version.name,
-        params=version.params(),
-        overall=scores.overall,
-        per_query=scores.per_query,
-        ranking=ranking,
-        pair_ids=pairs,
-        pair_similarity=similarity,
-        latencies_s=latencies,
-        throughput=throughput,
-        batch_size=getattr(version, "batch_size", None),
-        concurrency=getattr(version, "concurrency", 1),
-        fingerprint=dict(data.fingerprint),
-        click_similarity=click_similarity,
-        extra=stats,
-    )
-    return result, stats
+    return Searched(queries, ranking, stats, similarity, click_similarity, remote)
 
 
 def latency_metrics(result: VersionResult) -> dict[str, float]:

@@ -358,6 +358,12 @@ def reindex_analyses(
         if da != db:
             out[v.name] = dims_differ(da, db, metric, known, **boot)
             continue
+        if "catalog_parts" in base_r.extra or "catalog_parts" in r.extra:
+            # engine=ray streamed a precomputed catalog: it is never loaded on the driver whole
+            log.info(
+                "re-index %s: not analysed (catalog streamed on Ray, never on the driver)", v.name
+            )
+            continue
         quiet = OmegaConf.merge(cfg, {"progress": False})
         vec = {}
         for who, version in (("a", base_v), ("b", v)):

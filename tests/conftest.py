@@ -32,3 +32,21 @@ def shared_cache(tmp_path_factory) -> Path:
     """One embedding cache for CLI tests that do not assert cold behaviour: the cache is keyed by
     content, so sharing it is what users do and saves re-embedding ADI in every test."""
     return tmp_path_factory.mktemp("shared-embedding-cache")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray in this process (2 CPUs, 127.0.0.1, 500 MB object store); stopped at the end
+    of the module.  Skips when the optional Ray extra is not installed."""
+    ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=500 * 1024 * 1024,
+        _node_ip_address="127.0.0.1",
+        logging_level="WARNING",
+    )
+    yield ray
+    ray.shutdown()

@@ -31,22 +31,6 @@ from .fault_server import FaultServer  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    """A local Ray in this process; stopped at the end of the module."""
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=500 * 1024 * 1024,
-        _node_ip_address="127.0.0.1",
-        logging_level="WARNING",
-    )
-    yield ray
-    ray.shutdown()
-
-
 def _evaluate(engine: str, cache, out, shared_data, *extra: str):
     from hydra import compose, initialize_config_dir
 

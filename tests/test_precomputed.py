@@ -101,7 +101,8 @@ def test_wrong_columns_and_types(tmp_path):
     text = error_of(version_for(str(tmp_path / "str.parquet")))
     assert "field 'vector': column has type string" in text
     assert error_of(version_for(str(tmp_path / "absent.parquet"))).endswith(
-        "absent.parquet: file not found (expected a Parquet or .npy vector file)"
+        "absent.parquet: file not found (expected a Parquet or .npy vector file, or a folder of "
+        "Parquet parts)"
     )
 
 

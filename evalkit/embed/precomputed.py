@@ -2,8 +2,9 @@
 
 A team's own batch pipeline writes, for the catalog and for the queries, either
 
-* a Parquet file with an id column and a vector column (``list`` / ``large_list`` /
-  ``fixed_size_list`` of numbers), or
+* Parquet with an id column and a vector column (``list`` / ``large_list`` /
+  ``fixed_size_list`` of numbers): one file, a folder of ``*.parquet`` parts, or a glob
+  (``/data/vectors/part-*.parquet``) - the parts a batch job writes, or
 * a ``.npy`` matrix (n, d) plus an ids file (``.npy`` 1-D, ``.json`` list, or text with one id
   per line) in the same row order.
 
@@ -13,6 +14,8 @@ all-zero vector.  Anything else is a :class:`~evalkit.errors.DataError` naming t
 row (1-based) and the field.  Ids in the file that the evaluation does not use are ignored.
 It then takes part in the evaluation like any other version (``dimensions`` truncation and
 ``normalize`` apply as for embedded vectors; rows already unit-norm are not normalised again).
+With ``engine=ray`` a Parquet catalog is never read whole by one process: every part is read,
+checked and indexed by a Ray task (:mod:`evalkit.engine.ray_catalog`).
 
 >>> import tempfile, numpy as np, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -46,13 +49,98 @@ def _open_bytes(path: str) -> bytes:
         return f.read()
 
 
-def _check_exists(path: str, what: str) -> None:
+GLOB_CHARS = "*?["
+
+
+def vector_parts(path: str) -> list[str]:
+    """The files of a vector source, sorted: the file itself, the ``*.parquet`` files of a folder,
+    or the matches of a glob (local paths or fsspec URLs).
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("part-1.parquet", "part-0.parquet", "_SUCCESS"):
+    ...     _ = (d / name).write_bytes(b"")
+    >>> [pathlib.Path(p).name for p in vector_parts(str(d))]
+    ['part-0.parquet', 'part-1.parquet']
+    >>> [pathlib.Path(p).name for p in vector_parts(str(d / "part-1.*"))]
+    ['part-1.parquet']
+    """
     if is_remote(path):
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(path)
+        protocol = path.split("://", 1)[0]
+        if any(c in root for c in GLOB_CHARS):
+            found = sorted(fs.glob(root))
+        elif fs.isdir(root):
+            found = sorted(p for p in fs.ls(root, detail=False) if p.endswith(".parquet"))
+        else:
+            return [path]
+        return [f"{protocol}://{p}" if "://" not in p else p for p in found]
+    import glob
+    import os
+
+    if any(c in path for c in GLOB_CHARS):
+        found = sorted(p for p in glob.glob(path) if os.path.isfile(p))
+    elif os.path.isdir(path):
+        found = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith(".parquet"))
+    else:
+        return [path]
+    if not found:
+        raise DataError(
+            "no Parquet part found", file=path, expected="*.parquet files (a folder or a glob)"
+        )
+    return found
+
+
+def _check_exists(path: str, what: str) -> None:
+    if is_remote(path) or any(c in path for c in GLOB_CHARS):
         return  # reported when read
     import os
 
-    if not os.path.isfile(path):
+    if not (os.path.isfile(path) or os.path.isdir(path)):
         raise DataError("file not found", file=path, expected=f"{what}")
+
+
+def read_parquet_parts(
+    path: str, id_column: str, vector_column: str
+) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int]]]:
+    """(ids, vectors, [(part, first row), ...]) of every part of ``path`` in order.
+
+    One part reads as :func:`read_parquet_vectors`; several are concatenated (one copy) after
+    checking they share one dimension."""
+    parts = vector_parts(path)
+    if len(parts) == 1:
+        ids, vectors = read_parquet_vectors(parts[0], id_column, vector_column)
+        return ids, vectors, [(parts[0], 0)]
+    all_ids, blocks, starts, n = [], [], [], 0
+    for part in parts:
+        ids, vectors = read_parquet_vectors(part, id_column, vector_column)
+        if blocks and vectors.shape[1] != blocks[0].shape[1]:
+            raise DataError(
+                f"vectors have {vectors.shape[1]} dimensions, {parts[0]} has {blocks[0].shape[1]}",
+                file=part,
+                field=vector_column,
+                expected="one dimension in every part",
+            )
+        all_ids.append(ids)
+        blocks.append(vectors)
+        starts.append((part, n))
+        n += len(ids)
+    return np.concatenate(all_ids), np.concatenate(blocks, axis=0), starts
+
+
+def part_row(starts: list[tuple[str, int]], row: int) -> tuple[str, int]:
+    """(part, 1-based row in that part) of 1-based ``row`` of the concatenated parts.
+
+    >>> part_row([("a.parquet", 0), ("b.parquet", 10)], 12)
+    ('b.parquet', 2)
+    """
+    name, first = starts[0]
+    for part, start in starts:
+        if start < row:
+            name, first = part, start
+    return name, row - first
 
 
 def read_parquet_vectors(
@@ -173,20 +261,23 @@ def read_npy_vectors(path: str, ids_path: str | None) -> tuple[np.ndarray, np.nd
 
 
 def check_vectors(
-    path: str, file_ids: np.ndarray, vectors: np.ndarray, wanted: list[str], field: str, what: str
+    path: str,
+    file_ids: np.ndarray,
+    vectors: np.ndarray,
+    wanted: list[str],
+    field: str,
+    what: str,
+    starts: list[tuple[str, int]] | None = None,
 ) -> np.ndarray:
-    """Rows of ``vectors`` for ``wanted`` ids (in that order), after every check."""
+    """Rows of ``vectors`` for ``wanted`` ids (in that order), after every check.
+
+    ``starts`` (from :func:`read_parquet_parts`) lets an error name the part and its row."""
+
+    def where_is(row: int) -> tuple[str, int]:
+        return part_row(starts, row) if starts else (path, row)
+
+    check_parts(path, file_ids, vectors, field, where_is)
     where = pd.Index(file_ids)
-    if not where.is_unique:
-        dup = where.duplicated()
-        row = int(np.flatnonzero(dup)[0]) + 1
-        raise DataError(
-            f"id {file_ids[row - 1]!r} appears more than once ({int(dup.sum())} repeated row(s))",
-            file=path,
-            row=row,
-            field=field,
-            expected="each id once",
-        )
     order = where.get_indexer(pd.Index(np.asarray(wanted, dtype=object)))
     if (order < 0).any():
         absent = np.flatnonzero(order < 0)
@@ -196,31 +287,57 @@ def check_vectors(
             field=field,
             expected=f"a vector for every {what} id",
         )
+    if len(order) == len(vectors) and (order == np.arange(len(order))).all():
+        return vectors
+    return vectors[order]
+
+
+def check_parts(
+    path: str,
+    file_ids: np.ndarray,
+    vectors: np.ndarray,
+    field: str,
+    where_is: Any = None,
+) -> None:
+    """Each id once, at least one dimension, finite and non-zero vectors; else a DataError
+    naming the file (``where_is(row)`` maps a 1-based row to its part and row there)."""
+    where_is = where_is or (lambda row: (path, row))
+    where = pd.Index(file_ids)
+    if not where.is_unique:
+        dup = where.duplicated()
+        file, row = where_is(int(np.flatnonzero(dup)[0]) + 1)
+        raise DataError(
+            f"id {file_ids[np.flatnonzero(dup)[0]]!r} appears more than once "
+            f"({int(dup.sum())} repeated row(s))",
+            file=file,
+            row=row,
+            field=field,
+            expected="each id once",
+        )
     if vectors.shape[1] == 0:
         raise DataError("vectors have 0 dimensions", file=path, expected="at least one dimension")
     finite = np.isfinite(vectors).all(axis=1)
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0]) + 1
+        file, at = where_is(row)
         raise DataError(
             f"vector of id {file_ids[row - 1]!r} has NaN or infinite values",
-            file=path,
-            row=row,
+            file=file,
+            row=at,
             field="vector",
             expected="finite numbers",
         )
     zero = ~vectors.any(axis=1)
     if zero.any():
         row = int(np.flatnonzero(zero)[0]) + 1
+        file, at = where_is(row)
         raise DataError(
             f"vector of id {file_ids[row - 1]!r} is all zeros",
-            file=path,
-            row=row,
+            file=file,
+            row=at,
             field="vector",
             expected="a non-zero vector",
         )
-    if len(order) == len(vectors) and (order == np.arange(len(order))).all():
-        return vectors
-    return vectors[order]
 
 
 class Precomputed(ModelVersion):
@@ -283,21 +400,27 @@ class Precomputed(ModelVersion):
             "vector_column": self.vector_column,
         }
 
-    def read(self, role: str) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, vectors) of the file for ``role``, as stored (format checks only)."""
+    def read(self, role: str) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int]]]:
+        """(ids, vectors, parts) of the file(s) for ``role``, as stored (format checks only);
+        ``parts`` lists each Parquet part with its first row in the concatenation."""
         path = self.files[check_role(role)]
-        _check_exists(path, "a Parquet or .npy vector file")
+        _check_exists(path, "a Parquet or .npy vector file, or a folder of Parquet parts")
         if path.endswith(".npy"):
-            return read_npy_vectors(path, self.ids_files[role])
-        return read_parquet_vectors(path, self.id_column, self.vector_column)
+            ids, vectors = read_npy_vectors(path, self.ids_files[role])
+            return ids, vectors, [(path, 0)]
+        return read_parquet_parts(path, self.id_column, self.vector_column)
+
+    def streams(self, role: str = "document") -> bool:
+        """Whether ``engine=ray`` can read this role's vectors part by part (Parquet)."""
+        return not self.files[check_role(role)].endswith(".npy")
 
     def vectors_for(self, ids: list[str], role: str) -> EmbeddingResult:
         """Checked, finalised vectors for ``ids`` (in that order) as an EmbeddingResult."""
         path = self.files[check_role(role)]
-        file_ids, vectors = self.read(role)
+        file_ids, vectors, starts = self.read(role)
         field = self.id_column if not path.endswith(".npy") else "id"
         what = "catalog" if role == "document" else "query"
-        rows = check_vectors(path, file_ids, vectors, list(ids), field, what)
+        rows = check_vectors(path, file_ids, vectors, list(ids), field, what, starts)
         del vectors
         out = self.finalize(
             rows, unit_norm=unit_norm(rows), in_place=rows.flags.writeable and rows.flags.owndata

@@ -2,14 +2,16 @@
 
 :class:`RayEngine` is what :func:`evalkit.evaluate_version.evaluate_version` receives: ``embed``
 fills the cache on a Ray Data actor pool (:mod:`evalkit.engine.ray_embed`), ``rank`` searches the
-sharded catalog on Ray tasks (:mod:`evalkit.engine.ray_search`).  Everything else stays on the
-driver.
+sharded catalog on Ray tasks (:mod:`evalkit.engine.ray_search`), and ``stream`` evaluates a
+precomputed Parquet catalog part by part without reading it on the driver
+(:mod:`evalkit.engine.ray_catalog`).  Everything else stays on the driver.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,70 @@ class RayEngine:
             num_cpus=self.spec.http_num_cpus if http else 1,
             progress=progress,
         )
+
+    def streams(self, version: Any) -> bool:
+        """Whether ``version``'s catalog is read part by part on Ray (precomputed Parquet)."""
+        check = getattr(version, "streams", None)
+        return bool(check is not None and check("document"))
+
+    def stream(
+        self, version: Any, data: Any, cfg: Any, spec: IndexSpec, id_rank: np.ndarray, rows: Any
+    ) -> Any:
+        """Search a precomputed catalog read, checked and indexed by Ray tasks, part by part;
+        the driver holds the queries and the judged / clicked items' vectors only."""
+        import ray
+
+        from evalkit.engine.ray_catalog import stream_catalog
+        from evalkit.evaluate_version import Searched, click_pair_similarity, pair_similarity
+
+        t0 = time.perf_counter()
+        queries = version.vectors_for(data.queries.ids, "query")
+        want = rows.judged_i
+        if rows.click_i is not None:
+            want = np.union1d(want, rows.click_i[rows.click_i >= 0])
+        cache = self.cache_dir(str(cfg.cache.dir) if cfg.cache.enabled else None)
+        cat = stream_catalog(
+            ray=ray,
+            version=version,
+            data=data,
+            queries=queries.vectors,
+            spec=spec,
+            k=int(cfg.k),
+            id_rank=id_rank,
+            want=np.unique(want),
+            store_root=cache,
+            index_store=self.spec.index_store,
+            seed=int(cfg.seed),
+            progress=bool(cfg.progress),
+        )
+        q = queries.vectors
+        q_norms = np.sqrt(np.einsum("ij,ij->i", q, q, dtype=np.float64))
+        lo, hi, total, n = cat.norms
+        if len(q_norms):
+            lo, hi = min(lo, float(q_norms.min())), max(hi, float(q_norms.max()))
+            total, n = total + float(q_norms.sum()), n + len(q_norms)
+        stats: dict[str, float] = {
+            "embed_seconds": time.perf_counter() - t0,
+            "embed_requests": 0,
+            "embed_cached": len(data.catalog) + len(data.queries),
+            "embed_retries": 0,
+            "embed_failed_requests": 0,
+            "dim": cat.dim,
+        }
+        if n:
+            stats |= {
+                "vectors_norm_min": lo,
+                "vectors_norm_max": hi,
+                "vectors_norm_mean": total / n,
+            }
+        stats.update(cat.stats)
+        stats["ties"] = cat.ranking.ties
+        stats["boundary_ties"] = cat.ranking.boundary_ties
+        similarity = pair_similarity(
+            q, cat.vectors, rows.judged_q, cat.positions(rows.judged_i), normalize=False
+        )
+        clicks = click_pair_similarity(q, cat.vectors, rows, cat.positions)
+        return Searched(queries, cat.ranking, stats, similarity, clicks, {})
 
     def rank(
         self,

@@ -34,7 +34,8 @@ from evalkit.retrieve.replay import tie_break_order
 @dataclass(frozen=True)
 class Shard:
     """Rows ``[start, stop)`` of the catalog: ``vectors`` (an array or a handle the runner
-    understands) for exact search, or ``path`` of a FAISS IVF index holding them (ids = rows)."""
+    understands) for exact search, or ``path`` of a FAISS index holding them (ids = catalog
+    rows: an IVF, or an ID-mapped flat index of a streamed part)."""
 
     start: int
     stop: int
@@ -65,7 +66,9 @@ def search_shard(
     q = np.ascontiguousarray(queries, dtype=np.float32)
     if shard.path is not None:
         index = faiss.read_index(shard.path)
-        index.nprobe = min(nprobe, index.nlist)
+        ivf = faiss.try_extract_index_ivf(index)  # None for an exact (IDMap flat) shard
+        if ivf is not None:
+            ivf.nprobe = min(nprobe, ivf.nlist)
         offset = 0
     else:
         x = np.ascontiguousarray(vectors, dtype=np.float32)

@@ -1,0 +1,423 @@
+"""A precomputed catalog past one machine: its Parquet parts read, checked and indexed where they
+are, by Ray tasks; the driver only ever holds the few rows it asks for.
+
+With ``engine=ray`` a ``precomputed`` version whose catalog is Parquet (one file, a folder of
+parts or a glob) is evaluated in two passes over the parts, one Ray task per part:
+
+1. :func:`scan_part` reads a part, checks it (each id once, finite, non-zero vectors), maps its ids
+   to catalog rows (ids the evaluation does not use are skipped) and sends back those rows,
+   whether every vector is unit-norm, and the raw vectors of the rows the driver asked for: the
+   IVF training sample and the judged / clicked items.  The driver checks that every catalog id
+   has exactly one vector over all parts, finalises the rows it asked for exactly as
+   ``engine=local`` does (``dimensions``, ``normalize`` with the version-wide unit-norm flag)
+   and trains the IVF on the sample.
+2. :func:`index_part` reads the part again, finalises it, adds it to a copy of the trained index
+   (IVF) or to an exact flat index, with catalog rows as ids, writes it under
+   ``<cache.dir>/indexes/<key>/`` (reused by reruns and sweep jobs while the parts are unchanged),
+   measures its vector norms and searches the ANN-recall query sample exactly.
+
+Queries then go to every part's index as Ray tasks and the top-k is merged on the driver with
+evalkit's tie-break (:mod:`evalkit.index.sharded`), so ``engine=ray`` ranks as ``engine=local``.
+
+>>> ids = ["b", "a", "c"]
+>>> lookup = CatalogLookup.of(ids, np.array([1, 0, 2]))
+>>> lookup.rows(np.array(["c", "x", "b"], dtype=object)).tolist()
+[2, -1, 0]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from evalkit.embed.cache import spec_hash
+from evalkit.embed.precomputed import check_parts, read_parquet_vectors, vector_parts
+from evalkit.embed.store import unit_norm
+from evalkit.errors import ConfigError, DataError
+from evalkit.index.faiss_index import IndexSpec, ann_recall, ivf_nlist, trained_ivf, training_rows
+from evalkit.index.sharded import Shard, ShardedIndex, merge_topk
+from evalkit.retrieve.ranking import Ranking
+from evalkit.retrieve.replay import replay
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+TRAIN_CAP = 500_000  # rows an IVF is trained on when index.train_sample is 0 (FAISS keeps 256/list)
+
+
+@dataclass(frozen=True)
+class CatalogLookup:
+    """Catalog ids sorted as UTF-8 bytes (what Python's ``str`` order is) and their rows: a part's
+    ids map to catalog rows by binary search, in numpy, on any worker."""
+
+    sorted_ids: np.ndarray  # fixed-width bytes, ascending
+    order: np.ndarray  # catalog row of each sorted id
+
+    @classmethod
+    def of(cls, ids: list[str], id_rank: np.ndarray) -> CatalogLookup:
+        """From the catalog ids and their :func:`~evalkit.retrieve.replay.id_ranks`."""
+        order = np.empty(len(ids), dtype=np.int64)
+        order[id_rank] = np.arange(len(ids), dtype=np.int64)
+        encoded = np.asarray([s.encode("utf-8") for s in ids], dtype=bytes)
+        return cls(encoded[order], order)
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """Catalog row of every id (``-1`` for ids not in the catalog)."""
+        if not len(self.sorted_ids) or not len(ids):
+            return np.full(len(ids), -1, dtype=np.int64)
+        keys = np.asarray([str(s).encode("utf-8") for s in ids], dtype=bytes)
+        pos = np.minimum(np.searchsorted(self.sorted_ids, keys), len(self.sorted_ids) - 1)
+        found = self.sorted_ids[pos] == keys
+        return np.where(found, self.order[pos], -1).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class PartSource:
+    """How a task reads a part: its path and the Parquet columns."""
+
+    path: str
+    id_column: str
+    vector_column: str
+
+
+def load_part(source: PartSource, lookup: CatalogLookup) -> tuple[np.ndarray, np.ndarray]:
+    """(catalog row of every row, raw vectors) of one part, after the part's own checks."""
+    ids, vectors = read_parquet_vectors(source.path, source.id_column, source.vector_column)
+    check_parts(source.path, ids, vectors, source.id_column)
+    return lookup.rows(ids), vectors
+
+
+def scan_part(source: PartSource, lookup: CatalogLookup, want: np.ndarray) -> dict[str, Any]:
+    """Pass 1 on one part: its catalog rows, dimension, unit-norm flag, and the raw vectors of
+    the asked catalog rows ``want`` (sorted) that it holds."""
+    faiss.omp_set_num_threads(1)
+    rows, vectors = load_part(source, lookup)
+    used = rows >= 0
+    held = used & np.isin(rows, want, assume_unique=False)
+    return {
+        "rows": rows,
+        "dim": int(vectors.shape[1]),
+        "unit": unit_norm(vectors[used]) if used.any() else True,
+        "want_rows": rows[held],
+        "want_vectors": np.ascontiguousarray(vectors[held], dtype=np.float32),
+    }
+
+
+def _norm_stats(vectors: np.ndarray) -> tuple[float, float, float, int]:
+    if not len(vectors):
+        return np.inf, -np.inf, 0.0, 0
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
+    return float(norms.min()), float(norms.max()), float(norms.sum()), int(norms.size)
+
+
+def index_part(
+    source: PartSource,
+    lookup: CatalogLookup,
+    version: Any,
+    unit: bool,
+    trained: np.ndarray | None,
+    out_path: str | None,
+    sample_queries: np.ndarray | None,
+    depth: int,
+) -> dict[str, Any]:
+    """Pass 2 on one part: finalise it, write its index to ``out_path`` (``None``: already
+    stored), norm statistics, and the exact top-``depth`` of ``sample_queries`` in it."""
+    faiss.omp_set_num_threads(1)
+    rows, raw = load_part(source, lookup)
+    used = rows >= 0
+    rows = rows[used]
+    vectors = version.finalize(raw[used], unit_norm=unit, in_place=True)
+    del raw
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    out: dict[str, Any] = {"n": len(rows), "norms": _norm_stats(vectors)}
+    if out_path is not None:
+        if trained is not None:
+            index = faiss.deserialize_index(np.asarray(trained, dtype=np.uint8))
+        else:
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+        index.add_with_ids(vectors, rows)
+        target = Path(out_path)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        faiss.write_index(index, str(tmp))
+        os.replace(tmp, target)
+        del index
+    if sample_queries is not None:
+        k = min(depth, len(vectors))
+        if k > 0:
+            scores, local = faiss.knn(
+                np.ascontiguousarray(sample_queries, dtype=np.float32),
+                vectors,
+                k,
+                metric=faiss.METRIC_INNER_PRODUCT,
+            )
+            out["exact"] = (scores, np.where(local >= 0, rows[np.maximum(local, 0)], -1))
+        else:
+            n_q = len(sample_queries)
+            out["exact"] = (np.zeros((n_q, 0), np.float32), np.zeros((n_q, 0), np.int64))
+    return out
+
+
+@dataclass
+class StreamedCatalog:
+    """What the driver keeps of a streamed catalog: the ranking, the finalised vectors of the asked
+    rows (``rows``, sorted) and run statistics."""
+
+    ranking: Ranking
+    rows: np.ndarray
+    vectors: np.ndarray
+    dim: int
+    norms: tuple[float, float, float, int]
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def positions(self, catalog_rows: np.ndarray) -> np.ndarray:
+        """Positions in :attr:`vectors` of catalog rows that were asked for."""
+        return np.searchsorted(self.rows, np.asarray(catalog_rows, dtype=np.int64))
+
+
+def check_coverage(
+    catalog: str, parts: list[str], rows: list[np.ndarray], ids: list[str], field_name: str
+) -> None:
+    """Every catalog row has exactly one vector over all parts; else a DataError naming the part
+    and row of the second copy, or the first catalog id without a vector."""
+    n = len(ids)
+    counts = np.zeros(n, dtype=np.int64)
+    for part, r in zip(parts, rows):
+        counts += np.bincount(r[r >= 0], minlength=n)
+        if (counts > 1).any():
+            dup = int(np.flatnonzero(counts > 1)[0])
+            raise DataError(
+                f"id {ids[dup]!r} appears more than once (also in an earlier part)",
+                file=part,
+                row=int(np.flatnonzero(r == dup)[0]) + 1,
+                field=field_name,
+                expected="each id once over all parts",
+            )
+    absent = np.flatnonzero(counts == 0)
+    if len(absent):
+        raise DataError(
+            f"{len(absent)} catalog id(s) of the evaluation have no vector, first {ids[absent[0]]!r}",
+            file=catalog,
+            field=field_name,
+            expected="a vector for every catalog id",
+        )
+
+
+def part_signature(parts: list[str]) -> list[list[Any]]:
+    """(path, size, mtime) of every part: a stored index is reused only for unchanged parts."""
+    out = []
+    for p in parts:
+        try:
+            st = os.stat(p)
+            out.append([p, st.st_size, int(st.st_mtime)])
+        except OSError:  # fsspec URL: the path alone
+            out.append([p, None, None])
+    return out
+
+
+def gather(ray: Any, futures: list[Any]) -> list[Any]:
+    """``ray.get`` whose failures surface as the worker's evalkit error (one line naming the
+    part, row and field), not as a remote traceback."""
+    from evalkit.engine.ray_embed import evalkit_cause
+
+    try:
+        return ray.get(futures)
+    except Exception as err:
+        cause = evalkit_cause(err)
+        if cause is not None:
+            raise cause from None
+        raise
+
+
+def stream_catalog(
+    *,
+    ray: Any,
+    version: Any,
+    data: Any,
+    queries: np.ndarray,
+    spec: IndexSpec,
+    k: int,
+    id_rank: np.ndarray,
+    want: np.ndarray,
+    store_root: Path | None,
+    index_store: bool,
+    seed: int,
+    progress: bool = False,
+) -> StreamedCatalog:
+    """Evaluate ``version``'s catalog part by part on Ray (see the module docstring)."""
+    from evalkit.engine.ray_search import ray_runner
+
+    if spec.kind == "hnsw" or spec.precision != "fp32":
+        raise ConfigError(
+            f"index.kind={spec.kind} index.precision={spec.precision} cannot be sharded on Ray "
+            "(expected index=flat with precision fp32, or index=ivf, with engine=ray)"
+        )
+    stats: dict[str, float] = {}
+    catalog = version.files["document"]
+    parts = vector_parts(catalog)
+    sources = [PartSource(p, version.id_column, version.vector_column) for p in parts]
+    ids = list(data.catalog.ids)
+    n = len(ids)
+    t0 = time.perf_counter()
+    lookup_ref = ray.put(CatalogLookup.of(ids, id_rank))
+    nlist = ivf_nlist(n, spec) if spec.kind == "ivf" else 0
+    train = np.zeros(0, dtype=np.int64)
+    if spec.kind == "ivf":
+        sample = spec.train_sample or min(n, TRAIN_CAP, 256 * nlist)
+        train = training_rows(n, IndexSpec(kind="ivf", train_sample=sample), seed)
+    want = np.union1d(np.asarray(want, dtype=np.int64), train)
+    scan = ray.remote(num_cpus=1)(scan_part)
+    want_ref = ray.put(want)
+    scanned = gather(ray, [scan.remote(s, lookup_ref, want_ref) for s in sources])
+    dims = {s["dim"] for s in scanned}
+    if len(dims) > 1:
+        odd = next(i for i, s in enumerate(scanned) if s["dim"] != scanned[0]["dim"])
+        raise DataError(
+            f"vectors have {scanned[odd]['dim']} dimensions, {parts[0]} has {scanned[0]['dim']}",
+            file=parts[odd],
+            field=version.vector_column,
+            expected="one dimension in every part",
+        )
+    check_coverage(catalog, parts, [s["rows"] for s in scanned], ids, version.id_column)
+    unit = all(s["unit"] for s in scanned)
+    raw = np.empty((len(want), scanned[0]["dim"]), dtype=np.float32)
+    for s in scanned:
+        raw[np.searchsorted(want, s["want_rows"])] = s["want_vectors"]
+    sizes = [int((s["rows"] >= 0).sum()) for s in scanned]
+    del scanned
+    asked = version.finalize(raw, unit_norm=unit, in_place=True)
+    dim = int(asked.shape[1])
+    if dim != queries.shape[1]:
+        from evalkit.errors import EndpointError
+
+        raise EndpointError(
+            f"model version {version.name!r}: catalog vectors have {dim} dimensions, "
+            f"query vectors {queries.shape[1]} (expected one dimension)"
+        )
+    stats["scan_seconds"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    key = spec_hash(
+        {
+            "vectors": version.spec("document"),
+            "parts": part_signature(parts),
+            "catalog": str(data.fingerprint.get("catalog", "")),
+            "n": n,
+            "index": spec.params() | {"train_rows": len(train)},
+            "seed": seed,
+        }
+    )[:32]
+    tmp_dir = None
+    if store_root is not None and index_store:
+        folder = Path(store_root) / "indexes" / key
+    else:
+        tmp_dir = tempfile.TemporaryDirectory(prefix="evalkit-parts-")
+        folder = Path(tmp_dir.name)
+    files = [str(folder / f"part-{i:05d}.faissindex") for i in range(len(parts))]
+    reused = _manifest_matches(folder, key, files)
+    trained_ref = None
+    if not reused:
+        folder.mkdir(parents=True, exist_ok=True)
+        if spec.kind == "ivf":
+            train_x = asked[np.searchsorted(want, train)]
+            trained_ref = ray.put(faiss.serialize_index(trained_ivf(train_x, n, spec)))
+            del train_x
+    sample_ref, take = None, np.zeros(0, dtype=np.int64)
+    if not spec.exact:
+        take = np.arange(len(queries))
+        if spec.ann_recall_sample and len(queries) > spec.ann_recall_sample:
+            rng = np.random.default_rng(seed)
+            take = np.sort(rng.choice(len(queries), spec.ann_recall_sample, replace=False))
+        sample_ref = ray.put(np.ascontiguousarray(queries[take], dtype=np.float32))
+    add = ray.remote(num_cpus=1)(index_part)
+    version_ref = ray.put(version)
+    indexed = gather(
+        ray,
+        [
+            add.remote(
+                s,
+                lookup_ref,
+                version_ref,
+                unit,
+                trained_ref if spec.kind == "ivf" else None,
+                None if reused else f,
+                sample_ref,
+                min(k, n),
+            )
+            for s, f in zip(sources, files)
+        ],
+    )
+    if not reused:
+        _write_manifest(folder, key, spec, files, sizes)
+    stats["index_reused"] = float(reused)
+    stats["index_seconds"] = time.perf_counter() - t0
+    stats["index_shards"] = float(len(files))
+    stats["catalog_parts"] = float(len(parts))  # marks a streamed catalog (never on the driver)
+    log.info(
+        "%s: %d part(s) of %s indexed at %s (%s)",
+        version.name,
+        len(parts),
+        catalog,
+        folder,
+        "reused" if reused else "built",
+    )
+    norms = _combine([p["norms"] for p in indexed])
+    offsets = np.cumsum([0, *sizes])
+    shards = [Shard(int(a), int(b), None, f) for a, b, f in zip(offsets, offsets[1:], files)]
+    try:
+        t0 = time.perf_counter()
+        index = ShardedIndex(shards, id_rank, ray_runner(ray), nprobe=spec.nprobe)
+        ranking = replay(
+            index,
+            queries,
+            data.queries.ids,
+            ids,
+            k,
+            batch_size=spec.search_batch,
+            progress=progress,
+            id_rank=id_rank,
+        )
+        stats["search_seconds"] = time.perf_counter() - t0
+    finally:
+        if tmp_dir is not None:
+            tmp_dir.cleanup()
+    if not spec.exact:
+        _, exact_rows = merge_topk([p["exact"] for p in indexed], id_rank, min(k, n))
+        stats[f"ann_recall_at_{k}"] = ann_recall(ranking.indices[take], exact_rows, ranking.k)
+    return StreamedCatalog(ranking, want, asked, dim, norms, stats)
+
+
+def _combine(parts: list[tuple[float, float, float, int]]) -> tuple[float, float, float, int]:
+    lo = min((p[0] for p in parts), default=np.inf)
+    hi = max((p[1] for p in parts), default=-np.inf)
+    return lo, hi, float(sum(p[2] for p in parts)), int(sum(p[3] for p in parts))
+
+
+def _manifest_matches(folder: Path, key: str, files: list[str]) -> bool:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return manifest.get("key") == key and all(Path(f).exists() for f in files)
+
+
+def _write_manifest(
+    folder: Path, key: str, spec: IndexSpec, files: list[str], sizes: list[int]
+) -> None:
+    manifest = {
+        "key": key,
+        "index": spec.params(),
+        "parts": [{"file": Path(f).name, "rows": n} for f, n in zip(files, sizes)],
+    }
+    tmp = folder / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST)
