@@ -1,7 +1,8 @@
 """engine=ray on a local Ray started by the test (2 CPUs, 127.0.0.1, 500 MB object store).
 
 - The same evaluation with engine=ray and engine=local on the same vectors: byte-identical
-  TREC runs, per-query metrics and verdict.json; the vectors Ray Data's actors embedded equal the
+  TREC runs, per-query metrics and verdict.json; the vectors Ray Data's actors embedded (texts
+  staged as Parquet blocks in the store, read with ``ray.data.read_parquet``) equal the
   in-process ones.
 - Sharded search merged on the driver equals one index: exact flat shards (with ties) and IVF
   (flat / SQ8 / PQ codes) shards sharing one trained quantizer; a stored IVF is reused.
@@ -64,6 +65,8 @@ def test_engine_ray_equals_engine_local_on_adi(local_ray, tmp_path, shared_data)
     for r in cold.results:
         assert r.extra["embed_requests"] > 0 and r.extra["embed_cached"] == 0
         assert r.extra["index_shards"] == 3
+    # The texts were staged as Parquet blocks read by Ray Data, and the blocks are gone.
+    assert (cache / "staging").is_dir() and not any((cache / "staging").rglob("*.parquet"))
     # The actors' vectors equal in-process embedding (same model, another process).
     from evalkit.instantiate import build
 

@@ -8,6 +8,11 @@ client-side truncation / normalisation, exactly as :func:`evalkit.embed.embed_te
 so the driver then reads every vector back through ``embed_texts`` as with ``engine=local``.
 Finished batches are in the cache at once: a killed run resumes with the batches in flight.
 
+The texts still to embed are staged as Parquet blocks (``pos``, ``role``, ``text``) under
+``<cache.dir>/staging/<uuid>/`` - the store every node shares, a folder or an fsspec URL - and
+read by the workers with ``ray.data.read_parquet``, streamed block by block: the driver never
+turns the catalog into Python rows for Ray, and never holds more than one block of them.
+
 >>> plan_blocks(10, batch_rows=4, workers=2)
 [(0, 4), (4, 8), (8, 10)]
 """
@@ -18,7 +23,9 @@ import contextlib
 import json
 import logging
 import math
+import shutil
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +36,7 @@ import numpy as np
 from evalkit import errors
 from evalkit.embed.base import RequestLog, check_role, check_texts
 from evalkit.embed.cache import VectorCache, text_keys
+from evalkit.embed.store import Folder
 from evalkit.errors import EndpointError, EvalkitError
 
 log = logging.getLogger(__name__)
@@ -57,6 +65,57 @@ class RemoteEmbedding:
             row = self.endpoints.setdefault(url, {"requests": 0, "retries": 0, "failures": 0})
             for key, n in counts.items():
                 row[key] = row.get(key, 0) + int(n)
+
+
+class StagedTexts:
+    """Parquet blocks of the texts to embed, under ``<cache_dir>/staging/<uuid>/``; removed on
+    exit.  A local folder or an fsspec URL (``filesystem`` is then handed to Ray Data)."""
+
+    def __init__(self, cache_dir: str | Path) -> None:
+        self.folder = Folder(cache_dir).child("staging").child(uuid.uuid4().hex)
+        self.paths: list[str] = []
+        self.filesystem: Any = None
+
+    def __enter__(self) -> StagedTexts:
+        self.folder.makedirs()
+        if self.folder.remote:
+            from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+            self.filesystem = PyFileSystem(FSSpecHandler(self.folder.fs))
+        return self
+
+    def write(
+        self, todo: list[tuple[str, np.ndarray, list[str]]], blocks: list[tuple[int, int]]
+    ) -> None:
+        """One Parquet file per block of the (role, position, text) rows, in ``todo`` order."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        roles = np.concatenate([np.full(len(m), r, dtype=object) for r, m, _ in todo])
+        pos = np.concatenate([m for _, m, _ in todo]).astype(np.int64)
+        text = np.concatenate([np.asarray(u, dtype=object)[m] for _, m, u in todo])
+        for b, (lo, hi) in enumerate(blocks):
+            table = pa.table(
+                {
+                    "pos": pos[lo:hi],
+                    "role": pa.array(roles[lo:hi], pa.string()),
+                    "text": pa.array(text[lo:hi], pa.string()),
+                }
+            )
+            name = f"block-{b:06d}.parquet"
+            if self.folder.remote:
+                path = self.folder._full(name)
+                pq.write_table(table, path, filesystem=self.filesystem)
+            else:
+                path = str(self.folder.path / name)
+                pq.write_table(table, path)
+            self.paths.append(path)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.folder.remote:
+            self.folder.fs.rm(self.folder.root, recursive=True)
+        else:
+            shutil.rmtree(self.folder.path, ignore_errors=True)
 
 
 def plan_blocks(n: int, batch_rows: int, workers: int) -> list[tuple[int, int]]:
@@ -177,7 +236,7 @@ def embed_on_ray(
     t0 = time.perf_counter()
     out: dict[str, RemoteEmbedding] = {}
     keys: dict[str, list[bytes]] = {}
-    rows: list[dict[str, Any]] = []
+    todo: list[tuple[str, np.ndarray, list[str]]] = []  # (role, positions, unique texts)
     with contextlib.ExitStack() as stack:
         caches: dict[str, VectorCache] = {}
         for role, role_texts in texts.items():
@@ -191,13 +250,29 @@ def embed_on_ray(
             hit_pos, _ = caches[role].get(keys[role])
             out[role].n_cached = len(hit_pos)
             missing = np.setdiff1d(np.arange(len(unique)), hit_pos, assume_unique=True)
-            rows += [{"pos": int(j), "role": role, "text": unique[j]} for j in missing]
-        if not rows:
+            if len(missing):
+                todo.append((role, missing, unique))
+        n_rows = sum(len(m) for _, m, _ in todo)
+        if not n_rows:
             return out
-        n_blocks = len(plan_blocks(len(rows), batch_rows, workers))
+        staging = stack.enter_context(StagedTexts(cache_dir))
+        blocks = plan_blocks(n_rows, batch_rows, workers)
+        staging.write(todo, blocks)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = bool(progress)
-        ds = ray.data.from_items(rows, override_num_blocks=n_blocks).map_batches(
+        # Ray 2.60's default Parquet reader lists files in a task needing a whole CPU, which
+        # never starts while the actor pool holds every CPU: list on the driver (the staged
+        # block paths are known) and read in zero-CPU tasks.
+        ctx.use_datasource_v2 = False
+        ds = ray.data.read_parquet(
+            staging.paths,
+            filesystem=staging.filesystem,
+            override_num_blocks=len(blocks),
+            shuffle=None,
+            # reading a staged block is light I/O: with one CPU each, the read tasks would wait
+            # forever for the CPUs the embedding actors hold
+            num_cpus=0,
+        ).map_batches(
             EmbedActor,
             fn_constructor_kwargs={"config": config},
             batch_size=batch_rows,
@@ -224,7 +299,7 @@ def embed_on_ray(
                 for tally in tallies:
                     out[tally["role"]].add(tally)
                 done += len(vectors)
-                log.info("%s on Ray: %d/%d texts embedded", version.name, done, len(rows))
+                log.info("%s on Ray: %d/%d texts embedded", version.name, done, n_rows)
         except EvalkitError:
             raise
         except Exception as err:  # a worker's evalkit error becomes the run's one-line error
@@ -235,7 +310,7 @@ def embed_on_ray(
             raise EndpointError(
                 f"model version {version.name!r}: embedding on Ray failed "
                 f"({type(err).__name__}: {first[-1] if first else ''}); "
-                f"{done} of {len(rows)} texts were embedded and cached"
+                f"{done} of {n_rows} texts were embedded and cached"
             ) from err
     wall = time.perf_counter() - t0
     for role, res in out.items():
