@@ -95,10 +95,10 @@ class ProbeSettings:
 
     def for_kinds(self, kinds: Sequence[str | None]) -> ProbeSettings:
         """The settings for versions of these backend kinds
-        (:func:`evalkit.compare.latency.backend_kind`): when every one is ``"in-process"``, no
-        more sampled texts than ``min_requests`` requests hold, so each version gets
-        ``min_requests`` requests; otherwise (an HTTP server among them, or an unknown kind)
-        unchanged.
+        (:func:`evalkit.compare.latency.backend_kind`).  When every one is ``"in-process"``, at
+        most ``min_requests x batch_size`` texts are sampled, so each version gets exactly
+        ``min_requests`` requests (never fewer, and never more than without the rule);
+        otherwise (an HTTP server among them, or an unknown kind) the settings are unchanged.
 
         >>> s = ProbeSettings()
         >>> s.for_kinds(["in-process", "in-process"]).requests(300), s.requests(300)
