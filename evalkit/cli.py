@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from evalkit.errors import EvalkitError, UsageError, os_error_line
 from evalkit.interrupts import exit_code_of, sigterm_as_exception
 from evalkit.redact import api_key_envs, install_redaction
+from evalkit.runtime import freeze_before_exit, import_long_lived
 from evalkit.usage import CONF_DIR, duplicate_models, unwritable_output_dir, usage_error
 
 log = logging.getLogger("evalkit")
@@ -85,8 +86,9 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         )
     if cfg.task == "evaluate":
         from evalkit.console import print_evaluation
-        from evalkit.pipeline import run_evaluation
 
+        # MLflow, scipy, pandas, numba...: kept out of the garbage collector's walks (runtime.py)
+        run_evaluation = import_long_lived("evalkit.pipeline").run_evaluation
         evaluation = run_evaluation(cfg, overrides)
         print_evaluation(evaluation)
         if evaluation.tracking_error:
@@ -157,7 +159,10 @@ def main() -> None:
     if problem:
         print(problem, file=sys.stderr)
         sys.exit(EXIT_ERROR)
-    app()
+    try:
+        app()
+    finally:
+        freeze_before_exit()  # the interpreter's last collections would walk every object
 
 
 if __name__ == "__main__":

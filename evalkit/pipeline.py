@@ -30,6 +30,7 @@ from evalkit.compare import (
     write_report,
 )
 from evalkit.compare.fingerprint import check_fingerprints
+from evalkit.compare.latency import backend_kind
 from evalkit.compare.reindex import ReindexAnalysis, analyse_reindex, dims_differ
 from evalkit.compare.report import Section
 from evalkit.data.fingerprint import fingerprint_data
@@ -307,13 +308,17 @@ def measure_latency(
     settings = ProbeSettings.from_mapping(plain, seed=int(cfg.seed))
     if not settings.enabled:
         return
-    log.info(
-        "latency probe: %d requests of %d query texts per version, interleaved",
-        settings.requests(min(settings.texts, len(evaluation.data.queries))),
-        settings.batch_size,
-    )
     # Precomputed versions (vectors the team brings) make no requests: nothing to time.
     timed = [v for v in versions if not hasattr(v, "vectors_for")]
+    # Every version in process (the gate cannot block on them): latency.min_requests requests.
+    chosen = settings.for_kinds([backend_kind(v.params()) for v in timed])
+    log.info(
+        "latency probe: %d requests of %d query texts per version, interleaved%s",
+        chosen.requests(min(chosen.texts, len(evaluation.data.queries))),
+        chosen.batch_size,
+        " (every version in process: latency.min_requests)" if chosen != settings else "",
+    )
+    settings = chosen
     probes = probe_latency(timed, evaluation.data.queries.texts, settings)
     for i, r in enumerate(evaluation.results):
         p = probes.get(r.name)

@@ -1,14 +1,29 @@
-"""Process set-up that must happen before heavy libraries are imported.
+"""Process set-up of the ``evalkit`` command: before heavy libraries are imported, and at exit.
 
 :func:`numba_cache_env` keeps numba's compiled functions (ranx's metrics, evalkit's click
 statistics) in ``numba_cache_dir`` (default ``.cache/numba``), so each new process loads them
 instead of compiling them again.
+
+:func:`import_long_lived` and :func:`freeze_before_exit` keep Python's cyclic garbage collector
+off the libraries' own objects.  An evaluation imports MLflow, SQLAlchemy, pandas, scipy, numba
+and ranx: ~500,000 objects the collector tracks, which live until the process ends.  Every full
+collection walks all of them (~0.3 s on this 2-core machine): during the imports themselves,
+between model versions, and twice more at interpreter shutdown - ~3 s of a 10 s warm demo run.
+``gc.freeze()`` moves the objects alive at that moment into a permanent generation the
+collector no longer walks; reference counting still frees each of them as before, only cyclic
+garbage among them is never collected.  So the command freezes (1) what importing the pipeline
+created, with the collector paused during that import, and (2) everything, just before the
+process exits.  Library callers (tests, notebooks) are not affected: only the command does this.
 """
 
 from __future__ import annotations
 
+import gc
+import importlib
+import sys
 from collections.abc import MutableMapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 
@@ -24,3 +39,42 @@ def numba_cache_env(cfg: Any, environ: MutableMapping[str, str]) -> None:
     where = cfg.get("numba_cache_dir")
     if where and "NUMBA_CACHE_DIR" not in environ:
         environ["NUMBA_CACHE_DIR"] = str(Path(str(where)).resolve())
+
+
+def import_long_lived(module: str) -> ModuleType:
+    """Import ``module`` with the cyclic garbage collector paused, then freeze (``gc.freeze``)
+    every object alive: the module and the libraries it imports stay until the process exits.
+
+    A module imported already is returned as it is, and nothing is frozen (a second sweep job in
+    the same process must not freeze what the first one left behind).
+
+    >>> import gc
+    >>> gc.unfreeze(); mod = import_long_lived("tabnanny")
+    >>> mod.__name__, gc.isenabled(), gc.get_freeze_count() > 0
+    ('tabnanny', True, True)
+    >>> gc.unfreeze(); _ = import_long_lived("tabnanny"); gc.get_freeze_count()
+    0
+    """
+    if module in sys.modules:
+        return sys.modules[module]
+    enabled = gc.isenabled()
+    gc.disable()  # every full collection during the imports would walk what they made so far
+    try:
+        return importlib.import_module(module)
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def freeze_before_exit() -> None:
+    """Freeze every object just before the interpreter shuts down: its final collections then
+    walk nothing (~1.5 s less on the warm demo).  Objects are still released by reference
+    counting, and atexit handlers (logging's flush, MLflow's, temporary folders) run as usual.
+
+    >>> import gc
+    >>> freeze_before_exit(); gc.get_freeze_count() > 0
+    True
+    >>> gc.unfreeze()
+    """
+    gc.freeze()

@@ -175,6 +175,14 @@ def test_pair_similarity_is_the_cosine_of_the_rows():
     inorm = np.linalg.norm(iv, axis=1, keepdims=True)
     inn = np.divide(iv, inorm, out=np.zeros_like(iv), where=inorm > 0)
     np.testing.assert_allclose(got, (qn[qr] * inn[ir]).sum(axis=1), atol=1e-6)
+    # the chunking never changes a value: default chunks (1,024 pairs), one chunk, 64-pair chunks
+    many_q, many_i = rng.integers(0, 7, 5000), rng.integers(0, 11, 5000)
+    for normalize in (True, False):
+        whole = pair_similarity(qv, iv, many_q, many_i, chunk_size=5000, normalize=normalize)
+        assert np.array_equal(pair_similarity(qv, iv, many_q, many_i, normalize=normalize), whole)
+        assert np.array_equal(
+            pair_similarity(qv, iv, many_q, many_i, chunk_size=64, normalize=normalize), whole
+        )
     qv[2, 0] = np.nan
     with pytest.raises(EndpointError, match="not finite"):
         pair_similarity(qv, iv, np.array([2]), np.array([0]))

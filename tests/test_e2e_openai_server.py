@@ -47,6 +47,9 @@ def test_evaluation_through_server_equals_in_process(server, tmp_path, shared_da
     runs = child_runs(f"sqlite:///{tmp_path}/mlflow.db", "openai-adi")
     local, served = runs["e5_small"].data.metrics, runs["e5_small_openai"].data.metrics
     assert served["embed_requests"] > 0
+    # an HTTP version among the probed ones: one probe request per sampled text (ADI's 35
+    # queries, above latency.min_requests=30) for both, not the in-process-only minimum
+    assert served["latency_probe_requests"] == local["latency_probe_requests"] == 35
     for metric in METRICS:
         assert served[metric] == pytest.approx(local[metric], abs=1e-3), metric
     verdict = json.loads((res.out_dir / "verdict.json").read_text())

@@ -7,7 +7,8 @@
 - the gate blocks only when the interval clears the threshold, says "not conclusive" when it
   straddles it, and "not comparable" (WARN, never BLOCK) for an in-process model vs an HTTP server;
 - two copies of one in-process model: p95 ratio interval contains 1, no latency BLOCK (also through
-  the real CLI, on a warm rerun that embeds nothing but still probes >= 30 requests per version).
+  the real CLI, on a warm rerun that embeds nothing but still probes 30 requests per version:
+  every version in process gets exactly ``min_requests``, HTTP versions one request per text).
 """
 
 from __future__ import annotations
@@ -100,6 +101,32 @@ def test_probe_request_count_and_settings() -> None:
         ProbeSettings.from_mapping({"min_requests": 1})
     with pytest.raises(ConfigError, match="unknown keys sample"):
         ProbeSettings.from_mapping({"sample": 3})
+
+
+def test_in_process_versions_get_min_requests_http_keep_one_request_per_text() -> None:
+    """Every probed version in process (the gate cannot block on them): exactly min_requests
+    requests on min_requests x batch_size sampled texts; any HTTP (or unknown) version among
+    them: one request per sampled text, as before."""
+    inproc, http = ["in-process", "in-process"], ["in-process", "http"]
+    s = ProbeSettings()  # probe 64, min_requests 30, batch_size 1
+    assert s.for_kinds(inproc).requests(300) == 30 and s.for_kinds(inproc).texts == 30
+    assert s.for_kinds(http).requests(300) == 64 and s.for_kinds(http) == s
+    assert s.for_kinds(["http", "http"]) == s and s.for_kinds(["in-process", None]) == s
+    assert s.for_kinds([]) == s
+    wide = ProbeSettings(texts=64, min_requests=10, batch_size=4)
+    assert wide.for_kinds(inproc).texts == 40 and wide.for_kinds(inproc).requests(300) == 10
+    assert wide.requests(300) == 16
+    # the rule never raises the count, nor drops below min_requests
+    few = ProbeSettings(texts=8, min_requests=30)
+    assert few.for_kinds(inproc) == few and few.for_kinds(inproc).requests(300) == 30
+    # through the probe: two in-process toys, 30 timed requests each on 30 distinct texts
+    calls: list = []
+    a, b = Recorder("a", calls, delay_s=0.0), Recorder("b", calls, delay_s=0.0)
+    texts = [f"query {i}" for i in range(300)]
+    res = probe_latency([a, b], texts, s.for_kinds(inproc))
+    assert [r.n_requests for r in res.values()] == [30, 30]
+    assert {r.n_texts for r in res.values()} == {30}
+    assert len({t for n, batch in calls[2:] if n == "a" for t in batch}) == 30
 
 
 def _numpy_bootstrap(b, c, n, seed, confidence=0.95):
@@ -217,8 +244,9 @@ def test_in_process_model_vs_http_server_is_not_comparable(shared_data) -> None:
 
 @pytest.mark.slow
 def test_cli_probe_two_copies_warm_rerun_still_probes(tmp_path, shared_data) -> None:
-    """Through the real pipeline: the second (warm) run embeds nothing, yet the probe makes >= 30
-    uncached requests per version; the copies' p95 ratio interval contains 1, no latency BLOCK."""
+    """Through the real pipeline: the second (warm) run embeds nothing, yet the probe makes 30
+    (latency.min_requests: every version in process) uncached requests per version; the copies'
+    p95 ratio interval contains 1, no latency BLOCK."""
     args = (
         "dataset=beir",
         "dataset.text_field=title",  # the cache was warmed with titles
@@ -239,7 +267,7 @@ def test_cli_probe_two_copies_warm_rerun_still_probes(tmp_path, shared_data) -> 
     for name in ("use_m3", "use_m3_copy"):
         m = runs[name].data.metrics
         assert m["embed_requests"] == 0  # warm: every vector came from the cache
-        assert m["latency_probe_requests"] >= 30
+        assert m["latency_probe_requests"] == 30  # in process only: latency.min_requests
         assert m["latency_probe_p95_ms"] > 0
     verdict = json.loads((warm.out_dir / "verdict.json").read_text())
     cand = verdict["candidates"][0]

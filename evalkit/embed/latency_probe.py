@@ -12,7 +12,11 @@ versions) so a drift of the machine's speed hits every version alike.  Every ver
 least ``min_requests`` timed requests (rounded up to whole waves).
 
 In-process models run one request at a time whatever ``concurrency`` says; an in-process model
-and an HTTP server are therefore never comparable (the gate says so).  HTTP requests of one wave
+and an HTTP server are therefore never comparable (the gate says so).  When every probed version
+runs in process (:meth:`ProbeSettings.for_kinds`), the gate cannot block on the probe (this
+machine's CPU is not a serving endpoint: a follow-up at most), so each version gets exactly
+``min_requests`` requests on ``min_requests x batch_size`` sampled texts instead of one request
+per sampled text (30 instead of 64 by default: half the probe's time on a warm demo run).  HTTP requests of one wave
 share one client; every wave opens a new one (connection set-up is timed alike for every HTTP
 version).
 
@@ -32,7 +36,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -88,6 +92,23 @@ class ProbeSettings:
                 )
             values[field] = value
         return cls(**values, seed=int(seed))
+
+    def for_kinds(self, kinds: Sequence[str | None]) -> ProbeSettings:
+        """The settings for versions of these backend kinds
+        (:func:`evalkit.compare.latency.backend_kind`).  When every one is ``"in-process"``, at
+        most ``min_requests x batch_size`` texts are sampled, so each version gets exactly
+        ``min_requests`` requests (never fewer, and never more than without the rule);
+        otherwise (an HTTP server among them, or an unknown kind) the settings are unchanged.
+
+        >>> s = ProbeSettings()
+        >>> s.for_kinds(["in-process", "in-process"]).requests(300), s.requests(300)
+        (30, 64)
+        >>> s.for_kinds(["in-process", "http"]).requests(300)
+        64
+        """
+        if not kinds or any(k != "in-process" for k in kinds):
+            return self
+        return replace(self, texts=min(self.texts, self.min_requests * self.batch_size))
 
     def requests(self, n_texts: int) -> int:
         """Timed requests per version: every sampled text at least once, at least
