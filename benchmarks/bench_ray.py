@@ -58,9 +58,9 @@ def item_vectors(c: np.ndarray, lab: np.ndarray, start: int, stop: int, seed: in
     """Rows ``start..stop`` of a version's catalog: centre + noise, unit norm, float32."""
     rng = np.random.default_rng([seed, start])
     noise = rng.standard_normal((stop - start, c.shape[1]), np.float32)
-    v = c[lab[start:stop]] + (0.6 / np.sqrt(c.shape[1])) * noise
+    v = c[lab[start:stop]] + np.float32(0.6 / np.sqrt(c.shape[1])) * noise
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    return v
+    return v.astype(np.float32, copy=False)  # float32 on disk, as embedding pipelines write
 
 
 def fixed_list(v: np.ndarray) -> pa.FixedSizeListArray:
@@ -126,11 +126,11 @@ def build_version(folder: Path, n: int, dim: int, parts: int, seed: int, first: 
                 {"id": pa.array([f"d{i}" for i in range(s, e)]), "vector": fixed_list(v)}
             )
             name = folder / "catalog" / f"part-{p:04d}.parquet"
-            writer = writer or pq.ParquetWriter(name, table.schema)
+            writer = writer or pq.ParquetWriter(name, table.schema, use_dictionary=False)
             writer.write_table(table)
         writer.close()
     rng = np.random.default_rng([seed, 99])
-    q = q + (0.5 / np.sqrt(dim)) * rng.standard_normal(q.shape, np.float32)
+    q = q + np.float32(0.5 / np.sqrt(dim)) * rng.standard_normal(q.shape, np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     pq.write_table(
         pa.table({"id": [f"q{i}" for i in range(len(q))], "vector": fixed_list(q)}),
@@ -295,6 +295,7 @@ def main() -> None:
     ap.add_argument("--big-versions", type=int, default=1, choices=(1, 2))
     ap.add_argument("--nlist", type=int, default=1024)
     ap.add_argument("--pq-m", type=int, default=32)
+    ap.add_argument("--nprobe", type=int, default=16)
     ap.add_argument("--train-sample", type=int, default=100_000)
     ap.add_argument("--recall-sample", type=int, default=500)
     ap.add_argument("--work", type=Path, default=Path("/tmp/evalkit-bench-ray"))
@@ -331,6 +332,7 @@ def main() -> None:
             "index.codec=pq",
             f"index.pq_m={a.pq_m}",
             f"index.nlist={a.nlist}",
+            f"index.nprobe={a.nprobe}",
             f"index.train_sample={a.train_sample}",
             f"index.ann_recall_sample={a.recall_sample}",
         )

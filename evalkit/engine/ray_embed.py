@@ -113,7 +113,8 @@ class StagedTexts:
 
     def __exit__(self, *exc: object) -> None:
         if self.folder.remote:
-            self.folder.fs.rm(self.folder.root, recursive=True)
+            with contextlib.suppress(FileNotFoundError):  # object stores have no empty folders
+                self.folder.fs.rm(self.folder.root, recursive=True)
         else:
             shutil.rmtree(self.folder.path, ignore_errors=True)
 
