@@ -159,6 +159,18 @@ def test_streamed_parts_equal_engine_local(local_ray, collection, tmp_path, monk
 
     again = _evaluate(collection, "ray", tmp_path / "ray-again", *index)
     assert all(r.extra["index_reused"] == 1.0 for r in again.results)
+
+    # A build killed after one part: the rerun adds only the missing parts (same quantizer).
+    for manifest in (tmp_path / "cache" / "indexes").glob("*/manifest.json"):
+        manifest.unlink()
+        kept = sorted(manifest.parent.glob("part-*.faissindex"))
+        kept[-1].unlink()
+        before = {p: p.stat().st_mtime_ns for p in kept[:-1]}
+    resumed = _evaluate(collection, "ray", tmp_path / "ray-resumed", *index)
+    assert all(r.extra["index_reused"] == 0.0 for r in resumed.results)
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())
+    for a, b in zip(resumed.results, local.results):
+        np.testing.assert_array_equal(a.ranking.indices, b.ranking.indices)
     np.testing.assert_array_equal(
         again.results[1].ranking.indices, ray_run.results[1].ranking.indices
     )

@@ -13,8 +13,10 @@ parts or a glob) is evaluated in two passes over the parts, one Ray task per par
    and trains the IVF on the sample.
 2. :func:`index_part` reads the part again, finalises it, adds it to a copy of the trained index
    (IVF) or to an exact flat index, with catalog rows as ids, writes it under
-   ``<cache.dir>/indexes/<key>/`` (reused by reruns and sweep jobs while the parts are unchanged),
-   measures its vector norms and searches the ANN-recall query sample exactly.
+   ``<cache.dir>/indexes/<key>/`` (reused by reruns and sweep jobs while the parts are unchanged;
+   a build killed half-way keeps its trained quantizer and finished parts, and the rerun adds
+   only the missing parts), measures its vector norms and searches the ANN-recall query sample
+   exactly.
 
 Queries then go to every part's index as Ray tasks and the top-k is merged on the driver with
 evalkit's tie-break (:mod:`evalkit.index.sharded`), so ``engine=ray`` ranks as ``engine=local``.
@@ -328,9 +330,7 @@ def stream_catalog(
     if not reused:
         folder.mkdir(parents=True, exist_ok=True)
         if spec.kind == "ivf":
-            train_x = asked[np.searchsorted(want, train)]
-            trained_ref = ray.put(faiss.serialize_index(trained_ivf(train_x, n, spec)))
-            del train_x
+            trained_ref = ray.put(_trained(folder, asked[np.searchsorted(want, train)], n, spec))
     sample_ref, take = None, np.zeros(0, dtype=np.int64)
     if not spec.exact:
         take = np.arange(len(queries))
@@ -349,7 +349,7 @@ def stream_catalog(
                 version_ref,
                 unit,
                 trained_ref if spec.kind == "ivf" else None,
-                None if reused else f,
+                None if reused or os.path.exists(f) else f,  # a resumed build: the rest only
                 sample_ref,
                 min(k, n),
             )
@@ -394,6 +394,19 @@ def stream_catalog(
         _, exact_rows = merge_topk([p["exact"] for p in indexed], id_rank, min(k, n))
         stats[f"ann_recall_at_{k}"] = ann_recall(ranking.indices[take], exact_rows, ranking.k)
     return StreamedCatalog(ranking, want, asked, dim, norms, stats)
+
+
+def _trained(folder: Path, train_x: np.ndarray, n: int, spec: IndexSpec) -> np.ndarray:
+    """The serialised trained IVF: stored in ``folder`` before any part is added, so a build
+    resumed after a kill adds the missing parts to the same quantizer as the finished ones."""
+    stored = folder / "trained.faissindex"
+    if stored.exists():
+        return np.fromfile(stored, dtype=np.uint8)
+    trained = faiss.serialize_index(trained_ivf(train_x, n, spec))
+    tmp = folder / f".trained.{uuid.uuid4().hex}.tmp"
+    trained.tofile(tmp)
+    os.replace(tmp, stored)
+    return trained
 
 
 def _combine(parts: list[tuple[float, float, float, int]]) -> tuple[float, float, float, int]:
