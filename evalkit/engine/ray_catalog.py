@@ -46,7 +46,7 @@ from evalkit.embed.cache import spec_hash
 from evalkit.embed.precomputed import check_parts, read_parquet_vectors, vector_parts
 from evalkit.embed.store import unit_norm
 from evalkit.errors import ConfigError, DataError
-from evalkit.index.faiss_index import IndexSpec, ann_recall, ivf_nlist, trained_ivf, training_rows
+from evalkit.index.faiss_index import IndexSpec, ann_recall, ivf_nlist, training_rows
 from evalkit.index.sharded import Shard, ShardedIndex, merge_topk
 from evalkit.retrieve.ranking import Ranking
 from evalkit.retrieve.replay import replay
@@ -256,7 +256,7 @@ def stream_catalog(
     progress: bool = False,
 ) -> StreamedCatalog:
     """Evaluate ``version``'s catalog part by part on Ray (see the module docstring)."""
-    from evalkit.engine.ray_search import ray_runner
+    from evalkit.engine.ray_search import ray_runner, stored_trained
 
     if spec.kind == "hnsw" or spec.precision != "fp32":
         raise ConfigError(
@@ -330,7 +330,8 @@ def stream_catalog(
     if not reused:
         folder.mkdir(parents=True, exist_ok=True)
         if spec.kind == "ivf":
-            trained_ref = ray.put(_trained(folder, asked[np.searchsorted(want, train)], n, spec))
+            rows = np.searchsorted(want, train)
+            trained_ref = ray.put(stored_trained(folder, lambda: asked[rows], n, spec))
     sample_ref, take = None, np.zeros(0, dtype=np.int64)
     if not spec.exact:
         take = np.arange(len(queries))
@@ -394,19 +395,6 @@ def stream_catalog(
         _, exact_rows = merge_topk([p["exact"] for p in indexed], id_rank, min(k, n))
         stats[f"ann_recall_at_{k}"] = ann_recall(ranking.indices[take], exact_rows, ranking.k)
     return StreamedCatalog(ranking, want, asked, dim, norms, stats)
-
-
-def _trained(folder: Path, train_x: np.ndarray, n: int, spec: IndexSpec) -> np.ndarray:
-    """The serialised trained IVF: stored in ``folder`` before any part is added, so a build
-    resumed after a kill adds the missing parts to the same quantizer as the finished ones."""
-    stored = folder / "trained.faissindex"
-    if stored.exists():
-        return np.fromfile(stored, dtype=np.uint8)
-    trained = faiss.serialize_index(trained_ivf(train_x, n, spec))
-    tmp = folder / f".trained.{uuid.uuid4().hex}.tmp"
-    trained.tofile(tmp)
-    os.replace(tmp, stored)
-    return trained
 
 
 def _combine(parts: list[tuple[float, float, float, int]]) -> tuple[float, float, float, int]:

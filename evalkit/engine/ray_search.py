@@ -20,6 +20,7 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,22 @@ def _read_manifest(folder: Path, key: str) -> list[Shard] | None:
     return shards
 
 
+def stored_trained(
+    folder: Path, sample: Callable[[], np.ndarray], n_total: int, spec: IndexSpec
+) -> np.ndarray:
+    """The serialised trained IVF of ``folder`` (``trained.faissindex``), trained on ``sample()``
+    and written there first if absent: a build resumed after a kill adds the missing shards to
+    the same quantizer as the finished ones."""
+    stored = folder / "trained.faissindex"
+    if stored.exists():
+        return np.fromfile(stored, dtype=np.uint8)
+    trained = faiss.serialize_index(trained_ivf(sample(), n_total, spec))
+    tmp = folder / f".trained.{uuid.uuid4().hex}.tmp"
+    trained.tofile(tmp)
+    os.replace(tmp, stored)
+    return trained
+
+
 def build_ivf_shards(
     ray: Any,
     vector_refs: list[Any],
@@ -120,15 +137,9 @@ def build_ivf_shards(
 ) -> list[Shard]:
     """Train on the driver, add shards in Ray tasks, write the manifest last."""
     folder.mkdir(parents=True, exist_ok=True)
-    trained_file = folder / "trained.faissindex"
-    if trained_file.exists():
-        trained = np.fromfile(trained_file, dtype=np.uint8)
-    else:
-        sample = vectors[training_rows(len(vectors), spec, seed)]
-        trained = faiss.serialize_index(trained_ivf(sample, len(vectors), spec))
-        tmp = folder / f".trained.{uuid.uuid4().hex}.tmp"
-        trained.tofile(tmp)
-        os.replace(tmp, trained_file)
+    trained = stored_trained(
+        folder, lambda: vectors[training_rows(len(vectors), spec, seed)], len(vectors), spec
+    )
     tref = ray.put(trained)
     add = ray.remote(num_cpus=1)(_add_task)
     files = [f"shard-{i:05d}.faissindex" for i in range(len(ranges))]
