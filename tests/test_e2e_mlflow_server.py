@@ -55,6 +55,9 @@ def _start(args: list[str], work: Path, out: Path) -> subprocess.Popen:
         stdout=open(work / f"{out.name}.stdout", "w"),  # noqa: SIM115 - closed with the process
         stderr=open(work / f"{out.name}.stderr", "w"),  # noqa: SIM115
         start_new_session=True,
+        # A terminal's Ctrl-C, even when pytest itself runs in the background of a
+        # non-interactive shell (which starts it, and so evalkit, with SIGINT ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
