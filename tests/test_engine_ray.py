@@ -187,8 +187,15 @@ def test_ivf_index_is_stored_beside_the_vectors_and_reused(local_ray, tmp_path):
         "shard-00002.faissindex",
         "shard-00003.faissindex",
         "trained.faissindex",
+        # the shards' rows, memory-mapped by the tasks (never the whole catalog in the object store)
+        "vectors-00000.npy",
+        "vectors-00001.npy",
+        "vectors-00002.npy",
+        "vectors-00003.npy",
     ]
+    stamps = [(p, p.stat().st_mtime_ns) for p in (tmp_path / "indexes").rglob("*.npy")]
     again, s2 = ray_ranking(**common)
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps)  # kept, not written again
     assert (s1["index_reused"], s2["index_reused"]) == (0.0, 1.0)
     np.testing.assert_array_equal(first.indices, again.indices)
     # nprobe = nlist visits every list: SQ8 on well-spread vectors finds the exact top-10 mostly

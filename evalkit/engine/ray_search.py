@@ -1,5 +1,8 @@
 """Search past RAM on Ray: the catalog in shards, one Ray task per shard, top-k merged on the driver.
 
+- The shards' rows are written once as ``vectors-<i>.npy`` under ``<cache.dir>/indexes/<key>/``
+  (a temporary folder without the store) and memory-mapped by the Ray tasks: the object store
+  never holds the catalog, and a stored shard is reused by reruns.
 - ``index=flat``: every shard is searched exactly; merged with evalkit's tie-break this equals one
   flat index (rankings byte-identical to ``engine=local``).
 - ``index=ivf`` (``codec`` flat / sq8 / pq): one IVF is trained on a seeded sample on the driver
@@ -72,12 +75,41 @@ def _search_task(
     nprobe: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     faiss.omp_set_num_threads(1)
-    return search_shard(Shard(start, stop, None, path), vectors, queries, depth, nprobe)
+    return search_shard(Shard(start, stop, None, path), _rows(vectors), queries, depth, nprobe)
 
 
-def _add_task(trained: np.ndarray, vectors: np.ndarray, start: int, path: str) -> str:
+def _add_task(trained: np.ndarray, vectors: Any, start: int, path: str) -> str:
     faiss.omp_set_num_threads(1)
-    return add_to_shard(trained, vectors, start, path)
+    return add_to_shard(trained, _rows(vectors), start, path)
+
+
+def _rows(vectors: Any) -> Any:
+    """A shard's rows: a ``.npy`` file in the store is memory-mapped where the task runs."""
+    return np.load(vectors, mmap_mode="r") if isinstance(vectors, str) else vectors
+
+
+def write_vector_shards(
+    folder: Path, vectors: np.ndarray, ranges: list[tuple[int, int]]
+) -> list[str]:
+    """Each shard's rows as ``vectors-<i>.npy`` in ``folder`` (atomically; a file already there
+    with the right shape is kept): Ray tasks memory-map them, so the object store never holds
+    the catalog and a shard is read only where it is searched."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (a, b) in enumerate(ranges):
+        path = folder / f"vectors-{i:05d}.npy"
+        if path.exists():
+            try:
+                if np.load(path, mmap_mode="r").shape == (b - a, vectors.shape[1]):
+                    paths.append(str(path))
+                    continue
+            except ValueError:
+                pass
+        tmp = folder / f".vectors-{i:05d}.{uuid.uuid4().hex}.npy"
+        np.save(tmp, np.ascontiguousarray(vectors[a:b], dtype=np.float32))
+        os.replace(tmp, path)
+        paths.append(str(path))
+    return paths
 
 
 def ray_runner(ray: Any):  # noqa: ANN201 - a ShardRunner
@@ -187,19 +219,19 @@ def ray_ranking(
     stats: dict[str, float] = {}
     t0 = time.perf_counter()
     ranges = split_rows(len(vectors), engine.shard_rows)
-    refs = [ray.put(np.ascontiguousarray(vectors[a:b], dtype=np.float32)) for a, b in ranges]
+    tmp_dir = None
+    if store_root is not None and engine.index_store:
+        folder = Path(store_root) / "indexes" / key
+    else:
+        tmp_dir = tempfile.TemporaryDirectory(prefix="evalkit-shards-")
+        folder = Path(tmp_dir.name)
+    refs = write_vector_shards(folder, vectors, ranges)
     exact_shards = [Shard(a, b, ref) for (a, b), ref in zip(ranges, refs)]
     runner = ray_runner(ray)
-    tmp_dir = None
     if spec.kind == "flat":
         shards = exact_shards
         stats["index_reused"] = 0.0
     else:
-        if store_root is not None and engine.index_store:
-            folder = store_root / "indexes" / key
-        else:
-            tmp_dir = tempfile.TemporaryDirectory(prefix="evalkit-ivf-")
-            folder = Path(tmp_dir.name)
         shards = _read_manifest(folder, key)
         stats["index_reused"] = float(shards is not None)
         if shards is None:
