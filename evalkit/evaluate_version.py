@@ -22,6 +22,7 @@ from evalkit.clicks.stage import pair_rows
 from evalkit.data.schema import EvalData
 from evalkit.embed import embed_texts
 from evalkit.embed.cache import SHARD_MB
+from evalkit.embed.vector_checks import vector_stats
 from evalkit.errors import EndpointError
 from evalkit.index.faiss_index import (
     ArrayFlatIP,
@@ -53,29 +54,6 @@ def judged_pairs(
     order = np.lexsort((pd_, pq)) if len(pq) else np.zeros(0, dtype=np.int64)
     pairs = list(zip(pq[order].tolist(), pd_[order].tolist()))
     return pairs, qr[order].astype(np.int64), ir[order].astype(np.int64)
-
-
-def vector_stats(*matrices: np.ndarray, chunk: int = 1 << 16) -> dict[str, float]:
-    """L2-norm range and mean over the rows of all ``matrices`` (chunked: no full-size temporary).
-
-    Logged as ``vectors_norm_min`` / ``_max`` / ``_mean``; the ``vector_contract`` gate reads them.
-
-    >>> s = vector_stats(np.array([[3.0, 4.0]]), np.array([[1.0, 0.0]]))
-    >>> s["vectors_norm_min"], s["vectors_norm_max"], s["vectors_norm_mean"]
-    (1.0, 5.0, 3.0)
-    """
-    lo, hi, total, n = np.inf, -np.inf, 0.0, 0
-    for m in matrices:
-        for start in range(0, len(m), chunk):
-            block = np.asarray(m[start : start + chunk], dtype=np.float32)
-            norms = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))
-            if norms.size:
-                lo, hi = min(lo, float(norms.min())), max(hi, float(norms.max()))
-                total += float(norms.sum())
-                n += norms.size
-    if n == 0:
-        return {}
-    return {"vectors_norm_min": lo, "vectors_norm_max": hi, "vectors_norm_mean": total / n}
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ True
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from evalkit.errors import EndpointError
@@ -87,3 +89,64 @@ def check_vectors(
         f"(expected finite, non-zero, distinct vectors"
         f"{f' of at least {requested_dim} dimensions' if requested_dim else ''}){hint}"
     )
+
+
+@dataclass(frozen=True)
+class NormSummary:
+    """L2-norm range and sum over rows, combinable across parts (``+``): what
+    ``vectors_norm_min`` / ``_max`` / ``_mean`` are computed from, in one process or per part on
+    Ray workers.
+
+    >>> a = NormSummary.of(np.array([[3.0, 4.0]]))
+    >>> (a + NormSummary.of(np.array([[1.0, 0.0]]))).metrics()["vectors_norm_mean"]
+    3.0
+    """
+
+    lo: float = float("inf")
+    hi: float = float("-inf")
+    total: float = 0.0
+    n: int = 0
+
+    @classmethod
+    def of(cls, *matrices: np.ndarray, chunk: int = 1 << 16) -> NormSummary:
+        """Over the rows of all ``matrices`` (chunked: no full-size temporary)."""
+        out = cls()
+        for m in matrices:
+            for start in range(0, len(m), chunk):
+                block = np.asarray(m[start : start + chunk], dtype=np.float32)
+                norms = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))
+                if norms.size:
+                    out = out + cls(
+                        float(norms.min()), float(norms.max()), float(norms.sum()), norms.size
+                    )
+        return out
+
+    def __add__(self, other: NormSummary) -> NormSummary:
+        return NormSummary(
+            min(self.lo, other.lo),
+            max(self.hi, other.hi),
+            self.total + other.total,
+            self.n + other.n,
+        )
+
+    def metrics(self) -> dict[str, float]:
+        """``vectors_norm_min`` / ``_max`` / ``_mean`` (empty without rows)."""
+        if self.n == 0:
+            return {}
+        return {
+            "vectors_norm_min": self.lo,
+            "vectors_norm_max": self.hi,
+            "vectors_norm_mean": self.total / self.n,
+        }
+
+
+def vector_stats(*matrices: np.ndarray, chunk: int = 1 << 16) -> dict[str, float]:
+    """L2-norm range and mean over the rows of all ``matrices`` (chunked: no full-size temporary).
+
+    Logged as ``vectors_norm_min`` / ``_max`` / ``_mean``; the ``vector_contract`` gate reads them.
+
+    >>> s = vector_stats(np.array([[3.0, 4.0]]), np.array([[1.0, 0.0]]))
+    >>> s["vectors_norm_min"], s["vectors_norm_max"], s["vectors_norm_mean"]
+    (1.0, 5.0, 3.0)
+    """
+    return NormSummary.of(*matrices, chunk=chunk).metrics()

@@ -45,6 +45,7 @@ import numpy as np
 from evalkit.embed.cache import spec_hash
 from evalkit.embed.precomputed import check_parts, read_parquet_vectors, vector_parts
 from evalkit.embed.store import unit_norm
+from evalkit.embed.vector_checks import NormSummary
 from evalkit.errors import ConfigError, DataError
 from evalkit.index.faiss_index import IndexSpec, ann_recall, ivf_nlist, training_rows
 from evalkit.index.sharded import Shard, ShardedIndex, merge_topk
@@ -115,13 +116,6 @@ def scan_part(source: PartSource, lookup: CatalogLookup, want: np.ndarray) -> di
     }
 
 
-def _norm_stats(vectors: np.ndarray) -> tuple[float, float, float, int]:
-    if not len(vectors):
-        return np.inf, -np.inf, 0.0, 0
-    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
-    return float(norms.min()), float(norms.max()), float(norms.sum()), int(norms.size)
-
-
 def index_part(
     source: PartSource,
     lookup: CatalogLookup,
@@ -141,7 +135,7 @@ def index_part(
     vectors = version.finalize(raw[used], unit_norm=unit, in_place=True)
     del raw
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    out: dict[str, Any] = {"n": len(rows), "norms": _norm_stats(vectors)}
+    out: dict[str, Any] = {"n": len(rows), "norms": NormSummary.of(vectors)}
     if out_path is not None:
         if trained is not None:
             index = faiss.deserialize_index(np.asarray(trained, dtype=np.uint8))
@@ -178,7 +172,7 @@ class StreamedCatalog:
     rows: np.ndarray
     vectors: np.ndarray
     dim: int
-    norms: tuple[float, float, float, int]
+    norms: NormSummary
     stats: dict[str, float] = field(default_factory=dict)
 
     def positions(self, catalog_rows: np.ndarray) -> np.ndarray:
@@ -371,7 +365,7 @@ def stream_catalog(
         folder,
         "reused" if reused else "built",
     )
-    norms = _combine([p["norms"] for p in indexed])
+    norms = sum((p["norms"] for p in indexed), NormSummary())
     offsets = np.cumsum([0, *sizes])
     shards = [Shard(int(a), int(b), None, f) for a, b, f in zip(offsets, offsets[1:], files)]
     try:
@@ -395,12 +389,6 @@ def stream_catalog(
         _, exact_rows = merge_topk([p["exact"] for p in indexed], id_rank, min(k, n))
         stats[f"ann_recall_at_{k}"] = ann_recall(ranking.indices[take], exact_rows, ranking.k)
     return StreamedCatalog(ranking, want, asked, dim, norms, stats)
-
-
-def _combine(parts: list[tuple[float, float, float, int]]) -> tuple[float, float, float, int]:
-    lo = min((p[0] for p in parts), default=np.inf)
-    hi = max((p[1] for p in parts), default=-np.inf)
-    return lo, hi, float(sum(p[2] for p in parts)), int(sum(p[3] for p in parts))
 
 
 def _manifest_matches(folder: Path, key: str, files: list[str]) -> bool:

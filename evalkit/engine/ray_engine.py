@@ -95,11 +95,13 @@ class RayEngine:
         the driver holds the queries and the judged / clicked items' vectors only."""
         import ray
 
+        from evalkit.embed.vector_checks import NormSummary
         from evalkit.engine.ray_catalog import stream_catalog
         from evalkit.evaluate_version import Searched, click_pair_similarity, pair_similarity
 
         t0 = time.perf_counter()
         queries = version.vectors_for(data.queries.ids, "query")
+        read_s = time.perf_counter() - t0
         want = rows.judged_i
         if rows.click_i is not None:
             want = np.union1d(want, rows.click_i[rows.click_i >= 0])
@@ -119,25 +121,16 @@ class RayEngine:
             progress=bool(cfg.progress),
         )
         q = queries.vectors
-        q_norms = np.sqrt(np.einsum("ij,ij->i", q, q, dtype=np.float64))
-        lo, hi, total, n = cat.norms
-        if len(q_norms):
-            lo, hi = min(lo, float(q_norms.min())), max(hi, float(q_norms.max()))
-            total, n = total + float(q_norms.sum()), n + len(q_norms)
         stats: dict[str, float] = {
-            "embed_seconds": time.perf_counter() - t0,
+            # reading the vectors: the queries here, the catalog's parts in pass 1
+            "embed_seconds": read_s + cat.stats["scan_seconds"],
             "embed_requests": 0,
             "embed_cached": len(data.catalog) + len(data.queries),
             "embed_retries": 0,
             "embed_failed_requests": 0,
             "dim": cat.dim,
+            **(cat.norms + NormSummary.of(q)).metrics(),
         }
-        if n:
-            stats |= {
-                "vectors_norm_min": lo,
-                "vectors_norm_max": hi,
-                "vectors_norm_mean": total / n,
-            }
         stats.update(cat.stats)
         stats["ties"] = cat.ranking.ties
         stats["boundary_ties"] = cat.ranking.boundary_ties
