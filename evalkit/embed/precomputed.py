@@ -38,6 +38,7 @@ import pandas as pd
 
 from evalkit.embed.base import EmbeddingResult, ModelVersion, check_role
 from evalkit.embed.store import Folder, is_remote, unit_norm
+from evalkit.embed.vector_checks import bad_rows
 from evalkit.errors import ConfigError, DataError
 
 
@@ -316,9 +317,9 @@ def check_parts(
         )
     if vectors.shape[1] == 0:
         raise DataError("vectors have 0 dimensions", file=path, expected="at least one dimension")
-    finite = np.isfinite(vectors).all(axis=1)
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0]) + 1
+    nonfinite, zero = bad_rows(vectors)  # one pass over the matrix
+    if len(nonfinite):
+        row = int(nonfinite[0]) + 1
         file, at = where_is(row)
         raise DataError(
             f"vector of id {file_ids[row - 1]!r} has NaN or infinite values",
@@ -327,9 +328,8 @@ def check_parts(
             field="vector",
             expected="finite numbers",
         )
-    zero = ~vectors.any(axis=1)
-    if zero.any():
-        row = int(np.flatnonzero(zero)[0]) + 1
+    if len(zero):
+        row = int(zero[0]) + 1
         file, at = where_is(row)
         raise DataError(
             f"vector of id {file_ids[row - 1]!r} is all zeros",

@@ -51,6 +51,23 @@ def largest_identical_group(vectors: np.ndarray) -> int:
     return int(np.count_nonzero((vectors[rows] == vectors[rows[0]]).all(axis=1)))
 
 
+def bad_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows holding a NaN or infinite value, all-zero rows), ascending.
+
+    One pass for the squared norms; the exact checks run on the suspect rows only (a norm that
+    overflows or underflows is not enough to condemn a row).
+
+    >>> bad_rows(np.array([[1.0, np.nan], [0.0, 0.0], [1e-30, 0.0], [1e30, 1e30]], np.float32))
+    (array([0]), array([1]))
+    """
+    squared = np.einsum("ij,ij->i", vectors, vectors)
+    suspect = np.flatnonzero(~np.isfinite(squared))
+    nonfinite = suspect[~np.isfinite(vectors[suspect]).all(axis=1)]
+    suspect = np.flatnonzero(squared == 0)
+    zero = suspect[~vectors[suspect].any(axis=1)]
+    return nonfinite, zero
+
+
 def vector_problem(vectors: np.ndarray, requested_dim: int | None = None) -> str | None:
     """What is wrong with ``vectors`` (rows = distinct texts), or None."""
     n, d = vectors.shape
@@ -58,17 +75,11 @@ def vector_problem(vectors: np.ndarray, requested_dim: int | None = None) -> str
         return f"vectors have {d} dimensions, fewer than the requested dimensions={requested_dim}"
     if n == 0:
         return None
-    squared = np.einsum("ij,ij->i", vectors, vectors)  # one pass; exact checks on suspects
-    suspect = np.flatnonzero(~np.isfinite(squared))
-    if len(suspect):
-        bad = int((~np.isfinite(vectors[suspect]).all(axis=1)).sum())
-        if bad:
-            return f"{bad} of {n} vectors contain NaN or infinite values"
-    suspect = np.flatnonzero(squared == 0)
-    if len(suspect):
-        zero = int((~vectors[suspect].any(axis=1)).sum())
-        if zero:
-            return f"{zero} of {n} vectors are all zeros"
+    nonfinite, zero = bad_rows(vectors)
+    if len(nonfinite):
+        return f"{len(nonfinite)} of {n} vectors contain NaN or infinite values"
+    if len(zero):
+        return f"{len(zero)} of {n} vectors are all zeros"
     same = largest_identical_group(vectors)
     if n >= 2 and same == n:
         return f"all {n} vectors are identical"
