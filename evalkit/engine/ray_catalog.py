@@ -100,6 +100,11 @@ def load_part(source: PartSource, lookup: CatalogLookup) -> tuple[np.ndarray, np
     return lookup.rows(ids), vectors
 
 
+def _kept(vectors: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """The rows of catalog items: the part itself (no copy) when it holds nothing else."""
+    return vectors if used.all() else vectors[used]
+
+
 def scan_part(source: PartSource, lookup: CatalogLookup, want: np.ndarray) -> dict[str, Any]:
     """Pass 1 on one part: its catalog rows, dimension, unit-norm flag, and the raw vectors of
     the asked catalog rows ``want`` (sorted) that it holds."""
@@ -110,7 +115,7 @@ def scan_part(source: PartSource, lookup: CatalogLookup, want: np.ndarray) -> di
     return {
         "rows": rows,
         "dim": int(vectors.shape[1]),
-        "unit": unit_norm(vectors[used]) if used.any() else True,
+        "unit": unit_norm(_kept(vectors, used)),
         "want_rows": rows[held],
         "want_vectors": np.ascontiguousarray(vectors[held], dtype=np.float32),
     }
@@ -132,7 +137,7 @@ def index_part(
     rows, raw = load_part(source, lookup)
     used = rows >= 0
     rows = rows[used]
-    vectors = version.finalize(raw[used], unit_norm=unit, in_place=True)
+    vectors = version.finalize(_kept(raw, used), unit_norm=unit, in_place=True)
     del raw
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     out: dict[str, Any] = {"n": len(rows), "norms": NormSummary.of(vectors)}
