@@ -48,7 +48,7 @@ from evalkit.embed.store import unit_norm
 from evalkit.embed.vector_checks import NormSummary
 from evalkit.errors import ConfigError, DataError
 from evalkit.index.faiss_index import IndexSpec, ann_recall, ivf_nlist, training_rows
-from evalkit.index.sharded import Shard, ShardedIndex, merge_topk
+from evalkit.index.sharded import Shard, ShardedIndex, add_to_shard, merge_topk
 from evalkit.retrieve.ranking import Ranking
 from evalkit.retrieve.replay import replay
 
@@ -142,16 +142,7 @@ def index_part(
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     out: dict[str, Any] = {"n": len(rows), "norms": NormSummary.of(vectors)}
     if out_path is not None:
-        if trained is not None:
-            index = faiss.deserialize_index(np.asarray(trained, dtype=np.uint8))
-        else:
-            index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
-        index.add_with_ids(vectors, rows)
-        target = Path(out_path)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        faiss.write_index(index, str(tmp))
-        os.replace(tmp, target)
-        del index
+        add_to_shard(trained, vectors, rows, out_path)
     if sample_queries is not None:
         k = min(depth, len(vectors))
         if k > 0:

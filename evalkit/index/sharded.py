@@ -143,12 +143,21 @@ class ShardedIndex:
         return merge_topk(parts, self.id_rank, k)
 
 
-def add_to_shard(trained: np.ndarray, vectors: np.ndarray, start: int, path: str) -> str:
-    """Add catalog rows ``start..`` to a copy of the trained (serialised) IVF and write it to
-    ``path`` atomically (a killed job leaves no half-written shard)."""
-    index = faiss.deserialize_index(np.asarray(trained, dtype=np.uint8))
+def add_to_shard(
+    trained: np.ndarray | None, vectors: np.ndarray, ids: int | np.ndarray, path: str
+) -> str:
+    """Add ``vectors`` to a copy of the trained (serialised) IVF - or, with ``trained`` None, to
+    an exact ID-mapped flat index - with ids ``ids`` (catalog rows: an array, or the first row
+    of a contiguous range), and write it to ``path`` atomically (a killed job leaves no
+    half-written shard)."""
     x = np.ascontiguousarray(vectors, dtype=np.float32)
-    index.add_with_ids(x, np.arange(start, start + len(x), dtype=np.int64))
+    if trained is None:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(x.shape[1]))
+    else:
+        index = faiss.deserialize_index(np.asarray(trained, dtype=np.uint8))
+    if isinstance(ids, int | np.integer):
+        ids = np.arange(ids, ids + len(x), dtype=np.int64)
+    index.add_with_ids(x, np.asarray(ids, dtype=np.int64))
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     faiss.write_index(index, str(tmp))
