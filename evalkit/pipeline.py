@@ -29,6 +29,7 @@ from evalkit.compare import (
     verdict_tags,
     write_report,
 )
+from evalkit.compare.clicks import click_tests as compare_click_tests
 from evalkit.compare.fingerprint import check_fingerprints
 from evalkit.compare.latency import backend_kind
 from evalkit.compare.reindex import ReindexAnalysis, analyse_reindex, dims_differ
@@ -479,20 +480,18 @@ def report_clicks(
     return report.plot
 
 
-def click_deltas(
-    evaluation: Evaluation, cfg: DictConfig
-) -> dict[str, tuple[float, float, float]] | None:
-    """Each candidate's paired difference of the gated click statistic ``(delta, low, high)``."""
+def click_tests(evaluation: Evaluation, gates: GateConfig) -> dict[str, dict] | None:
+    """Each candidate's paired click-correlation differences the click gate tests (pooled
+    ``gates.click_correlation.statistic`` and within-query Spearman)."""
     report = evaluation.click_report
-    if report is None:
+    if report is None or report.baseline is None:
         return None
-    statistic = str((cfg.gates.get("click_correlation") or {}).get("statistic", "spearman_within"))
-    out = {}
-    for name, diff in report.differences.items():
-        e = getattr(diff, statistic, None)
-        if e is not None:
-            out[name] = (e.value, e.low, e.high)
-    return out
+    base = report.correlations[report.baseline]
+    return {
+        name: compare_click_tests(corr, base, gates.click_statistic)
+        for name, corr in report.correlations.items()
+        if name != report.baseline
+    }
 
 
 def compare_and_report(
@@ -506,18 +505,19 @@ def compare_and_report(
     reindex: dict[str, ReindexAnalysis] | None = None,
 ) -> Verdict:
     """Compare every candidate with the baseline, write the report and log it on the parent run."""
+    gates = GateConfig.from_mapping(
+        OmegaConf.to_container(cfg.gates, resolve=True), primary_metric=cfg.primary_metric
+    )
     verdict = compare_versions(
         evaluation.results[0],
         evaluation.results[1:],
         data=evaluation.data,
-        gates=GateConfig.from_mapping(
-            OmegaConf.to_container(cfg.gates, resolve=True), primary_metric=cfg.primary_metric
-        ),
+        gates=gates,
         settings=CompareSettings.from_mapping(OmegaConf.to_container(cfg.compare, resolve=True)),
         checks=checks,
         metrics=metrics,
         reindex=reindex,
-        click_deltas=click_deltas(evaluation, cfg),
+        click_tests=click_tests(evaluation, gates),
     )
     sections = []
     if evaluation.click_report is not None:

@@ -42,11 +42,33 @@ CFG = GateConfig()
 
 
 def test_exit_codes_and_worst() -> None:
-    assert EXIT_CODES == {Status.PASS: 0, Status.WARN: 0, Status.BLOCK: 3} and EXIT_ERROR == 1
+    assert (
+        EXIT_CODES
+        == {
+            Status.PASS: 0,
+            Status.WARN: 0,
+            Status.BLOCK: 3,
+            Status.INCONCLUSIVE: 4,
+        }
+        and EXIT_ERROR == 1
+    )
     assert exit_code("BLOCK") == 3 and exit_code(Status.WARN) == 0
+    assert exit_code("INCONCLUSIVE") == 4
     assert worst([]) == Status.PASS
     assert worst(["PASS", "WARN"]) == Status.WARN
     assert worst([Status.WARN, Status.BLOCK, Status.PASS]) == Status.BLOCK
+    assert worst([Status.WARN, Status.INCONCLUSIVE, Status.PASS]) == Status.INCONCLUSIVE
+    assert worst([Status.INCONCLUSIVE, Status.BLOCK]) == Status.BLOCK
+
+
+def test_on_inconclusive_is_inconclusive_or_block() -> None:
+    assert GateConfig.from_mapping({}).on_inconclusive == Status.INCONCLUSIVE
+    assert GateConfig.from_mapping({"on_inconclusive": "block"}).on_inconclusive == Status.BLOCK
+    with pytest.raises(ConfigError, match="on_inconclusive"):
+        GateConfig.from_mapping({"on_inconclusive": "warn"})
+    strict = GateConfig.from_mapping({"on_inconclusive": "block"})
+    q = replace(_call(0.01, -0.03, 0.05), n_queries=20, queries_needed=300)
+    assert gate_primary_metric(strict, q, n_queries=20).status == Status.BLOCK
 
 
 def _call(delta: float, low: float, high: float, p: float = 0.5) -> QualityCall:
@@ -75,11 +97,15 @@ def test_default_thresholds_at_their_boundaries() -> None:
         Status.PASS
     )
     g = gate_primary_metric(CFG, _call(-0.002, -0.0099, 0.005), n_queries=50)
-    assert g.status == Status.PASS and "no_worse" in g.reason
+    assert g.status == Status.PASS and "no worse" in g.reason
     g = gate_primary_metric(CFG, _call(-0.1, -0.14, -0.06, 1e-9), n_queries=50)
     assert g.status == Status.BLOCK and "worse" in g.reason and g.action.startswith("do not")
     g = gate_primary_metric(CFG, _call(0.01, -0.03, 0.05), n_queries=20)
-    assert g.status == Status.BLOCK and "cannot show" in g.reason and "more queries" in g.action
+    assert g.status == Status.INCONCLUSIVE and "cannot show" in g.reason
+    assert "judge more queries" in g.action and "an observed gain" in g.reason
+    q = replace(_call(0.01, -0.03, 0.05), n_queries=20, queries_needed=300)
+    g = gate_primary_metric(CFG, q, n_queries=20)
+    assert "judge about 300 queries in all (280 more)" in g.action
     # A significant but tiny loss inside the margin is "no worse", not a block.
     assert gate_primary_metric(CFG, _call(-0.003, -0.005, -0.001, 1e-6), n_queries=5000).status == (
         Status.PASS
@@ -115,9 +141,42 @@ def test_secondary_metrics_and_click_correlation_are_follow_ups() -> None:
     g = gate_secondary_metrics(CFG, calls)
     assert g.status == Status.WARN and "recall_at_10" in g.reason
     assert gate_secondary_metrics(CFG, calls[:1]).measured is False
-    assert gate_click_correlation(CFG, 0.01, -0.01, 0.03).status == Status.PASS
-    g = gate_click_correlation(CFG, -0.1, -0.15, -0.05)
-    assert g.status == Status.WARN and "worse" in g.reason
+    # Gains are worded as gains, losses as losses.
+    gains = [
+        _call(0.1, 0.06, 0.14, 1e-9),
+        replace(_call(0.05, 0.02, 0.08, 1e-3), metric="recall@10", family="secondary"),
+        replace(_call(0.01, -0.03, 0.05), metric="mrr@10", family="secondary"),
+    ]
+    g = gate_secondary_metrics(CFG, gains)
+    assert g.status == Status.WARN and "gains: recall_at_10" in g.reason
+    assert "inconclusive: mrr_at_10" in g.reason and "loss" not in g.reason + g.action
+    # The primary did not pass: the secondary family is not tested (fixed sequence).
+    g = gate_secondary_metrics(CFG, gains, primary_passed=False)
+    assert g.status == Status.WARN and "not tested" in g.reason and "not claimed" in g.reason
+
+
+def _click(metric: str, delta: float, low: float, high: float) -> QualityCall:
+    status = quality_call(delta, low, high, margin=CFG.click_margin)
+    return QualityCall(metric, delta, low, high, 0.01, 0.02, status, CFG.click_margin)
+
+
+def test_click_gate_decides_on_pooled_and_within() -> None:
+    pooled_gain = _click("click_spearman", 0.074, 0.039, 0.110)
+    pooled_loss = _click("click_spearman", -0.074, -0.110, -0.039)
+    within_flat = _click("click_spearman_within", -0.01, -0.05, 0.03)
+    within_ok = _click("click_spearman_within", 0.0, -0.01, 0.01)
+    # A significant pooled gain does not hide an undecided within-query difference ...
+    g = gate_click_correlation(CFG, pooled_gain, within_flat)
+    assert g.status == Status.WARN and g.reason.startswith("within-query difference undecided")
+    assert "B's scores follow clicks less closely" not in g.action
+    # ... and a significant pooled loss is worse, whatever the within-query difference says.
+    g = gate_click_correlation(CFG, pooled_loss, within_ok)
+    assert g.status == CFG.click_on_worse and "the pooled difference is a significant loss" in (
+        g.reason
+    )
+    g = gate_click_correlation(CFG, pooled_gain, within_ok)
+    assert g.status == Status.PASS and g.reason.startswith("pooled gain")
+    assert gate_click_correlation(CFG, None, None).measured is False
 
 
 def test_unmeasured_inputs_warn_never_pass() -> None:

@@ -21,9 +21,10 @@ gate                           group       passes when                          
 =============================  ==========  ==============================================  =======
 
 A gate whose input was not measured (no pair similarities; no rankings; no endpoint checks run)
-yields ``on_not_measured`` (WARN by default), never PASS.  Exit codes (documented for CI):
-0 PASS or WARN, 3 BLOCK, 1 error (any evalkit error: bad data, config, endpoint, fingerprint
-mismatch).
+yields ``on_not_measured`` (WARN by default), never PASS.  A primary metric whose call is
+inconclusive yields ``on_inconclusive`` (INCONCLUSIVE by default, or BLOCK).  Exit codes
+(documented for CI): 0 PASS or WARN, 3 BLOCK, 4 INCONCLUSIVE, 1 error (any evalkit error: bad
+data, config, endpoint, fingerprint mismatch).
 
 >>> cfg = GateConfig()
 >>> g = gate_top_k_agreement(cfg, agreement=0.85, n_queries=40)
@@ -31,6 +32,8 @@ mismatch).
 ('top3_agreement', <Status.WARN: 'WARN'>, '>= 0.92')
 >>> exit_code(worst([Status.PASS, Status.WARN])), exit_code(Status.BLOCK)
 (0, 3)
+>>> worst([Status.WARN, Status.INCONCLUSIVE]), exit_code(Status.INCONCLUSIVE)
+(<Status.INCONCLUSIVE: 'INCONCLUSIVE'>, 4)
 """
 
 from __future__ import annotations
@@ -41,27 +44,42 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
-from evalkit.compare.quality import Quality, QualityCall
-from evalkit.compare.quality import call as quality_call
+from evalkit.compare.quality import STATUS_TEXT, Quality, QualityCall
 from evalkit.errors import ConfigError, DataError
 
 
 class Status(StrEnum):
-    """A gate's (and the verdict's) outcome, ordered PASS < WARN < BLOCK."""
+    """A gate's (and the verdict's) outcome, ordered PASS < WARN < INCONCLUSIVE < BLOCK.
+
+    INCONCLUSIVE: nothing blocks, but the primary metric's call is inconclusive (the data cannot
+    show that B is no worse): not a loss, not yet a release either.
+    """
 
     PASS = "PASS"
     WARN = "WARN"
+    INCONCLUSIVE = "INCONCLUSIVE"
     BLOCK = "BLOCK"
 
     @property
     def severity(self) -> int:
         return _SEVERITY[self]
 
+    @property
+    def code(self) -> float:
+        """The ``verdict_code`` metric: 0 PASS, 1 WARN, 1.5 INCONCLUSIVE, 2 BLOCK."""
+        return _CODE[self]
 
-_SEVERITY = {Status.PASS: 0, Status.WARN: 1, Status.BLOCK: 2}
+
+_SEVERITY = {Status.PASS: 0, Status.WARN: 1, Status.INCONCLUSIVE: 2, Status.BLOCK: 3}
+_CODE = {Status.PASS: 0.0, Status.WARN: 1.0, Status.INCONCLUSIVE: 1.5, Status.BLOCK: 2.0}
 
 #: Process exit code per verdict; any evalkit error exits with :data:`EXIT_ERROR`.
-EXIT_CODES: dict[Status, int] = {Status.PASS: 0, Status.WARN: 0, Status.BLOCK: 3}
+EXIT_CODES: dict[Status, int] = {
+    Status.PASS: 0,
+    Status.WARN: 0,
+    Status.BLOCK: 3,
+    Status.INCONCLUSIVE: 4,
+}
 EXIT_ERROR = 1
 
 GATE_NAMES = (
@@ -144,7 +162,7 @@ def group_of(gate: str) -> str:
 
 
 def exit_code(status: Status | str) -> int:
-    """0 for PASS / WARN, 3 for BLOCK."""
+    """0 for PASS / WARN, 3 for BLOCK, 4 for INCONCLUSIVE."""
     return EXIT_CODES[Status(status)]
 
 
@@ -160,6 +178,16 @@ def _status(value: Any, key: str) -> Status:
         raise ConfigError(
             f"gates.{key}={value!r} is not a gate status (expected PASS, WARN or BLOCK)"
         ) from None
+
+
+def _on_inconclusive(value: Any) -> Status:
+    text = str(value).lower()
+    if text not in ("inconclusive", "block"):
+        raise ConfigError(
+            f"gates.on_inconclusive={value!r} (expected inconclusive or block: what an "
+            "inconclusive primary metric makes the verdict)"
+        )
+    return Status.INCONCLUSIVE if text == "inconclusive" else Status.BLOCK
 
 
 @dataclass(frozen=True)
@@ -194,8 +222,9 @@ class GateConfig:
     primary_max_drop: float = 0.01  # the non-inferiority margin (absolute)
     primary_alpha: float = 0.05
     primary_on_fail: Status = Status.BLOCK
+    on_inconclusive: Status = Status.INCONCLUSIVE
     secondary_on_worse: Status = Status.WARN
-    click_statistic: str = "spearman_within"
+    click_statistic: str = "spearman"  # the pooled statistic; spearman_within is always read
     click_margin: float = 0.02
     click_on_worse: Status = Status.WARN
     unjudged_max_increase: float = 0.10
@@ -230,6 +259,7 @@ class GateConfig:
             "vector_contract",
             "endpoint_checks",
             "on_not_measured",
+            "on_inconclusive",
             "drift",
             "slices",
         }
@@ -256,9 +286,11 @@ class GateConfig:
         statistic = str(clk.get("statistic", d.click_statistic))
         if statistic not in ("spearman", "kendall", "pearson", "spearman_within"):
             raise ConfigError(
-                f"gates.click_correlation.statistic={statistic!r} (expected spearman, kendall, "
-                "pearson or spearman_within)"
+                f"gates.click_correlation.statistic={statistic!r} (expected spearman, kendall "
+                "or pearson: the pooled statistic read beside spearman_within)"
             )
+        if statistic == "spearman_within":  # the gate reads within-query Spearman anyway
+            statistic = "spearman"
         drift = _section(cfg, "drift", {"rbo_p", "unjudged_k"})
         out = cls(
             cosine_max_abs_shift=_num(cos, "max_abs", d.cosine_max_abs_shift, "mean_cosine_shift"),
@@ -314,6 +346,7 @@ class GateConfig:
             on_not_measured=_status(
                 cfg.get("on_not_measured", d.on_not_measured), "on_not_measured"
             ),
+            on_inconclusive=_on_inconclusive(cfg.get("on_inconclusive", "inconclusive")),
             rbo_p=tuple(float(p) for p in drift.get("rbo_p", d.rbo_p)),
             unjudged_k=int(_num(drift, "unjudged_k", d.unjudged_k, "drift", lo=1)),
             slices=_slice_config(cfg.get("slices")),
@@ -636,11 +669,36 @@ def gate_latency_p95(
     )
 
 
+def judge_more(q: QualityCall) -> str:
+    """``judge about 128 queries in all (76 more)`` (empty when no plan can be made).
+
+    >>> judge_more(QualityCall("ndcg@10", 0.03, -0.01, 0.07, 0.2, 0.2, Quality.INCONCLUSIVE,
+    ...                        0.01, n_queries=52, queries_needed=128))
+    'judge about 128 queries in all (76 more)'
+    """
+    if q.queries_needed is None:
+        if q.status == Quality.INCONCLUSIVE and q.delta == 0.0:
+            return "no number of judged queries decides a difference of exactly 0"
+        return ""
+    more = max(0, q.queries_needed - q.n_queries)
+    return f"judge about {q.queries_needed} queries in all ({more} more)"
+
+
 def gate_primary_metric(
     cfg: GateConfig, q: QualityCall | None, *, n_queries: int = 0
 ) -> GateResult:
-    """Non-inferiority of the primary metric: PASS when B is ``better`` or ``no_worse`` (the
-    interval of the difference lies above ``-margin``), else ``on_fail`` (BLOCK)."""
+    """Non-inferiority of the primary metric, tested alone at the full alpha.
+
+    PASS when B is ``better`` or ``no_worse`` (the interval of the difference lies above
+    ``-margin``); ``worse`` -> ``on_fail`` (BLOCK); ``inconclusive`` -> ``on_inconclusive``
+    (INCONCLUSIVE, or BLOCK), with the judged queries that would decide.
+
+    >>> q = QualityCall("ndcg@10", 0.064, -0.032, 0.161, 0.19, 0.19, Quality.INCONCLUSIVE, 0.01,
+    ...                 n_queries=52, queries_needed=180)
+    >>> g = gate_primary_metric(GateConfig(), q, n_queries=52)
+    >>> g.status, g.action
+    (<Status.INCONCLUSIVE: 'INCONCLUSIVE'>, 'not enough evidence: judge about 180 queries in all (128 more), starting with judging_worklist.csv, then re-run')
+    """
     from evalkit.metrics.ir import mlflow_name
 
     metric = mlflow_name(cfg.primary_metric)
@@ -648,66 +706,205 @@ def gate_primary_metric(
     threshold = f"{metric}: CI of the difference above -{margin:g} (no worse)"
     if q is None or math.isnan(q.delta) or n_queries == 0:
         return _not_measured(cfg, name, threshold, f"no per-query {metric} for both versions")
-    what = f"{q.describe()} over {n_queries} queries: {q.status}"
-    if q.status.shown_no_worse:
+    what = f"{q.describe()} over {n_queries} queries: {STATUS_TEXT[q.status]}"
+    decide = judge_more(q)
+    if q.status == Quality.BETTER:
         return GateResult(name, Status.PASS, q.delta, threshold, what)
+    if q.status == Quality.NO_WORSE:
+        gain = (
+            f"; not shown better (p >= {cfg.primary_alpha:g}): {decide} to tell whether "
+            f"the {'gain' if q.delta > 0 else 'difference'} is real"
+            if decide
+            else ""
+        )
+        return GateResult(name, Status.PASS, q.delta, threshold, what + gain)
     if q.status == Quality.WORSE:
         why = f"{what} (the interval lies below 0 and reaches below -{margin:g})"
         action = f"do not switch: B ranks worse on {metric}; read the worst regressions"
-    else:
-        why = (
-            f"{what}: the interval reaches below -{margin:g} and above 0, so the data cannot "
-            "show that B is no worse"
-        )
-        action = "judge more queries (or re-run on a larger query set) before deciding"
-    return GateResult(name, cfg.primary_on_fail, q.delta, threshold, why, action=action)
+        return GateResult(name, cfg.primary_on_fail, q.delta, threshold, why, action=action)
+    direction = "gain" if q.delta > 0 else "loss" if q.delta < 0 else "difference"
+    why = (
+        f"{what}: the interval reaches below -{margin:g} and above 0, so the data cannot "
+        f"show that B is no worse (an observed {direction}, not enough evidence either way)"
+    )
+    action = (
+        f"not enough evidence: {decide}, starting with judging_worklist.csv, then re-run"
+        if decide
+        else "not enough evidence: judge more queries (judging_worklist.csv), then re-run"
+    )
+    return GateResult(name, cfg.on_inconclusive, q.delta, threshold, why, action=action)
 
 
-def gate_secondary_metrics(cfg: GateConfig, calls: Sequence[QualityCall]) -> GateResult:
-    """The other scored metrics: any ``worse`` / ``inconclusive`` one -> ``secondary_on_worse``."""
+def _listed(calls: Sequence[QualityCall]) -> str:
     from evalkit.metrics.ir import mlflow_name
 
+    return ", ".join(
+        f"{mlflow_name(c.metric)} {c.delta:+.4f} [{_bound(c.ci_low)}, {_bound(c.ci_high)}]"
+        for c in calls
+    )
+
+
+def _bound(x: float) -> str:
+    if math.isinf(x):
+        return "-inf" if x < 0 else "+inf"
+    return f"{x:+.4f}"
+
+
+def gate_secondary_metrics(
+    cfg: GateConfig, calls: Sequence[QualityCall], *, primary_passed: bool = True
+) -> GateResult:
+    """The other scored metrics (the secondary family, Holm-corrected among themselves).
+
+    A ``worse`` one -> ``secondary_on_worse`` (a loss always warns); otherwise, when the primary
+    did not pass, the family is not tested (fixed sequence: no gain is claimed) -> WARN;
+    otherwise an ``inconclusive`` one -> ``secondary_on_worse``, else PASS.  Gains are listed
+    as gains.
+
+    >>> mk = lambda m, d, lo, hi, st: QualityCall(m, d, lo, hi, 0.01, 0.03, st, 0.01,
+    ...                                           family="secondary")
+    >>> g = gate_secondary_metrics(GateConfig(), [
+    ...     mk("recall@100", 0.05, 0.01, 0.09, Quality.BETTER),
+    ...     mk("mrr@10", 0.02, -0.03, 0.07, Quality.INCONCLUSIVE)])
+    >>> g.status, g.reason
+    (<Status.WARN: 'WARN'>, 'inconclusive: mrr_at_10 +0.0200 [-0.0300, +0.0700]; gains: recall_at_100 +0.0500 [+0.0100, +0.0900] (Holm-adjusted intervals)')
+    """
     name, threshold = "secondary_metrics", f"each no worse (margin {cfg.primary_max_drop:g})"
     others = [c for c in calls if c.metric != cfg.primary_metric]
     if not others:
         return _not_measured(cfg, name, threshold, "no metric besides the primary one")
-    bad = [c for c in others if not c.status.shown_no_worse]
-    if not bad:
-        better = [mlflow_name(c.metric) for c in others if c.status == Quality.BETTER]
-        tail = f"; better on {', '.join(better)}" if better else ""
-        return GateResult(name, Status.PASS, 0.0, threshold, f"all {len(others)} no worse{tail}")
-    what = "; ".join(f"{mlflow_name(c.metric)} {c.delta:+.4f} ({c.status})" for c in bad)
-    return GateResult(
-        name,
-        cfg.secondary_on_worse,
-        float(len(bad)),
-        threshold,
-        f"{len(bad)} of {len(others)} not shown no worse: {what}",
-        action="decide whether this loss matters for your product (it is not the primary metric)",
-    )
+    worse = [c for c in others if c.status == Quality.WORSE]
+    inconclusive = [c for c in others if c.status == Quality.INCONCLUSIVE]
+    better = [c for c in others if c.status == Quality.BETTER]
+    no_worse = [c for c in others if c.status == Quality.NO_WORSE]
+    adjusted = any(c.p_corrected != c.p_value for c in others)
+    note = " (Holm-adjusted intervals)" if adjusted else ""
+    parts = []
+    for label, group in (
+        ("worse", worse),
+        ("inconclusive", inconclusive),
+        ("gains" if primary_passed else "observed gains (not claimed)", better),
+        ("no worse", no_worse),
+    ):
+        if group:
+            parts.append(f"{label}: {_listed(group)}")
+    what = "; ".join(parts) + note
+    if worse:
+        return GateResult(
+            name,
+            cfg.secondary_on_worse,
+            float(len(worse)),
+            threshold,
+            f"{len(worse)} of {len(others)} worse: {what}",
+            action="decide whether this loss matters for your product (it is not the primary "
+            "metric); read the worst regressions",
+        )
+    if not primary_passed:
+        return GateResult(
+            name,
+            Status.WARN,
+            float(len(others)),
+            threshold,
+            "not tested: the primary metric was not shown no worse, so the secondary family is "
+            f"not tested (fixed sequence); observed {what}",
+            action="decide the primary metric first (see its action)",
+        )
+    if inconclusive:
+        return GateResult(
+            name,
+            cfg.secondary_on_worse,
+            float(len(inconclusive)),
+            threshold,
+            what,
+            action="judge more queries if these metrics matter for your product "
+            "(judging_worklist.csv)",
+        )
+    return GateResult(name, Status.PASS, 0.0, threshold, f"all {len(others)} no worse; {what}")
 
 
 def gate_click_correlation(
-    cfg: GateConfig, delta: float | None, low: float | None, high: float | None
+    cfg: GateConfig,
+    pooled: QualityCall | None,
+    within: QualityCall | None,
+    *,
+    primary_passed: bool = True,
 ) -> GateResult:
-    """Similarity-vs-click agreement (``click_statistic``) no worse than the baseline's."""
+    """Similarity-vs-click agreement, decided on the pooled AND the within-query difference.
+
+    ``pooled`` is the difference of ``click_statistic`` over all logged pairs, ``within`` of the
+    mean per-query Spearman; both are in the secondary family (Holm-adjusted intervals).  A
+    significant loss in either one (its interval below 0) is worse -> ``on_worse``; both shown
+    no worse (interval above ``-margin``) -> PASS; otherwise WARN naming the undecided one.  The
+    reason says which difference decides.
+
+    >>> mk = lambda m, d, lo, hi, st: QualityCall(m, d, lo, hi, 0.001, 0.002, st, 0.02,
+    ...                                           family="secondary")
+    >>> g = gate_click_correlation(GateConfig(),
+    ...     mk("click_spearman", 0.074, 0.039, 0.110, Quality.BETTER),
+    ...     mk("click_spearman_within", -0.01, -0.05, 0.03, Quality.INCONCLUSIVE))
+    >>> g.status, g.reason.split(":")[0]
+    (<Status.WARN: 'WARN'>, 'within-query difference undecided')
+    """
     stat, margin = cfg.click_statistic, cfg.click_margin
-    name, threshold = "click_correlation", f"delta {stat}: CI above -{margin:g}"
-    if delta is None or low is None or high is None or math.isnan(delta):
-        return _not_measured(cfg, name, threshold, "no click log with both versions' similarities")
-    status = quality_call(delta, low, high, margin=margin)
-    what = f"click {stat} {delta:+.4f} [CI {low:+.4f}, {high:+.4f}]: {status}"
-    if status.shown_no_worse:
-        return GateResult(name, Status.PASS, delta, threshold, what)
-    return GateResult(
-        name,
-        cfg.click_on_worse,
-        delta,
-        threshold,
-        what,
-        action="B's scores follow clicks less closely: confirm on live traffic "
-        "(interleaving or an A/B test) before switching",
+    name = "click_correlation"
+    threshold = (
+        f"pooled {stat} and within-query spearman: no significant loss, CI above -{margin:g}"
     )
+    present = [q for q in (pooled, within) if q is not None and not math.isnan(q.delta)]
+    if not present:
+        return _not_measured(cfg, name, threshold, "no click log with both versions' similarities")
+
+    def label(q: QualityCall) -> str:
+        return "within-query" if q.metric.endswith("_within") else "pooled"
+
+    def show(q: QualityCall) -> str:
+        return (
+            f"{label(q)} {q.metric.removeprefix('click_')} {q.delta:+.4f} "
+            f"[{q.ci_label()} {_bound(q.ci_low)}, {_bound(q.ci_high)}], p={q.p_corrected:.2g}"
+        )
+
+    evidence = "; ".join(show(q) for q in present)
+    losses = [q for q in present if q.ci_high < 0]
+    if losses:
+        which = " and ".join(f"the {label(q)} difference" for q in losses)
+        return GateResult(
+            name,
+            cfg.click_on_worse,
+            losses[0].delta,
+            threshold,
+            f"{which} {'is a' if len(losses) == 1 else 'are'} significant loss"
+            f"{'' if len(losses) == 1 else 'es'} (decides): {evidence}",
+            action="B's scores follow clicks less closely: confirm on live traffic "
+            "(interleaving or an A/B test) before switching",
+        )
+    if not primary_passed:
+        return GateResult(
+            name,
+            Status.WARN,
+            present[0].delta,
+            threshold,
+            "not tested: the primary metric was not shown no worse (fixed sequence); no "
+            f"significant loss; observed {evidence}",
+            action="decide the primary metric first (see its action)",
+        )
+    undecided = [q for q in present if not q.status.shown_no_worse]
+    if undecided:
+        which = " and ".join(f"{label(q)} difference" for q in undecided)
+        return GateResult(
+            name,
+            Status.WARN,
+            undecided[0].delta,
+            threshold,
+            f"{which} undecided: its interval reaches below -{margin:g} (not shown no worse, no "
+            f"significant loss either): {evidence}",
+            action="confirm on live traffic (interleaving or an A/B test) or log more clicks",
+        )
+    gains = [q for q in present if q.status == Quality.BETTER]
+    head = (
+        f"{' and '.join(label(q) for q in gains)} gain{'s' if len(gains) > 1 else ''}"
+        if gains
+        else "no worse"
+    )
+    return GateResult(name, Status.PASS, present[0].delta, threshold, f"{head}: {evidence}")
 
 
 def gate_unjudged_increase(

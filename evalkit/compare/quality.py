@@ -128,7 +128,16 @@ def t_interval(differences: np.ndarray, confidence: float = 0.95) -> tuple[float
 
 @dataclass(frozen=True)
 class QualityCall:
-    """One metric's call: the difference, its interval, the test's p and the status."""
+    """One metric's call: the difference, its interval, the test's p and the status.
+
+    ``confidence`` is the level of ``[ci_low, ci_high]`` (the one that agrees with
+    ``p_corrected``); ``family`` is ``primary`` (tested alone at the full alpha), ``secondary``
+    (corrected among the secondaries) or ``slice``.  ``tested`` is False for a secondary whose
+    family was not tested because the primary call did not pass (fixed sequence): its status is
+    shown, not claimed.  ``queries_needed`` (primary only): judged queries in all that would
+    decide (:func:`evalkit.compare.power.queries_needed`), when the call is inconclusive or no
+    worse but not better.
+    """
 
     metric: str
     delta: float
@@ -140,6 +149,16 @@ class QualityCall:
     margin: float
     baseline: float = math.nan
     candidate: float = math.nan
+    confidence: float = 0.95
+    family: str = "primary"
+    tested: bool = True
+    n_queries: int = 0
+    queries_needed: int | None = None
+
+    @property
+    def gain(self) -> bool:
+        """A positive observed difference (a gain, whatever its status)."""
+        return self.delta > 0
 
     def to_dict(self) -> dict:
         def clean(x: float) -> float | None:
@@ -156,12 +175,40 @@ class QualityCall:
             "p_corrected": clean(self.p_corrected),
             "margin": self.margin,
             "status": str(self.status),
+            "ci_confidence": clean(self.confidence),
+            "family": self.family,
+            "tested": self.tested,
+            "n_queries": self.n_queries,
+            "queries_needed": self.queries_needed,
         }
 
+    def ci_label(self) -> str:
+        """``95% CI`` or ``Holm-adjusted 98.3% CI``."""
+        pct = f"{100 * self.confidence:.3g}%"
+        adjusted = self.family != "primary" and not math.isclose(
+            self.p_value, self.p_corrected, rel_tol=0, abs_tol=0
+        )
+        return f"{'Holm-adjusted ' if adjusted else ''}{pct} CI"
+
     def describe(self) -> str:
-        """``ndcg@10 +0.1000 [CI +0.0600, +0.1400], p=7.8e-13``."""
-        p = "p n/a" if math.isnan(self.p_value) else f"p={self.p_value:.2g}"
-        return f"{self.metric} {self.delta:+.4f} [CI {self.ci_low:+.4f}, {self.ci_high:+.4f}], {p}"
+        """``ndcg@10 +0.1000 [95% CI +0.0600, +0.1400], p=7.8e-13``; a corrected p as
+        ``p=0.01, Holm p=0.03`` beside its adjusted interval."""
+        if math.isnan(self.p_value):
+            p = "p n/a"
+        elif self.p_corrected != self.p_value and not math.isnan(self.p_corrected):
+            p = f"p={self.p_value:.2g}, Holm p={self.p_corrected:.2g}"
+        else:
+            p = f"p={self.p_value:.2g}"
+        return (
+            f"{self.metric} {self.delta:+.4f} [{self.ci_label()} {_bound(self.ci_low)}, "
+            f"{_bound(self.ci_high)}], {p}"
+        )
+
+
+def _bound(x: float) -> str:
+    if math.isinf(x):
+        return "-inf" if x < 0 else "+inf"
+    return f"{x:+.4f}"
 
 
 STATUS_TEXT = {

@@ -8,13 +8,17 @@ the clicks layer supplies it as a PNG file).
 
 MLflow comparison metrics (:func:`comparison_metrics`): for every metric ``m`` (MLflow name,
 ``ndcg@10`` -> ``ndcg_at_10``) ``delta_m``, ``p_m`` (corrected p, what the gate uses),
-``p_raw_m``, ``ci_low_m``/``ci_high_m``, ``wins_m``/``ties_m``/``losses_m``; then
+``p_raw_m``, ``ci_low_m``/``ci_high_m`` (the interval that agrees with ``p_m``) and its level
+``ci_level_m``, ``wins_m``/``ties_m``/``losses_m``; ``queries_needed`` (judged queries in all
+that would decide the primary call, when it is inconclusive or no worse but not better); with a
+click log ``p_click_<stat>``, ``p_raw_click_<stat>``, ``ci_low_click_<stat>``,
+``ci_high_click_<stat>`` for the pooled statistic and ``spearman_within``; then
 ``top3_agreement``, ``rbo_p0_9``/``rbo_p0_5``, ``mean_cosine_shift``, ``low_score_share_delta``,
 ``unjudged_at_10_baseline``/``_candidate``, ``latency_p50/p95/p99_ratio``,
 ``latency_p95_ratio_ci_low``/``_ci_high``, ``throughput_ratio``, ``reindex_<state>_<metric>``
 (:mod:`evalkit.compare.reindex`, e.g. ``reindex_mixed_50_candidate_queries_ndcg_at_10``) and
 ``reindex_rolling_safe`` (1 / 0; absent when the dimensions differ)
-and ``verdict_code`` (0 PASS, 1 WARN, 2 BLOCK).  With several candidates every name is prefixed
+and ``verdict_code`` (0 PASS, 1 WARN, 1.5 INCONCLUSIVE, 2 BLOCK).  With several candidates every name is prefixed
 ``<candidate>/``.  Values that were not measured are left out (MLflow rejects NaN in the UI).
 
 >>> from evalkit.results import VersionResult
@@ -25,7 +29,7 @@ and ``verdict_code`` (0 PASS, 1 WARN, 2 BLOCK).  With several candidates every n
 >>> m["delta_ndcg_at_10"], m["p_ndcg_at_10"]
 (0.0, 1.0)
 >>> checklist_lines(v)[0]
-'Verdict: WARN (exit code 0): b vs baseline a; quality: no worse (ndcg@10 +0.0000 [CI +0.0000, +0.0000], p=1)'
+'Verdict: WARN (exit code 0): b vs baseline a; quality: no worse (ndcg@10 +0.0000 [95% CI +0.0000, +0.0000], p=1)'
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.compare.gates import GateResult, Status
+from evalkit.compare.gates import GateResult, Status, judge_more
 from evalkit.compare.quality import STATUS_TEXT, Quality
 from evalkit.compare.thresholds import threshold_key
 from evalkit.compare.verdict import CandidateComparison, Verdict
@@ -82,6 +86,7 @@ def candidate_metrics(c: CandidateComparison) -> dict[str, float]:
         out[f"p_raw_{name}"] = m.p_value
         out[f"ci_low_{name}"] = m.ci_low
         out[f"ci_high_{name}"] = m.ci_high
+        out[f"ci_level_{name}"] = m.ci_confidence
         out[f"wins_{name}"] = m.wins
         out[f"ties_{name}"] = m.ties
         out[f"losses_{name}"] = m.losses
@@ -120,7 +125,15 @@ def candidate_metrics(c: CandidateComparison) -> dict[str, float]:
             out[f"reindex_{state}_{mlflow_name(c.reindex.metric)}"] = value
         if c.reindex.rolling_safe is not None:
             out["reindex_rolling_safe"] = float(c.reindex.rolling_safe)
-    out["verdict_code"] = float(c.status.severity)
+    primary = c.primary_call
+    if primary is not None and primary.queries_needed is not None:
+        out["queries_needed"] = primary.queries_needed
+    for q in c.click_quality:
+        out[f"p_{q.metric}"] = q.p_corrected
+        out[f"p_raw_{q.metric}"] = q.p_value
+        out[f"ci_low_{q.metric}"] = q.ci_low
+        out[f"ci_high_{q.metric}"] = q.ci_high
+    out["verdict_code"] = c.status.code
     return {k: float(v) for k, v in out.items() if _finite(v)}
 
 
@@ -134,7 +147,7 @@ def comparison_metrics(verdict: Verdict) -> dict[str, float]:
 
 
 def verdict_tags(verdict: Verdict) -> dict[str, str]:
-    """Tags for the parent run: ``evalkit.verdict`` (PASS/WARN/BLOCK), ``evalkit.quality``
+    """Tags for the parent run: ``evalkit.verdict`` (PASS/WARN/INCONCLUSIVE/BLOCK), ``evalkit.quality``
     (better / no_worse / worse / inconclusive: the primary metric's call, the least favourable
     over candidates) and ``evalkit.exit_code``."""
     return {
@@ -177,6 +190,7 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
                 "quality_status": str(c.quality_status),
                 **c.checklist(),
                 "quality": [q.to_dict() for q in c.quality],
+                "click_quality": [q.to_dict() for q in c.click_quality],
                 "thresholds": [t.to_dict() for t in c.thresholds],
                 "reindex": _jsonable(c.reindex.to_dict())
                 if hasattr(c.reindex, "to_dict")
@@ -213,6 +227,7 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
         "quality_status": str(verdict.quality),
         "passed": lists["passed"],
         "follow_ups": lists["follow_ups"],
+        "undecided": lists["undecided"],
         "blockers": lists["blockers"],
         "actions": lists["actions"],
         "quality": (
@@ -255,10 +270,13 @@ def _obs_item(i: dict[str, Any]) -> str:
 
 
 def _quality_line(c: CandidateComparison) -> str:
-    q = next((q for q in c.quality if q.metric == c.primary_metric), None)
+    q = c.primary_call
     if q is None:
         return "quality: not measured"
-    return f"quality: {STATUS_TEXT[q.status]} ({q.describe()})"
+    decide = judge_more(q)
+    return f"quality: {STATUS_TEXT[q.status]} ({q.describe()})" + (
+        f"; to decide: {decide}" if decide else ""
+    )
 
 
 def _slice_summary(c: CandidateComparison) -> str:
@@ -293,6 +311,7 @@ def checklist_lines(verdict: Verdict) -> list[str]:
         lists = c.checklist()
         for key, title in (
             ("blockers", "Blockers"),
+            ("undecided", "Not decided: more evidence needed"),
             ("passed", "Passed"),
             ("follow_ups", "Follow-ups (need a decision)"),
             ("actions", "Actions before switching"),
@@ -326,7 +345,12 @@ def checklist_table(verdict: Verdict):
     from rich.markup import escape
     from rich.table import Table
 
-    style = {Status.PASS: "green", Status.WARN: "yellow", Status.BLOCK: "bold red"}
+    style = {
+        Status.PASS: "green",
+        Status.WARN: "yellow",
+        Status.INCONCLUSIVE: "bold magenta",
+        Status.BLOCK: "bold red",
+    }
     q_style = {
         Quality.BETTER: "green",
         Quality.NO_WORSE: "green",
@@ -349,13 +373,14 @@ def checklist_table(verdict: Verdict):
     table.add_column("why / what to do", overflow="fold", ratio=4)
     labels = {
         "blockers": "[bold red]BLOCK[/]",
+        "undecided": "[bold magenta]undecided[/]",
         "passed": "[green]passed[/]",
         "follow_ups": "[yellow]follow-up[/]",
         "actions": "[cyan]action[/]",
     }
     for c in verdict.candidates:
         lists = c.checklist()
-        for key in ("blockers", "passed", "follow_ups", "actions"):
+        for key in ("blockers", "undecided", "passed", "follow_ups", "actions"):
             for i in lists[key]:
                 why, todo = escape(str(i["why"])), escape(str(i["what_to_do"] or ""))
                 if key == "passed":
@@ -479,21 +504,61 @@ def _pct(x: Any) -> str:
     return _f(x, ".1%")
 
 
+def _level(m: Any) -> str:
+    level = getattr(m, "ci_confidence", getattr(m, "confidence", math.nan))
+    if not _finite(level):
+        return ""
+    family = getattr(m, "family", "")
+    adjusted = family in ("secondary", "all") and m.p_corrected != m.p_value
+    return f"{'Holm ' if adjusted else ''}{100 * level:.3g}%"
+
+
+def _interval(low: float, high: float) -> str:
+    def b(x: float) -> str:
+        if isinstance(x, float) and math.isinf(x):
+            return "-inf" if x < 0 else "+inf"
+        return _f(x, "+.4f")
+
+    return f"[{b(low)}, {b(high)}]"
+
+
+def _call_text(q: Any) -> str:
+    text = STATUS_TEXT[q.status]
+    if not getattr(q, "tested", True) and q.status.shown_no_worse:
+        return f"{text} (not claimed: primary not passed)"
+    return text
+
+
 def _metric_rows(c: CandidateComparison | Any) -> list[list[str]]:
-    calls = {q.metric: q.status for q in getattr(c, "quality", [])}
+    calls = {q.metric: q for q in getattr(c, "quality", [])}
     rows = []
     for m in c.metrics:
+        family = getattr(m, "family", "")
         rows.append(
             [
-                mlflow_name(m.metric),
+                mlflow_name(m.metric) + (" (primary)" if family == "primary" else ""),
                 _f(m.baseline_mean),
                 _f(m.candidate_mean),
                 _f(m.delta, "+.4f"),
-                f"[{_f(m.ci_low, '+.4f')}, {_f(m.ci_high, '+.4f')}]",
+                f"{_interval(m.ci_low, m.ci_high)} {_level(m)}".rstrip(),
                 _f(m.p_value, ".3g"),
-                _f(m.p_corrected, ".3g"),
+                "uncorrected" if family == "primary" else _f(m.p_corrected, ".3g"),
                 f"{m.wins}/{m.ties}/{m.losses}",
-                STATUS_TEXT[calls[m.metric]] if m.metric in calls else "",
+                _call_text(calls[m.metric]) if m.metric in calls else "",
+            ]
+        )
+    for q in getattr(c, "click_quality", []):
+        rows.append(
+            [
+                q.metric,
+                "",
+                "",
+                _f(q.delta, "+.4f"),
+                f"{_interval(q.ci_low, q.ci_high)} {_level(q)}".rstrip(),
+                _f(q.p_value, ".3g"),
+                _f(q.p_corrected, ".3g"),
+                "",
+                _call_text(q),
             ]
         )
     return rows
@@ -504,9 +569,9 @@ _METRIC_HEAD = [
     "baseline",
     "candidate",
     "delta",
-    "95% CI",
+    "interval (level; agrees with the p used)",
     "p (two-sided)",
-    "p (corrected)",
+    "p (Holm, secondary family)",
     "W/T/L",
     "quality",
 ]
@@ -619,6 +684,7 @@ def _slice_head(c: CandidateComparison) -> list[str]:
 
 _LIST_TITLES = (
     ("blockers", "Blockers"),
+    ("undecided", "Not decided: more evidence needed"),
     ("passed", "Passed"),
     ("follow_ups", "Follow-ups (need a decision)"),
     ("actions", "Actions before switching"),
@@ -745,7 +811,17 @@ def _html_table(head: list[str], rows: list[list[str]], status_col: int | None =
         out.append("<tr>")
         for i, cell in enumerate(r):
             text = e(str(cell))
-            if status_col is not None and i == status_col and cell in ("PASS", "WARN", "BLOCK"):
+            if (
+                status_col is not None
+                and i == status_col
+                and cell
+                in (
+                    "PASS",
+                    "WARN",
+                    "INCONCLUSIVE",
+                    "BLOCK",
+                )
+            ):
                 out.append(f'<td><span class="badge {cell}">{text}</span></td>')
             elif (
                 cell and (cell[0] in "+-0123456789[" or cell == "n/a") and i > 0 and len(cell) < 32

@@ -1,4 +1,4 @@
-"""Paired significance tests of a candidate against the baseline, per metric, Holm-corrected.
+"""Paired significance tests of a candidate against the baseline, per metric, with their intervals.
 
 Every comparison names its test explicitly (ranx changed its default once):
 
@@ -15,9 +15,12 @@ Every comparison names its test explicitly (ranx changed its default once):
   row by row in that order.  "At least" allows a relative tolerance of 1e-9 of ``sum(|d|)``
   so that float summation order cannot drop the identity assignment.
 
-p-values are corrected across the metrics of one comparison with Holm's step-down method
-(statsmodels ``multipletests(method="holm")`` conventions); NaN p-values (fewer than two
-queries) are left out of the correction and stay NaN.
+Each test comes with the interval that inverts it (:mod:`evalkit.compare.intervals`: the t
+interval, or the inverted randomization test), so "the interval excludes 0" and "p < alpha"
+always agree.  Which p-values are corrected is :mod:`evalkit.compare.multiplicity`'s: the
+primary metric at the full level, the others Holm-corrected among themselves
+(statsmodels ``multipletests(method="holm")``), each interval at the level that agrees with its
+corrected p; NaN p-values (fewer than two queries) are left out of the correction and stay NaN.
 
 >>> base = {"ndcg@10": {"q1": 0.2, "q2": 0.4, "q3": 0.6, "q4": 0.5}}
 >>> cand = {"ndcg@10": {"q1": 0.3, "q2": 0.5, "q3": 0.6, "q4": 0.7}}
@@ -36,7 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from evalkit.compare import intervals, multiplicity
 from evalkit.compare.bootstrap import bootstrap_mean_ci
+from evalkit.compare.intervals import DualTest
+from evalkit.compare.multiplicity import Adjusted, fixed_sequence
 from evalkit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -55,9 +61,12 @@ _BLOCK_CELLS = 1 << 22
 class MetricComparison:
     """One metric of a candidate against the baseline over the same queries.
 
-    ``delta`` = candidate mean - baseline mean; ``ci_low``/``ci_high`` its bootstrap interval;
-    ``p_value`` the raw p of ``test``; ``p_corrected`` after ``correction`` across metrics.
-    ``baseline_ci``/``candidate_ci`` are bootstrap intervals of each version's mean (for plots).
+    ``delta`` = candidate mean - baseline mean; ``p_value`` the raw two-sided p of ``test``;
+    ``p_corrected`` after ``correction`` within its ``family`` (``primary``: none; ``secondary``
+    or ``all``: Holm); ``ci_low``/``ci_high`` the interval of the same procedure at
+    ``ci_confidence`` (the level that agrees with ``p_corrected``: it excludes 0 exactly when
+    ``p_corrected < 1 - confidence``), kept inside [-1, 1].  ``baseline_ci``/``candidate_ci``
+    are bootstrap intervals of each version's mean (for plots).
     """
 
     metric: str
@@ -77,6 +86,15 @@ class MetricComparison:
     losses: int
     baseline_ci: tuple[float, float] = (math.nan, math.nan)
     candidate_ci: tuple[float, float] = (math.nan, math.nan)
+    ci_confidence: float = math.nan
+    family: str = "all"
+    procedure: str = ""
+    sd: float = math.nan  # standard deviation of the per-query differences
+
+    @property
+    def alpha(self) -> float:
+        """The level the p-values are read at (``1 - confidence``)."""
+        return 1.0 - self.confidence
 
 
 def check_test(test: str) -> str:
@@ -159,29 +177,56 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     >>> holm([0.01, 0.04, 0.03]).round(3).tolist()
     [0.03, 0.06, 0.06]
     """
-    p = np.asarray(p_values, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    q = p[ok]
-    if q.size == 0:
-        return out
-    order = np.argsort(q, kind="stable")
-    factors = q.size - np.arange(q.size)
-    adjusted = np.minimum(1.0, np.maximum.accumulate(q[order] * factors))
-    res = np.empty_like(q)
-    res[order] = adjusted
-    out[ok] = res
-    return out
+    return multiplicity.holm(p_values)
 
 
 def correct(p_values: np.ndarray, correction: str) -> np.ndarray:
     """Apply the configured multiple-testing correction (``holm`` or ``none``)."""
-    if correction == "holm":
-        return holm(p_values)
-    if correction == "none":
-        return np.asarray(p_values, dtype=np.float64).copy()
-    raise ConfigError(
-        f"compare.correction={correction!r} is unknown (expected one of {', '.join(CORRECTIONS)})"
+    return multiplicity.correct(p_values, correction)
+
+
+def paired_tests(
+    baseline: np.ndarray,
+    candidate: np.ndarray,
+    *,
+    test: str = "student",
+    permutations: int = 1000,
+    seed: int = 42,
+) -> list[DualTest]:
+    """One :class:`~evalkit.compare.intervals.DualTest` per column of ``(n_queries, n_metrics)``.
+
+    ``student``: paired t (p equal to :func:`student_t_test`); ``fisher``: the randomization test
+    (p equal to :func:`fisher_randomization_test`, the same sign assignments for every column),
+    each with the interval that inverts it.
+
+    >>> [t] = paired_tests(np.array([[0.2], [0.4], [0.6]]), np.array([[0.3], [0.5], [0.8]]))
+    >>> round(t.p_value, 3), t.procedure
+    (0.057, 'paired t')
+    """
+    check_test(test)
+    b = np.atleast_2d(np.asarray(baseline, dtype=np.float64).T).T
+    c = np.atleast_2d(np.asarray(candidate, dtype=np.float64).T).T
+    d = c - b
+    if test == "student":
+        return [intervals.student(d[:, j]) for j in range(d.shape[1])]
+    if permutations < 1:
+        raise ConfigError(f"compare.permutations={permutations} must be >= 1")
+    signs = intervals.sign_matrix(d.shape[0], permutations, seed) if d.shape[0] else None
+    return [
+        intervals.randomization(d[:, j], permutations, seed, signs=signs) for j in range(d.shape[1])
+    ]
+
+
+def clip_interval(low: float, high: float, bounds: tuple[float, float]) -> tuple[float, float]:
+    """An interval kept inside the range a difference can take (NaN stays NaN).
+
+    >>> clip_interval(-1.79, 2.70, (-1.0, 1.0))
+    (-1.0, 1.0)
+    """
+    lo, hi = bounds
+    return (
+        low if math.isnan(low) else min(max(low, lo), hi),
+        high if math.isnan(high) else min(max(high, lo), hi),
     )
 
 
@@ -236,6 +281,68 @@ def aligned_scores(
     return ids, b, c
 
 
+#: The range of a difference of two metrics in [0, 1]: every interval is kept inside it.
+DIFFERENCE_RANGE = (-1.0, 1.0)
+
+
+def metric_comparisons(
+    metrics: Sequence[str],
+    b: np.ndarray,
+    c: np.ndarray,
+    adjusted: Mapping[str, Adjusted],
+    *,
+    test: str,
+    correction: str,
+    confidence: float,
+    n_bootstrap: int = 1000,
+    seed: int = 42,
+    tie_tolerance: float = 1e-12,
+) -> list[MetricComparison]:
+    """:class:`MetricComparison` rows from aligned ``(n_queries, n_metrics)`` scores and the
+    family-corrected tests (:func:`evalkit.compare.multiplicity.fixed_sequence`)."""
+    n, m = b.shape
+    d = c - b
+    boot = bootstrap_mean_ci(
+        np.concatenate([b, c], axis=1), n_resamples=n_bootstrap, seed=seed, confidence=confidence
+    )
+    wins = np.count_nonzero(d > tie_tolerance, axis=0)
+    losses = np.count_nonzero(d < -tie_tolerance, axis=0)
+    with np.errstate(invalid="ignore"):
+        b_mean = b.mean(axis=0) if n else np.full(m, np.nan)
+        c_mean = c.mean(axis=0) if n else np.full(m, np.nan)
+        sd = d.std(axis=0, ddof=1) if n > 1 else np.full(m, np.nan)
+    out = []
+    for j, metric in enumerate(metrics):
+        a = adjusted[metric]
+        low, high = clip_interval(a.ci_low, a.ci_high, DIFFERENCE_RANGE)
+        out.append(
+            MetricComparison(
+                metric=metric,
+                test=test,
+                n_queries=n,
+                baseline_mean=float(b_mean[j]),
+                candidate_mean=float(c_mean[j]),
+                delta=float(c_mean[j] - b_mean[j]),
+                ci_low=low,
+                ci_high=high,
+                confidence=confidence,
+                p_value=a.p_value,
+                p_corrected=a.p_adjusted,
+                correction="none" if a.family == "primary" else correction,
+                wins=int(wins[j]),
+                ties=int(n - wins[j] - losses[j]),
+                losses=int(losses[j]),
+                baseline_ci=(float(boot.low[j]), float(boot.high[j])),
+                candidate_ci=(float(boot.low[m + j]), float(boot.high[m + j])),
+                ci_confidence=a.confidence,
+                family=a.family,
+                procedure=a.procedure,
+                sd=float(sd[j]),
+            )
+        )
+    return out
+
+
 def compare_metrics(
     baseline: Mapping[str, Mapping[str, float]],
     candidate: Mapping[str, Mapping[str, float]],
@@ -249,50 +356,30 @@ def compare_metrics(
     confidence: float = 0.95,
     query_ids: Sequence[str] | None = None,
     tie_tolerance: float = 1e-12,
+    primary: str | None = None,
 ) -> list[MetricComparison]:
     """Compare per-query metric values (``{metric: {query_id: value}}``) of two versions.
 
-    Returns one :class:`MetricComparison` per metric, in ``metrics`` order.
+    Returns one :class:`MetricComparison` per metric, in ``metrics`` order.  With ``primary``
+    that metric is tested alone at ``1 - confidence`` and the others are corrected among
+    themselves (:func:`evalkit.compare.multiplicity.fixed_sequence`); without it every metric is
+    in one family.
     """
     check_test(test)
     ids, b, c = aligned_scores(baseline, candidate, metrics, query_ids)
-    n = len(ids)
-    if test == "student":
-        p = student_t_test(b, c)
-    else:
-        p = fisher_randomization_test(b, c, permutations=permutations, seed=seed)
-    p_corr = correct(p, correction)
-    d = c - b
-    boot = bootstrap_mean_ci(
-        np.concatenate([d, b, c], axis=1), n_resamples=n_bootstrap, seed=seed, confidence=confidence
+    tests = paired_tests(b, c, test=test, permutations=permutations, seed=seed)
+    adjusted = fixed_sequence(
+        dict(zip(metrics, tests)), primary=primary, alpha=1.0 - confidence, correction=correction
     )
-    m = len(metrics)
-    wins = np.count_nonzero(d > tie_tolerance, axis=0)
-    losses = np.count_nonzero(d < -tie_tolerance, axis=0)
-    with np.errstate(invalid="ignore"):
-        b_mean = b.mean(axis=0) if n else np.full(m, np.nan)
-        c_mean = c.mean(axis=0) if n else np.full(m, np.nan)
-    out = []
-    for j, metric in enumerate(metrics):
-        out.append(
-            MetricComparison(
-                metric=metric,
-                test=test,
-                n_queries=n,
-                baseline_mean=float(b_mean[j]),
-                candidate_mean=float(c_mean[j]),
-                delta=float(c_mean[j] - b_mean[j]),
-                ci_low=float(boot.low[j]),
-                ci_high=float(boot.high[j]),
-                confidence=confidence,
-                p_value=float(p[j]),
-                p_corrected=float(p_corr[j]),
-                correction=correction,
-                wins=int(wins[j]),
-                ties=int(n - wins[j] - losses[j]),
-                losses=int(losses[j]),
-                baseline_ci=(float(boot.low[m + j]), float(boot.high[m + j])),
-                candidate_ci=(float(boot.low[2 * m + j]), float(boot.high[2 * m + j])),
-            )
-        )
-    return out
+    return metric_comparisons(
+        metrics,
+        b,
+        c,
+        adjusted,
+        test=test,
+        correction=correction,
+        confidence=confidence,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        tie_tolerance=tie_tolerance,
+    )

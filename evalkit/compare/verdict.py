@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -60,13 +60,16 @@ from evalkit.compare.gates import (
     gate_vector_contract,
     worst,
 )
+from evalkit.compare.intervals import DualTest
 from evalkit.compare.latency import (
     LatencyComparison,
     backend_kind,
     compare_latency,
     latency_summary,
 )
+from evalkit.compare.multiplicity import Adjusted, fixed_sequence
 from evalkit.compare.overlap import OverlapSummary, RankingOverlap, ranking_overlap
+from evalkit.compare.power import queries_needed
 from evalkit.compare.quality import (
     Quality,
     QualityCall,
@@ -79,8 +82,11 @@ from evalkit.compare.regressions import Regression, worst_regressions
 from evalkit.compare.significance import (
     TEST_LABELS,
     MetricComparison,
+    aligned_scores,
     check_test,
     compare_metrics,
+    metric_comparisons,
+    paired_tests,
 )
 from evalkit.compare.slices import Slice, query_slices
 from evalkit.compare.thresholds import ThresholdMapping, map_thresholds, relevance_of_pairs
@@ -194,6 +200,12 @@ class CandidateComparison:
     thresholds: list[ThresholdMapping] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
     reindex: Any = None  # evalkit.compare.reindex.ReindexAnalysis when computed
+    click_quality: list[QualityCall] = field(default_factory=list)  # click differences' calls
+
+    @property
+    def primary_call(self) -> QualityCall | None:
+        """The primary metric's :class:`QualityCall` (None when it was not scored)."""
+        return next((q for q in self.quality if q.metric == self.primary_metric), None)
 
     @property
     def quality_status(self) -> Quality:
@@ -204,11 +216,13 @@ class CandidateComparison:
         return Quality.INCONCLUSIVE
 
     def checklist(self) -> dict[str, list[dict[str, Any]]]:
-        """``passed``, ``follow_ups`` (WARN), ``blockers`` (BLOCK) and ``actions`` before switching."""
+        """``passed``, ``follow_ups`` (WARN), ``undecided`` (INCONCLUSIVE: more evidence
+        needed), ``blockers`` (BLOCK) and ``actions`` before switching."""
         items = [(g.status, {**g.item(), "candidate": self.candidate}) for g in self.gates]
         return {
             "passed": [i for s, i in items if s == Status.PASS],
             "follow_ups": [i for s, i in items if s == Status.WARN],
+            "undecided": [i for s, i in items if s == Status.INCONCLUSIVE],
             "blockers": [i for s, i in items if s == Status.BLOCK],
             "actions": [{**a, "candidate": self.candidate} for a in self.actions],
         }
@@ -250,6 +264,7 @@ class Verdict:
         out: dict[str, list[dict[str, Any]]] = {
             "passed": [],
             "follow_ups": [],
+            "undecided": [],
             "blockers": [],
             "actions": [],
         }
@@ -301,26 +316,83 @@ def _drift(
 
 
 def quality_calls(
-    comparisons: Sequence[MetricComparison], margin: float, alpha: float
+    comparisons: Sequence[MetricComparison],
+    margin: float,
+    alpha: float,
+    *,
+    primary: str | None = None,
+    power: float = 0.8,
 ) -> list[QualityCall]:
-    """Overall calls from each metric's bootstrap interval, ``better`` confirmed by the test."""
-    return [
-        QualityCall(
-            metric=m.metric,
-            delta=m.delta,
-            ci_low=m.ci_low,
-            ci_high=m.ci_high,
-            p_value=m.p_value,
-            p_corrected=m.p_corrected,
-            status=quality_call(
-                m.delta, m.ci_low, m.ci_high, margin=margin, p_value=m.p_corrected, alpha=alpha
-            ),
-            margin=margin,
-            baseline=m.baseline_mean,
-            candidate=m.candidate_mean,
+    """Calls from each metric's interval (the one that agrees with its corrected p).
+
+    The ``primary`` metric's call carries the judged queries that would decide
+    (:func:`evalkit.compare.power.queries_needed`) when it is inconclusive or no worse but not
+    better; the secondaries are ``tested`` only when the primary is shown no worse (fixed
+    sequence).
+    """
+    out = []
+    for m in comparisons:
+        status = quality_call(
+            m.delta, m.ci_low, m.ci_high, margin=margin, p_value=m.p_corrected, alpha=alpha
         )
-        for m in comparisons
-    ]
+        out.append(
+            QualityCall(
+                metric=m.metric,
+                delta=m.delta,
+                ci_low=m.ci_low,
+                ci_high=m.ci_high,
+                p_value=m.p_value,
+                p_corrected=m.p_corrected,
+                status=status,
+                margin=margin,
+                baseline=m.baseline_mean,
+                candidate=m.candidate_mean,
+                confidence=m.ci_confidence,
+                family=m.family,
+                n_queries=m.n_queries,
+                queries_needed=(
+                    queries_needed(m.delta, m.sd, alpha=alpha, power=power)
+                    if m.metric == primary and status in (Quality.INCONCLUSIVE, Quality.NO_WORSE)
+                    else None
+                ),
+            )
+        )
+    passed = any(q.metric == primary and q.status.shown_no_worse for q in out)
+    if primary is None:
+        return out
+    return [q if q.metric == primary else replace(q, tested=passed) for q in out]
+
+
+def click_calls(
+    family: Mapping[str, Adjusted], names: Sequence[str], margin: float, alpha: float
+) -> list[QualityCall]:
+    """The click-correlation differences' calls (secondary family, adjusted intervals)."""
+    out = []
+    for name in names:
+        a = family[name]
+        out.append(
+            QualityCall(
+                metric=name,
+                delta=a.estimate,
+                ci_low=a.ci_low,
+                ci_high=a.ci_high,
+                p_value=a.p_value,
+                p_corrected=a.p_adjusted,
+                status=quality_call(
+                    a.estimate,
+                    a.ci_low,
+                    a.ci_high,
+                    margin=margin,
+                    p_value=a.p_adjusted,
+                    alpha=alpha,
+                ),
+                margin=margin,
+                confidence=a.confidence,
+                family=a.family,
+                n_queries=a.n,
+            )
+        )
+    return out
 
 
 def _behaviour_gates(
@@ -375,13 +447,18 @@ def compare_pair(
     checks: Sequence[Mapping[str, Any]] | None = None,
     metrics: Sequence[str] | None = None,
     reindex: Any = None,
-    click_delta: tuple[float, float, float] | None = None,
+    click_tests: Mapping[str, DualTest] | None = None,
 ) -> CandidateComparison:
     """Compare one candidate with the baseline (fingerprints checked first).
 
     ``reindex`` is the candidate's :class:`~evalkit.compare.reindex.ReindexAnalysis` (or None);
-    ``click_delta`` the paired difference of the configured click statistic ``(delta, low,
-    high)`` when a click log was scored.
+    ``click_tests`` the paired click-correlation differences
+    (:func:`evalkit.compare.clicks.click_tests`) when a click log was scored.
+
+    Statistics (README "The verdict"): the primary metric is tested alone at
+    ``gates.primary_metric.alpha``; the other metrics and the click differences form the
+    secondary family, Holm-corrected among themselves and claimed only when the primary passed
+    (fixed sequence); every interval agrees with the p-value beside it.
     """
     cfg = gates or GateConfig()
     st = settings or CompareSettings()
@@ -402,10 +479,39 @@ def compare_pair(
         n_bootstrap=st.bootstrap,
         confidence=st.confidence,
     )
-    comparisons = compare_metrics(baseline.per_query, candidate.per_query, metrics, **stats_kw)
-    calls = quality_calls(comparisons, cfg.primary_max_drop, cfg.primary_alpha)
+    alpha = cfg.primary_alpha
+    _, b_scores, c_scores = aligned_scores(baseline.per_query, candidate.per_query, metrics)
+    tests = paired_tests(
+        b_scores, c_scores, test=st.test, permutations=st.permutations, seed=st.seed
+    )
+    clicks = dict(click_tests or {})
+    family = fixed_sequence(
+        {**dict(zip(metrics, tests)), **clicks},
+        primary=cfg.primary_metric,
+        alpha=alpha,
+        correction=st.correction,
+    )
+    comparisons = metric_comparisons(
+        metrics,
+        b_scores,
+        c_scores,
+        family,
+        test=st.test,
+        correction=st.correction,
+        confidence=1.0 - alpha,
+        n_bootstrap=st.bootstrap,
+        seed=st.seed,
+    )
+    calls = quality_calls(comparisons, cfg.primary_max_drop, alpha, primary=cfg.primary_metric)
     primary = next(q for q in calls if q.metric == cfg.primary_metric)
+    primary_passed = primary.status.shown_no_worse
     n_primary = next(m.n_queries for m in comparisons if m.metric == cfg.primary_metric)
+    click_quality = [
+        replace(q, tested=primary_passed)
+        for q in click_calls(family, list(clicks), cfg.click_margin, alpha)
+    ]
+    pooled = next((q for q in click_quality if not q.metric.endswith("_within")), None)
+    within = next((q for q in click_quality if q.metric.endswith("_within")), None)
 
     shared = _Shared()
     if baseline.pair_similarity is not None and candidate.pair_similarity is not None:
@@ -449,8 +555,12 @@ def compare_pair(
     gate_results = [
         # Quality: can block.
         gate_primary_metric(cfg, primary, n_queries=n_primary),
-        gate_secondary_metrics(cfg, calls),
-        *([gate_click_correlation(cfg, *click_delta)] if click_delta is not None else []),
+        gate_secondary_metrics(cfg, calls, primary_passed=primary_passed),
+        *(
+            [gate_click_correlation(cfg, pooled, within, primary_passed=primary_passed)]
+            if click_quality
+            else []
+        ),
         # Behaviour change: follow-ups (WARN) in the default preset.
         *_behaviour_gates(cfg, drift, overlap, unjudged, (baseline.name, candidate.name)),
         # Contract and cost: can block.
@@ -539,6 +649,7 @@ def compare_pair(
         thresholds=thresholds,
         actions=actions,
         reindex=reindex,
+        click_quality=click_quality,
     )
 
 
@@ -630,13 +741,13 @@ def compare_versions(
     checks: Sequence[Mapping[str, Any]] | None = None,
     metrics: Sequence[str] | None = None,
     reindex: Mapping[str, Any] | None = None,
-    click_deltas: Mapping[str, tuple[float, float, float]] | None = None,
+    click_tests: Mapping[str, Mapping[str, DualTest]] | None = None,
 ) -> Verdict:
     """Compare every candidate with the baseline; the verdict is the worst candidate status.
 
     ``checks`` are endpoint-check results (``{name, status: PASS|WARN|FAIL, observed, expected,
     reason}``, optionally ``version``); ``None`` means the checks were not run.  ``reindex`` and
-    ``click_deltas`` are keyed by candidate name (see :func:`compare_pair`).
+    ``click_tests`` are keyed by candidate name (see :func:`compare_pair`).
     """
     if not candidates:
         raise ConfigError(
@@ -660,7 +771,7 @@ def compare_versions(
             checks=checks,
             metrics=metrics,
             reindex=(reindex or {}).get(c.name),
-            click_delta=(click_deltas or {}).get(c.name),
+            click_tests=(click_tests or {}).get(c.name),
         )
         for c in candidates
     ]

@@ -1,0 +1,244 @@
+"""Tests whose interval agrees with their p-value: one procedure gives both.
+
+A :class:`DualTest` holds one difference's point estimate, its two-sided p-value for "the
+difference is 0", and its interval at any confidence, built so that **the interval at confidence
+``1 - g`` excludes 0 exactly when ``p < g``** (test inversion).  A reviewer reading "CI excludes
+0" and "p < alpha" then always reads the same thing.  Three procedures:
+
+- :func:`student` - paired Student t: ``scipy.stats.ttest_1samp`` of the per-query differences
+  (equal to ``ttest_rel``), its p and its ``confidence_interval``.  All differences equal: p = 1
+  and the interval ``[0, 0]`` when they are 0, else p = 0 and the interval is the point.
+- :func:`randomization` - Fisher's paired randomization test (the sign-flip test of
+  :func:`evalkit.compare.significance.fisher_randomization_test`, same p) inverted: the interval
+  holds every shift ``s`` whose test of ``d - s`` is not rejected, found by bisection from the
+  estimate with the same sign assignments.  When no shift can be rejected at the requested level
+  (too few queries: with n queries the smallest exact p is ``2 / 2**n``) the bound is infinite.
+- :func:`bootstrap` - a paired bootstrap (for example of a click correlation): the percentile
+  interval of the replicates and ``p = 2 * min(share <= 0, share >= 0)``, capped at 1, with the
+  order statistics chosen so that the duality is exact (``p = 0`` reads "below 1 / replicates").
+
+>>> import numpy as np
+>>> d = np.array([0.10, 0.02, 0.08, -0.01, 0.05, 0.07, 0.03, 0.06])
+>>> t = student(d)
+>>> low, high = t.interval(0.95)
+>>> bool(low > 0) == bool(t.p_value < 0.05)
+True
+>>> r = randomization(d, permutations=1000, seed=42)
+>>> round(r.p_value, 4)  # 8 queries: all 256 sign assignments, 4 reach |sum| >= 0.40
+0.0156
+>>> lo, hi = r.interval(0.95)
+>>> bool(lo > 0)
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+#: Bisection steps of the randomization interval (the bound is exact to ~1e-12 of its scale).
+_STEPS = 60
+
+
+@dataclass(frozen=True)
+class DualTest:
+    """A difference, its two-sided p for "no difference" and its interval at any confidence.
+
+    ``interval(confidence)`` excludes 0 exactly when ``p_value < 1 - confidence``.
+    ``procedure`` names it (``paired t``, ``randomization``, ``bootstrap``).
+    """
+
+    estimate: float
+    p_value: float
+    procedure: str
+    n: int
+    _interval: Callable[[float], tuple[float, float]] = field(repr=False, compare=False)
+
+    def interval(self, confidence: float) -> tuple[float, float]:
+        """The two-sided interval at ``confidence`` (NaN when it cannot be computed)."""
+        if not 0.0 < confidence <= 1.0:
+            raise ValueError(f"confidence={confidence} (expected 0 < confidence <= 1)")
+        return self._interval(confidence)
+
+
+def _nan_interval(_: float) -> tuple[float, float]:
+    return math.nan, math.nan
+
+
+def level_of(confidence: float) -> float:
+    """``1 - confidence`` without the float residue (``1 - 0.95`` is ``0.05000000000000004``,
+    which would put a p of exactly 0.05 below it).
+
+    >>> level_of(0.95)
+    0.05
+    """
+    return round(1.0 - confidence, 12)
+
+
+def student(differences: np.ndarray) -> DualTest:
+    """Paired Student t-test of ``differences`` (candidate - baseline per query).
+
+    >>> t = student(np.array([0.1, 0.2, 0.3, 0.2]))
+    >>> round(t.p_value, 4), [round(x, 4) for x in t.interval(0.95)]
+    (0.0163, [0.0701, 0.3299])
+    """
+    d = np.asarray(differences, dtype=np.float64).ravel()
+    n = int(d.size)
+    if n < 2:
+        return DualTest(float(d.mean()) if n else math.nan, math.nan, "paired t", n, _nan_interval)
+    mean = float(d.mean())
+    if np.all(d == d[0]):  # zero variance: t is 0/0 or infinite
+        p = 1.0 if d[0] == 0.0 else 0.0
+        return DualTest(mean, p, "paired t", n, lambda _c: (mean, mean))
+    res = stats.ttest_1samp(d, 0.0, alternative="two-sided")
+
+    def interval(confidence: float) -> tuple[float, float]:
+        if confidence >= 1.0:
+            return -math.inf, math.inf
+        ci = res.confidence_interval(confidence_level=confidence)
+        return float(ci.low), float(ci.high)
+
+    return DualTest(mean, float(res.pvalue), "paired t", n, interval)
+
+
+def sign_matrix(n: int, permutations: int, seed: int) -> np.ndarray:
+    """The sign assignments of the randomization test, ``(rows, n)`` with values +1 / -1.
+
+    All ``2**n`` when that is at most ``permutations`` (exact test), else ``permutations`` rows
+    drawn as ``np.random.default_rng(seed).random((permutations, n)) < 0.5`` (True = swap = -1).
+
+    >>> sign_matrix(2, 1000, 0).tolist()
+    [[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]]
+    """
+    from evalkit.compare.significance import _sign_blocks
+
+    blocks = [1.0 - 2.0 * b for b in _sign_blocks(n, permutations, seed)]
+    return np.concatenate(blocks, axis=0) if blocks else np.empty((0, n))
+
+
+def randomization(
+    differences: np.ndarray,
+    permutations: int = 1000,
+    seed: int = 42,
+    signs: np.ndarray | None = None,
+) -> DualTest:
+    """Fisher's paired randomization test of ``differences``, with its inverted interval.
+
+    ``p`` is the share of sign assignments whose ``|sum|`` is at least the observed one (ranx's
+    ``count / n`` convention, a relative tolerance of 1e-9 of ``sum(|d|)``).  Pass ``signs``
+    (:func:`sign_matrix`) to share one set of assignments between several metrics.
+
+    >>> r = randomization(np.array([0.1, 0.2, 0.3]))
+    >>> r.p_value, r.interval(0.95)  # 3 queries: no shift can be rejected at 5%
+    (0.25, (-inf, inf))
+    """
+    d = np.asarray(differences, dtype=np.float64).ravel()
+    n = int(d.size)
+    if n < 1:
+        return DualTest(math.nan, math.nan, "randomization", 0, _nan_interval)
+    if signs is None:
+        signs = sign_matrix(n, permutations, seed)
+    # For a shift s the permuted sums are A - s * B and the observed one is D - n * s.
+    a = signs @ d
+    b = signs.sum(axis=1)
+    total, rows = float(d.sum()), signs.shape[0]
+
+    def p_at(s: float) -> float:
+        tolerance = 1e-9 * float(np.abs(d - s).sum())
+        observed = abs(total - n * s)
+        return float(np.count_nonzero(np.abs(a - s * b) >= observed - tolerance)) / rows
+
+    estimate = total / n
+    p0 = p_at(0.0)
+    scale = float(np.ptp(d)) or abs(estimate) or 1.0
+
+    def bound(direction: float, level: float) -> float:
+        # accepted: p >= level.  Anchor at 0 when 0 is accepted and lies on this side of the
+        # estimate, so an accepted 0 stays inside the interval (and a rejected 0 outside).
+        on_side = (0.0 - estimate) * direction >= 0
+        accepted = 0.0 if (p0 >= level and on_side) else estimate
+        rejected = None
+        if p0 < level and on_side:
+            rejected = 0.0
+        else:
+            step = scale
+            for _ in range(64):
+                x = accepted + direction * step
+                if p_at(x) < level:
+                    rejected = x
+                    break
+                accepted, step = x, step * 2.0
+            if rejected is None:
+                return direction * math.inf
+        for _ in range(_STEPS):
+            mid = 0.5 * (accepted + rejected)
+            if mid in (accepted, rejected):
+                break
+            if p_at(mid) >= level:
+                accepted = mid
+            else:
+                rejected = mid
+        return accepted
+
+    def interval(confidence: float) -> tuple[float, float]:
+        level = level_of(confidence)
+        if level <= 0.0:
+            return -math.inf, math.inf
+        return bound(-1.0, level), bound(1.0, level)
+
+    return DualTest(estimate, p0, "randomization", n, interval)
+
+
+def bootstrap(estimate: float, replicates: np.ndarray) -> DualTest:
+    """A paired bootstrap difference: percentile interval and the p-value that inverts it.
+
+    ``replicates`` are the difference recomputed on resampled queries (non-finite ones are
+    dropped).  With ``B`` replicates and ``j = ceil((1 - confidence) * B / 2)``, the interval is
+    the ``j``-th smallest and the ``j``-th largest replicate, so it excludes 0 exactly when
+    ``p = 2 * min(#(r <= 0), #(r >= 0)) / B`` is below ``1 - confidence``.
+
+    >>> t = bootstrap(0.05, np.linspace(-0.01, 0.11, 1000))
+    >>> round(t.p_value, 3), [round(x, 4) for x in t.interval(0.95)]
+    (0.168, [-0.0071, 0.1071])
+    """
+    r = np.asarray(replicates, dtype=np.float64).ravel()
+    r = np.sort(r[np.isfinite(r)])
+    b = int(r.size)
+    if b == 0 or not math.isfinite(estimate):
+        return DualTest(float(estimate), math.nan, "bootstrap", b, _nan_interval)
+    below = int(np.searchsorted(r, 0.0, side="right"))  # r <= 0
+    above = b - int(np.searchsorted(r, 0.0, side="left"))  # r >= 0
+    p = min(1.0, 2.0 * min(below, above) / b)
+
+    def interval(confidence: float) -> tuple[float, float]:
+        j = math.ceil(round(level_of(confidence) * b / 2.0, 9))
+        if j < 1:
+            return float(r[0]), float(r[-1])
+        if j > b:
+            return math.nan, math.nan
+        return float(r[j - 1]), float(r[b - j])
+
+    return DualTest(float(estimate), p, "bootstrap", b, interval)
+
+
+def adjusted_confidence(alpha: float, p_value: float, p_adjusted: float) -> float:
+    """The confidence whose interval agrees with an adjusted p: ``1 - alpha * p / p_adjusted``.
+
+    A test's interval at confidence ``1 - g`` excludes 0 exactly when ``p < g``; with
+    ``g = alpha * p / p_adj`` that is exactly when ``p_adj < alpha``.  For Holm's step-down
+    ``g`` is the level at which the metric was tested (``alpha / (m - i + 1)`` at step ``i``)
+    unless an earlier step already stopped the procedure.  Unadjusted (``p_adj == p``) or
+    ``p_adj == 0``: ``1 - alpha``.
+
+    >>> adjusted_confidence(0.05, 0.01, 0.03)  # third of three: tested at alpha / 3
+    0.9833333333333333
+    """
+    if not (math.isfinite(p_value) and math.isfinite(p_adjusted)) or p_adjusted <= 0.0:
+        return 1.0 - alpha
+    if p_adjusted <= p_value:
+        return 1.0 - alpha
+    return 1.0 - alpha * p_value / p_adjusted

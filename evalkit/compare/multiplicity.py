@@ -1,0 +1,124 @@
+"""Which p-values are corrected, and how: the primary metric first, then the secondary family.
+
+The verdict's primary metric is declared up front (``primary_metric``), so it is tested alone at
+the full ``alpha``: no correction.  The other metrics and the click-correlation differences form
+the **secondary family**, tested after the primary (fixed sequence, or serial gatekeeping): their
+p-values are corrected among themselves with Holm's step-down method
+(``statsmodels.stats.multitest.multipletests(method="holm")``; ``correction: none`` leaves them
+raw), and their claims count only when the primary's call passed (see
+:func:`evalkit.compare.verdict.compare_pair`).  Every interval shown is the one that agrees with
+the p-value beside it (:func:`evalkit.compare.intervals.adjusted_confidence`): the primary's at
+``1 - alpha``, each secondary's at the level Holm tested it.
+
+>>> from evalkit.compare.intervals import student
+>>> import numpy as np
+>>> rng = np.random.default_rng(1)
+>>> tests = {m: student(rng.normal(mu, 0.1, 40)) for m, mu in
+...          [("ndcg@10", 0.03), ("recall@100", 0.05), ("mrr@10", 0.0)]}
+>>> fam = fixed_sequence(tests, primary="ndcg@10", alpha=0.05)
+>>> fam["ndcg@10"].p_adjusted == tests["ndcg@10"].p_value, fam["ndcg@10"].family
+(True, 'primary')
+>>> fam["recall@100"].family, fam["recall@100"].p_adjusted >= tests["recall@100"].p_value
+('secondary', True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from evalkit.compare.intervals import DualTest, adjusted_confidence
+from evalkit.errors import ConfigError
+
+CORRECTIONS = ("holm", "none")
+
+
+@dataclass(frozen=True)
+class Adjusted:
+    """One hypothesis after the correction: raw and adjusted p, and the agreeing interval."""
+
+    name: str
+    family: str  # "primary" | "secondary"
+    estimate: float
+    p_value: float
+    p_adjusted: float
+    confidence: float  # the level of the interval below (1 - alpha when unadjusted)
+    ci_low: float
+    ci_high: float
+    procedure: str
+    n: int
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm step-down adjusted p-values (``statsmodels`` ``multipletests``); NaN stay NaN.
+
+    >>> holm([0.01, 0.04, 0.03]).round(3).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
+    return out
+
+
+def correct(p_values, correction: str) -> np.ndarray:
+    """The configured correction of one family: ``holm`` or ``none``."""
+    if correction == "holm":
+        return holm(p_values)
+    if correction == "none":
+        return np.asarray(p_values, dtype=np.float64).copy()
+    raise ConfigError(
+        f"compare.correction={correction!r} is unknown (expected one of {', '.join(CORRECTIONS)})"
+    )
+
+
+def _adjusted(name: str, family: str, t: DualTest, p_adj: float, alpha: float) -> Adjusted:
+    confidence = adjusted_confidence(alpha, t.p_value, p_adj)
+    low, high = t.interval(confidence)
+    return Adjusted(
+        name, family, t.estimate, t.p_value, p_adj, confidence, low, high, t.procedure, t.n
+    )
+
+
+def fixed_sequence(
+    tests: Mapping[str, DualTest],
+    *,
+    primary: str | None,
+    alpha: float = 0.05,
+    correction: str = "holm",
+) -> dict[str, Adjusted]:
+    """The primary at full ``alpha``; every other test corrected among themselves.
+
+    ``primary=None`` puts every test in one family (used for slices and plain comparisons).
+    Returns ``{name: Adjusted}`` in the order of ``tests``.
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ConfigError(f"alpha={alpha} (expected between 0 and 1)")
+    if primary is not None and primary not in tests:
+        raise ConfigError(f"primary {primary!r} is not among the tested names ({', '.join(tests)})")
+    out: dict[str, Adjusted] = {}
+    if primary is not None:
+        t = tests[primary]
+        out[primary] = _adjusted(primary, "primary", t, t.p_value, alpha)
+    rest = [n for n in tests if n != primary]
+    family = "secondary" if primary is not None else "all"
+    adjusted = correct([tests[n].p_value for n in rest], correction) if rest else []
+    for name, p_adj in zip(rest, adjusted):
+        out[name] = _adjusted(name, family, tests[name], float(p_adj), alpha)
+    return {n: out[n] for n in tests}
+
+
+def significant(a: Adjusted, alpha: float) -> bool:
+    """``p_adjusted < alpha`` (NaN is not significant).
+
+    >>> significant(Adjusted("m", "primary", 0.1, 0.01, 0.01, 0.95, 0.02, 0.2, "t", 30), 0.05)
+    True
+    """
+    return not math.isnan(a.p_adjusted) and a.p_adjusted < alpha
