@@ -1,11 +1,12 @@
 """The ``evalkit`` command: a thin ``@hydra.main`` entry point.
 
-Exit codes (a contract CI jobs rely on): 0 = PASS or WARN, 3 = BLOCK, 1 = error (bad input,
+Exit codes (a contract CI jobs rely on): 0 = PASS or WARN, 3 = BLOCK, 4 = INCONCLUSIVE (nothing
+blocks, but the primary metric cannot show that B is no worse: judge more queries), 1 = error (bad input,
 bad configuration, unreachable endpoint or tracking store, a folder that cannot be written),
 2 = command-line usage error (unknown key, unknown config group option, no model version, a
 version named twice: :mod:`evalkit.usage`), 130 / 143 = interrupted (Ctrl-C / SIGTERM; the MLflow
 runs are ended as KILLED, :mod:`evalkit.interrupts`).  A ``--multirun`` sweep exits with the worst
-job's code (:mod:`evalkit.sweep`).
+job's outcome: BLOCK, then an error, then INCONCLUSIVE, then PASS / WARN (:mod:`evalkit.sweep`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 # stdout carries evalkit's tables: no "View run ... at" lines from the client per ended run.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BLOCK = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BLOCK, EXIT_INCONCLUSIVE = 0, 1, 2, 3, 4
 TASKS = ("evaluate", "check", "vectors", "log", "runs")
 
 

@@ -246,7 +246,7 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                 f"{tracker.error}; everything is in {out}: log it later with "
                 f"`evalkit task=log run_dir={out}`"
             )
-            evaluation.exit_code = evaluation.exit_code or 1  # BLOCK stays 3
+            evaluation.exit_code = evaluation.exit_code or 1  # BLOCK stays 3, INCONCLUSIVE 4
     return evaluation
 
 

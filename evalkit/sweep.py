@@ -6,12 +6,15 @@ callback registered in ``conf/config.yaml`` (``hydra.callbacks.evalkit_sweep``),
 ``<job dir>/sweep_job.json`` when the job ends (in the job's own process, so it works with any
 launcher that shares the file system: basic, joblib, submitit local) and, when the sweep ends,
 prints one table of all jobs, writes ``<sweep dir>/sweep_summary.json`` and exits with the
-worst job's code: 3 if any job's verdict is BLOCK, else 1 if any job failed, else 0.
+worst job's outcome: 3 if any job's verdict is BLOCK, else 1 (or the job's own code) if any job
+failed, else 4 if any job's verdict is INCONCLUSIVE, else 0 (PASS / WARN).
 
 >>> jobs = [JobOutcome(0, ["k=10"], 0, "PASS", "ndcg@10", {"a": 0.5, "b": 0.51}),
-...         JobOutcome(1, ["k=5"], 1, "ERROR", error="bad k")]
+...         JobOutcome(1, ["k=5"], 4, "INCONCLUSIVE")]
 >>> sweep_exit_code(jobs), sweep_exit_code(jobs + [JobOutcome(2, [], 3, "BLOCK")])
-(1, 3)
+(4, 3)
+>>> sweep_exit_code(jobs + [JobOutcome(3, ["k=1"], 1, "ERROR", error="bad k")])
+1
 """
 
 from __future__ import annotations
@@ -34,14 +37,14 @@ log = logging.getLogger(__name__)
 
 JOB_FILE = "sweep_job.json"
 SUMMARY_FILE = "sweep_summary.json"
-EXIT_OK, EXIT_ERROR, EXIT_BLOCK = 0, 1, 3
+EXIT_OK, EXIT_ERROR, EXIT_BLOCK, EXIT_INCONCLUSIVE = 0, 1, 3, 4
 
 
 @dataclass(frozen=True)
 class JobOutcome:
     """One sweep job: its number, overrides, exit code, verdict and primary metric per version.
 
-    ``verdict`` is PASS / WARN / BLOCK for a comparison, ``-`` when there was nothing to compare
+    ``verdict`` is PASS / WARN / INCONCLUSIVE / BLOCK for a comparison, ``-`` when there was nothing to compare
     (one model version), ``ERROR`` when the job failed (``error`` says why), and for
     ``task=check`` PASS or FAIL.
     """
@@ -60,11 +63,15 @@ class JobOutcome:
 
 
 def sweep_exit_code(jobs: list[JobOutcome]) -> int:
-    """3 if any job blocked, else 1 if any job failed, else 0."""
+    """The worst outcome: 3 BLOCK, then a failed job's code (1 error, 2 usage, 130 / 143
+    interrupted), then 4 INCONCLUSIVE, then 0 (PASS / WARN)."""
     codes = {j.exit_code for j in jobs}
     if EXIT_BLOCK in codes:
         return EXIT_BLOCK
-    return EXIT_ERROR if codes - {EXIT_OK} else EXIT_OK
+    failed = sorted(codes - {EXIT_OK, EXIT_INCONCLUSIVE})
+    if failed:
+        return EXIT_ERROR if EXIT_ERROR in failed else failed[0]
+    return EXIT_INCONCLUSIVE if EXIT_INCONCLUSIVE in codes else EXIT_OK
 
 
 def summary_table(jobs: list[JobOutcome]) -> Table:

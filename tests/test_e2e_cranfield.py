@@ -46,7 +46,7 @@ def cranfield_runs(tmp_path_factory, shared_data):
         "tracking.experiment=cranfield",
     )
     cold = run_evalkit(*overrides, work=work, out_name="cold")
-    assert cold.returncode in (0, 3), cold.stderr[-3000:]
+    assert cold.returncode in (0, 3, 4), cold.stderr[-3000:]
     cold_runs = child_runs(f"sqlite:///{work}/mlflow.db", "cranfield")
     warm = run_evalkit(*overrides, work=work, out_name="warm")
     assert warm.returncode == cold.returncode, warm.stderr[-3000:]

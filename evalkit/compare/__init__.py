@@ -8,7 +8,7 @@ Entry points (see each module's docstring for definitions and conventions):
   fingerprint check (``fingerprint.py``) -> :class:`Verdict`.
 - :func:`write_report`, :func:`comparison_metrics`, :func:`verdict_tags`, :func:`checklist_lines`,
   :func:`checklist_table` (``report.py``).
-- Exit codes: :data:`EXIT_CODES` (0 PASS / WARN, 3 BLOCK) and :data:`EXIT_ERROR` (1).
+- Exit codes: :data:`EXIT_CODES` (0 PASS / WARN, 3 BLOCK, 4 INCONCLUSIVE) and :data:`EXIT_ERROR` (1).
 """
 
 from evalkit.compare.gates import EXIT_CODES, EXIT_ERROR, GateConfig, GateResult, Status, exit_code

@@ -393,6 +393,14 @@ def checklist_table(verdict: Verdict):
                 table.add_row(*([c.candidate] if several else []), *row)
     parts = [table]
     for c in verdict.candidates:
+        q = c.primary_call
+        decide = judge_more(q) if q is not None else ""
+        if decide:
+            parts.append(
+                f"{escape(c.candidate)}: {STATUS_TEXT[q.status]} on "
+                f"{escape(mlflow_name(c.primary_metric))}; to decide: {escape(decide)}"
+            )
+    for c in verdict.candidates:
         summary = _slice_summary(c)
         if summary:
             parts.append(f"slices of {c.candidate}: {summary}")
@@ -729,7 +737,10 @@ def render_markdown(verdict: Verdict, sections: Sequence[Section] = ()) -> str:
         "",
         f"Baseline **{verdict.baseline}**; dataset {verdict.dataset or '(in memory)'}"
         f"{f' (catalog text embedded: {verdict.embedded})' if verdict.embedded else ''}; "
-        f"{verdict.test_label}, {verdict.settings.correction} correction across metrics; "
+        f"{verdict.test_label}; the primary metric tested alone at alpha "
+        f"{verdict.gate_config.primary_alpha:g}, the secondary family (other metrics, click "
+        f"differences) with {verdict.settings.correction} correction among itself; intervals "
+        "agree with the p-values beside them; "
         f"{verdict.settings.bootstrap} bootstrap resamples (seed {verdict.settings.seed}).",
     ]
     for c in verdict.candidates:
@@ -878,7 +889,8 @@ def render_html(
             )
         )
         body.append(
-            f"<h3>Quality ({e(verdict.test_label)}, {e(c.metrics[0].correction)} correction)</h3>"
+            f"<h3>Quality ({e(verdict.test_label)}; primary at full alpha, secondary family "
+            f"{e(verdict.settings.correction)}-corrected)</h3>"
         )
         body.append(_html_table(_METRIC_HEAD, _metric_rows(c)))
         figs = [
@@ -928,7 +940,9 @@ def render_html(
     meta = (
         f"Baseline {verdict.baseline} &middot; dataset {e(verdict.dataset or '(in memory)')} "
         f"{e(f'(catalog text embedded: {verdict.embedded}) ') if verdict.embedded else ''}"
-        f"&middot; {e(verdict.test_label)}, {e(verdict.settings.correction)} correction &middot; "
+        f"&middot; {e(verdict.test_label)}; primary metric tested alone at alpha "
+        f"{verdict.gate_config.primary_alpha:g}, secondary family "
+        f"{e(verdict.settings.correction)}-corrected &middot; "
         f"{verdict.settings.bootstrap} bootstrap resamples, seed {verdict.settings.seed}"
     )
     template = Template(resources.files("evalkit.compare").joinpath(TEMPLATE).read_text("utf-8"))

@@ -1,0 +1,55 @@
+"""README's BEIR command on ADI (35 judged queries), both orders: not enough evidence is its own
+outcome, INCONCLUSIVE with exit code 4, never a BLOCK, and the verdict says what would decide."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+from .cli import run_evalkit
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def adi_runs(tmp_path_factory, shared_data, shared_cache):
+    work = tmp_path_factory.mktemp("adi_inconclusive")
+    out = {}
+    for name, models in (("forward", "use_m3,e5_small"), ("swapped", "e5_small,use_m3")):
+        out[name] = run_evalkit(
+            "dataset=beir",
+            f"dataset.path={shared_data / 'adi'}",
+            f"models=[{models}]",
+            f"cache.dir={shared_cache}",
+            "tracking.experiment=adi",
+            work=work,
+            out_name=name,
+        )
+    return work, out
+
+
+@pytest.mark.parametrize("order", ["forward", "swapped"])
+def test_adi_is_inconclusive_with_exit_4_and_the_queries_that_decide(adi_runs, order) -> None:
+    work, runs = adi_runs
+    res = runs[order]
+    assert res.returncode == 4, res.stderr[-3000:]
+    doc = json.loads((res.out_dir / "verdict.json").read_text())
+    assert doc["verdict"] == "INCONCLUSIVE" and doc["exit_code"] == 4
+    assert doc["quality_status"] == "inconclusive"
+    [primary] = [q for q in doc["quality"] if q["family"] == "primary"]
+    n, needed = primary["n_queries"], primary["queries_needed"]
+    assert needed is not None and needed > n
+    assert f"judge about {needed} queries in all ({needed - n} more)" in res.stdout
+    assert doc["undecided"][0]["name"] == "primary_metric" and not doc["blockers"]
+    client = MlflowClient(f"sqlite:///{work}/mlflow.db")
+    [exp] = [e for e in client.search_experiments() if e.name == "adi"]
+    parents = [
+        r
+        for r in client.search_runs([exp.experiment_id])
+        if "mlflow.parentRunId" not in r.data.tags and r.info.run_name
+    ]
+    parent = next(r for r in parents if r.data.tags.get("evalkit.exit_code") == "4")
+    assert parent.data.tags["evalkit.verdict"] == "INCONCLUSIVE"
+    assert parent.data.metrics["queries_needed"] == needed
