@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from evalkit.clicks.stage import pair_rows
 from evalkit.data.schema import EvalData
 from evalkit.embed import embed_texts
 from evalkit.embed.cache import SHARD_MB
+from evalkit.embed.chunking import input_limit_tokens, long_text_warning
 from evalkit.embed.vector_checks import vector_stats
 from evalkit.errors import EndpointError
 from evalkit.index.faiss_index import (
@@ -34,6 +36,8 @@ from evalkit.index.faiss_index import (
 from evalkit.metrics.ir import missing_relevant, score
 from evalkit.results import VersionResult
 from evalkit.retrieve.replay import replay
+
+log = logging.getLogger(__name__)
 
 
 def judged_pairs(
@@ -132,6 +136,26 @@ class Searched:
     remote: dict[str, Any]
 
 
+def warn_long_texts(version: Any, data: EvalData) -> str | None:
+    """Warn (once per version and evaluation) about texts far over the model's input limit,
+    naming the longest catalog and query rows and the chunking option that bounds them
+    (:func:`~evalkit.embed.chunking.long_text_warning`).  Returns the warning, or None."""
+    if hasattr(version, "vectors_for"):  # precomputed: nothing is embedded
+        return None
+    message = long_text_warning(
+        version.name,
+        version.chunking,
+        input_limit_tokens(version),
+        [
+            ("catalog", data.catalog.ids, data.embedded_texts()),
+            ("query", data.queries.ids, data.queries.texts),
+        ],
+    )
+    if message:
+        log.warning("%s", message)
+    return message
+
+
 def evaluate_version(
     version: Any,
     data: EvalData,
@@ -152,6 +176,7 @@ def evaluate_version(
     check and index its parts (:mod:`evalkit.engine.ray_catalog`).
     """
     rows = rows if rows is not None else pair_rows_of(data)
+    warn_long_texts(version, data)
     if engine is not None and engine.streams(version):
         searched = engine.stream(version, data, cfg, spec, id_rank, rows)
     else:

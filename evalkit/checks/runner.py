@@ -55,16 +55,31 @@ def ensure_reachable(target: Target) -> None:
     """Raise :class:`EndpointError` if an HTTP target's server does not answer at all.
 
     Any HTTP status (even 404) proves the server is there; the checks then report what it does.
-    An unreachable server is an error of the run (exit code 1), not a list of failed checks.
+    An unreachable server is an error of the run (exit code 1), not a list of failed checks, and
+    so is a ``base_url`` without ``/v1`` whose embeddings route is not found (404 for
+    ``GET <base_url>/models`` and for one ``POST <base_url>/embeddings``): the error names the URL
+    and suggests ``/v1``, instead of every check failing with "HTTP 404".
     """
-    if target.endpoint is None:
+    ep = target.endpoint
+    if ep is None:
         return
-    reply = target.endpoint.get(target.endpoint.url("/models"))
+    reply = ep.get(ep.url("/models"))
     if reply.status is None:
         raise EndpointError(
-            f"model version {target.name!r}: cannot reach {target.endpoint.base_url} "
+            f"model version {target.name!r}: cannot reach {ep.base_url} "
             f"({reply.error}) (expected a running OpenAI-compatible server)"
         )
+    if reply.status == 404 and not ep.base_url.endswith("/v1"):
+        url = ep.url("/embeddings")
+        probe = target.post(["evalkit"])
+        if probe.status == 404:
+            from evalkit.embed.openai_backend import not_found_hint
+
+            raise EndpointError(
+                f"model version {target.name!r}: HTTP 404 from POST {url}: {probe.message(160)}; "
+                f"{not_found_hint(ep.base_url, target.name)} (expected an OpenAI-compatible "
+                "server answering POST <base_url>/embeddings)"
+            )
 
 
 def run_checks(

@@ -8,7 +8,16 @@
 - **qrels**: ``qid iteration docid relevance`` per line, whitespace-separated (trec_eval's format).
 - **corpus**: one file or a folder of files (read recursively, in name order; ``.gz`` files are
   decompressed) of ``<DOC> <DOCNO>id</DOCNO> <TITLE>/<HEADLINE>/<HEAD>... <TEXT>...</TEXT>
-  </DOC>`` blocks; markup inside the text is dropped, whitespace collapsed.
+  </DOC>`` blocks; markup inside the text is dropped, whitespace collapsed.  A ``<DOC>`` without
+  ``<TEXT>`` (Terrier's bundled collections put the text straight after ``<DOCNO>``; the web
+  collections WT10g / GOV / GOV2 put raw HTML after ``<DOCHDR>``) takes its whole body as the
+  text, minus the title elements and the metadata elements :data:`META_TAGS` (removed with their
+  content).
+
+Every file is decoded as UTF-8; a byte-order mark selects UTF-8, UTF-16 LE / BE or UTF-32 LE / BE
+instead (and is dropped).  UTF-16 / UTF-32 without a byte-order mark (NUL bytes) is refused with
+a message naming the encoding found; other undecodable bytes are replaced, as trec_eval ignores
+them.
 
 Malformed input stops with one line naming the file and line (``DataError``).  The tables then
 go through the same validation as every other loader (:mod:`evalkit.data.tables`): with
@@ -22,10 +31,14 @@ Topic(id='7', title='red shoes', desc='Shoes that are red.', narr='')
 >>> [(d.id, d.title, d.text) for d in parse_docs("<DOC><DOCNO> d1 </DOCNO><TITLE>Red</TITLE>"
 ...     "<TEXT><P>Shoes.</P></TEXT></DOC>", "c.txt")]
 [('d1', 'Red', 'Shoes.')]
+>>> [(d.id, d.text) for d in parse_docs("<DOC>\\n<DOCNO>7</DOCNO>\\n<DOCHDR>http://x/</DOCHDR>\\n"
+...     "compact memories have flexible capacities\\n</DOC>", "c.txt")]
+[('7', 'compact memories have flexible capacities')]
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import re
 from collections.abc import Iterable, Iterator
@@ -60,6 +73,44 @@ _DOCNO = re.compile(r"<DOCNO>\s*(.*?)\s*</DOCNO>", re.S | re.I)
 _TITLE = re.compile(r"<(TITLE|HEADLINE|HEAD)>(.*?)</\1>", re.S | re.I)
 _TEXT = re.compile(r"<TEXT>(.*?)</TEXT>", re.S | re.I)
 _TAG = re.compile(r"<[^>]*>")
+
+#: Elements that are not a document's text, dropped with their content from a ``<DOC>`` that has no
+#: ``<TEXT>`` (whose body is read as the text).  From the TREC collections' document formats:
+#: ids (``DOCNO``; ``DOCOLDNO`` in WT10g / GOV; ``DOCID`` in WSJ, LA Times, Ziff, FR), the web
+#: crawl header with the URL and HTTP headers (``DOCHDR``: WT2G, WT10g, GOV, GOV2, Blogs06; Terrier
+#: skips it too), AP's file and routing lines (``FILEID``, ``FIRST``, ``SECOND``), dates (``DATE``;
+#: ``DD`` in WSJ; ``DATE_XML`` in Blogs06), bylines and datelines (``BYLINE``, ``DATELINE``),
+#: publication bookkeeping (``PROFILE``, ``PUB``, ``PAGE`` in FT; ``SO`` in WSJ; ``SECTION``,
+#: ``LENGTH`` in LA Times), Blogs06's feed fields (``FEEDNO``, ``FEEDURL``, ``BLOGHPNO``,
+#: ``BLOGHPURL``, ``PERMALINK``) and, in HTML bodies, ``SCRIPT`` and ``STYLE``.
+META_TAGS = (
+    "DOCNO",
+    "DOCOLDNO",
+    "DOCID",
+    "DOCHDR",
+    "FILEID",
+    "FIRST",
+    "SECOND",
+    "DATE",
+    "DD",
+    "DATE_XML",
+    "BYLINE",
+    "DATELINE",
+    "PROFILE",
+    "PUB",
+    "PAGE",
+    "SO",
+    "SECTION",
+    "LENGTH",
+    "FEEDNO",
+    "FEEDURL",
+    "BLOGHPNO",
+    "BLOGHPURL",
+    "PERMALINK",
+    "SCRIPT",
+    "STYLE",
+)
+_META = re.compile(r"<(" + "|".join(META_TAGS) + r")\b[^>]*>.*?</\1\s*>", re.S | re.I)
 _TOP = re.compile(r"<top>(.*?)</top>", re.S | re.I)
 _FIELD = re.compile(r"<(num|title|desc|narr)>(.*?)(?=<(?:/?[a-z]+)>|\Z)", re.S | re.I)
 _LABELS = {"num": "Number:", "title": "Topic:", "desc": "Description:", "narr": "Narrative:"}
@@ -90,13 +141,81 @@ def _where(label: str, line: int) -> str:
     return f"{label}, line {line}"
 
 
+#: Byte-order marks and the encodings they announce (UTF-32 first: its LE mark starts with UTF-16's).
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32 LE"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32 BE"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"),
+)
+
+
+def _wide_encoding(raw: bytes) -> str | None:
+    """The UTF-16 / UTF-32 form that BOM-less bytes look like (by where their NUL bytes are: ASCII
+    characters leave 1 or 3 NUL bytes each), or None.
+
+    >>> _wide_encoding("<top>".encode("utf-16-le")), _wide_encoding("<top>".encode("utf-32-be"))
+    ('UTF-16 LE', 'UTF-32 BE')
+    >>> _wide_encoding("<top>".encode()) is None
+    True
+    """
+    head = raw[:4096]
+    if b"\0" not in head:
+        return None
+
+    def nul(step: int, at: int) -> float:
+        part = head[at::step]
+        return part.count(0) / max(len(part), 1)
+
+    if nul(4, 0) < 0.5 and min(nul(4, 1), nul(4, 2), nul(4, 3)) > 0.9:
+        return "UTF-32 LE"
+    if nul(4, 3) < 0.5 and min(nul(4, 0), nul(4, 1), nul(4, 2)) > 0.9:
+        return "UTF-32 BE"
+    if nul(2, 1) > 0.5 and nul(2, 0) < 0.25:
+        return "UTF-16 LE"
+    if nul(2, 0) > 0.5 and nul(2, 1) < 0.25:
+        return "UTF-16 BE"
+    return None
+
+
+def decode_text(raw: bytes, label: str) -> str:
+    """Bytes of a TREC file as text: UTF-8, or what a byte-order mark announces (see module doc).
+
+    >>> decode_text(codecs.BOM_UTF16_LE + "1\\tred shoes".encode("utf-16-le"), "t.txt")
+    '1\\tred shoes'
+    >>> decode_text(codecs.BOM_UTF8 + b"1 0 d1 1", "q.txt")
+    '1 0 d1 1'
+    """
+    for bom, codec, name in BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw[len(bom) :].decode(codec)
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"starts with a {name} byte-order mark but is not valid {name} "
+                    f"(byte {exc.start + len(bom)}: {exc.reason})",
+                    file=label,
+                    expected=f"{name} text after the mark, or UTF-8",
+                ) from exc
+    found = _wide_encoding(raw)
+    if found is not None:
+        raise DataError(
+            f"the file is {found} without a byte-order mark (NUL bytes between the characters); "
+            f"convert it: iconv -f {found.replace(' ', '')} -t UTF-8",
+            file=label,
+            expected="UTF-8 text, or UTF-16 / UTF-32 starting with a byte-order mark",
+        )
+    return raw.decode("utf-8", errors="replace")
+
+
 def read_text(path: Path) -> str:
-    """A file's text (``.gz`` decompressed; undecodable bytes replaced, as trec_eval ignores them)."""
+    """A file's text (``.gz`` decompressed; decoded by :func:`decode_text`)."""
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DataError(f"cannot read the file: {exc}", file=str(path)) from exc
-    return raw.decode("utf-8", errors="replace")
+    return decode_text(raw, str(path))
 
 
 def parse_topics(text: str, label: str) -> list[Topic]:
@@ -199,9 +318,12 @@ def parse_docs(text: str, label: str) -> Iterator[Doc]:
                 field="DOCNO",
                 expected="<DOCNO>id</DOCNO> in every <DOC>",
             )
+        texts = [_clean(m.group(1)) for m in _TEXT.finditer(body)]
+        if not texts:  # bare text in <DOC>: the body minus the metadata and title elements
+            body = _META.sub(" ", body)
+            texts = [_clean(_TITLE.sub(" ", body))]
         title = " ".join(_clean(m.group(2)) for m in _TITLE.finditer(body)).strip()
-        body_text = " ".join(_clean(m.group(1)) for m in _TEXT.finditer(body)).strip()
-        yield Doc(_clean(docno.group(1)), title, body_text)
+        yield Doc(_clean(docno.group(1)), title, " ".join(texts).strip())
 
 
 def corpus_files(path: Path) -> list[Path]:

