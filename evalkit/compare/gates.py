@@ -780,7 +780,7 @@ def gate_secondary_metrics(
     note = " (Holm-adjusted intervals)" if adjusted else ""
     parts = []
     for label, group in (
-        ("worse", worse),
+        (f"worse ({len(worse)} of {len(others)})", worse),
         ("inconclusive", inconclusive),
         ("gains" if primary_passed else "observed gains (not claimed)", better),
         ("no worse", no_worse),
@@ -794,7 +794,7 @@ def gate_secondary_metrics(
             cfg.secondary_on_worse,
             float(len(worse)),
             threshold,
-            f"{len(worse)} of {len(others)} worse: {what}",
+            what,
             action="decide whether this loss matters for your product (it is not the primary "
             "metric); read the worst regressions",
         )
@@ -859,7 +859,12 @@ def gate_click_correlation(
     def show(q: QualityCall) -> str:
         return (
             f"{label(q)} {q.metric.removeprefix('click_')} {q.delta:+.4f} "
-            f"[{q.ci_label()} {_bound(q.ci_low)}, {_bound(q.ci_high)}], p={q.p_corrected:.2g}"
+            f"[{q.ci_label()} {_bound(q.ci_low)}, {_bound(q.ci_high)}], "
+            + (
+                "p=0 (no bootstrap replicate reached 0)"
+                if q.p_corrected == 0.0
+                else f"p={q.p_corrected:.2g}"
+            )
         )
 
     evidence = "; ".join(show(q) for q in present)
