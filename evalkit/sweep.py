@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -99,6 +100,15 @@ def summary_table(jobs: list[JobOutcome]) -> Table:
     return table
 
 
+def plain_override(text: str) -> str:
+    """An override without Hydra's escaping of special characters in its value.
+
+    >>> plain_override(r"models.openai.base_url=http\\://127.0.0.1\\:55000/v1")
+    'models.openai.base_url=http://127.0.0.1:55000/v1'
+    """
+    return re.sub(r"\\(.)", r"\1", text)
+
+
 def swept_overrides(jobs: list[JobOutcome]) -> list[list[str]]:
     """Each job's overrides whose value differs between jobs (all of them for a single job),
     without Hydra's escaping (``sqlite\\:///x`` -> ``sqlite:///x``).
@@ -106,7 +116,7 @@ def swept_overrides(jobs: list[JobOutcome]) -> list[list[str]]:
     >>> swept_overrides([JobOutcome(0, ["a=1", "b=2"], 0), JobOutcome(1, ["a=1", "b=3"], 0)])
     [['b=2'], ['b=3']]
     """
-    plain = [[o.replace("\\:", ":") for o in j.overrides] for j in jobs]
+    plain = [[plain_override(o) for o in j.overrides] for j in jobs]
     if len(jobs) < 2:
         return plain
     common = set.intersection(*(set(p) for p in plain))
@@ -181,7 +191,16 @@ class SweepSummary(Callback):
         code = sweep_exit_code(jobs)
         make_console().print(summary_table(jobs))
         (sweep_dir / SUMMARY_FILE).write_text(
-            json.dumps({"exit_code": code, "jobs": [asdict(j) for j in jobs]}, indent=1),
+            json.dumps(
+                {
+                    "exit_code": code,
+                    "jobs": [
+                        {**asdict(j), "overrides": [plain_override(o) for o in j.overrides]}
+                        for j in jobs
+                    ],
+                },
+                indent=1,
+            ),
             encoding="utf-8",
         )
         if code and self.exit:

@@ -36,12 +36,15 @@ def shared_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """A local Ray in this process (2 CPUs, 127.0.0.1, 500 MB object store); stopped at the end
-    of the module.  Skips when the optional Ray extra is not installed."""
+    """A local Ray of this process's own (2 CPUs, 127.0.0.1, 500 MB object store), started even
+    when another Ray runs on the machine or a stale ``/tmp/ray/ray_current_cluster`` names a dead
+    one (``address="local"``); stopped at the end of the module.  Skips when the optional Ray
+    extra is not installed."""
     ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
     if ray.is_initialized():
         ray.shutdown()
     ray.init(
+        address="local",
         num_cpus=2,
         include_dashboard=False,
         object_store_memory=500 * 1024 * 1024,

@@ -1,8 +1,10 @@
 """Where the heavy stages run: ``local`` (in this process, the default) or ``ray``.
 
-``conf/engine/*.yaml`` builds an :class:`EngineSpec`.  With ``kind: ray``, ``address`` null starts
-a local Ray with this machine's CPUs (``num_cpus`` caps it), ``auto`` joins the cluster this
-machine belongs to and ``ray://host:10001`` joins a remote cluster through Ray Client.  Scoring,
+``conf/engine/*.yaml`` builds an :class:`EngineSpec`.  With ``kind: ray``, ``address`` null (or
+``local``) starts evalkit's own local Ray with this machine's CPUs (``num_cpus`` caps it), even
+when another Ray runs here or a stale ``ray_current_cluster`` file names one; ``auto`` joins the
+cluster this machine belongs to (``RAY_ADDRESS`` or the running head), ``host:port`` that head
+and ``ray://host:10001`` a remote cluster through Ray Client.  Scoring,
 comparison, verdict, report and MLflow logging always stay on the driver.
 
 >>> EngineSpec().kind, EngineSpec(kind="ray").address is None
@@ -34,7 +36,8 @@ def _positive(key: str, value: object, allow_none: bool = True) -> None:
 class EngineSpec:
     """The ``engine`` config group.
 
-    - ``address``: null (start a local Ray), ``auto`` or ``ray://host:port`` (join a cluster).
+    - ``address``: null / ``local`` (start a local Ray), ``auto``, ``host:port`` or
+      ``ray://host:port`` (join a cluster).
     - ``num_cpus`` / ``object_store_memory``: only when starting a local Ray (null = Ray's
       defaults: all CPUs, 30% of RAM); a running cluster refuses them.
     - ``embed_workers``: actors per in-process model version (null = the cluster's CPUs);
@@ -43,6 +46,8 @@ class EngineSpec:
     - ``batch_rows``: texts per Ray Data batch (null = the version's batch_size x concurrency).
     - ``shard_rows``: catalog rows per search shard (Ray task); ``index_store``: save IVF shard
       indexes under ``<cache.dir>/indexes`` and reuse them.
+    - ``verbose``: Ray's INFO lines, workers' output and C++ core lines on stderr
+      (``conf/engine/ray.yaml`` sets it from the top-level ``verbose``).
     """
 
     kind: str = "local"
@@ -56,16 +61,17 @@ class EngineSpec:
     batch_rows: int | None = None
     shard_rows: int = 1_000_000
     index_store: bool = True
+    verbose: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"engine.kind={self.kind!r} is unknown (expected 'local' or 'ray')")
         address = self.address
         if address is not None and not (
-            address == "auto" or str(address).startswith("ray://") or ":" in str(address)
+            address in ("auto", "local") or str(address).startswith("ray://") or ":" in str(address)
         ):
             raise ConfigError(
-                f"engine.address={self.address!r} is invalid (expected null, auto, "
+                f"engine.address={self.address!r} is invalid (expected null, local, auto, "
                 "ray://host:port or host:port)"
             )
         for key in ("num_cpus", "object_store_memory", "embed_workers", "batch_rows"):
@@ -87,8 +93,11 @@ class EngineSpec:
 
     @property
     def joins_cluster(self) -> bool:
-        return self.kind == "ray" and self.address is not None
+        return self.kind == "ray" and self.address not in (None, "local")
 
     def params(self) -> dict[str, object]:
         """MLflow params (``engine.kind``, ``engine.address``)."""
-        return {"engine.kind": self.kind, "engine.address": self.address or ""}
+        return {
+            "engine.kind": self.kind,
+            "engine.address": self.address if self.joins_cluster else "",
+        }

@@ -1,0 +1,116 @@
+"""Output of a sweep job that Hydra's Ray launcher runs: written to files in the job's folder.
+
+A Ray worker's stdout / stderr would otherwise reach the terminal of ``evalkit --multirun`` only
+through Ray's log forwarding, each line behind a coloured ``(_run_job pid=...)`` prefix, jobs
+interleaved.  :class:`RayJobOutput` (a Hydra callback registered in ``conf/config.yaml`` as
+``hydra.callbacks.evalkit_ray_job_output``) sends a Ray-launched job's ``sys.stdout`` (tables,
+verdict) to ``<job dir>/stdout.txt`` and its ``sys.stderr`` (evalkit's log lines, errors) to
+``<job dir>/stderr.txt``: plain text, no ANSI codes, one pair per job.  Jobs of other launchers
+are left alone.  The sweep's summary table is printed by the driver as usual
+(:mod:`evalkit.sweep`).
+
+>>> import tempfile, sys
+>>> d = tempfile.mkdtemp()
+>>> with job_files(d) as (out, err):
+...     print("ndcg@10 0.5012")
+>>> open(out, encoding="utf-8").read()
+'ndcg@10 0.5012\\n'
+>>> sys.stdout is sys.__stdout__ or True
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from evalkit.engine.paths import ray_launched
+
+STDOUT_FILE = "stdout.txt"
+STDERR_FILE = "stderr.txt"
+
+
+def _stream_handlers() -> list[logging.StreamHandler[Any]]:
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    return [
+        h
+        for lg in loggers
+        for h in lg.handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+
+
+@contextlib.contextmanager
+def job_files(folder: str | os.PathLike[str]) -> Iterator[tuple[Path, Path]]:
+    """``sys.stdout`` / ``sys.stderr`` (and the log handlers writing to them) sent to
+    ``stdout.txt`` / ``stderr.txt`` in ``folder`` for the duration."""
+    redirect = _Redirect(Path(folder))
+    redirect.start()
+    try:
+        yield redirect.paths
+    finally:
+        redirect.stop()
+
+
+class _Redirect:
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.paths = (folder / STDOUT_FILE, folder / STDERR_FILE)
+        self._files: list[IO[str]] = []
+        self._saved: tuple[Any, Any] | None = None
+        self._handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
+
+    def start(self) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                stream.flush()
+        out, err = (open(p, "a", encoding="utf-8", buffering=1) for p in self.paths)
+        self._files = [out, err]
+        self._saved = (sys.stdout, sys.stderr)
+        swap = {id(sys.stdout): out, id(sys.stderr): err}
+        for handler in _stream_handlers():
+            target = swap.get(id(handler.stream))
+            if target is not None:
+                self._handlers.append((handler, handler.setStream(target)))
+        sys.stdout, sys.stderr = out, err
+
+    def stop(self) -> None:
+        if self._saved is None:
+            return
+        for handler, old in self._handlers:
+            handler.setStream(old)
+        sys.stdout, sys.stderr = self._saved
+        self._saved, self._handlers = None, []
+        for f in self._files:
+            f.close()
+        self._files = []
+
+
+class RayJobOutput(Callback):
+    """Hydra callback: a Ray-launched sweep job's stdout / stderr go to files in its folder."""
+
+    def __init__(self) -> None:
+        self._redirect: _Redirect | None = None
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        hydra = config.hydra
+        if hydra.mode != RunMode.MULTIRUN or not ray_launched(hydra.runtime.choices):
+            return
+        self._redirect = _Redirect(Path(str(hydra.runtime.output_dir)))
+        self._redirect.start()
+
+    def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
+        if self._redirect is not None:
+            self._redirect.stop()
+            self._redirect = None
