@@ -22,7 +22,7 @@ from evalkit.clicks.correlation import pair_similarity
 from evalkit.clicks.stage import pair_rows
 from evalkit.data.schema import EvalData
 from evalkit.embed import embed_texts
-from evalkit.embed.cache import SHARD_MB
+from evalkit.embed.cache import FLUSH_S, SHARD_MB
 from evalkit.embed.chunking import input_limit_tokens, long_text_warning
 from evalkit.embed.vector_checks import vector_stats
 from evalkit.errors import EndpointError
@@ -99,6 +99,7 @@ def embed_version(
         )
     cache_dir = str(cfg.cache.dir) if cfg.cache.enabled else None
     shard_mb = float(cfg.cache.get("shard_mb", SHARD_MB))
+    flush_s = cfg.cache.get("flush_s", FLUSH_S)
     remote: dict[str, Any] = {}
     if engine is not None:
         cache_dir = engine.cache_dir(cache_dir)
@@ -111,6 +112,7 @@ def embed_version(
         cache_dir=cache_dir,
         progress=cfg.progress,
         shard_mb=shard_mb,
+        flush_s=flush_s,
     )
     queries = embed_texts(
         version,
@@ -119,6 +121,7 @@ def embed_version(
         cache_dir=cache_dir,
         progress=cfg.progress,
         shard_mb=shard_mb,
+        flush_s=flush_s,
         expect_dim=docs.raw_dim,  # a server answering queries in another dimension fails early
     )
     return docs, queries, remote

@@ -279,7 +279,7 @@ KILLED_WRITER = textwrap.dedent(
 
     shard_mb = 50 * (4 * 6 + 16) / 2**20  # 50 rows of 6 dims per shard
     embed_texts(Stalls(batch_size=10), texts_n(400), "query", root / "cache", progress=False,
-                shard_mb=shard_mb)
+                shard_mb=shard_mb, flush_s=None)
     """
 )
 

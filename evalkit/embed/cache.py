@@ -9,8 +9,11 @@ such as ``s3://bucket/vectors``)::
     <root>/<sha256(spec)[:32]>/<shard>.shard.json       manifest, written last (commits the shard)
 
 (:mod:`evalkit.embed.store`).  ``put`` buffers rows and writes a shard whenever the buffer
-reaches ``shard_mb`` megabytes, and on ``flush`` / ``close`` (also when a run stops on an
-exception): a killed process loses only the shard it was filling.  Every writer names its own
+reaches ``shard_mb`` megabytes, when ``flush_s`` seconds have passed since the last shard was
+written (``cache.flush_s``, default 30: checked as each batch is put, so a slow embedding call
+reaches the store every half minute, not only when it ends), and on ``flush`` / ``close`` (also
+when a run stops on an exception): a process killed with ``kill -9`` loses at most the last
+``flush_s`` seconds of finished batches (and the requests in flight).  Every writer names its own
 shards, so concurrent writers (sweep jobs, Ray workers, other machines) never share a file.
 Reads build a sorted key index from the shards' key files (16 bytes per vector) and look
 keys up with one vectorised ``searchsorted``; vectors are gathered from memory-mapped shards.
@@ -35,6 +38,7 @@ import logging
 import mmap
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +63,9 @@ log = logging.getLogger(__name__)
 
 #: Default shard size (``cache.shard_mb``): a killed writer loses at most this much work.
 SHARD_MB = 64
+#: Default time between shard writes while vectors arrive (``cache.flush_s``): a writer killed
+#: with ``kill -9`` loses at most this many seconds of finished batches.
+FLUSH_S = 30.0
 
 
 def spec_hash(spec: Mapping[str, Any]) -> str:
@@ -113,6 +120,7 @@ class VectorCache:
         *,
         fsync: bool = True,
         shard_mb: float = SHARD_MB,
+        flush_s: float | None = FLUSH_S,
     ):
         try:
             text = json.dumps(dict(spec), sort_keys=True, indent=1, ensure_ascii=False)
@@ -120,6 +128,13 @@ class VectorCache:
             raise ConfigError(f"cache: model spec is not JSON-serialisable ({err})") from err
         if not shard_mb or shard_mb <= 0:
             raise ConfigError(f"cache.shard_mb={shard_mb!r} is invalid (expected a number > 0)")
+        if flush_s is not None and (
+            isinstance(flush_s, bool) or not isinstance(flush_s, int | float) or not flush_s > 0
+        ):
+            raise ConfigError(
+                f"cache.flush_s={flush_s!r} is invalid (expected a number of seconds > 0, or null "
+                "to write shards only by size and on close)"
+            )
         self.spec = dict(spec)
         self.spec_hash = spec_hash(spec)
         self.folder = Folder(root).child(self.spec_hash[:32])
@@ -139,6 +154,8 @@ class VectorCache:
             ) from err
         self.fsync = fsync
         self.shard_bytes = float(shard_mb) * 2**20
+        self.flush_s = float(flush_s) if flush_s is not None else None
+        self._last_flush = time.monotonic()
         self.stats = CacheStats()
         self.last_unit_norm = True
         self._lock = threading.Lock()
@@ -185,7 +202,8 @@ class VectorCache:
             return pos, vectors
 
     def put(self, keys: Sequence[bytes] | np.ndarray, vectors: np.ndarray) -> None:
-        """Add vectors for ``keys``; written as a shard once ``shard_mb`` is buffered."""
+        """Add vectors for ``keys``; written as a shard once ``shard_mb`` is buffered or
+        ``flush_s`` seconds have passed since the last shard was written."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         karr = as_key_array(keys)
         if vectors.ndim != 2 or vectors.shape[0] != len(karr):
@@ -200,7 +218,9 @@ class VectorCache:
             self._pending_rows += len(karr)
             self.stats.rows_written += len(karr)
             self.stats.puts += 1
-            if self._pending_rows * (4 * vectors.shape[1] + KEY_BYTES) >= self.shard_bytes:
+            if self._pending_rows * (4 * vectors.shape[1] + KEY_BYTES) >= self.shard_bytes or (
+                self.flush_s is not None and time.monotonic() - self._last_flush >= self.flush_s
+            ):
                 self._flush()
 
     def flush(self) -> None:
@@ -231,6 +251,7 @@ class VectorCache:
         self._n_written += 1
         self._pending_keys, self._pending_vectors, self._pending_rows = [], [], 0
         self._index = None  # re-read on the next get
+        self._last_flush = time.monotonic()
 
     def _key_index(self) -> _KeyIndex:
         if self._index is None:

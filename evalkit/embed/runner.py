@@ -38,7 +38,7 @@ from evalkit.embed.base import (
     check_role,
     check_texts,
 )
-from evalkit.embed.cache import SHARD_MB, VectorCache, keys_distinct, text_key_array
+from evalkit.embed.cache import FLUSH_S, SHARD_MB, VectorCache, keys_distinct, text_key_array
 from evalkit.embed.store import unit_norm
 from evalkit.embed.vector_checks import ROLE_NAMES, check_vectors
 from evalkit.errors import EndpointError
@@ -135,11 +135,12 @@ def embed_texts(
     expect_dim: int | None = None,
     check: bool = True,
     shard_mb: float = SHARD_MB,
+    flush_s: float | None = FLUSH_S,
 ) -> EmbeddingResult:
     """Vectors for ``texts`` (input order) from ``version`` in ``role``, via the cache if given.
 
     ``progress`` shows a tqdm bar (only on a terminal); ``shard_mb`` bounds the cache's shard
-    files (``cache.shard_mb``).  Vectors stored L2-normalised are not normalised again, and a
+    files (``cache.shard_mb``) and ``flush_s`` the time between shard writes (``cache.flush_s``).  Vectors stored L2-normalised are not normalised again, and a
     fully cached call whose rows lie in order in one shard returns a read-only view of it.  ``n_cached`` in the result counts
     unique texts found in the cache; ``latencies_s`` has one entry per request made now.
     ``expect_dim``: the dimension the vectors must have before truncation (the other role's
@@ -166,7 +167,9 @@ def embed_texts(
         keys = np.zeros((0, 16), dtype=np.uint8)
         if cache_dir is not None and unique:
             cache = stack.enter_context(
-                VectorCache(cache_dir, version.cache_spec(role), shard_mb=shard_mb)
+                VectorCache(
+                    cache_dir, version.cache_spec(role), shard_mb=shard_mb, flush_s=flush_s
+                )
             )
             keys = all_keys if inverse is None else text_key_array(unique)
             hit_pos, hit_vectors = cache.get(keys)
