@@ -144,7 +144,7 @@ def test_ray_launcher_sweep_on_its_own_local_ray_writes_job_output_to_files(
                 f"cache.dir={tmp_path / 'cache'}",
                 "progress=false",
                 *_model(srv),
-                "k=10,20",
+                "seed=0,1",
             ],
             cwd=REPO,
             env=offline_env(),

@@ -32,6 +32,7 @@ When the same key is in several shards (two writers raced), the first shard by n
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -103,13 +104,16 @@ class CacheStats:
     misses: int = 0
     rows_written: int = 0  # rows appended by put (including keys another writer won)
     puts: int = 0  # put calls (one per finished batch)
+    rows_dropped: int = 0  # rows a read-only store could not keep
 
 
 class VectorCache:
     """Vectors of one spec under ``root``; see the module docstring for layout and guarantees.
 
     Thread-safe (one lock); each process opens its own object.  Use as a context manager or
-    call :meth:`close` (which writes the last, partly filled shard).  ``last_unit_norm`` tells
+    call :meth:`close` (which writes the last, partly filled shard).  A store that exists but
+    may not be written (a read-only shared folder or bucket) is read: ``read_only`` turns True,
+    one warning per store says new vectors cannot be stored, and ``put`` keeps nothing.  ``last_unit_norm`` tells
     whether every vector the last :meth:`get` returned was stored L2-normalised.
     """
 
@@ -139,19 +143,26 @@ class VectorCache:
         self.spec_hash = spec_hash(spec)
         self.folder = Folder(root).child(self.spec_hash[:32])
         self.dir = self.folder.path if not self.folder.remote else self.folder.url
+        self.root = str(root)
+        self.read_only = False
         try:
             self.folder.makedirs()
             if not self.folder.remote and not os.access(self.folder.path, os.W_OK):
                 raise PermissionError(13, "Permission denied", str(self.folder.path))
             if not self.folder.exists("spec.json"):
                 self.folder.write_bytes("spec.json", (text + "\n").encode("utf-8"), fsync=False)
-        except OSError as err:
-            where = getattr(err, "filename", None) or self.dir
-            raise ConfigError(
-                f"cache.dir={str(root)!r}: cannot write {where} "
-                f"({getattr(err, 'strerror', None) or err}) (expected a writable folder; or "
-                "cache.enabled=false)"
-            ) from err
+        except (OSError, ConfigError) as exc:
+            err = exc.__cause__ if isinstance(exc, ConfigError) else exc
+            if not isinstance(err, OSError):
+                raise
+            if not _is_store(Folder(root)):  # nothing to read and nowhere to write: refuse
+                where = getattr(err, "filename", None) or self.dir
+                raise ConfigError(
+                    f"cache.dir={str(root)!r}: cannot write {where} "
+                    f"({getattr(err, 'strerror', None) or err}) (expected a writable folder; or "
+                    "cache.enabled=false)"
+                ) from err
+            self._read_only(err)  # a shared store we may only read: use what it holds
         self.fsync = fsync
         self.shard_bytes = float(shard_mb) * 2**20
         self.flush_s = float(flush_s) if flush_s is not None else None
@@ -211,13 +222,16 @@ class VectorCache:
         if not len(karr):
             return
         with self._lock:
+            self.stats.puts += 1
+            if self.read_only:  # warned once when found out; the caller keeps its vectors
+                self.stats.rows_dropped += len(karr)
+                return
             if self._pending_vectors and self._pending_vectors[0].shape[1] != vectors.shape[1]:
                 self._flush()
             self._pending_keys.append(karr.copy())
             self._pending_vectors.append(vectors.copy())
             self._pending_rows += len(karr)
             self.stats.rows_written += len(karr)
-            self.stats.puts += 1
             if self._pending_rows * (4 * vectors.shape[1] + KEY_BYTES) >= self.shard_bytes or (
                 self.flush_s is not None and time.monotonic() - self._last_flush >= self.flush_s
             ):
@@ -247,16 +261,58 @@ class VectorCache:
         keys = np.concatenate(self._pending_keys)
         vectors = np.concatenate(self._pending_vectors)
         name = f"{self._writer}-{self._n_written:06d}"
-        write_shard(self.folder, name, keys, vectors, fsync=self.fsync)
+        try:
+            write_shard(self.folder, name, keys, vectors, fsync=self.fsync)
+        except OSError as err:
+            if not _refused(err):
+                raise
+            self.stats.rows_dropped += len(keys)
+            self.stats.rows_written -= len(keys)
+            self._pending_keys, self._pending_vectors, self._pending_rows = [], [], 0
+            self._read_only(err)
+            return
         self._n_written += 1
         self._pending_keys, self._pending_vectors, self._pending_rows = [], [], 0
         self._index = None  # re-read on the next get
         self._last_flush = time.monotonic()
 
+    def _read_only(self, err: OSError) -> None:
+        """From now on only read; warn once per store and process."""
+        self.read_only = True
+        if self.root in _WARNED_READ_ONLY:
+            return
+        _WARNED_READ_ONLY.add(self.root)
+        log.warning(
+            "vector store %s is read-only (%s): the vectors it holds are used, new vectors "
+            "cannot be stored (they are computed again by the next run; point cache.dir at a "
+            "writable folder to keep them)",
+            self.root,
+            getattr(err, "strerror", None) or err,
+        )
+
     def _key_index(self) -> _KeyIndex:
         if self._index is None:
             self._index = _KeyIndex.load(self.folder, self.shards())
         return self._index
+
+
+#: Stores already reported read-only in this process (one warning each).
+_WARNED_READ_ONLY: set[str] = set()
+
+
+def _refused(err: OSError) -> bool:
+    """Whether a write failed because the store may not be written (not, say, a full disk)."""
+    return isinstance(err, PermissionError) or err.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _is_store(top: Folder) -> bool:
+    """Whether ``top`` is an existing folder (a store there can be read, if not written)."""
+    try:
+        if top.remote:
+            return bool(top.fs.isdir(top.root))
+        return top.path.is_dir()
+    except OSError:
+        return False
 
 
 def as_key_array(keys: Sequence[bytes] | np.ndarray) -> np.ndarray:

@@ -162,6 +162,7 @@ def embed_texts(
     n_cached = 0
     unit = True  # every vector so far was L2-normalised when it was stored / returned
 
+    spec_dir = None  # the store folder of this version and role (what a bad cache names)
     with contextlib.ExitStack() as stack:
         cache = None
         keys = np.zeros((0, 16), dtype=np.uint8)
@@ -171,6 +172,7 @@ def embed_texts(
                     cache_dir, version.cache_spec(role), shard_mb=shard_mb, flush_s=flush_s
                 )
             )
+            spec_dir = cache.dir
             keys = all_keys if inverse is None else text_key_array(unique)
             hit_pos, hit_vectors = cache.get(keys)
             if hit_vectors is not None:
@@ -236,7 +238,13 @@ def embed_texts(
                 "(expected one vector per text)"
             )
         if check:
-            hint = f" - cached vectors: clear {cache_dir}" if n_cached and cache_dir else ""
+            hint = (
+                f" - {n_cached} of them came from the vector store: delete its folder {spec_dir} "
+                f"(this version's {ROLE_NAMES.get(role, role)} vectors only; `evalkit "
+                "task=vectors` lists the store) to embed them again"
+                if n_cached and spec_dir is not None
+                else ""
+            )
             check_vectors(out.matrix, version.name, role, version.dimensions, hint)
         vectors = version.finalize(out.matrix, unit_norm=unit, in_place=out.owned)
         if inverse is not None:
