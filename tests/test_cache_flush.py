@@ -39,7 +39,10 @@ def texts() -> list[str]:
 
 def version(base_url: str) -> OpenAIEmbedder:
     return OpenAIEmbedder(
-        "e5_served", base_url=base_url, model="multilingual-e5-small-q4", batch_size=BATCH,
+        "e5_served",
+        base_url=base_url,
+        model="multilingual-e5-small-q4",
+        batch_size=BATCH,
         concurrency=1,
     )
 

@@ -131,6 +131,7 @@ def test_ray_launcher_sweep_on_its_own_local_ray_writes_job_output_to_files(
 ):
     """README's local Ray-launcher sweep, with a stale address file present."""
     with FaultServer(dim=16) as srv:
+        base_url = srv.base_url
         sweep = tmp_path / "sweep"
         proc = subprocess.run(
             [
@@ -163,6 +164,6 @@ def test_ray_launcher_sweep_on_its_own_local_ray_writes_job_output_to_files(
         assert not ANSI.search(out + err)
     summary = json.loads((sweep / "sweep_summary.json").read_text(encoding="utf-8"))
     text = json.dumps(summary)
-    assert "\\\\:" not in text and f"models.openai.base_url={srv.base_url}" in text
+    assert "\\\\:" not in text and f"models.openai.base_url={base_url}" in text
     assert [j["exit_code"] for j in summary["jobs"]] == [0, 0]
     assert os.path.exists(stale_address_file)

@@ -168,9 +168,7 @@ def embed_texts(
         keys = np.zeros((0, 16), dtype=np.uint8)
         if cache_dir is not None and unique:
             cache = stack.enter_context(
-                VectorCache(
-                    cache_dir, version.cache_spec(role), shard_mb=shard_mb, flush_s=flush_s
-                )
+                VectorCache(cache_dir, version.cache_spec(role), shard_mb=shard_mb, flush_s=flush_s)
             )
             spec_dir = cache.dir
             keys = all_keys if inverse is None else text_key_array(unique)

@@ -75,12 +75,15 @@ class _Redirect:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(AttributeError, OSError, ValueError):
                 stream.flush()
-        out, err = (open(p, "a", encoding="utf-8", buffering=1) for p in self.paths)
+        out, err = (open(p, "a", encoding="utf-8", buffering=1) for p in self.paths)  # noqa: SIM115 - closed in stop()
         self._files = [out, err]
         self._saved = (sys.stdout, sys.stderr)
         swap = {id(sys.stdout): out, id(sys.stderr): err}
-        for handler in _stream_handlers():
-            target = swap.get(id(handler.stream))
+        # One handler per stream (Hydra's `console` first): a Ray worker also has a root handler
+        # of its own on stderr, and both would write every line to the file.
+        handlers = sorted(_stream_handlers(), key=lambda h: h.get_name() != "console")
+        for handler in handlers:
+            target = swap.pop(id(handler.stream), None)
             if target is not None:
                 self._handlers.append((handler, handler.setStream(target)))
         sys.stdout, sys.stderr = out, err

@@ -15,12 +15,15 @@ False
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 import threading
 
-_NATIVE = re.compile(rb"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ([DIWEF]) \d+ \d+\] [\w./-]+\.cc:\d+:")
+_NATIVE = re.compile(
+    rb"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ([DIWEF]) \d+ \d+\] [\w./-]+\.cc:\d+:"
+)
 
 
 def is_native_ray_line(line: bytes) -> bool:
@@ -44,10 +47,8 @@ class NativeLogFilter:
 
     def __enter__(self) -> NativeLogFilter:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(AttributeError, OSError, ValueError):
                 stream.flush()
-            except (AttributeError, OSError, ValueError):
-                pass
         saved = os.dup(self.fd)
         out = os.dup(self.fd)
         read_end, write_end = os.pipe()
@@ -63,10 +64,8 @@ class NativeLogFilter:
     def __exit__(self, *exc: object) -> None:
         if self._saved is None:
             return
-        try:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
             sys.stderr.flush()
-        except (AttributeError, OSError, ValueError):
-            pass
         os.dup2(self._saved, self.fd)  # closes the pipe's last write end held here: EOF
         os.close(self._saved)
         self._saved = None
