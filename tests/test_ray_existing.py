@@ -102,6 +102,23 @@ def test_engine_ray_without_address_runs_beside_a_stale_file_and_another_ray(
     assert "ndcg@10" in res.stdout
 
 
+def test_verbose_decides_ray_data_console_level_and_the_native_filter(local_ray):
+    import logging
+
+    from evalkit.engine.session import RaySession
+
+    def console_levels() -> set[int]:
+        handlers = logging.getLogger("ray.data").handlers
+        return {h.level for h in handlers if h.get_name() == "console"}
+
+    with RaySession(EngineSpec(kind="ray")) as quiet:
+        assert console_levels() == {logging.WARNING}
+        assert quiet._filter is not None and not quiet.started  # the fixture's Ray is reused
+    assert quiet._filter is None and local_ray.is_initialized()
+    with RaySession(EngineSpec(kind="ray", verbose=True)) as chatty:
+        assert console_levels() == {logging.INFO} and chatty._filter is None
+
+
 def test_native_ray_lines_are_kept_off_stderr_and_the_rest_passes(tmp_path):
     script = textwrap.dedent(
         """
