@@ -21,6 +21,7 @@ from evalkit.embed.cache import spec_hash, text_key_array
 from evalkit.embed.store import Folder, inventory
 from evalkit.errors import EndpointError
 
+from .cli import run_evalkit
 from .test_embed_cache import Counting, texts_n, toy_vector
 
 fsspec = pytest.importorskip("fsspec")
@@ -59,7 +60,8 @@ def _read_only_warnings(caplog) -> list[str]:
 # ------------------------------------------------------------------ bad vectors in one spec
 
 
-def test_bad_cached_vectors_name_the_spec_folder_not_the_store(tmp_path):
+@pytest.mark.parametrize("via_task", [False, True], ids=["rm", "task=vectors"])
+def test_bad_cached_vectors_name_the_spec_folder_not_the_store(tmp_path, via_task):
     store = tmp_path / "store"
     texts = texts_n(12)
     good, broken = Counting("good", batch_size=4), Counting("broken", batch_size=4)
@@ -74,9 +76,19 @@ def test_bad_cached_vectors_name_the_spec_folder_not_the_store(tmp_path):
     message = str(caught.value)
     assert "are identical" in message  # (the count is section 1's BLAS grouping fix)
     assert f"12 of them came from the vector store: delete its folder {folder} " in message
-    assert "query vectors only" in message and "evalkit task=vectors" in message
+    drop = f"evalkit task=vectors vectors.drop={folder.name[:12]}"
+    assert "query vectors only" in message and drop in message
 
-    shutil.rmtree(folder)  # what the message says: that spec only
+    if via_task:  # what the message says: that spec only
+        listing = run_evalkit(
+            "task=vectors", f"cache.dir={store}", f"vectors.drop={folder.name[:12]}", work=tmp_path
+        )
+        assert listing.returncode == 0, listing.stderr[-3000:]
+        assert f"dropped spec {folder.name} from {store}: 1 shard(s), 12 vectors" in listing.stdout
+        assert "1 spec(s), 12 vectors" in listing.stdout  # the good spec is left
+    else:
+        shutil.rmtree(folder)
+    assert not folder.exists()
     assert broken.calls == []
     again = embed_texts(broken, texts, "query", store, progress=False)
     assert again.n_cached == 0 and len(broken.calls) == 3
@@ -146,3 +158,17 @@ def test_a_full_disk_is_still_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(Folder, "write_bytes", full)
     with pytest.raises(OSError, match="No space left"):
         embed_texts(Counting(batch_size=4), texts_n(8), "query", tmp_path, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "message"),
+    [("ab", "is invalid"), ("zzzzzzzz", "is invalid"), ("00000000", "0 spec folders")],
+)
+def test_drop_names_exactly_one_spec_folder(tmp_path, prefix, message):
+    from evalkit.embed.store import drop_spec
+    from evalkit.errors import ConfigError
+
+    embed_texts(Counting(batch_size=4), texts_n(4), "query", tmp_path, progress=False)
+    with pytest.raises(ConfigError, match=message):
+        drop_spec(tmp_path, prefix)
+    assert sum(s.rows for s in inventory(tmp_path)) == 4

@@ -6,6 +6,11 @@ vectors they hold (rows; two writers racing on a text both count), the dimension
 
     evalkit task=vectors                                 # the default store and models
     evalkit task=vectors cache.dir=s3://bucket/vectors models=[e5_small_openai]
+    evalkit task=vectors vectors.drop=3f2a9c1b7d4e       # delete one spec folder (bad vectors)
+
+``vectors.drop`` deletes the one spec folder whose name starts with the given prefix (the
+``spec`` column, at least 8 characters) - what to do when a broken server left bad vectors in
+one version's shards - then lists what is left.
 
 >>> rows = store_rows([], {})
 >>> rows
@@ -21,7 +26,7 @@ from omegaconf import DictConfig
 
 from evalkit.embed.base import ROLES
 from evalkit.embed.cache import spec_hash
-from evalkit.embed.store import SpecSummary, inventory
+from evalkit.embed.store import SpecSummary, drop_spec, inventory
 from evalkit.instantiate import build
 
 log = logging.getLogger(__name__)
@@ -77,9 +82,16 @@ def format_table(rows: list[tuple[str, ...]]) -> str:
 
 
 def run_vectors_task(cfg: DictConfig) -> int:
-    """Print the store's contents (stdout); exit code 0."""
+    """Print the store's contents (stdout), after dropping ``vectors.drop`` if set; exit code 0."""
     versions = [build(cfg.models[name], f"model version {name!r}") for name in cfg.models or []]
     root = str(cfg.cache.dir)
+    drop = cfg.get("vectors", {}).get("drop") if hasattr(cfg, "get") else None
+    if drop:
+        gone = drop_spec(root, str(drop))
+        print(
+            f"dropped spec {gone.hash} from {root}: {gone.shards} shard(s), {gone.rows:,} vectors "
+            f"({gone.spec.get('backend', '?')} {gone.spec.get('model', '')})".rstrip()
+        )
     summaries = inventory(root)
     rows = store_rows(summaries, configured_specs(versions))
     total = sum(s.rows for s in summaries)

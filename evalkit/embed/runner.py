@@ -162,7 +162,7 @@ def embed_texts(
     n_cached = 0
     unit = True  # every vector so far was L2-normalised when it was stored / returned
 
-    spec_dir = None  # the store folder of this version and role (what a bad cache names)
+    spec_dir = spec_name = None  # the store folder of this version and role (a bad cache's)
     with contextlib.ExitStack() as stack:
         cache = None
         keys = np.zeros((0, 16), dtype=np.uint8)
@@ -170,7 +170,7 @@ def embed_texts(
             cache = stack.enter_context(
                 VectorCache(cache_dir, version.cache_spec(role), shard_mb=shard_mb, flush_s=flush_s)
             )
-            spec_dir = cache.dir
+            spec_dir, spec_name = cache.dir, cache.spec_hash[:12]
             keys = all_keys if inverse is None else text_key_array(unique)
             hit_pos, hit_vectors = cache.get(keys)
             if hit_vectors is not None:
@@ -238,8 +238,8 @@ def embed_texts(
         if check:
             hint = (
                 f" - {n_cached} of them came from the vector store: delete its folder {spec_dir} "
-                f"(this version's {ROLE_NAMES.get(role, role)} vectors only; `evalkit "
-                "task=vectors` lists the store) to embed them again"
+                f"(this version's {ROLE_NAMES.get(role, role)} vectors only: `evalkit "
+                f"task=vectors vectors.drop={spec_name}`) to embed them again"
                 if n_cached and spec_dir is not None
                 else ""
             )

@@ -33,6 +33,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import socket
 import time
 import uuid
@@ -381,3 +382,43 @@ def inventory(root: str | os.PathLike[str]) -> list[SpecSummary]:
             )
         )
     return out
+
+
+def drop_spec(root: str | os.PathLike[str], prefix: str) -> SpecSummary:
+    """Delete the one spec folder under ``root`` whose name starts with ``prefix`` (at least 8
+    hex characters, as ``evalkit task=vectors`` prints them); what it held is returned.
+
+    >>> import tempfile, numpy as np
+    >>> root = tempfile.mkdtemp()
+    >>> spec = Folder(root).child("ab" * 16)
+    >>> spec.makedirs(); spec.write_bytes("spec.json", b'{"backend": "toy"}')
+    >>> _ = write_shard(spec, "w-0", np.zeros((1, 16), np.uint8), np.ones((1, 2), np.float32))
+    >>> gone = drop_spec(root, "abababab")
+    >>> gone.rows, inventory(root)
+    (1, [])
+    """
+    wanted = str(prefix).strip().lower()
+    if len(wanted) < 8 or any(c not in "0123456789abcdef" for c in wanted):
+        raise ConfigError(
+            f"vectors.drop={prefix!r} is invalid (expected the first 8 or more hex characters of "
+            "a spec folder, as `evalkit task=vectors` prints them)"
+        )
+    found = [s for s in inventory(root) if s.hash.startswith(wanted)]
+    if len(found) != 1:
+        names = ", ".join(s.hash[:12] for s in found) or "none"
+        raise ConfigError(
+            f"vectors.drop={prefix!r}: {len(found)} spec folders of {root} start with it "
+            f"({names}) (expected exactly one; `evalkit task=vectors` lists them)"
+        )
+    folder = Folder(root).child(found[0].hash)
+    try:
+        if folder.remote:
+            folder.fs.rm(folder.root, recursive=True)
+        else:
+            shutil.rmtree(folder.path)
+    except OSError as err:
+        raise ConfigError(
+            f"vectors.drop={prefix!r}: cannot delete {folder.url} "
+            f"({getattr(err, 'strerror', None) or err}) (expected a writable vector store)"
+        ) from err
+    return found[0]
