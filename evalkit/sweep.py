@@ -32,6 +32,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from rich.markup import escape
 from rich.table import Table
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,9 @@ def summary_table(jobs: list[JobOutcome]) -> Table:
 
     >>> from rich.console import Console
     >>> c = Console(width=120, record=True, file=open(__import__("os").devnull, "w"))
-    >>> c.print(summary_table([JobOutcome(0, ["k=10"], 3, "BLOCK", "ndcg@10", {"a": 0.5})]))
+    >>> c.print(summary_table([JobOutcome(0, ["models=[openai]"], 3, "BLOCK", "ndcg@10", {"a": 0.5})]))
     >>> text = c.export_text()
-    >>> "a: 0.5000" in text and "BLOCK" in text
+    >>> "a: 0.5000" in text and "BLOCK" in text and "models=[openai]" in text
     True
     """
     metric = next((j.primary_metric for j in jobs if j.primary_metric), "primary metric")
@@ -96,7 +97,13 @@ def summary_table(jobs: list[JobOutcome]) -> Table:
     for j, overrides in zip(jobs, shown):
         values = ", ".join(f"{v}: {x:.4f}" for v, x in j.metrics.items()) or "-"
         verdict = j.verdict if not j.error else f"{j.verdict}: {j.error}"
-        table.add_row(str(j.num), " ".join(overrides), values, verdict, str(j.exit_code))
+        table.add_row(
+            str(j.num),
+            escape(" ".join(overrides)),  # `models=[openai]` is not rich markup
+            escape(values),
+            escape(verdict),
+            str(j.exit_code),
+        )
     return table
 
 
