@@ -34,6 +34,7 @@ from evalkit.compare.fingerprint import check_fingerprints
 from evalkit.compare.latency import backend_kind
 from evalkit.compare.reindex import ReindexAnalysis, analyse_reindex, dims_differ
 from evalkit.compare.report import Section
+from evalkit.compare.thresholds import metric_cutoff
 from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.schema import EvalData
 from evalkit.embed.latency_probe import ProbeSettings, probe_latency, probe_metrics
@@ -44,6 +45,7 @@ from evalkit.index.faiss_index import IndexSpec
 from evalkit.instantiate import build
 from evalkit.metrics.ir import check_metrics, check_primary_metric, check_scorable, mlflow_name
 from evalkit.results import VersionResult
+from evalkit.retrieved_pairs import score_retrieved_pairs
 from evalkit.retrieve.replay import id_ranks
 from evalkit.track.artifacts import write_version_files
 from evalkit.track.baseline import (
@@ -215,6 +217,20 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
                 )
                 evaluation.child_run_ids[version.name] = result.run_id
         engines.close()
+        if len(evaluation.results) >= 2 and cfg.compare.get("score_thresholds"):
+            # The threshold mapping's non-relevant pairs: every version's top-k, scored by all.
+            score_retrieved_pairs(
+                evaluation.results,
+                versions,
+                data,
+                cfg,
+                metric_cutoff(
+                    str(
+                        (cfg.gates.get("primary_metric") or {}).get("metric") or cfg.primary_metric
+                    ),
+                    int(cfg.k),
+                ),
+            )
         reindex: dict[str, ReindexAnalysis] = {}
         if len(evaluation.results) >= 2 and not baseline_run:
             measure_latency(evaluation, versions, cfg, tracker)

@@ -30,6 +30,9 @@ class VersionResult:
       every judged or logged (query_id, item_id) pair, aligned with ``pair_ids`` (same order for all
       versions of one evaluation); ``click_similarity`` the same for the click log's pairs
       (in ``ClickLog.pairs()`` order, NaN where a pair's query or item is unknown).
+    - ``retrieved_pair_ids`` / ``retrieved_similarity``: the version's scores of the unjudged
+      top-``retrieved_k`` pairs of judged queries under every evaluated version
+      (:mod:`evalkit.retrieved_pairs`; the score population of the threshold mapping).
     - ``latencies_s``: per embedding request made while embedding the queries at the configured batch size
       and concurrency (empty when every vector came from the cache), ``throughput`` in texts/s;
       the pipeline replaces them (and ``batch_size`` / ``concurrency``) by the latency probe's
@@ -51,6 +54,9 @@ class VersionResult:
     click_similarity: np.ndarray | None = None
     run_id: str | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    retrieved_pair_ids: list[tuple[str, str]] = field(default_factory=list)
+    retrieved_similarity: np.ndarray | None = None
+    retrieved_k: int = 0
 
     def metric(self, name: str) -> float:
         return float(self.overall[name])

@@ -1,5 +1,6 @@
-"""Quality calls, non-inferiority, slice intervals and threshold mapping against independent
-computations (scipy, numpy), and a noisy copy of the baseline that must block."""
+"""Quality calls, non-inferiority and slice intervals against independent computations (scipy,
+numpy), and a noisy copy of the baseline that must block (threshold mapping:
+tests/test_compare_thresholds.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from evalkit.compare.actions import pin_actions, reindex_action, threshold_actions
+from evalkit.compare.actions import pin_actions, reindex_action
 from evalkit.compare.gates import Status
 from evalkit.compare.quality import Quality, bonferroni_confidence, call, t_interval
 from evalkit.compare.significance import compare_metrics
-from evalkit.compare.thresholds import map_threshold, relevance_of_pairs
 from evalkit.compare.verdict import compare_versions
 from tests.test_compare_verdict import CHECKS_OK, embed, load_collection, version
 
@@ -60,31 +60,6 @@ def test_overall_interval_agrees_with_scipy_bootstrap() -> None:
     assert call(m.delta, m.ci_low, m.ci_high, margin=0.01, p_value=m.p_corrected) == (
         Quality.BETTER
     )
-
-
-def test_threshold_mapping_equals_numpy_quantiles() -> None:
-    rng = np.random.default_rng(11)
-    b = rng.uniform(-0.1, 0.9, 5000)
-    c = 0.75 + 0.25 * b + rng.normal(0, 0.01, 5000)  # e5-like: a narrow, high band
-    relevant = b + rng.normal(0, 0.2, 5000) > 0.4
-    for t in (0.2, 0.3, 0.5):
-        m = map_threshold(b, c, t, relevant)
-        q = np.mean(b < t)
-        assert m.share_below == q and m.mapped == pytest.approx(np.quantile(c, q))
-        assert np.mean(c < m.mapped) == pytest.approx(q, abs=1e-3)
-        kept_a, kept_b = b >= t, c >= m.mapped
-        assert m.baseline_precision == pytest.approx(relevant[kept_a].mean())
-        assert m.baseline_recall == pytest.approx(kept_a[relevant].mean())
-        assert m.candidate_precision == pytest.approx(relevant[kept_b].mean())
-        assert m.candidate_recall == pytest.approx(kept_b[relevant].mean())
-    [a] = threshold_actions([map_threshold(b, c, 0.3, relevant)])
-    assert a["name"] == "score_threshold_0.3"
-    assert a["what_to_do"] == f"change the 0.30 cut-off to {np.quantile(c, np.mean(b < 0.3)):.2f}"
-    assert threshold_actions([map_threshold(b, b, 0.3)]) == []  # same scale: nothing to change
-    [all_rel] = threshold_actions([map_threshold(b, c, 0.3, np.ones(len(b), dtype=bool))])
-    assert "precision is 1 by construction" in all_rel["why"]
-    assert "by construction" not in a["why"]
-    assert relevance_of_pairs([("q", "a"), ("q", "x")], {"q": {"a": 1}}).tolist() == [True, False]
 
 
 def test_reindex_and_pin_actions() -> None:

@@ -3,8 +3,10 @@
 Each action is a checklist item ``{name, observed, expected, why, what_to_do}``:
 
 - ``score_threshold_<t>``: a downstream similarity cut-off ``t`` quantile-matched to B's score
-  scale (:mod:`evalkit.compare.thresholds`), with precision / recall of the cut under both.
-  A mapped value within ``tolerance`` of ``t`` keeps its meaning: no action.
+  scale on the stated score population (:mod:`evalkit.compare.thresholds`), with recall (and
+  precision, where grade-0 judgments exist) of the cut under both.  A mapped value within
+  ``tolerance`` of ``t`` keeps its meaning: no action.  A cut-off outside A's scores has no
+  mapping: the action says so (observed "no mapping") and never prints a cut-off.
 - ``reindex``: re-index the whole catalog (dimensions differ) or the rolling-vs-atomic call of
   :mod:`evalkit.compare.reindex` (dimensions match).
 - ``pin_dimensions``, ``pin_normalisation``, ``pin_prefixes``, ``pin_input_types``: client settings
@@ -12,10 +14,13 @@ Each action is a checklist item ``{name, observed, expected, why, what_to_do}``:
 - ``max_input_length``: the largest input the candidate's endpoint accepted (endpoint checks),
   when it is below the baseline's or the endpoint refuses long texts at all.
 
->>> from evalkit.compare.thresholds import map_threshold
->>> m = map_threshold(np.array([0.1, 0.2, 0.5, 0.7]), np.array([0.8, 0.82, 0.9, 0.95]), 0.3)
->>> [a["what_to_do"] for a in threshold_actions([m])]
+>>> from evalkit.compare.thresholds import ScorePopulation, map_threshold
+>>> pop = ScorePopulation.of(np.array([0.1, 0.2, 0.5, 0.7]), np.array([0.8, 0.82, 0.9, 0.95]))
+>>> [a["what_to_do"] for a in threshold_actions([map_threshold(pop, 0.3)])]
 ['change the 0.30 cut-off to 0.86']
+>>> threshold_actions([map_threshold(pop, 0.05)])[0]["what_to_do"]
+"no mapping: the cut-off lies outside A's scores (A: 0.10 to 0.70); choose B's replacement for 0.05 from B's scores"
+
 >>> pin_actions({"dimensions": None, "query_prefix": ""}, {"dimensions": 256, "query_prefix": "query: "},
 ...             baseline_dim=512, candidate_dim=256)[0]["name"]
 'pin_dimensions'
@@ -44,38 +49,56 @@ def item(name: str, observed: Any, expected: Any, why: str, what_to_do: str) -> 
     }
 
 
-def _pr(p: float, r: float) -> str:
+def _pr(m: ThresholdMapping, precision: float, recall: float) -> str:
     def f(x: float) -> str:
         return "n/a" if x is None or not math.isfinite(x) else f"{x:.2f}"
 
-    return f"precision {f(p)}, recall {f(r)}"
+    p = f"precision {f(precision)}" if m.n_nonrelevant else "precision n/a"
+    return f"{p}, recall {f(recall)}"
 
 
 def threshold_actions(
     mappings: Sequence[ThresholdMapping], tolerance: float = 0.005
 ) -> list[dict[str, Any]]:
-    """One action per threshold whose mapped value moved by more than ``tolerance``."""
+    """One action per threshold whose mapped value moved by more than ``tolerance``, and one
+    per threshold with no mapping (the cut-off lies outside A's scores: the team must choose
+    B's cut-off another way).  Every text names the score population."""
     out = []
     for m in mappings:
-        if m.n_pairs == 0 or not math.isfinite(m.mapped):
+        name = f"score_threshold_{threshold_key(m.threshold)}"
+        if m.n_pairs == 0:
+            continue
+        if m.mapped is None:
+            out.append(
+                item(
+                    name,
+                    "no mapping",
+                    m.threshold,
+                    f"{m.no_mapping_reason()}. B's scores span {m.candidate_min:.2f} to "
+                    f"{m.candidate_max:.2f}. Population: {m.population}",
+                    f"no mapping: the cut-off lies outside A's scores (A: {m.baseline_min:.2f}"
+                    f" to {m.baseline_max:.2f}); choose B's replacement for {m.threshold:.2f} "
+                    "from B's scores",
+                )
+            )
             continue
         if abs(m.mapped - m.threshold) <= tolerance:
             continue
+        no_precision = (
+            "; precision: n/a, no judged non-relevant pairs" if not m.n_nonrelevant else ""
+        )
         out.append(
             item(
-                f"score_threshold_{threshold_key(m.threshold)}",
+                name,
                 round(m.mapped, 4),
                 m.threshold,
-                f"{m.share_below:.1%} of the {m.n_pairs} judged pairs score below {m.threshold:.2f}"
-                f" under A; under B the same share lies below {m.mapped:.2f}. As a relevance "
-                f"cut: A at {m.threshold:.2f} {_pr(m.baseline_precision, m.baseline_recall)}; "
-                f"B at {m.mapped:.2f} {_pr(m.candidate_precision, m.candidate_recall)}"
-                + (
-                    " (every judged pair is relevant here, so precision is 1 by construction; "
-                    "recall is the share of relevant pairs the cut keeps)"
-                    if m.n_relevant == m.n_pairs
-                    else ""
-                ),
+                f"{m.share_below:.1%} of the pairs score below {m.threshold:.2f} under A; "
+                f"under B the same share lies below {m.mapped:.2f} (B's scores span "
+                f"{m.candidate_min:.2f} to {m.candidate_max:.2f}). As a relevance cut on the "
+                f"{m.n_judged} judged pairs: A at {m.threshold:.2f} "
+                f"{_pr(m, m.baseline_precision, m.baseline_recall)}; B at {m.mapped:.2f} "
+                f"{_pr(m, m.candidate_precision, m.candidate_recall)}{no_precision}. "
+                f"Population: {m.population}",
                 f"change the {m.threshold:.2f} cut-off to {m.mapped:.2f}",
             )
         )

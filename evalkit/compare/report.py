@@ -107,7 +107,8 @@ def candidate_metrics(c: CandidateComparison) -> dict[str, float]:
             out[f"unjudged_at_{u.k}_{role}"] = u.mean
     for t in c.thresholds:
         key = threshold_key(t.threshold)
-        out[f"threshold_{key}_mapped"] = t.mapped
+        if t.mapped is not None:  # no mapping: no metric (never a cut-off outside the scores)
+            out[f"threshold_{key}_mapped"] = t.mapped
         out[f"threshold_{key}_precision_baseline"] = t.baseline_precision
         out[f"threshold_{key}_recall_baseline"] = t.baseline_recall
         out[f"threshold_{key}_precision_candidate"] = t.candidate_precision

@@ -3,132 +3,342 @@
 Systems downstream of the retriever often cut on similarity ("show items scoring >= 0.3").  A
 new model has a new score scale, so the same number no longer means the same thing.  For each
 configured threshold ``t`` (``compare.score_thresholds``, default ``[0.3]``) evalkit maps it by
-quantile matching on the judged (query, item) pairs both versions scored:
+quantile matching on one **score population**: the same (query, item) pairs scored by both
+versions (:class:`ScorePopulation`):
 
-- ``q`` = share of the baseline's pair scores strictly below ``t`` (what the cut drops today);
-- the mapped threshold is the ``q``-quantile of the candidate's pair scores (numpy's default
-  linear interpolation), so the cut drops the same share of pairs under both versions;
+- every judged pair (grade 0 included), and
+- the retrieved top-k pairs of each judged query under A and under B (``k`` = the primary
+  metric's cut-off, e.g. 10 for ``ndcg@10``), which are the pairs a downstream cut acts on.
+  A pair retrieved by only one version is scored by the other one too (the pipeline reads that
+  version's query and item vectors again, :mod:`evalkit.retrieved_pairs`), so both score
+  arrays hold the same pairs.  Judgments that hold only relevant items (Cranfield, BEIR qrels)
+  thus still get non-relevant pairs.
 
-and reports "score >= threshold" as a relevance classifier (grade >= 1 is relevant) under the
-baseline at ``t`` and under the candidate at the mapped value: precision (relevant share of the
-pairs kept) and recall (kept share of the relevant pairs).
+Then, per threshold:
 
->>> b = np.array([0.1, 0.2, 0.35, 0.5, 0.7]); c = np.array([0.80, 0.82, 0.86, 0.9, 0.95])
->>> m = map_threshold(b, c, 0.3, relevant=np.array([False, False, True, True, True]))
+- ``q`` = share of A's scores of the population strictly below ``t`` (what the cut drops today);
+- only when ``0 < q < 1`` is ``t`` mapped: to the ``q``-quantile of B's scores (numpy's default
+  linear interpolation, which lies between two observed scores of B), so the cut drops the same
+  share of pairs under both versions.  With ``q`` = 0 or 1 the cut-off lies outside A's
+  scores: there is **no mapping** (any cut below B's lowest score would do, which says nothing),
+  and evalkit says so with A's observed score range.  A mapped cut-off never lies outside B's
+  observed scores;
+- "score >= cut" is also read as a relevance classifier on the *judged* pairs (grade >= 1 is
+  relevant): recall (kept share of the relevant judged pairs) and, only where grade-0 judgments
+  exist, precision (relevant share of the judged pairs kept).  Without judged non-relevant pairs
+  precision would be 1 by construction: it is reported as n/a.
+
+>>> pop = ScorePopulation.of(np.array([0.1, 0.2, 0.35, 0.5, 0.7]),
+...                          np.array([0.80, 0.82, 0.86, 0.9, 0.95]),
+...                          grades=np.array([0, 0, 1, 2, 1]))
+>>> m = map_threshold(pop, 0.3)
 >>> m.share_below, round(m.mapped, 3), m.baseline_precision, m.candidate_recall
 (0.4, 0.844, 1.0, 1.0)
+>>> map_threshold(pop, 0.05).mapped is None  # every pair scores >= 0.05 under A
+True
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from evalkit.errors import DataError
 
+UNJUDGED = -1  #: the grade of a retrieved pair nobody judged
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+@dataclass(frozen=True)
+class ScorePopulation:
+    """The pairs a threshold is mapped on: both versions' scores of the same pairs, aligned.
+
+    ``grades`` holds each pair's judgment (``UNJUDGED`` = -1 for a retrieved pair nobody
+    judged); ``k`` is the cut-off of the retrieved pairs (0 = none were added) and ``note``
+    says why none were, when they were not.
+    """
+
+    baseline: np.ndarray
+    candidate: np.ndarray
+    grades: np.ndarray
+    k: int = 0
+    n_queries: int = 0
+    note: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        baseline: np.ndarray,
+        candidate: np.ndarray,
+        grades: np.ndarray | None = None,
+        *,
+        k: int = 0,
+        n_queries: int = 0,
+        note: str = "",
+    ) -> ScorePopulation:
+        """Check and wrap the arrays (``grades=None``: every pair unjudged)."""
+        b = np.asarray(baseline, dtype=np.float64).ravel()
+        c = np.asarray(candidate, dtype=np.float64).ravel()
+        if b.shape != c.shape:
+            raise DataError(
+                f"pair scores have {b.size} (baseline) and {c.size} (candidate) values",
+                field="pair_similarity",
+                expected="both versions' scores of the same pairs",
+            )
+        g = (
+            np.full(b.size, UNJUDGED, dtype=np.int64)
+            if grades is None
+            else np.asarray(grades, dtype=np.int64).ravel()
+        )
+        if g.shape != b.shape:
+            raise DataError(
+                f"{g.size} grades for {b.size} pairs", field="grades", expected="one per pair"
+            )
+        ok = np.isfinite(b) & np.isfinite(c)  # a pair one version could not score is left out
+        return cls(b[ok], c[ok], g[ok], int(k), int(n_queries), note)
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.baseline.size)
+
+    @property
+    def judged(self) -> np.ndarray:
+        return self.grades >= 0
+
+    @property
+    def n_judged(self) -> int:
+        return int(self.judged.sum())
+
+    @property
+    def n_relevant(self) -> int:
+        return int((self.grades >= 1).sum())
+
+    @property
+    def n_nonrelevant(self) -> int:
+        """Judged pairs of grade 0 (the only evidence for precision)."""
+        return int((self.grades == 0).sum())
+
+    @property
+    def n_retrieved(self) -> int:
+        """Retrieved pairs that nobody judged."""
+        return self.n_pairs - self.n_judged
+
+    def describe(self) -> str:
+        """One line naming the population, e.g. ``1,234 pairs scored by both versions: 300
+        judged (120 grade 0) + 934 unjudged top-10 pairs of A and B on 50 judged queries``."""
+        text = (
+            f"{self.n_pairs:,} pairs scored by both versions: {self.n_judged:,} judged "
+            f"({self.n_nonrelevant:,} grade 0)"
+        )
+        if self.k:
+            text += f" + {self.n_retrieved:,} unjudged top-{self.k} pairs of A and B"
+            if self.n_queries:
+                text += f" on {self.n_queries:,} judged queries"
+        if self.note:
+            text += f" ({self.note})"
+        return text
+
 
 @dataclass(frozen=True)
 class ThresholdMapping:
-    """One threshold, its quantile-matched value under the candidate, and both classifiers."""
+    """One threshold, its quantile-matched value under the candidate, and both classifiers.
+
+    ``mapped`` is None when there is no mapping (A's share below the threshold is 0 or 1);
+    a precision is NaN without judged grade-0 pairs, a recall NaN without relevant ones.
+    """
 
     threshold: float
-    mapped: float
+    mapped: float | None
     share_below: float
     n_pairs: int
+    n_judged: int
     n_relevant: int
+    n_nonrelevant: int
+    k: int
+    baseline_min: float
+    baseline_max: float
+    candidate_min: float
+    candidate_max: float
     baseline_precision: float
     baseline_recall: float
     candidate_precision: float
     candidate_recall: float
+    population: str
+
+    @property
+    def is_mapped(self) -> bool:
+        return self.mapped is not None
+
+    def no_mapping_reason(self) -> str:
+        """``no mapping: the cut-off lies outside A's scores (A's scores span 0.41 to 0.93)``."""
+        if self.n_pairs == 0:
+            return "no mapping: no pair was scored by both versions"
+        return (
+            f"no mapping: the cut-off lies outside A's scores (A's scores span "
+            f"{self.baseline_min:.2f} to {self.baseline_max:.2f}; {self.share_below:.0%} of "
+            f"the pairs lie below {self.threshold:.2f})"
+        )
 
     def to_dict(self) -> dict:
-        return {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in asdict(self).items()
+        out = {
+            "threshold": self.threshold,
+            "mapped": _finite(self.mapped),
+            "share_below": _finite(self.share_below),
+            "n_pairs": self.n_pairs,
+            "n_judged": self.n_judged,
+            "n_relevant": self.n_relevant,
+            "n_nonrelevant": self.n_nonrelevant,
+            "k": self.k,
+            "baseline_range": [_finite(self.baseline_min), _finite(self.baseline_max)],
+            "candidate_range": [_finite(self.candidate_min), _finite(self.candidate_max)],
+            "baseline_precision": _finite(self.baseline_precision),
+            "baseline_recall": _finite(self.baseline_recall),
+            "candidate_precision": _finite(self.candidate_precision),
+            "candidate_recall": _finite(self.candidate_recall),
+            "population": self.population,
         }
+        if not self.is_mapped:
+            out["note"] = self.no_mapping_reason()
+        return out
 
 
-def _classifier(scores: np.ndarray, cut: float, relevant: np.ndarray | None) -> tuple[float, float]:
-    if relevant is None:
+def _classifier(scores: np.ndarray, cut: float | None, grades: np.ndarray) -> tuple[float, float]:
+    """Precision (only with judged grade-0 pairs) and recall of ``score >= cut`` on the judged
+    pairs."""
+    if cut is None:
         return math.nan, math.nan
-    kept = scores >= cut
+    judged = grades >= 0
+    s, relevant = scores[judged], grades[judged] >= 1
+    kept = s >= cut
     n_kept, n_rel = int(kept.sum()), int(relevant.sum())
-    precision = float((kept & relevant).sum() / n_kept) if n_kept else math.nan
-    recall = float((kept & relevant).sum() / n_rel) if n_rel else math.nan
-    return precision, recall
+    hits = int((kept & relevant).sum())
+    has_nonrelevant = bool((~relevant).any())
+    precision = hits / n_kept if n_kept and has_nonrelevant else math.nan
+    recall = hits / n_rel if n_rel else math.nan
+    return float(precision), float(recall)
 
 
-def map_threshold(
-    baseline: np.ndarray,
-    candidate: np.ndarray,
-    threshold: float,
-    relevant: np.ndarray | None = None,
-) -> ThresholdMapping:
-    """Quantile-match ``threshold`` from the baseline's score scale to the candidate's.
-
-    ``baseline`` / ``candidate`` are the two versions' scores of the same pairs (aligned);
-    ``relevant`` marks the relevant pairs (for precision / recall), or ``None``.
-    """
-    b = np.asarray(baseline, dtype=np.float64).ravel()
-    c = np.asarray(candidate, dtype=np.float64).ravel()
-    if b.shape != c.shape:
-        raise DataError(
-            f"pair scores have {b.size} (baseline) and {c.size} (candidate) values",
-            field="pair_similarity",
-            expected="both versions' scores of the same pairs",
-        )
-    rel = None if relevant is None else np.asarray(relevant, dtype=bool).ravel()
-    if rel is not None and rel.shape != b.shape:
-        raise DataError(
-            f"{rel.size} relevance labels for {b.size} pairs",
-            field="relevant",
-            expected="one label per pair",
-        )
+def map_threshold(population: ScorePopulation, threshold: float) -> ThresholdMapping:
+    """Quantile-match ``threshold`` from A's score scale to B's on ``population``."""
+    b, c, g = population.baseline, population.candidate, population.grades
+    t = float(threshold)
     n = b.size
-    if n == 0:
-        nan = math.nan
-        return ThresholdMapping(float(threshold), nan, nan, 0, 0, nan, nan, nan, nan)
-    share = float(np.count_nonzero(b < threshold) / n)
-    mapped = float(np.quantile(c, share))
-    bp, br = _classifier(b, threshold, rel)
-    cp, cr = _classifier(c, mapped, rel)
+    nan = math.nan
+    share = float(np.count_nonzero(b < t) / n) if n else nan
+    mapped: float | None = None
+    if n and 0.0 < share < 1.0:
+        # numpy's linear interpolation lies between two order statistics of B; the clip only
+        # guards against a last-bit rounding outside them.
+        mapped = float(np.clip(np.quantile(c, share), c.min(), c.max()))
+    bp, br = _classifier(b, t if mapped is not None else None, g)
+    cp, cr = _classifier(c, mapped, g)
     return ThresholdMapping(
-        threshold=float(threshold),
+        threshold=t,
         mapped=mapped,
         share_below=share,
         n_pairs=n,
-        n_relevant=int(rel.sum()) if rel is not None else 0,
+        n_judged=population.n_judged,
+        n_relevant=population.n_relevant,
+        n_nonrelevant=population.n_nonrelevant,
+        k=population.k,
+        baseline_min=float(b.min()) if n else nan,
+        baseline_max=float(b.max()) if n else nan,
+        candidate_min=float(c.min()) if n else nan,
+        candidate_max=float(c.max()) if n else nan,
         baseline_precision=bp,
         baseline_recall=br,
         candidate_precision=cp,
         candidate_recall=cr,
-    )
-
-
-def relevance_of_pairs(
-    pair_ids: Sequence[tuple[str, str]], qrels: Mapping[str, Mapping[str, int]]
-) -> np.ndarray:
-    """``grade >= 1`` for each (query, item) pair (unjudged pairs are not relevant).
-
-    >>> relevance_of_pairs([("q", "a"), ("q", "b")], {"q": {"a": 2, "b": 0}}).tolist()
-    [True, False]
-    """
-    return np.fromiter(
-        (qrels.get(q, {}).get(i, 0) >= 1 for q, i in pair_ids), dtype=bool, count=len(pair_ids)
+        population=population.describe(),
     )
 
 
 def map_thresholds(
-    baseline: np.ndarray,
-    candidate: np.ndarray,
-    thresholds: Sequence[float],
-    relevant: np.ndarray | None = None,
+    population: ScorePopulation, thresholds: Sequence[float]
 ) -> list[ThresholdMapping]:
     """:func:`map_threshold` for every configured threshold."""
-    return [map_threshold(baseline, candidate, float(t), relevant) for t in thresholds]
+    return [map_threshold(population, float(t)) for t in thresholds]
+
+
+def grades_of_pairs(
+    pair_ids: Sequence[tuple[str, str]], qrels: Mapping[str, Mapping[str, int]]
+) -> np.ndarray:
+    """Each (query, item) pair's grade, ``UNJUDGED`` (-1) where nobody judged it.
+
+    >>> grades_of_pairs([("q", "a"), ("q", "b"), ("q", "c")], {"q": {"a": 2, "b": 0}}).tolist()
+    [2, 0, -1]
+    """
+    return np.fromiter(
+        (qrels.get(q, {}).get(i, UNJUDGED) for q, i in pair_ids),
+        dtype=np.int64,
+        count=len(pair_ids),
+    )
+
+
+def _topk(ranking: Any, queries: Sequence[str], k: int) -> set[tuple[str, str]]:
+    present = set(ranking.query_ids)
+    return {(q, i) for q in queries if q in present for i in ranking.top(q, k)}
+
+
+def population_of(
+    baseline: Any,
+    candidate: Any,
+    pair_ids: Sequence[tuple[str, str]],
+    pair_b: np.ndarray,
+    pair_c: np.ndarray,
+    qrels: Mapping[str, Mapping[str, int]],
+) -> ScorePopulation:
+    """The score population of one comparison (two :class:`~evalkit.results.VersionResult`):
+    the judged pairs (``pair_ids`` with both versions' aligned scores) plus the unjudged pairs in
+    A's or B's top-k of a judged query that both versions scored
+    (:mod:`evalkit.retrieved_pairs`); ``note`` says why the latter are missing, if they are."""
+    grades = grades_of_pairs(pair_ids, qrels)
+    k = min(baseline.retrieved_k, candidate.retrieved_k)
+    if baseline.retrieved_similarity is None or candidate.retrieved_similarity is None or not k:
+        missing = [v.name for v in (baseline, candidate) if v.retrieved_similarity is None] or [
+            baseline.name
+        ]
+        note = (
+            f"no unjudged top-k pairs: not scored for {' and '.join(missing)}"
+            if qrels
+            else "no judgments"
+        )
+        return ScorePopulation.of(pair_b, pair_c, grades, note=note)
+    b_at = {p: j for j, p in enumerate(baseline.retrieved_pair_ids)}
+    judged = set(pair_ids)
+    queries = [q for q, items in qrels.items() if items]
+    wanted = _topk(baseline.ranking, queries, k) | _topk(candidate.ranking, queries, k)
+    rows_b, rows_c = [], []
+    for j, p in enumerate(candidate.retrieved_pair_ids):
+        if p in wanted and p not in judged and p in b_at:
+            rows_b.append(b_at[p])
+            rows_c.append(j)
+    rb = np.asarray(baseline.retrieved_similarity, dtype=np.float64)[rows_b]
+    rc = np.asarray(candidate.retrieved_similarity, dtype=np.float64)[rows_c]
+    return ScorePopulation.of(
+        np.concatenate([np.asarray(pair_b, dtype=np.float64), rb]),
+        np.concatenate([np.asarray(pair_c, dtype=np.float64), rc]),
+        np.concatenate([grades, np.full(rb.size, UNJUDGED, dtype=np.int64)]),
+        k=k,
+        n_queries=len({q for q, _ in wanted}),
+    )
+
+
+def metric_cutoff(metric: str, default: int) -> int:
+    """The cut-off of a ranx metric string (``ndcg@10`` -> 10), ``default`` without one.
+
+    >>> metric_cutoff("ndcg@10", 100), metric_cutoff("map", 100)
+    (10, 100)
+    """
+    _, _, k = metric.partition("@")
+    return int(k) if k.isdigit() and int(k) > 0 else int(default)
 
 
 def threshold_key(t: float) -> str:

@@ -89,7 +89,7 @@ from evalkit.compare.significance import (
     paired_tests,
 )
 from evalkit.compare.slices import Slice, query_slices
-from evalkit.compare.thresholds import ThresholdMapping, map_thresholds, relevance_of_pairs
+from evalkit.compare.thresholds import ThresholdMapping, map_thresholds, population_of
 from evalkit.compare.unjudged import (
     UnjudgedAtK,
     UnjudgedSummary,
@@ -599,9 +599,12 @@ def compare_pair(
 
     thresholds: list[ThresholdMapping] = []
     if shared.pair_b is not None and st.score_thresholds:
+        # Judged pairs + unjudged top-k pairs of A and B, each scored by both versions.
         qrels = data.judgments.qrels if data is not None and data.judgments else {}
-        relevant = relevance_of_pairs(pair_ids, qrels) if qrels else None
-        thresholds = map_thresholds(shared.pair_b, shared.pair_c, st.score_thresholds, relevant)
+        population = population_of(
+            baseline, candidate, pair_ids, shared.pair_b, shared.pair_c, qrels
+        )
+        thresholds = map_thresholds(population, st.score_thresholds)
     b_dim, c_dim = as_int(baseline.extra.get("dim")), as_int(candidate.extra.get("dim"))
     actions = [
         *threshold_actions(thresholds),
