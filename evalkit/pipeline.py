@@ -45,8 +45,8 @@ from evalkit.index.faiss_index import IndexSpec
 from evalkit.instantiate import build
 from evalkit.metrics.ir import check_metrics, check_primary_metric, check_scorable, mlflow_name
 from evalkit.results import VersionResult
-from evalkit.retrieved_pairs import score_retrieved_pairs
 from evalkit.retrieve.replay import id_ranks
+from evalkit.retrieved_pairs import score_retrieved_pairs
 from evalkit.track.artifacts import write_version_files
 from evalkit.track.baseline import (
     load_version_result,
