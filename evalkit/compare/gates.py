@@ -197,7 +197,6 @@ class SliceConfig:
     enabled: bool = True
     columns: tuple[str, ...] | None = None  # None = language + every categorical attribute
     max_levels: int = 20
-    min_queries: int = 10
     head_share: float = 0.5
     torso_share: float = 0.8
     length_bands: tuple[int, ...] = (1, 3)
@@ -410,11 +409,15 @@ def _slice_config(sec: Any) -> SliceConfig:
         "enabled",
         "columns",
         "max_levels",
-        "min_queries",
         "frequency_bands",
         "length_bands",
         "affect_verdict",
     }
+    if isinstance(sec, Mapping) and "min_queries" in sec:
+        raise ConfigError(
+            f"gates.slices.min_queries={sec['min_queries']!r}: the smallest slice that gets a "
+            "call is now set by compare.min_slice_queries (one key); move the value there"
+        )
     sec = _section({"slices": sec}, "slices", keys)
     d = SliceConfig()
     bands = sec.get("frequency_bands") or {}
@@ -446,7 +449,6 @@ def _slice_config(sec: Any) -> SliceConfig:
         enabled=bool(sec.get("enabled", d.enabled)),
         columns=cols,
         max_levels=int(_num(sec, "max_levels", d.max_levels, "slices", lo=1)),
-        min_queries=int(_num(sec, "min_queries", d.min_queries, "slices", lo=1)),
         head_share=head,
         torso_share=torso,
         length_bands=lengths,

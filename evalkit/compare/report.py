@@ -207,9 +207,14 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
                     {
                         "slice": s.label,
                         "n_queries": s.n_queries,
-                        "status": str(s.status),
+                        "status": str(s.status) if s.evaluated else "not_called",
                         "evaluated": s.evaluated,
-                        "quality": [q.to_dict() for q in s.quality],
+                        "min_queries": s.min_queries,
+                        "ci_clipped": s.ci_clipped,
+                        "quality": [
+                            q.to_dict() if s.evaluated else {**q.to_dict(), "status": "not_called"}
+                            for q in s.quality
+                        ],
                         "metrics": _jsonable(s.metrics),
                         "drift": _jsonable(s.drift),
                         "overlap": _jsonable(s.overlap),
@@ -281,8 +286,10 @@ def _quality_line(c: CandidateComparison) -> str:
 
 
 def _slice_summary(c: CandidateComparison) -> str:
-    """Slices called worse / better by name; inconclusive and no-worse ones counted."""
+    """Slices called worse / better by name; no-worse and inconclusive ones counted (inconclusive
+    means the interval spans both 0 and -margin), and the slices too small for a call."""
     groups: dict[Quality, list[str]] = {}
+    small = [s for s in c.slices if not s.evaluated]
     for s in c.slices:
         if s.evaluated:
             groups.setdefault(s.status, []).append(s.label)
@@ -294,8 +301,15 @@ def _slice_summary(c: CandidateComparison) -> str:
     if groups.get(Quality.NO_WORSE):
         parts.append(f"no worse: {len(groups[Quality.NO_WORSE])} slices")
     if groups.get(Quality.INCONCLUSIVE):
+        margin = next((q.margin for q in c.quality if q.metric == c.primary_metric), None)
+        spans = f"0 and -{margin:g}" if margin is not None else "0 and -margin"
         parts.append(
-            f"inconclusive (too few queries for a call): {len(groups[Quality.INCONCLUSIVE])} slices"
+            f"inconclusive (CI spans both {spans}): {len(groups[Quality.INCONCLUSIVE])} slices"
+        )
+    if small:
+        parts.append(
+            f"not called (fewer than {small[0].min_queries} queries, too few for a call): "
+            f"{len(small)} slices"
         )
     return "; ".join(parts)
 
@@ -667,11 +681,12 @@ def _slice_rows(c: CandidateComparison) -> list[list[str]]:
                 s.label,
                 str(s.n_queries),
                 _f(q.delta if q else None, "+.4f"),
-                f"[{_f(q.ci_low if q else None, '+.4f')}, {_f(q.ci_high if q else None, '+.4f')}]",
+                f"[{_f(q.ci_low if q else None, '+.4f')}, {_f(q.ci_high if q else None, '+.4f')}]"
+                + (" (clipped)" if s.ci_clipped else ""),
                 _f(s.overlap.agreement if s.overlap else None),
                 _f(s.drift.mean_shift if s.drift else None, "+.4f"),
                 _f(s.drift.low_share_delta if s.drift else None, "+.4f"),
-                STATUS_TEXT[s.status] if s.evaluated else "not called (few queries)",
+                STATUS_TEXT[s.status] if s.evaluated else f"not called (< {s.min_queries} queries)",
             ]
         )
     return rows
@@ -683,7 +698,7 @@ def _slice_head(c: CandidateComparison) -> list[str]:
         "slice",
         "queries",
         f"delta {m}",
-        "CI (Bonferroni)",
+        "CI (Bonferroni, within [-1, 1])",
         "top-k agreement",
         "cosine shift",
         "low-share delta",

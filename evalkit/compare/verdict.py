@@ -116,6 +116,7 @@ class CompareSettings:
     regressions: int = 10
     regression_top_n: int = 5
     score_thresholds: tuple[float, ...] = (0.3,)
+    min_slice_queries: int = 10  # the smallest query slice that gets a quality call
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> CompareSettings:
@@ -139,6 +140,7 @@ class CompareSettings:
                 score_thresholds=tuple(
                     float(t) for t in (cfg.get("score_thresholds", d.score_thresholds) or ())
                 ),
+                min_slice_queries=int(cfg.get("min_slice_queries", d.min_slice_queries)),
             )
         except (TypeError, ValueError) as err:
             raise ConfigError(f"compare settings are malformed: {err}") from None
@@ -148,6 +150,11 @@ class CompareSettings:
         if out.permutations < 1 or out.bootstrap < 0 or out.regressions < 0:
             raise ConfigError(
                 "compare.permutations must be >= 1 and compare.bootstrap / compare.regressions >= 0"
+            )
+        if out.min_slice_queries < 2:
+            raise ConfigError(
+                f"compare.min_slice_queries={out.min_slice_queries} (expected an integer >= 2: "
+                "a paired interval needs two queries)"
             )
         if not 0.0 < out.confidence < 1.0:
             raise ConfigError(f"compare.confidence={out.confidence} (expected between 0 and 1)")
@@ -166,8 +173,10 @@ class SliceResult:
     overlap: OverlapSummary | None
     unjudged: dict[str, UnjudgedSummary]
     quality: list[QualityCall]
-    status: Quality  # the slice's primary-metric call (Bonferroni across metrics x slices)
-    evaluated: bool  # False when the slice has fewer than gates.slices.min_queries queries
+    status: Quality  # the slice's primary-metric call (Bonferroni across metrics x called slices)
+    evaluated: bool  # False when the slice has fewer than compare.min_slice_queries queries
+    min_queries: int = 10  # compare.min_slice_queries
+    ci_clipped: bool = False  # the primary metric's t-interval reached past [-1, 1]
 
     @property
     def label(self) -> str:
@@ -585,11 +594,28 @@ def compare_pair(
         if shared.pair_b is not None:
             shared.pair_codes = _pair_query_codes(pair_ids, shared.query_index)
         query_sets = list(query_slices(data.queries, cfg.slices))
-        n_tests = max(1, len(query_sets) * len(metrics))
-        level = bonferroni_confidence(st.confidence, n_tests)
+        # Bonferroni over the slices that get a call (>= compare.min_slice_queries queries).
+        scored_b = baseline.per_query[cfg.primary_metric]
+        scored_c = candidate.per_query[cfg.primary_metric]
+        n_called = sum(
+            sum(q in scored_b and q in scored_c for q in sl.query_ids) >= st.min_slice_queries
+            for sl in query_sets
+        )
+        level = bonferroni_confidence(st.confidence, max(1, n_called * len(metrics)))
         for sl in query_sets:
             slices.append(
-                _compare_slice(sl, baseline, candidate, metrics, cfg, stats_kw, shared, data, level)
+                _compare_slice(
+                    sl,
+                    baseline,
+                    candidate,
+                    metrics,
+                    cfg,
+                    stats_kw,
+                    shared,
+                    data,
+                    level,
+                    st.min_slice_queries,
+                )
             )
     statuses = [g.status for g in gate_results]
     if cfg.slices.affect_verdict:
@@ -656,6 +682,26 @@ def compare_pair(
     )
 
 
+#: Every evalkit metric lies in [0, 1], so a paired difference lies in [-1, 1].
+DIFFERENCE_RANGE = (-1.0, 1.0)
+
+
+def clip_interval(low: float, high: float) -> tuple[float, float, bool]:
+    """``[low, high]`` clipped to :data:`DIFFERENCE_RANGE`, and whether the clip changed it.
+
+    A t-interval on a few queries can reach past the range a difference of two [0, 1] metrics
+    can take; the clip never changes a call (0 and -margin lie inside the range).
+
+    >>> clip_interval(-1.79, 2.70), clip_interval(-0.2, 0.1)
+    ((-1.0, 1.0, True), (-0.2, 0.1, False))
+    """
+    lo, hi = DIFFERENCE_RANGE
+    if math.isnan(low) or math.isnan(high):
+        return low, high, False
+    clipped = (max(low, lo), min(high, hi))
+    return clipped[0], clipped[1], clipped != (low, high)
+
+
 def slice_calls(
     baseline: Mapping[str, Mapping[str, float]],
     candidate: Mapping[str, Mapping[str, float]],
@@ -663,14 +709,25 @@ def slice_calls(
     query_ids: Sequence[str],
     margin: float,
     confidence: float,
-) -> list[QualityCall]:
-    """Slice calls from paired t-intervals at ``confidence`` (already Bonferroni-adjusted)."""
-    out = []
+    min_queries: int = 2,
+) -> tuple[list[QualityCall], set[str]]:
+    """Slice calls from paired t-intervals at ``confidence`` (already Bonferroni-adjusted),
+    clipped to [-1, 1]; a metric scored on fewer than ``min_queries`` queries of the slice gets
+    no call (``inconclusive``, reported as "not called").  Also returns the metrics whose
+    interval was clipped."""
+    out, clipped = [], set()
     for m in comparisons:
         b, c = baseline[m.metric], candidate[m.metric]
-        ids = [q for q in query_ids if q in b]
+        ids = [q for q in query_ids if q in b and q in c]
         d = np.fromiter((c[q] - b[q] for q in ids), dtype=np.float64, count=len(ids))
-        low, high = t_interval(d, confidence)
+        low, high, was_clipped = clip_interval(*t_interval(d, confidence))
+        if was_clipped:
+            clipped.add(m.metric)
+        status = (
+            quality_call(m.delta, low, high, margin=margin)
+            if len(ids) >= min_queries
+            else Quality.INCONCLUSIVE
+        )
         out.append(
             QualityCall(
                 metric=m.metric,
@@ -679,13 +736,13 @@ def slice_calls(
                 ci_high=high,
                 p_value=m.p_value,
                 p_corrected=m.p_corrected,
-                status=quality_call(m.delta, low, high, margin=margin),
+                status=status,
                 margin=margin,
                 baseline=m.baseline_mean,
                 candidate=m.candidate_mean,
             )
         )
-    return out
+    return out, clipped
 
 
 def _compare_slice(
@@ -698,18 +755,23 @@ def _compare_slice(
     shared: _Shared,
     data: EvalData,
     level: float,
+    min_queries: int = 10,
 ) -> SliceResult:
     comparisons = compare_metrics(
         baseline.per_query, candidate.per_query, metrics, query_ids=sl.query_ids, **stats_kw
     )
-    n = comparisons[0].n_queries if comparisons else 0
-    calls = slice_calls(
+    n = next(
+        (m.n_queries for m in comparisons if m.metric == cfg.primary_metric),
+        comparisons[0].n_queries if comparisons else 0,
+    )
+    calls, clipped = slice_calls(
         baseline.per_query,
         candidate.per_query,
         comparisons,
         sl.query_ids,
         cfg.primary_max_drop,
         level,
+        min_queries,
     )
     primary = next((q for q in calls if q.metric == cfg.primary_metric), None)
     drift = None
@@ -719,7 +781,7 @@ def _compare_slice(
         drift = _drift(shared, cfg, member[shared.pair_codes])
     overlap = shared.overlap.summary(sl.query_ids) if shared.overlap else None
     unjudged = {name: u.summary(sl.query_ids) for name, u in shared.unjudged.items()}
-    evaluated = n >= cfg.slices.min_queries
+    evaluated = n >= min_queries
     return SliceResult(
         dimension=sl.dimension,
         value=sl.value,
@@ -729,8 +791,10 @@ def _compare_slice(
         overlap=overlap,
         unjudged=unjudged,
         quality=calls,
-        status=primary.status if primary is not None else Quality.INCONCLUSIVE,
+        status=primary.status if primary is not None and evaluated else Quality.INCONCLUSIVE,
         evaluated=evaluated,
+        min_queries=min_queries,
+        ci_clipped=cfg.primary_metric in clipped,
     )
 
 
