@@ -53,8 +53,9 @@ def _pr(m: ThresholdMapping, precision: float, recall: float) -> str:
     def f(x: float) -> str:
         return "n/a" if x is None or not math.isfinite(x) else f"{x:.2f}"
 
-    p = f"precision {f(precision)}" if m.n_nonrelevant else "precision n/a"
-    return f"{p}, recall {f(recall)}"
+    if not m.n_nonrelevant:  # precision would be 1 by construction: not shown
+        return f"recall {f(recall)}"
+    return f"precision {f(precision)}, recall {f(recall)}"
 
 
 def threshold_actions(
@@ -74,10 +75,12 @@ def threshold_actions(
                     name,
                     "no mapping",
                     m.threshold,
-                    f"{m.no_mapping_reason()}. B's scores span {m.candidate_min:.2f} to "
-                    f"{m.candidate_max:.2f}. Population: {m.population}",
-                    f"no mapping: the cut-off lies outside A's scores (A: {m.baseline_min:.2f}"
-                    f" to {m.baseline_max:.2f}); choose B's replacement for {m.threshold:.2f} "
+                    f"{m.share_below:.0%} of the pairs score below {m.threshold:.2f} under A, "
+                    f"so today the cut {'keeps every' if m.share_below == 0 else 'drops every'}"
+                    " pair and no share of them can be matched on B's scale (B's scores span "
+                    f"{m.candidate_min:.2f} to {m.candidate_max:.2f}). Population: "
+                    f"{m.population}",
+                    f"{m.no_mapping_reason()}; choose B's replacement for {m.threshold:.2f} "
                     "from B's scores",
                 )
             )
@@ -85,7 +88,7 @@ def threshold_actions(
         if abs(m.mapped - m.threshold) <= tolerance:
             continue
         no_precision = (
-            "; precision: n/a, no judged non-relevant pairs" if not m.n_nonrelevant else ""
+            " (precision: n/a, no judged non-relevant pairs)" if not m.n_nonrelevant else ""
         )
         out.append(
             item(

@@ -285,6 +285,10 @@ def _quality_line(c: CandidateComparison) -> str:
     )
 
 
+def _n_slices(n: int) -> str:
+    return f"{n} slice" if n == 1 else f"{n} slices"
+
+
 def _slice_summary(c: CandidateComparison) -> str:
     """Slices called worse / better by name; no-worse and inconclusive ones counted (inconclusive
     means the interval spans both 0 and -margin), and the slices too small for a call."""
@@ -299,17 +303,17 @@ def _slice_summary(c: CandidateComparison) -> str:
         if groups.get(q)
     ]
     if groups.get(Quality.NO_WORSE):
-        parts.append(f"no worse: {len(groups[Quality.NO_WORSE])} slices")
+        parts.append(f"no worse: {_n_slices(len(groups[Quality.NO_WORSE]))}")
     if groups.get(Quality.INCONCLUSIVE):
         margin = next((q.margin for q in c.quality if q.metric == c.primary_metric), None)
         spans = f"0 and -{margin:g}" if margin is not None else "0 and -margin"
         parts.append(
-            f"inconclusive (CI spans both {spans}): {len(groups[Quality.INCONCLUSIVE])} slices"
+            f"inconclusive (CI spans both {spans}): {_n_slices(len(groups[Quality.INCONCLUSIVE]))}"
         )
     if small:
         parts.append(
             f"not called (fewer than {small[0].min_queries} queries, too few for a call): "
-            f"{len(small)} slices"
+            f"{_n_slices(len(small))}"
         )
     return "; ".join(parts)
 

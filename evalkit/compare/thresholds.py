@@ -177,13 +177,12 @@ class ThresholdMapping:
         return self.mapped is not None
 
     def no_mapping_reason(self) -> str:
-        """``no mapping: the cut-off lies outside A's scores (A's scores span 0.41 to 0.93)``."""
+        """``no mapping: the cut-off lies outside A's scores (A: 0.41 to 0.93)``."""
         if self.n_pairs == 0:
             return "no mapping: no pair was scored by both versions"
         return (
-            f"no mapping: the cut-off lies outside A's scores (A's scores span "
-            f"{self.baseline_min:.2f} to {self.baseline_max:.2f}; {self.share_below:.0%} of "
-            f"the pairs lie below {self.threshold:.2f})"
+            f"no mapping: the cut-off lies outside A's scores (A: {self.baseline_min:.2f} to "
+            f"{self.baseline_max:.2f})"
         )
 
     def to_dict(self) -> dict:
