@@ -282,6 +282,8 @@ def grades_of_pairs(
 
 
 def _topk(ranking: Any, queries: Sequence[str], k: int) -> set[tuple[str, str]]:
+    if ranking is None:
+        return set()
     present = set(ranking.query_ids)
     return {(q, i) for q in queries if q in present for i in ranking.top(q, k)}
 
