@@ -197,6 +197,7 @@ def test_slice_intervals_stay_inside_the_difference_range() -> None:
         assert (q.ci_low, q.ci_high) == pytest.approx((max(lo, -1.0), min(hi, 1.0)))
         assert -1.0 <= q.ci_low <= q.ci_high <= 1.0
         assert x.ci_clipped == (lo < -1.0 or hi > 1.0)
+        assert (q.family, q.n_queries, q.confidence) == ("slice", SIZES[name], level)
     assert s["tiny"].ci_clipped  # the issue's [-1.79, +2.70] on 3 queries
     rows = {r[0]: r for r in _slice_rows(c)}
     assert rows["group=tiny"][3] == "[-1.0000, +1.0000] (clipped)"

@@ -740,6 +740,9 @@ def slice_calls(
                 margin=margin,
                 baseline=m.baseline_mean,
                 candidate=m.candidate_mean,
+                confidence=confidence,
+                family="slice",
+                n_queries=len(ids),
             )
         )
     return out, clipped
