@@ -88,11 +88,11 @@ def test_ties_are_broken_by_reach_then_ids():
     got = rank_unjudged({"q": ["m", "k"]}, {"q": ["k", "m"]}, {"q": {"z": 1}}, "ndcg@2")
     assert [u.item_id for u in got] == ["k", "m"]  # same priority and reach: item id order
     assert got[0].priority == got[1].priority
-    # Equal priority, different reach (mrr's 1/r discount): s ranked 1 / 2 -> |1/2 - 1| = 0.5,
-    # reach 1; t ranked 2 / absent -> 0.5, reach 0.5: s first although t's id sorts after it
-    # either way, and u (absent / 1) -> 1.0 leads.
-    got = rank_unjudged({"q": ["s", "t"]}, {"q": ["u", "s"]}, {"q": {"z": 1}}, "mrr@2")
-    assert [(u.item_id, u.priority) for u in got] == [("u", 1.0), ("s", 0.5), ("t", 0.5)]
+    # Equal priority, different reach (mrr's 1/r discount): t ranked 1 / 2 -> |1/2 - 1| = 0.5,
+    # reach 1; s ranked 2 / absent -> 0.5, reach 0.5: t before s, against the id order; u
+    # (absent / 1) -> 1.0 leads.
+    got = rank_unjudged({"q": ["t", "s"]}, {"q": ["u", "t"]}, {"q": {"z": 1}}, "mrr@2")
+    assert [(u.item_id, u.priority) for u in got] == [("u", 1.0), ("t", 0.5), ("s", 0.5)]
 
 
 def test_judged_items_and_zero_weight_items():
