@@ -12,8 +12,8 @@ top 10):
 - ``worklist (once)``: the order computed once from the starting judgments;
 - ``depth-10 pooling``: rank by rank (1..10), each query A's item then B's;
 - ``random``: a seeded permutation of the pool;
-- ``oracle``: only the relevant items B ranks higher, in worklist order - it reads the grades, so
-  it is no method but the lower bound any order could reach.
+- ``oracle``: only the relevant items the better version (with all judgments) ranks higher, in
+  worklist order - it reads the grades, so it is no method but a bound for any order.
 
 After every judgment the primary call (better / no_worse / worse / inconclusive) is made on the
 per-query nDCG@10 deltas of the queries scored so far (:func:`primary_call`; the deltas are
@@ -25,6 +25,7 @@ Usage (the collection the tests read; a plain BEIR folder works too)::
 
     python benchmarks/bench_worklist.py                      # --data tests/data/cranfield
     python benchmarks/bench_worklist.py --data <folder> --batch 10 --seed 0
+    python benchmarks/bench_worklist.py --swap               # A = e5_small, B = use_m3
 
 Vectors come from the evalkit embedding cache (``--cache``, default ``.cache/evalkit``): e5_small
 embeds Cranfield's titles in ~20 s cold.
@@ -136,11 +137,11 @@ def rankings(data_dir: Path, cache: Path) -> tuple[object, object, Qrels, object
     return a.ranking, b.ranking, ev.data.judgments.qrels, ev.data
 
 
-def ranked_above(top_b: list[str], top_a: list[str], item: str) -> bool:
-    """B ranks ``item`` higher than A does (absent from a top 10 = below it)."""
-    rb = top_b.index(item) if item in top_b[:K] else K
-    ra = top_a.index(item) if item in top_a[:K] else K
-    return rb < ra
+def ranked_above(top_x: list[str], top_y: list[str], item: str) -> bool:
+    """X ranks ``item`` higher than Y does (absent from a top 10 = below it)."""
+    rx = top_x.index(item) if item in top_x[:K] else K
+    ry = top_y.index(item) if item in top_y[:K] else K
+    return rx < ry
 
 
 def pool_order(top_a: dict, top_b: dict, judged: Qrels) -> list[tuple[str, str]]:
@@ -200,6 +201,7 @@ def main() -> None:
     ap.add_argument("--cache", default=str(REPO / ".cache" / "evalkit"))
     ap.add_argument("--batch", type=int, default=10, help="worklist recomputed every N judgments")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--swap", action="store_true", help="A = e5_small, B = use_m3")
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -209,6 +211,9 @@ def main() -> None:
         sys.exit(f"no collection at {data_dir}: pass --data <BEIR folder of Cranfield>")
     t0 = time.perf_counter()
     rank_a, rank_b, full, data = rankings(data_dir, Path(a.cache))
+    names = ("use_m3", "e5_small")
+    if a.swap:
+        rank_a, rank_b, names = rank_b, rank_a, names[::-1]
     top_a, top_b = top_ids(rank_a, K), top_ids(rank_b, K)
     start: Qrels = {
         q: {d: grade(full, q, d) for d in items[:START_DEPTH]} for q, items in top_a.items()
@@ -227,12 +232,14 @@ def main() -> None:
     def fixed(order: list[tuple[str, str]]) -> Callable[[Qrels], list[tuple[str, str]]]:
         return lambda judged: [p for p in order if p[1] not in judged.get(p[0], {})]
 
+    favoured = (top_b, top_a) if final_d.mean() > 0 else (top_a, top_b)
+
     def oracle(judged: Qrels) -> list[tuple[str, str]]:
-        # Not a method: it knows the grades. Only relevant items B ranks above A, worklist order.
+        # Not a method: it knows the grades. Only relevant items the winner ranks higher.
         return [
             p
             for p in worklist_batch(judged)
-            if grade(full, *p) > 0 and ranked_above(top_b[p[0]], top_a[p[0]], p[1])
+            if grade(full, *p) > 0 and ranked_above(favoured[0][p[0]], favoured[1][p[0]], p[1])
         ]
 
     shuffled = list(pool)
@@ -242,7 +249,7 @@ def main() -> None:
         "worklist (computed once)": fixed(once),
         "depth-10 pooling": fixed(pool),
         f"random (seed {a.seed})": fixed(shuffled),
-        "oracle: relevant items B ranks higher only (a bound, not a method)": oracle,
+        "oracle: relevant items the winner ranks higher (a bound, not a method)": oracle,
     }
     results = {}
     for name, order in orders.items():
@@ -252,8 +259,8 @@ def main() -> None:
 
     start_n = sum(len(v) for v in start.values())
     print(
-        f"{data.name}: {len(data.catalog)} items, {len(data.queries)} queries; A=use_m3, "
-        f"B=e5_small, titles; {METRIC}; margin {MARGIN}, alpha {ALPHA}; batch {a.batch}"
+        f"{data.name}: {len(data.catalog)} items, {len(data.queries)} queries; A={names[0]}, "
+        f"B={names[1]}, titles; {METRIC}; margin {MARGIN}, alpha {ALPHA}; batch {a.batch}"
     )
     print(
         f"start: {start_n} judgments (A's top {START_DEPTH}), {start_d.size} queries scored, "
