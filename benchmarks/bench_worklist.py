@@ -45,12 +45,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from evalkit.compare.quality import call, t_interval  # noqa: E402
+from evalkit.compare.intervals import student  # noqa: E402
+from evalkit.compare.quality import call  # noqa: E402
 from evalkit.compare.worklist import rank_unjudged, top_ids  # noqa: E402
 from evalkit.metrics.ir import score  # noqa: E402
 
@@ -64,15 +64,13 @@ Qrels = dict[str, dict[str, int]]
 
 
 def primary_call(deltas: np.ndarray) -> str:
-    """The primary metric's call on per-query deltas (B - A): a paired t-interval at 1 - alpha
-    and the uncorrected paired t-test p (the primary metric is tested at the full alpha).
-    The one place to point at evalkit's final primary-call API."""
-    d = np.asarray(deltas, dtype=np.float64)
-    if d.size < 2:
-        return "inconclusive"
-    low, high = t_interval(d, 1.0 - ALPHA)
-    p = float(stats.ttest_rel(d, np.zeros_like(d)).pvalue) if np.any(d != d[0]) else float("nan")
-    return str(call(float(d.mean()), low, high, margin=MARGIN, p_value=p, alpha=ALPHA))
+    """The primary metric's call on per-query deltas (B - A), as the verdict makes it with
+    ``compare.test=student``: the paired t-test at the full alpha (the primary metric is not
+    corrected) and the interval that inverts it, at 1 - alpha
+    (:func:`evalkit.compare.intervals.student`, :func:`evalkit.compare.quality.call`)."""
+    test = student(np.asarray(deltas, dtype=np.float64))
+    low, high = test.interval(1.0 - ALPHA)
+    return str(call(test.estimate, low, high, margin=MARGIN, p_value=test.p_value, alpha=ALPHA))
 
 
 _DISC = [1.0 / math.log2(i + 2) for i in range(K)]
