@@ -18,6 +18,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from evalkit.compare.worklist import WORKLIST_FILE
 from evalkit.results import VersionResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,6 +87,8 @@ def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> 
     )
     if data.skipped:
         console.print("skipped rows: " + ", ".join(f"{k}={v}" for k, v in data.skipped.items()))
+    if data.extra_judgments is not None:
+        console.print(data.extra_judgments.describe(), highlight=False, soft_wrap=True)
     if evaluation.comparison is not None:  # the answer first: the checklist, then the evidence
         from evalkit.compare import checklist_table
 
@@ -101,3 +104,11 @@ def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> 
             console.print(f"MLflow UI: {evaluation.ui_url}", soft_wrap=True)
     else:
         console.print(f"outputs in {evaluation.output_dir}")
+    worklist = getattr(evaluation, "worklist", None)
+    if worklist is not None and worklist.rows:
+        console.print(
+            f"judging worklist: {len(worklist.rows)} items -> "
+            f"{evaluation.output_dir / WORKLIST_FILE}",
+            highlight=False,
+            soft_wrap=True,
+        )

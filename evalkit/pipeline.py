@@ -35,6 +35,8 @@ from evalkit.compare.latency import backend_kind
 from evalkit.compare.reindex import ReindexAnalysis, analyse_reindex, dims_differ
 from evalkit.compare.report import Section
 from evalkit.compare.thresholds import metric_cutoff
+from evalkit.compare.worklist import WORKLIST_FILE, Worklist, evaluation_worklist
+from evalkit.data.extra import merge_extra_judgments, split_dataset_config
 from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.schema import EvalData
 from evalkit.embed.latency_probe import ProbeSettings, probe_latency, probe_metrics
@@ -73,6 +75,7 @@ class Evaluation:
     exit_code: int = 0
     tracking_error: str | None = None  # the store failed mid-run: logged later with task=log
     ui_url: str | None = None  # the experiment's runs table in the MLflow UI
+    worklist: Worklist | None = None  # judging_worklist.csv's rows (None: nothing unjudged)
 
 
 def _dataset_params(data: EvalData) -> dict[str, Any]:
@@ -87,6 +90,7 @@ def _dataset_params(data: EvalData) -> dict[str, Any]:
         "dataset.judgment_method": data.judgments.method if data.judgments is not None else "none",
         **{f"dataset.fingerprint.{k}": v for k, v in data.fingerprint.items()},
         **{f"dataset.skipped.{k}": v for k, v in data.skipped.items()},
+        **(data.extra_judgments.params() if data.extra_judgments is not None else {}),
     }
 
 
@@ -127,8 +131,10 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
             raise ConfigError(f"conf/models/{name}.yaml names its version {v.name!r}; use {name!r}")
     spec: IndexSpec = build(cfg.index, "index")
     engine_spec: EngineSpec = build(cfg.engine, "engine") if cfg.get("engine") else EngineSpec()
-    data: EvalData = build(cfg.dataset, "dataset")
+    dataset_cfg, extra_judgments = split_dataset_config(cfg.dataset)
+    data: EvalData = build(dataset_cfg, "dataset")
     data, click_stage = with_clicks(data, cfg.get("clicks"))
+    data = merge_extra_judgments(data, extra_judgments)  # dataset.extra_judgments, any loader
     if data.judgments is None or not data.judgments.qrels:
         raise ConfigError(
             f"dataset {data.name!r} has no judgments: give human judgments or a click log "
@@ -554,4 +560,24 @@ def compare_and_report(
         tracker.set_tags(parent, verdict_tags(verdict))
         for path in (files.markdown, files.html, files.verdict_json):
             tracker.log_artifact(parent, path)
+    evaluation.worklist = write_worklist(evaluation, cfg, tracker, parent)
     return verdict
+
+
+def write_worklist(
+    evaluation: Evaluation, cfg: DictConfig, tracker: Tracker | None, parent: str | None
+) -> Worklist | None:
+    """``judging_worklist.csv`` (:mod:`evalkit.compare.worklist`) in the run folder and on the
+    parent run, when either version's top k (the primary metric's cut-off) holds unjudged items."""
+    gate = cfg.gates.get("primary_metric") if cfg.get("gates") else None
+    metric = (gate.get("metric") if hasattr(gate, "get") else None) or cfg.primary_metric
+    size = int(cfg.compare.get("worklist_size", 200))
+    worklist = evaluation_worklist(
+        evaluation.results[0], evaluation.results[1:], evaluation.data, str(metric), size
+    )
+    if worklist is None or not worklist.rows:
+        return None
+    path = worklist.write_csv(evaluation.output_dir / WORKLIST_FILE)
+    if tracker is not None and parent is not None:
+        tracker.log_artifact(parent, path)
+    return worklist

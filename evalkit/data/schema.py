@@ -18,6 +18,7 @@ from evalkit.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.clicks.log import ClickLog
+    from evalkit.data.extra import ExtraJudgments
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class EvalData:
 
     ``skipped`` counts rows dropped by configured skip rules (e.g. ``{"empty_title": 3}``);
     ``fingerprint`` maps ``catalog``/``queries``/``judgments``/``clicks``/``dataset`` to hex digests.
+    ``extra_judgments`` says what ``dataset.extra_judgments`` added (:mod:`evalkit.data.extra`).
     """
 
     name: str
@@ -107,6 +109,7 @@ class EvalData:
     synthetic: bool = False
     text_field: str = "title"
     title_separator: str = " "
+    extra_judgments: ExtraJudgments | None = None
 
     def embedded_texts(self) -> list[str]:
         """The catalog strings embedded for this dataset (``text_field``, ``title_separator``)."""

@@ -35,6 +35,7 @@ PATH_KEYS = (
     "dataset.catalog.path",
     "dataset.queries.path",
     "dataset.judgments.path",
+    "dataset.extra_judgments",
     "clicks.path",
     "tracking.uri",
 )

@@ -1,0 +1,251 @@
+"""Extra judgments (``dataset.extra_judgments=<file>``): grades a team added, merged into any dataset.
+
+The file is a filled-in ``judging_worklist.csv`` (:mod:`evalkit.compare.worklist`) or any
+qrels-like table: CSV, TSV, JSONL or Parquet (``.gz`` too) with the columns ``query_id``,
+``item_id``, ``grade`` (BEIR's ``query-id``, ``corpus-id``, ``score`` are accepted too); other
+columns are ignored.  Rules:
+
+- a row whose grade is blank is skipped: not judged yet (a worklist is filled in gradually);
+- a grade is an integer >= 0; ids must name a query of the evaluation and an item of the catalog;
+- a pair already judged with the same grade is accepted (nothing changes); with another grade it
+  is a :class:`~evalkit.errors.DataError` naming the file and row, as is a pair graded twice in
+  the file with different grades (a worklist may list a pair once per candidate);
+- the merged judgments get a new fingerprint (``judgments`` and ``dataset`` digests change), and
+  their source names both files (the MLflow ``judgments`` input).
+
+It runs after any loader (demo, beir, tabular, hub, trec) and after the click stage, in
+:func:`evalkit.pipeline.run_evaluation`.
+
+>>> import tempfile, pathlib
+>>> from evalkit.data.schema import Catalog, Queries, Judgments, EvalData
+>>> from evalkit.data.fingerprint import fingerprint_data
+>>> cat, qs, j = Catalog(["d1", "d2"], ["red shoe", "blue hat"]), Queries(["q1"], ["hat"]), Judgments({"q1": {"d1": 0}})
+>>> data = EvalData("toy", cat, qs, j, fingerprint=fingerprint_data(cat, qs, j))
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "judging_worklist.csv"
+>>> _ = path.write_text("query_id,item_id,grade\\nq1,d2,2\\nq1,d1,\\n", encoding="utf-8")
+>>> merged = merge_extra_judgments(data, path)
+>>> merged.judgments.qrels, merged.extra_judgments.added, merged.extra_judgments.blank
+({'q1': {'d1': 0, 'd2': 2}}, 1, 1)
+>>> merged.fingerprint["judgments"] != data.fingerprint["judgments"]
+True
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from evalkit.data import validate as v
+from evalkit.data.fingerprint import fingerprint_data
+from evalkit.data.readers import _OPENERS, _csv_header, infer_format, read_file
+from evalkit.data.schema import EvalData, Judgments
+from evalkit.errors import DataError
+
+log = logging.getLogger(__name__)
+
+#: The config key (``dataset.extra_judgments``), set for every dataset group in conf/config.yaml.
+CONFIG_KEY = "extra_judgments"
+#: Accepted column names, in order of preference: evalkit's / the worklist's, then BEIR qrels'.
+COLUMN_SETS = (("query_id", "item_id", "grade"), ("query-id", "corpus-id", "score"))
+
+
+@dataclass(frozen=True)
+class ExtraJudgments:
+    """What a ``dataset.extra_judgments`` file added (kept on ``EvalData.extra_judgments``).
+
+    ``added``: new (query, item) judgments; ``agreeing``: rows equal to a judgment already held
+    (or repeating an earlier row); ``blank``: rows without a grade (not judged yet).
+    """
+
+    path: str
+    added: int
+    agreeing: int
+    blank: int
+
+    def params(self) -> dict[str, Any]:
+        """MLflow params: ``dataset.extra_judgments`` (the path) and its counts."""
+        return {
+            "dataset.extra_judgments": self.path,
+            "dataset.extra_judgments.added": self.added,
+            "dataset.extra_judgments.agreeing": self.agreeing,
+            "dataset.extra_judgments.blank": self.blank,
+        }
+
+    def describe(self) -> str:
+        """``extra judgments: 20 added from <path> (3 already held, 177 blank)``."""
+        return (
+            f"extra judgments: {self.added} added from {self.path} "
+            f"({self.agreeing} already held, {self.blank} blank)"
+        )
+
+
+def split_dataset_config(node: Any) -> tuple[Any, str | None]:
+    """``(dataset config without extra_judgments, its value)``: the loaders never see the key.
+
+    The copy keeps its parent, so interpolations (``${..repo}``) resolve as before.
+    """
+    from omegaconf import DictConfig, open_dict
+
+    if not isinstance(node, DictConfig) or CONFIG_KEY not in node:
+        return node, None
+    value = node.get(CONFIG_KEY)
+    rest = copy.deepcopy(node)
+    with open_dict(rest):
+        rest.pop(CONFIG_KEY)
+    return rest, (str(value) if value not in (None, "") else None)
+
+
+def _header(path: Path, label: str) -> list[str]:
+    fmt = infer_format(path)
+    if fmt in ("csv", "tsv"):
+        return _csv_header(path, "\t" if fmt == "tsv" else ",", label)
+    if fmt in ("parquet", "pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(path).names)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"not a readable parquet file: {exc}", file=label) from exc
+    opener = _OPENERS.get(path.suffix.lower(), open)
+    try:
+        with opener(path, "rb") as fh:
+            first = fh.readline().decode("utf-8-sig").strip()
+        row = json.loads(first) if first else {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(
+            f"the first line is not a JSON object ({exc})", file=label, row=1, expected="JSON lines"
+        ) from exc
+    return list(row) if isinstance(row, dict) else []
+
+
+def _columns(path: Path, label: str) -> tuple[str, str, str]:
+    if not path.is_file():
+        raise DataError(
+            f"file not found (resolved to {path.resolve()})",
+            file=label,
+            expected="a filled-in judging_worklist.csv or a qrels file",
+        )
+    header = _header(path, label)
+    for names in COLUMN_SETS:
+        if all(n in header for n in names):
+            return names
+    raise DataError(
+        f"no judgment columns; the columns are {', '.join(map(repr, header))}",
+        file=label,
+        expected="columns query_id, item_id, grade (or query-id, corpus-id, score)",
+    )
+
+
+def _blank(arr: pa.Array) -> np.ndarray:
+    """Null, or a string that is empty once stripped."""
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(arr), ""), True), bool)
+    return np.asarray(arr.is_null(), dtype=bool)
+
+
+def merge_extra_judgments(data: EvalData, path: str | Path | None) -> EvalData:
+    """``data`` with the graded rows of ``path`` added to its judgments (module docstring)."""
+    if path is None or str(path) == "":
+        return data
+    label = str(path)
+    p = Path(path).expanduser()
+    q_col, d_col, g_col = _columns(p, label)
+    t = read_file(p, [q_col, d_col, g_col]).table
+    q = v.id_strings(t.column(q_col), label, q_col)
+    d = v.id_strings(t.column(d_col), label, d_col)
+    raw = v.as_array(t.column(g_col))
+    blank = _blank(raw) if len(raw) else np.zeros(0, bool)
+    grades, invalid, negative = v.grades(raw)
+    queries, items = set(data.queries.ids), set(data.catalog.ids)
+    base = data.judgments.qrels if data.judgments is not None else {}
+    base_source = data.judgments.source if data.judgments is not None else ""
+    qs, ds = q.to_pylist(), d.to_pylist()
+    new: dict[tuple[str, str], tuple[int, int]] = {}  # (query, item) -> (grade, row)
+    agreeing = 0
+    for i in np.flatnonzero(~blank).tolist():
+        row, qid, did = i + 1, qs[i], ds[i]
+        for value, col in ((qid, q_col), (did, d_col)):
+            if value is None or not str(value).strip():
+                raise DataError("id is missing or empty", file=label, row=row, field=col)
+        if invalid[i] or negative[i]:
+            raise DataError(
+                f"grade {raw[i].as_py()!r} is not an integer >= 0",
+                file=label,
+                row=row,
+                field=g_col,
+                expected="an integer grade >= 0, or blank for not judged yet",
+            )
+        if qid not in queries:
+            raise DataError(
+                f"query id {qid!r} is not among the evaluation's queries",
+                file=label,
+                row=row,
+                field=q_col,
+                expected="a query id of the dataset",
+            )
+        if did not in items:
+            raise DataError(
+                f"item id {did!r} is not in the catalog",
+                file=label,
+                row=row,
+                field=d_col,
+                expected="an item id of the catalog",
+            )
+        g = int(grades[i])
+        held = base.get(qid, {}).get(did)
+        if held is not None and held != g:
+            raise DataError(
+                f"query {qid!r}, item {did!r} is graded {g} here but {held} in "
+                f"{base_source or 'the dataset judgments'}",
+                file=label,
+                row=row,
+                field=g_col,
+                expected="the grade already held, or no row for a judged pair",
+            )
+        earlier = new.get((qid, did))
+        if earlier is not None and earlier[0] != g:
+            raise DataError(
+                f"query {qid!r}, item {did!r} is graded {g} here but {earlier[0]} in row "
+                f"{earlier[1]}",
+                file=label,
+                row=row,
+                field=g_col,
+                expected="one grade per (query, item) pair",
+            )
+        if held is not None or earlier is not None:
+            agreeing += 1
+            continue
+        new[qid, did] = (g, row)
+    summary = ExtraJudgments(label, len(new), agreeing, int(blank.sum()))
+    log.info("%s", summary.describe())
+    if not new:
+        return replace(data, extra_judgments=summary)
+    qrels = {qid: dict(items_) for qid, items_ in base.items()}
+    for (qid, did), (g, _) in new.items():
+        qrels.setdefault(qid, {})[did] = g
+    judgments = Judgments(
+        qrels,
+        method=data.judgments.method if data.judgments is not None else "human",
+        source=f"{base_source},{label}" if base_source else label,
+    )
+    fp = data.fingerprint
+    digests = fingerprint_data(
+        data.catalog,
+        data.queries,
+        judgments,
+        data.text_field,
+        clicks=fp.get("clicks"),
+        known={k: fp[k] for k in ("catalog", "queries") if fp.get(k)},
+        title_separator=data.title_separator,
+    )
+    return replace(
+        data, judgments=judgments, fingerprint={**fp, **digests}, extra_judgments=summary
+    )
