@@ -3,6 +3,7 @@ outcome, INCONCLUSIVE with exit code 4, never a BLOCK, and the verdict says what
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -53,3 +54,11 @@ def test_adi_is_inconclusive_with_exit_4_and_the_queries_that_decide(adi_runs, o
     parent = next(r for r in parents if r.data.tags.get("evalkit.exit_code") == "4")
     assert parent.data.tags["evalkit.verdict"] == "INCONCLUSIVE"
     assert parent.data.metrics["queries_needed"] == needed
+    # The judgments that would decide start with the worklist (the delta is not significant).
+    assert primary["p"] >= 0.05
+    with open(res.out_dir / "judging_worklist.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and set(rows[0]) >= {"query_id", "item_id", "rank_a", "rank_b", "priority", "grade"}
+    assert all(r["grade"] == "" for r in rows)
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert "judging_worklist.csv" in artifacts

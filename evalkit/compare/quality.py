@@ -9,7 +9,7 @@ status           interval                                       meaning
 ``better``       ``low > 0`` (and the test agrees, see below)   B gains, beyond noise
 ``no_worse``     ``low > -margin``                              B loses at most ``margin``
 ``worse``        ``high < 0`` and ``low <= -margin``            B loses, beyond noise
-``inconclusive`` ``low <= -margin`` and ``high >= 0``           too few queries to tell
+``inconclusive`` ``low <= -margin`` and ``high >= 0``           not enough evidence either way
 ===============  =============================================  =========================
 
 Non-inferiority is *shown* only by ``better`` and ``no_worse``: the primary-metric gate blocks
