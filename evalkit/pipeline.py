@@ -377,7 +377,7 @@ def reindex_analyses(
         OmegaConf.to_container(cfg.gates, resolve=True), primary_metric=cfg.primary_metric
     )
     st = CompareSettings.from_mapping(OmegaConf.to_container(cfg.compare, resolve=True))
-    metric = gates.primary_metric
+    metric = gates.metric
     boot = {"n_resamples": st.bootstrap, "seed": st.seed, "confidence": st.confidence}
     out = {}
     for v, r in zip(cand_v, cand_r):
@@ -410,7 +410,7 @@ def reindex_analyses(
             metric,
             k=int(cfg.k),
             fraction=float(cfg.compare.get("reindex_fraction", 0.5)),
-            margin=gates.primary_max_drop,
+            margin=gates.primary_metric.margin,
             spec=spec,
             known=known,
             names=(base_v.name, v.name),
@@ -510,7 +510,7 @@ def click_tests(evaluation: Evaluation, gates: GateConfig) -> dict[str, dict] | 
         return None
     base = report.correlations[report.baseline]
     return {
-        name: compare_click_tests(corr, base, gates.click_statistic)
+        name: compare_click_tests(corr, base, gates.click_correlation.statistic)
         for name, corr in report.correlations.items()
         if name != report.baseline
     }

@@ -72,8 +72,8 @@ def test_on_inconclusive_is_inconclusive_or_block() -> None:
 
 
 def _call(delta: float, low: float, high: float, p: float = 0.5) -> QualityCall:
-    status = quality_call(delta, low, high, margin=CFG.primary_max_drop, p_value=p)
-    return QualityCall("ndcg@10", delta, low, high, p, p, status, CFG.primary_max_drop)
+    status = quality_call(delta, low, high, margin=CFG.primary_metric.margin, p_value=p)
+    return QualityCall("ndcg@10", delta, low, high, p, p, status, CFG.primary_metric.margin)
 
 
 def test_default_thresholds_at_their_boundaries() -> None:
@@ -83,7 +83,7 @@ def test_default_thresholds_at_their_boundaries() -> None:
     assert g.status == Status.WARN and "normalisation" in g.reason and g.observed == 0.0301
     assert gate_top_k_agreement(CFG, 0.92, 5).status == Status.PASS
     g = gate_top_k_agreement(CFG, 0.9199, 5)
-    assert (g.name, g.status, g.threshold) == ("top3_agreement", Status.WARN, ">= 0.92")
+    assert (g.name, g.status, g.threshold) == ("top_k_agreement", Status.WARN, ">= 0.92")
     assert annotate(g).group == "behaviour" and "gradually" in annotate(g).action
     assert gate_low_score_share(CFG, 0.05, 0.1, 0.15).status == Status.PASS
     assert gate_low_score_share(CFG, 0.0501, 0.1, 0.1501).status == Status.WARN
@@ -156,8 +156,8 @@ def test_secondary_metrics_and_click_correlation_are_follow_ups() -> None:
 
 
 def _click(metric: str, delta: float, low: float, high: float) -> QualityCall:
-    status = quality_call(delta, low, high, margin=CFG.click_margin)
-    return QualityCall(metric, delta, low, high, 0.01, 0.02, status, CFG.click_margin)
+    status = quality_call(delta, low, high, margin=CFG.click_correlation.margin)
+    return QualityCall(metric, delta, low, high, 0.01, 0.02, status, CFG.click_correlation.margin)
 
 
 def test_click_gate_decides_on_pooled_and_within() -> None:
@@ -171,8 +171,9 @@ def test_click_gate_decides_on_pooled_and_within() -> None:
     assert "B's scores follow clicks less closely" not in g.action
     # ... and a significant pooled loss is worse, whatever the within-query difference says.
     g = gate_click_correlation(CFG, pooled_loss, within_ok)
-    assert g.status == CFG.click_on_worse and "the pooled difference is a significant loss" in (
-        g.reason
+    assert (
+        g.status == CFG.click_correlation.on_worse
+        and "the pooled difference is a significant loss" in (g.reason)
     )
     g = gate_click_correlation(CFG, pooled_gain, within_ok)
     assert g.status == Status.PASS and g.reason.startswith("pooled gain")
@@ -220,13 +221,34 @@ def test_gate_config_files_compose_with_hydra(tmp_path: Path) -> None:
     d = GateConfig.from_mapping(default.gates, default.primary_metric)
     assert d == GateConfig()  # the YAML carries exactly the documented defaults
     u = GateConfig.from_mapping(upgrade.gates, upgrade.primary_metric)
-    assert (u.agreement_on_fail, u.cosine_on_fail, u.low_score_on_fail) == (Status.BLOCK,) * 3
-    assert (d.agreement_on_fail, d.cosine_on_fail, d.low_score_on_fail) == (Status.WARN,) * 3
-    assert u.primary_max_drop == d.primary_max_drop == 0.01
+    on_fail = (u.top_k_agreement.on_fail, u.mean_cosine_shift.on_fail, u.low_score_share.on_fail)
+    assert on_fail == (Status.BLOCK,) * 3
+    on_fail = (d.top_k_agreement.on_fail, d.mean_cosine_shift.on_fail, d.low_score_share.on_fail)
+    assert on_fail == (Status.WARN,) * 3
+    assert u.primary_metric.margin == d.primary_metric.margin == 0.01
     s = GateConfig.from_mapping(strict.gates, strict.primary_metric)
-    assert s.cosine_on_fail == Status.BLOCK and s.on_not_measured == Status.BLOCK
-    assert s.slices.affect_verdict and s.agreement_min == 0.95
-    assert GateConfig.from_mapping(tweaked.gates).agreement_min == 0.5
+    assert s.mean_cosine_shift.on_fail == Status.BLOCK and s.on_not_measured == Status.BLOCK
+    assert s.slices.affect_verdict and s.top_k_agreement.min == 0.95
+    assert s.on_inconclusive == Status.BLOCK and d.on_inconclusive == Status.INCONCLUSIVE
+    assert GateConfig.from_mapping(tweaked.gates).top_k_agreement.min == 0.5
+
+
+def test_gate_config_mirrors_the_yaml_names() -> None:
+    """Every key of conf/gates/default.yaml is a field of the same name (no renames)."""
+    import yaml
+
+    doc = yaml.safe_load((REPO / "conf" / "gates" / "default.yaml").read_text())
+    cfg = GateConfig()
+    for section, body in doc.items():
+        assert hasattr(cfg, section), section
+        if isinstance(body, dict):
+            for key in body:
+                if key == "frequency_bands":
+                    continue
+                assert hasattr(getattr(cfg, section), key), f"{section}.{key}"
+    assert GateConfig.from_mapping(
+        {"primary_metric": {"max_drop": 0.02}}
+    ).primary_metric.margin == (0.02)
 
 
 def test_gate_config_errors_name_the_key() -> None:
@@ -239,7 +261,7 @@ def test_gate_config_errors_name_the_key() -> None:
     with pytest.raises(ConfigError, match="length_bands"):
         GateConfig.from_mapping({"slices": {"length_bands": [3, 1]}})
     cfg = GateConfig.from_mapping({"primary_metric": {"metric": None}}, primary_metric="mrr@10")
-    assert cfg.primary_metric == "mrr@10"
+    assert cfg.primary_metric.metric == cfg.metric == "mrr@10"
 
 
 def test_similarity_drift_numbers() -> None:

@@ -180,7 +180,7 @@ def test_truncated_vectors_block_with_the_right_gates(example) -> None:
         "primary_metric": Status.BLOCK,  # quality: worse
         "secondary_metrics": Status.WARN,
         "mean_cosine_shift": Status.WARN,  # unnormalised vectors: cosine collapses
-        "top3_agreement": Status.WARN,  # behaviour change: follow-ups
+        "top_k_agreement": Status.WARN,  # behaviour change: follow-ups
         "low_score_share_increase": Status.WARN,
         "unjudged_increase": by_status["unjudged_increase"],
         "vector_contract": Status.BLOCK,  # unit-length baseline, shorter candidate vectors
@@ -219,7 +219,7 @@ def test_truncated_vectors_block_with_the_right_gates(example) -> None:
     assert "quality: worse" in lines[0]
     blockers = lines.index("  Blockers:")
     assert lines[blockers + 1].startswith("    - primary_metric")
-    assert any(line.startswith("    - top3_agreement") for line in lines)
+    assert any(line.startswith("    - top_k_agreement") for line in lines)
 
 
 def test_regressions_show_both_top5_with_titles_and_grades(example) -> None:
@@ -325,7 +325,7 @@ def test_baseline_rebuilt_from_a_run_without_rankings_or_latency(example) -> Non
     c = v.candidates[0]
     status = {g.name: (g.status, g.measured) for g in c.gates}
     assert status["latency_p95_increase"] == (Status.WARN, False)
-    assert status["top3_agreement"] == (Status.WARN, False)
+    assert status["top_k_agreement"] == (Status.WARN, False)
     assert status["mean_cosine_shift"] == (Status.WARN, False)
     assert status["primary_metric"] == (Status.PASS, True)
     assert v.status == Status.WARN and v.exit_code == 0

@@ -42,7 +42,7 @@ def test_truncated_unnormalised_candidate_is_blocked(tmp_path, shared_data, shar
     assert "vector_contract" in {i["name"] for i in verdict["blockers"]}
     # The behaviour changes it causes are reported as follow-ups.
     assert gates["low_score_share_increase"]["status"] == "WARN"
-    assert gates["top3_agreement"]["status"] == "WARN"
+    assert gates["top_k_agreement"]["status"] == "WARN"
     assert gates["mean_cosine_shift"]["status"] == "WARN"
     assert gates["mean_cosine_shift"]["observed"] < -0.03
 
@@ -64,7 +64,7 @@ def test_version_against_identical_copy_passes(tmp_path, shared_data, shared_cac
     assert cm["delta_ndcg_at_10"] == 0.0
     for name in (
         "mean_cosine_shift",
-        "top3_agreement",
+        "top_k_agreement",
         "low_score_share_increase",
         "primary_metric",
         "vector_contract",

@@ -21,7 +21,7 @@ def test_default_command_runs_the_demo_ab_and_prints_the_verdict(tmp_path):
     assert res.returncode in (0, 3, 4), res.stderr[-3000:]
     out = res.stdout
     assert "synthetic demo data" in out
-    assert "Release verdict" in out and "top3_agreement" in out and "primary_metric" in out
+    assert "Release verdict" in out and "top_k_agreement" in out and "primary_metric" in out
     assert "simulated clicks" in out  # the demo's click log is labelled simulated
 
     verdict = json.loads((res.out_dir / "verdict.json").read_text())

@@ -63,7 +63,7 @@ def test_better_candidate_of_a_new_family_is_not_blocked(runs):
     assert q["ndcg@10"]["p"] < 0.05  # two-sided p beside a gain, never "p=1"
     assert not doc["blockers"]
     follow = {i["name"] for i in doc["follow_ups"]}
-    assert "top3_agreement" in follow  # a new family changes the top results: a follow-up
+    assert "top_k_agreement" in follow  # a new family changes the top results: a follow-up
     actions = {i["name"]: i for i in doc["actions"]}
     assert actions["score_threshold_0.3"]["what_to_do"].startswith("change the 0.30 cut-off to")
     assert "re-index the whole catalog" in actions["reindex"]["what_to_do"]
@@ -97,5 +97,5 @@ def test_upgrade_preset_blocks_the_cross_family_switch_on_shadow_gates(runs):
     _, _, _, (res, doc) = runs
     assert res.returncode == 3, res.stderr[-3000:]
     blockers = {i["name"] for i in doc["blockers"]}
-    assert "top3_agreement" in blockers and "primary_metric" not in blockers
+    assert "top_k_agreement" in blockers and "primary_metric" not in blockers
     assert doc["quality_status"] == "better"

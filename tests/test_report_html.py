@@ -75,22 +75,22 @@ def test_verdict_json(report) -> None:
         "primary_metric",
         "secondary_metrics",
         "mean_cosine_shift",
-        "top3_agreement",
+        "top_k_agreement",
         "low_score_share_increase",
         "unjudged_increase",
         "vector_contract",
         "latency_p95_increase",
         "endpoint_checks",
     }
-    assert gates["top3_agreement"]["status"] == "WARN"  # behaviour change: a follow-up
-    assert gates["top3_agreement"]["threshold"] == ">= 0.92"
-    assert gates["top3_agreement"]["observed"] == pytest.approx(
+    assert gates["top_k_agreement"]["status"] == "WARN"  # behaviour change: a follow-up
+    assert gates["top_k_agreement"]["threshold"] == ">= 0.92"
+    assert gates["top_k_agreement"]["observed"] == pytest.approx(
         verdict.candidates[0].overlap.agreement
     )
     assert doc["comparison_metrics"] == pytest.approx(comparison_metrics(verdict))
     # The checklist lists (issue 8): each item has name, observed, expected, why, what to do.
     assert {i["name"] for i in doc["blockers"]} == {"primary_metric", "vector_contract"}
-    assert "top3_agreement" in {i["name"] for i in doc["follow_ups"]}
+    assert "top_k_agreement" in {i["name"] for i in doc["follow_ups"]}
     assert "endpoint_checks" in {i["name"] for i in doc["passed"]}
     for item in doc["passed"] + doc["follow_ups"] + doc["blockers"] + doc["actions"]:
         assert {"name", "observed", "expected", "why", "what_to_do"} <= set(item)
@@ -111,7 +111,7 @@ def test_report_markdown(report) -> None:
     verdict, files = report
     md = files.markdown.read_text()
     assert md.startswith("# Release verdict: BLOCK (exit code 3)")
-    assert "| top3_agreement | WARN |" in md
+    assert "| top_k_agreement | WARN |" in md
     # The three lists come first, then the evidence.
     order = [md.index(h) for h in ("### Blockers", "### Passed", "### Follow-ups", "## Evidence")]
     assert order == sorted(order)
@@ -172,5 +172,5 @@ def test_terminal_checklist_renders_with_rich(report) -> None:
     console.print(checklist_table(verdict))
     text = console.export_text()
     assert "Release verdict: BLOCK (exit code 3)" in text
-    for gate in ("mean_cosine_shift", "top3_agreement", "primary_metric", "endpoint_checks"):
+    for gate in ("mean_cosine_shift", "top_k_agreement", "primary_metric", "endpoint_checks"):
         assert gate in text

@@ -11,7 +11,7 @@ gate                           group       passes when                          
                                            (``better`` / ``no_worse``, :mod:`.quality`)
 ``secondary_metrics``          quality     every other metric no worse                     WARN
 ``click_correlation``          quality     delta click Spearman (within) CI above -0.02    WARN
-``top3_agreement``             behaviour   mean top-3 overlap ``>= 0.92``                  WARN
+``top_k_agreement``            behaviour   mean top-3 overlap ``>= 0.92``                  WARN
 ``mean_cosine_shift``          behaviour   ``|candidate - baseline| <= 0.03``              WARN
 ``low_score_share_increase``   behaviour   share below 0.3 rises by ``<= 0.05``            WARN
 ``unjudged_increase``          behaviour   unjudged@10 rises by ``<= 0.10``                WARN
@@ -29,7 +29,7 @@ data, config, endpoint, fingerprint mismatch).
 >>> cfg = GateConfig()
 >>> g = gate_top_k_agreement(cfg, agreement=0.85, n_queries=40)
 >>> g.name, g.status, g.threshold
-('top3_agreement', <Status.WARN: 'WARN'>, '>= 0.92')
+('top_k_agreement', <Status.WARN: 'WARN'>, '>= 0.92')
 >>> exit_code(worst([Status.PASS, Status.WARN])), exit_code(Status.BLOCK)
 (0, 3)
 >>> worst([Status.WARN, Status.INCONCLUSIVE]), exit_code(Status.INCONCLUSIVE)
@@ -84,7 +84,7 @@ EXIT_ERROR = 1
 
 GATE_NAMES = (
     "mean_cosine_shift",
-    "top{k}_agreement",
+    "top_k_agreement",
     "low_score_share_increase",
     "latency_p95_increase",
     "primary_metric",
@@ -97,6 +97,7 @@ CHECK_STATUSES = ("PASS", "WARN", "FAIL")
 GROUPS = {
     "primary_metric": "quality",
     "secondary_metrics": "quality",
+    "top_k_agreement": "behaviour",
     "click_correlation": "quality",
     "mean_cosine_shift": "behaviour",
     "low_score_share_increase": "behaviour",
@@ -136,7 +137,7 @@ NOT_MEASURED = {
 def annotate(g: GateResult) -> GateResult:
     """Fill a gate's ``group`` and, when it does not pass, its default ``action``.
 
-    >>> annotate(GateResult("top3_agreement", Status.WARN, 0.4, ">= 0.92", "")).group
+    >>> annotate(GateResult("top_k_agreement", Status.WARN, 0.4, ">= 0.92", "")).group
     'behaviour'
     """
     key = "agreement" if g.name.endswith("_agreement") else g.name
@@ -153,7 +154,7 @@ def annotate(g: GateResult) -> GateResult:
 def group_of(gate: str) -> str:
     """``quality``, ``behaviour`` or ``contract`` for a gate name.
 
-    >>> group_of("top3_agreement"), group_of("primary_metric"), group_of("endpoint_checks")
+    >>> group_of("top_k_agreement"), group_of("primary_metric"), group_of("endpoint_checks")
     ('behaviour', 'quality', 'contract')
     """
     if gate.startswith("top") and gate.endswith("_agreement"):
@@ -190,51 +191,171 @@ def _on_inconclusive(value: Any) -> Status:
     return Status.INCONCLUSIVE if text == "inconclusive" else Status.BLOCK
 
 
+def _knob(default: Any, *, lo: float = 0.0, hi: float | None = None) -> Any:
+    """A numeric gate setting with its allowed range (checked by :func:`_read_section`)."""
+    return field(default=default, metadata={"lo": lo, "hi": hi})
+
+
+@dataclass(frozen=True)
+class PrimaryMetric:
+    """``gates.metric``: non-inferiority of the primary metric, tested alone at ``alpha``.
+
+    ``metric`` None means the top-level ``primary_metric``; ``max_drop`` is read as the old name
+    of ``margin``.
+    """
+
+    metric: str | None = None
+    margin: float = _knob(0.01)
+    alpha: float = _knob(0.05, hi=1.0)
+    on_fail: Status = Status.BLOCK
+
+
+@dataclass(frozen=True)
+class SecondaryMetrics:
+    """``gates.secondary_metrics``: the other metrics (Holm within the secondary family)."""
+
+    on_worse: Status = Status.WARN
+
+
+@dataclass(frozen=True)
+class ClickCorrelation:
+    """``gates.click_correlation``: the pooled ``statistic`` and within-query Spearman."""
+
+    statistic: str = "spearman"  # spearman | kendall | pearson (spearman_within: read anyway)
+    margin: float = _knob(0.02)
+    on_worse: Status = Status.WARN
+
+
+@dataclass(frozen=True)
+class TopKAgreement:
+    """``gates.top_k_agreement``: mean overlap of the two versions' top ``k`` per query."""
+
+    k: int = _knob(3, lo=1)
+    min: float = _knob(0.92, hi=1.0)
+    on_fail: Status = Status.WARN
+
+
+@dataclass(frozen=True)
+class MeanCosineShift:
+    """``gates.mean_cosine_shift``: ``|candidate - baseline|`` mean cosine of the pairs."""
+
+    max_abs: float = _knob(0.03)
+    on_fail: Status = Status.WARN
+
+
+@dataclass(frozen=True)
+class LowScoreShare:
+    """``gates.low_score_share``: rise of the share of pairs scoring below ``threshold``."""
+
+    threshold: float = _knob(0.3, lo=-1.0)
+    max_increase: float = _knob(0.05)
+    on_fail: Status = Status.WARN
+
+
+@dataclass(frozen=True)
+class Unjudged:
+    """``gates.unjudged``: rise of unjudged@k (``gates.drift.unjudged_k``)."""
+
+    max_increase: float = _knob(0.10, hi=1.0)
+    on_fail: Status = Status.WARN
+
+
+@dataclass(frozen=True)
+class VectorContract:
+    """``gates.vector_contract``: unit-length vectors stay unit-length."""
+
+    norm_tolerance: float = _knob(0.01)
+    on_fail: Status = Status.BLOCK
+
+
+@dataclass(frozen=True)
+class EndpointChecks:
+    """``gates.endpoint_checks``: results of the endpoint checks (``run_checks=true``)."""
+
+    on_fail: Status = Status.BLOCK
+
+
+@dataclass(frozen=True)
+class LatencyP95:
+    """``gates.latency_p95``: the latency probe's p95, candidate / baseline - 1."""
+
+    max_increase: float = _knob(0.20)
+    on_fail: Status = Status.BLOCK
+
+
+@dataclass(frozen=True)
+class Drift:
+    """``gates.drift``: what is reported beside the gates (RBO persistences, unjudged@k)."""
+
+    rbo_p: tuple[float, ...] = (0.9, 0.5)
+    unjudged_k: int = _knob(10, lo=1)
+
+
+@dataclass(frozen=True)
+class FrequencyBands:
+    """``gates.slices.frequency_bands``: cumulative traffic share where head and torso end."""
+
+    head: float = _knob(0.5, hi=1.0)
+    torso: float = _knob(0.8, hi=1.0)
+
+
 @dataclass(frozen=True)
 class SliceConfig:
-    """Which query slices get every metric and gate (see :mod:`evalkit.compare.slices`)."""
+    """``gates.slices``: which query slices get every metric and gate (:mod:`.slices`)."""
 
     enabled: bool = True
     columns: tuple[str, ...] | None = None  # None = language + every categorical attribute
-    max_levels: int = 20
-    head_share: float = 0.5
-    torso_share: float = 0.8
+    max_levels: int = _knob(20, lo=1)
+    frequency_bands: FrequencyBands = field(default_factory=FrequencyBands)
     length_bands: tuple[int, ...] = (1, 3)
     affect_verdict: bool = False
 
 
+#: The sections of ``conf/gates/*.yaml``, each read into its own dataclass (same names).
+SECTIONS: dict[str, type] = {
+    "primary_metric": PrimaryMetric,
+    "secondary_metrics": SecondaryMetrics,
+    "click_correlation": ClickCorrelation,
+    "top_k_agreement": TopKAgreement,
+    "mean_cosine_shift": MeanCosineShift,
+    "low_score_share": LowScoreShare,
+    "unjudged": Unjudged,
+    "vector_contract": VectorContract,
+    "endpoint_checks": EndpointChecks,
+    "latency_p95": LatencyP95,
+    "drift": Drift,
+}
+
+
 @dataclass(frozen=True)
 class GateConfig:
-    """Gate thresholds; :meth:`from_mapping` reads ``conf/gates/*.yaml``."""
+    """The ``gates`` config group, nested per gate with the YAML's own names.
 
-    cosine_max_abs_shift: float = 0.03
-    cosine_on_fail: Status = Status.WARN
-    agreement_k: int = 3
-    agreement_min: float = 0.92
-    agreement_on_fail: Status = Status.WARN
-    low_score_threshold: float = 0.3
-    low_score_max_increase: float = 0.05
-    low_score_on_fail: Status = Status.WARN
-    latency_max_p95_increase: float = 0.20
-    latency_on_fail: Status = Status.BLOCK
-    primary_metric: str = "ndcg@10"
-    primary_max_drop: float = 0.01  # the non-inferiority margin (absolute)
-    primary_alpha: float = 0.05
-    primary_on_fail: Status = Status.BLOCK
+    ``cfg.low_score_share.threshold`` is ``gates.low_score_share.threshold``; a gate's result is
+    named as its section (``top_k_agreement``, ...), except the ``_increase`` gates, whose
+    names say what is measured (``low_score_share_increase``, ``unjudged_increase``,
+    ``latency_p95_increase``).  :meth:`from_mapping` reads ``conf/gates/*.yaml``.
+    """
+
+    primary_metric: PrimaryMetric = field(default_factory=lambda: PrimaryMetric("ndcg@10"))
     on_inconclusive: Status = Status.INCONCLUSIVE
-    secondary_on_worse: Status = Status.WARN
-    click_statistic: str = "spearman"  # the pooled statistic; spearman_within is always read
-    click_margin: float = 0.02
-    click_on_worse: Status = Status.WARN
-    unjudged_max_increase: float = 0.10
-    unjudged_on_fail: Status = Status.WARN
-    norm_tolerance: float = 0.01
-    contract_on_fail: Status = Status.BLOCK
-    checks_on_fail: Status = Status.BLOCK
+    secondary_metrics: SecondaryMetrics = field(default_factory=SecondaryMetrics)
+    click_correlation: ClickCorrelation = field(default_factory=ClickCorrelation)
+    top_k_agreement: TopKAgreement = field(default_factory=TopKAgreement)
+    mean_cosine_shift: MeanCosineShift = field(default_factory=MeanCosineShift)
+    low_score_share: LowScoreShare = field(default_factory=LowScoreShare)
+    unjudged: Unjudged = field(default_factory=Unjudged)
+    vector_contract: VectorContract = field(default_factory=VectorContract)
+    endpoint_checks: EndpointChecks = field(default_factory=EndpointChecks)
+    latency_p95: LatencyP95 = field(default_factory=LatencyP95)
     on_not_measured: Status = Status.WARN
-    rbo_p: tuple[float, ...] = (0.9, 0.5)
-    unjudged_k: int = 10
+    drift: Drift = field(default_factory=Drift)
     slices: SliceConfig = field(default_factory=SliceConfig)
+
+    @property
+    def metric(self) -> str:
+        """The primary metric's name (``ndcg@10``)."""
+        return self.primary_metric.metric or "ndcg@10"
 
     @classmethod
     def from_mapping(
@@ -242,120 +363,79 @@ class GateConfig:
     ) -> GateConfig:
         """Build from the ``gates`` config group; ``primary_metric`` fills ``metric: null``.
 
-        >>> GateConfig.from_mapping({"top_k_agreement": {"k": 5, "min": 0.8}}).agreement_k
-        5
+        >>> g = GateConfig.from_mapping({"top_k_agreement": {"k": 5, "min": 0.8}})
+        >>> g.top_k_agreement.k, g.top_k_agreement.min, g.primary_metric.margin
+        (5, 0.8, 0.01)
         """
         cfg = _plain(cfg or {})
-        known = {
-            "mean_cosine_shift",
-            "top_k_agreement",
-            "low_score_share",
-            "latency_p95",
-            "primary_metric",
-            "secondary_metrics",
-            "click_correlation",
-            "unjudged",
-            "vector_contract",
-            "endpoint_checks",
-            "on_not_measured",
-            "on_inconclusive",
-            "drift",
-            "slices",
-        }
+        known = {*SECTIONS, "on_not_measured", "on_inconclusive", "slices"}
         unknown = sorted(set(cfg) - known)
         if unknown:
             raise ConfigError(
                 f"gates has unknown keys {', '.join(unknown)} (expected {', '.join(sorted(known))})"
             )
-        d = cls()
-        cos = _section(cfg, "mean_cosine_shift", {"max_abs", "on_fail"})
-        agr = _section(cfg, "top_k_agreement", {"k", "min", "on_fail"})
-        low = _section(cfg, "low_score_share", {"threshold", "max_increase", "on_fail"})
-        lat = _section(cfg, "latency_p95", {"max_increase", "on_fail"})
-        pri = _section(cfg, "primary_metric", {"metric", "margin", "max_drop", "alpha", "on_fail"})
-        if "margin" in pri and "max_drop" in pri and pri["margin"] != pri["max_drop"]:
-            raise ConfigError(
-                "gates.primary_metric has both margin and max_drop (its old name): keep margin"
-            )
-        sec = _section(cfg, "secondary_metrics", {"on_worse"})
-        clk = _section(cfg, "click_correlation", {"statistic", "margin", "on_worse"})
-        unj = _section(cfg, "unjudged", {"max_increase", "on_fail"})
-        vec = _section(cfg, "vector_contract", {"norm_tolerance", "on_fail"})
-        chk = _section(cfg, "endpoint_checks", {"on_fail"})
-        statistic = str(clk.get("statistic", d.click_statistic))
+        pri = dict(cfg.get("primary_metric") or {})
+        if "max_drop" in pri:  # the old name of margin
+            if "margin" in pri and pri["margin"] != pri["max_drop"]:
+                raise ConfigError(
+                    "gates.metric has both margin and max_drop (its old name): keep margin"
+                )
+            pri["margin"] = pri.pop("max_drop")
+        sections = {
+            name: _read_section(kind, {**cfg, "primary_metric": pri}.get(name), name)
+            for name, kind in SECTIONS.items()
+        }
+        sections["primary_metric"] = replace(
+            sections["primary_metric"],
+            metric=str(sections["primary_metric"].metric or primary_metric or "ndcg@10"),
+        )
+        statistic = sections["click_correlation"].statistic
         if statistic not in ("spearman", "kendall", "pearson", "spearman_within"):
             raise ConfigError(
                 f"gates.click_correlation.statistic={statistic!r} (expected spearman, kendall "
                 "or pearson: the pooled statistic read beside spearman_within)"
             )
         if statistic == "spearman_within":  # the gate reads within-query Spearman anyway
-            statistic = "spearman"
-        drift = _section(cfg, "drift", {"rbo_p", "unjudged_k"})
-        out = cls(
-            cosine_max_abs_shift=_num(cos, "max_abs", d.cosine_max_abs_shift, "mean_cosine_shift"),
-            cosine_on_fail=_status(
-                cos.get("on_fail", d.cosine_on_fail), "mean_cosine_shift.on_fail"
-            ),
-            agreement_k=int(_num(agr, "k", d.agreement_k, "top_k_agreement", lo=1)),
-            agreement_min=_num(agr, "min", d.agreement_min, "top_k_agreement", hi=1.0),
-            agreement_on_fail=_status(
-                agr.get("on_fail", d.agreement_on_fail), "top_k_agreement.on_fail"
-            ),
-            low_score_threshold=_num(
-                low, "threshold", d.low_score_threshold, "low_score_share", lo=-1.0
-            ),
-            low_score_max_increase=_num(
-                low, "max_increase", d.low_score_max_increase, "low_score_share"
-            ),
-            low_score_on_fail=_status(
-                low.get("on_fail", d.low_score_on_fail), "low_score_share.on_fail"
-            ),
-            latency_max_p95_increase=_num(
-                lat, "max_increase", d.latency_max_p95_increase, "latency_p95"
-            ),
-            latency_on_fail=_status(lat.get("on_fail", d.latency_on_fail), "latency_p95.on_fail"),
-            primary_metric=str(pri.get("metric") or primary_metric or d.primary_metric),
-            primary_max_drop=_num(
-                pri,
-                "margin" if "margin" in pri else "max_drop",
-                d.primary_max_drop,
-                "primary_metric",
-            ),
-            primary_alpha=_num(pri, "alpha", d.primary_alpha, "primary_metric", hi=1.0),
-            primary_on_fail=_status(
-                pri.get("on_fail", d.primary_on_fail), "primary_metric.on_fail"
-            ),
-            secondary_on_worse=_status(
-                sec.get("on_worse", d.secondary_on_worse), "secondary_metrics.on_worse"
-            ),
-            click_statistic=statistic,
-            click_margin=_num(clk, "margin", d.click_margin, "click_correlation"),
-            click_on_worse=_status(
-                clk.get("on_worse", d.click_on_worse), "click_correlation.on_worse"
-            ),
-            unjudged_max_increase=_num(
-                unj, "max_increase", d.unjudged_max_increase, "unjudged", hi=1.0
-            ),
-            unjudged_on_fail=_status(unj.get("on_fail", d.unjudged_on_fail), "unjudged.on_fail"),
-            norm_tolerance=_num(vec, "norm_tolerance", d.norm_tolerance, "vector_contract"),
-            contract_on_fail=_status(
-                vec.get("on_fail", d.contract_on_fail), "vector_contract.on_fail"
-            ),
-            checks_on_fail=_status(chk.get("on_fail", d.checks_on_fail), "endpoint_checks.on_fail"),
-            on_not_measured=_status(
-                cfg.get("on_not_measured", d.on_not_measured), "on_not_measured"
-            ),
-            on_inconclusive=_on_inconclusive(cfg.get("on_inconclusive", "inconclusive")),
-            rbo_p=tuple(float(p) for p in drift.get("rbo_p", d.rbo_p)),
-            unjudged_k=int(_num(drift, "unjudged_k", d.unjudged_k, "drift", lo=1)),
-            slices=_slice_config(cfg.get("slices")),
-        )
-        for p in out.rbo_p:
+            sections["click_correlation"] = replace(
+                sections["click_correlation"], statistic="spearman"
+            )
+        for p in sections["drift"].rbo_p:
             if not 0.0 < p < 1.0:
                 raise ConfigError(
                     f"gates.drift.rbo_p contains {p} (expected values between 0 and 1)"
                 )
-        return out
+        return cls(
+            **sections,
+            on_not_measured=_status(cfg.get("on_not_measured", "WARN"), "on_not_measured"),
+            on_inconclusive=_on_inconclusive(cfg.get("on_inconclusive", "inconclusive")),
+            slices=_slice_config(cfg.get("slices")),
+        )
+
+
+def _read_section(kind: type, sec: Any, where: str) -> Any:
+    """One ``gates.<where>`` mapping read into ``kind`` (unknown keys and bad values refused)."""
+    sec = _section({where: sec}, where, {f.name for f in fields(kind)})
+    values: dict[str, Any] = {}
+    for f in fields(kind):
+        if f.name not in sec:
+            continue
+        value, default = sec[f.name], getattr(kind(), f.name)
+        key = f"{where}.{f.name}"
+        if isinstance(default, Status):
+            values[f.name] = _status(value, key)
+        elif isinstance(default, bool):
+            values[f.name] = bool(value)
+        elif isinstance(default, int | float):
+            x = _num(sec, f.name, default, where, f.metadata.get("lo", 0.0), f.metadata.get("hi"))
+            values[f.name] = int(x) if isinstance(default, int) else x
+        elif isinstance(default, tuple):
+            try:
+                values[f.name] = tuple(float(v) for v in value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"gates.{key}={value!r} (expected a list of numbers)") from None
+        else:
+            values[f.name] = None if value is None else str(value)
+    return kind(**values)
 
 
 def _plain(cfg: Any) -> dict[str, Any]:
@@ -405,32 +485,19 @@ def _num(
 def _slice_config(sec: Any) -> SliceConfig:
     if sec is None:
         return SliceConfig()
-    keys = {
-        "enabled",
-        "columns",
-        "max_levels",
-        "frequency_bands",
-        "length_bands",
-        "affect_verdict",
-    }
     if isinstance(sec, Mapping) and "min_queries" in sec:
         raise ConfigError(
             f"gates.slices.min_queries={sec['min_queries']!r}: the smallest slice that gets a "
             "call is now set by compare.min_slice_queries (one key); move the value there"
         )
+    keys = {f.name for f in fields(SliceConfig)}
     sec = _section({"slices": sec}, "slices", keys)
     d = SliceConfig()
-    bands = sec.get("frequency_bands") or {}
-    if not isinstance(bands, Mapping) or set(bands) - {"head", "torso"}:
+    bands = _read_section(FrequencyBands, sec.get("frequency_bands"), "slices.frequency_bands")
+    if not 0.0 < bands.head <= bands.torso <= 1.0:
         raise ConfigError(
-            f"gates.slices.frequency_bands={bands!r} (expected {{head: 0.5, torso: 0.8}}: "
-            "cumulative traffic share where each band ends)"
-        )
-    head = _num(bands, "head", d.head_share, "slices.frequency_bands", hi=1.0)
-    torso = _num(bands, "torso", d.torso_share, "slices.frequency_bands", hi=1.0)
-    if not 0.0 < head <= torso <= 1.0:
-        raise ConfigError(
-            f"gates.slices.frequency_bands head={head}, torso={torso} (expected 0 < head <= torso <= 1)"
+            f"gates.slices.frequency_bands head={bands.head}, torso={bands.torso} "
+            "(expected 0 < head <= torso <= 1)"
         )
     lengths = tuple(int(x) for x in sec.get("length_bands", d.length_bands))
     if not lengths or any(x < 1 for x in lengths) or list(lengths) != sorted(set(lengths)):
@@ -449,8 +516,7 @@ def _slice_config(sec: Any) -> SliceConfig:
         enabled=bool(sec.get("enabled", d.enabled)),
         columns=cols,
         max_levels=int(_num(sec, "max_levels", d.max_levels, "slices", lo=1)),
-        head_share=head,
-        torso_share=torso,
+        frequency_bands=bands,
         length_bands=lengths,
         affect_verdict=bool(sec.get("affect_verdict", d.affect_verdict)),
     )
@@ -502,7 +568,7 @@ def _fmt(x: float, digits: int = 4) -> str:
 
 def gate_mean_cosine_shift(cfg: GateConfig, shift: float | None, n_pairs: int = 0) -> GateResult:
     """``|mean cosine shift| <= max_abs``; else (by default) WARN: check vector normalisation."""
-    name, limit = "mean_cosine_shift", cfg.cosine_max_abs_shift
+    name, limit = "mean_cosine_shift", cfg.mean_cosine_shift.max_abs
     threshold = f"|shift| <= {limit:g}"
     if shift is None or math.isnan(shift) or n_pairs == 0:
         return _not_measured(cfg, name, threshold, "no pair similarities for both versions")
@@ -516,7 +582,7 @@ def gate_mean_cosine_shift(cfg: GateConfig, shift: float | None, n_pairs: int = 
         )
     return GateResult(
         name,
-        cfg.cosine_on_fail,
+        cfg.mean_cosine_shift.on_fail,
         shift,
         threshold,
         f"mean cosine moved {_fmt(shift)} on {n_pairs} pairs (> {limit:g}): the score scale "
@@ -528,8 +594,8 @@ def gate_top_k_agreement(
     cfg: GateConfig, agreement: float | None, n_queries: int = 0
 ) -> GateResult:
     """Mean top-k overlap between the versions' rankings ``>= min``."""
-    k, limit = cfg.agreement_k, cfg.agreement_min
-    name, threshold = f"top{k}_agreement", f">= {limit:g}"
+    k, limit = cfg.top_k_agreement.k, cfg.top_k_agreement.min
+    name, threshold = "top_k_agreement", f">= {limit:g}"
     if agreement is None or math.isnan(agreement) or n_queries == 0:
         return _not_measured(cfg, name, threshold, "no rankings for both versions")
     if agreement >= limit:
@@ -542,7 +608,7 @@ def gate_top_k_agreement(
         )
     return GateResult(
         name,
-        cfg.agreement_on_fail,
+        cfg.top_k_agreement.on_fail,
         agreement,
         threshold,
         f"only {agreement:.1%} of top-{k} results shared on average over {n_queries} queries "
@@ -554,7 +620,11 @@ def gate_low_score_share(
     cfg: GateConfig, delta: float | None, baseline: float = math.nan, candidate: float = math.nan
 ) -> GateResult:
     """Increase of the share of pairs below the low-score threshold ``<= max_increase``."""
-    name, limit, t = "low_score_share_increase", cfg.low_score_max_increase, cfg.low_score_threshold
+    name, limit, t = (
+        "low_score_share_increase",
+        cfg.low_score_share.max_increase,
+        cfg.low_score_share.threshold,
+    )
     threshold = f"<= {limit:g}"
     if delta is None or math.isnan(delta):
         return _not_measured(cfg, name, threshold, "no pair similarities for both versions")
@@ -563,7 +633,7 @@ def gate_low_score_share(
         return GateResult(name, Status.PASS, delta, threshold, what)
     return GateResult(
         name,
-        cfg.low_score_on_fail,
+        cfg.low_score_share.on_fail,
         delta,
         threshold,
         f"{what}, more than {limit:g}: score thresholds would drop relevant items",
@@ -601,7 +671,7 @@ def gate_latency_p95(
     >>> gate_latency_p95(cfg, 1.5, ci_low=0.9, ci_high=2.1).status
     <Status.WARN: 'WARN'>
     """
-    name, limit = "latency_p95_increase", cfg.latency_max_p95_increase
+    name, limit = "latency_p95_increase", cfg.latency_p95.max_increase
     threshold = f"<= {limit:.0%}"
     if not measured or ratio is None or math.isnan(ratio):
         return _not_measured(
@@ -631,7 +701,7 @@ def gate_latency_p95(
     if ci_low is None or ci_high is None:  # no interval given: the point estimate decides
         return GateResult(
             name,
-            Status.WARN if in_process else cfg.latency_on_fail,
+            Status.WARN if in_process else cfg.latency_p95.on_fail,
             increase,
             threshold,
             f"{what}, more than {limit:.0%}"
@@ -655,7 +725,7 @@ def gate_latency_p95(
             )
         return GateResult(
             name,
-            cfg.latency_on_fail,
+            cfg.latency_p95.on_fail,
             increase,
             threshold,
             f"{what}: the whole interval is above +{limit:.0%}",
@@ -703,8 +773,8 @@ def gate_primary_metric(
     """
     from evalkit.metrics.ir import mlflow_name
 
-    metric = mlflow_name(cfg.primary_metric)
-    name, margin = "primary_metric", cfg.primary_max_drop
+    metric = mlflow_name(cfg.metric)
+    name, margin = "primary_metric", cfg.primary_metric.margin
     threshold = f"{metric}: CI of the difference above -{margin:g} (no worse)"
     if q is None or math.isnan(q.delta) or n_queries == 0:
         return _not_measured(cfg, name, threshold, f"no per-query {metric} for both versions")
@@ -714,7 +784,7 @@ def gate_primary_metric(
         return GateResult(name, Status.PASS, q.delta, threshold, what)
     if q.status == Quality.NO_WORSE:
         gain = (
-            f"; not shown better (p >= {cfg.primary_alpha:g}): {decide} to tell whether "
+            f"; not shown better (p >= {cfg.primary_metric.alpha:g}): {decide} to tell whether "
             f"the {'gain' if q.delta > 0 else 'difference'} is real"
             if decide
             else ""
@@ -723,7 +793,7 @@ def gate_primary_metric(
     if q.status == Quality.WORSE:
         why = f"{what} (the interval lies below 0 and reaches below -{margin:g})"
         action = f"do not switch: B ranks worse on {metric}; read the worst regressions"
-        return GateResult(name, cfg.primary_on_fail, q.delta, threshold, why, action=action)
+        return GateResult(name, cfg.primary_metric.on_fail, q.delta, threshold, why, action=action)
     direction = "gain" if q.delta > 0 else "loss" if q.delta < 0 else "difference"
     why = (
         f"{what}: the interval reaches below -{margin:g} and above 0, so the data cannot "
@@ -770,8 +840,8 @@ def gate_secondary_metrics(
     >>> g.status, g.reason
     (<Status.WARN: 'WARN'>, 'inconclusive: mrr_at_10 +0.0200 [-0.0300, +0.0700]; gains: recall_at_100 +0.0500 [+0.0100, +0.0900] (Holm-adjusted intervals)')
     """
-    name, threshold = "secondary_metrics", f"each no worse (margin {cfg.primary_max_drop:g})"
-    others = [c for c in calls if c.metric != cfg.primary_metric]
+    name, threshold = "secondary_metrics", f"each no worse (margin {cfg.primary_metric.margin:g})"
+    others = [c for c in calls if c.metric != cfg.metric]
     if not others:
         return _not_measured(cfg, name, threshold, "no metric besides the primary one")
     worse = [c for c in others if c.status == Quality.WORSE]
@@ -793,7 +863,7 @@ def gate_secondary_metrics(
     if worse:
         return GateResult(
             name,
-            cfg.secondary_on_worse,
+            cfg.secondary_metrics.on_worse,
             float(len(worse)),
             threshold,
             what,
@@ -813,7 +883,7 @@ def gate_secondary_metrics(
     if inconclusive:
         return GateResult(
             name,
-            cfg.secondary_on_worse,
+            cfg.secondary_metrics.on_worse,
             float(len(inconclusive)),
             threshold,
             what,
@@ -846,7 +916,7 @@ def gate_click_correlation(
     >>> g.status, g.reason.split(":")[0]
     (<Status.WARN: 'WARN'>, 'within-query difference undecided')
     """
-    stat, margin = cfg.click_statistic, cfg.click_margin
+    stat, margin = cfg.click_correlation.statistic, cfg.click_correlation.margin
     name = "click_correlation"
     threshold = (
         f"pooled {stat} and within-query spearman: no significant loss, CI above -{margin:g}"
@@ -875,7 +945,7 @@ def gate_click_correlation(
         which = " and ".join(f"the {label(q)} difference" for q in losses)
         return GateResult(
             name,
-            cfg.click_on_worse,
+            cfg.click_correlation.on_worse,
             losses[0].delta,
             threshold,
             f"{which} {'is a' if len(losses) == 1 else 'are'} significant loss"
@@ -918,7 +988,7 @@ def gate_unjudged_increase(
     cfg: GateConfig, baseline: float | None, candidate: float | None, k: int = 10
 ) -> GateResult:
     """Rise of unjudged@k (share of unjudged items in the top k) ``<= max_increase``."""
-    name, limit = "unjudged_increase", cfg.unjudged_max_increase
+    name, limit = "unjudged_increase", cfg.unjudged.max_increase
     threshold = f"unjudged@{k} rises <= {limit:g}"
     if baseline is None or candidate is None or math.isnan(baseline) or math.isnan(candidate):
         return _not_measured(cfg, name, threshold, "no rankings and judgments for both versions")
@@ -928,7 +998,7 @@ def gate_unjudged_increase(
         return GateResult(name, Status.PASS, delta, threshold, what)
     return GateResult(
         name,
-        cfg.unjudged_on_fail,
+        cfg.unjudged.on_fail,
         delta,
         threshold,
         f"{what}: unjudged items count as not relevant, which biases the metrics against B",
@@ -946,7 +1016,7 @@ def gate_vector_contract(
     ``baseline`` / ``candidate`` are vector statistics (``norm_min``, ``norm_max``,
     ``norm_mean``, ``dim``) of the embedded catalog and queries.
     """
-    name, tol = "vector_contract", cfg.norm_tolerance
+    name, tol = "vector_contract", cfg.vector_contract.norm_tolerance
     threshold = f"unit-length vectors stay unit-length (|norm - 1| <= {tol:g})"
     if not candidate or "norm_min" not in candidate:
         return _not_measured(cfg, name, threshold, "no vector norms for the candidate")
@@ -962,7 +1032,7 @@ def gate_vector_contract(
         if b_unit and not c_unit:
             return GateResult(
                 name,
-                cfg.contract_on_fail,
+                cfg.vector_contract.on_fail,
                 float(candidate["norm_mean"]),
                 threshold,
                 f"baseline vectors are unit-length ({b_span}), the candidate's are not ({span}): "
@@ -1039,7 +1109,7 @@ def gate_endpoint_checks(
     if failed:
         return GateResult(
             name,
-            cfg.checks_on_fail,
+            cfg.endpoint_checks.on_fail,
             float(len(failed)),
             threshold,
             f"{len(failed)} of {len(rows)} endpoint checks failed: {', '.join(failed)}",

@@ -758,7 +758,7 @@ def render_markdown(verdict: Verdict, sections: Sequence[Section] = ()) -> str:
         f"Baseline **{verdict.baseline}**; dataset {verdict.dataset or '(in memory)'}"
         f"{f' (catalog text embedded: {verdict.embedded})' if verdict.embedded else ''}; "
         f"{verdict.test_label}; the primary metric tested alone at alpha "
-        f"{verdict.gate_config.primary_alpha:g}, the secondary family (other metrics, click "
+        f"{verdict.gate_config.primary_metric.alpha:g}, the secondary family (other metrics, click "
         f"differences) with {verdict.settings.correction} correction among itself; intervals "
         "agree with the p-values beside them; "
         f"{verdict.settings.bootstrap} bootstrap resamples (seed {verdict.settings.seed}).",
@@ -961,7 +961,7 @@ def render_html(
         f"Baseline {verdict.baseline} &middot; dataset {e(verdict.dataset or '(in memory)')} "
         f"{e(f'(catalog text embedded: {verdict.embedded}) ') if verdict.embedded else ''}"
         f"&middot; {e(verdict.test_label)}; primary metric tested alone at alpha "
-        f"{verdict.gate_config.primary_alpha:g}, secondary family "
+        f"{verdict.gate_config.primary_metric.alpha:g}, secondary family "
         f"{e(verdict.settings.correction)}-corrected &middot; "
         f"{verdict.settings.bootstrap} bootstrap resamples, seed {verdict.settings.seed}"
     )

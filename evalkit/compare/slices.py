@@ -165,7 +165,9 @@ def query_slices(queries: Queries, cfg: SliceConfig | None = None) -> list[Slice
     for name, levels in categorical_columns(queries, cfg).items():
         out += _group(name, ids, levels, sorted(set(levels.tolist())))
     if queries.frequency is not None:
-        bands = frequency_bands(queries.frequency, cfg.head_share, cfg.torso_share)
+        bands = frequency_bands(
+            queries.frequency, cfg.frequency_bands.head, cfg.frequency_bands.torso
+        )
         out += _group("frequency", ids, bands, ("head", "torso", "tail"))
     lengths = length_bands(queries.texts, cfg.length_bands)
     out += _group("length", ids, lengths, length_band_labels(cfg.length_bands))

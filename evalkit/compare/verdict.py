@@ -321,7 +321,7 @@ def _drift(
     b, c = shared.pair_b, shared.pair_c
     if mask is not None:
         b, c = b[mask], c[mask]
-    return similarity_drift(b, c, cfg.low_score_threshold)
+    return similarity_drift(b, c, cfg.low_score_share.threshold)
 
 
 def quality_calls(
@@ -426,7 +426,7 @@ def _behaviour_gates(
             drift.candidate_low_share if drift else math.nan,
         ),
         gate_unjudged_increase(
-            cfg, ub.mean if ub else None, uc.mean if uc else None, cfg.unjudged_k
+            cfg, ub.mean if ub else None, uc.mean if uc else None, cfg.drift.unjudged_k
         ),
     ]
 
@@ -475,9 +475,9 @@ def compare_pair(
         baseline.fingerprint, candidate.fingerprint, names=(baseline.name, candidate.name)
     )
     metrics = list(metrics or _metrics_of(baseline, [candidate]))
-    if cfg.primary_metric not in metrics:
+    if cfg.metric not in metrics:
         raise ConfigError(
-            f"primary_metric={cfg.primary_metric!r} is not among the scored metrics "
+            f"primary_metric={cfg.metric!r} is not among the scored metrics "
             f"({', '.join(metrics)}); add it to metrics"
         )
     stats_kw = dict(
@@ -488,7 +488,7 @@ def compare_pair(
         n_bootstrap=st.bootstrap,
         confidence=st.confidence,
     )
-    alpha = cfg.primary_alpha
+    alpha = cfg.primary_metric.alpha
     _, b_scores, c_scores = aligned_scores(baseline.per_query, candidate.per_query, metrics)
     tests = paired_tests(
         b_scores, c_scores, test=st.test, permutations=st.permutations, seed=st.seed
@@ -496,7 +496,7 @@ def compare_pair(
     clicks = dict(click_tests or {})
     family = fixed_sequence(
         {**dict(zip(metrics, tests)), **clicks},
-        primary=cfg.primary_metric,
+        primary=cfg.metric,
         alpha=alpha,
         correction=st.correction,
     )
@@ -511,13 +511,13 @@ def compare_pair(
         n_bootstrap=st.bootstrap,
         seed=st.seed,
     )
-    calls = quality_calls(comparisons, cfg.primary_max_drop, alpha, primary=cfg.primary_metric)
-    primary = next(q for q in calls if q.metric == cfg.primary_metric)
+    calls = quality_calls(comparisons, cfg.primary_metric.margin, alpha, primary=cfg.metric)
+    primary = next(q for q in calls if q.metric == cfg.metric)
     primary_passed = primary.status.shown_no_worse
-    n_primary = next(m.n_queries for m in comparisons if m.metric == cfg.primary_metric)
+    n_primary = next(m.n_queries for m in comparisons if m.metric == cfg.metric)
     click_quality = [
         replace(q, tested=primary_passed)
-        for q in click_calls(family, list(clicks), cfg.click_margin, alpha)
+        for q in click_calls(family, list(clicks), cfg.click_correlation.margin, alpha)
     ]
     pooled = next((q for q in click_quality if not q.metric.endswith("_within")), None)
     within = next((q for q in click_quality if q.metric.endswith("_within")), None)
@@ -536,7 +536,7 @@ def compare_pair(
 
     if baseline.ranking is not None and candidate.ranking is not None:
         shared.overlap = ranking_overlap(
-            baseline.ranking, candidate.ranking, cfg.agreement_k, cfg.rbo_p
+            baseline.ranking, candidate.ranking, cfg.top_k_agreement.k, cfg.drift.rbo_p
         )
     overlap = shared.overlap.summary() if shared.overlap else None
 
@@ -545,7 +545,9 @@ def compare_pair(
     )
     for version in (baseline, candidate):
         if version.ranking is not None and judged:
-            shared.unjudged[version.name] = unjudged_at_k(version.ranking, judged, cfg.unjudged_k)
+            shared.unjudged[version.name] = unjudged_at_k(
+                version.ranking, judged, cfg.drift.unjudged_k
+            )
     unjudged = {name: u.summary() for name, u in shared.unjudged.items()}
 
     latency = compare_latency(
@@ -595,8 +597,8 @@ def compare_pair(
             shared.pair_codes = _pair_query_codes(pair_ids, shared.query_index)
         query_sets = list(query_slices(data.queries, cfg.slices))
         # Bonferroni over the slices that get a call (>= compare.min_slice_queries queries).
-        scored_b = baseline.per_query[cfg.primary_metric]
-        scored_c = candidate.per_query[cfg.primary_metric]
+        scored_b = baseline.per_query[cfg.metric]
+        scored_c = candidate.per_query[cfg.metric]
         n_called = sum(
             sum(q in scored_b and q in scored_c for q in sl.query_ids) >= st.min_slice_queries
             for sl in query_sets
@@ -620,7 +622,9 @@ def compare_pair(
     statuses = [g.status for g in gate_results]
     if cfg.slices.affect_verdict:
         statuses += [
-            cfg.primary_on_fail for s in slices if s.evaluated and s.status in (Quality.WORSE,)
+            cfg.primary_metric.on_fail
+            for s in slices
+            if s.evaluated and s.status in (Quality.WORSE,)
         ]
 
     thresholds: list[ThresholdMapping] = []
@@ -647,8 +651,8 @@ def compare_pair(
         texts = dict(zip(data.queries.ids, data.queries.texts))
         qrels_ = data.judgments.qrels if data.judgments else {}
     regressions = worst_regressions(
-        baseline.per_query[cfg.primary_metric],
-        candidate.per_query[cfg.primary_metric],
+        baseline.per_query[cfg.metric],
+        candidate.per_query[cfg.metric],
         baseline.ranking,
         candidate.ranking,
         qrels=qrels_,
@@ -657,13 +661,13 @@ def compare_pair(
         n=st.regressions,
         top_n=st.regression_top_n,
     )
-    ids = list(baseline.per_query[cfg.primary_metric])
-    pb = np.fromiter((baseline.per_query[cfg.primary_metric][q] for q in ids), float, len(ids))
-    pc = np.fromiter((candidate.per_query[cfg.primary_metric][q] for q in ids), float, len(ids))
+    ids = list(baseline.per_query[cfg.metric])
+    pb = np.fromiter((baseline.per_query[cfg.metric][q] for q in ids), float, len(ids))
+    pc = np.fromiter((candidate.per_query[cfg.metric][q] for q in ids), float, len(ids))
     return CandidateComparison(
         baseline=baseline.name,
         candidate=candidate.name,
-        primary_metric=cfg.primary_metric,
+        primary_metric=cfg.metric,
         metrics=comparisons,
         drift=drift,
         overlap=overlap,
@@ -764,7 +768,7 @@ def _compare_slice(
         baseline.per_query, candidate.per_query, metrics, query_ids=sl.query_ids, **stats_kw
     )
     n = next(
-        (m.n_queries for m in comparisons if m.metric == cfg.primary_metric),
+        (m.n_queries for m in comparisons if m.metric == cfg.metric),
         comparisons[0].n_queries if comparisons else 0,
     )
     calls, clipped = slice_calls(
@@ -772,11 +776,11 @@ def _compare_slice(
         candidate.per_query,
         comparisons,
         sl.query_ids,
-        cfg.primary_max_drop,
+        cfg.primary_metric.margin,
         level,
         min_queries,
     )
-    primary = next((q for q in calls if q.metric == cfg.primary_metric), None)
+    primary = next((q for q in calls if q.metric == cfg.metric), None)
     drift = None
     if shared.pair_codes is not None:
         member = np.zeros(len(data.queries) + 1, dtype=bool)  # last cell: pairs of unknown queries
@@ -797,7 +801,7 @@ def _compare_slice(
         status=primary.status if primary is not None and evaluated else Quality.INCONCLUSIVE,
         evaluated=evaluated,
         min_queries=min_queries,
-        ci_clipped=cfg.primary_metric in clipped,
+        ci_clipped=cfg.metric in clipped,
     )
 
 
