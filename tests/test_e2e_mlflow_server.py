@@ -346,7 +346,7 @@ def test_server_back_after_dying_gets_the_failed_attempt_marked_by_task_log(tmp_
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(30)
     stderr = (tmp_path / "run.stderr").read_text()
-    assert code in (1, 3) and "evalkit task=log" in stderr, stderr[-3000:]  # BLOCK stays 3
+    assert code in (1, 3, 4) and "evalkit task=log" in stderr, stderr[-3000:]  # 3 / 4 stay
     manifest = json.loads((out / "mlflow_runs.json").read_text())
     old_parent, old_child, offline_child = (r["id"] for r in manifest["runs"])
     assert offline_child.startswith("offline-")
