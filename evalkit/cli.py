@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from evalkit.errors import EvalkitError, UsageError, os_error_line
 from evalkit.interrupts import exit_code_of, sigterm_as_exception
-from evalkit.redact import api_key_envs, install_redaction
+from evalkit.redact import api_key_envs, install_redaction, redact, redacted_std_streams
 from evalkit.runtime import freeze_before_exit, import_long_lived
 from evalkit.usage import CONF_DIR, duplicate_models, unwritable_output_dir, usage_error
 
@@ -127,7 +127,14 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def app(cfg: DictConfig) -> dict[str, Any] | None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    install_redaction(api_key_envs(cfg))  # server error bodies may echo the API key
+    # Server error bodies may echo the API key: logs, stdout and stderr are redacted (the files
+    # and MLflow calls are redacted where they are written: evalkit.redact).
+    install_redaction(api_key_envs(cfg))
+    with redacted_std_streams():
+        return _app(cfg, multirun)
+
+
+def _app(cfg: DictConfig, multirun: bool) -> dict[str, Any] | None:
     try:
         with sigterm_as_exception():
             outcome = _run(cfg)
@@ -136,7 +143,7 @@ def app(cfg: DictConfig) -> dict[str, Any] | None:
         log.error("evalkit: %s", "terminated (SIGTERM)" if code == 143 else "interrupted")
         sys.exit(code)
     except (EvalkitError, OSError) as exc:
-        line = str(exc) if isinstance(exc, EvalkitError) else os_error_line(exc)
+        line = redact(str(exc) if isinstance(exc, EvalkitError) else os_error_line(exc))
         code = getattr(exc, "exit_code", EXIT_ERROR)
         log.error("evalkit: %s", line)
         if multirun:  # one failed sweep job must not stop the others; the summary counts it

@@ -56,7 +56,7 @@ from evalkit.track.baseline import (
 from evalkit.track.datasets import dataset_inputs
 from evalkit.track.manifest import MANIFEST_FILE
 from evalkit.track.mlflow_tracker import SECRET_KEY, Tracker, flatten
-from evalkit.track.overrides import override_params, run_name
+from evalkit.track.overrides import override_params, run_name, version_run_name
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +286,7 @@ def log_version_run(
 ) -> str:
     """One nested MLflow run for a model version: params, metrics, tags and its files."""
     tags = {**_tags(data), "evalkit.model_version": result.name, "evalkit.role": role}
-    child = tracker.start_child(parent, result.name, tags=tags)
+    child = tracker.start_child(parent, version_run_name(result.name), tags=tags)
     result.run_id = child
     tracker.log_inputs(child, dataset_inputs(data))
     tracker.log_params(
@@ -353,7 +353,11 @@ def measure_latency(
             throughput=p.throughput,
             batch_size=p.batch_size,
             concurrency=p.concurrency,
-            extra={**r.extra, "latency_probe_requests": p.n_requests},
+            extra={
+                **r.extra,
+                "latency_probe_requests": p.n_requests,
+                "latency_probe_retries": p.retries,
+            },
         )
         if tracker is not None and r.run_id:
             tracker.log_metrics(r.run_id, probe_metrics(p))

@@ -1,30 +1,55 @@
-"""Keep API keys out of every logged line: a logging filter and the function behind it.
+"""Keep API keys out of everything evalkit writes: logs, stdout / stderr, files, MLflow.
 
 Servers sometimes echo the request back in their error bodies (the ``Authorization`` header,
-the key itself), and evalkit logs server errors verbatim.  :func:`redact` replaces the values of
-the secrets it is given and any ``Bearer <token>`` / ``Authorization: <value>`` / ``api_key=...``
-spelling by ``[REDACTED]``; :class:`RedactingFilter` applies it to every record a handler emits
-(message, arguments and traceback text); :func:`install_redaction` puts that filter on the
-root logger's handlers (Hydra's console and ``<job>.log`` file handlers) and on evalkit's.
+the key itself: OpenAI's 401 says ``Incorrect API key provided: sk-...``), and evalkit quotes
+server errors in log lines, exceptions, ``checks.json``, reports and MLflow.  :func:`redact`
+replaces
+
+* the values of the API-key environment variables evalkit was told about
+  (:func:`register_key_envs`: ``OPENAI_API_KEY`` and every selected version's ``api_key_env``),
+  read when the text is redacted, plus any ``secrets`` given;
+* credential spellings: ``Bearer <token>``, ``Authorization: <value>``, ``api_key=...``;
+* key-shaped strings: ``sk-...`` keys (OpenAI, Anthropic; also half-masked ones such as
+  ``sk-proj-****abcd``), Hugging Face ``hf_...`` tokens, and whatever follows OpenAI's
+  ``Incorrect API key provided:``
+
+by ``[REDACTED]``.  The boundaries where text leaves the process apply it:
+:class:`RedactingFilter` on the log handlers (:func:`install_redaction`),
+:class:`RedactingStream` on ``sys.stdout`` / ``sys.stderr`` while the command runs
+(:func:`redacted_std_streams`), :func:`redact_data` on ``checks.json`` / report / verdict
+contents, and the MLflow tracker on params, tags and text artifacts
+(:func:`redacted_copy`).
 
 >>> redact("HTTP 401: bad key sk-123abc, header Authorization: Bearer sk-123abc", ["sk-123abc"])
 'HTTP 401: bad key [REDACTED], header Authorization: [REDACTED]'
 >>> redact('{"api_key": "xyz", "n": 1}')
 '{"api_key": "[REDACTED]", "n": 1}'
+>>> redact("Incorrect API key provided: sk-proj-abcdefghijklmnop1234. You can find your key")
+'Incorrect API key provided: [REDACTED]. You can find your key'
+>>> redact("key sk-live-0123456789abcdef was rejected; see task-sk-learn")
+'key [REDACTED] was rejected; see task-sk-learn'
+>>> redact_data({"reason": "bad key sk-live-0123456789abcdef", "n": [1, "Bearer x"]})
+{'reason': 'bad key [REDACTED]', 'n': [1, 'Bearer [REDACTED]']}
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import re
-from collections.abc import Iterable
-from typing import Any
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TextIO
 
 MASK = "[REDACTED]"
 # Shorter values are not treated as secrets (they would mask ordinary words, e.g. "EMPTY").
 MIN_SECRET_LEN = 6
 #: ``Authorization: Bearer x``, ``"authorization": "Basic x"``, ``Bearer x``, ``api_key=x``, ...
+#: and key-shaped strings.  Each pattern keeps its group 1 and masks the rest of the match.
 _PATTERNS = (
     re.compile(
         r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|token)\s+)?[^\s\"',}]+"
@@ -33,23 +58,84 @@ _PATTERNS = (
     re.compile(
         r"(?i)((?:api[_-]?key|x-api-key|access[_-]?token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}&]+"
     ),
+    # OpenAI's 401: "Incorrect API key provided: <key>." (whatever the key looks like)
+    re.compile(r"(?i)(incorrect api key provided:?\s*)[^\s\"',}]*[^\s\"',}.]"),
+    # sk-... keys (OpenAI sk-proj-..., Anthropic sk-ant-...), also with a masked middle
+    re.compile(r"(?<![A-Za-z0-9_-])()sk-[A-Za-z0-9_*-]{12,}"),
+    # Hugging Face tokens
+    re.compile(r"(?<![A-Za-z0-9_-])()hf_[A-Za-z0-9]{20,}"),
 )
+#: Environment variables whose values are secrets (:func:`register_key_envs` adds to it).
+_KEY_ENVS: list[str] = ["OPENAI_API_KEY"]
+#: Text suffixes of files :func:`redacted_copy` reads (anything else is sent as it is).
+TEXT_SUFFIXES = (".json", ".jsonl", ".md", ".html", ".txt", ".log", ".yaml", ".yml", ".csv", ".tsv")
+
+
+def register_key_envs(names: Iterable[str]) -> list[str]:
+    """Add environment-variable names that hold API keys; every later :func:`redact` masks
+    their values.  Returns the names now known."""
+    for name in names:
+        if isinstance(name, str) and name and name not in _KEY_ENVS:
+            _KEY_ENVS.append(name)
+    return list(_KEY_ENVS)
+
+
+def env_secrets(names: Iterable[str]) -> list[str]:
+    """The values of the environment variables ``names`` (those that are set)."""
+    return [os.environ[n] for n in dict.fromkeys(names) if os.environ.get(n)]
+
+
+def known_secrets() -> list[str]:
+    """The current values of the registered API-key variables."""
+    return env_secrets(_KEY_ENVS)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every secret value and every credential-looking value replaced by MASK."""
-    for secret in sorted(
-        {s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True
-    ):
+    """``text`` with every secret value (given or registered) and every credential-looking or
+    key-shaped value replaced by MASK."""
+    if not text:
+        return text
+    values = {s for s in (*secrets, *known_secrets()) if s and len(s) >= MIN_SECRET_LEN}
+    for secret in sorted(values, key=len, reverse=True):
         text = text.replace(secret, MASK)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)
     return text
 
 
-def env_secrets(names: Iterable[str]) -> list[str]:
-    """The values of the environment variables ``names`` (those that are set)."""
-    return [os.environ[n] for n in dict.fromkeys(names) if os.environ.get(n)]
+def redact_data(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """Plain data (what becomes JSON) with every string in it redacted; keys are kept."""
+    secrets = list(secrets)
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, Mapping):
+        return {k: redact_data(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_data(v, secrets) for v in value)
+    return value
+
+
+@contextlib.contextmanager
+def redacted_copy(path: str | Path) -> Iterator[Path]:
+    """``path`` itself when it holds no secret (or is not text), else a redacted copy with the
+    same name in a temporary folder (for MLflow artifacts)."""
+    path = Path(path)
+    if path.suffix.lower() not in TEXT_SUFFIXES or not path.is_file():
+        yield path
+        return
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        yield path
+        return
+    clean = redact(text)
+    if clean == text:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="evalkit-redacted-") as tmp:
+        copy = Path(tmp) / path.name
+        copy.write_text(clean, encoding="utf-8")
+        yield copy
 
 
 class RedactingFilter(logging.Filter):
@@ -77,8 +163,10 @@ class RedactingFilter(logging.Filter):
 
 
 def install_redaction(names: Iterable[str] = ("OPENAI_API_KEY",)) -> RedactingFilter:
-    """Attach one :class:`RedactingFilter` to every handler of the root logger and of the
-    ``evalkit`` logger (idempotent: an earlier evalkit filter is replaced)."""
+    """Register ``names`` (:func:`register_key_envs`) and attach one :class:`RedactingFilter`
+    to every handler of the root logger and of the ``evalkit`` logger (idempotent: an earlier
+    evalkit filter is replaced)."""
+    names = register_key_envs(names)
     flt = RedactingFilter(names)
     for logger in (logging.getLogger(), logging.getLogger("evalkit")):
         for handler in logger.handlers:
@@ -86,6 +174,75 @@ def install_redaction(names: Iterable[str] = ("OPENAI_API_KEY",)) -> RedactingFi
                 handler.removeFilter(old)
             handler.addFilter(flt)
     return flt
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that redacts what it passes on to ``target``, line by line.
+
+    Text is held until a line ends (``\\n`` or ``\\r``: progress bars) or :meth:`flush`, so a key
+    split over two ``write`` calls is still masked.  Everything else (``fileno``, ``isatty``,
+    ``encoding``) is the target's.
+
+    >>> out = io.StringIO()
+    >>> s = RedactingStream(out)
+    >>> _ = s.write("key: Bearer abc"); _ = s.write("def\\nnext"); s.flush()
+    >>> out.getvalue()
+    'key: Bearer [REDACTED]\\nnext'
+    """
+
+    def __init__(self, target: TextIO) -> None:
+        super().__init__()
+        self.target = target
+        self._pending = ""
+
+    def write(self, s: str) -> int:
+        text = self._pending + s
+        cut = max(text.rfind("\n"), text.rfind("\r"))
+        if cut < 0:
+            self._pending = text
+        else:
+            self._pending = text[cut + 1 :]
+            self.target.write(redact(text[: cut + 1]))
+        return len(s)
+
+    def flush(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, ""
+            self.target.write(redact(pending))
+        self.target.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self.target.isatty()
+
+    def fileno(self) -> int:
+        return self.target.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.target, "encoding", "utf-8")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+
+@contextlib.contextmanager
+def redacted_std_streams() -> Iterator[None]:
+    """``sys.stdout`` and ``sys.stderr`` redacted (:class:`RedactingStream`) inside the block."""
+    saved = sys.stdout, sys.stderr
+    if isinstance(sys.stdout, RedactingStream):  # nested (a sweep's jobs in one process)
+        yield
+        return
+    sys.stdout, sys.stderr = RedactingStream(saved[0]), RedactingStream(saved[1])
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        sys.stdout, sys.stderr = saved
 
 
 def api_key_envs(cfg: Any) -> list[str]:

@@ -40,6 +40,11 @@ Faults for the endpoint checks (every request they apply to; ``arg`` as noted):
 
 Inputs that are not all strings get HTTP 400 (as the OpenAI API answers mixed-type lists).
 
+With ``api_key`` set, a request without that key gets OpenAI's HTTP 401, which quotes the key
+sent: ``Incorrect API key provided: <key>. You can find your API key at ...``.  With
+``leak_key=True`` every other error message also ends with the key the request sent
+(``... (request key <key>)``): a server that leaks it in any error, for redaction tests.
+
 Every embedding request is recorded with its start and end times (``Recorded.started`` /
 ``finished``, ``time.monotonic()``), so tests can count the requests in flight at any moment
 (:meth:`FaultServer.max_overlap`), also those a client abandoned after its timeout.
@@ -148,6 +153,7 @@ class FaultServer:
     api_key: str | None = None
     model_name: str = "fault-model"
     query_dim: int | None = None
+    leak_key: bool = False
     requests: list[Recorded] = field(default_factory=list)
     in_flight: int = 0  # embedding requests being answered right now
     max_in_flight: int = 0  # the most ever answered at once
@@ -243,7 +249,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _sent_key(self) -> str:
+        return (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+
     def _error(self, code: int, message: str, headers: dict[str, str] | None = None) -> None:
+        if self.server_state.leak_key and code != 401:
+            message = f"{message} (request key {self._sent_key()})"
         body = json.dumps({"error": {"message": message, "type": "fault", "code": code}})
         self._send(code, body.encode(), headers)
 
@@ -293,7 +304,11 @@ class _Handler(BaseHTTPRequestHandler):
             state.api_key is not None
             and self.headers.get("Authorization") != f"Bearer {state.api_key}"
         ):
-            self._error(401, "invalid api key")
+            self._error(  # OpenAI's answer, which quotes the key it was sent
+                401,
+                f"Incorrect API key provided: {self._sent_key()}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+            )
             return
         if fault.kind == "status":
             headers = {"retry-after": f"{fault.arg:g}"} if fault.arg is not None else None

@@ -84,9 +84,14 @@ def _healthy(url: str) -> bool:
 
 
 def start_mlflow_server(
-    work: Path, backend_uri: str, port: int | None = None, timeout_s: float = 120.0
+    work: Path,
+    backend_uri: str,
+    port: int | None = None,
+    timeout_s: float = 120.0,
+    extra_args: tuple[str, ...] = (),
 ) -> MlflowServer:
-    """``mlflow server`` on 127.0.0.1 with ``backend_uri``, artifacts under ``work/artifacts``."""
+    """``mlflow server`` on 127.0.0.1 with ``backend_uri``, artifacts under ``work/artifacts``;
+    ``extra_args`` are appended (e.g. ``("--allowed-hosts", "127.0.0.1:5000")``)."""
     port = port or free_port()
     log_path = work / f"mlflow-server-{port}.log"
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
@@ -103,6 +108,7 @@ def start_mlflow_server(
         backend_uri,
         "--artifacts-destination",
         str(work / "artifacts"),
+        *extra_args,
     ]
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(

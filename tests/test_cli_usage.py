@@ -56,7 +56,7 @@ def test_valid_commands_are_not_usage_errors():
 
 @pytest.mark.parametrize(
     ("args", "expected"),
-    [(["--help"], "Configuration groups"), (["--cfg", "job", "k=7"], "k: 7")],
+    [(["--help"], "Config groups (group=choice"), (["--cfg", "job", "k=7"], "k: 7")],
 )
 def test_help_and_cfg_still_work(args, expected):
     proc = subprocess.run(

@@ -8,6 +8,11 @@
   line naming ``evalkit task=log run_dir=...``, and that command reproduces the runs (params,
   metrics incl. ``embed_retries`` / ``embed_failed_requests``, dataset inputs, artifacts) in a
   live store.
+- The tracking server dies after one version's child run finished, comes back, and ``task=log``
+  logs the run into it: the failed attempt's parent ends FAILED (README), and every run of that
+  attempt (also the finished child) is tagged ``evalkit.attempt=failed`` / ``evalkit.logged_as``.
+- A server reached by a host name its DNS-rebinding guard does not allow (403 Invalid Host
+  header): one line naming the cause and ``--allowed-hosts``, not credentials.
 - ``mlflow server`` on PostgreSQL (Debian's package, started here on 127.0.0.1; skipped with the
   reason when it cannot be): an evaluation and ``compare.baseline_run_id`` through the server.
 """
@@ -28,6 +33,7 @@ from mlflow import MlflowClient
 from tests.cli import REPO, child_runs, offline_env, run_evalkit
 from tests.fault_server import FaultServer
 from tests.mlflow_servers import start_mlflow_server, start_postgres
+from tests.servers import free_port
 from tests.test_report_html import CHROMIUM, CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.slow
@@ -287,6 +293,120 @@ def test_server_dying_mid_run_keeps_the_run_and_task_log_reproduces_it(tmp_path,
     files = {f.path for f in client.list_artifacts(child.info.run_id)}
     assert {"per_query.csv", "pairs.npz", "latency.json", "runs"} <= files
     assert parent.data.tags["evalkit.logged_from"] == str(out.resolve())
+
+
+def test_server_back_after_dying_gets_the_failed_attempt_marked_by_task_log(tmp_path):
+    """Issue 16: the store keeps the dead attempt's runs; ``task=log`` into the same store ends
+    its parent FAILED (not KILLED by the stale-run clean-up) and tags all of its runs."""
+    db = f"sqlite:///{tmp_path}/server.db"
+    server = start_mlflow_server(tmp_path, db)
+    out = tmp_path / "run"
+    experiment = "back"
+    versions = ["models=[openai,e5_small_openai]"]
+    with FaultServer(dim=16) as fast, FaultServer(dim=16, default="slow:2.0") as slow:
+        for name, srv in (("openai", fast), ("e5_small_openai", slow)):
+            versions += [
+                f"models.{name}.base_url={srv.base_url}",
+                f"models.{name}.model=fault-model",
+                f"models.{name}.batch_size=8",
+                f"models.{name}.concurrency=1",
+            ]
+        proc = _start(
+            [
+                "dataset.n_items=50",
+                "dataset.n_queries=8",
+                "latency.probe=0",
+                "tracking=server",
+                f"tracking.uri={server.uri}",
+                f"tracking.experiment={experiment}",
+                f"cache.dir={tmp_path / 'cache'}",
+                *versions,
+            ],
+            tmp_path,
+            out,
+        )
+        try:
+            client = MlflowClient(server.uri)
+
+            def first_child_finished() -> bool:
+                exp = client.get_experiment_by_name(experiment)
+                runs = client.search_runs([exp.experiment_id]) if exp else []
+                return any(
+                    r.info.status == "FINISHED" and "mlflow.parentRunId" in r.data.tags
+                    for r in runs
+                )
+
+            # ... while the second version still embeds (8 requests of 2 s): its child run is
+            # created only after that, with the server dead
+            _wait_for(first_child_finished, 180, "the first child run to finish")
+            server.kill()
+            code = proc.wait(240)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(30)
+    stderr = (tmp_path / "run.stderr").read_text()
+    assert code in (1, 3, 4) and "evalkit task=log" in stderr, stderr[-3000:]  # 3 / 4 stay
+    manifest = json.loads((out / "mlflow_runs.json").read_text())
+    old_parent, old_child, offline_child = (r["id"] for r in manifest["runs"])
+    assert offline_child.startswith("offline-")
+
+    server = start_mlflow_server(tmp_path, db)  # the same store, back (on another port)
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "evalkit.cli", "task=log", f"run_dir={out}",
+             f"tracking.uri={server.uri}", f"hydra.run.dir={tmp_path / 'log'}"],
+            cwd=REPO, env=offline_env(), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr[-3000:]
+        client = MlflowClient(server.uri)
+        exp = client.get_experiment_by_name(experiment)
+        runs = {r.info.run_id: r for r in client.search_runs([exp.experiment_id])}
+    finally:
+        server.stop()
+    parent, child = runs[old_parent], runs[old_child]
+    assert parent.info.status == "FAILED"  # as README says; not KILLED
+    assert child.info.status == "FINISHED"  # it did finish, but belongs to the failed attempt
+    for run in (parent, child):
+        assert run.data.tags["evalkit.attempt"] == "failed"
+        assert runs[run.data.tags["evalkit.logged_as"]].data.tags["evalkit.logged_from"]
+    fresh = [r for r in runs.values() if "evalkit.logged_from" in r.data.tags]
+    assert len(fresh) == 3 and {r.info.status for r in fresh} == {"FINISHED"}
+    assert not any("evalkit.attempt" in r.data.tags for r in fresh)
+    new_parent = runs[parent.data.tags["evalkit.logged_as"]]
+    assert {r.info.run_name for r in fresh} - {new_parent.info.run_name} == {
+        "openai",
+        "e5_small_openai",
+    }
+
+
+def test_server_reached_by_a_host_name_it_does_not_allow(tmp_path):
+    """MLflow's DNS-rebinding guard (403 Invalid Host header): the message names it and
+    --allowed-hosts, not credentials."""
+    port = free_port()
+    server = start_mlflow_server(
+        tmp_path,
+        f"sqlite:///{tmp_path}/server.db",
+        port=port,
+        extra_args=("--allowed-hosts", f"127.0.0.1:{port}"),
+    )
+    try:
+        res = run_evalkit(
+            "task=runs", "tracking=server", f"tracking.uri=http://localhost:{port}", work=tmp_path
+        )
+        ok = run_evalkit(
+            "task=runs", "tracking=server", f"tracking.uri={server.uri}",
+            "tracking.experiment=Default", work=tmp_path, out_name="ok",
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert res.returncode == 1, res.stderr[-3000:]
+    lines = [ln for ln in res.stderr.splitlines() if "evalkit:" in ln and "ERROR" in ln]
+    assert len(lines) == 1, res.stderr[-3000:]
+    assert "HTTP 403 Invalid Host header" in lines[0]
+    assert f"--allowed-hosts localhost:{port}" in lines[0]
+    assert "credentials" not in lines[0].replace("not a credentials problem", "")
+    assert ok.returncode == 0, ok.stderr[-3000:]  # the allowed name works
 
 
 # ----------------------------------------------------------------------- PostgreSQL-backed server

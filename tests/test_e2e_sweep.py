@@ -50,6 +50,10 @@ def test_dimension_sweep_tracks_each_job_and_reuses_embeddings(tmp_path, shared_
     assert names == [f"adi: e5_small [models.e5_small.dimensions={d}]" for d in (128, 256, 384)]
     dims = [c.data.params["model.dimensions"] for c in children]
     assert dims == ["128", "256", "384"]
+    # ... and each child run by what differs (issue 16): MLflow's compare view tells them apart
+    assert [c.info.run_name for c in children] == [
+        f"e5_small [dimensions={d}]" for d in (128, 256, 384)
+    ]
     assert [c.data.metrics["dim"] for c in children] == [128, 256, 384]
     # one summary table at the end, one row per job with its primary metric
     table = res.stdout[res.stdout.index("Sweep: 3 jobs, exit code 0") :]

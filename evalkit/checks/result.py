@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.errors import DataError
+from evalkit.redact import redact, redact_data
 
 FIELDS = ("name", "status", "observed", "expected", "reason")
 CHECKS_FILE = "checks.json"
@@ -59,7 +60,12 @@ def plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Check:
-    """One check: ``observed`` and ``expected`` are JSON-serialisable (numbers, strings, dicts)."""
+    """One check: ``observed`` and ``expected`` are JSON-serialisable (numbers, strings, dicts).
+
+    Server messages quoted in ``observed`` / ``expected`` / ``reason`` are redacted
+    (:func:`evalkit.redact.redact`: API-key values and key-shaped strings) when the check is
+    made, so no table, ``checks.json``, report or MLflow artifact built from it holds a key.
+    """
 
     name: str
     status: Status
@@ -69,8 +75,9 @@ class Check:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
-        object.__setattr__(self, "observed", plain(self.observed))
-        object.__setattr__(self, "expected", plain(self.expected))
+        object.__setattr__(self, "observed", redact_data(plain(self.observed)))
+        object.__setattr__(self, "expected", redact_data(plain(self.expected)))
+        object.__setattr__(self, "reason", redact(str(self.reason or "")))
 
     @property
     def blocks(self) -> bool:
@@ -134,10 +141,10 @@ def to_json(checks: Iterable[Check]) -> list[dict[str, Any]]:
 
 
 def write_checks(checks: Iterable[Check], path: str | Path) -> Path:
-    """Write ``checks.json`` (UTF-8, indented); returns the path."""
+    """Write ``checks.json`` (UTF-8, indented, API keys redacted); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(to_json(checks), indent=2, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(redact_data(to_json(checks)), indent=2, ensure_ascii=False, allow_nan=False)
     path.write_text(text + "\n", encoding="utf-8")
     return path
 

@@ -30,6 +30,7 @@ from evalkit.checks.result import Check, Status
 from evalkit.checks.sanity import run_sanity
 from evalkit.checks.target import Target, target_for
 from evalkit.errors import EndpointError
+from evalkit.redact import register_key_envs
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +88,12 @@ def run_checks(
 ) -> list[Check]:
     """All configured checks for one model version (a :class:`~evalkit.embed.ModelVersion`).
 
-    ``checks.versions.<version name>`` (if present) is merged over the contract first.
+    ``checks.versions.<version name>`` (if present) is merged over the contract first.  The
+    version's ``api_key_env`` is registered for redaction (:mod:`evalkit.redact`): a server that
+    quotes the key in an error leaves none in the results, also when called from Python.
     """
     cfg = as_config(checks_cfg).for_version(version.name)
+    register_key_envs([getattr(version, "api_key_env", "") or ""])
 
     def enabled(name: str) -> bool:
         return not cfg.skipped(name)

@@ -650,8 +650,12 @@ def gate_latency_p95(
     ci_low: float | None = None,
     ci_high: float | None = None,
     in_process: bool = False,
+    retried: str = "",
 ) -> GateResult:
     """p95 latency increase (candidate / baseline - 1) ``<= max_increase``, at equal load.
+
+    ``retried`` (:attr:`evalkit.compare.latency.LatencyComparison.retry_note`): a p95 measured
+    while requests were retried says so in the observed text.
 
     ``in_process``: both versions ran in this process (:func:`evalkit.compare.latency.backend_kind`),
     so the latency is this machine's CPU, not a serving endpoint's: a failure is a follow-up
@@ -685,6 +689,8 @@ def gate_latency_p95(
     ci = ""
     if ci_low is not None and ci_high is not None and not math.isnan(ci_low):
         ci = f", 95% CI of the ratio {ci_low:.2f}-{ci_high:.2f}"
+    if retried:
+        ci += f"; {retried}"
     if not comparable:
         return GateResult(
             name,
@@ -692,7 +698,7 @@ def gate_latency_p95(
             increase,
             threshold,
             f"not comparable ({note}): p95 ratio {ratio:.2f} measured at different load or "
-            "serving set-up; latency is not gated",
+            f"serving set-up; latency is not gated{'; ' + retried if retried else ''}",
             False,
         )
     what = f"p95 latency {increase:+.0%} vs baseline (ratio {ratio:.2f}{ci})"

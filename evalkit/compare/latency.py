@@ -46,6 +46,7 @@ class LatencySummary:
     batch_size: int | None = None
     concurrency: int | None = None
     kind: str | None = None  # "in-process" | "http" (backend_kind), None if unknown
+    retries: int = 0  # requests that failed and were retried while these were timed
 
     @property
     def measured(self) -> bool:
@@ -71,6 +72,26 @@ class LatencyComparison:
     @property
     def measured(self) -> bool:
         return self.baseline.measured and self.candidate.measured
+
+    @property
+    def retry_note(self) -> str:
+        """ "" when no timed request was retried, else what the p95 was measured with.
+
+        >>> s = latency_summary(np.array([0.1, 0.2]), retries=3)
+        >>> compare_latency(s, latency_summary(np.array([0.1, 0.2]))).retry_note
+        'measured with retries: 3 baseline request(s) retried (the p95 times successful attempts only)'
+        """
+        parts = [
+            f"{n} {who} request(s) retried"
+            for who, n in (
+                ("baseline", self.baseline.retries),
+                ("candidate", self.candidate.retries),
+            )
+            if n
+        ]
+        if not parts:
+            return ""
+        return f"measured with retries: {', '.join(parts)} (the p95 times successful attempts only)"
 
 
 #: Backends (``ModelVersion.backend`` / the ``backend`` param) that answer over HTTP; every other
@@ -113,12 +134,15 @@ def latency_summary(
     batch_size: int | None = None,
     concurrency: int | None = None,
     kind: str | None = None,
+    retries: int = 0,
 ) -> LatencySummary:
-    """Percentiles of per-request latencies (seconds)."""
+    """Percentiles of per-request latencies (seconds); ``retries``: requests retried meanwhile."""
     x = _checked(latencies_s)
     if x.size == 0:
         nan = math.nan
-        return LatencySummary(0, nan, nan, nan, nan, throughput, batch_size, concurrency, kind)
+        return LatencySummary(
+            0, nan, nan, nan, nan, throughput, batch_size, concurrency, kind, retries
+        )
     p50, p95, p99 = np.percentile(x, [50, 95, 99])
     return LatencySummary(
         x.size,
@@ -130,6 +154,7 @@ def latency_summary(
         batch_size,
         concurrency,
         kind,
+        retries,
     )
 
 

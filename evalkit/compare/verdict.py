@@ -553,7 +553,12 @@ def compare_pair(
     latency = compare_latency(
         *(
             latency_summary(
-                v.latencies_s, v.throughput, v.batch_size, v.concurrency, backend_kind(v.params)
+                v.latencies_s,
+                v.throughput,
+                v.batch_size,
+                v.concurrency,
+                backend_kind(v.params),
+                retries=int(v.extra.get("latency_probe_retries", 0) or 0),
             )
             for v in (baseline, candidate)
         ),
@@ -586,6 +591,7 @@ def compare_pair(
             ci_low=latency.p95_ratio_ci_low,
             ci_high=latency.p95_ratio_ci_high,
             in_process=latency.baseline.kind == latency.candidate.kind == "in-process",
+            retried=latency.retry_note,
         ),
     ]
     gate_results = [annotate(g) for g in gate_results]

@@ -205,18 +205,24 @@ def probe_latency(
             retries=rlog.retries,
         )
         log.info(
-            "latency probe %s: %d requests of %d texts, p95 %.1f ms",
+            "latency probe %s: %d requests of %d texts, p95 %.1f ms%s",
             v.name,
             len(lat),
             bs,
             float(np.percentile(lat, 95)) * 1000.0 if len(lat) else math.nan,
+            f" ({rlog.retries} retried)" if rlog.retries else "",
         )
     return out
 
 
 def probe_metrics(result: ProbeResult) -> dict[str, float]:
-    """Child-run MLflow metrics of one version's probe (``latency_probe_*``)."""
-    out = {"latency_probe_requests": float(result.n_requests)}
+    """Child-run MLflow metrics of one version's probe: ``latency_probe_*`` and
+    ``probe_retries`` (probe requests that failed and were retried; the latencies time the
+    successful attempts only, so a p95 measured with retries is reported as such)."""
+    out = {
+        "latency_probe_requests": float(result.n_requests),
+        "probe_retries": float(result.retries),
+    }
     if result.n_requests:
         p50, p95, p99 = np.percentile(result.latencies_s * 1000.0, [50, 95, 99])
         out |= {

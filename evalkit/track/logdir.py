@@ -5,9 +5,16 @@ An evaluation records every MLflow call in ``<run_dir>/mlflow_runs.json``
 the evaluation finished on disk and printed this command; it recreates the parent run and its
 child runs - names, tags, params, metrics, dataset inputs, artifacts, start / end times and
 status - in the store of the manifest (or the one given with ``tracking.uri=`` /
-``tracking.experiment=``).  Runs the failed attempt left RUNNING in the store are ended as
-FAILED, tagged ``evalkit.logged_as`` with the run that replaces them; the new runs carry
-``evalkit.logged_from`` (the run dir).
+``tracking.experiment=``).  The new runs carry ``evalkit.logged_from`` (the run dir).
+
+Every run of the failed attempt that the store holds (the parent and the child runs that
+finished before the store failed) is tagged ``evalkit.attempt=failed`` and
+``evalkit.logged_as=<the run that replaces it>``, so a filter such as
+``tags.`evalkit.attempt` != 'failed'`` hides the attempt and MLflow's compare view shows each
+version once.  Those it left unfinished end FAILED: RUNNING ones, and ones the stale-run
+clean-up (:mod:`evalkit.track.stale`) ended KILLED because the evaluation's process was gone
+(``task=log`` itself opens the store without that clean-up, for this reason).  A run that was
+really interrupted (Ctrl-C / SIGTERM: KILLED in the run dir too) stays KILLED.
 
     evalkit task=log run_dir=outputs/2026-11-29/10-00-00
 """
@@ -24,13 +31,15 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig
 
 from evalkit.errors import ConfigError
+from evalkit.redact import redact, redacted_copy
 from evalkit.track.manifest import MANIFEST_FILE, read_manifest
 from evalkit.track.mlflow_tracker import Tracker, input_from_record
-from evalkit.track.stale import process_tags
+from evalkit.track.stale import END_REASON_TAG, process_tags
 
 log = logging.getLogger(__name__)
 
 LOGGED_FROM_TAG, LOGGED_AS_TAG = "evalkit.logged_from", "evalkit.logged_as"
+ATTEMPT_TAG, FAILED_ATTEMPT = "evalkit.attempt", "failed"
 _BATCH = 500
 _PARAM_BATCH = 100
 
@@ -47,7 +56,9 @@ def log_run_dir(
     doc = read_manifest(run_dir / MANIFEST_FILE)
     uri = uri or doc["tracking_uri"]
     experiment = experiment or doc["experiment"]
-    tracker = Tracker(uri, experiment)
+    # No stale-run clean-up here: it would end the failed attempt's runs KILLED (their process
+    # is gone) before they are ended FAILED below.
+    tracker = Tracker(uri, experiment, clean_stale=False)
     client = tracker.client
     ids: dict[str, str] = {}
     for rec in doc["runs"]:
@@ -62,7 +73,7 @@ def log_run_dir(
                 f"that is not in {run_dir} (expected the run dir as the evaluation left it)"
             )
     for rec in doc["runs"]:
-        tags = dict(rec.get("tags", {}))
+        tags = {k: redact(str(v)) for k, v in rec.get("tags", {}).items()}
         if rec.get("parent"):
             if rec["parent"] not in ids:
                 raise ConfigError(
@@ -85,12 +96,12 @@ def log_run_dir(
         if status == "RUNNING":  # the process died before ending it
             status = "KILLED"
         client.set_terminated(new, status, end_time=rec.get("end_time"))
-        _end_original(client, rec["id"], new)
+        _end_original(client, rec["id"], new, rec.get("status") or "FINISHED")
     return ids
 
 
 def _log_contents(client: Any, run_id: str, rec: dict[str, Any], run_dir: Path) -> None:
-    params = [Param(k, str(v)) for k, v in rec.get("params", {}).items()]
+    params = [Param(k, redact(str(v))) for k, v in rec.get("params", {}).items()]
     for i in range(0, len(params), _PARAM_BATCH):
         client.log_batch(run_id, params=params[i : i + _PARAM_BATCH])
     stamp = rec.get("end_time") or int(time.time() * 1000)
@@ -102,20 +113,28 @@ def _log_contents(client: Any, run_id: str, rec: dict[str, Any], run_dir: Path) 
     for art in rec.get("artifacts", []):
         path = run_dir / art["path"]
         path = path if path.is_file() else Path(art["path"])
-        client.log_artifact(run_id, str(path), art.get("artifact_path"))
+        with redacted_copy(path) as sent:
+            client.log_artifact(run_id, str(sent), art.get("artifact_path"))
 
 
-def _end_original(client: Any, original: str, new: str) -> None:
-    """The failed attempt's run, if the store has it and it is still RUNNING: FAILED."""
+def _end_original(client: Any, original: str, new: str, recorded: str) -> None:
+    """Mark the failed attempt's run, if this store has it (module docstring): tags
+    ``evalkit.attempt=failed`` / ``evalkit.logged_as``; FAILED when it was left unfinished
+    (``recorded``: its status in the run dir)."""
     if original.startswith("offline-"):
         return
     try:
         run = client.get_run(original)
     except Exception:
         return  # created in another store, or never reached this one
-    if run.info.status != "FINISHED":
-        client.log_batch(original, tags=[RunTag(LOGGED_AS_TAG, new)])
-    if run.info.status == "RUNNING":
+    if run.data.tags.get(LOGGED_AS_TAG):
+        return  # logged before: the first replacement stays the one named
+    client.log_batch(
+        original, tags=[RunTag(LOGGED_AS_TAG, new), RunTag(ATTEMPT_TAG, FAILED_ATTEMPT)]
+    )
+    status = run.info.status
+    ended_as_stale = status == "KILLED" and END_REASON_TAG in run.data.tags
+    if status == "RUNNING" or (ended_as_stale and recorded != "KILLED"):
         client.set_terminated(original, "FAILED")
 
 

@@ -34,6 +34,7 @@ from mlflow.entities import DatasetInput, Metric, Param, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from evalkit.errors import ConfigError
+from evalkit.redact import redact, redacted_copy
 from evalkit.track.manifest import RunManifest
 from evalkit.track.stale import mark_stale_runs, process_tags
 
@@ -113,12 +114,40 @@ def check_reachable(uri: str, timeout_s: float = CHECK_TIMEOUT_S) -> None:
             f"({type(cause).__name__}, no answer within {timeout_s:g} s): start it "
             "(mlflow server --host 127.0.0.1 ...) or use tracking=sqlite"
         ) from exc
+    host_problem = host_header_refused(uri, resp.status_code, resp.text)
+    if host_problem:
+        raise ConfigError(host_problem)
     if resp.status_code >= 500 or resp.status_code in (401, 403, 404):
         raise ConfigError(
             f"MLflow tracking server tracking.uri={uri!r} answered HTTP {resp.status_code} "
             "(expected an MLflow tracking server, with credentials in MLFLOW_TRACKING_TOKEN or "
             "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD if it needs them)"
         )
+
+
+def host_header_refused(uri: str, status: int, body: str) -> str:
+    """The message for MLflow's DNS-rebinding guard refusing the host name in ``uri``, or "".
+
+    ``mlflow server`` (3.x) answers ``403 Invalid Host header`` to a request whose ``Host`` is
+    not one it was started for (by default the address it listens on, localhost and
+    127.0.0.1); that is no credentials problem.
+
+    >>> host_header_refused("http://mlflow.lan:5000", 403, "Invalid Host header")[:60]
+    "MLflow tracking server tracking.uri='http://mlflow.lan:5000'"
+    >>> host_header_refused("http://h:5000", 403, "Permission denied")
+    ''
+    """
+    if status != 403 or "invalid host header" not in (body or "").lower():
+        return ""
+    from urllib.parse import urlsplit
+
+    netloc = urlsplit(uri).netloc.rsplit("@", 1)[-1] or uri
+    return (
+        f"MLflow tracking server tracking.uri={uri!r} answered HTTP 403 Invalid Host header: "
+        f"its DNS-rebinding guard does not accept the host name {netloc!r} (not a credentials "
+        f"problem). Start the server with --allowed-hosts {netloc} (comma-separated host:port "
+        "names clients use), or reach it by the address it listens on"
+    )
 
 
 def short_error(exc: BaseException) -> str:
@@ -166,6 +195,9 @@ class Tracker:
       (:mod:`evalkit.track.manifest`).  If the store fails mid-run the tracker goes
       **offline**: it logs one warning, keeps recording, and :attr:`error` says what failed;
       ``evalkit task=log run_dir=...`` logs the run later.
+    * Nothing it sends holds an API key: param and tag values are redacted
+      (:func:`evalkit.redact.redact`) and a text artifact that holds one is sent as a redacted
+      copy (:func:`evalkit.redact.redacted_copy`).
     """
 
     def __init__(
@@ -276,7 +308,8 @@ class Tracker:
         return run_id
 
     def start_parent(self, name: str, tags: Mapping[str, str] | None = None) -> str:
-        return self._create(name, {MLFLOW_RUN_NAME: name, **self._tags, **(tags or {})}, None)
+        tags = {MLFLOW_RUN_NAME: name, **self._tags, **(tags or {})}
+        return self._create(name, {k: redact(str(v)) for k, v in tags.items()}, None)
 
     def start_child(self, parent_id: str, name: str, tags: Mapping[str, str] | None = None) -> str:
         all_tags = {
@@ -285,10 +318,10 @@ class Tracker:
             **self._tags,
             **(tags or {}),
         }
-        return self._create(name, all_tags, parent_id)
+        return self._create(name, {k: redact(str(v)) for k, v in all_tags.items()}, parent_id)
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        items = [Param(mlflow_key(k), _param_value(v)) for k, v in flatten(params).items()]
+        items = [Param(mlflow_key(k), redact(_param_value(v))) for k, v in flatten(params).items()]
         if self.manifest is not None:
             self.manifest.update(run_id, "params", {p.key: p.value for p in items})
         for i in range(0, len(items), _PARAM_BATCH):
@@ -311,7 +344,7 @@ class Tracker:
             )
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        items = [RunTag(k, str(v)) for k, v in tags.items()]
+        items = [RunTag(k, redact(str(v))) for k, v in tags.items()]
         if self.manifest is not None:
             self.manifest.update(run_id, "tags", {t.key: t.value for t in items})
         if items:
@@ -320,9 +353,12 @@ class Tracker:
     def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         if self.manifest is not None:
             self.manifest.add_artifact(run_id, Path(path), artifact_path)
-        self._call(
-            "logging an artifact", self.client.log_artifact, run_id, str(path), artifact_path
-        )
+        if self.offline:
+            return
+        with redacted_copy(path) as sent:
+            self._call(
+                "logging an artifact", self.client.log_artifact, run_id, str(sent), artifact_path
+            )
 
     def log_inputs(self, run_id: str, inputs: list[DatasetInput]) -> None:
         """Dataset inputs (:func:`evalkit.track.datasets.dataset_inputs`) of a run."""

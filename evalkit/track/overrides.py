@@ -5,12 +5,17 @@ Hydra hands a job its overrides in command-line syntax, escaped (``tracking.uri=
 params hold the value a user means (``http://h:1``).  In a ``--multirun`` sweep the parent run's
 name gets the swept overrides (:func:`swept_keys` reads the sweep's ``multirun.yaml``, which
 Hydra's sweeper writes before launching any job), so the jobs of a sweep are told apart in the
-runs table.
+runs table; each child run is named after its model version plus the swept values that apply
+to it (:func:`version_run_name`: ``e5_small [dimensions=256]``), so MLflow's compare view tells
+the children of different jobs apart.
 
 >>> override_params([r"tracking.uri=http\\://127.0.0.1\\:55000", "models=[a,b]", "+x.y=1", "~z"])
 {'override.tracking.uri': 'http://127.0.0.1:55000', 'override.models': ['a', 'b'], 'override.x.y': 1}
 >>> run_name("demo: a vs b", ["models.b.dimensions=128", "seed=1"], swept={"models.b.dimensions"})
 'demo: a vs b [models.b.dimensions=128]'
+>>> version_run_name("b", ["models.b.dimensions=128", "models.a.batch_size=8", "k=10"],
+...                  swept={"models.b.dimensions", "models.a.batch_size", "k"})
+'b [dimensions=128, k=10]'
 """
 
 from __future__ import annotations
@@ -94,3 +99,36 @@ def _show(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(_show(v) for v in value) + "]"
     return str(value)
+
+
+def _task_overrides() -> list[str]:
+    """The running Hydra job's command-line overrides (empty outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return list(HydraConfig.get().overrides.task)
+
+
+def version_run_name(
+    version: str, overrides: Iterable[str] | None = None, swept: set[str] | None = None
+) -> str:
+    """A child run's name: the model version, plus ``[key=value, ...]`` of the swept overrides
+    that apply to it in a sweep (its own ``models.<version>.`` keys without that prefix, and
+    keys outside ``models``); other versions' keys and the ``models`` list are left out.
+    ``overrides`` default to the running Hydra job's."""
+    swept = swept_keys() if swept is None else swept
+    if not swept:
+        return version
+    own = f"models.{version}."
+    shown = []
+    for o in _parse(_task_overrides() if overrides is None else overrides):
+        key = o.key_or_group
+        if key not in swept or o.is_delete() or o.is_sweep_override():
+            continue
+        if key.startswith(own):
+            key = key.removeprefix(own)
+        elif key == "models" or key.startswith("models."):
+            continue
+        shown.append(f"{key}={_show(o.value())}")
+    return f"{version} [{', '.join(shown)}]" if shown else version
