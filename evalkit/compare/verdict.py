@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,7 @@ from evalkit.compare.actions import (
     reindex_action,
     threshold_actions,
 )
-from evalkit.compare.drift import SimilarityDrift, align_pairs, similarity_drift
+from evalkit.compare.drift import SimilarityDrift
 from evalkit.compare.fingerprint import check_fingerprints
 from evalkit.compare.gates import (
     GateConfig,
@@ -48,28 +48,13 @@ from evalkit.compare.gates import (
     Status,
     annotate,
     exit_code,
-    gate_click_correlation,
-    gate_endpoint_checks,
-    gate_latency_p95,
-    gate_low_score_share,
-    gate_mean_cosine_shift,
-    gate_primary_metric,
-    gate_secondary_metrics,
-    gate_top_k_agreement,
-    gate_unjudged_increase,
-    gate_vector_contract,
     worst,
 )
 from evalkit.compare.intervals import DualTest
 from evalkit.compare.latency import (
     LatencyComparison,
-    backend_kind,
-    compare_latency,
-    latency_summary,
 )
-from evalkit.compare.multiplicity import Adjusted, fixed_sequence
-from evalkit.compare.overlap import OverlapSummary, RankingOverlap, ranking_overlap
-from evalkit.compare.power import queries_needed
+from evalkit.compare.overlap import OverlapSummary
 from evalkit.compare.quality import (
     Quality,
     QualityCall,
@@ -78,87 +63,28 @@ from evalkit.compare.quality import (
     worst_quality,
 )
 from evalkit.compare.quality import call as quality_call
+from evalkit.compare.questions.behaviour import BehaviourAnswer, answer_behaviour
+from evalkit.compare.questions.contract import answer_contract
+from evalkit.compare.questions.quality import answer_quality
 from evalkit.compare.regressions import Regression, worst_regressions
+from evalkit.compare.settings import CompareSettings
 from evalkit.compare.significance import (
+    DIFFERENCE_RANGE,
     TEST_LABELS,
     MetricComparison,
-    aligned_scores,
-    check_test,
     compare_metrics,
-    metric_comparisons,
-    paired_tests,
 )
+from evalkit.compare.significance import clip_interval as kept_inside
 from evalkit.compare.slices import Slice, query_slices
-from evalkit.compare.thresholds import ThresholdMapping, map_thresholds, population_of
+from evalkit.compare.thresholds import ThresholdMapping
 from evalkit.compare.unjudged import (
-    UnjudgedAtK,
     UnjudgedSummary,
-    judged_pairs_from_qrels,
-    unjudged_at_k,
 )
 from evalkit.data.schema import EvalData
 from evalkit.errors import ConfigError
 from evalkit.results import VersionResult
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CompareSettings:
-    """How versions are compared (the ``compare`` config section)."""
-
-    test: str = "student"
-    permutations: int = 1000
-    seed: int = 42
-    correction: str = "holm"
-    bootstrap: int = 1000
-    confidence: float = 0.95
-    regressions: int = 10
-    regression_top_n: int = 5
-    score_thresholds: tuple[float, ...] = (0.3,)
-    min_slice_queries: int = 10  # the smallest query slice that gets a quality call
-
-    @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any] | None) -> CompareSettings:
-        """Read ``cfg.compare`` (unknown keys such as ``baseline_run_id`` belong to other layers).
-
-        >>> CompareSettings.from_mapping({"test": "fisher", "permutations": 500}).test
-        'fisher'
-        """
-        cfg = dict(cfg or {})
-        d = cls()
-        try:
-            out = cls(
-                test=str(cfg.get("test", d.test)),
-                permutations=int(cfg.get("permutations", d.permutations)),
-                seed=int(cfg.get("seed", d.seed)),
-                correction=str(cfg.get("correction", d.correction)),
-                bootstrap=int(cfg.get("bootstrap", d.bootstrap)),
-                confidence=float(cfg.get("confidence", d.confidence)),
-                regressions=int(cfg.get("regressions", d.regressions)),
-                regression_top_n=int(cfg.get("regression_top_n", d.regression_top_n)),
-                score_thresholds=tuple(
-                    float(t) for t in (cfg.get("score_thresholds", d.score_thresholds) or ())
-                ),
-                min_slice_queries=int(cfg.get("min_slice_queries", d.min_slice_queries)),
-            )
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"compare settings are malformed: {err}") from None
-        check_test(out.test)
-        if out.correction not in ("holm", "none"):
-            raise ConfigError(f"compare.correction={out.correction!r} (expected holm or none)")
-        if out.permutations < 1 or out.bootstrap < 0 or out.regressions < 0:
-            raise ConfigError(
-                "compare.permutations must be >= 1 and compare.bootstrap / compare.regressions >= 0"
-            )
-        if out.min_slice_queries < 2:
-            raise ConfigError(
-                f"compare.min_slice_queries={out.min_slice_queries} (expected an integer >= 2: "
-                "a paired interval needs two queries)"
-            )
-        if not 0.0 < out.confidence < 1.0:
-            raise ConfigError(f"compare.confidence={out.confidence} (expected between 0 and 1)")
-        return out
 
 
 @dataclass(frozen=True)
@@ -301,136 +227,6 @@ def _pair_query_codes(
     )
 
 
-@dataclass
-class _Shared:
-    """Per-candidate inputs computed once and subset per slice."""
-
-    pair_b: np.ndarray | None = None
-    pair_c: np.ndarray | None = None
-    pair_codes: np.ndarray | None = None
-    query_index: dict[str, int] = field(default_factory=dict)
-    overlap: RankingOverlap | None = None
-    unjudged: dict[str, UnjudgedAtK] = field(default_factory=dict)
-
-
-def _drift(
-    shared: _Shared, cfg: GateConfig, mask: np.ndarray | None = None
-) -> SimilarityDrift | None:
-    if shared.pair_b is None or shared.pair_c is None:
-        return None
-    b, c = shared.pair_b, shared.pair_c
-    if mask is not None:
-        b, c = b[mask], c[mask]
-    return similarity_drift(b, c, cfg.low_score_share.threshold)
-
-
-def quality_calls(
-    comparisons: Sequence[MetricComparison],
-    margin: float,
-    alpha: float,
-    *,
-    primary: str | None = None,
-    power: float = 0.8,
-) -> list[QualityCall]:
-    """Calls from each metric's interval (the one that agrees with its corrected p).
-
-    The ``primary`` metric's call carries the judged queries that would decide
-    (:func:`evalkit.compare.power.queries_needed`) when it is inconclusive or no worse but not
-    better; the secondaries are ``tested`` only when the primary is shown no worse (fixed
-    sequence).
-    """
-    out = []
-    for m in comparisons:
-        status = quality_call(
-            m.delta, m.ci_low, m.ci_high, margin=margin, p_value=m.p_corrected, alpha=alpha
-        )
-        out.append(
-            QualityCall(
-                metric=m.metric,
-                delta=m.delta,
-                ci_low=m.ci_low,
-                ci_high=m.ci_high,
-                p_value=m.p_value,
-                p_corrected=m.p_corrected,
-                status=status,
-                margin=margin,
-                baseline=m.baseline_mean,
-                candidate=m.candidate_mean,
-                confidence=m.ci_confidence,
-                family=m.family,
-                n_queries=m.n_queries,
-                queries_needed=(
-                    queries_needed(m.delta, m.sd, alpha=alpha, power=power)
-                    if m.metric == primary and status in (Quality.INCONCLUSIVE, Quality.NO_WORSE)
-                    else None
-                ),
-            )
-        )
-    passed = any(q.metric == primary and q.status.shown_no_worse for q in out)
-    if primary is None:
-        return out
-    return [q if q.metric == primary else replace(q, tested=passed) for q in out]
-
-
-def click_calls(
-    family: Mapping[str, Adjusted], names: Sequence[str], margin: float, alpha: float
-) -> list[QualityCall]:
-    """The click-correlation differences' calls (secondary family, adjusted intervals)."""
-    out = []
-    for name in names:
-        a = family[name]
-        out.append(
-            QualityCall(
-                metric=name,
-                delta=a.estimate,
-                ci_low=a.ci_low,
-                ci_high=a.ci_high,
-                p_value=a.p_value,
-                p_corrected=a.p_adjusted,
-                status=quality_call(
-                    a.estimate,
-                    a.ci_low,
-                    a.ci_high,
-                    margin=margin,
-                    p_value=a.p_adjusted,
-                    alpha=alpha,
-                ),
-                margin=margin,
-                confidence=a.confidence,
-                family=a.family,
-                n_queries=a.n,
-            )
-        )
-    return out
-
-
-def _behaviour_gates(
-    cfg: GateConfig,
-    drift: SimilarityDrift | None,
-    overlap: OverlapSummary | None,
-    unjudged: Mapping[str, UnjudgedSummary],
-    names: tuple[str, str],
-) -> list[GateResult]:
-    ub, uc = unjudged.get(names[0]), unjudged.get(names[1])
-    return [
-        gate_top_k_agreement(
-            cfg, overlap.agreement if overlap else None, overlap.n_queries if overlap else 0
-        ),
-        gate_mean_cosine_shift(
-            cfg, drift.mean_shift if drift else None, drift.n_pairs if drift else 0
-        ),
-        gate_low_score_share(
-            cfg,
-            drift.low_share_delta if drift else None,
-            drift.baseline_low_share if drift else math.nan,
-            drift.candidate_low_share if drift else math.nan,
-        ),
-        gate_unjudged_increase(
-            cfg, ub.mean if ub else None, uc.mean if uc else None, cfg.drift.unjudged_k
-        ),
-    ]
-
-
 def _hist(b: np.ndarray, c: np.ndarray, bins: int = 20) -> dict[str, list[float]]:
     lo = float(min(b.min(initial=0.0), c.min(initial=0.0)))
     hi = float(max(b.max(initial=1.0), c.max(initial=1.0)))
@@ -440,10 +236,6 @@ def _hist(b: np.ndarray, c: np.ndarray, bins: int = 20) -> dict[str, list[float]
         "baseline": np.histogram(b, edges)[0].astype(float).tolist(),
         "candidate": np.histogram(c, edges)[0].astype(float).tolist(),
     }
-
-
-def _vector_stats(v: VersionResult) -> dict[str, float]:
-    return {k[len("vectors_") :]: float(x) for k, x in v.extra.items() if k.startswith("vectors_")}
 
 
 def compare_pair(
@@ -458,16 +250,13 @@ def compare_pair(
     reindex: Any = None,
     click_tests: Mapping[str, DualTest] | None = None,
 ) -> CandidateComparison:
-    """Compare one candidate with the baseline (fingerprints checked first).
+    """Compare one candidate with the baseline (fingerprints checked first) by answering the
+    three questions apart (:mod:`evalkit.compare.questions`): quality, behaviour change, and
+    contract and cost; then slices, actions before switching and the worst regressions.
 
     ``reindex`` is the candidate's :class:`~evalkit.compare.reindex.ReindexAnalysis` (or None);
     ``click_tests`` the paired click-correlation differences
     (:func:`evalkit.compare.clicks.click_tests`) when a click log was scored.
-
-    Statistics (README "The verdict"): the primary metric is tested alone at
-    ``gates.primary_metric.alpha``; the other metrics and the click differences form the
-    secondary family, Holm-corrected among themselves and claimed only when the primary passed
-    (fixed sequence); every interval agrees with the p-value beside it.
     """
     cfg = gates or GateConfig()
     st = settings or CompareSettings()
@@ -480,151 +269,12 @@ def compare_pair(
             f"primary_metric={cfg.metric!r} is not among the scored metrics "
             f"({', '.join(metrics)}); add it to metrics"
         )
-    stats_kw = dict(
-        test=st.test,
-        permutations=st.permutations,
-        seed=st.seed,
-        correction=st.correction,
-        n_bootstrap=st.bootstrap,
-        confidence=st.confidence,
-    )
-    alpha = cfg.primary_metric.alpha
-    _, b_scores, c_scores = aligned_scores(baseline.per_query, candidate.per_query, metrics)
-    tests = paired_tests(
-        b_scores, c_scores, test=st.test, permutations=st.permutations, seed=st.seed
-    )
-    clicks = dict(click_tests or {})
-    family = fixed_sequence(
-        {**dict(zip(metrics, tests)), **clicks},
-        primary=cfg.metric,
-        alpha=alpha,
-        correction=st.correction,
-    )
-    comparisons = metric_comparisons(
-        metrics,
-        b_scores,
-        c_scores,
-        family,
-        test=st.test,
-        correction=st.correction,
-        confidence=1.0 - alpha,
-        n_bootstrap=st.bootstrap,
-        seed=st.seed,
-    )
-    calls = quality_calls(comparisons, cfg.primary_metric.margin, alpha, primary=cfg.metric)
-    primary = next(q for q in calls if q.metric == cfg.metric)
-    primary_passed = primary.status.shown_no_worse
-    n_primary = next(m.n_queries for m in comparisons if m.metric == cfg.metric)
-    click_quality = [
-        replace(q, tested=primary_passed)
-        for q in click_calls(family, list(clicks), cfg.click_correlation.margin, alpha)
-    ]
-    pooled = next((q for q in click_quality if not q.metric.endswith("_within")), None)
-    within = next((q for q in click_quality if q.metric.endswith("_within")), None)
+    quality = answer_quality(baseline, candidate, metrics, cfg, st, click_tests)
+    behaviour = answer_behaviour(baseline, candidate, data, cfg, st)
+    contract = answer_contract(baseline, candidate, cfg, st, checks)
+    gate_results = [annotate(g) for g in (*quality.gates, *behaviour.gates, *contract.gates)]
 
-    shared = _Shared()
-    if baseline.pair_similarity is not None and candidate.pair_similarity is not None:
-        pair_ids, shared.pair_b, shared.pair_c = align_pairs(
-            baseline.pair_ids,
-            baseline.pair_similarity,
-            candidate.pair_ids,
-            candidate.pair_similarity,
-        )
-    else:
-        pair_ids = list(baseline.pair_ids)
-    drift = _drift(shared, cfg)
-
-    if baseline.ranking is not None and candidate.ranking is not None:
-        shared.overlap = ranking_overlap(
-            baseline.ranking, candidate.ranking, cfg.top_k_agreement.k, cfg.drift.rbo_p
-        )
-    overlap = shared.overlap.summary() if shared.overlap else None
-
-    judged = pair_ids or (
-        judged_pairs_from_qrels(data.judgments.qrels) if data and data.judgments else []
-    )
-    for version in (baseline, candidate):
-        if version.ranking is not None and judged:
-            shared.unjudged[version.name] = unjudged_at_k(
-                version.ranking, judged, cfg.drift.unjudged_k
-            )
-    unjudged = {name: u.summary() for name, u in shared.unjudged.items()}
-
-    latency = compare_latency(
-        *(
-            latency_summary(
-                v.latencies_s,
-                v.throughput,
-                v.batch_size,
-                v.concurrency,
-                backend_kind(v.params),
-                retries=int(v.extra.get("latency_probe_retries", 0) or 0),
-            )
-            for v in (baseline, candidate)
-        ),
-        baseline_s=baseline.latencies_s,
-        candidate_s=candidate.latencies_s,
-        n_resamples=st.bootstrap,
-        seed=st.seed,
-        confidence=st.confidence,
-    )
-    gate_results = [
-        # Quality: can block.
-        gate_primary_metric(cfg, primary, n_queries=n_primary),
-        gate_secondary_metrics(cfg, calls, primary_passed=primary_passed),
-        *(
-            [gate_click_correlation(cfg, pooled, within, primary_passed=primary_passed)]
-            if click_quality
-            else []
-        ),
-        # Behaviour change: follow-ups (WARN) in the default preset.
-        *_behaviour_gates(cfg, drift, overlap, unjudged, (baseline.name, candidate.name)),
-        # Contract and cost: can block.
-        gate_vector_contract(cfg, _vector_stats(baseline), _vector_stats(candidate)),
-        gate_endpoint_checks(cfg, checks, candidate.name),
-        gate_latency_p95(
-            cfg,
-            latency.p95_ratio,
-            measured=latency.measured,
-            comparable=latency.comparable,
-            note=latency.note,
-            ci_low=latency.p95_ratio_ci_low,
-            ci_high=latency.p95_ratio_ci_high,
-            in_process=latency.baseline.kind == latency.candidate.kind == "in-process",
-            retried=latency.retry_note,
-        ),
-    ]
-    gate_results = [annotate(g) for g in gate_results]
-
-    slices = []
-    if data is not None and cfg.slices.enabled:
-        shared.query_index = {q: i for i, q in enumerate(data.queries.ids)}
-        if shared.pair_b is not None:
-            shared.pair_codes = _pair_query_codes(pair_ids, shared.query_index)
-        query_sets = list(query_slices(data.queries, cfg.slices))
-        # Bonferroni over the slices that get a call (>= compare.min_slice_queries queries).
-        scored_b = baseline.per_query[cfg.metric]
-        scored_c = candidate.per_query[cfg.metric]
-        n_called = sum(
-            sum(q in scored_b and q in scored_c for q in sl.query_ids) >= st.min_slice_queries
-            for sl in query_sets
-        )
-        level = bonferroni_confidence(st.confidence, max(1, n_called * len(metrics)))
-        for sl in query_sets:
-            slices.append(
-                _compare_slice(
-                    sl,
-                    baseline,
-                    candidate,
-                    metrics,
-                    cfg,
-                    stats_kw,
-                    shared,
-                    data,
-                    level,
-                    st.min_slice_queries,
-                )
-            )
+    slices = _slices(baseline, candidate, metrics, cfg, st, behaviour, data)
     statuses = [g.status for g in gate_results]
     if cfg.slices.affect_verdict:
         statuses += [
@@ -633,17 +283,9 @@ def compare_pair(
             if s.evaluated and s.status in (Quality.WORSE,)
         ]
 
-    thresholds: list[ThresholdMapping] = []
-    if shared.pair_b is not None and st.score_thresholds:
-        # Judged pairs + unjudged top-k pairs of A and B, each scored by both versions.
-        qrels = data.judgments.qrels if data is not None and data.judgments else {}
-        population = population_of(
-            baseline, candidate, pair_ids, shared.pair_b, shared.pair_c, qrels
-        )
-        thresholds = map_thresholds(population, st.score_thresholds)
     b_dim, c_dim = as_int(baseline.extra.get("dim")), as_int(candidate.extra.get("dim"))
     actions = [
-        *threshold_actions(thresholds),
+        *threshold_actions(behaviour.thresholds),
         *reindex_action(reindex, b_dim, c_dim),
         *pin_actions(baseline.params, candidate.params, b_dim, c_dim),
         *length_action(checks, baseline.name, candidate.name),
@@ -674,26 +316,74 @@ def compare_pair(
         baseline=baseline.name,
         candidate=candidate.name,
         primary_metric=cfg.metric,
-        metrics=comparisons,
-        drift=drift,
-        overlap=overlap,
-        unjudged=unjudged,
-        latency=latency,
+        metrics=quality.comparisons,
+        drift=behaviour.drift,
+        overlap=behaviour.overlap,
+        unjudged=behaviour.unjudged,
+        latency=contract.latency,
         gates=gate_results,
         status=worst(statuses),
         slices=slices,
         regressions=regressions,
         primary_hist=_hist(pb, pc),
-        quality=calls,
-        thresholds=thresholds,
+        quality=quality.calls,
+        thresholds=behaviour.thresholds,
         actions=actions,
         reindex=reindex,
-        click_quality=click_quality,
+        click_quality=quality.click_calls,
     )
 
 
-#: Every evalkit metric lies in [0, 1], so a paired difference lies in [-1, 1].
-DIFFERENCE_RANGE = (-1.0, 1.0)
+def _slices(
+    baseline: VersionResult,
+    candidate: VersionResult,
+    metrics: Sequence[str],
+    cfg: GateConfig,
+    st: CompareSettings,
+    behaviour: BehaviourAnswer,
+    data: EvalData | None,
+) -> list[SliceResult]:
+    """Every metric and behaviour figure per query slice (Bonferroni over the called slices)."""
+    if data is None or not cfg.slices.enabled:
+        return []
+    stats_kw = dict(
+        test=st.test,
+        permutations=st.permutations,
+        seed=st.seed,
+        correction=st.correction,
+        n_bootstrap=st.bootstrap,
+        confidence=st.confidence,
+    )
+    query_index = {q: i for i, q in enumerate(data.queries.ids)}
+    pair_codes = (
+        _pair_query_codes(behaviour.pair_ids, query_index) if behaviour.pair_b is not None else None
+    )
+    query_sets = list(query_slices(data.queries, cfg.slices))
+    # Bonferroni over the slices that get a call (>= compare.min_slice_queries queries).
+    scored_b = baseline.per_query[cfg.metric]
+    scored_c = candidate.per_query[cfg.metric]
+    n_called = sum(
+        sum(q in scored_b and q in scored_c for q in sl.query_ids) >= st.min_slice_queries
+        for sl in query_sets
+    )
+    level = bonferroni_confidence(st.confidence, max(1, n_called * len(metrics)))
+    return [
+        _compare_slice(
+            sl,
+            baseline,
+            candidate,
+            metrics,
+            cfg,
+            stats_kw,
+            behaviour,
+            query_index,
+            pair_codes,
+            data,
+            level,
+            st.min_slice_queries,
+        )
+        for sl in query_sets
+    ]
 
 
 def clip_interval(low: float, high: float) -> tuple[float, float, bool]:
@@ -705,10 +395,9 @@ def clip_interval(low: float, high: float) -> tuple[float, float, bool]:
     >>> clip_interval(-1.79, 2.70), clip_interval(-0.2, 0.1)
     ((-1.0, 1.0, True), (-0.2, 0.1, False))
     """
-    lo, hi = DIFFERENCE_RANGE
     if math.isnan(low) or math.isnan(high):
         return low, high, False
-    clipped = (max(low, lo), min(high, hi))
+    clipped = kept_inside(low, high, DIFFERENCE_RANGE)
     return clipped[0], clipped[1], clipped != (low, high)
 
 
@@ -765,7 +454,9 @@ def _compare_slice(
     metrics: Sequence[str],
     cfg: GateConfig,
     stats_kw: Mapping[str, Any],
-    shared: _Shared,
+    behaviour: BehaviourAnswer,
+    query_index: Mapping[str, int],
+    pair_codes: np.ndarray | None,
     data: EvalData,
     level: float,
     min_queries: int = 10,
@@ -788,12 +479,12 @@ def _compare_slice(
     )
     primary = next((q for q in calls if q.metric == cfg.metric), None)
     drift = None
-    if shared.pair_codes is not None:
+    if pair_codes is not None:
         member = np.zeros(len(data.queries) + 1, dtype=bool)  # last cell: pairs of unknown queries
-        member[[shared.query_index[q] for q in sl.query_ids]] = True
-        drift = _drift(shared, cfg, member[shared.pair_codes])
-    overlap = shared.overlap.summary(sl.query_ids) if shared.overlap else None
-    unjudged = {name: u.summary(sl.query_ids) for name, u in shared.unjudged.items()}
+        member[[query_index[q] for q in sl.query_ids]] = True
+        drift = behaviour.drift_of(cfg, member[pair_codes])
+    overlap = behaviour.ranking_overlap.summary(sl.query_ids) if behaviour.ranking_overlap else None
+    unjudged = {name: u.summary(sl.query_ids) for name, u in behaviour.unjudged_at.items()}
     evaluated = n >= min_queries
     return SliceResult(
         dimension=sl.dimension,

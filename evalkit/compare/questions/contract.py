@@ -1,0 +1,93 @@
+"""Does B keep its contracts, and at what cost?  The contract-and-cost question.
+
+The vector contract (unit-length vectors stay unit-length), the endpoint checks (``run_checks``
+or ``task=check``) and the latency probe's p95 ratio with its bootstrap interval: the gates
+``vector_contract``, ``endpoint_checks`` and ``latency_p95_increase`` (BLOCK by default).
+
+>>> from evalkit.compare.gates import GateConfig
+>>> from evalkit.compare.settings import CompareSettings
+>>> from evalkit.results import VersionResult
+>>> pq = {"ndcg@10": {"q1": 0.5}}
+>>> a, b = VersionResult("a", {}, {}, pq, None), VersionResult("b", {}, {}, pq, None)
+>>> ans = answer_contract(a, b, GateConfig(), CompareSettings(), checks=None)
+>>> [(g.name, str(g.status)) for g in ans.gates]
+[('vector_contract', 'WARN'), ('endpoint_checks', 'WARN'), ('latency_p95_increase', 'WARN')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from evalkit.compare.gates import (
+    GateConfig,
+    GateResult,
+    gate_endpoint_checks,
+    gate_latency_p95,
+    gate_vector_contract,
+)
+from evalkit.compare.latency import (
+    LatencyComparison,
+    backend_kind,
+    compare_latency,
+    latency_summary,
+)
+from evalkit.compare.settings import CompareSettings
+from evalkit.results import VersionResult
+
+
+@dataclass(frozen=True)
+class ContractAnswer:
+    """The latency comparison and the contract gates."""
+
+    latency: LatencyComparison
+    gates: list[GateResult]
+
+
+def _vector_stats(v: VersionResult) -> dict[str, float]:
+    return {k[len("vectors_") :]: float(x) for k, x in v.extra.items() if k.startswith("vectors_")}
+
+
+def answer_contract(
+    baseline: VersionResult,
+    candidate: VersionResult,
+    cfg: GateConfig,
+    st: CompareSettings,
+    checks: Sequence[Mapping[str, Any]] | None,
+) -> ContractAnswer:
+    """Vector norms, endpoint checks and latency of ``candidate`` against ``baseline``."""
+    latency = compare_latency(
+        *(
+            latency_summary(
+                v.latencies_s,
+                v.throughput,
+                v.batch_size,
+                v.concurrency,
+                backend_kind(v.params),
+                retries=int(v.extra.get("latency_probe_retries", 0) or 0),
+            )
+            for v in (baseline, candidate)
+        ),
+        baseline_s=baseline.latencies_s,
+        candidate_s=candidate.latencies_s,
+        n_resamples=st.bootstrap,
+        seed=st.seed,
+        confidence=st.confidence,
+    )
+    gates = [
+        gate_vector_contract(cfg, _vector_stats(baseline), _vector_stats(candidate)),
+        gate_endpoint_checks(cfg, checks, candidate.name),
+        gate_latency_p95(
+            cfg,
+            latency.p95_ratio,
+            measured=latency.measured,
+            comparable=latency.comparable,
+            note=latency.note,
+            ci_low=latency.p95_ratio_ci_low,
+            ci_high=latency.p95_ratio_ci_high,
+            in_process=latency.baseline.kind == latency.candidate.kind == "in-process",
+            retried=latency.retry_note,
+        ),
+    ]
+    return ContractAnswer(latency, gates)

@@ -1,0 +1,192 @@
+"""Is B at least as good as A?  The quality question of one comparison.
+
+Per metric a paired test over the judged queries (:mod:`evalkit.compare.significance`), the
+fixed-sequence family (:mod:`evalkit.compare.multiplicity`: the primary metric alone at the full
+alpha, the other metrics and the click differences Holm-corrected among themselves), the calls
+(better / no worse / worse / inconclusive, :mod:`evalkit.compare.quality`) and the quality gates
+(``primary_metric``, ``secondary_metrics``, ``click_correlation``).
+
+>>> from evalkit.compare.gates import GateConfig
+>>> from evalkit.compare.settings import CompareSettings
+>>> from evalkit.results import VersionResult
+>>> pq = lambda shift: {"ndcg@10": {f"q{i}": min(1.0, i / 40 + shift * (i % 3)) for i in range(40)}}
+>>> a, b = VersionResult("a", {}, {}, pq(0.0), None), VersionResult("b", {}, {}, pq(0.05), None)
+>>> q = answer_quality(a, b, ["ndcg@10"], GateConfig(), CompareSettings())
+>>> q.primary.status, [g.name for g in q.gates]
+(<Quality.BETTER: 'better'>, ['primary_metric', 'secondary_metrics'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from evalkit.compare.gates import (
+    GateConfig,
+    GateResult,
+    gate_click_correlation,
+    gate_primary_metric,
+    gate_secondary_metrics,
+)
+from evalkit.compare.intervals import DualTest
+from evalkit.compare.multiplicity import Adjusted, fixed_sequence
+from evalkit.compare.power import queries_needed
+from evalkit.compare.quality import Quality, QualityCall
+from evalkit.compare.quality import call as quality_call
+from evalkit.compare.settings import CompareSettings
+from evalkit.compare.significance import (
+    MetricComparison,
+    aligned_scores,
+    metric_comparisons,
+    paired_tests,
+)
+from evalkit.results import VersionResult
+
+
+@dataclass(frozen=True)
+class QualityAnswer:
+    """The metrics compared, their calls, the click differences' calls and the quality gates."""
+
+    comparisons: list[MetricComparison]
+    calls: list[QualityCall]
+    primary: QualityCall
+    n_queries: int
+    gates: list[GateResult]
+    click_calls: list[QualityCall] = field(default_factory=list)
+
+
+def quality_calls(
+    comparisons: Sequence[MetricComparison],
+    margin: float,
+    alpha: float,
+    *,
+    primary: str | None = None,
+    power: float = 0.8,
+) -> list[QualityCall]:
+    """Calls from each metric's interval (the one that agrees with its corrected p).
+
+    The ``primary`` metric's call carries the judged queries that would decide
+    (:func:`evalkit.compare.power.queries_needed`) when it is inconclusive or no worse but not
+    better; the secondaries are ``tested`` only when the primary is shown no worse (fixed
+    sequence).
+    """
+    out = []
+    for m in comparisons:
+        status = quality_call(
+            m.delta, m.ci_low, m.ci_high, margin=margin, p_value=m.p_corrected, alpha=alpha
+        )
+        out.append(
+            QualityCall(
+                metric=m.metric,
+                delta=m.delta,
+                ci_low=m.ci_low,
+                ci_high=m.ci_high,
+                p_value=m.p_value,
+                p_corrected=m.p_corrected,
+                status=status,
+                margin=margin,
+                baseline=m.baseline_mean,
+                candidate=m.candidate_mean,
+                confidence=m.ci_confidence,
+                family=m.family,
+                n_queries=m.n_queries,
+                queries_needed=(
+                    queries_needed(m.delta, m.sd, alpha=alpha, power=power)
+                    if m.metric == primary and status in (Quality.INCONCLUSIVE, Quality.NO_WORSE)
+                    else None
+                ),
+            )
+        )
+    passed = any(q.metric == primary and q.status.shown_no_worse for q in out)
+    if primary is None:
+        return out
+    return [q if q.metric == primary else replace(q, tested=passed) for q in out]
+
+
+def click_calls(
+    family: Mapping[str, Adjusted], names: Sequence[str], margin: float, alpha: float
+) -> list[QualityCall]:
+    """The click-correlation differences' calls (secondary family, adjusted intervals)."""
+    out = []
+    for name in names:
+        a = family[name]
+        out.append(
+            QualityCall(
+                metric=name,
+                delta=a.estimate,
+                ci_low=a.ci_low,
+                ci_high=a.ci_high,
+                p_value=a.p_value,
+                p_corrected=a.p_adjusted,
+                status=quality_call(
+                    a.estimate,
+                    a.ci_low,
+                    a.ci_high,
+                    margin=margin,
+                    p_value=a.p_adjusted,
+                    alpha=alpha,
+                ),
+                margin=margin,
+                confidence=a.confidence,
+                family=a.family,
+                n_queries=a.n,
+            )
+        )
+    return out
+
+
+def answer_quality(
+    baseline: VersionResult,
+    candidate: VersionResult,
+    metrics: Sequence[str],
+    cfg: GateConfig,
+    st: CompareSettings,
+    click_tests: Mapping[str, DualTest] | None = None,
+) -> QualityAnswer:
+    """Tests, family correction, calls and quality gates of ``candidate`` against ``baseline``.
+
+    The primary metric (``cfg.metric``) is tested alone at ``gates.primary_metric.alpha``; the
+    other metrics and ``click_tests`` form the secondary family, Holm-corrected among themselves
+    and claimed only when the primary passed (fixed sequence); every interval agrees with the
+    p-value beside it.
+    """
+    alpha = cfg.primary_metric.alpha
+    _, b_scores, c_scores = aligned_scores(baseline.per_query, candidate.per_query, metrics)
+    tests = paired_tests(
+        b_scores, c_scores, test=st.test, permutations=st.permutations, seed=st.seed
+    )
+    clicks = dict(click_tests or {})
+    family = fixed_sequence(
+        {**dict(zip(metrics, tests)), **clicks},
+        primary=cfg.metric,
+        alpha=alpha,
+        correction=st.correction,
+    )
+    comparisons = metric_comparisons(
+        metrics,
+        b_scores,
+        c_scores,
+        family,
+        test=st.test,
+        correction=st.correction,
+        confidence=1.0 - alpha,
+        n_bootstrap=st.bootstrap,
+        seed=st.seed,
+    )
+    calls = quality_calls(comparisons, cfg.primary_metric.margin, alpha, primary=cfg.metric)
+    primary = next(q for q in calls if q.metric == cfg.metric)
+    passed = primary.status.shown_no_worse
+    n_primary = next(m.n_queries for m in comparisons if m.metric == cfg.metric)
+    clicked = [
+        replace(q, tested=passed)
+        for q in click_calls(family, list(clicks), cfg.click_correlation.margin, alpha)
+    ]
+    pooled = next((q for q in clicked if not q.metric.endswith("_within")), None)
+    within = next((q for q in clicked if q.metric.endswith("_within")), None)
+    gates = [
+        gate_primary_metric(cfg, primary, n_queries=n_primary),
+        gate_secondary_metrics(cfg, calls, primary_passed=passed),
+    ]
+    if clicked:
+        gates.append(gate_click_correlation(cfg, pooled, within, primary_passed=passed))
+    return QualityAnswer(comparisons, calls, primary, n_primary, gates, clicked)
