@@ -763,13 +763,14 @@ def judge_more(q: QualityCall) -> str:
 
 
 def gate_primary_metric(
-    cfg: GateConfig, q: QualityCall | None, *, n_queries: int = 0
+    cfg: GateConfig, q: QualityCall | None, *, n_queries: int = 0, worklist: bool = True
 ) -> GateResult:
     """Non-inferiority of the primary metric, tested alone at the full alpha.
 
     PASS when B is ``better`` or ``no_worse`` (the interval of the difference lies above
     ``-margin``); ``worse`` -> ``on_fail`` (BLOCK); ``inconclusive`` -> ``on_inconclusive``
-    (INCONCLUSIVE, or BLOCK), with the judged queries that would decide.
+    (INCONCLUSIVE, or BLOCK), with the judged queries that would decide (and, when ``worklist``,
+    the worklist of unjudged results to start with).
 
     >>> q = QualityCall("ndcg@10", 0.064, -0.032, 0.161, 0.19, 0.19, Quality.INCONCLUSIVE, 0.01,
     ...                 n_queries=52, queries_needed=180)
@@ -805,10 +806,11 @@ def gate_primary_metric(
         f"{what}: the interval reaches below -{margin:g} and above 0, so the data cannot "
         f"show that B is no worse (an observed {direction}, not enough evidence either way)"
     )
+    start = ", starting with judging_worklist.csv" if worklist else ""
     action = (
-        f"not enough evidence: {decide}, starting with judging_worklist.csv, then re-run"
+        f"not enough evidence: {decide}{start}, then re-run"
         if decide
-        else "not enough evidence: judge more queries (judging_worklist.csv), then re-run"
+        else f"not enough evidence: judge more queries{start}, then re-run"
     )
     return GateResult(name, cfg.on_inconclusive, q.delta, threshold, why, action=action)
 

@@ -28,6 +28,7 @@ class CompareSettings:
     regression_top_n: int = 5
     score_thresholds: tuple[float, ...] = (0.3,)
     min_slice_queries: int = 10  # the smallest query slice that gets a quality call
+    worklist_size: int = 200  # rows of judging_worklist.csv per comparison (0: none)
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> CompareSettings:
@@ -52,12 +53,17 @@ class CompareSettings:
                     float(t) for t in (cfg.get("score_thresholds", d.score_thresholds) or ())
                 ),
                 min_slice_queries=int(cfg.get("min_slice_queries", d.min_slice_queries)),
+                worklist_size=int(cfg.get("worklist_size", d.worklist_size)),
             )
         except (TypeError, ValueError) as err:
             raise ConfigError(f"compare settings are malformed: {err}") from None
         check_test(out.test)
         if out.correction not in ("holm", "none"):
             raise ConfigError(f"compare.correction={out.correction!r} (expected holm or none)")
+        if out.worklist_size < 0:
+            raise ConfigError(
+                f"compare.worklist_size={out.worklist_size} (expected >= 0; 0 = none)"
+            )
         if out.permutations < 1 or out.bootstrap < 0 or out.regressions < 0:
             raise ConfigError(
                 "compare.permutations must be >= 1 and compare.bootstrap / compare.regressions >= 0"

@@ -269,8 +269,17 @@ def compare_pair(
             f"primary_metric={cfg.metric!r} is not among the scored metrics "
             f"({', '.join(metrics)}); add it to metrics"
         )
-    quality = answer_quality(baseline, candidate, metrics, cfg, st, click_tests)
     behaviour = answer_behaviour(baseline, candidate, data, cfg, st)
+    unjudged = [u.mean for u in behaviour.unjudged.values()]
+    quality = answer_quality(
+        baseline,
+        candidate,
+        metrics,
+        cfg,
+        st,
+        click_tests,
+        worklist=st.worklist_size > 0 and (not unjudged or max(unjudged) > 0),
+    )
     contract = answer_contract(baseline, candidate, cfg, st, checks)
     gate_results = [annotate(g) for g in (*quality.gates, *behaviour.gates, *contract.gates)]
 

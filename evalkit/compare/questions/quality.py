@@ -142,13 +142,16 @@ def answer_quality(
     cfg: GateConfig,
     st: CompareSettings,
     click_tests: Mapping[str, DualTest] | None = None,
+    *,
+    worklist: bool = True,
 ) -> QualityAnswer:
     """Tests, family correction, calls and quality gates of ``candidate`` against ``baseline``.
 
     The primary metric (``cfg.metric``) is tested alone at ``gates.primary_metric.alpha``; the
     other metrics and ``click_tests`` form the secondary family, Holm-corrected among themselves
     and claimed only when the primary passed (fixed sequence); every interval agrees with the
-    p-value beside it.
+    p-value beside it.  ``worklist``: the top-k results hold unjudged items, so the verdict can
+    point at ``judging_worklist.csv``.
     """
     alpha = cfg.primary_metric.alpha
     _, b_scores, c_scores = aligned_scores(baseline.per_query, candidate.per_query, metrics)
@@ -184,7 +187,7 @@ def answer_quality(
     pooled = next((q for q in clicked if not q.metric.endswith("_within")), None)
     within = next((q for q in clicked if q.metric.endswith("_within")), None)
     gates = [
-        gate_primary_metric(cfg, primary, n_queries=n_primary),
+        gate_primary_metric(cfg, primary, n_queries=n_primary, worklist=worklist),
         gate_secondary_metrics(cfg, calls, primary_passed=passed),
     ]
     if clicked:
