@@ -1,4 +1,4 @@
-"""Shared test set-up: no hub access, and paths to the shared test collections."""
+"""Shared test set-up: no hub access, and the test collections shipped in ``tests/data``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.testdata import DATA, NAMES, collection
+
 # Nothing may reach a model or data hub: set before any test module imports `datasets`.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -14,17 +16,15 @@ os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``../shared/data`` beside the checkout (Cranfield, CISI, MED, ADI in BEIR layout)."""
-    if not SHARED_DATA.is_dir():
-        pytest.fail(
-            f"test collections not found at {SHARED_DATA}: check out ../shared beside the repo"
-        )
-    return SHARED_DATA
+    """``tests/data``: the test collections every test shares (Cranfield, CISI, MED, ADI in BEIR
+    layout, gzip-compressed; ``<name>`` is a folder evalkit reads as ``dataset.path``)."""
+    for name in NAMES:
+        collection(name)  # fails, naming the folder, if the repository's copy is incomplete
+    return DATA
 
 
 @pytest.fixture(scope="session")

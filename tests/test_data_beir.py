@@ -1,8 +1,10 @@
-"""BEIR folders: the four shared collections, checked against an independent parse of the files."""
+"""BEIR folders: the four collections in tests/data (gzip-compressed, read directly), checked
+against an independent parse of the files (gzip + json / csv)."""
 
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import os
 import shutil
@@ -20,10 +22,11 @@ from evalkit.data.beir import load_beir  # noqa: E402
 from evalkit.data.schema import EvalData  # noqa: E402
 from evalkit.errors import ConfigError, DataError  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from .testdata import DATA, unpack  # noqa: E402
 
-# /work/shared/data/README.md: docs, queries, judged queries, qrels
+REPO = Path(__file__).resolve().parents[1]
+
+# tests/data/README.md: docs, queries, judged queries, qrels
 COUNTS = {
     "adi": (82, 35, 35, 170),
     "cisi": (1460, 57, 50, 2492),
@@ -33,13 +36,13 @@ COUNTS = {
 
 
 def _reference(folder: Path) -> tuple[dict, dict, dict]:
-    """Independent parse with json / csv: corpus {id: (title, text)}, queries, qrels."""
-    with open(folder / "corpus.jsonl", encoding="utf-8") as fh:
+    """Independent parse with gzip + json / csv: corpus {id: (title, text)}, queries, qrels."""
+    with gzip.open(folder / "corpus.jsonl.gz", "rt", encoding="utf-8") as fh:
         corpus = {str(r["_id"]): (r["title"], r["text"]) for r in map(json.loads, fh)}
-    with open(folder / "queries.jsonl", encoding="utf-8") as fh:
+    with gzip.open(folder / "queries.jsonl.gz", "rt", encoding="utf-8") as fh:
         queries = {str(r["_id"]): r["text"] for r in map(json.loads, fh)}
     qrels: dict[str, dict[str, int]] = {}
-    with open(folder / "qrels" / "test.tsv", encoding="utf-8", newline="") as fh:
+    with gzip.open(folder / "qrels" / "test.tsv.gz", "rt", encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh, delimiter="\t")
         next(reader)
         for q, d, g in reader:
@@ -56,8 +59,8 @@ def cache(tmp_path: Path) -> str:
 def test_shared_collections_match_readme_and_files(name: str, cache: str) -> None:
     n_docs, n_queries, n_judged, n_qrels = COUNTS[name]
     kwargs = {"cranfield": {"on_invalid": "skip"}, "med": {"text_field": "text"}}.get(name, {})
-    data = load_beir(SHARED / name, cache_dir=cache, **kwargs)
-    corpus, queries, qrels = _reference(SHARED / name)
+    data = load_beir(DATA / name, cache_dir=cache, **kwargs)
+    corpus, queries, qrels = _reference(DATA / name)
 
     assert isinstance(data, EvalData) and data.name == name
     assert len(data.catalog) + data.skipped.get("empty_title", 0) == n_docs == len(corpus)
@@ -79,12 +82,12 @@ def test_cranfield_empty_documents_fail_by_default_and_skip_keeps_their_judgment
     cache: str,
 ) -> None:
     with pytest.raises(DataError) as err:
-        load_beir(SHARED / "cranfield", cache_dir=cache)
+        load_beir(DATA / "cranfield", cache_dir=cache)
     e = err.value
-    assert e.file.endswith("corpus.jsonl") and e.row == 471 and e.field == "title"
+    assert e.file.endswith("corpus.jsonl.gz") and e.row == 471 and e.field == "title"
     assert "2 of 1400 rows" in str(e) and "on_invalid=skip" in str(e)
 
-    data = load_beir(SHARED / "cranfield", on_invalid="skip", cache_dir=cache)
+    data = load_beir(DATA / "cranfield", on_invalid="skip", cache_dir=cache)
     assert data.skipped == {"empty_title": 2}
     assert "471" not in data.catalog.ids and "995" not in data.catalog.ids
     # doc 995 is judged relevant for query 125: it stays judged (unretrievable), as in trec_eval
@@ -93,19 +96,19 @@ def test_cranfield_empty_documents_fail_by_default_and_skip_keeps_their_judgment
 
 def test_med_without_titles_points_to_text_field(cache: str) -> None:
     with pytest.raises(DataError) as err:
-        load_beir(SHARED / "med", cache_dir=cache)
+        load_beir(DATA / "med", cache_dir=cache)
     msg = str(err.value)
     assert err.value.row == 1 and err.value.field == "title"
     assert "corpus.jsonl" in msg and "dataset.text_field=text" in msg and "1033 of 1033" in msg
     with pytest.raises(DataError, match="every item row was skipped.*text_field=text"):
-        load_beir(SHARED / "med", on_invalid="skip", cache_dir=cache)
-    data = load_beir(SHARED / "med", text_field="title_text", cache_dir=cache)
+        load_beir(DATA / "med", on_invalid="skip", cache_dir=cache)
+    data = load_beir(DATA / "med", text_field="title_text", cache_dir=cache)
     assert data.catalog.text_for("title_text") == data.catalog.texts
 
 
 def test_judged_only_keeps_only_judged_queries(cache: str) -> None:
-    full = load_beir(SHARED / "cisi", cache_dir=cache)
-    judged = load_beir(SHARED / "cisi", judged_only=True, cache_dir=cache)
+    full = load_beir(DATA / "cisi", cache_dir=cache)
+    judged = load_beir(DATA / "cisi", judged_only=True, cache_dir=cache)
     assert len(full.queries) == 57 and len(judged.queries) == 50
     assert set(judged.queries.ids) == set(full.judgments.qrels)
     assert judged.fingerprint["queries"] != full.fingerprint["queries"]
@@ -116,20 +119,68 @@ def test_bad_folder_split_and_options(tmp_path: Path, cache: str) -> None:
     with pytest.raises(DataError, match="BEIR folder not found"):
         load_beir(tmp_path / "missing", cache_dir=cache)
     with pytest.raises(DataError, match="available splits: test") as err:
-        load_beir(SHARED / "adi", split="dev", cache_dir=cache)
+        load_beir(DATA / "adi", split="dev", cache_dir=cache)
     assert err.value.file.endswith("qrels/dev.tsv")
     (tmp_path / "nocorpus").mkdir()
-    with pytest.raises(DataError, match="corpus.jsonl not found"):
+    with pytest.raises(DataError, match=r"corpus.jsonl \(or corpus.jsonl.gz\) not found"):
         load_beir(tmp_path / "nocorpus", cache_dir=cache)
     with pytest.raises(ConfigError, match="on_invalid"):
-        load_beir(SHARED / "adi", on_invalid="ignore", cache_dir=cache)
+        load_beir(DATA / "adi", on_invalid="ignore", cache_dir=cache)
     with pytest.raises(ConfigError, match="text_field"):
-        load_beir(SHARED / "adi", text_field="body", cache_dir=cache)
+        load_beir(DATA / "adi", text_field="body", cache_dir=cache)
+
+
+def test_gzip_and_plain_folders_load_the_same(tmp_path: Path, cache: str) -> None:
+    """The shipped .gz files, a plain copy and a mix of both hold the same collection."""
+    packed = load_beir(DATA / "cisi", cache_dir=cache)
+    plain_folder = unpack("cisi", tmp_path / "cisi")
+    plain = load_beir(plain_folder, cache_dir=cache)
+    (plain_folder / "qrels" / "test.tsv").unlink()  # judgments compressed, the rest plain
+    (plain_folder / "qrels" / "test.tsv.gz").write_bytes(
+        (DATA / "cisi" / "qrels" / "test.tsv.gz").read_bytes()
+    )
+    mixed = load_beir(plain_folder, cache_dir=cache)
+    for other in (plain, mixed):
+        assert other.fingerprint == packed.fingerprint
+        assert (
+            other.catalog.ids == packed.catalog.ids and other.catalog.texts == packed.catalog.texts
+        )
+        assert other.judgments.qrels == packed.judgments.qrels
+    assert packed.catalog.source.endswith("corpus.jsonl.gz")
+    assert plain.catalog.source.endswith("corpus.jsonl")
+
+
+def _gzip_lines(path: Path, edit) -> None:
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
+        lines = fh.read().splitlines()
+    with gzip.open(path, "wt", encoding="utf-8", newline="") as fh:
+        fh.write("\n".join(edit(lines)) + "\n")
+
+
+def test_errors_in_gzip_files_name_the_file_and_row(tmp_path: Path, cache: str) -> None:
+    folder = tmp_path / "adi"
+    shutil.copytree(DATA / "adi", folder)
+    _gzip_lines(folder / "qrels" / "test.tsv.gz", lambda lines: [*lines, "1\t1\tx"])
+    with pytest.raises(DataError) as err:
+        load_beir(folder, cache_dir=cache)
+    assert err.value.file.endswith("qrels/test.tsv.gz") and err.value.row == 171
+    assert err.value.field == "score" and "'x' is not an integer" in str(err.value)
+
+    shutil.copy(DATA / "adi" / "qrels" / "test.tsv.gz", folder / "qrels" / "test.tsv.gz")
+    _gzip_lines(folder / "corpus.jsonl.gz", lambda lines: [*lines[:2], "{oops", *lines[2:]])
+    with pytest.raises(DataError) as err:
+        load_beir(folder, cache_dir=cache)
+    assert err.value.file.endswith("corpus.jsonl.gz") and err.value.row == 3
+    assert "line 3 is not a JSON object" in str(err.value)
+
+    with pytest.raises(DataError) as err:  # splits are listed from .tsv and .tsv.gz files
+        load_beir(folder, split="train", cache_dir=cache)
+    assert "available splits: test" in str(err.value)
+    assert err.value.file.endswith("qrels/train.tsv")
 
 
 def test_qrels_naming_unknown_documents(tmp_path: Path, cache: str) -> None:
-    folder = tmp_path / "adi"
-    shutil.copytree(SHARED / "adi", folder)
+    folder = unpack("adi", tmp_path / "adi")
     with open(folder / "qrels" / "test.tsv", "a", encoding="utf-8") as fh:
         fh.write("1\t9999\t1\n")
     with pytest.raises(DataError) as err:
@@ -147,7 +198,7 @@ def test_hydra_config_instantiates_with_relative_path(
 ) -> None:
     """The CLI contract: `evalkit dataset=beir dataset.path=<folder>` (relative to the cwd)."""
     monkeypatch.chdir(REPO)
-    rel = os.path.relpath(SHARED / "adi", REPO)
+    rel = os.path.relpath(DATA / "adi", REPO)
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
         cfg = compose(
             overrides=[
@@ -174,7 +225,7 @@ def test_beir_group_embeds_title_and_text_joined_like_beir(tmp_path: Path) -> No
             "config",
             overrides=[
                 "dataset=beir",
-                f"dataset.path={SHARED / 'adi'}",
+                f"dataset.path={DATA / 'adi'}",
                 f"dataset.cache_dir={tmp_path}",
             ],
         )
@@ -182,7 +233,7 @@ def test_beir_group_embeds_title_and_text_joined_like_beir(tmp_path: Path) -> No
             "config",
             overrides=[
                 "dataset=beir",
-                f"dataset.path={SHARED / 'adi'}",
+                f"dataset.path={DATA / 'adi'}",
                 f"dataset.cache_dir={tmp_path}",
                 "dataset.title_separator='. '",
             ],
@@ -191,7 +242,7 @@ def test_beir_group_embeds_title_and_text_joined_like_beir(tmp_path: Path) -> No
             "config",
             overrides=[
                 "dataset=beir",
-                f"dataset.path={SHARED / 'adi'}",
+                f"dataset.path={DATA / 'adi'}",
                 f"dataset.cache_dir={tmp_path}",
                 "dataset.text_field=title",
             ],

@@ -1,12 +1,15 @@
 """Load a BEIR-layout folder: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``.
 
-The layout of the ``BeIR/*`` datasets and of the shared test collections::
+The layout of the ``BeIR/*`` datasets and of the test collections in ``tests/data``::
 
     <folder>/corpus.jsonl      {"_id", "title", "text"}   one document per line
     <folder>/queries.jsonl     {"_id", "text"}            one query per line
     <folder>/qrels/<split>.tsv query-id <TAB> corpus-id <TAB> score   (header line first)
 
-(``.jsonl.gz`` files are read too.)  Every query is kept and replayed, also those without
+Each file may be gzip-compressed instead (``corpus.jsonl.gz``, ``queries.jsonl.gz``,
+``qrels/<split>.tsv.gz``, as the ``BeIR/*`` Hub datasets ship them): it is read directly, and
+errors name the ``.gz`` file and the row as for a plain file.  When both forms of a file are
+present, the plain one is read.  Every query is kept and replayed, also those without
 judgments in ``split`` (metrics ignore them); ``judged_only=True`` keeps only judged queries,
 which saves embedding time on collections whose ``queries.jsonl`` covers several splits.
 
@@ -20,10 +23,22 @@ empty strings; with ``on_invalid="skip"`` rows with an empty title are dropped a
 retrievable, counted by the evaluation as ``judged_items_missing``).  With ``text_field=text`` (or ``title_text``) empty titles are
 fine and the body must be non-empty instead.
 
+A gzip-compressed folder (the example writes its own; ``tests/data`` holds four real ones):
+
+>>> import gzip, json, tempfile
 >>> from pathlib import Path
->>> data = load_beir(Path(__file__).resolve().parents[3] / "shared" / "data" / "adi")
->>> data.name, len(data.catalog), len(data.queries), len(data.judgments)
-('adi', 82, 35, 170)
+>>> folder = Path(tempfile.mkdtemp()) / "tiny"
+>>> (folder / "qrels").mkdir(parents=True)
+>>> def write(name, lines):
+...     with gzip.open(folder / name, "wt", encoding="utf-8") as fh:
+...         fh.write("\\n".join(lines) + "\\n")
+>>> docs = [{"_id": "d1", "title": "red shoe", "text": ""}, {"_id": "d2", "title": "blue hat", "text": ""}]
+>>> write("corpus.jsonl.gz", [json.dumps(d) for d in docs])
+>>> write("queries.jsonl.gz", [json.dumps({"_id": "q1", "text": "a red shoe"})])
+>>> write("qrels/test.tsv.gz", ["query-id\\tcorpus-id\\tscore", "q1\\td1\\t1"])
+>>> data = load_beir(folder, cache_dir=str(folder.parent / "hf-cache"))
+>>> data.name, data.catalog.titles, data.judgments.qrels
+('tiny', ['red shoe', 'blue hat'], {'q1': {'d1': 1}})
 """
 
 from __future__ import annotations
@@ -50,16 +65,42 @@ QUERIES = QueryColumns(id="_id", text="text")
 QRELS = JudgmentColumns(query_id="query-id", item_id="corpus-id", grade="score")
 
 
-def _find(folder: Path, stem: str, label: str) -> Path:
-    for suffix in ("", ".gz"):
-        candidate = folder / f"{stem}{suffix}"
+def _find(folder: Path, name: str) -> Path | None:
+    """``folder/name`` or, failing that, ``folder/name.gz`` (``None`` if neither is a file)."""
+    for candidate in (folder / name, folder / f"{name}.gz"):
         if candidate.is_file():
             return candidate
-    raise DataError(
-        f"{stem} not found in the BEIR folder",
-        file=str(folder / stem),
-        expected=f"a BEIR folder ({label})",
-    )
+    return None
+
+
+def _require(folder: Path, name: str, layout: str) -> Path:
+    found = _find(folder, name)
+    if found is None:
+        raise DataError(
+            f"{name} (or {name}.gz) not found in the BEIR folder",
+            file=str(folder / name),
+            expected=f"a BEIR folder ({layout})",
+        )
+    return found
+
+
+def splits(folder: str | Path) -> list[str]:
+    """The judgment splits of a BEIR folder: ``qrels/<split>.tsv`` or ``qrels/<split>.tsv.gz``.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> (folder / "qrels").mkdir()
+    >>> for name in ("test.tsv.gz", "dev.tsv", "test.tsv", "notes.txt"):
+    ...     _ = (folder / "qrels" / name).write_bytes(b"")
+    >>> splits(folder)
+    ['dev', 'test']
+    """
+    qrels = Path(folder) / "qrels"
+    names = [p.name for p in qrels.iterdir() if p.is_file()] if qrels.is_dir() else []
+    stems = {
+        n.removesuffix(".gz").removesuffix(".tsv") for n in names if n.endswith((".tsv", ".tsv.gz"))
+    }
+    return sorted(stems)
 
 
 def load_beir(
@@ -79,22 +120,22 @@ def load_beir(
     check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)
     folder = Path(path).expanduser()
-    layout = "corpus.jsonl, queries.jsonl and qrels/<split>.tsv"
+    layout = "corpus.jsonl, queries.jsonl and qrels/<split>.tsv, each may be .gz"
     if not folder.is_dir():
         raise DataError(
             f"BEIR folder not found (resolved to {folder.resolve()})",
             file=str(path),
             expected=f"a folder with {layout}",
         )
-    corpus_file = _find(folder, "corpus.jsonl", layout)
-    queries_file = _find(folder, "queries.jsonl", layout)
-    qrels_file = folder / "qrels" / f"{split}.tsv"
-    if not qrels_file.is_file():
-        found = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+    corpus_file = _require(folder, "corpus.jsonl", layout)
+    queries_file = _require(folder, "queries.jsonl", layout)
+    qrels_file = _find(folder / "qrels", f"{split}.tsv")
+    if qrels_file is None:
         raise DataError(
-            f"no judgments for split {split!r}; available splits: {', '.join(found) or 'none'}",
-            file=str(qrels_file),
-            expected="dataset.split naming a qrels/<split>.tsv file",
+            f"no judgments for split {split!r}; "
+            f"available splits: {', '.join(splits(folder)) or 'none'}",
+            file=str(folder / "qrels" / f"{split}.tsv"),
+            expected="dataset.split naming a qrels/<split>.tsv (or .tsv.gz) file",
         )
 
     corpus = read_file(corpus_file, CORPUS.names(), "jsonl", cache_dir=cache_dir)
