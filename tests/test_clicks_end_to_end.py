@@ -3,7 +3,6 @@ scores; an aggregated log without impressions -> click share named in every outp
 
 from __future__ import annotations
 
-import json
 import re
 import zlib
 from pathlib import Path
@@ -22,14 +21,16 @@ from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
 from evalkit.errors import ConfigError
 from evalkit.retrieve.trec import rank_scores
 
+from .testdata import read_jsonl, read_text
+
 
 @pytest.fixture(scope="module")
 def cranfield(shared_data):
     path = shared_data / "cranfield"
-    corpus = [json.loads(x) for x in (path / "corpus.jsonl").open()]
-    queries = [json.loads(x) for x in (path / "queries.jsonl").open()]
+    corpus = read_jsonl(path / "corpus.jsonl.gz")
+    queries = read_jsonl(path / "queries.jsonl.gz")
     qrels: dict[str, dict[str, int]] = {}
-    for line in list((path / "qrels" / "test.tsv").open())[1:]:
+    for line in read_text(path / "qrels" / "test.tsv.gz").splitlines()[1:]:
         q, d, g = line.split()
         qrels.setdefault(q, {})[d] = int(g)
     catalog = Catalog([str(c["_id"]) for c in corpus], [c["title"] for c in corpus])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
@@ -22,6 +21,8 @@ from evalkit.clicks.simulate import (
 from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
 from evalkit.errors import ConfigError
 from evalkit.retrieve.ranking import Ranking
+
+from .testdata import read_jsonl, read_text
 
 ITEMS = [f"d{i}" for i in range(6)]
 
@@ -157,10 +158,10 @@ def test_bm25_ranking_matches_a_naive_implementation_with_id_tie_breaks():
 
 def test_demo_clicks_are_simulated_over_a_lexical_ranking(shared_data):
     path = shared_data / "adi"
-    corpus = [json.loads(x) for x in (path / "corpus.jsonl").open()]
-    queries = [json.loads(x) for x in (path / "queries.jsonl").open()]
+    corpus = read_jsonl(path / "corpus.jsonl.gz")
+    queries = read_jsonl(path / "queries.jsonl.gz")
     qrels: dict[str, dict[str, int]] = {}
-    for line in list((path / "qrels" / "test.tsv").open())[1:]:
+    for line in read_text(path / "qrels" / "test.tsv.gz").splitlines()[1:]:
         q, d, g = line.split()
         qrels.setdefault(q, {})[d] = int(g)
     freq = [float(i % 3 + 1) for i in range(len(queries))]

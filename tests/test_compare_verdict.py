@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +30,8 @@ from evalkit.evaluate_version import vector_stats
 from evalkit.results import VersionResult
 from evalkit.retrieve.ranking import Ranking
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from .testdata import collection, read_jsonl, read_text
+
 K = 100
 MEASURES = {"ndcg_cut_10": "ndcg@10", "recall_100": "recall@100", "recip_rank": "mrr@100"}
 CHECKS_OK = [
@@ -41,19 +41,18 @@ CHECKS_OK = [
 
 
 def _fingerprint(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(read_text(path).encode()).hexdigest()
 
 
 def load_collection(name: str = "cranfield") -> EvalData:
-    root = DATA / name
-    if not root.is_dir():
-        pytest.fail(f"test collection not found at {root}")
-    docs = [json.loads(line) for line in (root / "corpus.jsonl").read_text().splitlines()]
-    qrows = [json.loads(line) for line in (root / "queries.jsonl").read_text().splitlines()]
+    root = collection(name)
+    docs = read_jsonl(root / "corpus.jsonl.gz")
+    qrows = read_jsonl(root / "queries.jsonl.gz")
     qrels: dict[str, dict[str, int]] = {}
-    with (root / "qrels" / "test.tsv").open() as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
+    for row in csv.DictReader(
+        read_text(root / "qrels" / "test.tsv.gz").splitlines(), delimiter="\t"
+    ):
+        qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
     qrows = [q for q in qrows if q["_id"] in qrels]
     n = len(qrows)
     queries = Queries(
@@ -64,9 +63,9 @@ def load_collection(name: str = "cranfield") -> EvalData:
         attributes={"device": ["mobile" if i % 2 else "desktop" for i in range(n)]},
     )
     fp = {
-        "catalog": _fingerprint(root / "corpus.jsonl"),
-        "queries": _fingerprint(root / "queries.jsonl"),
-        "judgments": _fingerprint(root / "qrels" / "test.tsv"),
+        "catalog": _fingerprint(root / "corpus.jsonl.gz"),
+        "queries": _fingerprint(root / "queries.jsonl.gz"),
+        "judgments": _fingerprint(root / "qrels" / "test.tsv.gz"),
     }
     fp["dataset"] = hashlib.sha256("".join(fp.values()).encode()).hexdigest()
     return EvalData(

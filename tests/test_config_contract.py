@@ -15,7 +15,7 @@ from evalkit.instantiate import build
 DOCUMENTED = [
     [
         "dataset=beir",
-        "dataset.path=../shared/data/cranfield",
+        "dataset.path=tests/data/cranfield",
         "models=[use_m3,e5_small]",
         "tracking.uri=sqlite:///x.db",
         "tracking.experiment=exp",

@@ -8,7 +8,6 @@ plus a ``-qrels`` folder of TSV splits) covers the same code path.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -24,8 +23,9 @@ from evalkit.data.beir import load_beir  # noqa: E402
 from evalkit.data.hub import load_hub  # noqa: E402
 from evalkit.errors import DataError  # noqa: E402
 
+from .testdata import DATA, read_text  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 README = """---
 configs:
@@ -47,12 +47,14 @@ def hub_like(tmp_path: Path) -> Path:
     """``<tmp>/adi`` (configs corpus, queries) and ``<tmp>/adi-qrels`` (splits test, train)."""
     repo = tmp_path / "adi"
     repo.mkdir()
-    shutil.copy(SHARED / "adi" / "corpus.jsonl", repo)
-    shutil.copy(SHARED / "adi" / "queries.jsonl", repo)
+    for name in ("corpus.jsonl", "queries.jsonl"):  # plain copies: some tests append rows
+        (repo / name).write_text(read_text(DATA / "adi" / f"{name}.gz"), encoding="utf-8")
     (repo / "README.md").write_text(README, encoding="utf-8")
     qrels = tmp_path / "adi-qrels"
     qrels.mkdir()
-    shutil.copy(SHARED / "adi" / "qrels" / "test.tsv", qrels / "test.tsv")
+    (qrels / "test.tsv").write_text(
+        read_text(DATA / "adi" / "qrels" / "test.tsv.gz"), encoding="utf-8"
+    )
     lines = (qrels / "test.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
     (qrels / "train.tsv").write_text("".join(lines[:11]), encoding="utf-8")
     return repo
@@ -69,7 +71,7 @@ def _specs(repo: Path) -> dict:
 def test_hub_layout_loads_like_the_beir_folder(hub_like: Path, tmp_path: Path) -> None:
     cache = str(tmp_path / "hf-cache")
     data = load_hub(**_specs(hub_like), cache_dir=cache)
-    beir = load_beir(SHARED / "adi", cache_dir=cache)
+    beir = load_beir(DATA / "adi", cache_dir=cache)
     assert data.name == str(hub_like)
     assert data.catalog.ids == beir.catalog.ids and data.catalog.titles == beir.catalog.titles
     assert data.catalog.texts == beir.catalog.texts
@@ -161,7 +163,7 @@ def test_resolved_revision_is_recorded(
     assert data.fingerprint["catalog_revision"] == hashes["org/adi"]
     assert data.fingerprint["judgments_revision"] == hashes["org/adi-qrels"]
     content = {k: data.fingerprint[k] for k in ("catalog", "queries", "judgments", "dataset")}
-    assert content == load_beir(SHARED / "adi", cache_dir=str(tmp_path / "b")).fingerprint
+    assert content == load_beir(DATA / "adi", cache_dir=str(tmp_path / "b")).fingerprint
 
 
 def test_hydra_hub_config_with_one_repo_key(hub_like: Path, tmp_path: Path) -> None:

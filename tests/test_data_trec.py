@@ -1,6 +1,6 @@
 """`dataset=trec`: TREC topics, qrels and <DOC> corpora read directly (issue 9, item 13).
 
-The fixtures are written at test time from ../shared/data/adi (BEIR layout) in the formats
+The fixtures are written at test time from tests/data/adi (BEIR layout, gzip) in the formats
 Terrier and trec_eval ship: SGML topics, 4-column qrels, a folder of <DOC> files (one gzipped,
 one in a sub-folder).  Reading them must give exactly the BEIR loader's tables: equal content
 digests for catalog, queries and judgments.
@@ -9,7 +9,6 @@ digests for catalog, queries and judgments.
 from __future__ import annotations
 
 import gzip
-import json
 from pathlib import Path
 
 import pytest
@@ -21,17 +20,12 @@ from evalkit.data.trec import load_trec
 from evalkit.errors import DataError
 
 from .cli import REPO, child_runs, run_evalkit
-
-SHARED = REPO.parent / "shared" / "data"
-
-
-def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+from .testdata import DATA, read_jsonl, read_text
 
 
 def write_trec(beir: Path, out: Path, topics_form: str = "sgml") -> dict[str, Path]:
     """ADI (BEIR layout) as a TREC collection under ``out``."""
-    docs = _jsonl(beir / "corpus.jsonl")
+    docs = read_jsonl(beir / "corpus.jsonl.gz")
     corpus = out / "corpus"
     (corpus / "sub").mkdir(parents=True)
     blocks = [
@@ -42,7 +36,7 @@ def write_trec(beir: Path, out: Path, topics_form: str = "sgml") -> dict[str, Pa
     half = len(blocks) // 2
     (corpus / "a.txt").write_text("".join(blocks[:half]), encoding="utf-8")
     (corpus / "sub" / "b.txt.gz").write_bytes(gzip.compress("".join(blocks[half:]).encode()))
-    queries = _jsonl(beir / "queries.jsonl")
+    queries = read_jsonl(beir / "queries.jsonl.gz")
     if topics_form == "sgml":
         text = "".join(
             f"<top>\n<num> Number: {q['_id']}\n<title> {q['text']}\n\n<desc> Description:\n"
@@ -52,7 +46,7 @@ def write_trec(beir: Path, out: Path, topics_form: str = "sgml") -> dict[str, Pa
     else:
         text = "".join(f"{q['_id']}\t{q['text']}\n" for q in queries)
     (out / "topics.txt").write_text(text, encoding="utf-8")
-    rows = (beir / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    rows = read_text(beir / "qrels" / "test.tsv.gz").splitlines()[1:]
     qrels = "".join(f"{q} 0 {d} {g}\n" for q, d, g in (r.split("\t") for r in rows))
     (out / "qrels.txt").write_text(qrels, encoding="utf-8")
     return {"topics": out / "topics.txt", "qrels": out / "qrels.txt", "corpus": corpus}
@@ -60,7 +54,7 @@ def write_trec(beir: Path, out: Path, topics_form: str = "sgml") -> dict[str, Pa
 
 @pytest.fixture(scope="module")
 def adi_trec(tmp_path_factory) -> dict[str, Path]:
-    return write_trec(SHARED / "adi", tmp_path_factory.mktemp("adi-trec"))
+    return write_trec(DATA / "adi", tmp_path_factory.mktemp("adi-trec"))
 
 
 def _same_tables(a, b) -> None:
@@ -70,10 +64,10 @@ def _same_tables(a, b) -> None:
 
 @pytest.mark.parametrize("form", ["sgml", "tab"])
 def test_trec_files_read_exactly_like_the_beir_folder(tmp_path, form):
-    paths = write_trec(SHARED / "adi", tmp_path, form)
+    paths = write_trec(DATA / "adi", tmp_path, form)
     trec = load_trec(**{k: str(v) for k, v in paths.items()}, on_invalid="skip")
     beir = load_beir(
-        SHARED / "adi", text_field="title_text", on_invalid="skip", cache_dir=str(tmp_path)
+        DATA / "adi", text_field="title_text", on_invalid="skip", cache_dir=str(tmp_path)
     )
     _same_tables(trec, beir)
     assert trec.fingerprint["dataset"] == beir.fingerprint["dataset"]
@@ -105,7 +99,7 @@ BAD = [
 
 @pytest.mark.parametrize(("part", "content", "where", "expected"), BAD)
 def test_bad_trec_input_names_file_and_line(tmp_path, part, content, where, expected):
-    paths = write_trec(SHARED / "adi", tmp_path)
+    paths = write_trec(DATA / "adi", tmp_path)
     target = paths["corpus"] / "a.txt" if part == "corpus" else paths[part]
     target.write_text(content, encoding="utf-8")
     with pytest.raises(DataError) as err:
@@ -169,7 +163,7 @@ def test_cli_evaluates_a_trec_collection(adi_trec, tmp_path, shared_cache):
     assert res.returncode == 0, res.stderr[-3000:]
     run = child_runs(f"sqlite:///{tmp_path}/mlflow.db", "trec")["use_m3"]
     beir = load_beir(
-        SHARED / "adi", text_field="title_text", on_invalid="skip", cache_dir=str(tmp_path / "hf")
+        DATA / "adi", text_field="title_text", on_invalid="skip", cache_dir=str(tmp_path / "hf")
     )
     assert run.data.params["dataset.fingerprint.dataset"] == beir.fingerprint["dataset"]
     assert run.data.params["dataset.title_separator"] == " "

@@ -11,6 +11,7 @@ What is checked:
 from __future__ import annotations
 
 import csv
+import gzip
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ VERSIONS = ("use_m3", "e5_small")
 
 def _qrels(folder: Path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
-    with open(folder / "qrels" / "test.tsv", encoding="utf-8") as fh:
+    with gzip.open(folder / "qrels" / "test.tsv.gz", "rt", encoding="utf-8", newline="") as fh:
         for row in list(csv.reader(fh, delimiter="\t"))[1:]:
             qrels.setdefault(row[0], {})[row[1]] = int(row[2])
     return {q: j for q, j in qrels.items() if any(g >= 1 for g in j.values())}

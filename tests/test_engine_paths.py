@@ -19,7 +19,7 @@ def _cfg():
             "output_dir": "/job/cwd/multirun/x/0",
             "cache": {"dir": ".cache/evalkit"},
             "tracking": {"uri": "sqlite:///mlruns/mlflow.db"},
-            "dataset": {"path": "../shared/data/adi"},
+            "dataset": {"path": "tests/data/adi"},
             "clicks": {"path": None},
         }
     )
@@ -41,7 +41,7 @@ def test_ray_job_paths_resolve_against_the_driver_cwd(tmp_path, monkeypatch):
     _ship_paths(cfg, _hc(driver))
     assert cfg.cache.dir == f"{driver}/.cache/evalkit"
     assert cfg.tracking.uri == f"sqlite:///{driver}/mlruns/mlflow.db"
-    assert cfg.dataset.path == f"{driver}/../shared/data/adi"
+    assert cfg.dataset.path == f"{driver}/tests/data/adi"
     assert cfg.output_dir == f"{driver}/multirun/2026-11-29/20-00-00/3"
     assert cfg.clicks.path is None
 

