@@ -19,6 +19,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
 from evalkit.data.beir import load_beir  # noqa: E402
+from evalkit.data.extra import split_dataset_config  # noqa: E402
 from evalkit.data.schema import EvalData  # noqa: E402
 from evalkit.errors import ConfigError, DataError  # noqa: E402
 
@@ -249,7 +250,10 @@ def test_beir_group_embeds_title_and_text_joined_like_beir(tmp_path: Path) -> No
         )
         demo = compose("config", overrides=[])
     assert demo.dataset.text_field == "title"  # catalogs keep titles
-    data, dot, title = (instantiate(c.dataset) for c in (cfg, dotted, titles))
+    # as the pipeline does: dataset.extra_judgments is evalkit's key, not the loader's
+    data, dot, title = (
+        instantiate(split_dataset_config(c.dataset)[0]) for c in (cfg, dotted, titles)
+    )
     assert (data.text_field, data.title_separator) == ("title_text", " ")
     cat = data.catalog
     expected = [f"{t} {b}" if t and b else t or b for t, b in zip(cat.titles, cat.texts)]

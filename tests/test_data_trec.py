@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from evalkit.data.beir import load_beir
+from evalkit.data.extra import split_dataset_config
 from evalkit.data.trec import load_trec
 from evalkit.errors import DataError
 
@@ -115,7 +116,7 @@ def test_trec_config_group_composes(adi_trec):
             overrides=["dataset=trec", *(f"dataset.{k}={v}" for k, v in adi_trec.items())],
         )
     assert cfg.dataset.text_field == "title_text" and cfg.dataset.title_separator == " "
-    data = instantiate(cfg.dataset, on_invalid="skip")
+    data = instantiate(split_dataset_config(cfg.dataset)[0], on_invalid="skip")
     assert len(data.catalog) == 82
 
 

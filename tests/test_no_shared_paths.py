@@ -11,8 +11,11 @@ import pytest
 
 from .cli import REPO
 
-#: ``../shared`` (either slash), ``shared/data``, and code building it: ``parent / "shared"``.
-PATTERN = re.compile(rb"""\.\.[/\\]shared\b|\bshared[/\\]data\b|/\s*["']shared["']""")
+#: ``../shared`` (either slash), ``shared/data``, and code building it from the repository's
+#: parent: ``REPO.parent / "shared"``, ``parents[2] / "shared"``.
+PATTERN = re.compile(
+    rb"""\.\.[/\\]shared\b|\bshared[/\\]data\b|\bparents?(\[\d+\])?\s*/\s*["']shared["']"""
+)
 SKIP_DIRS = {".git", ".venv", "node_modules", "mlruns", "outputs", "multirun", ".cache"}
 
 
@@ -44,7 +47,12 @@ def test_the_pattern_finds_every_spelling():
         "Path(__file__).parents[2] / 'shared'",
     ):
         assert PATTERN.search(text.encode()), text
-    for text in ("cache.dir=/shared/evalkit-cache", "def shared_data():", "a shared machine"):
+    for text in (
+        "cache.dir=/shared/evalkit-cache",
+        "def shared_data():",
+        "a shared machine",
+        'store = tmp_path / "shared"',
+    ):
         assert not PATTERN.search(text.encode()), text
 
 
