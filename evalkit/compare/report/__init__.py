@@ -965,7 +965,7 @@ def render_html(
         f"{e(verdict.settings.correction)}-corrected &middot; "
         f"{verdict.settings.bootstrap} bootstrap resamples, seed {verdict.settings.seed}"
     )
-    template = Template(resources.files("evalkit.compare").joinpath(TEMPLATE).read_text("utf-8"))
+    template = Template(resources.files("evalkit.compare.report").joinpath(TEMPLATE).read_text("utf-8"))
     return template.substitute(
         title=e(f"evalkit release verdict: {verdict.status}"),
         meta=meta,
