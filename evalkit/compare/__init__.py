@@ -7,7 +7,8 @@ Entry points (see each module's docstring for definitions and conventions):
   (``gates.py``, ``conf/gates/*.yaml``), slices (``slices.py``), regressions (``regressions.py``),
   fingerprint check (``fingerprint.py``) -> :class:`Verdict`.
 - :func:`write_report`, :func:`comparison_metrics`, :func:`verdict_tags`, :func:`checklist_lines`,
-  :func:`checklist_table` (``report.py``).
+  :func:`checklist_table` (the ``report/`` package: one module per writer, MLflow, JSON,
+  terminal, plots, Markdown and HTML).
 - Exit codes: :data:`EXIT_CODES` (0 PASS / WARN, 3 BLOCK, 4 INCONCLUSIVE) and :data:`EXIT_ERROR` (1).
 """
 

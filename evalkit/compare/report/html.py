@@ -1,0 +1,179 @@
+"""``report.html``: the same content as ``report.md``, self-contained: inline CSS from
+``report_template.html`` (beside this module, shipped as package data) and the plots of
+:mod:`~evalkit.compare.report.plots` embedded as base64 PNG, plus a similarity-vs-click scatter
+when the clicks layer supplies it as a PNG file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from evalkit.compare.report.plots import plot_distributions, plot_metric_bars
+from evalkit.compare.report.tables import (
+    _LATENCY_HEAD,
+    _LIST_HEAD,
+    _LIST_TITLES,
+    _METRIC_HEAD,
+    Section,
+    _drift_rows,
+    _gate_rows,
+    _latency_rows,
+    _list_rows,
+    _metric_rows,
+    _quality_line,
+    _side_by_side,
+    _slice_head,
+    _slice_rows,
+)
+from evalkit.compare.verdict import Verdict
+from evalkit.errors import DataError
+from evalkit.metrics.ir import mlflow_name
+
+TEMPLATE = "report_template.html"
+
+
+def _html_table(head: list[str], rows: list[list[str]], status_col: int | None = None) -> str:
+    e = html.escape
+    out = ["<table><thead><tr>", *(f"<th>{e(h)}</th>" for h in head), "</tr></thead><tbody>"]
+    for r in rows:
+        out.append("<tr>")
+        for i, cell in enumerate(r):
+            text = e(str(cell))
+            if (
+                status_col is not None
+                and i == status_col
+                and cell
+                in (
+                    "PASS",
+                    "WARN",
+                    "INCONCLUSIVE",
+                    "BLOCK",
+                )
+            ):
+                out.append(f'<td><span class="badge {cell}">{text}</span></td>')
+            elif (
+                cell and (cell[0] in "+-0123456789[" or cell == "n/a") and i > 0 and len(cell) < 32
+            ):
+                out.append(f'<td class="num">{text}</td>')
+            else:
+                out.append(f"<td>{text}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _img(png: bytes, alt: str, caption: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _read_png(path: str | Path) -> bytes:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as err:
+        raise DataError(f"cannot read the plot: {err.strerror}", file=str(p)) from None
+    if not data.startswith(b"\x89PNG"):
+        raise DataError("is not a PNG image", file=str(p), expected="a PNG file")
+    return data
+
+
+def render_html(
+    verdict: Verdict, scatter_png: str | Path | None = None, sections: Sequence[Section] = ()
+) -> str:
+    """Self-contained ``report.html`` (inline CSS, plots as base64 PNG)."""
+    e = html.escape
+    body = []
+    scatter = _read_png(scatter_png) if scatter_png else None
+    for c in verdict.candidates:
+        body.append(
+            f'<h2>{e(c.candidate)} vs {e(c.baseline)} <span class="badge {c.status}">'
+            f"{c.status}</span></h2>"
+        )
+        body.append(f"<p><b>{e(_quality_line(c))}</b></p>")
+        lists = c.checklist()
+        for key, title in _LIST_TITLES:
+            if lists[key]:
+                body.append(f'<h3 class="list-{key}">{e(title)}</h3>')
+                body.append(_html_table(_LIST_HEAD, _list_rows(lists[key])))
+        body.append("<h3>Evidence: gates</h3>")
+        body.append(
+            _html_table(
+                ["gate", "status", "observed", "threshold", "reason"], _gate_rows(c.gates), 1
+            )
+        )
+        body.append(
+            f"<h3>Quality ({e(verdict.test_label)}; primary at full alpha, secondary family "
+            f"{e(verdict.settings.correction)}-corrected)</h3>"
+        )
+        body.append(_html_table(_METRIC_HEAD, _metric_rows(c)))
+        figs = [
+            _img(
+                plot_metric_bars(c),
+                "metric bars",
+                "Metric means and deltas, 95% bootstrap intervals",
+            ),
+            _img(
+                plot_distributions(c),
+                "score distributions",
+                "Per-version distributions of pair similarity and per-query primary metric",
+            ),
+        ]
+        if scatter is not None:
+            caption = next(
+                (sec.title for sec in sections if sec.title.lower().startswith("similarity")),
+                "Similarity vs click rate",
+            )
+            figs.append(_img(scatter, "similarity vs click", caption))
+        body.append('<div class="plots">' + "".join(figs) + "</div>")
+        body.append("<h3>Drift</h3>")
+        body.append(_html_table(["measure", c.baseline, c.candidate, "change"], _drift_rows(c)))
+        body.append("<h3>Latency</h3>")
+        body.append(_html_table(_LATENCY_HEAD, _latency_rows(c)))
+        if c.slices:
+            note = "" if verdict.gate_config.slices.affect_verdict else " (informational)"
+            body.append(f"<h3>Slices{note}</h3>")
+            body.append(_html_table(_slice_head(c), _slice_rows(c), 7))
+        if c.regressions:
+            body.append(f"<h3>Worst regressions ({e(mlflow_name(c.primary_metric))})</h3>")
+            for r in c.regressions:
+                body.append(
+                    f"<details open><summary><b>{e(r.query)}</b> <code>{e(r.query_id)}</code>: "
+                    f"{r.baseline_value:.4f} &rarr; {r.candidate_value:.4f} ({r.delta:+.4f})"
+                    "</summary>"
+                    + _html_table(
+                        ["rank", c.baseline, "grade", c.candidate, "grade"], _side_by_side(r)
+                    )
+                    + "</details>"
+                )
+    for sec in sections:
+        body.append(f"<h2>{e(sec.title)}</h2>")
+        if sec.note:
+            body.append(f"<p>{e(sec.note)}</p>")
+        body.append(_html_table(sec.head, sec.rows))
+    meta = (
+        f"Baseline {verdict.baseline} &middot; dataset {e(verdict.dataset or '(in memory)')} "
+        f"{e(f'(catalog text embedded: {verdict.embedded}) ') if verdict.embedded else ''}"
+        f"&middot; {e(verdict.test_label)}; primary metric tested alone at alpha "
+        f"{verdict.gate_config.primary_metric.alpha:g}, secondary family "
+        f"{e(verdict.settings.correction)}-corrected &middot; "
+        f"{verdict.settings.bootstrap} bootstrap resamples, seed {verdict.settings.seed}"
+    )
+    template = Template(
+        resources.files("evalkit.compare.report").joinpath(TEMPLATE).read_text("utf-8")
+    )
+    return template.substitute(
+        title=e(f"evalkit release verdict: {verdict.status}"),
+        meta=meta,
+        status=str(verdict.status),
+        exit_code=verdict.exit_code,
+        body="\n".join(body),
+    )

@@ -1,0 +1,107 @@
+"""``report.md``: the verdict, the checklist lists, then the evidence (gates, quality, drift,
+latency, slices, worst regressions) and any extra :class:`~evalkit.compare.report.tables.Section`.
+
+>>> print(_md_table(["a", "b"], [["1", "x|y"]]))
+| a | b |
+|---|---|
+| 1 | x\\|y |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from evalkit.compare.report.tables import (
+    _LATENCY_HEAD,
+    _LIST_HEAD,
+    _LIST_TITLES,
+    _METRIC_HEAD,
+    Section,
+    _drift_rows,
+    _gate_rows,
+    _latency_rows,
+    _list_rows,
+    _metric_rows,
+    _quality_line,
+    _side_by_side,
+    _slice_head,
+    _slice_rows,
+)
+from evalkit.compare.verdict import Verdict
+from evalkit.metrics.ir import mlflow_name
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> str:
+    def esc(x: str) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(esc(x) for x in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def render_markdown(verdict: Verdict, sections: Sequence[Section] = ()) -> str:
+    """``report.md``: verdict, gates, metrics, drift, latency, slices and worst regressions."""
+    parts = [
+        f"# Release verdict: {verdict.status} (exit code {verdict.exit_code})",
+        "",
+        f"Baseline **{verdict.baseline}**; dataset {verdict.dataset or '(in memory)'}"
+        f"{f' (catalog text embedded: {verdict.embedded})' if verdict.embedded else ''}; "
+        f"{verdict.test_label}; the primary metric tested alone at alpha "
+        f"{verdict.gate_config.primary_metric.alpha:g}, the secondary family (other metrics, click "
+        f"differences) with {verdict.settings.correction} correction among itself; intervals "
+        "agree with the p-values beside them; "
+        f"{verdict.settings.bootstrap} bootstrap resamples (seed {verdict.settings.seed}).",
+    ]
+    for c in verdict.candidates:
+        parts += [
+            "",
+            f"## {c.candidate} vs {c.baseline}: {c.status}",
+            "",
+            f"**{_quality_line(c)}**",
+        ]
+        lists = c.checklist()
+        for key, title in _LIST_TITLES:
+            if lists[key]:
+                parts += ["", f"### {title}", "", _md_table(_LIST_HEAD, _list_rows(lists[key]))]
+        parts += [
+            "",
+            "## Evidence",
+            "",
+            "### Gates",
+            "",
+            _md_table(["gate", "status", "observed", "threshold", "reason"], _gate_rows(c.gates)),
+            "",
+            "### Quality",
+            "",
+            _md_table(_METRIC_HEAD, _metric_rows(c)),
+            "",
+            "### Drift",
+            "",
+            _md_table(["measure", c.baseline, c.candidate, "change"], _drift_rows(c)),
+            "",
+            "### Latency",
+            "",
+            _md_table(_LATENCY_HEAD, _latency_rows(c)),
+        ]
+        if c.slices:
+            parts += ["", "### Slices", "", _md_table(_slice_head(c), _slice_rows(c))]
+        if c.regressions:
+            parts += ["", f"### Worst regressions ({mlflow_name(c.primary_metric)})", ""]
+            for r in c.regressions:
+                parts += [
+                    f"**{r.query}** (`{r.query_id}`): {r.baseline_value:.4f} -> "
+                    f"{r.candidate_value:.4f} ({r.delta:+.4f})",
+                    "",
+                    _md_table(
+                        ["rank", f"{c.baseline}", "grade", f"{c.candidate}", "grade"],
+                        _side_by_side(r),
+                    ),
+                    "",
+                ]
+    for sec in sections:
+        parts += ["", f"## {sec.title}", ""]
+        if sec.note:
+            parts += [sec.note, ""]
+        parts.append(_md_table(sec.head, sec.rows))
+    return "\n".join(parts).rstrip() + "\n"

@@ -1,0 +1,295 @@
+"""Shared pieces of the Markdown and HTML writers (and the terminal checklist).
+
+Cell formatting (``n/a`` for what was not measured, intervals with the confidence level that
+agrees with the p-value beside them), the one-line quality call, the observed value of a gate or
+checklist item, and the row builders with their column heads: checklist lists, gates, metrics,
+drift, latency, slices and the side-by-side rankings of the worst regressions.  Each writer turns
+these rows into its own table syntax; :class:`Section` is an extra table from another layer.
+
+>>> _f(None), _f(0.12345), _pct(0.25)
+('n/a', '0.1235', '25.0%')
+>>> _interval(-0.01, float("inf"))
+'[-0.0100, +inf]'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from evalkit.compare.gates import GateResult, judge_more
+from evalkit.compare.quality import STATUS_TEXT
+from evalkit.compare.verdict import CandidateComparison
+from evalkit.metrics.ir import mlflow_name
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _f(x: Any, fmt: str = ".4f") -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return format(x, fmt)
+
+
+def _pct(x: Any) -> str:
+    return _f(x, ".1%")
+
+
+def _level(m: Any) -> str:
+    level = getattr(m, "ci_confidence", getattr(m, "confidence", math.nan))
+    if not _finite(level):
+        return ""
+    family = getattr(m, "family", "")
+    adjusted = family in ("secondary", "all") and m.p_corrected != m.p_value
+    return f"{'Holm ' if adjusted else ''}{100 * level:.3g}%"
+
+
+def _interval(low: float, high: float) -> str:
+    def b(x: float) -> str:
+        if isinstance(x, float) and math.isinf(x):
+            return "-inf" if x < 0 else "+inf"
+        return _f(x, "+.4f")
+
+    return f"[{b(low)}, {b(high)}]"
+
+
+def _call_text(q: Any) -> str:
+    text = STATUS_TEXT[q.status]
+    if not getattr(q, "tested", True) and q.status.shown_no_worse:
+        return f"{text} (not claimed: primary not passed)"
+    return text
+
+
+def _obs(g: GateResult) -> str:
+    if g.observed is None or not _finite(g.observed):
+        return "n/a"
+    if g.name == "endpoint_checks":
+        return f"{int(g.observed)} failed"
+    if g.name.endswith("_agreement"):
+        return f"{g.observed:.4f}"
+    return f"{g.observed:+.4f}" if abs(g.observed) < 1 else f"{g.observed:g}"
+
+
+def _obs_item(i: dict[str, Any]) -> str:
+    v = i.get("observed")
+    if isinstance(v, float):
+        return f"{v:+.4f}" if abs(v) < 1 else f"{v:g}"
+    return "n/a" if v is None else str(v)
+
+
+def _quality_line(c: CandidateComparison) -> str:
+    q = c.primary_call
+    if q is None:
+        return "quality: not measured"
+    decide = judge_more(q)
+    return f"quality: {STATUS_TEXT[q.status]} ({q.describe()})" + (
+        f"; to decide: {decide}" if decide else ""
+    )
+
+
+@dataclass(frozen=True)
+class Section:
+    """An extra report table from another layer (e.g. the click correlations)."""
+
+    title: str
+    head: list[str]
+    rows: list[list[str]]
+    note: str = ""
+
+
+def _metric_rows(c: CandidateComparison | Any) -> list[list[str]]:
+    calls = {q.metric: q for q in getattr(c, "quality", [])}
+    rows = []
+    for m in c.metrics:
+        family = getattr(m, "family", "")
+        rows.append(
+            [
+                mlflow_name(m.metric) + (" (primary)" if family == "primary" else ""),
+                _f(m.baseline_mean),
+                _f(m.candidate_mean),
+                _f(m.delta, "+.4f"),
+                f"{_interval(m.ci_low, m.ci_high)} {_level(m)}".rstrip(),
+                _f(m.p_value, ".3g"),
+                "uncorrected" if family == "primary" else _f(m.p_corrected, ".3g"),
+                f"{m.wins}/{m.ties}/{m.losses}",
+                _call_text(calls[m.metric]) if m.metric in calls else "",
+            ]
+        )
+    for q in getattr(c, "click_quality", []):
+        rows.append(
+            [
+                q.metric,
+                "",
+                "",
+                _f(q.delta, "+.4f"),
+                f"{_interval(q.ci_low, q.ci_high)} {_level(q)}".rstrip(),
+                _f(q.p_value, ".3g"),
+                _f(q.p_corrected, ".3g"),
+                "",
+                _call_text(q),
+            ]
+        )
+    return rows
+
+
+_METRIC_HEAD = [
+    "metric",
+    "baseline",
+    "candidate",
+    "delta",
+    "interval (level; agrees with the p used)",
+    "p (two-sided)",
+    "p (Holm, secondary family)",
+    "W/T/L",
+    "quality",
+]
+
+
+def _drift_rows(c: CandidateComparison) -> list[list[str]]:
+    rows = []
+    if c.drift is not None:
+        d = c.drift
+        rows += [
+            ["mean cosine", _f(d.baseline_mean), _f(d.candidate_mean), _f(d.mean_shift, "+.4f")],
+            [
+                f"share of pairs below {d.threshold:g}",
+                _pct(d.baseline_low_share),
+                _pct(d.candidate_low_share),
+                _f(d.low_share_delta, "+.4f"),
+            ],
+        ]
+    if c.overlap is not None:
+        o = c.overlap
+        rows.append([f"top-{o.k} agreement", "", "", _f(o.agreement)])
+        rows += [[f"RBO (extrapolated, p={p:g})", "", "", _f(v)] for p, v in o.rbo.items()]
+    b, cc = c.unjudged.get(c.baseline), c.unjudged.get(c.candidate)
+    if b is not None or cc is not None:
+        k = (b or cc).k
+        change = cc.mean - b.mean if b is not None and cc is not None else None
+        rows.append(
+            [
+                f"unjudged@{k}",
+                _pct(b.mean if b else None),
+                _pct(cc.mean if cc else None),
+                _f(change, "+.4f"),
+            ]
+        )
+    return rows
+
+
+def _latency_rows(c: CandidateComparison) -> list[list[str]]:
+    rows = []
+    lat = c.latency
+    for name, s in ((c.baseline, lat.baseline), (c.candidate, lat.candidate)):
+        rows.append(
+            [
+                name,
+                str(s.n_requests),
+                _f(s.p50 * 1000, ".1f"),
+                _f(s.p95 * 1000, ".1f"),
+                _f(s.p99 * 1000, ".1f"),
+                _f(s.throughput, ".1f"),
+                f"{s.batch_size} / {s.concurrency}",
+            ]
+        )
+    rows.append(
+        [
+            "ratio",
+            "",
+            _f(lat.p50_ratio, ".2f"),
+            _f(lat.p95_ratio, ".2f"),
+            _f(lat.p99_ratio, ".2f"),
+            _f(lat.throughput_ratio, ".2f"),
+            "" if lat.comparable else f"not comparable: {lat.note}",
+        ]
+    )
+    return rows
+
+
+_LATENCY_HEAD = [
+    "version",
+    "requests",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "texts/s",
+    "batch / concurrency",
+]
+
+
+def _slice_rows(c: CandidateComparison) -> list[list[str]]:
+    rows = []
+    for s in c.slices:
+        q = next((q for q in s.quality if q.metric == c.primary_metric), None)
+        rows.append(
+            [
+                s.label,
+                str(s.n_queries),
+                _f(q.delta if q else None, "+.4f"),
+                f"[{_f(q.ci_low if q else None, '+.4f')}, {_f(q.ci_high if q else None, '+.4f')}]"
+                + (" (clipped)" if s.ci_clipped else ""),
+                _f(s.overlap.agreement if s.overlap else None),
+                _f(s.drift.mean_shift if s.drift else None, "+.4f"),
+                _f(s.drift.low_share_delta if s.drift else None, "+.4f"),
+                STATUS_TEXT[s.status] if s.evaluated else f"not called (< {s.min_queries} queries)",
+            ]
+        )
+    return rows
+
+
+def _slice_head(c: CandidateComparison) -> list[str]:
+    m = mlflow_name(c.primary_metric)
+    return [
+        "slice",
+        "queries",
+        f"delta {m}",
+        "CI (Bonferroni, within [-1, 1])",
+        "top-k agreement",
+        "cosine shift",
+        "low-share delta",
+        "quality",
+    ]
+
+
+_LIST_TITLES = (
+    ("blockers", "Blockers"),
+    ("undecided", "Not decided: more evidence needed"),
+    ("passed", "Passed"),
+    ("follow_ups", "Follow-ups (need a decision)"),
+    ("actions", "Actions before switching"),
+)
+
+
+_LIST_HEAD = ["check", "observed", "expected", "why", "what to do"]
+
+
+def _list_rows(items: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [str(i["name"]), _obs_item(i), str(i["expected"]), str(i["why"]), str(i["what_to_do"])]
+        for i in items
+    ]
+
+
+def _gate_rows(gates: list[GateResult]) -> list[list[str]]:
+    return [[g.name, str(g.status), _obs(g), g.threshold, g.reason] for g in gates]
+
+
+def _side_by_side(r) -> list[list[str]]:
+    n = max(len(r.baseline_top), len(r.candidate_top))
+    rows = []
+    for i in range(n):
+        b = r.baseline_top[i] if i < len(r.baseline_top) else ("", "", None)
+        c = r.candidate_top[i] if i < len(r.candidate_top) else ("", "", None)
+        rows.append(
+            [
+                str(i + 1),
+                b[1],
+                "unjudged" if b[0] and b[2] is None else ("" if not b[0] else str(b[2])),
+                c[1],
+                "unjudged" if c[0] and c[2] is None else ("" if not c[0] else str(c[2])),
+            ]
+        )
+    return rows

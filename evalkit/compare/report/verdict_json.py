@@ -1,0 +1,118 @@
+"""``verdict.json``: the verdict, exit code, checklist lists, quality calls, gates, comparison
+metrics and the evidence per candidate, as one JSON document (NaN / inf written as ``null``).
+
+(Named ``verdict_json`` rather than ``json`` so that it never shadows the standard library.)
+
+>>> from evalkit.results import VersionResult
+>>> from evalkit.compare.verdict import compare_versions
+>>> pq = {"ndcg@10": {f"q{i}": i / 20 for i in range(20)}}
+>>> v = compare_versions(VersionResult("a", {}, {}, pq, None), [VersionResult("b", {}, {}, pq, None)])
+>>> d = verdict_dict(v)
+>>> d["verdict"], d["exit_code"], d["candidates"][0]["candidate"]
+('WARN', 0, 'b')
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import numpy as np
+
+from evalkit.compare.gates import Status
+from evalkit.compare.report.mlflow import candidate_metrics, comparison_metrics
+from evalkit.compare.verdict import Verdict
+
+
+def _jsonable(x: Any) -> Any:
+    if is_dataclass(x) and not isinstance(x, type):
+        return _jsonable(asdict(x))
+    if isinstance(x, Status):
+        return str(x)
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return _jsonable(x.item())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def verdict_dict(verdict: Verdict) -> dict[str, Any]:
+    """The JSON document: verdict, exit code, gates and comparison metrics per candidate."""
+    candidates = []
+    for c in verdict.candidates:
+        candidates.append(
+            {
+                "candidate": c.candidate,
+                "status": str(c.status),
+                "quality_status": str(c.quality_status),
+                **c.checklist(),
+                "quality": [q.to_dict() for q in c.quality],
+                "click_quality": [q.to_dict() for q in c.click_quality],
+                "thresholds": [t.to_dict() for t in c.thresholds],
+                "reindex": _jsonable(c.reindex.to_dict())
+                if hasattr(c.reindex, "to_dict")
+                else _jsonable(c.reindex),
+                "gates": [g.to_dict() for g in c.gates],
+                "comparison_metrics": candidate_metrics(c),
+                "metrics": _jsonable(c.metrics),
+                "drift": _jsonable(c.drift),
+                "overlap": _jsonable(c.overlap),
+                "unjudged": _jsonable(c.unjudged),
+                "latency": _jsonable(c.latency),
+                "slices": [
+                    {
+                        "slice": s.label,
+                        "n_queries": s.n_queries,
+                        "status": str(s.status) if s.evaluated else "not_called",
+                        "evaluated": s.evaluated,
+                        "min_queries": s.min_queries,
+                        "ci_clipped": s.ci_clipped,
+                        "quality": [
+                            q.to_dict() if s.evaluated else {**q.to_dict(), "status": "not_called"}
+                            for q in s.quality
+                        ],
+                        "metrics": _jsonable(s.metrics),
+                        "drift": _jsonable(s.drift),
+                        "overlap": _jsonable(s.overlap),
+                        "unjudged": _jsonable(s.unjudged),
+                    }
+                    for s in c.slices
+                ],
+                "regressions": _jsonable(c.regressions),
+            }
+        )
+    lists = verdict.checklist()
+    several = len(verdict.candidates) > 1
+    return {
+        "verdict": str(verdict.status),
+        "exit_code": verdict.exit_code,
+        "quality_status": str(verdict.quality),
+        "passed": lists["passed"],
+        "follow_ups": lists["follow_ups"],
+        "undecided": lists["undecided"],
+        "blockers": lists["blockers"],
+        "actions": lists["actions"],
+        "quality": (
+            {c.candidate: [q.to_dict() for q in c.quality] for c in verdict.candidates}
+            if several
+            else [q.to_dict() for q in verdict.candidates[0].quality]
+        ),
+        "baseline": verdict.baseline,
+        "dataset": verdict.dataset,
+        "embedded_text": verdict.embedded,
+        "test": verdict.settings.test,
+        "test_label": verdict.test_label,
+        "correction": verdict.settings.correction,
+        "settings": _jsonable(verdict.settings),
+        "gate_config": _jsonable(verdict.gate_config),
+        "comparison_metrics": comparison_metrics(verdict),
+        "candidates": candidates,
+    }
