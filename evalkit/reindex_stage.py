@@ -38,6 +38,7 @@ from evalkit.compare.reindex import (
     decide_states,
     mixed_rows,
     mixed_state,
+    per_query_of,
     per_query_on,
     restrict,
     sample_rows,
@@ -46,6 +47,7 @@ from evalkit.data.schema import EvalData
 from evalkit.embed import embed_texts
 from evalkit.embed.cache import FLUSH_S, SHARD_MB, populated_empty
 from evalkit.index.faiss_index import IndexSpec
+from evalkit.retrieve.replay import replay
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,9 @@ class ReindexPass:
     k: int
     batch: int
     queries: dict[str, np.ndarray] = field(default_factory=dict)  # sampled query vectors
-    per: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+    # (queries of, catalog of) -> the sampled queries' top-k (scored after the pass: k ids and
+    # scores per sampled query, small)
+    rankings: dict[tuple[str, str], Any] = field(default_factory=dict)
     seconds: float = 0.0
 
     def partners(self, name: str) -> list[str]:
@@ -83,16 +87,16 @@ class ReindexPass:
     def on_catalog(
         self, name: str, index: Any, dim: int, item_ids: list[str], id_rank: np.ndarray
     ) -> None:
-        """Search the partners' sampled queries of dimension ``dim`` on ``name``'s index."""
+        """Search the partners' sampled queries of dimension ``dim`` on ``name``'s index (their
+        rankings are scored after the pass, by :func:`analyse_candidate`)."""
         t0 = time.perf_counter()
         for other in self.partners(name):
             q = self.queries.get(other)
-            if q is None or q.shape[1] != dim or (other, name) in self.per:
+            if q is None or q.shape[1] != dim or (other, name) in self.rankings:
                 continue
-            self.per[other, name] = per_query_on(
-                index, q, self.query_ids, item_ids, self.qrels, self.metric, self.k, self.batch,
-                id_rank,
-            )  # fmt: skip
+            self.rankings[other, name] = replay(
+                index, q, self.query_ids, item_ids, self.k, self.batch, id_rank=id_rank
+            )
         self.seconds += time.perf_counter() - t0
 
 
@@ -207,13 +211,15 @@ def analyse_candidate(
     a_q, b_q = rpass.queries[baseline.name], rpass.queries[candidate.name]
 
     def cross(queries_of: Any, catalog_of: Any, q: np.ndarray) -> dict[str, float]:
-        got = rpass.per.get((queries_of.name, catalog_of.name))
-        if got is None:  # not scored in the pass: the catalog once more, alone
-            docs = catalog_vectors(catalog_of, data, cfg)
-            index = catalog_index(docs, spec)
-            got = per_query_on(index, q, *args)
-            del index, docs
-            gc.collect()
+        ranking = rpass.rankings.pop((queries_of.name, catalog_of.name), None)
+        if ranking is not None:
+            return per_query_of(ranking, rpass.qrels, rpass.metric)
+        # not searched in the pass (engine=ray): the catalog once more, alone
+        docs = catalog_vectors(catalog_of, data, cfg)
+        index = catalog_index(docs, spec)
+        got = per_query_on(index, q, *args)
+        del index, docs
+        gc.collect()
         return got
 
     # the states in the order of the in-memory analysis (the report lists them so)

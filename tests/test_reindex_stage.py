@@ -157,4 +157,4 @@ def test_the_pass_searches_only_partners_of_equal_dimension():
     p.add_queries("b", np.ones((3, 4), dtype=np.float64))
     assert p.queries["b"].shape == (2, 4) and p.queries["b"].dtype == np.float32
     p.on_catalog("a", index=None, dim=8, item_ids=[], id_rank=np.zeros(0))  # b is 4-d: skipped
-    assert p.per == {} and p.seconds >= 0.0
+    assert p.rankings == {} and p.seconds >= 0.0

@@ -164,6 +164,13 @@ def per_query_on(
 ) -> dict[str, float]:
     """Per-query ``metric`` of ``queries`` searched on ``index`` (evalkit's replay and scoring)."""
     ranking = replay(index, queries, query_ids, item_ids, k, batch, id_rank=id_rank)
+    return per_query_of(ranking, qrels, metric)
+
+
+def per_query_of(
+    ranking: Any, qrels: Mapping[str, Mapping[str, int]], metric: str
+) -> dict[str, float]:
+    """Per-query ``metric`` of a :class:`~evalkit.retrieve.ranking.Ranking`."""
     return score(ranking, dict(qrels), [metric]).per_query[metric]
 
 
