@@ -52,7 +52,7 @@ from evalkit.retrieve.replay import replay
 log = logging.getLogger(__name__)
 
 #: catalog rows per block when the candidate's rows are copied into the mixed catalog
-MIX_BLOCK = 131_072
+MIX_BLOCK = 65_536
 
 
 @dataclass
