@@ -8,7 +8,7 @@
   sample, so this is also "the sample covers every query".
 - A sample smaller than the query set: a seeded, deterministic subset, and the pipeline's
   analysis equals the in-memory one on that subset.
-- ``reindex_seconds`` is measured; the mixed catalog is the baseline's rows with the candidate's
+- ``reindex_seconds`` is logged on the parent run; the mixed catalog is the baseline's rows with the candidate's
   where the seeded mask says.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
+from mlflow import MlflowClient
 
 from evalkit.compare import comparison_metrics
 from evalkit.compare.reindex import analyse_reindex, mixed_rows, sample_rows
@@ -105,10 +106,14 @@ def test_one_pass_equals_the_in_memory_analysis_on_adi(tmp_path, shared_data, sh
 def test_a_smaller_sample_is_a_seeded_subset(tmp_path, shared_data, shared_cache):
     cfg = _cfg(
         shared_data, shared_cache, tmp_path / "out", "use_m3,e5_small",
-        "compare.reindex_queries=12",
+        "compare.reindex_queries=12", "tracking=sqlite", f"tracking.uri=sqlite:///{tmp_path}/m.db",
     )  # fmt: skip
     evaluation = run_evaluation(cfg)
     got = evaluation.comparison.candidates[0].reindex
+    # the stage's time on the parent run, beside the reindex_* metrics
+    parent = MlflowClient(f"sqlite:///{tmp_path}/m.db").get_run(evaluation.parent_run_id)
+    assert parent.data.metrics["reindex_seconds"] > 0
+    assert parent.data.metrics["reindex_rolling_safe"] == float(got.rolling_safe)
     expected = _in_memory(evaluation, cfg, sample=12)
     assert got.n_queries == expected.n_queries == 12
     assert got.scores == pytest.approx(expected.scores, abs=1e-12)
