@@ -37,7 +37,11 @@ def _run(shared_data, shared_cache, work, name, models, *extra):
         work=work,
         out_name=name,
     )
-    doc = json.loads((res.out_dir / "verdict.json").read_text()) if res.returncode in (0, 3, 4) else {}
+    doc = (
+        json.loads((res.out_dir / "verdict.json").read_text())
+        if res.returncode in (0, 3, 4)
+        else {}
+    )
     return res, doc
 
 
