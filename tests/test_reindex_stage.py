@@ -8,6 +8,7 @@
   sample, so this is also "the sample covers every query".
 - A sample smaller than the query set: a seeded, deterministic subset, and the pipeline's
   analysis equals the in-memory one on that subset.
+- States the pass did not search (``engine=ray``) are searched after it, with the same result.
 - ``reindex_seconds`` is logged on the parent run; the mixed catalog is the baseline's rows with the candidate's
   where the seeded mask says.
 """
@@ -24,9 +25,11 @@ from evalkit.compare.reindex import analyse_reindex, mixed_rows, sample_rows
 from evalkit.data.beir import load_beir
 from evalkit.errors import ConfigError
 from evalkit.evaluate_version import embed_version
+from evalkit.index.faiss_index import IndexSpec
 from evalkit.instantiate import build
 from evalkit.pipeline import run_evaluation
-from evalkit.reindex_stage import ReindexPass, mixed_catalog
+from evalkit.reindex_stage import ReindexPass, analyse_candidate, mixed_catalog, start_pass
+from evalkit.retrieve.replay import id_ranks
 
 from .cli import REPO
 
@@ -163,3 +166,24 @@ def test_the_pass_searches_only_partners_of_equal_dimension():
     assert p.queries["b"].shape == (2, 4) and p.queries["b"].dtype == np.float32
     p.on_catalog("a", index=None, dim=8, item_ids=[], id_rank=np.zeros(0))  # b is 4-d: skipped
     assert p.rankings == {} and p.seconds >= 0.0
+
+
+def test_states_the_pass_did_not_search_are_searched_after_it(tmp_path, shared_data, shared_cache):
+    """engine=ray searches on Ray tasks, so the pass holds no cross rankings: the stage re-reads
+    each catalog alone and gets what the in-memory analysis gets."""
+    cfg = _cfg(shared_data, shared_cache, tmp_path / "out", "use_m3,e5_small")
+    evaluation = run_evaluation(cfg)  # fills the cache; its analysis is the reference
+    expected = evaluation.comparison.candidates[0].reindex
+    a, b = (build(cfg.models[n], n) for n in cfg.models)
+    rpass = start_pass(evaluation.data, [a.name, b.name], cfg, "ndcg@10", IndexSpec(), 42)
+    assert not rpass.queries and not rpass.rankings  # nothing from a pass
+    base, cand = evaluation.results
+    got = analyse_candidate(
+        rpass, a, b,
+        {"baseline": base.per_query["ndcg@10"], "candidate": cand.per_query["ndcg@10"]},
+        evaluation.data, cfg, IndexSpec(), id_ranks(evaluation.data.catalog.ids),
+        fraction=0.5, margin=0.01, n_resamples=1000, seed=42, confidence=0.95,
+    )  # fmt: skip
+    assert got.scores == pytest.approx(expected.scores, abs=1e-12)
+    assert list(got.deltas) == list(expected.deltas) and got.action == expected.action
+    assert rpass.seconds > 0
