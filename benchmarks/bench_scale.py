@@ -12,7 +12,11 @@ Builds everything itself under ``--work`` (default ``/tmp/evalkit-bench-scale``)
    vectors the server returns (checked on a sample through the server), so the CLI run is warm:
    zero embedding requests (``--cold`` embeds through the server with the CLI first instead);
 4. the warm A/B ``evalkit dataset=beir models=[openai,e5_small_openai]`` under ``/usr/bin/time -v``
-   (peak RSS), per-stage times read back from MLflow;
+   (peak RSS), per-stage times read back from MLflow: each version's ``embed_seconds`` (a warm
+   store read: printed as the store read rate inside the run), ``index_seconds``,
+   ``search_seconds`` (printed as GFLOP/s beside both floors) and the parent run's
+   ``reindex_seconds`` (the re-index analysis: its cross searches in the main pass, the
+   half-migrated catalog and its searches);
 5. the floor, in the same run on the same vectors: FAISS ``IndexFlatIP`` search alone and a
    plain float32 matrix product (BLAS sgemm), each timed on ``--floor-queries`` queries and
    scaled to all queries of both versions.
@@ -219,16 +223,19 @@ def run_cli(overrides: list[str], log: Path) -> tuple[float, float, int]:
     return wall, rss_kb / 2**20, proc.returncode
 
 
-def stage_times(work: Path, name: str) -> dict[str, dict[str, float]]:
+def stage_times(work: Path, name: str) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """(each version's child-run metrics, the parent run's metrics)."""
     from mlflow import MlflowClient
 
     client = MlflowClient(f"sqlite:///{work}/mlflow.db")
     exp = client.get_experiment_by_name(name)
-    out = {}
+    out, parent = {}, {}
     for r in client.search_runs([exp.experiment_id]):
         if "evalkit.model_version" in r.data.tags:
             out[r.data.tags["evalkit.model_version"]] = dict(r.data.metrics)
-    return out
+        elif "mlflow.parentRunId" not in r.data.tags:
+            parent = dict(r.data.metrics)
+    return out, parent
 
 
 def floor(work: Path, overrides: list[str], data: dict, n_sample: int, k: int) -> dict:
@@ -314,7 +321,7 @@ def main() -> None:
         load = os.getloadavg()
         wall, rss, code = run_cli(cli_overrides(a, work, base_url, "warm"), work / "warm.log")
         load_after = os.getloadavg()
-        stages = stage_times(work, "warm")
+        stages, parent = stage_times(work, "warm")
         fl = floor(work, cli_overrides(a, work, base_url, "warm"), data, a.floor_queries, 100)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -330,19 +337,36 @@ def main() -> None:
     print(f"warm A/B {a.items:,} items x {a.queries:,} queries x {a.dim}-d (exit code {code})")
     print(f"  wall {wall:.1f} s, peak RSS {rss:.2f} GB")
     search_total = 0.0
+    flops = 2.0 * a.queries * a.items * a.dim  # one version's exact search
     for name, m in stages.items():
-        search_total += m.get("search_seconds", 0.0)
+        search_s = m.get("search_seconds", 0.0)
+        embed_s = m.get("embed_seconds", 0.0)
+        search_total += search_s
+        read = (
+            f"store read {(a.items + a.queries) / embed_s:,.0f} vectors/s"
+            if embed_s > 0 and not m.get("embed_requests", 0)
+            else "store read: not a warm run"
+        )
         print(
-            f"  {name}: embed (cache) {m.get('embed_seconds', 0):.1f} s, index "
-            f"{m.get('index_seconds', 0):.1f} s, search {m.get('search_seconds', 0):.1f} s, "
+            f"  {name}: embed (cache) {embed_s:.1f} s ({read}), index "
+            f"{m.get('index_seconds', 0):.1f} s, search {search_s:.1f} s "
+            f"({flops / search_s / 1e9 if search_s > 0 else float('nan'):.1f} GFLOP/s; floors: "
+            f"FAISS {fl['faiss_gflops']:.1f}, matmul {fl['matmul_gflops']:.1f}), "
             f"requests {m.get('embed_requests', 0):.0f}, cached {m.get('embed_cached', 0):.0f}"
         )
+    reindex_s = parent.get("reindex_seconds")
     print(
-        f"  rest (start-up, load, score, compare, report, MLflow): "
-        f"{wall - sum(sum(m.get(k, 0) for k in ('embed_seconds', 'index_seconds', 'search_seconds')) for m in stages.values()):.1f} s"
+        "  re-index analysis (reindex_seconds): "
+        + (f"{reindex_s:.1f} s" if reindex_s is not None else "not run (compare.reindex=false?)")
     )
+    staged = sum(
+        sum(m.get(k, 0) for k in ("embed_seconds", "index_seconds", "search_seconds"))
+        for m in stages.values()
+    ) + (reindex_s or 0.0)
+    print(f"  rest (start-up, load, score, compare, report, MLflow): {wall - staged:.1f} s")
     print(
-        f"cache read (VectorCache.get, 1 version's catalog): {fl['cache_read_vectors_per_s']:,.0f} vectors/s"
+        f"cache read in this process (VectorCache.get, 1 version's catalog): "
+        f"{fl['cache_read_vectors_per_s']:,.0f} vectors/s"
     )
     print(
         f"floor on {fl['sample']} queries, scaled to {a.queries:,} x 2 versions: FAISS flat "

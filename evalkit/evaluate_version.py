@@ -84,17 +84,38 @@ def pair_rows_of(data: EvalData) -> PairRows:
     return PairRows(judged, qr, ir, cq, ci, missing)
 
 
+def embed_queries(
+    version: Any, data: EvalData, cfg: DictConfig, expect_dim: int | None = None
+) -> Any:
+    """The queries' :class:`~evalkit.embed.EmbeddingResult` for one version (through the cache,
+    or a ``precomputed`` version's files); ``expect_dim``: the catalog's raw dimension, when
+    known (a server answering queries in another dimension fails early)."""
+    if hasattr(version, "vectors_for"):
+        return version.vectors_for(data.queries.ids, "query")
+    return embed_texts(
+        version,
+        data.queries.texts,
+        "query",
+        cache_dir=str(cfg.cache.dir) if cfg.cache.enabled else None,
+        progress=cfg.progress,
+        shard_mb=float(cfg.cache.get("shard_mb", SHARD_MB)),
+        flush_s=cfg.cache.get("flush_s", FLUSH_S),
+        expect_dim=expect_dim,
+    )
+
+
 def embed_version(
-    version: Any, data: EvalData, cfg: DictConfig, engine: Any = None
+    version: Any, data: EvalData, cfg: DictConfig, engine: Any = None, queries: Any = None
 ) -> tuple[Any, Any, dict[str, Any]]:
     """The catalog's and the queries' :class:`~evalkit.embed.EmbeddingResult` for one version:
     embedded through the cache (first on Ray workers with ``engine=ray``, then read back), or read
     from the files of a ``precomputed`` version.  The third value holds the Ray workers' results
-    per role (empty without an engine)."""
+    per role (empty without an engine).  ``queries``: the queries' result when already embedded
+    (:func:`embed_queries`, the re-index pass embeds the candidates' first); used as is."""
     if hasattr(version, "vectors_for"):  # precomputed: vectors the team brings, by id
         return (
             version.vectors_for(data.catalog.ids, "document"),
-            version.vectors_for(data.queries.ids, "query"),
+            queries if queries is not None else version.vectors_for(data.queries.ids, "query"),
             {},
         )
     cache_dir = str(cfg.cache.dir) if cfg.cache.enabled else None
@@ -114,16 +135,17 @@ def embed_version(
         shard_mb=shard_mb,
         flush_s=flush_s,
     )
-    queries = embed_texts(
-        version,
-        data.queries.texts,
-        "query",
-        cache_dir=cache_dir,
-        progress=cfg.progress,
-        shard_mb=shard_mb,
-        flush_s=flush_s,
-        expect_dim=docs.raw_dim,  # a server answering queries in another dimension fails early
-    )
+    if queries is None:
+        queries = embed_texts(
+            version,
+            data.queries.texts,
+            "query",
+            cache_dir=cache_dir,
+            progress=cfg.progress,
+            shard_mb=shard_mb,
+            flush_s=flush_s,
+            expect_dim=docs.raw_dim,  # a server answering queries in another dimension fails early
+        )
     return docs, queries, remote
 
 
@@ -168,6 +190,8 @@ def evaluate_version(
     id_rank: np.ndarray,
     rows: PairRows | None = None,
     engine: Any = None,
+    reindex: Any = None,
+    queries: Any = None,
 ) -> tuple[VersionResult, dict[str, float]]:
     """Embed, index, replay and score one model version. Returns its result and run statistics.
 
@@ -183,7 +207,9 @@ def evaluate_version(
     if engine is not None and engine.streams(version):
         searched = engine.stream(version, data, cfg, spec, id_rank, rows)
     else:
-        searched = search_in_memory(version, data, cfg, spec, id_rank, rows, engine)
+        searched = search_in_memory(
+            version, data, cfg, spec, id_rank, rows, engine, reindex=reindex, queries=queries
+        )
     stats = searched.stats
     # Relevant items judged but not in the catalog stay in the qrels (never retrievable).
     stats["relevant_judgments_missing"], stats["judged_items_missing"] = rows.missing
@@ -243,13 +269,17 @@ def search_in_memory(
     id_rank: np.ndarray,
     rows: PairRows,
     engine: Any = None,
+    reindex: Any = None,
+    queries: Any = None,
 ) -> Searched:
     """Embed (or read) the version's vectors, hold its catalog matrix once, index and replay it
-    here (or on Ray tasks, sharded, with ``engine=ray``)."""
+    here (or on Ray tasks, sharded, with ``engine=ray``).  ``reindex``: the re-index pass
+    (:meth:`~evalkit.reindex_stage.ReindexPass.on_catalog`), timed apart from the search."""
     stats: dict[str, float] = {}
     t0 = time.perf_counter()
-    docs, queries, remote = embed_version(version, data, cfg, engine)
-    stats["embed_seconds"] = time.perf_counter() - t0
+    before = queries.wall_s if queries is not None else 0.0  # embedded earlier: counted here
+    docs, queries, remote = embed_version(version, data, cfg, engine, queries=queries)
+    stats["embed_seconds"] = time.perf_counter() - t0 + before
     stats["embed_requests"] = docs.n_requests + queries.n_requests
     stats["embed_cached"] = docs.n_cached + queries.n_cached
     stats["embed_retries"] = docs.n_retries + queries.n_retries
@@ -307,6 +337,12 @@ def search_in_memory(
             id_rank=id_rank,
         )
         stats["search_seconds"] = time.perf_counter() - t0
+    if reindex is not None:
+        reindex.add_queries(version.name, query_vectors)
+        if engine is None:  # engine=ray searched on Ray tasks: no index here
+            reindex.on_catalog(
+                version.name, index, int(catalog.shape[1]), data.catalog.ids, id_rank
+            )
     stats["ties"] = ranking.ties
     stats["boundary_ties"] = ranking.boundary_ties
     if not spec.exact and engine is None:

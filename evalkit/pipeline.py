@@ -32,7 +32,7 @@ from evalkit.compare import (
 from evalkit.compare.clicks import click_tests as compare_click_tests
 from evalkit.compare.fingerprint import check_fingerprints
 from evalkit.compare.latency import backend_kind
-from evalkit.compare.reindex import ReindexAnalysis, analyse_reindex, dims_differ
+from evalkit.compare.reindex import ReindexAnalysis, dims_differ
 from evalkit.compare.report import Section
 from evalkit.compare.thresholds import metric_cutoff
 from evalkit.compare.worklist import WORKLIST_FILE, Worklist, evaluation_worklist
@@ -42,10 +42,16 @@ from evalkit.data.schema import EvalData
 from evalkit.embed.latency_probe import ProbeSettings, probe_latency, probe_metrics
 from evalkit.engine import EngineSpec, open_engine
 from evalkit.errors import ConfigError
-from evalkit.evaluate_version import embed_version, evaluate_version, latency_metrics, pair_rows_of
+from evalkit.evaluate_version import (
+    embed_queries,
+    evaluate_version,
+    latency_metrics,
+    pair_rows_of,
+)
 from evalkit.index.faiss_index import IndexSpec
 from evalkit.instantiate import build
 from evalkit.metrics.ir import check_metrics, check_primary_metric, check_scorable, mlflow_name
+from evalkit.reindex_stage import ReindexPass, analyse_candidate, start_pass
 from evalkit.results import VersionResult
 from evalkit.retrieve.replay import id_ranks
 from evalkit.retrieved_pairs import score_retrieved_pairs
@@ -198,10 +204,25 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
         engine = engines.enter_context(open_engine(engine_spec, model_configs))
         id_rank = id_ranks(data.catalog.ids)
         rows = pair_rows_of(data)
+        rpass = reindex_pass(data, versions, cfg, spec, baseline_run)
+        early: dict[str, Any] = {}  # the candidates' queries, embedded before the baseline's stage
+        if rpass is not None and engine is None:
+            for version in versions[1:]:
+                early[version.name] = embed_queries(version, data, cfg)
+                rpass.add_queries(version.name, early[version.name].vectors)
         for i, version in enumerate(versions):
             log.info("evaluating model version %s", version.name)
             result, stats = evaluate_version(
-                version, data, cfg, spec, metrics, id_rank, rows, engine=engine
+                version,
+                data,
+                cfg,
+                spec,
+                metrics,
+                id_rank,
+                rows,
+                engine=engine,
+                reindex=rpass,
+                queries=early.pop(version.name, None),
             )
             click_pairs = data.clicks.pairs() if data.clicks is not None else None
             files = write_version_files(result, out, click_pairs)
@@ -240,7 +261,9 @@ def run_evaluation(cfg: DictConfig, overrides: list[str] | None = None) -> Evalu
         reindex: dict[str, ReindexAnalysis] = {}
         if len(evaluation.results) >= 2 and not baseline_run:
             measure_latency(evaluation, versions, cfg, tracker)
-            reindex = reindex_analyses(evaluation, versions, cfg, spec)
+            reindex = reindex_analyses(evaluation, versions, cfg, spec, rpass, id_rank)
+            if rpass is not None and tracker is not None and parent is not None:
+                tracker.log_metrics(parent, {"reindex_seconds": rpass.seconds})
         scatter = None
         if data.clicks is not None:
             scatter = report_clicks(evaluation, cfg, tracker, parent)
@@ -363,17 +386,36 @@ def measure_latency(
             tracker.log_metrics(r.run_id, probe_metrics(p))
 
 
-def reindex_analyses(
-    evaluation: Evaluation, versions: list[Any], cfg: DictConfig, spec: IndexSpec
-) -> dict[str, ReindexAnalysis]:
-    """Re-index or not (:mod:`evalkit.compare.reindex`) for every candidate (``compare.reindex``).
-
-    The catalog and query vectors are read again from the embedding cache (warm: no embedding
-    calls), one candidate at a time, and dropped after its analysis."""
-    if not cfg.compare.get("reindex", True):
-        return {}
-    if not cfg.cache.enabled:
+def reindex_pass(
+    data: EvalData, versions: list[Any], cfg: DictConfig, spec: IndexSpec, baseline_run: Any
+) -> ReindexPass | None:
+    """The re-index analysis's share of the main pass (:mod:`evalkit.reindex_stage`), or None
+    when it does not run (``compare.reindex=false``, one version, a logged baseline, no cache)."""
+    if len(versions) < 2 or baseline_run or not cfg.compare.get("reindex", True):
+        return None
+    if not cfg.cache.enabled and not all(hasattr(v, "vectors_for") for v in versions):
         log.warning("compare.reindex needs the embedding cache (cache.enabled=true): skipped")
+        return None
+    gates = GateConfig.from_mapping(
+        OmegaConf.to_container(cfg.gates, resolve=True), primary_metric=cfg.primary_metric
+    )
+    st = CompareSettings.from_mapping(OmegaConf.to_container(cfg.compare, resolve=True))
+    return start_pass(data, [v.name for v in versions], cfg, gates.metric, spec, st.seed)
+
+
+def reindex_analyses(
+    evaluation: Evaluation,
+    versions: list[Any],
+    cfg: DictConfig,
+    spec: IndexSpec,
+    rpass: ReindexPass | None,
+    id_rank: Any,
+) -> dict[str, ReindexAnalysis]:
+    """Re-index or not (:mod:`evalkit.compare.reindex`) for every candidate (``compare.reindex``),
+    on the pass's query sample (``compare.reindex_queries``): the cross states were scored in the
+    main pass; the half-migrated catalog is built here once per candidate and freed
+    (:func:`evalkit.reindex_stage.analyse_candidate`)."""
+    if rpass is None:
         return {}
     data, (base_v, *cand_v) = evaluation.data, versions
     base_r, *cand_r = evaluation.results
@@ -383,11 +425,12 @@ def reindex_analyses(
     st = CompareSettings.from_mapping(OmegaConf.to_container(cfg.compare, resolve=True))
     metric = gates.metric
     boot = {"n_resamples": st.bootstrap, "seed": st.seed, "confidence": st.confidence}
+    quiet = OmegaConf.merge(cfg, {"progress": False})
     out = {}
     for v, r in zip(cand_v, cand_r):
         known = {"baseline": base_r.per_query[metric], "candidate": r.per_query[metric]}
         da, db = int(base_r.extra.get("dim", 0)), int(r.extra.get("dim", 0))
-        if da != db:
+        if da != db:  # the two main evaluations' values: every query, nothing to search
             out[v.name] = dims_differ(da, db, metric, known, **boot)
             continue
         if "catalog_parts" in base_r.extra or "catalog_parts" in r.extra:
@@ -396,32 +439,21 @@ def reindex_analyses(
                 "re-index %s: not analysed (catalog streamed on Ray, never on the driver)", v.name
             )
             continue
-        quiet = OmegaConf.merge(cfg, {"progress": False})
-        vec = {}
-        for who, version in (("a", base_v), ("b", v)):
-            # From the cache (warm: no embedding calls) or a precomputed version's files.
-            docs, queries, _ = embed_version(version, data, quiet)
-            vec[who, "document"], vec[who, "query"] = docs.vectors, queries.vectors
-            del docs, queries
-        out[v.name] = analyse_reindex(
-            vec["a", "document"],
-            vec["a", "query"],
-            vec["b", "document"],
-            vec["b", "query"],
-            data.queries.ids,
-            data.catalog.ids,
-            data.judgments.qrels if data.judgments is not None else {},
-            metric,
-            k=int(cfg.k),
+        out[v.name] = analyse_candidate(
+            rpass,
+            base_v,
+            v,
+            known,
+            data,
+            quiet,
+            spec,
+            id_rank,
             fraction=float(cfg.compare.get("reindex_fraction", 0.5)),
             margin=gates.primary_metric.margin,
-            spec=spec,
-            known=known,
-            names=(base_v.name, v.name),
             **boot,
         )
-        del vec
         log.info("re-index %s: %s", v.name, out[v.name].action)
+    log.info("re-index analysis on %d sampled queries: %.1f s", len(rpass.query_ids), rpass.seconds)
     return out
 
 

@@ -1,4 +1,10 @@
-"""Process set-up of the command (evalkit/runtime.py): the garbage-collector freeze.
+"""Process set-up of the command (evalkit/runtime.py): numba's cache directory and the
+garbage-collector freeze.
+
+- numba's cache is per user by default (``$XDG_CACHE_HOME/evalkit/numba``, else
+  ``~/.cache/evalkit/numba``), whatever the working folder; ``numba_cache_dir`` sets another one
+  (false: numba's own default); ``NUMBA_CACHE_DIR`` in the environment wins; the shipped config
+  leaves the default on;
 
 - ``import_long_lived`` imports with the cyclic collector paused (no collection walks the
   half-imported libraries), freezes what the import created (a later full collection does not
@@ -14,8 +20,44 @@ import sys
 import textwrap
 
 import pytest
+from omegaconf import OmegaConf
 
-from evalkit.runtime import freeze_before_exit, import_long_lived
+from evalkit.runtime import freeze_before_exit, import_long_lived, numba_cache_env
+
+from .cli import REPO
+
+
+def test_numba_cache_is_per_user_by_default_in_any_folder(tmp_path, monkeypatch):
+    cfg = OmegaConf.load(REPO / "conf" / "config.yaml")
+    assert cfg.numba_cache_dir is None  # the shipped default: per user
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    for folder in ("one", "two"):  # the working folder does not matter
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        env: dict[str, str] = {}
+        numba_cache_env(cfg, env)
+        assert env == {"NUMBA_CACHE_DIR": str(home / ".cache" / "evalkit" / "numba")}
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    numba_cache_env(cfg, env)
+    assert env["NUMBA_CACHE_DIR"] == str(tmp_path / "xdg" / "evalkit" / "numba")
+    env = {"XDG_CACHE_HOME": "not/absolute"}  # ignored, as the XDG rule says
+    numba_cache_env(cfg, env)
+    assert env["NUMBA_CACHE_DIR"] == str(home / ".cache" / "evalkit" / "numba")
+
+
+def test_numba_cache_dir_setting_and_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env: dict[str, str] = {"XDG_CACHE_HOME": "/elsewhere"}
+    numba_cache_env(OmegaConf.create({"numba_cache_dir": ".cache/numba"}), env)
+    assert env["NUMBA_CACHE_DIR"] == str(tmp_path / ".cache" / "numba")  # the setting wins
+    env = {"NUMBA_CACHE_DIR": "/already/set"}  # the environment wins over everything
+    numba_cache_env(OmegaConf.create({"numba_cache_dir": ".cache/numba"}), env)
+    numba_cache_env(OmegaConf.create({"numba_cache_dir": None}), env)
+    assert env == {"NUMBA_CACHE_DIR": "/already/set"}
+    env = {}
+    numba_cache_env(OmegaConf.create({"numba_cache_dir": False}), env)
+    assert env == {}  # numba's own default
 
 
 @pytest.fixture

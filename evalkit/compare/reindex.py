@@ -35,7 +35,14 @@ the higher ``ci_low`` is recommended); otherwise the switch must be atomic.  Whe
 differ the two indexes cannot be mixed at all: ``rolling_safe`` is None and the action is to
 re-index the whole catalog before switching.
 
-Memory: one state at a time (one index, one mixed float32 catalog), freed before the next.
+Sample: the states are scored on a seeded random sample of the scorable queries
+(:func:`sample_rows`, ``compare.reindex_queries``, default 1,000; every query when there are fewer)
+and the bootstrap CIs are those of that sample: ``baseline`` and ``candidate`` are the main
+evaluation's per-query values restricted to it, so every state is paired on the same queries.
+
+Memory: one state at a time (one index, one mixed float32 catalog), freed before the next.  The
+pipeline (:mod:`evalkit.reindex_stage`) scores the cross states while each catalog is loaded for
+the main search, so each catalog matrix is resident once, and builds the mixed catalog once.
 
 >>> a = dims_differ(512, 384, "ndcg@10")
 >>> a.rolling_safe is None, a.action
@@ -62,8 +69,8 @@ import numpy as np
 
 from evalkit.compare.bootstrap import bootstrap_mean_ci
 from evalkit.errors import ConfigError
-from evalkit.index.faiss_index import IndexSpec, build_index
-from evalkit.metrics.ir import score
+from evalkit.index.faiss_index import ArrayFlatIP, IndexSpec, build_index
+from evalkit.metrics.ir import scorable_qrels, score
 from evalkit.retrieve.replay import id_ranks, replay
 
 B_ON_A = "candidate_queries_on_baseline_index"
@@ -117,6 +124,63 @@ def mixed_rows(n: int, fraction: float, seed: int) -> np.ndarray:
     return mask
 
 
+def sample_rows(
+    query_ids: Sequence[str],
+    qrels: Mapping[str, Mapping[str, int]],
+    size: int | None,
+    seed: int,
+) -> np.ndarray:
+    """Rows (ascending) of the queries the re-index analysis scores: a seeded random sample of
+    ``size`` of the scorable queries (a judgment of grade >= 1), or all of them when there are
+    no more than ``size`` (or ``size`` is None).  The sample is
+    ``np.random.default_rng(seed).permutation(n_scorable)[:size]``, sorted.
+
+    >>> sample_rows(["q0", "q1", "q2", "q3"], {"q1": {"d": 1}, "q2": {"d": 0}, "q3": {"d": 2}},
+    ...             None, 0).tolist()
+    [1, 3]
+    >>> len(sample_rows([f"q{i}" for i in range(50)], {f"q{i}": {"d": 1} for i in range(50)},
+    ...                 10, 42))
+    10
+    """
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ConfigError(f"compare.reindex_queries={size!r} is invalid (expected an integer >= 1)")
+    judged = scorable_qrels(dict(qrels), list(query_ids))
+    pool = np.array([i for i, q in enumerate(query_ids) if q in judged], dtype=np.int64)
+    if size is None or size >= len(pool):
+        return pool
+    return np.sort(pool[np.random.default_rng(seed).permutation(len(pool))[:size]])
+
+
+def per_query_on(
+    index: Any,
+    queries: np.ndarray,
+    query_ids: list[str],
+    item_ids: list[str],
+    qrels: Mapping[str, Mapping[str, int]],
+    metric: str,
+    k: int,
+    batch: int,
+    id_rank: np.ndarray,
+) -> dict[str, float]:
+    """Per-query ``metric`` of ``queries`` searched on ``index`` (evalkit's replay and scoring)."""
+    ranking = replay(index, queries, query_ids, item_ids, k, batch, id_rank=id_rank)
+    return per_query_of(ranking, qrels, metric)
+
+
+def per_query_of(
+    ranking: Any, qrels: Mapping[str, Mapping[str, int]], metric: str
+) -> dict[str, float]:
+    """Per-query ``metric`` of a :class:`~evalkit.retrieve.ranking.Ranking`."""
+    return score(ranking, dict(qrels), [metric]).per_query[metric]
+
+
+def catalog_index(docs: np.ndarray, spec: IndexSpec) -> Any:
+    """``spec``'s index of ``docs``; exact flat fp32 searches ``docs`` itself (no copy)."""
+    if spec.kind == "flat" and spec.precision == "fp32":
+        return ArrayFlatIP(docs, spec.threads)
+    return build_index(docs, spec)
+
+
 def dims_differ(
     baseline_dim: int,
     candidate_dim: int,
@@ -165,11 +229,14 @@ def _per_query(
     both: np.ndarray | None = None,
 ) -> list[dict[str, float]]:
     """Per-query ``metric`` of ``queries`` (and ``both``, a second query set) on ``docs``."""
-    index = build_index(docs, spec)
+    index = catalog_index(docs, spec)
     out = []
     for q in (queries,) if both is None else (queries, both):
-        ranking = replay(index, q, query_ids, item_ids, k, spec.search_batch, id_rank=id_rank)
-        out.append(score(ranking, dict(qrels), [metric]).per_query[metric])
+        out.append(
+            per_query_on(
+                index, q, query_ids, item_ids, qrels, metric, k, spec.search_batch, id_rank
+            )
+        )
     del index
     gc.collect()
     return out
@@ -194,14 +261,21 @@ def analyse_reindex(
     spec: IndexSpec | None = None,
     known: Mapping[str, Mapping[str, float]] | None = None,
     names: tuple[str, str] = ("A", "B"),
+    sample: int | None = None,
 ) -> ReindexAnalysis:
-    """Score every state (module docstring) and decide.  ``known`` may hold the per-query
-    ``metric`` of ``"baseline"`` / ``"candidate"`` already computed by the evaluation (they are
-    then not recomputed); ``names`` are the versions' names for the action text."""
+    """Score every state (module docstring) and decide, all in memory.  ``known`` may hold the
+    per-query ``metric`` of ``"baseline"`` / ``"candidate"`` already computed by the evaluation
+    (they are then not recomputed); ``names`` are the versions' names for the action text;
+    ``sample`` scores the equal-dimension states on :func:`sample_rows` (``seed``) only."""
     spec = spec or IndexSpec()
     known = dict(known or {})
     da, db = int(baseline_docs.shape[1]), int(candidate_docs.shape[1])
     qids, iids = list(query_ids), list(item_ids)
+    if sample is not None and da == db:
+        rows = sample_rows(qids, qrels, sample, seed)
+        baseline_queries, candidate_queries = baseline_queries[rows], candidate_queries[rows]
+        qids = [qids[i] for i in rows]
+        known = {s: restrict(v, qids) for s, v in known.items()}
     id_rank = id_ranks(iids)
     args = (qids, iids, qrels, metric, k, spec, id_rank)
     per: dict[str, Mapping[str, float]] = {}
@@ -237,8 +311,28 @@ def analyse_reindex(
     m_a, m_b = mixed_state(fraction, "baseline"), mixed_state(fraction, "candidate")
     per[m_a], per[m_b] = _per_query(mixed, baseline_queries, *args, both=candidate_queries)
     del mixed
+    return decide_states(per, metric, da, fraction, margin, names, n_resamples, seed, confidence)
+
+
+def restrict(per_query: Mapping[str, float], query_ids: Sequence[str]) -> dict[str, float]:
+    """``per_query`` of ``query_ids`` only (those it has)."""
+    return {q: per_query[q] for q in query_ids if q in per_query}
+
+
+def decide_states(
+    per: Mapping[str, Mapping[str, float]],
+    metric: str,
+    dim: int,
+    fraction: float,
+    margin: float,
+    names: tuple[str, str],
+    n_resamples: int = 1000,
+    seed: int = 42,
+    confidence: float = 0.95,
+) -> ReindexAnalysis:
+    """Summarise the per-query values of every state (paired bootstrap) and :func:`decide`."""
     scores, deltas, n = _summaries(per, n_resamples, seed, confidence)
-    return decide(scores, deltas, metric, da, fraction, margin, n, names)
+    return decide(scores, deltas, metric, dim, fraction, margin, n, names)
 
 
 def _summaries(

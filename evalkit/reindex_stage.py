@@ -1,0 +1,249 @@
+"""The re-index analysis (:mod:`evalkit.compare.reindex`) inside the evaluation's own pass.
+
+Each catalog matrix is resident once.  While a version's catalog is indexed for the main search
+(:func:`evalkit.evaluate_version.search_in_memory`), :meth:`ReindexPass.on_catalog` also searches
+the *sampled* query vectors of its partners of equal dimension (small: ``compare.reindex_queries``
+rows): the candidates' on the baseline's catalog (``candidate_queries_on_baseline_index``), the
+baseline's on each candidate's (``baseline_queries_on_candidate_index``).  The candidates' query
+vectors are therefore embedded (or read from the cache) before the baseline's stage, and handed
+to their own stage unchanged (:func:`evalkit.evaluate_version.embed_queries`).
+
+After the main pass, :func:`analyse_candidate` builds the half-migrated catalog once per
+candidate (:func:`mixed_catalog`: the baseline's rows read from the vector store's
+memory-mapped shards, the candidate's re-embedded rows copied over them block by block), searches
+both sampled query sets on it and frees it.  A state the pass could not score (``engine=ray``
+searches on Ray tasks) is scored there from a catalog re-read from the store, one at a time.
+
+``seconds`` (the cross searches in the pass plus this stage) is the parent run's
+``reindex_seconds``.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from evalkit.compare.reindex import (
+    A_ON_B,
+    B_ON_A,
+    ReindexAnalysis,
+    catalog_index,
+    decide_states,
+    mixed_rows,
+    mixed_state,
+    per_query_of,
+    per_query_on,
+    restrict,
+    sample_rows,
+)
+from evalkit.data.schema import EvalData
+from evalkit.embed import embed_texts
+from evalkit.embed.cache import FLUSH_S, SHARD_MB, populated_empty
+from evalkit.index.faiss_index import IndexSpec
+from evalkit.retrieve.replay import replay
+
+log = logging.getLogger(__name__)
+
+#: catalog rows per block when the candidate's rows are copied into the mixed catalog
+MIX_BLOCK = 65_536
+
+
+@dataclass
+class ReindexPass:
+    """What the main pass contributes to the re-index analysis (module docstring)."""
+
+    baseline: str
+    candidates: tuple[str, ...]
+    rows: np.ndarray  # sampled query rows (ascending)
+    query_ids: list[str]  # their ids
+    qrels: Mapping[str, Mapping[str, int]]
+    metric: str
+    k: int
+    batch: int
+    queries: dict[str, np.ndarray] = field(default_factory=dict)  # sampled query vectors
+    # (queries of, catalog of) -> the sampled queries' top-k (scored after the pass: k ids and
+    # scores per sampled query, small)
+    rankings: dict[tuple[str, str], Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def partners(self, name: str) -> list[str]:
+        """The versions whose queries are searched on ``name``'s catalog."""
+        if name == self.baseline:
+            return list(self.candidates)
+        return [self.baseline] if name in self.candidates else []
+
+    def add_queries(self, name: str, vectors: np.ndarray) -> None:
+        """Keep the sampled rows of ``name``'s query vectors (a copy: the rest can go)."""
+        if name not in self.queries:
+            self.queries[name] = np.ascontiguousarray(vectors[self.rows], dtype=np.float32)
+
+    def on_catalog(
+        self, name: str, index: Any, dim: int, item_ids: list[str], id_rank: np.ndarray
+    ) -> None:
+        """Search the partners' sampled queries of dimension ``dim`` on ``name``'s index (their
+        rankings are scored after the pass, by :func:`analyse_candidate`)."""
+        t0 = time.perf_counter()
+        for other in self.partners(name):
+            q = self.queries.get(other)
+            if q is None or q.shape[1] != dim or (other, name) in self.rankings:
+                continue
+            self.rankings[other, name] = replay(
+                index, q, self.query_ids, item_ids, self.k, self.batch, id_rank=id_rank
+            )
+        self.seconds += time.perf_counter() - t0
+
+
+def start_pass(
+    data: EvalData, names: list[str], cfg: DictConfig, metric: str, spec: IndexSpec, seed: int
+) -> ReindexPass:
+    """The pass for baseline ``names[0]`` and candidates ``names[1:]``: the query sample is
+    :func:`~evalkit.compare.reindex.sample_rows` of ``compare.reindex_queries`` seeded by
+    ``compare.seed``."""
+    size = cfg.compare.get("reindex_queries", 1000)
+    qrels = data.judgments.qrels if data.judgments is not None else {}
+    rows = sample_rows(data.queries.ids, qrels, size, seed)
+    return ReindexPass(
+        baseline=names[0],
+        candidates=tuple(names[1:]),
+        rows=rows,
+        query_ids=[data.queries.ids[i] for i in rows],
+        qrels=qrels,
+        metric=metric,
+        k=int(cfg.k),
+        batch=spec.search_batch,
+    )
+
+
+def catalog_vectors(
+    version: Any,
+    data: EvalData,
+    cfg: DictConfig,
+    rows: np.ndarray | None = None,
+    texts: list[str] | None = None,
+) -> np.ndarray:
+    """Catalog vectors of ``version`` (``rows`` of the catalog, or all) as the main pass got
+    them: a precomputed version's files, or the embedding cache (warm: no embedding calls; a
+    cache miss is embedded, so the vectors are right either way).  ``texts``:
+    ``data.embedded_texts()`` when the caller has it already."""
+    if hasattr(version, "vectors_for"):
+        ids = data.catalog.ids if rows is None else [data.catalog.ids[i] for i in rows]
+        return version.vectors_for(ids, "document").vectors
+    texts = texts if texts is not None else data.embedded_texts()
+    if rows is not None:
+        texts = [texts[i] for i in rows]
+    return embed_texts(
+        version,
+        texts,
+        "document",
+        cache_dir=str(cfg.cache.dir) if cfg.cache.enabled else None,
+        progress=False,
+        check=False,  # checked by the main pass
+        shard_mb=float(cfg.cache.get("shard_mb", SHARD_MB)),
+        flush_s=cfg.cache.get("flush_s", FLUSH_S),
+    ).vectors
+
+
+def mixed_catalog(
+    baseline: Any,
+    candidate: Any,
+    data: EvalData,
+    cfg: DictConfig,
+    mask: np.ndarray,
+    block: int = MIX_BLOCK,
+) -> np.ndarray:
+    """The half-migrated catalog: the baseline's rows, with the candidate's where ``mask``.
+
+    Built once: the baseline's rows are gathered from the store's memory-mapped shards into one
+    float32 matrix, then the candidate's masked rows are read and copied in, one block of
+    ``block`` catalog rows at a time (a block's rows sit in a few shards), so memory stays at one
+    catalog matrix plus one block."""
+    texts = data.embedded_texts()
+    base = catalog_vectors(baseline, data, cfg, texts=texts)
+    if base.flags.writeable and base.flags.c_contiguous and base.dtype == np.float32:
+        out = base
+    else:  # a read-only view of one memory-mapped shard (small catalogs): one copy
+        out = populated_empty(base.shape)
+        out[:] = base
+    del base
+    n = len(mask)
+    for s in range(0, n, block):
+        r = s + np.flatnonzero(mask[s : s + block])
+        if len(r):
+            out[r] = catalog_vectors(candidate, data, cfg, rows=r, texts=texts)
+    return out
+
+
+def analyse_candidate(
+    rpass: ReindexPass,
+    baseline: Any,
+    candidate: Any,
+    known: Mapping[str, Mapping[str, float]],
+    data: EvalData,
+    cfg: DictConfig,
+    spec: IndexSpec,
+    id_rank: np.ndarray,
+    *,
+    fraction: float,
+    margin: float,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
+) -> ReindexAnalysis:
+    """Every state of ``candidate`` vs the baseline (equal dimensions) on the sampled queries:
+    the cross states from the pass (scored here when the pass could not), the mixed catalog
+    built once, searched with both query sets and freed."""
+    t0 = time.perf_counter()
+    qids = rpass.query_ids
+    item_ids = list(data.catalog.ids)
+    args = (qids, item_ids, rpass.qrels, rpass.metric, rpass.k, spec.search_batch, id_rank)
+    for v in (baseline, candidate):
+        if v.name not in rpass.queries:  # engine=ray: read back from the cache
+            from evalkit.evaluate_version import embed_queries
+
+            rpass.add_queries(v.name, embed_queries(v, data, cfg).vectors)
+    a_q, b_q = rpass.queries[baseline.name], rpass.queries[candidate.name]
+
+    def cross(queries_of: Any, catalog_of: Any, q: np.ndarray) -> dict[str, float]:
+        ranking = rpass.rankings.pop((queries_of.name, catalog_of.name), None)
+        if ranking is not None:
+            return per_query_of(ranking, rpass.qrels, rpass.metric)
+        # not searched in the pass (engine=ray): the catalog once more, alone
+        docs = catalog_vectors(catalog_of, data, cfg)
+        index = catalog_index(docs, spec)
+        got = per_query_on(index, q, *args)
+        del index, docs
+        gc.collect()
+        return got
+
+    # the states in the order of the in-memory analysis (the report lists them so)
+    per: dict[str, Mapping[str, float]] = {}
+    per[B_ON_A] = cross(candidate, baseline, b_q)
+    per["baseline"] = restrict(known["baseline"], qids)
+    per[A_ON_B] = cross(baseline, candidate, a_q)
+    per["candidate"] = restrict(known["candidate"], qids)
+    mask = mixed_rows(len(item_ids), fraction, seed)
+    mixed = mixed_catalog(baseline, candidate, data, cfg, mask)
+    index = catalog_index(mixed, spec)
+    per[mixed_state(fraction, "baseline")] = per_query_on(index, a_q, *args)
+    per[mixed_state(fraction, "candidate")] = per_query_on(index, b_q, *args)
+    del index, mixed
+    gc.collect()
+    rpass.seconds += time.perf_counter() - t0
+    return decide_states(
+        per,
+        rpass.metric,
+        int(a_q.shape[1]),
+        fraction,
+        margin,
+        (baseline.name, candidate.name),
+        n_resamples,
+        seed,
+        confidence,
+    )

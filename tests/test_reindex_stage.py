@@ -1,0 +1,189 @@
+"""The re-index analysis on a query sample, inside the evaluation's pass (issue 18).
+
+- The pipeline's one-pass analysis (cross states searched while each catalog is loaded for the
+  main search, the half-migrated catalog built once from the store) gives what the in-memory
+  analysis of both versions' full matrices gives - the path the pipeline took before issue 18 -
+  on ADI with both offline models (use_m3 truncated to 384 dimensions, e5_small): same scores,
+  same bootstrap deltas, same action, in both orders.  ADI has fewer queries than the default
+  sample, so this is also "the sample covers every query".
+- A sample smaller than the query set: a seeded, deterministic subset, and the pipeline's
+  analysis equals the in-memory one on that subset.
+- States the pass did not search (``engine=ray``) are searched after it, with the same result.
+- ``reindex_seconds`` is logged on the parent run; the mixed catalog is the baseline's rows with the candidate's
+  where the seeded mask says.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow import MlflowClient
+
+from evalkit.compare import comparison_metrics
+from evalkit.compare.reindex import analyse_reindex, mixed_rows, sample_rows
+from evalkit.data.beir import load_beir
+from evalkit.errors import ConfigError
+from evalkit.evaluate_version import embed_version
+from evalkit.index.faiss_index import IndexSpec
+from evalkit.instantiate import build
+from evalkit.pipeline import run_evaluation
+from evalkit.reindex_stage import ReindexPass, analyse_candidate, mixed_catalog, start_pass
+from evalkit.retrieve.replay import id_ranks
+
+from .cli import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def _cfg(shared_data, cache, out, models, *extra):
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(
+            "config",
+            overrides=[
+                "dataset=beir",
+                f"dataset.path={shared_data / 'adi'}",
+                f"models=[{models}]",
+                "models.use_m3.dimensions=384",  # equal dimensions: every state is scored
+                f"cache.dir={cache}",
+                f"output_dir={out}",
+                "tracking=none",
+                "progress=false",
+                "latency.probe=0",
+                *extra,
+            ],
+        )
+
+
+def _in_memory(evaluation, cfg, sample=None):
+    """The analysis the pipeline ran before issue 18: both versions' full matrices in memory."""
+    data = evaluation.data
+    a, b = (build(cfg.models[n], n) for n in cfg.models)
+    vec = {}
+    for who, v in (("a", a), ("b", b)):
+        docs, queries, _ = embed_version(v, data, cfg)
+        vec[who] = (np.array(docs.vectors), np.array(queries.vectors))
+    base, cand = evaluation.results
+    return analyse_reindex(
+        vec["a"][0],
+        vec["a"][1],
+        vec["b"][0],
+        vec["b"][1],
+        data.queries.ids,
+        data.catalog.ids,
+        data.judgments.qrels,
+        "ndcg@10",
+        k=int(cfg.k),
+        fraction=0.5,
+        margin=0.01,
+        seed=int(cfg.compare.seed),
+        n_resamples=int(cfg.compare.bootstrap),
+        known={"baseline": base.per_query["ndcg@10"], "candidate": cand.per_query["ndcg@10"]},
+        names=(a.name, b.name),
+        sample=sample,
+    )
+
+
+@pytest.mark.parametrize("models", ["use_m3,e5_small", "e5_small,use_m3"])
+def test_one_pass_equals_the_in_memory_analysis_on_adi(tmp_path, shared_data, shared_cache, models):
+    cfg = _cfg(shared_data, shared_cache, tmp_path / "out", models)
+    evaluation = run_evaluation(cfg)
+    got = evaluation.comparison.candidates[0].reindex
+    expected = _in_memory(evaluation, cfg)
+    assert got.dims_match and got.baseline_dim == 384
+    assert got.n_queries == expected.n_queries == len(evaluation.results[0].per_query["ndcg@10"])
+    assert list(got.scores) == list(expected.scores) and len(got.scores) == 6
+    assert got.scores == pytest.approx(expected.scores, abs=1e-12)
+    assert list(got.deltas) == list(expected.deltas)
+    for state in expected.deltas:
+        assert got.deltas[state] == pytest.approx(expected.deltas[state], abs=1e-12)
+    assert got.action == expected.action and got.rolling_safe == expected.rolling_safe
+    assert got.detail == expected.detail and got.query_encoder == expected.query_encoder
+    # the parent run's reindex_* metrics are these scores
+    logged = comparison_metrics(evaluation.comparison)
+    for state, value in expected.scores.items():
+        assert logged[f"reindex_{state}_ndcg_at_10"] == pytest.approx(value, abs=1e-12)
+    assert logged["reindex_rolling_safe"] == float(expected.rolling_safe)
+
+
+def test_a_smaller_sample_is_a_seeded_subset(tmp_path, shared_data, shared_cache):
+    cfg = _cfg(
+        shared_data, shared_cache, tmp_path / "out", "use_m3,e5_small",
+        "compare.reindex_queries=12", "tracking=sqlite", f"tracking.uri=sqlite:///{tmp_path}/m.db",
+    )  # fmt: skip
+    evaluation = run_evaluation(cfg)
+    got = evaluation.comparison.candidates[0].reindex
+    # the stage's time on the parent run, beside the reindex_* metrics
+    parent = MlflowClient(f"sqlite:///{tmp_path}/m.db").get_run(evaluation.parent_run_id)
+    assert parent.data.metrics["reindex_seconds"] > 0
+    assert parent.data.metrics["reindex_rolling_safe"] == float(got.rolling_safe)
+    expected = _in_memory(evaluation, cfg, sample=12)
+    assert got.n_queries == expected.n_queries == 12
+    assert got.scores == pytest.approx(expected.scores, abs=1e-12)
+    for state in expected.deltas:
+        assert got.deltas[state] == pytest.approx(expected.deltas[state], abs=1e-12)
+    assert got.action == expected.action
+    # the subset: seeded by compare.seed, deterministic, of the scorable queries only
+    data = evaluation.data
+    rows = sample_rows(data.queries.ids, data.judgments.qrels, 12, int(cfg.compare.seed))
+    assert (rows == sample_rows(data.queries.ids, data.judgments.qrels, 12, 42)).all()
+    assert not (rows == sample_rows(data.queries.ids, data.judgments.qrels, 12, 7)).all()
+    scorable = set(evaluation.results[0].per_query["ndcg@10"])
+    assert {data.queries.ids[i] for i in rows} <= scorable and (np.diff(rows) > 0).all()
+
+
+def test_sample_rows_covers_small_query_sets_and_rejects_bad_sizes():
+    ids = [f"q{i}" for i in range(30)]
+    qrels = {f"q{i}": {"d": 1 if i % 3 else 0} for i in range(30)}  # q0, q3, ... not scorable
+    pool = [i for i in range(30) if i % 3]
+    assert sample_rows(ids, qrels, 1000, 42).tolist() == pool
+    assert sample_rows(ids, qrels, len(pool), 42).tolist() == pool
+    few = sample_rows(ids, qrels, 5, 42)
+    assert len(few) == 5 and set(few.tolist()) <= set(pool)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ConfigError, match="compare.reindex_queries"):
+            sample_rows(ids, qrels, bad, 42)
+
+
+def test_mixed_catalog_is_built_from_both_stores_block_by_block(tmp_path, shared_data):
+    data = load_beir(shared_data / "adi", on_invalid="skip")
+    cfg = _cfg(shared_data, tmp_path / "cache", tmp_path / "out", "use_m3,e5_small")
+    a, b = (build(cfg.models[n], n) for n in cfg.models)
+    a_docs = np.array(embed_version(a, data, cfg)[0].vectors)
+    b_docs = np.array(embed_version(b, data, cfg)[0].vectors)
+    mask = mixed_rows(len(data.catalog), 0.5, 42)
+    mixed = mixed_catalog(a, b, data, cfg, mask, block=16)  # several blocks on ADI's 82 items
+    expected = a_docs.copy()
+    expected[mask] = b_docs[mask]
+    assert mixed.dtype == np.float32 and mixed.flags.writeable
+    assert np.array_equal(mixed, expected)
+
+
+def test_the_pass_searches_only_partners_of_equal_dimension():
+    p = ReindexPass("a", ("b", "c"), np.arange(2), ["q0", "q1"], {}, "ndcg@10", 10, 64)
+    assert p.partners("a") == ["b", "c"] and p.partners("b") == ["a"] and p.partners("x") == []
+    p.add_queries("b", np.ones((3, 4), dtype=np.float64))
+    assert p.queries["b"].shape == (2, 4) and p.queries["b"].dtype == np.float32
+    p.on_catalog("a", index=None, dim=8, item_ids=[], id_rank=np.zeros(0))  # b is 4-d: skipped
+    assert p.rankings == {} and p.seconds >= 0.0
+
+
+def test_states_the_pass_did_not_search_are_searched_after_it(tmp_path, shared_data, shared_cache):
+    """engine=ray searches on Ray tasks, so the pass holds no cross rankings: the stage re-reads
+    each catalog alone and gets what the in-memory analysis gets."""
+    cfg = _cfg(shared_data, shared_cache, tmp_path / "out", "use_m3,e5_small")
+    evaluation = run_evaluation(cfg)  # fills the cache; its analysis is the reference
+    expected = evaluation.comparison.candidates[0].reindex
+    a, b = (build(cfg.models[n], n) for n in cfg.models)
+    rpass = start_pass(evaluation.data, [a.name, b.name], cfg, "ndcg@10", IndexSpec(), 42)
+    assert not rpass.queries and not rpass.rankings  # nothing from a pass
+    base, cand = evaluation.results
+    got = analyse_candidate(
+        rpass, a, b,
+        {"baseline": base.per_query["ndcg@10"], "candidate": cand.per_query["ndcg@10"]},
+        evaluation.data, cfg, IndexSpec(), id_ranks(evaluation.data.catalog.ids),
+        fraction=0.5, margin=0.01, n_resamples=1000, seed=42, confidence=0.95,
+    )  # fmt: skip
+    assert got.scores == pytest.approx(expected.scores, abs=1e-12)
+    assert list(got.deltas) == list(expected.deltas) and got.action == expected.action
+    assert rpass.seconds > 0
