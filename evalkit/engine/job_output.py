@@ -83,6 +83,8 @@ class _Redirect:
         # of its own on stderr, and both would write every line to the file.
         handlers = sorted(_stream_handlers(), key=lambda h: h.get_name() != "console")
         for handler in handlers:
+            if isinstance(type(handler).__dict__.get("stream"), property):
+                continue  # logging.lastResort: its stream is always sys.stderr (swapped below)
             target = swap.pop(id(handler.stream), None)
             if target is not None:
                 self._handlers.append((handler, handler.setStream(target)))
