@@ -39,7 +39,8 @@ from evalkit.compare.worklist import WORKLIST_FILE, Worklist, evaluation_worklis
 from evalkit.data.extra import merge_extra_judgments, split_dataset_config
 from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.schema import EvalData
-from evalkit.embed.latency_probe import ProbeSettings, probe_latency, probe_metrics
+from evalkit.embed.latency_probe import ProbeSettings, probe_metrics
+from evalkit.embed.latency_store import ReuseSettings, probe_or_reuse
 from evalkit.engine import EngineSpec, open_engine
 from evalkit.errors import ConfigError
 from evalkit.evaluate_version import (
@@ -348,16 +349,21 @@ def measure_latency(
     """The latency probe (:mod:`evalkit.embed.latency_probe`) over every version, interleaved and
     uncached.  Each result's latency fields are replaced by the probe's - what the latency gate
     compares - and logged on its child run as ``latency_probe_*`` (the embedding run's own
-    latencies stay logged as ``latency_p50_ms`` ...).  ``latency.probe=0`` keeps those instead."""
+    latencies stay logged as ``latency_p50_ms`` ...).  ``latency.probe=0`` keeps those instead.
+    When every probed version runs in process, a stored probe younger than ``latency.max_age_s``
+    of exactly these versions on this machine is reused (:mod:`evalkit.embed.latency_store`;
+    ``latency_probe_reused`` = 1 and ``latency_probe_age_s`` on the child runs)."""
     lat_cfg = cfg.get("latency")
     plain = OmegaConf.to_container(lat_cfg, resolve=True) if lat_cfg is not None else {}
     settings = ProbeSettings.from_mapping(plain, seed=int(cfg.seed))
+    reuse = ReuseSettings.from_mapping(plain)
     if not settings.enabled:
         return
     # Precomputed versions (vectors the team brings) make no requests: nothing to time.
     timed = [v for v in versions if not hasattr(v, "vectors_for")]
+    kinds = [backend_kind(v.params()) for v in timed]
     # Every version in process (the gate cannot block on them): latency.min_requests requests.
-    chosen = settings.for_kinds([backend_kind(v.params()) for v in timed])
+    chosen = settings.for_kinds(kinds)
     log.info(
         "latency probe: %d requests of %d query texts per version, interleaved%s",
         chosen.requests(min(chosen.texts, len(evaluation.data.queries))),
@@ -365,7 +371,10 @@ def measure_latency(
         " (every version in process: latency.min_requests)" if chosen != settings else "",
     )
     settings = chosen
-    probes = probe_latency(timed, evaluation.data.queries.texts, settings)
+    in_process = bool(kinds) and all(k == "in-process" for k in kinds)
+    probes = probe_or_reuse(
+        timed, evaluation.data.queries.texts, settings, reuse, in_process=in_process
+    )
     for i, r in enumerate(evaluation.results):
         p = probes.get(r.name)
         if p is None:
@@ -380,6 +389,8 @@ def measure_latency(
                 **r.extra,
                 "latency_probe_requests": p.n_requests,
                 "latency_probe_retries": p.retries,
+                # reused from an earlier run's probe (latency.max_age_s): its age, for the gate
+                **({} if p.reused_age_s is None else {"latency_probe_age_s": p.reused_age_s}),
             },
         )
         if tracker is not None and r.run_id:

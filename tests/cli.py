@@ -33,6 +33,7 @@ def run_evalkit(*overrides: str, work: Path, out_name: str = "out", timeout: int
     defaults = [
         f"tracking.uri=sqlite:///{work}/mlflow.db",
         f"cache.dir={work}/cache",
+        f"latency.store_dir={work}/latency",  # never the user's store: each test its own
         f"hydra.run.dir={out}",
         "progress=false",
     ]

@@ -651,11 +651,13 @@ def gate_latency_p95(
     ci_high: float | None = None,
     in_process: bool = False,
     retried: str = "",
+    reused: str = "",
 ) -> GateResult:
     """p95 latency increase (candidate / baseline - 1) ``<= max_increase``, at equal load.
 
     ``retried`` (:attr:`evalkit.compare.latency.LatencyComparison.retry_note`): a p95 measured
-    while requests were retried says so in the observed text.
+    while requests were retried says so in the observed text; so does a probe reused from an
+    earlier run (``reused``, :attr:`~evalkit.compare.latency.LatencyComparison.reuse_note`).
 
     ``in_process``: both versions ran in this process (:func:`evalkit.compare.latency.backend_kind`),
     so the latency is this machine's CPU, not a serving endpoint's: a failure is a follow-up
@@ -677,6 +679,7 @@ def gate_latency_p95(
     """
     name, limit = "latency_p95_increase", cfg.latency_p95.max_increase
     threshold = f"<= {limit:.0%}"
+    retried = "; ".join(n for n in (retried, reused) if n)
     if not measured or ratio is None or math.isnan(ratio):
         return _not_measured(
             cfg,
@@ -736,7 +739,8 @@ def gate_latency_p95(
             threshold,
             f"{what}: the whole interval is above +{limit:.0%}",
         )
-    why = "its interval reaches below it" if ci else "there is no interval (< 2 requests)"
+    has_ci = ci_low is not None and not math.isnan(ci_low)
+    why = "its interval reaches below it" if has_ci else "there is no interval (< 2 requests)"
     return GateResult(
         name,
         Status.WARN,

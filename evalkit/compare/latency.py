@@ -47,6 +47,7 @@ class LatencySummary:
     concurrency: int | None = None
     kind: str | None = None  # "in-process" | "http" (backend_kind), None if unknown
     retries: int = 0  # requests that failed and were retried while these were timed
+    reused_age_s: float | None = None  # reused from a probe this old (latency.max_age_s)
 
     @property
     def measured(self) -> bool:
@@ -93,6 +94,27 @@ class LatencyComparison:
             return ""
         return f"measured with retries: {', '.join(parts)} (the p95 times successful attempts only)"
 
+    @property
+    def reuse_note(self) -> str:
+        """ "" when the latencies were measured in this run, else where they come from
+        (:mod:`evalkit.embed.latency_store`: in-process probes are reused for
+        ``latency.max_age_s``).
+
+        >>> s = latency_summary(np.array([0.1, 0.2]), reused_age_s=754.0)
+        >>> compare_latency(s, s).reuse_note
+        'reused from a probe 13 min ago on this machine (latency.max_age_s)'
+        """
+        ages = [
+            s.reused_age_s for s in (self.baseline, self.candidate) if s.reused_age_s is not None
+        ]
+        if not ages:
+            return ""
+        from evalkit.embed.latency_store import format_age
+
+        return (
+            f"reused from a probe {format_age(max(ages))} ago on this machine (latency.max_age_s)"
+        )
+
 
 #: Backends (``ModelVersion.backend`` / the ``backend`` param) that answer over HTTP; every other
 #: known backend runs the model in the evaluating process.
@@ -135,13 +157,15 @@ def latency_summary(
     concurrency: int | None = None,
     kind: str | None = None,
     retries: int = 0,
+    reused_age_s: float | None = None,
 ) -> LatencySummary:
-    """Percentiles of per-request latencies (seconds); ``retries``: requests retried meanwhile."""
+    """Percentiles of per-request latencies (seconds); ``retries``: requests retried meanwhile;
+    ``reused_age_s``: the age of the stored probe they were reused from (None: measured now)."""
     x = _checked(latencies_s)
     if x.size == 0:
         nan = math.nan
         return LatencySummary(
-            0, nan, nan, nan, nan, throughput, batch_size, concurrency, kind, retries
+            0, nan, nan, nan, nan, throughput, batch_size, concurrency, kind, retries, reused_age_s
         )
     p50, p95, p99 = np.percentile(x, [50, 95, 99])
     return LatencySummary(
@@ -155,6 +179,7 @@ def latency_summary(
         concurrency,
         kind,
         retries,
+        reused_age_s,
     )
 
 

@@ -46,6 +46,10 @@ from evalkit.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+KEYS = ("probe", "min_requests", "batch_size", "concurrency")
+#: Keys of the ``latency`` section read by :class:`evalkit.embed.latency_store.ReuseSettings`.
+REUSE_KEYS = ("max_age_s", "store_dir")
+
 
 @dataclass(frozen=True)
 class ProbeSettings:
@@ -72,11 +76,11 @@ class ProbeSettings:
         """
         cfg = dict(cfg or {})
         d = cls()
-        unknown = sorted(set(cfg) - {"probe", "min_requests", "batch_size", "concurrency"})
+        unknown = sorted(set(cfg) - {*KEYS, *REUSE_KEYS})
         if unknown:
             raise ConfigError(
                 f"latency has unknown keys {', '.join(unknown)} "
-                "(expected probe, min_requests, batch_size, concurrency)"
+                f"(expected {', '.join([*KEYS, *REUSE_KEYS])})"
             )
         values = {}
         for key, field, lo, default in (
@@ -129,6 +133,9 @@ class ProbeResult:
     concurrency: int
     n_texts: int  # distinct sampled texts
     retries: int = 0
+    #: seconds since the stored probe this result reuses was measured; None = measured now
+    #: (:mod:`evalkit.embed.latency_store`)
+    reused_age_s: float | None = None
 
     @property
     def n_requests(self) -> int:
@@ -218,11 +225,16 @@ def probe_latency(
 def probe_metrics(result: ProbeResult) -> dict[str, float]:
     """Child-run MLflow metrics of one version's probe: ``latency_probe_*`` and
     ``probe_retries`` (probe requests that failed and were retried; the latencies time the
-    successful attempts only, so a p95 measured with retries is reported as such)."""
+    successful attempts only, so a p95 measured with retries is reported as such).
+    ``latency_probe_reused`` is 1 when the probe was reused from an earlier run on this machine
+    (:mod:`evalkit.embed.latency_store`), with ``latency_probe_age_s`` its age, else 0."""
     out = {
         "latency_probe_requests": float(result.n_requests),
         "probe_retries": float(result.retries),
+        "latency_probe_reused": float(result.reused_age_s is not None),
     }
+    if result.reused_age_s is not None:
+        out["latency_probe_age_s"] = float(result.reused_age_s)
     if result.n_requests:
         p50, p95, p99 = np.percentile(result.latencies_s * 1000.0, [50, 95, 99])
         out |= {

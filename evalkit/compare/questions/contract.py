@@ -66,6 +66,7 @@ def answer_contract(
                 v.concurrency,
                 backend_kind(v.params),
                 retries=int(v.extra.get("latency_probe_retries", 0) or 0),
+                reused_age_s=v.extra.get("latency_probe_age_s"),
             )
             for v in (baseline, candidate)
         ),
@@ -88,6 +89,7 @@ def answer_contract(
             ci_high=latency.p95_ratio_ci_high,
             in_process=latency.baseline.kind == latency.candidate.kind == "in-process",
             retried=latency.retry_note,
+            reused=latency.reuse_note,
         ),
     ]
     return ContractAnswer(latency, gates)

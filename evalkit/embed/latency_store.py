@@ -1,0 +1,305 @@
+"""Reuse of a latency probe of in-process models when nothing about it changed.
+
+Timing in-process models (``use_m3``, ``e5_small``, ``sentence_transformers``) measures this
+machine's CPU: as long as the same package versions run the same models with the same threads on
+the same machine, with the same probe settings on the same query texts, a new probe measures the
+same thing again.  :func:`probe_or_reuse` therefore stores every in-process probe (per-request
+latencies, so the gate's bootstrap interval is exactly the original one) and reuses it while it is
+younger than ``latency.max_age_s`` (default 86400 s, one day; 0 = never reuse, nothing stored).
+As soon as one probed version is an HTTP server, every run probes as before and nothing is
+stored: a served endpoint can change behind an unchanged name.
+
+A stored probe is keyed (:func:`probe_key`) by each version's backend class, its ``params()``
+(model, package version, threads, dimensions, prefixes, chunking, revision, ...) and query-side
+``cache_spec`` (package name and version), the probe settings (texts sampled, min_requests,
+batch_size, concurrency, seed), a hash of the sampled query texts, evalkit's, Python's and numpy's
+versions, and the machine (:func:`machine_identity`: host name, CPU model, CPU count).  The file
+is ``<store_dir>/<sha256 of the key>.json`` with ``store_dir`` = ``latency.store_dir``, or per
+user ``$XDG_CACHE_HOME/evalkit/latency`` (else ``~/.cache/evalkit/latency``), written atomically
+with its creation time.  An unreadable or corrupt file is ignored (debug log) and re-measured.
+
+>>> import tempfile
+>>> from evalkit.embed.local import UseM3
+>>> from evalkit.embed.latency_probe import ProbeSettings
+>>> d = tempfile.mkdtemp()
+>>> vs, texts = [UseM3("a", threads=1), UseM3("b", threads=1)], ["red shoe", "blue hat"]
+>>> s, keep = ProbeSettings(texts=2, min_requests=3), ReuseSettings(store_dir=Path(d))
+>>> first = probe_or_reuse(vs, texts, s, keep)
+>>> again = probe_or_reuse(vs, texts, s, keep)
+>>> first["a"].reused_age_s is None, again["a"].reused_age_s is not None
+(True, True)
+>>> bool((first["b"].latencies_s == again["b"].latencies_s).all())
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import socket
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalkit.embed.base import ModelVersion
+from evalkit.embed.latency_probe import ProbeResult, ProbeSettings, probe_latency, sample_texts
+from evalkit.errors import ConfigError
+from evalkit.runtime import user_numba_dir
+
+log = logging.getLogger(__name__)
+
+#: Version of the stored file's layout; a change re-measures everything.
+FORMAT = 1
+DEFAULT_MAX_AGE_S = 86400.0
+
+
+def user_latency_dir(environ: Mapping[str, str]) -> Path:
+    """The per-user store: ``$XDG_CACHE_HOME/evalkit/latency`` when ``XDG_CACHE_HOME`` is an
+    absolute path, else ``~/.cache/evalkit/latency`` (beside numba's cache,
+    :func:`evalkit.runtime.user_numba_dir`).
+
+    >>> str(user_latency_dir({"XDG_CACHE_HOME": "/var/cache/me"}))
+    '/var/cache/me/evalkit/latency'
+    """
+    return user_numba_dir(environ).parent / "latency"
+
+
+@dataclass(frozen=True)
+class ReuseSettings:
+    """``latency.max_age_s`` (seconds a stored in-process probe is reused; 0 = never) and
+    ``latency.store_dir`` (None = :func:`user_latency_dir`)."""
+
+    max_age_s: float = DEFAULT_MAX_AGE_S
+    store_dir: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_age_s > 0
+
+    def directory(self, environ: Mapping[str, str] | None = None) -> Path:
+        if self.store_dir is not None:
+            return self.store_dir
+        return user_latency_dir(os.environ if environ is None else environ)
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any] | None) -> ReuseSettings:
+        """Read ``max_age_s`` and ``store_dir`` of the ``latency`` config section.
+
+        >>> ReuseSettings.from_mapping({"max_age_s": 0}).enabled
+        False
+        >>> ReuseSettings.from_mapping({"store_dir": "~/lat"}).store_dir == Path.home() / "lat"
+        True
+        """
+        cfg = dict(cfg or {})
+        age = cfg.get("max_age_s", DEFAULT_MAX_AGE_S)
+        if age is None:
+            age = DEFAULT_MAX_AGE_S
+        if isinstance(age, bool) or not isinstance(age, (int, float)) or not age >= 0:
+            raise ConfigError(
+                f"latency.max_age_s={age!r} is invalid (expected seconds >= 0; 0 = never reuse)"
+            )
+        where = cfg.get("store_dir")
+        if where is not None and (not isinstance(where, (str, Path)) or str(where) == ""):
+            raise ConfigError(
+                f"latency.store_dir={where!r} is invalid (expected null or a folder path)"
+            )
+        return cls(
+            max_age_s=float(age),
+            store_dir=None if where is None else Path(str(where)).expanduser(),
+        )
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_identity() -> dict[str, Any]:
+    """What identifies this machine's speed: host name, CPU model, CPU count, usable CPUs."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    return {
+        "hostname": socket.gethostname(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "arch": platform.machine(),
+        "system": platform.system(),
+    }
+
+
+def _package_version(dist: str) -> str:
+    from evalkit.embed.local import package_version
+
+    return package_version(dist)
+
+
+def probe_key(
+    versions: Sequence[ModelVersion], sample: Sequence[str], settings: ProbeSettings
+) -> dict[str, Any]:
+    """Everything that determines an in-process probe's measurement (JSON-serialisable)."""
+    return {
+        "format": FORMAT,
+        "evalkit": _package_version("evalkit"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": machine_identity(),
+        "settings": asdict(settings),
+        "texts_sha256": hashlib.sha256(
+            json.dumps(list(sample), ensure_ascii=False).encode("utf-8")
+        ).hexdigest(),
+        "versions": [
+            {
+                "class": f"{type(v).__module__}.{type(v).__qualname__}",
+                "params": v.params(),
+                "spec": v.cache_spec("query"),
+            }
+            for v in versions
+        ],
+    }
+
+
+def _canonical(key: Mapping[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def store_path(directory: Path, key: Mapping[str, Any]) -> Path:
+    """``<directory>/<sha256 of the canonical key>.json``."""
+    return directory / f"{hashlib.sha256(_canonical(key).encode('utf-8')).hexdigest()}.json"
+
+
+def _result_doc(r: ProbeResult) -> dict[str, Any]:
+    return {
+        "version": r.version,
+        "latencies_s": [float(x) for x in r.latencies_s],  # repr floats: read back exactly
+        "throughput": float(r.throughput),
+        "batch_size": r.batch_size,
+        "concurrency": r.concurrency,
+        "n_texts": r.n_texts,
+        "retries": r.retries,
+    }
+
+
+def save_probe(path: Path, key: Mapping[str, Any], results: Mapping[str, ProbeResult]) -> None:
+    """Write the probe atomically (a temporary file in the same folder, then renamed)."""
+    doc = {
+        "key": json.loads(_canonical(key)),
+        "created_unix": time.time(),
+        "results": [_result_doc(r) for r in results.values()],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_probe(
+    path: Path,
+    key: Mapping[str, Any],
+    names: Sequence[str],
+    max_age_s: float,
+    now: float | None = None,
+) -> dict[str, ProbeResult] | None:
+    """The stored probe for ``key`` if it is readable, matches the key and the version ``names``,
+    and is younger than ``max_age_s``; each result's ``reused_age_s`` set.  None otherwise (an
+    unreadable or corrupt file is logged at debug level and ignored)."""
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc["key"] != json.loads(_canonical(key)):
+            log.debug("stored latency probe %s: key differs, re-measuring", path)
+            return None
+        created = float(doc["created_unix"])
+        results = {}
+        for r in doc["results"]:
+            lat = np.asarray(r["latencies_s"], dtype=np.float64)
+            if lat.ndim != 1 or not np.isfinite(lat).all() or (lat < 0).any():
+                raise ValueError("latencies_s must be finite non-negative seconds")
+            results[str(r["version"])] = ProbeResult(
+                version=str(r["version"]),
+                latencies_s=lat,
+                throughput=float(r["throughput"]),
+                batch_size=int(r["batch_size"]),
+                concurrency=int(r["concurrency"]),
+                n_texts=int(r["n_texts"]),
+                retries=int(r["retries"]),
+            )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.debug("stored latency probe %s is unreadable (%s): ignored, re-measuring", path, exc)
+        return None
+    if list(results) != list(names):
+        log.debug("stored latency probe %s holds other versions: re-measuring", path)
+        return None
+    age = (time.time() if now is None else now) - created
+    if not 0 <= age < max_age_s:
+        log.debug("stored latency probe %s is %.0f s old: re-measuring", path, age)
+        return None
+    return {n: replace(r, reused_age_s=age) for n, r in results.items()}
+
+
+def probe_or_reuse(
+    versions: Sequence[ModelVersion],
+    texts: Sequence[str],
+    settings: ProbeSettings,
+    reuse: ReuseSettings,
+    *,
+    in_process: bool = True,
+) -> dict[str, ProbeResult]:
+    """:func:`evalkit.embed.latency_probe.probe_latency`, or the stored probe of exactly these
+    versions when every one runs in process (``in_process``), reuse is on and nothing that
+    determines the measurement changed (module docstring).  A fresh in-process probe is stored
+    (a write failure is a warning, the run goes on)."""
+    if not (in_process and reuse.enabled and settings.enabled and versions and texts):
+        return probe_latency(versions, texts, settings)
+    sample = sample_texts(texts, settings.texts, settings.seed)
+    key = probe_key(versions, sample, settings)
+    path = store_path(reuse.directory(), key)
+    stored = load_probe(path, key, [v.name for v in versions], reuse.max_age_s)
+    if stored is not None:
+        age = next(iter(stored.values())).reused_age_s
+        log.info("latency probe reused from %s ago (%s, latency.max_age_s)", format_age(age), path)
+        return stored
+    results = probe_latency(versions, texts, settings)
+    if results:
+        try:
+            save_probe(path, key, results)
+        except OSError as exc:
+            log.warning("latency probe not stored for reuse (%s): %s", path, exc)
+    return results
+
+
+def format_age(age_s: float | None) -> str:
+    """A probe's age for people.
+
+    >>> format_age(42.4), format_age(754), format_age(5 * 3600 + 60)
+    ('42 s', '13 min', '5.0 h')
+    """
+    if age_s is None:
+        return "unknown time"
+    if age_s < 60:
+        return f"{age_s:.0f} s"
+    if age_s < 3600:
+        return f"{age_s / 60:.0f} min"
+    return f"{age_s / 3600:.1f} h"
