@@ -371,10 +371,8 @@ def measure_latency(
         " (every version in process: latency.min_requests)" if chosen != settings else "",
     )
     settings = chosen
-    in_process = bool(kinds) and all(k == "in-process" for k in kinds)
-    probes = probe_or_reuse(
-        timed, evaluation.data.queries.texts, settings, reuse, in_process=in_process
-    )
+    # Every version in process: a stored probe of exactly these versions may be reused.
+    probes = probe_or_reuse(timed, evaluation.data.queries.texts, settings, reuse)
     for i, r in enumerate(evaluation.results):
         p = probes.get(r.name)
         if p is None:

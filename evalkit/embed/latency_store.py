@@ -264,14 +264,17 @@ def probe_or_reuse(
     texts: Sequence[str],
     settings: ProbeSettings,
     reuse: ReuseSettings,
-    *,
-    in_process: bool = True,
 ) -> dict[str, ProbeResult]:
     """:func:`evalkit.embed.latency_probe.probe_latency`, or the stored probe of exactly these
-    versions when every one runs in process (``in_process``), reuse is on and nothing that
-    determines the measurement changed (module docstring).  A fresh in-process probe is stored
-    (a write failure is a warning, the run goes on)."""
-    if not (in_process and reuse.enabled and settings.enabled and versions and texts):
+    versions when every one runs in process (:func:`evalkit.compare.latency.backend_kind`), reuse
+    is on and nothing that determines the measurement changed (module docstring).  A fresh
+    in-process probe is stored (a write failure is a warning, the run goes on)."""
+    from evalkit.compare.latency import backend_kind
+
+    in_process = bool(versions) and all(
+        backend_kind(v.params()) == "in-process" for v in versions
+    )
+    if not (in_process and reuse.enabled and settings.enabled and texts):
         return probe_latency(versions, texts, settings)
     sample = sample_texts(texts, settings.texts, settings.seed)
     key = probe_key(versions, sample, settings)
