@@ -271,9 +271,7 @@ def probe_or_reuse(
     in-process probe is stored (a write failure is a warning, the run goes on)."""
     from evalkit.compare.latency import backend_kind
 
-    in_process = bool(versions) and all(
-        backend_kind(v.params()) == "in-process" for v in versions
-    )
+    in_process = bool(versions) and all(backend_kind(v.params()) == "in-process" for v in versions)
     if not (in_process and reuse.enabled and settings.enabled and texts):
         return probe_latency(versions, texts, settings)
     sample = sample_texts(texts, settings.texts, settings.seed)
@@ -282,7 +280,12 @@ def probe_or_reuse(
     stored = load_probe(path, key, [v.name for v in versions], reuse.max_age_s)
     if stored is not None:
         age = next(iter(stored.values())).reused_age_s
-        log.info("latency probe reused from %s ago (%s, latency.max_age_s)", format_age(age), path)
+        log.info(
+            "latency probe not run: reused the one measured %s ago on this machine (%s; "
+            "latency.max_age_s)",
+            format_age(age),
+            path,
+        )
         return stored
     results = probe_latency(versions, texts, settings)
     if results:
