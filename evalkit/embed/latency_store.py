@@ -30,6 +30,7 @@ with its creation time.  An unreadable or corrupt file is ignored (debug log) an
 (True, True)
 >>> bool((first["b"].latencies_s == again["b"].latencies_s).all())
 True
+>>> import shutil; shutil.rmtree(d)
 """
 
 from __future__ import annotations
