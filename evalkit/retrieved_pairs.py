@@ -11,8 +11,9 @@ precomputed version's files, for those queries and items only.  The result lands
 ``VersionResult.retrieved_pair_ids`` / ``retrieved_similarity`` / ``retrieved_k``.
 
 Not scored (and the population is the judged pairs alone, said in the report) when the cache is
-off, when a baseline comes from an earlier MLflow run (no vectors), or when ``engine=ray``
-streamed the catalog (it is never on the driver).
+off, when a baseline comes from an earlier MLflow run (no vectors), or when a version is a
+precomputed Parquet catalog (``engine=ray`` streams it part by part, never on the driver; it is
+left out under every engine so that both engines give the same verdict).
 
 >>> from evalkit.retrieve.ranking import Ranking
 >>> r = Ranking(["q1", "q2"], np.array([[0, 1], [1, 2]]), np.zeros((2, 2), "f4"), ["a", "b", "c"])
@@ -66,6 +67,12 @@ def _vectors(version: Any, ids: list[str], texts: list[str], role: str, cfg: Any
     ).vectors
 
 
+def _parted(version: Any) -> bool:
+    """A precomputed version whose catalog is Parquet (``engine=ray`` streams it part by part)."""
+    streams = getattr(version, "streams", None)
+    return bool(streams("document")) if callable(streams) else False
+
+
 def score_pairs(
     version: Any, data: EvalData, pairs: Sequence[tuple[str, str]], cfg: Any
 ) -> np.ndarray:
@@ -99,8 +106,15 @@ def score_retrieved_pairs(
     if not cfg.cache.enabled and not all(hasattr(v, "vectors_for") for v in versions):
         log.info("score thresholds: top-%d pairs not scored (needs cache.enabled=true)", k)
         return
-    if any("catalog_parts" in r.extra for r in results):
-        log.info("score thresholds: top-%d pairs not scored (catalog streamed on Ray)", k)
+    if any("catalog_parts" in r.extra for r in results) or any(_parted(v) for v in versions):
+        # engine=ray reads a precomputed Parquet catalog part by part and never whole on the
+        # driver; leaving its top-k pairs out under every engine keeps engine=local and
+        # engine=ray verdicts identical on the same vectors.
+        log.info(
+            "score thresholds: top-%d pairs not scored (a precomputed Parquet catalog: judged "
+            "pairs only, under every engine)",
+            k,
+        )
         return
     pairs = retrieved_pairs([r.ranking for r in results if r.ranking is not None], qrels, k)
     evaluated = results[len(results) - len(versions) :]

@@ -25,7 +25,7 @@ def test_default_command_runs_the_demo_ab_and_prints_the_verdict(tmp_path):
     assert "simulated clicks" in out  # the demo's click log is labelled simulated
 
     verdict = json.loads((res.out_dir / "verdict.json").read_text())
-    assert verdict["verdict"] in ("PASS", "WARN", "BLOCK")
+    assert verdict["verdict"] in ("PASS", "WARN", "INCONCLUSIVE", "BLOCK")
     assert verdict["exit_code"] == res.returncode
     for name in ("report.md", "report.html", "click_scatter.png"):
         assert (res.out_dir / name).stat().st_size > 500, name
