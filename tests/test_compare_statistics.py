@@ -240,3 +240,24 @@ def test_compare_metrics_without_primary_is_one_holm_family() -> None:
     for m in res:
         assert _excludes_zero(m.ci_low, m.ci_high) == (m.p_corrected < 0.05)
         assert -1.0 <= m.ci_low <= m.ci_high <= 1.0
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_slice_calls_p_is_the_t_test_and_agrees_with_the_bonferroni_interval(seed: int) -> None:
+    from evalkit.compare.quality import bonferroni_confidence
+    from evalkit.compare.verdict import slice_calls
+
+    a, b = _versions(20 + seed, 60, [0.04, 0.02, 0.0, 0.01, -0.02])
+    ids = [f"q{i}" for i in range(0, 60, 2)]  # a slice of 30 queries
+    comparisons = compare_metrics(a.per_query, b.per_query, METRICS, query_ids=ids)
+    level = bonferroni_confidence(0.95, 4 * len(METRICS))  # 4 slices x 5 metrics
+    calls, _ = slice_calls(a.per_query, b.per_query, comparisons, ids, 0.01, level, 10, alpha=0.05)
+    for q in calls:
+        base = np.array([a.per_query[q.metric][i] for i in ids])
+        cand = np.array([b.per_query[q.metric][i] for i in ids])
+        want = stats.ttest_rel(cand, base)
+        assert q.p_value == pytest.approx(want.pvalue, rel=1e-12)
+        assert q.p_corrected == pytest.approx(min(1.0, want.pvalue * 20), rel=1e-9)
+        ci = want.confidence_interval(level)
+        assert (q.ci_low, q.ci_high) == pytest.approx((max(ci.low, -1), min(ci.high, 1)))
+        assert _excludes_zero(q.ci_low, q.ci_high) == (q.p_corrected < 0.05)

@@ -50,7 +50,7 @@ from evalkit.compare.gates import (
     exit_code,
     worst,
 )
-from evalkit.compare.intervals import DualTest
+from evalkit.compare.intervals import DualTest, level_of, student
 from evalkit.compare.latency import (
     LatencyComparison,
 )
@@ -59,7 +59,6 @@ from evalkit.compare.quality import (
     Quality,
     QualityCall,
     bonferroni_confidence,
-    t_interval,
     worst_quality,
 )
 from evalkit.compare.quality import call as quality_call
@@ -418,21 +417,27 @@ def slice_calls(
     margin: float,
     confidence: float,
     min_queries: int = 2,
+    alpha: float = 0.05,
 ) -> tuple[list[QualityCall], set[str]]:
     """Slice calls from paired t-intervals at ``confidence`` (already Bonferroni-adjusted),
     clipped to [-1, 1]; a metric scored on fewer than ``min_queries`` queries of the slice gets
-    no call (``inconclusive``, reported as "not called").  Also returns the metrics whose
-    interval was clipped."""
+    no call (``inconclusive``, reported as "not called").  The p-values beside them are the same
+    paired t-test's: ``p_value`` raw and ``p_corrected`` Bonferroni-adjusted
+    (``min(1, p * alpha / (1 - confidence))``), so an interval excludes 0 exactly when
+    ``p_corrected < alpha``.  Also returns the metrics whose interval was clipped."""
     out, clipped = [], set()
     for m in comparisons:
         b, c = baseline[m.metric], candidate[m.metric]
         ids = [q for q in query_ids if q in b and q in c]
         d = np.fromiter((c[q] - b[q] for q in ids), dtype=np.float64, count=len(ids))
-        low, high, was_clipped = clip_interval(*t_interval(d, confidence))
+        test = student(d)
+        low, high, was_clipped = clip_interval(*test.interval(confidence))
         if was_clipped:
             clipped.add(m.metric)
+        level = level_of(confidence)
+        p_adj = min(1.0, test.p_value * alpha / level) if level > 0 else test.p_value
         status = (
-            quality_call(m.delta, low, high, margin=margin)
+            quality_call(m.delta, low, high, margin=margin, p_value=p_adj, alpha=alpha)
             if len(ids) >= min_queries
             else Quality.INCONCLUSIVE
         )
@@ -442,8 +447,8 @@ def slice_calls(
                 delta=m.delta,
                 ci_low=low,
                 ci_high=high,
-                p_value=m.p_value,
-                p_corrected=m.p_corrected,
+                p_value=test.p_value,
+                p_corrected=p_adj,
                 status=status,
                 margin=margin,
                 baseline=m.baseline_mean,
@@ -485,6 +490,7 @@ def _compare_slice(
         cfg.primary_metric.margin,
         level,
         min_queries,
+        alpha=1.0 - stats_kw["confidence"],
     )
     primary = next((q for q in calls if q.metric == cfg.metric), None)
     drift = None
