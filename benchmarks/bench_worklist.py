@@ -10,7 +10,11 @@ top 10):
 - ``worklist``: :func:`evalkit.compare.worklist.rank_unjudged`, recomputed after every batch of
   ``--batch`` judgments (default 10);
 - ``worklist (once)``: the order computed once from the starting judgments;
-- ``depth-10 pooling``: rank by rank (1..10), each query A's item then B's;
+- ``depth-10 pooling``: rank by rank (1..10), each query A's item then B's (incremental
+  pooling: the strongest pooling order here);
+- ``depth-10 pooling, query by query``: as TREC assessors judge a depth-10 pool, each query's
+  whole pool (in rank order) before the next query; queries in id order, and the median over
+  ``--query-orders`` random query orders;
 - ``random``: a seeded permutation of the pool;
 - ``oracle``: only the relevant items the better version (with all judgments) ranks higher, in
   worklist order - it reads the grades, so it is no method but a bound for any order.
@@ -157,6 +161,15 @@ def pool_order(top_a: dict, top_b: dict, judged: Qrels) -> list[tuple[str, str]]
     return out
 
 
+def pool_by_query(pool: list[tuple[str, str]], query_order: list[str]) -> list[tuple[str, str]]:
+    """Depth-10 pooling as TREC assessors judge it: each query's whole pool (its unjudged items
+    of both top 10s, in rank order) before the next query, queries in ``query_order``."""
+    by_q: dict[str, list[tuple[str, str]]] = {}
+    for pair in pool:
+        by_q.setdefault(pair[0], []).append(pair)
+    return [pair for q in query_order for pair in by_q.get(q, [])]
+
+
 def simulate(
     next_batch: Callable[[Qrels], list[tuple[str, str]]],
     start: Qrels,
@@ -199,6 +212,12 @@ def main() -> None:
     ap.add_argument("--cache", default=str(REPO / ".cache" / "evalkit"))
     ap.add_argument("--batch", type=int, default=10, help="worklist recomputed every N judgments")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--query-orders",
+        type=int,
+        default=20,
+        help="random query orders for query-by-query pooling",
+    )
     ap.add_argument("--swap", action="store_true", help="A = e5_small, B = use_m3")
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -242,10 +261,12 @@ def main() -> None:
 
     shuffled = list(pool)
     random.Random(a.seed).shuffle(shuffled)
+    queries = sorted(top_a)
     orders = {
         "worklist (recomputed every batch)": worklist_batch,
         "worklist (computed once)": fixed(once),
         "depth-10 pooling": fixed(pool),
+        "depth-10 pooling, query by query (query id order)": fixed(pool_by_query(pool, queries)),
         f"random (seed {a.seed})": fixed(shuffled),
         "oracle: relevant items the winner ranks higher (a bound, not a method)": oracle,
     }
@@ -253,6 +274,15 @@ def main() -> None:
     for name, order in orders.items():
         trace = simulate(order, start, full, top_a, top_b, a.batch)
         results[name] = (needed(trace, final), trace[-1])
+    # Query by query in random query orders: the median over --query-orders seeds.
+    firsts = []
+    for seed in range(a.query_orders):
+        qs = list(queries)
+        random.Random(seed).shuffle(qs)
+        trace = simulate(fixed(pool_by_query(pool, qs)), start, full, top_a, top_b, a.batch)
+        firsts.append(needed(trace, final)[0])
+    got = [f for f in firsts if f is not None]
+    by_query_median = int(np.median(got)) if len(got) == len(firsts) and got else None
     took = time.perf_counter() - t0
 
     start_n = sum(len(v) for v in start.values())
@@ -279,8 +309,20 @@ def main() -> None:
         print(f"| {name} | {show(first)} | {show(stays)} | {show(decided)} | {n_all}: {last} |")
     w = results["worklist (recomputed every batch)"][0][0]
     p = results["depth-10 pooling"][0][0]
-    if w is not None and p:
-        print(f"\nworklist / pooling (until = final call): {w} / {p} = {w / p:.2f}")
+    p_q = results["depth-10 pooling, query by query (query id order)"][0][0]
+    if firsts:
+        spread = "never" if not got else f"{min(got)}-{max(got)}"
+        print(
+            f"| depth-10 pooling, query by query ({a.query_orders} random query orders: median, "
+            f"range {spread}) | {show(by_query_median)} | | | |"
+        )
+    for label, base in (
+        ("pooling rank by rank", p),
+        ("pooling query by query, id order", p_q),
+        ("pooling query by query, median of random query orders", by_query_median),
+    ):
+        if w is not None and base:
+            print(f"\nworklist / {label} (until = final call): {w} / {base} = {w / base:.2f}")
     print(
         f"\n{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d')}; {took:.0f} s"
