@@ -36,15 +36,15 @@ os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from evalkit.clicks.correlation import click_correlation, difference, pair_similarity  # noqa: E402
+from evalkit.clicks.correlation import click_correlation, difference  # noqa: E402
 from evalkit.clicks.judgments import (  # noqa: E402
     condensed_ranking,
     judged_mask,
     judgments_from_clicks,
 )
 from evalkit.clicks.simulate import ClickModel, bm25_ranking, simulate_clicks  # noqa: E402
-from evalkit.clicks.stage import pair_rows  # noqa: E402
 from evalkit.metrics.ir import score  # noqa: E402
+from evalkit.pairs import pair_rows, pair_similarity  # noqa: E402
 from evalkit.retrieve.ranking import Ranking  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

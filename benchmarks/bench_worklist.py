@@ -117,7 +117,7 @@ def rankings(data_dir: Path, cache: Path) -> tuple[object, object, Qrels, object
     """A's and B's rankings (use_m3, e5_small on titles), the full qrels, the EvalData."""
     from hydra import compose, initialize_config_dir
 
-    from evalkit.pipeline import run_evaluation
+    from evalkit.run.evaluation import run_evaluation
 
     out = Path(tempfile.mkdtemp(prefix="bench-worklist-"))
     overrides = [

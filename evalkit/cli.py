@@ -89,7 +89,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         from evalkit.console import print_evaluation
 
         # MLflow, scipy, pandas, numba...: kept out of the garbage collector's walks (runtime.py)
-        run_evaluation = import_long_lived("evalkit.pipeline").run_evaluation
+        run_evaluation = import_long_lived("evalkit.run.evaluation").run_evaluation
         evaluation = run_evaluation(cfg, overrides)
         print_evaluation(evaluation)
         if evaluation.tracking_error:

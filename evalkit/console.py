@@ -22,7 +22,7 @@ from evalkit.compare.worklist import WORKLIST_FILE
 from evalkit.results import VersionResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from evalkit.pipeline import Evaluation
+    from evalkit.run.evaluation import Evaluation
 
 
 def make_console() -> Console:

@@ -32,7 +32,7 @@ class VersionResult:
       (in ``ClickLog.pairs()`` order, NaN where a pair's query or item is unknown).
     - ``retrieved_pair_ids`` / ``retrieved_similarity``: the version's scores of the unjudged
       top-``retrieved_k`` pairs of judged queries under every evaluated version
-      (:mod:`evalkit.retrieved_pairs`; the score population of the threshold mapping).
+      (:mod:`evalkit.run.retrieved_pairs`; the score population of the threshold mapping).
     - ``latencies_s``: per embedding request made while embedding the queries at the configured batch size
       and concurrency (empty when every vector came from the cache), ``throughput`` in texts/s;
       the pipeline replaces them (and ``batch_size`` / ``concurrency``) by the latency probe's

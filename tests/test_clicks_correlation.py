@@ -10,11 +10,11 @@ from evalkit.clicks.correlation import (
     STATISTICS,
     click_correlation,
     difference,
-    pair_similarity,
     per_query_spearman,
     resample_counts,
 )
 from evalkit.errors import EndpointError
+from evalkit.pairs import pair_similarity
 
 
 def tied_data(seed=1, n=300, n_q=40):

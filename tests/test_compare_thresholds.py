@@ -11,7 +11,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from evalkit.compare.actions import threshold_actions
 from evalkit.compare.thresholds import (
@@ -24,9 +23,10 @@ from evalkit.compare.thresholds import (
 )
 from evalkit.compare.verdict import compare_versions
 from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
+from evalkit.embed.cache import CacheSettings
 from evalkit.results import VersionResult
 from evalkit.retrieve.ranking import Ranking
-from evalkit.retrieved_pairs import retrieved_pairs, score_retrieved_pairs
+from evalkit.run.retrieved_pairs import retrieved_pairs, score_retrieved_pairs
 
 
 def test_mapping_equals_numpy_quantiles_and_hand_classifiers() -> None:
@@ -187,6 +187,11 @@ N_ITEMS, N_QUERIES, DIM, K = 300, 24, 16, 20
 class _Vectors:
     """A precomputed-like version: vectors by id (what ``retrieved_pairs`` reads again)."""
 
+    brings_vectors = True
+
+    def streams(self, role="document"):
+        return False
+
     def __init__(self, name: str, docs: np.ndarray, queries: np.ndarray, data: EvalData):
         self.name, self.docs, self.queries = name, docs, queries
         self.doc_row = {d: i for i, d in enumerate(data.catalog.ids)}
@@ -260,8 +265,7 @@ def test_relevant_only_collection_gets_every_versions_top_k_scored_by_both() -> 
     data, vec = _collection()
     results = [_result(n, *vec[n], data) for n in ("a", "b")]
     versions = [_Vectors(n, *vec[n], data) for n in ("a", "b")]
-    cfg = OmegaConf.create({"cache": {"enabled": False, "dir": "unused"}})
-    score_retrieved_pairs(results, versions, data, cfg, k=10)
+    results = score_retrieved_pairs(results, versions, data, CacheSettings(), k=10)
 
     qrels = data.judgments.qrels
     top = {

@@ -25,8 +25,8 @@ from evalkit.compare.report import checklist_lines, comparison_metrics, verdict_
 from evalkit.compare.significance import compare_metrics
 from evalkit.compare.verdict import CompareSettings, compare_versions
 from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
+from evalkit.embed.vector_checks import vector_stats
 from evalkit.errors import ConfigError, FingerprintMismatch
-from evalkit.evaluate_version import vector_stats
 from evalkit.results import VersionResult
 from evalkit.retrieve.ranking import Ranking
 

@@ -16,9 +16,9 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from evalkit.data.beir import load_beir
-from evalkit.data.extra import split_dataset_config
 from evalkit.data.trec import load_trec
 from evalkit.errors import DataError
+from evalkit.run.settings import split_dataset_config
 
 from .cli import REPO, child_runs, run_evalkit
 from .testdata import DATA, read_jsonl, read_text

@@ -20,7 +20,7 @@ from evalkit.embed.chunking import (
     input_limit_tokens,
     long_text_warning,
 )
-from evalkit.evaluate_version import warn_long_texts
+from evalkit.run.version import warn_long_texts
 
 from .cli import run_evalkit
 

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 def _evaluate(engine: str, cache, out, shared_data, *extra: str):
     from hydra import compose, initialize_config_dir
 
-    from evalkit.pipeline import run_evaluation
+    from evalkit.run.evaluation import run_evaluation
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from evalkit.evaluate_version import judged_pairs
+from evalkit.pairs import judged_pairs
 
 
 def test_judged_pairs_equal_reference():

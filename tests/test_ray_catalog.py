@@ -94,7 +94,7 @@ def _model(name: str, folder: Path, catalog: str | None = None) -> str:
 def _evaluate(collection, engine: str, out: Path, *extra: str, catalog_a: str | None = None):
     from hydra import compose, initialize_config_dir
 
-    from evalkit.pipeline import run_evaluation
+    from evalkit.run.evaluation import run_evaluation
 
     beir, versions = collection
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):

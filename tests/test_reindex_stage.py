@@ -23,13 +23,14 @@ from mlflow import MlflowClient
 from evalkit.compare import comparison_metrics
 from evalkit.compare.reindex import analyse_reindex, mixed_rows, sample_rows
 from evalkit.data.beir import load_beir
+from evalkit.engine.local import LocalEngine
 from evalkit.errors import ConfigError
-from evalkit.evaluate_version import embed_version
 from evalkit.index.faiss_index import IndexSpec
 from evalkit.instantiate import build
-from evalkit.pipeline import run_evaluation
-from evalkit.reindex_stage import ReindexPass, analyse_candidate, mixed_catalog, start_pass
 from evalkit.retrieve.replay import id_ranks
+from evalkit.run.evaluation import run_evaluation
+from evalkit.run.reindex import ReindexPass, analyse_candidate, mixed_catalog, start_pass
+from evalkit.run.settings import RunSettings
 
 from .cli import REPO
 
@@ -55,13 +56,19 @@ def _cfg(shared_data, cache, out, models, *extra):
         )
 
 
+def _embed(version, data, cfg):
+    """The version's catalog and query vectors, as the local engine reads them."""
+    emb = LocalEngine().embed(version, data, RunSettings.from_config(cfg).cache)
+    return emb.docs, emb.queries
+
+
 def _in_memory(evaluation, cfg, sample=None):
     """The analysis the pipeline ran before issue 18: both versions' full matrices in memory."""
     data = evaluation.data
     a, b = (build(cfg.models[n], n) for n in cfg.models)
     vec = {}
     for who, v in (("a", a), ("b", b)):
-        docs, queries, _ = embed_version(v, data, cfg)
+        docs, queries = _embed(v, data, cfg)
         vec[who] = (np.array(docs.vectors), np.array(queries.vectors))
     base, cand = evaluation.results
     return analyse_reindex(
@@ -149,10 +156,11 @@ def test_mixed_catalog_is_built_from_both_stores_block_by_block(tmp_path, shared
     data = load_beir(shared_data / "adi", on_invalid="skip")
     cfg = _cfg(shared_data, tmp_path / "cache", tmp_path / "out", "use_m3,e5_small")
     a, b = (build(cfg.models[n], n) for n in cfg.models)
-    a_docs = np.array(embed_version(a, data, cfg)[0].vectors)
-    b_docs = np.array(embed_version(b, data, cfg)[0].vectors)
+    a_docs = np.array(_embed(a, data, cfg)[0].vectors)
+    b_docs = np.array(_embed(b, data, cfg)[0].vectors)
     mask = mixed_rows(len(data.catalog), 0.5, 42)
-    mixed = mixed_catalog(a, b, data, cfg, mask, block=16)  # several blocks on ADI's 82 items
+    cache = RunSettings.from_config(cfg).cache
+    mixed = mixed_catalog(a, b, data, cache, mask, block=16)  # several blocks on ADI's 82 items
     expected = a_docs.copy()
     expected[mask] = b_docs[mask]
     assert mixed.dtype == np.float32 and mixed.flags.writeable
@@ -175,13 +183,14 @@ def test_states_the_pass_did_not_search_are_searched_after_it(tmp_path, shared_d
     evaluation = run_evaluation(cfg)  # fills the cache; its analysis is the reference
     expected = evaluation.comparison.candidates[0].reindex
     a, b = (build(cfg.models[n], n) for n in cfg.models)
-    rpass = start_pass(evaluation.data, [a.name, b.name], cfg, "ndcg@10", IndexSpec(), 42)
+    rpass = start_pass(evaluation.data, [a.name, b.name], 1000, 100, "ndcg@10", IndexSpec(), 42)
     assert not rpass.queries and not rpass.rankings  # nothing from a pass
     base, cand = evaluation.results
     got = analyse_candidate(
         rpass, a, b,
         {"baseline": base.per_query["ndcg@10"], "candidate": cand.per_query["ndcg@10"]},
-        evaluation.data, cfg, IndexSpec(), id_ranks(evaluation.data.catalog.ids),
+        evaluation.data, RunSettings.from_config(cfg).cache, IndexSpec(),
+        id_ranks(evaluation.data.catalog.ids),
         fraction=0.5, margin=0.01, n_resamples=1000, seed=42, confidence=0.95,
     )  # fmt: skip
     assert got.scores == pytest.approx(expected.scores, abs=1e-12)

@@ -24,6 +24,7 @@ from typing import Any
 
 from evalkit.checks.result import Status
 from evalkit.errors import ConfigError
+from evalkit.plain import plain_mapping
 
 SECTIONS = ("sanity", "long_text", "contract")
 ROLES = ("query", "document")
@@ -251,18 +252,7 @@ def _matches(name: str, pattern: str) -> bool:
 
 
 def _plain(cfg: Any, where: str) -> dict[str, Any]:
-    if cfg is None:
-        return {}
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            cfg = OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf comes with hydra-core
-        pass
-    if not isinstance(cfg, Mapping):
-        raise ConfigError(f"{where}={cfg!r} is invalid (expected a mapping)")
-    return dict(cfg)
+    return plain_mapping(cfg, where)
 
 
 def _positive(where: str, *values: int) -> None:

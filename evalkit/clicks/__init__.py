@@ -8,7 +8,8 @@ One concept per module:
   ``datasets``, configurable columns, validation with file / row / field errors;
 - :mod:`~evalkit.clicks.judgments` - COEC / CTR / click-share graded :class:`Judgments`;
 - :mod:`~evalkit.clicks.correlation` - similarity-vs-click Spearman / Kendall / Pearson (pooled
-  and within query) with query-bootstrap intervals and paired differences; ``pair_similarity``;
+  and within query) with query-bootstrap intervals and paired differences (the pairs' similarities:
+  :mod:`evalkit.pairs`);
 - :mod:`~evalkit.clicks.plot` - the similarity vs click rate / share scatter plot;
 - :mod:`~evalkit.clicks.simulate` - position-based and cascade click simulation, BM25 "production"
   ranking, :func:`simulate_demo_clicks`;

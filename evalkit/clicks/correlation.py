@@ -44,8 +44,6 @@ import numba
 import numpy as np
 from scipy import stats
 
-from evalkit.errors import EndpointError
-
 log_ = logging.getLogger(__name__)
 
 STATISTICS = ("spearman", "kendall", "pearson", "spearman_within")
@@ -201,56 +199,6 @@ def difference(candidate: ClickCorrelation, baseline: ClickCorrelation) -> Corre
         value = getattr(candidate, s).value - getattr(baseline, s).value
         out[s] = Estimate(float(value), float(lo), float(hi))
     return CorrelationDifference(**out, measure=candidate.measure, confidence=candidate.confidence)
-
-
-def pair_similarity(
-    query_vecs: np.ndarray,
-    item_vecs: np.ndarray,
-    q_rows: np.ndarray,
-    i_rows: np.ndarray,
-    chunk_size: int = 1024,
-    normalize: bool = True,
-) -> np.ndarray:
-    """Cosine similarity of ``query_vecs[q_rows[j]]`` and ``item_vecs[i_rows[j]]`` for every j.
-
-    Rows are L2-normalised here (a zero vector has similarity 0); work is done in chunks of
-    ``chunk_size`` pairs so memory stays bounded for millions of pairs.  Small chunks are also
-    faster: 1,024 pairs of 512-d float64 rows stay in the CPU caches and reuse one allocation
-    (12,836 demo pairs: 13 ms instead of 160 ms with 16,384-pair chunks, which page-fault fresh
-    memory; 1M pairs x 384-d: 0.6 s instead of 1.2 s; identical results).  ``normalize=False``
-    gives the raw inner product instead: the score the index ranks by, which is what drift
-    gates must see when a version's vectors are not unit length.
-
-    >>> qv = np.array([[1.0, 0.0], [0.0, 2.0]]); iv = np.array([[3.0, 0.0], [1.0, 1.0]])
-    >>> np.round(pair_similarity(qv, iv, np.array([0, 0, 1]), np.array([0, 1, 1])), 4).tolist()
-    [1.0, 0.7071, 0.7071]
-    >>> pair_similarity(qv, iv, np.array([0, 1]), np.array([0, 1]), normalize=False).tolist()
-    [3.0, 2.0]
-    """
-    q_rows = np.asarray(q_rows, dtype=np.int64)
-    i_rows = np.asarray(i_rows, dtype=np.int64)
-    if len(q_rows) != len(i_rows):
-        raise ValueError(f"q_rows ({len(q_rows)}) and i_rows ({len(i_rows)}) differ in length")
-    out = np.empty(len(q_rows), dtype=np.float64)
-    tiny = np.finfo(np.float64).tiny
-    for s in range(0, len(q_rows), chunk_size):
-        a = np.asarray(query_vecs[q_rows[s : s + chunk_size]], dtype=np.float64)
-        b = np.asarray(item_vecs[i_rows[s : s + chunk_size]], dtype=np.float64)
-        dot = np.einsum("ij,ij->i", a, b)
-        if not normalize:
-            out[s : s + chunk_size] = dot
-            continue
-        na = np.sqrt(np.einsum("ij,ij->i", a, a))
-        nb = np.sqrt(np.einsum("ij,ij->i", b, b))
-        out[s : s + chunk_size] = dot / np.maximum(na * nb, tiny)
-    bad = ~np.isfinite(out)
-    if bad.any():
-        j = int(np.argmax(bad))
-        raise EndpointError(
-            f"{int(bad.sum())} pair similarities are not finite (first: query row {q_rows[j]}, "
-            f"item row {i_rows[j]}): the embedding vectors contain NaN or inf"
-        )
-    return out
 
 
 # --- point estimates --------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from evalkit.clicks.correlation import (
     ClickCorrelation,
@@ -48,6 +47,8 @@ from evalkit.clicks.plot import plot_click_scatter
 from evalkit.clicks.simulate import ClickModel, simulate_demo_clicks
 from evalkit.data.schema import EvalData, Judgments
 from evalkit.errors import ConfigError
+from evalkit.pairs import align_similarity
+from evalkit.plain import plain_mapping
 
 log_ = logging.getLogger(__name__)
 
@@ -206,37 +207,6 @@ def judge_clicks(log: ClickLog, jcfg: Mapping[str, Any] | None = None) -> Judgme
     )
 
 
-def align_similarity(
-    log: ClickLog, pair_ids: Sequence[tuple[str, str]], similarity: np.ndarray
-) -> np.ndarray:
-    """The similarities of ``log``'s pairs, looked up in ``(pair_ids, similarity)``; NaN if absent."""
-    if len(pair_ids) == 0:
-        return np.full(len(log), np.nan)
-    q, i = zip(*pair_ids)
-    index = pd.MultiIndex.from_arrays([np.asarray(q, dtype=object), np.asarray(i, dtype=object)])
-    at = index.get_indexer(
-        pd.MultiIndex.from_arrays(
-            [np.asarray(log.query_ids, dtype=object), np.asarray(log.item_ids, dtype=object)]
-        )
-    )
-    sim = np.asarray(similarity, dtype=float)
-    return np.where(at >= 0, sim[np.maximum(at, 0)], np.nan)
-
-
-def pair_rows(
-    log: ClickLog, query_ids: Sequence[str], catalog_ids: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of each log pair's query in ``query_ids`` and item in ``catalog_ids`` (``-1`` absent),
-    for :func:`evalkit.clicks.correlation.pair_similarity`."""
-    qrow = pd.Index(np.asarray(query_ids, dtype=object)).get_indexer(
-        np.asarray(log.query_ids, dtype=object)
-    )
-    irow = pd.Index(np.asarray(catalog_ids, dtype=object)).get_indexer(
-        np.asarray(log.item_ids, dtype=object)
-    )
-    return qrow.astype(np.int64), irow.astype(np.int64)
-
-
 def click_report(
     log: ClickLog,
     pair_ids: Sequence[tuple[str, str]],
@@ -291,14 +261,4 @@ def click_report(
 
 
 def _plain(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A plain dict from a DictConfig / mapping / None."""
-    if cfg is None:
-        return {}
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return dict(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    except ImportError:  # pragma: no cover - hydra is a dependency
-        pass
-    return dict(cfg)
+    return plain_mapping(cfg, "clicks")

@@ -46,6 +46,7 @@ from typing import Any
 
 from evalkit.compare.quality import STATUS_TEXT, Quality, QualityCall
 from evalkit.errors import ConfigError, DataError
+from evalkit.plain import plain_mapping
 
 
 class Status(StrEnum):
@@ -439,16 +440,9 @@ def _read_section(kind: type, sec: Any, where: str) -> Any:
 
 
 def _plain(cfg: Any) -> dict[str, Any]:
-    try:  # a Hydra / OmegaConf node
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-    except ImportError:  # pragma: no cover - omegaconf comes with hydra-core
-        pass
     if not isinstance(cfg, Mapping):
         raise ConfigError(f"gates must be a mapping, got {type(cfg).__name__}")
-    return dict(cfg)
+    return plain_mapping(cfg, "gates")
 
 
 def _section(cfg: Mapping[str, Any], name: str, keys: set[str]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ versions (:class:`ScorePopulation`):
 - the retrieved top-k pairs of each judged query under A and under B (``k`` = the primary
   metric's cut-off, e.g. 10 for ``ndcg@10``), which are the pairs a downstream cut acts on.
   A pair retrieved by only one version is scored by the other one too (the pipeline reads that
-  version's query and item vectors again, :mod:`evalkit.retrieved_pairs`), so both score
+  version's query and item vectors again, :mod:`evalkit.run.retrieved_pairs`), so both score
   arrays hold the same pairs.  Judgments that hold only relevant items (Cranfield, BEIR qrels)
   thus still get non-relevant pairs.
 
@@ -299,7 +299,7 @@ def population_of(
     """The score population of one comparison (two :class:`~evalkit.results.VersionResult`):
     the judged pairs (``pair_ids`` with both versions' aligned scores) plus the unjudged pairs in
     A's or B's top-k of a judged query that both versions scored
-    (:mod:`evalkit.retrieved_pairs`); ``note`` says why the latter are missing, if they are."""
+    (:mod:`evalkit.run.retrieved_pairs`); ``note`` says why the latter are missing, if they are."""
     grades = grades_of_pairs(pair_ids, qrels)
     k = min(baseline.retrieved_k, candidate.retrieved_k)
     if baseline.retrieved_similarity is None or candidate.retrieved_similarity is None or not k:

@@ -14,7 +14,7 @@ columns are ignored.  Rules:
   their source names both files (the MLflow ``judgments`` input).
 
 It runs after any loader (demo, beir, tabular, hub, trec) and after the click stage, in
-:func:`evalkit.pipeline.run_evaluation`.
+:func:`evalkit.run.evaluation.run_evaluation`.
 
 >>> import tempfile, pathlib
 >>> from evalkit.data.schema import Catalog, Queries, Judgments, EvalData
@@ -32,7 +32,6 @@ True
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -85,22 +84,6 @@ class ExtraJudgments:
             f"extra judgments: {self.added} added from {self.path} "
             f"({self.agreeing} already held, {self.blank} blank)"
         )
-
-
-def split_dataset_config(node: Any) -> tuple[Any, str | None]:
-    """``(dataset config without extra_judgments, its value)``: the loaders never see the key.
-
-    The copy keeps its parent, so interpolations (``${..repo}``) resolve as before.
-    """
-    from omegaconf import DictConfig, open_dict
-
-    if not isinstance(node, DictConfig) or CONFIG_KEY not in node:
-        return node, None
-    value = node.get(CONFIG_KEY)
-    rest = copy.deepcopy(node)
-    with open_dict(rest):
-        rest.pop(CONFIG_KEY)
-    return rest, (str(value) if value not in (None, "") else None)
 
 
 def _header(path: Path, label: str) -> list[str]:

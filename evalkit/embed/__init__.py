@@ -8,16 +8,18 @@
 """
 
 from evalkit.embed.base import ROLES, EmbeddingResult, ModelVersion
-from evalkit.embed.cache import CacheStats, VectorCache
+from evalkit.embed.cache import CacheSettings, CacheStats, VectorCache
 from evalkit.embed.chunking import Chunking
 from evalkit.embed.local import E5Small, SentenceTransformerModel, UseM3
-from evalkit.embed.runner import embed_texts
+from evalkit.embed.runner import embed_texts, vectors_of
 
 __all__ = [
     "ROLES",
+    "CacheSettings",
     "CacheStats",
     "VectorCache",
     "embed_texts",
+    "vectors_of",
     "Chunking",
     "E5Small",
     "EmbeddingResult",

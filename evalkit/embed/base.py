@@ -153,6 +153,12 @@ class ModelVersion(ABC):
     """
 
     backend: ClassVar[str] = "abstract"
+    #: What the version can do, for the run and the engines (never sniffed with ``hasattr``):
+    #: ``brings_vectors`` - it reads vectors the team brings, by id (:meth:`vectors_for`),
+    #: and embeds nothing (no cache, no requests to time); ``calls_endpoint`` - it sends HTTP
+    #: requests (its workers mostly wait on the network).
+    brings_vectors: ClassVar[bool] = False
+    calls_endpoint: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -185,6 +191,19 @@ class ModelVersion(ABC):
         self.document_prefix = document_prefix or ""
         self.chunking = Chunking.from_config(chunking)
         self.revision = None if revision is None else str(revision)
+
+    # ------------------------------------------------------------------ capabilities
+
+    def vectors_for(self, ids: list[str], role: str) -> EmbeddingResult:
+        """The vectors of ``ids`` (in that order) of a version that ``brings_vectors``."""
+        raise ConfigError(
+            f"model version {self.name!r} embeds texts: it has no stored vectors to read by id"
+        )
+
+    def streams(self, role: str = "document") -> bool:
+        """Whether ``engine=ray`` reads this role's vectors part by part, never whole on the
+        driver (a precomputed Parquet catalog)."""
+        return False
 
     # ------------------------------------------------------------------ backend hooks
 

@@ -69,6 +69,36 @@ SHARD_MB = 64
 FLUSH_S = 30.0
 
 
+@dataclass(frozen=True)
+class CacheSettings:
+    """The ``cache`` config section: the store's root (None = no cache), shard size bound and
+    time between shard writes.
+
+    >>> CacheSettings.from_mapping({"dir": ".cache/evalkit", "enabled": False}).enabled
+    False
+    """
+
+    root: str | None = None
+    shard_mb: float = SHARD_MB
+    flush_s: float | None = FLUSH_S
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> CacheSettings:
+        """Read ``dir`` / ``enabled`` / ``shard_mb`` / ``flush_s``."""
+        enabled = bool(cfg.get("enabled", True))
+        root = cfg.get("dir")
+        flush = cfg.get("flush_s", FLUSH_S)
+        return cls(
+            root=str(root) if enabled and root is not None else None,
+            shard_mb=float(cfg.get("shard_mb", SHARD_MB)),
+            flush_s=None if flush is None else float(flush),
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.root is not None
+
+
 def spec_hash(spec: Mapping[str, Any]) -> str:
     """sha256 hex digest of the canonical JSON of a spec (sorted keys, no whitespace).
 

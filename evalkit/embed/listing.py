@@ -38,7 +38,7 @@ def configured_specs(versions: list[Any]) -> dict[str, tuple[str, str]]:
     """spec folder name -> (version name, role) of the versions that embed through the cache."""
     out: dict[str, tuple[str, str]] = {}
     for version in versions:
-        if hasattr(version, "vectors_for"):  # precomputed: reads its own files, no cache
+        if version.brings_vectors:  # precomputed: reads its own files, no cache
             continue
         for role in ROLES:
             key = spec_hash(version.cache_spec(role))[:32]

@@ -126,6 +126,7 @@ class OpenAIEmbedder(ModelVersion):
     """
 
     backend = "openai"
+    calls_endpoint = True
 
     def __init__(
         self,

@@ -349,6 +349,7 @@ class Precomputed(ModelVersion):
     """
 
     backend = "precomputed"
+    brings_vectors = True
 
     def __init__(
         self,

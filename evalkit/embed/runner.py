@@ -38,7 +38,14 @@ from evalkit.embed.base import (
     check_role,
     check_texts,
 )
-from evalkit.embed.cache import FLUSH_S, SHARD_MB, VectorCache, keys_distinct, text_key_array
+from evalkit.embed.cache import (
+    FLUSH_S,
+    SHARD_MB,
+    CacheSettings,
+    VectorCache,
+    keys_distinct,
+    text_key_array,
+)
 from evalkit.embed.store import unit_norm
 from evalkit.embed.vector_checks import ROLE_NAMES, check_vectors
 from evalkit.errors import EndpointError
@@ -272,4 +279,33 @@ def embed_texts(
         wall_s=wall,
         raw_dim=int(out.matrix.shape[1]) if out.matrix is not None else None,
         n_failed=rlog.failed,
+    )
+
+
+def vectors_of(
+    version: ModelVersion,
+    ids: Sequence[str],
+    texts: Sequence[str],
+    role: str,
+    cache: CacheSettings,
+    *,
+    progress: bool = False,
+    check: bool = True,
+    expect_dim: int | None = None,
+) -> EmbeddingResult:
+    """``version``'s vectors of the rows ``ids`` / ``texts``: read by id from the files of a
+    version that ``brings_vectors``, else embedded through the cache (:func:`embed_texts`; warm:
+    no request).  ``check`` / ``expect_dim`` as in :func:`embed_texts`."""
+    if version.brings_vectors:
+        return version.vectors_for(list(ids), role)
+    return embed_texts(
+        version,
+        texts,
+        role,
+        cache_dir=cache.root,
+        progress=progress,
+        expect_dim=expect_dim,
+        check=check,
+        shard_mb=cache.shard_mb,
+        flush_s=cache.flush_s,
     )

@@ -1,13 +1,13 @@
 """evalkit.engine: where embedding and search run (``conf/engine/``): ``local`` or ``ray``.
 
-:func:`open_engine` gives ``None`` for ``engine=local`` (everything in this process, as always) or
-a started :class:`~evalkit.engine.ray_engine.RayEngine` for ``engine=ray``; Ray itself is only
+:func:`open_engine` gives an :class:`~evalkit.engine.base.Engine`: a
+:class:`~evalkit.engine.local.LocalEngine` for ``engine=local`` (everything in this process) or a
+started :class:`~evalkit.engine.ray_engine.RayEngine` for ``engine=ray``; Ray itself is only
 imported then (optional extra ``pip install -e ".[ray]"``).
 
->>> import contextlib
 >>> with open_engine(EngineSpec(), {}) as engine:
-...     engine is None
-True
+...     engine.kind
+'local'
 """
 
 from __future__ import annotations
@@ -16,14 +16,18 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from evalkit.engine.base import Embedded, Engine, SearchJob
 from evalkit.engine.spec import EngineSpec
 
 
 @contextlib.contextmanager
-def open_engine(spec: EngineSpec, model_configs: dict[str, dict[str, Any]]) -> Iterator[Any]:
-    """``None`` for the local engine, else a connected RayEngine (stopped on exit)."""
+def open_engine(spec: EngineSpec, model_configs: dict[str, dict[str, Any]]) -> Iterator[Engine]:
+    """The engine ``spec`` names, started (and stopped on exit)."""
     if not spec.distributed:
-        yield None
+        from evalkit.engine.local import LocalEngine
+
+        with LocalEngine() as local:
+            yield local
         return
     from evalkit.engine.session import require_ray
 
@@ -34,4 +38,4 @@ def open_engine(spec: EngineSpec, model_configs: dict[str, dict[str, Any]]) -> I
         yield engine
 
 
-__all__ = ["EngineSpec", "open_engine"]
+__all__ = ["Embedded", "Engine", "EngineSpec", "SearchJob", "open_engine"]

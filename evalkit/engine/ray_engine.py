@@ -1,8 +1,8 @@
 """``engine=ray`` for one evaluation: a Ray session plus the two stages it runs remotely.
 
-:class:`RayEngine` is what :func:`evalkit.evaluate_version.evaluate_version` receives: ``embed``
-fills the cache on a Ray Data actor pool (:mod:`evalkit.engine.ray_embed`), ``rank`` searches the
-sharded catalog on Ray tasks (:mod:`evalkit.engine.ray_search`), and ``stream`` evaluates a
+:class:`RayEngine` implements :class:`~evalkit.engine.base.Engine`: ``embed`` fills the cache on a
+Ray Data actor pool (:mod:`evalkit.engine.ray_embed`) and reads the vectors back; ``search``
+searches the sharded catalog on Ray tasks (:mod:`evalkit.engine.ray_search`), or evaluates a
 precomputed Parquet catalog part by part without reading it on the driver
 (:mod:`evalkit.engine.ray_catalog`).  Everything else stays on the driver.
 """
@@ -12,29 +12,30 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from pathlib import Path
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from evalkit.engine.base import Embedded, SearchJob
+from evalkit.engine.local import embed_for_search, read_embedded, searched
 from evalkit.engine.ray_embed import RemoteEmbedding, embed_on_ray
 from evalkit.engine.ray_search import index_key, ray_ranking
 from evalkit.engine.session import RaySession
 from evalkit.engine.spec import EngineSpec
 from evalkit.errors import ConfigError
-from evalkit.index.faiss_index import IndexSpec
-from evalkit.retrieve.ranking import Ranking
+from evalkit.pairs import Searched
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evalkit.data.schema import EvalData
+    from evalkit.embed.base import EmbeddingResult, ModelVersion
+    from evalkit.embed.cache import CacheSettings
 
 log = logging.getLogger(__name__)
 
 
-def is_http(version: Any) -> bool:
-    """Whether a version calls an HTTP endpoint (its actors mostly wait on the network)."""
-    return getattr(version, "endpoints", None) is not None
-
-
 class RayEngine:
     """Use as a context manager (starts / joins Ray, stops what it started)."""
+
+    kind = "ray"
 
     def __init__(self, spec: EngineSpec, model_configs: dict[str, dict[str, Any]]) -> None:
         self.spec = spec
@@ -52,22 +53,41 @@ class RayEngine:
             self._tmp = None
         self.session.__exit__(*exc)
 
-    def cache_dir(self, configured: Path | None) -> Path:
-        """The cache the workers' vectors go through (a temporary one with ``cache.enabled=false``)."""
+    def cache_dir(self, configured: str | None) -> str:
+        """The store the workers' vectors go through (a local folder or an fsspec URL; a
+        temporary folder with ``cache.enabled=false``)."""
         if configured is not None:
             return configured
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="evalkit-ray-cache-")
-        return Path(self._tmp.name)
+        return self._tmp.name
 
     def embed(
-        self, version: Any, texts: dict[str, list[str]], cache_dir: Path, progress: bool
+        self,
+        version: ModelVersion,
+        data: EvalData,
+        cache: CacheSettings,
+        progress: bool = False,
+        queries: EmbeddingResult | None = None,
+    ) -> Embedded:
+        """Fill the cache with the version's vectors on a Ray Data actor pool, then read them
+        back here (a precomputed version's files are read here directly)."""
+        if version.brings_vectors:
+            return read_embedded(version, data, cache, progress, queries)
+        cache = replace(cache, root=self.cache_dir(cache.root))
+        texts = {"document": data.embedded_texts(), "query": data.queries.texts}
+        remote = self._embed_on_ray(version, texts, cache.root, progress)
+        emb = read_embedded(version, data, cache, progress, queries)
+        emb.remote = remote
+        return emb
+
+    def _embed_on_ray(
+        self, version: ModelVersion, texts: dict[str, list[str]], cache_dir: Any, progress: bool
     ) -> dict[str, RemoteEmbedding]:
-        """Fill the cache with ``version``'s vectors of ``texts`` (per role) on Ray Data."""
         config = self.model_configs.get(version.name)
         if config is None:
             raise ConfigError(f"engine=ray: no config for model version {version.name!r}")
-        http = is_http(version)
+        http = version.calls_endpoint
         workers = (
             self.spec.http_workers if http else (self.spec.embed_workers or self.session.cpus())
         )
@@ -83,44 +103,68 @@ class RayEngine:
             progress=progress,
         )
 
-    def streams(self, version: Any) -> bool:
-        """Whether ``version``'s catalog is read part by part on Ray (precomputed Parquet)."""
-        check = getattr(version, "streams", None)
-        return bool(check is not None and check("document"))
+    def search(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:
+        """Search the version's catalog on Ray tasks, sharded, top-k merged here; a precomputed
+        Parquet catalog is read, checked and indexed part by part on Ray tasks and never whole
+        on the driver (:meth:`_stream`)."""
+        if version.streams("document"):
+            return self._stream(version, data, job)
+        catalog, queries, remote, stats = embed_for_search(self, version, data, job)
+        key = index_key(
+            version.spec("document"),
+            str(data.fingerprint.get("catalog", "")),
+            str(data.text_field),
+            len(catalog),
+            job.spec.params() | {"index.train_sample": job.spec.train_sample},
+            self.spec.shard_rows,
+            job.seed,
+        )
+        ranking, search_stats = ray_ranking(
+            vectors=catalog,
+            queries=queries.vectors,
+            query_ids=data.queries.ids,
+            item_ids=data.catalog.ids,
+            id_rank=job.id_rank,
+            k=job.k,
+            spec=job.spec,
+            engine=self.spec,
+            store_root=self.cache_dir(job.cache.root),
+            key=key,
+            seed=job.seed,
+            progress=job.progress,
+        )
+        stats.update(search_stats)
+        if job.reindex is not None:  # searched on Ray tasks: no index here to search again
+            job.reindex.add_queries(version.name, queries.vectors)
+        out = searched(ranking, queries, catalog, job.rows, stats, remote)
+        del catalog
+        return out
 
-    def stream(
-        self, version: Any, data: Any, cfg: Any, spec: IndexSpec, id_rank: np.ndarray, rows: Any
-    ) -> Any:
-        """Search a precomputed catalog read, checked and indexed by Ray tasks, part by part;
-        the driver holds the queries and the judged / clicked items' vectors only."""
+    def _stream(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:
+        """A precomputed catalog read, checked and indexed by Ray tasks, part by part; the
+        driver holds the queries and the judged / clicked items' vectors only."""
         import ray
 
         from evalkit.embed.vector_checks import NormSummary
         from evalkit.engine.ray_catalog import stream_catalog
-        from evalkit.evaluate_version import Searched, click_pair_similarity, pair_similarity
 
         t0 = time.perf_counter()
         queries = version.vectors_for(data.queries.ids, "query")
         read_s = time.perf_counter() - t0
-        want = rows.judged_i
-        if rows.click_i is not None:
-            want = np.union1d(want, rows.click_i[rows.click_i >= 0])
-        cache = self.cache_dir(str(cfg.cache.dir) if cfg.cache.enabled else None)
         cat = stream_catalog(
             ray=ray,
             version=version,
             data=data,
             queries=queries.vectors,
-            spec=spec,
-            k=int(cfg.k),
-            id_rank=id_rank,
-            want=np.unique(want),
-            store_root=cache,
+            spec=job.spec,
+            k=job.k,
+            id_rank=job.id_rank,
+            want=job.rows.wanted_items(),
+            store_root=self.cache_dir(job.cache.root),
             index_store=self.spec.index_store,
-            seed=int(cfg.seed),
-            progress=bool(cfg.progress),
+            seed=job.seed,
+            progress=job.progress,
         )
-        q = queries.vectors
         stats: dict[str, float] = {
             # reading the vectors: the queries here, the catalog's parts in pass 1
             "embed_seconds": read_s + cat.stats["scan_seconds"],
@@ -129,51 +173,7 @@ class RayEngine:
             "embed_retries": 0,
             "embed_failed_requests": 0,
             "dim": cat.dim,
-            **(cat.norms + NormSummary.of(q)).metrics(),
+            **(cat.norms + NormSummary.of(queries.vectors)).metrics(),
         }
         stats.update(cat.stats)
-        stats["ties"] = cat.ranking.ties
-        stats["boundary_ties"] = cat.ranking.boundary_ties
-        similarity = pair_similarity(
-            q, cat.vectors, rows.judged_q, cat.positions(rows.judged_i), normalize=False
-        )
-        clicks = click_pair_similarity(q, cat.vectors, rows, cat.positions)
-        return Searched(queries, cat.ranking, stats, similarity, clicks, {})
-
-    def rank(
-        self,
-        *,
-        version: Any,
-        doc_vectors: np.ndarray,
-        query_vectors: np.ndarray,
-        data: Any,
-        spec: IndexSpec,
-        k: int,
-        id_rank: np.ndarray,
-        store_root: Path | None,
-        seed: int,
-        progress: bool,
-    ) -> tuple[Ranking, dict[str, float]]:
-        key = index_key(
-            version.spec("document"),
-            str(data.fingerprint.get("catalog", "")),
-            str(data.text_field),
-            len(doc_vectors),
-            spec.params() | {"index.train_sample": spec.train_sample},
-            self.spec.shard_rows,
-            seed,
-        )
-        return ray_ranking(
-            vectors=doc_vectors,
-            queries=query_vectors,
-            query_ids=data.queries.ids,
-            item_ids=data.catalog.ids,
-            id_rank=id_rank,
-            k=k,
-            spec=spec,
-            engine=self.spec,
-            store_root=store_root,
-            key=key,
-            seed=seed,
-            progress=progress,
-        )
+        return searched(cat.ranking, queries, cat.vectors, job.rows, stats, item_pos=cat.positions)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from evalkit.clicks.stage import align_similarity
 from evalkit.data.schema import EvalData
 from evalkit.errors import ConfigError, DataError
+from evalkit.pairs import align_similarity
 from evalkit.results import VersionResult
 from evalkit.retrieve.trec import ranking_from_trec
 from evalkit.track.mlflow_tracker import Tracker

@@ -1,12 +1,12 @@
 """The re-index analysis (:mod:`evalkit.compare.reindex`) inside the evaluation's own pass.
 
 Each catalog matrix is resident once.  While a version's catalog is indexed for the main search
-(:func:`evalkit.evaluate_version.search_in_memory`), :meth:`ReindexPass.on_catalog` also searches
+(:meth:`evalkit.engine.local.LocalEngine.search`), :meth:`ReindexPass.on_catalog` also searches
 the *sampled* query vectors of its partners of equal dimension (small: ``compare.reindex_queries``
 rows): the candidates' on the baseline's catalog (``candidate_queries_on_baseline_index``), the
 baseline's on each candidate's (``baseline_queries_on_candidate_index``).  The candidates' query
 vectors are therefore embedded (or read from the cache) before the baseline's stage, and handed
-to their own stage unchanged (:func:`evalkit.evaluate_version.embed_queries`).
+to their own stage unchanged (:func:`query_vectors`).
 
 After the main pass, :func:`analyse_candidate` builds the half-migrated catalog once per
 candidate (:func:`mixed_catalog`: the baseline's rows read from the vector store's
@@ -23,12 +23,11 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
 
 from evalkit.compare.reindex import (
     A_ON_B,
@@ -36,6 +35,7 @@ from evalkit.compare.reindex import (
     ReindexAnalysis,
     catalog_index,
     decide_states,
+    dims_differ,
     mixed_rows,
     mixed_state,
     per_query_of,
@@ -44,10 +44,13 @@ from evalkit.compare.reindex import (
     sample_rows,
 )
 from evalkit.data.schema import EvalData
-from evalkit.embed import embed_texts
-from evalkit.embed.cache import FLUSH_S, SHARD_MB, populated_empty
+from evalkit.embed.base import EmbeddingResult, ModelVersion
+from evalkit.embed.cache import CacheSettings, populated_empty
+from evalkit.embed.runner import vectors_of
 from evalkit.index.faiss_index import IndexSpec
+from evalkit.results import VersionResult
 from evalkit.retrieve.replay import replay
+from evalkit.run.settings import ReindexSettings
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +104,17 @@ class ReindexPass:
 
 
 def start_pass(
-    data: EvalData, names: list[str], cfg: DictConfig, metric: str, spec: IndexSpec, seed: int
+    data: EvalData,
+    names: list[str],
+    size: int | None,
+    k: int,
+    metric: str,
+    spec: IndexSpec,
+    seed: int,
 ) -> ReindexPass:
     """The pass for baseline ``names[0]`` and candidates ``names[1:]``: the query sample is
-    :func:`~evalkit.compare.reindex.sample_rows` of ``compare.reindex_queries`` seeded by
-    ``compare.seed``."""
-    size = cfg.compare.get("reindex_queries", 1000)
+    :func:`~evalkit.compare.reindex.sample_rows` of ``size`` (``compare.reindex_queries``; None:
+    every query) seeded by ``seed`` (``compare.seed``)."""
     qrels = data.judgments.qrels if data.judgments is not None else {}
     rows = sample_rows(data.queries.ids, qrels, size, seed)
     return ReindexPass(
@@ -116,15 +124,21 @@ def start_pass(
         query_ids=[data.queries.ids[i] for i in rows],
         qrels=qrels,
         metric=metric,
-        k=int(cfg.k),
+        k=int(k),
         batch=spec.search_batch,
     )
 
 
+def query_vectors(version: ModelVersion, data: EvalData, cache: CacheSettings) -> EmbeddingResult:
+    """The queries' vectors of ``version`` as the main pass gets them (a precomputed version's
+    files, or the cache), without a progress bar."""
+    return vectors_of(version, data.queries.ids, data.queries.texts, "query", cache)
+
+
 def catalog_vectors(
-    version: Any,
+    version: ModelVersion,
     data: EvalData,
-    cfg: DictConfig,
+    cache: CacheSettings,
     rows: np.ndarray | None = None,
     texts: list[str] | None = None,
 ) -> np.ndarray:
@@ -132,29 +146,19 @@ def catalog_vectors(
     them: a precomputed version's files, or the embedding cache (warm: no embedding calls; a
     cache miss is embedded, so the vectors are right either way).  ``texts``:
     ``data.embedded_texts()`` when the caller has it already."""
-    if hasattr(version, "vectors_for"):
-        ids = data.catalog.ids if rows is None else [data.catalog.ids[i] for i in rows]
-        return version.vectors_for(ids, "document").vectors
     texts = texts if texts is not None else data.embedded_texts()
+    ids = data.catalog.ids
     if rows is not None:
-        texts = [texts[i] for i in rows]
-    return embed_texts(
-        version,
-        texts,
-        "document",
-        cache_dir=str(cfg.cache.dir) if cfg.cache.enabled else None,
-        progress=False,
-        check=False,  # checked by the main pass
-        shard_mb=float(cfg.cache.get("shard_mb", SHARD_MB)),
-        flush_s=cfg.cache.get("flush_s", FLUSH_S),
-    ).vectors
+        ids, texts = [ids[i] for i in rows], [texts[i] for i in rows]
+    # check=False: the main pass checked these vectors
+    return vectors_of(version, ids, texts, "document", cache, check=False).vectors
 
 
 def mixed_catalog(
-    baseline: Any,
-    candidate: Any,
+    baseline: ModelVersion,
+    candidate: ModelVersion,
     data: EvalData,
-    cfg: DictConfig,
+    cache: CacheSettings,
     mask: np.ndarray,
     block: int = MIX_BLOCK,
 ) -> np.ndarray:
@@ -165,7 +169,7 @@ def mixed_catalog(
     ``block`` catalog rows at a time (a block's rows sit in a few shards), so memory stays at one
     catalog matrix plus one block."""
     texts = data.embedded_texts()
-    base = catalog_vectors(baseline, data, cfg, texts=texts)
+    base = catalog_vectors(baseline, data, cache, texts=texts)
     if base.flags.writeable and base.flags.c_contiguous and base.dtype == np.float32:
         out = base
     else:  # a read-only view of one memory-mapped shard (small catalogs): one copy
@@ -176,17 +180,17 @@ def mixed_catalog(
     for s in range(0, n, block):
         r = s + np.flatnonzero(mask[s : s + block])
         if len(r):
-            out[r] = catalog_vectors(candidate, data, cfg, rows=r, texts=texts)
+            out[r] = catalog_vectors(candidate, data, cache, rows=r, texts=texts)
     return out
 
 
 def analyse_candidate(
     rpass: ReindexPass,
-    baseline: Any,
-    candidate: Any,
+    baseline: ModelVersion,
+    candidate: ModelVersion,
     known: Mapping[str, Mapping[str, float]],
     data: EvalData,
-    cfg: DictConfig,
+    cache: CacheSettings,
     spec: IndexSpec,
     id_rank: np.ndarray,
     *,
@@ -205,9 +209,7 @@ def analyse_candidate(
     args = (qids, item_ids, rpass.qrels, rpass.metric, rpass.k, spec.search_batch, id_rank)
     for v in (baseline, candidate):
         if v.name not in rpass.queries:  # engine=ray: read back from the cache
-            from evalkit.evaluate_version import embed_queries
-
-            rpass.add_queries(v.name, embed_queries(v, data, cfg).vectors)
+            rpass.add_queries(v.name, query_vectors(v, data, cache).vectors)
     a_q, b_q = rpass.queries[baseline.name], rpass.queries[candidate.name]
 
     def cross(queries_of: Any, catalog_of: Any, q: np.ndarray) -> dict[str, float]:
@@ -215,7 +217,7 @@ def analyse_candidate(
         if ranking is not None:
             return per_query_of(ranking, rpass.qrels, rpass.metric)
         # not searched in the pass (engine=ray): the catalog once more, alone
-        docs = catalog_vectors(catalog_of, data, cfg)
+        docs = catalog_vectors(catalog_of, data, cache)
         index = catalog_index(docs, spec)
         got = per_query_on(index, q, *args)
         del index, docs
@@ -229,7 +231,7 @@ def analyse_candidate(
     per[A_ON_B] = cross(baseline, candidate, a_q)
     per["candidate"] = restrict(known["candidate"], qids)
     mask = mixed_rows(len(item_ids), fraction, seed)
-    mixed = mixed_catalog(baseline, candidate, data, cfg, mask)
+    mixed = mixed_catalog(baseline, candidate, data, cache, mask)
     index = catalog_index(mixed, spec)
     per[mixed_state(fraction, "baseline")] = per_query_on(index, a_q, *args)
     per[mixed_state(fraction, "candidate")] = per_query_on(index, b_q, *args)
@@ -247,3 +249,78 @@ def analyse_candidate(
         seed,
         confidence,
     )
+
+
+def plan_pass(
+    data: EvalData,
+    versions: Sequence[ModelVersion],
+    reindex: ReindexSettings,
+    cache: CacheSettings,
+    k: int,
+    metric: str,
+    spec: IndexSpec,
+    seed: int,
+    logged_baseline: bool,
+) -> ReindexPass | None:
+    """The re-index analysis's share of the main pass, or None when it does not run
+    (``compare.reindex=false``, one version, a logged baseline, no cache)."""
+    if len(versions) < 2 or logged_baseline or not reindex.enabled:
+        return None
+    if not cache.enabled and not all(v.brings_vectors for v in versions):
+        log.warning("compare.reindex needs the embedding cache (cache.enabled=true): skipped")
+        return None
+    return start_pass(data, [v.name for v in versions], reindex.queries, k, metric, spec, seed)
+
+
+def reindex_analyses(
+    rpass: ReindexPass | None,
+    versions: Sequence[ModelVersion],
+    results: Sequence[VersionResult],
+    data: EvalData,
+    cache: CacheSettings,
+    spec: IndexSpec,
+    id_rank: np.ndarray,
+    *,
+    fraction: float,
+    margin: float,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
+) -> dict[str, ReindexAnalysis]:
+    """Re-index or not (:mod:`evalkit.compare.reindex`) for every candidate, on the pass's query
+    sample (``compare.reindex_queries``): the cross states were scored in the main pass; the
+    half-migrated catalog is built here once per candidate and freed (:func:`analyse_candidate`)."""
+    if rpass is None:
+        return {}
+    (base_v, *cand_v), (base_r, *cand_r) = versions, results
+    metric = rpass.metric
+    boot = {"n_resamples": n_resamples, "seed": seed, "confidence": confidence}
+    out = {}
+    for v, r in zip(cand_v, cand_r):
+        known = {"baseline": base_r.per_query[metric], "candidate": r.per_query[metric]}
+        da, db = int(base_r.extra.get("dim", 0)), int(r.extra.get("dim", 0))
+        if da != db:  # the two main evaluations' values: every query, nothing to search
+            out[v.name] = dims_differ(da, db, metric, known, **boot)
+            continue
+        if "catalog_parts" in base_r.extra or "catalog_parts" in r.extra:
+            # engine=ray streamed a precomputed catalog: it is never loaded on the driver whole
+            log.info(
+                "re-index %s: not analysed (catalog streamed on Ray, never on the driver)", v.name
+            )
+            continue
+        out[v.name] = analyse_candidate(
+            rpass,
+            base_v,
+            v,
+            known,
+            data,
+            cache,
+            spec,
+            id_rank,
+            fraction=fraction,
+            margin=margin,
+            **boot,
+        )
+        log.info("re-index %s: %s", v.name, out[v.name].action)
+    log.info("re-index analysis on %d sampled queries: %.1f s", len(rpass.query_ids), rpass.seconds)
+    return out

@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from evalkit.clicks.correlation import pair_similarity
 from evalkit.data.schema import EvalData
-from evalkit.embed import embed_texts
+from evalkit.embed.base import ModelVersion
+from evalkit.embed.cache import CacheSettings
+from evalkit.embed.runner import vectors_of
+from evalkit.pairs import pair_similarity
 from evalkit.results import VersionResult
 from evalkit.retrieve.ranking import Ranking
 
@@ -54,27 +56,8 @@ def retrieved_pairs(
     return sorted(out)
 
 
-def _vectors(version: Any, ids: list[str], texts: list[str], role: str, cfg: Any) -> np.ndarray:
-    if hasattr(version, "vectors_for"):  # precomputed: the team's vectors, by id
-        return version.vectors_for(ids, role).vectors
-    return embed_texts(
-        version,
-        texts,
-        role,
-        cache_dir=str(cfg.cache.dir),
-        progress=False,
-        check=False,  # checked when the version was evaluated
-    ).vectors
-
-
-def _parted(version: Any) -> bool:
-    """A precomputed version whose catalog is Parquet (``engine=ray`` streams it part by part)."""
-    streams = getattr(version, "streams", None)
-    return bool(streams("document")) if callable(streams) else False
-
-
 def score_pairs(
-    version: Any, data: EvalData, pairs: Sequence[tuple[str, str]], cfg: Any
+    version: ModelVersion, data: EvalData, pairs: Sequence[tuple[str, str]], cache: CacheSettings
 ) -> np.ndarray:
     """``version``'s raw inner product (the score its index ranks by) of every pair."""
     if not pairs:
@@ -87,26 +70,34 @@ def score_pairs(
     q_texts = [data.queries.texts[j] for j in q_at]
     doc_texts = data.embedded_texts()
     i_texts = [doc_texts[j] for j in i_at]
-    qv = _vectors(version, uq.tolist(), q_texts, "query", cfg)
-    iv = _vectors(version, ui.tolist(), i_texts, "document", cfg)
+    # check=False: checked when the version was evaluated
+    qv = vectors_of(version, uq.tolist(), q_texts, "query", cache, check=False).vectors
+    iv = vectors_of(version, ui.tolist(), i_texts, "document", cache, check=False).vectors
     return pair_similarity(qv, iv, q_rows, i_rows, normalize=False)
 
 
 def score_retrieved_pairs(
-    results: Sequence[VersionResult], versions: Sequence[Any], data: EvalData, cfg: Any, k: int
-) -> None:
-    """Fill ``retrieved_*`` of every result whose version's vectors can be read again.
+    results: Sequence[VersionResult],
+    versions: Sequence[ModelVersion],
+    data: EvalData,
+    cache: CacheSettings,
+    k: int,
+) -> list[VersionResult]:
+    """The results, with ``retrieved_*`` filled in where the version's vectors can be read again.
 
     ``versions`` are the evaluated versions, matching the last ``len(versions)`` results (a
     baseline from MLflow comes first and has no version: it gets no retrieved pairs).
     """
+    results = list(results)
     qrels = data.judgments.qrels if data.judgments is not None else {}
     if not qrels or len(results) < 2:
-        return
-    if not cfg.cache.enabled and not all(hasattr(v, "vectors_for") for v in versions):
+        return results
+    if not cache.enabled and not all(v.brings_vectors for v in versions):
         log.info("score thresholds: top-%d pairs not scored (needs cache.enabled=true)", k)
-        return
-    if any("catalog_parts" in r.extra for r in results) or any(_parted(v) for v in versions):
+        return results
+    if any("catalog_parts" in r.extra for r in results) or any(
+        v.streams("document") for v in versions
+    ):
         # engine=ray reads a precomputed Parquet catalog part by part and never whole on the
         # driver; leaving its top-k pairs out under every engine keeps engine=local and
         # engine=ray verdicts identical on the same vectors.
@@ -115,11 +106,15 @@ def score_retrieved_pairs(
             "pairs only, under every engine)",
             k,
         )
-        return
+        return results
     pairs = retrieved_pairs([r.ranking for r in results if r.ranking is not None], qrels, k)
-    evaluated = results[len(results) - len(versions) :]
-    for version, result in zip(versions, evaluated):
-        result.retrieved_pair_ids = pairs
-        result.retrieved_similarity = score_pairs(version, data, pairs, cfg)
-        result.retrieved_k = int(k)
+    first = len(results) - len(versions)
+    for i, version in enumerate(versions, start=first):
+        results[i] = replace(
+            results[i],
+            retrieved_pair_ids=pairs,
+            retrieved_similarity=score_pairs(version, data, pairs, cache),
+            retrieved_k=int(k),
+        )
     log.info("score thresholds: %d unjudged top-%d pairs scored by every version", len(pairs), k)
+    return results

@@ -1,0 +1,90 @@
+"""The :class:`Engine` interface: where one version's vectors are embedded and its catalog searched.
+
+Two engines implement it: :class:`~evalkit.engine.local.LocalEngine` (this process, the default)
+and :class:`~evalkit.engine.ray_engine.RayEngine` (Ray Data embedding, sharded search on Ray
+tasks).  The run (:mod:`evalkit.run.version`) only calls :meth:`Engine.search`; what it hands over
+is a :class:`SearchJob` and what it gets back a :class:`~evalkit.pairs.Searched`, the same for
+every engine.
+
+>>> from evalkit.engine.local import LocalEngine
+>>> isinstance(LocalEngine(), Engine)
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from evalkit.embed.cache import CacheSettings
+from evalkit.index.faiss_index import IndexSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evalkit.data.schema import EvalData
+    from evalkit.embed.base import EmbeddingResult, ModelVersion
+    from evalkit.pairs import PairRows, Searched
+
+
+class ReindexHook(Protocol):
+    """What an engine tells the re-index analysis while a version's catalog is loaded
+    (:class:`evalkit.run.reindex.ReindexPass`)."""
+
+    def add_queries(self, name: str, vectors: np.ndarray) -> None: ...
+
+    def on_catalog(
+        self, name: str, index: Any, dim: int, item_ids: list[str], id_rank: np.ndarray
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class SearchJob:
+    """How to search one version: the index, the depth, the cache, and the rows every version
+    shares (``id_rank``: :func:`~evalkit.retrieve.replay.id_ranks`, ``rows``:
+    :func:`~evalkit.pairs.pair_rows_of`)."""
+
+    spec: IndexSpec
+    k: int
+    seed: int
+    cache: CacheSettings
+    id_rank: np.ndarray
+    rows: PairRows
+    progress: bool = False
+    #: the re-index pass (None: not analysed)
+    reindex: ReindexHook | None = None
+    #: the queries' vectors when embedded earlier (the re-index pass embeds candidates' first)
+    queries: EmbeddingResult | None = None
+
+
+@dataclass
+class Embedded:
+    """One version's catalog and query vectors, and what remote workers reported per role."""
+
+    docs: EmbeddingResult
+    queries: EmbeddingResult
+    remote: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Embeds and searches one model version at a time; a context manager (started / stopped
+    by :func:`evalkit.engine.open_engine`)."""
+
+    kind: str
+
+    def embed(
+        self,
+        version: ModelVersion,
+        data: EvalData,
+        cache: CacheSettings,
+        progress: bool = False,
+        queries: EmbeddingResult | None = None,
+    ) -> Embedded:
+        """The version's catalog and query vectors, through ``cache`` (``queries``: already
+        embedded, used as is)."""
+        ...
+
+    def search(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:
+        """Embed (or read) the version's vectors, index its catalog and replay every query."""
+        ...

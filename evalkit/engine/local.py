@@ -1,0 +1,183 @@
+"""``engine=local``: embedding and search in this process (the default engine).
+
+:class:`LocalEngine` embeds through the vector cache (or reads a precomputed version's files),
+holds the version's catalog matrix once, indexes it in FAISS and replays every query in batches.
+The helpers below it (:func:`read_embedded`, :func:`embedding_stats`, :func:`checked_dims`,
+:func:`searched`) are shared with :class:`~evalkit.engine.ray_engine.RayEngine`, which embeds and
+searches elsewhere but reads back and finishes the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from evalkit.embed.runner import vectors_of
+from evalkit.embed.vector_checks import vector_stats
+from evalkit.engine.base import Embedded, SearchJob
+from evalkit.errors import EndpointError
+from evalkit.index.faiss_index import ArrayFlatIP, build_index, measure_ann_recall, stored_vectors
+from evalkit.pairs import PairRows, Searched, click_pair_similarity, pair_similarity
+from evalkit.retrieve.replay import replay
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evalkit.data.schema import EvalData
+    from evalkit.embed.base import EmbeddingResult, ModelVersion
+    from evalkit.embed.cache import CacheSettings
+    from evalkit.retrieve.ranking import Ranking
+
+
+def read_embedded(
+    version: ModelVersion,
+    data: EvalData,
+    cache: CacheSettings,
+    progress: bool = False,
+    queries: EmbeddingResult | None = None,
+) -> Embedded:
+    """The catalog's and the queries' vectors: a precomputed version's files, or the cache
+    (texts it misses are embedded here).  Queries are checked against the catalog's raw
+    dimension, so a server answering queries in another dimension fails early."""
+    texts = data.embedded_texts()
+    docs = vectors_of(version, data.catalog.ids, texts, "document", cache, progress=progress)
+    if queries is None:
+        queries = vectors_of(
+            version,
+            data.queries.ids,
+            data.queries.texts,
+            "query",
+            cache,
+            progress=progress,
+            expect_dim=docs.raw_dim,
+        )
+    return Embedded(docs, queries)
+
+
+def embedding_stats(emb: Embedded, seconds: float) -> dict[str, float]:
+    """The embedding stage's run statistics (requests, cache hits, retries, vector norms)."""
+    docs, queries, remote = emb.docs, emb.queries, emb.remote
+    stats: dict[str, float] = {
+        "embed_seconds": seconds,
+        "embed_requests": docs.n_requests + queries.n_requests,
+        "embed_cached": docs.n_cached + queries.n_cached,
+        "embed_retries": docs.n_retries + queries.n_retries,
+        "embed_failed_requests": docs.n_failed + queries.n_failed,
+    }
+    if remote:  # the requests were made by Ray workers
+        stats["embed_requests"] += sum(r.n_requests for r in remote.values())
+        stats["embed_cached"] = sum(r.n_cached for r in remote.values())
+        stats["embed_retries"] += sum(r.retries for r in remote.values())
+    stats["dim"] = docs.vectors.shape[1]
+    stats.update(vector_stats(docs.vectors, queries.vectors))
+    return stats
+
+
+def checked_dims(version: ModelVersion, docs: np.ndarray, queries: np.ndarray) -> None:
+    """One dimension for catalog and queries (never FAISS's ``assert d == self.d``)."""
+    if docs.shape[1] != queries.shape[1]:
+        raise EndpointError(
+            f"model version {version.name!r}: catalog vectors have {docs.shape[1]} "
+            f"dimensions, query vectors {queries.shape[1]} (expected one dimension)"
+        )
+
+
+def embed_for_search(
+    engine: Any, version: ModelVersion, data: EvalData, job: SearchJob
+) -> tuple[np.ndarray, EmbeddingResult, dict[str, Any], dict[str, float]]:
+    """``engine.embed`` timed and checked: ``(catalog matrix, queries, remote, stats)``."""
+    t0 = time.perf_counter()
+    before = job.queries.wall_s if job.queries is not None else 0.0  # embedded earlier
+    emb = engine.embed(version, data, job.cache, job.progress, queries=job.queries)
+    stats = embedding_stats(emb, time.perf_counter() - t0 + before)
+    checked_dims(version, emb.docs.vectors, emb.queries.vectors)
+    return emb.docs.vectors, emb.queries, emb.remote, stats
+
+
+def searched(
+    ranking: Ranking,
+    queries: EmbeddingResult,
+    catalog: np.ndarray,
+    rows: PairRows,
+    stats: dict[str, float],
+    remote: dict[str, Any] | None = None,
+    item_pos: Any = None,
+) -> Searched:
+    """A search's result: the ranking's ties and the judged / logged pairs' similarities
+    (``item_pos``: catalog rows -> rows of ``catalog`` when it holds only some of them)."""
+    stats["ties"] = ranking.ties
+    stats["boundary_ties"] = ranking.boundary_ties
+    q = queries.vectors
+    items = rows.judged_i if item_pos is None else item_pos(rows.judged_i)
+    similarity = pair_similarity(q, catalog, rows.judged_q, items, normalize=False)
+    clicks = click_pair_similarity(q, catalog, rows, item_pos)
+    return Searched(queries, ranking, stats, similarity, clicks, dict(remote or {}))
+
+
+class LocalEngine:
+    """Everything in this process; a no-op context manager."""
+
+    kind = "local"
+
+    def __enter__(self) -> LocalEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def embed(
+        self,
+        version: ModelVersion,
+        data: EvalData,
+        cache: CacheSettings,
+        progress: bool = False,
+        queries: EmbeddingResult | None = None,
+    ) -> Embedded:
+        return read_embedded(version, data, cache, progress, queries)
+
+    def search(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:
+        """Hold the catalog matrix once, index and replay it here; the re-index pass
+        (:meth:`~evalkit.run.reindex.ReindexPass.on_catalog`) searches it while it is loaded."""
+        catalog, queries, remote, stats = embed_for_search(self, version, data, job)
+        spec = job.spec
+        t0 = time.perf_counter()
+        if spec.kind == "flat" and spec.precision == "fp32":
+            index = ArrayFlatIP(catalog, spec.threads)  # searches `catalog` itself: no copy
+        else:
+            index = build_index(catalog, spec, progress=job.progress, seed=job.seed)
+        stored = stored_vectors(index)
+        if stored is not None:  # flat: search, pair similarities and checks read that copy
+            catalog = stored
+        stats["index_seconds"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ranking = replay(
+            index,
+            queries.vectors,
+            data.queries.ids,
+            data.catalog.ids,
+            job.k,
+            batch_size=spec.search_batch,
+            progress=job.progress,
+            id_rank=job.id_rank,
+        )
+        stats["search_seconds"] = time.perf_counter() - t0
+        if job.reindex is not None:
+            job.reindex.add_queries(version.name, queries.vectors)
+            job.reindex.on_catalog(
+                version.name, index, int(catalog.shape[1]), data.catalog.ids, job.id_rank
+            )
+        out = searched(ranking, queries, catalog, job.rows, stats, remote)
+        if not spec.exact:  # named by the configured k
+            out.stats[f"ann_recall_at_{job.k}"] = measure_ann_recall(
+                catalog,
+                queries.vectors,
+                ranking.indices,
+                ranking.k,
+                spec.ann_recall_sample,
+                job.seed,
+            )
+        # The catalog matrix is released here, before scoring: a frame kept alive by a reference
+        # cycle further down (an exception caught inside a library) must not keep it until the
+        # next version is loaded.
+        del catalog, stored, index
+        return out

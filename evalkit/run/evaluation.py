@@ -1,0 +1,283 @@
+"""The evaluation, end to end: load -> embed -> index -> replay -> score -> compare -> track.
+
+:func:`run_evaluation` takes the composed Hydra config and returns an :class:`Evaluation`;
+:mod:`evalkit.cli` is only the thin ``@hydra.main`` entry point around it.  This module only
+wires the stages, each a call into its own module, so it reads as the data flow of the tool:
+
+- settings and inputs: :mod:`evalkit.run.settings`, :mod:`evalkit.run.load`;
+- per version, on the engine (:mod:`evalkit.engine`): :func:`evalkit.run.version.evaluate_version`,
+  its files :mod:`evalkit.track.artifacts`;
+- after every version: :mod:`evalkit.run.retrieved_pairs`, :mod:`evalkit.run.latency`,
+  :mod:`evalkit.run.reindex`, :mod:`evalkit.run.clicks`, :mod:`evalkit.run.compare`;
+- tracking is an observer (:mod:`evalkit.run.observer`; MLflow:
+  :mod:`evalkit.run.mlflow_observer`), told what happened through hooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from evalkit.clicks.stage import ClickReport
+from evalkit.compare import Verdict
+from evalkit.compare.fingerprint import check_fingerprints
+from evalkit.compare.thresholds import metric_cutoff
+from evalkit.compare.worklist import Worklist
+from evalkit.data.schema import EvalData
+from evalkit.embed.base import ModelVersion
+from evalkit.engine import SearchJob, open_engine
+from evalkit.errors import ConfigError
+from evalkit.pairs import pair_rows_of
+from evalkit.results import VersionResult
+from evalkit.retrieve.replay import id_ranks
+from evalkit.run.clicks import delta_metrics, report_clicks
+from evalkit.run.compare import compare_and_report, write_worklist
+from evalkit.run.latency import measure_latency
+from evalkit.run.load import load_data, load_versions
+from evalkit.run.mlflow_observer import MlflowObserver
+from evalkit.run.observer import Observers, RunObserver, RunStarted, VerdictMade, VersionDone
+from evalkit.run.reindex import plan_pass, query_vectors, reindex_analyses
+from evalkit.run.retrieved_pairs import score_retrieved_pairs
+from evalkit.run.settings import RunSettings
+from evalkit.run.version import evaluate_version
+from evalkit.track.artifacts import write_version_files
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Evaluation:
+    """What one evaluation produced (also what tests inspect)."""
+
+    data: EvalData
+    results: list[VersionResult]
+    output_dir: Path
+    parent_run_id: str | None = None
+    child_run_ids: dict[str, str] = field(default_factory=dict)
+    comparison: Verdict | None = None
+    click_report: ClickReport | None = None
+    exit_code: int = 0
+    tracking_error: str | None = None  # the store failed mid-run: logged later with task=log
+    ui_url: str | None = None  # the experiment's runs table in the MLflow UI
+    worklist: Worklist | None = None  # judging_worklist.csv's rows (None: nothing unjudged)
+
+
+def dataset_params(data: EvalData) -> dict[str, Any]:
+    """The dataset's parameters (MLflow params ``dataset.*``)."""
+    return {
+        "dataset.name": data.name,
+        "dataset.text_field": data.text_field,
+        "dataset.title_separator": data.title_separator,
+        "dataset.synthetic": data.synthetic,
+        "dataset.items": len(data.catalog),
+        "dataset.queries": len(data.queries),
+        "dataset.judgments": len(data.judgments) if data.judgments is not None else 0,
+        "dataset.judgment_method": data.judgments.method if data.judgments is not None else "none",
+        **{f"dataset.fingerprint.{k}": v for k, v in data.fingerprint.items()},
+        **{f"dataset.skipped.{k}": v for k, v in data.skipped.items()},
+        **(data.extra_judgments.params() if data.extra_judgments is not None else {}),
+    }
+
+
+def dataset_tags(data: EvalData) -> dict[str, str]:
+    """The tags every run of this evaluation carries (``evalkit.dataset`` ...)."""
+    return {
+        "evalkit.dataset": data.name,
+        "evalkit.synthetic": str(data.synthetic).lower(),
+        "evalkit.fingerprint": data.fingerprint.get("dataset", ""),
+        "evalkit.judgments": data.judgments.method if data.judgments is not None else "none",
+    }
+
+
+def run_evaluation(
+    cfg: DictConfig,
+    overrides: list[str] | None = None,
+    observers: Sequence[RunObserver] = (),
+) -> Evaluation:
+    """Run the A/B evaluation described by ``cfg``; the first model version is the baseline.
+
+    ``observers`` are told what happens (:mod:`evalkit.run.observer`), after the MLflow observer
+    when ``tracking`` is on."""
+    settings = RunSettings.from_config(cfg)
+    out = settings.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    versions = load_versions(cfg)
+    data, click_stage = load_data(cfg, settings.clicks)
+    mlflow = MlflowObserver(settings.tracking, out) if settings.tracking.enabled else None
+    observer = Observers([*([mlflow] if mlflow is not None else []), *observers])
+    evaluation = Evaluation(data=data, results=[], output_dir=out)
+    config_file = out / "config.yaml"
+    config_file.write_text(OmegaConf.to_yaml(OmegaConf.create(settings.public)), encoding="utf-8")
+    logged: dict[str, str] = {}
+    if settings.baseline_run_id:
+        if mlflow is None:
+            raise ConfigError(
+                "compare.baseline_run_id needs MLflow tracking (tracking=sqlite/server)"
+            )
+        baseline = mlflow.load_baseline(settings.baseline_run_id, data)
+        # Refuse a baseline logged on other data before spending anything on embeddings.
+        check_fingerprints(
+            baseline.fingerprint,
+            data.fingerprint,
+            (f"baseline run {settings.baseline_run_id}", "this dataset"),
+        )
+        evaluation.results.append(baseline)
+        logged[baseline.name] = settings.baseline_run_id
+        log.info("baseline: %s from MLflow run %s", baseline.name, settings.baseline_run_id)
+    baseline_name = evaluation.results[0].name if logged else versions[0].name
+    observer.run_started(
+        RunStarted(
+            data=data,
+            versions=tuple(v.name for v in versions),
+            baseline=baseline_name,
+            title=f"{data.name}: {' vs '.join(v.name for v in versions)}",
+            params={
+                **dataset_params(data),
+                "k": settings.k,
+                "metrics": list(settings.metrics),
+                "versions": [v.name for v in versions],
+                "baseline": baseline_name,
+                "baseline_run_id": settings.baseline_run_id or "",
+                **settings.index.params(),
+                **settings.engine.params(),
+                **(click_stage.params() if click_stage is not None else {}),
+            },
+            tags=dataset_tags(data),
+            config_file=config_file,
+            overrides=tuple(overrides or ()),
+            logged=logged,
+        )
+    )
+    if mlflow is not None:
+        evaluation.parent_run_id, evaluation.ui_url = mlflow.parent, mlflow.ui_url
+    try:
+        evaluate_all(evaluation, versions, settings, observer, bool(logged))
+        if mlflow is not None:
+            evaluation.child_run_ids = {
+                v.name: mlflow.run_ids[v.name] for v in versions if v.name in mlflow.run_ids
+            }
+    except BaseException as exc:
+        observer.run_ended("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    observer.run_ended("FINISHED")
+    if mlflow is not None and mlflow.error is not None:
+        evaluation.tracking_error = (
+            f"{mlflow.error}; everything is in {out}: log it later with "
+            f"`evalkit task=log run_dir={out}`"
+        )
+        evaluation.exit_code = evaluation.exit_code or 1  # BLOCK stays 3, INCONCLUSIVE 4
+    return evaluation
+
+
+def evaluate_all(
+    evaluation: Evaluation,
+    versions: list[ModelVersion],
+    settings: RunSettings,
+    observer: RunObserver,
+    logged_baseline: bool,
+) -> None:
+    """Every version on the engine, then the stages over all of them, then the verdict."""
+    data, s = evaluation.data, settings
+    check_rows: list[dict[str, Any]] | None = None  # None: the endpoint checks were not run
+    with contextlib.ExitStack() as engines:  # engine=ray: Ray is up for embedding and search
+        engine = engines.enter_context(open_engine(s.engine, s.model_configs))
+        id_rank = id_ranks(data.catalog.ids)
+        rows = pair_rows_of(data)
+        rpass = plan_pass(
+            data, versions, s.reindex, s.cache, s.k, s.gates.metric, s.index, s.compare.seed,
+            logged_baseline,
+        )  # fmt: skip
+        early = {}  # the candidates' queries, embedded before the baseline's stage
+        if rpass is not None and engine.kind == "local":
+            for version in versions[1:]:
+                early[version.name] = query_vectors(version, data, s.cache)
+                rpass.add_queries(version.name, early[version.name].vectors)
+        for i, version in enumerate(versions):
+            log.info("evaluating model version %s", version.name)
+            job = SearchJob(
+                spec=s.index,
+                k=s.k,
+                seed=s.seed,
+                cache=s.cache,
+                id_rank=id_rank,
+                rows=rows,
+                progress=s.progress,
+                reindex=rpass,
+                queries=early.pop(version.name, None),
+            )
+            result, stats = evaluate_version(version, data, engine, job, s.metrics)
+            click_pairs = data.clicks.pairs() if data.clicks is not None else None
+            files = write_version_files(result, s.output_dir, click_pairs)
+            checks = None
+            if s.run_checks:
+                # imported only when asked: the checks bring the openai client (~2 s of imports)
+                from evalkit.checks import gate_rows, run_checks, write_checks
+                from evalkit.checks.result import CHECKS_FILE
+
+                checks = run_checks(version, s.checks)
+                files["checks"] = write_checks(checks, s.output_dir / version.name / CHECKS_FILE)
+                check_rows = [*(check_rows or []), *gate_rows(checks, version.name)]
+            evaluation.results.append(result)
+            gc.collect()  # nothing of this version's matrices survives into the next one
+            observer.version_done(
+                VersionDone(
+                    result=result,
+                    stats=stats,
+                    files=files,
+                    role="baseline" if i == 0 and not logged_baseline else "candidate",
+                    params={**dataset_params(data), "k": s.k, **s.index.params()},
+                    checks=checks,
+                )
+            )
+    results = evaluation.results
+    reindex = {}
+    if len(results) >= 2 and s.compare.score_thresholds:
+        # The threshold mapping's non-relevant pairs: every version's top-k, scored by all.
+        cutoff = metric_cutoff(s.gates.metric, s.k)
+        results[:] = score_retrieved_pairs(results, versions, data, s.cache, cutoff)
+    if len(results) >= 2 and not logged_baseline:
+        results[:], probes = measure_latency(results, versions, data, s.probe, s.reuse)
+        for name, metrics in probes.items():
+            observer.version_metrics(name, metrics)
+        reindex = reindex_analyses(
+            rpass,
+            versions,
+            results,
+            data,
+            s.cache,
+            s.index,
+            id_rank,
+            fraction=s.reindex.fraction,
+            margin=s.gates.primary_metric.margin,
+            n_resamples=s.compare.bootstrap,
+            seed=s.compare.seed,
+            confidence=s.compare.confidence,
+        )
+        if rpass is not None:
+            observer.run_metrics({"reindex_seconds": rpass.seconds})
+    clicks = report_clicks(results, data, s.clicks, s.output_dir)
+    evaluation.click_report = clicks
+    if clicks is not None:
+        for r in results:
+            if r.name in clicks.correlations:
+                observer.version_metrics(r.name, clicks.metrics(r.name), clicks.params())
+        observer.run_metrics(delta_metrics(clicks, results), clicks.params())
+        if clicks.plot is not None:
+            observer.artifact_written(clicks.plot)
+    if len(results) < 2:
+        return
+    verdict, files = compare_and_report(
+        results, data, s, checks=check_rows, clicks=clicks, reindex=reindex
+    )
+    observer.verdict_made(VerdictMade(verdict, files))
+    evaluation.comparison, evaluation.exit_code = verdict, verdict.exit_code
+    evaluation.worklist, path = write_worklist(results, data, s)
+    if path is not None:
+        observer.artifact_written(path)

@@ -1,0 +1,72 @@
+"""The latency the gate compares: a probe over every version, once all are evaluated.
+
+:mod:`evalkit.embed.latency_probe` sends the same sampled query texts to every version,
+interleaved and uncached; when every probed version runs in process, a stored probe of exactly
+these versions younger than ``latency.max_age_s`` is reused (:mod:`evalkit.embed.latency_store`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+
+from evalkit.compare.latency import backend_kind
+from evalkit.data.schema import EvalData
+from evalkit.embed.base import ModelVersion
+from evalkit.embed.latency_probe import ProbeSettings, probe_metrics
+from evalkit.embed.latency_store import ReuseSettings, probe_or_reuse
+from evalkit.results import VersionResult
+
+log = logging.getLogger(__name__)
+
+
+def measure_latency(
+    results: Sequence[VersionResult],
+    versions: Sequence[ModelVersion],
+    data: EvalData,
+    settings: ProbeSettings,
+    reuse: ReuseSettings,
+) -> tuple[list[VersionResult], dict[str, dict[str, float]]]:
+    """``(results, probe metrics per version)``: each probed result's latency fields replaced
+    by the probe's - what the latency gate compares - and the ``latency_probe_*`` metrics of
+    its run (the embedding run's own latencies stay as ``latency_p50_ms`` ...).
+    ``latency.probe=0`` keeps those instead: the results come back unchanged."""
+    results = list(results)
+    if not settings.enabled:
+        return results, {}
+    # Precomputed versions (vectors the team brings) make no requests: nothing to time.
+    timed = [v for v in versions if not v.brings_vectors]
+    kinds = [backend_kind(v.params()) for v in timed]
+    # Every version in process (the gate cannot block on them): latency.min_requests requests.
+    chosen = settings.for_kinds(kinds)
+    probes = probe_or_reuse(timed, data.queries.texts, chosen, reuse)
+    reused = bool(probes) and all(p.reused_age_s is not None for p in probes.values())
+    log.info(
+        "latency probe: %s%d requests of %d query texts per version, interleaved%s",
+        "reused, " if reused else "",
+        chosen.requests(min(chosen.texts, len(data.queries))),
+        chosen.batch_size,
+        " (every version in process: latency.min_requests)" if chosen != settings else "",
+    )
+    metrics: dict[str, dict[str, float]] = {}
+    for i, r in enumerate(results):
+        p = probes.get(r.name)
+        if p is None:
+            continue
+        results[i] = replace(
+            r,
+            latencies_s=p.latencies_s,
+            throughput=p.throughput,
+            batch_size=p.batch_size,
+            concurrency=p.concurrency,
+            extra={
+                **r.extra,
+                "latency_probe_requests": p.n_requests,
+                "latency_probe_retries": p.retries,
+                # reused from an earlier run's probe (latency.max_age_s): its age, for the gate
+                **({} if p.reused_age_s is None else {"latency_probe_age_s": p.reused_age_s}),
+            },
+        )
+        metrics[r.name] = probe_metrics(p)
+    return results, metrics

@@ -1,0 +1,89 @@
+"""The run's inputs: the model versions and the data (dataset, click log, extra judgments).
+
+Both are built from the config with ``hydra.utils.instantiate`` (:func:`evalkit.instantiate.build`)
+and checked before anything is embedded: a version named unlike its file, data without
+judgments, judgments no query can be scored on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from omegaconf import DictConfig
+
+from evalkit.clicks.stage import ClickStage, load_clicks
+from evalkit.data.extra import merge_extra_judgments
+from evalkit.data.fingerprint import fingerprint_data
+from evalkit.data.schema import EvalData
+from evalkit.embed.base import ModelVersion
+from evalkit.errors import ConfigError
+from evalkit.instantiate import build
+from evalkit.metrics.ir import check_scorable
+from evalkit.run.settings import split_dataset_config
+
+
+def load_versions(cfg: DictConfig) -> list[ModelVersion]:
+    """The selected model versions (``models=[...]``), the baseline first."""
+    if not cfg.models:
+        raise ConfigError("no model version selected: use e.g. models=[use_m3,e5_small]")
+    versions = [build(cfg.models[name], f"model version {name!r}") for name in cfg.models]
+    for name, v in zip(cfg.models, versions):
+        if v.name != name:
+            raise ConfigError(f"conf/models/{name}.yaml names its version {v.name!r}; use {name!r}")
+    return versions
+
+
+def load_data(cfg: DictConfig, clicks: dict[str, Any] | None) -> tuple[EvalData, ClickStage | None]:
+    """The dataset (``dataset=``), its click log (``clicks=``) and extra judgments
+    (``dataset.extra_judgments``), checked to be scorable."""
+    dataset_cfg, extra_judgments = split_dataset_config(cfg.dataset)
+    data: EvalData = build(dataset_cfg, "dataset")
+    data, click_stage = with_clicks(data, clicks)
+    data = merge_extra_judgments(data, extra_judgments)  # dataset.extra_judgments, any loader
+    if data.judgments is None or not data.judgments.qrels:
+        raise ConfigError(
+            f"dataset {data.name!r} has no judgments: give human judgments or a click log "
+            "to derive them from (clicks=log)"
+        )
+    check_scorable(data.judgments.qrels, data.queries.ids, data.judgments.source)
+    return data, click_stage
+
+
+def with_clicks(data: EvalData, clicks_cfg: Any) -> tuple[EvalData, ClickStage | None]:
+    """Attach the configured click log (read or simulated): its new queries, its judgments when
+    they are to be used, and its digest in the fingerprint.  A log the dataset brought itself
+    (the demo's simulated one) is kept when no click log is configured."""
+    stage = load_clicks(clicks_cfg, data) if clicks_cfg is not None else None
+    if stage is None:
+        return data, None
+    queries = data.queries
+    if stage.new_queries:
+        queries = replace(
+            queries,
+            ids=[*queries.ids, *stage.new_queries],
+            texts=[*queries.texts, *stage.new_queries.values()],
+            language=None
+            if queries.language is None
+            else [*queries.language, *[""] * len(stage.new_queries)],
+            frequency=None
+            if queries.frequency is None
+            else [*queries.frequency, *[0.0] * len(stage.new_queries)],
+            attributes={
+                k: [*v, *[""] * len(stage.new_queries)] for k, v in queries.attributes.items()
+            },
+        )
+    judgments = stage.judgments if stage.judgments is not None else data.judgments
+    fingerprint = fingerprint_data(
+        data.catalog,
+        queries,
+        judgments,
+        data.text_field,
+        clicks=stage.log.digest(),
+        known={"catalog": data.fingerprint.get("catalog", "")},
+        title_separator=data.title_separator,
+    )
+    data = replace(
+        data, queries=queries, judgments=judgments, clicks=stage.log, fingerprint=fingerprint
+    )
+    return data, stage

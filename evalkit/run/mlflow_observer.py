@@ -1,0 +1,131 @@
+"""The MLflow observer: a run's hooks (:mod:`evalkit.run.observer`) as MLflow runs.
+
+One parent run per evaluation (params, dataset inputs, ``config.yaml``, the comparison's metrics,
+``evalkit.verdict`` tags and report artifacts) and one nested child run per evaluated version
+(its params, metrics, TREC run, per-query and pair files, endpoint checks).  The store is
+:class:`~evalkit.track.mlflow_tracker.Tracker`'s: checked up front, offline on failure (the run
+goes on; ``error`` says what to log later with ``task=log``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from evalkit.compare import comparison_metrics, verdict_tags
+from evalkit.data.schema import EvalData
+from evalkit.metrics.ir import mlflow_name
+from evalkit.results import VersionResult
+from evalkit.run.observer import RunObserver, RunStarted, VerdictMade, VersionDone
+from evalkit.run.settings import TrackingSettings
+from evalkit.run.version import latency_metrics
+from evalkit.track.baseline import load_version_result
+from evalkit.track.datasets import dataset_inputs
+from evalkit.track.manifest import MANIFEST_FILE
+from evalkit.track.mlflow_tracker import Tracker, flatten
+from evalkit.track.overrides import override_params, run_name, version_run_name
+
+
+class MlflowObserver(RunObserver):
+    """Tracks one evaluation in MLflow (module docstring)."""
+
+    def __init__(self, tracking: TrackingSettings, output_dir: Path) -> None:
+        self.tracker = Tracker(
+            tracking.uri, tracking.experiment, manifest=Path(output_dir) / MANIFEST_FILE
+        )
+        self.run_name = tracking.run_name
+        self.parent: str | None = None
+        self.run_ids: dict[str, str] = {}  # version name -> its run (children, a logged baseline)
+        self.ui_url: str | None = None
+        self._data: EvalData | None = None
+        self._tags: dict[str, str] = {}
+        self._config_file: Path | None = None
+
+    @property
+    def error(self) -> str | None:
+        """Why the store failed mid-run (None: everything was logged)."""
+        return self.tracker.error
+
+    def load_baseline(self, run_id: str, data: EvalData) -> VersionResult:
+        """A version logged by an earlier evaluation (``compare.baseline_run_id``), rebuilt."""
+        return load_version_result(self.tracker, run_id, data)
+
+    def run_started(self, started: RunStarted) -> None:
+        t = self.tracker
+        self._data, self._tags = started.data, dict(started.tags)
+        self._config_file = started.config_file
+        self.run_ids.update(started.logged)
+        name = self.run_name or run_name(started.title, list(started.overrides))
+        self.parent = t.start_parent(name, tags=started.tags)
+        self.ui_url = t.ui_url()
+        t.log_inputs(self.parent, dataset_inputs(started.data))
+        t.log_params(self.parent, {**started.params, **override_params(list(started.overrides))})
+        t.log_artifact(self.parent, started.config_file)
+
+    def version_done(self, done: VersionDone) -> None:
+        if self.parent is None or self._data is None:
+            return
+        t, result = self.tracker, done.result
+        tags = {**self._tags, "evalkit.model_version": result.name, "evalkit.role": done.role}
+        child = t.start_child(self.parent, version_run_name(result.name), tags=tags)
+        self.run_ids[result.name] = child
+        t.log_inputs(child, dataset_inputs(self._data))
+        t.log_params(child, {**flatten(result.params, "model."), **done.params})
+        t.log_metrics(
+            child,
+            {
+                **{mlflow_name(m): v for m, v in result.overall.items()},
+                **done.stats,
+                **latency_metrics(result),
+            },
+        )
+        if self._config_file is not None:
+            t.log_artifact(child, self._config_file)
+        t.log_artifact(child, done.files["trec"], "runs")
+        for name in ("per_query", "pairs", "latency", "click_pairs"):
+            if name in done.files:
+                t.log_artifact(child, done.files[name])
+        if done.checks is not None:
+            from evalkit.checks import log_checks
+
+            log_checks(t, child, done.checks, done.files["checks"])
+        t.finish(child)
+
+    def version_metrics(
+        self, name: str, metrics: Mapping[str, float], params: Mapping[str, Any] | None = None
+    ) -> None:
+        run_id = self.run_ids.get(name)
+        if run_id is None:
+            return
+        self.tracker.log_metrics(run_id, metrics)
+        if params:
+            self.tracker.log_params(run_id, params)
+
+    def run_metrics(
+        self, metrics: Mapping[str, float], params: Mapping[str, Any] | None = None
+    ) -> None:
+        if self.parent is None:
+            return
+        if params:
+            self.tracker.log_params(self.parent, params)
+        self.tracker.log_metrics(self.parent, metrics)
+
+    def artifact_written(self, path: Path) -> None:
+        if self.parent is not None:
+            self.tracker.log_artifact(self.parent, path)
+
+    def verdict_made(self, made: VerdictMade) -> None:
+        if self.parent is None:
+            return
+        self.tracker.log_metrics(self.parent, comparison_metrics(made.verdict))
+        self.tracker.set_tags(self.parent, verdict_tags(made.verdict))
+        for path in made.files:
+            self.tracker.log_artifact(self.parent, path)
+
+    def run_ended(self, status: str) -> None:
+        if status == "FINISHED":
+            if self.parent is not None:
+                self.tracker.finish(self.parent)
+        else:  # children first; KILLED on Ctrl-C / SIGTERM
+            self.tracker.abort(status)

@@ -1,0 +1,141 @@
+"""What a run tells its observers: tracking is one of them, never wired into the run itself.
+
+The run (:mod:`evalkit.run.evaluation`) calls these hooks, in this order::
+
+    run_started(RunStarted)          once, after the data is loaded
+    version_done(VersionDone)        per evaluated version (its files are written)
+    version_metrics(name, m, p)      later measurements of a version (latency probe, clicks)
+    run_metrics(m, p)                measurements of the evaluation (re-index time, click deltas)
+    artifact_written(path)           a file of the evaluation (click scatter, worklist)
+    verdict_made(VerdictMade)        once, when versions were compared
+    run_ended(status)                FINISHED, FAILED or KILLED; always called once started
+
+:class:`~evalkit.run.mlflow_observer.MlflowObserver` implements them with MLflow (parent run,
+child runs, metrics, tags, artifacts).  Another observer - a JSON-lines log, a notifier - is
+a class with these methods (subclass :class:`RunObserver` for no-op defaults), passed to
+:func:`~evalkit.run.evaluation.run_evaluation` as ``observers=[...]``; nothing in ``run/``
+changes.
+
+>>> class Count(RunObserver):
+...     def __init__(self): self.done = []
+...     def version_done(self, done): self.done.append(done.result.name)
+>>> Count().run_ended("FINISHED") is None
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evalkit.compare.verdict import Verdict
+    from evalkit.data.schema import EvalData
+    from evalkit.results import VersionResult
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """The evaluation about to run: its data, versions and the parameters that define it."""
+
+    data: EvalData
+    versions: tuple[str, ...]  # evaluated here, baseline first unless a logged one is
+    baseline: str
+    title: str  # "<dataset>: A vs B" (the default parent run name, before overrides)
+    params: Mapping[str, Any]
+    tags: Mapping[str, str]
+    config_file: Path  # config.yaml in the run folder
+    overrides: Sequence[str] = ()
+    logged: Mapping[str, str] = field(
+        default_factory=dict
+    )  # version -> run id of a logged baseline
+
+
+@dataclass(frozen=True)
+class VersionDone:
+    """One version evaluated: its result, run statistics and the files written for it."""
+
+    result: VersionResult
+    stats: Mapping[str, float]
+    files: Mapping[str, Path]
+    role: str  # "baseline" or "candidate"
+    params: Mapping[str, Any]  # the run's parameters that also describe this version
+    checks: Sequence[Any] | None = None  # endpoint checks (run_checks=true)
+
+
+@dataclass(frozen=True)
+class VerdictMade:
+    """The comparison's verdict and the report files written for it."""
+
+    verdict: Verdict
+    files: Sequence[Path]
+
+
+class RunObserver:
+    """No-op hooks; an observer overrides the ones it needs (see the module docstring)."""
+
+    def run_started(self, started: RunStarted) -> None:
+        return None
+
+    def version_done(self, done: VersionDone) -> None:
+        return None
+
+    def version_metrics(
+        self, name: str, metrics: Mapping[str, float], params: Mapping[str, Any] | None = None
+    ) -> None:
+        return None
+
+    def run_metrics(
+        self, metrics: Mapping[str, float], params: Mapping[str, Any] | None = None
+    ) -> None:
+        return None
+
+    def artifact_written(self, path: Path) -> None:
+        return None
+
+    def verdict_made(self, made: VerdictMade) -> None:
+        return None
+
+    def run_ended(self, status: str) -> None:
+        return None
+
+
+class Observers(RunObserver):
+    """Several observers as one: each hook is called on every observer, in order."""
+
+    def __init__(self, observers: Sequence[RunObserver]) -> None:
+        self.observers = list(observers)
+
+    def run_started(self, started: RunStarted) -> None:
+        for o in self.observers:
+            o.run_started(started)
+
+    def version_done(self, done: VersionDone) -> None:
+        for o in self.observers:
+            o.version_done(done)
+
+    def version_metrics(
+        self, name: str, metrics: Mapping[str, float], params: Mapping[str, Any] | None = None
+    ) -> None:
+        for o in self.observers:
+            o.version_metrics(name, metrics, params)
+
+    def run_metrics(
+        self, metrics: Mapping[str, float], params: Mapping[str, Any] | None = None
+    ) -> None:
+        for o in self.observers:
+            o.run_metrics(metrics, params)
+
+    def artifact_written(self, path: Path) -> None:
+        for o in self.observers:
+            o.artifact_written(path)
+
+    def verdict_made(self, made: VerdictMade) -> None:
+        for o in self.observers:
+            o.verdict_made(made)
+
+    def run_ended(self, status: str) -> None:
+        for o in self.observers:
+            o.run_ended(status)
