@@ -220,7 +220,7 @@ def test_several_endpoints_share_the_load_from_a_ray_actor(local_ray, tmp_path):
         a.push("503", "503")  # two transient failures on endpoint a: retried there
         spec = EngineSpec(kind="ray", http_workers=1, batch_rows=24)
         with RayEngine(spec, {"pool": config}) as engine:
-            done = engine.embed(version, {"document": texts}, tmp_path, progress=False)
+            done = engine.embed_remote(version, {"document": texts}, tmp_path, progress=False)
         n_a, n_b = len(a.embedding_requests), len(b.embedding_requests)
         url_a, url_b = a.base_url, b.base_url
     res = done["document"]
@@ -251,6 +251,6 @@ def test_a_worker_endpoint_error_is_one_line_on_the_driver(local_ray, tmp_path):
             RayEngine(EngineSpec(kind="ray"), {"bad": config}) as engine,
             pytest.raises(EndpointError) as err,
         ):
-            engine.embed(version, {"query": ["a", "b", "c"]}, tmp_path, progress=False)
+            engine.embed_remote(version, {"query": ["a", "b", "c"]}, tmp_path, progress=False)
     message = str(err.value)
     assert "\n" not in message and "NaN" in message and "model version 'bad'" in message

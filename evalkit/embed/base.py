@@ -159,6 +159,9 @@ class ModelVersion(ABC):
     #: requests (its workers mostly wait on the network).
     brings_vectors: ClassVar[bool] = False
     calls_endpoint: ClassVar[bool] = False
+    #: the model's input limit in tokens when known (None: by backend,
+    #: :func:`evalkit.embed.chunking.input_limit_tokens`)
+    max_input_tokens: int | None = None
 
     def __init__(
         self,

@@ -165,14 +165,14 @@ def input_limit_tokens(version: Any) -> int:
     else by backend: :data:`INPUT_LIMIT_TOKENS`).
 
     >>> class V:
-    ...     backend = "openai"
+    ...     backend, max_input_tokens = "openai", None
     >>> input_limit_tokens(V())
     8192
     """
-    own = getattr(version, "max_input_tokens", None)
+    own = version.max_input_tokens
     if isinstance(own, int) and own > 0:
         return own
-    return INPUT_LIMIT_TOKENS.get(getattr(version, "backend", ""), DEFAULT_INPUT_LIMIT_TOKENS)
+    return INPUT_LIMIT_TOKENS.get(version.backend, DEFAULT_INPUT_LIMIT_TOKENS)
 
 
 def far_over_chars(limit_tokens: int) -> int:

@@ -76,14 +76,16 @@ class RayEngine:
             return read_embedded(version, data, cache, progress, queries)
         cache = replace(cache, root=self.cache_dir(cache.root))
         texts = {"document": data.embedded_texts(), "query": data.queries.texts}
-        remote = self._embed_on_ray(version, texts, cache.root, progress)
+        remote = self.embed_remote(version, texts, cache.root, progress)
         emb = read_embedded(version, data, cache, progress, queries)
         emb.remote = remote
         return emb
 
-    def _embed_on_ray(
+    def embed_remote(
         self, version: ModelVersion, texts: dict[str, list[str]], cache_dir: Any, progress: bool
     ) -> dict[str, RemoteEmbedding]:
+        """Fill the store at ``cache_dir`` with ``version``'s vectors of ``texts`` (per role) on a
+        Ray Data actor pool; what the workers report, per role."""
         config = self.model_configs.get(version.name)
         if config is None:
             raise ConfigError(f"engine=ray: no config for model version {version.name!r}")
