@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from evalkit.data.beir import load_beir
-from evalkit.data.trec import load_trec
+from evalkit.data.trec_loader import load_trec
 from evalkit.errors import DataError
 from evalkit.run.settings import split_dataset_config
 

@@ -2,7 +2,7 @@
 
 ``dataset=trec dataset.ir_datasets=<id>`` (e.g. ``vaswani``, ``antique/test``, or a dataset
 registered locally with ``ir_datasets.registry.register``) gives the documents, queries and
-qrels as plain records for :func:`evalkit.data.trec.load_trec`.  Documents: ``doc_id``,
+qrels as plain records for :func:`evalkit.data.trec_loader.load_trec`.  Documents: ``doc_id``,
 ``title`` (when the dataset has titles) and ``text`` (else ``default_text()``); queries:
 ``title`` / ``description`` / ``narrative`` when present (TREC topics), else ``text``.
 ir_datasets downloads what it lacks unless the files are local: offline, only local or
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evalkit.data.trec import Doc, Topic
+from evalkit.data.trec_files import Doc, Topic
 from evalkit.errors import ConfigError, DataError
 
 

@@ -1,10 +1,8 @@
-"""Load TREC-format test collections directly (as Terrier and trec_eval ship them).
+"""Read TREC-format files (as Terrier and trec_eval ship them): topics, qrels, ``<DOC>`` corpora.
 
 - **topics**: SGML topics ``<top> <num> Number: 401 <title> ... <desc> Description: ...
   <narr> Narrative: ... </top>`` (closing tags optional, as in the TREC files), or one topic per
   line, ``qid<TAB>text`` (Terrier's single-line format; ``qid text`` also works).
-  ``query_field`` picks what is embedded: ``title`` (default), ``desc``, ``narr`` or
-  ``title_desc`` (title and description joined with ``title_separator``).
 - **qrels**: ``qid iteration docid relevance`` per line, whitespace-separated (trec_eval's format).
 - **corpus**: one file or a folder of files (read recursively, in name order; ``.gz`` files are
   decompressed) of ``<DOC> <DOCNO>id</DOCNO> <TITLE>/<HEADLINE>/<HEAD>... <TEXT>...</TEXT>
@@ -19,10 +17,8 @@ instead (and is dropped).  UTF-16 / UTF-32 without a byte-order mark (NUL bytes)
 a message naming the encoding found; other undecodable bytes are replaced, as trec_eval ignores
 them.
 
-Malformed input stops with one line naming the file and line (``DataError``).  The tables then
-go through the same validation as every other loader (:mod:`evalkit.data.tables`): with
-``on_invalid=skip`` bad rows are dropped and counted.  ``ir_datasets=<id>`` reads the same three
-tables from an ``ir_datasets`` dataset instead (optional extra: ``pip install -e ".[trec]"``).
+Malformed input stops with one line naming the file and line (``DataError``).
+:mod:`evalkit.data.trec_loader` turns the parsed records into validated tables (``load_trec``).
 
 >>> topics = parse_topics("<top>\\n<num> Number: 7\\n<title> red shoes\\n<desc> Description:\\n"
 ...                       "Shoes that are red.\\n</top>\\n", "t.txt")
@@ -41,31 +37,11 @@ from __future__ import annotations
 import codecs
 import gzip
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-import pyarrow as pa
-
-from evalkit.data.readers import TableSource
-from evalkit.data.schema import EvalData
-from evalkit.data.tables import (
-    CatalogColumns,
-    JudgmentColumns,
-    QueryColumns,
-    build_catalog,
-    build_judgments,
-    build_queries,
-    check_text_field,
-    from_built,
-)
-from evalkit.data.validate import check_on_invalid
-from evalkit.errors import ConfigError, DataError
-
-QUERY_FIELDS = ("title", "desc", "narr", "title_desc")
-CORPUS = CatalogColumns(id="docno", title="title", text="text")
-QUERIES = QueryColumns(id="qid", text="text")
-QRELS = JudgmentColumns(query_id="qid", item_id="docno", grade="rel")
+from evalkit.errors import DataError
 
 _DOC = re.compile(r"<DOC>(.*?)</DOC>", re.S | re.I)
 _DOC_OPEN = re.compile(r"<DOC>", re.I)
@@ -344,108 +320,3 @@ def corpus_files(path: Path) -> list[Path]:
     if not files:
         raise DataError("the corpus folder has no files", file=str(path), expected="TREC files")
     return files
-
-
-def _query_text(t: Topic, query_field: str, separator: str) -> str:
-    if query_field == "title_desc":
-        return separator.join(x for x in (t.title, t.desc) if x)
-    return getattr(t, query_field)
-
-
-def _file(path: str | None, what: str) -> Path:
-    if not path:
-        raise ConfigError(
-            f"dataset.{what} is not set (dataset=trec needs topics, qrels and corpus)"
-        )
-    p = Path(path).expanduser()
-    if what != "corpus" and not p.is_file():
-        raise DataError(f"{what} file not found (resolved to {p.resolve()})", file=str(path))
-    return p
-
-
-def _source(columns: dict[str, list[str]], label: str) -> TableSource:
-    return TableSource(
-        pa.table({k: pa.array(v, pa.large_string()) for k, v in columns.items()}), label
-    )
-
-
-def load_trec(
-    topics: str | None = None,
-    qrels: str | None = None,
-    corpus: str | None = None,
-    name: str | None = None,
-    query_field: str = "title",
-    text_field: str = "title_text",
-    title_separator: str = " ",
-    on_invalid: str = "error",
-    ir_datasets: str | None = None,
-    cache_dir: str | None = None,
-) -> EvalData:
-    """Load and validate a TREC collection from files, or from ``ir_datasets`` by id.
-
-    ``name`` defaults to the corpus folder (file) name, or the ir_datasets id.  ``cache_dir`` is
-    accepted for symmetry with the other loaders (nothing is cached).
-    """
-    check_text_field(text_field)
-    on_invalid = check_on_invalid(on_invalid)
-    if query_field not in QUERY_FIELDS:
-        raise ConfigError(
-            f"dataset.query_field={query_field!r} is unknown (expected {', '.join(QUERY_FIELDS)})"
-        )
-    if ir_datasets:
-        from evalkit.data.irds import read_ir_datasets
-
-        docs, topic_list, judged, labels = read_ir_datasets(ir_datasets)
-        name = name or ir_datasets
-    else:
-        t_path, q_path, c_path = (
-            _file(topics, "topics"),
-            _file(qrels, "qrels"),
-            _file(corpus, "corpus"),
-        )
-        topic_list = parse_topics(read_text(t_path), str(t_path))
-        judged = parse_qrels(read_text(q_path), str(q_path))
-        files = corpus_files(c_path)
-        docs = [d for f in files for d in parse_docs(read_text(f), str(f))]
-        labels = (str(c_path), str(t_path), str(q_path))
-        name = name or c_path.resolve().name.split(".")[0]
-    return _build(
-        docs, topic_list, judged, labels, name, query_field, text_field, title_separator, on_invalid
-    )
-
-
-def _build(
-    docs: Iterable[Doc],
-    topic_list: list[Topic],
-    judged: tuple[list[str], list[str], list[str]],
-    labels: tuple[str, str, str],
-    name: str,
-    query_field: str,
-    text_field: str,
-    title_separator: str,
-    on_invalid: str,
-) -> EvalData:
-    docs = list(docs)
-    cat_src = _source(
-        {
-            "docno": [d.id for d in docs],
-            "title": [d.title for d in docs],
-            "text": [d.text for d in docs],
-        },
-        labels[0],
-    )
-    catalog = build_catalog(cat_src, CORPUS, text_field, on_invalid)
-    q_src = _source(
-        {
-            "qid": [t.id for t in topic_list],
-            "text": [_query_text(t, query_field, title_separator) for t in topic_list],
-        },
-        labels[1],
-    )
-    queries = build_queries(q_src, QUERIES, on_invalid)
-    q, d, g = judged
-    j_src = _source({"qid": q, "docno": d, "rel": g}, labels[2])
-    judgments = build_judgments(j_src, QRELS, queries, catalog, on_invalid)
-    return from_built(
-        name, catalog, queries, judgments, text_field, title_separator=title_separator
-    )
