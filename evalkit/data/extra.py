@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 from evalkit.data import validate as v
 from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.readers import _OPENERS, _csv_header, infer_format, read_file
-from evalkit.data.schema import EvalData, Judgments
+from evalkit.data.schema import EvalData, ExtraJudgments, Judgments
 from evalkit.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -54,36 +54,6 @@ log = logging.getLogger(__name__)
 CONFIG_KEY = "extra_judgments"
 #: Accepted column names, in order of preference: evalkit's / the worklist's, then BEIR qrels'.
 COLUMN_SETS = (("query_id", "item_id", "grade"), ("query-id", "corpus-id", "score"))
-
-
-@dataclass(frozen=True)
-class ExtraJudgments:
-    """What a ``dataset.extra_judgments`` file added (kept on ``EvalData.extra_judgments``).
-
-    ``added``: new (query, item) judgments; ``agreeing``: rows equal to a judgment already held
-    (or repeating an earlier row); ``blank``: rows without a grade (not judged yet).
-    """
-
-    path: str
-    added: int
-    agreeing: int
-    blank: int
-
-    def params(self) -> dict[str, Any]:
-        """MLflow params: ``dataset.extra_judgments`` (the path) and its counts."""
-        return {
-            "dataset.extra_judgments": self.path,
-            "dataset.extra_judgments.added": self.added,
-            "dataset.extra_judgments.agreeing": self.agreeing,
-            "dataset.extra_judgments.blank": self.blank,
-        }
-
-    def describe(self) -> str:
-        """``extra judgments: 20 added from <path> (3 already held, 177 blank)``."""
-        return (
-            f"extra judgments: {self.added} added from {self.path} "
-            f"({self.agreeing} already held, {self.blank} blank)"
-        )
 
 
 def _header(path: Path, label: str) -> list[str]:

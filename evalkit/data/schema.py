@@ -18,7 +18,6 @@ from evalkit.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.clicks.log import ClickLog
-    from evalkit.data.extra import ExtraJudgments
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,8 @@ class EvalData:
 
     ``skipped`` counts rows dropped by configured skip rules (e.g. ``{"empty_title": 3}``);
     ``fingerprint`` maps ``catalog``/``queries``/``judgments``/``clicks``/``dataset`` to hex digests.
-    ``extra_judgments`` says what ``dataset.extra_judgments`` added (:mod:`evalkit.data.extra`).
+    ``extra_judgments`` says what ``dataset.extra_judgments`` added (:class:`ExtraJudgments`,
+    merged by :mod:`evalkit.data.extra`).
     """
 
     name: str
@@ -120,3 +120,33 @@ class EvalData:
         if self.text_field == "title_text":
             return f"title + {self.title_separator!r} + text"
         return self.text_field
+
+
+@dataclass(frozen=True)
+class ExtraJudgments:
+    """What a ``dataset.extra_judgments`` file added (kept on ``EvalData.extra_judgments``).
+
+    ``added``: new (query, item) judgments; ``agreeing``: rows equal to a judgment already held
+    (or repeating an earlier row); ``blank``: rows without a grade (not judged yet).
+    """
+
+    path: str
+    added: int
+    agreeing: int
+    blank: int
+
+    def params(self) -> dict[str, Any]:
+        """MLflow params: ``dataset.extra_judgments`` (the path) and its counts."""
+        return {
+            "dataset.extra_judgments": self.path,
+            "dataset.extra_judgments.added": self.added,
+            "dataset.extra_judgments.agreeing": self.agreeing,
+            "dataset.extra_judgments.blank": self.blank,
+        }
+
+    def describe(self) -> str:
+        """``extra judgments: 20 added from <path> (3 already held, 177 blank)``."""
+        return (
+            f"extra judgments: {self.added} added from {self.path} "
+            f"({self.agreeing} already held, {self.blank} blank)"
+        )
