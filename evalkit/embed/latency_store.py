@@ -51,7 +51,13 @@ from typing import Any
 import numpy as np
 
 from evalkit.embed.base import ModelVersion
-from evalkit.embed.latency_probe import ProbeResult, ProbeSettings, probe_latency, sample_texts
+from evalkit.embed.latency_probe import (
+    ProbeResult,
+    ProbeSettings,
+    backend_kind,
+    probe_latency,
+    sample_texts,
+)
 from evalkit.errors import ConfigError
 from evalkit.runtime import user_numba_dir
 
@@ -267,11 +273,9 @@ def probe_or_reuse(
     reuse: ReuseSettings,
 ) -> dict[str, ProbeResult]:
     """:func:`evalkit.embed.latency_probe.probe_latency`, or the stored probe of exactly these
-    versions when every one runs in process (:func:`evalkit.compare.latency.backend_kind`), reuse
+    versions when every one runs in process (:func:`evalkit.embed.latency_probe.backend_kind`), reuse
     is on and nothing that determines the measurement changed (module docstring).  A fresh
     in-process probe is stored (a write failure is a warning, the run goes on)."""
-    from evalkit.compare.latency import backend_kind
-
     in_process = bool(versions) and all(backend_kind(v.params()) == "in-process" for v in versions)
     if not (in_process and reuse.enabled and settings.enabled and texts):
         return probe_latency(versions, texts, settings)

@@ -11,10 +11,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
-from evalkit.compare.latency import backend_kind
 from evalkit.data.schema import EvalData
 from evalkit.embed.base import ModelVersion
-from evalkit.embed.latency_probe import ProbeSettings, probe_metrics
+from evalkit.embed.latency_probe import ProbeSettings, backend_kind, probe_metrics
 from evalkit.embed.latency_store import ReuseSettings, probe_or_reuse
 from evalkit.results import VersionResult
 

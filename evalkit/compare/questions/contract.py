@@ -29,11 +29,11 @@ from evalkit.compare.gates import (
 )
 from evalkit.compare.latency import (
     LatencyComparison,
-    backend_kind,
     compare_latency,
     latency_summary,
 )
 from evalkit.compare.settings import CompareSettings
+from evalkit.embed.latency_probe import backend_kind
 from evalkit.results import VersionResult
 
 
