@@ -42,6 +42,8 @@ from scipy import stats
 
 #: Bisection steps of the randomization interval (the bound is exact to ~1e-12 of its scale).
 _STEPS = 60
+# Permutation sign matrices are drawn / enumerated in blocks of at most this many cells.
+_BLOCK_CELLS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,23 @@ def student(differences: np.ndarray) -> DualTest:
     return DualTest(mean, float(res.pvalue), "paired t", n, interval)
 
 
+def sign_blocks(n: int, permutations: int, seed: int):
+    """Yield boolean swap matrices (True = swap the pair): all 2**n, or ``permutations`` drawn."""
+    exact = n < 63 and (1 << n) <= permutations
+    if exact:
+        total = 1 << n
+        rows = max(1, _BLOCK_CELLS // max(n, 1))
+        bits = np.arange(n, dtype=np.int64)
+        for start in range(0, total, rows):
+            codes = np.arange(start, min(start + rows, total), dtype=np.int64)
+            yield ((codes[:, None] >> bits) & 1).astype(bool)
+        return
+    rng = np.random.default_rng(seed)
+    rows = max(1, _BLOCK_CELLS // max(n, 1))
+    for start in range(0, permutations, rows):
+        yield rng.random((min(rows, permutations - start), n)) < 0.5
+
+
 def sign_matrix(n: int, permutations: int, seed: int) -> np.ndarray:
     """The sign assignments of the randomization test, ``(rows, n)`` with values +1 / -1.
 
@@ -114,9 +133,7 @@ def sign_matrix(n: int, permutations: int, seed: int) -> np.ndarray:
     >>> sign_matrix(2, 1000, 0).tolist()
     [[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]]
     """
-    from evalkit.compare.significance import _sign_blocks
-
-    blocks = [1.0 - 2.0 * b for b in _sign_blocks(n, permutations, seed)]
+    blocks = [1.0 - 2.0 * b for b in sign_blocks(n, permutations, seed)]
     return np.concatenate(blocks, axis=0) if blocks else np.empty((0, n))
 
 

@@ -41,7 +41,7 @@ from scipy import stats
 
 from evalkit.compare import intervals, multiplicity
 from evalkit.compare.bootstrap import bootstrap_mean_ci
-from evalkit.compare.intervals import DualTest
+from evalkit.compare.intervals import DualTest, sign_blocks
 from evalkit.compare.multiplicity import Adjusted, fixed_sequence
 from evalkit.errors import ConfigError, DataError
 
@@ -53,8 +53,6 @@ TEST_LABELS = {
     "student": "paired Student t-test (two-sided)",
     "fisher": "Fisher randomization test (two-sided)",
 }
-# Permutation sign matrices are drawn / enumerated in blocks of at most this many cells.
-_BLOCK_CELLS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -123,23 +121,6 @@ def student_t_test(baseline: np.ndarray, candidate: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sign_blocks(n: int, permutations: int, seed: int):
-    """Yield boolean swap matrices (True = swap the pair): all 2**n, or ``permutations`` drawn."""
-    exact = n < 63 and (1 << n) <= permutations
-    if exact:
-        total = 1 << n
-        rows = max(1, _BLOCK_CELLS // max(n, 1))
-        bits = np.arange(n, dtype=np.int64)
-        for start in range(0, total, rows):
-            codes = np.arange(start, min(start + rows, total), dtype=np.int64)
-            yield ((codes[:, None] >> bits) & 1).astype(bool)
-        return
-    rng = np.random.default_rng(seed)
-    rows = max(1, _BLOCK_CELLS // max(n, 1))
-    for start in range(0, permutations, rows):
-        yield rng.random((min(rows, permutations - start), n)) < 0.5
-
-
 def fisher_randomization_test(
     baseline: np.ndarray, candidate: np.ndarray, permutations: int = 1000, seed: int = 42
 ) -> np.ndarray:
@@ -163,7 +144,7 @@ def fisher_randomization_test(
     tolerance = 1e-9 * np.abs(d).sum(axis=0)
     hits = np.zeros(m, dtype=np.int64)
     total = 0
-    for swap in _sign_blocks(n, permutations, seed):
+    for swap in sign_blocks(n, permutations, seed):
         signs = 1.0 - 2.0 * swap  # swap -> -1
         permuted = np.abs(signs @ d)  # (rows, m)
         hits += np.count_nonzero(permuted >= observed - tolerance, axis=0)
