@@ -11,9 +11,11 @@ job's outcome: BLOCK, then an error, then INCONCLUSIVE, then PASS / WARN (:mod:`
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import hydra
@@ -24,7 +26,7 @@ from omegaconf import DictConfig
 from evalkit.errors import EvalkitError, UsageError, os_error_line
 from evalkit.interrupts import exit_code_of, sigterm_as_exception
 from evalkit.redact import api_key_envs, install_redaction, redact, redacted_std_streams
-from evalkit.runtime import freeze_before_exit, import_long_lived
+from evalkit.runtime import freeze_before_exit
 from evalkit.usage import CONF_DIR, duplicate_models, unwritable_output_dir, usage_error
 
 log = logging.getLogger("evalkit")
@@ -42,7 +44,24 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BLOCK, EXIT_INCONCLUSIVE = 0, 1, 2, 3, 4
-TASKS = ("evaluate", "check", "vectors", "log", "runs")
+Outcome = dict[str, Any]  # :class:`evalkit.sweep.JobOutcome` fields
+
+
+def _task(name: str) -> Callable[[DictConfig, list[str]], Outcome]:
+    """``evalkit.tasks.<name>.run``, imported when the task runs: after :func:`_run` set numba's
+    cache folder (the task modules import numba, MLflow, ...)."""
+
+    def run(cfg: DictConfig, overrides: list[str]) -> Outcome:
+        return importlib.import_module(f"evalkit.tasks.{name}").run(cfg, overrides)
+
+    run.__name__ = run.__qualname__ = f"run_{name}"
+    return run
+
+
+#: ``task=<name>`` -> what runs it (:mod:`evalkit.tasks`); the first is the default.
+TASKS: dict[str, Callable[[DictConfig, list[str]], Outcome]] = {
+    name: _task(name) for name in ("evaluate", "check", "vectors", "log", "runs")
+}
 
 
 def _ship_paths(cfg: DictConfig, hc: object) -> None:
@@ -68,8 +87,8 @@ def _ship_paths(cfg: DictConfig, hc: object) -> None:
         log.info("paths resolved against the driver's %s: %s", driver_cwd, sorted(updates))
 
 
-def _run(cfg: DictConfig) -> dict[str, Any]:
-    """Run the task; the outcome as :class:`evalkit.sweep.JobOutcome` fields."""
+def _run(cfg: DictConfig) -> Outcome:
+    """Run the task (:data:`TASKS`); the outcome as :class:`evalkit.sweep.JobOutcome` fields."""
     from evalkit.runtime import numba_cache_env
     from evalkit.terminal import quiet_libraries
 
@@ -85,43 +104,10 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
             f"models= names {', '.join(twice)} more than once (expected each model version "
             "once; the first is the baseline)"
         )
-    if cfg.task == "evaluate":
-        from evalkit.console import print_evaluation
-
-        # MLflow, scipy, pandas, numba...: kept out of the garbage collector's walks (runtime.py)
-        run_evaluation = import_long_lived("evalkit.run.evaluation").run_evaluation
-        evaluation = run_evaluation(cfg, overrides)
-        print_evaluation(evaluation)
-        if evaluation.tracking_error:
-            log.error("evalkit: %s", evaluation.tracking_error)
-        verdict = evaluation.comparison.status.value if evaluation.comparison else "-"
-        metric = str(cfg.primary_metric)
-        return {
-            "exit_code": evaluation.exit_code,
-            "verdict": verdict,
-            "primary_metric": metric,
-            "metrics": {
-                r.name: r.overall[metric] for r in evaluation.results if metric in r.overall
-            },
-        }
-    if cfg.task == "check":
-        from evalkit.checks.task import run_check_task
-
-        code = run_check_task(cfg)
-        return {"exit_code": code, "verdict": "FAIL" if code == EXIT_BLOCK else "PASS"}
-    if cfg.task == "log":
-        from evalkit.track.logdir import run_log_task
-
-        return {"exit_code": run_log_task(cfg, overrides), "verdict": "-"}
-    if cfg.task == "runs":
-        from evalkit.track.runs import run_runs_task
-
-        return {"exit_code": run_runs_task(cfg), "verdict": "-"}
-    if cfg.task == "vectors":
-        from evalkit.embed.listing import run_vectors_task
-
-        return {"exit_code": run_vectors_task(cfg), "verdict": "-"}
-    raise EvalkitError(f"task={cfg.task!r} is unknown (expected one of {', '.join(TASKS)})")
+    task = TASKS.get(str(cfg.task))
+    if task is None:
+        raise EvalkitError(f"task={cfg.task!r} is unknown (expected one of {', '.join(TASKS)})")
+    return task(cfg, overrides)
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")

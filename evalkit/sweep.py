@@ -188,7 +188,7 @@ class SweepSummary(Callback):
         write_job(out / JOB_FILE, outcome_of(job_return, int(config.hydra.job.num)))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from evalkit.console import make_console
+        from evalkit.terminal import make_console
 
         sweep_dir = Path(config.hydra.sweep.dir)
         jobs = read_jobs(sweep_dir, self.started)

@@ -1,4 +1,6 @@
-"""Keep the terminal for evalkit's own output: quiet third-party libraries, bars only on a tty.
+"""The terminal: evalkit's rich console, progress bars only on a tty, quiet third-party libraries.
+
+:func:`make_console` is the console every task prints its tables on (160 columns off a terminal).
 
 Progress bars of long stages (embedding, FAISS build, search, the long-text search of the
 endpoint checks) use :func:`progress_bar`, which draws only when stderr is a terminal (tqdm's
@@ -21,6 +23,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from rich.console import Console
 from tqdm.auto import tqdm
 
 #: Loggers that log every request or file at INFO.
@@ -47,3 +50,9 @@ def progress_bar(
 ) -> tqdm:
     """A tqdm bar drawn only on a terminal (``enabled=False``: never)."""
     return tqdm(iterable, desc=desc, disable=None if enabled else True, leave=False, **kwargs)
+
+
+def make_console() -> Console:
+    """A rich console; off a terminal (logs, CI, pipes) 160 columns wide instead of 80."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)

@@ -308,7 +308,7 @@ def test_run_check_task_exits_0_when_the_contract_is_met(server, tmp_path):
     """An open server whose team contract says so: WARN at most, exit code 0."""
     from hydra import compose, initialize_config_dir
 
-    from evalkit.checks.task import run_check_task
+    from evalkit.tasks.check import run_check_task
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(

@@ -1,5 +1,7 @@
 """evalkit.checks: is this embedding endpoint safe to use? Vector sanity, long-text behaviour and
-the OpenAI API contract, each check PASS / WARN / FAIL (SKIP where it does not apply).
+the OpenAI API contract, each check PASS / WARN / FAIL (SKIP where it does not apply).  The
+checks produce plain data (:class:`Check`, ``checks.json``); ``task=check`` lives in
+:mod:`evalkit.tasks.check`, MLflow logging in :mod:`evalkit.track.checks`.
 
     evalkit task=check models=[e5_small_openai] checks=openai_default
 
@@ -13,6 +15,7 @@ from evalkit.checks.result import (
     CHECKS_FILE,
     Check,
     Status,
+    check_metrics,
     counts,
     gate_rows,
     read_checks,
@@ -21,19 +24,16 @@ from evalkit.checks.result import (
     write_checks,
 )
 from evalkit.checks.runner import run_checks
-from evalkit.checks.task import check_versions, log_checks, run_check_task
 
 __all__ = [
     "CHECKS_FILE",
     "Check",
     "ChecksConfig",
     "Status",
-    "check_versions",
+    "check_metrics",
     "counts",
     "gate_rows",
-    "log_checks",
     "read_checks",
-    "run_check_task",
     "run_checks",
     "to_json",
     "verdict",

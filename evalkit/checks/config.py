@@ -312,3 +312,11 @@ def _section(cls: type, raw: Any, where: str) -> Any:
             f"{where} has unknown key(s) {', '.join(unknown)} (expected {', '.join(known)})"
         )
     return cls(**{k: _convert(v, hints[k], f"{where}.{k}") for k, v in values.items()})
+
+
+def config_params(cfg: ChecksConfig) -> dict[str, Any]:
+    """The contract as flat ``checks.*`` params (what the endpoint was held to)."""
+    plain = dataclasses.asdict(cfg)
+    plain["on_fail"] = {k: str(v) for k, v in cfg.on_fail.items()}
+    plain.pop("versions", None)  # logged already merged, per version
+    return {"checks": plain}

@@ -177,6 +177,15 @@ def counts(checks: Iterable[Check]) -> dict[str, int]:
     return out
 
 
+def check_metrics(checks: Sequence[Check]) -> dict[str, float]:
+    """``checks_pass`` / ``checks_warn`` / ``checks_fail`` / ``checks_skip`` counts.
+
+    >>> check_metrics([Check("a", "FAIL"), Check("b", "PASS")])["checks_fail"]
+    1.0
+    """
+    return {f"checks_{k.lower()}": float(v) for k, v in counts(checks).items()}
+
+
 def verdict(checks: Sequence[Check]) -> str:
     """``BLOCK`` if any check FAILed, ``WARN`` if any warned, else ``PASS`` (SKIPs ignored)."""
     statuses = {c.status for c in checks}

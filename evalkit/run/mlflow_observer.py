@@ -87,7 +87,7 @@ class MlflowObserver(RunObserver):
             if name in done.files:
                 t.log_artifact(child, done.files[name])
         if done.checks is not None:
-            from evalkit.checks import log_checks
+            from evalkit.track.checks import log_checks
 
             log_checks(t, child, done.checks, done.files["checks"])
         t.finish(child)

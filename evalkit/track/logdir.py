@@ -1,4 +1,4 @@
-"""``evalkit task=log run_dir=<outputs/...>``: log a finished evaluation's run dir to MLflow.
+"""Log a finished evaluation's run dir to MLflow (``evalkit task=log``: :mod:`evalkit.tasks.log`).
 
 An evaluation records every MLflow call in ``<run_dir>/mlflow_runs.json``
 (:mod:`evalkit.track.manifest`).  When the tracking store failed mid-run (a server that died),
@@ -28,7 +28,6 @@ from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-from omegaconf import DictConfig
 
 from evalkit.errors import ConfigError
 from evalkit.redact import redact, redacted_copy
@@ -42,10 +41,6 @@ LOGGED_FROM_TAG, LOGGED_AS_TAG = "evalkit.logged_from", "evalkit.logged_as"
 ATTEMPT_TAG, FAILED_ATTEMPT = "evalkit.attempt", "failed"
 _BATCH = 500
 _PARAM_BATCH = 100
-
-
-def _given(overrides: list[str], key: str) -> bool:
-    return any(o.split("=", 1)[0].lstrip("+") == key for o in overrides)
 
 
 def log_run_dir(
@@ -136,25 +131,3 @@ def _end_original(client: Any, original: str, new: str, recorded: str) -> None:
     ended_as_stale = status == "KILLED" and END_REASON_TAG in run.data.tags
     if status == "RUNNING" or (ended_as_stale and recorded != "KILLED"):
         client.set_terminated(original, "FAILED")
-
-
-def run_log_task(cfg: DictConfig, overrides: list[str]) -> int:
-    """``task=log``: the command-line entry (prints where the runs went)."""
-    if not cfg.get("run_dir"):
-        raise ConfigError(
-            f"task=log needs run_dir=<the evaluation's output directory> (it holds {MANIFEST_FILE})"
-        )
-    run_dir = Path(str(cfg.run_dir))
-    if not run_dir.is_dir():
-        raise ConfigError(f"run_dir={run_dir} is not a directory (expected an evaluation's output)")
-    uri = cfg.tracking.uri if _given(overrides, "tracking.uri") else None
-    experiment = cfg.tracking.experiment if _given(overrides, "tracking.experiment") else None
-    doc = read_manifest(run_dir / MANIFEST_FILE)
-    ids = log_run_dir(run_dir, uri, experiment)
-    first = ids[doc["runs"][0]["id"]]
-    print(
-        f"logged {run_dir} to {uri or doc['tracking_uri']} (experiment "
-        f"{experiment or doc['experiment']!r}): parent run {first}, "
-        f"{len(ids) - 1} child run(s)"
-    )
-    return 0

@@ -107,3 +107,8 @@ def run_vectors_task(cfg: DictConfig) -> int:
     if missing:
         print(f"nothing stored yet for: {', '.join(missing)}")
     return 0
+
+
+def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
+    """``task=vectors`` for :mod:`evalkit.cli`: the outcome (:class:`evalkit.sweep.JobOutcome` fields)."""
+    return {"exit_code": run_vectors_task(cfg), "verdict": "-"}

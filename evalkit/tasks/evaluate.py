@@ -1,4 +1,8 @@
-"""Terminal output: the final table of metrics per model version.
+"""``evalkit`` (``task=evaluate``, the default): run the evaluation and print its results.
+
+:func:`run` calls :func:`evalkit.run.evaluation.run_evaluation` and prints the data notes, the
+release checklist (:mod:`evalkit.compare.report.terminal`), the metrics table per model version,
+the click table and where the outputs went (:func:`print_evaluation`).
 
 >>> import os
 >>> from rich.console import Console
@@ -12,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,15 +25,13 @@ from rich.table import Table
 
 from evalkit.compare.worklist import WORKLIST_FILE
 from evalkit.results import VersionResult
+from evalkit.runtime import import_long_lived
+from evalkit.terminal import make_console
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.run.evaluation import Evaluation
 
-
-def make_console() -> Console:
-    """A rich console; off a terminal (logs, CI, pipes) 160 columns wide instead of 80."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
+log = logging.getLogger("evalkit")
 
 
 def metrics_table(results: list[VersionResult]) -> Table:
@@ -112,3 +115,22 @@ def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> 
             highlight=False,
             soft_wrap=True,
         )
+
+
+def run(cfg: Any, overrides: list[str]) -> dict[str, Any]:
+    """``task=evaluate`` for :mod:`evalkit.cli`: evaluate, print, and return the outcome
+    (:class:`evalkit.sweep.JobOutcome` fields)."""
+    # MLflow, scipy, pandas, numba...: kept out of the garbage collector's walks (runtime.py)
+    run_evaluation = import_long_lived("evalkit.run.evaluation").run_evaluation
+    evaluation = run_evaluation(cfg, overrides)
+    print_evaluation(evaluation)
+    if evaluation.tracking_error:
+        log.error("evalkit: %s", evaluation.tracking_error)
+    verdict = evaluation.comparison.status.value if evaluation.comparison else "-"
+    metric = str(cfg.primary_metric)
+    return {
+        "exit_code": evaluation.exit_code,
+        "verdict": verdict,
+        "primary_metric": metric,
+        "metrics": {r.name: r.overall[metric] for r in evaluation.results if metric in r.overall},
+    }

@@ -6,15 +6,14 @@ write ``<output_dir>/<version>/checks.json`` and, with tracking on, log one MLfl
 ``_skip``, tag ``evalkit.checks.verdict``, artifact ``checks.json``).  Exit code 3 (BLOCK) when
 any check FAILed, else 0.
 
-:func:`check_versions` is the Hydra-free core; :func:`log_checks` logs results into an MLflow
-run someone else created (e.g. the evaluation's child run of that version).
+:func:`check_versions` is the Hydra-free core; :func:`evalkit.track.checks.log_checks` logs
+results into an MLflow run (here one per version; the evaluation logs into its child runs).
 
     evalkit task=check models=[e5_served] checks=openai_default
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,53 +21,18 @@ from typing import Any
 
 from rich.console import Console
 
-from evalkit.checks.config import ChecksConfig
+from evalkit.checks.config import ChecksConfig, config_params
 from evalkit.checks.report import checks_table
-from evalkit.checks.result import CHECKS_FILE, Check, counts, verdict, write_checks
+from evalkit.checks.result import CHECKS_FILE, Check, verdict, write_checks
 from evalkit.checks.runner import as_config, run_checks
-from evalkit.console import make_console
 from evalkit.errors import ConfigError
 from evalkit.instantiate import build
+from evalkit.terminal import make_console
+from evalkit.track.checks import log_checks
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_BLOCK = 0, 3
-
-
-def check_metrics(checks: Sequence[Check]) -> dict[str, float]:
-    """``checks_pass`` / ``checks_warn`` / ``checks_fail`` / ``checks_skip`` counts.
-
-    >>> check_metrics([Check("a", "FAIL"), Check("b", "PASS")])["checks_fail"]
-    1.0
-    """
-    return {f"checks_{k.lower()}": float(v) for k, v in counts(checks).items()}
-
-
-def config_params(cfg: ChecksConfig) -> dict[str, Any]:
-    """The contract as flat ``checks.*`` params (what the endpoint was held to)."""
-    plain = dataclasses.asdict(cfg)
-    plain["on_fail"] = {k: str(v) for k, v in cfg.on_fail.items()}
-    plain.pop("versions", None)  # logged already merged, per version
-    return {"checks": plain}
-
-
-def log_checks(
-    tracker: Any,
-    run_id: str,
-    checks: Sequence[Check],
-    checks_file: str | Path,
-    params: Mapping[str, Any] | None = None,
-) -> None:
-    """Log checks into an existing MLflow run via :class:`evalkit.track.mlflow_tracker.Tracker`.
-
-    ``checks_file`` (written by :func:`~evalkit.checks.result.write_checks`) becomes the
-    artifact ``checks.json``; ``params`` (e.g. ``{"model": version.params()}``) are flattened.
-    """
-    if params:
-        tracker.log_params(run_id, params)
-    tracker.log_metrics(run_id, check_metrics(checks))
-    tracker.set_tags(run_id, {"evalkit.checks.verdict": verdict(checks)})
-    tracker.log_artifact(run_id, checks_file)
 
 
 def check_versions(
@@ -128,3 +92,9 @@ def run_check_task(cfg: Any) -> int:
         log.warning("endpoint checks FAILED for %s", ", ".join(blocked))
         return EXIT_BLOCK
     return EXIT_OK
+
+
+def run(cfg: Any, overrides: list[str]) -> dict[str, Any]:
+    """``task=check`` for :mod:`evalkit.cli`: the outcome (:class:`evalkit.sweep.JobOutcome` fields)."""
+    code = run_check_task(cfg)
+    return {"exit_code": code, "verdict": "FAIL" if code == EXIT_BLOCK else "PASS"}
