@@ -23,8 +23,8 @@ from evalkit.engine.ray_engine import RayEngine  # noqa: E402
 from evalkit.engine.ray_search import ray_ranking, ray_runner  # noqa: E402
 from evalkit.engine.spec import EngineSpec  # noqa: E402
 from evalkit.index.faiss_index import IndexSpec, build_index, trained_ivf  # noqa: E402
-from evalkit.index.sharded import Shard, ShardedIndex, add_to_shard, split_rows  # noqa: E402
 from evalkit.retrieve.replay import id_ranks, replay  # noqa: E402
+from evalkit.retrieve.sharded import Shard, ShardedIndex, add_to_shard, split_rows  # noqa: E402
 
 from .cli import REPO  # noqa: E402
 from .fault_server import FaultServer  # noqa: E402

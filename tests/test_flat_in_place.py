@@ -5,7 +5,8 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from evalkit.index.faiss_index import ArrayFlatIP, IndexSpec, build_index, search, stored_vectors
+from evalkit.index.faiss_index import ArrayFlatIP, IndexSpec, build_index, stored_vectors
+from evalkit.retrieve.searcher import search
 
 
 def test_array_flat_ip_equals_index_flat_ip_and_copies_nothing():

@@ -19,7 +19,7 @@ parts or a glob) is evaluated in two passes over the parts, one Ray task per par
    exactly.
 
 Queries then go to every part's index as Ray tasks and the top-k is merged on the driver with
-evalkit's tie-break (:mod:`evalkit.index.sharded`), so ``engine=ray`` ranks as ``engine=local``.
+evalkit's tie-break (:mod:`evalkit.retrieve.sharded`), so ``engine=ray`` ranks as ``engine=local``.
 
 >>> ids = ["b", "a", "c"]
 >>> lookup = CatalogLookup.of(ids, np.array([1, 0, 2]))
@@ -48,9 +48,9 @@ from evalkit.embed.store import unit_norm
 from evalkit.embed.vector_checks import NormSummary
 from evalkit.errors import ConfigError, DataError
 from evalkit.index.faiss_index import IndexSpec, ann_recall, ivf_nlist, training_rows
-from evalkit.index.sharded import Shard, ShardedIndex, add_to_shard, merge_topk
 from evalkit.retrieve.ranking import Ranking
 from evalkit.retrieve.replay import replay
+from evalkit.retrieve.sharded import Shard, ShardedIndex, add_to_shard, merge_topk
 
 log = logging.getLogger(__name__)
 

@@ -33,9 +33,9 @@ import numpy as np
 from evalkit.embed.cache import spec_hash
 from evalkit.engine.spec import EngineSpec
 from evalkit.index.faiss_index import IndexSpec, ann_recall, trained_ivf, training_rows
-from evalkit.index.sharded import Shard, ShardedIndex, add_to_shard, search_shard, split_rows
 from evalkit.retrieve.ranking import Ranking
 from evalkit.retrieve.replay import replay
+from evalkit.retrieve.sharded import Shard, ShardedIndex, add_to_shard, search_shard, split_rows
 
 log = logging.getLogger(__name__)
 

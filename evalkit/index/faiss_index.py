@@ -1,4 +1,5 @@
-"""FAISS indexes over one model version's catalog vectors, and batched search.
+"""FAISS indexes over one model version's catalog vectors (searched in batches by
+:func:`evalkit.retrieve.searcher.search`).
 
 Exact inner product (``flat``) on L2-normalised vectors is the default, so scores are cosine
 similarities.  ``hnsw`` and ``ivf`` are selectable for large catalogs; whenever one is used,
@@ -14,7 +15,7 @@ treated like an approximate index (its recall against exact fp32 search is measu
 >>> docs = rng.standard_normal((100, 8)).astype("float32")
 >>> docs /= np.linalg.norm(docs, axis=1, keepdims=True)
 >>> index = build_index(docs, IndexSpec(kind="flat"))
->>> scores, rows = search(index, docs[:3], depth=1)
+>>> scores, rows = index.search(docs[:3], 1)
 >>> rows[:, 0].tolist()
 [0, 1, 2]
 """
@@ -253,31 +254,6 @@ def stored_vectors(index: faiss.Index) -> np.ndarray | None:
     view = faiss.rev_swig_ptr(index.get_xb(), n * d).reshape(n, d)
     view.flags.writeable = False
     return view
-
-
-def search(
-    index: faiss.Index,
-    queries: np.ndarray,
-    depth: int,
-    batch_size: int = 4096,
-    progress: bool = False,
-    desc: str = "search",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``depth`` (scores float32, rows int64) for every query, in batches of ``batch_size``.
-
-    FAISS pads with row ``-1`` / score ``-inf`` when fewer than ``depth`` results exist.
-    """
-    q = np.ascontiguousarray(queries, dtype=np.float32)
-    depth = min(depth, index.ntotal)
-    scores = np.empty((len(q), depth), dtype=np.float32)
-    rows = np.empty((len(q), depth), dtype=np.int64)
-    starts = range(0, len(q), batch_size)
-    for s in tqdm(starts, desc=desc, unit="batch", disable=None if progress else True, leave=False):
-        scores[s : s + batch_size], rows[s : s + batch_size] = index.search(
-            q[s : s + batch_size], depth
-        )
-    scores[rows < 0] = -np.inf
-    return scores, rows
 
 
 def ann_recall(approx_rows: np.ndarray, exact_rows: np.ndarray, k: int) -> float:

@@ -1,4 +1,5 @@
-"""Replay every query against a version's index and order the results deterministically.
+"""Replay every query against a version's index (any :class:`~evalkit.retrieve.searcher.Searcher`)
+and order the results deterministically.
 
 FAISS returns tied scores in arbitrary order, and exact duplicates (the same title twice in a
 catalog) tie exactly.  evalkit searches a little deeper than ``k`` and sorts each row by score
@@ -14,11 +15,10 @@ file and the metrics are the same on every machine.
 
 from __future__ import annotations
 
-import faiss
 import numpy as np
 
-from evalkit.index.faiss_index import search
 from evalkit.retrieve.ranking import Ranking
+from evalkit.retrieve.searcher import Searcher, search
 
 #: Extra depth searched beyond k so that ties straddling rank k are resolved by item id.
 TIE_MARGIN = 16
@@ -44,7 +44,7 @@ def tie_break_order(scores: np.ndarray, rows: np.ndarray, id_rank: np.ndarray) -
 
 
 def replay(
-    index: faiss.Index,
+    index: Searcher,
     query_vectors: np.ndarray,
     query_ids: list[str],
     item_ids: list[str],
