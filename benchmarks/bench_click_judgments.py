@@ -42,9 +42,10 @@ from evalkit.clicks.judgments import (  # noqa: E402
     judged_mask,
     judgments_from_clicks,
 )
-from evalkit.clicks.simulate import ClickModel, bm25_ranking, simulate_clicks  # noqa: E402
+from evalkit.data.click_simulation import ClickModel, simulate_clicks  # noqa: E402
 from evalkit.metrics.ir import score  # noqa: E402
 from evalkit.pairs import pair_rows, pair_similarity  # noqa: E402
+from evalkit.retrieve.bm25 import bm25_ranking  # noqa: E402
 from evalkit.retrieve.ranking import Ranking  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

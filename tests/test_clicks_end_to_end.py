@@ -14,11 +14,12 @@ import pytrec_eval
 from PIL import Image
 from scipy import stats
 
-from evalkit.clicks.simulate import bm25_ranking, simulate_clicks
 from evalkit.clicks.stage import click_report, load_clicks
+from evalkit.data.click_simulation import simulate_clicks
 from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
 from evalkit.errors import ConfigError
 from evalkit.pairs import pair_rows, pair_similarity
+from evalkit.retrieve.bm25 import bm25_ranking
 from evalkit.retrieve.trec import rank_scores
 
 from .testdata import read_jsonl, read_text

@@ -16,8 +16,8 @@ from evalkit.clicks.judgments import (
     judgments_from_clicks,
     position_ctr,
 )
-from evalkit.clicks.log import ClickLog
 from evalkit.clicks.stage import judge_clicks
+from evalkit.data.click_log import ClickLog
 from evalkit.errors import ConfigError
 from evalkit.retrieve.ranking import Ranking
 

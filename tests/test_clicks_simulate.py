@@ -11,15 +11,15 @@ import pytest
 from scipy import stats
 
 from evalkit.clicks.judgments import judgments_from_clicks
-from evalkit.clicks.simulate import (
+from evalkit.data.click_simulation import (
     ClickModel,
-    bm25_ranking,
     sessions_from_frequency,
     simulate_clicks,
     simulate_demo_clicks,
 )
 from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
 from evalkit.errors import ConfigError
+from evalkit.retrieve.bm25 import bm25_ranking
 from evalkit.retrieve.ranking import Ranking
 
 from .testdata import read_jsonl, read_text

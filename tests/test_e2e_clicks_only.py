@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from evalkit.clicks.simulate import ClickModel, bm25_ranking, simulate_clicks
 from evalkit.data.beir import load_beir
+from evalkit.data.click_simulation import ClickModel, simulate_clicks
+from evalkit.retrieve.bm25 import bm25_ranking
 
 from .cli import child_runs, run_evalkit
 

@@ -317,7 +317,7 @@ def test_click_log_is_a_dataset_input(tmp_path):
 
     import numpy as np
 
-    from evalkit.clicks.log import ClickLog
+    from evalkit.data.click_log import ClickLog
 
     log_ = ClickLog(
         ["q1", "q1"],

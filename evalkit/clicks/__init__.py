@@ -2,8 +2,9 @@
 
 One concept per module:
 
-- :mod:`~evalkit.clicks.log` - :class:`ClickLog`, the pair-level log (clicks, impressions,
-  positions, ``measure`` = click rate or click share, ``simulated``, ``digest()``);
+- :mod:`evalkit.data.click_log` (a data type: ``EvalData.clicks``) - ``ClickLog``, the
+  pair-level log (clicks, impressions, positions, ``measure`` = click rate or click share,
+  ``simulated``, ``digest()``);
 - :mod:`~evalkit.clicks.ingest` - :func:`load_click_log`: event-level or aggregated files through
   ``datasets``, configurable columns, validation with file / row / field errors;
 - :mod:`~evalkit.clicks.judgments` - COEC / CTR / click-share graded :class:`Judgments`;
@@ -11,8 +12,9 @@ One concept per module:
   and within query) with query-bootstrap intervals and paired differences (the pairs' similarities:
   :mod:`evalkit.pairs`);
 - :mod:`~evalkit.clicks.plot` - the similarity vs click rate / share scatter plot;
-- :mod:`~evalkit.clicks.simulate` - position-based and cascade click simulation, BM25 "production"
-  ranking, :func:`simulate_demo_clicks`;
+- :mod:`evalkit.data.click_simulation` (synthetic data, like the demo) - position-based and
+  cascade click simulation, ``simulate_demo_clicks``; :mod:`evalkit.retrieve.bm25` - the BM25
+  "production" ranking;
 - :mod:`~evalkit.clicks.stage` - the ``clicks`` config group driving all of the above for the
   pipeline: :func:`load_clicks`, :func:`click_report`.
 

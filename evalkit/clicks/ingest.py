@@ -41,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evalkit.clicks.log import ClickLog, PositionCounts
+from evalkit.data.click_log import ClickLog, PositionCounts
 from evalkit.errors import ConfigError, DataError
 
 log_ = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ Pairs with fewer than ``min_impressions`` impressions (``ctr``, ``coec``) or who
 than ``min_query_clicks`` clicks (``click_share``) are left unjudged.
 
 >>> import numpy as np
->>> from evalkit.clicks.log import ClickLog, PositionCounts
+>>> from evalkit.data.click_log import ClickLog, PositionCounts
 >>> pos = PositionCounts(pair=np.array([0, 0, 1, 1, 2]), position=np.array([1, 2, 1, 2, 1]),
 ...                      impressions=np.array([3., 1., 1., 3., 4.]),
 ...                      clicks=np.array([2., 0., 1., 1., 1.]))
@@ -59,7 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from evalkit.clicks.log import ClickLog
+from evalkit.data.click_log import ClickLog
 from evalkit.data.schema import Judgments
 from evalkit.errors import ConfigError
 from evalkit.retrieve.ranking import Ranking

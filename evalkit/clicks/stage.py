@@ -11,7 +11,7 @@ Two calls for the pipeline:
    each version, differences to the baseline with paired intervals, and the scatter plot.
 
 >>> import numpy as np
->>> from evalkit.clicks.log import ClickLog
+>>> from evalkit.data.click_log import ClickLog
 >>> log = ClickLog(["q1"] * 4 + ["q2"] * 4, ["a", "b", "c", "d"] * 2,
 ...                clicks=np.array([9., 5, 2, 0, 8, 4, 1, 1]), impressions=np.full(8, 10.))
 >>> sims = {"old": np.array([.9, .5, .6, .1, .8, .7, .2, .3]),
@@ -42,9 +42,9 @@ from evalkit.clicks.correlation import (
 )
 from evalkit.clicks.ingest import load_click_log
 from evalkit.clicks.judgments import METHODS, judgments_from_clicks
-from evalkit.clicks.log import ClickLog
 from evalkit.clicks.plot import plot_click_scatter
-from evalkit.clicks.simulate import ClickModel, simulate_demo_clicks
+from evalkit.data.click_log import ClickLog
+from evalkit.data.click_simulation import ClickModel, simulate_demo_clicks
 from evalkit.data.schema import EvalData, Judgments
 from evalkit.errors import ConfigError
 from evalkit.pairs import align_similarity

@@ -1,5 +1,9 @@
 """Simulated click logs from graded judgments over a ranking (for teams without logs, and the demo).
 
+Synthetic data, like :mod:`evalkit.data.demo`: the shown lists are any :class:`ShownLists`
+(an :class:`evalkit.retrieve.ranking.Ranking`, e.g. :func:`evalkit.retrieve.bm25.bm25_ranking`),
+and the result is a :class:`~evalkit.data.click_log.ClickLog`.
+
 Each session of a query is shown the top ``depth`` items of the ranking; every shown item is one
 impression at its 1-based position.  An item of grade ``g`` (unjudged = 0) is *attractive* with
 
@@ -37,18 +41,37 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from evalkit.clicks.log import ClickLog, from_position_counts
+from evalkit.data.click_log import ClickLog, from_position_counts
 from evalkit.errors import ConfigError
-from evalkit.retrieve.ranking import Ranking
 
 log_ = logging.getLogger(__name__)
 
 MODELS = ("pbm", "cascade")
+
+
+class ShownLists(Protocol):
+    """What each query was shown: catalog ``rows`` per query (``-1`` = nothing), best first."""
+
+    @property
+    def query_ids(self) -> list[str]: ...
+
+    @property
+    def indices(self) -> np.ndarray: ...
+
+    @property
+    def item_ids(self) -> list[str]: ...
+
+
+class _Shown(NamedTuple):
+    query_ids: list[str]
+    indices: np.ndarray
+    item_ids: list[str]
 
 
 @dataclass(frozen=True)
@@ -119,7 +142,7 @@ def sessions_from_frequency(
 
 
 def grade_matrix(
-    ranking: Ranking, qrels: Mapping[str, Mapping[str, int]], depth: int
+    ranking: ShownLists, qrels: Mapping[str, Mapping[str, int]], depth: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Catalog rows (``-1`` = nothing shown) and grades (unjudged = 0) of each query's top ``depth``."""
     rows = np.asarray(ranking.indices[:, :depth], dtype=np.int64)
@@ -142,7 +165,7 @@ def grade_matrix(
 
 
 def simulate_clicks(
-    ranking: Ranking,
+    ranking: ShownLists,
     qrels: Mapping[str, Mapping[str, int]],
     *,
     model: ClickModel | None = None,
@@ -238,7 +261,7 @@ def _term_matrix(texts: Sequence[str], vocab: dict[str, int], grow: bool) -> spa
     return m
 
 
-def bm25_ranking(
+def bm25_top_k(
     item_ids: Sequence[str],
     item_texts: Sequence[str],
     query_ids: Sequence[str],
@@ -246,15 +269,16 @@ def bm25_ranking(
     k: int = 10,
     k1: float = 1.2,
     b: float = 0.75,
-) -> Ranking:
-    """BM25 (Lucene idf) top-``k`` of every query over ``item_texts``, as a :class:`Ranking`.
+) -> tuple[np.ndarray, np.ndarray]:
+    """BM25 (Lucene idf) top-``k`` of every query over ``item_texts``: catalog rows (int64) and
+    scores (float32), ``(len(query_ids), k)`` each (as a ranking: :mod:`evalkit.retrieve.bm25`).
 
     Only items sharing a term with the query are ranked (rows padded with ``-1``); ties are
     broken by item id descending, like every evalkit ranking.
 
-    >>> r = bm25_ranking(["a", "b", "c"], ["red shoe", "blue shoe", "green hat"], ["q"], ["red shoes"])
-    >>> r.top("q")
-    ['a']
+    >>> bm25_top_k(["a", "b", "c"], ["red shoe", "blue shoe", "green hat"], ["q"], ["red shoes"],
+    ...            k=2)[0].tolist()
+    [[0, 1]]
     """
     vocab: dict[str, int] = {}
     docs = _term_matrix(item_texts, vocab, grow=True)
@@ -287,7 +311,7 @@ def bm25_ranking(
     out_scores = np.zeros((len(query_ids), k), dtype=np.float32)
     indices[r[sel], rank[sel]] = c[sel]
     out_scores[r[sel], rank[sel]] = s[sel]
-    return Ranking(list(query_ids), indices, out_scores, list(item_ids))
+    return indices, out_scores
 
 
 def simulate_demo_clicks(
@@ -311,7 +335,8 @@ def simulate_demo_clicks(
         )
     model = model or ClickModel()
     q = data.queries
-    ranking = bm25_ranking(data.catalog.ids, data.catalog.titles, q.ids, q.texts, k=model.depth)
+    rows, _ = bm25_top_k(data.catalog.ids, data.catalog.titles, q.ids, q.texts, k=model.depth)
+    ranking = _Shown(list(q.ids), rows, list(data.catalog.ids))
     per_query = (
         sessions_from_frequency(q.frequency, mean_sessions=sessions)
         if q.frequency is not None

@@ -868,7 +868,7 @@ def load_demo(
     them), ``cross_lingual`` (none of the query's exact matches is listed in the query's language), ``typo``.
 
     ``simulate_clicks``: attach a simulated click log (position-based clicks on a BM25 ranking of
-    the titles, :func:`evalkit.clicks.simulate.simulate_demo_clicks`), labelled simulated.
+    the titles, :func:`evalkit.data.click_simulation.simulate_demo_clicks`), labelled simulated.
 
     >>> d = load_demo(n_items=200, n_queries=20, languages=["en", "de"], seed=3)
     >>> d.clicks.simulated
@@ -1049,7 +1049,7 @@ def load_demo(
     if not simulate_clicks:
         return data
     # A simulated click log (position-based clicks on a BM25 "production" ranking), labelled simulated.
-    from evalkit.clicks.simulate import simulate_demo_clicks
+    from evalkit.data.click_simulation import simulate_demo_clicks
 
     clicks = simulate_demo_clicks(data, seed=seed)
     fingerprint = fingerprint_data(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from evalkit.clicks.log import ClickLog
+    from evalkit.data.click_log import ClickLog
 
 
 @dataclass(frozen=True)
