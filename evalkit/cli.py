@@ -6,7 +6,7 @@ bad configuration, unreachable endpoint or tracking store, a folder that cannot 
 2 = command-line usage error (unknown key, unknown config group option, no model version, a
 version named twice: :mod:`evalkit.usage`), 130 / 143 = interrupted (Ctrl-C / SIGTERM; the MLflow
 runs are ended as KILLED, :mod:`evalkit.interrupts`).  A ``--multirun`` sweep exits with the worst
-job's outcome: BLOCK, then an error, then INCONCLUSIVE, then PASS / WARN (:mod:`evalkit.sweep`).
+job's outcome: BLOCK, then an error, then INCONCLUSIVE, then PASS / WARN (:mod:`evalkit.sweep.summary`).
 """
 
 from __future__ import annotations
@@ -64,29 +64,6 @@ TASKS: dict[str, Callable[[DictConfig, list[str]], Outcome]] = {
 }
 
 
-def _ship_paths(cfg: DictConfig, hc: object) -> None:
-    """A Ray-launched sweep job: relative paths resolved against the driver's working directory."""
-    from omegaconf import OmegaConf, open_dict
-
-    from evalkit.engine.paths import PATH_KEYS, job_path_updates, ray_launched
-
-    if not ray_launched(hc.runtime.choices):  # type: ignore[attr-defined]
-        return
-    driver_cwd = str(hc.runtime.cwd)  # type: ignore[attr-defined]
-    if os.path.realpath(driver_cwd) == os.path.realpath(os.getcwd()):
-        return  # the job runs where the driver does: relative paths already mean the same
-    values = {k: OmegaConf.select(cfg, k, default=None) for k in PATH_KEYS if k != "output_dir"}
-    sweep_dir = str(hc.sweep.dir)  # type: ignore[attr-defined]
-    if not os.path.isabs(sweep_dir):  # Hydra made the output folder under the job's cwd
-        values["output_dir"] = os.path.join(sweep_dir, str(hc.sweep.subdir))  # type: ignore[attr-defined]
-    updates = job_path_updates(values, driver_cwd=driver_cwd)
-    with open_dict(cfg):
-        for key, value in updates.items():
-            OmegaConf.update(cfg, key, value, force_add=True)
-    if updates:
-        log.info("paths resolved against the driver's %s: %s", driver_cwd, sorted(updates))
-
-
 def _run(cfg: DictConfig) -> Outcome:
     """Run the task (:data:`TASKS`); the outcome as :class:`evalkit.sweep.JobOutcome` fields."""
     from evalkit.runtime import numba_cache_env
@@ -97,7 +74,9 @@ def _run(cfg: DictConfig) -> Outcome:
     hc = HydraConfig.get()
     overrides = list(hc.overrides.task)
     if hc.mode == RunMode.MULTIRUN:
-        _ship_paths(cfg, hc)  # Ray-launched jobs: relative paths mean the driver's
+        from evalkit.sweep.ray_jobs import ship_paths
+
+        ship_paths(cfg, hc)  # Ray-launched jobs: relative paths mean the driver's
     twice = duplicate_models(overrides)
     if twice:
         raise UsageError(

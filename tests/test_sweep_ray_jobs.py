@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from evalkit.cli import _ship_paths
-from evalkit.engine.paths import job_path_updates
 from evalkit.errors import ConfigError
+from evalkit.sweep.ray_jobs import job_path_updates
+from evalkit.sweep.ray_jobs import ship_paths as _ship_paths
 
 
 def _cfg():

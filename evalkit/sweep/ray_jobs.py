@@ -6,7 +6,8 @@ store, the cache / vector store, datasets, the output folder) would land on the 
 records the driver's working directory when it composes each job's config on the driver
 (``hydra.runtime.cwd``); :func:`job_path_updates` resolves relative paths against it, and refuses
 with one line when the driver's directory does not exist where the job runs (a remote machine):
-give absolute paths on storage every node shares, or URLs.
+give absolute paths on storage every node shares, or URLs.  :func:`ship_paths` applies them to a
+Ray-launched job's config (:mod:`evalkit.cli`, before the task runs).
 
 >>> job_path_updates({"cache.dir": ".cache/evalkit", "tracking.uri": "sqlite:///mlruns/mlflow.db"},
 ...                  driver_cwd="/home/me/proj", exists=lambda p: True)
@@ -18,12 +19,17 @@ give absolute paths on storage every node shares, or URLs.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
 
+from omegaconf import DictConfig, OmegaConf, open_dict
+
 from evalkit.errors import ConfigError
+
+log = logging.getLogger("evalkit")
 
 #: Config keys holding local paths a job reads or writes (missing keys are skipped).
 PATH_KEYS = (
@@ -84,3 +90,22 @@ def ray_launched(choices: Mapping[str, str | None]) -> bool:
     """Whether the job was launched by one of Hydra's Ray launchers (``hydra/launcher=ray*``)."""
     launcher = choices.get("hydra/launcher") or ""
     return launcher.startswith("ray")
+
+
+def ship_paths(cfg: DictConfig, hc: object) -> None:
+    """A Ray-launched sweep job: relative paths resolved against the driver's working directory."""
+    if not ray_launched(hc.runtime.choices):  # type: ignore[attr-defined]
+        return
+    driver_cwd = str(hc.runtime.cwd)  # type: ignore[attr-defined]
+    if os.path.realpath(driver_cwd) == os.path.realpath(os.getcwd()):
+        return  # the job runs where the driver does: relative paths already mean the same
+    values = {k: OmegaConf.select(cfg, k, default=None) for k in PATH_KEYS if k != "output_dir"}
+    sweep_dir = str(hc.sweep.dir)  # type: ignore[attr-defined]
+    if not os.path.isabs(sweep_dir):  # Hydra made the output folder under the job's cwd
+        values["output_dir"] = os.path.join(sweep_dir, str(hc.sweep.subdir))  # type: ignore[attr-defined]
+    updates = job_path_updates(values, driver_cwd=driver_cwd)
+    with open_dict(cfg):
+        for key, value in updates.items():
+            OmegaConf.update(cfg, key, value, force_add=True)
+    if updates:
+        log.info("paths resolved against the driver's %s: %s", driver_cwd, sorted(updates))

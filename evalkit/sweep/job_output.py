@@ -7,7 +7,7 @@ interleaved.  :class:`RayJobOutput` (a Hydra callback registered in ``conf/confi
 verdict) to ``<job dir>/stdout.txt`` and its ``sys.stderr`` (evalkit's log lines, errors) to
 ``<job dir>/stderr.txt``: plain text, no ANSI codes, one pair per job.  Jobs of other launchers
 are left alone.  The sweep's summary table is printed by the driver as usual
-(:mod:`evalkit.sweep`).
+(:mod:`evalkit.sweep.summary`).
 
 >>> import tempfile, sys
 >>> d = tempfile.mkdtemp()
@@ -33,7 +33,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from evalkit.engine.paths import ray_launched
+from evalkit.sweep.ray_jobs import ray_launched
 
 STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
