@@ -20,8 +20,8 @@ from evalkit.results import VersionResult
 from evalkit.run.observer import RunObserver, RunStarted, VerdictMade, VersionDone
 from evalkit.run.settings import TrackingSettings
 from evalkit.run.version import latency_metrics
-from evalkit.track.baseline import load_version_result
 from evalkit.track.datasets import dataset_inputs
+from evalkit.track.logged_version import load_version_result
 from evalkit.track.manifest import MANIFEST_FILE
 from evalkit.track.mlflow_tracker import Tracker, flatten
 from evalkit.track.overrides import override_params, run_name, version_run_name

@@ -2,7 +2,7 @@
 
 ``per_query.csv`` (one row per scored query, one column per metric), ``runs/<version>.trec``
 (6-column TREC run), ``pairs.npz`` / ``click_pairs.npz`` (similarity of judged / logged pairs),
-``latency.json`` (request latencies): what :mod:`evalkit.track.baseline` reads back to compare a
+``latency.json`` (request latencies): what :mod:`evalkit.track.logged_version` reads back to compare a
 later candidate with this version without re-embedding it.
 
 >>> _csv('a,b'), _csv("plain")
@@ -11,17 +11,31 @@ later candidate with this version without re-embedding it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import numpy as np
 
 from evalkit.results import VersionResult
 from evalkit.retrieve.trec import write_trec
-from evalkit.track.baseline import (
-    CLICK_PAIRS_FILE,
-    LATENCY_FILE,
-    PAIRS_FILE,
-    write_latency,
-    write_pairs,
-)
+
+PAIRS_FILE = "pairs.npz"
+CLICK_PAIRS_FILE = "click_pairs.npz"
+LATENCY_FILE = "latency.json"
+PER_QUERY_FILE = "per_query.csv"
+
+
+def write_pairs(path: Path, pairs: list[tuple[str, str]], similarity: np.ndarray) -> None:
+    q = np.array([p[0] for p in pairs], dtype=str)
+    d = np.array([p[1] for p in pairs], dtype=str)
+    np.savez_compressed(path, query_id=q, item_id=d, similarity=np.asarray(similarity, np.float32))
+
+
+def write_latency(
+    path: Path, latencies_s: np.ndarray, throughput: float | None, **info: object
+) -> None:
+    payload = {"latencies_s": [float(x) for x in latencies_s], "throughput": throughput, **info}
+    path.write_text(json.dumps(payload), encoding="utf-8")
 
 
 def write_version_files(

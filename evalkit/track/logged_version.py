@@ -1,4 +1,4 @@
-"""Save what a later comparison needs from a version's run, and rebuild it from MLflow by run id.
+"""Rebuild a logged version from MLflow by run id (what :mod:`evalkit.track.artifacts` saved).
 
 A team that already evaluated production version A can compare a new candidate against that
 logged run without re-embedding A: the child run's artifacts (per-query metrics, TREC run file,
@@ -7,6 +7,7 @@ judged-pair similarities, request latencies) and params are enough to rebuild it
 comparison can refuse a baseline computed on other data.
 
 >>> import tempfile, pathlib, numpy as np
+>>> from evalkit.track.artifacts import write_pairs
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> write_pairs(d / "pairs.npz", [("q1", "d1")], np.array([0.5], dtype=np.float32))
 >>> read_pairs(d / "pairs.npz")
@@ -28,33 +29,16 @@ from evalkit.errors import ConfigError, DataError
 from evalkit.pairs import align_similarity
 from evalkit.results import VersionResult
 from evalkit.retrieve.trec import ranking_from_trec
+from evalkit.track.artifacts import CLICK_PAIRS_FILE, LATENCY_FILE, PAIRS_FILE, PER_QUERY_FILE
 from evalkit.track.mlflow_tracker import Tracker
 
 log = logging.getLogger(__name__)
-
-PAIRS_FILE = "pairs.npz"
-CLICK_PAIRS_FILE = "click_pairs.npz"
-LATENCY_FILE = "latency.json"
-PER_QUERY_FILE = "per_query.csv"
-
-
-def write_pairs(path: Path, pairs: list[tuple[str, str]], similarity: np.ndarray) -> None:
-    q = np.array([p[0] for p in pairs], dtype=str)
-    d = np.array([p[1] for p in pairs], dtype=str)
-    np.savez_compressed(path, query_id=q, item_id=d, similarity=np.asarray(similarity, np.float32))
 
 
 def read_pairs(path: Path) -> tuple[list[tuple[str, str]], np.ndarray]:
     with np.load(path, allow_pickle=False) as z:
         pairs = list(zip(z["query_id"].tolist(), z["item_id"].tolist()))
         return pairs, z["similarity"]
-
-
-def write_latency(
-    path: Path, latencies_s: np.ndarray, throughput: float | None, **info: object
-) -> None:
-    payload = {"latencies_s": [float(x) for x in latencies_s], "throughput": throughput, **info}
-    path.write_text(json.dumps(payload), encoding="utf-8")
 
 
 def read_per_query(path: Path) -> dict[str, dict[str, float]]:
