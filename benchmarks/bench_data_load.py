@@ -25,7 +25,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pcsv  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from evalkit.data.fingerprint import fingerprint_data  # noqa: E402
+from evalkit.data.digest import fingerprint_data  # noqa: E402
 from evalkit.data.tabular import load_tabular  # noqa: E402
 
 

@@ -48,7 +48,7 @@ def synthetic(n_queries: int, n_items: int = 1_000_000, k: int = 100, seed: int 
 def dict_path(ranking: Ranking, qrels, metrics):
     from ranx import Qrels, Run, evaluate
 
-    from evalkit.retrieve.trec import rank_scores
+    from evalkit.retrieve.run_file import rank_scores
 
     qids = sorted(qrels)
     run = Run(rank_scores(ranking, qids))

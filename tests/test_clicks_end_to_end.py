@@ -20,7 +20,7 @@ from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
 from evalkit.errors import ConfigError
 from evalkit.pairs import pair_rows, pair_similarity
 from evalkit.retrieve.bm25 import bm25_ranking
-from evalkit.retrieve.trec import rank_scores
+from evalkit.retrieve.run_file import rank_scores
 
 from .testdata import read_jsonl, read_text
 

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from evalkit.compare.drift import align_pairs, similarity_drift
-from evalkit.compare.fingerprint import check_fingerprints
 from evalkit.compare.gates import (
     EXIT_CODES,
     EXIT_ERROR,
@@ -35,6 +34,7 @@ from evalkit.compare.gates import (
 from evalkit.compare.latency import compare_latency, latency_summary
 from evalkit.compare.quality import QualityCall
 from evalkit.compare.quality import call as quality_call
+from evalkit.compare.same_data import check_fingerprints
 from evalkit.errors import ConfigError, DataError, FingerprintMismatch
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pyarrow as pa
 
-from evalkit.data.fingerprint import (
+from evalkit.data.digest import (
     SCHEME,
     _update_strings,
     catalog_digest,

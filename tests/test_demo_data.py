@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
 
 from evalkit.data.demo import INTENTS, MAX_QUERY_WORDS, SUPPORTED_LANGUAGES, load_demo  # noqa: E402
-from evalkit.data.fingerprint import fingerprint_data  # noqa: E402
+from evalkit.data.digest import fingerprint_data  # noqa: E402
 from evalkit.data.schema import EvalData  # noqa: E402
 from evalkit.errors import ConfigError  # noqa: E402
 

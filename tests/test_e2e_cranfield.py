@@ -18,7 +18,7 @@ import pytest
 import pytrec_eval
 from mlflow import MlflowClient
 
-from evalkit.retrieve.trec import read_trec
+from evalkit.retrieve.run_file import read_trec
 
 from .cli import child_runs, run_evalkit
 

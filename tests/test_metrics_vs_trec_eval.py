@@ -15,7 +15,7 @@ import pytrec_eval
 from evalkit.index.faiss_index import IndexSpec, build_index
 from evalkit.metrics.ir import scorable_qrels, score
 from evalkit.retrieve.replay import replay
-from evalkit.retrieve.trec import read_trec, write_trec
+from evalkit.retrieve.run_file import read_trec, write_trec
 
 TREC_MEASURES = {"ndcg_cut_10", "recall_10", "recall_100", "map_cut_100", "recip_rank"}
 
@@ -114,7 +114,7 @@ def _ranx_dicts(ranking, qrels, metrics):
     """The reference: ranx fed its documented Qrels / Run dicts (evalkit's former path)."""
     from ranx import Qrels, Run, evaluate
 
-    from evalkit.retrieve.trec import rank_scores
+    from evalkit.retrieve.run_file import rank_scores
 
     judged = scorable_qrels(qrels, ranking.query_ids)
     run = Run(rank_scores(ranking, sorted(judged)))

@@ -22,7 +22,7 @@ from evalkit.data.beir import load_beir
 from evalkit.embed import UseM3, embed_texts
 from evalkit.embed.precomputed import Precomputed
 from evalkit.errors import ConfigError, DataError
-from evalkit.retrieve.trec import read_trec
+from evalkit.retrieve.run_file import read_trec
 
 from .cli import child_runs, run_evalkit
 

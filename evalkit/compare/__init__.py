@@ -5,7 +5,7 @@ Entry points (see each module's docstring for definitions and conventions):
 - :func:`compare_versions` (``verdict.py``): significance (``significance.py``, ``bootstrap.py``),
   drift (``drift.py``, ``overlap.py``, ``unjudged.py``), latency (``latency.py``), gates
   (``gates.py``, ``conf/gates/*.yaml``), slices (``slices.py``), regressions (``regressions.py``),
-  fingerprint check (``fingerprint.py``) -> :class:`Verdict`.
+  fingerprint check (``same_data.py``) -> :class:`Verdict`.
 - :func:`write_report`, :func:`comparison_metrics`, :func:`verdict_tags`, :func:`checklist_lines`,
   :func:`checklist_table` (the ``report/`` package: one module per writer, MLflow, JSON,
   terminal, plots, Markdown and HTML).

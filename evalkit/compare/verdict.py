@@ -41,7 +41,6 @@ from evalkit.compare.actions import (
     threshold_actions,
 )
 from evalkit.compare.drift import SimilarityDrift
-from evalkit.compare.fingerprint import check_fingerprints
 from evalkit.compare.gates import (
     GateConfig,
     GateResult,
@@ -66,6 +65,7 @@ from evalkit.compare.questions.behaviour import BehaviourAnswer, answer_behaviou
 from evalkit.compare.questions.contract import answer_contract
 from evalkit.compare.questions.quality import answer_quality
 from evalkit.compare.regressions import Regression, worst_regressions
+from evalkit.compare.same_data import check_fingerprints
 from evalkit.compare.settings import CompareSettings
 from evalkit.compare.significance import (
     DIFFERENCE_RANGE,

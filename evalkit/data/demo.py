@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.data.fingerprint import fingerprint_data
+from evalkit.data.digest import fingerprint_data
 from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
 from evalkit.errors import ConfigError
 

@@ -18,7 +18,7 @@ It runs after any loader (demo, beir, tabular, hub, trec) and after the click st
 
 >>> import tempfile, pathlib
 >>> from evalkit.data.schema import Catalog, Queries, Judgments, EvalData
->>> from evalkit.data.fingerprint import fingerprint_data
+>>> from evalkit.data.digest import fingerprint_data
 >>> cat, qs, j = Catalog(["d1", "d2"], ["red shoe", "blue hat"]), Queries(["q1"], ["hat"]), Judgments({"q1": {"d1": 0}})
 >>> data = EvalData("toy", cat, qs, j, fingerprint=fingerprint_data(cat, qs, j))
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "judging_worklist.csv"
@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from evalkit.data import validate as v
-from evalkit.data.fingerprint import fingerprint_data
+from evalkit.data.digest import fingerprint_data
 from evalkit.data.readers import _OPENERS, _csv_header, infer_format, read_file
 from evalkit.data.schema import EvalData, ExtraJudgments, Judgments
 from evalkit.errors import DataError

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from evalkit.data import validate as v
-from evalkit.data.fingerprint import (
+from evalkit.data.digest import (
     catalog_digest_of,
     fingerprint_data,
     judgments_digest_of,
@@ -52,7 +52,7 @@ class Built(NamedTuple):
 
     ``known_ids``: every non-null id of the source table (unique), kept or skipped;
     ``dropped_ids``: the ids of rows skipped under ``on_invalid=skip``;
-    ``digest``: the table's content digest (:mod:`evalkit.data.fingerprint`).
+    ``digest``: the table's content digest (:mod:`evalkit.data.digest`).
     """
 
     value: Any

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from evalkit.clicks.stage import ClickReport
 from evalkit.compare import Verdict
-from evalkit.compare.fingerprint import check_fingerprints
+from evalkit.compare.same_data import check_fingerprints
 from evalkit.compare.thresholds import metric_cutoff
 from evalkit.compare.worklist import Worklist
 from evalkit.data.schema import EvalData

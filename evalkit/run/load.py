@@ -13,8 +13,8 @@ from typing import Any
 from omegaconf import DictConfig
 
 from evalkit.clicks.stage import ClickStage, load_clicks
+from evalkit.data.digest import fingerprint_data
 from evalkit.data.extra import merge_extra_judgments
-from evalkit.data.fingerprint import fingerprint_data
 from evalkit.data.schema import EvalData
 from evalkit.embed.base import ModelVersion
 from evalkit.errors import ConfigError

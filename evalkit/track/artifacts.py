@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from evalkit.results import VersionResult
-from evalkit.retrieve.trec import write_trec
+from evalkit.retrieve.run_file import write_trec
 
 PAIRS_FILE = "pairs.npz"
 CLICK_PAIRS_FILE = "click_pairs.npz"

@@ -28,7 +28,7 @@ from evalkit.data.schema import EvalData
 from evalkit.errors import ConfigError, DataError
 from evalkit.pairs import align_similarity
 from evalkit.results import VersionResult
-from evalkit.retrieve.trec import ranking_from_trec
+from evalkit.retrieve.run_file import ranking_from_trec
 from evalkit.track.artifacts import CLICK_PAIRS_FILE, LATENCY_FILE, PAIRS_FILE, PER_QUERY_FILE
 from evalkit.track.mlflow_tracker import Tracker
 
