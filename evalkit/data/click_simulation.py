@@ -277,8 +277,8 @@ def bm25_top_k(
     broken by item id descending, like every evalkit ranking.
 
     >>> bm25_top_k(["a", "b", "c"], ["red shoe", "blue shoe", "green hat"], ["q"], ["red shoes"],
-    ...            k=2)[0].tolist()
-    [[0, 1]]
+    ...            k=2)[0].tolist()   # only "a" shares a term ("red"): the rest is padding
+    [[0, -1]]
     """
     vocab: dict[str, int] = {}
     docs = _term_matrix(item_texts, vocab, grow=True)
