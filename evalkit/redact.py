@@ -248,8 +248,8 @@ def redacted_std_streams() -> Iterator[None]:
 def api_key_envs(cfg: Any) -> list[str]:
     """Environment variables holding API keys of the selected versions (for redaction)."""
     names = ["OPENAI_API_KEY"]
-    for version in (cfg.get("models") or {}).values():
-        env = version.get("api_key_env") if hasattr(version, "get") else None
+    for section in (cfg.get("models") or {}).values():
+        env = section.get("api_key_env") if isinstance(section, Mapping) else None
         if isinstance(env, str) and env:
             names.append(env)
     return names

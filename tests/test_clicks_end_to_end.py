@@ -159,19 +159,23 @@ def test_conf_files_drive_the_click_stage(cranfield, tmp_path):
 
     conf = Path(__file__).resolve().parents[1] / "conf" / "clicks"
     data, qrels, _, log = cranfield
-    assert load_clicks(OmegaConf.load(conf / "none.yaml"), data) is None
+
+    def section(cfg):  # what the run hands the click stage: the section as plain data
+        return OmegaConf.to_container(cfg, resolve=True)
+
+    assert load_clicks(section(OmegaConf.load(conf / "none.yaml")), data) is None
 
     cfg = OmegaConf.load(conf / "log.yaml")
     with pytest.raises(ConfigError, match="clicks.source=log needs clicks.path"):
-        load_clicks(cfg, data)
+        load_clicks(section(cfg), data)
     cfg.path = str(write_event_log(log, tmp_path / "events.parquet"))
     cfg.columns.query_id, cfg.columns.item_id = "qid", "doc"
     cfg.columns.position, cfg.columns.clicked = "rank", "click"
-    stage = load_clicks(cfg, data)
+    stage = load_clicks(section(cfg), data)
     assert stage.judgments is not None and stage.judgments.method == "coec"
 
     judged = EvalData("cranfield", data.catalog, data.queries, Judgments(qrels))
-    sim = load_clicks(OmegaConf.load(conf / "simulated.yaml"), judged)
+    sim = load_clicks(section(OmegaConf.load(conf / "simulated.yaml")), judged)
     assert sim.log.simulated and sim.judgments is None  # use: never (no circular judgments)
     assert sim.params()["clicks_simulated"] is True
     assert len(sim.log) == 10 * len([q for q in judged.queries.ids if q in qrels])

@@ -42,7 +42,7 @@ from evalkit.checks.endpoint import MalformedResponse, Reply, decode_embeddings
 from evalkit.checks.probes import BASIC, long_document
 from evalkit.checks.result import Check, Status
 from evalkit.checks.sanity import Enabled, skipped
-from evalkit.checks.target import Target, api_key_of
+from evalkit.checks.target import Target, api_key_of, is_openai
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def status_check(name: str, reply: Reply, allowed: Sequence[int], what: str) -> 
 def _extra(target: Target) -> dict[str, Any]:
     """Request-body fields the version always sends (``input_type``)."""
     v = target.version
-    it = v.input_type(target.role) if hasattr(v, "input_type") else None
+    it = v.input_type(target.role) if is_openai(v) else None
     return {"input_type": it} if it else {}
 
 

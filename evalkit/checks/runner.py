@@ -28,7 +28,7 @@ from evalkit.checks.contract import run_contract
 from evalkit.checks.longtext import run_long_text
 from evalkit.checks.result import Check, Status
 from evalkit.checks.sanity import run_sanity
-from evalkit.checks.target import Target, target_for
+from evalkit.checks.target import Target, is_openai, target_for
 from evalkit.errors import EndpointError
 from evalkit.redact import register_key_envs
 
@@ -93,7 +93,7 @@ def run_checks(
     quotes the key in an error leaves none in the results, also when called from Python.
     """
     cfg = as_config(checks_cfg).for_version(version.name)
-    register_key_envs([getattr(version, "api_key_env", "") or ""])
+    register_key_envs([version.api_key_env] if is_openai(version) else [])
 
     def enabled(name: str) -> bool:
         return not cfg.skipped(name)

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from evalkit.checks.endpoint import Endpoint, MalformedResponse, Reply, decode_embeddings
+from evalkit.embed.base import ModelVersion
+from evalkit.embed.openai_backend import OpenAIEmbedder
 
 
 class ProbeError(Exception):
@@ -37,14 +39,15 @@ class ProbeError(Exception):
         super().__init__(f"HTTP {status}: {message}" if status is not None else message)
 
 
-def is_openai(version: Any) -> bool:
+def is_openai(version: ModelVersion) -> TypeGuard[OpenAIEmbedder]:
     """Whether ``version`` is served by an OpenAI-compatible HTTP endpoint."""
-    return all(hasattr(version, a) for a in ("base_url", "model", "api_key_env"))
+    return isinstance(version, OpenAIEmbedder)
 
 
-def api_key_of(version: Any) -> str:
+def api_key_of(version: ModelVersion) -> str:
     """The key the version would send (its env variable, ``"EMPTY"`` if unset); never logged."""
-    return os.environ.get(getattr(version, "api_key_env", "") or "", "") or "EMPTY"
+    env = version.api_key_env if is_openai(version) else ""
+    return os.environ.get(env, "") or "EMPTY"
 
 
 @dataclass
@@ -108,8 +111,9 @@ class Target:
             raise TypeError("post() needs an HTTP target")
         v = self.version
         prefix = v.prefix(self.role)
-        body: dict[str, Any] = {"encoding_format": getattr(v, "encoding_format", "float")}
-        input_type = v.input_type(self.role) if hasattr(v, "input_type") else None
+        http = is_openai(v)
+        body: dict[str, Any] = {"encoding_format": v.encoding_format if http else "float"}
+        input_type = v.input_type(self.role) if http else None
         if input_type:
             body["input_type"] = input_type
         if dimensions is not None:

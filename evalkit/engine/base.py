@@ -72,6 +72,9 @@ class Engine(Protocol):
     by :func:`evalkit.engine.open_engine`)."""
 
     kind: str
+    #: whether :meth:`search` hands the loaded catalog's index to the re-index pass
+    #: (:meth:`ReindexHook.on_catalog`); when not, the pass searches the catalogs afterwards
+    cross_searches: bool
 
     def embed(
         self,

@@ -118,6 +118,7 @@ class LocalEngine:
     """Everything in this process; a no-op context manager."""
 
     kind = "local"
+    cross_searches = True  # the re-index pass searches each catalog while it is loaded
 
     def __enter__(self) -> LocalEngine:
         return self

@@ -36,6 +36,7 @@ class RayEngine:
     """Use as a context manager (starts / joins Ray, stops what it started)."""
 
     kind = "ray"
+    cross_searches = False  # searched on Ray tasks: no index here for the re-index pass
 
     def __init__(self, spec: EngineSpec, model_configs: dict[str, dict[str, Any]]) -> None:
         self.spec = spec

@@ -15,7 +15,6 @@ wires the stages, each a call into its own module, so it reads as the data flow 
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 from collections.abc import Sequence
@@ -43,7 +42,7 @@ from evalkit.run.latency import measure_latency
 from evalkit.run.load import load_data, load_versions
 from evalkit.run.mlflow_observer import MlflowObserver
 from evalkit.run.observer import Observers, RunObserver, RunStarted, VerdictMade, VersionDone
-from evalkit.run.reindex import plan_pass, query_vectors, reindex_analyses
+from evalkit.run.reindex import ReindexPass, plan_pass, query_vectors, reindex_analyses
 from evalkit.run.retrieved_pairs import score_retrieved_pairs
 from evalkit.run.settings import RunSettings
 from evalkit.run.version import evaluate_version
@@ -185,57 +184,12 @@ def evaluate_all(
 ) -> None:
     """Every version on the engine, then the stages over all of them, then the verdict."""
     data, s = evaluation.data, settings
-    check_rows: list[dict[str, Any]] | None = None  # None: the endpoint checks were not run
-    with contextlib.ExitStack() as engines:  # engine=ray: Ray is up for embedding and search
-        engine = engines.enter_context(open_engine(s.engine, s.model_configs))
-        id_rank = id_ranks(data.catalog.ids)
-        rows = pair_rows_of(data)
-        rpass = plan_pass(
-            data, versions, s.reindex, s.cache, s.k, s.gates.metric, s.index, s.compare.seed,
-            logged_baseline,
-        )  # fmt: skip
-        early = {}  # the candidates' queries, embedded before the baseline's stage
-        if rpass is not None and engine.kind == "local":
-            for version in versions[1:]:
-                early[version.name] = query_vectors(version, data, s.cache)
-                rpass.add_queries(version.name, early[version.name].vectors)
-        for i, version in enumerate(versions):
-            log.info("evaluating model version %s", version.name)
-            job = SearchJob(
-                spec=s.index,
-                k=s.k,
-                seed=s.seed,
-                cache=s.cache,
-                id_rank=id_rank,
-                rows=rows,
-                progress=s.progress,
-                reindex=rpass,
-                queries=early.pop(version.name, None),
-            )
-            result, stats = evaluate_version(version, data, engine, job, s.metrics)
-            click_pairs = data.clicks.pairs() if data.clicks is not None else None
-            files = write_version_files(result, s.output_dir, click_pairs)
-            checks = None
-            if s.run_checks:
-                # imported only when asked: the checks bring the openai client (~2 s of imports)
-                from evalkit.checks import gate_rows, run_checks, write_checks
-                from evalkit.checks.result import CHECKS_FILE
-
-                checks = run_checks(version, s.checks)
-                files["checks"] = write_checks(checks, s.output_dir / version.name / CHECKS_FILE)
-                check_rows = [*(check_rows or []), *gate_rows(checks, version.name)]
-            evaluation.results.append(result)
-            gc.collect()  # nothing of this version's matrices survives into the next one
-            observer.version_done(
-                VersionDone(
-                    result=result,
-                    stats=stats,
-                    files=files,
-                    role="baseline" if i == 0 and not logged_baseline else "candidate",
-                    params={**dataset_params(data), "k": s.k, **s.index.params()},
-                    checks=checks,
-                )
-            )
+    id_rank = id_ranks(data.catalog.ids)
+    rpass = plan_pass(
+        data, versions, s.reindex, s.cache, s.k, s.gates.metric, s.index, s.compare.seed,
+        logged_baseline,
+    )  # fmt: skip
+    check_rows = evaluate_each(evaluation, versions, s, observer, logged_baseline, id_rank, rpass)
     results = evaluation.results
     reindex = {}
     if len(results) >= 2 and s.compare.score_thresholds:
@@ -281,3 +235,64 @@ def evaluate_all(
     evaluation.worklist, path = write_worklist(results, data, s)
     if path is not None:
         observer.artifact_written(path)
+
+
+def evaluate_each(
+    evaluation: Evaluation,
+    versions: list[ModelVersion],
+    s: RunSettings,
+    observer: RunObserver,
+    logged_baseline: bool,
+    id_rank: Any,
+    rpass: ReindexPass | None,
+) -> list[dict[str, Any]] | None:
+    """Each version in turn on the engine (Ray is up only for this stage with ``engine=ray``):
+    its result appended, its files written, observers told.  Returns the endpoint checks' gate
+    rows (None: not run)."""
+    data = evaluation.data
+    check_rows: list[dict[str, Any]] | None = None
+    with open_engine(s.engine, s.model_configs) as engine:
+        rows = pair_rows_of(data)
+        early = {}  # the candidates' queries, embedded before the baseline's stage
+        if rpass is not None and engine.cross_searches:
+            for version in versions[1:]:
+                early[version.name] = query_vectors(version, data, s.cache)
+                rpass.add_queries(version.name, early[version.name].vectors)
+        for i, version in enumerate(versions):
+            log.info("evaluating model version %s", version.name)
+            job = SearchJob(
+                spec=s.index,
+                k=s.k,
+                seed=s.seed,
+                cache=s.cache,
+                id_rank=id_rank,
+                rows=rows,
+                progress=s.progress,
+                reindex=rpass,
+                queries=early.pop(version.name, None),
+            )
+            result, stats = evaluate_version(version, data, engine, job, s.metrics)
+            click_pairs = data.clicks.pairs() if data.clicks is not None else None
+            files = write_version_files(result, s.output_dir, click_pairs)
+            checks = None
+            if s.run_checks:
+                # imported only when asked: the checks bring the openai client (~2 s of imports)
+                from evalkit.checks import gate_rows, run_checks, write_checks
+                from evalkit.checks.result import CHECKS_FILE
+
+                checks = run_checks(version, s.checks)
+                files["checks"] = write_checks(checks, s.output_dir / version.name / CHECKS_FILE)
+                check_rows = [*(check_rows or []), *gate_rows(checks, version.name)]
+            evaluation.results.append(result)
+            gc.collect()  # nothing of this version's matrices survives into the next one
+            observer.version_done(
+                VersionDone(
+                    result=result,
+                    stats=stats,
+                    files=files,
+                    role="baseline" if i == 0 and not logged_baseline else "candidate",
+                    params={**dataset_params(data), "k": s.k, **s.index.params()},
+                    checks=checks,
+                )
+            )
+    return check_rows
