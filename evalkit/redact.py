@@ -70,6 +70,9 @@ _KEY_ENVS: list[str] = ["OPENAI_API_KEY"]
 #: Text suffixes of files :func:`redacted_copy` reads (anything else is sent as it is).
 TEXT_SUFFIXES = (".json", ".jsonl", ".md", ".html", ".txt", ".log", ".yaml", ".yml", ".csv", ".tsv")
 
+#: Config keys whose values are secrets: never logged, dumped or shown.
+SECRET_KEY = re.compile(r"(api_key|apikey|token|secret|password|authorization)$", re.IGNORECASE)
+
 
 def register_key_envs(names: Iterable[str]) -> list[str]:
     """Add environment-variable names that hold API keys; every later :func:`redact` masks

@@ -7,11 +7,19 @@ import importlib
 
 import pytest
 
-MODULES = ["log", "ingest", "judgments", "correlation", "plot", "simulate", "stage"]
+MODULES = [
+    "evalkit.data.click_log",
+    "evalkit.clicks.ingest",
+    "evalkit.clicks.judgments",
+    "evalkit.clicks.correlation",
+    "evalkit.clicks.plot",
+    "evalkit.data.click_simulation",
+    "evalkit.clicks.stage",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
-    module = importlib.import_module(f"evalkit.clicks.{name}")
+    module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

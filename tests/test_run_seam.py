@@ -55,9 +55,9 @@ class JsonLines(RunObserver):
         self._write("run_ended", status=status)
 
 
-def test_a_second_observer_sees_the_run_without_mlflow(tmp_path, shared_data, shared_cache):
+def _adi(tmp_path, shared_data, shared_cache, *extra):
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(
+        return compose(
             "config",
             overrides=[
                 "dataset=beir",
@@ -66,9 +66,13 @@ def test_a_second_observer_sees_the_run_without_mlflow(tmp_path, shared_data, sh
                 f"output_dir={tmp_path / 'out'}",
                 "tracking=none",
                 "progress=false",
-                "latency.probe=0",
+                *extra,
             ],
         )
+
+
+def test_a_second_observer_sees_the_run_without_mlflow(tmp_path, shared_data, shared_cache):
+    cfg = _adi(tmp_path, shared_data, shared_cache, "latency.probe=0")
     log = tmp_path / "events.jsonl"
     evaluation = run_evaluation(cfg, observers=[JsonLines(log)])
     events = [json.loads(line) for line in log.read_text().splitlines()]
@@ -87,21 +91,12 @@ def test_a_second_observer_sees_the_run_without_mlflow(tmp_path, shared_data, sh
 
 
 def test_a_failing_run_ends_its_observers_failed(tmp_path, shared_data, shared_cache):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                "dataset=beir",
-                f"dataset.path={shared_data / 'adi'}",
-                f"cache.dir={shared_cache}",
-                f"output_dir={tmp_path / 'out'}",
-                "tracking=none",
-                "progress=false",
-                "models=[use_m3,precomputed]",  # the candidate's vector files are missing
-                f"models.precomputed.catalog={tmp_path / 'missing.npy'}",
-                f"models.precomputed.queries={tmp_path / 'missing.npy'}",
-            ],
-        )
+    cfg = _adi(
+        tmp_path, shared_data, shared_cache,
+        "models=[use_m3,precomputed]",  # the candidate's vector files are missing
+        f"models.precomputed.catalog={tmp_path / 'missing.npy'}",
+        f"models.precomputed.queries={tmp_path / 'missing.npy'}",
+    )  # fmt: skip
     log = tmp_path / "events.jsonl"
     with pytest.raises(DataError, match="missing.npy"):
         run_evaluation(cfg, observers=[JsonLines(log)])

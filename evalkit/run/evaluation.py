@@ -20,11 +20,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from evalkit.clicks.stage import ClickReport
 from evalkit.compare import Verdict
 from evalkit.compare.same_data import check_fingerprints
 from evalkit.compare.thresholds import metric_cutoff
@@ -36,17 +35,18 @@ from evalkit.errors import ConfigError
 from evalkit.pairs import pair_rows_of
 from evalkit.results import VersionResult
 from evalkit.retrieve.replay import id_ranks
-from evalkit.run.clicks import delta_metrics, report_clicks
 from evalkit.run.compare import compare_and_report, write_worklist
 from evalkit.run.latency import measure_latency
 from evalkit.run.load import load_data, load_versions
-from evalkit.run.mlflow_observer import MlflowObserver
 from evalkit.run.observer import Observers, RunObserver, RunStarted, VerdictMade, VersionDone
 from evalkit.run.reindex import ReindexPass, plan_pass, query_vectors, reindex_analyses
 from evalkit.run.retrieved_pairs import score_retrieved_pairs
 from evalkit.run.settings import RunSettings
 from evalkit.run.version import evaluate_version
 from evalkit.track.artifacts import write_version_files
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evalkit.clicks.stage import ClickReport
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,11 @@ def run_evaluation(
     out.mkdir(parents=True, exist_ok=True)
     versions = load_versions(cfg)
     data, click_stage = load_data(cfg, settings.clicks)
-    mlflow = MlflowObserver(settings.tracking, out) if settings.tracking.enabled else None
+    mlflow = None
+    if settings.tracking.enabled:  # MLflow is imported only when a run is tracked (~0.7 s)
+        from evalkit.run.mlflow_observer import MlflowObserver
+
+        mlflow = MlflowObserver(settings.tracking, out)
     observer = Observers([*([mlflow] if mlflow is not None else []), *observers])
     evaluation = Evaluation(data=data, results=[], output_dir=out)
     config_file = out / "config.yaml"
@@ -216,7 +220,11 @@ def evaluate_all(
         )
         if rpass is not None:
             observer.run_metrics({"reindex_seconds": rpass.seconds})
-    clicks = report_clicks(results, data, s.clicks, s.output_dir)
+    clicks = None
+    if data.clicks is not None:  # the click stage (numba, scipy) only with a click log
+        from evalkit.run.clicks import delta_metrics, report_clicks
+
+        clicks = report_clicks(results, data, s.clicks, s.output_dir)
     evaluation.click_report = clicks
     if clicks is not None:
         for r in results:

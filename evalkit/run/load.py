@@ -8,11 +8,10 @@ judgments, judgments no query can be scored on.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
-from evalkit.clicks.stage import ClickStage, load_clicks
 from evalkit.data.digest import fingerprint_data
 from evalkit.data.extra import merge_extra_judgments
 from evalkit.data.schema import EvalData
@@ -21,6 +20,9 @@ from evalkit.errors import ConfigError
 from evalkit.instantiate import build
 from evalkit.metrics.ir import check_scorable
 from evalkit.run.settings import split_dataset_config
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evalkit.clicks.stage import ClickStage
 
 
 def load_versions(cfg: DictConfig) -> list[ModelVersion]:
@@ -54,7 +56,11 @@ def with_clicks(data: EvalData, clicks_cfg: Any) -> tuple[EvalData, ClickStage |
     """Attach the configured click log (read or simulated): its new queries, its judgments when
     they are to be used, and its digest in the fingerprint.  A log the dataset brought itself
     (the demo's simulated one) is kept when no click log is configured."""
-    stage = load_clicks(clicks_cfg, data) if clicks_cfg is not None else None
+    if clicks_cfg is None or clicks_cfg.get("source", "none") == "none":
+        return data, None
+    from evalkit.clicks.stage import load_clicks  # the click stage only with a click log
+
+    stage = load_clicks(clicks_cfg, data)
     if stage is None:
         return data, None
     queries = data.queries

@@ -36,7 +36,7 @@ from evalkit.errors import ConfigError
 from evalkit.index.faiss_index import IndexSpec
 from evalkit.instantiate import build
 from evalkit.metrics.ir import check_metrics, check_primary_metric
-from evalkit.track.mlflow_tracker import SECRET_KEY
+from evalkit.redact import SECRET_KEY
 
 
 @dataclass(frozen=True)

@@ -34,14 +34,13 @@ from mlflow.entities import DatasetInput, Metric, Param, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from evalkit.errors import ConfigError
-from evalkit.redact import redact, redacted_copy
+from evalkit.redact import SECRET_KEY, redact, redacted_copy
 from evalkit.track.manifest import RunManifest
 from evalkit.track.stale import mark_stale_runs, process_tags
 
 log = logging.getLogger(__name__)
 
 #: Keys whose values are never sent to MLflow, whatever the config says.
-SECRET_KEY = re.compile(r"(api_key|apikey|token|secret|password|authorization)$", re.IGNORECASE)
 _BATCH = 500  # MLflow's log_batch limit is 1000 metrics / 100 params per call
 _PARAM_BATCH = 100
 _MAX_PARAM_LEN = 6000
