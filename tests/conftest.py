@@ -16,6 +16,17 @@ os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+#: Test files that start a local Ray: run one after the other in one worker (pytest-xdist).
+RAY_FILES = {"test_engine_ray.py", "test_ray_catalog.py", "test_ray_existing.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """pytest-xdist (``--dist loadgroup``, pyproject's addopts): a test file's tests stay in one
+    worker, so its module-scoped set-up (a CLI run, a server) is built once; the files that
+    start a local Ray share one worker, so two Ray clusters never start at once."""
+    for item in items:
+        group = "ray" if item.path.name in RAY_FILES else str(item.path)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
