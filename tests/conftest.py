@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -16,17 +17,25 @@ os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-#: Test files that start a local Ray: run one after the other in one worker (pytest-xdist).
+#: Test files that start a local Ray: one at a time, also across pytest-xdist workers.
 RAY_FILES = {"test_engine_ray.py", "test_ray_catalog.py", "test_ray_existing.py"}
 
 
-def pytest_collection_modifyitems(config, items):
-    """pytest-xdist (``--dist loadgroup``, pyproject's addopts): a test file's tests stay in one
-    worker, so its module-scoped set-up (a CLI run, a server) is built once; the files that
-    start a local Ray share one worker, so two Ray clusters never start at once."""
-    for item in items:
-        group = "ray" if item.path.name in RAY_FILES else str(item.path)
-        item.add_marker(pytest.mark.xdist_group(group))
+@pytest.fixture(scope="module", autouse=True)
+def one_ray_at_a_time(request, tmp_path_factory):
+    """The suite runs one test file per pytest-xdist worker (``--dist loadfile``, pyproject's
+    addopts); a file that starts a local Ray holds a lock shared by the workers of this run, so
+    two Ray clusters never start at once."""
+    if request.path.name not in RAY_FILES:
+        yield
+        return
+    lock = tmp_path_factory.getbasetemp().parent / "evalkit-ray.lock"
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")
