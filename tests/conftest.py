@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.runtime import user_numba_dir
 from tests.testdata import DATA, NAMES, collection
 
 # Nothing may reach a model or data hub: set before any test module imports `datasets`.
@@ -15,6 +16,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+# ranx's and evalkit's numba functions compile once per machine, in the folder the `evalkit`
+# command uses (evalkit.runtime.user_numba_dir), not again in every pytest-xdist worker.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(user_numba_dir(os.environ)))
 
 REPO = Path(__file__).resolve().parents[1]
 #: Test files that start a local Ray: one at a time, also across pytest-xdist workers.
