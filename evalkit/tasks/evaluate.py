@@ -117,10 +117,30 @@ def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> 
         )
 
 
+def used_modules(cfg: Any) -> list[str]:
+    """The run's modules that import heavy libraries, for this config: the evaluation, the
+    MLflow observer when tracking is on, the click stage with a click log (configured, or the
+    demo's simulated one).
+
+    >>> used_modules({"tracking": {"enabled": False}, "clicks": {"source": "none"}, "dataset": {}})
+    ['evalkit.run.evaluation']
+    """
+    out = ["evalkit.run.evaluation"]
+    if (cfg.get("tracking") or {}).get("enabled"):
+        out.append("evalkit.run.mlflow_observer")
+    clicks = (cfg.get("clicks") or {}).get("source", "none") not in (None, "none")
+    if clicks or (cfg.get("dataset") or {}).get("simulate_clicks"):
+        out.append("evalkit.run.clicks")
+    return out
+
+
 def run(cfg: Any, overrides: list[str]) -> dict[str, Any]:
     """``task=evaluate`` for :mod:`evalkit.cli`: evaluate, print, and return the outcome
     (:class:`evalkit.sweep.JobOutcome` fields)."""
-    # MLflow, scipy, pandas, numba...: kept out of the garbage collector's walks (runtime.py)
+    # MLflow, scipy, pandas, numba...: kept out of the garbage collector's walks (runtime.py);
+    # the MLflow observer and the click stage only when this run uses them
+    for module in used_modules(cfg):
+        import_long_lived(module)
     run_evaluation = import_long_lived("evalkit.run.evaluation").run_evaluation
     evaluation = run_evaluation(cfg, overrides)
     print_evaluation(evaluation)
