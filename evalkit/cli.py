@@ -11,7 +11,6 @@ job's outcome: BLOCK, then an error, then INCONCLUSIVE, then PASS / WARN (:mod:`
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
@@ -26,7 +25,7 @@ from omegaconf import DictConfig
 from evalkit.errors import EvalkitError, UsageError, os_error_line
 from evalkit.interrupts import exit_code_of, sigterm_as_exception
 from evalkit.redact import api_key_envs, install_redaction, redact, redacted_std_streams
-from evalkit.runtime import freeze_before_exit
+from evalkit.runtime import freeze_before_exit, import_long_lived
 from evalkit.usage import CONF_DIR, duplicate_models, unwritable_output_dir, usage_error
 
 log = logging.getLogger("evalkit")
@@ -49,10 +48,11 @@ Outcome = dict[str, Any]  # :class:`evalkit.sweep.JobOutcome` fields
 
 def _task(name: str) -> Callable[[DictConfig, list[str]], Outcome]:
     """``evalkit.tasks.<name>.run``, imported when the task runs: after :func:`_run` set numba's
-    cache folder (the task modules import numba, MLflow, ...)."""
+    cache folder (the task modules import numba, MLflow, ...), long-lived (collector paused,
+    then frozen: :func:`evalkit.runtime.import_long_lived`)."""
 
     def run(cfg: DictConfig, overrides: list[str]) -> Outcome:
-        return importlib.import_module(f"evalkit.tasks.{name}").run(cfg, overrides)
+        return import_long_lived(f"evalkit.tasks.{name}").run(cfg, overrides)
 
     run.__name__ = run.__qualname__ = f"run_{name}"
     return run

@@ -118,14 +118,14 @@ def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> 
 
 
 def used_modules(cfg: Any) -> list[str]:
-    """The run's modules that import heavy libraries, for this config: the evaluation, the
-    MLflow observer when tracking is on, the click stage with a click log (configured, or the
-    demo's simulated one).
+    """The run's modules that import heavy libraries, for this config: the evaluation and ranx
+    (scoring imports it on first use), the MLflow observer when tracking is on, the click stage
+    with a click log (configured, or the demo's simulated one).
 
     >>> used_modules({"tracking": {"enabled": False}, "clicks": {"source": "none"}, "dataset": {}})
-    ['evalkit.run.evaluation']
+    ['evalkit.run.evaluation', 'ranx']
     """
-    out = ["evalkit.run.evaluation"]
+    out = ["evalkit.run.evaluation", "ranx"]
     if (cfg.get("tracking") or {}).get("enabled"):
         out.append("evalkit.run.mlflow_observer")
     clicks = (cfg.get("clicks") or {}).get("source", "none") not in (None, "none")
