@@ -112,8 +112,21 @@ class EvalData:
     extra_judgments: ExtraJudgments | None = None
 
     def embedded_texts(self) -> list[str]:
-        """The catalog strings embedded for this dataset (``text_field``, ``title_separator``)."""
-        return self.catalog.text_for(self.text_field, self.title_separator)
+        """The catalog strings embedded for this dataset (``text_field``, ``title_separator``).
+
+        Built once per dataset (``title_text`` joins every title and body: a million strings at
+        1M items) and shared by every stage that reads the catalog's texts; treat it as read-only.
+
+        >>> d = EvalData("x", Catalog(["a"], ["Red"], ["shoe"]), Queries(["q"], ["red"]),
+        ...              None, text_field="title_text")
+        >>> d.embedded_texts(), d.embedded_texts() is d.embedded_texts()
+        (['Red shoe'], True)
+        """
+        texts = self.__dict__.get("_embedded_texts")
+        if texts is None:  # frozen: kept beside the fields (not one of them: no eq / repr)
+            texts = self.catalog.text_for(self.text_field, self.title_separator)
+            object.__setattr__(self, "_embedded_texts", texts)
+        return texts
 
     def embedded_label(self) -> str:
         """What is embedded, in words: ``title``, ``text`` or ``title + " " + text``."""

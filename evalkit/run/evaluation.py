@@ -259,6 +259,8 @@ def evaluate_each(
     rows (None: not run)."""
     data = evaluation.data
     check_rows: list[dict[str, Any]] | None = None
+    # the run's parameters that also describe each version's child run
+    version_params = {**dataset_params(data), "k": s.k, **s.index.params()}
     with open_engine(s.engine, s.model_configs) as engine:
         rows = pair_rows_of(data)
         early = {}  # the candidates' queries, embedded before the baseline's stage
@@ -299,7 +301,7 @@ def evaluate_each(
                     stats=stats,
                     files=files,
                     role="baseline" if i == 0 and not logged_baseline else "candidate",
-                    params={**dataset_params(data), "k": s.k, **s.index.params()},
+                    params=version_params,
                     checks=checks,
                 )
             )

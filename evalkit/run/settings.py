@@ -131,12 +131,6 @@ class RunSettings:
             public=public_config(cfg),
         )
 
-    def quiet(self) -> RunSettings:
-        """The same settings without progress bars (the re-index analysis's extra passes)."""
-        from dataclasses import replace
-
-        return replace(self, progress=False)
-
 
 def plain(node: Any) -> dict[str, Any]:
     """A config section as a plain dict (resolved); None -> {}."""
