@@ -43,6 +43,9 @@ def test_adi_is_inconclusive_with_exit_4_and_the_queries_that_decide(adi_runs, o
     n, needed = primary["n_queries"], primary["queries_needed"]
     assert needed is not None and needed > n
     assert f"judge about {needed} queries in all ({needed - n} more)" in res.stdout
+    if needed > 35:  # ADI holds 35 queries: the rest must be new ones, and the verdict says so
+        held = f"the query set holds 35, so sample about {needed - 35} new queries"
+        assert held in " ".join(doc["undecided"][0]["what_to_do"].split())
     assert doc["undecided"][0]["name"] == "primary_metric" and not doc["blockers"]
     client = MlflowClient(f"sqlite:///{work}/mlflow.db")
     [exp] = [e for e in client.search_experiments() if e.name == "adi"]

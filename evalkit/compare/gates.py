@@ -746,17 +746,29 @@ def gate_latency_p95(
 
 
 def judge_more(q: QualityCall) -> str:
-    """``judge about 128 queries in all (76 more)`` (empty when no plan can be made).
+    """``judge about 128 queries in all (76 more)`` (empty when no plan can be made); when the
+    query set holds fewer queries than that, the new ones to sample are said too.
 
-    >>> judge_more(QualityCall("ndcg@10", 0.03, -0.01, 0.07, 0.2, 0.2, Quality.INCONCLUSIVE,
-    ...                        0.01, n_queries=52, queries_needed=128))
+    >>> q = QualityCall("ndcg@10", 0.03, -0.01, 0.07, 0.2, 0.2, Quality.INCONCLUSIVE, 0.01,
+    ...                 n_queries=52, queries_needed=128)
+    >>> judge_more(q)
     'judge about 128 queries in all (76 more)'
+    >>> judge_more(replace(q, queries_in_set=60))  # doctest: +NORMALIZE_WHITESPACE
+    'judge about 128 queries in all (76 more): the query set holds 60, so sample about 68 new
+    queries from the query log and judge them'
     """
     if q.queries_needed is None:
         if q.status == Quality.INCONCLUSIVE and q.delta == 0.0:
             return "no number of judged queries decides a difference of exactly 0"
         return ""
     more = max(0, q.queries_needed - q.n_queries)
+    held = q.queries_in_set
+    if held is not None and q.queries_needed > held:
+        return (
+            f"judge about {q.queries_needed} queries in all ({more} more): the query set holds "
+            f"{held}, so sample about {q.queries_needed - held} new queries from the query log "
+            "and judge them"
+        )
     return f"judge about {q.queries_needed} queries in all ({more} more)"
 
 

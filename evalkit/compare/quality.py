@@ -154,6 +154,8 @@ class QualityCall:
     tested: bool = True
     n_queries: int = 0
     queries_needed: int | None = None
+    #: queries the query set holds, judged or not (None: unknown); more needed = new queries
+    queries_in_set: int | None = None
 
     @property
     def gain(self) -> bool:

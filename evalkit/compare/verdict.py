@@ -278,6 +278,7 @@ def compare_pair(
         st,
         click_tests,
         worklist=st.worklist_size > 0 and (not unjudged or max(unjudged) > 0),
+        queries_in_set=len(data.queries) if data is not None else None,
     )
     contract = answer_contract(baseline, candidate, cfg, st, checks)
     gate_results = [annotate(g) for g in (*quality.gates, *behaviour.gates, *contract.gates)]

@@ -144,6 +144,7 @@ def answer_quality(
     click_tests: Mapping[str, DualTest] | None = None,
     *,
     worklist: bool = True,
+    queries_in_set: int | None = None,
 ) -> QualityAnswer:
     """Tests, family correction, calls and quality gates of ``candidate`` against ``baseline``.
 
@@ -151,7 +152,8 @@ def answer_quality(
     other metrics and ``click_tests`` form the secondary family, Holm-corrected among themselves
     and claimed only when the primary passed (fixed sequence); every interval agrees with the
     p-value beside it.  ``worklist``: the top-k results hold unjudged items, so the verdict can
-    point at ``judging_worklist.csv``.
+    point at ``judging_worklist.csv``.  ``queries_in_set``: the queries the data holds (judged
+    or not), so a plan needing more says how many new queries to sample.
     """
     alpha = cfg.primary_metric.alpha
     _, b_scores, c_scores = aligned_scores(baseline.per_query, candidate.per_query, metrics)
@@ -176,7 +178,10 @@ def answer_quality(
         n_bootstrap=st.bootstrap,
         seed=st.seed,
     )
-    calls = quality_calls(comparisons, cfg.primary_metric.margin, alpha, primary=cfg.metric)
+    calls = [
+        replace(q, queries_in_set=queries_in_set) if q.metric == cfg.metric else q
+        for q in quality_calls(comparisons, cfg.primary_metric.margin, alpha, primary=cfg.metric)
+    ]
     primary = next(q for q in calls if q.metric == cfg.metric)
     passed = primary.status.shown_no_worse
     n_primary = next(m.n_queries for m in comparisons if m.metric == cfg.metric)
