@@ -37,13 +37,13 @@ from .cli import REPO
 pytestmark = pytest.mark.slow
 
 
-def _cfg(shared_data, cache, out, models, *extra):
+def _cfg(shared_data, cache, out, models, *extra, dataset="adi"):
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         return compose(
             "config",
             overrides=[
                 "dataset=beir",
-                f"dataset.path={shared_data / 'adi'}",
+                f"dataset.path={shared_data / dataset}",
                 f"models=[{models}]",
                 "models.use_m3.dimensions=384",  # equal dimensions: every state is scored
                 f"cache.dir={cache}",
@@ -62,7 +62,7 @@ def _embed(version, data, cfg):
     return emb.docs, emb.queries
 
 
-def _in_memory(evaluation, cfg, sample=None):
+def _in_memory(evaluation, cfg, sample=None, metric="ndcg@10"):
     """The analysis the pipeline ran before issue 18: both versions' full matrices in memory."""
     data = evaluation.data
     a, b = (build(cfg.models[n], n) for n in cfg.models)
@@ -79,13 +79,13 @@ def _in_memory(evaluation, cfg, sample=None):
         data.queries.ids,
         data.catalog.ids,
         data.judgments.qrels,
-        "ndcg@10",
+        metric,
         k=int(cfg.k),
         fraction=0.5,
         margin=0.01,
         seed=int(cfg.compare.seed),
         n_resamples=int(cfg.compare.bootstrap),
-        known={"baseline": base.per_query["ndcg@10"], "candidate": cand.per_query["ndcg@10"]},
+        known={"baseline": base.per_query[metric], "candidate": cand.per_query[metric]},
         names=(a.name, b.name),
         sample=sample,
     )
@@ -111,6 +111,35 @@ def test_one_pass_equals_the_in_memory_analysis_on_adi(tmp_path, shared_data, sh
     for state, value in expected.scores.items():
         assert logged[f"reindex_{state}_ndcg_at_10"] == pytest.approx(value, abs=1e-12)
     assert logged["reindex_rolling_safe"] == float(expected.rolling_safe)
+
+
+@pytest.mark.parametrize(("metric", "searched"), [("ndcg@10", 0), ("recall@100", None)])
+def test_mixed_states_merged_from_the_pass_equal_the_mixed_catalogs_search_on_cranfield(
+    tmp_path, shared_data, shared_cache, caplog, metric, searched
+):
+    """Cranfield (1,400 items, more than k=100): the mixed states come from the pass's rankings
+    when the metric is cut well inside k (``ndcg@10``: no query is searched on the mixed
+    catalog); cut at k (``recall@100``) the merge settles almost nothing and the queries are
+    searched on the mixed catalog.  Either way: what the in-memory analysis gets."""
+    cfg = _cfg(
+        shared_data, shared_cache, tmp_path / "out", "use_m3,e5_small",
+        "dataset.text_field=title", f"primary_metric={metric}", dataset="cranfield",
+    )  # fmt: skip
+    with caplog.at_level("INFO", logger="evalkit.run.reindex"):
+        evaluation = run_evaluation(cfg)
+    got = evaluation.comparison.candidates[0].reindex
+    expected = _in_memory(evaluation, cfg, metric=metric)
+    assert got.metric == metric and got.n_queries == expected.n_queries > 100
+    assert got.scores == pytest.approx(expected.scores, abs=1e-12)
+    for state in expected.deltas:
+        assert got.deltas[state] == pytest.approx(expected.deltas[state], abs=1e-12)
+    assert got.action == expected.action and got.rolling_safe == expected.rolling_safe
+    line = next(r.getMessage() for r in caplog.records if "merged from the pass" in r.getMessage())
+    n_searched = int(line.split(", ")[-1].split()[0])
+    if searched is not None:
+        assert n_searched == searched, line
+    else:
+        assert n_searched > got.n_queries, line  # most of both query sets
 
 
 def test_a_smaller_sample_is_a_seeded_subset(tmp_path, shared_data, shared_cache):

@@ -42,7 +42,9 @@ evaluation's per-query values restricted to it, so every state is paired on the 
 
 Memory: one state at a time (one index, one mixed float32 catalog), freed before the next.  The
 pipeline (:mod:`evalkit.run.reindex`) scores the cross states while each catalog is loaded for
-the main search, so each catalog matrix is resident once, and builds the mixed catalog once.
+the main search, so each catalog matrix is resident once; with exact search it merges the mixed
+states from those rankings (:mod:`evalkit.retrieve.merge`) and builds the mixed catalog only for
+the queries the merge cannot settle.
 
 >>> a = dims_differ(512, 384, "ndcg@10")
 >>> a.rolling_safe is None, a.action

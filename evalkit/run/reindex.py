@@ -8,11 +8,16 @@ baseline's on each candidate's (``baseline_queries_on_candidate_index``).  The c
 vectors are therefore embedded (or read from the cache) before the baseline's stage, and handed
 to their own stage unchanged (:func:`query_vectors`).
 
-After the main pass, :func:`analyse_candidate` builds the half-migrated catalog once per
-candidate (:func:`mixed_catalog`: the baseline's rows read from the vector store's
-memory-mapped shards, the candidate's re-embedded rows copied over them block by block), searches
-both sampled query sets on it and frees it.  A state the pass could not score (``engine=ray``
-searches on Ray tasks) is scored there from a catalog re-read from the store, one at a time.
+After the main pass, :func:`analyse_candidate` scores the states.  With exact search (flat
+fp32, the default) the mixed states need no search at all: a query's top-k on the half-migrated
+catalog is merged (:func:`evalkit.retrieve.merge.merge_disjoint`) from rankings the pass already
+has - the main search on one catalog and the cross search on the other - and is exact as far as
+both lists reach (``ndcg@10`` of a depth-100 ranking: always, in practice).  Only the queries the
+merge cannot settle (a metric cut at k, an approximate index) are searched on the half-migrated
+catalog, built once per candidate (:func:`mixed_catalog`: the baseline's rows read from the
+vector store's memory-mapped shards, the candidate's re-embedded rows copied over them block by
+block) and freed.  A state the pass could not score (``engine=ray`` searches on Ray tasks) is
+scored there from a catalog re-read from the store, one at a time.
 
 ``seconds`` (the cross searches in the pass plus this stage) is the parent run's
 ``reindex_seconds``.
@@ -39,16 +44,18 @@ from evalkit.compare.reindex import (
     mixed_rows,
     mixed_state,
     per_query_of,
-    per_query_on,
     restrict,
     sample_rows,
 )
+from evalkit.compare.thresholds import metric_cutoff
 from evalkit.data.schema import EvalData
 from evalkit.embed.base import EmbeddingResult, ModelVersion
 from evalkit.embed.cache import CacheSettings, populated_empty
 from evalkit.embed.runner import vectors_of
 from evalkit.index.faiss_index import IndexSpec
 from evalkit.results import VersionResult
+from evalkit.retrieve.merge import merge_disjoint
+from evalkit.retrieve.ranking import Ranking
 from evalkit.retrieve.replay import replay
 from evalkit.run.settings import ReindexSettings
 
@@ -199,44 +206,71 @@ def analyse_candidate(
     n_resamples: int,
     seed: int,
     confidence: float,
+    main: Mapping[str, Ranking | None] | None = None,
 ) -> ReindexAnalysis:
     """Every state of ``candidate`` vs the baseline (equal dimensions) on the sampled queries:
-    the cross states from the pass (scored here when the pass could not), the mixed catalog
-    built once, searched with both query sets and freed."""
+    the cross states from the pass (scored here when the pass could not), then the mixed states.
+
+    ``main``: the main evaluation's rankings (``"baseline"``, ``"candidate"``).  With exact
+    search they and the cross rankings give the mixed states (:func:`mixed_rankings`); only the
+    queries they cannot settle are searched on the mixed catalog, built once and freed."""
     t0 = time.perf_counter()
     qids = rpass.query_ids
     item_ids = list(data.catalog.ids)
-    args = (qids, item_ids, rpass.qrels, rpass.metric, rpass.k, spec.search_batch, id_rank)
     for v in (baseline, candidate):
         if v.name not in rpass.queries:  # engine=ray: read back from the cache
             rpass.add_queries(v.name, query_vectors(v, data, cache).vectors)
     a_q, b_q = rpass.queries[baseline.name], rpass.queries[candidate.name]
 
-    def cross(queries_of: Any, catalog_of: Any, q: np.ndarray) -> dict[str, float]:
+    def cross(queries_of: Any, catalog_of: Any, q: np.ndarray) -> Ranking:
         ranking = rpass.rankings.pop((queries_of.name, catalog_of.name), None)
         if ranking is not None:
-            return per_query_of(ranking, rpass.qrels, rpass.metric)
+            return ranking
         # not searched in the pass (engine=ray): the catalog once more, alone
         docs = catalog_vectors(catalog_of, data, cache)
         index = catalog_index(docs, spec)
-        got = per_query_on(index, q, *args)
+        got = replay(index, q, qids, item_ids, rpass.k, spec.search_batch, id_rank=id_rank)
         del index, docs
         gc.collect()
         return got
 
-    # the states in the order of the in-memory analysis (the report lists them so)
-    per: dict[str, Mapping[str, float]] = {}
-    per[B_ON_A] = cross(candidate, baseline, b_q)
-    per["baseline"] = restrict(known["baseline"], qids)
-    per[A_ON_B] = cross(baseline, candidate, a_q)
-    per["candidate"] = restrict(known["candidate"], qids)
+    b_on_a = cross(candidate, baseline, b_q)
+    a_on_b = cross(baseline, candidate, a_q)
     mask = mixed_rows(len(item_ids), fraction, seed)
-    mixed = mixed_catalog(baseline, candidate, data, cache, mask)
-    index = catalog_index(mixed, spec)
-    per[mixed_state(fraction, "baseline")] = per_query_on(index, a_q, *args)
-    per[mixed_state(fraction, "candidate")] = per_query_on(index, b_q, *args)
-    del index, mixed
-    gc.collect()
+    main = main or {}
+    mixed_a, mixed_b = mixed_rankings(
+        rpass, main.get("baseline"), main.get("candidate"), a_on_b, b_on_a, mask, id_rank, spec
+    )
+    n_searched = int((~mixed_a.settled).sum() + (~mixed_b.settled).sum())
+    if n_searched:
+        mixed = mixed_catalog(baseline, candidate, data, cache, mask)
+        index = catalog_index(mixed, spec)
+        for state, q in ((mixed_a, a_q), (mixed_b, b_q)):
+            todo = np.flatnonzero(~state.settled)
+            if len(todo):
+                got = replay(
+                    index, q[todo], [qids[i] for i in todo], item_ids, rpass.k,
+                    spec.search_batch, id_rank=id_rank,
+                )  # fmt: skip
+                state.fill(todo, got)
+        del index, mixed
+        gc.collect()
+    log.info(
+        "re-index %s: mixed states of %d sampled queries merged from the pass's rankings, "
+        "%d searched on the mixed catalog",
+        candidate.name,
+        len(qids),
+        n_searched,
+    )
+    # the states in the order of the in-memory analysis (the report lists them so)
+    score_of = lambda ranking: per_query_of(ranking, rpass.qrels, rpass.metric)  # noqa: E731
+    per: dict[str, Mapping[str, float]] = {}
+    per[B_ON_A] = score_of(b_on_a)
+    per["baseline"] = restrict(known["baseline"], qids)
+    per[A_ON_B] = score_of(a_on_b)
+    per["candidate"] = restrict(known["candidate"], qids)
+    per[mixed_state(fraction, "baseline")] = score_of(mixed_a.ranking(qids, item_ids))
+    per[mixed_state(fraction, "candidate")] = score_of(mixed_b.ranking(qids, item_ids))
     rpass.seconds += time.perf_counter() - t0
     return decide_states(
         per,
@@ -249,6 +283,80 @@ def analyse_candidate(
         seed,
         confidence,
     )
+
+
+@dataclass
+class MixedState:
+    """One query set's top-k on the mixed catalog: ``settled`` rows are final (merged exactly,
+    or searched on the mixed catalog); the others are still to be searched."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    settled: np.ndarray
+
+    @classmethod
+    def unsettled(cls, n: int, k: int) -> MixedState:
+        return cls(
+            np.full((n, k), -1, dtype=np.int64),
+            np.zeros((n, k), dtype=np.float32),
+            np.zeros(n, dtype=bool),
+        )
+
+    def fill(self, todo: np.ndarray, ranking: Ranking) -> None:
+        """Rows ``todo`` from a search of those queries on the mixed catalog."""
+        width = min(ranking.k, self.rows.shape[1])
+        self.rows[todo] = -1
+        self.rows[todo, :width] = ranking.indices[:, :width]
+        self.scores[todo, :width] = ranking.scores[:, :width]
+        self.settled[todo] = True
+
+    def ranking(self, query_ids: list[str], item_ids: list[str]) -> Ranking:
+        return Ranking(query_ids=list(query_ids), indices=self.rows, scores=self.scores,
+                       item_ids=item_ids)  # fmt: skip
+
+
+def mixed_rankings(
+    rpass: ReindexPass,
+    baseline_main: Ranking | None,
+    candidate_main: Ranking | None,
+    a_on_b: Ranking,
+    b_on_a: Ranking,
+    mask: np.ndarray,
+    id_rank: np.ndarray,
+    spec: IndexSpec,
+) -> tuple[MixedState, MixedState]:
+    """Both query sets' top-k on the mixed catalog (baseline's rows, the candidate's where
+    ``mask``), merged (:func:`~evalkit.retrieve.merge.merge_disjoint`) from rankings the pass
+    has: A's queries from A-on-A (the main search) and A-on-B, B's from B-on-A and B-on-B.  A
+    query is settled when the merge is exact to the metric's cut-off; with approximate search
+    (or no main ranking) none is."""
+    n, k = len(rpass.query_ids), rpass.k
+    if not spec.exact or baseline_main is None or candidate_main is None:
+        return MixedState.unsettled(n, k), MixedState.unsettled(n, k)
+    need = min(metric_cutoff(rpass.metric, k), k)
+    n_items = len(mask)
+    out = []
+    for first, second in ((baseline_main, a_on_b), (b_on_a, candidate_main)):
+        s1, r1 = _rows_of(first, rpass.query_ids)
+        s2, r2 = _rows_of(second, rpass.query_ids)
+        if r1.shape != r2.shape:  # different depths: nothing to merge
+            out.append(MixedState.unsettled(n, k))
+            continue
+        m = merge_disjoint(s1, r1, s2, r2, from_second=mask, id_rank=id_rank, n_items=n_items)
+        settled = m.exact >= min(need, r1.shape[1])
+        rows = np.full((n, k), -1, dtype=np.int64)
+        scores = np.zeros((n, k), dtype=np.float32)
+        rows[:, : m.rows.shape[1]], scores[:, : m.rows.shape[1]] = m.rows, m.scores
+        out.append(MixedState(rows, scores, settled))
+    return out[0], out[1]
+
+
+def _rows_of(ranking: Ranking, query_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, rows) of ``query_ids`` in ``ranking`` (in that order)."""
+    if ranking.query_ids == list(query_ids):
+        return ranking.scores, ranking.indices
+    at = np.fromiter((ranking.row(q) for q in query_ids), dtype=np.int64, count=len(query_ids))
+    return ranking.scores[at], ranking.indices[at]
 
 
 def plan_pass(
@@ -319,6 +427,7 @@ def reindex_analyses(
             id_rank,
             fraction=fraction,
             margin=margin,
+            main={"baseline": base_r.ranking, "candidate": r.ranking},
             **boot,
         )
         log.info("re-index %s: %s", v.name, out[v.name].action)
