@@ -325,6 +325,27 @@ def test_shards_are_bounded_and_lookup_is_vectorised(tmp_path):
         assert not c.last_unit_norm  # random rows were not stored normalised
 
 
+@pytest.mark.parametrize("order", ["in order", "shuffled"])
+def test_gathers_of_every_shape_read_the_stored_rows(tmp_path, order):
+    """A whole catalog in order (runs read in parallel), a dense subset (whole shards read,
+    then taken) and a sparse one (rows taken from the shards' memory maps), in order or not."""
+    keys = text_key_array([f"doc {i}" for i in range(2000)])
+    vectors = np.random.default_rng(2).normal(size=(2000, 8)).astype(np.float32)
+    with VectorCache(tmp_path, {"backend": "shapes"}, shard_mb=400 * (32 + 16) / 2**20) as c:
+        for s in range(0, 2000, 100):
+            c.put(keys[s : s + 100], vectors[s : s + 100])
+    rng = np.random.default_rng(3)
+    with VectorCache(tmp_path, {"backend": "shapes"}) as c:
+        assert len(c.shards()) >= 4
+        for rows in (np.arange(2000), np.flatnonzero(rng.random(2000) < 0.7),
+                     np.flatnonzero(rng.random(2000) < 0.05)):  # fmt: skip
+            if order == "shuffled":
+                rows = rng.permutation(rows)
+            pos, got = c.get(keys[rows])
+            np.testing.assert_array_equal(pos, np.arange(len(rows)))
+            np.testing.assert_array_equal(got, vectors[rows])
+
+
 def test_fully_cached_in_order_read_is_a_view_and_not_renormalised(tmp_path):
     texts = texts_n(30)
     embed_texts(Counting(batch_size=30), texts, "document", tmp_path, progress=False)

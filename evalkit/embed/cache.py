@@ -60,11 +60,15 @@ from evalkit.embed.store import (
     writer_name,
 )
 from evalkit.errors import ConfigError
+from evalkit.text_keys import text_key_array as text_key_array  # re-exported: the store's keys
+from evalkit.text_keys import text_keys as text_keys
 
 log = logging.getLogger(__name__)
 
 #: Threads reading a gather's shard runs at once (each ``readinto`` releases the GIL).
 READ_THREADS = min(4, os.cpu_count() or 1)
+#: A gather takes rows from a shard's memory map (not the whole shard read) below 1/SPARSE of it.
+SPARSE = 4
 #: Default shard size (``cache.shard_mb``): a killed writer loses at most this much work.
 SHARD_MB = 64
 #: Default time between shard writes while vectors arrive (``cache.flush_s``): a writer killed
@@ -110,22 +114,6 @@ def spec_hash(spec: Mapping[str, Any]) -> str:
     """
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def text_keys(texts: Sequence[str]) -> list[bytes]:
-    """16-byte blake2b digests of the UTF-8 texts (the cache key within a spec)."""
-    return [hashlib.blake2b(t.encode("utf-8"), digest_size=KEY_BYTES).digest() for t in texts]
-
-
-def text_key_array(texts: Sequence[str]) -> np.ndarray:
-    """:func:`text_keys` as one uint8 array (n, 16) (what :meth:`VectorCache.get` works on).
-
-    >>> bytes(text_key_array(["a"])[0]) == text_keys(["a"])[0]
-    True
-    """
-    blake = hashlib.blake2b
-    joined = b"".join([blake(t.encode("utf-8"), digest_size=KEY_BYTES).digest() for t in texts])
-    return np.frombuffer(joined, dtype=np.uint8).reshape(len(texts), KEY_BYTES)
 
 
 @dataclass
@@ -521,6 +509,16 @@ class _KeyIndex:
                 and (m == 1 or in_order or (np.diff(rows_s) == 1).all())
             ):  # a run of the shard, in order, to a run of the output: read it straight there
                 runs.append((shard, sel, int(rows_s[0])))
+                continue
+            if m * SPARSE < shard.rows and not self.folder.remote:
+                # a few rows of the shard (a retrieved-pairs read): from its memory map, only the
+                # pages they sit on are read
+                mm = read_vectors(self.folder, shard)
+                if mm is None:
+                    ok[sel] = False
+                    continue
+                out[sel] = mm[np.sort(rows_s) if in_order else rows_s]
+                unit = unit and shard.unit_norm
                 continue
             if buf is None:
                 biggest = max(self.shards[int(u)].rows for u in used)

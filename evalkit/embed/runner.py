@@ -143,6 +143,7 @@ def embed_texts(
     check: bool = True,
     shard_mb: float = SHARD_MB,
     flush_s: float | None = FLUSH_S,
+    keys: np.ndarray | None = None,
 ) -> EmbeddingResult:
     """Vectors for ``texts`` (input order) from ``version`` in ``role``, via the cache if given.
 
@@ -152,14 +153,19 @@ def embed_texts(
     unique texts found in the cache; ``latencies_s`` has one entry per request made now.
     ``expect_dim``: the dimension the vectors must have before truncation (the other role's
     ``raw_dim``), checked on the first batch.  ``check`` runs the sanity checks of
-    :mod:`evalkit.embed.vector_checks` on the vectors of the unique texts.
+    :mod:`evalkit.embed.vector_checks` on the vectors of the unique texts.  ``keys``: the texts'
+    :func:`~evalkit.text_keys.text_key_array` when the caller has them already
+    (:meth:`~evalkit.data.schema.EvalData.embedded_keys`), else they are hashed here.
     """
     check_role(role)
     texts = check_texts(texts)
     t0 = time.perf_counter()
     all_keys = None
     if cache_dir is not None and texts:
-        all_keys = text_key_array(texts)  # hashed once; the common catalog case has no repeats
+        if keys is not None and keys.shape != (len(texts), 16):
+            raise ValueError(f"{len(texts)} texts but keys of shape {keys.shape}")
+        # hashed once; the common catalog case has no repeats
+        all_keys = keys if keys is not None else text_key_array(texts)
         unique, inverse = (texts, None) if keys_distinct(all_keys) else unique_texts(texts)
     else:
         unique, inverse = unique_texts(texts)
@@ -292,6 +298,7 @@ def vectors_of(
     progress: bool = False,
     check: bool = True,
     expect_dim: int | None = None,
+    keys: np.ndarray | None = None,
 ) -> EmbeddingResult:
     """``version``'s vectors of the rows ``ids`` / ``texts``: read by id from the files of a
     version that ``brings_vectors``, else embedded through the cache (:func:`embed_texts`; warm:
@@ -308,4 +315,5 @@ def vectors_of(
         check=check,
         shard_mb=cache.shard_mb,
         flush_s=cache.flush_s,
+        keys=keys,
     )

@@ -44,10 +44,10 @@ from typing import Any
 import numpy as np
 
 from evalkit.errors import ConfigError
+from evalkit.text_keys import KEY_BYTES
 
 log = logging.getLogger(__name__)
 
-KEY_BYTES = 16
 MANIFEST = ".shard.json"
 #: |norm - 1| below which a row counts as stored L2-normalised (float32 rounding of a unit vector).
 UNIT_NORM_TOL = 1e-5

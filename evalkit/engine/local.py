@@ -40,7 +40,10 @@ def read_embedded(
     (texts it misses are embedded here).  Queries are checked against the catalog's raw
     dimension, so a server answering queries in another dimension fails early."""
     texts = data.embedded_texts()
-    docs = vectors_of(version, data.catalog.ids, texts, "document", cache, progress=progress)
+    keys = data.embedded_keys() if cache.enabled and not version.brings_vectors else None
+    docs = vectors_of(
+        version, data.catalog.ids, texts, "document", cache, progress=progress, keys=keys
+    )
     if queries is None:
         queries = vectors_of(
             version,

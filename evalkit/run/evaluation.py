@@ -109,6 +109,8 @@ def run_evaluation(
     out.mkdir(parents=True, exist_ok=True)
     versions = load_versions(cfg)
     data, click_stage = load_data(cfg, settings.clicks)
+    if settings.cache.enabled and not all(v.brings_vectors for v in versions):
+        data.embedded_keys()  # the catalog's store keys, hashed once for every version
     mlflow = None
     if settings.tracking.enabled:  # MLflow is imported only when a run is tracked (~0.7 s)
         from evalkit.run.mlflow_observer import MlflowObserver

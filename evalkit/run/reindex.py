@@ -155,10 +155,12 @@ def catalog_vectors(
     ``data.embedded_texts()`` when the caller has it already."""
     texts = texts if texts is not None else data.embedded_texts()
     ids = data.catalog.ids
+    keys = data.embedded_keys() if cache.enabled and not version.brings_vectors else None
     if rows is not None:
         ids, texts = [ids[i] for i in rows], [texts[i] for i in rows]
+        keys = keys[rows] if keys is not None else None
     # check=False: the main pass checked these vectors
-    return vectors_of(version, ids, texts, "document", cache, check=False).vectors
+    return vectors_of(version, ids, texts, "document", cache, check=False, keys=keys).vectors
 
 
 def mixed_catalog(

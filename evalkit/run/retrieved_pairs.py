@@ -70,10 +70,11 @@ def score_pairs(
     q_texts = [data.queries.texts[j] for j in q_at]
     doc_texts = data.embedded_texts()
     i_texts = [doc_texts[j] for j in i_at]
+    keys = data.embedded_keys()[i_at] if cache.enabled and not version.brings_vectors else None
     # check=False: checked when the version was evaluated
     qv = vectors_of(version, uq.tolist(), q_texts, "query", cache, check=False).vectors
-    iv = vectors_of(version, ui.tolist(), i_texts, "document", cache, check=False).vectors
-    return pair_similarity(qv, iv, q_rows, i_rows, normalize=False)
+    iv = vectors_of(version, ui.tolist(), i_texts, "document", cache, check=False, keys=keys)
+    return pair_similarity(qv, iv.vectors, q_rows, i_rows, normalize=False)
 
 
 def score_retrieved_pairs(
