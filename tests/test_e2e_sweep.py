@@ -100,6 +100,7 @@ def test_sweep_exits_with_the_worst_jobs_code(tmp_path, shared_cache):
         "dataset.n_items=120",
         "dataset.n_queries=30",
         "gates.top_k_agreement.min=1.0",
+        "gates.top_k_agreement.on_fail=BLOCK",  # a follow-up by default: made to block here
         "k=100,5",
         "tracking.experiment=worst",
         f"hydra.sweep.dir={tmp_path / 'multirun'}",
