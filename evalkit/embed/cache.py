@@ -517,7 +517,7 @@ class _KeyIndex:
                 if mm is None:
                     ok[sel] = False
                     continue
-                out[sel] = mm[np.sort(rows_s) if in_order else rows_s]
+                out[sel] = mm[rows_s]
                 unit = unit and shard.unit_norm
                 continue
             if buf is None:

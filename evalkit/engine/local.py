@@ -39,11 +39,7 @@ def read_embedded(
     """The catalog's and the queries' vectors: a precomputed version's files, or the cache
     (texts it misses are embedded here).  Queries are checked against the catalog's raw
     dimension, so a server answering queries in another dimension fails early."""
-    texts = data.embedded_texts()
-    keys = data.embedded_keys() if cache.enabled and not version.brings_vectors else None
-    docs = vectors_of(
-        version, data.catalog.ids, texts, "document", cache, progress=progress, keys=keys
-    )
+    docs = catalog_vectors(version, data, cache, progress=progress, check=True)
     if queries is None:
         queries = vectors_of(
             version,
@@ -55,6 +51,29 @@ def read_embedded(
             expect_dim=docs.raw_dim,
         )
     return Embedded(docs, queries)
+
+
+def catalog_vectors(
+    version: ModelVersion,
+    data: EvalData,
+    cache: CacheSettings,
+    rows: np.ndarray | None = None,
+    *,
+    progress: bool = False,
+    check: bool = False,
+) -> EmbeddingResult:
+    """Catalog vectors of ``version`` (``rows`` of the catalog, or all): a precomputed version's
+    files, or the embedding cache (warm: no embedding calls; a miss is embedded), looked up by
+    the dataset's store keys, hashed once (:meth:`~evalkit.data.schema.EvalData.embedded_keys`).
+    ``check``: the vector checks (the main read; later reads of the same vectors skip them)."""
+    ids, texts = data.catalog.ids, data.embedded_texts()
+    keys = data.embedded_keys() if cache.enabled and not version.brings_vectors else None
+    if rows is not None:
+        ids, texts = [ids[i] for i in rows], [texts[i] for i in rows]
+        keys = keys[rows] if keys is not None else None
+    return vectors_of(
+        version, ids, texts, "document", cache, progress=progress, check=check, keys=keys
+    )
 
 
 def embedding_stats(emb: Embedded, seconds: float) -> dict[str, float]:

@@ -52,6 +52,7 @@ from evalkit.data.schema import EvalData
 from evalkit.embed.base import EmbeddingResult, ModelVersion
 from evalkit.embed.cache import CacheSettings, populated_empty
 from evalkit.embed.runner import vectors_of
+from evalkit.engine.local import catalog_vectors
 from evalkit.index.faiss_index import IndexSpec
 from evalkit.results import VersionResult
 from evalkit.retrieve.merge import merge_disjoint
@@ -142,27 +143,6 @@ def query_vectors(version: ModelVersion, data: EvalData, cache: CacheSettings) -
     return vectors_of(version, data.queries.ids, data.queries.texts, "query", cache)
 
 
-def catalog_vectors(
-    version: ModelVersion,
-    data: EvalData,
-    cache: CacheSettings,
-    rows: np.ndarray | None = None,
-    texts: list[str] | None = None,
-) -> np.ndarray:
-    """Catalog vectors of ``version`` (``rows`` of the catalog, or all) as the main pass got
-    them: a precomputed version's files, or the embedding cache (warm: no embedding calls; a
-    cache miss is embedded, so the vectors are right either way).  ``texts``:
-    ``data.embedded_texts()`` when the caller has it already."""
-    texts = texts if texts is not None else data.embedded_texts()
-    ids = data.catalog.ids
-    keys = data.embedded_keys() if cache.enabled and not version.brings_vectors else None
-    if rows is not None:
-        ids, texts = [ids[i] for i in rows], [texts[i] for i in rows]
-        keys = keys[rows] if keys is not None else None
-    # check=False: the main pass checked these vectors
-    return vectors_of(version, ids, texts, "document", cache, check=False, keys=keys).vectors
-
-
 def mixed_catalog(
     baseline: ModelVersion,
     candidate: ModelVersion,
@@ -177,8 +157,7 @@ def mixed_catalog(
     float32 matrix, then the candidate's masked rows are read and copied in, one block of
     ``block`` catalog rows at a time (a block's rows sit in a few shards), so memory stays at one
     catalog matrix plus one block."""
-    texts = data.embedded_texts()
-    base = catalog_vectors(baseline, data, cache, texts=texts)
+    base = catalog_vectors(baseline, data, cache).vectors
     if base.flags.writeable and base.flags.c_contiguous and base.dtype == np.float32:
         out = base
     else:  # a read-only view of one memory-mapped shard (small catalogs): one copy
@@ -189,7 +168,7 @@ def mixed_catalog(
     for s in range(0, n, block):
         r = s + np.flatnonzero(mask[s : s + block])
         if len(r):
-            out[r] = catalog_vectors(candidate, data, cache, rows=r, texts=texts)
+            out[r] = catalog_vectors(candidate, data, cache, rows=r).vectors
     return out
 
 
@@ -229,7 +208,7 @@ def analyse_candidate(
         if ranking is not None:
             return ranking
         # not searched in the pass (engine=ray): the catalog once more, alone
-        docs = catalog_vectors(catalog_of, data, cache)
+        docs = catalog_vectors(catalog_of, data, cache).vectors
         index = catalog_index(docs, spec)
         got = replay(index, q, qids, item_ids, rpass.k, spec.search_batch, id_rank=id_rank)
         del index, docs

@@ -34,6 +34,7 @@ from evalkit.data.schema import EvalData
 from evalkit.embed.base import ModelVersion
 from evalkit.embed.cache import CacheSettings
 from evalkit.embed.runner import vectors_of
+from evalkit.engine.local import catalog_vectors
 from evalkit.pairs import pair_similarity
 from evalkit.results import VersionResult
 from evalkit.retrieve.ranking import Ranking
@@ -68,13 +69,10 @@ def score_pairs(
     q_at = pd.Index(np.asarray(data.queries.ids, dtype=object)).get_indexer(uq)
     i_at = pd.Index(np.asarray(data.catalog.ids, dtype=object)).get_indexer(ui)
     q_texts = [data.queries.texts[j] for j in q_at]
-    doc_texts = data.embedded_texts()
-    i_texts = [doc_texts[j] for j in i_at]
-    keys = data.embedded_keys()[i_at] if cache.enabled and not version.brings_vectors else None
     # check=False: checked when the version was evaluated
     qv = vectors_of(version, uq.tolist(), q_texts, "query", cache, check=False).vectors
-    iv = vectors_of(version, ui.tolist(), i_texts, "document", cache, check=False, keys=keys)
-    return pair_similarity(qv, iv.vectors, q_rows, i_rows, normalize=False)
+    iv = catalog_vectors(version, data, cache, rows=i_at).vectors
+    return pair_similarity(qv, iv, q_rows, i_rows, normalize=False)
 
 
 def score_retrieved_pairs(
