@@ -208,10 +208,15 @@ def prefill(work: Path, overrides: list[str], data: dict, dim: int, base_url: st
     return time.perf_counter() - t0
 
 
-def run_cli(overrides: list[str], log: Path) -> tuple[float, float, int]:
-    """(wall s, peak RSS GB, exit code) of one CLI run under /usr/bin/time -v."""
+def run_cli(
+    overrides: list[str], log: Path, profile: Path | None = None
+) -> tuple[float, float, int]:
+    """(wall s, peak RSS GB, exit code) of one CLI run under /usr/bin/time -v (and under
+    ``py-spy record`` writing a speedscope profile to ``profile``, if given)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_UPDATE_DOWNLOAD_COUNTS": "0"}
-    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "evalkit.cli", *overrides]
+    spy = ["py-spy", "record", "-r", "50", "-f", "speedscope", "-o", str(profile), "--"]
+    cmd = ["/usr/bin/time", "-v", *(spy if profile else []), sys.executable, "-m", "evalkit.cli"]
+    cmd += overrides
     t0 = time.perf_counter()
     with open(log, "w") as err:
         proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
@@ -288,6 +293,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/evalkit-bench-scale"))
     ap.add_argument("--cold", action="store_true", help="embed through the server (CLI) first")
     ap.add_argument("--keep", action="store_true", help="keep --work afterwards")
+    ap.add_argument(
+        "--profile", type=Path, help="py-spy speedscope profile of the warm run (slows it down)"
+    )
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     ap.add_argument("extra", nargs="*", help="more evalkit overrides, e.g. index.threads=2")
     a = ap.parse_args()
@@ -319,7 +327,9 @@ def main() -> None:
         else:
             prefill(work, cli_overrides(a, work, base_url, "warm"), data, a.dim, base_url)
         load = os.getloadavg()
-        wall, rss, code = run_cli(cli_overrides(a, work, base_url, "warm"), work / "warm.log")
+        wall, rss, code = run_cli(
+            cli_overrides(a, work, base_url, "warm"), work / "warm.log", a.profile
+        )
         load_after = os.getloadavg()
         stages, parent = stage_times(work, "warm")
         fl = floor(work, cli_overrides(a, work, base_url, "warm"), data, a.floor_queries, 100)

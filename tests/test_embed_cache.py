@@ -346,6 +346,39 @@ def test_gathers_of_every_shape_read_the_stored_rows(tmp_path, order):
             np.testing.assert_array_equal(got, vectors[rows])
 
 
+def test_a_run_of_stored_keys_is_found_without_the_sorted_table(tmp_path):
+    """Keys stored in order in consecutive rows (a warm catalog, or a slice of one) are found
+    without sorting the store's keys, at the same rows the sorted lookup gives; anything else
+    (a gap, a key out of order, a miss) goes through the sorted table."""
+    from evalkit.embed.cache import _KeyIndex
+
+    keys = text_key_array([f"doc {i}" for i in range(1000)])
+    vectors = np.random.default_rng(4).normal(size=(1000, 8)).astype(np.float32)
+    with VectorCache(tmp_path, {"backend": "runs"}, shard_mb=300 * (32 + 16) / 2**20) as c:
+        for s in range(0, 1000, 100):
+            c.put(keys[s : s + 100], vectors[s : s + 100])
+        c.put(keys[:50], vectors[:50])  # a second writer's copy of the first 50, stored later
+    with VectorCache(tmp_path, {"backend": "runs"}) as c:
+        assert len(c.shards()) >= 3 and len(c) == 1000
+        index = c._key_index()  # noqa: SLF001 - the fast path and the sorted table side by side
+        missing = text_key_array(["not stored"])
+        for query in (keys, keys[120:870], keys[np.r_[0:10, 11:20]], keys[::-1][:30],
+                      np.concatenate([keys[:5], missing])):  # fmt: skip
+            fresh = _KeyIndex(index.folder, index.shards, index.keys, index.starts)
+            pos, rows = fresh.lookup(query)
+            assert (fresh._table is None) == (len(query) in (1000, 750))  # noqa: SLF001
+            fresh._table = None  # noqa: SLF001
+            hi, lo, table_rows = fresh._sorted()  # noqa: SLF001
+            qhi, qlo = query.view("<u8").reshape(-1, 2).T
+            at = np.searchsorted(hi, qhi)
+            found = (at < len(hi)) & (hi[np.minimum(at, len(hi) - 1)] == qhi)
+            np.testing.assert_array_equal(pos, np.flatnonzero(found))
+            np.testing.assert_array_equal(rows, table_rows[at[found]])
+            got_pos, got = c.get(query)
+            np.testing.assert_array_equal(got_pos, pos)
+            np.testing.assert_array_equal(got, vectors[rows % 1000])  # global row r: doc r % 1000
+
+
 def test_fully_cached_in_order_read_is_a_view_and_not_renormalised(tmp_path):
     texts = texts_n(30)
     embed_texts(Counting(batch_size=30), texts, "document", tmp_path, progress=False)

@@ -416,19 +416,15 @@ def _halves(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _KeyIndex:
-    """All keys of the committed shards, sorted once: vectorised lookup, then gather."""
+    """All keys of the committed shards: a lookup that finds a run of them in order without
+    sorting (a warm catalog), else a table sorted once and searched vectorised; then gather."""
 
     def __init__(self, folder: Folder, shards: list[Shard], keys: np.ndarray, starts: np.ndarray):
         self.folder = folder
         self.shards = shards
         self.starts = starts  # first global row of each shard (len(shards) + 1)
-        hi, lo = _halves(keys) if len(keys) else (np.zeros(0, "<u8"), np.zeros(0, "<u8"))
-        order = np.argsort(hi, kind="stable")  # equal first halves: earlier shard (name) first
-        self.hi, self.lo, self.rows = hi[order], lo[order], order.astype(np.int64)
-        dup = np.zeros(len(order), dtype=bool)
-        if len(order) > 1:
-            dup[1:] = (self.hi[1:] == self.hi[:-1]) & (self.lo[1:] == self.lo[:-1])
-        self.n_unique = int(len(order) - dup.sum())
+        self.keys = keys  # (rows, KEY_BYTES), in shard order
+        self._table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         dims = {s.dim for s in shards}
         if len(dims) > 1:
             raise ConfigError(
@@ -437,6 +433,25 @@ class _KeyIndex:
                 "version's revision, or delete that directory"
             )
         self.dim = dims.pop() if dims else 0
+
+    def _sorted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(first halves, second halves, global rows), by first half; built on first use."""
+        if self._table is None:
+            if len(self.keys):
+                hi, lo = _halves(self.keys)
+            else:
+                hi, lo = np.zeros(0, "<u8"), np.zeros(0, "<u8")
+            order = np.argsort(hi, kind="stable")  # equal first halves: earlier row first
+            self._table = hi[order], lo[order], order.astype(np.int64)
+        return self._table
+
+    @property
+    def n_unique(self) -> int:
+        """Distinct keys stored."""
+        hi, lo, _ = self._sorted()
+        if len(hi) < 2:
+            return len(hi)
+        return int(len(hi) - ((hi[1:] == hi[:-1]) & (lo[1:] == lo[:-1])).sum())
 
     @classmethod
     def load(cls, folder: Folder, shards: list[Shard]) -> _KeyIndex:
@@ -453,24 +468,42 @@ class _KeyIndex:
 
     def lookup(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(positions in ``query`` found, their global rows), positions ascending."""
-        if not len(self.hi):
+        if not len(self.keys):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        first = self._run_of(query)
+        if first is not None:  # every key, in order, in consecutive rows: no sort
+            return np.arange(len(query), dtype=np.int64), np.arange(
+                first, first + len(query), dtype=np.int64
+            )
+        hi, lo, rows = self._sorted()
         qhi, qlo = _halves(query)
         by_key = np.argsort(qhi)  # sorted needles: searchsorted walks the table once
         at = np.empty(len(qhi), dtype=np.int64)
-        at[by_key] = np.searchsorted(self.hi, qhi[by_key], side="left")
-        at_c = np.minimum(at, len(self.hi) - 1)
-        same_hi = self.hi[at_c] == qhi
-        found = same_hi & (self.lo[at_c] == qlo)
+        at[by_key] = np.searchsorted(hi, qhi[by_key], side="left")
+        at_c = np.minimum(at, len(hi) - 1)
+        same_hi = hi[at_c] == qhi
+        found = same_hi & (lo[at_c] == qlo)
         # first-half collisions (about 1 in 2**64 / n): resolve the few exactly
         for j in np.flatnonzero(same_hi & ~found):
-            end = np.searchsorted(self.hi, qhi[j], side="right")
-            match = np.flatnonzero(self.lo[at_c[j] : end] == qlo[j])
+            end = np.searchsorted(hi, qhi[j], side="right")
+            match = np.flatnonzero(lo[at_c[j] : end] == qlo[j])
             if match.size:
                 at_c[j] += match[0]
                 found[j] = True
         pos = np.flatnonzero(found)
-        return pos, self.rows[at_c[pos]]
+        return pos, rows[at_c[pos]]
+
+    def _run_of(self, query: np.ndarray) -> int | None:
+        """The first global row of ``query``'s keys stored in order in consecutive rows (a
+        catalog read back as it was written), or None.  The run starts at the first row holding
+        ``query[0]``; a key also stored earlier (a second writer) is read from this run."""
+        n = len(query)
+        hi = _halves(self.keys)[0]
+        for first in np.flatnonzero(hi == _halves(query[:1])[0][0])[:4]:
+            first = int(first)
+            if first + n <= len(self.keys) and np.array_equal(self.keys[first : first + n], query):
+                return first
+        return None
 
     def gather(
         self, pos: np.ndarray, rows: np.ndarray

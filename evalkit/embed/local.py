@@ -133,7 +133,7 @@ class E5Small(ModelVersion):
         *,
         num_threads: int | None = 2,
         variant: str = "original",
-        batch_size: int = 64,
+        batch_size: int = 32,
         dimensions: int | None = None,
         normalize: bool = True,
         query_prefix: str = "",

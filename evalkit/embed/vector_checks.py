@@ -69,8 +69,9 @@ def row_hashes(vectors: np.ndarray, block_rows: int = BLOCK_ROWS) -> np.ndarray:
             rng = np.random.default_rng(0)
             size = words.shape[1]
             multipliers = rng.integers(0, 2**64 - 1, size, np.uint64, endpoint=True) | 1
-        with np.errstate(over="ignore"):  # wrapping modulo 2**64 is the point
-            out[start : start + len(words)] = (words * multipliers).sum(axis=1, dtype=np.uint64)
+        # integer matmul (no BLAS, no temporary): the same wrapping sum modulo 2**64 as
+        # (words * multipliers).sum(axis=1), ~1.8x faster
+        np.matmul(words, multipliers, out=out[start : start + len(words)])
     return out
 
 
@@ -169,6 +170,23 @@ def check_vectors(
     )
 
 
+def _squared_norms(block: np.ndarray) -> np.ndarray:
+    """Squared L2 norms of a float32 block's rows, as float64: summed in float32 (3x faster than
+    a float64 einsum; relative error ~1e-7), rows whose float32 sum overflowed or underflowed
+    (values beyond ~1e19 or below ~1e-15) summed again in float64.
+
+    >>> norms = np.sqrt(_squared_norms(np.array([[3, 4], [1e20, 0], [1e-20, 0]], np.float32)))
+    >>> [float(f"{v:.4g}") for v in norms]
+    [5.0, 1e+20, 1e-20]
+    """
+    squared = np.einsum("ij,ij->i", block, block).astype(np.float64)
+    redo = np.flatnonzero(~(np.isfinite(squared) & (squared > 1e-30)))
+    if len(redo):
+        rows = block[redo].astype(np.float64)
+        squared[redo] = np.einsum("ij,ij->i", rows, rows)
+    return squared
+
+
 @dataclass(frozen=True)
 class NormSummary:
     """L2-norm range and sum over rows, combinable across parts (``+``): what
@@ -192,7 +210,7 @@ class NormSummary:
         for m in matrices:
             for start in range(0, len(m), chunk):
                 block = np.asarray(m[start : start + chunk], dtype=np.float32)
-                norms = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))
+                norms = np.sqrt(_squared_norms(block))
                 if norms.size:
                     out = out + cls(
                         float(norms.min()), float(norms.max()), float(norms.sum()), norms.size
