@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -57,22 +57,54 @@ def retrieved_pairs(
     return sorted(out)
 
 
+@dataclass(frozen=True)
+class RetrievedRows:
+    """Pairs as rows: the distinct queries' rows of ``data.queries`` (``q_at``) and the
+    distinct items' rows of the catalog (``i_at``), and each pair's index into both (``q_of``,
+    ``i_of``).  Computed once and shared by every version's :func:`score_pairs`."""
+
+    q_at: np.ndarray
+    i_at: np.ndarray
+    q_of: np.ndarray
+    i_of: np.ndarray
+
+    @classmethod
+    def of(cls, data: EvalData, pairs: Sequence[tuple[str, str]]) -> RetrievedRows:
+        """>>> from evalkit.data.schema import Catalog, Queries
+        >>> d = EvalData("x", Catalog(["a", "b"], ["A", "B"]), Queries(["q"], ["Q"]), None)
+        >>> r = RetrievedRows.of(d, [("q", "b"), ("q", "a")])
+        >>> r.i_at.tolist(), r.i_of.tolist()
+        ([0, 1], [1, 0])
+        """
+        if not pairs:
+            empty = np.zeros(0, dtype=np.int64)
+            return cls(empty, empty, empty, empty)
+        q_ids, i_ids = (np.asarray(x, dtype=object) for x in zip(*pairs))
+        uq, q_of = np.unique(q_ids, return_inverse=True)
+        ui, i_of = np.unique(i_ids, return_inverse=True)
+        q_at = pd.Index(np.asarray(data.queries.ids, dtype=object)).get_indexer(uq)
+        i_at = pd.Index(np.asarray(data.catalog.ids, dtype=object)).get_indexer(ui)
+        return cls(q_at, i_at, q_of, i_of)
+
+
 def score_pairs(
-    version: ModelVersion, data: EvalData, pairs: Sequence[tuple[str, str]], cache: CacheSettings
+    version: ModelVersion,
+    data: EvalData,
+    pairs: Sequence[tuple[str, str]],
+    cache: CacheSettings,
+    rows: RetrievedRows | None = None,
 ) -> np.ndarray:
-    """``version``'s raw inner product (the score its index ranks by) of every pair."""
+    """``version``'s raw inner product (the score its index ranks by) of every pair
+    (``rows``: :meth:`RetrievedRows.of` the pairs, when the caller has it)."""
     if not pairs:
         return np.zeros(0, dtype=np.float64)
-    q_ids, i_ids = (np.asarray(x, dtype=object) for x in zip(*pairs))
-    uq, q_rows = np.unique(q_ids, return_inverse=True)
-    ui, i_rows = np.unique(i_ids, return_inverse=True)
-    q_at = pd.Index(np.asarray(data.queries.ids, dtype=object)).get_indexer(uq)
-    i_at = pd.Index(np.asarray(data.catalog.ids, dtype=object)).get_indexer(ui)
-    q_texts = [data.queries.texts[j] for j in q_at]
+    rows = rows if rows is not None else RetrievedRows.of(data, pairs)
+    q_ids = [data.queries.ids[j] for j in rows.q_at]
+    q_texts = [data.queries.texts[j] for j in rows.q_at]
     # check=False: checked when the version was evaluated
-    qv = vectors_of(version, uq.tolist(), q_texts, "query", cache, check=False).vectors
-    iv = catalog_vectors(version, data, cache, rows=i_at).vectors
-    return pair_similarity(qv, iv, q_rows, i_rows, normalize=False)
+    qv = vectors_of(version, q_ids, q_texts, "query", cache, check=False).vectors
+    iv = catalog_vectors(version, data, cache, rows=rows.i_at).vectors
+    return pair_similarity(qv, iv, rows.q_of, rows.i_of, normalize=False)
 
 
 def score_retrieved_pairs(
@@ -108,11 +140,12 @@ def score_retrieved_pairs(
         return results
     pairs = retrieved_pairs([r.ranking for r in results if r.ranking is not None], qrels, k)
     first = len(results) - len(versions)
+    rows = RetrievedRows.of(data, pairs)
     for i, version in enumerate(versions, start=first):
         results[i] = replace(
             results[i],
             retrieved_pair_ids=pairs,
-            retrieved_similarity=score_pairs(version, data, pairs, cache),
+            retrieved_similarity=score_pairs(version, data, pairs, cache, rows),
             retrieved_k=int(k),
         )
     log.info("score thresholds: %d unjudged top-%d pairs scored by every version", len(pairs), k)
