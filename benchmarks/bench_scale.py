@@ -8,7 +8,8 @@ Builds everything itself under ``--work`` (default ``/tmp/evalkit-bench-scale``)
 2. a fast OpenAI-compatible embeddings server (this script with ``--serve``, stdlib HTTP on
    127.0.0.1): a text's vector is the normalised sum of its words' vectors from a table seeded
    by the served model name, so two "model versions" (``synth-a``, ``synth-b``) differ;
-3. the vector store filled through evalkit's public cache API (``VectorCache.put``) with the
+3. the vector store filled through evalkit's public cache API (``VectorCache.put``, then
+   ``VectorCache.compact`` as a cold ``embed_texts`` call of that size ends) with the
    vectors the server returns (checked on a sample through the server), so the CLI run is warm:
    zero embedding requests (``--cold`` embeds through the server with the CLI first instead);
 4. the warm A/B ``evalkit dataset=beir models=[openai,e5_small_openai]`` under ``/usr/bin/time -v``
@@ -181,7 +182,7 @@ def versions(overrides: list[str]) -> list:
 def prefill(work: Path, overrides: list[str], data: dict, dim: int, base_url: str) -> float:
     """Write the server's vectors for every catalog and query text into the store."""
     from evalkit.embed import embed_texts
-    from evalkit.embed.cache import VectorCache, text_key_array
+    from evalkit.embed.cache import COMPACT_MB, VectorCache, text_key_array
 
     t0 = time.perf_counter()
     n_items, n_queries = len(data["item_words"]), len(data["query_words"])
@@ -195,8 +196,15 @@ def prefill(work: Path, overrides: list[str], data: dict, dim: int, base_url: st
         ):
             keys = text_key_array(texts)
             with VectorCache(work / "store", version.cache_spec(role), fsync=False) as cache:
+                parts = []
                 for s in range(0, len(texts), 100_000):
-                    cache.put(keys[s : s + 100_000], embed_ids(tab, words[s : s + 100_000]))
+                    parts.append(embed_ids(tab, words[s : s + 100_000]))
+                    cache.put(keys[s : s + 100_000], parts[-1])
+                vectors = np.concatenate(parts)
+                del parts
+                if vectors.nbytes >= COMPACT_MB * 2**20:  # as a cold embed_texts call ends
+                    cache.compact(keys, vectors)
+                del vectors
             # the store holds what the server returns: check a sample through the server
             sample = texts[:64]
             served = embed_texts(version, sample, role, cache_dir=None, progress=False).vectors

@@ -401,3 +401,97 @@ def test_store_in_an_fsspec_url(tmp_path):
     np.testing.assert_array_equal(warm.vectors, cold.vectors)
     (summary,) = inventory(url)
     assert summary.rows == 20 and summary.dims == (DIM,) and summary.spec["backend"] == "counting"
+
+
+SMALL_SHARD_MB = 10 * (4 * DIM + 16) / 2**20  # a shard every 10 rows
+
+
+def shard_names(root) -> list[str]:
+    return sorted(p.name for p in Path(root).rglob("*.shard.json"))
+
+
+def test_a_fully_embedded_catalog_is_merged_into_one_shard_and_read_back_without_a_copy(tmp_path):
+    texts = texts_n(95)
+    cold = embed_texts(Counting(batch_size=8), texts, "document", tmp_path, progress=False,
+                       shard_mb=SMALL_SHARD_MB, compact_mb=0)  # fmt: skip
+    assert len(shard_names(tmp_path)) == 1  # ten shards written while embedding, then merged
+    (summary,) = inventory(tmp_path)
+    assert summary.rows == 95
+    model = Counting()
+    warm = embed_texts(model, texts, "document", tmp_path, progress=False)
+    assert model.calls == [] and warm.n_cached == 95
+    assert not warm.vectors.flags.writeable  # a view of the merged shard, no copy
+    np.testing.assert_array_equal(warm.vectors, cold.vectors)
+    part = embed_texts(Counting(), texts[20:70], "document", tmp_path, progress=False)
+    assert not part.vectors.flags.writeable  # a slice of the catalog: a view too
+    np.testing.assert_array_equal(part.vectors, cold.vectors[20:70])
+
+
+def test_no_merge_below_the_threshold_or_when_part_was_cached(tmp_path):
+    texts = texts_n(60)
+    embed_texts(
+        Counting(batch_size=8),
+        texts[:30],
+        "document",
+        tmp_path,
+        progress=False,
+        shard_mb=SMALL_SHARD_MB,
+    )  # fmt: skip  (default threshold: 256 MB)
+    first = len(shard_names(tmp_path))
+    assert first >= 2
+    embed_texts(
+        Counting(batch_size=8),
+        texts,
+        "document",
+        tmp_path,
+        progress=False,
+        shard_mb=SMALL_SHARD_MB,
+        compact_mb=0,
+    )  # fmt: skip  (30 of 60 were cached)
+    assert len(shard_names(tmp_path)) >= first + 2
+    model = Counting()
+    warm = embed_texts(model, texts, "document", tmp_path, progress=False)
+    assert model.calls == []
+    np.testing.assert_array_equal(
+        warm.vectors, np.stack([toy_vector(t, "document") for t in texts])
+    )
+
+
+def test_compact_keeps_shards_holding_rows_it_was_not_given(tmp_path):
+    keys = text_key_array(texts_n(40))
+    vectors = np.stack([toy_vector(t) for t in texts_n(40)])
+    with VectorCache(tmp_path, {"backend": "merge"}, shard_mb=SMALL_SHARD_MB) as c:
+        for s in range(0, 40, 10):
+            c.put(keys[s : s + 10], vectors[s : s + 10])
+        assert not c.compact(keys[:30], vectors[:30])  # the last shard's rows would be lost
+        assert len(c.shards()) == 4
+        assert c.compact(keys, vectors)
+        assert len(c.shards()) == 1
+        pos, got = c.get(keys)
+        np.testing.assert_array_equal(got, vectors)
+    with VectorCache(f"memory://evalkit-merge-{tmp_path.name}", {"backend": "merge"},
+                     shard_mb=SMALL_SHARD_MB) as remote:  # fmt: skip
+        for s in range(0, 40, 10):
+            remote.put(keys[s : s + 10], vectors[s : s + 10])
+        assert not remote.compact(keys, vectors)  # remote stores are never rewritten
+
+
+def test_a_reader_that_listed_the_merged_shards_reads_nothing_wrong(tmp_path):
+    """A reader listed the shards just before another process merged them: the rows of the
+    deleted shards read as not stored (recomputed), never as wrong vectors."""
+    keys = text_key_array(texts_n(40))
+    vectors = np.stack([toy_vector(t) for t in texts_n(40)])
+    with VectorCache(tmp_path, {"backend": "race"}, shard_mb=SMALL_SHARD_MB) as writer:
+        for s in range(0, 40, 10):
+            writer.put(keys[s : s + 10], vectors[s : s + 10])
+        writer.flush()
+        with VectorCache(tmp_path, {"backend": "race"}) as reader:
+            reader._key_index()  # noqa: SLF001 - the reader lists the four shards now
+            assert writer.compact(keys, vectors)
+            pos, got = reader.get(keys)
+            assert len(pos) < 40
+            np.testing.assert_array_equal(got, vectors[pos])
+        with VectorCache(tmp_path, {"backend": "race"}) as later:
+            pos, got = later.get(keys)
+            np.testing.assert_array_equal(pos, np.arange(40))
+            np.testing.assert_array_equal(got, vectors)

@@ -56,6 +56,7 @@ from evalkit.embed.store import (
     read_rows_into,
     read_vectors,
     read_vectors_into,
+    remove_shard,
     write_shard,
     writer_name,
 )
@@ -74,6 +75,10 @@ SHARD_MB = 64
 #: Default time between shard writes while vectors arrive (``cache.flush_s``): a writer killed
 #: with ``kill -9`` loses at most this many seconds of finished batches.
 FLUSH_S = 30.0
+#: A call that embedded every one of its texts and wrote at least this many MB of vectors in
+#: several shards merges them into one (:meth:`VectorCache.compact`): its next warm read is a
+#: read-only view of that file, no copy (1M x 384: 1.1M vectors/s, against ~0.4-0.7M copied).
+COMPACT_MB = 256
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,7 @@ class VectorCache:
         self._lock = threading.Lock()
         self._writer = writer_name()
         self._n_written = 0
+        self._own: list[Shard] = []  # the shards this object wrote (compact merges them)
         self._pending_keys: list[np.ndarray] = []
         self._pending_vectors: list[np.ndarray] = []
         self._pending_rows = 0
@@ -263,6 +269,45 @@ class VectorCache:
         with self._lock:
             self._flush()
 
+    def compact(self, keys: Sequence[bytes] | np.ndarray, vectors: np.ndarray) -> bool:
+        """Replace the shards this object wrote by one shard of ``keys`` / ``vectors`` (in that
+        order), so that reading those keys back in order is a view of one file, no copy.
+
+        Only where it loses nothing: a local store this object wrote two or more shards to, and
+        every key of those shards among ``keys`` (checked).  The new shard is committed before
+        the old ones are deleted: a reader sees the rows in one or the other (one that listed an
+        old shard just before it went treats its rows as not stored and recomputes them).
+        Returns whether it compacted.
+        """
+        karr = as_key_array(keys)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(karr):
+            raise ValueError(f"{len(karr)} keys but vectors of shape {vectors.shape}")
+        with self._lock:
+            self._flush()
+            own = list(self._own)
+            if self.folder.remote or self.read_only or len(own) < 2:
+                return False
+            parts = [read_keys(self.folder, shard) for shard in own]
+            if any(part is None for part in parts):
+                return False
+            written = np.concatenate(parts)
+            table = _KeyIndex(self.folder, [], karr, np.zeros(1, dtype=np.int64))
+            if len(table.lookup(written)[0]) != len(written):
+                return False  # the shards hold rows that `keys` does not: keep them
+            name = f"{self._writer}-{self._n_written:06d}"
+            try:
+                merged = write_shard(self.folder, name, karr, vectors, fsync=self.fsync)
+            except OSError as err:
+                log.warning("vector store %s: shards not merged (%s)", self.dir, err)
+                return False
+            self._n_written += 1
+            for shard in own:
+                remove_shard(self.folder, shard)
+            self._own = [merged]
+            self._index = None
+            return True
+
     def close(self) -> None:
         with self._lock:
             self._flush()
@@ -283,7 +328,7 @@ class VectorCache:
         vectors = np.concatenate(self._pending_vectors)
         name = f"{self._writer}-{self._n_written:06d}"
         try:
-            write_shard(self.folder, name, keys, vectors, fsync=self.fsync)
+            shard = write_shard(self.folder, name, keys, vectors, fsync=self.fsync)
         except OSError as err:
             if not _refused(err):
                 raise
@@ -293,6 +338,7 @@ class VectorCache:
             self._read_only(err)
             return
         self._n_written += 1
+        self._own.append(shard)
         self._pending_keys, self._pending_vectors, self._pending_rows = [], [], 0
         self._index = None  # re-read on the next get
         self._last_flush = time.monotonic()
@@ -495,15 +541,21 @@ class _KeyIndex:
 
     def _run_of(self, query: np.ndarray) -> int | None:
         """The first global row of ``query``'s keys stored in order in consecutive rows (a
-        catalog read back as it was written), or None.  The run starts at the first row holding
-        ``query[0]``; a key also stored earlier (a second writer) is read from this run."""
+        catalog read back as it was written), or None.  Where they are stored so more than once
+        (a second writer), a run inside one shard (read without a copy) wins, else the first."""
         n = len(query)
         hi = _halves(self.keys)[0]
-        for first in np.flatnonzero(hi == _halves(query[:1])[0][0])[:4]:
-            first = int(first)
-            if first + n <= len(self.keys) and np.array_equal(self.keys[first : first + n], query):
-                return first
-        return None
+        runs = [
+            int(first)
+            for first in np.flatnonzero(hi == _halves(query[:1])[0][0])[:4]
+            if first + n <= len(self.keys)
+            and np.array_equal(self.keys[int(first) : int(first) + n], query)
+        ]
+        if not runs:
+            return None
+        shard_of = np.searchsorted(self.starts, [[r, r + n - 1] for r in runs], side="right")
+        inside = [r for r, (a, b) in zip(runs, shard_of) if a == b]
+        return inside[0] if inside else runs[0]
 
     def gather(
         self, pos: np.ndarray, rows: np.ndarray

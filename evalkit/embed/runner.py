@@ -39,6 +39,7 @@ from evalkit.embed.base import (
     check_texts,
 )
 from evalkit.embed.cache import (
+    COMPACT_MB,
     FLUSH_S,
     SHARD_MB,
     CacheSettings,
@@ -144,6 +145,7 @@ def embed_texts(
     shard_mb: float = SHARD_MB,
     flush_s: float | None = FLUSH_S,
     keys: np.ndarray | None = None,
+    compact_mb: float | None = COMPACT_MB,
 ) -> EmbeddingResult:
     """Vectors for ``texts`` (input order) from ``version`` in ``role``, via the cache if given.
 
@@ -156,6 +158,9 @@ def embed_texts(
     :mod:`evalkit.embed.vector_checks` on the vectors of the unique texts.  ``keys``: the texts'
     :func:`~evalkit.text_keys.text_key_array` when the caller has them already
     (:meth:`~evalkit.data.schema.EvalData.embedded_keys`), else they are hashed here.
+    ``compact_mb``: a call that embedded every text and stored at least this many MB in several
+    shards merges them into one (:meth:`~evalkit.embed.cache.VectorCache.compact`), so the next
+    warm read is a view of one file (None: never).
     """
     check_role(role)
     texts = check_texts(texts)
@@ -238,6 +243,17 @@ def embed_texts(
             version.embed_batches(
                 batches, role, on_batch=on_batch, request_log=rlog, finalize=False
             )
+        if (
+            cache is not None
+            and compact_mb is not None
+            and n_cached == 0
+            and out.matrix is not None
+            and filled.all()
+            and out.matrix.nbytes >= compact_mb * 2**20
+        ):  # every text embedded now, in several shards: one file, read back without a copy
+            put_in_order(True)
+            if cache.compact(keys, out.matrix):
+                log.info("%s/%s: %d vectors merged into one shard", version.name, role, len(keys))
 
     if out.matrix is None:
         dim = version.dimensions or 0
