@@ -495,3 +495,28 @@ def test_a_reader_that_listed_the_merged_shards_reads_nothing_wrong(tmp_path):
             pos, got = later.get(keys)
             np.testing.assert_array_equal(pos, np.arange(40))
             np.testing.assert_array_equal(got, vectors)
+
+
+@pytest.mark.parametrize("order", ["in order", "shuffled"])
+def test_a_merged_shard_is_read_block_by_block(tmp_path, monkeypatch, order):
+    """Rows of a shard larger than BLOCK_MB that are not one run (the re-index's re-embedded
+    rows, the retrieved pairs' items) are read through one block-sized buffer: the same rows."""
+    import evalkit.embed.cache as cache_mod
+
+    keys = text_key_array([f"doc {i}" for i in range(2000)])
+    vectors = np.random.default_rng(5).normal(size=(2000, 8)).astype(np.float32)
+    with VectorCache(tmp_path, {"backend": "blocks"}, shard_mb=300 * (32 + 16) / 2**20) as c:
+        for s in range(0, 2000, 100):
+            c.put(keys[s : s + 100], vectors[s : s + 100])
+        assert c.compact(keys, vectors)
+    monkeypatch.setattr(cache_mod, "BLOCK_MB", 130 * 32 / 2**20)  # blocks of 130 rows
+    rng = np.random.default_rng(6)
+    with VectorCache(tmp_path, {"backend": "blocks"}) as c:
+        assert len(c.shards()) == 1
+        for rows in (np.flatnonzero(rng.random(2000) < 0.7), np.flatnonzero(rng.random(2000) < 0.05),
+                     np.r_[0:10, 1990:2000]):  # fmt: skip
+            if order == "shuffled":
+                rows = rng.permutation(rows)
+            pos, got = c.get(keys[rows])
+            np.testing.assert_array_equal(pos, np.arange(len(rows)))
+            np.testing.assert_array_equal(got, vectors[rows])

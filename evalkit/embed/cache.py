@@ -70,6 +70,8 @@ log = logging.getLogger(__name__)
 READ_THREADS = min(4, os.cpu_count() or 1)
 #: A gather takes rows from a shard's memory map (not the whole shard read) below 1/SPARSE of it.
 SPARSE = 4
+#: Shards larger than this (merged catalogs) are read block by block, through one buffer.
+BLOCK_MB = 64
 #: Default shard size (``cache.shard_mb``): a killed writer loses at most this much work.
 SHARD_MB = 64
 #: Default time between shard writes while vectors arrive (``cache.flush_s``): a writer killed
@@ -581,7 +583,8 @@ class _KeyIndex:
         unit = True
         by_shard = np.arange(len(rows)) if in_order else np.argsort(shard_of, kind="stable")
         bounds = np.searchsorted(shard_of[by_shard], np.arange(len(self.shards) + 1))
-        buf = rows_buf = None
+        buf = rows_buf = blocks = None
+        block_rows = max(1, int(BLOCK_MB * 2**20) // (4 * max(self.dim, 1)))
         runs = []  # (shard, selection, first row): read straight into the output, in parallel
         for s in used:
             sel = by_shard[bounds[s] : bounds[s + 1]]
@@ -595,6 +598,17 @@ class _KeyIndex:
             ):  # a run of the shard, in order, to a run of the output: read it straight there
                 runs.append((shard, sel, int(rows_s[0])))
                 continue
+            if shard.rows > block_rows and not self.folder.remote:
+                # a large (merged) shard: read block by block through one reused buffer, never
+                # all of it in memory or mapped at once (a mapping's touched pages count as the
+                # process's resident memory)
+                if blocks is None:
+                    blocks = np.empty((block_rows, self.dim), dtype=np.float32)
+                if self._take_blocks(shard, sel, rows_s, out, blocks):
+                    unit = unit and shard.unit_norm
+                else:
+                    ok[sel] = False
+                continue
             if m * SPARSE < shard.rows and not self.folder.remote:
                 # a few rows of the shard (a retrieved-pairs read): from its memory map, only the
                 # pages they sit on are read
@@ -606,7 +620,11 @@ class _KeyIndex:
                 unit = unit and shard.unit_norm
                 continue
             if buf is None:
-                biggest = max(self.shards[int(u)].rows for u in used)
+                biggest = max(
+                    r
+                    for u in used
+                    if (r := self.shards[int(u)].rows) <= block_rows or self.folder.remote
+                )
                 most = int(np.diff(bounds).max())  # keys may repeat: more rows than a shard
                 buf = populated_empty((biggest, self.dim))  # one shard at a time, reused
                 rows_buf = populated_empty((most, self.dim))  # its selected rows, reused
@@ -635,7 +653,23 @@ class _KeyIndex:
                 unit = unit and shard.unit_norm
             else:
                 ok[sel] = False
-        del buf, rows_buf
+        del buf, rows_buf, blocks
         if not ok.all():
             pos, out = pos[ok], out[ok]
         return pos, (out if len(pos) else None), unit
+
+    def _take_blocks(
+        self, shard: Shard, sel: np.ndarray, rows: np.ndarray, out: np.ndarray, buf: np.ndarray
+    ) -> bool:
+        """``out[sel] = shard[rows]``, reading only the blocks of ``len(buf)`` rows that hold
+        some of ``rows``, each into ``buf``; False when the shard is unreadable."""
+        order = np.argsort(rows, kind="stable")
+        rows, sel = rows[order], sel[order]
+        size = len(buf)
+        for b0 in np.unique(rows // size) * size:
+            i0, i1 = np.searchsorted(rows, [b0, b0 + size])
+            block = buf[: min(size, shard.rows - int(b0))]
+            if not read_rows_into(self.folder, shard, int(b0), block):
+                return False
+            out[sel[i0:i1]] = block[rows[i0:i1] - b0]
+        return True
