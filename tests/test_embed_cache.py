@@ -520,3 +520,26 @@ def test_a_merged_shard_is_read_block_by_block(tmp_path, monkeypatch, order):
             pos, got = c.get(keys[rows])
             np.testing.assert_array_equal(pos, np.arange(len(rows)))
             np.testing.assert_array_equal(got, vectors[rows])
+
+
+def test_a_full_disk_while_merging_keeps_the_shards_and_no_partial_file(tmp_path, monkeypatch):
+    import errno
+
+    keys = text_key_array(texts_n(40))
+    vectors = np.stack([toy_vector(t) for t in texts_n(40)])
+    with VectorCache(tmp_path, {"backend": "full"}, shard_mb=SMALL_SHARD_MB) as c:
+        for s in range(0, 40, 10):
+            c.put(keys[s : s + 10], vectors[s : s + 10])
+        c.flush()
+
+        def full(f, array, allow_pickle=False):
+            f.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(np.lib.format, "write_array", full)
+        assert not c.compact(keys, vectors)
+        monkeypatch.undo()
+        assert len(c.shards()) == 4
+        assert not [p.name for p in Path(c.dir).iterdir() if p.name.startswith(".")]
+        pos, got = c.get(keys)
+        np.testing.assert_array_equal(got, vectors)

@@ -145,12 +145,16 @@ class Folder:
                 np.lib.format.write_array(f, array, allow_pickle=False)
             return
         tmp = self.path / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
-        with open(tmp, "wb") as f:
-            np.lib.format.write_array(f, array, allow_pickle=False)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, self.path / name)
+        try:
+            with open(tmp, "wb") as f:
+                np.lib.format.write_array(f, array, allow_pickle=False)
+                f.flush()
+                if fsync:
+                    os.fsync(f.fileno())
+            os.replace(tmp, self.path / name)
+        except BaseException:  # a full disk or Ctrl-C: leave no partial file behind
+            tmp.unlink(missing_ok=True)
+            raise
 
     def read_bytes(self, name: str) -> bytes:
         if self.remote:
