@@ -37,9 +37,10 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -125,29 +126,23 @@ class Folder:
 
     def write_bytes(self, name: str, data: bytes, fsync: bool = True) -> None:
         """Write ``name`` atomically (temporary file + rename locally; one PUT remotely)."""
-        if self.remote:
-            with self.fs.open(self._full(name), "wb") as f:
-                f.write(data)
-            return
-        tmp = self.path / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, self.path / name)
+        self._write(name, lambda f: f.write(data), fsync)
 
     def write_array(self, name: str, array: np.ndarray, fsync: bool = True) -> None:
         """Write ``array`` as the ``.npy`` file ``name`` atomically, streamed from the array (no
         in-memory copy of the file: a 1.5 GB catalog shard costs no 1.5 GB more)."""
+        self._write(name, lambda f: np.lib.format.write_array(f, array, allow_pickle=False), fsync)
+
+    def _write(self, name: str, fill: Callable[[BinaryIO], object], fsync: bool) -> None:
+        """``fill`` an open binary file that becomes ``name`` only when complete."""
         if self.remote:
             with self.fs.open(self._full(name), "wb") as f:
-                np.lib.format.write_array(f, array, allow_pickle=False)
+                fill(f)
             return
         tmp = self.path / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
         try:
             with open(tmp, "wb") as f:
-                np.lib.format.write_array(f, array, allow_pickle=False)
+                fill(f)
                 f.flush()
                 if fsync:
                     os.fsync(f.fileno())
