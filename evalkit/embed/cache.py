@@ -70,7 +70,8 @@ log = logging.getLogger(__name__)
 READ_THREADS = min(4, os.cpu_count() or 1)
 #: A gather takes rows from a shard's memory map (not the whole shard read) below 1/SPARSE of it.
 SPARSE = 4
-#: Shards larger than this (merged catalogs) are read block by block, through one buffer.
+#: Rows of a local shard that are not one run are read this many MB of the shard at a time,
+#: through one buffer (a whole 64 MB shard at once; a merged catalog in blocks).
 BLOCK_MB = 64
 #: Default shard size (``cache.shard_mb``): a killed writer loses at most this much work.
 SHARD_MB = 64
@@ -598,19 +599,8 @@ class _KeyIndex:
             ):  # a run of the shard, in order, to a run of the output: read it straight there
                 runs.append((shard, sel, int(rows_s[0])))
                 continue
-            if shard.rows > block_rows and not self.folder.remote:
-                # a large (merged) shard: read block by block through one reused buffer, never
-                # all of it in memory or mapped at once (a mapping's touched pages count as the
-                # process's resident memory)
-                if blocks is None:
-                    blocks = np.empty((block_rows, self.dim), dtype=np.float32)
-                if self._take_blocks(shard, sel, rows_s, out, blocks):
-                    unit = unit and shard.unit_norm
-                else:
-                    ok[sel] = False
-                continue
-            if m * SPARSE < shard.rows and not self.folder.remote:
-                # a few rows of the shard (a retrieved-pairs read): from its memory map, only the
+            if m * SPARSE < shard.rows <= block_rows and not self.folder.remote:
+                # a few rows of a shard (a retrieved-pairs read): from its memory map, only the
                 # pages they sit on are read
                 mm = read_vectors(self.folder, shard)
                 if mm is None:
@@ -619,12 +609,19 @@ class _KeyIndex:
                 out[sel] = mm[rows_s]
                 unit = unit and shard.unit_norm
                 continue
-            if buf is None:
-                biggest = max(
-                    r
-                    for u in used
-                    if (r := self.shards[int(u)].rows) <= block_rows or self.folder.remote
-                )
+            if not self.folder.remote:
+                # the blocks of the shard that hold selected rows, read through one reused
+                # buffer (a merged shard is never in memory or mapped whole: a mapping's touched
+                # pages count as the process's resident memory)
+                if blocks is None:
+                    blocks = np.empty((block_rows, self.dim), dtype=np.float32)
+                if self._take_blocks(shard, sel, rows_s, out, blocks):
+                    unit = unit and shard.unit_norm
+                else:
+                    ok[sel] = False
+                continue
+            if buf is None:  # a remote shard is fetched whole
+                biggest = max(self.shards[int(u)].rows for u in used)
                 most = int(np.diff(bounds).max())  # keys may repeat: more rows than a shard
                 buf = populated_empty((biggest, self.dim))  # one shard at a time, reused
                 rows_buf = populated_empty((most, self.dim))  # its selected rows, reused
