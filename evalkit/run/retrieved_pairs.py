@@ -61,7 +61,7 @@ def retrieved_pairs(
 class RetrievedRows:
     """Pairs as rows: the distinct queries' rows of ``data.queries`` (``q_at``) and the
     distinct items' rows of the catalog (``i_at``), and each pair's index into both (``q_of``,
-    ``i_of``).  Computed once and shared by every version's :func:`score_pairs`."""
+    ``i_of``).  Computed once and scored by every version (:func:`score_pairs`)."""
 
     q_at: np.ndarray
     i_at: np.ndarray
@@ -88,17 +88,11 @@ class RetrievedRows:
 
 
 def score_pairs(
-    version: ModelVersion,
-    data: EvalData,
-    pairs: Sequence[tuple[str, str]],
-    cache: CacheSettings,
-    rows: RetrievedRows | None = None,
+    version: ModelVersion, data: EvalData, rows: RetrievedRows, cache: CacheSettings
 ) -> np.ndarray:
-    """``version``'s raw inner product (the score its index ranks by) of every pair
-    (``rows``: :meth:`RetrievedRows.of` the pairs, when the caller has it)."""
-    if not pairs:
+    """``version``'s raw inner product (the score its index ranks by) of every pair of ``rows``."""
+    if not len(rows.q_of):
         return np.zeros(0, dtype=np.float64)
-    rows = rows if rows is not None else RetrievedRows.of(data, pairs)
     q_ids = [data.queries.ids[j] for j in rows.q_at]
     q_texts = [data.queries.texts[j] for j in rows.q_at]
     # check=False: checked when the version was evaluated
@@ -145,7 +139,7 @@ def score_retrieved_pairs(
         results[i] = replace(
             results[i],
             retrieved_pair_ids=pairs,
-            retrieved_similarity=score_pairs(version, data, pairs, cache, rows),
+            retrieved_similarity=score_pairs(version, data, rows, cache),
             retrieved_k=int(k),
         )
     log.info("score thresholds: %d unjudged top-%d pairs scored by every version", len(pairs), k)
