@@ -457,12 +457,19 @@ def test_no_merge_below_the_threshold_or_when_part_was_cached(tmp_path):
     )
 
 
-def test_compact_keeps_shards_holding_rows_it_was_not_given(tmp_path):
+def four_shards(cache: VectorCache) -> tuple[np.ndarray, np.ndarray]:
+    """Keys and vectors of 40 texts, put into ``cache`` as four 10-row shards (flushed)."""
     keys = text_key_array(texts_n(40))
     vectors = np.stack([toy_vector(t) for t in texts_n(40)])
+    for s in range(0, 40, 10):
+        cache.put(keys[s : s + 10], vectors[s : s + 10])
+    cache.flush()
+    return keys, vectors
+
+
+def test_compact_keeps_shards_holding_rows_it_was_not_given(tmp_path):
     with VectorCache(tmp_path, {"backend": "merge"}, shard_mb=SMALL_SHARD_MB) as c:
-        for s in range(0, 40, 10):
-            c.put(keys[s : s + 10], vectors[s : s + 10])
+        keys, vectors = four_shards(c)
         assert not c.compact(keys[:30], vectors[:30])  # the last shard's rows would be lost
         assert len(c.shards()) == 4
         assert c.compact(keys, vectors)
@@ -471,20 +478,15 @@ def test_compact_keeps_shards_holding_rows_it_was_not_given(tmp_path):
         np.testing.assert_array_equal(got, vectors)
     with VectorCache(f"memory://evalkit-merge-{tmp_path.name}", {"backend": "merge"},
                      shard_mb=SMALL_SHARD_MB) as remote:  # fmt: skip
-        for s in range(0, 40, 10):
-            remote.put(keys[s : s + 10], vectors[s : s + 10])
+        four_shards(remote)
         assert not remote.compact(keys, vectors)  # remote stores are never rewritten
 
 
 def test_a_reader_that_listed_the_merged_shards_reads_nothing_wrong(tmp_path):
     """A reader listed the shards just before another process merged them: the rows of the
     deleted shards read as not stored (recomputed), never as wrong vectors."""
-    keys = text_key_array(texts_n(40))
-    vectors = np.stack([toy_vector(t) for t in texts_n(40)])
     with VectorCache(tmp_path, {"backend": "race"}, shard_mb=SMALL_SHARD_MB) as writer:
-        for s in range(0, 40, 10):
-            writer.put(keys[s : s + 10], vectors[s : s + 10])
-        writer.flush()
+        keys, vectors = four_shards(writer)
         with VectorCache(tmp_path, {"backend": "race"}) as reader:
             reader._key_index()  # noqa: SLF001 - the reader lists the four shards now
             assert writer.compact(keys, vectors)
@@ -525,12 +527,8 @@ def test_a_merged_shard_is_read_block_by_block(tmp_path, monkeypatch, order):
 def test_a_full_disk_while_merging_keeps_the_shards_and_no_partial_file(tmp_path, monkeypatch):
     import errno
 
-    keys = text_key_array(texts_n(40))
-    vectors = np.stack([toy_vector(t) for t in texts_n(40)])
     with VectorCache(tmp_path, {"backend": "full"}, shard_mb=SMALL_SHARD_MB) as c:
-        for s in range(0, 40, 10):
-            c.put(keys[s : s + 10], vectors[s : s + 10])
-        c.flush()
+        keys, vectors = four_shards(c)
 
         def full(f, array, allow_pickle=False):
             f.write(b"partial")

@@ -64,3 +64,22 @@ def test_hash_collisions_never_merge_different_rows(monkeypatch):
     monkeypatch.setattr(vector_checks, "row_hashes", lambda v: np.zeros(len(v), dtype=np.uint64))
     assert largest_identical_group(vectors) == 6
     assert largest_identical_group(np.array([a, b, c, a * 2])) == 1
+
+
+def test_norm_summary_equals_numpy_float64_norms():
+    """vectors_norm_min / _max / _mean (summed in float32, overflowing rows again in float64)
+    against numpy's float64 norms, on unit, scaled, huge and tiny rows."""
+    from evalkit.embed.vector_checks import vector_stats
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5000, 384)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x[:100] *= 3.5
+    x[100] *= np.float32(1e25)  # squares overflow float32
+    x[101] *= np.float32(1e-22)  # squares underflow float32
+    q = rng.standard_normal((30, 384)).astype(np.float32)
+    ref = np.linalg.norm(np.concatenate([x, q]).astype(np.float64), axis=1)
+    got = vector_stats(x, q, chunk=1000)
+    assert got["vectors_norm_min"] == pytest.approx(ref.min(), rel=1e-6)
+    assert got["vectors_norm_max"] == pytest.approx(ref.max(), rel=1e-6)
+    assert got["vectors_norm_mean"] == pytest.approx(ref.mean(), rel=1e-6)
