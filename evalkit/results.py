@@ -37,6 +37,9 @@ class VersionResult:
       and concurrency (empty when every vector came from the cache), ``throughput`` in texts/s;
       the pipeline replaces them (and ``batch_size`` / ``concurrency``) by the latency probe's
       (:mod:`evalkit.embed.latency_probe`) before the comparison.
+    - ``judged_only``: per-query values of the primary metric on the condensed list (judged items
+      only, :mod:`evalkit.metrics.judged_only`); empty for a version rebuilt from MLflow (the
+      comparison computes them from its ranking).
     """
 
     name: str
@@ -57,6 +60,7 @@ class VersionResult:
     retrieved_pair_ids: list[tuple[str, str]] = field(default_factory=list)
     retrieved_similarity: np.ndarray | None = None
     retrieved_k: int = 0
+    judged_only: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def metric(self, name: str) -> float:
         return float(self.overall[name])

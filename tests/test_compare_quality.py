@@ -111,4 +111,6 @@ def test_slices_never_block_on_behaviour(cranfield) -> None:
     v = compare_versions(base, [rotated], data=data, checks=CHECKS_OK)
     c = v.candidates[0]
     assert all(s.status == Quality.NO_WORSE for s in c.slices if s.evaluated)
-    assert v.status == Status.PASS
+    # only the coverage line (Cranfield's sparse judgments) is a follow-up; no slice blocks
+    assert {g.name for g in c.gates if g.status != Status.PASS} == {"judgment_coverage"}
+    assert v.status == Status.WARN

@@ -20,7 +20,7 @@ from statsmodels.stats.power import TTestPower
 from evalkit.compare.gates import Status
 from evalkit.compare.intervals import bootstrap, randomization, sign_matrix, student
 from evalkit.compare.multiplicity import fixed_sequence
-from evalkit.compare.power import queries_needed
+from evalkit.compare.power import MAX_QUERIES, plan_queries, queries_needed
 from evalkit.compare.quality import Quality
 from evalkit.compare.significance import compare_metrics, fisher_randomization_test
 from evalkit.compare.verdict import compare_versions
@@ -193,13 +193,54 @@ def test_a_declared_primary_is_not_corrected_with_the_others() -> None:
     assert cand.metric("ndcg@10").p_corrected == p  # not Holm across the five
 
 
-def test_queries_needed_is_statsmodels_solve_power() -> None:
-    for delta, sd in ((0.03, 0.12), (0.064, 0.17), (-0.02, 0.2), (0.5, 0.1)):
-        want = TTestPower().solve_power(
-            effect_size=abs(delta) / sd, alpha=0.05, power=0.8, alternative="two-sided"
+def _one_sided(effect: float, alpha: float = 0.05) -> int:
+    """statsmodels: pairs for the one-sided test that a bound of the two-sided (1 - alpha)
+    interval makes (level alpha / 2), power 0.8."""
+    n = TTestPower().solve_power(
+        effect_size=effect, alpha=alpha / 2, power=0.8, alternative="larger"
+    )
+    return max(2, math.ceil(n))
+
+
+def test_queries_needed_powers_the_call_that_can_be_reached() -> None:
+    margin = 0.01
+    # delta > -margin: "no worse" (the interval's lower bound above -margin), effect (d + m) / sd
+    for delta, sd in ((0.03, 0.12), (0.064, 0.17), (-0.005, 0.2), (0.5, 0.1)):
+        plan = plan_queries(delta, sd, 40, margin=margin, status="inconclusive")
+        assert plan.call == "no worse" and plan.alpha == 0.025
+        assert plan.n == _one_sided((delta + margin) / sd)
+        assert queries_needed(delta, sd) == plan.n
+    # delta <= -margin: "worse" (the upper bound below 0), effect -d / sd
+    for delta, sd in ((-0.02, 0.2), (-0.05, 0.1)):
+        plan = plan_queries(delta, sd, 40, margin=margin, status="inconclusive")
+        assert plan.call == "worse" and plan.n == _one_sided(-delta / sd)
+    # shown no worse with a gain: "better" (the lower bound above 0), effect d / sd
+    plan = plan_queries(0.02, 0.1, 40, margin=margin, status="no_worse")
+    assert plan.call == "better" and plan.n == _one_sided(0.02 / 0.1)
+    assert plan_queries(-0.001, 0.1, 40, margin=margin, status="no_worse") is None
+    assert queries_needed(0.1, 0.0) is None and queries_needed(math.nan, 0.1) is None
+
+
+def test_queries_needed_on_adi_swapped_numbers_and_its_range() -> None:
+    """The issue's ADI example (delta +0.0171, sd 0.206, 35 queries, margin 0.01): at the level
+    evalkit's call tests (the lower bound of the two-sided 95% interval: one-sided 0.025)."""
+    delta, sd, n = 0.0171, 0.206, 35
+    plan = plan_queries(delta, sd, n, margin=0.01, alpha=0.05, status="inconclusive")
+    assert plan.n == _one_sided((delta + 0.01) / sd) == 456
+    # one-sided at 0.05 (a call made from a 90% interval) would need 359: the issue's "about 357"
+    assert math.ceil(
+        TTestPower().solve_power(
+            effect_size=(delta + 0.01) / sd, alpha=0.05, power=0.8, alternative="larger"
         )
-        assert queries_needed(delta, sd) == max(2, math.ceil(want))
-    assert queries_needed(0.0, 0.1) is None and queries_needed(0.1, 0.0) is None
+    ) == 359
+    # the range: the ends of the delta's central 50% t-interval in place of the delta
+    half = stats.t.ppf(0.75, n - 1) * sd / math.sqrt(n)
+    assert plan.low == _one_sided((delta + half + 0.01) / sd)
+    assert plan.high == _one_sided((delta - half + 0.01) / sd)
+    assert plan.low < plan.n < plan.high
+    # an end below -margin cannot show "no worse": no upper bound
+    wide = plan_queries(0.0, 0.3, 10, margin=0.01, status="inconclusive")
+    assert wide.high == MAX_QUERIES
 
 
 def test_inconclusive_primary_is_its_own_outcome_with_the_queries_that_decide() -> None:
@@ -211,10 +252,10 @@ def test_inconclusive_primary_is_its_own_outcome_with_the_queries_that_decide() 
         assert q.status == Quality.INCONCLUSIVE, q
         assert verdict.status == Status.INCONCLUSIVE and verdict.exit_code == 4
         m = c.metric("ndcg@10")
-        want = TTestPower().solve_power(
-            effect_size=abs(m.delta) / m.sd, alpha=0.05, power=0.8, alternative="two-sided"
-        )
-        assert q.queries_needed == math.ceil(want) and m.n_queries == 30
+        call = "no worse" if m.delta > -0.01 else "worse"
+        effect = (m.delta + 0.01) / m.sd if call == "no worse" else -m.delta / m.sd
+        assert q.plan.call == call
+        assert q.queries_needed == _one_sided(effect) and m.n_queries == 30
         gate = c.gate("primary_metric")
         assert f"judge about {q.queries_needed} queries in all ({q.queries_needed - 30} more)" in (
             gate.action

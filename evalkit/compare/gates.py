@@ -11,6 +11,9 @@ gate                           group       passes when                          
                                            (``better`` / ``no_worse``, :mod:`.quality`)
 ``secondary_metrics``          quality     every other metric no worse                     WARN
 ``click_correlation``          quality     delta click Spearman (within) CI above -0.02    WARN
+``judgment_coverage``          quality     unjudged@10 of each version ``<= 0.5``          WARN
+                                           (above it the primary call must agree with the
+                                           judged-only call, :mod:`.coverage`)
 ``top_k_agreement``            behaviour   mean top-3 overlap ``>= 0.92``                  WARN
 ``mean_cosine_shift``          behaviour   ``|candidate - baseline| <= 0.03``              WARN
 ``low_score_share_increase``   behaviour   share below 0.3 rises by ``<= 0.05``            WARN
@@ -42,11 +45,14 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.compare.quality import STATUS_TEXT, Quality, QualityCall
 from evalkit.errors import ConfigError, DataError
 from evalkit.plain import plain_mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evalkit.compare.coverage import Coverage
 
 
 class Status(StrEnum):
@@ -100,6 +106,7 @@ GROUPS = {
     "secondary_metrics": "quality",
     "top_k_agreement": "behaviour",
     "click_correlation": "quality",
+    "judgment_coverage": "quality",
     "mean_cosine_shift": "behaviour",
     "low_score_share_increase": "behaviour",
     "unjudged_increase": "behaviour",
@@ -117,6 +124,8 @@ FOLLOW_UPS = {
     "threshold (see the actions)",
     "low_score_share_increase": "look for a degradation in query understanding: read the "
     "slices and the worst regressions",
+    "judgment_coverage": "judge judging_worklist.csv (the unjudged results that move the delta "
+    "most), then re-run",
     "latency_p95_increase": "size the serving fleet for B's latency before switching",
     "endpoint_checks": "fix the endpoint or pin clients around the failed checks (checks.json)",
 }
@@ -132,6 +141,7 @@ NOT_MEASURED = {
     "mean_cosine_shift": "keep pair similarities for both versions (pairs.npz)",
     "low_score_share_increase": "keep pair similarities for both versions (pairs.npz)",
     "vector_contract": "embed the candidate in this run to measure its vector norms",
+    "judgment_coverage": "keep rankings for both versions and judgments to measure coverage",
 }
 
 
@@ -262,6 +272,15 @@ class Unjudged:
 
 
 @dataclass(frozen=True)
+class Judgments:
+    """``gates.judgments``: the unjudged share of the primary metric's top k above which the
+    primary call must agree with the judged-only call (:mod:`evalkit.compare.coverage`)."""
+
+    max_unjudged: float = _knob(0.5, hi=1.0)
+    on_sparse: Status = Status.WARN
+
+
+@dataclass(frozen=True)
 class VectorContract:
     """``gates.vector_contract``: unit-length vectors stay unit-length."""
 
@@ -321,6 +340,7 @@ SECTIONS: dict[str, type] = {
     "mean_cosine_shift": MeanCosineShift,
     "low_score_share": LowScoreShare,
     "unjudged": Unjudged,
+    "judgments": Judgments,
     "vector_contract": VectorContract,
     "endpoint_checks": EndpointChecks,
     "latency_p95": LatencyP95,
@@ -346,6 +366,7 @@ class GateConfig:
     mean_cosine_shift: MeanCosineShift = field(default_factory=MeanCosineShift)
     low_score_share: LowScoreShare = field(default_factory=LowScoreShare)
     unjudged: Unjudged = field(default_factory=Unjudged)
+    judgments: Judgments = field(default_factory=Judgments)
     vector_contract: VectorContract = field(default_factory=VectorContract)
     endpoint_checks: EndpointChecks = field(default_factory=EndpointChecks)
     latency_p95: LatencyP95 = field(default_factory=LatencyP95)
@@ -611,9 +632,23 @@ def gate_top_k_agreement(
 
 
 def gate_low_score_share(
-    cfg: GateConfig, delta: float | None, baseline: float = math.nan, candidate: float = math.nan
+    cfg: GateConfig,
+    delta: float | None,
+    baseline: float = math.nan,
+    candidate: float = math.nan,
+    *,
+    scale_shift: float | None = None,
 ) -> GateResult:
-    """Increase of the share of pairs below the low-score threshold ``<= max_increase``."""
+    """Increase of the share of pairs below the low-score threshold ``<= max_increase``.
+
+    ``scale_shift``: the mean cosine shift when ``mean_cosine_shift`` found the score scale
+    changed; a rise below a fixed cut-off is then what the new scale does to that cut-off, and
+    the action says to move the cut-off (not to look for worse query understanding).
+
+    >>> g = gate_low_score_share(GateConfig(), 0.4, 0.1, 0.5, scale_shift=-0.2)
+    >>> g.status, g.action.split(":")[0]
+    (<Status.WARN: 'WARN'>, 'the score scale changed (mean cosine -0.2000)')
+    """
     name, limit, t = (
         "low_score_share_increase",
         cfg.low_score_share.max_increase,
@@ -625,6 +660,18 @@ def gate_low_score_share(
     what = f"share of pairs below {t:g} went {baseline:.1%} -> {candidate:.1%} ({_fmt(delta, 3)})"
     if delta <= limit:
         return GateResult(name, Status.PASS, delta, threshold, what)
+    if scale_shift is not None:
+        return GateResult(
+            name,
+            cfg.low_score_share.on_fail,
+            delta,
+            threshold,
+            f"{what}, more than {limit:g}: B scores on another scale (see mean_cosine_shift), so "
+            f"a fixed cut-off at {t:g} drops items that B still ranks well",
+            action=f"the score scale changed (mean cosine {_fmt(scale_shift)}): re-set every "
+            "score cut-off on B's scale (the threshold mapping in the actions); the quality "
+            "gates, not this share, say whether B understands queries worse",
+        )
     return GateResult(
         name,
         cfg.low_score_share.on_fail,
@@ -746,8 +793,9 @@ def gate_latency_p95(
 
 
 def judge_more(q: QualityCall) -> str:
-    """``judge about 128 queries in all (76 more)`` (empty when no plan can be made); when the
-    query set holds fewer queries than that, the new ones to sample are said too.
+    """``judge about 128 queries in all (76 more) to show no worse (between 60 and 900 given the
+    uncertainty of the difference)`` (empty when no plan can be made); when the query set holds
+    fewer queries than that, the new ones to sample are said too.
 
     >>> q = QualityCall("ndcg@10", 0.03, -0.01, 0.07, 0.2, 0.2, Quality.INCONCLUSIVE, 0.01,
     ...                 n_queries=52, queries_needed=128)
@@ -757,19 +805,27 @@ def judge_more(q: QualityCall) -> str:
     'judge about 128 queries in all (76 more): the query set holds 60, so sample about 68 new
     queries from the query log and judge them'
     """
+    from evalkit.compare.power import show_count
+
     if q.queries_needed is None:
         if q.status == Quality.INCONCLUSIVE and q.delta == 0.0:
             return "no number of judged queries decides a difference of exactly 0"
         return ""
     more = max(0, q.queries_needed - q.n_queries)
+    text = f"judge about {show_count(q.queries_needed)} queries in all ({show_count(more)} more)"
+    if q.plan is not None:
+        high = show_count(q.plan.high)
+        text += (
+            f" to show {q.plan.call} (between {show_count(q.plan.low)} and {high} given the "
+            f"uncertainty of the difference, its {q.plan.range_confidence:.0%} interval)"
+        )
     held = q.queries_in_set
     if held is not None and q.queries_needed > held:
-        return (
-            f"judge about {q.queries_needed} queries in all ({more} more): the query set holds "
-            f"{held}, so sample about {q.queries_needed - held} new queries from the query log "
-            "and judge them"
+        text += (
+            f": the query set holds {held}, so sample about "
+            f"{show_count(q.queries_needed - held)} new queries from the query log and judge them"
         )
-    return f"judge about {q.queries_needed} queries in all ({more} more)"
+    return text
 
 
 def gate_primary_metric(
@@ -800,23 +856,34 @@ def gate_primary_metric(
     if q.status == Quality.BETTER:
         return GateResult(name, Status.PASS, q.delta, threshold, what)
     if q.status == Quality.NO_WORSE:
-        gain = (
-            f"; not shown better (p >= {cfg.primary_metric.alpha:g}): {decide} to tell whether "
-            f"the {'gain' if q.delta > 0 else 'difference'} is real"
-            if decide
-            else ""
-        )
+        gain = f"; not shown better (p >= {cfg.primary_metric.alpha:g})" if q.delta > 0 else ""
+        if decide and q.plan is not None:
+            gain += f": {decide}"
+        elif decide:
+            gain += f": {decide} to tell whether the gain is real"
+        if q.note:
+            gain += f"; {q.note}"
         return GateResult(name, Status.PASS, q.delta, threshold, what + gain)
     if q.status == Quality.WORSE:
         why = f"{what} (the interval lies below 0 and reaches below -{margin:g})"
         action = f"do not switch: B ranks worse on {metric}; read the worst regressions"
         return GateResult(name, cfg.primary_metric.on_fail, q.delta, threshold, why, action=action)
+    start = ", starting with judging_worklist.csv" if worklist else ""
+    if q.note:  # judgments too sparse: the interval's call was not confirmed on judged items
+        action = (
+            "judgments too sparse: judge judging_worklist.csv (the unjudged results that move "
+            "the delta most), then re-run"
+            if worklist
+            else "judgments too sparse: judge both versions' top results, then re-run"
+        )
+        return GateResult(
+            name, cfg.on_inconclusive, q.delta, threshold, f"{what}: {q.note}", action=action
+        )
     direction = "gain" if q.delta > 0 else "loss" if q.delta < 0 else "difference"
     why = (
         f"{what}: the interval reaches below -{margin:g} and above 0, so the data cannot "
         f"show that B is no worse (an observed {direction}, not enough evidence either way)"
     )
-    start = ", starting with judging_worklist.csv" if worklist else ""
     action = (
         f"not enough evidence: {decide}{start}, then re-run"
         if decide
@@ -1021,6 +1088,45 @@ def gate_unjudged_increase(
         threshold,
         f"{what}: unjudged items count as not relevant, which biases the metrics against B",
         action=f"judge B's new top-{k} results, then re-run: the quality call may be pessimistic",
+    )
+
+
+def gate_judgment_coverage(cfg: GateConfig, cov: Coverage | None) -> GateResult:
+    """Unjudged share of each version's top k (the primary metric's cut-off) ``<=
+    max_unjudged``; above it ``on_sparse`` (WARN), and the primary call has been checked
+    against the judged-only call (:func:`evalkit.compare.coverage.reconcile`).
+
+    >>> from evalkit.compare.coverage import Coverage
+    >>> cov = Coverage("ndcg@10", 10, {"A": 0.92, "B": 0.4}, 40, 0.5, None, ("A", "B"))
+    >>> g = gate_judgment_coverage(GateConfig(), cov)
+    >>> g.status, g.reason.split(":")[0]
+    (<Status.WARN: 'WARN'>, 'judgments sparse')
+    """
+    limit = cfg.judgments.max_unjudged
+    name, threshold = "judgment_coverage", f"unjudged share of each top k <= {limit:.0%}"
+    if cov is None or not cov.unjudged or any(math.isnan(v) for v in cov.unjudged.values()):
+        return _not_measured(cfg, name, threshold, "no rankings with judgments for both versions")
+    shares = f"unjudged@{cov.k} over {cov.n_queries} scored queries: {cov.shares()}"
+    judged = cov.judged_only
+    evidence = (
+        f"judged-only {judged.describe()}: {STATUS_TEXT[judged.status]}"
+        if judged is not None
+        else "no judged-only comparison"
+    )
+    _, share = cov.sparsest()
+    if not cov.sparse:
+        return GateResult(
+            name, Status.PASS, share, threshold, f"{shares} (<= {limit:.0%}); {evidence}"
+        )
+    return GateResult(
+        name,
+        cfg.judgments.on_sparse,
+        share,
+        threshold,
+        f"judgments sparse: {shares} (> {limit:.0%}): unjudged results count as not relevant, "
+        f"so the primary call must agree with the judged-only one; {evidence}",
+        action="judge judging_worklist.csv (the unjudged results that move the delta most), "
+        "then re-run",
     )
 
 

@@ -1,17 +1,35 @@
-"""The judged queries that would decide: a paired t-test's sample size at the observed effect.
+"""The judged queries that would decide: the sample size of the call that can be reached.
 
-When the primary call is inconclusive, or "no worse" but not "better", the verdict says how many
-judged queries a decision needs: the number of pairs at which a two-sided paired t-test at
-``alpha`` detects the observed mean difference with ``power`` (0.8), taking the observed standard
-deviation of the per-query differences as the truth.  That is
-``statsmodels.stats.power.TTestPower().solve_power(effect_size=|delta| / sd, alpha=alpha,
-power=power, alternative="two-sided")``, rounded up.  It is a planning figure ("about N"): the
-observed effect is itself uncertain.
+When the primary call is inconclusive (or no worse but not better) the verdict says how many
+judged queries a decision needs.  It powers the *nearer* call, as the call itself tests it:
 
->>> n = queries_needed(0.03, 0.12, alpha=0.05, power=0.8)
->>> n
-128
->>> queries_needed(0.0, 0.12) is None  # no difference to detect
+=============  ==========================  ====================================================
+call planned   when                        the test the call makes (two-sided 1 - alpha CI)
+=============  ==========================  ====================================================
+``no worse``   inconclusive, delta > -m    lower bound > -m: one-sided t-test of delta <= -m
+``worse``      inconclusive, delta <= -m   upper bound < 0: one-sided t-test of delta >= 0
+``better``     no worse, delta > 0         lower bound > 0: one-sided t-test of delta <= 0
+=============  ==========================  ====================================================
+
+A bound of the two-sided ``1 - alpha`` interval clears a value exactly when the one-sided
+t-test at ``alpha / 2`` rejects it, so the sample size is
+``statsmodels.stats.power.TTestPower().solve_power(effect_size=e, alpha=alpha / 2,
+power=power, alternative="larger")`` with ``e = (delta + margin) / sd`` (no worse),
+``-delta / sd`` (worse) or ``delta / sd`` (better), ``sd`` the standard deviation of the
+per-query differences, rounded up.  With ``compare.test=fisher`` the randomization interval
+is planned by the t-test (an approximation).
+
+It is a planning figure: the observed delta is itself uncertain.  The range puts the two ends
+of the delta's central ``range_confidence`` (50%) t-interval in place of the delta; an end at
+which the call cannot be reached (no worse when delta <= -margin) has no bound
+(:data:`MAX_QUERIES`, printed "more than a million").
+
+>>> p = plan_queries(0.0171, 0.206, 35, margin=0.01, alpha=0.05, status="inconclusive")
+>>> p.call, p.n, p.low, p.high
+('no worse', 456, 131, 29499)
+>>> plan_queries(-0.05, 0.1, 20, margin=0.01, status="inconclusive").call
+'worse'
+>>> plan_queries(0.0, 0.12, 30, margin=0.01, status="no_worse") is None  # no gain to show
 True
 """
 
@@ -19,29 +37,45 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 #: No plan beyond this many queries is printed ("more than a million").
 MAX_QUERIES = 1_000_000
+#: The central interval of the delta whose ends give the planning range.
+RANGE_CONFIDENCE = 0.5
 
 
-def queries_needed(
-    delta: float, sd: float, *, alpha: float = 0.05, power: float = 0.8
-) -> int | None:
-    """Judged queries in all for a two-sided paired t-test to detect ``delta`` (None: cannot).
+@dataclass(frozen=True)
+class QueryPlan:
+    """Judged queries in all for ``call`` (``n``), and the range over the delta's uncertainty
+    (``low``: the favourable end, ``high``: the unfavourable one; :data:`MAX_QUERIES` = no
+    bound)."""
 
-    ``None`` when the difference is 0 or not finite, or the standard deviation is 0 or not
-    finite; :data:`MAX_QUERIES` caps the answer.
+    call: str  # no worse | worse | better
+    n: int
+    low: int
+    high: int
+    alpha: float  # the one-sided level the call tests at (alpha / 2)
+    power: float
+    range_confidence: float = RANGE_CONFIDENCE
+
+
+def sample_size(effect: float, *, alpha: float, power: float = 0.8) -> int:
+    """Pairs for a one-sided paired t-test at ``alpha`` to reach ``power`` at ``effect``
+    (mean difference / sd, positive); :data:`MAX_QUERIES` when it cannot within it.
+
+    >>> sample_size(0.25, alpha=0.025)
+    128
     """
-    if not (math.isfinite(delta) and math.isfinite(sd)) or delta == 0.0 or sd <= 0.0:
-        return None
+    if not math.isfinite(effect) or effect <= 0.0:
+        return MAX_QUERIES
     from statsmodels.stats.power import TTestPower
 
-    effect = abs(delta) / sd
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             n = TTestPower().solve_power(
-                effect_size=effect, nobs=None, alpha=alpha, power=power, alternative="two-sided"
+                effect_size=effect, nobs=None, alpha=alpha, power=power, alternative="larger"
             )
         except (ValueError, RuntimeError, ZeroDivisionError):
             return MAX_QUERIES
@@ -49,3 +83,70 @@ def queries_needed(
     if not math.isfinite(n) or n > MAX_QUERIES:
         return MAX_QUERIES
     return max(2, math.ceil(n))
+
+
+def _effect(call: str, delta: float, sd: float, margin: float) -> float:
+    if call == "no worse":
+        return (delta + margin) / sd
+    if call == "worse":
+        return -delta / sd
+    return delta / sd
+
+
+def plan_queries(
+    delta: float,
+    sd: float,
+    n_queries: int,
+    *,
+    margin: float = 0.01,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    status: str = "inconclusive",
+    range_confidence: float = RANGE_CONFIDENCE,
+) -> QueryPlan | None:
+    """The plan for the call an ``inconclusive`` or ``no_worse`` primary can reach (None: no
+    plan: a decided call, a difference of exactly 0 or a zero / unknown spread)."""
+    if not (math.isfinite(delta) and math.isfinite(sd)) or sd <= 0.0:
+        return None
+    if status == "inconclusive":
+        call = "no worse" if delta > -margin else "worse"
+    elif status == "no_worse" and delta > 0.0:
+        call = "better"
+    else:
+        return None
+    one_sided = alpha / 2.0
+    n = sample_size(_effect(call, delta, sd, margin), alpha=one_sided, power=power)
+    lo_d, hi_d = _delta_range(delta, sd, n_queries, range_confidence)
+    ends = sorted(
+        sample_size(_effect(call, x, sd, margin), alpha=one_sided, power=power)
+        for x in (lo_d, hi_d)
+    )
+    return QueryPlan(call, n, min(ends[0], n), max(ends[1], n), one_sided, power, range_confidence)
+
+
+def _delta_range(delta: float, sd: float, n: int, confidence: float) -> tuple[float, float]:
+    """The central ``confidence`` t-interval of the mean difference over ``n`` queries."""
+    if n < 2:
+        return delta, delta
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1)) * sd / math.sqrt(n)
+    return delta - half, delta + half
+
+
+def queries_needed(
+    delta: float, sd: float, *, alpha: float = 0.05, power: float = 0.8, margin: float = 0.01
+) -> int | None:
+    """Judged queries in all for the call an inconclusive primary can reach (None: cannot
+    plan); see :func:`plan_queries`.
+
+    >>> queries_needed(0.03, 0.12)
+    73
+    """
+    plan = plan_queries(delta, sd, 2, margin=margin, alpha=alpha, power=power)
+    return None if plan is None else plan.n
+
+
+def show_count(n: int) -> str:
+    """``1,234`` or ``more than a million``."""
+    return "more than a million" if n >= MAX_QUERIES else f"{n:,}"

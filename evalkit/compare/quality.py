@@ -39,6 +39,8 @@ from enum import StrEnum
 import numpy as np
 from scipy import stats
 
+from evalkit.compare.power import QueryPlan
+
 
 class Quality(StrEnum):
     """Outcome of a quality call (see the module docstring)."""
@@ -135,8 +137,9 @@ class QualityCall:
     (corrected among the secondaries) or ``slice``.  ``tested`` is False for a secondary whose
     family was not tested because the primary call did not pass (fixed sequence): its status is
     shown, not claimed.  ``queries_needed`` (primary only): judged queries in all that would
-    decide (:func:`evalkit.compare.power.queries_needed`), when the call is inconclusive or no
-    worse but not better.
+    decide, when the call is inconclusive or no worse but not better; ``plan`` says for which
+    call and the range (:func:`evalkit.compare.power.plan_queries`).  ``note``: why the status
+    differs from the interval's call (judgments too sparse: :mod:`evalkit.compare.coverage`).
     """
 
     metric: str
@@ -156,6 +159,8 @@ class QualityCall:
     queries_needed: int | None = None
     #: queries the query set holds, judged or not (None: unknown); more needed = new queries
     queries_in_set: int | None = None
+    plan: QueryPlan | None = None
+    note: str = ""
 
     @property
     def gain(self) -> bool:
@@ -182,6 +187,10 @@ class QualityCall:
             "tested": self.tested,
             "n_queries": self.n_queries,
             "queries_needed": self.queries_needed,
+            "queries_needed_for": self.plan.call if self.plan else None,
+            "queries_needed_low": self.plan.low if self.plan else None,
+            "queries_needed_high": self.plan.high if self.plan else None,
+            "note": self.note or None,
         }
 
     def ci_label(self) -> str:

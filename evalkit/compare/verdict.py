@@ -40,6 +40,7 @@ from evalkit.compare.actions import (
     reindex_action,
     threshold_actions,
 )
+from evalkit.compare.coverage import Coverage, measure_coverage
 from evalkit.compare.drift import SimilarityDrift
 from evalkit.compare.gates import (
     GateConfig,
@@ -135,6 +136,7 @@ class CandidateComparison:
     actions: list[dict[str, Any]] = field(default_factory=list)
     reindex: Any = None  # evalkit.compare.reindex.ReindexAnalysis when computed
     click_quality: list[QualityCall] = field(default_factory=list)  # click differences' calls
+    coverage: Coverage | None = None  # judgment coverage and the judged-only call
 
     @property
     def primary_call(self) -> QualityCall | None:
@@ -270,6 +272,23 @@ def compare_pair(
         )
     behaviour = answer_behaviour(baseline, candidate, data, cfg, st)
     unjudged = [u.mean for u in behaviour.unjudged.values()]
+    qrels = data.judgments.qrels if data is not None and data.judgments is not None else {}
+    coverage = (
+        measure_coverage(
+            baseline,
+            candidate,
+            qrels,
+            cfg.metric,
+            max_unjudged=cfg.judgments.max_unjudged,
+            margin=cfg.primary_metric.margin,
+            alpha=cfg.primary_metric.alpha,
+            test=st.test,
+            permutations=st.permutations,
+            seed=st.seed,
+        )
+        if qrels
+        else None
+    )
     quality = answer_quality(
         baseline,
         candidate,
@@ -279,6 +298,8 @@ def compare_pair(
         click_tests,
         worklist=st.worklist_size > 0 and (not unjudged or max(unjudged) > 0),
         queries_in_set=len(data.queries) if data is not None else None,
+        coverage=coverage,
+        judged=bool(qrels),
     )
     contract = answer_contract(baseline, candidate, cfg, st, checks)
     gate_results = [annotate(g) for g in (*quality.gates, *behaviour.gates, *contract.gates)]
@@ -340,6 +361,7 @@ def compare_pair(
         actions=actions,
         reindex=reindex,
         click_quality=quality.click_calls,
+        coverage=coverage,
     )
 
 

@@ -283,7 +283,7 @@ def evaluate_each(
                 reindex=rpass,
                 queries=early.pop(version.name, None),
             )
-            result, stats = evaluate_version(version, data, engine, job, s.metrics)
+            result, stats = evaluate_version(version, data, engine, job, s.metrics, s.gates.metric)
             click_pairs = data.clicks.pairs() if data.clicks is not None else None
             files = write_version_files(result, s.output_dir, click_pairs)
             checks = None

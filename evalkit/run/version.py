@@ -9,16 +9,19 @@ nothing of MLflow, of the config, or of which engine runs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from evalkit.compare.worklist import metric_cutoff
 from evalkit.data.schema import EvalData
 from evalkit.embed.base import ModelVersion
 from evalkit.embed.chunking import input_limit_tokens, long_text_warning
 from evalkit.engine.base import Engine, SearchJob
 from evalkit.metrics.ir import score
+from evalkit.metrics.judged_only import judged_only_name, judged_only_scores, unjudged_share
 from evalkit.results import VersionResult
+from evalkit.retrieve.ranking import Ranking
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +52,12 @@ def evaluate_version(
     engine: Engine,
     job: SearchJob,
     metrics: Sequence[str],
+    primary: str | None = None,
 ) -> tuple[VersionResult, dict[str, float]]:
     """Embed, index, replay and score one model version. Returns its result and run statistics.
+
+    With a ``primary`` metric (``ndcg@10``) the statistics also hold its judgment coverage
+    (:func:`judgment_coverage`: ``unjudged_at_10``, ``ndcg_at_10_judged_only``).
 
     ``job.id_rank`` and ``job.rows`` depend only on the data: the run computes them once for all
     versions.  With ``engine=ray`` the vectors are embedded into the cache on Ray and the
@@ -66,6 +73,10 @@ def evaluate_version(
     scores = score(ranking, qrels, list(metrics))
     stats["queries_scored"] = scores.n_scored
     stats["queries_without_relevant"] = scores.n_without_relevant
+    judged_only: dict[str, dict[str, float]] = {}
+    if primary is not None and qrels and scores.n_scored:
+        coverage, judged_only = judgment_coverage(ranking, qrels, primary, scores.scored_query_ids)
+        stats.update(coverage)
 
     # Latency of the query requests made now (none on a warm rerun; with engine=ray, the Ray
     # workers').  The run replaces it with the latency probe's before the comparison.
@@ -90,8 +101,24 @@ def evaluate_version(
         fingerprint=dict(data.fingerprint),
         click_similarity=searched.click_similarity,
         extra=stats,
+        judged_only=judged_only,
     )
     return result, stats
+
+
+def judgment_coverage(
+    ranking: Ranking, qrels: Mapping[str, Mapping[str, int]], primary: str, scored: Sequence[str]
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """``unjudged_at_<k>`` (k = the primary metric's cut-off) and ``<metric>_judged_only``
+    (the condensed list's mean, :mod:`evalkit.metrics.judged_only`) over the scored queries,
+    and the judged-only per-query values."""
+    k = metric_cutoff(primary, ranking.k)[1]
+    judged = judged_only_scores(ranking, qrels, [primary])
+    stats = {
+        f"unjudged_at_{k}": unjudged_share(ranking, qrels, k, scored),
+        judged_only_name(primary): judged.overall[primary],
+    }
+    return {name: v for name, v in stats.items() if v == v}, {primary: judged.per_query[primary]}
 
 
 def latency_metrics(result: VersionResult) -> dict[str, float]:

@@ -92,6 +92,11 @@ def _behaviour_gates(
             drift.low_share_delta if drift else None,
             drift.baseline_low_share if drift else math.nan,
             drift.candidate_low_share if drift else math.nan,
+            scale_shift=(
+                drift.mean_shift
+                if drift and abs(drift.mean_shift) > cfg.mean_cosine_shift.max_abs
+                else None
+            ),
         ),
         gate_unjudged_increase(
             cfg, ub.mean if ub else None, uc.mean if uc else None, cfg.drift.unjudged_k

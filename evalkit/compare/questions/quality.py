@@ -21,17 +21,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from evalkit.compare.coverage import Coverage, reconcile
 from evalkit.compare.gates import (
     GateConfig,
     GateResult,
     gate_click_correlation,
+    gate_judgment_coverage,
     gate_primary_metric,
     gate_secondary_metrics,
 )
 from evalkit.compare.intervals import DualTest
 from evalkit.compare.multiplicity import Adjusted, fixed_sequence
-from evalkit.compare.power import queries_needed
-from evalkit.compare.quality import Quality, QualityCall
+from evalkit.compare.power import plan_queries
+from evalkit.compare.quality import QualityCall
 from evalkit.compare.quality import call as quality_call
 from evalkit.compare.settings import CompareSettings
 from evalkit.compare.significance import (
@@ -66,15 +68,23 @@ def quality_calls(
     """Calls from each metric's interval (the one that agrees with its corrected p).
 
     The ``primary`` metric's call carries the judged queries that would decide
-    (:func:`evalkit.compare.power.queries_needed`) when it is inconclusive or no worse but not
-    better; the secondaries are ``tested`` only when the primary is shown no worse (fixed
-    sequence).
+    (:func:`evalkit.compare.power.plan_queries`: the nearer call it can reach) when it is
+    inconclusive or no worse but not better; the secondaries are ``tested`` only when the
+    primary is shown no worse (fixed sequence).
     """
     out = []
     for m in comparisons:
         status = quality_call(
             m.delta, m.ci_low, m.ci_high, margin=margin, p_value=m.p_corrected, alpha=alpha
         )
+        plan = (
+            plan_queries(
+                m.delta, m.sd, m.n_queries, margin=margin, alpha=alpha, power=power,
+                status=str(status),
+            )
+            if m.metric == primary
+            else None
+        )  # fmt: skip
         out.append(
             QualityCall(
                 metric=m.metric,
@@ -90,11 +100,8 @@ def quality_calls(
                 confidence=m.ci_confidence,
                 family=m.family,
                 n_queries=m.n_queries,
-                queries_needed=(
-                    queries_needed(m.delta, m.sd, alpha=alpha, power=power)
-                    if m.metric == primary and status in (Quality.INCONCLUSIVE, Quality.NO_WORSE)
-                    else None
-                ),
+                queries_needed=plan.n if plan is not None else None,
+                plan=plan,
             )
         )
     passed = any(q.metric == primary and q.status.shown_no_worse for q in out)
@@ -145,6 +152,8 @@ def answer_quality(
     *,
     worklist: bool = True,
     queries_in_set: int | None = None,
+    coverage: Coverage | None = None,
+    judged: bool = False,
 ) -> QualityAnswer:
     """Tests, family correction, calls and quality gates of ``candidate`` against ``baseline``.
 
@@ -178,12 +187,11 @@ def answer_quality(
         n_bootstrap=st.bootstrap,
         seed=st.seed,
     )
-    calls = [
-        replace(q, queries_in_set=queries_in_set) if q.metric == cfg.metric else q
-        for q in quality_calls(comparisons, cfg.primary_metric.margin, alpha, primary=cfg.metric)
-    ]
+    calls = quality_calls(comparisons, cfg.primary_metric.margin, alpha, primary=cfg.metric)
     primary = next(q for q in calls if q.metric == cfg.metric)
+    primary = reconcile(replace(primary, queries_in_set=queries_in_set), coverage)
     passed = primary.status.shown_no_worse
+    calls = [primary if q.metric == cfg.metric else replace(q, tested=passed) for q in calls]
     n_primary = next(m.n_queries for m in comparisons if m.metric == cfg.metric)
     clicked = [
         replace(q, tested=passed)
@@ -195,6 +203,8 @@ def answer_quality(
         gate_primary_metric(cfg, primary, n_queries=n_primary, worklist=worklist),
         gate_secondary_metrics(cfg, calls, primary_passed=passed),
     ]
+    if judged or coverage is not None:
+        gates.insert(1, gate_judgment_coverage(cfg, coverage))
     if clicked:
         gates.append(gate_click_correlation(cfg, pooled, within, primary_passed=passed))
     return QualityAnswer(comparisons, calls, primary, n_primary, gates, clicked)

@@ -4,7 +4,11 @@ MLflow comparison metrics (:func:`comparison_metrics`): for every metric ``m`` (
 ``ndcg@10`` -> ``ndcg_at_10``) ``delta_m``, ``p_m`` (corrected p, what the gate uses),
 ``p_raw_m``, ``ci_low_m``/``ci_high_m`` (the interval that agrees with ``p_m``) and its level
 ``ci_level_m``, ``wins_m``/``ties_m``/``losses_m``; ``queries_needed`` (judged queries in all
-that would decide the primary call, when it is inconclusive or no worse but not better); with a
+that would decide the primary call, when it is inconclusive or no worse but not better) and its
+planning range ``queries_needed_low`` / ``queries_needed_high`` (:mod:`evalkit.compare.power`);
+the judged-only primary metric (:mod:`evalkit.compare.coverage`) ``delta_m_judged_only``,
+``ci_low_m_judged_only``, ``ci_high_m_judged_only``, ``p_m_judged_only`` and its call
+``quality_code_m_judged_only``; with a
 click log ``p_click_<stat>``, ``p_raw_click_<stat>``, ``ci_low_click_<stat>``,
 ``ci_high_click_<stat>`` for the pooled statistic and ``spearman_within``; then
 ``top3_agreement``, ``rbo_p0_9``/``rbo_p0_5``, ``mean_cosine_shift``, ``low_score_share_delta``,
@@ -35,6 +39,7 @@ from evalkit.compare.report.tables import _finite
 from evalkit.compare.thresholds import threshold_key
 from evalkit.compare.verdict import CandidateComparison, Verdict
 from evalkit.metrics.ir import mlflow_name
+from evalkit.metrics.judged_only import judged_only_name
 
 #: ``quality_code`` metric: 0 better, 1 no_worse, 2 inconclusive, 3 worse.
 _QUALITY_CODE = {
@@ -102,6 +107,17 @@ def candidate_metrics(c: CandidateComparison) -> dict[str, float]:
     primary = c.primary_call
     if primary is not None and primary.queries_needed is not None:
         out["queries_needed"] = primary.queries_needed
+    if primary is not None and primary.plan is not None:
+        out["queries_needed_low"] = primary.plan.low
+        out["queries_needed_high"] = primary.plan.high
+    judged = c.coverage.judged_only if c.coverage is not None else None
+    if judged is not None:
+        name = judged_only_name(judged.metric)
+        out[f"delta_{name}"] = judged.delta
+        out[f"ci_low_{name}"] = judged.ci_low
+        out[f"ci_high_{name}"] = judged.ci_high
+        out[f"p_{name}"] = judged.p_value
+        out[f"quality_code_{name}"] = float(_QUALITY_CODE[judged.status])
     for q in c.click_quality:
         out[f"p_{q.metric}"] = q.p_corrected
         out[f"p_raw_{q.metric}"] = q.p_value

@@ -1,0 +1,166 @@
+"""Judgment coverage: are there enough judged results in the top k to make the primary call?
+
+Unjudged results count as not relevant (trec_eval's convention).  When most of a version's top
+k is unjudged, the primary metric measures the judgments more than the model: a seeded 40% of a
+collection's judgments turned an inconclusive A/B into "better" or "no worse" in 4 runs of 15.
+So the primary metric is also computed on the condensed list (judged items only, Sakai's nDCG';
+:mod:`evalkit.metrics.judged_only`) and compared by the same paired test at the same alpha.
+
+When either version's unjudged share at the primary cut-off (:func:`unjudged_share` over the
+scored queries) exceeds ``gates.judgments.max_unjudged`` (0.5), the primary call must agree
+with the judged-only call (:func:`reconcile`):
+
+==================  =====================================  =============================
+primary call        judged-only call                       primary becomes
+==================  =====================================  =============================
+better              better                                 better
+better              no worse                               no worse
+better / no worse   inconclusive or worse                  inconclusive
+no worse            better or no worse                     no worse
+worse               better or no worse                     inconclusive
+worse               inconclusive or worse                  worse
+==================  =====================================  =============================
+
+>>> from evalkit.compare.quality import Quality, QualityCall
+>>> primary = QualityCall("ndcg@10", 0.05, 0.01, 0.09, 0.01, 0.01, Quality.BETTER, 0.01)
+>>> judged = QualityCall("ndcg@10", 0.03, -0.05, 0.11, 0.4, 0.4, Quality.INCONCLUSIVE, 0.01)
+>>> cov = Coverage("ndcg@10", 10, {"A": 0.92, "B": 0.6}, 40, 0.5, judged, ("A", "B"))
+>>> r = reconcile(primary, cov)
+>>> str(r.status), r.note.split(";")[0]
+('inconclusive', "judgments too sparse to call: 92% of A's top 10 unjudged")
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from evalkit.compare.quality import STATUS_TEXT, Quality, QualityCall
+from evalkit.compare.quality import call as quality_call
+from evalkit.compare.significance import DIFFERENCE_RANGE, clip_interval, paired_tests
+from evalkit.compare.worklist import metric_cutoff
+from evalkit.metrics.judged_only import judged_only_scores, unjudged_share
+from evalkit.results import VersionResult
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Each version's unjudged share of the top ``k`` and the judged-only comparison."""
+
+    metric: str
+    k: int
+    unjudged: dict[str, float]  # version name -> mean unjudged@k over the scored queries
+    n_queries: int
+    max_unjudged: float
+    judged_only: QualityCall | None  # the condensed-list paired comparison
+    names: tuple[str, str] = ("", "")  # (baseline, candidate)
+
+    @property
+    def sparse(self) -> bool:
+        """Either version's unjudged share is above ``max_unjudged``."""
+        return any(s > self.max_unjudged for s in self.unjudged.values() if math.isfinite(s))
+
+    def sparsest(self) -> tuple[str, float]:
+        """The version with the largest unjudged share, and that share."""
+        name = max(self.names, key=lambda n: self.unjudged.get(n, -1.0))
+        return name, self.unjudged.get(name, math.nan)
+
+    def shares(self) -> str:
+        """``A 92.0%, B 60.0%`` (baseline first)."""
+        return ", ".join(f"{n} {self.unjudged.get(n, math.nan):.1%}" for n in self.names)
+
+
+def judged_only_values(
+    version: VersionResult, qrels: Mapping[str, Mapping[str, int]], metric: str
+) -> dict[str, float] | None:
+    """Per-query judged-only values of ``metric``: the ones the version carries, else computed
+    from its ranking (a baseline rebuilt from MLflow), else None."""
+    if metric in version.judged_only:
+        return version.judged_only[metric]
+    if version.ranking is None:
+        return None
+    return judged_only_scores(version.ranking, qrels, [metric]).per_query[metric]
+
+
+def measure_coverage(
+    baseline: VersionResult,
+    candidate: VersionResult,
+    qrels: Mapping[str, Mapping[str, int]],
+    metric: str,
+    *,
+    max_unjudged: float = 0.5,
+    margin: float = 0.01,
+    alpha: float = 0.05,
+    test: str = "student",
+    permutations: int = 1000,
+    seed: int = 42,
+) -> Coverage | None:
+    """Coverage of both versions' top k (k = the metric's cut-off) and the paired judged-only
+    comparison, by ``test`` at ``alpha`` over the queries the primary metric scores; None
+    without both rankings or judgments."""
+    if baseline.ranking is None or candidate.ranking is None or not qrels:
+        return None
+    k = metric_cutoff(metric, baseline.ranking.k)[1]
+    scored = list(baseline.per_query.get(metric, {}))
+    names = (baseline.name, candidate.name)
+    unjudged = {v.name: unjudged_share(v.ranking, qrels, k, scored) for v in (baseline, candidate)}
+    b, c = (judged_only_values(v, qrels, metric) for v in (baseline, candidate))
+    judged = None
+    ids = [q for q in scored if b is not None and c is not None and q in b and q in c]
+    if ids:
+        bv = np.fromiter((b[q] for q in ids), np.float64, len(ids))
+        cv = np.fromiter((c[q] for q in ids), np.float64, len(ids))
+        [t] = paired_tests(
+            bv[:, None], cv[:, None], test=test, permutations=permutations, seed=seed
+        )
+        low, high = clip_interval(*t.interval(1.0 - alpha), DIFFERENCE_RANGE)
+        judged = QualityCall(
+            metric=metric,
+            delta=t.estimate,
+            ci_low=low,
+            ci_high=high,
+            p_value=t.p_value,
+            p_corrected=t.p_value,
+            status=quality_call(
+                t.estimate, low, high, margin=margin, p_value=t.p_value, alpha=alpha
+            ),
+            margin=margin,
+            baseline=float(bv.mean()),
+            candidate=float(cv.mean()),
+            confidence=1.0 - alpha,
+            family="judged_only",
+            n_queries=len(ids),
+        )
+    return Coverage(metric, k, unjudged, len(scored), max_unjudged, judged, names)
+
+
+def reconcile(primary: QualityCall, cov: Coverage | None) -> QualityCall:
+    """The primary call once the judged-only call is heard (table in the module docstring):
+    unchanged unless the judgments are sparse and the two calls disagree."""
+    if cov is None or not cov.sparse or cov.judged_only is None:
+        return primary
+    judged = cov.judged_only.status
+    status = primary.status
+    if status == Quality.BETTER and judged == Quality.NO_WORSE:
+        new = Quality.NO_WORSE
+    elif (
+        status.shown_no_worse
+        and not judged.shown_no_worse
+        or status == Quality.WORSE
+        and judged.shown_no_worse
+    ):
+        new = Quality.INCONCLUSIVE
+    else:
+        return primary
+    name, share = cov.sparsest()
+    head = "judgments too sparse to call" if new == Quality.INCONCLUSIVE else "judgments sparse"
+    note = (
+        f"{head}: {share:.0%} of {name}'s top {cov.k} unjudged; the judged-only delta is "
+        f"{STATUS_TEXT[judged]} ({cov.judged_only.describe()})"
+    )
+    if new == Quality.NO_WORSE:
+        note += ", so the gain is not confirmed on the judged items"
+    return replace(primary, status=new, note=note, queries_needed=None, plan=None)
