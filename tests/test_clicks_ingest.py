@@ -1,8 +1,10 @@
-"""Click-log ingestion: both shapes, every bad input's error message, skip mode, text-only logs."""
+"""Click-log ingestion: both shapes, every bad input's error message, skip mode, text-only logs,
+the warning for (query, item) pairs repeated in an aggregated log."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -329,3 +331,82 @@ def test_skip_mode_drops_and_counts_bad_rows(tmp_path):
         "unknown_item": 1,
         "query_without_text": 1,
     }
+
+
+# --- repeated (query, item) rows of an aggregated log ------------------------------------------
+
+
+def random_aggregated(seed: int, n_rows: int = 2_000) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    imps = rng.integers(1, 50, n_rows)
+    return pd.DataFrame(
+        {
+            "query_id": [f"q{i}" for i in rng.integers(0, 60, n_rows)],
+            "item_id": [f"d{i}" for i in rng.integers(0, 40, n_rows)],  # many pairs repeat
+            "clicks": rng.integers(0, imps + 1),
+            "impressions": imps,
+        }
+    )
+
+
+def load_frame(df: pd.DataFrame, path: Path, **kw):
+    df.to_csv(path, index=False)
+    kw.setdefault("catalog_ids", [f"d{i}" for i in range(40)])
+    kw.setdefault("query_ids", [f"q{i}" for i in range(60)])
+    return load_click_log(path, shape="aggregated", **kw)
+
+
+def test_repeated_pairs_are_summed_and_warned_with_their_count(tmp_path, caplog):
+    df = random_aggregated(0)
+    path = tmp_path / "agg.csv"
+    with caplog.at_level(logging.WARNING, logger="evalkit.clicks.ingest"):
+        log, _ = load_frame(df, path)
+    sizes = df.groupby(["query_id", "item_id"]).size()
+    repeated = int((sizes > 1).sum())
+    assert repeated > 100 and log.duplicate_pairs == repeated
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.startswith(
+        f"{path}: {repeated:,} (query, item) pairs appear on more than one row "
+        f"({len(df):,} rows); their clicks/impressions were summed"
+    )
+    summed = df.groupby(["query_id", "item_id"])[["clicks", "impressions"]].sum()
+    got = pd.DataFrame(
+        {"clicks": log.clicks, "impressions": log.impressions},
+        index=pd.MultiIndex.from_tuples(log.pairs(), names=["query_id", "item_id"]),
+    )
+    pd.testing.assert_frame_equal(got.sort_index(), summed.astype(float).sort_index())
+    assert log.describe()["duplicate_pairs"] == repeated
+
+
+def test_no_warning_without_repeats_and_none_for_event_logs(tmp_path, caplog):
+    df = random_aggregated(1).drop_duplicates(["query_id", "item_id"])
+    with caplog.at_level(logging.WARNING, logger="evalkit.clicks.ingest"):
+        log, _ = load_frame(df, tmp_path / "agg.csv")
+        events_log, _ = load(write_jsonl(tmp_path / "e.jsonl", events()), shape="event")
+    assert not caplog.records and log.duplicate_pairs == 0
+    assert "duplicate_pairs" not in log.describe() and events_log.duplicate_pairs == 0
+
+
+def test_repeats_are_counted_per_file_and_across_files_only_at_info(tmp_path, caplog):
+    a, b = random_aggregated(2), random_aggregated(3)
+    b_unique = b.drop_duplicates(["query_id", "item_id"])
+    pa_, pb = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.to_csv(pa_, index=False)
+    b_unique.to_csv(pb, index=False)
+    with caplog.at_level(logging.INFO, logger="evalkit.clicks.ingest"):
+        log, _ = load_click_log(
+            [pa_, pb],
+            shape="aggregated",
+            catalog_ids=[f"d{i}" for i in range(40)],
+            query_ids=[f"q{i}" for i in range(60)],
+        )
+    in_a = int((a.groupby(["query_id", "item_id"]).size() > 1).sum())
+    keys_a = set(zip(a.query_id, a.item_id))
+    across = len(keys_a & set(zip(b_unique.query_id, b_unique.item_id)))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{pa_}: {in_a:,} (query, item) pairs")
+    assert f"({len(a):,} rows)" in warnings[0]
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any(f"{across:,} (query, item) pairs appear in more than one file" in m for m in infos)
+    assert log.duplicate_pairs == in_a
+    assert log.n_clicks == a.clicks.sum() + b_unique.clicks.sum()

@@ -1,22 +1,26 @@
-"""Judgments from clicks: COEC on a hand-worked example, CTR / click-share grades, filters."""
+"""Judgments from clicks: COEC on a hand-worked example, CTR / click-share grades, filters,
+click-share cut-offs derived from the log, the grade histogram."""
 
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
 
 from evalkit.clicks.ingest import load_click_log
 from evalkit.clicks.judgments import (
+    DEFAULT_THRESHOLDS,
     coec_scores,
     condensed_ranking,
+    derived_thresholds,
     grades_from_values,
     judged_mask,
     judgments_from_clicks,
     position_ctr,
 )
-from evalkit.clicks.stage import judge_clicks
+from evalkit.clicks.stage import ClickStage, judge_clicks
 from evalkit.data.click_log import ClickLog
 from evalkit.errors import ConfigError
 from evalkit.retrieve.ranking import Ranking
@@ -136,3 +140,100 @@ def test_condensed_ranking_drops_unjudged_items():
     c = condensed_ranking(r, qrels)
     assert c.top("q1") == ["b", "c"] and c.top("q2") == []
     assert c.top_scores("q1") == pytest.approx([0.8, 0.7])
+
+
+def skewed_share_log(seed: int = 0) -> ClickLog:
+    """An aggregated click-share log like a real one: most queries spread their clicks over
+    many items (Zipf-like click counts, shares far below 0.05), a few have one clicked item, and
+    some pairs were shown but never clicked (0 clicks)."""
+    rng = np.random.default_rng(seed)
+    q, d, c = [], [], []
+    for i in range(300):
+        n_items = int(rng.choice([1, 2, 5, 40, 120], p=[0.1, 0.1, 0.2, 0.3, 0.3]))
+        clicks = np.floor(50 / np.arange(1, n_items + 1) ** 1.1 * rng.uniform(0.5, 2, n_items))
+        clicks = np.maximum(clicks, 1)
+        clicks[rng.random(n_items) < 0.1] = 0  # shown, never clicked
+        if clicks.sum() == 0:
+            clicks[0] = 1
+        q += [f"q{i:03d}"] * n_items
+        d += [f"d{j:03d}" for j in range(n_items)]
+        c += clicks.tolist()
+    return ClickLog(q, d, clicks=np.array(c), source="agg.csv")
+
+
+def test_click_share_default_cut_offs_grade_every_clicked_pair_and_spread_them(caplog):
+    log = skewed_share_log()
+    share = np.nan_to_num(log.rate())
+    clicked = log.clicks > 0
+    # The fixed cut-offs fail on such a log: most clicked pairs fall below 0.05.
+    old = grades_from_values(share, DEFAULT_THRESHOLDS["click_share"])
+    assert (old[clicked] == 0).mean() > 0.5
+    with caplog.at_level(logging.INFO, logger="evalkit.clicks.judgments"):
+        j = judgments_from_clicks(log, "click_share")
+    assert j.thresholds_from == "derived" and len(j.thresholds) == 3
+    assert j.thresholds[0] == share[clicked].min()
+    got = np.array([j.qrels[q][d] for q, d in log.pairs()])
+    assert (got[clicked] >= 1).all() and (got[~clicked] == 0).all()
+    # Grades 1-3 each hold about a third of the clicked pairs.
+    per_grade = np.bincount(got[clicked], minlength=4)[1:] / clicked.sum()
+    assert per_grade.min() > 0.25 and per_grade.max() < 0.42
+    # The histogram is what the qrels hold; logged with the cut-offs, no warning.
+    assert j.grade_counts == tuple(np.bincount(got, minlength=4).tolist())
+    assert j.clicked == int(clicked.sum()) and j.clicked_grade_0 == 0
+    info = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any(j.histogram() in m and j.cutoffs() in m and "agg.csv" in m for m in info)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_explicit_thresholds_are_kept_and_a_mostly_zero_grading_is_warned(caplog):
+    log = skewed_share_log()
+    share = np.nan_to_num(log.rate())
+    with caplog.at_level(logging.WARNING, logger="evalkit.clicks.judgments"):
+        j = judge_clicks(log, {"thresholds": [0.05, 0.2, 0.4]})
+    assert j.thresholds == (0.05, 0.2, 0.4) and j.thresholds_from == "config"
+    expected = grades_from_values(share, [0.05, 0.2, 0.4])
+    assert [j.qrels[q][d] for q, d in log.pairs()] == expected.tolist()
+    zero = int(((expected == 0) & (log.clicks > 0)).sum())
+    assert j.clicked_grade_0 == zero
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert f"grade {zero:,} of {int((log.clicks > 0).sum()):,} clicked pairs 0" in warning
+    assert "agg.csv" in warning and "unset clicks.judgments.thresholds" in warning
+    # A per-method mapping without this method's entry is not set: derived.
+    assert judge_clicks(log, {"thresholds": {"ctr": [0.1]}}).thresholds_from == "derived"
+
+
+def test_derived_cut_offs_with_ties_and_without_clicks():
+    assert derived_thresholds(np.array([0.0, 0.0])) == ()
+    assert derived_thresholds(np.array([0.25] * 4)) == (0.25,)
+    assert derived_thresholds(np.array([0.5, 0.5, 0.5, 0.5, 1.0])) == (0.5, 1.0)
+    no_clicks = ClickLog(["q", "q"], ["a", "b"], clicks=np.zeros(2))
+    j = judgments_from_clicks(no_clicks, "click_share", min_query_clicks=0)
+    # A query without clicks has no shares: nothing judged, nothing to derive cut-offs from.
+    assert j.thresholds_from == "default" and j.thresholds == DEFAULT_THRESHOLDS["click_share"]
+    assert j.qrels == {} and j.grade_counts == (0, 0, 0, 0) and j.unjudged == 2
+
+
+def test_ctr_and_coec_keep_their_fixed_defaults(tmp_path):
+    coec = judgments_from_clicks(worked_example_log(tmp_path), "coec")
+    assert coec.thresholds == DEFAULT_THRESHOLDS["coec"] and coec.thresholds_from == "default"
+    log = ClickLog(
+        ["q"] * 3, ["a", "b", "c"], clicks=np.array([1.0, 3, 0]), impressions=np.full(3, 10.0)
+    )
+    ctr = judgments_from_clicks(log, "ctr")
+    assert ctr.thresholds == DEFAULT_THRESHOLDS["ctr"] and ctr.qrels == {
+        "q": {"a": 1, "b": 3, "c": 0}
+    }
+    assert ctr.grade_counts == (1, 1, 0, 1)
+
+
+def test_click_stage_params_carry_the_cut_offs_and_the_histogram():
+    log = skewed_share_log()
+    stage = ClickStage(log, judgments=judge_clicks(log))
+    p = stage.params()
+    j = stage.judgments
+    assert p["clicks_judgment_method"] == "click_share"
+    assert p["clicks_judgment_thresholds"] == j.cutoffs()
+    assert p["clicks_judgment_thresholds_from"] == "derived"
+    assert [p[f"clicks_judgment_grade_{g}"] for g in range(4)] == list(j.grade_counts)
+    assert p["clicks_judgment_clicked_grade_0"] == 0
+    assert sum(j.grade_counts) == len(log)

@@ -7,7 +7,9 @@ One concept per module:
   ``simulated``, ``digest()``);
 - :mod:`~evalkit.clicks.ingest` - :func:`load_click_log`: event-level or aggregated files through
   ``datasets``, configurable columns, validation with file / row / field errors;
-- :mod:`~evalkit.clicks.judgments` - COEC / CTR / click-share graded :class:`Judgments`;
+- :mod:`~evalkit.clicks.judgments` - COEC / CTR / click-share graded :class:`Judgments`
+  (``ClickJudgments``: the cut-offs used - click share's derived from the log - and the grade
+  histogram);
 - :mod:`~evalkit.clicks.correlation` - similarity-vs-click Spearman / Kendall / Pearson (pooled
   and within query) with query-bootstrap intervals and paired differences (the pairs' similarities:
   :mod:`evalkit.pairs`);

@@ -7,7 +7,9 @@ Two shapes, column names configurable (:class:`ClickColumns`, ``conf/clicks/*.ya
 - ``aggregated``: one row per (query, item) - ``clicks`` plus ``impressions`` and/or average
   ``position``.  Without impressions the log's measure is *click share* (clicks / all clicks of
   the query) instead of click rate.  Repeated (query, item) rows are summed (average position
-  weighted by impressions, or by rows when there are none).
+  weighted by impressions, or by rows when there are none) with a warning per file counting
+  them (``ClickLog.duplicate_pairs``); pairs repeated across several files are summed too
+  (one file per day, say) and counted at INFO.
 
 Validation is vectorised over the whole table.  A bad row raises :class:`DataError` naming the
 file, the 1-based data row (a CSV header is not a row), the field and what was expected; the
@@ -296,16 +298,18 @@ def load_click_log(
             )
             new_queries = {str(k): str(v) for k, v in firsts.items()}
 
+    kept = np.flatnonzero(keep)
     return (
         _aggregate(
             q_final,
-            _take(items, np.flatnonzero(keep)),
+            _take(items, kept),
             clicks[keep],
             None if impressions is None else impressions[keep],
             None if position is None else position[keep],
             shape=shape,
             source=source or ",".join(tab.files),
             skipped=skipped,
+            origin=(tab, np.searchsorted(tab.offsets, kept, side="right") - 1),
         ),
         new_queries,
     )
@@ -454,8 +458,12 @@ def _aggregate(
     shape: str,
     source: str,
     skipped: dict[str, int],
+    origin: tuple[_Table, np.ndarray] | None = None,
 ) -> ClickLog:
-    """Sum rows into (query, item) pairs sorted by query id then item id."""
+    """Sum rows into (query, item) pairs sorted by query id then item id.
+
+    ``origin``: the files read and each row's file index, to name the files whose aggregated
+    rows repeat a pair (:func:`_count_duplicates`)."""
     qcode, quniq = _sorted_codes(query_ids)
     icode, iuniq = _sorted_codes(item_ids)
     key = qcode.astype(np.int64) * max(len(iuniq), 1) + icode
@@ -467,12 +475,17 @@ def _aggregate(
     pair_clicks = np.bincount(inv, weights=clicks, minlength=n_pairs)
     positions = None
     mean_pos = None
+    duplicates = 0
     if shape == "event":
         assert position is not None
         pair_imps = np.bincount(inv, minlength=n_pairs).astype(float)
         mean_pos = np.bincount(inv, weights=position, minlength=n_pairs) / np.maximum(pair_imps, 1)
         positions = _position_counts(inv, position.astype(np.int64), clicks)
     else:
+        what = "their clicks" + ("/impressions" if impressions is not None else "") + " were summed"
+        if position is not None:
+            what += " and average positions averaged"
+        duplicates = _count_duplicates(inv, n_pairs, origin, what)
         pair_imps = None
         if impressions is not None:
             pair_imps = np.bincount(inv, weights=impressions, minlength=n_pairs)
@@ -493,7 +506,58 @@ def _aggregate(
         positions=positions,
         source=source,
         skipped=skipped,
+        duplicate_pairs=duplicates,
     )
+
+
+def _count_duplicates(
+    pair: np.ndarray, n_pairs: int, origin: tuple[_Table, np.ndarray] | None, what: str
+) -> int:
+    """Pairs on more than one row of the same file (warned per file, naming it); pairs spread
+    over several files are counted at INFO.  Returns the distinct pairs repeated within a file.
+
+    Vectorised: a bincount of the rows' pair index, and for several files one ``np.unique``
+    over (pair, file) codes."""
+    rows_per_pair = np.bincount(pair, minlength=n_pairs)
+    repeated = int((rows_per_pair > 1).sum())
+    if not repeated:
+        return 0
+    if origin is None:  # rows not read from files
+        log_.warning(
+            "%s (query, item) pairs appear on more than one row (%s rows); %s",
+            f"{repeated:,}",
+            f"{len(pair):,}",
+            what,
+        )
+        return repeated
+    tab, file_of = origin
+    n_files = len(tab.files)
+    if n_files == 1:
+        per_file, across = np.array([repeated]), 0
+    else:
+        code, counts = np.unique(pair * n_files + file_of, return_counts=True)
+        twice = code[counts > 1]
+        per_file = np.bincount(twice % n_files, minlength=n_files)
+        across = int((np.bincount(code // n_files, minlength=n_pairs) > 1).sum())
+        repeated = len(np.unique(twice // n_files))
+    file_rows = np.diff(tab.offsets)
+    for f in np.flatnonzero(per_file):
+        log_.warning(
+            "%s: %s (query, item) pairs appear on more than one row (%s rows); %s "
+            "(expected one row per (query, item) in an aggregated log)",
+            tab.files[f],
+            f"{int(per_file[f]):,}",
+            f"{int(file_rows[f]):,}",
+            what,
+        )
+    if across:
+        log_.info(
+            "click log %s: %s (query, item) pairs appear in more than one file; %s",
+            ", ".join(tab.files),
+            f"{across:,}",
+            what,
+        )
+    return repeated
 
 
 def _sorted_codes(values: pa.Array) -> tuple[np.ndarray, pa.Array]:

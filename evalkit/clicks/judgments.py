@@ -36,6 +36,25 @@ are cut from with ascending ``thresholds``: ``grade = number of thresholds <= va
 Pairs with fewer than ``min_impressions`` impressions (``ctr``, ``coec``) or whose query has fewer
 than ``min_query_clicks`` clicks (``click_share``) are left unjudged.
 
+Default cut-offs (``clicks.judgments.thresholds`` unset; explicit thresholds are used as given):
+
+- ``click_share``: derived from the log (:func:`derived_thresholds`).  A click is evidence of
+  relevance, so the first cut-off is the smallest click share of a clicked pair: every clicked
+  pair gets grade >= 1 and only pairs shown but never clicked (rows with 0 clicks) get grade 0.
+  The next two are the clicked pairs' share tertiles, so clicked pairs spread over grades 1-3.
+  Fixed shares cannot work: a query's shares sum to 1, so a query with 40 clicked items has
+  shares around 0.025 - a real log's 0.05 cut-off graded 5,417 of its 6,193 clicked pairs 0.
+- ``coec``: fixed :data:`DEFAULT_THRESHOLDS` (0.5, 1, 2).  COEC is already relative to the log's
+  own position CTR (1 = an average result at the positions shown), so these cut-offs mean the
+  same on every log.
+- ``ctr``: fixed :data:`DEFAULT_THRESHOLDS` (0.05, 0.15, 0.3), kept: with impressions a low click
+  rate is itself evidence (the item was shown and mostly skipped), and moving them would change
+  the grades of every existing click-rate log.  When any cut-offs (default or explicit) grade
+  more than half of the clicked pairs 0, a warning says so (:func:`judgments_from_clicks`).
+
+The grades given are counted: :class:`ClickJudgments` holds the cut-offs used, where they came
+from and the grade histogram (logged, and MLflow params of the ``clicks`` stage).
+
 >>> import numpy as np
 >>> from evalkit.data.click_log import ClickLog, PositionCounts
 >>> pos = PositionCounts(pair=np.array([0, 0, 1, 1, 2]), position=np.array([1, 2, 1, 2, 1]),
@@ -48,6 +67,8 @@ than ``min_query_clicks`` clicks (``click_share``) are left unjudged.
 >>> j = judgments_from_clicks(log, method="coec", thresholds=[0.5, 1.0, 1.5])
 >>> j.qrels, j.method
 ({'q1': {'d1': 2, 'd2': 3}, 'q2': {'d1': 1}}, 'coec')
+>>> j.grade_counts, j.thresholds_from
+((0, 1, 1, 1), 'config')
 """
 
 from __future__ import annotations
@@ -55,6 +76,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,12 +90,60 @@ log_ = logging.getLogger(__name__)
 
 METHODS = ("coec", "ctr", "click_share")
 
-#: Default grade cut-offs per method (grades 0-3).
+#: Fixed grade cut-offs per method (grades 0-3): the defaults of ``coec`` and ``ctr``.  ``click_share``
+#: derives its defaults from the log (:func:`derived_thresholds`); its entry here is used only
+#: when the log has no clicked pair to derive them from.
 DEFAULT_THRESHOLDS: dict[str, tuple[float, ...]] = {
     "coec": (0.5, 1.0, 2.0),
     "ctr": (0.05, 0.15, 0.3),
     "click_share": (0.05, 0.2, 0.4),
 }
+
+#: Methods whose default cut-offs come from the log itself (:func:`derived_thresholds`).
+DERIVED_DEFAULTS = ("click_share",)
+
+#: Warn when the cut-offs grade more than this share of the judged clicked pairs 0.
+CLICKED_GRADE_0_WARN = 0.5
+
+
+@dataclass(frozen=True)
+class ClickJudgments(Judgments):
+    """Click-derived :class:`Judgments` plus how the grades were cut.
+
+    ``thresholds``: the cut-offs used; ``thresholds_from``: ``config``
+    (``clicks.judgments.thresholds``), ``derived`` (from the log, :func:`derived_thresholds`) or
+    ``default`` (:data:`DEFAULT_THRESHOLDS`); ``grade_counts[g]``: judged pairs of grade ``g``;
+    ``clicked``: judged pairs with at least one click, ``clicked_grade_0`` of them graded 0;
+    ``unjudged``: pairs below the minimum filters.
+    """
+
+    thresholds: tuple[float, ...] = ()
+    thresholds_from: str = "config"
+    grade_counts: tuple[int, ...] = ()
+    clicked: int = 0
+    clicked_grade_0: int = 0
+    unjudged: int = 0
+
+    def histogram(self) -> str:
+        """``grade 0: 663, 1: 2,065, 2: 2,064, 3: 2,064``."""
+        return "grade " + ", ".join(f"{g}: {n:,}" for g, n in enumerate(self.grade_counts))
+
+    def cutoffs(self) -> str:
+        """The cut-offs as text, ``0.0042, 0.031, 0.2`` (6 significant digits)."""
+        return ", ".join(f"{t:.6g}" for t in self.thresholds)
+
+    def params(self) -> dict[str, Any]:
+        """MLflow params: ``clicks_judgment_thresholds`` (+ ``_from``), ``clicks_judgment_grade_<g>``
+        (pairs per grade), ``clicks_judgment_clicked`` / ``_clicked_grade_0`` / ``_unjudged``."""
+        out: dict[str, Any] = {
+            "clicks_judgment_thresholds": self.cutoffs(),
+            "clicks_judgment_thresholds_from": self.thresholds_from,
+            "clicks_judgment_clicked": self.clicked,
+            "clicks_judgment_clicked_grade_0": self.clicked_grade_0,
+            "clicks_judgment_unjudged": self.unjudged,
+        }
+        out.update({f"clicks_judgment_grade_{g}": n for g, n in enumerate(self.grade_counts)})
+        return out
 
 
 @dataclass(frozen=True)
@@ -133,6 +203,42 @@ def grades_from_values(values: np.ndarray, thresholds: Sequence[float]) -> np.nd
     return np.searchsorted(t, values, side="right").astype(np.int64)
 
 
+def derived_thresholds(values: np.ndarray, grades: int = 3) -> tuple[float, ...]:
+    """Cut-offs spreading the clicked pairs (``values > 0``) over grades ``1..grades``.
+
+    Cut-off 1 is the smallest positive value: every clicked pair gets grade >= 1, pairs with
+    value 0 (shown, never clicked) grade 0.  Cut-off ``g`` (``g = 2..grades``) is the clicked
+    values' ``(g - 1) / grades`` quantile (the order statistic at ``ceil(n (g - 1) / grades)``,
+    a value of the log), moved up to the next distinct value when ties make it equal the cut-off
+    before; a log with fewer distinct clicked values gets fewer grades.  Linear in the pairs
+    (``np.partition``); ``()`` when nothing was clicked.
+
+    >>> shares = np.array([0, 0, .01, .02, .03, .05, .1, .2, .5, 1, 1])
+    >>> t = derived_thresholds(shares)
+    >>> t, grades_from_values(shares, t).tolist()
+    ((0.01, 0.05, 0.5), [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])
+    >>> derived_thresholds(np.array([0.5, 0.5, 0.5, 1.0]))  # ties: fewer grades
+    (0.5, 1.0)
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if len(v) == 0:
+        return ()
+    n = len(v)
+    kth = [min(int(np.ceil(n * (g - 1) / grades)), n - 1) for g in range(2, grades + 1)]
+    part = np.partition(v, kth) if kth else v
+    cuts = [float(v.min())]
+    for k in kth:
+        at = float(part[k])
+        if at <= cuts[-1]:
+            above = v[v > cuts[-1]]
+            if len(above) == 0:
+                break
+            at = float(above.min())
+        cuts.append(at)
+    return tuple(cuts)
+
+
 def judgment_values(
     log: ClickLog,
     method: str = "coec",
@@ -177,10 +283,20 @@ def judgments_from_clicks(
     min_impressions: float = 1,
     min_query_clicks: float = 1,
     max_rank: int | None = None,
-) -> Judgments:
-    """Graded :class:`Judgments` from ``log`` by ``method`` (``coec``, ``ctr``, ``click_share``).
+) -> ClickJudgments:
+    """Graded :class:`ClickJudgments` from ``log`` by ``method`` (``coec``, ``ctr``,
+    ``click_share``).
 
-    ``thresholds`` default to :data:`DEFAULT_THRESHOLDS` of the method.
+    ``thresholds`` (``clicks.judgments.thresholds``) are used as given; unset, ``click_share``
+    derives them from the judged pairs (:func:`derived_thresholds`) and ``coec`` / ``ctr`` use
+    :data:`DEFAULT_THRESHOLDS` (why: module docstring).  The cut-offs and the grade histogram
+    are logged at INFO, and at WARNING when they grade more than half of the clicked pairs 0.
+
+    >>> share = ClickLog(["q1"] * 4 + ["q2"] * 2, ["a", "b", "c", "d", "a", "e"],
+    ...                  clicks=np.array([6., 3., 1., 0., 1., 1.]))
+    >>> j = judgments_from_clicks(share, "click_share")
+    >>> j.thresholds, j.thresholds_from, j.qrels["q1"], j.histogram()
+    ((0.1, 0.5, 0.6), 'derived', {'a': 3, 'b': 1, 'c': 1, 'd': 0}, 'grade 0: 1, 1: 2, 2: 2, 3: 1')
     """
     values, keep = judgment_values(
         log,
@@ -189,7 +305,13 @@ def judgments_from_clicks(
         min_query_clicks=min_query_clicks,
         max_rank=max_rank,
     )
-    grades = grades_from_values(values, thresholds or DEFAULT_THRESHOLDS[method])
+    if thresholds:
+        cuts, source = tuple(float(t) for t in thresholds), "config"
+    elif method in DERIVED_DEFAULTS and (derived := derived_thresholds(values[keep])):
+        cuts, source = derived, "derived"
+    else:
+        cuts, source = DEFAULT_THRESHOLDS[method], "default"
+    grades = grades_from_values(values, cuts)
     dropped = int((~keep).sum())
     if dropped:
         log_.info(
@@ -197,6 +319,17 @@ def judgments_from_clicks(
             method,
             dropped,
         )
+    judged = grades[keep]
+    clicked = np.asarray(log.clicks, dtype=float)[keep] > 0
+    counts = np.bincount(judged, minlength=len(cuts) + 1)
+    stats = {
+        "thresholds": tuple(float(t) for t in cuts),
+        "thresholds_from": source,
+        "grade_counts": tuple(int(c) for c in counts),
+        "clicked": int(clicked.sum()),
+        "clicked_grade_0": int((clicked & (judged == 0)).sum()),
+        "unjudged": dropped,
+    }
     rows = np.flatnonzero(keep)
     qrels: dict[str, dict[str, int]] = {}
     if len(rows):
@@ -208,7 +341,52 @@ def judgments_from_clicks(
         bounds = np.flatnonzero(np.r_[True, q[1:] != q[:-1], True])
         for s, e in zip(bounds[:-1], bounds[1:]):
             qrels[str(q[s])] = dict(zip(items[s:e].tolist(), g[s:e]))
-    return Judgments(qrels=qrels, method=method, source=log.source)
+    out = ClickJudgments(qrels=qrels, method=method, source=log.source, **stats)
+    _log_grades(out, log)
+    return out
+
+
+_FROM = {
+    "config": "set by clicks.judgments.thresholds",
+    "derived": "derived from the log: the smallest clicked pair's value, then the clicked "
+    "pairs' tertiles",
+    "default": "the method's defaults",
+}
+
+
+def _log_grades(j: ClickJudgments, log: ClickLog) -> None:
+    """The cut-offs and grade histogram at INFO; a WARNING when most clicked pairs got grade 0."""
+    where = log.source or "(in memory)"
+    log_.info(
+        "click judgments (%s) from %s: %s pairs judged with cut-offs %s (%s): %s",
+        j.method,
+        where,
+        f"{sum(j.grade_counts):,}",
+        j.cutoffs(),
+        _FROM[j.thresholds_from],
+        j.histogram(),
+    )
+    if j.clicked and j.clicked_grade_0 > CLICKED_GRADE_0_WARN * j.clicked:
+        if j.method in DERIVED_DEFAULTS:
+            hint = "unset clicks.judgments.thresholds to derive them from the log"
+        elif j.method == "ctr":
+            hint = (
+                "a click is evidence of relevance: set clicks.judgments.thresholds to the log's "
+                "click rates, or use method=coec (relative to the log's own position CTR)"
+            )
+        else:
+            hint = "a click is evidence of relevance: check clicks.judgments.thresholds"
+        log_.warning(
+            "click judgments (%s) from %s: cut-offs %s (%s) grade %s of %s clicked pairs 0 "
+            "(not relevant); %s",
+            j.method,
+            where,
+            j.cutoffs(),
+            _FROM[j.thresholds_from],
+            f"{j.clicked_grade_0:,}",
+            f"{j.clicked:,}",
+            hint,
+        )
 
 
 def _position_rows(

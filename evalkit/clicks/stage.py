@@ -41,7 +41,7 @@ from evalkit.clicks.correlation import (
     difference,
 )
 from evalkit.clicks.ingest import load_click_log
-from evalkit.clicks.judgments import METHODS, judgments_from_clicks
+from evalkit.clicks.judgments import METHODS, ClickJudgments, judgments_from_clicks
 from evalkit.clicks.plot import plot_click_scatter
 from evalkit.data.click_log import ClickLog
 from evalkit.data.click_simulation import ClickModel, simulate_demo_clicks
@@ -64,9 +64,14 @@ class ClickStage:
     judgments: Judgments | None = None
 
     def params(self) -> dict[str, Any]:
-        """MLflow params: the log's measure, size, source, simulated flag and judgment method."""
+        """MLflow params: the log's measure, size, source, simulated flag and judgment method;
+        with click judgments also their cut-offs and grade histogram
+        (:meth:`ClickJudgments.params`: ``clicks_judgment_thresholds``,
+        ``clicks_judgment_grade_<g>``, ...)."""
         out = {f"clicks_{k}": v for k, v in self.log.describe().items()}
         out["clicks_judgment_method"] = self.judgments.method if self.judgments else "none"
+        if isinstance(self.judgments, ClickJudgments):
+            out.update(self.judgments.params())
         for reason, n in self.log.skipped.items():
             out[f"clicks_skipped_{reason}"] = n
         return out
@@ -177,10 +182,11 @@ def load_clicks(cfg: Mapping[str, Any] | None, data: EvalData) -> ClickStage | N
     return ClickStage(log, new_queries, judgments)
 
 
-def judge_clicks(log: ClickLog, jcfg: Mapping[str, Any] | None = None) -> Judgments:
+def judge_clicks(log: ClickLog, jcfg: Mapping[str, Any] | None = None) -> ClickJudgments:
     """Judgments from ``log`` per the ``clicks.judgments`` config (``method: auto`` picks the
     best the log supports: ``coec`` with positions and impressions, ``ctr`` with impressions,
-    else ``click_share``)."""
+    else ``click_share``).  ``thresholds``: a list, a per-method mapping, or null (the method's
+    default cut-offs; ``click_share`` derives them from the log)."""
     jcfg = _plain(jcfg)
     method = str(jcfg.get("method", "auto"))
     if method == "auto":

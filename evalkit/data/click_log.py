@@ -56,7 +56,8 @@ class ClickLog:
 
     ``impressions`` and ``mean_position`` are ``None`` when the log does not carry them;
     ``positions`` is set for event-level (or simulated) logs; ``simulated`` marks generated logs;
-    ``skipped`` counts input rows dropped under ``on_invalid: skip`` by reason.
+    ``skipped`` counts input rows dropped under ``on_invalid: skip`` by reason;
+    ``duplicate_pairs`` counts pairs an aggregated log gave on more than one row (summed).
     """
 
     query_ids: list[str]
@@ -69,6 +70,7 @@ class ClickLog:
     simulated: bool = False
     source: str = ""
     skipped: dict[str, int] = field(default_factory=dict)
+    duplicate_pairs: int = 0
 
     def __post_init__(self) -> None:
         if not self.measure:
@@ -160,7 +162,8 @@ class ClickLog:
         return h.hexdigest()
 
     def describe(self) -> dict[str, float | str | bool]:
-        """Summary for logs and MLflow params: sizes, measure, simulated flag, source."""
+        """Summary for logs and MLflow params: sizes, measure, simulated flag, source (and
+        ``duplicate_pairs`` when an aggregated log repeated pairs)."""
         _, qidx = self.query_index()
         out: dict[str, float | str | bool] = {
             "pairs": len(self),
@@ -172,6 +175,8 @@ class ClickLog:
         }
         if self.impressions is not None:
             out["impressions"] = float(self.impressions.sum())
+        if self.duplicate_pairs:
+            out["duplicate_pairs"] = self.duplicate_pairs
         return out
 
 
