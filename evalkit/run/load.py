@@ -7,11 +7,13 @@ judgments, judgments no query can be scored on.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
+from evalkit.data.case import case_mismatch_warning
 from evalkit.data.digest import fingerprint_data
 from evalkit.data.extra import merge_extra_judgments
 from evalkit.data.schema import EvalData
@@ -23,6 +25,8 @@ from evalkit.run.settings import split_dataset_config
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.clicks.stage import ClickStage
+
+log = logging.getLogger(__name__)
 
 
 def load_versions(cfg: DictConfig) -> list[ModelVersion]:
@@ -49,6 +53,10 @@ def load_data(cfg: DictConfig, clicks: dict[str, Any] | None) -> tuple[EvalData,
             "to derive them from (clicks=log)"
         )
     check_scorable(data.judgments.qrels, data.queries.ids, data.judgments.source)
+    versions = [str(name) for name in cfg.get("models") or ()]
+    case = case_mismatch_warning(data.queries.texts, data.embedded_texts(), versions=versions)
+    if case:
+        log.warning("dataset %r (queries %s): %s", data.name, data.queries.source or "-", case)
     return data, click_stage
 
 

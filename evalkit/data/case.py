@@ -1,0 +1,110 @@
+"""Queries in one letter case, documents in another: a warning before anything is embedded.
+
+Terrier's Vaswani topics are all upper-case while its documents are lower-case; a case-sensitive
+model (``use_m3``) then drops from nDCG@10 .136 to .039 although nothing else is wrong.  The check
+looks at the texts that have at least one cased letter and measures, per side, the share whose
+cased letters are all upper-case (``str.isupper``: ``"DNA REPAIR 2"`` counts, ``"DNA repair"`` does
+not).  It warns when one side is (nearly) all upper-case, share >= :data:`UPPER_SHARE` (0.9),
+and the other is not, share < :data:`OTHER_SHARE` (0.5): 0.9 leaves room for a few mixed-case
+topics, 0.5 keeps quiet when both sides are mostly upper-case (then the case matches).  Sides
+with fewer than :data:`MIN_TEXTS` texts with letters are not judged.
+
+Cheap on any size: at most :data:`SAMPLE` texts per side are looked at, drawn with a seeded
+generator (the same texts every run), and classified by Arrow's vectorised UTF-8 kernels.
+
+>>> queries = ["MEASUREMENT OF DIELECTRIC CONSTANT", "ELECTRON BEAMS IN PLASMA"] * 10
+>>> titles = ["The dielectric constant of liquids", "Beams of electrons"] * 10
+>>> print(case_mismatch_warning(queries, titles, versions=["use_m3", "e5_small"]))
+queries are upper-case (100% of 20 queries with letters) but catalog texts are not (0% of 20): \
+model versions use_m3, e5_small may be case-sensitive and match them worse; lower-case the \
+queries (evalkit has no dataset option for it: write the queries file with lower-cased query \
+texts, e.g. the TREC topics' <title> text or the queries' text column, and load that)
+>>> case_mismatch_warning([t.lower() for t in queries], titles) is None
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: A side whose share of all-upper-case texts reaches this is "upper-case".
+UPPER_SHARE = 0.9
+#: ... and the other side must stay below this for a warning.
+OTHER_SHARE = 0.5
+#: Texts with letters a side needs before its share means anything.
+MIN_TEXTS = 10
+#: At most this many texts per side are looked at (a seeded sample).
+SAMPLE = 20_000
+
+_CASED = r"[\p{Lu}\p{Ll}\p{Lt}]"
+
+_FIX = {
+    "queries": "lower-case the queries (evalkit has no dataset option for it: write the queries "
+    "file with lower-cased query texts, e.g. the TREC topics' <title> text or the queries' text "
+    "column, and load that)",
+    "catalog texts": "lower-case the catalog texts (evalkit has no dataset option for it: write "
+    "the corpus with lower-cased titles and texts and load that)",
+}
+
+
+def upper_share(texts: Sequence[str], *, sample: int = SAMPLE, seed: int = 0) -> tuple[float, int]:
+    """``(share, n)``: of ``n`` sampled texts with a cased letter, the share that are all
+    upper-case (``nan, 0`` when there are none).
+
+    >>> upper_share(["RED SHOES", "Red shoes", "red", "42", ""])
+    (0.3333333333333333, 3)
+    """
+    n = len(texts)
+    if n > sample:
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
+        picked = [texts[i] for i in rows.tolist()]
+    else:
+        picked = list(texts)
+    arr = pa.array(["" if t is None else str(t) for t in picked], pa.string())
+    cased = np.asarray(pc.match_substring_regex(arr, _CASED).to_numpy(zero_copy_only=False))
+    upper = np.asarray(pc.utf8_is_upper(arr).to_numpy(zero_copy_only=False))
+    m = int(cased.sum())
+    return (float(upper[cased].mean()) if m else float("nan")), m
+
+
+def case_mismatch_warning(
+    queries: Sequence[str],
+    catalog: Sequence[str],
+    *,
+    versions: Sequence[str] = (),
+    sample: int = SAMPLE,
+    seed: int = 0,
+) -> str | None:
+    """The warning text when one side is upper-case and the other is not, else ``None``.
+
+    ``queries`` / ``catalog``: the query texts and the embedded catalog strings; ``versions``:
+    the model versions being evaluated (named in the warning: they may be case-sensitive).
+    Shares are of the sampled texts (at most ``sample`` per side, seeded by ``seed``).
+
+    >>> case_mismatch_warning(["red shoes"] * 10, ["BLUE HAT"] * 10)[:60]
+    'catalog texts are upper-case (100% of 10 catalog texts with '
+    """
+    share = {
+        "queries": upper_share(queries, sample=sample, seed=seed),
+        "catalog texts": upper_share(catalog, sample=sample, seed=seed + 1),
+    }
+    for upper, other in (("queries", "catalog texts"), ("catalog texts", "queries")):
+        (s_up, n_up), (s_other, n_other) = share[upper], share[other]
+        if n_up < MIN_TEXTS or n_other < MIN_TEXTS:
+            return None
+        if s_up >= UPPER_SHARE and s_other < OTHER_SHARE:
+            if versions:
+                plural = "s" if len(versions) > 1 else ""
+                who = f"model version{plural} {', '.join(versions)} may be case-sensitive and"
+            else:
+                who = "a case-sensitive model may"
+            return (
+                f"{upper} are upper-case ({s_up:.0%} of {n_up:,} {upper} with letters) but "
+                f"{other} are not ({s_other:.0%} of {n_other:,}): {who} match them worse; "
+                f"{_FIX[upper]}"
+            )
+    return None
