@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from evalkit.compare.worklist import WORKLIST_FILE
+from evalkit.metrics.judged_only import SUFFIX as JUDGED_ONLY
 from evalkit.results import VersionResult
 from evalkit.runtime import import_long_lived
 from evalkit.terminal import make_console
@@ -46,6 +47,11 @@ def metrics_table(results: list[VersionResult]) -> Table:
     metrics = list(results[0].overall) if results else []
     for m in metrics:
         table.add_row(m, *(f"{r.overall[m]:.4f}" if m in r.overall else "-" for r in results))
+    # judgment coverage of the primary metric (run/version.py: unjudged_at_<k>, <m>_judged_only)
+    extra = results[0].extra if results else {}
+    for key in sorted(k for k in extra if k.startswith("unjudged_at_") or k.endswith(JUDGED_ONLY)):
+        label = key.replace("_at_", "@", 1).replace(JUDGED_ONLY, " judged only").replace("_", " ")
+        table.add_row(label, *(f"{r.extra[key]:.4f}" if key in r.extra else "-" for r in results))
 
     def stat(key: str) -> list[str]:
         return [str(int(r.extra[key])) if key in r.extra else "-" for r in results]

@@ -23,7 +23,7 @@ import numpy as np
 
 from evalkit.compare.gates import Status
 from evalkit.compare.report.mlflow import candidate_metrics, comparison_metrics
-from evalkit.compare.verdict import Verdict
+from evalkit.compare.verdict import CandidateComparison, Verdict
 
 
 def _jsonable(x: Any) -> Any:
@@ -42,6 +42,22 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
+
+
+def _coverage(c: CandidateComparison) -> dict[str, Any] | None:
+    """Judgment coverage: unjudged@k per version, the limit, and the judged-only call."""
+    cov = c.coverage
+    if cov is None:
+        return None
+    return {
+        "metric": cov.metric,
+        "k": cov.k,
+        "n_queries": cov.n_queries,
+        "unjudged": _jsonable(cov.unjudged),
+        "max_unjudged": cov.max_unjudged,
+        "sparse": cov.sparse,
+        "judged_only": cov.judged_only.to_dict() if cov.judged_only is not None else None,
+    }
 
 
 def verdict_dict(verdict: Verdict) -> dict[str, Any]:
@@ -66,6 +82,7 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
                 "drift": _jsonable(c.drift),
                 "overlap": _jsonable(c.overlap),
                 "unjudged": _jsonable(c.unjudged),
+                "coverage": _coverage(c),
                 "latency": _jsonable(c.latency),
                 "slices": [
                     {
