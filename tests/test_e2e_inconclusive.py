@@ -42,9 +42,10 @@ def test_adi_is_inconclusive_with_exit_4_and_the_queries_that_decide(adi_runs, o
     [primary] = [q for q in doc["quality"] if q["family"] == "primary"]
     n, needed = primary["n_queries"], primary["queries_needed"]
     assert needed is not None and needed > n
-    assert f"judge about {needed} queries in all ({needed - n} more)" in res.stdout
+    out = " ".join(res.stdout.replace("│", " ").split())
+    assert f"judge about {needed:,} queries in all ({needed - n:,} more) to show " in out
     if needed > 35:  # ADI holds 35 queries: the rest must be new ones, and the verdict says so
-        held = f"the query set holds 35, so sample about {needed - 35} new queries"
+        held = f"the query set holds 35, so sample about {needed - 35:,} new queries"
         assert held in " ".join(doc["undecided"][0]["what_to_do"].split())
     assert doc["undecided"][0]["name"] == "primary_metric" and not doc["blockers"]
     client = MlflowClient(f"sqlite:///{work}/mlflow.db")
@@ -54,9 +55,20 @@ def test_adi_is_inconclusive_with_exit_4_and_the_queries_that_decide(adi_runs, o
         for r in client.search_runs([exp.experiment_id])
         if "mlflow.parentRunId" not in r.data.tags and r.info.run_name
     ]
-    parent = next(r for r in parents if r.data.tags.get("evalkit.exit_code") == "4")
+    baseline = "use_m3" if order == "forward" else "e5_small"
+    parent = next(r for r in parents if r.data.params.get("baseline") == baseline)
+    assert parent.data.tags.get("evalkit.exit_code") == "4"
     assert parent.data.tags["evalkit.verdict"] == "INCONCLUSIVE"
     assert parent.data.metrics["queries_needed"] == needed
+    # the plan is for the call that can be reached, with its planning range
+    reach = "no worse" if primary["delta"] > -primary["margin"] else "worse"
+    assert primary["queries_needed_for"] == reach
+    low, high = (
+        parent.data.metrics["queries_needed_low"],
+        parent.data.metrics["queries_needed_high"],
+    )
+    assert low == primary["queries_needed_low"] and high == primary["queries_needed_high"]
+    assert low <= needed <= high
     # The judgments that would decide start with the worklist (the delta is not significant).
     assert primary["p"] >= 0.05
     with open(res.out_dir / "judging_worklist.csv", encoding="utf-8") as fh:

@@ -7,8 +7,8 @@ checklist item, never "passed"."""
 from __future__ import annotations
 
 import json
-import re
 import random
+import re
 
 import numpy as np
 import pytest
