@@ -327,3 +327,39 @@ def test_latency_of_in_process_models_is_a_follow_up_never_a_block() -> None:
     assert gate_latency_p95(CFG, 1.1, ci_low=1.0, ci_high=1.2, in_process=True).status == (
         Status.PASS
     )
+
+
+def test_behaviour_texts_agree_when_the_score_scale_changed() -> None:
+    """A new model family scores on another scale: mean_cosine_shift calls it a score-scale
+    change, and the low-score share's action says the same (move the cut-off), never "a
+    degradation in query understanding"."""
+    from evalkit.compare.questions.behaviour import answer_behaviour
+    from evalkit.compare.settings import CompareSettings
+    from evalkit.results import VersionResult
+
+    rng = np.random.default_rng(3)
+    pairs = [(f"q{i // 5}", f"d{i}") for i in range(200)]
+    pq = {"ndcg@10": {f"q{i}": 0.5 for i in range(40)}}
+    a_sims = rng.uniform(0.1, 0.9, 200)  # a wide scale: many pairs below 0.3
+    a = VersionResult("a", {}, {}, pq, None, pair_ids=pairs, pair_similarity=a_sims)
+
+    def gates_of(b_sims):
+        b = VersionResult("b", {}, {}, pq, None, pair_ids=pairs, pair_similarity=b_sims)
+        return {
+            g.name: g for g in answer_behaviour(a, b, None, GateConfig(), CompareSettings()).gates
+        }
+
+    shifted = gates_of(a_sims - 0.25)  # the same order, another scale (mean cosine -0.25)
+    assert shifted["mean_cosine_shift"].status == Status.WARN
+    assert "score scale changed" in shifted["mean_cosine_shift"].reason
+    low = shifted["low_score_share_increase"]
+    assert low.status == Status.WARN
+    assert "query understanding worse" not in low.reason and "degradation" not in low.action
+    assert low.action.startswith("the score scale changed (mean cosine -0.2500)")
+    # same scale, more low scores: the share itself is the signal
+    spread = a_sims.copy()
+    spread[:40] = 0.05
+    same_scale = gates_of(spread + (a_sims.mean() - spread.mean()))
+    assert same_scale["mean_cosine_shift"].status == Status.PASS
+    low = same_scale["low_score_share_increase"]
+    assert low.status == Status.WARN and "score scale" not in low.reason
