@@ -1,38 +1,36 @@
-"""How many judgments the judging worklist needs to settle the primary call, vs depth-k pooling.
+"""How close each judging order brings the primary delta to the full-judgment delta.
 
-Cranfield titles (``dataset.text_field=title``), baseline A = use_m3, candidate B = e5_small,
-primary metric nDCG@10.  A team starts with the judgments of A's top 5 per query (what judging its
-production results gives): the full qrels restricted to those items, an item not in the qrels
-being grade 0.  Then it judges - grades come from the full qrels, not in the qrels = grade 0 -
-in one of these orders, all drawn from the same pool (the unjudged items of either version's
-top 10):
+A = use_m3, B = e5_small (in-process models of PyPI packages), primary metric nDCG@10, on the
+shipped collections (``tests/data/<name>``, titles embedded).  For every seed a team holds a
+seeded ``--keep`` share (default 40%) of the collection's judgments (each judged pair kept with
+that probability) and judges more of the unjudged (query, item) pairs of A's and B's top 10s; the
+assessor is the full qrels (an item not in them is grade 0).  After 100, 200, 400 and 600
+judgments (``BUDGETS``) it reports, over ``--seeds`` seeds (default 10):
 
-- ``worklist``: :func:`evalkit.compare.worklist.rank_unjudged`, recomputed after every batch of
-  ``--batch`` judgments (default 10);
-- ``worklist (once)``: the order computed once from the starting judgments;
-- ``depth-10 pooling``: rank by rank (1..10), each query A's item then B's (incremental
-  pooling: the strongest pooling order here);
-- ``depth-10 pooling, query by query``: as TREC assessors judge a depth-10 pool, each query's
-  whole pool (in rank order) before the next query; queries in id order, and the median over
-  ``--query-orders`` random query orders;
-- ``random``: a seeded permutation of the pool;
-- ``oracle``: only the relevant items the better version (with all judgments) ranks higher, in
-  worklist order - it reads the grades, so it is no method but a bound for any order.
+- the absolute error of the mean nDCG@10 delta (B - A, the queries scored so far) against the
+  delta with all judgments: median and quartiles;
+- the share of seeds whose primary call (better / no_worse / worse / inconclusive,
+  :func:`primary_call`: margin 0.01, alpha 0.05) equals the call with all judgments.
 
-After every judgment the primary call (better / no_worse / worse / inconclusive) is made on the
-per-query nDCG@10 deltas of the queries scored so far (:func:`primary_call`; the deltas are
-checked against evalkit's own scorer).  Reported: the judgments added until the call first
-equals the call made with ALL judgments (the full qrels), until it stays equal, and until it is
-first not inconclusive.
+Orders (every one judges only unjudged pairs of the two top 10s):
 
-Usage (the collection the tests read; a plain BEIR folder works too)::
+- ``worklist``: :func:`evalkit.compare.worklist.order_unjudged` (``compare.worklist_order=
+  worklist``), recomputed from the judgments so far after every ``--batch`` judgments (20);
+- ``rank_pooling``: rank 1 of every query (A's item, then B's), then rank 2, ...;
+- ``query_pooling``: each query's pool in that rank order before the next query, queries in a
+  random order drawn with the seed (both pooling orders are ``order_unjudged``'s too);
+- ``worklist (no prior)``: the same weight without P(relevant);
+- ``previous worklist``: the weight before issue 24, ``|disc_B - disc_A| / (IDCG_q * n)``
+  (``n + 1`` and IDCG 1 for a query not yet scored), recomputed like the worklist;
+- ``random``: a seeded permutation of the pool.
 
-    python benchmarks/bench_worklist.py                      # --data tests/data/cranfield
-    python benchmarks/bench_worklist.py --data <folder> --batch 10 --seed 0
-    python benchmarks/bench_worklist.py --swap               # A = e5_small, B = use_m3
+Usage::
 
-Vectors come from the evalkit embedding cache (``--cache``, default ``.cache/evalkit``): e5_small
-embeds Cranfield's titles in ~20 s cold.
+    python benchmarks/bench_worklist.py                          # cranfield + cisi
+    python benchmarks/bench_worklist.py --collections cranfield --seeds 30 --cache <dir>
+
+Vectors come from the evalkit embedding cache (``--cache``, default ``.cache/evalkit``); the two
+collections embed in ~1 min cold on 2 cores.  Counts and errors, not timings.
 """
 
 from __future__ import annotations
@@ -42,6 +40,7 @@ import math
 import os
 import platform
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,16 +54,26 @@ sys.path.insert(0, str(REPO))
 
 from evalkit.compare.intervals import student  # noqa: E402
 from evalkit.compare.quality import call  # noqa: E402
-from evalkit.compare.worklist import rank_unjudged, top_ids  # noqa: E402
+from evalkit.compare.worklist import order_unjudged, rank_unjudged, top_ids  # noqa: E402
 from evalkit.metrics.ir import score  # noqa: E402
 
 METRIC = "ndcg@10"
 K = 10
 MARGIN = 0.01  # conf/gates/default.yaml primary_metric.margin
 ALPHA = 0.05  # conf/gates/default.yaml primary_metric.alpha
-START_DEPTH = 5  # the starting judgments: A's top 5
+BUDGETS = (100, 200, 400, 600)
+ORDERS = (
+    "worklist",
+    "rank_pooling",
+    "query_pooling",
+    "worklist (no prior)",
+    "previous worklist",
+    "random",
+)
+_DISC = [1.0 / math.log2(i + 2) for i in range(K)]
 
 Qrels = dict[str, dict[str, int]]
+Pair = tuple[str, str]
 
 
 def primary_call(deltas: np.ndarray) -> str:
@@ -77,44 +86,16 @@ def primary_call(deltas: np.ndarray) -> str:
     return str(call(test.estimate, low, high, margin=MARGIN, p_value=test.p_value, alpha=ALPHA))
 
 
-_DISC = [1.0 / math.log2(i + 2) for i in range(K)]
+def deltas_of(rank_a, rank_b, judged: Qrels) -> np.ndarray:
+    """Per-query nDCG@10 deltas (B - A) of the queries scored, by evalkit's own scorer (ranx)."""
+    scored = {q: j for q, j in judged.items() if any(g > 0 for g in j.values())}
+    a = score(rank_a, scored, [METRIC]).per_query[METRIC]
+    b = score(rank_b, scored, [METRIC]).per_query[METRIC]
+    return np.array([b[q] - a[q] for q in sorted(a)])
 
 
-def ndcg(top: list[str], judged: dict[str, int]) -> float:
-    """nDCG@10 of one query as evalkit scores it (linear gains, ideal DCG at 10 from the known
-    grades, unjudged = 0); checked against :func:`evalkit.metrics.ir.score` in :func:`main`."""
-    ideal = sorted((g for g in judged.values() if g > 0), reverse=True)[:K]
-    idcg = sum(g * _DISC[i] for i, g in enumerate(ideal))
-    return sum(judged.get(d, 0) * _DISC[i] for i, d in enumerate(top[:K])) / idcg
-
-
-def deltas_of(top_a: dict, top_b: dict, judged: Qrels) -> np.ndarray:
-    """Per-query nDCG@10 deltas (B - A) of the queries scored (a judgment of grade >= 1)."""
-    return np.array(
-        [
-            ndcg(top_b[q], j) - ndcg(top_a[q], j)
-            for q, j in sorted(judged.items())
-            if q in top_a and any(g > 0 for g in j.values())
-        ]
-    )
-
-
-def check_against_evalkit(rank_a, rank_b, top_a: dict, top_b: dict, judged: Qrels) -> None:
-    """The deltas used here equal evalkit's own scores (ranx) on the same judgments."""
-    a = score(rank_a, judged, [METRIC]).per_query[METRIC]
-    b = score(rank_b, judged, [METRIC]).per_query[METRIC]
-    want = np.array([b[q] - a[q] for q in sorted(a)])
-    got = deltas_of(top_a, top_b, judged)
-    if want.shape != got.shape or not np.allclose(want, got, atol=1e-12):
-        raise AssertionError("nDCG@10 deltas differ from evalkit.metrics.ir.score")
-
-
-def grade(full: Qrels, q: str, d: str) -> int:
-    return full.get(q, {}).get(d, 0)
-
-
-def rankings(data_dir: Path, cache: Path) -> tuple[object, object, Qrels, object]:
-    """A's and B's rankings (use_m3, e5_small on titles), the full qrels, the EvalData."""
+def rankings(data_dir: Path, cache: Path, text_field: str) -> tuple[object, object, Qrels, object]:
+    """A's and B's rankings (use_m3, e5_small), the full qrels, the EvalData."""
     from hydra import compose, initialize_config_dir
 
     from evalkit.run.evaluation import run_evaluation
@@ -123,13 +104,14 @@ def rankings(data_dir: Path, cache: Path) -> tuple[object, object, Qrels, object
     overrides = [
         "dataset=beir",
         f"dataset.path={data_dir}",
-        "dataset.text_field=title",
+        f"dataset.text_field={text_field}",
         "models=[use_m3,e5_small]",
         "tracking=none",
         f"cache.dir={cache}",
         f"output_dir={out}",
         "latency.probe=0",
         "compare.reindex=false",
+        "compare.worklist_size=0",
         "progress=false",
     ]
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
@@ -139,194 +121,209 @@ def rankings(data_dir: Path, cache: Path) -> tuple[object, object, Qrels, object
     return a.ranking, b.ranking, ev.data.judgments.qrels, ev.data
 
 
-def ranked_above(top_x: list[str], top_y: list[str], item: str) -> bool:
-    """X ranks ``item`` higher than Y does (absent from a top 10 = below it)."""
-    rx = top_x.index(item) if item in top_x[:K] else K
-    ry = top_y.index(item) if item in top_y[:K] else K
-    return rx < ry
+def previous_order(top_a: dict, top_b: dict, judged: Qrels) -> list[Pair]:
+    """The worklist before issue 24 (minimal-test-collection weights, no P(relevant))."""
+    scored = sum(1 for q in top_a if any(g > 0 for g in judged.get(q, {}).values()))
+    rows = []
+    for q, items_a in top_a.items():
+        known = judged.get(q, {})
+        ra = {d: i for i, d in enumerate(items_a[:K])}
+        rb = {d: i for i, d in enumerate(top_b.get(q, [])[:K])}
+        ideal = sorted((g for g in known.values() if g > 0), reverse=True)[:K]
+        idcg = sum(g * _DISC[i] for i, g in enumerate(ideal))
+        scale = 1.0 / (idcg * scored) if idcg > 0 else 1.0 / (scored + 1)
+        for d in dict.fromkeys([*ra, *rb]):
+            if d not in known:
+                da = _DISC[ra[d]] if d in ra else 0.0
+                db = _DISC[rb[d]] if d in rb else 0.0
+                rows.append((-round(abs(db - da) * scale, 12), -max(da, db) * scale, q, d))
+    return [(q, d) for *_, q, d in sorted(rows)]
 
 
-def pool_order(top_a: dict, top_b: dict, judged: Qrels) -> list[tuple[str, str]]:
-    """Depth-10 pooling, rank by rank: at rank r, for each query, A's item then B's."""
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for r in range(K):
-        for q in top_a:
-            for top in (top_a[q], top_b.get(q, [])):
-                if r < len(top):
-                    pair = (q, top[r])
-                    if pair[1] not in judged.get(q, {}) and pair not in seen:
-                        seen.add(pair)
-                        out.append(pair)
-    return out
-
-
-def pool_by_query(pool: list[tuple[str, str]], query_order: list[str]) -> list[tuple[str, str]]:
-    """Depth-10 pooling as TREC assessors judge it: each query's whole pool (its unjudged items
-    of both top 10s, in rank order) before the next query, queries in ``query_order``."""
-    by_q: dict[str, list[tuple[str, str]]] = {}
-    for pair in pool:
-        by_q.setdefault(pair[0], []).append(pair)
-    return [pair for q in query_order for pair in by_q.get(q, [])]
+def keep_share(full: Qrels, share: float, seed: int) -> Qrels:
+    """Each judged pair kept with probability ``share`` (seeded)."""
+    rng = random.Random(seed)
+    kept: Qrels = {}
+    for q in sorted(full):
+        for d in sorted(full[q]):
+            if rng.random() < share:
+                kept.setdefault(q, {})[d] = full[q][d]
+    return kept
 
 
 def simulate(
-    next_batch: Callable[[Qrels], list[tuple[str, str]]],
-    start: Qrels,
+    next_pairs: Callable[[Qrels], list[Pair]],
+    kept: Qrels,
     full: Qrels,
-    top_a: dict,
-    top_b: dict,
+    rank_a,
+    rank_b,
     batch: int,
-) -> list[tuple[int, str]]:
-    """``[(judgments added, call)]`` after every judgment until the pool is judged; the order
-    is asked for again after every ``batch`` judgments."""
-    judged = {q: dict(v) for q, v in start.items()}
-    trace = [(0, primary_call(deltas_of(top_a, top_b, judged)))]
+) -> dict[int, np.ndarray]:
+    """Per-query deltas after each budget; the order is asked again every ``batch`` judgments."""
+    judged = {q: dict(v) for q, v in kept.items()}
+    out: dict[int, np.ndarray] = {}
     added = 0
-    while True:
-        pairs = next_batch(judged)[:batch]
+    while added < max(BUDGETS):
+        pairs = next_pairs(judged)[: min(batch, max(BUDGETS) - added)]
         if not pairs:
-            return trace
-        for q, d in pairs:
-            judged.setdefault(q, {})[d] = grade(full, q, d)
-            added += 1
-            trace.append((added, primary_call(deltas_of(top_a, top_b, judged))))
-
-
-def needed(trace: list[tuple[int, str]], final: str) -> tuple[int | None, int | None, int | None]:
-    """Judgments until the call first equals ``final``, until it stays equal, until it is first
-    not inconclusive (None: never)."""
-    first = next((n for n, c in trace if c == final), None)
-    stays = None
-    for n, c in reversed(trace):
-        if c != final:
             break
-        stays = n
-    decided = next((n for n, c in trace if c != "inconclusive"), None)
-    return first, stays, decided
+        for q, d in pairs:
+            judged.setdefault(q, {})[d] = full.get(q, {}).get(d, 0)
+            added += 1
+            if added in BUDGETS:
+                out[added] = deltas_of(rank_a, rank_b, judged)
+    last = deltas_of(rank_a, rank_b, judged)
+    return {b: out.get(b, last) for b in BUDGETS}
+
+
+def run_collection(name: str, args: argparse.Namespace) -> dict:
+    data_dir = REPO / "tests" / "data" / name
+    text_field = "text" if name == "med" else "title"
+    rank_a, rank_b, full, data = rankings(data_dir, Path(args.cache), text_field)
+    deep_a, deep_b = top_ids(rank_a, rank_a.k), top_ids(rank_b, rank_b.k)
+    final = deltas_of(rank_a, rank_b, full)
+    final_delta, final_call = float(final.mean()), primary_call(final)
+    errors = {o: {b: [] for b in BUDGETS} for o in ORDERS}
+    agree = {o: {b: [] for b in BUDGETS} for o in ORDERS}
+    unscored_rows: list[tuple[int, int]] = []
+    start_err, pool_err, pool_size = [], [], []
+    for seed in range(args.seeds):
+        kept = keep_share(full, args.keep, seed)
+        start_err.append(abs(deltas_of(rank_a, rank_b, kept).mean() - final_delta))
+        scored = {q for q, j in kept.items() if any(g > 0 for g in j.values())}
+        heads = (
+            [u.query_id for u in rank_unjudged(deep_a, deep_b, kept, METRIC)],
+            [u.query_id for u in rank_unjudged(deep_a, deep_b, kept, METRIC, prior=False)],
+            [q for q, _ in previous_order(deep_a, deep_b, kept)],
+        )
+        unscored_rows.append(tuple(sum(q not in scored for q in h[:200]) for h in heads))
+        pool = [(u.query_id, u.item_id) for u in order_unjudged(deep_a, deep_b, kept, METRIC)]
+        shuffled = random.Random(seed).sample(pool, len(pool))
+        pool_size.append(len(pool))
+        whole = {q: dict(v) for q, v in kept.items()}
+        for q, d in pool:
+            whole.setdefault(q, {})[d] = full.get(q, {}).get(d, 0)
+        pool_err.append(abs(deltas_of(rank_a, rank_b, whole).mean() - final_delta))
+
+        def ordered(order: str, judged: Qrels, seed: int = seed) -> list[Pair]:
+            got = order_unjudged(deep_a, deep_b, judged, METRIC, order=order, seed=seed)
+            return [(u.query_id, u.item_id) for u in got]
+
+        def no_prior(judged: Qrels) -> list[Pair]:
+            got = rank_unjudged(deep_a, deep_b, judged, METRIC, prior=False)
+            return [(u.query_id, u.item_id) for u in got]
+
+        def fixed(order: list[Pair]) -> Callable[[Qrels], list[Pair]]:
+            return lambda judged: [p for p in order if p[1] not in judged.get(p[0], {})]
+
+        orders: dict[str, Callable[[Qrels], list[Pair]]] = {
+            "worklist": lambda j: ordered("worklist", j),
+            "rank_pooling": fixed(ordered("rank_pooling", kept)),
+            "query_pooling": fixed(ordered("query_pooling", kept)),
+            "worklist (no prior)": no_prior,
+            "previous worklist": lambda j: previous_order(deep_a, deep_b, j),
+            "random": fixed(shuffled),
+        }
+        for order, next_pairs in orders.items():
+            got = simulate(next_pairs, kept, full, rank_a, rank_b, args.batch)
+            for b, d in got.items():
+                errors[order][b].append(abs(float(d.mean()) - final_delta))
+                agree[order][b].append(primary_call(d) == final_call)
+    return {
+        "name": name,
+        "items": len(data.catalog),
+        "queries": len(data.queries),
+        "scored": final.size,
+        "delta": final_delta,
+        "call": final_call,
+        "start_error": float(np.median(start_err)),
+        "pool_error": float(np.median(pool_err)),
+        "unscored_rows": unscored_rows,
+        "errors": errors,
+        "agree": agree,
+        "pool": int(np.median(pool_size)),
+    }
+
+
+def table(res: dict) -> list[str]:
+    head = " | ".join(f"{b}" for b in BUDGETS)
+    lines = [
+        f"| order | {head} |",
+        "|---|" + "---|" * len(BUDGETS),
+    ]
+    for order in ORDERS:
+        cells = []
+        for b in BUDGETS:
+            e = np.asarray(res["errors"][order][b])
+            q1, med, q3 = np.percentile(e, [25, 50, 75])
+            share = np.mean(res["agree"][order][b])
+            cells.append(f"{med:.4f} ({q1:.4f}-{q3:.4f}), {share:.0%}")
+        lines.append(f"| {order} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def machine() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        model = next(
+            line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line
+        )
+    except (OSError, StopIteration):
+        model = platform.processor() or platform.machine()
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=str(REPO / "tests" / "data" / "cranfield"))
+    ap.add_argument("--collections", nargs="+", default=["cranfield", "cisi"])
     ap.add_argument("--cache", default=str(REPO / ".cache" / "evalkit"))
-    ap.add_argument("--batch", type=int, default=10, help="worklist recomputed every N judgments")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument(
-        "--query-orders",
-        type=int,
-        default=20,
-        help="random query orders for query-by-query pooling",
-    )
-    ap.add_argument("--swap", action="store_true", help="A = e5_small, B = use_m3")
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--keep", type=float, default=0.4, help="share of judgments held at start")
+    ap.add_argument("--batch", type=int, default=20, help="worklist recomputed every N judgments")
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
-    data_dir = Path(a.data)
-    if not data_dir.is_dir():
-        sys.exit(f"no collection at {data_dir}: pass --data <BEIR folder of Cranfield>")
     t0 = time.perf_counter()
-    rank_a, rank_b, full, data = rankings(data_dir, Path(a.cache))
-    names = ("use_m3", "e5_small")
-    if a.swap:
-        rank_a, rank_b, names = rank_b, rank_a, names[::-1]
-    top_a, top_b = top_ids(rank_a, K), top_ids(rank_b, K)
-    start: Qrels = {
-        q: {d: grade(full, q, d) for d in items[:START_DEPTH]} for q, items in top_a.items()
-    }
-    pool = pool_order(top_a, top_b, start)
-    for judged in (start, full):
-        check_against_evalkit(rank_a, rank_b, top_a, top_b, judged)
-    final_d, start_d = deltas_of(top_a, top_b, full), deltas_of(top_a, top_b, start)
-    final, initial = primary_call(final_d), primary_call(start_d)
-
-    def worklist_batch(judged: Qrels) -> list[tuple[str, str]]:
-        return [(u.query_id, u.item_id) for u in rank_unjudged(top_a, top_b, judged, METRIC)]
-
-    once = worklist_batch(start)
-
-    def fixed(order: list[tuple[str, str]]) -> Callable[[Qrels], list[tuple[str, str]]]:
-        return lambda judged: [p for p in order if p[1] not in judged.get(p[0], {})]
-
-    favoured = (top_b, top_a) if final_d.mean() > 0 else (top_a, top_b)
-
-    def oracle(judged: Qrels) -> list[tuple[str, str]]:
-        # Not a method: it knows the grades. Only relevant items the winner ranks higher.
-        return [
-            p
-            for p in worklist_batch(judged)
-            if grade(full, *p) > 0 and ranked_above(favoured[0][p[0]], favoured[1][p[0]], p[1])
-        ]
-
-    shuffled = list(pool)
-    random.Random(a.seed).shuffle(shuffled)
-    queries = sorted(top_a)
-    orders = {
-        "worklist (recomputed every batch)": worklist_batch,
-        "worklist (computed once)": fixed(once),
-        "depth-10 pooling": fixed(pool),
-        "depth-10 pooling, query by query (query id order)": fixed(pool_by_query(pool, queries)),
-        f"random (seed {a.seed})": fixed(shuffled),
-        "oracle: relevant items the winner ranks higher (a bound, not a method)": oracle,
-    }
-    results = {}
-    for name, order in orders.items():
-        trace = simulate(order, start, full, top_a, top_b, a.batch)
-        results[name] = (needed(trace, final), trace[-1])
-    # Query by query in random query orders: the median over --query-orders seeds.
-    firsts = []
-    for seed in range(a.query_orders):
-        qs = list(queries)
-        random.Random(seed).shuffle(qs)
-        trace = simulate(fixed(pool_by_query(pool, qs)), start, full, top_a, top_b, a.batch)
-        firsts.append(needed(trace, final)[0])
-    got = [f for f in firsts if f is not None]
-    by_query_median = int(np.median(got)) if len(got) == len(firsts) and got else None
+    results = [run_collection(name, a) for name in a.collections]
     took = time.perf_counter() - t0
-
-    start_n = sum(len(v) for v in start.values())
     print(
-        f"{data.name}: {len(data.catalog)} items, {len(data.queries)} queries; A={names[0]}, "
-        f"B={names[1]}, titles; {METRIC}; margin {MARGIN}, alpha {ALPHA}; batch {a.batch}"
+        f"A = use_m3, B = e5_small, {METRIC}; {a.keep:.0%} of the judgments kept per seed, "
+        f"{a.seeds} seeds; worklist recomputed every {a.batch} judgments.  Cells: median "
+        "|delta - full delta| (quartiles), share of seeds whose call = the full call."
     )
-    print(
-        f"start: {start_n} judgments (A's top {START_DEPTH}), {start_d.size} queries scored, "
-        f"delta {start_d.mean():+.4f}, call {initial}; all judgments: "
-        f"{sum(len(v) for v in full.values())}, {final_d.size} queries scored, delta "
-        f"{final_d.mean():+.4f}, call {final}; pool: {len(pool)} unjudged pairs in the top 10s"
-    )
-    print()
-    print(
-        "| order | until = final call | until it stays | until not inconclusive | pool judged: call |"
-    )
-    print("|---|---|---|---|---|")
-
-    def show(n: int | None) -> str:
-        return "never" if n is None else str(n)
-
-    for name, ((first, stays, decided), (n_all, last)) in results.items():
-        print(f"| {name} | {show(first)} | {show(stays)} | {show(decided)} | {n_all}: {last} |")
-    w = results["worklist (recomputed every batch)"][0][0]
-    p = results["depth-10 pooling"][0][0]
-    p_q = results["depth-10 pooling, query by query (query id order)"][0][0]
-    if firsts:
-        spread = "never" if not got else f"{min(got)}-{max(got)}"
+    mean_err = {o: [] for o in ORDERS}
+    for res in results:
+        rows = np.asarray(res["unscored_rows"])
         print(
-            f"| depth-10 pooling, query by query ({a.query_orders} random query orders: median, "
-            f"range {spread}) | {show(by_query_median)} | | | |"
+            f"\n{res['name']}: {res['items']} items, {res['queries']} queries ({res['scored']} "
+            f"scored), full delta {res['delta']:+.4f}, call {res['call']}; median error with "
+            f"the kept judgments {res['start_error']:.4f}, with the whole pool judged "
+            f"{res['pool_error']:.4f} ({res['pool']} pairs); rows of the first 200 on queries "
+            f"not scored yet (median): worklist {np.median(rows[:, 0]):.0f}, no prior "
+            f"{np.median(rows[:, 1]):.0f}, previous {np.median(rows[:, 2]):.0f}\n"
         )
-    for label, base in (
-        ("pooling rank by rank", p),
-        ("pooling query by query, id order", p_q),
-        ("pooling query by query, median of random query orders", by_query_median),
-    ):
-        if w is not None and base:
-            print(f"\nworklist / {label} (until = final call): {w} / {base} = {w / base:.2f}")
+        print("\n".join(table(res)))
+        for order in ORDERS:
+            mean_err[order] += [float(np.median(res["errors"][order][b])) for b in BUDGETS]
+        wins = [
+            np.median(res["errors"]["worklist"][b])
+            <= min(
+                np.median(res["errors"]["rank_pooling"][b]),
+                np.median(res["errors"]["query_pooling"][b]),
+            )
+            for b in BUDGETS
+        ]
+        print(
+            f"\nworklist <= both pooling orders (median error): {sum(wins)} of {len(wins)} budgets"
+        )
+    best = min(ORDERS[:3], key=lambda o: np.mean(mean_err[o]))
     print(
-        f"\n{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{time.strftime('%Y-%m-%d')}; {took:.0f} s"
+        "\nmean of the median errors over collections and budgets: "
+        + ", ".join(f"{o} {np.mean(v):.4f}" for o, v in mean_err.items())
+        + f"; best of the selectable orders: {best}"
     )
+    print(f"\n{machine()}; {time.strftime('%Y-%m-%d %H:%M %Z')}; wall {took:.0f} s")
 
 
 if __name__ == "__main__":

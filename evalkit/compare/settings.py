@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.compare.significance import check_test
+from evalkit.compare.worklist import DEFAULT_ORDER, ORDERS
 from evalkit.errors import ConfigError
 
 
@@ -29,6 +30,7 @@ class CompareSettings:
     score_thresholds: tuple[float, ...] = (0.3,)
     min_slice_queries: int = 10  # the smallest query slice that gets a quality call
     worklist_size: int = 200  # rows of judging_worklist.csv per comparison (0: none)
+    worklist_order: str = DEFAULT_ORDER  # judging order of its rows: worklist.ORDERS
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> CompareSettings:
@@ -54,6 +56,7 @@ class CompareSettings:
                 ),
                 min_slice_queries=int(cfg.get("min_slice_queries", d.min_slice_queries)),
                 worklist_size=int(cfg.get("worklist_size", d.worklist_size)),
+                worklist_order=str(cfg.get("worklist_order", d.worklist_order)),
             )
         except (TypeError, ValueError) as err:
             raise ConfigError(f"compare settings are malformed: {err}") from None
@@ -63,6 +66,11 @@ class CompareSettings:
         if out.worklist_size < 0:
             raise ConfigError(
                 f"compare.worklist_size={out.worklist_size} (expected >= 0; 0 = none)"
+            )
+        if out.worklist_order not in ORDERS:
+            raise ConfigError(
+                f"compare.worklist_order={out.worklist_order!r} (expected one of "
+                f"{', '.join(ORDERS)})"
             )
         if out.permutations < 1 or out.bootstrap < 0 or out.regressions < 0:
             raise ConfigError(

@@ -1,55 +1,54 @@
-"""The judging worklist: which unjudged (query, item) pairs would decide the comparison.
+"""The judging worklist: which unjudged (query, item) pairs to judge first.
 
 An item in either version's top k (k = the primary metric's cut-off: ``ndcg@10`` -> 10) that no
-judgment covers counts as non-relevant.  Whether that matters for the *difference* B - A depends
-on where the two versions rank it: an item both rank 3rd moves both versions' nDCG alike and
-cannot change the delta; an item B ranks 1st and A does not retrieve at all moves it most.
-Minimal test collections (Carterette, Allan & Sitaraman, "Minimal test collections for
-retrieval evaluation", SIGIR 2006) judge the documents in the order of that weight.
+judgment covers counts as non-relevant.  Judging it moves the delta B - A only if it turns out
+relevant, and then by how differently the two versions rank it (minimal test collections:
+Carterette, Allan & Sitaraman, SIGIR 2006).  Its weight (``priority``) is the expected move ::
 
-For the mean nDCG@k delta, the weight (``priority``) of unjudged item ``d`` of query ``q`` is ::
+    priority(q, d) = P(d relevant) * | change of the mean delta if d is judged grade 1 |
 
-    priority(q, d) = | disc(rank_B(d)) - disc(rank_A(d)) | / (IDCG_q * n)
+For nDCG the change is exact (both versions' DCG and the ideal DCG of q with d added, over the
+n scored queries); a query with no relevant judgment yet would join the mean with delta
+disc_B(d) - disc_A(d), so its change is |that - mean delta| / (n + 1).  Other families use
+|disc_B - disc_A| x their normaliser / n (``recall``: 1 / (R_q + 1), ``precision``: 1 / k, ...).
+P(relevant) = min(1, f_q x (c_A(rank_A) + c_B(rank_B)) / 2), c = :func:`relevance_curve` of
+each version (isotonic in the rank, fitted on its ranking's pairs of judged queries);
+f_q = (relevant found in q + 1) / (relevant the curves expect among q's judged items + 1), so a
+query whose judged items were not relevant weighs less, an unscored query never more than the
+curves.
 
-    disc(r) = 1 / log2(r + 1) for r <= k,   0 when d is not in that version's top k
-    IDCG_q  = ideal DCG@k of q's known judgments (linear gains, as evalkit's nDCG);
-              1 when q has no relevant judgment yet: judged grade 1, d would be q's only
-              relevant item and IDCG_q would become 1 * disc(1) = 1
-    n       = queries scored (with a judgment of grade >= 1); n + 1 for a query not yet
-              scored, which would join the mean
-
-i.e. how far the mean delta moves if ``d`` is judged grade 1 (grade g moves it g times as far,
-up to the change of IDCG_q itself).  The other metric families use the same form with their own
-discount and normaliser: ``ndcg_burges`` gains 2^g - 1; ``recall`` / ``r-precision``
-disc = 1 in the top k, normaliser 1 / (R_q + 1) (R_q = known relevant items, the + 1 being d);
-``precision`` disc = 1, 1 / k; ``hit_rate`` disc = 1, 1; ``mrr`` disc = 1 / r, 1; ``map``
-disc = 1 / r, 1 / (R_q + 1).
-
-Order: priority descending; ties (equal to 12 decimals) by the item's larger single-version
-weight ``max(disc_A, disc_B) / (IDCG_q * n)`` descending (it moves each version's own metric
-more), then query id, then item id.  Zero-priority items (ranked alike by both versions) come
-last: they move both versions' metrics, not the delta.
+Orders (``compare.worklist_order``, :data:`ORDERS`): ``worklist`` (default) priority descending,
+ties by the larger single-version weight, query id, item id; ``rank_pooling`` rank 1 of every
+query (A's item, then B's), then rank 2, ...; ``query_pooling`` each query's items in that order
+before the next query (queries shuffled with ``compare.seed``).  ``benchmarks/README.md`` compares
+them.
 
 >>> top_a = {"q1": ["d1", "d2", "d3"], "q2": ["d4", "d5"]}
 >>> top_b = {"q1": ["d3", "d2", "d1"], "q2": ["d4", "d6"]}
 >>> qrels = {"q1": {"d2": 1}, "q2": {"d4": 2}}
 >>> for e in rank_unjudged(top_a, top_b, qrels, "ndcg@3"):
-...     print(e.query_id, e.item_id, e.rank_a, e.rank_b, round(e.priority, 4))
-q1 d1 1 3 0.25
-q1 d3 3 1 0.25
-q2 d5 2 None 0.1577
-q2 d6 None 2 0.1577
+...     print(e.query_id, e.item_id, e.rank_a, e.rank_b, f"{e.p_relevant:.2f} {e.priority:.4f}")
+q1 d1 1 3 0.33 0.0511
+q1 d3 3 1 0.33 0.0511
+q2 d5 2 None 0.33 0.0400
+q2 d6 None 2 0.33 0.0400
+>>> pooled = order_unjudged(top_a, top_b, qrels, "ndcg@3", order="query_pooling", seed=1)
+>>> [(e.query_id, e.item_id) for e in pooled]
+[('q2', 'd5'), ('q2', 'd6'), ('q1', 'd1'), ('q1', 'd3')]
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.data.schema import EvalData
@@ -71,6 +70,9 @@ COLUMNS = (
     "candidate",
 )
 DEFAULT_SIZE = 200
+#: Judging orders (``compare.worklist_order``); the first is the default.
+ORDERS = ("worklist", "rank_pooling", "query_pooling")
+DEFAULT_ORDER = ORDERS[0]
 _METRIC = re.compile(r"^([a-z_-]+)(?:@(\d+))?$")
 _LOG_DISC = ("ndcg", "ndcg_burges")
 _RECIPROCAL = ("mrr", "map")
@@ -84,8 +86,9 @@ class Unjudged:
     item_id: str
     rank_a: int | None  # 1-based rank in A's top k, None when absent
     rank_b: int | None
-    priority: float  # change of the mean delta if judged grade 1 (module docstring)
+    priority: float  # P(relevant) x change of the mean delta if relevant (module docstring)
     reach: float = 0.0  # max single-version weight: the tie-break
+    p_relevant: float = 1.0  # the estimate of P(relevant) in ``priority``
 
     def sort_key(self) -> tuple[float, float, str, str]:
         return (-round(self.priority, 12), -round(self.reach, 12), self.query_id, self.item_id)
@@ -103,6 +106,13 @@ def metric_cutoff(metric: str, depth: int) -> tuple[str, int]:
     return m.group(1), int(m.group(2)) if m.group(2) else int(depth)
 
 
+def check_order(order: str) -> str:
+    """``order`` if it is one of :data:`ORDERS`, else a one-line ``ValueError``."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown worklist order {order!r} (expected one of {', '.join(ORDERS)})")
+    return order
+
+
 def _disc(family: str, rank: int | None) -> float:
     if rank is None:
         return 0.0
@@ -113,11 +123,15 @@ def _disc(family: str, rank: int | None) -> float:
     return 1.0
 
 
+def _gain(family: str, grade: float) -> float:
+    return (2.0**grade - 1.0) if family == "ndcg_burges" else float(grade)
+
+
 def _normaliser(family: str, grades: Sequence[int], k: int) -> float:
     """The per-query scale of a grade-1 judgment (``1 / IDCG_q`` for nDCG, ...)."""
     relevant = sorted((g for g in grades if g > 0), reverse=True)
     if family in _LOG_DISC:
-        gains = [(2.0**g - 1.0) if family == "ndcg_burges" else float(g) for g in relevant[:k]]
+        gains = [_gain(family, g) for g in relevant[:k]]
         idcg = sum(gain / math.log2(i + 2) for i, gain in enumerate(gains))
         return 1.0 / idcg if idcg > 0 else 1.0
     if family in ("recall", "r-precision", "map"):
@@ -127,40 +141,178 @@ def _normaliser(family: str, grades: Sequence[int], k: int) -> float:
     return 1.0
 
 
+def _ndcg_delta(family: str, ra: Mapping[str, int], rb: Mapping[str, int], known, k) -> float:
+    """nDCG@k of B minus A for one query under the grades ``known`` (0 without a relevant one)."""
+    ideal = sorted((g for g in known.values() if g > 0), reverse=True)[:k]
+    idcg = sum(_gain(family, g) / math.log2(i + 2) for i, g in enumerate(ideal))
+    if idcg <= 0:
+        return 0.0
+    dcg = [
+        sum(_gain(family, known.get(d, 0)) * _disc(family, r) for d, r in ranks.items())
+        for ranks in (ra, rb)
+    ]
+    return (dcg[1] - dcg[0]) / idcg
+
+
+def relevance_curve(
+    ranked: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]]
+) -> np.ndarray:
+    """P(relevant) at ranks 1..depth of one version's ranking (index ``r - 1``), non-increasing.
+
+    Isotonic regression (scipy, pool adjacent violators) of "judged relevant" on the rank over the
+    version's retrieved pairs of the queries with any judgment, an unjudged item counting as not
+    relevant as the metric counts it.  A lower bound, but it needs no judged non-relevant pair
+    (many qrels list relevant items only: fitted on the judged pairs alone it would be 1 at every
+    rank); its shape orders the worklist, the query's own rate (``f_q``) scales it.
+
+    >>> ranked = {"q": ["a", "b", "c"], "r": ["d", "e", "f"]}
+    >>> relevance_curve(ranked, {"q": {"a": 1, "c": 1}, "r": {"d": 1}}).tolist()
+    [1.0, 0.25, 0.25]
+    """
+    from scipy.optimize import isotonic_regression
+
+    depth = max((len(v) for v in ranked.values()), default=0)
+    hits, seen = np.zeros(max(depth, 1)), np.zeros(max(depth, 1))
+    for q, items in ranked.items():
+        known = qrels.get(q)
+        if not known:
+            continue
+        seen[: len(items)] += 1
+        for d, g in known.items():
+            i = _position(items, d) if g > 0 else None
+            if i is not None:
+                hits[i] += 1
+    if not seen.any():
+        return np.ones(max(depth, 1))
+    keep = seen > 0
+    fit = isotonic_regression(hits[keep] / seen[keep], weights=seen[keep], increasing=False).x
+    out = np.full(max(depth, 1), fit[-1])
+    out[: fit.size] = fit
+    return out
+
+
+def _position(items: Sequence[str], item: str) -> int | None:
+    """0-based position of ``item`` in ``items``, None when absent."""
+    try:
+        return items.index(item)
+    except ValueError:
+        return None
+
+
+def _at(curve: np.ndarray, position: int | None) -> float:
+    """The curve at a 0-based rank; past its end or not retrieved: its last value."""
+    last = len(curve) - 1
+    return float(curve[last if position is None else min(position, last)])
+
+
 def rank_unjudged(
     top_a: Mapping[str, Sequence[str]],
     top_b: Mapping[str, Sequence[str]],
     qrels: Mapping[str, Mapping[str, int]],
     metric: str = "ndcg@10",
     depth: int | None = None,
+    *,
+    prior: bool = True,
 ) -> list[Unjudged]:
     """Every unjudged item of either version's top k, highest priority first.
 
-    ``top_a`` / ``top_b``: ``{query_id: [item ids best first]}`` (longer lists are cut at k);
+    ``top_a`` / ``top_b``: ``{query_id: [item ids best first]}``; items past k count only for
+    P(relevant) (pass the whole rankings);
     ``qrels``: ``{query_id: {item_id: grade}}`` (grade 0 is a judgment too).  Queries are those
     of ``top_a`` (a query missing from ``top_b`` has an empty B ranking).  ``depth`` is the
-    cut-off of a metric without one (default: the longest ranking).
+    cut-off of a metric without one (default: the longest ranking).  ``prior=False`` leaves
+    P(relevant) out (the plain minimal-test-collection weight).
     """
     if depth is None:
         depth = max((len(v) for v in (*top_a.values(), *top_b.values())), default=0)
     family, k = metric_cutoff(metric, depth)
-    scored = sum(1 for q in top_a if any(g > 0 for g in qrels.get(q, {}).values()))
+    curve_a, curve_b = relevance_curve(top_a, qrels), relevance_curve(top_b, qrels)
+    scored_q = [q for q in top_a if any(g > 0 for g in qrels.get(q, {}).values())]
+    scored = len(scored_q)
+    exact = family in _LOG_DISC
+    q_delta: dict[str, float] = {}
+    if exact:
+        for q in scored_q:
+            ra = {d: i + 1 for i, d in enumerate(top_a[q][:k])}
+            rb = {d: i + 1 for i, d in enumerate(top_b.get(q, ())[:k])}
+            q_delta[q] = _ndcg_delta(family, ra, rb, qrels[q], k)
+    mean = sum(q_delta.values()) / len(q_delta) if q_delta else 0.0
     out: list[Unjudged] = []
     for q, items_a in top_a.items():
         known = qrels.get(q, {})
+        items_b = top_b.get(q, ())
         ra = {d: i + 1 for i, d in enumerate(items_a[:k])}
-        rb = {d: i + 1 for i, d in enumerate(top_b.get(q, ())[:k])}
+        rb = {d: i + 1 for i, d in enumerate(items_b[:k])}
         fresh = [d for d in dict.fromkeys([*ra, *rb]) if d not in known]
         if not fresh:
             continue
-        is_scored = any(g > 0 for g in known.values())
+        p_rank = {
+            d: (_at(curve_a, _position(items_a, d)) + _at(curve_b, _position(items_b, d))) / 2.0
+            for d in (*fresh, *known)
+        }
+        # The query's own rate: relevant items found vs what the curves expect of its judged ones.
+        found = sum(1 for g in known.values() if g > 0)
+        factor = (found + 1.0) / (sum(p_rank[d] for d in known) + 1.0)
+        is_scored = found > 0
         scale = _normaliser(family, list(known.values()), k) / (scored if is_scored else scored + 1)
         for d in fresh:
             a, b = ra.get(d), rb.get(d)
             da, db = _disc(family, a), _disc(family, b)
-            out.append(Unjudged(q, d, a, b, abs(db - da) * scale, max(da, db) * scale))
+            if exact and is_scored:
+                moved = _ndcg_delta(family, ra, rb, {**known, d: 1}, k) - q_delta[q]
+                weight = abs(moved) / scored
+            elif exact:  # d alone relevant: q joins the mean with delta (db - da) / disc(1)
+                weight = abs((db - da) - mean) / (scored + 1)
+            else:
+                weight = abs(db - da) * scale
+            p = min(1.0, p_rank[d] * factor) if prior else 1.0
+            out.append(Unjudged(q, d, a, b, p * weight, max(da, db) * scale, p))
     out.sort(key=Unjudged.sort_key)
     return out
+
+
+def order_unjudged(
+    top_a: Mapping[str, Sequence[str]],
+    top_b: Mapping[str, Sequence[str]],
+    qrels: Mapping[str, Mapping[str, int]],
+    metric: str = "ndcg@10",
+    depth: int | None = None,
+    order: str = DEFAULT_ORDER,
+    seed: int = 0,
+) -> list[Unjudged]:
+    """The unjudged items of either version's top k in the judging ``order`` (:data:`ORDERS`).
+
+    ``worklist``: :func:`rank_unjudged`.  ``rank_pooling``: rank 1 of every query (A's item,
+    then B's), then rank 2, ...  ``query_pooling``: each query's items in that rank order before
+    the next query; queries in a random order drawn with ``seed``.  Every order lists the same
+    items with the same ``priority``.
+    """
+    check_order(order)
+    if depth is None:
+        depth = max((len(v) for v in (*top_a.values(), *top_b.values())), default=0)
+    ranked = rank_unjudged(top_a, top_b, qrels, metric, depth)
+    if order == "worklist":
+        return ranked
+    by_pair = {(u.query_id, u.item_id): u for u in ranked}
+    k = metric_cutoff(metric, depth)[1]
+    queries = list(top_a)
+    if order == "query_pooling":
+        random.Random(seed).shuffle(queries)
+    slots = {
+        q: [
+            (r, v, d)
+            for v, top in enumerate((top_a[q], top_b.get(q, ())))
+            for r, d in enumerate(top[:k])
+        ]
+        for q in queries
+    }
+    if order == "rank_pooling":
+        key = {q: i for i, q in enumerate(queries)}
+        flat = sorted(((r, key[q], v, q, d) for q in queries for r, v, d in slots[q]))
+        pairs = [(q, d) for *_, q, d in flat]
+    else:
+        pairs = [(q, d) for q in queries for _, _, d in sorted(slots[q])]
+    return [by_pair.pop(p) for p in pairs if p in by_pair]
 
 
 @dataclass(frozen=True)
@@ -226,25 +378,32 @@ def build_worklist(
     metric: str = "ndcg@10",
     size: int = DEFAULT_SIZE,
     depth: int | None = None,
+    order: str = DEFAULT_ORDER,
+    seed: int = 0,
 ) -> Worklist:
-    """Every comparison's ``size`` highest-priority unjudged items, in one list.
+    """Every comparison's first ``size`` unjudged items in the judging ``order``, in one list.
 
-    ``tops``: ``{candidate: (top_a, top_b)}``.  Rows of all comparisons are merged and ordered
-    by priority (the same tie-break), so judging from the top serves every comparison; a pair
-    that matters in two comparisons appears once per comparison (its ``rank_b`` differs).
+    ``tops``: ``{candidate: (top_a, top_b)}``.  With ``order="worklist"`` the rows of all
+    comparisons are merged by priority (the same tie-break), so judging from the top serves every
+    comparison; with a pooling order they are interleaved by position (each comparison's first
+    row, then each one's second, ...).  A pair that matters in two comparisons appears once per
+    comparison (its ``rank_b`` differs).
 
     >>> wl = build_worklist("A", {"B": ({"q": ["x", "y"]}, {"q": ["y", "x"]})}, {}, {"q": "hat"},
     ...                     {"x": "red hat", "y": "cap"}, "ndcg@2", size=1)
     >>> [(r.item_id, r.rank_a, r.rank_b) for r in wl.rows], wl.unjudged
     ([('x', 1, 2)], {'B': 2})
     """
-    picked: list[tuple[Unjudged, str]] = []
+    check_order(order)
+    picked: list[tuple[tuple, Unjudged, str]] = []
     counts: dict[str, int] = {}
-    for cand, (top_a, top_b) in tops.items():
-        ranked = rank_unjudged(top_a, top_b, qrels, metric, depth)
+    for c, (cand, (top_a, top_b)) in enumerate(tops.items()):
+        ranked = order_unjudged(top_a, top_b, qrels, metric, depth, order, seed)
         counts[cand] = len(ranked)
-        picked.extend((u, cand) for u in ranked[: max(0, int(size))])
-    picked.sort(key=lambda uc: (*uc[0].sort_key(), uc[1]))
+        for i, u in enumerate(ranked[: max(0, int(size))]):
+            key = (*u.sort_key(), cand) if order == "worklist" else (i, c)
+            picked.append((key, u, cand))
+    picked.sort(key=lambda kuc: kuc[0])
     rows = [
         WorklistRow(
             cand,
@@ -256,7 +415,7 @@ def build_worklist(
             u.rank_b,
             u.priority,
         )
-        for u, cand in picked
+        for _, u, cand in picked
     ]
     k = metric_cutoff(metric, depth or 0)[1]
     return Worklist(str(metric), k, baseline, rows, counts)
@@ -275,18 +434,25 @@ def evaluation_worklist(
     data: EvalData,
     metric: str,
     size: int = DEFAULT_SIZE,
+    order: str = DEFAULT_ORDER,
+    seed: int = 0,
 ) -> Worklist | None:
-    """The worklist of an evaluation (baseline vs every candidate), or None when no version has
-    a ranking.  Item text is the title and, when the catalog has one, the body (what a judge
+    """The worklist of an evaluation (baseline vs every candidate) in the judging ``order``
+    (``compare.worklist_order``; ``seed``: ``compare.seed``, the query order of
+    ``query_pooling``), or None when no version has a ranking.  The whole rankings feed
+    P(relevant).  Item text is the title and, when the catalog has one, the body (what a judge
     reads), whatever ``text_field`` embedded."""
     if baseline.ranking is None:
         return None
     depth = baseline.ranking.k
-    k = metric_cutoff(metric, depth)[1]
-    top_a = top_ids(baseline.ranking, k)
-    tops = {c.name: (top_a, top_ids(c.ranking, k)) for c in candidates if c.ranking is not None}
+    top_a = top_ids(baseline.ranking, depth)
+    tops = {
+        c.name: (top_a, top_ids(c.ranking, c.ranking.k))
+        for c in candidates
+        if c.ranking is not None
+    }
     qrels = data.judgments.qrels if data.judgments is not None else {}
-    probe = build_worklist(baseline.name, tops, qrels, {}, {}, metric, size, depth)
+    probe = build_worklist(baseline.name, tops, qrels, {}, {}, metric, size, depth, order, seed)
     wanted_q = {r.query_id for r in probe.rows}
     wanted_d = {r.item_id for r in probe.rows}
     query_text = {q: t for q, t in zip(data.queries.ids, data.queries.texts) if q in wanted_q}

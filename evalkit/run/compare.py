@@ -68,7 +68,13 @@ def write_worklist(
     """``judging_worklist.csv`` in the run folder, when either version's top k (the primary
     metric's cut-off) holds unjudged items: ``(worklist, path)``, or ``(None, None)``."""
     worklist = evaluation_worklist(
-        results[0], list(results[1:]), data, settings.gates.metric, settings.compare.worklist_size
+        results[0],
+        list(results[1:]),
+        data,
+        settings.gates.metric,
+        settings.compare.worklist_size,
+        order=settings.compare.worklist_order,
+        seed=settings.compare.seed,
     )
     if worklist is None or not worklist.rows:
         return None, None
