@@ -871,8 +871,8 @@ def gate_primary_metric(
     start = ", starting with judging_worklist.csv" if worklist else ""
     if q.note:  # judgments too sparse: the interval's call was not confirmed on judged items
         action = (
-            "judgments too sparse: judge judging_worklist.csv (the unjudged results that move "
-            "the delta most), then re-run"
+            "judgments too sparse: judge judging_worklist.csv (the unjudged results most "
+            "likely to move the delta), then re-run"
             if worklist
             else "judgments too sparse: judge both versions' top results, then re-run"
         )
@@ -1125,7 +1125,7 @@ def gate_judgment_coverage(cfg: GateConfig, cov: Coverage | None) -> GateResult:
         threshold,
         f"judgments sparse: {shares} (> {limit:.0%}): unjudged results count as not relevant, "
         f"so the primary call must agree with the judged-only one; {evidence}",
-        action="judge judging_worklist.csv (the unjudged results that move the delta most), "
+        action="judge judging_worklist.csv (the unjudged results most likely to move the delta), "
         "then re-run",
     )
 
