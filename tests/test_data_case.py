@@ -6,6 +6,7 @@ import json
 import logging
 
 import numpy as np
+import pytest
 from omegaconf import OmegaConf
 
 from evalkit.data.case import (
@@ -132,3 +133,50 @@ def test_load_data_logs_the_warning_once(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="evalkit.run.load"):
         load_data(cfg, None)
     assert not [r for r in caplog.records if r.name == "evalkit.run.load"]
+
+
+def test_dataset_lowercase_option_lower_cases_and_refingerprints(tmp_path, caplog):
+    """dataset.lowercase=queries (the warning's fix): the query texts are lower-cased after any
+    loader, the warning is gone, the fingerprint follows the texts; a bad value is one line."""
+    from evalkit.errors import ConfigError
+
+    items = tmp_path / "items.jsonl"
+    items.write_text(
+        "\n".join(json.dumps({"id": f"d{i}", "title": t}) for i, t in enumerate(TITLES * 4))
+    )
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(
+        "\n".join(json.dumps({"id": f"q{i}", "text": t}) for i, t in enumerate(TOPICS * 3))
+    )
+    judgments = tmp_path / "qrels.jsonl"
+    judgments.write_text(
+        "\n".join(
+            json.dumps({"query_id": f"q{i}", "item_id": f"d{i % 5}", "grade": 1}) for i in range(15)
+        )
+    )
+    dataset = {
+        "_target_": "evalkit.data.tabular.load_tabular",
+        "catalog": {"path": str(items)},
+        "queries": {"path": str(queries)},
+        "judgments": {"path": str(judgments)},
+    }
+    plain, _ = load_data(OmegaConf.create({"models": {}, "dataset": dataset}), None)
+    cfg = OmegaConf.create({"models": {}, "dataset": {**dataset, "lowercase": "queries"}})
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="evalkit.run.load"):
+        data, _ = load_data(cfg, None)
+    assert not [r for r in caplog.records if r.name == "evalkit.run.load"]
+    assert data.queries.texts == [t.lower() for t in plain.queries.texts]
+    assert data.catalog.titles == plain.catalog.titles
+    assert data.fingerprint["queries"] != plain.fingerprint["queries"]
+    assert data.fingerprint["catalog"] == plain.fingerprint["catalog"]
+    assert data.fingerprint["judgments"] == plain.fingerprint["judgments"]
+    assert data.fingerprint["dataset"] != plain.fingerprint["dataset"]
+    both, _ = load_data(
+        OmegaConf.create({"models": {}, "dataset": {**dataset, "lowercase": "both"}}), None
+    )
+    assert both.catalog.titles == [t.lower() for t in plain.catalog.titles]
+    with pytest.raises(ConfigError, match=r"dataset.lowercase='upper' \(expected one of none"):
+        load_data(
+            OmegaConf.create({"models": {}, "dataset": {**dataset, "lowercase": "upper"}}), None
+        )

@@ -17,8 +17,7 @@ generator (the same texts every run), and classified by Arrow's vectorised UTF-8
 >>> print(case_mismatch_warning(queries, titles, versions=["use_m3", "e5_small"]))
 queries are upper-case (100% of 20 queries with letters) but catalog texts are not (0% of 20): \
 model versions use_m3, e5_small may be case-sensitive and match them worse; lower-case the \
-queries (evalkit has no dataset option for it: write the queries file with lower-cased query \
-texts, e.g. the TREC topics' <title> text or the queries' text column, and load that)
+queries (dataset.lowercase=queries)
 >>> case_mismatch_warning([t.lower() for t in queries], titles) is None
 True
 """
@@ -26,10 +25,15 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evalkit.data.schema import EvalData
 
 #: A side whose share of all-upper-case texts reaches this is "upper-case".
 UPPER_SHARE = 0.9
@@ -43,11 +47,8 @@ SAMPLE = 20_000
 _CASED = r"[\p{Lu}\p{Ll}\p{Lt}]"
 
 _FIX = {
-    "queries": "lower-case the queries (evalkit has no dataset option for it: write the queries "
-    "file with lower-cased query texts, e.g. the TREC topics' <title> text or the queries' text "
-    "column, and load that)",
-    "catalog texts": "lower-case the catalog texts (evalkit has no dataset option for it: write "
-    "the corpus with lower-cased titles and texts and load that)",
+    "queries": "lower-case the queries (dataset.lowercase=queries)",
+    "catalog texts": "lower-case the catalog texts (dataset.lowercase=catalog)",
 }
 
 
@@ -108,3 +109,52 @@ def case_mismatch_warning(
                 f"{_FIX[upper]}"
             )
     return None
+
+
+#: ``dataset.lowercase``: which side's texts are lower-cased after loading.
+LOWERCASE = ("none", "queries", "catalog", "both")
+
+
+def lowercase(data: EvalData, which: str | None) -> EvalData:
+    """``data`` with the queries' and / or the catalog's texts lower-cased (``dataset.lowercase``:
+    none | queries | catalog | both), fingerprinted anew (the texts changed, so the digests do).
+
+    >>> from evalkit.data.schema import Catalog, EvalData, Queries
+    >>> d = EvalData("x", Catalog(["a"], ["Red Shoe"]), Queries(["q"], ["RED SHOE"]), None)
+    >>> lowercase(d, "queries").queries.texts, lowercase(d, "both").catalog.titles
+    (['red shoe'], ['red shoe'])
+    >>> lowercase(d, "queries").fingerprint["queries"] != d.fingerprint.get("queries")
+    True
+    """
+    from evalkit.data.digest import fingerprint_data
+    from evalkit.errors import ConfigError
+
+    which = "none" if which in (None, "", False) else str(which).strip().lower()
+    if which not in LOWERCASE:
+        raise ConfigError(
+            f"dataset.lowercase={which!r} (expected one of {', '.join(LOWERCASE)}: the side "
+            "whose texts are lower-cased)"
+        )
+    if which == "none":
+        return data
+    queries, catalog = data.queries, data.catalog
+    if which in ("queries", "both"):
+        queries = replace(queries, texts=[t.lower() for t in queries.texts])
+    if which in ("catalog", "both"):
+        catalog = replace(
+            catalog,
+            titles=[t.lower() for t in catalog.titles],
+            texts=None if catalog.texts is None else [t.lower() for t in catalog.texts],
+        )
+    fingerprint = fingerprint_data(
+        catalog,
+        queries,
+        data.judgments,
+        data.text_field,
+        data.fingerprint.get("clicks"),
+        known={"judgments": data.fingerprint["judgments"]}
+        if "judgments" in data.fingerprint
+        else None,
+        title_separator=data.title_separator,
+    )
+    return replace(data, queries=queries, catalog=catalog, fingerprint=fingerprint)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
-from evalkit.data.case import case_mismatch_warning
+from evalkit.data.case import case_mismatch_warning, lowercase
 from evalkit.data.digest import fingerprint_data
 from evalkit.data.extra import merge_extra_judgments
 from evalkit.data.schema import EvalData
@@ -45,6 +45,7 @@ def load_data(cfg: DictConfig, clicks: dict[str, Any] | None) -> tuple[EvalData,
     (``dataset.extra_judgments``), checked to be scorable."""
     dataset_cfg, extra_judgments = split_dataset_config(cfg.dataset)
     data: EvalData = build(dataset_cfg, "dataset")
+    data = lowercase(data, cfg.dataset.get("lowercase"))  # dataset.lowercase, any loader
     data, click_stage = with_clicks(data, clicks)
     data = merge_extra_judgments(data, extra_judgments)  # dataset.extra_judgments, any loader
     if data.judgments is None or not data.judgments.qrels:

@@ -156,8 +156,15 @@ def _drop_secrets(node: Any) -> Any:
     return node
 
 
+#: Keys of the dataset section that evalkit reads itself, for every loader (the loaders never
+#: see them): ``extra_judgments`` (:mod:`evalkit.data.extra`), ``lowercase``
+#: (:func:`evalkit.data.case.lowercase`).
+EVALKIT_DATASET_KEYS = (CONFIG_KEY, "lowercase")
+
+
 def split_dataset_config(node: Any) -> tuple[Any, str | None]:
-    """``(dataset config without extra_judgments, its value)``: the loaders never see the key.
+    """``(dataset config without evalkit's own keys, the extra_judgments value)``: the loaders
+    never see :data:`EVALKIT_DATASET_KEYS`.
 
     The copy keeps its parent, so interpolations (``${..repo}``) resolve as before.
     """
@@ -165,10 +172,11 @@ def split_dataset_config(node: Any) -> tuple[Any, str | None]:
 
     from omegaconf import open_dict
 
-    if not isinstance(node, DictConfig) or CONFIG_KEY not in node:
+    if not isinstance(node, DictConfig) or not any(k in node for k in EVALKIT_DATASET_KEYS):
         return node, None
     value = node.get(CONFIG_KEY)
     rest = copy.deepcopy(node)
     with open_dict(rest):
-        rest.pop(CONFIG_KEY)
+        for key in EVALKIT_DATASET_KEYS:
+            rest.pop(key, None)
     return rest, (str(value) if value not in (None, "") else None)
