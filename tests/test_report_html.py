@@ -73,6 +73,7 @@ def test_verdict_json(report) -> None:
     gates = {g["name"]: g for g in cand["gates"]}
     assert set(gates) == {
         "primary_metric",
+        "judgment_coverage",
         "secondary_metrics",
         "mean_cosine_shift",
         "top_k_agreement",
@@ -82,6 +83,12 @@ def test_verdict_json(report) -> None:
         "latency_p95_increase",
         "endpoint_checks",
     }
+    # Cranfield's judgments leave most of a top 10 unjudged: the coverage line is a follow-up,
+    # and verdict.json carries both versions' shares and the judged-only call
+    assert gates["judgment_coverage"]["status"] == "WARN"
+    cov = cand["coverage"]
+    assert cov["sparse"] and set(cov["unjudged"]) == {"v1", "v2_truncated"}
+    assert cov["judged_only"]["status"] in ("better", "no_worse", "worse", "inconclusive")
     assert gates["top_k_agreement"]["status"] == "WARN"  # behaviour change: a follow-up
     assert gates["top_k_agreement"]["threshold"] == ">= 0.92"
     assert gates["top_k_agreement"]["observed"] == pytest.approx(
