@@ -1,0 +1,334 @@
+"""A simulated canary: the gateway log of an A/B between two rankings of the same data (the demo's).
+
+Synthetic data, like :mod:`evalkit.data.demo` and :mod:`evalkit.data.click_simulation`: every
+Parquet part carries ``evalkit.simulated=true`` in its file metadata.  The model, all draws from
+one ``numpy`` generator seeded by ``seed``:
+
+- **Units.** ``users`` users, each in the treatment with probability ``split`` (one Bernoulli
+  draw per user), else in the control.
+- **Requests.** A user makes ``Poisson(requests_per_user)`` requests (users with none never
+  appear in the log), each at a time uniform over the ``days`` days from ``start`` (UTC).  The
+  query of a request is drawn from the queries both rankings hold, with probability proportional
+  to the data's query frequency column (uniform without one).  A request's latency is drawn with
+  replacement from its arm's ``latency_ms`` array (one value per request, repeated on its rows).
+- **Impressions.** A request shows its arm's own ranking of the query: the top ``top_k`` items in
+  rank order (fewer when the ranking holds fewer), at positions ``1..top_k``, with that ranking's
+  similarity scores.
+- **Clicks.** :class:`~evalkit.data.click_simulation.ClickModel`'s position-based model (its
+  default parameters) on the data's graded judgments (unjudged = grade 0): the impression at
+  position ``r`` of an item of grade ``g`` is clicked with probability
+  ``1 / r**eta * attractiveness(g)``, independently per impression, where
+  ``attractiveness(g) = alpha_min + (alpha_max - alpha_min) * (2**g - 1) / (2**max_grade - 1)``.
+  A ``cascade`` model is simulated per request instead (scan from the top, stop after a click
+  with ``stop_prob``).
+
+Requests are numbered in time order (``request_id`` ``r00000000``, ...), users ``u00000000``, ...
+One part per day, ``part-<YYYY-MM-DD>.parquet``, written to a temporary name and renamed.
+Request-level draws are made once; impressions are built and written day by day, so memory is
+bounded by one day's impressions.
+
+>>> import tempfile
+>>> import numpy as np, pyarrow.parquet as pq
+>>> from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
+>>> from evalkit.retrieve.ranking import Ranking
+>>> data = EvalData("tiny", Catalog(["d1", "d2", "d3"], ["red shoe", "blue shoe", "hat"]),
+...                 Queries(["q1", "q2"], ["red shoe", "hat"], frequency=[3.0, 1.0]),
+...                 Judgments({"q1": {"d1": 3, "d2": 1}, "q2": {"d3": 2}}))
+>>> def ranking(rows, scores):
+...     return Ranking(["q1", "q2"], np.array(rows), np.array(scores, np.float32), ["d1", "d2", "d3"])
+>>> a = ranking([[0, 1], [2, -1]], [[0.9, 0.5], [0.8, 0.0]])
+>>> b = ranking([[1, 0], [2, 1]], [[0.7, 0.6], [0.9, 0.1]])
+>>> parts = simulate_canary(data, {"control": a, "treatment": b}, {"control": "A", "treatment": "B"},
+...                         {"control": [10.0, 12.0], "treatment": [14.0]}, tempfile.mkdtemp(),
+...                         users=300, days=2, top_k=2)
+>>> [p.name for p in parts]
+['part-2026-11-23.parquet', 'part-2026-11-24.parquet']
+>>> pq.read_metadata(parts[0]).metadata[b"evalkit.simulated"]
+b'true'
+>>> log = pq.read_table(parts).to_pandas()
+>>> log.columns.tolist()[:4], sorted(log.ab_group.unique())
+(['request_id', 'ab_group', 'model_version', 'query'], ['control', 'treatment'])
+>>> log.latency_ms[log.ab_group == "treatment"].unique().tolist()
+[14.0]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from evalkit.data.click_simulation import ClickModel, grade_matrix
+from evalkit.errors import ConfigError
+from evalkit.online.schema import DEFAULT_COLUMNS
+
+__all__ = ["ARMS", "SCHEMA", "SIMULATED_KEY", "simulate_canary"]
+
+#: The two arms, in the order of the ``ab_group`` values (index 0 = control).
+ARMS = ("control", "treatment")
+#: The Parquet file-metadata key that marks a log as simulated.
+SIMULATED_KEY = "evalkit.simulated"
+_DAY_US = 86_400 * 1_000_000
+
+#: The written columns and their types (the gateway's own names, ``DEFAULT_COLUMNS``).
+SCHEMA = pa.schema(
+    [
+        (DEFAULT_COLUMNS["request"], pa.string()),
+        (DEFAULT_COLUMNS["arm"], pa.string()),
+        (DEFAULT_COLUMNS["version"], pa.string()),
+        (DEFAULT_COLUMNS["query"], pa.string()),
+        (DEFAULT_COLUMNS["item"], pa.string()),
+        (DEFAULT_COLUMNS["position"], pa.int32()),
+        (DEFAULT_COLUMNS["score"], pa.float32()),
+        (DEFAULT_COLUMNS["clicked"], pa.int8()),
+        (DEFAULT_COLUMNS["latency"], pa.float64()),
+        (DEFAULT_COLUMNS["user"], pa.string()),
+        (DEFAULT_COLUMNS["timestamp"], pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def simulate_canary(
+    data,
+    rankings: Mapping[str, object],
+    versions: Mapping[str, str],
+    latency_ms: Mapping[str, Sequence[float] | np.ndarray],
+    out_dir: str | Path,
+    *,
+    users: int = 20_000,
+    days: int = 14,
+    split: float = 0.5,
+    requests_per_user: float = 3.0,
+    top_k: int = 10,
+    seed: int = 0,
+    start: str | dt.date = "2026-11-23",
+    click_model: ClickModel | None = None,
+) -> list[Path]:
+    """Write a simulated canary log of ``data`` (an :class:`~evalkit.data.schema.EvalData` with
+    judgments) to ``out_dir``, one Parquet part per day, and return the parts' paths in day order.
+
+    ``rankings`` / ``versions`` / ``latency_ms`` are keyed ``control`` / ``treatment``: each
+    arm's :class:`~evalkit.retrieve.ranking.Ranking`, model version name and per-request
+    latencies (ms) to resample from.  ``click_model`` defaults to ``ClickModel(depth=top_k)``
+    (position-based); ``top_k``, not its ``depth``, decides how many results a request shows.  Parts of an earlier simulation left in ``out_dir`` are removed; a part
+    that is not marked simulated is refused.  The model: see the module docstring.
+    """
+    _check_args(rankings, versions, latency_ms, users, days, split, requests_per_user, top_k)
+    if data.judgments is None or not data.judgments.qrels:
+        raise ConfigError(
+            f"dataset {data.name!r} has no judgments: a simulated canary draws its clicks from "
+            "graded judgments"
+        )
+    model = click_model or ClickModel(depth=top_k)
+    day0 = _start_day(start)
+    lat = {arm: _latencies(arm, latency_ms[arm]) for arm in ARMS}
+    pool, prob = _query_pool(data, rankings)
+    pool_ids = [data.queries.ids[i] for i in pool]
+    items, scores, click_p, item_ids = _shown(
+        rankings, pool_ids, data.judgments.qrels, top_k, model
+    )
+
+    rng = np.random.default_rng(seed)
+    treated = rng.random(users) < split
+    per_user = rng.poisson(requests_per_user, users)
+    req_user = np.repeat(np.arange(users, dtype=np.int64), per_user)
+    n_req = len(req_user)
+    req_time = rng.random(n_req) * days  # in days since start
+    req_query = rng.choice(len(pool), size=n_req, p=prob)
+    draw = rng.random(n_req)
+    order = np.argsort(req_time, kind="stable")
+    req_user, req_time, req_query, draw = (x[order] for x in (req_user, req_time, req_query, draw))
+    req_arm = treated[req_user].astype(np.int64)
+    lat_t, lat_c = _resample(lat["treatment"], draw), _resample(lat["control"], draw)
+    req_lat = np.where(req_arm == 1, lat_t, lat_c)
+    req_us = np.minimum((req_time * _DAY_US).astype(np.int64), days * _DAY_US - 1)
+    req_day = req_us // _DAY_US
+    bounds = np.searchsorted(req_day, np.arange(days + 1))
+
+    texts = np.asarray(data.queries.texts, dtype=object)
+    query_text = pa.array(texts[pool], type=pa.string())
+    item_text = pa.array(np.asarray(item_ids, dtype=object), type=pa.string())
+    arm_text = pa.array(list(ARMS), type=pa.string())
+    version_text = pa.array([str(versions[a]) for a in ARMS], type=pa.string())
+    width = max(8, len(str(max(n_req, users) - 1)))
+    start_us = int(day0.astype("datetime64[us]").astype(np.int64))
+    meta = {
+        SIMULATED_KEY: "true",
+        "evalkit.source": (
+            f"simulated canary of {data.name}: {model.kind} clicks (eta={model.eta}, "
+            f"alpha={model.alpha_min}..{model.alpha_max}), split={split}, seed={seed}"
+        ),
+        "evalkit.versions": f"control={versions['control']},treatment={versions['treatment']}",
+    }
+    schema = SCHEMA.with_metadata(meta)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = [f"part-{day0 + d}.parquet" for d in range(days)]
+    _clear_stale(out, set(names))
+    tmps = [out / f".{name}.tmp" for name in names]
+    try:
+        for d in range(days):
+            s, e = int(bounds[d]), int(bounds[d + 1])
+            arm, q = req_arm[s:e], req_query[s:e]
+            shown = items[arm, q]  # (requests, width), -1 = nothing shown
+            clicked = _clicks(click_p[arm, q], shown >= 0, model, rng)
+            ri, ci = np.nonzero(shown >= 0)  # row-major: request order, then position
+            g = ri + s  # the impressions' requests (global, time order)
+            columns = [
+                _ids("r", pa.array(g), width),
+                arm_text.take(pa.array(arm[ri])),
+                version_text.take(pa.array(arm[ri])),
+                query_text.take(pa.array(q[ri])),
+                item_text.take(pa.array(shown[ri, ci])),
+                pa.array((ci + 1).astype(np.int32)),
+                pa.array(scores[arm[ri], q[ri], ci].astype(np.float32)),
+                pa.array(clicked[ri, ci].astype(np.int8)),
+                pa.array(req_lat[g].astype(np.float64)),
+                _ids("u", pa.array(req_user[g]), width),
+                pa.array(start_us + req_us[g]).cast(pa.timestamp("us", tz="UTC")),
+            ]
+            pq.write_table(pa.Table.from_arrays(columns, schema=schema), tmps[d])
+    except BaseException:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+        raise
+    written = [out / name for name in names]
+    for tmp, path in zip(tmps, written):  # every part written before any is renamed
+        os.replace(tmp, path)
+    return written
+
+
+def _check_args(rankings, versions, latency_ms, users, days, split, requests_per_user, top_k):
+    for what, m in (("rankings", rankings), ("versions", versions), ("latency_ms", latency_ms)):
+        missing = [a for a in ARMS if a not in m]
+        if missing:
+            raise ConfigError(f"simulate_canary: {what} has no {missing} (keys: {sorted(m)})")
+    if not 0 < split < 1:
+        raise ConfigError(f"simulate_canary: split={split} must lie strictly between 0 and 1")
+    if users < 1 or days < 1 or top_k < 1:
+        raise ConfigError(
+            f"simulate_canary: users={users}, days={days}, top_k={top_k} must each be >= 1"
+        )
+    if not requests_per_user > 0:
+        raise ConfigError(f"simulate_canary: requests_per_user={requests_per_user} must be > 0")
+
+
+def _start_day(start) -> np.datetime64:
+    try:
+        return np.datetime64(start, "D")
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"simulate_canary: start={start!r} is not a date (expected YYYY-MM-DD)"
+        ) from e
+
+
+def _resample(values: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``values[floor(u * n)]``: a uniform draw with replacement for each ``u`` in [0, 1)."""
+    return values[np.minimum((u * len(values)).astype(np.int64), len(values) - 1)]
+
+
+def _latencies(arm: str, values) -> np.ndarray:
+    lat = np.asarray(values, dtype=np.float64).ravel()
+    if len(lat) == 0 or not np.all(np.isfinite(lat)) or (lat < 0).any():
+        raise ConfigError(
+            f"simulate_canary: latency_ms[{arm!r}] must hold at least one finite latency >= 0 "
+            f"(got {len(lat)} values)"
+        )
+    return lat
+
+
+def _query_pool(data, rankings) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``data.queries`` both rankings hold, and their draw probabilities."""
+    held = [set(rankings[a].query_ids) for a in ARMS]
+    pool = np.array(
+        [i for i, q in enumerate(data.queries.ids) if q in held[0] and q in held[1]],
+        dtype=np.int64,
+    )
+    if len(pool) == 0:
+        raise ConfigError(
+            f"simulate_canary: no query of {data.name!r} is ranked by both arms' rankings"
+        )
+    freq = data.queries.frequency
+    w = np.ones(len(pool)) if freq is None else np.asarray(freq, dtype=float)[pool]
+    w = np.where(np.isfinite(w) & (w > 0), w, 0.0)
+    if w.sum() <= 0:
+        w = np.ones(len(pool))
+    return pool, w / w.sum()
+
+
+def _shown(rankings, pool_ids: list[str], qrels, top_k: int, model: ClickModel):
+    """Per arm and pool query: the shown items (indices into the returned item ids, ``-1`` =
+    nothing shown), their scores, and their click probabilities (PBM: examination x
+    attractiveness) or attractiveness (cascade); arrays of shape ``(2, len(pool_ids), top_k)``."""
+    items = np.full((2, len(pool_ids), top_k), -1, dtype=np.int64)
+    scores = np.zeros((2, len(pool_ids), top_k), dtype=np.float32)
+    prob = np.zeros((2, len(pool_ids), top_k), dtype=np.float64)
+    top = max([g for js in qrels.values() for g in js.values()] or [1])
+    exam = 1.0 / np.arange(1, top_k + 1, dtype=float) ** model.eta
+    control, treatment = (rankings[a] for a in ARMS)
+    same = control.item_ids is treatment.item_ids or control.item_ids == treatment.item_ids
+    ids = [np.asarray(control.item_ids, dtype=object)]
+    if not same:
+        ids.append(np.asarray(treatment.item_ids, dtype=object))
+    for a, r in enumerate((control, treatment)):
+        offset = 0 if a == 0 or same else len(control.item_ids)
+        row_of = {q: i for i, q in enumerate(r.query_ids)}
+        sel = np.array([row_of[q] for q in pool_ids], dtype=np.int64)
+        rows_all, grades_all = grade_matrix(r, qrels, top_k)
+        rows, w = rows_all[sel], rows_all.shape[1]
+        attr = np.where(rows >= 0, model.attractiveness(grades_all[sel], top), 0.0)
+        items[a, :, :w] = np.where(rows >= 0, rows + offset, -1)
+        scores[a, :, :w] = np.asarray(r.scores, dtype=np.float32)[sel, :w]
+        prob[a, :, :w] = attr * exam[None, :w] if model.kind == "pbm" else attr
+    return items, scores, prob, np.concatenate(ids)
+
+
+def _clicks(
+    prob: np.ndarray, shown: np.ndarray, model: ClickModel, rng: np.random.Generator
+) -> np.ndarray:
+    """Clicked impressions of ``(requests, width)`` shown lists: PBM, independent per impression
+    with probability ``prob``; cascade, scanned from the top with attractiveness ``prob``."""
+    if model.kind == "pbm":
+        return (rng.random(prob.shape) < prob) & shown
+    attractive = (rng.random(prob.shape) < prob) & shown
+    halts = attractive & (rng.random(prob.shape) < model.stop_prob)
+    examined = (np.cumsum(halts, axis=1) - halts) == 0  # no halting click above
+    return attractive & examined
+
+
+def _ids(prefix: str, numbers: pa.Array, width: int) -> pa.Array:
+    """``prefix`` + the zero-padded numbers, as strings (``r00000012``)."""
+    digits = pc.utf8_lpad(numbers.cast(pa.string()), width=width, padding="0")
+    return pc.binary_join_element_wise(prefix, digits, "")
+
+
+def _clear_stale(out: Path, keep: set[str]) -> None:
+    """Remove parts of an earlier simulation that this one does not overwrite; refuse to touch
+    (or mix with) a part that is not marked simulated."""
+    for old in sorted(out.glob("part-*.parquet")):
+        if old.name in keep and not _is_simulated(old):
+            raise ConfigError(
+                f"simulate_canary: {old} exists and is not a simulated log; choose another out_dir"
+            )
+        if old.name not in keep:
+            if not _is_simulated(old):
+                raise ConfigError(
+                    f"simulate_canary: {out} holds {old.name}, which is not a simulated log; "
+                    "choose another out_dir"
+                )
+            old.unlink()
+
+
+def _is_simulated(path: Path) -> bool:
+    try:
+        meta = pq.read_metadata(path).metadata or {}
+    except (OSError, pa.ArrowException):
+        return False
+    return meta.get(SIMULATED_KEY.encode()) == b"true"
