@@ -1,0 +1,756 @@
+"""Read a canary's gateway log in one streamed, columnar pass and reduce it to per-unit sums.
+
+:func:`aggregate_log` never holds the log: DuckDB (chosen by ``benchmarks/bench_online.py``, see
+benchmarks/README.md) scans the columns it needs from a file, a folder of parts, a glob or an fsspec
+URL (Parquet, JSON lines, CSV, TSV), with a memory limit (``EVALKIT_ONLINE_MEMORY``, default 1GB;
+larger states spill to a temporary folder removed afterwards) and ``EVALKIT_ONLINE_THREADS``
+threads (default: every core).  Three scans of the log:
+
+1. per request (hash aggregation): arm, unit, impressions, clicks, first clicked position,
+   latency (the MAX over the request's rows: the gateway logs one value per request), the first
+   timestamp (its UTC day is the request's day), query, slice columns, clicks at or above the
+   arm's cut-off, and the checks (clicked / latency / position / timestamp values, two arms,
+   duplicate positions);
+2. per impression and arm: impressions and clicks per position, per model version, and per cell
+   of a score grid (4 significant digits) from which the equal-count score bins are cut;
+3. the AUC sums, only over requests with a click and a non-click: the Mann-Whitney U of score vs
+   click within the request from one window ``PARTITION BY request ORDER BY score``: the average
+   rank of a row is ``(rank() + cume_dist() * n) / 2`` (ties share their mean rank), and
+   ``U = sum over clicked rows of average ranks - c (c + 1) / 2``.
+
+Everything after these scans reads the per-request table (one row per request), not the log.
+
+Score bins (:class:`~evalkit.online.schema.ScoreBins`): approximate quantiles, exact counts.  The
+scores are first counted on a grid of 4 significant digits per arm; the bins are cut between
+grid cells at the cells where the cumulative count first reaches ``i / n`` of the arm's
+impressions, so each bin's share is within one grid cell of ``1 / n`` (cells so heavy that two
+cuts fall in one are merged: fewer bins).  ``edges[i]`` is the smallest score of bin ``i``
+(``edges[-1]`` the largest score), so ``edges[i] <= s < edges[i + 1]`` holds for every raw score.
+
+Slices: query length bands (whitespace tokens: ``1`` | ``2-3`` | ``4+``, an empty query in the
+first), query frequency bands (a query's frequency = its requests in the whole log, both arms; a
+query is ``head`` when the strictly more frequent queries carry < 50% of the requests, ``torso``
+when < 80%, else ``tail``, as :func:`evalkit.compare.slices.frequency_bands`), and each column
+of ``settings.slices`` (its value on the request's rows: the smallest one; ``(missing)`` when
+null).  A slice's sums are per unit, over the unit's requests in that slice.
+
+Timestamps: a timestamp column is read as is (naive = UTC); strings are parsed as ISO-8601 (UTC
+when they carry no offset), numbers as Unix seconds.
+
+>>> import tempfile, pathlib, pandas as pd
+>>> from evalkit.online.settings import OnlineSettings
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> pd.DataFrame({"request_id": [1, 1, 2, 2], "ab_group": ["control"] * 2 + ["treatment"] * 2,
+...               "position": [1, 2, 1, 2], "clicked": [0, 1, 1, 0],
+...               "similarity_score": [0.9, 0.8, 0.7, 0.6]}).to_parquet(d / "log.parquet")
+>>> agg = aggregate_log(OnlineSettings(path=str(d / "log.parquet")))
+>>> agg.unit, agg.rows, agg.control.units.first_click_rr.tolist()
+('request_id', 4, [0.5])
+>>> agg.control.units.auc_u.tolist(), agg.treatment.units.auc_u.tolist()
+([0.0], [1.0])
+>>> sorted(agg.missing)
+['latency', 'query', 'timestamp', 'user', 'version']
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalkit.errors import DataError
+from evalkit.online.schema import (
+    DEFAULT_COLUMNS,
+    REQUIRED,
+    ArmAggregate,
+    DailySums,
+    OnlineAggregate,
+    PositionCounts,
+    ScoreBins,
+    UnitSums,
+)
+from evalkit.online.settings import OnlineSettings
+
+EXTENSIONS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+}
+MISSING_LEVEL = "(missing)"
+LENGTH_BANDS = ("1", "2-3", "4+")
+HEAD_SHARE, TORSO_SHARE = 0.5, 0.8
+GRID_DIGITS = 4  # significant digits of the score grid the bins are cut on
+WHY_MISSING = {
+    "version": "no model_version column: the versions come from models=[A,B]",
+    "query": "no query column: query length and frequency slices are off",
+    "position": "no position column: every row is read as position 1 (one row per request)",
+    "score": "no similarity score column: score bins, the score-click AUC and cut-offs are off",
+    "latency": "no latency column: the latency gate is not measured",
+    "user": "no user column: the randomization unit is the request",
+    "timestamp": "no timestamp column: daily CTR is off",
+}
+
+
+def _ext_format(name: str) -> str | None:
+    name = name.lower()
+    for suffix in (".gz", ".zst", ".bz2"):
+        name = name.removesuffix(suffix)
+    return EXTENSIONS.get(os.path.splitext(name)[1])
+
+
+def _resolve(settings: OnlineSettings) -> tuple[list[str], str, Any]:
+    """The log's files (sorted), their format, and an fsspec filesystem (None: local)."""
+    path = settings.path
+    if not path:
+        raise DataError("online.path is empty", expected="a file, folder, glob or URL of the log")
+    fs = None
+    if "://" in path and not path.startswith("file://"):
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(path)
+        proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        if any(ch in root for ch in "*?["):
+            found = fs.glob(root)
+        elif fs.isdir(root):
+            found = fs.find(root)
+        else:
+            found = [root] if fs.exists(root) else []
+        found = [f"{proto}://{f.removeprefix(proto + '://')}" for f in found]
+    else:
+        local = path.removeprefix("file://")
+        if any(ch in local for ch in "*?["):
+            found = globmod.glob(local, recursive=True)
+        elif os.path.isdir(local):
+            found = [str(p) for p in Path(local).rglob("*") if p.is_file()]
+        else:
+            found = [local] if os.path.isfile(local) else []
+    found = sorted(
+        f
+        for f in found
+        if not os.path.basename(f).startswith(("_", "."))
+        and (settings.format or _ext_format(f)) is not None
+    )
+    if not found:
+        raise DataError(
+            "no log file found",
+            file=path,
+            expected="a Parquet / JSON lines / CSV / TSV file, a folder of parts, a glob or a URL "
+            "(or set online.format when the extension says nothing)",
+        )
+    fmt = settings.format or _ext_format(found[0])
+    fmt = {"jsonl": "json", "ndjson": "json"}.get(fmt, fmt)
+    if fmt not in ("parquet", "json", "csv", "tsv"):
+        raise DataError(
+            f"unknown log format {fmt!r}", file=path, expected="parquet | json | csv | tsv"
+        )
+    if not settings.format:
+        odd = [f for f in found if _ext_format(f) != _ext_format(found[0])]
+        if odd:
+            raise DataError(
+                f"this part is not {fmt} like {found[0]}",
+                file=odd[0],
+                expected="every part of the log in one format (move the odd part out)",
+            )
+    return found, fmt, fs
+
+
+def _reader(files: list[str], fmt: str, *, row_numbers: bool = False) -> str:
+    lst = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+    if fmt == "parquet":
+        extra = ", file_row_number=true" if row_numbers else ""
+        return f"read_parquet({lst}{extra})"
+    if fmt == "json":
+        return f"read_json({lst}, format='newline_delimited', union_by_name=true)"
+    delim = "\\t" if fmt == "tsv" else ","
+    return f"read_csv({lst}, header=true, delim=E'{delim}', union_by_name=true)"
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(float(value))
+
+
+@dataclass
+class _Log:
+    """The resolved log: files, format, DuckDB connection, column names and types."""
+
+    con: Any
+    files: list[str]
+    fmt: str
+    types: dict[str, str]  # log column -> DuckDB type (first part)
+    cols: dict[str, str]  # contract key -> log column, present ones
+    unit: str = "request"  # the unit's contract key
+    slices: tuple[str, ...] = ()  # slice columns present
+
+    def source(self, files: list[str] | None = None, *, row_numbers: bool = False) -> str:
+        return _reader(files or self.files, self.fmt, row_numbers=row_numbers)
+
+
+def _connect(fs: Any, tmp: str) -> Any:
+    import duckdb
+
+    threads = int(os.environ.get("EVALKIT_ONLINE_THREADS", 0)) or os.cpu_count() or 1
+    con = duckdb.connect(
+        config={
+            "threads": threads,
+            "memory_limit": os.environ.get("EVALKIT_ONLINE_MEMORY", "1GB"),
+            "temp_directory": tmp,
+            "preserve_insertion_order": False,
+        }
+    )
+    con.execute("SET TimeZone = 'UTC'")
+    if fs is not None:
+        con.register_filesystem(fs)
+    return con
+
+
+def _schemas(con: Any, files: list[str], fmt: str) -> dict[str, str]:
+    """Each part's columns (and, for Parquet, types) must be the same; the first part's."""
+    first: dict[str, str] | None = None
+    for f in files:
+        try:
+            rows = con.execute(f"DESCRIBE SELECT * FROM {_reader([f], fmt)}").fetchall()
+        except Exception as exc:  # duckdb.Error: unreadable part
+            raise DataError(
+                f"cannot read this part: {str(exc).splitlines()[0]}",
+                file=f,
+                expected=f"a readable {fmt} file",
+            ) from None
+        schema = {r[0]: r[1] for r in rows}
+        if first is None:
+            first = schema
+            continue
+        same = schema == first if fmt == "parquet" else set(schema) == set(first)
+        if not same:
+            diff = sorted(set(schema.items()) ^ set(first.items()))
+            if fmt != "parquet":
+                diff = sorted(set(schema) ^ set(first))
+            raise DataError(
+                f"this part's schema differs from {files[0]}'s (differences: "
+                f"{', '.join(map(str, diff))})",
+                file=f,
+                expected="the same columns and types in every part (rewrite the odd part)",
+            )
+    assert first is not None
+    return first
+
+
+def _expressions(log: _Log, settings: OnlineSettings, cutoffs) -> dict[str, str]:
+    """Named SQL expressions over one raw row (the ``base`` select)."""
+    c, t = log.cols, log.types
+    ex = {"r": _q(c["request"]), "a": f"coalesce(CAST({_q(c['arm'])} AS VARCHAR), '(null)')"}
+    ck, ct = _q(c["clicked"]), t[c["clicked"]].upper()
+    if ct == "BOOLEAN":
+        ex["c"] = f"CAST({ck} AS INTEGER)"
+    elif ct == "VARCHAR":
+        ex["c"] = (
+            f"CASE lower(trim({ck})) WHEN '1' THEN 1 WHEN 'true' THEN 1 WHEN '0' THEN 0 "
+            "WHEN 'false' THEN 0 END"
+        )
+    else:
+        ex["c"] = f"CASE WHEN {ck} = 1 THEN 1 WHEN {ck} = 0 THEN 0 END"
+    ex["p"] = f"TRY_CAST({_q(c['position'])} AS BIGINT)" if "position" in c else "1"
+    if "score" in c:
+        ex["s"] = f"TRY_CAST({_q(c['score'])} AS DOUBLE)"
+    if "latency" in c:
+        ex["l"] = f"TRY_CAST({_q(c['latency'])} AS DOUBLE)"
+        ex["l_raw"] = _q(c["latency"])
+    if "timestamp" in c:
+        tk, tt = _q(c["timestamp"]), t[c["timestamp"]].upper()
+        if tt.startswith(("TIMESTAMP", "DATE")):
+            ex["t"] = f"epoch(CAST({tk} AS TIMESTAMPTZ))"
+        elif tt == "VARCHAR":
+            ex["t"] = f"epoch(TRY_CAST({tk} AS TIMESTAMPTZ))"
+        else:
+            ex["t"] = f"TRY_CAST({tk} AS DOUBLE)"
+    if "query" in c:
+        ex["q"] = f"coalesce(CAST({_q(c['query'])} AS VARCHAR), '')"
+    if log.unit != "request":
+        ex["u"] = _q(c[log.unit])
+    if "version" in c:
+        ex["v"] = f"coalesce(CAST({_q(c['version'])} AS VARCHAR), '(null)')"
+    for i, name in enumerate(log.slices):
+        ex[f"x{i}"] = f"coalesce(CAST({_q(name)} AS VARCHAR), '{MISSING_LEVEL}')"
+    return ex
+
+
+def _bad(key: str, ex: dict[str, str]) -> str:
+    """SQL condition of a row whose ``key`` value is invalid."""
+    return {
+        "c": "c IS NULL",
+        "l": "(l_raw IS NOT NULL AND (l IS NULL OR NOT isfinite(l) OR l < 0))",
+        "p": "(p IS NULL OR p < 1)",
+        "t": "t IS NULL OR NOT isfinite(t)",
+    }[key]
+
+
+def _locate(
+    log: _Log, ex: dict[str, str], cond: str, show: str, params=(), nth: int = 1
+) -> tuple[str, int | None, Any]:
+    """The file, 1-based row and ``show`` value of the ``nth`` row matching ``cond`` (file order)."""
+    log.con.execute("SET threads = 1")
+    select = ", ".join(f"{v} AS {k}" for k, v in ex.items()) + f", {show} AS shown"
+    seen = 0
+    for f in log.files:
+        if log.fmt == "parquet":
+            src = log.source([f], row_numbers=True)
+            inner = f"SELECT file_row_number + 1 AS rn, {select} FROM {src}"
+        else:
+            inner = f"SELECT row_number() OVER () AS rn, {select} FROM {log.source([f])}"
+        sql = f"SELECT rn, shown FROM ({inner}) WHERE {cond} ORDER BY rn LIMIT {nth - seen}"
+        rows = log.con.execute(sql, list(params)).fetchall()
+        if len(rows) + seen >= nth:
+            rn, value = rows[nth - seen - 1]
+            return f, int(rn), value
+        seen += len(rows)
+    return log.files[0], None, None
+
+
+def _raise_row(log, ex, key, raw_col, message, expected):
+    f, row, value = _locate(log, ex, _bad(key, ex), f"CAST({_q(raw_col)} AS VARCHAR)")
+    raise DataError(message.format(value=value), file=f, row=row, field=raw_col, expected=expected)
+
+
+def aggregate_log(
+    settings: OnlineSettings, cutoffs: tuple[float, float] | None = None
+) -> OnlineAggregate:
+    """Reduce the gateway log at ``settings.path`` to per-arm, per-unit sums (see the module).
+
+    ``cutoffs`` (default ``settings.cutoffs``): ``(control cut-off, treatment cut-off)``; each
+    arm's ``clicks_above`` holds its clicked impressions with a score at or above its own cut-off.
+    Raises :class:`~evalkit.errors.DataError` (one line: file, row, fix) on bad input; writes
+    nothing but DuckDB's spill files in a temporary folder it removes.
+    """
+    t0 = time.perf_counter()
+    cutoffs = cutoffs if cutoffs is not None else settings.cutoffs
+    files, fmt, fs = _resolve(settings)
+    tmp = tempfile.mkdtemp(prefix="evalkit-online-")
+    con = _connect(fs, tmp)
+    try:
+        types = _schemas(con, files, fmt)
+        return _aggregate(con, settings, files, fmt, types, cutoffs, t0)
+    finally:
+        con.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _aggregate(con, settings, files, fmt, types, cutoffs, t0) -> OnlineAggregate:
+    import duckdb
+
+    cols = {k: settings.column(k) for k in DEFAULT_COLUMNS if settings.column(k) in types}
+    for key in REQUIRED:
+        if key not in cols:
+            name = settings.column(key)
+            raise DataError(
+                f"no {key} column {name!r}; columns found: {', '.join(types)}",
+                file=files[0],
+                field=name,
+                expected=f"a {key} column (rename it, or set online.columns.{key}=<its name>)",
+            )
+    missing = {k: WHY_MISSING[k] for k in DEFAULT_COLUMNS if k not in cols and k in WHY_MISSING}
+    unit = settings.unit or ("user" if "user" in cols else "request")
+    if unit not in ("user", "request"):
+        raise DataError(f"online.unit is {unit!r}", field="online.unit", expected="user | request")
+    if unit not in cols:
+        raise DataError(
+            f"online.unit=user but there is no user column {settings.column('user')!r}; "
+            f"columns found: {', '.join(types)}",
+            file=files[0],
+            expected="a user column, or online.unit=request",
+        )
+    if unit == "user":
+        missing.pop("user", None)
+    slices = []
+    for name in settings.slices:
+        if name in types:
+            slices.append(name)
+        else:
+            missing[f"slice:{name}"] = f"no column {name!r}: its slices are off"
+    log = _Log(con, files, fmt, types, cols, unit, tuple(slices))
+    ex = _expressions(log, settings, cutoffs)
+    base = f"SELECT {', '.join(f'{v} AS {k}' for k, v in ex.items())} FROM {log.source()}"
+    ctl, trt = settings.control, settings.treatment
+    arms_sql = f"({_lit(ctl)}, {_lit(trt)})"
+    has = set(ex)
+    try:
+        _scan_requests(log, ex, base, has, cutoffs, ctl, trt)
+    except duckdb.Error as exc:
+        raise DataError(
+            f"cannot read the log: {str(exc).splitlines()[0]}",
+            file=settings.path,
+            expected="a readable log (see the DuckDB message)",
+        ) from None
+    _check(log, ex, settings, has)
+    if "s" in has:
+        _scan_auc(log, base, arms_sql)
+    hist = _scan_impressions(log, base, has, arms_sql)
+    if "q" in has:
+        _query_bands(log, arms_sql)
+
+    agg_arms = {}
+    for arm in (ctl, trt):
+        agg_arms[arm] = _arm(log, arm, has, hist, settings, cutoffs)
+    both, examples = _units_in_both(log, arms_sql) if unit == "user" else (0, [])
+    other = dict(
+        con.execute(
+            f"SELECT a, sum(imp)::BIGINT FROM req WHERE a NOT IN {arms_sql} GROUP BY a ORDER BY a"
+        ).fetchall()
+    )
+    rows = int(con.execute("SELECT coalesce(sum(imp), 0) FROM req").fetchone()[0])
+    return OnlineAggregate(
+        control=agg_arms[ctl],
+        treatment=agg_arms[trt],
+        unit=cols[unit],
+        rows=rows,
+        files=list(files),
+        columns=dict(cols),
+        missing=missing,
+        units_in_both=both,
+        units_in_both_examples=examples,
+        other_arms=other,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _scan_requests(log, ex, base, has, cutoffs, ctl, trt) -> None:
+    """Scan 1: the per-request table ``req``."""
+    aggs = [
+        "min(a) AS a",
+        "max(a) AS a2",
+        "count(*) AS imp",
+        "coalesce(sum(c), 0) AS clicks",
+        "count(*) FILTER (c IS NULL) AS bad_c",
+        "min(p) FILTER (c = 1) AS first_p",
+        "count(*) FILTER (p IS NULL OR p < 1) AS bad_p",
+        "bit_count(bit_or(CASE WHEN p BETWEEN 1 AND 64 THEN (1::UBIGINT << (p - 1)::UBIGINT) END))"
+        " AS n_pos",
+        "count(*) FILTER (p > 64) AS big_p",
+    ]
+    if "u" in has:
+        aggs.append("min(u) AS u")
+    if "l" in has:
+        aggs += ["max(l) AS lat", f"count(*) FILTER ({_bad('l', ex)}) AS bad_l"]
+    if "t" in has:
+        aggs += ["min(t) AS t", f"count(*) FILTER ({_bad('t', ex)}) AS bad_t"]
+    if "q" in has:
+        aggs.append("min(q) AS q")
+    aggs += [f"min(x{i}) AS x{i}" for i in range(len(log.slices))]
+    if "s" in has and cutoffs is not None:
+        cut = f"CASE a WHEN {_lit(ctl)} THEN {_lit(cutoffs[0])} ELSE {_lit(cutoffs[1])} END"
+        aggs.append(f"count(*) FILTER (c = 1 AND s >= {cut}) AS above")
+    log.con.execute(
+        f"CREATE TEMP TABLE req AS SELECT r, {', '.join(aggs)} FROM ({base}) GROUP BY r"
+    )
+
+
+def _check(log: _Log, ex, settings: OnlineSettings, has) -> None:
+    """Every bad-input check the per-request table can tell; the file and row of the first case."""
+    con, c = log.con, log.cols
+
+    def count(cond: str) -> int:
+        return int(con.execute(f"SELECT count(*) FROM req WHERE {cond}").fetchone()[0])
+
+    if count("bad_c > 0"):
+        _raise_row(
+            log, ex, "c", c["clicked"], "clicked is {value!r}",
+            "0 / 1 / true / false (fix the value or drop the row)",
+        )  # fmt: skip
+    if "l" in has and count("bad_l > 0"):
+        _raise_row(
+            log, ex, "l", c["latency"], "latency is {value}",
+            "a finite latency >= 0 in ms (fix the value or drop the row)",
+        )  # fmt: skip
+    if "position" in c and count("bad_p > 0"):
+        _raise_row(
+            log, ex, "p", c["position"], "position is {value}",
+            "a 1-based position (the top result is 1)",
+        )  # fmt: skip
+    if "t" in has and count("bad_t > 0"):
+        _raise_row(
+            log, ex, "t", c["timestamp"], "timestamp {value!r} cannot be parsed",
+            "an ISO-8601 timestamp (UTC unless it has an offset) or Unix seconds",
+        )  # fmt: skip
+    two = con.execute("SELECT r, a, a2 FROM req WHERE a <> a2 LIMIT 1").fetchone()
+    if two is not None:
+        r, a1, a2 = two
+        _, _, first = _locate(log, ex, "r = ?", "a", (r,))  # the arm of its first row
+        f, row, _ = _locate(log, ex, "r = ? AND a <> ?", "a", (r, first))
+        raise DataError(
+            f"request {r!r} is under two arms ({a1!r} and {a2!r}): this row is not under "
+            f"its first row's arm {first!r}",
+            file=f,
+            row=row,
+            field=c["arm"],
+            expected="each request under one arm (fix the gateway's assignment or drop it)",
+        )
+    dup = con.execute("SELECT r FROM req WHERE n_pos + big_p < imp LIMIT 1").fetchone()
+    if dup is None and count("big_p > 0"):  # positions > 64: checked exactly
+        dup = con.execute(
+            f"SELECT r FROM ({log_base(log, ex)}) WHERE r IN (SELECT r FROM req WHERE big_p > 0) "
+            "GROUP BY r, p HAVING count(*) > 1 LIMIT 1"
+        ).fetchone()
+    if dup is not None:
+        r = dup[0]
+        p = con.execute(
+            f"SELECT p FROM ({log_base(log, ex)}) WHERE r = ? GROUP BY p HAVING count(*) > 1 "
+            "ORDER BY p LIMIT 1",
+            [r],
+        ).fetchone()[0]
+        f, row, _ = _locate(log, ex, "r = ? AND p = ?", "p", (r, p), nth=2)
+        what = "position" if "position" in c else "row (no position column: position 1)"
+        raise DataError(
+            f"request {r!r} has {what} {p} twice",
+            file=f,
+            row=row,
+            field=c.get("position", c["request"]),
+            expected="one row per (request, position): drop the duplicate"
+            + ("" if "position" in c else ", or add the position column"),
+        )
+    found = con.execute(
+        "SELECT a, sum(imp)::BIGINT AS n FROM req GROUP BY a ORDER BY n DESC, a"
+    ).fetchall()
+    counts = dict(found)
+    listing = ", ".join(f"{a!r} ({n} rows)" for a, n in found)
+    ctl, trt = settings.control, settings.treatment
+    if ctl not in counts and trt not in counts:
+        raise DataError(
+            f"arm values {ctl!r} / {trt!r} not found in column {c['arm']!r}; found: {listing}",
+            file=settings.path,
+            field=c["arm"],
+            expected="online.control / online.treatment set to two of the values found",
+        )
+    for name, key in ((ctl, "control"), (trt, "treatment")):
+        if name not in counts:
+            raise DataError(
+                f"the {key} arm {name!r} is empty (no rows); found: {listing}",
+                file=settings.path,
+                field=c["arm"],
+                expected=f"rows of both arms (or online.{key} set to one of the values found)",
+            )
+
+
+def log_base(log: _Log, ex: dict[str, str]) -> str:
+    return f"SELECT {', '.join(f'{v} AS {k}' for k, v in ex.items())} FROM {log.source()}"
+
+
+def _scan_auc(log: _Log, base: str, arms_sql: str) -> None:
+    """Scan 3: the Mann-Whitney U's rank sums of requests with a click and a non-click."""
+    log.con.execute(
+        "CREATE TEMP TABLE auc AS SELECT r, sum(rk) AS srk, sum(cd) AS scd FROM ("
+        "SELECT r, c, rank() OVER w AS rk, cume_dist() OVER w AS cd FROM ("
+        f"SELECT r, c, s FROM ({base}) WHERE r IN (SELECT r FROM req WHERE clicks > 0 "
+        f"AND clicks < imp AND a IN {arms_sql})) WINDOW w AS (PARTITION BY r ORDER BY s)"
+        ") WHERE c = 1 GROUP BY r"
+    )
+
+
+def _scan_impressions(log: _Log, base: str, has, arms_sql: str) -> dict:
+    """Scan 2: per arm and position, model version and score-grid cell."""
+    sets = ["(a, p)"]
+    if "v" in has:
+        sets.append("(a, v)")
+    extra = ""
+    if "s" in has:
+        sets.append("(a, e, m)")
+        d = GRID_DIGITS - 1
+        extra = (
+            f", CASE WHEN s = 0 THEN -400 ELSE floor(log10(abs(s))) END AS e, "
+            f"CASE WHEN s = 0 THEN 0 ELSE floor(s / pow(10, floor(log10(abs(s))) - {d})) END AS m"
+        )
+    cols = "a, p" + (", v" if "v" in has else "") + (", s" if "s" in has else "")
+    grouped = "a, p" + (", v" if "v" in has else "") + (", e, m" if "s" in has else "")
+    rows = log.con.execute(
+        f"SELECT GROUPING({grouped}) AS g, a, p"
+        + (", v" if "v" in has else "")
+        + ", count(*) AS n, sum(c) AS k"
+        + (", sum(s) AS ss, min(s) AS lo, max(s) AS hi" if "s" in has else "")
+        + f" FROM (SELECT {cols}, c{extra} FROM ({base}) WHERE a IN {arms_sql}"
+        + (" AND (s IS NULL OR isfinite(s))" if "s" in has else "")
+        + f") GROUP BY GROUPING SETS ({', '.join(sets)})"
+    ).fetchnumpy()
+    return rows
+
+
+def _query_bands(log: _Log, arms_sql: str) -> None:
+    """The frequency and length band of each query (frequency: its requests in both arms),
+    as a table ``qband``."""
+    con = log.con
+    freq = con.execute(
+        f"SELECT n, count(*) AS queries FROM (SELECT q, count(*) AS n FROM req "
+        f"WHERE a IN {arms_sql} GROUP BY q) GROUP BY n ORDER BY n DESC"
+    ).fetchnumpy()
+    n = np.asarray(freq["n"], dtype=np.float64)
+    traffic = n * np.asarray(freq["queries"], dtype=np.float64)
+    total = traffic.sum()
+    greater = np.cumsum(traffic) - traffic  # traffic of strictly more frequent queries
+    share = greater / total if total > 0 else np.ones_like(greater)
+    band = np.where(share < HEAD_SHARE, "head", np.where(share < TORSO_SHARE, "torso", "tail"))
+    import pandas as pd
+
+    con.register("bands_df", pd.DataFrame({"n": freq["n"], "band": band}))
+    con.execute("CREATE TEMP TABLE bands AS SELECT * FROM bands_df")
+    con.unregister("bands_df")
+    con.execute(
+        "CREATE TEMP TABLE qband AS SELECT q, band, CASE WHEN tokens <= 1 THEN '1' "
+        "WHEN tokens <= 3 THEN '2-3' ELSE '4+' END AS lband FROM (SELECT q, count(*) AS n, "
+        "len(regexp_split_to_array(trim(q), '\\s+')) AS tokens FROM req "
+        f"WHERE a IN {arms_sql} GROUP BY q) JOIN bands USING (n)"
+    )
+
+
+def _sums_sql(has) -> str:
+    auc = (
+        "coalesce(sum(round(2 * ((auc.srk + auc.scd * imp) / 2 - clicks * (clicks + 1) / 2)) / 2)"
+        ", 0) AS auc_u, coalesce(sum(CASE WHEN auc.r IS NOT NULL THEN clicks * (imp - clicks) "
+        "END), 0) AS auc_pairs"
+        if "s" in has
+        else "0.0 AS auc_u, 0.0 AS auc_pairs"
+    )
+    return (
+        "count(*) AS requests, count(*) FILTER (clicks > 0) AS clicked_requests, "
+        "sum(imp) AS impressions, sum(clicks) AS clicks, "
+        "coalesce(sum(CASE WHEN clicks > 0 THEN 1.0 / first_p END), 0) AS first_click_rr, " + auc
+    )
+
+
+def _unit_sums(data: dict) -> UnitSums:
+    return UnitSums(*(np.asarray(data[f], dtype=np.float64) for f in UnitSums.FIELDS))
+
+
+def _arm(log: _Log, arm: str, has, hist: dict, settings, cutoffs) -> ArmAggregate:
+    con = log.con
+    u = "u" if "u" in has else "req.r"
+    src = "req LEFT JOIN auc ON req.r = auc.r" if "s" in has else "req"
+    where = f"WHERE req.a = {_lit(arm)}"
+    sums = _sums_sql(has)
+    data = con.execute(
+        f"SELECT {u} AS unit, {sums} FROM {src} {where} GROUP BY {u} ORDER BY {u}"
+    ).fetchnumpy()
+    units = _unit_sums(data)
+    unit_ids = np.asarray(data["unit"])
+    latency = None
+    if "l" in has:
+        latency = con.execute(
+            f"SELECT lat FROM req {where} AND lat IS NOT NULL ORDER BY r"
+        ).fetchnumpy()["lat"]
+        latency = np.asarray(latency, dtype=np.float64)
+    daily = None
+    if "t" in has:
+        d = con.execute(
+            f"SELECT floor(t / 86400)::BIGINT AS day, {u} AS unit, {sums} FROM {src} {where} "
+            f"GROUP BY day, {u} ORDER BY day, {u}"
+        ).fetchnumpy()
+        daily = DailySums(day=np.asarray(d["day"], dtype=np.int64), sums=_unit_sums(d))
+    g, a = np.asarray(hist["g"]), np.asarray(hist["a"], dtype=object)
+    grouped = ["a", "p"] + (["v"] if "v" in has else []) + (["e", "m"] if "s" in has else [])
+    nbits = len(grouped)
+
+    def rows_of(keep: tuple[str, ...]) -> np.ndarray:  # GROUPING(): 1 bit = column not grouped
+        mask = sum(1 << (nbits - 1 - i) for i, k in enumerate(grouped) if k not in keep)
+        return (g == mask) & (a == arm)
+
+    positions = None
+    if "position" in log.cols:
+        sel = rows_of(("a", "p"))
+        p = np.asarray(hist["p"])[sel].astype(np.int64)
+        o = np.argsort(p)
+        positions = PositionCounts(
+            position=p[o],
+            impressions=np.asarray(hist["n"])[sel][o].astype(np.float64),
+            clicks=np.asarray(hist["k"])[sel][o].astype(np.float64),
+        )
+    versions = {}
+    if "v" in has:
+        sel = rows_of(("a", "v"))
+        versions = {
+            str(v): int(n)
+            for v, n in zip(np.asarray(hist["v"])[sel], np.asarray(hist["n"])[sel], strict=True)
+        }
+    bins = None
+    clicks_above: dict[float, float] = {}
+    if "s" in has:
+        sel = rows_of(("a", "e", "m"))
+        lo = np.asarray(hist["lo"])[sel]
+        ok = ~np.isnan(lo.astype(np.float64))
+        cells = {
+            k: np.asarray(hist[k])[sel][ok].astype(np.float64) for k in ("n", "k", "ss", "lo", "hi")
+        }
+        bins = _score_bins(cells, settings.score_bins)
+        if cutoffs is not None:
+            cut = float(cutoffs[0] if arm == settings.control else cutoffs[1])
+            above = con.execute(f"SELECT coalesce(sum(above), 0) FROM req {where}").fetchone()[0]
+            clicks_above = {cut: float(above)}
+    slices: dict[tuple[str, str], UnitSums] = {}
+    dims: list[tuple[str, str, str]] = []
+    if "q" in has:
+        dims.append(("length", "qband.lband", " JOIN qband ON req.q = qband.q"))
+        dims.append(("frequency", "qband.band", " JOIN qband ON req.q = qband.q"))
+    dims += [(name, f"req.x{i}", "") for i, name in enumerate(log.slices)]
+    for dim, expr, join in dims:
+        s = con.execute(
+            f"SELECT {expr} AS level, {u} AS unit, {sums} FROM {src}{join} {where} "
+            f"GROUP BY level, {u} ORDER BY level, {u}"
+        ).fetchnumpy()
+        level = np.asarray(s["level"], dtype=object)
+        for value in dict.fromkeys(level.tolist()):
+            keep = level == value
+            slices[(dim, str(value))] = _unit_sums(
+                {f: np.asarray(s[f])[keep] for f in UnitSums.FIELDS}
+            )
+    return ArmAggregate(
+        arm=arm,
+        versions=versions,
+        units=units,
+        unit_ids=unit_ids,
+        latency_ms=latency,
+        daily=daily,
+        positions=positions,
+        score_bins=bins,
+        clicks_above=clicks_above,
+        slices=slices,
+    )
+
+
+def _score_bins(cells: dict[str, np.ndarray], n_bins: int) -> ScoreBins | None:
+    """Equal-count bins cut between score-grid cells (see the module docstring)."""
+    if cells["n"].size == 0:
+        return None
+    o = np.argsort(cells["lo"], kind="stable")
+    n, k, ss, lo, hi = (cells[x][o] for x in ("n", "k", "ss", "lo", "hi"))
+    cum = np.cumsum(n)
+    total = cum[-1]
+    targets = total * np.arange(1, max(n_bins, 1)) / max(n_bins, 1)
+    ends = np.unique(np.searchsorted(cum, targets, side="left"))  # last cell of each bin
+    ends = ends[ends < n.size - 1]
+    starts = np.concatenate([[0], ends + 1])
+    edges = np.concatenate([lo[starts], [hi[-1]]])
+    return ScoreBins(
+        edges=edges,
+        impressions=np.add.reduceat(n, starts),
+        clicks=np.add.reduceat(k, starts),
+        mean_score=np.add.reduceat(ss, starts) / np.add.reduceat(n, starts),
+    )
+
+
+def _units_in_both(log: _Log, arms_sql: str) -> tuple[int, list[str]]:
+    rows = log.con.execute(
+        f"SELECT u FROM req WHERE a IN {arms_sql} GROUP BY u HAVING min(a) <> max(a) ORDER BY u"
+    ).fetchnumpy()["u"]
+    return int(len(rows)), [str(x) for x in np.asarray(rows)[:5]]
