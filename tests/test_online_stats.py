@@ -16,7 +16,6 @@ from scipy import integrate, optimize, stats
 from statsmodels.stats import proportion
 from statsmodels.stats.power import NormalIndPower
 
-from evalkit.compare.latency import p95_ratio_ci
 from evalkit.compare.quality import Quality, call
 from evalkit.online.schema import DailySums, UnitSums
 from evalkit.online.stats import (
@@ -25,7 +24,6 @@ from evalkit.online.stats import (
     daily_ratio,
     default_tau,
     diff_call,
-    latency_compare,
     metric_diff,
     ratio_diff,
     ratio_estimate,
@@ -408,35 +406,7 @@ def test_units_needed_plans_the_reachable_call() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Latency and days
-
-
-def test_latency_is_a_thin_wrapper_over_p95_ratio_ci() -> None:
-    rng = np.random.default_rng(4)
-    c = rng.lognormal(3.0, 0.4, 3_000)
-    t = rng.lognormal(3.1, 0.4, 2_500)
-    r = latency_compare(c, t, max_increase=0.2, seed=9)
-    assert (r.p50_control, r.p95_control, r.p99_control) == pytest.approx(
-        tuple(np.percentile(c, [50, 95, 99]))
-    )
-    assert r.p95_treatment == pytest.approx(np.percentile(t, 95))
-    assert r.p95_ratio == pytest.approx(np.percentile(t, 95) / np.percentile(c, 95))
-    assert (r.ci_low, r.ci_high) == p95_ratio_ci(c, t, 1000, 9, 0.95)
-    assert r.ci_low < r.p95_ratio < r.ci_high
-
-
-def test_latency_rule() -> None:
-    rng = np.random.default_rng(6)
-    c = rng.lognormal(3.0, 0.4, 4_000)
-    assert latency_compare(c, c * 1.6).status == "BLOCK"  # whole interval above 1.2
-    assert latency_compare(c, c * 1.05).status == "PASS"
-    small = c[:60]
-    warn = latency_compare(small, small * 1.3, seed=1)
-    assert warn.p95_ratio > 1.2 and warn.ci_low <= 1.2 and warn.status == "WARN"
-    missing = latency_compare(c, None)
-    assert missing.status == "WARN" and "not measured" in missing.note
-    big = latency_compare(np.tile(c, 20), np.tile(c * 1.6, 20), max_requests=5_000)
-    assert big.status == "BLOCK" and "subsample" in big.procedure
+# Days
 
 
 def test_daily_ratio_is_the_ratio_estimate_of_each_day() -> None:

@@ -8,8 +8,6 @@
   :func:`sequential_interval` (Johari, Koomen, Pekelis & Walsh 2017/2022).
 - :func:`diff_call` - better / no worse / worse / inconclusive (:func:`evalkit.compare.quality.call`).
 - :func:`units_needed` - the units per arm an inconclusive call needs at the observed variance.
-- :func:`latency_compare` - p50 / p95 / p99 per arm, the p95 ratio and its bootstrap interval
-  (:func:`evalkit.compare.latency.p95_ratio_ci`), BLOCK / WARN / PASS.
 - :func:`daily_ratio` / :func:`daily_metric` - a ratio per day with its delta-method interval.
 
 Every interval here is two-sided at ``1 - alpha`` and agrees with its p-value: it excludes 0
@@ -33,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
-from evalkit.compare.latency import latency_summary, p95_ratio_ci
 from evalkit.compare.quality import Quality, call
 from evalkit.online.schema import DailySums, UnitSums
 
@@ -51,11 +48,6 @@ METRICS: dict[str, tuple[str, str]] = {
 #: The mixing standard deviation tau of the sequential interval, as a multiple of the metric's
 #: non-inferiority margin (see :func:`default_tau`).
 TAU_PER_MARGIN = 1.0
-
-#: Requests per arm the p95 bootstrap resamples at most (a seeded subsample beyond: see
-#: :func:`latency_compare`); :func:`p95_ratio_ci` holds ``n_resamples x n`` values per arm
-#: (20k: about 0.3 GB and 1 s for 1000 resamples).
-LATENCY_MAX_REQUESTS = 20_000
 
 
 # --------------------------------------------------------------------------------------------
@@ -512,144 +504,7 @@ def units_needed(
 
 
 # --------------------------------------------------------------------------------------------
-# Latency
-
-
-@dataclass(frozen=True)
-class LatencyDiff:
-    """Request latency per arm (p50 / p95 / p99, the unit of the input: ms) and the p95 ratio
-    treatment / control with its bootstrap interval; ``status`` ``PASS`` | ``WARN`` | ``BLOCK``
-    (the names of :class:`evalkit.compare.gates.Status`), ``note`` why."""
-
-    n_control: int
-    n_treatment: int
-    p50_control: float
-    p95_control: float
-    p99_control: float
-    p50_treatment: float
-    p95_treatment: float
-    p99_treatment: float
-    p95_ratio: float
-    ci_low: float
-    ci_high: float
-    max_increase: float
-    status: str
-    note: str
-    procedure: str
-    confidence: float = 0.95
-
-
-def latency_compare(
-    control_ms: np.ndarray | None,
-    treatment_ms: np.ndarray | None,
-    *,
-    max_increase: float = 0.20,
-    confidence: float = 0.95,
-    n_resamples: int = 1000,
-    seed: int = 42,
-    max_requests: int | None = LATENCY_MAX_REQUESTS,
-) -> LatencyDiff:
-    """Latency per arm (one value per request) and the P95 gate.
-
-    Percentiles: :func:`evalkit.compare.latency.latency_summary` (numpy, linear interpolation)
-    over all requests; ``p95_ratio = p95_t / p95_c``.  Interval: the percentile bootstrap of
-    :func:`evalkit.compare.latency.p95_ratio_ci` over requests, each arm resampled on its own.
-    An arm with more than ``max_requests`` requests is bootstrapped on a seeded random subsample
-    of that many (``np.random.default_rng(seed).choice(n, max_requests, replace=False)``): the
-    bootstrap holds ``n_resamples x n`` values, and a subsample's interval is still valid, only
-    wider (None: all requests).
-
-    Rule (``t = 1 + max_increase``): ``BLOCK`` when the whole interval lies above ``t``
-    (``ci_low > t``), ``WARN`` when only the point estimate does (``p95_ratio > t``), else
-    ``PASS``.  A missing arm or fewer than 2 requests is ``WARN`` "not measured"; a point above
-    ``t`` without an interval is ``WARN``.
-
-    >>> c = np.linspace(10, 20, 400)
-    >>> r = latency_compare(c, 1.5 * c)
-    >>> round(r.p95_ratio, 2), r.status
-    (1.5, 'BLOCK')
-    >>> latency_compare(c, 1.1 * c).status, latency_compare(c, None).status
-    ('PASS', 'WARN')
-    """
-    threshold = 1.0 + max_increase
-    nan = math.nan
-    if control_ms is None or treatment_ms is None:
-        missing = "control" if control_ms is None else "treatment"
-        return LatencyDiff(
-            *(0, 0),
-            *(nan,) * 9,
-            max_increase,
-            "WARN",
-            f"latency not measured (no latency for the {missing} arm)",
-            "",
-            confidence,
-        )
-    sc, st = latency_summary(control_ms), latency_summary(treatment_ms)
-    if sc.n_requests < 2 or st.n_requests < 2:
-        return LatencyDiff(
-            sc.n_requests,
-            st.n_requests,
-            sc.p50,
-            sc.p95,
-            sc.p99,
-            st.p50,
-            st.p95,
-            st.p99,
-            *(nan,) * 3,
-            max_increase,
-            "WARN",
-            "latency not measured (fewer than 2 requests in an arm)",
-            "",
-            confidence,
-        )
-    ratio = st.p95 / sc.p95 if sc.p95 > 0 else nan
-    rng = np.random.default_rng(seed)
-    arms = []
-    for x in (np.asarray(control_ms, dtype=np.float64), np.asarray(treatment_ms, dtype=np.float64)):
-        x = x.ravel()
-        if max_requests is not None and x.size > max_requests:
-            x = x[rng.choice(x.size, max_requests, replace=False)]
-        arms.append(x)
-    low, high = p95_ratio_ci(arms[0], arms[1], n_resamples, seed, confidence)
-    sub = (
-        f", at most {max_requests:,} requests per arm (seeded subsample)"
-        if max_requests is not None and max(sc.n_requests, st.n_requests) > max_requests
-        else ""
-    )
-    procedure = (
-        f"percentile bootstrap of the p95 ratio over requests, {n_resamples} resamples, "
-        f"seed {seed}{sub}"
-    )
-    if math.isfinite(low) and low > threshold:
-        status, note = "BLOCK", f"the whole {100 * confidence:.3g}% interval is above {threshold:g}"
-    elif math.isfinite(ratio) and ratio > threshold:
-        status, note = "WARN", f"the p95 ratio is above {threshold:g}, its interval is not wholly"
-    elif not math.isfinite(ratio):
-        status, note = "WARN", "p95 ratio undefined (control p95 is 0)"
-    else:
-        status, note = "PASS", f"the p95 ratio is at most {threshold:g}"
-    return LatencyDiff(
-        sc.n_requests,
-        st.n_requests,
-        sc.p50,
-        sc.p95,
-        sc.p99,
-        st.p50,
-        st.p95,
-        st.p99,
-        ratio,
-        low,
-        high,
-        max_increase,
-        status,
-        note,
-        procedure,
-        confidence,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Over time
+# Days (latency: evalkit.online.latency)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ def runs_table(rows: list[EvaluationRow], primary_metric: str, where: str) -> Ta
         table.add_column(col)
     table.add_column(mlflow_name(primary_metric), justify="right")
     table.add_column("verdict")
+    table.add_column("online")
     table.add_column("status")
     table.add_column("run id", no_wrap=True, min_width=32)
     for r in rows:
@@ -40,6 +41,7 @@ def runs_table(rows: list[EvaluationRow], primary_metric: str, where: str) -> Ta
             ", ".join(r.versions),
             " / ".join("-" if v is None else f"{v:.4f}" for v in values),
             r.verdict,
+            r.online,
             r.status,
             r.run_id,
         )

@@ -4,13 +4,15 @@
 One row per evaluation (parent run), newest first: start time, run name, dataset, model versions
 (the first is the baseline), the primary metric of each version (from its child run), the
 verdict (tag ``evalkit.verdict``; ``-`` when only one version was evaluated), the run status and
-the parent run id.
+the parent run id; and the newest online (canary) verdict of the same version pair
+(``evalkit task=online``, :mod:`evalkit.online.track`), so the shadow and the canary verdicts of
+a pair sit on one line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
@@ -30,6 +32,7 @@ class EvaluationRow:
     verdict: str
     status: str
     run_id: str
+    online: str = "-"  # the newest canary verdict of the same pair (task=online), "-" when none
 
 
 def last_evaluations(
@@ -69,7 +72,25 @@ def last_evaluations(
                 run_id=p.info.run_id,
             )
         )
-    return rows
+    online = online_verdicts(client, experiment_id)
+    return [replace(r, online=online.get(",".join(r.versions[:2]), "-")) for r in rows]
+
+
+def online_verdicts(client: Any, experiment_id: str) -> dict[str, str]:
+    """``{"A,B": verdict}``: the newest ``task=online`` run's verdict per version pair (tag
+    ``evalkit.versions``, control first)."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string="tags.`evalkit.task` = 'online'",
+        order_by=["attributes.start_time DESC"],
+        max_results=500,
+    )
+    out: dict[str, str] = {}
+    for r in runs:
+        pair = r.data.tags.get("evalkit.versions")
+        if pair and pair not in out:
+            out[pair] = r.data.tags.get("evalkit.verdict", "-")
+    return out
 
 
 def _versions(param: str | None) -> list[str]:

@@ -1,0 +1,387 @@
+"""The canary's analyses and gates, from the reduced log (:class:`~evalkit.online.schema.OnlineAggregate`).
+
+1. **Sample ratio mismatch**: units per arm against ``online.split`` (chi-square); a unit in both
+   arms, or p < ``gates.online.srm_alpha`` (0.001), blocks: no other figure can be trusted.
+2. **Click-through**, B - A, each a ratio of per-unit sums with its interval clustered by the
+   randomization unit (delta method, :mod:`evalkit.online.stats`): request CTR (requests with a
+   click / requests: it decides), impression CTR (clicks / impressions) and the mean reciprocal
+   rank of the first click.  With ``online.sequential`` (default) the intervals and p-values are
+   always valid (mixture SPRT), so the canary may be looked at every day; the calls (better / no
+   worse / worse / inconclusive, margin ``gates.online.ctr.margin``) read them.  An inconclusive
+   request CTR says how many more units each arm needs.
+3. **Similarity vs clicks** per arm: click rate in equal-count bins of the arm's own scores (the
+   plot), and the within-request AUC of score vs click (``auc_u / auc_pairs``), B - A with its
+   interval; a loss beyond ``gates.online.score_click.margin`` warns.  With ``online.cutoffs``
+   (a score cut-off an offline run mapped from A's scale to B's) the share of clicked results
+   above each arm's cut-off is compared.
+4. **Latency**: p50 / p95 / p99 per arm over requests, the p95 ratio with a bootstrap interval
+   (:mod:`evalkit.online.latency`).
+5. **Over time** (daily request CTR per arm with intervals), per-position CTR, slices.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evalkit.compare.gates import GateResult, Status, exit_code, worst
+from evalkit.compare.quality import Quality, QualityCall
+from evalkit.compare.quality import call as quality_call
+from evalkit.online import stats
+from evalkit.online.gates import (
+    OnlineGates,
+    gate_latency,
+    gate_ratio,
+    gate_sample_ratio,
+    gate_score_click,
+)
+from evalkit.online.latency import latency_summary
+from evalkit.online.schema import ArmAggregate, OnlineAggregate, UnitSums
+from evalkit.online.settings import OnlineSettings
+
+#: The click metrics: name -> (numerator, denominator) of :class:`UnitSums`; the first decides.
+CLICK_METRICS = {
+    "request_ctr": ("clicked_requests", "requests"),
+    "impression_ctr": ("clicks", "impressions"),
+    "first_click_mrr": ("first_click_rr", "requests"),
+}
+AUC = ("auc_u", "auc_pairs")
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class OnlineResult:
+    """Everything the canary's report, MLflow run and terminal show."""
+
+    versions: tuple[str | None, str | None]  # (control, treatment) model versions
+    arms: tuple[str, str]  # the arm column's values
+    status: Status
+    gates: list[GateResult]
+    calls: dict[str, QualityCall]
+    metrics: dict[str, float]  # MLflow names (a contract)
+    params: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    daily: list[dict[str, Any]] = field(default_factory=list)
+    slices: list[dict[str, Any]] = field(default_factory=list)
+    score_curves: dict[str, tuple] = field(default_factory=dict)
+    latencies: dict[str, np.ndarray] = field(default_factory=dict)
+    position_ctr: dict[str, tuple] = field(default_factory=dict)
+    offline: dict[str, Any] | None = None
+    simulated: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.status)
+
+    def label(self, arm: str) -> str:
+        """``control (use_m3)``."""
+        version = self.versions[0 if arm == "control" else 1]
+        return f"{arm} ({version})" if version else arm
+
+
+def _pair(c: UnitSums, t: UnitSums, num: str, den: str) -> tuple[np.ndarray, ...]:
+    return getattr(c, num), getattr(c, den), getattr(t, num), getattr(t, den)
+
+
+def ratio_call(
+    name: str,
+    c: UnitSums,
+    t: UnitSums,
+    num: str,
+    den: str,
+    *,
+    margin: float,
+    sequential: bool,
+    alpha: float = ALPHA,
+    family: str = "primary",
+) -> tuple[QualityCall | None, Any]:
+    """The B - A call of one ratio metric (None when a side has no denominator), from the
+    always-valid interval when ``sequential`` (mixing sd ``tau`` = the margin:
+    :func:`evalkit.online.stats.default_tau`), else the fixed-horizon one."""
+    nc, dc, nt, dt_ = _pair(c, t, num, den)
+    if dc.sum() <= 0 or dt_.sum() <= 0:
+        return None, None
+    tau = stats.default_tau(margin) if sequential else None
+    diff = stats.ratio_diff(nc, dc, nt, dt_, alpha=alpha, sequential=sequential, tau=tau)
+    low, high, p = diff.ci_low, diff.ci_high, diff.p
+    status = quality_call(diff.delta, low, high, margin=margin, p_value=p, alpha=alpha)
+    q = QualityCall(
+        metric=name,
+        delta=diff.delta,
+        ci_low=low,
+        ci_high=high,
+        p_value=p,
+        p_corrected=p,
+        status=status,
+        margin=margin,
+        baseline=diff.control,
+        candidate=diff.treatment,
+        confidence=1.0 - alpha,
+        family=family,
+        n_queries=len(c) + len(t),
+    )
+    return q, diff
+
+
+def _day(d: int) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=int(d))).isoformat()
+
+
+def daily_ctr(arm: ArmAggregate, name: str, alpha: float = ALPHA) -> list[dict[str, Any]]:
+    """Request CTR per UTC day with its unit-clustered interval (fixed-horizon, per day)."""
+    if arm.daily is None:
+        return []
+    r = stats.daily_metric(arm.daily, "request_ctr", alpha=alpha)
+    return [
+        {"day": _day(d), "arm": name, "ctr": float(v), "low": float(lo), "high": float(hi),
+         "units": int(n)}
+        for d, v, lo, hi, n in zip(r.day, r.value, r.ci_low, r.ci_high, r.n_units)
+    ]  # fmt: skip
+
+
+def analyse(
+    agg: OnlineAggregate,
+    settings: OnlineSettings,
+    gates: OnlineGates,
+    *,
+    simulated: bool = False,
+    alpha: float = ALPHA,
+) -> OnlineResult:
+    """Every analysis, its gate and the verdict (the worst gate)."""
+    c, t = agg.control, agg.treatment
+    cu, tu = c.units, t.units
+    notes = [f"{key}: {why}" for key, why in agg.missing.items()]
+    metrics: dict[str, float] = {
+        "units_control": float(len(cu)),
+        "units_treatment": float(len(tu)),
+        "requests_control": cu.total("requests"),
+        "requests_treatment": tu.total("requests"),
+        "impressions_control": cu.total("impressions"),
+        "impressions_treatment": tu.total("impressions"),
+        "units_in_both": float(agg.units_in_both),
+    }
+    srm = stats.srm_test(len(cu), len(tu), settings.split)
+    metrics["srm_p"] = srm.p
+    out_gates = [
+        gate_sample_ratio(gates, srm.p, len(cu), len(tu), settings.split, agg.units_in_both)
+    ]
+    calls: dict[str, QualityCall] = {}
+    diffs: dict[str, Any] = {}
+    procedure = (
+        "always-valid interval, mixture SPRT" if settings.sequential else "fixed-horizon interval"
+    ) + ", clustered by unit"
+    for i, (name, (num, den)) in enumerate(CLICK_METRICS.items()):
+        q, diff = ratio_call(
+            name, cu, tu, num, den, margin=gates.ctr_margin, sequential=settings.sequential,
+            alpha=alpha, family="primary" if i == 0 else "secondary",
+        )  # fmt: skip
+        if q is None:
+            continue
+        calls[name], diffs[name] = q, diff
+    ctr = calls.get("request_ctr")
+    if ctr is not None:
+        d = diffs["request_ctr"]
+        metrics.update(
+            ctr_control=d.control,
+            ctr_treatment=d.treatment,
+            ctr_delta=d.delta,
+            ci_low_ctr_delta=ctr.ci_low,
+            ci_high_ctr_delta=ctr.ci_high,
+            p_ctr_delta=ctr.p_value,
+            ctr_rel_delta=d.rel_delta,
+            ci_low_ctr_rel_delta=d.rel_ci_low,
+            ci_high_ctr_rel_delta=d.rel_ci_high,
+        )
+        fixed = stats.ratio_diff(*_pair(cu, tu, "clicked_requests", "requests"), alpha=alpha)
+        metrics.update(
+            fixed_ci_low_ctr_delta=fixed.ci_low,
+            fixed_ci_high_ctr_delta=fixed.ci_high,
+            fixed_p_ctr_delta=fixed.p,
+        )
+    decide = ""
+    if ctr is not None and ctr.status == Quality.INCONCLUSIVE:
+        plan = stats.units_needed(
+            diffs["request_ctr"], margin=gates.ctr_margin, alpha=alpha, status=str(ctr.status)
+        )
+        if plan is not None:
+            metrics["units_needed_control"] = float(plan.needed_control)
+            metrics["units_needed_treatment"] = float(plan.needed_treatment)
+            decide = (
+                f"keep the canary running: about {plan.needed_control:,} control and "
+                f"{plan.needed_treatment:,} treatment units in all ({plan.more_control:,} / "
+                f"{plan.more_treatment:,} more) would show {plan.call} at this variance"
+                f"{' (always-valid interval)' if plan.sequential else ''}"
+            )
+    out_gates.append(
+        gate_ratio(
+            "request_ctr", ctr, on_worse=Status.BLOCK, on_inconclusive=Status.INCONCLUSIVE,
+            what_missing="no requests in an arm", decide=decide, procedure=procedure,
+        )
+    )  # fmt: skip
+    for name in ("impression_ctr", "first_click_mrr"):
+        q = calls.get(name)
+        if q is not None:
+            d = diffs[name]
+            prefix = "impression_ctr" if name == "impression_ctr" else "first_click_mrr"
+            metrics[f"{prefix}_control"] = d.control
+            metrics[f"{prefix}_treatment"] = d.treatment
+            metrics[f"{prefix}_delta"] = d.delta
+            metrics[f"ci_low_{prefix}_delta"] = q.ci_low
+            metrics[f"ci_high_{prefix}_delta"] = q.ci_high
+        out_gates.append(
+            gate_ratio(
+                name, q, on_worse=Status.WARN, on_inconclusive=Status.WARN,
+                what_missing="no impressions", decide="keep the canary running",
+                procedure=procedure,
+            )
+        )  # fmt: skip
+    # similarity vs clicks: within-request AUC (score column needed)
+    auc = None
+    if "score" not in agg.missing:
+        auc, auc_diff = ratio_call(
+            "score_click_auc", cu, tu, *AUC, margin=gates.score_click_margin,
+            sequential=settings.sequential, alpha=alpha, family="secondary",
+        )  # fmt: skip
+        if auc is not None:
+            calls["score_click_auc"] = auc
+            metrics.update(
+                score_click_auc_control=auc_diff.control,
+                score_click_auc_treatment=auc_diff.treatment,
+                score_click_auc_delta=auc_diff.delta,
+                ci_low_score_click_auc_delta=auc.ci_low,
+                ci_high_score_click_auc_delta=auc.ci_high,
+            )
+    out_gates.append(
+        gate_score_click(
+            gates, auc, agg.missing.get("score", "no request with both a click and a skip")
+        )
+    )
+    # latency (one value per request)
+    latencies: dict[str, np.ndarray] = {}
+    if (
+        c.latency_ms is not None
+        and t.latency_ms is not None
+        and c.latency_ms.size
+        and t.latency_ms.size
+    ):
+        lat = latency_summary(c.latency_ms, t.latency_ms, seed=settings.seed)
+        latencies = {"control": c.latency_ms, "treatment": t.latency_ms}
+        for arm, pct in (("control", lat.control), ("treatment", lat.treatment)):
+            for k, v in pct.items():
+                metrics[f"latency_{k}_ms_{arm}"] = v
+        metrics.update(
+            latency_p95_ratio=lat.ratio,
+            latency_p95_ratio_ci_low=lat.ci_low,
+            latency_p95_ratio_ci_high=lat.ci_high,
+        )
+        out_gates.append(
+            gate_latency(gates, lat.ratio, lat.ci_low, lat.ci_high,
+                         (lat.control["p95"], lat.treatment["p95"]))
+        )  # fmt: skip
+    else:
+        out_gates.append(gate_latency(gates, None, None, None))
+    actions = _cutoff_actions(c, t, settings)
+    for a in actions:
+        metrics.update(a.pop("metrics", {}))
+    status = worst(g.status for g in out_gates)
+    # a broken split: nothing else can be trusted, whatever it says
+    if out_gates[0].status == Status.BLOCK:
+        status = Status.BLOCK
+    metrics["verdict_code"] = status.code
+    names = (settings.control, settings.treatment)
+    daily = daily_ctr(c, "control", alpha) + daily_ctr(t, "treatment", alpha)
+    return OnlineResult(
+        versions=(c.version, t.version),
+        arms=names,
+        status=status,
+        gates=out_gates,
+        calls=calls,
+        metrics={k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)},
+        params={
+            "online.path": settings.path,
+            "online.unit": agg.unit,
+            "online.split": settings.split,
+            "online.sequential": settings.sequential,
+            "online.control": settings.control,
+            "online.treatment": settings.treatment,
+            "gates.online.ctr.margin": gates.ctr_margin,
+            "gates.online.score_click.margin": gates.score_click_margin,
+            "gates.online.latency_p95_increase": gates.latency_p95_increase,
+            "rows": agg.rows,
+            "unit": agg.unit,
+            "files": len(agg.files),
+            "version_control": c.version or "",
+            "version_treatment": t.version or "",
+        },
+        notes=notes,
+        actions=actions,
+        daily=daily,
+        slices=_slices(c, t, gates, alpha),
+        score_curves={
+            n: _curve(a) for n, a in (("control", c), ("treatment", t)) if a.score_bins is not None
+        },
+        latencies=latencies,
+        position_ctr={
+            n: (a.positions.position, a.positions.clicks / np.maximum(a.positions.impressions, 1))
+            for n, a in (("control", c), ("treatment", t))
+            if a.positions is not None
+        },
+        simulated=simulated,
+    )
+
+
+def _curve(a: ArmAggregate) -> tuple:
+    b = a.score_bins
+    return b.mean_score, b.clicks / np.maximum(b.impressions, 1), b.impressions
+
+
+def _slices(c: ArmAggregate, t: ArmAggregate, gates: OnlineGates, alpha: float) -> list[dict]:
+    """Request CTR B - A per slice (fixed-horizon intervals, Bonferroni over the slices)."""
+    keys = [k for k in c.slices if k in t.slices]
+    if not keys:
+        return []
+    level = alpha / len(keys)
+    rows = []
+    for dim, value in sorted(keys):
+        cs, ts = c.slices[(dim, value)], t.slices[(dim, value)]
+        if cs.requests.sum() <= 0 or ts.requests.sum() <= 0 or len(cs) < 2 or len(ts) < 2:
+            continue
+        d = stats.ratio_diff(cs.clicked_requests, cs.requests, ts.clicked_requests, ts.requests,
+                             alpha=level)  # fmt: skip
+        status = quality_call(d.delta, d.ci_low, d.ci_high, margin=gates.ctr_margin,
+                              p_value=d.p * len(keys), alpha=alpha)  # fmt: skip
+        rows.append({"slice": f"{dim}={value}", "units": len(cs) + len(ts), "delta": d.delta,
+                     "ci_low": d.ci_low, "ci_high": d.ci_high, "call": str(status),
+                     "confidence": 1 - level})  # fmt: skip
+    return rows
+
+
+def _cutoff_actions(c: ArmAggregate, t: ArmAggregate, settings: OnlineSettings) -> list[dict]:
+    """The offline threshold mapping checked online: the share of clicked results above A's
+    cut-off under A and above the mapped cut-off under B."""
+    if settings.cutoffs is None:
+        return []
+    ca, cb = settings.cutoffs
+    if ca not in c.clicks_above or cb not in t.clicks_above:
+        return []
+    share_a = c.clicks_above[ca] / max(c.units.total("clicks"), 1.0)
+    share_b = t.clicks_above[cb] / max(t.units.total("clicks"), 1.0)
+    return [
+        {
+            "name": "score_cutoff",
+            "observed": f"{ca:g} -> {cb:g}",
+            "why": f"clicked results above the cut-off: {share_a:.1%} under A at {ca:g}, "
+            f"{share_b:.1%} under B at {cb:g}"
+            + ("" if abs(share_b - share_a) <= 0.05 else ": the mapped cut-off keeps a different "
+               "share of what users click; re-map it on live scores"),
+            "what_to_do": "use the mapped cut-off for B" if abs(share_b - share_a) <= 0.05
+            else "re-map the cut-off on live scores before the full switch",
+            "metrics": {"clicked_above_cutoff_control": share_a,
+                        "clicked_above_cutoff_treatment": share_b},
+        }
+    ]  # fmt: skip

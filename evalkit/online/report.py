@@ -1,0 +1,249 @@
+"""The canary's report: ``verdict.json``, ``report.md``, ``report.html`` (plots embedded) and the
+terminal checklist, from an :class:`~evalkit.online.analysis.OnlineResult`.
+
+Plots (:mod:`evalkit.online.plots`): ``daily_ctr.png`` (request CTR per day and arm with its
+interval), ``score_ctr.png`` (click rate against the similarity score per arm, each on its own
+scale), ``latency_cdf.png`` (served latency per request), ``position_ctr.png``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from evalkit.compare.gates import Status
+
+LISTS = (
+    ("blockers", Status.BLOCK),
+    ("undecided", Status.INCONCLUSIVE),
+    ("follow_ups", Status.WARN),
+    ("passed", Status.PASS),
+)
+
+
+@dataclass(frozen=True)
+class OnlineFiles:
+    """What the report wrote (all in ``folder``)."""
+
+    folder: Path
+    verdict_json: Path
+    markdown: Path
+    html: Path
+    plots: dict[str, Path] = field(default_factory=dict)
+
+    def all(self) -> list[Path]:
+        return [self.verdict_json, self.markdown, self.html, *self.plots.values()]
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if hasattr(x, "item") and not isinstance(x, str):
+        return _clean(x.item())
+    return x
+
+
+def checklist(result: Any) -> dict[str, list[dict[str, Any]]]:
+    """``passed`` / ``follow_ups`` / ``undecided`` / ``blockers`` / ``actions`` (as offline)."""
+    items = {name: [] for name, _ in LISTS}
+    for g in result.gates:
+        for name, status in LISTS:
+            if g.status == status:
+                items[name].append(g.item())
+    return {**items, "actions": list(result.actions)}
+
+
+def verdict_dict(result: Any) -> dict[str, Any]:
+    """The ``verdict.json`` document."""
+    return _clean(
+        {
+            "task": "online",
+            "verdict": str(result.status),
+            "exit_code": result.exit_code,
+            "simulated": result.simulated,
+            "versions": {"control": result.versions[0], "treatment": result.versions[1]},
+            **checklist(result),
+            "calls": {k: q.to_dict() for k, q in result.calls.items()},
+            "metrics": result.metrics,
+            "notes": list(result.notes),
+            "daily": result.daily,
+            "slices": result.slices,
+            "offline": result.offline,
+            "params": result.params,
+        }
+    )
+
+
+def _plots(result: Any, folder: Path) -> dict[str, Path]:
+    from evalkit.online import plots
+
+    out: dict[str, Path] = {}
+    sim = result.simulated
+    if result.daily:
+        days = sorted({r["day"] for r in result.daily})
+        per_arm = {}
+        for arm in ("control", "treatment"):
+            rows = {r["day"]: r for r in result.daily if r["arm"] == arm}
+            per_arm[result.label(arm)] = tuple(
+                [rows[d][k] if d in rows else math.nan for d in days]
+                for k in ("ctr", "low", "high")
+            )
+        out["daily_ctr"] = plots.plot_daily_ctr(
+            days, per_arm, folder / "daily_ctr.png", simulated=sim
+        )
+    if result.score_curves:
+        out["score_ctr"] = plots.plot_score_ctr(
+            {result.label(a): v for a, v in result.score_curves.items()},
+            folder / "score_ctr.png",
+            simulated=sim,
+        )
+    if result.latencies:
+        out["latency_cdf"] = plots.plot_latency_cdf(
+            {result.label(a): v for a, v in result.latencies.items()},
+            folder / "latency_cdf.png",
+            simulated=sim,
+        )
+    if result.position_ctr:
+        out["position_ctr"] = plots.plot_position_ctr(
+            {result.label(a): v for a, v in result.position_ctr.items()},
+            folder / "position_ctr.png",
+            simulated=sim,
+        )
+    return out
+
+
+def _markdown(result: Any, lists: dict[str, list[dict[str, Any]]], plots: dict[str, Path]) -> str:
+    c, t = result.versions
+    lines = [
+        f"# Online A/B (canary){' - SIMULATED' if result.simulated else ''}: {c} (control) vs "
+        f"{t} (treatment)",
+        "",
+        f"**Verdict: {result.status}** (exit code {result.exit_code})",
+        "",
+        "| list | check | observed | why / what to do |",
+        "|---|---|---|---|",
+    ]
+    for name, _ in LISTS:
+        for i in lists[name]:
+            obs = i["observed"]
+            shown = "n/a" if obs is None else f"{obs:+.4g}" if isinstance(obs, float) else obs
+            todo = f" -> {i['what_to_do']}" if i["what_to_do"] else ""
+            lines.append(f"| {name} | {i['name']} | {shown} | {i['why']}{todo} |")
+    for a in lists["actions"]:
+        lines.append(f"| action | {a['name']} | {a.get('observed', '')} | {a['why']} |")
+    lines += ["", "## Figures", "", "| metric | value |", "|---|---|"]
+    lines += [f"| `{k}` | {v:.6g} |" for k, v in sorted(result.metrics.items())]
+    if result.offline:
+        off = result.offline
+        lines += [
+            "",
+            "## Beside the offline evaluation",
+            "",
+            f"Offline run `{off['run_id']}` ({off['name']}): verdict {off['verdict']}, quality "
+            f"{off['quality']}.",
+            "",
+            "| offline metric | value |",
+            "|---|---|",
+            *[f"| `{k}` | {v:.4g} |" for k, v in off["metrics"].items()],
+        ]
+    if result.slices:
+        lines += [
+            "",
+            "## Slices (request CTR, B - A)",
+            "",
+            "| slice | units | delta | interval | call |",
+        ]
+        lines.append("|---|---|---|---|---|")
+        for s in result.slices:
+            lines.append(
+                f"| {s['slice']} | {s['units']} | {s['delta']:+.4f} | [{s['ci_low']:+.4f}, "
+                f"{s['ci_high']:+.4f}] | {s['call']} |"
+            )
+    if result.notes:
+        lines += ["", "## Not measured", "", *[f"- {n}" for n in result.notes]]
+    if plots:
+        lines += ["", "## Plots", "", *[f"![{k}]({p.name})" for k, p in plots.items()]]
+    return "\n".join(lines) + "\n"
+
+
+def _html(markdown: str, plots: dict[str, Path]) -> str:
+    body = html.escape(markdown)
+    images = "".join(
+        f'<h3>{html.escape(k)}</h3><img alt="{html.escape(k)}" '
+        f'src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"/>'
+        for k, p in plots.items()
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>evalkit online A/B</title>"
+        "<style>body{font-family:sans-serif;margin:2em}pre{white-space:pre-wrap}"
+        "img{max-width:900px}</style></head><body>"
+        f"<pre>{body}</pre>{images}</body></html>\n"
+    )
+
+
+def write_online_report(result: Any, folder: str | Path) -> OnlineFiles:
+    """Write the plots, ``verdict.json``, ``report.md`` and ``report.html`` into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    plots = _plots(result, folder)
+    lists = checklist(result)
+    files = OnlineFiles(
+        folder, folder / "verdict.json", folder / "report.md", folder / "report.html", plots
+    )
+    doc = verdict_dict(result)
+    files.verdict_json.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", "utf-8")
+    markdown = _markdown(result, lists, plots)
+    files.markdown.write_text(markdown, encoding="utf-8")
+    files.html.write_text(_html(markdown, plots), encoding="utf-8")
+    return files
+
+
+def print_online(result: Any, console: Console, files: OnlineFiles, ui: str | None) -> None:
+    """The verdict and its checklist on the terminal (stdout)."""
+    c, t = result.versions
+    sim = " (SIMULATED canary)" if result.simulated else ""
+    console.print(
+        f"online A/B{sim}: {c} (control) vs {t} (treatment); {result.params.get('rows', 0):,} "
+        f"impressions, unit {result.params.get('unit', '-')}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    table = Table(title=f"Rollout verdict: {result.status} (exit code {result.exit_code})")
+    for col in ("list", "check", "observed", "why / what to do"):
+        table.add_column(col, justify="right" if col == "observed" else "left")
+    lists = checklist(result)
+    for name, _ in LISTS:
+        for i in lists[name]:
+            obs = i["observed"]
+            shown = "n/a" if obs is None else f"{obs:+.4g}" if isinstance(obs, float) else str(obs)
+            todo = f" -> {i['what_to_do']}" if i["what_to_do"] else ""
+            label = {"follow_ups": "follow-up", "blockers": "BLOCK"}.get(name, name)
+            table.add_row(label, i["name"], shown, f"{i['why']}{todo}")
+    for a in lists["actions"]:
+        table.add_row("action", a["name"], str(a.get("observed", "")), a["why"])
+    console.print(table)
+    if result.offline:
+        off = result.offline
+        deltas = ", ".join(f"{k} {v:+.4f}" for k, v in off["metrics"].items())
+        console.print(
+            f"offline ({off['run_id']}): verdict {off['verdict']}, quality {off['quality']}; {deltas}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for note in result.notes:
+        console.print(f"not measured: {note}", highlight=False, soft_wrap=True)
+    if ui:
+        console.print(f"MLflow UI: {ui}", soft_wrap=True)
+    console.print(f"outputs in {files.folder}", soft_wrap=True)

@@ -1,0 +1,163 @@
+"""The online A/B's contracts: the gateway log's columns, and what one streamed pass over it keeps.
+
+A canary's gateway log has one row per shown result (impression): ``request_id``, ``ab_group``,
+``model_version``, ``query``, ``item_id``, ``position``, ``similarity_score``, ``clicked``,
+``latency_ms``, ``user_id``, ``timestamp`` (``online.columns.*`` renames them).  A log with one row
+per request (the top result only) is read as position 1.
+
+The log is never held whole: :func:`evalkit.online.read.aggregate_log` reduces it, per arm, to
+per-unit sums (the randomization unit: ``user_id`` when present, else ``request_id``), per-request
+latencies, per-(day, unit) sums, per-position counts and score bins.  Every online statistic is a
+ratio of per-unit sums (clicked requests / requests, clicks / impressions, ...), so its interval
+is clustered by the unit (delta method, :mod:`evalkit.online.stats`).
+
+>>> u = UnitSums.empty()
+>>> len(u), sorted(UnitSums.FIELDS)[:2]
+(0, ['auc_pairs', 'auc_u'])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+#: The gateway's own column names (``online.columns.<key>`` maps each to the log's name).
+DEFAULT_COLUMNS: dict[str, str] = {
+    "request": "request_id",
+    "arm": "ab_group",
+    "version": "model_version",
+    "query": "query",
+    "item": "item_id",
+    "position": "position",
+    "score": "similarity_score",
+    "clicked": "clicked",
+    "latency": "latency_ms",
+    "user": "user_id",
+    "timestamp": "timestamp",
+}
+#: Columns without which nothing can be analysed.
+REQUIRED = ("request", "arm", "clicked")
+
+
+@dataclass(frozen=True)
+class UnitSums:
+    """Per-unit sums of one arm: one row per randomization unit, float64 arrays of equal length.
+
+    - ``requests``: requests (distinct ``request_id``) of the unit;
+    - ``clicked_requests``: requests with at least one click (request CTR's numerator);
+    - ``impressions`` / ``clicks``: shown results and clicked ones (impression CTR);
+    - ``first_click_rr``: sum over requests of 1 / position of the first click (0 without one):
+      mean reciprocal rank of the first click = ``first_click_rr / requests``;
+    - ``auc_u`` / ``auc_pairs``: sum over requests of the Mann-Whitney U of similarity score vs
+      click within the request (ties count 1/2) and of clicked x not-clicked impressions: the
+      within-request AUC = ``auc_u / auc_pairs`` (requests with no click or only clicks add 0 / 0).
+    """
+
+    requests: np.ndarray
+    clicked_requests: np.ndarray
+    impressions: np.ndarray
+    clicks: np.ndarray
+    first_click_rr: np.ndarray
+    auc_u: np.ndarray
+    auc_pairs: np.ndarray
+
+    FIELDS = (
+        "requests",
+        "clicked_requests",
+        "impressions",
+        "clicks",
+        "first_click_rr",
+        "auc_u",
+        "auc_pairs",
+    )
+
+    def __len__(self) -> int:
+        return int(self.requests.shape[0])
+
+    @classmethod
+    def empty(cls) -> UnitSums:
+        return cls(*(np.zeros(0) for _ in cls.FIELDS))
+
+    def total(self, name: str) -> float:
+        return float(np.sum(getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class DailySums:
+    """Per-(day, unit) sums of one arm: ``day`` (int days since 1970-01-01 UTC, one per row)
+    beside :class:`UnitSums` columns; a unit active on three days has three rows."""
+
+    day: np.ndarray
+    sums: UnitSums
+
+
+@dataclass(frozen=True)
+class PositionCounts:
+    """Impressions and clicks per 1-based position (``position[i]``)."""
+
+    position: np.ndarray
+    impressions: np.ndarray
+    clicks: np.ndarray
+
+
+@dataclass(frozen=True)
+class ScoreBins:
+    """The click rate against the similarity score in equal-count bins of the arm's OWN scores
+    (``edges``: ``n + 1`` quantiles; bin ``i`` holds ``edges[i] <= s < edges[i + 1]``, the last
+    bin closed): impressions and clicks per bin, and the within-bin mean score."""
+
+    edges: np.ndarray
+    impressions: np.ndarray
+    clicks: np.ndarray
+    mean_score: np.ndarray
+
+
+@dataclass(frozen=True)
+class ArmAggregate:
+    """Everything one arm of the log reduces to (what the analyses read)."""
+
+    arm: str  # the arm column's value (online.control / online.treatment)
+    versions: dict[str, int]  # model_version values seen in this arm -> rows
+    units: UnitSums
+    unit_ids: np.ndarray | None = None  # the units' ids (same order as ``units``), when kept
+    latency_ms: np.ndarray | None = None  # one value per request (None: no latency column)
+    daily: DailySums | None = None  # None: no timestamp column
+    positions: PositionCounts | None = None  # None: no position column (read as position 1)
+    score_bins: ScoreBins | None = None  # None: no score column
+    #: clicked impressions at or above each given score cut-off: {cut-off: clicks above}
+    clicks_above: dict[float, float] = field(default_factory=dict)
+    #: slices: {(dimension, value): per-unit sums of the requests in that slice}
+    slices: dict[tuple[str, str], UnitSums] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str | None:
+        """The arm's model version (the most frequent ``model_version`` value), if the log has one."""
+        return max(self.versions, key=self.versions.get) if self.versions else None
+
+
+@dataclass(frozen=True)
+class OnlineAggregate:
+    """The log, reduced: both arms, and what was found while reading it."""
+
+    control: ArmAggregate
+    treatment: ArmAggregate
+    unit: str  # the randomization unit column (its log name)
+    rows: int  # impressions read
+    files: list[str]
+    columns: dict[str, str]  # contract key -> log column, for the columns present
+    missing: dict[str, str] = field(default_factory=dict)  # contract key -> why its analysis is off
+    units_in_both: int = 0  # units seen in both arms (refused: SRM block)
+    units_in_both_examples: list[str] = field(default_factory=list)
+    other_arms: dict[str, int] = field(
+        default_factory=dict
+    )  # arm values neither control nor treatment
+    seconds: float = 0.0  # wall time of the pass
+
+    def arms(self) -> tuple[ArmAggregate, ArmAggregate]:
+        return self.control, self.treatment
+
+
+def sums_fields() -> tuple[str, ...]:
+    """The :class:`UnitSums` array names, in order."""
+    return tuple(f.name for f in fields(UnitSums))
