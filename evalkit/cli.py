@@ -60,7 +60,7 @@ def _task(name: str) -> Callable[[DictConfig, list[str]], Outcome]:
 
 #: ``task=<name>`` -> what runs it (:mod:`evalkit.tasks`); the first is the default.
 TASKS: dict[str, Callable[[DictConfig, list[str]], Outcome]] = {
-    name: _task(name) for name in ("evaluate", "check", "vectors", "log", "runs")
+    name: _task(name) for name in ("evaluate", "check", "vectors", "log", "runs", "online")
 }
 
 

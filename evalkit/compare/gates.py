@@ -373,6 +373,8 @@ class GateConfig:
     on_not_measured: Status = Status.WARN
     drift: Drift = field(default_factory=Drift)
     slices: SliceConfig = field(default_factory=SliceConfig)
+    #: ``gates.online``: the canary's gates, read by :class:`evalkit.online.gates.OnlineGates`
+    online: dict[str, Any] = field(default_factory=dict)
 
     @property
     def metric(self) -> str:
@@ -390,7 +392,7 @@ class GateConfig:
         (5, 0.8, 0.01)
         """
         cfg = _plain(cfg or {})
-        known = {*SECTIONS, "on_not_measured", "on_inconclusive", "slices"}
+        known = {*SECTIONS, "on_not_measured", "on_inconclusive", "slices", "online"}
         unknown = sorted(set(cfg) - known)
         if unknown:
             raise ConfigError(
@@ -431,6 +433,7 @@ class GateConfig:
             on_not_measured=_status(cfg.get("on_not_measured", "WARN"), "on_not_measured"),
             on_inconclusive=_on_inconclusive(cfg.get("on_inconclusive", "inconclusive")),
             slices=_slice_config(cfg.get("slices")),
+            online=dict(cfg.get("online") or {}),
         )
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -279,10 +279,17 @@ def analyse(
             latency_p95_ratio_ci_low=lat.ci_low,
             latency_p95_ratio_ci_high=lat.ci_high,
         )
-        out_gates.append(
-            gate_latency(gates, lat.ratio, lat.ci_low, lat.ci_high,
-                         (lat.control["p95"], lat.treatment["p95"]))
-        )  # fmt: skip
+        g = gate_latency(gates, lat.ratio, lat.ci_low, lat.ci_high,
+                         (lat.control["p95"], lat.treatment["p95"]))  # fmt: skip
+        if simulated and g.status == Status.BLOCK:  # as offline: in-process latency never blocks
+            g = replace(
+                g,
+                status=Status.WARN,
+                reason=f"{g.reason}; SIMULATED from the in-process latency probes on this "
+                "machine, not served latency",
+                action="measure both versions on their serving endpoints",
+            )
+        out_gates.append(g)
     else:
         out_gates.append(gate_latency(gates, None, None, None))
     actions = _cutoff_actions(c, t, settings)

@@ -2,7 +2,7 @@
 
 :func:`aggregate_log` never holds the log: DuckDB (chosen by ``benchmarks/bench_online.py``, see
 benchmarks/README.md) scans the columns it needs from a file, a folder of parts, a glob or an fsspec
-URL (Parquet, JSON lines, CSV, TSV), with a memory limit (``EVALKIT_ONLINE_MEMORY``, default 1GB;
+URL (Parquet, JSON lines, CSV, TSV), with a memory limit (``EVALKIT_ONLINE_MEMORY``, default 900MB;
 larger states spill to a temporary folder removed afterwards) and ``EVALKIT_ONLINE_THREADS``
 threads (default: every core).  Three scans of the log:
 
@@ -12,20 +12,23 @@ threads (default: every core).  Three scans of the log:
    arm's cut-off, and the checks (clicked / latency / position / timestamp values, two arms,
    duplicate positions);
 2. per impression and arm: impressions and clicks per position, per model version, and per cell
-   of a score grid (4 significant digits) from which the equal-count score bins are cut;
+   of a score grid (65,536 equal-width cells from the smallest to the largest score of both
+   arms) from which each arm's equal-count score bins are cut;
 3. the AUC sums, only over requests with a click and a non-click: the Mann-Whitney U of score vs
    click within the request from one window ``PARTITION BY request ORDER BY score``: the average
    rank of a row is ``(rank() + cume_dist() * n) / 2`` (ties share their mean rank), and
    ``U = sum over clicked rows of average ranks - c (c + 1) / 2``.
 
-Everything after these scans reads the per-request table (one row per request), not the log.
+Everything after these scans reads the per-request table (one row per request), not the log;
+DuckDB's memory limit drops to ``EVALKIT_ONLINE_OUTPUT_MEMORY`` (default 384MB) while the
+results, which Python holds, are fetched.
 
 Score bins (:class:`~evalkit.online.schema.ScoreBins`): approximate quantiles, exact counts.  The
-scores are first counted on a grid of 4 significant digits per arm; the bins are cut between
-grid cells at the cells where the cumulative count first reaches ``i / n`` of the arm's
-impressions, so each bin's share is within one grid cell of ``1 / n`` (cells so heavy that two
-cuts fall in one are merged: fewer bins).  ``edges[i]`` is the smallest score of bin ``i``
-(``edges[-1]`` the largest score), so ``edges[i] <= s < edges[i + 1]`` holds for every raw score.
+bins are cut between grid cells, at the cells where the cumulative count first reaches ``i / n``
+of the arm's impressions, so each bin's share is within one grid cell of ``1 / n`` (cells so
+heavy that two cuts fall in one are merged: fewer bins).  ``edges[i]`` is the smallest score of
+bin ``i`` (``edges[-1]`` the largest score), so ``edges[i] <= s < edges[i + 1]`` holds for every
+raw score.
 
 Slices: query length bands (whitespace tokens: ``1`` | ``2-3`` | ``4+``, an empty query in the
 first), query frequency bands (a query's frequency = its requests in the whole log, both arms; a
@@ -91,7 +94,7 @@ EXTENSIONS = {
 MISSING_LEVEL = "(missing)"
 LENGTH_BANDS = ("1", "2-3", "4+")
 HEAD_SHARE, TORSO_SHARE = 0.5, 0.8
-GRID_DIGITS = 4  # significant digits of the score grid the bins are cut on
+GRID_CELLS = 1 << 16  # cells of the score grid (smallest to largest score) the bins are cut on
 WHY_MISSING = {
     "version": "no model_version column: the versions come from models=[A,B]",
     "query": "no query column: query length and frequency slices are off",
@@ -210,7 +213,7 @@ def _connect(fs: Any, tmp: str) -> Any:
     con = duckdb.connect(
         config={
             "threads": threads,
-            "memory_limit": os.environ.get("EVALKIT_ONLINE_MEMORY", "1GB"),
+            "memory_limit": os.environ.get("EVALKIT_ONLINE_MEMORY", "900MB"),
             "temp_directory": tmp,
             "preserve_insertion_order": False,
         }
@@ -323,8 +326,11 @@ def _locate(
     return log.files[0], None, None
 
 
-def _raise_row(log, ex, key, raw_col, message, expected):
+def _raise_row(log, ex, key, raw_col, message, expected) -> None:
+    """Raise the DataError of the first row whose ``key`` value is bad (if there is one)."""
     f, row, value = _locate(log, ex, _bad(key, ex), f"CAST({_q(raw_col)} AS VARCHAR)")
+    if row is None:
+        return
     raise DataError(message.format(value=value), file=f, row=row, field=raw_col, expected=expected)
 
 
@@ -338,13 +344,24 @@ def aggregate_log(
     Raises :class:`~evalkit.errors.DataError` (one line: file, row, fix) on bad input; writes
     nothing but DuckDB's spill files in a temporary folder it removes.
     """
+    import duckdb
+
     t0 = time.perf_counter()
     cutoffs = cutoffs if cutoffs is not None else settings.cutoffs
     files, fmt, fs = _resolve(settings)
     tmp = tempfile.mkdtemp(prefix="evalkit-online-")
     con = _connect(fs, tmp)
     try:
-        types = _schemas(con, files, fmt)
+        _schemas(con, files, fmt)
+        try:  # the types of all parts read together (CSV / JSON: inferred over every part)
+            described = con.execute(f"DESCRIBE SELECT * FROM {_reader(files, fmt)}").fetchall()
+        except duckdb.Error as exc:
+            raise DataError(
+                f"cannot read the log: {str(exc).splitlines()[0]}",
+                file=settings.path,
+                expected="parts that read as one table",
+            ) from None
+        types = {r[0]: r[1] for r in described}
         return _aggregate(con, settings, files, fmt, types, cutoffs, t0)
     finally:
         con.close()
@@ -362,7 +379,7 @@ def _aggregate(con, settings, files, fmt, types, cutoffs, t0) -> OnlineAggregate
                 f"no {key} column {name!r}; columns found: {', '.join(types)}",
                 file=files[0],
                 field=name,
-                expected=f"a {key} column (rename it, or set online.columns.{key}=<its name>)",
+                expected=f"the {key} column (rename it, or set online.columns.{key}=<its name>)",
             )
     missing = {k: WHY_MISSING[k] for k in DEFAULT_COLUMNS if k not in cols and k in WHY_MISSING}
     unit = settings.unit or ("user" if "user" in cols else "request")
@@ -391,32 +408,30 @@ def _aggregate(con, settings, files, fmt, types, cutoffs, t0) -> OnlineAggregate
     has = set(ex)
     try:
         _scan_requests(log, ex, base, has, cutoffs, ctl, trt)
+        _check(log, ex, settings, has)
+        if "s" in has:
+            _scan_auc(log, base, arms_sql)
+        hist = _scan_impressions(log, base, has, arms_sql)
+        if "q" in has:
+            _query_bands(log, arms_sql)
     except duckdb.Error as exc:
         raise DataError(
             f"cannot read the log: {str(exc).splitlines()[0]}",
             file=settings.path,
             expected="a readable log (see the DuckDB message)",
         ) from None
-    _check(log, ex, settings, has)
-    if "s" in has:
-        _scan_auc(log, base, arms_sql)
-    hist = _scan_impressions(log, base, has, arms_sql)
-    if "q" in has:
-        _query_bands(log, arms_sql)
 
-    agg_arms = {}
-    for arm in (ctl, trt):
-        agg_arms[arm] = _arm(log, arm, has, hist, settings, cutoffs)
-    both, examples = _units_in_both(log, arms_sql) if unit == "user" else (0, [])
     other = dict(
         con.execute(
             f"SELECT a, sum(imp)::BIGINT FROM req WHERE a NOT IN {arms_sql} GROUP BY a ORDER BY a"
         ).fetchall()
     )
     rows = int(con.execute("SELECT coalesce(sum(imp), 0) FROM req").fetchone()[0])
+    agg_arms = _outputs(log, has, hist, settings, cutoffs)
+    both, examples = _units_in_both(log) if unit == "user" else (0, [])
     return OnlineAggregate(
-        control=agg_arms[ctl],
-        treatment=agg_arms[trt],
+        control=agg_arms[0],
+        treatment=agg_arms[1],
         unit=cols[unit],
         rows=rows,
         files=list(files),
@@ -435,23 +450,27 @@ def _scan_requests(log, ex, base, has, cutoffs, ctl, trt) -> None:
         "min(a) AS a",
         "max(a) AS a2",
         "count(*) AS imp",
-        "coalesce(sum(c), 0) AS clicks",
-        "count(*) FILTER (c IS NULL) AS bad_c",
+        "count(*) FILTER (c = 1) AS clicks",
         "min(p) FILTER (c = 1) AS first_p",
-        "count(*) FILTER (p IS NULL OR p < 1) AS bad_p",
         "bit_count(bit_or(CASE WHEN p BETWEEN 1 AND 64 THEN (1::UBIGINT << (p - 1)::UBIGINT) END))"
         " AS n_pos",
         "count(*) FILTER (p > 64) AS big_p",
     ]
     if "u" in has:
         aggs.append("min(u) AS u")
+    bad = [_bad("c", ex), _bad("p", ex)]  # one count of bad values: the state stays small
     if "l" in has:
-        aggs += ["max(l) AS lat", f"count(*) FILTER ({_bad('l', ex)}) AS bad_l"]
+        aggs.append("max(l) AS lat")
+        bad.append(_bad("l", ex))
     if "t" in has:
-        aggs += ["min(t) AS t", f"count(*) FILTER ({_bad('t', ex)}) AS bad_t"]
+        aggs.append("min(t) AS t")
+        bad.append(_bad("t", ex))
+    aggs.append(f"count(*) FILTER ({' OR '.join(f'({b})' for b in bad)}) AS bad")
     if "q" in has:
         aggs.append("min(q) AS q")
     aggs += [f"min(x{i}) AS x{i}" for i in range(len(log.slices))]
+    if "s" in has:
+        aggs += ["min(s) FILTER (isfinite(s)) AS smin", "max(s) FILTER (isfinite(s)) AS smax"]
     if "s" in has and cutoffs is not None:
         cut = f"CASE a WHEN {_lit(ctl)} THEN {_lit(cutoffs[0])} ELSE {_lit(cutoffs[1])} END"
         aggs.append(f"count(*) FILTER (c = 1 AND s >= {cut}) AS above")
@@ -467,26 +486,21 @@ def _check(log: _Log, ex, settings: OnlineSettings, has) -> None:
     def count(cond: str) -> int:
         return int(con.execute(f"SELECT count(*) FROM req WHERE {cond}").fetchone()[0])
 
-    if count("bad_c > 0"):
-        _raise_row(
-            log, ex, "c", c["clicked"], "clicked is {value!r}",
-            "0 / 1 / true / false (fix the value or drop the row)",
-        )  # fmt: skip
-    if "l" in has and count("bad_l > 0"):
-        _raise_row(
-            log, ex, "l", c["latency"], "latency is {value}",
-            "a finite latency >= 0 in ms (fix the value or drop the row)",
-        )  # fmt: skip
-    if "position" in c and count("bad_p > 0"):
-        _raise_row(
-            log, ex, "p", c["position"], "position is {value}",
-            "a 1-based position (the top result is 1)",
-        )  # fmt: skip
-    if "t" in has and count("bad_t > 0"):
-        _raise_row(
-            log, ex, "t", c["timestamp"], "timestamp {value!r} cannot be parsed",
-            "an ISO-8601 timestamp (UTC unless it has an offset) or Unix seconds",
-        )  # fmt: skip
+    if count("bad > 0"):  # which value: the first kind found in the files
+        kinds = [
+            ("c", "clicked", "clicked is {value!r}", "0 / 1 / true / false (fix or drop the row)"),
+            ("l", "latency", "latency is {value}", "a finite latency >= 0 in ms (fix or drop it)"),
+            ("p", "position", "position is {value}", "a 1-based position (the top result is 1)"),
+            (
+                "t",
+                "timestamp",
+                "timestamp {value!r} cannot be parsed",
+                "an ISO-8601 timestamp (UTC unless it has an offset) or Unix seconds",
+            ),
+        ]
+        for key, name, message, expected in kinds:
+            if key in has and name in c:
+                _raise_row(log, ex, key, c[name], message, expected)
     two = con.execute("SELECT r, a, a2 FROM req WHERE a <> a2 LIMIT 1").fetchone()
     if two is not None:
         r, a1, a2 = two
@@ -568,14 +582,15 @@ def _scan_impressions(log: _Log, base: str, has, arms_sql: str) -> dict:
         sets.append("(a, v)")
     extra = ""
     if "s" in has:
-        sets.append("(a, e, m)")
-        d = GRID_DIGITS - 1
-        extra = (
-            f", CASE WHEN s = 0 THEN -400 ELSE floor(log10(abs(s))) END AS e, "
-            f"CASE WHEN s = 0 THEN 0 ELSE floor(s / pow(10, floor(log10(abs(s))) - {d})) END AS m"
-        )
+        sets.append("(a, cell)")
+        smin, smax = log.con.execute(
+            f"SELECT min(smin), max(smax) FROM req WHERE a IN {arms_sql}"
+        ).fetchone()
+        smin = 0.0 if smin is None else smin
+        width = smax - smin if smax is not None and smax > smin else 1.0
+        extra = f", floor((s - {_lit(smin)}) * {_lit(GRID_CELLS / width)})::BIGINT AS cell"
     cols = "a, p" + (", v" if "v" in has else "") + (", s" if "s" in has else "")
-    grouped = "a, p" + (", v" if "v" in has else "") + (", e, m" if "s" in has else "")
+    grouped = "a, p" + (", v" if "v" in has else "") + (", cell" if "s" in has else "")
     rows = log.con.execute(
         f"SELECT GROUPING({grouped}) AS g, a, p"
         + (", v" if "v" in has else "")
@@ -615,117 +630,191 @@ def _query_bands(log: _Log, arms_sql: str) -> None:
     )
 
 
-def _sums_sql(has) -> str:
-    auc = (
-        "coalesce(sum(round(2 * ((auc.srk + auc.scd * imp) / 2 - clicks * (clicks + 1) / 2)) / 2)"
-        ", 0) AS auc_u, coalesce(sum(CASE WHEN auc.r IS NOT NULL THEN clicks * (imp - clicks) "
-        "END), 0) AS auc_pairs"
-        if "s" in has
-        else "0.0 AS auc_u, 0.0 AS auc_pairs"
-    )
-    return (
-        "count(*) AS requests, count(*) FILTER (clicks > 0) AS clicked_requests, "
-        "sum(imp) AS impressions, sum(clicks) AS clicks, "
-        "coalesce(sum(CASE WHEN clicks > 0 THEN 1.0 / first_p END), 0) AS first_click_rr, " + auc
-    )
-
-
-def _unit_sums(data: dict) -> UnitSums:
-    return UnitSums(*(np.asarray(data[f], dtype=np.float64) for f in UnitSums.FIELDS))
-
-
-def _arm(log: _Log, arm: str, has, hist: dict, settings, cutoffs) -> ArmAggregate:
-    con = log.con
-    u = "u" if "u" in has else "req.r"
-    src = "req LEFT JOIN auc ON req.r = auc.r" if "s" in has else "req"
-    where = f"WHERE req.a = {_lit(arm)}"
-    sums = _sums_sql(has)
-    data = con.execute(
-        f"SELECT {u} AS unit, {sums} FROM {src} {where} GROUP BY {u} ORDER BY {u}"
-    ).fetchnumpy()
-    units = _unit_sums(data)
-    unit_ids = np.asarray(data["unit"])
-    latency = None
-    if "l" in has:
-        latency = con.execute(
-            f"SELECT lat FROM req {where} AND lat IS NOT NULL ORDER BY r"
-        ).fetchnumpy()["lat"]
-        latency = np.asarray(latency, dtype=np.float64)
-    daily = None
+def _request_table(log: _Log, has, settings: OnlineSettings) -> list[str]:
+    """The table ``rq``: one row per request of the two arms, its sums and its keys; the slice
+    dimensions (name, SQL key column) it holds."""
+    ctl, trt = settings.control, settings.treatment
+    keys = [f"CASE req.a WHEN {_lit(ctl)} THEN 0 ELSE 1 END::TINYINT AS arm"]
+    keys.append(("req.u" if "u" in has else "req.r") + " AS unit")
     if "t" in has:
-        d = con.execute(
-            f"SELECT floor(t / 86400)::BIGINT AS day, {u} AS unit, {sums} FROM {src} {where} "
-            f"GROUP BY day, {u} ORDER BY day, {u}"
-        ).fetchnumpy()
-        daily = DailySums(day=np.asarray(d["day"], dtype=np.int64), sums=_unit_sums(d))
+        keys.append("floor(req.t / 86400)::BIGINT AS day")
+    joins, dims = "", []
+    if "s" in has:
+        joins += " LEFT JOIN auc ON req.r = auc.r"
+        auc = (
+            "coalesce(round(2 * ((auc.srk + auc.scd * imp) / 2 - clicks * (clicks + 1) / 2)) / 2"
+            ", 0)::DOUBLE AS auc_u, (CASE WHEN auc.r IS NOT NULL THEN clicks * (imp - clicks) "
+            "ELSE 0 END)::DOUBLE AS auc_pairs"
+        )
+    else:
+        auc = "0.0::DOUBLE AS auc_u, 0.0::DOUBLE AS auc_pairs"
+    if "q" in has:
+        joins += " LEFT JOIN qband ON req.q = qband.q"
+        keys += ["qband.lband AS length", "qband.band AS frequency"]
+        dims += ["length", "frequency"]
+    for i, name in enumerate(log.slices):
+        keys.append(f"req.x{i} AS x{i}")
+        dims.append(name)
+    sums = (
+        "(clicks > 0)::DOUBLE AS clicked_requests, imp::DOUBLE AS impressions, "
+        "clicks::DOUBLE AS clicks, (CASE WHEN clicks > 0 THEN 1.0 / first_p ELSE 0 END)::DOUBLE "
+        "AS first_click_rr, " + auc
+    )
+    arms_sql = f"({_lit(ctl)}, {_lit(trt)})"
+    log.con.execute(
+        f"CREATE TEMP TABLE rq AS SELECT {', '.join(keys)}, {sums} FROM req{joins} "
+        f"WHERE req.a IN {arms_sql}"
+    )
+    return dims
+
+
+SUMS = (
+    "count(*)::DOUBLE AS requests, sum(clicked_requests) AS clicked_requests, "
+    "sum(impressions) AS impressions, sum(clicks) AS clicks, "
+    "sum(first_click_rr) AS first_click_rr, sum(auc_u) AS auc_u, sum(auc_pairs) AS auc_pairs"
+)
+
+
+def _fetch(con: Any, sql: str) -> dict[str, np.ndarray]:
+    """A query's columns as numpy arrays, streamed in Arrow batches (DuckDB never holds the whole
+    result beside the arrays); numeric columns float64 or int64, others object."""
+    reader = con.execute(sql).fetch_record_batch(1 << 20)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in reader.schema.names}
+    for batch in reader:
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            parts[name].append(column.to_numpy(zero_copy_only=False))
+    out = {}
+    for name in list(parts):
+        chunks = parts.pop(name)
+        out[name] = np.concatenate(chunks) if chunks else np.zeros(0)
+    return out
+
+
+def _unit_sums(data: dict, sel=slice(None)) -> UnitSums:
+    return UnitSums(*(np.asarray(data[f][sel], dtype=np.float64) for f in UnitSums.FIELDS))
+
+
+def _by_arm(data: dict) -> list[slice]:
+    """Rows of arm 0 and of arm 1 in a result ordered by ``arm`` first."""
+    cut = int(np.searchsorted(np.asarray(data["arm"]), 1, side="left"))
+    return [slice(0, cut), slice(cut, None)]
+
+
+def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> list[ArmAggregate]:
+    """Both arms' aggregates from ``req`` (and ``auc``, ``qband``), one query per output."""
+    con = log.con
+    arm_names = [settings.control, settings.treatment]
+    above = {}
+    if "s" in has and cutoffs is not None:
+        above = dict(
+            con.execute("SELECT a, coalesce(sum(above), 0) FROM req GROUP BY a").fetchall()
+        )
+    latency = [None, None]
+    if "l" in has:
+        lat = _fetch(
+            con,
+            f"SELECT CASE a WHEN {_lit(arm_names[0])} THEN 0 ELSE 1 END AS arm, lat FROM req "
+            f"WHERE a IN ({_lit(arm_names[0])}, {_lit(arm_names[1])}) AND lat IS NOT NULL "
+            "ORDER BY arm, r",
+        )
+        latency = [np.asarray(lat["lat"][sel], dtype=np.float64) for sel in _by_arm(lat)]
+        del lat
+    dims = _request_table(log, has, settings)
+    con.execute("DROP TABLE req")
+    con.execute("DROP TABLE IF EXISTS auc")
+    con.execute(f"SET memory_limit = '{os.environ.get('EVALKIT_ONLINE_OUTPUT_MEMORY', '384MB')}'")
+    data = _fetch(con, f"SELECT arm, unit, {SUMS} FROM rq GROUP BY arm, unit ORDER BY arm, unit")
+    arms = _by_arm(data)
+    units = [_unit_sums(data, sel) for sel in arms]
+    unit_ids = [np.asarray(data["unit"][sel]) for sel in arms]
+    del data
+    daily: list[DailySums | None] = [None, None]
+    if "t" in has:
+        d = _fetch(
+            con, f"SELECT arm, day, {SUMS} FROM rq GROUP BY arm, day, unit ORDER BY arm, day, unit"
+        )
+        daily = [
+            DailySums(day=np.asarray(d["day"][sel], dtype=np.int64), sums=_unit_sums(d, sel))
+            for sel in _by_arm(d)
+        ]
+        del d
+    slices: list[dict[tuple[str, str], UnitSums]] = [{}, {}]
+    columns = ["length", "frequency"] if "q" in has else []
+    columns += [f"x{i}" for i in range(len(log.slices))]
+    for dim, col in zip(dims, columns, strict=True):
+        levels = [r[0] for r in con.execute(f"SELECT DISTINCT {col} FROM rq ORDER BY 1").fetchall()]
+        code = " ".join(f"WHEN {_lit(str(v))} THEN {i}" for i, v in enumerate(levels))
+        res = _fetch(
+            con,
+            f"SELECT arm, CASE {col} {code} END AS level, {SUMS} FROM rq "
+            f"GROUP BY arm, level, unit ORDER BY arm, level, unit",
+        )
+        level = np.asarray(res["level"])
+        for k, sel in enumerate(_by_arm(res)):
+            lv = level[sel]
+            bounds = np.searchsorted(lv, np.arange(len(levels) + 1), side="left")
+            start = sel.start or 0
+            for i, value in enumerate(levels):
+                if bounds[i + 1] > bounds[i]:
+                    part = slice(start + bounds[i], start + bounds[i + 1])
+                    slices[k][(dim, str(value))] = _unit_sums(res, part)
+        del res
+    out = []
+    for k, arm in enumerate(arm_names):
+        extra = _hist_outputs(log, has, hist, arm, settings)
+        clicks_above = {}
+        if "s" in has and cutoffs is not None:
+            clicks_above = {float(cutoffs[k]): float(above.get(arm, 0))}
+        out.append(
+            ArmAggregate(
+                arm=arm,
+                units=units[k],
+                unit_ids=unit_ids[k],
+                latency_ms=latency[k],
+                daily=daily[k],
+                clicks_above=clicks_above,
+                slices=slices[k],
+                **extra,
+            )
+        )
+    return out
+
+
+def _hist_outputs(log: _Log, has, hist: dict, arm: str, settings: OnlineSettings) -> dict:
+    """One arm's versions, position counts and score bins from scan 2's grouping sets."""
     g, a = np.asarray(hist["g"]), np.asarray(hist["a"], dtype=object)
-    grouped = ["a", "p"] + (["v"] if "v" in has else []) + (["e", "m"] if "s" in has else [])
+    grouped = ["a", "p"] + (["v"] if "v" in has else []) + (["cell"] if "s" in has else [])
     nbits = len(grouped)
 
     def rows_of(keep: tuple[str, ...]) -> np.ndarray:  # GROUPING(): 1 bit = column not grouped
         mask = sum(1 << (nbits - 1 - i) for i, k in enumerate(grouped) if k not in keep)
         return (g == mask) & (a == arm)
 
-    positions = None
+    out: dict = {"versions": {}, "positions": None, "score_bins": None}
     if "position" in log.cols:
         sel = rows_of(("a", "p"))
         p = np.asarray(hist["p"])[sel].astype(np.int64)
         o = np.argsort(p)
-        positions = PositionCounts(
+        out["positions"] = PositionCounts(
             position=p[o],
             impressions=np.asarray(hist["n"])[sel][o].astype(np.float64),
             clicks=np.asarray(hist["k"])[sel][o].astype(np.float64),
         )
-    versions = {}
     if "v" in has:
         sel = rows_of(("a", "v"))
-        versions = {
+        out["versions"] = {
             str(v): int(n)
             for v, n in zip(np.asarray(hist["v"])[sel], np.asarray(hist["n"])[sel], strict=True)
         }
-    bins = None
-    clicks_above: dict[float, float] = {}
     if "s" in has:
-        sel = rows_of(("a", "e", "m"))
-        lo = np.asarray(hist["lo"])[sel]
-        ok = ~np.isnan(lo.astype(np.float64))
+        sel = rows_of(("a", "cell"))
+        lo = np.asarray(hist["lo"])[sel].astype(np.float64)
+        ok = ~np.isnan(lo)
         cells = {
             k: np.asarray(hist[k])[sel][ok].astype(np.float64) for k in ("n", "k", "ss", "lo", "hi")
         }
-        bins = _score_bins(cells, settings.score_bins)
-        if cutoffs is not None:
-            cut = float(cutoffs[0] if arm == settings.control else cutoffs[1])
-            above = con.execute(f"SELECT coalesce(sum(above), 0) FROM req {where}").fetchone()[0]
-            clicks_above = {cut: float(above)}
-    slices: dict[tuple[str, str], UnitSums] = {}
-    dims: list[tuple[str, str, str]] = []
-    if "q" in has:
-        dims.append(("length", "qband.lband", " JOIN qband ON req.q = qband.q"))
-        dims.append(("frequency", "qband.band", " JOIN qband ON req.q = qband.q"))
-    dims += [(name, f"req.x{i}", "") for i, name in enumerate(log.slices)]
-    for dim, expr, join in dims:
-        s = con.execute(
-            f"SELECT {expr} AS level, {u} AS unit, {sums} FROM {src}{join} {where} "
-            f"GROUP BY level, {u} ORDER BY level, {u}"
-        ).fetchnumpy()
-        level = np.asarray(s["level"], dtype=object)
-        for value in dict.fromkeys(level.tolist()):
-            keep = level == value
-            slices[(dim, str(value))] = _unit_sums(
-                {f: np.asarray(s[f])[keep] for f in UnitSums.FIELDS}
-            )
-    return ArmAggregate(
-        arm=arm,
-        versions=versions,
-        units=units,
-        unit_ids=unit_ids,
-        latency_ms=latency,
-        daily=daily,
-        positions=positions,
-        score_bins=bins,
-        clicks_above=clicks_above,
-        slices=slices,
-    )
+        out["score_bins"] = _score_bins(cells, settings.score_bins)
+    return out
 
 
 def _score_bins(cells: dict[str, np.ndarray], n_bins: int) -> ScoreBins | None:
@@ -749,8 +838,8 @@ def _score_bins(cells: dict[str, np.ndarray], n_bins: int) -> ScoreBins | None:
     )
 
 
-def _units_in_both(log: _Log, arms_sql: str) -> tuple[int, list[str]]:
+def _units_in_both(log: _Log) -> tuple[int, list[str]]:
     rows = log.con.execute(
-        f"SELECT u FROM req WHERE a IN {arms_sql} GROUP BY u HAVING min(a) <> max(a) ORDER BY u"
-    ).fetchnumpy()["u"]
+        "SELECT unit FROM rq GROUP BY unit HAVING min(arm) <> max(arm) ORDER BY unit"
+    ).fetchnumpy()["unit"]
     return int(len(rows)), [str(x) for x in np.asarray(rows)[:5]]
