@@ -29,10 +29,20 @@ def test_help_lists_tasks_groups_exit_codes_and_examples():
     out = res.stdout
     for section in ("Tasks (task=...):", "Config groups", "Exit codes:", "Examples:"):
         assert section in out, out
-    for task in ("evaluate", "check", "runs", "log", "vectors"):
+    for task in ("evaluate", "check", "runs", "log", "vectors", "online"):
         assert f"\n  {task} " in out, task
     # every config group of conf/ with all its choices (Hydra's $APP_CONFIG_GROUPS)
-    for group in ("dataset", "models", "index", "engine", "tracking", "gates", "checks", "clicks"):
+    for group in (
+        "dataset",
+        "models",
+        "index",
+        "engine",
+        "tracking",
+        "gates",
+        "checks",
+        "clicks",
+        "online",
+    ):
         choices = sorted(p.stem for p in (CONF / group).glob("*.yaml"))
         assert f"{group}: {', '.join(choices)}" in out, (group, out)
     for code in ("0 ", "3 ", "4 ", "1 ", "2 ", "130 ", "143 "):
@@ -41,7 +51,7 @@ def test_help_lists_tasks_groups_exit_codes_and_examples():
         )
     assert "INCONCLUSIVE" in out and "BLOCK" in out
     examples = out[out.index("Examples:") :].splitlines()
-    assert sum(line.startswith("  evalkit") for line in examples) == 5
+    assert sum(line.startswith("  evalkit") for line in examples) == 6
     # neither Hydra's generic text nor the configuration dump
     assert "Powered by Hydra" not in out and "== Config ==" not in out
     assert "primary_metric:" not in out and "_target_" not in out

@@ -53,6 +53,15 @@ from evalkit.plain import plain_mapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.compare.coverage import Coverage
+    from evalkit.online.gates import OnlineGates
+
+
+def _online_gates(cfg: Mapping[str, Any] | None) -> OnlineGates:
+    """``gates.online`` read by :class:`evalkit.online.gates.OnlineGates` (imported here, when
+    a config is read: the online gates build on this module's ``GateResult``)."""
+    from evalkit.online.gates import OnlineGates
+
+    return OnlineGates.from_mapping(cfg)
 
 
 class Status(StrEnum):
@@ -373,8 +382,8 @@ class GateConfig:
     on_not_measured: Status = Status.WARN
     drift: Drift = field(default_factory=Drift)
     slices: SliceConfig = field(default_factory=SliceConfig)
-    #: ``gates.online``: the canary's gates, read by :class:`evalkit.online.gates.OnlineGates`
-    online: dict[str, Any] = field(default_factory=dict)
+    #: ``gates.online``: the canary's gates (``evalkit task=online``)
+    online: OnlineGates = field(default_factory=lambda: _online_gates(None))
 
     @property
     def metric(self) -> str:
@@ -433,7 +442,7 @@ class GateConfig:
             on_not_measured=_status(cfg.get("on_not_measured", "WARN"), "on_not_measured"),
             on_inconclusive=_on_inconclusive(cfg.get("on_inconclusive", "inconclusive")),
             slices=_slice_config(cfg.get("slices")),
-            online=dict(cfg.get("online") or {}),
+            online=_online_gates(cfg.get("online")),
         )
 
 

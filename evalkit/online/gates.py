@@ -34,14 +34,30 @@ KEYS = {"ctr", "score_click", "latency_p95_increase", "srm_alpha"}
 
 
 @dataclass(frozen=True)
-class OnlineGates:
-    """``gates.online``: ``ctr.margin`` (absolute request-CTR points B may lose), ``score_click.
-    margin`` (within-request AUC B may lose), ``latency_p95_increase`` (0.20), ``srm_alpha``."""
+class Margin:
+    """``gates.online.<metric>.margin``: what B may lose and still be called no worse."""
 
-    ctr_margin: float = 0.005
-    score_click_margin: float = 0.02
+    margin: float
+
+
+@dataclass(frozen=True)
+class OnlineGates:
+    """``gates.online`` with the YAML's names: ``ctr.margin`` (absolute request-CTR points B may
+    lose), ``score_click.margin`` (within-request AUC B may lose), ``latency_p95_increase``
+    (0.20), ``srm_alpha`` (0.001)."""
+
+    ctr: Margin = Margin(0.005)
+    score_click: Margin = Margin(0.02)
     latency_p95_increase: float = 0.20
     srm_alpha: float = 0.001
+
+    @property
+    def ctr_margin(self) -> float:
+        return self.ctr.margin
+
+    @property
+    def score_click_margin(self) -> float:
+        return self.score_click.margin
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> OnlineGates:
@@ -67,17 +83,17 @@ class OnlineGates:
                 )
             return x
 
-        def margin(section: str, default: float) -> float:
+        def margin(section: str, default: Margin) -> Margin:
             sec = cfg.get(section) or {}
             if not isinstance(sec, Mapping) or set(sec) - {"margin"}:
                 raise ConfigError(
                     f"gates.online.{section} must be a mapping with margin (got {sec!r})"
                 )
-            return num(sec.get("margin", default), f"{section}.margin", hi=1.0)
+            return Margin(num(sec.get("margin", default.margin), f"{section}.margin", hi=1.0))
 
         return cls(
-            ctr_margin=margin("ctr", d.ctr_margin),
-            score_click_margin=margin("score_click", d.score_click_margin),
+            ctr=margin("ctr", d.ctr),
+            score_click=margin("score_click", d.score_click),
             latency_p95_increase=num(
                 cfg.get("latency_p95_increase", d.latency_p95_increase), "latency_p95_increase"
             ),

@@ -30,7 +30,7 @@ def online_settings(cfg: DictConfig) -> tuple[OnlineSettings, OnlineGates]:
     """The ``online`` section and ``gates.online``, checked before anything is read."""
     section = OmegaConf.to_container(cfg.get("online") or {}, resolve=True)
     gates = OmegaConf.to_container((cfg.get("gates") or {}).get("online") or {}, resolve=True)
-    return OnlineSettings.from_mapping(section), OnlineGates.from_mapping(gates)
+    return OnlineSettings.from_mapping(section), OnlineGates.from_mapping(gates)  # gates.online
 
 
 def simulated_canary(cfg: DictConfig, settings: OnlineSettings, out: Path) -> tuple[Path, Any]:
