@@ -218,7 +218,7 @@ def _connect(fs: Any, tmp: str) -> Any:
             "preserve_insertion_order": False,
         }
     )
-    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET TimeZone = 'UTC'").fetchall()
     if fs is not None:
         con.register_filesystem(fs)
     return con
@@ -308,7 +308,7 @@ def _locate(
     log: _Log, ex: dict[str, str], cond: str, show: str, params=(), nth: int = 1
 ) -> tuple[str, int | None, Any]:
     """The file, 1-based row and ``show`` value of the ``nth`` row matching ``cond`` (file order)."""
-    log.con.execute("SET threads = 1")
+    log.con.execute("SET threads = 1").fetchall()
     select = ", ".join(f"{v} AS {k}" for k, v in ex.items()) + f", {show} AS shown"
     seen = 0
     for f in log.files:
@@ -426,7 +426,7 @@ def _aggregate(con, settings, files, fmt, types, cutoffs, t0) -> OnlineAggregate
             f"SELECT a, sum(imp)::BIGINT FROM req WHERE a NOT IN {arms_sql} GROUP BY a ORDER BY a"
         ).fetchall()
     )
-    rows = int(con.execute("SELECT coalesce(sum(imp), 0) FROM req").fetchone()[0])
+    rows = int(con.execute("SELECT coalesce(sum(imp), 0) FROM req").fetchall()[0][0])
     agg_arms = _outputs(log, has, hist, settings, cutoffs)
     both, examples = _units_in_both(log) if unit == "user" else (0, [])
     return OnlineAggregate(
@@ -476,7 +476,7 @@ def _scan_requests(log, ex, base, has, cutoffs, ctl, trt) -> None:
         aggs.append(f"count(*) FILTER (c = 1 AND s >= {cut}) AS above")
     log.con.execute(
         f"CREATE TEMP TABLE req AS SELECT r, {', '.join(aggs)} FROM ({base}) GROUP BY r"
-    )
+    ).fetchall()
 
 
 def _check(log: _Log, ex, settings: OnlineSettings, has) -> None:
@@ -484,7 +484,7 @@ def _check(log: _Log, ex, settings: OnlineSettings, has) -> None:
     con, c = log.con, log.cols
 
     def count(cond: str) -> int:
-        return int(con.execute(f"SELECT count(*) FROM req WHERE {cond}").fetchone()[0])
+        return int(con.execute(f"SELECT count(*) FROM req WHERE {cond}").fetchall()[0][0])
 
     if count("bad > 0"):  # which value: the first kind found in the files
         kinds = [
@@ -501,9 +501,9 @@ def _check(log: _Log, ex, settings: OnlineSettings, has) -> None:
         for key, name, message, expected in kinds:
             if key in has and name in c:
                 _raise_row(log, ex, key, c[name], message, expected)
-    two = con.execute("SELECT r, a, a2 FROM req WHERE a <> a2 LIMIT 1").fetchone()
-    if two is not None:
-        r, a1, a2 = two
+    two = con.execute("SELECT r, a, a2 FROM req WHERE a <> a2 LIMIT 1").fetchall()
+    if two:
+        r, a1, a2 = two[0]
         _, _, first = _locate(log, ex, "r = ?", "a", (r,))  # the arm of its first row
         f, row, _ = _locate(log, ex, "r = ? AND a <> ?", "a", (r, first))
         raise DataError(
@@ -514,19 +514,19 @@ def _check(log: _Log, ex, settings: OnlineSettings, has) -> None:
             field=c["arm"],
             expected="each request under one arm (fix the gateway's assignment or drop it)",
         )
-    dup = con.execute("SELECT r FROM req WHERE n_pos + big_p < imp LIMIT 1").fetchone()
-    if dup is None and count("big_p > 0"):  # positions > 64: checked exactly
+    dup = con.execute("SELECT r FROM req WHERE n_pos + big_p < imp LIMIT 1").fetchall()
+    if not dup and count("big_p > 0"):  # positions > 64: checked exactly
         dup = con.execute(
             f"SELECT r FROM ({log_base(log, ex)}) WHERE r IN (SELECT r FROM req WHERE big_p > 0) "
             "GROUP BY r, p HAVING count(*) > 1 LIMIT 1"
-        ).fetchone()
-    if dup is not None:
-        r = dup[0]
+        ).fetchall()
+    if dup:
+        r = dup[0][0]
         p = con.execute(
             f"SELECT p FROM ({log_base(log, ex)}) WHERE r = ? GROUP BY p HAVING count(*) > 1 "
             "ORDER BY p LIMIT 1",
             [r],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         f, row, _ = _locate(log, ex, "r = ? AND p = ?", "p", (r, p), nth=2)
         what = "position" if "position" in c else "row (no position column: position 1)"
         raise DataError(
@@ -572,7 +572,7 @@ def _scan_auc(log: _Log, base: str, arms_sql: str) -> None:
         f"SELECT r, c, s FROM ({base}) WHERE r IN (SELECT r FROM req WHERE clicks > 0 "
         f"AND clicks < imp AND a IN {arms_sql})) WINDOW w AS (PARTITION BY r ORDER BY s)"
         ") WHERE c = 1 GROUP BY r"
-    )
+    ).fetchall()
 
 
 def _scan_impressions(log: _Log, base: str, has, arms_sql: str) -> dict:
@@ -585,7 +585,7 @@ def _scan_impressions(log: _Log, base: str, has, arms_sql: str) -> dict:
         sets.append("(a, cell)")
         smin, smax = log.con.execute(
             f"SELECT min(smin), max(smax) FROM req WHERE a IN {arms_sql}"
-        ).fetchone()
+        ).fetchall()[0]
         smin = 0.0 if smin is None else smin
         width = smax - smin if smax is not None and smax > smin else 1.0
         extra = f", floor((s - {_lit(smin)}) * {_lit(GRID_CELLS / width)})::BIGINT AS cell"
@@ -620,14 +620,14 @@ def _query_bands(log: _Log, arms_sql: str) -> None:
     import pandas as pd
 
     con.register("bands_df", pd.DataFrame({"n": freq["n"], "band": band}))
-    con.execute("CREATE TEMP TABLE bands AS SELECT * FROM bands_df")
+    con.execute("CREATE TEMP TABLE bands AS SELECT * FROM bands_df").fetchall()
     con.unregister("bands_df")
     con.execute(
         "CREATE TEMP TABLE qband AS SELECT q, band, CASE WHEN tokens <= 1 THEN '1' "
         "WHEN tokens <= 3 THEN '2-3' ELSE '4+' END AS lband FROM (SELECT q, count(*) AS n, "
         "len(regexp_split_to_array(trim(q), '\\s+')) AS tokens FROM req "
         f"WHERE a IN {arms_sql} GROUP BY q) JOIN bands USING (n)"
-    )
+    ).fetchall()
 
 
 def _request_table(log: _Log, has, settings: OnlineSettings) -> list[str]:
@@ -664,7 +664,7 @@ def _request_table(log: _Log, has, settings: OnlineSettings) -> list[str]:
     log.con.execute(
         f"CREATE TEMP TABLE rq AS SELECT {', '.join(keys)}, {sums} FROM req{joins} "
         f"WHERE req.a IN {arms_sql}"
-    )
+    ).fetchall()
     return dims
 
 
@@ -678,7 +678,10 @@ SUMS = (
 def _fetch(con: Any, sql: str) -> dict[str, np.ndarray]:
     """A query's columns as numpy arrays, streamed in Arrow batches (DuckDB never holds the whole
     result beside the arrays); numeric columns float64 or int64, others object."""
-    reader = con.execute(sql).fetch_record_batch(1 << 20)
+    rel = con.sql(sql)
+    # duckdb 2 calls it to_arrow_reader, duckdb 1.x fetch_arrow_reader
+    reader = getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader
+    reader = reader(1 << 20)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in reader.schema.names}
     for batch in reader:
         for name, column in zip(batch.schema.names, batch.columns, strict=True):
@@ -720,9 +723,10 @@ def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> l
         latency = [np.asarray(lat["lat"][sel], dtype=np.float64) for sel in _by_arm(lat)]
         del lat
     dims = _request_table(log, has, settings)
-    con.execute("DROP TABLE req")
-    con.execute("DROP TABLE IF EXISTS auc")
-    con.execute(f"SET memory_limit = '{os.environ.get('EVALKIT_ONLINE_OUTPUT_MEMORY', '384MB')}'")
+    con.execute("DROP TABLE req").fetchall()
+    con.execute("DROP TABLE IF EXISTS auc").fetchall()
+    limit = os.environ.get("EVALKIT_ONLINE_OUTPUT_MEMORY", "384MB")
+    con.execute(f"SET memory_limit = '{limit}'").fetchall()
     data = _fetch(con, f"SELECT arm, unit, {SUMS} FROM rq GROUP BY arm, unit ORDER BY arm, unit")
     arms = _by_arm(data)
     units = [_unit_sums(data, sel) for sel in arms]
