@@ -266,8 +266,8 @@ def main() -> None:
         print(_line(full, a.naive_impressions))
         if "error" not in naive and "error" not in full:
             print(
-                f"   ratio: aggregate_log {naive['seconds'] / full['seconds']:.1f}x faster, "
-                f"{naive['rss_mb'] / full['rss_mb']:.1f}x less peak RSS than pandas"
+                f"   ratio (pandas / aggregate_log): time {naive['seconds'] / full['seconds']:.2f}, "
+                f"peak RSS {naive['rss_mb'] / full['rss_mb']:.2f}"
             )
 
 

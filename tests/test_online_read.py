@@ -338,3 +338,17 @@ def test_parts_with_different_schemas(tmp_path: Path) -> None:
 def test_no_file_found(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no log file found"):
         aggregate_log(OnlineSettings(path=str(tmp_path / "nothing-*.parquet")))
+
+
+def test_positions_past_64_are_checked_exactly(tmp_path: Path) -> None:
+    df = make_log(seed=7)
+    sizes = df.groupby("request_id").size()
+    rid = sizes[sizes >= 2].index[0]
+    first = df["request_id"] == rid
+    df.loc[first, "position"] = df.loc[first, "position"] + 70  # 71, 72, ...
+    agg = aggregate_log(OnlineSettings(path=write(df, tmp_path / "ok", "parquet")))
+    arm = agg.control if df.loc[first, "ab_group"].iloc[0] == "control" else agg.treatment
+    assert 71 in arm.positions.position.tolist()
+    df.loc[first, "position"] = 80  # every row of that request at position 80
+    text = _error(tmp_path / "bad", df, "parquet")
+    assert f"request '{rid}' has position 80 twice" in text
