@@ -1,4 +1,4 @@
-"""Read a canary's gateway log in one streamed, columnar pass and reduce it to per-unit sums.
+"""Read a canary's gateway log in streamed, columnar scans and reduce it to per-unit sums.
 
 :func:`aggregate_log` never holds the log: DuckDB (chosen by ``benchmarks/bench_online.py``, see
 benchmarks/README.md) scans the columns it needs from a file, a folder of parts, a glob or an fsspec
@@ -53,6 +53,7 @@ when they carry no offset), numbers as Unix seconds.
 ([0.0], [1.0])
 >>> sorted(agg.missing)
 ['latency', 'query', 'timestamp', 'user', 'version']
+>>> import shutil; shutil.rmtree(d)
 """
 
 from __future__ import annotations
