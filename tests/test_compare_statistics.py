@@ -228,11 +228,14 @@ def test_queries_needed_on_adi_swapped_numbers_and_its_range() -> None:
     plan = plan_queries(delta, sd, n, margin=0.01, alpha=0.05, status="inconclusive")
     assert plan.n == _one_sided((delta + 0.01) / sd) == 456
     # one-sided at 0.05 (a call made from a 90% interval) would need 359: the "about 357"
-    assert math.ceil(
-        TTestPower().solve_power(
-            effect_size=(delta + 0.01) / sd, alpha=0.05, power=0.8, alternative="larger"
+    assert (
+        math.ceil(
+            TTestPower().solve_power(
+                effect_size=(delta + 0.01) / sd, alpha=0.05, power=0.8, alternative="larger"
+            )
         )
-    ) == 359
+        == 359
+    )
     # the range: the ends of the delta's central 50% t-interval in place of the delta
     half = stats.t.ppf(0.75, n - 1) * sd / math.sqrt(n)
     assert plan.low == _one_sided((delta + half + 0.01) / sd)

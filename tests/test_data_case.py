@@ -92,21 +92,27 @@ def test_large_sides_are_sampled_with_a_seed():
     assert upper_share(texts, sample=2_000, seed=3) == (share, n)  # the same texts every run
 
 
-def test_load_data_logs_the_warning_once(tmp_path, caplog):
-    items = tmp_path / "items.jsonl"
+def _tabular_files(folder):
+    """Mixed-case titles, upper-case topics and their judgments as JSON-lines files."""
+    items = folder / "items.jsonl"
     items.write_text(
         "\n".join(json.dumps({"id": f"d{i}", "title": t}) for i, t in enumerate(TITLES * 4))
     )
-    queries = tmp_path / "queries.jsonl"
+    queries = folder / "queries.jsonl"
     queries.write_text(
         "\n".join(json.dumps({"id": f"q{i}", "text": t}) for i, t in enumerate(TOPICS * 3))
     )
-    judgments = tmp_path / "qrels.jsonl"
+    judgments = folder / "qrels.jsonl"
     judgments.write_text(
         "\n".join(
             json.dumps({"query_id": f"q{i}", "item_id": f"d{i % 5}", "grade": 1}) for i in range(15)
         )
     )
+    return items, queries, judgments
+
+
+def test_load_data_logs_the_warning_once(tmp_path, caplog):
+    items, queries, judgments = _tabular_files(tmp_path)
     cfg = OmegaConf.create(
         {
             "models": {"use_m3": {}, "e5_small": {}},
@@ -140,20 +146,7 @@ def test_dataset_lowercase_option_lower_cases_and_refingerprints(tmp_path, caplo
     loader, the warning is gone, the fingerprint follows the texts; a bad value is one line."""
     from evalkit.errors import ConfigError
 
-    items = tmp_path / "items.jsonl"
-    items.write_text(
-        "\n".join(json.dumps({"id": f"d{i}", "title": t}) for i, t in enumerate(TITLES * 4))
-    )
-    queries = tmp_path / "queries.jsonl"
-    queries.write_text(
-        "\n".join(json.dumps({"id": f"q{i}", "text": t}) for i, t in enumerate(TOPICS * 3))
-    )
-    judgments = tmp_path / "qrels.jsonl"
-    judgments.write_text(
-        "\n".join(
-            json.dumps({"query_id": f"q{i}", "item_id": f"d{i % 5}", "grade": 1}) for i in range(15)
-        )
-    )
+    items, queries, judgments = _tabular_files(tmp_path)
     dataset = {
         "_target_": "evalkit.data.tabular.load_tabular",
         "catalog": {"path": str(items)},

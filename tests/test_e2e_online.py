@@ -11,16 +11,9 @@ import pytest
 from mlflow import MlflowClient
 
 from .cli import run_evalkit
+from .test_online_verdict import CONTRACT
 
 pytestmark = pytest.mark.slow
-
-CONTRACT = {
-    "srm_p", "units_control", "units_treatment", "ctr_control", "ctr_treatment", "ctr_delta",
-    "ci_low_ctr_delta", "ci_high_ctr_delta", "impression_ctr_control", "impression_ctr_treatment",
-    "latency_p95_ms_control", "latency_p95_ms_treatment", "latency_p95_ratio",
-    "latency_p95_ratio_ci_low", "latency_p95_ratio_ci_high", "score_click_auc_control",
-    "score_click_auc_treatment", "verdict_code",
-}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
