@@ -53,13 +53,12 @@ from evalkit.plain import plain_mapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.compare.coverage import Coverage
-    from evalkit.online.gates import OnlineGates
+    from evalkit.online.settings import OnlineGates
 
 
 def _online_gates(cfg: Mapping[str, Any] | None) -> OnlineGates:
-    """``gates.online`` read by :class:`evalkit.online.gates.OnlineGates` (imported here, when
-    a config is read: the online gates build on this module's ``GateResult``)."""
-    from evalkit.online.gates import OnlineGates
+    """``gates.online`` read by :class:`evalkit.online.settings.OnlineGates`."""
+    from evalkit.online.settings import OnlineGates
 
     return OnlineGates.from_mapping(cfg)
 

@@ -1,4 +1,6 @@
-"""The ``online`` config section as a typed, frozen record (``conf/online/*.yaml``).
+"""The ``online`` config section (``conf/online/*.yaml``) and ``gates.online`` as typed, frozen
+records (the gates' config lives here, apart from the gate functions of :mod:`evalkit.online.gates`,
+so that :class:`evalkit.compare.gates.GateConfig` can read it without an import circle).
 
 >>> s = OnlineSettings(path="canary/*.parquet")
 >>> s.column("arm"), s.control, s.split
@@ -7,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -102,3 +105,74 @@ class OnlineSettings:
     def column(self, key: str) -> str:
         """The log's name of contract column ``key`` (``arm`` -> ``ab_group``)."""
         return self.columns.get(key, DEFAULT_COLUMNS[key])
+
+
+KEYS = {"ctr", "score_click", "latency_p95_increase", "srm_alpha"}
+
+
+@dataclass(frozen=True)
+class Margin:
+    """``gates.online.<metric>.margin``: what B may lose and still be called no worse."""
+
+    margin: float
+
+
+@dataclass(frozen=True)
+class OnlineGates:
+    """``gates.online`` with the YAML's names: ``ctr.margin`` (absolute request-CTR points B may
+    lose), ``score_click.margin`` (within-request AUC B may lose), ``latency_p95_increase``
+    (0.20), ``srm_alpha`` (0.001)."""
+
+    ctr: Margin = Margin(0.005)
+    score_click: Margin = Margin(0.02)
+    latency_p95_increase: float = 0.20
+    srm_alpha: float = 0.001
+
+    @property
+    def ctr_margin(self) -> float:
+        return self.ctr.margin
+
+    @property
+    def score_click_margin(self) -> float:
+        return self.score_click.margin
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any] | None) -> OnlineGates:
+        """Read ``gates.online`` (unknown keys and bad values refused in one line)."""
+        cfg = dict(cfg or {})
+        unknown = sorted(set(cfg) - KEYS)
+        if unknown:
+            raise ConfigError(
+                f"gates.online has unknown keys {', '.join(unknown)} "
+                f"(expected {', '.join(sorted(KEYS))})"
+            )
+        d = cls()
+
+        def num(value: Any, key: str, hi: float | None = None) -> float:
+            try:
+                x = float(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"gates.online.{key}={value!r} is not a number") from None
+            if math.isnan(x) or x < 0 or (hi is not None and x > hi):
+                bound = ">= 0" + (f" and <= {hi}" if hi is not None else "")
+                raise ConfigError(
+                    f"gates.online.{key}={value!r} is out of range (expected {bound})"
+                )
+            return x
+
+        def margin(section: str, default: Margin) -> Margin:
+            sec = cfg.get(section) or {}
+            if not isinstance(sec, Mapping) or set(sec) - {"margin"}:
+                raise ConfigError(
+                    f"gates.online.{section} must be a mapping with margin (got {sec!r})"
+                )
+            return Margin(num(sec.get("margin", default.margin), f"{section}.margin", hi=1.0))
+
+        return cls(
+            ctr=margin("ctr", d.ctr),
+            score_click=margin("score_click", d.score_click),
+            latency_p95_increase=num(
+                cfg.get("latency_p95_increase", d.latency_p95_increase), "latency_p95_increase"
+            ),
+            srm_alpha=num(cfg.get("srm_alpha", d.srm_alpha), "srm_alpha", hi=1.0),
+        )
