@@ -151,8 +151,10 @@ def analyse(
     *,
     simulated: bool = False,
     alpha: float = ALPHA,
+    models: tuple[str, str] | None = None,
 ) -> OnlineResult:
-    """Every analysis, its gate and the verdict (the worst gate)."""
+    """Every analysis, its gate and the verdict (the worst gate).  ``models``: the versions the
+    arms ran (``models=[A,B]``) when the log has no ``model_version`` column."""
     c, t = agg.control, agg.treatment
     cu, tu = c.units, t.units
     notes = [f"{key}: {why}" for key, why in agg.missing.items()]
@@ -302,8 +304,12 @@ def analyse(
     metrics["verdict_code"] = status.code
     names = (settings.control, settings.treatment)
     daily = daily_ctr(c, "control", alpha) + daily_ctr(t, "treatment", alpha)
+    versions = (c.version, t.version)
+    if versions == (None, None) and models is not None:
+        versions = (models[0], models[1])
+        notes.append(f"model versions from models=[{models[0]},{models[1]}] (no version column)")
     return OnlineResult(
-        versions=(c.version, t.version),
+        versions=versions,
         arms=names,
         status=status,
         gates=out_gates,
@@ -322,8 +328,8 @@ def analyse(
             "rows": agg.rows,
             "unit": agg.unit,
             "files": len(agg.files),
-            "version_control": c.version or "",
-            "version_treatment": t.version or "",
+            "version_control": versions[0] or "",
+            "version_treatment": versions[1] or "",
         },
         notes=notes,
         actions=actions,

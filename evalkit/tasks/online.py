@@ -74,7 +74,14 @@ def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
         folder, offline = simulated_canary(cfg, settings, out)
         settings = replace(settings, path=str(folder))
     aggregate = aggregate_log(settings, settings.cutoffs)
-    result = analyse(aggregate, settings, gates, simulated=settings.simulated)
+    models = [str(m) for m in cfg.get("models") or ()]
+    result = analyse(
+        aggregate,
+        settings,
+        gates,
+        simulated=settings.simulated,
+        models=(models[0], models[1]) if len(models) >= 2 else None,
+    )
     linked = None
     if cfg.tracking.enabled:
         from evalkit.online.track import offline_link
