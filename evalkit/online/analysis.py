@@ -306,8 +306,7 @@ def analyse(
     daily = daily_ctr(c, "control", alpha) + daily_ctr(t, "treatment", alpha)
     versions = (c.version, t.version)
     if versions == (None, None) and models is not None:
-        versions = (models[0], models[1])
-        notes.append(f"model versions from models=[{models[0]},{models[1]}] (no version column)")
+        versions = (models[0], models[1])  # the reader's note says so (no version column)
     return OnlineResult(
         versions=versions,
         arms=names,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from evalkit.compare.gates import Status
@@ -230,9 +231,9 @@ def print_online(result: Any, console: Console, files: OnlineFiles, ui: str | No
             shown = "n/a" if obs is None else f"{obs:+.4g}" if isinstance(obs, float) else str(obs)
             todo = f" -> {i['what_to_do']}" if i["what_to_do"] else ""
             label = {"follow_ups": "follow-up", "blockers": "BLOCK"}.get(name, name)
-            table.add_row(label, i["name"], shown, f"{i['why']}{todo}")
+            table.add_row(label, i["name"], shown, escape(f"{i['why']}{todo}"))
     for a in lists["actions"]:
-        table.add_row("action", a["name"], str(a.get("observed", "")), a["why"])
+        table.add_row("action", a["name"], escape(str(a.get("observed", ""))), escape(a["why"]))
     console.print(table)
     if result.offline:
         off = result.offline
@@ -241,9 +242,10 @@ def print_online(result: Any, console: Console, files: OnlineFiles, ui: str | No
             f"offline ({off['run_id']}): verdict {off['verdict']}, quality {off['quality']}; {deltas}",
             highlight=False,
             soft_wrap=True,
+            markup=False,
         )
     for note in result.notes:
-        console.print(f"not measured: {note}", highlight=False, soft_wrap=True)
+        console.print(f"not measured: {note}", highlight=False, soft_wrap=True, markup=False)
     if ui:
         console.print(f"MLflow UI: {ui}", soft_wrap=True)
     console.print(f"outputs in {files.folder}", soft_wrap=True)
