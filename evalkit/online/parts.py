@@ -109,8 +109,9 @@ def plan(files: list[str], spec_cols: dict[str, str], slices: tuple[str, ...]) -
     return ((lo, hi),)
 
 
-def _codes(col, null_value: str) -> tuple[np.ndarray, list]:
-    """A string column as int32 codes and its values (a null as ``null_value``)."""
+def _codes(col, null_value: str) -> tuple[np.ndarray, Any]:
+    """A string column as int32 codes and its values, a pyarrow string array (a null as
+    ``null_value``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -119,11 +120,11 @@ def _codes(col, null_value: str) -> tuple[np.ndarray, list]:
         col = col.combine_chunks()
     if not pa.types.is_dictionary(col.type):
         col = pc.dictionary_encode(col)
-    values = [null_value if v is None else v for v in col.dictionary.to_pylist()]
+    values = pc.fill_null(col.dictionary.cast(pa.large_string()), null_value)
     idx = col.indices
     if idx.null_count:
         idx = pc.fill_null(idx, len(values))
-        values.append(null_value)
+        values = pa.concat_arrays([values, pa.array([null_value], pa.large_string())])
     return np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int32), values
 
 
@@ -152,9 +153,9 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
     def column(name: str):  # one column at a time: the part is never held whole
         return pf.read(columns=[name], use_threads=True).column(0)
 
-    coded: dict[tuple[str, str], tuple[np.ndarray, list]] = {}
+    coded: dict[tuple[str, str], tuple[np.ndarray, Any]] = {}
 
-    def codes(name: str, null: str) -> tuple[np.ndarray, list]:  # a column read once
+    def codes(name: str, null: str) -> tuple[np.ndarray, Any]:  # a column read once
         if (name, null) not in coded:
             coded[(name, null)] = _codes(column(name), null)
         return coded[(name, null)]
@@ -180,11 +181,13 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
     nreq = starts.size
     length = np.diff(np.append(starts, n))
     ids = r[starts]
+    del r, rcol
     if not np.all(ids[1:] > ids[:-1]) and np.unique(ids).size < nreq:
         return None  # a request's rows are not together
-    out["ids"] = ids if r_values is None else np.asarray(r_values, dtype=object)[ids]
+    out["ids"] = ids if r_values is None else r_values.take(ids).to_numpy(zero_copy_only=False)
     # arm
     acode, avals = _codes(column(c["arm"]), NULL_ARM)
+    avals = avals.to_pylist()
     if not _constant(acode, change):
         return None
     out["arm_values"] = avals
@@ -193,6 +196,7 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
         [0 if v == spec.control else 1 if v == spec.treatment else 2 for v in avals], np.int8
     )
     arm = amap[acode]  # per row: 0 control, 1 treatment, 2 another arm
+    del acode
     out["arm"] = arm[starts]
     # clicked
     ccol = column(c["clicked"])
@@ -202,27 +206,28 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
     if ck.dtype != bool and not np.all((ck == 0) | (ck == 1)):
         return None
     ck = ck.astype(np.int32)
+    del ccol
     # position
     if "position" in c:
-        p = _numbers(column(c["position"]), np.int64)
+        p = _numbers(column(c["position"]), np.int32)
         if p is None or p.min() < 1 or p.max() > 1 << 20:
             return None
         increasing = bool(np.all((p[1:] > p[:-1]) | change[1:]))
         if not increasing:
             if p.max() > 64:
                 return None
-            bits = np.left_shift(np.uint64(1), (p - 1).astype(np.uint64))
+            bits = np.left_shift(np.uint64(1), (p.astype(np.int64) - 1).astype(np.uint64))
             mask = np.bitwise_or.reduceat(bits, starts)
             if np.any(np.bitwise_count(mask) != length):
                 return None
     else:
         if np.any(length > 1):
             return None  # several rows of a request read as position 1: the global path refuses
-        p = np.ones(n, dtype=np.int64)
+        p = np.ones(n, dtype=np.int32)
     clicks = np.add.reduceat(ck, starts)
     out["imp"] = length.astype(np.int32)
     out["clicks"] = clicks.astype(np.int32)
-    big = np.int64(1 << 40)
+    big = np.int32(np.iinfo(np.int32).max)
     out["first_p"] = np.minimum.reduceat(np.where(ck == 1, p, big), starts)
     keep = slice(None) if not np.any(arm == 2) else arm < 2  # rows of the two arms
     if "position" in c:
@@ -232,8 +237,10 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
         out["pos_k"] = np.bincount(pk, weights=ck[keep], minlength=2 * (pmax + 1)).reshape(
             2, pmax + 1
         )
+        del pk
+    del p
     # score: AUC per request, grid cells, clicks above the cut-offs
-    out["auc2"] = np.zeros(nreq, dtype=np.int64)
+    out["auc2"] = np.zeros(nreq, dtype=np.int32)
     if "score" in c:
         s = _numbers(column(c["score"]), np.float64)
         if s is None or not np.all(np.isfinite(s)):
@@ -258,7 +265,7 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
                 sj = s[jj]
                 ok &= ck[jj] == 0
                 u2 += ok * (2 * (sj < si) + (sj == si))
-            out["auc2"] = np.bincount(rr, weights=u2, minlength=nreq).astype(np.int64)
+            out["auc2"] = np.bincount(rr, weights=u2, minlength=nreq).astype(np.int32)
         sk, ak, ckk = s[keep], arm[keep], ck[keep]
         del s
         if spec.cutoffs is not None:
@@ -300,7 +307,7 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
             return None
         per_s = {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[tcol.type.unit]
         t = np.asarray(tcol.cast(pa.int64()).to_numpy(), dtype=np.int64)
-        out["day"] = np.minimum.reduceat(t, starts) // (86400 * per_s)
+        out["day"] = (np.minimum.reduceat(t, starts) // (86400 * per_s)).astype(np.int32)
     for key, null in (("query", ""), ("version", NULL_ARM)):
         if key in c:
             code, vals = codes(c[key], null)
@@ -318,7 +325,7 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
                     vk = arm[keep].astype(np.int64) * len(vals) + code[keep]
                     rows_v = np.bincount(vk, minlength=nv)
                 out["v_rows"] = rows_v.astype(np.int64).reshape(2, len(vals))
-                out["v_values"] = vals
+                out["v_values"] = vals.to_pylist()
     if spec.unit == "user":
         ucol = column(c["user"])
         if pa.types.is_integer(ucol.type):
@@ -343,6 +350,27 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
     return out
 
 
+def _release() -> None:
+    """Give the memory freed by a part back to the system (pyarrow's pool, glibc's heap): the
+    next part's arrays would not reuse all of it, and the peak RSS is the reader's budget."""
+    import contextlib
+    import ctypes
+
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def reduce_part_released(path: str, spec: PartSpec) -> dict | None:
+    """:func:`reduce_part`, then the freed memory returned to the system."""
+    try:
+        return reduce_part(path, spec)
+    finally:
+        _release()
+
+
 def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct values and each value's index in them (``np.unique``, without a sort
     when the values are integers in a range not much wider than their count)."""
@@ -359,19 +387,23 @@ def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _global_codes(parts: list[dict], code_key: str, values_key: str) -> tuple[list, np.ndarray]:
-    """Per-part codes of a string column mapped to one sorted list of values (codes in order)."""
-    import pandas as pd
+    """Per-part codes of a string column mapped to one sorted list of values (codes in order);
+    the parts' codes are dropped."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    allv = pd.Index(
-        pd.unique(np.concatenate([np.asarray(p[values_key], dtype=object) for p in parts]))
-    )
-    values = sorted(allv.tolist())
-    index = pd.Index(values)
+    allv = pc.unique(pa.chunked_array([p[values_key] for p in parts], pa.large_string()))
+    allv = allv.take(pc.sort_indices(allv))
     codes = []
     for p in parts:
-        m = index.get_indexer(pd.Index(np.asarray(p[values_key], dtype=object)))
-        codes.append(m[p[code_key]])
-    return values, np.concatenate(codes).astype(np.int64) if codes else np.zeros(0, np.int64)
+        m = pc.index_in(p[values_key], value_set=allv).to_numpy(zero_copy_only=False)
+        codes.append(m.astype(np.int32)[p.pop(code_key)])
+    return allv.to_pylist(), np.concatenate(codes) if codes else np.zeros(0, np.int32)
+
+
+def _small(codes: np.ndarray, n: int) -> np.ndarray:
+    """Codes ``0 .. n - 1`` in the smallest integer type that holds them."""
+    return codes.astype(np.int8 if n < 1 << 7 else np.int16 if n < 1 << 15 else np.int32)
 
 
 def _unique_ids(parts: list[dict]) -> bool:
@@ -398,6 +430,9 @@ def combine(parts: list[dict | None], spec: PartSpec, settings: Any) -> dict | N
     parts = [p for p in parts if not p.get("empty")]
     if not parts or not _unique_ids(parts):
         return None
+    if spec.unit == "user":
+        for p in parts:
+            p.pop("ids")
     arm_rows: dict[str, int] = {}
     for p in parts:
         for v, k in zip(p["arm_values"], p["arm_rows"], strict=True):
@@ -414,129 +449,163 @@ def combine(parts: list[dict | None], spec: PartSpec, settings: Any) -> dict | N
         smax = max(max(p["s_max"]) for p in parts)
         if (smin, smax) != tuple(spec.grid):
             return None  # the footers' range is not the two arms' (another arm's scores)
-    arm = np.concatenate([p["arm"] for p in parts])
-    keep = arm < 2
-    arm = arm[keep].astype(np.int64)
+    result: dict[str, Any] = {"rows": rows, "other_arms": other}
+    result["cells"] = [None, None]
+    result["above"] = [0.0, 0.0]
+    if has_s:
+        size = GRID_CELLS + 1
+        grid = {key: np.zeros(2 * size) for key in ("n", "k", "ss")}
+        grid["lo"] = np.full(2 * size, np.inf)
+        grid["hi"] = np.full(2 * size, -np.inf)
+        for p in parts:
+            part_grid = p.pop("grid")
+            for key in ("n", "k", "ss"):
+                grid[key] += part_grid[key]
+            np.minimum(grid["lo"], part_grid["lo"], out=grid["lo"])
+            np.maximum(grid["hi"], part_grid["hi"], out=grid["hi"])
+        cells = []
+        for a in (0, 1):
+            sl = slice(a * size, (a + 1) * size)
+            ok = grid["n"][sl] > 0
+            cells.append({key: grid[key][sl][ok] for key in grid})
+        result["cells"] = cells
+        if spec.cutoffs is not None:
+            above = np.zeros(2)
+            for p in parts:
+                above += p["above"]
+            result["above"] = [float(above[0]), float(above[1])]
+    arm = np.concatenate([p.pop("arm") for p in parts])
+    order = np.argsort(arm, kind="stable")  # requests by arm (file order within an arm)
+    n0, n1 = int(np.count_nonzero(arm == 0)), int(np.count_nonzero(arm == 1))
+    order = order[: n0 + n1]  # another arm's requests last, dropped
+    del arm
+    arm_rows = [slice(0, n0), slice(n0, n0 + n1)]
 
-    def cat(key: str) -> np.ndarray:
-        return np.concatenate([p[key] for p in parts])[keep]
+    def cat(key: str) -> np.ndarray:  # the parts' arrays are dropped as they are joined
+        return np.concatenate([p.pop(key) for p in parts])[order]
 
-    imp, clicks = cat("imp").astype(np.float64), cat("clicks").astype(np.float64)
+    imp, clicks = cat("imp"), cat("clicks")
     first_p, auc2 = cat("first_p"), cat("auc2")
+    lat = cat("lat") if "latency" in c else None
+    day = cat("day") if "timestamp" in c else None
     if spec.unit == "user":
         if parts[0]["u_values"] is None:
             u = cat("u")
         else:
             u_values, u_codes = _global_codes(parts, "u", "u_values")
-            u = u_codes[keep]
+            u = u_codes[order]
     else:
         u = cat("ids")
+    dims: list[tuple[str, list[str], np.ndarray]] = []
+    if "query" in c:
+        q_values, q = _global_codes(parts, "q", "q_values")
+        dims += _query_dims(q_values, q[order])
+        del q
+    for i, name in enumerate(spec.slices):
+        vals, xc = _global_codes([{"x": p["x"][i][0], "v": p["x"][i][1]} for p in parts], "x", "v")
+        for p in parts:
+            p["x"][i] = None
+        dims.append((name, vals, _small(xc[order], len(vals))))
+    order = None
+    _release()  # the parts' per-request arrays, now joined
     uniq, code = _dense(u)
     if spec.unit == "user" and parts[0]["u_values"] is not None:
         uniq = np.asarray(u_values, dtype=object)[uniq]
     del u
     nu = len(uniq)
 
-    def weights(name: str) -> np.ndarray | None:
+    def weights(name: str, sl: slice) -> np.ndarray | None:
+        """One :class:`UnitSums` field per request of the rows ``sl``."""
+        ni, nc = imp[sl], clicks[sl]
         if name == "requests":
             return None
         if name == "clicked_requests":
-            return (clicks > 0).astype(np.float64)
-        if name == "impressions":
-            return imp
-        if name == "clicks":
-            return clicks
+            return (nc > 0).astype(np.float64)
+        if name in ("impressions", "clicks"):
+            return (ni if name == "impressions" else nc).astype(np.float64)
         if name == "first_click_rr":
-            return np.where(clicks > 0, 1.0 / np.maximum(first_p, 1), 0.0)
+            return np.where(nc > 0, 1.0 / np.maximum(first_p[sl], 1), 0.0)
+        if not has_s:
+            return np.zeros(len(ni))
         if name == "auc_u":
-            return auc2 / 2.0 if has_s else np.zeros(len(imp))
-        mixed = (clicks > 0) & (clicks < imp)
-        return np.where(mixed, clicks * (imp - clicks), 0.0) if has_s else np.zeros(len(imp))
+            return auc2[sl] / 2.0
+        mixed = (nc > 0) & (nc < ni)
+        return np.where(mixed, nc.astype(np.float64) * (ni - nc), 0.0)
 
-    def sums(group: np.ndarray, ngroups: int) -> tuple[np.ndarray, np.ndarray, UnitSums]:
-        """Per (group, unit) sums: the groups, the units' codes, the sums (sorted by both)."""
-        key = group * nu + code
+    def sums(k: int, group: np.ndarray | None, ngroups: int) -> tuple[np.ndarray, UnitSums]:
+        """Arm ``k``'s per (group, unit) sums: the cells ``group * units + unit`` (sorted) and
+        the sums.  One arm at a time: the temporary arrays stay small."""
+        sl = arm_rows[k]
+        key = code[sl].astype(np.int64)
+        if group is not None:
+            key += group[sl].astype(np.int64) * nu
         size = ngroups * nu
-        if size <= 1 << 27:
+        if size <= 1 << 28:
             present = np.zeros(size, dtype=bool)
             present[key] = True
             cells = np.flatnonzero(present)
-            rank = np.cumsum(present, dtype=np.int32) - 1
+            rank = np.cumsum(present, dtype=np.int32)
             del present
-            inv = rank[key]
+            inv = rank[key].astype(np.intp)
+            inv -= 1
             del rank
         else:
             cells, inv = np.unique(key, return_inverse=True)
-            inv = inv.reshape(-1)
+            inv = inv.reshape(-1).astype(np.intp)
         del key
         out = []
         for f in UnitSums.FIELDS:
-            w = weights(f)
-            out.append(np.bincount(inv, weights=w, minlength=cells.size).astype(np.float64))
+            w = weights(f, sl)
+            out.append(np.bincount(inv, weights=w, minlength=cells.size).astype(float, copy=False))
             del w
-        return cells // nu, cells % nu, UnitSums(*out)
-
-    def split(g: np.ndarray, ngroups_per_arm: int) -> list[np.ndarray]:
-        """Rows of arm 0 and arm 1 in a result whose group is ``arm * ngroups_per_arm + ...``."""
-        cut = int(np.searchsorted(g, ngroups_per_arm, side="left"))
-        return [np.arange(0, cut), np.arange(cut, g.size)]
+        return cells, UnitSums(*out)
 
     def take(s: UnitSums, sel) -> UnitSums:
         return UnitSums(*(getattr(s, f)[sel] for f in UnitSums.FIELDS))
 
-    result: dict[str, Any] = {"rows": rows, "other_arms": other}
-    g, unit_code, total = sums(arm, 2)
-    arms = split(g, 1)
-    result["units"] = [take(total, sel) for sel in arms]
-    result["unit_ids"] = [uniq[unit_code[sel]] for sel in arms]
+    result["units"], result["unit_ids"] = [], []
+    both = np.zeros(nu, dtype=np.int8)
+    for k in (0, 1):
+        cells, total = sums(k, None, 1)
+        result["units"].append(total)
+        result["unit_ids"].append(uniq[cells])
+        both[cells] |= 1 << k
     if spec.unit == "user":
-        both = np.zeros(nu, dtype=np.int8)
-        for k, sel in enumerate(arms):
-            both[unit_code[sel]] |= 1 << k
         which = np.flatnonzero(both == 3)
         result["units_in_both"] = int(which.size)
         result["units_in_both_examples"] = [str(x) for x in uniq[which[:5]]]
     else:
         result["units_in_both"], result["units_in_both_examples"] = 0, []
-    del total, g, unit_code
+    del both, cells, total
     result["latency"] = [None, None]
-    if "latency" in c:
-        lat = cat("lat")
-        result["latency"] = [np.ascontiguousarray(lat[arm == k]) for k in (0, 1)]
+    if lat is not None:
+        result["latency"] = [lat[sl] for sl in arm_rows]
         del lat
     result["daily"] = [None, None]
-    if "timestamp" in c:
-        day = cat("day")
+    if day is not None:
         d0 = int(day.min())
         nd = int(day.max()) - d0 + 1
-        g, ucode, s = sums(arm * nd + (day - d0), 2 * nd)
+        day -= d0
+        for k in (0, 1):
+            cells, s = sums(k, day, nd)
+            result["daily"][k] = DailySums(day=(cells // nu + d0).astype(np.int64), sums=s)
+            del cells, s
         del day
-        result["daily"] = [
-            DailySums(day=(g[sel] % nd + d0).astype(np.int64), sums=take(s, sel))
-            for sel in split(g, nd)
-        ]
-        del g, ucode, s
     slices: list[dict] = [{}, {}]
-    dims: list[tuple[str, list[str], np.ndarray]] = []
-    if "query" in c:
-        q_values, q = _global_codes(parts, "q", "q_values")
-        q = q[keep]
-        dims += _query_dims(q_values, q)
-        del q
-    for i, name in enumerate(spec.slices):
-        vals, xc = _global_codes([{"x": p["x"][i][0], "v": p["x"][i][1]} for p in parts], "x", "v")
-        dims.append((name, vals, xc[keep]))
-    for dim, levels, level in dims:
+    while dims:
+        dim, levels, level = dims.pop(0)
         nl = len(levels)
-        g, ucode, s = sums(arm * nl + level, 2 * nl)
-        for k, sel in enumerate(split(g, nl)):
-            lv = g[sel] % nl
+        for k in (0, 1):
+            cells, s = sums(k, level, nl)
+            lv = cells // nu
+            del cells
             bounds = np.searchsorted(lv, np.arange(nl + 1), side="left")
             for i, value in enumerate(levels):
                 if bounds[i + 1] > bounds[i]:
-                    part = sel[bounds[i] : bounds[i + 1]]
+                    part = slice(bounds[i], bounds[i + 1])
                     slices[k][(dim, str(value))] = take(s, part)
-        del g, ucode, s
+            del lv, s
+        del level
     result["slices"] = slices
     result["positions"] = [None, None]
     if "position" in c:
@@ -563,29 +632,6 @@ def combine(parts: list[dict | None], spec: PartSpec, settings: Any) -> dict | N
                     if m:
                         counts[a][v] = counts[a].get(v, 0) + int(m)
         result["versions"] = [dict(sorted(x.items())) for x in counts]
-    result["cells"] = [None, None]
-    result["above"] = [0.0, 0.0]
-    if has_s:
-        size = GRID_CELLS + 1
-        grid = {key: np.zeros(2 * size) for key in ("n", "k", "ss")}
-        grid["lo"] = np.full(2 * size, np.inf)
-        grid["hi"] = np.full(2 * size, -np.inf)
-        for p in parts:
-            for key in ("n", "k", "ss"):
-                grid[key] += p["grid"][key]
-            np.minimum(grid["lo"], p["grid"]["lo"], out=grid["lo"])
-            np.maximum(grid["hi"], p["grid"]["hi"], out=grid["hi"])
-        cells = []
-        for a in (0, 1):
-            sl = slice(a * size, (a + 1) * size)
-            ok = grid["n"][sl] > 0
-            cells.append({key: grid[key][sl][ok] for key in grid})
-        result["cells"] = cells
-        if spec.cutoffs is not None:
-            above = np.zeros(2)
-            for p in parts:
-                above += p["above"]
-            result["above"] = [float(above[0]), float(above[1])]
     return result
 
 
@@ -613,8 +659,8 @@ def _query_dims(values: list[str], q: np.ndarray) -> list[tuple[str, list[str], 
     )
     space = re.compile(r"[\t\n\f\r ]+")
     lengths, freqs = ["1", "2-3", "4+"], ["head", "tail", "torso"]
-    lcode = np.zeros(len(values), dtype=np.int64)
-    fcode = np.zeros(len(values), dtype=np.int64)
+    lcode = np.zeros(len(values), dtype=np.int8)
+    fcode = np.zeros(len(values), dtype=np.int8)
     for i in seen.tolist():
         tokens = len(space.split(values[i].strip(" ")))
         lcode[i] = 0 if tokens <= 1 else 1 if tokens <= 3 else 2

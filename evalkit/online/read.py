@@ -513,9 +513,9 @@ def _aggregate_parts(settings, files, cols, unit, slices, cutoffs, mapper=None) 
     )
     if mapper is None:
         with ThreadPoolExecutor(max_workers=min(_threads(), len(files))) as pool:
-            partials = list(pool.map(lambda f: P.reduce_part(f, spec), files))
+            partials = list(pool.map(lambda f: P.reduce_part_released(f, spec), files))
     else:
-        partials = mapper(P.reduce_part, files, spec)
+        partials = mapper(P.reduce_part_released, files, spec)
     res = P.combine(partials, spec, settings)
     del partials
     if res is None:
