@@ -191,7 +191,9 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
     if not _constant(acode, change):
         return None
     out["arm_values"] = avals
-    out["arm_rows"] = np.bincount(acode, minlength=len(avals)).astype(np.int64)
+    out["arm_rows"] = np.bincount(acode[starts], weights=length, minlength=len(avals)).astype(
+        np.int64
+    )
     amap = np.array(
         [0 if v == spec.control else 1 if v == spec.treatment else 2 for v in avals], np.int8
     )
@@ -232,11 +234,23 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
     keep = slice(None) if not np.any(arm == 2) else arm < 2  # rows of the two arms
     if "position" in c:
         pmax = int(p.max())
-        pk = arm[keep].astype(np.int64) * (pmax + 1) + p[keep]
-        out["pos_n"] = np.bincount(pk, minlength=2 * (pmax + 1)).reshape(2, pmax + 1)
-        out["pos_k"] = np.bincount(pk, weights=ck[keep], minlength=2 * (pmax + 1)).reshape(
-            2, pmax + 1
-        )
+        w = 2 * (pmax + 1)
+        dense = bool(np.all(p[starts] == 1)) and bool(np.all((p[1:] == p[:-1] + 1) | change[1:]))
+        if dense:  # positions 1..n of each request: impressions per position from the lengths
+            ok = out["arm"] < 2
+            per_len = np.bincount(
+                out["arm"][ok].astype(np.int64) * (pmax + 1) + length[ok], minlength=w
+            ).reshape(2, pmax + 1)
+            out["pos_n"] = per_len[:, ::-1].cumsum(axis=1)[:, ::-1]  # requests with n >= p
+            out["pos_n"][:, 0] = 0
+            hit = np.flatnonzero(ck == 1)
+            hit = hit[arm[hit] < 2]
+            pk = arm[hit].astype(np.int64) * (pmax + 1) + p[hit]
+            out["pos_k"] = np.bincount(pk, minlength=w).astype(np.float64).reshape(2, pmax + 1)
+        else:
+            pk = arm[keep].astype(np.int64) * (pmax + 1) + p[keep]
+            out["pos_n"] = np.bincount(pk, minlength=w).reshape(2, pmax + 1)
+            out["pos_k"] = np.bincount(pk, weights=ck[keep], minlength=w).reshape(2, pmax + 1)
         del pk
     del p
     # score: AUC per request, grid cells, clicks above the cut-offs
@@ -486,6 +500,10 @@ def combine(parts: list[dict | None], spec: PartSpec, settings: Any) -> dict | N
 
     imp, clicks = cat("imp"), cat("clicks")
     first_p, auc2 = cat("first_p"), cat("auc2")
+    first_p[first_p == np.iinfo(np.int32).max] = 0  # no click
+    pmax = int(first_p.max()) if first_p.size else 0
+    rr_of = np.zeros(pmax + 1)
+    rr_of[1:] = 1.0 / np.arange(1, pmax + 1)
     lat = cat("lat") if "latency" in c else None
     day = cat("day") if "timestamp" in c else None
     if spec.unit == "user":
@@ -524,13 +542,12 @@ def combine(parts: list[dict | None], spec: PartSpec, settings: Any) -> dict | N
         if name in ("impressions", "clicks"):
             return (ni if name == "impressions" else nc).astype(np.float64)
         if name == "first_click_rr":
-            return np.where(nc > 0, 1.0 / np.maximum(first_p[sl], 1), 0.0)
+            return rr_of[first_p[sl]]
         if not has_s:
             return np.zeros(len(ni))
         if name == "auc_u":
-            return auc2[sl] / 2.0
-        mixed = (nc > 0) & (nc < ni)
-        return np.where(mixed, nc.astype(np.float64) * (ni - nc), 0.0)
+            return auc2[sl] * 0.5
+        return (nc * (ni - nc)).astype(np.float64)  # 0 without a click or a non-click
 
     def sums(k: int, group: np.ndarray | None, ngroups: int) -> tuple[np.ndarray, UnitSums]:
         """Arm ``k``'s per (group, unit) sums: the cells ``group * units + unit`` (sorted) and
