@@ -1,6 +1,15 @@
 """Read a canary's gateway log in streamed, columnar scans and reduce it to per-unit sums.
 
-:func:`aggregate_log` never holds the log: DuckDB (chosen by ``benchmarks/bench_online.py``, see
+Two paths, the same results.  A local Parquet log (a file or a folder of parts) is first read
+part by part (:mod:`evalkit.online.parts`): each part is reduced to per-request rows on its own
+(a gateway writes a request's rows together), a thread per core, and the parts' rows are summed
+per unit with numpy; no global hash table, no spill.  When that does not hold (a request in two
+parts, a bad value, a type it does not read: see that module), or for JSON lines / CSV / TSV and
+fsspec URLs, the global path below reads the log (and names the bad row).
+``EVALKIT_ONLINE_PARTS=0`` turns the part-by-part path off; :func:`aggregate_log_ray` maps it
+over the parts with Ray Data.
+
+The global path: :func:`aggregate_log` never holds the log: DuckDB (chosen by ``benchmarks/bench_online.py``, see
 benchmarks/README.md) scans the columns it needs from a file, a folder of parts, a glob or an fsspec
 URL (Parquet, JSON lines, CSV, TSV), with a memory limit (``EVALKIT_ONLINE_MEMORY``, default 900MB;
 larger states spill to a temporary folder removed afterwards) and ``EVALKIT_ONLINE_THREADS``
