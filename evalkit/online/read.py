@@ -520,8 +520,8 @@ def _aggregate_parts(settings, files, cols, unit, slices, cutoffs, mapper=None) 
         cutoffs=None if cutoffs is None else (float(cutoffs[0]), float(cutoffs[1])),
         grid=planned[0],
     )
-    if mapper is None:
-        with ThreadPoolExecutor(max_workers=min(_threads(), len(files))) as pool:
+    if mapper is None:  # each part in flight holds ~100 bytes per row: at most 4 at a time
+        with ThreadPoolExecutor(max_workers=min(_threads(), len(files), 4)) as pool:
             partials = list(pool.map(lambda f: P.reduce_part_released(f, spec), files))
     else:
         partials = mapper(P.reduce_part_released, files, spec)
