@@ -12,14 +12,17 @@ Then, each in its own process (peak RSS = that process's ``ru_maxrss``):
   pyarrow datasets (batches + ``Table.group_by``, partial sums merged), DuckDB and polars
   (``scan_parquet`` + streaming ``collect``): the engine choice;
 - ``full``: :func:`evalkit.online.read.aggregate_log` end to end on the log (every analysis:
-  unit / daily / slice sums, latency per request, positions, score bins, AUC sums, checks);
+  unit / daily / slice sums, latency per request, positions, score bins, AUC sums, checks): the
+  part-by-part path (:mod:`evalkit.online.parts`);
+- ``global``: the same with ``EVALKIT_ONLINE_PARTS=0``: DuckDB's global scans (the path taken
+  when a request spans parts, and for CSV / JSON logs);
 - ``naive``: pandas reads the whole log of ``--naive-impressions`` (default 10M) and groups by
   unit, beside ``full`` on that same log: the ratio.
 
 Usage::
 
     python benchmarks/bench_online.py                          # 100M impressions in /tmp
-    python benchmarks/bench_online.py --impressions 10000000 --only full
+    python benchmarks/bench_online.py --impressions 10000000 --only full global
     python benchmarks/bench_online.py --dir /tmp/online-read/bench --threads 2
 
 Prints impressions/s, wall time and peak RSS per step; the goal (idle, 2 cores) is <= 2 GB peak
@@ -178,6 +181,11 @@ def _full(folder: Path, threads: int) -> int:
     return agg.rows
 
 
+def _global(folder: Path, threads: int) -> int:
+    os.environ["EVALKIT_ONLINE_PARTS"] = "0"
+    return _full(folder, threads)
+
+
 def _naive(folder: Path, threads: int) -> int:
     import pandas as pd
 
@@ -201,6 +209,7 @@ STEPS = {
     "duckdb": _unit_duckdb,
     "polars": _unit_polars,
     "full": _full,
+    "global": _global,
     "naive": _naive,
 }
 
@@ -239,7 +248,7 @@ def main() -> None:
     p.add_argument("--dir", default="/tmp/online-read/bench")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", choices=["engines", "full", "naive"], nargs="*")
+    p.add_argument("--only", choices=["engines", "full", "global", "naive"], nargs="*")
     p.add_argument("--child", choices=sorted(STEPS), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -252,9 +261,9 @@ def main() -> None:
     generate(big, a.impressions, a.seed)
     print(f"log: {big} ({a.impressions:,} impressions, {time.perf_counter() - t0:.0f} s to ready)")
     print(f"load average: {os.getloadavg()[0]:.2f} (1 min), threads {a.threads}")
-    steps = (["pyarrow", "duckdb", "polars"] if "engines" in only else []) + (
-        ["full"] if "full" in only else []
-    )
+    steps = (["pyarrow", "duckdb", "polars"] if "engines" in only else []) + [
+        s for s in ("full", "global") if s in only
+    ]
     for step in steps:
         print(_line(run_step(step, big, a.impressions, a.threads), a.impressions), flush=True)
     if "naive" in only:

@@ -352,3 +352,131 @@ def test_positions_past_64_are_checked_exactly(tmp_path: Path) -> None:
     df.loc[first, "position"] = 80  # every row of that request at position 80
     text = _error(tmp_path / "bad", df, "parquet")
     assert f"request '{rid}' has position 80 twice" in text
+
+
+# --- the part-by-part path (evalkit.online.parts) against the global one ----------------------
+
+
+def write_parts(df: pd.DataFrame, folder: Path, n: int = 3) -> str:
+    """Parquet parts cut between requests (a gateway writes a request's rows together)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    run = df["request_id"].ne(df["request_id"].shift()).cumsum().to_numpy()
+    cuts = [0, *(int(np.searchsorted(run, run[len(df) * i // n])) for i in range(1, n)), len(df)]
+    for i, (lo, hi) in enumerate(zip(cuts, cuts[1:], strict=False)):
+        df.iloc[lo:hi].to_parquet(folder / f"part-{i}.parquet", index=False)
+    return str(folder)
+
+
+def same(got, want, where: str = "agg") -> None:
+    """Two aggregates field by field (latency compared sorted: the paths keep other orders)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(got):
+        for f in dataclasses.fields(got):
+            a, b = getattr(got, f.name), getattr(want, f.name)
+            if f.name == "seconds":
+                continue
+            if f.name == "latency_ms" and a is not None:
+                np.testing.assert_allclose(np.sort(a), np.sort(b), err_msg=where)
+                continue
+            same(a, b, f"{where}.{f.name}")
+    elif isinstance(got, dict):
+        assert list(map(str, sorted(got))) == list(map(str, sorted(want))), where
+        for k in got:
+            same(got[k], want[k], f"{where}[{k}]")
+    elif isinstance(got, np.ndarray) or isinstance(want, np.ndarray):
+        a, b = np.asarray(got), np.asarray(want)
+        assert a.shape == b.shape, where
+        if a.dtype.kind == "f":
+            np.testing.assert_allclose(a, b, err_msg=where)
+        else:
+            assert a.tolist() == b.tolist(), where
+    else:
+        assert got == want, where
+
+
+def both_paths(monkeypatch, path: str, **kw):
+    """The aggregate by the part-by-part path (and whether it held) and by the global path."""
+    from evalkit.online import parts
+
+    held = []
+    combine = parts.combine
+
+    def spy(*a, **k):
+        out = combine(*a, **k)
+        held.append(out is not None)
+        return out
+
+    monkeypatch.setattr(parts, "combine", spy)
+    fast = aggregate_log(OnlineSettings(path=path, **kw), CUTS)
+    monkeypatch.setenv("EVALKIT_ONLINE_PARTS", "0")
+    slow = aggregate_log(OnlineSettings(path=path, **kw), CUTS)
+    monkeypatch.delenv("EVALKIT_ONLINE_PARTS")
+    return fast, slow, held
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_part_by_part_equals_global_and_pandas(tmp_path: Path, monkeypatch, seed: int) -> None:
+    df = make_log(seed=seed, requests=150)
+    fast, slow, held = both_paths(monkeypatch, write_parts(df, tmp_path), slices=("device",))
+    assert held == [True]
+    same(fast, slow)
+    req = per_request(df)
+    for arm_agg in fast.arms():
+        want = expected_units(req, arm_agg.arm)
+        assert arm_agg.unit_ids.tolist() == want["unit"].tolist()
+        assert_sums(arm_agg.units, want)
+
+
+def test_part_by_part_other_arm_units_in_both_and_shuffled_positions(
+    tmp_path: Path, monkeypatch
+) -> None:
+    df = make_log(seed=4, requests=120)
+    df.loc[df["request_id"] == "r1", "ab_group"] = "holdout"
+    moved = df["request_id"] == "r2"
+    df.loc[moved, "ab_group"] = np.where(
+        df.loc[moved, "ab_group"] == "control", "treatment", "control"
+    )
+    df = df.sample(frac=1.0, random_state=0).sort_values("request_id", kind="stable")  # positions
+    df["user_id"] = df["user_id"].str[1:].astype("int64")  # integer units
+    df["request_id"] = df["request_id"].str[1:].astype("int64")
+    fast, slow, held = both_paths(monkeypatch, write_parts(df, tmp_path, 2))
+    assert held == [True]
+    same(fast, slow)
+    assert fast.units_in_both >= 1 and "holdout" in fast.other_arms
+
+
+def test_a_request_in_two_parts_takes_the_global_path(tmp_path: Path, monkeypatch) -> None:
+    df = make_log(seed=5)
+    rid = df["request_id"].iloc[0]
+    inside = np.flatnonzero(df["request_id"] == rid)
+    assert len(inside) >= 2 or pytest.skip("request r0 has one row")
+    cut = int(inside[0]) + 1  # r0's rows in two parts
+    tmp_path.mkdir(exist_ok=True)
+    df.iloc[:cut].to_parquet(tmp_path / "part-0.parquet", index=False)
+    df.iloc[cut:].to_parquet(tmp_path / "part-1.parquet", index=False)
+    fast, slow, held = both_paths(monkeypatch, str(tmp_path))
+    assert held == [False]
+    same(fast, slow)
+    assert_sums(fast.control.units, expected_units(per_request(df), "control"))
+
+
+def test_ray_equals_local(tmp_path: Path, monkeypatch) -> None:
+    ray = pytest.importorskip("ray")
+    from evalkit.online import parts
+    from evalkit.online.read import aggregate_log_ray
+
+    held = []
+    combine = parts.combine
+    monkeypatch.setattr(parts, "combine", lambda *a: held.append(combine(*a)) or held[-1])
+
+    df = make_log(seed=6, requests=150)
+    settings = OnlineSettings(path=write_parts(df, tmp_path), slices=("device",))
+    local = aggregate_log(settings, CUTS)
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    try:
+        distributed = aggregate_log_ray(settings, CUTS)
+    finally:
+        ray.shutdown()
+    assert all(h is not None for h in held) and len(held) == 2
+    same(distributed, local)

@@ -1,6 +1,15 @@
 """Read a canary's gateway log in streamed, columnar scans and reduce it to per-unit sums.
 
-:func:`aggregate_log` never holds the log: DuckDB (chosen by ``benchmarks/bench_online.py``, see
+Two paths, the same results.  A local Parquet log (a file or a folder of parts) is first read
+part by part (:mod:`evalkit.online.parts`): each part is reduced to per-request rows on its own
+(a gateway writes a request's rows together), a thread per core, and the parts' rows are summed
+per unit with numpy; no global hash table, no spill.  When that does not hold (a request in two
+parts, a bad value, a type it does not read: see that module), or for JSON lines / CSV / TSV and
+fsspec URLs, the global path below reads the log (and names the bad row).
+``EVALKIT_ONLINE_PARTS=0`` turns the part-by-part path off; :func:`aggregate_log_ray` maps it
+over the parts with Ray Data.
+
+The global path: :func:`aggregate_log` never holds the log: DuckDB (chosen by ``benchmarks/bench_online.py``, see
 benchmarks/README.md) scans the columns it needs from a file, a folder of parts, a glob or an fsspec
 URL (Parquet, JSON lines, CSV, TSV), with a memory limit (``EVALKIT_ONLINE_MEMORY``, default 900MB;
 larger states spill to a temporary folder removed afterwards) and ``EVALKIT_ONLINE_THREADS``
@@ -335,15 +344,41 @@ def _raise_row(log, ex, key, raw_col, message, expected) -> None:
     raise DataError(message.format(value=value), file=f, row=row, field=raw_col, expected=expected)
 
 
-def aggregate_log(
+def aggregate_log_ray(
     settings: OnlineSettings, cutoffs: tuple[float, float] | None = None
+) -> OnlineAggregate:
+    """:func:`aggregate_log` with the part-by-part reduction mapped over the parts by Ray Data
+    (``engine=ray``): one task per part runs :func:`evalkit.online.parts.reduce_part`, the driver
+    combines the partials.  The same results; a log the part-by-part path cannot read (see
+    :mod:`evalkit.online.parts`) takes the global DuckDB path on the driver.  Uses the running
+    Ray cluster (``ray.init`` first), or starts a local one."""
+    return aggregate_log(settings, cutoffs, mapper=_ray_mapper)
+
+
+def _ray_mapper(function, files: list[str], spec) -> list:
+    import pickle
+
+    import ray.data
+
+    def one(row: dict) -> dict:
+        return {"path": row["path"], "partial": pickle.dumps(function(row["path"], spec))}
+
+    ds = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))
+    found = {r["path"]: pickle.loads(r["partial"]) for r in ds.map(one).take_all()}
+    return [found[f] for f in files]
+
+
+def aggregate_log(
+    settings: OnlineSettings, cutoffs: tuple[float, float] | None = None, *, mapper=None
 ) -> OnlineAggregate:
     """Reduce the gateway log at ``settings.path`` to per-arm, per-unit sums (see the module).
 
     ``cutoffs`` (default ``settings.cutoffs``): ``(control cut-off, treatment cut-off)``; each
     arm's ``clicks_above`` holds its clicked impressions with a score at or above its own cut-off.
     Raises :class:`~evalkit.errors.DataError` (one line: file, row, fix) on bad input; writes
-    nothing but DuckDB's spill files in a temporary folder it removes.
+    nothing but DuckDB's spill files in a temporary folder it removes.  ``mapper(function,
+    files, spec)``: how the part-by-part path maps its reduction over the parts (default: a
+    thread per core; :func:`aggregate_log_ray` passes Ray Data's).
     """
     import duckdb
 
@@ -363,13 +398,17 @@ def aggregate_log(
                 expected="parts that read as one table",
             ) from None
         types = {r[0]: r[1] for r in described}
-        return _aggregate(con, settings, files, fmt, types, cutoffs, t0)
+        return _aggregate(
+            con, settings, files, fmt, types, cutoffs, t0, local=fs is None, mapper=mapper
+        )
     finally:
         con.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _aggregate(con, settings, files, fmt, types, cutoffs, t0) -> OnlineAggregate:
+def _aggregate(
+    con, settings, files, fmt, types, cutoffs, t0, local=False, mapper=None
+) -> OnlineAggregate:
     import duckdb
 
     cols = {k: settings.column(k) for k in DEFAULT_COLUMNS if settings.column(k) in types}
@@ -401,6 +440,17 @@ def _aggregate(con, settings, files, fmt, types, cutoffs, t0) -> OnlineAggregate
             slices.append(name)
         else:
             missing[f"slice:{name}"] = f"no column {name!r}: its slices are off"
+    if fmt == "parquet" and local and os.environ.get("EVALKIT_ONLINE_PARTS", "1") != "0":
+        fast = _aggregate_parts(settings, files, cols, unit, tuple(slices), cutoffs, mapper)
+        if fast is not None:
+            return OnlineAggregate(
+                **fast,
+                unit=cols[unit],
+                files=list(files),
+                columns=dict(cols),
+                missing=missing,
+                seconds=time.perf_counter() - t0,
+            )
     log = _Log(con, files, fmt, types, cols, unit, tuple(slices))
     ex = _expressions(log, settings, cutoffs)
     base = f"SELECT {', '.join(f'{v} AS {k}' for k, v in ex.items())} FROM {log.source()}"
@@ -443,6 +493,72 @@ def _aggregate(con, settings, files, fmt, types, cutoffs, t0) -> OnlineAggregate
         other_arms=other,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _threads() -> int:
+    return int(os.environ.get("EVALKIT_ONLINE_THREADS", 0)) or os.cpu_count() or 1
+
+
+def _aggregate_parts(settings, files, cols, unit, slices, cutoffs, mapper=None) -> dict | None:
+    """The part-by-part fast path (:mod:`evalkit.online.parts`): the keyword arguments of
+    :class:`OnlineAggregate` but the ones the caller knows, or None when it does not hold.
+    ``mapper(function, files, spec)`` maps :func:`~evalkit.online.parts.reduce_part` over the
+    parts (default: a thread per core)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from evalkit.online import parts as P
+
+    planned = P.plan(files, cols, slices)
+    if planned is None:
+        return None
+    spec = P.PartSpec(
+        cols=dict(cols),
+        unit=unit,
+        slices=slices,
+        control=settings.control,
+        treatment=settings.treatment,
+        cutoffs=None if cutoffs is None else (float(cutoffs[0]), float(cutoffs[1])),
+        grid=planned[0],
+    )
+    if mapper is None:  # each part in flight holds ~100 bytes per row: at most 4 at a time
+        with ThreadPoolExecutor(max_workers=min(_threads(), len(files), 4)) as pool:
+            partials = list(pool.map(lambda f: P.reduce_part_released(f, spec), files))
+    else:
+        partials = mapper(P.reduce_part_released, files, spec)
+    res = P.combine(partials, spec, settings)
+    del partials
+    if res is None:
+        return None
+    arms = []
+    for k, name in enumerate((settings.control, settings.treatment)):
+        score_bins = None
+        if res["cells"][k] is not None and res["cells"][k]["n"].size:
+            score_bins = _score_bins(res["cells"][k], settings.score_bins)
+        clicks_above = {}
+        if "score" in cols and cutoffs is not None:
+            clicks_above = {float(cutoffs[k]): float(res["above"][k])}
+        arms.append(
+            ArmAggregate(
+                arm=name,
+                versions=res["versions"][k],
+                units=res["units"][k],
+                unit_ids=res["unit_ids"][k],
+                latency_ms=res["latency"][k],
+                daily=res["daily"][k],
+                positions=res["positions"][k] if "position" in cols else None,
+                score_bins=score_bins,
+                clicks_above=clicks_above,
+                slices=res["slices"][k],
+            )
+        )
+    return {
+        "control": arms[0],
+        "treatment": arms[1],
+        "rows": res["rows"],
+        "units_in_both": res["units_in_both"],
+        "units_in_both_examples": res["units_in_both_examples"],
+        "other_arms": res["other_arms"],
+    }
 
 
 def _scan_requests(log, ex, base, has, cutoffs, ctl, trt) -> None:
