@@ -78,3 +78,31 @@ def test_a_log_without_the_arm_column_is_one_line_naming_the_file(tmp_path) -> N
     errors = [x for x in res.stderr.splitlines() if "evalkit: " in x]
     assert len(errors) == 1 and "gateway.csv" in errors[0] and "ab_group" in errors[0]
     assert "bucket" in errors[0] and "Traceback" not in res.stderr
+
+
+def test_engine_ray_reads_the_log_part_by_part_with_the_same_verdict(canary, tmp_path) -> None:
+    """``engine=ray``: the per-unit reduction runs on Ray Data, one task per Parquet part; the
+    figures equal the local run's on the same log."""
+    pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
+    work, res = canary
+    log = res.out_dir / "canary"
+    runs = {}
+    for engine in ("local", "ray"):
+        runs[engine] = run_evalkit(
+            "task=online",
+            f"online.path={log}",
+            f"engine={engine}",
+            "engine.num_cpus=2" if engine == "ray" else "progress=false",
+            "tracking=none",
+            work=tmp_path,
+            out_name=engine,
+        )
+        assert runs[engine].returncode in (0, 3, 4), runs[engine].stderr[-3000:]
+    local, ray = (
+        json.loads((runs[e].out_dir / "verdict.json").read_text()) for e in ("local", "ray")
+    )
+    assert ray["verdict"] == local["verdict"]
+    for name, value in local["metrics"].items():
+        if name.startswith("latency_p95_ratio_ci"):  # a bootstrap over requests in file order
+            continue
+        assert ray["metrics"][name] == pytest.approx(value, rel=1e-9, abs=1e-12), name

@@ -57,12 +57,26 @@ def simulated_canary(cfg: DictConfig, settings: OnlineSettings, out: Path) -> tu
     return folder, evaluation
 
 
+def read_log(cfg: DictConfig, settings: OnlineSettings) -> Any:
+    """The log reduced on this machine, or with ``engine=ray`` part by part on Ray Data (the
+    same results: :func:`evalkit.online.read.aggregate_log_ray`) inside evalkit's Ray session."""
+    from evalkit.instantiate import build
+    from evalkit.online.read import aggregate_log, aggregate_log_ray
+
+    spec = build(cfg.engine, "engine")
+    if not spec.distributed:
+        return aggregate_log(settings, settings.cutoffs)
+    from evalkit.engine.session import RaySession
+
+    with RaySession(spec):
+        return aggregate_log_ray(settings, settings.cutoffs)
+
+
 def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
     """``task=online`` for :mod:`evalkit.cli`: the outcome (:class:`evalkit.sweep.JobOutcome`)."""
     from dataclasses import replace
 
     from evalkit.online.analysis import analyse
-    from evalkit.online.read import aggregate_log
     from evalkit.online.report import print_online, write_online_report
     from evalkit.online.track import log_online
 
@@ -73,7 +87,7 @@ def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
     if settings.simulated:
         folder, offline = simulated_canary(cfg, settings, out)
         settings = replace(settings, path=str(folder))
-    aggregate = aggregate_log(settings, settings.cutoffs)
+    aggregate = read_log(cfg, settings)
     models = [str(m) for m in cfg.get("models") or ()]
     result = analyse(
         aggregate,
