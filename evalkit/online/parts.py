@@ -656,7 +656,7 @@ def _query_dims(values: list[str], q: np.ndarray) -> list[tuple[str, list[str], 
     """The length and frequency band of each request's query (as :mod:`evalkit.online.read`)."""
     import re
 
-    from evalkit.online.read import HEAD_SHARE, TORSO_SHARE
+    from evalkit.online.schema import HEAD_SHARE, TORSO_SHARE
 
     per_query = np.bincount(q, minlength=len(values))
     n_of = per_query.astype(np.int64)

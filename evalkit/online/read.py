@@ -81,7 +81,9 @@ import numpy as np
 from evalkit.errors import DataError
 from evalkit.online.schema import (
     DEFAULT_COLUMNS,
+    HEAD_SHARE,
     REQUIRED,
+    TORSO_SHARE,
     ArmAggregate,
     DailySums,
     OnlineAggregate,
@@ -103,7 +105,6 @@ EXTENSIONS = {
 }
 MISSING_LEVEL = "(missing)"
 LENGTH_BANDS = ("1", "2-3", "4+")
-HEAD_SHARE, TORSO_SHARE = 0.5, 0.8
 GRID_CELLS = 1 << 16  # cells of the score grid (smallest to largest score) the bins are cut on
 WHY_MISSING = {
     "version": "no model_version column: the versions come from models=[A,B]",

@@ -38,6 +38,9 @@ DEFAULT_COLUMNS: dict[str, str] = {
 }
 #: Columns without which nothing can be analysed.
 REQUIRED = ("request", "arm", "clicked")
+#: Query frequency bands (as offline, :mod:`evalkit.compare.slices`): a query is ``head`` when the
+#: strictly more frequent queries carry < HEAD_SHARE of the requests, ``torso`` when < TORSO_SHARE.
+HEAD_SHARE, TORSO_SHARE = 0.5, 0.8
 
 
 @dataclass(frozen=True)
