@@ -124,6 +124,8 @@ def test_latency_gate_rules():
     assert gate_latency(g, 1.5, 1.3, 1.7).status == Status.BLOCK
     assert gate_latency(g, 1.25, 1.1, 1.4).status == Status.WARN
     assert gate_latency(g, 1.05, 1.0, 1.1).status == Status.PASS
+    sim = gate_latency(g, 1.5, 1.3, 1.7, simulated=True)  # in-process probes never block
+    assert sim.status == Status.WARN and "SIMULATED" in sim.reason
     missing = gate_latency(g, None, None, None)
     assert missing.status == Status.WARN and not missing.measured
 

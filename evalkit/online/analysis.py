@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,13 +43,16 @@ from evalkit.online.latency import latency_summary
 from evalkit.online.schema import ArmAggregate, OnlineAggregate, UnitSums
 from evalkit.online.settings import OnlineSettings
 
-#: The click metrics: name -> (numerator, denominator) of :class:`UnitSums`; the first decides.
-CLICK_METRICS = {
-    "request_ctr": ("clicked_requests", "requests"),
-    "impression_ctr": ("clicks", "impressions"),
-    "first_click_mrr": ("first_click_rr", "requests"),
+#: The click metrics of :data:`evalkit.online.stats.METRICS` the CTR margin applies to; the
+#: first decides, the others warn.
+CLICK_METRICS = ("request_ctr", "impression_ctr", "first_click_mrr")
+#: MLflow name stem per metric (``ctr_delta``, ``impression_ctr_delta``, ...: a contract).
+STEMS = {
+    "request_ctr": "ctr",
+    "impression_ctr": "impression_ctr",
+    "first_click_mrr": "first_click_mrr",
+    "score_click_auc": "score_click_auc",
 }
-AUC = ("auc_u", "auc_pairs")
 ALPHA = 0.05
 
 
@@ -84,40 +87,32 @@ class OnlineResult:
         return f"{arm} ({version})" if version else arm
 
 
-def _pair(c: UnitSums, t: UnitSums, num: str, den: str) -> tuple[np.ndarray, ...]:
-    return getattr(c, num), getattr(c, den), getattr(t, num), getattr(t, den)
-
-
 def ratio_call(
     name: str,
     c: UnitSums,
     t: UnitSums,
-    num: str,
-    den: str,
     *,
     margin: float,
     sequential: bool,
     alpha: float = ALPHA,
     family: str = "primary",
 ) -> tuple[QualityCall | None, Any]:
-    """The B - A call of one ratio metric (None when a side has no denominator), from the
-    always-valid interval when ``sequential`` (mixing sd ``tau`` = the margin:
-    :func:`evalkit.online.stats.default_tau`), else the fixed-horizon one."""
-    nc, dc, nt, dt_ = _pair(c, t, num, den)
-    if dc.sum() <= 0 or dt_.sum() <= 0:
+    """The B - A call of metric ``name`` (:data:`evalkit.online.stats.METRICS`; None when a side
+    has no denominator), from the always-valid interval when ``sequential`` (mixing sd ``tau`` =
+    the margin: :func:`evalkit.online.stats.default_tau`), else the fixed-horizon one."""
+    den = stats.METRICS[name][1]
+    if c.total(den) <= 0 or t.total(den) <= 0:
         return None, None
     tau = stats.default_tau(margin) if sequential else None
-    diff = stats.ratio_diff(nc, dc, nt, dt_, alpha=alpha, sequential=sequential, tau=tau)
-    low, high, p = diff.ci_low, diff.ci_high, diff.p
-    status = quality_call(diff.delta, low, high, margin=margin, p_value=p, alpha=alpha)
+    diff = stats.metric_diff(c, t, name, alpha=alpha, sequential=sequential, tau=tau)
     q = QualityCall(
         metric=name,
         delta=diff.delta,
-        ci_low=low,
-        ci_high=high,
-        p_value=p,
-        p_corrected=p,
-        status=status,
+        ci_low=diff.ci_low,
+        ci_high=diff.ci_high,
+        p_value=diff.p,
+        p_corrected=diff.p,
+        status=stats.diff_call(diff, margin=margin, alpha=alpha),
         margin=margin,
         baseline=diff.control,
         candidate=diff.treatment,
@@ -126,6 +121,19 @@ def ratio_call(
         n_queries=len(c) + len(t),
     )
     return q, diff
+
+
+def _diff_metrics(name: str, q: QualityCall, d: Any) -> dict[str, float]:
+    """``<stem>_control``, ``<stem>_treatment``, ``<stem>_delta`` and the interval the call read
+    (``ci_low_<stem>_delta`` / ``ci_high_<stem>_delta``)."""
+    stem = STEMS[name]
+    return {
+        f"{stem}_control": d.control,
+        f"{stem}_treatment": d.treatment,
+        f"{stem}_delta": d.delta,
+        f"ci_low_{stem}_delta": q.ci_low,
+        f"ci_high_{stem}_delta": q.ci_high,
+    }
 
 
 def _day(d: int) -> str:
@@ -177,29 +185,25 @@ def analyse(
     procedure = (
         "always-valid interval, mixture SPRT" if settings.sequential else "fixed-horizon interval"
     ) + ", clustered by unit"
-    for i, (name, (num, den)) in enumerate(CLICK_METRICS.items()):
+    for i, name in enumerate(CLICK_METRICS):
         q, diff = ratio_call(
-            name, cu, tu, num, den, margin=gates.ctr_margin, sequential=settings.sequential,
+            name, cu, tu, margin=gates.ctr_margin, sequential=settings.sequential,
             alpha=alpha, family="primary" if i == 0 else "secondary",
         )  # fmt: skip
         if q is None:
             continue
         calls[name], diffs[name] = q, diff
+        metrics.update(_diff_metrics(name, q, diff))
     ctr = calls.get("request_ctr")
     if ctr is not None:
         d = diffs["request_ctr"]
         metrics.update(
-            ctr_control=d.control,
-            ctr_treatment=d.treatment,
-            ctr_delta=d.delta,
-            ci_low_ctr_delta=ctr.ci_low,
-            ci_high_ctr_delta=ctr.ci_high,
             p_ctr_delta=ctr.p_value,
             ctr_rel_delta=d.rel_delta,
             ci_low_ctr_rel_delta=d.rel_ci_low,
             ci_high_ctr_rel_delta=d.rel_ci_high,
         )
-        fixed = stats.ratio_diff(*_pair(cu, tu, "clicked_requests", "requests"), alpha=alpha)
+        fixed = stats.metric_diff(cu, tu, "request_ctr", alpha=alpha)
         metrics.update(
             fixed_ci_low_ctr_delta=fixed.ci_low,
             fixed_ci_high_ctr_delta=fixed.ci_high,
@@ -227,14 +231,6 @@ def analyse(
     )  # fmt: skip
     for name in ("impression_ctr", "first_click_mrr"):
         q = calls.get(name)
-        if q is not None:
-            d = diffs[name]
-            prefix = "impression_ctr" if name == "impression_ctr" else "first_click_mrr"
-            metrics[f"{prefix}_control"] = d.control
-            metrics[f"{prefix}_treatment"] = d.treatment
-            metrics[f"{prefix}_delta"] = d.delta
-            metrics[f"ci_low_{prefix}_delta"] = q.ci_low
-            metrics[f"ci_high_{prefix}_delta"] = q.ci_high
         out_gates.append(
             gate_ratio(
                 name, q, on_worse=Status.WARN, on_inconclusive=Status.WARN,
@@ -246,18 +242,12 @@ def analyse(
     auc = None
     if "score" not in agg.missing:
         auc, auc_diff = ratio_call(
-            "score_click_auc", cu, tu, *AUC, margin=gates.score_click_margin,
+            "score_click_auc", cu, tu, margin=gates.score_click_margin,
             sequential=settings.sequential, alpha=alpha, family="secondary",
         )  # fmt: skip
         if auc is not None:
             calls["score_click_auc"] = auc
-            metrics.update(
-                score_click_auc_control=auc_diff.control,
-                score_click_auc_treatment=auc_diff.treatment,
-                score_click_auc_delta=auc_diff.delta,
-                ci_low_score_click_auc_delta=auc.ci_low,
-                ci_high_score_click_auc_delta=auc.ci_high,
-            )
+            metrics.update(_diff_metrics("score_click_auc", auc, auc_diff))
     out_gates.append(
         gate_score_click(
             gates, auc, agg.missing.get("score", "no request with both a click and a skip")
@@ -281,17 +271,10 @@ def analyse(
             latency_p95_ratio_ci_low=lat.ci_low,
             latency_p95_ratio_ci_high=lat.ci_high,
         )
-        g = gate_latency(gates, lat.ratio, lat.ci_low, lat.ci_high,
-                         (lat.control["p95"], lat.treatment["p95"]))  # fmt: skip
-        if simulated and g.status == Status.BLOCK:  # as offline: in-process latency never blocks
-            g = replace(
-                g,
-                status=Status.WARN,
-                reason=f"{g.reason}; SIMULATED from the in-process latency probes on this "
-                "machine, not served latency",
-                action="measure both versions on their serving endpoints",
-            )
-        out_gates.append(g)
+        out_gates.append(
+            gate_latency(gates, lat.ratio, lat.ci_low, lat.ci_high,
+                         (lat.control["p95"], lat.treatment["p95"]), simulated=simulated)
+        )  # fmt: skip
     else:
         out_gates.append(gate_latency(gates, None, None, None))
     actions = _cutoff_actions(c, t, settings)
@@ -363,10 +346,10 @@ def _slices(c: ArmAggregate, t: ArmAggregate, gates: OnlineGates, alpha: float) 
         cs, ts = c.slices[(dim, value)], t.slices[(dim, value)]
         if cs.requests.sum() <= 0 or ts.requests.sum() <= 0 or len(cs) < 2 or len(ts) < 2:
             continue
-        d = stats.ratio_diff(cs.clicked_requests, cs.requests, ts.clicked_requests, ts.requests,
-                             alpha=level)  # fmt: skip
+        d = stats.metric_diff(cs, ts, "request_ctr", alpha=level)
+        # the interval at alpha / m excludes 0 exactly when the Bonferroni p (m p) is < alpha
         status = quality_call(d.delta, d.ci_low, d.ci_high, margin=gates.ctr_margin,
-                              p_value=d.p * len(keys), alpha=alpha)  # fmt: skip
+                              p_value=min(1.0, d.p * len(keys)), alpha=alpha)  # fmt: skip
         rows.append({"slice": f"{dim}={value}", "units": len(cs) + len(ts), "delta": d.delta,
                      "ci_low": d.ci_low, "ci_high": d.ci_high, "call": str(status),
                      "confidence": 1 - level})  # fmt: skip
