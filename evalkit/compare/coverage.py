@@ -106,7 +106,12 @@ def measure_coverage(
     k = metric_cutoff(metric, baseline.ranking.k)[1]
     scored = list(baseline.per_query.get(metric, {}))
     names = (baseline.name, candidate.name)
-    unjudged = {v.name: unjudged_share(v.ranking, qrels, k, scored) for v in (baseline, candidate)}
+    # the share the version's scoring stage logged (run/version.py), else computed here
+    key = f"unjudged_at_{k}"
+    unjudged = {
+        v.name: v.extra[key] if key in v.extra else unjudged_share(v.ranking, qrels, k, scored)
+        for v in (baseline, candidate)
+    }
     b, c = (judged_only_values(v, qrels, metric) for v in (baseline, candidate))
     judged = None
     ids = [q for q in scored if b is not None and c is not None and q in b and q in c]
