@@ -12,7 +12,7 @@ from scipy.stats import rankdata
 from evalkit.compare.slices import frequency_bands
 from evalkit.errors import DataError
 from evalkit.online.read import aggregate_log
-from evalkit.online.schema import UnitSums
+from evalkit.online.schema import RequestSums, UnitSums
 from evalkit.online.settings import OnlineSettings
 
 CUTS = (0.5, 0.3)
@@ -110,8 +110,9 @@ def expected_units(req: pd.DataFrame, arm: str, by: list[str] | None = None) -> 
     return sub.groupby(keys, sort=True)[list(UnitSums.FIELDS)].sum().reset_index()
 
 
-def assert_sums(got: UnitSums, want: pd.DataFrame) -> None:
-    for f in UnitSums.FIELDS:
+def assert_sums(got: UnitSums | RequestSums, want: pd.DataFrame) -> None:
+    """Every field the reader keeps (all of UnitSums per unit; RequestSums per day / slice)."""
+    for f in type(got).FIELDS:
         np.testing.assert_allclose(getattr(got, f), want[f].to_numpy(), err_msg=f)
 
 
@@ -446,6 +447,36 @@ def test_part_by_part_other_arm_units_in_both_and_shuffled_positions(
     assert fast.units_in_both >= 1 and "holdout" in fast.other_arms
 
 
+def test_part_by_part_long_requests_auc_against_rankdata(tmp_path: Path, monkeypatch) -> None:
+    """Requests of 70-300 rows (past 64: the compiled scan compares every clicked row with
+    every non-clicked one), tied scores, a position gap: the fast path holds, equals the global
+    path, and each unit's AUC sums equal scipy's ranks (per_request)."""
+    rng = np.random.default_rng(11)
+    parts = []
+    for r in range(12):
+        n = int(rng.integers(70, 300))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "request_id": r,
+                    "ab_group": "treatment" if r % 3 else "control",
+                    "user_id": r % 5,
+                    "position": np.arange(1, n + 1) + (np.arange(n) >= n // 2),  # a gap
+                    "similarity_score": np.round(rng.uniform(0, 1, n), 1),
+                    "clicked": (rng.random(n) < 0.2).astype("int64"),
+                    "latency_ms": float(rng.lognormal(3, 0.3)),
+                }
+            )
+        )
+    df = pd.concat(parts, ignore_index=True)
+    fast, slow, held = both_paths(monkeypatch, write_parts(df, tmp_path, 2))
+    assert held == [True]
+    same(fast, slow)
+    req = per_request(df)
+    for arm_agg in fast.arms():
+        assert_sums(arm_agg.units, expected_units(req, arm_agg.arm))
+
+
 def test_a_request_in_two_parts_takes_the_global_path(tmp_path: Path, monkeypatch) -> None:
     df = make_log(seed=5)
     rid = df["request_id"].iloc[0]
@@ -468,7 +499,7 @@ def test_ray_equals_local(tmp_path: Path, monkeypatch) -> None:
 
     held = []
     combine = parts.combine
-    monkeypatch.setattr(parts, "combine", lambda *a: held.append(combine(*a)) or held[-1])
+    monkeypatch.setattr(parts, "combine", lambda *a, **k: held.append(combine(*a, **k)) or held[-1])
 
     df = make_log(seed=6, requests=150)
     settings = OnlineSettings(path=write_parts(df, tmp_path), slices=("device",))

@@ -1,8 +1,8 @@
 """The part-by-part fast path of :func:`evalkit.online.read.aggregate_log` (local Parquet logs).
 
 A gateway writes a request's rows together, so each Parquet part reduces to per-request rows on
-its own (:func:`reduce_part`: pyarrow reads the part's columns, numpy reduces each run of equal
-request ids), and everything evalkit keeps is additive over requests: :func:`combine` sums the
+its own (:func:`reduce_part`: pyarrow reads the part's columns, one compiled pass,
+:mod:`evalkit.online.scan`, reduces each run of equal request ids), and everything evalkit keeps is additive over requests: :func:`combine` sums the
 parts' per-request rows into per-unit, per-(day, unit) and per-(slice, unit) sums with
 ``numpy.bincount``, and adds the parts' position, version and score-grid counts.  No hash table
 of every request, no spill, no second scan.  ``reduce_part`` is a plain function of a path and a
@@ -19,8 +19,8 @@ global DuckDB path, which gives the same results, or the one-line error) when an
   non-positive position, a null, negative or non-finite latency, a null timestamp, a null or
   non-finite score, the same position twice in a request, a request under two arms;
 - a request whose rows are not contiguous in its part, or whose query, user or slice value
-  changes between its rows, or that appears in two parts; more than 64 rows in a request with a
-  click and a non-click (the AUC compares each click with its request's rows by offset);
+  changes between its rows, or that appears in two parts; more than
+  :data:`~evalkit.online.scan.MAX_RUN` rows in a request with a click and a non-click;
 - no score statistics in the Parquet footers (the score grid spans the two arms' smallest to
   largest score, read from the footers, and checked against the scores read).
 
@@ -35,10 +35,11 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.online import scan as S
+
 GRID_CELLS = 1 << 16
 MISSING_LEVEL = "(missing)"
 NULL_ARM = "(null)"
-MAX_RUN = 64
 
 
 @dataclass(frozen=True)
@@ -153,12 +154,12 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
     def column(name: str):  # one column at a time: the part is never held whole
         return pf.read(columns=[name], use_threads=True).column(0)
 
-    coded: dict[tuple[str, str], tuple[np.ndarray, Any]] = {}
+    read: dict[str, Any] = {}
 
     def codes(name: str, null: str) -> tuple[np.ndarray, Any]:  # a column read once
-        if (name, null) not in coded:
-            coded[(name, null)] = _codes(column(name), null)
-        return coded[(name, null)]
+        if name not in read:
+            read[name] = column(name)
+        return _codes(read[name], null)
 
     out: dict[str, Any] = {"path": path, "rows": n}
     if n == 0:
@@ -207,121 +208,58 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
     ck = np.asarray(ccol.to_numpy(), dtype=np.int64 if pa.types.is_integer(ccol.type) else bool)
     if ck.dtype != bool and not np.all((ck == 0) | (ck == 1)):
         return None
-    ck = ck.astype(np.int32)
+    ck = ck.view(np.int8) if ck.dtype == bool else ck.astype(np.int8)
     del ccol
-    # position
+    # the numeric columns, then one compiled pass over the rows (evalkit.online.scan)
+    p = None
     if "position" in c:
         p = _numbers(column(c["position"]), np.int32)
         if p is None or p.min() < 1 or p.max() > 1 << 20:
             return None
-        increasing = bool(np.all((p[1:] > p[:-1]) | change[1:]))
-        if not increasing:
-            if p.max() > 64:
-                return None
-            bits = np.left_shift(np.uint64(1), (p.astype(np.int64) - 1).astype(np.uint64))
-            mask = np.bitwise_or.reduceat(bits, starts)
-            if np.any(np.bitwise_count(mask) != length):
-                return None
-    else:
-        if np.any(length > 1):
-            return None  # several rows of a request read as position 1: the global path refuses
-        p = np.ones(n, dtype=np.int32)
-    clicks = np.add.reduceat(ck, starts)
-    out["imp"] = length.astype(np.int32)
-    out["clicks"] = clicks.astype(np.int32)
-    big = np.int32(np.iinfo(np.int32).max)
-    out["first_p"] = np.minimum.reduceat(np.where(ck == 1, p, big), starts)
-    keep = slice(None) if not np.any(arm == 2) else arm < 2  # rows of the two arms
-    if "position" in c:
-        pmax = int(p.max())
-        w = 2 * (pmax + 1)
-        dense = bool(np.all(p[starts] == 1)) and bool(np.all((p[1:] == p[:-1] + 1) | change[1:]))
-        if dense:  # positions 1..n of each request: impressions per position from the lengths
-            ok = out["arm"] < 2
-            per_len = np.bincount(
-                out["arm"][ok].astype(np.int64) * (pmax + 1) + length[ok], minlength=w
-            ).reshape(2, pmax + 1)
-            out["pos_n"] = per_len[:, ::-1].cumsum(axis=1)[:, ::-1]  # requests with n >= p
-            out["pos_n"][:, 0] = 0
-            hit = np.flatnonzero(ck == 1)
-            hit = hit[arm[hit] < 2]
-            pk = arm[hit].astype(np.int64) * (pmax + 1) + p[hit]
-            out["pos_k"] = np.bincount(pk, minlength=w).astype(np.float64).reshape(2, pmax + 1)
-        else:
-            pk = arm[keep].astype(np.int64) * (pmax + 1) + p[keep]
-            out["pos_n"] = np.bincount(pk, minlength=w).reshape(2, pmax + 1)
-            out["pos_k"] = np.bincount(pk, weights=ck[keep], minlength=w).reshape(2, pmax + 1)
-        del pk
-    del p
-    # score: AUC per request, grid cells, clicks above the cut-offs
-    out["auc2"] = np.zeros(nreq, dtype=np.int32)
+    s, lo, scale = None, 0.0, 1.0
     if "score" in c:
         s = _numbers(column(c["score"]), np.float64)
-        if s is None or not np.all(np.isfinite(s)):
+        if s is None:
             return None
-        mixed = (clicks > 0) & (clicks < length)
-        if mixed.any():
-            if length[mixed].max() > MAX_RUN:
-                return None
-            rows = np.flatnonzero(ck == 1)
-            rr = np.searchsorted(starts, rows, side="right") - 1
-            rows, rr = rows[mixed[rr]], rr[mixed[rr]]
-            lo_row, hi_row = starts[rr], starts[rr] + length[rr]
-            si = s[rows]
-            u2 = np.zeros(rows.size, dtype=np.int64)
-            span = int(length[mixed].max())
-            for d in range(-span + 1, span):
-                if d == 0:
-                    continue
-                j = rows + d
-                ok = (j >= lo_row) & (j < hi_row)
-                jj = np.where(ok, j, 0)
-                sj = s[jj]
-                ok &= ck[jj] == 0
-                u2 += ok * (2 * (sj < si) + (sj == si))
-            out["auc2"] = np.bincount(rr, weights=u2, minlength=nreq).astype(np.int32)
-        sk, ak, ckk = s[keep], arm[keep], ck[keep]
-        del s
-        if spec.cutoffs is not None:
-            rows = np.flatnonzero(ckk == 1)
-            cut = np.asarray(spec.cutoffs, dtype=np.float64)[ak[rows]]
-            above = rows[sk[rows] >= cut]
-            out["above"] = np.bincount(ak[above], minlength=2).astype(np.float64)
         lo, hi = spec.grid
-        width = hi - lo if hi > lo else 1.0
-        x = sk - lo
-        x *= GRID_CELLS / width
-        np.floor(x, out=x)
-        np.clip(x, 0, GRID_CELLS, out=x)
-        key = x.astype(np.int64)
-        del x
-        key += ak.astype(np.int64) * (GRID_CELLS + 1)
-        size = 2 * (GRID_CELLS + 1)
-        g_lo, g_hi = np.full(size, np.inf), np.full(size, -np.inf)
-        np.minimum.at(g_lo, key, sk)
-        np.maximum.at(g_hi, key, sk)
-        half = GRID_CELLS + 1
-        out["s_min"] = [float(g_lo[:half].min()), float(g_lo[half:].min())]
-        out["s_max"] = [float(g_hi[:half].max()), float(g_hi[half:].max())]
-        out["grid"] = {
-            "n": np.bincount(key, minlength=size).astype(np.float64),
-            "k": np.bincount(key, weights=ckk, minlength=size),
-            "ss": np.bincount(key, weights=sk, minlength=size),
-            "lo": g_lo,
-            "hi": g_hi,
-        }
+        scale = GRID_CELLS / (hi - lo if hi > lo else 1.0)
+    lat = S.NONE_F
     if "latency" in c:
         lat = _numbers(column(c["latency"]), np.float64)
-        if lat is None or not np.all(np.isfinite(lat)) or lat.min() < 0:
+        if lat is None:
             return None
-        out["lat"] = np.maximum.reduceat(lat, starts)
+    t, per_s = S.NONE_I, 1
     if "timestamp" in c:
         tcol = column(c["timestamp"])
         if tcol.null_count:
             return None
         per_s = {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[tcol.type.unit]
         t = np.asarray(tcol.cast(pa.int64()).to_numpy(), dtype=np.int64)
-        out["day"] = (np.minimum.reduceat(t, starts) // (86400 * per_s)).astype(np.int32)
+        del tcol
+    cuts = S.CUTS_OFF if spec.cutoffs is None else np.asarray(spec.cutoffs, dtype=np.float64)
+    scan = S.scan_requests(
+        starts, length, out["arm"], ck, p, s, lat, t, lo, scale, GRID_CELLS, cuts
+    )
+    del ck, p, s, lat, t
+    if scan.status:
+        return None
+    out["imp"] = length.astype(np.int32)
+    out["clicks"] = scan.clicks
+    out["first_p"] = scan.first_p
+    out["auc2"] = scan.auc2
+    if "position" in c:
+        out["pos_n"], out["pos_k"] = scan.pos[0], scan.pos[1]
+    if "score" in c:
+        if spec.cutoffs is not None:
+            out["above"] = scan.above
+        out["s_min"] = scan.s_range[:, 0].tolist()
+        out["s_max"] = scan.s_range[:, 1].tolist()
+        g = scan.grid.reshape(4, -1)  # arm 0's cells, then arm 1's
+        out["grid"] = {"n": g[0], "k": g[1], "ss": g[2], "lo": g[3]}
+    if "latency" in c:
+        out["lat"] = scan.lat_max
+    if "timestamp" in c:
+        out["day"] = (scan.t_min // (86400 * per_s)).astype(np.int32)
     for key, null in (("query", ""), ("version", NULL_ARM)):
         if key in c:
             code, vals = codes(c[key], null)
@@ -336,6 +274,7 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
                     vk = out["arm"][ok].astype(np.int64) * len(vals) + code[starts][ok]
                     rows_v = np.bincount(vk, weights=length[ok], minlength=nv)
                 else:
+                    keep = arm < 2
                     vk = arm[keep].astype(np.int64) * len(vals) + code[keep]
                     rows_v = np.bincount(vk, minlength=nv)
                 out["v_rows"] = rows_v.astype(np.int64).reshape(2, len(vals))
@@ -422,21 +361,26 @@ def _small(codes: np.ndarray, n: int) -> np.ndarray:
 
 def _unique_ids(parts: list[dict]) -> bool:
     """Whether no request id appears in two parts."""
-    import pandas as pd
-
     ids = [p["ids"] for p in parts]
     if all(i.dtype.kind in "iu" for i in ids):
         ranges = sorted((int(i.min()), int(i.max())) for i in ids)
         if all(a[1] < b[0] for a, b in zip(ranges, ranges[1:], strict=False)):
             return True
+    import pandas as pd
+
     return bool(pd.Index(np.concatenate(ids)).is_unique)
 
 
-def combine(parts: list[dict | None], spec: PartSpec, settings: Any) -> dict | None:
+def combine(
+    parts: list[dict | None], spec: PartSpec, settings: Any, *, threads: int = 2
+) -> dict | None:
     """The parts' partials summed into both arms' aggregates (keyword arguments of
     :class:`~evalkit.online.schema.ArmAggregate`) and the log's totals; None when the fast path
-    does not hold (a part refused, a request in two parts, an empty arm, scores off the grid)."""
-    from evalkit.online.schema import DailySums, PositionCounts, UnitSums
+    does not hold (a part refused, a request in two parts, an empty arm, scores off the grid).
+    ``threads`` > 1 sums the two arms side by side."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from evalkit.online.schema import DailySums, PositionCounts, RequestSums, UnitSums
 
     if any(p is None for p in parts):
         return None
@@ -470,18 +414,18 @@ def combine(parts: list[dict | None], spec: PartSpec, settings: Any) -> dict | N
         size = GRID_CELLS + 1
         grid = {key: np.zeros(2 * size) for key in ("n", "k", "ss")}
         grid["lo"] = np.full(2 * size, np.inf)
-        grid["hi"] = np.full(2 * size, -np.inf)
         for p in parts:
             part_grid = p.pop("grid")
             for key in ("n", "k", "ss"):
                 grid[key] += part_grid[key]
             np.minimum(grid["lo"], part_grid["lo"], out=grid["lo"])
-            np.maximum(grid["hi"], part_grid["hi"], out=grid["hi"])
         cells = []
         for a in (0, 1):
             sl = slice(a * size, (a + 1) * size)
             ok = grid["n"][sl] > 0
-            cells.append({key: grid[key][sl][ok] for key in grid})
+            arm_cells = {key: grid[key][sl][ok] for key in grid}
+            arm_cells["hi"] = np.array([max(p["s_max"][a] for p in parts)])  # the arm's largest
+            cells.append(arm_cells)
         result["cells"] = cells
         if spec.cutoffs is not None:
             above = np.zeros(2)
@@ -549,9 +493,9 @@ def combine(parts: list[dict | None], spec: PartSpec, settings: Any) -> dict | N
             return auc2[sl] * 0.5
         return (nc * (ni - nc)).astype(np.float64)  # 0 without a click or a non-click
 
-    def sums(k: int, group: np.ndarray | None, ngroups: int) -> tuple[np.ndarray, UnitSums]:
+    def sums(k: int, group: np.ndarray | None, ngroups: int, kind: type = UnitSums):
         """Arm ``k``'s per (group, unit) sums: the cells ``group * units + unit`` (sorted) and
-        the sums.  One arm at a time: the temporary arrays stay small."""
+        the ``kind`` (:class:`UnitSums` or :class:`RequestSums`) of those cells."""
         sl = arm_rows[k]
         key = code[sl].astype(np.int64)
         if group is not None:
@@ -571,29 +515,31 @@ def combine(parts: list[dict | None], spec: PartSpec, settings: Any) -> dict | N
             inv = inv.reshape(-1).astype(np.intp)
         del key
         out = []
-        for f in UnitSums.FIELDS:
+        for f in kind.FIELDS:
             w = weights(f, sl)
             out.append(np.bincount(inv, weights=w, minlength=cells.size).astype(float, copy=False))
             del w
-        return cells, UnitSums(*out)
+        return cells, kind(*out)
 
-    def take(s: UnitSums, sel) -> UnitSums:
-        return UnitSums(*(getattr(s, f)[sel] for f in UnitSums.FIELDS))
+    # the two arms side by side: bincount and the other passes release the GIL
+    pool = ThreadPoolExecutor(max_workers=2 if threads > 1 else 1)
+
+    def both_arms(group: np.ndarray | None, ngroups: int, kind: type = UnitSums) -> list:
+        return list(pool.map(lambda k: sums(k, group, ngroups, kind), (0, 1)))
 
     result["units"], result["unit_ids"] = [], []
-    both = np.zeros(nu, dtype=np.int8)
-    for k in (0, 1):
-        cells, total = sums(k, None, 1)
+    present = np.zeros(nu, dtype=np.int8)
+    for k, (cells, total) in enumerate(both_arms(None, 1)):
         result["units"].append(total)
         result["unit_ids"].append(uniq[cells])
-        both[cells] |= 1 << k
+        present[cells] |= 1 << k
     if spec.unit == "user":
-        which = np.flatnonzero(both == 3)
+        which = np.flatnonzero(present == 3)
         result["units_in_both"] = int(which.size)
         result["units_in_both_examples"] = [str(x) for x in uniq[which[:5]]]
     else:
         result["units_in_both"], result["units_in_both_examples"] = 0, []
-    del both, cells, total
+    del present
     result["latency"] = [None, None]
     if lat is not None:
         result["latency"] = [lat[sl] for sl in arm_rows]
@@ -603,26 +549,23 @@ def combine(parts: list[dict | None], spec: PartSpec, settings: Any) -> dict | N
         d0 = int(day.min())
         nd = int(day.max()) - d0 + 1
         day -= d0
-        for k in (0, 1):
-            cells, s = sums(k, day, nd)
+        for k, (cells, s) in enumerate(both_arms(day, nd, RequestSums)):
             result["daily"][k] = DailySums(day=(cells // nu + d0).astype(np.int64), sums=s)
-            del cells, s
         del day
     slices: list[dict] = [{}, {}]
     while dims:
         dim, levels, level = dims.pop(0)
         nl = len(levels)
-        for k in (0, 1):
-            cells, s = sums(k, level, nl)
-            lv = cells // nu
-            del cells
-            bounds = np.searchsorted(lv, np.arange(nl + 1), side="left")
+        for k, (cells, s) in enumerate(both_arms(level, nl, RequestSums)):
+            bounds = np.searchsorted(cells // nu, np.arange(nl + 1), side="left")
             for i, value in enumerate(levels):
                 if bounds[i + 1] > bounds[i]:
-                    part = slice(bounds[i], bounds[i + 1])
-                    slices[k][(dim, str(value))] = take(s, part)
-            del lv, s
+                    sel = slice(bounds[i], bounds[i + 1])
+                    slices[k][(dim, str(value))] = RequestSums(
+                        s.requests[sel], s.clicked_requests[sel]
+                    )
         del level
+    pool.shutdown()
     result["slices"] = slices
     result["positions"] = [None, None]
     if "position" in c:

@@ -88,6 +88,7 @@ from evalkit.online.schema import (
     DailySums,
     OnlineAggregate,
     PositionCounts,
+    RequestSums,
     ScoreBins,
     UnitSums,
 )
@@ -526,7 +527,7 @@ def _aggregate_parts(settings, files, cols, unit, slices, cutoffs, mapper=None) 
             partials = list(pool.map(lambda f: P.reduce_part_released(f, spec), files))
     else:
         partials = mapper(P.reduce_part_released, files, spec)
-    res = P.combine(partials, spec, settings)
+    res = P.combine(partials, spec, settings, threads=_threads())
     del partials
     if res is None:
         return None
@@ -811,8 +812,12 @@ def _fetch(con: Any, sql: str) -> dict[str, np.ndarray]:
     return out
 
 
-def _unit_sums(data: dict, sel=slice(None)) -> UnitSums:
-    return UnitSums(*(np.asarray(data[f][sel], dtype=np.float64) for f in UnitSums.FIELDS))
+#: The request counts the daily and slice outputs keep (:class:`RequestSums`).
+REQUEST_SUMS = "count(*)::DOUBLE AS requests, sum(clicked_requests) AS clicked_requests"
+
+
+def _unit_sums(data: dict, sel=slice(None), kind: type = UnitSums):
+    return kind(*(np.asarray(data[f][sel], dtype=np.float64) for f in kind.FIELDS))
 
 
 def _by_arm(data: dict) -> list[slice]:
@@ -853,14 +858,19 @@ def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> l
     daily: list[DailySums | None] = [None, None]
     if "t" in has:
         d = _fetch(
-            con, f"SELECT arm, day, {SUMS} FROM rq GROUP BY arm, day, unit ORDER BY arm, day, unit"
+            con,
+            f"SELECT arm, day, {REQUEST_SUMS} FROM rq GROUP BY arm, day, unit "
+            "ORDER BY arm, day, unit",
         )
         daily = [
-            DailySums(day=np.asarray(d["day"][sel], dtype=np.int64), sums=_unit_sums(d, sel))
+            DailySums(
+                day=np.asarray(d["day"][sel], dtype=np.int64),
+                sums=_unit_sums(d, sel, RequestSums),
+            )
             for sel in _by_arm(d)
         ]
         del d
-    slices: list[dict[tuple[str, str], UnitSums]] = [{}, {}]
+    slices: list[dict[tuple[str, str], RequestSums]] = [{}, {}]
     columns = ["length", "frequency"] if "q" in has else []
     columns += [f"x{i}" for i in range(len(log.slices))]
     for dim, col in zip(dims, columns, strict=True):
@@ -868,7 +878,7 @@ def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> l
         code = " ".join(f"WHEN {_lit(str(v))} THEN {i}" for i, v in enumerate(levels))
         res = _fetch(
             con,
-            f"SELECT arm, CASE {col} {code} END AS level, {SUMS} FROM rq "
+            f"SELECT arm, CASE {col} {code} END AS level, {REQUEST_SUMS} FROM rq "
             f"GROUP BY arm, level, unit ORDER BY arm, level, unit",
         )
         level = np.asarray(res["level"])
@@ -879,7 +889,7 @@ def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> l
             for i, value in enumerate(levels):
                 if bounds[i + 1] > bounds[i]:
                     part = slice(start + bounds[i], start + bounds[i + 1])
-                    slices[k][(dim, str(value))] = _unit_sums(res, part)
+                    slices[k][(dim, str(value))] = _unit_sums(res, part, RequestSums)
         del res
     out = []
     for k, arm in enumerate(arm_names):
@@ -940,18 +950,19 @@ def _hist_outputs(log: _Log, has, hist: dict, arm: str, settings: OnlineSettings
 
 
 def _score_bins(cells: dict[str, np.ndarray], n_bins: int) -> ScoreBins | None:
-    """Equal-count bins cut between score-grid cells (see the module docstring)."""
+    """Equal-count bins cut between score-grid cells (see the module docstring); ``cells["hi"]``
+    holds the cells' largest scores, or only the arm's largest (the last edge)."""
     if cells["n"].size == 0:
         return None
     o = np.argsort(cells["lo"], kind="stable")
-    n, k, ss, lo, hi = (cells[x][o] for x in ("n", "k", "ss", "lo", "hi"))
+    n, k, ss, lo = (cells[x][o] for x in ("n", "k", "ss", "lo"))
     cum = np.cumsum(n)
     total = cum[-1]
     targets = total * np.arange(1, max(n_bins, 1)) / max(n_bins, 1)
     ends = np.unique(np.searchsorted(cum, targets, side="left"))  # last cell of each bin
     ends = ends[ends < n.size - 1]
     starts = np.concatenate([[0], ends + 1])
-    edges = np.concatenate([lo[starts], [hi[-1]]])
+    edges = np.concatenate([lo[starts], [cells["hi"].max()]])
     return ScoreBins(
         edges=edges,
         impressions=np.add.reduceat(n, starts),

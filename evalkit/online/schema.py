@@ -87,12 +87,36 @@ class UnitSums:
 
 
 @dataclass(frozen=True)
+class RequestSums:
+    """Per-unit request counts of one arm in one day or slice: ``requests`` and
+    ``clicked_requests`` (request CTR's denominator and numerator), float64 arrays of equal
+    length.  The daily and slice analyses read request CTR only, so the reader keeps these two
+    of the :class:`UnitSums` fields there (two sums per row instead of seven).
+
+    >>> s = RequestSums(np.ones(2), np.array([1.0, 0.0]))
+    >>> len(s), s.total("clicked_requests")
+    (2, 1.0)
+    """
+
+    requests: np.ndarray
+    clicked_requests: np.ndarray
+
+    FIELDS = ("requests", "clicked_requests")
+
+    def __len__(self) -> int:
+        return int(self.requests.shape[0])
+
+    def total(self, name: str) -> float:
+        return float(np.sum(getattr(self, name)))
+
+
+@dataclass(frozen=True)
 class DailySums:
-    """Per-(day, unit) sums of one arm: ``day`` (int days since 1970-01-01 UTC, one per row)
-    beside :class:`UnitSums` columns; a unit active on three days has three rows."""
+    """Per-(day, unit) request counts of one arm: ``day`` (int days since 1970-01-01 UTC, one per
+    row) beside :class:`RequestSums` columns; a unit active on three days has three rows."""
 
     day: np.ndarray
-    sums: UnitSums
+    sums: RequestSums
 
 
 @dataclass(frozen=True)
@@ -130,8 +154,8 @@ class ArmAggregate:
     score_bins: ScoreBins | None = None  # None: no score column
     #: clicked impressions at or above each given score cut-off: {cut-off: clicks above}
     clicks_above: dict[float, float] = field(default_factory=dict)
-    #: slices: {(dimension, value): per-unit sums of the requests in that slice}
-    slices: dict[tuple[str, str], UnitSums] = field(default_factory=dict)
+    #: slices: {(dimension, value): per-unit request counts of the requests in that slice}
+    slices: dict[tuple[str, str], RequestSums] = field(default_factory=dict)
 
     @property
     def version(self) -> str | None:

@@ -555,11 +555,15 @@ def daily_metric(
     """:func:`daily_ratio` of a named metric of :data:`METRICS` over one arm's per-(day, unit)
     sums.
 
-    >>> s = UnitSums(*(np.ones(2) for _ in UnitSums.FIELDS))
+    >>> from evalkit.online.schema import RequestSums
+    >>> s = RequestSums(np.ones(2), np.ones(2))
     >>> daily_metric(DailySums(np.array([5, 6]), s)).value.tolist()
     [1.0, 1.0]
     """
     if metric not in METRICS:
         raise ValueError(f"metric={metric!r} (expected one of {', '.join(METRICS)})")
     num, den = METRICS[metric]
+    if not all(hasattr(daily.sums, f) for f in (num, den)):
+        kept = ", ".join(type(daily.sums).FIELDS)
+        raise ValueError(f"metric={metric!r}: the daily sums hold {kept} only")
     return daily_ratio(daily.day, getattr(daily.sums, num), getattr(daily.sums, den), alpha=alpha)
