@@ -66,6 +66,8 @@ class Evaluation:
     tracking_error: str | None = None  # the store failed mid-run: logged later with task=log
     ui_url: str | None = None  # the experiment's runs table in the MLflow UI
     worklist: Worklist | None = None  # judging_worklist.csv's rows (None: nothing unjudged)
+    #: each version's run statistics (index size, search latency, ann_recall_at_<k>, ...)
+    stats: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def dataset_params(data: EvalData) -> dict[str, Any]:
@@ -296,6 +298,7 @@ def evaluate_each(
                 files["checks"] = write_checks(checks, s.output_dir / version.name / CHECKS_FILE)
                 check_rows = [*(check_rows or []), *gate_rows(checks, version.name)]
             evaluation.results.append(result)
+            evaluation.stats[result.name] = dict(stats)
             gc.collect()  # nothing of this version's matrices survives into the next one
             observer.version_done(
                 VersionDone(

@@ -25,6 +25,7 @@ from evalkit.track.logged_version import load_version_result
 from evalkit.track.manifest import MANIFEST_FILE
 from evalkit.track.mlflow_tracker import Tracker, flatten
 from evalkit.track.overrides import override_params, run_name, version_run_name
+from evalkit.track.sweep_parent import sweep_parent_tags
 
 
 class MlflowObserver(RunObserver):
@@ -35,6 +36,7 @@ class MlflowObserver(RunObserver):
             tracking.uri, tracking.experiment, manifest=Path(output_dir) / MANIFEST_FILE
         )
         self.run_name = tracking.run_name
+        self.tracking_uri = tracking.uri
         self.parent: str | None = None
         self.run_ids: dict[str, str] = {}  # version name -> its run (children, a logged baseline)
         self.ui_url: str | None = None
@@ -57,7 +59,9 @@ class MlflowObserver(RunObserver):
         self._config_file = started.config_file
         self.run_ids.update(started.logged)
         name = self.run_name or run_name(started.title, list(started.overrides))
-        self.parent = t.start_parent(name, tags=started.tags)
+        # a --multirun job's evaluation nests under its sweep's run (evalkit.sweep.sweep_run)
+        nest = sweep_parent_tags(self.tracking_uri)
+        self.parent = t.start_parent(name, tags={**started.tags, **nest})
         self.ui_url = t.ui_url()
         t.log_inputs(self.parent, dataset_inputs(started.data))
         t.log_params(self.parent, {**started.params, **override_params(list(started.overrides))})

@@ -58,6 +58,11 @@ class JobOutcome:
     primary_metric: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    versions: list[str] = field(default_factory=list)  # evaluated versions: A first, then B
+    output_dir: str = ""  # the job's output folder (<version>/per_query.csv)
+    run_id: str = ""  # the job's MLflow evaluation run
+    child_runs: dict[str, str] = field(default_factory=dict)  # version -> its MLflow run
+    costs: dict[str, dict[str, float]] = field(default_factory=dict)  # version -> statistics
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JobOutcome:
@@ -177,9 +182,14 @@ class SweepSummary(Callback):
     def __init__(self, exit: bool = True) -> None:
         self.exit = exit
         self.started = 0.0
+        self.run_id: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from evalkit.sweep.sweep_run import start_sweep_run
+
         self.started = time.time() - 1.0  # file mtimes may be rounded to the second
+        if config.get("task", "evaluate") == "evaluate":
+            self.run_id = start_sweep_run(config)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
@@ -196,7 +206,8 @@ class SweepSummary(Callback):
             log.warning("no sweep job results found under %s", sweep_dir)
             return
         code = sweep_exit_code(jobs)
-        make_console().print(summary_table(jobs))
+        console = make_console()
+        console.print(summary_table(jobs))
         (sweep_dir / SUMMARY_FILE).write_text(
             json.dumps(
                 {
@@ -210,6 +221,38 @@ class SweepSummary(Callback):
             ),
             encoding="utf-8",
         )
+        self._compare(config, sweep_dir, jobs, console)
         if code and self.exit:
             sys.stdout.flush()
             raise SystemExit(code)
+
+    def _compare(
+        self, config: DictConfig, sweep_dir: Path, jobs: list[JobOutcome], console
+    ) -> None:
+        """The configurations compared with the reference, printed and logged on the sweep run."""
+        from evalkit.sweep.sweep_run import compare_sweep, finish_sweep_run
+
+        settings = config.get("sweep") or {}
+        gate = (config.get("gates") or {}).get("primary_metric") or {}
+        comparison = None
+        if len(jobs) > 1 and config.get("task", "evaluate") == "evaluate":
+            try:
+                comparison = compare_sweep(
+                    jobs,
+                    reference=str(settings.get("reference", "auto")),
+                    cost=str(settings.get("cost", "index_bytes")),
+                    margin=float(gate.get("margin", 0.01)),
+                    alpha=float(gate.get("alpha", 0.05)),
+                )
+            except Exception as exc:  # the jobs' own results stand; say why there is no pick
+                log.warning("the sweep's configurations could not be compared: %s", exc)
+        if comparison is not None and comparison.pick is not None:
+            console.print(
+                f"Sweep pick ({comparison.metric}, reference {escape(comparison.reference)}): "
+                f"{escape(comparison.pick.text)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        files = finish_sweep_run(self.run_id, sweep_dir, comparison, jobs)
+        if files:
+            console.print(f"sweep report: {sweep_dir / 'sweep_report.html'}", highlight=False)

@@ -154,9 +154,19 @@ def run(cfg: Any, overrides: list[str]) -> dict[str, Any]:
         log.error("evalkit: %s", evaluation.tracking_error)
     verdict = evaluation.comparison.status.value if evaluation.comparison else "-"
     metric = str(cfg.primary_metric)
+    names = [r.name for r in evaluation.results]
     return {
         "exit_code": evaluation.exit_code,
         "verdict": verdict,
         "primary_metric": metric,
         "metrics": {r.name: r.overall[metric] for r in evaluation.results if metric in r.overall},
+        # what a sweep compares its configurations with (evalkit.sweep.configs)
+        "versions": names,
+        "output_dir": str(evaluation.output_dir),
+        "run_id": evaluation.parent_run_id or "",
+        "child_runs": dict(evaluation.child_run_ids),
+        "costs": {
+            name: {k: float(v) for k, v in stats.items() if isinstance(v, int | float)}
+            for name, stats in evaluation.stats.items()
+        },
     }

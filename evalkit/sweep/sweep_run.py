@@ -1,0 +1,348 @@
+"""One MLflow run per ``--multirun`` sweep: its jobs' evaluations nested under it, and the
+configurations compared with each other (:mod:`evalkit.sweep.configs`) logged on it.
+
+:class:`~evalkit.sweep.summary.SweepSummary` calls :func:`start_sweep_run` when the sweep
+starts (in the launcher's process): it creates the run ``sweep: <dataset> <swept keys>`` (tag
+``evalkit.task=sweep``) and exports its id in ``EVALKIT_SWEEP_RUN_ID`` (with the tracking URI in
+``EVALKIT_SWEEP_TRACKING_URI``).  The jobs inherit the environment (basic, joblib and a local Ray
+launcher start their workers after this), and each job's evaluation run is created as a child of
+the sweep run (:mod:`evalkit.run.mlflow_observer`), so the MLflow runs table shows one row per
+sweep that expands to its jobs.  When the sweep ends, :func:`finish_sweep_run` pairs the jobs'
+per-query primary-metric values by query id, compares every configuration with the reference
+(paired t, Holm across the configurations), names the cheapest configuration that is no worse,
+and logs the table, the frontier plots and ``sweep_report.html`` on the sweep run: metrics
+``pick_delta``, ``pick_ci_low``, ``pick_ci_high``, ``pick_cost_share`` and per configuration
+``delta_<n>`` / ``ci_low_<n>`` / ``ci_high_<n>`` (``n`` = the job number); tags
+``evalkit.sweep.pick`` (the pick's swept overrides, or ``none``), ``evalkit.sweep.reference``,
+``evalkit.summary`` and ``mlflow.note.content``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalkit.sweep.configs import (
+    ConfigCall,
+    Pick,
+    auto_reference,
+    compare_configs,
+    parse_overrides,
+    pick_cheapest,
+)
+from evalkit.sweep.summary import JobOutcome, plain_override, swept_overrides
+from evalkit.track.sweep_parent import SWEEP_RUN_ENV, SWEEP_URI_ENV
+
+log = logging.getLogger(__name__)
+
+TABLE_FILE = "sweep_configs.csv"
+RESULT_FILE = "sweep_configs.json"
+REPORT_FILE = "sweep_report.html"
+NOTE_TAG = "mlflow.note.content"
+
+
+def swept_keys(task_overrides: list[str]) -> list[str]:
+    """The keys a sweep varies (``a=1,2``, ``range(...)``, ``choice(...)``, ``glob(...)``).
+
+    >>> swept_keys(["models=[use_m3,e5_small]", "models.e5_small.dimensions=128,256",
+    ...             "index.precision=fp32,sq8"])
+    ['models.e5_small.dimensions', 'index.precision']
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(task_overrides))
+    return [o.key_or_group for o in parsed if o.is_sweep_override()]
+
+
+def sweep_name(dataset: str, keys: list[str]) -> str:
+    """``sweep: cranfield models.e5_small.dimensions index.precision``."""
+    return " ".join(["sweep:", dataset or "?", *keys])
+
+
+def start_sweep_run(config: Any) -> str | None:
+    """Create the sweep run and export its id to the jobs (None: tracking off or failed)."""
+    tracking = config.get("tracking") or {}
+    if not tracking.get("enabled"):
+        return None
+    from evalkit.track.mlflow_tracker import Tracker
+
+    overrides = list(config.hydra.overrides.task)
+    keys = swept_keys(overrides)
+    dataset = str((config.get("dataset") or {}).get("name") or "")
+    try:
+        tracker = Tracker(str(tracking.uri), str(tracking.experiment))
+        run_id = tracker.start_parent(
+            sweep_name(dataset, keys),
+            tags={
+                "evalkit.task": "sweep",
+                "evalkit.sweep.keys": " ".join(keys),
+                "evalkit.sweep.overrides": " ".join(plain_override(o) for o in overrides),
+                "evalkit.dataset": dataset,
+            },
+        )
+    except Exception as exc:  # a sweep never fails on its summary run: the jobs say why
+        log.warning("no sweep run in MLflow: %s", exc)
+        return None
+    if tracker.offline:
+        return None
+    os.environ[SWEEP_RUN_ENV] = run_id
+    os.environ[SWEEP_URI_ENV] = str(tracking.uri)
+    return run_id
+
+
+@dataclass
+class SweepComparison:
+    """The configurations compared: the reference, each call, the pick."""
+
+    metric: str
+    reference: str  # the reference's label, or "baseline"
+    reference_num: int | None
+    margin: float = 0.0
+    calls: list[ConfigCall] = field(default_factory=list)
+    nums: list[int] = field(default_factory=list)  # each call's job number
+    pick: Pick | None = None
+    reference_costs: dict[str, float] = field(default_factory=dict)
+    skipped: dict[int, str] = field(default_factory=dict)  # job number -> why it is not compared
+
+    def to_dict(self) -> dict[str, Any]:
+        def clean(x: Any) -> Any:
+            if isinstance(x, float) and not math.isfinite(x):
+                return None
+            if isinstance(x, dict):
+                return {k: clean(v) for k, v in x.items()}
+            return x
+
+        return {
+            "metric": self.metric,
+            "reference": self.reference,
+            "reference_job": self.reference_num,
+            "reference_costs": clean(self.reference_costs),
+            "configurations": [
+                {"job": n, **clean(asdict(c))} for n, c in zip(self.nums, self.calls, strict=True)
+            ],
+            "pick": None
+            if self.pick is None
+            else {
+                "found": self.pick.found,
+                "label": self.pick.call.label if self.pick.call else None,
+                "cost": self.pick.cost_key,
+                "cost_share": clean(self.pick.share),
+                "text": self.pick.text,
+            },
+            "skipped": {str(k): v for k, v in self.skipped.items()},
+        }
+
+
+def read_per_query(job: JobOutcome, version: str, metric: str) -> dict[str, float] | None:
+    """A job's per-query values of ``metric`` for ``version``: ``<job output>/<version>/
+    per_query.csv``, or the version's MLflow run artifact when the folder is elsewhere (a Ray
+    job on another machine).  None when neither is readable."""
+    path = Path(job.output_dir) / version / "per_query.csv" if job.output_dir else None
+    if path is None or not path.is_file():
+        path = _download_per_query(job, version)
+    if path is None:
+        return None
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or metric not in rows[0]:
+        return None
+    return {r["query_id"]: float(r[metric]) for r in rows}
+
+
+def _download_per_query(job: JobOutcome, version: str) -> Path | None:
+    run_id = job.child_runs.get(version)
+    uri = os.environ.get(SWEEP_URI_ENV)
+    if not run_id or not uri:
+        return None
+    try:
+        from mlflow import MlflowClient
+
+        dst = tempfile.mkdtemp(prefix="evalkit-sweep-")
+        return Path(MlflowClient(tracking_uri=uri).download_artifacts(run_id, "per_query.csv", dst))
+    except Exception as exc:
+        log.warning("job %d: cannot read %s's per-query values: %s", job.num, version, exc)
+        return None
+
+
+def compare_sweep(
+    jobs: list[JobOutcome], reference: str, cost: str, margin: float, alpha: float
+) -> SweepComparison | None:
+    """The sweep's configurations compared (None: fewer than two comparable jobs)."""
+    metric = next((j.primary_metric for j in jobs if j.primary_metric), "")
+    labels = {j.num: " ".join(o) for j, o in zip(jobs, swept_overrides(jobs), strict=True)}
+    out = SweepComparison(metric=metric, reference=reference, reference_num=None, margin=margin)
+    usable = []
+    for j in jobs:
+        if j.error or not j.versions:
+            out.skipped[j.num] = j.error or "no evaluated version"
+            continue
+        usable.append(j)
+    if not metric or not usable:
+        return None
+    values: dict[int, dict[str, float]] = {}
+    for j in usable:
+        v = read_per_query(j, j.versions[-1], metric)
+        if v is None:
+            out.skipped[j.num] = f"no per-query {metric} of {j.versions[-1]}"
+        else:
+            values[j.num] = v
+    usable = [j for j in usable if j.num in values]
+    if reference == "baseline":
+        configs, refs, nums = [], [], []
+        for j in usable:
+            base = read_per_query(j, j.versions[0], metric) if len(j.versions) > 1 else None
+            if base is None:
+                out.skipped[j.num] = "no baseline version to compare with"
+                continue
+            configs.append((labels[j.num], values[j.num]))
+            refs.append(base)
+            nums.append(j.num)
+        out.calls = compare_configs(None, configs, margin=margin, alpha=alpha, references=refs)
+        out.nums = nums
+        out.reference = "baseline (each job's " + (usable[0].versions[0] if usable else "A") + ")"
+    else:
+        ref_job = _reference_job(usable, reference)
+        if ref_job is None:
+            log.warning(
+                "sweep.reference=%s matches no finished job; configurations are not compared",
+                reference,
+            )
+            return out
+        out.reference_num, out.reference = ref_job.num, labels[ref_job.num]
+        out.reference_costs = ref_job.costs.get(ref_job.versions[-1], {})
+        others = [j for j in usable if j.num != ref_job.num]
+        out.calls = compare_configs(
+            values[ref_job.num],
+            [(labels[j.num], values[j.num]) for j in others],
+            margin=margin,
+            alpha=alpha,
+        )
+        out.nums = [j.num for j in others]
+    by_num = {j.num: j for j in usable}
+    out.calls = [
+        ConfigCall(**{**asdict(c), "costs": by_num[n].costs.get(by_num[n].versions[-1], {})})
+        for n, c in zip(out.nums, out.calls, strict=True)
+    ]
+    out.pick = pick_cheapest(
+        out.calls, out.reference, out.reference_costs, cost_key=cost, metric=metric
+    )
+    return out
+
+
+def _reference_job(jobs: list[JobOutcome], reference: str) -> JobOutcome | None:
+    if reference == "auto":
+        i = auto_reference([parse_overrides(s) for s in swept_overrides(jobs)])
+        return None if i is None else jobs[i]
+    want = parse_overrides([plain_override(o) for o in reference.split()])
+    for j in jobs:
+        have = parse_overrides([plain_override(o) for o in j.overrides])
+        if all(have.get(k) == v for k, v in want.items()):
+            return j
+    return None
+
+
+def finish_sweep_run(
+    run_id: str | None, sweep_dir: Path, comparison: SweepComparison | None, jobs: list[JobOutcome]
+) -> list[Path]:
+    """Write the comparison's files into ``sweep_dir`` and, with a sweep run, log them on it
+    and end it.  Returns the files written."""
+    from evalkit.sweep.frontier_plot import frontier_pngs, sweep_report_html
+
+    files: list[Path] = []
+    if comparison is not None:
+        files.append(sweep_dir / RESULT_FILE)
+        files[-1].write_text(json.dumps(comparison.to_dict(), indent=1), encoding="utf-8")
+        files.append(_write_table(sweep_dir / TABLE_FILE, comparison, jobs))
+        pngs = frontier_pngs(comparison)
+        for name, png in pngs.items():
+            (sweep_dir / name).write_bytes(png)
+            files.append(sweep_dir / name)
+        files.append(sweep_dir / REPORT_FILE)
+        files[-1].write_text(sweep_report_html(comparison, jobs, pngs), encoding="utf-8")
+    if run_id is None:
+        return files
+    uri = os.environ.get(SWEEP_URI_ENV)
+    try:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=uri)
+        if comparison is not None:
+            _log_comparison(client, run_id, comparison)
+        for f in files:
+            client.log_artifact(run_id, str(f))
+        summary = sweep_dir / "sweep_summary.json"
+        if summary.is_file():
+            client.log_artifact(run_id, str(summary))
+        failed = any(j.error for j in jobs)
+        client.set_terminated(run_id, "FAILED" if failed and comparison is None else "FINISHED")
+    except Exception as exc:
+        log.warning("could not log the sweep run %s: %s", run_id, exc)
+    finally:
+        os.environ.pop(SWEEP_RUN_ENV, None)
+        os.environ.pop(SWEEP_URI_ENV, None)
+    return files
+
+
+def _log_comparison(client: Any, run_id: str, c: SweepComparison) -> None:
+    metrics: dict[str, float] = {}
+    for n, call in zip(c.nums, c.calls, strict=True):
+        metrics[f"delta_{n}"] = call.delta
+        metrics[f"ci_low_{n}"] = call.ci_low
+        metrics[f"ci_high_{n}"] = call.ci_high
+        metrics[f"p_holm_{n}"] = call.p_holm
+    pick = c.pick
+    if pick is not None and pick.call is not None and pick.found:
+        metrics.update(
+            pick_delta=pick.call.delta,
+            pick_ci_low=pick.call.ci_low,
+            pick_ci_high=pick.call.ci_high,
+            pick_cost_share=pick.share,
+        )
+    text = pick.text if pick is not None else "configurations not compared"
+    tags = {
+        "evalkit.sweep.pick": pick.call.label if pick and pick.found and pick.call else "none",
+        "evalkit.sweep.reference": c.reference,
+        "evalkit.summary": text,
+        NOTE_TAG: f"**Pick:** {text}\n\nReference: {c.reference}; {len(c.calls)} "
+        f"configurations compared on {c.metric} (paired t, Holm across configurations).",
+    }
+    import time
+
+    from mlflow.entities import Metric, RunTag
+
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if math.isfinite(v)],
+        tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()],
+    )
+
+
+def _write_table(path: Path, c: SweepComparison, jobs: list[JobOutcome]) -> Path:
+    cost_keys = ("index_bytes", "index_bytes_per_vector", "search_p50_ms", "search_p95_ms")
+    by_num = {n: call for n, call in zip(c.nums, c.calls, strict=True)}
+    labels = {j.num: " ".join(o) for j, o in zip(jobs, swept_overrides(jobs), strict=True)}
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["job", "configuration", "call", "delta", "ci_low", "ci_high", "confidence",
+                    "p", "p_holm", *cost_keys, "error"])  # fmt: skip
+        for j in jobs:
+            call = by_num.get(j.num)
+            costs = j.costs.get(j.versions[-1], {}) if j.versions else {}
+            if j.num == c.reference_num:
+                row = ["reference", "", "", "", "", "", ""]
+            elif call is not None:
+                row = [call.call, call.delta, call.ci_low, call.ci_high, call.confidence,
+                       call.p_value, call.p_holm]  # fmt: skip
+            else:
+                row = ["", "", "", "", "", "", ""]
+            w.writerow([j.num, labels[j.num], *row, *(costs.get(k, "") for k in cost_keys),
+                        j.error or c.skipped.get(j.num, "")])  # fmt: skip
+    return path
