@@ -8,10 +8,14 @@ share the cache safely.
 
 from __future__ import annotations
 
+import csv
 import json
 
+import numpy as np
 import pytest
 from mlflow import MlflowClient
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from evalkit.sweep import SUMMARY_FILE
 
@@ -20,13 +24,28 @@ from .cli import run_evalkit
 pytestmark = pytest.mark.slow
 
 
-def _runs(work, experiment):
+def _runs(work, experiment, sweep=None):
+    """The evaluations' parent runs and their version runs; ``sweep`` (a list) receives the
+    sweep's own run, under which every evaluation is nested."""
     client = MlflowClient(tracking_uri=f"sqlite:///{work}/mlflow.db")
     exp = client.get_experiment_by_name(experiment)
     runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    sweeps = [r for r in runs if r.data.tags.get("evalkit.task") == "sweep"]
+    assert len(sweeps) == 1 and "mlflow.parentRunId" not in sweeps[0].data.tags
+    sweep_id = sweeps[0].info.run_id
+    parents = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep_id]
+    ids = {p.info.run_id for p in parents}
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in ids]
+    assert len(runs) == 1 + len(parents) + len(children)  # nothing outside the sweep run
+    if sweep is not None:
+        sweep.append(sweeps[0])
     return parents, children
+
+
+def _per_query(job_dir, version, metric="ndcg@10"):
+    with open(job_dir / version / "per_query.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return {r["query_id"]: float(r[metric]) for r in rows}
 
 
 def test_dimension_sweep_tracks_each_job_and_reuses_embeddings(tmp_path, shared_data):
@@ -41,8 +60,34 @@ def test_dimension_sweep_tracks_each_job_and_reuses_embeddings(tmp_path, shared_
         work=tmp_path,
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    parents, children = _runs(tmp_path, "sweep")
+    found = []
+    parents, children = _runs(tmp_path, "sweep", found)
     assert len(parents) == 3 and len(children) == 3
+    # one sweep run (issue 27): its jobs nested, the configurations compared with the reference
+    # (the full 384 dimensions), Holm across the two others, the pick or the closest named
+    sweep = found[0]
+    assert sweep.info.run_name == "sweep: adi models.e5_small.dimensions"
+    assert sweep.data.tags["evalkit.sweep.reference"] == "models.e5_small.dimensions=384"
+    jobs = {d: tmp_path / "multirun" / str(i) for i, d in enumerate((128, 256, 384))}
+    ref = _per_query(jobs[384], "e5_small")
+    raw = {}
+    for n, d in enumerate((128, 256)):
+        other = _per_query(jobs[d], "e5_small")
+        diff = np.array([other[q] - ref[q] for q in sorted(ref)])
+        assert sweep.data.metrics[f"delta_{n}"] == pytest.approx(diff.mean(), abs=1e-12)
+        raw[n] = stats.ttest_1samp(diff, 0.0)
+    holm = multipletests([raw[0].pvalue, raw[1].pvalue], method="holm")[1]
+    for n in (0, 1):
+        assert sweep.data.metrics[f"p_holm_{n}"] == pytest.approx(holm[n], rel=1e-9)
+    pick = sweep.data.tags["evalkit.sweep.pick"]
+    if pick != "none":
+        d = int(pick.rsplit("=", 1)[1])
+        n = (128, 256).index(d)
+        assert sweep.data.metrics["pick_delta"] == sweep.data.metrics[f"delta_{n}"]
+    assert sweep.data.tags["evalkit.summary"] in res.stdout.replace("\n", "")
+    names = {a.path for a in MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").list_artifacts(
+        sweep.info.run_id)}  # fmt: skip
+    assert {"sweep_configs.csv", "sweep_report.html", "sweep_summary.json"} <= names
     swept = sorted(p.data.params["override.models.e5_small.dimensions"] for p in parents)
     assert swept == ["128", "256", "384"]
     # The swept value names each job's parent run (issue 9): the jobs differ in the runs table.

@@ -61,6 +61,20 @@ def swept_keys(task_overrides: list[str]) -> list[str]:
     return [o.key_or_group for o in parsed if o.is_sweep_override()]
 
 
+def dataset_label(config: Any) -> str:
+    """The dataset's short name: ``dataset.name``, else the folder of ``dataset.path``, else the
+    dataset group (``demo``)."""
+    ds = config.get("dataset") or {}
+    if ds.get("name"):
+        return str(ds.get("name"))
+    if ds.get("path"):
+        return Path(str(ds.get("path")).rstrip("/")).name
+    try:
+        return str(config.hydra.runtime.choices.get("dataset") or "")
+    except Exception:
+        return ""
+
+
 def sweep_name(dataset: str, keys: list[str]) -> str:
     """``sweep: cranfield models.e5_small.dimensions index.precision``."""
     return " ".join(["sweep:", dataset or "?", *keys])
@@ -75,7 +89,7 @@ def start_sweep_run(config: Any) -> str | None:
 
     overrides = list(config.hydra.overrides.task)
     keys = swept_keys(overrides)
-    dataset = str((config.get("dataset") or {}).get("name") or "")
+    dataset = dataset_label(config)
     try:
         tracker = Tracker(str(tracking.uri), str(tracking.experiment))
         run_id = tracker.start_parent(
