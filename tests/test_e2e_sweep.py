@@ -88,6 +88,11 @@ def test_dimension_sweep_tracks_each_job_and_reuses_embeddings(tmp_path, shared_
     names = {a.path for a in MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").list_artifacts(
         sweep.info.run_id)}  # fmt: skip
     assert {"sweep_configs.csv", "sweep_report.html", "sweep_summary.json"} <= names
+    # task=runs lists the sweep as one row, with its pick
+    listed = run_evalkit("task=runs", "tracking.experiment=sweep", work=tmp_path, out_name="runs")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert "Last 1 evaluation(s)" in listed.stdout and "(3 jobs)" in listed.stdout
+    assert f"pick: {pick}" in listed.stdout
     swept = sorted(p.data.params["override.models.e5_small.dimensions"] for p in parents)
     assert swept == ["128", "256", "384"]
     # The swept value names each job's parent run (issue 9): the jobs differ in the runs table.

@@ -2,9 +2,9 @@
 
 A gateway writes a request's rows together, so each Parquet part reduces to per-request rows on
 its own (:func:`reduce_part`: pyarrow reads the part's columns, one compiled pass,
-:mod:`evalkit.online.scan`, reduces each run of equal request ids), and everything evalkit keeps is additive over requests: :func:`combine` sums the
-parts' per-request rows into per-unit, per-(day, unit) and per-(slice, unit) sums with
-``numpy.bincount``, and adds the parts' position, version and score-grid counts.  No hash table
+:mod:`evalkit.online.scan`, reduces each run of equal request ids), and everything evalkit
+keeps is additive over requests: :func:`combine` sums the parts' per-request rows into
+per-unit, per-(day, unit) and per-(slice, unit) sums with ``numpy.bincount``, and adds the parts' position, version and score-grid counts.  No hash table
 of every request, no spill, no second scan.  ``reduce_part`` is a plain function of a path and a
 picklable :class:`PartSpec`, so an engine can map it over the parts (Ray Data:
 :func:`evalkit.online.read.aggregate_log_ray`).

@@ -65,6 +65,7 @@ class Evaluation:
     exit_code: int = 0
     tracking_error: str | None = None  # the store failed mid-run: logged later with task=log
     ui_url: str | None = None  # the experiment's runs table in the MLflow UI
+    run_url: str | None = None  # the evaluation's own run in the MLflow UI
     worklist: Worklist | None = None  # judging_worklist.csv's rows (None: nothing unjudged)
     #: each version's run statistics (index size, search latency, ann_recall_at_<k>, ...)
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -164,6 +165,7 @@ def run_evaluation(
     )
     if mlflow is not None:
         evaluation.parent_run_id, evaluation.ui_url = mlflow.parent, mlflow.ui_url
+        evaluation.run_url = mlflow.run_url
     try:
         evaluate_all(evaluation, versions, settings, observer, bool(logged))
         if mlflow is not None:

@@ -39,7 +39,8 @@ class MlflowObserver(RunObserver):
         self.tracking_uri = tracking.uri
         self.parent: str | None = None
         self.run_ids: dict[str, str] = {}  # version name -> its run (children, a logged baseline)
-        self.ui_url: str | None = None
+        self.ui_url: str | None = None  # the experiment's runs table
+        self.run_url: str | None = None  # the evaluation's own run page
         self._data: EvalData | None = None
         self._tags: dict[str, str] = {}
         self._config_file: Path | None = None
@@ -63,6 +64,7 @@ class MlflowObserver(RunObserver):
         nest = sweep_parent_tags(self.tracking_uri)
         self.parent = t.start_parent(name, tags={**started.tags, **nest})
         self.ui_url = t.ui_url()
+        self.run_url = t.run_url(self.parent)
         t.log_inputs(self.parent, dataset_inputs(started.data))
         t.log_params(self.parent, {**started.params, **override_params(list(started.overrides))})
         t.log_artifact(self.parent, started.config_file)

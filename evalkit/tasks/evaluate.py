@@ -111,6 +111,8 @@ def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> 
         )
         if getattr(evaluation, "ui_url", None):
             console.print(f"MLflow UI: {evaluation.ui_url}", soft_wrap=True)
+        if getattr(evaluation, "run_url", None):
+            console.print(f"MLflow run: {evaluation.run_url}", soft_wrap=True)
     else:
         console.print(f"outputs in {evaluation.output_dir}")
     worklist = getattr(evaluation, "worklist", None)

@@ -394,6 +394,16 @@ class Tracker:
             return link
         return f"{link} (after: mlflow ui --backend-store-uri {self.uri})"
 
+    def run_url(self, run_id: str) -> str:
+        """The MLflow UI's page of one run (``workflowType`` selects the model-training view,
+        which the deep link needs); for a local store, after ``mlflow ui``."""
+        base = self.uri.rstrip("/") if self.uri.startswith(("http://", "https://")) else None
+        link = (
+            f"{base or 'http://127.0.0.1:5000'}/#/experiments/{self.experiment_id}/runs/{run_id}"
+            f"?workflowType={UI_WORKFLOW}"
+        )
+        return link if base else f"{link} (after: mlflow ui --backend-store-uri {self.uri})"
+
     def download(self, run_id: str, artifact_path: str, dst: str | Path) -> Path:
         return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
 

@@ -1,7 +1,8 @@
 """The last evaluations in the tracking store, with their verdicts (``evalkit task=runs``:
 :mod:`evalkit.tasks.runs` prints them).
 
-One row per evaluation (parent run), newest first: start time, run name, dataset, model versions
+One row per evaluation (parent run) or ``--multirun`` sweep (its sweep run, with its pick:
+:mod:`evalkit.sweep.sweep_run`), newest first: start time, run name, dataset, model versions
 (the first is the baseline), the primary metric of each version (from its child run), the
 verdict (tag ``evalkit.verdict``; ``-`` when only one version was evaluated), the run status and
 the parent run id; and the newest online (canary) verdict of the same version pair
@@ -49,6 +50,9 @@ def last_evaluations(
     metric = mlflow_name(primary_metric)
     rows = []
     for p in parents:
+        if p.data.tags.get("evalkit.task") == "sweep":
+            rows.append(_sweep_row(client, experiment_id, p, metric))
+            continue
         children = client.search_runs(
             [experiment_id],
             filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{p.info.run_id}'",
@@ -74,6 +78,32 @@ def last_evaluations(
         )
     online = online_verdicts(client, experiment_id)
     return [replace(r, online=online.get(",".join(r.versions[:2]), "-")) for r in rows]
+
+
+def _sweep_row(client: Any, experiment_id: str, p: Any, metric: str) -> EvaluationRow:
+    """A ``--multirun`` sweep as one row: its jobs' versions, the best candidate value of the
+    primary metric over the jobs, and its pick (tag ``evalkit.sweep.pick``) as the verdict."""
+    jobs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{p.info.run_id}'"
+    )
+    versions: list[str] = []
+    for j in jobs:
+        for v in _versions(j.data.params.get("versions")):
+            if v not in versions:
+                versions.append(v)
+    pick = p.data.tags.get("evalkit.sweep.pick")
+    verdicts = sorted({j.data.tags.get("evalkit.verdict", "-") for j in jobs})
+    start = dt.datetime.fromtimestamp(p.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    return EvaluationRow(
+        start=start,
+        name=f"{p.info.run_name} ({len(jobs)} jobs)",
+        dataset=p.data.tags.get("evalkit.dataset", ""),
+        versions=versions,
+        primary={},
+        verdict=(f"pick: {pick}" if pick else "not compared") + f"; jobs {'/'.join(verdicts)}",
+        status=p.info.status,
+        run_id=p.info.run_id,
+    )
 
 
 def online_verdicts(client: Any, experiment_id: str) -> dict[str, str]:

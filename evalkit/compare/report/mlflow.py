@@ -19,7 +19,9 @@ click log ``p_click_<stat>``, ``p_raw_click_<stat>``, ``ci_low_click_<stat>``,
 and ``verdict_code`` (0 PASS, 1 WARN, 1.5 INCONCLUSIVE, 2 BLOCK).  With several candidates every name is prefixed
 ``<candidate>/``.  Values that were not measured are left out (MLflow rejects NaN in the UI).
 
-Tags (:func:`verdict_tags`): ``evalkit.verdict``, ``evalkit.quality`` and ``evalkit.exit_code``.
+Tags (:func:`verdict_tags`): ``evalkit.verdict``, ``evalkit.quality``, ``evalkit.exit_code``,
+``evalkit.summary`` (:func:`verdict_summary`, one line) and ``mlflow.note.content`` (the run's
+description in the MLflow UI, opening with the same line).
 
 >>> from evalkit.results import VersionResult
 >>> from evalkit.compare.verdict import compare_versions
@@ -140,8 +142,32 @@ def verdict_tags(verdict: Verdict) -> dict[str, str]:
     """Tags for the parent run: ``evalkit.verdict`` (PASS/WARN/INCONCLUSIVE/BLOCK), ``evalkit.quality``
     (better / no_worse / worse / inconclusive: the primary metric's call, the least favourable
     over candidates) and ``evalkit.exit_code``."""
+    text = verdict_summary(verdict)
     return {
         "evalkit.verdict": str(verdict.status),
         "evalkit.quality": str(verdict.quality),
         "evalkit.exit_code": str(verdict.exit_code),
+        "evalkit.summary": text,
+        # the run's description in the MLflow UI: the verdict first
+        "mlflow.note.content": verdict_note(verdict, text),
     }
+
+
+def verdict_summary(verdict: Verdict) -> str:
+    """One line: the verdict, the versions and each candidate's primary delta and interval
+    (tag ``evalkit.summary``), e.g. ``BLOCK: e5_small vs use_m3: ndcg@10 -0.0257 [95% CI
+    -0.0360, -0.0154], p=1.2e-06 (worse)``."""
+    parts = []
+    for c in verdict.candidates:
+        q = c.primary_call
+        call = f"{q.describe()} ({q.status.value.replace('_', ' ')})" if q else "not scored"
+        parts.append(f"{c.candidate} vs {c.baseline}: {call}")
+    return f"{verdict.status}: " + "; ".join(parts)
+
+
+def verdict_note(verdict: Verdict, summary: str) -> str:
+    """The run's MLflow description (markdown): the summary, then the checklist's counts."""
+    lists = verdict.checklist()
+    counts = ", ".join(f"{len(v)} {k.replace('_', '-')}" for k, v in lists.items() if v)
+    where = f" on {verdict.dataset}" if verdict.dataset else ""
+    return f"**{summary}**\n\nevalkit verdict{where}: {counts or 'no gates'}."
