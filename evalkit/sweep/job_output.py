@@ -1,13 +1,13 @@
-"""Output of a sweep job that Hydra's Ray launcher runs: written to files in the job's folder.
+"""Output of a sweep job: its tables written to files in the job's folder.
 
-A Ray worker's stdout / stderr would otherwise reach the terminal of ``evalkit --multirun`` only
-through Ray's log forwarding, each line behind a coloured ``(_run_job pid=...)`` prefix, jobs
-interleaved.  :class:`RayJobOutput` (a Hydra callback registered in ``conf/config.yaml`` as
-``hydra.callbacks.evalkit_ray_job_output``) sends a Ray-launched job's ``sys.stdout`` (tables,
-verdict) to ``<job dir>/stdout.txt`` and its ``sys.stderr`` (evalkit's log lines, errors) to
-``<job dir>/stderr.txt``: plain text, no ANSI codes, one pair per job.  Jobs of other launchers
-are left alone.  The sweep's summary table is printed by the driver as usual
-(:mod:`evalkit.sweep.summary`).
+A sweep's terminal shows one line per job and the sweep's summary (:mod:`evalkit.sweep.summary`),
+not every job's full report.  :class:`RayJobOutput` (a Hydra callback registered in
+``conf/config.yaml`` as ``hydra.callbacks.evalkit_ray_job_output``) sends every sweep job's
+``sys.stdout`` (tables, verdict) to ``<job dir>/stdout.txt``.  A Ray worker's stderr would reach
+the terminal only through Ray's log forwarding, each line behind a coloured ``(_run_job
+pid=...)`` prefix, jobs interleaved: a Ray-launched job's ``sys.stderr`` (evalkit's log lines,
+errors) goes to ``<job dir>/stderr.txt`` too; other launchers' jobs keep stderr on the
+terminal.  Plain text, no ANSI codes.
 
 >>> import tempfile, sys
 >>> d = tempfile.mkdtemp()
@@ -64,9 +64,10 @@ def job_files(folder: str | os.PathLike[str]) -> Iterator[tuple[Path, Path]]:
 
 
 class _Redirect:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, stderr: bool = True) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.paths = (folder / STDOUT_FILE, folder / STDERR_FILE)
+        self.stderr = stderr  # False: only stdout goes to the file
         self._files: list[IO[str]] = []
         self._saved: tuple[Any, Any] | None = None
         self._handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
@@ -75,10 +76,13 @@ class _Redirect:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(AttributeError, OSError, ValueError):
                 stream.flush()
-        out, err = (open(p, "a", encoding="utf-8", buffering=1) for p in self.paths)  # noqa: SIM115 - closed in stop()
-        self._files = [out, err]
+        out = open(self.paths[0], "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - closed in stop()
+        err = open(self.paths[1], "a", encoding="utf-8", buffering=1) if self.stderr else sys.stderr  # noqa: SIM115
+        self._files = [out, err] if self.stderr else [out]
         self._saved = (sys.stdout, sys.stderr)
-        swap = {id(sys.stdout): out, id(sys.stderr): err}
+        swap = {id(sys.stdout): out}
+        if self.stderr:
+            swap[id(sys.stderr)] = err
         # One handler per stream (Hydra's `console` first): a Ray worker also has a root handler
         # of its own on stderr, and both would write every line to the file.
         handlers = sorted(_stream_handlers(), key=lambda h: h.get_name() != "console")
@@ -103,16 +107,20 @@ class _Redirect:
 
 
 class RayJobOutput(Callback):
-    """Hydra callback: a Ray-launched sweep job's stdout / stderr go to files in its folder."""
+    """Hydra callback: a sweep job's stdout (its tables) goes to ``stdout.txt`` in its folder,
+    with any launcher, so the sweep's terminal shows one line per job and the summary; a
+    Ray-launched job's stderr goes to ``stderr.txt`` too (other launchers' jobs keep their log
+    lines, warnings and errors, on the terminal)."""
 
     def __init__(self) -> None:
         self._redirect: _Redirect | None = None
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         hydra = config.hydra
-        if hydra.mode != RunMode.MULTIRUN or not ray_launched(hydra.runtime.choices):
+        if hydra.mode != RunMode.MULTIRUN:
             return
-        self._redirect = _Redirect(Path(str(hydra.runtime.output_dir)))
+        ray = ray_launched(hydra.runtime.choices)
+        self._redirect = _Redirect(Path(str(hydra.runtime.output_dir)), stderr=ray)
         self._redirect.start()
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:

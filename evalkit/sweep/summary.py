@@ -195,7 +195,12 @@ class SweepSummary(Callback):
         if config.hydra.mode != RunMode.MULTIRUN:
             return
         out = Path(config.hydra.runtime.output_dir)
-        write_job(out / JOB_FILE, outcome_of(job_return, int(config.hydra.job.num)))
+        outcome = outcome_of(job_return, int(config.hydra.job.num))
+        write_job(out / JOB_FILE, outcome)
+        # the job's tables are in its stdout.txt (job_output.py): one line here
+        line = f"job {outcome.num} ({' '.join(plain_override(o) for o in outcome.overrides)}): "
+        line += outcome.verdict if not outcome.error else f"ERROR: {outcome.error}"
+        print(f"{line} -> {out / 'stdout.txt'}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from evalkit.terminal import make_console
