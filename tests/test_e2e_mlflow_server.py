@@ -142,6 +142,72 @@ def test_mlflow_ui_opens_experiment_on_runs_table(tmp_path, shared_data, shared_
     assert shot.stat().st_size > 10_000
 
 
+def test_mlflow_ui_shows_a_sweep_as_one_row_and_the_verdict_as_description(
+    tmp_path, shared_data, shared_cache
+):
+    """Issue 27: the runs table holds one row per sweep (its jobs nested under it), and an
+    evaluation's page opens with its verdict (the run description, mlflow.note.content)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not installed at {CHROMIUM} (CI: apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    server = start_mlflow_server(tmp_path, f"sqlite:///{tmp_path}/server.db")
+    try:
+        res = run_evalkit(
+            "--multirun",
+            f"cache.dir={shared_cache}",
+            "dataset=beir",
+            f"dataset.path={shared_data / 'adi'}",
+            "models=[use_m3,e5_small]",
+            "models.e5_small.dimensions=128,384",
+            "tracking=server",
+            f"tracking.uri={server.uri}",
+            f"hydra.sweep.dir={tmp_path / 'multirun'}",
+            work=tmp_path,
+        )
+        assert res.returncode in (0, 3, 4), res.stderr[-3000:]
+        client = MlflowClient(server.uri)
+        exp = client.get_experiment_by_name("evalkit")
+        runs = client.search_runs([exp.experiment_id])
+        [sweep] = [r for r in runs if r.data.tags.get("evalkit.task") == "sweep"]
+        jobs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep.info.run_id]
+        assert sweep.info.run_name == "sweep: adi models.e5_small.dimensions" and len(jobs) == 2
+        job = min(jobs, key=lambda r: r.info.run_name)
+        summary = job.data.tags["evalkit.summary"]
+        assert summary.startswith(
+            job.data.tags["evalkit.verdict"] + ": e5_small vs use_m3: ndcg@10"
+        )
+        assert job.data.tags["mlflow.note.content"].startswith(f"**{summary}**")
+        table = f"{server.uri}/#/experiments/{exp.experiment_id}?workflowType=machine_learning"
+        page_of_job = (
+            f"{server.uri}/#/experiments/{exp.experiment_id}/runs/{job.info.run_id}"
+            "?workflowType=machine_learning"
+        )
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+            )
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.goto(table)
+                page.get_by_text(sweep.info.run_name, exact=True).first.wait_for(timeout=60_000)
+                page.screenshot(path=str(tmp_path / "sweep_table.png"), full_page=True)
+                table_body = page.inner_text("body")
+                page.goto(page_of_job)
+                page.get_by_text("e5_small vs use_m3", exact=False).first.wait_for(timeout=60_000)
+                page.screenshot(path=str(tmp_path / "job_run.png"), full_page=True)
+                run_body = page.inner_text("body")
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    # one row for the sweep: its jobs are nested (collapsed), not rows of their own
+    assert table_body.count(sweep.info.run_name) == 1
+    assert job.info.run_name not in table_body
+    # the evaluation's page shows the verdict line as its description
+    assert summary.split(" [")[0] in run_body, run_body[:3000]
+    assert (tmp_path / "sweep_table.png").stat().st_size > 10_000
+
+
 # ------------------------------------------------------------------------------------- kill -9
 
 
