@@ -138,6 +138,41 @@ def split(texts: Sequence[str], chunking: Chunking) -> tuple[list[str], np.ndarr
     return pieces, owner
 
 
+@dataclass(frozen=True)
+class ChunkCounts:
+    """How a chunking splits a table of texts: the chunks per text (mean, max) and the longest
+    text's whitespace tokens."""
+
+    mean: float
+    max: int
+    longest_tokens: int
+
+    @property
+    def no_op(self) -> bool:
+        """Every text fits in one chunk: the chunking changes nothing."""
+        return self.max <= 1
+
+
+def chunk_counts(texts: Sequence[str], chunking: Chunking) -> ChunkCounts:
+    """The chunks :func:`split` makes of each text (``pooling=first`` keeps only the first, but
+    the count is the text's windows), summarised.
+
+    >>> chunk_counts(["a b c d e", "short text"], Chunking(size=3, overlap=1))
+    ChunkCounts(mean=1.5, max=2, longest_tokens=5)
+    """
+    tokens = np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
+    if tokens.size == 0:
+        return ChunkCounts(0.0, 0, 0)
+    uniq, inverse = np.unique(tokens, return_inverse=True)
+    per = np.array(
+        [1 if n <= chunking.size else len(windows(int(n), chunking.size, chunking.overlap))
+         for n in uniq],
+        dtype=np.int64,
+    )  # fmt: skip
+    counts = per[inverse]
+    return ChunkCounts(float(counts.mean()), int(counts.max()), int(tokens.max()))
+
+
 def pool(vectors: np.ndarray, owner: np.ndarray, n_texts: int, pooling: str) -> np.ndarray:
     """Reduce contiguous chunk rows to one row per text (``owner`` from :func:`split`)."""
     if vectors.shape[0] != owner.shape[0]:

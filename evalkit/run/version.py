@@ -46,6 +46,30 @@ def warn_long_texts(version: ModelVersion, data: EvalData) -> str | None:
     return message
 
 
+def chunking_stats(version: ModelVersion, data: EvalData) -> dict[str, float]:
+    """With chunking: the catalog's chunks per item (``chunks_per_item_mean`` / ``_max``) and its
+    longest item in whitespace tokens (``longest_item_tokens``), and a warning when every item
+    fits in one chunk (a chunk-size sweep is then a no-op here)."""
+    if version.chunking is None or version.brings_vectors:
+        return {}
+    from evalkit.embed.chunking import chunk_counts
+
+    c = chunk_counts(data.embedded_texts(), version.chunking)
+    if c.no_op:
+        log.warning(
+            "models.%s.chunking.size=%d changes nothing here: the longest document has %d "
+            "tokens (every document is one chunk)",
+            version.name,
+            version.chunking.size,
+            c.longest_tokens,
+        )
+    return {
+        "chunks_per_item_mean": c.mean,
+        "chunks_per_item_max": float(c.max),
+        "longest_item_tokens": float(c.longest_tokens),
+    }
+
+
 def evaluate_version(
     version: ModelVersion,
     data: EvalData,
@@ -66,6 +90,7 @@ def evaluate_version(
     warn_long_texts(version, data)
     searched = engine.search(version, data, job)
     stats = searched.stats
+    stats.update(chunking_stats(version, data))
     # Relevant items judged but not in the catalog stay in the qrels (never retrievable).
     stats["relevant_judgments_missing"], stats["judged_items_missing"] = job.rows.missing
     ranking, queries, remote = searched.ranking, searched.queries, searched.remote

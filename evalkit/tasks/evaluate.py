@@ -68,6 +68,17 @@ def metrics_table(results: list[VersionResult]) -> Table:
     table.add_row("embedding requests", *stat("embed_requests"))
     table.add_row("p95 request ms", *(p95(r) for r in results))
     table.add_row("tied scores in top-k", *stat("ties"))
+    if any("chunks_per_item_mean" in r.extra for r in results):  # run/version.py chunking_stats
+        table.add_row(
+            "chunks per item (mean / max, pooling)",
+            *(
+                f"{r.extra['chunks_per_item_mean']:.2f} / {int(r.extra['chunks_per_item_max'])}, "
+                f"{r.params.get('chunk_pooling')}"
+                if "chunks_per_item_mean" in r.extra
+                else "-"
+                for r in results
+            ),
+        )
     return table
 
 
