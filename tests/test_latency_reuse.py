@@ -143,6 +143,17 @@ def test_a_change_measures_again(pair, tmp_path, monkeypatch, change) -> None:
     assert len(list(tmp_path.glob("*.json"))) == 2  # the new probe stored beside the old one
 
 
+def test_a_truncation_sweep_reuses_one_probe(pair, tmp_path) -> None:
+    """Issue 27: client-side truncation does not change the model a probe times, so the jobs
+    of a dimension sweep reuse one probe (re-timing the same model is only noise)."""
+    _probe(pair, tmp_path)
+    cut = [pair[0], CountingUseM3("b", threads=1, dimensions=128)]
+    assert probe_key(cut, TEXTS[:6], SETTINGS) == probe_key(pair, TEXTS[:6], SETTINGS)
+    before = _requests(cut)
+    res = probe_or_reuse(cut, TEXTS, SETTINGS, ReuseSettings(store_dir=tmp_path))
+    assert _requests(cut) == before and all(r.reused_age_s is not None for r in res.values())
+
+
 def test_max_age_zero_and_an_old_probe_measure_again(pair, tmp_path) -> None:
     _probe(pair, tmp_path, max_age_s=0)
     assert list(tmp_path.iterdir()) == []  # 0 = never reuse: nothing stored either
