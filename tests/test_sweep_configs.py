@@ -13,7 +13,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from evalkit.sweep.configs import auto_reference, compare_configs, frontier, pick_cheapest
-from evalkit.sweep.summary import JobOutcome
+from evalkit.sweep.jobs import JobOutcome
 from evalkit.sweep.sweep_run import compare_sweep
 
 

@@ -97,14 +97,6 @@ EXIT_CODES: dict[Status, int] = {
 }
 EXIT_ERROR = 1
 
-GATE_NAMES = (
-    "mean_cosine_shift",
-    "top_k_agreement",
-    "low_score_share_increase",
-    "latency_p95_increase",
-    "primary_metric",
-    "endpoint_checks",
-)
 CHECK_STATUSES = ("PASS", "WARN", "FAIL")
 
 #: The three questions every gate answers to (see :func:`group_of`): quality can block,

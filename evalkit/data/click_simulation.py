@@ -38,17 +38,16 @@ True
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from evalkit.data.click_log import ClickLog, from_position_counts
 from evalkit.errors import ConfigError
+from evalkit.retrieve.bm25 import bm25_top_k
 
 log_ = logging.getLogger(__name__)
 
@@ -237,81 +236,6 @@ def _cascade(
 
 
 # --- model-independent "production" ranking for the demo ------------------------------------
-
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-
-
-def _term_matrix(texts: Sequence[str], vocab: dict[str, int], grow: bool) -> sparse.csr_matrix:
-    """Term-frequency CSR matrix (texts x vocabulary); unknown terms dropped unless ``grow``."""
-    indptr, indices = [0], []
-    for t in texts:
-        for tok in _TOKEN.findall(str(t).lower()):
-            j = vocab.get(tok)
-            if j is None and grow:
-                j = vocab[tok] = len(vocab)
-            if j is not None:
-                indices.append(j)
-        indptr.append(len(indices))
-    data = np.ones(len(indices))
-    m = sparse.csr_matrix(
-        (data, np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
-        shape=(len(texts), len(vocab)),
-    )
-    m.sum_duplicates()
-    return m
-
-
-def bm25_top_k(
-    item_ids: Sequence[str],
-    item_texts: Sequence[str],
-    query_ids: Sequence[str],
-    query_texts: Sequence[str],
-    k: int = 10,
-    k1: float = 1.2,
-    b: float = 0.75,
-) -> tuple[np.ndarray, np.ndarray]:
-    """BM25 (Lucene idf) top-``k`` of every query over ``item_texts``: catalog rows (int64) and
-    scores (float32), ``(len(query_ids), k)`` each (as a ranking: :mod:`evalkit.retrieve.bm25`).
-
-    Only items sharing a term with the query are ranked (rows padded with ``-1``); ties are
-    broken by item id descending, like every evalkit ranking.
-
-    >>> bm25_top_k(["a", "b", "c"], ["red shoe", "blue shoe", "green hat"], ["q"], ["red shoes"],
-    ...            k=2)[0].tolist()   # only "a" shares a term ("red"): the rest is padding
-    [[0, -1]]
-    """
-    vocab: dict[str, int] = {}
-    docs = _term_matrix(item_texts, vocab, grow=True)
-    queries = _term_matrix(query_texts, vocab, grow=False)
-    queries.data[:] = 1.0  # each query term counts once
-    n_docs = docs.shape[0]
-    df = np.bincount(docs.indices, minlength=len(vocab))
-    idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
-    dl = np.asarray(docs.sum(axis=1)).ravel()
-    avgdl = dl.mean() if n_docs else 1.0
-    tf = docs.tocoo()
-    w = (
-        idf[tf.col]
-        * tf.data
-        * (k1 + 1)
-        / (tf.data + k1 * (1 - b + b * dl[tf.row] / max(avgdl, 1e-9)))
-    )
-    weights = sparse.csr_matrix((w, (tf.row, tf.col)), shape=docs.shape)
-    scores = (queries @ weights.T).tocoo()
-    id_rank = np.empty(n_docs, dtype=np.int64)
-    id_rank[np.argsort(np.asarray(item_ids, dtype=object), kind="stable")] = np.arange(n_docs)
-    keep = scores.data > 0
-    r, c, s = scores.row[keep], scores.col[keep], scores.data[keep]
-    order = np.lexsort((-id_rank[c], -s, r))
-    r, c, s = r[order], c[order], s[order]
-    starts = np.searchsorted(r, np.arange(len(query_ids)))
-    rank = np.arange(len(r)) - starts[r]
-    sel = rank < k
-    indices = np.full((len(query_ids), k), -1, dtype=np.int64)
-    out_scores = np.zeros((len(query_ids), k), dtype=np.float32)
-    indices[r[sel], rank[sel]] = c[sel]
-    out_scores[r[sel], rank[sel]] = s[sel]
-    return indices, out_scores
 
 
 def simulate_demo_clicks(

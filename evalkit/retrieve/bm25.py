@@ -7,10 +7,88 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-from evalkit.data.click_simulation import bm25_top_k
+import numpy as np
+from scipy import sparse
+
 from evalkit.retrieve.ranking import Ranking
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def _term_matrix(texts: Sequence[str], vocab: dict[str, int], grow: bool) -> sparse.csr_matrix:
+    """Term-frequency CSR matrix (texts x vocabulary); unknown terms dropped unless ``grow``."""
+    indptr, indices = [0], []
+    for t in texts:
+        for tok in _TOKEN.findall(str(t).lower()):
+            j = vocab.get(tok)
+            if j is None and grow:
+                j = vocab[tok] = len(vocab)
+            if j is not None:
+                indices.append(j)
+        indptr.append(len(indices))
+    data = np.ones(len(indices))
+    m = sparse.csr_matrix(
+        (data, np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
+        shape=(len(texts), len(vocab)),
+    )
+    m.sum_duplicates()
+    return m
+
+
+def bm25_top_k(
+    item_ids: Sequence[str],
+    item_texts: Sequence[str],
+    query_ids: Sequence[str],
+    query_texts: Sequence[str],
+    k: int = 10,
+    k1: float = 1.2,
+    b: float = 0.75,
+) -> tuple[np.ndarray, np.ndarray]:
+    """BM25 (Lucene idf) top-``k`` of every query over ``item_texts``: catalog rows (int64) and
+    scores (float32), ``(len(query_ids), k)`` each (as a ranking: :func:`bm25_ranking`).
+
+    Only items sharing a term with the query are ranked (rows padded with ``-1``); ties are
+    broken by item id descending, like every evalkit ranking.
+
+    >>> bm25_top_k(["a", "b", "c"], ["red shoe", "blue shoe", "green hat"], ["q"], ["red shoes"],
+    ...            k=2)[0].tolist()   # only "a" shares a term ("red"): the rest is padding
+    [[0, -1]]
+    """
+    vocab: dict[str, int] = {}
+    docs = _term_matrix(item_texts, vocab, grow=True)
+    queries = _term_matrix(query_texts, vocab, grow=False)
+    queries.data[:] = 1.0  # each query term counts once
+    n_docs = docs.shape[0]
+    df = np.bincount(docs.indices, minlength=len(vocab))
+    idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
+    dl = np.asarray(docs.sum(axis=1)).ravel()
+    avgdl = dl.mean() if n_docs else 1.0
+    tf = docs.tocoo()
+    w = (
+        idf[tf.col]
+        * tf.data
+        * (k1 + 1)
+        / (tf.data + k1 * (1 - b + b * dl[tf.row] / max(avgdl, 1e-9)))
+    )
+    weights = sparse.csr_matrix((w, (tf.row, tf.col)), shape=docs.shape)
+    scores = (queries @ weights.T).tocoo()
+    id_rank = np.empty(n_docs, dtype=np.int64)
+    id_rank[np.argsort(np.asarray(item_ids, dtype=object), kind="stable")] = np.arange(n_docs)
+    keep = scores.data > 0
+    r, c, s = scores.row[keep], scores.col[keep], scores.data[keep]
+    order = np.lexsort((-id_rank[c], -s, r))
+    r, c, s = r[order], c[order], s[order]
+    starts = np.searchsorted(r, np.arange(len(query_ids)))
+    rank = np.arange(len(r)) - starts[r]
+    sel = rank < k
+    indices = np.full((len(query_ids), k), -1, dtype=np.int64)
+    out_scores = np.zeros((len(query_ids), k), dtype=np.float32)
+    indices[r[sel], rank[sel]] = c[sel]
+    out_scores[r[sel], rank[sel]] = s[sel]
+    return indices, out_scores
 
 
 def bm25_ranking(
@@ -23,7 +101,7 @@ def bm25_ranking(
     b: float = 0.75,
 ) -> Ranking:
     """BM25 (Lucene idf) top-``k`` of every query over ``item_texts``, as a :class:`Ranking`
-    (:func:`evalkit.data.click_simulation.bm25_top_k`: items sharing no term with the query are
+    (:func:`bm25_top_k`: items sharing no term with the query are
     not ranked; ties broken by item id descending, like every evalkit ranking)."""
     indices, scores = bm25_top_k(item_ids, item_texts, query_ids, query_texts, k=k, k1=k1, b=b)
     return Ranking(list(query_ids), indices, scores, list(item_ids))

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -35,38 +34,13 @@ from omegaconf import DictConfig
 from rich.markup import escape
 from rich.table import Table
 
+from evalkit.sweep.jobs import JobOutcome, plain_override, swept_overrides
+
 log = logging.getLogger(__name__)
 
 JOB_FILE = "sweep_job.json"
 SUMMARY_FILE = "sweep_summary.json"
 EXIT_OK, EXIT_ERROR, EXIT_BLOCK, EXIT_INCONCLUSIVE = 0, 1, 3, 4
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """One sweep job: its number, overrides, exit code, verdict and primary metric per version.
-
-    ``verdict`` is PASS / WARN / INCONCLUSIVE / BLOCK for a comparison, ``-`` when there was nothing to compare
-    (one model version), ``ERROR`` when the job failed (``error`` says why), and for
-    ``task=check`` PASS or FAIL.
-    """
-
-    num: int
-    overrides: list[str]
-    exit_code: int
-    verdict: str = "-"
-    primary_metric: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)
-    error: str = ""
-    versions: list[str] = field(default_factory=list)  # evaluated versions: A first, then B
-    output_dir: str = ""  # the job's output folder (<version>/per_query.csv)
-    run_id: str = ""  # the job's MLflow evaluation run
-    child_runs: dict[str, str] = field(default_factory=dict)  # version -> its MLflow run
-    costs: dict[str, dict[str, float]] = field(default_factory=dict)  # version -> statistics
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> JobOutcome:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 def sweep_exit_code(jobs: list[JobOutcome]) -> int:
@@ -110,29 +84,6 @@ def summary_table(jobs: list[JobOutcome]) -> Table:
             str(j.exit_code),
         )
     return table
-
-
-def plain_override(text: str) -> str:
-    """An override without Hydra's escaping of special characters in its value.
-
-    >>> plain_override(r"models.openai.base_url=http\\://127.0.0.1\\:55000/v1")
-    'models.openai.base_url=http://127.0.0.1:55000/v1'
-    """
-    return re.sub(r"\\(.)", r"\1", text)
-
-
-def swept_overrides(jobs: list[JobOutcome]) -> list[list[str]]:
-    """Each job's overrides whose value differs between jobs (all of them for a single job),
-    without Hydra's escaping (``sqlite\\:///x`` -> ``sqlite:///x``).
-
-    >>> swept_overrides([JobOutcome(0, ["a=1", "b=2"], 0), JobOutcome(1, ["a=1", "b=3"], 0)])
-    [['b=2'], ['b=3']]
-    """
-    plain = [[plain_override(o) for o in j.overrides] for j in jobs]
-    if len(jobs) < 2:
-        return plain
-    common = set.intersection(*(set(p) for p in plain))
-    return [[o for o in p if o not in common] or p for p in plain]
 
 
 def write_job(path: Path, outcome: JobOutcome) -> Path:

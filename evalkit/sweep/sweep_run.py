@@ -37,7 +37,7 @@ from evalkit.sweep.configs import (
     parse_overrides,
     pick_cheapest,
 )
-from evalkit.sweep.summary import JobOutcome, plain_override, swept_overrides
+from evalkit.sweep.jobs import JobOutcome, plain_override, swept_overrides
 from evalkit.track.sweep_parent import SWEEP_RUN_ENV, SWEEP_URI_ENV
 
 log = logging.getLogger(__name__)
