@@ -106,18 +106,21 @@ def test_verdict_counts_and_gate_rows():
 
 def test_a_failed_check_blocks_the_release_gate():
     """The compare layer's endpoint_checks gate (evalkit.compare.gates) on our rows."""
-    gates = pytest.importorskip("evalkit.compare.gates")
-    cfg = gates.GateConfig()
+    from evalkit.compare import gates
+    from evalkit.compare.gate_config import GateConfig
+    from evalkit.compare.status import Status
+
+    cfg = GateConfig()
     passing = [Check("vectors.finite", "PASS"), Check("contract.health", "SKIP")]
     failing = [*passing, Check("dimensions.honoured.256", "FAIL", 384, 256, "ignored")]
     blocked = gates.gate_endpoint_checks(cfg, gate_rows(failing, "cand"), "cand")
-    assert blocked.status == gates.Status.BLOCK and "dimensions.honoured.256" in blocked.reason
+    assert blocked.status == Status.BLOCK and "dimensions.honoured.256" in blocked.reason
     assert gates.gate_endpoint_checks(cfg, gate_rows(passing, "cand"), "cand").status == "PASS"
     # Another version's failure does not block this candidate.
     other = gates.gate_endpoint_checks(
         cfg, gate_rows(failing, "other") + gate_rows(passing, "cand"), "cand"
     )
-    assert other.status == gates.Status.PASS
+    assert other.status == Status.PASS
 
 
 def test_table_shows_every_check_and_the_verdict():

@@ -12,13 +12,9 @@ import numpy as np
 import pytest
 
 from evalkit.compare.drift import align_pairs, similarity_drift
+from evalkit.compare.gate_config import GateConfig
 from evalkit.compare.gates import (
-    EXIT_CODES,
-    EXIT_ERROR,
-    GateConfig,
-    Status,
     annotate,
-    exit_code,
     gate_click_correlation,
     gate_endpoint_checks,
     gate_latency_p95,
@@ -29,12 +25,12 @@ from evalkit.compare.gates import (
     gate_top_k_agreement,
     gate_unjudged_increase,
     gate_vector_contract,
-    worst,
 )
 from evalkit.compare.latency import compare_latency, latency_summary
 from evalkit.compare.quality import QualityCall
 from evalkit.compare.quality import call as quality_call
 from evalkit.compare.same_data import check_fingerprints
+from evalkit.compare.status import EXIT_CODES, EXIT_ERROR, Status, exit_code, worst
 from evalkit.errors import ConfigError, DataError, FingerprintMismatch
 
 REPO = Path(__file__).resolve().parents[1]

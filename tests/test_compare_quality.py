@@ -9,9 +9,9 @@ import pytest
 from scipy import stats
 
 from evalkit.compare.actions import pin_actions, reindex_action
-from evalkit.compare.gates import Status
 from evalkit.compare.quality import Quality, bonferroni_confidence, call, t_interval
 from evalkit.compare.significance import compare_metrics
+from evalkit.compare.status import Status
 from evalkit.compare.verdict import compare_versions
 from tests.test_compare_verdict import CHECKS_OK, embed, load_collection, version
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from scipy import stats
 
-from evalkit.compare.gates import GateConfig, SliceConfig
+from evalkit.compare.gate_config import GateConfig, SliceConfig
 from evalkit.compare.quality import Quality
 from evalkit.compare.report import (
     _slice_head,

@@ -17,12 +17,12 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
-from evalkit.compare.gates import Status
 from evalkit.compare.intervals import bootstrap, randomization, sign_matrix, student
 from evalkit.compare.multiplicity import fixed_sequence
 from evalkit.compare.power import MAX_QUERIES, plan_queries, queries_needed
 from evalkit.compare.quality import Quality
 from evalkit.compare.significance import compare_metrics, fisher_randomization_test
+from evalkit.compare.status import Status
 from evalkit.compare.verdict import compare_versions
 from evalkit.results import VersionResult
 

@@ -19,10 +19,10 @@ import pytest
 import pytrec_eval
 from scipy import stats
 
-from evalkit.compare.gates import Status
 from evalkit.compare.quality import Quality
 from evalkit.compare.report import checklist_lines, comparison_metrics, verdict_tags
 from evalkit.compare.significance import compare_metrics
+from evalkit.compare.status import Status
 from evalkit.compare.verdict import CompareSettings, compare_versions
 from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
 from evalkit.embed.vector_checks import vector_stats
@@ -175,11 +175,17 @@ def test_version_compared_with_itself_passes(example) -> None:
     assert c.quality_status == Quality.NO_WORSE
     assert c.regressions == []
     assert c.actions == []  # same scores, same dimension, same settings: nothing to change
-    assert verdict_tags(v) == {
+    tags = verdict_tags(v)
+    summary = "WARN: v1_again vs v1: ndcg@10 +0.0000 [95% CI +0.0000, +0.0000], p=1 (no worse)"
+    assert tags == {
         "evalkit.verdict": "WARN",
         "evalkit.quality": "no_worse",
         "evalkit.exit_code": "0",
+        "evalkit.summary": summary,
+        "mlflow.note.content": tags["mlflow.note.content"],
     }
+    note = tags["mlflow.note.content"]
+    assert note.startswith(f"**{summary}**\n\nevalkit verdict") and "follow-ups" in note
 
 
 def test_truncated_vectors_block_with_the_right_gates(example) -> None:

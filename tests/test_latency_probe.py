@@ -22,8 +22,10 @@ import pytest
 from mlflow import MlflowClient
 from scipy import stats
 
-from evalkit.compare.gates import GateConfig, Status, gate_latency_p95
+from evalkit.compare.gate_config import GateConfig
+from evalkit.compare.gates import gate_latency_p95
 from evalkit.compare.latency import compare_latency, latency_summary, p95_ratio_ci
+from evalkit.compare.status import Status
 from evalkit.compare.verdict import compare_pair
 from evalkit.data.beir import load_beir
 from evalkit.embed import embed_texts

@@ -19,7 +19,8 @@ import time
 import numpy as np
 import pytest
 
-from evalkit.compare.gates import GateConfig, gate_latency_p95
+from evalkit.compare.gate_config import GateConfig
+from evalkit.compare.gates import gate_latency_p95
 from evalkit.compare.latency import compare_latency, latency_summary, p95_ratio_ci
 from evalkit.embed import local
 from evalkit.embed.latency_probe import ProbeSettings, probe_metrics, sample_texts

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evalkit.compare.gates import Status
 from evalkit.compare.latency import p95_ratio_ci
+from evalkit.compare.status import Status
 from evalkit.errors import ConfigError
 from evalkit.online.analysis import analyse
 from evalkit.online.gates import OnlineGates, gate_latency

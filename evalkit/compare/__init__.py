@@ -12,7 +12,8 @@ Entry points (see each module's docstring for definitions and conventions):
 - Exit codes: :data:`EXIT_CODES` (0 PASS / WARN, 3 BLOCK, 4 INCONCLUSIVE) and :data:`EXIT_ERROR` (1).
 """
 
-from evalkit.compare.gates import EXIT_CODES, EXIT_ERROR, GateConfig, GateResult, Status, exit_code
+from evalkit.compare.gate_config import GateConfig
+from evalkit.compare.gates import GateResult
 from evalkit.compare.report import (
     checklist_lines,
     checklist_table,
@@ -21,6 +22,7 @@ from evalkit.compare.report import (
     verdict_tags,
     write_report,
 )
+from evalkit.compare.status import EXIT_CODES, EXIT_ERROR, Status, exit_code
 from evalkit.compare.verdict import (
     CandidateComparison,
     CompareSettings,

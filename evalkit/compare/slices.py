@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalkit.compare.gates import SliceConfig
+from evalkit.compare.gate_config import SliceConfig
 from evalkit.data.schema import Queries
 from evalkit.errors import ConfigError, DataError
 

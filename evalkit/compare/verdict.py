@@ -42,14 +42,8 @@ from evalkit.compare.actions import (
 )
 from evalkit.compare.coverage import Coverage, measure_coverage
 from evalkit.compare.drift import SimilarityDrift
-from evalkit.compare.gates import (
-    GateConfig,
-    GateResult,
-    Status,
-    annotate,
-    exit_code,
-    worst,
-)
+from evalkit.compare.gate_config import GateConfig
+from evalkit.compare.gates import GateResult, annotate
 from evalkit.compare.intervals import DualTest, level_of, student
 from evalkit.compare.latency import (
     LatencyComparison,
@@ -76,6 +70,7 @@ from evalkit.compare.significance import (
 )
 from evalkit.compare.significance import clip_interval as kept_inside
 from evalkit.compare.slices import Slice, query_slices
+from evalkit.compare.status import Status, exit_code, worst
 from evalkit.compare.thresholds import ThresholdMapping
 from evalkit.compare.unjudged import (
     UnjudgedSummary,

@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.compare.gates import GateResult, Status, exit_code, worst
+from evalkit.compare.gates import GateResult
 from evalkit.compare.quality import Quality, QualityCall
 from evalkit.compare.quality import call as quality_call
+from evalkit.compare.status import Status, exit_code, worst
 from evalkit.online import stats
 from evalkit.online.gates import (
     OnlineGates,

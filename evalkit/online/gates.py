@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 
-from evalkit.compare.gates import GateResult, Status
+from evalkit.compare.gates import GateResult
 from evalkit.compare.quality import STATUS_TEXT, Quality, QualityCall
+from evalkit.compare.status import Status
 from evalkit.online.settings import Margin, OnlineGates
 
 __all__ = [

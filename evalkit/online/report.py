@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evalkit.compare.gates import Status
+from evalkit.compare.status import Status
 
 LISTS = (
     ("blockers", Status.BLOCK),

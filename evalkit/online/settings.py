@@ -1,6 +1,6 @@
 """The ``online`` config section (``conf/online/*.yaml``) and ``gates.online`` as typed, frozen
 records (the gates' config lives here, apart from the gate functions of :mod:`evalkit.online.gates`,
-so that :class:`evalkit.compare.gates.GateConfig` can read it without an import circle).
+so that :class:`evalkit.compare.gate_config.GateConfig` can read it without an import circle).
 
 >>> s = OnlineSettings(path="canary/*.parquet")
 >>> s.column("arm"), s.control, s.split

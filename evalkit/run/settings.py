@@ -25,7 +25,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from evalkit.compare.gates import GateConfig
+from evalkit.compare.gate_config import GateConfig
 from evalkit.compare.settings import CompareSettings
 from evalkit.data.extra import CONFIG_KEY
 from evalkit.embed.cache import CacheSettings

@@ -18,7 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from evalkit.compare.gates import exit_code
+from evalkit.compare.status import exit_code
 from evalkit.online.gates import OnlineGates
 from evalkit.online.settings import OnlineSettings
 from evalkit.terminal import make_console

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evalkit.compare.drift import SimilarityDrift, align_pairs, similarity_drift
+from evalkit.compare.gate_config import GateConfig
 from evalkit.compare.gates import (
-    GateConfig,
     GateResult,
     gate_low_score_share,
     gate_mean_cosine_shift,

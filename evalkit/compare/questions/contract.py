@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evalkit.compare.gate_config import GateConfig
 from evalkit.compare.gates import (
-    GateConfig,
     GateResult,
     gate_endpoint_checks,
     gate_latency_p95,

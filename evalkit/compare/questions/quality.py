@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from evalkit.compare.coverage import Coverage, reconcile
+from evalkit.compare.gate_config import GateConfig
 from evalkit.compare.gates import (
-    GateConfig,
     GateResult,
     gate_click_correlation,
     gate_judgment_coverage,

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.compare.gates import Status
 from evalkit.compare.report.mlflow import candidate_metrics, comparison_metrics
+from evalkit.compare.status import Status
 from evalkit.compare.verdict import CandidateComparison, Verdict
 
 

@@ -1,0 +1,60 @@
+"""The outcome of a gate and of the verdict (:class:`Status`), and the process exit codes.
+
+Exit codes (documented for CI): 0 PASS or WARN, 3 BLOCK, 4 INCONCLUSIVE, 1 error (any evalkit
+error: bad data, config, endpoint, fingerprint mismatch).
+
+>>> exit_code(worst([Status.PASS, Status.WARN])), exit_code(Status.BLOCK)
+(0, 3)
+>>> worst([Status.WARN, Status.INCONCLUSIVE]), exit_code(Status.INCONCLUSIVE)
+(<Status.INCONCLUSIVE: 'INCONCLUSIVE'>, 4)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """A gate's (and the verdict's) outcome, ordered PASS < WARN < INCONCLUSIVE < BLOCK.
+
+    INCONCLUSIVE: nothing blocks, but the primary metric's call is inconclusive (the data cannot
+    show that B is no worse): not a loss, not yet a release either.
+    """
+
+    PASS = "PASS"
+    WARN = "WARN"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    BLOCK = "BLOCK"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+    @property
+    def code(self) -> float:
+        """The ``verdict_code`` metric: 0 PASS, 1 WARN, 1.5 INCONCLUSIVE, 2 BLOCK."""
+        return _CODE[self]
+
+
+_SEVERITY = {Status.PASS: 0, Status.WARN: 1, Status.INCONCLUSIVE: 2, Status.BLOCK: 3}
+_CODE = {Status.PASS: 0.0, Status.WARN: 1.0, Status.INCONCLUSIVE: 1.5, Status.BLOCK: 2.0}
+
+#: Process exit code per verdict; any evalkit error exits with :data:`EXIT_ERROR`.
+EXIT_CODES: dict[Status, int] = {
+    Status.PASS: 0,
+    Status.WARN: 0,
+    Status.BLOCK: 3,
+    Status.INCONCLUSIVE: 4,
+}
+EXIT_ERROR = 1
+
+
+def exit_code(status: Status | str) -> int:
+    """0 for PASS / WARN, 3 for BLOCK, 4 for INCONCLUSIVE."""
+    return EXIT_CODES[Status(status)]
+
+
+def worst(statuses: Iterable[Status | str]) -> Status:
+    """The most severe status (PASS if there are none)."""
+    return max((Status(s) for s in statuses), key=lambda s: s.severity, default=Status.PASS)
