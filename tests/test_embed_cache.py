@@ -483,16 +483,18 @@ def test_compact_keeps_shards_holding_rows_it_was_not_given(tmp_path):
 
 
 def test_a_reader_that_listed_the_merged_shards_reads_nothing_wrong(tmp_path):
-    """A reader listed the shards just before another process merged them: the rows of the
-    deleted shards read as not stored (recomputed), never as wrong vectors."""
+    """A reader listed the shards just before another process merged them: the deleted shards'
+    keys are looked up again and found in the merged shard, never read as wrong vectors, and
+    nothing is set aside (their writer removed them: no damage)."""
     with VectorCache(tmp_path, {"backend": "race"}, shard_mb=SMALL_SHARD_MB) as writer:
         keys, vectors = four_shards(writer)
         with VectorCache(tmp_path, {"backend": "race"}) as reader:
             reader._key_index()  # noqa: SLF001 - the reader lists the four shards now
             assert writer.compact(keys, vectors)
             pos, got = reader.get(keys)
-            assert len(pos) < 40
-            np.testing.assert_array_equal(got, vectors[pos])
+            np.testing.assert_array_equal(pos, np.arange(40))
+            np.testing.assert_array_equal(got, vectors)
+            assert not list(Path(reader.dir).glob("*.damaged"))
         with VectorCache(tmp_path, {"backend": "race"}) as later:
             pos, got = later.get(keys)
             np.testing.assert_array_equal(pos, np.arange(40))
