@@ -48,7 +48,7 @@ from evalkit.embed.cache import (
     text_key_array,
 )
 from evalkit.embed.store import unit_norm
-from evalkit.embed.vector_checks import ROLE_NAMES, check_vectors
+from evalkit.embed.vector_checks import ROLE_NAMES, bad_rows, check_vectors
 from evalkit.errors import EndpointError
 
 log = logging.getLogger(__name__)
@@ -82,9 +82,21 @@ class _Assembler:
         self.expect_dim = expect_dim
         self.matrix: np.ndarray | None = None
         self.owned = False
+        #: the dimension of what the store already holds for this spec (0: nothing), and the
+        #: command that deletes it
+        self.store_dim = 0
+        self.store_drop = ""
 
     def _check_first(self, d: int, source: str) -> None:
         role = ROLE_NAMES.get(self.role, self.role)
+        if self.store_dim and d != self.store_dim:
+            raise EndpointError(
+                f"model version {self.name!r}: the {source} {role} vectors have {d} dimensions "
+                f"but the vector store holds {self.store_dim}-dimensional ones for this spec in "
+                f"{self.cache_dir} (the served model changed behind an unchanged name? set "
+                f"models.{self.name}.revision, or delete them: {self.store_drop}) "
+                f"(expected {self.store_dim} dimensions)"
+            )
         if self.requested_dim is not None and d < self.requested_dim:
             raise EndpointError(
                 f"model version {self.name!r}: the first {source} {role} vectors have {d} "
@@ -108,13 +120,34 @@ class _Assembler:
             self.matrix = np.empty((self.n, vectors.shape[1]), dtype=np.float32)
             self.owned = True
         elif vectors.shape[1] != self.matrix.shape[1]:
+            self._check_first(vectors.shape[1], source)  # the store's dimension: say so
+            kept = (
+                "" if self.cache_dir is None else f"; the {vectors.shape[1]}-d ones were not stored"
+            )
             raise EndpointError(
                 f"model version {self.name!r}: {source} vectors have {vectors.shape[1]} "
                 f"dimensions but earlier ones have {self.matrix.shape[1]} (the served model "
-                f"changed behind an unchanged spec? set the version's revision or clear "
-                f"{self.cache_dir}) (expected one dimension)"
+                f"changed behind an unchanged spec? set models.{self.name}.revision) "
+                f"(expected one dimension{kept})"
             )
         self.matrix[positions] = vectors
+
+
+def storable(keys: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of a batch the store may keep: not NaN, infinite or all zeros (the run's checks
+    refuse those; a stored one would fail every rerun).
+
+    >>> vectors = np.array([[1, 0], [0, 0], [0, np.nan], [0, 1]], np.float32)
+    >>> keys, kept = storable(np.arange(4, dtype=np.uint8).reshape(4, 1), vectors)
+    >>> keys.ravel().tolist(), kept.tolist()
+    ([0, 3], [[1.0, 0.0], [0.0, 1.0]])
+    """
+    nonfinite, zero = bad_rows(vectors)
+    if not len(nonfinite) and not len(zero):
+        return keys, vectors
+    keep = np.ones(len(vectors), dtype=bool)
+    keep[nonfinite], keep[zero] = False, False
+    return keys[keep], vectors[keep]
 
 
 def unique_texts(texts: list[str]) -> tuple[list[str], np.ndarray | None]:
@@ -191,6 +224,8 @@ def embed_texts(
             spec_dir, spec_name = cache.dir, cache.spec_hash[:12]
             keys = all_keys if inverse is None else text_key_array(unique)
             hit_pos, hit_vectors = cache.get(keys)
+            out.store_dim = cache.stored_dim
+            out.store_drop = f"`evalkit task=vectors vectors.drop={spec_name}`"
             if hit_vectors is not None:
                 unit = cache.last_unit_norm
                 out.place(hit_pos, hit_vectors, "cached")
@@ -212,7 +247,9 @@ def embed_texts(
 
         # Batches may finish out of order (concurrent requests): they are put into the store in
         # batch order, so the shards hold the texts in order and a warm rerun reads them as runs.
-        finished: dict[int, np.ndarray] = {}
+        # Only vectors the run accepts are stored: a batch of another dimension stops the run
+        # before it is put (``out.place`` raises), NaN / infinite / all-zero rows are left out.
+        finished: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         next_put = 0
 
         def put_in_order(flush_all: bool = False) -> None:
@@ -220,22 +257,22 @@ def embed_texts(
             if cache is None:
                 return
             while next_put in finished:
-                cache.put(keys[batch_pos[next_put]], finished.pop(next_put))
+                cache.put(*finished.pop(next_put))
                 next_put += 1
             if flush_all:  # stopping: keep every finished batch, in whatever order
                 for j in sorted(finished):
-                    cache.put(keys[batch_pos[j]], finished.pop(j))
+                    cache.put(*finished.pop(j))
 
         stack.callback(put_in_order, True)  # runs before the cache closes (LIFO)
 
         def on_batch(i: int, vectors: np.ndarray) -> None:
             nonlocal unit
             pos = batch_pos[i]
+            out.place(pos, vectors, "new")
             if cache is not None:
-                finished[i] = vectors
+                finished[i] = storable(keys[pos], vectors)
                 put_in_order()
             unit = unit and unit_norm(vectors)
-            out.place(pos, vectors, "new")
             filled[pos] = True
             bar.update(len(pos))
 
@@ -272,7 +309,13 @@ def embed_texts(
                 if n_cached and spec_dir is not None
                 else ""
             )
-            check_vectors(out.matrix, version.name, role, version.dimensions, hint)
+            try:
+                check_vectors(out.matrix, version.name, role, version.dimensions, hint)
+            except EndpointError:
+                if cache is not None and (taken := cache.discard()):
+                    log.info("%s/%s: %d refused vectors taken back from the store", version.name,
+                             role, taken)  # fmt: skip
+                raise
         vectors = version.finalize(out.matrix, unit_norm=unit, in_place=out.owned)
         if inverse is not None:
             vectors = vectors[inverse]
