@@ -224,10 +224,11 @@ def test_concurrent_writers_share_one_spec_safely(tmp_path):
     np.testing.assert_allclose(result.vectors, np.stack([toy_vector(t) for t in texts]), atol=1e-6)
     (spec_dir,) = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
     manifests = list(spec_dir.glob("*.shard.json"))
-    assert len(manifests) == 4  # one (small) shard per writer, none shared
+    assert 1 <= len(manifests) <= 4  # at most one (small) shard per writer, none shared
     with VectorCache(tmp_path / "cache", model.cache_spec("query")) as cache:
         assert len(cache) == 450
-        assert sum(s.rows for s in cache.shards()) == 300 + 300 + 300 + 450
+        # each text stored once: writers claim the texts they embed (issue 26, item 9)
+        assert sum(s.rows for s in cache.shards()) == 450
 
 
 def test_cache_get_put_at_scale_is_exact(tmp_path):

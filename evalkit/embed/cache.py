@@ -230,6 +230,18 @@ class VectorCache:
         with self._lock:
             return self._key_index().dim
 
+    def outdated(self) -> bool:
+        """Whether shards were added or removed since this object last read the store."""
+        with self._lock:
+            if self._index is None:
+                return True
+            now = {
+                e[: -len(MANIFEST)]
+                for e in self.folder.names()
+                if e.endswith(MANIFEST) and not e.startswith(".")
+            }
+            return now - self._excluded != {s.name for s in self._index.shards}
+
     def refresh(self) -> None:
         """Read the store's shards again on the next :meth:`get` (another process wrote some)."""
         with self._lock:

@@ -47,6 +47,7 @@ from evalkit.embed.cache import (
     keys_distinct,
     text_key_array,
 )
+from evalkit.embed.claims import Claims
 from evalkit.embed.store import unit_norm
 from evalkit.embed.vector_checks import ROLE_NAMES, bad_rows, check_vectors
 from evalkit.errors import EndpointError
@@ -131,6 +132,41 @@ class _Assembler:
                 f"(expected one dimension{kept})"
             )
         self.matrix[positions] = vectors
+
+
+class _InOrder:
+    """Finished batches of one round of embedding, put into the store in batch order.
+
+    Batches may finish out of order (concurrent requests): putting them in batch order keeps the
+    texts in order in the shards, so a warm rerun reads them as runs.  Only vectors the run
+    accepts are put: a batch of another dimension stops the run before it gets here, NaN,
+    infinite and all-zero rows are left out (:func:`storable`).
+    """
+
+    def __init__(self, cache: VectorCache | None) -> None:
+        self.cache = cache
+        self.finished: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.next = 0
+
+    def start(self) -> None:
+        """A new round: batches numbered from 0 again (the last round was put already)."""
+        self.put_all()
+        self.next = 0
+
+    def add(self, i: int, keys: np.ndarray, vectors: np.ndarray) -> None:
+        if self.cache is None:
+            return
+        self.finished[i] = storable(keys, vectors)
+        while self.next in self.finished:
+            self.cache.put(*self.finished.pop(self.next))
+            self.next += 1
+
+    def put_all(self) -> None:
+        """Put every finished batch now, in whatever order (the round ended or stopped)."""
+        if self.cache is None:
+            return
+        for j in sorted(self.finished):
+            self.cache.put(*self.finished.pop(j))
 
 
 def storable(keys: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -232,9 +268,6 @@ def embed_texts(
                 filled[hit_pos] = True
                 n_cached = len(hit_pos)
         missing = np.flatnonzero(~filled)
-        bs = version.batch_size
-        batch_pos = [missing[i : i + bs] for i in range(0, len(missing), bs)]
-        batches = [[unique[j] for j in pos] for pos in batch_pos]
         bar = stack.enter_context(
             tqdm(
                 total=len(missing),
@@ -244,42 +277,71 @@ def embed_texts(
                 leave=False,
             )
         )
+        putter = _InOrder(cache)
+        # jobs sharing the store claim the texts they embed: each text is embedded once
+        claims = (
+            Claims(cache.folder)
+            if cache is not None and not cache.read_only and len(missing)
+            else None
+        )
 
-        # Batches may finish out of order (concurrent requests): they are put into the store in
-        # batch order, so the shards hold the texts in order and a warm rerun reads them as runs.
-        # Only vectors the run accepts are stored: a batch of another dimension stops the run
-        # before it is put (``out.place`` raises), NaN / infinite / all-zero rows are left out.
-        finished: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        next_put = 0
+        def settle() -> None:
+            """This round's vectors into the store, then its claim released (waiters read them)."""
+            try:
+                putter.put_all()
+                if cache is not None and claims is not None:
+                    cache.flush()
+            finally:
+                if claims is not None:
+                    claims.release()
 
-        def put_in_order(flush_all: bool = False) -> None:
-            nonlocal next_put
-            if cache is None:
-                return
-            while next_put in finished:
-                cache.put(*finished.pop(next_put))
-                next_put += 1
-            if flush_all:  # stopping: keep every finished batch, in whatever order
-                for j in sorted(finished):
-                    cache.put(*finished.pop(j))
+        stack.callback(settle)  # also when the run stops on an error, before the cache closes
 
-        stack.callback(put_in_order, True)  # runs before the cache closes (LIFO)
+        def embed(todo: np.ndarray) -> None:
+            bs = version.batch_size
+            batch_pos = [todo[i : i + bs] for i in range(0, len(todo), bs)]
+            putter.start()
 
-        def on_batch(i: int, vectors: np.ndarray) -> None:
-            nonlocal unit
-            pos = batch_pos[i]
-            out.place(pos, vectors, "new")
-            if cache is not None:
-                finished[i] = storable(keys[pos], vectors)
-                put_in_order()
-            unit = unit and unit_norm(vectors)
-            filled[pos] = True
-            bar.update(len(pos))
+            def on_batch(i: int, vectors: np.ndarray) -> None:
+                nonlocal unit
+                pos = batch_pos[i]
+                out.place(pos, vectors, "new")  # raises on a wrong dimension: not stored
+                putter.add(i, keys[pos] if cache is not None else keys, vectors)
+                unit = unit and unit_norm(vectors)
+                filled[pos] = True
+                bar.update(len(pos))
 
-        if batches:
-            version.embed_batches(
-                batches, role, on_batch=on_batch, request_log=rlog, finalize=False
-            )
+            if batch_pos:
+                batches = [[unique[j] for j in pos] for pos in batch_pos]
+                version.embed_batches(
+                    batches, role, on_batch=on_batch, request_log=rlog, finalize=False
+                )
+
+        def from_store(positions: np.ndarray) -> np.ndarray:
+            """Place the rows of ``positions`` another job stored meanwhile; those still missing."""
+            nonlocal unit, n_cached
+            if cache is None or not len(positions) or not cache.outdated():
+                return positions
+            cache.refresh()
+            got_pos, got = cache.get(keys[positions])
+            if got is not None:
+                unit = unit and cache.last_unit_norm
+                out.place(positions[got_pos], got, "cached")
+                filled[positions[got_pos]] = True
+                n_cached += len(got_pos)
+                bar.update(len(got_pos))
+            return positions[~filled[positions]]
+
+        todo = missing
+        while len(todo):
+            mine = claims.take(keys[todo]) if claims is not None else np.ones(len(todo), bool)
+            embed(from_store(todo[mine]))  # stored by a job that finished since we looked: read
+            settle()
+            theirs = todo[~mine]
+            if not len(theirs) or claims is None:
+                break
+            claims.wait(keys[theirs])  # another job embeds them: read them from the store
+            todo = from_store(theirs)  # what it did not store (it failed): claimed again
         if (
             cache is not None
             and compact_mb is not None
@@ -288,7 +350,7 @@ def embed_texts(
             and filled.all()
             and out.matrix.nbytes >= compact_mb * 2**20
         ):  # every text embedded now, in several shards: one file, read back without a copy
-            put_in_order(True)
+            putter.put_all()
             if cache.compact(keys, out.matrix):
                 log.info("%s/%s: %d vectors merged into one shard", version.name, role, len(keys))
 

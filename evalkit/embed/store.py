@@ -173,6 +173,21 @@ class Folder:
         else:
             (self.path / name).unlink(missing_ok=True)
 
+    def create_exclusive(self, name: str, data: bytes) -> bool:
+        """Create ``name`` holding ``data`` unless it exists (``O_EXCL`` locally, NFS included;
+        mode ``"xb"`` on fsspec filesystems): False when it exists."""
+        try:
+            if self.remote:
+                with self.fs.open(self._full(name), "xb") as f:
+                    f.write(data)
+                return True
+            fd = os.open(self.path / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return True
+
     def rename(self, name: str, new: str) -> None:
         """Rename an entry (``FileNotFoundError`` when it is gone)."""
         if self.remote:
@@ -235,7 +250,7 @@ class TempFile:
     stale: bool  # old enough and its writer gone: the next writer removes it
 
 
-def _writer_gone(name: str) -> bool | None:
+def writer_gone(name: str) -> bool | None:
     """Whether the process that wrote temp file ``name`` has exited (None: another machine's, or
     a name without a pid)."""
     parts = name[1:-4].rsplit("~", 3) if name.startswith(".") and name.endswith(".tmp") else []
@@ -264,7 +279,7 @@ def temp_files(folder: Folder, now: float | None = None) -> list[TempFile]:
         except OSError:  # renamed into place meanwhile
             continue
         age = now - st.st_mtime
-        gone = _writer_gone(name)
+        gone = writer_gone(name)
         stale = (age >= TEMP_STALE_S and gone is True) or age >= TEMP_STALE_OTHER_HOST_S
         out.append(TempFile(name, st.st_size, age, stale))
     return out
