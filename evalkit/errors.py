@@ -97,7 +97,7 @@ def _size(n: int) -> str:
 
 
 def free_space(path: str | os.PathLike[str]) -> str | None:
-    """``"<free> free of <total>"`` on the file system holding ``path`` (its nearest existing
+    """``"<free> free of <total> now"`` on the file system holding ``path`` (its nearest existing
     folder), or None when that cannot be read.
 
     >>> free_space("/nonexistent/../") is not None
@@ -113,7 +113,7 @@ def free_space(path: str | os.PathLike[str]) -> str | None:
         usage = shutil.disk_usage(folder)
     except OSError:
         return None
-    return f"{_size(usage.free)} free of {_size(usage.total)}"
+    return f"{_size(usage.free)} free of {_size(usage.total)} now"
 
 
 def disk_full(exc: OSError, path: str | os.PathLike[str] | None = None) -> OSError:
