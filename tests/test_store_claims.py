@@ -163,34 +163,39 @@ def test_a_store_on_an_fsspec_filesystem_is_coordinated_too(tmp_path):
         assert not [n for n in cache.folder.names() if n.startswith(".claim")]
 
 
+def sweep_runs(tmp_path, shared_data, server: FaultServer, *launcher: str):
+    """A 3-job sweep over ADI that shares one spec (a client-side ``dimensions`` sweep) on a cold
+    store, through ``launcher``: the CLI's result and the jobs' child runs."""
+    res = run_evalkit(
+        "--multirun",
+        *launcher,
+        "dataset=beir",
+        f"dataset.path={shared_data / 'adi'}",
+        "models=[openai]",
+        f"models.openai.base_url={server.base_url}",
+        "models.openai.model=fault-model",
+        "models.openai.batch_size=8",
+        "models.openai.dimensions=8,12,16",
+        "tracking.experiment=cold-sweep",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        work=tmp_path,
+    )
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    exp = client.get_experiment_by_name("cold-sweep")
+    runs = client.search_runs([exp.experiment_id]) if exp else []
+    return res, [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+
+
 @pytest.mark.slow
 def test_a_three_job_joblib_sweep_on_a_cold_store_sends_each_text_once(tmp_path, shared_data):
-    """``evalkit --multirun hydra/launcher=joblib`` with three jobs that share one spec (a
-    client-side ``dimensions`` sweep) on a cold store: the server sees each of ADI's texts once."""
+    """``evalkit --multirun hydra/launcher=joblib`` with three jobs on a cold store: the server
+    sees each of ADI's texts once."""
     with FaultServer(dim=DIM, default="slow:0.5") as server:
-        res = run_evalkit(
-            "--multirun",
-            "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=3",
-            "dataset=beir",
-            f"dataset.path={shared_data / 'adi'}",
-            "models=[openai]",
-            f"models.openai.base_url={server.base_url}",
-            "models.openai.model=fault-model",
-            "models.openai.batch_size=8",
-            "models.openai.dimensions=8,12,16",
-            "tracking.experiment=cold-sweep",
-            f"hydra.sweep.dir={tmp_path / 'multirun'}",
-            work=tmp_path,
+        res, children = sweep_runs(
+            tmp_path, shared_data, server, "hydra/launcher=joblib", "hydra.launcher.n_jobs=3"
         )
         sent = sent_texts(server)
     assert res.returncode in (0, 3, 4), res.stderr[-3000:]
     assert sent and set(sent.values()) == {1}, sent.most_common(3)
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
-    exp = client.get_experiment_by_name("cold-sweep")
-    children = [
-        r for r in client.search_runs([exp.experiment_id]) if "mlflow.parentRunId" in r.data.tags
-    ]
     assert len(children) == 3
-    requests = sorted(c.data.metrics["embed_requests"] for c in children)
-    assert sum(requests) == len(server.embedding_requests)
+    assert sum(c.data.metrics["embed_requests"] for c in children) == len(server.embedding_requests)
