@@ -94,7 +94,25 @@ def test_a_damaged_shard_is_re_embedded_once_then_never_again(tmp_path, caplog, 
         np.testing.assert_array_equal(again.vectors, healed.vectors)
     assert len(list(folder.glob("*.shard.json"))) == shards_after_heal
     (summary,) = inventory(tmp_path)
-    assert summary.damaged == 1 and summary.rows == N
+    assert summary.damaged == (victim,) and summary.rows == N
+
+
+def test_a_damaged_shard_in_an_fsspec_store_is_set_aside(tmp_path):
+    url = f"memory://evalkit-heal-{tmp_path.name}"
+    texts = texts_n(N)
+    embed_texts(Counting(batch_size=10), texts, "document", url, progress=False,
+                shard_mb=SHARD_MB, compact_mb=None)  # fmt: skip
+    (summary,) = inventory(url)
+    folder = store_mod.Folder(url).child(summary.hash)
+    victim = store_mod.list_shards(folder)[0]
+    data = folder.read_bytes(victim.vectors_file)
+    folder.write_bytes(victim.vectors_file, data[:-1])  # cut by a byte
+    healer = Counting(batch_size=10)
+    embed_texts(healer, texts, "document", url, progress=False)
+    assert sum(len(c) for c in healer.calls) == victim.rows
+    rerun = Counting(batch_size=10)
+    assert embed_texts(rerun, texts, "document", url, progress=False).n_cached == N
+    assert rerun.calls == [] and inventory(url)[0].damaged == (victim.name,)
 
 
 def test_rows_a_good_shard_also_holds_win_over_the_damaged_one(tmp_path):
@@ -138,7 +156,9 @@ def test_task_vectors_lists_damaged_and_empty_specs_and_what_sets_specs_apart(tm
     assert "ok" in chunk_row
     (empty_row,) = [x for x in lines if x.startswith("-") and empty in x]
     assert "prefix 'passage: '" in empty_row and empty_row.rstrip().endswith("empty")
-    assert any(x.startswith("damaged shards set aside") and folder.name[:12] in x for x in lines)
+    damaged = manifests[0].name.removesuffix(".shard.json")
+    assert any(x.startswith("damaged shards set aside") and f"{folder.name[:12]}: {damaged}" in x
+               for x in lines)  # fmt: skip
     assert any(x.startswith("empty spec folder(s)") and empty in x for x in lines)
 
 

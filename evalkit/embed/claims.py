@@ -67,7 +67,7 @@ class Claims:
         Where no claim can be written (a read-only store), every key: nothing is coordinated."""
         try:
             return self._take(keys)
-        except OSError as err:
+        except (OSError, ValueError, NotImplementedError) as err:  # ValueError: no mode "xb"
             log.info("vector store %s: no claim taken (%s)", self.folder.url, err)
             self.release()
             return np.ones(len(keys), dtype=bool)
@@ -169,7 +169,7 @@ class Claims:
         while not self.folder.create_exclusive(LOCK, self.name.encode()):
             try:
                 holder = self.folder.read_bytes(LOCK)
-            except OSError:
+            except FileNotFoundError:
                 continue  # released meanwhile: try again
             now = time.monotonic()
             if seen is None or seen[0] != holder:
@@ -178,12 +178,13 @@ class Claims:
                 now - seen[1] >= LOCK_STALE_S
             ):
                 log.info("vector store %s: broke a dead job's claim lock", self.folder.url)
-                with contextlib.suppress(OSError):
-                    self.folder.remove(LOCK)
+                with contextlib.suppress(FileNotFoundError):
+                    self.folder.remove(LOCK)  # another error (no right to): no claims taken
                 continue
             time.sleep(0.02)
         try:
             yield
         finally:
             with contextlib.suppress(OSError):
-                self.folder.remove(LOCK)
+                if self.folder.read_bytes(LOCK) == self.name.encode():  # not a breaker's
+                    self.folder.remove(LOCK)

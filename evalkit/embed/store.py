@@ -497,14 +497,14 @@ class SpecSummary:
     dims: tuple[int, ...]
     nbytes: int
     unit_norm: bool
-    damaged: int = 0  # shards set aside as damaged (``*.damaged``)
+    damaged: tuple[str, ...] = ()  # names of the shards set aside as damaged (``*.damaged``)
     temp_files: int = 0  # temporary files (a write in progress, or left by a killed writer)
     temp_bytes: int = 0
 
     @property
     def empty(self) -> bool:
         """No shard, damaged or not: a run stopped before it stored anything."""
-        return self.shards == 0 and self.damaged == 0
+        return self.shards == 0 and not self.damaged
 
 
 def _is_spec_folder(name: str) -> bool:
@@ -538,7 +538,7 @@ def summarize(name: str, sub: Folder) -> SpecSummary:
         dims=tuple(sorted({s.dim for s in shards})),
         nbytes=sum(s.nbytes for s in shards) + _damaged_bytes(sub, damaged) + temp_bytes,
         unit_norm=all(s.unit_norm for s in shards),
-        damaged=len(damaged),
+        damaged=tuple(damaged),
         temp_files=len(temps),
         temp_bytes=temp_bytes,
     )

@@ -79,7 +79,7 @@ def state(s: SpecSummary) -> str:
     """``ok``, ``empty``, or what else the folder holds (damaged shards, temporary files)."""
     notes = []
     if s.damaged:
-        notes.append(f"{s.damaged} damaged")
+        notes.append(f"{len(s.damaged)} damaged")
     if s.temp_files:
         notes.append(f"{s.temp_files} temp ({s.temp_bytes / 1e6:,.1f} MB)")
     if s.empty and not s.temp_files:
@@ -169,10 +169,10 @@ def run_vectors_task(cfg: DictConfig) -> int:
 def notes(summaries: list[SpecSummary]) -> list[str]:
     """One line per kind of leftover the table's ``state`` column shows, with what to do."""
     out = []
-    damaged = [s.hash[:12] for s in summaries if s.damaged]
+    damaged = [f"{s.hash[:12]}: {', '.join(s.damaged)}" for s in summaries if s.damaged]
     if damaged:
         out.append(
-            f"damaged shards set aside (*.damaged, no longer read) in spec {', '.join(damaged)}: "
+            f"damaged shards set aside (*.damaged, no longer read) - {'; '.join(damaged)} - "
             "their rows were read from good shards or embedded again; `evalkit task=vectors "
             "vectors.drop=<spec>` deletes a spec's folder"
         )
