@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.embed.leftovers import remove_stale_temps
 from evalkit.embed.store import (
     DAMAGED,
     KEY_BYTES,
@@ -63,7 +64,6 @@ from evalkit.embed.store import (
     read_vectors,
     read_vectors_into,
     remove_shard,
-    remove_stale_temps,
     set_aside,
     write_shard,
     writer_name,

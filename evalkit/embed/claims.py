@@ -27,7 +27,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from evalkit.embed.store import Folder, temp_name, writer_gone
+from evalkit.embed.leftovers import temp_name, writer_gone
+from evalkit.embed.store import Folder
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,9 @@ A store folder holds one sub-folder per cache spec (``<sha256(spec)[:32]>/``, se
     <shard>.keys.npy                  uint8 (rows, 16): the 16-byte text keys
     <shard>.vectors.npy               float32 (rows, dim): their vectors
     <shard>.shard.json                manifest, written LAST: {"rows", "dim", "unit_norm", ...}
+    <shard>.*.damaged                 a shard that failed to read, set aside (:func:`set_aside`)
+    .<file>~<host>~<pid>~<rnd>.tmp    a write in progress, or one a kill left (:mod:`.leftovers`)
+    .claim~...                        texts a job is embedding now (:mod:`.claims`)
 
 A shard exists once its manifest exists: writers put the two ``.npy`` files first and the
 manifest last (each written to a temporary name and renamed on a local disk; a single object
@@ -46,6 +49,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from evalkit.embed.leftovers import temp_files, temp_name
 from evalkit.errors import ConfigError, disk_full
 from evalkit.text_keys import KEY_BYTES
 
@@ -225,78 +229,6 @@ class Shard:
 def writer_name() -> str:
     """A name no other writer uses: ``<host>-<pid>-<random>``."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-
-
-#: A temporary file (a write a ``kill -9`` interrupted, e.g. a merge) not modified for this long
-#: whose writer process on this machine is gone is removed by the next writer of its folder.
-TEMP_STALE_S = 600.0
-#: ... and one written from another machine (its process cannot be checked) after this long.
-TEMP_STALE_OTHER_HOST_S = 86400.0
-_HOST = socket.gethostname()
-
-
-def temp_name(name: str) -> str:
-    """The temporary name ``name`` is written under: ``.<name>~<host>~<pid>~<random>.tmp``."""
-    return f".{name}~{_HOST}~{os.getpid()}~{uuid.uuid4().hex[:8]}.tmp"
-
-
-@dataclass(frozen=True)
-class TempFile:
-    """A temporary file in a store folder (a write in progress, or one a kill left behind)."""
-
-    name: str
-    nbytes: int
-    age_s: float
-    stale: bool  # old enough and its writer gone: the next writer removes it
-
-
-def writer_gone(name: str) -> bool | None:
-    """Whether the process that wrote temp file ``name`` has exited (None: another machine's, or
-    a name without a pid)."""
-    parts = name[1:-4].rsplit("~", 3) if name.startswith(".") and name.endswith(".tmp") else []
-    if len(parts) != 4 or parts[1] != _HOST or not parts[2].isdigit():
-        return None
-    try:
-        os.kill(int(parts[2]), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # alive, another user's
-        return False
-    return False
-
-
-def temp_files(folder: Folder, now: float | None = None) -> list[TempFile]:
-    """The temporary files of a local folder (a remote store writes each file in one PUT: none)."""
-    if folder.remote:
-        return []
-    now = time.time() if now is None else now
-    out = []
-    for name in folder.names():
-        if not (name.startswith(".") and name.endswith(".tmp")):
-            continue
-        try:
-            st = (folder.path / name).stat()
-        except OSError:  # renamed into place meanwhile
-            continue
-        age = now - st.st_mtime
-        gone = writer_gone(name)
-        stale = (age >= TEMP_STALE_S and gone is True) or age >= TEMP_STALE_OTHER_HOST_S
-        out.append(TempFile(name, st.st_size, age, stale))
-    return out
-
-
-def remove_stale_temps(folder: Folder) -> int:
-    """Remove the stale temporary files of ``folder`` (see :data:`TEMP_STALE_S`); bytes freed."""
-    freed = 0
-    for tmp in temp_files(folder):
-        if tmp.stale:
-            try:
-                folder.remove(tmp.name)
-            except OSError:
-                continue
-            freed += tmp.nbytes
-            log.info("vector store %s: removed %s left by a killed writer", folder.url, tmp.name)
-    return freed
 
 
 def unit_norm(vectors: np.ndarray) -> bool:
