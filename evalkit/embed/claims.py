@@ -60,6 +60,7 @@ class Claims:
         self._beat_value = 0
         self._stop: threading.Event | None = None
         self._seen: dict[str, tuple[bytes, float]] = {}  # claim -> (beat, first seen at)
+        self._claimed: dict[str, np.ndarray] = {}  # claim -> its keys, as read
 
     # ------------------------------------------------------------------ API
 
@@ -74,10 +75,13 @@ class Claims:
             return np.ones(len(keys), dtype=bool)
 
     def _take(self, keys: np.ndarray) -> np.ndarray:
+        self.name = temp_name("claim")[:-4]  # a new name per claim: a claim never changes
         with self._lock():
-            held = [k for name, k in self._live().items() if name != self.name]
-            mine = ~np.isin(_as_bytes(keys), np.concatenate(held)) if held else None
-            if mine is None:
+            held = [self._keys(name) for name in self._live() if name != self.name]
+            held = [k for k in held if k is not None]
+            if held:
+                mine = ~np.isin(_as_bytes(keys), np.concatenate(held))
+            else:
                 mine = np.ones(len(keys), dtype=bool)
             if mine.any():
                 self.folder.write_array(self.name + ".npy", keys[mine], fsync=False)
@@ -96,27 +100,34 @@ class Claims:
                 self.folder.remove(self.name + suffix)
 
     def wait(self, keys: np.ndarray) -> None:
-        """Until no live claim of another job holds any of ``keys``."""
+        """Until no live claim of another job holds any of ``keys`` (each claim's keys are
+        compared once: a claim never changes, it only goes)."""
         wanted = _as_bytes(keys)
+        blocks: dict[str, int] = {}  # claim -> how many of ``keys`` it holds
         logged = False
         while True:
-            held = [k for name, k in self._live().items() if name != self.name]
-            if not held or not np.isin(wanted, np.concatenate(held)).any():
+            live = [name for name in self._live() if name != self.name]
+            for name in live:
+                if name not in blocks:
+                    held = self._keys(name)
+                    blocks[name] = 0 if held is None else int(np.isin(wanted, held).sum())
+            waiting = sum(blocks[name] for name in live)
+            if not waiting:
                 return
             if not logged:
                 log.info(
                     "vector store %s: waiting for another job embedding %d of these texts",
                     self.folder.url,
-                    int(np.isin(wanted, np.concatenate(held)).sum()),
+                    waiting,
                 )
                 logged = True
             time.sleep(POLL_S)
 
     # ------------------------------------------------------------------ plumbing
 
-    def _live(self) -> dict[str, np.ndarray]:
-        """Claim name -> its keys, of the claims that are not stale (stale ones are removed)."""
-        out = {}
+    def _live(self) -> list[str]:
+        """Names of the claims that are not stale (stale ones are removed)."""
+        out = []
         for entry in self.folder.names():
             if not (entry.startswith(".claim~") and entry.endswith(".npy")):
                 continue
@@ -127,12 +138,17 @@ class Claims:
                     with contextlib.suppress(OSError):
                         self.folder.remove(name + suffix)
                 continue
-            try:
-                keys = self.folder.load_npy(entry, mmap=False)
-            except (OSError, ValueError):  # released meanwhile
-                continue
-            out[name] = _as_bytes(keys)
+            out.append(name)
         return out
+
+    def _keys(self, name: str) -> np.ndarray | None:
+        """The keys of claim ``name`` (read once), or None when it was released meanwhile."""
+        if name not in self._claimed:
+            try:
+                self._claimed[name] = _as_bytes(self.folder.load_npy(name + ".npy", mmap=False))
+            except (OSError, ValueError):
+                return None
+        return self._claimed[name]
 
     def _stale(self, name: str) -> bool:
         if writer_gone(name + ".tmp") is True:
