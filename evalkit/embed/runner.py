@@ -5,7 +5,11 @@ go to the model version in batches of ``version.batch_size`` (concurrently for t
 backend), and each finished batch is written to the cache at once, so an interrupted run
 resumes where it stopped and a sweep reuses earlier jobs' vectors.  The cache holds vectors
 before evalkit's client-side truncation and normalisation (keyed by ``cache_spec(role)``), so
-a sweep over ``dimensions`` embeds each text once.
+a sweep over ``dimensions`` embeds each text once.  Jobs that share a store claim the texts they
+embed (:mod:`evalkit.embed.claims`): a job missing texts another job is embedding waits for them
+and reads them from the store, so a parallel sweep on a cold store embeds each text once.  Only
+vectors the run accepts are stored (:func:`storable`; a run whose vectors fail the checks takes
+back what it stored).
 
 >>> import tempfile
 >>> from evalkit.embed.local import UseM3
