@@ -22,7 +22,12 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(user_numba_dir(os.environ)))
 
 REPO = Path(__file__).resolve().parents[1]
 #: Test files that start a local Ray: one at a time, also across pytest-xdist workers.
-RAY_FILES = {"test_engine_ray.py", "test_ray_catalog.py", "test_ray_existing.py"}
+RAY_FILES = {
+    "test_engine_ray.py",
+    "test_ray_catalog.py",
+    "test_ray_existing.py",
+    "test_store_claims_ray.py",
+}
 
 
 @pytest.fixture(scope="module", autouse=True)

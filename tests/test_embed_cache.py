@@ -224,10 +224,11 @@ def test_concurrent_writers_share_one_spec_safely(tmp_path):
     np.testing.assert_allclose(result.vectors, np.stack([toy_vector(t) for t in texts]), atol=1e-6)
     (spec_dir,) = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
     manifests = list(spec_dir.glob("*.shard.json"))
-    assert len(manifests) == 4  # one (small) shard per writer, none shared
+    assert 1 <= len(manifests) <= 4  # at most one (small) shard per writer, none shared
     with VectorCache(tmp_path / "cache", model.cache_spec("query")) as cache:
         assert len(cache) == 450
-        assert sum(s.rows for s in cache.shards()) == 300 + 300 + 300 + 450
+        # each text stored once: writers claim the texts they embed (issue 26, item 9)
+        assert sum(s.rows for s in cache.shards()) == 450
 
 
 def test_cache_get_put_at_scale_is_exact(tmp_path):
@@ -483,16 +484,18 @@ def test_compact_keeps_shards_holding_rows_it_was_not_given(tmp_path):
 
 
 def test_a_reader_that_listed_the_merged_shards_reads_nothing_wrong(tmp_path):
-    """A reader listed the shards just before another process merged them: the rows of the
-    deleted shards read as not stored (recomputed), never as wrong vectors."""
+    """A reader listed the shards just before another process merged them: the deleted shards'
+    keys are looked up again and found in the merged shard, never read as wrong vectors, and
+    nothing is set aside (their writer removed them: no damage)."""
     with VectorCache(tmp_path, {"backend": "race"}, shard_mb=SMALL_SHARD_MB) as writer:
         keys, vectors = four_shards(writer)
         with VectorCache(tmp_path, {"backend": "race"}) as reader:
             reader._key_index()  # noqa: SLF001 - the reader lists the four shards now
             assert writer.compact(keys, vectors)
             pos, got = reader.get(keys)
-            assert len(pos) < 40
-            np.testing.assert_array_equal(got, vectors[pos])
+            np.testing.assert_array_equal(pos, np.arange(40))
+            np.testing.assert_array_equal(got, vectors)
+            assert not list(Path(reader.dir).glob("*.damaged"))
         with VectorCache(tmp_path, {"backend": "race"}) as later:
             pos, got = later.get(keys)
             np.testing.assert_array_equal(pos, np.arange(40))

@@ -17,7 +17,10 @@ when a run stops on an exception): a process killed with ``kill -9`` loses at mo
 shards, so concurrent writers (sweep jobs, Ray workers, other machines) never share a file.
 Reads build a sorted key index from the shards' key files (16 bytes per vector) and look
 keys up with one vectorised ``searchsorted``; vectors are gathered from memory-mapped shards.
-When the same key is in several shards (two writers raced), the first shard by name wins.
+When the same key is in several shards (two writers raced), the first shard by name wins.  A
+shard that fails to read (a truncated or garbled file) is set aside (renamed ``*.damaged``, or
+left out of the index where the store is read-only) and its keys looked up again, so a copy in a
+good shard wins and later runs never meet it again.
 
 >>> import tempfile, numpy as np
 >>> root = tempfile.mkdtemp()
@@ -47,8 +50,12 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.embed.leftovers import remove_stale_temps
 from evalkit.embed.store import (
+    DAMAGED,
     KEY_BYTES,
+    MANIFEST,
+    Damage,
     Folder,
     Shard,
     list_shards,
@@ -57,6 +64,7 @@ from evalkit.embed.store import (
     read_vectors,
     read_vectors_into,
     remove_shard,
+    set_aside,
     write_shard,
     writer_name,
 )
@@ -206,12 +214,38 @@ class VectorCache:
         self._pending_vectors: list[np.ndarray] = []
         self._pending_rows = 0
         self._index: _KeyIndex | None = None
+        self._excluded: set[str] = set()  # damaged shards left out (set aside, or read-only)
+        if not self.read_only:
+            remove_stale_temps(self.folder)  # what a kill -9 mid-write (a merge) left behind
 
     # ------------------------------------------------------------------ API
 
     def shards(self) -> list[Shard]:
-        """The committed shards of this spec (sorted by name)."""
-        return list_shards(self.folder)
+        """The committed shards of this spec (sorted by name), damaged ones left out."""
+        return [s for s in list_shards(self.folder) if s.name not in self._excluded]
+
+    @property
+    def stored_dim(self) -> int:
+        """The dimension of the vectors stored for this spec (0 when none are)."""
+        with self._lock:
+            return self._key_index().dim
+
+    def outdated(self) -> bool:
+        """Whether shards were added or removed since this object last read the store."""
+        with self._lock:
+            if self._index is None:
+                return True
+            now = {
+                e[: -len(MANIFEST)]
+                for e in self.folder.names()
+                if e.endswith(MANIFEST) and not e.startswith(".")
+            }
+            return now - self._excluded != {s.name for s in self._index.shards}
+
+    def refresh(self) -> None:
+        """Read the store's shards again on the next :meth:`get` (another process wrote some)."""
+        with self._lock:
+            self._index = None
 
     def __len__(self) -> int:
         with self._lock:
@@ -234,9 +268,7 @@ class VectorCache:
             if n == 0:
                 return np.zeros(0, dtype=np.int64), None
             self._flush()
-            index = self._key_index()
-            pos, rows = index.lookup(query)
-            pos, vectors, unit = index.gather(pos, rows)
+            pos, vectors, unit = self._get(query)
             self.last_unit_norm = unit
             self.stats.hits += len(pos)
             self.stats.misses += n - len(pos)
@@ -311,6 +343,19 @@ class VectorCache:
             self._index = None
             return True
 
+    def discard(self) -> int:
+        """Take back what this object stored: its buffered rows and the shards it wrote (vectors
+        the run refused after they were written).  Returns the rows removed."""
+        with self._lock:
+            self._pending_keys, self._pending_vectors, self._pending_rows = [], [], 0
+            rows = 0
+            for shard in self._own:
+                remove_shard(self.folder, shard)
+                rows += shard.rows
+            self._own = []
+            self._index = None
+            return rows
+
     def close(self) -> None:
         with self._lock:
             self._flush()
@@ -362,8 +407,63 @@ class VectorCache:
 
     def _key_index(self) -> _KeyIndex:
         if self._index is None:
-            self._index = _KeyIndex.load(self.folder, self.shards())
+            index = _KeyIndex.load(self.folder, self.shards())
+            if index.damaged:  # left out of this index already
+                self._set_aside(index.damaged)
+                index.damaged = {}
+            self._index = index
         return self._index
+
+    def _get(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
+        """(positions found, their vectors, all unit-norm).  A shard found damaged while reading
+        is set aside and the keys it held are looked up again, so a copy in a good shard wins."""
+        index = self._key_index()
+        pos, vectors, unit = index.gather(*index.lookup(query))
+        if not index.damaged:
+            return pos, vectors, unit
+        self._set_aside(index.damaged)  # each pass leaves out at least one more shard
+        self._index = None
+        rest = np.setdiff1d(np.arange(len(query)), pos, assume_unique=True)
+        if not len(rest):
+            return pos, vectors, unit
+        more, extra, extra_unit = self._get(query[rest])
+        if extra is None:
+            return pos, vectors, unit
+        if vectors is None:
+            return rest[more], extra, extra_unit
+        both = np.concatenate([pos, rest[more]])
+        order = np.argsort(both, kind="stable")
+        return both[order], np.concatenate([vectors, extra])[order], unit and extra_unit
+
+    def _set_aside(self, damaged: Damage) -> None:
+        """Leave the damaged shards out of this object's index, and out of the store (renamed
+        ``*.damaged``) where it may be written: later runs read their rows from good shards."""
+        drop = (
+            f"`evalkit task=vectors vectors.drop={self.spec_hash[:12]}` deletes this spec's vectors"
+        )
+        for name, reason in damaged.items():
+            self._excluded.add(name)
+            if not self.read_only and set_aside(self.folder, name):
+                log.warning(
+                    "vector store %s: shard %s is damaged (%s); set aside as %s.*%s, its rows are "
+                    "read from other shards or embedded again (`evalkit task=vectors` lists it; %s)",
+                    self.dir,
+                    name,
+                    reason,
+                    name,
+                    DAMAGED,
+                    drop,
+                )
+            elif self.folder.exists(name + MANIFEST):
+                log.warning(
+                    "vector store %s: shard %s is damaged (%s) and cannot be set aside (the store "
+                    "is read-only): its rows are embedded again (%s)",
+                    self.dir,
+                    name,
+                    reason,
+                    drop,
+                )
+            # else its writer removed it meanwhile (a merge): not damage
 
 
 #: Stores already reported read-only in this process (one warning each).
@@ -473,6 +573,7 @@ class _KeyIndex:
         self.shards = shards
         self.starts = starts  # first global row of each shard (len(shards) + 1)
         self.keys = keys  # (rows, KEY_BYTES), in shard order
+        self.damaged: Damage = {}  # shards found damaged while loading or reading: set aside
         self._table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         dims = {s.dim for s in shards}
         if len(dims) > 1:
@@ -504,16 +605,18 @@ class _KeyIndex:
 
     @classmethod
     def load(cls, folder: Folder, shards: list[Shard]) -> _KeyIndex:
-        good, parts = [], []
+        good, parts, damaged = [], [], {}
         for shard in shards:
-            keys = read_keys(folder, shard)
+            keys = read_keys(folder, shard, damaged)
             if keys is not None:
                 good.append(shard)
                 parts.append(keys)
         starts = np.zeros(len(good) + 1, dtype=np.int64)
         starts[1:] = np.cumsum([s.rows for s in good])
         keys = np.concatenate(parts) if parts else np.zeros((0, KEY_BYTES), np.uint8)
-        return cls(folder, good, keys, starts)
+        index = cls(folder, good, keys, starts)
+        index.damaged = damaged
+        return index
 
     def lookup(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(positions in ``query`` found, their global rows), positions ascending."""
@@ -576,7 +679,7 @@ class _KeyIndex:
             s = int(used[0])
             first = int(local[0])
             if np.array_equal(local, np.arange(first, first + len(local))):
-                mm = read_vectors(self.folder, self.shards[s])
+                mm = read_vectors(self.folder, self.shards[s], self.damaged)
                 if mm is not None:
                     return pos, mm[first : first + len(local)], self.shards[s].unit_norm
         out = populated_empty((len(pos), self.dim))
@@ -602,7 +705,7 @@ class _KeyIndex:
             if m * SPARSE < shard.rows <= block_rows and not self.folder.remote:
                 # a few rows of a shard (a retrieved-pairs read): from its memory map, only the
                 # pages they sit on are read
-                mm = read_vectors(self.folder, shard)
+                mm = read_vectors(self.folder, shard, self.damaged)
                 if mm is None:
                     ok[sel] = False
                     continue
@@ -625,7 +728,7 @@ class _KeyIndex:
                 most = int(np.diff(bounds).max())  # keys may repeat: more rows than a shard
                 buf = populated_empty((biggest, self.dim))  # one shard at a time, reused
                 rows_buf = populated_empty((most, self.dim))  # its selected rows, reused
-            vectors = read_vectors_into(self.folder, shard, buf)
+            vectors = read_vectors_into(self.folder, shard, buf, self.damaged)
             if vectors is None:
                 ok[sel] = False
                 continue
@@ -637,7 +740,7 @@ class _KeyIndex:
         def read_run(run: tuple[Shard, np.ndarray, int]) -> bool:
             shard, sel, first = run
             a, m = int(sel[0]), len(sel)
-            return read_rows_into(self.folder, shard, first, out[a : a + m])
+            return read_rows_into(self.folder, shard, first, out[a : a + m], self.damaged)
 
         workers = min(READ_THREADS, len(runs))
         if workers > 1:  # readinto releases the GIL: page faults and copies on every core
@@ -666,7 +769,7 @@ class _KeyIndex:
         for b0 in np.unique(rows // size) * size:
             i0, i1 = np.searchsorted(rows, [b0, b0 + size])
             block = buf[: min(size, shard.rows - int(b0))]
-            if not read_rows_into(self.folder, shard, int(b0), block):
+            if not read_rows_into(self.folder, shard, int(b0), block, self.damaged):
                 return False
             out[sel[i0:i1]] = block[rows[i0:i1] - b0]
         return True

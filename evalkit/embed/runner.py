@@ -5,7 +5,11 @@ go to the model version in batches of ``version.batch_size`` (concurrently for t
 backend), and each finished batch is written to the cache at once, so an interrupted run
 resumes where it stopped and a sweep reuses earlier jobs' vectors.  The cache holds vectors
 before evalkit's client-side truncation and normalisation (keyed by ``cache_spec(role)``), so
-a sweep over ``dimensions`` embeds each text once.
+a sweep over ``dimensions`` embeds each text once.  Jobs that share a store claim the texts they
+embed (:mod:`evalkit.embed.claims`): a job missing texts another job is embedding waits for them
+and reads them from the store, so a parallel sweep on a cold store embeds each text once.  Only
+vectors the run accepts are stored (:func:`storable`; a run whose vectors fail the checks takes
+back what it stored).
 
 >>> import tempfile
 >>> from evalkit.embed.local import UseM3
@@ -47,8 +51,9 @@ from evalkit.embed.cache import (
     keys_distinct,
     text_key_array,
 )
+from evalkit.embed.claims import Claims
 from evalkit.embed.store import unit_norm
-from evalkit.embed.vector_checks import ROLE_NAMES, check_vectors
+from evalkit.embed.vector_checks import ROLE_NAMES, bad_rows, check_vectors
 from evalkit.errors import EndpointError
 
 log = logging.getLogger(__name__)
@@ -82,9 +87,21 @@ class _Assembler:
         self.expect_dim = expect_dim
         self.matrix: np.ndarray | None = None
         self.owned = False
+        #: the dimension of what the store already holds for this spec (0: nothing), and the
+        #: command that deletes it
+        self.store_dim = 0
+        self.store_drop = ""
 
     def _check_first(self, d: int, source: str) -> None:
         role = ROLE_NAMES.get(self.role, self.role)
+        if self.store_dim and d != self.store_dim:
+            raise EndpointError(
+                f"model version {self.name!r}: the {source} {role} vectors have {d} dimensions "
+                f"but the vector store holds {self.store_dim}-dimensional ones for this spec in "
+                f"{self.cache_dir} (the served model changed behind an unchanged name? set "
+                f"models.{self.name}.revision, or delete them: {self.store_drop}) "
+                f"(expected {self.store_dim} dimensions)"
+            )
         if self.requested_dim is not None and d < self.requested_dim:
             raise EndpointError(
                 f"model version {self.name!r}: the first {source} {role} vectors have {d} "
@@ -108,13 +125,69 @@ class _Assembler:
             self.matrix = np.empty((self.n, vectors.shape[1]), dtype=np.float32)
             self.owned = True
         elif vectors.shape[1] != self.matrix.shape[1]:
+            self._check_first(vectors.shape[1], source)  # the store's dimension: say so
+            kept = (
+                "" if self.cache_dir is None else f"; the {vectors.shape[1]}-d ones were not stored"
+            )
             raise EndpointError(
                 f"model version {self.name!r}: {source} vectors have {vectors.shape[1]} "
                 f"dimensions but earlier ones have {self.matrix.shape[1]} (the served model "
-                f"changed behind an unchanged spec? set the version's revision or clear "
-                f"{self.cache_dir}) (expected one dimension)"
+                f"changed behind an unchanged spec? set models.{self.name}.revision) "
+                f"(expected one dimension{kept})"
             )
         self.matrix[positions] = vectors
+
+
+class _InOrder:
+    """Finished batches of one round of embedding, put into the store in batch order.
+
+    Batches may finish out of order (concurrent requests): putting them in batch order keeps the
+    texts in order in the shards, so a warm rerun reads them as runs.  Only vectors the run
+    accepts are put: a batch of another dimension stops the run before it gets here, NaN,
+    infinite and all-zero rows are left out (:func:`storable`).
+    """
+
+    def __init__(self, cache: VectorCache | None) -> None:
+        self.cache = cache
+        self.finished: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.next = 0
+
+    def start(self) -> None:
+        """A new round: batches numbered from 0 again (the last round was put already)."""
+        self.put_all()
+        self.next = 0
+
+    def add(self, i: int, keys: np.ndarray, vectors: np.ndarray) -> None:
+        if self.cache is None:
+            return
+        self.finished[i] = storable(keys, vectors)
+        while self.next in self.finished:
+            self.cache.put(*self.finished.pop(self.next))
+            self.next += 1
+
+    def put_all(self) -> None:
+        """Put every finished batch now, in whatever order (the round ended or stopped)."""
+        if self.cache is None:
+            return
+        for j in sorted(self.finished):
+            self.cache.put(*self.finished.pop(j))
+
+
+def storable(keys: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of a batch the store may keep: not NaN, infinite or all zeros (the run's checks
+    refuse those; a stored one would fail every rerun).
+
+    >>> vectors = np.array([[1, 0], [0, 0], [0, np.nan], [0, 1]], np.float32)
+    >>> keys, kept = storable(np.arange(4, dtype=np.uint8).reshape(4, 1), vectors)
+    >>> keys.ravel().tolist(), kept.tolist()
+    ([0, 3], [[1.0, 0.0], [0.0, 1.0]])
+    """
+    nonfinite, zero = bad_rows(vectors)
+    if not len(nonfinite) and not len(zero):
+        return keys, vectors
+    keep = np.ones(len(vectors), dtype=bool)
+    keep[nonfinite], keep[zero] = False, False
+    return keys[keep], vectors[keep]
 
 
 def unique_texts(texts: list[str]) -> tuple[list[str], np.ndarray | None]:
@@ -191,15 +264,14 @@ def embed_texts(
             spec_dir, spec_name = cache.dir, cache.spec_hash[:12]
             keys = all_keys if inverse is None else text_key_array(unique)
             hit_pos, hit_vectors = cache.get(keys)
+            out.store_dim = cache.stored_dim
+            out.store_drop = f"`evalkit task=vectors vectors.drop={spec_name}`"
             if hit_vectors is not None:
                 unit = cache.last_unit_norm
                 out.place(hit_pos, hit_vectors, "cached")
                 filled[hit_pos] = True
                 n_cached = len(hit_pos)
         missing = np.flatnonzero(~filled)
-        bs = version.batch_size
-        batch_pos = [missing[i : i + bs] for i in range(0, len(missing), bs)]
-        batches = [[unique[j] for j in pos] for pos in batch_pos]
         bar = stack.enter_context(
             tqdm(
                 total=len(missing),
@@ -209,40 +281,71 @@ def embed_texts(
                 leave=False,
             )
         )
+        putter = _InOrder(cache)
+        # jobs sharing the store claim the texts they embed: each text is embedded once
+        claims = (
+            Claims(cache.folder)
+            if cache is not None and not cache.read_only and len(missing)
+            else None
+        )
 
-        # Batches may finish out of order (concurrent requests): they are put into the store in
-        # batch order, so the shards hold the texts in order and a warm rerun reads them as runs.
-        finished: dict[int, np.ndarray] = {}
-        next_put = 0
+        def settle() -> None:
+            """This round's vectors into the store, then its claim released (waiters read them)."""
+            try:
+                putter.put_all()
+                if cache is not None and claims is not None:
+                    cache.flush()
+            finally:
+                if claims is not None:
+                    claims.release()
 
-        def put_in_order(flush_all: bool = False) -> None:
-            nonlocal next_put
-            if cache is None:
-                return
-            while next_put in finished:
-                cache.put(keys[batch_pos[next_put]], finished.pop(next_put))
-                next_put += 1
-            if flush_all:  # stopping: keep every finished batch, in whatever order
-                for j in sorted(finished):
-                    cache.put(keys[batch_pos[j]], finished.pop(j))
+        stack.callback(settle)  # also when the run stops on an error, before the cache closes
 
-        stack.callback(put_in_order, True)  # runs before the cache closes (LIFO)
+        def embed(todo: np.ndarray) -> None:
+            bs = version.batch_size
+            batch_pos = [todo[i : i + bs] for i in range(0, len(todo), bs)]
+            putter.start()
 
-        def on_batch(i: int, vectors: np.ndarray) -> None:
-            nonlocal unit
-            pos = batch_pos[i]
-            if cache is not None:
-                finished[i] = vectors
-                put_in_order()
-            unit = unit and unit_norm(vectors)
-            out.place(pos, vectors, "new")
-            filled[pos] = True
-            bar.update(len(pos))
+            def on_batch(i: int, vectors: np.ndarray) -> None:
+                nonlocal unit
+                pos = batch_pos[i]
+                out.place(pos, vectors, "new")  # raises on a wrong dimension: not stored
+                putter.add(i, keys[pos] if cache is not None else keys, vectors)
+                unit = unit and unit_norm(vectors)
+                filled[pos] = True
+                bar.update(len(pos))
 
-        if batches:
-            version.embed_batches(
-                batches, role, on_batch=on_batch, request_log=rlog, finalize=False
-            )
+            if batch_pos:
+                batches = [[unique[j] for j in pos] for pos in batch_pos]
+                version.embed_batches(
+                    batches, role, on_batch=on_batch, request_log=rlog, finalize=False
+                )
+
+        def from_store(positions: np.ndarray) -> np.ndarray:
+            """Place the rows of ``positions`` another job stored meanwhile; those still missing."""
+            nonlocal unit, n_cached
+            if cache is None or not len(positions) or not cache.outdated():
+                return positions
+            cache.refresh()
+            got_pos, got = cache.get(keys[positions])
+            if got is not None:
+                unit = unit and cache.last_unit_norm
+                out.place(positions[got_pos], got, "cached")
+                filled[positions[got_pos]] = True
+                n_cached += len(got_pos)
+                bar.update(len(got_pos))
+            return positions[~filled[positions]]
+
+        todo = missing
+        while len(todo):
+            mine = claims.take(keys[todo]) if claims is not None else np.ones(len(todo), bool)
+            embed(from_store(todo[mine]))  # stored by a job that finished since we looked: read
+            settle()
+            theirs = todo[~mine]
+            if not len(theirs) or claims is None:
+                break
+            claims.wait(keys[theirs])  # another job embeds them: read them from the store
+            todo = from_store(theirs)  # what it did not store (it failed): claimed again
         if (
             cache is not None
             and compact_mb is not None
@@ -251,7 +354,7 @@ def embed_texts(
             and filled.all()
             and out.matrix.nbytes >= compact_mb * 2**20
         ):  # every text embedded now, in several shards: one file, read back without a copy
-            put_in_order(True)
+            putter.put_all()
             if cache.compact(keys, out.matrix):
                 log.info("%s/%s: %d vectors merged into one shard", version.name, role, len(keys))
 
@@ -272,7 +375,13 @@ def embed_texts(
                 if n_cached and spec_dir is not None
                 else ""
             )
-            check_vectors(out.matrix, version.name, role, version.dimensions, hint)
+            try:
+                check_vectors(out.matrix, version.name, role, version.dimensions, hint)
+            except EndpointError:
+                if cache is not None and (taken := cache.discard()):
+                    log.info("%s/%s: %d refused vectors taken back from the store", version.name,
+                             role, taken)  # fmt: skip
+                raise
         vectors = version.finalize(out.matrix, unit_norm=unit, in_place=out.owned)
         if inverse is not None:
             vectors = vectors[inverse]

@@ -7,6 +7,9 @@ A store folder holds one sub-folder per cache spec (``<sha256(spec)[:32]>/``, se
     <shard>.keys.npy                  uint8 (rows, 16): the 16-byte text keys
     <shard>.vectors.npy               float32 (rows, dim): their vectors
     <shard>.shard.json                manifest, written LAST: {"rows", "dim", "unit_norm", ...}
+    <shard>.*.damaged                 a shard that failed to read, set aside (:func:`set_aside`)
+    .<file>~<host>~<pid>~<rnd>.tmp    a write in progress, or one a kill left (:mod:`.leftovers`)
+    .claim~...                        texts a job is embedding now (:mod:`.claims`)
 
 A shard exists once its manifest exists: writers put the two ``.npy`` files first and the
 manifest last (each written to a temporary name and renamed on a local disk; a single object
@@ -29,6 +32,8 @@ go through ``fsspec`` (installed with ``datasets``; S3 needs ``s3fs``).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import json
 import logging
@@ -44,7 +49,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from evalkit.errors import ConfigError
+from evalkit.embed.leftovers import temp_files, temp_name
+from evalkit.errors import ConfigError, disk_full
 from evalkit.text_keys import KEY_BYTES
 
 log = logging.getLogger(__name__)
@@ -139,7 +145,7 @@ class Folder:
             with self.fs.open(self._full(name), "wb") as f:
                 fill(f)
             return
-        tmp = self.path / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp = self.path / temp_name(name)
         try:
             with open(tmp, "wb") as f:
                 fill(f)
@@ -147,8 +153,10 @@ class Folder:
                 if fsync:
                     os.fsync(f.fileno())
             os.replace(tmp, self.path / name)
-        except BaseException:  # a full disk or Ctrl-C: leave no partial file behind
+        except BaseException as exc:  # a full disk or Ctrl-C: leave no partial file behind
             tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise disk_full(exc, self.path / name) from exc
             raise
 
     def read_bytes(self, name: str) -> bytes:
@@ -168,6 +176,30 @@ class Folder:
             self.fs.rm(self._full(name))
         else:
             (self.path / name).unlink(missing_ok=True)
+
+    def create_exclusive(self, name: str, data: bytes) -> bool:
+        """Create ``name`` holding ``data`` unless it exists (``O_EXCL`` locally, NFS included;
+        mode ``"xb"`` on fsspec filesystems): False when it exists."""
+        try:
+            if self.remote:
+                with self.fs.open(self._full(name), "xb") as f:
+                    f.write(data)
+                return True
+            fd = os.open(self.path / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return True
+
+    def rename(self, name: str, new: str) -> None:
+        """Rename an entry (``FileNotFoundError`` when it is gone)."""
+        if self.remote:
+            if not self.fs.exists(self._full(name)):
+                raise FileNotFoundError(errno.ENOENT, "No such file", self._full(name))
+            self.fs.mv(self._full(name), self._full(new))
+        else:
+            os.rename(self.path / name, self.path / new)
 
 
 @dataclass(frozen=True)
@@ -270,63 +302,72 @@ def list_shards(folder: Folder) -> list[Shard]:
     return shards
 
 
-def read_keys(folder: Folder, shard: Shard) -> np.ndarray | None:
-    """The shard's keys (rows, 16), or None (logged) when the file is missing or the wrong shape."""
+#: Where read failures are recorded: shard name -> what is wrong (a damaged shard; callers set it
+#: aside with :func:`set_aside`).
+Damage = dict[str, str]
+
+
+def _failed(folder: Folder, shard: Shard, err: Exception | str, damaged: Damage | None) -> None:
+    """A shard read failed: content damage (or a file missing) is recorded in ``damaged`` for the
+    caller to set aside; anything else (an I/O or network error) is logged and its rows recomputed."""
+    if damaged is not None and (
+        isinstance(err, str | ValueError)
+        or (isinstance(err, FileNotFoundError) and not folder.remote)
+    ):
+        damaged.setdefault(shard.name, str(err))
+        return
+    log.warning(
+        "vector store %s: shard %s unreadable (%s); recomputing it", folder.url, shard.name, err
+    )
+
+
+def read_keys(folder: Folder, shard: Shard, damaged: Damage | None = None) -> np.ndarray | None:
+    """The shard's keys (rows, 16), or None when the file is missing or the wrong shape (recorded
+    in ``damaged`` when given, else logged)."""
     try:
         keys = folder.load_npy(shard.keys_file, mmap=False)
     except (OSError, ValueError) as err:
-        log.warning(
-            "vector store %s: shard %s unreadable (%s); recomputing it", folder.url, shard.name, err
-        )
+        _failed(folder, shard, err, damaged)
         return None
     if keys.dtype != np.uint8 or keys.shape != (shard.rows, KEY_BYTES):
-        log.warning(
-            "vector store %s: shard %s keys have shape %s (expected (%d, %d)); recomputing it",
-            folder.url,
-            shard.name,
-            keys.shape,
-            shard.rows,
-            KEY_BYTES,
-        )
+        what = f"keys of shape {keys.shape} (expected ({shard.rows}, {KEY_BYTES}))"
+        _failed(folder, shard, what, damaged)
         return None
     return keys
 
 
-def read_vectors(folder: Folder, shard: Shard) -> np.ndarray | None:
-    """The shard's vectors (memory-mapped when local), or None (logged) when damaged."""
+def read_vectors(folder: Folder, shard: Shard, damaged: Damage | None = None) -> np.ndarray | None:
+    """The shard's vectors (memory-mapped when local), or None when damaged (recorded in
+    ``damaged`` when given, else logged)."""
     try:
         vectors = folder.load_npy(shard.vectors_file, mmap=True)
     except (OSError, ValueError) as err:
-        log.warning(
-            "vector store %s: shard %s unreadable (%s); recomputing it", folder.url, shard.name, err
-        )
+        _failed(folder, shard, err, damaged)
         return None
     if vectors.dtype != np.float32 or vectors.shape != (shard.rows, shard.dim):
-        log.warning(
-            "vector store %s: shard %s vectors have shape %s (expected (%d, %d)); recomputing it",
-            folder.url,
-            shard.name,
-            vectors.shape,
-            shard.rows,
-            shard.dim,
-        )
+        what = f"vectors of shape {vectors.shape} (expected ({shard.rows}, {shard.dim}))"
+        _failed(folder, shard, what, damaged)
         return None
     return vectors
 
 
-def read_vectors_into(folder: Folder, shard: Shard, out: np.ndarray) -> np.ndarray | None:
+def read_vectors_into(
+    folder: Folder, shard: Shard, out: np.ndarray, damaged: Damage | None = None
+) -> np.ndarray | None:
     """The shard's vectors read into ``out`` (a writable float32 buffer of at least
-    ``rows * dim`` values) as a (rows, dim) view of it; ``None`` (logged) when damaged."""
+    ``rows * dim`` values) as a (rows, dim) view of it; ``None`` when damaged."""
     view = out.reshape(-1)[: shard.rows * shard.dim].reshape(shard.rows, shard.dim)
-    return view if read_rows_into(folder, shard, 0, view) else None
+    return view if read_rows_into(folder, shard, 0, view, damaged) else None
 
 
-def read_rows_into(folder: Folder, shard: Shard, start: int, out: np.ndarray) -> bool:
+def read_rows_into(
+    folder: Folder, shard: Shard, start: int, out: np.ndarray, damaged: Damage | None = None
+) -> bool:
     """Rows ``start .. start + len(out)`` of the shard read into ``out`` (C-contiguous float32
-    (m, dim)): one ``readinto`` from the page cache, no page faults on a mapping.  False (logged)
-    when the shard is damaged."""
+    (m, dim)): one ``readinto`` from the page cache, no page faults on a mapping.  False when the
+    shard is damaged (recorded in ``damaged`` when given, else logged)."""
     if folder.remote:
-        vectors = read_vectors(folder, shard)
+        vectors = read_vectors(folder, shard, damaged)
         if vectors is None:
             return False
         out[...] = vectors[start : start + len(out)]
@@ -346,16 +387,40 @@ def read_rows_into(folder: Folder, shard: Shard, start: int, out: np.ndarray) ->
             if f.readinto(memoryview(out).cast("B")) != out.nbytes:
                 raise ValueError("file is shorter than its header says")
     except (OSError, ValueError) as err:
-        log.warning(
-            "vector store %s: shard %s unreadable (%s); recomputing it", folder.url, shard.name, err
-        )
+        _failed(folder, shard, err, damaged)
         return False
     return True
 
 
+#: Suffix a damaged shard's files get when set aside (``<shard>.shard.json.damaged``, ...).
+DAMAGED = ".damaged"
+
+
+def set_aside(folder: Folder, name: str) -> bool:
+    """Take the damaged shard ``name`` out of the store: its manifest is renamed first (readers
+    stop listing it), then its ``.npy`` files, each to ``<file>.damaged``.  False when its
+    manifest is gone (its writer removed the shard: not damage) or cannot be renamed (a
+    read-only store: the caller leaves it out of its own index)."""
+    try:
+        folder.rename(name + MANIFEST, name + MANIFEST + DAMAGED)
+    except OSError:
+        return False
+    for suffix in (".keys.npy", ".vectors.npy"):
+        with contextlib.suppress(OSError):
+            folder.rename(name + suffix, name + suffix + DAMAGED)
+    return True
+
+
+def damaged_shards(folder: Folder) -> list[str]:
+    """Names of the shards set aside as damaged in a spec folder."""
+    tail = MANIFEST + DAMAGED
+    return [n[: -len(tail)] for n in folder.names() if n.endswith(tail)]
+
+
 @dataclass(frozen=True)
 class SpecSummary:
-    """What the store holds for one spec (``evalkit task=vectors``)."""
+    """What the store holds for one spec (``evalkit task=vectors``).  ``nbytes`` counts every file
+    of the folder's shards, damaged shards and temporary files included."""
 
     hash: str
     spec: dict[str, Any]
@@ -364,39 +429,68 @@ class SpecSummary:
     dims: tuple[int, ...]
     nbytes: int
     unit_norm: bool
+    damaged: tuple[str, ...] = ()  # names of the shards set aside as damaged (``*.damaged``)
+    temp_files: int = 0  # temporary files (a write in progress, or left by a killed writer)
+    temp_bytes: int = 0
+
+    @property
+    def empty(self) -> bool:
+        """No shard, damaged or not: a run stopped before it stored anything."""
+        return self.shards == 0 and not self.damaged
+
+
+def _is_spec_folder(name: str) -> bool:
+    return len(name) == 32 and all(c in "0123456789abcdef" for c in name)
+
+
+def _damaged_bytes(folder: Folder, names: list[str]) -> int:
+    total = 0
+    for name in names:
+        for suffix in (MANIFEST, ".keys.npy", ".vectors.npy"):
+            with contextlib.suppress(OSError):
+                total += folder.size(name + suffix + DAMAGED)
+    return total
+
+
+def summarize(name: str, sub: Folder) -> SpecSummary:
+    """What the spec folder ``sub`` (named ``name``) holds."""
+    try:
+        spec = json.loads(sub.read_bytes("spec.json"))
+    except (OSError, ValueError):
+        spec = {}
+    shards = list_shards(sub)
+    damaged = damaged_shards(sub)
+    temps = temp_files(sub)
+    temp_bytes = sum(t.nbytes for t in temps)
+    return SpecSummary(
+        hash=name,
+        spec=spec,
+        shards=len(shards),
+        rows=sum(s.rows for s in shards),
+        dims=tuple(sorted({s.dim for s in shards})),
+        nbytes=sum(s.nbytes for s in shards) + _damaged_bytes(sub, damaged) + temp_bytes,
+        unit_norm=all(s.unit_norm for s in shards),
+        damaged=tuple(damaged),
+        temp_files=len(temps),
+        temp_bytes=temp_bytes,
+    )
 
 
 def inventory(root: str | os.PathLike[str]) -> list[SpecSummary]:
     """One :class:`SpecSummary` per spec folder under ``root`` (rows counted from manifests,
-    duplicates across writers included).
+    duplicates across writers included; a folder an interrupted run left empty too).
 
     >>> import tempfile
     >>> inventory(tempfile.mkdtemp())
     []
     """
     top = Folder(root)
-    out = []
-    for name in top.names():
-        sub = top.child(name)
-        if name.startswith(".") or not sub.exists("spec.json"):
-            continue
-        try:
-            spec = json.loads(sub.read_bytes("spec.json"))
-        except (OSError, ValueError):
-            spec = {}
-        shards = list_shards(sub)
-        out.append(
-            SpecSummary(
-                hash=name,
-                spec=spec,
-                shards=len(shards),
-                rows=sum(s.rows for s in shards),
-                dims=tuple(sorted({s.dim for s in shards})),
-                nbytes=sum(s.nbytes for s in shards),
-                unit_norm=all(s.unit_norm for s in shards),
-            )
-        )
-    return out
+    return [
+        summarize(name, top.child(name))
+        for name in top.names()
+        if _is_spec_folder(name)
+        or (not name.startswith(".") and top.child(name).exists("spec.json"))
+    ]
 
 
 def drop_spec(root: str | os.PathLike[str], prefix: str) -> SpecSummary:

@@ -35,7 +35,8 @@ import numpy as np
 
 from evalkit import errors
 from evalkit.embed.base import RequestLog, check_role, check_texts
-from evalkit.embed.cache import VectorCache, text_keys
+from evalkit.embed.cache import VectorCache, as_key_array, text_keys
+from evalkit.embed.runner import storable
 from evalkit.embed.store import Folder
 from evalkit.errors import EndpointError, EvalkitError
 
@@ -295,7 +296,8 @@ def embed_on_ray(
                 roles = np.asarray(batch["role"]).astype(str)
                 for role in dict.fromkeys(roles.tolist()):
                     take = np.flatnonzero(roles == role)
-                    caches[role].put([keys[role][j] for j in batch["pos"][take]], vectors[take])
+                    role_keys = as_key_array([keys[role][j] for j in batch["pos"][take]])
+                    caches[role].put(*storable(role_keys, vectors[take]))  # no NaN / zero rows
                     out[role].n_embedded += len(take)
                 for tally in tallies:
                     out[tally["role"]].add(tally)

@@ -1,8 +1,12 @@
 """``evalkit task=vectors``: what the vector store (``cache.dir``) holds, per model version.
 
 Every spec folder of the store is one line: the configured version and role whose cache spec it
-is (or ``-`` when no selected version has that spec, e.g. an older revision), its shards, the
-vectors they hold (rows; two writers racing on a text both count), the dimension and the size.
+is (or ``-`` when no selected version has that spec, e.g. an older revision), what sets the spec
+apart (chunking, prefix or ``input_type``, dimensions sent to the server, revision), its shards,
+the vectors they hold (rows; two writers racing on a text both count), the dimension, the size on
+disk, and its state: ``ok``, ``empty`` (a run stopped before it stored anything), shards set aside
+as damaged, temporary files (a write in progress, or left by a killed writer: the next writer of
+that spec removes them once stale).
 
     evalkit task=vectors                                 # the default store and models
     evalkit task=vectors cache.dir=s3://bucket/vectors models=[e5_small_openai]
@@ -26,12 +30,62 @@ from omegaconf import DictConfig
 
 from evalkit.embed.base import ROLES
 from evalkit.embed.cache import spec_hash
+from evalkit.embed.leftovers import TEMP_STALE_S
 from evalkit.embed.store import SpecSummary, drop_spec, inventory
 from evalkit.instantiate import build
 
 log = logging.getLogger(__name__)
 
-HEADER = ("version", "role", "spec", "backend", "shards", "vectors", "dim", "unit-norm", "MB")
+HEADER = (
+    "version",
+    "role",
+    "spec",
+    "backend",
+    "variant",
+    "shards",
+    "vectors",
+    "dim",
+    "unit-norm",
+    "MB",
+    "state",
+)
+
+
+def variant(spec: dict[str, Any]) -> str:
+    """What sets a spec apart from its siblings of one backend and model, or ``-``.
+
+    >>> variant({"chunking": {"size": 256, "overlap": 32, "pooling": "mean"}, "prefix": "query: "})
+    "chunks 256/32 mean, prefix 'query: '"
+    >>> variant({"dimensions": 128, "send_dimensions": True, "input_type": "passage"})
+    'input_type passage, dimensions 128 (sent)'
+    """
+    parts = []
+    chunking = spec.get("chunking") or {}
+    if chunking.get("size"):
+        parts.append(
+            f"chunks {chunking['size']}/{chunking.get('overlap', 0)} {chunking.get('pooling', '')}"
+        )
+    if spec.get("prefix"):
+        parts.append(f"prefix {spec['prefix']!r}")
+    if spec.get("input_type"):
+        parts.append(f"input_type {spec['input_type']}")
+    if spec.get("dimensions"):
+        parts.append(f"dimensions {spec['dimensions']} (sent)")
+    if spec.get("revision"):
+        parts.append(f"revision {spec['revision']}")
+    return ", ".join(p.strip() for p in parts) or "-"
+
+
+def state(s: SpecSummary) -> str:
+    """``ok``, ``empty``, or what else the folder holds (damaged shards, temporary files)."""
+    notes = []
+    if s.damaged:
+        notes.append(f"{len(s.damaged)} damaged")
+    if s.temp_files:
+        notes.append(f"{s.temp_files} temp ({s.temp_bytes / 1e6:,.1f} MB)")
+    if s.empty and not s.temp_files:
+        notes.append("empty")
+    return ", ".join(notes) or "ok"
 
 
 def configured_specs(versions: list[Any]) -> dict[str, tuple[str, str]]:
@@ -63,11 +117,13 @@ def store_rows(
                 role,
                 s.hash[:12],
                 backend,
+                variant(s.spec),
                 str(s.shards),
                 f"{s.rows:,}",
                 "/".join(str(d) for d in s.dims) or "-",
                 "yes" if s.unit_norm else "no",
                 f"{s.nbytes / 1e6:,.1f}",
+                state(s),
             )
         )
     rows.sort(key=lambda r: (r[0] == "-", r[0], r[1]))
@@ -106,7 +162,37 @@ def run_vectors_task(cfg: DictConfig) -> int:
     ]
     if missing:
         print(f"nothing stored yet for: {', '.join(missing)}")
+    for line in notes(summaries):
+        print(line)
     return 0
+
+
+def notes(summaries: list[SpecSummary]) -> list[str]:
+    """One line per kind of leftover the table's ``state`` column shows, with what to do."""
+    out = []
+    damaged = [f"{s.hash[:12]}: {', '.join(s.damaged)}" for s in summaries if s.damaged]
+    if damaged:
+        out.append(
+            f"damaged shards set aside (*.damaged, no longer read) - {'; '.join(damaged)} - "
+            "their rows were read from good shards or embedded again; `evalkit task=vectors "
+            "vectors.drop=<spec>` deletes a spec's folder"
+        )
+    temps = [s for s in summaries if s.temp_files]
+    if temps:
+        n, mb = sum(s.temp_files for s in temps), sum(s.temp_bytes for s in temps) / 1e6
+        out.append(
+            f"{n} temporary file(s), {mb:,.1f} MB (counted in MB), in spec "
+            f"{', '.join(s.hash[:12] for s in temps)}: a write in progress, or left by a killed "
+            f"writer - the next writer of that spec removes them once untouched for "
+            f"{TEMP_STALE_S / 60:.0f} min and their process is gone"
+        )
+    empty = [s.hash[:12] for s in summaries if s.empty and not s.temp_files]
+    if empty:
+        out.append(
+            f"empty spec folder(s) {', '.join(empty)}: a run stopped before it stored anything; "
+            "`evalkit task=vectors vectors.drop=<spec>` removes one"
+        )
+    return out
 
 
 def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:

@@ -1,0 +1,100 @@
+"""Leftovers of writers in a store folder: temporary files a ``kill -9`` interrupted.
+
+Every file of the store is written to a temporary name and renamed into place (a local disk;
+an fsspec store writes each file in one PUT).  The temporary name says who writes it,
+``.<name>~<host>~<pid>~<random>.tmp``, so a later writer can tell a write in progress from one
+whose process is gone: it removes those untouched for :data:`TEMP_STALE_S` (10 minutes) whose
+process on this machine has exited, and another machine's after :data:`TEMP_STALE_OTHER_HOST_S`
+(a day: its process cannot be checked).  A merge of a large catalog killed half-way left such a
+file of hundreds of MB for ever before.
+
+>>> name = temp_name("w-0.vectors.npy")
+>>> name.startswith(".w-0.vectors.npy~") and name.endswith(".tmp"), writer_gone(name)
+(True, False)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from evalkit.embed.store import Folder
+
+log = logging.getLogger(__name__)
+
+#: A temporary file (a write a ``kill -9`` interrupted, e.g. a merge) not modified for this long
+#: whose writer process on this machine is gone is removed by the next writer of its folder.
+TEMP_STALE_S = 600.0
+#: ... and one written from another machine (its process cannot be checked) after this long.
+TEMP_STALE_OTHER_HOST_S = 86400.0
+_HOST = socket.gethostname()
+
+
+def temp_name(name: str) -> str:
+    """The temporary name ``name`` is written under: ``.<name>~<host>~<pid>~<random>.tmp``."""
+    return f".{name}~{_HOST}~{os.getpid()}~{uuid.uuid4().hex[:8]}.tmp"
+
+
+@dataclass(frozen=True)
+class TempFile:
+    """A temporary file in a store folder (a write in progress, or one a kill left behind)."""
+
+    name: str
+    nbytes: int
+    age_s: float
+    stale: bool  # old enough and its writer gone: the next writer removes it
+
+
+def writer_gone(name: str) -> bool | None:
+    """Whether the process that wrote temp file ``name`` has exited (None: another machine's, or
+    a name without a pid)."""
+    parts = name[1:-4].rsplit("~", 3) if name.startswith(".") and name.endswith(".tmp") else []
+    if len(parts) != 4 or parts[1] != _HOST or not parts[2].isdigit():
+        return None
+    try:
+        os.kill(int(parts[2]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
+
+
+def temp_files(folder: Folder, now: float | None = None) -> list[TempFile]:
+    """The temporary files of a local folder (a remote store writes each file in one PUT: none)."""
+    if folder.remote:
+        return []
+    now = time.time() if now is None else now
+    out = []
+    for name in folder.names():
+        if not (name.startswith(".") and name.endswith(".tmp")):
+            continue
+        try:
+            st = (folder.path / name).stat()
+        except OSError:  # renamed into place meanwhile
+            continue
+        age = now - st.st_mtime
+        gone = writer_gone(name)
+        stale = (age >= TEMP_STALE_S and gone is True) or age >= TEMP_STALE_OTHER_HOST_S
+        out.append(TempFile(name, st.st_size, age, stale))
+    return out
+
+
+def remove_stale_temps(folder: Folder) -> int:
+    """Remove the stale temporary files of ``folder`` (see :data:`TEMP_STALE_S`); bytes freed."""
+    freed = 0
+    for tmp in temp_files(folder):
+        if tmp.stale:
+            try:
+                folder.remove(tmp.name)
+            except OSError:
+                continue
+            freed += tmp.nbytes
+            log.info("vector store %s: removed %s left by a killed writer", folder.url, tmp.name)
+    return freed
