@@ -21,10 +21,21 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from evalkit.embed.store import Folder
+
+class Folder(Protocol):
+    """What this module needs of :class:`evalkit.embed.store.Folder`."""
+
+    remote: bool
+    path: Path
+    url: str
+
+    def names(self) -> list[str]: ...
+
+    def remove(self, name: str) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
