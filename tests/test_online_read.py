@@ -398,7 +398,7 @@ def same(got, want, where: str = "agg") -> None:
 
 def both_paths(monkeypatch, path: str, **kw):
     """The aggregate by the part-by-part path (and whether it held) and by the global path."""
-    from evalkit.online import parts
+    from evalkit.online import combine as parts
 
     held = []
     combine = parts.combine
@@ -494,7 +494,7 @@ def test_a_request_in_two_parts_takes_the_global_path(tmp_path: Path, monkeypatc
 
 def test_ray_equals_local(tmp_path: Path, monkeypatch) -> None:
     ray = pytest.importorskip("ray")
-    from evalkit.online import parts
+    from evalkit.online import combine as parts
     from evalkit.online.read import aggregate_log_ray
 
     held = []

@@ -508,6 +508,7 @@ def _aggregate_parts(settings, files, cols, unit, slices, cutoffs, mapper=None) 
     parts (default: a thread per core)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from evalkit.online import combine as C
     from evalkit.online import parts as P
 
     planned = P.plan(files, cols, slices)
@@ -527,7 +528,7 @@ def _aggregate_parts(settings, files, cols, unit, slices, cutoffs, mapper=None) 
             partials = list(pool.map(lambda f: P.reduce_part_released(f, spec), files))
     else:
         partials = mapper(P.reduce_part_released, files, spec)
-    res = P.combine(partials, spec, settings, threads=_threads())
+    res = C.combine(partials, spec, settings, threads=_threads())
     del partials
     if res is None:
         return None
