@@ -141,112 +141,140 @@ def _constant(x: np.ndarray, change: np.ndarray) -> bool:
     return bool(np.all((x[1:] == x[:-1]) | change[1:]))
 
 
+class _Refused(Exception):
+    """The fast path cannot read this part (the reader takes its global path)."""
+
+
+def _need(ok: bool) -> None:
+    if not ok:
+        raise _Refused
+
+
+class _Part:
+    """One Parquet part, read a column at a time (never held whole), and its runs of equal
+    request ids (``starts`` / ``length`` per request, ``change`` per row)."""
+
+    def __init__(self, path: str) -> None:
+        import pyarrow.parquet as pq
+
+        self.pf = pq.ParquetFile(path)
+        self.n = self.pf.metadata.num_rows
+        self._read: dict[str, Any] = {}
+
+    def column(self, name: str):
+        return self.pf.read(columns=[name], use_threads=True).column(0)
+
+    def codes(self, name: str, null: str) -> tuple[np.ndarray, Any]:
+        """A string column's codes and values (the column read once for several uses)."""
+        if name not in self._read:
+            self._read[name] = self.column(name)
+        return _codes(self._read[name], null)
+
+    def constant(self, per_row: np.ndarray) -> np.ndarray:
+        """The per-request values of a column that must not change inside a request."""
+        _need(_constant(per_row, self.change))
+        return per_row[self.starts]
+
+    def runs(self, request_column: str) -> np.ndarray:
+        """Find the requests (runs of equal ids); their ids, in order."""
+        import pyarrow as pa
+
+        rcol = self.column(request_column)
+        if pa.types.is_integer(rcol.type):
+            r, values = _numbers(rcol, np.int64), None
+            _need(r is not None)
+        else:
+            _need(not rcol.null_count)
+            r, values = _codes(rcol, "")
+        self.change = np.empty(self.n, dtype=bool)
+        self.change[0] = True
+        np.not_equal(r[1:], r[:-1], out=self.change[1:])
+        self.starts = np.flatnonzero(self.change)
+        self.length = np.diff(np.append(self.starts, self.n))
+        ids = r[self.starts]
+        # a request's rows must be together
+        _need(bool(np.all(ids[1:] > ids[:-1])) or np.unique(ids).size == ids.size)
+        return ids if values is None else values.take(ids).to_numpy(zero_copy_only=False)
+
+
 def reduce_part(path: str, spec: PartSpec) -> dict | None:
     """One Parquet part reduced to its per-request rows and its impression counts (a dict of
     numpy arrays and small lists, picklable); None when the fast path cannot read it."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    c = spec.cols
-    pf = pq.ParquetFile(path)
-    n = pf.metadata.num_rows
-
-    def column(name: str):  # one column at a time: the part is never held whole
-        return pf.read(columns=[name], use_threads=True).column(0)
-
-    read: dict[str, Any] = {}
-
-    def codes(name: str, null: str) -> tuple[np.ndarray, Any]:  # a column read once
-        if name not in read:
-            read[name] = column(name)
-        return _codes(read[name], null)
-
-    out: dict[str, Any] = {"path": path, "rows": n}
-    if n == 0:
+    part = _Part(path)
+    out: dict[str, Any] = {"path": path, "rows": part.n}
+    if part.n == 0:
         return {**out, "empty": True}
-    # runs of equal request ids
-    rcol = column(c["request"])
-    if pa.types.is_integer(rcol.type):
-        r = _numbers(rcol, np.int64)
-        if r is None:
-            return None
-        r_values = None
-    else:
-        if rcol.null_count:
-            return None
-        r, r_values = _codes(rcol, "")
-    change = np.empty(n, dtype=bool)
-    change[0] = True
-    np.not_equal(r[1:], r[:-1], out=change[1:])
-    starts = np.flatnonzero(change)
-    nreq = starts.size
-    length = np.diff(np.append(starts, n))
-    ids = r[starts]
-    del r, rcol
-    if not np.all(ids[1:] > ids[:-1]) and np.unique(ids).size < nreq:
-        return None  # a request's rows are not together
-    out["ids"] = ids if r_values is None else r_values.take(ids).to_numpy(zero_copy_only=False)
-    # arm
-    acode, avals = _codes(column(c["arm"]), NULL_ARM)
-    avals = avals.to_pylist()
-    if not _constant(acode, change):
+    try:
+        out["ids"] = part.runs(spec.cols["request"])
+        arm = _arms(part, spec, out)
+        _scanned(part, spec, _clicked(part, spec), out)
+        _per_request(part, spec, arm, out)
+    except _Refused:
         return None
+    return out
+
+
+def _arms(part: _Part, spec: PartSpec, out: dict[str, Any]) -> np.ndarray:
+    """Each request's arm (``out["arm"]``: 0 control, 1 treatment, 2 another) and the rows per
+    arm value; returns the arm per row."""
+    acode, avals = _codes(part.column(spec.cols["arm"]), NULL_ARM)
+    avals = avals.to_pylist()
+    first = part.constant(acode)
     out["arm_values"] = avals
-    out["arm_rows"] = np.bincount(acode[starts], weights=length, minlength=len(avals)).astype(
-        np.int64
-    )
+    rows = np.bincount(first, weights=part.length, minlength=len(avals))
+    out["arm_rows"] = rows.astype(np.int64)
     amap = np.array(
         [0 if v == spec.control else 1 if v == spec.treatment else 2 for v in avals], np.int8
     )
-    arm = amap[acode]  # per row: 0 control, 1 treatment, 2 another arm
-    del acode
-    out["arm"] = arm[starts]
-    # clicked
-    ccol = column(c["clicked"])
-    if ccol.null_count:
-        return None
-    ck = np.asarray(ccol.to_numpy(), dtype=np.int64 if pa.types.is_integer(ccol.type) else bool)
-    if ck.dtype != bool and not np.all((ck == 0) | (ck == 1)):
-        return None
-    ck = ck.view(np.int8) if ck.dtype == bool else ck.astype(np.int8)
-    del ccol
-    # the numeric columns, then one compiled pass over the rows (evalkit.online.scan)
+    out["arm"] = amap[first]
+    return amap[acode]
+
+
+def _clicked(part: _Part, spec: PartSpec) -> np.ndarray:
+    """The clicked column as int8 0 / 1 (refused: a null or another value)."""
+    import pyarrow as pa
+
+    col = part.column(spec.cols["clicked"])
+    _need(not col.null_count)
+    ck = np.asarray(col.to_numpy(), dtype=np.int64 if pa.types.is_integer(col.type) else bool)
+    _need(ck.dtype == bool or bool(np.all((ck == 0) | (ck == 1))))
+    return ck.view(np.int8) if ck.dtype == bool else ck.astype(np.int8)
+
+
+def _scanned(part: _Part, spec: PartSpec, ck: np.ndarray, out: dict[str, Any]) -> None:
+    """The numeric columns, then one compiled pass over the rows (:mod:`evalkit.online.scan`):
+    per-request clicks, first clicked position, AUC, latency and day; per-arm positions, score
+    grid and clicks above the cut-offs."""
+    import pyarrow as pa
+
+    c = spec.cols
     p = None
     if "position" in c:
-        p = _numbers(column(c["position"]), np.int32)
-        if p is None or p.min() < 1 or p.max() > 1 << 20:
-            return None
+        p = _numbers(part.column(c["position"]), np.int32)
+        _need(p is not None and p.min() >= 1 and p.max() <= 1 << 20)
     s, lo, scale = None, 0.0, 1.0
     if "score" in c:
-        s = _numbers(column(c["score"]), np.float64)
-        if s is None:
-            return None
+        s = _numbers(part.column(c["score"]), np.float64)
+        _need(s is not None)
         lo, hi = spec.grid
         scale = GRID_CELLS / (hi - lo if hi > lo else 1.0)
     lat = S.NONE_F
     if "latency" in c:
-        lat = _numbers(column(c["latency"]), np.float64)
-        if lat is None:
-            return None
+        lat = _numbers(part.column(c["latency"]), np.float64)
+        _need(lat is not None)
     t, per_s = S.NONE_I, 1
     if "timestamp" in c:
-        tcol = column(c["timestamp"])
-        if tcol.null_count:
-            return None
+        tcol = part.column(c["timestamp"])
+        _need(not tcol.null_count)
         per_s = {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[tcol.type.unit]
         t = np.asarray(tcol.cast(pa.int64()).to_numpy(), dtype=np.int64)
-        del tcol
     cuts = S.CUTS_OFF if spec.cutoffs is None else np.asarray(spec.cutoffs, dtype=np.float64)
     scan = S.scan_requests(
-        starts, length, out["arm"], ck, p, s, lat, t, lo, scale, GRID_CELLS, cuts
+        part.starts, part.length, out["arm"], ck, p, s, lat, t, lo, scale, GRID_CELLS, cuts
     )
-    del ck, p, s, lat, t
-    if scan.status:
-        return None
-    out["imp"] = length.astype(np.int32)
-    out["clicks"] = scan.clicks
-    out["first_p"] = scan.first_p
-    out["auc2"] = scan.auc2
+    _need(scan.status == 0)
+    out["imp"] = part.length.astype(np.int32)
+    out["clicks"], out["first_p"], out["auc2"] = scan.clicks, scan.first_p, scan.auc2
     if "position" in c:
         out["pos_n"], out["pos_k"] = scan.pos[0], scan.pos[1]
     if "score" in c:
@@ -260,47 +288,42 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
         out["lat"] = scan.lat_max
     if "timestamp" in c:
         out["day"] = (scan.t_min // (86400 * per_s)).astype(np.int32)
-    for key, null in (("query", ""), ("version", NULL_ARM)):
-        if key in c:
-            code, vals = codes(c[key], null)
-            if key == "query":
-                if not _constant(code, change):
-                    return None
-                out["q"], out["q_values"] = code[starts], vals
-            else:
-                nv = 2 * len(vals)
-                if _constant(code, change):  # one version per request: count per request
-                    ok = out["arm"] < 2
-                    vk = out["arm"][ok].astype(np.int64) * len(vals) + code[starts][ok]
-                    rows_v = np.bincount(vk, weights=length[ok], minlength=nv)
-                else:
-                    keep = arm < 2
-                    vk = arm[keep].astype(np.int64) * len(vals) + code[keep]
-                    rows_v = np.bincount(vk, minlength=nv)
-                out["v_rows"] = rows_v.astype(np.int64).reshape(2, len(vals))
-                out["v_values"] = vals.to_pylist()
-    if spec.unit == "user":
-        ucol = column(c["user"])
-        if pa.types.is_integer(ucol.type):
-            u = _numbers(ucol, np.int64)
-            if u is None:
-                return None
-            u_values = None
+
+
+def _per_request(part: _Part, spec: PartSpec, arm: np.ndarray, out: dict[str, Any]) -> None:
+    """The columns kept per request (query, user, slices: constant inside a request) and the
+    rows per model version and arm."""
+    import pyarrow as pa
+
+    c = spec.cols
+    if "query" in c:
+        code, out["q_values"] = part.codes(c["query"], "")
+        out["q"] = part.constant(code)
+    if "version" in c:
+        code, vals = part.codes(c["version"], NULL_ARM)
+        nv = 2 * len(vals)
+        if _constant(code, part.change):  # one version per request: count per request
+            ok = out["arm"] < 2
+            vk = out["arm"][ok].astype(np.int64) * len(vals) + code[part.starts][ok]
+            rows_v = np.bincount(vk, weights=part.length[ok], minlength=nv)
         else:
-            u, u_values = _codes(ucol, NULL_ARM)
-            if ucol.null_count:
-                return None
-        if not _constant(u, change):
-            return None
-        out["u"] = u[starts]
-        out["u_values"] = u_values
+            keep = arm < 2
+            rows_v = np.bincount(arm[keep].astype(np.int64) * len(vals) + code[keep], minlength=nv)
+        out["v_rows"] = rows_v.astype(np.int64).reshape(2, len(vals))
+        out["v_values"] = vals.to_pylist()
+    if spec.unit == "user":
+        ucol = part.column(c["user"])
+        if pa.types.is_integer(ucol.type):
+            u, out["u_values"] = _numbers(ucol, np.int64), None
+            _need(u is not None)
+        else:
+            _need(not ucol.null_count)
+            u, out["u_values"] = _codes(ucol, NULL_ARM)
+        out["u"] = part.constant(u)
     out["x"] = []
     for name in spec.slices:
-        code, vals = codes(name, MISSING_LEVEL)
-        if not _constant(code, change):
-            return None
-        out["x"].append((code[starts], vals))
-    return out
+        code, vals = part.codes(name, MISSING_LEVEL)
+        out["x"].append((part.constant(code), vals))
 
 
 def release() -> None:
