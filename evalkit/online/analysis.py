@@ -165,23 +165,79 @@ def analyse(
     """Every analysis, its gate and the verdict (the worst gate).  ``models``: the versions the
     arms ran (``models=[A,B]``) when the log has no ``model_version`` column."""
     c, t = agg.control, agg.treatment
-    cu, tu = c.units, t.units
-    notes = [f"{key}: {why}" for key, why in agg.missing.items()]
-    metrics: dict[str, float] = {
-        "units_control": float(len(cu)),
-        "units_treatment": float(len(tu)),
-        "requests_control": cu.total("requests"),
-        "requests_treatment": tu.total("requests"),
-        "impressions_control": cu.total("impressions"),
-        "impressions_treatment": tu.total("impressions"),
-        "units_in_both": float(agg.units_in_both),
-    }
+    metrics: dict[str, float] = {}
+    out_gates = [_split(agg, settings, gates, metrics)]
+    calls: dict[str, QualityCall] = {}
+    out_gates += _click_through(agg, settings, gates, alpha, calls, metrics)
+    out_gates.append(_score_click(agg, settings, gates, alpha, calls, metrics))
+    latencies, latency_gate = _latency(agg, settings, gates, simulated, metrics)
+    out_gates.append(latency_gate)
+    actions = _cutoff_actions(c, t, settings)
+    for a in actions:
+        metrics.update(a.pop("metrics", {}))
+    status = worst(g.status for g in out_gates)
+    # a broken split: nothing else can be trusted, whatever it says
+    if out_gates[0].status == Status.BLOCK:
+        status = Status.BLOCK
+    metrics["verdict_code"] = status.code
+    versions = (c.version, t.version)
+    if versions == (None, None) and models is not None:
+        versions = (models[0], models[1])  # the reader's note says so (no version column)
+    return OnlineResult(
+        versions=versions,
+        arms=(settings.control, settings.treatment),
+        status=status,
+        gates=out_gates,
+        calls=calls,
+        metrics={k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)},
+        params=_params(agg, settings, gates, versions),
+        notes=[f"{key}: {why}" for key, why in agg.missing.items()],
+        actions=actions,
+        daily=daily_ctr(c, "control", alpha) + daily_ctr(t, "treatment", alpha),
+        slices=_slices(c, t, gates, alpha),
+        score_curves={
+            n: _curve(a) for n, a in (("control", c), ("treatment", t)) if a.score_bins is not None
+        },
+        latencies=latencies,
+        position_ctr={
+            n: (a.positions.position, a.positions.clicks / np.maximum(a.positions.impressions, 1))
+            for n, a in (("control", c), ("treatment", t))
+            if a.positions is not None
+        },
+        simulated=simulated,
+    )
+
+
+def _split(
+    agg: OnlineAggregate, settings: OnlineSettings, gates: OnlineGates, metrics: dict
+) -> GateResult:
+    """The traffic split: units, requests, impressions per arm and the SRM test's gate."""
+    cu, tu = agg.control.units, agg.treatment.units
+    metrics.update(
+        units_control=float(len(cu)),
+        units_treatment=float(len(tu)),
+        requests_control=cu.total("requests"),
+        requests_treatment=tu.total("requests"),
+        impressions_control=cu.total("impressions"),
+        impressions_treatment=tu.total("impressions"),
+        units_in_both=float(agg.units_in_both),
+    )
     srm = stats.srm_test(len(cu), len(tu), settings.split)
     metrics["srm_p"] = srm.p
-    out_gates = [
-        gate_sample_ratio(gates, srm.p, len(cu), len(tu), settings.split, agg.units_in_both)
-    ]
-    calls: dict[str, QualityCall] = {}
+    return gate_sample_ratio(gates, srm.p, len(cu), len(tu), settings.split, agg.units_in_both)
+
+
+def _click_through(
+    agg: OnlineAggregate,
+    settings: OnlineSettings,
+    gates: OnlineGates,
+    alpha: float,
+    calls: dict[str, QualityCall],
+    metrics: dict,
+) -> list[GateResult]:
+    """Request CTR (the primary call, with the fixed-horizon figures beside the sequential ones
+    and the units that would decide it), impression CTR and first-click MRR: their gates."""
+    cu, tu = agg.control.units, agg.treatment.units
     diffs: dict[str, Any] = {}
     procedure = (
         "always-valid interval, mixture SPRT" if settings.sequential else "fixed-horizon interval"
@@ -198,14 +254,12 @@ def analyse(
     ctr = calls.get("request_ctr")
     if ctr is not None:
         d = diffs["request_ctr"]
+        fixed = stats.metric_diff(cu, tu, "request_ctr", alpha=alpha)
         metrics.update(
             p_ctr_delta=ctr.p_value,
             ctr_rel_delta=d.rel_delta,
             ci_low_ctr_rel_delta=d.rel_ci_low,
             ci_high_ctr_rel_delta=d.rel_ci_high,
-        )
-        fixed = stats.metric_diff(cu, tu, "request_ctr", alpha=alpha)
-        metrics.update(
             fixed_ci_low_ctr_delta=fixed.ci_low,
             fixed_ci_high_ctr_delta=fixed.ci_high,
             fixed_p_ctr_delta=fixed.p,
@@ -224,111 +278,95 @@ def analyse(
                 f"{plan.more_treatment:,} more) would show {plan.call} at this variance"
                 f"{' (always-valid interval)' if plan.sequential else ''}"
             )
-    out_gates.append(
+    out = [
         gate_ratio(
             "request_ctr", ctr, on_worse=Status.BLOCK, on_inconclusive=Status.INCONCLUSIVE,
             what_missing="no requests in an arm", decide=decide, procedure=procedure,
         )
-    )  # fmt: skip
+    ]  # fmt: skip
     for name in ("impression_ctr", "first_click_mrr"):
-        q = calls.get(name)
-        out_gates.append(
+        out.append(
             gate_ratio(
-                name, q, on_worse=Status.WARN, on_inconclusive=Status.WARN,
+                name, calls.get(name), on_worse=Status.WARN, on_inconclusive=Status.WARN,
                 what_missing="no impressions", decide="keep the canary running",
                 procedure=procedure,
             )
         )  # fmt: skip
-    # similarity vs clicks: within-request AUC (score column needed)
+    return out
+
+
+def _score_click(
+    agg: OnlineAggregate,
+    settings: OnlineSettings,
+    gates: OnlineGates,
+    alpha: float,
+    calls: dict[str, QualityCall],
+    metrics: dict,
+) -> GateResult:
+    """Similarity vs clicks: the within-request AUC of each arm and its gate (score needed)."""
     auc = None
     if "score" not in agg.missing:
         auc, auc_diff = ratio_call(
-            "score_click_auc", cu, tu, margin=gates.score_click_margin,
-            sequential=settings.sequential, alpha=alpha, family="secondary",
+            "score_click_auc", agg.control.units, agg.treatment.units,
+            margin=gates.score_click_margin, sequential=settings.sequential, alpha=alpha,
+            family="secondary",
         )  # fmt: skip
         if auc is not None:
             calls["score_click_auc"] = auc
             metrics.update(_diff_metrics("score_click_auc", auc, auc_diff))
-    out_gates.append(
-        gate_score_click(
-            gates, auc, agg.missing.get("score", "no request with both a click and a skip")
-        )
+    return gate_score_click(
+        gates, auc, agg.missing.get("score", "no request with both a click and a skip")
     )
-    # latency (one value per request)
-    latencies: dict[str, np.ndarray] = {}
-    if (
-        c.latency_ms is not None
-        and t.latency_ms is not None
-        and c.latency_ms.size
-        and t.latency_ms.size
-    ):
-        lat = latency_summary(c.latency_ms, t.latency_ms, seed=settings.seed)
-        latencies = {"control": c.latency_ms, "treatment": t.latency_ms}
-        for arm, pct in (("control", lat.control), ("treatment", lat.treatment)):
-            for k, v in pct.items():
-                metrics[f"latency_{k}_ms_{arm}"] = v
-        metrics.update(
-            latency_p95_ratio=lat.ratio,
-            latency_p95_ratio_ci_low=lat.ci_low,
-            latency_p95_ratio_ci_high=lat.ci_high,
-        )
-        out_gates.append(
-            gate_latency(gates, lat.ratio, lat.ci_low, lat.ci_high,
-                         (lat.control["p95"], lat.treatment["p95"]), simulated=simulated)
-        )  # fmt: skip
-    else:
-        out_gates.append(gate_latency(gates, None, None, None))
-    actions = _cutoff_actions(c, t, settings)
-    for a in actions:
-        metrics.update(a.pop("metrics", {}))
-    status = worst(g.status for g in out_gates)
-    # a broken split: nothing else can be trusted, whatever it says
-    if out_gates[0].status == Status.BLOCK:
-        status = Status.BLOCK
-    metrics["verdict_code"] = status.code
-    names = (settings.control, settings.treatment)
-    daily = daily_ctr(c, "control", alpha) + daily_ctr(t, "treatment", alpha)
-    versions = (c.version, t.version)
-    if versions == (None, None) and models is not None:
-        versions = (models[0], models[1])  # the reader's note says so (no version column)
-    return OnlineResult(
-        versions=versions,
-        arms=names,
-        status=status,
-        gates=out_gates,
-        calls=calls,
-        metrics={k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)},
-        params={
-            "online.path": settings.path,
-            "online.unit": agg.unit,
-            "online.split": settings.split,
-            "online.sequential": settings.sequential,
-            "online.control": settings.control,
-            "online.treatment": settings.treatment,
-            "gates.online.ctr.margin": gates.ctr_margin,
-            "gates.online.score_click.margin": gates.score_click_margin,
-            "gates.online.latency_p95_increase": gates.latency_p95_increase,
-            "rows": agg.rows,
-            "unit": agg.unit,
-            "files": len(agg.files),
-            "version_control": versions[0] or "",
-            "version_treatment": versions[1] or "",
-        },
-        notes=notes,
-        actions=actions,
-        daily=daily,
-        slices=_slices(c, t, gates, alpha),
-        score_curves={
-            n: _curve(a) for n, a in (("control", c), ("treatment", t)) if a.score_bins is not None
-        },
-        latencies=latencies,
-        position_ctr={
-            n: (a.positions.position, a.positions.clicks / np.maximum(a.positions.impressions, 1))
-            for n, a in (("control", c), ("treatment", t))
-            if a.positions is not None
-        },
+
+
+def _latency(
+    agg: OnlineAggregate,
+    settings: OnlineSettings,
+    gates: OnlineGates,
+    simulated: bool,
+    metrics: dict,
+) -> tuple[dict[str, np.ndarray], GateResult]:
+    """P50 / P95 / P99 per arm (one value per request), the P95 ratio with its bootstrap
+    interval, and the latency gate."""
+    c, t = agg.control.latency_ms, agg.treatment.latency_ms
+    if c is None or t is None or not c.size or not t.size:
+        return {}, gate_latency(gates, None, None, None)
+    lat = latency_summary(c, t, seed=settings.seed)
+    for arm, pct in (("control", lat.control), ("treatment", lat.treatment)):
+        for k, v in pct.items():
+            metrics[f"latency_{k}_ms_{arm}"] = v
+    metrics.update(
+        latency_p95_ratio=lat.ratio,
+        latency_p95_ratio_ci_low=lat.ci_low,
+        latency_p95_ratio_ci_high=lat.ci_high,
+    )
+    gate = gate_latency(
+        gates, lat.ratio, lat.ci_low, lat.ci_high, (lat.control["p95"], lat.treatment["p95"]),
         simulated=simulated,
-    )
+    )  # fmt: skip
+    return {"control": c, "treatment": t}, gate
+
+
+def _params(
+    agg: OnlineAggregate, settings: OnlineSettings, gates: OnlineGates, versions: tuple
+) -> dict[str, Any]:
+    """The parent run's params: the settings, the gates, what was read."""
+    return {
+        "online.path": settings.path,
+        "online.unit": agg.unit,
+        "online.split": settings.split,
+        "online.sequential": settings.sequential,
+        "online.control": settings.control,
+        "online.treatment": settings.treatment,
+        "gates.online.ctr.margin": gates.ctr_margin,
+        "gates.online.score_click.margin": gates.score_click_margin,
+        "gates.online.latency_p95_increase": gates.latency_p95_increase,
+        "rows": agg.rows,
+        "unit": agg.unit,
+        "files": len(agg.files),
+        "version_control": versions[0] or "",
+        "version_treatment": versions[1] or "",
+    }
 
 
 def _curve(a: ArmAggregate) -> tuple:
