@@ -1,0 +1,160 @@
+"""Issue 26, items 4, 5, 7, 8, 10, 11: every message names the file, row or setting and the fix.
+
+Each fault is injected as a user meets it: a truncated ``corpus.jsonl.gz``, ids a spreadsheet
+wrote as floats, UTF-16 and Windows-1252 files, ..."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from pathlib import Path
+
+import pytest
+
+from evalkit.data.tabular import load_tabular
+from evalkit.errors import DataError
+
+from .cli import run_evalkit
+from .test_faults_issue9 import one_line_error, rewrite_qrels
+from .testdata import unpack
+
+# ------------------------------------------------------------------ 5: a truncated gzip file
+
+
+def whole_lines_in(cut: bytes) -> int:
+    """Complete lines a gzip prefix decompresses to (counted independently of evalkit)."""
+    text = zlib.decompressobj(wbits=31).decompress(cut)
+    return text.count(b"\n")
+
+
+def test_truncated_corpus_gz_names_the_file_and_the_row_reached(tmp_path, shared_data):
+    folder = tmp_path / "adi"
+    folder.mkdir()
+    for rel in ("corpus.jsonl.gz", "queries.jsonl.gz", "qrels/test.tsv.gz"):
+        (folder / rel).parent.mkdir(exist_ok=True)
+        (folder / rel).write_bytes((shared_data / "adi" / rel).read_bytes())
+    corpus = folder / "corpus.jsonl.gz"
+    whole = corpus.read_bytes()
+    cut = whole[: len(whole) * 2 // 3]  # a download stopped two thirds of the way
+    corpus.write_bytes(cut)
+    res = run_evalkit("dataset=beir", f"dataset.path={folder}", "tracking=none", work=tmp_path)
+    line = one_line_error(res)
+    rows = whole_lines_in(cut)
+    assert 0 < rows < 82
+    assert (
+        f"{corpus}: the gzip stream ends early after row {rows} (a partial download? "
+        "fetch the file again)"
+    ) in line
+    assert "EOFError" not in res.stderr and "full_key" not in res.stderr
+
+
+def test_truncated_qrels_gz_counts_rows_after_the_header(tmp_path):
+    rows = "".join(f"q{i % 2 + 1},{i % 3 + 1},1\n" for i in range(3000))
+    whole = gzip.compress(("query_id,item_id,grade\n" + rows).encode())
+    judgments = tmp_path / "judgments.csv.gz"
+    judgments.write_bytes(whole[: len(whole) // 2])
+    items, queries = tmp_path / "items.csv", tmp_path / "queries.jsonl"
+    items.write_text("id,title\n1,red shoe\n2,blue hat\n3,tea cup\n")
+    queries.write_text('{"id": "q1", "text": "shoe"}\n{"id": "q2", "text": "hat"}\n')
+    with pytest.raises(DataError) as err:
+        load_tabular(
+            catalog={"path": items},
+            queries={"path": queries},
+            judgments={"path": judgments},
+            cache_dir=str(tmp_path / "hf"),
+        )
+    n = whole_lines_in(whole[: len(whole) // 2]) - 1  # the header line is not a row
+    assert str(err.value) == (
+        f"{judgments}: the gzip stream ends early after row {n:,} (a partial download? "
+        "fetch the file again)"
+    )
+
+
+# ------------------------------------------------------------------ 7: ids written as floats
+
+
+@pytest.mark.parametrize(
+    ("column", "field", "table"), [(1, "corpus-id", "catalog"), (0, "query-id", "queries")]
+)
+def test_float_formatted_ids_are_said_to_be_floats(tmp_path, shared_data, column, field, table):
+    folder = unpack("adi", tmp_path / "adi")
+
+    def as_float(r: list[str]) -> str:
+        r[column] += ".0"  # what pandas writes for an id column read as float
+        return "\t".join(r)
+
+    rewrite_qrels(folder, as_float)
+    res = run_evalkit("dataset=beir", f"dataset.path={folder}", "tracking=none", work=tmp_path)
+    line = one_line_error(res)
+    first = "17" if column == 1 else "1"
+    assert f"test.tsv, row 1, field '{field}': 170 of 170 judged ids are unknown" in line
+    assert (
+        f"first '{first}.0', nearest {table} id '{first}': the ids are written as floats "
+        f"('{first}.0' for '{first}'); write them as integers"
+    ) in line
+
+
+def test_a_catalog_with_float_ids_is_named_as_the_float_side(tmp_path):
+    items = tmp_path / "items.csv"
+    items.write_text("id,title\n1.0,red shoe\n2.0,blue hat\n3.0,tea cup\n")
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"id": "q1", "text": "shoe"}\n{"id": "q2", "text": "hat"}\n')
+    judgments = tmp_path / "judgments.csv"
+    judgments.write_text("query_id,item_id,grade\nq1,1,2\nq2,2,1\n")
+    with pytest.raises(DataError) as err:
+        load_tabular(
+            catalog={"path": items},
+            queries={"path": queries},
+            judgments={"path": judgments},
+            cache_dir=str(tmp_path / "hf"),
+        )
+    assert "the catalog's ids are written as floats ('1.0' for '1')" in str(err.value)
+
+
+# ------------------------------------------------------------------ 8: the encoding found
+
+
+def encoded_corpus(tmp_path: Path, encoding: str) -> Path:
+    """ADI with its corpus.jsonl saved in ``encoding`` (a title with Western European typography)."""
+    folder = unpack("adi", tmp_path / "adi")
+    corpus = folder / "corpus.jsonl"
+    rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines()]
+    rows[3]["title"] += " caf\u00e9 \u2013 \u201cna\u00efve\u201d r\u00e9sum\u00e9"
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    corpus.write_bytes(text.encode(encoding))
+    return corpus
+
+
+def test_utf16_corpus_is_named_utf16_by_its_byte_order_mark(tmp_path):
+    corpus = encoded_corpus(tmp_path, "utf-16")  # Windows "Unicode": LE with a mark
+    res = run_evalkit(
+        "dataset=beir", f"dataset.path={corpus.parent}", "tracking=none", work=tmp_path
+    )
+    line = one_line_error(res)
+    assert (
+        f"{corpus}: the file is UTF-16 LE (byte-order mark FF FE), not UTF-8 (expected UTF-8 "
+        "text: convert it, iconv -f UTF-16 -t UTF-8)"
+    ) in line
+    assert "latin1" not in line
+
+
+def test_cp1252_corpus_is_named_windows_1252(tmp_path):
+    corpus = encoded_corpus(tmp_path, "cp1252")
+    res = run_evalkit(
+        "dataset=beir", f"dataset.path={corpus.parent}", "tracking=none", work=tmp_path
+    )
+    line = one_line_error(res)
+    assert f"{corpus}, row 4: line 4 is not valid UTF-8 (byte 0xe9" in line
+    assert "the file looks like Windows-1252 (cp1252)" in line
+    assert "iconv -f CP1252 -t UTF-8" in line and "latin1" not in line
+
+
+def test_utf16_tsv_without_a_mark_is_named_at_its_header(tmp_path):
+    items = tmp_path / "items.tsv"
+    items.write_bytes("id\ttitle\n1\tred shoe\n".encode("utf-16-le"))
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"id": "q1", "text": "shoe"}\n')
+    with pytest.raises(DataError) as err:
+        load_tabular(catalog={"path": items}, queries={"path": queries}, cache_dir=str(tmp_path))
+    assert "the file is UTF-16 LE without a byte-order mark, not UTF-8" in str(err.value)
