@@ -158,3 +158,19 @@ def test_utf16_tsv_without_a_mark_is_named_at_its_header(tmp_path):
     with pytest.raises(DataError) as err:
         load_tabular(catalog={"path": items}, queries={"path": queries}, cache_dir=str(tmp_path))
     assert "the file is UTF-16 LE without a byte-order mark, not UTF-8" in str(err.value)
+
+
+# ------------------------------------------------------------------ 10: the garbled hint
+
+
+def test_empty_title_in_a_catalog_without_text_has_a_readable_hint(tmp_path):
+    items = tmp_path / "items.csv"
+    items.write_text("id,title\n1,red shoe\n2,\n3,tea cup\n")
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"id": "q1", "text": "shoe"}\n')
+    with pytest.raises(DataError) as err:
+        load_tabular(catalog={"path": items}, queries={"path": queries}, cache_dir=str(tmp_path))
+    assert str(err.value) == (
+        f"{items}, row 2, field 'title': title is empty or whitespace-only; use "
+        "dataset.on_invalid=skip to drop such rows (expected a non-empty title)"
+    )

@@ -165,13 +165,11 @@ def _empty_embedded_text(
         no_title = v.blank(titles)
         if not no_title.any():
             return
-        hint = "or dataset.on_invalid=skip to drop such rows"
+        hint = "use dataset.on_invalid=skip to drop such rows"
         if texts is not None and no_title.all() and not v.blank(texts).all():
             hint = "this catalog has no titles at all: embed the body with dataset.text_field=text"
         elif texts is not None:
-            hint = f"use dataset.text_field=text or title_text, {hint}"
-        else:
-            hint = f"use {hint}"
+            hint = "use dataset.text_field=text or title_text, or dataset.on_invalid=skip to drop such rows"
         rf.reject(
             no_title,
             "empty_title",
