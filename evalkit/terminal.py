@@ -26,8 +26,21 @@ from typing import Any
 from rich.console import Console
 from tqdm.auto import tqdm
 
-#: Loggers that log every request or file at INFO.
-NOISY_LOGGERS = ("httpx2", "httpx", "httpcore", "datasets", "filelock", "fsspec", "urllib3")
+#: Loggers that log every request or file at INFO, or housekeeping a user need not see:
+#: matplotlib's "generated new fontManager" and MLflow's "Creating initial MLflow database
+#: tables" (``mlflow.store.db.utils``: MLflow resets its ``mlflow`` logger to INFO when imported,
+#: not this child).
+NOISY_LOGGERS = (
+    "httpx2",
+    "httpx",
+    "httpcore",
+    "datasets",
+    "filelock",
+    "fsspec",
+    "urllib3",
+    "matplotlib",
+    "mlflow.store.db.utils",
+)
 
 
 def quiet_libraries() -> None:

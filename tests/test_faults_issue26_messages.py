@@ -174,3 +174,51 @@ def test_empty_title_in_a_catalog_without_text_has_a_readable_hint(tmp_path):
         f"{items}, row 2, field 'title': title is empty or whitespace-only; use "
         "dataset.on_invalid=skip to drop such rows (expected a non-empty title)"
     )
+
+
+# ------------------------------------------------------------------ 11: command line and listing
+
+
+def test_runs_listing_shows_sweep_jobs_bracketed_overrides(tmp_path):
+    from evalkit.track.mlflow_tracker import Tracker
+    from evalkit.track.overrides import run_name
+
+    swept = {"models", "models.e5_small.dimensions"}
+    overrides = ["models=[use_m3,e5_small]", "models.e5_small.dimensions=128"]
+    name = run_name("adi: use_m3 vs e5_small", overrides, swept)
+    assert name.endswith("[models=[use_m3,e5_small], models.e5_small.dimensions=128]")
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "evalkit")
+    parent = tracker.start_parent(name, tags={"evalkit.dataset": "adi"})
+    tracker.finish(parent)
+    res = run_evalkit("task=runs", work=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "[models=[use_m3,e5_" in res.stdout and "…" not in res.stdout
+
+
+def test_an_unknown_new_key_gets_the_leading_plus_hint(tmp_path):
+    res = run_evalkit("models=[e5_small]", "models.e5_cut.dimensions=128", work=tmp_path)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert (
+        "models.e5_cut.dimensions=128: unknown key 'e5_cut' in models; valid keys: e5_small; "
+        "to add a new key, add a leading +: +models.e5_cut.dimensions=128"
+    ) in res.stderr
+
+
+def test_a_typo_gets_the_near_key_not_the_plus_hint():
+    from evalkit.usage import usage_error
+
+    line = usage_error(["dataset=beir", "dataset.pth=x"])
+    assert line is not None and "(did you mean path?)" in line and "leading +" not in line
+
+
+def test_first_run_prints_only_evalkit_lines(tmp_path, monkeypatch):
+    """A fresh matplotlib font cache and a fresh MLflow store: their INFO lines stay quiet."""
+    env_dir = tmp_path / "mplconfig"
+    env_dir.mkdir()
+    monkeypatch.setenv("MPLCONFIGDIR", str(env_dir))  # run_evalkit passes os.environ on
+    res = run_evalkit("models=[use_m3]", "dataset.n_items=50", "dataset.n_queries=8", work=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert any(env_dir.iterdir()), "matplotlib built its font cache in this run"
+    assert (tmp_path / "mlflow.db").is_file()
+    foreign = [ln for ln in res.stderr.splitlines() if ln.strip() and "][evalkit" not in ln]
+    assert foreign == []
