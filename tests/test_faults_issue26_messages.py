@@ -16,8 +16,84 @@ from evalkit.data.tabular import load_tabular
 from evalkit.errors import DataError
 
 from .cli import run_evalkit
+from .delay_proxy import DelayProxy
+from .mlflow_servers import start_mlflow_server
 from .test_faults_issue9 import one_line_error, rewrite_qrels
 from .testdata import unpack
+
+SMALL_DEMO = ("dataset.n_items=50", "dataset.n_queries=8")
+
+# ------------------------------------------------------------------ 4: a slow tracking server
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """A real ``mlflow server`` on 127.0.0.1 holding one finished evaluation: (server, its run
+    id); stopped after the module."""
+    from mlflow import MlflowClient
+
+    work = tmp_path_factory.mktemp("mlflow-server")
+    server = start_mlflow_server(work, backend_uri=f"sqlite:///{work}/server.db")
+    try:
+        client = MlflowClient(tracking_uri=server.uri)
+        exp = client.create_experiment("evalkit")
+        run = client.create_run(exp, run_name="adi: use_m3 vs e5_small")
+        client.set_tag(run.info.run_id, "evalkit.dataset", "adi")
+        client.set_terminated(run.info.run_id)
+        yield server, run.info.run_id
+    finally:
+        server.stop()
+
+
+def test_slow_tracking_server_is_reported_slow_not_down(tmp_path, mlflow_server):
+    server, run_id = mlflow_server
+    port = int(server.uri.rsplit(":", 1)[1])
+    with DelayProxy(port, delay_s=1.5) as proxy:
+        res = run_evalkit(
+            "models=[use_m3]",
+            *SMALL_DEMO,
+            "tracking=server",
+            f"tracking.uri={proxy.uri}",
+            "tracking.timeout_s=1",
+            work=tmp_path,
+        )
+        line = one_line_error(res)
+        assert f"tracking.uri='{proxy.uri}' is up but slow: it answered in 1." in line
+        assert "over tracking.timeout_s=1; raise tracking.timeout_s" in line
+        assert "unreachable" not in line and "start it" not in line
+        assert proxy.requests == 1  # the pre-flight only: nothing else ran
+        # Raised above the server's pace, the same slow server serves the listing.
+        listed = run_evalkit(
+            "task=runs",
+            "tracking=server",
+            f"tracking.uri={proxy.uri}",
+            "tracking.timeout_s=4",
+            work=tmp_path,
+            out_name="runs",
+        )
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert run_id in listed.stdout
+
+
+def test_hung_tracking_server_fails_after_twice_the_limit(tmp_path, mlflow_server):
+    port = int(mlflow_server[0].uri.rsplit(":", 1)[1])
+    with DelayProxy(port, delay_s=60) as proxy:
+        res = run_evalkit(
+            "task=runs",
+            "tracking=server",
+            f"tracking.uri={proxy.uri}",
+            "tracking.timeout_s=0.5",
+            work=tmp_path,
+        )
+    line = one_line_error(res)
+    assert "accepted the connection but did not answer within 1 s" in line
+    assert "raise tracking.timeout_s" in line
+
+
+def test_tracking_timeout_must_be_positive(tmp_path):
+    res = run_evalkit("task=runs", "tracking=server", "tracking.timeout_s=0", work=tmp_path)
+    assert "tracking.timeout_s=0 is invalid (expected seconds > 0)" in one_line_error(res)
+
 
 # ------------------------------------------------------------------ 5: a truncated gzip file
 
@@ -216,7 +292,7 @@ def test_first_run_prints_only_evalkit_lines(tmp_path, monkeypatch):
     env_dir = tmp_path / "mplconfig"
     env_dir.mkdir()
     monkeypatch.setenv("MPLCONFIGDIR", str(env_dir))  # run_evalkit passes os.environ on
-    res = run_evalkit("models=[use_m3]", "dataset.n_items=50", "dataset.n_queries=8", work=tmp_path)
+    res = run_evalkit("models=[use_m3]", *SMALL_DEMO, work=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     assert any(env_dir.iterdir()), "matplotlib built its font cache in this run"
     assert (tmp_path / "mlflow.db").is_file()

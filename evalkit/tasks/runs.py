@@ -56,6 +56,7 @@ def run_runs_task(cfg: DictConfig) -> int:
     from mlflow import MlflowClient
 
     from evalkit.track.mlflow_tracker import check_reachable
+    from evalkit.track.timeout import tracking_timeout
 
     if not cfg.tracking.enabled:
         raise ConfigError(
@@ -65,12 +66,13 @@ def run_runs_task(cfg: DictConfig) -> int:
     if limit < 1:
         raise ConfigError(f"runs.limit={limit} is invalid (expected an integer >= 1)")
     uri, name = str(cfg.tracking.uri), str(cfg.tracking.experiment)
+    timeout_s = tracking_timeout(cfg.tracking)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         raise ConfigError(
             f"tracking.uri={uri}: no MLflow store there yet (run an evaluation first)"
         )
     if uri.startswith(("http://", "https://")):
-        check_reachable(uri)
+        check_reachable(uri, timeout_s)
     client = MlflowClient(tracking_uri=uri)
     try:
         exp = client.get_experiment_by_name(name)
