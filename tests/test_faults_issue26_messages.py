@@ -17,9 +17,11 @@ from evalkit.errors import DataError
 
 from .cli import run_evalkit
 from .delay_proxy import DelayProxy
+from .fault_server import FaultServer
 from .mlflow_servers import start_mlflow_server
 from .test_faults_issue9 import one_line_error, rewrite_qrels
 from .testdata import unpack
+from .tls_certs import self_signed, server_context
 
 SMALL_DEMO = ("dataset.n_items=50", "dataset.n_queries=8")
 
@@ -250,6 +252,87 @@ def test_empty_title_in_a_catalog_without_text_has_a_readable_hint(tmp_path):
         f"{items}, row 2, field 'title': title is empty or whitespace-only; use "
         "dataset.on_invalid=skip to drop such rows (expected a non-empty title)"
     )
+
+
+# ------------------------------------------------------------------ 10: an internal CA
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An https embeddings server on 127.0.0.1 with a self-signed certificate: (server, cert)."""
+    cert, key = self_signed(tmp_path)
+    with FaultServer(dim=16, tls=server_context(cert, key)) as srv:
+        yield srv, cert
+
+
+def served_over_tls(server: FaultServer, *extra: str) -> tuple[str, ...]:
+    return (
+        "models=[openai]",
+        f"models.openai.base_url={server.base_url}",
+        "models.openai.model=fault-model",
+        "models.openai.max_retries=5",
+        "models.openai.retry_initial_s=2",  # a retried certificate would take 2 + 4 + ... s
+        "tracking=none",
+        *SMALL_DEMO,
+        *extra,
+    )
+
+
+def test_untrusted_certificate_is_final_and_says_how_to_trust_the_ca(tmp_path, tls_server):
+    server, _ = tls_server
+    res = run_evalkit(*served_over_tls(server), work=tmp_path)
+    line = one_line_error(res)
+    assert (
+        f"TLS certificate of {server.base_url} is not trusted (self-signed certificate): trust "
+        "the CA that signed it with models.openai.ca_bundle=/path/to/ca.pem"
+    ) in line
+    assert "SSL_CERT_FILE=/path/to/ca.pem" in line
+    assert "retry" not in res.stderr  # final, not retried as a transient fault
+    assert server.embedding_requests == []  # no request got past the handshake
+
+
+def test_ca_bundle_trusts_the_internal_ca(tmp_path, tls_server):
+    server, cert = tls_server
+    res = run_evalkit(*served_over_tls(server, f"models.openai.ca_bundle={cert}"), work=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert len(server.embedding_requests) >= 2  # catalog and queries, over https
+
+
+def test_ssl_cert_file_trusts_it_instead(tmp_path, tls_server, monkeypatch):
+    server, cert = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # run_evalkit passes os.environ on
+    res = run_evalkit(*served_over_tls(server), work=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert len(server.embedding_requests) >= 2
+
+
+def test_endpoint_checks_say_the_same_and_trust_the_ca_bundle(tls_server):
+    from evalkit.checks.runner import run_checks
+    from evalkit.embed import OpenAIEmbedder
+    from evalkit.errors import EndpointError
+
+    server, cert = tls_server
+    untrusted = OpenAIEmbedder("internal", base_url=server.base_url, model="fault-model")
+    with pytest.raises(EndpointError, match=r"TLS certificate of .* is not trusted .*ca_bundle"):
+        run_checks(untrusted, {"sections": ["contract"]})
+    trusted = OpenAIEmbedder(
+        "internal", base_url=server.base_url, model="fault-model", ca_bundle=str(cert)
+    )
+    checks = {c.name: c for c in run_checks(trusted, {"sections": ["contract"]})}
+    assert checks["contract.embeddings"].status.name == "PASS"  # the openai client's request
+
+
+def test_a_missing_ca_bundle_is_named(tmp_path):
+    res = run_evalkit(
+        "models=[openai]",
+        "models.openai.base_url=https://127.0.0.1:9/v1",
+        "models.openai.model=x",
+        f"models.openai.ca_bundle={tmp_path}/nope.pem",
+        *SMALL_DEMO,
+        work=tmp_path,
+    )
+    line = one_line_error(res)
+    assert f"models.openai.ca_bundle='{tmp_path}/nope.pem' is not a file" in line
 
 
 # ------------------------------------------------------------------ 11: command line and listing

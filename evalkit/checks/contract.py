@@ -43,6 +43,7 @@ from evalkit.checks.probes import BASIC, long_document
 from evalkit.checks.result import Check, Status
 from evalkit.checks.sanity import Enabled, skipped
 from evalkit.checks.target import Target, api_key_of, is_openai
+from evalkit.embed.tls import tls_context
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ def check_embeddings_via_client(
         api_key=api_key_of(v),
         max_retries=0,
         timeout=cfg.timeout_s,
+        http_client=openai.DefaultHttpxClient(verify=tls_context(getattr(v, "ca_bundle", None))),
     )
     extra = _extra(target)
     try:

@@ -136,8 +136,14 @@ def prompt_tokens(body: Any) -> int | None:
 def target_for(version: Any, role: str, *, timeout_s: float = 120.0) -> Target:
     """A :class:`Target` for ``version``: raw HTTP for OpenAI-compatible versions, else local."""
     if is_openai(version):
+        from evalkit.embed.tls import tls_context
+
         endpoint = Endpoint(
-            version.base_url, version.model, api_key=api_key_of(version), timeout_s=timeout_s
+            version.base_url,
+            version.model,
+            api_key=api_key_of(version),
+            timeout_s=timeout_s,
+            verify=tls_context(getattr(version, "ca_bundle", None)),
         )
         return Target(version, role, endpoint)
     return Target(version, role)
