@@ -220,6 +220,7 @@ def test_utf16_corpus_is_named_utf16_by_its_byte_order_mark(tmp_path):
         "text: convert it, iconv -f UTF-16 -t UTF-8)"
     ) in line
     assert "latin1" not in line
+    assert res.stderr.strip().splitlines() == [line]  # not datasets' "Failed to load JSON" too
 
 
 def test_cp1252_corpus_is_named_windows_1252(tmp_path):

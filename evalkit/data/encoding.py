@@ -13,6 +13,8 @@ bytes are; anything else (a legacy 8-bit code page such as Windows-1252) is gues
 True
 >>> legacy_encoding('{"title": "caf\\u00e9 \\u2013 \\u201cquoted\\u201d"}\\n'.encode("cp1252") * 20)
 'cp1252'
+>>> legacy_encoding(b"") is None
+True
 >>> convert_hint("UTF-16 LE (byte-order mark FF FE)")
 'iconv -f UTF-16 -t UTF-8'
 >>> convert_hint("cp1252"), convert_hint("UTF-16 BE without a byte-order mark")
@@ -84,14 +86,15 @@ def legacy_encoding(sample: bytes) -> str | None:
     """
     from charset_normalizer import from_bytes
 
-    matches = list(from_bytes(sample))
+    matches = list(from_bytes(sample)) if sample else []
     if not matches:
         return None
     best = matches[0]
     tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
     if any("cp1252" in m.could_be_from_charset for m in tied):
         return "cp1252"
-    return codecs.lookup(best.encoding).name
+    name = codecs.lookup(best.encoding).name
+    return None if name in ("utf-8", "ascii") else name  # no guess for bytes UTF-8 refused
 
 
 def describe(codec: str) -> str:
