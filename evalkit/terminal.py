@@ -26,12 +26,29 @@ from typing import Any
 from rich.console import Console
 from tqdm.auto import tqdm
 
-#: Loggers that log every request or file at INFO.
-NOISY_LOGGERS = ("httpx2", "httpx", "httpcore", "datasets", "filelock", "fsspec", "urllib3")
+#: Loggers that log every request or file at INFO, or housekeeping a user need not see:
+#: matplotlib's "generated new fontManager" and MLflow's "Creating initial MLflow database
+#: tables" (``mlflow.store.db.utils``: MLflow resets its ``mlflow`` logger to INFO when imported,
+#: not this child).
+NOISY_LOGGERS = (
+    "httpx2",
+    "httpx",
+    "httpcore",
+    "datasets",
+    "filelock",
+    "fsspec",
+    "urllib3",
+    "matplotlib",
+    "mlflow.store.db.utils",
+)
+#: Loggers whose ERROR lines evalkit reports itself, as one line naming the file and row:
+#: ``datasets``' JSON builder logs "Failed to load JSON from file ..." (twice) before raising.
+REPORTED_LOGGERS = ("datasets.packaged_modules.json.json",)
 
 
 def quiet_libraries() -> None:
-    """No ``datasets`` progress bars; noisy library loggers at WARNING unless set lower on purpose.
+    """No ``datasets`` progress bars; noisy library loggers at WARNING (those whose errors evalkit
+    reports itself at CRITICAL) unless set otherwise on purpose.
 
     ``datasets`` reads ``HF_DATASETS_DISABLE_PROGRESS_BARS`` when it is imported, so a run that
     never loads a dataset through it (the demo) does not pay for importing it here.
@@ -39,10 +56,11 @@ def quiet_libraries() -> None:
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     if "datasets" in sys.modules:  # already imported: switch its bars off directly
         sys.modules["datasets"].disable_progress_bars()
-    for name in NOISY_LOGGERS:
-        logger = logging.getLogger(name)
-        if logger.level == logging.NOTSET:
-            logger.setLevel(logging.WARNING)
+    for names, level in ((NOISY_LOGGERS, logging.WARNING), (REPORTED_LOGGERS, logging.CRITICAL)):
+        for name in names:
+            logger = logging.getLogger(name)
+            if logger.level == logging.NOTSET:
+                logger.setLevel(level)
 
 
 def progress_bar(

@@ -1,17 +1,20 @@
 """Command-line usage errors, found before Hydra runs anything (exit code 2, one line).
 
 Hydra reports an unknown key (``modls=[x]``), an unknown config group option
-(``models=[e5_smal]``) or a bad override with a multi-line message, a misleading
-"To append to your config use +key=..." hint and exit code 1.  :func:`usage_error` composes the
-configuration of every job of the command line (each combination of a ``--multirun`` sweep)
-with Hydra's Compose API first and, when one fails, returns one line that names the override and
-lists the valid choices: the files of the config group (``conf/models/``) or the keys of the
-config node.  ``models=[]`` (no model version) is a usage error too.
+(``models=[e5_smal]``) or a bad override with a multi-line message, a "To append to your config
+use +key=..." hint (misleading for a typo) and exit code 1.  :func:`usage_error` composes the
+configuration of every job of the command line (each combination of a ``--multirun`` sweep) with
+Hydra's Compose API first and, when one fails, returns one line that names the override and lists
+the valid choices: the files of the config group (``conf/models/``) or the keys of the config
+node, with Hydra's leading-``+`` hint when no valid key is near (a new key, not a typo).
+``models=[]`` (no model version) is a usage error too.
 
 >>> usage_error(["models=[e5_smal]"])
 "models=[e5_smal]: no option 'e5_smal' in config group models (conf/models/); choose from: e5_small, e5_small_openai, openai, precomputed, sentence_transformers, use_m3 (did you mean e5_small?)"
 >>> usage_error(["dataset=beir", "dataset.pth=x"])  # doctest: +ELLIPSIS
 "dataset.pth=x: unknown key 'pth' in dataset; valid keys: path, split, ... (did you mean path?)"
+>>> usage_error(["models=[e5_small]", "models.e5_cut.dimensions=128"])
+"models.e5_cut.dimensions=128: unknown key 'e5_cut' in models; valid keys: e5_small; to add a new key, add a leading +: +models.e5_cut.dimensions=128"
 >>> usage_error(["--multirun", "models.e5_small.dimensions=128,256"]) is None
 True
 """
@@ -173,9 +176,12 @@ def _unknown_key(o: Override, cfg: DictConfig) -> str | None:
             shown = [k for k in keys if not k.startswith("_") and k != "hydra"]
             if depth == 0:
                 shown = sorted(shown)
+            near = _suggest(part, shown)
+            # No valid key is near: maybe a new key, which Hydra adds with a leading +.
+            add = "" if near else f"; to add a new key, add a leading +: +{o.input_line}"
             return (
                 f"{o.input_line}: unknown key {part!r} in {where}; valid keys: "
-                f"{', '.join(shown)}{_suggest(part, shown)}"
+                f"{', '.join(shown)}{near}{add}"
             )
         node = node._get_node(part)
     return None

@@ -52,6 +52,9 @@ Every embedding request is recorded with its start and end times (``Recorded.sta
     with FaultServer(dim=8) as srv:
         srv.push("429:0.01", "nan")
         # srv.base_url -> "http://127.0.0.1:<port>/v1"; srv.requests records every request
+
+With ``tls`` (a server-side ``ssl.SSLContext``, e.g. :func:`tests.tls_certs.server_context`) it
+serves https: ``srv.base_url`` -> ``"https://127.0.0.1:<port>/v1"``.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import ssl
 import threading
 import time
 from collections import deque
@@ -154,6 +158,7 @@ class FaultServer:
     model_name: str = "fault-model"
     query_dim: int | None = None
     leak_key: bool = False
+    tls: ssl.SSLContext | None = None  # serve https with this server-side context
     requests: list[Recorded] = field(default_factory=list)
     in_flight: int = 0  # embedding requests being answered right now
     max_in_flight: int = 0  # the most ever answered at once
@@ -195,12 +200,17 @@ class FaultServer:
     def base_url(self) -> str:
         if self._httpd is None:
             raise RuntimeError("server not started")
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
     def start(self) -> FaultServer:
         server = self
         handler = type("Handler", (_Handler,), {"server_state": server})
         self._httpd = _QuietServer(("127.0.0.1", 0), handler)
+        if self.tls is not None:  # the handshake runs in the request's thread, on first read
+            self._httpd.socket = self.tls.wrap_socket(
+                self._httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

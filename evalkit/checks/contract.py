@@ -42,7 +42,7 @@ from evalkit.checks.endpoint import MalformedResponse, Reply, decode_embeddings
 from evalkit.checks.probes import BASIC, long_document
 from evalkit.checks.result import Check, Status
 from evalkit.checks.sanity import Enabled, skipped
-from evalkit.checks.target import Target, api_key_of, is_openai
+from evalkit.checks.target import Target, api_key_of, is_openai, tls_of
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,7 @@ def check_embeddings_via_client(
         api_key=api_key_of(v),
         max_retries=0,
         timeout=cfg.timeout_s,
+        http_client=openai.DefaultHttpxClient(verify=tls_of(v)),
     )
     extra = _extra(target)
     try:

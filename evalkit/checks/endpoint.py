@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -130,13 +131,15 @@ class Endpoint:
         *,
         api_key: str = "EMPTY",
         timeout_s: float = 120.0,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.root = self.base_url.removesuffix("/v1")
         self.model = model
         self._api_key = api_key
-        self._client = httpx2.Client(timeout=timeout_s)
+        self._client = httpx2.Client(timeout=timeout_s, verify=verify)
         self.requests = 0
+        self.last_error: Exception | None = None  # of the last request that got no answer
 
     def __enter__(self) -> Endpoint:
         return self
@@ -175,6 +178,7 @@ class Endpoint:
         try:
             r = self._client.request(method, url, json=body, headers=self._headers(auth))
         except httpx2.HTTPError as err:
+            self.last_error = err
             return Reply(None, None, "", time.perf_counter() - t0, f"{type(err).__name__}: {err}")
         elapsed = time.perf_counter() - t0
         text = r.text

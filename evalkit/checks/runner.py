@@ -29,6 +29,7 @@ from evalkit.checks.longtext import run_long_text
 from evalkit.checks.result import Check, Status
 from evalkit.checks.sanity import run_sanity
 from evalkit.checks.target import Target, is_openai, target_for
+from evalkit.embed.tls import certificate_problem
 from evalkit.errors import EndpointError
 from evalkit.redact import register_key_envs
 
@@ -65,6 +66,10 @@ def ensure_reachable(target: Target) -> None:
     if ep is None:
         return
     reply = ep.get(ep.url("/models"))
+    if reply.status is None and ep.last_error is not None:
+        certificate = certificate_problem(ep.last_error, ep.base_url, f"models.{target.name}")
+        if certificate is not None:
+            raise EndpointError(f"model version {target.name!r}: {certificate}")
     if reply.status is None:
         raise EndpointError(
             f"model version {target.name!r}: cannot reach {ep.base_url} "

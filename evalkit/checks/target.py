@@ -20,6 +20,7 @@ checks see status codes and can send ``dimensions``); in-process models through
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
@@ -28,6 +29,7 @@ import numpy as np
 from evalkit.checks.endpoint import Endpoint, MalformedResponse, Reply, decode_embeddings
 from evalkit.embed.base import ModelVersion
 from evalkit.embed.openai_backend import OpenAIEmbedder
+from evalkit.embed.tls import tls_context
 
 
 class ProbeError(Exception):
@@ -42,6 +44,11 @@ class ProbeError(Exception):
 def is_openai(version: ModelVersion) -> TypeGuard[OpenAIEmbedder]:
     """Whether ``version`` is served by an OpenAI-compatible HTTP endpoint."""
     return isinstance(version, OpenAIEmbedder)
+
+
+def tls_of(version: ModelVersion) -> ssl.SSLContext:
+    """The TLS context the version's requests verify with (its ``ca_bundle`` trusted as well)."""
+    return tls_context(version.ca_bundle if is_openai(version) else None)
 
 
 def api_key_of(version: ModelVersion) -> str:
@@ -137,7 +144,11 @@ def target_for(version: Any, role: str, *, timeout_s: float = 120.0) -> Target:
     """A :class:`Target` for ``version``: raw HTTP for OpenAI-compatible versions, else local."""
     if is_openai(version):
         endpoint = Endpoint(
-            version.base_url, version.model, api_key=api_key_of(version), timeout_s=timeout_s
+            version.base_url,
+            version.model,
+            api_key=api_key_of(version),
+            timeout_s=timeout_s,
+            verify=tls_of(version),
         )
         return Target(version, role, endpoint)
     return Target(version, role)

@@ -21,14 +21,11 @@ Reading problems become :class:`~evalkit.errors.DataError`: a missing file, a mi
 
 from __future__ import annotations
 
-import bz2
 import codecs
 import csv
-import gzip
 import io
 import json
 import logging
-import lzma
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +33,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from evalkit.data import encoding
+from evalkit.data.compressed import OPENERS as _OPENERS
+from evalkit.data.compressed import stream_problem
 from evalkit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ FORMATS = {
     "parquet": "parquet",
     "pq": "parquet",
 }
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _COMPRESSION = (".gz", ".bz2", ".xz", ".zst", ".zstd")
 
 
@@ -234,11 +233,11 @@ def _csv_header(path: Path, sep: str, label: str) -> list[str]:
             first = fh.readline().decode("utf-8-sig")
         header = next(csv.reader([first], delimiter=sep), None)
     except UnicodeDecodeError as exc:
-        raise DataError(
-            f"the header line is not valid UTF-8 ({exc.reason})",
-            file=label,
-            expected="UTF-8 text",
-        ) from exc
+        raise _encoding_error(path, label, "the header line", exc.reason, None) from exc
+    except EOFError as exc:
+        raise stream_problem(path, label, 1) or DataError(str(exc), file=label) from exc
+    if "\0" in first:  # UTF-16 / UTF-32 without a byte-order mark decodes, NUL bytes and all
+        raise _encoding_error(path, label, "the header line", "NUL bytes", None)
     if not header:
         raise DataError("file is empty", file=label, expected="a header line naming the columns")
     return header
@@ -272,15 +271,14 @@ def _describe(exc: BaseException) -> str:
 def _diagnose(path: Path, key: str, label: str, exc: BaseException) -> DataError:
     """Turn a failed read into a DataError naming the first bad row / line, if it can be found."""
     header_lines = 1 if FORMATS[key] == "csv" else 0
+    damaged = stream_problem(path, label, header_lines)
+    if damaged is not None:
+        return damaged
     bad = _first_undecodable_line(path)
     if bad is not None:
         line, data_row, reason = bad
-        return DataError(
-            f"line {line} is not valid UTF-8 ({reason})",
-            file=label,
-            row=data_row - header_lines if data_row > header_lines else None,
-            expected="UTF-8 text (re-encode the file, e.g. iconv -f latin1 -t utf-8)",
-        )
+        row = data_row - header_lines if data_row > header_lines else None
+        return _encoding_error(path, label, f"line {line}", reason, row)
     if FORMATS[key] == "json":
         bad_json = _first_invalid_json_line(path)
         if bad_json is not None:
@@ -295,6 +293,47 @@ def _diagnose(path: Path, key: str, label: str, exc: BaseException) -> DataError
     if "corresponds to no data" in reason:  # datasets' message for a table of zero rows
         return DataError("the file has no data rows", file=label, expected="at least one row")
     return DataError(f"cannot read the file as {key}: {reason}", file=label)
+
+
+def _encoding_error(path: Path, label: str, what: str, reason: str, row: int | None) -> DataError:
+    """``what`` is not UTF-8: name the encoding the file is in and the ``iconv`` that converts it."""
+    damaged = stream_problem(path, label)
+    if damaged is not None:
+        return damaged
+    with _OPENERS.get(path.suffix.lower(), open)(path, "rb") as fh:
+        head = fh.read(encoding.HEAD_BYTES)
+    wide = encoding.wide_or_marked(head)
+    if wide is not None:
+        return DataError(
+            f"the file is {wide}, not UTF-8",
+            file=label,
+            expected=f"UTF-8 text: convert it, {encoding.convert_hint(wide)}",
+        )
+    found = encoding.legacy_encoding(_non_utf8_lines(path))
+    looks = f"; the file looks like {encoding.describe(found)}" if found else ""
+    fix = encoding.convert_hint(found) if found else "iconv -f <its encoding> -t UTF-8"
+    return DataError(
+        f"{what} is not valid UTF-8 ({reason}){looks}",
+        file=label,
+        row=row,
+        expected=f"UTF-8 text: convert it, {fix}",
+    )
+
+
+def _non_utf8_lines(path: Path, limit: int = encoding.HEAD_BYTES) -> bytes:
+    """Up to ``limit`` bytes of the lines that are not UTF-8 (what the encoding is guessed from)."""
+    out: list[bytes] = []
+    size = 0
+    with _OPENERS.get(path.suffix.lower(), open)(path, "rb") as fh:
+        for line in fh:
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                out.append(line)
+                size += len(line)
+                if size >= limit:
+                    break
+    return b"".join(out)
 
 
 def _first_undecodable_line(path: Path) -> tuple[int, int, str] | None:

@@ -165,13 +165,11 @@ def _empty_embedded_text(
         no_title = v.blank(titles)
         if not no_title.any():
             return
-        hint = "or dataset.on_invalid=skip to drop such rows"
+        hint = "use dataset.on_invalid=skip to drop such rows"
         if texts is not None and no_title.all() and not v.blank(texts).all():
             hint = "this catalog has no titles at all: embed the body with dataset.text_field=text"
         elif texts is not None:
-            hint = f"use dataset.text_field=text or title_text, {hint}"
-        else:
-            hint = f"use {hint}"
+            hint = "use dataset.text_field=text or title_text, or dataset.on_invalid=skip to drop such rows"
         rf.reject(
             no_title,
             "empty_title",
@@ -415,13 +413,14 @@ def _refuse_mismatched_ids(
     rf: v.RowFilter, ids: pa.Array, code: np.ndarray, known: pa.Array, field: str, table: str
 ) -> None:
     """Always a :class:`DataError` (also under ``on_invalid=skip``) when the judged ids do not
-    match the ``table``'s ids at all, or differ from them only by whitespace: a formatting
-    problem of the file, not judgments of missing rows.  Names the count and the nearest id."""
+    match the ``table``'s ids at all, or differ from them only by whitespace or a float's
+    ``.0`` (``17.0`` for ``17``): a formatting problem of the file, not judgments of missing
+    rows.  Names the count and the nearest id."""
     unknown = (code < 0) & rf.keep
     n_unknown, n_total = int(unknown.sum()), int(rf.keep.sum())
     if not n_unknown:
         return
-    spaced = v.whitespace_differs(ids.filter(pa.array(unknown)), known)
+    spaced = v.misformatted(ids.filter(pa.array(unknown)), known)
     if n_unknown < n_total and not spaced.any():
         return
     first = int(np.flatnonzero(unknown)[np.argmax(spaced)] if spaced.any() else np.argmax(unknown))

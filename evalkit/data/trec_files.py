@@ -34,13 +34,14 @@ Topic(id='7', title='red shoes', desc='Shoes that are red.', narr='')
 
 from __future__ import annotations
 
-import codecs
 import gzip
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from evalkit.data.compressed import stream_problem
+from evalkit.data.encoding import BOMS, wide_encoding
 from evalkit.errors import DataError
 
 _DOC = re.compile(r"<DOC>(.*?)</DOC>", re.S | re.I)
@@ -117,47 +118,10 @@ def _where(label: str, line: int) -> str:
     return f"{label}, line {line}"
 
 
-#: Byte-order marks and the encodings they announce (UTF-32 first: its LE mark starts with UTF-16's).
-BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32 LE"),
-    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32 BE"),
-    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE"),
-    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"),
-)
-
-
-def _wide_encoding(raw: bytes) -> str | None:
-    """The UTF-16 / UTF-32 form that BOM-less bytes look like (by where their NUL bytes are: ASCII
-    characters leave 1 or 3 NUL bytes each), or None.
-
-    >>> _wide_encoding("<top>".encode("utf-16-le")), _wide_encoding("<top>".encode("utf-32-be"))
-    ('UTF-16 LE', 'UTF-32 BE')
-    >>> _wide_encoding("<top>".encode()) is None
-    True
-    """
-    head = raw[:4096]
-    if b"\0" not in head:
-        return None
-
-    def nul(step: int, at: int) -> float:
-        part = head[at::step]
-        return part.count(0) / max(len(part), 1)
-
-    if nul(4, 0) < 0.5 and min(nul(4, 1), nul(4, 2), nul(4, 3)) > 0.9:
-        return "UTF-32 LE"
-    if nul(4, 3) < 0.5 and min(nul(4, 0), nul(4, 1), nul(4, 2)) > 0.9:
-        return "UTF-32 BE"
-    if nul(2, 1) > 0.5 and nul(2, 0) < 0.25:
-        return "UTF-16 LE"
-    if nul(2, 0) > 0.5 and nul(2, 1) < 0.25:
-        return "UTF-16 BE"
-    return None
-
-
 def decode_text(raw: bytes, label: str) -> str:
     """Bytes of a TREC file as text: UTF-8, or what a byte-order mark announces (see module doc).
 
+    >>> import codecs
     >>> decode_text(codecs.BOM_UTF16_LE + "1\\tred shoes".encode("utf-16-le"), "t.txt")
     '1\\tred shoes'
     >>> decode_text(codecs.BOM_UTF8 + b"1 0 d1 1", "q.txt")
@@ -174,7 +138,7 @@ def decode_text(raw: bytes, label: str) -> str:
                     file=label,
                     expected=f"{name} text after the mark, or UTF-8",
                 ) from exc
-    found = _wide_encoding(raw)
+    found = wide_encoding(raw)
     if found is not None:
         raise DataError(
             f"the file is {found} without a byte-order mark (NUL bytes between the characters); "
@@ -190,7 +154,8 @@ def read_text(path: Path) -> str:
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"cannot read the file: {exc}", file=str(path)) from exc
+        damaged = stream_problem(path, str(path))
+        raise damaged or DataError(f"cannot read the file: {exc}", file=str(path)) from exc
     return decode_text(raw, str(path))
 
 

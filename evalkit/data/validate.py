@@ -14,7 +14,8 @@ Skip reasons used by the loaders (keys of ``EvalData.skipped``):
   (not an integer), ``negative_grade``, ``duplicate_judgment``, ``judgment_of_skipped_query``.
   Judgments of items missing from the catalog are *kept* under ``skip`` (relevant, never
   retrievable); ``unknown_item_in_judgments`` is an error under ``error``.  Judged ids that
-  match none of the table's ids, or differ from them only by whitespace, are always an error.
+  match none of the table's ids, or differ from them only by whitespace or by a float's ``.0``
+  (``17.0`` for ``17``), are always an error.
 
 >>> import pyarrow as pa
 >>> rf = RowFilter("items.csv", 3, on_invalid="skip")
@@ -320,45 +321,81 @@ def is_in(values: pa.Array, allowed: pa.Array) -> np.ndarray:
 NEAREST_SAMPLE = 20_000
 
 
-def nearest_id(value: str, known: pa.Array) -> tuple[str | None, bool]:
-    """``(nearest known id, whitespace_only)`` for an unknown ``value``.
+#: An integer id written as a float ("17.0"): group 1 is the integer ("17").
+_FLOAT_ID = r"^\s*([+-]?[0-9]+)\.0+\s*$"
 
-    A known id equal to ``value`` once leading / trailing whitespace is stripped wins (and
-    ``whitespace_only`` is True); otherwise the closest of at most ``NEAREST_SAMPLE`` known ids
-    by :func:`difflib.get_close_matches`, or None.
+
+def as_integer_ids(values: pa.Array) -> pa.Array:
+    """Float-formatted integer ids without their ``.0`` (other ids unchanged).
+
+    >>> as_integer_ids(pa.array(["17.0", "1.00", "1.5", "doc"])).to_pylist()
+    ['17', '1', '1.5', 'doc']
+    """
+    return pc.replace_substring_regex(values, pattern=_FLOAT_ID, replacement=r"\1")
+
+
+def nearest_id(value: str, known: pa.Array) -> tuple[str | None, str]:
+    """``(nearest known id, how it differs)`` for an unknown ``value``.
+
+    ``how`` is ``"whitespace"`` when a known id equals ``value`` stripped of leading / trailing
+    whitespace, ``"float"`` when ``value`` is a float-formatted known id (``"17.0"`` for ``"17"``),
+    ``"float_known"`` when the known id is the float-formatted one, else ``""`` (the closest of
+    at most ``NEAREST_SAMPLE`` known ids by :func:`difflib.get_close_matches`, or None).
 
     >>> nearest_id("ADI-1 ", pa.array(["ADI-1", "ADI-2"]))
-    ('ADI-1', True)
+    ('ADI-1', 'whitespace')
+    >>> nearest_id("17.0", pa.array(["170", "17"])), nearest_id("17", pa.array(["17.0"]))
+    (('17', 'float'), ('17.0', 'float_known'))
     >>> nearest_id("doc17", pa.array(["doc-17", "zzz"]))
-    ('doc-17', False)
+    ('doc-17', '')
     """
-    stripped = value.strip()
-    if stripped != value and len(known):
-        pos = pc.index_in(pa.array([stripped], known.type), value_set=known)[0].as_py()
-        if pos is not None:
-            return known[pos].as_py(), True
+    candidates = (
+        (value.strip(), known, "whitespace"),
+        (as_integer_ids(pa.array([value]))[0].as_py(), known, "float"),
+        (value, as_integer_ids(known), "float_known"),
+    )
+    for wanted, among, how in candidates if len(known) else ():
+        if wanted == value and how != "float_known":
+            continue
+        pos = pc.index_in(pa.array([wanted], among.type), value_set=among)[0].as_py()
+        if pos is not None and known[pos].as_py() != value:
+            return known[pos].as_py(), how
     sample = known.slice(0, NEAREST_SAMPLE).to_pylist()
     close = difflib.get_close_matches(value, [k for k in sample if k is not None], n=1, cutoff=0.6)
-    return (close[0], False) if close else (None, False)
+    return (close[0], "") if close else (None, "")
 
 
-def whitespace_differs(values: pa.Array, known: pa.Array) -> np.ndarray:
-    """Mask of ``values`` absent from ``known`` as given but present once stripped."""
+def misformatted(values: pa.Array, known: pa.Array) -> np.ndarray:
+    """Mask of ``values`` absent from ``known`` as given but present once whitespace is stripped,
+    or once a float-formatted integer id loses its ``.0`` (on either side)."""
     if len(values) == 0:
         return np.zeros(0, dtype=bool)
+    absent = ~is_in(values, known)
     stripped = pc.utf8_trim_whitespace(values)
-    changed = np.asarray(pc.fill_null(pc.not_equal(stripped, values), False), dtype=bool)
-    return changed & is_in(stripped, known) & ~is_in(values, known)
+    out = is_in(stripped, known) | is_in(as_integer_ids(values), known)
+    integer_known = as_integer_ids(known)
+    if not pc.all(pc.equal(integer_known, known)).as_py():
+        out |= is_in(values, integer_known)
+    return out & absent
+
+
+#: What each way of differing tells the user to do (``{table}``: the table the ids belong to).
+_HOW = {
+    "whitespace": ": only whitespace differs (strip the ids)",
+    "float": ": the ids are written as floats ({value!r} for {near!r}); write them as integers "
+    "(e.g. pandas: read the ids with dtype=str, or df[col].astype(int))",
+    "float_known": ": the {table}'s ids are written as floats ({near!r} for {value!r}); write "
+    "them as integers (e.g. pandas: read the ids with dtype=str, or df[col].astype(int))",
+}
 
 
 def unknown_ids_message(
     n_unknown: int, n_total: int, value: str, known: pa.Array, table: str
 ) -> str:
     """``"170 of 170 judged ids are unknown (...); nearest catalog id 'x': whitespace differs"``."""
-    near, ws = nearest_id(value, known)
+    near, how = nearest_id(value, known)
     text = f"{n_unknown} of {n_total} judged ids are unknown (not in the {table}); first {value!r}"
     if near is not None:
         text += f", nearest {table} id {near!r}"
-        if ws:
-            text += ": only whitespace differs (strip the ids)"
+        text += _HOW.get(how, "").format(value=value, near=near, table=table)
     return text

@@ -38,14 +38,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import functools
-import importlib
 import json
 import logging
 import math
 import os
 import random
-import ssl
 import time
 from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +53,7 @@ import openai
 
 from evalkit.embed.base import BatchCallback, ModelVersion, RequestLog, check_role
 from evalkit.embed.chunking import Chunking
+from evalkit.embed.tls import certificate_problem, check_ca_bundle, tls_context
 from evalkit.errors import ConfigError, EndpointError
 from evalkit.redact import redact
 
@@ -71,23 +69,6 @@ T = TypeVar("T")
 ENCODING_FORMATS = ("base64", "float")
 # Longest server-directed wait honoured (seconds); longer retry-after values are capped.
 MAX_RETRY_AFTER_S = 120.0
-
-
-@functools.lru_cache(maxsize=1)
-def default_tls_context() -> ssl.SSLContext:
-    """The HTTP library's own default TLS context (what ``AsyncOpenAI`` builds for every client),
-    built once per process: loading the CA bundle costs ~20 ms, and a client is made per
-    ``embed_batches`` call - per request in the latency probe (2.7 s of a 1M-item run).
-
-    >>> ctx = default_tls_context()
-    >>> ctx is default_tls_context(), ctx.verify_mode == ssl.CERT_REQUIRED, ctx.check_hostname
-    (True, True, True)
-    """
-    http = importlib.import_module(
-        openai.DefaultAsyncHttpxClient.__mro__[1].__module__.split(".")[0]
-    )
-    make = getattr(http, "create_ssl_context", None)
-    return make() if make is not None else ssl.create_default_context()
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -173,6 +154,7 @@ class OpenAIEmbedder(ModelVersion):
         timeout_s: float = 60.0,
         revision: str | None = None,
         base_urls: Sequence[str] | None = None,
+        ca_bundle: str | None = None,
     ) -> None:
         super().__init__(
             name,
@@ -253,6 +235,7 @@ class OpenAIEmbedder(ModelVersion):
         self.retry_initial_s = float(retry_initial_s)
         self.retry_max_s = float(retry_max_s)
         self.timeout_s = float(timeout_s)
+        self.ca_bundle = check_ca_bundle(ca_bundle, where)
 
     # ------------------------------------------------------------------ description
 
@@ -306,7 +289,7 @@ class OpenAIEmbedder(ModelVersion):
             api_key=os.environ.get(self.api_key_env) or "EMPTY",
             max_retries=0,  # retries are ours: counted, logged, with our backoff
             timeout=self.timeout_s,
-            http_client=openai.DefaultAsyncHttpxClient(verify=default_tls_context()),
+            http_client=openai.DefaultAsyncHttpxClient(verify=tls_context(self.ca_bundle)),
         )
 
     def _embed_batch(self, texts: list[str], role: str, dimensions: int | None) -> np.ndarray:
@@ -494,6 +477,9 @@ class OpenAIEmbedder(ModelVersion):
                 retryable, problem, headers = True, f"timed out after {self.timeout_s:g} s", None
                 timed_out = True
             except openai.APIConnectionError as err:
+                certificate = certificate_problem(err, url, f"models.{self.name}")
+                if certificate is not None:  # final: a retry meets the same certificate
+                    raise EndpointError(f"{label}, {where}: {certificate}") from err
                 retryable, problem, headers = (
                     True,
                     f"connection failed ({err.__cause__ or err})",

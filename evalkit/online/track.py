@@ -14,6 +14,8 @@ from typing import Any
 
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from evalkit.track.timeout import tracking_timeout
+
 ONLINE_TAG = "evalkit.task"
 
 
@@ -58,7 +60,12 @@ def offline_link(cfg: Any, result: Any, settings: Any, evaluation: Any = None) -
     elif evaluation is not None and evaluation.parent_run_id:
         run = client.get_run(evaluation.parent_run_id)
     else:
-        tracker = Tracker(str(cfg.tracking.uri), str(cfg.tracking.experiment), clean_stale=False)
+        tracker = Tracker(
+            str(cfg.tracking.uri),
+            str(cfg.tracking.experiment),
+            clean_stale=False,
+            timeout_s=tracking_timeout(cfg.tracking),
+        )
         control, treatment = result.versions
         if control and treatment:
             run = find_offline(client, tracker.experiment_id, (control, treatment))
@@ -91,7 +98,10 @@ def log_online(cfg: Any, result: Any, files: Any, overrides: list[str]) -> str |
     from evalkit.track.overrides import override_params
 
     tracker = Tracker(
-        str(cfg.tracking.uri), str(cfg.tracking.experiment), Path(files.folder) / "mlflow_runs.json"
+        str(cfg.tracking.uri),
+        str(cfg.tracking.experiment),
+        Path(files.folder) / "mlflow_runs.json",
+        timeout_s=tracking_timeout(cfg.tracking),
     )
     control, treatment = result.versions
     name = cfg.tracking.get("run_name") or f"online: {control} vs {treatment}"

@@ -33,7 +33,10 @@ class MlflowObserver(RunObserver):
 
     def __init__(self, tracking: TrackingSettings, output_dir: Path) -> None:
         self.tracker = Tracker(
-            tracking.uri, tracking.experiment, manifest=Path(output_dir) / MANIFEST_FILE
+            tracking.uri,
+            tracking.experiment,
+            manifest=Path(output_dir) / MANIFEST_FILE,
+            timeout_s=tracking.timeout_s,
         )
         self.run_name = tracking.run_name
         self.tracking_uri = tracking.uri

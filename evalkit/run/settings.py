@@ -37,6 +37,7 @@ from evalkit.index.faiss_index import IndexSpec
 from evalkit.instantiate import build
 from evalkit.metrics.ir import check_metrics, check_primary_metric
 from evalkit.redact import SECRET_KEY
+from evalkit.track.timeout import CHECK_TIMEOUT_S, tracking_timeout
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class TrackingSettings:
     uri: str | None = None
     experiment: str | None = None
     run_name: str | None = None
+    timeout_s: float = CHECK_TIMEOUT_S  # an http(s) server's answer to the up-front check
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ class RunSettings:
                 uri=tracking.get("uri"),
                 experiment=tracking.get("experiment"),
                 run_name=tracking.get("run_name") or None,
+                timeout_s=tracking_timeout(tracking),
             ),
             baseline_run_id=str(baseline) if baseline else None,
             run_checks=bool(cfg.get("run_checks", False)),

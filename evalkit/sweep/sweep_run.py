@@ -86,12 +86,15 @@ def start_sweep_run(config: Any) -> str | None:
     if not tracking.get("enabled"):
         return None
     from evalkit.track.mlflow_tracker import Tracker
+    from evalkit.track.timeout import tracking_timeout
 
     overrides = list(config.hydra.overrides.task)
     keys = swept_keys(overrides)
     dataset = dataset_label(config)
     try:
-        tracker = Tracker(str(tracking.uri), str(tracking.experiment))
+        tracker = Tracker(
+            str(tracking.uri), str(tracking.experiment), timeout_s=tracking_timeout(tracking)
+        )
         run_id = tracker.start_parent(
             sweep_name(dataset, keys),
             tags={

@@ -84,8 +84,9 @@ def run_check_task(cfg: Any) -> int:
     tracking = cfg.get("tracking")
     if tracking is not None and tracking.get("enabled"):
         from evalkit.track.mlflow_tracker import Tracker
+        from evalkit.track.timeout import tracking_timeout
 
-        tracker = Tracker(tracking.uri, tracking.experiment)
+        tracker = Tracker(tracking.uri, tracking.experiment, timeout_s=tracking_timeout(tracking))
     results = check_versions(versions, checks_cfg, cfg.output_dir, tracker=tracker)
     blocked = [name for name, checks in results.items() if verdict(checks) == "BLOCK"]
     if blocked:

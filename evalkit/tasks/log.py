@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from evalkit.errors import ConfigError
 from evalkit.track.logdir import log_run_dir
 from evalkit.track.manifest import MANIFEST_FILE, read_manifest
+from evalkit.track.timeout import tracking_timeout
 
 
 def _given(overrides: list[str], key: str) -> bool:
@@ -36,7 +37,7 @@ def run_log_task(cfg: DictConfig, overrides: list[str]) -> int:
     uri = cfg.tracking.uri if _given(overrides, "tracking.uri") else None
     experiment = cfg.tracking.experiment if _given(overrides, "tracking.experiment") else None
     doc = read_manifest(run_dir / MANIFEST_FILE)
-    ids = log_run_dir(run_dir, uri, experiment)
+    ids = log_run_dir(run_dir, uri, experiment, tracking_timeout(cfg.tracking))
     first = ids[doc["runs"][0]["id"]]
     print(
         f"logged {run_dir} to {uri or doc['tracking_uri']} (experiment "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
+from rich.markup import escape
 from rich.table import Table
 
 from evalkit.errors import ConfigError
@@ -25,7 +26,7 @@ from evalkit.track.runs import EvaluationRow, last_evaluations
 def runs_table(rows: list[EvaluationRow], primary_metric: str, where: str) -> Table:
     table = Table(title=f"Last {len(rows)} evaluation(s) in {where}")
     for col in ("started", "run name", "dataset", "versions (baseline first)"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # a sweep job's overrides in full, not cut "…"
     table.add_column(mlflow_name(primary_metric), justify="right")
     table.add_column("verdict")
     table.add_column("online")
@@ -34,15 +35,17 @@ def runs_table(rows: list[EvaluationRow], primary_metric: str, where: str) -> Ta
     for r in rows:
         # Versions without a child run here (a baseline logged elsewhere) show "-".
         values = [r.primary.get(v) for v in r.versions]
+        # Sweep jobs' run names end in their overrides, `[models.e5_small.dimensions=128]`:
+        # text, not rich markup.
         table.add_row(
             r.start,
-            r.name,
-            r.dataset,
-            ", ".join(r.versions),
+            escape(r.name),
+            escape(r.dataset),
+            escape(", ".join(r.versions)),
             " / ".join("-" if v is None else f"{v:.4f}" for v in values),
-            r.verdict,
-            r.online,
-            r.status,
+            escape(r.verdict),
+            escape(r.online),
+            escape(r.status),
             r.run_id,
         )
     return table
@@ -53,6 +56,7 @@ def run_runs_task(cfg: DictConfig) -> int:
     from mlflow import MlflowClient
 
     from evalkit.track.mlflow_tracker import check_reachable
+    from evalkit.track.timeout import tracking_timeout
 
     if not cfg.tracking.enabled:
         raise ConfigError(
@@ -62,12 +66,13 @@ def run_runs_task(cfg: DictConfig) -> int:
     if limit < 1:
         raise ConfigError(f"runs.limit={limit} is invalid (expected an integer >= 1)")
     uri, name = str(cfg.tracking.uri), str(cfg.tracking.experiment)
+    timeout_s = tracking_timeout(cfg.tracking)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         raise ConfigError(
             f"tracking.uri={uri}: no MLflow store there yet (run an evaluation first)"
         )
     if uri.startswith(("http://", "https://")):
-        check_reachable(uri)
+        check_reachable(uri, timeout_s)
     client = MlflowClient(tracking_uri=uri)
     try:
         exp = client.get_experiment_by_name(name)

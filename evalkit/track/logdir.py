@@ -34,6 +34,7 @@ from evalkit.redact import redact, redacted_copy
 from evalkit.track.manifest import MANIFEST_FILE, read_manifest
 from evalkit.track.mlflow_tracker import Tracker, input_from_record
 from evalkit.track.stale import END_REASON_TAG, process_tags
+from evalkit.track.timeout import CHECK_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +45,20 @@ _PARAM_BATCH = 100
 
 
 def log_run_dir(
-    run_dir: str | Path, uri: str | None = None, experiment: str | None = None
+    run_dir: str | Path,
+    uri: str | None = None,
+    experiment: str | None = None,
+    timeout_s: float = CHECK_TIMEOUT_S,
 ) -> dict[str, str]:
-    """Log the runs recorded in ``run_dir`` to MLflow; manifest id -> new run id."""
+    """Log the runs recorded in ``run_dir`` to MLflow; manifest id -> new run id (``timeout_s``:
+    ``tracking.timeout_s`` of an http(s) store's up-front check)."""
     run_dir = Path(run_dir)
     doc = read_manifest(run_dir / MANIFEST_FILE)
     uri = uri or doc["tracking_uri"]
     experiment = experiment or doc["experiment"]
     # No stale-run clean-up here: it would end the failed attempt's runs KILLED (their process
     # is gone) before they are ended FAILED below.
-    tracker = Tracker(uri, experiment, clean_stale=False)
+    tracker = Tracker(uri, experiment, clean_stale=False, timeout_s=timeout_s)
     client = tracker.client
     ids: dict[str, str] = {}
     for rec in doc["runs"]:

@@ -37,6 +37,7 @@ from evalkit.errors import ConfigError
 from evalkit.redact import SECRET_KEY, redact, redacted_copy
 from evalkit.track.manifest import RunManifest
 from evalkit.track.stale import mark_stale_runs, process_tags
+from evalkit.track.timeout import CHECK_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,6 @@ _MAX_PARAM_LEN = 6000
 #: the GenAI traces overview).
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 UI_WORKFLOW = "machine_learning"
-#: Seconds the up-front check waits for an http(s) tracking server.
-CHECK_TIMEOUT_S = 5.0
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -91,28 +90,44 @@ def check_reachable(uri: str, timeout_s: float = CHECK_TIMEOUT_S) -> None:
     """An ``http(s)://`` tracking server answers within ``timeout_s`` (one try), or ConfigError.
 
     MLflow's own client retries a dead server for minutes (7 backed-off retries); this one
-    request says in seconds that nothing is listening.
+    request says in seconds that nothing is listening.  A server that accepts the connection is
+    given twice ``timeout_s`` to answer, so a slow one is told apart from a down one ("answered
+    in 5.2 s; raise tracking.timeout_s").
     """
     from mlflow.utils.credentials import get_default_host_creds
     from mlflow.utils.rest_utils import http_request
 
+    started = time.monotonic()
     try:
         resp = http_request(
             get_default_host_creds(uri),
             "/api/2.0/mlflow/experiments/search",
             "POST",
             max_retries=0,
-            timeout=timeout_s,
+            timeout=(timeout_s, 2 * timeout_s),  # (connect, read)
             raise_on_status=False,
             json={"max_results": 1},
         )
     except Exception as exc:
         cause = exc.__cause__ or exc
+        if _read_timed_out(exc):
+            raise ConfigError(
+                f"MLflow tracking server tracking.uri={uri!r} accepted the connection but did "
+                f"not answer within {2 * timeout_s:g} s (twice tracking.timeout_s={timeout_s:g}): "
+                "a hung or overloaded server; check it, or raise tracking.timeout_s"
+            ) from exc
         raise ConfigError(
             f"MLflow tracking server tracking.uri={uri!r} is unreachable "
             f"({type(cause).__name__}, no answer within {timeout_s:g} s): start it "
             "(mlflow server --host 127.0.0.1 ...) or use tracking=sqlite"
         ) from exc
+    elapsed = time.monotonic() - started
+    if elapsed > timeout_s:
+        raise ConfigError(
+            f"MLflow tracking server tracking.uri={uri!r} is up but slow: it answered in "
+            f"{elapsed:.1f} s, over tracking.timeout_s={timeout_s:g}; raise tracking.timeout_s "
+            f"(e.g. tracking.timeout_s={math.ceil(2 * elapsed)})"
+        )
     host_problem = host_header_refused(uri, resp.status_code, resp.text)
     if host_problem:
         raise ConfigError(host_problem)
@@ -122,6 +137,19 @@ def check_reachable(uri: str, timeout_s: float = CHECK_TIMEOUT_S) -> None:
             "(expected an MLflow tracking server, with credentials in MLFLOW_TRACKING_TOKEN or "
             "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD if it needs them)"
         )
+
+
+def _read_timed_out(exc: BaseException) -> bool:
+    """Whether a request failed waiting for the answer (connected: not a down server)."""
+    from requests.exceptions import ReadTimeout
+    from urllib3.exceptions import ReadTimeoutError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ReadTimeout | ReadTimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "Read timed out" in str(exc)
 
 
 def host_header_refused(uri: str, status: int, body: str) -> str:
@@ -184,7 +212,8 @@ def _driver_hint(uri: str, exc: BaseException) -> str:
 class Tracker:
     """Thin wrapper over :class:`MlflowClient` for evalkit's run layout.
 
-    * ``http(s)://`` stores are checked up front (:func:`check_reachable`, seconds not minutes).
+    * ``http(s)://`` stores are checked up front (:func:`check_reachable`, seconds not minutes;
+      ``timeout_s`` is ``tracking.timeout_s``).
     * Opening an experiment marks it as a model-development experiment
       (``mlflow.experimentKind``), so MLflow 3's UI opens it on the runs table, and ends runs
       that dead evalkit processes on this host left RUNNING (:mod:`evalkit.track.stale`).
@@ -205,6 +234,7 @@ class Tracker:
         experiment: str,
         manifest: str | Path | None = None,
         clean_stale: bool = True,
+        timeout_s: float = CHECK_TIMEOUT_S,
     ) -> None:
         self.uri = uri
         self.experiment = experiment
@@ -214,7 +244,7 @@ class Tracker:
         self._offline_ids = itertools.count(1)
         self._tags = process_tags()
         if uri.startswith(("http://", "https://")):
-            check_reachable(uri)
+            check_reachable(uri, timeout_s)
         if not uri.startswith("sqlite:///"):
             self.experiment_id = self._experiment(experiment)
         else:
