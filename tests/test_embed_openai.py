@@ -236,6 +236,19 @@ def test_connection_refused_is_an_endpoint_error():
         v.embed(["a"], "query")
 
 
+def test_a_closed_connection_names_its_cause(fault):
+    """Issue 26: a connection the server closes without an answer said "connection failed ()";
+    the message names what broke it."""
+    fault.default = "close"
+    v = fast(fault, max_retries=1)
+    with pytest.raises(EndpointError) as err:
+        v.embed(["a"], "query")
+    message = str(err.value)
+    assert "connection failed (" in message and "connection failed ()" not in message
+    cause = message.split("connection failed (", 1)[1].split(") after", 1)[0]
+    assert ": " in cause and cause.split(": ", 1)[1].strip(), message
+
+
 def test_first_failure_stops_other_batches_and_keeps_finished_ones(fault, tmp_path):
     fault.push("ok", "ok", "400")  # third request fails for good
     v = fast(fault, batch_size=2, concurrency=1, max_retries=0)

@@ -482,7 +482,7 @@ class OpenAIEmbedder(ModelVersion):
                     raise EndpointError(f"{label}, {where}: {certificate}") from err
                 retryable, problem, headers = (
                     True,
-                    f"connection failed ({err.__cause__ or err})",
+                    f"connection failed ({connection_cause(err)})",
                     None,
                 )
             problem = redact(problem, [os.environ.get(self.api_key_env) or ""])
@@ -653,3 +653,36 @@ def _error_message(err: openai.APIStatusError) -> str:
         if isinstance(inner, str):
             return inner[:300]
     return str(err.message)[:300]
+
+
+def connection_cause(err: BaseException) -> str:
+    """What broke a connection, from the first exception in ``err``'s chain that says something
+    (a reset often carries an empty message: its type then names it).
+
+    >>> try:
+    ...     try:
+    ...         raise ConnectionResetError()
+    ...     except OSError as e:
+    ...         raise RuntimeError("") from e
+    ... except RuntimeError as outer:
+    ...     connection_cause(outer)
+    'ConnectionResetError: the connection was reset or closed by the server'
+    """
+    seen: list[BaseException] = []
+    e: BaseException | None = err
+    while e is not None and e not in seen:
+        seen.append(e)
+        text = str(e).strip()
+        if text and text.lower() not in ("connection error.", "connection error"):
+            return f"{type(e).__name__}: {text}"
+        e = e.__cause__ or e.__context__
+    reset = any(
+        isinstance(x, ConnectionResetError | BrokenPipeError)
+        or "RemoteProtocolError" in type(x).__name__
+        or "ReadError" in type(x).__name__
+        for x in seen
+    )
+    names = " <- ".join(dict.fromkeys(type(x).__name__ for x in seen))
+    if reset:
+        return f"{type(seen[-1]).__name__}: the connection was reset or closed by the server"
+    return f"{names}: no message from the client library"
