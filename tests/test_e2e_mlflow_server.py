@@ -279,6 +279,10 @@ def test_interrupted_or_crashed_run_is_ended_at_once(tmp_path, shared_data, how,
     client = MlflowClient(db)
     assert [client.get_run(r["id"]).info.status for r in manifest["runs"]] == [status]
     assert [r["status"] for r in manifest["runs"]] == [status]
+    # ... and says why (issue 26: a SIGTERM'd run had no end_reason tag)
+    reason = client.get_run(manifest["runs"][0]["id"]).data.tags.get("evalkit.end_reason", "")
+    want = {"sigterm": "terminated (SIGTERM)", "sigint": "interrupted (Ctrl-C, SIGINT)"}
+    assert reason == want[how] if how in want else reason.startswith("failed: "), reason
 
 
 # ------------------------------------------------------- tracking server dies mid-run; task=log

@@ -51,7 +51,7 @@ class JsonLines(RunObserver):
             "verdict_made", status=made.verdict.status.value, files=[p.name for p in made.files]
         )
 
-    def run_ended(self, status):
+    def run_ended(self, status, reason=""):
         self._write("run_ended", status=status)
 
 

@@ -71,6 +71,22 @@ class Evaluation:
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+def end_of(exc: BaseException) -> tuple[str, str]:
+    """A run's MLflow status and ``evalkit.end_reason`` when ``exc`` ended it.
+
+    >>> end_of(KeyboardInterrupt())
+    ('KILLED', 'interrupted (Ctrl-C, SIGINT)')
+    """
+    from evalkit.interrupts import Terminated
+
+    if isinstance(exc, Terminated):
+        return "KILLED", "terminated (SIGTERM)"
+    if isinstance(exc, KeyboardInterrupt):
+        return "KILLED", "interrupted (Ctrl-C, SIGINT)"
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return "FAILED", f"failed: {text[:300]}"
+
+
 def dataset_params(data: EvalData) -> dict[str, Any]:
     """The dataset's parameters (MLflow params ``dataset.*``)."""
     return {
@@ -173,7 +189,7 @@ def run_evaluation(
                 v.name: mlflow.run_ids[v.name] for v in versions if v.name in mlflow.run_ids
             }
     except BaseException as exc:
-        observer.run_ended("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        observer.run_ended(*end_of(exc))
         raise
     observer.run_ended("FINISHED")
     if mlflow is not None and mlflow.error is not None:

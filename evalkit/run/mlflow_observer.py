@@ -132,9 +132,9 @@ class MlflowObserver(RunObserver):
         for path in made.files:
             self.tracker.log_artifact(self.parent, path)
 
-    def run_ended(self, status: str) -> None:
+    def run_ended(self, status: str, reason: str = "") -> None:
         if status == "FINISHED":
             if self.parent is not None:
                 self.tracker.finish(self.parent)
-        else:  # children first; KILLED on Ctrl-C / SIGTERM
-            self.tracker.abort(status)
+        else:  # children first; KILLED on Ctrl-C / SIGTERM, tagged evalkit.end_reason
+            self.tracker.abort(status, reason)

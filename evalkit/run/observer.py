@@ -8,7 +8,7 @@ The run (:mod:`evalkit.run.evaluation`) calls these hooks, in this order::
     run_metrics(m, p)                measurements of the evaluation (re-index time, click deltas)
     artifact_written(path)           a file of the evaluation (click scatter, worklist)
     verdict_made(VerdictMade)        once, when versions were compared
-    run_ended(status)                FINISHED, FAILED or KILLED; always called once started
+    run_ended(status, reason)        FINISHED, FAILED or KILLED (and why); always called once started
 
 :class:`~evalkit.run.mlflow_observer.MlflowObserver` implements them with MLflow (parent run,
 child runs, metrics, tags, artifacts).  Another observer - a JSON-lines log, a notifier - is
@@ -98,7 +98,7 @@ class RunObserver:
     def verdict_made(self, made: VerdictMade) -> None:
         return None
 
-    def run_ended(self, status: str) -> None:
+    def run_ended(self, status: str, reason: str = "") -> None:
         return None
 
 
@@ -136,6 +136,6 @@ class Observers(RunObserver):
         for o in self.observers:
             o.verdict_made(made)
 
-    def run_ended(self, status: str) -> None:
+    def run_ended(self, status: str, reason: str = "") -> None:
         for o in self.observers:
-            o.run_ended(status)
+            o.run_ended(status, reason)

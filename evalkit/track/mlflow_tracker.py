@@ -36,7 +36,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from evalkit.errors import ConfigError
 from evalkit.redact import SECRET_KEY, redact, redacted_copy
 from evalkit.track.manifest import RunManifest
-from evalkit.track.stale import mark_stale_runs, process_tags
+from evalkit.track.stale import END_REASON_TAG, mark_stale_runs, process_tags
 from evalkit.track.timeout import CHECK_TIMEOUT_S
 
 log = logging.getLogger(__name__)
@@ -403,9 +403,12 @@ class Tracker:
             self._open.remove(run_id)
         self._call("ending a run", self.client.set_terminated, run_id, status)
 
-    def abort(self, status: str = "FAILED") -> None:
-        """End every run this tracker started and did not finish (children first)."""
+    def abort(self, status: str = "FAILED", reason: str = "") -> None:
+        """End every run this tracker started and did not finish (children first), tagged
+        ``evalkit.end_reason`` with ``reason`` when given."""
         for run_id in reversed(list(self._open)):
+            if reason:
+                self.set_tags(run_id, {END_REASON_TAG: reason})
             self.finish(run_id, status)
 
     def ui_url(self) -> str:
