@@ -65,8 +65,9 @@ class IndexSpec:
       FAISS ``IndexBinaryFlat``, Hamming distance); recall against exact fp32 search is measured.
     - ``rescore`` (``binary`` only): the top ``max(rescore, k)`` binary candidates of a query are
       re-ranked by their exact fp32 inner product, and those cosines are the scores; 0 = no
-      rescoring (scores ``1 - 2 * hamming / d``).  The default, 400, reaches recall@100 0.97
-      against exact search on Cranfield with e5_small (benchmarks/README.md).
+      rescoring (scores ``1 - 2 * hamming / d``).  The default, 1000 (10 x the default k), is the
+      smallest measured depth reaching recall@100 0.95 against exact search on Cranfield with
+      e5_small (0.9512; 400 gives 0.67): benchmarks/README.md, ``bench_precision.py``.
     - ``latency_sample``: queries searched one at a time after the batched search to measure
       ``search_p50_ms`` / ``search_p95_ms`` (seeded sample; 0 = off).
     - ``blas_block``: catalog rows per BLAS matrix product in FAISS's exact search
@@ -90,7 +91,7 @@ class IndexSpec:
     ann_recall_sample: int = 1000
     precision: str = "fp32"
     blas_block: int = 0
-    rescore: int = 400
+    rescore: int = 1000
     latency_sample: int = 200
 
     def __post_init__(self) -> None:
