@@ -28,6 +28,8 @@ import numpy as np
 
 #: Float32 values materialised per block when rescoring (queries x candidates x dimensions).
 RESCORE_BLOCK_FLOATS = 1 << 22
+#: Catalog rows packed into sign bits per call.
+ADD_BATCH = 100_000
 
 
 def sign_bits(vectors: np.ndarray) -> np.ndarray:
@@ -50,8 +52,8 @@ class BinaryIndex:
         self.ntotal, self.d = self.xb.shape
         self.rescore = int(rescore)
         self.index = faiss.IndexBinaryFlat(8 * ((self.d + 7) // 8))
-        if self.ntotal:
-            self.index.add(sign_bits(self.xb))
+        for s in range(0, self.ntotal, ADD_BATCH):  # bounded (rows, d) boolean temporaries
+            self.index.add(sign_bits(self.xb[s : s + ADD_BATCH]))
 
     def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (scores float32, rows int64) per query, best first; missing rows are -1."""

@@ -217,8 +217,9 @@ def build_index(
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     n, d = x.shape
     if spec.kind == "flat" and spec.precision == "binary":
+        binary = BinaryIndex(x, spec.rescore)  # sign bits; keeps `x` (no copy) for rescoring
         log.debug("built binary index over %d x %d vectors (rescore %d)", n, d, spec.rescore)
-        return BinaryIndex(x, spec.rescore)  # sign bits; keeps `x` (no copy) for rescoring
+        return binary
     if spec.kind == "flat" and spec.precision != "fp32":
         qtype = SQ_TYPES[spec.precision]
         index = faiss.IndexScalarQuantizer(d, qtype, faiss.METRIC_INNER_PRODUCT)
