@@ -8,7 +8,8 @@
 - ``index_bytes`` is FAISS's serialised size; latency stats are positive, p95 >= p50;
 - an unknown precision is a ConfigError naming the valid ones; ``engine=ray`` refuses a reduced
   precision with a ConfigError naming what it supports;
-- the demo run with ``index.precision=binary`` logs the cost metrics on every MLflow child run.
+- the shipped config composes with the new keys; the demo run with ``index.precision=binary``
+  logs the cost metrics on every MLflow child run.
 """
 
 from __future__ import annotations
@@ -211,6 +212,38 @@ def test_engine_ray_refuses_reduced_precision_naming_what_it_supports(precision)
     assert "index=flat with index.precision=fp32, or index=ivf" in msg
     check_ray_index(IndexSpec())
     check_ray_index(IndexSpec(kind="ivf", codec="pq"))
+
+
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        (["index.precision=binary", "index.rescore=200"], {"precision": "binary", "rescore": 200}),
+        (
+            ["index.precision=sq4", "index.latency_sample=0"],
+            {"precision": "sq4", "latency_sample": 0},
+        ),
+        (["index=hnsw", "index.latency_sample=50"], {"kind": "hnsw", "latency_sample": 50}),
+        (["index=ivf", "index.codec=pq"], {"kind": "ivf", "codec": "pq", "latency_sample": 200}),
+    ],
+)
+def test_command_line_overrides_build_the_index_spec(overrides, expected):
+    spec = _index_spec(overrides)
+    assert {key: getattr(spec, key) for key in expected} == expected
+    assert _index_spec([]).rescore == IndexSpec().rescore == 1000  # conf and dataclass agree
+
+
+def _index_spec(overrides: list[str]) -> IndexSpec:
+    """``cfg.index`` composed from the shipped config with ``overrides``, built as the run does."""
+    from hydra import compose, initialize_config_dir
+
+    from evalkit.cli import CONF_DIR
+    from evalkit.instantiate import build
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[*overrides, "output_dir=/tmp/unused"])
+    spec = build(cfg.index, "index")
+    assert isinstance(spec, IndexSpec)
+    return spec
 
 
 @pytest.mark.slow
