@@ -37,8 +37,9 @@ _CHUNK = 1 << 20
 
 
 def index_bytes(index: Any) -> int:
-    """Bytes of ``index`` as FAISS serialises it (binary codes only for :class:`BinaryIndex`:
-    rescoring reads the candidates' float32 rows, which stay outside the index)."""
+    """Bytes of ``index`` as FAISS serialises it.  :class:`BinaryIndex`: FAISS's binary index
+    plus its float32 threshold vector when ``threshold="mean"``; rescoring reads the candidates'
+    float32 rows, which stay outside the index."""
     from evalkit.index.faiss_index import ArrayFlatIP
 
     if isinstance(index, ArrayFlatIP):
@@ -53,6 +54,8 @@ def index_bytes(index: Any) -> int:
     writer = faiss.PyCallbackIOWriter(count, _CHUNK)
     if isinstance(index, BinaryIndex):
         faiss.write_index_binary(index.index, writer)
+        if index.threshold is not None:
+            total += index.threshold.nbytes
     else:
         faiss.write_index(index, writer)
     del writer  # flushes the last chunk

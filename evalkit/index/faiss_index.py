@@ -33,7 +33,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from evalkit.errors import ConfigError
-from evalkit.index.binary import BinaryIndex
+from evalkit.index.binary import THRESHOLDS, BinaryIndex
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,9 @@ class IndexSpec:
       rescoring (scores ``1 - 2 * hamming / d``).  The default, 1000 (10 x the default k), is the
       smallest measured depth reaching recall@100 0.95 against exact search on Cranfield with
       e5_small (0.9512; 400 gives 0.67): benchmarks/README.md, ``bench_precision.py``.
+    - ``binary_threshold`` (``binary`` only): ``zero`` (sign bits ``v > 0``) or ``mean`` (bits
+      ``v > the catalog's per-dimension mean``, queries too; the mean is stored with the codes):
+      for anisotropic embeddings ``mean`` keeps far more information per bit.
     - ``latency_sample``: queries searched one at a time after the batched search to measure
       ``search_p50_ms`` / ``search_p95_ms`` (seeded sample; 0 = off).
     - ``blas_block``: catalog rows per BLAS matrix product in FAISS's exact search
@@ -92,6 +95,7 @@ class IndexSpec:
     precision: str = "fp32"
     blas_block: int = 0
     rescore: int = 1000
+    binary_threshold: str = "zero"
     latency_sample: int = 200
 
     def __post_init__(self) -> None:
@@ -112,6 +116,11 @@ class IndexSpec:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"index.{key}={value!r} is invalid (expected an integer >= 1)")
+        if self.binary_threshold not in THRESHOLDS:
+            raise ConfigError(
+                f"index.binary_threshold={self.binary_threshold!r} is unknown "
+                f"(expected one of {THRESHOLDS})"
+            )
         for key in ("rescore", "latency_sample"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -143,7 +152,7 @@ class IndexSpec:
         if self.kind == "ivf" and self.train_sample:
             keep.add("train_sample")
         if self.precision == "binary":
-            keep.add("rescore")
+            keep |= {"rescore", "binary_threshold"}
         return {f"index.{k}": v for k, v in p.items() if k in keep}
 
 
@@ -217,7 +226,8 @@ def build_index(
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     n, d = x.shape
     if spec.kind == "flat" and spec.precision == "binary":
-        binary = BinaryIndex(x, spec.rescore)  # sign bits; keeps `x` (no copy) for rescoring
+        # sign bits; keeps `x` (no copy) for rescoring
+        binary = BinaryIndex(x, spec.rescore, spec.binary_threshold)
         log.debug("built binary index over %d x %d vectors (rescore %d)", n, d, spec.rescore)
         return binary
     if spec.kind == "flat" and spec.precision != "fp32":
