@@ -4,7 +4,8 @@ Embeds Cranfield (``tests/data/cranfield``, BEIR's ``title_text``, its 2 empty r
 ``dataset=beir`` does) with the in-process e5_small model once (vectors cached as ``.npy`` under
 ``--cache``; ~23 min on 2 busy cores), then for
 each ``index.precision`` (fp32, fp16, sq8, sq4, binary with ``index.rescore`` in 0, 100, 200,
-400, 1000) builds the index evalkit builds and prints:
+400, 1000; with ``--centered`` also ``index.binary_threshold=mean``) builds the index evalkit
+builds and prints:
 
 - recall@k of its top-k against exact fp32 search (every query; evalkit's ``ann_recall``);
 - FAISS's size of the index per vector and in total (``evalkit.index.cost.index_bytes``);
@@ -27,7 +28,6 @@ import numpy as np
 
 from evalkit.data.beir import load_beir
 from evalkit.embed.local import E5Small
-from evalkit.index.binary import BinaryIndex, rescored
 from evalkit.index.cost import index_bytes, search_latency
 from evalkit.index.faiss_index import ArrayFlatIP, IndexSpec, ann_recall, build_index
 
@@ -68,7 +68,7 @@ def main() -> None:
     ap.add_argument(
         "--centered",
         action="store_true",
-        help="also sign bits around the catalog's mean (recall only; not an evalkit option)",
+        help="also binary with index.binary_threshold=mean (bits around the catalog's mean)",
     )
     ap.add_argument("--threads", type=int, default=1, help="FAISS threads (single-query search)")
     ap.add_argument(
@@ -103,14 +103,15 @@ def table(docs: np.ndarray, queries: np.ndarray, args: argparse.Namespace) -> No
         f"Cranfield x e5_small: {len(docs)} items, {len(queries)} queries, {docs.shape[1]} dims; "
         f"k={k}; FAISS {faiss.__version__}, {args.threads} thread(s); {platform.processor() or platform.machine()}"
     )
-    configs = [("fp32", 0), ("fp16", 0), ("sq8", 0), ("sq4", 0)]
-    configs += [("binary", r) for r in args.rescore]
+    configs = [("fp32", 0, "zero"), ("fp16", 0, "zero"), ("sq8", 0, "zero"), ("sq4", 0, "zero")]
+    thresholds = ["zero", "mean"] if args.centered else ["zero"]
+    configs += [("binary", r, t) for t in thresholds for r in args.rescore]
     print(
-        f"{'precision':<9} {'rescore':>7} {'recall@' + str(k):>10} {'bytes/vec':>10} "
-        f"{'index bytes':>12} {'p50 ms':>8} {'p95 ms':>8}"
+        f"{'precision':<9} {'threshold':>9} {'rescore':>7} {'recall@' + str(k):>10} "
+        f"{'bytes/vec':>10} {'index bytes':>12} {'p50 ms':>8} {'p95 ms':>8}"
     )
-    for precision, rescore in configs:
-        spec = IndexSpec(precision=precision, rescore=rescore)
+    for precision, rescore, threshold in configs:
+        spec = IndexSpec(precision=precision, rescore=rescore, binary_threshold=threshold)
         index = ArrayFlatIP(docs) if spec.exact else build_index(docs, spec)
         _, rows = index.search(queries, k)
         recall = ann_recall(rows, exact_rows, k)
@@ -121,29 +122,11 @@ def table(docs: np.ndarray, queries: np.ndarray, args: argparse.Namespace) -> No
         ]
         p50 = min(r.p50_ms for r in runs)
         p95 = min(r.p95_ms for r in runs)
-        shown = str(rescore) if precision == "binary" else "-"
+        shown, thr = (str(rescore), threshold) if precision == "binary" else ("-", "-")
         print(
-            f"{precision:<9} {shown:>7} {recall:>10.4f} {size / len(docs):>10.1f} "
+            f"{precision:<9} {thr:>9} {shown:>7} {recall:>10.4f} {size / len(docs):>10.1f} "
             f"{size:>12,d} {p50:>8.3f} {p95:>8.3f}"
         )
-    if args.centered:
-        for rescore in args.rescore:
-            print(
-                f"{'centered':<9} {rescore:>7} {centered_recall(docs, queries, exact_rows, k, rescore):>10.4f}"
-            )
-
-
-def centered_recall(
-    docs: np.ndarray, queries: np.ndarray, exact_rows: np.ndarray, k: int, rescore: int
-) -> float:
-    """Recall@k of sign bits taken around the catalog's per-dimension mean (not an evalkit
-    option: what thresholding at the mean instead of 0 would give), rescored on fp32 vectors."""
-    mu = docs.mean(axis=0)
-    _, rows = BinaryIndex(docs - mu).search(queries - mu, max(k, rescore))
-    if rescore:
-        ip = rescored(queries, docs, rows)
-        rows = np.take_along_axis(rows, np.argsort(-ip, axis=1, kind="stable"), axis=1)
-    return ann_recall(rows[:, :k], exact_rows, k)
 
 
 if __name__ == "__main__":
