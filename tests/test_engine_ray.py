@@ -197,6 +197,11 @@ def test_ivf_index_is_stored_beside_the_vectors_and_reused(local_ray, tmp_path):
     again, s2 = ray_ranking(**common)
     assert all(p.stat().st_mtime_ns == t for p, t in stamps)  # kept, not written again
     assert (s1["index_reused"], s2["index_reused"]) == (0.0, 1.0)
+    # the index's cost: its shards' FAISS files (no single-query latency through Ray tasks)
+    shard_files = (tmp_path / "indexes" / ("k" * 32)).glob("shard-*.faissindex")
+    assert s1["index_bytes"] == s2["index_bytes"] == sum(p.stat().st_size for p in shard_files)
+    assert s1["index_bytes_per_vector"] == s1["index_bytes"] / len(docs)
+    assert "search_p50_ms" not in s1
     np.testing.assert_array_equal(first.indices, again.indices)
     # nprobe = nlist visits every list: SQ8 on well-spread vectors finds the exact top-10 mostly
     assert s1["ann_recall_at_10"] == s2["ann_recall_at_10"] > 0.9

@@ -142,6 +142,9 @@ def test_streamed_parts_equal_engine_local(local_ray, collection, tmp_path, monk
     assert ray_run.exit_code == local.exit_code
     for a, b in zip(ray_run.results, local.results):
         assert a.extra["catalog_parts"] == 3 and "catalog_parts" not in b.extra
+        # the index's cost: FAISS's size of every part's index (local: of the one index)
+        assert a.extra["index_bytes"] > 0 and b.extra["index_bytes"] > 0
+        assert "search_p50_ms" not in a.extra and b.extra["search_p50_ms"] > 0
         np.testing.assert_array_equal(a.ranking.indices, b.ranking.indices)
         np.testing.assert_array_equal(a.ranking.scores, b.ranking.scores)
         assert a.overall == b.overall and a.per_query == b.per_query

@@ -18,6 +18,7 @@ from evalkit.embed.runner import vectors_of
 from evalkit.embed.vector_checks import vector_stats
 from evalkit.engine.base import Embedded, SearchJob
 from evalkit.errors import EndpointError
+from evalkit.index.cost import index_cost
 from evalkit.index.faiss_index import ArrayFlatIP, build_index, measure_ann_recall, stored_vectors
 from evalkit.pairs import PairRows, Searched, click_pair_similarity, pair_similarity
 from evalkit.retrieve.replay import replay
@@ -184,6 +185,8 @@ class LocalEngine:
             id_rank=job.id_rank,
         )
         stats["search_seconds"] = time.perf_counter() - t0
+        # what this index costs: its FAISS size and single-query latency (after the batched search)
+        stats.update(index_cost(index, queries.vectors, job.k, spec.latency_sample, job.seed))
         if job.reindex is not None:
             job.reindex.add_queries(version.name, queries.vectors)
             job.reindex.on_catalog(

@@ -46,7 +46,8 @@ from evalkit.embed.cache import spec_hash
 from evalkit.embed.precomputed import check_parts, read_parquet_vectors, vector_parts
 from evalkit.embed.store import unit_norm
 from evalkit.embed.vector_checks import NormSummary
-from evalkit.errors import ConfigError, DataError
+from evalkit.errors import DataError
+from evalkit.index.cost import sharded_cost
 from evalkit.index.faiss_index import IndexSpec, ann_recall, ivf_nlist, training_rows
 from evalkit.retrieve.ranking import Ranking
 from evalkit.retrieve.replay import replay
@@ -246,13 +247,9 @@ def stream_catalog(
     progress: bool = False,
 ) -> StreamedCatalog:
     """Evaluate ``version``'s catalog part by part on Ray (see the module docstring)."""
-    from evalkit.engine.ray_search import ray_runner, stored_trained
+    from evalkit.engine.ray_search import check_ray_index, ray_runner, stored_trained
 
-    if spec.kind == "hnsw" or spec.precision != "fp32":
-        raise ConfigError(
-            f"index.kind={spec.kind} index.precision={spec.precision} cannot be sharded on Ray "
-            "(expected index=flat with precision fp32, or index=ivf, with engine=ray)"
-        )
+    check_ray_index(spec)
     stats: dict[str, float] = {}
     catalog = version.files["document"]
     parts = vector_parts(catalog)
@@ -353,6 +350,7 @@ def stream_catalog(
     stats["index_seconds"] = time.perf_counter() - t0
     stats["index_shards"] = float(len(files))
     stats["catalog_parts"] = float(len(parts))  # marks a streamed catalog (never on the driver)
+    stats.update(sharded_cost(sum(os.path.getsize(f) for f in files), n))  # FAISS files
     log.info(
         "%s: %d part(s) of %s indexed at %s (%s)",
         version.name,

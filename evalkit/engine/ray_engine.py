@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.engine.base import Embedded, SearchJob
 from evalkit.engine.local import embed_for_search, read_embedded, searched
 from evalkit.engine.ray_embed import RemoteEmbedding, embed_on_ray
-from evalkit.engine.ray_search import index_key, ray_ranking
+from evalkit.engine.ray_search import check_ray_index, index_key, ray_ranking
 from evalkit.engine.session import RaySession
 from evalkit.engine.spec import EngineSpec
 from evalkit.errors import ConfigError
@@ -110,6 +110,7 @@ class RayEngine:
         """Search the version's catalog on Ray tasks, sharded, top-k merged here; a precomputed
         Parquet catalog is read, checked and indexed part by part on Ray tasks and never whole
         on the driver (:meth:`_stream`)."""
+        check_ray_index(job.spec)  # before anything is embedded
         if version.streams("document"):
             return self._stream(version, data, job)
         catalog, queries, remote, stats = embed_for_search(self, version, data, job)

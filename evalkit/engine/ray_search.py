@@ -32,6 +32,7 @@ import numpy as np
 
 from evalkit.embed.cache import spec_hash
 from evalkit.engine.spec import EngineSpec
+from evalkit.index.cost import flat_bytes, sharded_cost
 from evalkit.index.faiss_index import IndexSpec, ann_recall, trained_ivf, training_rows
 from evalkit.retrieve.ranking import Ranking
 from evalkit.retrieve.replay import replay
@@ -192,6 +193,27 @@ def build_ivf_shards(
     return [Shard(a, b, None, str(folder / f)) for (a, b), f in zip(ranges, files)]
 
 
+def check_ray_index(spec: IndexSpec) -> None:
+    """``engine=ray`` shards exact fp32 flat search or IVF; anything else is a ConfigError that
+    names what is supported (checked before anything is embedded).
+
+    >>> check_ray_index(IndexSpec(precision="binary"))
+    Traceback (most recent call last):
+    ...
+    evalkit.errors.ConfigError: index=flat index.precision=binary cannot be sharded on Ray (engine=ray supports index=flat with index.precision=fp32, or index=ivf with index.codec=flat|sq8|pq; use engine=local for index.precision=fp16|sq8|sq4|binary and index=hnsw)
+    """
+    if spec.kind == "hnsw" or spec.precision != "fp32":
+        from evalkit.errors import ConfigError
+
+        what = f"index.precision={spec.precision}" if spec.precision != "fp32" else ""
+        raise ConfigError(
+            f"index={spec.kind} {what}".strip() + " cannot be sharded on Ray (engine=ray "
+            "supports index=flat with index.precision=fp32, or index=ivf with "
+            "index.codec=flat|sq8|pq; use engine=local for index.precision=fp16|sq8|sq4|binary "
+            "and index=hnsw)"
+        )
+
+
 def ray_ranking(
     *,
     vectors: np.ndarray,
@@ -210,12 +232,7 @@ def ray_ranking(
     """Rank every query over the sharded catalog on Ray; returns the ranking and run stats."""
     import ray
 
-    if spec.kind == "hnsw":
-        from evalkit.errors import ConfigError
-
-        raise ConfigError(
-            "index=hnsw cannot be sharded on Ray (expected index=flat or index=ivf with engine=ray)"
-        )
+    check_ray_index(spec)
     stats: dict[str, float] = {}
     t0 = time.perf_counter()
     ranges = split_rows(len(vectors), engine.shard_rows)
@@ -244,6 +261,11 @@ def ray_ranking(
         )
     stats["index_seconds"] = time.perf_counter() - t0
     stats["index_shards"] = float(len(shards))
+    if spec.kind == "flat":  # exact shards search the .npy rows: an IndexFlatIP's size each
+        size = sum(flat_bytes(s.size, vectors.shape[1]) for s in shards)
+    else:
+        size = sum(os.path.getsize(s.path) for s in shards if s.path)
+    stats.update(sharded_cost(size, len(vectors)))
     try:
         t0 = time.perf_counter()
         index = ShardedIndex(shards, id_rank, runner, nprobe=spec.nprobe)

@@ -6,9 +6,11 @@ similarities.  ``hnsw`` and ``ivf`` are selectable for large catalogs; whenever 
 :func:`ann_recall` measures its recall against exact search so index error is never mistaken
 for a model regression.
 
-``precision`` stores the flat index's vectors as ``fp16`` (half the memory) or ``sq8`` (8-bit
-scalar quantisation, a quarter) instead of ``fp32``: an explicit choice, never a default, and
-treated like an approximate index (its recall against exact fp32 search is measured and logged).
+``precision`` stores the flat index's vectors as ``fp16`` (half the memory), ``sq8`` (8-bit
+scalar quantisation, a quarter), ``sq4`` (4-bit, an eighth) or ``binary`` (sign bits, a 32nd,
+:mod:`evalkit.index.binary`; ``rescore`` re-ranks the top candidates with the fp32 vectors)
+instead of ``fp32``: an explicit choice, never a default, and treated like an approximate index
+(its recall against exact fp32 search is measured and logged).
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -31,11 +33,18 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from evalkit.errors import ConfigError
+from evalkit.index.binary import THRESHOLDS, BinaryIndex
 
 log = logging.getLogger(__name__)
 
 KINDS = ("flat", "hnsw", "ivf")
-PRECISIONS = ("fp32", "fp16", "sq8")
+PRECISIONS = ("fp32", "fp16", "sq8", "sq4", "binary")
+#: FAISS scalar quantizer of each reduced float precision.
+SQ_TYPES = {
+    "fp16": faiss.ScalarQuantizer.QT_fp16,
+    "sq8": faiss.ScalarQuantizer.QT_8bit,
+    "sq4": faiss.ScalarQuantizer.QT_4bit,
+}
 CODECS = ("flat", "sq8", "pq")
 
 
@@ -51,8 +60,19 @@ class IndexSpec:
     - ``search_batch``: queries per FAISS call (bounds the result buffers' memory).
     - ``threads``: FAISS OpenMP threads (0 = FAISS default, all cores).
     - ``ann_recall_sample``: queries re-searched exactly to measure an ANN index's recall (0 = all).
-    - ``precision``: how a flat index stores vectors: ``fp32`` (exact), ``fp16`` or ``sq8``
-      (FAISS scalar quantizer; recall against exact fp32 search is measured).
+    - ``precision``: how a flat index stores vectors: ``fp32`` (exact), ``fp16``, ``sq8`` or
+      ``sq4`` (FAISS scalar quantizer: 16, 8 or 4 bits per dimension) or ``binary`` (sign bits,
+      FAISS ``IndexBinaryFlat``, Hamming distance); recall against exact fp32 search is measured.
+    - ``rescore`` (``binary`` only): the top ``max(rescore, k)`` binary candidates of a query are
+      re-ranked by their exact fp32 inner product, and those cosines are the scores; 0 = no
+      rescoring (scores ``1 - 2 * hamming / d``).  The default, 1000 (10 x the default k), is the
+      smallest measured depth reaching recall@100 0.95 against exact search on Cranfield with
+      e5_small (0.9512; 400 gives 0.67): benchmarks/README.md, ``bench_precision.py``.
+    - ``binary_threshold`` (``binary`` only): ``zero`` (sign bits ``v > 0``) or ``mean`` (bits
+      ``v > the catalog's per-dimension mean``, queries too; the mean is stored with the codes):
+      for anisotropic embeddings ``mean`` keeps far more information per bit.
+    - ``latency_sample``: queries searched one at a time after the batched search to measure
+      ``search_p50_ms`` / ``search_p95_ms`` (seeded sample; 0 = off).
     - ``blas_block``: catalog rows per BLAS matrix product in FAISS's exact search
       (``faiss.cvar.distance_compute_blas_database_bs``; 0 = FAISS's default, 1024).  Larger
       blocks keep several threads busy: benchmarks/README.md measures 8192 at the matrix-product
@@ -74,6 +94,9 @@ class IndexSpec:
     ann_recall_sample: int = 1000
     precision: str = "fp32"
     blas_block: int = 0
+    rescore: int = 1000
+    binary_threshold: str = "zero"
+    latency_sample: int = 200
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -93,6 +116,15 @@ class IndexSpec:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"index.{key}={value!r} is invalid (expected an integer >= 1)")
+        if self.binary_threshold not in THRESHOLDS:
+            raise ConfigError(
+                f"index.binary_threshold={self.binary_threshold!r} is unknown "
+                f"(expected one of {THRESHOLDS})"
+            )
+        for key in ("rescore", "latency_sample"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"index.{key}={value!r} is invalid (expected an integer >= 0)")
         if (
             isinstance(self.train_sample, bool)
             or not isinstance(self.train_sample, int)
@@ -119,6 +151,8 @@ class IndexSpec:
             keep |= {"pq_m", "pq_nbits"}
         if self.kind == "ivf" and self.train_sample:
             keep.add("train_sample")
+        if self.precision == "binary":
+            keep |= {"rescore", "binary_threshold"}
         return {f"index.{k}": v for k, v in p.items() if k in keep}
 
 
@@ -177,8 +211,11 @@ def trained_ivf(train: np.ndarray, n_total: int, spec: IndexSpec) -> faiss.Index
 
 def build_index(
     vectors: np.ndarray, spec: IndexSpec, progress: bool = False, seed: int = 0
-) -> faiss.Index:
+) -> faiss.Index | BinaryIndex:
     """Index ``vectors`` (float32, (n, d)) for inner-product search (``seed``: IVF sample).
+
+    ``precision=binary`` gives a :class:`~evalkit.index.binary.BinaryIndex` (same ``search``),
+    which keeps a reference to ``vectors`` for rescoring.
 
     Vectors are added in batches of :data:`ADD_BATCH`; ``progress`` draws a bar (on a terminal).
     """
@@ -188,10 +225,15 @@ def build_index(
         faiss.cvar.distance_compute_blas_database_bs = spec.blas_block
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     n, d = x.shape
+    if spec.kind == "flat" and spec.precision == "binary":
+        # sign bits; keeps `x` (no copy) for rescoring
+        binary = BinaryIndex(x, spec.rescore, spec.binary_threshold)
+        log.debug("built binary index over %d x %d vectors (rescore %d)", n, d, spec.rescore)
+        return binary
     if spec.kind == "flat" and spec.precision != "fp32":
-        qtype = {"fp16": faiss.ScalarQuantizer.QT_fp16, "sq8": faiss.ScalarQuantizer.QT_8bit}
-        index = faiss.IndexScalarQuantizer(d, qtype[spec.precision], faiss.METRIC_INNER_PRODUCT)
-        index.train(x)  # fp16: no-op; sq8: per-dimension min / max
+        qtype = SQ_TYPES[spec.precision]
+        index = faiss.IndexScalarQuantizer(d, qtype, faiss.METRIC_INNER_PRODUCT)
+        index.train(x)  # fp16: no-op; sq8 / sq4: per-dimension min / max
     elif spec.kind == "flat":
         index = faiss.IndexFlatIP(d)
     elif spec.kind == "hnsw":
