@@ -2,10 +2,10 @@
 aggregates: the second half of the part-by-part path of :func:`evalkit.online.read.aggregate_log`.
 
 Every output is additive over requests, so :func:`combine` joins the parts' per-request rows
-once (sorted by arm, :func:`join_requests`) and sums them per (group, unit) cell with
-``numpy.bincount`` (:class:`CellSums`; the two arms side by side on two threads: ``bincount``
-releases the GIL): per unit all of :class:`~evalkit.online.schema.UnitSums`, per (day, unit) and
-per (slice, unit) the request counts (:class:`~evalkit.online.schema.RequestSums`).  The score
+once (sorted by arm, :func:`join_requests`) and sums them per (group, unit) cell in one
+compiled pass (:mod:`evalkit.online.cell_sums`; the two arms side by side on two threads): per
+unit all of :class:`~evalkit.online.schema.UnitSums`, per (day, unit) and per (slice, unit) the
+request counts (:class:`~evalkit.online.schema.RequestSums`).  The score
 grid, position and version counts are summed part by part.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.online.cell_sums import cell_sums
 from evalkit.online.parts import GRID_CELLS, PartSpec, release
 from evalkit.online.schema import DailySums, PositionCounts, RequestSums, UnitSums
 
@@ -109,11 +110,11 @@ def score_grid(parts: list[dict], spec: PartSpec) -> dict[str, Any] | None:
 
 @dataclass
 class Requests:
-    """Every request of both arms, joined from the parts (control's, then treatment's, each in
-    file order): per-request columns, the unit's code (``code`` into ``units``), and the
+    """Every request, joined from the parts in file order: its arm (0 control, 1 treatment,
+    2 another arm), per-request columns, the unit's code (``code`` into ``units``), and the
     grouping dimensions (name, levels, per-request level)."""
 
-    arm_rows: list[slice]
+    arm: np.ndarray
     imp: np.ndarray
     clicks: np.ndarray
     first_p: np.ndarray  # 0 without a click
@@ -125,41 +126,25 @@ class Requests:
     units: np.ndarray
     dims: list[tuple[str, list[str], np.ndarray]]
 
-    def weights(self, name: str, sl: slice) -> np.ndarray | None:
-        """One :class:`UnitSums` field per request of the rows ``sl`` (None: a count)."""
-        ni, nc = self.imp[sl], self.clicks[sl]
-        if name == "requests":
-            return None
-        if name == "clicked_requests":
-            return (nc > 0).astype(np.float64)
-        if name in ("impressions", "clicks"):
-            return (ni if name == "impressions" else nc).astype(np.float64)
-        if name == "first_click_rr":
-            pmax = int(self.first_p.max()) if self.first_p.size else 0
-            rr_of = np.zeros(pmax + 1)
-            rr_of[1:] = 1.0 / np.arange(1, pmax + 1)
-            return rr_of[self.first_p[sl]]
-        if not self.has_score:
-            return np.zeros(len(ni))
-        if name == "auc_u":
-            return self.auc2[sl] * 0.5
-        return (nc * (ni - nc)).astype(np.float64)  # 0 without a click or a non-click
-
     def sums(self, k: int, group: np.ndarray | None, ngroups: int, kind: type = UnitSums):
         """Arm ``k``'s per (group, unit) sums: the cells ``group * units + unit`` (sorted) and
-        the ``kind`` (:class:`UnitSums` or :class:`RequestSums`) of those cells."""
-        sl, nu = self.arm_rows[k], len(self.units)
-        key = self.code[sl].astype(np.int64)
-        if group is not None:
-            key += group[sl].astype(np.int64) * nu
-        cells, inv = _cells(key, ngroups * nu)
-        del key
-        out = []
-        for f in kind.FIELDS:
-            w = self.weights(f, sl)
-            out.append(np.bincount(inv, weights=w, minlength=cells.size).astype(float, copy=False))
-            del w
-        return cells, kind(*out)
+        the ``kind`` (:class:`UnitSums` or :class:`RequestSums`) of those cells
+        (:func:`~evalkit.online.cell_sums.cell_sums`)."""
+        cells, out = cell_sums(
+            self.arm,
+            k,
+            self.code,
+            group,
+            len(self.units),
+            ngroups,
+            self.imp,
+            self.clicks,
+            self.first_p,
+            self.auc2,
+            self.has_score,
+            kind is UnitSums,
+        )
+        return cells, kind(*(np.ascontiguousarray(out[:, i]) for i in range(len(kind.FIELDS))))
 
     def outputs(self, pool: ThreadPoolExecutor, by_user: bool) -> dict[str, Any]:
         """Per unit, per (day, unit) and per (slice, unit) sums of both arms, the latencies,
@@ -180,7 +165,7 @@ class Requests:
         out["units_in_both_examples"] = [str(x) for x in self.units[which[:5]]]
         out["latency"] = [None, None]
         if self.lat is not None:
-            out["latency"] = [self.lat[sl] for sl in self.arm_rows]
+            out["latency"] = [self.lat[self.arm == k] for k in (0, 1)]
             self.lat = None
         out["daily"] = [None, None]
         if self.day is not None:
@@ -205,34 +190,15 @@ class Requests:
         return out
 
 
-def _cells(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct keys (sorted) and each key's index in them, without a sort when the key
-    space is small enough for a presence array."""
-    if size <= 1 << 28:
-        present = np.zeros(size, dtype=bool)
-        present[key] = True
-        cells = np.flatnonzero(present)
-        rank = np.cumsum(present, dtype=np.int32)
-        del present
-        inv = rank[key].astype(np.intp)
-        inv -= 1
-        return cells, inv
-    cells, inv = np.unique(key, return_inverse=True)
-    return cells, inv.reshape(-1).astype(np.intp)
-
-
 def join_requests(parts: list[dict], spec: PartSpec) -> Requests:
     """The parts' per-request arrays joined (control's requests, then treatment's; another
     arm's dropped), the unit codes, and the query-band and slice dimensions; the parts'
     arrays are dropped as they are joined."""
+    # the requests stay in file order (no sort, no gather): the sums pick each arm's
     arm = np.concatenate([p.pop("arm") for p in parts])
-    order = np.argsort(arm, kind="stable")  # requests by arm (file order within an arm)
-    n0, n1 = int(np.count_nonzero(arm == 0)), int(np.count_nonzero(arm == 1))
-    order = order[: n0 + n1]  # another arm's requests last, dropped
-    del arm
 
     def cat(key: str) -> np.ndarray:
-        return np.concatenate([p.pop(key) for p in parts])[order]
+        return np.concatenate([p.pop(key) for p in parts])
 
     c = spec.cols
     imp, clicks, first_p, auc2 = cat("imp"), cat("clicks"), cat("first_p"), cat("auc2")
@@ -245,24 +211,23 @@ def join_requests(parts: list[dict], spec: PartSpec) -> Requests:
         u, u_values = cat("u"), None
     else:
         u_values, u_codes = _global_codes(parts, "u", "u_values")
-        u = u_codes[order]
+        u = u_codes
     dims: list[tuple[str, list[str], np.ndarray]] = []
     if "query" in c:
         q_values, q = _global_codes(parts, "q", "q_values")
-        dims += _query_dims(q_values, q[order])
+        dims += _query_dims(q_values, q, arm < 2)
         del q
     for i, name in enumerate(spec.slices):
         vals, xc = _global_codes([{"x": p["x"][i][0], "v": p["x"][i][1]} for p in parts], "x", "v")
         for p in parts:
             p["x"][i] = None
-        dims.append((name, vals, _small(xc[order], len(vals))))
-    order = None  # noqa: F841 - the join's index, freed before the sums
+        dims.append((name, vals, _small(xc, len(vals))))
     release()  # the parts' per-request arrays, now joined
     units, code = _dense(u)
     if u_values is not None:
         units = np.asarray(u_values, dtype=object)[units]
     return Requests(
-        arm_rows=[slice(0, n0), slice(n0, n0 + n1)],
+        arm=arm,
         imp=imp,
         clicks=clicks,
         first_p=first_p,
@@ -326,12 +291,16 @@ def _global_codes(parts: list[dict], code_key: str, values_key: str) -> tuple[li
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    allv = pc.unique(pa.chunked_array([p[values_key] for p in parts], pa.large_string()))
+    values = pa.chunked_array([p[values_key] for p in parts], pa.large_string())
+    allv = pc.unique(values)
     allv = allv.take(pc.sort_indices(allv))
-    codes = []
-    for p in parts:
-        m = pc.index_in(p[values_key], value_set=allv).to_numpy(zero_copy_only=False)
-        codes.append(m.astype(np.int32)[p.pop(code_key)])
+    # every part's values looked up at once (one hash table of the sorted values, not one per part)
+    where = pc.index_in(values, value_set=allv).to_numpy(zero_copy_only=False).astype(np.int32)
+    ends = np.cumsum([len(p[values_key]) for p in parts])
+    codes = [
+        where[end - len(p[values_key]) : end][p.pop(code_key)]
+        for p, end in zip(parts, ends, strict=True)
+    ]
     return allv.to_pylist(), np.concatenate(codes) if codes else np.zeros(0, np.int32)
 
 
@@ -340,13 +309,16 @@ def _small(codes: np.ndarray, n: int) -> np.ndarray:
     return codes.astype(np.int8 if n < 1 << 7 else np.int16 if n < 1 << 15 else np.int32)
 
 
-def _query_dims(values: list[str], q: np.ndarray) -> list[tuple[str, list[str], np.ndarray]]:
-    """The length and frequency band of each request's query (as :mod:`evalkit.online.read`)."""
+def _query_dims(
+    values: list[str], q: np.ndarray, counted: np.ndarray
+) -> list[tuple[str, list[str], np.ndarray]]:
+    """The length and frequency band of each request's query (as :mod:`evalkit.online.read`);
+    the frequencies count the requests ``counted`` (the two arms')."""
     import re
 
     from evalkit.online.schema import HEAD_SHARE, TORSO_SHARE
 
-    per_query = np.bincount(q, minlength=len(values))
+    per_query = np.bincount(q[counted], minlength=len(values))
     n_of = per_query.astype(np.int64)
     seen = np.flatnonzero(per_query)
     ns, queries = np.unique(n_of[seen], return_counts=True)

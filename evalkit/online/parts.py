@@ -162,7 +162,7 @@ class _Part:
         self._read: dict[str, Any] = {}
 
     def column(self, name: str):
-        return self.pf.read(columns=[name], use_threads=True).column(0)
+        return self.pf.read(columns=[name], use_threads=False).column(0)
 
     def codes(self, name: str, null: str) -> tuple[np.ndarray, Any]:
         """A string column's codes and values (the column read once for several uses)."""
