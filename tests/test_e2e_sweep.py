@@ -91,8 +91,14 @@ def test_dimension_sweep_tracks_each_job_and_reuses_embeddings(tmp_path, shared_
     # task=runs lists the sweep as one row, with its pick
     listed = run_evalkit("task=runs", "tracking.experiment=sweep", work=tmp_path, out_name="runs")
     assert listed.returncode == 0, listed.stderr[-2000:]
-    assert "Last 1 evaluation(s)" in listed.stdout and "(3 jobs)" in listed.stdout
-    assert f"pick: {pick}" in listed.stdout
+    assert "Last 1 evaluation(s)" in listed.stdout  # the table wraps long cells: read the rows
+    from evalkit.track.runs import last_evaluations
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    exp = client.get_experiment_by_name("sweep")
+    [row] = last_evaluations(client, exp.experiment_id, "ndcg@10")
+    assert row.name.endswith("(3 jobs)") and row.verdict.startswith(f"pick: {pick}")
+    assert row.run_id == sweep.info.run_id and row.versions == ["e5_small"]
     swept = sorted(p.data.params["override.models.e5_small.dimensions"] for p in parents)
     assert swept == ["128", "256", "384"]
     # The swept value names each job's parent run (issue 9): the jobs differ in the runs table.
