@@ -24,6 +24,8 @@ def canary(tmp_path_factory, shared_cache):
         "online=simulated",
         "online.users=4000",
         "online.days=7",
+        "dataset.n_items=600",  # a smaller demo catalog: the offline A/B it links to runs first
+        "dataset.n_queries=120",
         f"cache.dir={shared_cache}",
         "tracking.experiment=canary",
         work=work,
