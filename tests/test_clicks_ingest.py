@@ -62,6 +62,22 @@ def test_event_log_aggregates_pairs_and_positions(tmp_path):
     np.testing.assert_allclose(log.rate(), [0.5, 0.0, 1.0])
 
 
+def test_a_zero_based_log_reads_with_position_base_0(tmp_path):
+    """Issue 26: a log counting positions from 0 is named as such, and position_base=0 reads
+    it as the same log as its 1-based copy."""
+    zero = [{**r, "position": r["position"] - 1} for r in events()]
+    path = write_jsonl(tmp_path / "zero.jsonl", zero)
+    with pytest.raises(DataError, match=r"positions look 0-based .* clicks.position_base=0"):
+        load(path, shape="event")
+    log, _ = load(path, shape="event", position_base=0)
+    want, _ = load(write_jsonl(tmp_path / "one.jsonl", events()), shape="event")
+    assert log.pairs() == want.pairs()
+    assert log.mean_position.tolist() == want.mean_position.tolist()
+    assert log.positions.position.tolist() == want.positions.position.tolist()
+    with pytest.raises(ConfigError, match="clicks.position_base=2"):
+        load(path, shape="event", position_base=2)
+
+
 def test_csv_parquet_tsv_and_renamed_columns_give_the_same_log(tmp_path):
     df = pd.DataFrame(events()).rename(
         columns={"query_id": "qid", "item_id": "doc", "clicked": "click"}
@@ -187,8 +203,8 @@ def test_rows_are_numbered_per_file_across_several_files(tmp_path):
         (
             events(r2__position=0),
             "event",
-            "row 3, field 'position': position must be a whole number >= 1 (expected an integer "
-            "position >= 1 (1 = top))",
+            "row 3, field 'position': positions look 0-based (a position 0): add 1, or set "
+            "clicks.position_base=0 (expected an integer position >= 1 (1 = top))",
         ),
         (
             events(r1__position=1.5),

@@ -111,13 +111,19 @@ def load_click_log(
     format: str | None = None,
     on_invalid: str = "error",
     source: str | None = None,
+    position_base: int = 1,
 ) -> tuple[ClickLog, dict[str, str]]:
     """Load, validate and aggregate a click log; return ``(ClickLog, new_queries)``.
 
     ``catalog_ids``: known item ids (``None`` skips the unknown-item check); ``query_ids`` /
     ``query_texts``: the query table (texts only needed for logs that identify queries by text);
-    ``format``: ``json``, ``csv``, ``tsv`` or ``parquet`` (default: from the file suffix).
+    ``format``: ``json``, ``csv``, ``tsv`` or ``parquet`` (default: from the file suffix);
+    ``position_base``: 1 when the top result is position 1 (default), 0 when the log counts
+    from 0 (its positions are then read plus 1).
     """
+    if position_base not in (0, 1):
+        raise ConfigError(f"clicks.position_base={position_base!r} (expected 1, or 0 for a log "
+                          "whose top result is position 0)")  # fmt: skip
     if shape not in SHAPES:
         raise ConfigError(f"clicks.shape={shape!r} is unknown (expected one of {SHAPES})")
     if on_invalid not in ("error", "skip"):
@@ -176,17 +182,20 @@ def load_click_log(
     impressions: np.ndarray | None = None
     position: np.ndarray | None = None
     if shape == "event":
-        position = _numbers(tab.table, cols.position)
+        position = _numbers(tab.table, cols.position) + (1 - position_base)
         clicks = _numbers(tab.table, cols.clicked)
         checks.append(_nan_check(cols.position, position, "an integer position >= 1 (1 = top)"))
         checks.append(_nan_check(cols.clicked, clicks, "0 or 1 (or true/false)"))
         bad_pos = ~np.isnan(position) & ((position < 1) | (position != np.floor(position)))
+        zero_based = position_base == 1 and bool(np.any(position == 0))
         checks.append(
             (
                 "bad_position",
                 cols.position,
                 bad_pos,
-                "position must be a whole number >= 1",
+                "positions look 0-based (a position 0): add 1, or set clicks.position_base=0"
+                if zero_based
+                else "position must be a whole number >= 1",
                 "an integer position >= 1 (1 = top)",
             )
         )

@@ -158,6 +158,7 @@ def load_clicks(cfg: Mapping[str, Any] | None, data: EvalData) -> ClickStage | N
             query_texts=data.queries.texts,
             format=cfg.get("format"),
             on_invalid=str(cfg.get("on_invalid", "error")),
+            position_base=int(cfg.get("position_base", 1)),
         )
     else:
         sim = dict(cfg.get("simulate") or {})
