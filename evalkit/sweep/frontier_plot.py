@@ -24,6 +24,15 @@ COSTS = {
 }
 
 
+def short_label(label: str) -> str:
+    """A configuration's overrides by their last key segment, for a plot's point labels.
+
+    >>> short_label("models.e5_small.dimensions=256 index.precision=sq8")
+    '256, sq8'
+    """
+    return ", ".join(o.split("=", 1)[-1] for o in label.split())
+
+
 def _png(fig: Any) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -61,10 +70,14 @@ def frontier_png(comparison: Any, cost_key: str, cost_label: str) -> bytes | Non
         ax.errorbar([x], [y], yerr=[[lo], [hi]], fmt="o", color=color, capsize=3)
         if i in best:
             ax.plot([x], [y], "o", mfc="none", mec="black", ms=12)
-        label = c.label + ("  <- pick" if c.label == picked and comparison.pick.found else "")
+        label = short_label(c.label) + (
+            "  <- pick" if c.label == picked and comparison.pick.found else ""
+        )
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
     if math.isfinite(ref_cost):
         ax.plot([ref_cost], [0.0], "s", color="black", label=f"reference: {comparison.reference}")
+    keys = [o.split("=", 1)[0].rsplit(".", 1)[-1] for o in calls[0].label.split()]
+    ax.text(0.01, 0.01, "points: " + ", ".join(keys), transform=ax.transAxes, fontsize=7)
     ax.set_xlabel(cost_label)
     ax.set_ylabel(f"{comparison.metric} - reference")
     if all(x > 0 for x, _ in everything if math.isfinite(x)):
