@@ -173,3 +173,8 @@ def test_sweep_exits_with_the_worst_jobs_code(tmp_path, shared_cache):
     table = res.stdout[res.stdout.index("Sweep: 2 jobs, exit code 3") :]
     assert "k=100" in table and "k=5" in table and "BLOCK" in table and "ERROR" in table
     assert "Traceback" not in res.stderr
+    # the failed job stays in the sweep's table with its error (issue 27)
+    with open(tmp_path / "multirun" / "sweep_configs.csv", encoding="utf-8") as fh:
+        rows = {r["job"]: r for r in csv.DictReader(fh)}
+    assert rows["0"]["call"] == "reference" and rows["0"]["configuration"] == "k=100"
+    assert rows["1"]["configuration"] == "k=5" and "needs depth 10 but k=5" in rows["1"]["error"]
