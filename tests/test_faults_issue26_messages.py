@@ -278,6 +278,8 @@ def test_tracking_dying_mid_run_keeps_exit_4_for_inconclusive(
             f"dataset.path={shared_data / 'adi'}", "models=[use_m3,e5_small]",
             "tracking=server", f"tracking.uri={proxy.uri}", "tracking.experiment=dies",
             f"cache.dir={shared_cache}", f"hydra.run.dir={out}", "progress=false",
+            # never the user's probe store: a reused probe makes the run end before the cut
+            f"latency.store_dir={tmp_path / 'latency'}",
         ]  # fmt: skip
         proc = subprocess.Popen(
             cmd, cwd=REPO, env=offline_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
