@@ -43,6 +43,10 @@ class DelayProxy:
             self._listener.close()
         with self._lock:
             for s in self._sockets:
+                # shutdown first: a close alone leaves a connection another thread is reading
+                # from working (the kernel socket lives on), so a kept-alive client would go on
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     s.close()
 
