@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit.compare.report.verdict_json import jsonable
 from evalkit.sweep.configs import (
     ConfigCall,
     Pick,
@@ -129,20 +130,13 @@ class SweepComparison:
     skipped: dict[int, str] = field(default_factory=dict)  # job number -> why it is not compared
 
     def to_dict(self) -> dict[str, Any]:
-        def clean(x: Any) -> Any:
-            if isinstance(x, float) and not math.isfinite(x):
-                return None
-            if isinstance(x, dict):
-                return {k: clean(v) for k, v in x.items()}
-            return x
-
         return {
             "metric": self.metric,
             "reference": self.reference,
             "reference_job": self.reference_num,
-            "reference_costs": clean(self.reference_costs),
+            "reference_costs": jsonable(self.reference_costs),
             "configurations": [
-                {"job": n, **clean(asdict(c))} for n, c in zip(self.nums, self.calls, strict=True)
+                {"job": n, **jsonable(c)} for n, c in zip(self.nums, self.calls, strict=True)
             ],
             "pick": None
             if self.pick is None
@@ -150,10 +144,10 @@ class SweepComparison:
                 "found": self.pick.found,
                 "label": self.pick.call.label if self.pick.call else None,
                 "cost": self.pick.cost_key,
-                "cost_share": clean(self.pick.share),
+                "cost_share": jsonable(self.pick.share),
                 "text": self.pick.text,
             },
-            "skipped": {str(k): v for k, v in self.skipped.items()},
+            "skipped": jsonable(self.skipped),
         }
 
 

@@ -26,19 +26,19 @@ from evalkit.compare.status import Status
 from evalkit.compare.verdict import CandidateComparison, Verdict
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
     if is_dataclass(x) and not isinstance(x, type):
-        return _jsonable(asdict(x))
+        return jsonable(asdict(x))
     if isinstance(x, Status):
         return str(x)
     if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
+        return jsonable(x.tolist())
     if isinstance(x, np.generic):
-        return _jsonable(x.item())
+        return jsonable(x.item())
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
@@ -53,7 +53,7 @@ def _coverage(c: CandidateComparison) -> dict[str, Any] | None:
         "metric": cov.metric,
         "k": cov.k,
         "n_queries": cov.n_queries,
-        "unjudged": _jsonable(cov.unjudged),
+        "unjudged": jsonable(cov.unjudged),
         "max_unjudged": cov.max_unjudged,
         "sparse": cov.sparse,
         "judged_only": cov.judged_only.to_dict() if cov.judged_only is not None else None,
@@ -73,17 +73,17 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
                 "quality": [q.to_dict() for q in c.quality],
                 "click_quality": [q.to_dict() for q in c.click_quality],
                 "thresholds": [t.to_dict() for t in c.thresholds],
-                "reindex": _jsonable(c.reindex.to_dict())
+                "reindex": jsonable(c.reindex.to_dict())
                 if hasattr(c.reindex, "to_dict")
-                else _jsonable(c.reindex),
+                else jsonable(c.reindex),
                 "gates": [g.to_dict() for g in c.gates],
                 "comparison_metrics": candidate_metrics(c),
-                "metrics": _jsonable(c.metrics),
-                "drift": _jsonable(c.drift),
-                "overlap": _jsonable(c.overlap),
-                "unjudged": _jsonable(c.unjudged),
+                "metrics": jsonable(c.metrics),
+                "drift": jsonable(c.drift),
+                "overlap": jsonable(c.overlap),
+                "unjudged": jsonable(c.unjudged),
                 "coverage": _coverage(c),
-                "latency": _jsonable(c.latency),
+                "latency": jsonable(c.latency),
                 "slices": [
                     {
                         "slice": s.label,
@@ -96,14 +96,14 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
                             q.to_dict() if s.evaluated else {**q.to_dict(), "status": "not_called"}
                             for q in s.quality
                         ],
-                        "metrics": _jsonable(s.metrics),
-                        "drift": _jsonable(s.drift),
-                        "overlap": _jsonable(s.overlap),
-                        "unjudged": _jsonable(s.unjudged),
+                        "metrics": jsonable(s.metrics),
+                        "drift": jsonable(s.drift),
+                        "overlap": jsonable(s.overlap),
+                        "unjudged": jsonable(s.unjudged),
                     }
                     for s in c.slices
                 ],
-                "regressions": _jsonable(c.regressions),
+                "regressions": jsonable(c.regressions),
             }
         )
     lists = verdict.checklist()
@@ -128,8 +128,8 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
         "test": verdict.settings.test,
         "test_label": verdict.test_label,
         "correction": verdict.settings.correction,
-        "settings": _jsonable(verdict.settings),
-        "gate_config": _jsonable(verdict.gate_config),
+        "settings": jsonable(verdict.settings),
+        "gate_config": jsonable(verdict.gate_config),
         "comparison_metrics": comparison_metrics(verdict),
         "candidates": candidates,
     }
