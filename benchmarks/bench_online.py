@@ -173,8 +173,8 @@ def _unit_polars(folder: Path, threads: int) -> int:
 
 
 def _full(folder: Path, threads: int) -> int:
+    from evalkit.online.online_settings import OnlineSettings
     from evalkit.online.read import aggregate_log
-    from evalkit.online.settings import OnlineSettings
 
     os.environ["EVALKIT_ONLINE_THREADS"] = str(threads)
     agg = aggregate_log(OnlineSettings(path=str(folder), slices=("model_version",)), (0.5, 0.3))

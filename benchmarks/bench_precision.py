@@ -27,7 +27,7 @@ import faiss
 import numpy as np
 
 from evalkit.data.beir import load_beir
-from evalkit.embed.local import E5Small
+from evalkit.embed.local_models import E5Small
 from evalkit.index.cost import index_bytes, search_latency
 from evalkit.index.faiss_index import ArrayFlatIP, IndexSpec, ann_recall, build_index
 

@@ -52,8 +52,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from evalkit.compare.calls import call  # noqa: E402
 from evalkit.compare.intervals import student  # noqa: E402
-from evalkit.compare.quality import call  # noqa: E402
 from evalkit.compare.worklist import order_unjudged, rank_unjudged, top_ids  # noqa: E402
 from evalkit.metrics.ir import score  # noqa: E402
 
@@ -80,7 +80,7 @@ def primary_call(deltas: np.ndarray) -> str:
     """The primary metric's call on per-query deltas (B - A), as the verdict makes it with
     ``compare.test=student``: the paired t-test at the full alpha (the primary metric is not
     corrected) and the interval that inverts it, at 1 - alpha
-    (:func:`evalkit.compare.intervals.student`, :func:`evalkit.compare.quality.call`)."""
+    (:func:`evalkit.compare.intervals.student`, :func:`evalkit.compare.calls.call`)."""
     test = student(np.asarray(deltas, dtype=np.float64))
     low, high = test.interval(1.0 - ALPHA)
     return str(call(test.estimate, low, high, margin=MARGIN, p_value=test.p_value, alpha=ALPHA))

@@ -25,7 +25,7 @@ from evalkit.metrics.ir import missing_relevant
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.data.schema import EvalData
-    from evalkit.embed.base import EmbeddingResult
+    from evalkit.embed.model_version import EmbeddingResult
     from evalkit.retrieve.ranking import Ranking
 
 

@@ -1,6 +1,6 @@
 """Config sections as plain data: what every layer below the run reads.
 
-The run hands each layer its section already plain (:mod:`evalkit.run.settings`); layers called
+The run hands each layer its section already plain (:mod:`evalkit.run.run_settings`); layers called
 directly (tests, notebooks) may still pass any mapping - a ``dict`` or a config node, which is a
 mapping too - and get nested dicts and lists back, values resolved on access.
 

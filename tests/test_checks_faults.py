@@ -20,7 +20,7 @@ import pytest
 from mlflow import MlflowClient
 
 from evalkit.checks.result import FIELDS, Check, Status
-from evalkit.checks.runner import run_checks
+from evalkit.checks.run_checks import run_checks
 from evalkit.embed import OpenAIEmbedder
 from evalkit.errors import EndpointError
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cosine as cosine_distance
 
-from evalkit.checks.contract import NAMES as CONTRACT_NAMES
+from evalkit.checks.api_contract import NAMES as CONTRACT_NAMES
 from evalkit.checks.probes import long_document, with_new_tail
 from evalkit.checks.result import Check, Status
-from evalkit.checks.runner import run_checks
+from evalkit.checks.run_checks import run_checks
 from evalkit.embed import E5Small, UseM3
 
 LOCAL = {"sections": ["sanity", "long_text", "contract"]}

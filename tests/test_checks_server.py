@@ -16,7 +16,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from evalkit.checks.result import Check, Status, verdict
-from evalkit.checks.runner import run_checks
+from evalkit.checks.run_checks import run_checks
 from evalkit.checks.sanity import multilingual_probe
 from evalkit.embed import OpenAIEmbedder
 

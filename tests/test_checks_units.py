@@ -21,10 +21,10 @@ import yaml
 from rich.console import Console
 from scipy.spatial.distance import cosine as scipy_cosine_distance
 
+from evalkit.checks.check_table import checks_table
 from evalkit.checks.config import ChecksConfig, SanityConfig
 from evalkit.checks.longtext import search_max_length
 from evalkit.checks.probes import MULTILINGUAL, long_document, other_tail, with_new_tail
-from evalkit.checks.report import checks_table
 from evalkit.checks.result import (
     FIELDS,
     Check,
@@ -36,7 +36,7 @@ from evalkit.checks.result import (
     verdict,
     write_checks,
 )
-from evalkit.checks.runner import apply_on_fail
+from evalkit.checks.run_checks import apply_on_fail
 from evalkit.checks.sanity import (
     check_finite,
     check_nonzero,
@@ -105,8 +105,8 @@ def test_verdict_counts_and_gate_rows():
 
 
 def test_a_failed_check_blocks_the_release_gate():
-    """The compare layer's endpoint_checks gate (evalkit.compare.gates) on our rows."""
-    from evalkit.compare import gates
+    """The compare layer's endpoint_checks gate (evalkit.compare.gate_rules) on our rows."""
+    from evalkit.compare import gate_rules as gates
     from evalkit.compare.gate_config import GateConfig
     from evalkit.compare.status import Status
 

@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evalkit.compare.calls import QualityCall
+from evalkit.compare.calls import call as quality_call
 from evalkit.compare.drift import align_pairs, similarity_drift
 from evalkit.compare.gate_config import GateConfig
-from evalkit.compare.gates import (
+from evalkit.compare.gate_rules import (
     annotate,
     gate_click_correlation,
     gate_endpoint_checks,
@@ -26,9 +28,7 @@ from evalkit.compare.gates import (
     gate_unjudged_increase,
     gate_vector_contract,
 )
-from evalkit.compare.latency import compare_latency, latency_summary
-from evalkit.compare.quality import QualityCall
-from evalkit.compare.quality import call as quality_call
+from evalkit.compare.latency_stats import compare_latency, latency_summary
 from evalkit.compare.same_data import check_fingerprints
 from evalkit.compare.status import EXIT_CODES, EXIT_ERROR, Status, exit_code, worst
 from evalkit.errors import ConfigError, DataError, FingerprintMismatch
@@ -329,8 +329,8 @@ def test_behaviour_texts_agree_when_the_score_scale_changed() -> None:
     """A new model family scores on another scale: mean_cosine_shift calls it a score-scale
     change, and the low-score share's action says the same (move the cut-off), never "a
     degradation in query understanding"."""
-    from evalkit.compare.questions.behaviour import answer_behaviour
-    from evalkit.compare.settings import CompareSettings
+    from evalkit.compare.compare_settings import CompareSettings
+    from evalkit.compare.questions.behaviour_question import answer_behaviour
     from evalkit.results import VersionResult
 
     rng = np.random.default_rng(3)

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from evalkit.compare.actions import pin_actions, reindex_action
-from evalkit.compare.quality import Quality, bonferroni_confidence, call, t_interval
+from evalkit.compare.calls import Quality, bonferroni_confidence, call, t_interval
 from evalkit.compare.significance import compare_metrics
 from evalkit.compare.status import Status
 from evalkit.compare.verdict import compare_versions

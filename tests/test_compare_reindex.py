@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from evalkit.compare.reindex import analyse_reindex, decide, dims_differ, mixed_rows
+from evalkit.compare.reindex_analysis import analyse_reindex, decide, dims_differ, mixed_rows
 from evalkit.data.beir import load_beir
 from evalkit.embed import embed_texts
-from evalkit.embed.local import UseM3
+from evalkit.embed.local_models import UseM3
 from evalkit.errors import ConfigError
 
 SEED = 42

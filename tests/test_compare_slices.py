@@ -10,8 +10,8 @@ import pytest
 import yaml
 from scipy import stats
 
+from evalkit.compare.calls import Quality
 from evalkit.compare.gate_config import GateConfig, SliceConfig
-from evalkit.compare.quality import Quality
 from evalkit.compare.report import (
     _slice_head,
     _slice_rows,

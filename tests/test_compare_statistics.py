@@ -17,10 +17,10 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
+from evalkit.compare.calls import Quality
 from evalkit.compare.intervals import bootstrap, randomization, sign_matrix, student
 from evalkit.compare.multiplicity import fixed_sequence
 from evalkit.compare.power import MAX_QUERIES, plan_queries, queries_needed
-from evalkit.compare.quality import Quality
 from evalkit.compare.significance import compare_metrics, fisher_randomization_test
 from evalkit.compare.status import Status
 from evalkit.compare.verdict import compare_versions
@@ -288,7 +288,7 @@ def test_compare_metrics_without_primary_is_one_holm_family() -> None:
 
 @pytest.mark.parametrize("seed", range(10))
 def test_slice_calls_p_is_the_t_test_and_agrees_with_the_bonferroni_interval(seed: int) -> None:
-    from evalkit.compare.quality import bonferroni_confidence
+    from evalkit.compare.calls import bonferroni_confidence
     from evalkit.compare.verdict import slice_calls
 
     a, b = _versions(20 + seed, 60, [0.04, 0.02, 0.0, 0.01, -0.02])

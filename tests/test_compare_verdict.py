@@ -19,7 +19,7 @@ import pytest
 import pytrec_eval
 from scipy import stats
 
-from evalkit.compare.quality import Quality
+from evalkit.compare.calls import Quality
 from evalkit.compare.report import checklist_lines, comparison_metrics, verdict_tags
 from evalkit.compare.significance import compare_metrics
 from evalkit.compare.status import Status

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from evalkit.compare.settings import CompareSettings
+from evalkit.compare.compare_settings import CompareSettings
 from evalkit.compare.worklist import (
     COLUMNS,
     ORDERS,

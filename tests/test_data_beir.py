@@ -21,7 +21,7 @@ from hydra.utils import instantiate  # noqa: E402
 from evalkit.data.beir import load_beir  # noqa: E402
 from evalkit.data.schema import EvalData  # noqa: E402
 from evalkit.errors import ConfigError, DataError  # noqa: E402
-from evalkit.run.settings import split_dataset_config  # noqa: E402
+from evalkit.run.run_settings import split_dataset_config  # noqa: E402
 
 from .testdata import DATA, unpack  # noqa: E402
 

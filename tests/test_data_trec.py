@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from evalkit.data.beir import load_beir
 from evalkit.data.trec_loader import load_trec
 from evalkit.errors import DataError
-from evalkit.run.settings import split_dataset_config
+from evalkit.run.run_settings import split_dataset_config
 
 from .cli import REPO, child_runs, run_evalkit
 from .testdata import DATA, read_jsonl, read_text

@@ -16,7 +16,7 @@ import pytest
 from .cli import run_evalkit
 
 pytestmark = pytest.mark.slow
-E5 = "_target_:evalkit.embed.local.E5Small,num_threads:2"
+E5 = "_target_:evalkit.embed.local_models.E5Small,num_threads:2"
 
 
 def _gates(out_dir):

@@ -92,7 +92,7 @@ def test_dimension_sweep_tracks_each_job_and_reuses_embeddings(tmp_path, shared_
     listed = run_evalkit("task=runs", "tracking.experiment=sweep", work=tmp_path, out_name="runs")
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert "Last 1 evaluation(s)" in listed.stdout  # the table wraps long cells: read the rows
-    from evalkit.track.runs import last_evaluations
+    from evalkit.track.last_runs import last_evaluations
 
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     exp = client.get_experiment_by_name("sweep")

@@ -116,7 +116,7 @@ def test_cli_warns_once_per_version(tmp_path):
         f"dataset.queries.path={queries}",
         f"dataset.judgments.path={judgments}",
         "models=[use_m3]",
-        "+models.use_m3_chunked={_target_:evalkit.embed.local.UseM3,name:use_m3_chunked,"
+        "+models.use_m3_chunked={_target_:evalkit.embed.local_models.UseM3,name:use_m3_chunked,"
         "chunking:{size:256,overlap:0,pooling:mean}}",
         "tracking.experiment=long_text",
         work=tmp_path,

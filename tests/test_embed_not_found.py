@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from evalkit.checks.runner import run_checks
+from evalkit.checks.run_checks import run_checks
 from evalkit.embed import OpenAIEmbedder
 from evalkit.errors import EndpointError
 

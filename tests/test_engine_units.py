@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from evalkit.embed.base import RequestLog
+from evalkit.embed.model_version import RequestLog
 from evalkit.embed.openai_backend import OpenAIEmbedder
 from evalkit.engine.session import INSTALL_HINT, init_args, require_ray
 from evalkit.engine.spec import EngineSpec

@@ -15,7 +15,7 @@ from evalkit.compare.worklist import COLUMNS, WORKLIST_FILE
 from evalkit.data.beir import load_beir
 from evalkit.data.extra import merge_extra_judgments
 from evalkit.errors import DataError
-from evalkit.run.settings import split_dataset_config
+from evalkit.run.run_settings import split_dataset_config
 
 from .cli import run_evalkit
 

@@ -359,7 +359,7 @@ def test_ssl_cert_file_trusts_it_instead(tmp_path, tls_server, monkeypatch):
 
 
 def test_endpoint_checks_say_the_same_and_trust_the_ca_bundle(tls_server):
-    from evalkit.checks.runner import run_checks
+    from evalkit.checks.run_checks import run_checks
     from evalkit.embed import OpenAIEmbedder
     from evalkit.errors import EndpointError
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import pytrec_eval
 
+from evalkit.compare.calls import Quality, QualityCall
 from evalkit.compare.coverage import measure_coverage, reconcile
 from evalkit.compare.intervals import student
-from evalkit.compare.quality import Quality, QualityCall
 from evalkit.data.beir import load_beir
 from evalkit.index.faiss_index import IndexSpec, build_index
 from evalkit.metrics.ir import score

@@ -23,20 +23,20 @@ from mlflow import MlflowClient
 from scipy import stats
 
 from evalkit.compare.gate_config import GateConfig
-from evalkit.compare.gates import gate_latency_p95
-from evalkit.compare.latency import compare_latency, latency_summary, p95_ratio_ci
+from evalkit.compare.gate_rules import gate_latency_p95
+from evalkit.compare.latency_stats import compare_latency, latency_summary, p95_ratio_ci
 from evalkit.compare.status import Status
 from evalkit.compare.verdict import compare_pair
 from evalkit.data.beir import load_beir
 from evalkit.embed import embed_texts
-from evalkit.embed.base import ModelVersion
 from evalkit.embed.latency_probe import (
     ProbeSettings,
     probe_latency,
     probe_metrics,
     wave_order,
 )
-from evalkit.embed.local import UseM3
+from evalkit.embed.local_models import UseM3
+from evalkit.embed.model_version import ModelVersion
 from evalkit.embed.openai_backend import OpenAIEmbedder
 from evalkit.errors import ConfigError
 from evalkit.results import VersionResult
@@ -255,7 +255,7 @@ def test_cli_probe_two_copies_warm_rerun_still_probes(tmp_path, shared_data) -> 
         f"dataset.path={shared_data / 'adi'}",
         "models=[use_m3]",
         "models.use_m3.threads=1",
-        "+models.use_m3_copy={_target_:evalkit.embed.local.UseM3,name:use_m3_copy,threads:1}",
+        "+models.use_m3_copy={_target_:evalkit.embed.local_models.UseM3,name:use_m3_copy,threads:1}",
         "tracking.experiment=probe",
     )
     # Warm the cache the run uses (the copy shares use_m3's cache entries: same spec)

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from evalkit.compare.gate_config import GateConfig
-from evalkit.compare.gates import gate_latency_p95
-from evalkit.compare.latency import compare_latency, latency_summary, p95_ratio_ci
-from evalkit.embed import local
+from evalkit.compare.gate_rules import gate_latency_p95
+from evalkit.compare.latency_stats import compare_latency, latency_summary, p95_ratio_ci
+from evalkit.embed import local_models as local
 from evalkit.embed.latency_probe import ProbeSettings, probe_metrics, sample_texts
 from evalkit.embed.latency_store import (
     ReuseSettings,
@@ -31,7 +31,7 @@ from evalkit.embed.latency_store import (
     store_path,
     user_latency_dir,
 )
-from evalkit.embed.local import UseM3
+from evalkit.embed.local_models import UseM3
 from evalkit.embed.openai_backend import OpenAIEmbedder
 from evalkit.errors import ConfigError
 
@@ -44,7 +44,7 @@ SETTINGS = ProbeSettings(texts=6, min_requests=6, batch_size=1)
 
 class CountingUseM3(UseM3):
     """The real in-process USE model, counting the requests it answers (in a list the probe's
-    load copies, :meth:`~evalkit.embed.base.ModelVersion.with_load`, share)."""
+    load copies, :meth:`~evalkit.embed.model_version.ModelVersion.with_load`, share)."""
 
     def __init__(self, *args, **kw) -> None:
         super().__init__(*args, **kw)
@@ -227,7 +227,7 @@ def test_cli_second_warm_run_reuses_the_probe(tmp_path, shared_data) -> None:
         f"dataset.path={shared_data / 'adi'}",
         "models=[use_m3]",
         "models.use_m3.threads=1",
-        "+models.use_m3_copy={_target_:evalkit.embed.local.UseM3,name:use_m3_copy,threads:1}",
+        "+models.use_m3_copy={_target_:evalkit.embed.local_models.UseM3,name:use_m3_copy,threads:1}",
         "tracking.experiment=reuse",
         "compare.reindex=false",
     )

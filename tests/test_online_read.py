@@ -11,9 +11,9 @@ from scipy.stats import rankdata
 
 from evalkit.compare.slices import frequency_bands
 from evalkit.errors import DataError
+from evalkit.online.gateway_log import RequestSums, UnitSums
+from evalkit.online.online_settings import OnlineSettings
 from evalkit.online.read import aggregate_log
-from evalkit.online.schema import RequestSums, UnitSums
-from evalkit.online.settings import OnlineSettings
 
 CUTS = (0.5, 0.3)
 

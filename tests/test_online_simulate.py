@@ -1,4 +1,4 @@
-"""The simulated canary log (evalkit.online.simulate) and the online plots (evalkit.online.plots)."""
+"""The simulated canary log (evalkit.online.simulate) and the online plots (evalkit.online.canary_plots)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import pytest
 from evalkit.data.click_simulation import ClickModel
 from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
 from evalkit.errors import ConfigError
-from evalkit.online.plots import (
+from evalkit.online.canary_plots import (
     plot_daily_ctr,
     plot_latency_cdf,
     plot_position_ctr,
     plot_score_ctr,
 )
-from evalkit.online.schema import DEFAULT_COLUMNS
+from evalkit.online.gateway_log import DEFAULT_COLUMNS
 from evalkit.online.simulate import SIMULATED_KEY, simulate_canary
 from evalkit.retrieve.ranking import Ranking
 

@@ -16,8 +16,8 @@ from scipy import integrate, optimize, stats
 from statsmodels.stats import proportion
 from statsmodels.stats.power import NormalIndPower
 
-from evalkit.compare.quality import Quality, call
-from evalkit.online.schema import DailySums, UnitSums
+from evalkit.compare.calls import Quality, call
+from evalkit.online.gateway_log import DailySums, UnitSums
 from evalkit.online.stats import (
     RatioDiff,
     daily_metric,

@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evalkit.compare.latency import p95_ratio_ci
+from evalkit.compare.latency_stats import p95_ratio_ci
 from evalkit.compare.status import Status
 from evalkit.errors import ConfigError
 from evalkit.online.analysis import analyse
-from evalkit.online.gates import OnlineGates, gate_latency
-from evalkit.online.latency import latency_summary
-from evalkit.online.schema import (
+from evalkit.online.canary_gates import OnlineGates, gate_latency
+from evalkit.online.gateway_log import (
     ArmAggregate,
     DailySums,
     OnlineAggregate,
@@ -19,7 +18,8 @@ from evalkit.online.schema import (
     ScoreBins,
     UnitSums,
 )
-from evalkit.online.settings import OnlineSettings
+from evalkit.online.online_settings import OnlineSettings
+from evalkit.online.served_latency import latency_summary
 
 #: The metric names issue 25 spells out (scripts read them).
 CONTRACT = {

@@ -9,8 +9,8 @@ import json
 import numpy as np
 
 from evalkit.compare.gate_config import GateConfig
-from evalkit.compare.gates import gate_latency_p95
-from evalkit.compare.latency import compare_latency, latency_summary
+from evalkit.compare.gate_rules import gate_latency_p95
+from evalkit.compare.latency_stats import compare_latency, latency_summary
 from evalkit.embed.latency_probe import ProbeSettings, probe_latency, probe_metrics
 from evalkit.embed.openai_backend import OpenAIEmbedder
 

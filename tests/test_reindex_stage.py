@@ -21,16 +21,16 @@ from hydra import compose, initialize_config_dir
 from mlflow import MlflowClient
 
 from evalkit.compare import comparison_metrics
-from evalkit.compare.reindex import analyse_reindex, mixed_rows, sample_rows
+from evalkit.compare.reindex_analysis import analyse_reindex, mixed_rows, sample_rows
 from evalkit.data.beir import load_beir
-from evalkit.engine.local import LocalEngine
+from evalkit.engine.local_engine import LocalEngine
 from evalkit.errors import ConfigError
 from evalkit.index.faiss_index import IndexSpec
 from evalkit.instantiate import build
 from evalkit.retrieve.replay import id_ranks
 from evalkit.run.evaluation import run_evaluation
-from evalkit.run.reindex import ReindexPass, analyse_candidate, mixed_catalog, start_pass
-from evalkit.run.settings import RunSettings
+from evalkit.run.reindex_stage import ReindexPass, analyse_candidate, mixed_catalog, start_pass
+from evalkit.run.run_settings import RunSettings
 
 from .cli import REPO
 
@@ -125,7 +125,7 @@ def test_mixed_states_merged_from_the_pass_equal_the_mixed_catalogs_search_on_cr
         shared_data, shared_cache, tmp_path / "out", "use_m3,e5_small",
         "dataset.text_field=title", f"primary_metric={metric}", dataset="cranfield",
     )  # fmt: skip
-    with caplog.at_level("INFO", logger="evalkit.run.reindex"):
+    with caplog.at_level("INFO", logger="evalkit.run.reindex_stage"):
         evaluation = run_evaluation(cfg)
     got = evaluation.comparison.candidates[0].reindex
     expected = _in_memory(evaluation, cfg, metric=metric)

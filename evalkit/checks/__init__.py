@@ -23,7 +23,7 @@ from evalkit.checks.result import (
     verdict,
     write_checks,
 )
-from evalkit.checks.runner import run_checks
+from evalkit.checks.run_checks import run_checks
 
 __all__ = [
     "CHECKS_FILE",

@@ -7,7 +7,7 @@ checks see status codes and can send ``dimensions``); in-process models through
 ``version.embed(texts, role, raw=True)``.
 
 >>> import numpy as np
->>> from evalkit.embed.base import ModelVersion
+>>> from evalkit.embed.model_version import ModelVersion
 >>> class Toy(ModelVersion):
 ...     backend = "toy"
 ...     def _embed_batch(self, texts, role, dimensions):
@@ -27,7 +27,7 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from evalkit.checks.endpoint import Endpoint, MalformedResponse, Reply, decode_embeddings
-from evalkit.embed.base import ModelVersion
+from evalkit.embed.model_version import ModelVersion
 from evalkit.embed.openai_backend import OpenAIEmbedder
 from evalkit.embed.tls import tls_context
 
@@ -67,7 +67,7 @@ class Target:
     local_requests: int = field(default=0, init=False)
     #: ``usage.prompt_tokens`` of the last successful HTTP request (None: not reported / local).
     last_tokens: int | None = field(default=None, init=False)
-    #: The last HTTP reply (what :func:`~evalkit.checks.contract.check_over_long` can reuse).
+    #: The last HTTP reply (what :func:`~evalkit.checks.api_contract.check_over_long` can reuse).
     last_reply: Reply | None = field(default=None, init=False)
 
     @property

@@ -13,7 +13,7 @@ Entry points (see each module's docstring for definitions and conventions):
 """
 
 from evalkit.compare.gate_config import GateConfig
-from evalkit.compare.gates import GateResult
+from evalkit.compare.gate_rules import GateResult
 from evalkit.compare.report import (
     checklist_lines,
     checklist_table,

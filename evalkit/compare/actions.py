@@ -8,7 +8,7 @@ Each action is a checklist item ``{name, observed, expected, why, what_to_do}``:
   ``tolerance`` of ``t`` keeps its meaning: no action.  A cut-off outside A's scores has no
   mapping: the action says so (observed "no mapping") and never prints a cut-off.
 - ``reindex``: re-index the whole catalog (dimensions differ) or the rolling-vs-atomic call of
-  :mod:`evalkit.compare.reindex` (dimensions match).
+  :mod:`evalkit.compare.reindex_analysis` (dimensions match).
 - ``pin_dimensions``, ``pin_normalisation``, ``pin_prefixes``, ``pin_input_types``: client settings
   that differ between the versions (every client must send what evalkit sent).
 - ``max_input_length``: the largest input the candidate's endpoint accepted (endpoint checks),
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.compare.reindex import ReindexAnalysis, dims_differ
+from evalkit.compare.reindex_analysis import ReindexAnalysis, dims_differ
 from evalkit.compare.thresholds import ThresholdMapping, threshold_key
 
 
@@ -111,9 +111,9 @@ def threshold_actions(
 def reindex_action(
     reindex: ReindexAnalysis | None, baseline_dim: int | None, candidate_dim: int | None
 ) -> list[dict[str, Any]]:
-    """The re-index call of :mod:`evalkit.compare.reindex`.  Without an analysis (a baseline
+    """The re-index call of :mod:`evalkit.compare.reindex_analysis`.  Without an analysis (a baseline
     from MLflow, ``compare.reindex=false``) only the dimensions can decide: when they differ,
-    :func:`~evalkit.compare.reindex.dims_differ` says so in the same words."""
+    :func:`~evalkit.compare.reindex_analysis.dims_differ` says so in the same words."""
     if reindex is None:
         if not (baseline_dim and candidate_dim and baseline_dim != candidate_dim):
             return []

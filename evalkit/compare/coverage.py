@@ -21,7 +21,7 @@ worse               better or no worse                     inconclusive
 worse               inconclusive or worse                  worse
 ==================  =====================================  =============================
 
->>> from evalkit.compare.quality import Quality, QualityCall
+>>> from evalkit.compare.calls import Quality, QualityCall
 >>> primary = QualityCall("ndcg@10", 0.05, 0.01, 0.09, 0.01, 0.01, Quality.BETTER, 0.01)
 >>> judged = QualityCall("ndcg@10", 0.03, -0.05, 0.11, 0.4, 0.4, Quality.INCONCLUSIVE, 0.01)
 >>> cov = Coverage("ndcg@10", 10, {"A": 0.92, "B": 0.6}, 40, 0.5, judged, ("A", "B"))
@@ -38,8 +38,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from evalkit.compare.quality import STATUS_TEXT, Quality, QualityCall
-from evalkit.compare.quality import call as quality_call
+from evalkit.compare.calls import STATUS_TEXT, Quality, QualityCall
+from evalkit.compare.calls import call as quality_call
 from evalkit.compare.significance import DIFFERENCE_RANGE, clip_interval, paired_tests
 from evalkit.compare.worklist import metric_cutoff
 from evalkit.metrics.judged_only import judged_only_scores, unjudged_share

@@ -20,12 +20,12 @@ from evalkit.errors import ConfigError
 from evalkit.plain import plain_mapping
 
 if TYPE_CHECKING:  # pragma: no cover
-    from evalkit.online.settings import OnlineGates
+    from evalkit.online.online_settings import OnlineGates
 
 
 def _online_gates(cfg: Mapping[str, Any] | None) -> OnlineGates:
-    """``gates.online`` read by :class:`evalkit.online.settings.OnlineGates`."""
-    from evalkit.online.settings import OnlineGates
+    """``gates.online`` read by :class:`evalkit.online.online_settings.OnlineGates`."""
+    from evalkit.online.online_settings import OnlineGates
 
     return OnlineGates.from_mapping(cfg)
 

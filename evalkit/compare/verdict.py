@@ -40,28 +40,28 @@ from evalkit.compare.actions import (
     reindex_action,
     threshold_actions,
 )
-from evalkit.compare.coverage import Coverage, measure_coverage
-from evalkit.compare.drift import SimilarityDrift
-from evalkit.compare.gate_config import GateConfig
-from evalkit.compare.gates import GateResult, annotate
-from evalkit.compare.intervals import DualTest, level_of, student
-from evalkit.compare.latency import (
-    LatencyComparison,
-)
-from evalkit.compare.overlap import OverlapSummary
-from evalkit.compare.quality import (
+from evalkit.compare.calls import (
     Quality,
     QualityCall,
     bonferroni_confidence,
     worst_quality,
 )
-from evalkit.compare.quality import call as quality_call
-from evalkit.compare.questions.behaviour import BehaviourAnswer, answer_behaviour
-from evalkit.compare.questions.contract import answer_contract
-from evalkit.compare.questions.quality import answer_quality
+from evalkit.compare.calls import call as quality_call
+from evalkit.compare.compare_settings import CompareSettings
+from evalkit.compare.coverage import Coverage, measure_coverage
+from evalkit.compare.drift import SimilarityDrift
+from evalkit.compare.gate_config import GateConfig
+from evalkit.compare.gate_rules import GateResult, annotate
+from evalkit.compare.intervals import DualTest, level_of, student
+from evalkit.compare.latency_stats import (
+    LatencyComparison,
+)
+from evalkit.compare.overlap import OverlapSummary
+from evalkit.compare.questions.behaviour_question import BehaviourAnswer, answer_behaviour
+from evalkit.compare.questions.contract_question import answer_contract
+from evalkit.compare.questions.quality_question import answer_quality
 from evalkit.compare.regressions import Regression, worst_regressions
 from evalkit.compare.same_data import check_fingerprints
-from evalkit.compare.settings import CompareSettings
 from evalkit.compare.significance import (
     DIFFERENCE_RANGE,
     TEST_LABELS,
@@ -129,7 +129,7 @@ class CandidateComparison:
     quality: list[QualityCall] = field(default_factory=list)
     thresholds: list[ThresholdMapping] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
-    reindex: Any = None  # evalkit.compare.reindex.ReindexAnalysis when computed
+    reindex: Any = None  # evalkit.compare.reindex_analysis.ReindexAnalysis when computed
     click_quality: list[QualityCall] = field(default_factory=list)  # click differences' calls
     coverage: Coverage | None = None  # judgment coverage and the judged-only call
 
@@ -250,9 +250,9 @@ def compare_pair(
     three questions apart (:mod:`evalkit.compare.questions`): quality, behaviour change, and
     contract and cost; then slices, actions before switching and the worst regressions.
 
-    ``reindex`` is the candidate's :class:`~evalkit.compare.reindex.ReindexAnalysis` (or None);
+    ``reindex`` is the candidate's :class:`~evalkit.compare.reindex_analysis.ReindexAnalysis` (or None);
     ``click_tests`` the paired click-correlation differences
-    (:func:`evalkit.compare.clicks.click_tests`) when a click log was scored.
+    (:func:`evalkit.compare.click_tests.click_tests`) when a click log was scored.
     """
     cfg = gates or GateConfig()
     st = settings or CompareSettings()

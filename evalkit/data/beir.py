@@ -47,7 +47,7 @@ from pathlib import Path
 
 from evalkit.data.readers import read_file
 from evalkit.data.schema import EvalData, Queries
-from evalkit.data.tables import (
+from evalkit.data.table_mapping import (
     CatalogColumns,
     JudgmentColumns,
     QueryColumns,

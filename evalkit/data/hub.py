@@ -34,7 +34,7 @@ from typing import Any
 
 from evalkit.data.readers import read_hub
 from evalkit.data.schema import EvalData
-from evalkit.data.tables import (
+from evalkit.data.table_mapping import (
     CatalogColumns,
     JudgmentColumns,
     QueryColumns,

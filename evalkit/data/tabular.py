@@ -30,7 +30,7 @@ from typing import Any
 
 from evalkit.data.readers import read_file
 from evalkit.data.schema import EvalData
-from evalkit.data.tables import (
+from evalkit.data.table_mapping import (
     CatalogColumns,
     JudgmentColumns,
     QueryColumns,

@@ -5,7 +5,7 @@ corpora) or, with ``ir_datasets=<id>``, from an ``ir_datasets`` dataset (:mod:`e
 optional extra: ``pip install -e ".[trec]"``).  ``query_field`` picks what is embedded: ``title``
 (default), ``desc``, ``narr`` or ``title_desc`` (title and description joined with
 ``title_separator``).  The tables then go through the same validation as every other loader
-(:mod:`evalkit.data.tables`): with ``on_invalid=skip`` bad rows are dropped and counted.
+(:mod:`evalkit.data.table_mapping`): with ``on_invalid=skip`` bad rows are dropped and counted.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pyarrow as pa
 from evalkit.data.irds import read_ir_datasets
 from evalkit.data.readers import TableSource
 from evalkit.data.schema import EvalData
-from evalkit.data.tables import (
+from evalkit.data.table_mapping import (
     CatalogColumns,
     JudgmentColumns,
     QueryColumns,

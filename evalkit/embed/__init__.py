@@ -7,11 +7,11 @@
 2
 """
 
-from evalkit.embed.base import ROLES, EmbeddingResult, ModelVersion
 from evalkit.embed.cache import CacheSettings, CacheStats, VectorCache
 from evalkit.embed.chunking import Chunking
-from evalkit.embed.local import E5Small, SentenceTransformerModel, UseM3
-from evalkit.embed.runner import embed_texts, vectors_of
+from evalkit.embed.embed_pass import embed_texts, vectors_of
+from evalkit.embed.local_models import E5Small, SentenceTransformerModel, UseM3
+from evalkit.embed.model_version import ROLES, EmbeddingResult, ModelVersion
 
 __all__ = [
     "ROLES",

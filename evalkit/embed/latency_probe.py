@@ -20,7 +20,7 @@ per sampled text (30 instead of 64 by default: half the probe's time on a warm d
 share one client; every wave opens a new one (connection set-up is timed alike for every HTTP
 version).
 
->>> from evalkit.embed.local import UseM3
+>>> from evalkit.embed.local_models import UseM3
 >>> a, b = UseM3("a", threads=1), UseM3("b", threads=1)
 >>> res = probe_latency([a, b], ["red shoe", "blue hat", "green scarf"],
 ...                     ProbeSettings(texts=3, min_requests=4, batch_size=2))
@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.embed.base import ModelVersion, RequestLog, check_texts
+from evalkit.embed.model_version import ModelVersion, RequestLog, check_texts
 from evalkit.errors import ConfigError
 
 log = logging.getLogger(__name__)

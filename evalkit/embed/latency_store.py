@@ -20,7 +20,7 @@ user ``$XDG_CACHE_HOME/evalkit/latency`` (else ``~/.cache/evalkit/latency``), wr
 with its creation time.  An unreadable or corrupt file is ignored (debug log) and re-measured.
 
 >>> import tempfile
->>> from evalkit.embed.local import UseM3
+>>> from evalkit.embed.local_models import UseM3
 >>> from evalkit.embed.latency_probe import ProbeSettings
 >>> d = tempfile.mkdtemp()
 >>> vs, texts = [UseM3("a", threads=1), UseM3("b", threads=1)], ["red shoe", "blue hat"]
@@ -51,7 +51,6 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.embed.base import ModelVersion
 from evalkit.embed.latency_probe import (
     ProbeResult,
     ProbeSettings,
@@ -59,6 +58,7 @@ from evalkit.embed.latency_probe import (
     probe_latency,
     sample_texts,
 )
+from evalkit.embed.model_version import ModelVersion
 from evalkit.errors import ConfigError
 from evalkit.runtime import user_numba_dir
 
@@ -153,7 +153,7 @@ def machine_identity() -> dict[str, Any]:
 
 
 def _package_version(dist: str) -> str:
-    from evalkit.embed.local import package_version
+    from evalkit.embed.local_models import package_version
 
     return package_version(dist)
 

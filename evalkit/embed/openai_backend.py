@@ -51,8 +51,8 @@ from typing import Any, TypeVar
 import numpy as np
 import openai
 
-from evalkit.embed.base import BatchCallback, ModelVersion, RequestLog, check_role
 from evalkit.embed.chunking import Chunking
+from evalkit.embed.model_version import BatchCallback, ModelVersion, RequestLog, check_role
 from evalkit.embed.tls import certificate_problem, check_ca_bundle, tls_context
 from evalkit.errors import ConfigError, EndpointError
 from evalkit.redact import redact

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evalkit.embed.base import EmbeddingResult, ModelVersion, check_role
+from evalkit.embed.model_version import EmbeddingResult, ModelVersion, check_role
 from evalkit.embed.store import Folder, is_remote, unit_norm
 from evalkit.embed.vector_checks import bad_rows
 from evalkit.errors import ConfigError, DataError

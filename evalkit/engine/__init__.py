@@ -1,7 +1,7 @@
 """evalkit.engine: where embedding and search run (``conf/engine/``): ``local`` or ``ray``.
 
-:func:`open_engine` gives an :class:`~evalkit.engine.base.Engine`: a
-:class:`~evalkit.engine.local.LocalEngine` for ``engine=local`` (everything in this process) or a
+:func:`open_engine` gives an :class:`~evalkit.engine.interface.Engine`: a
+:class:`~evalkit.engine.local_engine.LocalEngine` for ``engine=local`` (everything in this process) or a
 started :class:`~evalkit.engine.ray_engine.RayEngine` for ``engine=ray``; Ray itself is only
 imported then (optional extra ``pip install -e ".[ray]"``).
 
@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from evalkit.engine.base import Embedded, Engine, SearchJob
+from evalkit.engine.interface import Embedded, Engine, SearchJob
 from evalkit.engine.spec import EngineSpec
 
 
@@ -24,7 +24,7 @@ from evalkit.engine.spec import EngineSpec
 def open_engine(spec: EngineSpec, model_configs: dict[str, dict[str, Any]]) -> Iterator[Engine]:
     """The engine ``spec`` names, started (and stopped on exit)."""
     if not spec.distributed:
-        from evalkit.engine.local import LocalEngine
+        from evalkit.engine.local_engine import LocalEngine
 
         with LocalEngine() as local:
             yield local

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 
 from evalkit import errors
-from evalkit.embed.base import RequestLog, check_role, check_texts
 from evalkit.embed.cache import VectorCache, as_key_array, text_keys
-from evalkit.embed.runner import storable
+from evalkit.embed.embed_pass import storable
+from evalkit.embed.model_version import RequestLog, check_role, check_texts
 from evalkit.embed.store import Folder
 from evalkit.errors import EndpointError, EvalkitError
 

@@ -1,6 +1,6 @@
 """``engine=ray`` for one evaluation: a Ray session plus the two stages it runs remotely.
 
-:class:`RayEngine` implements :class:`~evalkit.engine.base.Engine`: ``embed`` fills the cache on a
+:class:`RayEngine` implements :class:`~evalkit.engine.interface.Engine`: ``embed`` fills the cache on a
 Ray Data actor pool (:mod:`evalkit.engine.ray_embed`) and reads the vectors back; ``search``
 searches the sharded catalog on Ray tasks (:mod:`evalkit.engine.ray_search`), or evaluates a
 precomputed Parquet catalog part by part without reading it on the driver
@@ -15,8 +15,8 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from evalkit.engine.base import Embedded, SearchJob
-from evalkit.engine.local import embed_for_search, read_embedded, searched
+from evalkit.engine.interface import Embedded, SearchJob
+from evalkit.engine.local_engine import embed_for_search, read_embedded, searched
 from evalkit.engine.ray_embed import RemoteEmbedding, embed_on_ray
 from evalkit.engine.ray_search import check_ray_index, index_key, ray_ranking
 from evalkit.engine.session import RaySession
@@ -26,8 +26,8 @@ from evalkit.pairs import Searched
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.data.schema import EvalData
-    from evalkit.embed.base import EmbeddingResult, ModelVersion
     from evalkit.embed.cache import CacheSettings
+    from evalkit.embed.model_version import EmbeddingResult, ModelVersion
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The canary's analyses and gates, from the reduced log (:class:`~evalkit.online.schema.OnlineAggregate`).
+"""The canary's analyses and gates, from the reduced log (:class:`~evalkit.online.gateway_log.OnlineAggregate`).
 
 1. **Sample ratio mismatch**: units per arm against ``online.split`` (chi-square); a unit in both
    arms, or p < ``gates.online.srm_alpha`` (0.001), blocks: no other figure can be trusted.
@@ -15,7 +15,7 @@
    (a score cut-off an offline run mapped from A's scale to B's) the share of clicked results
    above each arm's cut-off is compared.
 4. **Latency**: p50 / p95 / p99 per arm over requests, the p95 ratio with a bootstrap interval
-   (:mod:`evalkit.online.latency`).
+   (:mod:`evalkit.online.served_latency`).
 5. **Over time** (daily request CTR per arm with intervals), per-position CTR, slices.
 """
 
@@ -28,21 +28,21 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.compare.gates import GateResult
-from evalkit.compare.quality import Quality, QualityCall
-from evalkit.compare.quality import call as quality_call
+from evalkit.compare.calls import Quality, QualityCall
+from evalkit.compare.calls import call as quality_call
+from evalkit.compare.gate_rules import GateResult
 from evalkit.compare.status import Status, exit_code, worst
 from evalkit.online import stats
-from evalkit.online.gates import (
+from evalkit.online.canary_gates import (
     OnlineGates,
     gate_latency,
     gate_ratio,
     gate_sample_ratio,
     gate_score_click,
 )
-from evalkit.online.latency import latency_summary
-from evalkit.online.schema import ArmAggregate, OnlineAggregate, UnitSums
-from evalkit.online.settings import OnlineSettings
+from evalkit.online.gateway_log import ArmAggregate, OnlineAggregate, UnitSums
+from evalkit.online.online_settings import OnlineSettings
+from evalkit.online.served_latency import latency_summary
 
 #: The click metrics of :data:`evalkit.online.stats.METRICS` the CTR margin applies to; the
 #: first decides, the others warn.

@@ -4,8 +4,8 @@ aggregates: the second half of the part-by-part path of :func:`evalkit.online.re
 Every output is additive over requests, so :func:`combine` joins the parts' per-request rows
 once (sorted by arm, :func:`join_requests`) and sums them per (group, unit) cell in one
 compiled pass (:mod:`evalkit.online.cell_sums`; the two arms side by side on two threads): per
-unit all of :class:`~evalkit.online.schema.UnitSums`, per (day, unit) and per (slice, unit) the
-request counts (:class:`~evalkit.online.schema.RequestSums`).  The score
+unit all of :class:`~evalkit.online.gateway_log.UnitSums`, per (day, unit) and per (slice, unit) the
+request counts (:class:`~evalkit.online.gateway_log.RequestSums`).  The score
 grid, position and version counts are summed part by part.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from evalkit.online.cell_sums import cell_sums
+from evalkit.online.gateway_log import DailySums, PositionCounts, RequestSums, UnitSums
 from evalkit.online.parts import GRID_CELLS, PartSpec, release
-from evalkit.online.schema import DailySums, PositionCounts, RequestSums, UnitSums
 
 NO_CLICK = np.iinfo(np.int32).max
 
@@ -28,7 +28,7 @@ def combine(
     parts: list[dict | None], spec: PartSpec, settings: Any, *, threads: int = 2
 ) -> dict | None:
     """The parts' partials summed into both arms' aggregates (keyword arguments of
-    :class:`~evalkit.online.schema.ArmAggregate`) and the log's totals; None when the fast path
+    :class:`~evalkit.online.gateway_log.ArmAggregate`) and the log's totals; None when the fast path
     does not hold (a part refused, a request in two parts, an empty arm, scores off the grid).
     ``threads`` > 1 sums the two arms side by side."""
     if any(p is None for p in parts):
@@ -316,7 +316,7 @@ def _query_dims(
     the frequencies count the requests ``counted`` (the two arms')."""
     import re
 
-    from evalkit.online.schema import HEAD_SHARE, TORSO_SHARE
+    from evalkit.online.gateway_log import HEAD_SHARE, TORSO_SHARE
 
     per_query = np.bincount(q[counted], minlength=len(values))
     n_of = per_query.astype(np.int64)

@@ -32,7 +32,7 @@ Everything after these scans reads the per-request table (one row per request), 
 DuckDB's memory limit drops to ``EVALKIT_ONLINE_OUTPUT_MEMORY`` (default 384MB) while the
 results, which Python holds, are fetched.
 
-Score bins (:class:`~evalkit.online.schema.ScoreBins`): approximate quantiles, exact counts.  The
+Score bins (:class:`~evalkit.online.gateway_log.ScoreBins`): approximate quantiles, exact counts.  The
 bins are cut between grid cells, at the cells where the cumulative count first reaches ``i / n``
 of the arm's impressions, so each bin's share is within one grid cell of ``1 / n`` (cells so
 heavy that two cuts fall in one are merged: fewer bins).  ``edges[i]`` is the smallest score of
@@ -50,7 +50,7 @@ Timestamps: a timestamp column is read as is (naive = UTC); strings are parsed a
 when they carry no offset), numbers as Unix seconds.
 
 >>> import tempfile, pathlib, pandas as pd
->>> from evalkit.online.settings import OnlineSettings
+>>> from evalkit.online.online_settings import OnlineSettings
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> pd.DataFrame({"request_id": [1, 1, 2, 2], "ab_group": ["control"] * 2 + ["treatment"] * 2,
 ...               "position": [1, 2, 1, 2], "clicked": [0, 1, 1, 0],
@@ -79,7 +79,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.errors import DataError
-from evalkit.online.schema import (
+from evalkit.online.gateway_log import (
     DEFAULT_COLUMNS,
     HEAD_SHARE,
     REQUIRED,
@@ -92,7 +92,7 @@ from evalkit.online.schema import (
     ScoreBins,
     UnitSums,
 )
-from evalkit.online.settings import OnlineSettings
+from evalkit.online.online_settings import OnlineSettings
 
 EXTENSIONS = {
     ".parquet": "parquet",

@@ -66,7 +66,7 @@ import pyarrow.parquet as pq
 
 from evalkit.data.click_simulation import ClickModel, grade_matrix
 from evalkit.errors import ConfigError
-from evalkit.online.schema import DEFAULT_COLUMNS
+from evalkit.online.gateway_log import DEFAULT_COLUMNS
 
 __all__ = ["ARMS", "SCHEMA", "SIMULATED_KEY", "simulate_canary"]
 

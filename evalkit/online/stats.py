@@ -1,4 +1,4 @@
-"""The online A/B's statistics: pure functions over the per-unit sums of :mod:`evalkit.online.schema`.
+"""The online A/B's statistics: pure functions over the per-unit sums of :mod:`evalkit.online.gateway_log`.
 
 - :func:`srm_test` - sample ratio mismatch: chi-square test of units per arm against the split.
 - :func:`ratio_estimate` / :func:`ratio_diff` / :func:`metric_diff` - ratio metrics (CTR, MRR of
@@ -6,7 +6,7 @@
   per-unit sums (Deng, Knoblich & Lu 2018), the difference B - A absolute and relative, with a
   fixed-horizon z-interval or (``sequential=True``) the always-valid mixture-SPRT interval of
   :func:`sequential_interval` (Johari, Koomen, Pekelis & Walsh 2017/2022).
-- :func:`diff_call` - better / no worse / worse / inconclusive (:func:`evalkit.compare.quality.call`).
+- :func:`diff_call` - better / no worse / worse / inconclusive (:func:`evalkit.compare.calls.call`).
 - :func:`units_needed` - the units per arm an inconclusive call needs at the observed variance.
 - :func:`daily_ratio` / :func:`daily_metric` - a ratio per day with its delta-method interval.
 
@@ -31,13 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
-from evalkit.compare.quality import Quality, call
-from evalkit.online.schema import DailySums, UnitSums
+from evalkit.compare.calls import Quality, call
+from evalkit.online.gateway_log import DailySums, UnitSums
 
 #: SRM blocks below this p (the rule of the large experimentation platforms).
 SRM_ALPHA = 0.001
 
-#: Ratio metrics of :class:`~evalkit.online.schema.UnitSums`: name -> (numerator, denominator).
+#: Ratio metrics of :class:`~evalkit.online.gateway_log.UnitSums`: name -> (numerator, denominator).
 METRICS: dict[str, tuple[str, str]] = {
     "request_ctr": ("clicked_requests", "requests"),
     "impression_ctr": ("clicks", "impressions"),
@@ -390,7 +390,7 @@ def metric_diff(
 
 def diff_call(diff: RatioDiff, *, margin: float, alpha: float = 0.05) -> Quality:
     """better / no worse / worse / inconclusive of ``diff`` against an absolute ``margin``
-    (:func:`evalkit.compare.quality.call` on its interval; ``better`` needs ``p < alpha``).
+    (:func:`evalkit.compare.calls.call` on its interval; ``better`` needs ``p < alpha``).
 
     >>> d = RatioDiff(0.3, 0.299, -0.001, -0.02, 0.018, 0.9, 0, 0, 0, 10, 10, 0.01, "")
     >>> str(diff_call(d, margin=0.01))
@@ -504,7 +504,7 @@ def units_needed(
 
 
 # --------------------------------------------------------------------------------------------
-# Days (latency: evalkit.online.latency)
+# Days (latency: evalkit.online.served_latency)
 
 
 @dataclass(frozen=True)
@@ -555,7 +555,7 @@ def daily_metric(
     """:func:`daily_ratio` of a named metric of :data:`METRICS` over one arm's per-(day, unit)
     sums.
 
-    >>> from evalkit.online.schema import RequestSums
+    >>> from evalkit.online.gateway_log import RequestSums
     >>> s = RequestSums(np.ones(2), np.ones(2))
     >>> daily_metric(DailySums(np.array([5, 6]), s)).value.tolist()
     [1.0, 1.0]

@@ -36,7 +36,7 @@ def find_offline(client: Any, experiment_id: str, pair: tuple[str, str]) -> Any 
         order_by=["attributes.start_time DESC"],
         max_results=200,
     )
-    from evalkit.track.runs import _versions
+    from evalkit.track.last_runs import _versions
 
     for r in runs:
         if MLFLOW_PARENT_RUN_ID in r.data.tags:

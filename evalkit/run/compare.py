@@ -14,13 +14,13 @@ from typing import Any
 
 from evalkit.clicks.stage import ClickReport
 from evalkit.compare import Verdict, compare_versions, write_report
-from evalkit.compare.reindex import ReindexAnalysis
+from evalkit.compare.reindex_analysis import ReindexAnalysis
 from evalkit.compare.report import Section
 from evalkit.compare.worklist import WORKLIST_FILE, Worklist, evaluation_worklist
 from evalkit.data.schema import EvalData
 from evalkit.results import VersionResult
-from evalkit.run.clicks import click_tests
-from evalkit.run.settings import RunSettings
+from evalkit.run.click_stage import click_tests
+from evalkit.run.run_settings import RunSettings
 
 
 def compare_and_report(

@@ -4,11 +4,11 @@
 :mod:`evalkit.cli` is only the thin ``@hydra.main`` entry point around it.  This module only
 wires the stages, each a call into its own module, so it reads as the data flow of the tool:
 
-- settings and inputs: :mod:`evalkit.run.settings`, :mod:`evalkit.run.load`;
+- settings and inputs: :mod:`evalkit.run.run_settings`, :mod:`evalkit.run.load`;
 - per version, on the engine (:mod:`evalkit.engine`): :func:`evalkit.run.version.evaluate_version`,
   its files :mod:`evalkit.track.artifacts`;
-- after every version: :mod:`evalkit.run.retrieved_pairs`, :mod:`evalkit.run.latency`,
-  :mod:`evalkit.run.reindex`, :mod:`evalkit.run.clicks`, :mod:`evalkit.run.compare`;
+- after every version: :mod:`evalkit.run.retrieved_pairs`, :mod:`evalkit.run.latency_stage`,
+  :mod:`evalkit.run.reindex_stage`, :mod:`evalkit.run.click_stage`, :mod:`evalkit.run.compare`;
 - tracking is an observer (:mod:`evalkit.run.observer`; MLflow:
   :mod:`evalkit.run.mlflow_observer`), told what happened through hooks.
 """
@@ -29,19 +29,19 @@ from evalkit.compare.same_data import check_fingerprints
 from evalkit.compare.thresholds import metric_cutoff
 from evalkit.compare.worklist import Worklist
 from evalkit.data.schema import EvalData
-from evalkit.embed.base import ModelVersion
+from evalkit.embed.model_version import ModelVersion
 from evalkit.engine import SearchJob, open_engine
 from evalkit.errors import ConfigError
 from evalkit.pairs import pair_rows_of
 from evalkit.results import VersionResult
 from evalkit.retrieve.replay import id_ranks
 from evalkit.run.compare import compare_and_report, write_worklist
-from evalkit.run.latency import measure_latency
+from evalkit.run.latency_stage import measure_latency
 from evalkit.run.load import load_data, load_versions
 from evalkit.run.observer import Observers, RunObserver, RunStarted, VerdictMade, VersionDone
-from evalkit.run.reindex import ReindexPass, plan_pass, query_vectors, reindex_analyses
+from evalkit.run.reindex_stage import ReindexPass, plan_pass, query_vectors, reindex_analyses
 from evalkit.run.retrieved_pairs import score_retrieved_pairs
-from evalkit.run.settings import RunSettings
+from evalkit.run.run_settings import RunSettings
 from evalkit.run.version import evaluate_version
 from evalkit.track.artifacts import write_version_files
 
@@ -244,7 +244,7 @@ def evaluate_all(
             observer.run_metrics({"reindex_seconds": rpass.seconds})
     clicks = None
     if data.clicks is not None:  # the click stage (numba, scipy) only with a click log
-        from evalkit.run.clicks import delta_metrics, report_clicks
+        from evalkit.run.click_stage import delta_metrics, report_clicks
 
         clicks = report_clicks(results, data, s.clicks, s.output_dir)
     evaluation.click_report = clicks

@@ -17,11 +17,11 @@ from evalkit.data.case import case_mismatch_warning, lowercase
 from evalkit.data.digest import fingerprint_data
 from evalkit.data.extra import merge_extra_judgments
 from evalkit.data.schema import EvalData
-from evalkit.embed.base import ModelVersion
+from evalkit.embed.model_version import ModelVersion
 from evalkit.errors import ConfigError
 from evalkit.instantiate import build
 from evalkit.metrics.ir import check_scorable
-from evalkit.run.settings import split_dataset_config
+from evalkit.run.run_settings import split_dataset_config
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.clicks.stage import ClickStage

@@ -18,7 +18,7 @@ from evalkit.data.schema import EvalData
 from evalkit.metrics.ir import mlflow_name
 from evalkit.results import VersionResult
 from evalkit.run.observer import RunObserver, RunStarted, VerdictMade, VersionDone
-from evalkit.run.settings import TrackingSettings
+from evalkit.run.run_settings import TrackingSettings
 from evalkit.run.version import latency_metrics
 from evalkit.track.datasets import dataset_inputs
 from evalkit.track.logged_version import load_version_result

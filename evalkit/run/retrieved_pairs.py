@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 
 from evalkit.data.schema import EvalData
-from evalkit.embed.base import ModelVersion
 from evalkit.embed.cache import CacheSettings
-from evalkit.embed.runner import vectors_of
-from evalkit.engine.local import catalog_vectors
+from evalkit.embed.embed_pass import vectors_of
+from evalkit.embed.model_version import ModelVersion
+from evalkit.engine.local_engine import catalog_vectors
 from evalkit.pairs import pair_similarity
 from evalkit.results import VersionResult
 from evalkit.retrieve.ranking import Ranking

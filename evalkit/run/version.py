@@ -1,7 +1,7 @@
 """One model version on one dataset: embed -> search -> score, on whichever engine.
 
 :func:`evaluate_version` is the per-version half of :mod:`evalkit.run.evaluation`: the engine
-(:class:`~evalkit.engine.base.Engine`) embeds and searches, this module scores the ranking and
+(:class:`~evalkit.engine.interface.Engine`) embeds and searches, this module scores the ranking and
 returns plain data (:class:`~evalkit.results.VersionResult`) and run statistics.  It knows
 nothing of MLflow, of the config, or of which engine runs.
 """
@@ -15,9 +15,9 @@ import numpy as np
 
 from evalkit.compare.worklist import metric_cutoff
 from evalkit.data.schema import EvalData
-from evalkit.embed.base import ModelVersion
 from evalkit.embed.chunking import input_limit_tokens, long_text_warning
-from evalkit.engine.base import Engine, SearchJob
+from evalkit.embed.model_version import ModelVersion
+from evalkit.engine.interface import Engine, SearchJob
 from evalkit.metrics.ir import score
 from evalkit.metrics.judged_only import judged_only_name, judged_only_scores, unjudged_share
 from evalkit.results import VersionResult

@@ -9,7 +9,7 @@ tested with the paired t-test (:func:`evalkit.compare.intervals.student`); the p
 ``statsmodels`` ``multipletests(method="holm")``), and each interval is shown at the confidence
 that agrees with its Holm p (:func:`evalkit.compare.intervals.adjusted_confidence`: step ``i``
 is tested at ``alpha / (m - i + 1)``).  The call is the offline one
-(:func:`evalkit.compare.quality.call`): better / no worse (the interval's lower end above
+(:func:`evalkit.compare.calls.call`): better / no worse (the interval's lower end above
 ``-margin``) / worse / inconclusive.
 
 The reference (``sweep.reference``): ``auto`` takes the most exact value of each swept key
@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evalkit.compare.calls import Quality, call
 from evalkit.compare.intervals import adjusted_confidence, student
 from evalkit.compare.multiplicity import holm
-from evalkit.compare.quality import Quality, call
 
 #: Most exact first: the default reference takes the first of these a key's sweep holds.
 PRECISION_ORDER = ("fp32", "fp16", "sq8", "sq4", "binary")

@@ -1,6 +1,6 @@
 """``evalkit task=check``: run the endpoint checks for every selected model version.
 
-For each version: run the checks (:func:`~evalkit.checks.runner.run_checks`), print the table,
+For each version: run the checks (:func:`~evalkit.checks.run_checks.run_checks`), print the table,
 write ``<output_dir>/<version>/checks.json`` and, with tracking on, log one MLflow run per version
 (params of the version and of the contract, metrics ``checks_pass`` / ``_warn`` / ``_fail`` /
 ``_skip``, tag ``evalkit.checks.verdict``, artifact ``checks.json``).  Exit code 3 (BLOCK) when
@@ -21,10 +21,10 @@ from typing import Any
 
 from rich.console import Console
 
+from evalkit.checks.check_table import checks_table
 from evalkit.checks.config import ChecksConfig, config_params
-from evalkit.checks.report import checks_table
 from evalkit.checks.result import CHECKS_FILE, Check, verdict, write_checks
-from evalkit.checks.runner import as_config, run_checks
+from evalkit.checks.run_checks import as_config, run_checks
 from evalkit.errors import ConfigError
 from evalkit.instantiate import build
 from evalkit.terminal import make_console

@@ -1,7 +1,7 @@
 """``evalkit`` (``task=evaluate``, the default): run the evaluation and print its results.
 
 :func:`run` calls :func:`evalkit.run.evaluation.run_evaluation` and prints the data notes, the
-release checklist (:mod:`evalkit.compare.report.terminal`), the metrics table per model version,
+release checklist (:mod:`evalkit.compare.report.checklist`), the metrics table per model version,
 the click table and where the outputs went (:func:`print_evaluation`).
 
 >>> import os
@@ -149,7 +149,7 @@ def used_modules(cfg: Any) -> list[str]:
         out.append("evalkit.run.mlflow_observer")
     clicks = (cfg.get("clicks") or {}).get("source", "none") not in (None, "none")
     if clicks or (cfg.get("dataset") or {}).get("simulate_clicks"):
-        out.append("evalkit.run.clicks")
+        out.append("evalkit.run.click_stage")
     return out
 
 

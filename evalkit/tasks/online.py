@@ -5,7 +5,7 @@
 
 The log is reduced in one streamed pass (:func:`evalkit.online.read.aggregate_log`), analysed
 (:func:`evalkit.online.analysis.analyse`), written as ``report.md`` / ``report.html`` /
-``verdict.json`` with its plots (:mod:`evalkit.online.report`), logged as one MLflow parent run
+``verdict.json`` with its plots (:mod:`evalkit.online.canary_report`), logged as one MLflow parent run
 (tag ``evalkit.task=online``) in the offline runs' experiment, and printed.  Exit codes as
 offline: 0 PASS / WARN, 3 BLOCK, 4 INCONCLUSIVE.
 """
@@ -19,8 +19,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from evalkit.compare.status import exit_code
-from evalkit.online.gates import OnlineGates
-from evalkit.online.settings import OnlineSettings
+from evalkit.online.canary_gates import OnlineGates
+from evalkit.online.online_settings import OnlineSettings
 from evalkit.terminal import make_console
 
 log = logging.getLogger("evalkit")
@@ -77,7 +77,7 @@ def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
     from dataclasses import replace
 
     from evalkit.online.analysis import analyse
-    from evalkit.online.report import print_online, write_online_report
+    from evalkit.online.canary_report import print_online, write_online_report
     from evalkit.online.track import log_online
 
     settings, gates = online_settings(cfg)

@@ -1,6 +1,6 @@
 """``evalkit task=runs``: print the last evaluations in the tracking store, with their verdicts.
 
-The rows come from :func:`evalkit.track.runs.last_evaluations` (one per parent run, newest
+The rows come from :func:`evalkit.track.last_runs.last_evaluations` (one per parent run, newest
 first); this task checks the store, prints the table (stdout) and reads ``tracking.uri`` /
 ``tracking.experiment`` and ``runs.limit``.
 
@@ -20,7 +20,7 @@ from rich.table import Table
 from evalkit.errors import ConfigError
 from evalkit.metrics.ir import mlflow_name
 from evalkit.terminal import make_console
-from evalkit.track.runs import EvaluationRow, last_evaluations
+from evalkit.track.last_runs import EvaluationRow, last_evaluations
 
 
 def runs_table(rows: list[EvaluationRow], primary_metric: str, where: str) -> Table:

@@ -6,12 +6,12 @@ One module per writer (each docstring says what it writes):
 - :mod:`~evalkit.compare.report.mlflow`: :func:`comparison_metrics`, :func:`candidate_metrics`
   and :func:`verdict_tags`, the names logged to the parent MLflow run (listed there);
 - :mod:`~evalkit.compare.report.verdict_json`: :func:`verdict_dict`, the ``verdict.json`` document;
-- :mod:`~evalkit.compare.report.terminal`: :func:`checklist_lines` and :func:`checklist_table`;
-- :mod:`~evalkit.compare.report.plots`: the matplotlib figures (PNG bytes);
+- :mod:`~evalkit.compare.report.checklist`: :func:`checklist_lines` and :func:`checklist_table`;
+- :mod:`~evalkit.compare.report.figures`: the matplotlib figures (PNG bytes);
 - :mod:`~evalkit.compare.report.markdown`: :func:`render_markdown`, ``report.md``;
 - :mod:`~evalkit.compare.report.html`: :func:`render_html`, the self-contained ``report.html``
   (``report_template.html`` beside it);
-- :mod:`~evalkit.compare.report.tables`: row builders and cell formatting shared by Markdown and
+- :mod:`~evalkit.compare.report.cells`: row builders and cell formatting shared by Markdown and
   HTML, and :class:`Section` (an extra table from another layer).
 
 This module writes the three files (:func:`write_report`) and re-exports the names above, so
@@ -25,15 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalkit.compare.report.cells import Section
+from evalkit.compare.report.cells import _slice_head as _slice_head
+from evalkit.compare.report.cells import _slice_rows as _slice_rows
+from evalkit.compare.report.checklist import _slice_summary as _slice_summary
+from evalkit.compare.report.checklist import checklist_lines, checklist_table
+from evalkit.compare.report.figures import plot_distributions, plot_metric_bars
 from evalkit.compare.report.html import TEMPLATE, render_html
 from evalkit.compare.report.markdown import render_markdown
 from evalkit.compare.report.mlflow import candidate_metrics, comparison_metrics, verdict_tags
-from evalkit.compare.report.plots import plot_distributions, plot_metric_bars
-from evalkit.compare.report.tables import Section
-from evalkit.compare.report.tables import _slice_head as _slice_head
-from evalkit.compare.report.tables import _slice_rows as _slice_rows
-from evalkit.compare.report.terminal import _slice_summary as _slice_summary
-from evalkit.compare.report.terminal import checklist_lines, checklist_table
 from evalkit.compare.report.verdict_json import verdict_dict
 from evalkit.compare.verdict import Verdict
 

@@ -1,6 +1,6 @@
 """``report.html``: the same content as ``report.md``, self-contained: inline CSS from
 ``report_template.html`` (beside this module, shipped as package data) and the plots of
-:mod:`~evalkit.compare.report.plots` embedded as base64 PNG, plus a similarity-vs-click scatter
+:mod:`~evalkit.compare.report.figures` embedded as base64 PNG, plus a similarity-vs-click scatter
 when the clicks layer supplies it as a PNG file.
 """
 
@@ -13,8 +13,7 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from evalkit.compare.report.plots import plot_distributions, plot_metric_bars
-from evalkit.compare.report.tables import (
+from evalkit.compare.report.cells import (
     _LATENCY_HEAD,
     _LIST_HEAD,
     _LIST_TITLES,
@@ -30,6 +29,7 @@ from evalkit.compare.report.tables import (
     _slice_head,
     _slice_rows,
 )
+from evalkit.compare.report.figures import plot_distributions, plot_metric_bars
 from evalkit.compare.verdict import Verdict
 from evalkit.errors import DataError
 from evalkit.metrics.ir import mlflow_name

@@ -1,5 +1,5 @@
 """``report.md``: the verdict, the checklist lists, then the evidence (gates, quality, drift,
-latency, slices, worst regressions) and any extra :class:`~evalkit.compare.report.tables.Section`.
+latency, slices, worst regressions) and any extra :class:`~evalkit.compare.report.cells.Section`.
 
 >>> print(_md_table(["a", "b"], [["1", "x|y"]]))
 | a | b |
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from evalkit.compare.report.tables import (
+from evalkit.compare.report.cells import (
     _LATENCY_HEAD,
     _LIST_HEAD,
     _LIST_TITLES,

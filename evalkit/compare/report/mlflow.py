@@ -14,7 +14,7 @@ click log ``p_click_<stat>``, ``p_raw_click_<stat>``, ``ci_low_click_<stat>``,
 ``top3_agreement``, ``rbo_p0_9``/``rbo_p0_5``, ``mean_cosine_shift``, ``low_score_share_delta``,
 ``unjudged_at_10_baseline``/``_candidate``, ``latency_p50/p95/p99_ratio``,
 ``latency_p95_ratio_ci_low``/``_ci_high``, ``throughput_ratio``, ``reindex_<state>_<metric>``
-(:mod:`evalkit.compare.reindex`, e.g. ``reindex_mixed_50_candidate_queries_ndcg_at_10``) and
+(:mod:`evalkit.compare.reindex_analysis`, e.g. ``reindex_mixed_50_candidate_queries_ndcg_at_10``) and
 ``reindex_rolling_safe`` (1 / 0; absent when the dimensions differ)
 and ``verdict_code`` (0 PASS, 1 WARN, 1.5 INCONCLUSIVE, 2 BLOCK).  With several candidates every name is prefixed
 ``<candidate>/``.  Values that were not measured are left out (MLflow rejects NaN in the UI).
@@ -36,8 +36,8 @@ description in the MLflow UI, opening with the same line).
 
 from __future__ import annotations
 
-from evalkit.compare.quality import Quality
-from evalkit.compare.report.tables import _finite
+from evalkit.compare.calls import Quality
+from evalkit.compare.report.cells import _finite
 from evalkit.compare.thresholds import threshold_key
 from evalkit.compare.verdict import CandidateComparison, Verdict
 from evalkit.metrics.ir import mlflow_name

@@ -1,5 +1,5 @@
 """The ``online`` config section (``conf/online/*.yaml``) and ``gates.online`` as typed, frozen
-records (the gates' config lives here, apart from the gate functions of :mod:`evalkit.online.gates`,
+records (the gates' config lives here, apart from the gate functions of :mod:`evalkit.online.canary_gates`,
 so that :class:`evalkit.compare.gate_config.GateConfig` can read it without an import circle).
 
 >>> s = OnlineSettings(path="canary/*.parquet")
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from evalkit.errors import ConfigError
-from evalkit.online.schema import DEFAULT_COLUMNS
+from evalkit.online.gateway_log import DEFAULT_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class OnlineSettings:
 
     - ``path``: a file, a folder of parts, a glob or an fsspec URL (Parquet, JSON lines, CSV, TSV);
     - ``format``: ``parquet`` | ``json`` | ``csv`` | ``tsv``, or None to tell by the extension;
-    - ``columns``: contract key (:data:`~evalkit.online.schema.DEFAULT_COLUMNS`) -> log column;
+    - ``columns``: contract key (:data:`~evalkit.online.gateway_log.DEFAULT_COLUMNS`) -> log column;
     - ``control`` / ``treatment``: the arm column's values; ``split``: the share of units planned
       for the treatment;
     - ``unit``: the randomization unit's contract key (``user`` or ``request``), None = ``user``

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from evalkit.data.schema import EvalData
-from evalkit.embed.base import ModelVersion
 from evalkit.embed.latency_probe import ProbeSettings, backend_kind, probe_metrics
 from evalkit.embed.latency_store import ReuseSettings, probe_or_reuse
+from evalkit.embed.model_version import ModelVersion
 from evalkit.results import VersionResult
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.clicks.stage import ClickReport, click_report
-from evalkit.compare.clicks import click_tests as compare_click_tests
+from evalkit.compare.click_tests import click_tests as compare_click_tests
 from evalkit.compare.gate_config import GateConfig
 from evalkit.data.schema import EvalData
 from evalkit.results import VersionResult

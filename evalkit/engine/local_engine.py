@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evalkit.embed.runner import vectors_of
+from evalkit.embed.embed_pass import vectors_of
 from evalkit.embed.vector_checks import vector_stats
-from evalkit.engine.base import Embedded, SearchJob
+from evalkit.engine.interface import Embedded, SearchJob
 from evalkit.errors import EndpointError
 from evalkit.index.cost import index_cost
 from evalkit.index.faiss_index import ArrayFlatIP, build_index, measure_ann_recall, stored_vectors
@@ -25,8 +25,8 @@ from evalkit.retrieve.replay import replay
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.data.schema import EvalData
-    from evalkit.embed.base import EmbeddingResult, ModelVersion
     from evalkit.embed.cache import CacheSettings
+    from evalkit.embed.model_version import EmbeddingResult, ModelVersion
     from evalkit.retrieve.ranking import Ranking
 
 
@@ -161,7 +161,7 @@ class LocalEngine:
 
     def search(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:
         """Hold the catalog matrix once, index and replay it here; the re-index pass
-        (:meth:`~evalkit.run.reindex.ReindexPass.on_catalog`) searches it while it is loaded."""
+        (:meth:`~evalkit.run.reindex_stage.ReindexPass.on_catalog`) searches it while it is loaded."""
         catalog, queries, remote, stats = embed_for_search(self, version, data, job)
         spec = job.spec
         t0 = time.perf_counter()

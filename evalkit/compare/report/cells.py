@@ -18,8 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from evalkit.compare.gates import GateResult, judge_more
-from evalkit.compare.quality import STATUS_TEXT
+from evalkit.compare.calls import STATUS_TEXT
+from evalkit.compare.gate_rules import GateResult, judge_more
 from evalkit.compare.verdict import CandidateComparison
 from evalkit.metrics.ir import mlflow_name
 

@@ -4,8 +4,8 @@ The vector contract (unit-length vectors stay unit-length), the endpoint checks 
 or ``task=check``) and the latency probe's p95 ratio with its bootstrap interval: the gates
 ``vector_contract``, ``endpoint_checks`` and ``latency_p95_increase`` (BLOCK by default).
 
->>> from evalkit.compare.gates import GateConfig
->>> from evalkit.compare.settings import CompareSettings
+>>> from evalkit.compare.gate_rules import GateConfig
+>>> from evalkit.compare.compare_settings import CompareSettings
 >>> from evalkit.results import VersionResult
 >>> pq = {"ndcg@10": {"q1": 0.5}}
 >>> a, b = VersionResult("a", {}, {}, pq, None), VersionResult("b", {}, {}, pq, None)
@@ -20,19 +20,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evalkit.compare.compare_settings import CompareSettings
 from evalkit.compare.gate_config import GateConfig
-from evalkit.compare.gates import (
+from evalkit.compare.gate_rules import (
     GateResult,
     gate_endpoint_checks,
     gate_latency_p95,
     gate_vector_contract,
 )
-from evalkit.compare.latency import (
+from evalkit.compare.latency_stats import (
     LatencyComparison,
     compare_latency,
     latency_summary,
 )
-from evalkit.compare.settings import CompareSettings
 from evalkit.embed.latency_probe import backend_kind
 from evalkit.results import VersionResult
 

@@ -25,8 +25,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from evalkit.compare.compare_settings import CompareSettings
 from evalkit.compare.gate_config import GateConfig
-from evalkit.compare.settings import CompareSettings
 from evalkit.data.extra import CONFIG_KEY
 from evalkit.embed.cache import CacheSettings
 from evalkit.embed.latency_probe import ProbeSettings

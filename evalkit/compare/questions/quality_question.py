@@ -3,11 +3,11 @@
 Per metric a paired test over the judged queries (:mod:`evalkit.compare.significance`), the
 fixed-sequence family (:mod:`evalkit.compare.multiplicity`: the primary metric alone at the full
 alpha, the other metrics and the click differences Holm-corrected among themselves), the calls
-(better / no worse / worse / inconclusive, :mod:`evalkit.compare.quality`) and the quality gates
+(better / no worse / worse / inconclusive, :mod:`evalkit.compare.calls`) and the quality gates
 (``primary_metric``, ``secondary_metrics``, ``click_correlation``).
 
->>> from evalkit.compare.gates import GateConfig
->>> from evalkit.compare.settings import CompareSettings
+>>> from evalkit.compare.gate_rules import GateConfig
+>>> from evalkit.compare.compare_settings import CompareSettings
 >>> from evalkit.results import VersionResult
 >>> pq = lambda shift: {"ndcg@10": {f"q{i}": min(1.0, i / 40 + shift * (i % 3)) for i in range(40)}}
 >>> a, b = VersionResult("a", {}, {}, pq(0.0), None), VersionResult("b", {}, {}, pq(0.05), None)
@@ -21,9 +21,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from evalkit.compare.calls import QualityCall
+from evalkit.compare.calls import call as quality_call
+from evalkit.compare.compare_settings import CompareSettings
 from evalkit.compare.coverage import Coverage, reconcile
 from evalkit.compare.gate_config import GateConfig
-from evalkit.compare.gates import (
+from evalkit.compare.gate_rules import (
     GateResult,
     gate_click_correlation,
     gate_judgment_coverage,
@@ -33,9 +36,6 @@ from evalkit.compare.gates import (
 from evalkit.compare.intervals import DualTest
 from evalkit.compare.multiplicity import Adjusted, fixed_sequence
 from evalkit.compare.power import plan_queries
-from evalkit.compare.quality import QualityCall
-from evalkit.compare.quality import call as quality_call
-from evalkit.compare.settings import CompareSettings
 from evalkit.compare.significance import (
     MetricComparison,
     aligned_scores,

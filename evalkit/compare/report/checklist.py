@@ -11,9 +11,9 @@ rich tables ``evalkit`` prints at the end of a comparison), with the slice summa
 
 from __future__ import annotations
 
-from evalkit.compare.gates import judge_more
-from evalkit.compare.quality import STATUS_TEXT, Quality
-from evalkit.compare.report.tables import _obs_item, _quality_line
+from evalkit.compare.calls import STATUS_TEXT, Quality
+from evalkit.compare.gate_rules import judge_more
+from evalkit.compare.report.cells import _obs_item, _quality_line
 from evalkit.compare.status import Status
 from evalkit.compare.verdict import CandidateComparison, Verdict
 from evalkit.metrics.ir import mlflow_name

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.embed.base import ModelVersion
 from evalkit.embed.chunking import Chunking
+from evalkit.embed.model_version import ModelVersion
 from evalkit.errors import ConfigError
 
 log = logging.getLogger(__name__)

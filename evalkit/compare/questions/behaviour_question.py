@@ -6,8 +6,8 @@ and the behaviour gates (``top_k_agreement``, ``mean_cosine_shift``,
 ``low_score_share_increase``, ``unjudged_increase``: follow-ups in the default preset).  The
 per-pair and per-query inputs are kept (:class:`BehaviourAnswer`) so slices subset them.
 
->>> from evalkit.compare.gates import GateConfig
->>> from evalkit.compare.settings import CompareSettings
+>>> from evalkit.compare.gate_rules import GateConfig
+>>> from evalkit.compare.compare_settings import CompareSettings
 >>> from evalkit.results import VersionResult
 >>> pq = {"ndcg@10": {"q1": 0.5}}
 >>> a, b = VersionResult("a", {}, {}, pq, None), VersionResult("b", {}, {}, pq, None)
@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evalkit.compare.compare_settings import CompareSettings
 from evalkit.compare.drift import SimilarityDrift, align_pairs, similarity_drift
 from evalkit.compare.gate_config import GateConfig
-from evalkit.compare.gates import (
+from evalkit.compare.gate_rules import (
     GateResult,
     gate_low_score_share,
     gate_mean_cosine_shift,
@@ -34,7 +35,6 @@ from evalkit.compare.gates import (
     gate_unjudged_increase,
 )
 from evalkit.compare.overlap import OverlapSummary, RankingOverlap, ranking_overlap
-from evalkit.compare.settings import CompareSettings
 from evalkit.compare.thresholds import ThresholdMapping, map_thresholds, population_of
 from evalkit.compare.unjudged import (
     UnjudgedAtK,

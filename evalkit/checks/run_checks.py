@@ -6,7 +6,7 @@ OpenAI-compatible ones (SKIP for in-process models), ``checks.skip`` and ``check
 applied.  Results are plain :class:`Check` objects (see :mod:`evalkit.checks.result`).
 
 >>> import numpy as np
->>> from evalkit.embed.base import ModelVersion
+>>> from evalkit.embed.model_version import ModelVersion
 >>> class Toy(ModelVersion):
 ...     backend = "toy"
 ...     def _embed_batch(self, texts, role, dimensions):
@@ -23,8 +23,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from evalkit.checks.api_contract import run_contract
 from evalkit.checks.config import ChecksConfig
-from evalkit.checks.contract import run_contract
 from evalkit.checks.longtext import run_long_text
 from evalkit.checks.result import Check, Status
 from evalkit.checks.sanity import run_sanity

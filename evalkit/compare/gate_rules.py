@@ -46,8 +46,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
+from evalkit.compare.calls import STATUS_TEXT, Quality, QualityCall
 from evalkit.compare.gate_config import GateConfig
-from evalkit.compare.quality import STATUS_TEXT, Quality, QualityCall
 from evalkit.compare.status import Status
 from evalkit.errors import DataError
 
@@ -288,16 +288,16 @@ def gate_latency_p95(
 ) -> GateResult:
     """p95 latency increase (candidate / baseline - 1) ``<= max_increase``, at equal load.
 
-    ``retried`` (:attr:`evalkit.compare.latency.LatencyComparison.retry_note`): a p95 measured
+    ``retried`` (:attr:`evalkit.compare.latency_stats.LatencyComparison.retry_note`): a p95 measured
     while requests were retried says so in the observed text; so does a probe reused from an
-    earlier run (``reused``, :attr:`~evalkit.compare.latency.LatencyComparison.reuse_note`).
+    earlier run (``reused``, :attr:`~evalkit.compare.latency_stats.LatencyComparison.reuse_note`).
 
     ``in_process``: both versions ran in this process (:func:`evalkit.embed.latency_probe.backend_kind`),
     so the latency is this machine's CPU, not a serving endpoint's: a failure is a follow-up
     (WARN) telling to measure the served endpoints, never a block.
 
     With a bootstrap interval of the ratio (``ci_low`` / ``ci_high``,
-    :func:`evalkit.compare.latency.p95_ratio_ci`) the gate fails (``on_fail``) only when the
+    :func:`evalkit.compare.latency_stats.p95_ratio_ci`) the gate fails (``on_fail``) only when the
     interval clears the threshold (``ci_low - 1 > max_increase``); a point estimate above the
     threshold whose interval straddles it is WARN "not conclusive" (also when the interval could
     not be computed: NaN).  Without an interval (``None``) the point estimate decides.  Versions

@@ -12,7 +12,7 @@ vectors the run accepts are stored (:func:`storable`; a run whose vectors fail t
 back what it stored).
 
 >>> import tempfile
->>> from evalkit.embed.local import UseM3
+>>> from evalkit.embed.local_models import UseM3
 >>> use = UseM3("use_m3", threads=1)
 >>> cache = tempfile.mkdtemp()
 >>> cold = embed_texts(use, ["red shoe", "blue hat", "red shoe"], "document", cache, progress=False)
@@ -35,13 +35,6 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from evalkit.embed.base import (
-    EmbeddingResult,
-    ModelVersion,
-    RequestLog,
-    check_role,
-    check_texts,
-)
 from evalkit.embed.cache import (
     COMPACT_MB,
     FLUSH_S,
@@ -52,6 +45,13 @@ from evalkit.embed.cache import (
     text_key_array,
 )
 from evalkit.embed.claims import Claims
+from evalkit.embed.model_version import (
+    EmbeddingResult,
+    ModelVersion,
+    RequestLog,
+    check_role,
+    check_texts,
+)
 from evalkit.embed.store import unit_norm
 from evalkit.embed.vector_checks import ROLE_NAMES, bad_rows, check_vectors
 from evalkit.errors import EndpointError

@@ -41,7 +41,7 @@ and the bootstrap CIs are those of that sample: ``baseline`` and ``candidate`` a
 evaluation's per-query values restricted to it, so every state is paired on the same queries.
 
 Memory: one state at a time (one index, one mixed float32 catalog), freed before the next.  The
-pipeline (:mod:`evalkit.run.reindex`) scores the cross states while each catalog is loaded for
+pipeline (:mod:`evalkit.run.reindex_stage`) scores the cross states while each catalog is loaded for
 the main search, so each catalog matrix is resident once; with exact search it merges the mixed
 states from those rankings (:mod:`evalkit.retrieve.merge`) and builds the mixed catalog only for
 the queries the merge cannot settle.

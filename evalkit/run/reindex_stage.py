@@ -1,7 +1,7 @@
-"""The re-index analysis (:mod:`evalkit.compare.reindex`) inside the evaluation's own pass.
+"""The re-index analysis (:mod:`evalkit.compare.reindex_analysis`) inside the evaluation's own pass.
 
 Each catalog matrix is resident once.  While a version's catalog is indexed for the main search
-(:meth:`evalkit.engine.local.LocalEngine.search`), :meth:`ReindexPass.on_catalog` also searches
+(:meth:`evalkit.engine.local_engine.LocalEngine.search`), :meth:`ReindexPass.on_catalog` also searches
 the *sampled* query vectors of its partners of equal dimension (small: ``compare.reindex_queries``
 rows): the candidates' on the baseline's catalog (``candidate_queries_on_baseline_index``), the
 baseline's on each candidate's (``baseline_queries_on_candidate_index``).  The candidates' query
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.compare.reindex import (
+from evalkit.compare.reindex_analysis import (
     A_ON_B,
     B_ON_A,
     ReindexAnalysis,
@@ -49,16 +49,16 @@ from evalkit.compare.reindex import (
 )
 from evalkit.compare.thresholds import metric_cutoff
 from evalkit.data.schema import EvalData
-from evalkit.embed.base import EmbeddingResult, ModelVersion
 from evalkit.embed.cache import CacheSettings, populated_empty
-from evalkit.embed.runner import vectors_of
-from evalkit.engine.local import catalog_vectors
+from evalkit.embed.embed_pass import vectors_of
+from evalkit.embed.model_version import EmbeddingResult, ModelVersion
+from evalkit.engine.local_engine import catalog_vectors
 from evalkit.index.faiss_index import IndexSpec
 from evalkit.results import VersionResult
 from evalkit.retrieve.merge import merge_disjoint
 from evalkit.retrieve.ranking import Ranking
 from evalkit.retrieve.replay import replay
-from evalkit.run.settings import ReindexSettings
+from evalkit.run.run_settings import ReindexSettings
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def start_pass(
     seed: int,
 ) -> ReindexPass:
     """The pass for baseline ``names[0]`` and candidates ``names[1:]``: the query sample is
-    :func:`~evalkit.compare.reindex.sample_rows` of ``size`` (``compare.reindex_queries``; None:
+    :func:`~evalkit.compare.reindex_analysis.sample_rows` of ``size`` (``compare.reindex_queries``; None:
     every query) seeded by ``seed`` (``compare.seed``)."""
     qrels = data.judgments.qrels if data.judgments is not None else {}
     rows = sample_rows(data.queries.ids, qrels, size, seed)
@@ -376,7 +376,7 @@ def reindex_analyses(
     seed: int,
     confidence: float,
 ) -> dict[str, ReindexAnalysis]:
-    """Re-index or not (:mod:`evalkit.compare.reindex`) for every candidate, on the pass's query
+    """Re-index or not (:mod:`evalkit.compare.reindex_analysis`) for every candidate, on the pass's query
     sample (``compare.reindex_queries``): the cross states were scored in the main pass; the
     half-migrated catalog is built here once per candidate and freed (:func:`analyse_candidate`)."""
     if rpass is None:

@@ -1,7 +1,7 @@
 """The canary's report: ``verdict.json``, ``report.md``, ``report.html`` (plots embedded) and the
 terminal checklist, from an :class:`~evalkit.online.analysis.OnlineResult`.
 
-Plots (:mod:`evalkit.online.plots`): ``daily_ctr.png`` (request CTR per day and arm with its
+Plots (:mod:`evalkit.online.canary_plots`): ``daily_ctr.png`` (request CTR per day and arm with its
 interval), ``score_ctr.png`` (click rate against the similarity score per arm, each on its own
 scale), ``latency_cdf.png`` (served latency per request), ``position_ctr.png``.
 """
@@ -88,7 +88,7 @@ def verdict_dict(result: Any) -> dict[str, Any]:
 
 
 def _plots(result: Any, folder: Path) -> dict[str, Path]:
-    from evalkit.online import plots
+    from evalkit.online import canary_plots as plots
 
     out: dict[str, Path] = {}
     sim = result.simulated

@@ -1,12 +1,12 @@
 """The :class:`Engine` interface: where one version's vectors are embedded and its catalog searched.
 
-Two engines implement it: :class:`~evalkit.engine.local.LocalEngine` (this process, the default)
+Two engines implement it: :class:`~evalkit.engine.local_engine.LocalEngine` (this process, the default)
 and :class:`~evalkit.engine.ray_engine.RayEngine` (Ray Data embedding, sharded search on Ray
 tasks).  The run (:mod:`evalkit.run.version`) only calls :meth:`Engine.search`; what it hands over
 is a :class:`SearchJob` and what it gets back a :class:`~evalkit.pairs.Searched`, the same for
 every engine.
 
->>> from evalkit.engine.local import LocalEngine
+>>> from evalkit.engine.local_engine import LocalEngine
 >>> isinstance(LocalEngine(), Engine)
 True
 """
@@ -23,13 +23,13 @@ from evalkit.index.faiss_index import IndexSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.data.schema import EvalData
-    from evalkit.embed.base import EmbeddingResult, ModelVersion
+    from evalkit.embed.model_version import EmbeddingResult, ModelVersion
     from evalkit.pairs import PairRows, Searched
 
 
 class ReindexHook(Protocol):
     """What an engine tells the re-index analysis while a version's catalog is loaded
-    (:class:`evalkit.run.reindex.ReindexPass`)."""
+    (:class:`evalkit.run.reindex_stage.ReindexPass`)."""
 
     def add_queries(self, name: str, vectors: np.ndarray) -> None: ...
 

@@ -2,7 +2,7 @@
 
 One value per request (not per impression).  The interval is the percentile bootstrap of
 ``p95(treatment) / p95(control)`` resampling each arm's requests independently - the procedure of
-:func:`evalkit.compare.latency.p95_ratio_ci` - but a canary has millions of requests, and drawing
+:func:`evalkit.compare.latency_stats.p95_ratio_ci` - but a canary has millions of requests, and drawing
 ``n`` indices per replicate does not scale.  Resampling ``n`` requests with replacement is a
 multinomial draw of counts over the distinct values, so the values are binned at
 :data:`BINS` quantiles of the pooled requests, each replicate draws the bin counts

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import math
 
-from evalkit.compare.gates import GateResult
-from evalkit.compare.quality import STATUS_TEXT, Quality, QualityCall
+from evalkit.compare.calls import STATUS_TEXT, Quality, QualityCall
+from evalkit.compare.gate_rules import GateResult
 from evalkit.compare.status import Status
-from evalkit.online.settings import Margin, OnlineGates
+from evalkit.online.online_settings import Margin, OnlineGates
 
 __all__ = [
     "Margin",
