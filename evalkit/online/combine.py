@@ -2,11 +2,12 @@
 aggregates: the second half of the part-by-part path of :func:`evalkit.online.read.aggregate_log`.
 
 Every output is additive over requests, so :func:`combine` joins the parts' per-request rows
-once (sorted by arm, :func:`join_requests`) and sums them per (group, unit) cell in one
+once, in file order (:func:`join_requests`), and sums them per (group, unit) cell in one
 compiled pass (:mod:`evalkit.online.cell_sums`; the two arms side by side on two threads): per
-unit all of :class:`~evalkit.online.gateway_log.UnitSums`, per (day, unit) and per (slice, unit) the
-request counts (:class:`~evalkit.online.gateway_log.RequestSums`).  The score
-grid, position and version counts are summed part by part.
+unit all of :class:`~evalkit.online.gateway_log.UnitSums`, per (day, unit) and per (slice, unit)
+the request counts (:class:`~evalkit.online.gateway_log.RequestSums`).  The slice dimensions
+(:func:`slice_dims`) are built while the unit sums run; a slice with one level in an arm takes
+that arm's unit sums.  The score grid, position and version counts are summed part by part.
 """
 
 from __future__ import annotations
@@ -45,8 +46,17 @@ def combine(
         return None
     result: dict[str, Any] = {"rows": rows, "other_arms": other, **grid}
     req = join_requests(parts, spec)
-    with ThreadPoolExecutor(max_workers=2 if threads > 1 else 1) as pool:
-        result.update(req.outputs(pool, spec.unit == "user"))
+    # the slice dimensions (the query bands: a pass over the query strings) are built on a third
+    # thread while the two arms' unit sums run
+    with (
+        ThreadPoolExecutor(max_workers=2 if threads > 1 else 1) as pool,
+        ThreadPoolExecutor(max_workers=1) as side,
+    ):
+        if threads > 1:
+            dims: Any = side.submit(slice_dims, parts, spec, req.arm)
+        else:
+            dims = lambda: slice_dims(parts, spec, req.arm)  # noqa: E731
+        result.update(req.outputs(pool, spec.unit == "user", dims))
     result["positions"] = positions(parts) if "position" in spec.cols else [None, None]
     result["versions"] = versions(parts) if "version" in spec.cols else [{}, {}]
     return result
@@ -111,8 +121,7 @@ def score_grid(parts: list[dict], spec: PartSpec) -> dict[str, Any] | None:
 @dataclass
 class Requests:
     """Every request, joined from the parts in file order: its arm (0 control, 1 treatment,
-    2 another arm), per-request columns, the unit's code (``code`` into ``units``), and the
-    grouping dimensions (name, levels, per-request level)."""
+    2 another arm), per-request columns and the unit's code (``code`` into ``units``)."""
 
     arm: np.ndarray
     imp: np.ndarray
@@ -124,7 +133,6 @@ class Requests:
     day: np.ndarray | None
     code: np.ndarray
     units: np.ndarray
-    dims: list[tuple[str, list[str], np.ndarray]]
 
     def sums(self, k: int, group: np.ndarray | None, ngroups: int, kind: type = UnitSums):
         """Arm ``k``'s per (group, unit) sums: the cells ``group * units + unit`` (sorted) and
@@ -146,9 +154,28 @@ class Requests:
         )
         return cells, kind(*(np.ascontiguousarray(out[:, i]) for i in range(len(kind.FIELDS))))
 
-    def outputs(self, pool: ThreadPoolExecutor, by_user: bool) -> dict[str, Any]:
+    def slice_sums(
+        self, pool: ThreadPoolExecutor, level: np.ndarray, levels: int, units: list, cells: list
+    ) -> list[tuple[np.ndarray, RequestSums]]:
+        """Both arms' per (slice level, unit) request counts.  An arm whose requests all have
+        one level (a ``model_version`` slice when each arm ran one version) takes its unit
+        sums' counts: the same cells and the same additions, without a pass over the requests."""
+        present = [np.bincount(level[self.arm == k], minlength=levels) > 0 for k in (0, 1)]
+        single = [int(np.flatnonzero(p)[0]) if p.sum() == 1 else None for p in present]
+        nu = len(self.units)
+
+        def one(k: int) -> tuple[np.ndarray, RequestSums]:
+            if single[k] is None:
+                return self.sums(k, level, levels, RequestSums)
+            sums = RequestSums(units[k].requests.copy(), units[k].clicked_requests.copy())
+            return cells[k] + single[k] * nu, sums
+
+        return list(pool.map(one, (0, 1)))
+
+    def outputs(self, pool: ThreadPoolExecutor, by_user: bool, dims: Any) -> dict[str, Any]:
         """Per unit, per (day, unit) and per (slice, unit) sums of both arms, the latencies,
-        and the units seen in both arms."""
+        and the units seen in both arms.  ``dims``: the slice dimensions (:func:`slice_dims`),
+        a future or a function, asked for once the unit sums are done."""
 
         def both_arms(group: np.ndarray | None, ngroups: int, kind: type = UnitSums) -> list:
             return list(pool.map(lambda k: self.sums(k, group, ngroups, kind), (0, 1)))
@@ -156,7 +183,9 @@ class Requests:
         nu = len(self.units)
         out: dict[str, Any] = {"units": [], "unit_ids": []}
         seen = np.zeros(nu, dtype=np.int8)
+        unit_cells = []
         for k, (cells, total) in enumerate(both_arms(None, 1)):
+            unit_cells.append(cells)
             out["units"].append(total)
             out["unit_ids"].append(self.units[cells])
             seen[cells] |= 1 << k
@@ -176,9 +205,13 @@ class Requests:
                 out["daily"][k] = DailySums(day=(cells // nu + d0).astype(np.int64), sums=s)
             self.day = None
         out["slices"] = [{}, {}]
-        while self.dims:
-            dim, levels, level = self.dims.pop(0)
-            for k, (cells, s) in enumerate(both_arms(level, len(levels), RequestSums)):
+        dims = dims.result() if hasattr(dims, "result") else dims()
+        release()  # the parts' per-request arrays, now joined
+        while dims:
+            dim, levels, level = dims.pop(0)
+            for k, (cells, s) in enumerate(
+                self.slice_sums(pool, level, len(levels), out["units"], unit_cells)
+            ):
                 bounds = np.searchsorted(cells // nu, np.arange(len(levels) + 1), side="left")
                 for i, value in enumerate(levels):
                     if bounds[i + 1] > bounds[i]:
@@ -191,9 +224,9 @@ class Requests:
 
 
 def join_requests(parts: list[dict], spec: PartSpec) -> Requests:
-    """The parts' per-request arrays joined (control's requests, then treatment's; another
-    arm's dropped), the unit codes, and the query-band and slice dimensions; the parts'
-    arrays are dropped as they are joined."""
+    """The parts' per-request arrays joined in file order and the unit codes; the parts'
+    arrays are dropped as they are joined (the query and slice codes stay for
+    :func:`slice_dims`)."""
     # the requests stay in file order (no sort, no gather): the sums pick each arm's
     arm = np.concatenate([p.pop("arm") for p in parts])
 
@@ -212,17 +245,6 @@ def join_requests(parts: list[dict], spec: PartSpec) -> Requests:
     else:
         u_values, u_codes = _global_codes(parts, "u", "u_values")
         u = u_codes
-    dims: list[tuple[str, list[str], np.ndarray]] = []
-    if "query" in c:
-        q_values, q = _global_codes(parts, "q", "q_values")
-        dims += _query_dims(q_values, q, arm < 2)
-        del q
-    for i, name in enumerate(spec.slices):
-        vals, xc = _global_codes([{"x": p["x"][i][0], "v": p["x"][i][1]} for p in parts], "x", "v")
-        for p in parts:
-            p["x"][i] = None
-        dims.append((name, vals, _small(xc, len(vals))))
-    release()  # the parts' per-request arrays, now joined
     units, code = _dense(u)
     if u_values is not None:
         units = np.asarray(u_values, dtype=object)[units]
@@ -237,8 +259,26 @@ def join_requests(parts: list[dict], spec: PartSpec) -> Requests:
         day=day,
         code=code,
         units=units,
-        dims=dims,
     )
+
+
+def slice_dims(
+    parts: list[dict], spec: PartSpec, arm: np.ndarray
+) -> list[tuple[str, list[str], np.ndarray]]:
+    """The grouping dimensions of the slices (name, levels, each request's level): the query's
+    length and frequency bands, then the ``online.slices`` columns; the parts' codes are
+    dropped."""
+    dims: list[tuple[str, list[str], np.ndarray]] = []
+    if "query" in spec.cols:
+        q_values, q = _global_codes(parts, "q", "q_values")
+        dims += _query_dims(q_values, q, arm < 2)
+        del q
+    for i, name in enumerate(spec.slices):
+        vals, xc = _global_codes([{"x": p["x"][i][0], "v": p["x"][i][1]} for p in parts], "x", "v")
+        for p in parts:
+            p["x"][i] = None
+        dims.append((name, vals, _small(xc, len(vals))))
+    return dims
 
 
 def positions(parts: list[dict]) -> list[PositionCounts]:

@@ -45,7 +45,8 @@ NULL_ARM = "(null)"
 @dataclass(frozen=True)
 class PartSpec:
     """What :func:`reduce_part` reads: contract key -> column (present ones), the unit's key,
-    slice columns, the two arm values, the cut-offs and the score grid ``(low, high)``."""
+    slice columns, the two arm values, the cut-offs, the score grid ``(low, high)`` and the
+    columns that hold strings (read as the file's dictionaries: no string per row)."""
 
     cols: dict[str, str]
     unit: str
@@ -54,6 +55,7 @@ class PartSpec:
     treatment: str
     cutoffs: tuple[float, float] | None
     grid: tuple[float, float] | None
+    strings: tuple[str, ...] = ()
 
 
 def _is_str(t) -> bool:
@@ -66,7 +68,8 @@ def _is_str(t) -> bool:
 
 def plan(files: list[str], spec_cols: dict[str, str], slices: tuple[str, ...]) -> tuple | None:
     """Whether the fast path can read these Parquet parts: the score's ``(low, high)`` from the
-    footers (None without a score column) and True; None when it cannot."""
+    footers (None without a score column) and the columns read that hold strings; None when
+    it cannot."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -90,8 +93,10 @@ def plan(files: list[str], spec_cols: dict[str, str], slices: tuple[str, ...]) -
             return None
     if any(name not in types or not _is_str(types[name]) for name in slices):
         return None
+    names = dict.fromkeys([*c.values(), *slices])
+    strings = tuple(n for n in names if n in types and _is_str(types[n]))
     if "score" not in c:
-        return (None,)
+        return (None, strings)
     lo, hi = np.inf, -np.inf
     for f in files:
         meta = pq.ParquetFile(f).metadata
@@ -107,7 +112,7 @@ def plan(files: list[str], spec_cols: dict[str, str], slices: tuple[str, ...]) -
             lo, hi = min(lo, float(st.min)), max(hi, float(st.max))
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return None
-    return ((lo, hi),)
+    return ((lo, hi), strings)
 
 
 def _codes(col, null_value: str) -> tuple[np.ndarray, Any]:
@@ -154,10 +159,11 @@ class _Part:
     """One Parquet part, read a column at a time (never held whole), and its runs of equal
     request ids (``starts`` / ``length`` per request, ``change`` per row)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, strings: list[str] | None = None) -> None:
         import pyarrow.parquet as pq
 
-        self.pf = pq.ParquetFile(path)
+        # string columns come as the file's dictionary pages and codes (no string per row)
+        self.pf = pq.ParquetFile(path, read_dictionary=strings or None)
         self.n = self.pf.metadata.num_rows
         self._read: dict[str, Any] = {}
 
@@ -200,7 +206,7 @@ class _Part:
 def reduce_part(path: str, spec: PartSpec) -> dict | None:
     """One Parquet part reduced to its per-request rows and its impression counts (a dict of
     numpy arrays and small lists, picklable); None when the fast path cannot read it."""
-    part = _Part(path)
+    part = _Part(path, list(spec.strings))
     out: dict[str, Any] = {"path": path, "rows": part.n}
     if part.n == 0:
         return {**out, "empty": True}

@@ -522,6 +522,7 @@ def _aggregate_parts(settings, files, cols, unit, slices, cutoffs, mapper=None) 
         treatment=settings.treatment,
         cutoffs=None if cutoffs is None else (float(cutoffs[0]), float(cutoffs[1])),
         grid=planned[0],
+        strings=planned[1],
     )
     if mapper is None:  # each part in flight holds ~100 bytes per row: at most 4 at a time
         with ThreadPoolExecutor(max_workers=min(_threads(), len(files), 4)) as pool:
