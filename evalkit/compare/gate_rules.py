@@ -310,76 +310,103 @@ def gate_latency_p95(
     >>> gate_latency_p95(cfg, 1.5, ci_low=0.9, ci_high=2.1).status
     <Status.WARN: 'WARN'>
     """
-    name, limit = "latency_p95_increase", cfg.latency_p95.max_increase
-    threshold = f"<= {limit:.0%}"
-    retried = "; ".join(n for n in (retried, reused) if n)
+    limit = cfg.latency_p95.max_increase
+    notes = "; ".join(n for n in (retried, reused) if n)
     if not measured or ratio is None or math.isnan(ratio):
         return _not_measured(
             cfg,
-            name,
-            threshold,
+            _LATENCY,
+            f"<= {limit:.0%}",
             "no embedding requests were timed for both versions (latency.probe=0 and all "
             "vectors cached?)",
         )
-    increase = ratio - 1.0
-    ci = ""
-    if ci_low is not None and ci_high is not None and not math.isnan(ci_low):
-        ci = f", 95% CI of the ratio {ci_low:.2f}-{ci_high:.2f}"
-    if retried:
-        ci += f"; {retried}"
+    p95 = _P95Ratio(ratio, ci_low, ci_high, limit, notes)
     if not comparable:
-        return GateResult(
-            name,
+        return p95.result(
             Status.WARN,
-            increase,
-            threshold,
             f"not comparable ({note}): p95 ratio {ratio:.2f} measured at different load or "
-            f"serving set-up; latency is not gated{'; ' + retried if retried else ''}",
-            False,
+            f"serving set-up; latency is not gated{'; ' + notes if notes else ''}",
+            measured=False,
         )
-    what = f"p95 latency {increase:+.0%} vs baseline (ratio {ratio:.2f}{ci})"
-    if increase <= limit:
-        return GateResult(name, Status.PASS, increase, threshold, what)
+    if p95.increase <= limit:
+        return p95.result(Status.PASS, p95.observed())
     if ci_low is None or ci_high is None:  # no interval given: the point estimate decides
-        return GateResult(
-            name,
-            Status.WARN if in_process else cfg.latency_p95.on_fail,
-            increase,
-            threshold,
-            f"{what}, more than {limit:.0%}"
-            + (
-                " (measured in process on this machine, not on a serving endpoint)"
-                if in_process
-                else ""
-            ),
-        )
+        return _latency_point_estimate(p95, cfg.latency_p95.on_fail, in_process)
     if not math.isnan(ci_low) and ci_low - 1.0 > limit:
-        if in_process:
-            return GateResult(
-                name,
-                Status.WARN,
-                increase,
-                threshold,
-                f"{what}: the whole interval is above +{limit:.0%}, but measured in process on "
-                "this machine, not on a serving endpoint",
-                action="measure both versions on their serving endpoints (the openai backend) "
-                "before sizing the fleet for B",
-            )
+        return _latency_interval_above(p95, cfg.latency_p95.on_fail, in_process)
+    return _latency_not_conclusive(p95)
+
+
+_LATENCY = "latency_p95_increase"
+
+
+@dataclass(frozen=True)
+class _P95Ratio:
+    """The latency gate's evidence: candidate / baseline p95, its interval, the gate's limit."""
+
+    ratio: float
+    ci_low: float | None
+    ci_high: float | None
+    limit: float  # the largest increase that passes
+    notes: str  # how the latencies were measured (retries, a reused probe), or ""
+
+    @property
+    def increase(self) -> float:
+        """The p95 increase, ``ratio - 1``."""
+        return self.ratio - 1.0
+
+    def observed(self) -> str:
+        """``p95 latency +50% vs baseline (ratio 1.50, 95% CI of the ratio 1.30-1.70)``.
+
+        >>> _P95Ratio(1.5, 1.3, 1.7, 0.2, "").observed()
+        'p95 latency +50% vs baseline (ratio 1.50, 95% CI of the ratio 1.30-1.70)'
+        """
+        ci = ""
+        if self.ci_low is not None and self.ci_high is not None and not math.isnan(self.ci_low):
+            ci = f", 95% CI of the ratio {self.ci_low:.2f}-{self.ci_high:.2f}"
+        if self.notes:
+            ci += f"; {self.notes}"
+        return f"p95 latency {self.increase:+.0%} vs baseline (ratio {self.ratio:.2f}{ci})"
+
+    def result(
+        self, status: Status, reason: str, *, measured: bool = True, action: str = ""
+    ) -> GateResult:
+        """The latency gate's result with this increase as the observed value."""
+        threshold = f"<= {self.limit:.0%}"
         return GateResult(
-            name,
-            cfg.latency_p95.on_fail,
-            increase,
-            threshold,
-            f"{what}: the whole interval is above +{limit:.0%}",
+            _LATENCY, status, self.increase, threshold, reason, measured, action=action
         )
-    has_ci = ci_low is not None and not math.isnan(ci_low)
-    why = "its interval reaches below it" if has_ci else "there is no interval (< 2 requests)"
-    return GateResult(
-        name,
+
+
+def _latency_point_estimate(p95: _P95Ratio, on_fail: Status, in_process: bool) -> GateResult:
+    """Without an interval the point estimate above the limit fails (WARN when in process)."""
+    where = " (measured in process on this machine, not on a serving endpoint)"
+    return p95.result(
+        Status.WARN if in_process else on_fail,
+        f"{p95.observed()}, more than {p95.limit:.0%}" + (where if in_process else ""),
+    )
+
+
+def _latency_interval_above(p95: _P95Ratio, on_fail: Status, in_process: bool) -> GateResult:
+    """The whole interval is above the limit: fails, or WARN to measure the served endpoints."""
+    what = f"{p95.observed()}: the whole interval is above +{p95.limit:.0%}"
+    if not in_process:
+        return p95.result(on_fail, what)
+    return p95.result(
         Status.WARN,
-        increase,
-        threshold,
-        f"not conclusive: {what}, above +{limit:.0%} but {why}; "
+        f"{what}, but measured in process on this machine, not on a serving endpoint",
+        action="measure both versions on their serving endpoints (the openai backend) "
+        "before sizing the fleet for B",
+    )
+
+
+def _latency_not_conclusive(p95: _P95Ratio) -> GateResult:
+    """Above the limit, but the interval reaches below it (or there is none): WARN."""
+    has_ci = p95.ci_low is not None and not math.isnan(p95.ci_low)
+    why = "its interval reaches below it" if has_ci else "there is no interval (< 2 requests)"
+    return p95.result(
+        Status.WARN,
+        f"not conclusive: {p95.observed()}, above +{p95.limit:.0%} but {why}; "
         "raise latency.min_requests to decide",
     )
 
@@ -601,35 +628,10 @@ def gate_click_correlation(
     present = [q for q in (pooled, within) if q is not None and not math.isnan(q.delta)]
     if not present:
         return _not_measured(cfg, name, threshold, "no click log with both versions' similarities")
-
-    def label(q: QualityCall) -> str:
-        return "within-query" if q.metric.endswith("_within") else "pooled"
-
-    def show(q: QualityCall) -> str:
-        return (
-            f"{label(q)} {q.metric.removeprefix('click_')} {q.delta:+.4f} "
-            f"[{q.ci_label()} {_bound(q.ci_low)}, {_bound(q.ci_high)}], "
-            + (
-                "p=0 (no bootstrap replicate reached 0)"
-                if q.p_corrected == 0.0
-                else f"p={q.p_corrected:.2g}"
-            )
-        )
-
-    evidence = "; ".join(show(q) for q in present)
+    evidence = "; ".join(_click_difference(q) for q in present)
     losses = [q for q in present if q.ci_high < 0]
     if losses:
-        which = " and ".join(f"the {label(q)} difference" for q in losses)
-        return GateResult(
-            name,
-            cfg.click_correlation.on_worse,
-            losses[0].delta,
-            threshold,
-            f"{which} {'is a' if len(losses) == 1 else 'are'} significant loss"
-            f"{'' if len(losses) == 1 else 'es'} (decides): {evidence}",
-            action="B's scores follow clicks less closely: confirm on live traffic "
-            "(interleaving or an A/B test) before switching",
-        )
+        return _click_losses(losses, cfg.click_correlation.on_worse, threshold, evidence)
     if not primary_passed:
         return GateResult(
             name,
@@ -642,23 +644,71 @@ def gate_click_correlation(
         )
     undecided = [q for q in present if not q.status.shown_no_worse]
     if undecided:
-        which = " and ".join(f"{label(q)} difference" for q in undecided)
-        return GateResult(
-            name,
-            Status.WARN,
-            undecided[0].delta,
-            threshold,
-            f"{which} undecided: its interval reaches below -{margin:g} (not shown no worse, no "
-            f"significant loss either): {evidence}",
-            action="confirm on live traffic (interleaving or an A/B test) or log more clicks",
-        )
+        return _click_undecided(undecided, margin, threshold, evidence)
     gains = [q for q in present if q.status == Quality.BETTER]
     head = (
-        f"{' and '.join(label(q) for q in gains)} gain{'s' if len(gains) > 1 else ''}"
+        f"{' and '.join(_click_label(q) for q in gains)} gain{'s' if len(gains) > 1 else ''}"
         if gains
         else "no worse"
     )
     return GateResult(name, Status.PASS, present[0].delta, threshold, f"{head}: {evidence}")
+
+
+def _click_label(q: QualityCall) -> str:
+    """``within-query`` for the per-query Spearman difference, else ``pooled``."""
+    return "within-query" if q.metric.endswith("_within") else "pooled"
+
+
+def _click_difference(q: QualityCall) -> str:
+    """One difference as the gate's reason shows it.
+
+    >>> _click_difference(QualityCall("click_spearman", 0.074, 0.039, 0.110, 0.001, 0.002,
+    ...                               Quality.BETTER, 0.02, family="secondary"))
+    'pooled spearman +0.0740 [Holm-adjusted 95% CI +0.0390, +0.1100], p=0.002'
+    """
+    p = (
+        "p=0 (no bootstrap replicate reached 0)"
+        if q.p_corrected == 0.0
+        else f"p={q.p_corrected:.2g}"
+    )
+    return (
+        f"{_click_label(q)} {q.metric.removeprefix('click_')} {q.delta:+.4f} "
+        f"[{q.ci_label()} {_bound(q.ci_low)}, {_bound(q.ci_high)}], " + p
+    )
+
+
+def _click_losses(
+    losses: Sequence[QualityCall], on_worse: Status, threshold: str, evidence: str
+) -> GateResult:
+    """A significant loss in either difference decides: ``on_worse``."""
+    which = " and ".join(f"the {_click_label(q)} difference" for q in losses)
+    one = len(losses) == 1
+    return GateResult(
+        "click_correlation",
+        on_worse,
+        losses[0].delta,
+        threshold,
+        f"{which} {'is a' if one else 'are'} significant loss{'' if one else 'es'} (decides): "
+        f"{evidence}",
+        action="B's scores follow clicks less closely: confirm on live traffic "
+        "(interleaving or an A/B test) before switching",
+    )
+
+
+def _click_undecided(
+    undecided: Sequence[QualityCall], margin: float, threshold: str, evidence: str
+) -> GateResult:
+    """No loss, but a difference not shown no worse: WARN naming it."""
+    which = " and ".join(f"{_click_label(q)} difference" for q in undecided)
+    return GateResult(
+        "click_correlation",
+        Status.WARN,
+        undecided[0].delta,
+        threshold,
+        f"{which} undecided: its interval reaches below -{margin:g} (not shown no worse, no "
+        f"significant loss either): {evidence}",
+        action="confirm on live traffic (interleaving or an A/B test) or log more clicks",
+    )
 
 
 def gate_unjudged_increase(
