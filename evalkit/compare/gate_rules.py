@@ -471,22 +471,33 @@ def gate_primary_metric(
     if q is None or math.isnan(q.delta) or n_queries == 0:
         return _not_measured(cfg, name, threshold, f"no per-query {metric} for both versions")
     what = f"{q.describe()} over {n_queries} queries: {STATUS_TEXT[q.status]}"
-    decide = judge_more(q)
     if q.status == Quality.BETTER:
         return GateResult(name, Status.PASS, q.delta, threshold, what)
     if q.status == Quality.NO_WORSE:
-        gain = f"; not shown better (p >= {cfg.primary_metric.alpha:g})" if q.delta > 0 else ""
-        if decide and q.plan is not None:
-            gain += f": {decide}"
-        elif decide:
-            gain += f": {decide} to tell whether the gain is real"
-        if q.note:
-            gain += f"; {q.note}"
-        return GateResult(name, Status.PASS, q.delta, threshold, what + gain)
+        return GateResult(name, Status.PASS, q.delta, threshold, what + _not_shown_better(cfg, q))
     if q.status == Quality.WORSE:
         why = f"{what} (the interval lies below 0 and reaches below -{margin:g})"
         action = f"do not switch: B ranks worse on {metric}; read the worst regressions"
         return GateResult(name, cfg.primary_metric.on_fail, q.delta, threshold, why, action=action)
+    why, action = _primary_undecided(q, what, margin, worklist)
+    return GateResult(name, cfg.on_inconclusive, q.delta, threshold, why, action=action)
+
+
+def _not_shown_better(cfg: GateConfig, q: QualityCall) -> str:
+    """What a ``no_worse`` primary adds: a gain not shown, the queries that would decide, a note."""
+    decide = judge_more(q)
+    gain = f"; not shown better (p >= {cfg.primary_metric.alpha:g})" if q.delta > 0 else ""
+    if decide and q.plan is not None:
+        gain += f": {decide}"
+    elif decide:
+        gain += f": {decide} to tell whether the gain is real"
+    if q.note:
+        gain += f"; {q.note}"
+    return gain
+
+
+def _primary_undecided(q: QualityCall, what: str, margin: float, worklist: bool) -> tuple[str, str]:
+    """Why an inconclusive primary is undecided and what to judge: ``(reason, action)``."""
     start = ", starting with judging_worklist.csv" if worklist else ""
     if q.note:  # judgments too sparse: the interval's call was not confirmed on judged items
         action = (
@@ -495,23 +506,23 @@ def gate_primary_metric(
             if worklist
             else "judgments too sparse: judge both versions' top results, then re-run"
         )
-        return GateResult(
-            name, cfg.on_inconclusive, q.delta, threshold, f"{what}: {q.note}", action=action
-        )
+        return f"{what}: {q.note}", action
     direction = "gain" if q.delta > 0 else "loss" if q.delta < 0 else "difference"
     why = (
         f"{what}: the interval reaches below -{margin:g} and above 0, so the data cannot "
         f"show that B is no worse (an observed {direction}, not enough evidence either way)"
     )
+    decide = judge_more(q)
     action = (
         f"not enough evidence: {decide}{start}, then re-run"
         if decide
         else f"not enough evidence: judge more queries{start}, then re-run"
     )
-    return GateResult(name, cfg.on_inconclusive, q.delta, threshold, why, action=action)
+    return why, action
 
 
 def _listed(calls: Sequence[QualityCall]) -> str:
+    """``mrr_at_10 +0.0200 [-0.0300, +0.0700], ...``: each call's delta and interval."""
     from evalkit.metrics.ir import mlflow_name
 
     return ", ".join(
@@ -521,9 +532,35 @@ def _listed(calls: Sequence[QualityCall]) -> str:
 
 
 def _bound(x: float) -> str:
+    """An interval bound, signed to 4 decimals (``-inf`` / ``+inf`` for an open one)."""
     if math.isinf(x):
         return "-inf" if x < 0 else "+inf"
     return f"{x:+.4f}"
+
+
+def _secondary_summary(others: Sequence[QualityCall], primary_passed: bool) -> str:
+    """The secondary metrics grouped by call (worse, inconclusive, gains, no worse).
+
+    >>> c = QualityCall("mrr@10", -0.05, -0.09, -0.01, 0.01, 0.01, Quality.WORSE, 0.01)
+    >>> _secondary_summary([c], True)
+    'worse (1 of 1): mrr_at_10 -0.0500 [-0.0900, -0.0100]'
+    """
+    by_call = {
+        call: [c for c in others if c.status == call]
+        for call in (Quality.WORSE, Quality.INCONCLUSIVE, Quality.BETTER, Quality.NO_WORSE)
+    }
+    adjusted = any(c.p_corrected != c.p_value for c in others)
+    note = " (Holm-adjusted intervals)" if adjusted else ""
+    parts = []
+    for label, group in (
+        (f"worse ({len(by_call[Quality.WORSE])} of {len(others)})", by_call[Quality.WORSE]),
+        ("inconclusive", by_call[Quality.INCONCLUSIVE]),
+        ("gains" if primary_passed else "observed gains (not claimed)", by_call[Quality.BETTER]),
+        ("no worse", by_call[Quality.NO_WORSE]),
+    ):
+        if group:
+            parts.append(f"{label}: {_listed(group)}")
+    return "; ".join(parts) + note
 
 
 def gate_secondary_metrics(
@@ -550,20 +587,7 @@ def gate_secondary_metrics(
         return _not_measured(cfg, name, threshold, "no metric besides the primary one")
     worse = [c for c in others if c.status == Quality.WORSE]
     inconclusive = [c for c in others if c.status == Quality.INCONCLUSIVE]
-    better = [c for c in others if c.status == Quality.BETTER]
-    no_worse = [c for c in others if c.status == Quality.NO_WORSE]
-    adjusted = any(c.p_corrected != c.p_value for c in others)
-    note = " (Holm-adjusted intervals)" if adjusted else ""
-    parts = []
-    for label, group in (
-        (f"worse ({len(worse)} of {len(others)})", worse),
-        ("inconclusive", inconclusive),
-        ("gains" if primary_passed else "observed gains (not claimed)", better),
-        ("no worse", no_worse),
-    ):
-        if group:
-            parts.append(f"{label}: {_listed(group)}")
-    what = "; ".join(parts) + note
+    what = _secondary_summary(others, primary_passed)
     if worse:
         return GateResult(
             name,
