@@ -299,13 +299,7 @@ def check_truncation(
     tail = max(1, int(round(cfg.truncation_tail * n_words)))
     keep = n_words - tail
     try:
-        a = first if first is not None else _one(target, long_document(n_words))
-        b = _one(target, with_new_tail(n_words, keep))
-        delta = float(1.0 - row_cosines(a[None], b[None])[0])
-        noise: float | None = None
-        if delta <= CLEARLY_MOVED:  # close: is it the tail being ignored, or only noise?
-            again = _one(target, long_document(n_words))
-            noise = float(1.0 - row_cosines(a[None], again[None])[0])
+        a, delta, noise = _new_tail_shift(target, first, n_words, keep)
     except ProbeError as err:
         return Check(name, Status.FAIL, f"error: {err}", expected, f"long text refused: {err}")
     limit = _same_vector_threshold(noise or 0.0)
@@ -325,7 +319,38 @@ def check_truncation(
             f"changing the last {tail} of {n_words} words moves the vector (cosine "
             f"{1 - delta:.5f}): the whole text is read",
         )
-    # Where does reading stop?  Smallest change position that still leaves the vector alone.
+    hi = _reading_stops(target, cfg, a, n_words, keep, limit)
+    observed["reads_about_words"] = hi
+    status = Status.PASS if cfg.allow_silent_truncation else Status.FAIL
+    return Check(
+        name,
+        status,
+        observed,
+        expected,
+        f"silently truncates: words after about {hi} of {n_words} do not change the vector",
+    )
+
+
+def _new_tail_shift(
+    target: Target, first: np.ndarray | None, n_words: int, keep: int
+) -> tuple[np.ndarray, float, float | None]:
+    """The text's vector, 1 - cosine to it after the words from ``keep`` on change, and (only
+    when that shift is small) 1 - cosine of a repeat of the same text: ``(a, delta, noise)``."""
+    a = first if first is not None else _one(target, long_document(n_words))
+    b = _one(target, with_new_tail(n_words, keep))
+    delta = float(1.0 - row_cosines(a[None], b[None])[0])
+    noise: float | None = None
+    if delta <= CLEARLY_MOVED:  # close: is it the tail being ignored, or only noise?
+        again = _one(target, long_document(n_words))
+        noise = float(1.0 - row_cosines(a[None], again[None])[0])
+    return a, delta, noise
+
+
+def _reading_stops(
+    target: Target, cfg: LongTextConfig, a: np.ndarray, n_words: int, keep: int, limit: float
+) -> int:
+    """Where reading stops: the smallest change position that still leaves the vector within
+    ``limit`` of ``a`` (binary search, at most ``cfg.max_requests`` requests)."""
     lo, hi, requests = 0, keep, 0
     while hi - lo > max(1.0, cfg.resolution * hi) and requests < cfg.max_requests:
         mid = (lo + hi) // 2
@@ -338,15 +363,7 @@ def check_truncation(
             hi = mid
         else:
             lo = mid
-    observed["reads_about_words"] = hi
-    status = Status.PASS if cfg.allow_silent_truncation else Status.FAIL
-    return Check(
-        name,
-        status,
-        observed,
-        expected,
-        f"silently truncates: words after about {hi} of {n_words} do not change the vector",
-    )
+    return hi
 
 
 def check_chunks(target: Target, cfg: LongTextConfig) -> Check:
