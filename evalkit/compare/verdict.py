@@ -455,14 +455,7 @@ def _slices(
         _pair_query_codes(behaviour.pair_ids, query_index) if behaviour.pair_b is not None else None
     )
     query_sets = list(query_slices(data.queries, cfg.slices))
-    # Bonferroni over the slices that get a call (>= compare.min_slice_queries queries).
-    scored_b = baseline.per_query[cfg.metric]
-    scored_c = candidate.per_query[cfg.metric]
-    n_called = sum(
-        sum(q in scored_b and q in scored_c for q in sl.query_ids) >= st.min_slice_queries
-        for sl in query_sets
-    )
-    level = bonferroni_confidence(st.confidence, max(1, n_called * len(metrics)))
+    level = _slice_level(baseline, candidate, query_sets, len(metrics), cfg.metric, st)
     return [
         _compare_slice(
             sl,
@@ -480,6 +473,25 @@ def _slices(
         )
         for sl in query_sets
     ]
+
+
+def _slice_level(
+    baseline: VersionResult,
+    candidate: VersionResult,
+    query_sets: Sequence[Slice],
+    n_metrics: int,
+    primary: str,
+    st: CompareSettings,
+) -> float:
+    """The slices' confidence: Bonferroni over the metrics of the slices that get a call
+    (>= ``compare.min_slice_queries`` queries scored by both versions)."""
+    scored_b = baseline.per_query[primary]
+    scored_c = candidate.per_query[primary]
+    n_called = sum(
+        sum(q in scored_b and q in scored_c for q in sl.query_ids) >= st.min_slice_queries
+        for sl in query_sets
+    )
+    return bonferroni_confidence(st.confidence, max(1, n_called * n_metrics))
 
 
 def clip_interval(low: float, high: float) -> tuple[float, float, bool]:
@@ -563,6 +575,8 @@ def _compare_slice(
     level: float,
     min_queries: int = 10,
 ) -> SliceResult:
+    """One slice: its metric comparisons and calls (at the Bonferroni ``level``), drift,
+    overlap and unjudged shares; called only with ``min_queries`` scored queries."""
     comparisons = compare_metrics(
         baseline.per_query, candidate.per_query, metrics, query_ids=sl.query_ids, **stats_kw
     )
@@ -583,9 +597,7 @@ def _compare_slice(
     primary = next((q for q in calls if q.metric == cfg.metric), None)
     drift = None
     if pair_codes is not None:
-        member = np.zeros(len(data.queries) + 1, dtype=bool)  # last cell: pairs of unknown queries
-        member[[query_index[q] for q in sl.query_ids]] = True
-        drift = behaviour.drift_of(cfg, member[pair_codes])
+        drift = _slice_drift(sl, cfg, behaviour, query_index, pair_codes, len(data.queries))
     overlap = behaviour.ranking_overlap.summary(sl.query_ids) if behaviour.ranking_overlap else None
     unjudged = {name: u.summary(sl.query_ids) for name, u in behaviour.unjudged_at.items()}
     evaluated = n >= min_queries
@@ -603,6 +615,20 @@ def _compare_slice(
         min_queries=min_queries,
         ci_clipped=cfg.metric in clipped,
     )
+
+
+def _slice_drift(
+    sl: Slice,
+    cfg: GateConfig,
+    behaviour: BehaviourAnswer,
+    query_index: Mapping[str, int],
+    pair_codes: np.ndarray,
+    n_queries: int,
+) -> SimilarityDrift | None:
+    """The similarity drift over the pairs of the slice's queries."""
+    member = np.zeros(n_queries + 1, dtype=bool)  # last cell: pairs of unknown queries
+    member[[query_index[q] for q in sl.query_ids]] = True
+    return behaviour.drift_of(cfg, member[pair_codes])
 
 
 def compare_versions(
