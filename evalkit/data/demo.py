@@ -1129,13 +1129,22 @@ def _queries(
 
 
 def _eval_data(
+    s: _Settings,
     catalog: Catalog,
     queries: Queries,
     judgments: Judgments,
     text_field: str,
     title_separator: str,
 ) -> EvalData:
-    """The three tables as the demo's ``EvalData`` (synthetic, fingerprinted)."""
+    """The three tables as the demo's ``EvalData`` (synthetic, fingerprinted), logged at INFO."""
+    log.info(
+        "demo dataset: %d items, %d queries, %d judgments (seed=%d, languages=%s)",
+        s.n_items,
+        s.n_queries,
+        len(judgments),
+        s.seed,
+        ",".join(s.languages),
+    )
     return EvalData(
         name="demo",
         catalog=catalog,
@@ -1248,13 +1257,5 @@ def load_demo(
     judgments = Judgments(
         qrels=_qrels(query_ids, item_ids, jq, ji, jg), method="synthetic", source=source
     )
-    log.info(
-        "demo dataset: %d items, %d queries, %d judgments (seed=%d, languages=%s)",
-        s.n_items,
-        s.n_queries,
-        len(judgments),
-        s.seed,
-        ",".join(s.languages),
-    )
-    data = _eval_data(catalog, queries, judgments, text_field, title_separator)
+    data = _eval_data(s, catalog, queries, judgments, text_field, title_separator)
     return _with_simulated_clicks(data, s.seed) if simulate_clicks else data
