@@ -454,6 +454,7 @@ def _read(paths: list[Path], format: str | None) -> _Table:
 
 
 def _missing(file: str, name: str, key: str, present: set[str]) -> None:
+    """Raise ``DataError``: column ``name`` (config key ``clicks.columns.<key>``) is missing."""
     raise DataError(
         f"column {name!r} is missing (columns present: {sorted(present)})",
         file=file,
@@ -463,6 +464,7 @@ def _missing(file: str, name: str, key: str, present: set[str]) -> None:
 
 
 def _require(file: str, name: str, key: str, present: set[str]) -> None:
+    """Raise ``DataError`` unless column ``name`` is among ``present``."""
     if name not in present:
         _missing(file, name, key, present)
 
@@ -476,6 +478,7 @@ def _strings(table: pa.Table, name: str) -> pa.Array:
 
 
 def _take(values: pa.Array, rows: np.ndarray) -> pa.Array:
+    """The values at ``rows``."""
     return values.take(pa.array(rows, type=pa.int64()))
 
 
@@ -501,6 +504,7 @@ def _numbers(table: pa.Table, name: str) -> np.ndarray:
 
 
 def _empty(values: pa.Array | None) -> np.ndarray:
+    """Null or empty strings (a missing column: no rows)."""
     if values is None:
         return np.zeros(0, dtype=bool)
     blank = pc.equal(values, "").fill_null(True)

@@ -143,6 +143,7 @@ class GateResult:
     action: str = ""  # what to do when the gate does not pass
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields for verdict.json (status as text, a non-finite observed value as None)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["status"] = str(self.status)
         if isinstance(self.observed, float) and not math.isfinite(self.observed):
@@ -166,10 +167,12 @@ class GateResult:
 
 
 def _not_measured(cfg: GateConfig, name: str, threshold: str, why: str) -> GateResult:
+    """A gate whose input was not measured: ``on_not_measured``, saying why."""
     return GateResult(name, cfg.on_not_measured, None, threshold, f"not measured: {why}", False)
 
 
 def _fmt(x: float, digits: int = 4) -> str:
+    """``x`` signed, to ``digits`` decimals."""
     return f"{x:+.{digits}f}"
 
 

@@ -179,6 +179,8 @@ _SPEC_QUERY: Mapping[str, Mapping[str, str]] = {
 
 @dataclass(frozen=True)
 class _ProductType:
+    """A product type: its category, names per language, and the attribute values it takes."""
+
     key: str
     category: str
     names: Mapping[str, tuple[str, str, str]]  # lang -> (singular, plural, gender)
@@ -191,6 +193,7 @@ class _ProductType:
 
 
 def _t(key, category, en, de, fr, es, it, materials, features, palette, spec, values, brands):
+    """A ``_ProductType`` from one row of the vocabulary table."""
     return _ProductType(
         key, category, {"en": en, "de": de, "fr": fr, "es": es, "it": it},
         tuple(materials), tuple(features), palette, spec, tuple(values), tuple(brands),
@@ -394,6 +397,7 @@ class _Items:
 def _draw_items(
     rng: np.random.Generator, vocab: _Vocab, n: int, lang_p: np.ndarray, feature_rate: float
 ) -> _Items:
+    """``n`` random items: a product type, then attribute values that type takes."""
     n_types = len(_PRODUCT_TYPES)
     type_idx = rng.integers(n_types, size=n)
     brand = _ragged_choice(rng, type_idx, vocab.type_brands)
@@ -419,12 +423,14 @@ def _unique_rows(items: _Items, n: int) -> np.ndarray:
 
 
 def _concat(a: _Items, b: _Items) -> _Items:
+    """The rows of ``a`` followed by those of ``b``."""
     return _Items(
         *(np.concatenate([getattr(a, f), getattr(b, f)]) for f in _Items.__dataclass_fields__)
     )
 
 
 def _take(items: _Items, rows: np.ndarray) -> _Items:
+    """The items at ``rows``."""
     return _Items(*(getattr(items, f)[rows] for f in _Items.__dataclass_fields__))
 
 
@@ -434,6 +440,7 @@ def _take(items: _Items, rows: np.ndarray) -> _Items:
 
 
 def _cap(text: str) -> str:
+    """``text`` with its first letter upper-case."""
     return text[:1].upper() + text[1:]
 
 
@@ -445,6 +452,7 @@ def _romance(forms: tuple[str, str, str, str], gender: str, plural: bool) -> str
 
 
 def _de_attributive(colour: tuple[str, str | None], gender: str, plural: bool) -> str:
+    """A German colour adjective before a noun (strong ending; invariable ones unchanged)."""
     pred, stem = colour
     if stem is None:
         return pred
@@ -452,10 +460,12 @@ def _de_attributive(colour: tuple[str, str | None], gender: str, plural: bool) -
 
 
 def _number(value: str, lang: str) -> str:
+    """A decimal number in ``lang``'s spelling (a comma outside English)."""
     return value if lang == "en" else value.replace(".", ",")
 
 
 def _spec_text(kind: str | None, value: str, lang: str, query: bool) -> str:
+    """A size or capacity as a title or a query writes it (``""`` for none)."""
     if kind is None:
         return ""
     table = _SPEC_QUERY if query else _SPEC_TITLE
@@ -487,6 +497,7 @@ def _item_words(
     plural: bool,
     query: bool,
 ) -> _Words:
+    """The words of an item or query in ``lang``, adjectives agreeing with the noun."""
     sg, pl, gender = pt.names[lang]
     noun = pl if plural else sg
     if lang in _ROMANCE:
@@ -508,6 +519,7 @@ def _item_words(
 
 
 def _join(head: Sequence[str], tail: Sequence[str] = ()) -> str:
+    """The non-empty ``head`` words, then the non-empty ``tail`` parts after commas."""
     text = " ".join(w for w in head if w)
     rest = [w for w in tail if w]
     return ", ".join([text, *rest]) if rest else text
@@ -586,6 +598,8 @@ def _typo(text: str, u: float) -> str:
 
 @dataclass(frozen=True)
 class _QueryDraft:
+    """Queries as drawn, before rendering: seed item, language, named attributes, form."""
+
     seed: np.ndarray  # (m,) seed item row
     language: np.ndarray  # (m,) language index
     mask: np.ndarray  # (m, 5) bool: which attributes the query names
@@ -603,6 +617,7 @@ def _draw_queries(
     cross_rate: float,
     intent_p: np.ndarray,
 ) -> _QueryDraft:
+    """``m`` queries drawn from seed items: language, intent, which attributes they name."""
     seed = rng.integers(len(items.type), size=m)
     cross = (rng.random(m) < cross_rate) & (n_lang > 1)
     shift = rng.integers(1, max(n_lang, 2), size=m)  # another language, uniformly

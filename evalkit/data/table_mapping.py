@@ -63,6 +63,7 @@ class Built(NamedTuple):
 
 
 def _names(attributes: Any) -> tuple[str, ...]:
+    """Attribute column names from a config value: none, one name, or a list."""
     if attributes is None:
         return ()
     if isinstance(attributes, str):
@@ -154,6 +155,7 @@ def check_text_field(text_field: str) -> str:
 
 
 def _attributes(table: pa.Table, names: tuple[str, ...], rows: pa.Array) -> dict[str, list[Any]]:
+    """The ``names`` columns at ``rows``, as lists."""
     return {n: table.column(n).take(rows).to_pylist() for n in names}
 
 
