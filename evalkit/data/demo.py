@@ -179,6 +179,8 @@ _SPEC_QUERY: Mapping[str, Mapping[str, str]] = {
 
 @dataclass(frozen=True)
 class _ProductType:
+    """A product type: its category, names per language, and the attribute values it takes."""
+
     key: str
     category: str
     names: Mapping[str, tuple[str, str, str]]  # lang -> (singular, plural, gender)
@@ -191,6 +193,7 @@ class _ProductType:
 
 
 def _t(key, category, en, de, fr, es, it, materials, features, palette, spec, values, brands):
+    """A ``_ProductType`` from one row of the vocabulary table."""
     return _ProductType(
         key, category, {"en": en, "de": de, "fr": fr, "es": es, "it": it},
         tuple(materials), tuple(features), palette, spec, tuple(values), tuple(brands),
@@ -303,6 +306,8 @@ _DESC: Mapping[str, Mapping[str, str]] = {
 
 # fmt: on
 
+_TYPE_NAMES: tuple[str, ...] = tuple(t.key for t in _PRODUCT_TYPES)
+
 
 # ----------------------------------------------------------------------------------------------
 # Structure tables: ragged per-type choices flattened to numpy arrays.
@@ -392,6 +397,7 @@ class _Items:
 def _draw_items(
     rng: np.random.Generator, vocab: _Vocab, n: int, lang_p: np.ndarray, feature_rate: float
 ) -> _Items:
+    """``n`` random items: a product type, then attribute values that type takes."""
     n_types = len(_PRODUCT_TYPES)
     type_idx = rng.integers(n_types, size=n)
     brand = _ragged_choice(rng, type_idx, vocab.type_brands)
@@ -417,12 +423,14 @@ def _unique_rows(items: _Items, n: int) -> np.ndarray:
 
 
 def _concat(a: _Items, b: _Items) -> _Items:
+    """The rows of ``a`` followed by those of ``b``."""
     return _Items(
         *(np.concatenate([getattr(a, f), getattr(b, f)]) for f in _Items.__dataclass_fields__)
     )
 
 
 def _take(items: _Items, rows: np.ndarray) -> _Items:
+    """The items at ``rows``."""
     return _Items(*(getattr(items, f)[rows] for f in _Items.__dataclass_fields__))
 
 
@@ -432,6 +440,7 @@ def _take(items: _Items, rows: np.ndarray) -> _Items:
 
 
 def _cap(text: str) -> str:
+    """``text`` with its first letter upper-case."""
     return text[:1].upper() + text[1:]
 
 
@@ -443,6 +452,7 @@ def _romance(forms: tuple[str, str, str, str], gender: str, plural: bool) -> str
 
 
 def _de_attributive(colour: tuple[str, str | None], gender: str, plural: bool) -> str:
+    """A German colour adjective before a noun (strong ending; invariable ones unchanged)."""
     pred, stem = colour
     if stem is None:
         return pred
@@ -450,10 +460,12 @@ def _de_attributive(colour: tuple[str, str | None], gender: str, plural: bool) -
 
 
 def _number(value: str, lang: str) -> str:
+    """A decimal number in ``lang``'s spelling (a comma outside English)."""
     return value if lang == "en" else value.replace(".", ",")
 
 
 def _spec_text(kind: str | None, value: str, lang: str, query: bool) -> str:
+    """A size or capacity as a title or a query writes it (``""`` for none)."""
     if kind is None:
         return ""
     table = _SPEC_QUERY if query else _SPEC_TITLE
@@ -485,6 +497,7 @@ def _item_words(
     plural: bool,
     query: bool,
 ) -> _Words:
+    """The words of an item or query in ``lang``, adjectives agreeing with the noun."""
     sg, pl, gender = pt.names[lang]
     noun = pl if plural else sg
     if lang in _ROMANCE:
@@ -506,6 +519,7 @@ def _item_words(
 
 
 def _join(head: Sequence[str], tail: Sequence[str] = ()) -> str:
+    """The non-empty ``head`` words, then the non-empty ``tail`` parts after commas."""
     text = " ".join(w for w in head if w)
     rest = [w for w in tail if w]
     return ", ".join([text, *rest]) if rest else text
@@ -584,6 +598,8 @@ def _typo(text: str, u: float) -> str:
 
 @dataclass(frozen=True)
 class _QueryDraft:
+    """Queries as drawn, before rendering: seed item, language, named attributes, form."""
+
     seed: np.ndarray  # (m,) seed item row
     language: np.ndarray  # (m,) language index
     mask: np.ndarray  # (m, 5) bool: which attributes the query names
@@ -601,6 +617,7 @@ def _draw_queries(
     cross_rate: float,
     intent_p: np.ndarray,
 ) -> _QueryDraft:
+    """``m`` queries drawn from seed items: language, intent, which attributes they name."""
     seed = rng.integers(len(items.type), size=m)
     cross = (rng.random(m) < cross_rate) & (n_lang > 1)
     shift = rng.integers(1, max(n_lang, 2), size=m)  # another language, uniformly
@@ -783,20 +800,23 @@ def _judge(
 
 
 # ----------------------------------------------------------------------------------------------
-# Public entry point
+# Settings
 # ----------------------------------------------------------------------------------------------
 
 
-def _constraints(
-    item_attrs: Mapping[str, Sequence[str]], seed: np.ndarray, mask: np.ndarray
-) -> list[str]:
-    """What each query asks for, e.g. ``brand=Nike|colour=red`` (catalog attribute values)."""
-    columns = ("brand", "colour", "material", "size", "feature")  # _ATTRS order, catalog names
-    out = []
-    for row, named in zip(seed.tolist(), mask.tolist()):
-        parts = [f"{c}={item_attrs[c][row]}" for c, on in zip(columns, named) if on]
-        out.append("|".join(parts))
-    return out
+@dataclass(frozen=True)
+class _Settings:
+    """The demo's checked generation settings."""
+
+    n_items: int
+    n_queries: int
+    seed: int
+    languages: list[str]
+    lang_p: np.ndarray  # listing-language probabilities, in ``languages`` order
+    intent_p: np.ndarray  # query-intent probabilities, in ``INTENTS`` order
+    rates: Mapping[str, float]  # cross_lingual_rate, feature_rate, typo_rate
+    caps: np.ndarray  # judged items per query, indexed by grade (0 unused)
+    hard_negatives: int
 
 
 def _check_params(
@@ -806,6 +826,7 @@ def _check_params(
     weights: Sequence[float] | None,
     rates: Mapping[str, float],
 ) -> None:
+    """Raise ``ConfigError`` for a size, language list, weight or rate out of range."""
     if int(n_items) < 50:
         raise ConfigError(f"dataset.n_items={n_items} is too small (expected an integer >= 50)")
     if int(n_queries) < 1:
@@ -830,6 +851,349 @@ def _check_params(
     for name, value in rates.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"dataset.{name}={value} is invalid (expected a number in [0, 1])")
+
+
+def _intent_mix(intent_mix: Mapping[str, float] | None) -> dict[str, float]:
+    """The intent weights (the default mix when ``None``); ``ConfigError`` when invalid."""
+    mix = dict(zip(INTENTS, (0.12, 0.18, 0.30, 0.40))) if intent_mix is None else dict(intent_mix)
+    if set(mix) - set(INTENTS) or min(mix.values(), default=-1) < 0 or sum(mix.values()) <= 0:
+        raise ConfigError(
+            f"dataset.intent_mix={mix} is invalid (expected non-negative weights for {list(INTENTS)})"
+        )
+    return mix
+
+
+def _pool_caps(pools: Sequence[int], hard_negatives: int) -> np.ndarray:
+    """Judged items per grade ``[0, category, partial, exact]``; ``ConfigError`` when invalid."""
+    caps = np.array([0, *pools], dtype=np.int64)
+    if caps[3] < 1 or caps.min() < 0 or hard_negatives < 0:
+        raise ConfigError(
+            "dataset.pool_exact must be >= 1 and pool_partial, pool_category, hard_negatives >= 0"
+        )
+    return caps
+
+
+def _checked_settings(
+    sizes: tuple[int, int, int],
+    languages: Sequence[str],
+    language_weights: Sequence[float] | None,
+    rates: Mapping[str, float],
+    intent_mix: Mapping[str, float] | None,
+    pools: Sequence[int],
+    hard_negatives: int,
+) -> _Settings:
+    """The settings checked (``ConfigError`` naming the key) and the probabilities normalised.
+
+    ``sizes`` is ``(n_items, n_queries, seed)``; ``pools`` is ``(category, partial, exact)``.
+
+    >>> s = _checked_settings((100, 10, 0), ["en", "de"], None, {}, None, (8, 20, 64), 3)
+    >>> s.lang_p.round(3).tolist(), s.caps.tolist()
+    ([0.667, 0.333], [0, 8, 20, 64])
+    """
+    n_items, n_queries, seed = sizes
+    langs = [str(x) for x in languages]
+    weights = None if language_weights is None else [float(x) for x in language_weights]
+    rates = {name: float(value) for name, value in rates.items()}
+    _check_params(n_items, n_queries, langs, weights, rates)
+    mix = _intent_mix(intent_mix)
+    caps = _pool_caps(pools, hard_negatives)
+    w = np.array(weights if weights is not None else [1 / (i + 1) for i in range(len(langs))])
+    intent_p = np.array([mix.get(i, 0.0) for i in INTENTS])
+    return _Settings(
+        n_items=int(n_items),
+        n_queries=int(n_queries),
+        seed=int(seed),
+        languages=langs,
+        lang_p=w / w.sum(),
+        intent_p=intent_p / intent_p.sum(),
+        rates=rates,
+        caps=caps,
+        hard_negatives=int(hard_negatives),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Generation steps
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _DemoQueries:
+    """The kept queries, one row each: seed item, language, named attributes, typo, text, intent."""
+
+    seed: np.ndarray
+    language: np.ndarray
+    mask: np.ndarray
+    typo: np.ndarray
+    texts: list[str]
+    intent: np.ndarray
+
+
+def _distinct_items(rng: np.random.Generator, vocab: _Vocab, s: _Settings) -> _Items:
+    """``s.n_items`` structurally distinct items: oversampled, the first distinct ones kept."""
+    n_items, feature_rate = s.n_items, s.rates["feature_rate"]
+    pool = _draw_items(rng, vocab, int(n_items * 1.5) + 64, s.lang_p, feature_rate)
+    rows = _unique_rows(pool, n_items)
+    for _ in range(4):  # large catalogs: draw more until enough distinct products exist
+        if len(rows) == n_items:
+            break
+        pool = _concat(pool, _draw_items(rng, vocab, 2 * n_items, s.lang_p, feature_rate))
+        rows = _unique_rows(pool, n_items)
+    if len(rows) < n_items:
+        raise ConfigError(
+            f"dataset.n_items={n_items} exceeds what the demo vocabulary can vary (found "
+            f"{len(rows)} distinct products; expected n_items <= about 100000)"
+        )
+    return _take(pool, rows)
+
+
+def _first_distinct(texts: Sequence[str]) -> list[int]:
+    """Positions of the first occurrence of each text, in order.
+
+    >>> _first_distinct(["a", "b", "a", "c", "b"])
+    [0, 1, 3]
+    """
+    seen: set[str] = set()  # membership only: the first occurrence of each text wins
+    return [i for i, t in enumerate(texts) if not (t in seen or seen.add(t))]
+
+
+def _distinct_queries(
+    rng: np.random.Generator, items: _Items, vocab: _Vocab, s: _Settings
+) -> _DemoQueries:
+    """``s.n_queries`` queries with distinct texts: oversampled, rendered, the first ones kept."""
+    n_queries, rates = s.n_queries, s.rates
+    draft = _draw_queries(
+        rng, items, 3 * n_queries + 50, len(s.languages), rates["cross_lingual_rate"], s.intent_p
+    )
+    texts, mask, typo = _render_queries(draft, items, vocab, s.languages, rates["typo_rate"])
+    keep = np.array(_first_distinct(texts)[:n_queries], dtype=np.int64)
+    if len(keep) < n_queries:
+        raise ConfigError(
+            f"dataset.n_queries={n_queries}: only {len(keep)} distinct queries could be generated "
+            f"from {s.n_items} items (increase n_items or decrease n_queries)"
+        )
+    return _DemoQueries(
+        seed=draft.seed[keep],
+        language=draft.language[keep],
+        mask=mask[keep],
+        typo=typo[keep],
+        texts=[texts[i] for i in keep],
+        intent=_intent_of(mask[keep]),
+    )
+
+
+def _frequencies(rng: np.random.Generator, intent: np.ndarray) -> np.ndarray:
+    """Zipf-like query frequencies: broad queries tend to be head queries, specific ones tail."""
+    n = len(intent)
+    popularity = np.array([3.0, 2.0, 1.5, 0.0])[intent] + rng.gumbel(size=n)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.lexsort((np.arange(n), -popularity))] = np.arange(1, n + 1)
+    return np.maximum(1.0, np.round(20000.0 * rank.astype(float) ** -1.05))
+
+
+def _cross_lingual(
+    items: _Items, q_lang: np.ndarray, jq: np.ndarray, ji: np.ndarray, jg: np.ndarray
+) -> np.ndarray:
+    """Per query: no exact match (grade 3) is listed in the query's own language."""
+    exact = jg == 3
+    same_lang = np.zeros(len(q_lang), dtype=np.int64)
+    np.add.at(same_lang, jq[exact], items.language[ji[exact]] == q_lang[jq[exact]])
+    return same_lang == 0
+
+
+def _ids(prefix: str, n: int, width: int) -> list[str]:
+    """``n`` ids: ``prefix`` and 1..n zero-padded to ``width`` digits (more when ``n`` needs them).
+
+    >>> _ids("q", 3, 4)
+    ['q0001', 'q0002', 'q0003']
+    """
+    return [f"{prefix}{i:0{max(width, len(str(n)))}d}" for i in range(1, n + 1)]
+
+
+def _qrels(
+    query_ids: Sequence[str],
+    item_ids: Sequence[str],
+    jq: np.ndarray,
+    ji: np.ndarray,
+    jg: np.ndarray,
+) -> dict[str, dict[str, int]]:
+    """The judged ``(query, item, grade)`` rows as qrels, each query's items in id order."""
+    qrels: dict[str, dict[str, int]] = {qid: {} for qid in query_ids}
+    for q, i, g in zip(jq.tolist(), ji.tolist(), jg.tolist()):
+        qrels[query_ids[q]][item_ids[i]] = g
+    return {qid: dict(sorted(qrels[qid].items())) for qid in query_ids}
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables
+# ----------------------------------------------------------------------------------------------
+
+
+def _names(codes: np.ndarray, table: Sequence[str]) -> list[str]:
+    """The names of ``codes`` in ``table``, ``""`` where a code is -1 (absent).
+
+    >>> _names(np.array([1, -1, 0]), ["a", "b"])
+    ['b', '', 'a']
+    """
+    lookup = np.array([*table, ""], dtype=object)
+    return lookup[np.where(codes >= 0, codes, len(table))].tolist()
+
+
+def _item_texts(
+    items: _Items, vocab: _Vocab, languages: Sequence[str], descriptions: bool
+) -> tuple[list[str], list[str]]:
+    """Each item's title and (with ``descriptions``) description, in its listing language."""
+    titles, bodies = [], []
+    for r in range(len(items.type)):
+        pt = _PRODUCT_TYPES[items.type[r]]
+        lang = languages[items.language[r]]
+        words = _item_words(
+            pt,
+            vocab.brands[items.brand[r]],
+            vocab.colours[items.colour[r]],
+            vocab.materials[items.material[r]] if items.material[r] >= 0 else "",
+            vocab.features[items.feature[r]] if items.feature[r] >= 0 else "",
+            str(items.spec[r]) if items.spec[r] >= 0 else "",
+            lang,
+            plural=False,
+            query=False,
+        )
+        titles.append(_title(words, lang, int(items.variant[r])))
+        if descriptions:
+            bodies.append(_description(words, pt, lang))
+    return titles, bodies
+
+
+def _spec_names(items: _Items) -> list[str]:
+    """Each item's size or capacity in English (``""`` = none)."""
+    return [
+        _spec_text(_PRODUCT_TYPES[t].spec_kind, _PRODUCT_TYPES[t].spec_values[s], "en", False)
+        if s >= 0
+        else ""
+        for t, s in zip(items.type.tolist(), items.spec.tolist())
+    ]
+
+
+def _catalog(
+    items: _Items,
+    vocab: _Vocab,
+    languages: Sequence[str],
+    ids: list[str],
+    descriptions: bool,
+    source: str,
+) -> Catalog:
+    """The items as a ``Catalog``: titles, optional descriptions, attribute columns."""
+    titles, bodies = _item_texts(items, vocab, languages, descriptions)
+    return Catalog(
+        ids=ids,
+        titles=titles,
+        texts=bodies if descriptions else None,
+        attributes={
+            "language": _names(items.language, languages),
+            "category": _names(vocab.type_category[items.type], vocab.categories),
+            "product_type": _names(items.type, _TYPE_NAMES),
+            "brand": _names(items.brand, vocab.brands),
+            "colour": _names(items.colour, vocab.colours),
+            "material": _names(items.material, vocab.materials),
+            "size": _spec_names(items),
+            "feature": _names(items.feature, vocab.features),
+        },
+        source=source,
+    )
+
+
+def _constraints(
+    item_attrs: Mapping[str, Sequence[str]], seed: np.ndarray, mask: np.ndarray
+) -> list[str]:
+    """What each query asks for, e.g. ``brand=Nike|colour=red`` (catalog attribute values)."""
+    columns = ("brand", "colour", "material", "size", "feature")  # _ATTRS order, catalog names
+    out = []
+    for row, named in zip(seed.tolist(), mask.tolist()):
+        parts = [f"{c}={item_attrs[c][row]}" for c, on in zip(columns, named) if on]
+        out.append("|".join(parts))
+    return out
+
+
+def _queries(
+    q: _DemoQueries,
+    items: _Items,
+    vocab: _Vocab,
+    catalog: Catalog,
+    languages: Sequence[str],
+    ids: list[str],
+    frequency: np.ndarray,
+    cross: np.ndarray,
+) -> Queries:
+    """The kept queries as ``Queries``: texts, languages, frequencies, attribute columns."""
+    q_type = items.type[q.seed]
+    return Queries(
+        ids=ids,
+        texts=q.texts,
+        language=_names(q.language, languages),
+        frequency=frequency.tolist(),
+        attributes={
+            "intent": _names(q.intent, INTENTS),
+            "category": _names(vocab.type_category[q_type], vocab.categories),
+            "product_type": _names(q_type, _TYPE_NAMES),
+            "constraints": _constraints(catalog.attributes, q.seed, q.mask),
+            "cross_lingual": cross.tolist(),
+            "typo": q.typo.tolist(),
+        },
+        source=catalog.source,
+    )
+
+
+def _eval_data(
+    s: _Settings,
+    catalog: Catalog,
+    queries: Queries,
+    judgments: Judgments,
+    text_field: str,
+    title_separator: str,
+) -> EvalData:
+    """The three tables as the demo's ``EvalData`` (synthetic, fingerprinted), logged at INFO."""
+    log.info(
+        "demo dataset: %d items, %d queries, %d judgments (seed=%d, languages=%s)",
+        s.n_items,
+        s.n_queries,
+        len(judgments),
+        s.seed,
+        ",".join(s.languages),
+    )
+    return EvalData(
+        name="demo",
+        catalog=catalog,
+        queries=queries,
+        judgments=judgments,
+        fingerprint=fingerprint_data(
+            catalog, queries, judgments, text_field, title_separator=title_separator
+        ),
+        synthetic=True,
+        text_field=text_field,
+        title_separator=title_separator,
+    )
+
+
+def _with_simulated_clicks(data: EvalData, seed: int) -> EvalData:
+    """``data`` with a simulated click log (PBM clicks on a BM25 ranking) and its fingerprint."""
+    from evalkit.data.click_simulation import simulate_demo_clicks
+
+    clicks = simulate_demo_clicks(data, seed=seed)
+    fingerprint = fingerprint_data(
+        data.catalog,
+        data.queries,
+        data.judgments,
+        data.text_field,
+        clicks=clicks.digest(),
+        known=data.fingerprint,
+        title_separator=data.title_separator,
+    )
+    return replace(data, clicks=clicks, fingerprint=fingerprint)
+
+
+# ----------------------------------------------------------------------------------------------
+# Public entry point
+# ----------------------------------------------------------------------------------------------
 
 
 def load_demo(
@@ -878,187 +1242,35 @@ def load_demo(
     >>> set(d.queries.attributes["intent"]) <= set(INTENTS)
     True
     """
-    languages = [str(x) for x in languages]
-    weights = None if language_weights is None else [float(x) for x in language_weights]
     rates = {
-        "cross_lingual_rate": float(cross_lingual_rate),
-        "feature_rate": float(feature_rate),
-        "typo_rate": float(typo_rate),
+        "cross_lingual_rate": cross_lingual_rate,
+        "feature_rate": feature_rate,
+        "typo_rate": typo_rate,
     }
-    _check_params(n_items, n_queries, languages, weights, rates)
-    mix = dict(zip(INTENTS, (0.12, 0.18, 0.30, 0.40))) if intent_mix is None else dict(intent_mix)
-    if set(mix) - set(INTENTS) or min(mix.values(), default=-1) < 0 or sum(mix.values()) <= 0:
-        raise ConfigError(
-            f"dataset.intent_mix={mix} is invalid (expected non-negative weights for {list(INTENTS)})"
-        )
-    caps = np.array([0, pool_category, pool_partial, pool_exact], dtype=np.int64)
-    if caps[3] < 1 or caps.min() < 0 or hard_negatives < 0:
-        raise ConfigError(
-            "dataset.pool_exact must be >= 1 and pool_partial, pool_category, hard_negatives >= 0"
-        )
-    n_items, n_queries, seed = int(n_items), int(n_queries), int(seed)
-
-    rng = np.random.default_rng(seed)
+    pools = (pool_category, pool_partial, pool_exact)
+    s = _checked_settings(
+        (n_items, n_queries, seed),
+        languages,
+        language_weights,
+        rates,
+        intent_mix,
+        pools,
+        hard_negatives,
+    )
+    rng = np.random.default_rng(s.seed)
     vocab = _vocab()
-    w = np.array(weights if weights is not None else [1 / (i + 1) for i in range(len(languages))])
-    lang_p = w / w.sum()
-
-    # Items: oversample, keep the first n structurally distinct ones (no duplicate titles).
-    pool = _draw_items(rng, vocab, int(n_items * 1.5) + 64, lang_p, rates["feature_rate"])
-    rows = _unique_rows(pool, n_items)
-    for _ in range(4):  # large catalogs: draw more until enough distinct products exist
-        if len(rows) == n_items:
-            break
-        more = _draw_items(rng, vocab, 2 * n_items, lang_p, rates["feature_rate"])
-        pool = _concat(pool, more)
-        rows = _unique_rows(pool, n_items)
-    if len(rows) < n_items:
-        raise ConfigError(
-            f"dataset.n_items={n_items} exceeds what the demo vocabulary can vary (found "
-            f"{len(rows)} distinct products; expected n_items <= about 100000)"
-        )
-    items = _take(pool, rows)
-
-    # Queries: oversample, render, keep the first n distinct texts.
-    intent_p = np.array([mix.get(i, 0.0) for i in INTENTS])
-    intent_p = intent_p / intent_p.sum()
-    draft = _draw_queries(
-        rng, items, 3 * n_queries + 50, len(languages), rates["cross_lingual_rate"], intent_p
-    )
-    texts, mask, typo = _render_queries(draft, items, vocab, languages, rates["typo_rate"])
-    seen: set[str] = set()  # membership only: the first occurrence of each text wins
-    keep_rows = [i for i, t in enumerate(texts) if not (t in seen or seen.add(t))]
-    keep = np.array(keep_rows[:n_queries], dtype=np.int64)
-    if len(keep) < n_queries:
-        raise ConfigError(
-            f"dataset.n_queries={n_queries}: only {len(keep)} distinct queries could be generated "
-            f"from {n_items} items (increase n_items or decrease n_queries)"
-        )
-    q_seed, q_lang, q_mask, q_typo = draft.seed[keep], draft.language[keep], mask[keep], typo[keep]
-    q_texts = [texts[i] for i in keep]
-    intent = _intent_of(q_mask)
-
-    # Zipf-like frequency: broad queries tend to be head queries, specific ones tail queries.
-    popularity = np.array([3.0, 2.0, 1.5, 0.0])[intent] + rng.gumbel(size=n_queries)
-    rank = np.empty(n_queries, dtype=np.int64)
-    rank[np.lexsort((np.arange(n_queries), -popularity))] = np.arange(1, n_queries + 1)
-    frequency = np.maximum(1.0, np.round(20000.0 * rank.astype(float) ** -1.05))
-
-    # Judgments from the structure.
-    jq, ji, jg = _judge(rng, items, vocab, q_seed, q_mask, caps, int(hard_negatives))
-    # Cross-lingual: no exact match (grade 3) is listed in the query's own language.
-    exact = jg == 3
-    same_lang = np.zeros(n_queries, dtype=np.int64)
-    np.add.at(same_lang, jq[exact], items.language[ji[exact]] == q_lang[jq[exact]])
-    cross = same_lang == 0
-
-    item_ids = [f"p{i:0{max(5, len(str(n_items)))}d}" for i in range(1, n_items + 1)]
-    query_ids = [f"q{i:0{max(4, len(str(n_queries)))}d}" for i in range(1, n_queries + 1)]
-    qrels: dict[str, dict[str, int]] = {qid: {} for qid in query_ids}
-    for q, i, g in zip(jq.tolist(), ji.tolist(), jg.tolist()):
-        qrels[query_ids[q]][item_ids[i]] = g
-    qrels = {qid: dict(sorted(qrels[qid].items())) for qid in query_ids}
-
-    titles, bodies = [], []
-    for r in range(n_items):
-        pt = _PRODUCT_TYPES[items.type[r]]
-        lang = languages[items.language[r]]
-        words = _item_words(
-            pt,
-            vocab.brands[items.brand[r]],
-            vocab.colours[items.colour[r]],
-            vocab.materials[items.material[r]] if items.material[r] >= 0 else "",
-            vocab.features[items.feature[r]] if items.feature[r] >= 0 else "",
-            str(items.spec[r]) if items.spec[r] >= 0 else "",
-            lang,
-            plural=False,
-            query=False,
-        )
-        titles.append(_title(words, lang, int(items.variant[r])))
-        if descriptions:
-            bodies.append(_description(words, pt, lang))
-
-    def names(codes: np.ndarray, table: Sequence[str]) -> list[str]:
-        lookup = np.array([*table, ""], dtype=object)
-        return lookup[np.where(codes >= 0, codes, len(table))].tolist()
-
-    spec_text = [
-        _spec_text(_PRODUCT_TYPES[t].spec_kind, _PRODUCT_TYPES[t].spec_values[s], "en", False)
-        if s >= 0
-        else ""
-        for t, s in zip(items.type.tolist(), items.spec.tolist())
-    ]
-    type_names = [t.key for t in _PRODUCT_TYPES]
-    item_cat = vocab.type_category[items.type]
-    source = f"evalkit demo (synthetic, seed={seed})"
-    catalog = Catalog(
-        ids=item_ids,
-        titles=titles,
-        texts=bodies if descriptions else None,
-        attributes={
-            "language": names(items.language, languages),
-            "category": names(item_cat, vocab.categories),
-            "product_type": names(items.type, type_names),
-            "brand": names(items.brand, vocab.brands),
-            "colour": names(items.colour, vocab.colours),
-            "material": names(items.material, vocab.materials),
-            "size": spec_text,
-            "feature": names(items.feature, vocab.features),
-        },
-        source=source,
-    )
+    items = _distinct_items(rng, vocab, s)
+    q = _distinct_queries(rng, items, vocab, s)
+    frequency = _frequencies(rng, q.intent)
+    jq, ji, jg = _judge(rng, items, vocab, q.seed, q.mask, s.caps, s.hard_negatives)
+    item_ids, query_ids = _ids("p", s.n_items, 5), _ids("q", s.n_queries, 4)
+    source = f"evalkit demo (synthetic, seed={s.seed})"
+    catalog = _catalog(items, vocab, s.languages, item_ids, descriptions, source)
     catalog.text_for(text_field)  # raises ConfigError for an unknown / unavailable field
-    constraints = _constraints(catalog.attributes, q_seed, q_mask)
-    q_type = items.type[q_seed]
-    queries = Queries(
-        ids=query_ids,
-        texts=q_texts,
-        language=names(q_lang, languages),
-        frequency=frequency.tolist(),
-        attributes={
-            "intent": names(intent, INTENTS),
-            "category": names(vocab.type_category[q_type], vocab.categories),
-            "product_type": names(q_type, type_names),
-            "constraints": constraints,
-            "cross_lingual": cross.tolist(),
-            "typo": q_typo.tolist(),
-        },
-        source=source,
+    cross = _cross_lingual(items, q.language, jq, ji, jg)
+    queries = _queries(q, items, vocab, catalog, s.languages, query_ids, frequency, cross)
+    judgments = Judgments(
+        qrels=_qrels(query_ids, item_ids, jq, ji, jg), method="synthetic", source=source
     )
-    judgments = Judgments(qrels=qrels, method="synthetic", source=source)
-    log.info(
-        "demo dataset: %d items, %d queries, %d judgments (seed=%d, languages=%s)",
-        n_items,
-        n_queries,
-        len(judgments),
-        seed,
-        ",".join(languages),
-    )
-    data = EvalData(
-        name="demo",
-        catalog=catalog,
-        queries=queries,
-        judgments=judgments,
-        fingerprint=fingerprint_data(
-            catalog, queries, judgments, text_field, title_separator=title_separator
-        ),
-        synthetic=True,
-        text_field=text_field,
-        title_separator=title_separator,
-    )
-    if not simulate_clicks:
-        return data
-    # A simulated click log (position-based clicks on a BM25 "production" ranking), labelled simulated.
-    from evalkit.data.click_simulation import simulate_demo_clicks
-
-    clicks = simulate_demo_clicks(data, seed=seed)
-    fingerprint = fingerprint_data(
-        catalog,
-        queries,
-        judgments,
-        text_field,
-        clicks=clicks.digest(),
-        known=data.fingerprint,
-        title_separator=title_separator,
-    )
-    return replace(data, clicks=clicks, fingerprint=fingerprint)
+    data = _eval_data(s, catalog, queries, judgments, text_field, title_separator)
+    return _with_simulated_clicks(data, s.seed) if simulate_clicks else data

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,7 @@ COLUMN_SETS = (("query_id", "item_id", "grade"), ("query-id", "corpus-id", "scor
 
 
 def _header(path: Path, label: str) -> list[str]:
+    """The column names of ``path`` (a JSON-lines file: its first object's keys)."""
     fmt = infer_format(path)
     if fmt in ("csv", "tsv"):
         return _csv_header(path, "\t" if fmt == "tsv" else ",", label)
@@ -79,6 +80,7 @@ def _header(path: Path, label: str) -> list[str]:
 
 
 def _columns(path: Path, label: str) -> tuple[str, str, str]:
+    """The query, item and grade column names of ``path`` (the first set of COLUMN_SETS)."""
     if not path.is_file():
         raise DataError(
             f"file not found (resolved to {path.resolve()})",
@@ -103,83 +105,133 @@ def _blank(arr: pa.Array) -> np.ndarray:
     return np.asarray(arr.is_null(), dtype=bool)
 
 
-def merge_extra_judgments(data: EvalData, path: str | Path | None) -> EvalData:
-    """``data`` with the graded rows of ``path`` added to its judgments (module docstring)."""
-    if path is None or str(path) == "":
-        return data
-    label = str(path)
-    p = Path(path).expanduser()
-    q_col, d_col, g_col = _columns(p, label)
-    t = read_file(p, [q_col, d_col, g_col]).table
+@dataclass(frozen=True)
+class _ExtraRows:
+    """The file's rows: ids as Python values, grades parsed, blank grades marked."""
+
+    label: str  # the file as configured, for messages
+    columns: tuple[str, str, str]  # the query, item and grade column names
+    queries: list[str | None]
+    items: list[str | None]
+    raw: pa.Array  # the grades as read, for messages
+    grades: np.ndarray  # int64; 0 where invalid
+    invalid: np.ndarray  # null or not an integer
+    negative: np.ndarray
+    blank: np.ndarray  # not judged yet
+
+
+def _read_rows(path: Path, label: str) -> _ExtraRows:
+    """The id and grade columns of ``path`` (``DataError`` for a missing file or columns)."""
+    columns = _columns(path, label)
+    q_col, d_col, g_col = columns
+    t = read_file(path, list(columns)).table
     q = v.id_strings(t.column(q_col), label, q_col)
     d = v.id_strings(t.column(d_col), label, d_col)
     raw = v.as_array(t.column(g_col))
     blank = _blank(raw) if len(raw) else np.zeros(0, bool)
     grades, invalid, negative = v.grades(raw)
+    return _ExtraRows(
+        label, columns, q.to_pylist(), d.to_pylist(), raw, grades, invalid, negative, blank
+    )
+
+
+def _row_grade(rows: _ExtraRows, i: int, queries: set[str], items: set[str]) -> int:
+    """Row ``i``'s grade; ``DataError`` for an empty id, a bad grade or an unknown id."""
+    row, qid, did = i + 1, rows.queries[i], rows.items[i]
+    label, (q_col, d_col, g_col) = rows.label, rows.columns
+    for value, col in ((qid, q_col), (did, d_col)):
+        if value is None or not str(value).strip():
+            raise DataError("id is missing or empty", file=label, row=row, field=col)
+    if rows.invalid[i] or rows.negative[i]:
+        raise DataError(
+            f"grade {rows.raw[i].as_py()!r} is not an integer >= 0",
+            file=label,
+            row=row,
+            field=g_col,
+            expected="an integer grade >= 0, or blank for not judged yet",
+        )
+    if qid not in queries:
+        raise DataError(
+            f"query id {qid!r} is not among the evaluation's queries",
+            file=label,
+            row=row,
+            field=q_col,
+            expected="a query id of the dataset",
+        )
+    if did not in items:
+        raise DataError(
+            f"item id {did!r} is not in the catalog",
+            file=label,
+            row=row,
+            field=d_col,
+            expected="an item id of the catalog",
+        )
+    return int(rows.grades[i])
+
+
+def _check_agrees(
+    rows: _ExtraRows,
+    i: int,
+    grade: int,
+    held: int | None,
+    earlier: tuple[int, int] | None,
+    base_source: str,
+) -> None:
+    """``DataError`` when row ``i`` grades a pair otherwise than the dataset or an earlier row."""
+    row, qid, did = i + 1, rows.queries[i], rows.items[i]
+    g_col = rows.columns[2]
+    if held is not None and held != grade:
+        raise DataError(
+            f"query {qid!r}, item {did!r} is graded {grade} here but {held} in "
+            f"{base_source or 'the dataset judgments'}",
+            file=rows.label,
+            row=row,
+            field=g_col,
+            expected="the grade already held, or no row for a judged pair",
+        )
+    if earlier is not None and earlier[0] != grade:
+        raise DataError(
+            f"query {qid!r}, item {did!r} is graded {grade} here but {earlier[0]} in row "
+            f"{earlier[1]}",
+            file=rows.label,
+            row=row,
+            field=g_col,
+            expected="one grade per (query, item) pair",
+        )
+
+
+def _new_pairs(
+    rows: _ExtraRows, data: EvalData
+) -> tuple[dict[tuple[str, str], tuple[int, int]], int]:
+    """The graded pairs ``data`` does not judge yet (``(query, item) -> (grade, row)``) and the
+    number of rows repeating a grade already held; rows are checked in file order."""
     queries, items = set(data.queries.ids), set(data.catalog.ids)
     base = data.judgments.qrels if data.judgments is not None else {}
     base_source = data.judgments.source if data.judgments is not None else ""
-    qs, ds = q.to_pylist(), d.to_pylist()
-    new: dict[tuple[str, str], tuple[int, int]] = {}  # (query, item) -> (grade, row)
+    new: dict[tuple[str, str], tuple[int, int]] = {}
     agreeing = 0
-    for i in np.flatnonzero(~blank).tolist():
-        row, qid, did = i + 1, qs[i], ds[i]
-        for value, col in ((qid, q_col), (did, d_col)):
-            if value is None or not str(value).strip():
-                raise DataError("id is missing or empty", file=label, row=row, field=col)
-        if invalid[i] or negative[i]:
-            raise DataError(
-                f"grade {raw[i].as_py()!r} is not an integer >= 0",
-                file=label,
-                row=row,
-                field=g_col,
-                expected="an integer grade >= 0, or blank for not judged yet",
-            )
-        if qid not in queries:
-            raise DataError(
-                f"query id {qid!r} is not among the evaluation's queries",
-                file=label,
-                row=row,
-                field=q_col,
-                expected="a query id of the dataset",
-            )
-        if did not in items:
-            raise DataError(
-                f"item id {did!r} is not in the catalog",
-                file=label,
-                row=row,
-                field=d_col,
-                expected="an item id of the catalog",
-            )
-        g = int(grades[i])
+    for i in np.flatnonzero(~rows.blank).tolist():
+        g = _row_grade(rows, i, queries, items)
+        qid, did = rows.queries[i], rows.items[i]
         held = base.get(qid, {}).get(did)
-        if held is not None and held != g:
-            raise DataError(
-                f"query {qid!r}, item {did!r} is graded {g} here but {held} in "
-                f"{base_source or 'the dataset judgments'}",
-                file=label,
-                row=row,
-                field=g_col,
-                expected="the grade already held, or no row for a judged pair",
-            )
         earlier = new.get((qid, did))
-        if earlier is not None and earlier[0] != g:
-            raise DataError(
-                f"query {qid!r}, item {did!r} is graded {g} here but {earlier[0]} in row "
-                f"{earlier[1]}",
-                file=label,
-                row=row,
-                field=g_col,
-                expected="one grade per (query, item) pair",
-            )
+        _check_agrees(rows, i, g, held, earlier, base_source)
         if held is not None or earlier is not None:
             agreeing += 1
             continue
-        new[qid, did] = (g, row)
-    summary = ExtraJudgments(label, len(new), agreeing, int(blank.sum()))
-    log.info("%s", summary.describe())
-    if not new:
-        return replace(data, extra_judgments=summary)
+        new[qid, did] = (g, i + 1)
+    return new, agreeing
+
+
+def _with_pairs(
+    data: EvalData,
+    new: dict[tuple[str, str], tuple[int, int]],
+    label: str,
+    summary: ExtraJudgments,
+) -> EvalData:
+    """``data`` with the ``new`` grades in its judgments, their source and digests updated."""
+    base = data.judgments.qrels if data.judgments is not None else {}
+    base_source = data.judgments.source if data.judgments is not None else ""
     qrels = {qid: dict(items_) for qid, items_ in base.items()}
     for (qid, did), (g, _) in new.items():
         qrels.setdefault(qid, {})[did] = g
@@ -201,3 +253,17 @@ def merge_extra_judgments(data: EvalData, path: str | Path | None) -> EvalData:
     return replace(
         data, judgments=judgments, fingerprint={**fp, **digests}, extra_judgments=summary
     )
+
+
+def merge_extra_judgments(data: EvalData, path: str | Path | None) -> EvalData:
+    """``data`` with the graded rows of ``path`` added to its judgments (module docstring)."""
+    if path is None or str(path) == "":
+        return data
+    label = str(path)
+    rows = _read_rows(Path(path).expanduser(), label)
+    new, agreeing = _new_pairs(rows, data)
+    summary = ExtraJudgments(label, len(new), agreeing, int(rows.blank.sum()))
+    log.info("%s", summary.describe())
+    if not new:
+        return replace(data, extra_judgments=summary)
+    return _with_pairs(data, new, label, summary)

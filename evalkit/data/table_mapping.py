@@ -63,6 +63,7 @@ class Built(NamedTuple):
 
 
 def _names(attributes: Any) -> tuple[str, ...]:
+    """Attribute column names from a config value: none, one name, or a list."""
     if attributes is None:
         return ()
     if isinstance(attributes, str):
@@ -154,6 +155,7 @@ def check_text_field(text_field: str) -> str:
 
 
 def _attributes(table: pa.Table, names: tuple[str, ...], rows: pa.Array) -> dict[str, list[Any]]:
+    """The ``names`` columns at ``rows``, as lists."""
     return {n: table.column(n).take(rows).to_pylist() for n in names}
 
 
@@ -349,6 +351,39 @@ def build_judgments(
     d_code = v.index_in(d, catalog.known_ids)
     _refuse_mismatched_ids(rf, q, q_code, queries.known_ids, cols.query_id, "queries")
     _refuse_mismatched_ids(rf, d, d_code, catalog.known_ids, cols.item_id, "catalog")
+    missing = _reject_unknown_ids(rf, q, q_code, d, d_code, cols, on_invalid)
+    grades = _checked_grades(rf, t.column(cols.grade), cols.grade)
+    _duplicate_pairs(rf, q, d, q_code * np.int64(len(catalog.known_ids) + 1) + d_code, cols)
+    if len(queries.dropped_ids):
+        rf.drop(v.is_in(q, queries.dropped_ids), "judgment_of_skipped_query")
+    rf.warn()
+    kept = rf.kept()
+    rows = pa.array(kept)
+    _warn_missing_items(src.label, missing & rf.keep, d, rows, catalog.dropped_ids)
+    kept_q, kept_d, kept_g = q.take(rows), d.take(rows), grades[kept]
+    qrels = group_qrels(kept_q, kept_d, kept_g, q_code[kept])
+    judgments = Judgments(qrels=qrels, method=method, source=src.label)
+    digest = judgments_digest_of(kept_q, kept_d, kept_g, method)
+    empty = pa.array([], pa.large_string())
+    return Built(judgments, dict(rf.skipped), empty, empty, digest)
+
+
+def _reject_unknown_ids(
+    rf: v.RowFilter,
+    q: pa.Array,
+    q_code: np.ndarray,
+    d: pa.Array,
+    d_code: np.ndarray,
+    cols: JudgmentColumns,
+    on_invalid: str,
+) -> np.ndarray:
+    """Reject judged query ids not in the queries and, under ``error``, item ids not in the
+    catalog; return the mask of rows still kept whose item is missing from the catalog.
+
+    Under ``on_invalid=skip`` a judged item missing from the catalog is kept: relevant and never
+    retrievable (trec_eval's unretrieved relevant document), so the ideal DCG and the recall
+    denominators do not shrink.  The evaluation counts them (``judged_items_missing``).
+    """
     rf.reject(
         q_code < 0,
         "unknown_query_in_judgments",
@@ -356,9 +391,6 @@ def build_judgments(
         lambda i: f"query id {q[i].as_py()!r} is not in the queries",
         "a query id present in the queries table",
     )
-    # Under on_invalid=skip a judged item missing from the catalog is kept: relevant and never
-    # retrievable (trec_eval's unretrieved relevant document), so the ideal DCG and the recall
-    # denominators do not shrink.  The evaluation counts them (judged_items_missing).
     missing = (d_code < 0) & rf.keep
     if on_invalid == "error":
         rf.reject(
@@ -369,44 +401,46 @@ def build_judgments(
             "an item id present in the catalog",
             "use dataset.on_invalid=skip to keep them as judged but unretrievable",
         )
-    raw = t.column(cols.grade)
+    return missing
+
+
+def _checked_grades(rf: v.RowFilter, raw: pa.ChunkedArray | pa.Array, field: str) -> np.ndarray:
+    """The grades as int64, rows whose grade is not an integer or is negative rejected."""
     grades, invalid, negative = v.grades(raw)
     rf.reject(
         invalid,
         "invalid_grade",
-        cols.grade,
+        field,
         lambda i: f"grade {raw[i].as_py()!r} is not an integer",
         "an integer grade >= 0",
     )
     rf.reject(
         negative,
         "negative_grade",
-        cols.grade,
+        field,
         lambda i: f"grade {raw[i].as_py()!r} is negative",
         "an integer grade >= 0",
     )
-    _duplicate_pairs(rf, q, d, q_code * np.int64(len(catalog.known_ids) + 1) + d_code, cols)
-    if len(queries.dropped_ids):
-        rf.drop(v.is_in(q, queries.dropped_ids), "judgment_of_skipped_query")
-    rf.warn()
-    kept = rf.kept()
-    n_missing = int(np.count_nonzero(missing & rf.keep))
-    if len(catalog.dropped_ids):
-        n_missing += int(np.count_nonzero(v.is_in(d.take(pa.array(kept)), catalog.dropped_ids)))
+    return grades
+
+
+def _warn_missing_items(
+    label: str, missing: np.ndarray, items: pa.Array, rows: pa.Array, dropped_items: pa.Array
+) -> None:
+    """Warn how many kept ``rows`` judge items missing from the catalog (unknown or skipped).
+
+    ``missing``: the kept rows whose item is unknown; ``dropped_items``: the skipped items.
+    """
+    n_missing = int(np.count_nonzero(missing))
+    if len(dropped_items):
+        n_missing += int(np.count_nonzero(v.is_in(items.take(rows), dropped_items)))
     if n_missing:
         log.warning(
             "%s: %d judgments name items missing from the catalog (unknown or skipped); they "
             "stay judged, relevant ones as never retrievable (as trec_eval counts them)",
-            src.label,
+            label,
             n_missing,
         )
-    rows = pa.array(kept)
-    kept_q, kept_d, kept_g = q.take(rows), d.take(rows), grades[kept]
-    qrels = group_qrels(kept_q, kept_d, kept_g, q_code[kept])
-    judgments = Judgments(qrels=qrels, method=method, source=src.label)
-    digest = judgments_digest_of(kept_q, kept_d, kept_g, method)
-    empty = pa.array([], pa.large_string())
-    return Built(judgments, dict(rf.skipped), empty, empty, digest)
 
 
 def _refuse_mismatched_ids(

@@ -30,7 +30,7 @@ from evalkit.compare.report.cells import (
     _slice_rows,
 )
 from evalkit.compare.report.figures import plot_distributions, plot_metric_bars
-from evalkit.compare.verdict import Verdict
+from evalkit.compare.verdict import CandidateComparison, Verdict
 from evalkit.errors import DataError
 from evalkit.metrics.ir import mlflow_name
 
@@ -38,36 +38,36 @@ TEMPLATE = "report_template.html"
 
 
 def _html_table(head: list[str], rows: list[list[str]], status_col: int | None = None) -> str:
+    """An HTML table: ``status_col``'s statuses as badges, short numeric cells right-aligned.
+
+    >>> _html_table(["gate", "status"], [["x", "PASS"], ["y", "+0.5"]], 1)  # doctest: +ELLIPSIS
+    '<table>...<td><span class="badge PASS">PASS</span></td>...<td class="num">+0.5</td>...'
+    """
     e = html.escape
     out = ["<table><thead><tr>", *(f"<th>{e(h)}</th>" for h in head), "</tr></thead><tbody>"]
     for r in rows:
         out.append("<tr>")
-        for i, cell in enumerate(r):
-            text = e(str(cell))
-            if (
-                status_col is not None
-                and i == status_col
-                and cell
-                in (
-                    "PASS",
-                    "WARN",
-                    "INCONCLUSIVE",
-                    "BLOCK",
-                )
-            ):
-                out.append(f'<td><span class="badge {cell}">{text}</span></td>')
-            elif (
-                cell and (cell[0] in "+-0123456789[" or cell == "n/a") and i > 0 and len(cell) < 32
-            ):
-                out.append(f'<td class="num">{text}</td>')
-            else:
-                out.append(f"<td>{text}</td>")
+        out.extend(_cell(cell, i, status_col) for i, cell in enumerate(r))
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
 
+_STATUSES = ("PASS", "WARN", "INCONCLUSIVE", "BLOCK")
+
+
+def _cell(cell: str, i: int, status_col: int | None) -> str:
+    """One ``<td>``: a status badge in ``status_col``, a short number right-aligned, or text."""
+    text = html.escape(str(cell))
+    if status_col is not None and i == status_col and cell in _STATUSES:
+        return f'<td><span class="badge {cell}">{text}</span></td>'
+    if cell and (cell[0] in "+-0123456789[" or cell == "n/a") and i > 0 and len(cell) < 32:
+        return f'<td class="num">{text}</td>'
+    return f"<td>{text}</td>"
+
+
 def _img(png: bytes, alt: str, caption: str) -> str:
+    """A ``<figure>`` with ``png`` inline as base64 and its caption."""
     data = base64.b64encode(png).decode("ascii")
     return (
         f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
@@ -76,6 +76,7 @@ def _img(png: bytes, alt: str, caption: str) -> str:
 
 
 def _read_png(path: str | Path) -> bytes:
+    """The bytes of a PNG file (``DataError`` when it cannot be read or is not a PNG)."""
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -91,89 +92,128 @@ def render_html(
 ) -> str:
     """Self-contained ``report.html`` (inline CSS, plots as base64 PNG)."""
     e = html.escape
-    body = []
     scatter = _read_png(scatter_png) if scatter_png else None
-    for c in verdict.candidates:
-        body.append(
-            f'<h2>{e(c.candidate)} vs {e(c.baseline)} <span class="badge {c.status}">'
-            f"{c.status}</span></h2>"
+    body = [
+        *(
+            line
+            for c in verdict.candidates
+            for line in _candidate_html(verdict, c, scatter, sections)
+        ),
+        *_sections_html(sections),
+    ]
+    template = Template(
+        resources.files("evalkit.compare.report").joinpath(TEMPLATE).read_text("utf-8")
+    )
+    return template.substitute(
+        title=e(f"evalkit release verdict: {verdict.status}"),
+        meta=_meta(verdict),
+        status=str(verdict.status),
+        exit_code=verdict.exit_code,
+        body="\n".join(body),
+    )
+
+
+def _candidate_html(
+    verdict: Verdict,
+    c: CandidateComparison,
+    scatter: bytes | None,
+    sections: Sequence[Section],
+) -> list[str]:
+    """One candidate's part: verdict line, lists, gates, quality, plots, drift, latency, slices,
+    worst regressions."""
+    e = html.escape
+    body = [
+        f'<h2>{e(c.candidate)} vs {e(c.baseline)} <span class="badge {c.status}">'
+        f"{c.status}</span></h2>",
+        f"<p><b>{e(_quality_line(c))}</b></p>",
+        *_lists_html(c),
+        "<h3>Evidence: gates</h3>",
+        _html_table(["gate", "status", "observed", "threshold", "reason"], _gate_rows(c.gates), 1),
+        f"<h3>Quality ({e(verdict.test_label)}; primary at full alpha, secondary family "
+        f"{e(verdict.settings.correction)}-corrected)</h3>",
+        _html_table(_METRIC_HEAD, _metric_rows(c)),
+        '<div class="plots">' + "".join(_figures(c, scatter, sections)) + "</div>",
+        "<h3>Drift</h3>",
+        _html_table(["measure", c.baseline, c.candidate, "change"], _drift_rows(c)),
+        "<h3>Latency</h3>",
+        _html_table(_LATENCY_HEAD, _latency_rows(c)),
+    ]
+    if c.slices:
+        note = "" if verdict.gate_config.slices.affect_verdict else " (informational)"
+        body += [f"<h3>Slices{note}</h3>", _html_table(_slice_head(c), _slice_rows(c), 7)]
+    return body + _regressions_html(c)
+
+
+def _lists_html(c: CandidateComparison) -> list[str]:
+    """The checklist's non-empty lists (blocking, follow-ups, actions ...), a table each."""
+    lists = c.checklist()
+    body = []
+    for key, title in _LIST_TITLES:
+        if lists[key]:
+            body.append(f'<h3 class="list-{key}">{html.escape(title)}</h3>')
+            body.append(_html_table(_LIST_HEAD, _list_rows(lists[key])))
+    return body
+
+
+def _figures(
+    c: CandidateComparison, scatter: bytes | None, sections: Sequence[Section]
+) -> list[str]:
+    """Metric bars, score distributions and, when given, the similarity-vs-click scatter."""
+    figs = [
+        _img(
+            plot_metric_bars(c), "metric bars", "Metric means and deltas, 95% bootstrap intervals"
+        ),
+        _img(
+            plot_distributions(c),
+            "score distributions",
+            "Per-version distributions of pair similarity and per-query primary metric",
+        ),
+    ]
+    if scatter is not None:
+        caption = next(
+            (sec.title for sec in sections if sec.title.lower().startswith("similarity")),
+            "Similarity vs click rate",
         )
-        body.append(f"<p><b>{e(_quality_line(c))}</b></p>")
-        lists = c.checklist()
-        for key, title in _LIST_TITLES:
-            if lists[key]:
-                body.append(f'<h3 class="list-{key}">{e(title)}</h3>')
-                body.append(_html_table(_LIST_HEAD, _list_rows(lists[key])))
-        body.append("<h3>Evidence: gates</h3>")
+        figs.append(_img(scatter, "similarity vs click", caption))
+    return figs
+
+
+def _regressions_html(c: CandidateComparison) -> list[str]:
+    """The worst regressions, each an open ``<details>`` with both rankings side by side."""
+    if not c.regressions:
+        return []
+    e = html.escape
+    body = [f"<h3>Worst regressions ({e(mlflow_name(c.primary_metric))})</h3>"]
+    for r in c.regressions:
         body.append(
-            _html_table(
-                ["gate", "status", "observed", "threshold", "reason"], _gate_rows(c.gates), 1
-            )
+            f"<details open><summary><b>{e(r.query)}</b> <code>{e(r.query_id)}</code>: "
+            f"{r.baseline_value:.4f} &rarr; {r.candidate_value:.4f} ({r.delta:+.4f})"
+            "</summary>"
+            + _html_table(["rank", c.baseline, "grade", c.candidate, "grade"], _side_by_side(r))
+            + "</details>"
         )
-        body.append(
-            f"<h3>Quality ({e(verdict.test_label)}; primary at full alpha, secondary family "
-            f"{e(verdict.settings.correction)}-corrected)</h3>"
-        )
-        body.append(_html_table(_METRIC_HEAD, _metric_rows(c)))
-        figs = [
-            _img(
-                plot_metric_bars(c),
-                "metric bars",
-                "Metric means and deltas, 95% bootstrap intervals",
-            ),
-            _img(
-                plot_distributions(c),
-                "score distributions",
-                "Per-version distributions of pair similarity and per-query primary metric",
-            ),
-        ]
-        if scatter is not None:
-            caption = next(
-                (sec.title for sec in sections if sec.title.lower().startswith("similarity")),
-                "Similarity vs click rate",
-            )
-            figs.append(_img(scatter, "similarity vs click", caption))
-        body.append('<div class="plots">' + "".join(figs) + "</div>")
-        body.append("<h3>Drift</h3>")
-        body.append(_html_table(["measure", c.baseline, c.candidate, "change"], _drift_rows(c)))
-        body.append("<h3>Latency</h3>")
-        body.append(_html_table(_LATENCY_HEAD, _latency_rows(c)))
-        if c.slices:
-            note = "" if verdict.gate_config.slices.affect_verdict else " (informational)"
-            body.append(f"<h3>Slices{note}</h3>")
-            body.append(_html_table(_slice_head(c), _slice_rows(c), 7))
-        if c.regressions:
-            body.append(f"<h3>Worst regressions ({e(mlflow_name(c.primary_metric))})</h3>")
-            for r in c.regressions:
-                body.append(
-                    f"<details open><summary><b>{e(r.query)}</b> <code>{e(r.query_id)}</code>: "
-                    f"{r.baseline_value:.4f} &rarr; {r.candidate_value:.4f} ({r.delta:+.4f})"
-                    "</summary>"
-                    + _html_table(
-                        ["rank", c.baseline, "grade", c.candidate, "grade"], _side_by_side(r)
-                    )
-                    + "</details>"
-                )
+    return body
+
+
+def _sections_html(sections: Sequence[Section]) -> list[str]:
+    """The other layers' tables, each under its title with its note."""
+    body = []
     for sec in sections:
-        body.append(f"<h2>{e(sec.title)}</h2>")
+        body.append(f"<h2>{html.escape(sec.title)}</h2>")
         if sec.note:
-            body.append(f"<p>{e(sec.note)}</p>")
+            body.append(f"<p>{html.escape(sec.note)}</p>")
         body.append(_html_table(sec.head, sec.rows))
-    meta = (
+    return body
+
+
+def _meta(verdict: Verdict) -> str:
+    """The header line: baseline, dataset, embedded text, the tests and the bootstrap settings."""
+    e = html.escape
+    return (
         f"Baseline {verdict.baseline} &middot; dataset {e(verdict.dataset or '(in memory)')} "
         f"{e(f'(catalog text embedded: {verdict.embedded}) ') if verdict.embedded else ''}"
         f"&middot; {e(verdict.test_label)}; primary metric tested alone at alpha "
         f"{verdict.gate_config.primary_metric.alpha:g}, secondary family "
         f"{e(verdict.settings.correction)}-corrected &middot; "
         f"{verdict.settings.bootstrap} bootstrap resamples, seed {verdict.settings.seed}"
-    )
-    template = Template(
-        resources.files("evalkit.compare.report").joinpath(TEMPLATE).read_text("utf-8")
-    )
-    return template.substitute(
-        title=e(f"evalkit release verdict: {verdict.status}"),
-        meta=meta,
-        status=str(verdict.status),
-        exit_code=verdict.exit_code,
-        body="\n".join(body),
     )
