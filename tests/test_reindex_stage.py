@@ -28,6 +28,7 @@ from evalkit.compare import comparison_metrics
 from evalkit.compare.reindex_analysis import analyse_reindex, mixed_rows, sample_rows
 from evalkit.data.beir import load_beir
 from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
+from evalkit.embed.cache import CacheSettings
 from evalkit.engine import Engine, ResidentCatalog, ResidentListeners
 from evalkit.engine.local_engine import LocalEngine
 from evalkit.errors import ConfigError
@@ -217,13 +218,7 @@ def _tiny_setup(n_items=6, dim=4):
         Queries(["q0", "q1", "q2"], ["a", "b", "c"]),
         Judgments({"q0": {"d0": 1}, "q1": {"d1": 1}, "q2": {"d2": 0}}),
     )
-    cache = RunSettings.from_config(_plain_cfg()).cache
-    return ReindexSetup(data, cache, IndexSpec(), id_ranks(ids), "ndcg@10", k=3)
-
-
-def _plain_cfg():
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose("config", overrides=["tracking=none"])
+    return ReindexSetup(data, CacheSettings(), IndexSpec(), id_ranks(ids), "ndcg@10", k=3)
 
 
 def test_the_pass_searches_only_partners_of_equal_dimension():
