@@ -6,7 +6,8 @@ wires the stages, each a call into its own module, so it reads as the data flow 
 
 - settings and inputs: :mod:`evalkit.run.run_settings`, :mod:`evalkit.run.load`;
 - per version, on the engine (:mod:`evalkit.engine`): :func:`evalkit.run.version.evaluate_version`,
-  its files :mod:`evalkit.track.artifacts`;
+  its files :mod:`evalkit.track.artifacts`; the re-index stage (:mod:`evalkit.run.reindex_stage`)
+  listens to each catalog while it is resident (:mod:`evalkit.engine.resident`);
 - after every version: :mod:`evalkit.run.retrieved_pairs`, :mod:`evalkit.run.latency_stage`,
   :mod:`evalkit.run.reindex_stage`, :mod:`evalkit.run.click_stage`, :mod:`evalkit.run.compare`;
 - tracking is an observer (:mod:`evalkit.run.observer`; MLflow:
@@ -364,16 +365,9 @@ def evaluate_each(
         for i, version in enumerate(versions):
             log.info("evaluating model version %s", version.name)
             job = SearchJob(
-                spec=s.index,
-                k=s.k,
-                seed=s.seed,
-                cache=s.cache,
-                id_rank=id_rank,
-                rows=rows,
-                progress=s.progress,
-                queries=early.pop(version.name, None),
-                listeners=listeners,
-            )
+                s.index, s.k, s.seed, s.cache, id_rank, rows, s.progress,
+                queries=early.pop(version.name, None), listeners=listeners,
+            )  # fmt: skip
             result, stats = evaluate_version(version, data, engine, job, s.metrics, s.gates.metric)
             click_pairs = data.clicks.pairs() if data.clicks is not None else None
             files = write_version_files(result, s.output_dir, click_pairs)
