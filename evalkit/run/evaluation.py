@@ -358,10 +358,11 @@ def evaluate_each(
     with open_engine(s.engine, s.model_configs) as engine:
         rows = pair_rows_of(data)
         listeners = ResidentListeners()
-        early: dict[str, EmbeddingResult] = {}  # the candidates' queries, read before the baseline
+        early: dict[str, EmbeddingResult] = {}  # candidates' queries read before the baseline
         if rpass is not None:
             listeners.subscribe(rpass.on_resident)
-            early = rpass.candidate_queries(versions)
+            if not s.engine.distributed:  # engine=ray embeds every text on Ray, none here
+                early = rpass.candidate_queries(versions)
         for i, version in enumerate(versions):
             log.info("evaluating model version %s", version.name)
             job = SearchJob(
