@@ -7,8 +7,10 @@ holds a version's catalog for the main search it announces a
 through that catalog's ``search`` handle: the candidates' on the baseline's catalog
 (``candidate_queries_on_baseline_index``), the baseline's on each candidate's
 (``baseline_queries_on_candidate_index``).  Nothing else is asked of an engine, and each catalog
-matrix is resident once.  The candidates' query vectors are read before the baseline's search
-(:meth:`ReindexPass.candidate_queries`) and handed to their own search unchanged.
+matrix is resident once.  When embedding runs in this process the candidates' query vectors are
+read before the baseline's search (:meth:`ReindexPass.candidate_queries`) and handed to their own
+search unchanged; when it runs elsewhere (``engine=ray`` embeds every text on Ray) the
+candidates' queries on the baseline's catalog are searched after the pass (below).
 
 After the main pass, :func:`analyse_candidate` scores the states.  With exact search (flat
 fp32, the default) the mixed states need no search at all: a query's top-k on the half-migrated
@@ -18,8 +20,8 @@ both lists reach (``ndcg@10`` of a depth-100 ranking: always, in practice).  Onl
 merge cannot settle (a metric cut at k, an approximate index) are searched on the half-migrated
 catalog, built once per candidate (:func:`mixed_catalog`: the baseline's rows read from the
 vector store's memory-mapped shards, the candidate's re-embedded rows copied over them block by
-block) and freed.  A cross state no announcement gave (an engine that announces nothing) is
-scored there from a catalog read from the store, one at a time.
+block) and freed.  A cross state the pass did not search (no announcement, or no early query
+vectors) is searched there on its catalog read from the store, one at a time.
 
 ``seconds`` (the cross searches in the pass plus this stage) is the parent run's
 ``reindex_seconds``.
