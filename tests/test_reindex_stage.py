@@ -1,8 +1,8 @@
-"""The re-index analysis on a query sample, inside the evaluation's pass (issue 18).
+"""The re-index analysis on a query sample, a stage listening to the evaluation's pass.
 
 - The pipeline's one-pass analysis (cross states searched while each catalog is loaded for the
   main search, the half-migrated catalog built once from the store) gives what the in-memory
-  analysis of both versions' full matrices gives - the path the pipeline took before issue 18 -
+  analysis of both versions' full matrices gives (:func:`analyse_reindex`) -
   on ADI with both offline models (use_m3 truncated to 384 dimensions, e5_small): same scores,
   same bootstrap deltas, same action, in both orders.  ADI has fewer queries than the default
   sample, so this is also "the sample covers every query".
@@ -76,7 +76,7 @@ def _embed(version, data, cfg):
 
 
 def _in_memory(evaluation, cfg, sample=None, metric="ndcg@10"):
-    """The analysis the pipeline ran before issue 18: both versions' full matrices in memory."""
+    """The in-memory analysis (:func:`analyse_reindex`): both versions' full matrices."""
     data = evaluation.data
     a, b = (build(cfg.models[n], n) for n in cfg.models)
     vec = {}
