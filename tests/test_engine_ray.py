@@ -4,6 +4,8 @@
   TREC runs, per-query metrics and verdict.json; the vectors Ray Data's actors embedded (texts
   staged as Parquet blocks in the store, read with ``ray.data.read_parquet``) equal the
   in-process ones.
+- The re-index analysis (equal dimensions) on the catalogs the Ray engine announces equals
+  engine=local's.
 - Sharded search merged on the driver equals one index: exact flat shards (with ties) and IVF
   (flat / SQ8 / PQ codes) shards sharing one trained quantizer; a stored IVF is reused.
 - Several endpoints behind one OpenAI-compatible version, embedded by a Ray actor: each endpoint
@@ -95,6 +97,24 @@ def test_engine_ray_equals_engine_local_on_adi(local_ray, tmp_path, shared_data)
         tmp_path / "local" / "verdict.json"
     ).read_bytes()
     assert via_ray.comparison.status == local.comparison.status == cold.comparison.status
+
+
+def test_the_reindex_analysis_on_ray_equals_engine_local(local_ray, tmp_path, shared_data):
+    """Equal dimensions (use_m3 truncated to 384): the Ray engine announces each catalog it
+    read back, the re-index stage searches it there, and the analysis (scores, bootstrap
+    deltas, action) equals engine=local's on the same vectors."""
+    cache = tmp_path / "cache"
+    dims = "models.use_m3.dimensions=384"
+    local, _ = _evaluate("local", cache, tmp_path / "local", shared_data, dims)  # fills the cache
+    via_ray, _ = _evaluate(
+        "ray", cache, tmp_path / "ray", shared_data, dims, "engine.shard_rows=30"
+    )
+    expected = local.comparison.candidates[0].reindex
+    got = via_ray.comparison.candidates[0].reindex
+    assert expected.dims_match and len(expected.scores) == 6
+    assert got.scores == expected.scores and got.deltas == expected.deltas
+    assert got.action == expected.action and got.rolling_safe == expected.rolling_safe
+    assert got.to_dict() == expected.to_dict()
 
 
 def _tied_catalog(n=300, distinct=23, d=16, seed=1):

@@ -1,19 +1,23 @@
-"""The re-index analysis on a query sample, inside the evaluation's pass (issue 18).
+"""The re-index analysis on a query sample, a stage listening to the evaluation's pass.
 
 - The pipeline's one-pass analysis (cross states searched while each catalog is loaded for the
   main search, the half-migrated catalog built once from the store) gives what the in-memory
-  analysis of both versions' full matrices gives - the path the pipeline took before issue 18 -
+  analysis of both versions' full matrices gives (:func:`analyse_reindex`) -
   on ADI with both offline models (use_m3 truncated to 384 dimensions, e5_small): same scores,
   same bootstrap deltas, same action, in both orders.  ADI has fewer queries than the default
   sample, so this is also "the sample covers every query".
 - A sample smaller than the query set: a seeded, deterministic subset, and the pipeline's
   analysis equals the in-memory one on that subset.
-- States the pass did not search (``engine=ray``) are searched after it, with the same result.
+- The pass searches a resident catalog through its ``search`` handle only; an engine that
+  announces nothing (only ``embed`` and ``search``) gets the same analysis, each catalog then
+  searched after the pass.
 - ``reindex_seconds`` is logged on the parent run; the mixed catalog is the baseline's rows with the candidate's
   where the seeded mask says.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,13 +27,22 @@ from mlflow import MlflowClient
 from evalkit.compare import comparison_metrics
 from evalkit.compare.reindex_analysis import analyse_reindex, mixed_rows, sample_rows
 from evalkit.data.beir import load_beir
+from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
+from evalkit.embed.cache import CacheSettings
+from evalkit.engine import Engine, ResidentCatalog, ResidentListeners
 from evalkit.engine.local_engine import LocalEngine
 from evalkit.errors import ConfigError
-from evalkit.index.faiss_index import IndexSpec
+from evalkit.index.faiss_index import ArrayFlatIP, IndexSpec
 from evalkit.instantiate import build
-from evalkit.retrieve.replay import id_ranks
+from evalkit.retrieve.replay import id_ranks, replay
 from evalkit.run.evaluation import run_evaluation
-from evalkit.run.reindex_stage import ReindexPass, analyse_candidate, mixed_catalog, start_pass
+from evalkit.run.reindex_stage import (
+    CandidatePair,
+    ReindexSetup,
+    analyse_candidate,
+    mixed_catalog,
+    start_pass,
+)
 from evalkit.run.run_settings import RunSettings
 
 from .cli import REPO
@@ -63,7 +76,7 @@ def _embed(version, data, cfg):
 
 
 def _in_memory(evaluation, cfg, sample=None, metric="ndcg@10"):
-    """The analysis the pipeline ran before issue 18: both versions' full matrices in memory."""
+    """The in-memory analysis (:func:`analyse_reindex`): both versions' full matrices."""
     data = evaluation.data
     a, b = (build(cfg.models[n], n) for n in cfg.models)
     vec = {}
@@ -196,32 +209,124 @@ def test_mixed_catalog_is_built_from_both_stores_block_by_block(tmp_path, shared
     assert np.array_equal(mixed, expected)
 
 
+def _tiny_setup(n_items=6, dim=4):
+    """A ``ReindexSetup`` over a tiny in-memory catalog, for unit tests of the pass."""
+    ids = [f"d{i}" for i in range(n_items)]
+    data = EvalData(
+        "tiny",
+        Catalog(ids, ids),
+        Queries(["q0", "q1", "q2"], ["a", "b", "c"]),
+        Judgments({"q0": {"d0": 1}, "q1": {"d1": 1}, "q2": {"d2": 0}}),
+    )
+    return ReindexSetup(data, CacheSettings(), IndexSpec(), id_ranks(ids), "ndcg@10", k=3)
+
+
 def test_the_pass_searches_only_partners_of_equal_dimension():
-    p = ReindexPass("a", ("b", "c"), np.arange(2), ["q0", "q1"], {}, "ndcg@10", 10, 64)
+    setup = _tiny_setup()
+    p = start_pass(setup, ["a", "b", "c"], None)
+    assert p.query_ids == ["q0", "q1"]  # the scorable queries (q2 has no relevant item)
     assert p.partners("a") == ["b", "c"] and p.partners("b") == ["a"] and p.partners("x") == []
     p.add_queries("b", np.ones((3, 4), dtype=np.float64))
     assert p.queries["b"].shape == (2, 4) and p.queries["b"].dtype == np.float32
-    p.on_catalog("a", index=None, dim=8, item_ids=[], id_rank=np.zeros(0))  # b is 4-d: skipped
-    assert p.rankings == {} and p.seconds >= 0.0
+    catalog = np.eye(6, 8, dtype=np.float32)
+    # a's catalog is 8-d: b's 4-d queries are not searched on it; a's own queries are kept
+    p.on_resident(ResidentCatalog("a", 8, np.zeros((3, 8), np.float32), ArrayFlatIP(catalog)))
+    assert p.rankings == {} and p.queries["a"].shape == (2, 8) and p.seconds >= 0.0
+
+
+def test_a_resident_catalog_is_searched_through_its_handle_only():
+    """The pass asks nothing of a resident catalog but ``search(x, k)``: the handle is a
+    counting look-alike, and the cross ranking is what replay gives on that handle."""
+    setup = _tiny_setup()
+    p = start_pass(setup, ["a", "b"], None)
+    rng = np.random.default_rng(0)
+    catalog = rng.standard_normal((6, 4)).astype(np.float32)
+    calls = []
+
+    class Handle:
+        ntotal = 6
+
+        def search(self, x, k):
+            calls.append((len(x), k))
+            return ArrayFlatIP(catalog).search(x, k)
+
+    b_queries = rng.standard_normal((3, 4)).astype(np.float32)
+    p.add_queries("b", b_queries)
+    listeners = ResidentListeners()
+    listeners.subscribe(p.on_resident)
+    listeners.announce(ResidentCatalog("a", 4, np.zeros((3, 4), np.float32), Handle()))
+    assert calls and all(n == 2 for n, _ in calls)  # the two sampled queries
+    expected = replay(
+        ArrayFlatIP(catalog), b_queries[p.rows], p.query_ids, setup.data.catalog.ids, 3,
+        id_rank=setup.id_rank,
+    )  # fmt: skip
+    got = p.rankings["b", "a"]
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_array_equal(got.scores, expected.scores)
+    # announced again (another listener list, the same catalog): not searched twice
+    n_calls = len(calls)
+    p.on_resident(ResidentCatalog("a", 4, np.zeros((3, 4), np.float32), Handle()))
+    assert len(calls) == n_calls
+
+
+class _Silent:
+    """An engine that only embeds and searches (a team's own back-end): it announces nothing."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.kind = inner.kind
+
+    def embed(self, *args, **kwargs):
+        return self.inner.embed(*args, **kwargs)
+
+    def search(self, version, data, job):
+        return self.inner.search(version, data, replace(job, listeners=ResidentListeners()))
+
+
+def test_an_engine_that_announces_nothing_gets_the_same_analysis(
+    tmp_path, shared_data, shared_cache, monkeypatch
+):
+    """An engine with only ``embed`` and ``search``: the stage searches each catalog after the
+    pass, read from the store, alone, and gets what the one-pass analysis gets."""
+    import contextlib
+
+    import evalkit.run.evaluation as evaluation_module
+
+    cfg = _cfg(shared_data, shared_cache, tmp_path / "out", "use_m3,e5_small")
+    expected = run_evaluation(cfg).comparison.candidates[0].reindex  # the one-pass reference
+
+    @contextlib.contextmanager
+    def silent_engine(spec, model_configs):
+        engine = _Silent(LocalEngine())
+        assert isinstance(engine, Engine)
+        yield engine
+
+    monkeypatch.setattr(evaluation_module, "open_engine", silent_engine)
+    cfg = _cfg(shared_data, shared_cache, tmp_path / "silent", "use_m3,e5_small")
+    evaluation = run_evaluation(cfg)
+    got = evaluation.comparison.candidates[0].reindex
+    assert got.scores == pytest.approx(expected.scores, abs=1e-12)
+    assert list(got.deltas) == list(expected.deltas) and got.action == expected.action
+    for state in expected.deltas:
+        assert got.deltas[state] == pytest.approx(expected.deltas[state], abs=1e-12)
 
 
 def test_states_the_pass_did_not_search_are_searched_after_it(tmp_path, shared_data, shared_cache):
-    """engine=ray searches on Ray tasks, so the pass holds no cross rankings: the stage re-reads
-    each catalog alone and gets what the in-memory analysis gets."""
+    """No announcement, so the pass holds no cross rankings: the stage reads each catalog alone
+    and gets what the in-memory analysis gets."""
     cfg = _cfg(shared_data, shared_cache, tmp_path / "out", "use_m3,e5_small")
     evaluation = run_evaluation(cfg)  # fills the cache; its analysis is the reference
     expected = evaluation.comparison.candidates[0].reindex
     a, b = (build(cfg.models[n], n) for n in cfg.models)
-    rpass = start_pass(evaluation.data, [a.name, b.name], 1000, 100, "ndcg@10", IndexSpec(), 42)
+    data = evaluation.data
+    setup = ReindexSetup(
+        data, RunSettings.from_config(cfg).cache, IndexSpec(), id_ranks(data.catalog.ids),
+        "ndcg@10", k=100,
+    )  # fmt: skip
+    rpass = start_pass(setup, [a.name, b.name], 1000)
     assert not rpass.queries and not rpass.rankings  # nothing from a pass
     base, cand = evaluation.results
-    got = analyse_candidate(
-        rpass, a, b,
-        {"baseline": base.per_query["ndcg@10"], "candidate": cand.per_query["ndcg@10"]},
-        evaluation.data, RunSettings.from_config(cfg).cache, IndexSpec(),
-        id_ranks(evaluation.data.catalog.ids),
-        fraction=0.5, margin=0.01, n_resamples=1000, seed=42, confidence=0.95,
-    )  # fmt: skip
+    got = analyse_candidate(rpass, CandidatePair(a, b, base, cand))
     assert got.scores == pytest.approx(expected.scores, abs=1e-12)
     assert list(got.deltas) == list(expected.deltas) and got.action == expected.action
     assert rpass.seconds > 0

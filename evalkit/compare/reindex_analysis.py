@@ -64,7 +64,7 @@ from __future__ import annotations
 import gc
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -370,7 +370,8 @@ def decide(
     n_queries: int = 0,
     names: tuple[str, str] = ("A", "B"),
 ) -> ReindexAnalysis:
-    """The decision from scored states of equal dimension (module docstring).
+    """The decision from scored states of equal dimension (module docstring): the safe plans
+    (:func:`safe_plans`), the one whose worst state has the higher ``ci_low`` recommended.
 
     >>> d = {"candidate_queries_on_baseline_index": (-0.002, -0.008, 0.004),
     ...      "mixed_50_candidate_queries": (0.001, -0.005, 0.007),
@@ -381,70 +382,94 @@ def decide(
     >>> r.rolling_safe, r.query_encoder, r.action.split(":")[0]
     (True, 'candidate', 'rolling re-index is safe')
     """
-    a, b = names
-    pct = round(fraction * 100)
-    plans = {
-        "candidate": (B_ON_A, mixed_state(fraction, "candidate")),
-        "baseline": (mixed_state(fraction, "baseline"), A_ON_B),
-    }
-
-    def worst(states: tuple[str, str]) -> tuple[float, str]:
-        return min((deltas[s][1], s) for s in states)
-
-    ok = {
-        enc: worst(states)
-        for enc, states in plans.items()
-        if all(deltas[s][1] > -margin for s in states)
-    }
-    mixed_txt = (
-        f"{metric} delta on the {pct}% mixed index: {_fmt(deltas[mixed_state(fraction, 'baseline')])} "
-        f"with {a}'s queries, {_fmt(deltas[mixed_state(fraction, 'candidate')])} with {b}'s; "
-        f"{b}'s queries on {a}'s index {_fmt(deltas[B_ON_A])}; {a}'s queries on {b}'s index "
-        f"{_fmt(deltas[A_ON_B])} (non-inferior: 95% CI low > -{margin:g})"
-    )
-    if not ok:
-        return ReindexAnalysis(
-            dims_match=True,
-            baseline_dim=dim,
-            candidate_dim=dim,
-            metric=metric,
-            scores=dict(scores),
-            deltas=dict(deltas),
-            rolling_safe=False,
-            action=(
-                f"switch atomically: build {b}'s index beside {a}'s and flip queries and index "
-                f"together (a rolling re-index loses {metric}: {mixed_txt})"
-            ),
-            detail=mixed_txt,
-            fraction=fraction,
-            margin=margin,
-            n_queries=n_queries,
-        )
-    enc = max(ok, key=lambda e: ok[e][0])
-    low, state = ok[enc]
-    if enc == "candidate":
-        action = (
-            f"rolling re-index is safe: serve {b}'s query encoder from the start and re-embed "
-            f"the catalog with {b} in place (worst state {state}: {_fmt(deltas[state])})"
-        )
-    else:
-        action = (
-            f"rolling re-index is safe: keep serving {a}'s query encoder while the catalog is "
-            f"re-embedded with {b}, switch queries to {b} when the backfill is complete "
-            f"(worst state {state}: {_fmt(deltas[state])})"
-        )
-    return ReindexAnalysis(
+    ok = safe_plans(deltas, fraction, margin)
+    detail = states_text(deltas, metric, fraction, margin, names)
+    analysis = ReindexAnalysis(
         dims_match=True,
         baseline_dim=dim,
         candidate_dim=dim,
         metric=metric,
         scores=dict(scores),
         deltas=dict(deltas),
-        rolling_safe=True,
-        action=action,
-        detail=mixed_txt,
+        rolling_safe=False,
+        action=atomic_action(metric, detail, names),
+        detail=detail,
         fraction=fraction,
         margin=margin,
         n_queries=n_queries,
-        query_encoder=enc,
+    )
+    if not ok:
+        return analysis
+    encoder = max(ok, key=lambda e: ok[e][0])
+    _, state = ok[encoder]
+    action = rolling_action(encoder, state, deltas[state], names)
+    return replace(analysis, rolling_safe=True, action=action, query_encoder=encoder)
+
+
+def rolling_plans(fraction: float) -> dict[str, tuple[str, str]]:
+    """The two rolling plans, by the query encoder served during the backfill: the states each
+    passes through.
+
+    >>> rolling_plans(0.5)["baseline"]
+    ('mixed_50_baseline_queries', 'baseline_queries_on_candidate_index')
+    """
+    return {
+        "candidate": (B_ON_A, mixed_state(fraction, "candidate")),
+        "baseline": (mixed_state(fraction, "baseline"), A_ON_B),
+    }
+
+
+def safe_plans(
+    deltas: Mapping[str, tuple[float, float, float]], fraction: float, margin: float
+) -> dict[str, tuple[float, str]]:
+    """The plans whose every state is non-inferior (``ci_low > -margin``): encoder -> (the worst
+    state's ``ci_low``, that state)."""
+    return {
+        encoder: min((deltas[s][1], s) for s in states)
+        for encoder, states in rolling_plans(fraction).items()
+        if all(deltas[s][1] > -margin for s in states)
+    }
+
+
+def states_text(
+    deltas: Mapping[str, tuple[float, float, float]],
+    metric: str,
+    fraction: float,
+    margin: float,
+    names: tuple[str, str],
+) -> str:
+    """The four intermediate states' deltas in words (the analysis' ``detail``)."""
+    a, b = names
+    pct = round(fraction * 100)
+    return (
+        f"{metric} delta on the {pct}% mixed index: {_fmt(deltas[mixed_state(fraction, 'baseline')])} "
+        f"with {a}'s queries, {_fmt(deltas[mixed_state(fraction, 'candidate')])} with {b}'s; "
+        f"{b}'s queries on {a}'s index {_fmt(deltas[B_ON_A])}; {a}'s queries on {b}'s index "
+        f"{_fmt(deltas[A_ON_B])} (non-inferior: 95% CI low > -{margin:g})"
+    )
+
+
+def atomic_action(metric: str, detail: str, names: tuple[str, str]) -> str:
+    """What to do when no rolling plan is safe."""
+    a, b = names
+    return (
+        f"switch atomically: build {b}'s index beside {a}'s and flip queries and index "
+        f"together (a rolling re-index loses {metric}: {detail})"
+    )
+
+
+def rolling_action(
+    encoder: str, state: str, delta: tuple[float, float, float], names: tuple[str, str]
+) -> str:
+    """What to do when the plan serving ``encoder``'s queries is safe (``state``: its worst)."""
+    a, b = names
+    if encoder == "candidate":
+        return (
+            f"rolling re-index is safe: serve {b}'s query encoder from the start and re-embed "
+            f"the catalog with {b} in place (worst state {state}: {_fmt(delta)})"
+        )
+    return (
+        f"rolling re-index is safe: keep serving {a}'s query encoder while the catalog is "
+        f"re-embedded with {b}, switch queries to {b} when the backfill is complete "
+        f"(worst state {state}: {_fmt(delta)})"
     )

@@ -3,7 +3,8 @@
 :func:`open_engine` gives an :class:`~evalkit.engine.interface.Engine`: a
 :class:`~evalkit.engine.local_engine.LocalEngine` for ``engine=local`` (everything in this process) or a
 started :class:`~evalkit.engine.ray_engine.RayEngine` for ``engine=ray``; Ray itself is only
-imported then (optional extra ``pip install -e ".[ray]"``).
+imported then (optional extra ``pip install -e ".[ray]"``).  An engine embeds and searches; while
+a catalog is loaded it announces it to the run's listeners (:mod:`evalkit.engine.resident`).
 
 >>> with open_engine(EngineSpec(), {}) as engine:
 ...     engine.kind
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from evalkit.engine.interface import Embedded, Engine, SearchJob
+from evalkit.engine.resident import ResidentCatalog, ResidentListeners
 from evalkit.engine.spec import EngineSpec
 
 
@@ -38,4 +40,12 @@ def open_engine(spec: EngineSpec, model_configs: dict[str, dict[str, Any]]) -> I
         yield engine
 
 
-__all__ = ["Embedded", "Engine", "EngineSpec", "SearchJob", "open_engine"]
+__all__ = [
+    "Embedded",
+    "Engine",
+    "EngineSpec",
+    "ResidentCatalog",
+    "ResidentListeners",
+    "SearchJob",
+    "open_engine",
+]

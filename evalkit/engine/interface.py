@@ -4,7 +4,8 @@ Two engines implement it: :class:`~evalkit.engine.local_engine.LocalEngine` (thi
 and :class:`~evalkit.engine.ray_engine.RayEngine` (Ray Data embedding, sharded search on Ray
 tasks).  The run (:mod:`evalkit.run.version`) only calls :meth:`Engine.search`; what it hands over
 is a :class:`SearchJob` and what it gets back a :class:`~evalkit.pairs.Searched`, the same for
-every engine.
+every engine.  While a catalog is loaded an engine may announce it to ``SearchJob.listeners``
+(:mod:`evalkit.engine.resident`); nothing else is asked of it.
 
 >>> from evalkit.engine.local_engine import LocalEngine
 >>> isinstance(LocalEngine(), Engine)
@@ -19,23 +20,13 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from evalkit.embed.cache import CacheSettings
+from evalkit.engine.resident import ResidentListeners
 from evalkit.index.faiss_index import IndexSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.data.schema import EvalData
     from evalkit.embed.model_version import EmbeddingResult, ModelVersion
     from evalkit.pairs import PairRows, Searched
-
-
-class ReindexHook(Protocol):
-    """What an engine tells the re-index analysis while a version's catalog is loaded
-    (:class:`evalkit.run.reindex_stage.ReindexPass`)."""
-
-    def add_queries(self, name: str, vectors: np.ndarray) -> None: ...
-
-    def on_catalog(
-        self, name: str, index: Any, dim: int, item_ids: list[str], id_rank: np.ndarray
-    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -51,10 +42,10 @@ class SearchJob:
     id_rank: np.ndarray
     rows: PairRows
     progress: bool = False
-    #: the re-index pass (None: not analysed)
-    reindex: ReindexHook | None = None
-    #: the queries' vectors when embedded earlier (the re-index pass embeds candidates' first)
+    #: the queries' vectors when already embedded (used as they are)
     queries: EmbeddingResult | None = None
+    #: told when the version's catalog is loaded (:class:`~evalkit.engine.resident.ResidentCatalog`)
+    listeners: ResidentListeners = field(default_factory=ResidentListeners)
 
 
 @dataclass
@@ -72,9 +63,6 @@ class Engine(Protocol):
     by :func:`evalkit.engine.open_engine`)."""
 
     kind: str
-    #: whether :meth:`search` hands the loaded catalog's index to the re-index pass
-    #: (:meth:`ReindexHook.on_catalog`); when not, the pass searches the catalogs afterwards
-    cross_searches: bool
 
     def embed(
         self,
@@ -89,5 +77,6 @@ class Engine(Protocol):
         ...
 
     def search(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:
-        """Embed (or read) the version's vectors, index its catalog and replay every query."""
+        """Embed (or read) the version's vectors, index its catalog and replay every query
+        (announcing the loaded catalog to ``job.listeners`` is optional)."""
         ...

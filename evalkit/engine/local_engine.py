@@ -17,6 +17,7 @@ import numpy as np
 from evalkit.embed.embed_pass import vectors_of
 from evalkit.embed.vector_checks import vector_stats
 from evalkit.engine.interface import Embedded, SearchJob
+from evalkit.engine.resident import ResidentCatalog
 from evalkit.errors import EndpointError
 from evalkit.index.cost import index_cost
 from evalkit.index.faiss_index import ArrayFlatIP, build_index, measure_ann_recall, stored_vectors
@@ -137,11 +138,24 @@ def searched(
     return Searched(queries, ranking, stats, similarity, clicks, dict(remote or {}))
 
 
+def local_index(catalog: np.ndarray, job: SearchJob) -> tuple[Any, np.ndarray, float]:
+    """``job.spec``'s index of ``catalog``, the matrix later reads use (a flat index's own copy,
+    else ``catalog``) and the seconds it took: exact flat fp32 searches ``catalog`` itself."""
+    spec = job.spec
+    t0 = time.perf_counter()
+    if spec.kind == "flat" and spec.precision == "fp32":
+        index = ArrayFlatIP(catalog, spec.threads)  # searches `catalog` itself: no copy
+    else:
+        index = build_index(catalog, spec, progress=job.progress, seed=job.seed)
+    stored = stored_vectors(index)
+    # flat: search, pair similarities and checks read that copy
+    return index, (catalog if stored is None else stored), time.perf_counter() - t0
+
+
 class LocalEngine:
     """Everything in this process; a no-op context manager."""
 
     kind = "local"
-    cross_searches = True  # the re-index pass searches each catalog while it is loaded
 
     def __enter__(self) -> LocalEngine:
         return self
@@ -160,19 +174,11 @@ class LocalEngine:
         return read_embedded(version, data, cache, progress, queries)
 
     def search(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:
-        """Hold the catalog matrix once, index and replay it here; the re-index pass
-        (:meth:`~evalkit.run.reindex_stage.ReindexPass.on_catalog`) searches it while it is loaded."""
+        """Hold the catalog matrix once, index and replay it here; announce it to
+        ``job.listeners`` while it is loaded (its index is the handle they search)."""
         catalog, queries, remote, stats = embed_for_search(self, version, data, job)
         spec = job.spec
-        t0 = time.perf_counter()
-        if spec.kind == "flat" and spec.precision == "fp32":
-            index = ArrayFlatIP(catalog, spec.threads)  # searches `catalog` itself: no copy
-        else:
-            index = build_index(catalog, spec, progress=job.progress, seed=job.seed)
-        stored = stored_vectors(index)
-        if stored is not None:  # flat: search, pair similarities and checks read that copy
-            catalog = stored
-        stats["index_seconds"] = time.perf_counter() - t0
+        index, catalog, stats["index_seconds"] = local_index(catalog, job)
         t0 = time.perf_counter()
         ranking = replay(
             index,
@@ -187,11 +193,9 @@ class LocalEngine:
         stats["search_seconds"] = time.perf_counter() - t0
         # what this index costs: its FAISS size and single-query latency (after the batched search)
         stats.update(index_cost(index, queries.vectors, job.k, spec.latency_sample, job.seed))
-        if job.reindex is not None:
-            job.reindex.add_queries(version.name, queries.vectors)
-            job.reindex.on_catalog(
-                version.name, index, int(catalog.shape[1]), data.catalog.ids, job.id_rank
-            )
+        job.listeners.announce(
+            ResidentCatalog(version.name, int(catalog.shape[1]), queries.vectors, index)
+        )
         out = searched(ranking, queries, catalog, job.rows, stats, remote)
         if not spec.exact:  # named by the configured k
             out.stats[f"ann_recall_at_{job.k}"] = measure_ann_recall(
@@ -205,5 +209,5 @@ class LocalEngine:
         # The catalog matrix is released here, before scoring: a frame kept alive by a reference
         # cycle further down (an exception caught inside a library) must not keep it until the
         # next version is loaded.
-        del catalog, stored, index
+        del catalog, index
         return out

@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from evalkit.embed.cache import spec_hash
 from evalkit.embed.precomputed import check_parts, read_parquet_vectors, vector_parts
 from evalkit.embed.store import unit_norm
 from evalkit.embed.vector_checks import NormSummary
+from evalkit.engine.ray_search import check_ray_index, index_folder, ray_runner, stored_trained
 from evalkit.errors import DataError
 from evalkit.index.cost import sharded_cost
 from evalkit.index.faiss_index import IndexSpec, ann_recall, ivf_nlist, training_rows
@@ -231,6 +231,30 @@ def gather(ray: Any, futures: list[Any]) -> list[Any]:
         raise
 
 
+@dataclass(frozen=True)
+class StreamPlan:
+    """What both passes read: the catalog's parts, how tasks read them, the catalog ids (and
+    their lookup, put in the object store once), the IVF training rows and every asked row."""
+
+    catalog: str
+    parts: list[str]
+    sources: list[PartSource]
+    ids: list[str]
+    lookup_ref: Any
+    train: np.ndarray
+    want: np.ndarray
+
+
+@dataclass(frozen=True)
+class ScannedCatalog:
+    """Pass 1 on the driver: the asked rows finalised, the version-wide unit-norm flag and each
+    part's count of catalog rows."""
+
+    asked: np.ndarray
+    unit: bool
+    sizes: list[int]
+
+
 def stream_catalog(
     *,
     ray: Any,
@@ -246,43 +270,89 @@ def stream_catalog(
     seed: int,
     progress: bool = False,
 ) -> StreamedCatalog:
-    """Evaluate ``version``'s catalog part by part on Ray (see the module docstring)."""
-    from evalkit.engine.ray_search import check_ray_index, ray_runner, stored_trained
-
+    """Evaluate ``version``'s catalog part by part on Ray (see the module docstring): plan,
+    pass 1 (:func:`scan_parts`), pass 2 (:func:`index_parts`), then the search
+    (:func:`search_parts`)."""
     check_ray_index(spec)
-    stats: dict[str, float] = {}
+    t0 = time.perf_counter()
+    plan = plan_stream(ray, version, data, spec, id_rank, want, seed)
+    scanned = scan_parts(ray, plan, version, queries)
+    stats: dict[str, float] = {"scan_seconds": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    key = stream_key(version, data, plan, spec, seed)
+    folder, tmp_dir = index_folder(store_root, index_store, key, "evalkit-parts-")
+    take = ann_sample(len(queries), spec, seed)
+    sample = None if spec.exact else np.ascontiguousarray(queries[take], dtype=np.float32)
+    files, indexed, reused = index_parts(
+        ray, plan, scanned, version, spec, folder, key, sample, min(k, len(plan.ids))
+    )
+    stats.update(index_stats(plan, files, reused, time.perf_counter() - t0))
+    log.info(
+        "%s: %d part(s) of %s indexed at %s (%s)",
+        version.name,
+        len(plan.parts),
+        plan.catalog,
+        folder,
+        "reused" if reused else "built",
+    )
+    norms = sum((p["norms"] for p in indexed), NormSummary())
+    try:
+        t0 = time.perf_counter()
+        ranking = search_parts(ray, files, scanned.sizes, queries, data, spec, k, id_rank, progress)
+        stats["search_seconds"] = time.perf_counter() - t0
+    finally:
+        if tmp_dir is not None:
+            tmp_dir.cleanup()
+    if not spec.exact:
+        n = len(plan.ids)
+        _, exact_rows = merge_topk([p["exact"] for p in indexed], id_rank, min(k, n))
+        stats[f"ann_recall_at_{k}"] = ann_recall(ranking.indices[take], exact_rows, ranking.k)
+    dim = int(scanned.asked.shape[1])
+    return StreamedCatalog(ranking, plan.want, scanned.asked, dim, norms, stats)
+
+
+def plan_stream(
+    ray: Any,
+    version: Any,
+    data: Any,
+    spec: IndexSpec,
+    id_rank: np.ndarray,
+    want: np.ndarray,
+    seed: int,
+) -> StreamPlan:
+    """The parts of ``version``'s catalog, the IVF training rows (``index.train_sample``, else
+    min(n, :data:`TRAIN_CAP`, 256 x nlist)) and the rows asked for: ``want`` and those."""
     catalog = version.files["document"]
     parts = vector_parts(catalog)
     sources = [PartSource(p, version.id_column, version.vector_column) for p in parts]
     ids = list(data.catalog.ids)
     n = len(ids)
-    t0 = time.perf_counter()
     lookup_ref = ray.put(CatalogLookup.of(ids, id_rank))
-    nlist = ivf_nlist(n, spec) if spec.kind == "ivf" else 0
     train = np.zeros(0, dtype=np.int64)
     if spec.kind == "ivf":
+        nlist = ivf_nlist(n, spec)
         sample = spec.train_sample or min(n, TRAIN_CAP, 256 * nlist)
         train = training_rows(n, IndexSpec(kind="ivf", train_sample=sample), seed)
     want = np.union1d(np.asarray(want, dtype=np.int64), train)
+    return StreamPlan(catalog, parts, sources, ids, lookup_ref, train, want)
+
+
+def scan_parts(ray: Any, plan: StreamPlan, version: Any, queries: np.ndarray) -> ScannedCatalog:
+    """Pass 1: every part scanned by a Ray task; one dimension over all parts, every catalog id
+    once (:func:`check_coverage`), the asked rows gathered and finalised here, and their
+    dimension equal to the queries'."""
     scan = ray.remote(num_cpus=1)(scan_part)
-    want_ref = ray.put(want)
-    scanned = gather(ray, [scan.remote(s, lookup_ref, want_ref) for s in sources])
-    dims = {s["dim"] for s in scanned}
-    if len(dims) > 1:
-        odd = next(i for i, s in enumerate(scanned) if s["dim"] != scanned[0]["dim"])
-        raise DataError(
-            f"vectors have {scanned[odd]['dim']} dimensions, {parts[0]} has {scanned[0]['dim']}",
-            file=parts[odd],
-            field=version.vector_column,
-            expected="one dimension in every part",
-        )
-    check_coverage(catalog, parts, [s["rows"] for s in scanned], ids, version.id_column)
+    want_ref = ray.put(plan.want)
+    scanned = gather(ray, [scan.remote(s, plan.lookup_ref, want_ref) for s in plan.sources])
+    check_part_dims(plan.parts, [s["dim"] for s in scanned], version.vector_column)
+    rows = [s["rows"] for s in scanned]
+    check_coverage(plan.catalog, plan.parts, rows, plan.ids, version.id_column)
     unit = all(s["unit"] for s in scanned)
-    raw = np.empty((len(want), scanned[0]["dim"]), dtype=np.float32)
+    raw = np.empty((len(plan.want), scanned[0]["dim"]), dtype=np.float32)
     for s in scanned:
-        raw[np.searchsorted(want, s["want_rows"])] = s["want_vectors"]
-    sizes = [int((s["rows"] >= 0).sum()) for s in scanned]
-    del scanned
+        raw[np.searchsorted(plan.want, s["want_rows"])] = s["want_vectors"]
+    sizes = [int((r >= 0).sum()) for r in rows]
+    del scanned, rows
     asked = version.finalize(raw, unit_norm=unit, in_place=True)
     dim = int(asked.shape[1])
     if dim != queries.shape[1]:
@@ -292,40 +362,83 @@ def stream_catalog(
             f"model version {version.name!r}: catalog vectors have {dim} dimensions, "
             f"query vectors {queries.shape[1]} (expected one dimension)"
         )
-    stats["scan_seconds"] = time.perf_counter() - t0
+    return ScannedCatalog(asked, unit, sizes)
 
-    t0 = time.perf_counter()
-    key = spec_hash(
+
+def check_part_dims(parts: list[str], dims: list[int], field_name: str) -> None:
+    """One dimension in every part; else a DataError naming the first part that differs.
+
+    >>> check_part_dims(["a", "b"], [8, 4], "vector")
+    Traceback (most recent call last):
+    ...
+    evalkit.errors.DataError: b, field 'vector': vectors have 4 dimensions, a has 8 (expected one dimension in every part)
+    """
+    if len(set(dims)) > 1:
+        odd = next(i for i, d in enumerate(dims) if d != dims[0])
+        raise DataError(
+            f"vectors have {dims[odd]} dimensions, {parts[0]} has {dims[0]}",
+            file=parts[odd],
+            field=field_name,
+            expected="one dimension in every part",
+        )
+
+
+def stream_key(version: Any, data: Any, plan: StreamPlan, spec: IndexSpec, seed: int) -> str:
+    """Hex key of the stored part indexes: the vectors' spec, the parts (path, size, time), the
+    catalog, the index spec and its training rows."""
+    return spec_hash(
         {
             "vectors": version.spec("document"),
-            "parts": part_signature(parts),
+            "parts": part_signature(plan.parts),
             "catalog": str(data.fingerprint.get("catalog", "")),
-            "n": n,
-            "index": spec.params() | {"train_rows": len(train)},
+            "n": len(plan.ids),
+            "index": spec.params() | {"train_rows": len(plan.train)},
             "seed": seed,
         }
     )[:32]
-    tmp_dir = None
-    if store_root is not None and index_store:
-        folder = Path(store_root) / "indexes" / key
-    else:
-        tmp_dir = tempfile.TemporaryDirectory(prefix="evalkit-parts-")
-        folder = Path(tmp_dir.name)
-    files = [str(folder / f"part-{i:05d}.faissindex") for i in range(len(parts))]
+
+
+def ann_sample(n_queries: int, spec: IndexSpec, seed: int) -> np.ndarray:
+    """Rows of the queries searched exactly for ``ann_recall_at_<k>`` (none with exact search;
+    a seeded ``index.ann_recall_sample`` of them, or all).
+
+    >>> ann_sample(5, IndexSpec(kind="ivf", ann_recall_sample=0), 0).tolist()
+    [0, 1, 2, 3, 4]
+    """
+    if spec.exact:
+        return np.zeros(0, dtype=np.int64)
+    take = np.arange(n_queries)
+    if spec.ann_recall_sample and n_queries > spec.ann_recall_sample:
+        rng = np.random.default_rng(seed)
+        take = np.sort(rng.choice(n_queries, spec.ann_recall_sample, replace=False))
+    return take
+
+
+def index_parts(
+    ray: Any,
+    plan: StreamPlan,
+    scanned: ScannedCatalog,
+    version: Any,
+    spec: IndexSpec,
+    folder: Path,
+    key: str,
+    sample: np.ndarray | None,
+    depth: int,
+) -> tuple[list[str], list[dict[str, Any]], bool]:
+    """Pass 2: every part finalised and indexed by a Ray task into ``folder`` (reused when its
+    manifest matches ``key``; a resumed build adds only the missing parts, to the stored trained
+    IVF), the exact top-``depth`` of ``sample`` per part.  Returns (index files, what each task
+    reported, reused)."""
+    files = [str(folder / f"part-{i:05d}.faissindex") for i in range(len(plan.parts))]
     reused = _manifest_matches(folder, key, files)
     trained_ref = None
     if not reused:
         folder.mkdir(parents=True, exist_ok=True)
         if spec.kind == "ivf":
-            rows = np.searchsorted(want, train)
-            trained_ref = ray.put(stored_trained(folder, lambda: asked[rows], n, spec))
-    sample_ref, take = None, np.zeros(0, dtype=np.int64)
-    if not spec.exact:
-        take = np.arange(len(queries))
-        if spec.ann_recall_sample and len(queries) > spec.ann_recall_sample:
-            rng = np.random.default_rng(seed)
-            take = np.sort(rng.choice(len(queries), spec.ann_recall_sample, replace=False))
-        sample_ref = ray.put(np.ascontiguousarray(queries[take], dtype=np.float32))
+            rows = np.searchsorted(plan.want, plan.train)
+            n = len(plan.ids)
+            trained_ref = ray.put(stored_trained(folder, lambda: scanned.asked[rows], n, spec))
+    sample_ref = None if sample is None else ray.put(sample)
     add = ray.remote(num_cpus=1)(index_part)
     version_ref = ray.put(version)
     indexed = gather(
@@ -333,56 +446,63 @@ def stream_catalog(
         [
             add.remote(
                 s,
-                lookup_ref,
+                plan.lookup_ref,
                 version_ref,
-                unit,
+                scanned.unit,
                 trained_ref if spec.kind == "ivf" else None,
                 None if reused or os.path.exists(f) else f,  # a resumed build: the rest only
                 sample_ref,
-                min(k, n),
+                depth,
             )
-            for s, f in zip(sources, files)
+            for s, f in zip(plan.sources, files)
         ],
     )
     if not reused:
-        _write_manifest(folder, key, spec, files, sizes)
-    stats["index_reused"] = float(reused)
-    stats["index_seconds"] = time.perf_counter() - t0
-    stats["index_shards"] = float(len(files))
-    stats["catalog_parts"] = float(len(parts))  # marks a streamed catalog (never on the driver)
-    stats.update(sharded_cost(sum(os.path.getsize(f) for f in files), n))  # FAISS files
-    log.info(
-        "%s: %d part(s) of %s indexed at %s (%s)",
-        version.name,
-        len(parts),
-        catalog,
-        folder,
-        "reused" if reused else "built",
-    )
-    norms = sum((p["norms"] for p in indexed), NormSummary())
+        _write_manifest(folder, key, spec, files, scanned.sizes)
+    return files, indexed, reused
+
+
+def index_stats(
+    plan: StreamPlan, files: list[str], reused: bool, seconds: float
+) -> dict[str, float]:
+    """Pass 2's run statistics: reuse, time, shards, ``catalog_parts`` (which marks a streamed
+    catalog, never on the driver) and the FAISS files' cost."""
+    stats = {
+        "index_reused": float(reused),
+        "index_seconds": seconds,
+        "index_shards": float(len(files)),
+        "catalog_parts": float(len(plan.parts)),
+    }
+    stats.update(sharded_cost(sum(os.path.getsize(f) for f in files), len(plan.ids)))
+    return stats
+
+
+def search_parts(
+    ray: Any,
+    files: list[str],
+    sizes: list[int],
+    queries: np.ndarray,
+    data: Any,
+    spec: IndexSpec,
+    k: int,
+    id_rank: np.ndarray,
+    progress: bool,
+) -> Ranking:
+    """Every query searched in every part's index as Ray tasks, top-``k`` merged here with
+    evalkit's tie-break."""
     offsets = np.cumsum([0, *sizes])
     shards = [Shard(int(a), int(b), None, f) for a, b, f in zip(offsets, offsets[1:], files)]
-    try:
-        t0 = time.perf_counter()
-        index = ShardedIndex(shards, id_rank, ray_runner(ray), nprobe=spec.nprobe)
-        ranking = replay(
-            index,
-            queries,
-            data.queries.ids,
-            ids,
-            k,
-            batch_size=spec.search_batch,
-            progress=progress,
-            id_rank=id_rank,
-        )
-        stats["search_seconds"] = time.perf_counter() - t0
-    finally:
-        if tmp_dir is not None:
-            tmp_dir.cleanup()
-    if not spec.exact:
-        _, exact_rows = merge_topk([p["exact"] for p in indexed], id_rank, min(k, n))
-        stats[f"ann_recall_at_{k}"] = ann_recall(ranking.indices[take], exact_rows, ranking.k)
-    return StreamedCatalog(ranking, want, asked, dim, norms, stats)
+    index = ShardedIndex(shards, id_rank, ray_runner(ray), nprobe=spec.nprobe)
+    return replay(
+        index,
+        queries,
+        data.queries.ids,
+        list(data.catalog.ids),
+        k,
+        batch_size=spec.search_batch,
+        progress=progress,
+        id_rank=id_rank,
+    )
 
 
 def _manifest_matches(folder: Path, key: str, files: list[str]) -> bool:

@@ -218,6 +218,20 @@ def evalkit_cause(err: BaseException) -> EvalkitError | None:
     return None
 
 
+@dataclass
+class Pending:
+    """The texts a version still needs, per role: the store key of every unique text, the
+    role's open cache, and the (role, positions, unique texts) rows to embed."""
+
+    keys: dict[str, list[bytes]] = field(default_factory=dict)
+    caches: dict[str, VectorCache] = field(default_factory=dict)
+    todo: list[tuple[str, np.ndarray, list[str]]] = field(default_factory=list)
+
+    @property
+    def n_rows(self) -> int:
+        return sum(len(m) for _, m, _ in self.todo)
+
+
 def embed_on_ray(
     *,
     version: Any,
@@ -231,101 +245,151 @@ def embed_on_ray(
 ) -> dict[str, RemoteEmbedding]:
     """Embed the texts (per role) missing from the cache on one Ray actor pool; fill the cache.
 
-    One Ray Data execution per version covers every role, so each actor loads the model once.
+    One Ray Data execution per version covers every role, so each actor loads the model once:
+    the texts still missing (:func:`pending_texts`) are staged as Parquet blocks, read by Ray
+    Data into the actor pool (:func:`actor_pool`) and the vectors stored as they stream back
+    (:func:`store_batches`).
     """
-    import ray.data
-
     t0 = time.perf_counter()
     out: dict[str, RemoteEmbedding] = {}
-    keys: dict[str, list[bytes]] = {}
-    todo: list[tuple[str, np.ndarray, list[str]]] = []  # (role, positions, unique texts)
     with contextlib.ExitStack() as stack:
-        caches: dict[str, VectorCache] = {}
-        for role, role_texts in texts.items():
-            check_role(role)
-            unique = list(dict.fromkeys(check_texts(role_texts)))
-            out[role] = RemoteEmbedding(n_unique=len(unique))
-            if not unique:
-                continue
-            keys[role] = text_keys(unique)
-            caches[role] = stack.enter_context(VectorCache(cache_dir, version.cache_spec(role)))
-            hit_pos, _ = caches[role].get(keys[role])
-            out[role].n_cached = len(hit_pos)
-            missing = np.setdiff1d(np.arange(len(unique)), hit_pos, assume_unique=True)
-            if len(missing):
-                todo.append((role, missing, unique))
-        n_rows = sum(len(m) for _, m, _ in todo)
-        if not n_rows:
+        pending = pending_texts(version, texts, cache_dir, stack, out)
+        if not pending.n_rows:
             return out
         staging = stack.enter_context(StagedTexts(cache_dir))
-        blocks = plan_blocks(n_rows, batch_rows, workers)
-        staging.write(todo, blocks)
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = bool(progress)
-        # Ray 2.60's default Parquet reader lists files in a task needing a whole CPU, which
-        # never starts while the actor pool holds every CPU: list on the driver (the staged
-        # block paths are known) and read in zero-CPU tasks.
-        ctx.use_datasource_v2 = False
-        ds = ray.data.read_parquet(
-            staging.paths,
-            filesystem=staging.filesystem,
-            override_num_blocks=len(blocks),
-            shuffle=None,
-            # reading a staged block is light I/O: with one CPU each, the read tasks would wait
-            # forever for the CPUs the embedding actors hold
-            num_cpus=0,
-        ).map_batches(
-            EmbedActor,
-            fn_constructor_kwargs={"config": config},
-            batch_size=batch_rows,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=workers),
-            num_cpus=num_cpus,
-        )
-        done = 0
-        try:
-            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                tallies = [json.loads(t) for t in batch["tally"] if t]
-                failed = [t for t in tallies if "error" in t]
-                if failed:
-                    raise _rebuilt(failed[0])
-                column = batch["vector"]
-                if column.dtype == object:  # ragged tensor column: rows are arrays
-                    column = np.stack(list(column))
-                vectors = np.ascontiguousarray(column, dtype=np.float32)
-                roles = np.asarray(batch["role"]).astype(str)
-                for role in dict.fromkeys(roles.tolist()):
-                    take = np.flatnonzero(roles == role)
-                    role_keys = as_key_array([keys[role][j] for j in batch["pos"][take]])
-                    caches[role].put(*storable(role_keys, vectors[take]))  # no NaN / zero rows
-                    out[role].n_embedded += len(take)
-                for tally in tallies:
-                    out[tally["role"]].add(tally)
-                done += len(vectors)
-                log.info("%s on Ray: %d/%d texts embedded", version.name, done, n_rows)
-        except EvalkitError:
-            raise
-        except Exception as err:  # a worker's evalkit error becomes the run's one-line error
-            cause = evalkit_cause(err)
-            if cause is not None:
-                raise cause from None
-            first = str(err).strip().splitlines()
-            raise EndpointError(
-                f"model version {version.name!r}: embedding on Ray failed "
-                f"({type(err).__name__}: {first[-1] if first else ''}); "
-                f"{done} of {n_rows} texts were embedded and cached"
-            ) from err
+        blocks = plan_blocks(pending.n_rows, batch_rows, workers)
+        staging.write(pending.todo, blocks)
+        ds = actor_pool(staging, len(blocks), config, batch_rows, workers, num_cpus, progress)
+        store_batches(ds, version, pending, out)
     wall = time.perf_counter() - t0
-    for role, res in out.items():
+    for res in out.values():
         res.wall_s = wall
+    log_endpoints(version.name, out)
+    return out
+
+
+def pending_texts(
+    version: Any,
+    texts: dict[str, Sequence[str]],
+    cache_dir: str | Path,
+    stack: contextlib.ExitStack,
+    out: dict[str, RemoteEmbedding],
+) -> Pending:
+    """Each role's unique texts looked up in the cache (opened on ``stack``): ``out`` gets a
+    :class:`RemoteEmbedding` per role with its unique and cached counts; the misses are the
+    :class:`Pending` rows."""
+    pending = Pending()
+    for role, role_texts in texts.items():
+        check_role(role)
+        unique = list(dict.fromkeys(check_texts(role_texts)))
+        out[role] = RemoteEmbedding(n_unique=len(unique))
+        if not unique:
+            continue
+        keys = pending.keys[role] = text_keys(unique)
+        cache = stack.enter_context(VectorCache(cache_dir, version.cache_spec(role)))
+        pending.caches[role] = cache
+        hit_pos, _ = cache.get(keys)
+        out[role].n_cached = len(hit_pos)
+        missing = np.setdiff1d(np.arange(len(unique)), hit_pos, assume_unique=True)
+        if len(missing):
+            pending.todo.append((role, missing, unique))
+    return pending
+
+
+def actor_pool(
+    staging: StagedTexts,
+    n_blocks: int,
+    config: dict[str, Any],
+    batch_rows: int,
+    workers: int,
+    num_cpus: float,
+    progress: bool,
+) -> Any:
+    """The Ray Data pipeline: the staged blocks read in zero-CPU tasks, mapped by a pool of
+    ``workers`` :class:`EmbedActor` s."""
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = bool(progress)
+    # Ray 2.60's default Parquet reader lists files in a task needing a whole CPU, which
+    # never starts while the actor pool holds every CPU: list on the driver (the staged
+    # block paths are known) and read in zero-CPU tasks.
+    ctx.use_datasource_v2 = False
+    return ray.data.read_parquet(
+        staging.paths,
+        filesystem=staging.filesystem,
+        override_num_blocks=n_blocks,
+        shuffle=None,
+        # reading a staged block is light I/O: with one CPU each, the read tasks would wait
+        # forever for the CPUs the embedding actors hold
+        num_cpus=0,
+    ).map_batches(
+        EmbedActor,
+        fn_constructor_kwargs={"config": config},
+        batch_size=batch_rows,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=num_cpus,
+    )
+
+
+def store_batches(ds: Any, version: Any, pending: Pending, out: dict[str, RemoteEmbedding]) -> None:
+    """Every batch the actors return put into its role's cache as it arrives (the workers'
+    tallies into ``out``); a worker's evalkit error is raised here as one line, any other
+    failure as an :class:`~evalkit.errors.EndpointError` saying how many texts were cached."""
+    done, n_rows = 0, pending.n_rows
+    try:
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            done += store_batch(batch, pending, out)
+            log.info("%s on Ray: %d/%d texts embedded", version.name, done, n_rows)
+    except EvalkitError:
+        raise
+    except Exception as err:  # a worker's evalkit error becomes the run's one-line error
+        cause = evalkit_cause(err)
+        if cause is not None:
+            raise cause from None
+        first = str(err).strip().splitlines()
+        raise EndpointError(
+            f"model version {version.name!r}: embedding on Ray failed "
+            f"({type(err).__name__}: {first[-1] if first else ''}); "
+            f"{done} of {n_rows} texts were embedded and cached"
+        ) from err
+
+
+def store_batch(
+    batch: dict[str, np.ndarray], pending: Pending, out: dict[str, RemoteEmbedding]
+) -> int:
+    """One returned batch into the caches (no NaN / zero rows) and its tallies into ``out``;
+    a failure an actor reported is raised as its evalkit error.  Returns the rows stored."""
+    tallies = [json.loads(t) for t in batch["tally"] if t]
+    failed = [t for t in tallies if "error" in t]
+    if failed:
+        raise _rebuilt(failed[0])
+    column = batch["vector"]
+    if column.dtype == object:  # ragged tensor column: rows are arrays
+        column = np.stack(list(column))
+    vectors = np.ascontiguousarray(column, dtype=np.float32)
+    roles = np.asarray(batch["role"]).astype(str)
+    for role in dict.fromkeys(roles.tolist()):
+        take = np.flatnonzero(roles == role)
+        role_keys = as_key_array([pending.keys[role][j] for j in batch["pos"][take]])
+        pending.caches[role].put(*storable(role_keys, vectors[take]))
+        out[role].n_embedded += len(take)
+    for tally in tallies:
+        out[tally["role"]].add(tally)
+    return len(vectors)
+
+
+def log_endpoints(name: str, out: dict[str, RemoteEmbedding]) -> None:
+    """One log line per (role, endpoint): requests, retries, failures."""
+    for role, res in out.items():
         for url, counts in sorted(res.endpoints.items()):
             log.info(
                 "%s/%s endpoint %s: %d requests, %d retries, %d failures",
-                version.name,
+                name,
                 role,
                 url,
                 counts["requests"],
                 counts["retries"],
                 counts["failures"],
             )
-    return out

@@ -19,6 +19,7 @@ from evalkit.engine.interface import Embedded, SearchJob
 from evalkit.engine.local_engine import embed_for_search, read_embedded, searched
 from evalkit.engine.ray_embed import RemoteEmbedding, embed_on_ray
 from evalkit.engine.ray_search import check_ray_index, index_key, ray_ranking
+from evalkit.engine.resident import BuiltOnSearch, ResidentCatalog
 from evalkit.engine.session import RaySession
 from evalkit.engine.spec import EngineSpec
 from evalkit.errors import ConfigError
@@ -36,7 +37,6 @@ class RayEngine:
     """Use as a context manager (starts / joins Ray, stops what it started)."""
 
     kind = "ray"
-    cross_searches = False  # searched on Ray tasks: no index here for the re-index pass
 
     def __init__(self, spec: EngineSpec, model_configs: dict[str, dict[str, Any]]) -> None:
         self.spec = spec
@@ -107,9 +107,11 @@ class RayEngine:
         )
 
     def search(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:
-        """Search the version's catalog on Ray tasks, sharded, top-k merged here; a precomputed
-        Parquet catalog is read, checked and indexed part by part on Ray tasks and never whole
-        on the driver (:meth:`_stream`)."""
+        """Search the version's catalog on Ray tasks, sharded, top-k merged here, then announce
+        the catalog matrix read back here to ``job.listeners`` (their searches run in this
+        process, on an index built on their first search); a precomputed Parquet catalog is
+        read, checked and indexed part by part on Ray tasks, never whole on the driver, and
+        not announced (:meth:`_stream`)."""
         check_ray_index(job.spec)  # before anything is embedded
         if version.streams("document"):
             return self._stream(version, data, job)
@@ -138,8 +140,12 @@ class RayEngine:
             progress=job.progress,
         )
         stats.update(search_stats)
-        if job.reindex is not None:  # searched on Ray tasks: no index here to search again
-            job.reindex.add_queries(version.name, queries.vectors)
+        # the catalog matrix is loaded here too: listeners search it in this process
+        handle = BuiltOnSearch(catalog, job.spec)
+        job.listeners.announce(
+            ResidentCatalog(version.name, int(catalog.shape[1]), queries.vectors, handle)
+        )
+        del handle
         out = searched(ranking, queries, catalog, job.rows, stats, remote)
         del catalog
         return out

@@ -193,6 +193,18 @@ def build_ivf_shards(
     return [Shard(a, b, None, str(folder / f)) for (a, b), f in zip(ranges, files)]
 
 
+def index_folder(
+    store_root: Path | str | None, index_store: bool, key: str, prefix: str
+) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
+    """Where an index's shards go: ``<store_root>/indexes/<key>/`` (kept for reruns), or a
+    temporary folder (``prefix``; returned too, for the caller to clean up) without a store or
+    with ``engine.index_store=false``."""
+    if store_root is not None and index_store:
+        return Path(store_root) / "indexes" / key, None
+    tmp_dir = tempfile.TemporaryDirectory(prefix=prefix)
+    return Path(tmp_dir.name), tmp_dir
+
+
 def check_ray_index(spec: IndexSpec) -> None:
     """``engine=ray`` shards exact fp32 flat search or IVF; anything else is a ConfigError that
     names what is supported (checked before anything is embedded).
@@ -236,12 +248,7 @@ def ray_ranking(
     stats: dict[str, float] = {}
     t0 = time.perf_counter()
     ranges = split_rows(len(vectors), engine.shard_rows)
-    tmp_dir = None
-    if store_root is not None and engine.index_store:
-        folder = Path(store_root) / "indexes" / key
-    else:
-        tmp_dir = tempfile.TemporaryDirectory(prefix="evalkit-shards-")
-        folder = Path(tmp_dir.name)
+    folder, tmp_dir = index_folder(store_root, engine.index_store, key, "evalkit-shards-")
     refs = write_vector_shards(folder, vectors, ranges)
     exact_shards = [Shard(a, b, ref) for (a, b), ref in zip(ranges, refs)]
     runner = ray_runner(ray)

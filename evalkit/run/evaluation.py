@@ -6,7 +6,8 @@ wires the stages, each a call into its own module, so it reads as the data flow 
 
 - settings and inputs: :mod:`evalkit.run.run_settings`, :mod:`evalkit.run.load`;
 - per version, on the engine (:mod:`evalkit.engine`): :func:`evalkit.run.version.evaluate_version`,
-  its files :mod:`evalkit.track.artifacts`;
+  its files :mod:`evalkit.track.artifacts`; the re-index stage (:mod:`evalkit.run.reindex_stage`)
+  listens to each catalog while it is resident (:mod:`evalkit.engine.resident`);
 - after every version: :mod:`evalkit.run.retrieved_pairs`, :mod:`evalkit.run.latency_stage`,
   :mod:`evalkit.run.reindex_stage`, :mod:`evalkit.run.click_stage`, :mod:`evalkit.run.compare`;
 - tracking is an observer (:mod:`evalkit.run.observer`; MLflow:
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from evalkit.compare.worklist import Worklist
 from evalkit.data.schema import EvalData
 from evalkit.embed.model_version import ModelVersion
 from evalkit.engine import SearchJob, open_engine
+from evalkit.engine.resident import ResidentListeners
 from evalkit.errors import ConfigError
 from evalkit.pairs import pair_rows_of
 from evalkit.results import VersionResult
@@ -39,14 +41,23 @@ from evalkit.run.compare import compare_and_report, write_worklist
 from evalkit.run.latency_stage import measure_latency
 from evalkit.run.load import load_data, load_versions
 from evalkit.run.observer import Observers, RunObserver, RunStarted, VerdictMade, VersionDone
-from evalkit.run.reindex_stage import ReindexPass, plan_pass, query_vectors, reindex_analyses
+from evalkit.run.reindex_stage import (
+    ReindexInputs,
+    ReindexPass,
+    ReindexSetup,
+    plan_pass,
+    reindex_analyses,
+)
 from evalkit.run.retrieved_pairs import score_retrieved_pairs
 from evalkit.run.run_settings import RunSettings
 from evalkit.run.version import evaluate_version
 from evalkit.track.artifacts import write_version_files
 
 if TYPE_CHECKING:  # pragma: no cover
-    from evalkit.clicks.stage import ClickReport
+    from evalkit.clicks.stage import ClickReport, ClickStage
+    from evalkit.compare.reindex_analysis import ReindexAnalysis
+    from evalkit.embed.model_version import EmbeddingResult
+    from evalkit.run.mlflow_observer import MlflowObserver
 
 log = logging.getLogger(__name__)
 
@@ -124,60 +135,13 @@ def run_evaluation(
     ``observers`` are told what happens (:mod:`evalkit.run.observer`), after the MLflow observer
     when ``tracking`` is on."""
     settings = RunSettings.from_config(cfg)
-    out = settings.output_dir
-    out.mkdir(parents=True, exist_ok=True)
-    versions = load_versions(cfg)
-    data, click_stage = load_data(cfg, settings.clicks)
-    if settings.cache.enabled and not all(v.brings_vectors for v in versions):
-        data.embedded_keys()  # the catalog's store keys, hashed once for every version
-    mlflow = None
-    if settings.tracking.enabled:  # MLflow is imported only when a run is tracked (~0.7 s)
-        from evalkit.run.mlflow_observer import MlflowObserver
-
-        mlflow = MlflowObserver(settings.tracking, out)
-    observer = Observers([*([mlflow] if mlflow is not None else []), *observers])
-    evaluation = Evaluation(data=data, results=[], output_dir=out)
-    config_file = out / "config.yaml"
-    config_file.write_text(OmegaConf.to_yaml(OmegaConf.create(settings.public)), encoding="utf-8")
-    logged: dict[str, str] = {}
-    if settings.baseline_run_id:
-        if mlflow is None:
-            raise ConfigError(
-                "compare.baseline_run_id needs MLflow tracking (tracking=sqlite/server)"
-            )
-        baseline = mlflow.load_baseline(settings.baseline_run_id, data)
-        # Refuse a baseline logged on other data before spending anything on embeddings.
-        check_fingerprints(
-            baseline.fingerprint,
-            data.fingerprint,
-            (f"baseline run {settings.baseline_run_id}", "this dataset"),
-        )
-        evaluation.results.append(baseline)
-        logged[baseline.name] = settings.baseline_run_id
-        log.info("baseline: %s from MLflow run %s", baseline.name, settings.baseline_run_id)
-    baseline_name = evaluation.results[0].name if logged else versions[0].name
+    versions, data, click_stage = load_inputs(cfg, settings)
+    mlflow, observer = attach_observers(settings, observers)
+    evaluation = Evaluation(data=data, results=[], output_dir=settings.output_dir)
+    config_file = write_config(settings)
+    logged = add_logged_baseline(evaluation, settings, mlflow)
     observer.run_started(
-        RunStarted(
-            data=data,
-            versions=tuple(v.name for v in versions),
-            baseline=baseline_name,
-            title=f"{data.name}: {' vs '.join(v.name for v in versions)}",
-            params={
-                **dataset_params(data),
-                "k": settings.k,
-                "metrics": list(settings.metrics),
-                "versions": [v.name for v in versions],
-                "baseline": baseline_name,
-                "baseline_run_id": settings.baseline_run_id or "",
-                **settings.index.params(),
-                **settings.engine.params(),
-                **(click_stage.params() if click_stage is not None else {}),
-            },
-            tags=dataset_tags(data),
-            config_file=config_file,
-            overrides=tuple(overrides or ()),
-            logged=logged,
-        )
+        run_started(evaluation, versions, settings, click_stage, config_file, overrides, logged)
     )
     if mlflow is not None:
         evaluation.parent_run_id, evaluation.ui_url = mlflow.parent, mlflow.ui_url
@@ -192,13 +156,108 @@ def run_evaluation(
         observer.run_ended(*end_of(exc))
         raise
     observer.run_ended("FINISHED")
-    if mlflow is not None and mlflow.error is not None:
-        evaluation.tracking_error = (
-            f"{mlflow.error}; everything is in {out}: log it later with "
-            f"`evalkit task=log run_dir={out}`"
-        )
-        evaluation.exit_code = evaluation.exit_code or 1  # BLOCK stays 3, INCONCLUSIVE 4
+    note_tracking_error(evaluation, mlflow)
     return evaluation
+
+
+def load_inputs(
+    cfg: DictConfig, settings: RunSettings
+) -> tuple[list[ModelVersion], EvalData, ClickStage | None]:
+    """The output folder made, the model versions, the data and the click stage (the catalog's
+    store keys hashed once for every version when the cache is read)."""
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    versions = load_versions(cfg)
+    data, click_stage = load_data(cfg, settings.clicks)
+    if settings.cache.enabled and not all(v.brings_vectors for v in versions):
+        data.embedded_keys()  # the catalog's store keys, hashed once for every version
+    return versions, data, click_stage
+
+
+def attach_observers(
+    settings: RunSettings, observers: Sequence[RunObserver]
+) -> tuple[MlflowObserver | None, Observers]:
+    """The MLflow observer (when ``tracking`` is on) and every observer as one, MLflow first."""
+    mlflow = None
+    if settings.tracking.enabled:  # MLflow is imported only when a run is tracked (~0.7 s)
+        from evalkit.run.mlflow_observer import MlflowObserver
+
+        mlflow = MlflowObserver(settings.tracking, settings.output_dir)
+    return mlflow, Observers([*([mlflow] if mlflow is not None else []), *observers])
+
+
+def write_config(settings: RunSettings) -> Path:
+    """``config.yaml`` in the run folder: the settings' public view."""
+    config_file = settings.output_dir / "config.yaml"
+    config_file.write_text(OmegaConf.to_yaml(OmegaConf.create(settings.public)), encoding="utf-8")
+    return config_file
+
+
+def add_logged_baseline(
+    evaluation: Evaluation, settings: RunSettings, mlflow: MlflowObserver | None
+) -> dict[str, str]:
+    """The baseline of ``compare.baseline_run_id`` read from MLflow into ``evaluation.results``
+    (refused when logged on other data, before anything is embedded): ``{name: run id}``."""
+    run_id = settings.baseline_run_id
+    if not run_id:
+        return {}
+    if mlflow is None:
+        raise ConfigError("compare.baseline_run_id needs MLflow tracking (tracking=sqlite/server)")
+    data = evaluation.data
+    baseline = mlflow.load_baseline(run_id, data)
+    check_fingerprints(
+        baseline.fingerprint, data.fingerprint, (f"baseline run {run_id}", "this dataset")
+    )
+    evaluation.results.append(baseline)
+    log.info("baseline: %s from MLflow run %s", baseline.name, run_id)
+    return {baseline.name: run_id}
+
+
+def run_started(
+    evaluation: Evaluation,
+    versions: Sequence[ModelVersion],
+    settings: RunSettings,
+    click_stage: ClickStage | None,
+    config_file: Path,
+    overrides: Sequence[str] | None,
+    logged: Mapping[str, str],
+) -> RunStarted:
+    """What the observers are told before the first version: names, parameters and tags."""
+    data, names = evaluation.data, [v.name for v in versions]
+    baseline_name = evaluation.results[0].name if logged else names[0]
+    return RunStarted(
+        data=data,
+        versions=tuple(names),
+        baseline=baseline_name,
+        title=f"{data.name}: {' vs '.join(names)}",
+        params={
+            **dataset_params(data),
+            "k": settings.k,
+            "metrics": list(settings.metrics),
+            "versions": names,
+            "baseline": baseline_name,
+            "baseline_run_id": settings.baseline_run_id or "",
+            **settings.index.params(),
+            **settings.engine.params(),
+            **(click_stage.params() if click_stage is not None else {}),
+        },
+        tags=dataset_tags(data),
+        config_file=config_file,
+        overrides=tuple(overrides or ()),
+        logged=dict(logged),
+    )
+
+
+def note_tracking_error(evaluation: Evaluation, mlflow: MlflowObserver | None) -> None:
+    """A store that failed mid-run: the message naming ``task=log``, and exit code 1 unless
+    the verdict's code is already an error (BLOCK stays 3, INCONCLUSIVE 4)."""
+    if mlflow is None or mlflow.error is None:
+        return
+    out = evaluation.output_dir
+    evaluation.tracking_error = (
+        f"{mlflow.error}; everything is in {out}: log it later with "
+        f"`evalkit task=log run_dir={out}`"
+    )
+    evaluation.exit_code = evaluation.exit_code or 1
 
 
 def evaluate_all(
@@ -211,50 +270,13 @@ def evaluate_all(
     """Every version on the engine, then the stages over all of them, then the verdict."""
     data, s = evaluation.data, settings
     id_rank = id_ranks(data.catalog.ids)
-    rpass = plan_pass(
-        data, versions, s.reindex, s.cache, s.k, s.gates.metric, s.index, s.compare.seed,
-        logged_baseline,
-    )  # fmt: skip
+    rpass = plan_pass(ReindexSetup.of(s, data, id_rank), versions, s.reindex, logged_baseline)
     check_rows = evaluate_each(evaluation, versions, s, observer, logged_baseline, id_rank, rpass)
-    results = evaluation.results
     reindex = {}
-    if len(results) >= 2 and s.compare.score_thresholds:
-        # The threshold mapping's non-relevant pairs: every version's top-k, scored by all.
-        cutoff = metric_cutoff(s.gates.metric, s.k)
-        results[:] = score_retrieved_pairs(results, versions, data, s.cache, cutoff)
-    if len(results) >= 2 and not logged_baseline:
-        results[:], probes = measure_latency(results, versions, data, s.probe, s.reuse)
-        for name, metrics in probes.items():
-            observer.version_metrics(name, metrics)
-        reindex = reindex_analyses(
-            rpass,
-            versions,
-            results,
-            data,
-            s.cache,
-            s.index,
-            id_rank,
-            fraction=s.reindex.fraction,
-            margin=s.gates.primary_metric.margin,
-            n_resamples=s.compare.bootstrap,
-            seed=s.compare.seed,
-            confidence=s.compare.confidence,
-        )
-        if rpass is not None:
-            observer.run_metrics({"reindex_seconds": rpass.seconds})
-    clicks = None
-    if data.clicks is not None:  # the click stage (numba, scipy) only with a click log
-        from evalkit.run.click_stage import delta_metrics, report_clicks
-
-        clicks = report_clicks(results, data, s.clicks, s.output_dir)
-    evaluation.click_report = clicks
-    if clicks is not None:
-        for r in results:
-            if r.name in clicks.correlations:
-                observer.version_metrics(r.name, clicks.metrics(r.name), clicks.params())
-        observer.run_metrics(delta_metrics(clicks, results), clicks.params())
-        if clicks.plot is not None:
-            observer.artifact_written(clicks.plot)
+    if len(evaluation.results) >= 2:
+        reindex = stages_over_versions(evaluation, versions, s, observer, logged_baseline, rpass)
+    clicks = click_stage_of(evaluation, s, observer)
+    results = evaluation.results
     if len(results) < 2:
         return
     verdict, files = compare_and_report(
@@ -267,6 +289,55 @@ def evaluate_all(
         observer.artifact_written(path)
 
 
+def stages_over_versions(
+    evaluation: Evaluation,
+    versions: list[ModelVersion],
+    s: RunSettings,
+    observer: RunObserver,
+    logged_baseline: bool,
+    rpass: ReindexPass | None,
+) -> dict[str, ReindexAnalysis]:
+    """With two versions or more: the threshold mapping's retrieved pairs, then (no logged
+    baseline) the latency probe and the re-index analysis.  Returns the re-index analyses."""
+    data, results = evaluation.data, evaluation.results
+    if s.compare.score_thresholds:
+        # The threshold mapping's non-relevant pairs: every version's top-k, scored by all.
+        cutoff = metric_cutoff(s.gates.metric, s.k)
+        results[:] = score_retrieved_pairs(results, versions, data, s.cache, cutoff)
+    if logged_baseline:
+        return {}
+    results[:], probes = measure_latency(results, versions, data, s.probe, s.reuse)
+    for name, metrics in probes.items():
+        observer.version_metrics(name, metrics)
+    reindex = reindex_analyses(ReindexInputs(rpass, versions, results))
+    if rpass is not None:
+        observer.run_metrics({"reindex_seconds": rpass.seconds})
+    return reindex
+
+
+def click_stage_of(
+    evaluation: Evaluation, s: RunSettings, observer: RunObserver
+) -> ClickReport | None:
+    """The click stage (numba, scipy: imported only with a click log): its report, with the
+    observers told its metrics and plot."""
+    data, results = evaluation.data, evaluation.results
+    if data.clicks is None:
+        return None
+    from evalkit.run.click_stage import delta_metrics, report_clicks
+
+    clicks = report_clicks(results, data, s.clicks, s.output_dir)
+    evaluation.click_report = clicks
+    if clicks is None:
+        return None
+    for r in results:
+        if r.name in clicks.correlations:
+            observer.version_metrics(r.name, clicks.metrics(r.name), clicks.params())
+    observer.run_metrics(delta_metrics(clicks, results), clicks.params())
+    if clicks.plot is not None:
+        observer.artifact_written(clicks.plot)
+    return clicks
+
+
 def evaluate_each(
     evaluation: Evaluation,
     versions: list[ModelVersion],
@@ -277,44 +348,34 @@ def evaluate_each(
     rpass: ReindexPass | None,
 ) -> list[dict[str, Any]] | None:
     """Each version in turn on the engine (Ray is up only for this stage with ``engine=ray``):
-    its result appended, its files written, observers told.  Returns the endpoint checks' gate
-    rows (None: not run)."""
+    its result appended, its files written, observers told; the re-index pass (when it runs)
+    subscribes to every resident catalog.  Returns the endpoint checks' gate rows (None: not
+    run)."""
     data = evaluation.data
     check_rows: list[dict[str, Any]] | None = None
     # the run's parameters that also describe each version's child run
     version_params = {**dataset_params(data), "k": s.k, **s.index.params()}
     with open_engine(s.engine, s.model_configs) as engine:
         rows = pair_rows_of(data)
-        early = {}  # the candidates' queries, embedded before the baseline's stage
-        if rpass is not None and engine.cross_searches:
-            for version in versions[1:]:
-                early[version.name] = query_vectors(version, data, s.cache)
-                rpass.add_queries(version.name, early[version.name].vectors)
+        listeners = ResidentListeners()
+        early: dict[str, EmbeddingResult] = {}  # candidates' queries read before the baseline
+        if rpass is not None:
+            listeners.subscribe(rpass.on_resident)
+            if not s.engine.distributed:  # engine=ray embeds every text on Ray, none here
+                early = rpass.candidate_queries(versions)
         for i, version in enumerate(versions):
             log.info("evaluating model version %s", version.name)
             job = SearchJob(
-                spec=s.index,
-                k=s.k,
-                seed=s.seed,
-                cache=s.cache,
-                id_rank=id_rank,
-                rows=rows,
-                progress=s.progress,
-                reindex=rpass,
-                queries=early.pop(version.name, None),
-            )
+                s.index, s.k, s.seed, s.cache, id_rank, rows, s.progress,
+                queries=early.pop(version.name, None), listeners=listeners,
+            )  # fmt: skip
             result, stats = evaluate_version(version, data, engine, job, s.metrics, s.gates.metric)
             click_pairs = data.clicks.pairs() if data.clicks is not None else None
             files = write_version_files(result, s.output_dir, click_pairs)
             checks = None
             if s.run_checks:
-                # imported only when asked: the checks bring the openai client (~2 s of imports)
-                from evalkit.checks import gate_rows, run_checks, write_checks
-                from evalkit.checks.result import CHECKS_FILE
-
-                checks = run_checks(version, s.checks)
-                files["checks"] = write_checks(checks, s.output_dir / version.name / CHECKS_FILE)
-                check_rows = [*(check_rows or []), *gate_rows(checks, version.name)]
+                checks, gate = endpoint_checks(version, s, files)
+                check_rows = [*(check_rows or []), *gate]
             evaluation.results.append(result)
             evaluation.stats[result.name] = dict(stats)
             gc.collect()  # nothing of this version's matrices survives into the next one
@@ -329,3 +390,17 @@ def evaluate_each(
                 )
             )
     return check_rows
+
+
+def endpoint_checks(
+    version: ModelVersion, s: RunSettings, files: dict[str, Path]
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """``run_checks=true``: the version's endpoint checks, ``checks.json`` added to ``files``,
+    and their gate rows."""
+    # imported only when asked: the checks bring the openai client (~2 s of imports)
+    from evalkit.checks import gate_rows, run_checks, write_checks
+    from evalkit.checks.result import CHECKS_FILE
+
+    checks = run_checks(version, s.checks)
+    files["checks"] = write_checks(checks, s.output_dir / version.name / CHECKS_FILE)
+    return checks, gate_rows(checks, version.name)

@@ -1,12 +1,16 @@
-"""The re-index analysis (:mod:`evalkit.compare.reindex_analysis`) inside the evaluation's own pass.
+"""The re-index analysis (:mod:`evalkit.compare.reindex_analysis`) as a stage of the evaluation.
 
-Each catalog matrix is resident once.  While a version's catalog is indexed for the main search
-(:meth:`evalkit.engine.local_engine.LocalEngine.search`), :meth:`ReindexPass.on_catalog` also searches
-the *sampled* query vectors of its partners of equal dimension (small: ``compare.reindex_queries``
-rows): the candidates' on the baseline's catalog (``candidate_queries_on_baseline_index``), the
-baseline's on each candidate's (``baseline_queries_on_candidate_index``).  The candidates' query
-vectors are therefore embedded (or read from the cache) before the baseline's stage, and handed
-to their own stage unchanged (:func:`query_vectors`).
+The stage subscribes to "a catalog is resident" (:mod:`evalkit.engine.resident`): while an engine
+holds a version's catalog for the main search it announces a
+:class:`~evalkit.engine.resident.ResidentCatalog`, and :meth:`ReindexPass.on_resident` searches the
+*sampled* query vectors of its partners of equal dimension (``compare.reindex_queries`` rows)
+through that catalog's ``search`` handle: the candidates' on the baseline's catalog
+(``candidate_queries_on_baseline_index``), the baseline's on each candidate's
+(``baseline_queries_on_candidate_index``).  Nothing else is asked of an engine, and each catalog
+matrix is resident once.  When embedding runs in this process the candidates' query vectors are
+read before the baseline's search (:meth:`ReindexPass.candidate_queries`) and handed to their own
+search unchanged; when it runs elsewhere (``engine=ray`` embeds every text on Ray) the
+candidates' queries on the baseline's catalog are searched after the pass (below).
 
 After the main pass, :func:`analyse_candidate` scores the states.  With exact search (flat
 fp32, the default) the mixed states need no search at all: a query's top-k on the half-migrated
@@ -16,8 +20,8 @@ both lists reach (``ndcg@10`` of a depth-100 ranking: always, in practice).  Onl
 merge cannot settle (a metric cut at k, an approximate index) are searched on the half-migrated
 catalog, built once per candidate (:func:`mixed_catalog`: the baseline's rows read from the
 vector store's memory-mapped shards, the candidate's re-embedded rows copied over them block by
-block) and freed.  A state the pass could not score (``engine=ray`` searches on Ray tasks) is
-scored there from a catalog re-read from the store, one at a time.
+block) and freed.  A cross state the pass did not search (no announcement, or no early query
+vectors) is searched there on its catalog read from the store, one at a time.
 
 ``seconds`` (the cross searches in the pass plus this stage) is the parent run's
 ``reindex_seconds``.
@@ -30,7 +34,6 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -53,12 +56,14 @@ from evalkit.embed.cache import CacheSettings, populated_empty
 from evalkit.embed.embed_pass import vectors_of
 from evalkit.embed.model_version import EmbeddingResult, ModelVersion
 from evalkit.engine.local_engine import catalog_vectors
+from evalkit.engine.resident import ResidentCatalog
 from evalkit.index.faiss_index import IndexSpec
 from evalkit.results import VersionResult
 from evalkit.retrieve.merge import merge_disjoint
 from evalkit.retrieve.ranking import Ranking
 from evalkit.retrieve.replay import replay
-from evalkit.run.run_settings import ReindexSettings
+from evalkit.retrieve.searcher import Searcher
+from evalkit.run.run_settings import ReindexSettings, RunSettings
 
 log = logging.getLogger(__name__)
 
@@ -66,23 +71,69 @@ log = logging.getLogger(__name__)
 MIX_BLOCK = 65_536
 
 
+@dataclass(frozen=True)
+class ReindexSetup:
+    """What the analysis runs on (data, store, index, the catalog's id ranks) and decides with
+    (primary ``metric`` at depth ``k``, mixed ``fraction``, non-inferiority ``margin``, the
+    bootstrap's ``n_resamples`` / ``confidence``; ``seed`` seeds the sample, the mixed rows and
+    the bootstrap)."""
+
+    data: EvalData
+    cache: CacheSettings
+    spec: IndexSpec
+    id_rank: np.ndarray
+    metric: str
+    k: int
+    fraction: float = 0.5
+    margin: float = 0.01
+    n_resamples: int = 1000
+    seed: int = 42
+    confidence: float = 0.95
+
+    @classmethod
+    def of(cls, settings: RunSettings, data: EvalData, id_rank: np.ndarray) -> ReindexSetup:
+        """From the run's settings: ``compare.*``, the primary-metric gate, ``index``, ``k``."""
+        s = settings
+        return cls(
+            data=data,
+            cache=s.cache,
+            spec=s.index,
+            id_rank=id_rank,
+            metric=s.gates.metric,
+            k=int(s.k),
+            fraction=s.reindex.fraction,
+            margin=s.gates.primary_metric.margin,
+            n_resamples=s.compare.bootstrap,
+            seed=s.compare.seed,
+            confidence=s.compare.confidence,
+        )
+
+    def search(self, index: Searcher, queries: np.ndarray, query_ids: list[str]) -> Ranking:
+        """The top-``k`` of ``queries`` on ``index`` (evalkit's replay and tie-break)."""
+        ids = self.data.catalog.ids
+        batch = self.spec.search_batch
+        return replay(index, queries, query_ids, ids, self.k, batch, id_rank=self.id_rank)
+
+
 @dataclass
 class ReindexPass:
-    """What the main pass contributes to the re-index analysis (module docstring)."""
+    """The stage's state over the main pass: the sampled queries of every version and the cross
+    rankings searched while each catalog was resident (module docstring)."""
 
+    setup: ReindexSetup
     baseline: str
     candidates: tuple[str, ...]
     rows: np.ndarray  # sampled query rows (ascending)
     query_ids: list[str]  # their ids
-    qrels: Mapping[str, Mapping[str, int]]
-    metric: str
-    k: int
-    batch: int
     queries: dict[str, np.ndarray] = field(default_factory=dict)  # sampled query vectors
-    # (queries of, catalog of) -> the sampled queries' top-k (scored after the pass: k ids and
-    # scores per sampled query, small)
-    rankings: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # (queries of, catalog of) -> the sampled queries' top-k (scored after the pass)
+    rankings: dict[tuple[str, str], Ranking] = field(default_factory=dict)
     seconds: float = 0.0
+
+    @property
+    def qrels(self) -> Mapping[str, Mapping[str, int]]:
+        judgments = self.setup.data.judgments
+        return judgments.qrels if judgments is not None else {}
 
     def partners(self, name: str) -> list[str]:
         """The versions whose queries are searched on ``name``'s catalog."""
@@ -95,46 +146,55 @@ class ReindexPass:
         if name not in self.queries:
             self.queries[name] = np.ascontiguousarray(vectors[self.rows], dtype=np.float32)
 
-    def on_catalog(
-        self, name: str, index: Any, dim: int, item_ids: list[str], id_rank: np.ndarray
-    ) -> None:
-        """Search the partners' sampled queries of dimension ``dim`` on ``name``'s index (their
-        rankings are scored after the pass, by :func:`analyse_candidate`)."""
+    def candidate_queries(self, versions: Sequence[ModelVersion]) -> dict[str, EmbeddingResult]:
+        """The candidates' query vectors, read before the baseline's catalog is resident (its
+        announcement searches them); each is handed to its version's own search unchanged."""
+        out = {}
+        for version in versions:
+            if version.name in self.candidates:
+                out[version.name] = query_vectors(version, self.setup.data, self.setup.cache)
+                self.add_queries(version.name, out[version.name].vectors)
+        return out
+
+    def on_resident(self, resident: ResidentCatalog) -> None:
+        """Search the partners' sampled queries of the resident catalog's dimension through its
+        ``search`` handle (the rankings are scored after the pass, :func:`analyse_candidate`)."""
+        name = resident.version
+        self.add_queries(name, resident.queries)
         t0 = time.perf_counter()
         for other in self.partners(name):
             q = self.queries.get(other)
-            if q is None or q.shape[1] != dim or (other, name) in self.rankings:
+            if q is None or q.shape[1] != resident.dim or (other, name) in self.rankings:
                 continue
-            self.rankings[other, name] = replay(
-                index, q, self.query_ids, item_ids, self.k, self.batch, id_rank=id_rank
-            )
+            self.rankings[other, name] = self.setup.search(resident.index, q, self.query_ids)
         self.seconds += time.perf_counter() - t0
 
 
-def start_pass(
-    data: EvalData,
-    names: list[str],
-    size: int | None,
-    k: int,
-    metric: str,
-    spec: IndexSpec,
-    seed: int,
-) -> ReindexPass:
+def start_pass(setup: ReindexSetup, names: Sequence[str], size: int | None) -> ReindexPass:
     """The pass for baseline ``names[0]`` and candidates ``names[1:]``: the query sample is
-    :func:`~evalkit.compare.reindex_analysis.sample_rows` of ``size`` (``compare.reindex_queries``; None:
-    every query) seeded by ``seed`` (``compare.seed``)."""
+    :func:`~evalkit.compare.reindex_analysis.sample_rows` of ``size`` (``compare.reindex_queries``;
+    None: every query) seeded by ``setup.seed`` (``compare.seed``)."""
+    data = setup.data
     qrels = data.judgments.qrels if data.judgments is not None else {}
-    rows = sample_rows(data.queries.ids, qrels, size, seed)
-    return ReindexPass(
-        baseline=names[0],
-        candidates=tuple(names[1:]),
-        rows=rows,
-        query_ids=[data.queries.ids[i] for i in rows],
-        qrels=qrels,
-        metric=metric,
-        k=int(k),
-        batch=spec.search_batch,
-    )
+    rows = sample_rows(data.queries.ids, qrels, size, setup.seed)
+    query_ids = [data.queries.ids[i] for i in rows]
+    return ReindexPass(setup, names[0], tuple(names[1:]), rows, query_ids)
+
+
+def plan_pass(
+    setup: ReindexSetup,
+    versions: Sequence[ModelVersion],
+    reindex: ReindexSettings,
+    logged_baseline: bool,
+) -> ReindexPass | None:
+    """The re-index analysis's share of the main pass, or None when it does not run
+    (``compare.reindex=false``, one version, a logged baseline, no cache)."""
+    if len(versions) < 2 or logged_baseline or not reindex.enabled:
+        return None
+    if not setup.cache.enabled and not all(v.brings_vectors for v in versions):
+        log.warning("compare.reindex needs the embedding cache (cache.enabled=true): skipped")
+        return None
+    return start_pass(setup, [v.name for v in versions], reindex.queries)
 
 
 def query_vectors(version: ModelVersion, data: EvalData, cache: CacheSettings) -> EmbeddingResult:
@@ -172,98 +232,132 @@ def mixed_catalog(
     return out
 
 
-def analyse_candidate(
-    rpass: ReindexPass,
-    baseline: ModelVersion,
-    candidate: ModelVersion,
-    known: Mapping[str, Mapping[str, float]],
-    data: EvalData,
-    cache: CacheSettings,
-    spec: IndexSpec,
-    id_rank: np.ndarray,
-    *,
-    fraction: float,
-    margin: float,
-    n_resamples: int,
-    seed: int,
-    confidence: float,
-    main: Mapping[str, Ranking | None] | None = None,
-) -> ReindexAnalysis:
-    """Every state of ``candidate`` vs the baseline (equal dimensions) on the sampled queries:
-    the cross states from the pass (scored here when the pass could not), then the mixed states.
+@dataclass(frozen=True)
+class CandidatePair:
+    """The baseline and one candidate of equal dimension, with their main evaluations."""
 
-    ``main``: the main evaluation's rankings (``"baseline"``, ``"candidate"``).  With exact
-    search they and the cross rankings give the mixed states (:func:`mixed_rankings`); only the
-    queries they cannot settle are searched on the mixed catalog, built once and freed."""
+    baseline: ModelVersion
+    candidate: ModelVersion
+    baseline_result: VersionResult
+    candidate_result: VersionResult
+
+    def known(self, metric: str) -> dict[str, Mapping[str, float]]:
+        """The main evaluations' per-query ``metric`` (every query)."""
+        return {
+            "baseline": self.baseline_result.per_query[metric],
+            "candidate": self.candidate_result.per_query[metric],
+        }
+
+
+def analyse_candidate(rpass: ReindexPass, pair: CandidatePair) -> ReindexAnalysis:
+    """Every state of ``pair.candidate`` vs the baseline on the sampled queries: the cross
+    states from the pass (searched here when no announcement gave them), then the mixed states,
+    merged from the main and cross rankings (:func:`mixed_rankings`) where exact, the rest
+    searched on the mixed catalog (:func:`search_unsettled`)."""
     t0 = time.perf_counter()
-    qids = rpass.query_ids
-    item_ids = list(data.catalog.ids)
-    for v in (baseline, candidate):
-        if v.name not in rpass.queries:  # engine=ray: read back from the cache
-            rpass.add_queries(v.name, query_vectors(v, data, cache).vectors)
-    a_q, b_q = rpass.queries[baseline.name], rpass.queries[candidate.name]
-
-    def cross(queries_of: Any, catalog_of: Any, q: np.ndarray) -> Ranking:
-        ranking = rpass.rankings.pop((queries_of.name, catalog_of.name), None)
-        if ranking is not None:
-            return ranking
-        # not searched in the pass (engine=ray): the catalog once more, alone
-        docs = catalog_vectors(catalog_of, data, cache).vectors
-        index = catalog_index(docs, spec)
-        got = replay(index, q, qids, item_ids, rpass.k, spec.search_batch, id_rank=id_rank)
-        del index, docs
-        gc.collect()
-        return got
-
-    b_on_a = cross(candidate, baseline, b_q)
-    a_on_b = cross(baseline, candidate, a_q)
-    mask = mixed_rows(len(item_ids), fraction, seed)
-    main = main or {}
-    mixed_a, mixed_b = mixed_rankings(
-        rpass, main.get("baseline"), main.get("candidate"), a_on_b, b_on_a, mask, id_rank, spec
-    )
-    n_searched = int((~mixed_a.settled).sum() + (~mixed_b.settled).sum())
-    if n_searched:
-        mixed = mixed_catalog(baseline, candidate, data, cache, mask)
-        index = catalog_index(mixed, spec)
-        for state, q in ((mixed_a, a_q), (mixed_b, b_q)):
-            todo = np.flatnonzero(~state.settled)
-            if len(todo):
-                got = replay(
-                    index, q[todo], [qids[i] for i in todo], item_ids, rpass.k,
-                    spec.search_batch, id_rank=id_rank,
-                )  # fmt: skip
-                state.fill(todo, got)
-        del index, mixed
-        gc.collect()
+    setup = rpass.setup
+    a_q, b_q = sampled_queries(rpass, pair)
+    b_on_a = cross_ranking(rpass, pair.candidate, pair.baseline, b_q)
+    a_on_b = cross_ranking(rpass, pair.baseline, pair.candidate, a_q)
+    mask = mixed_rows(len(setup.data.catalog), setup.fraction, setup.seed)
+    main = (pair.baseline_result.ranking, pair.candidate_result.ranking)
+    mixed_a, mixed_b = mixed_rankings(rpass, main, a_on_b, b_on_a, mask)
+    n_searched = search_unsettled(rpass, pair, mask, ((mixed_a, a_q), (mixed_b, b_q)))
     log.info(
         "re-index %s: mixed states of %d sampled queries merged from the pass's rankings, "
         "%d searched on the mixed catalog",
-        candidate.name,
-        len(qids),
+        pair.candidate.name,
+        len(rpass.query_ids),
         n_searched,
     )
-    # the states in the order of the in-memory analysis (the report lists them so)
-    score_of = lambda ranking: per_query_of(ranking, rpass.qrels, rpass.metric)  # noqa: E731
-    per: dict[str, Mapping[str, float]] = {}
-    per[B_ON_A] = score_of(b_on_a)
-    per["baseline"] = restrict(known["baseline"], qids)
-    per[A_ON_B] = score_of(a_on_b)
-    per["candidate"] = restrict(known["candidate"], qids)
-    per[mixed_state(fraction, "baseline")] = score_of(mixed_a.ranking(qids, item_ids))
-    per[mixed_state(fraction, "candidate")] = score_of(mixed_b.ranking(qids, item_ids))
+    per = state_scores(rpass, pair.known(setup.metric), b_on_a, a_on_b, (mixed_a, mixed_b))
     rpass.seconds += time.perf_counter() - t0
     return decide_states(
         per,
-        rpass.metric,
+        setup.metric,
         int(a_q.shape[1]),
-        fraction,
-        margin,
-        (baseline.name, candidate.name),
-        n_resamples,
-        seed,
-        confidence,
+        setup.fraction,
+        setup.margin,
+        (pair.baseline.name, pair.candidate.name),
+        setup.n_resamples,
+        setup.seed,
+        setup.confidence,
     )
+
+
+def sampled_queries(rpass: ReindexPass, pair: CandidatePair) -> tuple[np.ndarray, np.ndarray]:
+    """The baseline's and the candidate's sampled query vectors (read from the store when no
+    announcement brought them)."""
+    setup = rpass.setup
+    for v in (pair.baseline, pair.candidate):
+        if v.name not in rpass.queries:
+            rpass.add_queries(v.name, query_vectors(v, setup.data, setup.cache).vectors)
+    return rpass.queries[pair.baseline.name], rpass.queries[pair.candidate.name]
+
+
+def cross_ranking(
+    rpass: ReindexPass, queries_of: ModelVersion, catalog_of: ModelVersion, q: np.ndarray
+) -> Ranking:
+    """``queries_of``'s sampled queries ``q`` on ``catalog_of``'s catalog: the pass's ranking,
+    or (no announcement gave it) a search of that catalog read from the store, alone."""
+    ranking = rpass.rankings.pop((queries_of.name, catalog_of.name), None)
+    if ranking is not None:
+        return ranking
+    setup = rpass.setup
+    docs = catalog_vectors(catalog_of, setup.data, setup.cache).vectors
+    index = catalog_index(docs, setup.spec)
+    got = setup.search(index, q, rpass.query_ids)
+    del index, docs
+    gc.collect()
+    return got
+
+
+def search_unsettled(
+    rpass: ReindexPass,
+    pair: CandidatePair,
+    mask: np.ndarray,
+    states: Sequence[tuple[MixedState, np.ndarray]],
+) -> int:
+    """Search the queries no merge settled on the mixed catalog (built once, freed); fills
+    ``states`` (each with its sampled query vectors) and returns how many were searched."""
+    n_searched = int(sum((~state.settled).sum() for state, _ in states))
+    if not n_searched:
+        return 0
+    setup, qids = rpass.setup, rpass.query_ids
+    mixed = mixed_catalog(pair.baseline, pair.candidate, setup.data, setup.cache, mask)
+    index = catalog_index(mixed, setup.spec)
+    for state, q in states:
+        todo = np.flatnonzero(~state.settled)
+        if len(todo):
+            state.fill(todo, setup.search(index, q[todo], [qids[i] for i in todo]))
+    del index, mixed
+    gc.collect()
+    return n_searched
+
+
+def state_scores(
+    rpass: ReindexPass,
+    known: Mapping[str, Mapping[str, float]],
+    b_on_a: Ranking,
+    a_on_b: Ranking,
+    mixed: tuple[MixedState, MixedState],
+) -> dict[str, Mapping[str, float]]:
+    """Per-query primary metric of every state, in the order of the in-memory analysis (the
+    report lists them so); ``baseline`` / ``candidate`` are the main evaluations' on the sample."""
+    setup, qids = rpass.setup, rpass.query_ids
+    item_ids = list(setup.data.catalog.ids)
+
+    def score_of(ranking: Ranking) -> dict[str, float]:
+        return per_query_of(ranking, rpass.qrels, setup.metric)
+
+    return {
+        B_ON_A: score_of(b_on_a),
+        "baseline": restrict(known["baseline"], qids),
+        A_ON_B: score_of(a_on_b),
+        "candidate": restrict(known["candidate"], qids),
+        mixed_state(setup.fraction, "baseline"): score_of(mixed[0].ranking(qids, item_ids)),
+        mixed_state(setup.fraction, "candidate"): score_of(mixed[1].ranking(qids, item_ids)),
+    }
 
 
 @dataclass
@@ -298,38 +392,44 @@ class MixedState:
 
 def mixed_rankings(
     rpass: ReindexPass,
-    baseline_main: Ranking | None,
-    candidate_main: Ranking | None,
+    main: tuple[Ranking | None, Ranking | None],
     a_on_b: Ranking,
     b_on_a: Ranking,
     mask: np.ndarray,
-    id_rank: np.ndarray,
-    spec: IndexSpec,
 ) -> tuple[MixedState, MixedState]:
     """Both query sets' top-k on the mixed catalog (baseline's rows, the candidate's where
     ``mask``), merged (:func:`~evalkit.retrieve.merge.merge_disjoint`) from rankings the pass
-    has: A's queries from A-on-A (the main search) and A-on-B, B's from B-on-A and B-on-B.  A
-    query is settled when the merge is exact to the metric's cut-off; with approximate search
-    (or no main ranking) none is."""
-    n, k = len(rpass.query_ids), rpass.k
-    if not spec.exact or baseline_main is None or candidate_main is None:
+    has: A's queries from A-on-A (``main[0]``, the main search) and A-on-B, B's from B-on-A and
+    B-on-B (``main[1]``).  A query is settled when the merge is exact to the metric's cut-off;
+    with approximate search (or no main ranking) none is."""
+    setup = rpass.setup
+    n, k = len(rpass.query_ids), setup.k
+    baseline_main, candidate_main = main
+    if not setup.spec.exact or baseline_main is None or candidate_main is None:
         return MixedState.unsettled(n, k), MixedState.unsettled(n, k)
-    need = min(metric_cutoff(rpass.metric, k), k)
-    n_items = len(mask)
-    out = []
-    for first, second in ((baseline_main, a_on_b), (b_on_a, candidate_main)):
-        s1, r1 = _rows_of(first, rpass.query_ids)
-        s2, r2 = _rows_of(second, rpass.query_ids)
-        if r1.shape != r2.shape:  # different depths: nothing to merge
-            out.append(MixedState.unsettled(n, k))
-            continue
-        m = merge_disjoint(s1, r1, s2, r2, from_second=mask, id_rank=id_rank, n_items=n_items)
-        settled = m.exact >= min(need, r1.shape[1])
-        rows = np.full((n, k), -1, dtype=np.int64)
-        scores = np.zeros((n, k), dtype=np.float32)
-        rows[:, : m.rows.shape[1]], scores[:, : m.rows.shape[1]] = m.rows, m.scores
-        out.append(MixedState(rows, scores, settled))
-    return out[0], out[1]
+    need = min(metric_cutoff(setup.metric, k), k)
+    first = merged_state(rpass, baseline_main, a_on_b, mask, need)
+    second = merged_state(rpass, b_on_a, candidate_main, mask, need)
+    return first, second
+
+
+def merged_state(
+    rpass: ReindexPass, first: Ranking, second: Ranking, mask: np.ndarray, need: int
+) -> MixedState:
+    """One query set's merge: ``first`` on the baseline's rows, ``second`` on the candidate's
+    (``mask``); a query is settled when exact to ``need`` ranks (different depths: none)."""
+    n, k = len(rpass.query_ids), rpass.setup.k
+    s1, r1 = _rows_of(first, rpass.query_ids)
+    s2, r2 = _rows_of(second, rpass.query_ids)
+    if r1.shape != r2.shape:  # different depths: nothing to merge
+        return MixedState.unsettled(n, k)
+    id_rank = rpass.setup.id_rank
+    m = merge_disjoint(s1, r1, s2, r2, from_second=mask, id_rank=id_rank, n_items=len(mask))
+    settled = m.exact >= min(need, r1.shape[1])
+    rows = np.full((n, k), -1, dtype=np.int64)
+    scores = np.zeros((n, k), dtype=np.float32)
+    rows[:, : m.rows.shape[1]], scores[:, : m.rows.shape[1]] = m.rows, m.scores
+    return MixedState(rows, scores, settled)
 
 
 def _rows_of(ranking: Ranking, query_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -340,77 +440,51 @@ def _rows_of(ranking: Ranking, query_ids: list[str]) -> tuple[np.ndarray, np.nda
     return ranking.scores[at], ranking.indices[at]
 
 
-def plan_pass(
-    data: EvalData,
-    versions: Sequence[ModelVersion],
-    reindex: ReindexSettings,
-    cache: CacheSettings,
-    k: int,
-    metric: str,
-    spec: IndexSpec,
-    seed: int,
-    logged_baseline: bool,
-) -> ReindexPass | None:
-    """The re-index analysis's share of the main pass, or None when it does not run
-    (``compare.reindex=false``, one version, a logged baseline, no cache)."""
-    if len(versions) < 2 or logged_baseline or not reindex.enabled:
-        return None
-    if not cache.enabled and not all(v.brings_vectors for v in versions):
-        log.warning("compare.reindex needs the embedding cache (cache.enabled=true): skipped")
-        return None
-    return start_pass(data, [v.name for v in versions], reindex.queries, k, metric, spec, seed)
+@dataclass(frozen=True)
+class ReindexInputs:
+    """What :func:`reindex_analyses` reads after the main pass: the pass (None: the analysis
+    does not run) and every evaluated version with its result, baseline first."""
+
+    rpass: ReindexPass | None
+    versions: Sequence[ModelVersion]
+    results: Sequence[VersionResult]
 
 
-def reindex_analyses(
-    rpass: ReindexPass | None,
-    versions: Sequence[ModelVersion],
-    results: Sequence[VersionResult],
-    data: EvalData,
-    cache: CacheSettings,
-    spec: IndexSpec,
-    id_rank: np.ndarray,
-    *,
-    fraction: float,
-    margin: float,
-    n_resamples: int,
-    seed: int,
-    confidence: float,
-) -> dict[str, ReindexAnalysis]:
-    """Re-index or not (:mod:`evalkit.compare.reindex_analysis`) for every candidate, on the pass's query
-    sample (``compare.reindex_queries``): the cross states were scored in the main pass; the
-    half-migrated catalog is built here once per candidate and freed (:func:`analyse_candidate`)."""
+def reindex_analyses(inputs: ReindexInputs) -> dict[str, ReindexAnalysis]:
+    """Re-index or not (:mod:`evalkit.compare.reindex_analysis`) for every candidate, on the
+    pass's query sample (``compare.reindex_queries``): the cross states were searched in the
+    main pass; the half-migrated catalog is built here once per candidate and freed
+    (:func:`analyse_candidate`)."""
+    rpass = inputs.rpass
     if rpass is None:
         return {}
-    (base_v, *cand_v), (base_r, *cand_r) = versions, results
-    metric = rpass.metric
-    boot = {"n_resamples": n_resamples, "seed": seed, "confidence": confidence}
+    (base_v, *cand_v), (base_r, *cand_r) = inputs.versions, inputs.results
     out = {}
     for v, r in zip(cand_v, cand_r):
-        known = {"baseline": base_r.per_query[metric], "candidate": r.per_query[metric]}
-        da, db = int(base_r.extra.get("dim", 0)), int(r.extra.get("dim", 0))
-        if da != db:  # the two main evaluations' values: every query, nothing to search
-            out[v.name] = dims_differ(da, db, metric, known, **boot)
-            continue
-        if "catalog_parts" in base_r.extra or "catalog_parts" in r.extra:
-            # engine=ray streamed a precomputed catalog: it is never loaded on the driver whole
-            log.info(
-                "re-index %s: not analysed (catalog streamed on Ray, never on the driver)", v.name
-            )
-            continue
-        out[v.name] = analyse_candidate(
-            rpass,
-            base_v,
-            v,
-            known,
-            data,
-            cache,
-            spec,
-            id_rank,
-            fraction=fraction,
-            margin=margin,
-            main={"baseline": base_r.ranking, "candidate": r.ranking},
-            **boot,
-        )
-        log.info("re-index %s: %s", v.name, out[v.name].action)
+        analysis = analyse_one(rpass, CandidatePair(base_v, v, base_r, r))
+        if analysis is not None:
+            out[v.name] = analysis
     log.info("re-index analysis on %d sampled queries: %.1f s", len(rpass.query_ids), rpass.seconds)
     return out
+
+
+def analyse_one(rpass: ReindexPass, pair: CandidatePair) -> ReindexAnalysis | None:
+    """One candidate's analysis: dimensions differ (the main evaluations' values, nothing to
+    search), a catalog streamed on Ray (None: never whole on the driver), or every state."""
+    setup = rpass.setup
+    base_r, r = pair.baseline_result, pair.candidate_result
+    da, db = int(base_r.extra.get("dim", 0)), int(r.extra.get("dim", 0))
+    if da != db:
+        boot = {"n_resamples": setup.n_resamples, "seed": setup.seed}
+        return dims_differ(
+            da, db, setup.metric, pair.known(setup.metric), **boot, confidence=setup.confidence
+        )
+    if "catalog_parts" in base_r.extra or "catalog_parts" in r.extra:
+        log.info(
+            "re-index %s: not analysed (catalog streamed on Ray, never on the driver)",
+            pair.candidate.name,
+        )
+        return None
+    analysis = analyse_candidate(rpass, pair)
+    log.info("re-index %s: %s", pair.candidate.name, analysis.action)
+    return analysis

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from evalkit.compare.worklist import metric_cutoff
 from evalkit.data.schema import EvalData
 from evalkit.embed.chunking import input_limit_tokens, long_text_warning
-from evalkit.embed.model_version import ModelVersion
+from evalkit.embed.model_version import EmbeddingResult, ModelVersion
 from evalkit.engine.interface import Engine, SearchJob
 from evalkit.metrics.ir import score
 from evalkit.metrics.judged_only import judged_only_name, judged_only_scores, unjudged_share
@@ -103,14 +104,7 @@ def evaluate_version(
         coverage, judged_only = judgment_coverage(ranking, qrels, primary, scores.scored_query_ids)
         stats.update(coverage)
 
-    # Latency of the query requests made now (none on a warm rerun; with engine=ray, the Ray
-    # workers').  The run replaces it with the latency probe's before the comparison.
-    q_seconds = queries.wall_s
-    latencies = np.asarray(queries.latencies_s, dtype=np.float64)
-    throughput = len(data.queries) / q_seconds if queries.n_requests and q_seconds > 0 else None
-    if remote.get("query") is not None and remote["query"].n_requests:
-        latencies = np.asarray(remote["query"].latencies_s, dtype=np.float64)
-        throughput = None  # one Ray execution embeds queries and documents together
+    latencies, throughput = query_latency(queries, remote, len(data.queries))
     result = VersionResult(
         name=version.name,
         params=version.params(),
@@ -129,6 +123,22 @@ def evaluate_version(
         judged_only=judged_only,
     )
     return result, stats
+
+
+def query_latency(
+    queries: EmbeddingResult, remote: Mapping[str, Any], n_queries: int
+) -> tuple[np.ndarray, float | None]:
+    """Latency (seconds per request) and throughput (texts/s, None: not measured) of the query
+    requests made now: none on a warm rerun; with ``engine=ray``, the Ray workers' (one Ray
+    execution embeds queries and documents together: no throughput).  The run replaces them with
+    the latency probe's before the comparison."""
+    q_seconds = queries.wall_s
+    latencies = np.asarray(queries.latencies_s, dtype=np.float64)
+    throughput = n_queries / q_seconds if queries.n_requests and q_seconds > 0 else None
+    if remote.get("query") is not None and remote["query"].n_requests:
+        latencies = np.asarray(remote["query"].latencies_s, dtype=np.float64)
+        throughput = None
+    return latencies, throughput
 
 
 def judgment_coverage(

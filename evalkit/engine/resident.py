@@ -1,0 +1,89 @@
+""" "Version V's catalog is resident": what an engine may announce while a catalog is loaded.
+
+While :meth:`~evalkit.engine.interface.Engine.search` holds a version's catalog, an engine
+announces it to the run's :class:`ResidentListeners` (``SearchJob.listeners``) as a
+:class:`ResidentCatalog`: the version, its query vectors, and a handle that searches the loaded
+catalog (any :class:`~evalkit.retrieve.searcher.Searcher`: ``ntotal``, ``search(x, k)``).  The
+listeners are a plain callback list owned by the run; an engine that announces nothing still
+works (a listener then gets nothing from it).  Stages that want a catalog while it is loaded
+(:class:`~evalkit.run.reindex_stage.ReindexPass`) subscribe; the engine knows nothing of them.
+
+>>> seen = []
+>>> listeners = ResidentListeners()
+>>> listeners.subscribe(lambda resident: seen.append((resident.version, resident.dim)))
+>>> x = np.eye(3, dtype="float32")
+>>> listeners.announce(ResidentCatalog("v1", 3, x, ArrayFlatIP(x)))
+>>> seen
+[('v1', 3)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from evalkit.index.faiss_index import ArrayFlatIP, IndexSpec, build_index
+from evalkit.retrieve.searcher import Searcher
+
+
+@dataclass(frozen=True)
+class ResidentCatalog:
+    """One version's catalog, loaded: ``index`` searches it (rows are catalog rows), ``dim`` is
+    its vectors' dimension, ``queries`` the version's query vectors (every query, data order)."""
+
+    version: str
+    dim: int
+    queries: np.ndarray
+    index: Searcher
+
+
+Listener = Callable[[ResidentCatalog], None]
+
+
+@dataclass
+class ResidentListeners:
+    """The callbacks told when a catalog is resident, in subscription order."""
+
+    listeners: list[Listener] = field(default_factory=list)
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener`` with every :class:`ResidentCatalog` announced from now on."""
+        self.listeners.append(listener)
+
+    def announce(self, resident: ResidentCatalog) -> None:
+        """Tell every listener that ``resident`` is loaded (synchronously: the catalog stays
+        loaded until the last listener returns)."""
+        for listener in self.listeners:
+            listener(resident)
+
+
+class BuiltOnSearch:
+    """A :class:`~evalkit.retrieve.searcher.Searcher` over a loaded matrix whose index is built
+    on the first search only (nothing is built when nobody searches): exact flat fp32 searches
+    the matrix itself (:class:`~evalkit.index.faiss_index.ArrayFlatIP`), any other ``spec``
+    :func:`~evalkit.index.faiss_index.build_index`.
+
+    >>> x = np.eye(3, dtype="float32")
+    >>> index = BuiltOnSearch(x, IndexSpec())
+    >>> index.ntotal, index.search(x[:1], 2)[1].tolist()
+    (3, [[0, 1]])
+    """
+
+    def __init__(self, vectors: np.ndarray, spec: IndexSpec) -> None:
+        self.vectors = vectors
+        self.spec = spec
+        self.ntotal = int(vectors.shape[0])
+        self._index: Searcher | None = None
+
+    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._index is None:
+            self._index = _index_of(self.vectors, self.spec)
+        return self._index.search(x, k)
+
+
+def _index_of(vectors: np.ndarray, spec: IndexSpec) -> Searcher:
+    if spec.kind == "flat" and spec.precision == "fp32":
+        return ArrayFlatIP(vectors, spec.threads)
+    return build_index(vectors, spec)
