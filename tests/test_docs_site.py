@@ -16,7 +16,6 @@ import re
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -27,7 +26,9 @@ RAY_LAUNCHER = importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is n
 
 
 def test_site_builds_strict(tmp_path):
-    pytest.importorskip("mkdocs", reason='mkdocs-material is in the test extra: pip install -e ".[test]"')
+    pytest.importorskip(
+        "mkdocs", reason='mkdocs-material is in the test extra: pip install -e ".[test]"'
+    )
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(REPO)}
     site = tmp_path / "site"
     proc = subprocess.run(
@@ -139,7 +140,9 @@ def logged_names(path: str) -> set[str]:
 def _documented(name: str, tokens: set[str]) -> bool:
     """``delta_{}`` is documented by a code span ``delta_<metric>`` or ``delta_ndcg_at_10``."""
     parts = re.split(r"(\{\})", name)
-    rx = re.compile("".join("(?:<[^>]+>|[a-z0-9_.]+)" if p == "{}" else re.escape(p) for p in parts))
+    rx = re.compile(
+        "".join("(?:<[^>]+>|[a-z0-9_.]+)" if p == "{}" else re.escape(p) for p in parts)
+    )
     return any(rx.fullmatch(t) for t in tokens)
 
 

@@ -24,7 +24,9 @@ from mkdocs.structure.files import File, Files
 log = logging.getLogger("mkdocs.hooks.evalkit_reference")
 
 REPO = Path(__file__).resolve().parents[2]
-FIGURES = {"assets/frontier_cranfield_memory.png": "benchmarks/figures/frontier_cranfield_memory.png"}
+FIGURES = {
+    "assets/frontier_cranfield_memory.png": "benchmarks/figures/frontier_cranfield_memory.png"
+}
 
 
 def _import_evalkit() -> None:
