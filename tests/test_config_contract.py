@@ -1,4 +1,5 @@
-"""The documented command-line overrides compose and build exactly as README.md writes them.
+"""The documented command-line overrides compose and build exactly as the docs write them
+(README.md and docs/; tests/test_docs_site.py checks every command line the docs show).
 
 These names are contracts users' scripts rely on; composing them (no evaluation run) catches a
 renamed key or group immediately.
@@ -11,6 +12,8 @@ from hydra import compose, initialize_config_dir
 
 from evalkit.cli import CONF_DIR
 from evalkit.instantiate import build
+
+from .cli import REPO
 
 DOCUMENTED = [
     [
@@ -62,6 +65,18 @@ def test_documented_overrides_compose(overrides):
     cfg = _compose(overrides)
     for key in ("task", "k", "metrics", "primary_metric", "cache", "compare", "gates", "checks"):
         assert key in cfg
+
+
+@pytest.mark.parametrize("overrides", DOCUMENTED, ids=lambda o: " ".join(o)[:60])
+def test_documented_overrides_are_in_the_docs(overrides):
+    """Each key (or group choice) above is written out in README.md or a docs/ page."""
+    text = "\n".join(
+        p.read_text(encoding="utf-8") for p in [REPO / "README.md", *(REPO / "docs").rglob("*.md")]
+    )
+    for override in overrides:
+        key, _, value = override.partition("=")
+        shown = override if "." not in key and key not in ("task",) else key
+        assert shown in text, f"{override!r}: {shown!r} is not in README.md or docs/"
 
 
 def test_defaults_are_the_demo_ab_with_embedded_stores():

@@ -9,7 +9,7 @@
   metrics incl. ``embed_retries`` / ``embed_failed_requests``, dataset inputs, artifacts) in a
   live store.
 - The tracking server dies after one version's child run finished, comes back, and ``task=log``
-  logs the run into it: the failed attempt's parent ends FAILED (README), and every run of that
+  logs the run into it: the failed attempt's parent ends FAILED (docs/how-to/mlflow.md), and every run of that
   attempt (also the finished child) is tagged ``evalkit.attempt=failed`` / ``evalkit.logged_as``.
 - A server reached by a host name its DNS-rebinding guard does not allow (403 Invalid Host
   header): one line naming the cause and ``--allowed-hosts``, not credentials.
@@ -435,7 +435,7 @@ def test_server_back_after_dying_gets_the_failed_attempt_marked_by_task_log(tmp_
     finally:
         server.stop()
     parent, child = runs[old_parent], runs[old_child]
-    assert parent.info.status == "FAILED"  # as README says; not KILLED
+    assert parent.info.status == "FAILED"  # as docs/how-to/mlflow.md says; not KILLED
     assert child.info.status == "FINISHED"  # it did finish, but belongs to the failed attempt
     for run in (parent, child):
         assert run.data.tags["evalkit.attempt"] == "failed"

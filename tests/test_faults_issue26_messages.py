@@ -272,7 +272,7 @@ def test_empty_title_in_a_catalog_without_text_has_a_readable_hint(tmp_path):
 def test_tracking_dying_mid_run_keeps_exit_4_for_inconclusive(
     tmp_path, shared_data, shared_cache, mlflow_server
 ):
-    """README: a store failing mid-run exits 1 only for PASS / WARN; ADI is INCONCLUSIVE (4)."""
+    """docs/how-to/mlflow.md: a store failing mid-run exits 1 only for PASS / WARN; ADI is INCONCLUSIVE (4)."""
 
     server, _ = mlflow_server
     port = int(server.uri.rsplit(":", 1)[1])

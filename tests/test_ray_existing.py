@@ -146,7 +146,7 @@ def test_native_ray_lines_are_kept_off_stderr_and_the_rest_passes(tmp_path):
 def test_ray_launcher_sweep_on_its_own_local_ray_writes_job_output_to_files(
     stale_address_file, tmp_path
 ):
-    """README's local Ray-launcher sweep, with a stale address file present."""
+    """docs/how-to/ray.md's local Ray-launcher sweep, with a stale address file present."""
     with FaultServer(dim=16) as srv:
         base_url = srv.base_url
         sweep = tmp_path / "sweep"

@@ -287,11 +287,12 @@ def test_task_runs_lists_last_evaluations(tmp_path):
     assert "no MLflow store there yet" in proc.stderr
 
 
-def test_readme_python_snippet_works_from_the_repo_root(tmp_path):
-    """README's search_runs snippet, pasted into a Python started where mlruns/ is."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    start = readme.index("In Python, set the tracking URI first")
-    block = readme[start:].split("```python\n", 1)[1].split("```", 1)[0]
+def test_docs_python_snippet_works_from_the_repo_root(tmp_path):
+    """The docs' search_runs snippet (docs/how-to/mlflow.md), pasted into a Python started where
+    mlruns/ is."""
+    page = (REPO / "docs" / "how-to" / "mlflow.md").read_text(encoding="utf-8")
+    start = page.index("In Python, set the tracking URI first")
+    block = page[start:].split("```python\n", 1)[1].split("```", 1)[0]
     t = Tracker(f"sqlite:///{tmp_path}/mlruns/mlflow.db", "evalkit")
     parent = t.start_parent("adi: use_m3 vs e5_small")
     t.log_metrics(parent, {"delta_ndcg_at_10": -0.25})
