@@ -24,6 +24,7 @@ Usage::
     python benchmarks/bench_online.py                          # 100M impressions in /tmp
     python benchmarks/bench_online.py --impressions 10000000 --only full global
     python benchmarks/bench_online.py --dir /tmp/online-read/bench --threads 2
+    python benchmarks/bench_online.py --plain-strings --only full   # strings as Spark writes them
 
 Prints impressions/s, wall time and peak RSS per step; the goal (idle, 2 cores) is <= 2 GB peak
 RSS and >= 10M impressions/s through the whole aggregation.
@@ -59,13 +60,20 @@ def _query_texts(n: int) -> list[str]:
     return [" ".join(f"w{i}_{t}" for t in range(k)) for i, k in enumerate(lengths)]
 
 
-def generate(folder: Path, impressions: int, seed: int = 0) -> Path:
-    """Write the seeded log into ``folder`` (reused when ``_params.json`` matches)."""
+def generate(folder: Path, impressions: int, seed: int = 0, plain: bool = False) -> Path:
+    """Write the seeded log into ``folder`` (reused when ``_params.json`` matches).  ``plain``:
+    the string columns as plain strings and no Arrow schema in the footer, as JVM writers (Spark,
+    Flink) leave them; else Arrow dictionaries."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     folder.mkdir(parents=True, exist_ok=True)
-    params = {"impressions": impressions, "seed": seed, "format": 1}
+    params = {
+        "impressions": impressions,
+        "seed": seed,
+        "format": 1,
+        **({"plain": 1} if plain else {}),
+    }
     marker = folder / "_params.json"
     if marker.exists() and json.loads(marker.read_text()) == params:
         return folder
@@ -110,7 +118,17 @@ def generate(folder: Path, impressions: int, seed: int = 0) -> Path:
                 "timestamp": pa.array(rep(ts), pa.timestamp("ms", tz="UTC")),
             }
         )
-        pq.write_table(table, folder / f"part-{part:05d}.parquet", row_group_size=1_000_000)
+        if plain:
+            table = pa.table(
+                {n: (c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c)
+                 for n, c in zip(table.column_names, table.columns, strict=True)}
+            )  # fmt: skip
+        pq.write_table(
+            table,
+            folder / f"part-{part:05d}.parquet",
+            row_group_size=1_000_000,
+            store_schema=not plain,
+        )
     marker.write_text(json.dumps(params))
     return folder
 
@@ -249,6 +267,11 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", choices=["engines", "full", "global", "naive"], nargs="*")
+    p.add_argument(
+        "--plain-strings",
+        action="store_true",
+        help="write the string columns as plain strings, no Arrow schema (as Spark writes them)",
+    )
     p.add_argument("--child", choices=sorted(STEPS), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -256,9 +279,10 @@ def main() -> None:
         return
     only = set(a.only or ["engines", "full", "naive"])
     root = Path(a.dir)
-    big = root / f"log-{a.impressions}"
+    suffix = "-plain" if a.plain_strings else ""
+    big = root / f"log-{a.impressions}{suffix}"
     t0 = time.perf_counter()
-    generate(big, a.impressions, a.seed)
+    generate(big, a.impressions, a.seed, a.plain_strings)
     print(f"log: {big} ({a.impressions:,} impressions, {time.perf_counter() - t0:.0f} s to ready)")
     print(f"load average: {os.getloadavg()[0]:.2f} (1 min), threads {a.threads}")
     steps = (["pyarrow", "duckdb", "polars"] if "engines" in only else []) + [
@@ -267,8 +291,8 @@ def main() -> None:
     for step in steps:
         print(_line(run_step(step, big, a.impressions, a.threads), a.impressions), flush=True)
     if "naive" in only:
-        small = root / f"log-{a.naive_impressions}"
-        generate(small, a.naive_impressions, a.seed)
+        small = root / f"log-{a.naive_impressions}{suffix}"
+        generate(small, a.naive_impressions, a.seed, a.plain_strings)
         naive = run_step("naive", small, a.naive_impressions, a.threads)
         full = run_step("full", small, a.naive_impressions, a.threads)
         print(_line(naive, a.naive_impressions))
