@@ -43,7 +43,7 @@ Default cut-offs (``clicks.judgments.thresholds`` unset; explicit thresholds are
   pair gets grade >= 1 and only pairs shown but never clicked (rows with 0 clicks) get grade 0.
   The next two are the clicked pairs' share tertiles, so clicked pairs spread over grades 1-3.
   Fixed shares cannot work: a query's shares sum to 1, so a query with 40 clicked items has
-  shares around 0.025 - a real log's 0.05 cut-off graded 5,417 of its 6,193 clicked pairs 0.
+  shares around 0.025 and a fixed cut-off grades most of them 0 (benchmarks/README.md).
 - ``coec``: fixed :data:`DEFAULT_THRESHOLDS` (0.5, 1, 2).  COEC is already relative to the log's
   own position CTR (1 = an average result at the positions shown), so these cut-offs mean the
   same on every log.

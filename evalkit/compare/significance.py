@@ -1,6 +1,6 @@
 """Paired significance tests of a candidate against the baseline, per metric, with their intervals.
 
-Every comparison names its test explicitly (ranx changed its default once):
+Every comparison names its test explicitly (never a library's default):
 
 - ``student``: two-sided paired Student t-test; the p-value is :func:`scipy.stats.ttest_rel`'s.
   When every per-query difference is exactly zero the t statistic is 0/0 (scipy returns NaN);

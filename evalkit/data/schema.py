@@ -134,7 +134,7 @@ class EvalData:
     def embedded_keys(self) -> np.ndarray:
         """The vector-store keys of :meth:`embedded_texts` (:func:`evalkit.text_keys.text_key_array`,
         ``(n, 16)`` uint8), hashed once per dataset: every model version reads its catalog by
-        them (a million blake2b digests take ~0.6 s).  Read-only.
+        them (benchmarks/README.md times the hashing).  Read-only.
 
         >>> d = EvalData("x", Catalog(["a"], ["Red"], ["shoe"]), Queries(["q"], ["red"]), None)
         >>> d.embedded_keys().shape, d.embedded_keys() is d.embedded_keys()

@@ -249,7 +249,7 @@ def _run_chunk(rows: np.ndarray):
 def _ranx_evaluate(qrels, run, metrics: list[str]) -> dict[str, np.ndarray]:
     """Per-query values of every metric from ranx's ``evaluate`` on array inputs."""
     import numba
-    from ranx import evaluate  # imported when scoring starts: ~1-3 s, numba's cache loaded
+    from ranx import evaluate  # imported when scoring starts (loads numba's cache)
 
     # ranx 0.3.21 fails on a single metric with return_mean=False (KeyError): ask twice.
     asked = list(metrics) if len(metrics) > 1 else [metrics[0], metrics[0]]
