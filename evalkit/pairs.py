@@ -125,7 +125,8 @@ def pair_rows(
 def align_similarity(
     log: LoggedPairs, pair_ids: Sequence[tuple[str, str]], similarity: np.ndarray
 ) -> np.ndarray:
-    """The similarities of ``log``'s pairs, looked up in ``(pair_ids, similarity)``; NaN if absent."""
+    """The similarities of ``log``'s pairs, looked up in ``(pair_ids, similarity)``; NaN if
+    absent."""
     if len(pair_ids) == 0:
         return np.full(len(log.query_ids), np.nan)
     q, i = zip(*pair_ids)

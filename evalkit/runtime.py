@@ -1,9 +1,9 @@
 """Process set-up of the ``evalkit`` command: before heavy libraries are imported, and at exit.
 
 :func:`numba_cache_env` keeps numba's compiled functions (ranx's metrics, evalkit's click
-statistics) in a per-user cache directory (:func:`user_numba_dir`: ``$XDG_CACHE_HOME/evalkit/numba``,
-else ``~/.cache/evalkit/numba``) or in ``numba_cache_dir`` when set, so each new process - in
-any working folder - loads them instead of compiling them again.
+statistics) in a per-user cache directory (:func:`user_numba_dir`:
+``$XDG_CACHE_HOME/evalkit/numba``, else ``~/.cache/evalkit/numba``) or in ``numba_cache_dir`` when
+set, so each new process - in any working folder - loads them instead of compiling them again.
 
 :func:`import_long_lived` and :func:`freeze_before_exit` keep Python's cyclic garbage collector
 off the libraries' own objects.  An evaluation imports MLflow, SQLAlchemy, pandas, scipy, numba
@@ -96,8 +96,9 @@ def import_long_lived(module: str) -> ModuleType:
 
 
 def freeze_before_exit() -> None:
-    """Freeze every object just before the interpreter shuts down: its final collections then
-    walk nothing.  Objects are still released by reference counting, and atexit handlers (logging's flush, MLflow's, temporary folders) run as usual.
+    """Freeze every object just before the interpreter shuts down: its final collections then walk
+    nothing.  Objects are still released by reference counting, and atexit handlers (logging's
+    flush, MLflow's, temporary folders) run as usual.
 
     >>> import gc
     >>> freeze_before_exit(); gc.get_freeze_count() > 0

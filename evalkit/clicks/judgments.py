@@ -58,9 +58,9 @@ log_ = logging.getLogger(__name__)
 
 METHODS = ("coec", "ctr", "click_share")
 
-#: Fixed grade cut-offs per method (grades 0-3): the defaults of ``coec`` and ``ctr``.  ``click_share``
-#: derives its defaults from the log (:func:`derived_thresholds`); its entry here is used only
-#: when the log has no clicked pair to derive them from.
+#: Fixed grade cut-offs per method (grades 0-3): the defaults of ``coec`` and ``ctr``.
+#: ``click_share`` derives its defaults from the log (:func:`derived_thresholds`); its entry here is
+#: used only when the log has no clicked pair to derive them from.
 DEFAULT_THRESHOLDS: dict[str, tuple[float, ...]] = {
     "coec": (0.5, 1.0, 2.0),
     "ctr": (0.05, 0.15, 0.3),
@@ -101,8 +101,9 @@ class ClickJudgments(Judgments):
         return ", ".join(f"{t:.6g}" for t in self.thresholds)
 
     def params(self) -> dict[str, Any]:
-        """MLflow params: ``clicks_judgment_thresholds`` (+ ``_from``), ``clicks_judgment_grade_<g>``
-        (pairs per grade), ``clicks_judgment_clicked`` / ``_clicked_grade_0`` / ``_unjudged``."""
+        """MLflow params: ``clicks_judgment_thresholds`` (+ ``_from``),
+        ``clicks_judgment_grade_<g>`` (pairs per grade), ``clicks_judgment_clicked`` /
+        ``_clicked_grade_0`` / ``_unjudged``."""
         out: dict[str, Any] = {
             "clicks_judgment_thresholds": self.cutoffs(),
             "clicks_judgment_thresholds_from": self.thresholds_from,
