@@ -1,12 +1,12 @@
 """The ``evalkit`` command: a thin ``@hydra.main`` entry point.
 
 Exit codes (a contract CI jobs rely on): 0 = PASS or WARN, 3 = BLOCK, 4 = INCONCLUSIVE (nothing
-blocks, but the primary metric cannot show that B is no worse: judge more queries), 1 = error (bad input,
-bad configuration, unreachable endpoint or tracking store, a folder that cannot be written),
-2 = command-line usage error (unknown key, unknown config group option, no model version, a
-version named twice: :mod:`evalkit.usage`), 130 / 143 = interrupted (Ctrl-C / SIGTERM; the MLflow
-runs are ended as KILLED, :mod:`evalkit.interrupts`).  A ``--multirun`` sweep exits with the worst
-job's outcome: BLOCK, then an error, then INCONCLUSIVE, then PASS / WARN (:mod:`evalkit.sweep.summary`).
+blocks, but the primary metric cannot show that B is no worse: judge more queries), 1 = error (bad
+input, bad configuration, unreachable endpoint or tracking store, a folder that cannot be written),
+2 = command-line usage error (unknown key, unknown config group option, no model version, a version
+named twice: :mod:`evalkit.usage`), 130 / 143 = interrupted (Ctrl-C / SIGTERM; the MLflow runs are
+ended as KILLED, :mod:`evalkit.interrupts`).  A ``--multirun`` sweep exits with the worst job's
+outcome: BLOCK, then an error, then INCONCLUSIVE, then PASS / WARN (:mod:`evalkit.sweep.summary`).
 """
 
 from __future__ import annotations

@@ -52,8 +52,7 @@ def pair_similarity(
     Rows are L2-normalised here (a zero vector has similarity 0); work is done in chunks of
     ``chunk_size`` pairs so memory stays bounded for millions of pairs.  Small chunks are also
     faster: 1,024 pairs of 512-d float64 rows stay in the CPU caches and reuse one allocation
-    (12,836 demo pairs: 13 ms instead of 160 ms with 16,384-pair chunks, which page-fault fresh
-    memory; 1M pairs x 384-d: 0.6 s instead of 1.2 s; identical results).  ``normalize=False``
+    (benchmarks/README.md; identical results).  ``normalize=False``
     gives the raw inner product instead: the score the index ranks by, which is what drift
     gates must see when a version's vectors are not unit length.
 
@@ -126,7 +125,8 @@ def pair_rows(
 def align_similarity(
     log: LoggedPairs, pair_ids: Sequence[tuple[str, str]], similarity: np.ndarray
 ) -> np.ndarray:
-    """The similarities of ``log``'s pairs, looked up in ``(pair_ids, similarity)``; NaN if absent."""
+    """The similarities of ``log``'s pairs, looked up in ``(pair_ids, similarity)``; NaN if
+    absent."""
     if len(pair_ids) == 0:
         return np.full(len(log.query_ids), np.nan)
     q, i = zip(*pair_ids)

@@ -26,17 +26,17 @@ class VersionResult:
     """One model version's outputs on one dataset.
 
     - ``overall`` / ``per_query``: ranx metric strings (``ndcg@10``) -> mean / {query_id: value}.
-    - ``pair_ids`` / ``pair_similarity``: cosine similarity of the version's query and item vectors for
-      every judged or logged (query_id, item_id) pair, aligned with ``pair_ids`` (same order for all
-      versions of one evaluation); ``click_similarity`` the same for the click log's pairs
-      (in ``ClickLog.pairs()`` order, NaN where a pair's query or item is unknown).
+    - ``pair_ids`` / ``pair_similarity``: cosine similarity of the version's query and item vectors
+      for every judged or logged (query_id, item_id) pair, aligned with ``pair_ids`` (same order for
+      all versions of one evaluation); ``click_similarity`` the same for the click log's pairs (in
+      ``ClickLog.pairs()`` order, NaN where a pair's query or item is unknown).
     - ``retrieved_pair_ids`` / ``retrieved_similarity``: the version's scores of the unjudged
       top-``retrieved_k`` pairs of judged queries under every evaluated version
       (:mod:`evalkit.run.retrieved_pairs`; the score population of the threshold mapping).
-    - ``latencies_s``: per embedding request made while embedding the queries at the configured batch size
-      and concurrency (empty when every vector came from the cache), ``throughput`` in texts/s;
-      the pipeline replaces them (and ``batch_size`` / ``concurrency``) by the latency probe's
-      (:mod:`evalkit.embed.latency_probe`) before the comparison.
+    - ``latencies_s``: per embedding request made while embedding the queries at the configured
+      batch size and concurrency (empty when every vector came from the cache), ``throughput`` in
+      texts/s; the pipeline replaces them (and ``batch_size`` / ``concurrency``) by the latency
+      probe's (:mod:`evalkit.embed.latency_probe`) before the comparison.
     - ``judged_only``: per-query values of the primary metric on the condensed list (judged items
       only, :mod:`evalkit.metrics.judged_only`); empty for a version rebuilt from MLflow (the
       comparison computes them from its ranking).

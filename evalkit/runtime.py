@@ -1,20 +1,19 @@
 """Process set-up of the ``evalkit`` command: before heavy libraries are imported, and at exit.
 
 :func:`numba_cache_env` keeps numba's compiled functions (ranx's metrics, evalkit's click
-statistics) in a per-user cache directory (:func:`user_numba_dir`: ``$XDG_CACHE_HOME/evalkit/numba``,
-else ``~/.cache/evalkit/numba``) or in ``numba_cache_dir`` when set, so each new process - in
-any working folder - loads them instead of compiling them again.
+statistics) in a per-user cache directory (:func:`user_numba_dir`:
+``$XDG_CACHE_HOME/evalkit/numba``, else ``~/.cache/evalkit/numba``) or in ``numba_cache_dir`` when
+set, so each new process - in any working folder - loads them instead of compiling them again.
 
 :func:`import_long_lived` and :func:`freeze_before_exit` keep Python's cyclic garbage collector
 off the libraries' own objects.  An evaluation imports MLflow, SQLAlchemy, pandas, scipy, numba
-and ranx: ~500,000 objects the collector tracks, which live until the process ends.  Every full
-collection walks all of them (~0.3 s on this 2-core machine): during the imports themselves,
-between model versions, and twice more at interpreter shutdown - ~3 s of a 10 s warm demo run.
+and ranx: hundreds of thousands of tracked objects that live until the process ends, and every
+full collection walks all of them (the cost is measured in benchmarks/README.md).
 ``gc.freeze()`` moves the objects alive at that moment into a permanent generation the
-collector no longer walks; reference counting still frees each of them as before, only cyclic
-garbage among them is never collected.  So the command freezes (1) what importing the pipeline
-created, with the collector paused during that import, and (2) everything, just before the
-process exits.  Library callers (tests, notebooks) are not affected: only the command does this.
+collector does not walk; reference counting still frees each of them, only cyclic garbage among
+them is never collected.  The command freezes (1) what importing the pipeline created, with the
+collector paused during that import, and (2) everything, just before the process exits.
+Library callers (tests, notebooks) are not affected: only the command does this.
 """
 
 from __future__ import annotations
@@ -97,9 +96,9 @@ def import_long_lived(module: str) -> ModuleType:
 
 
 def freeze_before_exit() -> None:
-    """Freeze every object just before the interpreter shuts down: its final collections then
-    walk nothing (~1.5 s less on the warm demo).  Objects are still released by reference
-    counting, and atexit handlers (logging's flush, MLflow's, temporary folders) run as usual.
+    """Freeze every object just before the interpreter shuts down: its final collections then walk
+    nothing.  Objects are still released by reference counting, and atexit handlers (logging's
+    flush, MLflow's, temporary folders) run as usual.
 
     >>> import gc
     >>> freeze_before_exit(); gc.get_freeze_count() > 0

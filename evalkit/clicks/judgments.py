@@ -4,32 +4,9 @@ Three methods (``clicks.judgments.method``), each giving a per-pair value that i
 are cut from with ascending ``thresholds``: ``grade = number of thresholds <= value`` (so
 ``[0.5, 1.0, 2.0]`` gives grades 0-3).
 
-- ``coec`` - clicks over expected clicks, as OpenSearch's Search Relevance Workbench defines it.
-  The expected click-through rate of 1-based position ``r`` is estimated from the whole log::
-
-      ctr[r]     = sum of clicks at r / sum of impressions at r        (all pairs, r <= max_rank)
-      expected   = sum over r of impressions(q, d, r) * ctr[r]
-      coec(q, d) = clicks(q, d) / expected                              (0 when expected == 0)
-
-  COEC > 1: the pair draws more clicks than an average result at the positions where it was
-  shown.  OpenSearch multiplies all impressions by the CTR of one observed rank; evalkit sums over
-  every position the pair was shown at, which is the same when a pair always sits at one rank.
-  Aggregated logs carry no per-position counts: their impressions are all put at
-  ``round(mean position)``.  COEC needs impressions; a click-share log cannot use it.
-
-  Worked example (event log, ``max_rank`` unset)::
-
-      pair      shown at position 1     shown at position 2
-      q1/d1     3 times, 2 clicks       1 time,  0 clicks
-      q1/d2     1 time,  1 click        3 times, 1 click
-      q2/d1     4 times, 1 click        -
-
-      ctr[1] = (2+1+1) / (3+1+4) = 0.5        ctr[2] = (0+1) / (1+3) = 0.25
-      q1/d1: expected = 3*0.5 + 1*0.25 = 1.75 -> coec = 2/1.75 = 1.143 -> grade 2
-      q1/d2: expected = 1*0.5 + 3*0.25 = 1.25 -> coec = 2/1.25 = 1.6   -> grade 3
-      q2/d1: expected = 4*0.5          = 2.0  -> coec = 1/2    = 0.5   -> grade 1
-      (thresholds [0.5, 1.0, 1.5])
-
+- ``coec`` - clicks over expected clicks, as OpenSearch's Search Relevance Workbench defines it
+  (:func:`coec_scores`: formula and a worked example).  COEC > 1: the pair draws more clicks than
+  an average result at the positions where it was shown.  Needs impressions.
 - ``ctr`` - the pair's click rate, clicks / impressions (needs impressions);
 - ``click_share`` - the pair's share of its query's clicks (any log).
 
@@ -37,23 +14,14 @@ Pairs with fewer than ``min_impressions`` impressions (``ctr``, ``coec``) or who
 than ``min_query_clicks`` clicks (``click_share``) are left unjudged.
 
 Default cut-offs (``clicks.judgments.thresholds`` unset; explicit thresholds are used as given):
-
-- ``click_share``: derived from the log (:func:`derived_thresholds`).  A click is evidence of
-  relevance, so the first cut-off is the smallest click share of a clicked pair: every clicked
-  pair gets grade >= 1 and only pairs shown but never clicked (rows with 0 clicks) get grade 0.
-  The next two are the clicked pairs' share tertiles, so clicked pairs spread over grades 1-3.
-  Fixed shares cannot work: a query's shares sum to 1, so a query with 40 clicked items has
-  shares around 0.025 - a real log's 0.05 cut-off graded 5,417 of its 6,193 clicked pairs 0.
-- ``coec``: fixed :data:`DEFAULT_THRESHOLDS` (0.5, 1, 2).  COEC is already relative to the log's
-  own position CTR (1 = an average result at the positions shown), so these cut-offs mean the
-  same on every log.
-- ``ctr``: fixed :data:`DEFAULT_THRESHOLDS` (0.05, 0.15, 0.3), kept: with impressions a low click
-  rate is itself evidence (the item was shown and mostly skipped), and moving them would change
-  the grades of every existing click-rate log.  When any cut-offs (default or explicit) grade
-  more than half of the clicked pairs 0, a warning says so (:func:`judgments_from_clicks`).
-
-The grades given are counted: :class:`ClickJudgments` holds the cut-offs used, where they came
-from and the grade histogram (logged, and MLflow params of the ``clicks`` stage).
+``click_share`` derives them from the log (:func:`derived_thresholds`: every clicked pair gets
+grade >= 1, the clicked pairs spread over grades 1-3), because a query's shares sum to 1 and a
+fixed cut-off grades the clicked pairs of a query with many clicks 0 (benchmarks/README.md).
+``coec`` and ``ctr`` use the fixed :data:`DEFAULT_THRESHOLDS`: COEC is already relative to the
+log's own position CTR, and a low click rate is itself evidence (the item was shown and mostly
+skipped).  When any cut-offs grade more than half of the clicked pairs 0, a warning says so.
+:class:`ClickJudgments` holds the cut-offs used, where they came from and the grade histogram
+(logged, and MLflow params of the ``clicks`` stage).
 
 >>> import numpy as np
 >>> from evalkit.data.click_log import ClickLog, PositionCounts
@@ -90,9 +58,9 @@ log_ = logging.getLogger(__name__)
 
 METHODS = ("coec", "ctr", "click_share")
 
-#: Fixed grade cut-offs per method (grades 0-3): the defaults of ``coec`` and ``ctr``.  ``click_share``
-#: derives its defaults from the log (:func:`derived_thresholds`); its entry here is used only
-#: when the log has no clicked pair to derive them from.
+#: Fixed grade cut-offs per method (grades 0-3): the defaults of ``coec`` and ``ctr``.
+#: ``click_share`` derives its defaults from the log (:func:`derived_thresholds`); its entry here is
+#: used only when the log has no clicked pair to derive them from.
 DEFAULT_THRESHOLDS: dict[str, tuple[float, ...]] = {
     "coec": (0.5, 1.0, 2.0),
     "ctr": (0.05, 0.15, 0.3),
@@ -133,8 +101,9 @@ class ClickJudgments(Judgments):
         return ", ".join(f"{t:.6g}" for t in self.thresholds)
 
     def params(self) -> dict[str, Any]:
-        """MLflow params: ``clicks_judgment_thresholds`` (+ ``_from``), ``clicks_judgment_grade_<g>``
-        (pairs per grade), ``clicks_judgment_clicked`` / ``_clicked_grade_0`` / ``_unjudged``."""
+        """MLflow params: ``clicks_judgment_thresholds`` (+ ``_from``),
+        ``clicks_judgment_grade_<g>`` (pairs per grade), ``clicks_judgment_clicked`` /
+        ``_clicked_grade_0`` / ``_unjudged``."""
         out: dict[str, Any] = {
             "clicks_judgment_thresholds": self.cutoffs(),
             "clicks_judgment_thresholds_from": self.thresholds_from,
@@ -175,7 +144,30 @@ def position_ctr(log: ClickLog, max_rank: int | None = None) -> np.ndarray:
 
 
 def coec_scores(log: ClickLog, max_rank: int | None = None) -> CoecScores:
-    """Clicks over expected clicks for every pair of ``log`` (formula in the module docstring)."""
+    """Clicks over expected clicks for every pair of ``log``.
+
+    The expected click-through rate of 1-based position ``r`` is estimated from the whole log::
+
+        ctr[r]     = sum of clicks at r / sum of impressions at r        (all pairs, r <= max_rank)
+        expected   = sum over r of impressions(q, d, r) * ctr[r]
+        coec(q, d) = clicks(q, d) / expected                              (0 when expected == 0)
+
+    OpenSearch multiplies all impressions by the CTR of one observed rank; evalkit sums over every
+    position the pair was shown at, which is the same when a pair always sits at one rank.
+    Aggregated logs carry no per-position counts: their impressions are all put at
+    ``round(mean position)``.  Worked example (the module's doctest log, ``max_rank`` unset)::
+
+        pair      shown at position 1     shown at position 2
+        q1/d1     3 times, 2 clicks       1 time,  0 clicks
+        q1/d2     1 time,  1 click        3 times, 1 click
+        q2/d1     4 times, 1 click        -
+
+        ctr[1] = (2+1+1) / (3+1+4) = 0.5        ctr[2] = (0+1) / (1+3) = 0.25
+        q1/d1: expected = 3*0.5 + 1*0.25 = 1.75 -> coec = 2/1.75 = 1.143 -> grade 2
+        q1/d2: expected = 1*0.5 + 3*0.25 = 1.25 -> coec = 2/1.25 = 1.6   -> grade 3
+        q2/d1: expected = 4*0.5          = 2.0  -> coec = 1/2    = 0.5   -> grade 1
+        (thresholds [0.5, 1.0, 1.5])
+    """
     pos, imps, clicks, pair = _position_rows(log, max_rank)
     ctr = position_ctr(log, max_rank)
     n = len(log)

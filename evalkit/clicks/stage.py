@@ -101,7 +101,8 @@ class ClickReport:
         return self.measure.replace("_", " ") + (" (simulated clicks)" if self.simulated else "")
 
     def table(self) -> tuple[list[str], list[list[str]]]:
-        """Header and rows: per version correlations with intervals and the delta to the baseline."""
+        """Header and rows: per version correlations with intervals and the delta to the
+        baseline."""
         head = [
             "version",
             "spearman [95% CI]",

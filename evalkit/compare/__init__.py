@@ -9,7 +9,8 @@ Entry points (see each module's docstring for definitions and conventions):
 - :func:`write_report`, :func:`comparison_metrics`, :func:`verdict_tags`, :func:`checklist_lines`,
   :func:`checklist_table` (the ``report/`` package: one module per writer, MLflow, JSON,
   terminal, plots, Markdown and HTML).
-- Exit codes: :data:`EXIT_CODES` (0 PASS / WARN, 3 BLOCK, 4 INCONCLUSIVE) and :data:`EXIT_ERROR` (1).
+- Exit codes: :data:`EXIT_CODES` (0 PASS / WARN, 3 BLOCK, 4 INCONCLUSIVE) and :data:`EXIT_ERROR`
+  (1).
 """
 
 from evalkit.compare.gate_config import GateConfig

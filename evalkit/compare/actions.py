@@ -111,9 +111,9 @@ def threshold_actions(
 def reindex_action(
     reindex: ReindexAnalysis | None, baseline_dim: int | None, candidate_dim: int | None
 ) -> list[dict[str, Any]]:
-    """The re-index call of :mod:`evalkit.compare.reindex_analysis`.  Without an analysis (a baseline
-    from MLflow, ``compare.reindex=false``) only the dimensions can decide: when they differ,
-    :func:`~evalkit.compare.reindex_analysis.dims_differ` says so in the same words."""
+    """The re-index call of :mod:`evalkit.compare.reindex_analysis`.  Without an analysis (a
+    baseline from MLflow, ``compare.reindex=false``) only the dimensions can decide: when they
+    differ, :func:`~evalkit.compare.reindex_analysis.dims_differ` says so in the same words."""
     if reindex is None:
         if not (baseline_dim and candidate_dim and baseline_dim != candidate_dim):
             return []

@@ -1,10 +1,10 @@
 """Judgment coverage: are there enough judged results in the top k to make the primary call?
 
-Unjudged results count as not relevant (trec_eval's convention).  When most of a version's top
-k is unjudged, the primary metric measures the judgments more than the model: a seeded 40% of a
-collection's judgments turned an inconclusive A/B into "better" or "no worse" in 4 runs of 15.
-So the primary metric is also computed on the condensed list (judged items only, Sakai's nDCG';
-:mod:`evalkit.metrics.judged_only`) and compared by the same paired test at the same alpha.
+Unjudged results count as not relevant (trec_eval's convention).  When most of a version's top k is
+unjudged, the primary metric measures the judgments more than the model (benchmarks/README.md,
+"Judging orders").  So the primary metric is also computed on the condensed list (judged items only,
+Sakai's nDCG'; :mod:`evalkit.metrics.judged_only`) and compared by the same paired test at the same
+alpha.
 
 When either version's unjudged share at the primary cut-off (:func:`unjudged_share` over the
 scored queries) exceeds ``gates.judgments.max_unjudged`` (0.5), the primary call must agree

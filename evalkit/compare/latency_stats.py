@@ -1,4 +1,5 @@
-"""Embedding-request latency per version (p50 / p95 / p99, throughput) and its ratio to the baseline.
+"""Embedding-request latency per version (p50 / p95 / p99, throughput) and its ratio to the
+baseline.
 
 Percentiles use numpy's default linear interpolation (Hyndman & Fan type 7, the same as
 ``statistics.quantiles(method="inclusive")``).  A version whose every vector came from the cache

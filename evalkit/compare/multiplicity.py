@@ -73,10 +73,9 @@ def holm(p_values) -> np.ndarray:
 
 @contextlib.contextmanager
 def _no_full_collection() -> Iterator[None]:
-    """statsmodels' Holm branch ends with ``gc.collect()`` (a full collection of the heap: 70 ms
-    with nothing but statsmodels loaded, more in a run, and a verdict corrects dozens of
-    families: ~8 s of the 12 s warm demo).  It frees nothing the result needs, so it is a
-    no-op for the duration of the call; the adjusted p-values are the same."""
+    """statsmodels' Holm branch ends with ``gc.collect()``, a full collection of the heap, and a
+    verdict corrects dozens of families (cost: benchmarks/README.md).  It frees nothing the result
+    needs, so it is a no-op for the duration of the call; the adjusted p-values are the same."""
     collect = gc.collect
     gc.collect = lambda generation=2: 0  # type: ignore[assignment]
     try:

@@ -18,12 +18,11 @@ state                                      query vectors on catalog vectors
 ``mixed_<p>_candidate_queries``            B queries on that same mixed catalog
 =========================================  ==================================================
 
-The mixed items are ``np.random.default_rng(seed).permutation(n)[:round(fraction * n)]``.
-``deltas[state]`` is (mean, ci_low, ci_high) of the per-query difference state - baseline, a
-paired percentile bootstrap over queries (:func:`evalkit.compare.bootstrap.bootstrap_mean_ci`,
-the same resamples for every state).  A state is *non-inferior* when ``ci_low > -margin``
-(margin = the primary-metric gate's ``max_drop``).  Two rolling plans exist, each with one fixed
-query encoder per phase:
+The mixed items are :func:`mixed_rows`.  ``deltas[state]`` is (mean, ci_low, ci_high) of the
+per-query difference state - baseline, a paired percentile bootstrap over queries
+(:func:`evalkit.compare.bootstrap.bootstrap_mean_ci`, the same resamples for every state).  A
+state is *non-inferior* when ``ci_low > -margin`` (margin = the primary-metric gate's
+``max_drop``).  Two rolling plans exist, each with one fixed query encoder per phase:
 
 - *candidate queries first*: switch queries to B, then backfill - safe when
   ``candidate_queries_on_baseline_index`` and ``mixed_<p>_candidate_queries`` are non-inferior;
@@ -33,18 +32,10 @@ query encoder per phase:
 The rolling re-index is safe (``rolling_safe``) when either plan is (the one whose worst state has
 the higher ``ci_low`` is recommended); otherwise the switch must be atomic.  When the dimensions
 differ the two indexes cannot be mixed at all: ``rolling_safe`` is None and the action is to
-re-index the whole catalog before switching.
-
-Sample: the states are scored on a seeded random sample of the scorable queries
-(:func:`sample_rows`, ``compare.reindex_queries``, default 1,000; every query when there are fewer)
-and the bootstrap CIs are those of that sample: ``baseline`` and ``candidate`` are the main
-evaluation's per-query values restricted to it, so every state is paired on the same queries.
-
-Memory: one state at a time (one index, one mixed float32 catalog), freed before the next.  The
-pipeline (:mod:`evalkit.run.reindex_stage`) scores the cross states while each catalog is loaded for
-the main search, so each catalog matrix is resident once; with exact search it merges the mixed
-states from those rankings (:mod:`evalkit.retrieve.merge`) and builds the mixed catalog only for
-the queries the merge cannot settle.
+re-index the whole catalog before switching.  The states are scored on a seeded sample of the
+scorable queries (:func:`sample_rows`, ``compare.reindex_queries``), every state paired on the
+same queries.  One state is held in memory at a time; :mod:`evalkit.run.reindex_stage` runs it
+inside the pipeline.
 
 >>> a = dims_differ(512, 384, "ndcg@10")
 >>> a.rolling_safe is None, a.action
@@ -118,7 +109,8 @@ class ReindexAnalysis:
 
 
 def mixed_rows(n: int, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of the catalog rows re-embedded by B in the mixed state."""
+    """Boolean mask of the catalog rows re-embedded by B in the mixed state:
+    ``np.random.default_rng(seed).permutation(n)[:round(fraction * n)]``."""
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"compare.reindex_fraction={fraction} (expected between 0 and 1)")
     mask = np.zeros(n, dtype=bool)
@@ -135,7 +127,9 @@ def sample_rows(
     """Rows (ascending) of the queries the re-index analysis scores: a seeded random sample of
     ``size`` of the scorable queries (a judgment of grade >= 1), or all of them when there are
     no more than ``size`` (or ``size`` is None).  The sample is
-    ``np.random.default_rng(seed).permutation(n_scorable)[:size]``, sorted.
+    ``np.random.default_rng(seed).permutation(n_scorable)[:size]``, sorted.  ``baseline`` and
+    ``candidate`` are then the main evaluation's per-query values restricted to it, and the
+    bootstrap CIs are those of the sample.
 
     >>> sample_rows(["q0", "q1", "q2", "q3"], {"q1": {"d": 1}, "q2": {"d": 0}, "q3": {"d": 2}},
     ...             None, 0).tolist()

@@ -1,19 +1,18 @@
 """Paired significance tests of a candidate against the baseline, per metric, with their intervals.
 
-Every comparison names its test explicitly (ranx changed its default once):
+Every comparison names its test explicitly (never a library's default):
 
 - ``student``: two-sided paired Student t-test; the p-value is :func:`scipy.stats.ttest_rel`'s.
   When every per-query difference is exactly zero the t statistic is 0/0 (scipy returns NaN);
   evalkit reports p = 1.0 there, because identical scores are not different.
 - ``fisher``: two-sided Fisher randomization test (Smucker et al., CIKM 2007; ranx's
-  ``fisher_randomization_test``): swapping the two systems' scores on a query flips the sign
-  of its difference, and p is the share of sign assignments whose absolute mean difference is
-  at least the observed one (``count / n``, ranx's convention, so the smallest non-zero p is
-  ``1 / permutations``).  When ``2**n_queries <= permutations`` every assignment is enumerated
-  (exact test); otherwise ``permutations`` assignments are drawn as
-  ``np.random.default_rng(seed).random((permutations, n_queries)) < 0.5`` (``True`` = swap),
-  row by row in that order.  "At least" allows a relative tolerance of 1e-9 of ``sum(|d|)``
-  so that float summation order cannot drop the identity assignment.
+  ``fisher_randomization_test``): swapping the two systems' scores on a query flips the sign of its
+  difference, and p is the share of sign assignments whose absolute mean difference is at least the
+  observed one (``count / n``, ranx's convention, so the smallest non-zero p is
+  ``1 / permutations``); exact when ``2**n_queries <= permutations``, else drawn as
+  :func:`evalkit.compare.intervals.sign_matrix` draws them, row by row in that order.  "At least"
+  allows a relative tolerance of 1e-9 of ``sum(|d|)`` so that float summation order cannot drop the
+  identity assignment.
 
 Each test comes with the interval that inverts it (:mod:`evalkit.compare.intervals`: the t
 interval, or the inverted randomization test), so "the interval excludes 0" and "p < alpha"

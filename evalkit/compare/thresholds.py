@@ -14,19 +14,9 @@ versions (:class:`ScorePopulation`):
   arrays hold the same pairs.  Judgments that hold only relevant items (Cranfield, BEIR qrels)
   thus still get non-relevant pairs.
 
-Then, per threshold:
-
-- ``q`` = share of A's scores of the population strictly below ``t`` (what the cut drops today);
-- only when ``0 < q < 1`` is ``t`` mapped: to the ``q``-quantile of B's scores (numpy's default
-  linear interpolation, which lies between two observed scores of B), so the cut drops the same
-  share of pairs under both versions.  With ``q`` = 0 or 1 the cut-off lies outside A's
-  scores: there is **no mapping** (any cut below B's lowest score would do, which says nothing),
-  and evalkit says so with A's observed score range.  A mapped cut-off never lies outside B's
-  observed scores;
-- "score >= cut" is also read as a relevance classifier on the *judged* pairs (grade >= 1 is
-  relevant): recall (kept share of the relevant judged pairs) and, only where grade-0 judgments
-  exist, precision (relevant share of the judged pairs kept).  Without judged non-relevant pairs
-  precision would be 1 by construction: it is reported as n/a.
+Per threshold, :func:`map_threshold` maps ``t`` to the quantile of B's scores at the share of
+A's scores below ``t`` (no mapping when that share is 0 or 1), and reads "score >= cut" as a
+relevance classifier on the judged pairs under both versions.
 
 >>> pop = ScorePopulation.of(np.array([0.1, 0.2, 0.35, 0.5, 0.7]),
 ...                          np.array([0.80, 0.82, 0.86, 0.9, 0.95]),
@@ -225,7 +215,21 @@ def _classifier(scores: np.ndarray, cut: float | None, grades: np.ndarray) -> tu
 
 
 def map_threshold(population: ScorePopulation, threshold: float) -> ThresholdMapping:
-    """Quantile-match ``threshold`` from A's score scale to B's on ``population``."""
+    """Quantile-match ``threshold`` (``t``) from A's score scale to B's on ``population``.
+
+    - ``q`` = share of A's scores of the population strictly below ``t`` (what the cut drops
+      today);
+    - only when ``0 < q < 1`` is ``t`` mapped: to the ``q``-quantile of B's scores (numpy's
+      default linear interpolation, which lies between two observed scores of B), so the cut
+      drops the same share of pairs under both versions.  With ``q`` = 0 or 1 the cut-off lies
+      outside A's scores: there is **no mapping** (any cut below B's lowest score would do, which
+      says nothing), and evalkit says so with A's observed score range.  A mapped cut-off never
+      lies outside B's observed scores;
+    - "score >= cut" is also read as a relevance classifier on the *judged* pairs (grade >= 1 is
+      relevant): recall (kept share of the relevant judged pairs) and, only where grade-0
+      judgments exist, precision (relevant share of the judged pairs kept).  Without judged
+      non-relevant pairs precision would be 1 by construction: it is reported as n/a.
+    """
     b, c, g = population.baseline, population.candidate, population.grades
     t = float(threshold)
     n = b.size

@@ -7,15 +7,7 @@ Carterette, Allan & Sitaraman, SIGIR 2006).  Its weight (``priority``) is the ex
 
     priority(q, d) = P(d relevant) * | change of the mean delta if d is judged grade 1 |
 
-For nDCG the change is exact (both versions' DCG and the ideal DCG of q with d added, over the
-n scored queries); a query with no relevant judgment yet would join the mean with delta
-disc_B(d) - disc_A(d), so its change is |that - mean delta| / (n + 1).  Other families use
-|disc_B - disc_A| x their normaliser / n (``recall``: 1 / (R_q + 1), ``precision``: 1 / k, ...).
-P(relevant) = min(1, f_q x (c_A(rank_A) + c_B(rank_B)) / 2), c = :func:`relevance_curve` of
-each version (isotonic in the rank, fitted on its ranking's pairs of judged queries);
-f_q = (relevant found in q + 1) / (relevant the curves expect among q's judged items + 1), so a
-query whose judged items were not relevant weighs less, an unscored query never more than the
-curves.
+How the change and P(relevant) are computed: :func:`rank_unjudged`.
 
 Orders (``compare.worklist_order``, :data:`ORDERS`): ``worklist`` (default) priority descending,
 ties by the larger single-version weight, query id, item id; ``rank_pooling`` rank 1 of every
@@ -222,6 +214,16 @@ def rank_unjudged(
     of ``top_a`` (a query missing from ``top_b`` has an empty B ranking).  ``depth`` is the
     cut-off of a metric without one (default: the longest ranking).  ``prior=False`` leaves
     P(relevant) out (the plain minimal-test-collection weight).
+
+    For nDCG the change is exact (both versions' DCG and the ideal DCG of q with d added, over the
+    n scored queries); a query with no relevant judgment yet would join the mean with delta
+    disc_B(d) - disc_A(d), so its change is |that - mean delta| / (n + 1).  Other families use
+    |disc_B - disc_A| x their normaliser / n (``recall``: 1 / (R_q + 1), ``precision``: 1 / k, ...).
+    P(relevant) = min(1, f_q x (c_A(rank_A) + c_B(rank_B)) / 2), c = :func:`relevance_curve` of
+    each version (isotonic in the rank, fitted on its ranking's pairs of judged queries);
+    f_q = (relevant found in q + 1) / (relevant the curves expect among q's judged items + 1), so a
+    query whose judged items were not relevant weighs less, an unscored query never more than the
+    curves.
     """
     if depth is None:
         depth = max((len(v) for v in (*top_a.values(), *top_b.values())), default=0)

@@ -2,7 +2,8 @@
 
 Loaders (instantiated from ``conf/dataset/*.yaml``) all return :class:`EvalData`:
 
-- :func:`evalkit.data.beir.load_beir` - a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)
+- :func:`evalkit.data.beir.load_beir` - a BEIR folder (corpus.jsonl, queries.jsonl,
+  qrels/<split>.tsv)
 - :func:`evalkit.data.tabular.load_tabular` - parquet / jsonl / csv files with configurable columns
 - :func:`evalkit.data.hub.load_hub` - Hugging Face Hub datasets (or local dataset folders)
 

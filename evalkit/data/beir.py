@@ -6,22 +6,19 @@ The layout of the ``BeIR/*`` datasets and of the test collections in ``tests/dat
     <folder>/queries.jsonl     {"_id", "text"}            one query per line
     <folder>/qrels/<split>.tsv query-id <TAB> corpus-id <TAB> score   (header line first)
 
-Each file may be gzip-compressed instead (``corpus.jsonl.gz``, ``queries.jsonl.gz``,
-``qrels/<split>.tsv.gz``, as the ``BeIR/*`` Hub datasets ship them): it is read directly, and
-errors name the ``.gz`` file and the row as for a plain file.  When both forms of a file are
-present, the plain one is read.  Every query is kept and replayed, also those without
-judgments in ``split`` (metrics ignore them); ``judged_only=True`` keeps only judged queries,
-which saves embedding time on collections whose ``queries.jsonl`` covers several splits.
+Each file may be gzip-compressed instead (``corpus.jsonl.gz``, ...; as the ``BeIR/*`` Hub
+datasets ship them): it is read directly, errors name the ``.gz`` file and the row, and when
+both forms are present the plain one is read.  Every query is kept and replayed, also those
+without judgments in ``split`` (metrics ignore them); ``judged_only=True`` keeps only judged
+queries, which saves embedding time when ``queries.jsonl`` covers several splits.
 
-Titles: this function embeds the title by default (``text_field="title"``); the ``dataset=beir``
-config group follows BEIR's convention instead, ``title_text``: title and body joined with
-``title_separator`` (one space, as BEIR and MTEB join them).  Some
-collections have no titles (MED: every title is empty).  Loading those with ``text_field=title``
-fails with a message pointing at ``dataset.text_field=text`` rather than silently embedding
-empty strings; with ``on_invalid="skip"`` rows with an empty title are dropped and counted in
-``EvalData.skipped["empty_title"]`` instead (their judgments stay: relevant and never
-retrievable, counted by the evaluation as ``judged_items_missing``).  With ``text_field=text`` (or ``title_text``) empty titles are
-fine and the body must be non-empty instead.
+Titles: :func:`load_beir` embeds the title by default (``text_field="title"``); the
+``dataset=beir`` config group uses BEIR's ``title_text`` (title and body joined with
+``title_separator``, one space as in BEIR and MTEB).  A collection without titles (MED) fails
+under ``text_field=title`` with a message pointing at ``dataset.text_field=text``; with
+``on_invalid="skip"`` rows with an empty title are dropped and counted in
+``EvalData.skipped["empty_title"]`` (their judgments stay: relevant, never retrievable, counted
+as ``judged_items_missing``).  Under ``text`` or ``title_text`` the body must be non-empty instead.
 
 A gzip-compressed folder (the example writes its own; ``tests/data`` holds four real ones):
 

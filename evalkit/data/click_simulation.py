@@ -143,7 +143,8 @@ def sessions_from_frequency(
 def grade_matrix(
     ranking: ShownLists, qrels: Mapping[str, Mapping[str, int]], depth: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Catalog rows (``-1`` = nothing shown) and grades (unjudged = 0) of each query's top ``depth``."""
+    """Catalog rows (``-1`` = nothing shown) and grades (unjudged = 0) of each query's top
+    ``depth``."""
     rows = np.asarray(ranking.indices[:, :depth], dtype=np.int64)
     n_q, d = rows.shape
     flat = rows.ravel()

@@ -1,4 +1,5 @@
-"""Which encoding a file that is not UTF-8 is in, for the one-line error that says how to convert it.
+"""Which encoding a file that is not UTF-8 is in, for the one-line error that says how to convert
+it.
 
 A byte-order mark names UTF-16 / UTF-32 for sure; BOM-less UTF-16 / UTF-32 is told by where its NUL
 bytes are; anything else (a legacy 8-bit code page such as Windows-1252) is guessed by
@@ -26,7 +27,8 @@ from __future__ import annotations
 import codecs
 import re
 
-#: Byte-order marks and the encodings they announce (UTF-32 first: its LE mark starts with UTF-16's).
+#: Byte-order marks and the encodings they announce (UTF-32 first: its LE mark starts with
+#: UTF-16's).
 BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32 LE"),
     (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32 BE"),
@@ -108,7 +110,8 @@ def describe(codec: str) -> str:
 
 
 def convert_hint(found: str) -> str:
-    """The ``iconv`` command that converts a file in encoding ``found`` (as named above) to UTF-8."""
+    """The ``iconv`` command that converts a file in encoding ``found`` (as named above) to
+    UTF-8."""
     name = found.split(" (byte-order mark")[0].removesuffix(" without a byte-order mark")
     if " (byte-order mark" in found:
         name = name.split()[0]  # iconv reads the mark: UTF-16, UTF-32

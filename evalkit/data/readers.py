@@ -296,7 +296,8 @@ def _diagnose(path: Path, key: str, label: str, exc: BaseException) -> DataError
 
 
 def _encoding_error(path: Path, label: str, what: str, reason: str, row: int | None) -> DataError:
-    """``what`` is not UTF-8: name the encoding the file is in and the ``iconv`` that converts it."""
+    """``what`` is not UTF-8: name the encoding the file is in and the ``iconv`` that converts
+    it."""
     damaged = stream_problem(path, label)
     if damaged is not None:
         return damaged

@@ -64,7 +64,8 @@ class Catalog:
 
 @dataclass(frozen=True)
 class Queries:
-    """Historical queries: ids, texts, optional language, frequency and other categorical columns."""
+    """Historical queries: ids, texts, optional language, frequency and other categorical
+    columns."""
 
     ids: list[str]
     texts: list[str]
@@ -81,7 +82,8 @@ class Queries:
 class Judgments:
     """Graded relevance, ``{query_id: {item_id: grade}}`` with integer grades >= 0.
 
-    ``method`` says where the grades came from: ``human``, or a click-derived method such as ``coec``.
+    ``method`` says where the grades came from: ``human``, or a click-derived method such as
+    ``coec``.
     """
 
     qrels: dict[str, dict[str, int]]
@@ -97,9 +99,9 @@ class EvalData:
     """Everything one evaluation reads, validated, with content fingerprints.
 
     ``skipped`` counts rows dropped by configured skip rules (e.g. ``{"empty_title": 3}``);
-    ``fingerprint`` maps ``catalog``/``queries``/``judgments``/``clicks``/``dataset`` to hex digests.
-    ``extra_judgments`` says what ``dataset.extra_judgments`` added (:class:`ExtraJudgments`,
-    merged by :mod:`evalkit.data.extra`).
+    ``fingerprint`` maps ``catalog``/``queries``/``judgments``/``clicks``/``dataset`` to hex
+    digests.  ``extra_judgments`` says what ``dataset.extra_judgments`` added
+    (:class:`ExtraJudgments`, merged by :mod:`evalkit.data.extra`).
     """
 
     name: str
@@ -132,9 +134,10 @@ class EvalData:
         return texts
 
     def embedded_keys(self) -> np.ndarray:
-        """The vector-store keys of :meth:`embedded_texts` (:func:`evalkit.text_keys.text_key_array`,
-        ``(n, 16)`` uint8), hashed once per dataset: every model version reads its catalog by
-        them (a million blake2b digests take ~0.6 s).  Read-only.
+        """The vector-store keys of :meth:`embedded_texts`
+        (:func:`evalkit.text_keys.text_key_array`, ``(n, 16)`` uint8), hashed once per dataset:
+        every model version reads its catalog by them (benchmarks/README.md times the hashing).
+        Read-only.
 
         >>> d = EvalData("x", Catalog(["a"], ["Red"], ["shoe"]), Queries(["q"], ["red"]), None)
         >>> d.embedded_keys().shape, d.embedded_keys() is d.embedded_keys()

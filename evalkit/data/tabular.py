@@ -5,7 +5,8 @@ working directory), optional ``format`` (``parquet``, ``jsonl``/``json``, ``csv`
 inferred from the extension, compressed ``.gz`` too) and the column names:
 
 - ``catalog``:   ``id``, ``title``, ``text`` (optional body), ``attributes`` (list of columns)
-- ``queries``:   ``id``, ``text``, ``language``, ``frequency``, ``attributes`` (all but id/text optional)
+- ``queries``:   ``id``, ``text``, ``language``, ``frequency``, ``attributes`` (all but id / text
+  optional)
 - ``judgments``: ``query_id``, ``item_id``, ``grade`` - or ``None`` / no ``path``: no judgments
   (e.g. when judgments are derived from a click log)
 

@@ -7,10 +7,10 @@ than float32.  The index returns Hamming distances ``h``; :class:`BinaryIndex` t
 [-1, 1], higher = better, so the rest of evalkit (descending scores, tie-break) is unchanged.
 
 ``threshold="mean"`` takes the signs around the catalog's per-dimension mean instead of 0
-(``v > mean``, queries too): for anisotropic embeddings (e5_small's documents on Cranfield have a
-mean cosine of 0.85, and some dimensions have one sign in every document) most bits of ``v > 0``
-say nothing; around the mean they split the catalog (benchmarks/README.md: recall@100 0.87
-instead of 0.67 at ``rescore=400``).  The mean (``d`` float32) is stored beside the codes.
+(``v > mean``, queries too): for anisotropic embeddings (some dimensions have one sign in every
+document) most bits of ``v > 0`` say nothing; around the mean they split the catalog (recall
+measured in benchmarks/README.md, "Index precision").  The mean (``d`` float32) is stored beside
+the codes.
 
 With ``rescore=n`` the top ``max(n, k)`` binary candidates of a query are re-ranked by their exact
 inner product with the float32 catalog rows (cosine on L2-normalised vectors), and those are the

@@ -66,8 +66,8 @@ class IndexSpec:
     - ``rescore`` (``binary`` only): the top ``max(rescore, k)`` binary candidates of a query are
       re-ranked by their exact fp32 inner product, and those cosines are the scores; 0 = no
       rescoring (scores ``1 - 2 * hamming / d``).  The default, 1000 (10 x the default k), is the
-      smallest measured depth reaching recall@100 0.95 against exact search on Cranfield with
-      e5_small (0.9512; 400 gives 0.67): benchmarks/README.md, ``bench_precision.py``.
+      smallest depth that reached recall@100 0.95 against exact search in benchmarks/README.md
+      (``bench_precision.py``).
     - ``binary_threshold`` (``binary`` only): ``zero`` (sign bits ``v > 0``) or ``mean`` (bits
       ``v > the catalog's per-dimension mean``, queries too; the mean is stored with the codes):
       for anisotropic embeddings ``mean`` keeps far more information per bit.
@@ -75,8 +75,8 @@ class IndexSpec:
       ``search_p50_ms`` / ``search_p95_ms`` (seeded sample; 0 = off).
     - ``blas_block``: catalog rows per BLAS matrix product in FAISS's exact search
       (``faiss.cvar.distance_compute_blas_database_bs``; 0 = FAISS's default, 1024).  Larger
-      blocks keep several threads busy: benchmarks/README.md measures 8192 at the matrix-product
-      rate where 1024 reached 0.83 of it.
+      blocks keep several threads busy (benchmarks/README.md, "Exact search at the machine's
+      rate").
     """
 
     kind: str = "flat"

@@ -16,13 +16,11 @@ divides by the number of relevant items, not by those retrieved.
 >>> s.overall, s.n_scored
 ({'mrr@10': 0.5, 'recall@1': 0.0}, 1)
 
-Scaling: ranx's ``Qrels`` / ``Run`` are numba typed dicts of strings, built per query (minutes
-and gigabytes at 1M queries).  evalkit hands ranx's ``evaluate`` what it converts those into
-anyway - one ``(n, 2)`` float64 array ``[item number, score]`` per query, best first - built
-straight from the ranking's catalog row numbers, ``chunk`` queries at a time, so memory is
-bounded by the chunk and no string is hashed.  Judged items missing from the catalog get numbers
-past the catalog's rows (never retrieved, still counted as relevant).  The numbers are exactly
-those of the dict path and of trec_eval (tests/test_metrics_vs_trec_eval.py).
+Scaling: ranx's ``evaluate`` gets one ``(n, 2)`` float64 array ``[item number, score]`` per query,
+best first, built from the ranking's catalog row numbers ``chunk`` queries at a time (no
+``Qrels`` / ``Run`` typed dicts of strings), so memory is bounded by the chunk.  Judged items
+missing from the catalog get numbers past the catalog's rows (never retrieved, still relevant).
+The values equal ranx's dict path and trec_eval's (tests/test_metrics_vs_trec_eval.py).
 """
 
 from __future__ import annotations
@@ -249,7 +247,7 @@ def _run_chunk(rows: np.ndarray):
 def _ranx_evaluate(qrels, run, metrics: list[str]) -> dict[str, np.ndarray]:
     """Per-query values of every metric from ranx's ``evaluate`` on array inputs."""
     import numba
-    from ranx import evaluate  # imported when scoring starts: ~1-3 s, numba's cache loaded
+    from ranx import evaluate  # imported when scoring starts (loads numba's cache)
 
     # ranx 0.3.21 fails on a single metric with return_mean=False (KeyError): ask twice.
     asked = list(metrics) if len(metrics) > 1 else [metrics[0], metrics[0]]

@@ -1,4 +1,5 @@
-"""The canary's analyses and gates, from the reduced log (:class:`~evalkit.online.gateway_log.OnlineAggregate`).
+"""The canary's analyses and gates, from the reduced log
+(:class:`~evalkit.online.gateway_log.OnlineAggregate`).
 
 1. **Sample ratio mismatch**: units per arm against ``online.split`` (chi-square); a unit in both
    arms, or p < ``gates.online.srm_alpha`` (0.001), blocks: no other figure can be trusted.

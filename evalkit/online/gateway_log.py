@@ -159,7 +159,8 @@ class ArmAggregate:
 
     @property
     def version(self) -> str | None:
-        """The arm's model version (the most frequent ``model_version`` value), if the log has one."""
+        """The arm's model version (the most frequent ``model_version`` value), if the log has
+        one."""
         return max(self.versions, key=self.versions.get) if self.versions else None
 
 

@@ -4,8 +4,8 @@
 together, so a request is the run ``starts[i] .. starts[i] + length[i]``) and returns what
 :func:`evalkit.online.parts.reduce_part` keeps per request and per arm.  It is compiled by numba
 (``nogil``: two parts are scanned side by side on two threads; ``cache``: compiled once per
-machine), because the same work as a dozen numpy passes over every column was the reader's
-bottleneck (benchmarks/README.md, "The online A/B log").
+machine): one pass instead of a dozen numpy passes over every column (benchmarks/README.md,
+"The online A/B log").
 
 Per request ``i`` (arm ``arm[i]``: 0 control, 1 treatment, 2 another arm):
 

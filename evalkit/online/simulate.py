@@ -14,13 +14,11 @@ one ``numpy`` generator seeded by ``seed``:
 - **Impressions.** A request shows its arm's own ranking of the query: the top ``top_k`` items in
   rank order (fewer when the ranking holds fewer), at positions ``1..top_k``, with that ranking's
   similarity scores.
-- **Clicks.** :class:`~evalkit.data.click_simulation.ClickModel`'s position-based model (its
-  default parameters) on the data's graded judgments (unjudged = grade 0): the impression at
-  position ``r`` of an item of grade ``g`` is clicked with probability
-  ``1 / r**eta * attractiveness(g)``, independently per impression, where
-  ``attractiveness(g) = alpha_min + (alpha_max - alpha_min) * (2**g - 1) / (2**max_grade - 1)``.
-  A ``cascade`` model is simulated per request instead (scan from the top, stop after a click
-  with ``stop_prob``).
+- **Clicks.** :class:`~evalkit.data.click_simulation.ClickModel` (its default parameters) on the
+  data's graded judgments (unjudged = grade 0): the position-based model clicks the impression
+  at position ``r`` with probability ``1 / r**eta * attractiveness(g)``, independently per
+  impression; a ``cascade`` model is simulated per request instead (scan from the top, stop
+  after a click with ``stop_prob``).
 
 Requests are numbered in time order (``request_id`` ``r00000000``, ...), users ``u00000000``, ...
 One part per day, ``part-<YYYY-MM-DD>.parquet``, written to a temporary name and renamed.
@@ -116,8 +114,9 @@ def simulate_canary(
     ``rankings`` / ``versions`` / ``latency_ms`` are keyed ``control`` / ``treatment``: each
     arm's :class:`~evalkit.retrieve.ranking.Ranking`, model version name and per-request
     latencies (ms) to resample from.  ``click_model`` defaults to ``ClickModel(depth=top_k)``
-    (position-based); ``top_k``, not its ``depth``, decides how many results a request shows.  Parts of an earlier simulation left in ``out_dir`` are removed; a part
-    that is not marked simulated is refused.  The model: see the module docstring.
+    (position-based); ``top_k``, not its ``depth``, decides how many results a request shows.
+    Parts of an earlier simulation left in ``out_dir`` are removed; a part that is not marked
+    simulated is refused.  The model: see the module docstring.
     """
     _check_args(rankings, versions, latency_ms, users, days, split, requests_per_user, top_k)
     if data.judgments is None or not data.judgments.qrels:

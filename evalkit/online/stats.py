@@ -1,4 +1,5 @@
-"""The online A/B's statistics: pure functions over the per-unit sums of :mod:`evalkit.online.gateway_log`.
+"""The online A/B's statistics: pure functions over the per-unit sums of
+:mod:`evalkit.online.gateway_log`.
 
 - :func:`srm_test` - sample ratio mismatch: chi-square test of units per arm against the split.
 - :func:`ratio_estimate` / :func:`ratio_diff` / :func:`metric_diff` - ratio metrics (CTR, MRR of

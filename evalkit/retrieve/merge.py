@@ -14,8 +14,8 @@ every entry before it.  ``exact`` counts those leading entries per query; a metr
 restriction, so ``exact`` is near 50) is the mixed catalog's own value, without building or
 searching it.  Queries with ``exact < need`` must be searched on the mixed catalog itself.
 
-Valid for exact search only (the lists must be the true top-k); :mod:`evalkit.run.reindex_stage` uses
-it for flat fp32 indexes and searches the mixed catalog otherwise.
+Valid for exact search only (the lists must be the true top-k); :mod:`evalkit.run.reindex_stage`
+uses it for flat fp32 indexes and searches the mixed catalog otherwise.
 
 >>> import numpy as np
 >>> id_rank = np.arange(4)

@@ -2,11 +2,11 @@
 them into one top-``depth`` with evalkit's deterministic order (score desc, item id desc).
 
 A :class:`ShardedIndex` looks like a FAISS index to :func:`evalkit.retrieve.replay.replay`
-(``ntotal`` and ``search(x, k)``), so ties straddling rank k are resolved by the same deeper
-search as with one index.  Shards are exact (``flat``: the shard's vectors) or IVF indexes that
-share one trained quantizer (built by :func:`add_to_shard` from :func:`~evalkit.index.faiss_index.trained_ivf`),
-so the merged result equals the single-index result.  How shard searches run (in process or as
-Ray tasks) is the caller's ``runner``.
+(``ntotal`` and ``search(x, k)``), so ties straddling rank k are resolved by the same deeper search
+as with one index.  Shards are exact (``flat``: the shard's vectors) or IVF indexes that share one
+trained quantizer (built by :func:`add_to_shard` from
+:func:`~evalkit.index.faiss_index.trained_ivf`), so the merged result equals the single-index
+result.  How shard searches run (in process or as Ray tasks) is the caller's ``runner``.
 
 >>> import numpy as np
 >>> parts = [(np.array([[0.9, 0.5]], "f4"), np.array([[0, 1]])),

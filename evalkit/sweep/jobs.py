@@ -16,8 +16,8 @@ from typing import Any
 class JobOutcome:
     """One sweep job: its number, overrides, exit code, verdict and primary metric per version.
 
-    ``verdict`` is PASS / WARN / INCONCLUSIVE / BLOCK for a comparison, ``-`` when there was nothing to compare
-    (one model version), ``ERROR`` when the job failed (``error`` says why), and for
+    ``verdict`` is PASS / WARN / INCONCLUSIVE / BLOCK for a comparison, ``-`` when there was nothing
+    to compare (one model version), ``ERROR`` when the job failed (``error`` says why), and for
     ``task=check`` PASS or FAIL.
     """
 

@@ -48,5 +48,6 @@ def run_log_task(cfg: DictConfig, overrides: list[str]) -> int:
 
 
 def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
-    """``task=log`` for :mod:`evalkit.cli`: the outcome (:class:`evalkit.sweep.JobOutcome` fields)."""
+    """``task=log`` for :mod:`evalkit.cli`: the outcome (:class:`evalkit.sweep.JobOutcome`
+    fields)."""
     return {"exit_code": run_log_task(cfg, overrides), "verdict": "-"}

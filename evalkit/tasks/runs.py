@@ -87,5 +87,6 @@ def run_runs_task(cfg: DictConfig) -> int:
 
 
 def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
-    """``task=runs`` for :mod:`evalkit.cli`: the outcome (:class:`evalkit.sweep.JobOutcome` fields)."""
+    """``task=runs`` for :mod:`evalkit.cli`: the outcome (:class:`evalkit.sweep.JobOutcome`
+    fields)."""
     return {"exit_code": run_runs_task(cfg), "verdict": "-"}

@@ -196,5 +196,6 @@ def notes(summaries: list[SpecSummary]) -> list[str]:
 
 
 def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
-    """``task=vectors`` for :mod:`evalkit.cli`: the outcome (:class:`evalkit.sweep.JobOutcome` fields)."""
+    """``task=vectors`` for :mod:`evalkit.cli`: the outcome (:class:`evalkit.sweep.JobOutcome`
+    fields)."""
     return {"exit_code": run_vectors_task(cfg), "verdict": "-"}

@@ -2,8 +2,8 @@
 
 ``per_query.csv`` (one row per scored query, one column per metric), ``runs/<version>.trec``
 (6-column TREC run), ``pairs.npz`` / ``click_pairs.npz`` (similarity of judged / logged pairs),
-``latency.json`` (request latencies): what :mod:`evalkit.track.logged_version` reads back to compare a
-later candidate with this version without re-embedding it.
+``latency.json`` (request latencies): what :mod:`evalkit.track.logged_version` reads back to compare
+a later candidate with this version without re-embedding it.
 
 >>> _csv('a,b'), _csv("plain")
 ('"a,b"', 'plain')

@@ -1,22 +1,21 @@
 """The names logged to MLflow: the parent run's flat comparison metrics and verdict tags.
 
 MLflow comparison metrics (:func:`comparison_metrics`): for every metric ``m`` (MLflow name,
-``ndcg@10`` -> ``ndcg_at_10``) ``delta_m``, ``p_m`` (corrected p, what the gate uses),
-``p_raw_m``, ``ci_low_m``/``ci_high_m`` (the interval that agrees with ``p_m``) and its level
-``ci_level_m``, ``wins_m``/``ties_m``/``losses_m``; ``queries_needed`` (judged queries in all
-that would decide the primary call, when it is inconclusive or no worse but not better) and its
-planning range ``queries_needed_low`` / ``queries_needed_high`` (:mod:`evalkit.compare.power`);
-the judged-only primary metric (:mod:`evalkit.compare.coverage`) ``delta_m_judged_only``,
-``ci_low_m_judged_only``, ``ci_high_m_judged_only``, ``p_m_judged_only`` and its call
-``quality_code_m_judged_only``; with a
+``ndcg@10`` -> ``ndcg_at_10``) ``delta_m``, ``p_m`` (corrected p, what the gate uses), ``p_raw_m``,
+``ci_low_m``/``ci_high_m`` (the interval that agrees with ``p_m``) and its level ``ci_level_m``,
+``wins_m``/``ties_m``/``losses_m``; ``queries_needed`` (judged queries in all that would decide the
+primary call, when it is inconclusive or no worse but not better) and its planning range
+``queries_needed_low`` / ``queries_needed_high`` (:mod:`evalkit.compare.power`); the judged-only
+primary metric (:mod:`evalkit.compare.coverage`) ``delta_m_judged_only``, ``ci_low_m_judged_only``,
+``ci_high_m_judged_only``, ``p_m_judged_only`` and its call ``quality_code_m_judged_only``; with a
 click log ``p_click_<stat>``, ``p_raw_click_<stat>``, ``ci_low_click_<stat>``,
-``ci_high_click_<stat>`` for the pooled statistic and ``spearman_within``; then
-``top3_agreement``, ``rbo_p0_9``/``rbo_p0_5``, ``mean_cosine_shift``, ``low_score_share_delta``,
+``ci_high_click_<stat>`` for the pooled statistic and ``spearman_within``; then ``top3_agreement``,
+``rbo_p0_9``/``rbo_p0_5``, ``mean_cosine_shift``, ``low_score_share_delta``,
 ``unjudged_at_10_baseline``/``_candidate``, ``latency_p50/p95/p99_ratio``,
 ``latency_p95_ratio_ci_low``/``_ci_high``, ``throughput_ratio``, ``reindex_<state>_<metric>``
-(:mod:`evalkit.compare.reindex_analysis`, e.g. ``reindex_mixed_50_candidate_queries_ndcg_at_10``) and
-``reindex_rolling_safe`` (1 / 0; absent when the dimensions differ)
-and ``verdict_code`` (0 PASS, 1 WARN, 1.5 INCONCLUSIVE, 2 BLOCK).  With several candidates every name is prefixed
+(:mod:`evalkit.compare.reindex_analysis`, e.g. ``reindex_mixed_50_candidate_queries_ndcg_at_10``)
+and ``reindex_rolling_safe`` (1 / 0; absent when the dimensions differ) and ``verdict_code`` (0
+PASS, 1 WARN, 1.5 INCONCLUSIVE, 2 BLOCK).  With several candidates every name is prefixed
 ``<candidate>/``.  Values that were not measured are left out (MLflow rejects NaN in the UI).
 
 Tags (:func:`verdict_tags`): ``evalkit.verdict``, ``evalkit.quality``, ``evalkit.exit_code``,
@@ -139,9 +138,9 @@ def comparison_metrics(verdict: Verdict) -> dict[str, float]:
 
 
 def verdict_tags(verdict: Verdict) -> dict[str, str]:
-    """Tags for the parent run: ``evalkit.verdict`` (PASS/WARN/INCONCLUSIVE/BLOCK), ``evalkit.quality``
-    (better / no_worse / worse / inconclusive: the primary metric's call, the least favourable
-    over candidates) and ``evalkit.exit_code``."""
+    """Tags for the parent run: ``evalkit.verdict`` (PASS/WARN/INCONCLUSIVE/BLOCK),
+    ``evalkit.quality`` (better / no_worse / worse / inconclusive: the primary metric's call, the
+    least favourable over candidates) and ``evalkit.exit_code``."""
     text = verdict_summary(verdict)
     return {
         "evalkit.verdict": str(verdict.status),
