@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.config_schema import read_section, setting
 from evalkit.embed.leftovers import remove_stale_temps
 from evalkit.embed.store import (
     DAMAGED,
@@ -95,31 +96,30 @@ COMPACT_MB = 256
 @dataclass(frozen=True)
 class CacheSettings:
     """The ``cache`` config section: the store's root (None = no cache), shard size bound and
-    time between shard writes.
+    time between shard writes; ``enabled`` is true only when there is a root.
 
     >>> CacheSettings.from_mapping({"dir": ".cache/evalkit", "enabled": False}).enabled
     False
     """
 
-    root: str | None = None
-    shard_mb: float = SHARD_MB
-    flush_s: float | None = FLUSH_S
+    root: str | None = setting(
+        None, key="dir", help="the vector store: a local folder or an fsspec URL (s3://...)"
+    )
+    enabled: bool = setting(True, help="false: embed every text, keep nothing")
+    shard_mb: float = setting(SHARD_MB, gt=0, help="a shard is written when this many MB wait")
+    flush_s: float | None = setting(
+        FLUSH_S, gt=0, help="...or this many seconds after the last one; null = size and close"
+    )
+
+    def __post_init__(self) -> None:
+        root = self.root if self.enabled else None
+        object.__setattr__(self, "root", root)
+        object.__setattr__(self, "enabled", root is not None)
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any]) -> CacheSettings:
+    def from_mapping(cls, cfg: Mapping[str, Any] | None) -> CacheSettings:
         """Read ``dir`` / ``enabled`` / ``shard_mb`` / ``flush_s``."""
-        enabled = bool(cfg.get("enabled", True))
-        root = cfg.get("dir")
-        flush = cfg.get("flush_s", FLUSH_S)
-        return cls(
-            root=str(root) if enabled and root is not None else None,
-            shard_mb=float(cfg.get("shard_mb", SHARD_MB)),
-            flush_s=None if flush is None else float(flush),
-        )
-
-    @property
-    def enabled(self) -> bool:
-        return self.root is not None
+        return read_section(cls, cfg, "cache")
 
 
 def spec_hash(spec: Mapping[str, Any]) -> str:
