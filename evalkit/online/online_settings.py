@@ -33,7 +33,7 @@ class OnlineSettings:
     )
     control: str = setting("control", help="the arm column's value of the production version A")
     treatment: str = setting("treatment", help="the arm column's value of the candidate B")
-    split: float = setting(0.5, gt=0, lt=1, help="the treatment's planned share of units")
+    split: float = setting(0.5, gt=0, lt=1, help="the treatment share: units planned for B")
     unit: str | None = setting(
         None, choices=("user", "request"), help="the randomization unit; null = user when logged"
     )
