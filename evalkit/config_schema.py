@@ -52,7 +52,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from evalkit.errors import ConfigError
 
@@ -135,7 +135,7 @@ def plain(node: Any, where: str) -> dict[str, Any]:
 
 
 def _plain_value(value: Any) -> Any:
-    if isinstance(value, DictConfig | ListConfig):
+    if OmegaConf.is_config(value):
         return OmegaConf.to_container(value, resolve=True)
     if isinstance(value, Mapping):
         return {str(k): _plain_value(v) for k, v in value.items()}
@@ -145,7 +145,7 @@ def _plain_value(value: Any) -> Any:
 
 
 def _shown(value: Any) -> Any:
-    return _plain_value(value) if isinstance(value, DictConfig | ListConfig) else value
+    return _plain_value(value) if OmegaConf.is_config(value) else value
 
 
 def _value(value: Any, hint: Any, f: dataclasses.Field, key: str) -> Any:
@@ -166,7 +166,7 @@ def _value(value: Any, hint: Any, f: dataclasses.Field, key: str) -> Any:
     origin = typing.get_origin(hint)
     if origin is tuple:
         args = typing.get_args(hint)
-        items = list(value) if isinstance(value, list | tuple | ListConfig) else [value]
+        items = list(value) if isinstance(value, list | tuple) else [value]
         if args[-1] is not Ellipsis and len(items) != len(args):
             expected = f"a list of {len(args)} {_name(args[0], plural=True)}"
             raise _invalid(key, value, expected, f)
