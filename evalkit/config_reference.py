@@ -33,6 +33,7 @@ from evalkit.embed.latency_probe import ProbeSettings
 from evalkit.embed.latency_store import ReuseSettings
 from evalkit.online.online_settings import OnlineSettings
 from evalkit.run.run_settings import (
+    BaselineRun,
     DatasetKeys,
     ReindexSettings,
     Runs,
@@ -48,7 +49,7 @@ GROUPS: dict[str, tuple[type, ...]] = {
     "dataset": (DatasetKeys,),
     "cache": (CacheSettings,),
     "latency": (ProbeSettings, ReuseSettings),
-    "compare": (CompareSettings, ReindexSettings),
+    "compare": (CompareSettings, ReindexSettings, BaselineRun),
     "gates": (GateConfig,),
     "checks": (ChecksConfig,),
     "clicks": (ClickSettings,),

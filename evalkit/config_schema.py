@@ -108,6 +108,20 @@ def read_section(kind: type[T], node: Any, where: str, *, ignore: Iterable[str] 
     return kind(**out)
 
 
+def read_split(node: Any, where: str, *kinds: type) -> tuple[Any, ...]:
+    """One section read into several records (each takes its own keys; a key none of them has
+    is unknown)."""
+    values = plain(node, where)
+    keys = [key for kind in kinds for key in settings_of(kind)]
+    unknown = sorted(set(values) - set(keys))
+    if unknown:
+        raise unknown_keys(where, unknown, keys)
+    return tuple(
+        read_section(kind, {k: v for k, v in values.items() if k in settings_of(kind)}, where)
+        for kind in kinds
+    )
+
+
 def unknown_keys(where: str, unknown: Iterable[str], valid: Iterable[str]) -> ConfigError:
     """The one-line error for keys a section does not have."""
     return ConfigError(

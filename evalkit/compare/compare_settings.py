@@ -1,6 +1,6 @@
 """How versions are compared: the ``compare`` config section as a typed, frozen record (its
-schema: :mod:`evalkit.config_schema`).  The section's re-index keys are read by
-:class:`evalkit.run.run_settings.ReindexSettings`.
+schema: :mod:`evalkit.config_schema`).  The section's other keys (:data:`OTHER_KEYS`: the
+re-index analysis, the baseline run) are read by :mod:`evalkit.run.run_settings`.
 
 >>> CompareSettings.from_mapping({"test": "fisher", "permutations": 500}).permutations
 500
@@ -20,8 +20,9 @@ from evalkit.compare.significance import TESTS
 from evalkit.compare.worklist import DEFAULT_ORDER, ORDERS
 from evalkit.config_schema import read_section, setting
 
-#: Keys of the ``compare`` section read by :class:`evalkit.run.run_settings.ReindexSettings`.
-REINDEX_KEYS = ("reindex", "reindex_fraction", "reindex_queries")
+#: Keys of the ``compare`` section read by :mod:`evalkit.run.run_settings` (``ReindexSettings``,
+#: ``BaselineRun``).
+OTHER_KEYS = ("reindex", "reindex_fraction", "reindex_queries", "baseline_run_id")
 
 
 @dataclass(frozen=True)
@@ -50,15 +51,12 @@ class CompareSettings:
     worklist_order: str = setting(
         DEFAULT_ORDER, choices=ORDERS, help="the judging order of the worklist's rows"
     )
-    baseline_run_id: str | None = setting(
-        None, help="compare against a baseline run already in MLflow (no re-embedding)"
-    )
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> CompareSettings:
-        """Read ``cfg.compare`` (its re-index keys belong to ``ReindexSettings``).
+        """Read ``cfg.compare`` (:data:`OTHER_KEYS` are accepted, read elsewhere).
 
         >>> CompareSettings.from_mapping({"test": "fisher", "permutations": 500}).test
         'fisher'
         """
-        return read_section(cls, cfg, "compare", ignore=REINDEX_KEYS)
+        return read_section(cls, cfg, "compare", ignore=OTHER_KEYS)

@@ -19,7 +19,7 @@ never the config itself.  Each section is checked here against its schema
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from evalkit.compare.compare_settings import CompareSettings
 from evalkit.compare.gate_config import GateConfig
-from evalkit.config_schema import plain, read_section, setting, settings_of
+from evalkit.config_schema import plain, read_section, read_split, setting, settings_of
 from evalkit.data.extra import CONFIG_KEY
 from evalkit.embed.cache import CacheSettings
 from evalkit.embed.latency_probe import ProbeSettings
@@ -53,6 +53,15 @@ class ReindexSettings:
     )
     fraction: float = setting(
         0.5, key="reindex_fraction", gt=0, lt=1, help="the catalog share re-embedded by B"
+    )
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    """``compare.baseline_run_id``: the baseline version read back from MLflow."""
+
+    run_id: str | None = setting(
+        None, key="baseline_run_id", help="compare against a baseline run already in MLflow"
     )
 
 
@@ -162,9 +171,10 @@ class RunSettings:
         top = read_section(TopLevel, {k: cfg.get(k) for k in settings_of(TopLevel) if k in cfg}, "")
         metrics = check_metrics(list(top.metrics), top.k)
         check_primary_metric(top.primary_metric, metrics)
-        compare = plain(cfg.get("compare"), "compare")
-        latency = cfg.get("latency")
-        settings = CompareSettings.from_mapping(compare)
+        compare, reindex, baseline = read_split(
+            cfg.get("compare"), "compare", CompareSettings, ReindexSettings, BaselineRun
+        )
+        probe, reuse = read_split(cfg.get("latency"), "latency", ProbeSettings, ReuseSettings)
         return cls(
             output_dir=Path(top.output_dir),
             k=top.k,
@@ -176,14 +186,12 @@ class RunSettings:
             index=build(cfg.index, "index"),
             engine=build(cfg.engine, "engine") if cfg.get("engine") else EngineSpec(),
             gates=GateConfig.from_mapping(cfg.get("gates"), primary_metric=top.primary_metric),
-            compare=settings,
-            probe=ProbeSettings.from_mapping(latency, seed=top.seed),
-            reuse=ReuseSettings.from_mapping(latency),
-            reindex=read_section(
-                ReindexSettings, compare, "compare", ignore=settings_of(CompareSettings)
-            ),
+            compare=compare,
+            probe=replace(probe, seed=top.seed),
+            reuse=reuse,
+            reindex=reindex,
             tracking=read_section(TrackingSettings, cfg.get("tracking"), "tracking"),
-            baseline_run_id=settings.baseline_run_id or None,
+            baseline_run_id=baseline.run_id or None,
             run_checks=top.run_checks,
             checks=_section(cfg, "checks"),
             clicks=_section(cfg, "clicks"),
