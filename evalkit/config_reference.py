@@ -27,7 +27,7 @@ from evalkit.checks.config import ChecksConfig
 from evalkit.clicks.click_settings import ClickSettings
 from evalkit.compare.compare_settings import CompareSettings
 from evalkit.compare.gate_config import GateConfig
-from evalkit.config_schema import bounds, settings_of, type_name
+from evalkit.config_schema import bounds, settings_of, type_words, without_none
 from evalkit.embed.cache import CacheSettings
 from evalkit.embed.latency_probe import ProbeSettings
 from evalkit.embed.latency_store import ReuseSettings
@@ -164,3 +164,26 @@ def _yaml(value: Any) -> str:
     if isinstance(value, Path):
         value = str(value)
     return json.dumps(value).replace('"', "") if not isinstance(value, str) else value
+
+
+def type_name(hint: Any) -> str:
+    """A field type as the reference page writes it (``list of numbers``, ``integer or null``).
+
+    >>> type_name(tuple[float, ...] | None), type_name(int)
+    ('list of numbers or null', 'integer')
+    """
+    hint, optional = without_none(hint)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        text = f"list of {type_words(args[0], plural=True)}"
+        text += "" if args[-1] is Ellipsis else f" ({len(args)})"
+    elif origin in (dict, Mapping) or hint in (dict, Mapping):
+        text = "mapping"
+    elif dataclasses.is_dataclass(hint):
+        text = "section"
+    elif isinstance(hint, type) and issubclass(hint, Enum):
+        text = " | ".join(str(m.value) for m in hint)
+    else:
+        text = type_words(hint).removeprefix("an ").removeprefix("a ")
+    return f"{text} or null" if optional else text

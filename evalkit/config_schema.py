@@ -164,7 +164,7 @@ def _shown(value: Any) -> Any:
 
 def _value(value: Any, hint: Any, f: dataclasses.Field, key: str) -> Any:
     """``value`` converted to the field type ``hint`` and checked against ``f``'s metadata."""
-    hint, optional = _without_none(hint)
+    hint, optional = without_none(hint)
     if value is None:
         if optional:
             return None
@@ -182,7 +182,7 @@ def _value(value: Any, hint: Any, f: dataclasses.Field, key: str) -> Any:
         args = typing.get_args(hint)
         items = list(value) if isinstance(value, list | tuple) else [value]
         if args[-1] is not Ellipsis and len(items) != len(args):
-            expected = f"a list of {len(args)} {_name(args[0], plural=True)}"
+            expected = f"a list of {len(args)} {type_words(args[0], plural=True)}"
             raise _invalid(key, value, expected, f)
         kinds = [args[0]] * len(items) if args[-1] is Ellipsis else list(args)
         return tuple(_leaf(v, t, f, f"{key}[{i}]") for i, (v, t) in enumerate(zip(items, kinds)))
@@ -207,9 +207,6 @@ def _leaf(value: Any, hint: Any, f: dataclasses.Field, key: str) -> Any:
 
 
 def _scalar(value: Any, hint: Any, f: dataclasses.Field, key: str) -> Any:
-    hint, optional = _without_none(hint)
-    if value is None and optional:
-        return None
     if isinstance(hint, type) and issubclass(hint, Enum):
         for member in hint:
             if str(value).lower() == str(member.value).lower():
@@ -245,7 +242,7 @@ def _help(f: dataclasses.Field) -> str:
     return str(f.metadata.get("help", "")).rstrip(".")
 
 
-def _without_none(hint: Any) -> tuple[Any, bool]:
+def without_none(hint: Any) -> tuple[Any, bool]:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         rest = args[0] if len(args) == 1 else typing.Union[tuple(args)]  # noqa: UP007
@@ -270,13 +267,13 @@ def bounds(f: dataclasses.Field) -> str:
 
 
 def _expected(hint: Any, f: dataclasses.Field) -> str:
-    text = _name(hint)
+    text = type_words(hint)
     return f"{text} {bounds(f)}" if bounds(f) else text
 
 
-def _name(hint: Any, plural: bool = False) -> str:
+def type_words(hint: Any, plural: bool = False) -> str:
     """A type in words: ``an integer`` / ``integers``."""
-    hint, _ = _without_none(hint)
+    hint, _ = without_none(hint)
     names = {int: ("an integer", "integers"), float: ("a number", "numbers"),
              bool: ("true or false", "flags"), str: ("a string", "strings"),
              Path: ("a folder path", "paths")}  # fmt: skip
@@ -285,28 +282,5 @@ def _name(hint: Any, plural: bool = False) -> str:
     if isinstance(hint, type) and issubclass(hint, Enum):
         return "one of " + ", ".join(str(m.value) for m in hint)
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " or ".join(_name(a, plural) for a in typing.get_args(hint))
+        return " or ".join(type_words(a, plural) for a in typing.get_args(hint))
     return "a value"
-
-
-def type_name(hint: Any) -> str:
-    """A field type as the reference page writes it (``list of numbers``, ``integer or null``).
-
-    >>> type_name(tuple[float, ...] | None), type_name(int)
-    ('list of numbers or null', 'integer')
-    """
-    hint, optional = _without_none(hint)
-    origin = typing.get_origin(hint)
-    if origin is tuple:
-        args = typing.get_args(hint)
-        text = f"list of {_name(args[0], plural=True)}"
-        text += "" if args[-1] is Ellipsis else f" ({len(args)})"
-    elif origin in (dict, Mapping) or hint in (dict, Mapping):
-        text = "mapping"
-    elif dataclasses.is_dataclass(hint):
-        text = "section"
-    elif isinstance(hint, type) and issubclass(hint, Enum):
-        text = " | ".join(str(m.value) for m in hint)
-    else:
-        text = _name(hint).removeprefix("an ").removeprefix("a ")
-    return f"{text} or null" if optional else text
