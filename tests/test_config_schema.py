@@ -3,6 +3,7 @@ it, and every problem is one line naming ``section.key`` and what was expected."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,9 @@ def test_values_are_read_as_typed():
     assert s.split == 0.5 and s.unit is None and s.slices == ("lang",)  # null = the default
     assert ReindexSettings() == ReindexSettings(enabled=True, queries=1000, fraction=0.5)
     assert CacheSettings.from_mapping({"dir": "c", "enabled": False}).root is None
+    # engine=ray gives a cache that is off a temporary store: enabled says there is one
+    off = CacheSettings.from_mapping({"dir": "c", "enabled": False})
+    assert replace(off, root="/tmp/x").enabled and not off.enabled
     assert ReuseSettings.from_mapping({"max_age_s": None}).max_age_s == 86400
     with pytest.raises(ConfigError, match=r"gates.top_k_agreement.k=2.5 is invalid"):
         GateConfig.from_mapping({"top_k_agreement": {"k": 2.5}})

@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -96,7 +96,7 @@ COMPACT_MB = 256
 @dataclass(frozen=True)
 class CacheSettings:
     """The ``cache`` config section: the store's root (None = no cache), shard size bound and
-    time between shard writes; ``enabled`` is true only when there is a root.
+    time between shard writes; ``keep`` is ``cache.enabled`` as configured (false: no root).
 
     >>> CacheSettings.from_mapping({"dir": ".cache/evalkit", "enabled": False}).enabled
     False
@@ -105,21 +105,21 @@ class CacheSettings:
     root: str | None = setting(
         None, key="dir", help="the vector store: a local folder or an fsspec URL (s3://...)"
     )
-    enabled: bool = setting(True, help="false: embed every text, keep nothing")
     shard_mb: float = setting(SHARD_MB, gt=0, help="a shard is written when this many MB wait")
     flush_s: float | None = setting(
         FLUSH_S, gt=0, help="...or this many seconds after the last one; null = size and close"
     )
-
-    def __post_init__(self) -> None:
-        root = self.root if self.enabled else None
-        object.__setattr__(self, "root", root)
-        object.__setattr__(self, "enabled", root is not None)
+    keep: bool = setting(True, key="enabled", help="false: embed every text, keep nothing")
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> CacheSettings:
         """Read ``dir`` / ``enabled`` / ``shard_mb`` / ``flush_s``."""
-        return read_section(cls, cfg, "cache")
+        out = read_section(cls, cfg, "cache")
+        return out if out.keep else replace(out, root=None)
+
+    @property
+    def enabled(self) -> bool:
+        return self.root is not None
 
 
 def spec_hash(spec: Mapping[str, Any]) -> str:
