@@ -1,6 +1,6 @@
 """The configuration reference, generated from the schema (:mod:`evalkit.config_schema`): every
 config group and key with its type, default, allowed values and help, as Markdown for the docs
-site.
+site (``python -m evalkit.config_reference > docs/configuration.md``).
 
 :data:`GROUPS` names the record(s) each section is read into; the groups instantiated from a
 ``_target_`` (``dataset`` loaders, ``models``, ``index``, ``engine``) are documented by their
@@ -187,3 +187,7 @@ def type_name(hint: Any) -> str:
     else:
         text = type_words(hint).removeprefix("an ").removeprefix("a ")
     return f"{text} or null" if optional else text
+
+
+if __name__ == "__main__":
+    print(reference_markdown())
