@@ -327,7 +327,7 @@ def test_missing_file_and_bad_config(tmp_path):
         load(path, shape="wide")
     with pytest.raises(ConfigError, match="clicks.on_invalid='ignore' is unknown"):
         load(path, shape="event", on_invalid="ignore")
-    with pytest.raises(ConfigError, match=r"clicks.columns has unknown key\(s\) \['doc'\]"):
+    with pytest.raises(ConfigError, match="clicks.columns has unknown keys doc"):
         ClickColumns.from_mapping({"doc": "d"})
     odd = tmp_path / "c.xyz"
     odd.write_text("x")

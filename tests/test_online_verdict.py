@@ -133,7 +133,10 @@ def test_latency_gate_rules():
 def test_settings_and_gates_refuse_bad_values_in_one_line():
     with pytest.raises(ConfigError, match="online has unknown keys pth"):
         OnlineSettings.from_mapping({"pth": "x"})
-    with pytest.raises(ConfigError, match=r"online.split=1.5 \(expected the treatment share"):
+    with pytest.raises(
+        ConfigError,
+        match=r"online.split=1.5 is out of range \(expected a number > 0 and < 1: the treatment share",
+    ):
         OnlineSettings.from_mapping({"path": "x", "split": 1.5})
     with pytest.raises(ConfigError, match="online.path is not set"):
         OnlineSettings.from_mapping({})

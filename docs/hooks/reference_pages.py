@@ -5,7 +5,7 @@
   (``EXIT_USAGE``), Ctrl-C / SIGTERM from :mod:`evalkit.interrupts`, and a sweep's exit code
   computed by :func:`evalkit.sweep.summary.sweep_exit_code` itself.
 - ``reference/config.md``: every config group and key, from
-  :func:`evalkit.config_reference.config_reference_markdown` (the config schema).
+  :func:`evalkit.config_reference.reference_markdown` (the config schema).
 - ``explanation/design.md``: ``evalkit/README.md`` (the package map and the contracts between
   the layers), which lives beside the code it describes.
 - ``assets/frontier_cranfield_memory.png``: the sweep figure in ``benchmarks/figures/``.
@@ -135,15 +135,15 @@ def exit_codes_markdown() -> str:
 def config_markdown() -> str:
     _import_evalkit()
     try:
-        from evalkit.config_reference import config_reference_markdown
+        from evalkit.config_reference import reference_markdown
     except ImportError as exc:
         log.warning(
             "reference/config.md cannot be generated: evalkit.config_reference."
-            "config_reference_markdown is missing (%s)",
+            "reference_markdown is missing (%s)",
             exc,
         )
         return "# Configuration\n\nNot generated: `evalkit.config_reference` is missing.\n"
-    text = config_reference_markdown().strip() + "\n"
+    text = reference_markdown().strip() + "\n"
     intro = (
         "Generated from the configuration schema (`evalkit/config_reference.py`). Set any key "
         "on the command line as `key=value` (`dataset.path=tests/data/adi`), choose a group's "

@@ -15,16 +15,13 @@ A team writes its own contract once (``conf/checks/<name>.yaml``) and selects it
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 from evalkit.checks.result import Status
+from evalkit.config_schema import plain, read_section, setting
 from evalkit.errors import ConfigError
-from evalkit.plain import plain_mapping
 
 SECTIONS = ("sanity", "long_text", "contract")
 ROLES = ("query", "document")
@@ -34,132 +31,117 @@ ROLES = ("query", "document")
 class SanityConfig:
     """Vector sanity: dimensions, norms, finiteness, determinism, batch invariance, probes."""
 
-    role: str = "query"
-    #: Each value is requested (``dimensions`` in the request) and must come back exactly.
-    dimensions: tuple[int, ...] = (256, 512)
-    #: The native (default) dimension the endpoint must return; null = report only.
-    expected_dimension: int | None = None
-    #: True: vectors must have unit L2 norm; False: must not; null: report only.
-    normalized: bool | None = True
-    norm_tolerance: float = 0.01
-    determinism_min_cosine: float = 0.99999
-    batch_invariance_min_cosine: float = 0.9999
-    #: Mean same-meaning minus mean unrelated cosine across languages (WARN below, FAIL <= 0).
-    multilingual_min_margin: float = 0.05
-    #: Distinct inputs whose vectors are at least this similar count as collapsed.
-    collapse_min_cosine: float = 0.9999
+    role: str = setting("query", choices=ROLES, help="which role's prefix / input_type probes use")
+    dimensions: tuple[int, ...] = setting(
+        (256, 512), ge=1, help="each is sent as `dimensions` and must come back exactly"
+    )
+    expected_dimension: int | None = setting(
+        None, ge=1, help="the native dimension when none is requested; null = report only"
+    )
+    normalized: bool | None = setting(
+        True, help="vectors must have unit L2 norm (false: must not); null = report only"
+    )
+    norm_tolerance: float = setting(0.01, ge=0, help="|norm - 1| allowed when normalized")
+    determinism_min_cosine: float = setting(0.99999, help="same texts, second request")
+    batch_invariance_min_cosine: float = setting(0.9999, help="a text alone vs inside a batch")
+    multilingual_min_margin: float = setting(
+        0.05, help="translations minus unrelated mean cosine (WARN below, FAIL <= 0)"
+    )
+    collapse_min_cosine: float = setting(
+        0.9999, help="distinct inputs at least this similar count as collapsed"
+    )
 
 
 @dataclass(frozen=True)
 class LongTextConfig:
     """Longest accepted input (exponential then binary search), silent truncation, chunking."""
 
-    role: str = "document"
-    start_words: int = 256
-    max_words: int = 8192
-    #: The documented input limit in tokens (OpenAI: 8192): after the first probe, the search
-    #: jumps to just past it (words from the token counts the server reports in ``usage``) and
-    #: stops there when it is accepted; null = double from ``start_words`` up to ``max_words``.
-    max_tokens: int | None = 8192
-    #: The truncation probe runs at min(longest accepted, this many words): long enough to cross
-    #: the usual model windows (512-2048 tokens), without two more requests at the full limit.
-    #: null = at the longest accepted length.
-    truncation_words: int | None = 1024
-    #: Binary search stops when the bracket is narrower than this share of the lower bound.
-    resolution: float = 0.05
-    max_requests: int = 16
-    #: FAIL when the endpoint accepts fewer words than this.
-    min_accepted_words: int = 0
-    #: Share of the words at the end replaced by different ones in the truncation probe.
-    truncation_tail: float = 0.25
-    #: OpenAI rejects over-long input; a silently truncating endpoint FAILs unless allowed.
-    allow_silent_truncation: bool = False
-    chunk_words: int = 256
-    chunks: int = 4
-    #: (max - min) / mean of the chunk vectors' norms above this is a WARN.
-    max_norm_spread: float = 0.25
+    role: str = setting("document", choices=ROLES, help="long texts are catalog documents")
+    start_words: int = setting(256, ge=1, help="the first length tried")
+    max_words: int = setting(8192, ge=1, help="the length search's hard cap")
+    max_tokens: int | None = setting(
+        8192, help="the documented input limit; null = double from start_words to max_words"
+    )
+    truncation_words: int | None = setting(
+        1024, help="the truncation probe's length at most; null = the longest accepted"
+    )
+    resolution: float = setting(
+        0.05, gt=0, help="the search stops when the bracket is below this share"
+    )
+    max_requests: int = setting(16, ge=1, help="bound on the length and truncation searches")
+    min_accepted_words: int = setting(0, help="FAIL when the endpoint accepts fewer words")
+    truncation_tail: float = setting(
+        0.25, gt=0, lt=1, help="share of the words replaced at the end in the truncation probe"
+    )
+    allow_silent_truncation: bool = setting(False, help="a silently truncating endpoint passes")
+    chunk_words: int = setting(256, ge=1, help="chunk size of the chunking probe")
+    chunks: int = setting(4, ge=1, help="chunks in the probe document")
+    max_norm_spread: float = setting(
+        0.25, help="(max - min) / mean of the chunk norms above this WARNs"
+    )
+
+    def __post_init__(self) -> None:
+        if self.start_words > self.max_words:
+            raise ConfigError(
+                f"checks.long_text.start_words={self.start_words} exceeds "
+                f"max_words={self.max_words} (expected start_words <= max_words)"
+            )
 
 
 @dataclass(frozen=True)
 class ContractConfig:
     """HTTP contract of an OpenAI-compatible server (expected status codes per request)."""
 
-    health_route: str = "/health"
-    health_status: tuple[int, ...] = (200,)
-    #: ``<root>/embeddings`` (no ``/v1``): null = report what happens.
-    path_without_v1_status: tuple[int, ...] | None = None
-    #: True: requests without a valid key are rejected; False: the server is open.
-    auth_required: bool = True
-    auth_rejected_status: tuple[int, ...] = (401,)
-    empty_input_status: tuple[int, ...] = (400,)
-    mixed_input_status: tuple[int, ...] = (400,)
-    #: null = reuse the long-text search's probe just past ``long_text.max_tokens`` (no second
-    #: request of that size) when it ran, else send 9000 words.
-    over_long_words: int | None = None
-    over_long_status: tuple[int, ...] = (400,)
-    #: The over-long error message must state the limit (a number such as 8192).
-    over_long_states_limit: bool = True
-    unknown_model: str = "evalkit-no-such-model"
-    unknown_model_status: tuple[int, ...] = (404,)
-    encoding_max_abs_diff: float = 1e-6
-    usage_required: bool = True
-    timeout_s: float = 120.0
+    health_route: str = setting("/health", help="GET <root><route>; a path starting with /")
+    health_status: tuple[int, ...] = setting((200,), help="expected status of the health route")
+    path_without_v1_status: tuple[int, ...] | None = setting(
+        None, help="POST <root>/embeddings (no /v1); null = report what happens"
+    )
+    auth_required: bool = setting(True, help="requests without a valid key are rejected")
+    auth_rejected_status: tuple[int, ...] = setting((401,), help="status without a valid key")
+    empty_input_status: tuple[int, ...] = setting((400,), help="status of input: []")
+    mixed_input_status: tuple[int, ...] = setting((400,), help="status of mixed-type input")
+    over_long_words: int | None = setting(
+        None, ge=1, help="one over-long input's words; null = reuse the long-text probe"
+    )
+    over_long_status: tuple[int, ...] = setting((400,), help="status of an over-long input")
+    over_long_states_limit: bool = setting(True, help="the over-long error states the limit")
+    unknown_model: str = setting("evalkit-no-such-model", help="a model name the server lacks")
+    unknown_model_status: tuple[int, ...] = setting((404,), help="status of an unknown model")
+    encoding_max_abs_diff: float = setting(1e-6, help="float vs base64 answers")
+    usage_required: bool = setting(True, help="usage.prompt_tokens / total_tokens present")
+    timeout_s: float = setting(120.0, gt=0, help="per-request timeout of every check request")
+
+    def __post_init__(self) -> None:
+        if not self.health_route.startswith("/"):
+            raise ConfigError(
+                f"checks.contract.health_route={self.health_route!r} is invalid (expected a "
+                "path starting with /)"
+            )
 
 
 @dataclass(frozen=True)
 class ChecksConfig:
     """All sections plus which to run, which to skip and per-check FAIL overrides."""
 
-    sections: tuple[str, ...] = SECTIONS
-    #: Check names (or dotted prefixes such as ``contract.auth``) not run: reported as SKIP.
-    skip: tuple[str, ...] = ()
-    #: ``{name or prefix: WARN | SKIP}``: what a FAIL of that check becomes.
-    on_fail: Mapping[str, Status] = field(default_factory=dict)
-    sanity: SanityConfig = field(default_factory=SanityConfig)
-    long_text: LongTextConfig = field(default_factory=LongTextConfig)
-    contract: ContractConfig = field(default_factory=ContractConfig)
-    #: ``{version name: {section: {key: value}}}``: that endpoint's own expectations, merged
-    #: over the rest (one task=check run can hold several endpoints to different contracts).
-    versions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    sections: tuple[str, ...] = setting(SECTIONS, choices=SECTIONS, help="which checks run")
+    skip: tuple[str, ...] = setting((), help="check names or dotted prefixes not run (SKIP)")
+    on_fail: Mapping[str, Status] = setting(
+        factory=dict,
+        choices=(Status.WARN, Status.SKIP, Status.FAIL),
+        help="what a FAIL becomes per check name or prefix",
+    )
+    sanity: SanityConfig = setting(factory=SanityConfig, help="vector sanity")
+    long_text: LongTextConfig = setting(factory=LongTextConfig, help="long inputs")
+    contract: ContractConfig = setting(factory=ContractConfig, help="the HTTP contract")
+    versions: Mapping[str, Any] = setting(
+        factory=dict, help="per model version, merged over the rest: {name: {section: {...}}}"
+    )
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> ChecksConfig:
         """Build from the ``checks`` config node (a dict or OmegaConf node); None = defaults."""
-        cfg = _plain(cfg, "checks")
-        unknown = sorted(set(cfg) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(
-                f"checks has unknown key(s) {', '.join(unknown)} "
-                f"(expected {', '.join(f.name for f in fields(cls))})"
-            )
-        sections = _tuple(cfg.get("sections", SECTIONS), str, "checks.sections")
-        bad = [s for s in sections if s not in SECTIONS]
-        if bad:
-            raise ConfigError(
-                f"checks.sections has unknown section(s) {bad} (expected some of {list(SECTIONS)})"
-            )
-        on_fail_raw = _plain(cfg.get("on_fail"), "checks.on_fail")
-        on_fail: dict[str, Status] = {}
-        for name, value in on_fail_raw.items():
-            try:
-                status = Status(str(value).upper())
-            except ValueError:
-                status = None
-            if status not in (Status.WARN, Status.SKIP, Status.FAIL):
-                raise ConfigError(
-                    f"checks.on_fail.{name}={value!r} is invalid (expected WARN, SKIP or FAIL)"
-                )
-            on_fail[str(name)] = status
-        out = cls(
-            sections=sections,
-            skip=_tuple(cfg.get("skip", ()), str, "checks.skip"),
-            on_fail=on_fail,
-            sanity=_section(SanityConfig, cfg.get("sanity"), "checks.sanity"),
-            long_text=_section(LongTextConfig, cfg.get("long_text"), "checks.long_text"),
-            contract=_section(ContractConfig, cfg.get("contract"), "checks.contract"),
-            versions=_plain(cfg.get("versions"), "checks.versions"),
-        )
-        out._validate()
+        out = read_section(cls, cfg, "checks")
         for name in out.versions:
             out.for_version(name)  # surface a bad override now, not mid-run
         return out
@@ -171,71 +153,19 @@ class ChecksConfig:
         >>> cfg.for_version("e5").sanity.dimensions, cfg.for_version("other").sanity.dimensions
         ((), (256, 512))
         """
-        override = self.versions.get(name)
+        where = f"checks.versions.{name}"
+        override = plain(self.versions.get(name), where)
         if not override:
             return self
-        override = _plain(override, f"checks.versions.{name}")
         if "versions" in override:
-            raise ConfigError(f"checks.versions.{name} cannot itself contain 'versions'")
-        base = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "versions"}
-        merged: dict[str, Any] = {}
-        for key, value in base.items():
-            if dataclasses.is_dataclass(value):
-                value = dataclasses.asdict(value)
-                sub = _plain(override.get(key), f"checks.versions.{name}.{key}")
-                value.update(sub)
-            elif key in override:
-                value = override[key]
-            merged[key] = value
-        merged["on_fail"] = {k: str(v) for k, v in dict(merged["on_fail"]).items()}
-        unknown = sorted(set(override) - set(base))
-        if unknown:
-            raise ConfigError(
-                f"checks.versions.{name} has unknown key(s) {', '.join(unknown)} "
-                f"(expected {', '.join(base)})"
+            raise ConfigError(f"{where} cannot itself contain 'versions'")
+        merged = {k: v for k, v in dataclasses.asdict(self).items() if k != "versions"}
+        for key, value in override.items():
+            section = isinstance(merged.get(key), dict) and key != "on_fail"
+            merged[key] = (
+                {**merged[key], **value} if section and isinstance(value, Mapping) else value
             )
-        try:
-            return ChecksConfig.from_mapping(merged)
-        except ConfigError as err:
-            raise ConfigError(f"checks.versions.{name}: {err}") from None
-
-    def _validate(self) -> None:
-        s, lt, c = self.sanity, self.long_text, self.contract
-        for where, role in (("checks.sanity.role", s.role), ("checks.long_text.role", lt.role)):
-            if role not in ROLES:
-                raise ConfigError(f"{where}={role!r} is unknown (expected query or document)")
-        _positive("checks.sanity.dimensions", *s.dimensions)
-        if s.expected_dimension is not None:
-            _positive("checks.sanity.expected_dimension", s.expected_dimension)
-        _positive(
-            "checks.long_text",
-            lt.start_words,
-            lt.max_words,
-            lt.max_requests,
-            lt.chunk_words,
-            lt.chunks,
-        )
-        if lt.start_words > lt.max_words:
-            raise ConfigError(
-                f"checks.long_text.start_words={lt.start_words} exceeds max_words={lt.max_words} "
-                "(expected start_words <= max_words)"
-            )
-        if not 0.0 < lt.truncation_tail < 1.0:
-            raise ConfigError(
-                f"checks.long_text.truncation_tail={lt.truncation_tail} is out of range "
-                "(expected a share between 0 and 1)"
-            )
-        if lt.resolution <= 0:
-            raise ConfigError(
-                f"checks.long_text.resolution={lt.resolution} is invalid (expected > 0)"
-            )
-        if c.over_long_words is not None:
-            _positive("checks.contract.over_long_words", c.over_long_words)
-        if not c.health_route.startswith("/"):
-            raise ConfigError(
-                f"checks.contract.health_route={c.health_route!r} is invalid (expected a path "
-                "starting with /)"
-            )
+        return read_section(ChecksConfig, merged, where)
 
     def skipped(self, name: str) -> bool:
         """Whether ``checks.skip`` names this check or a dotted prefix of it."""
@@ -249,69 +179,6 @@ class ChecksConfig:
 
 def _matches(name: str, pattern: str) -> bool:
     return name == pattern or name.startswith(pattern + ".")
-
-
-def _plain(cfg: Any, where: str) -> dict[str, Any]:
-    return plain_mapping(cfg, where)
-
-
-def _positive(where: str, *values: int) -> None:
-    for v in values:
-        if v < 1:
-            raise ConfigError(f"{where} has {v} (expected integers >= 1)")
-
-
-def _tuple(value: Any, kind: type, where: str) -> tuple[Any, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        value = [value]
-    if not isinstance(value, list | tuple):
-        raise ConfigError(f"{where}={value!r} is invalid (expected a list of {kind.__name__})")
-    return tuple(_scalar(v, kind, where) for v in value)
-
-
-def _scalar(value: Any, kind: type, where: str) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}={value!r} is invalid (expected true or false)")
-    if kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}={value!r} is invalid (expected an integer)")
-    if kind is float:
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise ConfigError(f"{where}={value!r} is invalid (expected a number)")
-    if isinstance(value, str):
-        return value
-    raise ConfigError(f"{where}={value!r} is invalid (expected a string)")
-
-
-def _convert(value: Any, hint: Any, where: str) -> Any:
-    """Convert ``value`` to the dataclass field type ``hint`` (scalars, tuples, optionals)."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None:
-            return None
-        return _convert(value, args[0], where)
-    if origin is tuple:
-        return _tuple(value, typing.get_args(hint)[0], where)
-    return _scalar(value, hint, where)
-
-
-def _section(cls: type, raw: Any, where: str) -> Any:
-    values = _plain(raw, where)
-    hints = typing.get_type_hints(cls)
-    known = [f.name for f in fields(cls)]
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"{where} has unknown key(s) {', '.join(unknown)} (expected {', '.join(known)})"
-        )
-    return cls(**{k: _convert(v, hints[k], f"{where}.{k}") for k, v in values.items()})
 
 
 def config_params(cfg: ChecksConfig) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -44,6 +44,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from evalkit.config_schema import read_section, setting
 from evalkit.data.click_log import ClickLog, PositionCounts
 from evalkit.errors import ConfigError, DataError
 
@@ -55,37 +56,30 @@ _FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".p
 
 @dataclass(frozen=True)
 class ClickColumns:
-    """Column names in the log file.  ``None`` (or a name the file lacks) = the log has none.
+    """Column names in the log file (``clicks.columns``).  ``None`` (or a name the file lacks) =
+    the log has none.
 
     ``query_id`` and/or ``query`` (text) identify the query; event logs need ``position`` and
     ``clicked``; aggregated logs need ``clicks`` and ``impressions`` and/or ``mean_position``.
     """
 
-    query_id: str | None = "query_id"
-    query: str | None = "query"
-    item_id: str = "item_id"
-    position: str = "position"
-    clicked: str = "clicked"
-    clicks: str = "clicks"
-    impressions: str | None = "impressions"
-    mean_position: str | None = "avg_position"
-    session: str | None = "session_id"
-    timestamp: str | None = "timestamp"
+    query_id: str | None = setting("query_id", help="query id (or match queries by text)")
+    query: str | None = setting("query", help="query text: of queries missing from the table")
+    item_id: str | None = setting("item_id", help="the shown item's id")
+    position: str | None = setting("position", help="event: the rank where the item was shown")
+    clicked: str | None = setting("clicked", help="event: 0/1 or true/false")
+    clicks: str | None = setting("clicks", help="aggregated: click count")
+    impressions: str | None = setting("impressions", help="aggregated: times shown")
+    mean_position: str | None = setting("avg_position", help="aggregated: average rank shown at")
+    session: str | None = setting("session_id", help="event, optional: the session")
+    timestamp: str | None = setting("timestamp", help="event, optional: when")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, str | None] | ClickColumns | None) -> ClickColumns:
         """Build from a config mapping; unknown keys are a :class:`ConfigError`."""
-        if mapping is None:
-            return cls()
         if isinstance(mapping, ClickColumns):
             return mapping
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(mapping) - known)
-        if unknown:
-            raise ConfigError(
-                f"clicks.columns has unknown key(s) {unknown} (expected some of {sorted(known)})"
-            )
-        return cls(**{k: (None if v is None else str(v)) for k, v in mapping.items()})
+        return read_section(cls, mapping, "clicks.columns")
 
 
 @dataclass

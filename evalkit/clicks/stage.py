@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from evalkit.clicks.click_settings import ClickJudging, ClickSettings
 from evalkit.clicks.correlation import (
     ClickCorrelation,
     CorrelationDifference,
@@ -41,18 +42,16 @@ from evalkit.clicks.correlation import (
     difference,
 )
 from evalkit.clicks.ingest import load_click_log
-from evalkit.clicks.judgments import METHODS, ClickJudgments, judgments_from_clicks
+from evalkit.clicks.judgments import ClickJudgments, judgments_from_clicks
 from evalkit.clicks.plot import plot_click_scatter
+from evalkit.config_schema import read_section
 from evalkit.data.click_log import ClickLog
 from evalkit.data.click_simulation import ClickModel, simulate_demo_clicks
 from evalkit.data.schema import EvalData, Judgments
 from evalkit.errors import ConfigError
 from evalkit.pairs import align_similarity
-from evalkit.plain import plain_mapping
 
 log_ = logging.getLogger(__name__)
-
-SOURCES = ("none", "log", "simulated")
 
 
 @dataclass(frozen=True)
@@ -138,34 +137,32 @@ class ClickReport:
         return out
 
 
-def load_clicks(cfg: Mapping[str, Any] | None, data: EvalData) -> ClickStage | None:
+def load_clicks(cfg: Mapping[str, Any] | ClickSettings | None, data: EvalData) -> ClickStage | None:
     """Load or simulate the click log configured in ``cfg`` (the ``clicks`` group) for ``data``."""
-    cfg = _plain(cfg)
-    source = str(cfg.get("source", "none"))
-    if source not in SOURCES:
-        raise ConfigError(f"clicks.source={source!r} is unknown (expected one of {SOURCES})")
-    if source == "none":
+    s = ClickSettings.from_mapping(cfg)
+    if s.source == "none":
         return None
     new_queries: dict[str, str] = {}
-    if source == "log":
-        if not cfg.get("path") or cfg.get("path") == "???":
+    if s.source == "log":
+        if not s.path or s.path == ("???",):
             raise ConfigError("clicks.source=log needs clicks.path (the click-log file)")
         log, new_queries = load_click_log(
-            cfg["path"],
-            shape=str(cfg.get("shape", "event")),
-            columns=cfg.get("columns"),
+            list(s.path),
+            shape=s.shape,
+            columns=s.columns,
             catalog_ids=data.catalog.ids,
             query_ids=data.queries.ids,
             query_texts=data.queries.texts,
-            format=cfg.get("format"),
-            on_invalid=str(cfg.get("on_invalid", "error")),
-            position_base=int(cfg.get("position_base", 1)),
+            format=s.format,
+            on_invalid=s.on_invalid,
+            position_base=s.position_base,
         )
     else:
-        sim = dict(cfg.get("simulate") or {})
-        sessions = int(sim.pop("sessions", 100))
-        seed = int(sim.pop("seed", 0))
-        log = simulate_demo_clicks(data, seed=seed, model=ClickModel(**sim), sessions=sessions)
+        sim = {k: v for k, v in asdict(s.simulate).items() if k not in ("sessions", "seed")}
+        model = ClickModel(**sim)
+        log = simulate_demo_clicks(
+            data, seed=s.simulate.seed, model=model, sessions=s.simulate.sessions
+        )
     log_.info(
         "click log: %d pairs, %.0f clicks, measure=%s%s",
         len(log),
@@ -173,24 +170,25 @@ def load_clicks(cfg: Mapping[str, Any] | None, data: EvalData) -> ClickStage | N
         log.measure,
         " (simulated)" if log.simulated else "",
     )
-    jcfg = dict(cfg.get("judgments") or {})
-    use = str(jcfg.get("use", "auto"))
-    if use not in ("auto", "always", "never"):
-        raise ConfigError(
-            f"clicks.judgments.use={use!r} is unknown (expected auto, always or never)"
-        )
+    use = s.judgments.use
     judge = use == "always" or (use == "auto" and data.judgments is None)
-    judgments = judge_clicks(log, jcfg) if judge else None
+    judgments = judge_clicks(log, s.judgments) if judge else None
     return ClickStage(log, new_queries, judgments)
 
 
-def judge_clicks(log: ClickLog, jcfg: Mapping[str, Any] | None = None) -> ClickJudgments:
+def judge_clicks(
+    log: ClickLog, jcfg: Mapping[str, Any] | ClickJudging | None = None
+) -> ClickJudgments:
     """Judgments from ``log`` per the ``clicks.judgments`` config (``method: auto`` picks the
     best the log supports: ``coec`` with positions and impressions, ``ctr`` with impressions,
     else ``click_share``).  ``thresholds``: a list, a per-method mapping, or null (the method's
     default cut-offs; ``click_share`` derives them from the log)."""
-    jcfg = _plain(jcfg)
-    method = str(jcfg.get("method", "auto"))
+    j = (
+        jcfg
+        if isinstance(jcfg, ClickJudging)
+        else read_section(ClickJudging, jcfg, "clicks.judgments")
+    )
+    method = j.method
     if method == "auto":
         if log.impressions is None:
             method = "click_share"
@@ -198,20 +196,16 @@ def judge_clicks(log: ClickLog, jcfg: Mapping[str, Any] | None = None) -> ClickJ
             method = "coec"
         else:
             method = "ctr"
-    if method not in METHODS:
-        raise ConfigError(
-            f"clicks.judgments.method={method!r} is unknown (expected auto or one of {METHODS})"
-        )
-    thresholds = jcfg.get("thresholds")
+    thresholds = j.thresholds
     if isinstance(thresholds, Mapping):  # per-method thresholds
         thresholds = thresholds.get(method)
     return judgments_from_clicks(
         log,
         method,
         thresholds=thresholds,
-        min_impressions=float(jcfg.get("min_impressions", 1)),
-        min_query_clicks=float(jcfg.get("min_query_clicks", 1)),
-        max_rank=jcfg.get("max_rank"),
+        min_impressions=j.min_impressions,
+        min_query_clicks=j.min_query_clicks,
+        max_rank=j.max_rank,
     )
 
 
@@ -229,15 +223,15 @@ def click_report(
     ``cfg`` is the ``clicks`` group (``correlation.min_pairs``, ``n_boot``, ``confidence``,
     ``seed``, ``n_bins``); the plot is written when ``plot_path`` is given.
     """
-    ccfg = _plain(_plain(cfg).get("correlation"))
+    ccfg = ClickSettings.from_mapping(cfg).correlation
     rate = log.rate()
     _, qidx = log.query_index()
     kwargs = {
         "measure": log.measure,
-        "min_pairs": int(ccfg.get("min_pairs", 3)),
-        "n_boot": int(ccfg.get("n_boot", 1000)),
-        "confidence": float(ccfg.get("confidence", 0.95)),
-        "seed": int(ccfg.get("seed", 0)),
+        "min_pairs": ccfg.min_pairs,
+        "n_boot": ccfg.n_boot,
+        "confidence": ccfg.confidence,
+        "seed": ccfg.seed,
     }
     aligned = {v: align_similarity(log, pair_ids, s) for v, s in similarities.items()}
     # Pairs must be the same for every version, or the differences would not be paired.
@@ -262,11 +256,7 @@ def click_report(
             {v: (s, rate) for v, s in aligned.items()},
             plot_path,
             measure=log.measure,
-            n_bins=int(ccfg.get("n_bins", 20)),
+            n_bins=ccfg.n_bins,
             simulated=log.simulated,
         )
     return ClickReport(corr, diffs, baseline, plot, log.measure, log.simulated)
-
-
-def _plain(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
-    return plain_mapping(cfg, "clicks")

@@ -45,11 +45,12 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from evalkit.config_schema import read_section, setting
 from evalkit.embed.leftovers import remove_stale_temps
 from evalkit.embed.store import (
     DAMAGED,
@@ -95,27 +96,26 @@ COMPACT_MB = 256
 @dataclass(frozen=True)
 class CacheSettings:
     """The ``cache`` config section: the store's root (None = no cache), shard size bound and
-    time between shard writes.
+    time between shard writes; ``keep`` is ``cache.enabled`` as configured (false: no root).
 
     >>> CacheSettings.from_mapping({"dir": ".cache/evalkit", "enabled": False}).enabled
     False
     """
 
-    root: str | None = None
-    shard_mb: float = SHARD_MB
-    flush_s: float | None = FLUSH_S
+    root: str | None = setting(
+        None, key="dir", help="the vector store: a local folder or an fsspec URL (s3://...)"
+    )
+    shard_mb: float = setting(SHARD_MB, gt=0, help="a shard is written when this many MB wait")
+    flush_s: float | None = setting(
+        FLUSH_S, gt=0, help="...or this many seconds after the last one; null = size and close"
+    )
+    keep: bool = setting(True, key="enabled", help="false: embed every text, keep nothing")
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any]) -> CacheSettings:
+    def from_mapping(cls, cfg: Mapping[str, Any] | None) -> CacheSettings:
         """Read ``dir`` / ``enabled`` / ``shard_mb`` / ``flush_s``."""
-        enabled = bool(cfg.get("enabled", True))
-        root = cfg.get("dir")
-        flush = cfg.get("flush_s", FLUSH_S)
-        return cls(
-            root=str(root) if enabled and root is not None else None,
-            shard_mb=float(cfg.get("shard_mb", SHARD_MB)),
-            flush_s=None if flush is None else float(flush),
-        )
+        out = read_section(cls, cfg, "cache")
+        return out if out.keep else replace(out, root=None)
 
     @property
     def enabled(self) -> bool:

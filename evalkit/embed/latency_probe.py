@@ -41,12 +41,11 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.config_schema import read_section, setting
 from evalkit.embed.model_version import ModelVersion, RequestLog, check_texts
-from evalkit.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-KEYS = ("probe", "min_requests", "batch_size", "concurrency")
 #: Keys of the ``latency`` section read by :class:`evalkit.embed.latency_store.ReuseSettings`.
 REUSE_KEYS = ("max_age_s", "store_dir")
 
@@ -72,12 +71,12 @@ def backend_kind(params: dict[str, object] | None) -> str | None:
 class ProbeSettings:
     """The ``latency`` config section: ``probe`` (texts sampled; 0 = no probe), ``min_requests``
     (timed requests per version, at least), ``batch_size`` (texts per request) and ``concurrency``
-    (requests in flight, HTTP versions only)."""
+    (requests in flight, HTTP versions only); ``seed`` is the run's."""
 
-    texts: int = 64
-    min_requests: int = 30
-    batch_size: int = 1  # a search request embeds one query
-    concurrency: int = 1
+    texts: int = setting(64, key="probe", ge=0, help="query texts sampled; 0 = no probe")
+    min_requests: int = setting(30, ge=2, help="timed requests per version, at least")
+    batch_size: int = setting(1, ge=1, help="texts per request (a search request embeds one)")
+    concurrency: int = setting(1, ge=1, help="requests in flight (HTTP versions only)")
     seed: int = 0
 
     @property
@@ -86,33 +85,12 @@ class ProbeSettings:
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None, seed: int = 0) -> ProbeSettings:
-        """Read ``cfg.latency``.
+        """Read ``cfg.latency`` (its reuse keys belong to ``ReuseSettings``).
 
         >>> ProbeSettings.from_mapping({"probe": 16, "batch_size": 4}).requests(16)
         30
         """
-        cfg = dict(cfg or {})
-        d = cls()
-        unknown = sorted(set(cfg) - {*KEYS, *REUSE_KEYS})
-        if unknown:
-            raise ConfigError(
-                f"latency has unknown keys {', '.join(unknown)} "
-                f"(expected {', '.join([*KEYS, *REUSE_KEYS])})"
-            )
-        values = {}
-        for key, field, lo, default in (
-            ("probe", "texts", 0, d.texts),
-            ("min_requests", "min_requests", 2, d.min_requests),
-            ("batch_size", "batch_size", 1, d.batch_size),
-            ("concurrency", "concurrency", 1, d.concurrency),
-        ):
-            value = cfg.get(key, default)
-            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-                raise ConfigError(
-                    f"latency.{key}={value!r} is invalid (expected an integer >= {lo})"
-                )
-            values[field] = value
-        return cls(**values, seed=int(seed))
+        return replace(read_section(cls, cfg, "latency", ignore=REUSE_KEYS), seed=int(seed))
 
     def for_kinds(self, kinds: Sequence[str | None]) -> ProbeSettings:
         """The settings for versions of these backend kinds

@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.config_schema import read_section, setting, settings_of
 from evalkit.embed.latency_probe import (
     ProbeResult,
     ProbeSettings,
@@ -59,7 +60,6 @@ from evalkit.embed.latency_probe import (
     sample_texts,
 )
 from evalkit.embed.model_version import ModelVersion
-from evalkit.errors import ConfigError
 from evalkit.runtime import user_numba_dir
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ log = logging.getLogger(__name__)
 #: Version of the stored file's layout; a change re-measures everything.
 FORMAT = 1
 DEFAULT_MAX_AGE_S = 86400.0
+#: Keys of the ``latency`` section read by :class:`ProbeSettings`.
+PROBE_KEYS = tuple(settings_of(ProbeSettings))
 
 
 def user_latency_dir(environ: Mapping[str, str]) -> Path:
@@ -85,8 +87,10 @@ class ReuseSettings:
     """``latency.max_age_s`` (seconds a stored in-process probe is reused; 0 = never) and
     ``latency.store_dir`` (None = :func:`user_latency_dir`)."""
 
-    max_age_s: float = DEFAULT_MAX_AGE_S
-    store_dir: Path | None = None
+    max_age_s: float = setting(
+        DEFAULT_MAX_AGE_S, ge=0, help="seconds a stored in-process probe is reused; 0 = never"
+    )
+    store_dir: Path | None = setting(None, help="where probes are stored; null = per user")
 
     @property
     def enabled(self) -> bool:
@@ -106,23 +110,7 @@ class ReuseSettings:
         >>> ReuseSettings.from_mapping({"store_dir": "~/lat"}).store_dir == Path.home() / "lat"
         True
         """
-        cfg = dict(cfg or {})
-        age = cfg.get("max_age_s", DEFAULT_MAX_AGE_S)
-        if age is None:
-            age = DEFAULT_MAX_AGE_S
-        if isinstance(age, bool) or not isinstance(age, (int, float)) or not age >= 0:
-            raise ConfigError(
-                f"latency.max_age_s={age!r} is invalid (expected seconds >= 0; 0 = never reuse)"
-            )
-        where = cfg.get("store_dir")
-        if where is not None and (not isinstance(where, (str, Path)) or str(where) == ""):
-            raise ConfigError(
-                f"latency.store_dir={where!r} is invalid (expected null or a folder path)"
-            )
-        return cls(
-            max_age_s=float(age),
-            store_dir=None if where is None else Path(str(where)).expanduser(),
-        )
+        return read_section(cls, cfg, "latency", ignore=PROBE_KEYS)
 
 
 def _cpu_model() -> str:

@@ -2,8 +2,8 @@
 
 :meth:`RunSettings.from_config` is the one place that reads the ``DictConfig``; everything below
 ``evalkit/run/`` and ``evalkit/tasks/`` receives these records (or the plain sections they hold),
-never the config itself.  Each section is validated here, so a malformed value fails before any
-vector is embedded.
+never the config itself.  Each section is checked here against its schema
+(:mod:`evalkit.config_schema`), so a malformed value fails before any vector is embedded.
 
 >>> from omegaconf import OmegaConf
 >>> cfg = OmegaConf.create({"k": 10, "seed": 0, "progress": False, "output_dir": "out",
@@ -18,8 +18,8 @@ vector is embedded.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,37 +27,113 @@ from omegaconf import DictConfig, OmegaConf
 
 from evalkit.compare.compare_settings import CompareSettings
 from evalkit.compare.gate_config import GateConfig
+from evalkit.config_schema import plain, read_section, read_split, setting, settings_of
 from evalkit.data.extra import CONFIG_KEY
 from evalkit.embed.cache import CacheSettings
 from evalkit.embed.latency_probe import ProbeSettings
 from evalkit.embed.latency_store import ReuseSettings
 from evalkit.engine.spec import EngineSpec
-from evalkit.errors import ConfigError
 from evalkit.index.faiss_index import IndexSpec
 from evalkit.instantiate import build
 from evalkit.metrics.ir import check_metrics, check_primary_metric
 from evalkit.redact import SECRET_KEY
-from evalkit.track.timeout import CHECK_TIMEOUT_S, tracking_timeout
+from evalkit.track.timeout import CHECK_TIMEOUT_S
 
 
 @dataclass(frozen=True)
 class ReindexSettings:
     """``compare.reindex`` / ``reindex_queries`` / ``reindex_fraction``: the re-index analysis."""
 
-    enabled: bool = True
-    queries: int | None = 1000  # None: every query
-    fraction: float = 0.5
+    enabled: bool = setting(True, key="reindex", help="analyse a rolling re-index (A and B mixed)")
+    queries: int | None = setting(
+        1000,
+        key="reindex_queries",
+        ge=1,
+        help="queries the re-index states are scored on; null = all",
+    )
+    fraction: float = setting(
+        0.5, key="reindex_fraction", gt=0, lt=1, help="the catalog share re-embedded by B"
+    )
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    """``compare.baseline_run_id``: the baseline version read back from MLflow."""
+
+    run_id: str | None = setting(
+        None, key="baseline_run_id", help="compare against a baseline run already in MLflow"
+    )
 
 
 @dataclass(frozen=True)
 class TrackingSettings:
     """The ``tracking`` group (MLflow)."""
 
-    enabled: bool = False
-    uri: str | None = None
-    experiment: str | None = None
-    run_name: str | None = None
-    timeout_s: float = CHECK_TIMEOUT_S  # an http(s) server's answer to the up-front check
+    enabled: bool = setting(False, help="log the evaluation to MLflow")
+    uri: str | None = setting(None, help="the tracking store: sqlite:///..., http(s)://...")
+    experiment: str | None = setting(None, help="the MLflow experiment")
+    run_name: str | None = setting(None, help="the parent run's name; null = the versions")
+    timeout_s: float = setting(
+        CHECK_TIMEOUT_S, gt=0, lt=math.inf, help="seconds a server has to answer the first check"
+    )
+
+
+@dataclass(frozen=True)
+class TopLevel:
+    """The top-level keys of ``conf/config.yaml`` (the config groups have their own records)."""
+
+    task: str = setting("evaluate", help="evaluate | check | vectors | runs | log | online")
+    run_dir: str | None = setting(None, help="task=log: the evaluation's output directory")
+    run_checks: bool = setting(False, help="also run the endpoint checks during task=evaluate")
+    k: int = setting(100, ge=1, help="retrieval depth replayed for every query")
+    metrics: tuple[str, ...] = setting(
+        ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100"), help="ranx metrics scored"
+    )
+    primary_metric: str = setting("ndcg@10", help="the metric the verdict is about")
+    numba_cache_dir: str | bool | None = setting(
+        None, help="numba's compiled code; null = per user, false = numba's default"
+    )
+    output_dir: str = setting("outputs", help="where reports and per-run files are written")
+    progress: bool = setting(True, help="progress bars (on a terminal)")
+    verbose: bool = setting(False, help="the libraries' own chatter (Ray) on stderr")
+    seed: int = setting(0, help="the run's seed (latency probe sample, simulations)")
+
+
+@dataclass(frozen=True)
+class Runs:
+    """``runs``: ``task=runs``."""
+
+    limit: int = setting(20, ge=1, help="task=runs: how many evaluations to list, newest first")
+
+
+@dataclass(frozen=True)
+class Vectors:
+    """``vectors``: ``task=vectors``."""
+
+    drop: str | None = setting(None, help="task=vectors: delete the spec folder starting so")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """``sweep``: how a ``--multirun`` compares its configurations (:mod:`evalkit.sweep`)."""
+
+    reference: str = setting("auto", help="auto | baseline | one job's override(s)")
+    cost: str = setting(
+        "index_bytes", choices=("index_bytes", "search_p95_ms"), help="what cheapest means"
+    )
+
+
+@dataclass(frozen=True)
+class DatasetKeys:
+    """The ``dataset`` keys evalkit reads itself for every loader (the loaders' own keys are
+    their parameters: ``conf/dataset/*.yaml`` ``_target_``)."""
+
+    extra_judgments: str | None = setting(
+        None, help="graded judgments merged into the dataset's own (CSV / TSV / JSONL / Parquet)"
+    )
+    lowercase: str = setting(
+        "none", choices=("none", "queries", "catalog", "both"), help="lower-case texts on load"
+    )
 
 
 @dataclass(frozen=True)
@@ -92,58 +168,43 @@ class RunSettings:
     @classmethod
     def from_config(cls, cfg: DictConfig) -> RunSettings:
         """Validate and read every section of the composed config."""
-        metrics = check_metrics(list(cfg.metrics), int(cfg.k))
-        check_primary_metric(str(cfg.primary_metric), metrics)
-        compare = plain(cfg.get("compare"))
-        latency = plain(cfg.get("latency"))
-        gates = GateConfig.from_mapping(plain(cfg.get("gates")), primary_metric=cfg.primary_metric)
-        tracking = plain(cfg.get("tracking"))
-        queries = compare.get("reindex_queries", 1000)
-        baseline = compare.get("baseline_run_id")
+        top = read_section(TopLevel, {k: cfg.get(k) for k in settings_of(TopLevel) if k in cfg}, "")
+        metrics = check_metrics(list(top.metrics), top.k)
+        check_primary_metric(top.primary_metric, metrics)
+        compare, reindex, baseline = read_split(
+            cfg.get("compare"), "compare", CompareSettings, ReindexSettings, BaselineRun
+        )
+        probe, reuse = read_split(cfg.get("latency"), "latency", ProbeSettings, ReuseSettings)
         return cls(
-            output_dir=Path(str(cfg.output_dir)),
-            k=int(cfg.k),
-            seed=int(cfg.seed),
-            progress=bool(cfg.get("progress", True)),
+            output_dir=Path(top.output_dir),
+            k=top.k,
+            seed=top.seed,
+            progress=top.progress,
             metrics=tuple(metrics),
-            primary_metric=str(cfg.primary_metric),
-            cache=CacheSettings.from_mapping(plain(cfg.get("cache"))),
+            primary_metric=top.primary_metric,
+            cache=CacheSettings.from_mapping(cfg.get("cache")),
             index=build(cfg.index, "index"),
             engine=build(cfg.engine, "engine") if cfg.get("engine") else EngineSpec(),
-            gates=gates,
-            compare=CompareSettings.from_mapping(compare),
-            probe=ProbeSettings.from_mapping(latency, seed=int(cfg.seed)),
-            reuse=ReuseSettings.from_mapping(latency),
-            reindex=ReindexSettings(
-                enabled=bool(compare.get("reindex", True)),
-                queries=None if queries is None else int(queries),
-                fraction=float(compare.get("reindex_fraction", 0.5)),
-            ),
-            tracking=TrackingSettings(
-                enabled=bool(tracking.get("enabled", False)),
-                uri=tracking.get("uri"),
-                experiment=tracking.get("experiment"),
-                run_name=tracking.get("run_name") or None,
-                timeout_s=tracking_timeout(tracking),
-            ),
-            baseline_run_id=str(baseline) if baseline else None,
-            run_checks=bool(cfg.get("run_checks", False)),
-            checks=plain(cfg.get("checks")) if cfg.get("checks") is not None else None,
-            clicks=plain(cfg.get("clicks")) if cfg.get("clicks") is not None else None,
-            model_configs={n: plain(cfg.models[n]) for n in (cfg.get("models") or {})},
+            gates=GateConfig.from_mapping(cfg.get("gates"), primary_metric=top.primary_metric),
+            compare=compare,
+            probe=replace(probe, seed=top.seed),
+            reuse=reuse,
+            reindex=reindex,
+            tracking=read_section(TrackingSettings, cfg.get("tracking"), "tracking"),
+            baseline_run_id=baseline.run_id or None,
+            run_checks=top.run_checks,
+            checks=_section(cfg, "checks"),
+            clicks=_section(cfg, "clicks"),
+            model_configs={
+                n: plain(cfg.models[n], f"models.{n}") for n in (cfg.get("models") or {})
+            },
             public=public_config(cfg),
         )
 
 
-def plain(node: Any) -> dict[str, Any]:
-    """A config section as a plain dict (resolved); None -> {}."""
-    if node is None:
-        return {}
-    if isinstance(node, DictConfig):
-        return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
-    if isinstance(node, Mapping):
-        return dict(node)
-    raise ConfigError(f"expected a config section (a mapping), got {node!r}")
+def _section(cfg: DictConfig, name: str) -> dict[str, Any] | None:
+    """A section read by its own layer, plain; None when the config has none."""
+    return plain(cfg.get(name), name) if cfg.get(name) is not None else None
 
 
 def public_config(cfg: DictConfig) -> dict[str, Any]:

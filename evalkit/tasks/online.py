@@ -28,9 +28,10 @@ log = logging.getLogger("evalkit")
 
 def online_settings(cfg: DictConfig) -> tuple[OnlineSettings, OnlineGates]:
     """The ``online`` section and ``gates.online``, checked before anything is read."""
-    section = OmegaConf.to_container(cfg.get("online") or {}, resolve=True)
-    gates = OmegaConf.to_container((cfg.get("gates") or {}).get("online") or {}, resolve=True)
-    return OnlineSettings.from_mapping(section), OnlineGates.from_mapping(gates)  # gates.online
+    gates = cfg.get("gates") or {}
+    return OnlineSettings.from_mapping(cfg.get("online")), OnlineGates.from_mapping(
+        gates.get("online")
+    )
 
 
 def simulated_canary(cfg: DictConfig, settings: OnlineSettings, out: Path) -> tuple[Path, Any]:
