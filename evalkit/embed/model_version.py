@@ -73,6 +73,21 @@ class EmbeddingResult:
     n_tokens: int | None = None  # tokens the server reported for these requests (None: unknown)
 
 
+def reported_tokens(results: Sequence[EmbeddingResult]) -> int | None:
+    """The tokens the server reported for the requests of ``results``, summed; None (unknown,
+    never 0) when no request was made or some requests' responses did not report them.
+
+    >>> def made(n, tokens):
+    ...     return EmbeddingResult(np.zeros((0, 2)), np.zeros(n), n, 0, 8, 1, 2, n_tokens=tokens)
+    >>> reported_tokens([made(2, 30), made(0, None)]), reported_tokens([made(2, 30), made(1, None)])
+    (30, None)
+    """
+    made = [r for r in results if r.n_requests]
+    if not made or any(r.n_tokens is None for r in made):
+        return None
+    return sum(int(r.n_tokens or 0) for r in made)
+
+
 @dataclass
 class RequestLog:
     """What a batch loop did: one latency per successful request, the number of requests that
