@@ -52,6 +52,7 @@ from evalkit.embed.openai_transport import (
     TransportSettings,
     connection_cause,
     not_found_hint,
+    positive_int,
     retry_after_s,
     run_sync,
 )
@@ -83,6 +84,22 @@ def checked_url(where: str, key: str, url: Any) -> str:
             "http://127.0.0.1:8000/v1)"
         )
     return url.rstrip("/")
+
+
+def checked_model(where: str, model: Any) -> str:
+    """The served model name, or a ConfigError naming ``<where>.model``."""
+    if not isinstance(model, str) or not model:
+        raise ConfigError(f"{where}.model={model!r} is invalid (expected the served model name)")
+    return model
+
+
+def checked_encoding(where: str, encoding_format: Any) -> str:
+    """``base64`` or ``float``, or a ConfigError naming ``<where>.encoding_format``."""
+    if encoding_format not in ENCODING_FORMATS:
+        raise ConfigError(
+            f"{where}.encoding_format={encoding_format!r} is unknown (expected base64 or float)"
+        )
+    return str(encoding_format)
 
 
 def endpoint_urls(where: str, base_url: str, base_urls: Sequence[str] | None) -> list[str]:
@@ -164,18 +181,9 @@ class OpenAIEmbedder(ModelVersion):
         super().__init__(name, **options)
         where = f"models.{name}"
         self.base_url = checked_url(where, "base_url", base_url)
-        if not isinstance(model, str) or not model:
-            raise ConfigError(
-                f"{where}.model={model!r} is invalid (expected the served model name)"
-            )
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ConfigError(
-                f"{where}.concurrency={concurrency!r} is invalid (expected an integer >= 1)"
-            )
-        if encoding_format not in ENCODING_FORMATS:
-            raise ConfigError(
-                f"{where}.encoding_format={encoding_format!r} is unknown (expected base64 or float)"
-            )
+        self.model = checked_model(where, model)
+        self._concurrency = positive_int(where, "concurrency", concurrency, least=1)
+        self.encoding_format = checked_encoding(where, encoding_format)
         settings = TransportSettings.checked(
             where,
             api_key_env=api_key_env,
@@ -188,12 +196,9 @@ class OpenAIEmbedder(ModelVersion):
         )
         self.endpoints = endpoint_urls(where, self.base_url, base_urls)
         self.transport = Transport(settings, name, self.base_url)
-        self.model = model
-        self._concurrency = concurrency
         self.send_dimensions = bool(send_dimensions)
         self.query_input_type = query_input_type or None
         self.document_input_type = document_input_type or None
-        self.encoding_format = encoding_format
 
     # ------------------------------------------------------------------ transport settings
 

@@ -93,13 +93,15 @@ def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
     return None
 
 
-def _positive_int(where: str, key: str, value: Any, least: int) -> int:
+def positive_int(where: str, key: str, value: Any, least: int) -> int:
+    """``value`` if an integer >= ``least`` (not a bool), else a ConfigError naming the key."""
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise ConfigError(f"{where}.{key}={value!r} is invalid (expected an integer >= {least})")
     return value
 
 
-def _positive_number(where: str, key: str, value: Any) -> float:
+def positive_number(where: str, key: str, value: Any) -> float:
+    """``value`` as a float if a number > 0 (not a bool), else a ConfigError naming the key."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ConfigError(f"{where}.{key}={value!r} is invalid (expected a number > 0)")
     return float(value)
@@ -139,10 +141,10 @@ class TransportSettings:
         ...
         evalkit.errors.ConfigError: models.e5.max_retries=-1 is invalid (expected an integer >= 0)
         """
-        retry_concurrency = _positive_int(where, "retry_concurrency", retry_concurrency, 1)
-        max_retries = _positive_int(where, "max_retries", max_retries, 0)
+        retry_concurrency = positive_int(where, "retry_concurrency", retry_concurrency, 1)
+        max_retries = positive_int(where, "max_retries", max_retries, 0)
         seconds = {
-            key: _positive_number(where, key, value)
+            key: positive_number(where, key, value)
             for key, value in (
                 ("retry_initial_s", retry_initial_s),
                 ("retry_max_s", retry_max_s),
