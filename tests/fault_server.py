@@ -25,6 +25,7 @@ Faults (strings; ``kind[:arg]``):
     echo_key[:status] HTTP ``status`` (500) whose error message echoes the request's
                     ``Authorization`` header and the bare key (servers that leak it)
     close           close the connection without answering
+    no_usage        correct answer without ``usage`` (a server that reports no tokens)
 
 Faults for the endpoint checks (every request they apply to; ``arg`` as noted):
 
@@ -97,6 +98,7 @@ KINDS = (
     "cost",
     "echo_key",
     "constant",
+    "no_usage",
 )
 
 
@@ -417,4 +419,6 @@ class _Handler(BaseHTTPRequestHandler):
             "model": state.model_name,
             "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
         }
+        if fault.kind == "no_usage":
+            del payload["usage"]
         self._send(200, json.dumps(payload).encode())

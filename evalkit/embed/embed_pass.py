@@ -30,6 +30,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -144,11 +145,13 @@ class _InOrder:
     Batches may finish out of order (concurrent requests): putting them in batch order keeps the
     texts in order in the shards, so a warm rerun reads them as runs.  Only vectors the run
     accepts are put: a batch of another dimension stops the run before it gets here, NaN,
-    infinite and all-zero rows are left out (:func:`storable`).
+    infinite and all-zero rows are left out (:func:`storable`).  ``keys``: the store keys of the
+    distinct texts, by row.
     """
 
-    def __init__(self, cache: VectorCache | None) -> None:
+    def __init__(self, cache: VectorCache | None, keys: np.ndarray) -> None:
         self.cache = cache
+        self.keys = keys
         self.finished: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.next = 0
 
@@ -157,10 +160,11 @@ class _InOrder:
         self.put_all()
         self.next = 0
 
-    def add(self, i: int, keys: np.ndarray, vectors: np.ndarray) -> None:
+    def add(self, i: int, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Batch ``i`` of the round finished: the distinct texts' ``rows`` and their vectors."""
         if self.cache is None:
             return
-        self.finished[i] = storable(keys, vectors)
+        self.finished[i] = storable(self.keys[rows], vectors)
         while self.next in self.finished:
             self.cache.put(*self.finished.pop(self.next))
             self.next += 1
@@ -207,6 +211,256 @@ def unique_texts(texts: list[str]) -> tuple[list[str], np.ndarray | None]:
     return list(uniques), codes.astype(np.int64)
 
 
+@dataclass(frozen=True)
+class Deduped:
+    """The distinct texts of a call in order of first appearance, each input text's row among
+    them (``inverse``; None: every text is distinct) and their store keys (``(0, 16)`` when the
+    call has no store)."""
+
+    texts: list[str]
+    inverse: np.ndarray | None
+    keys: np.ndarray
+
+
+def dedupe(texts: list[str], keys: np.ndarray | None, with_store: bool) -> Deduped:
+    """Step 1: the distinct texts.  With a store, their keys (``keys``: every text's, when the
+    caller hashed them already); a catalog without repeats is told by its keys, without the
+    hash table of :func:`unique_texts`.
+
+    >>> d = dedupe(["b", "a", "b"], None, with_store=True)
+    >>> d.texts, d.inverse.tolist(), d.keys.shape
+    (['b', 'a'], [0, 1, 0], (2, 16))
+    """
+    if not with_store or not texts:
+        unique, inverse = unique_texts(texts)
+        return Deduped(unique, inverse, np.zeros((0, 16), dtype=np.uint8))
+    if keys is not None and keys.shape != (len(texts), 16):
+        raise ValueError(f"{len(texts)} texts but keys of shape {keys.shape}")
+    all_keys = keys if keys is not None else text_key_array(texts)
+    if keys_distinct(all_keys):  # the common catalog case: hashed once, no repeats
+        return Deduped(texts, None, all_keys)
+    unique, inverse = unique_texts(texts)
+    return Deduped(unique, inverse, text_key_array(unique))
+
+
+@dataclass(frozen=True)
+class Found:
+    """Rows of the distinct texts read from the store (``positions``), their vectors (None:
+    none found) and whether every one was stored L2-normalised."""
+
+    positions: np.ndarray
+    vectors: np.ndarray | None
+    unit: bool = True
+
+
+class StoreReader:
+    """The store reads of one call (step 2, look up): every distinct text's key at first, then
+    the rows other jobs stored since (read again only when the store changed)."""
+
+    def __init__(self, cache: VectorCache, keys: np.ndarray) -> None:
+        self.cache = cache
+        self.keys = keys
+
+    def first(self) -> Found:
+        """Every key looked up once."""
+        positions, vectors = self.cache.get(self.keys)
+        return Found(positions, vectors, self.cache.last_unit_norm)
+
+    def stored_since(self, positions: np.ndarray) -> Found:
+        """The rows of ``positions`` another job stored since the last read."""
+        if not len(positions) or not self.cache.outdated():
+            return Found(positions[:0], None)
+        self.cache.refresh()
+        got, vectors = self.cache.get(self.keys[positions])
+        return Found(positions[got], vectors, self.cache.last_unit_norm)
+
+
+class _Filling:
+    """The distinct texts' matrix as it fills (step 5, assemble): rows read from the store or
+    embedded now, which are done, how many came from the store, whether all are unit-norm."""
+
+    def __init__(self, out: _Assembler) -> None:
+        self.out = out
+        self.filled = np.zeros(out.n, dtype=bool)
+        self.n_cached = 0
+        self.unit = True  # every vector so far was L2-normalised when stored / returned
+
+    def take_stored(self, found: Found) -> int:
+        """Place the rows the store had; how many."""
+        if found.vectors is None:
+            return 0
+        self.unit = self.unit and found.unit
+        self.out.place(found.positions, found.vectors, "cached")
+        self.filled[found.positions] = True
+        self.n_cached += len(found.positions)
+        return len(found.positions)
+
+    def take_new(self, positions: np.ndarray, vectors: np.ndarray) -> None:
+        """Place a finished batch (a wrong dimension raises here: before it is stored)."""
+        self.out.place(positions, vectors, "new")
+        self.unit = self.unit and unit_norm(vectors)
+        self.filled[positions] = True
+
+    def missing(self, positions: np.ndarray | None = None) -> np.ndarray:
+        """The rows (of ``positions``, or all) that have no vector yet."""
+        if positions is None:
+            return np.flatnonzero(~self.filled)
+        return positions[~self.filled[positions]]
+
+
+def batches_of(todo: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Step 3: the rows to embed, ``batch_size`` at a time.
+
+    >>> [b.tolist() for b in batches_of(np.arange(5), 2)]
+    [[0, 1], [2, 3], [4]]
+    """
+    return [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+
+
+class _Rounds:
+    """Step 4, embed: the texts the store lacks, in rounds.  Jobs sharing the store claim the
+    texts they embed (:class:`~evalkit.embed.claims.Claims`): a round embeds the texts this job
+    claimed, stores them and releases the claim; texts another job claimed are waited for and
+    read from the store (what it did not store is claimed again in the next round)."""
+
+    def __init__(
+        self,
+        version: ModelVersion,
+        role: str,
+        unique: Deduped,
+        fill: _Filling,
+        cache: VectorCache | None,
+        bar: tqdm,
+        rlog: RequestLog,
+    ) -> None:
+        self.version, self.role, self.unique = version, role, unique
+        self.fill, self.cache, self.bar, self.rlog = fill, cache, bar, rlog
+        self.reader = StoreReader(cache, unique.keys) if cache is not None else None
+        self.store = _InOrder(cache, unique.keys)
+        writable = cache is not None and not cache.read_only
+        self.claims = Claims(cache.folder) if writable and len(fill.missing()) else None
+
+    def run(self) -> None:
+        """Embed (or read what other jobs stored) until every row is filled."""
+        todo = self.fill.missing()
+        while len(todo):
+            if self.claims is None:  # no store, or one this job may only read
+                self._embed(self._from_store(todo))
+                self.settle()
+                return
+            mine = self.claims.take(self.unique.keys[todo])
+            self._embed(self._from_store(todo[mine]))  # stored by a job that finished since
+            self.settle()
+            theirs = todo[~mine]
+            if not len(theirs):
+                return
+            self.claims.wait(self.unique.keys[theirs])  # another job embeds them: read them
+            todo = self._from_store(theirs)  # what it did not store (it failed): claimed again
+
+    def settle(self) -> None:
+        """This round's vectors into the store, then its claim released (waiters read them).
+        Also runs when the call stops on an error, before the store closes."""
+        try:
+            self.store.put_all()
+            if self.cache is not None and self.claims is not None:
+                self.cache.flush()
+        finally:
+            if self.claims is not None:
+                self.claims.release()
+
+    def _embed(self, todo: np.ndarray) -> None:
+        """One round: the rows of ``todo`` in batches, each placed and stored as it finishes."""
+        batch_rows = batches_of(todo, self.version.batch_size)
+        self.store.start()
+        if not batch_rows:
+            return
+
+        def on_batch(i: int, vectors: np.ndarray) -> None:
+            self.fill.take_new(batch_rows[i], vectors)
+            self.store.add(i, batch_rows[i], vectors)
+            self.bar.update(len(batch_rows[i]))
+
+        texts = [[self.unique.texts[j] for j in rows] for rows in batch_rows]
+        self.version.embed_batches(
+            texts, self.role, on_batch=on_batch, request_log=self.rlog, finalize=False
+        )
+
+    def _from_store(self, positions: np.ndarray) -> np.ndarray:
+        """Place the rows of ``positions`` another job stored meanwhile; those still missing."""
+        if self.reader is None:
+            return positions
+        self.bar.update(self.fill.take_stored(self.reader.stored_since(positions)))
+        return self.fill.missing(positions)
+
+    def compact(self, compact_mb: float | None) -> None:
+        """A call that embedded every text now, in several shards of at least ``compact_mb`` MB:
+        one shard, so the next warm read is a view of one file, no copy."""
+        out, cache = self.fill.out, self.cache
+        if (
+            cache is None
+            or compact_mb is None
+            or self.fill.n_cached != 0
+            or out.matrix is None
+            or not self.fill.filled.all()
+            or out.matrix.nbytes < compact_mb * 2**20
+        ):
+            return
+        self.store.put_all()
+        if cache.compact(self.unique.keys, out.matrix):
+            log.info(
+                "%s/%s: %d vectors merged into one shard",
+                self.version.name,
+                self.role,
+                len(self.unique.keys),
+            )
+
+
+def post_process(
+    version: ModelVersion,
+    role: str,
+    fill: _Filling,
+    unique: Deduped,
+    n_texts: int,
+    check: bool,
+    cache: VectorCache | None,
+) -> np.ndarray:
+    """Step 6: the input texts' vectors: every row filled and checked (vectors the checks refuse
+    are taken back from the store), truncated / normalised as configured, in input order."""
+    out = fill.out
+    if out.matrix is None:
+        return np.zeros((n_texts, version.dimensions or 0), dtype=np.float32)
+    if not fill.filled.all():  # a backend skipped a batch without raising: never return garbage
+        raise EndpointError(
+            f"model version {version.name!r}: {int((~fill.filled).sum())} text(s) got no vector "
+            "(expected one vector per text)"
+        )
+    if check:
+        _check_or_take_back(version, role, out.matrix, fill.n_cached, cache)
+    vectors = version.finalize(out.matrix, unit_norm=fill.unit, in_place=out.owned)
+    return vectors if unique.inverse is None else vectors[unique.inverse]
+
+
+def _check_or_take_back(
+    version: ModelVersion, role: str, matrix: np.ndarray, n_cached: int, cache: VectorCache | None
+) -> None:
+    """:func:`~evalkit.embed.vector_checks.check_vectors` on the distinct texts' vectors; on
+    failure what this call stored is taken back, and stored vectors are named in the error."""
+    hint = ""
+    if n_cached and cache is not None:
+        hint = (
+            f" - {n_cached} of them came from the vector store: delete its folder {cache.dir} "
+            f"(this version's {ROLE_NAMES.get(role, role)} vectors only: `evalkit "
+            f"task=vectors vectors.drop={cache.spec_hash[:12]}`) to embed them again"
+        )
+    try:
+        check_vectors(matrix, version.name, role, version.dimensions, hint)
+    except EndpointError:
+        if cache is not None and (taken := cache.discard()):
+            log.info("%s/%s: %d refused vectors taken back from the store", version.name, role,
+                     taken)  # fmt: skip
+        raise
+
+
 def embed_texts(
     version: ModelVersion,
     texts: Sequence[str],
@@ -222,177 +476,84 @@ def embed_texts(
 ) -> EmbeddingResult:
     """Vectors for ``texts`` (input order) from ``version`` in ``role``, via the cache if given.
 
+    The steps: :func:`dedupe`, look up (:class:`StoreReader`), batch (:func:`batches_of`),
+    embed (rounds of claimed texts), assemble (each batch placed as it finishes), post-process
+    (:func:`post_process`: checks, truncation, normalisation, input order).
+
     ``progress`` shows a tqdm bar (only on a terminal); ``shard_mb`` bounds the cache's shard
-    files (``cache.shard_mb``) and ``flush_s`` the time between shard writes (``cache.flush_s``).  Vectors stored L2-normalised are not normalised again, and a
-    fully cached call whose rows lie in order in one shard returns a read-only view of it.  ``n_cached`` in the result counts
-    unique texts found in the cache; ``latencies_s`` has one entry per request made now.
-    ``expect_dim``: the dimension the vectors must have before truncation (the other role's
-    ``raw_dim``), checked on the first batch.  ``check`` runs the sanity checks of
-    :mod:`evalkit.embed.vector_checks` on the vectors of the unique texts.  ``keys``: the texts'
-    :func:`~evalkit.text_keys.text_key_array` when the caller has them already
-    (:meth:`~evalkit.data.schema.EvalData.embedded_keys`), else they are hashed here.
-    ``compact_mb``: a call that embedded every text and stored at least this many MB in several
-    shards merges them into one (:meth:`~evalkit.embed.cache.VectorCache.compact`), so the next
-    warm read is a view of one file (None: never).
+    files (``cache.shard_mb``) and ``flush_s`` the time between shard writes
+    (``cache.flush_s``).  Vectors stored L2-normalised are not normalised again, and a fully
+    cached call whose rows lie in order in one shard returns a read-only view of it.
+    ``n_cached`` in the result counts unique texts found in the cache; ``latencies_s`` has one
+    entry per request made now; ``n_tokens`` the tokens the server reported for them (None when
+    it reports none, or no request was made).  ``expect_dim``: the dimension the vectors must
+    have before truncation (the other role's ``raw_dim``), checked on the first batch.
+    ``check`` runs the sanity checks of :mod:`evalkit.embed.vector_checks` on the vectors of the
+    unique texts.  ``keys``: the texts' :func:`~evalkit.text_keys.text_key_array` when the
+    caller has them already (:meth:`~evalkit.data.schema.EvalData.embedded_keys`), else they
+    are hashed here.  ``compact_mb``: a call that embedded every text and stored at least this
+    many MB in several shards merges them into one
+    (:meth:`~evalkit.embed.cache.VectorCache.compact`), so the next warm read is a view of one
+    file (None: never).
     """
     check_role(role)
     texts = check_texts(texts)
     t0 = time.perf_counter()
-    all_keys = None
-    if cache_dir is not None and texts:
-        if keys is not None and keys.shape != (len(texts), 16):
-            raise ValueError(f"{len(texts)} texts but keys of shape {keys.shape}")
-        # hashed once; the common catalog case has no repeats
-        all_keys = keys if keys is not None else text_key_array(texts)
-        unique, inverse = (texts, None) if keys_distinct(all_keys) else unique_texts(texts)
-    else:
-        unique, inverse = unique_texts(texts)
-    out = _Assembler(len(unique), version.name, cache_dir, role, version.dimensions, expect_dim)
-    filled = np.zeros(len(unique), dtype=bool)
+    unique = dedupe(texts, keys, with_store=cache_dir is not None)
+    out = _Assembler(
+        len(unique.texts), version.name, cache_dir, role, version.dimensions, expect_dim
+    )
+    fill = _Filling(out)
     rlog = RequestLog()
-    n_cached = 0
-    unit = True  # every vector so far was L2-normalised when it was stored / returned
-
-    spec_dir = spec_name = None  # the store folder of this version and role (a bad cache's)
     with contextlib.ExitStack() as stack:
         cache = None
-        keys = np.zeros((0, 16), dtype=np.uint8)
-        if cache_dir is not None and unique:
+        if cache_dir is not None and unique.texts:
             cache = stack.enter_context(
                 VectorCache(cache_dir, version.cache_spec(role), shard_mb=shard_mb, flush_s=flush_s)
             )
-            spec_dir, spec_name = cache.dir, cache.spec_hash[:12]
-            keys = all_keys if inverse is None else text_key_array(unique)
-            hit_pos, hit_vectors = cache.get(keys)
+            found = StoreReader(cache, unique.keys).first()
             out.store_dim = cache.stored_dim
-            out.store_drop = f"`evalkit task=vectors vectors.drop={spec_name}`"
-            if hit_vectors is not None:
-                unit = cache.last_unit_norm
-                out.place(hit_pos, hit_vectors, "cached")
-                filled[hit_pos] = True
-                n_cached = len(hit_pos)
-        missing = np.flatnonzero(~filled)
-        bar = stack.enter_context(
-            tqdm(
-                total=len(missing),
-                unit="text",
-                desc=f"embed {version.name}/{role}",
-                disable=None if progress else True,
-                leave=False,
-            )
-        )
-        putter = _InOrder(cache)
-        # jobs sharing the store claim the texts they embed: each text is embedded once
-        claims = (
-            Claims(cache.folder)
-            if cache is not None and not cache.read_only and len(missing)
-            else None
-        )
+            out.store_drop = f"`evalkit task=vectors vectors.drop={cache.spec_hash[:12]}`"
+            fill.take_stored(found)
+        bar = stack.enter_context(_progress_bar(version, role, len(fill.missing()), progress))
+        rounds = _Rounds(version, role, unique, fill, cache, bar, rlog)
+        stack.callback(rounds.settle)  # also when the run stops on an error, before closing
+        rounds.run()
+        rounds.compact(compact_mb)
+    vectors = post_process(version, role, fill, unique, len(texts), check, cache)
+    return _result(version, role, vectors, out, fill, unique, rlog, len(texts), t0)
 
-        def settle() -> None:
-            """This round's vectors into the store, then its claim released (waiters read them)."""
-            try:
-                putter.put_all()
-                if cache is not None and claims is not None:
-                    cache.flush()
-            finally:
-                if claims is not None:
-                    claims.release()
 
-        stack.callback(settle)  # also when the run stops on an error, before the cache closes
+def _progress_bar(version: ModelVersion, role: str, total: int, progress: bool) -> tqdm:
+    return tqdm(
+        total=total,
+        unit="text",
+        desc=f"embed {version.name}/{role}",
+        disable=None if progress else True,
+        leave=False,
+    )
 
-        def embed(todo: np.ndarray) -> None:
-            bs = version.batch_size
-            batch_pos = [todo[i : i + bs] for i in range(0, len(todo), bs)]
-            putter.start()
 
-            def on_batch(i: int, vectors: np.ndarray) -> None:
-                nonlocal unit
-                pos = batch_pos[i]
-                out.place(pos, vectors, "new")  # raises on a wrong dimension: not stored
-                putter.add(i, keys[pos] if cache is not None else keys, vectors)
-                unit = unit and unit_norm(vectors)
-                filled[pos] = True
-                bar.update(len(pos))
-
-            if batch_pos:
-                batches = [[unique[j] for j in pos] for pos in batch_pos]
-                version.embed_batches(
-                    batches, role, on_batch=on_batch, request_log=rlog, finalize=False
-                )
-
-        def from_store(positions: np.ndarray) -> np.ndarray:
-            """Place the rows of ``positions`` another job stored meanwhile; those still missing."""
-            nonlocal unit, n_cached
-            if cache is None or not len(positions) or not cache.outdated():
-                return positions
-            cache.refresh()
-            got_pos, got = cache.get(keys[positions])
-            if got is not None:
-                unit = unit and cache.last_unit_norm
-                out.place(positions[got_pos], got, "cached")
-                filled[positions[got_pos]] = True
-                n_cached += len(got_pos)
-                bar.update(len(got_pos))
-            return positions[~filled[positions]]
-
-        todo = missing
-        while len(todo):
-            mine = claims.take(keys[todo]) if claims is not None else np.ones(len(todo), bool)
-            embed(from_store(todo[mine]))  # stored by a job that finished since we looked: read
-            settle()
-            theirs = todo[~mine]
-            if not len(theirs) or claims is None:
-                break
-            claims.wait(keys[theirs])  # another job embeds them: read them from the store
-            todo = from_store(theirs)  # what it did not store (it failed): claimed again
-        if (
-            cache is not None
-            and compact_mb is not None
-            and n_cached == 0
-            and out.matrix is not None
-            and filled.all()
-            and out.matrix.nbytes >= compact_mb * 2**20
-        ):  # every text embedded now, in several shards: one file, read back without a copy
-            putter.put_all()
-            if cache.compact(keys, out.matrix):
-                log.info("%s/%s: %d vectors merged into one shard", version.name, role, len(keys))
-
-    if out.matrix is None:
-        dim = version.dimensions or 0
-        vectors = np.zeros((len(texts), dim), dtype=np.float32)
-    else:
-        if not filled.all():  # a backend skipped a batch without raising: never return garbage
-            raise EndpointError(
-                f"model version {version.name!r}: {int((~filled).sum())} text(s) got no vector "
-                "(expected one vector per text)"
-            )
-        if check:
-            hint = (
-                f" - {n_cached} of them came from the vector store: delete its folder {spec_dir} "
-                f"(this version's {ROLE_NAMES.get(role, role)} vectors only: `evalkit "
-                f"task=vectors vectors.drop={spec_name}`) to embed them again"
-                if n_cached and spec_dir is not None
-                else ""
-            )
-            try:
-                check_vectors(out.matrix, version.name, role, version.dimensions, hint)
-            except EndpointError:
-                if cache is not None and (taken := cache.discard()):
-                    log.info("%s/%s: %d refused vectors taken back from the store", version.name,
-                             role, taken)  # fmt: skip
-                raise
-        vectors = version.finalize(out.matrix, unit_norm=unit, in_place=out.owned)
-        if inverse is not None:
-            vectors = vectors[inverse]
+def _result(
+    version: ModelVersion,
+    role: str,
+    vectors: np.ndarray,
+    out: _Assembler,
+    fill: _Filling,
+    unique: Deduped,
+    rlog: RequestLog,
+    n_texts: int,
+    t0: float,
+) -> EmbeddingResult:
+    """The call's :class:`EmbeddingResult` (and its one log line)."""
     wall = time.perf_counter() - t0
     log.info(
         "%s/%s: %d texts, %d unique, %d cached, %d requests (%d retries) in %.2f s",
         version.name,
         role,
-        len(texts),
-        len(unique),
-        n_cached,
+        n_texts,
+        len(unique.texts),
+        fill.n_cached,
         len(rlog.latencies_s),
         rlog.retries,
         wall,
@@ -401,15 +562,16 @@ def embed_texts(
         vectors=vectors,
         latencies_s=np.asarray(rlog.latencies_s, dtype=np.float64),
         n_requests=len(rlog.latencies_s),
-        n_cached=n_cached,
+        n_cached=fill.n_cached,
         batch_size=version.batch_size,
         concurrency=version.concurrency,
         dim=int(vectors.shape[1]),
         n_retries=rlog.retries,
-        n_unique=len(unique),
+        n_unique=len(unique.texts),
         wall_s=wall,
         raw_dim=int(out.matrix.shape[1]) if out.matrix is not None else None,
         n_failed=rlog.failed,
+        n_tokens=rlog.reported_tokens,
     )
 
 

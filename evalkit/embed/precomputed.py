@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
 
-from evalkit.embed.model_version import EmbeddingResult, ModelVersion, check_role
+from evalkit.embed.model_version import EmbeddingResult, ModelVersion, OptionValues, check_role
 from evalkit.embed.store import Folder, is_remote, unit_norm
 from evalkit.embed.vector_checks import bad_rows
 from evalkit.errors import ConfigError, DataError
@@ -350,6 +350,8 @@ class Precomputed(ModelVersion):
 
     backend = "precomputed"
     brings_vectors = True
+    #: vectors are read as they are: no prefixes, no chunking (nothing is embedded)
+    takes_options = ("batch_size", "dimensions", "normalize", "revision")
 
     def __init__(
         self,
@@ -361,18 +363,9 @@ class Precomputed(ModelVersion):
         query_ids: str | None = None,
         id_column: str = "id",
         vector_column: str = "vector",
-        dimensions: int | None = None,
-        normalize: bool = True,
-        revision: str | None = None,
-        batch_size: int = 64,
+        **options: Unpack[OptionValues],
     ) -> None:
-        super().__init__(
-            name,
-            batch_size=batch_size,
-            dimensions=dimensions,
-            normalize=normalize,
-            revision=revision,
-        )
+        super().__init__(name, **options)
         for key, value in (("catalog", catalog), ("queries", queries)):
             if not isinstance(value, str) or not value:
                 raise ConfigError(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evalkit.embed.embed_pass import vectors_of
+from evalkit.embed.model_version import reported_tokens
 from evalkit.embed.vector_checks import vector_stats
 from evalkit.engine.interface import Embedded, SearchJob
 from evalkit.engine.resident import ResidentCatalog
@@ -79,7 +80,8 @@ def catalog_vectors(
 
 
 def embedding_stats(emb: Embedded, seconds: float) -> dict[str, float]:
-    """The embedding stage's run statistics (requests, cache hits, retries, vector norms)."""
+    """The embedding stage's run statistics (requests, cache hits, retries, vector norms; the
+    tokens embedded, ``embed_tokens``, only when the server reported them for every request)."""
     docs, queries, remote = emb.docs, emb.queries, emb.remote
     stats: dict[str, float] = {
         "embed_seconds": seconds,
@@ -88,10 +90,15 @@ def embedding_stats(emb: Embedded, seconds: float) -> dict[str, float]:
         "embed_retries": docs.n_retries + queries.n_retries,
         "embed_failed_requests": docs.n_failed + queries.n_failed,
     }
+    tokens = reported_tokens([docs, queries])  # only where the server reports them
     if remote:  # the requests were made by Ray workers
         stats["embed_requests"] += sum(r.n_requests for r in remote.values())
         stats["embed_cached"] = sum(r.n_cached for r in remote.values())
         stats["embed_retries"] += sum(r.retries for r in remote.values())
+        if any(r.n_requests for r in remote.values()):  # their tokens are not counted
+            tokens = None
+    if tokens is not None:
+        stats["embed_tokens"] = tokens
     stats["dim"] = docs.vectors.shape[1]
     stats.update(vector_stats(docs.vectors, queries.vectors))
     return stats

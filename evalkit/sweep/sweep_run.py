@@ -338,7 +338,8 @@ def _log_comparison(client: Any, run_id: str, c: SweepComparison) -> None:
 
 def _write_table(path: Path, c: SweepComparison, jobs: list[JobOutcome]) -> Path:
     cost_keys = ("index_bytes", "index_bytes_per_vector", "search_p50_ms", "search_p95_ms",
-                 "embed_requests", "embed_seconds", "chunks_per_item_mean")  # fmt: skip
+                 "embed_requests", "embed_seconds", "embed_tokens",
+                 "chunks_per_item_mean")  # fmt: skip
     by_num = {n: call for n, call in zip(c.nums, c.calls, strict=True)}
     labels = {j.num: " ".join(o) for j, o in zip(jobs, swept_overrides(jobs), strict=True)}
     with open(path, "w", encoding="utf-8", newline="") as fh:

@@ -66,6 +66,8 @@ def metrics_table(results: list[VersionResult]) -> Table:
     if any(r.extra.get("judged_items_missing") for r in results):  # skip mode kept them judged
         table.add_row("relevant items not in catalog", *stat("judged_items_missing"))
     table.add_row("embedding requests", *stat("embed_requests"))
+    if any("embed_tokens" in r.extra for r in results):  # servers that report usage only
+        table.add_row("embedding tokens", *stat("embed_tokens"))
     table.add_row("p95 request ms", *(p95(r) for r in results))
     table.add_row("tied scores in top-k", *stat("ties"))
     if any("chunks_per_item_mean" in r.extra for r in results):  # run/version.py chunking_stats

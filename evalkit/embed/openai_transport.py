@@ -1,0 +1,413 @@
+"""HTTP transport to OpenAI-compatible ``/v1/embeddings`` endpoints: requests, retries, backoff.
+
+:class:`Transport` sends one request of texts (:class:`Exchange`: the endpoint, the body of the
+texts, how to read the answer) and retries transient failures: 408 / 429 / 5xx, timeouts and
+connection errors, after an exponential backoff with jitter, or after the server's
+``retry-after`` (:func:`retry_after_s`).  A request of several texts that timed out is retried as
+requests of half its size (:class:`Pacing`: every later request of the call is at most that
+size, down to one text), and at most ``retry_concurrency`` retried requests are in flight at
+once, so a slow server does not meet a retry storm (it still computes the abandoned requests).
+
+Every outcome is counted in the call's :class:`~evalkit.embed.model_version.RequestLog`
+(latency per successful request, failures, retries, per endpoint).  Errors are one line: the
+version, the request, what went wrong and what was expected (:func:`not_found_hint` after a
+404, :func:`~evalkit.embed.tls.certificate_problem` for an untrusted certificate, which is
+final).  The API key is read from the environment variable ``api_key_env`` when a client is
+made (``"EMPTY"`` if unset), never stored, and masked in every problem text before it is
+logged or raised (:func:`evalkit.redact.redact`), as some servers echo it.
+
+>>> settings = TransportSettings.checked("models.e5", timeout_s=5.0, max_retries=2)
+>>> settings.timeout_s, settings.max_retries, settings.retry_concurrency
+(5.0, 2, 1)
+>>> Transport(settings, "e5", "http://127.0.0.1:8000/v1").backoff_s(2, retry_after=0.25)
+0.25
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import openai
+
+from evalkit.embed.model_version import RequestLog
+from evalkit.embed.tls import certificate_problem, check_ca_bundle, tls_context
+from evalkit.errors import ConfigError, EndpointError
+from evalkit.redact import redact
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Longest server-directed wait honoured (seconds); longer retry-after values are capped.
+MAX_RETRY_AFTER_S = 120.0
+
+
+class EndpointUnavailable(EndpointError):
+    """An endpoint's retry budget ran out on transient failures (another endpoint may serve)."""
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from synchronous code, even inside a running event loop.
+
+    >>> async def two():
+    ...     return 2
+    >>> run_sync(two())
+    2
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds a server asked us to wait (``retry-after-ms`` or numeric ``retry-after``), or None.
+
+    >>> retry_after_s({"retry-after": "1.5"}), retry_after_s({"retry-after-ms": "250"})
+    (1.5, 0.25)
+    """
+    if not headers:
+        return None
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(header)
+        if value is None:
+            continue
+        try:
+            delay = float(value) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(delay) and delay >= 0:
+            return min(delay, MAX_RETRY_AFTER_S)
+    return None
+
+
+def positive_int(where: str, key: str, value: Any, least: int) -> int:
+    """``value`` if an integer >= ``least`` (not a bool), else a ConfigError naming the key."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"{where}.{key}={value!r} is invalid (expected an integer >= {least})")
+    return value
+
+
+def positive_number(where: str, key: str, value: Any) -> float:
+    """``value`` as a float if a number > 0 (not a bool), else a ConfigError naming the key."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{where}.{key}={value!r} is invalid (expected a number > 0)")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """How requests are sent: the key's variable, the retry budget and backoff, the timeout, the
+    CA bundle trusted besides the system's (``models.<name>.<key>`` in the YAML)."""
+
+    api_key_env: str = "OPENAI_API_KEY"
+    max_retries: int = 5
+    retry_concurrency: int = 1
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 8.0
+    timeout_s: float = 60.0
+    ca_bundle: str | None = None
+
+    @classmethod
+    def checked(
+        cls,
+        where: str,
+        *,
+        api_key_env: str = "OPENAI_API_KEY",
+        max_retries: int = 5,
+        retry_concurrency: int = 1,
+        retry_initial_s: float = 0.5,
+        retry_max_s: float = 8.0,
+        timeout_s: float = 60.0,
+        ca_bundle: str | None = None,
+    ) -> TransportSettings:
+        """The settings, each checked; a :class:`~evalkit.errors.ConfigError` names
+        ``<where>.<key>`` (``where``: ``models.<name>``).
+
+        >>> TransportSettings.checked("models.e5", max_retries=-1)
+        Traceback (most recent call last):
+        ...
+        evalkit.errors.ConfigError: models.e5.max_retries=-1 is invalid (expected an integer >= 0)
+        """
+        retry_concurrency = positive_int(where, "retry_concurrency", retry_concurrency, 1)
+        max_retries = positive_int(where, "max_retries", max_retries, 0)
+        seconds = {
+            key: positive_number(where, key, value)
+            for key, value in (
+                ("retry_initial_s", retry_initial_s),
+                ("retry_max_s", retry_max_s),
+                ("timeout_s", timeout_s),
+            )
+        }
+        if not isinstance(api_key_env, str) or not api_key_env:
+            raise ConfigError(
+                f"{where}.api_key_env={api_key_env!r} is invalid (expected a variable name)"
+            )
+        return cls(
+            api_key_env=api_key_env,
+            max_retries=max_retries,
+            retry_concurrency=retry_concurrency,
+            ca_bundle=check_ca_bundle(ca_bundle, where),
+            **seconds,
+        )
+
+    def api_key(self) -> str:
+        """The key, read from the environment now (never stored); ``"EMPTY"`` if unset."""
+        return os.environ.get(self.api_key_env) or "EMPTY"
+
+
+class Pacing:
+    """Shared by the concurrent requests of one call: the largest request size (halved after a
+    timeout) and the slots for retried requests.
+
+    >>> p = Pacing(64, retry_concurrency=1)
+    >>> p.shrink(64), p.shrink(64), p.shrink(3), p.shrink(1)
+    (32, 32, 1, 1)
+    """
+
+    def __init__(self, limit: int, retry_concurrency: int) -> None:
+        self.limit = limit
+        self.retry_slots = asyncio.Semaphore(retry_concurrency)
+
+    def shrink(self, n: int) -> int:
+        """After a request of ``n`` texts timed out: requests of at most ``n // 2`` (>= 1)."""
+        self.limit = max(1, min(self.limit, n // 2))
+        return self.limit
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One batch's requests to one endpoint: the client and URL, the error prefix (``label``:
+    the version and endpoint; ``where``: the batch), the call's log and pacing, and what the
+    embedder makes of texts (``body``: the request's keyword arguments, ``parse``: the checked
+    (n, d) matrix of a response body, ``join``: the matrices of a split request, in order)."""
+
+    client: openai.AsyncOpenAI
+    url: str
+    label: str
+    where: str
+    rlog: RequestLog
+    pacing: Pacing
+    body: Callable[[list[str]], dict[str, Any]]
+    parse: Callable[[bytes, list[str]], np.ndarray]
+    join: Callable[[list[np.ndarray]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Failed:
+    """One failed attempt: the problem (one line), whether a retry may help, the server's
+    ``retry-after`` (seconds, or None) and whether it timed out."""
+
+    problem: str
+    retryable: bool
+    retry_after: float | None = None
+    timed_out: bool = False
+
+
+class Transport:
+    """Sends the requests of model version ``name`` (its identity URL ``base_url``) with
+    ``settings``; see the module docstring."""
+
+    def __init__(self, settings: TransportSettings, name: str, base_url: str) -> None:
+        self.settings = settings
+        self.name = name
+        self.base_url = base_url
+
+    def client(self, url: str) -> openai.AsyncOpenAI:
+        """An async client of ``url`` (the key read now; the retries are ours, not the client's)."""
+        return openai.AsyncOpenAI(
+            base_url=url,
+            api_key=self.settings.api_key(),
+            max_retries=0,  # retries are ours: counted, logged, with our backoff
+            timeout=self.settings.timeout_s,
+            http_client=openai.DefaultAsyncHttpxClient(verify=tls_context(self.settings.ca_bundle)),
+        )
+
+    async def request(self, ex: Exchange, texts: list[str], attempt: int = 0) -> np.ndarray:
+        """POST ``texts``, retrying transient failures; the parsed (n, d) float32 matrix.
+
+        Retries (``attempt >= 1``) hold one of ``ex.pacing.retry_slots`` while in flight.  A
+        request of several texts that timed out is retried as requests of
+        ``ex.pacing.shrink(n)`` texts (each with the remaining retry budget).
+        """
+        while True:
+            outcome = await self._attempt(ex, texts, attempt)
+            if not isinstance(outcome, Failed):
+                return ex.parse(outcome, texts)
+            self._give_up_unless_retryable(ex, outcome, attempt)
+            delay = self.backoff_s(attempt, outcome.retry_after)
+            attempt += 1
+            smaller = self._count_retry(ex, outcome, attempt, delay, len(texts))
+            await asyncio.sleep(delay)
+            if smaller:
+                return await self._split(ex, texts, smaller, attempt)
+
+    async def _attempt(self, ex: Exchange, texts: list[str], attempt: int) -> bytes | Failed:
+        """One POST: the response body (counted with its latency), or what failed (counted)."""
+        kwargs = ex.body(texts)
+        t0 = time.perf_counter()
+        try:
+            if attempt:
+                async with ex.pacing.retry_slots:
+                    response = await ex.client.embeddings.with_raw_response.create(**kwargs)
+            else:
+                response = await ex.client.embeddings.with_raw_response.create(**kwargs)
+            body = response.content
+        except openai.APIStatusError as err:
+            failed = self._status_failure(err, ex.url)
+        except openai.APITimeoutError:
+            failed = Failed(f"timed out after {self.settings.timeout_s:g} s", True, timed_out=True)
+        except openai.APIConnectionError as err:
+            certificate = certificate_problem(err, ex.url, f"models.{self.name}")
+            if certificate is not None:  # final: a retry meets the same certificate
+                raise EndpointError(f"{ex.label}, {ex.where}: {certificate}") from err
+            failed = Failed(f"connection failed ({connection_cause(err)})", True)
+        else:
+            ex.rlog.latencies_s.append(time.perf_counter() - t0)
+            ex.rlog.count(ex.url, "requests")
+            return body
+        ex.rlog.failed += 1
+        problem = redact(failed.problem, [os.environ.get(self.settings.api_key_env) or ""])
+        return Failed(problem, failed.retryable, failed.retry_after, failed.timed_out)
+
+    def _status_failure(self, err: openai.APIStatusError, url: str) -> Failed:
+        """An HTTP error status: 408, 429 and 5xx may pass on a retry; a 404 says what to try."""
+        status = err.status_code
+        problem = f"HTTP {status}: {error_message(err)}"
+        if status == 404:
+            key = "base_url" if url == self.base_url else "base_urls"
+            problem = not_found_problem(err, url, not_found_hint(url, self.name, key))
+        headers = err.response.headers if err.response is not None else None
+        return Failed(problem, status in (408, 429) or status >= 500, retry_after_s(headers))
+
+    def _give_up_unless_retryable(self, ex: Exchange, failed: Failed, attempt: int) -> None:
+        """Raise the final error: the problem is not transient, or the retry budget is spent
+        (then :class:`EndpointUnavailable`: another endpoint may serve)."""
+        if failed.retryable and attempt < self.settings.max_retries:
+            return
+        tried = f" after {attempt + 1} attempts" if attempt else ""
+        error = EndpointUnavailable if failed.retryable else EndpointError
+        raise error(
+            f"{ex.label}, {ex.where}: {failed.problem}{tried} "
+            "(expected HTTP 200 with an embeddings list)"
+        )
+
+    def _count_retry(
+        self, ex: Exchange, failed: Failed, attempt: int, delay: float, n: int
+    ) -> int | None:
+        """Count and log retry number ``attempt`` (in ``delay`` seconds) of a request of ``n``
+        texts; the smaller request size after a timeout of several texts (else None)."""
+        ex.rlog.retries += 1
+        ex.rlog.count(ex.url, "retries")
+        smaller = ex.pacing.shrink(n) if failed.timed_out and n > 1 else None
+        log.warning(
+            "%s, %s: %s; retry %d/%d in %.2f s%s",
+            ex.label,
+            ex.where,
+            failed.problem,
+            attempt,
+            self.settings.max_retries,
+            delay,
+            f" as requests of <= {smaller} texts" if smaller else "",
+        )
+        return smaller
+
+    def backoff_s(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds before retry ``attempt + 1``: the server's ``retry_after``, else
+        ``retry_initial_s * 2**attempt`` capped at ``retry_max_s``, minus up to 25% jitter."""
+        if retry_after is not None:
+            return retry_after
+        backoff = min(self.settings.retry_initial_s * 2.0**attempt, self.settings.retry_max_s)
+        return backoff * (1.0 - 0.25 * random.random())
+
+    async def _split(self, ex: Exchange, texts: list[str], size: int, attempt: int) -> np.ndarray:
+        """``texts`` as requests of at most ``size``, one after another, joined in order."""
+        parts = [
+            await self.request(ex, texts[s : s + size], attempt) for s in range(0, len(texts), size)
+        ]
+        return ex.join(parts)
+
+
+def not_found_hint(url: str, name: str, key: str = "base_url") -> str:
+    """What to try after a 404 from ``<url>/embeddings``; ``key``: ``base_url`` or ``base_urls``.
+
+    >>> not_found_hint("http://127.0.0.1:8000", "e5")
+    'the base URL does not end in /v1: set models.e5.base_url=http://127.0.0.1:8000/v1'
+    >>> not_found_hint("http://127.0.0.1:8000/v1", "e5")
+    'is models.e5.model a name the server serves? GET http://127.0.0.1:8000/v1/models lists them'
+    """
+    url = url.rstrip("/")
+    if url.endswith("/v1"):
+        return f"is models.{name}.model a name the server serves? GET {url}/models lists them"
+    if key == "base_url":
+        return f"the base URL does not end in /v1: set models.{name}.base_url={url}/v1"
+    return f"the base URL does not end in /v1: use {url}/v1 in models.{name}.{key}"
+
+
+def not_found_problem(err: openai.APIStatusError, url: str, hint: str) -> str:
+    """One line for a 404: the method and URL requested, the server's message and ``hint``."""
+    try:
+        requested = f"{err.request.method} {err.request.url}"
+    except (AttributeError, RuntimeError):  # no request attached: the URL the client builds
+        requested = f"POST {url.rstrip('/')}/embeddings"
+    return f"HTTP 404 from {requested}: {error_message(err)}; {hint}"
+
+
+def error_message(err: openai.APIStatusError) -> str:
+    """The server's message in an error response (OpenAI's ``error.message``, FastAPI's
+    ``detail``, a bare string), at most 300 characters."""
+    body = err.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:300]
+        if isinstance(inner, dict) and isinstance(inner.get("detail"), str):  # FastAPI's errors
+            return inner["detail"][:300]
+        if isinstance(inner, str):
+            return inner[:300]
+    return str(err.message)[:300]
+
+
+def connection_cause(err: BaseException) -> str:
+    """What broke a connection, from the first exception in ``err``'s chain that says something
+    (a reset often carries an empty message: its type then names it).
+
+    >>> try:
+    ...     try:
+    ...         raise ConnectionResetError()
+    ...     except OSError as e:
+    ...         raise RuntimeError("") from e
+    ... except RuntimeError as outer:
+    ...     connection_cause(outer)
+    'ConnectionResetError: the connection was reset or closed by the server'
+    """
+    seen: list[BaseException] = []
+    e: BaseException | None = err
+    while e is not None and e not in seen:
+        seen.append(e)
+        text = str(e).strip()
+        if text and text.lower() not in ("connection error.", "connection error"):
+            return f"{type(e).__name__}: {text}"
+        e = e.__cause__ or e.__context__
+    reset = any(
+        isinstance(x, ConnectionResetError | BrokenPipeError)
+        or "RemoteProtocolError" in type(x).__name__
+        or "ReadError" in type(x).__name__
+        for x in seen
+    )
+    names = " <- ".join(dict.fromkeys(type(x).__name__ for x in seen))
+    if reset:
+        return f"{type(seen[-1]).__name__}: the connection was reset or closed by the server"
+    return f"{names}: no message from the client library"
