@@ -114,3 +114,23 @@ def test_reported_tokens_needs_every_request_reported():
     assert reported_tokens([result(2, 10), result(0, None)]) == 10  # a warm role adds nothing
     assert reported_tokens([result(2, 10), result(1, None)]) is None
     assert reported_tokens([result(0, None), result(0, None)]) is None
+
+
+def test_ray_workers_tokens_join_the_drivers_only_when_every_request_reported_them():
+    from evalkit.engine.ray_embed import RemoteEmbedding
+
+    def worker(requests: int, tokens: int, reports: int) -> RemoteEmbedding:
+        remote = RemoteEmbedding(n_embedded=requests)
+        remote.add({"latencies_s": [0.01] * requests, "tokens": tokens, "usage_reports": reports})
+        return remote
+
+    vecs = np.ones((3, 2), np.float32) / np.sqrt(2)
+    cold = EmbeddingResult(vecs, np.zeros(0), 0, 3, 8, 1, 2)  # every text from the store
+    both = {"document": worker(4, 40, 4), "query": worker(2, 6, 2)}
+    stats = embedding_stats(Embedded(cold, cold, both), seconds=1.0)
+    assert stats["embed_requests"] == 6 and stats["embed_tokens"] == 46
+    one_silent = {"document": worker(4, 30, 3), "query": worker(2, 6, 2)}
+    assert "embed_tokens" not in embedding_stats(Embedded(cold, cold, one_silent), seconds=1.0)
+    # the driver sent requests too: their tokens count, and must be known as well
+    sent = EmbeddingResult(vecs, np.full(1, 0.01), 1, 2, 8, 1, 2, n_tokens=5)
+    assert embedding_stats(Embedded(sent, cold, both), seconds=1.0)["embed_tokens"] == 51

@@ -253,6 +253,8 @@ def test_several_endpoints_share_the_load_from_a_ray_actor(local_ray, tmp_path):
     assert res.n_embedded == 96 and res.n_requests == 24 and res.retries == 2
     assert res.endpoints[url_a] == {"requests": n_a - 2, "retries": 2, "failures": 0}
     assert res.endpoints[url_b] == {"requests": n_b, "retries": 0, "failures": 0}
+    # the tokens the server reported (its usage: one per text) come back from the workers
+    assert res.reported_tokens == 96
     cached = embed_texts(version, texts, "document", cache_dir=tmp_path, progress=False)
     assert cached.n_requests == 0
     want = np.stack([FaultServer.vector_for(t, 8) for t in texts])

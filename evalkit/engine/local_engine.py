@@ -95,8 +95,12 @@ def embedding_stats(emb: Embedded, seconds: float) -> dict[str, float]:
         stats["embed_requests"] += sum(r.n_requests for r in remote.values())
         stats["embed_cached"] = sum(r.n_cached for r in remote.values())
         stats["embed_retries"] += sum(r.retries for r in remote.values())
-        if any(r.n_requests for r in remote.values()):  # their tokens are not counted
-            tokens = None
+        made = [r for r in remote.values() if r.n_requests]
+        if made:  # the workers' tokens, when every one of their requests reported them
+            worker = [r.reported_tokens for r in made]
+            own = tokens if docs.n_requests + queries.n_requests else 0
+            known = own is not None and all(t is not None for t in worker)
+            tokens = own + sum(worker) if known else None
     if tokens is not None:
         stats["embed_tokens"] = tokens
     stats["dim"] = docs.vectors.shape[1]

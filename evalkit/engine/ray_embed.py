@@ -54,14 +54,24 @@ class RemoteEmbedding:
     retries: int = 0
     endpoints: dict[str, dict[str, int]] = field(default_factory=dict)
     wall_s: float = 0.0
+    tokens: int = 0  # the tokens the responses reported, summed
+    usage_reports: int = 0  # the responses that reported them
 
     @property
     def n_requests(self) -> int:
         return len(self.latencies_s)
 
+    @property
+    def reported_tokens(self) -> int | None:
+        """The workers' tokens when every request reported them (None: unknown or none made)."""
+        n = self.n_requests
+        return self.tokens if n and self.usage_reports == n else None
+
     def add(self, tally: dict[str, Any]) -> None:
         self.latencies_s.extend(tally.get("latencies_s", []))
         self.retries += int(tally.get("retries", 0))
+        self.tokens += int(tally.get("tokens", 0))
+        self.usage_reports += int(tally.get("usage_reports", 0))
         for url, counts in tally.get("endpoints", {}).items():
             row = self.endpoints.setdefault(url, {"requests": 0, "retries": 0, "failures": 0})
             for key, n in counts.items():
@@ -179,6 +189,8 @@ class EmbedActor:
                 "latencies_s": rlog.latencies_s,
                 "retries": rlog.retries,
                 "endpoints": rlog.endpoints,
+                "tokens": rlog.tokens,
+                "usage_reports": rlog.usage_reports,
             }
             out_pos.append(np.asarray(batch["pos"], dtype=np.int64)[take])
             out_role += [role] * len(take)
