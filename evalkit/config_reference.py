@@ -2,10 +2,11 @@
 config group and key with its type, default, allowed values and help, as Markdown for the docs
 site (``python -m evalkit.config_reference > docs/configuration.md``).
 
-:data:`GROUPS` names the record(s) each section is read into; the groups instantiated from a
-``_target_`` (``dataset`` loaders, ``models``, ``index``, ``engine``) are documented by their
-targets' parameters, not here.  The default shown is the one the composed default configuration
-holds (the YAML files users read), else the record's.
+:data:`GROUPS` names the record(s) each section is read into.  The default shown is the one the
+composed default configuration holds (the YAML files users read), else the record's.  The groups
+instantiated from a ``_target_`` (``dataset`` loaders, ``models``, ``index``, ``engine``) follow,
+one table per option file, generated from their targets' signatures and docstrings
+(:mod:`evalkit.config_targets`).
 
 >>> keys = schema_keys()
 >>> "gates.top_k_agreement.min" in keys and "latency.probe" in keys and "k" in keys
@@ -28,6 +29,7 @@ from evalkit.clicks.click_settings import ClickSettings
 from evalkit.compare.compare_settings import CompareSettings
 from evalkit.compare.gate_config import GateConfig
 from evalkit.config_schema import bounds, settings_of, type_words, without_none
+from evalkit.config_targets import targets_markdown
 from evalkit.embed.cache import CacheSettings
 from evalkit.embed.latency_probe import ProbeSettings
 from evalkit.embed.latency_store import ReuseSettings
@@ -120,7 +122,8 @@ def default_config(conf_dir: Path | None = None) -> dict[str, Any]:
 
 
 def reference_markdown(defaults: Mapping[str, Any] | None = None) -> str:
-    """The reference page: one table per group (key, type, default, allowed, help).
+    """The reference page: one table per group (key, type, default, allowed, help), then one
+    per option of the target groups (key, type, default, help: :mod:`evalkit.config_targets`).
 
     ``defaults``: the composed default configuration (None: :func:`default_config`).
     """
@@ -135,6 +138,7 @@ def reference_markdown(defaults: Mapping[str, Any] | None = None) -> str:
                 cells = (f"`{doc.key}`", doc.type, f"`{_yaml(default)}`", doc.allowed, doc.help)
                 lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
+    lines += targets_markdown()
     return "\n".join(lines)
 
 

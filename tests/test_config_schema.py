@@ -3,13 +3,17 @@ it, and every problem is one line naming ``section.key`` and what was expected."
 
 from __future__ import annotations
 
-from dataclasses import replace
+import inspect
+import typing
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
+from hydra.utils import get_object
 
+from evalkit import config_targets
 from evalkit.checks.config import ChecksConfig
 from evalkit.clicks.click_settings import ClickSettings
 from evalkit.compare.compare_settings import CompareSettings
@@ -17,9 +21,12 @@ from evalkit.compare.gate_config import GateConfig
 from evalkit.compare.status import Status
 from evalkit.config_reference import GROUPS, all_key_docs, reference_markdown, schema_keys
 from evalkit.config_schema import read_section
+from evalkit.data.table_mapping import columns_from
 from evalkit.embed.cache import CacheSettings
+from evalkit.embed.chunking import Chunking
 from evalkit.embed.latency_probe import ProbeSettings
 from evalkit.embed.latency_store import ReuseSettings
+from evalkit.embed.model_version import ModelOptions, OptionValues
 from evalkit.errors import ConfigError
 from evalkit.online.online_settings import OnlineGates, OnlineSettings
 from evalkit.run.run_settings import ReindexSettings, TrackingSettings
@@ -75,6 +82,91 @@ def test_reference_lists_every_group_and_key():
     # the default shown is the composed default configuration's (the YAML users read)
     assert "| `cache.dir` | string or null | `.cache/evalkit` |" in page
     assert "| `gates.top_k_agreement.min` | number | `0.92` | >= 0 and <= 1 |" in page
+
+    # the groups instantiated from a target: one table per option file, after the schema's
+    assert page.index("## `sweep`") < page.index("### `dataset=beir`")
+    for doc in config_targets.target_docs():
+        assert f"### `{doc.group}={doc.option}`" in page
+        for row in doc.keys:
+            assert f"| `{row.key}` |" in page
+    assert "| `dataset.path` | path | `???` | the BEIR folder" in page
+    assert "| `models.openai.base_url` | string | `???` | the endpoint" in page
+    assert "| `models.e5_small.chunking.overlap` | integer | `16` | tokens shared" in page
+    assert "| `dataset.catalog.format` | string or null | `null` | ``parquet``" in page
+    assert "| `index.nlist` | integer | `0` | ivf: the number of clusters" in page
+    assert "| `engine.address` | string or null | `null` | null / ``local``" in page
+
+
+def _target_nodes() -> list[tuple[str, str, dict]]:
+    """``(file, override prefix, node)`` of every option of the target groups, read here
+    independently of :mod:`evalkit.config_targets` (``models`` files: ``<name>: {...}``)."""
+    out = []
+    for group in config_targets.TARGET_GROUPS:
+        for path in sorted((CONF / group).glob("*.yaml")):
+            doc = yaml.safe_load(path.read_text()) or {}
+            doc.pop("defaults", None)
+            if group == "models":
+                out += [(f"conf/models/{path.name}", f"models.{k}", v) for k, v in doc.items()]
+            else:
+                out.append((f"conf/{group}/{path.name}", group, doc))
+    return out
+
+
+def test_every_target_group_key_is_taken_by_its_target_with_help():
+    """Every key of conf/{dataset,models,index,engine}/*.yaml (but ``_target_`` and Hydra's
+    ``defaults``) is a parameter of its target and has help text in the reference: a new key
+    without help in the target's docstring fails here (and ``mkdocs build --strict``)."""
+    docs = {d.file: d for d in config_targets.target_docs()}
+    nodes = _target_nodes()
+    assert sorted(docs) == sorted(file for file, _, _ in nodes) and len(nodes) == 16
+    assert config_targets.undocumented_keys(list(docs.values())) == []
+    for file, prefix, node in nodes:
+        doc = docs[file]
+        assert doc.target == node.pop("_target_")
+        # one row per YAML key, nested ones included, in the override spelling
+        assert {row.key for row in doc.keys} == _keys(node, prefix), file
+        assert all(row.param and row.param.help.strip() and row.param.type for row in doc.keys)
+        # the target's signature takes the top-level keys ...
+        target = get_object(doc.target)
+        bound = inspect.signature(target).bind_partial(**node)
+        extra = next((v for k, v in bound.arguments.items() if k == "options"), {})
+        assert set(extra) <= set(getattr(target, "takes_options", ())), file
+        # ... and the readers of its sections take their sub-keys
+        for key, value in node.items():
+            if key == "chunking":
+                Chunking.from_config(value)
+            elif (doc.target, key) in config_targets.TABLES:
+                record, other = config_targets.TABLES[(doc.target, key)]
+                columns_from(record, value, key, other)
+            else:
+                assert not isinstance(value, dict), f"{file}: {key} is read by which reader?"
+
+
+def test_the_shared_options_are_the_records_fields():
+    record = config_targets.KEYWORD_RECORDS[OptionValues]
+    assert record is ModelOptions
+    assert set(typing.get_type_hints(OptionValues)) == {f.name for f in fields(ModelOptions)}
+
+
+def _documented_loader(size: int = 1, colour: str = "red") -> None:
+    """A target for the test below.
+
+    Args:
+        size: documented.
+    """
+
+
+def test_a_key_without_help_or_unknown_to_its_target_is_reported(tmp_path):
+    (tmp_path / "dataset").mkdir()
+    (tmp_path / "dataset" / "toy.yaml").write_text(
+        f"_target_: {__name__}._documented_loader\nsize: 2\ncolour: blue\nsise: 3\n"
+    )
+    docs = [d for d in config_targets.target_docs(tmp_path) if d.option == "toy"]
+    assert config_targets.undocumented_keys(docs) == [
+        "conf/dataset/toy.yaml: dataset.colour has no help text (document it in "
+        f"{__name__}._documented_loader's docstring: Args / Attributes)",
+        f"conf/dataset/toy.yaml: dataset.sise is not a parameter of {__name__}._documented_loader",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,9 @@
   (``EXIT_USAGE``), Ctrl-C / SIGTERM from :mod:`evalkit.interrupts`, and a sweep's exit code
   computed by :func:`evalkit.sweep.summary.sweep_exit_code` itself.
 - ``reference/config.md``: every config group and key, from
-  :func:`evalkit.config_reference.reference_markdown` (the config schema).
+  :func:`evalkit.config_reference.reference_markdown` (the config schema, and the targets of the
+  ``dataset`` / ``models`` / ``index`` / ``engine`` options: :mod:`evalkit.config_targets`); a
+  target-group key its target does not take or documents without help is a warning.
 - ``explanation/design.md``: ``evalkit/README.md`` (the package map and the contracts between
   the layers), which lives beside the code it describes.
 - ``assets/frontier_cranfield_memory.png``: the sweep figure in ``benchmarks/figures/``.
@@ -144,6 +146,10 @@ def config_markdown() -> str:
         )
         return "# Configuration\n\nNot generated: `evalkit.config_reference` is missing.\n"
     text = reference_markdown().strip() + "\n"
+    from evalkit.config_targets import undocumented_keys
+
+    for problem in undocumented_keys():  # a key without help fails mkdocs build --strict
+        log.warning("reference/config.md: %s", problem)
     intro = (
         "Generated from the configuration schema (`evalkit/config_reference.py`). Set any key "
         "on the command line as `key=value` (`dataset.path=tests/data/adi`), choose a group's "

@@ -113,6 +113,18 @@ def load_beir(
     """Load and validate a BEIR folder (``path`` may be relative to the working directory).
 
     ``name`` defaults to the folder name.  See the module docstring for titles and skipping.
+
+    Args:
+        path: the BEIR folder, absolute or relative to the working directory.
+        split: the judgments evaluated against: ``qrels/<split>.tsv``.
+        name: the dataset's name in MLflow and reports; null = the folder name.
+        text_field: what is embedded for each item: ``title``, ``text`` (body) or
+            ``title_text`` (title, separator, body).
+        on_invalid: bad rows: ``error`` stops naming file, row and field; ``skip`` drops and
+            counts them (duplicate ids and missing columns are always errors).
+        judged_only: keep only the queries that have judgments in ``split``.
+        cache_dir: the datasets library's Arrow cache; null = the Hugging Face default.
+        title_separator: the string ``title_text`` joins title and body with.
     """
     check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)

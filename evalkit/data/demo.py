@@ -1234,6 +1234,28 @@ def load_demo(
     ``simulate_clicks``: attach a simulated click log (position-based clicks on a BM25 ranking of
     the titles, :func:`evalkit.data.click_simulation.simulate_demo_clicks`), labelled simulated.
 
+    Args:
+        n_items: catalog items generated.
+        n_queries: queries generated.
+        seed: the dataset's seed (same seed, same data, same fingerprint).
+        languages: listing and query languages (of en, de, fr, es, it); the first is the main
+            market.
+        text_field: what is embedded for each item: ``title``, ``text`` (the generated
+            description) or ``title_text``.
+        simulate_clicks: attach a simulated click log (labelled simulated everywhere).
+        title_separator: the string ``title_text`` joins title and description with.
+        language_weights: one weight per language; null = ``1 / (i + 1)`` for language ``i``.
+        cross_lingual_rate: share of queries written in another language than their item.
+        intent_mix: weights of the query intents ``broad``, ``brand``, ``attribute``,
+            ``specific``; null = 0.12, 0.18, 0.30, 0.40.
+        feature_rate: share of items with a feature (waterproof, wireless, ...).
+        typo_rate: share of queries with a typo.
+        descriptions: generate the description texts (needed by ``text`` / ``title_text``).
+        pool_exact: judged items of grade 3 per query, at most.
+        pool_partial: judged items of grade 2 per query, at most.
+        pool_category: judged items of grade 1 per query, at most.
+        hard_negatives: grade-0 items from other categories per query.
+
     >>> d = load_demo(n_items=200, n_queries=20, languages=["en", "de"], seed=3)
     >>> d.clicks.simulated
     True

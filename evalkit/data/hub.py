@@ -91,6 +91,29 @@ def load_hub(
     ``repo`` is only a convenience for the config file (the tables interpolate it); ``name``
     defaults to ``repo``, else to the catalog's dataset path.  ``judgments`` without a ``path``
     means no judgments.
+
+    Args:
+        catalog: the catalog table: its dataset (``path``, ``name``, ``split``, ``revision``,
+            ``data_dir``) and column names.
+        queries: the queries table: its dataset and column names.
+        judgments: the judgments table: its dataset and column names; no ``path`` = no
+            judgments.
+        catalog.path, queries.path, judgments.path (string): a Hub dataset id or a local folder
+            laid out like one.
+        catalog.name, queries.name, judgments.name (string or null): the dataset config
+            ("subset").
+        catalog.split, queries.split, judgments.split (string): the split read.
+        catalog.revision, queries.revision, judgments.revision (string or null): a branch, tag
+            or commit; the resolved commit is recorded in the fingerprint.
+        catalog.data_dir, queries.data_dir, judgments.data_dir (string or null): a folder
+            inside the dataset repository.
+        name: the dataset's name in MLflow and reports; null = ``repo``.
+        repo: the dataset id the tables default to (BEIR convention: ``<repo>`` and
+            ``<repo>-qrels``).
+        text_field: what is embedded for each item: ``title``, ``text`` or ``title_text``.
+        on_invalid: bad rows: ``error`` stops naming the row; ``skip`` drops and counts them.
+        cache_dir: the datasets library's cache; null = the Hugging Face default.
+        title_separator: the string ``title_text`` joins title and body with.
     """
     check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)

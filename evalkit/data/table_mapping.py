@@ -73,7 +73,14 @@ def _names(attributes: Any) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class CatalogColumns:
-    """Column names of a catalog table. ``text`` is optional (``None``: no body text)."""
+    """Column names of a catalog table. ``text`` is optional (``None``: no body text).
+
+    Attributes:
+        id: the item id column.
+        title: the title column.
+        text: the body text column; null = none (needed by ``text`` / ``title_text``).
+        attributes: extra columns kept for slicing, e.g. ``[category, brand]``.
+    """
 
     id: str = "id"
     title: str = "title"
@@ -89,7 +96,15 @@ class CatalogColumns:
 
 @dataclass(frozen=True)
 class QueryColumns:
-    """Column names of a queries table; ``language``, ``frequency`` and attributes optional."""
+    """Column names of a queries table; ``language``, ``frequency`` and attributes optional.
+
+    Attributes:
+        id: the query id column.
+        text: the query text column.
+        language: the language code column (per-language slices); null = none.
+        frequency: the frequency column (head / torso / tail slices); null = none.
+        attributes: extra columns kept for slicing.
+    """
 
     id: str = "id"
     text: str = "text"
@@ -108,7 +123,13 @@ class QueryColumns:
 
 @dataclass(frozen=True)
 class JudgmentColumns:
-    """Column names of a judgments table (one graded (query, item) pair per row)."""
+    """Column names of a judgments table (one graded (query, item) pair per row).
+
+    Attributes:
+        query_id: the query id column.
+        item_id: the item id column.
+        grade: the grade column (integers >= 0).
+    """
 
     query_id: str = "query_id"
     item_id: str = "item_id"

@@ -69,6 +69,22 @@ def load_tabular(
     """Load and validate catalog / queries / judgments files with configurable column names.
 
     ``name`` defaults to the catalog file's name without extensions.
+
+    Args:
+        name: the dataset's name in MLflow and reports; null = the catalog file's name.
+        catalog: the catalog file (``path``, ``format``) and its column names.
+        queries: the queries file (``path``, ``format``) and its column names.
+        judgments: the judgments file (``path``, ``format``) and its column names; no ``path``
+            = no judgments (e.g. judgments derived from clicks).
+        catalog.path, queries.path, judgments.path (path): the file, absolute or relative to
+            the working directory.
+        catalog.format, queries.format, judgments.format (string or null): ``parquet``,
+            ``jsonl``, ``json``, ``csv`` or ``tsv``; null = from the file's extension.
+        text_field: what is embedded for each item: ``title``, ``text`` or ``title_text``.
+        on_invalid: bad rows: ``error`` stops naming file and row; ``skip`` drops and counts
+            them.
+        cache_dir: the datasets library's Arrow cache; null = the Hugging Face default.
+        title_separator: the string ``title_text`` joins title and body with.
     """
     check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)

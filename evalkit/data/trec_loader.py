@@ -85,6 +85,20 @@ def load_trec(
 
     ``name`` defaults to the corpus folder (file) name, or the ir_datasets id.  ``cache_dir`` is
     accepted for symmetry with the other loaders (nothing is cached).
+
+    Args:
+        topics: the topics file (``<top>`` blocks or ``qid<TAB>text`` lines).
+        qrels: the qrels file (trec_eval's format).
+        corpus: a ``<DOC>`` file or a folder of them (read recursively, ``.gz`` too).
+        name: the dataset's name in MLflow and reports; null = the corpus name or the
+            ir_datasets id.
+        query_field: what a topic contributes as query text: ``title``, ``desc``, ``narr`` or
+            ``title_desc``.
+        text_field: what is embedded for each document: ``title``, ``text`` or ``title_text``.
+        title_separator: the string ``title_text`` and ``title_desc`` join their parts with.
+        on_invalid: bad rows: ``error`` stops naming the row; ``skip`` drops and counts them.
+        ir_datasets: an ir_datasets id instead of the three files (optional extra ``trec``).
+        cache_dir: accepted like the other loaders' (nothing is cached).
     """
     check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)

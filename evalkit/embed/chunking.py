@@ -50,7 +50,13 @@ FAR_OVER = 8
 
 @dataclass(frozen=True)
 class Chunking:
-    """Split texts longer than ``size`` whitespace tokens into windows overlapping by ``overlap``."""
+    """Split texts longer than ``size`` whitespace tokens into windows overlapping by ``overlap``.
+
+    Attributes:
+        size: window length in whitespace tokens; null = no chunking.
+        overlap: tokens shared by neighbouring windows (less than ``size``).
+        pooling: how a text's window vectors become one: ``mean``, ``max`` or ``first``.
+    """
 
     size: int
     overlap: int = 0

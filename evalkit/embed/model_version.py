@@ -196,16 +196,21 @@ class OptionValues(TypedDict, total=False):
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """The options every model version has, whatever its backend.
+    """The options every model version has, whatever its backend (``models.<name>.<option>``).
 
-    ``batch_size`` texts go into one request (with chunking: one batch of texts, its chunks
-    split into requests of at most ``batch_size``); ``dimensions`` keeps the first ``d``
-    dimensions (client-side; sent to the server where the backend sends them); ``normalize``
-    L2-normalises the final vectors; ``query_prefix`` / ``document_prefix`` are prepended to
-    every text of that role; ``chunking`` splits long texts into windows and pools their vectors;
-    ``revision`` is a free-form label (e.g. a deployment tag) that enters ``spec`` and
-    ``params``: change it when a served model changes behind an unchanged name, so cached vectors
-    are not reused.
+    Attributes:
+        batch_size: texts per request (with chunking: one batch of texts, its chunks split into
+            requests of at most ``batch_size``).
+        dimensions: keep the first ``d`` dimensions and re-normalise (client-side; sent to the
+            server where the backend sends them); null = all.
+        normalize: L2-normalise the final vectors (after pooling and truncation).
+        query_prefix: text prepended to every query.
+        document_prefix: text prepended to every catalog text.
+        chunking: split long texts into windows of whitespace tokens and pool their vectors;
+            null (or ``size: null``) = no chunking.
+        revision: a free-form label (e.g. a deployment tag) that enters ``spec`` and
+            ``params``: change it when a served model changes behind an unchanged name, so
+            cached vectors are not reused.
 
     >>> ModelOptions.checked("e5", batch_size=8, chunking={"size": 128, "overlap": 16}).chunking
     Chunking(size=128, overlap=16, pooling='mean')
@@ -275,6 +280,10 @@ class ModelVersion(ABC):
     ``normalize``, ``query_prefix``, ``document_prefix``, ``chunking`` and ``revision`` read
     them.  A backend declares only its own keywords and passes the rest on
     (``**options: Unpack[OptionValues]``).
+
+    Args:
+        name: the version's name (its ``conf/models/`` file's): the MLflow child run, reports,
+            the cache spec.
     """
 
     backend: ClassVar[str] = "abstract"

@@ -152,6 +152,28 @@ class OpenAIEmbedder(ModelVersion):
     How requests travel (key, retries, backoff, timeout, TLS) is ``transport``
     (:class:`~evalkit.embed.openai_transport.Transport`); the tokens a server reports
     (``usage``) are counted in the call's :class:`~evalkit.embed.model_version.RequestLog`.
+
+    Args:
+        base_url: the endpoint, e.g. ``http://127.0.0.1:8000/v1`` (include the ``/v1``); the
+            version's identity.
+        model: the served model name sent as ``model``.
+        concurrency: requests in flight at once, per endpoint.
+        send_dimensions: also send ``dimensions`` to the server (it must then return exactly
+            ``d``).
+        query_input_type: sent as ``input_type`` with query requests (server-side prefixes).
+        document_input_type: sent as ``input_type`` with catalog requests.
+        api_key_env: the environment variable holding the key (``EMPTY`` if unset; the key
+            itself never goes in config).
+        encoding_format: ``base64`` (compact) or ``float``.
+        max_retries: retries on 429, 5xx, timeouts and connection errors.
+        retry_concurrency: retried requests in flight at once (a timed-out request is retried
+            in halves).
+        retry_initial_s: the first backoff in seconds; doubles per retry, with jitter.
+        retry_max_s: the longest computed backoff in seconds.
+        timeout_s: the per-request timeout in seconds.
+        base_urls: several endpoints serving the same model, sharing the load (each with
+            ``concurrency`` requests and its own retry budget); null = ``base_url`` alone.
+        ca_bundle: a PEM file of an internal CA trusted (besides the system's) for https.
     """
 
     backend = "openai"

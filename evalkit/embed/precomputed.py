@@ -343,9 +343,14 @@ def check_parts(
 class Precomputed(ModelVersion):
     """A model version whose vectors come from files (see the module docstring).
 
-    ``catalog`` / ``queries``: Parquet or ``.npy`` paths (local or fsspec URLs);
-    ``catalog_ids`` / ``query_ids``: ids files for ``.npy``; ``id_column`` / ``vector_column``:
-    Parquet column names.
+    Args:
+        catalog: the catalog vectors: Parquet (a file, a folder of parts or a glob) or ``.npy``;
+            local or an fsspec URL.
+        queries: the query vectors: Parquet or ``.npy``.
+        catalog_ids: the ids file of a ``.npy`` catalog (same row order).
+        query_ids: the ids file of a ``.npy`` query matrix.
+        id_column: Parquet: the id column.
+        vector_column: Parquet: the vector column (a list of numbers per row).
     """
 
     backend = "precomputed"

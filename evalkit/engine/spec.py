@@ -36,18 +36,25 @@ def _positive(key: str, value: object, allow_none: bool = True) -> None:
 class EngineSpec:
     """The ``engine`` config group.
 
-    - ``address``: null / ``local`` (start a local Ray), ``auto``, ``host:port`` or
-      ``ray://host:port`` (join a cluster).
-    - ``num_cpus`` / ``object_store_memory``: only when starting a local Ray (null = Ray's
-      defaults: all CPUs, 30% of RAM); a running cluster refuses them.
-    - ``embed_workers``: actors per in-process model version (null = the cluster's CPUs);
-      ``http_workers``: actors per OpenAI-compatible version, each with the version's own
-      ``concurrency`` requests in flight; ``http_num_cpus``: CPUs reserved per HTTP actor.
-    - ``batch_rows``: texts per Ray Data batch (null = the version's batch_size x concurrency).
-    - ``shard_rows``: catalog rows per search shard (Ray task); ``index_store``: save IVF shard
-      indexes under ``<cache.dir>/indexes`` and reuse them.
-    - ``verbose``: Ray's INFO lines, workers' output and C++ core lines on stderr
-      (``conf/engine/ray.yaml`` sets it from the top-level ``verbose``).
+    Attributes:
+        kind: ``local`` (everything in this process) or ``ray`` (Ray Data embedding, sharded
+            search on Ray tasks).
+        address: null / ``local`` (start a local Ray), ``auto``, ``host:port`` or
+            ``ray://host:port`` (join a cluster).
+        num_cpus: CPUs of a local Ray (null = all); only when starting one, a running cluster
+            refuses it.
+        object_store_memory: bytes for a local Ray's object store (null = Ray's default, 30% of
+            RAM); only when starting one, a running cluster refuses it.
+        include_dashboard: start the Ray dashboard with a local Ray.
+        embed_workers: actors per in-process model version (null = the cluster's CPUs).
+        http_workers: actors per OpenAI-compatible version, each with the version's own
+            ``concurrency`` requests in flight.
+        http_num_cpus: CPUs reserved per HTTP actor.
+        batch_rows: texts per Ray Data batch (null = the version's batch_size x concurrency).
+        shard_rows: catalog rows per search shard (one Ray task each).
+        index_store: save IVF shard indexes under ``<cache.dir>/indexes`` and reuse them.
+        verbose: Ray's INFO lines, workers' output and C++ core lines on stderr
+            (``conf/engine/ray.yaml`` sets it from the top-level ``verbose``).
     """
 
     kind: str = "local"

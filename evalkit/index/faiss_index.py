@@ -52,31 +52,41 @@ CODECS = ("flat", "sq8", "pq")
 class IndexSpec:
     """How to index a catalog (``conf/index/*.yaml``).
 
-    - ``kind``: ``flat`` (exact), ``hnsw`` (graph, ``m``/``ef_construction``/``ef_search``) or
-      ``ivf`` (inverted lists, ``nlist`` (0 = 4*sqrt(n)), ``nprobe``; ``codec``: ``flat`` (full
-      vectors), ``sq8`` (8-bit scalar quantizer) or ``pq`` (``pq_m`` sub-quantizers of
-      ``pq_nbits`` bits); ``train_sample``: vectors the IVF is trained on, a seeded sample
-      (0 = all)).
-    - ``search_batch``: queries per FAISS call (bounds the result buffers' memory).
-    - ``threads``: FAISS OpenMP threads (0 = FAISS default, all cores).
-    - ``ann_recall_sample``: queries re-searched exactly to measure an ANN index's recall (0 = all).
-    - ``precision``: how a flat index stores vectors: ``fp32`` (exact), ``fp16``, ``sq8`` or
-      ``sq4`` (FAISS scalar quantizer: 16, 8 or 4 bits per dimension) or ``binary`` (sign bits,
-      FAISS ``IndexBinaryFlat``, Hamming distance); recall against exact fp32 search is measured.
-    - ``rescore`` (``binary`` only): the top ``max(rescore, k)`` binary candidates of a query are
-      re-ranked by their exact fp32 inner product, and those cosines are the scores; 0 = no
-      rescoring (scores ``1 - 2 * hamming / d``).  The default, 1000 (10 x the default k), is the
-      smallest depth that reached recall@100 0.95 against exact search in benchmarks/README.md
-      (``bench_precision.py``).
-    - ``binary_threshold`` (``binary`` only): ``zero`` (sign bits ``v > 0``) or ``mean`` (bits
-      ``v > the catalog's per-dimension mean``, queries too; the mean is stored with the codes):
-      for anisotropic embeddings ``mean`` keeps far more information per bit.
-    - ``latency_sample``: queries searched one at a time after the batched search to measure
-      ``search_p50_ms`` / ``search_p95_ms`` (seeded sample; 0 = off).
-    - ``blas_block``: catalog rows per BLAS matrix product in FAISS's exact search
-      (``faiss.cvar.distance_compute_blas_database_bs``; 0 = FAISS's default, 1024).  Larger
-      blocks keep several threads busy (benchmarks/README.md, "Exact search at the machine's
-      rate").
+    Attributes:
+        kind: ``flat`` (exact), ``hnsw`` (graph) or ``ivf`` (inverted lists).
+        m: hnsw: neighbours per node.
+        ef_construction: hnsw: the build-time beam width.
+        ef_search: hnsw: the search-time beam width (raise for recall, lower for speed).
+        nlist: ivf: the number of clusters; 0 = 4 * sqrt(catalog size).
+        nprobe: ivf: clusters visited per query.
+        codec: ivf: how vectors are stored: ``flat`` (full vectors), ``sq8`` (8-bit scalar
+            quantizer) or ``pq`` (product quantizer).
+        pq_m: ivf with ``codec=pq``: sub-quantizers (must divide the dimension).
+        pq_nbits: ivf with ``codec=pq``: bits per sub-quantizer code.
+        train_sample: ivf: vectors the clusters and codebooks are trained on, a seeded sample
+            (0 = all).
+        search_batch: queries per FAISS call (bounds the result buffers' memory).
+        threads: FAISS OpenMP threads (0 = FAISS default, all cores).
+        ann_recall_sample: queries re-searched exactly to measure an approximate index's recall
+            (0 = all).
+        precision: how a flat index stores vectors: ``fp32`` (exact), ``fp16``, ``sq8`` or
+            ``sq4`` (FAISS scalar quantizer: 16, 8 or 4 bits per dimension) or ``binary`` (sign
+            bits, FAISS ``IndexBinaryFlat``, Hamming distance); recall against exact fp32 search
+            is measured.
+        blas_block: catalog rows per BLAS matrix product in FAISS's exact search
+            (``faiss.cvar.distance_compute_blas_database_bs``; 0 = FAISS's default, 1024).
+            Larger blocks keep several threads busy (benchmarks/README.md, "Exact search at the
+            machine's rate").
+        rescore: ``binary`` only: the top ``max(rescore, k)`` binary candidates of a query are
+            re-ranked by their exact fp32 inner product, and those cosines are the scores; 0 = no
+            rescoring (scores ``1 - 2 * hamming / d``).  The default, 1000 (10 x the default k),
+            is the smallest depth that reached recall@100 0.95 against exact search in
+            benchmarks/README.md (``bench_precision.py``).
+        binary_threshold: ``binary`` only: ``zero`` (sign bits ``v > 0``) or ``mean`` (bits
+            ``v > the catalog's per-dimension mean``, queries too; the mean is stored with the
+            codes): for anisotropic embeddings ``mean`` keeps far more information per bit.
+        latency_sample: queries searched one at a time after the batched search to measure
+            ``search_p50_ms`` / ``search_p95_ms`` (seeded sample; 0 = off).
     """
 
     kind: str = "flat"
