@@ -206,7 +206,7 @@ class Requests:
             self.day = None
         out["slices"] = [{}, {}]
         dims = dims.result() if hasattr(dims, "result") else dims()
-        release()  # the parts' per-request arrays, now joined
+        release()  # the parts' query and slice codes, now joined
         while dims:
             dim, levels, level = dims.pop(0)
             for k, (cells, s) in enumerate(
@@ -245,6 +245,7 @@ def join_requests(parts: list[dict], spec: PartSpec) -> Requests:
     else:
         u_values, u_codes = _global_codes(parts, "u", "u_values")
         u = u_codes
+    release()  # the parts' per-request arrays, now joined
     units, code = _dense(u)
     if u_values is not None:
         units = np.asarray(u_values, dtype=object)[units]
