@@ -70,6 +70,9 @@ def _run(cfg: DictConfig) -> Outcome:
     from evalkit.terminal import quiet_libraries
 
     numba_cache_env(cfg, os.environ)  # before numba is first imported (ranx)
+    # numba's coloured messages call colorama.init(), which wraps the stdout of that moment (a
+    # sweep job's stdout.txt, closed when the job ends) and writes to it again at exit
+    os.environ.setdefault("NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING", "1")
     quiet_libraries()
     hc = HydraConfig.get()
     overrides = list(hc.overrides.task)

@@ -161,8 +161,10 @@ def test_ray_launcher_sweep_on_its_own_local_ray_writes_job_output_to_files(
                 f"hydra.sweep.dir={sweep}",
                 f"cache.dir={tmp_path / 'cache'}",
                 "progress=false",
-                *_model(srv),
-                "seed=0,1",
+                *[arg for arg in _model(srv) if arg != "tracking=none"],
+                f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+                "tracking.experiment=ray_sweep",
+                "models.openai.dimensions=8,16",
             ],
             cwd=REPO,
             env=offline_env(),
@@ -184,3 +186,19 @@ def test_ray_launcher_sweep_on_its_own_local_ray_writes_job_output_to_files(
     assert "\\\\:" not in text and f"models.openai.base_url={base_url}" in text
     assert [j["exit_code"] for j in summary["jobs"]] == [0, 0]
     assert os.path.exists(stale_address_file)
+    # issue 27: the Ray-launched jobs' evaluations are nested under one sweep run, which holds
+    # the configurations' comparison (the full 16 dimensions are the reference)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    exp = client.get_experiment_by_name("ray_sweep")
+    runs = client.search_runs([exp.experiment_id])
+    sweeps = [r for r in runs if r.data.tags.get("evalkit.task") == "sweep"]
+    assert len(sweeps) == 1 and "mlflow.parentRunId" not in sweeps[0].data.tags
+    sweep_run = sweeps[0]
+    jobs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep_run.info.run_id]
+    assert len(jobs) == 2 and all(j.info.status == "FINISHED" for j in jobs)
+    assert sweep_run.data.tags["evalkit.sweep.reference"] == "models.openai.dimensions=16"
+    assert "evalkit.sweep.pick" in sweep_run.data.tags
+    names = {a.path for a in client.list_artifacts(sweep_run.info.run_id)}
+    assert {"sweep_configs.csv", "sweep_report.html", "sweep_summary.json"} <= names
