@@ -870,62 +870,17 @@ def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> l
         above = dict(
             con.execute("SELECT a, coalesce(sum(above), 0) FROM req GROUP BY a").fetchall()
         )
-    latency = [None, None]
-    if "l" in has:
-        lat = _fetch(
-            con,
-            f"SELECT CASE a WHEN {_lit(arm_names[0])} THEN 0 ELSE 1 END AS arm, lat FROM req "
-            f"WHERE a IN ({_lit(arm_names[0])}, {_lit(arm_names[1])}) AND lat IS NOT NULL "
-            "ORDER BY arm, r",
-        )
-        latency = [np.asarray(lat["lat"][sel], dtype=np.float64) for sel in _by_arm(lat)]
-        del lat
+    latency = _latency_outputs(con, arm_names) if "l" in has else [None, None]
     dims = _request_table(log, has, settings)
     con.execute("DROP TABLE req").fetchall()
     con.execute("DROP TABLE IF EXISTS auc").fetchall()
     limit = os.environ.get("EVALKIT_ONLINE_OUTPUT_MEMORY", "384MB")
     con.execute(f"SET memory_limit = '{limit}'").fetchall()
-    data = _fetch(con, f"SELECT arm, unit, {SUMS} FROM rq GROUP BY arm, unit ORDER BY arm, unit")
-    arms = _by_arm(data)
-    units = [_unit_sums(data, sel) for sel in arms]
-    unit_ids = [np.asarray(data["unit"][sel]) for sel in arms]
-    del data
-    daily: list[DailySums | None] = [None, None]
-    if "t" in has:
-        d = _fetch(
-            con,
-            f"SELECT arm, day, {REQUEST_SUMS} FROM rq GROUP BY arm, day, unit "
-            "ORDER BY arm, day, unit",
-        )
-        daily = [
-            DailySums(
-                day=np.asarray(d["day"][sel], dtype=np.int64),
-                sums=_unit_sums(d, sel, RequestSums),
-            )
-            for sel in _by_arm(d)
-        ]
-        del d
-    slices: list[dict[tuple[str, str], RequestSums]] = [{}, {}]
+    units, unit_ids = _unit_outputs(con)
+    daily = _daily_outputs(con) if "t" in has else [None, None]
     columns = ["length", "frequency"] if "q" in has else []
     columns += [f"x{i}" for i in range(len(log.slices))]
-    for dim, col in zip(dims, columns, strict=True):
-        levels = [r[0] for r in con.execute(f"SELECT DISTINCT {col} FROM rq ORDER BY 1").fetchall()]
-        code = " ".join(f"WHEN {_lit(str(v))} THEN {i}" for i, v in enumerate(levels))
-        res = _fetch(
-            con,
-            f"SELECT arm, CASE {col} {code} END AS level, {REQUEST_SUMS} FROM rq "
-            f"GROUP BY arm, level, unit ORDER BY arm, level, unit",
-        )
-        level = np.asarray(res["level"])
-        for k, sel in enumerate(_by_arm(res)):
-            lv = level[sel]
-            bounds = np.searchsorted(lv, np.arange(len(levels) + 1), side="left")
-            start = sel.start or 0
-            for i, value in enumerate(levels):
-                if bounds[i + 1] > bounds[i]:
-                    part = slice(start + bounds[i], start + bounds[i + 1])
-                    slices[k][(dim, str(value))] = _unit_sums(res, part, RequestSums)
-        del res
+    slices = _slice_outputs(con, dims, columns)
     out = []
     for k, arm in enumerate(arm_names):
         extra = _hist_outputs(log, has, hist, arm, settings)
@@ -945,6 +900,66 @@ def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> l
             )
         )
     return out
+
+
+def _latency_outputs(con: Any, arm_names: list[str]) -> list[np.ndarray]:
+    """Each arm's request latencies from ``req`` (request order)."""
+    lat = _fetch(
+        con,
+        f"SELECT CASE a WHEN {_lit(arm_names[0])} THEN 0 ELSE 1 END AS arm, lat FROM req "
+        f"WHERE a IN ({_lit(arm_names[0])}, {_lit(arm_names[1])}) AND lat IS NOT NULL "
+        "ORDER BY arm, r",
+    )
+    return [np.asarray(lat["lat"][sel], dtype=np.float64) for sel in _by_arm(lat)]
+
+
+def _unit_outputs(con: Any) -> tuple[list[UnitSums], list[np.ndarray]]:
+    """Each arm's per-unit sums from ``rq`` and its unit ids (unit order)."""
+    data = _fetch(con, f"SELECT arm, unit, {SUMS} FROM rq GROUP BY arm, unit ORDER BY arm, unit")
+    arms = _by_arm(data)
+    return [_unit_sums(data, sel) for sel in arms], [np.asarray(data["unit"][sel]) for sel in arms]
+
+
+def _daily_outputs(con: Any) -> list[DailySums | None]:
+    """Each arm's per-(day, unit) request counts from ``rq``."""
+    d = _fetch(
+        con,
+        f"SELECT arm, day, {REQUEST_SUMS} FROM rq GROUP BY arm, day, unit ORDER BY arm, day, unit",
+    )
+    return [
+        DailySums(
+            day=np.asarray(d["day"][sel], dtype=np.int64),
+            sums=_unit_sums(d, sel, RequestSums),
+        )
+        for sel in _by_arm(d)
+    ]
+
+
+def _slice_outputs(
+    con: Any, dims: list[str], columns: list[str]
+) -> list[dict[tuple[str, str], RequestSums]]:
+    """Each arm's per-unit request counts of every (dimension, level) of the slice ``columns``
+    of ``rq`` (named ``dims``); one query per dimension."""
+    slices: list[dict[tuple[str, str], RequestSums]] = [{}, {}]
+    for dim, col in zip(dims, columns, strict=True):
+        levels = [r[0] for r in con.execute(f"SELECT DISTINCT {col} FROM rq ORDER BY 1").fetchall()]
+        code = " ".join(f"WHEN {_lit(str(v))} THEN {i}" for i, v in enumerate(levels))
+        res = _fetch(
+            con,
+            f"SELECT arm, CASE {col} {code} END AS level, {REQUEST_SUMS} FROM rq "
+            f"GROUP BY arm, level, unit ORDER BY arm, level, unit",
+        )
+        level = np.asarray(res["level"])
+        for k, sel in enumerate(_by_arm(res)):
+            lv = level[sel]
+            bounds = np.searchsorted(lv, np.arange(len(levels) + 1), side="left")
+            start = sel.start or 0
+            for i, value in enumerate(levels):
+                if bounds[i + 1] > bounds[i]:
+                    part = slice(start + bounds[i], start + bounds[i + 1])
+                    slices[k][(dim, str(value))] = _unit_sums(res, part, RequestSums)
+        del res
+    return slices
 
 
 def _hist_outputs(log: _Log, has, hist: dict, arm: str, settings: OnlineSettings) -> dict:
