@@ -411,37 +411,12 @@ def aggregate_log(
 def _aggregate(
     con, settings, files, fmt, types, cutoffs, t0, local=False, mapper=None
 ) -> OnlineAggregate:
-    import duckdb
-
-    cols = {k: settings.column(k) for k in DEFAULT_COLUMNS if settings.column(k) in types}
-    for key in REQUIRED:
-        if key not in cols:
-            name = settings.column(key)
-            raise DataError(
-                f"no {key} column {name!r}; columns found: {', '.join(types)}",
-                file=files[0],
-                field=name,
-                expected=f"the {key} column (rename it, or set online.columns.{key}=<its name>)",
-            )
-    missing = {k: WHY_MISSING[k] for k in DEFAULT_COLUMNS if k not in cols and k in WHY_MISSING}
-    unit = settings.unit or ("user" if "user" in cols else "request")
-    if unit not in ("user", "request"):
-        raise DataError(f"online.unit is {unit!r}", field="online.unit", expected="user | request")
-    if unit not in cols:
-        raise DataError(
-            f"online.unit=user but there is no user column {settings.column('user')!r}; "
-            f"columns found: {', '.join(types)}",
-            file=files[0],
-            expected="a user column, or online.unit=request",
-        )
+    """The resolved log's aggregate: the part-by-part path when it holds, else the global one."""
+    cols, missing = _present_columns(settings, files, types)
+    unit = _unit_key(settings, cols, types, files)
     if unit == "user":
         missing.pop("user", None)
-    slices = []
-    for name in settings.slices:
-        if name in types:
-            slices.append(name)
-        else:
-            missing[f"slice:{name}"] = f"no column {name!r}: its slices are off"
+    slices = _slice_columns(settings, types, missing)
     if fmt == "parquet" and local and os.environ.get("EVALKIT_ONLINE_PARTS", "1") != "0":
         fast = _aggregate_parts(settings, files, cols, unit, tuple(slices), cutoffs, mapper)
         if fast is not None:
@@ -454,13 +429,92 @@ def _aggregate(
                 seconds=time.perf_counter() - t0,
             )
     log = _Log(con, files, fmt, types, cols, unit, tuple(slices))
+    return _aggregate_global(log, settings, cutoffs, missing, t0)
+
+
+def _present_columns(settings, files, types) -> tuple[dict[str, str], dict[str, str]]:
+    """The contract columns the log has (key -> column; every required one, or a DataError) and
+    why each missing optional one matters."""
+    cols = {k: settings.column(k) for k in DEFAULT_COLUMNS if settings.column(k) in types}
+    for key in REQUIRED:
+        if key not in cols:
+            name = settings.column(key)
+            raise DataError(
+                f"no {key} column {name!r}; columns found: {', '.join(types)}",
+                file=files[0],
+                field=name,
+                expected=f"the {key} column (rename it, or set online.columns.{key}=<its name>)",
+            )
+    missing = {k: WHY_MISSING[k] for k in DEFAULT_COLUMNS if k not in cols and k in WHY_MISSING}
+    return cols, missing
+
+
+def _unit_key(settings, cols, types, files) -> str:
+    """The randomization unit's contract key: ``online.unit``, else user when there is a user
+    column, else request."""
+    unit = settings.unit or ("user" if "user" in cols else "request")
+    if unit not in ("user", "request"):
+        raise DataError(f"online.unit is {unit!r}", field="online.unit", expected="user | request")
+    if unit not in cols:
+        raise DataError(
+            f"online.unit=user but there is no user column {settings.column('user')!r}; "
+            f"columns found: {', '.join(types)}",
+            file=files[0],
+            expected="a user column, or online.unit=request",
+        )
+    return unit
+
+
+def _slice_columns(settings, types, missing: dict[str, str]) -> list[str]:
+    """The ``settings.slices`` columns the log has; each absent one is added to ``missing``."""
+    slices = []
+    for name in settings.slices:
+        if name in types:
+            slices.append(name)
+        else:
+            missing[f"slice:{name}"] = f"no column {name!r}: its slices are off"
+    return slices
+
+
+def _aggregate_global(log: _Log, settings, cutoffs, missing, t0) -> OnlineAggregate:
+    """The global DuckDB path: the three scans, the checks, then the outputs from ``req``."""
+    con = log.con
     ex = _expressions(log, settings, cutoffs)
-    base = f"SELECT {', '.join(f'{v} AS {k}' for k, v in ex.items())} FROM {log.source()}"
-    ctl, trt = settings.control, settings.treatment
-    arms_sql = f"({_lit(ctl)}, {_lit(trt)})"
+    arms_sql = f"({_lit(settings.control)}, {_lit(settings.treatment)})"
+    has = set(ex)
+    hist = _run_scans(log, ex, settings, cutoffs, arms_sql)
+    other = dict(
+        con.execute(
+            f"SELECT a, sum(imp)::BIGINT FROM req WHERE a NOT IN {arms_sql} GROUP BY a ORDER BY a"
+        ).fetchall()
+    )
+    rows = int(con.execute("SELECT coalesce(sum(imp), 0) FROM req").fetchall()[0][0])
+    agg_arms = _outputs(log, has, hist, settings, cutoffs)
+    both, examples = _units_in_both(log) if log.unit == "user" else (0, [])
+    return OnlineAggregate(
+        control=agg_arms[0],
+        treatment=agg_arms[1],
+        unit=log.cols[log.unit],
+        rows=rows,
+        files=list(log.files),
+        columns=dict(log.cols),
+        missing=missing,
+        units_in_both=both,
+        units_in_both_examples=examples,
+        other_arms=other,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _run_scans(log: _Log, ex: dict[str, str], settings, cutoffs, arms_sql: str) -> dict:
+    """Scans 1 to 3, the checks and the query bands (a DuckDB error: a DataError); scan 2's
+    grouping sets."""
+    import duckdb
+
+    base = log_base(log, ex)
     has = set(ex)
     try:
-        _scan_requests(log, ex, base, has, cutoffs, ctl, trt)
+        _scan_requests(log, ex, base, has, cutoffs, settings.control, settings.treatment)
         _check(log, ex, settings, has)
         if "s" in has:
             _scan_auc(log, base, arms_sql)
@@ -473,28 +527,7 @@ def _aggregate(
             file=settings.path,
             expected="a readable log (see the DuckDB message)",
         ) from None
-
-    other = dict(
-        con.execute(
-            f"SELECT a, sum(imp)::BIGINT FROM req WHERE a NOT IN {arms_sql} GROUP BY a ORDER BY a"
-        ).fetchall()
-    )
-    rows = int(con.execute("SELECT coalesce(sum(imp), 0) FROM req").fetchall()[0][0])
-    agg_arms = _outputs(log, has, hist, settings, cutoffs)
-    both, examples = _units_in_both(log) if unit == "user" else (0, [])
-    return OnlineAggregate(
-        control=agg_arms[0],
-        treatment=agg_arms[1],
-        unit=cols[unit],
-        rows=rows,
-        files=list(files),
-        columns=dict(cols),
-        missing=missing,
-        units_in_both=both,
-        units_in_both_examples=examples,
-        other_arms=other,
-        seconds=time.perf_counter() - t0,
-    )
+    return hist
 
 
 def _threads() -> int:
@@ -837,62 +870,17 @@ def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> l
         above = dict(
             con.execute("SELECT a, coalesce(sum(above), 0) FROM req GROUP BY a").fetchall()
         )
-    latency = [None, None]
-    if "l" in has:
-        lat = _fetch(
-            con,
-            f"SELECT CASE a WHEN {_lit(arm_names[0])} THEN 0 ELSE 1 END AS arm, lat FROM req "
-            f"WHERE a IN ({_lit(arm_names[0])}, {_lit(arm_names[1])}) AND lat IS NOT NULL "
-            "ORDER BY arm, r",
-        )
-        latency = [np.asarray(lat["lat"][sel], dtype=np.float64) for sel in _by_arm(lat)]
-        del lat
+    latency = _latency_outputs(con, arm_names) if "l" in has else [None, None]
     dims = _request_table(log, has, settings)
     con.execute("DROP TABLE req").fetchall()
     con.execute("DROP TABLE IF EXISTS auc").fetchall()
     limit = os.environ.get("EVALKIT_ONLINE_OUTPUT_MEMORY", "384MB")
     con.execute(f"SET memory_limit = '{limit}'").fetchall()
-    data = _fetch(con, f"SELECT arm, unit, {SUMS} FROM rq GROUP BY arm, unit ORDER BY arm, unit")
-    arms = _by_arm(data)
-    units = [_unit_sums(data, sel) for sel in arms]
-    unit_ids = [np.asarray(data["unit"][sel]) for sel in arms]
-    del data
-    daily: list[DailySums | None] = [None, None]
-    if "t" in has:
-        d = _fetch(
-            con,
-            f"SELECT arm, day, {REQUEST_SUMS} FROM rq GROUP BY arm, day, unit "
-            "ORDER BY arm, day, unit",
-        )
-        daily = [
-            DailySums(
-                day=np.asarray(d["day"][sel], dtype=np.int64),
-                sums=_unit_sums(d, sel, RequestSums),
-            )
-            for sel in _by_arm(d)
-        ]
-        del d
-    slices: list[dict[tuple[str, str], RequestSums]] = [{}, {}]
+    units, unit_ids = _unit_outputs(con)
+    daily = _daily_outputs(con) if "t" in has else [None, None]
     columns = ["length", "frequency"] if "q" in has else []
     columns += [f"x{i}" for i in range(len(log.slices))]
-    for dim, col in zip(dims, columns, strict=True):
-        levels = [r[0] for r in con.execute(f"SELECT DISTINCT {col} FROM rq ORDER BY 1").fetchall()]
-        code = " ".join(f"WHEN {_lit(str(v))} THEN {i}" for i, v in enumerate(levels))
-        res = _fetch(
-            con,
-            f"SELECT arm, CASE {col} {code} END AS level, {REQUEST_SUMS} FROM rq "
-            f"GROUP BY arm, level, unit ORDER BY arm, level, unit",
-        )
-        level = np.asarray(res["level"])
-        for k, sel in enumerate(_by_arm(res)):
-            lv = level[sel]
-            bounds = np.searchsorted(lv, np.arange(len(levels) + 1), side="left")
-            start = sel.start or 0
-            for i, value in enumerate(levels):
-                if bounds[i + 1] > bounds[i]:
-                    part = slice(start + bounds[i], start + bounds[i + 1])
-                    slices[k][(dim, str(value))] = _unit_sums(res, part, RequestSums)
-        del res
+    slices = _slice_outputs(con, dims, columns)
     out = []
     for k, arm in enumerate(arm_names):
         extra = _hist_outputs(log, has, hist, arm, settings)
@@ -912,6 +900,66 @@ def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> l
             )
         )
     return out
+
+
+def _latency_outputs(con: Any, arm_names: list[str]) -> list[np.ndarray]:
+    """Each arm's request latencies from ``req`` (request order)."""
+    lat = _fetch(
+        con,
+        f"SELECT CASE a WHEN {_lit(arm_names[0])} THEN 0 ELSE 1 END AS arm, lat FROM req "
+        f"WHERE a IN ({_lit(arm_names[0])}, {_lit(arm_names[1])}) AND lat IS NOT NULL "
+        "ORDER BY arm, r",
+    )
+    return [np.asarray(lat["lat"][sel], dtype=np.float64) for sel in _by_arm(lat)]
+
+
+def _unit_outputs(con: Any) -> tuple[list[UnitSums], list[np.ndarray]]:
+    """Each arm's per-unit sums from ``rq`` and its unit ids (unit order)."""
+    data = _fetch(con, f"SELECT arm, unit, {SUMS} FROM rq GROUP BY arm, unit ORDER BY arm, unit")
+    arms = _by_arm(data)
+    return [_unit_sums(data, sel) for sel in arms], [np.asarray(data["unit"][sel]) for sel in arms]
+
+
+def _daily_outputs(con: Any) -> list[DailySums | None]:
+    """Each arm's per-(day, unit) request counts from ``rq``."""
+    d = _fetch(
+        con,
+        f"SELECT arm, day, {REQUEST_SUMS} FROM rq GROUP BY arm, day, unit ORDER BY arm, day, unit",
+    )
+    return [
+        DailySums(
+            day=np.asarray(d["day"][sel], dtype=np.int64),
+            sums=_unit_sums(d, sel, RequestSums),
+        )
+        for sel in _by_arm(d)
+    ]
+
+
+def _slice_outputs(
+    con: Any, dims: list[str], columns: list[str]
+) -> list[dict[tuple[str, str], RequestSums]]:
+    """Each arm's per-unit request counts of every (dimension, level) of the slice ``columns``
+    of ``rq`` (named ``dims``); one query per dimension."""
+    slices: list[dict[tuple[str, str], RequestSums]] = [{}, {}]
+    for dim, col in zip(dims, columns, strict=True):
+        levels = [r[0] for r in con.execute(f"SELECT DISTINCT {col} FROM rq ORDER BY 1").fetchall()]
+        code = " ".join(f"WHEN {_lit(str(v))} THEN {i}" for i, v in enumerate(levels))
+        res = _fetch(
+            con,
+            f"SELECT arm, CASE {col} {code} END AS level, {REQUEST_SUMS} FROM rq "
+            f"GROUP BY arm, level, unit ORDER BY arm, level, unit",
+        )
+        level = np.asarray(res["level"])
+        for k, sel in enumerate(_by_arm(res)):
+            lv = level[sel]
+            bounds = np.searchsorted(lv, np.arange(len(levels) + 1), side="left")
+            start = sel.start or 0
+            for i, value in enumerate(levels):
+                if bounds[i + 1] > bounds[i]:
+                    part = slice(start + bounds[i], start + bounds[i + 1])
+                    slices[k][(dim, str(value))] = _unit_sums(res, part, RequestSums)
+        del res
+    return slices
 
 
 def _hist_outputs(log: _Log, has, hist: dict, arm: str, settings: OnlineSettings) -> dict:

@@ -55,6 +55,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -132,32 +133,86 @@ def simulate_canary(
     items, scores, click_p, item_ids = _shown(
         rankings, pool_ids, data.judgments.qrels, top_k, model
     )
-
     rng = np.random.default_rng(seed)
+    requests = _draw_requests(rng, users, days, split, requests_per_user, prob, lat)
+    parts = _Parts(
+        items=items,
+        scores=scores,
+        click_p=click_p,
+        requests=requests,
+        model=model,
+        rng=rng,
+        texts=_texts(data, pool, item_ids, versions),
+        schema=SCHEMA.with_metadata(_metadata(data, versions, model, split, seed)),
+        start_us=int(day0.astype("datetime64[us]").astype(np.int64)),
+        width=max(8, len(str(max(len(requests.user), users) - 1))),
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = [f"part-{day0 + d}.parquet" for d in range(days)]
+    _clear_stale(out, set(names))
+    return _write_parts(out, names, (parts.table(d) for d in range(days)))
+
+
+@dataclass(frozen=True)
+class _Requests:
+    """The requests in time order: user, arm (1 = treatment), pool query, latency (ms) and
+    microseconds since the start; day ``d``'s requests are ``bounds[d]:bounds[d + 1]``."""
+
+    user: np.ndarray
+    arm: np.ndarray
+    query: np.ndarray
+    latency: np.ndarray
+    us: np.ndarray
+    bounds: np.ndarray
+
+
+def _draw_requests(
+    rng: np.random.Generator,
+    users: int,
+    days: int,
+    split: float,
+    requests_per_user: float,
+    prob: np.ndarray,
+    lat: dict[str, np.ndarray],
+) -> _Requests:
+    """Each user's arm and requests, each request's time, query (pool index) and latency."""
     treated = rng.random(users) < split
     per_user = rng.poisson(requests_per_user, users)
     req_user = np.repeat(np.arange(users, dtype=np.int64), per_user)
     n_req = len(req_user)
     req_time = rng.random(n_req) * days  # in days since start
-    req_query = rng.choice(len(pool), size=n_req, p=prob)
+    req_query = rng.choice(len(prob), size=n_req, p=prob)
     draw = rng.random(n_req)
     order = np.argsort(req_time, kind="stable")
     req_user, req_time, req_query, draw = (x[order] for x in (req_user, req_time, req_query, draw))
     req_arm = treated[req_user].astype(np.int64)
     lat_t, lat_c = _resample(lat["treatment"], draw), _resample(lat["control"], draw)
-    req_lat = np.where(req_arm == 1, lat_t, lat_c)
     req_us = np.minimum((req_time * _DAY_US).astype(np.int64), days * _DAY_US - 1)
-    req_day = req_us // _DAY_US
-    bounds = np.searchsorted(req_day, np.arange(days + 1))
+    return _Requests(
+        user=req_user,
+        arm=req_arm,
+        query=req_query,
+        latency=np.where(req_arm == 1, lat_t, lat_c),
+        us=req_us,
+        bounds=np.searchsorted(req_us // _DAY_US, np.arange(days + 1)),
+    )
 
+
+def _texts(data, pool: np.ndarray, item_ids: np.ndarray, versions) -> tuple[pa.Array, ...]:
+    """The string values the columns take: pool query texts, item ids, arms, versions."""
     texts = np.asarray(data.queries.texts, dtype=object)
-    query_text = pa.array(texts[pool], type=pa.string())
-    item_text = pa.array(np.asarray(item_ids, dtype=object), type=pa.string())
-    arm_text = pa.array(list(ARMS), type=pa.string())
-    version_text = pa.array([str(versions[a]) for a in ARMS], type=pa.string())
-    width = max(8, len(str(max(n_req, users) - 1)))
-    start_us = int(day0.astype("datetime64[us]").astype(np.int64))
-    meta = {
+    return (
+        pa.array(texts[pool], type=pa.string()),
+        pa.array(np.asarray(item_ids, dtype=object), type=pa.string()),
+        pa.array(list(ARMS), type=pa.string()),
+        pa.array([str(versions[a]) for a in ARMS], type=pa.string()),
+    )
+
+
+def _metadata(data, versions, model: ClickModel, split: float, seed: int) -> dict[str, str]:
+    """The parts' file metadata: the simulated mark, the source and the versions."""
+    return {
         SIMULATED_KEY: "true",
         "evalkit.source": (
             f"simulated canary of {data.name}: {model.kind} clicks (eta={model.eta}, "
@@ -165,35 +220,58 @@ def simulate_canary(
         ),
         "evalkit.versions": f"control={versions['control']},treatment={versions['treatment']}",
     }
-    schema = SCHEMA.with_metadata(meta)
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    names = [f"part-{day0 + d}.parquet" for d in range(days)]
-    _clear_stale(out, set(names))
+
+@dataclass(frozen=True)
+class _Parts:
+    """What the day parts are built from: the shown lists (:func:`_shown`), the requests, the
+    click model and the generator its clicks draw from, the string values (:func:`_texts`), the
+    schema, the start (Unix microseconds) and the digits of the ids."""
+
+    items: np.ndarray
+    scores: np.ndarray
+    click_p: np.ndarray
+    requests: _Requests
+    model: ClickModel
+    rng: np.random.Generator
+    texts: tuple[pa.Array, ...]
+    schema: pa.Schema
+    start_us: int
+    width: int
+
+    def table(self, d: int) -> pa.Table:
+        """Day ``d``'s impressions (request order, then position), their clicks drawn now."""
+        req = self.requests
+        query_text, item_text, arm_text, version_text = self.texts
+        s, e = int(req.bounds[d]), int(req.bounds[d + 1])
+        arm, q = req.arm[s:e], req.query[s:e]
+        shown = self.items[arm, q]  # (requests, width), -1 = nothing shown
+        clicked = _clicks(self.click_p[arm, q], shown >= 0, self.model, self.rng)
+        ri, ci = np.nonzero(shown >= 0)  # row-major: request order, then position
+        g = ri + s  # the impressions' requests (global, time order)
+        columns = [
+            _ids("r", pa.array(g), self.width),
+            arm_text.take(pa.array(arm[ri])),
+            version_text.take(pa.array(arm[ri])),
+            query_text.take(pa.array(q[ri])),
+            item_text.take(pa.array(shown[ri, ci])),
+            pa.array((ci + 1).astype(np.int32)),
+            pa.array(self.scores[arm[ri], q[ri], ci].astype(np.float32)),
+            pa.array(clicked[ri, ci].astype(np.int8)),
+            pa.array(req.latency[g].astype(np.float64)),
+            _ids("u", pa.array(req.user[g]), self.width),
+            pa.array(self.start_us + req.us[g]).cast(pa.timestamp("us", tz="UTC")),
+        ]
+        return pa.Table.from_arrays(columns, schema=self.schema)
+
+
+def _write_parts(out: Path, names: list[str], tables) -> list[Path]:
+    """Write ``tables`` (one at a time) to temporary names, then rename every part; on a
+    failure remove the temporary files."""
     tmps = [out / f".{name}.tmp" for name in names]
     try:
-        for d in range(days):
-            s, e = int(bounds[d]), int(bounds[d + 1])
-            arm, q = req_arm[s:e], req_query[s:e]
-            shown = items[arm, q]  # (requests, width), -1 = nothing shown
-            clicked = _clicks(click_p[arm, q], shown >= 0, model, rng)
-            ri, ci = np.nonzero(shown >= 0)  # row-major: request order, then position
-            g = ri + s  # the impressions' requests (global, time order)
-            columns = [
-                _ids("r", pa.array(g), width),
-                arm_text.take(pa.array(arm[ri])),
-                version_text.take(pa.array(arm[ri])),
-                query_text.take(pa.array(q[ri])),
-                item_text.take(pa.array(shown[ri, ci])),
-                pa.array((ci + 1).astype(np.int32)),
-                pa.array(scores[arm[ri], q[ri], ci].astype(np.float32)),
-                pa.array(clicked[ri, ci].astype(np.int8)),
-                pa.array(req_lat[g].astype(np.float64)),
-                _ids("u", pa.array(req_user[g]), width),
-                pa.array(start_us + req_us[g]).cast(pa.timestamp("us", tz="UTC")),
-            ]
-            pq.write_table(pa.Table.from_arrays(columns, schema=schema), tmps[d])
+        for table, tmp in zip(tables, tmps, strict=True):
+            pq.write_table(table, tmp)
     except BaseException:
         for tmp in tmps:
             tmp.unlink(missing_ok=True)

@@ -305,33 +305,13 @@ def ratio_diff(
     t = ratio_estimate(num_treatment, den_treatment)
     delta = t.value - c.value
     se = math.sqrt(c.var + t.var) if math.isfinite(c.var + t.var) else math.nan
-    if math.isfinite(c.value) and c.value != 0.0:
-        rel = t.value / c.value - 1.0
-        rel_var = t.var / c.value**2 + t.value**2 * c.var / c.value**4
-        rel_se = math.sqrt(rel_var) if math.isfinite(rel_var) else math.nan
-    else:
-        rel = rel_se = math.nan
-    confidence = round(1.0 - alpha, 12)
-    base = (
-        f"delta method on per-unit sums clustered by unit (Deng, Knoblich & Lu 2018); "
-        f"{c.n:,} vs {t.n:,} units"
+    rel, rel_se = _relative_diff(c, t)
+    if sequential and tau is None:
+        raise ValueError("sequential=True needs tau (default_tau(margin))")
+    low, high, p, rlow, rhigh, rp = _diff_intervals(
+        delta, se, rel, rel_se, c.value, alpha, tau if sequential else None
     )
-    if sequential:
-        if tau is None:
-            raise ValueError("sequential=True needs tau (default_tau(margin))")
-        low, high, p = sequential_interval(delta, se, alpha, tau=tau)
-        if math.isfinite(rel) and c.value > 0:
-            rlow, rhigh, rp = sequential_interval(rel, rel_se, alpha, tau=tau / abs(c.value))
-        else:
-            rlow = rhigh = rp = math.nan
-        procedure = (
-            f"always-valid {100 * confidence:.3g}% interval, mixture SPRT (Johari et al. 2022) "
-            f"with tau={tau:.4g}; {base}"
-        )
-    else:
-        low, high, p = z_interval(delta, se, alpha)
-        rlow, rhigh, rp = z_interval(rel, rel_se, alpha)
-        procedure = f"fixed-horizon {100 * confidence:.3g}% z-interval; {base}"
+    confidence = round(1.0 - alpha, 12)
     return RatioDiff(
         control=c.value,
         treatment=t.value,
@@ -345,7 +325,7 @@ def ratio_diff(
         n_control=c.n,
         n_treatment=t.n,
         se=se,
-        procedure=procedure,
+        procedure=_diff_procedure(c.n, t.n, confidence, tau if sequential else None),
         var_control=c.var,
         var_treatment=t.var,
         rel_se=rel_se,
@@ -353,6 +333,50 @@ def ratio_diff(
         confidence=confidence,
         sequential=sequential,
         tau=tau if sequential else None,
+    )
+
+
+def _relative_diff(c: Ratio, t: Ratio) -> tuple[float, float]:
+    """``R_t / R_c - 1`` and its delta-method standard error (NaN when ``R_c`` is 0 or NaN)."""
+    if math.isfinite(c.value) and c.value != 0.0:
+        rel = t.value / c.value - 1.0
+        rel_var = t.var / c.value**2 + t.value**2 * c.var / c.value**4
+        return rel, math.sqrt(rel_var) if math.isfinite(rel_var) else math.nan
+    return math.nan, math.nan
+
+
+def _diff_intervals(
+    delta: float,
+    se: float,
+    rel: float,
+    rel_se: float,
+    control: float,
+    alpha: float,
+    tau: float | None,
+) -> tuple[float, float, float, float, float, float]:
+    """``(low, high, p)`` of the absolute then of the relative difference: fixed-horizon z when
+    ``tau`` is None, else always-valid with mixing sd ``tau`` (``tau / R_c`` relative)."""
+    if tau is None:
+        return (*z_interval(delta, se, alpha), *z_interval(rel, rel_se, alpha))
+    low, high, p = sequential_interval(delta, se, alpha, tau=tau)
+    if math.isfinite(rel) and control > 0:
+        rlow, rhigh, rp = sequential_interval(rel, rel_se, alpha, tau=tau / abs(control))
+    else:
+        rlow = rhigh = rp = math.nan
+    return low, high, p, rlow, rhigh, rp
+
+
+def _diff_procedure(n_control: int, n_treatment: int, confidence: float, tau: float | None) -> str:
+    """The one-line method of a :class:`RatioDiff` (``tau`` None: fixed-horizon z)."""
+    base = (
+        f"delta method on per-unit sums clustered by unit (Deng, Knoblich & Lu 2018); "
+        f"{n_control:,} vs {n_treatment:,} units"
+    )
+    if tau is None:
+        return f"fixed-horizon {100 * confidence:.3g}% z-interval; {base}"
+    return (
+        f"always-valid {100 * confidence:.3g}% interval, mixture SPRT (Johari et al. 2022) "
+        f"with tau={tau:.4g}; {base}"
     )
 
 
@@ -459,15 +483,10 @@ def units_needed(
     status = status or str(diff_call(diff, margin=margin, alpha=alpha))
     if tau is None and diff.sequential:
         tau = diff.tau
-    if status == "inconclusive":
-        call_name = "no worse" if diff.delta > -margin else "worse"
-    elif status == "no_worse" and diff.delta > 0:
-        call_name = "better"
-    else:
+    planned = _planned_call(diff, margin, status)
+    if planned is None:
         return None
-    effect = {"no worse": diff.delta + margin, "worse": -diff.delta, "better": diff.delta}[
-        call_name
-    ]
+    call_name, effect = planned
     nc, nt = diff.n_control, diff.n_treatment
     v_c, v_t = nc * diff.var_control, nt * diff.var_treatment
     if ratio is None:
@@ -480,16 +499,10 @@ def units_needed(
         z_alpha = float(stats.norm.ppf(1.0 - alpha / 2.0))
         n_c = (z_alpha + z_power) ** 2 * spread / effect**2
     else:
-
-        def gap(log_v: float) -> float:
-            v = math.exp(log_v)
-            low, high, _ = sequential_interval(0.0, math.sqrt(v), alpha, tau=tau)
-            return high + z_power * math.sqrt(v) - effect
-
-        lo, hi = math.log(effect**2) - 60.0, math.log(effect**2)
-        if gap(lo) >= 0:
+        var = _sequential_variance(effect, alpha, z_power, tau)
+        if var is None:
             return None
-        n_c = spread / math.exp(optimize.brentq(gap, lo, hi, xtol=1e-12))
+        n_c = spread / var
     need_c = max(2, math.ceil(n_c - 1e-9))
     need_t = max(2, math.ceil(ratio * n_c - 1e-9))
     return UnitsPlan(
@@ -502,6 +515,35 @@ def units_needed(
         power,
         tau is not None,
     )
+
+
+def _planned_call(diff: RatioDiff, margin: float, status: str) -> tuple[str, float] | None:
+    """The nearer call to plan from ``status`` and the effect it needs (None: nothing to plan)."""
+    if status == "inconclusive":
+        call_name = "no worse" if diff.delta > -margin else "worse"
+    elif status == "no_worse" and diff.delta > 0:
+        call_name = "better"
+    else:
+        return None
+    effect = {"no worse": diff.delta + margin, "worse": -diff.delta, "better": diff.delta}[
+        call_name
+    ]
+    return call_name, effect
+
+
+def _sequential_variance(effect: float, alpha: float, z_power: float, tau: float) -> float | None:
+    """The variance ``V`` where ``h(V) + z_power sqrt(V) = effect`` (``h``: the always-valid
+    half-width at mixing sd ``tau``), or None when none down to ``effect**2 * exp(-60)`` is."""
+
+    def gap(log_v: float) -> float:
+        v = math.exp(log_v)
+        low, high, _ = sequential_interval(0.0, math.sqrt(v), alpha, tau=tau)
+        return high + z_power * math.sqrt(v) - effect
+
+    lo, hi = math.log(effect**2) - 60.0, math.log(effect**2)
+    if gap(lo) >= 0:
+        return None
+    return math.exp(optimize.brentq(gap, lo, hi, xtol=1e-12))
 
 
 # --------------------------------------------------------------------------------------------
