@@ -1,31 +1,17 @@
 """Keep API keys out of everything evalkit writes: logs, stdout / stderr, files, MLflow.
 
-Servers sometimes echo the request back in their error bodies (the ``Authorization`` header,
-the key itself: OpenAI's 401 says ``Incorrect API key provided: sk-...``), and evalkit quotes
-server errors in log lines, exceptions, ``checks.json``, reports and MLflow.  :func:`redact`
-replaces
-
-* the values of the API-key environment variables evalkit was told about
-  (:func:`register_key_envs`: ``OPENAI_API_KEY`` and every selected version's ``api_key_env``),
-  read when the text is redacted, plus any ``secrets`` given;
-* credential spellings: ``Bearer <token>``, ``Authorization: <value>``, ``api_key=...``;
-* key-shaped strings: ``sk-...`` keys (OpenAI, Anthropic; also half-masked ones such as
-  ``sk-proj-****abcd``), Hugging Face ``hf_...`` tokens, and whatever follows OpenAI's
-  ``Incorrect API key provided:``
-
-by ``[REDACTED]``.  The boundaries where text leaves the process apply it:
-:class:`RedactingFilter` on the log handlers (:func:`install_redaction`),
-:class:`RedactingStream` on ``sys.stdout`` / ``sys.stderr`` while the command runs
-(:func:`redacted_std_streams`), :func:`redact_data` on ``checks.json`` / report / verdict
-contents, and the MLflow tracker on params, tags and text artifacts
-(:func:`redacted_copy`).
+:func:`redact` replaces by ``[REDACTED]`` the values of the registered key variables
+(:func:`register_key_envs`) and any ``secrets`` given, credential spellings (``Bearer``,
+``Authorization:``, ``api_key=``) and key-shaped strings (``sk-...``, ``hf_...``, what follows
+OpenAI's ``Incorrect API key provided:``); :func:`redact_data` does the same through nested
+data.  Applied where text leaves the process: :func:`install_redaction` (log handlers),
+:func:`redacted_std_streams`, checks / reports / verdicts, and :func:`redacted_copy` in the
+MLflow tracker.  For users: docs/how-to/openai-server.md ("Slow servers, and API keys").
 
 >>> redact("HTTP 401: bad key sk-123abc, header Authorization: Bearer sk-123abc", ["sk-123abc"])
 'HTTP 401: bad key [REDACTED], header Authorization: [REDACTED]'
 >>> redact('{"api_key": "xyz", "n": 1}')
 '{"api_key": "[REDACTED]", "n": 1}'
->>> redact("Incorrect API key provided: sk-proj-abcdefghijklmnop1234. You can find your key")
-'Incorrect API key provided: [REDACTED]. You can find your key'
 >>> redact("key sk-live-0123456789abcdef was rejected; see task-sk-learn")
 'key [REDACTED] was rejected; see task-sk-learn'
 >>> redact_data({"reason": "bad key sk-live-0123456789abcdef", "n": [1, "Bearer x"]})

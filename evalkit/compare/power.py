@@ -1,28 +1,11 @@
 """The judged queries that would decide: the sample size of the call that can be reached.
 
-When the primary call is inconclusive (or no worse but not better) the verdict says how many
-judged queries a decision needs.  It powers the *nearer* call, as the call itself tests it:
-
-=============  ==========================  ====================================================
-call planned   when                        the test the call makes (two-sided 1 - alpha CI)
-=============  ==========================  ====================================================
-``no worse``   inconclusive, delta > -m    lower bound > -m: one-sided t-test of delta <= -m
-``worse``      inconclusive, delta <= -m   upper bound < 0: one-sided t-test of delta >= 0
-``better``     no worse, delta > 0         lower bound > 0: one-sided t-test of delta <= 0
-=============  ==========================  ====================================================
-
-A bound of the two-sided ``1 - alpha`` interval clears a value exactly when the one-sided
-t-test at ``alpha / 2`` rejects it, so the sample size is
-``statsmodels.stats.power.TTestPower().solve_power(effect_size=e, alpha=alpha / 2,
-power=power, alternative="larger")`` with ``e = (delta + margin) / sd`` (no worse),
-``-delta / sd`` (worse) or ``delta / sd`` (better), ``sd`` the standard deviation of the
-per-query differences, rounded up.  With ``compare.test=fisher`` the randomization interval
-is planned by the t-test (an approximation).
-
-It is a planning figure: the observed delta is itself uncertain.  The range puts the two ends
-of the delta's central ``range_confidence`` (50%) t-interval in place of the delta; an end at
-which the call cannot be reached (no worse when delta <= -margin) has no bound
-(:data:`MAX_QUERIES`, printed "more than a million").
+:func:`plan_queries` returns the plan (``call``, ``n``, ``low``, ``high``) for an inconclusive or
+no-worse-but-not-better primary call, or None: it powers the nearer call (``no worse``,
+``worse`` or ``better``) by the one-sided t-test at ``alpha / 2`` that the two-sided interval
+makes (statsmodels ``TTestPower``), with a range from the delta's central 50% t-interval;
+unreachable ends are :data:`MAX_QUERIES`.  The method: docs/explanation/statistics.md
+("Quality calls", "The judgments that would decide").
 
 >>> p = plan_queries(0.0171, 0.206, 35, margin=0.01, alpha=0.05, status="inconclusive")
 >>> p.call, p.n, p.low, p.high

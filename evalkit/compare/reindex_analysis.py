@@ -1,45 +1,17 @@
 """Re-index or not: can the catalog be re-embedded with B in place (a rolling backfill), or must
 the switch from A to B be atomic?
 
-During a rolling re-index the serving index holds A's vectors for some items and B's for the
-others, and queries are embedded by one encoder.  When the two versions' dimensions match, the
-states an index passes through are scored with evalkit's own index / replay / scoring layers on
-the primary metric (mean over scored queries):
+:func:`analyse_reindex` scores the states a rolling re-index passes through (``baseline``,
+``candidate``, ``candidate_queries_on_baseline_index``, ``baseline_queries_on_candidate_index``,
+``mixed_<p>_baseline_queries``, ``mixed_<p>_candidate_queries``; mixed rows: :func:`mixed_rows`)
+on the primary metric, with a paired bootstrap CI of each state minus ``baseline`` in
+``deltas[state]``.  ``rolling_safe`` is True when one fixed query encoder keeps every state it
+passes through non-inferior (``ci_low > -margin``), False when none does, None when the
+dimensions differ (:func:`dims_differ`).  The states, the two rolling plans and the action:
+docs/explanation/verdict.md ("Re-index or not"); :mod:`evalkit.run.reindex_stage` runs it.
 
-=========================================  ==================================================
-state                                      query vectors on catalog vectors
-=========================================  ==================================================
-``baseline``                               A queries on A's catalog (today)
-``candidate``                              B on B (after the switch)
-``candidate_queries_on_baseline_index``    B queries on A's catalog (queries switched first)
-``baseline_queries_on_candidate_index``    A queries on B's catalog (backfill done, queries not)
-``mixed_<p>_baseline_queries``             A queries on a catalog whose seeded random ``p``% of
-                                           items is re-embedded by B (mid-backfill)
-``mixed_<p>_candidate_queries``            B queries on that same mixed catalog
-=========================================  ==================================================
-
-The mixed items are :func:`mixed_rows`.  ``deltas[state]`` is (mean, ci_low, ci_high) of the
-per-query difference state - baseline, a paired percentile bootstrap over queries
-(:func:`evalkit.compare.bootstrap.bootstrap_mean_ci`, the same resamples for every state).  A
-state is *non-inferior* when ``ci_low > -margin`` (margin = the primary-metric gate's
-``max_drop``).  Two rolling plans exist, each with one fixed query encoder per phase:
-
-- *candidate queries first*: switch queries to B, then backfill - safe when
-  ``candidate_queries_on_baseline_index`` and ``mixed_<p>_candidate_queries`` are non-inferior;
-- *baseline queries until the backfill is done*: backfill under A's queries, then switch queries -
-  safe when ``mixed_<p>_baseline_queries`` and ``baseline_queries_on_candidate_index`` are.
-
-The rolling re-index is safe (``rolling_safe``) when either plan is (the one whose worst state has
-the higher ``ci_low`` is recommended); otherwise the switch must be atomic.  When the dimensions
-differ the two indexes cannot be mixed at all: ``rolling_safe`` is None and the action is to
-re-index the whole catalog before switching.  The states are scored on a seeded sample of the
-scorable queries (:func:`sample_rows`, ``compare.reindex_queries``), every state paired on the
-same queries.  One state is held in memory at a time; :mod:`evalkit.run.reindex_stage` runs it
-inside the pipeline.
-
->>> a = dims_differ(512, 384, "ndcg@10")
->>> a.rolling_safe is None, a.action
-(True, 're-index the whole catalog before switching (dimensions 512 -> 384: the two indexes cannot be mixed)')
+>>> dims_differ(512, 384, "ndcg@10").rolling_safe is None
+True
 >>> rng = np.random.default_rng(0)
 >>> docs = rng.standard_normal((40, 8)).astype("float32")
 >>> queries = docs[:10] + 0.1 * rng.standard_normal((10, 8)).astype("float32")

@@ -1,28 +1,12 @@
 """Simulated click logs from graded judgments over a ranking (for teams without logs, and the demo).
 
-Synthetic data, like :mod:`evalkit.data.demo`: the shown lists are any :class:`ShownLists`
-(an :class:`evalkit.retrieve.ranking.Ranking`, e.g. :func:`evalkit.retrieve.bm25.bm25_ranking`),
-and the result is a :class:`~evalkit.data.click_log.ClickLog`.
-
-Each session of a query is shown the top ``depth`` items of the ranking; every shown item is one
-impression at its 1-based position.  An item of grade ``g`` (unjudged = 0) is *attractive* with
-
-    attractiveness(g) = alpha_min + (alpha_max - alpha_min) * (2**g - 1) / (2**max_grade - 1)
-
-(Chapelle et al.'s ERR gain mapping, with a floor ``alpha_min`` of noise clicks on non-relevant
-items).  Two click models (:class:`ClickModel`):
-
-- ``pbm`` (position-based model): the user examines rank ``r`` with probability
-  ``1 / r**eta`` and clicks iff the item is examined and attractive, independently per rank.
-  Per (query, rank) the clicks are Binomial(sessions, exam(r) * attractiveness) - drawn that way
-  directly, exactly as per-session simulation would give, in O(queries x depth).
-- ``cascade``: the user scans from the top, clicks an attractive item and then stops with
-  probability ``stop_prob`` (1.0 = the classic cascade model: at most one click per session; lower
-  values give the dependent click model).  Simulated per session, vectorised in chunks.
-
-Sessions per query: a constant, or proportional to a query-frequency column
-(:func:`sessions_from_frequency`).  The result is a :class:`ClickLog` with per-position counts
-(what an event log aggregates to), ``simulated=True``.
+:func:`simulate_clicks` shows each query's top ``depth`` items of any :class:`ShownLists` (e.g. a
+:class:`~evalkit.retrieve.ranking.Ranking`) to its sessions (a constant, or
+:func:`sessions_from_frequency`) and returns a :class:`~evalkit.data.click_log.ClickLog` of
+per-position counts with ``simulated=True``.  :class:`ClickModel`: ``pbm`` (position-based,
+Binomial per (query, rank)) or ``cascade`` (per session, stop after a click with ``stop_prob``);
+attractiveness from the grade by ERR's gain mapping (Chapelle et al., CIKM 2009).  The models:
+docs/explanation/statistics.md ("Simulated clicks").
 
 >>> import numpy as np
 >>> from evalkit.retrieve.ranking import Ranking

@@ -1,35 +1,18 @@
 """Read TREC-format files (as Terrier and trec_eval ship them): topics, qrels, ``<DOC>`` corpora.
 
-- **topics**: SGML topics ``<top> <num> Number: 401 <title> ... <desc> Description: ...
-  <narr> Narrative: ... </top>`` (closing tags optional, as in the TREC files), or one topic per
-  line, ``qid<TAB>text`` (Terrier's single-line format; ``qid text`` also works).
-- **qrels**: ``qid iteration docid relevance`` per line, whitespace-separated (trec_eval's format).
-- **corpus**: one file or a folder of files (read recursively, in name order; ``.gz`` files are
-  decompressed) of ``<DOC> <DOCNO>id</DOCNO> <TITLE>/<HEADLINE>/<HEAD>... <TEXT>...</TEXT>
-  </DOC>`` blocks; markup inside the text is dropped, whitespace collapsed.  A ``<DOC>`` without
-  ``<TEXT>`` (Terrier's bundled collections put the text straight after ``<DOCNO>``; the web
-  collections WT10g / GOV / GOV2 put raw HTML after ``<DOCHDR>``) takes its whole body as the
-  text, minus the title elements and the metadata elements :data:`META_TAGS` (removed with their
-  content).
+:func:`parse_topics` (SGML ``<top>`` blocks or ``qid<TAB>text`` lines), :func:`parse_qrels`
+(``qid iteration docid relevance``) and :func:`parse_docs` (``<DOC>`` blocks; without ``<TEXT>``
+the whole body minus titles and :data:`META_TAGS`) parse one file's text into records.  Files are
+UTF-8 unless a byte-order mark says otherwise; malformed input raises ``DataError`` naming file
+and line.  :mod:`evalkit.data.trec_loader` turns the records into validated tables.  The formats
+for users: docs/how-to/own-data.md ("TREC collections").
 
-Every file is decoded as UTF-8; a byte-order mark selects UTF-8, UTF-16 LE / BE or UTF-32 LE / BE
-instead (and is dropped).  UTF-16 / UTF-32 without a byte-order mark (NUL bytes) is refused with
-a message naming the encoding found; other undecodable bytes are replaced, as trec_eval ignores
-them.
-
-Malformed input stops with one line naming the file and line (``DataError``).
-:mod:`evalkit.data.trec_loader` turns the parsed records into validated tables (``load_trec``).
-
->>> topics = parse_topics("<top>\\n<num> Number: 7\\n<title> red shoes\\n<desc> Description:\\n"
-...                       "Shoes that are red.\\n</top>\\n", "t.txt")
->>> topics[0]
+>>> parse_topics("<top>\\n<num> Number: 7\\n<title> red shoes\\n<desc> Description:\\n"
+...              "Shoes that are red.\\n</top>\\n", "t.txt")[0]
 Topic(id='7', title='red shoes', desc='Shoes that are red.', narr='')
 >>> [(d.id, d.title, d.text) for d in parse_docs("<DOC><DOCNO> d1 </DOCNO><TITLE>Red</TITLE>"
 ...     "<TEXT><P>Shoes.</P></TEXT></DOC>", "c.txt")]
 [('d1', 'Red', 'Shoes.')]
->>> [(d.id, d.text) for d in parse_docs("<DOC>\\n<DOCNO>7</DOCNO>\\n<DOCHDR>http://x/</DOCHDR>\\n"
-...     "compact memories have flexible capacities\\n</DOC>", "c.txt")]
-[('7', 'compact memories have flexible capacities')]
 """
 
 from __future__ import annotations

@@ -1,28 +1,13 @@
 """One compiled pass over a log part's rows: per-request sums, position counts, the score grid.
 
-:func:`scan_requests` walks the rows of each request once (a gateway writes a request's rows
-together, so a request is the run ``starts[i] .. starts[i] + length[i]``) and returns what
-:func:`evalkit.online.parts.reduce_part` keeps per request and per arm.  It is compiled by numba
-(``nogil``: two parts are scanned side by side on two threads; ``cache``: compiled once per
-machine): one pass instead of a dozen numpy passes over every column (benchmarks/README.md,
-"The online A/B log").
-
-Per request ``i`` (arm ``arm[i]``: 0 control, 1 treatment, 2 another arm):
-
-- ``clicks[i]``, ``first_p[i]`` (the smallest clicked position, ``NO_CLICK`` without a click);
-- ``auc2[i]``: twice the Mann-Whitney U of score vs click within the request (each clicked row
-  against each non-clicked row: 2 when the clicked one scores higher, 1 on a tie);
-- ``lat_max[i]`` (latency: one value per request, the largest), ``t_min[i]`` (the first
-  timestamp).
-
-Per arm (rows of arms 0 and 1 only): impressions and clicks per position (``pos``: shape
-``(2, 2, pmax + 1)``), and the score grid: ``GRID_CELLS`` equal-width cells over
-``[grid_lo, grid_lo + width]`` (cell ``min(floor((s - grid_lo) * scale), GRID_CELLS)``) with the
-impressions, clicks, score sum and smallest score of each cell, the smallest and largest score,
-and the clicked rows at or above the arm's cut-off.
-
-``status`` is 0 when the part is clean, else the first reason the fast path cannot read it
-(:data:`REASONS`): the reader then takes its global path, which refuses or handles the value.
+:func:`scan_requests` walks each request's rows once (a request is the run ``starts[i] ..
+starts[i] + length[i]``; a gateway writes a request's rows together) and returns what
+:func:`evalkit.online.parts.reduce_part` keeps: per request ``clicks``, ``first_p`` (smallest
+clicked position, ``NO_CLICK`` without one), ``auc2`` (twice the within-request Mann-Whitney U
+of score vs click), ``lat_max``, ``t_min``; per arm 0 / 1 the impressions and clicks per
+position and per cell of a ``GRID_CELLS``-cell score grid.  ``status`` is 0 for a clean part,
+else the first of :data:`REASONS` that sends the reader to its global path.  numba-compiled
+(``nogil``, ``cache``): benchmarks/README.md, "The online A/B log".
 
 >>> import numpy as np
 >>> starts, length = np.array([0, 3]), np.array([3, 2])

@@ -1,32 +1,13 @@
 """A simulated canary: the gateway log of an A/B between two rankings of the same data (the demo's).
 
-Synthetic data, like :mod:`evalkit.data.demo` and :mod:`evalkit.data.click_simulation`: every
-Parquet part carries ``evalkit.simulated=true`` in its file metadata.  The model, all draws from
-one ``numpy`` generator seeded by ``seed``:
+:func:`simulate_canary` writes one Parquet part per day (``part-<YYYY-MM-DD>.parquet``, each
+marked ``evalkit.simulated=true`` in its file metadata) and returns their paths: users split
+into arms, Poisson requests per user over ``days``, each request showing its arm's top
+``top_k``, clicks from :class:`~evalkit.data.click_simulation.ClickModel` on the judgments,
+latency resampled from each arm's probe.  Seeded; memory is bounded by one day's impressions.
+The model in full: docs/how-to/online-ab.md ("The demo canary").
 
-- **Units.** ``users`` users, each in the treatment with probability ``split`` (one Bernoulli
-  draw per user), else in the control.
-- **Requests.** A user makes ``Poisson(requests_per_user)`` requests (users with none never
-  appear in the log), each at a time uniform over the ``days`` days from ``start`` (UTC).  The
-  query of a request is drawn from the queries both rankings hold, with probability proportional
-  to the data's query frequency column (uniform without one).  A request's latency is drawn with
-  replacement from its arm's ``latency_ms`` array (one value per request, repeated on its rows).
-- **Impressions.** A request shows its arm's own ranking of the query: the top ``top_k`` items in
-  rank order (fewer when the ranking holds fewer), at positions ``1..top_k``, with that ranking's
-  similarity scores.
-- **Clicks.** :class:`~evalkit.data.click_simulation.ClickModel` (its default parameters) on the
-  data's graded judgments (unjudged = grade 0): the position-based model clicks the impression
-  at position ``r`` with probability ``1 / r**eta * attractiveness(g)``, independently per
-  impression; a ``cascade`` model is simulated per request instead (scan from the top, stop
-  after a click with ``stop_prob``).
-
-Requests are numbered in time order (``request_id`` ``r00000000``, ...), users ``u00000000``, ...
-One part per day, ``part-<YYYY-MM-DD>.parquet``, written to a temporary name and renamed.
-Request-level draws are made once; impressions are built and written day by day, so memory is
-bounded by one day's impressions.
-
->>> import tempfile
->>> import numpy as np, pyarrow.parquet as pq
+>>> import tempfile, numpy as np, pyarrow.parquet as pq
 >>> from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
 >>> from evalkit.retrieve.ranking import Ranking
 >>> data = EvalData("tiny", Catalog(["d1", "d2", "d3"], ["red shoe", "blue shoe", "hat"]),
@@ -39,15 +20,8 @@ bounded by one day's impressions.
 >>> parts = simulate_canary(data, {"control": a, "treatment": b}, {"control": "A", "treatment": "B"},
 ...                         {"control": [10.0, 12.0], "treatment": [14.0]}, tempfile.mkdtemp(),
 ...                         users=300, days=2, top_k=2)
->>> [p.name for p in parts]
-['part-2026-11-23.parquet', 'part-2026-11-24.parquet']
->>> pq.read_metadata(parts[0]).metadata[b"evalkit.simulated"]
-b'true'
->>> log = pq.read_table(parts).to_pandas()
->>> log.columns.tolist()[:4], sorted(log.ab_group.unique())
-(['request_id', 'ab_group', 'model_version', 'query'], ['control', 'treatment'])
->>> log.latency_ms[log.ab_group == "treatment"].unique().tolist()
-[14.0]
+>>> [p.name for p in parts], pq.read_metadata(parts[0]).metadata[b"evalkit.simulated"]
+(['part-2026-11-23.parquet', 'part-2026-11-24.parquet'], b'true')
 """
 
 from __future__ import annotations

@@ -1,36 +1,19 @@
 """The names logged to MLflow: the parent run's flat comparison metrics and verdict tags.
 
-MLflow comparison metrics (:func:`comparison_metrics`): for every metric ``m`` (MLflow name,
-``ndcg@10`` -> ``ndcg_at_10``) ``delta_m``, ``p_m`` (corrected p, what the gate uses), ``p_raw_m``,
-``ci_low_m``/``ci_high_m`` (the interval that agrees with ``p_m``) and its level ``ci_level_m``,
-``wins_m``/``ties_m``/``losses_m``; ``queries_needed`` (judged queries in all that would decide the
-primary call, when it is inconclusive or no worse but not better) and its planning range
-``queries_needed_low`` / ``queries_needed_high`` (:mod:`evalkit.compare.power`); the judged-only
-primary metric (:mod:`evalkit.compare.coverage`) ``delta_m_judged_only``, ``ci_low_m_judged_only``,
-``ci_high_m_judged_only``, ``p_m_judged_only`` and its call ``quality_code_m_judged_only``; with a
-click log ``p_click_<stat>``, ``p_raw_click_<stat>``, ``ci_low_click_<stat>``,
-``ci_high_click_<stat>`` for the pooled statistic and ``spearman_within``; then ``top3_agreement``,
-``rbo_p0_9``/``rbo_p0_5``, ``mean_cosine_shift``, ``low_score_share_delta``,
-``unjudged_at_10_baseline``/``_candidate``, ``latency_p50/p95/p99_ratio``,
-``latency_p95_ratio_ci_low``/``_ci_high``, ``throughput_ratio``, ``reindex_<state>_<metric>``
-(:mod:`evalkit.compare.reindex_analysis`, e.g. ``reindex_mixed_50_candidate_queries_ndcg_at_10``)
-and ``reindex_rolling_safe`` (1 / 0; absent when the dimensions differ) and ``verdict_code`` (0
-PASS, 1 WARN, 1.5 INCONCLUSIVE, 2 BLOCK).  With several candidates every name is prefixed
-``<candidate>/``.  Values that were not measured are left out (MLflow rejects NaN in the UI).
-
-Tags (:func:`verdict_tags`): ``evalkit.verdict``, ``evalkit.quality``, ``evalkit.exit_code``,
-``evalkit.summary`` (:func:`verdict_summary`, one line) and ``mlflow.note.content`` (the run's
-description in the MLflow UI, opening with the same line).
+:func:`comparison_metrics` flattens a verdict into ``{name: float}`` (per metric ``m``, MLflow
+spelling ``ndcg_at_10``: ``delta_m``, ``p_m``, ``ci_low_m`` ..., then the click, behaviour,
+latency, re-index figures and ``verdict_code``; ``<candidate>/`` prefixes with several
+candidates; unmeasured values left out).  :func:`verdict_tags` gives the ``evalkit.*`` tags and
+``mlflow.note.content``, opening with :func:`verdict_summary`.  Every name:
+docs/reference/mlflow.md.
 
 >>> from evalkit.results import VersionResult
 >>> from evalkit.compare.verdict import compare_versions
 >>> pq = {"ndcg@10": {f"q{i}": i / 20 for i in range(20)}}
 >>> v = compare_versions(VersionResult("a", {}, {}, pq, None), [VersionResult("b", {}, {}, pq, None)])
 >>> m = comparison_metrics(v)
->>> m["delta_ndcg_at_10"], m["p_ndcg_at_10"]
-(0.0, 1.0)
->>> verdict_tags(v)["evalkit.verdict"]
-'WARN'
+>>> m["delta_ndcg_at_10"], m["p_ndcg_at_10"], verdict_tags(v)["evalkit.verdict"]
+(0.0, 1.0, 'WARN')
 """
 
 from __future__ import annotations
