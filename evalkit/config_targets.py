@@ -1,36 +1,18 @@
 """The reference of the config groups instantiated from a ``_target_`` (``dataset`` loaders,
 ``models``, ``index``, ``engine``), generated from the targets themselves so it cannot drift.
 
-Every option file of those groups (``conf/dataset/beir.yaml``, ``conf/models/openai.yaml``, ...)
-names a target; each of its keys is a parameter of that target.  A key's row in the reference
-(:func:`target_docs`) holds the override path as users write it (``dataset.path``,
-``models.openai.base_url``), the default the YAML file gives, the type of the target's signature
-annotation (or dataclass field) and the help text of the target's docstring:
-
-- a function or class documents its parameters in an ``Args:`` section, a dataclass its fields in
-  an ``Attributes:`` section (Google style: one ``name: text`` entry each, continuation lines
-  indented; ``a, b: text`` documents several at once, ``name (type): text`` gives a type where
-  there is no annotation); a class also inherits its bases' entries (``name`` of every model
-  version is :class:`~evalkit.embed.model_version.ModelVersion`'s);
-- a field's ``help`` metadata (:func:`evalkit.config_schema.setting`) documents it too;
-- the shared options of a model version (``**options: Unpack[OptionValues]``) are the fields of
-  the record that holds them (:data:`KEYWORD_RECORDS`), restricted to the backend's
-  ``takes_options``;
-- the keys of a nested section are the fields of the record its annotation names (``chunking``:
-  :class:`~evalkit.embed.chunking.Chunking`) or of the record :data:`TABLES` names (the
-  tables of ``dataset=tabular`` / ``dataset=hub``), plus the keys the target's docstring documents
-  dotted (``catalog.path``) that :data:`TABLES` lists as the reader's other keys.
-
-A key the target does not take, or takes without help text, is listed by
-:func:`undocumented_keys` (the docs hook turns each into a warning, so ``mkdocs build --strict``
-fails).
+:func:`target_docs` gives one row per key of each option file (``conf/<group>/*.yaml``): the
+override path, the YAML default, the type from the target's signature or dataclass field, and the
+help from its Google-style ``Args:`` / ``Attributes:`` docstring (inherited from bases) or a
+field's ``help`` metadata.  Shared model options come from :data:`KEYWORD_RECORDS` (restricted to
+``takes_options``), nested sections from their record or :data:`TABLES`.
+:func:`undocumented_keys` lists keys a target does not take or documents without help (the docs
+hook warns on each, so ``mkdocs build --strict`` fails).
 
 >>> from evalkit.index.faiss_index import IndexSpec
 >>> p = parameters(IndexSpec)["nlist"]
 >>> p.type, p.help
 ('integer', 'ivf: the number of clusters; 0 = 4 * sqrt(catalog size).')
->>> resolve("evalkit.embed.local_models.E5Small", "chunking.pooling").help
-"how a text's window vectors become one: ``mean``, ``max`` or ``first``."
 >>> resolve("evalkit.embed.precomputed.Precomputed", "query_prefix") is None  # not taken
 True
 """

@@ -1,27 +1,12 @@
 """Graded judgments derived from a click log, usable wherever human judgments are.
 
-Three methods (``clicks.judgments.method``), each giving a per-pair value that integer grades
-are cut from with ascending ``thresholds``: ``grade = number of thresholds <= value`` (so
-``[0.5, 1.0, 2.0]`` gives grades 0-3).
-
-- ``coec`` - clicks over expected clicks, as OpenSearch's Search Relevance Workbench defines it
-  (:func:`coec_scores`: formula and a worked example).  COEC > 1: the pair draws more clicks than
-  an average result at the positions where it was shown.  Needs impressions.
-- ``ctr`` - the pair's click rate, clicks / impressions (needs impressions);
-- ``click_share`` - the pair's share of its query's clicks (any log).
-
-Pairs with fewer than ``min_impressions`` impressions (``ctr``, ``coec``) or whose query has fewer
-than ``min_query_clicks`` clicks (``click_share``) are left unjudged.
-
-Default cut-offs (``clicks.judgments.thresholds`` unset; explicit thresholds are used as given):
-``click_share`` derives them from the log (:func:`derived_thresholds`: every clicked pair gets
-grade >= 1, the clicked pairs spread over grades 1-3), because a query's shares sum to 1 and a
-fixed cut-off grades the clicked pairs of a query with many clicks 0 (benchmarks/README.md).
-``coec`` and ``ctr`` use the fixed :data:`DEFAULT_THRESHOLDS`: COEC is already relative to the
-log's own position CTR, and a low click rate is itself evidence (the item was shown and mostly
-skipped).  When any cut-offs grade more than half of the clicked pairs 0, a warning says so.
-:class:`ClickJudgments` holds the cut-offs used, where they came from and the grade histogram
-(logged, and MLflow params of the ``clicks`` stage).
+:func:`judgments_from_clicks` scores each (query, item) pair by ``coec`` (clicks over expected
+clicks, :func:`coec_scores`), ``ctr`` or ``click_share`` and cuts integer grades with ascending
+``thresholds`` (grade = thresholds <= value); pairs below ``min_impressions`` /
+``min_query_clicks`` stay unjudged.  Without thresholds, ``click_share`` derives them from the log
+(:func:`derived_thresholds`), ``coec`` / ``ctr`` use :data:`DEFAULT_THRESHOLDS`.  The result,
+:class:`ClickJudgments`, keeps the cut-offs, their source and the grade histogram.  Methods and
+defaults for users: docs/how-to/click-logs.md.
 
 >>> import numpy as np
 >>> from evalkit.data.click_log import ClickLog, PositionCounts
@@ -30,13 +15,9 @@ skipped).  When any cut-offs grade more than half of the clicked pairs 0, a warn
 ...                      clicks=np.array([2., 0., 1., 1., 1.]))
 >>> log = ClickLog(["q1", "q1", "q2"], ["d1", "d2", "d1"], clicks=np.array([2., 2., 1.]),
 ...                impressions=np.array([4., 4., 4.]), positions=pos)
->>> np.round(coec_scores(log).values, 3).tolist()
-[1.143, 1.6, 0.5]
 >>> j = judgments_from_clicks(log, method="coec", thresholds=[0.5, 1.0, 1.5])
->>> j.qrels, j.method
-({'q1': {'d1': 2, 'd2': 3}, 'q2': {'d1': 1}}, 'coec')
->>> j.grade_counts, j.thresholds_from
-((0, 1, 1, 1), 'config')
+>>> j.qrels, j.grade_counts, j.thresholds_from
+({'q1': {'d1': 2, 'd2': 3}, 'q2': {'d1': 1}}, (0, 1, 1, 1), 'config')
 """
 
 from __future__ import annotations

@@ -1,37 +1,11 @@
 """Release gates: each turns one comparison number into PASS / WARN / BLOCK with a one-line reason.
 
-Gates answer three questions apart (:data:`GROUPS`); the verdict is the worst gate.  Defaults
-are ``conf/gates/default.yaml`` (quality decides, behaviour change is a follow-up);
-``conf/gates/upgrade.yaml`` blocks on the shadow thresholds too (the same model's next version).
-
-=============================  ==========  ==============================================  =======
-gate                           group       passes when                                     default
-=============================  ==========  ==============================================  =======
-``primary_metric``             quality     CI of the paired difference above -margin       BLOCK
-                                           (``better`` / ``no_worse``, :mod:`.quality`)
-``secondary_metrics``          quality     every other metric no worse                     WARN
-``click_correlation``          quality     delta click Spearman (within) CI above -0.02    WARN
-``judgment_coverage``          quality     unjudged@10 of each version ``<= 0.5``          WARN
-                                           (above it the primary call must agree with the
-                                           judged-only call, :mod:`.coverage`)
-``top_k_agreement``            behaviour   mean top-3 overlap ``>= 0.92``                  WARN
-``mean_cosine_shift``          behaviour   ``|candidate - baseline| <= 0.03``              WARN
-``low_score_share_increase``   behaviour   share below 0.3 rises by ``<= 0.05``            WARN
-``unjudged_increase``          behaviour   unjudged@10 rises by ``<= 0.10``                WARN
-``vector_contract``            contract    unit-length vectors stay unit-length            BLOCK
-``endpoint_checks``            contract    no endpoint check FAILed                        BLOCK
-``latency_p95_increase``       contract    p95 ratio - 1 ``<= 0.20`` (probe, CI)            BLOCK
-=============================  ==========  ==============================================  =======
-
-A gate whose input was not measured (no pair similarities; no rankings; no endpoint checks run)
-yields ``on_not_measured`` (WARN by default), never PASS.  A primary metric whose call is
-inconclusive yields ``on_inconclusive`` (INCONCLUSIVE by default, or BLOCK).  Exit codes
-(documented for CI): 0 PASS or WARN, 3 BLOCK, 4 INCONCLUSIVE, 1 error (any evalkit error: bad
-data, config, endpoint, fingerprint mismatch).
-
-The outcome type and exit codes are in :mod:`evalkit.compare.status`, the settings in
-:mod:`evalkit.compare.gate_config`; this module holds the rules, one function per gate, each
-with the action text of its gate.
+One function per gate (``gate_<name>``, each with its action text), grouped by question in
+:data:`GROUPS` (quality, behaviour, contract); the verdict is the worst gate.  An unmeasured
+input gives ``on_not_measured`` (WARN by default), never PASS; an inconclusive primary gives
+``on_inconclusive``.  Settings: :mod:`evalkit.compare.gate_config` (``conf/gates/*.yaml``);
+outcomes and exit codes: :mod:`evalkit.compare.status`.  Every gate, its threshold and default:
+docs/explanation/verdict.md.
 
 >>> cfg = GateConfig()
 >>> g = gate_top_k_agreement(cfg, agreement=0.85, n_queries=40)

@@ -1,34 +1,21 @@
 """Tests whose interval agrees with their p-value: one procedure gives both.
 
-A :class:`DualTest` holds one difference's point estimate, its two-sided p-value for "the
-difference is 0", and its interval at any confidence, built so that **the interval at confidence
-``1 - g`` excludes 0 exactly when ``p < g``** (test inversion).  A reviewer reading "CI excludes
-0" and "p < alpha" then always reads the same thing.  Three procedures:
-
-- :func:`student` - paired Student t: ``scipy.stats.ttest_1samp`` of the per-query differences
-  (equal to ``ttest_rel``), its p and its ``confidence_interval``.  All differences equal: p = 1
-  and the interval ``[0, 0]`` when they are 0, else p = 0 and the interval is the point.
-- :func:`randomization` - Fisher's paired randomization test (the sign-flip test of
-  :func:`evalkit.compare.significance.fisher_randomization_test`, same p) inverted: the interval
-  holds every shift ``s`` whose test of ``d - s`` is not rejected, found by bisection from the
-  estimate with the same sign assignments.  When no shift can be rejected at the requested level
-  (too few queries: with n queries the smallest exact p is ``2 / 2**n``) the bound is infinite.
-- :func:`bootstrap` - a paired bootstrap (for example of a click correlation): the percentile
-  interval of the replicates and ``p = 2 * min(share <= 0, share >= 0)``, capped at 1, with the
-  order statistics chosen so that the duality is exact (``p = 0`` reads "below 1 / replicates").
+A :class:`DualTest` holds a difference's estimate, its two-sided p for "the difference is 0" and
+its interval at any confidence, built by test inversion so that the ``1 - g`` interval excludes 0
+exactly when ``p < g``.  Procedures: :func:`student` (paired t, scipy), :func:`randomization`
+(Fisher's sign-flip test inverted by bisection; unbounded when n is too small to reject) and
+:func:`bootstrap` (percentile interval, ``p = 2 min(share <= 0, share >= 0)``).  Fisher's test:
+Smucker, Allan & Carterette, CIKM 2007.  The method: docs/explanation/statistics.md ("Quality
+calls").
 
 >>> import numpy as np
 >>> d = np.array([0.10, 0.02, 0.08, -0.01, 0.05, 0.07, 0.03, 0.06])
 >>> t = student(d)
->>> low, high = t.interval(0.95)
->>> bool(low > 0) == bool(t.p_value < 0.05)
+>>> bool(t.interval(0.95)[0] > 0) == bool(t.p_value < 0.05)
 True
 >>> r = randomization(d, permutations=1000, seed=42)
->>> round(r.p_value, 4)  # 8 queries: all 256 sign assignments, 4 reach |sum| >= 0.40
-0.0156
->>> lo, hi = r.interval(0.95)
->>> bool(lo > 0)
-True
+>>> round(r.p_value, 4), bool(r.interval(0.95)[0] > 0)  # all 256 sign assignments, 4 as extreme
+(0.0156, True)
 """
 
 from __future__ import annotations

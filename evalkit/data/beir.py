@@ -1,26 +1,12 @@
 """Load a BEIR-layout folder: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``.
 
-The layout of the ``BeIR/*`` datasets and of the test collections in ``tests/data``::
-
-    <folder>/corpus.jsonl      {"_id", "title", "text"}   one document per line
-    <folder>/queries.jsonl     {"_id", "text"}            one query per line
-    <folder>/qrels/<split>.tsv query-id <TAB> corpus-id <TAB> score   (header line first)
-
-Each file may be gzip-compressed instead (``corpus.jsonl.gz``, ...; as the ``BeIR/*`` Hub
-datasets ship them): it is read directly, errors name the ``.gz`` file and the row, and when
-both forms are present the plain one is read.  Every query is kept and replayed, also those
-without judgments in ``split`` (metrics ignore them); ``judged_only=True`` keeps only judged
-queries, which saves embedding time when ``queries.jsonl`` covers several splits.
-
-Titles: :func:`load_beir` embeds the title by default (``text_field="title"``); the
-``dataset=beir`` config group uses BEIR's ``title_text`` (title and body joined with
-``title_separator``, one space as in BEIR and MTEB).  A collection without titles (MED) fails
-under ``text_field=title`` with a message pointing at ``dataset.text_field=text``; with
-``on_invalid="skip"`` rows with an empty title are dropped and counted in
-``EvalData.skipped["empty_title"]`` (their judgments stay: relevant, never retrievable, counted
-as ``judged_items_missing``).  Under ``text`` or ``title_text`` the body must be non-empty instead.
-
-A gzip-compressed folder (the example writes its own; ``tests/data`` holds four real ones):
+:func:`load_beir` reads the layout of the ``BeIR/*`` datasets and ``tests/data``
+(``corpus.jsonl`` ``{"_id", "title", "text"}``, ``queries.jsonl`` ``{"_id", "text"}``,
+``qrels/<split>.tsv`` with a header line; each file may be ``.gz``, the plain one wins) into an
+``EvalData``.  Every query is kept unless ``judged_only=True``; ``text_field`` picks what is
+embedded (``title`` here, ``title_text`` in ``dataset=beir``), and items with an empty text field
+fail or, under ``on_invalid="skip"``, are counted in ``EvalData.skipped``.  For users:
+docs/how-to/own-data.md.
 
 >>> import gzip, json, tempfile
 >>> from pathlib import Path
@@ -29,13 +15,12 @@ A gzip-compressed folder (the example writes its own; ``tests/data`` holds four 
 >>> def write(name, lines):
 ...     with gzip.open(folder / name, "wt", encoding="utf-8") as fh:
 ...         fh.write("\\n".join(lines) + "\\n")
->>> docs = [{"_id": "d1", "title": "red shoe", "text": ""}, {"_id": "d2", "title": "blue hat", "text": ""}]
->>> write("corpus.jsonl.gz", [json.dumps(d) for d in docs])
+>>> write("corpus.jsonl.gz", [json.dumps({"_id": "d1", "title": "red shoe", "text": ""})])
 >>> write("queries.jsonl.gz", [json.dumps({"_id": "q1", "text": "a red shoe"})])
 >>> write("qrels/test.tsv.gz", ["query-id\\tcorpus-id\\tscore", "q1\\td1\\t1"])
 >>> data = load_beir(folder, cache_dir=str(folder.parent / "hf-cache"))
 >>> data.name, data.catalog.titles, data.judgments.qrels
-('tiny', ['red shoe', 'blue hat'], {'q1': {'d1': 1}})
+('tiny', ['red shoe'], {'q1': {'d1': 1}})
 """
 
 from __future__ import annotations

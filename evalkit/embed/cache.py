@@ -1,36 +1,21 @@
 """The vector cache: vectors of one spec, keyed by text, in shards of a shared vector store.
 
-Layout under ``root`` (``cache.dir``, default ``.cache/evalkit``; a local folder or an fsspec URL
-such as ``s3://bucket/vectors``)::
-
-    <root>/<sha256(spec)[:32]>/spec.json                the spec, for humans
-    <root>/<sha256(spec)[:32]>/<shard>.keys.npy         16-byte blake2b keys of the texts
-    <root>/<sha256(spec)[:32]>/<shard>.vectors.npy      float32 rows
-    <root>/<sha256(spec)[:32]>/<shard>.shard.json       manifest, written last (commits the shard)
-
-(:mod:`evalkit.embed.store`).  ``put`` buffers rows and writes a shard whenever the buffer
-reaches ``shard_mb`` megabytes, when ``flush_s`` seconds have passed since the last shard was
-written (``cache.flush_s``, default 30: checked as each batch is put, so a slow embedding call
-reaches the store every half minute, not only when it ends), and on ``flush`` / ``close`` (also
-when a run stops on an exception): a process killed with ``kill -9`` loses at most the last
-``flush_s`` seconds of finished batches (and the requests in flight).  Every writer names its own
-shards, so concurrent writers (sweep jobs, Ray workers, other machines) never share a file.
-Reads build a sorted key index from the shards' key files (16 bytes per vector) and look
-keys up with one vectorised ``searchsorted``; vectors are gathered from memory-mapped shards.
-When the same key is in several shards (two writers raced), the first shard by name wins.  A
-shard that fails to read (a truncated or garbled file) is set aside (renamed ``*.damaged``, or
-left out of the index where the store is read-only) and its keys looked up again, so a copy in a
-good shard wins and later runs never meet it again.
+:class:`VectorCache` is one spec's folder ``<root>/<sha256(spec)[:32]>/`` in a store
+(``cache.dir``, local or fsspec URL; shard files: :mod:`evalkit.embed.store`), keyed by
+:func:`text_keys`.  ``put`` buffers rows and writes a shard at ``shard_mb``, every ``flush_s``
+seconds and on ``flush`` / ``close`` (also on an exception); ``get`` returns the positions found
+and their vectors through one sorted key index over memory-mapped shards (the first shard by
+name wins a duplicate key; a shard that fails to read is set aside and its keys looked up again).
+Sharing, durability and healing for users: docs/how-to/vector-store.md.
 
 >>> import tempfile, numpy as np
 >>> root = tempfile.mkdtemp()
->>> keys = text_keys(["red shoe", "blue hat"])
 >>> with VectorCache(root, {"backend": "toy"}) as c:
-...     c.put(keys, np.eye(2, dtype=np.float32))
+...     c.put(text_keys(["red shoe", "blue hat"]), np.eye(2, dtype=np.float32))
 >>> with VectorCache(root, {"backend": "toy"}) as c:
 ...     positions, vectors = c.get(text_keys(["blue hat", "green sock"]))
->>> positions.tolist(), vectors.tolist(), c.stats.hits, c.stats.misses, c.last_unit_norm
-([0], [[0.0, 1.0]], 1, 1, True)
+>>> positions.tolist(), vectors.tolist(), c.stats.hits, c.stats.misses
+([0], [[0.0, 1.0]], 1, 1)
 """
 
 from __future__ import annotations

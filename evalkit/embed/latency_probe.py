@@ -1,24 +1,12 @@
 """The latency probe: time every model version on the same query texts, at the same load,
 interleaved, uncached - the latency the release gate compares.
 
-Embedding-run latencies depend on what the cache already held (a warm rerun makes no requests)
-and on each version's own batch size and concurrency, and versions embedded one after the other
-see different machine load.  The probe removes all three: it samples ``texts`` query texts
-(seeded), cuts them into requests of exactly ``batch_size`` texts (cycling through the sample),
-and sends the same requests to every version - bypassing the cache, after one untimed one-text
-warm-up request per version (model loading) - in waves of ``concurrency`` requests,
-interleaved version by version with the order rotated every wave (A B, B A, A B, ... for two
-versions) so a drift of the machine's speed hits every version alike.  Every version gets at
-least ``min_requests`` timed requests (rounded up to whole waves).
-
-In-process models run one request at a time whatever ``concurrency`` says; an in-process model
-and an HTTP server are therefore never comparable (the gate says so).  When every probed version
-runs in process (:meth:`ProbeSettings.for_kinds`), the gate cannot block on the probe (this
-machine's CPU is not a serving endpoint: a follow-up at most), so each version gets exactly
-``min_requests`` requests on ``min_requests x batch_size`` sampled texts instead of one request
-per sampled text (30 instead of 64 by default: half the probe's time on a warm demo run).  HTTP requests of one wave
-share one client; every wave opens a new one (connection set-up is timed alike for every HTTP
-version).
+:func:`probe_latency` sends every version the same seeded requests of ``batch_size`` texts,
+bypassing the cache, after an untimed warm-up, in waves of ``concurrency`` interleaved version by
+version (:func:`wave_order` rotates the order each wave), at least ``min_requests`` per version
+(exactly that many when all run in process: :meth:`ProbeSettings.for_kinds`).  HTTP requests of
+one wave share one client.  Why, and how the gate reads it: docs/explanation/verdict.md ("Latency
+that can be trusted").
 
 >>> from evalkit.embed.local_models import UseM3
 >>> a, b = UseM3("a", threads=1), UseM3("b", threads=1)

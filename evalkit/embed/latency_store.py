@@ -1,23 +1,12 @@
 """Reuse of a latency probe of in-process models when nothing about it changed.
 
-Timing in-process models (``use_m3``, ``e5_small``, ``sentence_transformers``) measures this
-machine's CPU: as long as the same package versions run the same models with the same threads on
-the same machine, with the same probe settings on the same query texts, a new probe measures the
-same thing again.  :func:`probe_or_reuse` therefore stores every in-process probe (per-request
-latencies, so the gate's bootstrap interval is exactly the original one) and reuses it while it is
-younger than ``latency.max_age_s`` (default 86400 s, one day; 0 = never reuse, nothing stored).
-As soon as one probed version is an HTTP server, every run probes as before and nothing is
-stored: a served endpoint can change behind an unchanged name.
-
-A stored probe is keyed (:func:`probe_key`) by each version's backend class, its ``params()``
-(model, package version, threads, prefixes, chunking, revision, ...: not the client-side
-``dimensions`` / ``normalize``, :data:`AFTER_THE_MODEL`) and query-side
-``cache_spec`` (package name and version), the probe settings (texts sampled, min_requests,
-batch_size, concurrency, seed), a hash of the sampled query texts, evalkit's, Python's and numpy's
-versions, and the machine (:func:`machine_identity`: host name, CPU model, CPU count).  The file
-is ``<store_dir>/<sha256 of the key>.json`` with ``store_dir`` = ``latency.store_dir``, or per
-user ``$XDG_CACHE_HOME/evalkit/latency`` (else ``~/.cache/evalkit/latency``), written atomically
-with its creation time.  An unreadable or corrupt file is ignored (debug log) and re-measured.
+:func:`probe_or_reuse` probes as :mod:`evalkit.embed.latency_probe` does, stores every probe of
+in-process models only (per-request latencies, so the gate's interval is the original one) and
+reuses one younger than ``latency.max_age_s``.  The file is ``<store_dir>/<sha256 of key>.json``,
+the key (:func:`probe_key`) covering each version's backend, params (minus
+:data:`AFTER_THE_MODEL`) and query-side cache spec, the probe settings and texts, the software
+versions and :func:`machine_identity`; an unreadable file is re-measured.  When and why probes are
+reused: docs/explanation/verdict.md ("Latency that can be trusted").
 
 >>> import tempfile
 >>> from evalkit.embed.local_models import UseM3
@@ -27,10 +16,8 @@ with its creation time.  An unreadable or corrupt file is ignored (debug log) an
 >>> s, keep = ProbeSettings(texts=2, min_requests=3), ReuseSettings(store_dir=Path(d))
 >>> first = probe_or_reuse(vs, texts, s, keep)
 >>> again = probe_or_reuse(vs, texts, s, keep)
->>> first["a"].reused_age_s is None, again["a"].reused_age_s is not None
+>>> first["a"].reused_age_s is None, bool((first["b"].latencies_s == again["b"].latencies_s).all())
 (True, True)
->>> bool((first["b"].latencies_s == again["b"].latencies_s).all())
-True
 >>> import shutil; shutil.rmtree(d)
 """
 

@@ -1,25 +1,12 @@
 """Shard files of a vector store: a folder (local path or fsspec URL) of bounded ``.npy`` shards.
 
-A store folder holds one sub-folder per cache spec (``<sha256(spec)[:32]>/``, see
-:mod:`evalkit.embed.cache`), and in it::
-
-    spec.json                         the spec, for humans and `evalkit task=vectors`
-    <shard>.keys.npy                  uint8 (rows, 16): the 16-byte text keys
-    <shard>.vectors.npy               float32 (rows, dim): their vectors
-    <shard>.shard.json                manifest, written LAST: {"rows", "dim", "unit_norm", ...}
-    <shard>.*.damaged                 a shard that failed to read, set aside (:func:`set_aside`)
-    .<file>~<host>~<pid>~<rnd>.tmp    a write in progress, or one a kill left (:mod:`.leftovers`)
-    .claim~...                        texts a job is embedding now (:mod:`.claims`)
-
-A shard exists once its manifest exists: writers put the two ``.npy`` files first and the
-manifest last (each written to a temporary name and renamed on a local disk; a single object
-PUT on object stores), so a killed writer leaves at most unreferenced ``.npy`` files, never a
-manifest pointing at missing rows.  Shard names are unique per writer (host, pid, random), so
-any number of processes and machines write into one folder without locks.  The shards are the
-only record: there is no database to lose or to share.
-
-Local folders are memory-mapped on read; other URLs (``s3://``, ``gs://``, ``memory://``, ...)
-go through ``fsspec`` (installed with ``datasets``; S3 needs ``s3fs``).
+One sub-folder per cache spec (:mod:`evalkit.embed.cache`) holds ``spec.json`` and shards:
+``<shard>.keys.npy`` (uint8, 16-byte text keys), ``<shard>.vectors.npy`` (float32) and
+``<shard>.shard.json``, the manifest, written last: a shard exists once its manifest does, so a
+killed writer never leaves a manifest pointing at missing rows.  Shard names are unique per writer,
+so processes and machines share a folder without locks; ``*.damaged`` (:func:`set_aside`),
+``.*.tmp`` (:mod:`.leftovers`) and ``.claim~*`` (:mod:`.claims`) are the other files.  Local
+folders are memory-mapped, URLs go through fsspec.  For users: docs/how-to/vector-store.md.
 
 >>> import tempfile, numpy as np
 >>> folder = Folder(tempfile.mkdtemp())
