@@ -1,33 +1,16 @@
 """Quality calls: is the candidate better, no worse, or worse than the baseline on a metric?
 
-A call reads the two-sided confidence interval ``[low, high]`` of the paired difference
-(candidate - baseline) against a non-inferiority ``margin`` (absolute, default 0.01):
+:func:`call` reads the two-sided interval ``[low, high]`` of the paired difference B - A against
+a non-inferiority ``margin``: ``better`` (``low > 0``, and the test agrees), ``no_worse``
+(``low > -margin``), ``worse`` (``high < 0`` and ``low <= -margin``), else ``inconclusive``.
+Only ``better`` and ``no_worse`` show non-inferiority.  Slices use :func:`t_interval` at a
+Bonferroni-adjusted level.  The calls and gates: docs/explanation/statistics.md ("Quality
+calls"), docs/explanation/verdict.md ("Slices").
 
-===============  =============================================  =========================
-status           interval                                       meaning
-===============  =============================================  =========================
-``better``       ``low > 0`` (and the test agrees, see below)   B gains, beyond noise
-``no_worse``     ``low > -margin``                              B loses at most ``margin``
-``worse``        ``high < 0`` and ``low <= -margin``            B loses, beyond noise
-``inconclusive`` ``low <= -margin`` and ``high >= 0``           not enough evidence either way
-===============  =============================================  =========================
-
-Non-inferiority is *shown* only by ``better`` and ``no_worse``: the primary-metric gate blocks
-on ``worse`` and on ``inconclusive`` (it could not show that B is no worse).  ``better`` also
-needs the configured significance test (two-sided, corrected p < ``alpha``) to agree, so the
-interval and the test never tell different stories.
-
-Overall metrics use the bootstrap interval of :mod:`evalkit.compare.significance`.  Slices use
-paired t-intervals at a Bonferroni-adjusted level (:func:`t_interval`): with ``m`` slices x
-metrics, each interval has confidence ``1 - (1 - confidence) / m``, so all the slice calls hold
-together at ``confidence`` (a percentile bootstrap cannot resolve such extreme quantiles).
-
->>> call(0.10, 0.06, 0.14, margin=0.01)
-<Quality.BETTER: 'better'>
->>> call(0.002, -0.004, 0.008, margin=0.01), call(-0.1, -0.14, -0.06, margin=0.01)
-(<Quality.NO_WORSE: 'no_worse'>, <Quality.WORSE: 'worse'>)
->>> call(0.03, -0.05, 0.11, margin=0.01)
-<Quality.INCONCLUSIVE: 'inconclusive'>
+>>> call(0.10, 0.06, 0.14, margin=0.01), call(0.002, -0.004, 0.008, margin=0.01)
+(<Quality.BETTER: 'better'>, <Quality.NO_WORSE: 'no_worse'>)
+>>> call(-0.1, -0.14, -0.06, margin=0.01), call(0.03, -0.05, 0.11, margin=0.01)
+(<Quality.WORSE: 'worse'>, <Quality.INCONCLUSIVE: 'inconclusive'>)
 """
 
 from __future__ import annotations

@@ -1,25 +1,11 @@
 """Judgment coverage: are there enough judged results in the top k to make the primary call?
 
-Unjudged results count as not relevant (trec_eval's convention).  When most of a version's top k is
-unjudged, the primary metric measures the judgments more than the model (benchmarks/README.md,
-"Judging orders").  So the primary metric is also computed on the condensed list (judged items only,
-Sakai's nDCG'; :mod:`evalkit.metrics.judged_only`) and compared by the same paired test at the same
-alpha.
-
-When either version's unjudged share at the primary cut-off (:func:`unjudged_share` over the
-scored queries) exceeds ``gates.judgments.max_unjudged`` (0.5), the primary call must agree
-with the judged-only call (:func:`reconcile`):
-
-==================  =====================================  =============================
-primary call        judged-only call                       primary becomes
-==================  =====================================  =============================
-better              better                                 better
-better              no worse                               no worse
-better / no worse   inconclusive or worse                  inconclusive
-no worse            better or no worse                     no worse
-worse               better or no worse                     inconclusive
-worse               inconclusive or worse                  worse
-==================  =====================================  =============================
+:func:`unjudged_share` measures each version's unjudged share at the primary cut-off; a
+:class:`Coverage` holds it with the judged-only call (the primary metric on the condensed list,
+Sakai's nDCG', SIGIR 2007: :mod:`evalkit.metrics.judged_only`).  Above
+``gates.judgments.max_unjudged``, :func:`reconcile` makes the primary call agree with the
+judged-only one (a disagreement becomes inconclusive).  The rule in full:
+docs/explanation/statistics.md ("Quality calls", judgment coverage).
 
 >>> from evalkit.compare.calls import Quality, QualityCall
 >>> primary = QualityCall("ndcg@10", 0.05, 0.01, 0.09, 0.01, 0.01, Quality.BETTER, 0.01)

@@ -1,25 +1,11 @@
 """Paired significance tests of a candidate against the baseline, per metric, with their intervals.
 
-Every comparison names its test explicitly (never a library's default):
-
-- ``student``: two-sided paired Student t-test; the p-value is :func:`scipy.stats.ttest_rel`'s.
-  When every per-query difference is exactly zero the t statistic is 0/0 (scipy returns NaN);
-  evalkit reports p = 1.0 there, because identical scores are not different.
-- ``fisher``: two-sided Fisher randomization test (Smucker et al., CIKM 2007; ranx's
-  ``fisher_randomization_test``): swapping the two systems' scores on a query flips the sign of its
-  difference, and p is the share of sign assignments whose absolute mean difference is at least the
-  observed one (``count / n``, ranx's convention, so the smallest non-zero p is
-  ``1 / permutations``); exact when ``2**n_queries <= permutations``, else drawn as
-  :func:`evalkit.compare.intervals.sign_matrix` draws them, row by row in that order.  "At least"
-  allows a relative tolerance of 1e-9 of ``sum(|d|)`` so that float summation order cannot drop the
-  identity assignment.
-
-Each test comes with the interval that inverts it (:mod:`evalkit.compare.intervals`: the t
-interval, or the inverted randomization test), so "the interval excludes 0" and "p < alpha"
-always agree.  Which p-values are corrected is :mod:`evalkit.compare.multiplicity`'s: the
-primary metric at the full level, the others Holm-corrected among themselves
-(statsmodels ``multipletests(method="holm")``), each interval at the level that agrees with its
-corrected p; NaN p-values (fewer than two queries) are left out of the correction and stay NaN.
+:func:`compare_metrics` tests each metric's per-query differences by the named test: ``student``
+(:func:`scipy.stats.ttest_rel`; p = 1 when every difference is 0) or ``fisher`` (Fisher's
+randomization test as ranx counts it, exact when ``2**n <= permutations``; Smucker, Allan &
+Carterette, CIKM 2007), each with the interval that inverts it (:mod:`evalkit.compare.intervals`);
+correction: :mod:`evalkit.compare.multiplicity` (Holm, 1979).  The method:
+docs/explanation/statistics.md ("Quality calls").
 
 >>> base = {"ndcg@10": {"q1": 0.2, "q2": 0.4, "q3": 0.6, "q4": 0.5}}
 >>> cand = {"ndcg@10": {"q1": 0.3, "q2": 0.5, "q3": 0.6, "q4": 0.7}}

@@ -1,22 +1,11 @@
 """Score thresholds under the candidate: what a downstream similarity cut-off must become.
 
-Systems downstream of the retriever often cut on similarity ("show items scoring >= 0.3").  A
-new model has a new score scale, so the same number no longer means the same thing.  For each
-configured threshold ``t`` (``compare.score_thresholds``, default ``[0.3]``) evalkit maps it by
-quantile matching on one **score population**: the same (query, item) pairs scored by both
-versions (:class:`ScorePopulation`):
-
-- every judged pair (grade 0 included), and
-- the retrieved top-k pairs of each judged query under A and under B (``k`` = the primary
-  metric's cut-off, e.g. 10 for ``ndcg@10``), which are the pairs a downstream cut acts on.
-  A pair retrieved by only one version is scored by the other one too (the pipeline reads that
-  version's query and item vectors again, :mod:`evalkit.run.retrieved_pairs`), so both score
-  arrays hold the same pairs.  Judgments that hold only relevant items (Cranfield, BEIR qrels)
-  thus still get non-relevant pairs.
-
-Per threshold, :func:`map_threshold` maps ``t`` to the quantile of B's scores at the share of
-A's scores below ``t`` (no mapping when that share is 0 or 1), and reads "score >= cut" as a
-relevance classifier on the judged pairs under both versions.
+A :class:`ScorePopulation` is the same (query, item) pairs scored by both versions (every judged
+pair plus each judged query's retrieved top k under A and B: :mod:`evalkit.run.retrieved_pairs`).
+:func:`map_threshold` maps a cut-off ``t`` to the quantile of B's scores at the share of A's
+scores below ``t`` (None when that share is 0 or 1) and reads "score >= cut" as a relevance
+classifier under both versions.  For users: docs/explanation/verdict.md ("The checklist and the
+actions").
 
 >>> pop = ScorePopulation.of(np.array([0.1, 0.2, 0.35, 0.5, 0.7]),
 ...                          np.array([0.80, 0.82, 0.86, 0.9, 0.95]),
@@ -24,8 +13,6 @@ relevance classifier on the judged pairs under both versions.
 >>> m = map_threshold(pop, 0.3)
 >>> m.share_below, round(m.mapped, 3), m.baseline_precision, m.candidate_recall
 (0.4, 0.844, 1.0, 1.0)
->>> map_threshold(pop, 0.05).mapped is None  # every pair scores >= 0.05 under A
-True
 """
 
 from __future__ import annotations

@@ -1,19 +1,10 @@
 """The judging worklist: which unjudged (query, item) pairs to judge first.
 
-An item in either version's top k (k = the primary metric's cut-off: ``ndcg@10`` -> 10) that no
-judgment covers counts as non-relevant.  Judging it moves the delta B - A only if it turns out
-relevant, and then by how differently the two versions rank it (minimal test collections:
-Carterette, Allan & Sitaraman, SIGIR 2006).  Its weight (``priority``) is the expected move ::
-
-    priority(q, d) = P(d relevant) * | change of the mean delta if d is judged grade 1 |
-
-How the change and P(relevant) are computed: :func:`rank_unjudged`.
-
-Orders (``compare.worklist_order``, :data:`ORDERS`): ``worklist`` (default) priority descending,
-ties by the larger single-version weight, query id, item id; ``rank_pooling`` rank 1 of every
-query (A's item, then B's), then rank 2, ...; ``query_pooling`` each query's items in that order
-before the next query (queries shuffled with ``compare.seed``).  ``benchmarks/README.md`` compares
-them.
+:func:`rank_unjudged` lists the unjudged items of either version's top k (k = the primary
+metric's cut-off) with ``priority = P(relevant) * |change of the mean delta if judged grade 1|``
+(minimal test collections: Carterette, Allan & Sitaraman, SIGIR 2006); :func:`order_unjudged`
+orders them by :data:`ORDERS` (``worklist``, ``rank_pooling``, ``query_pooling``).  The columns
+and orders for users: docs/how-to/judgments.md.
 
 >>> top_a = {"q1": ["d1", "d2", "d3"], "q2": ["d4", "d5"]}
 >>> top_b = {"q1": ["d3", "d2", "d1"], "q2": ["d4", "d6"]}
@@ -24,9 +15,6 @@ q1 d1 1 3 0.33 0.0511
 q1 d3 3 1 0.33 0.0511
 q2 d5 2 None 0.33 0.0400
 q2 d6 None 2 0.33 0.0400
->>> pooled = order_unjudged(top_a, top_b, qrels, "ndcg@3", order="query_pooling", seed=1)
->>> [(e.query_id, e.item_id) for e in pooled]
-[('q2', 'd5'), ('q2', 'd6'), ('q1', 'd1'), ('q1', 'd3')]
 """
 
 from __future__ import annotations
