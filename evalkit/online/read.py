@@ -593,63 +593,90 @@ def _scan_requests(log, ex, base, has, cutoffs, ctl, trt) -> None:
 
 def _check(log: _Log, ex, settings: OnlineSettings, has) -> None:
     """Every bad-input check the per-request table can tell; the file and row of the first case."""
+    _check_values(log, ex, has)
+    _check_one_arm_per_request(log, ex)
+    _check_positions_once(log, ex)
+    _check_arms_present(log, settings)
+
+
+def _count(log: _Log, cond: str) -> int:
+    """Requests of the per-request table matching ``cond``."""
+    return int(log.con.execute(f"SELECT count(*) FROM req WHERE {cond}").fetchall()[0][0])
+
+
+def _check_values(log: _Log, ex, has) -> None:
+    """A clicked, latency, position or timestamp value the analyses cannot read (the first
+    kind found in the files)."""
+    if not _count(log, "bad > 0"):
+        return
+    c = log.cols
+    kinds = [
+        ("c", "clicked", "clicked is {value!r}", "0 / 1 / true / false (fix or drop the row)"),
+        ("l", "latency", "latency is {value}", "a finite latency >= 0 in ms (fix or drop it)"),
+        ("p", "position", "position is {value}", "a 1-based position (the top result is 1)"),
+        (
+            "t",
+            "timestamp",
+            "timestamp {value!r} cannot be parsed",
+            "an ISO-8601 timestamp (UTC unless it has an offset) or Unix seconds",
+        ),
+    ]
+    for key, name, message, expected in kinds:
+        if key in has and name in c:
+            _raise_row(log, ex, key, c[name], message, expected)
+
+
+def _check_one_arm_per_request(log: _Log, ex) -> None:
+    """A request whose rows are under two arms: the first row off its first row's arm."""
+    two = log.con.execute("SELECT r, a, a2 FROM req WHERE a <> a2 LIMIT 1").fetchall()
+    if not two:
+        return
+    r, a1, a2 = two[0]
+    _, _, first = _locate(log, ex, "r = ?", "a", (r,))  # the arm of its first row
+    f, row, _ = _locate(log, ex, "r = ? AND a <> ?", "a", (r, first))
+    raise DataError(
+        f"request {r!r} is under two arms ({a1!r} and {a2!r}): this row is not under "
+        f"its first row's arm {first!r}",
+        file=f,
+        row=row,
+        field=log.cols["arm"],
+        expected="each request under one arm (fix the gateway's assignment or drop it)",
+    )
+
+
+def _check_positions_once(log: _Log, ex) -> None:
+    """A request with the same position twice: the second row of the smallest such position."""
     con, c = log.con, log.cols
-
-    def count(cond: str) -> int:
-        return int(con.execute(f"SELECT count(*) FROM req WHERE {cond}").fetchall()[0][0])
-
-    if count("bad > 0"):  # which value: the first kind found in the files
-        kinds = [
-            ("c", "clicked", "clicked is {value!r}", "0 / 1 / true / false (fix or drop the row)"),
-            ("l", "latency", "latency is {value}", "a finite latency >= 0 in ms (fix or drop it)"),
-            ("p", "position", "position is {value}", "a 1-based position (the top result is 1)"),
-            (
-                "t",
-                "timestamp",
-                "timestamp {value!r} cannot be parsed",
-                "an ISO-8601 timestamp (UTC unless it has an offset) or Unix seconds",
-            ),
-        ]
-        for key, name, message, expected in kinds:
-            if key in has and name in c:
-                _raise_row(log, ex, key, c[name], message, expected)
-    two = con.execute("SELECT r, a, a2 FROM req WHERE a <> a2 LIMIT 1").fetchall()
-    if two:
-        r, a1, a2 = two[0]
-        _, _, first = _locate(log, ex, "r = ?", "a", (r,))  # the arm of its first row
-        f, row, _ = _locate(log, ex, "r = ? AND a <> ?", "a", (r, first))
-        raise DataError(
-            f"request {r!r} is under two arms ({a1!r} and {a2!r}): this row is not under "
-            f"its first row's arm {first!r}",
-            file=f,
-            row=row,
-            field=c["arm"],
-            expected="each request under one arm (fix the gateway's assignment or drop it)",
-        )
     dup = con.execute("SELECT r FROM req WHERE n_pos + big_p < imp LIMIT 1").fetchall()
-    if not dup and count("big_p > 0"):  # positions > 64: checked exactly
+    if not dup and _count(log, "big_p > 0"):  # positions > 64: checked exactly
         dup = con.execute(
             f"SELECT r FROM ({log_base(log, ex)}) WHERE r IN (SELECT r FROM req WHERE big_p > 0) "
             "GROUP BY r, p HAVING count(*) > 1 LIMIT 1"
         ).fetchall()
-    if dup:
-        r = dup[0][0]
-        p = con.execute(
-            f"SELECT p FROM ({log_base(log, ex)}) WHERE r = ? GROUP BY p HAVING count(*) > 1 "
-            "ORDER BY p LIMIT 1",
-            [r],
-        ).fetchall()[0][0]
-        f, row, _ = _locate(log, ex, "r = ? AND p = ?", "p", (r, p), nth=2)
-        what = "position" if "position" in c else "row (no position column: position 1)"
-        raise DataError(
-            f"request {r!r} has {what} {p} twice",
-            file=f,
-            row=row,
-            field=c.get("position", c["request"]),
-            expected="one row per (request, position): drop the duplicate"
-            + ("" if "position" in c else ", or add the position column"),
-        )
-    found = con.execute(
+    if not dup:
+        return
+    r = dup[0][0]
+    p = con.execute(
+        f"SELECT p FROM ({log_base(log, ex)}) WHERE r = ? GROUP BY p HAVING count(*) > 1 "
+        "ORDER BY p LIMIT 1",
+        [r],
+    ).fetchall()[0][0]
+    f, row, _ = _locate(log, ex, "r = ? AND p = ?", "p", (r, p), nth=2)
+    what = "position" if "position" in c else "row (no position column: position 1)"
+    raise DataError(
+        f"request {r!r} has {what} {p} twice",
+        file=f,
+        row=row,
+        field=c.get("position", c["request"]),
+        expected="one row per (request, position): drop the duplicate"
+        + ("" if "position" in c else ", or add the position column"),
+    )
+
+
+def _check_arms_present(log: _Log, settings: OnlineSettings) -> None:
+    """Both configured arm values have rows; else the values found, with their rows."""
+    c = log.cols
+    found = log.con.execute(
         "SELECT a, sum(imp)::BIGINT AS n FROM req GROUP BY a ORDER BY n DESC, a"
     ).fetchall()
     counts = dict(found)
