@@ -14,7 +14,6 @@ What each says: docs/explanation/verdict.md ("The checklist and the actions").
 ['change the 0.30 cut-off to 0.86']
 >>> threshold_actions([map_threshold(pop, 0.05)])[0]["what_to_do"]
 "no mapping: the cut-off lies outside A's scores (A: 0.10 to 0.70); choose B's replacement for 0.05 from B's scores"
-
 >>> pin_actions({"dimensions": None, "query_prefix": ""}, {"dimensions": 256, "query_prefix": "query: "},
 ...             baseline_dim=512, candidate_dim=256)[0]["name"]
 'pin_dimensions'
