@@ -2,24 +2,10 @@
 
 Each check sends one (or two) requests and compares the answer with the configured expectation
 (:class:`~evalkit.checks.config.ContractConfig`, defaults = what the OpenAI API documents):
-
-=============================  ============================================  =================
-check                          request                                       default expected
-=============================  ============================================  =================
-``contract.health``            ``GET <root>/health``                         200 (else WARN)
-``contract.embeddings``        the ``openai`` client, standard request       200 with ``data``
-``contract.path_without_v1``   ``POST <root>/embeddings``                    report only
-``contract.models``            ``GET /v1/models``                            200, model listed
-``contract.auth.none``         no ``Authorization`` header                   401
-``contract.auth.bearer_empty`` ``Authorization: Bearer EMPTY``               401
-``contract.auth.wrong_key``    a wrong key                                   401
-``contract.empty_input``       ``input: []``                                 400
-``contract.mixed_input``       ``input: ["hello", 42, null]``                400
-``contract.over_long``         one text of ``over_long_words`` words         400 naming a limit
-``contract.unknown_model``     ``model: evalkit-no-such-model``              404
-``contract.encoding_format``   ``float`` vs ``base64``                       same vectors
-``contract.usage``             ``usage.prompt_tokens`` / ``total_tokens``    present
-=============================  ============================================  =================
+``contract.health``, ``contract.embeddings``, ``contract.path_without_v1``, ``contract.models``,
+``contract.auth.*``, ``contract.empty_input``, ``contract.mixed_input``, ``contract.over_long``,
+``contract.unknown_model``, ``contract.encoding_format``, ``contract.usage``.  Each check's
+request and default expectation: docs/how-to/openai-server.md ("Endpoint checks").
 
 >>> expect_status(400, (400,)), expect_status(200, (400, 422)), expect_status(None, (400,))
 (True, False, False)

@@ -1,21 +1,12 @@
 """Long-text checks: the largest input accepted, silent truncation, and chunked long documents.
 
-* ``long_text.max_accepted``: a first probe of ``start_words`` words of a coherent article
-  measures the tokens per word from the ``usage.prompt_tokens`` the server reports; the next
-  probe goes straight to just past the documented limit (``max_tokens``, OpenAI's 8192, plus
-  ``resolution``), and the search stops there when that is accepted.  A refusal is bracketed by
-  binary search until the bracket is narrower than ``resolution`` x the accepted length (at most
-  ``max_requests`` requests in all).  Without token counts (or ``max_tokens: null``) lengths
-  double from ``start_words`` up to ``max_words``, the hard cap either way.
-* ``long_text.truncation``: at the longest accepted length, the same text with a different tail:
-  if the two vectors are as close as two embeddings of the *same* text, the tail was ignored;
-  a second binary search then locates where the endpoint stops reading.  The repeat (noise)
-  request is only made when the new tail moved the vector by less than ``CLEARLY_MOVED``.
-* ``long_text.chunks``: a long document split into ``chunk_words`` windows, embedded: the spread
-  of the chunk vectors' norms and the first-vs-last chunk similarity.
-
-Long probes are what costs time on a slow endpoint, so each search makes few, targeted probes
-(timings in benchmarks/README.md).
+``long_text.max_accepted`` (:func:`search_max_length`): tokens per word from a first probe, then
+straight to just past the documented limit, a refusal bracketed by binary search to
+``resolution`` (at most ``max_requests`` requests; without token counts lengths double up to
+``max_words``).  ``long_text.truncation``: the same text with a different tail at the longest
+accepted length; as close as a repeat of the same text means the tail was ignored.
+``long_text.chunks``: the chunk vectors' norm spread and first-vs-last similarity.  Details and
+timings: docs/how-to/openai-server.md ("Endpoint checks"), benchmarks/README.md.
 
 >>> r = search_max_length(lambda n: (n <= 1000, None), start=64, cap=8192, resolution=0.05,
 ...                       max_requests=16)

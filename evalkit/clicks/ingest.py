@@ -1,23 +1,12 @@
 """Read a click-log file (JSON lines, CSV/TSV or Parquet) through ``datasets`` into a ClickLog.
 
-Two shapes, column names configurable (:class:`ClickColumns`, ``conf/clicks/*.yaml``):
-
-- ``event``: one row per impression - query (id and/or text), item id, 1-based ``position``,
-  ``clicked`` (0/1 or true/false), optional session and timestamp (accepted, not needed);
-- ``aggregated``: one row per (query, item) - ``clicks`` plus ``impressions`` and/or average
-  ``position``.  Without impressions the log's measure is *click share* (clicks / all clicks of
-  the query) instead of click rate.  Repeated (query, item) rows are summed (average position
-  weighted by impressions, or by rows when there are none) with a warning per file counting
-  them (``ClickLog.duplicate_pairs``); pairs repeated across several files are summed too
-  (one file per day, say) and counted at INFO.
-
-Validation is vectorised over the whole table.  A bad row raises :class:`DataError` naming the
-file, the 1-based data row (a CSV header is not a row), the field and what was expected; the
-earliest bad row in the file is reported, with how many rows fail the same check.  With
-``on_invalid="skip"`` bad rows are dropped and counted in ``ClickLog.skipped[reason]``.
-Queries missing from the query table take their text from the log and are returned as
-``new_queries`` so the loader can append them to ``Queries``; a log with only query *texts*
-is matched to the query table by exact text (new texts get ids ``log-<sha1 prefix>``).
+Two shapes (:class:`ClickColumns`, ``conf/clicks/*.yaml``): ``event``, one row per impression
+(query id and/or text, item id, 1-based ``position``, ``clicked``), and ``aggregated``, one row
+per (query, item) (``clicks`` plus ``impressions`` and/or average ``position``; without
+impressions the measure is click share).  Repeated pairs are summed and counted
+(``ClickLog.duplicate_pairs``).  A bad row raises :class:`DataError` naming the file, the 1-based
+data row and the field (under ``on_invalid="skip"`` it is counted in ``ClickLog.skipped``);
+queries missing from the query table come back as ``new_queries``.  See docs/how-to/click-logs.md.
 
 >>> import tempfile, os, json
 >>> path = os.path.join(tempfile.mkdtemp(), "clicks.jsonl")

@@ -1,18 +1,12 @@
 """Actions before switching: what the team must change for B, computed from the evaluation.
 
 Each action is a checklist item ``{name, observed, expected, why, what_to_do}``:
-
-- ``score_threshold_<t>``: a downstream similarity cut-off ``t`` quantile-matched to B's score
-  scale on the stated score population (:mod:`evalkit.compare.thresholds`), with recall (and
-  precision, where grade-0 judgments exist) of the cut under both.  A mapped value within
-  ``tolerance`` of ``t`` keeps its meaning: no action.  A cut-off outside A's scores has no
-  mapping: the action says so (observed "no mapping") and never prints a cut-off.
-- ``reindex``: re-index the whole catalog (dimensions differ) or the rolling-vs-atomic call of
-  :mod:`evalkit.compare.reindex_analysis` (dimensions match).
-- ``pin_dimensions``, ``pin_normalisation``, ``pin_prefixes``, ``pin_input_types``: client settings
-  that differ between the versions (every client must send what evalkit sent).
-- ``max_input_length``: the largest input the candidate's endpoint accepted (endpoint checks),
-  when it is below the baseline's or the endpoint refuses long texts at all.
+``score_threshold_<t>`` (a cut-off quantile-matched to B's scores by
+:mod:`evalkit.compare.thresholds`; none when within ``tolerance`` of ``t``, "no mapping" when
+outside A's scores), ``reindex`` (:mod:`evalkit.compare.reindex_analysis`), ``pin_dimensions``,
+``pin_normalisation``, ``pin_prefixes``, ``pin_input_types`` (client settings that differ) and
+``max_input_length`` (the candidate's endpoint accepts shorter inputs, or refuses long texts).
+What each says: docs/explanation/verdict.md ("The checklist and the actions").
 
 >>> from evalkit.compare.thresholds import ScorePopulation, map_threshold
 >>> pop = ScorePopulation.of(np.array([0.1, 0.2, 0.5, 0.7]), np.array([0.8, 0.82, 0.9, 0.95]))
@@ -20,7 +14,6 @@ Each action is a checklist item ``{name, observed, expected, why, what_to_do}``:
 ['change the 0.30 cut-off to 0.86']
 >>> threshold_actions([map_threshold(pop, 0.05)])[0]["what_to_do"]
 "no mapping: the cut-off lies outside A's scores (A: 0.10 to 0.70); choose B's replacement for 0.05 from B's scores"
-
 >>> pin_actions({"dimensions": None, "query_prefix": ""}, {"dimensions": 256, "query_prefix": "query: "},
 ...             baseline_dim=512, candidate_dim=256)[0]["name"]
 'pin_dimensions'

@@ -1,25 +1,17 @@
 """Embedding-request latency per version (p50 / p95 / p99, throughput) and its ratio to the
 baseline.
 
-Percentiles use numpy's default linear interpolation (Hyndman & Fan type 7, the same as
-``statistics.quantiles(method="inclusive")``).  A version whose every vector came from the cache
-made no requests: its latency is *not measured* (``measured`` False), never zero, and the latency
-gate says so instead of passing.  Latencies of two versions are only comparable at the same batch
-size and concurrency, and between backends of the same kind: an in-process model and an HTTP
-server (:func:`evalkit.embed.latency_probe.backend_kind`) are not comparable.  ``comparable`` is
-False (with the reason) then.
-
-The uncertainty of the p95 ratio (candidate / baseline) is a seeded percentile bootstrap
-(:func:`p95_ratio_ci`): each version's requests are resampled with replacement, independently,
-``n_resamples`` times, and the interval is the ``(1-confidence)/2`` and ``(1+confidence)/2``
-quantiles of the resampled p95 ratios.  The latency gate blocks only when the whole interval
-lies above its threshold.
+Percentiles use numpy's linear interpolation (Hyndman & Fan type 7).  A version that made no
+requests (every vector from the cache) is *not measured* (``measured`` False), never zero;
+versions at different batch size or concurrency, or of different backend kinds
+(:func:`evalkit.embed.latency_probe.backend_kind`), are not ``comparable``.  :func:`p95_ratio_ci`
+is a seeded percentile bootstrap of the p95 ratio, each version's requests resampled
+independently.  Method and gate: docs/explanation/statistics.md ("Behaviour change"),
+docs/explanation/verdict.md ("Latency that can be trusted").
 
 >>> s = latency_summary(np.array([0.1, 0.2, 0.3, 0.4]), throughput=20.0)
->>> round(s.p50, 3), s.n_requests, s.measured
-(0.25, 4, True)
->>> latency_summary(np.zeros(0)).measured
-False
+>>> round(s.p50, 3), s.n_requests, s.measured, latency_summary(np.zeros(0)).measured
+(0.25, 4, True, False)
 >>> lo, hi = p95_ratio_ci(np.linspace(0.1, 0.2, 40), np.linspace(0.1, 0.2, 40), seed=1)
 >>> bool(lo < 1.0 < hi)
 True

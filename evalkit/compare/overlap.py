@@ -1,23 +1,11 @@
 """How much two versions' rankings agree: top-k agreement and rank-biased overlap (RBO).
 
-- **top-k agreement** of one query = ``|A_k & B_k| / max(|A_k|, |B_k|)`` where ``A_k``, ``B_k``
-  are the two versions' top-k items (k = 3 by default; a full top-k gives ``overlap / k``);
-  averaged over queries.  Queries where both versions returned nothing are left out.
-- **RBO** (Webber, Moffat & Zobel, "A similarity measure for indefinite rankings", ACM TOIS
-  28(4), 2010): evalkit reports the *extrapolated* form RBO_ext of the paper's equation (32),
-  which handles lists of different lengths (for equal lengths it reduces to eq. (30)):
-
-      RBO_ext = (1-p)/p * ( sum_{d=1..l} X_d/d * p^d + sum_{d=s+1..l} X_s (d-s)/(s d) * p^d )
-                + ( (X_l - X_s)/l + X_s/s ) * p^l
-
-  with ``l``/``s`` the longer/shorter list length and ``X_d`` the overlap of the two prefixes
-  of depth ``d`` (the shorter list taken whole beyond ``s``).  Two identical lists give 1.0; an
-  empty list against a non-empty one 0.0.  Reported for p = 0.9 (top ~10 carry 86% of the
-  weight) and p = 0.5 (top ~3 carry 88%).
-
-Everything is vectorised over queries: item ids become integer codes, and each top-k cell's
-position in the other list is found with one sorted search over ``(row, item)`` keys, so
-overlaps at every depth cost O(n k log(n k)) without per-query Python loops.
+:func:`topk_agreement` is ``|A_k & B_k| / max(|A_k|, |B_k|)`` per query (queries where both
+versions returned nothing are left out); :func:`rbo` is the extrapolated RBO_ext of the paper's
+eq. (32), defined for lists of different lengths (1.0 for identical lists, 0.0 for an empty list
+against a non-empty one).  Both are vectorised over queries: one sorted search over
+``(row, item)`` keys, no per-query loop.  Definitions: docs/explanation/statistics.md.
+Webber, Moffat & Zobel, "A similarity measure for indefinite rankings", ACM TOIS 28(4), 2010.
 
 >>> import numpy as np
 >>> a = np.array([[1, 2, 3, 4, 5]]); b = np.array([[2, 3, 4, 1, 5]])

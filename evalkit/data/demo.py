@@ -1,20 +1,11 @@
 """A deterministic, synthetic, multilingual product catalog with shopper queries and graded judgments.
 
-``load_demo`` is what ``evalkit`` runs with no arguments. Every item is drawn from a structured
-product (category, product type, brand, colour, material, size or capacity, feature) and rendered
-as a realistic title in its listing language (English, German, French, Spanish, Italian). Queries
-are derived from the same structure: 1-6 words, several intents, some written in another language
-than the items they target, with a Zipf-like frequency. Judgments come from the structure alone,
-never from an embedding model:
-
-* 3: the query's product type and every attribute it names (brand, colour, ...) match;
-* 2: right product type, some named attribute differs;
-* 1: same category, other product type;
-* 0: a few hard negatives from other categories that share a named attribute.
-
-Relevance does not depend on the listing language (the same product is relevant in any language),
-so cross-lingual retrieval is part of the task. Each query's judged pool is capped (pooled judging,
-as with human assessors), so every query has tens of judgments at most.
+:func:`load_demo` is what ``evalkit`` runs with no arguments: items drawn from structured products
+and titled in their listing language (en/de/fr/es/it), queries of 1-6 words derived from the same
+structure (some cross-lingual, Zipf-like frequency), and judgments from the structure alone, never
+from a model: 3 = product type and every named attribute match, 2 = right type, an attribute
+differs, 1 = same category, 0 = a few hard negatives sharing a named attribute.  Relevance does
+not depend on the listing language; each query's judged pool is capped.  See docs/tutorial.md.
 
 >>> data = load_demo(n_items=300, n_queries=40, seed=1)
 >>> len(data.catalog), len(data.queries), data.synthetic

@@ -1,20 +1,11 @@
 """Extra judgments (``dataset.extra_judgments=<file>``): grades a team added, merged into any dataset.
 
-The file is a filled-in ``judging_worklist.csv`` (:mod:`evalkit.compare.worklist`) or any
-qrels-like table: CSV, TSV, JSONL or Parquet (``.gz`` too) with the columns ``query_id``,
-``item_id``, ``grade`` (BEIR's ``query-id``, ``corpus-id``, ``score`` are accepted too); other
-columns are ignored.  Rules:
-
-- a row whose grade is blank is skipped: not judged yet (a worklist is filled in gradually);
-- a grade is an integer >= 0; ids must name a query of the evaluation and an item of the catalog;
-- a pair already judged with the same grade is accepted (nothing changes); with another grade it
-  is a :class:`~evalkit.errors.DataError` naming the file and row, as is a pair graded twice in
-  the file with different grades (a worklist may list a pair once per candidate);
-- the merged judgments get a new fingerprint (``judgments`` and ``dataset`` digests change), and
-  their source names both files (the MLflow ``judgments`` input).
-
-It runs after any loader (demo, beir, tabular, hub, trec) and after the click stage, in
-:func:`evalkit.run.evaluation.run_evaluation`.
+:func:`merge_extra_judgments` reads a filled-in ``judging_worklist.csv`` or any qrels-like CSV /
+TSV / JSONL / Parquet table (``query_id``, ``item_id``, ``grade``, or BEIR's names).  Blank
+grades are skipped; a grade contradicting the dataset or another row of the file is a
+:class:`~evalkit.errors.DataError` naming file and row; the merged judgments get a new
+fingerprint.  It runs after any loader and after the click stage, in
+:func:`evalkit.run.evaluation.run_evaluation`.  Rules: docs/how-to/judgments.md.
 
 >>> import tempfile, pathlib
 >>> from evalkit.data.schema import Catalog, Queries, Judgments, EvalData
@@ -26,8 +17,6 @@ It runs after any loader (demo, beir, tabular, hub, trec) and after the click st
 >>> merged = merge_extra_judgments(data, path)
 >>> merged.judgments.qrels, merged.extra_judgments.added, merged.extra_judgments.blank
 ({'q1': {'d1': 0, 'd2': 2}}, 1, 1)
->>> merged.fingerprint["judgments"] != data.fingerprint["judgments"]
-True
 """
 
 from __future__ import annotations

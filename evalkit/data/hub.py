@@ -1,20 +1,12 @@
 """Load a catalog, queries and judgments from Hugging Face Hub datasets (or local dataset folders).
 
-Each table names a dataset ``path`` (a Hub id such as ``BeIR/scifact``, or a local folder laid
-out like a Hub dataset), its config ``name``, ``split``, optional ``revision`` (branch, tag or
-commit; the resolved commit is recorded as ``EvalData.fingerprint["<table>_revision"]``),
-optional ``data_dir``, and the same column mapping as :mod:`evalkit.data.tabular`.  Column names
-default to BEIR's (``_id``/``title``/``text``; ``query-id``/``corpus-id``/``score``), so a
-``BeIR/*`` dataset needs only ids, configs and splits::
+Each table names a dataset ``path`` (a Hub id or a local folder laid out like one), its config
+``name``, ``split``, optional ``revision`` (the resolved commit is recorded as
+``EvalData.fingerprint["<table>_revision"]``) and ``data_dir``, and the column mapping of
+:mod:`evalkit.data.tabular`, with BEIR's column names as defaults.  Errors name the dataset,
+config and split in place of a file.  Usage: docs/how-to/own-data.md, ``conf/dataset/hub.yaml``.
 
-    load_hub(catalog={"path": "BeIR/scifact", "name": "corpus", "split": "corpus"},
-             queries={"path": "BeIR/scifact", "name": "queries", "split": "queries"},
-             judgments={"path": "BeIR/scifact-qrels", "split": "test"})
-
-Errors name the dataset, config and split in place of a file, and the 1-based row of the split.
-
->>> # a local folder goes through the same code path as a Hub id
->>> import tempfile
+>>> import tempfile  # a local folder goes through the same code path as a Hub id
 >>> from pathlib import Path
 >>> d = Path(tempfile.mkdtemp())
 >>> for sub, line in [("corpus", '{"_id": "d1", "title": "red shoe", "text": ""}'),

@@ -1,21 +1,10 @@
 """Vectorised checks shared by every loader: ids, blank texts, duplicates, grades, numbers.
 
-The checks work on whole ``pyarrow`` columns and return numpy masks; a :class:`RowFilter`
-turns a mask of bad rows into either a :class:`~evalkit.errors.DataError` naming the file, the
-first bad 1-based row and the field (``on_invalid="error"``), or into dropped rows counted by
-reason (``on_invalid="skip"``).  Duplicate ids and missing columns are always errors.
-
-Skip reasons used by the loaders (keys of ``EvalData.skipped``):
-
-- catalog: ``null_item_id``, ``empty_title`` / ``empty_text`` / ``empty_title_text`` (whatever
-  ``text_field`` embeds is empty or whitespace-only)
-- queries: ``null_query_id``, ``empty_query_text``, ``invalid_frequency``
-- judgments: ``null_id_in_judgments``, ``unknown_query_in_judgments``, ``invalid_grade``
-  (not an integer), ``negative_grade``, ``duplicate_judgment``, ``judgment_of_skipped_query``.
-  Judgments of items missing from the catalog are *kept* under ``skip`` (relevant, never
-  retrievable); ``unknown_item_in_judgments`` is an error under ``error``.  Judged ids that
-  match none of the table's ids, or differ from them only by whitespace or by a float's ``.0``
-  (``17.0`` for ``17``), are always an error.
+The checks work on whole ``pyarrow`` columns and return numpy masks; a :class:`RowFilter` turns
+a mask of bad rows into a :class:`~evalkit.errors.DataError` naming the file, the first bad
+1-based row and the field (``on_invalid="error"``), or into dropped rows counted by reason in
+``EvalData.skipped`` (``on_invalid="skip"``).  Duplicate ids and missing columns are always
+errors.  The skip reasons and the judged-id rules: docs/how-to/own-data.md ("Bad input").
 
 >>> import pyarrow as pa
 >>> rf = RowFilter("items.csv", 3, on_invalid="skip")

@@ -1,17 +1,11 @@
 """Model versions: the common options every embedding backend shares, and what a call returns.
 
 A :class:`ModelVersion` turns texts into vectors for a ``role`` (``"query"`` or ``"document"``).
-Backends implement one raw request (``_embed_batch``; the OpenAI backend overrides the whole
-batch loop to run requests concurrently); this class adds what evalkit does around it:
-
-* ``query_prefix`` / ``document_prefix`` prepended to every text (also in ``raw`` mode),
-* ``chunking`` - long texts split into whitespace-token windows, embedded, pooled,
-* ``dimensions`` - client-side truncation to the first ``d`` dimensions,
-* ``normalize`` - L2 normalisation (after pooling and truncation, so truncated vectors are
-  re-normalised).
-
-``spec(role)`` lists everything that determines a vector (the cache key); ``params()`` is the
-flat, secret-free dict logged to MLflow.
+Backends implement one raw request (``_embed_batch``; the OpenAI backend overrides the batch loop
+to run requests concurrently); this class adds the prefixes (also in ``raw`` mode), chunking,
+``dimensions`` truncation and ``normalize`` (after pooling and truncation).  ``spec(role)`` is
+everything that determines a vector (the cache key); ``params()`` is the flat, secret-free dict
+logged to MLflow.  Options: docs/how-to/model-versions.md.
 
 >>> import numpy as np
 >>> class Toy(ModelVersion):
@@ -19,9 +13,7 @@ flat, secret-free dict logged to MLflow.
 ...     def _embed_batch(self, texts, role, dimensions):
 ...         return np.array([[len(t), 1.0, 0.0] for t in texts], dtype=np.float32)
 >>> toy = Toy("toy", dimensions=2, query_prefix="q: ")
->>> toy.embed(["ab"], "query", raw=True).tolist()   # "q: ab" -> 5 chars
-[[5.0, 1.0, 0.0]]
->>> np.round(toy.embed(["ab"], "query").astype(float), 3).tolist()  # 2 dims, re-normalised
+>>> np.round(toy.embed(["ab"], "query").astype(float), 3).tolist()  # "q: ab": 5 chars; 2 dims
 [[0.981, 0.196]]
 >>> toy.spec("query")["prefix"], toy.params()["dimensions"]
 ('q: ', 2)

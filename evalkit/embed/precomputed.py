@@ -1,21 +1,12 @@
 """Vectors users bring: a model version whose catalog and query vectors are read from files.
 
-A team's own batch pipeline writes, for the catalog and for the queries, either
-
-* Parquet with an id column and a vector column (``list`` / ``large_list`` /
-  ``fixed_size_list`` of numbers): one file, a folder of ``*.parquet`` parts, or a glob
-  (``/data/vectors/part-*.parquet``) - the parts a batch job writes, or
-* a ``.npy`` matrix (n, d) plus an ids file (``.npy`` 1-D, ``.json`` list, or text with one id
-  per line) in the same row order.
-
-:class:`Precomputed` reads them by id (``conf/models/precomputed.yaml``) and checks them: every
-catalog / query id of the evaluation present exactly once, one dimension, finite numbers, no
-all-zero vector.  Anything else is a :class:`~evalkit.errors.DataError` naming the file, the
-row (1-based) and the field.  Ids in the file that the evaluation does not use are ignored.
-It then takes part in the evaluation like any other version (``dimensions`` truncation and
-``normalize`` apply as for embedded vectors; rows already unit-norm are not normalised again).
-With ``engine=ray`` a Parquet catalog is never read whole by one process: every part is read,
-checked and indexed by a Ray task (:mod:`evalkit.engine.ray_catalog`).
+:class:`Precomputed` (``conf/models/precomputed.yaml``) reads by id either Parquet (an id column
+and a list-of-numbers vector column; one file, a folder of parts or a glob) or a ``.npy`` matrix
+plus an ids file, and checks them: every evaluation id once, one dimension, finite, no all-zero
+vector, else a :class:`~evalkit.errors.DataError` naming the file, 1-based row and field.
+``dimensions`` and ``normalize`` apply as for embedded vectors (unit-norm rows are not normalised
+again); with ``engine=ray`` a Parquet catalog is read part by part
+(:mod:`evalkit.engine.ray_catalog`).  Formats and keys: docs/how-to/model-versions.md.
 
 >>> import tempfile, numpy as np, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())

@@ -1,25 +1,15 @@
 """A precomputed catalog past one machine: its Parquet parts read, checked and indexed where they
 are, by Ray tasks; the driver only ever holds the few rows it asks for.
 
-With ``engine=ray`` a ``precomputed`` version whose catalog is Parquet (one file, a folder of
-parts or a glob) is evaluated in two passes over the parts, one Ray task per part:
-
-1. :func:`scan_part` reads a part, checks it (each id once, finite, non-zero vectors), maps its ids
-   to catalog rows (ids the evaluation does not use are skipped) and sends back those rows,
-   whether every vector is unit-norm, and the raw vectors of the rows the driver asked for: the
-   IVF training sample and the judged / clicked items.  The driver checks that every catalog id
-   has exactly one vector over all parts, finalises the rows it asked for exactly as
-   ``engine=local`` does (``dimensions``, ``normalize`` with the version-wide unit-norm flag)
-   and trains the IVF on the sample.
-2. :func:`index_part` reads the part again, finalises it, adds it to a copy of the trained index
-   (IVF) or to an exact flat index, with catalog rows as ids, writes it under
-   ``<cache.dir>/indexes/<key>/`` (reused by reruns and sweep jobs while the parts are unchanged;
-   a build killed half-way keeps its trained quantizer and finished parts, and the rerun adds
-   only the missing parts), measures its vector norms and searches the ANN-recall query sample
-   exactly.
-
-Queries then go to every part's index as Ray tasks and the top-k is merged on the driver with
-evalkit's tie-break (:mod:`evalkit.retrieve.sharded`), so ``engine=ray`` ranks as ``engine=local``.
+Two passes, one Ray task per part: :func:`scan_part` reads and checks a part, maps its ids to
+catalog rows and returns them with the raw vectors the driver asked for (the IVF training
+sample, the judged / clicked items); the driver checks that every catalog id has one vector,
+finalises those rows as ``engine=local`` does and trains the IVF.  :func:`index_part` re-reads
+the part, finalises it and adds it to a copy of the trained (or an exact flat) index with catalog
+rows as ids, written under ``<cache.dir>/indexes/<key>/`` (a rerun adds only missing parts); it
+also measures norms and searches the ANN-recall sample.  Top-k lists are merged with
+:mod:`evalkit.retrieve.sharded`'s tie-break, so ``engine=ray`` ranks as ``engine=local``.
+How-to: docs/how-to/ray.md.
 
 >>> ids = ["b", "a", "c"]
 >>> lookup = CatalogLookup.of(ids, np.array([1, 0, 2]))

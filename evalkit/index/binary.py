@@ -1,21 +1,12 @@
 """Binary (sign-bit) vectors: FAISS ``IndexBinaryFlat`` over one bit per dimension, with optional
 rescoring of the top candidates by their float32 inner product (``index.precision=binary``).
 
-Each vector is stored as the signs of its components (``v > 0``, packed 8 per byte), 32x smaller
-than float32.  The index returns Hamming distances ``h``; :class:`BinaryIndex` turns them into
-``1 - 2 h / d``, the inner product of the two ±1 sign vectors divided by ``d``: a similarity in
-[-1, 1], higher = better, so the rest of evalkit (descending scores, tie-break) is unchanged.
-
-``threshold="mean"`` takes the signs around the catalog's per-dimension mean instead of 0
-(``v > mean``, queries too): for anisotropic embeddings (some dimensions have one sign in every
-document) most bits of ``v > 0`` say nothing; around the mean they split the catalog (recall
-measured in benchmarks/README.md, "Index precision").  The mean (``d`` float32) is stored beside
-the codes.
-
-With ``rescore=n`` the top ``max(n, k)`` binary candidates of a query are re-ranked by their exact
-inner product with the float32 catalog rows (cosine on L2-normalised vectors), and those are the
-scores returned: binary-quantised retrieval as used in practice (codes in memory, full vectors
-read only for the few candidates), and score analyses stay on the cosine scale.
+:class:`BinaryIndex` stores each vector as the signs of its components (``v > 0``, packed 8 per
+byte; ``threshold="mean"``: ``v > mean``, the catalog's per-dimension mean, stored beside the
+codes) and turns Hamming distances ``h`` into ``1 - 2 h / d``, a similarity in [-1, 1], higher =
+better.  With ``rescore=n`` the top ``max(n, k)`` candidates are re-ranked by their exact float32
+inner product, and those are the scores returned.  Why, and the recall measured:
+docs/how-to/search-speed.md, benchmarks/README.md ("Index precision").
 
 >>> import numpy as np
 >>> x = np.array([[0.8, 0.6], [0.6, 0.8], [-0.6, 0.8]], dtype="float32")

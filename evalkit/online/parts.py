@@ -1,31 +1,19 @@
 """The part-by-part fast path of :func:`evalkit.online.read.aggregate_log` (local Parquet logs).
 
-A gateway writes a request's rows together, so each Parquet part reduces to per-request rows on
-its own (:func:`reduce_part`: pyarrow reads the part's columns, one compiled pass,
-:mod:`evalkit.online.scan`, reduces each run of equal request ids), and everything evalkit
-keeps is additive over requests: :mod:`evalkit.online.combine` sums the parts' per-request rows
-into per-unit, per-(day, unit) and per-(slice, unit) sums with ``numpy.bincount``, and adds the
-parts' position, version and score-grid counts.  No hash table of every request, no spill, no
-second scan.  ``reduce_part`` is a plain function of a path and a picklable :class:`PartSpec`,
-so an engine can map it over the parts (Ray Data: :func:`evalkit.online.read.aggregate_log_ray`).
+:func:`reduce_part` reduces one Parquet part to per-request rows (one compiled pass,
+:mod:`evalkit.online.scan`); :mod:`evalkit.online.combine` sums the parts' rows into per-unit,
+per-(day, unit) and per-(slice, unit) sums and adds their counts: no hash table of every
+request, no spill, no second scan.  ``reduce_part`` is a plain function of a path and a
+picklable :class:`PartSpec`, so an engine can map it over the parts
+(:func:`evalkit.online.read.aggregate_log_ray`).
 
-The fast path only handles a clean, common log; it returns ``None`` (and the reader takes its
-global DuckDB path, which gives the same results, or the one-line error) when anything is not:
-
-- a column type it does not read: request and user ids must be integers or strings; arm,
-  version, query and slice columns strings; clicked boolean or integer; position integer; score
-  and latency numbers; timestamp a timestamp type;
-- a value the global path refuses or treats specially: a null or non-0/1 clicked, a null or
-  non-positive position, a null, negative or non-finite latency, a null timestamp, a null or
-  non-finite score, the same position twice in a request, a request under two arms;
-- a request whose rows are not contiguous in its part, or whose query, user or slice value
-  changes between its rows, or that appears in two parts; more than
-  :data:`~evalkit.online.scan.MAX_RUN` rows in a request with a click and a non-click;
-- no score statistics in the Parquet footers (the score grid spans the two arms' smallest to
-  largest score, read from the footers, and checked against the scores read).
-
-Per-request order: the latency arrays are in file order (parts sorted by name, rows as written),
-not sorted by request id.
+It returns ``None`` (the reader then takes its global DuckDB path: same results, or the one-line
+error) unless the log is clean and common: column types it reads; no value the global path
+refuses or treats specially (null or non-0/1 clicked, position < 1, bad latency, timestamp or
+score, a position twice in a request, a request under two arms); each request contiguous in one
+part with one query, user and slice value; at most :data:`~evalkit.online.scan.MAX_RUN` rows in a
+request with a click and a non-click; score statistics in the Parquet footers.  Latency arrays
+are in file order (parts by name).  The log and both paths: docs/how-to/online-ab.md.
 """
 
 from __future__ import annotations

@@ -1,21 +1,12 @@
 """The exact top-k of a catalog mixed from two catalogs, from each catalog's own exact top-k.
 
-A half-migrated index holds catalog A's vector for some rows and catalog B's for the others
-(``from_second``: the rows taken from B).  A query's exact top-k on that mixed catalog is the
-top-k, in replay's order (score descending, then item id descending), of
-
-- its top-k on A restricted to the rows kept from A, and
-- its top-k on B restricted to the rows taken from B,
-
-*as far as both lists reach*: a row missing from A's list ranks after A's k-th entry (the list's
-*boundary*), so every merged entry that ranks at or before both boundaries is exact, and so is
-every entry before it.  ``exact`` counts those leading entries per query; a metric cut at
-``need <= exact`` (``ndcg@10`` of a depth-100 ranking: about half of each list survives the
-restriction, so ``exact`` is near 50) is the mixed catalog's own value, without building or
-searching it.  Queries with ``exact < need`` must be searched on the mixed catalog itself.
-
-Valid for exact search only (the lists must be the true top-k); :mod:`evalkit.run.reindex_stage`
-uses it for flat fp32 indexes and searches the mixed catalog otherwise.
+A half-migrated catalog holds A's vector for some rows and B's for the others (``from_second``:
+the rows taken from B).  :func:`merge_disjoint` merges a query's top-k on A, restricted to A's
+rows, with its top-k on B, restricted to B's, in replay's order (score descending, then item id
+descending).  A row missing from a list ranks after that list's last entry, so merged entries up
+to the first place such a row could take are exact: ``exact`` counts them per query, and a
+metric cut at ``need <= exact`` needs no search of the mixed catalog.  Exact search only;
+:mod:`evalkit.run.reindex_stage` uses it for flat fp32 indexes.  See docs/explanation/verdict.md.
 
 >>> import numpy as np
 >>> id_rank = np.arange(4)

@@ -1,30 +1,16 @@
 """The re-index analysis (:mod:`evalkit.compare.reindex_analysis`) as a stage of the evaluation.
 
-The stage subscribes to "a catalog is resident" (:mod:`evalkit.engine.resident`): while an engine
-holds a version's catalog for the main search it announces a
-:class:`~evalkit.engine.resident.ResidentCatalog`, and :meth:`ReindexPass.on_resident` searches the
-*sampled* query vectors of its partners of equal dimension (``compare.reindex_queries`` rows)
-through that catalog's ``search`` handle: the candidates' on the baseline's catalog
-(``candidate_queries_on_baseline_index``), the baseline's on each candidate's
-(``baseline_queries_on_candidate_index``).  Nothing else is asked of an engine, and each catalog
-matrix is resident once.  When embedding runs in this process the candidates' query vectors are
-read before the baseline's search (:meth:`ReindexPass.candidate_queries`) and handed to their own
-search unchanged; when it runs elsewhere (``engine=ray`` embeds every text on Ray) the
-candidates' queries on the baseline's catalog are searched after the pass (below).
-
-After the main pass, :func:`analyse_candidate` scores the states.  With exact search (flat
-fp32, the default) the mixed states need no search at all: a query's top-k on the half-migrated
-catalog is merged (:func:`evalkit.retrieve.merge.merge_disjoint`) from rankings the pass already
-has - the main search on one catalog and the cross search on the other - and is exact as far as
-both lists reach (``ndcg@10`` of a depth-100 ranking: always, in practice).  Only the queries the
-merge cannot settle (a metric cut at k, an approximate index) are searched on the half-migrated
-catalog, built once per candidate (:func:`mixed_catalog`: the baseline's rows read from the
-vector store's memory-mapped shards, the candidate's re-embedded rows copied over them block by
-block) and freed.  A cross state the pass did not search (no announcement, or no early query
-vectors) is searched there on its catalog read from the store, one at a time.
-
-``seconds`` (the cross searches in the pass plus this stage) is the parent run's
-``reindex_seconds``.
+:class:`ReindexPass` subscribes to "a catalog is resident" (:mod:`evalkit.engine.resident`):
+while an engine holds a version's catalog for the main search, :meth:`ReindexPass.on_resident`
+searches the sampled query vectors of its partners of equal dimension through it (the
+candidates' on the baseline's catalog, the baseline's on each candidate's), so each catalog
+matrix is resident once; with ``engine=ray`` the candidates' queries on the baseline's catalog
+are searched after the pass.  :func:`analyse_candidate` then scores the states: with exact
+search the mixed states are merged (:func:`evalkit.retrieve.merge.merge_disjoint`) from rankings
+the pass already has; queries the merge cannot settle are searched on the half-migrated catalog
+(:func:`mixed_catalog`, built once per candidate from the store's shards, then freed), and a
+cross state the pass did not search is searched on its catalog read from the store.  ``seconds`` is the
+parent run's ``reindex_seconds``.  Method: docs/explanation/verdict.md ("Re-index or not").
 """
 
 from __future__ import annotations
