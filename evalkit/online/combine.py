@@ -160,7 +160,10 @@ class Requests:
         """Both arms' per (slice level, unit) request counts.  An arm whose requests all have
         one level (a ``model_version`` slice when each arm ran one version) takes its unit
         sums' counts: the same cells and the same additions, without a pass over the requests."""
-        present = [np.bincount(level[self.arm == k], minlength=levels) > 0 for k in (0, 1)]
+        # each (arm, level)'s requests in one pass (arm 2: another arm's, not counted)
+        cell = np.multiply(self.arm, levels, dtype=np.int64) + level
+        per_arm = np.bincount(cell, minlength=3 * levels)
+        present = [per_arm[k * levels : (k + 1) * levels] > 0 for k in (0, 1)]
         single = [int(np.flatnonzero(p)[0]) if p.sum() == 1 else None for p in present]
         nu = len(self.units)
 
