@@ -40,7 +40,7 @@ RAY_FILES = {
 #: test_reindex_stage.py reads them.  Files not listed keep their order, after these.
 LONG_FILES_FIRST = (
     "test_e2e_mlflow_server.py",
-    "test_faults_issue26_messages.py",
+    "test_faults_messages_name_the_fix.py",
     "test_e2e_verdict.py",
     "test_engine_ray.py",
     "test_e2e_online.py",
@@ -58,7 +58,7 @@ LONG_FILES_FIRST = (
     "test_e2e_baseline_run.py",
     "test_e2e_inconclusive.py",
     "test_track_mlflow.py",
-    "test_faults_issue9.py",
+    "test_faults_end_in_one_line.py",
     "test_extra_judgments.py",
     "test_store_claims.py",
     "test_probe_retries.py",

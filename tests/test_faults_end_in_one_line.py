@@ -1,4 +1,4 @@
-"""Issue 9, items 15-22: faults and bad input end in one clear line (exit 1, or 2 for usage
+"""Faults and bad input end in one clear line (exit 1, or 2 for usage
 errors), never a traceback nor silently wrong numbers.  Endpoint faults run against the real
 fault server on 127.0.0.1 (tests/fault_server.py), never a mock of the openai client."""
 

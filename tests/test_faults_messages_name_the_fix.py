@@ -1,4 +1,4 @@
-"""Issue 26, items 4, 5, 7, 8, 10, 11: every message names the file, row or setting and the fix.
+"""Every message about bad input names the file, row or setting and the fix.
 
 Each fault is injected as a user meets it: a truncated ``corpus.jsonl.gz``, ids a spreadsheet
 wrote as floats, UTF-16 and Windows-1252 files, ..."""
