@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import hydra
@@ -46,26 +45,12 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BLOCK, EXIT_INCONCLUSIVE = 0, 1, 2, 3, 4
 Outcome = dict[str, Any]  # :class:`evalkit.sweep.JobOutcome` fields
 
 
-def _task(name: str) -> Callable[[DictConfig, list[str]], Outcome]:
-    """``evalkit.tasks.<name>.run``, imported when the task runs: after :func:`_run` set numba's
-    cache folder (the task modules import numba, MLflow, ...), long-lived (collector paused,
-    then frozen: :func:`evalkit.runtime.import_long_lived`)."""
-
-    def run(cfg: DictConfig, overrides: list[str]) -> Outcome:
-        return import_long_lived(f"evalkit.tasks.{name}").run(cfg, overrides)
-
-    run.__name__ = run.__qualname__ = f"run_{name}"
-    return run
-
-
-#: ``task=<name>`` -> what runs it (:mod:`evalkit.tasks`); the first is the default.
-TASKS: dict[str, Callable[[DictConfig, list[str]], Outcome]] = {
-    name: _task(name) for name in ("evaluate", "check", "vectors", "log", "runs", "online")
-}
+#: ``task=<name>``: each runs ``evalkit.tasks.<name>.run``; the first is the default.
+TASKS = ("evaluate", "check", "vectors", "log", "runs", "online")
 
 
 def _run(cfg: DictConfig) -> Outcome:
-    """Run the task (:data:`TASKS`); the outcome as :class:`evalkit.sweep.JobOutcome` fields."""
+    """Run the task; the outcome as :class:`evalkit.sweep.JobOutcome` fields."""
     from evalkit.runtime import numba_cache_env
     from evalkit.terminal import quiet_libraries
 
@@ -86,10 +71,10 @@ def _run(cfg: DictConfig) -> Outcome:
             f"models= names {', '.join(twice)} more than once (expected each model version "
             "once; the first is the baseline)"
         )
-    task = TASKS.get(str(cfg.task))
-    if task is None:
+    if str(cfg.task) not in TASKS:
         raise EvalkitError(f"task={cfg.task!r} is unknown (expected one of {', '.join(TASKS)})")
-    return task(cfg, overrides)
+    # imported now, after numba's cache folder is set, and long-lived (runtime.import_long_lived)
+    return import_long_lived(f"evalkit.tasks.{cfg.task}").run(cfg, overrides)
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
@@ -99,29 +84,25 @@ def app(cfg: DictConfig) -> dict[str, Any] | None:
     # and MLflow calls are redacted where they are written: evalkit.redact).
     install_redaction(api_key_envs(cfg))
     with redacted_std_streams():
-        return _app(cfg, multirun)
-
-
-def _app(cfg: DictConfig, multirun: bool) -> dict[str, Any] | None:
-    try:
-        with sigterm_as_exception():
-            outcome = _run(cfg)
-    except KeyboardInterrupt as exc:
-        code = exit_code_of(exc)
-        log.error("evalkit: %s", "terminated (SIGTERM)" if code == 143 else "interrupted")
-        sys.exit(code)
-    except (EvalkitError, OSError) as exc:
-        line = redact(str(exc) if isinstance(exc, EvalkitError) else os_error_line(exc))
-        code = getattr(exc, "exit_code", EXIT_ERROR)
-        log.error("evalkit: %s", line)
-        if multirun:  # one failed sweep job must not stop the others; the summary counts it
-            return {"exit_code": code, "verdict": "ERROR", "error": line}
-        sys.exit(code)
-    if multirun:
-        return outcome
-    if outcome["exit_code"]:
-        sys.exit(outcome["exit_code"])
-    return None
+        try:
+            with sigterm_as_exception():
+                outcome = _run(cfg)
+        except KeyboardInterrupt as exc:
+            code = exit_code_of(exc)
+            log.error("evalkit: %s", "terminated (SIGTERM)" if code == 143 else "interrupted")
+            sys.exit(code)
+        except (EvalkitError, OSError) as exc:
+            line = redact(str(exc) if isinstance(exc, EvalkitError) else os_error_line(exc))
+            code = getattr(exc, "exit_code", EXIT_ERROR)
+            log.error("evalkit: %s", line)
+            if multirun:  # one failed sweep job must not stop the others; the summary counts it
+                return {"exit_code": code, "verdict": "ERROR", "error": line}
+            sys.exit(code)
+        if multirun:
+            return outcome
+        if outcome["exit_code"]:
+            sys.exit(outcome["exit_code"])
+        return None
 
 
 def main() -> None:

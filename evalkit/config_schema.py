@@ -1,13 +1,6 @@
-"""Config sections by schema: frozen dataclasses say each key's type, default, range and help, and
-one generic reader checks a section against them.
-
-A key is a dataclass field declared with :func:`setting` (type from its annotation; ``ge`` /
-``gt`` / ``le`` / ``lt``, ``choices``, the YAML ``key`` and the ``help`` that
-:mod:`evalkit.config_reference` shows).  :func:`read_section` reads a ``dict`` or OmegaConf node
-into the record, taking values as typed (an integral float for an integer, one value for a list,
-an enum in any case; ``null`` is None where allowed, else the default); each problem (unknown
-key, wrong type, out of range) is one :class:`~evalkit.errors.ConfigError` line naming
-``section.key``.  Checks across keys live in the record's ``__post_init__``.
+"""Config sections by schema: frozen dataclasses say each key's type, default, range and help
+(:func:`setting`), and :func:`read_section` checks a section against them: each problem is one
+:class:`~evalkit.errors.ConfigError` line naming ``section.key``.
 
 >>> from dataclasses import dataclass
 >>> @dataclass(frozen=True)
@@ -53,10 +46,8 @@ def setting(
     lt: float | None = None,
     choices: Sequence[Any] | None = None,
 ) -> Any:
-    """A dataclass field that is a config key: default (or ``factory``), bounds, choices, help.
-
-    Bounds and choices apply to the value, or to each item of a list or mapping value.
-    """
+    """A dataclass field that is a config key: default (or ``factory``), bounds and choices (of the
+    value, or of each item of a list or mapping value), help."""
     meta = {"help": help, "key": key, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
@@ -71,10 +62,10 @@ def settings_of(kind: type) -> dict[str, dataclasses.Field]:
 
 
 def read_section(kind: type[T], node: Any, where: str, *, ignore: Iterable[str] = ()) -> T:
-    """Check ``node`` (a mapping, or None = every default) against ``kind`` and build it.
-
-    ``where`` names the section in errors (``""``: the top level).  ``ignore``: keys of the same section read by another record (accepted, not read here).
-    """
+    """Check ``node`` (a mapping, or None = every default) against ``kind`` and build it; ``where``
+    names the section in errors, ``ignore`` keys are accepted but not read.  Values are taken as
+    typed (an integral float for an integer, one value for a list, an enum in any case; ``null``
+    is None where allowed, else the default)."""
     values = plain(node, where)
     keys = settings_of(kind)
     ignore = tuple(ignore)
@@ -104,7 +95,6 @@ def read_split(node: Any, where: str, *kinds: type) -> tuple[Any, ...]:
 
 
 def unknown_keys(where: str, unknown: Iterable[str], valid: Iterable[str]) -> ConfigError:
-    """The one-line error for keys a section does not have."""
     return ConfigError(
         f"{where or 'the configuration'} has unknown keys {', '.join(unknown)} "
         f"(expected {', '.join(sorted(valid))})"
@@ -144,7 +134,6 @@ def _shown(value: Any) -> Any:
 
 
 def _value(value: Any, hint: Any, f: dataclasses.Field, key: str) -> Any:
-    """``value`` converted to the field type ``hint`` and checked against ``f``'s metadata."""
     hint, optional = without_none(hint)
     if value is None:
         if optional:
@@ -176,7 +165,6 @@ def _value(value: Any, hint: Any, f: dataclasses.Field, key: str) -> Any:
 
 
 def _leaf(value: Any, hint: Any, f: dataclasses.Field, key: str) -> Any:
-    """One scalar: its type, then the field's bounds and choices."""
     out = _scalar(value, hint, f, key)
     choices = f.metadata.get("choices")
     if choices is not None and out not in choices:
