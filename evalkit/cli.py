@@ -1,12 +1,8 @@
 """The ``evalkit`` command: a thin ``@hydra.main`` entry point.
 
-Exit codes (a contract CI jobs rely on): 0 = PASS or WARN, 3 = BLOCK, 4 = INCONCLUSIVE (nothing
-blocks, but the primary metric cannot show that B is no worse: judge more queries), 1 = error (bad
-input, bad configuration, unreachable endpoint or tracking store, a folder that cannot be written),
-2 = command-line usage error (unknown key, unknown config group option, no model version, a version
-named twice: :mod:`evalkit.usage`), 130 / 143 = interrupted (Ctrl-C / SIGTERM; the MLflow runs are
-ended as KILLED, :mod:`evalkit.interrupts`).  A ``--multirun`` sweep exits with the worst job's
-outcome: BLOCK, then an error, then INCONCLUSIVE, then PASS / WARN (:mod:`evalkit.sweep.summary`).
+Exit codes (a contract CI jobs rely on; docs/reference/exit-codes.md): 0 = PASS or WARN,
+3 = BLOCK, 4 = INCONCLUSIVE, 1 = error, 2 = command-line usage error (:mod:`evalkit.usage`),
+130 / 143 = Ctrl-C / SIGTERM; a ``--multirun`` sweep exits with its worst job's outcome.
 """
 
 from __future__ import annotations
@@ -32,10 +28,8 @@ log = logging.getLogger("evalkit")
 # `datasets` pings the Hub's download counter even for local files; evalkit never needs that.
 os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-# MLflow's client retries a failing server 7 times with doubling waits (~4 min per call): a
-# server that dies mid-run would stall every remaining call.  Fail within seconds instead (the
-# run stays on disk for `evalkit task=log`); users may still set these themselves.  The
-# per-request timeout stays MLflow's (120 s): large artifacts go through the same requests.
+# MLflow retries a failing server for ~4 min per call: fail within seconds instead (the run stays
+# on disk for `evalkit task=log`).
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 # stdout carries evalkit's tables: no "View run ... at" lines from the client per ended run.

@@ -98,15 +98,10 @@ def redact_data(value: Any, secrets: Iterable[str] = ()) -> Any:
 def redacted_copy(path: str | Path) -> Iterator[Path]:
     """``path`` itself when it holds no secret (or is not text), else a redacted copy with the
     same name in a temporary folder (for MLflow artifacts)."""
-    path = Path(path)
-    if path.suffix.lower() not in TEXT_SUFFIXES or not path.is_file():
-        yield path
-        return
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        yield path
-        return
+    path, text = Path(path), ""
+    if path.suffix.lower() in TEXT_SUFFIXES and path.is_file():
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            text = path.read_text(encoding="utf-8")
     clean = redact(text)
     if clean == text:
         yield path

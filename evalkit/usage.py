@@ -5,12 +5,8 @@ line naming the override and the valid choices (instead of Hydra's multi-line me
 
 >>> usage_error(["models=[e5_smal]"])
 "models=[e5_smal]: no option 'e5_smal' in config group models (conf/models/); choose from: e5_small, e5_small_openai, openai, precomputed, sentence_transformers, use_m3 (did you mean e5_small?)"
->>> usage_error(["dataset=beir", "dataset.pth=x"])  # doctest: +ELLIPSIS
-"dataset.pth=x: unknown key 'pth' in dataset; valid keys: path, split, ... (did you mean path?)"
 >>> usage_error(["models=[e5_small]", "models.e5_cut.dimensions=128"])
 "models.e5_cut.dimensions=128: unknown key 'e5_cut' in models; valid keys: e5_small; to add a new key, add a leading +: +models.e5_cut.dimensions=128"
->>> usage_error(["--multirun", "models.e5_small.dimensions=128,256"]) is None
-True
 """
 
 from __future__ import annotations
@@ -131,16 +127,14 @@ def _suggest(word: str, choices: Sequence[str]) -> str:
 def _bad_group_option(o: Override, loader: Any) -> str | None:
     if not _is_group(o, loader) or o.is_delete():
         return None
-    value = o.value()
+    group, value = o.key_or_group, o.value()
     values = list(value) if isinstance(value, list | tuple) else [value]
-    options = _options(o.key_or_group, loader)
-    folder = f"conf/{o.key_or_group}/"
-    if o.key_or_group.startswith("hydra/"):
-        folder = "Hydra's plugins"
+    options = _options(group, loader)
+    folder = "Hydra's plugins" if group.startswith("hydra/") else f"conf/{group}/"
     for v in values:
         if str(v) not in options:
             return (
-                f"{o.input_line}: no option {str(v)!r} in config group {o.key_or_group} "
+                f"{o.input_line}: no option {str(v)!r} in config group {group} "
                 f"({folder}); choose from: {', '.join(options)}{_suggest(str(v), options)}"
             )
     return None
@@ -156,8 +150,7 @@ def _unknown_key(o: Override, cfg: DictConfig) -> str | None:
         if part not in keys:
             where = ".".join(parts[:depth]) or "the configuration"
             shown = [k for k in keys if not k.startswith("_") and k != "hydra"]
-            if depth == 0:
-                shown = sorted(shown)
+            shown = sorted(shown) if depth == 0 else shown
             near = _suggest(part, shown)
             add = "" if near else f"; to add a new key, add a leading +: +{o.input_line}"
             return (
@@ -171,10 +164,9 @@ def _unknown_key(o: Override, cfg: DictConfig) -> str | None:
 def _empty_models(cfg: DictConfig, loader: Any) -> str | None:
     if cfg.get("task") not in TASKS_WITH_MODELS or cfg.get("models"):
         return None
-    options = _options("models", loader)
     return (
         "models=[] selects no model version; choose one or more from conf/models/: "
-        f"{', '.join(options)} (e.g. models=[use_m3,e5_small], the first is the baseline)"
+        f"{', '.join(_options('models', loader))} (e.g. models=[use_m3,e5_small], the first is the baseline)"
     )
 
 

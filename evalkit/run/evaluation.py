@@ -40,7 +40,6 @@ from evalkit.track.artifacts import write_version_files
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.clicks.stage import ClickReport, ClickStage
-    from evalkit.compare.reindex_analysis import ReindexAnalysis
     from evalkit.embed.model_version import EmbeddingResult
     from evalkit.run.mlflow_observer import MlflowObserver
 
@@ -122,7 +121,12 @@ def run_evaluation(
     data, click_stage = load_data(cfg, settings.clicks)
     if settings.cache.enabled and not all(v.brings_vectors for v in versions):
         data.embedded_keys()  # the catalog's store keys, hashed once for every version
-    mlflow, observer = attach_observers(settings, observers)
+    mlflow = None
+    if settings.tracking.enabled:  # MLflow is imported only when a run is tracked (~0.7 s)
+        from evalkit.run.mlflow_observer import MlflowObserver
+
+        mlflow = MlflowObserver(settings.tracking, settings.output_dir)
+    observer = Observers([*([mlflow] if mlflow is not None else []), *observers])
     evaluation = Evaluation(data=data, results=[], output_dir=settings.output_dir)
     config_file = settings.output_dir / "config.yaml"
     config_file.write_text(OmegaConf.to_yaml(OmegaConf.create(settings.public)), encoding="utf-8")
@@ -145,17 +149,6 @@ def run_evaluation(
     observer.run_ended("FINISHED")
     note_tracking_error(evaluation, mlflow)
     return evaluation
-
-
-def attach_observers(
-    settings: RunSettings, observers: Sequence[RunObserver]
-) -> tuple[MlflowObserver | None, Observers]:
-    mlflow = None
-    if settings.tracking.enabled:  # MLflow is imported only when a run is tracked (~0.7 s)
-        from evalkit.run.mlflow_observer import MlflowObserver
-
-        mlflow = MlflowObserver(settings.tracking, settings.output_dir)
-    return mlflow, Observers([*([mlflow] if mlflow is not None else []), *observers])
 
 
 def add_logged_baseline(
@@ -236,11 +229,18 @@ def evaluate_all(
     id_rank = id_ranks(data.catalog.ids)
     rpass = plan_pass(ReindexSetup.of(s, data, id_rank), versions, s.reindex, logged_baseline)
     check_rows = evaluate_each(evaluation, versions, s, observer, logged_baseline, id_rank, rpass)
-    reindex = {}
-    if len(evaluation.results) >= 2:
-        reindex = stages_over_versions(evaluation, versions, s, observer, logged_baseline, rpass)
+    results, reindex = evaluation.results, {}
+    if len(results) >= 2 and s.compare.score_thresholds:  # the threshold mapping's population
+        cutoff = metric_cutoff(s.gates.metric, s.k)
+        results[:] = score_retrieved_pairs(results, versions, data, s.cache, cutoff)
+    if len(results) >= 2 and not logged_baseline:
+        results[:], probes = measure_latency(results, versions, data, s.probe, s.reuse)
+        for name, metrics in probes.items():
+            observer.version_metrics(name, metrics)
+        reindex = reindex_analyses(rpass, versions, results)
+        if rpass is not None:
+            observer.run_metrics({"reindex_seconds": rpass.seconds})
     clicks = click_stage_of(evaluation, s, observer)
-    results = evaluation.results
     if len(results) < 2:
         return
     verdict, files = compare_and_report(
@@ -251,31 +251,6 @@ def evaluate_all(
     evaluation.worklist, path = write_worklist(results, data, s)
     if path is not None:
         observer.artifact_written(path)
-
-
-def stages_over_versions(
-    evaluation: Evaluation,
-    versions: list[ModelVersion],
-    s: RunSettings,
-    observer: RunObserver,
-    logged_baseline: bool,
-    rpass: ReindexPass | None,
-) -> dict[str, ReindexAnalysis]:
-    """The threshold mapping's retrieved pairs, then (no logged baseline) the latency probe and the
-    re-index analyses (returned)."""
-    data, results = evaluation.data, evaluation.results
-    if s.compare.score_thresholds:
-        cutoff = metric_cutoff(s.gates.metric, s.k)
-        results[:] = score_retrieved_pairs(results, versions, data, s.cache, cutoff)
-    if logged_baseline:
-        return {}
-    results[:], probes = measure_latency(results, versions, data, s.probe, s.reuse)
-    for name, metrics in probes.items():
-        observer.version_metrics(name, metrics)
-    reindex = reindex_analyses(rpass, versions, results)
-    if rpass is not None:
-        observer.run_metrics({"reindex_seconds": rpass.seconds})
-    return reindex
 
 
 def click_stage_of(
@@ -313,7 +288,6 @@ def evaluate_each(
     Returns the endpoint checks' gate rows (None: not run)."""
     data = evaluation.data
     check_rows: list[dict[str, Any]] | None = None
-    # the run's parameters that also describe each version's child run
     version_params = {**dataset_params(data), "k": s.k, **s.index.params()}
     with open_engine(s.engine, s.model_configs) as engine:
         rows = pair_rows_of(data)
@@ -333,32 +307,16 @@ def evaluate_each(
             click_pairs = data.clicks.pairs() if data.clicks is not None else None
             files = write_version_files(result, s.output_dir, click_pairs)
             checks = None
-            if s.run_checks:
-                checks, gate = endpoint_checks(version, s, files)
-                check_rows = [*(check_rows or []), *gate]
+            if s.run_checks:  # the checks bring the openai client (~2 s of imports)
+                from evalkit.checks import gate_rows, run_checks, write_checks
+                from evalkit.checks.result import CHECKS_FILE
+
+                checks = run_checks(version, s.checks)
+                files["checks"] = write_checks(checks, s.output_dir / version.name / CHECKS_FILE)
+                check_rows = [*(check_rows or []), *gate_rows(checks, version.name)]
             evaluation.results.append(result)
             evaluation.stats[result.name] = dict(stats)
             gc.collect()  # nothing of this version's matrices survives into the next one
-            observer.version_done(
-                VersionDone(
-                    result=result,
-                    stats=stats,
-                    files=files,
-                    role="baseline" if i == 0 and not logged_baseline else "candidate",
-                    params=version_params,
-                    checks=checks,
-                )
-            )
+            role = "baseline" if i == 0 and not logged_baseline else "candidate"
+            observer.version_done(VersionDone(result, stats, files, role, version_params, checks))
     return check_rows
-
-
-def endpoint_checks(
-    version: ModelVersion, s: RunSettings, files: dict[str, Path]
-) -> tuple[list[Any], list[dict[str, Any]]]:
-    """``run_checks=true``: the version's checks (``checks.json`` added to ``files``), gate rows."""
-    from evalkit.checks import gate_rows, run_checks, write_checks
-    from evalkit.checks.result import CHECKS_FILE
-
-    checks = run_checks(version, s.checks)
-    files["checks"] = write_checks(checks, s.output_dir / version.name / CHECKS_FILE)
-    return checks, gate_rows(checks, version.name)

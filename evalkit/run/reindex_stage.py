@@ -356,26 +356,17 @@ def mixed_rankings(
     if not setup.spec.exact or baseline_main is None or candidate_main is None:
         return MixedState.unsettled(n, k), MixedState.unsettled(n, k)
     need = min(metric_cutoff(setup.metric, k), k)
-    first = merged_state(rpass, baseline_main, a_on_b, mask, need)
-    second = merged_state(rpass, b_on_a, candidate_main, mask, need)
-    return first, second
-
-
-def merged_state(
-    rpass: ReindexPass, first: Ranking, second: Ranking, mask: np.ndarray, need: int
-) -> MixedState:
-    n, k = len(rpass.query_ids), rpass.setup.k
-    s1, r1 = _rows_of(first, rpass.query_ids)
-    s2, r2 = _rows_of(second, rpass.query_ids)
-    if r1.shape != r2.shape:  # different depths: nothing to merge
-        return MixedState.unsettled(n, k)
-    id_rank = rpass.setup.id_rank
-    m = merge_disjoint(s1, r1, s2, r2, from_second=mask, id_rank=id_rank, n_items=len(mask))
-    settled = m.exact >= min(need, r1.shape[1])
-    rows = np.full((n, k), -1, dtype=np.int64)
-    scores = np.zeros((n, k), dtype=np.float32)
-    rows[:, : m.rows.shape[1]], scores[:, : m.rows.shape[1]] = m.rows, m.scores
-    return MixedState(rows, scores, settled)
+    qids, id_rank, states = rpass.query_ids, setup.id_rank, []
+    for first, second in ((baseline_main, a_on_b), (b_on_a, candidate_main)):
+        state = MixedState.unsettled(n, k)
+        (s1, r1), (s2, r2) = _rows_of(first, qids), _rows_of(second, qids)
+        if r1.shape == r2.shape:  # else different depths: nothing to merge
+            m = merge_disjoint(s1, r1, s2, r2, from_second=mask, id_rank=id_rank, n_items=len(mask))
+            w = m.rows.shape[1]
+            state.rows[:, :w], state.scores[:, :w] = m.rows, m.scores
+            state.settled[:] = m.exact >= min(need, r1.shape[1])
+        states.append(state)
+    return states[0], states[1]
 
 
 def _rows_of(ranking: Ranking, query_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -394,31 +385,22 @@ def reindex_analyses(
     if rpass is None:
         return {}
     (base_v, *cand_v), (base_r, *cand_r) = versions, results
-    out = {}
+    setup, out = rpass.setup, {}
     for v, r in zip(cand_v, cand_r):
-        analysis = analyse_one(rpass, CandidatePair(base_v, v, base_r, r))
-        if analysis is not None:
-            out[v.name] = analysis
+        pair = CandidatePair(base_v, v, base_r, r)
+        da, db = int(base_r.extra.get("dim", 0)), int(r.extra.get("dim", 0))
+        if da != db:  # the main evaluations' values, nothing to search
+            boot = {"n_resamples": setup.n_resamples, "seed": setup.seed}
+            known = pair.known(setup.metric)
+            out[v.name] = dims_differ(
+                da, db, setup.metric, known, **boot, confidence=setup.confidence
+            )
+        elif "catalog_parts" in base_r.extra or "catalog_parts" in r.extra:
+            log.info(
+                "re-index %s: not analysed (catalog streamed on Ray, never on the driver)", v.name
+            )
+        else:
+            out[v.name] = analyse_candidate(rpass, pair)
+            log.info("re-index %s: %s", v.name, out[v.name].action)
     log.info("re-index analysis on %d sampled queries: %.1f s", len(rpass.query_ids), rpass.seconds)
     return out
-
-
-def analyse_one(rpass: ReindexPass, pair: CandidatePair) -> ReindexAnalysis | None:
-    """One candidate's analysis (None: a catalog streamed on Ray, never whole on the driver)."""
-    setup = rpass.setup
-    base_r, r = pair.baseline_result, pair.candidate_result
-    da, db = int(base_r.extra.get("dim", 0)), int(r.extra.get("dim", 0))
-    if da != db:
-        boot = {"n_resamples": setup.n_resamples, "seed": setup.seed}
-        return dims_differ(
-            da, db, setup.metric, pair.known(setup.metric), **boot, confidence=setup.confidence
-        )
-    if "catalog_parts" in base_r.extra or "catalog_parts" in r.extra:
-        log.info(
-            "re-index %s: not analysed (catalog streamed on Ray, never on the driver)",
-            pair.candidate.name,
-        )
-        return None
-    analysis = analyse_candidate(rpass, pair)
-    log.info("re-index %s: %s", pair.candidate.name, analysis.action)
-    return analysis

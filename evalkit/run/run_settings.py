@@ -16,12 +16,13 @@ section against its schema (:mod:`evalkit.config_schema`) before any vector is e
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from evalkit.compare.compare_settings import CompareSettings
 from evalkit.compare.gate_config import GateConfig
@@ -195,17 +196,12 @@ class RunSettings:
             model_configs={
                 n: plain(cfg.models[n], f"models.{n}") for n in (cfg.get("models") or {})
             },
-            public=public_config(cfg),
+            public=_drop_secrets(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)),
         )
 
 
 def _section(cfg: DictConfig, name: str) -> dict[str, Any] | None:
     return plain(cfg.get(name), name) if cfg.get(name) is not None else None
-
-
-def public_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config as plain data, secrets dropped (what is logged and dumped)."""
-    return _drop_secrets(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))
 
 
 def _drop_secrets(node: Any) -> Any:
@@ -223,10 +219,6 @@ EVALKIT_DATASET_KEYS = (CONFIG_KEY, "lowercase")
 def split_dataset_config(node: Any) -> tuple[Any, str | None]:
     """``(dataset config without :data:`EVALKIT_DATASET_KEYS`, the extra_judgments value)``; the
     copy keeps its parent, so interpolations (``${..repo}``) resolve as before."""
-    import copy
-
-    from omegaconf import open_dict
-
     if not isinstance(node, DictConfig) or not any(k in node for k in EVALKIT_DATASET_KEYS):
         return node, None
     value = node.get(CONFIG_KEY)

@@ -5,7 +5,6 @@ selected), what sets the spec apart, its shards, vectors, dimension, size and st
 ``empty``, damaged shards, temporary files).  ``vectors.drop=<spec prefix>`` (at least 8
 characters) deletes one spec folder first, e.g. after a broken server stored bad vectors.
 
-    evalkit task=vectors cache.dir=s3://bucket/vectors models=[e5_small_openai]
     evalkit task=vectors vectors.drop=3f2a9c1b7d4e       # delete one spec folder (bad vectors)
 
 >>> store_rows([], {})
