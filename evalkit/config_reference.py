@@ -61,8 +61,6 @@ GROUPS: dict[str, tuple[type, ...]] = {
 
 @dataclasses.dataclass(frozen=True)
 class KeyDoc:
-    """One key of the reference (``mapping``: a free-form mapping, any sub-key)."""
-
     key: str
     type: str
     default: Any

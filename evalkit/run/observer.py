@@ -73,30 +73,23 @@ class VerdictMade:
 class RunObserver:
     """No-op hooks; an observer overrides the ones it needs (see the module docstring)."""
 
-    def run_started(self, started: RunStarted) -> None:
-        return None
+    def run_started(self, started: RunStarted) -> None: ...
 
-    def version_done(self, done: VersionDone) -> None:
-        return None
+    def version_done(self, done: VersionDone) -> None: ...
 
     def version_metrics(
         self, name: str, metrics: Mapping[str, float], params: Mapping[str, Any] | None = None
-    ) -> None:
-        return None
+    ) -> None: ...
 
     def run_metrics(
         self, metrics: Mapping[str, float], params: Mapping[str, Any] | None = None
-    ) -> None:
-        return None
+    ) -> None: ...
 
-    def artifact_written(self, path: Path) -> None:
-        return None
+    def artifact_written(self, path: Path) -> None: ...
 
-    def verdict_made(self, made: VerdictMade) -> None:
-        return None
+    def verdict_made(self, made: VerdictMade) -> None: ...
 
-    def run_ended(self, status: str, reason: str = "") -> None:
-        return None
+    def run_ended(self, status: str, reason: str = "") -> None: ...
 
 
 class Observers(RunObserver):

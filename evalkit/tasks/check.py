@@ -49,18 +49,13 @@ def check_versions(
         path = write_checks(checks, Path(output_dir) / version.name / CHECKS_FILE)
         console.print(checks_table(checks, version.name))
         if tracker is not None:
+            params = {"model": version.params(), **config_params(cfg.for_version(version.name))}
             run_id = tracker.start_parent(
                 f"check: {version.name}",
                 tags={"evalkit.task": "check", "evalkit.model_version": version.name},
             )
             try:
-                log_checks(
-                    tracker,
-                    run_id,
-                    checks,
-                    path,
-                    {"model": version.params(), **config_params(cfg.for_version(version.name))},
-                )
+                log_checks(tracker, run_id, checks, path, params)
             except BaseException:
                 tracker.finish(run_id, "FAILED")
                 raise
