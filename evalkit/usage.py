@@ -164,9 +164,10 @@ def _unknown_key(o: Override, cfg: DictConfig) -> str | None:
 def _empty_models(cfg: DictConfig, loader: Any) -> str | None:
     if cfg.get("task") not in TASKS_WITH_MODELS or cfg.get("models"):
         return None
+    options = _options("models", loader)
     return (
         "models=[] selects no model version; choose one or more from conf/models/: "
-        f"{', '.join(_options('models', loader))} (e.g. models=[use_m3,e5_small], the first is the baseline)"
+        f"{', '.join(options)} (e.g. models=[use_m3,e5_small], the first is the baseline)"
     )
 
 

@@ -87,7 +87,7 @@ def click_table(report: Any) -> Table:
 
 
 def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> None:
-    """Print the data notes, the release checklist, the metrics tables and where the results went."""
+    """Print the data notes, the release checklist, the metrics table and where the results went."""
     console = console or make_console()
     data = evaluation.data
     label = " (synthetic demo data)" if data.synthetic else ""
