@@ -1,12 +1,8 @@
 """The ``evalkit`` command: a thin ``@hydra.main`` entry point.
 
-Exit codes (a contract CI jobs rely on): 0 = PASS or WARN, 3 = BLOCK, 4 = INCONCLUSIVE (nothing
-blocks, but the primary metric cannot show that B is no worse: judge more queries), 1 = error (bad
-input, bad configuration, unreachable endpoint or tracking store, a folder that cannot be written),
-2 = command-line usage error (unknown key, unknown config group option, no model version, a version
-named twice: :mod:`evalkit.usage`), 130 / 143 = interrupted (Ctrl-C / SIGTERM; the MLflow runs are
-ended as KILLED, :mod:`evalkit.interrupts`).  A ``--multirun`` sweep exits with the worst job's
-outcome: BLOCK, then an error, then INCONCLUSIVE, then PASS / WARN (:mod:`evalkit.sweep.summary`).
+Exit codes (a contract CI jobs rely on; docs/reference/exit-codes.md): 0 = PASS or WARN,
+3 = BLOCK, 4 = INCONCLUSIVE, 1 = error, 2 = command-line usage error (:mod:`evalkit.usage`),
+130 / 143 = Ctrl-C / SIGTERM; a ``--multirun`` sweep exits with its worst job's outcome.
 """
 
 from __future__ import annotations
@@ -14,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import hydra
@@ -33,10 +28,8 @@ log = logging.getLogger("evalkit")
 # `datasets` pings the Hub's download counter even for local files; evalkit never needs that.
 os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-# MLflow's client retries a failing server 7 times with doubling waits (~4 min per call): a
-# server that dies mid-run would stall every remaining call.  Fail within seconds instead (the
-# run stays on disk for `evalkit task=log`); users may still set these themselves.  The
-# per-request timeout stays MLflow's (120 s): large artifacts go through the same requests.
+# MLflow retries a failing server for ~4 min per call: fail within seconds instead (the run stays
+# on disk for `evalkit task=log`).
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 # stdout carries evalkit's tables: no "View run ... at" lines from the client per ended run.
@@ -46,26 +39,12 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BLOCK, EXIT_INCONCLUSIVE = 0, 1, 2, 3, 4
 Outcome = dict[str, Any]  # :class:`evalkit.sweep.JobOutcome` fields
 
 
-def _task(name: str) -> Callable[[DictConfig, list[str]], Outcome]:
-    """``evalkit.tasks.<name>.run``, imported when the task runs: after :func:`_run` set numba's
-    cache folder (the task modules import numba, MLflow, ...), long-lived (collector paused,
-    then frozen: :func:`evalkit.runtime.import_long_lived`)."""
-
-    def run(cfg: DictConfig, overrides: list[str]) -> Outcome:
-        return import_long_lived(f"evalkit.tasks.{name}").run(cfg, overrides)
-
-    run.__name__ = run.__qualname__ = f"run_{name}"
-    return run
-
-
-#: ``task=<name>`` -> what runs it (:mod:`evalkit.tasks`); the first is the default.
-TASKS: dict[str, Callable[[DictConfig, list[str]], Outcome]] = {
-    name: _task(name) for name in ("evaluate", "check", "vectors", "log", "runs", "online")
-}
+#: ``task=<name>``: each runs ``evalkit.tasks.<name>.run``; the first is the default.
+TASKS = ("evaluate", "check", "vectors", "log", "runs", "online")
 
 
 def _run(cfg: DictConfig) -> Outcome:
-    """Run the task (:data:`TASKS`); the outcome as :class:`evalkit.sweep.JobOutcome` fields."""
+    """Run the task; the outcome as :class:`evalkit.sweep.JobOutcome` fields."""
     from evalkit.runtime import numba_cache_env
     from evalkit.terminal import quiet_libraries
 
@@ -86,10 +65,10 @@ def _run(cfg: DictConfig) -> Outcome:
             f"models= names {', '.join(twice)} more than once (expected each model version "
             "once; the first is the baseline)"
         )
-    task = TASKS.get(str(cfg.task))
-    if task is None:
+    if str(cfg.task) not in TASKS:
         raise EvalkitError(f"task={cfg.task!r} is unknown (expected one of {', '.join(TASKS)})")
-    return task(cfg, overrides)
+    # imported now, after numba's cache folder is set, and long-lived (runtime.import_long_lived)
+    return import_long_lived(f"evalkit.tasks.{cfg.task}").run(cfg, overrides)
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
@@ -99,29 +78,25 @@ def app(cfg: DictConfig) -> dict[str, Any] | None:
     # and MLflow calls are redacted where they are written: evalkit.redact).
     install_redaction(api_key_envs(cfg))
     with redacted_std_streams():
-        return _app(cfg, multirun)
-
-
-def _app(cfg: DictConfig, multirun: bool) -> dict[str, Any] | None:
-    try:
-        with sigterm_as_exception():
-            outcome = _run(cfg)
-    except KeyboardInterrupt as exc:
-        code = exit_code_of(exc)
-        log.error("evalkit: %s", "terminated (SIGTERM)" if code == 143 else "interrupted")
-        sys.exit(code)
-    except (EvalkitError, OSError) as exc:
-        line = redact(str(exc) if isinstance(exc, EvalkitError) else os_error_line(exc))
-        code = getattr(exc, "exit_code", EXIT_ERROR)
-        log.error("evalkit: %s", line)
-        if multirun:  # one failed sweep job must not stop the others; the summary counts it
-            return {"exit_code": code, "verdict": "ERROR", "error": line}
-        sys.exit(code)
-    if multirun:
-        return outcome
-    if outcome["exit_code"]:
-        sys.exit(outcome["exit_code"])
-    return None
+        try:
+            with sigterm_as_exception():
+                outcome = _run(cfg)
+        except KeyboardInterrupt as exc:
+            code = exit_code_of(exc)
+            log.error("evalkit: %s", "terminated (SIGTERM)" if code == 143 else "interrupted")
+            sys.exit(code)
+        except (EvalkitError, OSError) as exc:
+            line = redact(str(exc) if isinstance(exc, EvalkitError) else os_error_line(exc))
+            code = getattr(exc, "exit_code", EXIT_ERROR)
+            log.error("evalkit: %s", line)
+            if multirun:  # one failed sweep job must not stop the others; the summary counts it
+                return {"exit_code": code, "verdict": "ERROR", "error": line}
+            sys.exit(code)
+        if multirun:
+            return outcome
+        if outcome["exit_code"]:
+            sys.exit(outcome["exit_code"])
+        return None
 
 
 def main() -> None:

@@ -1,12 +1,7 @@
 """The configuration reference, generated from the schema (:mod:`evalkit.config_schema`): every
-config group and key with its type, default, allowed values and help, as Markdown for the docs
-site (``python -m evalkit.config_reference > docs/configuration.md``).
-
-:data:`GROUPS` names the record(s) each section is read into.  The default shown is the one the
-composed default configuration holds (the YAML files users read), else the record's.  The groups
-instantiated from a ``_target_`` (``dataset`` loaders, ``models``, ``index``, ``engine``) follow,
-one table per option file, generated from their targets' signatures and docstrings
-(:mod:`evalkit.config_targets`).
+config group and key with its type, default (the composed default configuration's, else the
+record's), allowed values and help, as Markdown; then the target groups
+(:mod:`evalkit.config_targets`).  ``python -m evalkit.config_reference > docs/configuration.md``
 
 >>> keys = schema_keys()
 >>> "gates.top_k_agreement.min" in keys and "latency.probe" in keys and "k" in keys
@@ -18,6 +13,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
 from collections.abc import Iterator, Mapping
 from enum import Enum
@@ -65,9 +61,6 @@ GROUPS: dict[str, tuple[type, ...]] = {
 
 @dataclasses.dataclass(frozen=True)
 class KeyDoc:
-    """One key of the reference: ``gates.top_k_agreement.min``, its type, default, allowed
-    values or range, help, and whether it holds a free-form mapping (any sub-key)."""
-
     key: str
     type: str
     default: Any
@@ -93,19 +86,17 @@ def key_docs(prefix: str, kind: type) -> Iterator[KeyDoc]:
 
 
 def all_key_docs() -> list[KeyDoc]:
-    """The keys of every group in :data:`GROUPS`."""
     return [
         doc for group, kinds in GROUPS.items() for kind in kinds for doc in key_docs(group, kind)
     ]
 
 
 def schema_keys() -> set[str]:
-    """Every dotted key the schema knows."""
     return {doc.key for doc in all_key_docs()}
 
 
 def default_config(conf_dir: Path | None = None) -> dict[str, Any]:
-    """The composed default configuration (``conf/config.yaml`` and its default groups), plain."""
+    """The composed default configuration, plain."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
@@ -122,11 +113,7 @@ def default_config(conf_dir: Path | None = None) -> dict[str, Any]:
 
 
 def reference_markdown(defaults: Mapping[str, Any] | None = None) -> str:
-    """The reference page: one table per group (key, type, default, allowed, help), then one
-    per option of the target groups (key, type, default, help: :mod:`evalkit.config_targets`).
-
-    ``defaults``: the composed default configuration (None: :func:`default_config`).
-    """
+    """The reference page (``defaults`` None: :func:`default_config`)."""
     defaults = default_config() if defaults is None else defaults
     lines = ["# Configuration reference", ""]
     for group, kinds in GROUPS.items():
@@ -162,8 +149,6 @@ def _shown(value: Any) -> Any:
 
 
 def _yaml(value: Any) -> str:
-    import json
-
     value = _shown(value)
     if isinstance(value, Path):
         value = str(value)

@@ -1,13 +1,10 @@
 """The reference of the config groups instantiated from a ``_target_`` (``dataset`` loaders,
 ``models``, ``index``, ``engine``), generated from the targets themselves so it cannot drift.
 
-:func:`target_docs` gives one row per key of each option file (``conf/<group>/*.yaml``): the
-override path, the YAML default, the type from the target's signature or dataclass field, and the
-help from its Google-style ``Args:`` / ``Attributes:`` docstring (inherited from bases) or a
-field's ``help`` metadata.  Shared model options come from :data:`KEYWORD_RECORDS` (restricted to
-``takes_options``), nested sections from their record or :data:`TABLES`.
-:func:`undocumented_keys` lists keys a target does not take or documents without help (the docs
-hook warns on each, so ``mkdocs build --strict`` fails).
+:func:`target_docs` gives one row per key of each option file: the type from the target's
+signature or dataclass field, the help from its ``Args:`` / ``Attributes:`` docstring (or a
+field's ``help``).  :func:`undocumented_keys` lists keys a target does not take or documents
+without help.
 
 >>> from evalkit.index.faiss_index import IndexSpec
 >>> p = parameters(IndexSpec)["nlist"]
@@ -70,8 +67,7 @@ _ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
 
 @dataclasses.dataclass(frozen=True)
 class Param:
-    """One key a target takes: its type in words, its help, and the record (or table) that
-    holds its sub-keys, if any."""
+    """One key a target takes, and the record (or table) that holds its sub-keys, if any."""
 
     name: str
     type: str
@@ -82,8 +78,7 @@ class Param:
 
 @dataclasses.dataclass(frozen=True)
 class TargetKey:
-    """One row of the reference: the override path (``models.openai.base_url``), the YAML's
-    default, and what the target says of it (None: the target does not take it)."""
+    """One row of the reference (``param`` None: the target does not take the key)."""
 
     key: str
     default: Any
@@ -93,7 +88,7 @@ class TargetKey:
 
 @dataclasses.dataclass(frozen=True)
 class TargetDoc:
-    """One option file of a target group: ``dataset=beir`` and its target's keys."""
+    """One option file of a target group (``dataset=beir``) and its target's keys."""
 
     group: str
     option: str
@@ -103,8 +98,8 @@ class TargetDoc:
 
 
 def doc_entries(*objects: Any) -> dict[str, tuple[str, str]]:
-    """``{name: (type, help)}`` of the ``Args:`` / ``Attributes:`` sections of the objects'
-    own docstrings (the first object that documents a name wins).
+    """``{name: (type, help)}`` of the objects' ``Args:`` / ``Attributes:`` docstring sections (the
+    first object that documents a name wins).
 
     >>> def f(a, b, c):
     ...     '''Do it.
@@ -125,69 +120,52 @@ def doc_entries(*objects: Any) -> dict[str, tuple[str, str]]:
 
 
 def _entries(doc: str) -> list[tuple[str, tuple[str, str]]]:
-    out: list[tuple[str, tuple[str, str]]] = []
-    section_indent: int | None = None
-    entry_indent: int | None = None
-    current: tuple[list[str], str, list[str]] | None = None
-
-    def flush() -> None:
-        if current is not None:
-            names, kind, text = current
-            out.extend((n, (kind, " ".join(text))) for n in names)
-
+    found: list[tuple[list[str], str, list[str]]] = []  # (names, type, text lines) in order
+    section: int | None = None  # the open section's indent
+    entry: int | None = None  # its entries' indent
+    text: list[str] | None = None  # the open entry's text lines
     for line in doc.splitlines():
-        stripped = line.strip()
-        indent = len(line) - len(line.lstrip())
+        stripped, indent = line.strip(), len(line) - len(line.lstrip())
         header = _SECTION.match(line)
         if header:
-            flush()
-            current, section_indent, entry_indent = None, len(header.group(1)), None
+            section, entry, text = len(header.group(1)), None, None
+        elif section is None or not stripped:
             continue
-        if section_indent is None or not stripped:
-            continue
-        if indent <= section_indent:  # the section ends
-            flush()
-            current, section_indent = None, None
-            continue
-        entry_indent = indent if entry_indent is None else entry_indent
-        match = _ENTRY.match(stripped) if indent == entry_indent else None
-        if match:
-            flush()
-            names = [n.strip() for n in match["names"].split(",")]
-            current = (names, (match["type"] or "").strip(), [match["text"].strip()])
-        elif current is not None:
-            current[2].append(stripped)
-    flush()
-    return out
-
-
-def _object(path: str) -> Any:
-    from hydra.utils import get_object
-
-    return get_object(path)
+        elif indent <= section:  # the section ends
+            section, text = None, None
+        else:
+            entry = indent if entry is None else entry
+            match = _ENTRY.match(stripped) if indent == entry else None
+            if match:
+                text = [match["text"].strip()]
+                names = [n.strip() for n in match["names"].split(",")]
+                found.append((names, (match["type"] or "").strip(), text))
+            elif text is not None:
+                text.append(stripped)
+    return [(n, (kind, " ".join(lines))) for names, kind, lines in found for n in names]
 
 
 @functools.cache
 def parameters(target: Any) -> dict[str, Param]:
-    """``{key: Param}`` of every key ``target`` (a function, a class or a dataclass) takes."""
-    path = f"{target.__module__}.{target.__qualname__}"
+    """``{key: Param}`` of every key ``target`` (a function, a class or a dataclass) takes; shared
+    model options from :data:`KEYWORD_RECORDS`, restricted to ``takes_options``."""
+    path, docs = f"{target.__module__}.{target.__qualname__}", _docs(target)
     if isinstance(target, type) and dataclasses.is_dataclass(target):
         hints = typing.get_type_hints(target)
-        docs = _docs(target)
         return {
             f.name: _param(path, f.name, hints[f.name], docs, f.metadata.get("help"))
             for f in dataclasses.fields(target)
         }
     init = target.__init__ if isinstance(target, type) else target
-    docs = _docs(target)
     hints = typing.get_type_hints(init, include_extras=True)
     out: dict[str, Param] = {}
     for name, p in inspect.signature(init).parameters.items():
         if name == "self" or p.kind is p.VAR_POSITIONAL:
             continue
         if p.kind is p.VAR_KEYWORD:
-            bundle = _unpacked(hints.get(name))
-            record = KEYWORD_RECORDS.get(bundle) if bundle is not None else None
+            hint = hints.get(name)
+            bundle = typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Unpack else None
+            record = KEYWORD_RECORDS.get(bundle)  # type: ignore[arg-type]
             if record is not None:
                 taken = getattr(target, "takes_options", None)
                 for key, param in parameters(record).items():
@@ -199,17 +177,10 @@ def parameters(target: Any) -> dict[str, Param]:
 
 
 def _docs(target: Any) -> dict[str, tuple[str, str]]:
-    """The entries of a function's docstring, or of a class's, its ``__init__``'s and its
-    bases' (the nearest wins)."""
+    """The entries of a function's docstring, or of a class's, its ``__init__``'s and its bases'."""
     if not isinstance(target, type):
         return doc_entries(target)
     return doc_entries(*(o for c in target.__mro__ for o in (c, c.__dict__.get("__init__"))))
-
-
-def _unpacked(hint: Any) -> Any:
-    if typing.get_origin(hint) is typing.Unpack:
-        return typing.get_args(hint)[0]
-    return None
 
 
 def _param(
@@ -224,7 +195,6 @@ def _param(
 
 
 def _record(hint: Any) -> type | None:
-    """The dataclass a (possibly optional or union) annotation names, if any."""
     hint, _ = without_none(hint)
     arms = typing.get_args(hint) if _is_union(hint) else (hint,)
     return next((a for a in arms if isinstance(a, type) and dataclasses.is_dataclass(a)), None)
@@ -239,8 +209,6 @@ def annotation_words(hint: Any) -> str:
 
     >>> annotation_words(Sequence[float] | None), annotation_words(str | Path)
     ('list of numbers or null', 'path')
-    >>> annotation_words(tuple[str, ...]), annotation_words(Mapping[str, Any] | None)
-    ('list of strings', 'mapping or null')
     """
     hint, optional = without_none(hint)
     origin = typing.get_origin(hint)
@@ -270,11 +238,10 @@ def annotation_words(hint: Any) -> str:
 
 def resolve(target: str, key: str) -> Param | None:
     """What ``target`` says of ``key`` (dotted below a section), or None: it does not take it."""
-    obj = _object(target)
-    params = parameters(obj)
-    parts = key.split(".")
-    param = params.get(parts[0])
-    docs = _docs(obj)
+    from hydra.utils import get_object
+
+    obj, parts = get_object(target), key.split(".")
+    param, docs = parameters(obj).get(parts[0]), _docs(obj)
     for i, part in enumerate(parts[1:], start=2):
         if param is None:
             return None
@@ -282,8 +249,7 @@ def resolve(target: str, key: str) -> Param | None:
         sub = parameters(param.record) if param.record is not None else {}
         if part in sub:
             found = sub[part]
-            help = found.help or docs.get(dotted, ("", ""))[1]
-            param = dataclasses.replace(found, help=help)
+            param = dataclasses.replace(found, help=found.help or docs.get(dotted, ("", ""))[1])
         elif part in param.other_keys and dotted in docs:
             kind, text = docs[dotted]
             param = Param(part, kind, text)
@@ -346,7 +312,6 @@ def undocumented_keys(docs: Sequence[TargetDoc] | None = None) -> list[str]:
 
 
 def targets_markdown(docs: Sequence[TargetDoc] | None = None) -> list[str]:
-    """The reference's sections of the target groups, as Markdown lines."""
     docs = target_docs() if docs is None else docs
     lines = [
         "## Groups instantiated from a target",
@@ -379,7 +344,7 @@ def _shown(value: Any) -> str:
 
 
 def _markdown(text: str) -> str:
-    """Docstring text as Markdown: roles (``:class:`~a.B``` -> ``B``), ``<`` outside code."""
+    """Roles (``:class:`~a.B``` -> ``B``), ``<`` escaped outside code."""
     text = _ROLE.sub(lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", text)
     parts = re.split(r"(`+[^`]*`+)", text)
     return "".join(p if p.startswith("`") else p.replace("<", "&lt;") for p in parts)

@@ -15,6 +15,7 @@ import errno
 import os
 import re
 import shutil
+from pathlib import Path
 
 
 class EvalkitError(Exception):
@@ -76,9 +77,8 @@ class FingerprintMismatch(EvalkitError):
 
 
 class DiskFullError(EvalkitError, OSError):
-    """A write failed because the disk (or the user's quota) is full; ``str()`` is one line naming
-    the path and the free space there.  Still an ``OSError`` (errno ENOSPC), so callers that keep
-    going without a file (a merge that is skipped) keep working."""
+    """A write failed because the disk (or quota) is full; ``str()`` is one line naming the path
+    and the free space there.  Still an ``OSError`` (errno ENOSPC)."""
 
     def __str__(self) -> str:
         return str(self.strerror)
@@ -98,17 +98,11 @@ def _size(n: int) -> str:
 
 def free_space(path: str | os.PathLike[str]) -> str | None:
     """``"<free> free of <total> now"`` on the file system holding ``path`` (its nearest existing
-    folder), or None when that cannot be read.
-
-    >>> free_space("/nonexistent/../") is not None
-    True
-    """
-    folder = os.path.abspath(os.fspath(path))
-    while folder and not os.path.isdir(folder):
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return None
-        folder = parent
+    folder), or None when that cannot be read."""
+    here = Path(os.path.abspath(os.fspath(path)))
+    folder = next((p for p in (here, *here.parents) if os.path.isdir(p)), None)
+    if folder is None:
+        return None
     try:
         usage = shutil.disk_usage(folder)
     except OSError:
@@ -122,8 +116,6 @@ def disk_full(exc: OSError, path: str | os.PathLike[str] | None = None) -> OSErr
 
     >>> str(disk_full(OSError("41984 requested and 29664 written"), "/x/a.npy")).split(" (")[0]
     'cannot write /x/a.npy: the disk is full'
-    >>> disk_full(PermissionError(13, "Permission denied"), "/x").errno
-    13
     """
     short = _SHORT_WRITE.search(str(exc)) if exc.errno is None else None
     if isinstance(exc, DiskFullError) or not (short or exc.errno in (errno.ENOSPC, errno.EDQUOT)):

@@ -1,9 +1,5 @@
-"""Build objects from config nodes (``_target_``) with evalkit's one-line errors.
-
-``hydra.utils.instantiate`` wraps whatever the target raises in ``InstantiationException``;
-:func:`build` unwraps evalkit's own errors and turns unset ``???`` values into a
-:class:`~evalkit.errors.ConfigError` naming the key.  Kept free of heavy imports, so
-``task=check`` does not pay for FAISS or ranx.
+"""Build objects from config nodes (``_target_``) with evalkit's one-line errors (unwrapped from
+Hydra's ``InstantiationException``; an unset ``???`` value named).  Kept free of heavy imports.
 
 >>> from omegaconf import OmegaConf
 >>> build(OmegaConf.create({"_target_": "evalkit.index.faiss_index.IndexSpec", "kind": "flat"}), "index").kind

@@ -1,7 +1,5 @@
-"""Ctrl-C and SIGTERM: raised in the main thread so ``finally`` blocks end the MLflow runs.
-
-:func:`sigterm_as_exception` turns SIGTERM into :class:`Terminated` (a ``KeyboardInterrupt``)
-while evalkit runs a task; the CLI maps them to exit codes 130 (Ctrl-C) and 143 (SIGTERM).
+"""Ctrl-C and SIGTERM (:class:`Terminated`) raised in the main thread so ``finally`` blocks end
+the MLflow runs; the CLI maps them to exit codes 130 (Ctrl-C) and 143 (SIGTERM).
 
 >>> with sigterm_as_exception():
 ...     pass
@@ -19,7 +17,7 @@ EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so ``finally`` blocks end the MLflow runs (KILLED)."""
+    """SIGTERM as a ``KeyboardInterrupt``."""
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -28,8 +26,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 @contextmanager
 def sigterm_as_exception() -> Iterator[None]:
-    """Raise :class:`Terminated` on SIGTERM inside the block (main thread only: launchers may
-    run jobs in threads, where signal handlers cannot be installed)."""
+    """Raise :class:`Terminated` on SIGTERM inside the block (main thread only)."""
     try:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:
@@ -42,5 +39,4 @@ def sigterm_as_exception() -> Iterator[None]:
 
 
 def exit_code_of(exc: KeyboardInterrupt) -> int:
-    """130 for Ctrl-C, 143 for SIGTERM."""
     return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED

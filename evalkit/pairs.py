@@ -1,11 +1,7 @@
 """The (query, item) pairs every version is scored on, and their similarities.
 
-Judged pairs (the drift, threshold and judged-similarity analyses) and logged click pairs (the
-click correlation) are the same rows for every version, so they are located once per evaluation
-(:func:`pair_rows_of`); each version then scores them with its own vectors
-(:func:`pair_similarity`, :func:`click_pair_similarity`).  :class:`Searched` is what an engine's
-search of one version hands back to the run.  This module sits below ``clicks``, ``engine`` and
-``track``: it names no click log, engine or tracker, only what it reads of them.
+Judged and logged click pairs are located once per evaluation (:func:`pair_rows_of`); each version
+scores them with its own vectors.  Below ``clicks``, ``engine`` and ``track``: it names none.
 
 >>> judged_pairs({"q1": {"d2": 1, "d1": 0}}, ["q1"], ["d1", "d2"])
 ([('q1', 'd1'), ('q1', 'd2')], array([0, 0]), array([0, 1]))
@@ -47,18 +43,11 @@ def pair_similarity(
     chunk_size: int = 1024,
     normalize: bool = True,
 ) -> np.ndarray:
-    """Cosine similarity of ``query_vecs[q_rows[j]]`` and ``item_vecs[i_rows[j]]`` for every j.
-
-    Rows are L2-normalised here (a zero vector has similarity 0); work is done in chunks of
-    ``chunk_size`` pairs so memory stays bounded for millions of pairs.  Small chunks are also
-    faster: 1,024 pairs of 512-d float64 rows stay in the CPU caches and reuse one allocation
-    (benchmarks/README.md; identical results).  ``normalize=False``
-    gives the raw inner product instead: the score the index ranks by, which is what drift
-    gates must see when a version's vectors are not unit length.
+    """Cosine similarity of ``query_vecs[q_rows[j]]`` and ``item_vecs[i_rows[j]]`` for every j
+    (a zero vector: 0), in chunks of ``chunk_size`` pairs (bounded memory, cache-friendly).
+    ``normalize=False``: the raw inner product, what the index ranks by.
 
     >>> qv = np.array([[1.0, 0.0], [0.0, 2.0]]); iv = np.array([[3.0, 0.0], [1.0, 1.0]])
-    >>> np.round(pair_similarity(qv, iv, np.array([0, 0, 1]), np.array([0, 1, 1])), 4).tolist()
-    [1.0, 0.7071, 0.7071]
     >>> pair_similarity(qv, iv, np.array([0, 1]), np.array([0, 1]), normalize=False).tolist()
     [3.0, 2.0]
     """
@@ -91,11 +80,8 @@ def pair_similarity(
 def judged_pairs(
     qrels: dict[str, dict[str, int]], query_ids: list[str], item_ids: list[str]
 ) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
-    """Every judged (query, item) pair, sorted, with their query and catalog row numbers.
-
-    Pairs whose query or item is not in the tables (e.g. a judged item skipped as invalid) are
-    left out.  Vectorised lookups: one pass over the judgments, no per-pair dict probing.
-    """
+    """Every judged (query, item) pair, sorted, with their query and catalog row numbers (pairs
+    whose query or item is not in the tables left out)."""
     q = pd.Index(np.asarray(query_ids, dtype=object))
     d = pd.Index(np.asarray(item_ids, dtype=object))
     pq = np.fromiter((qid for qid, items in qrels.items() for _ in items), dtype=object)
@@ -142,8 +128,7 @@ def align_similarity(
 
 @dataclass(frozen=True)
 class PairRows:
-    """Row numbers of the judged and the logged (query, item) pairs: the same for every version,
-    so the run computes them once (:func:`pair_rows_of`)."""
+    """Row numbers of the judged and the logged (query, item) pairs, the same for every version."""
 
     judged: list[tuple[str, str]]
     judged_q: np.ndarray
@@ -162,7 +147,6 @@ class PairRows:
 
 
 def pair_rows_of(data: EvalData) -> PairRows:
-    """The judged and logged pairs of ``data``, located in its query and catalog tables."""
     qrels = data.judgments.qrels if data.judgments is not None else {}
     judged, qr, ir = judged_pairs(qrels, data.queries.ids, data.catalog.ids)
     cq = ci = None
@@ -192,8 +176,7 @@ def click_pair_similarity(
 
 @dataclass
 class Searched:
-    """One version's catalog searched (what :meth:`evalkit.engine.Engine.search` returns): what
-    scoring and the version's result need of it."""
+    """One version's catalog searched (what :meth:`evalkit.engine.Engine.search` returns)."""
 
     queries: EmbeddingResult  # the queries' vectors and their requests
     ranking: Ranking

@@ -1,12 +1,8 @@
 """Keep API keys out of everything evalkit writes: logs, stdout / stderr, files, MLflow.
 
-:func:`redact` replaces by ``[REDACTED]`` the values of the registered key variables
-(:func:`register_key_envs`) and any ``secrets`` given, credential spellings (``Bearer``,
-``Authorization:``, ``api_key=``) and key-shaped strings (``sk-...``, ``hf_...``, what follows
-OpenAI's ``Incorrect API key provided:``); :func:`redact_data` does the same through nested
-data.  Applied where text leaves the process: :func:`install_redaction` (log handlers),
-:func:`redacted_std_streams`, checks / reports / verdicts, and :func:`redacted_copy` in the
-MLflow tracker.  For users: docs/how-to/openai-server.md ("Slow servers, and API keys").
+:func:`redact` masks the values of the registered key variables and any ``secrets`` given,
+credential spellings (``Bearer``, ``api_key=``) and key-shaped strings (``sk-...``, ``hf_...``).
+For users: docs/how-to/openai-server.md ("Slow servers, and API keys").
 
 >>> redact("HTTP 401: bad key sk-123abc, header Authorization: Bearer sk-123abc", ["sk-123abc"])
 'HTTP 401: bad key [REDACTED], header Authorization: [REDACTED]'
@@ -61,8 +57,8 @@ SECRET_KEY = re.compile(r"(api_key|apikey|token|secret|password|authorization)$"
 
 
 def register_key_envs(names: Iterable[str]) -> list[str]:
-    """Add environment-variable names that hold API keys; every later :func:`redact` masks
-    their values.  Returns the names now known."""
+    """Add environment-variable names that hold API keys (masked by every later :func:`redact`);
+    returns the names now known."""
     for name in names:
         if isinstance(name, str) and name and name not in _KEY_ENVS:
             _KEY_ENVS.append(name)
@@ -70,13 +66,7 @@ def register_key_envs(names: Iterable[str]) -> list[str]:
 
 
 def env_secrets(names: Iterable[str]) -> list[str]:
-    """The values of the environment variables ``names`` (those that are set)."""
     return [os.environ[n] for n in dict.fromkeys(names) if os.environ.get(n)]
-
-
-def known_secrets() -> list[str]:
-    """The current values of the registered API-key variables."""
-    return env_secrets(_KEY_ENVS)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -84,7 +74,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     key-shaped value replaced by MASK."""
     if not text:
         return text
-    values = {s for s in (*secrets, *known_secrets()) if s and len(s) >= MIN_SECRET_LEN}
+    values = {s for s in (*secrets, *env_secrets(_KEY_ENVS)) if s and len(s) >= MIN_SECRET_LEN}
     for secret in sorted(values, key=len, reverse=True):
         text = text.replace(secret, MASK)
     for pattern in _PATTERNS:
@@ -108,15 +98,10 @@ def redact_data(value: Any, secrets: Iterable[str] = ()) -> Any:
 def redacted_copy(path: str | Path) -> Iterator[Path]:
     """``path`` itself when it holds no secret (or is not text), else a redacted copy with the
     same name in a temporary folder (for MLflow artifacts)."""
-    path = Path(path)
-    if path.suffix.lower() not in TEXT_SUFFIXES or not path.is_file():
-        yield path
-        return
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        yield path
-        return
+    path, text = Path(path), ""
+    if path.suffix.lower() in TEXT_SUFFIXES and path.is_file():
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            text = path.read_text(encoding="utf-8")
     clean = redact(text)
     if clean == text:
         yield path
@@ -128,11 +113,8 @@ def redacted_copy(path: str | Path) -> Iterator[Path]:
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrite each record so that its message and traceback text carry no secret.
-
-    The secrets are read when the record is emitted (``names`` are environment variables), so
-    a key exported after start-up is masked too.
-    """
+    """Rewrite each record so that its message and traceback carry no secret (the variables
+    ``names`` are read when the record is emitted)."""
 
     def __init__(self, names: Iterable[str] = ("OPENAI_API_KEY",)) -> None:
         super().__init__()
@@ -152,9 +134,8 @@ class RedactingFilter(logging.Filter):
 
 
 def install_redaction(names: Iterable[str] = ("OPENAI_API_KEY",)) -> RedactingFilter:
-    """Register ``names`` (:func:`register_key_envs`) and attach one :class:`RedactingFilter`
-    to every handler of the root logger and of the ``evalkit`` logger (idempotent: an earlier
-    evalkit filter is replaced)."""
+    """Register ``names`` and attach one :class:`RedactingFilter` to every handler of the root and
+    ``evalkit`` loggers (replacing an earlier one)."""
     names = register_key_envs(names)
     flt = RedactingFilter(names)
     for logger in (logging.getLogger(), logging.getLogger("evalkit")):
@@ -166,11 +147,8 @@ def install_redaction(names: Iterable[str] = ("OPENAI_API_KEY",)) -> RedactingFi
 
 
 class RedactingStream(io.TextIOBase):
-    """A text stream that redacts what it passes on to ``target``, line by line.
-
-    Text is held until a line ends (``\\n`` or ``\\r``: progress bars) or :meth:`flush`, so a key
-    split over two ``write`` calls is still masked.  Everything else (``fileno``, ``isatty``,
-    ``encoding``) is the target's.
+    """A text stream that redacts what it passes on to ``target``, line by line (``\\n`` or
+    ``\\r``), so a key split over two ``write`` calls is still masked.
 
     >>> out = io.StringIO()
     >>> s = RedactingStream(out)

@@ -1,10 +1,5 @@
 """The key of a text in the vector store: its 16-byte blake2b digest (UTF-8).
 
-One concept, below every layer that needs it: the store (:mod:`evalkit.embed.store`) files
-vectors under these keys, the cache (:mod:`evalkit.embed.cache`) looks them up, and a dataset
-(:meth:`evalkit.data.schema.EvalData.embedded_keys`) hashes its catalog's texts once for every
-model version that reads them.
-
 >>> keys = text_key_array(["red shoe", "blue hat"])
 >>> keys.shape, keys.dtype.name, bytes(keys[1]) == text_keys(["blue hat"])[0]
 ((2, 16), 'uint8', True)
@@ -22,16 +17,11 @@ KEY_BYTES = 16
 
 
 def text_keys(texts: Sequence[str]) -> list[bytes]:
-    """16-byte blake2b digests of the UTF-8 texts (the cache key within a spec)."""
+    """16-byte blake2b digests of the UTF-8 texts."""
     return [hashlib.blake2b(t.encode("utf-8"), digest_size=KEY_BYTES).digest() for t in texts]
 
 
 def text_key_array(texts: Sequence[str]) -> np.ndarray:
-    """:func:`text_keys` as one uint8 array (n, 16) (what ``VectorCache.get`` works on).
-
-    >>> bytes(text_key_array(["a"])[0]) == text_keys(["a"])[0]
-    True
-    """
-    blake = hashlib.blake2b
-    joined = b"".join([blake(t.encode("utf-8"), digest_size=KEY_BYTES).digest() for t in texts])
+    """:func:`text_keys` as one uint8 array (n, 16)."""
+    joined = b"".join(text_keys(texts))
     return np.frombuffer(joined, dtype=np.uint8).reshape(len(texts), KEY_BYTES)

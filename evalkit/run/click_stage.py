@@ -1,8 +1,5 @@
-"""The click stage after every version is evaluated: similarity-vs-click correlations.
-
-Each version's similarities of the logged (query, item) pairs become correlations with the
-click rate (:func:`evalkit.clicks.stage.click_report`), differences to the baseline with paired
-intervals, and the scatter plot; the click gate tests those differences (:func:`click_tests`).
+"""The click stage after every version is evaluated: similarity-vs-click correlations, their
+differences to the baseline (tested by the click gate: :func:`click_tests`) and the scatter plot.
 """
 
 from __future__ import annotations
@@ -27,8 +24,7 @@ def report_clicks(
     clicks: dict[str, Any] | None,
     output_dir: Path,
 ) -> ClickReport | None:
-    """Similarity-vs-click correlations per version (and vs the baseline) and their plot
-    (``click_scatter.png``); None when no version has click similarities."""
+    """The click report and ``click_scatter.png``; None when no version has click similarities."""
     log_ = data.clicks
     sims = {r.name: r.click_similarity for r in results if r.click_similarity is not None}
     if log_ is None or not sims:
@@ -56,8 +52,7 @@ def delta_metrics(report: ClickReport, results: Sequence[VersionResult]) -> dict
 
 
 def click_tests(report: ClickReport | None, gates: GateConfig) -> dict[str, dict] | None:
-    """Each candidate's paired click-correlation differences the click gate tests (pooled
-    ``gates.click_correlation.statistic`` and within-query Spearman)."""
+    """Each candidate's paired click-correlation differences the click gate tests."""
     if report is None or report.baseline is None:
         return None
     base = report.correlations[report.baseline]

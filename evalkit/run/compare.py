@@ -1,10 +1,4 @@
-"""The comparison stage: every candidate against the baseline, the verdict, its report files and
-the judging worklist.
-
-:func:`compare_and_report` asks :func:`evalkit.compare.compare_versions` for the verdict, writes
-``report.md`` / ``report.html`` / ``verdict.json`` (:func:`evalkit.compare.write_report`) and
-``judging_worklist.csv`` (:mod:`evalkit.compare.worklist`).
-"""
+"""The comparison stage: the verdict, its report files and the judging worklist."""
 
 from __future__ import annotations
 
@@ -65,8 +59,8 @@ def compare_and_report(
 def write_worklist(
     results: Sequence[VersionResult], data: EvalData, settings: RunSettings
 ) -> tuple[Worklist | None, Path | None]:
-    """``judging_worklist.csv`` in the run folder, when either version's top k (the primary
-    metric's cut-off) holds unjudged items: ``(worklist, path)``, or ``(None, None)``."""
+    """``judging_worklist.csv`` when either version's top k holds unjudged items:
+    ``(worklist, path)``, else ``(None, None)``."""
     worklist = evaluation_worklist(
         results[0],
         list(results[1:]),

@@ -1,17 +1,8 @@
 """The evaluation, end to end: load -> embed -> index -> replay -> score -> compare -> track.
 
-:func:`run_evaluation` takes the composed Hydra config and returns an :class:`Evaluation`;
-:mod:`evalkit.cli` is only the thin ``@hydra.main`` entry point around it.  This module only
-wires the stages, each a call into its own module, so it reads as the data flow of the tool:
-
-- settings and inputs: :mod:`evalkit.run.run_settings`, :mod:`evalkit.run.load`;
-- per version, on the engine (:mod:`evalkit.engine`): :func:`evalkit.run.version.evaluate_version`,
-  its files :mod:`evalkit.track.artifacts`; the re-index stage (:mod:`evalkit.run.reindex_stage`)
-  listens to each catalog while it is resident (:mod:`evalkit.engine.resident`);
-- after every version: :mod:`evalkit.run.retrieved_pairs`, :mod:`evalkit.run.latency_stage`,
-  :mod:`evalkit.run.reindex_stage`, :mod:`evalkit.run.click_stage`, :mod:`evalkit.run.compare`;
-- tracking is an observer (:mod:`evalkit.run.observer`; MLflow:
-  :mod:`evalkit.run.mlflow_observer`), told what happened through hooks.
+:func:`run_evaluation` takes the composed Hydra config and returns an :class:`Evaluation`.  It
+only wires the stages, each a call into its own module of ``run/``; tracking is an observer
+(:mod:`evalkit.run.observer`) told what happened through hooks.
 """
 
 from __future__ import annotations
@@ -41,13 +32,7 @@ from evalkit.run.compare import compare_and_report, write_worklist
 from evalkit.run.latency_stage import measure_latency
 from evalkit.run.load import load_data, load_versions
 from evalkit.run.observer import Observers, RunObserver, RunStarted, VerdictMade, VersionDone
-from evalkit.run.reindex_stage import (
-    ReindexInputs,
-    ReindexPass,
-    ReindexSetup,
-    plan_pass,
-    reindex_analyses,
-)
+from evalkit.run.reindex_stage import ReindexPass, ReindexSetup, plan_pass, reindex_analyses
 from evalkit.run.retrieved_pairs import score_retrieved_pairs
 from evalkit.run.run_settings import RunSettings
 from evalkit.run.version import evaluate_version
@@ -55,7 +40,6 @@ from evalkit.track.artifacts import write_version_files
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.clicks.stage import ClickReport, ClickStage
-    from evalkit.compare.reindex_analysis import ReindexAnalysis
     from evalkit.embed.model_version import EmbeddingResult
     from evalkit.run.mlflow_observer import MlflowObserver
 
@@ -64,7 +48,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Evaluation:
-    """What one evaluation produced (also what tests inspect)."""
+    """What one evaluation produced."""
 
     data: EvalData
     results: list[VersionResult]
@@ -116,7 +100,6 @@ def dataset_params(data: EvalData) -> dict[str, Any]:
 
 
 def dataset_tags(data: EvalData) -> dict[str, str]:
-    """The tags every run of this evaluation carries (``evalkit.dataset`` ...)."""
     return {
         "evalkit.dataset": data.name,
         "evalkit.synthetic": str(data.synthetic).lower(),
@@ -131,14 +114,22 @@ def run_evaluation(
     observers: Sequence[RunObserver] = (),
 ) -> Evaluation:
     """Run the A/B evaluation described by ``cfg``; the first model version is the baseline.
-
-    ``observers`` are told what happens (:mod:`evalkit.run.observer`), after the MLflow observer
-    when ``tracking`` is on."""
+    ``observers`` are told what happens, after the MLflow observer when ``tracking`` is on."""
     settings = RunSettings.from_config(cfg)
-    versions, data, click_stage = load_inputs(cfg, settings)
-    mlflow, observer = attach_observers(settings, observers)
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    versions = load_versions(cfg)
+    data, click_stage = load_data(cfg, settings.clicks)
+    if settings.cache.enabled and not all(v.brings_vectors for v in versions):
+        data.embedded_keys()  # the catalog's store keys, hashed once for every version
+    mlflow = None
+    if settings.tracking.enabled:  # MLflow is imported only when a run is tracked (~0.7 s)
+        from evalkit.run.mlflow_observer import MlflowObserver
+
+        mlflow = MlflowObserver(settings.tracking, settings.output_dir)
+    observer = Observers([*([mlflow] if mlflow is not None else []), *observers])
     evaluation = Evaluation(data=data, results=[], output_dir=settings.output_dir)
-    config_file = write_config(settings)
+    config_file = settings.output_dir / "config.yaml"
+    config_file.write_text(OmegaConf.to_yaml(OmegaConf.create(settings.public)), encoding="utf-8")
     logged = add_logged_baseline(evaluation, settings, mlflow)
     observer.run_started(
         run_started(evaluation, versions, settings, click_stage, config_file, overrides, logged)
@@ -160,43 +151,11 @@ def run_evaluation(
     return evaluation
 
 
-def load_inputs(
-    cfg: DictConfig, settings: RunSettings
-) -> tuple[list[ModelVersion], EvalData, ClickStage | None]:
-    """The output folder made, the model versions, the data and the click stage (the catalog's
-    store keys hashed once for every version when the cache is read)."""
-    settings.output_dir.mkdir(parents=True, exist_ok=True)
-    versions = load_versions(cfg)
-    data, click_stage = load_data(cfg, settings.clicks)
-    if settings.cache.enabled and not all(v.brings_vectors for v in versions):
-        data.embedded_keys()  # the catalog's store keys, hashed once for every version
-    return versions, data, click_stage
-
-
-def attach_observers(
-    settings: RunSettings, observers: Sequence[RunObserver]
-) -> tuple[MlflowObserver | None, Observers]:
-    """The MLflow observer (when ``tracking`` is on) and every observer as one, MLflow first."""
-    mlflow = None
-    if settings.tracking.enabled:  # MLflow is imported only when a run is tracked (~0.7 s)
-        from evalkit.run.mlflow_observer import MlflowObserver
-
-        mlflow = MlflowObserver(settings.tracking, settings.output_dir)
-    return mlflow, Observers([*([mlflow] if mlflow is not None else []), *observers])
-
-
-def write_config(settings: RunSettings) -> Path:
-    """``config.yaml`` in the run folder: the settings' public view."""
-    config_file = settings.output_dir / "config.yaml"
-    config_file.write_text(OmegaConf.to_yaml(OmegaConf.create(settings.public)), encoding="utf-8")
-    return config_file
-
-
 def add_logged_baseline(
     evaluation: Evaluation, settings: RunSettings, mlflow: MlflowObserver | None
 ) -> dict[str, str]:
-    """The baseline of ``compare.baseline_run_id`` read from MLflow into ``evaluation.results``
-    (refused when logged on other data, before anything is embedded): ``{name: run id}``."""
+    """The baseline of ``compare.baseline_run_id`` from MLflow into ``evaluation.results`` (refused
+    when logged on other data): ``{name: run id}``."""
     run_id = settings.baseline_run_id
     if not run_id:
         return {}
@@ -221,7 +180,6 @@ def run_started(
     overrides: Sequence[str] | None,
     logged: Mapping[str, str],
 ) -> RunStarted:
-    """What the observers are told before the first version: names, parameters and tags."""
     data, names = evaluation.data, [v.name for v in versions]
     baseline_name = evaluation.results[0].name if logged else names[0]
     return RunStarted(
@@ -248,8 +206,8 @@ def run_started(
 
 
 def note_tracking_error(evaluation: Evaluation, mlflow: MlflowObserver | None) -> None:
-    """A store that failed mid-run: the message naming ``task=log``, and exit code 1 unless
-    the verdict's code is already an error (BLOCK stays 3, INCONCLUSIVE 4)."""
+    """A store that failed mid-run: the message naming ``task=log``; exit code 1 unless already
+    non-zero (BLOCK stays 3, INCONCLUSIVE 4)."""
     if mlflow is None or mlflow.error is None:
         return
     out = evaluation.output_dir
@@ -267,16 +225,22 @@ def evaluate_all(
     observer: RunObserver,
     logged_baseline: bool,
 ) -> None:
-    """Every version on the engine, then the stages over all of them, then the verdict."""
     data, s = evaluation.data, settings
     id_rank = id_ranks(data.catalog.ids)
     rpass = plan_pass(ReindexSetup.of(s, data, id_rank), versions, s.reindex, logged_baseline)
     check_rows = evaluate_each(evaluation, versions, s, observer, logged_baseline, id_rank, rpass)
-    reindex = {}
-    if len(evaluation.results) >= 2:
-        reindex = stages_over_versions(evaluation, versions, s, observer, logged_baseline, rpass)
+    results, reindex = evaluation.results, {}
+    if len(results) >= 2 and s.compare.score_thresholds:  # the threshold mapping's population
+        cutoff = metric_cutoff(s.gates.metric, s.k)
+        results[:] = score_retrieved_pairs(results, versions, data, s.cache, cutoff)
+    if len(results) >= 2 and not logged_baseline:
+        results[:], probes = measure_latency(results, versions, data, s.probe, s.reuse)
+        for name, metrics in probes.items():
+            observer.version_metrics(name, metrics)
+        reindex = reindex_analyses(rpass, versions, results)
+        if rpass is not None:
+            observer.run_metrics({"reindex_seconds": rpass.seconds})
     clicks = click_stage_of(evaluation, s, observer)
-    results = evaluation.results
     if len(results) < 2:
         return
     verdict, files = compare_and_report(
@@ -289,37 +253,10 @@ def evaluate_all(
         observer.artifact_written(path)
 
 
-def stages_over_versions(
-    evaluation: Evaluation,
-    versions: list[ModelVersion],
-    s: RunSettings,
-    observer: RunObserver,
-    logged_baseline: bool,
-    rpass: ReindexPass | None,
-) -> dict[str, ReindexAnalysis]:
-    """With two versions or more: the threshold mapping's retrieved pairs, then (no logged
-    baseline) the latency probe and the re-index analysis.  Returns the re-index analyses."""
-    data, results = evaluation.data, evaluation.results
-    if s.compare.score_thresholds:
-        # The threshold mapping's non-relevant pairs: every version's top-k, scored by all.
-        cutoff = metric_cutoff(s.gates.metric, s.k)
-        results[:] = score_retrieved_pairs(results, versions, data, s.cache, cutoff)
-    if logged_baseline:
-        return {}
-    results[:], probes = measure_latency(results, versions, data, s.probe, s.reuse)
-    for name, metrics in probes.items():
-        observer.version_metrics(name, metrics)
-    reindex = reindex_analyses(ReindexInputs(rpass, versions, results))
-    if rpass is not None:
-        observer.run_metrics({"reindex_seconds": rpass.seconds})
-    return reindex
-
-
 def click_stage_of(
     evaluation: Evaluation, s: RunSettings, observer: RunObserver
 ) -> ClickReport | None:
-    """The click stage (numba, scipy: imported only with a click log): its report, with the
-    observers told its metrics and plot."""
+    """The click stage's report (imported only with a click log), observers told its metrics."""
     data, results = evaluation.data, evaluation.results
     if data.clicks is None:
         return None
@@ -347,13 +284,10 @@ def evaluate_each(
     id_rank: Any,
     rpass: ReindexPass | None,
 ) -> list[dict[str, Any]] | None:
-    """Each version in turn on the engine (Ray is up only for this stage with ``engine=ray``):
-    its result appended, its files written, observers told; the re-index pass (when it runs)
-    subscribes to every resident catalog.  Returns the endpoint checks' gate rows (None: not
-    run)."""
+    """Each version in turn on the engine: its result appended, its files written, observers told.
+    Returns the endpoint checks' gate rows (None: not run)."""
     data = evaluation.data
     check_rows: list[dict[str, Any]] | None = None
-    # the run's parameters that also describe each version's child run
     version_params = {**dataset_params(data), "k": s.k, **s.index.params()}
     with open_engine(s.engine, s.model_configs) as engine:
         rows = pair_rows_of(data)
@@ -373,34 +307,16 @@ def evaluate_each(
             click_pairs = data.clicks.pairs() if data.clicks is not None else None
             files = write_version_files(result, s.output_dir, click_pairs)
             checks = None
-            if s.run_checks:
-                checks, gate = endpoint_checks(version, s, files)
-                check_rows = [*(check_rows or []), *gate]
+            if s.run_checks:  # the checks bring the openai client (~2 s of imports)
+                from evalkit.checks import gate_rows, run_checks, write_checks
+                from evalkit.checks.result import CHECKS_FILE
+
+                checks = run_checks(version, s.checks)
+                files["checks"] = write_checks(checks, s.output_dir / version.name / CHECKS_FILE)
+                check_rows = [*(check_rows or []), *gate_rows(checks, version.name)]
             evaluation.results.append(result)
             evaluation.stats[result.name] = dict(stats)
             gc.collect()  # nothing of this version's matrices survives into the next one
-            observer.version_done(
-                VersionDone(
-                    result=result,
-                    stats=stats,
-                    files=files,
-                    role="baseline" if i == 0 and not logged_baseline else "candidate",
-                    params=version_params,
-                    checks=checks,
-                )
-            )
+            role = "baseline" if i == 0 and not logged_baseline else "candidate"
+            observer.version_done(VersionDone(result, stats, files, role, version_params, checks))
     return check_rows
-
-
-def endpoint_checks(
-    version: ModelVersion, s: RunSettings, files: dict[str, Path]
-) -> tuple[list[Any], list[dict[str, Any]]]:
-    """``run_checks=true``: the version's endpoint checks, ``checks.json`` added to ``files``,
-    and their gate rows."""
-    # imported only when asked: the checks bring the openai client (~2 s of imports)
-    from evalkit.checks import gate_rows, run_checks, write_checks
-    from evalkit.checks.result import CHECKS_FILE
-
-    checks = run_checks(version, s.checks)
-    files["checks"] = write_checks(checks, s.output_dir / version.name / CHECKS_FILE)
-    return checks, gate_rows(checks, version.name)

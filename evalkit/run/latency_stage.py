@@ -1,8 +1,5 @@
-"""The latency the gate compares: a probe over every version, once all are evaluated.
-
-:mod:`evalkit.embed.latency_probe` sends the same sampled query texts to every version,
-interleaved and uncached; when every probed version runs in process, a stored probe of exactly
-these versions younger than ``latency.max_age_s`` is reused (:mod:`evalkit.embed.latency_store`).
+"""The latency the gate compares: a probe over every version (:mod:`evalkit.embed.latency_probe`),
+once all are evaluated, or a recent stored one (:mod:`evalkit.embed.latency_store`).
 """
 
 from __future__ import annotations
@@ -27,17 +24,13 @@ def measure_latency(
     settings: ProbeSettings,
     reuse: ReuseSettings,
 ) -> tuple[list[VersionResult], dict[str, dict[str, float]]]:
-    """``(results, probe metrics per version)``: each probed result's latency fields replaced
-    by the probe's - what the latency gate compares - and the ``latency_probe_*`` metrics of
-    its run (the embedding run's own latencies stay as ``latency_p50_ms`` ...).
-    ``latency.probe=0`` keeps those instead: the results come back unchanged."""
+    """``(results, probe metrics per version)``: each probed result's latency fields replaced by
+    the probe's (``latency.probe=0``: unchanged)."""
     results = list(results)
     if not settings.enabled:
         return results, {}
-    # Precomputed versions (vectors the team brings) make no requests: nothing to time.
-    timed = [v for v in versions if not v.brings_vectors]
+    timed = [v for v in versions if not v.brings_vectors]  # precomputed: nothing to time
     kinds = [backend_kind(v.params()) for v in timed]
-    # Every version in process (the gate cannot block on them): latency.min_requests requests.
     chosen = settings.for_kinds(kinds)
     probes = probe_or_reuse(timed, data.queries.texts, chosen, reuse)
     reused = bool(probes) and all(p.reused_age_s is not None for p in probes.values())

@@ -1,9 +1,5 @@
-"""The run's inputs: the model versions and the data (dataset, click log, extra judgments).
-
-Both are built from the config with ``hydra.utils.instantiate`` (:func:`evalkit.instantiate.build`)
-and checked before anything is embedded: a version named unlike its file, data without
-judgments, judgments no query can be scored on.
-"""
+"""The run's inputs: the model versions and the data (dataset, click log, extra judgments),
+checked before anything is embedded."""
 
 from __future__ import annotations
 
@@ -41,8 +37,7 @@ def load_versions(cfg: DictConfig) -> list[ModelVersion]:
 
 
 def load_data(cfg: DictConfig, clicks: dict[str, Any] | None) -> tuple[EvalData, ClickStage | None]:
-    """The dataset (``dataset=``), its click log (``clicks=``) and extra judgments
-    (``dataset.extra_judgments``), checked to be scorable."""
+    """The dataset, its click log and extra judgments, checked to be scorable."""
     dataset_cfg, extra_judgments = split_dataset_config(cfg.dataset)
     data: EvalData = build(dataset_cfg, "dataset")
     data = lowercase(data, cfg.dataset.get("lowercase"))  # dataset.lowercase, any loader
@@ -62,9 +57,8 @@ def load_data(cfg: DictConfig, clicks: dict[str, Any] | None) -> tuple[EvalData,
 
 
 def with_clicks(data: EvalData, clicks_cfg: Any) -> tuple[EvalData, ClickStage | None]:
-    """Attach the configured click log (read or simulated): its new queries, its judgments when
-    they are to be used, and its digest in the fingerprint.  A log the dataset brought itself
-    (the demo's simulated one) is kept when no click log is configured."""
+    """Attach the configured click log: its new queries, its judgments when used, its digest in
+    the fingerprint (a log the dataset brought itself is kept when none is configured)."""
     if clicks_cfg is None or clicks_cfg.get("source", "none") == "none":
         return data, None
     from evalkit.clicks.stage import load_clicks  # the click stage only with a click log
@@ -72,21 +66,15 @@ def with_clicks(data: EvalData, clicks_cfg: Any) -> tuple[EvalData, ClickStage |
     stage = load_clicks(clicks_cfg, data)
     if stage is None:
         return data, None
-    queries = data.queries
-    if stage.new_queries:
+    queries, n = data.queries, len(stage.new_queries)
+    if n:
         queries = replace(
             queries,
             ids=[*queries.ids, *stage.new_queries],
             texts=[*queries.texts, *stage.new_queries.values()],
-            language=None
-            if queries.language is None
-            else [*queries.language, *[""] * len(stage.new_queries)],
-            frequency=None
-            if queries.frequency is None
-            else [*queries.frequency, *[0.0] * len(stage.new_queries)],
-            attributes={
-                k: [*v, *[""] * len(stage.new_queries)] for k, v in queries.attributes.items()
-            },
+            language=None if queries.language is None else [*queries.language, *[""] * n],
+            frequency=None if queries.frequency is None else [*queries.frequency, *[0.0] * n],
+            attributes={k: [*v, *[""] * n] for k, v in queries.attributes.items()},
         )
     judgments = stage.judgments if stage.judgments is not None else data.judgments
     fingerprint = fingerprint_data(

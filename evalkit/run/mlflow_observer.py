@@ -1,10 +1,7 @@
 """The MLflow observer: a run's hooks (:mod:`evalkit.run.observer`) as MLflow runs.
 
-One parent run per evaluation (params, dataset inputs, ``config.yaml``, the comparison's metrics,
-``evalkit.verdict`` tags and report artifacts) and one nested child run per evaluated version
-(its params, metrics, TREC run, per-query and pair files, endpoint checks).  The store is
-:class:`~evalkit.track.mlflow_tracker.Tracker`'s: checked up front, offline on failure (the run
-goes on; ``error`` says what to log later with ``task=log``).
+One parent run per evaluation and one nested child run per evaluated version.  A store that fails
+mid-run leaves the run going offline (``error`` says what to log later with ``task=log``).
 """
 
 from __future__ import annotations
@@ -29,8 +26,6 @@ from evalkit.track.sweep_parent import sweep_parent_tags
 
 
 class MlflowObserver(RunObserver):
-    """Tracks one evaluation in MLflow (module docstring)."""
-
     def __init__(self, tracking: TrackingSettings, output_dir: Path) -> None:
         self.tracker = Tracker(
             tracking.uri,
@@ -50,11 +45,9 @@ class MlflowObserver(RunObserver):
 
     @property
     def error(self) -> str | None:
-        """Why the store failed mid-run (None: everything was logged)."""
         return self.tracker.error
 
     def load_baseline(self, run_id: str, data: EvalData) -> VersionResult:
-        """A version logged by an earlier evaluation (``compare.baseline_run_id``), rebuilt."""
         return load_version_result(self.tracker, run_id, data)
 
     def run_started(self, started: RunStarted) -> None:
@@ -63,8 +56,7 @@ class MlflowObserver(RunObserver):
         self._config_file = started.config_file
         self.run_ids.update(started.logged)
         name = self.run_name or run_name(started.title, list(started.overrides))
-        # a --multirun job's evaluation nests under its sweep's run (evalkit.sweep.sweep_run)
-        nest = sweep_parent_tags(self.tracking_uri)
+        nest = sweep_parent_tags(self.tracking_uri)  # a --multirun job: under its sweep's run
         self.parent = t.start_parent(name, tags={**started.tags, **nest})
         self.ui_url = t.ui_url()
         self.run_url = t.run_url(self.parent)
@@ -81,14 +73,8 @@ class MlflowObserver(RunObserver):
         self.run_ids[result.name] = child
         t.log_inputs(child, dataset_inputs(self._data))
         t.log_params(child, {**flatten(result.params, "model."), **done.params})
-        t.log_metrics(
-            child,
-            {
-                **{mlflow_name(m): v for m, v in result.overall.items()},
-                **done.stats,
-                **latency_metrics(result),
-            },
-        )
+        overall = {mlflow_name(m): v for m, v in result.overall.items()}
+        t.log_metrics(child, {**overall, **done.stats, **latency_metrics(result)})
         if self._config_file is not None:
             t.log_artifact(child, self._config_file)
         t.log_artifact(child, done.files["trec"], "runs")

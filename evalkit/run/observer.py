@@ -8,13 +8,11 @@ The run (:mod:`evalkit.run.evaluation`) calls these hooks, in this order::
     run_metrics(m, p)                measurements of the evaluation (re-index time, click deltas)
     artifact_written(path)           a file of the evaluation (click scatter, worklist)
     verdict_made(VerdictMade)        once, when versions were compared
-    run_ended(status, reason)        FINISHED, FAILED or KILLED (and why); always called once started
+    run_ended(status, reason)        FINISHED, FAILED or KILLED (and why); always once started
 
-:class:`~evalkit.run.mlflow_observer.MlflowObserver` implements them with MLflow (parent run,
-child runs, metrics, tags, artifacts).  Another observer - a JSON-lines log, a notifier - is
-a class with these methods (subclass :class:`RunObserver` for no-op defaults), passed to
-:func:`~evalkit.run.evaluation.run_evaluation` as ``observers=[...]``; nothing in ``run/``
-changes.
+:class:`~evalkit.run.mlflow_observer.MlflowObserver` implements them with MLflow.  Another
+observer subclasses :class:`RunObserver` (no-op defaults) and is passed to
+:func:`~evalkit.run.evaluation.run_evaluation` as ``observers=[...]``.
 
 >>> class Count(RunObserver):
 ...     def __init__(self): self.done = []
@@ -48,9 +46,8 @@ class RunStarted:
     tags: Mapping[str, str]
     config_file: Path  # config.yaml in the run folder
     overrides: Sequence[str] = ()
-    logged: Mapping[str, str] = field(
-        default_factory=dict
-    )  # version -> run id of a logged baseline
+    #: version -> run id of a logged baseline
+    logged: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,30 +73,23 @@ class VerdictMade:
 class RunObserver:
     """No-op hooks; an observer overrides the ones it needs (see the module docstring)."""
 
-    def run_started(self, started: RunStarted) -> None:
-        return None
+    def run_started(self, started: RunStarted) -> None: ...
 
-    def version_done(self, done: VersionDone) -> None:
-        return None
+    def version_done(self, done: VersionDone) -> None: ...
 
     def version_metrics(
         self, name: str, metrics: Mapping[str, float], params: Mapping[str, Any] | None = None
-    ) -> None:
-        return None
+    ) -> None: ...
 
     def run_metrics(
         self, metrics: Mapping[str, float], params: Mapping[str, Any] | None = None
-    ) -> None:
-        return None
+    ) -> None: ...
 
-    def artifact_written(self, path: Path) -> None:
-        return None
+    def artifact_written(self, path: Path) -> None: ...
 
-    def verdict_made(self, made: VerdictMade) -> None:
-        return None
+    def verdict_made(self, made: VerdictMade) -> None: ...
 
-    def run_ended(self, status: str, reason: str = "") -> None:
-        return None
+    def run_ended(self, status: str, reason: str = "") -> None: ...
 
 
 class Observers(RunObserver):
@@ -108,34 +98,15 @@ class Observers(RunObserver):
     def __init__(self, observers: Sequence[RunObserver]) -> None:
         self.observers = list(observers)
 
-    def run_started(self, started: RunStarted) -> None:
-        for o in self.observers:
-            o.run_started(started)
 
-    def version_done(self, done: VersionDone) -> None:
+def _fan_out(hook: str) -> Any:
+    def call(self: Observers, *args: Any, **kwargs: Any) -> None:
         for o in self.observers:
-            o.version_done(done)
+            getattr(o, hook)(*args, **kwargs)
 
-    def version_metrics(
-        self, name: str, metrics: Mapping[str, float], params: Mapping[str, Any] | None = None
-    ) -> None:
-        for o in self.observers:
-            o.version_metrics(name, metrics, params)
+    call.__name__ = hook
+    return call
 
-    def run_metrics(
-        self, metrics: Mapping[str, float], params: Mapping[str, Any] | None = None
-    ) -> None:
-        for o in self.observers:
-            o.run_metrics(metrics, params)
 
-    def artifact_written(self, path: Path) -> None:
-        for o in self.observers:
-            o.artifact_written(path)
-
-    def verdict_made(self, made: VerdictMade) -> None:
-        for o in self.observers:
-            o.verdict_made(made)
-
-    def run_ended(self, status: str, reason: str = "") -> None:
-        for o in self.observers:
-            o.run_ended(status, reason)
+for _hook in [n for n in vars(RunObserver) if not n.startswith("_")]:
+    setattr(Observers, _hook, _fan_out(_hook))

@@ -1,16 +1,10 @@
 """The re-index analysis (:mod:`evalkit.compare.reindex_analysis`) as a stage of the evaluation.
 
-:class:`ReindexPass` subscribes to "a catalog is resident" (:mod:`evalkit.engine.resident`):
-while an engine holds a version's catalog for the main search, :meth:`ReindexPass.on_resident`
-searches the sampled query vectors of its partners of equal dimension through it (the
-candidates' on the baseline's catalog, the baseline's on each candidate's), so each catalog
-matrix is resident once; with ``engine=ray`` the candidates' queries on the baseline's catalog
-are searched after the pass.  :func:`analyse_candidate` then scores the states: with exact
-search the mixed states are merged (:func:`evalkit.retrieve.merge.merge_disjoint`) from rankings
-the pass already has; queries the merge cannot settle are searched on the half-migrated catalog
-(:func:`mixed_catalog`, built once per candidate from the store's shards, then freed), and a
-cross state the pass did not search is searched on its catalog read from the store.  ``seconds`` is the
-parent run's ``reindex_seconds``.  Method: docs/explanation/verdict.md ("Re-index or not").
+While an engine holds a version's catalog (:mod:`evalkit.engine.resident`),
+:meth:`ReindexPass.on_resident` searches its partners' sampled queries through it, so each catalog
+is resident once.  :func:`analyse_candidate` then scores the states: the mixed ones merged from the
+pass's rankings where exact, the rest searched on the half-migrated catalog (:func:`mixed_catalog`).
+Method: docs/explanation/verdict.md ("Re-index or not").
 """
 
 from __future__ import annotations
@@ -59,9 +53,7 @@ MIX_BLOCK = 65_536
 
 @dataclass(frozen=True)
 class ReindexSetup:
-    """What the analysis runs on (data, store, index, the catalog's id ranks) and decides with
-    (primary ``metric`` at depth ``k``, mixed ``fraction``, non-inferiority ``margin``, the
-    bootstrap's ``n_resamples`` / ``confidence``; ``seed`` seeds the sample, the mixed rows and
+    """What the analysis runs on and decides with (``seed`` seeds the sample, the mixed rows and
     the bootstrap)."""
 
     data: EvalData
@@ -77,9 +69,7 @@ class ReindexSetup:
     confidence: float = 0.95
 
     @classmethod
-    def of(cls, settings: RunSettings, data: EvalData, id_rank: np.ndarray) -> ReindexSetup:
-        """From the run's settings: ``compare.*``, the primary-metric gate, ``index``, ``k``."""
-        s = settings
+    def of(cls, s: RunSettings, data: EvalData, id_rank: np.ndarray) -> ReindexSetup:
         return cls(
             data=data,
             cache=s.cache,
@@ -95,16 +85,13 @@ class ReindexSetup:
         )
 
     def search(self, index: Searcher, queries: np.ndarray, query_ids: list[str]) -> Ranking:
-        """The top-``k`` of ``queries`` on ``index`` (evalkit's replay and tie-break)."""
-        ids = self.data.catalog.ids
-        batch = self.spec.search_batch
+        ids, batch = self.data.catalog.ids, self.spec.search_batch
         return replay(index, queries, query_ids, ids, self.k, batch, id_rank=self.id_rank)
 
 
 @dataclass
 class ReindexPass:
-    """The stage's state over the main pass: the sampled queries of every version and the cross
-    rankings searched while each catalog was resident (module docstring)."""
+    """The sampled queries of every version and the cross rankings searched in the main pass."""
 
     setup: ReindexSetup
     baseline: str
@@ -122,19 +109,16 @@ class ReindexPass:
         return judgments.qrels if judgments is not None else {}
 
     def partners(self, name: str) -> list[str]:
-        """The versions whose queries are searched on ``name``'s catalog."""
         if name == self.baseline:
             return list(self.candidates)
         return [self.baseline] if name in self.candidates else []
 
     def add_queries(self, name: str, vectors: np.ndarray) -> None:
-        """Keep the sampled rows of ``name``'s query vectors (a copy: the rest can go)."""
         if name not in self.queries:
             self.queries[name] = np.ascontiguousarray(vectors[self.rows], dtype=np.float32)
 
     def candidate_queries(self, versions: Sequence[ModelVersion]) -> dict[str, EmbeddingResult]:
-        """The candidates' query vectors, read before the baseline's catalog is resident (its
-        announcement searches them); each is handed to its version's own search unchanged."""
+        """The candidates' query vectors, read before the baseline's catalog is resident."""
         out = {}
         for version in versions:
             if version.name in self.candidates:
@@ -143,8 +127,7 @@ class ReindexPass:
         return out
 
     def on_resident(self, resident: ResidentCatalog) -> None:
-        """Search the partners' sampled queries of the resident catalog's dimension through its
-        ``search`` handle (the rankings are scored after the pass, :func:`analyse_candidate`)."""
+        """Search the partners' sampled queries of the resident catalog's dimension through it."""
         name = resident.version
         self.add_queries(name, resident.queries)
         t0 = time.perf_counter()
@@ -157,9 +140,8 @@ class ReindexPass:
 
 
 def start_pass(setup: ReindexSetup, names: Sequence[str], size: int | None) -> ReindexPass:
-    """The pass for baseline ``names[0]`` and candidates ``names[1:]``: the query sample is
-    :func:`~evalkit.compare.reindex_analysis.sample_rows` of ``size`` (``compare.reindex_queries``;
-    None: every query) seeded by ``setup.seed`` (``compare.seed``)."""
+    """The pass for baseline ``names[0]`` and candidates ``names[1:]`` on ``size`` sampled queries
+    (None: every query)."""
     data = setup.data
     qrels = data.judgments.qrels if data.judgments is not None else {}
     rows = sample_rows(data.queries.ids, qrels, size, setup.seed)
@@ -173,8 +155,7 @@ def plan_pass(
     reindex: ReindexSettings,
     logged_baseline: bool,
 ) -> ReindexPass | None:
-    """The re-index analysis's share of the main pass, or None when it does not run
-    (``compare.reindex=false``, one version, a logged baseline, no cache)."""
+    """The re-index analysis's share of the main pass, or None when it does not run."""
     if len(versions) < 2 or logged_baseline or not reindex.enabled:
         return None
     if not setup.cache.enabled and not all(v.brings_vectors for v in versions):
@@ -184,8 +165,6 @@ def plan_pass(
 
 
 def query_vectors(version: ModelVersion, data: EvalData, cache: CacheSettings) -> EmbeddingResult:
-    """The queries' vectors of ``version`` as the main pass gets them (a precomputed version's
-    files, or the cache), without a progress bar."""
     return vectors_of(version, data.queries.ids, data.queries.texts, "query", cache)
 
 
@@ -197,12 +176,8 @@ def mixed_catalog(
     mask: np.ndarray,
     block: int = MIX_BLOCK,
 ) -> np.ndarray:
-    """The half-migrated catalog: the baseline's rows, with the candidate's where ``mask``.
-
-    Built once: the baseline's rows are gathered from the store's memory-mapped shards into one
-    float32 matrix, then the candidate's masked rows are read and copied in, one block of
-    ``block`` catalog rows at a time (a block's rows sit in a few shards), so memory stays at one
-    catalog matrix plus one block."""
+    """The half-migrated catalog: the baseline's rows, with the candidate's where ``mask`` (copied
+    in ``block`` rows at a time: memory stays at one catalog matrix plus one block)."""
     base = catalog_vectors(baseline, data, cache).vectors
     if base.flags.writeable and base.flags.c_contiguous and base.dtype == np.float32:
         out = base
@@ -228,7 +203,6 @@ class CandidatePair:
     candidate_result: VersionResult
 
     def known(self, metric: str) -> dict[str, Mapping[str, float]]:
-        """The main evaluations' per-query ``metric`` (every query)."""
         return {
             "baseline": self.baseline_result.per_query[metric],
             "candidate": self.candidate_result.per_query[metric],
@@ -236,10 +210,7 @@ class CandidatePair:
 
 
 def analyse_candidate(rpass: ReindexPass, pair: CandidatePair) -> ReindexAnalysis:
-    """Every state of ``pair.candidate`` vs the baseline on the sampled queries: the cross
-    states from the pass (searched here when no announcement gave them), then the mixed states,
-    merged from the main and cross rankings (:func:`mixed_rankings`) where exact, the rest
-    searched on the mixed catalog (:func:`search_unsettled`)."""
+    """Every state of ``pair.candidate`` vs the baseline on the sampled queries."""
     t0 = time.perf_counter()
     setup = rpass.setup
     a_q, b_q = sampled_queries(rpass, pair)
@@ -272,8 +243,6 @@ def analyse_candidate(rpass: ReindexPass, pair: CandidatePair) -> ReindexAnalysi
 
 
 def sampled_queries(rpass: ReindexPass, pair: CandidatePair) -> tuple[np.ndarray, np.ndarray]:
-    """The baseline's and the candidate's sampled query vectors (read from the store when no
-    announcement brought them)."""
     setup = rpass.setup
     for v in (pair.baseline, pair.candidate):
         if v.name not in rpass.queries:
@@ -284,8 +253,7 @@ def sampled_queries(rpass: ReindexPass, pair: CandidatePair) -> tuple[np.ndarray
 def cross_ranking(
     rpass: ReindexPass, queries_of: ModelVersion, catalog_of: ModelVersion, q: np.ndarray
 ) -> Ranking:
-    """``queries_of``'s sampled queries ``q`` on ``catalog_of``'s catalog: the pass's ranking,
-    or (no announcement gave it) a search of that catalog read from the store, alone."""
+    """The pass's ranking of ``q`` on ``catalog_of``'s catalog, else a search of it."""
     ranking = rpass.rankings.pop((queries_of.name, catalog_of.name), None)
     if ranking is not None:
         return ranking
@@ -304,8 +272,7 @@ def search_unsettled(
     mask: np.ndarray,
     states: Sequence[tuple[MixedState, np.ndarray]],
 ) -> int:
-    """Search the queries no merge settled on the mixed catalog (built once, freed); fills
-    ``states`` (each with its sampled query vectors) and returns how many were searched."""
+    """Search the queries no merge settled on the mixed catalog; returns how many."""
     n_searched = int(sum((~state.settled).sum() for state, _ in states))
     if not n_searched:
         return 0
@@ -328,8 +295,7 @@ def state_scores(
     a_on_b: Ranking,
     mixed: tuple[MixedState, MixedState],
 ) -> dict[str, Mapping[str, float]]:
-    """Per-query primary metric of every state, in the order of the in-memory analysis (the
-    report lists them so); ``baseline`` / ``candidate`` are the main evaluations' on the sample."""
+    """Per-query primary metric of every state, in the order the report lists them."""
     setup, qids = rpass.setup, rpass.query_ids
     item_ids = list(setup.data.catalog.ids)
 
@@ -348,8 +314,7 @@ def state_scores(
 
 @dataclass
 class MixedState:
-    """One query set's top-k on the mixed catalog: ``settled`` rows are final (merged exactly,
-    or searched on the mixed catalog); the others are still to be searched."""
+    """One query set's top-k on the mixed catalog; rows not ``settled`` are still to be searched."""
 
     rows: np.ndarray
     scores: np.ndarray
@@ -364,7 +329,6 @@ class MixedState:
         )
 
     def fill(self, todo: np.ndarray, ranking: Ranking) -> None:
-        """Rows ``todo`` from a search of those queries on the mixed catalog."""
         width = min(ranking.k, self.rows.shape[1])
         self.rows[todo] = -1
         self.rows[todo, :width] = ranking.indices[:, :width]
@@ -383,94 +347,60 @@ def mixed_rankings(
     b_on_a: Ranking,
     mask: np.ndarray,
 ) -> tuple[MixedState, MixedState]:
-    """Both query sets' top-k on the mixed catalog (baseline's rows, the candidate's where
-    ``mask``), merged (:func:`~evalkit.retrieve.merge.merge_disjoint`) from rankings the pass
-    has: A's queries from A-on-A (``main[0]``, the main search) and A-on-B, B's from B-on-A and
-    B-on-B (``main[1]``).  A query is settled when the merge is exact to the metric's cut-off;
-    with approximate search (or no main ranking) none is."""
+    """Both query sets' top-k on the mixed catalog merged from the pass's rankings: A's from A-on-A
+    (``main[0]``) and A-on-B, B's from B-on-A and B-on-B (``main[1]``).  A query is settled when
+    the merge is exact to the metric's cut-off; with approximate search none is."""
     setup = rpass.setup
     n, k = len(rpass.query_ids), setup.k
     baseline_main, candidate_main = main
     if not setup.spec.exact or baseline_main is None or candidate_main is None:
         return MixedState.unsettled(n, k), MixedState.unsettled(n, k)
     need = min(metric_cutoff(setup.metric, k), k)
-    first = merged_state(rpass, baseline_main, a_on_b, mask, need)
-    second = merged_state(rpass, b_on_a, candidate_main, mask, need)
-    return first, second
-
-
-def merged_state(
-    rpass: ReindexPass, first: Ranking, second: Ranking, mask: np.ndarray, need: int
-) -> MixedState:
-    """One query set's merge: ``first`` on the baseline's rows, ``second`` on the candidate's
-    (``mask``); a query is settled when exact to ``need`` ranks (different depths: none)."""
-    n, k = len(rpass.query_ids), rpass.setup.k
-    s1, r1 = _rows_of(first, rpass.query_ids)
-    s2, r2 = _rows_of(second, rpass.query_ids)
-    if r1.shape != r2.shape:  # different depths: nothing to merge
-        return MixedState.unsettled(n, k)
-    id_rank = rpass.setup.id_rank
-    m = merge_disjoint(s1, r1, s2, r2, from_second=mask, id_rank=id_rank, n_items=len(mask))
-    settled = m.exact >= min(need, r1.shape[1])
-    rows = np.full((n, k), -1, dtype=np.int64)
-    scores = np.zeros((n, k), dtype=np.float32)
-    rows[:, : m.rows.shape[1]], scores[:, : m.rows.shape[1]] = m.rows, m.scores
-    return MixedState(rows, scores, settled)
+    qids, id_rank, states = rpass.query_ids, setup.id_rank, []
+    for first, second in ((baseline_main, a_on_b), (b_on_a, candidate_main)):
+        state = MixedState.unsettled(n, k)
+        (s1, r1), (s2, r2) = _rows_of(first, qids), _rows_of(second, qids)
+        if r1.shape == r2.shape:  # else different depths: nothing to merge
+            m = merge_disjoint(s1, r1, s2, r2, from_second=mask, id_rank=id_rank, n_items=len(mask))
+            w = m.rows.shape[1]
+            state.rows[:, :w], state.scores[:, :w] = m.rows, m.scores
+            state.settled[:] = m.exact >= min(need, r1.shape[1])
+        states.append(state)
+    return states[0], states[1]
 
 
 def _rows_of(ranking: Ranking, query_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, rows) of ``query_ids`` in ``ranking`` (in that order)."""
     if ranking.query_ids == list(query_ids):
         return ranking.scores, ranking.indices
     at = np.fromiter((ranking.row(q) for q in query_ids), dtype=np.int64, count=len(query_ids))
     return ranking.scores[at], ranking.indices[at]
 
 
-@dataclass(frozen=True)
-class ReindexInputs:
-    """What :func:`reindex_analyses` reads after the main pass: the pass (None: the analysis
-    does not run) and every evaluated version with its result, baseline first."""
-
-    rpass: ReindexPass | None
-    versions: Sequence[ModelVersion]
-    results: Sequence[VersionResult]
-
-
-def reindex_analyses(inputs: ReindexInputs) -> dict[str, ReindexAnalysis]:
-    """Re-index or not (:mod:`evalkit.compare.reindex_analysis`) for every candidate, on the
-    pass's query sample (``compare.reindex_queries``): the cross states were searched in the
-    main pass; the half-migrated catalog is built here once per candidate and freed
-    (:func:`analyse_candidate`)."""
-    rpass = inputs.rpass
+def reindex_analyses(
+    rpass: ReindexPass | None,
+    versions: Sequence[ModelVersion],
+    results: Sequence[VersionResult],
+) -> dict[str, ReindexAnalysis]:
+    """Re-index or not for every candidate (baseline first); ``{}`` when the pass did not run."""
     if rpass is None:
         return {}
-    (base_v, *cand_v), (base_r, *cand_r) = inputs.versions, inputs.results
-    out = {}
+    (base_v, *cand_v), (base_r, *cand_r) = versions, results
+    setup, out = rpass.setup, {}
     for v, r in zip(cand_v, cand_r):
-        analysis = analyse_one(rpass, CandidatePair(base_v, v, base_r, r))
-        if analysis is not None:
-            out[v.name] = analysis
+        pair = CandidatePair(base_v, v, base_r, r)
+        da, db = int(base_r.extra.get("dim", 0)), int(r.extra.get("dim", 0))
+        if da != db:  # the main evaluations' values, nothing to search
+            boot = {"n_resamples": setup.n_resamples, "seed": setup.seed}
+            known = pair.known(setup.metric)
+            out[v.name] = dims_differ(
+                da, db, setup.metric, known, **boot, confidence=setup.confidence
+            )
+        elif "catalog_parts" in base_r.extra or "catalog_parts" in r.extra:
+            log.info(
+                "re-index %s: not analysed (catalog streamed on Ray, never on the driver)", v.name
+            )
+        else:
+            out[v.name] = analyse_candidate(rpass, pair)
+            log.info("re-index %s: %s", v.name, out[v.name].action)
     log.info("re-index analysis on %d sampled queries: %.1f s", len(rpass.query_ids), rpass.seconds)
     return out
-
-
-def analyse_one(rpass: ReindexPass, pair: CandidatePair) -> ReindexAnalysis | None:
-    """One candidate's analysis: dimensions differ (the main evaluations' values, nothing to
-    search), a catalog streamed on Ray (None: never whole on the driver), or every state."""
-    setup = rpass.setup
-    base_r, r = pair.baseline_result, pair.candidate_result
-    da, db = int(base_r.extra.get("dim", 0)), int(r.extra.get("dim", 0))
-    if da != db:
-        boot = {"n_resamples": setup.n_resamples, "seed": setup.seed}
-        return dims_differ(
-            da, db, setup.metric, pair.known(setup.metric), **boot, confidence=setup.confidence
-        )
-    if "catalog_parts" in base_r.extra or "catalog_parts" in r.extra:
-        log.info(
-            "re-index %s: not analysed (catalog streamed on Ray, never on the driver)",
-            pair.candidate.name,
-        )
-        return None
-    analysis = analyse_candidate(rpass, pair)
-    log.info("re-index %s: %s", pair.candidate.name, analysis.action)
-    return analysis

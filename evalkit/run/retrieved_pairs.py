@@ -1,19 +1,10 @@
 """Every version's scores of the pairs any version retrieved: the non-relevant half of the score
 population a downstream cut-off is mapped on (:mod:`evalkit.compare.thresholds`).
 
-Judgments such as Cranfield's or BEIR's qrels hold only relevant items, so their pairs alone say
-nothing about the scores of what a cut should drop.  After every version is evaluated, the
-pipeline collects the top-``k`` pairs (``k`` = the primary metric's cut-off) of each judged
-query under every evaluated version, leaves out the judged pairs (scored already), and scores
-the rest under *every* version: a pair retrieved only by A needs B's vectors of its query and
-item, which are read again through the embedding cache (warm: no embedding calls) or from a
-precomputed version's files, for those queries and items only.  The result lands in
-``VersionResult.retrieved_pair_ids`` / ``retrieved_similarity`` / ``retrieved_k``.
-
-Not scored (and the population is the judged pairs alone, said in the report) when the cache is
-off, when a baseline comes from an earlier MLflow run (no vectors), or when a version is a
-precomputed Parquet catalog (``engine=ray`` streams it part by part, never on the driver; it is
-left out under every engine so that both engines give the same verdict).
+The unjudged top-``k`` pairs of judged queries under every version are scored under *every*
+version, their vectors read again through the cache (or a precomputed version's files).  Not
+scored when the cache is off, the baseline comes from MLflow, or a version is a precomputed
+Parquet catalog (``engine=ray`` never holds it whole; left out under every engine alike).
 
 >>> from evalkit.retrieve.ranking import Ranking
 >>> r = Ranking(["q1", "q2"], np.array([[0, 1], [1, 2]]), np.zeros((2, 2), "f4"), ["a", "b", "c"])
@@ -46,7 +37,7 @@ def retrieved_pairs(
     rankings: Sequence[Ranking], qrels: Mapping[str, Mapping[str, int]], k: int
 ) -> list[tuple[str, str]]:
     """The sorted union of every ranking's top-``k`` pairs of judged queries, judged pairs left
-    out (they are in ``VersionResult.pair_ids`` already)."""
+    out."""
     out: set[tuple[str, str]] = set()
     for ranking in rankings:
         present = set(ranking.query_ids)
@@ -59,9 +50,8 @@ def retrieved_pairs(
 
 @dataclass(frozen=True)
 class RetrievedRows:
-    """Pairs as rows: the distinct queries' rows of ``data.queries`` (``q_at``) and the
-    distinct items' rows of the catalog (``i_at``), and each pair's index into both (``q_of``,
-    ``i_of``).  Computed once and scored by every version (:func:`score_pairs`)."""
+    """The distinct queries' and items' rows (``q_at``, ``i_at``) and each pair's index into both
+    (``q_of``, ``i_of``)."""
 
     q_at: np.ndarray
     i_at: np.ndarray
@@ -70,12 +60,6 @@ class RetrievedRows:
 
     @classmethod
     def of(cls, data: EvalData, pairs: Sequence[tuple[str, str]]) -> RetrievedRows:
-        """>>> from evalkit.data.schema import Catalog, Queries
-        >>> d = EvalData("x", Catalog(["a", "b"], ["A", "B"]), Queries(["q"], ["Q"]), None)
-        >>> r = RetrievedRows.of(d, [("q", "b"), ("q", "a")])
-        >>> r.i_at.tolist(), r.i_of.tolist()
-        ([0, 1], [1, 0])
-        """
         if not pairs:
             empty = np.zeros(0, dtype=np.int64)
             return cls(empty, empty, empty, empty)
@@ -90,7 +74,7 @@ class RetrievedRows:
 def score_pairs(
     version: ModelVersion, data: EvalData, rows: RetrievedRows, cache: CacheSettings
 ) -> np.ndarray:
-    """``version``'s raw inner product (the score its index ranks by) of every pair of ``rows``."""
+    """``version``'s raw inner product (what its index ranks by) of every pair of ``rows``."""
     if not len(rows.q_of):
         return np.zeros(0, dtype=np.float64)
     q_ids = [data.queries.ids[j] for j in rows.q_at]
@@ -108,11 +92,8 @@ def score_retrieved_pairs(
     cache: CacheSettings,
     k: int,
 ) -> list[VersionResult]:
-    """The results, with ``retrieved_*`` filled in where the version's vectors can be read again.
-
-    ``versions`` are the evaluated versions, matching the last ``len(versions)`` results (a
-    baseline from MLflow comes first and has no version: it gets no retrieved pairs).
-    """
+    """The results, ``retrieved_*`` filled in where the version's vectors can be read again
+    (``versions`` match the last results: a baseline from MLflow gets none)."""
     results = list(results)
     qrels = data.judgments.qrels if data.judgments is not None else {}
     if not qrels or len(results) < 2:
@@ -123,9 +104,6 @@ def score_retrieved_pairs(
     if any("catalog_parts" in r.extra for r in results) or any(
         v.streams("document") for v in versions
     ):
-        # engine=ray reads a precomputed Parquet catalog part by part and never whole on the
-        # driver; leaving its top-k pairs out under every engine keeps engine=local and
-        # engine=ray verdicts identical on the same vectors.
         log.info(
             "score thresholds: top-%d pairs not scored (a precomputed Parquet catalog: judged "
             "pairs only, under every engine)",

@@ -1,9 +1,7 @@
 """The run's settings: built once from the composed Hydra config, typed and frozen.
 
-:meth:`RunSettings.from_config` is the one place that reads the ``DictConfig``; everything below
-``evalkit/run/`` and ``evalkit/tasks/`` receives these records (or the plain sections they hold),
-never the config itself.  Each section is checked here against its schema
-(:mod:`evalkit.config_schema`), so a malformed value fails before any vector is embedded.
+:meth:`RunSettings.from_config` is the one place that reads the ``DictConfig``, checking each
+section against its schema (:mod:`evalkit.config_schema`) before any vector is embedded.
 
 >>> from omegaconf import OmegaConf
 >>> cfg = OmegaConf.create({"k": 10, "seed": 0, "progress": False, "output_dir": "out",
@@ -18,12 +16,13 @@ never the config itself.  Each section is checked here against its schema
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from evalkit.compare.compare_settings import CompareSettings
 from evalkit.compare.gate_config import GateConfig
@@ -138,7 +137,7 @@ class DatasetKeys:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """Everything a run reads of the config, once (see the module docstring)."""
+    """Everything a run reads of the config."""
 
     output_dir: Path
     k: int
@@ -167,7 +166,6 @@ class RunSettings:
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> RunSettings:
-        """Validate and read every section of the composed config."""
         top = read_section(TopLevel, {k: cfg.get(k) for k in settings_of(TopLevel) if k in cfg}, "")
         metrics = check_metrics(list(top.metrics), top.k)
         check_primary_metric(top.primary_metric, metrics)
@@ -198,18 +196,12 @@ class RunSettings:
             model_configs={
                 n: plain(cfg.models[n], f"models.{n}") for n in (cfg.get("models") or {})
             },
-            public=public_config(cfg),
+            public=_drop_secrets(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)),
         )
 
 
 def _section(cfg: DictConfig, name: str) -> dict[str, Any] | None:
-    """A section read by its own layer, plain; None when the config has none."""
     return plain(cfg.get(name), name) if cfg.get(name) is not None else None
-
-
-def public_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config as plain data, secrets dropped (what is logged and dumped)."""
-    return _drop_secrets(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))
 
 
 def _drop_secrets(node: Any) -> Any:
@@ -220,22 +212,13 @@ def _drop_secrets(node: Any) -> Any:
     return node
 
 
-#: Keys of the dataset section that evalkit reads itself, for every loader (the loaders never
-#: see them): ``extra_judgments`` (:mod:`evalkit.data.extra`), ``lowercase``
-#: (:func:`evalkit.data.case.lowercase`).
+#: Keys of the dataset section that evalkit reads itself, for every loader.
 EVALKIT_DATASET_KEYS = (CONFIG_KEY, "lowercase")
 
 
 def split_dataset_config(node: Any) -> tuple[Any, str | None]:
-    """``(dataset config without evalkit's own keys, the extra_judgments value)``: the loaders
-    never see :data:`EVALKIT_DATASET_KEYS`.
-
-    The copy keeps its parent, so interpolations (``${..repo}``) resolve as before.
-    """
-    import copy
-
-    from omegaconf import open_dict
-
+    """``(dataset config without :data:`EVALKIT_DATASET_KEYS`, the extra_judgments value)``; the
+    copy keeps its parent, so interpolations (``${..repo}``) resolve as before."""
     if not isinstance(node, DictConfig) or not any(k in node for k in EVALKIT_DATASET_KEYS):
         return node, None
     value = node.get(CONFIG_KEY)

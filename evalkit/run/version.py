@@ -1,9 +1,6 @@
-"""One model version on one dataset: embed -> search -> score, on whichever engine.
+"""One model version on one dataset: the engine embeds and searches, this module scores.
 
-:func:`evaluate_version` is the per-version half of :mod:`evalkit.run.evaluation`: the engine
-(:class:`~evalkit.engine.interface.Engine`) embeds and searches, this module scores the ranking and
-returns plain data (:class:`~evalkit.results.VersionResult`) and run statistics.  It knows
-nothing of MLflow, of the config, or of which engine runs.
+It knows nothing of MLflow, of the config, or of which engine runs.
 """
 
 from __future__ import annotations
@@ -28,9 +25,8 @@ log = logging.getLogger(__name__)
 
 
 def warn_long_texts(version: ModelVersion, data: EvalData) -> str | None:
-    """Warn (once per version and evaluation) about texts far over the model's input limit,
-    naming the longest catalog and query rows and the chunking option that bounds them
-    (:func:`~evalkit.embed.chunking.long_text_warning`).  Returns the warning, or None."""
+    """Warn about texts far over the model's input limit (:func:`long_text_warning`); returns the
+    warning, or None."""
     if version.brings_vectors:  # precomputed: nothing is embedded
         return None
     message = long_text_warning(
@@ -48,9 +44,8 @@ def warn_long_texts(version: ModelVersion, data: EvalData) -> str | None:
 
 
 def chunking_stats(version: ModelVersion, data: EvalData) -> dict[str, float]:
-    """With chunking: the catalog's chunks per item (``chunks_per_item_mean`` / ``_max``) and its
-    longest item in whitespace tokens (``longest_item_tokens``), and a warning when every item
-    fits in one chunk (a chunk-size sweep is then a no-op here)."""
+    """With chunking: the catalog's chunks per item and longest item in tokens; a warning when
+    every item fits in one chunk (a chunk-size sweep is then a no-op here)."""
     if version.chunking is None or version.brings_vectors:
         return {}
     from evalkit.embed.chunking import chunk_counts
@@ -79,20 +74,12 @@ def evaluate_version(
     metrics: Sequence[str],
     primary: str | None = None,
 ) -> tuple[VersionResult, dict[str, float]]:
-    """Embed, index, replay and score one model version. Returns its result and run statistics.
-
-    With a ``primary`` metric (``ndcg@10``) the statistics also hold its judgment coverage
-    (:func:`judgment_coverage`: ``unjudged_at_10``, ``ndcg_at_10_judged_only``).
-
-    ``job.id_rank`` and ``job.rows`` depend only on the data: the run computes them once for all
-    versions.  With ``engine=ray`` the vectors are embedded into the cache on Ray and the
-    sharded catalog is searched on Ray; the driver reads the vectors back and scores.
-    """
+    """Embed, index, replay and score one model version: its result and run statistics (with a
+    ``primary`` metric also its judgment coverage, :func:`judgment_coverage`)."""
     warn_long_texts(version, data)
     searched = engine.search(version, data, job)
     stats = searched.stats
     stats.update(chunking_stats(version, data))
-    # Relevant items judged but not in the catalog stay in the qrels (never retrievable).
     stats["relevant_judgments_missing"], stats["judged_items_missing"] = job.rows.missing
     ranking, queries, remote = searched.ranking, searched.queries, searched.remote
     qrels = data.judgments.qrels if data.judgments is not None else {}
@@ -128,10 +115,8 @@ def evaluate_version(
 def query_latency(
     queries: EmbeddingResult, remote: Mapping[str, Any], n_queries: int
 ) -> tuple[np.ndarray, float | None]:
-    """Latency (seconds per request) and throughput (texts/s, None: not measured) of the query
-    requests made now: none on a warm rerun; with ``engine=ray``, the Ray workers' (one Ray
-    execution embeds queries and documents together: no throughput).  The run replaces them with
-    the latency probe's before the comparison."""
+    """Latency (s per request) and throughput (texts/s, None: not measured) of the query requests
+    made now; with ``engine=ray`` the workers' latencies and no throughput."""
     q_seconds = queries.wall_s
     latencies = np.asarray(queries.latencies_s, dtype=np.float64)
     throughput = n_queries / q_seconds if queries.n_requests and q_seconds > 0 else None
@@ -144,9 +129,8 @@ def query_latency(
 def judgment_coverage(
     ranking: Ranking, qrels: Mapping[str, Mapping[str, int]], primary: str, scored: Sequence[str]
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """``unjudged_at_<k>`` (k = the primary metric's cut-off) and ``<metric>_judged_only``
-    (the condensed list's mean, :mod:`evalkit.metrics.judged_only`) over the scored queries,
-    and the judged-only per-query values."""
+    """``unjudged_at_<k>`` and ``<metric>_judged_only`` over the scored queries, and the
+    judged-only per-query values."""
     k = metric_cutoff(primary, ranking.k)[1]
     judged = judged_only_scores(ranking, qrels, [primary])
     stats = {
@@ -157,7 +141,6 @@ def judgment_coverage(
 
 
 def latency_metrics(result: VersionResult) -> dict[str, float]:
-    """The latency of a version's query requests, as MLflow metrics (empty: no request)."""
     lat = result.latencies_s
     if len(lat) == 0:
         return {}

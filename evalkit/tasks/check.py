@@ -1,13 +1,8 @@
 """``evalkit task=check``: run the endpoint checks for every selected model version.
 
-For each version: run the checks (:func:`~evalkit.checks.run_checks.run_checks`), print the table,
-write ``<output_dir>/<version>/checks.json`` and, with tracking on, log one MLflow run per version
-(params of the version and of the contract, metrics ``checks_pass`` / ``_warn`` / ``_fail`` /
-``_skip``, tag ``evalkit.checks.verdict``, artifact ``checks.json``).  Exit code 3 (BLOCK) when
-any check FAILed, else 0.
-
-:func:`check_versions` is the Hydra-free core; :func:`evalkit.track.checks.log_checks` logs
-results into an MLflow run (here one per version; the evaluation logs into its child runs).
+For each version: run the checks, print the table, write ``<output_dir>/<version>/checks.json``
+and, with tracking on, log one MLflow run per version.  Exit code 3 (BLOCK) when any check
+FAILed, else 0.
 
     evalkit task=check models=[e5_served] checks=openai_default
 """
@@ -54,18 +49,13 @@ def check_versions(
         path = write_checks(checks, Path(output_dir) / version.name / CHECKS_FILE)
         console.print(checks_table(checks, version.name))
         if tracker is not None:
+            params = {"model": version.params(), **config_params(cfg.for_version(version.name))}
             run_id = tracker.start_parent(
                 f"check: {version.name}",
                 tags={"evalkit.task": "check", "evalkit.model_version": version.name},
             )
             try:
-                log_checks(
-                    tracker,
-                    run_id,
-                    checks,
-                    path,
-                    {"model": version.params(), **config_params(cfg.for_version(version.name))},
-                )
+                log_checks(tracker, run_id, checks, path, params)
             except BaseException:
                 tracker.finish(run_id, "FAILED")
                 raise
@@ -80,8 +70,7 @@ def run_check_task(cfg: Any) -> int:
         raise ConfigError("no model version selected: use e.g. models=[e5_small]")
     versions = [build(cfg.models[name], f"model version {name!r}") for name in cfg.models]
     checks_cfg = ChecksConfig.from_mapping(cfg.get("checks"))
-    tracker = None
-    tracking = cfg.get("tracking")
+    tracker, tracking = None, cfg.get("tracking")
     if tracking is not None and tracking.get("enabled"):
         from evalkit.track.mlflow_tracker import Tracker
         from evalkit.track.timeout import tracking_timeout
@@ -96,6 +85,5 @@ def run_check_task(cfg: Any) -> int:
 
 
 def run(cfg: Any, overrides: list[str]) -> dict[str, Any]:
-    """``task=check`` for :mod:`evalkit.cli`: the outcome (:class:`evalkit.sweep.JobOutcome` fields)."""
     code = run_check_task(cfg)
     return {"exit_code": code, "verdict": "FAIL" if code == EXIT_BLOCK else "PASS"}

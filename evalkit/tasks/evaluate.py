@@ -1,9 +1,5 @@
 """``evalkit`` (``task=evaluate``, the default): run the evaluation and print its results.
 
-:func:`run` calls :func:`evalkit.run.evaluation.run_evaluation` and prints the data notes, the
-release checklist (:mod:`evalkit.compare.report.checklist`), the metrics table per model version,
-the click table and where the outputs went (:func:`print_evaluation`).
-
 >>> import os
 >>> from rich.console import Console
 >>> from evalkit.results import VersionResult
@@ -36,10 +32,7 @@ log = logging.getLogger("evalkit")
 
 
 def metrics_table(results: list[VersionResult]) -> Table:
-    """One column per version (the first is the baseline), one row per metric and statistic.
-
-    Versions are columns so the table stays readable in an 80-column terminal.
-    """
+    """One column per version (readable in 80 columns), one row per metric and statistic."""
     table = Table(title="Metrics per model version (first column = baseline)")
     table.add_column("metric", style="bold")
     for i, r in enumerate(results):
@@ -47,7 +40,6 @@ def metrics_table(results: list[VersionResult]) -> Table:
     metrics = list(results[0].overall) if results else []
     for m in metrics:
         table.add_row(m, *(f"{r.overall[m]:.4f}" if m in r.overall else "-" for r in results))
-    # judgment coverage of the primary metric (run/version.py: unjudged_at_<k>, <m>_judged_only)
     extra = results[0].extra if results else {}
     for key in sorted(k for k in extra if k.startswith("unjudged_at_") or k.endswith(JUDGED_ONLY)):
         label = key.replace("_at_", "@", 1).replace(JUDGED_ONLY, " judged only").replace("_", " ")
@@ -70,7 +62,7 @@ def metrics_table(results: list[VersionResult]) -> Table:
         table.add_row("embedding tokens", *stat("embed_tokens"))
     table.add_row("p95 request ms", *(p95(r) for r in results))
     table.add_row("tied scores in top-k", *stat("ties"))
-    if any("chunks_per_item_mean" in r.extra for r in results):  # run/version.py chunking_stats
+    if any("chunks_per_item_mean" in r.extra for r in results):
         table.add_row(
             "chunks per item (mean / max, pooling)",
             *(
@@ -85,7 +77,6 @@ def metrics_table(results: list[VersionResult]) -> Table:
 
 
 def click_table(report: Any) -> Table:
-    """Similarity-vs-click correlations per version (see :meth:`ClickReport.table`)."""
     head, rows = report.table()
     table = Table(title=f"Cosine similarity vs {report.label}")
     for col in head:
@@ -122,13 +113,13 @@ def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> 
         console.print(
             f"MLflow parent run {evaluation.parent_run_id}; outputs in {evaluation.output_dir}"
         )
-        if getattr(evaluation, "ui_url", None):
+        if evaluation.ui_url:
             console.print(f"MLflow UI: {evaluation.ui_url}", soft_wrap=True)
-        if getattr(evaluation, "run_url", None):
+        if evaluation.run_url:
             console.print(f"MLflow run: {evaluation.run_url}", soft_wrap=True)
     else:
         console.print(f"outputs in {evaluation.output_dir}")
-    worklist = getattr(evaluation, "worklist", None)
+    worklist = evaluation.worklist
     if worklist is not None and worklist.rows:
         console.print(
             f"judging worklist: {len(worklist.rows)} items -> "
@@ -139,9 +130,7 @@ def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> 
 
 
 def used_modules(cfg: Any) -> list[str]:
-    """The run's modules that import heavy libraries, for this config: the evaluation and ranx
-    (scoring imports it on first use), the MLflow observer when tracking is on, the click stage
-    with a click log (configured, or the demo's simulated one).
+    """The run's modules that import heavy libraries, for this config.
 
     >>> used_modules({"tracking": {"enabled": False}, "clicks": {"source": "none"}, "dataset": {}})
     ['evalkit.run.evaluation', 'ranx']
@@ -156,11 +145,8 @@ def used_modules(cfg: Any) -> list[str]:
 
 
 def run(cfg: Any, overrides: list[str]) -> dict[str, Any]:
-    """``task=evaluate`` for :mod:`evalkit.cli`: evaluate, print, and return the outcome
-    (:class:`evalkit.sweep.JobOutcome` fields)."""
-    # MLflow, scipy, pandas, numba...: kept out of the garbage collector's walks (runtime.py);
-    # the MLflow observer and the click stage only when this run uses them
-    for module in used_modules(cfg):
+    """``task=evaluate``: evaluate, print, and return the outcome."""
+    for module in used_modules(cfg):  # kept out of the garbage collector's walks (runtime.py)
         import_long_lived(module)
     run_evaluation = import_long_lived("evalkit.run.evaluation").run_evaluation
     evaluation = run_evaluation(cfg, overrides)
@@ -175,7 +161,6 @@ def run(cfg: Any, overrides: list[str]) -> dict[str, Any]:
         "verdict": verdict,
         "primary_metric": metric,
         "metrics": {r.name: r.overall[metric] for r in evaluation.results if metric in r.overall},
-        # what a sweep compares its configurations with (evalkit.sweep.configs)
         "versions": names,
         "output_dir": str(evaluation.output_dir),
         "run_id": evaluation.parent_run_id or "",

@@ -1,13 +1,8 @@
-"""``evalkit task=online``: read a canary's gateway log and give the rollout verdict.
+"""``evalkit task=online``: read a canary's gateway log and give the rollout verdict (reports,
+one MLflow parent run tagged ``evalkit.task=online``; exit codes as offline).
 
     evalkit task=online online.path=canary/                  # a folder of Parquet parts
     evalkit task=online online=simulated                     # the demo's simulated canary
-
-The log is reduced in one streamed pass (:func:`evalkit.online.read.aggregate_log`), analysed
-(:func:`evalkit.online.analysis.analyse`), written as ``report.md`` / ``report.html`` /
-``verdict.json`` with its plots (:mod:`evalkit.online.canary_report`), logged as one MLflow parent run
-(tag ``evalkit.task=online``) in the offline runs' experiment, and printed.  Exit codes as
-offline: 0 PASS / WARN, 3 BLOCK, 4 INCONCLUSIVE.
 """
 
 from __future__ import annotations
@@ -26,17 +21,9 @@ from evalkit.terminal import make_console
 log = logging.getLogger("evalkit")
 
 
-def online_settings(cfg: DictConfig) -> tuple[OnlineSettings, OnlineGates]:
-    """The ``online`` section and ``gates.online``, checked before anything is read."""
-    gates = cfg.get("gates") or {}
-    return OnlineSettings.from_mapping(cfg.get("online")), OnlineGates.from_mapping(
-        gates.get("online")
-    )
-
-
 def simulated_canary(cfg: DictConfig, settings: OnlineSettings, out: Path) -> tuple[Path, Any]:
-    """``online=simulated``: the offline demo A/B (its rankings and latency probes; cached
-    embeddings), then a simulated canary log of its two versions in ``<out>/canary``."""
+    """``online=simulated``: the offline demo A/B, then a simulated canary log of its two versions
+    in ``<out>/canary``."""
     from evalkit.online.simulate import simulate_canary
     from evalkit.run.evaluation import run_evaluation
 
@@ -59,8 +46,7 @@ def simulated_canary(cfg: DictConfig, settings: OnlineSettings, out: Path) -> tu
 
 
 def read_log(cfg: DictConfig, settings: OnlineSettings) -> Any:
-    """The log reduced on this machine, or with ``engine=ray`` part by part on Ray Data (the
-    same results: :func:`evalkit.online.read.aggregate_log_ray`) inside evalkit's Ray session."""
+    """The log reduced on this machine, or with ``engine=ray`` part by part on Ray Data."""
     from evalkit.instantiate import build
     from evalkit.online.read import aggregate_log, aggregate_log_ray
 
@@ -74,14 +60,15 @@ def read_log(cfg: DictConfig, settings: OnlineSettings) -> Any:
 
 
 def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
-    """``task=online`` for :mod:`evalkit.cli`: the outcome (:class:`evalkit.sweep.JobOutcome`)."""
+    """``task=online``: the outcome."""
     from dataclasses import replace
 
     from evalkit.online.analysis import analyse
     from evalkit.online.canary_report import print_online, write_online_report
-    from evalkit.online.track import log_online
+    from evalkit.online.track import log_online, offline_link
 
-    settings, gates = online_settings(cfg)
+    settings = OnlineSettings.from_mapping(cfg.get("online"))
+    gates = OnlineGates.from_mapping((cfg.get("gates") or {}).get("online"))
     out = Path(str(cfg.output_dir))
     out.mkdir(parents=True, exist_ok=True)
     offline = None
@@ -97,16 +84,9 @@ def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
         simulated=settings.simulated,
         models=(models[0], models[1]) if len(models) >= 2 else None,
     )
-    linked = None
     if cfg.tracking.enabled:
-        from evalkit.online.track import offline_link
-
-        linked = offline_link(cfg, result, settings, offline)
-        result = replace(result, offline=linked)
+        result = replace(result, offline=offline_link(cfg, result, settings, offline))
     files = write_online_report(result, out)
-    ui = None
-    if cfg.tracking.enabled:
-        ui = log_online(cfg, result, files, overrides)
+    ui = log_online(cfg, result, files, overrides) if cfg.tracking.enabled else None
     print_online(result, make_console(), files, ui)
-    code = exit_code(result.status)
-    return {"exit_code": code, "verdict": str(result.status)}
+    return {"exit_code": exit_code(result.status), "verdict": str(result.status)}

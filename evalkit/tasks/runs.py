@@ -1,8 +1,5 @@
-"""``evalkit task=runs``: print the last evaluations in the tracking store, with their verdicts.
-
-The rows come from :func:`evalkit.track.last_runs.last_evaluations` (one per parent run, newest
-first); this task checks the store, prints the table (stdout) and reads ``tracking.uri`` /
-``tracking.experiment`` and ``runs.limit``.
+"""``evalkit task=runs``: print the last evaluations in the tracking store, with their verdicts
+(:func:`evalkit.track.last_runs.last_evaluations`: one per parent run, newest first).
 
     evalkit task=runs                                   # the embedded store, experiment evalkit
     evalkit task=runs tracking=server tracking.uri=http://127.0.0.1:5000 runs.limit=5
@@ -26,17 +23,15 @@ from evalkit.track.last_runs import EvaluationRow, last_evaluations
 def runs_table(rows: list[EvaluationRow], primary_metric: str, where: str) -> Table:
     table = Table(title=f"Last {len(rows)} evaluation(s) in {where}")
     for col in ("started", "run name", "dataset", "versions (baseline first)"):
-        table.add_column(col, overflow="fold")  # a sweep job's overrides in full, not cut "…"
+        table.add_column(col, overflow="fold")  # a sweep job's overrides in full
     table.add_column(mlflow_name(primary_metric), justify="right")
     table.add_column("verdict")
     table.add_column("online")
     table.add_column("status")
     table.add_column("run id", no_wrap=True, min_width=32)
     for r in rows:
-        # Versions without a child run here (a baseline logged elsewhere) show "-".
-        values = [r.primary.get(v) for v in r.versions]
-        # Sweep jobs' run names end in their overrides, `[models.e5_small.dimensions=128]`:
-        # text, not rich markup.
+        values = [r.primary.get(v) for v in r.versions]  # None: a baseline logged elsewhere
+        # Sweep jobs' run names end in `[models.e5_small.dimensions=128]`: text, not markup.
         table.add_row(
             r.start,
             escape(r.name),
@@ -51,7 +46,7 @@ def runs_table(rows: list[EvaluationRow], primary_metric: str, where: str) -> Ta
     return table
 
 
-def run_runs_task(cfg: DictConfig) -> int:
+def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
     """``task=runs``: print the table (stdout)."""
     from mlflow import MlflowClient
 
@@ -83,10 +78,4 @@ def run_runs_task(cfg: DictConfig) -> int:
     rows = last_evaluations(client, exp.experiment_id, cfg.primary_metric, limit)
     where = f"{cfg.tracking.uri} (experiment {cfg.tracking.experiment!r})"
     make_console().print(runs_table(rows, cfg.primary_metric, where))
-    return 0
-
-
-def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
-    """``task=runs`` for :mod:`evalkit.cli`: the outcome (:class:`evalkit.sweep.JobOutcome`
-    fields)."""
-    return {"exit_code": run_runs_task(cfg), "verdict": "-"}
+    return {"exit_code": 0, "verdict": "-"}

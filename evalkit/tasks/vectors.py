@@ -1,23 +1,13 @@
 """``evalkit task=vectors``: what the vector store (``cache.dir``) holds, per model version.
 
-Every spec folder of the store is one line: the configured version and role whose cache spec it
-is (or ``-`` when no selected version has that spec, e.g. an older revision), what sets the spec
-apart (chunking, prefix or ``input_type``, dimensions sent to the server, revision), its shards,
-the vectors they hold (rows; two writers racing on a text both count), the dimension, the size on
-disk, and its state: ``ok``, ``empty`` (a run stopped before it stored anything), shards set aside
-as damaged, temporary files (a write in progress, or left by a killed writer: the next writer of
-that spec removes them once stale).
+One line per spec folder: the configured version and role whose cache spec it is (``-``: none
+selected), what sets the spec apart, its shards, vectors, dimension, size and state (``ok``,
+``empty``, damaged shards, temporary files).  ``vectors.drop=<spec prefix>`` (at least 8
+characters) deletes one spec folder first, e.g. after a broken server stored bad vectors.
 
-    evalkit task=vectors                                 # the default store and models
-    evalkit task=vectors cache.dir=s3://bucket/vectors models=[e5_small_openai]
     evalkit task=vectors vectors.drop=3f2a9c1b7d4e       # delete one spec folder (bad vectors)
 
-``vectors.drop`` deletes the one spec folder whose name starts with the given prefix (the
-``spec`` column, at least 8 characters) - what to do when a broken server left bad vectors in
-one version's shards - then lists what is left.
-
->>> rows = store_rows([], {})
->>> rows
+>>> store_rows([], {})
 []
 """
 
@@ -77,7 +67,6 @@ def variant(spec: dict[str, Any]) -> str:
 
 
 def state(s: SpecSummary) -> str:
-    """``ok``, ``empty``, or what else the folder holds (damaged shards, temporary files)."""
     notes = []
     if s.damaged:
         notes.append(f"{len(s.damaged)} damaged")
@@ -104,7 +93,6 @@ def configured_specs(versions: list[Any]) -> dict[str, tuple[str, str]]:
 def store_rows(
     summaries: list[SpecSummary], owners: dict[str, tuple[str, str]]
 ) -> list[tuple[str, ...]]:
-    """Table rows (strings), configured versions first."""
     rows = []
     for s in summaries:
         name, role = owners.get(s.hash, ("-", "-"))
@@ -137,38 +125,35 @@ def format_table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-def run_vectors_task(cfg: DictConfig) -> int:
-    """Print the store's contents (stdout), after dropping ``vectors.drop`` if set; exit code 0."""
+def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
+    """``task=vectors``: print the store's contents, after dropping ``vectors.drop`` if set."""
     versions = [build(cfg.models[name], f"model version {name!r}") for name in cfg.models or []]
     root = str(cfg.cache.dir)
-    drop = cfg.get("vectors", {}).get("drop") if hasattr(cfg, "get") else None
+    drop = cfg.get("vectors", {}).get("drop")
     if drop:
         gone = drop_spec(root, str(drop))
         print(
             f"dropped spec {gone.hash} from {root}: {gone.shards} shard(s), {gone.rows:,} vectors "
             f"({gone.spec.get('backend', '?')} {gone.spec.get('model', '')})".rstrip()
         )
-    summaries = inventory(root)
-    rows = store_rows(summaries, configured_specs(versions))
+    summaries, owners = inventory(root), configured_specs(versions)
+    rows = store_rows(summaries, owners)
     total = sum(s.rows for s in summaries)
     size = sum(s.nbytes for s in summaries) / 1e6
     print(f"vector store {root}: {len(summaries)} spec(s), {total:,} vectors, {size:,.1f} MB")
     if rows:
         print(format_table(rows))
-    missing = [
-        f"{name}/{role}"
-        for key, (name, role) in configured_specs(versions).items()
-        if key not in {s.hash for s in summaries}
-    ]
+    stored = {s.hash for s in summaries}
+    missing = [f"{name}/{role}" for key, (name, role) in owners.items() if key not in stored]
     if missing:
         print(f"nothing stored yet for: {', '.join(missing)}")
     for line in notes(summaries):
         print(line)
-    return 0
+    return {"exit_code": 0, "verdict": "-"}
 
 
 def notes(summaries: list[SpecSummary]) -> list[str]:
-    """One line per kind of leftover the table's ``state`` column shows, with what to do."""
+    """One line per kind of leftover the ``state`` column shows, with what to do."""
     out = []
     damaged = [f"{s.hash[:12]}: {', '.join(s.damaged)}" for s in summaries if s.damaged]
     if damaged:
@@ -193,9 +178,3 @@ def notes(summaries: list[SpecSummary]) -> list[str]:
             "`evalkit task=vectors vectors.drop=<spec>` removes one"
         )
     return out
-
-
-def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
-    """``task=vectors`` for :mod:`evalkit.cli`: the outcome (:class:`evalkit.sweep.JobOutcome`
-    fields)."""
-    return {"exit_code": run_vectors_task(cfg), "verdict": "-"}
