@@ -741,12 +741,8 @@ class _Settings:
         self.lang_p = w / w.sum()
         intent_p = np.array([mix.get(i, 0.0) for i in INTENTS])
         self.intent_p = intent_p / intent_p.sum()
-        self.n_items, self.n_queries, self.seed = (
-            int(self.n_items),
-            int(self.n_queries),
-            int(self.seed),
-        )
-        self.hard_negatives = int(self.hard_negatives)
+        for name in ("n_items", "n_queries", "seed", "hard_negatives"):
+            setattr(self, name, int(getattr(self, name)))
 
     def _check(self) -> None:
         """``ConfigError`` for a size, language list, weight or rate out of range."""
@@ -840,16 +836,6 @@ def _frequencies(rng: np.random.Generator, intent: np.ndarray) -> np.ndarray:
     rank = np.empty(n, dtype=np.int64)
     rank[np.lexsort((np.arange(n), -popularity))] = np.arange(1, n + 1)
     return np.maximum(1.0, np.round(20000.0 * rank.astype(float) ** -1.05))
-
-
-def _cross_lingual(
-    items: _Items, q_lang: np.ndarray, jq: np.ndarray, ji: np.ndarray, jg: np.ndarray
-) -> np.ndarray:
-    """Per query: no exact match (grade 3) is listed in the query's own language."""
-    exact = jg == 3
-    same_lang = np.zeros(len(q_lang), dtype=np.int64)
-    np.add.at(same_lang, jq[exact], items.language[ji[exact]] == q_lang[jq[exact]])
-    return same_lang == 0
 
 
 def _ids(prefix: str, n: int, width: int) -> list[str]:
@@ -961,8 +947,11 @@ def _generate(s: _Settings, text_field: str, title_separator: str, descriptions:
     source = f"evalkit demo (synthetic, seed={s.seed})"
     catalog = _catalog(items, s.languages, item_ids, descriptions, source)
     catalog.text_for(text_field)  # raises ConfigError for an unknown / unavailable field
-    cross = _cross_lingual(items, q.language, jq, ji, jg)
-    queries = _queries(q, items, catalog, s.languages, query_ids, frequency, cross)
+    # Cross-lingual: no exact match (grade 3) is listed in the query's own language.
+    exact = jg == 3
+    same_lang = np.zeros(len(q.language), dtype=np.int64)
+    np.add.at(same_lang, jq[exact], items.language[ji[exact]] == q.language[jq[exact]])
+    queries = _queries(q, items, catalog, s.languages, query_ids, frequency, same_lang == 0)
     judgments = Judgments(_qrels(query_ids, item_ids, jq, ji, jg), "synthetic", source)
     log.info(
         "demo dataset: %d items, %d queries, %d judgments (seed=%d, languages=%s)",

@@ -1,12 +1,8 @@
 """Read a test collection through ``ir_datasets`` (optional extra ``pip install -e ".[trec]"``).
 
-``dataset=trec dataset.ir_datasets=<id>`` (e.g. ``vaswani``, ``antique/test``, or a dataset
-registered locally with ``ir_datasets.registry.register``) gives the documents, queries and
-qrels as plain records for :func:`evalkit.data.trec_loader.load_trec`.  Documents: ``doc_id``,
-``title`` (when the dataset has titles) and ``text`` (else ``default_text()``); queries:
-``title`` / ``description`` / ``narrative`` when present (TREC topics), else ``text``.
-ir_datasets downloads what it lacks unless the files are local: offline, only local or
-already-downloaded datasets load.
+``dataset=trec dataset.ir_datasets=<id>`` (e.g. ``vaswani``): documents (``title`` if any,
+``text`` else ``default_text()``), topics (TREC fields if any, else ``text``) and qrels as
+plain records; offline, only local or already-downloaded datasets load.
 """
 
 from __future__ import annotations
