@@ -136,15 +136,14 @@ def lowercase(data: EvalData, which: str | None) -> EvalData:
             titles=[t.lower() for t in catalog.titles],
             texts=None if catalog.texts is None else [t.lower() for t in catalog.texts],
         )
+    fp = data.fingerprint
     fingerprint = fingerprint_data(
         catalog,
         queries,
         data.judgments,
         data.text_field,
-        data.fingerprint.get("clicks"),
-        known={"judgments": data.fingerprint["judgments"]}
-        if "judgments" in data.fingerprint
-        else None,
+        fp.get("clicks"),
+        known={k: fp[k] for k in ("judgments",) if k in fp},
         title_separator=data.title_separator,
     )
     return replace(data, queries=queries, catalog=catalog, fingerprint=fingerprint)

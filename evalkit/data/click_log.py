@@ -36,9 +36,6 @@ class PositionCounts:
     impressions: np.ndarray  # float64
     clicks: np.ndarray  # float64
 
-    def __len__(self) -> int:
-        return len(self.pair)
-
 
 @dataclass(frozen=True)
 class ClickLog:

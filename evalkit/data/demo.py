@@ -182,7 +182,6 @@ class _ProductType:
 
 
 def _t(key, category, en, de, fr, es, it, materials, features, palette, spec, values, brands):
-    """A ``_ProductType`` from one row of the vocabulary table."""
     return _ProductType(
         key, category, {"en": en, "de": de, "fr": fr, "es": es, "it": it},
         tuple(materials), tuple(features), palette, spec, tuple(values), tuple(brands),
@@ -609,12 +608,9 @@ def _grade_group(
     caps: np.ndarray,
     rand: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Judge the queries of one product type against the items of its category.
-
-    Returns ``(query_pos, item_row, grade)`` of the pairs kept in the judged pool: per query all
-    grade-3 items up to ``caps[3]``, the ``caps[2]`` grade-2 items with fewest mismatches and the
-    ``caps[1]`` same-category items sharing most named attributes (the seed item always first).
-    """
+    """``(query_pos, item_row, grade)`` of one product type's queries' judged pool in its category:
+    at most ``caps[g]`` items of grade g, grade 2 by fewest mismatches, grade 1 by most shared
+    named attributes (the seed item always first)."""
     same_type = cand_type[None, :] == q_type  # (1, n)
     differs = (cand_cols[None, :, :] != q_cols[:, None, :]) & q_mask[:, None, :]  # (g, n, 5)
     mismatches = differs.sum(axis=2)
@@ -693,8 +689,7 @@ def _judge(
 
 @dataclass
 class _Settings:
-    """``load_demo``'s generation settings, checked (``ConfigError`` naming the key), with the
-    listing-language and intent probabilities and the judged pool per grade derived.
+    """``load_demo``'s generation settings, checked (``ConfigError`` naming the key), normalised.
 
     >>> s = _Settings(100, 10, 0, ["en", "de"], None, 0.25, None, 0.5, 0.03, 64, 20, 8, 3)
     >>> s.lang_p.round(3).tolist(), s.caps.tolist()
@@ -745,7 +740,6 @@ class _Settings:
             setattr(self, name, int(getattr(self, name)))
 
     def _check(self) -> None:
-        """``ConfigError`` for a size, language list, weight or rate out of range."""
         langs, weights = self.languages, self.language_weights
         if int(self.n_items) < 50:
             raise ConfigError(
@@ -781,7 +775,7 @@ class _Settings:
 
 @dataclass(frozen=True)
 class _DemoQueries:
-    """The kept queries, one row each: seed item, language, named attributes, typo, text, intent."""
+    """The kept queries, one row each."""
 
     seed: np.ndarray
     language: np.ndarray
@@ -839,11 +833,7 @@ def _frequencies(rng: np.random.Generator, intent: np.ndarray) -> np.ndarray:
 
 
 def _ids(prefix: str, n: int, width: int) -> list[str]:
-    """``n`` ids: ``prefix`` and 1..n zero-padded to ``width`` digits (more when ``n`` needs them).
-
-    >>> _ids("q", 3, 4)
-    ['q0001', 'q0002', 'q0003']
-    """
+    """``n`` ids: ``prefix`` and 1..n zero-padded to ``width`` digits (more when ``n`` needs them)."""
     return [f"{prefix}{i:0{max(width, len(str(n)))}d}" for i in range(1, n + 1)]
 
 

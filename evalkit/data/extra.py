@@ -63,7 +63,6 @@ def _columns(path: Path, label: str) -> tuple[str, str, str]:
 
 
 def _blank(arr: pa.Array) -> np.ndarray:
-    """Null, or a string that is empty once stripped."""
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         return np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(arr), ""), True), bool)
     return np.asarray(arr.is_null(), dtype=bool)

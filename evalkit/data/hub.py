@@ -38,14 +38,9 @@ def _read(spec: Mapping[str, Any], columns: list[str], what: str, cache_dir: str
         raise ConfigError(f"dataset.{what}.path is not set (expected a Hub dataset id or folder)")
     if not spec.get("split"):
         raise ConfigError(f"dataset.{what}.split is not set (e.g. corpus, queries, test)")
+    options = {k: spec.get(k) for k in ("name", "revision", "data_dir")}
     return read_hub(
-        str(spec["path"]),
-        columns,
-        name=spec.get("name"),
-        split=str(spec["split"]),
-        revision=spec.get("revision"),
-        data_dir=spec.get("data_dir"),
-        cache_dir=cache_dir,
+        str(spec["path"]), columns, split=str(spec["split"]), cache_dir=cache_dir, **options
     )
 
 

@@ -331,7 +331,7 @@ def build_judgments(
     d_code = v.index_in(d, catalog.known_ids)
     _refuse_mismatched_ids(rf, q, q_code, queries.known_ids, cols.query_id, "queries")
     _refuse_mismatched_ids(rf, d, d_code, catalog.known_ids, cols.item_id, "catalog")
-    missing = _reject_unknown_ids(rf, q, q_code, d, d_code, cols, on_invalid)
+    missing = _reject_unknown_ids(rf, q, q_code, d, d_code, cols)
     grades = _checked_grades(rf, t.column(cols.grade), cols.grade)
     _duplicate_pairs(rf, q, d, q_code * np.int64(len(catalog.known_ids) + 1) + d_code, cols)
     if len(queries.dropped_ids):
@@ -364,7 +364,6 @@ def _reject_unknown_ids(
     d: pa.Array,
     d_code: np.ndarray,
     cols: JudgmentColumns,
-    on_invalid: str,
 ) -> np.ndarray:
     """Reject judged query ids not in the queries and, under ``error``, item ids not in the
     catalog; the mask of rows still kept whose item is missing (kept under ``skip``)."""
@@ -376,7 +375,7 @@ def _reject_unknown_ids(
         "a query id present in the queries table",
     )
     missing = (d_code < 0) & rf.keep
-    if on_invalid == "error":
+    if rf.on_invalid == "error":
         rf.reject(
             missing,
             "unknown_item_in_judgments",

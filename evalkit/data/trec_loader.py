@@ -1,17 +1,21 @@
 """Load a TREC test collection (``dataset=trec``) from TREC files (:mod:`evalkit.data.trec_files`)
-or an ``ir_datasets`` id (:mod:`evalkit.data.irds`), validated like every other loader's tables.
+or an ``ir_datasets`` id, validated like every other loader's tables.
+
+``ir_datasets`` (optional extra ``pip install -e ".[trec]"``): documents (``title`` if any,
+``text`` else ``default_text()``), topics (TREC fields if any, else ``text``) and qrels; offline,
+only local or already-downloaded datasets load.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
 from evalkit.data import table_mapping as tm
 from evalkit.data import trec_files as tf
-from evalkit.data.irds import read_ir_datasets
 from evalkit.data.readers import TableSource
 from evalkit.data.schema import EvalData
 from evalkit.data.validate import check_on_invalid
@@ -21,6 +25,71 @@ QUERY_FIELDS = ("title", "desc", "narr", "title_desc")
 CORPUS = tm.CatalogColumns(id="docno", title="title", text="text")
 QUERIES = tm.QueryColumns(id="qid", text="text")
 QRELS = tm.JudgmentColumns(query_id="qid", item_id="docno", grade="rel")
+
+
+def _load(dataset_id: str) -> Any:
+    try:
+        import ir_datasets
+    except ImportError as exc:
+        raise ConfigError(
+            'dataset.ir_datasets needs the ir_datasets package: pip install -e ".[trec]"'
+        ) from exc
+    try:
+        return ir_datasets.load(dataset_id)
+    except KeyError as exc:
+        raise ConfigError(
+            f"dataset.ir_datasets={dataset_id!r} is not a known ir_datasets id "
+            "(see ir_datasets' catalogue, or register a local dataset)"
+        ) from exc
+
+
+def _doc(d: Any) -> tf.Doc:
+    text = getattr(d, "text", None)
+    if text is None:
+        text = d.default_text()
+    return tf.Doc(str(d.doc_id), str(getattr(d, "title", "") or ""), str(text or ""))
+
+
+def _topic(q: Any) -> tf.Topic:
+    title = getattr(q, "title", None)
+    if title is None:
+        title = getattr(q, "text", None) or q.default_text()
+    return tf.Topic(
+        str(q.query_id),
+        str(title or ""),
+        str(getattr(q, "description", "") or ""),
+        str(getattr(q, "narrative", "") or ""),
+    )
+
+
+def read_ir_datasets(
+    dataset_id: str,
+) -> tuple[
+    list[tf.Doc], list[tf.Topic], tuple[list[str], list[str], list[str]], tuple[str, str, str]
+]:
+    """Documents, topics, qrels columns and source labels of an ir_datasets dataset."""
+    ds = _load(dataset_id)
+    for part in ("docs", "queries", "qrels"):
+        if not getattr(ds, f"has_{part}")():
+            raise DataError(
+                f"ir_datasets dataset {dataset_id!r} has no {part}",
+                file=f"ir_datasets:{dataset_id}",
+                expected="a dataset with docs, queries and qrels",
+            )
+    try:
+        docs = [_doc(d) for d in ds.docs_iter()]
+        topics = [_topic(q) for q in ds.queries_iter()]
+        q, d, g = [], [], []
+        for r in ds.qrels_iter():
+            q.append(str(r.query_id))
+            d.append(str(r.doc_id))
+            g.append(str(r.relevance))
+    except (OSError, RuntimeError) as exc:  # missing local file, failed download
+        raise DataError(
+            f"ir_datasets could not read {dataset_id!r}: {exc}", file=f"ir_datasets:{dataset_id}"
+        ) from exc
+    label = f"ir_datasets:{dataset_id}"
+    return docs, topics, (q, d, g), (f"{label}/docs", f"{label}/queries", f"{label}/qrels")
 
 
 def _query_text(t: tf.Topic, query_field: str, separator: str) -> str:

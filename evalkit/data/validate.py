@@ -67,16 +67,15 @@ class RowFilter:
         problem: str | Callable[[int], str],
         expected: str,
         hint: str = "",
-        always: bool = False,
     ) -> None:
-        """Raise for (``on_invalid=error`` or ``always``) or drop and count the ``bad`` rows;
+        """Raise for (``on_invalid=error``) or drop and count the ``bad`` rows;
         ``problem`` may be a function of the first bad row's 0-based index."""
         bad = bad & self.keep
         n_bad = int(np.count_nonzero(bad))
         if not n_bad:
             return
         first = int(np.argmax(bad))
-        if self.on_invalid == "error" or always:
+        if self.on_invalid == "error":
             text = problem(first) if callable(problem) else problem
             if n_bad > 1:
                 text += f" ({n_bad} of {self.n} rows; this is the first)"
