@@ -1,8 +1,8 @@
 """Simulated click logs from graded judgments over a ranking (for teams without logs, and the demo).
 
 :func:`simulate_clicks` shows each query's top ``depth`` items to its sessions and returns a
-:class:`~evalkit.data.click_log.ClickLog` with ``simulated=True``; :class:`ClickModel` is ``pbm``
-or ``cascade``, attractiveness from the grade by ERR's gain mapping (docs/explanation/statistics.md).
+:class:`~evalkit.data.click_log.ClickLog` with ``simulated=True``; :class:`ClickModel`: ``pbm`` or
+``cascade``, attractiveness by ERR's gain mapping of the grade (docs/explanation/statistics.md).
 
 >>> import numpy as np
 >>> from evalkit.retrieve.ranking import Ranking

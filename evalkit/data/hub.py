@@ -65,13 +65,14 @@ def load_hub(
     Args:
         catalog: the catalog table: its dataset (``path``, ``name``, ``split``, ...) and columns.
         queries: the queries table: its dataset and column names.
-        judgments: the judgments table: its dataset and column names; no ``path`` = none.
-        catalog.path, queries.path, judgments.path (string): a Hub dataset id or a local folder.
-        catalog.name, queries.name, judgments.name (string or null): the dataset config.
+        judgments: the judgments table: its dataset and column names; no ``path`` = no judgments.
+        catalog.path, queries.path, judgments.path (string): a Hub id or a local dataset folder.
+        catalog.name, queries.name, judgments.name (string or null): the dataset config ("subset").
         catalog.split, queries.split, judgments.split (string): the split read.
         catalog.revision, queries.revision, judgments.revision (string or null): a branch, tag
             or commit; the resolved commit is recorded in the fingerprint.
-        catalog.data_dir, queries.data_dir, judgments.data_dir (string or null): a subfolder.
+        catalog.data_dir, queries.data_dir, judgments.data_dir (string or null): a folder
+            inside the dataset repository.
         name: the dataset's name in MLflow and reports; null = ``repo``, else the catalog path.
         repo: the dataset id the tables interpolate (BEIR: ``<repo>`` and ``<repo>-qrels``).
         text_field: what is embedded for each item: ``title``, ``text`` or ``title_text``.

@@ -53,7 +53,7 @@ def load_tabular(
         name: the dataset's name in MLflow and reports; null = the catalog file's name.
         catalog: the catalog file (``path``, ``format``) and its column names.
         queries: the queries file (``path``, ``format``) and its column names.
-        judgments: the judgments file (``path``, ``format``) and its columns; no ``path`` = none.
+        judgments: the judgments file and its column names; no ``path`` = no judgments.
         catalog.path, queries.path, judgments.path (path): the file (relative: to the cwd).
         catalog.format, queries.format, judgments.format (string or null): ``parquet``,
             ``jsonl``, ``json``, ``csv`` or ``tsv``; null = from the file's extension.
