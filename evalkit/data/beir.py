@@ -1,12 +1,7 @@
 """Load a BEIR-layout folder: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``.
 
-:func:`load_beir` reads the layout of the ``BeIR/*`` datasets and ``tests/data``
-(``corpus.jsonl`` ``{"_id", "title", "text"}``, ``queries.jsonl`` ``{"_id", "text"}``,
-``qrels/<split>.tsv`` with a header line; each file may be ``.gz``, the plain one wins) into an
-``EvalData``.  Every query is kept unless ``judged_only=True``; ``text_field`` picks what is
-embedded (``title`` here, ``title_text`` in ``dataset=beir``), and items with an empty text field
-fail or, under ``on_invalid="skip"``, are counted in ``EvalData.skipped``.  For users:
-docs/how-to/own-data.md.
+The layout of the ``BeIR/*`` datasets and ``tests/data``: each file may be ``.gz`` (the plain one
+wins), the qrels have a header line.  For users: docs/how-to/own-data.md.
 
 >>> import gzip, json, tempfile
 >>> from pathlib import Path
@@ -27,28 +22,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from evalkit.data import table_mapping as tm
 from evalkit.data.readers import read_file
 from evalkit.data.schema import EvalData, Queries
-from evalkit.data.table_mapping import (
-    CatalogColumns,
-    JudgmentColumns,
-    QueryColumns,
-    build_catalog,
-    build_judgments,
-    build_queries,
-    check_text_field,
-    from_built,
-)
 from evalkit.data.validate import check_on_invalid
 from evalkit.errors import DataError
 
-CORPUS = CatalogColumns(id="_id", title="title", text="text")
-QUERIES = QueryColumns(id="_id", text="text")
-QRELS = JudgmentColumns(query_id="query-id", item_id="corpus-id", grade="score")
+CORPUS = tm.CatalogColumns(id="_id", title="title", text="text")
+QUERIES = tm.QueryColumns(id="_id", text="text")
+QRELS = tm.JudgmentColumns(query_id="query-id", item_id="corpus-id", grade="score")
 
 
 def _find(folder: Path, name: str) -> Path | None:
-    """``folder/name`` or, failing that, ``folder/name.gz`` (``None`` if neither is a file)."""
     for candidate in (folder / name, folder / f"{name}.gz"):
         if candidate.is_file():
             return candidate
@@ -95,23 +80,19 @@ def load_beir(
     cache_dir: str | None = None,
     title_separator: str = " ",
 ) -> EvalData:
-    """Load and validate a BEIR folder (``path`` may be relative to the working directory).
-
-    ``name`` defaults to the folder name.  See the module docstring for titles and skipping.
+    """Load and validate a BEIR folder.
 
     Args:
         path: the BEIR folder, absolute or relative to the working directory.
         split: the judgments evaluated against: ``qrels/<split>.tsv``.
         name: the dataset's name in MLflow and reports; null = the folder name.
-        text_field: what is embedded for each item: ``title``, ``text`` (body) or
-            ``title_text`` (title, separator, body).
-        on_invalid: bad rows: ``error`` stops naming file, row and field; ``skip`` drops and
-            counts them (duplicate ids and missing columns are always errors).
+        text_field: what is embedded for each item: ``title``, ``text`` (body) or ``title_text``.
+        on_invalid: bad rows: ``error`` stops naming file, row and field; ``skip`` drops them.
         judged_only: keep only the queries that have judgments in ``split``.
         cache_dir: the datasets library's Arrow cache; null = the Hugging Face default.
         title_separator: the string ``title_text`` joins title and body with.
     """
-    check_text_field(text_field)
+    tm.check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)
     folder = Path(path).expanduser()
     layout = "corpus.jsonl, queries.jsonl and qrels/<split>.tsv, each may be .gz"
@@ -133,15 +114,15 @@ def load_beir(
         )
 
     corpus = read_file(corpus_file, CORPUS.names(), "jsonl", cache_dir=cache_dir)
-    catalog = build_catalog(corpus, CORPUS, text_field, on_invalid)
+    catalog = tm.build_catalog(corpus, CORPUS, text_field, on_invalid)
     raw_queries = read_file(queries_file, QUERIES.names(), "jsonl", cache_dir=cache_dir)
-    queries = build_queries(raw_queries, QUERIES, on_invalid)
+    queries = tm.build_queries(raw_queries, QUERIES, on_invalid)
     qrels = read_file(qrels_file, QRELS.names(), "tsv", cache_dir=cache_dir)
-    judgments = build_judgments(qrels, QRELS, queries, catalog, on_invalid)
+    judgments = tm.build_judgments(qrels, QRELS, queries, catalog, on_invalid)
     if judged_only:
         only = _only(queries.value, set(judgments.value.qrels))
         queries = queries._replace(value=only, digest="")  # digest recomputed by assemble
-    return from_built(
+    return tm.from_built(
         name or folder.resolve().name,
         catalog,
         queries,
@@ -152,7 +133,6 @@ def load_beir(
 
 
 def _only(queries: Queries, keep: set[str]) -> Queries:
-    """The queries whose id is in ``keep``, in their original order."""
     rows = [i for i, q in enumerate(queries.ids) if q in keep]
 
     def pick(values: list | None) -> list | None:

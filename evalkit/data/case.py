@@ -1,16 +1,8 @@
 """Queries in one letter case, documents in another: a warning before anything is embedded.
 
-Terrier's Vaswani topics are all upper-case while its documents are lower-case; a case-sensitive
-model (``use_m3``) then drops from nDCG@10 .136 to .039 although nothing else is wrong.  The check
-looks at the texts that have at least one cased letter and measures, per side, the share whose
-cased letters are all upper-case (``str.isupper``: ``"DNA REPAIR 2"`` counts, ``"DNA repair"`` does
-not).  It warns when one side is (nearly) all upper-case, share >= :data:`UPPER_SHARE` (0.9),
-and the other is not, share < :data:`OTHER_SHARE` (0.5): 0.9 leaves room for a few mixed-case
-topics, 0.5 keeps quiet when both sides are mostly upper-case (then the case matches).  Sides
-with fewer than :data:`MIN_TEXTS` texts with letters are not judged.
-
-Cheap on any size: at most :data:`SAMPLE` texts per side are looked at, drawn with a seeded
-generator (the same texts every run), and classified by Arrow's vectorised UTF-8 kernels.
+Terrier's Vaswani topics are upper-case, its documents are not: ``use_m3``'s nDCG@10 falls from
+.136 to .039.  Per side, of (a seeded sample of) the texts with a cased letter, the share that is
+all upper-case (``str.isupper``) is measured; rules: docs/how-to/own-data.md.
 
 >>> queries = ["MEASUREMENT OF DIELECTRIC CONSTANT", "ELECTRON BEAMS IN PLASMA"] * 10
 >>> titles = ["The dielectric constant of liquids", "Beams of electrons"] * 10
@@ -35,9 +27,10 @@ import pyarrow.compute as pc
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.data.schema import EvalData
 
-#: A side whose share of all-upper-case texts reaches this is "upper-case".
+#: A side whose share of all-upper-case texts reaches this is "upper-case" (room for a few
+#: mixed-case topics) ...
 UPPER_SHARE = 0.9
-#: ... and the other side must stay below this for a warning.
+#: ... and the other side must stay below this for a warning (both mostly upper: the case matches).
 OTHER_SHARE = 0.5
 #: Texts with letters a side needs before its share means anything.
 MIN_TEXTS = 10
@@ -80,11 +73,8 @@ def case_mismatch_warning(
     sample: int = SAMPLE,
     seed: int = 0,
 ) -> str | None:
-    """The warning text when one side is upper-case and the other is not, else ``None``.
-
-    ``queries`` / ``catalog``: the query texts and the embedded catalog strings; ``versions``:
-    the model versions being evaluated (named in the warning: they may be case-sensitive).
-    Shares are of the sampled texts (at most ``sample`` per side, seeded by ``seed``).
+    """The warning text when one side is upper-case and the other is not, else ``None``;
+    ``versions``, the model versions evaluated, are named (they may be case-sensitive).
 
     >>> case_mismatch_warning(["red shoes"] * 10, ["BLUE HAT"] * 10)[:60]
     'catalog texts are upper-case (100% of 10 catalog texts with '
@@ -117,7 +107,7 @@ LOWERCASE = ("none", "queries", "catalog", "both")
 
 def lowercase(data: EvalData, which: str | None) -> EvalData:
     """``data`` with the queries' and / or the catalog's texts lower-cased (``dataset.lowercase``:
-    none | queries | catalog | both), fingerprinted anew (the texts changed, so the digests do).
+    none | queries | catalog | both), fingerprinted anew.
 
     >>> from evalkit.data.schema import Catalog, EvalData, Queries
     >>> d = EvalData("x", Catalog(["a"], ["Red Shoe"]), Queries(["q"], ["RED SHOE"]), None)
@@ -146,15 +136,14 @@ def lowercase(data: EvalData, which: str | None) -> EvalData:
             titles=[t.lower() for t in catalog.titles],
             texts=None if catalog.texts is None else [t.lower() for t in catalog.texts],
         )
+    fp = data.fingerprint
     fingerprint = fingerprint_data(
         catalog,
         queries,
         data.judgments,
         data.text_field,
-        data.fingerprint.get("clicks"),
-        known={"judgments": data.fingerprint["judgments"]}
-        if "judgments" in data.fingerprint
-        else None,
+        fp.get("clicks"),
+        known={k: fp[k] for k in ("judgments",) if k in fp},
         title_separator=data.title_separator,
     )
     return replace(data, queries=queries, catalog=catalog, fingerprint=fingerprint)

@@ -1,15 +1,9 @@
 """A click log at (query, item) pair level: what users clicked, how often it was shown, and where.
 
-One row per logged ``(query_id, item_id)`` pair, sorted by query id then item id.  Counts are
-float64 arrays aligned with the id lists.  ``measure`` says what the per-pair rate means:
-
-- ``click_rate``  = clicks / impressions (the log has impressions);
-- ``click_share`` = clicks / all clicks of the same query (the log has no impressions, e.g. an
-  aggregated log with only clicks and average position).  Every output that shows a rate names
-  the measure, so a click share is never mistaken for a click-through rate.
-
-Event-level logs (one row per impression) also keep per-position counts in ``positions`` - the
-input of COEC judgments (:mod:`evalkit.clicks.judgments`).
+One row per ``(query_id, item_id)`` pair, sorted by ids, counts as aligned float64 arrays.
+``measure``: ``click_rate`` = clicks / impressions, or (a log without impressions)
+``click_share`` = clicks / the query's clicks; every output showing a rate names it.
+``positions`` keeps event-level logs' per-position counts (for COEC judgments).
 
 >>> import numpy as np
 >>> log = ClickLog(query_ids=["q1", "q1", "q2"], item_ids=["d1", "d2", "d1"],
@@ -35,30 +29,18 @@ MEASURES = ("click_rate", "click_share")
 
 @dataclass(frozen=True)
 class PositionCounts:
-    """Impressions and clicks of each pair at each 1-based position it was shown at (sparse).
-
-    Row ``j`` says pair ``pair[j]`` was shown ``impressions[j]`` times at ``position[j]`` and
-    clicked ``clicks[j]`` times there.
-    """
+    """Impressions and clicks of each pair at each 1-based position it was shown at (sparse)."""
 
     pair: np.ndarray  # int64 index into the ClickLog's pairs
     position: np.ndarray  # int64, >= 1
     impressions: np.ndarray  # float64
     clicks: np.ndarray  # float64
 
-    def __len__(self) -> int:
-        return len(self.pair)
-
 
 @dataclass(frozen=True)
 class ClickLog:
-    """Pair-level click log (see module docstring).
-
-    ``impressions`` and ``mean_position`` are ``None`` when the log does not carry them;
-    ``positions`` is set for event-level (or simulated) logs; ``simulated`` marks generated logs;
-    ``skipped`` counts input rows dropped under ``on_invalid: skip`` by reason;
-    ``duplicate_pairs`` counts pairs an aggregated log gave on more than one row (summed).
-    """
+    """Pair-level click log (module docstring); ``None`` for what the log does not carry;
+    ``duplicate_pairs``: pairs an aggregated log gave on more than one row (summed)."""
 
     query_ids: list[str]
     item_ids: list[str]
@@ -91,7 +73,6 @@ class ClickLog:
 
     @property
     def measure_label(self) -> str:
-        """Human-readable name of the measure: ``click rate`` or ``click share``."""
         return self.measure.replace("_", " ")
 
     @property
@@ -99,7 +80,6 @@ class ClickLog:
         return float(self.clicks.sum())
 
     def pairs(self) -> list[tuple[str, str]]:
-        """``[(query_id, item_id), ...]`` in row order."""
         return list(zip(self.query_ids, self.item_ids))
 
     def query_index(self) -> tuple[list[str], np.ndarray]:
@@ -108,11 +88,8 @@ class ClickLog:
         return [str(u) for u in uniques], codes.astype(np.int64)
 
     def rate(self) -> np.ndarray:
-        """Per-pair click rate or click share (``measure``); NaN where it is undefined.
-
-        Undefined: a pair never shown (0 impressions), or - for click share - a query without
-        any click.
-        """
+        """Per-pair click rate or click share (``measure``); NaN for a pair never shown or, for
+        click share, of a query without clicks."""
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.measure == "click_rate":
                 assert self.impressions is not None
@@ -122,10 +99,7 @@ class ClickLog:
             return np.where(totals > 0, self.clicks / totals, np.nan)
 
     def digest(self) -> str:
-        """sha256 hex of the log's content, independent of row order (``EvalData.fingerprint``).
-
-        Hashes the measure, the simulated flag, the (query, item) pairs sorted by id and their
-        counts, mean positions and per-position counts; not ``source`` (where the file was).
+        """sha256 hex of the log's content (not ``source``), independent of row order.
 
         >>> a = ClickLog(["q1", "q2"], ["d1", "d1"], clicks=np.array([1.0, 2.0]))
         >>> b = ClickLog(["q2", "q1"], ["d1", "d1"], clicks=np.array([2.0, 1.0]), source="x.csv")
@@ -188,10 +162,8 @@ def from_position_counts(
     clicks: np.ndarray,
     **kwargs,
 ) -> ClickLog:
-    """Build a pair-level :class:`ClickLog` from (query, item, position) count rows.
-
-    Rows of the same pair are summed; ``mean_position`` is impression-weighted; the rows are
-    kept as :class:`PositionCounts` (for COEC).  ``kwargs`` go to :class:`ClickLog`.
+    """A pair-level :class:`ClickLog` (``kwargs``: its other fields) from (query, item, position)
+    count rows: a pair's rows summed, ``mean_position`` impression-weighted.
 
     >>> log = from_position_counts(["q1", "q1", "q1"], ["d2", "d1", "d2"], np.array([1, 2, 3]),
     ...                            np.array([4., 4., 2.]), np.array([2., 1., 0.]), simulated=True)

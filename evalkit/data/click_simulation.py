@@ -1,12 +1,8 @@
 """Simulated click logs from graded judgments over a ranking (for teams without logs, and the demo).
 
-:func:`simulate_clicks` shows each query's top ``depth`` items of any :class:`ShownLists` (e.g. a
-:class:`~evalkit.retrieve.ranking.Ranking`) to its sessions (a constant, or
-:func:`sessions_from_frequency`) and returns a :class:`~evalkit.data.click_log.ClickLog` of
-per-position counts with ``simulated=True``.  :class:`ClickModel`: ``pbm`` (position-based,
-Binomial per (query, rank)) or ``cascade`` (per session, stop after a click with ``stop_prob``);
-attractiveness from the grade by ERR's gain mapping (Chapelle et al., CIKM 2009).  The models:
-docs/explanation/statistics.md ("Simulated clicks").
+:func:`simulate_clicks` shows each query's top ``depth`` items to its sessions and returns a
+:class:`~evalkit.data.click_log.ClickLog` with ``simulated=True``; :class:`ClickModel`: ``pbm`` or
+``cascade``, attractiveness by ERR's gain mapping of the grade (docs/explanation/statistics.md).
 
 >>> import numpy as np
 >>> from evalkit.retrieve.ranking import Ranking
@@ -21,19 +17,16 @@ True
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from evalkit.data.click_log import ClickLog, from_position_counts
 from evalkit.errors import ConfigError
-from evalkit.retrieve.bm25 import bm25_top_k
-
-log_ = logging.getLogger(__name__)
+from evalkit.retrieve.bm25 import bm25_ranking
 
 MODELS = ("pbm", "cascade")
 
@@ -51,23 +44,12 @@ class ShownLists(Protocol):
     def item_ids(self) -> list[str]: ...
 
 
-class _Shown(NamedTuple):
-    query_ids: list[str]
-    indices: np.ndarray
-    item_ids: list[str]
-
-
 @dataclass(frozen=True)
 class ClickModel:
-    """Click-model parameters (see module docstring).
-
-    - ``kind``: ``pbm`` or ``cascade``;
-    - ``depth``: results shown per session (impressions);
-    - ``eta``: PBM examination decay, ``P(examine rank r) = 1 / r**eta``;
-    - ``alpha_min`` / ``alpha_max``: attractiveness of grade 0 / of the top grade;
-    - ``max_grade``: top grade of the scale (default: the largest grade in the judgments);
-    - ``stop_prob``: cascade, probability of ending the session after a click.
-    """
+    """Click-model parameters: ``kind`` (``pbm`` or ``cascade``), ``depth`` (results shown per
+    session), ``eta`` (PBM: ``P(examine rank r) = 1 / r**eta``), ``alpha_min`` / ``alpha_max``
+    (attractiveness of grade 0 / the top grade), ``max_grade`` (default: the judgments' largest)
+    and ``stop_prob`` (cascade: the chance a click ends the session)."""
 
     kind: str = "pbm"
     depth: int = 10
@@ -220,9 +202,6 @@ def _cascade(
     return clicks.reshape(n_q, d)
 
 
-# --- model-independent "production" ranking for the demo ------------------------------------
-
-
 def simulate_demo_clicks(
     data,
     seed: int = 0,
@@ -230,13 +209,8 @@ def simulate_demo_clicks(
     model: ClickModel | None = None,
     sessions: int = 100,
 ) -> ClickLog:
-    """A simulated click log for ``data`` (an :class:`~evalkit.data.schema.EvalData`).
-
-    The "production" ranking that users clicked on is BM25 over catalog titles - lexical, so
-    neither embedding model is favoured - and relevance comes from ``data.judgments``.  Sessions
-    per query follow ``data.queries.frequency`` when present (mean ``sessions``).  The log is
-    labelled ``simulated=True``.
-    """
+    """A simulated click log for ``data`` (an :class:`~evalkit.data.schema.EvalData`) over a BM25
+    title ranking (favouring neither model), sessions per query following its frequency."""
     if data.judgments is None or not data.judgments.qrels:
         raise ConfigError(
             f"dataset {data.name!r} has no judgments to simulate clicks from (clicks.simulate "
@@ -244,8 +218,7 @@ def simulate_demo_clicks(
         )
     model = model or ClickModel()
     q = data.queries
-    rows, _ = bm25_top_k(data.catalog.ids, data.catalog.titles, q.ids, q.texts, k=model.depth)
-    ranking = _Shown(list(q.ids), rows, list(data.catalog.ids))
+    ranking = bm25_ranking(data.catalog.ids, data.catalog.titles, q.ids, q.texts, k=model.depth)
     per_query = (
         sessions_from_frequency(q.frequency, mean_sessions=sessions)
         if q.frequency is not None

@@ -1,8 +1,5 @@
-"""Compressed data files (``.gz``, ``.bz2``, ``.xz``) and what a damaged one says.
-
-A truncated download ends the compressed stream early; the decompressor then raises ``EOFError``
-deep inside the reader.  :func:`stream_problem` reads the file through once and names the data
-row reached, so the user knows the file is partial rather than malformed.
+"""Compressed data files (``.gz``, ``.bz2``, ``.xz``) and what a damaged one says: the data row
+a truncated download (or a corrupt stream) reached, so the user knows the file is partial.
 
 >>> import gzip, tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "corpus.jsonl.gz"
@@ -33,11 +30,8 @@ _DAMAGED = (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError, OSError)
 
 
 def stream_problem(path: Path, label: str, header_lines: int = 0) -> DataError | None:
-    """A :class:`DataError` naming the last whole data row of a compressed file whose stream ends
-    early or is corrupt, or None (not compressed, or intact).
-
-    Rows are non-blank lines after the first ``header_lines`` (a CSV / TSV header is not a row).
-    """
+    """A :class:`DataError` naming the last whole data row (a non-blank line after
+    ``header_lines``) of a compressed file whose stream ends early or is corrupt, or None."""
     suffix = path.suffix.lower()
     opener = OPENERS.get(suffix)
     if opener is None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,15 +37,13 @@ SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es", "it")
 MAX_QUERY_WORDS = 6
 INTENTS: tuple[str, ...] = ("broad", "brand", "attribute", "specific")
 _ROMANCE = ("fr", "es", "it")
-# Query attributes, in the order they are dropped when a query grows beyond MAX_QUERY_WORDS.
-_ATTRS = ("brand", "colour", "material", "spec", "feature")
+# The query-able attributes' columns, and the order they are dropped from a too long query.
 _BRAND, _COLOUR, _MATERIAL, _SPEC, _FEATURE = range(5)
 _DROP_ORDER = (_FEATURE, _MATERIAL, _SPEC, _COLOUR, _BRAND)
+_RATES = ("cross_lingual_rate", "feature_rate", "typo_rate")
 
-# ----------------------------------------------------------------------------------------------
 # Vocabulary. Nouns: (singular, plural, gender); gender is de m/f/n, fr/es/it m/f, or mp/fp for
 # nouns used only in the plural. Romance adjectives: (m, f, m plural, f plural).
-# ----------------------------------------------------------------------------------------------
 
 # fmt: off
 _CATEGORY_NAMES: Mapping[str, Mapping[str, str]] = {
@@ -184,7 +182,6 @@ class _ProductType:
 
 
 def _t(key, category, en, de, fr, es, it, materials, features, palette, spec, values, brands):
-    """A ``_ProductType`` from one row of the vocabulary table."""
     return _ProductType(
         key, category, {"en": en, "de": de, "fr": fr, "es": es, "it": it},
         tuple(materials), tuple(features), palette, spec, tuple(values), tuple(brands),
@@ -298,55 +295,24 @@ _DESC: Mapping[str, Mapping[str, str]] = {
 # fmt: on
 
 _TYPE_NAMES: tuple[str, ...] = tuple(t.key for t in _PRODUCT_TYPES)
+_CATEGORIES = tuple(dict.fromkeys(t.category for t in _PRODUCT_TYPES))
+_BRANDS = tuple(sorted({b for t in _PRODUCT_TYPES for b in t.brands}))  # sorted: no hash order
+_COLOUR_NAMES = tuple(_COLOURS)
+_MATERIAL_NAMES = tuple(_MATERIALS)
+_FEATURE_NAMES = tuple(_FEATURES)
 
 
-# ----------------------------------------------------------------------------------------------
-# Structure tables: ragged per-type choices flattened to numpy arrays.
-# ----------------------------------------------------------------------------------------------
+def _idx(names: Sequence[str], table: tuple[str, ...]) -> np.ndarray:
+    return np.array([table.index(n) for n in names], dtype=np.int64)
 
 
-@dataclass(frozen=True)
-class _Vocab:
-    """Global indexes for every categorical value plus per-type ragged choice lists."""
-
-    categories: tuple[str, ...]
-    brands: tuple[str, ...]
-    colours: tuple[str, ...]
-    materials: tuple[str, ...]
-    features: tuple[str, ...]
-    type_category: np.ndarray  # (T,) category index
-    type_brands: tuple[np.ndarray, ...]  # per type: global brand indexes
-    type_colours: tuple[np.ndarray, ...]
-    type_materials: tuple[np.ndarray, ...]
-    type_features: tuple[np.ndarray, ...]
-    type_n_spec: np.ndarray  # (T,) number of spec values (0 = none)
-
-
-def _vocab() -> _Vocab:
-    """Index the vocabulary tables (sorted names, so indexes never depend on hashing)."""
-    types = _PRODUCT_TYPES
-    categories = tuple(dict.fromkeys(t.category for t in types))
-    brands = tuple(sorted({b for t in types for b in t.brands}))
-    colours = tuple(_COLOURS)
-    materials = tuple(_MATERIALS)
-    features = tuple(_FEATURES)
-
-    def idx(names: Sequence[str], table: tuple[str, ...]) -> np.ndarray:
-        return np.array([table.index(n) for n in names], dtype=np.int64)
-
-    return _Vocab(
-        categories=categories,
-        brands=brands,
-        colours=colours,
-        materials=materials,
-        features=features,
-        type_category=idx([t.category for t in types], categories),
-        type_brands=tuple(idx(t.brands, brands) for t in types),
-        type_colours=tuple(idx(_PALETTES[t.palette], colours) for t in types),
-        type_materials=tuple(idx(t.materials, materials) for t in types),
-        type_features=tuple(idx(t.features, features) for t in types),
-        type_n_spec=np.array([len(t.spec_values) for t in types], dtype=np.int64),
-    )
+# Per product type: its category and, ragged, the global indexes of the values it may take.
+_TYPE_CATEGORY = _idx([t.category for t in _PRODUCT_TYPES], _CATEGORIES)
+_TYPE_BRANDS = tuple(_idx(t.brands, _BRANDS) for t in _PRODUCT_TYPES)
+_TYPE_COLOURS = tuple(_idx(_PALETTES[t.palette], _COLOUR_NAMES) for t in _PRODUCT_TYPES)
+_TYPE_MATERIALS = tuple(_idx(t.materials, _MATERIAL_NAMES) for t in _PRODUCT_TYPES)
+_TYPE_FEATURES = tuple(_idx(t.features, _FEATURE_NAMES) for t in _PRODUCT_TYPES)
+_TYPE_N_SPEC = np.array([len(t.spec_values) for t in _PRODUCT_TYPES], dtype=np.int64)
 
 
 def _ragged_choice(
@@ -360,11 +326,6 @@ def _ragged_choice(
     n = counts[type_idx]
     pos = offsets[type_idx] + np.minimum((u * n).astype(np.int64), np.maximum(n - 1, 0))
     return np.where(n > 0, flat[np.where(n > 0, pos, len(flat) - 1)], -1)
-
-
-# ----------------------------------------------------------------------------------------------
-# Items
-# ----------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -381,24 +342,21 @@ class _Items:
     variant: np.ndarray
 
     def columns(self) -> np.ndarray:
-        """The five query-able attributes as an ``(n, 5)`` array in ``_ATTRS`` order."""
+        """The five query-able attributes as an ``(n, 5)`` array (``_BRAND`` ... ``_FEATURE``)."""
         return np.stack([self.brand, self.colour, self.material, self.spec, self.feature], axis=1)
 
 
-def _draw_items(
-    rng: np.random.Generator, vocab: _Vocab, n: int, lang_p: np.ndarray, feature_rate: float
-) -> _Items:
+def _draw_items(rng: np.random.Generator, n: int, s: _Settings) -> _Items:
     """``n`` random items: a product type, then attribute values that type takes."""
-    n_types = len(_PRODUCT_TYPES)
-    type_idx = rng.integers(n_types, size=n)
-    brand = _ragged_choice(rng, type_idx, vocab.type_brands)
-    colour = _ragged_choice(rng, type_idx, vocab.type_colours)
-    material = _ragged_choice(rng, type_idx, vocab.type_materials)
-    feature = _ragged_choice(rng, type_idx, vocab.type_features)
-    feature = np.where(rng.random(n) < feature_rate, feature, -1)
-    n_spec = vocab.type_n_spec[type_idx]
+    type_idx = rng.integers(len(_PRODUCT_TYPES), size=n)
+    brand = _ragged_choice(rng, type_idx, _TYPE_BRANDS)
+    colour = _ragged_choice(rng, type_idx, _TYPE_COLOURS)
+    material = _ragged_choice(rng, type_idx, _TYPE_MATERIALS)
+    feature = _ragged_choice(rng, type_idx, _TYPE_FEATURES)
+    feature = np.where(rng.random(n) < s.feature_rate, feature, -1)
+    n_spec = _TYPE_N_SPEC[type_idx]
     spec = np.where(n_spec > 0, (rng.random(n) * np.maximum(n_spec, 1)).astype(np.int64), -1)
-    language = rng.choice(len(lang_p), size=n, p=lang_p)
+    language = rng.choice(len(s.lang_p), size=n, p=s.lang_p)
     variant = rng.integers(2, size=n)
     return _Items(type_idx, brand, colour, material, spec, feature, language, variant)
 
@@ -414,24 +372,16 @@ def _unique_rows(items: _Items, n: int) -> np.ndarray:
 
 
 def _concat(a: _Items, b: _Items) -> _Items:
-    """The rows of ``a`` followed by those of ``b``."""
     return _Items(
         *(np.concatenate([getattr(a, f), getattr(b, f)]) for f in _Items.__dataclass_fields__)
     )
 
 
 def _take(items: _Items, rows: np.ndarray) -> _Items:
-    """The items at ``rows``."""
     return _Items(*(getattr(items, f)[rows] for f in _Items.__dataclass_fields__))
 
 
-# ----------------------------------------------------------------------------------------------
-# Rendering (text)
-# ----------------------------------------------------------------------------------------------
-
-
 def _cap(text: str) -> str:
-    """``text`` with its first letter upper-case."""
     return text[:1].upper() + text[1:]
 
 
@@ -450,17 +400,10 @@ def _de_attributive(colour: tuple[str, str | None], gender: str, plural: bool) -
     return stem + ("e" if plural else {"m": "er", "f": "e", "n": "es"}[gender])
 
 
-def _number(value: str, lang: str) -> str:
-    """A decimal number in ``lang``'s spelling (a comma outside English)."""
-    return value if lang == "en" else value.replace(".", ",")
-
-
-def _spec_text(kind: str | None, value: str, lang: str, query: bool) -> str:
-    """A size or capacity as a title or a query writes it (``""`` for none)."""
-    if kind is None:
-        return ""
-    table = _SPEC_QUERY if query else _SPEC_TITLE
-    return table[kind][lang].format(v=_number(value, lang))
+def _spec_text(pt: _ProductType, spec: int, lang: str, query: bool) -> str:
+    """Size or capacity ``spec`` as a title or a query writes it (a decimal comma outside en)."""
+    value = pt.spec_values[spec] if lang == "en" else pt.spec_values[spec].replace(".", ",")
+    return (_SPEC_QUERY if query else _SPEC_TITLE)[pt.spec_kind][lang].format(v=value)
 
 
 @dataclass(frozen=True)
@@ -478,35 +421,34 @@ class _Words:
 
 
 def _item_words(
-    pt: _ProductType,
-    brand: str,
-    colour: str,
-    material: str,
-    feature: str,
-    spec: str,
-    lang: str,
-    plural: bool,
-    query: bool,
+    pt: _ProductType, codes: Sequence[int], lang: str, plural: bool, query: bool
 ) -> _Words:
-    """The words of an item or query in ``lang``, adjectives agreeing with the noun."""
+    """The words of an item or query in ``lang``, adjectives agreeing with the noun; ``codes``
+    are the attribute columns (``_BRAND`` ... ``_FEATURE``), -1 = absent or not named."""
+    brand, colour, material, spec, feature = (int(c) for c in codes)
     sg, pl, gender = pt.names[lang]
-    noun = pl if plural else sg
-    if lang in _ROMANCE:
-        c = _romance(_COLOURS[colour][lang], gender, plural)
-        f = _romance(_FEATURES[feature][lang], gender, plural) if feature else ""
-    elif lang == "de":
-        c = _COLOURS[colour]["de"][0]
-        f = _FEATURES[feature]["de"] if feature else ""
-    else:
-        c = _COLOURS[colour]["en"]
-        f = _FEATURES[feature]["en"] if feature else ""
+
+    def adjective(table: Mapping[str, Mapping[str, Any]], key: str) -> str:
+        forms = table[key][lang]
+        if lang in _ROMANCE:
+            return _romance(forms, gender, plural)
+        return forms[0] if isinstance(forms, tuple) else forms  # de colours: the predicative
+
+    colour_key = _COLOUR_NAMES[colour] if colour >= 0 else ""
     m = ""
-    if material:
-        m_entry = _MATERIALS[material][lang]
+    if material >= 0:
+        m_entry = _MATERIALS[_MATERIAL_NAMES[material]][lang]
         m = m_entry if lang == "en" else m_entry[1 if query else 0]
-    spec_value = pt.spec_values[int(spec)] if spec != "" else ""
-    s = _spec_text(pt.spec_kind, spec_value, lang, query) if spec != "" else ""
-    return _Words(noun, gender, brand, c, colour, m, f, s)
+    return _Words(
+        pl if plural else sg,
+        gender,
+        _BRANDS[brand] if brand >= 0 else "",
+        adjective(_COLOURS, colour_key) if colour >= 0 else "",
+        colour_key,
+        m,
+        adjective(_FEATURES, _FEATURE_NAMES[feature]) if feature >= 0 else "",
+        _spec_text(pt, spec, lang, query) if spec >= 0 else "",
+    )
 
 
 def _join(head: Sequence[str], tail: Sequence[str] = ()) -> str:
@@ -582,11 +524,6 @@ def _typo(text: str, u: float) -> str:
     return " ".join(words)
 
 
-# ----------------------------------------------------------------------------------------------
-# Queries
-# ----------------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class _QueryDraft:
     """Queries as drawn, before rendering: seed item, language, named attributes, form."""
@@ -600,22 +537,15 @@ class _QueryDraft:
     typo_pos: np.ndarray
 
 
-def _draw_queries(
-    rng: np.random.Generator,
-    items: _Items,
-    m: int,
-    n_lang: int,
-    cross_rate: float,
-    intent_p: np.ndarray,
-) -> _QueryDraft:
+def _draw_queries(rng: np.random.Generator, items: _Items, m: int, s: _Settings) -> _QueryDraft:
     """``m`` queries drawn from seed items: language, intent, which attributes they name."""
+    n_lang = len(s.languages)
     seed = rng.integers(len(items.type), size=m)
-    cross = (rng.random(m) < cross_rate) & (n_lang > 1)
+    cross = (rng.random(m) < s.cross_lingual_rate) & (n_lang > 1)
     shift = rng.integers(1, max(n_lang, 2), size=m)  # another language, uniformly
     language = np.where(cross, (items.language[seed] + shift) % n_lang, items.language[seed])
-    intent = rng.choice(len(INTENTS), size=m, p=intent_p)
-    cols = items.columns()[seed]
-    available = cols >= 0
+    intent = rng.choice(len(INTENTS), size=m, p=s.intent_p)
+    available = items.columns()[seed] >= 0
     # Rank the non-brand attributes the seed item has in random order; name the first k.
     keys = np.where(available[:, 1:], rng.random((m, 4)), np.inf)
     rank = np.argsort(np.argsort(keys, axis=1), axis=1)
@@ -642,7 +572,7 @@ def _intent_of(mask: np.ndarray) -> np.ndarray:
 
 
 def _render_queries(
-    draft: _QueryDraft, items: _Items, vocab: _Vocab, langs: Sequence[str], typo_rate: float
+    draft: _QueryDraft, items: _Items, langs: Sequence[str], typo_rate: float
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Query texts, final attribute masks (trimmed to MAX_QUERY_WORDS) and typo flags."""
     cols = items.columns()
@@ -651,24 +581,11 @@ def _render_queries(
     typo = np.zeros(len(draft.seed), dtype=bool)
     for q, row in enumerate(draft.seed):
         pt = _PRODUCT_TYPES[items.type[row]]
-        lang = langs[draft.language[q]]
+        lang, plural = langs[draft.language[q]], bool(draft.plural[q])
         while True:
             named = mask[q]
-            c = cols[row]
-            w = _item_words(
-                pt,
-                vocab.brands[c[_BRAND]] if named[_BRAND] else "",
-                vocab.colours[c[_COLOUR]],
-                vocab.materials[c[_MATERIAL]] if named[_MATERIAL] else "",
-                vocab.features[c[_FEATURE]] if named[_FEATURE] else "",
-                str(c[_SPEC]) if named[_SPEC] else "",
-                lang,
-                bool(draft.plural[q]),
-                query=True,
-            )
-            if not named[_COLOUR]:
-                w = replace(w, colour="")
-            text = _query_text(w, lang, int(draft.order[q]), bool(draft.plural[q]))
+            w = _item_words(pt, np.where(named, cols[row], -1), lang, plural, query=True)
+            text = _query_text(w, lang, int(draft.order[q]), plural)
             if len(text.split()) <= MAX_QUERY_WORDS or not named.any():
                 break
             mask[q, next(a for a in _DROP_ORDER if named[a])] = False
@@ -678,11 +595,6 @@ def _render_queries(
             text = typoed
         texts.append(text)
     return texts, mask, typo
-
-
-# ----------------------------------------------------------------------------------------------
-# Judgments
-# ----------------------------------------------------------------------------------------------
 
 
 def _grade_group(
@@ -696,12 +608,9 @@ def _grade_group(
     caps: np.ndarray,
     rand: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Judge the queries of one product type against the items of its category.
-
-    Returns ``(query_pos, item_row, grade)`` of the pairs kept in the judged pool: per query all
-    grade-3 items up to ``caps[3]``, the ``caps[2]`` grade-2 items with fewest mismatches and the
-    ``caps[1]`` same-category items sharing most named attributes (the seed item always first).
-    """
+    """``(query_pos, item_row, grade)`` of one product type's queries' judged pool in its category:
+    at most ``caps[g]`` items of grade g, grade 2 by fewest mismatches, grade 1 by most shared
+    named attributes (the seed item always first)."""
     same_type = cand_type[None, :] == q_type  # (1, n)
     differs = (cand_cols[None, :, :] != q_cols[:, None, :]) & q_mask[:, None, :]  # (g, n, 5)
     mismatches = differs.sum(axis=2)
@@ -734,10 +643,8 @@ def _hard_negatives(
     k: int,
     rand: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``k`` other-category items per query sharing most of its named, then its seed's, values.
-
-    ``q_cols`` are the seed item's attribute codes; a named attribute counts twice.
-    """
+    """``k`` other-category items per query sharing most of its named, then its seed's, values
+    (``q_cols``: the seed item's attribute codes; a named attribute counts twice)."""
     attrs = [_BRAND, _COLOUR, _MATERIAL, _FEATURE]  # comparable across product types
     q = q_cols[:, None, attrs]
     same = (cand_cols[None, :, attrs] == q) & (q >= 0)
@@ -748,41 +655,31 @@ def _hard_negatives(
 
 
 def _judge(
-    rng: np.random.Generator,
-    items: _Items,
-    vocab: _Vocab,
-    seed: np.ndarray,
-    mask: np.ndarray,
-    caps: np.ndarray,
-    n_negatives: int,
+    rng: np.random.Generator, items: _Items, seed: np.ndarray, mask: np.ndarray, s: _Settings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All judged ``(query, item, grade)`` triples, from the structure alone."""
     cols = items.columns()
     q_type = items.type[seed]
     q_cols = cols[seed]
-    item_cat = vocab.type_category[items.type]
+    item_cat = _TYPE_CATEGORY[items.type]
     out_q, out_i, out_g = [], [], []
     for t in np.unique(q_type):  # one vectorised block per product type, in index order
         qs = np.flatnonzero(q_type == t)
-        cat = vocab.type_category[t]
+        cat = _TYPE_CATEGORY[t]
         cand = np.flatnonzero(item_cat == cat)
         rand = rng.random((len(qs), len(cand)))
         qpos, item, grade = _grade_group(
-            q_cols[qs], mask[qs], seed[qs], int(t), cand, items.type[cand], cols[cand], caps, rand
+            q_cols[qs], mask[qs], seed[qs], int(t), cand, items.type[cand], cols[cand], s.caps, rand
         )
         out_q.append(qs[qpos])
         out_i.append(item)
         out_g.append(grade)
         others = np.flatnonzero(item_cat != cat)
-        if n_negatives > 0 and len(others):
+        if s.hard_negatives > 0 and len(others):
             pool = rng.choice(others, size=min(len(others), 256), replace=False)
+            rand = rng.random((len(qs), len(pool)))
             qpos, item = _hard_negatives(
-                q_cols[qs],
-                mask[qs],
-                pool,
-                cols[pool],
-                n_negatives,
-                rng.random((len(qs), len(pool))),
+                q_cols[qs], mask[qs], pool, cols[pool], s.hard_negatives, rand
             )
             out_q.append(qs[qpos])
             out_i.append(item)
@@ -790,127 +687,95 @@ def _judge(
     return np.concatenate(out_q), np.concatenate(out_i), np.concatenate(out_g)
 
 
-# ----------------------------------------------------------------------------------------------
-# Settings
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
+@dataclass
 class _Settings:
-    """The demo's checked generation settings."""
+    """``load_demo``'s generation settings, checked (``ConfigError`` naming the key), normalised.
+
+    >>> s = _Settings(100, 10, 0, ["en", "de"], None, 0.25, None, 0.5, 0.03, 64, 20, 8, 3)
+    >>> s.lang_p.round(3).tolist(), s.caps.tolist()
+    ([0.667, 0.333], [0, 8, 20, 64])
+    """
 
     n_items: int
     n_queries: int
     seed: int
-    languages: list[str]
-    lang_p: np.ndarray  # listing-language probabilities, in ``languages`` order
-    intent_p: np.ndarray  # query-intent probabilities, in ``INTENTS`` order
-    rates: Mapping[str, float]  # cross_lingual_rate, feature_rate, typo_rate
-    caps: np.ndarray  # judged items per query, indexed by grade (0 unused)
+    languages: Sequence[str]
+    language_weights: Sequence[float] | None
+    cross_lingual_rate: float
+    intent_mix: Mapping[str, float] | None
+    feature_rate: float
+    typo_rate: float
+    pool_exact: int
+    pool_partial: int
+    pool_category: int
     hard_negatives: int
+    lang_p: np.ndarray = field(init=False)  # in ``languages`` order
+    intent_p: np.ndarray = field(init=False)  # in ``INTENTS`` order
+    caps: np.ndarray = field(init=False)  # judged items per query, indexed by grade (0 unused)
 
+    def __post_init__(self) -> None:
+        self.languages = [str(x) for x in self.languages]
+        if self.language_weights is not None:
+            self.language_weights = [float(x) for x in self.language_weights]
+        for name in _RATES:
+            setattr(self, name, float(getattr(self, name)))
+        self._check()
+        default_mix = dict(zip(INTENTS, (0.12, 0.18, 0.30, 0.40)))
+        mix = default_mix if self.intent_mix is None else dict(self.intent_mix)
+        if set(mix) - set(INTENTS) or min(mix.values(), default=-1) < 0 or sum(mix.values()) <= 0:
+            raise ConfigError(
+                f"dataset.intent_mix={mix} is invalid (expected non-negative weights for {list(INTENTS)})"
+            )
+        self.caps = np.array([0, self.pool_category, self.pool_partial, self.pool_exact], np.int64)
+        if self.caps[3] < 1 or self.caps.min() < 0 or self.hard_negatives < 0:
+            raise ConfigError(
+                "dataset.pool_exact must be >= 1 and pool_partial, pool_category, hard_negatives >= 0"
+            )
+        n_lang = len(self.languages)
+        w = np.array(self.language_weights or [1 / (i + 1) for i in range(n_lang)])
+        self.lang_p = w / w.sum()
+        intent_p = np.array([mix.get(i, 0.0) for i in INTENTS])
+        self.intent_p = intent_p / intent_p.sum()
+        for name in ("n_items", "n_queries", "seed", "hard_negatives"):
+            setattr(self, name, int(getattr(self, name)))
 
-def _check_params(
-    n_items: int,
-    n_queries: int,
-    languages: Sequence[str],
-    weights: Sequence[float] | None,
-    rates: Mapping[str, float],
-) -> None:
-    """Raise ``ConfigError`` for a size, language list, weight or rate out of range."""
-    if int(n_items) < 50:
-        raise ConfigError(f"dataset.n_items={n_items} is too small (expected an integer >= 50)")
-    if int(n_queries) < 1:
-        raise ConfigError(f"dataset.n_queries={n_queries} is invalid (expected an integer >= 1)")
-    if not languages:
-        raise ConfigError("dataset.languages is empty (expected a list such as [en, de, fr])")
-    unknown = [lang for lang in languages if lang not in SUPPORTED_LANGUAGES]
-    if unknown:
-        raise ConfigError(
-            f"dataset.languages has unsupported {unknown} (expected a subset of "
-            f"{list(SUPPORTED_LANGUAGES)})"
-        )
-    if len(set(languages)) != len(languages):
-        raise ConfigError(f"dataset.languages={list(languages)} repeats a language")
-    if weights is not None and (
-        len(weights) != len(languages) or min(weights) < 0 or sum(weights) <= 0
-    ):
-        raise ConfigError(
-            f"dataset.language_weights={list(weights)} is invalid (expected {len(languages)} "
-            "non-negative numbers, one per language, not all zero)"
-        )
-    for name, value in rates.items():
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"dataset.{name}={value} is invalid (expected a number in [0, 1])")
-
-
-def _intent_mix(intent_mix: Mapping[str, float] | None) -> dict[str, float]:
-    """The intent weights (the default mix when ``None``); ``ConfigError`` when invalid."""
-    mix = dict(zip(INTENTS, (0.12, 0.18, 0.30, 0.40))) if intent_mix is None else dict(intent_mix)
-    if set(mix) - set(INTENTS) or min(mix.values(), default=-1) < 0 or sum(mix.values()) <= 0:
-        raise ConfigError(
-            f"dataset.intent_mix={mix} is invalid (expected non-negative weights for {list(INTENTS)})"
-        )
-    return mix
-
-
-def _pool_caps(pools: Sequence[int], hard_negatives: int) -> np.ndarray:
-    """Judged items per grade ``[0, category, partial, exact]``; ``ConfigError`` when invalid."""
-    caps = np.array([0, *pools], dtype=np.int64)
-    if caps[3] < 1 or caps.min() < 0 or hard_negatives < 0:
-        raise ConfigError(
-            "dataset.pool_exact must be >= 1 and pool_partial, pool_category, hard_negatives >= 0"
-        )
-    return caps
-
-
-def _checked_settings(
-    sizes: tuple[int, int, int],
-    languages: Sequence[str],
-    language_weights: Sequence[float] | None,
-    rates: Mapping[str, float],
-    intent_mix: Mapping[str, float] | None,
-    pools: Sequence[int],
-    hard_negatives: int,
-) -> _Settings:
-    """The settings checked (``ConfigError`` naming the key) and the probabilities normalised.
-
-    ``sizes`` is ``(n_items, n_queries, seed)``; ``pools`` is ``(category, partial, exact)``.
-
-    >>> s = _checked_settings((100, 10, 0), ["en", "de"], None, {}, None, (8, 20, 64), 3)
-    >>> s.lang_p.round(3).tolist(), s.caps.tolist()
-    ([0.667, 0.333], [0, 8, 20, 64])
-    """
-    n_items, n_queries, seed = sizes
-    langs = [str(x) for x in languages]
-    weights = None if language_weights is None else [float(x) for x in language_weights]
-    rates = {name: float(value) for name, value in rates.items()}
-    _check_params(n_items, n_queries, langs, weights, rates)
-    mix = _intent_mix(intent_mix)
-    caps = _pool_caps(pools, hard_negatives)
-    w = np.array(weights if weights is not None else [1 / (i + 1) for i in range(len(langs))])
-    intent_p = np.array([mix.get(i, 0.0) for i in INTENTS])
-    return _Settings(
-        n_items=int(n_items),
-        n_queries=int(n_queries),
-        seed=int(seed),
-        languages=langs,
-        lang_p=w / w.sum(),
-        intent_p=intent_p / intent_p.sum(),
-        rates=rates,
-        caps=caps,
-        hard_negatives=int(hard_negatives),
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# Generation steps
-# ----------------------------------------------------------------------------------------------
+    def _check(self) -> None:
+        langs, weights = self.languages, self.language_weights
+        if int(self.n_items) < 50:
+            raise ConfigError(
+                f"dataset.n_items={self.n_items} is too small (expected an integer >= 50)"
+            )
+        if int(self.n_queries) < 1:
+            raise ConfigError(
+                f"dataset.n_queries={self.n_queries} is invalid (expected an integer >= 1)"
+            )
+        if not langs:
+            raise ConfigError("dataset.languages is empty (expected a list such as [en, de, fr])")
+        unknown = [lang for lang in langs if lang not in SUPPORTED_LANGUAGES]
+        if unknown:
+            raise ConfigError(
+                f"dataset.languages has unsupported {unknown} (expected a subset of "
+                f"{list(SUPPORTED_LANGUAGES)})"
+            )
+        if len(set(langs)) != len(langs):
+            raise ConfigError(f"dataset.languages={langs} repeats a language")
+        if weights is not None and (
+            len(weights) != len(langs) or min(weights) < 0 or sum(weights) <= 0
+        ):
+            raise ConfigError(
+                f"dataset.language_weights={weights} is invalid (expected {len(langs)} "
+                "non-negative numbers, one per language, not all zero)"
+            )
+        for name in _RATES:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(
+                    f"dataset.{name}={getattr(self, name)} is invalid (expected a number in [0, 1])"
+                )
 
 
 @dataclass(frozen=True)
 class _DemoQueries:
-    """The kept queries, one row each: seed item, language, named attributes, typo, text, intent."""
+    """The kept queries, one row each."""
 
     seed: np.ndarray
     language: np.ndarray
@@ -920,15 +785,15 @@ class _DemoQueries:
     intent: np.ndarray
 
 
-def _distinct_items(rng: np.random.Generator, vocab: _Vocab, s: _Settings) -> _Items:
+def _distinct_items(rng: np.random.Generator, s: _Settings) -> _Items:
     """``s.n_items`` structurally distinct items: oversampled, the first distinct ones kept."""
-    n_items, feature_rate = s.n_items, s.rates["feature_rate"]
-    pool = _draw_items(rng, vocab, int(n_items * 1.5) + 64, s.lang_p, feature_rate)
+    n_items = s.n_items
+    pool = _draw_items(rng, int(n_items * 1.5) + 64, s)
     rows = _unique_rows(pool, n_items)
     for _ in range(4):  # large catalogs: draw more until enough distinct products exist
         if len(rows) == n_items:
             break
-        pool = _concat(pool, _draw_items(rng, vocab, 2 * n_items, s.lang_p, feature_rate))
+        pool = _concat(pool, _draw_items(rng, 2 * n_items, s))
         rows = _unique_rows(pool, n_items)
     if len(rows) < n_items:
         raise ConfigError(
@@ -938,38 +803,23 @@ def _distinct_items(rng: np.random.Generator, vocab: _Vocab, s: _Settings) -> _I
     return _take(pool, rows)
 
 
-def _first_distinct(texts: Sequence[str]) -> list[int]:
-    """Positions of the first occurrence of each text, in order.
-
-    >>> _first_distinct(["a", "b", "a", "c", "b"])
-    [0, 1, 3]
-    """
-    seen: set[str] = set()  # membership only: the first occurrence of each text wins
-    return [i for i, t in enumerate(texts) if not (t in seen or seen.add(t))]
-
-
-def _distinct_queries(
-    rng: np.random.Generator, items: _Items, vocab: _Vocab, s: _Settings
-) -> _DemoQueries:
+def _distinct_queries(rng: np.random.Generator, items: _Items, s: _Settings) -> _DemoQueries:
     """``s.n_queries`` queries with distinct texts: oversampled, rendered, the first ones kept."""
-    n_queries, rates = s.n_queries, s.rates
-    draft = _draw_queries(
-        rng, items, 3 * n_queries + 50, len(s.languages), rates["cross_lingual_rate"], s.intent_p
-    )
-    texts, mask, typo = _render_queries(draft, items, vocab, s.languages, rates["typo_rate"])
-    keep = np.array(_first_distinct(texts)[:n_queries], dtype=np.int64)
-    if len(keep) < n_queries:
+    draft = _draw_queries(rng, items, 3 * s.n_queries + 50, s)
+    texts, mask, typo = _render_queries(draft, items, s.languages, s.typo_rate)
+    keep = np.sort(np.unique(texts, return_index=True)[1])[: s.n_queries]  # first of each text
+    if len(keep) < s.n_queries:
         raise ConfigError(
-            f"dataset.n_queries={n_queries}: only {len(keep)} distinct queries could be generated "
-            f"from {s.n_items} items (increase n_items or decrease n_queries)"
+            f"dataset.n_queries={s.n_queries}: only {len(keep)} distinct queries could be "
+            f"generated from {s.n_items} items (increase n_items or decrease n_queries)"
         )
     return _DemoQueries(
-        seed=draft.seed[keep],
-        language=draft.language[keep],
-        mask=mask[keep],
-        typo=typo[keep],
-        texts=[texts[i] for i in keep],
-        intent=_intent_of(mask[keep]),
+        draft.seed[keep],
+        draft.language[keep],
+        mask[keep],
+        typo[keep],
+        [texts[i] for i in keep],
+        _intent_of(mask[keep]),
     )
 
 
@@ -982,22 +832,8 @@ def _frequencies(rng: np.random.Generator, intent: np.ndarray) -> np.ndarray:
     return np.maximum(1.0, np.round(20000.0 * rank.astype(float) ** -1.05))
 
 
-def _cross_lingual(
-    items: _Items, q_lang: np.ndarray, jq: np.ndarray, ji: np.ndarray, jg: np.ndarray
-) -> np.ndarray:
-    """Per query: no exact match (grade 3) is listed in the query's own language."""
-    exact = jg == 3
-    same_lang = np.zeros(len(q_lang), dtype=np.int64)
-    np.add.at(same_lang, jq[exact], items.language[ji[exact]] == q_lang[jq[exact]])
-    return same_lang == 0
-
-
 def _ids(prefix: str, n: int, width: int) -> list[str]:
-    """``n`` ids: ``prefix`` and 1..n zero-padded to ``width`` digits (more when ``n`` needs them).
-
-    >>> _ids("q", 3, 4)
-    ['q0001', 'q0002', 'q0003']
-    """
+    """``n`` ids: ``prefix`` and 1..n zero-padded to ``width`` digits (more when ``n`` needs them)."""
     return [f"{prefix}{i:0{max(width, len(str(n)))}d}" for i in range(1, n + 1)]
 
 
@@ -1015,108 +851,64 @@ def _qrels(
     return {qid: dict(sorted(qrels[qid].items())) for qid in query_ids}
 
 
-# ----------------------------------------------------------------------------------------------
-# Tables
-# ----------------------------------------------------------------------------------------------
-
-
 def _names(codes: np.ndarray, table: Sequence[str]) -> list[str]:
-    """The names of ``codes`` in ``table``, ``""`` where a code is -1 (absent).
-
-    >>> _names(np.array([1, -1, 0]), ["a", "b"])
-    ['b', '', 'a']
-    """
+    """The names of ``codes`` in ``table``, ``""`` where a code is -1 (absent)."""
     lookup = np.array([*table, ""], dtype=object)
     return lookup[np.where(codes >= 0, codes, len(table))].tolist()
 
 
-def _item_texts(
-    items: _Items, vocab: _Vocab, languages: Sequence[str], descriptions: bool
-) -> tuple[list[str], list[str]]:
-    """Each item's title and (with ``descriptions``) description, in its listing language."""
+def _catalog(
+    items: _Items, languages: Sequence[str], ids: list[str], descriptions: bool, source: str
+) -> Catalog:
+    """The items as a ``Catalog``: titles, optional descriptions (their listing language),
+    attribute columns."""
     titles, bodies = [], []
-    for r in range(len(items.type)):
+    for r, codes in enumerate(items.columns().tolist()):
         pt = _PRODUCT_TYPES[items.type[r]]
         lang = languages[items.language[r]]
-        words = _item_words(
-            pt,
-            vocab.brands[items.brand[r]],
-            vocab.colours[items.colour[r]],
-            vocab.materials[items.material[r]] if items.material[r] >= 0 else "",
-            vocab.features[items.feature[r]] if items.feature[r] >= 0 else "",
-            str(items.spec[r]) if items.spec[r] >= 0 else "",
-            lang,
-            plural=False,
-            query=False,
-        )
+        words = _item_words(pt, codes, lang, plural=False, query=False)
         titles.append(_title(words, lang, int(items.variant[r])))
         if descriptions:
             bodies.append(_description(words, pt, lang))
-    return titles, bodies
-
-
-def _spec_names(items: _Items) -> list[str]:
-    """Each item's size or capacity in English (``""`` = none)."""
-    return [
-        _spec_text(_PRODUCT_TYPES[t].spec_kind, _PRODUCT_TYPES[t].spec_values[s], "en", False)
-        if s >= 0
-        else ""
+    sizes = [
+        _spec_text(_PRODUCT_TYPES[t], s, "en", False) if s >= 0 else ""
         for t, s in zip(items.type.tolist(), items.spec.tolist())
     ]
-
-
-def _catalog(
-    items: _Items,
-    vocab: _Vocab,
-    languages: Sequence[str],
-    ids: list[str],
-    descriptions: bool,
-    source: str,
-) -> Catalog:
-    """The items as a ``Catalog``: titles, optional descriptions, attribute columns."""
-    titles, bodies = _item_texts(items, vocab, languages, descriptions)
     return Catalog(
         ids=ids,
         titles=titles,
         texts=bodies if descriptions else None,
         attributes={
             "language": _names(items.language, languages),
-            "category": _names(vocab.type_category[items.type], vocab.categories),
+            "category": _names(_TYPE_CATEGORY[items.type], _CATEGORIES),
             "product_type": _names(items.type, _TYPE_NAMES),
-            "brand": _names(items.brand, vocab.brands),
-            "colour": _names(items.colour, vocab.colours),
-            "material": _names(items.material, vocab.materials),
-            "size": _spec_names(items),
-            "feature": _names(items.feature, vocab.features),
+            "brand": _names(items.brand, _BRANDS),
+            "colour": _names(items.colour, _COLOUR_NAMES),
+            "material": _names(items.material, _MATERIAL_NAMES),
+            "size": sizes,
+            "feature": _names(items.feature, _FEATURE_NAMES),
         },
         source=source,
     )
 
 
-def _constraints(
-    item_attrs: Mapping[str, Sequence[str]], seed: np.ndarray, mask: np.ndarray
-) -> list[str]:
-    """What each query asks for, e.g. ``brand=Nike|colour=red`` (catalog attribute values)."""
-    columns = ("brand", "colour", "material", "size", "feature")  # _ATTRS order, catalog names
-    out = []
-    for row, named in zip(seed.tolist(), mask.tolist()):
-        parts = [f"{c}={item_attrs[c][row]}" for c, on in zip(columns, named) if on]
-        out.append("|".join(parts))
-    return out
-
-
 def _queries(
     q: _DemoQueries,
     items: _Items,
-    vocab: _Vocab,
     catalog: Catalog,
     languages: Sequence[str],
     ids: list[str],
     frequency: np.ndarray,
     cross: np.ndarray,
 ) -> Queries:
-    """The kept queries as ``Queries``: texts, languages, frequencies, attribute columns."""
+    """The kept queries as ``Queries``; ``constraints`` names what each asks for, e.g.
+    ``brand=Nike|colour=red`` (the catalog's attribute values)."""
     q_type = items.type[q.seed]
+    columns = ("brand", "colour", "material", "size", "feature")  # _BRAND ... _FEATURE
+    constraints = [
+        "|".join(f"{c}={catalog.attributes[c][row]}" for c, on in zip(columns, named) if on)
+        for row, named in zip(q.seed.tolist(), q.mask.tolist())
+    ]
     return Queries(
         ids=ids,
         texts=q.texts,
@@ -1124,9 +916,9 @@ def _queries(
         frequency=frequency.tolist(),
         attributes={
             "intent": _names(q.intent, INTENTS),
-            "category": _names(vocab.type_category[q_type], vocab.categories),
+            "category": _names(_TYPE_CATEGORY[q_type], _CATEGORIES),
             "product_type": _names(q_type, _TYPE_NAMES),
-            "constraints": _constraints(catalog.attributes, q.seed, q.mask),
+            "constraints": constraints,
             "cross_lingual": cross.tolist(),
             "typo": q.typo.tolist(),
         },
@@ -1134,15 +926,23 @@ def _queries(
     )
 
 
-def _eval_data(
-    s: _Settings,
-    catalog: Catalog,
-    queries: Queries,
-    judgments: Judgments,
-    text_field: str,
-    title_separator: str,
-) -> EvalData:
+def _generate(s: _Settings, text_field: str, title_separator: str, descriptions: bool) -> EvalData:
     """The three tables as the demo's ``EvalData`` (synthetic, fingerprinted), logged at INFO."""
+    rng = np.random.default_rng(s.seed)
+    items = _distinct_items(rng, s)
+    q = _distinct_queries(rng, items, s)
+    frequency = _frequencies(rng, q.intent)
+    jq, ji, jg = _judge(rng, items, q.seed, q.mask, s)
+    item_ids, query_ids = _ids("p", s.n_items, 5), _ids("q", s.n_queries, 4)
+    source = f"evalkit demo (synthetic, seed={s.seed})"
+    catalog = _catalog(items, s.languages, item_ids, descriptions, source)
+    catalog.text_for(text_field)  # raises ConfigError for an unknown / unavailable field
+    # Cross-lingual: no exact match (grade 3) is listed in the query's own language.
+    exact = jg == 3
+    same_lang = np.zeros(len(q.language), dtype=np.int64)
+    np.add.at(same_lang, jq[exact], items.language[ji[exact]] == q.language[jq[exact]])
+    queries = _queries(q, items, catalog, s.languages, query_ids, frequency, same_lang == 0)
+    judgments = Judgments(_qrels(query_ids, item_ids, jq, ji, jg), "synthetic", source)
     log.info(
         "demo dataset: %d items, %d queries, %d judgments (seed=%d, languages=%s)",
         s.n_items,
@@ -1151,14 +951,15 @@ def _eval_data(
         s.seed,
         ",".join(s.languages),
     )
+    fingerprint = fingerprint_data(
+        catalog, queries, judgments, text_field, title_separator=title_separator
+    )
     return EvalData(
-        name="demo",
-        catalog=catalog,
-        queries=queries,
-        judgments=judgments,
-        fingerprint=fingerprint_data(
-            catalog, queries, judgments, text_field, title_separator=title_separator
-        ),
+        "demo",
+        catalog,
+        queries,
+        judgments,
+        fingerprint=fingerprint,
         synthetic=True,
         text_field=text_field,
         title_separator=title_separator,
@@ -1180,11 +981,6 @@ def _with_simulated_clicks(data: EvalData, seed: int) -> EvalData:
         title_separator=data.title_separator,
     )
     return replace(data, clicks=clicks, fingerprint=fingerprint)
-
-
-# ----------------------------------------------------------------------------------------------
-# Public entry point
-# ----------------------------------------------------------------------------------------------
 
 
 def load_demo(
@@ -1209,36 +1005,17 @@ def load_demo(
 ) -> EvalData:
     """Generate the synthetic multilingual product-search dataset (deterministic in ``seed``).
 
-    ``languages``: listing / query languages (subset of ``SUPPORTED_LANGUAGES``); the first is the
-    main market: by default language ``i`` gets weight ``1 / (i + 1)`` unless
-    ``language_weights`` says otherwise. ``cross_lingual_rate``: share of queries written in
-    another language than the item they were derived from. ``intent_mix``: weights of the query
-    intents ``broad`` (product type only), ``brand`` (brand + type), ``attribute`` (type + one
-    attribute), ``specific`` (brand + type + 1-3 attributes). ``pool_*`` cap the judged items per
-    query and grade (3, 2, 1), ``hard_negatives`` adds grade-0 items from other categories.
-
-    Catalog attributes: ``language, category, product_type, brand, colour, material, size,
-    feature`` (``""`` = none). Query attributes: ``intent, category, product_type,
-    constraints`` (the attributes the query names, ``brand=Nike|colour=red``; grades follow from
-    them), ``cross_lingual`` (none of the query's exact matches is listed in the query's language), ``typo``.
-
-    ``simulate_clicks``: attach a simulated click log (position-based clicks on a BM25 ranking of
-    the titles, :func:`evalkit.data.click_simulation.simulate_demo_clicks`), labelled simulated.
-
     Args:
         n_items: catalog items generated.
         n_queries: queries generated.
         seed: the dataset's seed (same seed, same data, same fingerprint).
-        languages: listing and query languages (of en, de, fr, es, it); the first is the main
-            market.
-        text_field: what is embedded for each item: ``title``, ``text`` (the generated
-            description) or ``title_text``.
+        languages: listing and query languages (of en, de, fr, es, it); the first is the main market.
+        text_field: what is embedded for each item: ``title``, ``text`` (description), ``title_text``.
         simulate_clicks: attach a simulated click log (labelled simulated everywhere).
         title_separator: the string ``title_text`` joins title and description with.
         language_weights: one weight per language; null = ``1 / (i + 1)`` for language ``i``.
         cross_lingual_rate: share of queries written in another language than their item.
-        intent_mix: weights of the query intents ``broad``, ``brand``, ``attribute``,
-            ``specific``; null = 0.12, 0.18, 0.30, 0.40.
+        intent_mix: weights of the intents broad, brand, attribute, specific; null = .12/.18/.3/.4.
         feature_rate: share of items with a feature (waterproof, wireless, ...).
         typo_rate: share of queries with a typo.
         descriptions: generate the description texts (needed by ``text`` / ``title_text``).
@@ -1248,42 +1025,23 @@ def load_demo(
         hard_negatives: grade-0 items from other categories per query.
 
     >>> d = load_demo(n_items=200, n_queries=20, languages=["en", "de"], seed=3)
-    >>> d.clicks.simulated
-    True
-    >>> sorted(set(d.catalog.attributes["language"]))
-    ['de', 'en']
-    >>> set(d.queries.attributes["intent"]) <= set(INTENTS)
-    True
+    >>> d.clicks.simulated, sorted(set(d.catalog.attributes["language"]))
+    (True, ['de', 'en'])
     """
-    rates = {
-        "cross_lingual_rate": cross_lingual_rate,
-        "feature_rate": feature_rate,
-        "typo_rate": typo_rate,
-    }
-    pools = (pool_category, pool_partial, pool_exact)
-    s = _checked_settings(
-        (n_items, n_queries, seed),
+    s = _Settings(
+        n_items,
+        n_queries,
+        seed,
         languages,
         language_weights,
-        rates,
+        cross_lingual_rate,
         intent_mix,
-        pools,
+        feature_rate,
+        typo_rate,
+        pool_exact,
+        pool_partial,
+        pool_category,
         hard_negatives,
     )
-    rng = np.random.default_rng(s.seed)
-    vocab = _vocab()
-    items = _distinct_items(rng, vocab, s)
-    q = _distinct_queries(rng, items, vocab, s)
-    frequency = _frequencies(rng, q.intent)
-    jq, ji, jg = _judge(rng, items, vocab, q.seed, q.mask, s.caps, s.hard_negatives)
-    item_ids, query_ids = _ids("p", s.n_items, 5), _ids("q", s.n_queries, 4)
-    source = f"evalkit demo (synthetic, seed={s.seed})"
-    catalog = _catalog(items, vocab, s.languages, item_ids, descriptions, source)
-    catalog.text_for(text_field)  # raises ConfigError for an unknown / unavailable field
-    cross = _cross_lingual(items, q.language, jq, ji, jg)
-    queries = _queries(q, items, vocab, catalog, s.languages, query_ids, frequency, cross)
-    judgments = Judgments(
-        qrels=_qrels(query_ids, item_ids, jq, ji, jg), method="synthetic", source=source
-    )
-    data = _eval_data(s, catalog, queries, judgments, text_field, title_separator)
+    data = _generate(s, text_field, title_separator, descriptions)
     return _with_simulated_clicks(data, s.seed) if simulate_clicks else data

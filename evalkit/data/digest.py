@@ -1,17 +1,9 @@
 """Content fingerprints: sha256 of a canonical serialisation of each table, and of all of them.
 
-Two runs may only be compared if they read the same catalog, queries and judgments.  Each table
-is hashed after sorting its rows by id (judgments by query id, then item id), so the order of
-rows in the file does not matter but every id, text, attribute and grade does.  Columns are
-hashed in bulk from Arrow buffers (lengths as little-endian int64, then the UTF-8 bytes), so a
-million-row catalog hashes in well under a second; nothing is hashed row by row in Python.
-
-``fingerprint_data`` returns the dict stored in ``EvalData.fingerprint``: ``catalog``,
-``queries``, ``judgments`` (``"none"`` digest when absent), optionally ``clicks`` (a digest the
-clicks layer computes), and ``dataset`` = sha256 over those digests plus ``text_field`` (what is
-embedded is part of what is evaluated).  Source revisions (Hub commits) are not hashed -
-identical content from a local copy and from the Hub fingerprints the same - but loaders record
-them beside the digests (``catalog_revision``, ...).
+Each table is hashed with its rows sorted by id (judgments by query, then item id), in bulk from
+Arrow buffers: row order does not matter, every id, text, attribute and grade does.
+:func:`fingerprint_data` gives ``EvalData.fingerprint``: the table digests, optionally ``clicks``,
+and ``dataset`` over them and ``text_field`` (Hub revisions are recorded beside, not hashed).
 
 >>> from evalkit.data.schema import Catalog, Queries, Judgments
 >>> a = Catalog(ids=["d1", "d2"], titles=["red shoe", "blue hat"])
@@ -100,6 +92,23 @@ def catalog_digest(catalog: Catalog) -> str:
     return catalog_digest_of(catalog.ids, catalog.titles, catalog.texts, catalog.attributes)
 
 
+def _by_id(table: str, ids: Strings, texts: Strings) -> tuple[Any, pa.Array]:
+    """A hash of ``table`` started with its ids and texts in id order, and that order."""
+    h = hashlib.sha256(f"{SCHEME}|{table}|".encode())
+    ids = _strings(ids)
+    order = pc.sort_indices(ids)
+    _update_strings(h, ids.take(order))
+    _update_strings(h, _strings(texts).take(order))
+    return h, order
+
+
+def _update_optional(h: Any, values: Strings | None, order: pa.Array, name: bytes) -> None:
+    if values is None:
+        h.update(b"no-%s|" % name)
+    else:
+        _update_strings(h, _strings(values).take(order))
+
+
 def catalog_digest_of(
     ids: Strings,
     titles: Strings,
@@ -107,15 +116,8 @@ def catalog_digest_of(
     attributes: Mapping[str, Sequence[Any]],
 ) -> str:
     """:func:`catalog_digest` from columns (lists or Arrow arrays, no nulls in ids/texts)."""
-    h = hashlib.sha256(f"{SCHEME}|catalog|".encode())
-    ids = _strings(ids)
-    order = pc.sort_indices(ids)
-    _update_strings(h, ids.take(order))
-    _update_strings(h, _strings(titles).take(order))
-    if texts is None:
-        h.update(b"no-texts|")
-    else:
-        _update_strings(h, _strings(texts).take(order))
+    h, order = _by_id("catalog", ids, titles)
+    _update_optional(h, texts, order, b"texts")
     _update_attributes(h, attributes, order)
     return h.hexdigest()
 
@@ -135,15 +137,8 @@ def queries_digest_of(
     attributes: Mapping[str, Sequence[Any]],
 ) -> str:
     """:func:`queries_digest` from columns (lists or Arrow arrays)."""
-    h = hashlib.sha256(f"{SCHEME}|queries|".encode())
-    ids = _strings(ids)
-    order = pc.sort_indices(ids)
-    _update_strings(h, ids.take(order))
-    _update_strings(h, _strings(texts).take(order))
-    if language is None:
-        h.update(b"no-language|")
-    else:
-        _update_strings(h, _strings(language).take(order))
+    h, order = _by_id("queries", ids, texts)
+    _update_optional(h, language, order, b"language")
     if frequency is None:
         h.update(b"no-frequency|")
     else:
@@ -187,13 +182,9 @@ def flatten_qrels(
     qrels: Mapping[str, Mapping[str, int]],
 ) -> tuple[list[str], list[str], np.ndarray]:
     """``{q: {item: grade}}`` as three aligned columns (query ids, item ids, int64 grades)."""
-    q_ids: list[str] = []
-    i_ids: list[str] = []
-    grades: list[int] = []
-    for q, items in qrels.items():
-        q_ids.extend([q] * len(items))
-        i_ids.extend(items.keys())
-        grades.extend(items.values())
+    q_ids = [q for q, items in qrels.items() for _ in items]
+    i_ids = [i for items in qrels.values() for i in items]
+    grades = [g for items in qrels.values() for g in items.values()]
     return q_ids, i_ids, np.asarray(grades, dtype=np.int64)
 
 
@@ -215,11 +206,8 @@ def fingerprint_data(
     known: Mapping[str, str] | None = None,
     title_separator: str = " ",
 ) -> dict[str, str]:
-    """The ``EvalData.fingerprint`` dict (see the module docstring).
-
-    ``clicks`` is the click log's digest, if the evaluation has one; ``known`` holds table
-    digests already computed from the loaded columns (loaders pass them to save a second pass).
-    """
+    """The ``EvalData.fingerprint`` dict; ``clicks`` is the click log's digest, if any, and
+    ``known`` holds table digests already computed (a second pass saved)."""
     known = known or {}
     parts = {
         "catalog": known.get("catalog") or catalog_digest(catalog),

@@ -21,9 +21,8 @@ fingerprint.  It runs after any loader and after the click stage, in
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ import pyarrow.compute as pc
 
 from evalkit.data import validate as v
 from evalkit.data.digest import fingerprint_data
-from evalkit.data.readers import _OPENERS, _csv_header, infer_format, read_file
+from evalkit.data.readers import columns_of, infer_format, read_file
 from evalkit.data.schema import EvalData, ExtraJudgments, Judgments
 from evalkit.errors import DataError
 
@@ -44,30 +43,6 @@ CONFIG_KEY = "extra_judgments"
 COLUMN_SETS = (("query_id", "item_id", "grade"), ("query-id", "corpus-id", "score"))
 
 
-def _header(path: Path, label: str) -> list[str]:
-    """The column names of ``path`` (a JSON-lines file: its first object's keys)."""
-    fmt = infer_format(path)
-    if fmt in ("csv", "tsv"):
-        return _csv_header(path, "\t" if fmt == "tsv" else ",", label)
-    if fmt in ("parquet", "pq"):
-        import pyarrow.parquet as pq
-
-        try:
-            return list(pq.read_schema(path).names)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(f"not a readable parquet file: {exc}", file=label) from exc
-    opener = _OPENERS.get(path.suffix.lower(), open)
-    try:
-        with opener(path, "rb") as fh:
-            first = fh.readline().decode("utf-8-sig").strip()
-        row = json.loads(first) if first else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(
-            f"the first line is not a JSON object ({exc})", file=label, row=1, expected="JSON lines"
-        ) from exc
-    return list(row) if isinstance(row, dict) else []
-
-
 def _columns(path: Path, label: str) -> tuple[str, str, str]:
     """The query, item and grade column names of ``path`` (the first set of COLUMN_SETS)."""
     if not path.is_file():
@@ -76,7 +51,7 @@ def _columns(path: Path, label: str) -> tuple[str, str, str]:
             file=label,
             expected="a filled-in judging_worklist.csv or a qrels file",
         )
-    header = _header(path, label)
+    header = columns_of(path, infer_format(path), label)
     for names in COLUMN_SETS:
         if all(n in header for n in names):
             return names
@@ -88,146 +63,82 @@ def _columns(path: Path, label: str) -> tuple[str, str, str]:
 
 
 def _blank(arr: pa.Array) -> np.ndarray:
-    """Null, or a string that is empty once stripped."""
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         return np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(arr), ""), True), bool)
     return np.asarray(arr.is_null(), dtype=bool)
 
 
-@dataclass(frozen=True)
-class _ExtraRows:
-    """The file's rows: ids as Python values, grades parsed, blank grades marked."""
-
-    label: str  # the file as configured, for messages
-    columns: tuple[str, str, str]  # the query, item and grade column names
-    queries: list[str | None]
-    items: list[str | None]
-    raw: pa.Array  # the grades as read, for messages
-    grades: np.ndarray  # int64; 0 where invalid
-    invalid: np.ndarray  # null or not an integer
-    negative: np.ndarray
-    blank: np.ndarray  # not judged yet
-
-
-def _read_rows(path: Path, label: str) -> _ExtraRows:
-    """The id and grade columns of ``path`` (``DataError`` for a missing file or columns)."""
-    columns = _columns(path, label)
-    q_col, d_col, g_col = columns
-    t = read_file(path, list(columns)).table
-    q = v.id_strings(t.column(q_col), label, q_col)
-    d = v.id_strings(t.column(d_col), label, d_col)
+def _new_pairs(
+    path: Path, label: str, data: EvalData
+) -> tuple[dict[tuple[str, str], int], int, int]:
+    """The graded pairs of ``path`` that ``data`` does not judge yet, the number of rows that
+    repeat a grade already held and of blank rows; rows are checked in file order."""
+    q_col, d_col, g_col = _columns(path, label)
+    t = read_file(path, [q_col, d_col, g_col]).table
+    qids = v.id_strings(t.column(q_col), label, q_col).to_pylist()
+    dids = v.id_strings(t.column(d_col), label, d_col).to_pylist()
     raw = v.as_array(t.column(g_col))
     blank = _blank(raw) if len(raw) else np.zeros(0, bool)
     grades, invalid, negative = v.grades(raw)
-    return _ExtraRows(
-        label, columns, q.to_pylist(), d.to_pylist(), raw, grades, invalid, negative, blank
-    )
-
-
-def _row_grade(rows: _ExtraRows, i: int, queries: set[str], items: set[str]) -> int:
-    """Row ``i``'s grade; ``DataError`` for an empty id, a bad grade or an unknown id."""
-    row, qid, did = i + 1, rows.queries[i], rows.items[i]
-    label, (q_col, d_col, g_col) = rows.label, rows.columns
-    for value, col in ((qid, q_col), (did, d_col)):
-        if value is None or not str(value).strip():
-            raise DataError("id is missing or empty", file=label, row=row, field=col)
-    if rows.invalid[i] or rows.negative[i]:
-        raise DataError(
-            f"grade {rows.raw[i].as_py()!r} is not an integer >= 0",
-            file=label,
-            row=row,
-            field=g_col,
-            expected="an integer grade >= 0, or blank for not judged yet",
-        )
-    if qid not in queries:
-        raise DataError(
-            f"query id {qid!r} is not among the evaluation's queries",
-            file=label,
-            row=row,
-            field=q_col,
-            expected="a query id of the dataset",
-        )
-    if did not in items:
-        raise DataError(
-            f"item id {did!r} is not in the catalog",
-            file=label,
-            row=row,
-            field=d_col,
-            expected="an item id of the catalog",
-        )
-    return int(rows.grades[i])
-
-
-def _check_agrees(
-    rows: _ExtraRows,
-    i: int,
-    grade: int,
-    held: int | None,
-    earlier: tuple[int, int] | None,
-    base_source: str,
-) -> None:
-    """``DataError`` when row ``i`` grades a pair otherwise than the dataset or an earlier row."""
-    row, qid, did = i + 1, rows.queries[i], rows.items[i]
-    g_col = rows.columns[2]
-    if held is not None and held != grade:
-        raise DataError(
-            f"query {qid!r}, item {did!r} is graded {grade} here but {held} in "
-            f"{base_source or 'the dataset judgments'}",
-            file=rows.label,
-            row=row,
-            field=g_col,
-            expected="the grade already held, or no row for a judged pair",
-        )
-    if earlier is not None and earlier[0] != grade:
-        raise DataError(
-            f"query {qid!r}, item {did!r} is graded {grade} here but {earlier[0]} in row "
-            f"{earlier[1]}",
-            file=rows.label,
-            row=row,
-            field=g_col,
-            expected="one grade per (query, item) pair",
-        )
-
-
-def _new_pairs(
-    rows: _ExtraRows, data: EvalData
-) -> tuple[dict[tuple[str, str], tuple[int, int]], int]:
-    """The graded pairs ``data`` does not judge yet (``(query, item) -> (grade, row)``) and the
-    number of rows repeating a grade already held; rows are checked in file order."""
     queries, items = set(data.queries.ids), set(data.catalog.ids)
     base = data.judgments.qrels if data.judgments is not None else {}
-    base_source = data.judgments.source if data.judgments is not None else ""
-    new: dict[tuple[str, str], tuple[int, int]] = {}
+    held_in = data.judgments.source if data.judgments is not None else ""
+    new: dict[tuple[str, str], tuple[int, int]] = {}  # (query, item) -> (grade, row)
     agreeing = 0
-    for i in np.flatnonzero(~rows.blank).tolist():
-        g = _row_grade(rows, i, queries, items)
-        qid, did = rows.queries[i], rows.items[i]
-        held = base.get(qid, {}).get(did)
-        earlier = new.get((qid, did))
-        _check_agrees(rows, i, g, held, earlier, base_source)
+    for i in np.flatnonzero(~blank).tolist():
+        row, qid, did, g = i + 1, qids[i], dids[i], int(grades[i])
+        for value, col in ((qid, q_col), (did, d_col)):
+            if value is None or not str(value).strip():
+                raise DataError("id is missing or empty", file=label, row=row, field=col)
+        if invalid[i] or negative[i]:
+            problem = f"grade {raw[i].as_py()!r} is not an integer >= 0"
+            expected = "an integer grade >= 0, or blank for not judged yet"
+            raise DataError(problem, file=label, row=row, field=g_col, expected=expected)
+        if qid not in queries:
+            problem = f"query id {qid!r} is not among the evaluation's queries"
+            expected = "a query id of the dataset"
+            raise DataError(problem, file=label, row=row, field=q_col, expected=expected)
+        if did not in items:
+            problem = f"item id {did!r} is not in the catalog"
+            raise DataError(
+                problem, file=label, row=row, field=d_col, expected="an item id of the catalog"
+            )
+        held, earlier = base.get(qid, {}).get(did), new.get((qid, did))
+        if held is not None and held != g:
+            problem = f"query {qid!r}, item {did!r} is graded {g} here but {held} in "
+            problem += held_in or "the dataset judgments"
+            expected = "the grade already held, or no row for a judged pair"
+            raise DataError(problem, file=label, row=row, field=g_col, expected=expected)
+        if earlier is not None and earlier[0] != g:
+            problem = f"query {qid!r}, item {did!r} is graded {g} here but {earlier[0]} in row "
+            problem += str(earlier[1])
+            expected = "one grade per (query, item) pair"
+            raise DataError(problem, file=label, row=row, field=g_col, expected=expected)
         if held is not None or earlier is not None:
             agreeing += 1
-            continue
-        new[qid, did] = (g, i + 1)
-    return new, agreeing
+        else:
+            new[qid, did] = (g, row)
+    return {pair: g for pair, (g, _) in new.items()}, agreeing, int(blank.sum())
 
 
-def _with_pairs(
-    data: EvalData,
-    new: dict[tuple[str, str], tuple[int, int]],
-    label: str,
-    summary: ExtraJudgments,
-) -> EvalData:
-    """``data`` with the ``new`` grades in its judgments, their source and digests updated."""
-    base = data.judgments.qrels if data.judgments is not None else {}
-    base_source = data.judgments.source if data.judgments is not None else ""
-    qrels = {qid: dict(items_) for qid, items_ in base.items()}
-    for (qid, did), (g, _) in new.items():
+def merge_extra_judgments(data: EvalData, path: str | Path | None) -> EvalData:
+    """``data`` with the graded rows of ``path`` added to its judgments (module docstring)."""
+    if path is None or str(path) == "":
+        return data
+    label = str(path)
+    new, agreeing, blank = _new_pairs(Path(path).expanduser(), label, data)
+    summary = ExtraJudgments(label, len(new), agreeing, blank)
+    log.info("%s", summary.describe())
+    if not new:
+        return replace(data, extra_judgments=summary)
+    base = data.judgments
+    qrels = {qid: dict(items) for qid, items in base.qrels.items()} if base is not None else {}
+    for (qid, did), g in new.items():
         qrels.setdefault(qid, {})[did] = g
     judgments = Judgments(
         qrels,
-        method=data.judgments.method if data.judgments is not None else "human",
-        source=f"{base_source},{label}" if base_source else label,
+        method=base.method if base is not None else "human",
+        source=f"{base.source},{label}" if base is not None and base.source else label,
     )
     fp = data.fingerprint
     digests = fingerprint_data(
@@ -242,17 +153,3 @@ def _with_pairs(
     return replace(
         data, judgments=judgments, fingerprint={**fp, **digests}, extra_judgments=summary
     )
-
-
-def merge_extra_judgments(data: EvalData, path: str | Path | None) -> EvalData:
-    """``data`` with the graded rows of ``path`` added to its judgments (module docstring)."""
-    if path is None or str(path) == "":
-        return data
-    label = str(path)
-    rows = _read_rows(Path(path).expanduser(), label)
-    new, agreeing = _new_pairs(rows, data)
-    summary = ExtraJudgments(label, len(new), agreeing, int(rows.blank.sum()))
-    log.info("%s", summary.describe())
-    if not new:
-        return replace(data, extra_judgments=summary)
-    return _with_pairs(data, new, label, summary)

@@ -1,10 +1,7 @@
 """Load a catalog, queries and judgments from Hugging Face Hub datasets (or local dataset folders).
 
-Each table names a dataset ``path`` (a Hub id or a local folder laid out like one), its config
-``name``, ``split``, optional ``revision`` (the resolved commit is recorded as
-``EvalData.fingerprint["<table>_revision"]``) and ``data_dir``, and the column mapping of
-:mod:`evalkit.data.tabular`, with BEIR's column names as defaults.  Errors name the dataset,
-config and split in place of a file.  Usage: docs/how-to/own-data.md, ``conf/dataset/hub.yaml``.
+Each table names its dataset and the column mapping of :mod:`evalkit.data.tabular`, with BEIR's
+column names as defaults.  Usage: docs/how-to/own-data.md, ``conf/dataset/hub.yaml``.
 
 >>> import tempfile  # a local folder goes through the same code path as a Hub id
 >>> from pathlib import Path
@@ -24,19 +21,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from evalkit.data import table_mapping as tm
 from evalkit.data.readers import read_hub
 from evalkit.data.schema import EvalData
-from evalkit.data.table_mapping import (
-    CatalogColumns,
-    JudgmentColumns,
-    QueryColumns,
-    build_catalog,
-    build_judgments,
-    build_queries,
-    check_text_field,
-    columns_from,
-    from_built,
-)
 from evalkit.data.validate import check_on_invalid
 from evalkit.errors import ConfigError
 
@@ -51,14 +38,9 @@ def _read(spec: Mapping[str, Any], columns: list[str], what: str, cache_dir: str
         raise ConfigError(f"dataset.{what}.path is not set (expected a Hub dataset id or folder)")
     if not spec.get("split"):
         raise ConfigError(f"dataset.{what}.split is not set (e.g. corpus, queries, test)")
+    options = {k: spec.get(k) for k in ("name", "revision", "data_dir")}
     return read_hub(
-        str(spec["path"]),
-        columns,
-        name=spec.get("name"),
-        split=str(spec["split"]),
-        revision=spec.get("revision"),
-        data_dir=spec.get("data_dir"),
-        cache_dir=cache_dir,
+        str(spec["path"]), columns, split=str(spec["split"]), cache_dir=cache_dir, **options
     )
 
 
@@ -80,51 +62,42 @@ def load_hub(
 ) -> EvalData:
     """Load and validate catalog / queries / judgments from Hub datasets.
 
-    ``repo`` is only a convenience for the config file (the tables interpolate it); ``name``
-    defaults to ``repo``, else to the catalog's dataset path.  ``judgments`` without a ``path``
-    means no judgments.
-
     Args:
-        catalog: the catalog table: its dataset (``path``, ``name``, ``split``, ``revision``,
-            ``data_dir``) and column names.
+        catalog: the catalog table: its dataset (``path``, ``name``, ``split``, ...) and columns.
         queries: the queries table: its dataset and column names.
-        judgments: the judgments table: its dataset and column names; no ``path`` = no
-            judgments.
-        catalog.path, queries.path, judgments.path (string): a Hub dataset id or a local folder
-            laid out like one.
-        catalog.name, queries.name, judgments.name (string or null): the dataset config
-            ("subset").
+        judgments: the judgments table: its dataset and column names; no ``path`` = no judgments.
+        catalog.path, queries.path, judgments.path (string): a Hub id or a local dataset folder.
+        catalog.name, queries.name, judgments.name (string or null): the dataset config ("subset").
         catalog.split, queries.split, judgments.split (string): the split read.
         catalog.revision, queries.revision, judgments.revision (string or null): a branch, tag
             or commit; the resolved commit is recorded in the fingerprint.
         catalog.data_dir, queries.data_dir, judgments.data_dir (string or null): a folder
             inside the dataset repository.
-        name: the dataset's name in MLflow and reports; null = ``repo``.
-        repo: the dataset id the tables default to (BEIR convention: ``<repo>`` and
-            ``<repo>-qrels``).
+        name: the dataset's name in MLflow and reports; null = ``repo``, else the catalog path.
+        repo: the dataset id the tables interpolate (BEIR: ``<repo>`` and ``<repo>-qrels``).
         text_field: what is embedded for each item: ``title``, ``text`` or ``title_text``.
         on_invalid: bad rows: ``error`` stops naming the row; ``skip`` drops and counts them.
         cache_dir: the datasets library's cache; null = the Hugging Face default.
         title_separator: the string ``title_text`` joins title and body with.
     """
-    check_text_field(text_field)
+    tm.check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)
     cat_spec = _with_defaults(catalog, BEIR_CATALOG)
     q_spec = _with_defaults(queries, BEIR_QUERIES)
-    cat_cols = columns_from(CatalogColumns, cat_spec, "catalog", SOURCE_KEYS)
-    q_cols = columns_from(QueryColumns, q_spec, "queries", SOURCE_KEYS)
+    cat_cols = tm.columns_from(tm.CatalogColumns, cat_spec, "catalog", SOURCE_KEYS)
+    q_cols = tm.columns_from(tm.QueryColumns, q_spec, "queries", SOURCE_KEYS)
 
     src_c = _read(cat_spec, cat_cols.names(), "catalog", cache_dir)
-    cat = build_catalog(src_c, cat_cols, text_field, on_invalid)
+    cat = tm.build_catalog(src_c, cat_cols, text_field, on_invalid)
     src_q = _read(q_spec, q_cols.names(), "queries", cache_dir)
-    qs = build_queries(src_q, q_cols, on_invalid)
+    qs = tm.build_queries(src_q, q_cols, on_invalid)
     revisions = {"catalog": src_c.revision, "queries": src_q.revision}
     judged = None
     if judgments is not None and judgments.get("path"):
         j_spec = _with_defaults(judgments, BEIR_QRELS)
-        j_cols = columns_from(JudgmentColumns, j_spec, "judgments", SOURCE_KEYS)
+        j_cols = tm.columns_from(tm.JudgmentColumns, j_spec, "judgments", SOURCE_KEYS)
         src_j = _read(j_spec, j_cols.names(), "judgments", cache_dir)
-        judged = build_judgments(src_j, j_cols, qs, cat, on_invalid)
+        judged = tm.build_judgments(src_j, j_cols, qs, cat, on_invalid)
         revisions["judgments"] = src_j.revision
     name = name or repo or str(cat_spec["path"])
-    return from_built(name, cat, qs, judged, text_field, revisions, title_separator)
+    return tm.from_built(name, cat, qs, judged, text_field, revisions, title_separator)

@@ -1,15 +1,9 @@
-"""Read one table - a local file or a split of a Hub dataset - with the ``datasets`` library.
+"""Read one table - a local file (:func:`read_file`) or a split of a Hub dataset or local dataset
+folder (:func:`read_hub`) - with the ``datasets`` library, as a :class:`TableSource`.
 
-Everything evalkit reads goes through :func:`read_file` (``load_dataset("json" | "csv" |
-"parquet", data_files=..., split="train")``) or :func:`read_hub` (a Hub id or a local dataset
-folder, with config name, split and revision).  Both return a :class:`TableSource`: the
-requested columns as a ``pyarrow.Table`` whose row ``i`` is data row ``i + 1`` of the source
-(a CSV header line is not a row), plus a label naming the source in error messages.
-
-Reading problems become :class:`~evalkit.errors.DataError`: a missing file, a missing column
-(naming the columns that exist), bytes that are not UTF-8 and lines that are not JSON (naming the
-1-based row and line).  CSV / TSV columns are read as strings, so an id ``1`` stays ``"1"``
-(never ``"1.0"``) and ``"007"`` keeps its zeros; parsing numbers is validation's job.
+Reading problems become :class:`~evalkit.errors.DataError`: a missing file or column (naming the
+columns that exist), bytes that are not UTF-8 and lines that are not JSON (naming row and line).
+CSV / TSV columns are read as strings, so an id ``1`` stays ``"1"`` and ``"007"`` keeps its zeros.
 
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "items.csv"
@@ -34,44 +28,33 @@ from typing import Any
 import pyarrow as pa
 
 from evalkit.data import encoding
-from evalkit.data.compressed import OPENERS as _OPENERS
-from evalkit.data.compressed import stream_problem
+from evalkit.data.compressed import OPENERS, stream_problem
 from evalkit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
 #: Accepted ``format`` values and the ``datasets`` builder each one uses.
 FORMATS = {
-    "json": "json",
-    "jsonl": "json",
-    "ndjson": "json",
-    "csv": "csv",
-    "tsv": "csv",
-    "parquet": "parquet",
-    "pq": "parquet",
+    **dict.fromkeys(("json", "jsonl", "ndjson"), "json"),
+    **dict.fromkeys(("csv", "tsv"), "csv"),
+    **dict.fromkeys(("parquet", "pq"), "parquet"),
 }
 _COMPRESSION = (".gz", ".bz2", ".xz", ".zst", ".zstd")
 
 
 @dataclass(frozen=True)
 class TableSource:
-    """A table read from ``label``: row ``i`` of ``table`` is the source's data row ``i + 1``.
-
-    ``revision`` is the resolved commit of a Hub dataset (``None`` for local files and folders).
-    """
+    """A table read from ``label`` (its row ``i`` is data row ``i + 1``) and, from the Hub, the
+    resolved commit."""
 
     table: pa.Table
     label: str
     revision: str | None = None
 
-    def __len__(self) -> int:
-        return self.table.num_rows
-
 
 def infer_format(path: str | Path, fmt: str | None = None) -> str:
-    """The format name (a key of :data:`FORMATS`) given explicitly or by the file extension.
-
-    Compression suffixes (``.gz``, ``.bz2``, ``.xz``, ``.zst``) are looked through.
+    """The format name (a key of :data:`FORMATS`) given explicitly or by the file extension
+    (looking through compression suffixes).
 
     >>> infer_format("corpus.jsonl.gz"), infer_format("q.tsv"), infer_format("x.dat", "csv")
     ('jsonl', 'tsv', 'csv')
@@ -102,11 +85,7 @@ def read_file(
     *,
     cache_dir: str | None = None,
 ) -> TableSource:
-    """Read ``columns`` of a local jsonl / json / csv / tsv / parquet file.
-
-    ``path`` may be relative to the working directory; the label in messages is the path as
-    given.  Missing columns are always an error naming the columns the file has.
-    """
+    """Read ``columns`` of a local jsonl / json / csv / tsv / parquet file (labelled as given)."""
     import datasets
 
     label = str(path)
@@ -120,27 +99,12 @@ def read_file(
     key = infer_format(p, fmt)
     builder = FORMATS[key]
     columns = list(dict.fromkeys(columns))
-    kwargs: dict[str, Any] = {}
-    if builder == "csv":
-        sep = "\t" if key == "tsv" else ","
-        _require_columns(_csv_header(p, sep, label), columns, label)
-        kwargs = {
-            "sep": sep,
-            "features": datasets.Features({c: datasets.Value("string") for c in columns}),
-            "keep_default_na": False,
-            "usecols": columns,
-        }
-    elif builder == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            names = pq.read_schema(p).names
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(f"not a readable parquet file: {exc}", file=label) from exc
-        _require_columns(names, columns, label)
+    kwargs: dict[str, Any] = {"parse_agent_traces": False}
+    if builder != "json":
+        _require_columns(columns_of(p, key, label), columns, label)
         kwargs = {"columns": columns}
-    else:
-        kwargs = {"parse_agent_traces": False}
+    if builder == "csv":
+        kwargs = {"sep": "\t" if key == "tsv" else ",", **_as_strings(columns)}
     if p.stat().st_size == 0:
         raise DataError("file is empty", file=label, expected="a header and data rows")
     try:
@@ -169,13 +133,8 @@ def read_hub(
     data_dir: str | None = None,
     cache_dir: str | None = None,
 ) -> TableSource:
-    """Read ``columns`` of one split of a Hub dataset id (or a local dataset folder).
-
-    This is ``load_dataset(path, name=name, split=split, revision=revision)`` done through the
-    dataset builder, so the resolved commit of a Hub dataset is known (``TableSource.revision``).
-    CSV / TSV data files (e.g. ``BeIR/*-qrels``) are read with string columns, as in
-    :func:`read_file`.
-    """
+    """Read ``columns`` of one split of a Hub dataset id (or a local dataset folder) through its
+    builder, so the resolved commit is known; CSV / TSV files are read as strings."""
     import datasets
     from datasets.packaged_modules.csv.csv import Csv
 
@@ -188,13 +147,7 @@ def read_hub(
             header = _hub_csv_header(builder, split)
             if header is not None:
                 _require_columns(header, columns, label)
-                builder = datasets.load_dataset_builder(
-                    path,
-                    **common,
-                    features=datasets.Features({c: datasets.Value("string") for c in columns}),
-                    keep_default_na=False,
-                    usecols=columns,
-                )
+                builder = datasets.load_dataset_builder(path, **common, **_as_strings(columns))
         builder.download_and_prepare()
         ds = builder.as_dataset(split=split)
     except DataError:
@@ -208,6 +161,37 @@ def read_hub(
     return TableSource(table.select(columns), label, rev)
 
 
+def _as_strings(columns: list[str]) -> dict[str, Any]:
+    """The csv builder's options that read ``columns`` as strings (``""`` stays ``""``)."""
+    import datasets
+
+    features = datasets.Features({c: datasets.Value("string") for c in columns})
+    return {"features": features, "keep_default_na": False, "usecols": columns}
+
+
+def columns_of(path: Path, key: str, label: str) -> list[str]:
+    """The columns of a csv / tsv file (its header), parquet file (its schema) or JSON-lines
+    file (its first object's keys); ``key`` is the format."""
+    if FORMATS[key] == "csv":
+        return _csv_header(path, "\t" if key == "tsv" else ",", label)
+    if FORMATS[key] == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(path).names)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"not a readable parquet file: {exc}", file=label) from exc
+    try:
+        with open_bytes(path) as fh:
+            first = fh.readline().decode("utf-8-sig").strip()
+        row = json.loads(first) if first else {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(
+            f"the first line is not a JSON object ({exc})", file=label, row=1, expected="JSON lines"
+        ) from exc
+    return list(row) if isinstance(row, dict) else []
+
+
 def _require_columns(existing: Sequence[str], wanted: Sequence[str], label: str) -> None:
     missing = [c for c in wanted if c not in existing]
     if missing:
@@ -219,17 +203,14 @@ def _require_columns(existing: Sequence[str], wanted: Sequence[str], label: str)
         )
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    opener = _OPENERS.get(path.suffix.lower())
-    raw = opener(path, "rb") if opener else open(path, "rb")  # noqa: SIM115 - wrapped and returned
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+def open_bytes(path: Path) -> io.BufferedIOBase:
+    """``path`` opened for reading bytes, decompressed by its suffix."""
+    return OPENERS.get(path.suffix.lower(), open)(path, "rb")
 
 
 def _csv_header(path: Path, sep: str, label: str) -> list[str]:
-    """Column names from the first line of a CSV / TSV file."""
-    opener = _OPENERS.get(path.suffix.lower(), open)
     try:
-        with opener(path, "rb") as fh:
+        with open_bytes(path) as fh:
             first = fh.readline().decode("utf-8-sig")
         header = next(csv.reader([first], delimiter=sep), None)
     except UnicodeDecodeError as exc:
@@ -244,7 +225,6 @@ def _csv_header(path: Path, sep: str, label: str) -> list[str]:
 
 
 def _hub_csv_header(builder: Any, split: str) -> list[str] | None:
-    """The header of a CSV builder's first data file of ``split`` (``None`` if unavailable)."""
     from datasets.utils.file_utils import xopen
 
     files = (builder.config.data_files or {}).get(split)
@@ -274,7 +254,7 @@ def _diagnose(path: Path, key: str, label: str, exc: BaseException) -> DataError
     damaged = stream_problem(path, label, header_lines)
     if damaged is not None:
         return damaged
-    bad = _first_undecodable_line(path)
+    bad = _undecodable(path)[0]
     if bad is not None:
         line, data_row, reason = bad
         row = data_row - header_lines if data_row > header_lines else None
@@ -296,12 +276,11 @@ def _diagnose(path: Path, key: str, label: str, exc: BaseException) -> DataError
 
 
 def _encoding_error(path: Path, label: str, what: str, reason: str, row: int | None) -> DataError:
-    """``what`` is not UTF-8: name the encoding the file is in and the ``iconv`` that converts
-    it."""
+    """``what`` is not UTF-8: name the file's encoding and the ``iconv`` that converts it."""
     damaged = stream_problem(path, label)
     if damaged is not None:
         return damaged
-    with _OPENERS.get(path.suffix.lower(), open)(path, "rb") as fh:
+    with open_bytes(path) as fh:
         head = fh.read(encoding.HEAD_BYTES)
     wide = encoding.wide_or_marked(head)
     if wide is not None:
@@ -310,7 +289,7 @@ def _encoding_error(path: Path, label: str, what: str, reason: str, row: int | N
             file=label,
             expected=f"UTF-8 text: convert it, {encoding.convert_hint(wide)}",
         )
-    found = encoding.legacy_encoding(_non_utf8_lines(path))
+    found = encoding.legacy_encoding(_undecodable(path)[1])
     looks = f"; the file looks like {encoding.describe(found)}" if found else ""
     fix = encoding.convert_hint(found) if found else "iconv -f <its encoding> -t UTF-8"
     return DataError(
@@ -321,43 +300,29 @@ def _encoding_error(path: Path, label: str, what: str, reason: str, row: int | N
     )
 
 
-def _non_utf8_lines(path: Path, limit: int = encoding.HEAD_BYTES) -> bytes:
-    """Up to ``limit`` bytes of the lines that are not UTF-8 (what the encoding is guessed from)."""
-    out: list[bytes] = []
-    size = 0
-    with _OPENERS.get(path.suffix.lower(), open)(path, "rb") as fh:
-        for line in fh:
+def _undecodable(path: Path) -> tuple[tuple[int, int, str] | None, bytes]:
+    """The first line that is not UTF-8 as ``(line, data row, reason)`` (blank lines are not
+    rows), and up to ``HEAD_BYTES`` of such lines (what the encoding is guessed from)."""
+    first, sample, size, rows = None, [], 0, 0
+    with open_bytes(path) as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            line = raw.removeprefix(codecs.BOM_UTF8) if line_no == 1 else raw
+            rows += bool(line.strip())
             try:
                 line.decode("utf-8")
-            except UnicodeDecodeError:
-                out.append(line)
-                size += len(line)
-                if size >= limit:
-                    break
-    return b"".join(out)
-
-
-def _first_undecodable_line(path: Path) -> tuple[int, int, str] | None:
-    """``(line, data row, reason)`` of the first line that is not UTF-8 (blank lines not rows)."""
-    opener = _OPENERS.get(path.suffix.lower(), open)
-    decode = codecs.getdecoder("utf-8")
-    rows = 0
-    with opener(path, "rb") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if line_no == 1 and line.startswith(codecs.BOM_UTF8):
-                line = line[len(codecs.BOM_UTF8) :]
-            if line.strip():
-                rows += 1
-            try:
-                decode(line)
             except UnicodeDecodeError as exc:
-                return line_no, rows, f"byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
-    return None
+                where = f"byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
+                first = first or (line_no, rows, where)
+                sample.append(raw)
+                size += len(raw)
+                if size >= encoding.HEAD_BYTES:
+                    break
+    return first, b"".join(sample)
 
 
 def _first_invalid_json_line(path: Path) -> tuple[int, int, str] | None:
     """``(line, data row, reason)`` of the first non-blank line that is not a JSON object."""
-    with _open_text(path) as fh:
+    with io.TextIOWrapper(open_bytes(path), encoding="utf-8-sig", newline="") as fh:
         first = fh.read(1)
         if first == "[":  # a JSON array file, not JSON lines: no per-line diagnosis
             return None

@@ -64,8 +64,7 @@ class Catalog:
 
 @dataclass(frozen=True)
 class Queries:
-    """Historical queries: ids, texts, optional language, frequency and other categorical
-    columns."""
+    """Historical queries: ids, texts, optional language, frequency and other columns."""
 
     ids: list[str]
     texts: list[str]
@@ -80,11 +79,8 @@ class Queries:
 
 @dataclass(frozen=True)
 class Judgments:
-    """Graded relevance, ``{query_id: {item_id: grade}}`` with integer grades >= 0.
-
-    ``method`` says where the grades came from: ``human``, or a click-derived method such as
-    ``coec``.
-    """
+    """Graded relevance, ``{query_id: {item_id: grade}}`` with integer grades >= 0; ``method``:
+    where the grades came from (``human``, or click-derived such as ``coec``)."""
 
     qrels: dict[str, dict[str, int]]
     method: str = "human"
@@ -96,13 +92,8 @@ class Judgments:
 
 @dataclass(frozen=True)
 class EvalData:
-    """Everything one evaluation reads, validated, with content fingerprints.
-
-    ``skipped`` counts rows dropped by configured skip rules (e.g. ``{"empty_title": 3}``);
-    ``fingerprint`` maps ``catalog``/``queries``/``judgments``/``clicks``/``dataset`` to hex
-    digests.  ``extra_judgments`` says what ``dataset.extra_judgments`` added
-    (:class:`ExtraJudgments`, merged by :mod:`evalkit.data.extra`).
-    """
+    """Everything one evaluation reads, validated: ``skipped`` rows by reason, ``fingerprint``
+    (:mod:`evalkit.data.digest`), what ``dataset.extra_judgments`` added."""
 
     name: str
     catalog: Catalog
@@ -117,10 +108,7 @@ class EvalData:
     extra_judgments: ExtraJudgments | None = None
 
     def embedded_texts(self) -> list[str]:
-        """The catalog strings embedded for this dataset (``text_field``, ``title_separator``).
-
-        Built once per dataset (``title_text`` joins every title and body: a million strings at
-        1M items) and shared by every stage that reads the catalog's texts; treat it as read-only.
+        """The catalog strings embedded for this dataset, built once and shared (read-only).
 
         >>> d = EvalData("x", Catalog(["a"], ["Red"], ["shoe"]), Queries(["q"], ["red"]),
         ...              None, text_field="title_text")
@@ -134,10 +122,8 @@ class EvalData:
         return texts
 
     def embedded_keys(self) -> np.ndarray:
-        """The vector-store keys of :meth:`embedded_texts`
-        (:func:`evalkit.text_keys.text_key_array`, ``(n, 16)`` uint8), hashed once per dataset:
-        every model version reads its catalog by them (benchmarks/README.md times the hashing).
-        Read-only.
+        """The vector-store keys of :meth:`embedded_texts` (``(n, 16)`` uint8), hashed once per
+        dataset (read-only).
 
         >>> d = EvalData("x", Catalog(["a"], ["Red"], ["shoe"]), Queries(["q"], ["red"]), None)
         >>> d.embedded_keys().shape, d.embedded_keys() is d.embedded_keys()
@@ -159,11 +145,8 @@ class EvalData:
 
 @dataclass(frozen=True)
 class ExtraJudgments:
-    """What a ``dataset.extra_judgments`` file added (kept on ``EvalData.extra_judgments``).
-
-    ``added``: new (query, item) judgments; ``agreeing``: rows equal to a judgment already held
-    (or repeating an earlier row); ``blank``: rows without a grade (not judged yet).
-    """
+    """What a ``dataset.extra_judgments`` file added: new judgments, rows ``agreeing`` with one
+    already held (or an earlier row), rows left ``blank`` (not judged yet)."""
 
     path: str
     added: int

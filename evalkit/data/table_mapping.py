@@ -8,9 +8,6 @@ Every loader (BEIR folder, tabular files, Hub datasets) reads its tables with
 - judgments: ids non-null and known (queries and catalog); grades integers >= 0; each
   (query, item) pair once.
 
-Column mappings are small frozen dataclasses (:class:`CatalogColumns`, :class:`QueryColumns`,
-:class:`JudgmentColumns`) built from the ``dataset.*`` config by :func:`columns_from`.
-
 >>> import pyarrow as pa
 >>> from evalkit.data.readers import TableSource
 >>> src = TableSource(pa.table({"id": [1, 2], "title": ["red shoe", "blue hat"]}), "items.csv")
@@ -48,12 +45,8 @@ TEXT_FIELDS = ("title", "text", "title_text")
 
 
 class Built(NamedTuple):
-    """A validated table and what later tables and the fingerprint need from it.
-
-    ``known_ids``: every non-null id of the source table (unique), kept or skipped;
-    ``dropped_ids``: the ids of rows skipped under ``on_invalid=skip``;
-    ``digest``: the table's content digest (:mod:`evalkit.data.digest`).
-    """
+    """A validated table, its skip counts, every non-null source id (``known_ids``, kept or
+    skipped), the ids of skipped rows (``dropped_ids``) and its content digest."""
 
     value: Any
     skipped: dict[str, int]
@@ -63,7 +56,6 @@ class Built(NamedTuple):
 
 
 def _names(attributes: Any) -> tuple[str, ...]:
-    """Attribute column names from a config value: none, one name, or a list."""
     if attributes is None:
         return ()
     if isinstance(attributes, str):
@@ -145,9 +137,8 @@ C = TypeVar("C")
 def columns_from(
     cls: type[C], config: Mapping[str, Any], what: str, source_keys: Iterable[str] = ()
 ) -> C:
-    """Build a column mapping from a config mapping, ignoring ``source_keys`` (path, format, ...).
-
-    Unknown keys are a :class:`ConfigError` listing the accepted ones.
+    """A column mapping from a config mapping, ignoring ``source_keys`` (path, format, ...);
+    unknown keys are a :class:`ConfigError` listing the accepted ones.
 
     >>> columns_from(JudgmentColumns, {"path": "q.tsv", "grade": "score"}, "judgments", ["path"])
     JudgmentColumns(query_id='query_id', item_id='item_id', grade='score')
@@ -160,10 +151,7 @@ def columns_from(
             f"dataset.{what}: unknown key(s) {', '.join(unknown)} "
             f"(expected {', '.join(sorted(allowed | skip))})"
         )
-    kwargs = {k: config[k] for k in allowed if k in config and config[k] is not None}
-    if "attributes" in kwargs:
-        kwargs["attributes"] = _names(kwargs["attributes"])
-    return cls(**kwargs)
+    return cls(**{k: config[k] for k in allowed if k in config and config[k] is not None})
 
 
 def check_text_field(text_field: str) -> str:
@@ -176,7 +164,6 @@ def check_text_field(text_field: str) -> str:
 
 
 def _attributes(table: pa.Table, names: tuple[str, ...], rows: pa.Array) -> dict[str, list[Any]]:
-    """The ``names`` columns at ``rows``, as lists."""
     return {n: table.column(n).take(rows).to_pylist() for n in names}
 
 
@@ -184,52 +171,32 @@ def _empty_embedded_text(
     rf: v.RowFilter, titles: pa.Array, texts: pa.Array | None, cols: CatalogColumns, text_field: str
 ) -> None:
     """Reject rows whose embedded text (``text_field``) is empty or whitespace-only."""
+    no_title = v.blank(titles)
+    no_text = v.blank(texts) if texts is not None else np.ones(len(titles), dtype=bool)
+    skip = "dataset.on_invalid=skip to drop such rows"
     if text_field == "title":
-        no_title = v.blank(titles)
-        if not no_title.any():
-            return
-        hint = "use dataset.on_invalid=skip to drop such rows"
-        if texts is not None and no_title.all() and not v.blank(texts).all():
+        hint = f"use {skip}"
+        if texts is not None and no_title.all() and not no_text.all():
             hint = "this catalog has no titles at all: embed the body with dataset.text_field=text"
         elif texts is not None:
-            hint = "use dataset.text_field=text or title_text, or dataset.on_invalid=skip to drop such rows"
-        rf.reject(
-            no_title,
-            "empty_title",
-            cols.title,
-            "title is empty or whitespace-only",
-            "a non-empty title",
-            hint,
-        )
-        return
-    no_text = v.blank(texts) if texts is not None else np.ones(len(titles), dtype=bool)
-    if text_field == "text":
-        rf.reject(
-            no_text,
-            "empty_text",
-            cols.text or "text",
-            "text is empty or whitespace-only",
-            "a non-empty body text",
-            "use dataset.text_field=title_text, or dataset.on_invalid=skip to drop such rows",
-        )
+            hint = f"use dataset.text_field=text or title_text, or {skip}"
+        bad, reason, field = no_title, "empty_title", cols.title
+        problem, expected = "title is empty or whitespace-only", "a non-empty title"
+    elif text_field == "text":
+        bad, reason, field = no_text, "empty_text", cols.text or "text"
+        problem, expected = "text is empty or whitespace-only", "a non-empty body text"
+        hint = f"use dataset.text_field=title_text, or {skip}"
     else:
-        rf.reject(
-            v.blank(titles) & no_text,
-            "empty_title_text",
-            cols.title,
-            "both title and text are empty",
-            "a non-empty title or body text",
-            "use dataset.on_invalid=skip to drop such rows",
-        )
+        bad, reason, field = no_title & no_text, "empty_title_text", cols.title
+        problem, expected = "both title and text are empty", "a non-empty title or body text"
+        hint = f"use {skip}"
+    rf.reject(bad, reason, field, problem, expected, hint)
 
 
 def _valid_ids(
     rf: v.RowFilter, ids: pa.Array, reason: str, field: str, what: str
 ) -> tuple[pa.Array, np.ndarray]:
-    """Reject missing ids and require the rest unique (always an error).
-
-    Returns the known ids (every valid one) and the mask of rows whose id is valid.
-    """
+    """Reject missing ids, require the rest unique; the valid ids and the mask of their rows."""
     rf.reject(v.blank(ids), reason, field, f"{what} is missing or empty", "a non-empty id")
     v.require_unique(rf, ids, field, what)
     valid = rf.keep.copy()
@@ -245,7 +212,6 @@ def build_catalog(
     src: TableSource, cols: CatalogColumns, text_field: str = "title", on_invalid: str = "error"
 ) -> Built:
     """Validate a catalog table (see the module docstring)."""
-    check_text_field(text_field)
     if text_field != "title" and cols.text is None:
         raise ConfigError(
             f"dataset.text_field={text_field!r} needs a body text column, but no text column is "
@@ -262,8 +228,8 @@ def build_catalog(
     rf.warn()
     rows = pa.array(rf.kept())
     kept_ids = ids.take(rows)
-    kept_titles = v.nulls_to_empty(titles.take(rows))
-    kept_texts = v.nulls_to_empty(texts.take(rows)) if texts is not None else None
+    kept_titles = pc.fill_null(titles.take(rows), "")
+    kept_texts = pc.fill_null(texts.take(rows), "") if texts is not None else None
     attributes = _attributes(t, cols.attributes, rows)
     catalog = Catalog(
         ids=kept_ids.to_pylist(),
@@ -327,7 +293,7 @@ def build_queries(src: TableSource, cols: QueryColumns, on_invalid: str = "error
     language = None
     if cols.language:
         lang = v.text_strings(t.column(cols.language)).take(rows)
-        language = v.nulls_to_empty(pc.utf8_trim_whitespace(lang))
+        language = pc.fill_null(pc.utf8_trim_whitespace(lang), "")
     kept_ids, kept_texts = ids.take(rows), texts.take(rows)
     kept_freq = frequency[kept] if frequency is not None else None
     attributes = _attributes(t, cols.attributes, rows)
@@ -349,15 +315,9 @@ def build_judgments(
     queries: Built,
     catalog: Built,
     on_invalid: str = "error",
-    method: str = "human",
 ) -> Built:
-    """Validate a judgments table against the loaded queries and catalog.
-
-    Ids must name a row of the queries / catalog tables.  Under ``on_invalid=skip``, judgments
-    of skipped queries are dropped (``judgment_of_skipped_query``: such queries are not replayed),
-    while judgments of skipped items are *kept*: the item stays relevant but cannot be retrieved,
-    so recall counts it exactly as trec_eval does on the original judgments.
-    """
+    """Validate a judgments table against the loaded queries and catalog; under ``skip``,
+    judgments of skipped queries are dropped, of skipped items kept (docs/how-to/own-data.md)."""
     t = src.table
     rf = v.RowFilter(src.label, t.num_rows, on_invalid)
     q = v.id_strings(t.column(cols.query_id), src.label, cols.query_id)
@@ -366,13 +326,12 @@ def build_judgments(
         rf.reject(
             v.blank(ids), "null_id_in_judgments", field, "id is missing or empty", "a non-empty id"
         )
-    # Row index of every id in the (unique) known ids: one hash lookup serves the unknown-id
-    # check, the duplicate-pair check and the grouping.
+    # One hash lookup serves the unknown-id check, the duplicate-pair check and the grouping.
     q_code = v.index_in(q, queries.known_ids)
     d_code = v.index_in(d, catalog.known_ids)
     _refuse_mismatched_ids(rf, q, q_code, queries.known_ids, cols.query_id, "queries")
     _refuse_mismatched_ids(rf, d, d_code, catalog.known_ids, cols.item_id, "catalog")
-    missing = _reject_unknown_ids(rf, q, q_code, d, d_code, cols, on_invalid)
+    missing = _reject_unknown_ids(rf, q, q_code, d, d_code, cols)
     grades = _checked_grades(rf, t.column(cols.grade), cols.grade)
     _duplicate_pairs(rf, q, d, q_code * np.int64(len(catalog.known_ids) + 1) + d_code, cols)
     if len(queries.dropped_ids):
@@ -380,11 +339,20 @@ def build_judgments(
     rf.warn()
     kept = rf.kept()
     rows = pa.array(kept)
-    _warn_missing_items(src.label, missing & rf.keep, d, rows, catalog.dropped_ids)
+    n_missing = int(np.count_nonzero(missing & rf.keep))  # judged items not in the catalog
+    if len(catalog.dropped_ids):
+        n_missing += int(np.count_nonzero(v.is_in(d.take(rows), catalog.dropped_ids)))
+    if n_missing:
+        log.warning(
+            "%s: %d judgments name items missing from the catalog (unknown or skipped); they "
+            "stay judged, relevant ones as never retrievable (as trec_eval counts them)",
+            src.label,
+            n_missing,
+        )
     kept_q, kept_d, kept_g = q.take(rows), d.take(rows), grades[kept]
     qrels = group_qrels(kept_q, kept_d, kept_g, q_code[kept])
-    judgments = Judgments(qrels=qrels, method=method, source=src.label)
-    digest = judgments_digest_of(kept_q, kept_d, kept_g, method)
+    judgments = Judgments(qrels=qrels, source=src.label)
+    digest = judgments_digest_of(kept_q, kept_d, kept_g)
     empty = pa.array([], pa.large_string())
     return Built(judgments, dict(rf.skipped), empty, empty, digest)
 
@@ -396,15 +364,9 @@ def _reject_unknown_ids(
     d: pa.Array,
     d_code: np.ndarray,
     cols: JudgmentColumns,
-    on_invalid: str,
 ) -> np.ndarray:
     """Reject judged query ids not in the queries and, under ``error``, item ids not in the
-    catalog; return the mask of rows still kept whose item is missing from the catalog.
-
-    Under ``on_invalid=skip`` a judged item missing from the catalog is kept: relevant and never
-    retrievable (trec_eval's unretrieved relevant document), so the ideal DCG and the recall
-    denominators do not shrink.  The evaluation counts them (``judged_items_missing``).
-    """
+    catalog; the mask of rows still kept whose item is missing (kept under ``skip``)."""
     rf.reject(
         q_code < 0,
         "unknown_query_in_judgments",
@@ -413,7 +375,7 @@ def _reject_unknown_ids(
         "a query id present in the queries table",
     )
     missing = (d_code < 0) & rf.keep
-    if on_invalid == "error":
+    if rf.on_invalid == "error":
         rf.reject(
             missing,
             "unknown_item_in_judgments",
@@ -445,32 +407,11 @@ def _checked_grades(rf: v.RowFilter, raw: pa.ChunkedArray | pa.Array, field: str
     return grades
 
 
-def _warn_missing_items(
-    label: str, missing: np.ndarray, items: pa.Array, rows: pa.Array, dropped_items: pa.Array
-) -> None:
-    """Warn how many kept ``rows`` judge items missing from the catalog (unknown or skipped).
-
-    ``missing``: the kept rows whose item is unknown; ``dropped_items``: the skipped items.
-    """
-    n_missing = int(np.count_nonzero(missing))
-    if len(dropped_items):
-        n_missing += int(np.count_nonzero(v.is_in(items.take(rows), dropped_items)))
-    if n_missing:
-        log.warning(
-            "%s: %d judgments name items missing from the catalog (unknown or skipped); they "
-            "stay judged, relevant ones as never retrievable (as trec_eval counts them)",
-            label,
-            n_missing,
-        )
-
-
 def _refuse_mismatched_ids(
     rf: v.RowFilter, ids: pa.Array, code: np.ndarray, known: pa.Array, field: str, table: str
 ) -> None:
-    """Always a :class:`DataError` (also under ``on_invalid=skip``) when the judged ids do not
-    match the ``table``'s ids at all, or differ from them only by whitespace or a float's
-    ``.0`` (``17.0`` for ``17``): a formatting problem of the file, not judgments of missing
-    rows.  Names the count and the nearest id."""
+    """A :class:`DataError` even under ``skip`` when no judged id is in the ``table`` or some
+    differ only by whitespace or a float's ``.0``: the file's formatting, not missing rows."""
     unknown = (code < 0) & rf.keep
     n_unknown, n_total = int(unknown.sum()), int(rf.keep.sum())
     if not n_unknown:
@@ -496,34 +437,27 @@ def _duplicate_pairs(
     repeat = np.ones(rf.n, dtype=bool)
     repeat[rows[first]] = False
     repeat &= rf.keep
-    first_of: dict[int, int] = {}
-    if repeat.any():
-        second = int(np.argmax(repeat))
-        first_of[second] = int(np.argmax(rf.keep & (key == key[second])))
 
     def problem(i: int) -> str:
-        other = first_of.get(i)
-        where = f" (first judged in row {other + 1})" if other is not None else ""
-        return f"query {q[i].as_py()!r} and item {d[i].as_py()!r} are judged twice{where}"
+        first_row = int(np.argmax(rf.keep & (key == key[i]))) + 1
+        pair = f"query {q[i].as_py()!r} and item {d[i].as_py()!r}"
+        return f"{pair} are judged twice (first judged in row {first_row})"
 
     rf.reject(repeat, "duplicate_judgment", cols.item_id, problem, "each (query, item) pair once")
 
 
 def group_qrels(
-    q: pa.Array, d: pa.Array, grades: np.ndarray, codes: np.ndarray | None = None
+    q: pa.Array, d: pa.Array, grades: np.ndarray, codes: np.ndarray
 ) -> dict[str, dict[str, int]]:
-    """``{query_id: {item_id: grade}}`` from aligned columns (grouped in bulk, not row by row).
+    """``{query_id: {item_id: grade}}`` from aligned columns, queries ordered by ``codes`` (an
+    integer per distinct query id).
 
-    ``codes`` (an integer per distinct query id, e.g. its row in the queries table) orders the
-    queries; by default they are numbered in order of first appearance.
-
-    >>> group_qrels(pa.array(["q2", "q1", "q2"]), pa.array(["a", "b", "c"]), np.array([1, 0, 2]))
+    >>> q, d = pa.array(["q2", "q1", "q2"]), pa.array(["a", "b", "c"])
+    >>> group_qrels(q, d, np.array([1, 0, 2]), np.array([0, 1, 0]))
     {'q2': {'a': 1, 'c': 2}, 'q1': {'b': 0}}
     """
     if len(q) == 0:
         return {}
-    if codes is None:
-        codes = v.first_appearance_codes(q)
     order = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     starts = np.concatenate([[0], bounds])
@@ -546,74 +480,40 @@ def from_built(
     revisions: Mapping[str, str | None] | None = None,
     title_separator: str = " ",
 ) -> EvalData:
-    """:func:`assemble` the outputs of the ``build_*`` functions (skip counts merged)."""
-    parts = [catalog, queries] + ([judgments] if judgments is not None else [])
-    digests = {"catalog": catalog.digest, "queries": queries.digest}
-    if judgments is not None:
-        digests["judgments"] = judgments.digest
-    return assemble(
-        name,
+    """``EvalData`` from the ``build_*`` outputs: skip counts summed, their digests reused,
+    ``revisions`` (``{"catalog": "<commit>"}``) recorded as ``<table>_revision``."""
+    parts = {"catalog": catalog, "queries": queries, "judgments": judgments}
+    parts = {table: built for table, built in parts.items() if built is not None}
+    skipped: dict[str, int] = {}
+    for built in parts.values():
+        for reason, n in built.skipped.items():
+            skipped[reason] = skipped.get(reason, 0) + int(n)
+    judged = judgments.value if judgments is not None else None
+    known = {table: built.digest for table, built in parts.items()}
+    fp = fingerprint_data(
         catalog.value,
         queries.value,
-        judgments.value if judgments is not None else None,
+        judged,
         text_field,
-        merge_skipped(*(p.skipped for p in parts)),
-        revisions,
-        digests=digests,
+        known=known,
         title_separator=title_separator,
     )
-
-
-def merge_skipped(*parts: Mapping[str, int]) -> dict[str, int]:
-    """Sum skip counts by reason."""
-    out: dict[str, int] = {}
-    for part in parts:
-        for k, n in part.items():
-            out[k] = out.get(k, 0) + int(n)
-    return out
-
-
-def assemble(
-    name: str,
-    catalog: Catalog,
-    queries: Queries,
-    judgments: Judgments | None,
-    text_field: str = "title",
-    skipped: Mapping[str, int] | None = None,
-    revisions: Mapping[str, str | None] | None = None,
-    synthetic: bool = False,
-    digests: Mapping[str, str] | None = None,
-    title_separator: str = " ",
-) -> EvalData:
-    """``EvalData`` with fingerprints.
-
-    ``revisions`` (e.g. ``{"catalog": "<commit>"}``) are recorded as ``<table>_revision`` beside
-    the digests; ``digests`` are table digests already computed by the ``build_*`` functions.
-    """
-    fp = fingerprint_data(
-        catalog, queries, judgments, text_field, known=digests, title_separator=title_separator
-    )
-    for table, rev in (revisions or {}).items():
-        if rev:
-            fp[f"{table}_revision"] = str(rev)
-    data = EvalData(
-        name=name,
-        catalog=catalog,
-        queries=queries,
-        judgments=judgments,
-        skipped=dict(skipped or {}),
-        fingerprint=fp,
-        synthetic=synthetic,
-        text_field=check_text_field(text_field),
-        title_separator=str(title_separator),
-    )
-    n_j = len(judgments) if judgments is not None else 0
+    fp.update({f"{table}_revision": str(rev) for table, rev in (revisions or {}).items() if rev})
     log.info(
         "dataset %s: %d items, %d queries, %d judgments, fingerprint %s",
         name,
-        len(catalog),
-        len(queries),
-        n_j,
+        len(catalog.value),
+        len(queries.value),
+        len(judged) if judged is not None else 0,
         fp["dataset"][:12],
     )
-    return data
+    return EvalData(
+        name,
+        catalog.value,
+        queries.value,
+        judged,
+        skipped=skipped,
+        fingerprint=fp,
+        text_field=text_field,
+        title_separator=str(title_separator),
+    )

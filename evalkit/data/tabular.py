@@ -1,17 +1,8 @@
 """Load a catalog, queries and (optionally) judgments from parquet / jsonl / csv files.
 
-Each table is a mapping (one block of ``conf/dataset/tabular.yaml``): ``path`` (relative to the
-working directory), optional ``format`` (``parquet``, ``jsonl``/``json``, ``csv``, ``tsv``;
-inferred from the extension, compressed ``.gz`` too) and the column names:
-
-- ``catalog``:   ``id``, ``title``, ``text`` (optional body), ``attributes`` (list of columns)
-- ``queries``:   ``id``, ``text``, ``language``, ``frequency``, ``attributes`` (all but id / text
-  optional)
-- ``judgments``: ``query_id``, ``item_id``, ``grade`` - or ``None`` / no ``path``: no judgments
-  (e.g. when judgments are derived from a click log)
-
-CSV / TSV values are read as strings (ids stay exactly as written; attribute columns are strings);
-parquet and JSON keep their types, and integer ids become strings without ``.0``.
+Each table is a block of ``conf/dataset/tabular.yaml``: ``path``, optional ``format`` and the
+column names (:class:`~evalkit.data.table_mapping.CatalogColumns`, ...).  CSV / TSV values are read
+as strings; parquet and JSON keep their types (integer ids become strings without ``.0``).
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -29,19 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from evalkit.data import table_mapping as tm
 from evalkit.data.readers import read_file
 from evalkit.data.schema import EvalData
-from evalkit.data.table_mapping import (
-    CatalogColumns,
-    JudgmentColumns,
-    QueryColumns,
-    build_catalog,
-    build_judgments,
-    build_queries,
-    check_text_field,
-    columns_from,
-    from_built,
-)
 from evalkit.data.validate import check_on_invalid
 from evalkit.errors import ConfigError
 
@@ -68,44 +49,39 @@ def load_tabular(
 ) -> EvalData:
     """Load and validate catalog / queries / judgments files with configurable column names.
 
-    ``name`` defaults to the catalog file's name without extensions.
-
     Args:
         name: the dataset's name in MLflow and reports; null = the catalog file's name.
         catalog: the catalog file (``path``, ``format``) and its column names.
         queries: the queries file (``path``, ``format``) and its column names.
-        judgments: the judgments file (``path``, ``format``) and its column names; no ``path``
-            = no judgments (e.g. judgments derived from clicks).
-        catalog.path, queries.path, judgments.path (path): the file, absolute or relative to
-            the working directory.
+        judgments: the judgments file and its column names; no ``path`` = no judgments.
+        catalog.path, queries.path, judgments.path (path): the file (relative: to the cwd).
         catalog.format, queries.format, judgments.format (string or null): ``parquet``,
             ``jsonl``, ``json``, ``csv`` or ``tsv``; null = from the file's extension.
         text_field: what is embedded for each item: ``title``, ``text`` or ``title_text``.
-        on_invalid: bad rows: ``error`` stops naming file and row; ``skip`` drops and counts
-            them.
+        on_invalid: bad rows: ``error`` stops naming file and row; ``skip`` drops them.
         cache_dir: the datasets library's Arrow cache; null = the Hugging Face default.
         title_separator: the string ``title_text`` joins title and body with.
     """
-    check_text_field(text_field)
+    tm.check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)
     cat_path = _path(catalog, "catalog")
     q_path = _path(queries, "queries")
     j_path = _path(judgments, "judgments", required=False)
     assert catalog is not None and queries is not None  # checked by _path
 
-    cat_cols = columns_from(CatalogColumns, catalog, "catalog", SOURCE_KEYS)
-    q_cols = columns_from(QueryColumns, queries, "queries", SOURCE_KEYS)
+    cat_cols = tm.columns_from(tm.CatalogColumns, catalog, "catalog", SOURCE_KEYS)
+    q_cols = tm.columns_from(tm.QueryColumns, queries, "queries", SOURCE_KEYS)
     src = read_file(cat_path, cat_cols.names(), catalog.get("format"), cache_dir=cache_dir)
-    cat = build_catalog(src, cat_cols, text_field, on_invalid)
+    cat = tm.build_catalog(src, cat_cols, text_field, on_invalid)
     src = read_file(q_path, q_cols.names(), queries.get("format"), cache_dir=cache_dir)
-    qs = build_queries(src, q_cols, on_invalid)
+    qs = tm.build_queries(src, q_cols, on_invalid)
     judged = None
     if j_path is not None:
         assert judgments is not None
-        j_cols = columns_from(JudgmentColumns, judgments, "judgments", SOURCE_KEYS)
+        j_cols = tm.columns_from(tm.JudgmentColumns, judgments, "judgments", SOURCE_KEYS)
         src = read_file(j_path, j_cols.names(), judgments.get("format"), cache_dir=cache_dir)
-        judged = build_judgments(src, j_cols, qs, cat, on_invalid)
+        judged = tm.build_judgments(src, j_cols, qs, cat, on_invalid)
     default_name = Path(str(cat_path)).name.split(".")[0]
-    return from_built(
+    return tm.from_built(
         name or default_name, cat, qs, judged, text_field, title_separator=title_separator
     )

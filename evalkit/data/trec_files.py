@@ -1,11 +1,7 @@
 """Read TREC-format files (as Terrier and trec_eval ship them): topics, qrels, ``<DOC>`` corpora.
 
-:func:`parse_topics` (SGML ``<top>`` blocks or ``qid<TAB>text`` lines), :func:`parse_qrels`
-(``qid iteration docid relevance``) and :func:`parse_docs` (``<DOC>`` blocks; without ``<TEXT>``
-the whole body minus titles and :data:`META_TAGS`) parse one file's text into records.  Files are
-UTF-8 unless a byte-order mark says otherwise; malformed input raises ``DataError`` naming file
-and line.  :mod:`evalkit.data.trec_loader` turns the records into validated tables.  The formats
-for users: docs/how-to/own-data.md ("TREC collections").
+Files are UTF-8 unless a byte-order mark says otherwise; malformed input raises ``DataError``
+naming file and line.  The formats: docs/how-to/own-data.md ("TREC collections").
 
 >>> parse_topics("<top>\\n<num> Number: 7\\n<title> red shoes\\n<desc> Description:\\n"
 ...              "Shoes that are red.\\n</top>\\n", "t.txt")[0]
@@ -34,41 +30,15 @@ _TITLE = re.compile(r"<(TITLE|HEADLINE|HEAD)>(.*?)</\1>", re.S | re.I)
 _TEXT = re.compile(r"<TEXT>(.*?)</TEXT>", re.S | re.I)
 _TAG = re.compile(r"<[^>]*>")
 
-#: Elements that are not a document's text, dropped with their content from a ``<DOC>`` that has no
-#: ``<TEXT>`` (whose body is read as the text).  From the TREC collections' document formats:
-#: ids (``DOCNO``; ``DOCOLDNO`` in WT10g / GOV; ``DOCID`` in WSJ, LA Times, Ziff, FR), the web
-#: crawl header with the URL and HTTP headers (``DOCHDR``: WT2G, WT10g, GOV, GOV2, Blogs06; Terrier
-#: skips it too), AP's file and routing lines (``FILEID``, ``FIRST``, ``SECOND``), dates (``DATE``;
-#: ``DD`` in WSJ; ``DATE_XML`` in Blogs06), bylines and datelines (``BYLINE``, ``DATELINE``),
-#: publication bookkeeping (``PROFILE``, ``PUB``, ``PAGE`` in FT; ``SO`` in WSJ; ``SECTION``,
-#: ``LENGTH`` in LA Times), Blogs06's feed fields (``FEEDNO``, ``FEEDURL``, ``BLOGHPNO``,
-#: ``BLOGHPURL``, ``PERMALINK``) and, in HTML bodies, ``SCRIPT`` and ``STYLE``.
+#: Elements that are not a document's text, dropped with their content from a ``<DOC>`` without
+#: ``<TEXT>`` (whose body is read as the text), by the TREC collections that have them.
 META_TAGS = (
-    "DOCNO",
-    "DOCOLDNO",
-    "DOCID",
-    "DOCHDR",
-    "FILEID",
-    "FIRST",
-    "SECOND",
-    "DATE",
-    "DD",
-    "DATE_XML",
-    "BYLINE",
-    "DATELINE",
-    "PROFILE",
-    "PUB",
-    "PAGE",
-    "SO",
-    "SECTION",
-    "LENGTH",
-    "FEEDNO",
-    "FEEDURL",
-    "BLOGHPNO",
-    "BLOGHPURL",
-    "PERMALINK",
-    "SCRIPT",
-    "STYLE",
+    *("DOCNO", "DOCOLDNO", "DOCID"),  # ids (DOCOLDNO: WT10g, GOV; DOCID: WSJ, LA Times, FR)
+    *("DOCHDR", "FILEID", "FIRST", "SECOND"),  # web crawl header (URL, HTTP); AP's routing
+    *("DATE", "DD", "DATE_XML", "BYLINE", "DATELINE"),  # dates (DD: WSJ), bylines
+    *("PROFILE", "PUB", "PAGE", "SO", "SECTION", "LENGTH"),  # FT, WSJ, LA Times bookkeeping
+    *("FEEDNO", "FEEDURL", "BLOGHPNO", "BLOGHPURL", "PERMALINK"),  # Blogs06's feed fields
+    *("SCRIPT", "STYLE"),  # in HTML bodies
 )
 _META = re.compile(r"<(" + "|".join(META_TAGS) + r")\b[^>]*>.*?</\1\s*>", re.S | re.I)
 _TOP = re.compile(r"<top>(.*?)</top>", re.S | re.I)
@@ -161,19 +131,24 @@ def parse_topics(text: str, label: str) -> list[Topic]:
     return topics
 
 
-def _sgml_topics(text: str, label: str) -> list[Topic]:
-    topics = []
-    blocks = list(_TOP.finditer(text))
-    opened = [m.start() for m in re.finditer(r"<top>", text, re.I)]
+def _blocks(text: str, label: str, block: re.Pattern, opening: str) -> list[re.Match]:
+    """The ``block`` matches of ``text``; ``DataError`` at an ``<opening>`` never closed."""
+    blocks = list(block.finditer(text))
+    opened = [m.start() for m in re.finditer(f"<{opening}>", text, re.I)]
     if len(opened) != len(blocks):
         closed = {b.start() for b in blocks}
         bad = next(p for p in opened if p not in closed)
         raise DataError(
-            "<top> without a matching </top>",
+            f"<{opening}> without a matching </{opening}>",
             file=_where(label, _line(text, bad)),
-            expected="every <top> closed by </top>",
+            expected=f"every <{opening}> closed by </{opening}>",
         )
-    for block in blocks:
+    return blocks
+
+
+def _sgml_topics(text: str, label: str) -> list[Topic]:
+    topics = []
+    for block in _blocks(text, label, _TOP, "top"):
         fields: dict[str, str] = {}
         for m in _FIELD.finditer(block.group(1)):
             name = m.group(1).lower()
@@ -188,14 +163,7 @@ def _sgml_topics(text: str, label: str) -> list[Topic]:
                 field="num",
                 expected="<num> Number: <id> in every <top> block",
             )
-        topics.append(
-            Topic(
-                fields["num"],
-                fields.get("title", ""),
-                fields.get("desc", ""),
-                fields.get("narr", ""),
-            )
-        )
+        topics.append(Topic(fields["num"], *(fields.get(k, "") for k in ("title", "desc", "narr"))))
     return topics
 
 
@@ -220,19 +188,9 @@ def parse_qrels(text: str, label: str) -> tuple[list[str], list[str], list[str]]
 
 def parse_docs(text: str, label: str) -> Iterator[Doc]:
     """The ``<DOC>`` blocks of one corpus file."""
-    blocks = list(_DOC.finditer(text))
-    opened = [m.start() for m in _DOC_OPEN.finditer(text)]
-    if not opened:
+    if not _DOC_OPEN.search(text):
         raise DataError("no <DOC> blocks", file=label, expected="<DOC><DOCNO>id</DOCNO>...</DOC>")
-    if len(opened) != len(blocks):
-        starts = {b.start() for b in blocks}
-        bad = next(p for p in opened if p not in starts)
-        raise DataError(
-            "<DOC> without a matching </DOC>",
-            file=_where(label, _line(text, bad)),
-            expected="every <DOC> closed by </DOC>",
-        )
-    for block in blocks:
+    for block in _blocks(text, label, _DOC, "DOC"):
         body = block.group(1)
         docno = _DOCNO.search(body)
         if docno is None or not docno.group(1).strip():

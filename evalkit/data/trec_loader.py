@@ -1,52 +1,98 @@
-"""Load a TREC test collection as :class:`~evalkit.data.schema.EvalData` (``dataset=trec``).
+"""Load a TREC test collection (``dataset=trec``) from TREC files (:mod:`evalkit.data.trec_files`)
+or an ``ir_datasets`` id, validated like every other loader's tables.
 
-The three tables come from TREC files (:mod:`evalkit.data.trec_files`: topics, qrels, ``<DOC>``
-corpora) or, with ``ir_datasets=<id>``, from an ``ir_datasets`` dataset (:mod:`evalkit.data.irds`;
-optional extra: ``pip install -e ".[trec]"``).  ``query_field`` picks what is embedded: ``title``
-(default), ``desc``, ``narr`` or ``title_desc`` (title and description joined with
-``title_separator``).  The tables then go through the same validation as every other loader
-(:mod:`evalkit.data.table_mapping`): with ``on_invalid=skip`` bad rows are dropped and counted.
+``ir_datasets`` (optional extra ``pip install -e ".[trec]"``): documents (``title`` if any,
+``text`` else ``default_text()``), topics (TREC fields if any, else ``text``) and qrels; offline,
+only local or already-downloaded datasets load.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
-from evalkit.data.irds import read_ir_datasets
+from evalkit.data import table_mapping as tm
+from evalkit.data import trec_files as tf
 from evalkit.data.readers import TableSource
 from evalkit.data.schema import EvalData
-from evalkit.data.table_mapping import (
-    CatalogColumns,
-    JudgmentColumns,
-    QueryColumns,
-    build_catalog,
-    build_judgments,
-    build_queries,
-    check_text_field,
-    from_built,
-)
-from evalkit.data.trec_files import (
-    Doc,
-    Topic,
-    corpus_files,
-    parse_docs,
-    parse_qrels,
-    parse_topics,
-    read_text,
-)
 from evalkit.data.validate import check_on_invalid
 from evalkit.errors import ConfigError, DataError
 
 QUERY_FIELDS = ("title", "desc", "narr", "title_desc")
-CORPUS = CatalogColumns(id="docno", title="title", text="text")
-QUERIES = QueryColumns(id="qid", text="text")
-QRELS = JudgmentColumns(query_id="qid", item_id="docno", grade="rel")
+CORPUS = tm.CatalogColumns(id="docno", title="title", text="text")
+QUERIES = tm.QueryColumns(id="qid", text="text")
+QRELS = tm.JudgmentColumns(query_id="qid", item_id="docno", grade="rel")
 
 
-def _query_text(t: Topic, query_field: str, separator: str) -> str:
+def _load(dataset_id: str) -> Any:
+    try:
+        import ir_datasets
+    except ImportError as exc:
+        raise ConfigError(
+            'dataset.ir_datasets needs the ir_datasets package: pip install -e ".[trec]"'
+        ) from exc
+    try:
+        return ir_datasets.load(dataset_id)
+    except KeyError as exc:
+        raise ConfigError(
+            f"dataset.ir_datasets={dataset_id!r} is not a known ir_datasets id "
+            "(see ir_datasets' catalogue, or register a local dataset)"
+        ) from exc
+
+
+def _doc(d: Any) -> tf.Doc:
+    text = getattr(d, "text", None)
+    if text is None:
+        text = d.default_text()
+    return tf.Doc(str(d.doc_id), str(getattr(d, "title", "") or ""), str(text or ""))
+
+
+def _topic(q: Any) -> tf.Topic:
+    title = getattr(q, "title", None)
+    if title is None:
+        title = getattr(q, "text", None) or q.default_text()
+    return tf.Topic(
+        str(q.query_id),
+        str(title or ""),
+        str(getattr(q, "description", "") or ""),
+        str(getattr(q, "narrative", "") or ""),
+    )
+
+
+def read_ir_datasets(
+    dataset_id: str,
+) -> tuple[
+    list[tf.Doc], list[tf.Topic], tuple[list[str], list[str], list[str]], tuple[str, str, str]
+]:
+    """Documents, topics, qrels columns and source labels of an ir_datasets dataset."""
+    ds = _load(dataset_id)
+    for part in ("docs", "queries", "qrels"):
+        if not getattr(ds, f"has_{part}")():
+            raise DataError(
+                f"ir_datasets dataset {dataset_id!r} has no {part}",
+                file=f"ir_datasets:{dataset_id}",
+                expected="a dataset with docs, queries and qrels",
+            )
+    try:
+        docs = [_doc(d) for d in ds.docs_iter()]
+        topics = [_topic(q) for q in ds.queries_iter()]
+        q, d, g = [], [], []
+        for r in ds.qrels_iter():
+            q.append(str(r.query_id))
+            d.append(str(r.doc_id))
+            g.append(str(r.relevance))
+    except (OSError, RuntimeError) as exc:  # missing local file, failed download
+        raise DataError(
+            f"ir_datasets could not read {dataset_id!r}: {exc}", file=f"ir_datasets:{dataset_id}"
+        ) from exc
+    label = f"ir_datasets:{dataset_id}"
+    return docs, topics, (q, d, g), (f"{label}/docs", f"{label}/queries", f"{label}/qrels")
+
+
+def _query_text(t: tf.Topic, query_field: str, separator: str) -> str:
     if query_field == "title_desc":
         return separator.join(x for x in (t.title, t.desc) if x)
     return getattr(t, query_field)
@@ -83,9 +129,6 @@ def load_trec(
 ) -> EvalData:
     """Load and validate a TREC collection from files, or from ``ir_datasets`` by id.
 
-    ``name`` defaults to the corpus folder (file) name, or the ir_datasets id.  ``cache_dir`` is
-    accepted for symmetry with the other loaders (nothing is cached).
-
     Args:
         topics: the topics file (``<top>`` blocks or ``qid<TAB>text`` lines).
         qrels: the qrels file (trec_eval's format).
@@ -100,7 +143,7 @@ def load_trec(
         ir_datasets: an ir_datasets id instead of the three files (optional extra ``trec``).
         cache_dir: accepted like the other loaders' (nothing is cached).
     """
-    check_text_field(text_field)
+    tm.check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)
     if query_field not in QUERY_FIELDS:
         raise ConfigError(
@@ -110,15 +153,12 @@ def load_trec(
         docs, topic_list, judged, labels = read_ir_datasets(ir_datasets)
         name = name or ir_datasets
     else:
-        t_path, q_path, c_path = (
-            _file(topics, "topics"),
-            _file(qrels, "qrels"),
-            _file(corpus, "corpus"),
-        )
-        topic_list = parse_topics(read_text(t_path), str(t_path))
-        judged = parse_qrels(read_text(q_path), str(q_path))
-        files = corpus_files(c_path)
-        docs = [d for f in files for d in parse_docs(read_text(f), str(f))]
+        t_path, q_path = _file(topics, "topics"), _file(qrels, "qrels")
+        c_path = _file(corpus, "corpus")
+        topic_list = tf.parse_topics(tf.read_text(t_path), str(t_path))
+        judged = tf.parse_qrels(tf.read_text(q_path), str(q_path))
+        files = tf.corpus_files(c_path)
+        docs = [d for f in files for d in tf.parse_docs(tf.read_text(f), str(f))]
         labels = (str(c_path), str(t_path), str(q_path))
         name = name or c_path.resolve().name.split(".")[0]
     return _build(
@@ -127,8 +167,8 @@ def load_trec(
 
 
 def _build(
-    docs: Iterable[Doc],
-    topic_list: list[Topic],
+    docs: Iterable[tf.Doc],
+    topic_list: list[tf.Topic],
     judged: tuple[list[str], list[str], list[str]],
     labels: tuple[str, str, str],
     name: str,
@@ -138,26 +178,15 @@ def _build(
     on_invalid: str,
 ) -> EvalData:
     docs = list(docs)
-    cat_src = _source(
-        {
-            "docno": [d.id for d in docs],
-            "title": [d.title for d in docs],
-            "text": [d.text for d in docs],
-        },
-        labels[0],
-    )
-    catalog = build_catalog(cat_src, CORPUS, text_field, on_invalid)
-    q_src = _source(
-        {
-            "qid": [t.id for t in topic_list],
-            "text": [_query_text(t, query_field, title_separator) for t in topic_list],
-        },
-        labels[1],
-    )
-    queries = build_queries(q_src, QUERIES, on_invalid)
+    ids, titles, texts = ([d[i] for d in docs] for i in range(3))  # Doc: id, title, text
+    cat_src = _source({"docno": ids, "title": titles, "text": texts}, labels[0])
+    catalog = tm.build_catalog(cat_src, CORPUS, text_field, on_invalid)
+    q_texts = [_query_text(t, query_field, title_separator) for t in topic_list]
+    q_src = _source({"qid": [t.id for t in topic_list], "text": q_texts}, labels[1])
+    queries = tm.build_queries(q_src, QUERIES, on_invalid)
     q, d, g = judged
     j_src = _source({"qid": q, "docno": d, "rel": g}, labels[2])
-    judgments = build_judgments(j_src, QRELS, queries, catalog, on_invalid)
-    return from_built(
+    judgments = tm.build_judgments(j_src, QRELS, queries, catalog, on_invalid)
+    return tm.from_built(
         name, catalog, queries, judgments, text_field, title_separator=title_separator
     )

@@ -1,10 +1,9 @@
 """Vectorised checks shared by every loader: ids, blank texts, duplicates, grades, numbers.
 
-The checks work on whole ``pyarrow`` columns and return numpy masks; a :class:`RowFilter` turns
-a mask of bad rows into a :class:`~evalkit.errors.DataError` naming the file, the first bad
-1-based row and the field (``on_invalid="error"``), or into dropped rows counted by reason in
-``EvalData.skipped`` (``on_invalid="skip"``).  Duplicate ids and missing columns are always
-errors.  The skip reasons and the judged-id rules: docs/how-to/own-data.md ("Bad input").
+Checks take whole ``pyarrow`` columns and return numpy masks; a :class:`RowFilter` turns a mask
+of bad rows into a :class:`~evalkit.errors.DataError` naming file, first bad 1-based row and
+field (``on_invalid="error"``), or drops and counts them by reason (``"skip"``); the rules:
+docs/how-to/own-data.md ("Bad input").
 
 >>> import pyarrow as pa
 >>> rf = RowFilter("items.csv", 3, on_invalid="skip")
@@ -48,11 +47,7 @@ def check_on_invalid(value: str) -> str:
 
 @dataclass
 class RowFilter:
-    """Rows of one table still kept, and how many were dropped for which reason.
-
-    ``reject`` ignores rows already dropped, so each dropped row is counted once (under the
-    first reason that applied).
-    """
+    """Rows of one table still kept, and how many were dropped for which (first) reason."""
 
     label: str
     n: int
@@ -72,27 +67,22 @@ class RowFilter:
         problem: str | Callable[[int], str],
         expected: str,
         hint: str = "",
-        always: bool = False,
     ) -> None:
-        """Raise for (``on_invalid=error`` or ``always``) or drop and count the ``bad`` rows.
-
-        ``problem`` is the message, or a function of the first bad row's 0-based index that
-        returns it (to quote the offending value).
-        """
+        """Raise for (``on_invalid=error``) or drop and count the ``bad`` rows;
+        ``problem`` may be a function of the first bad row's 0-based index."""
         bad = bad & self.keep
         n_bad = int(np.count_nonzero(bad))
         if not n_bad:
             return
         first = int(np.argmax(bad))
-        if self.on_invalid == "error" or always:
+        if self.on_invalid == "error":
             text = problem(first) if callable(problem) else problem
             if n_bad > 1:
                 text += f" ({n_bad} of {self.n} rows; this is the first)"
             if hint:
                 text += f"; {hint}"
             raise DataError(text, file=self.label, row=first + 1, field=field, expected=expected)
-        self.keep &= ~bad
-        self.skipped[reason] = self.skipped.get(reason, 0) + n_bad
+        self.drop(bad, reason)
 
     def drop(self, mask: np.ndarray, reason: str) -> None:
         """Drop and count rows that are not errors, whatever ``on_invalid`` says."""
@@ -103,7 +93,6 @@ class RowFilter:
             self.skipped[reason] = self.skipped.get(reason, 0) + n
 
     def kept(self) -> np.ndarray:
-        """0-based indices of the rows still kept."""
         return np.flatnonzero(self.keep)
 
     def warn(self) -> None:
@@ -120,15 +109,12 @@ class RowFilter:
 
 
 def as_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """One contiguous array (chunks combined)."""
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
 def id_strings(col: pa.Array | pa.ChunkedArray, label: str, field: str) -> pa.Array:
-    """Ids as ``large_string`` (nulls kept): integers print without ``.0``, strings unchanged.
-
-    Integral floats (a numeric id column with a null, read by pandas) become integers again;
-    JSON columns mixing numbers and strings are decoded.
+    """Ids as ``large_string`` (nulls kept): integers and integral floats print without ``.0``,
+    strings unchanged, mixed JSON decoded.
 
     >>> id_strings(pa.array([1.0, 20.0, None]), "x", "id").to_pylist()
     ['1', '20', None]
@@ -197,11 +183,6 @@ def blank(arr: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.equal(lengths, 0), True), dtype=bool)
 
 
-def nulls_to_empty(arr: pa.Array) -> pa.Array:
-    """Replace nulls by ``""``."""
-    return pc.fill_null(arr, "")
-
-
 def first_appearance_codes(arr: pa.Array) -> np.ndarray:
     """Integer code of each value, numbered in order of first appearance (hash-based, O(n))."""
     if len(arr) == 0:
@@ -209,33 +190,16 @@ def first_appearance_codes(arr: pa.Array) -> np.ndarray:
     return np.asarray(as_array(arr).dictionary_encode().indices, dtype=np.int64)
 
 
-def duplicate_of(codes: np.ndarray) -> tuple[int, int] | None:
-    """``(first, second)`` positions of the first repeated code, or ``None``.
-
-    ``codes`` must be numbered by first appearance (:func:`first_appearance_codes`): a row
-    repeats an earlier value exactly when its code is not larger than every earlier code.
-
-    >>> duplicate_of(np.array([0, 1, 2, 1, 0]))
-    (1, 3)
-    """
-    if len(codes) < 2:
-        return None
-    seen_max = np.maximum.accumulate(codes)
-    repeat = np.flatnonzero(codes[1:] <= seen_max[:-1])
-    if not len(repeat):
-        return None
-    second = int(repeat[0]) + 1
-    first = int(np.argmax(codes == codes[second]))
-    return first, second
-
-
 def require_unique(rf: RowFilter, ids: pa.Array, field: str, what: str) -> None:
     """DataError naming both rows if two kept rows share an id (always an error)."""
     rows = rf.kept()
-    pair = duplicate_of(first_appearance_codes(ids.take(pa.array(rows))))
-    if pair is None:
+    codes = first_appearance_codes(ids.take(pa.array(rows)))
+    # Codes count first appearances: a row repeats an id iff its code is <= an earlier one.
+    repeat = np.flatnonzero(codes[1:] <= np.maximum.accumulate(codes)[:-1])
+    if not len(repeat):
         return
-    a, b = (int(rows[i]) for i in pair)
+    second = int(repeat[0]) + 1
+    a, b = int(rows[np.argmax(codes == codes[second])]), int(rows[second])
     raise DataError(
         f"duplicate {what} {ids[b].as_py()!r}: rows {a + 1} and {b + 1} both have it",
         file=rf.label,
@@ -308,8 +272,6 @@ def is_in(values: pa.Array, allowed: pa.Array) -> np.ndarray:
 
 #: Ids compared by difflib when looking for the nearest known id (keeps it cheap on 1M ids).
 NEAREST_SAMPLE = 20_000
-
-
 #: An integer id written as a float ("17.0"): group 1 is the integer ("17").
 _FLOAT_ID = r"^\s*([+-]?[0-9]+)\.0+\s*$"
 
@@ -324,12 +286,9 @@ def as_integer_ids(values: pa.Array) -> pa.Array:
 
 
 def nearest_id(value: str, known: pa.Array) -> tuple[str | None, str]:
-    """``(nearest known id, how it differs)`` for an unknown ``value``.
-
-    ``how`` is ``"whitespace"`` when a known id equals ``value`` stripped of leading / trailing
-    whitespace, ``"float"`` when ``value`` is a float-formatted known id (``"17.0"`` for ``"17"``),
-    ``"float_known"`` when the known id is the float-formatted one, else ``""`` (the closest of
-    at most ``NEAREST_SAMPLE`` known ids by :func:`difflib.get_close_matches`, or None).
+    """``(nearest known id, how it differs)`` for an unknown ``value``: ``whitespace``,
+    ``float`` (``"17.0"`` for ``"17"``), ``float_known`` (the known id is the float), else ``""``
+    (difflib's closest of at most ``NEAREST_SAMPLE`` known ids, or None).
 
     >>> nearest_id("ADI-1 ", pa.array(["ADI-1", "ADI-2"]))
     ('ADI-1', 'whitespace')
