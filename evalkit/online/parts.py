@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 
 from evalkit.online import scan as S
+from evalkit.online.gateway_log import GRID_CELLS, MISSING_LEVEL
 
-GRID_CELLS = 1 << 16
-MISSING_LEVEL = "(missing)"
 NULL_ARM = "(null)"
 
 
