@@ -1,15 +1,7 @@
-"""The online A/B's contracts: the gateway log's columns, and what one streamed pass over it keeps.
-
-A canary's gateway log has one row per shown result (impression): ``request_id``, ``ab_group``,
-``model_version``, ``query``, ``item_id``, ``position``, ``similarity_score``, ``clicked``,
-``latency_ms``, ``user_id``, ``timestamp`` (``online.columns.*`` renames them).  A log with one row
-per request (the top result only) is read as position 1.
-
-The log is never held whole: :func:`evalkit.online.read.aggregate_log` reduces it, per arm, to
-per-unit sums (the randomization unit: ``user_id`` when present, else ``request_id``), per-request
-latencies, per-(day, unit) sums, per-position counts and score bins.  Every online statistic is a
-ratio of per-unit sums (clicked requests / requests, clicks / impressions, ...), so its interval
-is clustered by the unit (delta method, :mod:`evalkit.online.stats`).
+"""The online A/B's contracts: the gateway log's columns (docs/how-to/online-ab.md, "The gateway
+log"), and what one streamed pass over it keeps (:func:`evalkit.online.read.aggregate_log`): per
+arm, per-unit sums, per-request latencies, per-(day, unit) sums, position counts and score bins.
+Every online statistic is a ratio of per-unit sums, clustered by the unit.
 
 >>> u = UnitSums.empty()
 >>> len(u), sorted(UnitSums.FIELDS)[:2]
