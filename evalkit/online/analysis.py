@@ -1,23 +1,8 @@
 """The canary's analyses and gates, from the reduced log
-(:class:`~evalkit.online.gateway_log.OnlineAggregate`).
-
-1. **Sample ratio mismatch**: units per arm against ``online.split`` (chi-square); a unit in both
-   arms, or p < ``gates.online.srm_alpha`` (0.001), blocks: no other figure can be trusted.
-2. **Click-through**, B - A, each a ratio of per-unit sums with its interval clustered by the
-   randomization unit (delta method, :mod:`evalkit.online.stats`): request CTR (requests with a
-   click / requests: it decides), impression CTR (clicks / impressions) and the mean reciprocal
-   rank of the first click.  With ``online.sequential`` (default) the intervals and p-values are
-   always valid (mixture SPRT), so the canary may be looked at every day; the calls (better / no
-   worse / worse / inconclusive, margin ``gates.online.ctr.margin``) read them.  An inconclusive
-   request CTR says how many more units each arm needs.
-3. **Similarity vs clicks** per arm: click rate in equal-count bins of the arm's own scores (the
-   plot), and the within-request AUC of score vs click (``auc_u / auc_pairs``), B - A with its
-   interval; a loss beyond ``gates.online.score_click.margin`` warns.  With ``online.cutoffs``
-   (a score cut-off an offline run mapped from A's scale to B's) the share of clicked results
-   above each arm's cut-off is compared.
-4. **Latency**: p50 / p95 / p99 per arm over requests, the p95 ratio with a bootstrap interval
-   (:mod:`evalkit.online.served_latency`).
-5. **Over time** (daily request CTR per arm with intervals), per-position CTR, slices.
+(:class:`~evalkit.online.gateway_log.OnlineAggregate`): sample ratio mismatch, click-through B - A
+(request CTR decides), similarity vs clicks, latency, days, positions and slices; the verdict is
+the worst gate (a broken split blocks whatever else says).  What each analysis does:
+docs/how-to/online-ab.md ("The analyses").
 """
 
 from __future__ import annotations
@@ -48,13 +33,8 @@ from evalkit.online.served_latency import latency_summary
 #: The click metrics of :data:`evalkit.online.stats.METRICS` the CTR margin applies to; the
 #: first decides, the others warn.
 CLICK_METRICS = ("request_ctr", "impression_ctr", "first_click_mrr")
-#: MLflow name stem per metric (``ctr_delta``, ``impression_ctr_delta``, ...: a contract).
-STEMS = {
-    "request_ctr": "ctr",
-    "impression_ctr": "impression_ctr",
-    "first_click_mrr": "first_click_mrr",
-    "score_click_auc": "score_click_auc",
-}
+#: MLflow name stem of a metric whose stem is not its name (``ctr_delta``, ...: a contract).
+STEMS = {"request_ctr": "ctr"}
 ALPHA = 0.05
 
 
@@ -63,7 +43,6 @@ class OnlineResult:
     """Everything the canary's report, MLflow run and terminal show."""
 
     versions: tuple[str | None, str | None]  # (control, treatment) model versions
-    arms: tuple[str, str]  # the arm column's values
     status: Status
     gates: list[GateResult]
     calls: dict[str, QualityCall]
@@ -128,7 +107,7 @@ def ratio_call(
 def _diff_metrics(name: str, q: QualityCall, d: Any) -> dict[str, float]:
     """``<stem>_control``, ``<stem>_treatment``, ``<stem>_delta`` and the interval the call read
     (``ci_low_<stem>_delta`` / ``ci_high_<stem>_delta``)."""
-    stem = STEMS[name]
+    stem = STEMS.get(name, name)
     return {
         f"{stem}_control": d.control,
         f"{stem}_treatment": d.treatment,
@@ -186,7 +165,6 @@ def analyse(
         versions = (models[0], models[1])  # the reader's note says so (no version column)
     return OnlineResult(
         versions=versions,
-        arms=(settings.control, settings.treatment),
         status=status,
         gates=out_gates,
         calls=calls,

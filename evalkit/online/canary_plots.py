@@ -1,14 +1,6 @@
 """The online A/B's figures as PNG files, drawn from plain arrays on a bare matplotlib ``Figure``
-(Agg canvas; no pyplot state, no display), one function per figure, each returning the path:
-
-- :func:`plot_daily_ctr`: the daily CTR of each arm, a line with its interval as a band;
-- :func:`plot_score_ctr`: the click rate against the similarity score, one panel per arm, each
-  on the arm's OWN score scale (the panels share the CTR axis, not the score axis: a new model
-  family's scores live on another scale);
-- :func:`plot_latency_cdf`: the empirical CDF of per-request latency per arm, P95 marked;
-- :func:`plot_position_ctr`: the CTR at each result position per arm.
-
-With ``simulated=True`` titles and CTR axes say "simulated" (as the demo's click plots do).
+(no pyplot state), one function per figure, each returning the path; ``simulated=True`` says
+"simulated" in titles and CTR axes.
 
 >>> import tempfile, os
 >>> d = tempfile.mkdtemp()
@@ -41,17 +33,12 @@ def _sim(text: str, simulated: bool) -> str:
 
 
 def _save(fig, title: str, path: str | Path, description: str) -> Path:
-    """Save ``fig`` as PNG at ``path`` with ``Title`` / ``Description`` metadata; the path."""
+    """Save ``fig`` as PNG at ``path`` with ``Title`` / ``Description`` metadata."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"Title": title, "Description": description}
     fig.savefig(out, format="png", metadata=meta, bbox_inches="tight")
     return out
-
-
-def _as_dates(days) -> np.ndarray:
-    """``datetime64[D]`` from dates, ISO strings or int days since 1970-01-01 (the aggregate's)."""
-    return np.asarray(days).astype("datetime64[D]")
 
 
 def plot_daily_ctr(
@@ -60,42 +47,31 @@ def plot_daily_ctr(
     path: str | Path,
     *,
     simulated: bool = False,
-    measure: str = "request CTR",
-    interval: str = "95% interval",
-    title: str | None = None,
 ) -> Path:
-    """Write the daily CTR per arm: ``per_arm`` maps arm -> ``(ctr, low, high)`` arrays aligned
-    with ``days`` (dates, or int days since 1970-01-01); NaN leaves a gap.  ``interval`` names
-    the band's procedure in the legend."""
+    """Write the daily request CTR per arm: ``per_arm`` maps arm -> ``(ctr, low, high)`` arrays
+    aligned with ``days`` (dates, or int days since 1970-01-01); NaN leaves a gap."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
 
-    x = _as_dates(days)
+    x = np.asarray(days).astype("datetime64[D]")
     fig = Figure(figsize=(8.0, 4.2), dpi=110)
     ax = fig.add_subplot(1, 1, 1)
     for i, (arm, (ctr, low, high)) in enumerate(per_arm.items()):
         c = _colour(i)
-        y = np.asarray(ctr, dtype=float)
-        ax.fill_between(
-            x,
-            np.asarray(low, dtype=float),
-            np.asarray(high, dtype=float),
-            color=c,
-            alpha=0.2,
-            linewidth=0,
-            label=f"{arm}: {interval}",
-        )
-        ax.plot(x, y, "-o", color=c, markersize=3.5, label=f"{arm}")
+        lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+        ax.fill_between(x, lo, hi, color=c, alpha=0.2, linewidth=0, label=f"{arm}: 95% interval")
+        ax.plot(x, np.asarray(ctr, dtype=float), "-o", color=c, markersize=3.5, label=f"{arm}")
     locator = AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     ax.set_xlabel("day (UTC)")
-    ax.set_ylabel(_sim(measure, simulated))
-    ax.set_title(title or _sim(f"Daily {measure} per arm", simulated))
+    ax.set_ylabel(_sim("request CTR", simulated))
+    ax.set_title(_sim("Daily request CTR per arm", simulated))
     ax.grid(alpha=0.3)
     if per_arm:
         ax.legend(loc="best", fontsize=8)
-    return _save(fig, ax.get_title(), path, f"x: day (UTC); y: {measure} with {interval} per arm")
+    description = "x: day (UTC); y: request CTR with 95% interval per arm"
+    return _save(fig, ax.get_title(), path, description)
 
 
 def plot_score_ctr(
@@ -103,12 +79,11 @@ def plot_score_ctr(
     path: str | Path,
     *,
     simulated: bool = False,
-    title: str | None = None,
 ) -> Path:
-    """Write the similarity-to-click-rate curve of each arm: ``per_arm`` maps arm ->
-    ``(mean_score, ctr, impressions)`` of its equal-count score bins.  One panel per arm, each
-    with its own score axis (scores of different models are not on one scale); the panels share
-    the CTR axis.  Marker area grows with the bin's impressions."""
+    """Write the click rate against the similarity score: ``per_arm`` maps arm ->
+    ``(mean_score, ctr, impressions)`` of its equal-count score bins; one panel per arm on its
+    own score axis (scores of different models are not on one scale), sharing the CTR axis;
+    marker area grows with the bin's impressions."""
     from matplotlib.figure import Figure
 
     n = max(len(per_arm), 1)
@@ -126,27 +101,19 @@ def plot_score_ctr(
         ax.set_xlabel(f"similarity score ({arm}'s own scale)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(_sim("impression CTR", simulated))
-    heading = title or _sim("Click rate vs similarity score, equal-count bins per arm", simulated)
+    heading = _sim("Click rate vs similarity score, equal-count bins per arm", simulated)
     fig.suptitle(heading, fontsize=11)
-    return _save(
-        fig,
-        heading,
-        path,
-        "one panel per arm, x: the arm's own similarity score (bin mean), y: impression CTR",
+    description = (
+        "one panel per arm, x: the arm's own similarity score (bin mean), y: impression CTR"
     )
+    return _save(fig, heading, path, description)
 
 
 def plot_latency_cdf(
-    per_arm: Mapping[str, np.ndarray],
-    path: str | Path,
-    *,
-    simulated: bool = False,
-    title: str | None = None,
-    points: int = 2000,
+    per_arm: Mapping[str, np.ndarray], path: str | Path, *, simulated: bool = False
 ) -> Path:
-    """Write the empirical CDF of per-request latency (ms) per arm, each arm's P95 marked by a
-    dashed line.  Drawn at ``points`` quantiles (exact order statistics), so millions of requests
-    plot quickly."""
+    """Write the empirical CDF of per-request latency (ms) per arm, each arm's P95 dashed; drawn
+    at 2,000 quantiles (exact order statistics), so millions of requests plot quickly."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.5, 4.2), dpi=110)
@@ -158,7 +125,7 @@ def plot_latency_cdf(
         if len(v) == 0:
             continue
         n = len(v)
-        k = np.unique(np.linspace(0, n - 1, min(points, n)).round().astype(np.int64))
+        k = np.unique(np.linspace(0, n - 1, min(2000, n)).round().astype(np.int64))
         ax.step(v[k], (k + 1) / n, where="post", color=c, label=f"{arm} (n={n:,} requests)")
         p95 = float(np.quantile(v, 0.95))
         ax.axvline(p95, color=c, linestyle="--", linewidth=1, label=f"{arm} P95 = {p95:.1f} ms")
@@ -166,13 +133,12 @@ def plot_latency_cdf(
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("latency per request (ms)")
     ax.set_ylabel("share of requests at or below")
-    ax.set_title(title or _sim("Latency CDF per arm", simulated))
+    ax.set_title(_sim("Latency CDF per arm", simulated))
     ax.grid(alpha=0.3)
     if per_arm:
         ax.legend(loc="lower right", fontsize=8)
-    return _save(
-        fig, ax.get_title(), path, "x: latency per request (ms); y: empirical CDF; dashed: P95"
-    )
+    description = "x: latency per request (ms); y: empirical CDF; dashed: P95"
+    return _save(fig, ax.get_title(), path, description)
 
 
 def plot_position_ctr(
@@ -180,10 +146,8 @@ def plot_position_ctr(
     path: str | Path,
     *,
     simulated: bool = False,
-    title: str | None = None,
 ) -> Path:
-    """Write the CTR at each 1-based result position per arm: ``per_arm`` maps arm ->
-    ``(positions, ctr)``."""
+    """Write the CTR at each 1-based result position per arm (arm -> ``(positions, ctr)``)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.5, 4.2), dpi=110)
@@ -198,7 +162,7 @@ def plot_position_ctr(
     ax.set_ylim(bottom=0)
     ax.set_xlabel("position (1 = top)")
     ax.set_ylabel(_sim("impression CTR", simulated))
-    ax.set_title(title or _sim("CTR by result position per arm", simulated))
+    ax.set_title(_sim("CTR by result position per arm", simulated))
     ax.grid(alpha=0.3)
     if per_arm:
         ax.legend(loc="best", fontsize=8)

@@ -1,9 +1,5 @@
 """The canary's report: ``verdict.json``, ``report.md``, ``report.html`` (plots embedded) and the
 terminal checklist, from an :class:`~evalkit.online.analysis.OnlineResult`.
-
-Plots (:mod:`evalkit.online.canary_plots`): ``daily_ctr.png`` (request CTR per day and arm with its
-interval), ``score_ctr.png`` (click rate against the similarity score per arm, each on its own
-scale), ``latency_cdf.png`` (served latency per request), ``position_ctr.png``.
 """
 
 from __future__ import annotations
@@ -104,25 +100,26 @@ def _plots(result: Any, folder: Path) -> dict[str, Path]:
         out["daily_ctr"] = plots.plot_daily_ctr(
             days, per_arm, folder / "daily_ctr.png", simulated=sim
         )
-    if result.score_curves:
-        out["score_ctr"] = plots.plot_score_ctr(
-            {result.label(a): v for a, v in result.score_curves.items()},
-            folder / "score_ctr.png",
-            simulated=sim,
-        )
-    if result.latencies:
-        out["latency_cdf"] = plots.plot_latency_cdf(
-            {result.label(a): v for a, v in result.latencies.items()},
-            folder / "latency_cdf.png",
-            simulated=sim,
-        )
-    if result.position_ctr:
-        out["position_ctr"] = plots.plot_position_ctr(
-            {result.label(a): v for a, v in result.position_ctr.items()},
-            folder / "position_ctr.png",
-            simulated=sim,
-        )
+    per_arm_plots = (
+        ("score_ctr", result.score_curves, plots.plot_score_ctr),
+        ("latency_cdf", result.latencies, plots.plot_latency_cdf),
+        ("position_ctr", result.position_ctr, plots.plot_position_ctr),
+    )
+    for key, values, plot in per_arm_plots:
+        if values:
+            labelled = {result.label(a): v for a, v in values.items()}
+            out[key] = plot(labelled, folder / f"{key}.png", simulated=sim)
     return out
+
+
+def _rows(lists: dict[str, list[dict[str, Any]]]):
+    """Each checklist item's list, check, observed value as shown and why / what to do."""
+    for name, _ in LISTS:
+        for i in lists[name]:
+            obs = i["observed"]
+            shown = "n/a" if obs is None else f"{obs:+.4g}" if isinstance(obs, float) else obs
+            todo = f" -> {i['what_to_do']}" if i["what_to_do"] else ""
+            yield name, i["name"], shown, f"{i['why']}{todo}"
 
 
 def _markdown(result: Any, lists: dict[str, list[dict[str, Any]]], plots: dict[str, Path]) -> str:
@@ -136,12 +133,7 @@ def _markdown(result: Any, lists: dict[str, list[dict[str, Any]]], plots: dict[s
         "| list | check | observed | why / what to do |",
         "|---|---|---|---|",
     ]
-    for name, _ in LISTS:
-        for i in lists[name]:
-            obs = i["observed"]
-            shown = "n/a" if obs is None else f"{obs:+.4g}" if isinstance(obs, float) else obs
-            todo = f" -> {i['what_to_do']}" if i["what_to_do"] else ""
-            lines.append(f"| {name} | {i['name']} | {shown} | {i['why']}{todo} |")
+    lines += [f"| {name} | {check} | {shown} | {why} |" for name, check, shown, why in _rows(lists)]
     for a in lists["actions"]:
         lines.append(f"| action | {a['name']} | {a.get('observed', '')} | {a['why']} |")
     lines += ["", "## Figures", "", "| metric | value |", "|---|---|"]
@@ -165,8 +157,8 @@ def _markdown(result: Any, lists: dict[str, list[dict[str, Any]]], plots: dict[s
             "## Slices (request CTR, B - A)",
             "",
             "| slice | units | delta | interval | call |",
+            "|---|---|---|---|---|",
         ]
-        lines.append("|---|---|---|---|---|")
         for s in result.slices:
             lines.append(
                 f"| {s['slice']} | {s['units']} | {s['delta']:+.4f} | [{s['ci_low']:+.4f}, "
@@ -225,13 +217,9 @@ def print_online(result: Any, console: Console, files: OnlineFiles, ui: str | No
     for col in ("list", "check", "observed", "why / what to do"):
         table.add_column(col, justify="right" if col == "observed" else "left")
     lists = checklist(result)
-    for name, _ in LISTS:
-        for i in lists[name]:
-            obs = i["observed"]
-            shown = "n/a" if obs is None else f"{obs:+.4g}" if isinstance(obs, float) else str(obs)
-            todo = f" -> {i['what_to_do']}" if i["what_to_do"] else ""
-            label = {"follow_ups": "follow-up", "blockers": "BLOCK"}.get(name, name)
-            table.add_row(label, i["name"], shown, escape(f"{i['why']}{todo}"))
+    for name, check, shown, why in _rows(lists):
+        label = {"follow_ups": "follow-up", "blockers": "BLOCK"}.get(name, name)
+        table.add_row(label, check, str(shown), escape(why))
     for a in lists["actions"]:
         table.add_row("action", a["name"], escape(str(a.get("observed", ""))), escape(a["why"]))
     console.print(table)

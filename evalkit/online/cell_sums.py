@@ -1,11 +1,8 @@
 """Per-(group, unit) sums of requests in one compiled pass (the reader's heaviest step).
 
 :func:`cell_sums` turns each request's cell ``group * units + unit`` into the sorted distinct
-cells and, per cell, the :class:`~evalkit.online.gateway_log.UnitSums` fields (``full``) or the two
-:class:`~evalkit.online.gateway_log.RequestSums` fields.  numpy needed a presence array, its cumsum,
-a gather and one ``bincount`` per field (seven passes over the requests for a unit's sums); this
-marks the cells, ranks them and adds every field in three passes (``nogil``: the two arms run
-side by side).  The sums are added in request order, as ``bincount`` adds them: the same floats.
+cells and their sums in three passes (``nogil``: the two arms run side by side), added in request
+order as ``bincount`` adds them: the same floats.
 
 >>> import numpy as np
 >>> arm, code, group = np.array([0, 0, 0, 1]), np.array([1, 0, 1, 0]), np.array([0, 0, 1, 0])

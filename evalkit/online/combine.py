@@ -1,13 +1,10 @@
 """The parts' partials (:func:`evalkit.online.parts.reduce_part`) summed into both arms'
 aggregates: the second half of the part-by-part path of :func:`evalkit.online.read.aggregate_log`.
 
-Every output is additive over requests, so :func:`combine` joins the parts' per-request rows
-once, in file order (:func:`join_requests`), and sums them per (group, unit) cell in one
-compiled pass (:mod:`evalkit.online.cell_sums`; the two arms side by side on two threads): per
-unit all of :class:`~evalkit.online.gateway_log.UnitSums`, per (day, unit) and per (slice, unit)
-the request counts (:class:`~evalkit.online.gateway_log.RequestSums`).  The slice dimensions
-(:func:`slice_dims`) are built while the unit sums run; a slice with one level in an arm takes
-that arm's unit sums.  The score grid, position and version counts are summed part by part.
+Every output is additive over requests: :func:`combine` joins the parts' per-request rows once,
+in file order, and sums them per (group, unit) cell in one compiled pass per arm
+(:mod:`evalkit.online.cell_sums`); the score grid, position and version counts are summed part
+by part.
 """
 
 from __future__ import annotations
@@ -19,19 +16,23 @@ from typing import Any
 import numpy as np
 
 from evalkit.online.cell_sums import cell_sums
-from evalkit.online.gateway_log import DailySums, PositionCounts, RequestSums, UnitSums
-from evalkit.online.parts import GRID_CELLS, PartSpec, release
+from evalkit.online.gateway_log import (
+    GRID_CELLS,
+    DailySums,
+    PositionCounts,
+    RequestSums,
+    UnitSums,
+    by_level,
+    frequency_band,
+)
+from evalkit.online.parts import PartSpec, release
+from evalkit.online.scan import NO_CLICK
 
-NO_CLICK = np.iinfo(np.int32).max
 
-
-def combine(
-    parts: list[dict | None], spec: PartSpec, settings: Any, *, threads: int = 2
-) -> dict | None:
-    """The parts' partials summed into both arms' aggregates (keyword arguments of
-    :class:`~evalkit.online.gateway_log.ArmAggregate`) and the log's totals; None when the fast path
-    does not hold (a part refused, a request in two parts, an empty arm, scores off the grid).
-    ``threads`` > 1 sums the two arms side by side."""
+def combine(parts: list[dict | None], spec: PartSpec, *, threads: int = 2) -> dict | None:
+    """Both arms' aggregates (keyword arguments of :class:`~evalkit.online.gateway_log.ArmAggregate`)
+    and the log's totals; None when the fast path does not hold (a part refused, a request in two
+    parts, an empty arm, scores off the grid).  ``threads`` > 1 sums the two arms side by side."""
     if any(p is None for p in parts):
         return None
     rows = sum(p["rows"] for p in parts)
@@ -215,13 +216,7 @@ class Requests:
             for k, (cells, s) in enumerate(
                 self.slice_sums(pool, level, len(levels), out["units"], unit_cells)
             ):
-                bounds = np.searchsorted(cells // nu, np.arange(len(levels) + 1), side="left")
-                for i, value in enumerate(levels):
-                    if bounds[i + 1] > bounds[i]:
-                        sel = slice(bounds[i], bounds[i + 1])
-                        out["slices"][k][(dim, str(value))] = RequestSums(
-                            s.requests[sel], s.clicked_requests[sel]
-                        )
+                out["slices"][k].update(by_level(dim, levels, cells // nu, s))
             del level
         return out
 
@@ -360,24 +355,12 @@ def _query_dims(
     the frequencies count the requests ``counted`` (the two arms')."""
     import re
 
-    from evalkit.online.gateway_log import HEAD_SHARE, TORSO_SHARE
-
     per_query = np.bincount(q[counted], minlength=len(values))
     n_of = per_query.astype(np.int64)
     seen = np.flatnonzero(per_query)
     ns, queries = np.unique(n_of[seen], return_counts=True)
     ns, queries = ns[::-1], queries[::-1]  # most frequent first
-    traffic = ns.astype(np.float64) * queries
-    total = traffic.sum()
-    greater = np.cumsum(traffic) - traffic
-    share = greater / total if total > 0 else np.ones_like(greater)
-    band_of_n = dict(
-        zip(
-            ns.tolist(),
-            np.where(share < HEAD_SHARE, "head", np.where(share < TORSO_SHARE, "torso", "tail")),
-            strict=True,
-        )
-    )
+    band_of_n = dict(zip(ns.tolist(), frequency_band(ns, queries), strict=True))
     space = re.compile(r"[\t\n\f\r ]+")
     lengths, freqs = ["1", "2-3", "4+"], ["head", "tail", "torso"]
     lcode = np.zeros(len(values), dtype=np.int8)

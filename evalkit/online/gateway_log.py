@@ -1,15 +1,7 @@
-"""The online A/B's contracts: the gateway log's columns, and what one streamed pass over it keeps.
-
-A canary's gateway log has one row per shown result (impression): ``request_id``, ``ab_group``,
-``model_version``, ``query``, ``item_id``, ``position``, ``similarity_score``, ``clicked``,
-``latency_ms``, ``user_id``, ``timestamp`` (``online.columns.*`` renames them).  A log with one row
-per request (the top result only) is read as position 1.
-
-The log is never held whole: :func:`evalkit.online.read.aggregate_log` reduces it, per arm, to
-per-unit sums (the randomization unit: ``user_id`` when present, else ``request_id``), per-request
-latencies, per-(day, unit) sums, per-position counts and score bins.  Every online statistic is a
-ratio of per-unit sums (clicked requests / requests, clicks / impressions, ...), so its interval
-is clustered by the unit (delta method, :mod:`evalkit.online.stats`).
+"""The online A/B's contracts: the gateway log's columns (docs/how-to/online-ab.md, "The gateway
+log"), and what one streamed pass over it keeps (:func:`evalkit.online.read.aggregate_log`): per
+arm, per-unit sums, per-request latencies, per-(day, unit) sums, position counts and score bins.
+Every online statistic is a ratio of per-unit sums, clustered by the unit.
 
 >>> u = UnitSums.empty()
 >>> len(u), sorted(UnitSums.FIELDS)[:2]
@@ -18,7 +10,7 @@ is clustered by the unit (delta method, :mod:`evalkit.online.stats`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,10 +33,34 @@ REQUIRED = ("request", "arm", "clicked")
 #: Query frequency bands (as offline, :mod:`evalkit.compare.slices`): a query is ``head`` when the
 #: strictly more frequent queries carry < HEAD_SHARE of the requests, ``torso`` when < TORSO_SHARE.
 HEAD_SHARE, TORSO_SHARE = 0.5, 0.8
+#: The slice level of a null value.
+MISSING_LEVEL = "(missing)"
+#: Cells of the score grid (smallest to largest score) the score bins are cut on.
+GRID_CELLS = 1 << 16
+
+
+def frequency_band(n: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """The band of the queries with ``n`` requests each (``n`` descending; ``queries[i]`` of
+    them have ``n[i]`` requests)."""
+    traffic = np.asarray(n, dtype=np.float64) * np.asarray(queries, dtype=np.float64)
+    total = traffic.sum()
+    greater = np.cumsum(traffic) - traffic  # traffic of strictly more frequent queries
+    share = greater / total if total > 0 else np.ones_like(greater)
+    return np.where(share < HEAD_SHARE, "head", np.where(share < TORSO_SHARE, "torso", "tail"))
+
+
+class _Sums:
+    FIELDS: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return int(self.requests.shape[0])
+
+    def total(self, name: str) -> float:
+        return float(np.sum(getattr(self, name)))
 
 
 @dataclass(frozen=True)
-class UnitSums:
+class UnitSums(_Sums):
     """Per-unit sums of one arm: one row per randomization unit, float64 arrays of equal length.
 
     - ``requests``: requests (distinct ``request_id``) of the unit;
@@ -75,19 +91,13 @@ class UnitSums:
         "auc_pairs",
     )
 
-    def __len__(self) -> int:
-        return int(self.requests.shape[0])
-
     @classmethod
     def empty(cls) -> UnitSums:
         return cls(*(np.zeros(0) for _ in cls.FIELDS))
 
-    def total(self, name: str) -> float:
-        return float(np.sum(getattr(self, name)))
-
 
 @dataclass(frozen=True)
-class RequestSums:
+class RequestSums(_Sums):
     """Per-unit request counts of one arm in one day or slice: ``requests`` and
     ``clicked_requests`` (request CTR's denominator and numerator), float64 arrays of equal
     length.  The daily and slice analyses read request CTR only, so the reader keeps these two
@@ -103,11 +113,18 @@ class RequestSums:
 
     FIELDS = ("requests", "clicked_requests")
 
-    def __len__(self) -> int:
-        return int(self.requests.shape[0])
 
-    def total(self, name: str) -> float:
-        return float(np.sum(getattr(self, name)))
+def by_level(
+    dim: str, levels: list, level: np.ndarray, sums: RequestSums
+) -> dict[tuple[str, str], RequestSums]:
+    """``sums`` (rows sorted by ``level``, codes into ``levels``) split into each level present:
+    ``{(dim, level): its rows}``."""
+    bounds = np.searchsorted(level, np.arange(len(levels) + 1), side="left")
+    return {
+        (dim, str(v)): RequestSums(sums.requests[lo:hi], sums.clicked_requests[lo:hi])
+        for v, lo, hi in zip(levels, bounds[:-1], bounds[1:], strict=True)
+        if hi > lo
+    }
 
 
 @dataclass(frozen=True)
@@ -184,8 +201,3 @@ class OnlineAggregate:
 
     def arms(self) -> tuple[ArmAggregate, ArmAggregate]:
         return self.control, self.treatment
-
-
-def sums_fields() -> tuple[str, ...]:
-    """The :class:`UnitSums` array names, in order."""
-    return tuple(f.name for f in fields(UnitSums))

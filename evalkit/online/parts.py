@@ -1,19 +1,12 @@
 """The part-by-part fast path of :func:`evalkit.online.read.aggregate_log` (local Parquet logs).
 
 :func:`reduce_part` reduces one Parquet part to per-request rows (one compiled pass,
-:mod:`evalkit.online.scan`); :mod:`evalkit.online.combine` sums the parts' rows into per-unit,
-per-(day, unit) and per-(slice, unit) sums and adds their counts: no hash table of every
-request, no spill, no second scan.  ``reduce_part`` is a plain function of a path and a
-picklable :class:`PartSpec`, so an engine can map it over the parts
-(:func:`evalkit.online.read.aggregate_log_ray`).
-
-It returns ``None`` (the reader then takes its global DuckDB path: same results, or the one-line
-error) unless the log is clean and common: column types it reads; no value the global path
-refuses or treats specially (null or non-0/1 clicked, position < 1, bad latency, timestamp or
-score, a position twice in a request, a request under two arms); each request contiguous in one
-part with one query, user and slice value; at most :data:`~evalkit.online.scan.MAX_RUN` rows in a
-request with a click and a non-click; score statistics in the Parquet footers.  Latency arrays
-are in file order (parts by name).  The log and both paths: docs/how-to/online-ab.md.
+:mod:`evalkit.online.scan`), a plain function of a path and a picklable :class:`PartSpec` that an
+engine can map over the parts; :mod:`evalkit.online.combine` sums the parts.  It returns ``None``
+(the reader then takes its global path: the same results, or the one-line error) unless the log
+is clean and common: types it reads, no value the global path refuses or treats specially, each
+request contiguous in one part with one query, user and slice value, score statistics in the
+footers.  Latency arrays are in file order (parts by name).
 """
 
 from __future__ import annotations
@@ -24,9 +17,8 @@ from typing import Any
 import numpy as np
 
 from evalkit.online import scan as S
+from evalkit.online.gateway_log import GRID_CELLS, MISSING_LEVEL
 
-GRID_CELLS = 1 << 16
-MISSING_LEVEL = "(missing)"
 NULL_ARM = "(null)"
 
 

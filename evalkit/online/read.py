@@ -1,15 +1,10 @@
 """Read a canary's gateway log in streamed, columnar scans and reduce it to per-unit sums.
 
-:func:`aggregate_log` returns an :class:`~evalkit.online.gateway_log.OnlineAggregate`: per arm,
-per-unit sums (overall, per day, per slice), position and score-bin counts and the AUC sums;
-the log itself is never held.  A local Parquet log is reduced part by part (:mod:`evalkit.online.parts`;
-``EVALKIT_ONLINE_PARTS=0`` turns it off, :func:`aggregate_log_ray` maps it over Ray Data); other
-formats, URLs and parts it cannot read take the global path: three DuckDB scans (per request, per
-impression and arm, AUC) under ``EVALKIT_ONLINE_MEMORY`` / ``EVALKIT_ONLINE_THREADS``; the AUC
-scan is the within-request Mann-Whitney U from one window, average rank
-``(rank() + cume_dist() * n) / 2``.  A bad row stops
-with a ``DataError`` naming it.  Reading, slices, score bins and timestamps for users:
-docs/how-to/online-ab.md ("Reading a large log").
+:func:`aggregate_log` returns an :class:`~evalkit.online.gateway_log.OnlineAggregate`; the log
+itself is never held.  A local Parquet log is reduced part by part (:mod:`evalkit.online.parts`),
+anything else by three global DuckDB scans; a bad row stops with a ``DataError`` naming it.  The
+paths, their environment variables, slices, score bins and timestamps: docs/how-to/online-ab.md
+("Reading a large log").
 
 >>> import tempfile, pathlib, pandas as pd
 >>> from evalkit.online.online_settings import OnlineSettings
@@ -39,9 +34,9 @@ import numpy as np
 from evalkit.errors import DataError
 from evalkit.online.gateway_log import (
     DEFAULT_COLUMNS,
-    HEAD_SHARE,
+    GRID_CELLS,
+    MISSING_LEVEL,
     REQUIRED,
-    TORSO_SHARE,
     ArmAggregate,
     DailySums,
     OnlineAggregate,
@@ -49,6 +44,8 @@ from evalkit.online.gateway_log import (
     RequestSums,
     ScoreBins,
     UnitSums,
+    by_level,
+    frequency_band,
 )
 from evalkit.online.online_settings import OnlineSettings
 
@@ -62,9 +59,6 @@ EXTENSIONS = {
     ".tsv": "tsv",
     ".tab": "tsv",
 }
-MISSING_LEVEL = "(missing)"
-LENGTH_BANDS = ("1", "2-3", "4+")
-GRID_CELLS = 1 << 16  # cells of the score grid (smallest to largest score) the bins are cut on
 WHY_MISSING = {
     "version": "no model_version column: the versions come from models=[A,B]",
     "query": "no query column: query length and frequency slices are off",
@@ -86,8 +80,6 @@ def _ext_format(name: str) -> str | None:
 def _resolve(settings: OnlineSettings) -> tuple[list[str], str, Any]:
     """The log's files (sorted), their format, and an fsspec filesystem (None: local)."""
     path = settings.path
-    if not path:
-        raise DataError("online.path is empty", expected="a file, folder, glob or URL of the log")
     fs = None
     if "://" in path and not path.startswith("file://"):
         import fsspec
@@ -123,11 +115,6 @@ def _resolve(settings: OnlineSettings) -> tuple[list[str], str, Any]:
             "(or set online.format when the extension says nothing)",
         )
     fmt = settings.format or _ext_format(found[0])
-    fmt = {"jsonl": "json", "ndjson": "json"}.get(fmt, fmt)
-    if fmt not in ("parquet", "json", "csv", "tsv"):
-        raise DataError(
-            f"unknown log format {fmt!r}", file=path, expected="parquet | json | csv | tsv"
-        )
     if not settings.format:
         odd = [f for f in found if _ext_format(f) != _ext_format(found[0])]
         if odd:
@@ -162,15 +149,16 @@ def _lit(value: Any) -> str:
 
 @dataclass
 class _Log:
-    """The resolved log: files, format, DuckDB connection, column names and types."""
+    """The resolved log: DuckDB connection, files, format, log column -> DuckDB type, contract
+    key -> log column (present ones), the unit's contract key and the slice columns present."""
 
     con: Any
     files: list[str]
     fmt: str
-    types: dict[str, str]  # log column -> DuckDB type (first part)
-    cols: dict[str, str]  # contract key -> log column, present ones
-    unit: str = "request"  # the unit's contract key
-    slices: tuple[str, ...] = ()  # slice columns present
+    types: dict[str, str]
+    cols: dict[str, str]
+    unit: str = "request"
+    slices: tuple[str, ...] = ()
 
     def source(self, files: list[str] | None = None, *, row_numbers: bool = False) -> str:
         return _reader(files or self.files, self.fmt, row_numbers=row_numbers)
@@ -179,10 +167,9 @@ class _Log:
 def _connect(fs: Any, tmp: str) -> Any:
     import duckdb
 
-    threads = int(os.environ.get("EVALKIT_ONLINE_THREADS", 0)) or os.cpu_count() or 1
     con = duckdb.connect(
         config={
-            "threads": threads,
+            "threads": _threads(),
             "memory_limit": os.environ.get("EVALKIT_ONLINE_MEMORY", "900MB"),
             "temp_directory": tmp,
             "preserve_insertion_order": False,
@@ -195,7 +182,8 @@ def _connect(fs: Any, tmp: str) -> Any:
 
 
 def _schemas(con: Any, files: list[str], fmt: str) -> dict[str, str]:
-    """Each part's columns (and, for Parquet, types) must be the same; the first part's."""
+    """The first part's columns and types; every part must have the same columns (and, for
+    Parquet, types)."""
     first: dict[str, str] | None = None
     for f in files:
         try:
@@ -210,14 +198,11 @@ def _schemas(con: Any, files: list[str], fmt: str) -> dict[str, str]:
         if first is None:
             first = schema
             continue
-        same = schema == first if fmt == "parquet" else set(schema) == set(first)
-        if not same:
-            diff = sorted(set(schema.items()) ^ set(first.items()))
-            if fmt != "parquet":
-                diff = sorted(set(schema) ^ set(first))
+        this, that = (set(x.items()) if fmt == "parquet" else set(x) for x in (schema, first))
+        if this != that:
             raise DataError(
                 f"this part's schema differs from {files[0]}'s (differences: "
-                f"{', '.join(map(str, diff))})",
+                f"{', '.join(map(str, sorted(this ^ that)))})",
                 file=f,
                 expected="the same columns and types in every part (rewrite the odd part)",
             )
@@ -225,7 +210,7 @@ def _schemas(con: Any, files: list[str], fmt: str) -> dict[str, str]:
     return first
 
 
-def _expressions(log: _Log, settings: OnlineSettings, cutoffs) -> dict[str, str]:
+def _expressions(log: _Log) -> dict[str, str]:
     """Named SQL expressions over one raw row (the ``base`` select)."""
     c, t = log.cols, log.types
     ex = {"r": _q(c["request"]), "a": f"coalesce(CAST({_q(c['arm'])} AS VARCHAR), '(null)')"}
@@ -264,14 +249,13 @@ def _expressions(log: _Log, settings: OnlineSettings, cutoffs) -> dict[str, str]
     return ex
 
 
-def _bad(key: str, ex: dict[str, str]) -> str:
-    """SQL condition of a row whose ``key`` value is invalid."""
-    return {
-        "c": "c IS NULL",
-        "l": "(l_raw IS NOT NULL AND (l IS NULL OR NOT isfinite(l) OR l < 0))",
-        "p": "(p IS NULL OR p < 1)",
-        "t": "t IS NULL OR NOT isfinite(t)",
-    }[key]
+#: The SQL condition of a row whose value of an expression key is invalid.
+BAD = {
+    "c": "c IS NULL",
+    "l": "(l_raw IS NOT NULL AND (l IS NULL OR NOT isfinite(l) OR l < 0))",
+    "p": "(p IS NULL OR p < 1)",
+    "t": "t IS NULL OR NOT isfinite(t)",
+}
 
 
 def _locate(
@@ -296,22 +280,11 @@ def _locate(
     return log.files[0], None, None
 
 
-def _raise_row(log, ex, key, raw_col, message, expected) -> None:
-    """Raise the DataError of the first row whose ``key`` value is bad (if there is one)."""
-    f, row, value = _locate(log, ex, _bad(key, ex), f"CAST({_q(raw_col)} AS VARCHAR)")
-    if row is None:
-        return
-    raise DataError(message.format(value=value), file=f, row=row, field=raw_col, expected=expected)
-
-
 def aggregate_log_ray(
     settings: OnlineSettings, cutoffs: tuple[float, float] | None = None
 ) -> OnlineAggregate:
     """:func:`aggregate_log` with the part-by-part reduction mapped over the parts by Ray Data
-    (``engine=ray``): one task per part runs :func:`evalkit.online.parts.reduce_part`, the driver
-    combines the partials.  The same results; a log the part-by-part path cannot read (see
-    :mod:`evalkit.online.parts`) takes the global DuckDB path on the driver.  Uses the running
-    Ray cluster (``ray.init`` first), or starts a local one."""
+    (``engine=ray``; the running Ray cluster, or a local one): the same results."""
     return aggregate_log(settings, cutoffs, mapper=_ray_mapper)
 
 
@@ -334,11 +307,9 @@ def aggregate_log(
     """Reduce the gateway log at ``settings.path`` to per-arm, per-unit sums (see the module).
 
     ``cutoffs`` (default ``settings.cutoffs``): ``(control cut-off, treatment cut-off)``; each
-    arm's ``clicks_above`` holds its clicked impressions with a score at or above its own cut-off.
-    Raises :class:`~evalkit.errors.DataError` (one line: file, row, fix) on bad input; writes
-    nothing but DuckDB's spill files in a temporary folder it removes.  ``mapper(function,
-    files, spec)``: how the part-by-part path maps its reduction over the parts (default: a
-    thread per core; :func:`aggregate_log_ray` passes Ray Data's).
+    arm's ``clicks_above`` counts its clicked impressions scored at or above its own cut-off.
+    ``mapper(function, files, spec)`` maps the part-by-part reduction over the parts (default: a
+    thread per core).  Bad input: a one-line :class:`~evalkit.errors.DataError`.
     """
     import duckdb
 
@@ -374,7 +345,12 @@ def _aggregate(
     unit = _unit_key(settings, cols, types, files)
     if unit == "user":
         missing.pop("user", None)
-    slices = _slice_columns(settings, types, missing)
+    slices = []
+    for name in settings.slices:
+        if name in types:
+            slices.append(name)
+        else:
+            missing[f"slice:{name}"] = f"no column {name!r}: its slices are off"
     if fmt == "parquet" and local and os.environ.get("EVALKIT_ONLINE_PARTS", "1") != "0":
         fast = _aggregate_parts(settings, files, cols, unit, tuple(slices), cutoffs, mapper)
         if fast is not None:
@@ -411,8 +387,6 @@ def _unit_key(settings, cols, types, files) -> str:
     """The randomization unit's contract key: ``online.unit``, else user when there is a user
     column, else request."""
     unit = settings.unit or ("user" if "user" in cols else "request")
-    if unit not in ("user", "request"):
-        raise DataError(f"online.unit is {unit!r}", field="online.unit", expected="user | request")
     if unit not in cols:
         raise DataError(
             f"online.unit=user but there is no user column {settings.column('user')!r}; "
@@ -423,21 +397,10 @@ def _unit_key(settings, cols, types, files) -> str:
     return unit
 
 
-def _slice_columns(settings, types, missing: dict[str, str]) -> list[str]:
-    """The ``settings.slices`` columns the log has; each absent one is added to ``missing``."""
-    slices = []
-    for name in settings.slices:
-        if name in types:
-            slices.append(name)
-        else:
-            missing[f"slice:{name}"] = f"no column {name!r}: its slices are off"
-    return slices
-
-
 def _aggregate_global(log: _Log, settings, cutoffs, missing, t0) -> OnlineAggregate:
     """The global DuckDB path: the three scans, the checks, then the outputs from ``req``."""
     con = log.con
-    ex = _expressions(log, settings, cutoffs)
+    ex = _expressions(log)
     arms_sql = f"({_lit(settings.control)}, {_lit(settings.treatment)})"
     has = set(ex)
     hist = _run_scans(log, ex, settings, cutoffs, arms_sql)
@@ -465,15 +428,18 @@ def _aggregate_global(log: _Log, settings, cutoffs, missing, t0) -> OnlineAggreg
 
 
 def _run_scans(log: _Log, ex: dict[str, str], settings, cutoffs, arms_sql: str) -> dict:
-    """Scans 1 to 3, the checks and the query bands (a DuckDB error: a DataError); scan 2's
-    grouping sets."""
+    """Scans 1 to 3, the bad-input checks (the file and row of the first case) and the query
+    bands (a DuckDB error: a DataError); scan 2's grouping sets."""
     import duckdb
 
-    base = log_base(log, ex)
+    base = _base(log, ex)
     has = set(ex)
     try:
         _scan_requests(log, ex, base, has, cutoffs, settings.control, settings.treatment)
-        _check(log, ex, settings, has)
+        _check_values(log, ex, has)
+        _check_one_arm_per_request(log, ex)
+        _check_positions_once(log, ex)
+        _check_arms_present(log, settings)
         if "s" in has:
             _scan_auc(log, base, arms_sql)
         hist = _scan_impressions(log, base, has, arms_sql)
@@ -494,9 +460,7 @@ def _threads() -> int:
 
 def _aggregate_parts(settings, files, cols, unit, slices, cutoffs, mapper=None) -> dict | None:
     """The part-by-part fast path (:mod:`evalkit.online.parts`): the keyword arguments of
-    :class:`OnlineAggregate` but the ones the caller knows, or None when it does not hold.
-    ``mapper(function, files, spec)`` maps :func:`~evalkit.online.parts.reduce_part` over the
-    parts (default: a thread per core)."""
+    :class:`OnlineAggregate` but the ones the caller knows, or None when it does not hold."""
     from concurrent.futures import ThreadPoolExecutor
 
     from evalkit.online import combine as C
@@ -520,18 +484,13 @@ def _aggregate_parts(settings, files, cols, unit, slices, cutoffs, mapper=None) 
             partials = list(pool.map(lambda f: P.reduce_part_released(f, spec), files))
     else:
         partials = mapper(P.reduce_part_released, files, spec)
-    res = C.combine(partials, spec, settings, threads=_threads())
+    res = C.combine(partials, spec, threads=_threads())
     del partials
     if res is None:
         return None
     arms = []
     for k, name in enumerate((settings.control, settings.treatment)):
-        score_bins = None
-        if res["cells"][k] is not None and res["cells"][k]["n"].size:
-            score_bins = _score_bins(res["cells"][k], settings.score_bins)
-        clicks_above = {}
-        if "score" in cols and cutoffs is not None:
-            clicks_above = {float(cutoffs[k]): float(res["above"][k])}
+        cells = res["cells"][k]
         arms.append(
             ArmAggregate(
                 arm=name,
@@ -540,20 +499,18 @@ def _aggregate_parts(settings, files, cols, unit, slices, cutoffs, mapper=None) 
                 unit_ids=res["unit_ids"][k],
                 latency_ms=res["latency"][k],
                 daily=res["daily"][k],
-                positions=res["positions"][k] if "position" in cols else None,
-                score_bins=score_bins,
-                clicks_above=clicks_above,
+                positions=res["positions"][k],
+                score_bins=_score_bins(cells, settings.score_bins) if cells is not None else None,
+                clicks_above=_clicks_above(cutoffs, k, res["above"][k], "score" in cols),
                 slices=res["slices"][k],
             )
         )
-    return {
-        "control": arms[0],
-        "treatment": arms[1],
-        "rows": res["rows"],
-        "units_in_both": res["units_in_both"],
-        "units_in_both_examples": res["units_in_both_examples"],
-        "other_arms": res["other_arms"],
-    }
+    keys = ("rows", "units_in_both", "units_in_both_examples", "other_arms")
+    return {"control": arms[0], "treatment": arms[1], **{key: res[key] for key in keys}}
+
+
+def _clicks_above(cutoffs, k: int, clicks: float, has_score: bool) -> dict[float, float]:
+    return {float(cutoffs[k]): float(clicks)} if has_score and cutoffs is not None else {}
 
 
 def _scan_requests(log, ex, base, has, cutoffs, ctl, trt) -> None:
@@ -570,13 +527,13 @@ def _scan_requests(log, ex, base, has, cutoffs, ctl, trt) -> None:
     ]
     if "u" in has:
         aggs.append("min(u) AS u")
-    bad = [_bad("c", ex), _bad("p", ex)]  # one count of bad values: the state stays small
+    bad = [BAD["c"], BAD["p"]]  # one count of bad values: the state stays small
     if "l" in has:
         aggs.append("max(l) AS lat")
-        bad.append(_bad("l", ex))
+        bad.append(BAD["l"])
     if "t" in has:
         aggs.append("min(t) AS t")
-        bad.append(_bad("t", ex))
+        bad.append(BAD["t"])
     aggs.append(f"count(*) FILTER ({' OR '.join(f'({b})' for b in bad)}) AS bad")
     if "q" in has:
         aggs.append("min(q) AS q")
@@ -591,22 +548,14 @@ def _scan_requests(log, ex, base, has, cutoffs, ctl, trt) -> None:
     ).fetchall()
 
 
-def _check(log: _Log, ex, settings: OnlineSettings, has) -> None:
-    """Every bad-input check the per-request table can tell; the file and row of the first case."""
-    _check_values(log, ex, has)
-    _check_one_arm_per_request(log, ex)
-    _check_positions_once(log, ex)
-    _check_arms_present(log, settings)
-
-
 def _count(log: _Log, cond: str) -> int:
     """Requests of the per-request table matching ``cond``."""
     return int(log.con.execute(f"SELECT count(*) FROM req WHERE {cond}").fetchall()[0][0])
 
 
 def _check_values(log: _Log, ex, has) -> None:
-    """A clicked, latency, position or timestamp value the analyses cannot read (the first
-    kind found in the files)."""
+    """A clicked, latency, position or timestamp value the analyses cannot read: the first
+    row of the first kind found."""
     if not _count(log, "bad > 0"):
         return
     c = log.cols
@@ -623,7 +572,12 @@ def _check_values(log: _Log, ex, has) -> None:
     ]
     for key, name, message, expected in kinds:
         if key in has and name in c:
-            _raise_row(log, ex, key, c[name], message, expected)
+            raw = c[name]
+            f, row, value = _locate(log, ex, BAD[key], f"CAST({_q(raw)} AS VARCHAR)")
+            if row is not None:
+                raise DataError(
+                    message.format(value=value), file=f, row=row, field=raw, expected=expected
+                )
 
 
 def _check_one_arm_per_request(log: _Log, ex) -> None:
@@ -650,14 +604,14 @@ def _check_positions_once(log: _Log, ex) -> None:
     dup = con.execute("SELECT r FROM req WHERE n_pos + big_p < imp LIMIT 1").fetchall()
     if not dup and _count(log, "big_p > 0"):  # positions > 64: checked exactly
         dup = con.execute(
-            f"SELECT r FROM ({log_base(log, ex)}) WHERE r IN (SELECT r FROM req WHERE big_p > 0) "
+            f"SELECT r FROM ({_base(log, ex)}) WHERE r IN (SELECT r FROM req WHERE big_p > 0) "
             "GROUP BY r, p HAVING count(*) > 1 LIMIT 1"
         ).fetchall()
     if not dup:
         return
     r = dup[0][0]
     p = con.execute(
-        f"SELECT p FROM ({log_base(log, ex)}) WHERE r = ? GROUP BY p HAVING count(*) > 1 "
+        f"SELECT p FROM ({_base(log, ex)}) WHERE r = ? GROUP BY p HAVING count(*) > 1 "
         "ORDER BY p LIMIT 1",
         [r],
     ).fetchall()[0][0]
@@ -699,7 +653,7 @@ def _check_arms_present(log: _Log, settings: OnlineSettings) -> None:
             )
 
 
-def log_base(log: _Log, ex: dict[str, str]) -> str:
+def _base(log: _Log, ex: dict[str, str]) -> str:
     return f"SELECT {', '.join(f'{v} AS {k}' for k, v in ex.items())} FROM {log.source()}"
 
 
@@ -730,7 +684,7 @@ def _scan_impressions(log: _Log, base: str, has, arms_sql: str) -> dict:
         extra = f", floor((s - {_lit(smin)}) * {_lit(GRID_CELLS / width)})::BIGINT AS cell"
     cols = "a, p" + (", v" if "v" in has else "") + (", s" if "s" in has else "")
     grouped = "a, p" + (", v" if "v" in has else "") + (", cell" if "s" in has else "")
-    rows = log.con.execute(
+    return log.con.execute(
         f"SELECT GROUPING({grouped}) AS g, a, p"
         + (", v" if "v" in has else "")
         + ", count(*) AS n, sum(c) AS k"
@@ -739,7 +693,6 @@ def _scan_impressions(log: _Log, base: str, has, arms_sql: str) -> dict:
         + (" AND (s IS NULL OR isfinite(s))" if "s" in has else "")
         + f") GROUP BY GROUPING SETS ({', '.join(sets)})"
     ).fetchnumpy()
-    return rows
 
 
 def _query_bands(log: _Log, arms_sql: str) -> None:
@@ -750,12 +703,7 @@ def _query_bands(log: _Log, arms_sql: str) -> None:
         f"SELECT n, count(*) AS queries FROM (SELECT q, count(*) AS n FROM req "
         f"WHERE a IN {arms_sql} GROUP BY q) GROUP BY n ORDER BY n DESC"
     ).fetchnumpy()
-    n = np.asarray(freq["n"], dtype=np.float64)
-    traffic = n * np.asarray(freq["queries"], dtype=np.float64)
-    total = traffic.sum()
-    greater = np.cumsum(traffic) - traffic  # traffic of strictly more frequent queries
-    share = greater / total if total > 0 else np.ones_like(greater)
-    band = np.where(share < HEAD_SHARE, "head", np.where(share < TORSO_SHARE, "torso", "tail"))
+    band = frequency_band(freq["n"], freq["queries"])
     import pandas as pd
 
     con.register("bands_df", pd.DataFrame({"n": freq["n"], "band": band}))
@@ -868,10 +816,6 @@ def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> l
     slices = _slice_outputs(con, dims, columns)
     out = []
     for k, arm in enumerate(arm_names):
-        extra = _hist_outputs(log, has, hist, arm, settings)
-        clicks_above = {}
-        if "s" in has and cutoffs is not None:
-            clicks_above = {float(cutoffs[k]): float(above.get(arm, 0))}
         out.append(
             ArmAggregate(
                 arm=arm,
@@ -879,9 +823,9 @@ def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> l
                 unit_ids=unit_ids[k],
                 latency_ms=latency[k],
                 daily=daily[k],
-                clicks_above=clicks_above,
+                clicks_above=_clicks_above(cutoffs, k, above.get(arm, 0), "s" in has),
                 slices=slices[k],
-                **extra,
+                **_hist_outputs(log, has, hist, arm, settings),
             )
         )
     return out
@@ -936,13 +880,7 @@ def _slice_outputs(
         )
         level = np.asarray(res["level"])
         for k, sel in enumerate(_by_arm(res)):
-            lv = level[sel]
-            bounds = np.searchsorted(lv, np.arange(len(levels) + 1), side="left")
-            start = sel.start or 0
-            for i, value in enumerate(levels):
-                if bounds[i + 1] > bounds[i]:
-                    part = slice(start + bounds[i], start + bounds[i + 1])
-                    slices[k][(dim, str(value))] = _unit_sums(res, part, RequestSums)
+            slices[k].update(by_level(dim, levels, level[sel], _unit_sums(res, sel, RequestSums)))
         del res
     return slices
 
@@ -985,8 +923,8 @@ def _hist_outputs(log: _Log, has, hist: dict, arm: str, settings: OnlineSettings
 
 
 def _score_bins(cells: dict[str, np.ndarray], n_bins: int) -> ScoreBins | None:
-    """Equal-count bins cut between score-grid cells (see the module docstring); ``cells["hi"]``
-    holds the cells' largest scores, or only the arm's largest (the last edge)."""
+    """Equal-count bins cut between the arm's score-grid cells; ``cells["hi"]`` holds the cells'
+    largest scores, or only the arm's largest (the last edge)."""
     if cells["n"].size == 0:
         return None
     o = np.argsort(cells["lo"], kind="stable")

@@ -102,35 +102,18 @@ def scan_requests(
 def _scan(starts, length, arm, ck, p, has_p, s, has_s, lat, t, pmax, lo, scale, cells, cuts, mr):
     nreq = starts.size
     has_lat, has_t = lat.size > 0, t.size > 0
-    clicks = np.zeros(nreq, np.int32)
-    first_p = np.full(nreq, NO_CLICK, np.int32)
-    auc2 = np.zeros(nreq, np.int32)
-    lat_max = np.empty(nreq if has_lat else 0, np.float64)
-    t_min = np.empty(nreq if has_t else 0, np.int64)
-    pos = np.zeros((2, 2, pmax + 1), np.float64)
-    grid = np.zeros((4, 2, cells + 1), np.float64)
-    grid[3] = np.inf
-    s_range = np.empty((2, 2), np.float64)
-    s_range[:, 0] = np.inf
-    s_range[:, 1] = -np.inf
-    above = np.zeros(2, np.float64)
+    clicks, first_p, auc2, lat_max, t_min, pos, grid, s_range, above = _outputs(
+        nreq, has_lat, has_t, pmax, cells
+    )
     cut_on = not np.isnan(cuts[0])
     status = 0
     for i in range(nreq):
-        a = arm[i]
-        b = starts[i]
-        m = length[i]
+        a, b, m = arm[i], starts[i], length[i]
         if not has_p and m > 1:
             status = 2
             break
-        nc = 0
-        fp = NO_CLICK
-        mask = np.uint64(0)
-        increasing = True
-        prev = 0
-        big = False
-        lmax = -np.inf
-        tmin = np.iinfo(np.int64).max
+        nc, fp, lmax, tmin = 0, NO_CLICK, -np.inf, np.iinfo(np.int64).max
+        prev, mask, increasing, big = 0, np.uint64(0), True, False  # the positions seen
         for j in range(b, b + m):
             c = ck[j]
             pj = p[j] if has_p else 1
@@ -151,8 +134,7 @@ def _scan(starts, length, arm, ck, p, has_p, s, has_s, lat, t, pmax, lo, scale, 
                 if not (v >= 0.0 and v < np.inf):
                     status = 4
                     break
-                if v > lmax:
-                    lmax = v
+                lmax = max(lmax, v)
             if has_t and t[j] < tmin:
                 tmin = t[j]
             if has_s:
@@ -166,12 +148,9 @@ def _scan(starts, length, arm, ck, p, has_p, s, has_s, lat, t, pmax, lo, scale, 
                     grid[0, a, key] += 1.0
                     grid[1, a, key] += c
                     grid[2, a, key] += x
-                    if x < grid[3, a, key]:
-                        grid[3, a, key] = x
-                    if x < s_range[a, 0]:
-                        s_range[a, 0] = x
-                    if x > s_range[a, 1]:
-                        s_range[a, 1] = x
+                    grid[3, a, key] = min(grid[3, a, key], x)
+                    s_range[a, 0] = min(s_range[a, 0], x)
+                    s_range[a, 1] = max(s_range[a, 1], x)
                     if cut_on and c and x >= cuts[a]:
                         above[a] += 1.0
             if has_p and a < 2:
@@ -179,15 +158,10 @@ def _scan(starts, length, arm, ck, p, has_p, s, has_s, lat, t, pmax, lo, scale, 
                 pos[1, a, pj] += c
         if status:
             break
-        if has_p and not increasing:  # positions out of order: each must still be distinct
-            bits = 0
-            x_ = mask
-            while x_:
-                x_ &= x_ - np.uint64(1)
-                bits += 1
-            if big or bits != m:
-                status = 1
-                break
+        # positions out of order: each must still be distinct
+        if has_p and not increasing and (big or _bits(mask) != m):
+            status = 1
+            break
         clicks[i] = nc
         first_p[i] = fp
         if has_lat:
@@ -198,14 +172,51 @@ def _scan(starts, length, arm, ck, p, has_p, s, has_s, lat, t, pmax, lo, scale, 
             if m > mr:
                 status = 5
                 break
-            u2 = 0
-            for j in range(b, b + m):
-                if ck[j]:
-                    for k in range(b, b + m):
-                        if not ck[k]:
-                            if s[k] < s[j]:
-                                u2 += 2
-                            elif s[k] == s[j]:
-                                u2 += 1
-            auc2[i] = u2
+            auc2[i] = _u2(ck, s, b, m)
     return status, clicks, first_p, auc2, lat_max, t_min, pos, grid, s_range, above
+
+
+@njit(inline="always")
+def _outputs(nreq, has_lat, has_t, pmax, cells):
+    """The kernel's output arrays, zeroed (the grid's minima and the score ranges at +-inf)."""
+    grid = np.zeros((4, 2, cells + 1), np.float64)
+    grid[3] = np.inf
+    s_range = np.empty((2, 2), np.float64)
+    s_range[:, 0] = np.inf
+    s_range[:, 1] = -np.inf
+    return (
+        np.zeros(nreq, np.int32),
+        np.full(nreq, NO_CLICK, np.int32),
+        np.zeros(nreq, np.int32),
+        np.empty(nreq if has_lat else 0, np.float64),
+        np.empty(nreq if has_t else 0, np.int64),
+        np.zeros((2, 2, pmax + 1), np.float64),
+        grid,
+        s_range,
+        np.zeros(2, np.float64),
+    )
+
+
+@njit(inline="always")
+def _bits(mask):
+    """The set bits of ``mask``."""
+    bits = 0
+    while mask:
+        mask &= mask - np.uint64(1)
+        bits += 1
+    return bits
+
+
+@njit(inline="always")
+def _u2(ck, s, b, m):
+    """Twice the Mann-Whitney U of score vs click over the rows ``b .. b + m`` (ties: 1)."""
+    u2 = 0
+    for j in range(b, b + m):
+        if ck[j]:
+            for k in range(b, b + m):
+                if not ck[k]:
+                    if s[k] < s[j]:
+                        u2 += 2
+                    elif s[k] == s[j]:
+                        u2 += 1
+    return u2

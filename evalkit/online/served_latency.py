@@ -1,14 +1,9 @@
 """Served latency per arm: percentiles and the p95 ratio's bootstrap interval at any traffic.
 
-One value per request (not per impression).  The interval is the percentile bootstrap of
-``p95(treatment) / p95(control)`` resampling each arm's requests independently - the procedure of
-:func:`evalkit.compare.latency_stats.p95_ratio_ci` - but a canary has millions of requests, and
-drawing ``n`` indices per replicate does not scale.  Resampling ``n`` requests with replacement is a
-multinomial draw of counts over the distinct values, so the values are binned at :data:`BINS`
-quantiles of the pooled requests, each replicate draws the bin counts
-(``rng.multinomial(n, share)``), and its p95 is the bin where the cumulative count reaches 95% (the
-bin's largest value: exact for data with fewer distinct values than bins).  Cost per replicate:
-O(bins), whatever the traffic.
+One value per request.  The percentile bootstrap of ``p95(treatment) / p95(control)``
+(:func:`evalkit.compare.latency_stats.p95_ratio_ci`'s procedure) draws each replicate as
+multinomial counts over :data:`BINS` quantile bins of the pooled requests (its p95: the bin's
+largest value), so a replicate costs O(bins) whatever the traffic.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)

@@ -1,11 +1,6 @@
-"""A simulated canary: the gateway log of an A/B between two rankings of the same data (the demo's).
-
-:func:`simulate_canary` writes one Parquet part per day (``part-<YYYY-MM-DD>.parquet``, each
-marked ``evalkit.simulated=true`` in its file metadata) and returns their paths: users split
-into arms, Poisson requests per user over ``days``, each request showing its arm's top
-``top_k``, clicks from :class:`~evalkit.data.click_simulation.ClickModel` on the judgments,
-latency resampled from each arm's probe.  Seeded; memory is bounded by one day's impressions.
-The model in full: docs/how-to/online-ab.md ("The demo canary").
+"""A simulated canary: the gateway log of an A/B between two rankings of the same data (the demo's),
+one Parquet part per day marked ``evalkit.simulated=true``.  The model: docs/how-to/online-ab.md
+("The demo canary").
 
 >>> import tempfile, numpy as np, pyarrow.parquet as pq
 >>> from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
@@ -83,15 +78,10 @@ def simulate_canary(
     start: str | dt.date = "2026-11-23",
     click_model: ClickModel | None = None,
 ) -> list[Path]:
-    """Write a simulated canary log of ``data`` (an :class:`~evalkit.data.schema.EvalData` with
-    judgments) to ``out_dir``, one Parquet part per day, and return the parts' paths in day order.
-
-    ``rankings`` / ``versions`` / ``latency_ms`` are keyed ``control`` / ``treatment``: each
-    arm's :class:`~evalkit.retrieve.ranking.Ranking`, model version name and per-request
-    latencies (ms) to resample from.  ``click_model`` defaults to ``ClickModel(depth=top_k)``
-    (position-based); ``top_k``, not its ``depth``, decides how many results a request shows.
-    Parts of an earlier simulation left in ``out_dir`` are removed; a part that is not marked
-    simulated is refused.  The model: see the module docstring.
+    """Write a simulated canary log of ``data`` (with judgments) to ``out_dir``, one Parquet part
+    per day; the parts' paths in day order.  ``rankings`` / ``versions`` / ``latency_ms`` (per
+    request, to resample from) are keyed ``control`` / ``treatment``; ``top_k`` results shown per
+    request.  An earlier simulation's parts are removed; a part not marked simulated is refused.
     """
     _check_args(rankings, versions, latency_ms, users, days, split, requests_per_user, top_k)
     if data.judgments is None or not data.judgments.qrels:
@@ -364,16 +354,14 @@ def _clear_stale(out: Path, keep: set[str]) -> None:
     """Remove parts of an earlier simulation that this one does not overwrite; refuse to touch
     (or mix with) a part that is not marked simulated."""
     for old in sorted(out.glob("part-*.parquet")):
-        if old.name in keep and not _is_simulated(old):
+        if not _is_simulated(old):
+            where = (
+                f"{old} exists and is" if old.name in keep else f"{out} holds {old.name}, which is"
+            )
             raise ConfigError(
-                f"simulate_canary: {old} exists and is not a simulated log; choose another out_dir"
+                f"simulate_canary: {where} not a simulated log; choose another out_dir"
             )
         if old.name not in keep:
-            if not _is_simulated(old):
-                raise ConfigError(
-                    f"simulate_canary: {out} holds {old.name}, which is not a simulated log; "
-                    "choose another out_dir"
-                )
             old.unlink()
 
 

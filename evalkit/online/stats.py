@@ -1,18 +1,9 @@
 """The online A/B's statistics: pure functions over the per-unit sums of
-:mod:`evalkit.online.gateway_log`.
-
-- :func:`srm_test` - sample ratio mismatch: chi-square test of units per arm against the split.
-- :func:`ratio_estimate` / :func:`ratio_diff` / :func:`metric_diff` - ratio metrics (CTR, MRR of
-  the first click, within-request AUC) clustered by the randomization unit: delta method on
-  per-unit sums (Deng, Knoblich & Lu 2018), the difference B - A absolute and relative, with a
-  fixed-horizon z-interval or (``sequential=True``) the always-valid mixture-SPRT interval of
-  :func:`sequential_interval` (Johari, Koomen, Pekelis & Walsh 2017/2022).
-- :func:`diff_call` - better / no worse / worse / inconclusive (:func:`evalkit.compare.calls.call`).
-- :func:`units_needed` - the units per arm an inconclusive call needs at the observed variance.
-- :func:`daily_ratio` / :func:`daily_metric` - a ratio per day with its delta-method interval.
-
-Every interval here is two-sided at ``1 - alpha`` and agrees with its p-value: it excludes 0
-exactly when ``p < alpha`` (one procedure gives both, as :mod:`evalkit.compare.intervals`).
+:mod:`evalkit.online.gateway_log`: sample ratio mismatch (:func:`srm_test`), ratio metrics
+clustered by the randomization unit (delta method) with a fixed-horizon or always-valid
+(mixture SPRT) interval (:func:`ratio_diff`), their calls, the units an inconclusive call needs,
+and daily ratios.  Every interval is two-sided at ``1 - alpha`` and excludes 0 exactly when
+``p < alpha``.  The procedures and their papers: docs/explanation/statistics.md.
 
 >>> rng = np.random.default_rng(0)
 >>> req_c, req_t = rng.integers(1, 6, 4000), rng.integers(1, 6, 4000)
@@ -46,22 +37,14 @@ METRICS: dict[str, tuple[str, str]] = {
     "score_click_auc": ("auc_u", "auc_pairs"),
 }
 
-#: The mixing standard deviation tau of the sequential interval, as a multiple of the metric's
-#: non-inferiority margin (see :func:`default_tau`).
+#: The sequential interval's mixing sd tau, as a multiple of the metric's margin (:func:`default_tau`).
 TAU_PER_MARGIN = 1.0
-
-
-# --------------------------------------------------------------------------------------------
-# Sample ratio mismatch
 
 
 @dataclass(frozen=True)
 class SRM:
-    """Sample ratio mismatch: units per arm against the planned split.
-
-    ``observed_share`` is the treatment's share of units; ``flagged`` is ``p < SRM_ALPHA``
-    (the verdict blocks: "traffic split broken, no other figure can be trusted").
-    """
+    """Sample ratio mismatch: units per arm against the planned split (``observed_share``: the
+    treatment's share of units; ``flagged``: ``p < SRM_ALPHA``, the verdict blocks)."""
 
     units_control: int
     units_treatment: int
@@ -78,18 +61,8 @@ class SRM:
 
 
 def srm_test(units_control: int, units_treatment: int, split: float = 0.5) -> SRM:
-    """Chi-square goodness of fit of the units per arm against ``split`` (1 degree of freedom).
-
-    ``expected = N * (1 - split, split)``, ``chi2 = sum((observed - expected)**2 / expected)``,
-    ``p = P(chi2_1 >= chi2)`` (:func:`scipy.stats.chisquare`).  No units: ``p = 1`` (nothing to
-    test; the empty arm is refused elsewhere).
-
-    >>> s = srm_test(50_500, 49_500)
-    >>> round(s.chi2, 2), f"{s.p:.1e}", s.flagged, s.observed_share
-    (10.0, '1.6e-03', False, 0.495)
-    >>> srm_test(51_000, 49_000).flagged
-    True
-    """
+    """Chi-square goodness of fit of the units per arm against ``split`` (1 degree of freedom);
+    no units: ``p = 1``."""
     if not 0.0 < split < 1.0:
         raise ValueError(f"split={split} (expected 0 < split < 1)")
     nc, nt = int(units_control), int(units_treatment)
@@ -99,10 +72,6 @@ def srm_test(units_control: int, units_treatment: int, split: float = 0.5) -> SR
         return SRM(0, 0, split, 0.0, 1.0, 0.0, 0.0, math.nan)
     res = stats.chisquare([nc, nt], [exp_c, exp_t])
     return SRM(nc, nt, split, float(res.statistic), float(res.pvalue), exp_c, exp_t, nt / total)
-
-
-# --------------------------------------------------------------------------------------------
-# Ratio metrics clustered by unit (delta method)
 
 
 @dataclass(frozen=True)
@@ -118,31 +87,11 @@ class Ratio:
     def se(self) -> float:
         return math.sqrt(self.var) if self.var >= 0 else math.nan
 
-    @property
-    def unit_var(self) -> float:
-        """The per-unit variance ``n * var`` (what ``n`` more units divide)."""
-        return self.n * self.var
-
 
 def ratio_estimate(num: np.ndarray, den: np.ndarray) -> Ratio:
-    """A ratio of per-unit sums and its variance by the delta method, clustered by the unit.
-
-    ``R = sum(num) / sum(den)`` and (Deng, Knoblich & Lu 2018, "Applying the delta method in
-    metric analytics: a practical guide with novel ideas", KDD, section 3)::
-
-        Var(R) ~ 1 / (n * mean_den**2) * (s_num**2 - 2 R s_num_den + R**2 s_den**2)
-               = sum((num_i - R den_i)**2) / sum(den)**2
-
-    with sample moments over the ``n`` units taken with divisor ``n`` (the second line is the
-    same number).  This is the CR0 cluster-robust variance of the impression-level mean (a
-    weighted regression on an intercept, clustered by unit), and with one request per unit the
-    Wald variance ``p (1 - p) / n`` of a proportion.  Units with ``den = 0`` (no click pair for
-    the AUC) add nothing.  NaN when ``sum(den) == 0`` or fewer than 2 units.
-
-    >>> r = ratio_estimate(np.array([1.0, 0, 2, 1]), np.array([2.0, 1, 3, 2]))
-    >>> round(r.value, 4), round(r.var, 6), r.n
-    (0.5, 0.007812, 4)
-    """
+    """A ratio of per-unit sums ``R = sum(num) / sum(den)`` and its delta-method variance,
+    clustered by the unit: ``sum((num_i - R den_i)**2) / sum(den)**2`` (Deng, Knoblich & Lu
+    2018).  NaN when ``sum(den) == 0`` or fewer than 2 units."""
     x = np.asarray(num, dtype=np.float64).ravel()
     y = np.asarray(den, dtype=np.float64).ravel()
     if x.shape != y.shape:
@@ -160,15 +109,9 @@ def ratio_estimate(num: np.ndarray, den: np.ndarray) -> Ratio:
 
 @dataclass(frozen=True)
 class RatioDiff:
-    """The difference B - A of a ratio metric, clustered by unit (:func:`ratio_diff`).
-
-    ``control`` / ``treatment``: each arm's ratio; ``delta = treatment - control`` with standard
-    error ``se`` and the two-sided ``confidence`` interval ``[ci_low, ci_high]`` and p;
-    ``rel_delta = treatment / control - 1`` with ``[rel_ci_low, rel_ci_high]``.  ``sequential``:
-    the interval and p are always-valid (mixture SPRT with mixing sd ``tau``, ``tau_rel`` on the
-    relative scale), else fixed-horizon z.  ``var_control`` / ``var_treatment``: Var of each
-    arm's ratio.  ``procedure``: one line naming the method.
-    """
+    """The difference B - A of a ratio metric, clustered by unit (:func:`ratio_diff`): each arm's
+    ratio, ``delta`` with ``se``, interval and p, ``rel_delta = treatment / control - 1`` with its
+    interval; ``sequential``: always-valid (mixing sd ``tau``), else fixed-horizon z."""
 
     control: float
     treatment: float
@@ -186,20 +129,14 @@ class RatioDiff:
     var_control: float = math.nan
     var_treatment: float = math.nan
     rel_se: float = math.nan
-    rel_p: float = math.nan
     confidence: float = 0.95
     sequential: bool = False
     tau: float | None = None
 
 
 def z_interval(delta: float, se: float, alpha: float = 0.05) -> tuple[float, float, float]:
-    """Fixed-horizon two-sided z-test and interval: ``delta -+ z_{1-alpha/2} se`` and
-    ``p = 2 (1 - Phi(|delta| / se))``.  ``se == 0``: the point, ``p = 1`` when ``delta == 0``
-    else 0; NaN in, NaN out.
-
-    >>> [round(v, 4) for v in z_interval(0.02, 0.01)]
-    [0.0004, 0.0396, 0.0455]
-    """
+    """Fixed-horizon two-sided z-interval ``delta -+ z_{1-alpha/2} se`` and its p; ``se == 0``:
+    the point, ``p = 1`` when ``delta == 0`` else 0; NaN in, NaN out."""
     if not (math.isfinite(delta) and math.isfinite(se)) or se < 0:
         return math.nan, math.nan, math.nan
     if se == 0.0:
@@ -212,34 +149,10 @@ def z_interval(delta: float, se: float, alpha: float = 0.05) -> tuple[float, flo
 def sequential_interval(
     delta: float, se: float, alpha: float = 0.05, *, tau: float
 ) -> tuple[float, float, float]:
-    """Always-valid interval and p-value of an asymptotically normal difference (mixture SPRT).
-
-    Johari, Koomen, Pekelis & Walsh, "Always valid inference: continuous monitoring of A/B
-    tests", Operations Research 70(3), 2022 (arXiv:1512.04922, 2015/2017; Optimizely's stats
-    engine).  With ``V = se**2`` the variance of the estimate ``delta`` at the current look and a
-    normal mixture ``theta ~ N(theta0, tau**2)`` over the alternative, the mixture likelihood
-    ratio against ``theta0`` is::
-
-        Lambda(theta0) = sqrt(V / (V + tau**2)) * exp(tau**2 (delta - theta0)**2 / (2 V (V + tau**2)))
-
-    and ``{theta0 : Lambda(theta0) < 1 / alpha}`` is ``delta -+ h``::
-
-        h = sqrt( V (V + tau**2) / tau**2 * ( log((V + tau**2) / V) + 2 log(1 / alpha) ) )
-
-    The always-valid p-value is ``min(1, 1 / Lambda(0))``; the interval excludes 0 exactly when
-    ``p < alpha``.  Coverage holds simultaneously over every look (P(some look misses) <= alpha,
-    asymptotically), so the canary may be read every day and stopped at any of them.  A caller
-    holding earlier looks may intersect their intervals and keep the running minimum of p.
-
-    ``tau`` is the mixing standard deviation, on the scale of ``delta`` (:func:`default_tau`).
-    ``se == 0``: the point, p 1 or 0 as :func:`z_interval`.
-
-    >>> low, high, p = sequential_interval(0.02, 0.005, tau=0.01)
-    >>> round(low, 4), round(high, 4), round(p, 4)
-    (0.0046, 0.0354, 0.0037)
-    >>> z_interval(0.02, 0.005)[0] > low  # wider than the fixed-horizon interval
-    True
-    """
+    """Always-valid interval and p-value of an asymptotically normal difference (mixture SPRT,
+    Johari et al. 2022, normal mixture of sd ``tau`` on the scale of ``delta``): ``delta -+ h``
+    with ``h = sqrt(V (V + tau**2) / tau**2 (log((V + tau**2) / V) + 2 log(1 / alpha)))``,
+    ``V = se**2``; p is ``min(1, 1 / Lambda(0))``.  Valid over every look at once."""
     if not tau > 0:
         raise ValueError(f"tau={tau} (expected tau > 0)")
     if not (math.isfinite(delta) and math.isfinite(se)) or se < 0:
@@ -254,17 +167,8 @@ def sequential_interval(
 
 
 def default_tau(margin: float) -> float:
-    """The default mixing sd of :func:`sequential_interval`: ``TAU_PER_MARGIN * margin``.
-
-    Why the margin: for a given ``V`` the half-width ``h`` is smallest at ``tau**2 ~ 8 V``
-    (alpha 0.05), and the call is decided where ``h`` is about the margin.  With ``tau =
-    margin``, at the look where ``h = margin`` the interval is within 0.1% of the narrowest any
-    tau gives there (``h = 3.036 se`` against the best 3.035 se; a fixed-horizon interval is
-    1.96 se).  Too small a tau widens late looks, too large a tau early ones.
-
-    >>> default_tau(0.01)
-    0.01
-    """
+    """The default mixing sd of :func:`sequential_interval`: ``TAU_PER_MARGIN * margin`` (near
+    the narrowest interval at the look where the half-width reaches the margin)."""
     if not margin > 0:
         raise ValueError(f"margin={margin} (expected margin > 0)")
     return TAU_PER_MARGIN * margin
@@ -280,27 +184,10 @@ def ratio_diff(
     sequential: bool = False,
     tau: float | None = None,
 ) -> RatioDiff:
-    """B - A of a ratio metric from per-unit sums of each arm, clustered by unit.
-
-    Each arm: ``R`` and ``Var(R)`` by :func:`ratio_estimate`; arms independent::
-
-        delta = R_t - R_c,   se = sqrt(Var(R_t) + Var(R_c))
-        rel = R_t / R_c - 1, se_rel = sqrt(Var(R_t) / R_c**2 + R_t**2 Var(R_c) / R_c**4)
-
-    (the second by the delta method on ``R_t / R_c``).  Fixed horizon (default): z-test and
-    ``1 - alpha`` z-interval (:func:`z_interval`); with one request per unit this is the Wald
-    two-proportion test.  ``sequential=True``: the always-valid interval and p of
-    :func:`sequential_interval` with mixing sd ``tau`` (required), and ``tau / R_c`` for the
-    relative difference.
-
-    >>> d = ratio_diff([1, 0, 2, 1], [2, 1, 3, 2], [2, 1, 2, 1], [2, 2, 3, 2])
-    >>> round(d.delta, 4), round(d.se, 4), round(d.rel_delta, 4)
-    (0.1667, 0.1267, 0.3333)
-    >>> s = ratio_diff([1, 0, 2, 1], [2, 1, 3, 2], [2, 1, 2, 1], [2, 2, 3, 2], sequential=True,
-    ...                tau=0.1)
-    >>> s.ci_high - s.ci_low > d.ci_high - d.ci_low
-    True
-    """
+    """B - A of a ratio metric from per-unit sums of each arm, clustered by unit (arms
+    independent; the relative difference by the delta method on ``R_t / R_c``): fixed-horizon
+    z-interval, or with ``sequential=True`` the always-valid one with mixing sd ``tau`` (required;
+    ``tau / R_c`` relative)."""
     c = ratio_estimate(num_control, den_control)
     t = ratio_estimate(num_treatment, den_treatment)
     delta = t.value - c.value
@@ -308,7 +195,7 @@ def ratio_diff(
     rel, rel_se = _relative_diff(c, t)
     if sequential and tau is None:
         raise ValueError("sequential=True needs tau (default_tau(margin))")
-    low, high, p, rlow, rhigh, rp = _diff_intervals(
+    low, high, p, rlow, rhigh = _diff_intervals(
         delta, se, rel, rel_se, c.value, alpha, tau if sequential else None
     )
     confidence = round(1.0 - alpha, 12)
@@ -329,7 +216,6 @@ def ratio_diff(
         var_control=c.var,
         var_treatment=t.var,
         rel_se=rel_se,
-        rel_p=rp,
         confidence=confidence,
         sequential=sequential,
         tau=tau if sequential else None,
@@ -353,17 +239,15 @@ def _diff_intervals(
     control: float,
     alpha: float,
     tau: float | None,
-) -> tuple[float, float, float, float, float, float]:
-    """``(low, high, p)`` of the absolute then of the relative difference: fixed-horizon z when
-    ``tau`` is None, else always-valid with mixing sd ``tau`` (``tau / R_c`` relative)."""
+) -> tuple[float, float, float, float, float]:
+    """``(low, high, p)`` of the absolute difference then ``(low, high)`` of the relative one:
+    fixed-horizon z when ``tau`` is None, else always-valid (``tau / R_c`` relative)."""
     if tau is None:
-        return (*z_interval(delta, se, alpha), *z_interval(rel, rel_se, alpha))
+        return (*z_interval(delta, se, alpha), *z_interval(rel, rel_se, alpha)[:2])
     low, high, p = sequential_interval(delta, se, alpha, tau=tau)
     if math.isfinite(rel) and control > 0:
-        rlow, rhigh, rp = sequential_interval(rel, rel_se, alpha, tau=tau / abs(control))
-    else:
-        rlow = rhigh = rp = math.nan
-    return low, high, p, rlow, rhigh, rp
+        return low, high, p, *sequential_interval(rel, rel_se, alpha, tau=tau / abs(control))[:2]
+    return low, high, p, math.nan, math.nan
 
 
 def _diff_procedure(n_control: int, n_treatment: int, confidence: float, tau: float | None) -> str:
@@ -389,43 +273,18 @@ def metric_diff(
     sequential: bool = False,
     tau: float | None = None,
 ) -> RatioDiff:
-    """:func:`ratio_diff` of a named metric of :data:`METRICS` (``request_ctr``,
-    ``impression_ctr``, ``first_click_mrr``, ``score_click_auc``: the within-request AUC of score
-    vs click is ``auc_u / auc_pairs``, clustered the same way).
-
-    >>> one = np.ones(3)
-    >>> a = UnitSums(one, np.array([1.0, 0, 0]), one, np.array([1.0, 0, 0]), np.array([1.0, 0, 0]),
-    ...              np.array([3.0, 0, 1]), np.array([4.0, 0, 2]))
-    >>> round(metric_diff(a, a, "score_click_auc").control, 4)
-    0.6667
-    """
+    """:func:`ratio_diff` of a named metric of :data:`METRICS`."""
     if metric not in METRICS:
         raise ValueError(f"metric={metric!r} (expected one of {', '.join(METRICS)})")
     num, den = METRICS[metric]
-    return ratio_diff(
-        getattr(control, num),
-        getattr(control, den),
-        getattr(treatment, num),
-        getattr(treatment, den),
-        alpha=alpha,
-        sequential=sequential,
-        tau=tau,
-    )
+    sums = (getattr(arm, name) for arm in (control, treatment) for name in (num, den))
+    return ratio_diff(*sums, alpha=alpha, sequential=sequential, tau=tau)
 
 
 def diff_call(diff: RatioDiff, *, margin: float, alpha: float = 0.05) -> Quality:
     """better / no worse / worse / inconclusive of ``diff`` against an absolute ``margin``
-    (:func:`evalkit.compare.calls.call` on its interval; ``better`` needs ``p < alpha``).
-
-    >>> d = RatioDiff(0.3, 0.299, -0.001, -0.02, 0.018, 0.9, 0, 0, 0, 10, 10, 0.01, "")
-    >>> str(diff_call(d, margin=0.01))
-    'inconclusive'
-    """
+    (:func:`evalkit.compare.calls.call` on its interval; ``better`` needs ``p < alpha``)."""
     return call(diff.delta, diff.ci_low, diff.ci_high, margin=margin, p_value=diff.p, alpha=alpha)
-
-
-# --------------------------------------------------------------------------------------------
-# Units needed
 
 
 @dataclass(frozen=True)
@@ -453,33 +312,12 @@ def units_needed(
     ratio: float | None = None,
     tau: float | None = None,
 ) -> UnitsPlan | None:
-    """The units per arm that would decide an ``inconclusive`` (or ``no_worse``, not better) call.
-
-    The call planned is the nearer one, as :func:`evalkit.compare.power.plan_queries`: ``no
-    worse`` (lower bound > -margin, effect ``e = delta + margin``) when inconclusive with
-    ``delta > -margin``, ``worse`` (upper bound < 0, ``e = -delta``) otherwise, ``better`` (lower
-    bound > 0, ``e = delta``) from ``no_worse``.  At the observed per-unit variances
-    ``v_c = n_c Var(R_c)``, ``v_t = n_t Var(R_t)`` and ``n_t = ratio * n_c`` (default: the
-    current ratio of units), a bound of the two-sided ``1 - alpha`` interval clears its value
-    with probability ``power`` when (one-sided z-test at ``alpha / 2``)::
-
-        n_c = (z_{1 - alpha/2} + z_{power})**2 * (v_c + v_t / ratio) / e**2
-
-    (statsmodels ``NormalIndPower().solve_power(e / sd, alpha=alpha / 2, power=power,
-    ratio=ratio, alternative="larger")`` with ``sd**2 = (v_c + v_t / ratio) / (1 + 1 / ratio)``
-    gives the same), rounded up.  With ``tau`` (the sequential interval's mixing sd) the plan is
-    for the always-valid interval instead: the variance ``V`` where ``h(V) + z_{power} sqrt(V) =
-    e`` (``h``: :func:`sequential_interval`'s half-width), ``n_c = (v_c + v_t / ratio) / V``.
-    ``tau`` defaults to ``diff.tau`` when ``diff`` is sequential (the plan is for the interval
-    the call reads).  None when no call can be planned (a decided call, ``e <= 0``, or an unknown
-    variance).
-
-    >>> d = RatioDiff(0.30, 0.298, -0.002, -0.014, 0.010, 0.7, 0, 0, 0, 20_000, 20_000,
-    ...               0.0061, "", var_control=1.8e-5, var_treatment=1.9e-5)
-    >>> p = units_needed(d, margin=0.01)
-    >>> p.call, p.needed_control, p.more_control
-    ('no worse', 90753, 70753)
-    """
+    """The units per arm that would decide an ``inconclusive`` (or ``no_worse``, not better) call
+    at the observed per-unit variances, as :func:`evalkit.compare.power.plan_queries`: the nearer
+    call (``no worse``: effect ``delta + margin``; ``worse``: ``-delta``; ``better``: ``delta``),
+    ``n_c = (z_{1 - alpha/2} + z_{power})**2 * (v_c + v_t / ratio) / e**2`` rounded up, or with
+    ``tau`` (default ``diff.tau`` when sequential) for the always-valid interval.  None when no
+    call can be planned."""
     status = status or str(diff_call(diff, margin=margin, alpha=alpha))
     if tau is None and diff.sequential:
         tau = diff.tau
@@ -519,16 +357,13 @@ def units_needed(
 
 def _planned_call(diff: RatioDiff, margin: float, status: str) -> tuple[str, float] | None:
     """The nearer call to plan from ``status`` and the effect it needs (None: nothing to plan)."""
+    if status == "inconclusive" and diff.delta > -margin:
+        return "no worse", diff.delta + margin
     if status == "inconclusive":
-        call_name = "no worse" if diff.delta > -margin else "worse"
-    elif status == "no_worse" and diff.delta > 0:
-        call_name = "better"
-    else:
-        return None
-    effect = {"no worse": diff.delta + margin, "worse": -diff.delta, "better": diff.delta}[
-        call_name
-    ]
-    return call_name, effect
+        return "worse", -diff.delta
+    if status == "no_worse" and diff.delta > 0:
+        return "better", diff.delta
+    return None
 
 
 def _sequential_variance(effect: float, alpha: float, z_power: float, tau: float) -> float | None:
@@ -544,10 +379,6 @@ def _sequential_variance(effect: float, alpha: float, z_power: float, tau: float
     if gap(lo) >= 0:
         return None
     return math.exp(optimize.brentq(gap, lo, hi, xtol=1e-12))
-
-
-# --------------------------------------------------------------------------------------------
-# Days (latency: evalkit.online.served_latency)
 
 
 @dataclass(frozen=True)
@@ -566,15 +397,9 @@ class DailyRatio:
 def daily_ratio(
     day: np.ndarray, num: np.ndarray, den: np.ndarray, *, alpha: float = 0.05
 ) -> DailyRatio:
-    """Per day ``d``: ``R_d = sum(num) / sum(den)`` over the (day, unit) rows of that day, and
-    the delta-method z-interval ``R_d -+ z_{1-alpha/2} sqrt(sum((num - R_d den)**2)) / sum(den)``
-    (:func:`ratio_estimate` per day, clustered by unit).  A day without a denominator is NaN.
-
-    >>> r = daily_ratio(np.array([0, 0, 1, 1, 1]), np.array([1.0, 0, 1, 1, 0]),
-    ...                 np.array([2.0, 1, 1, 2, 1]))
-    >>> r.day.tolist(), [round(float(v), 4) for v in r.value], r.n_units.tolist()
-    ([0, 1], [0.3333, 0.5], [2, 3])
-    """
+    """Per day: the ratio over the (day, unit) rows of that day and its delta-method
+    z-interval (:func:`ratio_estimate` per day, clustered by unit); a day without a denominator
+    is NaN."""
     d = np.asarray(day).ravel()
     x = np.asarray(num, dtype=np.float64).ravel()
     y = np.asarray(den, dtype=np.float64).ravel()
@@ -595,14 +420,7 @@ def daily_ratio(
 def daily_metric(
     daily: DailySums, metric: str = "request_ctr", *, alpha: float = 0.05
 ) -> DailyRatio:
-    """:func:`daily_ratio` of a named metric of :data:`METRICS` over one arm's per-(day, unit)
-    sums.
-
-    >>> from evalkit.online.gateway_log import RequestSums
-    >>> s = RequestSums(np.ones(2), np.ones(2))
-    >>> daily_metric(DailySums(np.array([5, 6]), s)).value.tolist()
-    [1.0, 1.0]
-    """
+    """:func:`daily_ratio` of a named metric of :data:`METRICS` over one arm's per-(day, unit) sums."""
     if metric not in METRICS:
         raise ValueError(f"metric={metric!r} (expected one of {', '.join(METRICS)})")
     num, den = METRICS[metric]

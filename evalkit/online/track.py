@@ -1,10 +1,5 @@
-"""The canary in MLflow: one parent run per online analysis, beside the offline runs.
-
-The run is tagged ``evalkit.task=online``, ``evalkit.versions`` (``A,B``: control first),
-``evalkit.verdict``, ``evalkit.exit_code``, ``evalkit.simulated`` and, when an offline evaluation
-of the same pair is found (or ``online.offline_run_id`` names one), ``evalkit.offline_run_id``.
-Its metrics are :attr:`evalkit.online.analysis.OnlineResult.metrics` (``srm_p``,
-``units_control``, ``ctr_delta``, ...); its artifacts the report files and plots.
+"""The canary in MLflow: one parent run per online analysis, beside the offline runs (its tags,
+metrics and artifacts: docs/how-to/online-ab.md, "Outputs and MLflow").
 """
 
 from __future__ import annotations
@@ -48,7 +43,7 @@ def find_offline(client: Any, experiment_id: str, pair: tuple[str, str]) -> Any 
 
 def offline_link(cfg: Any, result: Any, settings: Any, evaluation: Any = None) -> dict | None:
     """The offline verdict and deltas to show beside the online ones: ``online.offline_run_id``,
-    else the evaluation just run (``online=simulated``), else the newest offline run of the pair."""
+    else the evaluation just run, else the newest offline run of the pair."""
     from mlflow import MlflowClient
 
     from evalkit.track.mlflow_tracker import Tracker
