@@ -1,21 +1,7 @@
-"""A sweep's configurations compared with each other: paired deltas against a reference, Holm
-across the configurations, the four calls, and the cheapest configuration that is no worse.
-
-Every job of a sweep scores the same queries (the dataset fingerprint check refuses otherwise),
-so each configuration's per-query primary-metric values pair with the reference's by query id.
-The delta of configuration ``j`` is the mean over the shared queries of ``value_j - value_ref``,
-tested with the paired t-test (:func:`evalkit.compare.intervals.student`); the p-values of the
-``m`` configurations other than the reference are Holm-adjusted (a sweep is a family of tests:
-``statsmodels`` ``multipletests(method="holm")``), and each interval is shown at the confidence
-that agrees with its Holm p (:func:`evalkit.compare.intervals.adjusted_confidence`: step ``i``
-is tested at ``alpha / (m - i + 1)``).  The call is the offline one
-(:func:`evalkit.compare.calls.call`): better / no worse (the interval's lower end above
-``-margin``) / worse / inconclusive.
-
-The reference (``sweep.reference``): ``auto`` takes the most exact value of each swept key
-(:func:`exactness`: full dimensions, fp32, flat, the longest chunk); ``baseline`` compares each
-job's candidate with its own production version A; anything else names a job by its swept
-overrides (``models.e5_small.dimensions=384``).
+"""A sweep's configurations compared with each other: paired deltas against a reference (paired
+t over the shared query ids), Holm across the configurations (each interval at the confidence
+that agrees with its Holm p), the offline calls, and the cheapest configuration that is no worse.
+The reference (``sweep.reference``): docs/how-to/sweeps.md.
 
 >>> ref = {"q1": 0.5, "q2": 0.6, "q3": 0.4, "q4": 0.7}
 >>> small = {"q1": 0.49, "q2": 0.61, "q3": 0.40, "q4": 0.69}
@@ -83,8 +69,7 @@ def exactness(key: str, value: str) -> tuple[int, float]:
 
 
 def auto_reference(swept: Sequence[Mapping[str, str]]) -> int | None:
-    """The index of the job holding the most exact value of every swept key (None: no job
-    does, e.g. the sweep left it out or it failed).
+    """The index of the job holding the most exact value of every swept key (None: no job does).
 
     >>> auto_reference([{"d": "128", "p": "fp32"}, {"d": "384", "p": "sq8"},
     ...                 {"d": "384", "p": "fp32"}])
@@ -126,10 +111,8 @@ def compare_configs(
     alpha: float = 0.05,
     references: Sequence[Mapping[str, float]] | None = None,
 ) -> list[ConfigCall]:
-    """Each configuration's paired delta against the reference, Holm-adjusted across them.
-
-    ``references`` (one per configuration) replaces the single ``reference``: each job's own
-    baseline (``sweep.reference=baseline``)."""
+    """Each configuration's paired delta against the reference, Holm-adjusted across them
+    (``references``, one per configuration, replaces ``reference``: ``sweep.reference=baseline``)."""
     diffs = [
         paired(references[i] if references is not None else reference, values)
         for i, (_, values) in enumerate(configs)
@@ -160,8 +143,7 @@ def compare_configs(
 
 @dataclass(frozen=True)
 class Pick:
-    """The cheapest configuration that is no worse than the reference (``found``), or, when none
-    is, the closest one (the largest interval lower end)."""
+    """The cheapest configuration no worse than the reference (``found``), else the closest one."""
 
     found: bool
     call: ConfigCall | None

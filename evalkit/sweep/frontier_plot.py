@@ -1,11 +1,7 @@
 """A sweep's quality-versus-cost frontier: plots (PNG) and ``sweep_report.html``.
 
-Each configuration is a point at (its cost, its delta against the reference) with the interval
-as an error bar; the reference sits at delta 0 with the non-inferiority band ``[-margin, 0]``
-shaded; the non-dominated configurations (:func:`evalkit.sweep.configs.frontier`: nothing else
-costs no more and scores no less) are ringed, and the pick is named.  Two plots: quality against
-index memory (``index_bytes``) and against single-query search p95 (``search_p95_ms``), each
-drawn only where the jobs measured that cost.
+Each configuration is a point at (cost, delta against the reference) with its interval; the
+no-worse band is shaded, the non-dominated configurations are ringed and the pick is named.
 """
 
 from __future__ import annotations

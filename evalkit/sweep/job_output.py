@@ -1,13 +1,5 @@
-"""Output of a sweep job: its tables written to files in the job's folder.
-
-A sweep's terminal shows one line per job and the sweep's summary (:mod:`evalkit.sweep.summary`),
-not every job's full report.  :class:`RayJobOutput` (a Hydra callback registered in
-``conf/config.yaml`` as ``hydra.callbacks.evalkit_ray_job_output``) sends every sweep job's
-``sys.stdout`` (tables, verdict) to ``<job dir>/stdout.txt``.  A Ray worker's stderr would reach
-the terminal only through Ray's log forwarding, each line behind a coloured ``(_run_job
-pid=...)`` prefix, jobs interleaved: a Ray-launched job's ``sys.stderr`` (evalkit's log lines,
-errors) goes to ``<job dir>/stderr.txt`` too; other launchers' jobs keep stderr on the
-terminal.  Plain text, no ANSI codes.
+"""Output of a sweep job: its stdout (tables, verdict) in ``<job dir>/stdout.txt`` and, for a
+Ray-launched job (whose stderr Ray would interleave with prefixes), its stderr in ``stderr.txt``.
 
 >>> import tempfile, sys
 >>> d = tempfile.mkdtemp()
@@ -107,10 +99,8 @@ class _Redirect:
 
 
 class RayJobOutput(Callback):
-    """Hydra callback: a sweep job's stdout (its tables) goes to ``stdout.txt`` in its folder,
-    with any launcher, so the sweep's terminal shows one line per job and the summary; a
-    Ray-launched job's stderr goes to ``stderr.txt`` too (other launchers' jobs keep their log
-    lines, warnings and errors, on the terminal)."""
+    """Hydra callback: a sweep job's stdout goes to ``stdout.txt`` in its folder (a Ray-launched
+    job's stderr to ``stderr.txt`` too)."""
 
     def __init__(self) -> None:
         self._redirect: _Redirect | None = None

@@ -1,20 +1,9 @@
 """One MLflow run per ``--multirun`` sweep: its jobs' evaluations nested under it, and the
 configurations compared with each other (:mod:`evalkit.sweep.configs`) logged on it.
 
-:class:`~evalkit.sweep.summary.SweepSummary` calls :func:`start_sweep_run` when the sweep
-starts (in the launcher's process): it creates the run ``sweep: <dataset> <swept keys>`` (tag
-``evalkit.task=sweep``) and exports its id in ``EVALKIT_SWEEP_RUN_ID`` (with the tracking URI in
-``EVALKIT_SWEEP_TRACKING_URI``).  The jobs inherit the environment (basic, joblib and a local Ray
-launcher start their workers after this), and each job's evaluation run is created as a child of
-the sweep run (:mod:`evalkit.run.mlflow_observer`), so the MLflow runs table shows one row per
-sweep that expands to its jobs.  When the sweep ends, :func:`finish_sweep_run` pairs the jobs'
-per-query primary-metric values by query id, compares every configuration with the reference
-(paired t, Holm across the configurations), names the cheapest configuration that is no worse,
-and logs the table, the frontier plots and ``sweep_report.html`` on the sweep run: metrics
-``pick_delta``, ``pick_ci_low``, ``pick_ci_high``, ``pick_cost_share`` and per configuration
-``delta_<n>`` / ``ci_low_<n>`` / ``ci_high_<n>`` (``n`` = the job number); tags
-``evalkit.sweep.pick`` (the pick's swept overrides, or ``none``), ``evalkit.sweep.reference``,
-``evalkit.summary`` and ``mlflow.note.content``.
+:func:`start_sweep_run` creates the run ``sweep: <dataset> <swept keys>`` and exports its id in
+``EVALKIT_SWEEP_RUN_ID`` for the jobs; :func:`finish_sweep_run` logs the comparison's files,
+metrics and tags on it (names: docs/reference/mlflow.md).
 """
 
 from __future__ import annotations
@@ -63,8 +52,7 @@ def swept_keys(task_overrides: list[str]) -> list[str]:
 
 
 def dataset_label(config: Any) -> str:
-    """The dataset's short name: ``dataset.name``, else the folder of ``dataset.path``, else the
-    dataset group (``demo``)."""
+    """``dataset.name``, else the folder of ``dataset.path``, else the dataset group."""
     ds = config.get("dataset") or {}
     if ds.get("name"):
         return str(ds.get("name"))
@@ -153,8 +141,7 @@ class SweepComparison:
 
 def read_per_query(job: JobOutcome, version: str, metric: str) -> dict[str, float] | None:
     """A job's per-query values of ``metric`` for ``version``: ``<job output>/<version>/
-    per_query.csv``, or the version's MLflow run artifact when the folder is elsewhere (a Ray
-    job on another machine).  None when neither is readable."""
+    per_query.csv``, else its MLflow run artifact (a Ray job elsewhere), else None."""
     path = Path(job.output_dir) / version / "per_query.csv" if job.output_dir else None
     if path is None or not path.is_file():
         path = _download_per_query(job, version)
@@ -262,8 +249,7 @@ def _reference_job(jobs: list[JobOutcome], reference: str) -> JobOutcome | None:
 def finish_sweep_run(
     run_id: str | None, sweep_dir: Path, comparison: SweepComparison | None, jobs: list[JobOutcome]
 ) -> list[Path]:
-    """Write the comparison's files into ``sweep_dir`` and, with a sweep run, log them on it
-    and end it.  Returns the files written."""
+    """Write the comparison's files into ``sweep_dir`` (returned) and log them on the sweep run."""
     from evalkit.sweep.frontier_plot import frontier_pngs, sweep_report_html
 
     files: list[Path] = []

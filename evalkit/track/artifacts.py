@@ -1,9 +1,6 @@
-"""The files a model version's run leaves behind, in the output folder and as MLflow artifacts.
-
-``per_query.csv`` (one row per scored query, one column per metric), ``runs/<version>.trec``
-(6-column TREC run), ``pairs.npz`` / ``click_pairs.npz`` (similarity of judged / logged pairs),
-``latency.json`` (request latencies): what :mod:`evalkit.track.logged_version` reads back to compare
-a later candidate with this version without re-embedding it.
+"""The files a model version's run leaves behind (output folder and MLflow artifacts), what
+:mod:`evalkit.track.logged_version` reads back: ``per_query.csv``, ``runs/<version>.trec``,
+``pairs.npz`` / ``click_pairs.npz`` (similarities of judged / logged pairs), ``latency.json``.
 
 >>> _csv('a,b'), _csv("plain")
 ('"a,b"', 'plain')

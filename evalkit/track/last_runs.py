@@ -1,18 +1,13 @@
-"""The last evaluations in the tracking store, with their verdicts (``evalkit task=runs``:
-:mod:`evalkit.tasks.runs` prints them).
+"""The last evaluations in the tracking store, with their verdicts (``evalkit task=runs``).
 
-One row per evaluation (parent run) or ``--multirun`` sweep (its sweep run, with its pick:
-:mod:`evalkit.sweep.sweep_run`), newest first: start time, run name, dataset, model versions
-(the first is the baseline), the primary metric of each version (from its child run), the
-verdict (tag ``evalkit.verdict``; ``-`` when only one version was evaluated), the run status and
-the parent run id; and the newest online (canary) verdict of the same version pair
-(``evalkit task=online``, :mod:`evalkit.online.track`), so the shadow and the canary verdicts of
-a pair sit on one line.
+One row per evaluation (parent run) or ``--multirun`` sweep, newest first, with the newest online
+(canary) verdict of the same version pair.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -63,10 +58,9 @@ def last_evaluations(
             for c in children
         }
         versions = _versions(p.data.params.get("versions")) or list(primary)
-        start = dt.datetime.fromtimestamp(p.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
         rows.append(
             EvaluationRow(
-                start=start,
+                start=_start(p),
                 name=p.info.run_name or "",
                 dataset=p.data.tags.get("evalkit.dataset", ""),
                 versions=versions,
@@ -93,9 +87,8 @@ def _sweep_row(client: Any, experiment_id: str, p: Any, metric: str) -> Evaluati
                 versions.append(v)
     pick = p.data.tags.get("evalkit.sweep.pick")
     verdicts = sorted({j.data.tags.get("evalkit.verdict", "-") for j in jobs})
-    start = dt.datetime.fromtimestamp(p.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
     return EvaluationRow(
-        start=start,
+        start=_start(p),
         name=f"{p.info.run_name} ({len(jobs)} jobs)",
         dataset=p.data.tags.get("evalkit.dataset", ""),
         versions=versions,
@@ -123,14 +116,16 @@ def online_verdicts(client: Any, experiment_id: str) -> dict[str, str]:
     return out
 
 
+def _start(run: Any) -> str:
+    return dt.datetime.fromtimestamp(run.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _versions(param: str | None) -> list[str]:
     """The parent's ``versions`` param (a JSON list) as a list.
 
     >>> _versions('["use_m3", "e5_small"]')
     ['use_m3', 'e5_small']
     """
-    import json
-
     try:
         value = json.loads(param) if param else []
     except ValueError:

@@ -1,10 +1,5 @@
-"""Rebuild a logged version from MLflow by run id (what :mod:`evalkit.track.artifacts` saved).
-
-A team that already evaluated production version A can compare a new candidate against that
-logged run without re-embedding A: the child run's artifacts (per-query metrics, TREC run file,
-judged-pair similarities, request latencies) and params are enough to rebuild its
-:class:`~evalkit.results.VersionResult`.  Its dataset fingerprint travels with it, so the
-comparison can refuse a baseline computed on other data.
+"""Rebuild a logged version from MLflow by run id (what :mod:`evalkit.track.artifacts` saved), so
+a candidate is compared with a logged baseline without re-embedding it.
 
 >>> import tempfile, pathlib, numpy as np
 >>> from evalkit.track.artifacts import write_pairs
@@ -84,11 +79,8 @@ def load_version_result(tracker: Tracker, run_id: str, data: EvalData) -> Versio
                 expected=f"{PER_QUERY_FILE} and runs/{name}.trec",
             ) from exc
         k = int(params.get("k", 0)) or None
-        ranking = (
-            ranking_from_trec(trec, data.catalog.ids, k)
-            if fingerprint_matches(fingerprint, data)
-            else None
-        )
+        same_data = fingerprint.get("dataset") == data.fingerprint.get("dataset")
+        ranking = ranking_from_trec(trec, data.catalog.ids, k) if same_data else None
         pairs, similarity = [], None
         latencies, throughput, extra = np.zeros(0), None, {}
         try:
@@ -132,7 +124,3 @@ def load_version_result(tracker: Tracker, run_id: str, data: EvalData) -> Versio
         run_id=run_id,
         extra={"dim": float(run.data.metrics.get("dim", 0))},
     )
-
-
-def fingerprint_matches(fingerprint: dict[str, str], data: EvalData) -> bool:
-    return fingerprint.get("dataset") == data.fingerprint.get("dataset")

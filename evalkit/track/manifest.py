@@ -1,11 +1,7 @@
 """``mlflow_runs.json``: everything an evaluation sent (or meant to send) to MLflow, in its run dir.
 
-Every run the :class:`~evalkit.track.mlflow_tracker.Tracker` starts is recorded here with its
-name, parent, tags, params, metrics, artifact files, dataset inputs and final status, and the
-file is rewritten (atomically) after every change.  When the tracking store fails mid-run the
-evaluation carries on, and ``evalkit task=log run_dir=<dir>`` replays this file into a live store
-later (:mod:`evalkit.track.logdir`).  Artifact paths inside the run dir are stored relative to
-it, so the folder can be moved or copied to another machine first.
+Rewritten atomically after every change, so ``evalkit task=log`` (:mod:`evalkit.track.logdir`)
+can replay it later; artifact paths inside the run dir are stored relative to it.
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -36,7 +32,7 @@ def _now_ms() -> int:
 
 
 class RunManifest:
-    """The run records of one evaluation, kept in ``path`` (see module doc)."""
+    """The run records of one evaluation, kept in ``path``."""
 
     def __init__(self, path: Path, uri: str, experiment: str) -> None:
         self.path = Path(path)
