@@ -19,15 +19,12 @@ docs/explanation/statistics.md ("Clicks and similarity").
 from __future__ import annotations
 
 import hashlib
-import logging
 import warnings
 from dataclasses import dataclass, field
 
 import numba
 import numpy as np
 from scipy import stats
-
-log_ = logging.getLogger(__name__)
 
 STATISTICS = ("spearman", "kendall", "pearson", "spearman_within")
 
@@ -203,12 +200,7 @@ def _point_estimates(x: np.ndarray, y: np.ndarray, q: np.ndarray, n_q: int, min_
 
 
 def per_query_spearman(x: np.ndarray, y: np.ndarray, q: np.ndarray, n_q: int) -> np.ndarray:
-    """Spearman of x and y within each query (NaN for fewer than 2 pairs or constant input).
-
-    >>> per_query_spearman(np.array([1., 2, 3, 1, 2]), np.array([1., 2, 3, 2, 1]),
-    ...                    np.array([0, 0, 0, 1, 1]), 2).tolist()
-    [1.0, -1.0]
-    """
+    """Spearman of x and y within each query (NaN for fewer than 2 pairs or constant input)."""
     if len(x) == 0:
         return np.full(n_q, np.nan)
     rx = _within_ranks(x, q)

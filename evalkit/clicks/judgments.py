@@ -130,11 +130,7 @@ def coec_scores(log: ClickLog, max_rank: int | None = None) -> CoecScores:
 
 
 def grades_from_values(values: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
-    """Integer grades: how many of the ascending ``thresholds`` each value reaches.
-
-    >>> grades_from_values(np.array([0.1, 0.5, 1.7, 9.0]), [0.5, 1.0, 2.0]).tolist()
-    [0, 1, 2, 3]
-    """
+    """Integer grades: how many of the ascending ``thresholds`` each value reaches."""
     t = np.asarray(list(thresholds), dtype=float)
     if t.ndim != 1 or len(t) == 0 or np.any(np.diff(t) <= 0) or not np.all(np.isfinite(t)):
         raise ConfigError(
@@ -148,13 +144,6 @@ def derived_thresholds(values: np.ndarray, grades: int = 3) -> tuple[float, ...]
     """Cut-offs spreading the clicked pairs (``values > 0``) over grades ``1..grades``: the
     smallest positive value, then the clicked values' ``(g - 1) / grades`` order statistics,
     moved up past ties (fewer grades when too few distinct values); ``()`` when nothing was clicked.
-
-    >>> shares = np.array([0, 0, .01, .02, .03, .05, .1, .2, .5, 1, 1])
-    >>> t = derived_thresholds(shares)
-    >>> t, grades_from_values(shares, t).tolist()
-    ((0.01, 0.05, 0.5), [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])
-    >>> derived_thresholds(np.array([0.5, 0.5, 0.5, 1.0]))  # ties: fewer grades
-    (0.5, 1.0)
     """
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v) & (v > 0)]
@@ -222,12 +211,6 @@ def judgments_from_clicks(
 ) -> ClickJudgments:
     """Graded :class:`ClickJudgments` from ``log`` by ``method``; ``thresholds`` unset:
     ``click_share`` derives them from the judged pairs, ``coec`` / ``ctr`` use the defaults.
-
-    >>> share = ClickLog(["q1"] * 4 + ["q2"] * 2, ["a", "b", "c", "d", "a", "e"],
-    ...                  clicks=np.array([6., 3., 1., 0., 1., 1.]))
-    >>> j = judgments_from_clicks(share, "click_share")
-    >>> j.thresholds, j.thresholds_from, j.qrels["q1"], j.histogram()
-    ((0.1, 0.5, 0.6), 'derived', {'a': 3, 'b': 1, 'c': 1, 'd': 0}, 'grade 0: 1, 1: 2, 2: 2, 3: 1')
     """
     values, keep = judgment_values(
         log,

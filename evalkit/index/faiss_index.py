@@ -229,10 +229,6 @@ def build_index(
 class ArrayFlatIP:
     """Exact inner-product search over the caller's float32 matrix, without copying it (the
     kernel of ``IndexFlatIP.search``, so rankings are identical); keep the matrix unchanged.
-
-    >>> x = np.eye(3, dtype="float32")
-    >>> ArrayFlatIP(x).search(x[:1], 2)[1].tolist()
-    [[0, 1]]
     """
 
     def __init__(self, vectors: np.ndarray, threads: int = 0) -> None:
@@ -248,10 +244,6 @@ class ArrayFlatIP:
 def stored_vectors(index: faiss.Index) -> np.ndarray | None:
     """A read-only view (no copy) of a flat float32 index's own vectors, or ``None`` for other
     kinds; keep ``index`` alive while the view is used.
-
-    >>> index = build_index(np.eye(3, dtype="float32"), IndexSpec(kind="flat"))
-    >>> stored_vectors(index).tolist()
-    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
     if isinstance(index, ArrayFlatIP):
         return index.xb

@@ -73,13 +73,7 @@ def check_primary_metric(primary: str, metrics: list[str]) -> str:
 def check_scorable(
     qrels: dict[str, dict[str, int]], query_ids: Sequence[str], source: str = "judgments"
 ) -> None:
-    """:class:`DataError` when no replayed query has a judgment of grade >= 1.
-
-    >>> check_scorable({"q1": {"d1": 0, "d2": 0}}, ["q1"], "qrels.tsv")
-    Traceback (most recent call last):
-    ...
-    evalkit.errors.DataError: qrels.tsv: nothing to score: all 2 judgments of the 1 replayed judged queries have grade 0 (expected at least one judgment of grade >= 1)
-    """
+    """:class:`DataError` when no replayed query has a judgment of grade >= 1."""
     present = set(query_ids)
     judged = {q: j for q, j in qrels.items() if q in present}
     if any(g >= 1 for j in judged.values() for g in j.values()):

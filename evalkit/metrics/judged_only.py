@@ -84,12 +84,6 @@ def unjudged_share(
 ) -> float:
     """Mean share of each query's top ``k`` results that have no judgment (unjudged@k), over
     ``query_ids`` (default: those with a judgment of grade >= 1) with results; NaN when none.
-
-    >>> import numpy as np
-    >>> r = Ranking(["q1", "q2"], np.array([[0, 1], [1, 2]]), np.zeros((2, 2), np.float32),
-    ...             ["a", "b", "c"])
-    >>> unjudged_share(r, {"q1": {"a": 1}, "q2": {"b": 0, "c": 2}}, k=2)
-    0.25
     """
     if query_ids is None:
         query_ids = [q for q, j in qrels.items() if any(g >= 1 for g in j.values())]

@@ -106,14 +106,7 @@ def local_runner(
 
 
 class ShardedIndex:
-    """A FAISS-index look-alike over shards: ``search`` merges their answers on the driver.
-
-    >>> import numpy as np
-    >>> x = np.eye(4, dtype="f4")
-    >>> idx = ShardedIndex([Shard(0, 2, x[:2]), Shard(2, 4, x[2:])], np.arange(4))
-    >>> idx.ntotal, idx.search(x[3:], 2)[1].tolist()
-    (4, [[3, 2]])
-    """
+    """A FAISS-index look-alike over shards: ``search`` merges their answers on the driver."""
 
     def __init__(
         self,

@@ -69,12 +69,7 @@ def exactness(key: str, value: str) -> tuple[int, float]:
 
 
 def auto_reference(swept: Sequence[Mapping[str, str]]) -> int | None:
-    """The index of the job holding the most exact value of every swept key (None: no job does).
-
-    >>> auto_reference([{"d": "128", "p": "fp32"}, {"d": "384", "p": "sq8"},
-    ...                 {"d": "384", "p": "fp32"}])
-    2
-    """
+    """The index of the job holding the most exact value of every swept key (None: no job does)."""
     if not swept:
         return None
     keys = sorted({k for s in swept for k in s})
@@ -160,15 +155,7 @@ def pick_cheapest(
     cost_key: str = "index_bytes",
     metric: str = "primary metric",
 ) -> Pick:
-    """The cheapest configuration (by ``cost_key``) whose call is better or no worse.
-
-    >>> a = ConfigCall("d=128", -0.003, -0.009, 0.004, 0.98, 0.4, 0.8, "no_worse", 40,
-    ...                costs={"index_bytes": 12.0})
-    >>> b = ConfigCall("d=256", 0.0, -0.004, 0.004, 0.98, 0.9, 0.9, "no_worse", 40,
-    ...                costs={"index_bytes": 50.0})
-    >>> pick_cheapest([a, b], "d=384", {"index_bytes": 100.0}).text
-    'd=128: -0.003 [-0.009, +0.004] primary metric, 12% of the reference (d=384) index_bytes'
-    """
+    """The cheapest configuration (by ``cost_key``) whose call is better or no worse."""
     ok = [c for c in calls if Quality(c.call).shown_no_worse]
     ref_cost = reference_costs.get(cost_key, math.nan)
 
@@ -205,9 +192,6 @@ def pick_cheapest(
 def frontier(points: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of the non-dominated points ``(cost, quality)``: no other point costs no more and
     scores no less, with one of the two strictly.
-
-    >>> frontier([(1, 0.5), (2, 0.6), (3, 0.55), (2, 0.4)])
-    [0, 1]
     """
     out = []
     for i, (ci, qi) in enumerate(points):

@@ -10,7 +10,6 @@ tagged ``evalkit.logged_from``; the failed attempt's runs the store holds are ta
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,6 @@ from evalkit.track.manifest import MANIFEST_FILE, read_manifest
 from evalkit.track.mlflow_tracker import Tracker, input_from_record
 from evalkit.track.stale import END_REASON_TAG, process_tags
 from evalkit.track.timeout import CHECK_TIMEOUT_S
-
-log = logging.getLogger(__name__)
 
 LOGGED_FROM_TAG, LOGGED_AS_TAG = "evalkit.logged_from", "evalkit.logged_as"
 ATTEMPT_TAG, FAILED_ATTEMPT = "evalkit.attempt", "failed"

@@ -15,7 +15,9 @@ import csv
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,11 +65,7 @@ def load_version_result(tracker: Tracker, run_id: str, data: EvalData) -> Versio
             "(no evalkit.model_version tag); pass the child run of the baseline version"
         )
     params = run.data.params
-    fingerprint = {
-        k.removeprefix("dataset.fingerprint."): v
-        for k, v in params.items()
-        if k.startswith("dataset.fingerprint.")
-    }
+    fingerprint = _under(params, "dataset.fingerprint.")
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp)
         try:
@@ -81,46 +79,47 @@ def load_version_result(tracker: Tracker, run_id: str, data: EvalData) -> Versio
         k = int(params.get("k", 0)) or None
         same_data = fingerprint.get("dataset") == data.fingerprint.get("dataset")
         ranking = ranking_from_trec(trec, data.catalog.ids, k) if same_data else None
-        pairs, similarity = [], None
-        latencies, throughput, extra = np.zeros(0), None, {}
-        try:
-            pairs, similarity = read_pairs(tracker.download(run_id, PAIRS_FILE, local))
-        except Exception as exc:  # the drift gates will then say "not measured"
-            log.warning("baseline run %s has no %s (%s)", run_id, PAIRS_FILE, exc)
+
+        def optional(file: str, read: Callable[[Path], Any]) -> Any:
+            """``read`` of an artifact, or None (warned; its gate then says "not measured")."""
+            try:
+                return read(tracker.download(run_id, file, local))
+            except Exception as exc:
+                log.warning("baseline run %s has no %s (%s)", run_id, file, exc)
+                return None
+
+        def read_latency(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+            lat = json.loads(path.read_text("utf-8"))
+            return np.asarray(lat["latencies_s"], dtype=np.float64), lat
+
+        pairs, similarity = optional(PAIRS_FILE, read_pairs) or ([], None)
         click_similarity = None
         if data.clicks is not None:
-            try:
-                cpairs, csim = read_pairs(tracker.download(run_id, CLICK_PAIRS_FILE, local))
-                click_similarity = align_similarity(data.clicks, cpairs, csim)
-            except Exception as exc:
-                log.warning("baseline run %s has no %s (%s)", run_id, CLICK_PAIRS_FILE, exc)
-        try:
-            lat = json.loads(tracker.download(run_id, LATENCY_FILE, local).read_text("utf-8"))
-            latencies = np.asarray(lat["latencies_s"], dtype=np.float64)
-            throughput = lat.get("throughput")
-            extra = {k: v for k, v in lat.items() if k not in ("latencies_s", "throughput")}
-        except Exception as exc:  # the latency gate will then say "not measured"
-            log.warning("baseline run %s has no %s (%s)", run_id, LATENCY_FILE, exc)
-    model_params = {
-        k.removeprefix("model."): v for k, v in params.items() if k.startswith("model.")
-    }
+            click_similarity = optional(
+                CLICK_PAIRS_FILE, lambda p: align_similarity(data.clicks, *read_pairs(p))
+            )
+        latencies, lat = optional(LATENCY_FILE, read_latency) or (np.zeros(0), {})
     overall = {
         m: float(np.mean(list(v.values()))) if v else float("nan") for m, v in per_query.items()
     }
     return VersionResult(
         name=name,
-        params=model_params,
+        params=_under(params, "model."),
         overall=overall,
         per_query=per_query,
         ranking=ranking,
         pair_ids=pairs,
         pair_similarity=similarity,
         latencies_s=latencies,
-        throughput=throughput,
-        batch_size=extra.get("batch_size"),
-        concurrency=extra.get("concurrency"),
+        throughput=lat.get("throughput"),
+        batch_size=lat.get("batch_size"),
+        concurrency=lat.get("concurrency"),
         fingerprint=fingerprint,
         click_similarity=click_similarity,
         run_id=run_id,
         extra={"dim": float(run.data.metrics.get("dim", 0))},
     )
+
+
+def _under(params: dict[str, str], prefix: str) -> dict[str, str]:
+    return {k.removeprefix(prefix): v for k, v in params.items() if k.startswith(prefix)}

@@ -401,30 +401,19 @@ class Tracker:
         return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
 
 
+#: The fields of an MLflow dataset the manifest stores (``schema`` and ``profile`` optional).
+_DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
+
+
 def input_record(item: DatasetInput) -> dict[str, Any]:
     """A :class:`DatasetInput` as plain data (what the manifest stores)."""
-    ds = item.dataset
-    return {
-        "name": ds.name,
-        "digest": ds.digest,
-        "source_type": ds.source_type,
-        "source": ds.source,
-        "schema": ds.schema,
-        "profile": ds.profile,
-        "tags": {t.key: t.value for t in item.tags},
-    }
+    fields = {f: getattr(item.dataset, f) for f in _DATASET_FIELDS}
+    return {**fields, "tags": {t.key: t.value for t in item.tags}}
 
 
 def input_from_record(rec: Mapping[str, Any]) -> DatasetInput:
     """Inverse of :func:`input_record`."""
     from mlflow.entities import Dataset, InputTag
 
-    ds = Dataset(
-        name=rec["name"],
-        digest=rec["digest"],
-        source_type=rec["source_type"],
-        source=rec["source"],
-        schema=rec.get("schema"),
-        profile=rec.get("profile"),
-    )
+    ds = Dataset(**{f: rec[f] if f in _DATASET_FIELDS[:4] else rec.get(f) for f in _DATASET_FIELDS})
     return DatasetInput(ds, tags=[InputTag(k, v) for k, v in rec.get("tags", {}).items()])
