@@ -361,10 +361,8 @@ def _queries_by_text(
     table_ids: Sequence[str],
     query_texts: Sequence[str] | None,
 ) -> tuple[pa.Array, dict[str, str]]:
-    """Each kept row's query id, matched by exact text; new texts get ids ``log-<sha1 prefix>``.
-
-    Returns the ids and the new queries ``{id: text}``.
-    """
+    """Each kept row's query id, matched by exact text, and the new queries ``{id: text}`` (ids
+    ``log-<sha1 prefix>``)."""
     assert qtext is not None
     texts = _take(qtext, np.flatnonzero(keep))
     lookup: dict[str, str] = {}
@@ -464,11 +462,8 @@ def _isin(values: pa.Array, allowed: Sequence[str]) -> np.ndarray:
 def _numbers(table: pa.Table, name: str) -> np.ndarray:
     """A column as float64; nulls and non-numbers become NaN (booleans become 0/1)."""
     col = table.column(name)
-    if (
-        pa.types.is_boolean(col.type)
-        or pa.types.is_integer(col.type)
-        or pa.types.is_floating(col.type)
-    ):
+    t = col.type
+    if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
         return np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
     values = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
     lowered = values.astype("string").str.strip().str.lower()
@@ -510,12 +505,10 @@ def _aggregate(
     read and each row's file index, to name the files whose aggregated rows repeat a pair)."""
     qcode, quniq = _sorted_codes(query_ids)
     icode, iuniq = _sorted_codes(item_ids)
-    key = qcode.astype(np.int64) * max(len(iuniq), 1) + icode
-    ukey, inv = np.unique(key, return_inverse=True)
+    ukey, inv = np.unique(qcode * max(len(iuniq), 1) + icode, return_inverse=True)
     inv = inv.reshape(-1)
     n_pairs = len(ukey)
-    q_of_pair = (ukey // max(len(iuniq), 1)).astype(np.int64)
-    i_of_pair = (ukey % max(len(iuniq), 1)).astype(np.int64)
+    q_of_pair, i_of_pair = np.divmod(ukey, max(len(iuniq), 1))
     pair_clicks = np.bincount(inv, weights=clicks, minlength=n_pairs)
     positions = None
     duplicates = 0

@@ -125,7 +125,6 @@ def load_clicks(cfg: Mapping[str, Any] | ClickSettings | None, data: EvalData) -
     s = ClickSettings.from_mapping(cfg)
     if s.source == "none":
         return None
-    new_queries: dict[str, str] = {}
     if s.source == "log":
         if not s.path or s.path == ("???",):
             raise ConfigError("clicks.source=log needs clicks.path (the click-log file)")
@@ -145,6 +144,7 @@ def load_clicks(cfg: Mapping[str, Any] | ClickSettings | None, data: EvalData) -
         log = simulate_demo_clicks(
             data, seed=s.simulate.seed, model=ClickModel(**sim), sessions=s.simulate.sessions
         )
+        new_queries = {}
     log_.info(
         "click log: %d pairs, %.0f clicks, measure=%s%s",
         len(log),
@@ -203,13 +203,7 @@ def click_report(
     ccfg = ClickSettings.from_mapping(cfg).correlation
     rate = log.rate()
     _, qidx = log.query_index()
-    kwargs = {
-        "measure": log.measure,
-        "min_pairs": ccfg.min_pairs,
-        "n_boot": ccfg.n_boot,
-        "confidence": ccfg.confidence,
-        "seed": ccfg.seed,
-    }
+    kwargs = {k: getattr(ccfg, k) for k in ("min_pairs", "n_boot", "confidence", "seed")}
     aligned = {v: align_similarity(log, pair_ids, s) for v, s in similarities.items()}
     # Pairs must be the same for every version, or the differences would not be paired.
     common = np.logical_and.reduce([np.isfinite(s) for s in aligned.values()] or [np.ones(0, bool)])
@@ -217,7 +211,7 @@ def click_report(
     if missing:
         log_.warning("click correlation: %d logged pairs have no similarity; left out", missing)
     corr = {
-        v: click_correlation(np.where(common, s, np.nan), rate, qidx, **kwargs)
+        v: click_correlation(np.where(common, s, np.nan), rate, qidx, measure=log.measure, **kwargs)
         for v, s in aligned.items()
     }
     if baseline is not None and baseline not in corr:

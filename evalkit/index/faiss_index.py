@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass
 
 import faiss
 import numpy as np
-from tqdm.auto import tqdm
 
 from evalkit.errors import ConfigError
 from evalkit.index.binary import THRESHOLDS, BinaryIndex
+from evalkit.terminal import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -213,14 +213,8 @@ def build_index(
         index.hnsw.efSearch = spec.ef_search
     else:
         index = trained_ivf(x[training_rows(n, spec, seed)], n, spec)
-    starts = range(0, n, ADD_BATCH)
-    for s in tqdm(
-        starts,
-        desc=f"FAISS {spec.kind} build",
-        unit="batch",
-        disable=None if progress else True,
-        leave=False,
-    ):
+    batches = range(0, n, ADD_BATCH)
+    for s in progress_bar(batches, desc=f"FAISS {spec.kind} build", enabled=progress, unit="batch"):
         index.add(x[s : s + ADD_BATCH])
     log.debug("built %s (%s) index over %d x %d vectors", spec.kind, spec.precision, n, d)
     return index

@@ -32,14 +32,12 @@ def write_trec(ranking: Ranking, out: str | Path | TextIO, run_name: str) -> Non
         return
     ids = ranking.item_ids
     for qi, qid in enumerate(ranking.query_ids):
-        rows = ranking.indices[qi]
-        scores = ranking.scores[qi]
-        lines = [
+        rows, scores = ranking.indices[qi].tolist(), ranking.scores[qi].tolist()
+        out.writelines(
             f"{qid} Q0 {ids[row]} {rank} {float(score):.9g} {run_name}\n"
-            for rank, (row, score) in enumerate(zip(rows.tolist(), scores.tolist()), start=1)
+            for rank, (row, score) in enumerate(zip(rows, scores), start=1)
             if row >= 0
-        ]
-        out.writelines(lines)
+        )
 
 
 def read_trec(path: str | Path) -> dict[str, list[tuple[str, float]]]:
