@@ -177,7 +177,6 @@ def _estimate(value: float, reps: np.ndarray, confidence: float) -> Estimate:
 
 
 def _point_estimates(x: np.ndarray, y: np.ndarray, q: np.ndarray, n_q: int, min_pairs: int) -> dict:
-    """scipy's pooled statistics plus the per-query Spearman mean."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant input -> NaN is reported as NaN
         if len(x) >= 2:

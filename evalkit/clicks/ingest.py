@@ -154,7 +154,6 @@ def load_click_log(
 
 
 def _require_columns(tab: _Table, cols: ClickColumns, shape: str) -> None:
-    """Raise ``DataError`` (naming the first file) when a column the shape needs is missing."""
     present = set(tab.table.column_names)
     first_file = tab.files[0]
     if not (tab.has(cols.query_id) or tab.has(cols.query)):
@@ -225,7 +224,6 @@ def _row_checks(
 
 
 def _key_checks(cols: ClickColumns, read: _LogColumns) -> list[_RowCheck]:
-    """Rows without a query key (id, or text for a text-only log) or without an item id."""
     by_text = read.qid is None
     key_col = cols.query if by_text else cols.query_id
     query_key = read.qtext if by_text else read.qid
@@ -384,7 +382,6 @@ def _queries_by_text(
 def _queries_by_id(
     qid: pa.Array, qtext: pa.Array | None, keep: np.ndarray, in_table: np.ndarray | None
 ) -> tuple[pa.Array, dict[str, str]]:
-    """Each kept row's query id, and the first text of each id new to the query table."""
     q_final = _take(qid, np.flatnonzero(keep))
     if qtext is None:
         return q_final, {}
@@ -399,7 +396,6 @@ def _queries_by_id(
 
 
 def _read(paths: list[Path], format: str | None) -> _Table:
-    """Load each file with ``datasets`` and concatenate, remembering file boundaries."""
     from datasets import load_dataset  # heavy import, only when a log is read
 
     tables, names, sizes = [], [], []
@@ -432,7 +428,6 @@ def _read(paths: list[Path], format: str | None) -> _Table:
 
 
 def _missing(file: str, name: str, key: str, present: set[str]) -> DataError:
-    """Column ``name`` (config key ``clicks.columns.<key>``) is missing."""
     return DataError(
         f"column {name!r} is missing (columns present: {sorted(present)})",
         file=file,
@@ -602,7 +597,6 @@ def _sorted_codes(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
 
 
 def _position_counts(pair: np.ndarray, position: np.ndarray, clicked: np.ndarray) -> PositionCounts:
-    """Impressions and clicks per (pair, position), sorted by pair then position."""
     order = np.lexsort((position, pair))
     p, r, c = pair[order], position[order], clicked[order]
     if len(p) == 0:

@@ -173,10 +173,6 @@ def judgment_values(
     max_rank: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-pair value of ``method`` and the mask of pairs that pass the minimum filters."""
-    if method not in METHODS:
-        raise ConfigError(
-            f"clicks.judgments.method={method!r} is unknown (expected one of {METHODS})"
-        )
     if method in ("coec", "ctr") and log.impressions is None:
         raise ConfigError(
             f"clicks.judgments.method={method!r} needs impressions, but click log "
@@ -306,7 +302,6 @@ def _log_grades(j: ClickJudgments, log: ClickLog) -> None:
 def _position_rows(
     log: ClickLog, max_rank: int | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(position, impressions, clicks, pair) rows, from event counts or mean positions."""
     if log.positions is not None:
         p = log.positions
         pos, imps, clicks, pair = p.position, p.impressions, p.clicks, p.pair

@@ -43,8 +43,6 @@ class BinaryIndex:
     uncopied, for rescoring; ``threshold``: ``zero`` or ``mean``, the catalog's per dimension)."""
 
     def __init__(self, vectors: np.ndarray, rescore: int = 0, threshold: str = "zero") -> None:
-        if threshold not in THRESHOLDS:
-            raise ValueError(f"threshold={threshold!r} is unknown (expected one of {THRESHOLDS})")
         self.xb = np.ascontiguousarray(vectors, dtype=np.float32)
         self.ntotal, self.d = self.xb.shape
         self.rescore = int(rescore)

@@ -220,7 +220,6 @@ def _run_chunk(rows: np.ndarray):
 
 
 def _ranx_evaluate(qrels, run, metrics: list[str]) -> dict[str, np.ndarray]:
-    """Per-query values of every metric from ranx's ``evaluate`` on array inputs."""
     import numba
     from ranx import evaluate  # imported when scoring starts (loads numba's cache)
 

@@ -159,33 +159,27 @@ def pick_cheapest(
     ok = [c for c in calls if Quality(c.call).shown_no_worse]
     ref_cost = reference_costs.get(cost_key, math.nan)
 
-    def cost(c: ConfigCall) -> float:
-        return c.costs.get(cost_key, math.inf)
+    def share(c: ConfigCall) -> float:  # of the reference's cost
+        cost = c.costs.get(cost_key, math.inf)
+        return cost / ref_cost if ref_cost and math.isfinite(ref_cost) else math.nan
 
     def describe(c: ConfigCall) -> str:
-        share = cost(c) / ref_cost if ref_cost and math.isfinite(ref_cost) else math.nan
         saving = (
-            f", {share:.0%} of the reference ({reference_label}) {cost_key}"
-            if math.isfinite(share)
+            f", {share(c):.0%} of the reference ({reference_label}) {cost_key}"
+            if math.isfinite(share(c))
             else f" ({cost_key} not measured)"
         )
         return f"{c.label}: {c.delta:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}] {metric}{saving}"
 
     if ok:
-        best = min(ok, key=lambda c: (cost(c), -c.ci_low))
-        share = cost(best) / ref_cost if ref_cost and math.isfinite(ref_cost) else math.nan
-        return Pick(True, best, cost_key, share, describe(best))
+        best = min(ok, key=lambda c: (c.costs.get(cost_key, math.inf), -c.ci_low))
+        return Pick(True, best, cost_key, share(best), describe(best))
     if not calls:
         return Pick(False, None, cost_key, math.nan, "no configuration besides the reference")
     closest = max(calls, key=lambda c: c.ci_low if math.isfinite(c.ci_low) else -math.inf)
-    share = cost(closest) / ref_cost if ref_cost and math.isfinite(ref_cost) else math.nan
+    text = "no configuration is no worse than the reference ({}); the closest is {}"
     return Pick(
-        False,
-        closest,
-        cost_key,
-        share,
-        f"no configuration is no worse than the reference ({reference_label}); the closest is "
-        + describe(closest),
+        False, closest, cost_key, share(closest), text.format(reference_label, describe(closest))
     )
 
 

@@ -180,7 +180,6 @@ class SweepSummary(Callback):
     def _compare(
         self, config: DictConfig, sweep_dir: Path, jobs: list[JobOutcome], console
     ) -> None:
-        """The configurations compared with the reference, printed and logged on the sweep run."""
         from evalkit.sweep.sweep_run import compare_sweep, finish_sweep_run
 
         settings = config.get("sweep") or {}

@@ -28,6 +28,7 @@ from evalkit.sweep.configs import (
     pick_cheapest,
 )
 from evalkit.sweep.jobs import JobOutcome, plain_override, swept_overrides
+from evalkit.track.artifacts import PER_QUERY_FILE, read_per_query
 from evalkit.track.sweep_parent import SWEEP_RUN_ENV, SWEEP_URI_ENV
 
 log = logging.getLogger(__name__)
@@ -139,19 +140,13 @@ class SweepComparison:
         }
 
 
-def read_per_query(job: JobOutcome, version: str, metric: str) -> dict[str, float] | None:
+def _per_query(job: JobOutcome, version: str, metric: str) -> dict[str, float] | None:
     """A job's per-query values of ``metric`` for ``version``: ``<job output>/<version>/
     per_query.csv``, else its MLflow run artifact (a Ray job elsewhere), else None."""
-    path = Path(job.output_dir) / version / "per_query.csv" if job.output_dir else None
+    path = Path(job.output_dir) / version / PER_QUERY_FILE if job.output_dir else None
     if path is None or not path.is_file():
         path = _download_per_query(job, version)
-    if path is None:
-        return None
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or metric not in rows[0]:
-        return None
-    return {r["query_id"]: float(r[metric]) for r in rows}
+    return None if path is None else read_per_query(path).get(metric) or None
 
 
 def _download_per_query(job: JobOutcome, version: str) -> Path | None:
@@ -163,7 +158,7 @@ def _download_per_query(job: JobOutcome, version: str) -> Path | None:
         from mlflow import MlflowClient
 
         dst = tempfile.mkdtemp(prefix="evalkit-sweep-")
-        return Path(MlflowClient(tracking_uri=uri).download_artifacts(run_id, "per_query.csv", dst))
+        return Path(MlflowClient(tracking_uri=uri).download_artifacts(run_id, PER_QUERY_FILE, dst))
     except Exception as exc:
         log.warning("job %d: cannot read %s's per-query values: %s", job.num, version, exc)
         return None
@@ -186,7 +181,7 @@ def compare_sweep(
         return None
     values: dict[int, dict[str, float]] = {}
     for j in usable:
-        v = read_per_query(j, j.versions[-1], metric)
+        v = _per_query(j, j.versions[-1], metric)
         if v is None:
             out.skipped[j.num] = f"no per-query {metric} of {j.versions[-1]}"
         else:
@@ -195,7 +190,7 @@ def compare_sweep(
     if reference == "baseline":
         configs, refs, nums = [], [], []
         for j in usable:
-            base = read_per_query(j, j.versions[0], metric) if len(j.versions) > 1 else None
+            base = _per_query(j, j.versions[0], metric) if len(j.versions) > 1 else None
             if base is None:
                 out.skipped[j.num] = "no baseline version to compare with"
                 continue

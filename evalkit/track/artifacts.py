@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -28,6 +29,18 @@ def write_pairs(path: Path, pairs: list[tuple[str, str]], similarity: np.ndarray
     np.savez_compressed(path, query_id=q, item_id=d, similarity=np.asarray(similarity, np.float32))
 
 
+def read_per_query(path: Path) -> dict[str, dict[str, float]]:
+    """``per_query.csv`` as ``{metric: {query_id: value}}``."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        metrics = next(reader)[1:]
+        out: dict[str, dict[str, float]] = {m: {} for m in metrics}
+        for row in reader:
+            for m, v in zip(metrics, row[1:]):
+                out[m][row[0]] = float(v)
+    return out
+
+
 def write_latency(
     path: Path, latencies_s: np.ndarray, throughput: float | None, **info: object
 ) -> None:
@@ -41,7 +54,7 @@ def write_version_files(
     """The per-query metric table and the TREC run file of one version."""
     out = out / result.name
     out.mkdir(parents=True, exist_ok=True)
-    per_query = out / "per_query.csv"
+    per_query = out / PER_QUERY_FILE
     metrics = list(result.per_query)
     qids = sorted(next(iter(result.per_query.values()), {}))
     with open(per_query, "w", encoding="utf-8") as fh:

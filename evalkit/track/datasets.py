@@ -97,7 +97,6 @@ def source_of(label: str) -> DatasetSource:
 
 
 def _tables(data: EvalData) -> dict[str, tuple[str, int, dict[str, DataType]]]:
-    """context -> (source label, rows, columns)."""
     s, d = DataType.string, DataType.double
     cat = data.catalog
     catalog_cols = {"id": s, "title": s, **({"text": s} if cat.texts is not None else {})}

@@ -11,7 +11,6 @@ a candidate is compared with a logged baseline without re-embedding it.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import tempfile
@@ -26,7 +25,13 @@ from evalkit.errors import ConfigError, DataError
 from evalkit.pairs import align_similarity
 from evalkit.results import VersionResult
 from evalkit.retrieve.run_file import ranking_from_trec
-from evalkit.track.artifacts import CLICK_PAIRS_FILE, LATENCY_FILE, PAIRS_FILE, PER_QUERY_FILE
+from evalkit.track.artifacts import (
+    CLICK_PAIRS_FILE,
+    LATENCY_FILE,
+    PAIRS_FILE,
+    PER_QUERY_FILE,
+    read_per_query,
+)
 from evalkit.track.mlflow_tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -36,18 +41,6 @@ def read_pairs(path: Path) -> tuple[list[tuple[str, str]], np.ndarray]:
     with np.load(path, allow_pickle=False) as z:
         pairs = list(zip(z["query_id"].tolist(), z["item_id"].tolist()))
         return pairs, z["similarity"]
-
-
-def read_per_query(path: Path) -> dict[str, dict[str, float]]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader)
-        metrics = header[1:]
-        out: dict[str, dict[str, float]] = {m: {} for m in metrics}
-        for row in reader:
-            for m, v in zip(metrics, row[1:]):
-                out[m][row[0]] = float(v)
-    return out
 
 
 def load_version_result(tracker: Tracker, run_id: str, data: EvalData) -> VersionResult:

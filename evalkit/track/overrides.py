@@ -36,7 +36,6 @@ def _parse(overrides: Iterable[str]) -> list[Any]:
 
 
 def _plain(value: Any) -> Any:
-    """Hydra's parsed value as plain data (its quoted strings, lists and dicts)."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -94,7 +93,6 @@ def _show(value: Any) -> str:
 
 
 def _task_overrides() -> list[str]:
-    """The running Hydra job's command-line overrides (empty outside Hydra)."""
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
