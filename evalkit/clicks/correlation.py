@@ -179,12 +179,8 @@ def _estimate(value: float, reps: np.ndarray, confidence: float) -> Estimate:
 def _point_estimates(x: np.ndarray, y: np.ndarray, q: np.ndarray, n_q: int, min_pairs: int) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant input -> NaN is reported as NaN
-        if len(x) >= 2:
-            sp = stats.spearmanr(x, y).statistic
-            kt = stats.kendalltau(x, y).statistic
-            pr = stats.pearsonr(x, y).statistic
-        else:
-            sp = kt = pr = np.nan
+        pooled = (stats.spearmanr, stats.kendalltau, stats.pearsonr)
+        sp, kt, pr = [f(x, y).statistic for f in pooled] if len(x) >= 2 else [np.nan] * 3
     rho_q = per_query_spearman(x, y, q, n_q)
     sizes = np.bincount(q, minlength=n_q)
     eligible = (sizes >= max(min_pairs, 2)) & np.isfinite(rho_q)
@@ -283,13 +279,8 @@ def _bootstrap(
     n_y = int(dense[-1]) if len(dense) else 0
     # Per-query sums for Pearson (centred for numerical stability).
     xc, yc = x - x.mean(), y - y.mean()
-    sums = np.stack(
-        [
-            np.bincount(q, weights=w, minlength=n_q)
-            for w in (np.ones_like(xc), xc, yc, xc * xc, yc * yc, xc * yc)
-        ],
-        axis=1,
-    )
+    weights = (np.ones_like(xc), xc, yc, xc * xc, yc * yc, xc * yc)
+    sums = np.stack([np.bincount(q, weights=w, minlength=n_q) for w in weights], axis=1)
     step = max(_BLOCK, (4_000_000 // max(n_q, 1)) // _BLOCK * _BLOCK)
     elig = eligible.astype(np.float64)
     for start in range(0, n_boot, step):

@@ -1,23 +1,20 @@
 """Output of a sweep job: its stdout (tables, verdict) in ``<job dir>/stdout.txt`` and, for a
 Ray-launched job (whose stderr Ray would interleave with prefixes), its stderr in ``stderr.txt``.
 
->>> import tempfile, sys
->>> d = tempfile.mkdtemp()
->>> with job_files(d) as (out, err):
-...     print("ndcg@10 0.5012")
->>> open(out, encoding="utf-8").read()
+>>> import tempfile
+>>> redirect = _Redirect(Path(tempfile.mkdtemp()))
+>>> redirect.start()
+>>> print("ndcg@10 0.5012")
+>>> redirect.stop()
+>>> redirect.paths[0].read_text(encoding="utf-8")
 'ndcg@10 0.5012\\n'
->>> sys.stdout is sys.__stdout__ or True
-True
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,19 +40,10 @@ def _stream_handlers() -> list[logging.StreamHandler[Any]]:
     ]
 
 
-@contextlib.contextmanager
-def job_files(folder: str | os.PathLike[str]) -> Iterator[tuple[Path, Path]]:
-    """``sys.stdout`` / ``sys.stderr`` (and the log handlers writing to them) sent to
-    ``stdout.txt`` / ``stderr.txt`` in ``folder`` for the duration."""
-    redirect = _Redirect(Path(folder))
-    redirect.start()
-    try:
-        yield redirect.paths
-    finally:
-        redirect.stop()
-
-
 class _Redirect:
+    """``sys.stdout`` / ``sys.stderr`` (and the log handlers writing to them) sent to
+    ``stdout.txt`` / ``stderr.txt`` in ``folder`` between :meth:`start` and :meth:`stop`."""
+
     def __init__(self, folder: Path, stderr: bool = True) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.paths = (folder / STDOUT_FILE, folder / STDERR_FILE)
