@@ -63,9 +63,7 @@ def job_path_updates(
     ``driver_cwd`` does not exist here."""
     updates: dict[str, str] = {}
     for key, value in values.items():
-        if not isinstance(value, str):
-            continue
-        rel = _relative(value)
+        rel = _relative(value) if isinstance(value, str) else None
         if rel is None:
             continue
         if not exists(driver_cwd):
@@ -81,8 +79,7 @@ def job_path_updates(
 
 def ray_launched(choices: Mapping[str, str | None]) -> bool:
     """Whether the job was launched by one of Hydra's Ray launchers (``hydra/launcher=ray*``)."""
-    launcher = choices.get("hydra/launcher") or ""
-    return launcher.startswith("ray")
+    return (choices.get("hydra/launcher") or "").startswith("ray")
 
 
 def ship_paths(cfg: DictConfig, hc: object) -> None:

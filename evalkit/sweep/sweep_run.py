@@ -65,11 +65,6 @@ def dataset_label(config: Any) -> str:
         return ""
 
 
-def sweep_name(dataset: str, keys: list[str]) -> str:
-    """``sweep: cranfield models.e5_small.dimensions index.precision``."""
-    return " ".join(["sweep:", dataset or "?", *keys])
-
-
 def start_sweep_run(config: Any) -> str | None:
     """Create the sweep run and export its id to the jobs (None: tracking off or failed)."""
     tracking = config.get("tracking") or {}
@@ -86,7 +81,7 @@ def start_sweep_run(config: Any) -> str | None:
             str(tracking.uri), str(tracking.experiment), timeout_s=tracking_timeout(tracking)
         )
         run_id = tracker.start_parent(
-            sweep_name(dataset, keys),
+            " ".join(["sweep:", dataset or "?", *keys]),
             tags={
                 "evalkit.task": "sweep",
                 "evalkit.sweep.keys": " ".join(keys),

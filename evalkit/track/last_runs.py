@@ -46,7 +46,7 @@ def last_evaluations(
     rows = []
     for p in parents:
         if p.data.tags.get("evalkit.task") == "sweep":
-            rows.append(_sweep_row(client, experiment_id, p, metric))
+            rows.append(_sweep_row(client, experiment_id, p))
             continue
         children = client.search_runs(
             [experiment_id],
@@ -74,17 +74,15 @@ def last_evaluations(
     return [replace(r, online=online.get(",".join(r.versions[:2]), "-")) for r in rows]
 
 
-def _sweep_row(client: Any, experiment_id: str, p: Any, metric: str) -> EvaluationRow:
-    """A ``--multirun`` sweep as one row: its jobs' versions, the best candidate value of the
-    primary metric over the jobs, and its pick (tag ``evalkit.sweep.pick``) as the verdict."""
+def _sweep_row(client: Any, experiment_id: str, p: Any) -> EvaluationRow:
+    """A ``--multirun`` sweep as one row: its jobs' versions, its pick (tag
+    ``evalkit.sweep.pick``) and the jobs' verdicts as the verdict."""
     jobs = client.search_runs(
         [experiment_id], filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{p.info.run_id}'"
     )
-    versions: list[str] = []
-    for j in jobs:
-        for v in _versions(j.data.params.get("versions")):
-            if v not in versions:
-                versions.append(v)
+    versions = list(
+        dict.fromkeys(v for j in jobs for v in _versions(j.data.params.get("versions")))
+    )
     pick = p.data.tags.get("evalkit.sweep.pick")
     verdicts = sorted({j.data.tags.get("evalkit.verdict", "-") for j in jobs})
     return EvaluationRow(

@@ -77,11 +77,10 @@ def log_run_dir(
         new = run.info.run_id
         ids[rec["id"]] = new
         _log_contents(client, new, rec, run_dir)
-        status = rec.get("status") or "FINISHED"
-        if status == "RUNNING":  # the process died before ending it
-            status = "KILLED"
-        client.set_terminated(new, status, end_time=rec.get("end_time"))
-        _end_original(client, rec["id"], new, rec.get("status") or "FINISHED")
+        recorded = rec.get("status") or "FINISHED"
+        died = recorded == "RUNNING"  # the process died before ending it
+        client.set_terminated(new, "KILLED" if died else recorded, end_time=rec.get("end_time"))
+        _end_original(client, rec["id"], new, recorded)
     return ids
 
 

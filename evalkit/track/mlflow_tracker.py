@@ -242,11 +242,8 @@ class Tracker:
                 ) from err
             # MLflow's schema migration of a fresh SQLite store is not safe for parallel jobs.
             with lock_handle as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                try:
-                    self.experiment_id = self._experiment(experiment)
-                finally:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+                self.experiment_id = self._experiment(experiment)
         if clean_stale:
             try:
                 mark_stale_runs(self.client, self.experiment_id)
