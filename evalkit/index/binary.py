@@ -29,11 +29,7 @@ THRESHOLDS = ("zero", "mean")
 
 
 def sign_bits(vectors: np.ndarray, threshold: np.ndarray | None = None) -> np.ndarray:
-    """``vectors > threshold`` (0 when ``None``) packed 8 dimensions per byte (padding bits 0).
-
-    >>> sign_bits(np.array([[0.5, -0.1, 0.0, 2.0]], dtype="float32")).tolist()
-    [[144]]
-    """
+    """``vectors > threshold`` (0 when ``None``) packed 8 dimensions per byte (padding bits 0)."""
     x = np.asarray(vectors)
     return np.packbits(x > (0 if threshold is None else threshold), axis=1)
 
@@ -74,12 +70,7 @@ class BinaryIndex:
 
 
 def rescored(queries: np.ndarray, vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Exact inner products ``queries[i] . vectors[rows[i, j]]`` (``-inf`` where the row is -1).
-
-    >>> v = np.eye(3, dtype="float32")
-    >>> rescored(v[:1], v, np.array([[2, 0, -1]])).tolist()
-    [[0.0, 1.0, -inf]]
-    """
+    """Exact inner products ``queries[i] . vectors[rows[i, j]]`` (``-inf`` where the row is -1)."""
     n_q, n_c = rows.shape
     out = np.full((n_q, n_c), -np.inf, dtype=np.float32)
     step = max(1, RESCORE_BLOCK_FLOATS // max(1, n_c * vectors.shape[1]))

@@ -61,8 +61,8 @@ def flat_bytes(n: int, d: int) -> int:
 
 
 def sharded_cost(index_bytes: int, n: int) -> dict[str, float]:
-    """``index_bytes`` / ``index_bytes_per_vector`` of a sharded index (the sum of its shards'
-    files); no latency: through Ray tasks it would time Ray's scheduling."""
+    """``index_bytes`` / ``index_bytes_per_vector`` of an index (sharded: the sum of its shards'
+    files, and no latency: through Ray tasks it would time Ray's scheduling)."""
     return {
         "index_bytes": float(index_bytes),
         "index_bytes_per_vector": index_bytes / n if n else float("nan"),
@@ -107,11 +107,7 @@ def index_cost(
 ) -> dict[str, float]:
     """The run statistics of an index's cost: ``index_bytes``, ``index_bytes_per_vector`` and,
     unless ``latency_sample`` is 0, ``search_p50_ms`` / ``search_p95_ms``."""
-    size = index_bytes(index)
-    out = {
-        "index_bytes": float(size),
-        "index_bytes_per_vector": size / index.ntotal if index.ntotal else float("nan"),
-    }
+    out = sharded_cost(index_bytes(index), index.ntotal)
     if latency_sample and len(queries) and index.ntotal:
         lat = search_latency(index, queries, k, latency_sample, seed)
         out["search_p50_ms"] = lat.p50_ms

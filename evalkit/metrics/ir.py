@@ -31,11 +31,7 @@ _METRIC = re.compile(r"^(ndcg|recall|mrr|map|precision|hit_rate|ndcg_burges|r-pr
 
 
 def mlflow_name(metric: str) -> str:
-    """``ndcg@10`` -> ``ndcg_at_10``.
-
-    >>> mlflow_name("recall@100"), mlflow_name("mrr")
-    ('recall_at_100', 'mrr')
-    """
+    """``ndcg@10`` -> ``ndcg_at_10``."""
     return metric.replace("@", "_at_")
 
 
@@ -56,11 +52,7 @@ def check_metrics(metrics: list[str], k: int) -> list[str]:
 
 
 def check_primary_metric(primary: str, metrics: list[str]) -> str:
-    """The verdict's metric must be one of the scored ``metrics`` (also with a single model).
-
-    >>> check_primary_metric("ndcg@10", ["ndcg@10", "mrr@10"])
-    'ndcg@10'
-    """
+    """The verdict's metric must be one of the scored ``metrics`` (also with a single model)."""
     primary = str(primary).strip()
     if primary not in metrics:
         raise ConfigError(

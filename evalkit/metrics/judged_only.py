@@ -30,11 +30,7 @@ SUFFIX = "_judged_only"
 
 
 def judged_only_name(metric: str) -> str:
-    """MLflow name of a judged-only metric.
-
-    >>> judged_only_name("ndcg@10")
-    'ndcg_at_10_judged_only'
-    """
+    """MLflow name of a judged-only metric: ``ndcg@10`` -> ``ndcg_at_10_judged_only``."""
     return mlflow_name(metric) + SUFFIX
 
 

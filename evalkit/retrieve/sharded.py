@@ -42,11 +42,7 @@ class Shard:
 
 
 def split_rows(n: int, shard_rows: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` ranges of at most ``shard_rows`` rows covering ``range(n)``.
-
-    >>> split_rows(5, 2)
-    [(0, 2), (2, 4), (4, 5)]
-    """
+    """``[start, stop)`` ranges of at most ``shard_rows`` rows covering ``range(n)``."""
     return [(s, min(n, s + shard_rows)) for s in range(0, n, max(1, shard_rows))]
 
 
