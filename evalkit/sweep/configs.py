@@ -108,11 +108,10 @@ def compare_configs(
 ) -> list[ConfigCall]:
     """Each configuration's paired delta against the reference, Holm-adjusted across them
     (``references``, one per configuration, replaces ``reference``: ``sweep.reference=baseline``)."""
-    diffs = [
-        paired(references[i] if references is not None else reference, values)
+    tests = [
+        student(paired(references[i] if references is not None else reference, values))
         for i, (_, values) in enumerate(configs)
     ]
-    tests = [student(d) for d in diffs]
     p = np.array([t.p_value for t in tests], dtype=np.float64)
     p_holm = holm(p) if len(p) else p
     out = []

@@ -29,12 +29,11 @@ STDERR_FILE = "stderr.txt"
 
 
 def _stream_handlers() -> list[logging.StreamHandler[Any]]:
-    loggers = [logging.getLogger()] + [
-        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
-    ]
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
     return [
         h
         for lg in loggers
+        if isinstance(lg, logging.Logger)
         for h in lg.handlers
         if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
     ]

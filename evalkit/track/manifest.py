@@ -27,10 +27,6 @@ MANIFEST_FILE = "mlflow_runs.json"
 FORMAT = 1
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class RunManifest:
     """The run records of one evaluation, kept in ``path``."""
 
@@ -50,7 +46,7 @@ class RunManifest:
             "name": name,
             "parent": parent,
             "status": "RUNNING",
-            "start_time": _now_ms(),
+            "start_time": int(time.time() * 1000),
             "end_time": None,
             "tags": dict(tags),
             "params": {},
@@ -71,11 +67,8 @@ class RunManifest:
     def add_artifact(self, run_id: str, path: Path, artifact_path: str | None) -> None:
         if run_id not in self._runs:
             return
-        path = Path(path).resolve()
-        try:
-            shown = str(path.relative_to(self.path.parent.resolve()))
-        except ValueError:
-            shown = str(path)
+        path, here = Path(path).resolve(), self.path.parent.resolve()
+        shown = str(path.relative_to(here) if path.is_relative_to(here) else path)
         self._runs[run_id]["artifacts"].append({"path": shown, "artifact_path": artifact_path})
         self.save()
 
@@ -86,7 +79,7 @@ class RunManifest:
 
     def finish(self, run_id: str, status: str) -> None:
         if run_id in self._runs:
-            self._runs[run_id].update(status=status, end_time=_now_ms())
+            self._runs[run_id].update(status=status, end_time=int(time.time() * 1000))
             self.save()
 
     def save(self) -> None:
