@@ -173,6 +173,10 @@ def judgment_values(
     max_rank: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-pair value of ``method`` and the mask of pairs that pass the minimum filters."""
+    if method not in METHODS:
+        raise ConfigError(
+            f"clicks.judgments.method={method!r} is unknown (expected one of {METHODS})"
+        )
     if method in ("coec", "ctr") and log.impressions is None:
         raise ConfigError(
             f"clicks.judgments.method={method!r} needs impressions, but click log "
