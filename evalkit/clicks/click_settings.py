@@ -1,5 +1,4 @@
-"""The ``clicks`` config group (``conf/clicks/*.yaml``) as typed, frozen records: the schema the
-click stage (:mod:`evalkit.clicks.stage`) reads its section through (:mod:`evalkit.config_schema`).
+"""The ``clicks`` config group (``conf/clicks/*.yaml``) as typed, frozen records.
 
 >>> s = ClickSettings.from_mapping({"source": "simulated", "simulate": {"sessions": 20}})
 >>> s.source, s.simulate.sessions, s.judgments.use, s.correlation.n_boot
@@ -55,8 +54,7 @@ class ClickCorrelationSettings:
 
 @dataclass(frozen=True)
 class ClickSimulation:
-    """``clicks.simulate``: the click model (:class:`~evalkit.data.click_simulation.ClickModel`
-    checks its parameters) and how many sessions."""
+    """``clicks.simulate``: the click model (:class:`~evalkit.data.click_simulation.ClickModel`)."""
 
     kind: str = setting("pbm", choices=MODELS, help="pbm: position-based model | cascade")
     depth: int = setting(10, help="results shown per session")
@@ -96,7 +94,6 @@ class ClickSettings:
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | ClickSettings | None) -> ClickSettings:
-        """Read the ``clicks`` group (a dict or config node; None = no clicks)."""
         if isinstance(cfg, ClickSettings):
             return cfg
         return read_section(cls, cfg, "clicks")

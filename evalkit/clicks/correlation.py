@@ -1,13 +1,9 @@
 """How well one model version's cosine similarities track users' clicks, with bootstrap intervals.
 
-:func:`click_correlation` takes arrays over logged (query, item) pairs (``similarity``, ``rate``,
-``query_index``) and returns a :class:`ClickCorrelation`: pooled ``spearman``, ``kendall``
-(tau-b) and ``pearson`` (as scipy gives them) and ``spearman_within`` (mean per-query
-Spearman), each with a percentile bootstrap interval that resamples queries.  The resamples
-depend only on ``seed``, ``n_boot`` and the query count, so :func:`difference` of two versions
-on the same pairs is paired.  MLflow names: :meth:`ClickCorrelation.metrics`,
-:meth:`CorrelationDifference.metrics`.  The method: docs/explanation/statistics.md ("Clicks and
-similarity").
+Pooled Spearman, Kendall (tau-b) and Pearson plus the mean within-query Spearman, each with a
+percentile interval from a bootstrap over queries that depends only on ``seed``, ``n_boot`` and
+the query count, so :func:`difference` of two versions on the same pairs is paired.  The method:
+docs/explanation/statistics.md ("Clicks and similarity").
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -23,15 +19,12 @@ similarity").
 from __future__ import annotations
 
 import hashlib
-import logging
 import warnings
 from dataclasses import dataclass, field
 
 import numba
 import numpy as np
 from scipy import stats
-
-log_ = logging.getLogger(__name__)
 
 STATISTICS = ("spearman", "kendall", "pearson", "spearman_within")
 
@@ -47,11 +40,8 @@ class Estimate:
 
 @dataclass(frozen=True)
 class ClickCorrelation:
-    """Similarity-vs-click correlations of one model version (see module docstring).
-
-    ``replicates[stat]`` holds the bootstrap values (for :func:`difference`); ``measure`` is
-    ``click_rate`` or ``click_share`` and is part of :meth:`params`.
-    """
+    """Similarity-vs-click correlations of one model version (``measure``: ``click_rate`` or
+    ``click_share``; ``replicates[stat]``: the bootstrap values, for :func:`difference`)."""
 
     spearman: Estimate
     kendall: Estimate
@@ -123,11 +113,8 @@ def click_correlation(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> ClickCorrelation:
-    """Correlations of ``similarity`` with ``rate`` and their query-bootstrap intervals.
-
-    Pairs whose rate or similarity is not finite (e.g. click share of a query without clicks)
-    are dropped and counted in ``n_dropped``.
-    """
+    """Correlations of ``similarity`` with ``rate`` and their query-bootstrap intervals; pairs
+    whose rate or similarity is not finite are dropped and counted in ``n_dropped``."""
     sim = np.asarray(similarity, dtype=np.float64).reshape(-1)
     y = np.asarray(rate, dtype=np.float64).reshape(-1)
     qi = np.asarray(query_index).reshape(-1)
@@ -147,15 +134,8 @@ def click_correlation(
     point = _point_estimates(x, y, q, n_q, min_pairs)
     rho_q, eligible = point.pop("_per_query")
     reps = _bootstrap(x, y, q, n_q, rho_q, eligible, n_boot, seed)
-    alpha = (1 - confidence) / 2
-    estimates = {}
-    for s in STATISTICS:
-        r = reps[s]
-        finite = r[np.isfinite(r)]
-        lo, hi = np.quantile(finite, [alpha, 1 - alpha]) if len(finite) else (np.nan, np.nan)
-        estimates[s] = Estimate(float(point[s]), float(lo), float(hi))
     return ClickCorrelation(
-        **estimates,
+        **{s: _estimate(point[s], reps[s], confidence) for s in STATISTICS},
         n_pairs=len(x),
         n_queries=n_q,
         n_queries_within=int(eligible.sum()),
@@ -177,30 +157,30 @@ def difference(candidate: ClickCorrelation, baseline: ClickCorrelation) -> Corre
             "click correlations are not paired: compute both on the same pairs, rates, query "
             "index, seed and n_boot"
         )
-    alpha = (1 - candidate.confidence) / 2
-    out = {}
-    for s in STATISTICS:
-        diff = candidate.replicates[s] - baseline.replicates[s]
-        finite = diff[np.isfinite(diff)]
-        lo, hi = np.quantile(finite, [alpha, 1 - alpha]) if len(finite) else (np.nan, np.nan)
-        value = getattr(candidate, s).value - getattr(baseline, s).value
-        out[s] = Estimate(float(value), float(lo), float(hi))
+    out = {
+        s: _estimate(
+            getattr(candidate, s).value - getattr(baseline, s).value,
+            candidate.replicates[s] - baseline.replicates[s],
+            candidate.confidence,
+        )
+        for s in STATISTICS
+    }
     return CorrelationDifference(**out, measure=candidate.measure, confidence=candidate.confidence)
 
 
-# --- point estimates --------------------------------------------------------------------------
+def _estimate(value: float, reps: np.ndarray, confidence: float) -> Estimate:
+    """``value`` with the percentile interval of the finite replicates (NaN when none are)."""
+    alpha = (1 - confidence) / 2
+    finite = reps[np.isfinite(reps)]
+    lo, hi = np.quantile(finite, [alpha, 1 - alpha]) if len(finite) else (np.nan, np.nan)
+    return Estimate(float(value), float(lo), float(hi))
 
 
 def _point_estimates(x: np.ndarray, y: np.ndarray, q: np.ndarray, n_q: int, min_pairs: int) -> dict:
-    """scipy's pooled statistics plus the per-query Spearman mean."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant input -> NaN is reported as NaN
-        if len(x) >= 2:
-            sp = stats.spearmanr(x, y).statistic
-            kt = stats.kendalltau(x, y).statistic
-            pr = stats.pearsonr(x, y).statistic if len(x) >= 2 else np.nan
-        else:
-            sp = kt = pr = np.nan
+        pooled = (stats.spearmanr, stats.kendalltau, stats.pearsonr)
+        sp, kt, pr = [f(x, y).statistic for f in pooled] if len(x) >= 2 else [np.nan] * 3
     rho_q = per_query_spearman(x, y, q, n_q)
     sizes = np.bincount(q, minlength=n_q)
     eligible = (sizes >= max(min_pairs, 2)) & np.isfinite(rho_q)
@@ -215,12 +195,7 @@ def _point_estimates(x: np.ndarray, y: np.ndarray, q: np.ndarray, n_q: int, min_
 
 
 def per_query_spearman(x: np.ndarray, y: np.ndarray, q: np.ndarray, n_q: int) -> np.ndarray:
-    """Spearman of x and y within each query (NaN for fewer than 2 pairs or constant input).
-
-    >>> per_query_spearman(np.array([1., 2, 3, 1, 2]), np.array([1., 2, 3, 2, 1]),
-    ...                    np.array([0, 0, 0, 1, 1]), 2).tolist()
-    [1.0, -1.0]
-    """
+    """Spearman of x and y within each query (NaN for fewer than 2 pairs or constant input)."""
     if len(x) == 0:
         return np.full(n_q, np.nan)
     rx = _within_ranks(x, q)
@@ -255,8 +230,6 @@ def _within_ranks(v: np.ndarray, q: np.ndarray) -> np.ndarray:
     return ranks
 
 
-# --- bootstrap --------------------------------------------------------------------------------
-
 #: Replicates generated per random block; fixed so the resampling plan never depends on memory.
 _BLOCK = 16
 
@@ -264,11 +237,8 @@ _BLOCK = 16
 def resample_counts(
     n_queries: int, n_boot: int, seed: int, start: int = 0, stop: int | None = None
 ):
-    """How often each query is drawn in replicates ``start..stop`` (int64, ``(reps, n_queries)``).
-
-    Replicate ``r`` depends only on ``(seed, r, n_queries)``, so every model version scored on
-    the same pairs resamples the same queries.
-    """
+    """How often each query is drawn in replicates ``start..stop`` (int64, ``(reps, n_queries)``);
+    replicate ``r`` depends only on ``(seed, r, n_queries)``."""
     stop = n_boot if stop is None else stop
     rows = []
     for block in range(start // _BLOCK, (stop + _BLOCK - 1) // _BLOCK):
@@ -302,21 +272,15 @@ def _bootstrap(
     oy = np.argsort(y, kind="stable")
     ys = y[oy]
     y_starts = np.flatnonzero(np.r_[True, ys[1:] != ys[:-1], True]).astype(np.int64)
-    y_rank = np.empty(len(y), dtype=np.int64)  # dense 1-based rank of y, in x order
     dense = np.cumsum(np.r_[True, ys[1:] != ys[:-1]])
-    tmp = np.empty(len(y), dtype=np.int64)
-    tmp[oy] = dense
-    y_rank = tmp[ox]
+    y_rank = np.empty(len(y), dtype=np.int64)
+    y_rank[oy] = dense
+    y_rank = y_rank[ox]  # dense 1-based rank of y, in x order
     n_y = int(dense[-1]) if len(dense) else 0
     # Per-query sums for Pearson (centred for numerical stability).
     xc, yc = x - x.mean(), y - y.mean()
-    sums = np.stack(
-        [
-            np.bincount(q, weights=w, minlength=n_q)
-            for w in (np.ones_like(xc), xc, yc, xc * xc, yc * yc, xc * yc)
-        ],
-        axis=1,
-    )
+    weights = (np.ones_like(xc), xc, yc, xc * xc, yc * yc, xc * yc)
+    sums = np.stack([np.bincount(q, weights=w, minlength=n_q) for w in weights], axis=1)
     step = max(_BLOCK, (4_000_000 // max(n_q, 1)) // _BLOCK * _BLOCK)
     elig = eligible.astype(np.float64)
     for start in range(0, n_boot, step):
@@ -329,8 +293,10 @@ def _bootstrap(
             cov = sxy - sx * sy / n
             reps["pearson"][start:stop] = cov / np.sqrt((sxx - sx * sx / n) * (syy - sy * sy / n))
             reps["spearman_within"][start:stop] = (w @ rho_q) / (w @ elig)
-        reps["spearman"][start:stop] = _spearman_reps(w, q[ox], q[oy], ox, oy, x_starts, y_starts)
-        reps["kendall"][start:stop] = _kendall_reps(w, q[ox], x_starts, y_rank, n_y)
+        big = w.shape[0] * len(x) >= PARALLEL_WORK
+        spearman, kendall = _PARALLEL if big else _SERIAL
+        reps["spearman"][start:stop] = spearman(w, q[ox], q[oy], ox, oy, x_starts, y_starts)
+        reps["kendall"][start:stop] = kendall(w, q[ox], x_starts, y_rank, n_y)
     return reps
 
 
@@ -443,25 +409,13 @@ def _kendall_reps_py(w, q_x, x_starts, y_rank, n_y):  # pragma: no cover - compi
 
 # Each kernel is compiled twice: threads over replicates pay off only for large inputs (and
 # small ones would wait on busy cores); ``prange`` is a plain ``range`` in the serial build.
-_spearman_serial = numba.njit(cache=True)(_spearman_reps_py)
-_spearman_parallel = numba.njit(cache=True, parallel=True)(_spearman_reps_py)
-_kendall_serial = numba.njit(cache=True)(_kendall_reps_py)
-_kendall_parallel = numba.njit(cache=True, parallel=True)(_kendall_reps_py)
+_SERIAL = tuple(numba.njit(cache=True)(f) for f in (_spearman_reps_py, _kendall_reps_py))
+_PARALLEL = tuple(
+    numba.njit(cache=True, parallel=True)(f) for f in (_spearman_reps_py, _kendall_reps_py)
+)
 
 #: Pairs x replicates above which the replicate loops run on all cores.
 PARALLEL_WORK = 5_000_000
-
-
-def _spearman_reps(w, q_x, q_y, ox, oy, x_starts, y_starts):
-    big = w.shape[0] * len(ox) >= PARALLEL_WORK
-    kernel = _spearman_parallel if big else _spearman_serial
-    return kernel(w, q_x, q_y, ox, oy, x_starts, y_starts)
-
-
-def _kendall_reps(w, q_x, x_starts, y_rank, n_y):
-    big = w.shape[0] * len(q_x) >= PARALLEL_WORK
-    kernel = _kendall_parallel if big else _kendall_serial
-    return kernel(w, q_x, x_starts, y_rank, n_y)
 
 
 def _plan_key(

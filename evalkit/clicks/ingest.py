@@ -1,12 +1,8 @@
 """Read a click-log file (JSON lines, CSV/TSV or Parquet) through ``datasets`` into a ClickLog.
 
-Two shapes (:class:`ClickColumns`, ``conf/clicks/*.yaml``): ``event``, one row per impression
-(query id and/or text, item id, 1-based ``position``, ``clicked``), and ``aggregated``, one row
-per (query, item) (``clicks`` plus ``impressions`` and/or average ``position``; without
-impressions the measure is click share).  Repeated pairs are summed and counted
-(``ClickLog.duplicate_pairs``).  A bad row raises :class:`DataError` naming the file, the 1-based
-data row and the field (under ``on_invalid="skip"`` it is counted in ``ClickLog.skipped``);
-queries missing from the query table come back as ``new_queries``.  See docs/how-to/click-logs.md.
+Shapes: ``event`` (one row per impression) or ``aggregated`` (one row per (query, item)).  A bad
+row raises :class:`DataError` naming the file, the 1-based data row and the field (or, with
+``on_invalid="skip"``, is counted in ``ClickLog.skipped``).  See docs/how-to/click-logs.md.
 
 >>> import tempfile, os, json
 >>> path = os.path.join(tempfile.mkdtemp(), "clicks.jsonl")
@@ -45,12 +41,7 @@ _FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".p
 
 @dataclass(frozen=True)
 class ClickColumns:
-    """Column names in the log file (``clicks.columns``).  ``None`` (or a name the file lacks) =
-    the log has none.
-
-    ``query_id`` and/or ``query`` (text) identify the query; event logs need ``position`` and
-    ``clicked``; aggregated logs need ``clicks`` and ``impressions`` and/or ``mean_position``.
-    """
+    """Column names in the log file (``clicks.columns``); ``None`` or a name the file lacks = none."""
 
     query_id: str | None = setting("query_id", help="query id (or match queries by text)")
     query: str | None = setting("query", help="query text: of queries missing from the table")
@@ -65,7 +56,6 @@ class ClickColumns:
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, str | None] | ClickColumns | None) -> ClickColumns:
-        """Build from a config mapping; unknown keys are a :class:`ConfigError`."""
         if isinstance(mapping, ClickColumns):
             return mapping
         return read_section(cls, mapping, "clicks.columns")
@@ -85,7 +75,6 @@ class _Table:
         return self.files[i], int(row - self.offsets[i] + 1)
 
     def has(self, name: str | None) -> bool:
-        """Whether the log has a column ``name`` (``None`` = no such column configured)."""
         return name is not None and name in self.table.column_names
 
 
@@ -101,19 +90,12 @@ class _RowCheck(NamedTuple):
 
 @dataclass(frozen=True)
 class _LogColumns:
-    """The log's columns read once: query ids and / or texts, item ids and the shape's numbers."""
-
     qid: pa.Array | None  # None: the log identifies queries by text
     qtext: pa.Array | None
     items: pa.Array
     clicks: np.ndarray  # 0/1 per event, or a click count per aggregated row
     impressions: np.ndarray | None  # aggregated logs with an impressions column
     position: np.ndarray | None  # 1-based position, or an aggregated row's average position
-
-    @property
-    def by_text(self) -> bool:
-        """Whether the log identifies queries by text only (no query-id column)."""
-        return self.qid is None
 
 
 def load_click_log(
@@ -131,11 +113,8 @@ def load_click_log(
 ) -> tuple[ClickLog, dict[str, str]]:
     """Load, validate and aggregate a click log; return ``(ClickLog, new_queries)``.
 
-    ``catalog_ids``: known item ids (``None`` skips the unknown-item check); ``query_ids`` /
-    ``query_texts``: the query table (texts only needed for logs that identify queries by text);
-    ``format``: ``json``, ``csv``, ``tsv`` or ``parquet`` (default: from the file suffix);
-    ``position_base``: 1 when the top result is position 1 (default), 0 when the log counts
-    from 0 (its positions are then read plus 1).
+    ``catalog_ids`` ``None`` skips the unknown-item check; ``query_texts`` are needed only for
+    logs that identify queries by text; ``position_base`` 0: the log's top result is position 0.
     """
     if position_base not in (0, 1):
         raise ConfigError(f"clicks.position_base={position_base!r} (expected 1, or 0 for a log "
@@ -175,18 +154,19 @@ def load_click_log(
 
 
 def _require_columns(tab: _Table, cols: ClickColumns, shape: str) -> None:
-    """Raise ``DataError`` (naming the first file) when a column the shape needs is missing."""
     present = set(tab.table.column_names)
     first_file = tab.files[0]
     if not (tab.has(cols.query_id) or tab.has(cols.query)):
-        _missing(first_file, cols.query_id or cols.query or "query_id", "query_id", present)
-    _require(first_file, cols.item_id, "item_id", present)
+        raise _missing(first_file, cols.query_id or cols.query or "query_id", "query_id", present)
+    needed = {"item_id": cols.item_id}
     if shape == "event":
-        _require(first_file, cols.position, "position", present)
-        _require(first_file, cols.clicked, "clicked", present)
-        return
-    _require(first_file, cols.clicks, "clicks", present)
-    if not (tab.has(cols.impressions) or tab.has(cols.mean_position)):
+        needed.update(position=cols.position, clicked=cols.clicked)
+    else:
+        needed["clicks"] = cols.clicks
+    for key, name in needed.items():
+        if name not in present:
+            raise _missing(first_file, name, key, present)
+    if shape == "aggregated" and not (tab.has(cols.impressions) or tab.has(cols.mean_position)):
         raise DataError(
             f"aggregated click log has neither an impressions column "
             f"({cols.impressions!r}) nor an average-position column ({cols.mean_position!r}); "
@@ -244,8 +224,7 @@ def _row_checks(
 
 
 def _key_checks(cols: ClickColumns, read: _LogColumns) -> list[_RowCheck]:
-    """Rows without a query key (id, or text for a text-only log) or without an item id."""
-    by_text = read.by_text
+    by_text = read.qid is None
     key_col = cols.query if by_text else cols.query_id
     query_key = read.qtext if by_text else read.qid
     assert query_key is not None and key_col is not None
@@ -349,13 +328,29 @@ def _query_without_text_check(
 def _kept_rows(
     tab: _Table, checks: Sequence[_RowCheck], on_invalid: str
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """The rows to keep and the skipped rows per reason (``error``: raise for the first bad one)."""
-    keep = _apply_checks(tab, checks, on_invalid)
-    if keep.all():
-        return keep, {}
-    skipped = _count_skips(checks, keep)
-    log_.warning("click log %s: skipped %d bad rows %s", tab.files, int((~keep).sum()), skipped)
-    return keep, skipped
+    """The rows to keep and the skipped rows per reason, each row counted under the first check
+    it fails (``error``: raise for the earliest bad row)."""
+    bad = np.logical_or.reduce([c.mask for c in checks])
+    if not bad.any():
+        return np.ones(tab.table.num_rows, dtype=bool), {}
+    if on_invalid != "skip":
+        first = int(np.argmax(bad))
+        c = next(c for c in checks if c.mask[first])
+        file, row = tab.where(first)
+        count = int(c.mask.sum())
+        more = f"; {count} rows fail this check" if count > 1 else ""
+        raise DataError(
+            f"{c.message}{more}", file=file, row=row, field=c.field, expected=c.expected
+        )
+    counted = np.zeros(len(bad), dtype=bool)
+    skipped: dict[str, int] = {}
+    for c in checks:
+        new = c.mask & ~counted
+        if new.any():
+            skipped[c.reason] = skipped.get(c.reason, 0) + int(new.sum())
+            counted |= new
+    log_.warning("click log %s: skipped %d bad rows %s", tab.files, int(bad.sum()), skipped)
+    return ~bad, skipped
 
 
 def _queries_by_text(
@@ -364,10 +359,8 @@ def _queries_by_text(
     table_ids: Sequence[str],
     query_texts: Sequence[str] | None,
 ) -> tuple[pa.Array, dict[str, str]]:
-    """Each kept row's query id, matched by exact text; new texts get ids ``log-<sha1 prefix>``.
-
-    Returns the ids and the new queries ``{id: text}``.
-    """
+    """Each kept row's query id, matched by exact text, and the new queries ``{id: text}`` (ids
+    ``log-<sha1 prefix>``)."""
     assert qtext is not None
     texts = _take(qtext, np.flatnonzero(keep))
     lookup: dict[str, str] = {}
@@ -389,7 +382,6 @@ def _queries_by_text(
 def _queries_by_id(
     qid: pa.Array, qtext: pa.Array | None, keep: np.ndarray, in_table: np.ndarray | None
 ) -> tuple[pa.Array, dict[str, str]]:
-    """Each kept row's query id, and the first text of each id new to the query table."""
     q_final = _take(qid, np.flatnonzero(keep))
     if qtext is None:
         return q_final, {}
@@ -404,7 +396,6 @@ def _queries_by_id(
 
 
 def _read(paths: list[Path], format: str | None) -> _Table:
-    """Load each file with ``datasets`` and concatenate, remembering file boundaries."""
     from datasets import load_dataset  # heavy import, only when a log is read
 
     tables, names, sizes = [], [], []
@@ -436,20 +427,13 @@ def _read(paths: list[Path], format: str | None) -> _Table:
     return _Table(table, names, offsets)
 
 
-def _missing(file: str, name: str, key: str, present: set[str]) -> None:
-    """Raise ``DataError``: column ``name`` (config key ``clicks.columns.<key>``) is missing."""
-    raise DataError(
+def _missing(file: str, name: str, key: str, present: set[str]) -> DataError:
+    return DataError(
         f"column {name!r} is missing (columns present: {sorted(present)})",
         file=file,
         field=name,
         expected=f"a column {name!r}, or set clicks.columns.{key} to the log's column name",
     )
-
-
-def _require(file: str, name: str, key: str, present: set[str]) -> None:
-    """Raise ``DataError`` unless column ``name`` is among ``present``."""
-    if name not in present:
-        _missing(file, name, key, present)
 
 
 def _strings(table: pa.Table, name: str) -> pa.Array:
@@ -461,7 +445,6 @@ def _strings(table: pa.Table, name: str) -> pa.Array:
 
 
 def _take(values: pa.Array, rows: np.ndarray) -> pa.Array:
-    """The values at ``rows``."""
     return values.take(pa.array(rows, type=pa.int64()))
 
 
@@ -474,11 +457,8 @@ def _isin(values: pa.Array, allowed: Sequence[str]) -> np.ndarray:
 def _numbers(table: pa.Table, name: str) -> np.ndarray:
     """A column as float64; nulls and non-numbers become NaN (booleans become 0/1)."""
     col = table.column(name)
-    if (
-        pa.types.is_boolean(col.type)
-        or pa.types.is_integer(col.type)
-        or pa.types.is_floating(col.type)
-    ):
+    t = col.type
+    if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
         return np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
     values = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
     lowered = values.astype("string").str.strip().str.lower()
@@ -495,47 +475,13 @@ def _empty(values: pa.Array | None) -> np.ndarray:
 
 
 def _nan_check(name: str, values: np.ndarray, expected: str) -> _RowCheck:
-    """Rows whose number is missing or not a number."""
     return _RowCheck(
         "missing_value", name, np.isnan(values), "value is missing or not a number", expected
     )
 
 
 def _negative_check(name: str, values: np.ndarray, expected: str) -> _RowCheck:
-    """Rows whose count is negative."""
     return _RowCheck("negative_count", name, values < 0, "count is negative", expected)
-
-
-def _apply_checks(tab: _Table, checks: Sequence[_RowCheck], on_invalid: str) -> np.ndarray:
-    """Raise for the earliest bad row (``error``) or return the mask of rows to keep (``skip``)."""
-    n = tab.table.num_rows
-    bad = np.zeros(n, dtype=bool)
-    for _, _, mask, _, _ in checks:
-        bad |= mask
-    if not bad.any():
-        return np.ones(n, dtype=bool)
-    if on_invalid == "skip":
-        return ~bad
-    first = int(np.argmax(bad))
-    for _reason, name, mask, message, expected in checks:
-        if mask[first]:
-            file, row = tab.where(first)
-            count = int(mask.sum())
-            more = f"; {count} rows fail this check" if count > 1 else ""
-            raise DataError(f"{message}{more}", file=file, row=row, field=name, expected=expected)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _count_skips(checks: Sequence[_RowCheck], keep: np.ndarray) -> dict[str, int]:
-    """Rows dropped per reason, each counted once under the first check it fails."""
-    counted = np.zeros(len(keep), dtype=bool)
-    out: dict[str, int] = {}
-    for reason, _, mask, _, _ in checks:
-        new = mask & ~counted
-        if new.any():
-            out[reason] = out.get(reason, 0) + int(new.sum())
-            counted |= new
-    return out
 
 
 def _aggregate(
@@ -548,20 +494,16 @@ def _aggregate(
     shape: str,
     source: str,
     skipped: dict[str, int],
-    origin: tuple[_Table, np.ndarray] | None = None,
+    origin: tuple[_Table, np.ndarray],
 ) -> ClickLog:
-    """Sum rows into (query, item) pairs sorted by query id then item id.
-
-    ``origin``: the files read and each row's file index, to name the files whose aggregated
-    rows repeat a pair (:func:`_count_duplicates`)."""
+    """Sum rows into (query, item) pairs sorted by query id then item id (``origin``: the files
+    read and each row's file index, to name the files whose aggregated rows repeat a pair)."""
     qcode, quniq = _sorted_codes(query_ids)
     icode, iuniq = _sorted_codes(item_ids)
-    key = qcode.astype(np.int64) * max(len(iuniq), 1) + icode
-    ukey, inv = np.unique(key, return_inverse=True)
+    ukey, inv = np.unique(qcode * max(len(iuniq), 1) + icode, return_inverse=True)
     inv = inv.reshape(-1)
     n_pairs = len(ukey)
-    q_of_pair = (ukey // max(len(iuniq), 1)).astype(np.int64)
-    i_of_pair = (ukey % max(len(iuniq), 1)).astype(np.int64)
+    q_of_pair, i_of_pair = np.divmod(ukey, max(len(iuniq), 1))
     pair_clicks = np.bincount(inv, weights=clicks, minlength=n_pairs)
     positions = None
     duplicates = 0
@@ -592,15 +534,8 @@ def _aggregate(
 def _summed_rows(
     pair: np.ndarray, n_pairs: int, impressions: np.ndarray | None, position: np.ndarray | None
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """An aggregated log's impressions summed and average positions averaged per pair.
-
-    Positions are weighted by impressions (by rows where a pair has none, or without them).
-
-    >>> imps, pos = _summed_rows(np.array([0, 0, 1]), 2, np.array([1.0, 3.0, 0.0]),
-    ...                          np.array([1.0, 3.0, 4.0]))
-    >>> imps.tolist(), pos.tolist()
-    ([4.0, 0.0], [2.5, 4.0])
-    """
+    """Impressions summed and average positions averaged per pair, weighted by impressions (by
+    rows where a pair has none, or without them)."""
     pair_imps = None
     if impressions is not None:
         pair_imps = np.bincount(pair, weights=impressions, minlength=n_pairs)
@@ -616,25 +551,13 @@ def _summed_rows(
 
 
 def _count_duplicates(
-    pair: np.ndarray, n_pairs: int, origin: tuple[_Table, np.ndarray] | None, what: str
+    pair: np.ndarray, n_pairs: int, origin: tuple[_Table, np.ndarray], what: str
 ) -> int:
     """Pairs on more than one row of the same file (warned per file, naming it); pairs spread
-    over several files are counted at INFO.  Returns the distinct pairs repeated within a file.
-
-    Vectorised: a bincount of the rows' pair index, and for several files one ``np.unique``
-    over (pair, file) codes."""
-    rows_per_pair = np.bincount(pair, minlength=n_pairs)
-    repeated = int((rows_per_pair > 1).sum())
+    over several files are counted at INFO.  Returns the distinct pairs repeated within a file."""
+    repeated = int((np.bincount(pair, minlength=n_pairs) > 1).sum())
     if not repeated:
         return 0
-    if origin is None:  # rows not read from files
-        log_.warning(
-            "%s (query, item) pairs appear on more than one row (%s rows); %s",
-            f"{repeated:,}",
-            f"{len(pair):,}",
-            what,
-        )
-        return repeated
     tab, file_of = origin
     n_files = len(tab.files)
     if n_files == 1:
@@ -674,7 +597,6 @@ def _sorted_codes(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
 
 
 def _position_counts(pair: np.ndarray, position: np.ndarray, clicked: np.ndarray) -> PositionCounts:
-    """Impressions and clicks per (pair, position), sorted by pair then position."""
     order = np.lexsort((position, pair))
     p, r, c = pair[order], position[order], clicked[order]
     if len(p) == 0:

@@ -1,12 +1,8 @@
 """Graded judgments derived from a click log, usable wherever human judgments are.
 
-:func:`judgments_from_clicks` scores each (query, item) pair by ``coec`` (clicks over expected
-clicks, :func:`coec_scores`), ``ctr`` or ``click_share`` and cuts integer grades with ascending
-``thresholds`` (grade = thresholds <= value); pairs below ``min_impressions`` /
-``min_query_clicks`` stay unjudged.  Without thresholds, ``click_share`` derives them from the log
-(:func:`derived_thresholds`), ``coec`` / ``ctr`` use :data:`DEFAULT_THRESHOLDS`.  The result,
-:class:`ClickJudgments`, keeps the cut-offs, their source and the grade histogram.  Methods and
-defaults for users: docs/how-to/click-logs.md.
+Each (query, item) pair is scored by ``coec``, ``ctr`` or ``click_share`` and cut into integer
+grades by ascending thresholds (grade = thresholds <= value).  Methods and defaults:
+docs/how-to/click-logs.md.
 
 >>> import numpy as np
 >>> from evalkit.data.click_log import ClickLog, PositionCounts
@@ -28,20 +24,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from evalkit.data.click_log import ClickLog
 from evalkit.data.schema import Judgments
 from evalkit.errors import ConfigError
-from evalkit.retrieve.ranking import Ranking
+from evalkit.metrics.judged_only import condensed
+from evalkit.metrics.judged_only import judged_mask as judged_mask
+
+#: The ranking without unjudged items (click judgments cover only what users were shown).
+condensed_ranking = condensed
 
 log_ = logging.getLogger(__name__)
 
 METHODS = ("coec", "ctr", "click_share")
 
-#: Fixed grade cut-offs per method (grades 0-3): the defaults of ``coec`` and ``ctr``.
-#: ``click_share`` derives its defaults from the log (:func:`derived_thresholds`); its entry here is
-#: used only when the log has no clicked pair to derive them from.
+#: Default grade cut-offs (grades 0-3); ``click_share``'s only when the log has no clicked pair.
 DEFAULT_THRESHOLDS: dict[str, tuple[float, ...]] = {
     "coec": (0.5, 1.0, 2.0),
     "ctr": (0.05, 0.15, 0.3),
@@ -57,14 +54,9 @@ CLICKED_GRADE_0_WARN = 0.5
 
 @dataclass(frozen=True)
 class ClickJudgments(Judgments):
-    """Click-derived :class:`Judgments` plus how the grades were cut.
-
-    ``thresholds``: the cut-offs used; ``thresholds_from``: ``config``
-    (``clicks.judgments.thresholds``), ``derived`` (from the log, :func:`derived_thresholds`) or
-    ``default`` (:data:`DEFAULT_THRESHOLDS`); ``grade_counts[g]``: judged pairs of grade ``g``;
-    ``clicked``: judged pairs with at least one click, ``clicked_grade_0`` of them graded 0;
-    ``unjudged``: pairs below the minimum filters.
-    """
+    """Click-derived :class:`Judgments` plus how the grades were cut (``thresholds_from``:
+    ``config``, ``derived`` or ``default``; ``clicked``: judged pairs with a click,
+    ``clicked_grade_0`` of them graded 0; ``unjudged``: pairs below the minimum filters)."""
 
     thresholds: tuple[float, ...] = ()
     thresholds_from: str = "config"
@@ -82,9 +74,7 @@ class ClickJudgments(Judgments):
         return ", ".join(f"{t:.6g}" for t in self.thresholds)
 
     def params(self) -> dict[str, Any]:
-        """MLflow params: ``clicks_judgment_thresholds`` (+ ``_from``),
-        ``clicks_judgment_grade_<g>`` (pairs per grade), ``clicks_judgment_clicked`` /
-        ``_clicked_grade_0`` / ``_unjudged``."""
+        """MLflow params ``clicks_judgment_*`` (docs/reference/mlflow.md)."""
         out: dict[str, Any] = {
             "clicks_judgment_thresholds": self.cutoffs(),
             "clicks_judgment_thresholds_from": self.thresholds_from,
@@ -98,11 +88,7 @@ class ClickJudgments(Judgments):
 
 @dataclass(frozen=True)
 class CoecScores:
-    """Per-pair COEC values plus the position CTR curve they were computed with.
-
-    ``position_ctr[r - 1]`` is the expected CTR at 1-based position ``r``; ``expected`` holds each
-    pair's expected clicks.
-    """
+    """Per-pair COEC values, expected clicks and the CTR per position (index 0 = position 1)."""
 
     values: np.ndarray
     expected: np.ndarray
@@ -110,10 +96,8 @@ class CoecScores:
 
 
 def position_ctr(log: ClickLog, max_rank: int | None = None) -> np.ndarray:
-    """Expected CTR per 1-based position over the whole log (index 0 = position 1).
-
-    Positions never shown get CTR 0.  Aggregated logs use ``round(mean position)``.
-    """
+    """Expected CTR per 1-based position over the whole log (index 0 = position 1; 0 where never
+    shown).  Aggregated logs use ``round(mean position)``."""
     pos, imps, clicks, _ = _position_rows(log, max_rank)
     if len(pos) == 0:
         return np.zeros(0)
@@ -125,29 +109,13 @@ def position_ctr(log: ClickLog, max_rank: int | None = None) -> np.ndarray:
 
 
 def coec_scores(log: ClickLog, max_rank: int | None = None) -> CoecScores:
-    """Clicks over expected clicks for every pair of ``log``.
-
-    The expected click-through rate of 1-based position ``r`` is estimated from the whole log::
+    """Clicks over expected clicks for every pair of ``log``::
 
         ctr[r]     = sum of clicks at r / sum of impressions at r        (all pairs, r <= max_rank)
         expected   = sum over r of impressions(q, d, r) * ctr[r]
         coec(q, d) = clicks(q, d) / expected                              (0 when expected == 0)
 
-    OpenSearch multiplies all impressions by the CTR of one observed rank; evalkit sums over every
-    position the pair was shown at, which is the same when a pair always sits at one rank.
-    Aggregated logs carry no per-position counts: their impressions are all put at
-    ``round(mean position)``.  Worked example (the module's doctest log, ``max_rank`` unset)::
-
-        pair      shown at position 1     shown at position 2
-        q1/d1     3 times, 2 clicks       1 time,  0 clicks
-        q1/d2     1 time,  1 click        3 times, 1 click
-        q2/d1     4 times, 1 click        -
-
-        ctr[1] = (2+1+1) / (3+1+4) = 0.5        ctr[2] = (0+1) / (1+3) = 0.25
-        q1/d1: expected = 3*0.5 + 1*0.25 = 1.75 -> coec = 2/1.75 = 1.143 -> grade 2
-        q1/d2: expected = 1*0.5 + 3*0.25 = 1.25 -> coec = 2/1.25 = 1.6   -> grade 3
-        q2/d1: expected = 4*0.5          = 2.0  -> coec = 1/2    = 0.5   -> grade 1
-        (thresholds [0.5, 1.0, 1.5])
+    (OpenSearch's, summed over every position the pair was shown at.)
     """
     pos, imps, clicks, pair = _position_rows(log, max_rank)
     ctr = position_ctr(log, max_rank)
@@ -162,11 +130,7 @@ def coec_scores(log: ClickLog, max_rank: int | None = None) -> CoecScores:
 
 
 def grades_from_values(values: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
-    """Integer grades: how many of the ascending ``thresholds`` each value reaches.
-
-    >>> grades_from_values(np.array([0.1, 0.5, 1.7, 9.0]), [0.5, 1.0, 2.0]).tolist()
-    [0, 1, 2, 3]
-    """
+    """Integer grades: how many of the ascending ``thresholds`` each value reaches."""
     t = np.asarray(list(thresholds), dtype=float)
     if t.ndim != 1 or len(t) == 0 or np.any(np.diff(t) <= 0) or not np.all(np.isfinite(t)):
         raise ConfigError(
@@ -177,21 +141,9 @@ def grades_from_values(values: np.ndarray, thresholds: Sequence[float]) -> np.nd
 
 
 def derived_thresholds(values: np.ndarray, grades: int = 3) -> tuple[float, ...]:
-    """Cut-offs spreading the clicked pairs (``values > 0``) over grades ``1..grades``.
-
-    Cut-off 1 is the smallest positive value: every clicked pair gets grade >= 1, pairs with
-    value 0 (shown, never clicked) grade 0.  Cut-off ``g`` (``g = 2..grades``) is the clicked
-    values' ``(g - 1) / grades`` quantile (the order statistic at ``ceil(n (g - 1) / grades)``,
-    a value of the log), moved up to the next distinct value when ties make it equal the cut-off
-    before; a log with fewer distinct clicked values gets fewer grades.  Linear in the pairs
-    (``np.partition``); ``()`` when nothing was clicked.
-
-    >>> shares = np.array([0, 0, .01, .02, .03, .05, .1, .2, .5, 1, 1])
-    >>> t = derived_thresholds(shares)
-    >>> t, grades_from_values(shares, t).tolist()
-    ((0.01, 0.05, 0.5), [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])
-    >>> derived_thresholds(np.array([0.5, 0.5, 0.5, 1.0]))  # ties: fewer grades
-    (0.5, 1.0)
+    """Cut-offs spreading the clicked pairs (``values > 0``) over grades ``1..grades``: the
+    smallest positive value, then the clicked values' ``(g - 1) / grades`` order statistics,
+    moved up past ties (fewer grades when too few distinct values); ``()`` when nothing was clicked.
     """
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v) & (v > 0)]
@@ -257,19 +209,8 @@ def judgments_from_clicks(
     min_query_clicks: float = 1,
     max_rank: int | None = None,
 ) -> ClickJudgments:
-    """Graded :class:`ClickJudgments` from ``log`` by ``method`` (``coec``, ``ctr``,
-    ``click_share``).
-
-    ``thresholds`` (``clicks.judgments.thresholds``) are used as given; unset, ``click_share``
-    derives them from the judged pairs (:func:`derived_thresholds`) and ``coec`` / ``ctr`` use
-    :data:`DEFAULT_THRESHOLDS` (why: module docstring).  The cut-offs and the grade histogram
-    are logged at INFO, and at WARNING when they grade more than half of the clicked pairs 0.
-
-    >>> share = ClickLog(["q1"] * 4 + ["q2"] * 2, ["a", "b", "c", "d", "a", "e"],
-    ...                  clicks=np.array([6., 3., 1., 0., 1., 1.]))
-    >>> j = judgments_from_clicks(share, "click_share")
-    >>> j.thresholds, j.thresholds_from, j.qrels["q1"], j.histogram()
-    ((0.1, 0.5, 0.6), 'derived', {'a': 3, 'b': 1, 'c': 1, 'd': 0}, 'grade 0: 1, 1: 2, 2: 2, 3: 1')
+    """Graded :class:`ClickJudgments` from ``log`` by ``method``; ``thresholds`` unset:
+    ``click_share`` derives them from the judged pairs, ``coec`` / ``ctr`` use the defaults.
     """
     values, keep = judgment_values(
         log,
@@ -365,7 +306,6 @@ def _log_grades(j: ClickJudgments, log: ClickLog) -> None:
 def _position_rows(
     log: ClickLog, max_rank: int | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(position, impressions, clicks, pair) rows, from event counts or mean positions."""
     if log.positions is not None:
         p = log.positions
         pos, imps, clicks, pair = p.position, p.impressions, p.clicks, p.pair
@@ -379,51 +319,3 @@ def _position_rows(
         sel = pos <= max_rank
         pos, imps, clicks, pair = pos[sel], imps[sel], clicks[sel], pair[sel]
     return pos, np.asarray(imps, float), np.asarray(clicks, float), np.asarray(pair, np.int64)
-
-
-def judged_mask(ranking: Ranking, qrels: dict[str, dict[str, int]]) -> np.ndarray:
-    """``(n_queries, k)`` bool: is the item at each rank judged (any grade) for its query?
-
-    Click judgments only cover what users were shown; ``1 - judged_mask(...).mean()`` is the
-    version's unjudged@k.
-    """
-    rows = np.asarray(ranking.indices, dtype=np.int64)
-    n_q, k = rows.shape
-    flat = rows.ravel()
-    items = np.asarray(ranking.item_ids, dtype=object)
-    shown = pd.MultiIndex.from_arrays(
-        [
-            np.repeat(np.asarray(ranking.query_ids, dtype=object), k),
-            np.where(flat >= 0, items[np.maximum(flat, 0)], None),
-        ]
-    )
-    pairs = [(q, i) for q, js in qrels.items() for i in js]
-    if not pairs:
-        return np.zeros((n_q, k), dtype=bool)
-    judged = pd.MultiIndex.from_tuples(pairs)
-    return (shown.isin(judged) & (flat >= 0)).reshape(n_q, k)
-
-
-def condensed_ranking(ranking: Ranking, qrels: dict[str, dict[str, int]]) -> Ranking:
-    """The ranking with unjudged items removed (Sakai's condensed lists), padded with ``-1``.
-
-    With judgments from clicks, items the production ranking never showed are unjudged; scoring
-    condensed lists compares versions on what was judged instead of counting unseen items as
-    non-relevant (which favours the version that produced the log).
-
-    >>> from evalkit.retrieve.ranking import Ranking
-    >>> r = Ranking(["q"], np.array([[0, 1, 2]]), np.array([[.9, .8, .7]], np.float32), ["a", "b", "c"])
-    >>> condensed_ranking(r, {"q": {"c": 1, "a": 0}}).top("q")
-    ['a', 'c']
-    """
-    mask = judged_mask(ranking, qrels)
-    order = np.argsort(~mask, axis=1, kind="stable")
-    idx = np.take_along_axis(np.asarray(ranking.indices, dtype=np.int64), order, 1)
-    scores = np.take_along_axis(np.asarray(ranking.scores), order, 1)
-    keep = np.take_along_axis(mask, order, 1)
-    return Ranking(
-        list(ranking.query_ids),
-        np.where(keep, idx, -1),
-        np.where(keep, scores, 0).astype(np.float32),
-        list(ranking.item_ids),
-    )

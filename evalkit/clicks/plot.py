@@ -1,9 +1,5 @@
-"""Scatter plot of similarity vs click rate (or click share), one colour per model version.
-
-Points are a seeded random sample (at most ``max_points`` per version, so millions of pairs plot
-quickly); binned means over equal-count similarity bins are drawn over them as lines, computed
-from *all* pairs.  The y axis (and the PNG's Description metadata) names the log's measure.
-Drawn on a bare matplotlib ``Figure`` (Agg canvas; no pyplot state, no display).
+"""Scatter plot of similarity vs click rate (or click share), one colour per model version: a
+seeded sample of at most ``max_points`` points per version, and binned means of *all* pairs.
 
 >>> import numpy as np, tempfile, os
 >>> rng = np.random.default_rng(0)
@@ -66,13 +62,12 @@ def plot_click_scatter(
     fig = Figure(figsize=(7.5, 5.0), dpi=110)
     ax = fig.add_subplot(1, 1, 1)
     rng = np.random.default_rng(seed)
-    colours = [f"C{i}" for i in range(10)]
     for i, (name, (sim, rate)) in enumerate(series.items()):
         x = np.asarray(sim, dtype=float)
         y = np.asarray(rate, dtype=float)
         ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
         shown = ok if len(ok) <= max_points else np.sort(rng.choice(ok, max_points, replace=False))
-        colour = colours[i % len(colours)]
+        colour = f"C{i % 10}"
         ax.scatter(x[shown], y[shown], s=6, alpha=0.25, color=colour, linewidths=0)
         bx, by, _ = binned_means(x, y, n_bins)
         ax.plot(

@@ -1,14 +1,8 @@
 """The click stage of an evaluation, driven by the ``clicks`` config group (``conf/clicks/*.yaml``).
 
-Two calls for the pipeline:
-
-1. :func:`load_clicks` (after the dataset loads): reads the configured log (``source: log``) or
-   simulates one from the dataset's judgments (``source: simulated``), and - when configured, or
-   when the dataset has no human judgments (``judgments.use: auto``) - derives judgments from
-   the clicks.  Returns a :class:`ClickStage` with the log, the queries the log adds to the query
-   table and the click judgments (method recorded in ``Judgments.method``).
-2. :func:`click_report` (after every version is embedded): similarity-vs-click correlations of
-   each version, differences to the baseline with paired intervals, and the scatter plot.
+:func:`load_clicks` (after the dataset loads) reads or simulates the log and, when configured or
+when the dataset has no judgments, judges it; :func:`click_report` (after every version is
+embedded) correlates each version's similarities with the clicks.
 
 >>> import numpy as np
 >>> from evalkit.data.click_log import ClickLog
@@ -63,10 +57,7 @@ class ClickStage:
     judgments: Judgments | None = None
 
     def params(self) -> dict[str, Any]:
-        """MLflow params: the log's measure, size, source, simulated flag and judgment method;
-        with click judgments also their cut-offs and grade histogram
-        (:meth:`ClickJudgments.params`: ``clicks_judgment_thresholds``,
-        ``clicks_judgment_grade_<g>``, ...)."""
+        """MLflow params ``clicks_*``: the log, the judgment method and its cut-offs."""
         out = {f"clicks_{k}": v for k, v in self.log.describe().items()}
         out["clicks_judgment_method"] = self.judgments.method if self.judgments else "none"
         if isinstance(self.judgments, ClickJudgments):
@@ -100,8 +91,7 @@ class ClickReport:
         return self.measure.replace("_", " ") + (" (simulated clicks)" if self.simulated else "")
 
     def table(self) -> tuple[list[str], list[list[str]]]:
-        """Header and rows: per version correlations with intervals and the delta to the
-        baseline."""
+        """Header and rows: per version correlations and the delta to the baseline."""
         head = [
             "version",
             "spearman [95% CI]",
@@ -114,19 +104,12 @@ class ClickReport:
         def ci(est: Any) -> str:
             return f"{est.value:+.3f} [{est.low:+.3f}, {est.high:+.3f}]"
 
-        rows = []
-        for name, corr in self.correlations.items():
-            diff = self.differences.get(name)
-            rows.append(
-                [
-                    name,
-                    ci(corr.spearman),
-                    ci(corr.spearman_within),
-                    f"{corr.kendall.value:+.3f}",
-                    f"{corr.pearson.value:+.3f}",
-                    ci(diff.spearman) if diff is not None else "(baseline)",
-                ]
-            )
+        diffs = {v: ci(d.spearman) for v, d in self.differences.items()}
+        rows = [
+            [v, ci(c.spearman), ci(c.spearman_within), f"{c.kendall.value:+.3f}"]
+            + [f"{c.pearson.value:+.3f}", diffs.get(v, "(baseline)")]
+            for v, c in self.correlations.items()
+        ]
         return head, rows
 
     def params(self) -> dict[str, Any]:
@@ -142,7 +125,6 @@ def load_clicks(cfg: Mapping[str, Any] | ClickSettings | None, data: EvalData) -
     s = ClickSettings.from_mapping(cfg)
     if s.source == "none":
         return None
-    new_queries: dict[str, str] = {}
     if s.source == "log":
         if not s.path or s.path == ("???",):
             raise ConfigError("clicks.source=log needs clicks.path (the click-log file)")
@@ -159,10 +141,10 @@ def load_clicks(cfg: Mapping[str, Any] | ClickSettings | None, data: EvalData) -
         )
     else:
         sim = {k: v for k, v in asdict(s.simulate).items() if k not in ("sessions", "seed")}
-        model = ClickModel(**sim)
         log = simulate_demo_clicks(
-            data, seed=s.simulate.seed, model=model, sessions=s.simulate.sessions
+            data, seed=s.simulate.seed, model=ClickModel(**sim), sessions=s.simulate.sessions
         )
+        new_queries = {}
     log_.info(
         "click log: %d pairs, %.0f clicks, measure=%s%s",
         len(log),
@@ -179,10 +161,8 @@ def load_clicks(cfg: Mapping[str, Any] | ClickSettings | None, data: EvalData) -
 def judge_clicks(
     log: ClickLog, jcfg: Mapping[str, Any] | ClickJudging | None = None
 ) -> ClickJudgments:
-    """Judgments from ``log`` per the ``clicks.judgments`` config (``method: auto`` picks the
-    best the log supports: ``coec`` with positions and impressions, ``ctr`` with impressions,
-    else ``click_share``).  ``thresholds``: a list, a per-method mapping, or null (the method's
-    default cut-offs; ``click_share`` derives them from the log)."""
+    """Judgments from ``log`` per the ``clicks.judgments`` config (``method: auto``: ``coec`` with
+    positions and impressions, ``ctr`` with impressions, else ``click_share``)."""
     j = (
         jcfg
         if isinstance(jcfg, ClickJudging)
@@ -218,21 +198,12 @@ def click_report(
     cfg: Mapping[str, Any] | None = None,
     plot_path: str | Path | None = None,
 ) -> ClickReport:
-    """Correlate each version's similarity (aligned with ``pair_ids``) with the log's rate.
-
-    ``cfg`` is the ``clicks`` group (``correlation.min_pairs``, ``n_boot``, ``confidence``,
-    ``seed``, ``n_bins``); the plot is written when ``plot_path`` is given.
-    """
+    """Correlate each version's similarity (aligned with ``pair_ids``) with the log's rate
+    (``cfg``: the ``clicks`` group; the plot is written when ``plot_path`` is given)."""
     ccfg = ClickSettings.from_mapping(cfg).correlation
     rate = log.rate()
     _, qidx = log.query_index()
-    kwargs = {
-        "measure": log.measure,
-        "min_pairs": ccfg.min_pairs,
-        "n_boot": ccfg.n_boot,
-        "confidence": ccfg.confidence,
-        "seed": ccfg.seed,
-    }
+    kwargs = {k: getattr(ccfg, k) for k in ("min_pairs", "n_boot", "confidence", "seed")}
     aligned = {v: align_similarity(log, pair_ids, s) for v, s in similarities.items()}
     # Pairs must be the same for every version, or the differences would not be paired.
     common = np.logical_and.reduce([np.isfinite(s) for s in aligned.values()] or [np.ones(0, bool)])
@@ -240,7 +211,7 @@ def click_report(
     if missing:
         log_.warning("click correlation: %d logged pairs have no similarity; left out", missing)
     corr = {
-        v: click_correlation(np.where(common, s, np.nan), rate, qidx, **kwargs)
+        v: click_correlation(np.where(common, s, np.nan), rate, qidx, measure=log.measure, **kwargs)
         for v, s in aligned.items()
     }
     if baseline is not None and baseline not in corr:

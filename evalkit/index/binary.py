@@ -1,12 +1,9 @@
 """Binary (sign-bit) vectors: FAISS ``IndexBinaryFlat`` over one bit per dimension, with optional
 rescoring of the top candidates by their float32 inner product (``index.precision=binary``).
 
-:class:`BinaryIndex` stores each vector as the signs of its components (``v > 0``, packed 8 per
-byte; ``threshold="mean"``: ``v > mean``, the catalog's per-dimension mean, stored beside the
-codes) and turns Hamming distances ``h`` into ``1 - 2 h / d``, a similarity in [-1, 1], higher =
-better.  With ``rescore=n`` the top ``max(n, k)`` candidates are re-ranked by their exact float32
-inner product, and those are the scores returned.  Why, and the recall measured:
-docs/how-to/search-speed.md, benchmarks/README.md ("Index precision").
+Hamming distances ``h`` become ``1 - 2 h / d``; with ``rescore=n`` the top ``max(n, k)``
+candidates are re-ranked by, and scored with, their exact inner product.  Why, and the recall
+measured: docs/how-to/search-speed.md.
 
 >>> import numpy as np
 >>> x = np.array([[0.8, 0.6], [0.6, 0.8], [-0.6, 0.8]], dtype="float32")
@@ -27,31 +24,21 @@ import numpy as np
 RESCORE_BLOCK_FLOATS = 1 << 22
 #: Catalog rows packed into sign bits per call.
 ADD_BATCH = 100_000
-
-
 #: Where a dimension's bit flips: at 0 (``v > 0``) or at the catalog's mean of that dimension.
 THRESHOLDS = ("zero", "mean")
 
 
 def sign_bits(vectors: np.ndarray, threshold: np.ndarray | None = None) -> np.ndarray:
-    """``vectors > threshold`` (0 when ``None``) packed 8 dimensions per byte (uint8,
-    (n, ceil(d / 8))); padding bits are 0 for every vector, so they never add to a Hamming distance.
-
-    >>> sign_bits(np.array([[0.5, -0.1, 0.0, 2.0]], dtype="float32")).tolist()
-    [[144]]
-    """
+    """``vectors > threshold`` (0 when ``None``) packed 8 dimensions per byte (padding bits 0)."""
     x = np.asarray(vectors)
     return np.packbits(x > (0 if threshold is None else threshold), axis=1)
 
 
 class BinaryIndex:
-    """A FAISS-index look-alike (``ntotal``, ``d``, ``search``) over the sign bits of a float32
-    catalog.  ``vectors`` is kept (no copy when already float32 and C-contiguous) for rescoring;
-    with ``rescore=0`` it is not read after the build.  ``threshold``: ``zero`` or ``mean``."""
+    """A FAISS-index look-alike over the sign bits of a float32 catalog (``vectors`` is kept,
+    uncopied, for rescoring; ``threshold``: ``zero`` or ``mean``, the catalog's per dimension)."""
 
     def __init__(self, vectors: np.ndarray, rescore: int = 0, threshold: str = "zero") -> None:
-        if threshold not in THRESHOLDS:
-            raise ValueError(f"threshold={threshold!r} is unknown (expected one of {THRESHOLDS})")
         self.xb = np.ascontiguousarray(vectors, dtype=np.float32)
         self.ntotal, self.d = self.xb.shape
         self.rescore = int(rescore)
@@ -83,13 +70,7 @@ class BinaryIndex:
 
 
 def rescored(queries: np.ndarray, vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Exact inner products ``queries[i] . vectors[rows[i, j]]`` (float32; ``-inf`` where the row
-    is -1), computed in blocks of queries so the gathered rows stay bounded.
-
-    >>> v = np.eye(3, dtype="float32")
-    >>> rescored(v[:1], v, np.array([[2, 0, -1]])).tolist()
-    [[0.0, 1.0, -inf]]
-    """
+    """Exact inner products ``queries[i] . vectors[rows[i, j]]`` (``-inf`` where the row is -1)."""
     n_q, n_c = rows.shape
     out = np.full((n_q, n_c), -np.inf, dtype=np.float32)
     step = max(1, RESCORE_BLOCK_FLOATS // max(1, n_c * vectors.shape[1]))

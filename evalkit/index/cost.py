@@ -1,15 +1,5 @@
-"""What an index costs, measured in the job: its bytes and its single-query search latency.
-
-- :func:`index_bytes`: FAISS's own size of the index, ``len(faiss.serialize_index(index))``
-  (``serialize_index_binary`` for ``precision=binary``), counted by streaming the serialisation
-  through a byte counter, so no second copy of the index is ever held.  The exact fp32 flat search
-  reads the caller's matrix (:class:`~evalkit.index.faiss_index.ArrayFlatIP`, no FAISS index):
-  its size is the ``IndexFlatIP`` header plus ``4 * n * d``, what that index would serialise to.
-- :func:`search_latency`: p50 / p95 of single-query searches on a seeded sample of the queries
-  (one query per ``index.search`` call, top-k as in the run).
-
-Logged per model version as ``index_bytes``, ``index_bytes_per_vector``, ``search_p50_ms`` and
-``search_p95_ms`` (:func:`index_cost`).
+"""What an index costs, measured in the job: its bytes (FAISS's serialised size, streamed through
+a counter) and its single-query search latency (``search_p50_ms`` / ``search_p95_ms``).
 
 >>> import numpy as np
 >>> from evalkit.index.faiss_index import IndexSpec, build_index
@@ -37,9 +27,8 @@ _CHUNK = 1 << 20
 
 
 def index_bytes(index: Any) -> int:
-    """Bytes of ``index`` as FAISS serialises it.  :class:`BinaryIndex`: FAISS's binary index
-    plus its float32 threshold vector when ``threshold="mean"``; rescoring reads the candidates'
-    float32 rows, which stay outside the index."""
+    """Bytes of ``index`` as FAISS serialises it (:class:`BinaryIndex`: plus its mean threshold;
+    :class:`ArrayFlatIP`: what an ``IndexFlatIP`` would serialise to)."""
     from evalkit.index.faiss_index import ArrayFlatIP
 
     if isinstance(index, ArrayFlatIP):
@@ -72,9 +61,8 @@ def flat_bytes(n: int, d: int) -> int:
 
 
 def sharded_cost(index_bytes: int, n: int) -> dict[str, float]:
-    """``index_bytes`` / ``index_bytes_per_vector`` of a sharded index (``engine=ray``: the sum
-    of its shards' FAISS files, each with its own header and quantizer).  No latency there: a
-    single-query search through Ray tasks times Ray's scheduling, not the index."""
+    """``index_bytes`` / ``index_bytes_per_vector`` of an index (sharded: the sum of its shards'
+    files, and no latency: through Ray tasks it would time Ray's scheduling)."""
     return {
         "index_bytes": float(index_bytes),
         "index_bytes_per_vector": index_bytes / n if n else float("nan"),
@@ -93,8 +81,8 @@ class LatencyStats:
 def search_latency(
     index: Any, queries: np.ndarray, k: int, sample: int, seed: int = 0
 ) -> LatencyStats:
-    """Time ``index.search`` on one query at a time for ``sample`` seeded queries (all if fewer);
-    one untimed search first warms the index's code paths."""
+    """Time ``index.search`` on one query at a time for ``sample`` seeded queries (all if fewer),
+    after one untimed warm-up search."""
     n_q = len(queries)
     take = np.arange(n_q)
     if n_q > sample:
@@ -119,11 +107,7 @@ def index_cost(
 ) -> dict[str, float]:
     """The run statistics of an index's cost: ``index_bytes``, ``index_bytes_per_vector`` and,
     unless ``latency_sample`` is 0, ``search_p50_ms`` / ``search_p95_ms``."""
-    size = index_bytes(index)
-    out = {
-        "index_bytes": float(size),
-        "index_bytes_per_vector": size / index.ntotal if index.ntotal else float("nan"),
-    }
+    out = sharded_cost(index_bytes(index), index.ntotal)
     if latency_sample and len(queries) and index.ntotal:
         lat = search_latency(index, queries, k, latency_sample, seed)
         out["search_p50_ms"] = lat.p50_ms

@@ -1,16 +1,8 @@
-"""FAISS indexes over one model version's catalog vectors (searched in batches by
-:func:`evalkit.retrieve.searcher.search`).
+"""FAISS indexes over one model version's catalog vectors.
 
 Exact inner product (``flat``) on L2-normalised vectors is the default, so scores are cosine
-similarities.  ``hnsw`` and ``ivf`` are selectable for large catalogs; whenever one is used,
-:func:`ann_recall` measures its recall against exact search so index error is never mistaken
-for a model regression.
-
-``precision`` stores the flat index's vectors as ``fp16`` (half the memory), ``sq8`` (8-bit
-scalar quantisation, a quarter), ``sq4`` (4-bit, an eighth) or ``binary`` (sign bits, a 32nd,
-:mod:`evalkit.index.binary`; ``rescore`` re-ranks the top candidates with the fp32 vectors)
-instead of ``fp32``: an explicit choice, never a default, and treated like an approximate index
-(its recall against exact fp32 search is measured and logged).
+similarities; of an approximate index (``hnsw``, ``ivf``, or a ``precision`` below fp32) the
+recall against exact search is measured, so index error is never mistaken for a regression.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -30,10 +22,10 @@ from dataclasses import asdict, dataclass
 
 import faiss
 import numpy as np
-from tqdm.auto import tqdm
 
 from evalkit.errors import ConfigError
 from evalkit.index.binary import THRESHOLDS, BinaryIndex
+from evalkit.terminal import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -59,34 +51,18 @@ class IndexSpec:
         ef_search: hnsw: the search-time beam width (raise for recall, lower for speed).
         nlist: ivf: the number of clusters; 0 = 4 * sqrt(catalog size).
         nprobe: ivf: clusters visited per query.
-        codec: ivf: how vectors are stored: ``flat`` (full vectors), ``sq8`` (8-bit scalar
-            quantizer) or ``pq`` (product quantizer).
+        codec: ivf: ``flat`` (full vectors), ``sq8`` (8-bit scalar quantizer) or ``pq``.
         pq_m: ivf with ``codec=pq``: sub-quantizers (must divide the dimension).
         pq_nbits: ivf with ``codec=pq``: bits per sub-quantizer code.
-        train_sample: ivf: vectors the clusters and codebooks are trained on, a seeded sample
-            (0 = all).
+        train_sample: ivf: vectors trained on, a seeded sample (0 = all).
         search_batch: queries per FAISS call (bounds the result buffers' memory).
         threads: FAISS OpenMP threads (0 = FAISS default, all cores).
-        ann_recall_sample: queries re-searched exactly to measure an approximate index's recall
-            (0 = all).
-        precision: how a flat index stores vectors: ``fp32`` (exact), ``fp16``, ``sq8`` or
-            ``sq4`` (FAISS scalar quantizer: 16, 8 or 4 bits per dimension) or ``binary`` (sign
-            bits, FAISS ``IndexBinaryFlat``, Hamming distance); recall against exact fp32 search
-            is measured.
-        blas_block: catalog rows per BLAS matrix product in FAISS's exact search
-            (``faiss.cvar.distance_compute_blas_database_bs``; 0 = FAISS's default, 1024).
-            Larger blocks keep several threads busy (benchmarks/README.md, "Exact search at the
-            machine's rate").
-        rescore: ``binary`` only: the top ``max(rescore, k)`` binary candidates of a query are
-            re-ranked by their exact fp32 inner product, and those cosines are the scores; 0 = no
-            rescoring (scores ``1 - 2 * hamming / d``).  The default, 1000 (10 x the default k),
-            is the smallest depth that reached recall@100 0.95 against exact search in
-            benchmarks/README.md (``bench_precision.py``).
-        binary_threshold: ``binary`` only: ``zero`` (sign bits ``v > 0``) or ``mean`` (bits
-            ``v > the catalog's per-dimension mean``, queries too; the mean is stored with the
-            codes): for anisotropic embeddings ``mean`` keeps far more information per bit.
-        latency_sample: queries searched one at a time after the batched search to measure
-            ``search_p50_ms`` / ``search_p95_ms`` (seeded sample; 0 = off).
+        ann_recall_sample: queries re-searched exactly to measure recall (0 = all).
+        precision: flat: ``fp32`` (exact), ``fp16``, ``sq8``, ``sq4`` or ``binary`` (sign bits).
+        blas_block: catalog rows per BLAS product in exact search (0 = FAISS's default, 1024).
+        rescore: binary: top ``max(rescore, k)`` re-ranked by fp32 inner product (0 = none).
+        binary_threshold: binary: bits ``v > 0`` (``zero``) or ``v >`` the catalog's ``mean``.
+        latency_sample: queries searched one at a time for ``search_p95_ms`` (0 = off).
     """
 
     kind: str = "flat"
@@ -122,31 +98,25 @@ class IndexSpec:
             )
         if self.codec not in CODECS:
             raise ConfigError(f"index.codec={self.codec!r} is unknown (expected one of {CODECS})")
-        for key in ("pq_m", "pq_nbits"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"index.{key}={value!r} is invalid (expected an integer >= 1)")
+        self._check_ints(("pq_m", "pq_nbits"), 1)
         if self.binary_threshold not in THRESHOLDS:
             raise ConfigError(
                 f"index.binary_threshold={self.binary_threshold!r} is unknown "
                 f"(expected one of {THRESHOLDS})"
             )
-        for key in ("rescore", "latency_sample"):
+        self._check_ints(("rescore", "latency_sample", "train_sample"), 0)
+
+    def _check_ints(self, keys: tuple[str, ...], low: int) -> None:
+        for key in keys:
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"index.{key}={value!r} is invalid (expected an integer >= 0)")
-        if (
-            isinstance(self.train_sample, bool)
-            or not isinstance(self.train_sample, int)
-            or (self.train_sample < 0)
-        ):
-            raise ConfigError(
-                f"index.train_sample={self.train_sample!r} is invalid (expected an integer >= 0)"
-            )
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(
+                    f"index.{key}={value!r} is invalid (expected an integer >= {low})"
+                )
 
     @property
     def exact(self) -> bool:
-        """Exact search: flat on full-precision vectors (anything else gets ann_recall_at_<k>)."""
+        """Flat on full-precision vectors (anything else gets ``ann_recall_at_<k>``)."""
         return self.kind == "flat" and self.precision == "fp32"
 
     def params(self) -> dict[str, object]:
@@ -191,11 +161,8 @@ def training_rows(n: int, spec: IndexSpec, seed: int = 0) -> np.ndarray:
 
 
 def trained_ivf(train: np.ndarray, n_total: int, spec: IndexSpec) -> faiss.Index:
-    """An empty IVF (flat, SQ8 or PQ codes; inner product) trained on ``train``.
-
-    Adding vectors to copies of it (shards) and merging their top-k gives what one index with
-    all vectors gives: every copy shares the coarse quantizer and the codebooks.
-    """
+    """An empty IVF (flat, SQ8 or PQ codes; inner product) trained on ``train``; its copies
+    (shards) share the quantizer and codebooks, so their merged top-k is one index's."""
     x = np.ascontiguousarray(train, dtype=np.float32)
     d = x.shape[1]
     nlist = min(ivf_nlist(n_total, spec), len(x))
@@ -222,13 +189,8 @@ def trained_ivf(train: np.ndarray, n_total: int, spec: IndexSpec) -> faiss.Index
 def build_index(
     vectors: np.ndarray, spec: IndexSpec, progress: bool = False, seed: int = 0
 ) -> faiss.Index | BinaryIndex:
-    """Index ``vectors`` (float32, (n, d)) for inner-product search (``seed``: IVF sample).
-
-    ``precision=binary`` gives a :class:`~evalkit.index.binary.BinaryIndex` (same ``search``),
-    which keeps a reference to ``vectors`` for rescoring.
-
-    Vectors are added in batches of :data:`ADD_BATCH`; ``progress`` draws a bar (on a terminal).
-    """
+    """Index ``vectors`` (float32, (n, d)) for inner-product search (``seed``: IVF sample;
+    ``precision=binary``: a :class:`~evalkit.index.binary.BinaryIndex`)."""
     if spec.threads:
         faiss.omp_set_num_threads(spec.threads)
     if spec.blas_block:
@@ -236,7 +198,6 @@ def build_index(
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     n, d = x.shape
     if spec.kind == "flat" and spec.precision == "binary":
-        # sign bits; keeps `x` (no copy) for rescoring
         binary = BinaryIndex(x, spec.rescore, spec.binary_threshold)
         log.debug("built binary index over %d x %d vectors (rescore %d)", n, d, spec.rescore)
         return binary
@@ -252,29 +213,16 @@ def build_index(
         index.hnsw.efSearch = spec.ef_search
     else:
         index = trained_ivf(x[training_rows(n, spec, seed)], n, spec)
-    starts = range(0, n, ADD_BATCH)
-    for s in tqdm(
-        starts,
-        desc=f"FAISS {spec.kind} build",
-        unit="batch",
-        disable=None if progress else True,
-        leave=False,
-    ):
+    batches = range(0, n, ADD_BATCH)
+    for s in progress_bar(batches, desc=f"FAISS {spec.kind} build", enabled=progress, unit="batch"):
         index.add(x[s : s + ADD_BATCH])
     log.debug("built %s (%s) index over %d x %d vectors", spec.kind, spec.precision, n, d)
     return index
 
 
 class ArrayFlatIP:
-    """Exact inner-product search over the caller's float32 matrix, without copying it.
-
-    The same FAISS kernel as ``IndexFlatIP.search`` (``knn_inner_product``), so rankings are
-    identical, but the catalog stays where it is (e.g. memory-mapped from the vector store):
-    one copy of a version's vectors instead of two.  The matrix must stay unchanged while used.
-
-    >>> x = np.eye(3, dtype="float32")
-    >>> ArrayFlatIP(x).search(x[:1], 2)[1].tolist()
-    [[0, 1]]
+    """Exact inner-product search over the caller's float32 matrix, without copying it (the
+    kernel of ``IndexFlatIP.search``, so rankings are identical); keep the matrix unchanged.
     """
 
     def __init__(self, vectors: np.ndarray, threads: int = 0) -> None:
@@ -289,12 +237,7 @@ class ArrayFlatIP:
 
 def stored_vectors(index: faiss.Index) -> np.ndarray | None:
     """A read-only view (no copy) of a flat float32 index's own vectors, or ``None`` for other
-    kinds.  Keep ``index`` alive while the view is used.  Lets a caller drop its own matrix once
-    indexed, so a version's catalog is held once.
-
-    >>> index = build_index(np.eye(3, dtype="float32"), IndexSpec(kind="flat"))
-    >>> stored_vectors(index).tolist()
-    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    kinds; keep ``index`` alive while the view is used.
     """
     if isinstance(index, ArrayFlatIP):
         return index.xb
@@ -309,11 +252,7 @@ def stored_vectors(index: faiss.Index) -> np.ndarray | None:
 
 
 def ann_recall(approx_rows: np.ndarray, exact_rows: np.ndarray, k: int) -> float:
-    """Mean over queries of |approx top-k ∩ exact top-k| / |exact top-k| (padding ignored).
-
-    >>> ann_recall(np.array([[1, 2, 3]]), np.array([[1, 2, 4]]), k=3)
-    0.6666666666666666
-    """
+    """Mean over queries of |approx top-k ∩ exact top-k| / |exact top-k| (padding ignored)."""
     a, e = approx_rows[:, :k], exact_rows[:, :k]
     if len(a) == 0:
         return 1.0

@@ -1,13 +1,8 @@
 """IR metrics of a replayed ranking, computed by ranx, overall and per query.
 
-The config vocabulary is ranx's metric strings (``ndcg@10``, ``recall@100``, ``mrr@10``,
-``map@100``); MLflow names replace ``@`` with ``_at_`` (``ndcg_at_10``), beside MLflow's own
-retriever metrics.  Only queries with at least one judgment of grade >= 1 are scored - as BEIR
-does; trec_eval would give such queries 0 - and how many were left out is reported.
-
-Definitions (all match trec_eval's ``ndcg_cut``, ``recall``, ``recip_rank`` and ``map_cut`` on a
-run truncated at k): nDCG uses linear gains (the grade) with the ideal DCG computed at k; AP@k
-divides by the number of relevant items, not by those retrieved.
+Metrics are ranx's strings (``ndcg@10``); MLflow names replace ``@`` with ``_at_``.  Only queries
+with a judgment of grade >= 1 are scored (as BEIR does).  The values match trec_eval's on a run
+truncated at k (tests/test_metrics_vs_trec_eval.py).
 
 >>> import numpy as np
 >>> from evalkit.retrieve.ranking import Ranking
@@ -15,12 +10,6 @@ divides by the number of relevant items, not by those retrieved.
 >>> s = score(r, {"q1": {"d1": 1}}, ["mrr@10", "recall@1"])
 >>> s.overall, s.n_scored
 ({'mrr@10': 0.5, 'recall@1': 0.0}, 1)
-
-Scaling: ranx's ``evaluate`` gets one ``(n, 2)`` float64 array ``[item number, score]`` per query,
-best first, built from the ranking's catalog row numbers ``chunk`` queries at a time (no
-``Qrels`` / ``Run`` typed dicts of strings), so memory is bounded by the chunk.  Judged items
-missing from the catalog get numbers past the catalog's rows (never retrieved, still relevant).
-The values equal ranx's dict path and trec_eval's (tests/test_metrics_vs_trec_eval.py).
 """
 
 from __future__ import annotations
@@ -42,11 +31,7 @@ _METRIC = re.compile(r"^(ndcg|recall|mrr|map|precision|hit_rate|ndcg_burges|r-pr
 
 
 def mlflow_name(metric: str) -> str:
-    """``ndcg@10`` -> ``ndcg_at_10``.
-
-    >>> mlflow_name("recall@100"), mlflow_name("mrr")
-    ('recall_at_100', 'mrr')
-    """
+    """``ndcg@10`` -> ``ndcg_at_10``."""
     return metric.replace("@", "_at_")
 
 
@@ -67,11 +52,7 @@ def check_metrics(metrics: list[str], k: int) -> list[str]:
 
 
 def check_primary_metric(primary: str, metrics: list[str]) -> str:
-    """The verdict's metric must be one of the scored ``metrics`` (also with a single model).
-
-    >>> check_primary_metric("ndcg@10", ["ndcg@10", "mrr@10"])
-    'ndcg@10'
-    """
+    """The verdict's metric must be one of the scored ``metrics`` (also with a single model)."""
     primary = str(primary).strip()
     if primary not in metrics:
         raise ConfigError(
@@ -84,14 +65,7 @@ def check_primary_metric(primary: str, metrics: list[str]) -> str:
 def check_scorable(
     qrels: dict[str, dict[str, int]], query_ids: Sequence[str], source: str = "judgments"
 ) -> None:
-    """:class:`DataError` when no replayed query has a judgment of grade >= 1 (every metric
-    would be undefined): say how many judgments there are and that all are grade 0.
-
-    >>> check_scorable({"q1": {"d1": 0, "d2": 0}}, ["q1"], "qrels.tsv")
-    Traceback (most recent call last):
-    ...
-    evalkit.errors.DataError: qrels.tsv: nothing to score: all 2 judgments of the 1 replayed judged queries have grade 0 (expected at least one judgment of grade >= 1)
-    """
+    """:class:`DataError` when no replayed query has a judgment of grade >= 1."""
     present = set(query_ids)
     judged = {q: j for q, j in qrels.items() if q in present}
     if any(g >= 1 for j in judged.values() for g in j.values()):
@@ -108,10 +82,8 @@ def check_scorable(
 def missing_relevant(
     qrels: dict[str, dict[str, int]], query_ids: Sequence[str], item_ids: Sequence[str]
 ) -> tuple[int, int]:
-    """``(judgments, items)``: relevant judgments (grade >= 1) of replayed queries whose item is
-    not in the catalog, and how many distinct items they name.  Such items stay in the qrels
-    (relevant, never retrievable: trec_eval's unretrieved relevant document), so they lower
-    recall and nDCG instead of vanishing from the ideal DCG and the recall denominators.
+    """``(judgments, items)``: relevant judgments of replayed queries whose item is not in the
+    catalog, and the distinct items they name (they stay in the qrels: relevant, never retrieved).
 
     >>> missing_relevant({"q1": {"d1": 2, "gone": 1, "gone0": 0}, "q2": {"gone": 3}}, ["q1", "q2"], ["d1"])
     (2, 1)
@@ -154,7 +126,8 @@ def score(
     metrics: list[str],
     chunk: int = SCORE_CHUNK,
 ) -> Scores:
-    """Evaluate ``ranking`` against ``qrels`` with ranx, ``chunk`` queries per ranx call."""
+    """Evaluate ``ranking`` against ``qrels`` with ranx, ``chunk`` queries per ranx call (ranx gets
+    ``[item number, k - rank]`` arrays, not typed dicts of strings: memory bounded by the chunk)."""
     judged = scorable_qrels(qrels, ranking.query_ids)
     n_without = sum(1 for q in ranking.query_ids if q in qrels and q not in judged)
     if not judged:
@@ -181,11 +154,8 @@ def score(
 def qrels_arrays(
     judged: dict[str, dict[str, int]], qids: list[str], item_ids: list[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Judgments of ``qids`` as flat arrays: item numbers, grades (each query's best first) and
-    each query's start offset (``len(qids) + 1`` entries).
-
-    Item numbers are catalog rows; judged items missing from the catalog get ``len(item_ids) +
-    j``, distinct numbers no ranking contains.
+    """Judgments of ``qids`` as flat arrays: item numbers (catalog rows; ``len(item_ids) + j``
+    for items missing from it), grades (each query's best first) and each query's start offset.
 
     >>> ids, grades, starts = qrels_arrays({"q": {"x": 1, "b": 2}}, ["q"], ["a", "b"])
     >>> ids.tolist(), grades.tolist(), starts.tolist()
@@ -221,12 +191,9 @@ def _qrels_chunk(ids: np.ndarray, grades: np.ndarray, starts: np.ndarray) -> np.
 
 
 def _run_chunk(rows: np.ndarray):
-    """Rankings as ranx's run arrays ``[item number, k - rank]``, best first.
-
-    A full ranking (the normal case) is one ``(queries, k, 2)`` array; queries with fewer than
-    k results (padding ``-1``) become a numba typed list of exact-length arrays, because a
-    padded row would change metrics without a cut-off (``precision``).
-    """
+    """Rankings as ranx's run arrays ``[item number, k - rank]``, best first: one ``(queries, k,
+    2)`` array, or with padding a numba typed list of exact-length arrays (padding would change
+    ``precision``)."""
     k = rows.shape[1]
     rank_score = np.arange(k, 0, -1, dtype=np.float64)
     if (rows >= 0).all():
@@ -245,7 +212,6 @@ def _run_chunk(rows: np.ndarray):
 
 
 def _ranx_evaluate(qrels, run, metrics: list[str]) -> dict[str, np.ndarray]:
-    """Per-query values of every metric from ranx's ``evaluate`` on array inputs."""
     import numba
     from ranx import evaluate  # imported when scoring starts (loads numba's cache)
 

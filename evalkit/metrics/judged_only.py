@@ -1,15 +1,8 @@
 """Judged-only metrics: a ranking scored on its condensed list (Sakai's nDCG', trec_eval ``-J``).
 
-Unjudged items count as not relevant in the standard metrics (trec_eval's convention), so sparse
-judgments pull every version down, and the one that retrieves more unjudged items furthest.  The
-*condensed list* drops every item the query has no judgment for (grade 0 is a judgment) before
-the cut-off, then scores as usual (Sakai, "Alternatives to bpref", SIGIR 2007): the metric of
-the judged items only, as ``pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut"},
-judged_docs_only_flag=True)`` computes it.  MLflow name: ``<metric>_judged_only``
-(``ndcg_at_10_judged_only``).
-
-The condensed list keeps the ranking's order (score descending, item id descending on ties), so
-the numbers equal pytrec_eval's on the run file evalkit writes (tests/test_judged_only.py).
+The *condensed list* drops every item the query has no judgment for (grade 0 is a judgment)
+before the cut-off, keeping the ranking's order, then scores as usual (equal to pytrec_eval's
+``judged_docs_only_flag=True``).  MLflow name: ``<metric>_judged_only``.
 
 >>> import numpy as np
 >>> from evalkit.retrieve.ranking import Ranking
@@ -37,19 +30,13 @@ SUFFIX = "_judged_only"
 
 
 def judged_only_name(metric: str) -> str:
-    """MLflow name of a judged-only metric.
-
-    >>> judged_only_name("ndcg@10")
-    'ndcg_at_10_judged_only'
-    """
+    """MLflow name of a judged-only metric: ``ndcg@10`` -> ``ndcg_at_10_judged_only``."""
     return mlflow_name(metric) + SUFFIX
 
 
 def judged_mask(ranking: Ranking, qrels: Mapping[str, Mapping[str, int]]) -> np.ndarray:
-    """``(queries, k)`` bool: the ranked item has a judgment (any grade) for its query.
-
-    Padding cells (``-1``) and queries without judgments are False.  Vectorised over the
-    judgments: one key ``row * (items + 1) + item`` per judged pair, looked up with ``isin``.
+    """``(queries, k)`` bool: the ranked item has a judgment (any grade) for its query (padding
+    cells are False); one key ``row * (items + 1) + item`` per judged pair, looked up with ``isin``.
     """
     idx = np.asarray(ranking.indices, dtype=np.int64)
     n, width = idx.shape[0], len(ranking.item_ids) + 1
@@ -68,7 +55,6 @@ def condensed(ranking: Ranking, qrels: Mapping[str, Mapping[str, int]]) -> Ranki
     """The ranking with every unjudged item removed, judged items moved up in their order
     (``-1`` pads the freed cells at the end of each row)."""
     mask = judged_mask(ranking, qrels)
-    # A stable sort on "not judged" moves the judged cells to the front, order kept.
     order = np.argsort(~mask, axis=1, kind="stable")
     idx = np.take_along_axis(np.asarray(ranking.indices), order, axis=1)
     scores = np.take_along_axis(np.asarray(ranking.scores), order, axis=1)
@@ -93,14 +79,7 @@ def unjudged_share(
     query_ids: Sequence[str] | None = None,
 ) -> float:
     """Mean share of each query's top ``k`` results that have no judgment (unjudged@k), over
-    ``query_ids`` (default: the queries the metrics score, those with a judgment of grade >= 1;
-    queries without results are left out).  NaN when no query counts.
-
-    >>> import numpy as np
-    >>> r = Ranking(["q1", "q2"], np.array([[0, 1], [1, 2]]), np.zeros((2, 2), np.float32),
-    ...             ["a", "b", "c"])
-    >>> unjudged_share(r, {"q1": {"a": 1}, "q2": {"b": 0, "c": 2}}, k=2)
-    0.25
+    ``query_ids`` (default: those with a judgment of grade >= 1) with results; NaN when none.
     """
     if query_ids is None:
         query_ids = [q for q, j in qrels.items() if any(g >= 1 for g in j.values())]

@@ -47,16 +47,8 @@ def bm25_top_k(
     k1: float = 1.2,
     b: float = 0.75,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """BM25 (Lucene idf) top-``k`` of every query over ``item_texts``: catalog rows (int64) and
-    scores (float32), ``(len(query_ids), k)`` each (as a ranking: :func:`bm25_ranking`).
-
-    Only items sharing a term with the query are ranked (rows padded with ``-1``); ties are
-    broken by item id descending, like every evalkit ranking.
-
-    >>> bm25_top_k(["a", "b", "c"], ["red shoe", "blue shoe", "green hat"], ["q"], ["red shoes"],
-    ...            k=2)[0].tolist()   # only "a" shares a term ("red"): the rest is padding
-    [[0, -1]]
-    """
+    """BM25 (Lucene idf) top-``k`` of every query over ``item_texts``: catalog rows (int64, ``-1``
+    pads: only items sharing a term are ranked) and scores (float32); ties by item id descending."""
     vocab: dict[str, int] = {}
     docs = _term_matrix(item_texts, vocab, grow=True)
     queries = _term_matrix(query_texts, vocab, grow=False)
@@ -100,8 +92,6 @@ def bm25_ranking(
     k1: float = 1.2,
     b: float = 0.75,
 ) -> Ranking:
-    """BM25 (Lucene idf) top-``k`` of every query over ``item_texts``, as a :class:`Ranking`
-    (:func:`bm25_top_k`: items sharing no term with the query are
-    not ranked; ties broken by item id descending, like every evalkit ranking)."""
+    """:func:`bm25_top_k` as a :class:`Ranking`."""
     indices, scores = bm25_top_k(item_ids, item_texts, query_ids, query_texts, k=k, k1=k1, b=b)
     return Ranking(list(query_ids), indices, scores, list(item_ids))

@@ -1,12 +1,8 @@
 """The exact top-k of a catalog mixed from two catalogs, from each catalog's own exact top-k.
 
-A half-migrated catalog holds A's vector for some rows and B's for the others (``from_second``:
-the rows taken from B).  :func:`merge_disjoint` merges a query's top-k on A, restricted to A's
-rows, with its top-k on B, restricted to B's, in replay's order (score descending, then item id
-descending).  A row missing from a list ranks after that list's last entry, so merged entries up
-to the first place such a row could take are exact: ``exact`` counts them per query, and a
-metric cut at ``need <= exact`` needs no search of the mixed catalog.  Exact search only;
-:mod:`evalkit.run.reindex_stage` uses it for flat fp32 indexes.  See docs/explanation/verdict.md.
+A half-migrated catalog holds A's vector for some rows and B's for the others (``from_second``).
+A row missing from a list ranks after that list's last entry, so merged entries up to the first
+place such a row could take are exact (``exact`` counts them).  See docs/explanation/verdict.md.
 
 >>> import numpy as np
 >>> id_rank = np.arange(4)
@@ -48,8 +44,7 @@ def merge_disjoint(
     n_items: int,
 ) -> MergedTop:
     """Merge each query's exact top-k on the first catalog (rows not ``from_second``) with its
-    exact top-k on the second (rows ``from_second``); both in replay's order, ``(n, k)``, ``-1``
-    padding (module docstring).  ``n_items``: the catalogs' row count."""
+    exact top-k on the second; both in replay's order, ``(n, k)``, ``-1`` padding."""
     k = int(first_rows.shape[1])
     if second_rows.shape != first_rows.shape:
         raise ValueError(f"top-k lists of shapes {first_rows.shape} and {second_rows.shape}")
@@ -63,16 +58,16 @@ def merge_disjoint(
     scores = np.take_along_axis(scores, order, axis=1)
     rows = np.take_along_axis(rows, order, axis=1)
     valid = rows >= 0
-    ok = valid.copy()
-    for side_scores, side_rows in ((first_scores, first_rows), (second_scores, second_rows)):
-        if n_items <= k:  # the list holds the whole catalog: nothing is missing from it
-            continue
-        b_score = side_scores[:, k - 1 : k].astype(np.float64)
-        b_rank = id_rank[np.maximum(side_rows[:, k - 1 : k], 0)]
-        ok &= (scores > b_score) | ((scores == b_score) & (id_rank[np.maximum(rows, 0)] >= b_rank))
-    if n_items <= k:
+    if n_items <= k:  # the lists hold the whole catalog: nothing is missing from them
         exact = np.full(len(rows), k, dtype=np.int64)
     else:
+        ok = valid.copy()
+        for side_scores, side_rows in ((first_scores, first_rows), (second_scores, second_rows)):
+            b_score = side_scores[:, k - 1 : k].astype(np.float64)
+            b_rank = id_rank[np.maximum(side_rows[:, k - 1 : k], 0)]
+            ok &= (scores > b_score) | (
+                (scores == b_score) & (id_rank[np.maximum(rows, 0)] >= b_rank)
+            )
         exact = np.cumprod(ok, axis=1).sum(axis=1).astype(np.int64)
     rows = np.where(valid, rows, -1).astype(np.int64)
     return MergedTop(rows=rows, scores=np.where(valid, scores, 0.0).astype(np.float32), exact=exact)

@@ -1,9 +1,5 @@
-"""The replayed rankings of one model version: top-k catalog rows and scores per query.
-
-Rows are ordered by score descending, ties broken by item id descending - trec_eval's own
-convention - so a TREC run file written from a ``Ranking`` reproduces evalkit's metrics under
-trec_eval / pytrec_eval exactly.  ``indices`` holds catalog row numbers (``-1`` pads queries
-with fewer than k results).
+"""The replayed rankings of one model version: top-k catalog rows and scores per query, ordered
+by score descending, ties by item id descending (trec_eval's convention).
 
 >>> import numpy as np
 >>> r = Ranking(query_ids=["q1"], indices=np.array([[1, 0]]),
@@ -23,12 +19,9 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Ranking:
-    """Top-k retrieval results for every replayed query.
-
-    ``ties`` counts (query, rank) positions whose score equals the previous rank's score and
-    ``boundary_ties`` the queries whose k-th score is tied with an item that fell outside the
-    searched depth; both are reported because ties have silently changed metrics in peer tools.
-    """
+    """Top-k retrieval results for every replayed query (``ties``: (query, rank) positions whose
+    score equals the previous rank's; ``boundary_ties``: queries whose k-th score ties an item
+    outside the searched depth)."""
 
     query_ids: list[str]
     indices: np.ndarray  # int64 (n_queries, k), catalog row numbers, -1 = padding

@@ -1,10 +1,6 @@
 """Replay every query against a version's index (any :class:`~evalkit.retrieve.searcher.Searcher`)
-and order the results deterministically.
-
-FAISS returns tied scores in arbitrary order, and exact duplicates (the same title twice in a
-catalog) tie exactly.  evalkit searches a little deeper than ``k`` and sorts each row by score
-descending, then item id descending - trec_eval's tie-breaking - so the ranking, the TREC run
-file and the metrics are the same on every machine.
+and order the results deterministically: FAISS returns tied scores in arbitrary order, so evalkit
+searches deeper than ``k`` and sorts by score descending, then item id descending.
 
 >>> import numpy as np
 >>> order = tie_break_order(np.array([[0.9, 0.5, 0.9]], dtype=np.float32),
@@ -25,10 +21,7 @@ TIE_MARGIN = 16
 
 
 def id_ranks(item_ids: list[str]) -> np.ndarray:
-    """Position of every item id in byte-wise (strcmp) sort order, as int64.
-
-    UTF-8 byte order equals Unicode code point order, which is how Python compares ``str``.
-    """
+    """Position of every item id in byte-wise (strcmp) sort order (Python's ``str`` order)."""
     order = np.argsort(np.asarray(item_ids, dtype=object), kind="stable")
     ranks = np.empty(len(item_ids), dtype=np.int64)
     ranks[order] = np.arange(len(item_ids))
@@ -53,11 +46,7 @@ def replay(
     progress: bool = False,
     id_rank: np.ndarray | None = None,
 ) -> Ranking:
-    """Search every query, keep the deterministic top-``k`` and count ties.
-
-    ``boundary_ties`` counts queries whose k-th place is tied with items the index could not
-    return (only possible with approximate indexes); with exact search it is always 0.
-    """
+    """Search every query, keep the deterministic top-``k`` and count ties."""
     n_items = index.ntotal
     k_eff = min(k, n_items)
     depth = min(n_items, k_eff + TIE_MARGIN)

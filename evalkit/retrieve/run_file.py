@@ -1,11 +1,7 @@
 """TREC run files and ranx runs from a :class:`~evalkit.retrieve.ranking.Ranking`.
 
-A TREC run file has six whitespace-separated columns: ``query_id Q0 item_id rank score run_name``.
-Scores are written with 9 significant digits, enough to round-trip float32 exactly, so trec_eval
-sees the same ties evalkit saw and breaks them the same way (item id descending).
-
-ranx sorts each query's results with an unstable sort, so ranx receives rank-derived scores
-(``k - rank``): every metric evalkit computes depends only on the order, which is then fixed.
+Run-file scores have 9 significant digits (float32 round-trips, so trec_eval sees evalkit's
+ties); ranx gets rank-derived scores (``k - rank``), since it sorts with an unstable sort.
 
 >>> import io, numpy as np
 >>> from evalkit.retrieve.ranking import Ranking
@@ -36,21 +32,17 @@ def write_trec(ranking: Ranking, out: str | Path | TextIO, run_name: str) -> Non
         return
     ids = ranking.item_ids
     for qi, qid in enumerate(ranking.query_ids):
-        rows = ranking.indices[qi]
-        scores = ranking.scores[qi]
-        lines = [
+        rows, scores = ranking.indices[qi].tolist(), ranking.scores[qi].tolist()
+        out.writelines(
             f"{qid} Q0 {ids[row]} {rank} {float(score):.9g} {run_name}\n"
-            for rank, (row, score) in enumerate(zip(rows.tolist(), scores.tolist()), start=1)
+            for rank, (row, score) in enumerate(zip(rows, scores), start=1)
             if row >= 0
-        ]
-        out.writelines(lines)
+        )
 
 
 def read_trec(path: str | Path) -> dict[str, list[tuple[str, float]]]:
-    """Read a TREC run file into ``{query_id: [(item_id, score), ...]}`` in file order.
-
-    Malformed lines and duplicate (query, item) pairs are errors, as in trec_eval.
-    """
+    """``{query_id: [(item_id, score), ...]}`` in file order; malformed lines and duplicate
+    (query, item) pairs are errors, as in trec_eval."""
     out: dict[str, list[tuple[str, float]]] = {}
     seen: set[tuple[str, str]] = set()
     with open(path, encoding="utf-8") as fh:

@@ -1,9 +1,4 @@
-"""What a replay searches: any FAISS-index look-alike, searched in batches.
-
-A :class:`Searcher` has ``ntotal`` (items held) and ``search(x, k) -> (scores, rows)``: a FAISS
-index (:mod:`evalkit.index.faiss_index`), :class:`~evalkit.index.faiss_index.ArrayFlatIP` or a
-:class:`~evalkit.retrieve.sharded.ShardedIndex`.  Retrieval depends on this protocol only, not on
-how the index was built.
+"""What a replay searches: any FAISS-index look-alike (``ntotal``, ``search(x, k)``), in batches.
 
 >>> import numpy as np
 >>> class Two:
@@ -39,10 +34,7 @@ def search(
     progress: bool = False,
     desc: str = "search",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``depth`` (scores float32, rows int64) for every query, in batches of ``batch_size``.
-
-    FAISS pads with row ``-1`` / score ``-inf`` when fewer than ``depth`` results exist.
-    """
+    """Top-``depth`` (scores float32, rows int64; padding ``-1`` / ``-inf``) for every query."""
     q = np.ascontiguousarray(queries, dtype=np.float32)
     depth = min(depth, index.ntotal)
     scores = np.empty((len(q), depth), dtype=np.float32)

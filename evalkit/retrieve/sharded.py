@@ -1,12 +1,6 @@
 """Search a catalog split into shards: every shard answers its top-``depth``, and the driver merges
-them into one top-``depth`` with evalkit's deterministic order (score desc, item id desc).
-
-A :class:`ShardedIndex` looks like a FAISS index to :func:`evalkit.retrieve.replay.replay`
-(``ntotal`` and ``search(x, k)``), so ties straddling rank k are resolved by the same deeper search
-as with one index.  Shards are exact (``flat``: the shard's vectors) or IVF indexes that share one
-trained quantizer (built by :func:`add_to_shard` from
-:func:`~evalkit.index.faiss_index.trained_ivf`), so the merged result equals the single-index
-result.  How shard searches run (in process or as Ray tasks) is the caller's ``runner``.
+them with evalkit's deterministic order (score desc, item id desc).  Shards are exact or IVF
+indexes sharing one trained quantizer, so the merged result equals the single-index result.
 
 >>> import numpy as np
 >>> parts = [(np.array([[0.9, 0.5]], "f4"), np.array([[0, 1]])),
@@ -48,21 +42,15 @@ class Shard:
 
 
 def split_rows(n: int, shard_rows: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` ranges of at most ``shard_rows`` rows covering ``range(n)``.
-
-    >>> split_rows(5, 2)
-    [(0, 2), (2, 4), (4, 5)]
-    """
+    """``[start, stop)`` ranges of at most ``shard_rows`` rows covering ``range(n)``."""
     return [(s, min(n, s + shard_rows)) for s in range(0, n, max(1, shard_rows))]
 
 
 def search_shard(
     shard: Shard, vectors: np.ndarray | None, queries: np.ndarray, depth: int, nprobe: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``depth`` of one shard: (scores float32, catalog rows int64), FAISS order.
-
-    ``vectors`` are the shard's rows for an exact shard (``None`` for an IVF shard on disk).
-    """
+    """Top-``depth`` of one shard: (scores float32, catalog rows int64), FAISS order
+    (``vectors``: an exact shard's rows; ``None`` for a shard on disk)."""
     q = np.ascontiguousarray(queries, dtype=np.float32)
     if shard.path is not None:
         index = faiss.read_index(shard.path)
@@ -114,14 +102,7 @@ def local_runner(
 
 
 class ShardedIndex:
-    """A FAISS-index look-alike over shards: ``search`` merges their answers on the driver.
-
-    >>> import numpy as np
-    >>> x = np.eye(4, dtype="f4")
-    >>> idx = ShardedIndex([Shard(0, 2, x[:2]), Shard(2, 4, x[2:])], np.arange(4))
-    >>> idx.ntotal, idx.search(x[3:], 2)[1].tolist()
-    (4, [[3, 2]])
-    """
+    """A FAISS-index look-alike over shards: ``search`` merges their answers on the driver."""
 
     def __init__(
         self,
@@ -146,10 +127,8 @@ class ShardedIndex:
 def add_to_shard(
     trained: np.ndarray | None, vectors: np.ndarray, ids: int | np.ndarray, path: str
 ) -> str:
-    """Add ``vectors`` to a copy of the trained (serialised) IVF - or, with ``trained`` None, to
-    an exact ID-mapped flat index - with ids ``ids`` (catalog rows: an array, or the first row
-    of a contiguous range), and write it to ``path`` atomically (a killed job leaves no
-    half-written shard)."""
+    """Add ``vectors`` with ids ``ids`` (an array, or the first of a range) to a copy of the
+    trained IVF (``None``: an ID-mapped flat index) and write it to ``path`` atomically."""
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     if trained is None:
         index = faiss.IndexIDMap2(faiss.IndexFlatIP(x.shape[1]))

@@ -1,9 +1,5 @@
-"""``--multirun`` sweeps: the summary and exit code (:mod:`evalkit.sweep.summary`), and the jobs
-Hydra's Ray launcher runs elsewhere: their paths (:mod:`evalkit.sweep.ray_jobs`) and output
-files (:mod:`evalkit.sweep.job_output`).
-
-The summary's names are importable from here: configs name the Hydra callback
-``evalkit.sweep.SweepSummary`` (``conf/config.yaml``).
+"""``--multirun`` sweeps: the summary and exit code, the configurations compared, the jobs' paths
+and output files.  Configs name the Hydra callback ``evalkit.sweep.SweepSummary``.
 """
 
 from evalkit.sweep.summary import (

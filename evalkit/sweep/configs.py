@@ -1,21 +1,7 @@
-"""A sweep's configurations compared with each other: paired deltas against a reference, Holm
-across the configurations, the four calls, and the cheapest configuration that is no worse.
-
-Every job of a sweep scores the same queries (the dataset fingerprint check refuses otherwise),
-so each configuration's per-query primary-metric values pair with the reference's by query id.
-The delta of configuration ``j`` is the mean over the shared queries of ``value_j - value_ref``,
-tested with the paired t-test (:func:`evalkit.compare.intervals.student`); the p-values of the
-``m`` configurations other than the reference are Holm-adjusted (a sweep is a family of tests:
-``statsmodels`` ``multipletests(method="holm")``), and each interval is shown at the confidence
-that agrees with its Holm p (:func:`evalkit.compare.intervals.adjusted_confidence`: step ``i``
-is tested at ``alpha / (m - i + 1)``).  The call is the offline one
-(:func:`evalkit.compare.calls.call`): better / no worse (the interval's lower end above
-``-margin``) / worse / inconclusive.
-
-The reference (``sweep.reference``): ``auto`` takes the most exact value of each swept key
-(:func:`exactness`: full dimensions, fp32, flat, the longest chunk); ``baseline`` compares each
-job's candidate with its own production version A; anything else names a job by its swept
-overrides (``models.e5_small.dimensions=384``).
+"""A sweep's configurations compared with each other: paired deltas against a reference (paired
+t over the shared query ids), Holm across the configurations (each interval at the confidence
+that agrees with its Holm p), the offline calls, and the cheapest configuration that is no worse.
+The reference (``sweep.reference``): docs/how-to/sweeps.md.
 
 >>> ref = {"q1": 0.5, "q2": 0.6, "q3": 0.4, "q4": 0.7}
 >>> small = {"q1": 0.49, "q2": 0.61, "q3": 0.40, "q4": 0.69}
@@ -83,13 +69,7 @@ def exactness(key: str, value: str) -> tuple[int, float]:
 
 
 def auto_reference(swept: Sequence[Mapping[str, str]]) -> int | None:
-    """The index of the job holding the most exact value of every swept key (None: no job
-    does, e.g. the sweep left it out or it failed).
-
-    >>> auto_reference([{"d": "128", "p": "fp32"}, {"d": "384", "p": "sq8"},
-    ...                 {"d": "384", "p": "fp32"}])
-    2
-    """
+    """The index of the job holding the most exact value of every swept key (None: no job does)."""
     if not swept:
         return None
     keys = sorted({k for s in swept for k in s})
@@ -126,15 +106,12 @@ def compare_configs(
     alpha: float = 0.05,
     references: Sequence[Mapping[str, float]] | None = None,
 ) -> list[ConfigCall]:
-    """Each configuration's paired delta against the reference, Holm-adjusted across them.
-
-    ``references`` (one per configuration) replaces the single ``reference``: each job's own
-    baseline (``sweep.reference=baseline``)."""
-    diffs = [
-        paired(references[i] if references is not None else reference, values)
+    """Each configuration's paired delta against the reference, Holm-adjusted across them
+    (``references``, one per configuration, replaces ``reference``: ``sweep.reference=baseline``)."""
+    tests = [
+        student(paired(references[i] if references is not None else reference, values))
         for i, (_, values) in enumerate(configs)
     ]
-    tests = [student(d) for d in diffs]
     p = np.array([t.p_value for t in tests], dtype=np.float64)
     p_holm = holm(p) if len(p) else p
     out = []
@@ -160,8 +137,7 @@ def compare_configs(
 
 @dataclass(frozen=True)
 class Pick:
-    """The cheapest configuration that is no worse than the reference (``found``), or, when none
-    is, the closest one (the largest interval lower end)."""
+    """The cheapest configuration no worse than the reference (``found``), else the closest one."""
 
     found: bool
     call: ConfigCall | None
@@ -178,54 +154,37 @@ def pick_cheapest(
     cost_key: str = "index_bytes",
     metric: str = "primary metric",
 ) -> Pick:
-    """The cheapest configuration (by ``cost_key``) whose call is better or no worse.
-
-    >>> a = ConfigCall("d=128", -0.003, -0.009, 0.004, 0.98, 0.4, 0.8, "no_worse", 40,
-    ...                costs={"index_bytes": 12.0})
-    >>> b = ConfigCall("d=256", 0.0, -0.004, 0.004, 0.98, 0.9, 0.9, "no_worse", 40,
-    ...                costs={"index_bytes": 50.0})
-    >>> pick_cheapest([a, b], "d=384", {"index_bytes": 100.0}).text
-    'd=128: -0.003 [-0.009, +0.004] primary metric, 12% of the reference (d=384) index_bytes'
-    """
+    """The cheapest configuration (by ``cost_key``) whose call is better or no worse."""
     ok = [c for c in calls if Quality(c.call).shown_no_worse]
     ref_cost = reference_costs.get(cost_key, math.nan)
 
-    def cost(c: ConfigCall) -> float:
-        return c.costs.get(cost_key, math.inf)
+    def share(c: ConfigCall) -> float:  # of the reference's cost
+        cost = c.costs.get(cost_key, math.inf)
+        return cost / ref_cost if ref_cost and math.isfinite(ref_cost) else math.nan
 
     def describe(c: ConfigCall) -> str:
-        share = cost(c) / ref_cost if ref_cost and math.isfinite(ref_cost) else math.nan
         saving = (
-            f", {share:.0%} of the reference ({reference_label}) {cost_key}"
-            if math.isfinite(share)
+            f", {share(c):.0%} of the reference ({reference_label}) {cost_key}"
+            if math.isfinite(share(c))
             else f" ({cost_key} not measured)"
         )
         return f"{c.label}: {c.delta:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}] {metric}{saving}"
 
     if ok:
-        best = min(ok, key=lambda c: (cost(c), -c.ci_low))
-        share = cost(best) / ref_cost if ref_cost and math.isfinite(ref_cost) else math.nan
-        return Pick(True, best, cost_key, share, describe(best))
+        best = min(ok, key=lambda c: (c.costs.get(cost_key, math.inf), -c.ci_low))
+        return Pick(True, best, cost_key, share(best), describe(best))
     if not calls:
         return Pick(False, None, cost_key, math.nan, "no configuration besides the reference")
     closest = max(calls, key=lambda c: c.ci_low if math.isfinite(c.ci_low) else -math.inf)
-    share = cost(closest) / ref_cost if ref_cost and math.isfinite(ref_cost) else math.nan
+    text = "no configuration is no worse than the reference ({}); the closest is {}"
     return Pick(
-        False,
-        closest,
-        cost_key,
-        share,
-        f"no configuration is no worse than the reference ({reference_label}); the closest is "
-        + describe(closest),
+        False, closest, cost_key, share(closest), text.format(reference_label, describe(closest))
     )
 
 
 def frontier(points: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of the non-dominated points ``(cost, quality)``: no other point costs no more and
     scores no less, with one of the two strictly.
-
-    >>> frontier([(1, 0.5), (2, 0.6), (3, 0.55), (2, 0.4)])
-    [0, 1]
     """
     out = []
     for i, (ci, qi) in enumerate(points):

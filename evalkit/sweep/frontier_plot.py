@@ -1,11 +1,7 @@
 """A sweep's quality-versus-cost frontier: plots (PNG) and ``sweep_report.html``.
 
-Each configuration is a point at (its cost, its delta against the reference) with the interval
-as an error bar; the reference sits at delta 0 with the non-inferiority band ``[-margin, 0]``
-shaded; the non-dominated configurations (:func:`evalkit.sweep.configs.frontier`: nothing else
-costs no more and scores no less) are ringed, and the pick is named.  Two plots: quality against
-index memory (``index_bytes``) and against single-query search p95 (``search_p95_ms``), each
-drawn only where the jobs measured that cost.
+Each configuration is a point at (cost, delta against the reference) with its interval; the
+no-worse band is shaded, the non-dominated configurations are ringed and the pick is named.
 """
 
 from __future__ import annotations
@@ -89,12 +85,8 @@ def frontier_png(comparison: Any, cost_key: str, cost_label: str) -> bytes | Non
 
 def frontier_pngs(comparison: Any) -> dict[str, bytes]:
     """The frontier plots the jobs' measurements allow, by file name."""
-    out = {}
-    for name, (key, label) in COSTS.items():
-        png = frontier_png(comparison, key, label)
-        if png is not None:
-            out[name] = png
-    return out
+    pngs = {name: frontier_png(comparison, key, label) for name, (key, label) in COSTS.items()}
+    return {name: png for name, png in pngs.items() if png is not None}
 
 
 def sweep_report_html(comparison: Any, jobs: list[Any], pngs: dict[str, bytes]) -> str:
@@ -116,22 +108,9 @@ def sweep_report_html(comparison: Any, jobs: list[Any], pngs: dict[str, bytes]) 
             ]
         else:
             cells = [esc(j.error or comparison.skipped.get(j.num, "not compared")), "", ""]
-        size = costs.get("index_bytes")
-        p95 = costs.get("search_p95_ms")
-        rows.append(
-            "<tr>"
-            + "".join(
-                f"<td>{x}</td>"
-                for x in [
-                    j.num,
-                    label,
-                    *cells,
-                    "" if size is None else f"{size:,.0f}",
-                    "" if p95 is None else f"{p95:.2f}",
-                ]
-            )
-            + "</tr>"
-        )
+        size, p95 = costs.get("index_bytes"), costs.get("search_p95_ms")
+        cells += ["" if size is None else f"{size:,.0f}", "" if p95 is None else f"{p95:.2f}"]
+        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in [j.num, label, *cells]) + "</tr>")
     images = "".join(
         f'<img alt="{esc(n)}" src="data:image/png;base64,{base64.b64encode(b).decode()}">'
         for n, b in pngs.items()

@@ -1,31 +1,20 @@
-"""Output of a sweep job: its tables written to files in the job's folder.
+"""Output of a sweep job: its stdout (tables, verdict) in ``<job dir>/stdout.txt`` and, for a
+Ray-launched job (whose stderr Ray would interleave with prefixes), its stderr in ``stderr.txt``.
 
-A sweep's terminal shows one line per job and the sweep's summary (:mod:`evalkit.sweep.summary`),
-not every job's full report.  :class:`RayJobOutput` (a Hydra callback registered in
-``conf/config.yaml`` as ``hydra.callbacks.evalkit_ray_job_output``) sends every sweep job's
-``sys.stdout`` (tables, verdict) to ``<job dir>/stdout.txt``.  A Ray worker's stderr would reach
-the terminal only through Ray's log forwarding, each line behind a coloured ``(_run_job
-pid=...)`` prefix, jobs interleaved: a Ray-launched job's ``sys.stderr`` (evalkit's log lines,
-errors) goes to ``<job dir>/stderr.txt`` too; other launchers' jobs keep stderr on the
-terminal.  Plain text, no ANSI codes.
-
->>> import tempfile, sys
->>> d = tempfile.mkdtemp()
->>> with job_files(d) as (out, err):
-...     print("ndcg@10 0.5012")
->>> open(out, encoding="utf-8").read()
+>>> import tempfile
+>>> redirect = _Redirect(Path(tempfile.mkdtemp()))
+>>> redirect.start()
+>>> print("ndcg@10 0.5012")
+>>> redirect.stop()
+>>> redirect.paths[0].read_text(encoding="utf-8")
 'ndcg@10 0.5012\\n'
->>> sys.stdout is sys.__stdout__ or True
-True
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,30 +29,20 @@ STDERR_FILE = "stderr.txt"
 
 
 def _stream_handlers() -> list[logging.StreamHandler[Any]]:
-    loggers = [logging.getLogger()] + [
-        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
-    ]
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
     return [
         h
         for lg in loggers
+        if isinstance(lg, logging.Logger)
         for h in lg.handlers
         if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
     ]
 
 
-@contextlib.contextmanager
-def job_files(folder: str | os.PathLike[str]) -> Iterator[tuple[Path, Path]]:
-    """``sys.stdout`` / ``sys.stderr`` (and the log handlers writing to them) sent to
-    ``stdout.txt`` / ``stderr.txt`` in ``folder`` for the duration."""
-    redirect = _Redirect(Path(folder))
-    redirect.start()
-    try:
-        yield redirect.paths
-    finally:
-        redirect.stop()
-
-
 class _Redirect:
+    """``sys.stdout`` / ``sys.stderr`` (and the log handlers writing to them) sent to
+    ``stdout.txt`` / ``stderr.txt`` in ``folder`` between :meth:`start` and :meth:`stop`."""
+
     def __init__(self, folder: Path, stderr: bool = True) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.paths = (folder / STDOUT_FILE, folder / STDERR_FILE)
@@ -107,10 +86,8 @@ class _Redirect:
 
 
 class RayJobOutput(Callback):
-    """Hydra callback: a sweep job's stdout (its tables) goes to ``stdout.txt`` in its folder,
-    with any launcher, so the sweep's terminal shows one line per job and the summary; a
-    Ray-launched job's stderr goes to ``stderr.txt`` too (other launchers' jobs keep their log
-    lines, warnings and errors, on the terminal)."""
+    """Hydra callback: a sweep job's stdout goes to ``stdout.txt`` in its folder (a Ray-launched
+    job's stderr to ``stderr.txt`` too)."""
 
     def __init__(self) -> None:
         self._redirect: _Redirect | None = None

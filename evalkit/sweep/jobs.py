@@ -14,12 +14,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """One sweep job: its number, overrides, exit code, verdict and primary metric per version.
-
-    ``verdict`` is PASS / WARN / INCONCLUSIVE / BLOCK for a comparison, ``-`` when there was nothing
-    to compare (one model version), ``ERROR`` when the job failed (``error`` says why), and for
-    ``task=check`` PASS or FAIL.
-    """
+    """One sweep job: its number, overrides, exit code, verdict (``-``: nothing compared,
+    ``ERROR``: failed, ``error`` says why) and primary metric per version."""
 
     num: int
     overrides: list[str]
@@ -50,11 +46,7 @@ def plain_override(text: str) -> str:
 
 def swept_overrides(jobs: list[JobOutcome]) -> list[list[str]]:
     """Each job's overrides whose value differs between jobs (all of them for a single job),
-    without Hydra's escaping (``sqlite\\:///x`` -> ``sqlite:///x``).
-
-    >>> swept_overrides([JobOutcome(0, ["a=1", "b=2"], 0), JobOutcome(1, ["a=1", "b=3"], 0)])
-    [['b=2'], ['b=3']]
-    """
+    without Hydra's escaping."""
     plain = [[plain_override(o) for o in j.overrides] for j in jobs]
     if len(jobs) < 2:
         return plain

@@ -1,13 +1,8 @@
 """Paths of a sweep job that Hydra's Ray launcher ships to another process or machine.
 
-A job of ``hydra/launcher=ray`` runs in a Ray worker whose working directory is the Ray head's,
-not the directory ``evalkit --multirun`` was started in, so relative paths (the sqlite tracking
-store, the cache / vector store, datasets, the output folder) would land on the head node.  Hydra
-records the driver's working directory when it composes each job's config on the driver
-(``hydra.runtime.cwd``); :func:`job_path_updates` resolves relative paths against it, and refuses
-with one line when the driver's directory does not exist where the job runs (a remote machine):
-give absolute paths on storage every node shares, or URLs.  :func:`ship_paths` applies them to a
-Ray-launched job's config (:mod:`evalkit.cli`, before the task runs).
+A Ray worker's working directory is the Ray head's, so a job's relative paths are resolved
+against the driver's (``hydra.runtime.cwd``), or refused when that does not exist where the job
+runs (a remote machine: give absolute paths on shared storage, or URLs).
 
 >>> job_path_updates({"cache.dir": ".cache/evalkit", "tracking.uri": "sqlite:///mlruns/mlflow.db"},
 ...                  driver_cwd="/home/me/proj", exists=lambda p: True)
@@ -64,15 +59,11 @@ def job_path_updates(
     driver_cwd: str,
     exists: Callable[[str], bool] = os.path.isdir,
 ) -> dict[str, str]:
-    """New values for the relative paths among ``values`` (config key -> value).
-
-    Raises :class:`ConfigError` when a path is relative and ``driver_cwd`` does not exist here.
-    """
+    """New values for the relative paths among ``values`` (config key -> value); ConfigError when
+    ``driver_cwd`` does not exist here."""
     updates: dict[str, str] = {}
     for key, value in values.items():
-        if not isinstance(value, str):
-            continue
-        rel = _relative(value)
+        rel = _relative(value) if isinstance(value, str) else None
         if rel is None:
             continue
         if not exists(driver_cwd):
@@ -88,8 +79,7 @@ def job_path_updates(
 
 def ray_launched(choices: Mapping[str, str | None]) -> bool:
     """Whether the job was launched by one of Hydra's Ray launchers (``hydra/launcher=ray*``)."""
-    launcher = choices.get("hydra/launcher") or ""
-    return launcher.startswith("ray")
+    return (choices.get("hydra/launcher") or "").startswith("ray")
 
 
 def ship_paths(cfg: DictConfig, hc: object) -> None:

@@ -1,13 +1,8 @@
 """The end of a ``--multirun`` sweep: one summary table and the worst job's exit code.
 
-Every sweep job's task function returns a :class:`JobOutcome` as a plain dict (exit code,
-verdict, primary metric per model version, or the error).  :class:`SweepSummary`, a Hydra
-callback registered in ``conf/config.yaml`` (``hydra.callbacks.evalkit_sweep``), writes it to
-``<job dir>/sweep_job.json`` when the job ends (in the job's own process, so it works with any
-launcher that shares the file system: basic, joblib, submitit local) and, when the sweep ends,
-prints one table of all jobs, writes ``<sweep dir>/sweep_summary.json`` and exits with the
-worst job's outcome: 3 if any job's verdict is BLOCK, else 1 (or the job's own code) if any job
-failed, else 4 if any job's verdict is INCONCLUSIVE, else 0 (PASS / WARN).
+:class:`SweepSummary` (a Hydra callback) writes each job's :class:`JobOutcome` to
+``<job dir>/sweep_job.json`` in the job's own process and, when the sweep ends, prints one table,
+writes ``<sweep dir>/sweep_summary.json`` and exits with the worst outcome (:func:`sweep_exit_code`).
 
 >>> jobs = [JobOutcome(0, ["k=10"], 0, "PASS", "ndcg@10", {"a": 0.5, "b": 0.51}),
 ...         JobOutcome(1, ["k=5"], 4, "INCONCLUSIVE")]
@@ -185,7 +180,6 @@ class SweepSummary(Callback):
     def _compare(
         self, config: DictConfig, sweep_dir: Path, jobs: list[JobOutcome], console
     ) -> None:
-        """The configurations compared with the reference, printed and logged on the sweep run."""
         from evalkit.sweep.sweep_run import compare_sweep, finish_sweep_run
 
         settings = config.get("sweep") or {}

@@ -1,20 +1,9 @@
 """One MLflow run per ``--multirun`` sweep: its jobs' evaluations nested under it, and the
 configurations compared with each other (:mod:`evalkit.sweep.configs`) logged on it.
 
-:class:`~evalkit.sweep.summary.SweepSummary` calls :func:`start_sweep_run` when the sweep
-starts (in the launcher's process): it creates the run ``sweep: <dataset> <swept keys>`` (tag
-``evalkit.task=sweep``) and exports its id in ``EVALKIT_SWEEP_RUN_ID`` (with the tracking URI in
-``EVALKIT_SWEEP_TRACKING_URI``).  The jobs inherit the environment (basic, joblib and a local Ray
-launcher start their workers after this), and each job's evaluation run is created as a child of
-the sweep run (:mod:`evalkit.run.mlflow_observer`), so the MLflow runs table shows one row per
-sweep that expands to its jobs.  When the sweep ends, :func:`finish_sweep_run` pairs the jobs'
-per-query primary-metric values by query id, compares every configuration with the reference
-(paired t, Holm across the configurations), names the cheapest configuration that is no worse,
-and logs the table, the frontier plots and ``sweep_report.html`` on the sweep run: metrics
-``pick_delta``, ``pick_ci_low``, ``pick_ci_high``, ``pick_cost_share`` and per configuration
-``delta_<n>`` / ``ci_low_<n>`` / ``ci_high_<n>`` (``n`` = the job number); tags
-``evalkit.sweep.pick`` (the pick's swept overrides, or ``none``), ``evalkit.sweep.reference``,
-``evalkit.summary`` and ``mlflow.note.content``.
+:func:`start_sweep_run` creates the run ``sweep: <dataset> <swept keys>`` and exports its id in
+``EVALKIT_SWEEP_RUN_ID`` for the jobs; :func:`finish_sweep_run` logs the comparison's files,
+metrics and tags on it (names: docs/reference/mlflow.md).
 """
 
 from __future__ import annotations
@@ -39,6 +28,7 @@ from evalkit.sweep.configs import (
     pick_cheapest,
 )
 from evalkit.sweep.jobs import JobOutcome, plain_override, swept_overrides
+from evalkit.track.artifacts import PER_QUERY_FILE, read_per_query
 from evalkit.track.sweep_parent import SWEEP_RUN_ENV, SWEEP_URI_ENV
 
 log = logging.getLogger(__name__)
@@ -63,8 +53,7 @@ def swept_keys(task_overrides: list[str]) -> list[str]:
 
 
 def dataset_label(config: Any) -> str:
-    """The dataset's short name: ``dataset.name``, else the folder of ``dataset.path``, else the
-    dataset group (``demo``)."""
+    """``dataset.name``, else the folder of ``dataset.path``, else the dataset group."""
     ds = config.get("dataset") or {}
     if ds.get("name"):
         return str(ds.get("name"))
@@ -74,11 +63,6 @@ def dataset_label(config: Any) -> str:
         return str(config.hydra.runtime.choices.get("dataset") or "")
     except Exception:
         return ""
-
-
-def sweep_name(dataset: str, keys: list[str]) -> str:
-    """``sweep: cranfield models.e5_small.dimensions index.precision``."""
-    return " ".join(["sweep:", dataset or "?", *keys])
 
 
 def start_sweep_run(config: Any) -> str | None:
@@ -97,7 +81,7 @@ def start_sweep_run(config: Any) -> str | None:
             str(tracking.uri), str(tracking.experiment), timeout_s=tracking_timeout(tracking)
         )
         run_id = tracker.start_parent(
-            sweep_name(dataset, keys),
+            " ".join(["sweep:", dataset or "?", *keys]),
             tags={
                 "evalkit.task": "sweep",
                 "evalkit.sweep.keys": " ".join(keys),
@@ -151,20 +135,13 @@ class SweepComparison:
         }
 
 
-def read_per_query(job: JobOutcome, version: str, metric: str) -> dict[str, float] | None:
+def _per_query(job: JobOutcome, version: str, metric: str) -> dict[str, float] | None:
     """A job's per-query values of ``metric`` for ``version``: ``<job output>/<version>/
-    per_query.csv``, or the version's MLflow run artifact when the folder is elsewhere (a Ray
-    job on another machine).  None when neither is readable."""
-    path = Path(job.output_dir) / version / "per_query.csv" if job.output_dir else None
+    per_query.csv``, else its MLflow run artifact (a Ray job elsewhere), else None."""
+    path = Path(job.output_dir) / version / PER_QUERY_FILE if job.output_dir else None
     if path is None or not path.is_file():
         path = _download_per_query(job, version)
-    if path is None:
-        return None
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or metric not in rows[0]:
-        return None
-    return {r["query_id"]: float(r[metric]) for r in rows}
+    return None if path is None else read_per_query(path).get(metric) or None
 
 
 def _download_per_query(job: JobOutcome, version: str) -> Path | None:
@@ -176,7 +153,7 @@ def _download_per_query(job: JobOutcome, version: str) -> Path | None:
         from mlflow import MlflowClient
 
         dst = tempfile.mkdtemp(prefix="evalkit-sweep-")
-        return Path(MlflowClient(tracking_uri=uri).download_artifacts(run_id, "per_query.csv", dst))
+        return Path(MlflowClient(tracking_uri=uri).download_artifacts(run_id, PER_QUERY_FILE, dst))
     except Exception as exc:
         log.warning("job %d: cannot read %s's per-query values: %s", job.num, version, exc)
         return None
@@ -199,7 +176,7 @@ def compare_sweep(
         return None
     values: dict[int, dict[str, float]] = {}
     for j in usable:
-        v = read_per_query(j, j.versions[-1], metric)
+        v = _per_query(j, j.versions[-1], metric)
         if v is None:
             out.skipped[j.num] = f"no per-query {metric} of {j.versions[-1]}"
         else:
@@ -208,7 +185,7 @@ def compare_sweep(
     if reference == "baseline":
         configs, refs, nums = [], [], []
         for j in usable:
-            base = read_per_query(j, j.versions[0], metric) if len(j.versions) > 1 else None
+            base = _per_query(j, j.versions[0], metric) if len(j.versions) > 1 else None
             if base is None:
                 out.skipped[j.num] = "no baseline version to compare with"
                 continue
@@ -262,8 +239,7 @@ def _reference_job(jobs: list[JobOutcome], reference: str) -> JobOutcome | None:
 def finish_sweep_run(
     run_id: str | None, sweep_dir: Path, comparison: SweepComparison | None, jobs: list[JobOutcome]
 ) -> list[Path]:
-    """Write the comparison's files into ``sweep_dir`` and, with a sweep run, log them on it
-    and end it.  Returns the files written."""
+    """Write the comparison's files into ``sweep_dir`` (returned) and log them on the sweep run."""
     from evalkit.sweep.frontier_plot import frontier_pngs, sweep_report_html
 
     files: list[Path] = []

@@ -1,9 +1,6 @@
-"""The files a model version's run leaves behind, in the output folder and as MLflow artifacts.
-
-``per_query.csv`` (one row per scored query, one column per metric), ``runs/<version>.trec``
-(6-column TREC run), ``pairs.npz`` / ``click_pairs.npz`` (similarity of judged / logged pairs),
-``latency.json`` (request latencies): what :mod:`evalkit.track.logged_version` reads back to compare
-a later candidate with this version without re-embedding it.
+"""The files a model version's run leaves behind (output folder and MLflow artifacts), what
+:mod:`evalkit.track.logged_version` reads back: ``per_query.csv``, ``runs/<version>.trec``,
+``pairs.npz`` / ``click_pairs.npz`` (similarities of judged / logged pairs), ``latency.json``.
 
 >>> _csv('a,b'), _csv("plain")
 ('"a,b"', 'plain')
@@ -11,6 +8,7 @@ a later candidate with this version without re-embedding it.
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -31,6 +29,18 @@ def write_pairs(path: Path, pairs: list[tuple[str, str]], similarity: np.ndarray
     np.savez_compressed(path, query_id=q, item_id=d, similarity=np.asarray(similarity, np.float32))
 
 
+def read_per_query(path: Path) -> dict[str, dict[str, float]]:
+    """``per_query.csv`` as ``{metric: {query_id: value}}``."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        metrics = next(reader)[1:]
+        out: dict[str, dict[str, float]] = {m: {} for m in metrics}
+        for row in reader:
+            for m, v in zip(metrics, row[1:]):
+                out[m][row[0]] = float(v)
+    return out
+
+
 def write_latency(
     path: Path, latencies_s: np.ndarray, throughput: float | None, **info: object
 ) -> None:
@@ -44,7 +54,7 @@ def write_version_files(
     """The per-query metric table and the TREC run file of one version."""
     out = out / result.name
     out.mkdir(parents=True, exist_ok=True)
-    per_query = out / "per_query.csv"
+    per_query = out / PER_QUERY_FILE
     metrics = list(result.per_query)
     qids = sorted(next(iter(result.per_query.values()), {}))
     with open(per_query, "w", encoding="utf-8") as fh:

@@ -1,8 +1,4 @@
-"""Endpoint checks into an MLflow run: counts as metrics, the verdict as a tag, ``checks.json``.
-
-The checks themselves (:mod:`evalkit.checks`) only produce plain data; this is where they meet
-MLflow, for ``task=check`` (one run per version) and for the evaluation's child run of a version.
-"""
+"""Endpoint checks into an MLflow run: counts as metrics, the verdict as a tag, ``checks.json``."""
 
 from __future__ import annotations
 
@@ -20,11 +16,7 @@ def log_checks(
     checks_file: str | Path,
     params: Mapping[str, Any] | None = None,
 ) -> None:
-    """Log checks into an existing MLflow run via :class:`evalkit.track.mlflow_tracker.Tracker`.
-
-    ``checks_file`` (written by :func:`~evalkit.checks.result.write_checks`) becomes the
-    artifact ``checks.json``; ``params`` (e.g. ``{"model": version.params()}``) are flattened.
-    """
+    """Log checks into an existing run of ``tracker`` (``checks_file``: the ``checks.json``)."""
     if params:
         tracker.log_params(run_id, params)
     tracker.log_metrics(run_id, check_metrics(checks))

@@ -1,13 +1,8 @@
 """The evaluation's inputs as MLflow datasets (``log_input``): catalog, queries, judgments, clicks.
 
-Each table becomes an MLflow dataset whose **digest is evalkit's fingerprint** of that table (its
-first 32 hex characters: MLflow digests hold at most 36), with its source (file, folder, Hub
-repository or "synthetic"), a column schema and its row count as profile.  Nothing is converted
-to pandas and no row is hashed again: ``mlflow.data.from_pandas`` would copy a million-row catalog
-into a DataFrame just to hash it, while evalkit already holds the fingerprint.
-
-The context tag (``mlflow.data.context``) names the role: ``catalog``, ``queries``, ``judgments``,
-``clicks``, so the runs table's "Dataset" column and its search show them.
+Each table's **digest is evalkit's fingerprint** of it (the first 32 hex characters), with its
+source, a column schema, its row count as profile and its role as ``mlflow.data.context`` tag;
+no table is converted to pandas or hashed again.
 
 >>> from evalkit.data.schema import Catalog, Queries, Judgments, EvalData
 >>> data = EvalData("toy", Catalog(["d1"], ["red shoe"], source="items.csv"),
@@ -36,7 +31,6 @@ from evalkit.data.schema import EvalData
 
 #: MLflow's limit on a dataset digest.
 DIGEST_CHARS = 32
-CONTEXTS = ("catalog", "queries", "judgments", "clicks")
 
 
 class LocalSource(FileSystemDatasetSource):
@@ -102,12 +96,7 @@ def source_of(label: str) -> DatasetSource:
     return CodeDatasetSource({"evalkit.source": label or "in memory"})
 
 
-def _schema(columns: dict[str, DataType]) -> Schema:
-    return Schema([ColSpec(type=t, name=n) for n, t in columns.items()])
-
-
 def _tables(data: EvalData) -> dict[str, tuple[str, int, dict[str, DataType]]]:
-    """context -> (source label, rows, columns)."""
     s, d = DataType.string, DataType.double
     cat = data.catalog
     catalog_cols = {"id": s, "title": s, **({"text": s} if cat.texts is not None else {})}
@@ -149,7 +138,7 @@ def dataset_inputs(data: EvalData) -> list[DatasetInput]:
             source_of(label),
             name=f"{data.name}/{context}",
             digest=digest[:DIGEST_CHARS],
-            schema=_schema(columns),
+            schema=Schema([ColSpec(type=t, name=n) for n, t in columns.items()]),
             rows=rows,
         )
         out.append(

@@ -1,18 +1,13 @@
-"""The last evaluations in the tracking store, with their verdicts (``evalkit task=runs``:
-:mod:`evalkit.tasks.runs` prints them).
+"""The last evaluations in the tracking store, with their verdicts (``evalkit task=runs``).
 
-One row per evaluation (parent run) or ``--multirun`` sweep (its sweep run, with its pick:
-:mod:`evalkit.sweep.sweep_run`), newest first: start time, run name, dataset, model versions
-(the first is the baseline), the primary metric of each version (from its child run), the
-verdict (tag ``evalkit.verdict``; ``-`` when only one version was evaluated), the run status and
-the parent run id; and the newest online (canary) verdict of the same version pair
-(``evalkit task=online``, :mod:`evalkit.online.track`), so the shadow and the canary verdicts of
-a pair sit on one line.
+One row per evaluation (parent run) or ``--multirun`` sweep, newest first, with the newest online
+(canary) verdict of the same version pair.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -51,7 +46,7 @@ def last_evaluations(
     rows = []
     for p in parents:
         if p.data.tags.get("evalkit.task") == "sweep":
-            rows.append(_sweep_row(client, experiment_id, p, metric))
+            rows.append(_sweep_row(client, experiment_id, p))
             continue
         children = client.search_runs(
             [experiment_id],
@@ -63,10 +58,9 @@ def last_evaluations(
             for c in children
         }
         versions = _versions(p.data.params.get("versions")) or list(primary)
-        start = dt.datetime.fromtimestamp(p.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
         rows.append(
             EvaluationRow(
-                start=start,
+                start=_start(p),
                 name=p.info.run_name or "",
                 dataset=p.data.tags.get("evalkit.dataset", ""),
                 versions=versions,
@@ -80,22 +74,19 @@ def last_evaluations(
     return [replace(r, online=online.get(",".join(r.versions[:2]), "-")) for r in rows]
 
 
-def _sweep_row(client: Any, experiment_id: str, p: Any, metric: str) -> EvaluationRow:
-    """A ``--multirun`` sweep as one row: its jobs' versions, the best candidate value of the
-    primary metric over the jobs, and its pick (tag ``evalkit.sweep.pick``) as the verdict."""
+def _sweep_row(client: Any, experiment_id: str, p: Any) -> EvaluationRow:
+    """A ``--multirun`` sweep as one row: its jobs' versions, its pick (tag
+    ``evalkit.sweep.pick``) and the jobs' verdicts as the verdict."""
     jobs = client.search_runs(
         [experiment_id], filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{p.info.run_id}'"
     )
-    versions: list[str] = []
-    for j in jobs:
-        for v in _versions(j.data.params.get("versions")):
-            if v not in versions:
-                versions.append(v)
+    versions = list(
+        dict.fromkeys(v for j in jobs for v in _versions(j.data.params.get("versions")))
+    )
     pick = p.data.tags.get("evalkit.sweep.pick")
     verdicts = sorted({j.data.tags.get("evalkit.verdict", "-") for j in jobs})
-    start = dt.datetime.fromtimestamp(p.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
     return EvaluationRow(
-        start=start,
+        start=_start(p),
         name=f"{p.info.run_name} ({len(jobs)} jobs)",
         dataset=p.data.tags.get("evalkit.dataset", ""),
         versions=versions,
@@ -123,14 +114,16 @@ def online_verdicts(client: Any, experiment_id: str) -> dict[str, str]:
     return out
 
 
+def _start(run: Any) -> str:
+    return dt.datetime.fromtimestamp(run.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _versions(param: str | None) -> list[str]:
     """The parent's ``versions`` param (a JSON list) as a list.
 
     >>> _versions('["use_m3", "e5_small"]')
     ['use_m3', 'e5_small']
     """
-    import json
-
     try:
         value = json.loads(param) if param else []
     except ValueError:

@@ -1,27 +1,15 @@
 """Log a finished evaluation's run dir to MLflow (``evalkit task=log``: :mod:`evalkit.tasks.log`).
 
-An evaluation records every MLflow call in ``<run_dir>/mlflow_runs.json``
-(:mod:`evalkit.track.manifest`).  When the tracking store failed mid-run (a server that died),
-the evaluation finished on disk and printed this command; it recreates the parent run and its
-child runs - names, tags, params, metrics, dataset inputs, artifacts, start / end times and
-status - in the store of the manifest (or the one given with ``tracking.uri=`` /
-``tracking.experiment=``).  The new runs carry ``evalkit.logged_from`` (the run dir).
-
-Every run of the failed attempt that the store holds (the parent and the child runs that
-finished before the store failed) is tagged ``evalkit.attempt=failed`` and
-``evalkit.logged_as=<the run that replaces it>``, so a filter such as
-``tags.`evalkit.attempt` != 'failed'`` hides the attempt and MLflow's compare view shows each
-version once.  Those it left unfinished end FAILED: RUNNING ones, and ones the stale-run
-clean-up (:mod:`evalkit.track.stale`) ended KILLED because the evaluation's process was gone
-(``task=log`` itself opens the store without that clean-up, for this reason).  A run that was
-really interrupted (Ctrl-C / SIGTERM: KILLED in the run dir too) stays KILLED.
+Recreates the runs recorded in ``<run_dir>/mlflow_runs.json`` (:mod:`evalkit.track.manifest`),
+tagged ``evalkit.logged_from``; the failed attempt's runs the store holds are tagged
+``evalkit.attempt=failed`` / ``evalkit.logged_as`` and, if left unfinished, end FAILED
+(docs/reference/mlflow.md).
 
     evalkit task=log run_dir=outputs/2026-11-29/10-00-00
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -36,8 +24,6 @@ from evalkit.track.mlflow_tracker import Tracker, input_from_record
 from evalkit.track.stale import END_REASON_TAG, process_tags
 from evalkit.track.timeout import CHECK_TIMEOUT_S
 
-log = logging.getLogger(__name__)
-
 LOGGED_FROM_TAG, LOGGED_AS_TAG = "evalkit.logged_from", "evalkit.logged_as"
 ATTEMPT_TAG, FAILED_ATTEMPT = "evalkit.attempt", "failed"
 _BATCH = 500
@@ -50,8 +36,7 @@ def log_run_dir(
     experiment: str | None = None,
     timeout_s: float = CHECK_TIMEOUT_S,
 ) -> dict[str, str]:
-    """Log the runs recorded in ``run_dir`` to MLflow; manifest id -> new run id (``timeout_s``:
-    ``tracking.timeout_s`` of an http(s) store's up-front check)."""
+    """Log the runs recorded in ``run_dir`` to MLflow; manifest id -> new run id."""
     run_dir = Path(run_dir)
     doc = read_manifest(run_dir / MANIFEST_FILE)
     uri = uri or doc["tracking_uri"]
@@ -92,11 +77,10 @@ def log_run_dir(
         new = run.info.run_id
         ids[rec["id"]] = new
         _log_contents(client, new, rec, run_dir)
-        status = rec.get("status") or "FINISHED"
-        if status == "RUNNING":  # the process died before ending it
-            status = "KILLED"
-        client.set_terminated(new, status, end_time=rec.get("end_time"))
-        _end_original(client, rec["id"], new, rec.get("status") or "FINISHED")
+        recorded = rec.get("status") or "FINISHED"
+        died = recorded == "RUNNING"  # the process died before ending it
+        client.set_terminated(new, "KILLED" if died else recorded, end_time=rec.get("end_time"))
+        _end_original(client, rec["id"], new, recorded)
     return ids
 
 
@@ -118,9 +102,8 @@ def _log_contents(client: Any, run_id: str, rec: dict[str, Any], run_dir: Path) 
 
 
 def _end_original(client: Any, original: str, new: str, recorded: str) -> None:
-    """Mark the failed attempt's run, if this store has it (module docstring): tags
-    ``evalkit.attempt=failed`` / ``evalkit.logged_as``; FAILED when it was left unfinished
-    (``recorded``: its status in the run dir)."""
+    """Tag the failed attempt's run, if this store has it; FAILED when it was left unfinished
+    (RUNNING, or KILLED by the stale-run clean-up while ``recorded`` in the run dir is not)."""
     if original.startswith("offline-"):
         return
     try:

@@ -1,10 +1,5 @@
-"""Rebuild a logged version from MLflow by run id (what :mod:`evalkit.track.artifacts` saved).
-
-A team that already evaluated production version A can compare a new candidate against that
-logged run without re-embedding A: the child run's artifacts (per-query metrics, TREC run file,
-judged-pair similarities, request latencies) and params are enough to rebuild its
-:class:`~evalkit.results.VersionResult`.  Its dataset fingerprint travels with it, so the
-comparison can refuse a baseline computed on other data.
+"""Rebuild a logged version from MLflow by run id (what :mod:`evalkit.track.artifacts` saved), so
+a candidate is compared with a logged baseline without re-embedding it.
 
 >>> import tempfile, pathlib, numpy as np
 >>> from evalkit.track.artifacts import write_pairs
@@ -16,11 +11,12 @@ comparison can refuse a baseline computed on other data.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +25,13 @@ from evalkit.errors import ConfigError, DataError
 from evalkit.pairs import align_similarity
 from evalkit.results import VersionResult
 from evalkit.retrieve.run_file import ranking_from_trec
-from evalkit.track.artifacts import CLICK_PAIRS_FILE, LATENCY_FILE, PAIRS_FILE, PER_QUERY_FILE
+from evalkit.track.artifacts import (
+    CLICK_PAIRS_FILE,
+    LATENCY_FILE,
+    PAIRS_FILE,
+    PER_QUERY_FILE,
+    read_per_query,
+)
 from evalkit.track.mlflow_tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -39,18 +41,6 @@ def read_pairs(path: Path) -> tuple[list[tuple[str, str]], np.ndarray]:
     with np.load(path, allow_pickle=False) as z:
         pairs = list(zip(z["query_id"].tolist(), z["item_id"].tolist()))
         return pairs, z["similarity"]
-
-
-def read_per_query(path: Path) -> dict[str, dict[str, float]]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader)
-        metrics = header[1:]
-        out: dict[str, dict[str, float]] = {m: {} for m in metrics}
-        for row in reader:
-            for m, v in zip(metrics, row[1:]):
-                out[m][row[0]] = float(v)
-    return out
 
 
 def load_version_result(tracker: Tracker, run_id: str, data: EvalData) -> VersionResult:
@@ -68,11 +58,7 @@ def load_version_result(tracker: Tracker, run_id: str, data: EvalData) -> Versio
             "(no evalkit.model_version tag); pass the child run of the baseline version"
         )
     params = run.data.params
-    fingerprint = {
-        k.removeprefix("dataset.fingerprint."): v
-        for k, v in params.items()
-        if k.startswith("dataset.fingerprint.")
-    }
+    fingerprint = _under(params, "dataset.fingerprint.")
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp)
         try:
@@ -84,49 +70,43 @@ def load_version_result(tracker: Tracker, run_id: str, data: EvalData) -> Versio
                 expected=f"{PER_QUERY_FILE} and runs/{name}.trec",
             ) from exc
         k = int(params.get("k", 0)) or None
-        ranking = (
-            ranking_from_trec(trec, data.catalog.ids, k)
-            if fingerprint_matches(fingerprint, data)
-            else None
-        )
-        pairs, similarity = [], None
-        latencies, throughput, extra = np.zeros(0), None, {}
-        try:
-            pairs, similarity = read_pairs(tracker.download(run_id, PAIRS_FILE, local))
-        except Exception as exc:  # the drift gates will then say "not measured"
-            log.warning("baseline run %s has no %s (%s)", run_id, PAIRS_FILE, exc)
+        same_data = fingerprint.get("dataset") == data.fingerprint.get("dataset")
+        ranking = ranking_from_trec(trec, data.catalog.ids, k) if same_data else None
+
+        def optional(file: str, read: Callable[[Path], Any]) -> Any:
+            """``read`` of an artifact, or None (warned; its gate then says "not measured")."""
+            try:
+                return read(tracker.download(run_id, file, local))
+            except Exception as exc:
+                log.warning("baseline run %s has no %s (%s)", run_id, file, exc)
+                return None
+
+        def read_latency(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+            lat = json.loads(path.read_text("utf-8"))
+            return np.asarray(lat["latencies_s"], dtype=np.float64), lat
+
+        pairs, similarity = optional(PAIRS_FILE, read_pairs) or ([], None)
         click_similarity = None
         if data.clicks is not None:
-            try:
-                cpairs, csim = read_pairs(tracker.download(run_id, CLICK_PAIRS_FILE, local))
-                click_similarity = align_similarity(data.clicks, cpairs, csim)
-            except Exception as exc:
-                log.warning("baseline run %s has no %s (%s)", run_id, CLICK_PAIRS_FILE, exc)
-        try:
-            lat = json.loads(tracker.download(run_id, LATENCY_FILE, local).read_text("utf-8"))
-            latencies = np.asarray(lat["latencies_s"], dtype=np.float64)
-            throughput = lat.get("throughput")
-            extra = {k: v for k, v in lat.items() if k not in ("latencies_s", "throughput")}
-        except Exception as exc:  # the latency gate will then say "not measured"
-            log.warning("baseline run %s has no %s (%s)", run_id, LATENCY_FILE, exc)
-    model_params = {
-        k.removeprefix("model."): v for k, v in params.items() if k.startswith("model.")
-    }
+            click_similarity = optional(
+                CLICK_PAIRS_FILE, lambda p: align_similarity(data.clicks, *read_pairs(p))
+            )
+        latencies, lat = optional(LATENCY_FILE, read_latency) or (np.zeros(0), {})
     overall = {
         m: float(np.mean(list(v.values()))) if v else float("nan") for m, v in per_query.items()
     }
     return VersionResult(
         name=name,
-        params=model_params,
+        params=_under(params, "model."),
         overall=overall,
         per_query=per_query,
         ranking=ranking,
         pair_ids=pairs,
         pair_similarity=similarity,
         latencies_s=latencies,
-        throughput=throughput,
-        batch_size=extra.get("batch_size"),
-        concurrency=extra.get("concurrency"),
+        throughput=lat.get("throughput"),
+        batch_size=lat.get("batch_size"),
+        concurrency=lat.get("concurrency"),
         fingerprint=fingerprint,
         click_similarity=click_similarity,
         run_id=run_id,
@@ -134,5 +114,5 @@ def load_version_result(tracker: Tracker, run_id: str, data: EvalData) -> Versio
     )
 
 
-def fingerprint_matches(fingerprint: dict[str, str], data: EvalData) -> bool:
-    return fingerprint.get("dataset") == data.fingerprint.get("dataset")
+def _under(params: dict[str, str], prefix: str) -> dict[str, str]:
+    return {k.removeprefix(prefix): v for k, v in params.items() if k.startswith(prefix)}

@@ -1,11 +1,7 @@
 """``mlflow_runs.json``: everything an evaluation sent (or meant to send) to MLflow, in its run dir.
 
-Every run the :class:`~evalkit.track.mlflow_tracker.Tracker` starts is recorded here with its
-name, parent, tags, params, metrics, artifact files, dataset inputs and final status, and the
-file is rewritten (atomically) after every change.  When the tracking store fails mid-run the
-evaluation carries on, and ``evalkit task=log run_dir=<dir>`` replays this file into a live store
-later (:mod:`evalkit.track.logdir`).  Artifact paths inside the run dir are stored relative to
-it, so the folder can be moved or copied to another machine first.
+Rewritten atomically after every change, so ``evalkit task=log`` (:mod:`evalkit.track.logdir`)
+can replay it later; artifact paths inside the run dir are stored relative to it.
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -31,12 +27,8 @@ MANIFEST_FILE = "mlflow_runs.json"
 FORMAT = 1
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class RunManifest:
-    """The run records of one evaluation, kept in ``path`` (see module doc)."""
+    """The run records of one evaluation, kept in ``path``."""
 
     def __init__(self, path: Path, uri: str, experiment: str) -> None:
         self.path = Path(path)
@@ -54,7 +46,7 @@ class RunManifest:
             "name": name,
             "parent": parent,
             "status": "RUNNING",
-            "start_time": _now_ms(),
+            "start_time": int(time.time() * 1000),
             "end_time": None,
             "tags": dict(tags),
             "params": {},
@@ -75,11 +67,8 @@ class RunManifest:
     def add_artifact(self, run_id: str, path: Path, artifact_path: str | None) -> None:
         if run_id not in self._runs:
             return
-        path = Path(path).resolve()
-        try:
-            shown = str(path.relative_to(self.path.parent.resolve()))
-        except ValueError:
-            shown = str(path)
+        path, here = Path(path).resolve(), self.path.parent.resolve()
+        shown = str(path.relative_to(here) if path.is_relative_to(here) else path)
         self._runs[run_id]["artifacts"].append({"path": shown, "artifact_path": artifact_path})
         self.save()
 
@@ -90,7 +79,7 @@ class RunManifest:
 
     def finish(self, run_id: str, status: str) -> None:
         if run_id in self._runs:
-            self._runs[run_id].update(status=status, end_time=_now_ms())
+            self._runs[run_id].update(status=status, end_time=int(time.time() * 1000))
             self.save()
 
     def save(self) -> None:

@@ -1,8 +1,7 @@
 """MLflow tracking: one parent run per evaluation, one nested child run per model version.
 
-Uses an explicit :class:`mlflow.MlflowClient` (no fluent global run stack), so several sweep jobs
-in one process or across processes never log into each other's runs.  With the embedded
-SQLite store (``sqlite:///mlruns/mlflow.db``) artifacts go beside the database, under ``mlruns/``.
+An explicit :class:`mlflow.MlflowClient` (no fluent global run stack), so sweep jobs never log
+into each other's runs.  A SQLite store keeps its artifacts beside the database.
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -41,7 +40,6 @@ from evalkit.track.timeout import CHECK_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
-#: Keys whose values are never sent to MLflow, whatever the config says.
 _BATCH = 500  # MLflow's log_batch limit is 1000 metrics / 100 params per call
 _PARAM_BATCH = 100
 _MAX_PARAM_LEN = 6000
@@ -87,13 +85,8 @@ def _param_value(v: Any) -> str:
 
 
 def check_reachable(uri: str, timeout_s: float = CHECK_TIMEOUT_S) -> None:
-    """An ``http(s)://`` tracking server answers within ``timeout_s`` (one try), or ConfigError.
-
-    MLflow's own client retries a dead server for minutes (7 backed-off retries); this one
-    request says in seconds that nothing is listening.  A server that accepts the connection is
-    given twice ``timeout_s`` to answer, so a slow one is told apart from a down one ("answered
-    in 5.2 s; raise tracking.timeout_s").
-    """
+    """An ``http(s)://`` tracking server answers within ``timeout_s`` (one try, where MLflow's
+    client retries for minutes), or ConfigError; a connected server gets twice ``timeout_s``."""
     from mlflow.utils.credentials import get_default_host_creds
     from mlflow.utils.rest_utils import http_request
 
@@ -153,11 +146,8 @@ def _read_timed_out(exc: BaseException) -> bool:
 
 
 def host_header_refused(uri: str, status: int, body: str) -> str:
-    """The message for MLflow's DNS-rebinding guard refusing the host name in ``uri``, or "".
-
-    ``mlflow server`` (3.x) answers ``403 Invalid Host header`` to a request whose ``Host`` is
-    not one it was started for (by default the address it listens on, localhost and
-    127.0.0.1); that is no credentials problem.
+    """The message for MLflow's DNS-rebinding guard (``403 Invalid Host header``) refusing the
+    host name in ``uri``, or "".
 
     >>> host_header_refused("http://mlflow.lan:5000", 403, "Invalid Host header")[:60]
     "MLflow tracking server tracking.uri='http://mlflow.lan:5000'"
@@ -212,20 +202,9 @@ def _driver_hint(uri: str, exc: BaseException) -> str:
 class Tracker:
     """Thin wrapper over :class:`MlflowClient` for evalkit's run layout.
 
-    * ``http(s)://`` stores are checked up front (:func:`check_reachable`, seconds not minutes;
-      ``timeout_s`` is ``tracking.timeout_s``).
-    * Opening an experiment marks it as a model-development experiment
-      (``mlflow.experimentKind``), so MLflow 3's UI opens it on the runs table, and ends runs
-      that dead evalkit processes on this host left RUNNING (:mod:`evalkit.track.stale`).
-    * Every run gets the tags ``evalkit.host`` / ``evalkit.pid`` / ``evalkit.pid_start``;
-      :meth:`abort` ends every run still open (FAILED on an error, KILLED on an interrupt).
-    * With ``manifest`` (a path in the run dir) every call is also recorded there
-      (:mod:`evalkit.track.manifest`).  If the store fails mid-run the tracker goes
-      **offline**: it logs one warning, keeps recording, and :attr:`error` says what failed;
-      ``evalkit task=log run_dir=...`` logs the run later.
-    * Nothing it sends holds an API key: param and tag values are redacted
-      (:func:`evalkit.redact.redact`) and a text artifact that holds one is sent as a redacted
-      copy (:func:`evalkit.redact.redacted_copy`).
+    Every call is also recorded in ``manifest`` (:mod:`evalkit.track.manifest`); if the store
+    fails mid-run the tracker goes **offline** (one warning, :attr:`error` says what failed) and
+    ``evalkit task=log`` logs the run later.  Param / tag values and text artifacts are redacted.
     """
 
     def __init__(
@@ -261,15 +240,10 @@ class Tracker:
                     f"{err.filename or db.parent} ({err.strerror or err}) (expected a writable "
                     "folder for the SQLite store and its artifacts; or tracking=none)"
                 ) from err
-            # Parallel sweep jobs (joblib, SLURM arrays) must not create / migrate one fresh
-            # SQLite store at once: MLflow's schema migration (run when a client opens it) is
-            # not safe under concurrency.
+            # MLflow's schema migration of a fresh SQLite store is not safe for parallel jobs.
             with lock_handle as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                try:
-                    self.experiment_id = self._experiment(experiment)
-                finally:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+                self.experiment_id = self._experiment(experiment)
         if clean_stale:
             try:
                 mark_stale_runs(self.client, self.experiment_id)
@@ -286,10 +260,9 @@ class Tracker:
                     db = Path(self.uri.removeprefix("sqlite:///"))
                     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
                     location = (db.parent.resolve() / "artifacts" / safe).as_uri()
-                exp_id = self.client.create_experiment(
+                return self.client.create_experiment(
                     name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
                 )
-                return exp_id
             kind = exp.tags.get(EXPERIMENT_KIND_TAG, "")
             if not kind or kind.endswith("inferred") or kind == "no_inferred_type":
                 self.client.set_experiment_tag(
@@ -302,8 +275,6 @@ class Tracker:
                 f"cannot open MLflow experiment {name!r} at tracking.uri={self.uri!r}: {first}"
                 f"{_driver_hint(self.uri, exc)}"
             ) from exc
-
-    # ------------------------------------------------------------------ failure handling
 
     @property
     def offline(self) -> bool:
@@ -320,9 +291,14 @@ class Tracker:
             log.warning("%s; continuing without tracking (the run stays on disk)", self.error)
             return None
 
-    # ------------------------------------------------------------------ runs
-
-    def _create(self, name: str, tags: dict[str, str], parent: str | None) -> str:
+    def _create(self, name: str, tags: Mapping[str, str] | None, parent: str | None) -> str:
+        tags = {
+            **({MLFLOW_PARENT_RUN_ID: parent} if parent else {}),
+            MLFLOW_RUN_NAME: name,
+            **self._tags,
+            **(tags or {}),
+        }
+        tags = {k: redact(str(v)) for k, v in tags.items()}
         run = self._call(
             "starting a run",
             self.client.create_run,
@@ -337,17 +313,10 @@ class Tracker:
         return run_id
 
     def start_parent(self, name: str, tags: Mapping[str, str] | None = None) -> str:
-        tags = {MLFLOW_RUN_NAME: name, **self._tags, **(tags or {})}
-        return self._create(name, {k: redact(str(v)) for k, v in tags.items()}, None)
+        return self._create(name, tags, None)
 
     def start_child(self, parent_id: str, name: str, tags: Mapping[str, str] | None = None) -> str:
-        all_tags = {
-            MLFLOW_PARENT_RUN_ID: parent_id,
-            MLFLOW_RUN_NAME: name,
-            **self._tags,
-            **(tags or {}),
-        }
-        return self._create(name, {k: redact(str(v)) for k, v in all_tags.items()}, parent_id)
+        return self._create(name, tags, parent_id)
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         items = [Param(mlflow_key(k), redact(_param_value(v))) for k, v in flatten(params).items()]
@@ -412,59 +381,36 @@ class Tracker:
             self.finish(run_id, status)
 
     def ui_url(self) -> str:
-        """Where the MLflow UI shows this experiment's runs table.
-
-        MLflow 3.17's UI picks GenAI or model-training views from a per-browser switch (default
-        GenAI: the traces overview), not from the experiment's kind; ``workflowType`` in the
-        link selects the runs table.  For a local store: the address ``mlflow ui`` serves.
-        """
-        base = self.uri.rstrip("/") if self.uri.startswith(("http://", "https://")) else None
-        link = (
-            f"{base or 'http://127.0.0.1:5000'}/#/experiments/{self.experiment_id}"
-            f"?workflowType={UI_WORKFLOW}"
-        )
-        if base:
-            return link
-        return f"{link} (after: mlflow ui --backend-store-uri {self.uri})"
+        """Where the MLflow UI shows this experiment's runs table."""
+        return self._ui_link("")
 
     def run_url(self, run_id: str) -> str:
-        """The MLflow UI's page of one run (``workflowType`` selects the model-training view,
-        which the deep link needs); for a local store, after ``mlflow ui``."""
-        base = self.uri.rstrip("/") if self.uri.startswith(("http://", "https://")) else None
-        link = (
-            f"{base or 'http://127.0.0.1:5000'}/#/experiments/{self.experiment_id}/runs/{run_id}"
-            f"?workflowType={UI_WORKFLOW}"
-        )
-        return link if base else f"{link} (after: mlflow ui --backend-store-uri {self.uri})"
+        return self._ui_link(f"/runs/{run_id}")
+
+    def _ui_link(self, path: str) -> str:
+        """``workflowType`` selects the model-training view; a local store: after ``mlflow ui``."""
+        remote = self.uri.startswith(("http://", "https://"))
+        base = self.uri.rstrip("/") if remote else "http://127.0.0.1:5000"
+        link = f"{base}/#/experiments/{self.experiment_id}{path}?workflowType={UI_WORKFLOW}"
+        return link if remote else f"{link} (after: mlflow ui --backend-store-uri {self.uri})"
 
     def download(self, run_id: str, artifact_path: str, dst: str | Path) -> Path:
         return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
 
 
+#: The fields of an MLflow dataset the manifest stores (``schema`` and ``profile`` optional).
+_DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
+
+
 def input_record(item: DatasetInput) -> dict[str, Any]:
     """A :class:`DatasetInput` as plain data (what the manifest stores)."""
-    ds = item.dataset
-    return {
-        "name": ds.name,
-        "digest": ds.digest,
-        "source_type": ds.source_type,
-        "source": ds.source,
-        "schema": ds.schema,
-        "profile": ds.profile,
-        "tags": {t.key: t.value for t in item.tags},
-    }
+    fields = {f: getattr(item.dataset, f) for f in _DATASET_FIELDS}
+    return {**fields, "tags": {t.key: t.value for t in item.tags}}
 
 
 def input_from_record(rec: Mapping[str, Any]) -> DatasetInput:
     """Inverse of :func:`input_record`."""
     from mlflow.entities import Dataset, InputTag
 
-    ds = Dataset(
-        name=rec["name"],
-        digest=rec["digest"],
-        source_type=rec["source_type"],
-        source=rec["source"],
-        schema=rec.get("schema"),
-        profile=rec.get("profile"),
-    )
+    ds = Dataset(**{f: rec[f] if f in _DATASET_FIELDS[:4] else rec.get(f) for f in _DATASET_FIELDS})
     return DatasetInput(ds, tags=[InputTag(k, v) for k, v in rec.get("tags", {}).items()])

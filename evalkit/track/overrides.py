@@ -1,13 +1,5 @@
-"""Command-line overrides as MLflow params and in run names: plain values, swept keys named.
-
-Hydra hands a job its overrides in command-line syntax, escaped (``tracking.uri=http\\://h\\:1``);
-:func:`override_params` parses them with Hydra's own override parser, so the ``override.<key>``
-params hold the value a user means (``http://h:1``).  In a ``--multirun`` sweep the parent run's
-name gets the swept overrides (:func:`swept_keys` reads the sweep's ``multirun.yaml``, which
-Hydra's sweeper writes before launching any job), so the jobs of a sweep are told apart in the
-runs table; each child run is named after its model version plus the swept values that apply
-to it (:func:`version_run_name`: ``e5_small [dimensions=256]``), so MLflow's compare view tells
-the children of different jobs apart.
+"""Command-line overrides as MLflow params (plain values, parsed by Hydra's own parser) and, in a
+``--multirun`` sweep, the swept values in run names, so the jobs' runs are told apart.
 
 >>> override_params([r"tracking.uri=http\\://127.0.0.1\\:55000", "models=[a,b]", "+x.y=1", "~z"])
 {'override.tracking.uri': 'http://127.0.0.1:55000', 'override.models': ['a', 'b'], 'override.x.y': 1}
@@ -44,7 +36,6 @@ def _parse(overrides: Iterable[str]) -> list[Any]:
 
 
 def _plain(value: Any) -> Any:
-    """Hydra's parsed value as plain data (its quoted strings, lists and dicts)."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -102,7 +93,6 @@ def _show(value: Any) -> str:
 
 
 def _task_overrides() -> list[str]:
-    """The running Hydra job's command-line overrides (empty outside Hydra)."""
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
@@ -113,10 +103,9 @@ def _task_overrides() -> list[str]:
 def version_run_name(
     version: str, overrides: Iterable[str] | None = None, swept: set[str] | None = None
 ) -> str:
-    """A child run's name: the model version, plus ``[key=value, ...]`` of the swept overrides
-    that apply to it in a sweep (its own ``models.<version>.`` keys without that prefix, and
-    keys outside ``models``); other versions' keys and the ``models`` list are left out.
-    ``overrides`` default to the running Hydra job's."""
+    """The model version, plus ``[key=value, ...]`` of the swept overrides that apply to it (its
+    own ``models.<version>.`` keys unprefixed, keys outside ``models``); ``overrides`` default to
+    the running Hydra job's."""
     swept = swept_keys() if swept is None else swept
     if not swept:
         return version

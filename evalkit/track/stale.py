@@ -1,10 +1,8 @@
 """Runs left RUNNING by a process that no longer exists are marked KILLED.
 
-Every run evalkit starts carries the tags ``evalkit.host`` (this machine's host name),
-``evalkit.pid`` (the process id) and ``evalkit.pid_start`` (the process start time, from
-``/proc``, so a recycled pid is not mistaken for the original process).  A ``kill -9``, an OOM
-kill or a power cut leave such runs RUNNING; the next evalkit start in the same experiment on
-the same host finds them and ends them with status KILLED (tag ``evalkit.end_reason`` says why).
+Every run carries ``evalkit.host``, ``evalkit.pid`` and ``evalkit.pid_start`` (the start time, so
+a recycled pid is not mistaken for the original); the next evalkit start in the experiment on the
+same host ends such runs KILLED (tag ``evalkit.end_reason`` says why).
 
 >>> tags = process_tags()
 >>> sorted(tags), is_alive(tags)

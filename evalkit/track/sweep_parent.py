@@ -1,9 +1,5 @@
-"""A ``--multirun`` job's evaluation run nested under its sweep's MLflow run.
-
-:func:`evalkit.sweep.sweep_run.start_sweep_run` creates the sweep run when the sweep starts and
-exports its id (``EVALKIT_SWEEP_RUN_ID``) and tracking URI (``EVALKIT_SWEEP_TRACKING_URI``); the
-jobs inherit the environment, and :func:`sweep_parent_tags` gives the tags that make a job's
-evaluation run a child of it.
+"""A ``--multirun`` job's evaluation run nested under its sweep's MLflow run, whose id and store
+:func:`evalkit.sweep.sweep_run.start_sweep_run` exports to the jobs' environment.
 
 >>> import os
 >>> os.environ.pop(SWEEP_RUN_ENV, None) and None
