@@ -123,7 +123,7 @@ def test_native_ray_lines_are_kept_off_stderr_and_the_rest_passes(tmp_path):
     script = textwrap.dedent(
         """
         import os, sys
-        from evalkit.engine.native_log import NativeLogFilter
+        from evalkit.engine.session import NativeLogFilter
         with NativeLogFilter() as f:
             os.write(2, b"[2026-12-02 11:39:42,478 E 12407 12407] core_worker.cc:2465: Actor\\n")
             os.write(2, b"[2026-12-02 11:39:42,479 I 12407 12407] logging.cc:303: Set level\\n")

@@ -3,8 +3,6 @@ the OpenAI API contract, each check PASS / WARN / FAIL (SKIP where it does not a
 checks produce plain data (:class:`Check`, ``checks.json``); ``task=check`` lives in
 :mod:`evalkit.tasks.check`, MLflow logging in :mod:`evalkit.track.checks`.
 
-    evalkit task=check models=[e5_small_openai] checks=openai_default
-
 >>> from evalkit.checks import Check, Status, verdict
 >>> verdict([Check("vectors.finite", Status.PASS), Check("contract.usage", Status.FAIL)])
 'BLOCK'

@@ -50,9 +50,8 @@ def checks_table(checks: Sequence[Check], version: str) -> Table:
     table = Table(title=title, show_lines=False)
     table.add_column("check", style="bold", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    table.add_column("observed", overflow="fold")
-    table.add_column("expected", overflow="fold")
-    table.add_column("reason", overflow="fold")
+    for column in ("observed", "expected", "reason"):
+        table.add_column(column, overflow="fold")
     for c in checks:
         status = str(c.status)
         table.add_row(

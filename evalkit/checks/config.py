@@ -1,11 +1,8 @@
 """What an embedding endpoint is expected to do: the contract ``evalkit task=check`` tests against.
 
-Read from the ``checks`` config group (``conf/checks/*.yaml``); the defaults below (and
-``conf/checks/openai_default.yaml``, which mirrors them) encode what the OpenAI embeddings API
-documents: ``dimensions`` honoured, unit-length vectors, 401 without a valid key, 400 on an empty
-or mixed-type input list, 400 naming the limit on over-long input, 404 for an unknown model.
-A team writes its own contract once (``conf/checks/<name>.yaml``) and selects it with
-``checks=<name>``.
+Read from the ``checks`` config group (``conf/checks/*.yaml``, selected with ``checks=<name>``);
+the defaults below (mirrored by ``conf/checks/openai_default.yaml``) encode what the OpenAI
+embeddings API documents.
 
 >>> cfg = ChecksConfig.from_mapping({"sanity": {"dimensions": [64]}, "on_fail": {"contract.auth": "WARN"}})
 >>> cfg.sanity.dimensions, cfg.contract.empty_input_status, cfg.outcome_override("contract.auth.none")

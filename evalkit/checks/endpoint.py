@@ -1,9 +1,7 @@
 """Raw HTTP to an OpenAI-compatible embeddings server, for requests the ``openai`` client refuses.
 
-The contract checks send deliberately odd requests (no key, a wrong key, an empty or mixed-type
-input list, an unknown model, the path without ``/v1``) and need the status code and message
-as the server sent them, without retries: :class:`Endpoint` does one ``httpx2`` request per
-call and returns a :class:`Reply` (status, parsed JSON, message), never raising for HTTP errors.
+The contract checks send deliberately odd requests and need the status and message as the server
+sent them: :class:`Endpoint` does one request per call, no retries, never raising for HTTP errors.
 
 >>> ep = Endpoint("http://127.0.0.1:8000/v1", "e5", api_key="EMPTY")
 >>> ep.root, ep.url("/embeddings"), ep.root_url("/health")
@@ -54,19 +52,17 @@ class Reply:
     def message(self, limit: int = 300) -> str:
         """The error message the server gave (OpenAI's ``error.message``), or the raw text,
         with credentials (``Authorization`` / ``Bearer`` / ``api_key`` values) redacted."""
-        return redact(self._message(limit))
-
-    def _message(self, limit: int) -> str:
+        body = self.body if isinstance(self.body, dict) else {}
+        inner = body.get("error", body.get("detail", body.get("message")))
         if self.error:
-            return self.error[:limit]
-        body = self.body
-        if isinstance(body, dict):
-            inner = body.get("error", body.get("detail", body.get("message")))
-            if isinstance(inner, dict) and inner.get("message"):
-                return str(inner["message"])[:limit]
-            if isinstance(inner, str | list):
-                return str(inner)[:limit]
-        return self.text[:limit]
+            text = self.error
+        elif isinstance(inner, dict) and inner.get("message"):
+            text = str(inner["message"])
+        elif isinstance(inner, str | list):
+            text = str(inner)
+        else:
+            text = self.text
+        return redact(text[:limit])
 
     def summary(self) -> str:
         """``"HTTP 400: <message>"`` / ``"HTTP 200"`` / ``"no response: <error>"``."""
@@ -78,10 +74,8 @@ class Reply:
 
 
 def decode_embeddings(body: Any) -> np.ndarray:
-    """The ``(n, d)`` float32 matrix of an embeddings response, rows in ``index`` order.
-
-    Accepts float lists and base64 little-endian float32; raises :class:`MalformedResponse`.
-    """
+    """The ``(n, d)`` float32 matrix of an embeddings response (float lists or base64
+    little-endian float32), rows in ``index`` order; else :class:`MalformedResponse`."""
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list) or not data:
         raise MalformedResponse("response has no non-empty 'data' list")
@@ -141,28 +135,14 @@ class Endpoint:
         self.requests = 0
         self.last_error: Exception | None = None  # of the last request that got no answer
 
-    def __enter__(self) -> Endpoint:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def close(self) -> None:
         self._client.close()
 
     def url(self, path: str) -> str:
-        """``path`` under ``base_url`` (``/embeddings`` -> ``.../v1/embeddings``)."""
         return self.base_url + path
 
     def root_url(self, path: str) -> str:
-        """``path`` under the server root (``/health``)."""
         return self.root + path
-
-    def _headers(self, auth: str | None) -> dict[str, str]:
-        if auth is None:
-            return {}
-        key = self._api_key if auth == CONFIGURED else auth
-        return {"Authorization": f"Bearer {key}"}
 
     def request(
         self,
@@ -174,9 +154,11 @@ class Endpoint:
     ) -> Reply:
         """One request; ``auth`` is a key, ``CONFIGURED`` (the endpoint's) or None (no header)."""
         self.requests += 1
+        key = self._api_key if auth == CONFIGURED else auth
+        headers = {} if auth is None else {"Authorization": f"Bearer {key}"}
         t0 = time.perf_counter()
         try:
-            r = self._client.request(method, url, json=body, headers=self._headers(auth))
+            r = self._client.request(method, url, json=body, headers=headers)
         except httpx2.HTTPError as err:
             self.last_error = err
             return Reply(None, None, "", time.perf_counter() - t0, f"{type(err).__name__}: {err}")

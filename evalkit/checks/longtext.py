@@ -1,26 +1,18 @@
 """Long-text checks: the largest input accepted, silent truncation, and chunked long documents.
 
-``long_text.max_accepted`` (:func:`search_max_length`): tokens per word from a first probe, then
-straight to just past the documented limit, a refusal bracketed by binary search to
-``resolution`` (at most ``max_requests`` requests; without token counts lengths double up to
-``max_words``).  ``long_text.truncation``: the same text with a different tail at the longest
-accepted length; as close as a repeat of the same text means the tail was ignored.
-``long_text.chunks``: the chunk vectors' norm spread and first-vs-last similarity.  Details and
-timings: docs/how-to/openai-server.md ("Endpoint checks"), benchmarks/README.md.
+``long_text.max_accepted`` (:func:`search_max_length`) jumps from a first probe's tokens per word
+to just past the documented limit and brackets a refusal by binary search; ``long_text.truncation``
+embeds the same text with a different tail; ``long_text.chunks`` compares a long document's chunk
+vectors.  Details: docs/how-to/openai-server.md ("Endpoint checks").
 
 >>> r = search_max_length(lambda n: (n <= 1000, None), start=64, cap=8192, resolution=0.05,
 ...                       max_requests=16)
 >>> r.max_accepted, r.min_rejected, r.requests <= 16, 1000 - r.max_accepted <= 0.05 * 1000
 (992, 1024, True, True)
->>> jump = search_max_length(lambda n: (True, None), start=64, cap=8192, resolution=0.05,
-...                          max_requests=16, grow=lambda n: 3000 if n < 3000 else n)
->>> jump.tried
-[(64, True), (3000, True)]
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,8 +28,6 @@ from evalkit.checks.target import ProbeError, Target
 from evalkit.embed.chunking import Chunking, split
 from evalkit.terminal import progress_bar
 
-log = logging.getLogger(__name__)
-
 #: 1 - cosine below this always counts as "the same vector" (float32 round-off).
 SAME_VECTOR_FLOOR = 1e-6
 #: 1 - cosine above this: a new tail clearly changed the vector, no repeat request needed to
@@ -47,11 +37,9 @@ CLEARLY_MOVED = 1e-3
 
 @dataclass
 class LengthSearch:
-    """Outcome of :func:`search_max_length`.
-
-    ``max_accepted`` is 0 if even the first length was refused; ``min_rejected`` is None when
-    every length tried up to the cap was accepted.  ``refusal`` is the first refusal's payload.
-    """
+    """Outcome of :func:`search_max_length`: ``max_accepted`` 0 if even the first length was
+    refused, ``min_rejected`` None if every length up to the cap was accepted, ``refusal`` the
+    first refusal's payload."""
 
     max_accepted: int = 0
     min_rejected: int | None = None
@@ -61,7 +49,6 @@ class LengthSearch:
 
     @property
     def accepted_all(self) -> bool:
-        """Whether every length tried up to the cap was accepted."""
         return self.min_rejected is None
 
 
@@ -74,13 +61,9 @@ def search_max_length(
     max_requests: int,
     grow: Callable[[int], int] | None = None,
 ) -> LengthSearch:
-    """Largest ``n`` in ``[1, cap]`` with ``accepts(n)[0]`` (assumed monotone), bounded search.
-
-    ``accepts(n)`` returns ``(accepted, payload)``; the payload of the first refusal is kept.
-    Growing from ``start`` (``grow(n)``, doubling by default; a value ``<= n`` stops the search
-    there) finds a bracket, binary search narrows it until ``hi - lo <= max(1, resolution * lo)``
-    or ``max_requests`` calls were made.
-    """
+    """Largest ``n`` in ``[1, cap]`` with ``accepts(n) == (True, _)`` (assumed monotone): grow
+    from ``start`` (``grow(n)``, doubling by default; ``<= n`` stops) to a bracket, then binary
+    search until ``hi - lo <= max(1, resolution * lo)`` or ``max_requests`` calls were made."""
     grow = grow or (lambda n: 2 * n)
     out = LengthSearch()
 
@@ -116,9 +99,9 @@ def search_max_length(
 def past_limit(
     tokens: dict[int, int], max_tokens: int | None, margin: float
 ) -> Callable[[int], int] | None:
-    """The search's growth step: from an accepted length with a known token count, straight to
-    just past ``max_tokens`` (by ``margin``); at or past it, stop.  Doubling when the token
-    count is unknown or there is no documented limit.
+    """The search's growth step: from an accepted length with a known token count straight to
+    just past ``max_tokens`` (by ``margin``), at or past it stop; else doubling.  None without a
+    documented limit.
 
     >>> grow = past_limit({256: 320}, 8192, 0.05)
     >>> grow(256), grow(512)
@@ -140,57 +123,8 @@ def past_limit(
     return grow
 
 
-def _same_vector_threshold(noise: float) -> float:
-    """1 - cosine up to which two vectors count as equal, given the repeat noise."""
-    return max(SAME_VECTOR_FLOOR, 10.0 * noise)
-
-
 def _one(target: Target, text: str) -> np.ndarray:
-    """The vector of one text."""
     return target.embed([text])[0]
-
-
-@dataclass
-class _LengthProbe:
-    """The length search's probe of ``target``: keeps each accepted length's vector and tokens.
-
-    ``step`` is the search's growth (straight past the documented limit once tokens per word
-    are known); ``shared["over_long"]`` receives the reply to the probe that jumped past it.
-    """
-
-    target: Target
-    cfg: LongTextConfig
-    vectors: dict[int, np.ndarray]
-    shared: dict[str, Any] | None
-    bar: Any  # the progress bar, advanced once per request
-    tokens: dict[int, int] = field(default_factory=dict)  # prompt tokens per accepted length
-    jumps: set[int] = field(default_factory=set)  # lengths reached by a jump past the limit
-    grow: Callable[[int], int] | None = field(init=False)  # past_limit over ``tokens``
-
-    def __post_init__(self) -> None:
-        self.grow = past_limit(self.tokens, self.cfg.max_tokens, self.cfg.resolution)
-
-    def step(self, n: int) -> int:
-        """The next length after accepted ``n`` (doubling without a documented limit)."""
-        following = self.grow(n) if self.grow is not None else 2 * n
-        if self.grow is not None and n in self.tokens and following > n:
-            self.jumps.add(min(following, self.cfg.max_words))
-        return following
-
-    def accepts(self, n: int) -> tuple[bool, Any]:
-        """Embed ``n`` words: ``(True, None)``, or ``(False, ProbeError)`` when refused."""
-        self.bar.update()
-        target = self.target
-        try:
-            self.vectors[n] = _one(target, long_document(n))
-        except ProbeError as err:
-            return False, err
-        finally:
-            if n in self.jumps and self.shared is not None and target.last_reply is not None:
-                self.shared["over_long"] = (n, target.last_reply)
-        if target.last_tokens:
-            self.tokens[n] = target.last_tokens
-        return True, None
 
 
 def check_max_accepted(
@@ -199,36 +133,49 @@ def check_max_accepted(
     vectors: dict[int, np.ndarray],
     shared: dict[str, Any] | None = None,
 ) -> tuple[Check, LengthSearch]:
-    """Search the longest accepted input; ``vectors`` collects the accepted lengths' vectors.
-
-    ``shared["over_long"]`` receives ``(words, reply)`` of the probe just past the documented
-    limit, which ``contract.over_long`` reuses instead of sending another input that long.
-    """
+    """Search the longest accepted input; ``vectors`` collects the accepted lengths' vectors,
+    ``shared["over_long"]`` the ``(words, reply)`` just past the limit (for contract.over_long)."""
+    tokens: dict[int, int] = {}  # prompt tokens per accepted length
+    jumps: set[int] = set()  # lengths reached by a jump past the documented limit
+    grow = past_limit(tokens, cfg.max_tokens, cfg.resolution)
     bar = progress_bar(total=cfg.max_requests, desc="long-text search", unit="request")
-    probe = _LengthProbe(target, cfg, vectors, shared, bar)
+
+    def step(n: int) -> int:
+        if grow is None:
+            return 2 * n
+        following = grow(n)
+        if n in tokens and following > n:
+            jumps.add(min(following, cfg.max_words))
+        return following
+
+    def accepts(n: int) -> tuple[bool, Any]:
+        bar.update()
+        try:
+            vectors[n] = _one(target, long_document(n))
+        except ProbeError as err:
+            return False, err
+        finally:
+            if n in jumps and shared is not None and target.last_reply is not None:
+                shared["over_long"] = (n, target.last_reply)
+        if target.last_tokens:
+            tokens[n] = target.last_tokens
+        return True, None
+
     with bar:
         s = search_max_length(
-            probe.accepts,
+            accepts,
             start=cfg.start_words,
             cap=cfg.max_words,
             resolution=cfg.resolution,
             max_requests=cfg.max_requests,
-            grow=probe.step,
+            grow=step,
         )
     expected = (
         f">= {cfg.min_accepted_words} words; beyond the limit a 4xx error"
         if cfg.min_accepted_words
         else "a 4xx error beyond the limit (if there is one)"
     )
-    status, reason = _max_accepted_outcome(s, cfg, probe.tokens)
-    observed = _max_accepted_observed(s, cfg, probe.tokens)
-    return Check("long_text.max_accepted", status, observed, expected, reason), s
-
-
-def _max_accepted_observed(
-    s: LengthSearch, cfg: LongTextConfig, tokens: dict[int, int]
-) -> dict[str, Any]:
-    """The search's numbers for ``checks.json``, with the refusal's status and message."""
+    status, reason = _max_accepted_outcome(s, cfg, tokens)
     observed: dict[str, Any] = {
         "max_accepted_words": s.max_accepted,
         "max_accepted_tokens": tokens.get(s.max_accepted),
@@ -237,11 +184,10 @@ def _max_accepted_observed(
         "search_cap_words": cfg.max_words,
         "documented_limit_tokens": cfg.max_tokens,
     }
-    err: ProbeError | None = s.refusal
-    if err is not None:
-        observed["refusal_status"] = err.status
-        observed["refusal_message"] = err.message[:200]
-    return observed
+    if s.refusal is not None:
+        observed["refusal_status"] = s.refusal.status
+        observed["refusal_message"] = s.refusal.message[:200]
+    return Check("long_text.max_accepted", status, observed, expected, reason), s
 
 
 def _max_accepted_outcome(
@@ -293,7 +239,7 @@ def check_truncation(
         a, delta, noise = _new_tail_shift(target, first, n_words, keep)
     except ProbeError as err:
         return Check(name, Status.FAIL, f"error: {err}", expected, f"long text refused: {err}")
-    limit = _same_vector_threshold(noise or 0.0)
+    limit = max(SAME_VECTOR_FLOOR, 10.0 * (noise or 0.0))
     observed: dict[str, Any] = {
         "words": n_words,
         "tail_words": tail,
@@ -302,24 +248,15 @@ def check_truncation(
         "truncates": delta <= limit,
     }
     if delta > limit:
-        return Check(
-            name,
-            Status.PASS,
-            observed,
-            expected,
+        why = (
             f"changing the last {tail} of {n_words} words moves the vector (cosine "
-            f"{1 - delta:.5f}): the whole text is read",
+            f"{1 - delta:.5f}): the whole text is read"
         )
-    hi = _reading_stops(target, cfg, a, n_words, keep, limit)
-    observed["reads_about_words"] = hi
+        return Check(name, Status.PASS, observed, expected, why)
+    observed["reads_about_words"] = hi = _reading_stops(target, cfg, a, n_words, keep, limit)
     status = Status.PASS if cfg.allow_silent_truncation else Status.FAIL
-    return Check(
-        name,
-        status,
-        observed,
-        expected,
-        f"silently truncates: words after about {hi} of {n_words} do not change the vector",
-    )
+    why = f"silently truncates: words after about {hi} of {n_words} do not change the vector"
+    return Check(name, status, observed, expected, why)
 
 
 def _new_tail_shift(
@@ -340,8 +277,8 @@ def _new_tail_shift(
 def _reading_stops(
     target: Target, cfg: LongTextConfig, a: np.ndarray, n_words: int, keep: int, limit: float
 ) -> int:
-    """Where reading stops: the smallest change position that still leaves the vector within
-    ``limit`` of ``a`` (binary search, at most ``cfg.max_requests`` requests)."""
+    """The smallest change position that still leaves the vector within ``limit`` of ``a``
+    (binary search, at most ``cfg.max_requests`` requests)."""
     lo, hi, requests = 0, keep, 0
     while hi - lo > max(1.0, cfg.resolution * hi) and requests < cfg.max_requests:
         mid = (lo + hi) // 2
@@ -389,13 +326,8 @@ def check_chunks(target: Target, cfg: LongTextConfig) -> Check:
         f"first-vs-last cosine {first_last:.3f}, adjacent {adjacent:.3f}"
     )
     if spread > cfg.max_norm_spread:
-        return Check(
-            name,
-            Status.WARN,
-            observed,
-            expected,
-            f"{what}: chunk norms vary a lot, mean pooling weights chunks unequally",
-        )
+        what += ": chunk norms vary a lot, mean pooling weights chunks unequally"
+        return Check(name, Status.WARN, observed, expected, what)
     return Check(name, Status.PASS, observed, expected, what)
 
 
@@ -405,16 +337,13 @@ def run_long_text(
     enabled: Enabled = lambda name: True,
     shared: dict[str, Any] | None = None,
 ) -> list[Check]:
-    """The long-text section against ``target`` (role ``cfg.role``); see ``check_max_accepted``
-    for ``shared``."""
-    checks: list[Check] = []
+    """The long-text section against ``target`` (role ``cfg.role``); ``shared``: see
+    :func:`check_max_accepted`."""
     vectors: dict[int, np.ndarray] = {}
     search: LengthSearch | None = None
+    checks = [skipped("long_text.max_accepted")]
     if enabled("long_text.max_accepted"):
-        check, search = check_max_accepted(target, cfg, vectors, shared)
-        checks.append(check)
-    else:
-        checks.append(skipped("long_text.max_accepted"))
+        checks[0], search = check_max_accepted(target, cfg, vectors, shared)
     if enabled("long_text.truncation"):
         n = search.max_accepted if search is not None else cfg.max_words
         if cfg.truncation_words:

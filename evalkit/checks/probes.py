@@ -1,9 +1,7 @@
 """Probe texts for the endpoint checks: a multilingual probe set, unusual inputs, long documents.
 
-The multilingual set holds short everyday sentences, each written in several languages; a
-multilingual model puts the translations of one sentence closer to each other than to the other
-sentences.  ``long_document(n)`` returns exactly ``n`` whitespace-separated words of a
-coherent article (cycled if ``n`` is larger), ``other_tail(n)`` ``n`` words on another topic.
+The multilingual set holds short everyday sentences, each written in several languages (a
+multilingual model puts translations closer to each other than to the other sentences).
 
 >>> len(MULTILINGUAL), sorted(MULTILINGUAL[0])[:3]
 (6, ['de', 'en', 'es'])
@@ -192,8 +190,3 @@ def with_new_tail(n_words: int, keep: int) -> str:
     head = long_document(keep)
     tail = other_tail(n_words - keep)
     return f"{head} {tail}".strip()
-
-
-def article_words() -> int:
-    """Length of the article before :func:`long_document` starts repeating it."""
-    return len(_ARTICLE)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -60,12 +61,8 @@ def plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Check:
-    """One check: ``observed`` and ``expected`` are JSON-serialisable (numbers, strings, dicts).
-
-    Server messages quoted in ``observed`` / ``expected`` / ``reason`` are redacted
-    (:func:`evalkit.redact.redact`: API-key values and key-shaped strings) when the check is
-    made, so no table, ``checks.json``, report or MLflow artifact built from it holds a key.
-    """
+    """One check: ``observed`` and ``expected`` are JSON-serialisable; server messages quoted in
+    it are redacted when it is made, so nothing built from it holds a key."""
 
     name: str
     status: Status
@@ -87,51 +84,29 @@ class Check:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": str(self.status),
-            "observed": self.observed,
-            "expected": self.expected,
-            "reason": self.reason,
-        }
+        return {f: getattr(self, f) for f in FIELDS} | {"status": str(self.status)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: str = "checks", row: int = 0) -> Check:
         """Parse one ``checks.json`` object; :class:`DataError` names the row and field."""
+
+        def bad(problem: str, field: str | None = None, expected: str | None = None) -> DataError:
+            expected = expected or f"an object with {', '.join(FIELDS)}"
+            return DataError(problem, file=source, row=row or None, field=field, expected=expected)
+
         if not isinstance(d, Mapping):
-            raise DataError(
-                f"entry is a {type(d).__name__}",
-                file=source,
-                row=row or None,
-                expected=f"an object with {', '.join(FIELDS)}",
-            )
+            raise bad(f"entry is a {type(d).__name__}")
         missing = [f for f in FIELDS if f not in d]
         if missing:
-            raise DataError(
-                f"missing {', '.join(missing)}",
-                file=source,
-                row=row or None,
-                field=missing[0],
-                expected=f"an object with {', '.join(FIELDS)}",
-            )
+            raise bad(f"missing {', '.join(missing)}", missing[0])
         try:
             status = Status(str(d["status"]).upper())
         except ValueError:
-            raise DataError(
-                f"status {d['status']!r} is unknown",
-                file=source,
-                row=row or None,
-                field="status",
-                expected="PASS, WARN, FAIL or SKIP",
+            raise bad(
+                f"status {d['status']!r} is unknown", "status", "PASS, WARN, FAIL or SKIP"
             ) from None
         if not isinstance(d["name"], str) or not d["name"]:
-            raise DataError(
-                f"name {d['name']!r} is invalid",
-                file=source,
-                row=row or None,
-                field="name",
-                expected="a non-empty string",
-            )
+            raise bad(f"name {d['name']!r} is invalid", "name", "a non-empty string")
         return cls(d["name"], status, d["observed"], d["expected"], str(d["reason"] or ""))
 
 
@@ -171,10 +146,8 @@ def counts(checks: Iterable[Check]) -> dict[str, int]:
     >>> counts([Check("a", "PASS"), Check("b", "SKIP")])
     {'PASS': 1, 'WARN': 0, 'FAIL': 0, 'SKIP': 1}
     """
-    out = dict.fromkeys((str(s) for s in Status), 0)
-    for c in checks:
-        out[str(c.status)] += 1
-    return out
+    seen = Counter(str(c.status) for c in checks)
+    return {str(s): seen[str(s)] for s in Status}
 
 
 def check_metrics(checks: Sequence[Check]) -> dict[str, float]:
@@ -200,12 +173,5 @@ def gate_rows(checks: Iterable[Check], version: str | None = None) -> list[dict[
     >>> gate_rows([Check("a", "FAIL"), Check("b", "SKIP")], "e5")[0]["version"]
     'e5'
     """
-    rows = []
-    for c in checks:
-        if c.status is Status.SKIP:
-            continue
-        row = c.to_dict()
-        if version is not None:
-            row["version"] = version
-        rows.append(row)
-    return rows
+    extra = {} if version is None else {"version": version}
+    return [c.to_dict() | extra for c in checks if c.status is not Status.SKIP]

@@ -1,9 +1,7 @@
 """Run every configured endpoint check against one model version.
 
-:func:`run_checks` is the entry point the pipeline (``evalkit task=check``) and the release gates
-call: vector sanity and long-text checks for every version, the HTTP contract for
-OpenAI-compatible ones (SKIP for in-process models), ``checks.skip`` and ``checks.on_fail``
-applied.  Results are plain :class:`Check` objects (see :mod:`evalkit.checks.result`).
+:func:`run_checks` is what ``evalkit task=check`` and the release gates call: sanity and
+long-text checks for every version, the HTTP contract for OpenAI-compatible ones.
 
 >>> import numpy as np
 >>> from evalkit.embed.model_version import ModelVersion
@@ -45,23 +43,16 @@ def as_config(checks_cfg: ChecksConfig | Mapping[str, Any] | None) -> ChecksConf
 
 def apply_on_fail(check: Check, cfg: ChecksConfig) -> Check:
     """A FAIL becomes what ``checks.on_fail`` says for its name (reason says so)."""
-    if check.status is not Status.FAIL:
-        return check
-    to = cfg.outcome_override(check.name)
+    to = cfg.outcome_override(check.name) if check.status is Status.FAIL else None
     if to is None or to is Status.FAIL:
         return check
     return check.replace(status=to, reason=f"{check.reason} [FAIL -> {to} by checks.on_fail]")
 
 
 def ensure_reachable(target: Target) -> None:
-    """Raise :class:`EndpointError` if an HTTP target's server does not answer at all.
-
-    Any HTTP status (even 404) proves the server is there; the checks then report what it does.
-    An unreachable server is an error of the run (exit code 1), not a list of failed checks, and
-    so is a ``base_url`` without ``/v1`` whose embeddings route is not found (404 for
-    ``GET <base_url>/models`` and for one ``POST <base_url>/embeddings``): the error names the URL
-    and suggests ``/v1``, instead of every check failing with "HTTP 404".
-    """
+    """Raise :class:`EndpointError` (exit code 1, not failed checks) if an HTTP target's server
+    does not answer at all, or if a ``base_url`` without ``/v1`` answers 404 for both ``GET
+    <base_url>/models`` and ``POST <base_url>/embeddings`` (the error then suggests ``/v1``)."""
     ep = target.endpoint
     if ep is None:
         return
@@ -91,12 +82,9 @@ def ensure_reachable(target: Target) -> None:
 def run_checks(
     version: Any, checks_cfg: ChecksConfig | Mapping[str, Any] | None = None
 ) -> list[Check]:
-    """All configured checks for one model version (a :class:`~evalkit.embed.ModelVersion`).
-
-    ``checks.versions.<version name>`` (if present) is merged over the contract first.  The
-    version's ``api_key_env`` is registered for redaction (:mod:`evalkit.redact`): a server that
-    quotes the key in an error leaves none in the results, also when called from Python.
-    """
+    """All configured checks for one model version (a :class:`~evalkit.embed.ModelVersion`),
+    ``checks.versions.<version name>`` merged over the contract; the version's ``api_key_env``
+    is registered for redaction, so a server quoting the key leaves none in the results."""
     cfg = as_config(checks_cfg).for_version(version.name)
     register_key_envs([version.api_key_env] if is_openai(version) else [])
 
@@ -104,13 +92,10 @@ def run_checks(
         return not cfg.skipped(name)
 
     shared: dict[str, Any] = {}  # long-text probe past the limit, reused by contract.over_long
+    lt = cfg.long_text
     sections = [
         ("sanity", cfg.sanity.role, lambda t: run_sanity(t, cfg.sanity, enabled)),
-        (
-            "long_text",
-            cfg.long_text.role,
-            lambda t: run_long_text(t, cfg.long_text, enabled, shared),
-        ),
+        ("long_text", lt.role, lambda t: run_long_text(t, lt, enabled, shared)),
         ("contract", cfg.sanity.role, lambda t: run_contract(t, cfg.contract, enabled, shared)),
     ]
     checks: list[Check] = []

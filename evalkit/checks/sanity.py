@@ -1,9 +1,6 @@
 """Vector sanity checks: dimensions, norms, NaN / inf / zero vectors, determinism, batch
 invariance, a multilingual probe set, and mixed-script / punctuation-heavy inputs.
 
-Statistics are small pure functions over arrays; the ``check_*`` functions turn them into
-:class:`Check` results; :func:`run_sanity` runs the whole section against a :class:`Target`.
-
 >>> import numpy as np
 >>> v = np.array([[3.0, 4.0], [0.6, 0.8]])
 >>> norm_stats(v)["min"], norm_stats(v)["max"]
@@ -16,7 +13,6 @@ Statistics are small pure functions over arrays; the ``check_*`` functions turn 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -26,30 +22,16 @@ from evalkit.checks.probes import BASIC, FILLERS, MIXED_SCRIPT, MULTILINGUAL, PU
 from evalkit.checks.result import Check, Status
 from evalkit.checks.target import ProbeError, Target
 
-log = logging.getLogger(__name__)
-
 Enabled = Callable[[str], bool]
-
-# ---------------------------------------------------------------------------- statistics
-
-
-def norms(vectors: np.ndarray) -> np.ndarray:
-    """L2 norm of every row (float64)."""
-    return np.linalg.norm(np.asarray(vectors, dtype=np.float64), axis=1)
 
 
 def norm_stats(vectors: np.ndarray) -> dict[str, float]:
     """``min``, ``max``, ``mean``, ``std`` of the finite rows' L2 norms (NaN if there are none)."""
     v = np.asarray(vectors, dtype=np.float64)
-    n = norms(v[np.isfinite(v).all(axis=1)])
+    n = np.linalg.norm(v[np.isfinite(v).all(axis=1)], axis=1)
     if n.size == 0:
         return dict.fromkeys(("min", "max", "mean", "std"), float("nan"))
-    return {
-        "min": float(n.min()),
-        "max": float(n.max()),
-        "mean": float(n.mean()),
-        "std": float(n.std()),
-    }
+    return {k: float(getattr(n, k)()) for k in ("min", "max", "mean", "std")}
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -65,45 +47,35 @@ def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", unit_rows(a), unit_rows(b))
 
 
-def cosine_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
-    """All pairwise cosines between the rows of ``a`` and ``b`` (``a`` with itself if None)."""
+def cosine_matrix(a: np.ndarray) -> np.ndarray:
+    """All pairwise cosines between the rows of ``a``."""
     ua = unit_rows(a)
-    return ua @ (ua if b is None else unit_rows(b)).T
+    return ua @ ua.T
 
 
 def collapsed_pairs(
     vectors: np.ndarray, min_cosine: float, texts: Sequence[str] | None = None
 ) -> list[tuple[int, int, float]]:
-    """Pairs ``(i, j, cosine)``, ``i < j``, of rows at least ``min_cosine`` similar.
-
-    Rows whose texts are equal are not counted (identical inputs may share a vector).
-    """
+    """Pairs ``(i, j, cosine)``, ``i < j``, of rows at least ``min_cosine`` similar, except rows
+    whose texts are equal (identical inputs may share a vector)."""
     sim = cosine_matrix(vectors)
     i, j = np.nonzero(np.triu(sim >= min_cosine, k=1))
-    out = []
-    for a, b in zip(i.tolist(), j.tolist()):
-        if texts is not None and texts[a] == texts[b]:
-            continue
-        out.append((a, b, float(sim[a, b])))
-    return out
+    pairs = zip(i.tolist(), j.tolist())
+    return [(a, b, float(sim[a, b])) for a, b in pairs if texts is None or texts[a] != texts[b]]
 
 
 def multilingual_scores(vectors: np.ndarray, meaning: np.ndarray, lang: np.ndarray) -> dict:
-    """Cross-language similarity of same-meaning vs unrelated sentences.
-
-    Only pairs in *different* languages count.  ``margin`` = mean same-meaning cosine minus mean
-    unrelated cosine; ``worst_gap`` = lowest same-meaning minus highest unrelated cosine;
-    ``top1_accuracy`` = share of sentences whose most similar sentence in another language
-    has the same meaning.
-    """
+    """Cross-language similarity of same-meaning vs unrelated sentences (pairs in different
+    languages only): ``margin`` (mean same-meaning minus mean unrelated cosine), ``worst_gap``
+    (lowest same-meaning minus highest unrelated) and ``top1_accuracy`` (share of sentences whose
+    nearest sentence in another language has the same meaning)."""
     sim = cosine_matrix(vectors)
     meaning = np.asarray(meaning)
     lang = np.asarray(lang)
     cross = lang[:, None] != lang[None, :]
     same = (meaning[:, None] == meaning[None, :]) & cross
     other = (meaning[:, None] != meaning[None, :]) & cross
-    masked = np.where(cross, sim, -np.inf)
-    nearest = masked.argmax(axis=1)
+    nearest = np.where(cross, sim, -np.inf).argmax(axis=1)
     return {
         "same_meaning_mean": float(sim[same].mean()),
         "unrelated_mean": float(sim[other].mean()),
@@ -113,9 +85,6 @@ def multilingual_scores(vectors: np.ndarray, meaning: np.ndarray, lang: np.ndarr
         "languages": int(np.unique(lang).size),
         "sentences": int(len(meaning)),
     }
-
-
-# ---------------------------------------------------------------------------- checks
 
 
 def skipped(name: str) -> Check:
@@ -129,43 +98,26 @@ def failed(name: str, expected: object, err: ProbeError, what: str) -> Check:
 
 def check_native_dimension(vectors: np.ndarray, cfg: SanityConfig) -> Check:
     """The dimension returned when none is requested, vs ``expected_dimension`` (if set)."""
-    dim = int(vectors.shape[1])
-    want = cfg.expected_dimension
+    dim, want = int(vectors.shape[1]), cfg.expected_dimension
+    status, why = Status.PASS, f"{dim} dimensions as expected"
     if want is None:
-        return Check(
-            "dimensions.native",
-            Status.PASS,
-            dim,
-            "any (checks.sanity.expected_dimension: null)",
-            f"returns {dim}-dimensional vectors by default",
-        )
-    if dim == want:
-        return Check("dimensions.native", Status.PASS, dim, want, f"{dim} dimensions as expected")
-    return Check(
-        "dimensions.native",
-        Status.FAIL,
-        dim,
-        want,
-        f"returns {dim} dimensions by default, not {want}: the default dimension changed",
-    )
+        why = f"returns {dim}-dimensional vectors by default"
+        want = "any (checks.sanity.expected_dimension: null)"
+    elif dim != want:
+        status = Status.FAIL
+        why = f"returns {dim} dimensions by default, not {want}: the default dimension changed"
+    return Check("dimensions.native", status, dim, want, why)
 
 
 def check_dimension_honoured(target: Target, d: int, full: np.ndarray, texts: list[str]) -> Check:
     """Request ``dimensions=d``; PASS if exactly ``d`` values come back for every input."""
-    name = f"dimensions.honoured.{d}"
-    native = int(full.shape[1])
+    name, native = f"dimensions.honoured.{d}", int(full.shape[1])
     if not target.supports_dimensions:
-        return Check(
-            name,
-            Status.SKIP,
-            None,
-            d,
-            "in-process model: no dimensions parameter (evalkit truncates client-side)",
-        )
+        why = "in-process model: no dimensions parameter (evalkit truncates client-side)"
+        return Check(name, Status.SKIP, None, d, why)
     if d > native:
-        return Check(
-            name, Status.SKIP, None, d, f"larger than the native dimension {native}: not requested"
-        )
+        why = f"larger than the native dimension {native}: not requested"
+        return Check(name, Status.SKIP, None, d, why)
     try:
         got = target.embed(texts, dimensions=d)
     except ProbeError as err:
@@ -183,13 +135,8 @@ def check_dimension_honoured(target: Target, d: int, full: np.ndarray, texts: li
     renormalised = abs(stats["mean"] - 1.0) <= 0.01 and stats["std"] <= 0.01
     note = "re-normalised" if renormalised else f"not re-normalised (mean norm {stats['mean']:.3f})"
     kind = "the full vector's first d values" if prefix_cos >= 0.9999 else "not a prefix"
-    return Check(
-        name,
-        Status.PASS,
-        {"dimensions": dim, "norm_mean": stats["mean"], "prefix_cosine": prefix_cos},
-        d,
-        f"{d} dimensions returned, {note}, {kind}",
-    )
+    observed = {"dimensions": dim, "norm_mean": stats["mean"], "prefix_cosine": prefix_cos}
+    return Check(name, Status.PASS, observed, d, f"{d} dimensions returned, {note}, {kind}")
 
 
 def check_finite(vectors: np.ndarray, n_texts: int) -> Check:
@@ -198,53 +145,39 @@ def check_finite(vectors: np.ndarray, n_texts: int) -> Check:
     nan = int(np.isnan(vectors).any(axis=1).sum())
     inf = int(np.isinf(vectors).any(axis=1).sum())
     observed = {"vectors": n_texts, "with_nan": nan, "with_inf": inf}
-    if bad_rows.any():
-        first = int(np.flatnonzero(bad_rows)[0])
-        return Check(
-            "vectors.finite",
-            Status.FAIL,
-            observed,
-            "no NaN or inf",
-            f"{int(bad_rows.sum())} of {n_texts} vectors have NaN/inf values (first: probe "
-            f"text {first + 1})",
-        )
-    return Check("vectors.finite", Status.PASS, observed, "no NaN or inf", "all values finite")
+    if not bad_rows.any():
+        return Check("vectors.finite", Status.PASS, observed, "no NaN or inf", "all values finite")
+    why = (
+        f"{int(bad_rows.sum())} of {n_texts} vectors have NaN/inf values (first: probe "
+        f"text {int(np.flatnonzero(bad_rows)[0]) + 1})"
+    )
+    return Check("vectors.finite", Status.FAIL, observed, "no NaN or inf", why)
 
 
 def check_nonzero(vectors: np.ndarray, n_texts: int) -> Check:
     """No all-zero vectors (a zero vector has no direction: cosine is undefined)."""
     zero = np.isfinite(vectors).all(axis=1) & (np.abs(vectors).max(axis=1, initial=0) == 0)
     observed = {"vectors": n_texts, "zero": int(zero.sum())}
-    if zero.any():
-        return Check(
-            "vectors.nonzero",
-            Status.FAIL,
-            observed,
-            "no zero vectors",
-            f"{int(zero.sum())} of {n_texts} vectors are all zeros (first: probe text "
-            f"{int(np.flatnonzero(zero)[0]) + 1})",
-        )
-    return Check("vectors.nonzero", Status.PASS, observed, "no zero vectors", "no zero vectors")
+    if not zero.any():
+        return Check("vectors.nonzero", Status.PASS, observed, "no zero vectors", "no zero vectors")
+    why = (
+        f"{int(zero.sum())} of {n_texts} vectors are all zeros (first: probe text "
+        f"{int(np.flatnonzero(zero)[0]) + 1})"
+    )
+    return Check("vectors.nonzero", Status.FAIL, observed, "no zero vectors", why)
 
 
 def check_norms(vectors: np.ndarray, cfg: SanityConfig) -> Check:
-    """L2 norm spread and whether the endpoint normalises, vs ``normalized``.
-
-    Zero vectors are left out (``vectors.nonzero`` reports them), as are NaN/inf rows.
-    """
+    """L2 norm spread and whether the endpoint normalises, vs ``normalized``; zero and NaN/inf
+    rows are left out (``vectors.nonzero`` / ``vectors.finite`` report them)."""
     stats = norm_stats(vectors[np.abs(vectors).max(axis=1, initial=0) > 0])
     tol = cfg.norm_tolerance
     unit = bool(np.isfinite(stats["min"]) and stats["min"] >= 1 - tol and stats["max"] <= 1 + tol)
     observed = {**stats, "normalized": unit}
     span = f"norms {stats['min']:.4f}..{stats['max']:.4f} (std {stats['std']:.2g})"
     if cfg.normalized is None:
-        return Check(
-            "vectors.norms",
-            Status.PASS,
-            observed,
-            "report only",
-            f"{span}: {'normalised' if unit else 'not normalised'}",
-        )
+        why = f"{span}: {'normalised' if unit else 'not normalised'}"
+        return Check("vectors.norms", Status.PASS, observed, "report only", why)
     expected = f"unit length (±{tol:g})" if cfg.normalized else "not normalised"
     if unit == cfg.normalized:
         return Check("vectors.norms", Status.PASS, observed, expected, f"{span} as expected")
@@ -263,68 +196,50 @@ def compare_repeats(name: str, a: np.ndarray, b: np.ndarray, min_cosine: float, 
     with np.errstate(invalid="ignore"):
         diff = float(np.abs(a.astype(np.float64) - b).max())
     observed = {"min_cosine": float(cos.min()), "max_abs_diff": diff, "texts": int(len(cos))}
-    expected = f"cosine >= {min_cosine:g}"
+    status = Status.PASS
     if diff == 0.0:
-        return Check(name, Status.PASS, observed, expected, f"{what}: bit-identical vectors")
-    worst = int(cos.argmin())
-    if cos.min() >= min_cosine:
-        return Check(
-            name,
-            Status.PASS,
-            observed,
-            expected,
-            f"{what}: not bit-identical (max |diff| {diff:.2g}) but within tolerance",
+        why = f"{what}: bit-identical vectors"
+    elif cos.min() >= min_cosine:
+        why = f"{what}: not bit-identical (max |diff| {diff:.2g}) but within tolerance"
+    else:
+        status = Status.FAIL
+        why = (
+            f"{what}: cosine drops to {cos.min():.6f} (text {int(cos.argmin()) + 1}), below "
+            f"{min_cosine:g}"
         )
-    return Check(
-        name,
-        Status.FAIL,
-        observed,
-        expected,
-        f"{what}: cosine drops to {cos.min():.6f} (text {worst + 1}), below {min_cosine:g}",
-    )
+    return Check(name, status, observed, f"cosine >= {min_cosine:g}", why)
 
 
 def check_determinism(
     target: Target, first: np.ndarray, texts: list[str], cfg: SanityConfig
 ) -> Check:
     """Embed the same texts again in a second request and compare."""
-    name = "determinism"
-    expected = f"cosine >= {cfg.determinism_min_cosine:g}"
+    name, expected = "determinism", f"cosine >= {cfg.determinism_min_cosine:g}"
     try:
         again = target.embed(texts)
     except ProbeError as err:
         return failed(name, expected, err, "second request for the same texts")
     if again.shape != first.shape:
-        return Check(
-            name,
-            Status.FAIL,
-            {"shape": list(again.shape)},
-            expected,
-            f"same texts came back with shape {again.shape}, first time {first.shape}",
-        )
+        why = f"same texts came back with shape {again.shape}, first time {first.shape}"
+        return Check(name, Status.FAIL, {"shape": list(again.shape)}, expected, why)
     return compare_repeats(name, first, again, cfg.determinism_min_cosine, "same texts twice")
 
 
 def check_batch_invariance(target: Target, texts: list[str], cfg: SanityConfig) -> Check:
     """Each text alone (one request each) vs the same texts inside one batch with fillers."""
-    name = "batch_invariance"
-    expected = f"cosine >= {cfg.batch_invariance_min_cosine:g}"
+    name, expected = "batch_invariance", f"cosine >= {cfg.batch_invariance_min_cosine:g}"
     fillers = list(FILLERS)
     batch = fillers[:2] + [texts[0]] + fillers[2:5] + texts[1:] + fillers[5:]
-    where = [2] + [5 + i for i in range(1, len(texts))]
+    where = [2, *range(6, 5 + len(texts))]
     try:
         alone = np.concatenate([target.embed([t]) for t in texts])
         together = target.embed(batch)
     except ProbeError as err:
         return failed(name, expected, err, "single / batched requests")
     if together.shape[1] != alone.shape[1]:
-        return Check(
-            name,
-            Status.FAIL,
-            {"dim_alone": alone.shape[1], "dim_batched": together.shape[1]},
-            expected,
-            "batched and single requests return different dimensions",
-        )
+        observed = {"dim_alone": alone.shape[1], "dim_batched": together.shape[1]}
+        why = "batched and single requests return different dimensions"
+        return Check(name, Status.FAIL, observed, expected, why)
     return compare_repeats(
         name, alone, together[where], cfg.batch_invariance_min_cosine, "alone vs in a batch"
     )
@@ -332,47 +247,31 @@ def check_batch_invariance(target: Target, texts: list[str], cfg: SanityConfig) 
 
 def multilingual_probe() -> tuple[list[str], np.ndarray, np.ndarray]:
     """The probe sentences with their meaning index and language code."""
-    texts, meaning, lang = [], [], []
-    for m, group in enumerate(MULTILINGUAL):
-        for code, text in group.items():
-            texts.append(text)
-            meaning.append(m)
-            lang.append(code)
-    return texts, np.array(meaning), np.array(lang)
+    rows = [(text, m, code) for m, group in enumerate(MULTILINGUAL) for code, text in group.items()]
+    texts, meaning, lang = zip(*rows)
+    return list(texts), np.array(meaning), np.array(lang)
 
 
 def check_multilingual(
     vectors: np.ndarray, meaning: np.ndarray, lang: np.ndarray, cfg: SanityConfig
 ) -> Check:
     """Separation margin of translations vs unrelated sentences across languages."""
-    want = cfg.multilingual_min_margin
+    expected = f"margin >= {cfg.multilingual_min_margin:g}"
     if not np.isfinite(vectors).all():
-        return Check(
-            "multilingual",
-            Status.FAIL,
-            None,
-            f"margin >= {want:g}",
-            "probe vectors contain NaN/inf: similarities are undefined",
-        )
+        why = "probe vectors contain NaN/inf: similarities are undefined"
+        return Check("multilingual", Status.FAIL, None, expected, why)
     s = multilingual_scores(vectors, meaning, lang)
-    want = cfg.multilingual_min_margin
-    expected = f"margin >= {want:g}"
     what = (
         f"translations {s['same_meaning_mean']:.3f} vs unrelated {s['unrelated_mean']:.3f}: "
         f"margin {s['margin']:.3f}, cross-language top-1 {s['top1_accuracy']:.0%} "
         f"({s['languages']} languages)"
     )
+    status = Status.PASS
     if s["margin"] <= 0:
-        return Check(
-            "multilingual",
-            Status.FAIL,
-            s,
-            expected,
-            f"{what}: translations are no closer than unrelated sentences",
-        )
-    if s["margin"] < want:
-        return Check("multilingual", Status.WARN, s, expected, f"{what}: weak separation")
-    return Check("multilingual", Status.PASS, s, expected, what)
+        status, what = Status.FAIL, f"{what}: translations are no closer than unrelated sentences"
+    elif s["margin"] < cfg.multilingual_min_margin:
+        status, what = Status.WARN, f"{what}: weak separation"
+    return Check("multilingual", status, s, expected, what)
 
 
 def check_inputs(target: Target, name: str, texts: Sequence[str], cfg: SanityConfig) -> Check:
@@ -382,8 +281,7 @@ def check_inputs(target: Target, name: str, texts: Sequence[str], cfg: SanityCon
     refused: list[str] = []
     try:
         vectors = target.embed(texts)
-    except ProbeError:
-        # Find which inputs are refused, one request each.
+    except ProbeError:  # find which inputs are refused, one request each
         rows = []
         for t in texts:
             try:
@@ -397,9 +295,8 @@ def check_inputs(target: Target, name: str, texts: Sequence[str], cfg: SanityCon
     finite = np.isfinite(vectors).all(axis=1)
     zero = finite & (np.abs(vectors).max(axis=1, initial=0) == 0)
     ok = finite & ~zero
-    pairs = collapsed_pairs(
-        vectors[ok], cfg.collapse_min_cosine, [t for t, k in zip(texts, ok) if k]
-    )
+    good = [t for t, k in zip(texts, ok) if k]
+    pairs = collapsed_pairs(vectors[ok], cfg.collapse_min_cosine, good)
     observed = {
         "inputs": len(texts) + len(refused),
         "refused": len(refused),
@@ -407,30 +304,21 @@ def check_inputs(target: Target, name: str, texts: Sequence[str], cfg: SanityCon
         "zero": int(zero.sum()),
         "collapsed_pairs": len(pairs),
     }
-    if refused or not finite.all() or zero.any():
-        problems = []
-        if refused:
-            problems.append(f"{len(refused)} refused (first {refused[0]})")
-        if not finite.all():
-            problems.append(f"{int((~finite).sum())} with NaN/inf")
-        if zero.any():
-            problems.append(f"{int(zero.sum())} zero vectors")
-        return Check(name, Status.FAIL, observed, expected, "; ".join(problems))
+    problems = [
+        f"{len(refused)} refused (first {refused[0]})" if refused else "",
+        f"{observed['non_finite']} with NaN/inf" if observed["non_finite"] else "",
+        f"{observed['zero']} zero vectors" if observed["zero"] else "",
+    ]
+    if any(problems):
+        return Check(name, Status.FAIL, observed, expected, "; ".join(p for p in problems if p))
     if pairs:
-        good = [t for t, k in zip(texts, ok) if k]
         a, b, c = pairs[0]
-        return Check(
-            name,
-            Status.WARN,
-            observed,
-            expected,
+        why = (
             f"{len(pairs)} pair(s) of different inputs get the same vector, e.g. "
-            f"{good[a][:25]!r} and {good[b][:25]!r} (cosine {c:.6f})",
+            f"{good[a][:25]!r} and {good[b][:25]!r} (cosine {c:.6f})"
         )
+        return Check(name, Status.WARN, observed, expected, why)
     return Check(name, Status.PASS, observed, expected, f"{len(texts)} inputs embedded cleanly")
-
-
-# ---------------------------------------------------------------------------- section
 
 
 def run_sanity(

@@ -1,10 +1,8 @@
 """What the vector checks embed through: the model version's raw vectors, one role, no retries.
 
-A :class:`Target` returns exactly what the backend returns (prefixes applied, no chunking,
-truncation or normalisation by evalkit) and turns a refusal into :class:`ProbeError` with the
-HTTP status when there is one.  OpenAI-compatible versions are called over raw HTTP (so the
-checks see status codes and can send ``dimensions``); in-process models through
-``version.embed(texts, role, raw=True)``.
+Prefixes applied, no chunking, truncation or normalisation by evalkit; a refusal is a
+:class:`ProbeError`.  OpenAI-compatible versions are called over raw HTTP (status codes seen,
+``dimensions`` sent), in-process models through ``version.embed(texts, role, raw=True)``.
 
 >>> import numpy as np
 >>> from evalkit.embed.model_version import ModelVersion
@@ -46,15 +44,14 @@ def is_openai(version: ModelVersion) -> TypeGuard[OpenAIEmbedder]:
     return isinstance(version, OpenAIEmbedder)
 
 
-def tls_of(version: ModelVersion) -> ssl.SSLContext:
+def tls_of(version: OpenAIEmbedder) -> ssl.SSLContext:
     """The TLS context the version's requests verify with (its ``ca_bundle`` trusted as well)."""
-    return tls_context(version.ca_bundle if is_openai(version) else None)
+    return tls_context(version.ca_bundle)
 
 
-def api_key_of(version: ModelVersion) -> str:
+def api_key_of(version: OpenAIEmbedder) -> str:
     """The key the version would send (its env variable, ``"EMPTY"`` if unset); never logged."""
-    env = version.api_key_env if is_openai(version) else ""
-    return os.environ.get(env, "") or "EMPTY"
+    return os.environ.get(version.api_key_env, "") or "EMPTY"
 
 
 @dataclass
@@ -76,7 +73,6 @@ class Target:
 
     @property
     def requests(self) -> int:
-        """Requests made so far (HTTP requests of the endpoint, or local embed calls)."""
         return self.endpoint.requests if self.endpoint is not None else self.local_requests
 
     @property
@@ -114,14 +110,10 @@ class Target:
 
     def post(self, texts: list[str], *, dimensions: int | None = None, **extra: Any) -> Reply:
         """The raw HTTP reply for ``texts`` as the version would send them (HTTP targets only)."""
-        if self.endpoint is None:
-            raise TypeError("post() needs an HTTP target")
         v = self.version
         prefix = v.prefix(self.role)
-        http = is_openai(v)
-        body: dict[str, Any] = {"encoding_format": v.encoding_format if http else "float"}
-        input_type = v.input_type(self.role) if http else None
-        if input_type:
+        body: dict[str, Any] = {"encoding_format": v.encoding_format}
+        if input_type := v.input_type(self.role):
             body["input_type"] = input_type
         if dimensions is not None:
             body["dimensions"] = int(dimensions)

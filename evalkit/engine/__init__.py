@@ -1,10 +1,7 @@
 """evalkit.engine: where embedding and search run (``conf/engine/``): ``local`` or ``ray``.
 
-:func:`open_engine` gives an :class:`~evalkit.engine.interface.Engine`: a
-:class:`~evalkit.engine.local_engine.LocalEngine` for ``engine=local`` (everything in this process) or a
-started :class:`~evalkit.engine.ray_engine.RayEngine` for ``engine=ray``; Ray itself is only
-imported then (optional extra ``pip install -e ".[ray]"``).  An engine embeds and searches; while
-a catalog is loaded it announces it to the run's listeners (:mod:`evalkit.engine.resident`).
+:func:`open_engine` gives a started :class:`~evalkit.engine.interface.Engine`; Ray itself is
+only imported for ``engine=ray`` (optional extra ``pip install -e ".[ray]"``).
 
 >>> with open_engine(EngineSpec(), {}) as engine:
 ...     engine.kind

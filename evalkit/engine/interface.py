@@ -1,11 +1,8 @@
 """The :class:`Engine` interface: where one version's vectors are embedded and its catalog searched.
 
-Two engines implement it: :class:`~evalkit.engine.local_engine.LocalEngine` (this process, the default)
-and :class:`~evalkit.engine.ray_engine.RayEngine` (Ray Data embedding, sharded search on Ray
-tasks).  The run (:mod:`evalkit.run.version`) only calls :meth:`Engine.search`; what it hands over
-is a :class:`SearchJob` and what it gets back a :class:`~evalkit.pairs.Searched`, the same for
-every engine.  While a catalog is loaded an engine may announce it to ``SearchJob.listeners``
-(:mod:`evalkit.engine.resident`); nothing else is asked of it.
+The run (:mod:`evalkit.run.version`) only calls :meth:`Engine.search` with a :class:`SearchJob`
+and gets a :class:`~evalkit.pairs.Searched` back, the same for every engine.  While a catalog is
+loaded an engine may announce it to ``SearchJob.listeners`` (:mod:`evalkit.engine.resident`).
 
 >>> from evalkit.engine.local_engine import LocalEngine
 >>> isinstance(LocalEngine(), Engine)
@@ -59,8 +56,7 @@ class Embedded:
 
 @runtime_checkable
 class Engine(Protocol):
-    """Embeds and searches one model version at a time; a context manager (started / stopped
-    by :func:`evalkit.engine.open_engine`)."""
+    """Embeds and searches one model version at a time; a context manager."""
 
     kind: str
 
@@ -77,6 +73,5 @@ class Engine(Protocol):
         ...
 
     def search(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:
-        """Embed (or read) the version's vectors, index its catalog and replay every query
-        (announcing the loaded catalog to ``job.listeners`` is optional)."""
+        """Embed (or read) the version's vectors, index its catalog and replay every query."""
         ...

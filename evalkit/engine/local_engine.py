@@ -2,9 +2,8 @@
 
 :class:`LocalEngine` embeds through the vector cache (or reads a precomputed version's files),
 holds the version's catalog matrix once, indexes it in FAISS and replays every query in batches.
-The helpers below it (:func:`read_embedded`, :func:`embedding_stats`, :func:`checked_dims`,
-:func:`searched`) are shared with :class:`~evalkit.engine.ray_engine.RayEngine`, which embeds and
-searches elsewhere but reads back and finishes the same way.
+:func:`read_embedded`, :func:`embedding_stats`, :func:`checked_dims` and :func:`searched` are
+shared with :class:`~evalkit.engine.ray_engine.RayEngine`.
 """
 
 from __future__ import annotations
@@ -18,10 +17,10 @@ from evalkit.embed.embed_pass import vectors_of
 from evalkit.embed.model_version import reported_tokens
 from evalkit.embed.vector_checks import vector_stats
 from evalkit.engine.interface import Embedded, SearchJob
-from evalkit.engine.resident import ResidentCatalog
+from evalkit.engine.resident import ResidentCatalog, index_of
 from evalkit.errors import EndpointError
 from evalkit.index.cost import index_cost
-from evalkit.index.faiss_index import ArrayFlatIP, build_index, measure_ann_recall, stored_vectors
+from evalkit.index.faiss_index import measure_ann_recall, stored_vectors
 from evalkit.pairs import PairRows, Searched, click_pair_similarity, pair_similarity
 from evalkit.retrieve.replay import replay
 
@@ -44,14 +43,9 @@ def read_embedded(
     dimension, so a server answering queries in another dimension fails early."""
     docs = catalog_vectors(version, data, cache, progress=progress, check=True)
     if queries is None:
+        q = data.queries
         queries = vectors_of(
-            version,
-            data.queries.ids,
-            data.queries.texts,
-            "query",
-            cache,
-            progress=progress,
-            expect_dim=docs.raw_dim,
+            version, q.ids, q.texts, "query", cache, progress=progress, expect_dim=docs.raw_dim
         )
     return Embedded(docs, queries)
 
@@ -65,10 +59,8 @@ def catalog_vectors(
     progress: bool = False,
     check: bool = False,
 ) -> EmbeddingResult:
-    """Catalog vectors of ``version`` (``rows`` of the catalog, or all): a precomputed version's
-    files, or the embedding cache (warm: no embedding calls; a miss is embedded), looked up by
-    the dataset's store keys, hashed once (:meth:`~evalkit.data.schema.EvalData.embedded_keys`).
-    ``check``: the vector checks (the main read; later reads of the same vectors skip them)."""
+    """Catalog vectors of ``version`` (``rows`` of the catalog, or all) from its files or the
+    cache; ``check``: run the vector checks (the main read; later reads skip them)."""
     ids, texts = data.catalog.ids, data.embedded_texts()
     keys = data.embedded_keys() if cache.enabled and not version.brings_vectors else None
     if rows is not None:
@@ -149,20 +141,6 @@ def searched(
     return Searched(queries, ranking, stats, similarity, clicks, dict(remote or {}))
 
 
-def local_index(catalog: np.ndarray, job: SearchJob) -> tuple[Any, np.ndarray, float]:
-    """``job.spec``'s index of ``catalog``, the matrix later reads use (a flat index's own copy,
-    else ``catalog``) and the seconds it took: exact flat fp32 searches ``catalog`` itself."""
-    spec = job.spec
-    t0 = time.perf_counter()
-    if spec.kind == "flat" and spec.precision == "fp32":
-        index = ArrayFlatIP(catalog, spec.threads)  # searches `catalog` itself: no copy
-    else:
-        index = build_index(catalog, spec, progress=job.progress, seed=job.seed)
-    stored = stored_vectors(index)
-    # flat: search, pair similarities and checks read that copy
-    return index, (catalog if stored is None else stored), time.perf_counter() - t0
-
-
 class LocalEngine:
     """Everything in this process; a no-op context manager."""
 
@@ -188,12 +166,16 @@ class LocalEngine:
         """Hold the catalog matrix once, index and replay it here; announce it to
         ``job.listeners`` while it is loaded (its index is the handle they search)."""
         catalog, queries, remote, stats = embed_for_search(self, version, data, job)
-        spec = job.spec
-        index, catalog, stats["index_seconds"] = local_index(catalog, job)
+        spec, q = job.spec, queries.vectors
+        t0 = time.perf_counter()
+        index = index_of(catalog, spec, progress=job.progress, seed=job.seed)
+        stored = stored_vectors(index)  # a flat index's own copy: what later reads use
+        catalog = catalog if stored is None else stored
+        stats["index_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         ranking = replay(
             index,
-            queries.vectors,
+            q,
             data.queries.ids,
             data.catalog.ids,
             job.k,
@@ -203,22 +185,14 @@ class LocalEngine:
         )
         stats["search_seconds"] = time.perf_counter() - t0
         # what this index costs: its FAISS size and single-query latency (after the batched search)
-        stats.update(index_cost(index, queries.vectors, job.k, spec.latency_sample, job.seed))
-        job.listeners.announce(
-            ResidentCatalog(version.name, int(catalog.shape[1]), queries.vectors, index)
-        )
+        stats.update(index_cost(index, q, job.k, spec.latency_sample, job.seed))
+        job.listeners.announce(ResidentCatalog(version.name, int(catalog.shape[1]), q, index))
         out = searched(ranking, queries, catalog, job.rows, stats, remote)
         if not spec.exact:  # named by the configured k
             out.stats[f"ann_recall_at_{job.k}"] = measure_ann_recall(
-                catalog,
-                queries.vectors,
-                ranking.indices,
-                ranking.k,
-                spec.ann_recall_sample,
-                job.seed,
+                catalog, q, ranking.indices, ranking.k, spec.ann_recall_sample, job.seed
             )
         # The catalog matrix is released here, before scoring: a frame kept alive by a reference
-        # cycle further down (an exception caught inside a library) must not keep it until the
-        # next version is loaded.
+        # cycle further down (an exception caught inside a library) must not keep it.
         del catalog, index
         return out

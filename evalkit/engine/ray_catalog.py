@@ -1,15 +1,12 @@
 """A precomputed catalog past one machine: its Parquet parts read, checked and indexed where they
 are, by Ray tasks; the driver only ever holds the few rows it asks for.
 
-Two passes, one Ray task per part: :func:`scan_part` reads and checks a part, maps its ids to
-catalog rows and returns them with the raw vectors the driver asked for (the IVF training
-sample, the judged / clicked items); the driver checks that every catalog id has one vector,
-finalises those rows as ``engine=local`` does and trains the IVF.  :func:`index_part` re-reads
-the part, finalises it and adds it to a copy of the trained (or an exact flat) index with catalog
-rows as ids, written under ``<cache.dir>/indexes/<key>/`` (a rerun adds only missing parts); it
-also measures norms and searches the ANN-recall sample.  Top-k lists are merged with
-:mod:`evalkit.retrieve.sharded`'s tie-break, so ``engine=ray`` ranks as ``engine=local``.
-How-to: docs/how-to/ray.md.
+Pass 1 (:func:`scan_part`, one Ray task per part) reads and checks a part and returns the raw
+vectors the driver asked for (the IVF training sample, the judged / clicked items); the driver
+checks that every catalog id has one vector and trains the IVF.  Pass 2 (:func:`index_part`)
+adds each part to a copy of the trained (or an exact flat) index with catalog rows as ids, kept
+under ``<cache.dir>/indexes/<key>/`` (a rerun adds only missing parts).  Top-k lists are merged
+with evalkit's tie-break, so ``engine=ray`` ranks as ``engine=local``.  How-to: docs/how-to/ray.md.
 
 >>> ids = ["b", "a", "c"]
 >>> lookup = CatalogLookup.of(ids, np.array([1, 0, 2]))
@@ -19,11 +16,9 @@ How-to: docs/how-to/ray.md.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +30,16 @@ from evalkit.embed.cache import spec_hash
 from evalkit.embed.precomputed import check_parts, read_parquet_vectors, vector_parts
 from evalkit.embed.store import unit_norm
 from evalkit.embed.vector_checks import NormSummary
-from evalkit.engine.ray_search import check_ray_index, index_folder, ray_runner, stored_trained
+from evalkit.engine.interface import SearchJob
+from evalkit.engine.local_engine import checked_dims
+from evalkit.engine.ray_search import (
+    ann_sample,
+    index_folder,
+    ray_runner,
+    read_manifest,
+    stored_trained,
+    write_manifest,
+)
 from evalkit.errors import DataError
 from evalkit.index.cost import sharded_cost
 from evalkit.index.faiss_index import IndexSpec, ann_recall, ivf_nlist, training_rows
@@ -45,7 +49,6 @@ from evalkit.retrieve.sharded import Shard, ShardedIndex, add_to_shard, merge_to
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
 TRAIN_CAP = 500_000  # rows an IVF is trained on when index.train_sample is 0 (FAISS keeps 256/list)
 
 
@@ -75,19 +78,13 @@ class CatalogLookup:
         return np.where(found, self.order[pos], -1).astype(np.int64)
 
 
-@dataclass(frozen=True)
-class PartSource:
-    """How a task reads a part: its path and the Parquet columns."""
-
-    path: str
-    id_column: str
-    vector_column: str
-
-
-def load_part(source: PartSource, lookup: CatalogLookup) -> tuple[np.ndarray, np.ndarray]:
-    """(catalog row of every row, raw vectors) of one part, after the part's own checks."""
-    ids, vectors = read_parquet_vectors(source.path, source.id_column, source.vector_column)
-    check_parts(source.path, ids, vectors, source.id_column)
+def load_part(
+    path: str, columns: tuple[str, str], lookup: CatalogLookup
+) -> tuple[np.ndarray, np.ndarray]:
+    """(catalog row of every row, raw vectors) of one part (``columns``: its id and vector
+    columns), after the part's own checks."""
+    ids, vectors = read_parquet_vectors(path, *columns)
+    check_parts(path, ids, vectors, columns[0])
     return lookup.rows(ids), vectors
 
 
@@ -96,11 +93,13 @@ def _kept(vectors: np.ndarray, used: np.ndarray) -> np.ndarray:
     return vectors if used.all() else vectors[used]
 
 
-def scan_part(source: PartSource, lookup: CatalogLookup, want: np.ndarray) -> dict[str, Any]:
+def scan_part(
+    path: str, columns: tuple[str, str], lookup: CatalogLookup, want: np.ndarray
+) -> dict[str, Any]:
     """Pass 1 on one part: its catalog rows, dimension, unit-norm flag, and the raw vectors of
     the asked catalog rows ``want`` (sorted) that it holds."""
     faiss.omp_set_num_threads(1)
-    rows, vectors = load_part(source, lookup)
+    rows, vectors = load_part(path, columns, lookup)
     used = rows >= 0
     held = used & np.isin(rows, want, assume_unique=False)
     return {
@@ -113,7 +112,8 @@ def scan_part(source: PartSource, lookup: CatalogLookup, want: np.ndarray) -> di
 
 
 def index_part(
-    source: PartSource,
+    path: str,
+    columns: tuple[str, str],
     lookup: CatalogLookup,
     version: Any,
     unit: bool,
@@ -125,24 +125,20 @@ def index_part(
     """Pass 2 on one part: finalise it, write its index to ``out_path`` (``None``: already
     stored), norm statistics, and the exact top-``depth`` of ``sample_queries`` in it."""
     faiss.omp_set_num_threads(1)
-    rows, raw = load_part(source, lookup)
+    rows, raw = load_part(path, columns, lookup)
     used = rows >= 0
     rows = rows[used]
     vectors = version.finalize(_kept(raw, used), unit_norm=unit, in_place=True)
     del raw
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    out: dict[str, Any] = {"n": len(rows), "norms": NormSummary.of(vectors)}
+    out: dict[str, Any] = {"norms": NormSummary.of(vectors)}
     if out_path is not None:
         add_to_shard(trained, vectors, rows, out_path)
     if sample_queries is not None:
         k = min(depth, len(vectors))
         if k > 0:
-            scores, local = faiss.knn(
-                np.ascontiguousarray(sample_queries, dtype=np.float32),
-                vectors,
-                k,
-                metric=faiss.METRIC_INNER_PRODUCT,
-            )
+            q = np.ascontiguousarray(sample_queries, dtype=np.float32)
+            scores, local = faiss.knn(q, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
             out["exact"] = (scores, np.where(local >= 0, rows[np.maximum(local, 0)], -1))
         else:
             n_q = len(sample_queries)
@@ -158,7 +154,6 @@ class StreamedCatalog:
     ranking: Ranking
     rows: np.ndarray
     vectors: np.ndarray
-    dim: int
     norms: NormSummary
     stats: dict[str, float] = field(default_factory=dict)
 
@@ -208,8 +203,7 @@ def part_signature(parts: list[str]) -> list[list[Any]]:
 
 
 def gather(ray: Any, futures: list[Any]) -> list[Any]:
-    """``ray.get`` whose failures surface as the worker's evalkit error (one line naming the
-    part, row and field), not as a remote traceback."""
+    """``ray.get`` whose failures surface as the worker's one-line evalkit error."""
     from evalkit.engine.ray_embed import evalkit_cause
 
     try:
@@ -223,12 +217,12 @@ def gather(ray: Any, futures: list[Any]) -> list[Any]:
 
 @dataclass(frozen=True)
 class StreamPlan:
-    """What both passes read: the catalog's parts, how tasks read them, the catalog ids (and
-    their lookup, put in the object store once), the IVF training rows and every asked row."""
+    """What both passes read: the catalog's parts and their (id, vector) columns, the catalog ids
+    (and their lookup, put in the object store once), the IVF training rows and every asked row."""
 
     catalog: str
     parts: list[str]
-    sources: list[PartSource]
+    columns: tuple[str, str]
     ids: list[str]
     lookup_ref: Any
     train: np.ndarray
@@ -246,26 +240,19 @@ class ScannedCatalog:
 
 
 def stream_catalog(
-    *,
     ray: Any,
     version: Any,
     data: Any,
     queries: np.ndarray,
-    spec: IndexSpec,
-    k: int,
-    id_rank: np.ndarray,
-    want: np.ndarray,
+    job: SearchJob,
     store_root: Path | None,
     index_store: bool,
-    seed: int,
-    progress: bool = False,
 ) -> StreamedCatalog:
-    """Evaluate ``version``'s catalog part by part on Ray (see the module docstring): plan,
-    pass 1 (:func:`scan_parts`), pass 2 (:func:`index_parts`), then the search
-    (:func:`search_parts`)."""
-    check_ray_index(spec)
+    """Evaluate ``version``'s catalog part by part on Ray: plan, pass 1 (:func:`scan_parts`),
+    pass 2 (:func:`index_parts`), then the search (:func:`search_parts`)."""
+    spec, k, seed = job.spec, job.k, job.seed
     t0 = time.perf_counter()
-    plan = plan_stream(ray, version, data, spec, id_rank, want, seed)
+    plan = plan_stream(ray, version, data, spec, job.id_rank, job.rows.wanted_items(), seed)
     scanned = scan_parts(ray, plan, version, queries)
     stats: dict[str, float] = {"scan_seconds": time.perf_counter() - t0}
     t0 = time.perf_counter()
@@ -273,10 +260,15 @@ def stream_catalog(
     folder, tmp_dir = index_folder(store_root, index_store, key, "evalkit-parts-")
     take = ann_sample(len(queries), spec, seed)
     sample = None if spec.exact else np.ascontiguousarray(queries[take], dtype=np.float32)
+    n = len(plan.ids)
     files, indexed, reused = index_parts(
-        ray, plan, scanned, version, spec, folder, key, sample, min(k, len(plan.ids))
+        ray, plan, scanned, version, spec, folder, key, sample, min(k, n)
     )
-    stats.update(index_stats(plan, files, reused, time.perf_counter() - t0))
+    stats["index_reused"] = float(reused)
+    stats["index_seconds"] = time.perf_counter() - t0
+    stats["index_shards"] = float(len(files))
+    stats["catalog_parts"] = float(len(plan.parts))  # marks a streamed catalog
+    stats.update(sharded_cost(sum(os.path.getsize(f) for f in files), n))
     log.info(
         "%s: %d part(s) of %s indexed at %s (%s)",
         version.name,
@@ -288,17 +280,15 @@ def stream_catalog(
     norms = sum((p["norms"] for p in indexed), NormSummary())
     try:
         t0 = time.perf_counter()
-        ranking = search_parts(ray, files, scanned.sizes, queries, data, spec, k, id_rank, progress)
+        ranking = search_parts(ray, files, scanned.sizes, queries, data, job)
         stats["search_seconds"] = time.perf_counter() - t0
     finally:
         if tmp_dir is not None:
             tmp_dir.cleanup()
     if not spec.exact:
-        n = len(plan.ids)
-        _, exact_rows = merge_topk([p["exact"] for p in indexed], id_rank, min(k, n))
+        _, exact_rows = merge_topk([p["exact"] for p in indexed], job.id_rank, min(k, n))
         stats[f"ann_recall_at_{k}"] = ann_recall(ranking.indices[take], exact_rows, ranking.k)
-    dim = int(scanned.asked.shape[1])
-    return StreamedCatalog(ranking, plan.want, scanned.asked, dim, norms, stats)
+    return StreamedCatalog(ranking, plan.want, scanned.asked, norms, stats)
 
 
 def plan_stream(
@@ -314,26 +304,26 @@ def plan_stream(
     min(n, :data:`TRAIN_CAP`, 256 x nlist)) and the rows asked for: ``want`` and those."""
     catalog = version.files["document"]
     parts = vector_parts(catalog)
-    sources = [PartSource(p, version.id_column, version.vector_column) for p in parts]
     ids = list(data.catalog.ids)
     n = len(ids)
     lookup_ref = ray.put(CatalogLookup.of(ids, id_rank))
     train = np.zeros(0, dtype=np.int64)
     if spec.kind == "ivf":
-        nlist = ivf_nlist(n, spec)
-        sample = spec.train_sample or min(n, TRAIN_CAP, 256 * nlist)
+        sample = spec.train_sample or min(n, TRAIN_CAP, 256 * ivf_nlist(n, spec))
         train = training_rows(n, IndexSpec(kind="ivf", train_sample=sample), seed)
     want = np.union1d(np.asarray(want, dtype=np.int64), train)
-    return StreamPlan(catalog, parts, sources, ids, lookup_ref, train, want)
+    columns = (version.id_column, version.vector_column)
+    return StreamPlan(catalog, parts, columns, ids, lookup_ref, train, want)
 
 
 def scan_parts(ray: Any, plan: StreamPlan, version: Any, queries: np.ndarray) -> ScannedCatalog:
-    """Pass 1: every part scanned by a Ray task; one dimension over all parts, every catalog id
-    once (:func:`check_coverage`), the asked rows gathered and finalised here, and their
-    dimension equal to the queries'."""
+    """Pass 1: every part scanned by a Ray task and checked; the asked rows gathered and
+    finalised here."""
     scan = ray.remote(num_cpus=1)(scan_part)
     want_ref = ray.put(plan.want)
-    scanned = gather(ray, [scan.remote(s, plan.lookup_ref, want_ref) for s in plan.sources])
+    scanned = gather(
+        ray, [scan.remote(p, plan.columns, plan.lookup_ref, want_ref) for p in plan.parts]
+    )
     check_part_dims(plan.parts, [s["dim"] for s in scanned], version.vector_column)
     rows = [s["rows"] for s in scanned]
     check_coverage(plan.catalog, plan.parts, rows, plan.ids, version.id_column)
@@ -344,14 +334,7 @@ def scan_parts(ray: Any, plan: StreamPlan, version: Any, queries: np.ndarray) ->
     sizes = [int((r >= 0).sum()) for r in rows]
     del scanned, rows
     asked = version.finalize(raw, unit_norm=unit, in_place=True)
-    dim = int(asked.shape[1])
-    if dim != queries.shape[1]:
-        from evalkit.errors import EndpointError
-
-        raise EndpointError(
-            f"model version {version.name!r}: catalog vectors have {dim} dimensions, "
-            f"query vectors {queries.shape[1]} (expected one dimension)"
-        )
+    checked_dims(version, asked, queries)
     return ScannedCatalog(asked, unit, sizes)
 
 
@@ -388,22 +371,6 @@ def stream_key(version: Any, data: Any, plan: StreamPlan, spec: IndexSpec, seed:
     )[:32]
 
 
-def ann_sample(n_queries: int, spec: IndexSpec, seed: int) -> np.ndarray:
-    """Rows of the queries searched exactly for ``ann_recall_at_<k>`` (none with exact search;
-    a seeded ``index.ann_recall_sample`` of them, or all).
-
-    >>> ann_sample(5, IndexSpec(kind="ivf", ann_recall_sample=0), 0).tolist()
-    [0, 1, 2, 3, 4]
-    """
-    if spec.exact:
-        return np.zeros(0, dtype=np.int64)
-    take = np.arange(n_queries)
-    if spec.ann_recall_sample and n_queries > spec.ann_recall_sample:
-        rng = np.random.default_rng(seed)
-        take = np.sort(rng.choice(n_queries, spec.ann_recall_sample, replace=False))
-    return take
-
-
 def index_parts(
     ray: Any,
     plan: StreamPlan,
@@ -416,11 +383,9 @@ def index_parts(
     depth: int,
 ) -> tuple[list[str], list[dict[str, Any]], bool]:
     """Pass 2: every part finalised and indexed by a Ray task into ``folder`` (reused when its
-    manifest matches ``key``; a resumed build adds only the missing parts, to the stored trained
-    IVF), the exact top-``depth`` of ``sample`` per part.  Returns (index files, what each task
-    reported, reused)."""
+    manifest matches ``key``): (index files, what each task reported, reused)."""
     files = [str(folder / f"part-{i:05d}.faissindex") for i in range(len(plan.parts))]
-    reused = _manifest_matches(folder, key, files)
+    reused = read_manifest(folder, key) is not None and all(Path(f).exists() for f in files)
     trained_ref = None
     if not reused:
         folder.mkdir(parents=True, exist_ok=True)
@@ -430,87 +395,32 @@ def index_parts(
             trained_ref = ray.put(stored_trained(folder, lambda: scanned.asked[rows], n, spec))
     sample_ref = None if sample is None else ray.put(sample)
     add = ray.remote(num_cpus=1)(index_part)
-    version_ref = ray.put(version)
-    indexed = gather(
-        ray,
-        [
-            add.remote(
-                s,
-                plan.lookup_ref,
-                version_ref,
-                scanned.unit,
-                trained_ref if spec.kind == "ivf" else None,
-                None if reused or os.path.exists(f) else f,  # a resumed build: the rest only
-                sample_ref,
-                depth,
-            )
-            for s, f in zip(plan.sources, files)
-        ],
-    )
+    refs = (plan.columns, plan.lookup_ref, ray.put(version), scanned.unit, trained_ref)
+    futures = []
+    for p, f in zip(plan.parts, files):
+        out = None if reused or os.path.exists(f) else f  # a resumed build: the rest only
+        futures.append(add.remote(p, *refs, out, sample_ref, depth))
+    indexed = gather(ray, futures)
     if not reused:
-        _write_manifest(folder, key, spec, files, scanned.sizes)
+        parts = [{"file": Path(f).name, "rows": n} for f, n in zip(files, scanned.sizes)]
+        write_manifest(folder, {"key": key, "index": spec.params(), "parts": parts})
     return files, indexed, reused
 
 
-def index_stats(
-    plan: StreamPlan, files: list[str], reused: bool, seconds: float
-) -> dict[str, float]:
-    """Pass 2's run statistics: reuse, time, shards, ``catalog_parts`` (which marks a streamed
-    catalog, never on the driver) and the FAISS files' cost."""
-    stats = {
-        "index_reused": float(reused),
-        "index_seconds": seconds,
-        "index_shards": float(len(files)),
-        "catalog_parts": float(len(plan.parts)),
-    }
-    stats.update(sharded_cost(sum(os.path.getsize(f) for f in files), len(plan.ids)))
-    return stats
-
-
 def search_parts(
-    ray: Any,
-    files: list[str],
-    sizes: list[int],
-    queries: np.ndarray,
-    data: Any,
-    spec: IndexSpec,
-    k: int,
-    id_rank: np.ndarray,
-    progress: bool,
+    ray: Any, files: list[str], sizes: list[int], queries: np.ndarray, data: Any, job: SearchJob
 ) -> Ranking:
-    """Every query searched in every part's index as Ray tasks, top-``k`` merged here with
-    evalkit's tie-break."""
+    """Every query searched in every part's index as Ray tasks, top-``k`` merged here."""
     offsets = np.cumsum([0, *sizes])
     shards = [Shard(int(a), int(b), None, f) for a, b, f in zip(offsets, offsets[1:], files)]
-    index = ShardedIndex(shards, id_rank, ray_runner(ray), nprobe=spec.nprobe)
+    index = ShardedIndex(shards, job.id_rank, ray_runner(ray), nprobe=job.spec.nprobe)
     return replay(
         index,
         queries,
         data.queries.ids,
         list(data.catalog.ids),
-        k,
-        batch_size=spec.search_batch,
-        progress=progress,
-        id_rank=id_rank,
+        job.k,
+        batch_size=job.spec.search_batch,
+        progress=job.progress,
+        id_rank=job.id_rank,
     )
-
-
-def _manifest_matches(folder: Path, key: str, files: list[str]) -> bool:
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return manifest.get("key") == key and all(Path(f).exists() for f in files)
-
-
-def _write_manifest(
-    folder: Path, key: str, spec: IndexSpec, files: list[str], sizes: list[int]
-) -> None:
-    manifest = {
-        "key": key,
-        "index": spec.params(),
-        "parts": [{"file": Path(f).name, "rows": n} for f, n in zip(files, sizes)],
-    }
-    tmp = folder / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / MANIFEST)

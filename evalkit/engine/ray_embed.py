@@ -1,17 +1,12 @@
 """Embedding on Ray Data: the texts a version still needs, embedded by an actor pool, written to
 the evalkit cache on the driver as the batches stream back.
 
-One actor per worker holds one model version (built from its config, so an in-process model is
-loaded once per actor); an OpenAI-compatible version's actor sends its ``concurrency`` requests
-per endpoint concurrently (``base_urls`` spread them).  Vectors are cached before evalkit's
-client-side truncation / normalisation, exactly as :func:`evalkit.embed.embed_texts` caches them,
-so the driver then reads every vector back through ``embed_texts`` as with ``engine=local``.
-Finished batches are in the cache at once: a killed run resumes with the batches in flight.
-
-The texts still to embed are staged as Parquet blocks (``pos``, ``role``, ``text``) under
-``<cache.dir>/staging/<uuid>/`` - the store every node shares, a folder or an fsspec URL - and
-read by the workers with ``ray.data.read_parquet``, streamed block by block: the driver never
-turns the catalog into Python rows for Ray, and never holds more than one block of them.
+One actor per worker holds one model version (an in-process model is loaded once per actor).
+Vectors are cached before client-side truncation / normalisation, as
+:func:`evalkit.embed.embed_texts` caches them, so the driver reads every vector back as with
+``engine=local``; a killed run resumes with the batches in flight.  The texts still to embed are
+staged as Parquet blocks under ``<cache.dir>/staging/<uuid>/`` (the store every node shares) and
+streamed to the workers by ``ray.data.read_parquet``.
 
 >>> plan_blocks(10, batch_rows=4, workers=2)
 [(0, 4), (4, 8), (8, 10)]
@@ -24,7 +19,6 @@ import json
 import logging
 import math
 import shutil
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,18 +36,19 @@ from evalkit.errors import EndpointError, EvalkitError
 
 log = logging.getLogger(__name__)
 
+#: What an actor reports of its requests (:class:`~evalkit.embed.model_version.RequestLog`).
+TALLY = ("latencies_s", "retries", "endpoints", "tokens", "usage_reports")
+
 
 @dataclass
 class RemoteEmbedding:
     """What the Ray workers did for one (version, role): counts, latencies, per-endpoint tallies."""
 
-    n_unique: int = 0
     n_cached: int = 0
     n_embedded: int = 0
     latencies_s: list[float] = field(default_factory=list)
     retries: int = 0
     endpoints: dict[str, dict[str, int]] = field(default_factory=dict)
-    wall_s: float = 0.0
     tokens: int = 0  # the tokens the responses reported, summed
     usage_reports: int = 0  # the responses that reported them
 
@@ -114,12 +109,8 @@ class StagedTexts:
                 }
             )
             name = f"block-{b:06d}.parquet"
-            if self.folder.remote:
-                path = self.folder._full(name)
-                pq.write_table(table, path, filesystem=self.filesystem)
-            else:
-                path = str(self.folder.path / name)
-                pq.write_table(table, path)
+            path = self.folder._full(name) if self.folder.remote else str(self.folder.path / name)
+            pq.write_table(table, path, filesystem=self.filesystem)
             self.paths.append(path)
 
     def __exit__(self, *exc: object) -> None:
@@ -138,32 +129,25 @@ def plan_blocks(n: int, batch_rows: int, workers: int) -> list[tuple[int, int]]:
 
 class EmbedActor:
     """A Ray Data ``map_batches`` callable class: one model version, built once per actor.
-
-    A batch holds rows ``{"pos", "role", "text"}``; each role's texts go to the version in
-    requests of its ``batch_size``, and the raw (cache-stage) vectors come back with a JSON tally
-    of the requests (latencies, retries, per-endpoint counts) in the first row of each role.
-    """
+    Rows ``{"pos", "role", "text"}`` come back with the raw (cache-stage) vectors and a JSON
+    tally of the requests in the first row of each role."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        import logging as _logging
-
         from evalkit.instantiate import build
 
-        _logging.getLogger("httpx2").setLevel(_logging.WARNING)
-        _logging.getLogger("httpx").setLevel(_logging.WARNING)
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self.version = build(config, f"model version {config.get('name')!r}")
 
     def _embed(self, texts: list[str], role: str) -> tuple[np.ndarray, RequestLog]:
         bs = self.version.batch_size
         pieces = [texts[i : i + bs] for i in range(0, len(texts), bs)]
-        parts: list[np.ndarray | None] = [None] * len(pieces)
-
-        def keep(i: int, vectors: np.ndarray) -> None:
-            parts[i] = vectors
-
+        parts: dict[int, np.ndarray] = {}
         rlog = RequestLog()
-        self.version.embed_batches(pieces, role, on_batch=keep, request_log=rlog, finalize=False)
-        return np.concatenate([p for p in parts if p is not None], axis=0), rlog
+        self.version.embed_batches(
+            pieces, role, on_batch=parts.__setitem__, request_log=rlog, finalize=False
+        )
+        return np.concatenate([parts[i] for i in sorted(parts)], axis=0), rlog
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         try:
@@ -184,14 +168,7 @@ class EmbedActor:
         for role in dict.fromkeys(roles.tolist()):
             take = np.flatnonzero(roles == role)
             vectors, rlog = self._embed([str(t) for t in texts[take]], role)
-            tally = {
-                "role": role,
-                "latencies_s": rlog.latencies_s,
-                "retries": rlog.retries,
-                "endpoints": rlog.endpoints,
-                "tokens": rlog.tokens,
-                "usage_reports": rlog.usage_reports,
-            }
+            tally = {"role": role, **{k: getattr(rlog, k) for k in TALLY}}
             out_pos.append(np.asarray(batch["pos"], dtype=np.int64)[take])
             out_role += [role] * len(take)
             out_vec.append(vectors.astype(np.float32, copy=False))
@@ -245,7 +222,6 @@ class Pending:
 
 
 def embed_on_ray(
-    *,
     version: Any,
     config: dict[str, Any],
     texts: dict[str, Sequence[str]],
@@ -255,14 +231,9 @@ def embed_on_ray(
     num_cpus: float,
     progress: bool = False,
 ) -> dict[str, RemoteEmbedding]:
-    """Embed the texts (per role) missing from the cache on one Ray actor pool; fill the cache.
-
-    One Ray Data execution per version covers every role, so each actor loads the model once:
-    the texts still missing (:func:`pending_texts`) are staged as Parquet blocks, read by Ray
-    Data into the actor pool (:func:`actor_pool`) and the vectors stored as they stream back
-    (:func:`store_batches`).
-    """
-    t0 = time.perf_counter()
+    """Embed the texts (per role) missing from the cache (:func:`pending_texts`) on one Ray
+    actor pool (:func:`actor_pool`, every role in one execution: each actor loads the model
+    once), the vectors stored as they stream back (:func:`store_batches`)."""
     out: dict[str, RemoteEmbedding] = {}
     with contextlib.ExitStack() as stack:
         pending = pending_texts(version, texts, cache_dir, stack, out)
@@ -273,10 +244,16 @@ def embed_on_ray(
         staging.write(pending.todo, blocks)
         ds = actor_pool(staging, len(blocks), config, batch_rows, workers, num_cpus, progress)
         store_batches(ds, version, pending, out)
-    wall = time.perf_counter() - t0
-    for res in out.values():
-        res.wall_s = wall
-    log_endpoints(version.name, out)
+    for role, res in out.items():
+        for url, counts in sorted(res.endpoints.items()):
+            n = [counts[k] for k in ("requests", "retries", "failures")]
+            log.info(
+                "%s/%s endpoint %s: %d requests, %d retries, %d failures",
+                version.name,
+                role,
+                url,
+                *n,
+            )
     return out
 
 
@@ -287,14 +264,13 @@ def pending_texts(
     stack: contextlib.ExitStack,
     out: dict[str, RemoteEmbedding],
 ) -> Pending:
-    """Each role's unique texts looked up in the cache (opened on ``stack``): ``out`` gets a
-    :class:`RemoteEmbedding` per role with its unique and cached counts; the misses are the
-    :class:`Pending` rows."""
+    """Each role's unique texts looked up in the cache (opened on ``stack``; hits counted in
+    ``out``): the misses."""
     pending = Pending()
     for role, role_texts in texts.items():
         check_role(role)
         unique = list(dict.fromkeys(check_texts(role_texts)))
-        out[role] = RemoteEmbedding(n_unique=len(unique))
+        out[role] = RemoteEmbedding()
         if not unique:
             continue
         keys = pending.keys[role] = text_keys(unique)
@@ -346,9 +322,8 @@ def actor_pool(
 
 
 def store_batches(ds: Any, version: Any, pending: Pending, out: dict[str, RemoteEmbedding]) -> None:
-    """Every batch the actors return put into its role's cache as it arrives (the workers'
-    tallies into ``out``); a worker's evalkit error is raised here as one line, any other
-    failure as an :class:`~evalkit.errors.EndpointError` saying how many texts were cached."""
+    """Every batch the actors return put into its role's cache as it arrives; any failure but
+    a worker's evalkit error becomes an EndpointError saying how many texts were cached."""
     done, n_rows = 0, pending.n_rows
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
@@ -390,18 +365,3 @@ def store_batch(
     for tally in tallies:
         out[tally["role"]].add(tally)
     return len(vectors)
-
-
-def log_endpoints(name: str, out: dict[str, RemoteEmbedding]) -> None:
-    """One log line per (role, endpoint): requests, retries, failures."""
-    for role, res in out.items():
-        for url, counts in sorted(res.endpoints.items()):
-            log.info(
-                "%s/%s endpoint %s: %d requests, %d retries, %d failures",
-                name,
-                role,
-                url,
-                counts["requests"],
-                counts["retries"],
-                counts["failures"],
-            )

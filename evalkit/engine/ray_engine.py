@@ -1,22 +1,21 @@
 """``engine=ray`` for one evaluation: a Ray session plus the two stages it runs remotely.
 
-:class:`RayEngine` implements :class:`~evalkit.engine.interface.Engine`: ``embed`` fills the cache on a
-Ray Data actor pool (:mod:`evalkit.engine.ray_embed`) and reads the vectors back; ``search``
-searches the sharded catalog on Ray tasks (:mod:`evalkit.engine.ray_search`), or evaluates a
-precomputed Parquet catalog part by part without reading it on the driver
-(:mod:`evalkit.engine.ray_catalog`).  Everything else stays on the driver.
+``embed`` fills the cache on a Ray Data actor pool (:mod:`evalkit.engine.ray_embed`) and reads the
+vectors back; ``search`` searches the sharded catalog on Ray tasks (:mod:`evalkit.engine.ray_search`)
+or a precomputed Parquet catalog part by part (:mod:`evalkit.engine.ray_catalog`).
 """
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from evalkit.embed.vector_checks import NormSummary
 from evalkit.engine.interface import Embedded, SearchJob
 from evalkit.engine.local_engine import embed_for_search, read_embedded, searched
+from evalkit.engine.ray_catalog import stream_catalog
 from evalkit.engine.ray_embed import RemoteEmbedding, embed_on_ray
 from evalkit.engine.ray_search import check_ray_index, index_key, ray_ranking
 from evalkit.engine.resident import BuiltOnSearch, ResidentCatalog
@@ -29,8 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from evalkit.data.schema import EvalData
     from evalkit.embed.cache import CacheSettings
     from evalkit.embed.model_version import EmbeddingResult, ModelVersion
-
-log = logging.getLogger(__name__)
 
 
 class RayEngine:
@@ -95,23 +92,12 @@ class RayEngine:
             self.spec.http_workers if http else (self.spec.embed_workers or self.session.cpus())
         )
         rows = self.spec.batch_rows or version.batch_size * max(1, version.concurrency)
-        return embed_on_ray(
-            version=version,
-            config=config,
-            texts=texts,
-            cache_dir=cache_dir,
-            workers=workers,
-            batch_rows=rows,
-            num_cpus=self.spec.http_num_cpus if http else 1,
-            progress=progress,
-        )
+        cpus = self.spec.http_num_cpus if http else 1
+        return embed_on_ray(version, config, texts, cache_dir, workers, rows, cpus, progress)
 
     def search(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:
-        """Search the version's catalog on Ray tasks, sharded, top-k merged here, then announce
-        the catalog matrix read back here to ``job.listeners`` (their searches run in this
-        process, on an index built on their first search); a precomputed Parquet catalog is
-        read, checked and indexed part by part on Ray tasks, never whole on the driver, and
-        not announced (:meth:`_stream`)."""
+        """Search the sharded catalog on Ray tasks and announce the matrix read back here to
+        ``job.listeners``; a precomputed Parquet catalog is streamed instead (:meth:`_stream`)."""
         check_ray_index(job.spec)  # before anything is embedded
         if version.streams("document"):
             return self._stream(version, data, job)
@@ -140,7 +126,6 @@ class RayEngine:
             progress=job.progress,
         )
         stats.update(search_stats)
-        # the catalog matrix is loaded here too: listeners search it in this process
         handle = BuiltOnSearch(catalog, job.spec)
         job.listeners.announce(
             ResidentCatalog(version.name, int(catalog.shape[1]), queries.vectors, handle)
@@ -155,26 +140,11 @@ class RayEngine:
         driver holds the queries and the judged / clicked items' vectors only."""
         import ray
 
-        from evalkit.embed.vector_checks import NormSummary
-        from evalkit.engine.ray_catalog import stream_catalog
-
         t0 = time.perf_counter()
         queries = version.vectors_for(data.queries.ids, "query")
         read_s = time.perf_counter() - t0
-        cat = stream_catalog(
-            ray=ray,
-            version=version,
-            data=data,
-            queries=queries.vectors,
-            spec=job.spec,
-            k=job.k,
-            id_rank=job.id_rank,
-            want=job.rows.wanted_items(),
-            store_root=self.cache_dir(job.cache.root),
-            index_store=self.spec.index_store,
-            seed=job.seed,
-            progress=job.progress,
-        )
+        root = self.cache_dir(job.cache.root)
+        cat = stream_catalog(ray, version, data, queries.vectors, job, root, self.spec.index_store)
         stats: dict[str, float] = {
             # reading the vectors: the queries here, the catalog's parts in pass 1
             "embed_seconds": read_s + cat.stats["scan_seconds"],
@@ -182,7 +152,7 @@ class RayEngine:
             "embed_cached": len(data.catalog) + len(data.queries),
             "embed_retries": 0,
             "embed_failed_requests": 0,
-            "dim": cat.dim,
+            "dim": int(cat.vectors.shape[1]),
             **(cat.norms + NormSummary.of(queries.vectors)).metrics(),
         }
         stats.update(cat.stats)

@@ -1,15 +1,10 @@
 """Search past RAM on Ray: the catalog in shards, one Ray task per shard, top-k merged on the driver.
 
-- The shards' rows are written once as ``vectors-<i>.npy`` under ``<cache.dir>/indexes/<key>/``
-  (a temporary folder without the store) and memory-mapped by the Ray tasks: the object store
-  never holds the catalog, and a stored shard is reused by reruns.
-- ``index=flat``: every shard is searched exactly; merged with evalkit's tie-break this equals one
-  flat index (rankings byte-identical to ``engine=local``).
-- ``index=ivf`` (``codec`` flat / sq8 / pq): one IVF is trained on a seeded sample on the driver
-  (``index.train_sample``), serialised, and Ray tasks add the shards' rows to copies of it and
-  write them under ``<cache.dir>/indexes/<key>/``.  A rerun or a sweep job with the same
-  (version, vectors, index spec) finds ``manifest.json`` there and reuses the shards.
-  ``ann_recall_at_<k>`` is measured against exact sharded search on a query sample.
+The shards' rows are written once as ``vectors-<i>.npy`` under ``<cache.dir>/indexes/<key>/`` and
+memory-mapped by the tasks (the object store never holds the catalog).  ``index=flat`` searches
+every shard exactly (merged with evalkit's tie-break: rankings byte-identical to ``engine=local``);
+``index=ivf`` trains one IVF on the driver and Ray tasks add the shards' rows to copies of it,
+reused by a rerun that finds the same key in ``manifest.json``.
 
 >>> len(index_key({"backend": "toy"}, "abc", "title", 10, {"index.kind": "ivf"}, 5, 0))
 32
@@ -32,6 +27,7 @@ import numpy as np
 
 from evalkit.embed.cache import spec_hash
 from evalkit.engine.spec import EngineSpec
+from evalkit.errors import ConfigError
 from evalkit.index.cost import flat_bytes, sharded_cost
 from evalkit.index.faiss_index import IndexSpec, ann_recall, trained_ivf, training_rows
 from evalkit.retrieve.ranking import Ranking
@@ -92,9 +88,8 @@ def _rows(vectors: Any) -> Any:
 def write_vector_shards(
     folder: Path, vectors: np.ndarray, ranges: list[tuple[int, int]]
 ) -> list[str]:
-    """Each shard's rows as ``vectors-<i>.npy`` in ``folder`` (atomically; a file already there
-    with the right shape is kept): Ray tasks memory-map them, so the object store never holds
-    the catalog and a shard is read only where it is searched."""
+    """Each shard's rows as ``vectors-<i>.npy`` in ``folder`` for the tasks to memory-map
+    (atomically; a file already there with the right shape is kept)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, (a, b) in enumerate(ranges):
@@ -127,27 +122,43 @@ def ray_runner(ray: Any):  # noqa: ANN201 - a ShardRunner
     return run
 
 
-def _read_manifest(folder: Path, key: str) -> list[Shard] | None:
+def read_manifest(folder: Path, key: str) -> dict[str, Any] | None:
+    """``folder``'s ``manifest.json`` if it was written for ``key``."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if manifest.get("key") != key:
-        return None
-    shards = [
-        Shard(s["start"], s["stop"], None, str(folder / s["file"])) for s in manifest["shards"]
-    ]
-    if not all(Path(s.path).exists() for s in shards if s.path):
-        return None
-    return shards
+    return manifest if manifest.get("key") == key else None
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """``folder``'s ``manifest.json``, atomically; written last, it marks a finished index."""
+    tmp = folder / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST)
+
+
+def ann_sample(n_queries: int, spec: IndexSpec, seed: int) -> np.ndarray:
+    """Rows of the queries searched exactly for ``ann_recall_at_<k>`` (none with exact search;
+    a seeded ``index.ann_recall_sample`` of them, or all).
+
+    >>> ann_sample(5, IndexSpec(kind="ivf", ann_recall_sample=0), 0).tolist()
+    [0, 1, 2, 3, 4]
+    """
+    if spec.exact:
+        return np.zeros(0, dtype=np.int64)
+    take = np.arange(n_queries)
+    if spec.ann_recall_sample and n_queries > spec.ann_recall_sample:
+        rng = np.random.default_rng(seed)
+        take = np.sort(rng.choice(n_queries, spec.ann_recall_sample, replace=False))
+    return take
 
 
 def stored_trained(
     folder: Path, sample: Callable[[], np.ndarray], n_total: int, spec: IndexSpec
 ) -> np.ndarray:
-    """The serialised trained IVF of ``folder`` (``trained.faissindex``), trained on ``sample()``
-    and written there first if absent: a build resumed after a kill adds the missing shards to
-    the same quantizer as the finished ones."""
+    """The serialised trained IVF of ``folder``, trained on ``sample()`` and stored first if
+    absent (a resumed build adds the missing shards to the same quantizer)."""
     stored = folder / "trained.faissindex"
     if stored.exists():
         return np.fromfile(stored, dtype=np.uint8)
@@ -158,7 +169,7 @@ def stored_trained(
     return trained
 
 
-def build_ivf_shards(
+def ivf_shards(
     ray: Any,
     vector_refs: list[Any],
     ranges: list[tuple[int, int]],
@@ -167,8 +178,16 @@ def build_ivf_shards(
     folder: Path,
     key: str,
     seed: int,
-) -> list[Shard]:
-    """Train on the driver, add shards in Ray tasks, write the manifest last."""
+) -> tuple[list[Shard], bool]:
+    """The IVF shards stored in ``folder`` for ``key`` (and True: reused), else trained on the
+    driver, added in Ray tasks and the manifest written last (and False)."""
+    manifest = read_manifest(folder, key)
+    if manifest is not None:
+        stored = [
+            Shard(s["start"], s["stop"], None, str(folder / s["file"])) for s in manifest["shards"]
+        ]
+        if all(Path(s.path).exists() for s in stored if s.path):
+            return stored, True
     folder.mkdir(parents=True, exist_ok=True)
     trained = stored_trained(
         folder, lambda: vectors[training_rows(len(vectors), spec, seed)], len(vectors), spec
@@ -182,23 +201,16 @@ def build_ivf_shards(
         if not (folder / name).exists()  # a resumed build redoes only the missing shards
     ]
     ray.get(futures)
-    manifest = {
-        "key": key,
-        "index": spec.params(),
-        "shards": [{"start": a, "stop": b, "file": f} for (a, b), f in zip(ranges, files)],
-    }
-    tmp = folder / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / MANIFEST)
-    return [Shard(a, b, None, str(folder / f)) for (a, b), f in zip(ranges, files)]
+    shards = [{"start": a, "stop": b, "file": f} for (a, b), f in zip(ranges, files)]
+    write_manifest(folder, {"key": key, "index": spec.params(), "shards": shards})
+    return [Shard(a, b, None, str(folder / f)) for (a, b), f in zip(ranges, files)], False
 
 
 def index_folder(
     store_root: Path | str | None, index_store: bool, key: str, prefix: str
 ) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
-    """Where an index's shards go: ``<store_root>/indexes/<key>/`` (kept for reruns), or a
-    temporary folder (``prefix``; returned too, for the caller to clean up) without a store or
-    with ``engine.index_store=false``."""
+    """``<store_root>/indexes/<key>/`` (kept for reruns), or a temporary folder (also returned,
+    for the caller to clean up) without a store or with ``engine.index_store=false``."""
     if store_root is not None and index_store:
         return Path(store_root) / "indexes" / key, None
     tmp_dir = tempfile.TemporaryDirectory(prefix=prefix)
@@ -215,8 +227,6 @@ def check_ray_index(spec: IndexSpec) -> None:
     evalkit.errors.ConfigError: index=flat index.precision=binary cannot be sharded on Ray (engine=ray supports index=flat with index.precision=fp32, or index=ivf with index.codec=flat|sq8|pq; use engine=local for index.precision=fp16|sq8|sq4|binary and index=hnsw)
     """
     if spec.kind == "hnsw" or spec.precision != "fp32":
-        from evalkit.errors import ConfigError
-
         what = f"index.precision={spec.precision}" if spec.precision != "fp32" else ""
         raise ConfigError(
             f"index={spec.kind} {what}".strip() + " cannot be sharded on Ray (engine=ray "
@@ -253,19 +263,12 @@ def ray_ranking(
     exact_shards = [Shard(a, b, ref) for (a, b), ref in zip(ranges, refs)]
     runner = ray_runner(ray)
     if spec.kind == "flat":
-        shards = exact_shards
-        stats["index_reused"] = 0.0
+        shards, reused = exact_shards, False
     else:
-        shards = _read_manifest(folder, key)
-        stats["index_reused"] = float(shards is not None)
-        if shards is None:
-            shards = build_ivf_shards(ray, refs, ranges, vectors, spec, folder, key, seed)
-        log.info(
-            "IVF index in %d shard(s) at %s (%s)",
-            len(shards),
-            folder,
-            "reused" if stats["index_reused"] else "built",
-        )
+        shards, reused = ivf_shards(ray, refs, ranges, vectors, spec, folder, key, seed)
+        how = "reused" if reused else "built"
+        log.info("IVF index in %d shard(s) at %s (%s)", len(shards), folder, how)
+    stats["index_reused"] = float(reused)
     stats["index_seconds"] = time.perf_counter() - t0
     stats["index_shards"] = float(len(shards))
     if spec.kind == "flat":  # exact shards search the .npy rows: an IndexFlatIP's size each
@@ -288,10 +291,7 @@ def ray_ranking(
         )
         stats["search_seconds"] = time.perf_counter() - t0
         if not spec.exact:
-            take = np.arange(len(queries))
-            if spec.ann_recall_sample and len(queries) > spec.ann_recall_sample:
-                rng = np.random.default_rng(seed)
-                take = np.sort(rng.choice(len(queries), spec.ann_recall_sample, replace=False))
+            take = ann_sample(len(queries), spec, seed)
             exact = ShardedIndex(exact_shards, id_rank, runner)
             _, exact_rows = exact.search(queries[take], min(k, len(vectors)))
             stats[f"ann_recall_at_{k}"] = ann_recall(ranking.indices[take], exact_rows, ranking.k)

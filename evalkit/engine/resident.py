@@ -1,12 +1,9 @@
 """ "Version V's catalog is resident": what an engine may announce while a catalog is loaded.
 
-While :meth:`~evalkit.engine.interface.Engine.search` holds a version's catalog, an engine
-announces it to the run's :class:`ResidentListeners` (``SearchJob.listeners``) as a
-:class:`ResidentCatalog`: the version, its query vectors, and a handle that searches the loaded
-catalog (any :class:`~evalkit.retrieve.searcher.Searcher`: ``ntotal``, ``search(x, k)``).  The
-listeners are a plain callback list owned by the run; an engine that announces nothing still
-works (a listener then gets nothing from it).  Stages that want a catalog while it is loaded
-(:class:`~evalkit.run.reindex_stage.ReindexPass`) subscribe; the engine knows nothing of them.
+While :meth:`~evalkit.engine.interface.Engine.search` holds a version's catalog, an engine may
+announce it to the run's :class:`ResidentListeners` as a :class:`ResidentCatalog` (its index any
+:class:`~evalkit.retrieve.searcher.Searcher`); stages that want a loaded catalog
+(:class:`~evalkit.run.reindex_stage.ReindexPass`) subscribe, the engine knows nothing of them.
 
 >>> seen = []
 >>> listeners = ResidentListeners()
@@ -21,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -49,21 +47,25 @@ class ResidentListeners:
     listeners: list[Listener] = field(default_factory=list)
 
     def subscribe(self, listener: Listener) -> None:
-        """Call ``listener`` with every :class:`ResidentCatalog` announced from now on."""
         self.listeners.append(listener)
 
     def announce(self, resident: ResidentCatalog) -> None:
-        """Tell every listener that ``resident`` is loaded (synchronously: the catalog stays
-        loaded until the last listener returns)."""
+        """Tell every listener (synchronously: the catalog stays loaded until the last returns)."""
         for listener in self.listeners:
             listener(resident)
 
 
+def index_of(vectors: np.ndarray, spec: IndexSpec, **build: Any) -> Searcher:
+    """``spec``'s index of ``vectors``: exact flat fp32 searches ``vectors`` itself (no copy),
+    any other spec :func:`~evalkit.index.faiss_index.build_index` (``build``: its options)."""
+    if spec.kind == "flat" and spec.precision == "fp32":
+        return ArrayFlatIP(vectors, spec.threads)
+    return build_index(vectors, spec, **build)
+
+
 class BuiltOnSearch:
-    """A :class:`~evalkit.retrieve.searcher.Searcher` over a loaded matrix whose index is built
-    on the first search only (nothing is built when nobody searches): exact flat fp32 searches
-    the matrix itself (:class:`~evalkit.index.faiss_index.ArrayFlatIP`), any other ``spec``
-    :func:`~evalkit.index.faiss_index.build_index`.
+    """A :class:`~evalkit.retrieve.searcher.Searcher` over a loaded matrix whose index
+    (:func:`index_of`) is built on the first search only.
 
     >>> x = np.eye(3, dtype="float32")
     >>> index = BuiltOnSearch(x, IndexSpec())
@@ -79,11 +81,5 @@ class BuiltOnSearch:
 
     def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self._index is None:
-            self._index = _index_of(self.vectors, self.spec)
+            self._index = index_of(self.vectors, self.spec)
         return self._index.search(x, k)
-
-
-def _index_of(vectors: np.ndarray, spec: IndexSpec) -> Searcher:
-    if spec.kind == "flat" and spec.precision == "fp32":
-        return ArrayFlatIP(vectors, spec.threads)
-    return build_index(vectors, spec)

@@ -1,30 +1,23 @@
 """Start or join Ray for one evaluation, and stop only what was started.
 
-Ray is an optional extra (``pip install -e ".[ray]"``); without it ``engine=ray`` stops with one
-line saying so.  Without ``engine.address`` evalkit starts its own local Ray
-(``ray.init(address="local")``), whatever other Ray runs on the machine and whatever a stale
-``<ray temp dir>/ray_current_cluster`` file (left by a head killed without ``ray stop``) or
-``RAY_ADDRESS`` names; ``engine.address=auto`` / ``host:port`` / ``ray://...`` joins that
-cluster, which is only disconnected from, never shut down.
-
-Unless ``verbose=true`` (``EngineSpec.verbose``), Ray stays quiet on evalkit's stderr: its
-Python loggers (``ray``, Ray Data's console handler) at WARNING, workers' output not forwarded
-to the driver (``log_to_driver=False``; errors still come back as exceptions) and the C++ core's
-lines (``core_worker.cc``) filtered off file descriptor 2 (:mod:`evalkit.engine.native_log`).
-Ray keeps all of them in its own log files (``<ray temp dir>/session_latest/logs/``).
-
->>> require_ray.__doc__.split(".")[0]
-'The ray module, or a ConfigError telling how to install it'
+Without ``engine.address`` evalkit starts its own local Ray (whatever a stale
+``ray_current_cluster`` file or ``RAY_ADDRESS`` names); a cluster it joins is only disconnected
+from, never shut down.  Unless ``verbose=true`` Ray stays quiet on evalkit's stderr (Python
+loggers at WARNING, no workers' output, C++ lines filtered: :class:`NativeLogFilter`).
+How-to: docs/how-to/ray.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
+import sys
+import threading
 from types import ModuleType
 from typing import Any
 
-from evalkit.engine.native_log import NativeLogFilter
 from evalkit.engine.spec import EngineSpec
 from evalkit.errors import ConfigError
 
@@ -46,11 +39,8 @@ def require_ray() -> ModuleType:
 
 
 def quiet_ray_loggers(verbose: bool) -> None:
-    """Ray's Python loggers at WARNING on the console (INFO with ``verbose``).
-
-    Ray Data logs each execution at INFO through its own console handler (the ``ray.data``
-    logger does not propagate); its file handler keeps everything in Ray's session logs.
-    """
+    """Ray's Python loggers, and Ray Data's own console handler (``ray.data`` does not
+    propagate), at WARNING (INFO with ``verbose``)."""
     level = logging.INFO if verbose else logging.WARNING
     logging.getLogger("ray").setLevel(level)
     for handler in logging.getLogger("ray.data").handlers:
@@ -84,10 +74,8 @@ def init_args(spec: EngineSpec) -> dict[str, Any]:
 
 
 class RaySession:
-    """Context manager: Ray connected for the duration; shut down on exit only if started here.
-
-    An already initialised Ray (a test's, or a Hydra Ray launcher job's) is reused as is.
-    """
+    """Context manager: Ray connected for the duration; shut down on exit only if started here
+    (an already initialised Ray, a test's or a Hydra Ray launcher job's, is reused as is)."""
 
     def __init__(self, spec: EngineSpec) -> None:
         self.spec = spec
@@ -96,16 +84,14 @@ class RaySession:
         self._filter: NativeLogFilter | None = None
 
     def __enter__(self) -> RaySession:
-        ray = require_ray()
-        self.ray = ray
+        self.ray = ray = require_ray()
         quiet_ray_loggers(self.spec.verbose)
         if ray.is_initialized():
             log.info("engine=ray: using the Ray already connected in this process")
             self._filter_native_lines()
             return self
-        args = init_args(self.spec)
         try:
-            ray.init(**args)
+            ray.init(**init_args(self.spec))
         except (ConnectionError, RuntimeError, ValueError) as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             if self.spec.joins_cluster:
@@ -120,12 +106,8 @@ class RaySession:
             ) from None
         self.started = True
         self._filter_native_lines()
-        res = ray.cluster_resources()
-        log.info(
-            "engine=ray: %s Ray with %g CPUs",
-            "joined" if self.spec.joins_cluster else "started a local",
-            res.get("CPU", 0),
-        )
+        how = "joined" if self.spec.joins_cluster else "started a local"
+        log.info("engine=ray: %s Ray with %g CPUs", how, ray.cluster_resources().get("CPU", 0))
         return self
 
     def _filter_native_lines(self) -> None:
@@ -148,3 +130,93 @@ class RaySession:
             if self._filter is not None:
                 self._filter.__exit__(*exc)
                 self._filter = None
+
+
+_NATIVE = re.compile(
+    rb"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ([DIWEF]) \d+ \d+\] [\w./-]+\.cc:\d+:"
+)
+
+
+def is_native_ray_line(line: bytes) -> bool:
+    """Whether ``line`` is a Ray C++ log line below FATAL (those are dropped; FATAL lines pass:
+    they explain a crash).
+
+    >>> is_native_ray_line(b"[2026-12-02 11:39:42,478 E 12407 12407] core_worker.cc:2465: Actor")
+    True
+    >>> is_native_ray_line(b"[2026-12-02 11:39:22,917][evalkit.pipeline][INFO] - evaluating e5")
+    False
+    """
+    m = _NATIVE.match(line)
+    return bool(m) and m.group(1) != b"F"
+
+
+class NativeLogFilter:
+    """Context manager: file descriptor 2 goes through a filter thread that keeps Ray's C++
+    core lines (written there whatever Python logging says) off it; ``dropped`` counts them."""
+
+    def __init__(self, fd: int = 2) -> None:
+        self.fd = fd
+        self.dropped = 0
+        self._saved: int | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> NativeLogFilter:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                stream.flush()
+        self._saved = os.dup(self.fd)
+        out = os.dup(self.fd)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, self.fd)
+        os.close(write_end)
+        self._thread = threading.Thread(
+            target=self._pump, args=(read_end, out), name="evalkit-native-log", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is None:
+            return
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            sys.stderr.flush()
+        os.dup2(self._saved, self.fd)  # closes the pipe's last write end held here: EOF
+        os.close(self._saved)
+        self._saved = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _pump(self, read_end: int, out: int) -> None:
+        pending = b""
+        try:
+            while True:
+                chunk = os.read(read_end, 65536)
+                if not chunk:
+                    break
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    self._emit(line + b"\n", out)
+                if pending and not pending.startswith(b"["):  # cannot be Ray's: show it now
+                    _write_all(out, pending)
+                    pending = b""
+            if pending:
+                self._emit(pending, out)
+        except OSError:
+            pass
+        finally:
+            os.close(read_end)
+            os.close(out)
+
+    def _emit(self, line: bytes, out: int) -> None:
+        if is_native_ray_line(line):
+            self.dropped += 1
+            return
+        _write_all(out, line)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -1,11 +1,7 @@
 """Where the heavy stages run: ``local`` (in this process, the default) or ``ray``.
 
-``conf/engine/*.yaml`` builds an :class:`EngineSpec`.  With ``kind: ray``, ``address`` null (or
-``local``) starts evalkit's own local Ray with this machine's CPUs (``num_cpus`` caps it), even
-when another Ray runs here or a stale ``ray_current_cluster`` file names one; ``auto`` joins the
-cluster this machine belongs to (``RAY_ADDRESS`` or the running head), ``host:port`` that head
-and ``ray://host:10001`` a remote cluster through Ray Client.  Scoring,
-comparison, verdict, report and MLflow logging always stay on the driver.
+``conf/engine/*.yaml`` builds an :class:`EngineSpec`.  Scoring, comparison, verdict, report and
+MLflow logging always stay on the driver.
 
 >>> EngineSpec().kind, EngineSpec(kind="ray").address is None
 ('local', True)
@@ -39,12 +35,11 @@ class EngineSpec:
     Attributes:
         kind: ``local`` (everything in this process) or ``ray`` (Ray Data embedding, sharded
             search on Ray tasks).
-        address: null / ``local`` (start a local Ray), ``auto``, ``host:port`` or
-            ``ray://host:port`` (join a cluster).
-        num_cpus: CPUs of a local Ray (null = all); only when starting one, a running cluster
-            refuses it.
+        address: null / ``local``: start evalkit's own local Ray (whatever other Ray runs here);
+            ``auto`` (this machine's cluster), ``host:port`` or ``ray://host:port``: join one.
+        num_cpus: CPUs of a local Ray (null = all); only when starting one.
         object_store_memory: bytes for a local Ray's object store (null = Ray's default, 30% of
-            RAM); only when starting one, a running cluster refuses it.
+            RAM); only when starting one.
         include_dashboard: start the Ray dashboard with a local Ray.
         embed_workers: actors per in-process model version (null = the cluster's CPUs).
         http_workers: actors per OpenAI-compatible version, each with the version's own
@@ -53,8 +48,7 @@ class EngineSpec:
         batch_rows: texts per Ray Data batch (null = the version's batch_size x concurrency).
         shard_rows: catalog rows per search shard (one Ray task each).
         index_store: save IVF shard indexes under ``<cache.dir>/indexes`` and reuse them.
-        verbose: Ray's INFO lines, workers' output and C++ core lines on stderr
-            (``conf/engine/ray.yaml`` sets it from the top-level ``verbose``).
+        verbose: Ray's INFO lines, workers' output and C++ core lines on stderr.
     """
 
     kind: str = "local"
@@ -85,14 +79,9 @@ class EngineSpec:
             _positive(key, getattr(self, key))
         _positive("http_workers", self.http_workers, allow_none=False)
         _positive("shard_rows", self.shard_rows, allow_none=False)
-        if (
-            isinstance(self.http_num_cpus, bool)
-            or not isinstance(self.http_num_cpus, int | float)
-            or not self.http_num_cpus > 0
-        ):
-            raise ConfigError(
-                f"engine.http_num_cpus={self.http_num_cpus!r} is invalid (expected a number > 0)"
-            )
+        cpus = self.http_num_cpus
+        if isinstance(cpus, bool) or not isinstance(cpus, int | float) or not cpus > 0:
+            raise ConfigError(f"engine.http_num_cpus={cpus!r} is invalid (expected a number > 0)")
 
     @property
     def distributed(self) -> bool:
