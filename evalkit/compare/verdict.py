@@ -1,17 +1,7 @@
 """The release verdict: compare every candidate version with the baseline and apply the gates.
 
-This is what the pipeline calls once all versions are scored::
-
-    verdict = compare_versions(baseline, candidates, data=data,
-                               gates=GateConfig.from_mapping(cfg.gates, cfg.primary_metric),
-                               settings=CompareSettings.from_mapping(cfg.compare),
-                               checks=check_results)          # or None if checks were not run
-    verdict.status, verdict.exit_code                          # e.g. (Status.BLOCK, 3)
-
-A candidate's status is the worst of its gates (and of its slices' gates when
-``gates.slices.affect_verdict`` is true); the verdict is the worst over candidates.  Versions
-whose dataset fingerprints differ are refused with :class:`~evalkit.errors.FingerprintMismatch`.
-A baseline rebuilt from an earlier MLflow run is an ordinary :class:`VersionResult`; whatever it
+A candidate's status is the worst of its gates (and of its slices' when
+``gates.slices.affect_verdict``); the verdict is the worst over candidates.  Whatever a version
 lacks (rankings, pair similarities, latencies) makes the matching gates "not measured".
 
 >>> import numpy as np
@@ -27,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,12 +30,7 @@ from evalkit.compare.actions import (
     reindex_action,
     threshold_actions,
 )
-from evalkit.compare.calls import (
-    Quality,
-    QualityCall,
-    bonferroni_confidence,
-    worst_quality,
-)
+from evalkit.compare.calls import Quality, QualityCall, bonferroni_confidence, worst_quality
 from evalkit.compare.calls import call as quality_call
 from evalkit.compare.compare_settings import CompareSettings
 from evalkit.compare.coverage import Coverage, measure_coverage
@@ -53,9 +38,7 @@ from evalkit.compare.drift import SimilarityDrift
 from evalkit.compare.gate_config import GateConfig
 from evalkit.compare.gate_rules import GateResult, annotate
 from evalkit.compare.intervals import DualTest, level_of, student
-from evalkit.compare.latency_stats import (
-    LatencyComparison,
-)
+from evalkit.compare.latency_stats import LatencyComparison
 from evalkit.compare.overlap import OverlapSummary
 from evalkit.compare.questions.behaviour_question import BehaviourAnswer, answer_behaviour
 from evalkit.compare.questions.contract_question import answer_contract
@@ -72,9 +55,7 @@ from evalkit.compare.significance import clip_interval as kept_inside
 from evalkit.compare.slices import Slice, query_slices
 from evalkit.compare.status import Status, exit_code, worst
 from evalkit.compare.thresholds import ThresholdMapping
-from evalkit.compare.unjudged import (
-    UnjudgedSummary,
-)
+from evalkit.compare.unjudged import UnjudgedSummary
 from evalkit.data.schema import EvalData
 from evalkit.errors import ConfigError
 from evalkit.results import VersionResult
@@ -103,11 +84,6 @@ class SliceResult:
     def label(self) -> str:
         return f"{self.dimension}={self.value}"
 
-    @property
-    def gate_status(self) -> Status:
-        """PASS when the slice is shown no worse, else WARN (BLOCK only via affect_verdict)."""
-        return Status.PASS if self.status.shown_no_worse else Status.WARN
-
 
 @dataclass(frozen=True)
 class CandidateComparison:
@@ -135,16 +111,13 @@ class CandidateComparison:
 
     @property
     def primary_call(self) -> QualityCall | None:
-        """The primary metric's :class:`QualityCall` (None when it was not scored)."""
         return next((q for q in self.quality if q.metric == self.primary_metric), None)
 
     @property
     def quality_status(self) -> Quality:
-        """The primary metric's call: better / no_worse / worse / inconclusive."""
-        for q in self.quality:
-            if q.metric == self.primary_metric:
-                return q.status
-        return Quality.INCONCLUSIVE
+        """The primary metric's call (inconclusive when it was not scored)."""
+        q = self.primary_call
+        return q.status if q is not None else Quality.INCONCLUSIVE
 
     def checklist(self) -> dict[str, list[dict[str, Any]]]:
         """``passed``, ``follow_ups`` (WARN), ``undecided`` (INCONCLUSIVE: more evidence
@@ -192,13 +165,8 @@ class Verdict:
 
     def checklist(self) -> dict[str, list[dict[str, Any]]]:
         """Every candidate's checklist lists, concatenated (each item names its candidate)."""
-        out: dict[str, list[dict[str, Any]]] = {
-            "passed": [],
-            "follow_ups": [],
-            "undecided": [],
-            "blockers": [],
-            "actions": [],
-        }
+        keys = ("passed", "follow_ups", "undecided", "blockers", "actions")
+        out: dict[str, list[dict[str, Any]]] = {k: [] for k in keys}
         for c in self.candidates:
             for k, v in c.checklist().items():
                 out[k] += v
@@ -216,21 +184,14 @@ def _metrics_of(baseline: VersionResult, candidates: Sequence[VersionResult]) ->
     return names
 
 
-def _pair_query_codes(
-    pair_ids: Sequence[tuple[str, str]], query_index: Mapping[str, int]
-) -> np.ndarray:
-    """Each pair's query row in ``query_index`` (-1 for a query not in it)."""
-    return np.fromiter(
-        (query_index.get(q, -1) for q, _ in pair_ids), dtype=np.int64, count=len(pair_ids)
-    )
-
-
-def _hist(b: np.ndarray, c: np.ndarray, bins: int = 20) -> dict[str, list[float]]:
-    """Histograms of ``b`` and ``c`` on shared edges spanning [0, 1] and both ranges.
-
-    >>> _hist(np.array([0.0, 1.0]), np.array([0.5]), bins=2)["candidate"]
-    [0.0, 1.0]
-    """
+def _primary_hist(
+    baseline: VersionResult, candidate: VersionResult, metric: str, bins: int = 20
+) -> dict[str, list[float]]:
+    """Histograms of both versions' per-query ``metric`` over the baseline's queries, on shared
+    edges spanning [0, 1] and both ranges."""
+    ids = list(baseline.per_query[metric])
+    b = np.fromiter((baseline.per_query[metric][q] for q in ids), float, len(ids))
+    c = np.fromiter((candidate.per_query[metric][q] for q in ids), float, len(ids))
     lo = float(min(b.min(initial=0.0), c.min(initial=0.0)))
     hi = float(max(b.max(initial=1.0), c.max(initial=1.0)))
     edges = np.linspace(lo, hi, bins + 1)
@@ -253,14 +214,9 @@ def compare_pair(
     reindex: Any = None,
     click_tests: Mapping[str, DualTest] | None = None,
 ) -> CandidateComparison:
-    """Compare one candidate with the baseline (fingerprints checked first) by answering the
-    three questions apart (:mod:`evalkit.compare.questions`): quality, behaviour change, and
-    contract and cost; then slices, actions before switching and the worst regressions.
-
-    ``reindex`` is the candidate's :class:`~evalkit.compare.reindex_analysis.ReindexAnalysis` (or None);
-    ``click_tests`` the paired click-correlation differences
-    (:func:`evalkit.compare.click_tests.click_tests`) when a click log was scored.
-    """
+    """Compare one candidate with the baseline (fingerprints checked first): the three
+    questions (:mod:`evalkit.compare.questions`), slices, actions and the worst regressions.
+    ``reindex``: the candidate's ``ReindexAnalysis`` or None."""
     cfg = gates or GateConfig()
     st = settings or CompareSettings()
     check_fingerprints(
@@ -299,7 +255,6 @@ def compare_pair(
 def _compared_metrics(
     baseline: VersionResult, candidate: VersionResult, primary: str, metrics: Sequence[str] | None
 ) -> list[str]:
-    """The metrics to compare (default: those both versions scored); the primary must be one."""
     names = list(metrics or _metrics_of(baseline, [candidate]))
     if primary not in names:
         raise ConfigError(
@@ -318,12 +273,25 @@ def _answer_quality(
     data: EvalData | None,
     behaviour: BehaviourAnswer,
 ) -> tuple[QualityAnswer, Coverage | None]:
-    """The quality question for ``(baseline, candidate)``, with the judged-only coverage when
-    ``data`` has judgments; a judging worklist only when some top-k item is unjudged."""
+    """The quality question, with the judged-only coverage when ``data`` has judgments; a
+    judging worklist only when some top-k item is unjudged."""
     baseline, candidate = pair
     unjudged = [u.mean for u in behaviour.unjudged.values()]
     qrels = data.judgments.qrels if data is not None and data.judgments is not None else {}
-    coverage = _coverage(baseline, candidate, qrels, cfg, st) if qrels else None
+    coverage = None
+    if qrels:
+        coverage = measure_coverage(
+            baseline,
+            candidate,
+            qrels,
+            cfg.metric,
+            max_unjudged=cfg.judgments.max_unjudged,
+            margin=cfg.primary_metric.margin,
+            alpha=cfg.primary_metric.alpha,
+            test=st.test,
+            permutations=st.permutations,
+            seed=st.seed,
+        )
     quality = answer_quality(
         baseline,
         candidate,
@@ -339,28 +307,6 @@ def _answer_quality(
     return quality, coverage
 
 
-def _coverage(
-    baseline: VersionResult,
-    candidate: VersionResult,
-    qrels: Mapping[str, Mapping[str, int]],
-    cfg: GateConfig,
-    st: CompareSettings,
-) -> Coverage:
-    """Unjudged@k of both versions and the judged-only paired call on the primary metric."""
-    return measure_coverage(
-        baseline,
-        candidate,
-        qrels,
-        cfg.metric,
-        max_unjudged=cfg.judgments.max_unjudged,
-        margin=cfg.primary_metric.margin,
-        alpha=cfg.primary_metric.alpha,
-        test=st.test,
-        permutations=st.permutations,
-        seed=st.seed,
-    )
-
-
 def _candidate_status(
     gate_results: Sequence[GateResult], slices: Sequence[SliceResult], cfg: GateConfig
 ) -> Status:
@@ -368,9 +314,7 @@ def _candidate_status(
     statuses = [g.status for g in gate_results]
     if cfg.slices.affect_verdict:
         statuses += [
-            cfg.primary_metric.on_fail
-            for s in slices
-            if s.evaluated and s.status in (Quality.WORSE,)
+            cfg.primary_metric.on_fail for s in slices if s.evaluated and s.status == Quality.WORSE
         ]
     return worst(statuses)
 
@@ -382,7 +326,6 @@ def _actions(
     reindex: Any,
     checks: Sequence[Mapping[str, Any]] | None,
 ) -> list[dict[str, Any]]:
-    """The actions before switching: thresholds, re-index, pinned settings, long inputs."""
     b_dim, c_dim = as_int(baseline.extra.get("dim")), as_int(candidate.extra.get("dim"))
     return [
         *threshold_actions(behaviour.thresholds),
@@ -420,16 +363,6 @@ def _regressions(
     )
 
 
-def _primary_hist(
-    baseline: VersionResult, candidate: VersionResult, metric: str
-) -> dict[str, list[float]]:
-    """Histograms of both versions' per-query ``metric`` over the baseline's queries."""
-    ids = list(baseline.per_query[metric])
-    pb = np.fromiter((baseline.per_query[metric][q] for q in ids), float, len(ids))
-    pc = np.fromiter((candidate.per_query[metric][q] for q in ids), float, len(ids))
-    return _hist(pb, pc)
-
-
 def _slices(
     baseline: VersionResult,
     candidate: VersionResult,
@@ -442,35 +375,23 @@ def _slices(
     """Every metric and behaviour figure per query slice (Bonferroni over the called slices)."""
     if data is None or not cfg.slices.enabled:
         return []
-    stats_kw = dict(
-        test=st.test,
-        permutations=st.permutations,
-        seed=st.seed,
-        correction=st.correction,
-        n_bootstrap=st.bootstrap,
-        confidence=st.confidence,
-    )
     query_index = {q: i for i, q in enumerate(data.queries.ids)}
-    pair_codes = (
-        _pair_query_codes(behaviour.pair_ids, query_index) if behaviour.pair_b is not None else None
-    )
+    pair_codes = None  # each pair's query row (-1: a query not in the data)
+    if behaviour.pair_b is not None:
+        codes = (query_index.get(q, -1) for q, _ in behaviour.pair_ids)
+        pair_codes = np.fromiter(codes, dtype=np.int64, count=len(behaviour.pair_ids))
+
+    def drift(sl: Slice) -> SimilarityDrift | None:
+        if pair_codes is None:
+            return None
+        member = np.zeros(len(data.queries) + 1, dtype=bool)  # last cell: unknown queries
+        member[[query_index[q] for q in sl.query_ids]] = True
+        return behaviour.drift_of(cfg, member[pair_codes])
+
     query_sets = list(query_slices(data.queries, cfg.slices))
     level = _slice_level(baseline, candidate, query_sets, len(metrics), cfg.metric, st)
     return [
-        _compare_slice(
-            sl,
-            baseline,
-            candidate,
-            metrics,
-            cfg,
-            stats_kw,
-            behaviour,
-            query_index,
-            pair_codes,
-            data,
-            level,
-            st.min_slice_queries,
-        )
+        _compare_slice(sl, baseline, candidate, metrics, cfg, st, behaviour, level, drift)
         for sl in query_sets
     ]
 
@@ -495,10 +416,8 @@ def _slice_level(
 
 
 def clip_interval(low: float, high: float) -> tuple[float, float, bool]:
-    """``[low, high]`` clipped to :data:`DIFFERENCE_RANGE`, and whether the clip changed it.
-
-    A t-interval on a few queries can reach past the range a difference of two [0, 1] metrics
-    can take; the clip never changes a call (0 and -margin lie inside the range).
+    """``[low, high]`` clipped to :data:`DIFFERENCE_RANGE`, and whether the clip changed it (it
+    never changes a call: 0 and -margin lie inside the range).
 
     >>> clip_interval(-1.79, 2.70), clip_interval(-0.2, 0.1)
     ((-1.0, 1.0, True), (-0.2, 0.1, False))
@@ -520,11 +439,9 @@ def slice_calls(
     alpha: float = 0.05,
 ) -> tuple[list[QualityCall], set[str]]:
     """Slice calls from paired t-intervals at ``confidence`` (already Bonferroni-adjusted),
-    clipped to [-1, 1]; a metric scored on fewer than ``min_queries`` queries of the slice gets
-    no call (``inconclusive``, reported as "not called").  The p-values beside them are the same
-    paired t-test's: ``p_value`` raw and ``p_corrected`` Bonferroni-adjusted
-    (``min(1, p * alpha / (1 - confidence))``), so an interval excludes 0 exactly when
-    ``p_corrected < alpha``.  Also returns the metrics whose interval was clipped."""
+    clipped to [-1, 1], and the metrics whose interval was clipped.  Fewer than ``min_queries``
+    queries: no call.  ``p_corrected = min(1, p * alpha / (1 - confidence))``, so an interval
+    excludes 0 exactly when ``p_corrected < alpha``."""
     out, clipped = [], set()
     for m in comparisons:
         b, c = baseline[m.metric], candidate[m.metric]
@@ -567,68 +484,57 @@ def _compare_slice(
     candidate: VersionResult,
     metrics: Sequence[str],
     cfg: GateConfig,
-    stats_kw: Mapping[str, Any],
+    st: CompareSettings,
     behaviour: BehaviourAnswer,
-    query_index: Mapping[str, int],
-    pair_codes: np.ndarray | None,
-    data: EvalData,
     level: float,
-    min_queries: int = 10,
+    drift: Callable[[Slice], SimilarityDrift | None],
 ) -> SliceResult:
     """One slice: its metric comparisons and calls (at the Bonferroni ``level``), drift,
-    overlap and unjudged shares; called only with ``min_queries`` scored queries."""
+    overlap and unjudged shares; called only with ``compare.min_slice_queries`` queries."""
     comparisons = compare_metrics(
-        baseline.per_query, candidate.per_query, metrics, query_ids=sl.query_ids, **stats_kw
+        baseline.per_query,
+        candidate.per_query,
+        metrics,
+        query_ids=sl.query_ids,
+        test=st.test,
+        permutations=st.permutations,
+        seed=st.seed,
+        correction=st.correction,
+        n_bootstrap=st.bootstrap,
+        confidence=st.confidence,
     )
     n = next(
         (m.n_queries for m in comparisons if m.metric == cfg.metric),
         comparisons[0].n_queries if comparisons else 0,
     )
+    min_queries, margin = st.min_slice_queries, cfg.primary_metric.margin
     calls, clipped = slice_calls(
         baseline.per_query,
         candidate.per_query,
         comparisons,
         sl.query_ids,
-        cfg.primary_metric.margin,
+        margin,
         level,
         min_queries,
-        alpha=1.0 - stats_kw["confidence"],
+        alpha=1.0 - st.confidence,
     )
     primary = next((q for q in calls if q.metric == cfg.metric), None)
-    drift = None
-    if pair_codes is not None:
-        drift = _slice_drift(sl, cfg, behaviour, query_index, pair_codes, len(data.queries))
     overlap = behaviour.ranking_overlap.summary(sl.query_ids) if behaviour.ranking_overlap else None
-    unjudged = {name: u.summary(sl.query_ids) for name, u in behaviour.unjudged_at.items()}
     evaluated = n >= min_queries
     return SliceResult(
         dimension=sl.dimension,
         value=sl.value,
         n_queries=n,
         metrics=comparisons,
-        drift=drift,
+        drift=drift(sl),
         overlap=overlap,
-        unjudged=unjudged,
+        unjudged={name: u.summary(sl.query_ids) for name, u in behaviour.unjudged_at.items()},
         quality=calls,
         status=primary.status if primary is not None and evaluated else Quality.INCONCLUSIVE,
         evaluated=evaluated,
         min_queries=min_queries,
         ci_clipped=cfg.metric in clipped,
     )
-
-
-def _slice_drift(
-    sl: Slice,
-    cfg: GateConfig,
-    behaviour: BehaviourAnswer,
-    query_index: Mapping[str, int],
-    pair_codes: np.ndarray,
-    n_queries: int,
-) -> SimilarityDrift | None:
-    """The similarity drift over the pairs of the slice's queries."""
-    member = np.zeros(n_queries + 1, dtype=bool)  # last cell: pairs of unknown queries
-    member[[query_index[q] for q in sl.query_ids]] = True
-    return behaviour.drift_of(cfg, member[pair_codes])
 
 
 def compare_versions(
@@ -645,9 +551,8 @@ def compare_versions(
 ) -> Verdict:
     """Compare every candidate with the baseline; the verdict is the worst candidate status.
 
-    ``checks`` are endpoint-check results (``{name, status: PASS|WARN|FAIL, observed, expected,
-    reason}``, optionally ``version``); ``None`` means the checks were not run.  ``reindex`` and
-    ``click_tests`` are keyed by candidate name (see :func:`compare_pair`).
+    ``checks``: endpoint-check results (None: not run); ``reindex`` and ``click_tests`` are keyed
+    by candidate name.
     """
     if not candidates:
         raise ConfigError(
