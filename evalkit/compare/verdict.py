@@ -15,7 +15,6 @@ lacks (rankings, pair similarities, latencies) makes the matching gates "not mea
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,8 +58,6 @@ from evalkit.compare.unjudged import UnjudgedSummary
 from evalkit.data.schema import EvalData
 from evalkit.errors import ConfigError
 from evalkit.results import VersionResult
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
