@@ -16,11 +16,8 @@ from enum import StrEnum
 
 
 class Status(StrEnum):
-    """A gate's (and the verdict's) outcome, ordered PASS < WARN < INCONCLUSIVE < BLOCK.
-
-    INCONCLUSIVE: nothing blocks, but the primary metric's call is inconclusive (the data cannot
-    show that B is no worse): not a loss, not yet a release either.
-    """
+    """A gate's (and the verdict's) outcome, ordered PASS < WARN < INCONCLUSIVE < BLOCK
+    (INCONCLUSIVE: nothing blocks, but the data cannot show that B is no worse)."""
 
     PASS = "PASS"
     WARN = "WARN"

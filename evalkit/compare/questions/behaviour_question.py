@@ -1,10 +1,5 @@
-"""How differently does B rank and score?  The behaviour-change question of one comparison.
-
-Pair similarities aligned across the versions (score drift: mean cosine shift, low-score share),
-ranking overlap (top-k agreement, RBO), unjudged@k, the score-threshold mapping onto B's scale
-and the behaviour gates (``top_k_agreement``, ``mean_cosine_shift``,
-``low_score_share_increase``, ``unjudged_increase``: follow-ups in the default preset).  The
-per-pair and per-query inputs are kept (:class:`BehaviourAnswer`) so slices subset them.
+"""How differently does B rank and score?  Score drift, ranking overlap, unjudged@k, the
+score-threshold mapping and the behaviour gates of one comparison.
 
 >>> from evalkit.compare.gate_rules import GateConfig
 >>> from evalkit.compare.compare_settings import CompareSettings
@@ -48,8 +43,7 @@ from evalkit.results import VersionResult
 
 @dataclass
 class BehaviourAnswer:
-    """Drift, overlap, unjudged@k, threshold mappings and the behaviour gates, plus the aligned
-    per-pair scores and per-query overlap that slices subset."""
+    """The behaviour figures and gates, plus the per-pair and per-query inputs slices subset."""
 
     pair_ids: list[tuple[str, str]]
     pair_b: np.ndarray | None = None

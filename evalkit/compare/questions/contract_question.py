@@ -1,8 +1,5 @@
-"""Does B keep its contracts, and at what cost?  The contract-and-cost question.
-
-The vector contract (unit-length vectors stay unit-length), the endpoint checks (``run_checks``
-or ``task=check``) and the latency probe's p95 ratio with its bootstrap interval: the gates
-``vector_contract``, ``endpoint_checks`` and ``latency_p95_increase`` (BLOCK by default).
+"""Does B keep its contracts, and at what cost?  The vector contract, endpoint checks and
+latency gates of one comparison.
 
 >>> from evalkit.compare.gate_rules import GateConfig
 >>> from evalkit.compare.compare_settings import CompareSettings

@@ -1,10 +1,6 @@
-"""Shared pieces of the Markdown and HTML writers (and the terminal checklist).
-
-Cell formatting (``n/a`` for what was not measured, intervals with the confidence level that
-agrees with the p-value beside them), the one-line quality call, the observed value of a gate or
-checklist item, and the row builders with their column heads: checklist lists, gates, metrics,
-drift, latency, slices and the side-by-side rankings of the worst regressions.  Each writer turns
-these rows into its own table syntax; :class:`Section` is an extra table from another layer.
+"""Shared pieces of the Markdown and HTML writers (and the terminal checklist): cell formatting
+(``n/a`` for what was not measured), the one-line quality call, and the row builders with their
+column heads; each writer turns these rows into its own table syntax.
 
 >>> _f(None), _f(0.12345), _pct(0.25)
 ('n/a', '0.1235', '25.0%')
@@ -278,18 +274,9 @@ def _gate_rows(gates: list[GateResult]) -> list[list[str]]:
 
 
 def _side_by_side(r) -> list[list[str]]:
+    def cells(top: list, i: int) -> list[str]:
+        item, title, grade = top[i] if i < len(top) else ("", "", None)
+        return [title, "unjudged" if item and grade is None else ("" if not item else str(grade))]
+
     n = max(len(r.baseline_top), len(r.candidate_top))
-    rows = []
-    for i in range(n):
-        b = r.baseline_top[i] if i < len(r.baseline_top) else ("", "", None)
-        c = r.candidate_top[i] if i < len(r.candidate_top) else ("", "", None)
-        rows.append(
-            [
-                str(i + 1),
-                b[1],
-                "unjudged" if b[0] and b[2] is None else ("" if not b[0] else str(b[2])),
-                c[1],
-                "unjudged" if c[0] and c[2] is None else ("" if not c[0] else str(c[2])),
-            ]
-        )
-    return rows
+    return [[str(i + 1), *cells(r.baseline_top, i), *cells(r.candidate_top, i)] for i in range(n)]

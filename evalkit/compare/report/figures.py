@@ -1,7 +1,4 @@
-"""The report's figures as PNG bytes, drawn on matplotlib's Agg canvas (no pyplot global state):
-metric means with bootstrap intervals and deltas, and per-version distributions of pair
-similarity and of the primary metric per query.  :mod:`~evalkit.compare.report.html` embeds them.
-"""
+"""The report's figures as PNG bytes, drawn on matplotlib's Agg canvas (no pyplot global state)."""
 
 from __future__ import annotations
 

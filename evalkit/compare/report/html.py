@@ -57,7 +57,6 @@ _STATUSES = ("PASS", "WARN", "INCONCLUSIVE", "BLOCK")
 
 
 def _cell(cell: str, i: int, status_col: int | None) -> str:
-    """One ``<td>``: a status badge in ``status_col``, a short number right-aligned, or text."""
     text = html.escape(str(cell))
     if status_col is not None and i == status_col and cell in _STATUSES:
         return f'<td><span class="badge {cell}">{text}</span></td>'
@@ -67,7 +66,6 @@ def _cell(cell: str, i: int, status_col: int | None) -> str:
 
 
 def _img(png: bytes, alt: str, caption: str) -> str:
-    """A ``<figure>`` with ``png`` inline as base64 and its caption."""
     data = base64.b64encode(png).decode("ascii")
     return (
         f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
@@ -76,7 +74,6 @@ def _img(png: bytes, alt: str, caption: str) -> str:
 
 
 def _read_png(path: str | Path) -> bytes:
-    """The bytes of a PNG file (``DataError`` when it cannot be read or is not a PNG)."""
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -119,8 +116,6 @@ def _candidate_html(
     scatter: bytes | None,
     sections: Sequence[Section],
 ) -> list[str]:
-    """One candidate's part: verdict line, lists, gates, quality, plots, drift, latency, slices,
-    worst regressions."""
     e = html.escape
     body = [
         f'<h2>{e(c.candidate)} vs {e(c.baseline)} <span class="badge {c.status}">'
@@ -145,7 +140,6 @@ def _candidate_html(
 
 
 def _lists_html(c: CandidateComparison) -> list[str]:
-    """The checklist's non-empty lists (blocking, follow-ups, actions ...), a table each."""
     lists = c.checklist()
     body = []
     for key, title in _LIST_TITLES:
@@ -158,7 +152,6 @@ def _lists_html(c: CandidateComparison) -> list[str]:
 def _figures(
     c: CandidateComparison, scatter: bytes | None, sections: Sequence[Section]
 ) -> list[str]:
-    """Metric bars, score distributions and, when given, the similarity-vs-click scatter."""
     figs = [
         _img(
             plot_metric_bars(c), "metric bars", "Metric means and deltas, 95% bootstrap intervals"
@@ -179,7 +172,6 @@ def _figures(
 
 
 def _regressions_html(c: CandidateComparison) -> list[str]:
-    """The worst regressions, each an open ``<details>`` with both rankings side by side."""
     if not c.regressions:
         return []
     e = html.escape
@@ -196,7 +188,6 @@ def _regressions_html(c: CandidateComparison) -> list[str]:
 
 
 def _sections_html(sections: Sequence[Section]) -> list[str]:
-    """The other layers' tables, each under its title with its note."""
     body = []
     for sec in sections:
         body.append(f"<h2>{html.escape(sec.title)}</h2>")
@@ -207,7 +198,6 @@ def _sections_html(sections: Sequence[Section]) -> list[str]:
 
 
 def _meta(verdict: Verdict) -> str:
-    """The header line: baseline, dataset, embedded text, the tests and the bootstrap settings."""
     e = html.escape
     return (
         f"Baseline {verdict.baseline} &middot; dataset {e(verdict.dataset or '(in memory)')} "

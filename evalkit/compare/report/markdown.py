@@ -41,7 +41,6 @@ def _md_table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def render_markdown(verdict: Verdict, sections: Sequence[Section] = ()) -> str:
-    """``report.md``: verdict, gates, metrics, drift, latency, slices and worst regressions."""
     parts = [
         f"# Release verdict: {verdict.status} (exit code {verdict.exit_code})",
         "",
