@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evalkit.compare.report.cells import Section
-from evalkit.compare.report.cells import _slice_head as _slice_head
-from evalkit.compare.report.cells import _slice_rows as _slice_rows
 from evalkit.compare.report.checklist import _slice_summary as _slice_summary
 from evalkit.compare.report.checklist import checklist_lines, checklist_table
 from evalkit.compare.report.figures import plot_distributions, plot_metric_bars

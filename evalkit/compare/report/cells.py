@@ -69,14 +69,14 @@ def _obs(g: GateResult) -> str:
     return f"{g.observed:+.4f}" if abs(g.observed) < 1 else f"{g.observed:g}"
 
 
-def _obs_item(i: dict[str, Any]) -> str:
+def obs_item(i: dict[str, Any]) -> str:
     v = i.get("observed")
     if isinstance(v, float):
         return f"{v:+.4f}" if abs(v) < 1 else f"{v:g}"
     return "n/a" if v is None else str(v)
 
 
-def _quality_line(c: CandidateComparison) -> str:
+def quality_line(c: CandidateComparison) -> str:
     q = c.primary_call
     if q is None:
         return "quality: not measured"
@@ -96,7 +96,7 @@ class Section:
     note: str = ""
 
 
-def _metric_rows(c: CandidateComparison | Any) -> list[list[str]]:
+def metric_rows(c: CandidateComparison | Any) -> list[list[str]]:
     calls = {q.metric: q for q in getattr(c, "quality", [])}
     rows = []
     for m in c.metrics:
@@ -131,7 +131,7 @@ def _metric_rows(c: CandidateComparison | Any) -> list[list[str]]:
     return rows
 
 
-_METRIC_HEAD = [
+METRIC_HEAD = [
     "metric",
     "baseline",
     "candidate",
@@ -144,7 +144,7 @@ _METRIC_HEAD = [
 ]
 
 
-def _drift_rows(c: CandidateComparison) -> list[list[str]]:
+def drift_rows(c: CandidateComparison) -> list[list[str]]:
     rows = []
     if c.drift is not None:
         d = c.drift
@@ -176,7 +176,7 @@ def _drift_rows(c: CandidateComparison) -> list[list[str]]:
     return rows
 
 
-def _latency_rows(c: CandidateComparison) -> list[list[str]]:
+def latency_rows(c: CandidateComparison) -> list[list[str]]:
     rows = []
     lat = c.latency
     for name, s in ((c.baseline, lat.baseline), (c.candidate, lat.candidate)):
@@ -205,7 +205,7 @@ def _latency_rows(c: CandidateComparison) -> list[list[str]]:
     return rows
 
 
-_LATENCY_HEAD = [
+LATENCY_HEAD = [
     "version",
     "requests",
     "p50 ms",
@@ -216,7 +216,7 @@ _LATENCY_HEAD = [
 ]
 
 
-def _slice_rows(c: CandidateComparison) -> list[list[str]]:
+def slice_rows(c: CandidateComparison) -> list[list[str]]:
     rows = []
     for s in c.slices:
         q = next((q for q in s.quality if q.metric == c.primary_metric), None)
@@ -236,7 +236,7 @@ def _slice_rows(c: CandidateComparison) -> list[list[str]]:
     return rows
 
 
-def _slice_head(c: CandidateComparison) -> list[str]:
+def slice_head(c: CandidateComparison) -> list[str]:
     m = mlflow_name(c.primary_metric)
     return [
         "slice",
@@ -250,7 +250,7 @@ def _slice_head(c: CandidateComparison) -> list[str]:
     ]
 
 
-_LIST_TITLES = (
+LIST_TITLES = (
     ("blockers", "Blockers"),
     ("undecided", "Not decided: more evidence needed"),
     ("passed", "Passed"),
@@ -259,21 +259,21 @@ _LIST_TITLES = (
 )
 
 
-_LIST_HEAD = ["check", "observed", "expected", "why", "what to do"]
+LIST_HEAD = ["check", "observed", "expected", "why", "what to do"]
 
 
-def _list_rows(items: list[dict[str, Any]]) -> list[list[str]]:
+def list_rows(items: list[dict[str, Any]]) -> list[list[str]]:
     return [
-        [str(i["name"]), _obs_item(i), str(i["expected"]), str(i["why"]), str(i["what_to_do"])]
+        [str(i["name"]), obs_item(i), str(i["expected"]), str(i["why"]), str(i["what_to_do"])]
         for i in items
     ]
 
 
-def _gate_rows(gates: list[GateResult]) -> list[list[str]]:
+def gate_rows(gates: list[GateResult]) -> list[list[str]]:
     return [[g.name, str(g.status), _obs(g), g.threshold, g.reason] for g in gates]
 
 
-def _side_by_side(r) -> list[list[str]]:
+def side_by_side(r) -> list[list[str]]:
     def cells(top: list, i: int) -> list[str]:
         item, title, grade = top[i] if i < len(top) else ("", "", None)
         return [title, "unjudged" if item and grade is None else ("" if not item else str(grade))]

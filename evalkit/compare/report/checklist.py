@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from evalkit.compare.calls import STATUS_TEXT, Quality
 from evalkit.compare.gate_rules import judge_more
-from evalkit.compare.report.cells import _LIST_TITLES, _obs_item, _quality_line
+from evalkit.compare.report.cells import LIST_TITLES, obs_item, quality_line
 from evalkit.compare.status import Status
 from evalkit.compare.verdict import CandidateComparison, Verdict
 from evalkit.metrics.ir import mlflow_name
@@ -58,10 +58,10 @@ def checklist_lines(verdict: Verdict) -> list[str]:
     for c in verdict.candidates:
         lines.append(
             f"Verdict: {c.status} (exit code {verdict.exit_code}): "
-            f"{c.candidate} vs baseline {c.baseline}; {_quality_line(c)}"
+            f"{c.candidate} vs baseline {c.baseline}; {quality_line(c)}"
         )
         lists = c.checklist()
-        for key, title in _LIST_TITLES:
+        for key, title in LIST_TITLES:
             if not lists[key]:
                 continue
             lines.append(f"  {title}:")
@@ -72,7 +72,7 @@ def checklist_lines(verdict: Verdict) -> list[str]:
                     lines.append(f"    - {i['name']}: {i['why']}")
                 else:
                     lines.append(
-                        f"    - {i['name']} (observed {_obs_item(i)}, expected {i['expected']}): "
+                        f"    - {i['name']} (observed {obs_item(i)}, expected {i['expected']}): "
                         f"{i['why']}" + (f" -> {i['what_to_do']}" if i["what_to_do"] else "")
                     )
         summary = _slice_summary(c)
@@ -134,7 +134,7 @@ def checklist_table(verdict: Verdict):
                     text = f"[bold]{todo}[/] ({why})"
                 else:
                     text = why + (f" -> [bold]{todo}[/]" if todo else "")
-                row = [label, escape(i["name"]), escape(_obs_item(i)), text]
+                row = [label, escape(i["name"]), escape(obs_item(i)), text]
                 table.add_row(*([c.candidate] if several else []), *row)
     parts = [table]
     for c in verdict.candidates:

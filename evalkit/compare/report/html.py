@@ -13,22 +13,8 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from evalkit.compare.report.cells import (
-    _LATENCY_HEAD,
-    _LIST_HEAD,
-    _LIST_TITLES,
-    _METRIC_HEAD,
-    Section,
-    _drift_rows,
-    _gate_rows,
-    _latency_rows,
-    _list_rows,
-    _metric_rows,
-    _quality_line,
-    _side_by_side,
-    _slice_head,
-    _slice_rows,
-)
+from evalkit.compare.report import cells
+from evalkit.compare.report.cells import Section
 from evalkit.compare.report.figures import plot_distributions, plot_metric_bars
 from evalkit.compare.verdict import CandidateComparison, Verdict
 from evalkit.errors import DataError
@@ -120,32 +106,34 @@ def _candidate_html(
     body = [
         f'<h2>{e(c.candidate)} vs {e(c.baseline)} <span class="badge {c.status}">'
         f"{c.status}</span></h2>",
-        f"<p><b>{e(_quality_line(c))}</b></p>",
+        f"<p><b>{e(cells.quality_line(c))}</b></p>",
         *_lists_html(c),
         "<h3>Evidence: gates</h3>",
-        _html_table(["gate", "status", "observed", "threshold", "reason"], _gate_rows(c.gates), 1),
+        _html_table(
+            ["gate", "status", "observed", "threshold", "reason"], cells.gate_rows(c.gates), 1
+        ),
         f"<h3>Quality ({e(verdict.test_label)}; primary at full alpha, secondary family "
         f"{e(verdict.settings.correction)}-corrected)</h3>",
-        _html_table(_METRIC_HEAD, _metric_rows(c)),
+        _html_table(cells.METRIC_HEAD, cells.metric_rows(c)),
         '<div class="plots">' + "".join(_figures(c, scatter, sections)) + "</div>",
         "<h3>Drift</h3>",
-        _html_table(["measure", c.baseline, c.candidate, "change"], _drift_rows(c)),
+        _html_table(["measure", c.baseline, c.candidate, "change"], cells.drift_rows(c)),
         "<h3>Latency</h3>",
-        _html_table(_LATENCY_HEAD, _latency_rows(c)),
+        _html_table(cells.LATENCY_HEAD, cells.latency_rows(c)),
     ]
     if c.slices:
         note = "" if verdict.gate_config.slices.affect_verdict else " (informational)"
-        body += [f"<h3>Slices{note}</h3>", _html_table(_slice_head(c), _slice_rows(c), 7)]
+        body += [f"<h3>Slices{note}</h3>", _html_table(cells.slice_head(c), cells.slice_rows(c), 7)]
     return body + _regressions_html(c)
 
 
 def _lists_html(c: CandidateComparison) -> list[str]:
     lists = c.checklist()
     body = []
-    for key, title in _LIST_TITLES:
+    for key, title in cells.LIST_TITLES:
         if lists[key]:
             body.append(f'<h3 class="list-{key}">{html.escape(title)}</h3>')
-            body.append(_html_table(_LIST_HEAD, _list_rows(lists[key])))
+            body.append(_html_table(cells.LIST_HEAD, cells.list_rows(lists[key])))
     return body
 
 
@@ -181,7 +169,9 @@ def _regressions_html(c: CandidateComparison) -> list[str]:
             f"<details open><summary><b>{e(r.query)}</b> <code>{e(r.query_id)}</code>: "
             f"{r.baseline_value:.4f} &rarr; {r.candidate_value:.4f} ({r.delta:+.4f})"
             "</summary>"
-            + _html_table(["rank", c.baseline, "grade", c.candidate, "grade"], _side_by_side(r))
+            + _html_table(
+                ["rank", c.baseline, "grade", c.candidate, "grade"], cells.side_by_side(r)
+            )
             + "</details>"
         )
     return body
