@@ -16,7 +16,7 @@ lacks (rankings, pair similarities, latencies) makes the matching gates "not mea
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,6 +199,24 @@ def _primary_hist(
     }
 
 
+@dataclass(frozen=True)
+class _Pair:
+    """One comparison's inputs, shared by the helpers of :func:`compare_pair`."""
+
+    baseline: VersionResult
+    candidate: VersionResult
+    metrics: list[str]
+    cfg: GateConfig
+    st: CompareSettings
+    data: EvalData | None
+    behaviour: BehaviourAnswer
+
+    @property
+    def qrels(self) -> Mapping[str, Mapping[str, int]]:
+        data = self.data
+        return data.judgments.qrels if data is not None and data.judgments is not None else {}
+
+
 def compare_pair(
     baseline: VersionResult,
     candidate: VersionResult,
@@ -219,13 +237,18 @@ def compare_pair(
     check_fingerprints(
         baseline.fingerprint, candidate.fingerprint, names=(baseline.name, candidate.name)
     )
-    metrics = _compared_metrics(baseline, candidate, cfg.metric, metrics)
+    names = list(metrics or _metrics_of(baseline, [candidate]))
+    if cfg.metric not in names:
+        raise ConfigError(
+            f"primary_metric={cfg.metric!r} is not among the scored metrics "
+            f"({', '.join(names)}); add it to metrics"
+        )
     behaviour = answer_behaviour(baseline, candidate, data, cfg, st)
-    pair = (baseline, candidate)
-    quality, coverage = _answer_quality(pair, metrics, cfg, st, click_tests, data, behaviour)
+    p = _Pair(baseline, candidate, names, cfg, st, data, behaviour)
+    quality, coverage = _answer_quality(p, click_tests)
     contract = answer_contract(baseline, candidate, cfg, st, checks)
     gate_results = [annotate(g) for g in (*quality.gates, *behaviour.gates, *contract.gates)]
-    slices = _slices(baseline, candidate, metrics, cfg, st, behaviour, data)
+    slices = _slices(p)
     return CandidateComparison(
         baseline=baseline.name,
         candidate=candidate.name,
@@ -238,8 +261,8 @@ def compare_pair(
         gates=gate_results,
         status=_candidate_status(gate_results, slices, cfg),
         slices=slices,
-        actions=_actions(baseline, candidate, behaviour, reindex, checks),
-        regressions=_regressions(baseline, candidate, data, cfg.metric, st),
+        actions=_actions(p, reindex, checks),
+        regressions=_regressions(p),
         primary_hist=_primary_hist(baseline, candidate, cfg.metric),
         quality=quality.calls,
         thresholds=behaviour.thresholds,
@@ -249,38 +272,19 @@ def compare_pair(
     )
 
 
-def _compared_metrics(
-    baseline: VersionResult, candidate: VersionResult, primary: str, metrics: Sequence[str] | None
-) -> list[str]:
-    names = list(metrics or _metrics_of(baseline, [candidate]))
-    if primary not in names:
-        raise ConfigError(
-            f"primary_metric={primary!r} is not among the scored metrics "
-            f"({', '.join(names)}); add it to metrics"
-        )
-    return names
-
-
 def _answer_quality(
-    pair: tuple[VersionResult, VersionResult],
-    metrics: Sequence[str],
-    cfg: GateConfig,
-    st: CompareSettings,
-    click_tests: Mapping[str, DualTest] | None,
-    data: EvalData | None,
-    behaviour: BehaviourAnswer,
+    p: _Pair, click_tests: Mapping[str, DualTest] | None
 ) -> tuple[QualityAnswer, Coverage | None]:
     """The quality question, with the judged-only coverage when ``data`` has judgments; a
     judging worklist only when some top-k item is unjudged."""
-    baseline, candidate = pair
-    unjudged = [u.mean for u in behaviour.unjudged.values()]
-    qrels = data.judgments.qrels if data is not None and data.judgments is not None else {}
+    cfg, st = p.cfg, p.st
+    unjudged = [u.mean for u in p.behaviour.unjudged.values()]
     coverage = None
-    if qrels:
+    if p.qrels:
         coverage = measure_coverage(
-            baseline,
-            candidate,
-            qrels,
+            p.baseline,
+            p.candidate,
+            p.qrels,
             cfg.metric,
             max_unjudged=cfg.judgments.max_unjudged,
             margin=cfg.primary_metric.margin,
@@ -290,16 +294,16 @@ def _answer_quality(
             seed=st.seed,
         )
     quality = answer_quality(
-        baseline,
-        candidate,
-        metrics,
+        p.baseline,
+        p.candidate,
+        p.metrics,
         cfg,
         st,
         click_tests,
         worklist=st.worklist_size > 0 and (not unjudged or max(unjudged) > 0),
-        queries_in_set=len(data.queries) if data is not None else None,
+        queries_in_set=len(p.data.queries) if p.data is not None else None,
         coverage=coverage,
-        judged=bool(qrels),
+        judged=bool(p.qrels),
     )
     return quality, coverage
 
@@ -317,62 +321,44 @@ def _candidate_status(
 
 
 def _actions(
-    baseline: VersionResult,
-    candidate: VersionResult,
-    behaviour: BehaviourAnswer,
-    reindex: Any,
-    checks: Sequence[Mapping[str, Any]] | None,
+    p: _Pair, reindex: Any, checks: Sequence[Mapping[str, Any]] | None
 ) -> list[dict[str, Any]]:
-    b_dim, c_dim = as_int(baseline.extra.get("dim")), as_int(candidate.extra.get("dim"))
+    b, c = p.baseline, p.candidate
+    b_dim, c_dim = as_int(b.extra.get("dim")), as_int(c.extra.get("dim"))
     return [
-        *threshold_actions(behaviour.thresholds),
+        *threshold_actions(p.behaviour.thresholds),
         *reindex_action(reindex, b_dim, c_dim),
-        *pin_actions(baseline.params, candidate.params, b_dim, c_dim),
-        *length_action(checks, baseline.name, candidate.name),
+        *pin_actions(b.params, c.params, b_dim, c_dim),
+        *length_action(checks, b.name, c.name),
     ]
 
 
-def _regressions(
-    baseline: VersionResult,
-    candidate: VersionResult,
-    data: EvalData | None,
-    metric: str,
-    st: CompareSettings,
-) -> list[Regression]:
-    """The queries whose ``metric`` dropped most, with titles and texts when ``data`` is given."""
+def _regressions(p: _Pair) -> list[Regression]:
+    """The queries whose primary metric dropped most, with titles and texts when there is data."""
     titles: dict[str, str] = {}
     texts: dict[str, str] = {}
-    qrels: Mapping[str, Mapping[str, int]] = {}
-    if data is not None:
-        titles = dict(zip(data.catalog.ids, data.catalog.titles))
-        texts = dict(zip(data.queries.ids, data.queries.texts))
-        qrels = data.judgments.qrels if data.judgments else {}
+    if p.data is not None:
+        titles = dict(zip(p.data.catalog.ids, p.data.catalog.titles))
+        texts = dict(zip(p.data.queries.ids, p.data.queries.texts))
     return worst_regressions(
-        baseline.per_query[metric],
-        candidate.per_query[metric],
-        baseline.ranking,
-        candidate.ranking,
-        qrels=qrels,
+        p.baseline.per_query[p.cfg.metric],
+        p.candidate.per_query[p.cfg.metric],
+        p.baseline.ranking,
+        p.candidate.ranking,
+        qrels=p.qrels,
         titles=titles,
         query_texts=texts,
-        n=st.regressions,
-        top_n=st.regression_top_n,
+        n=p.st.regressions,
+        top_n=p.st.regression_top_n,
     )
 
 
-def _slices(
-    baseline: VersionResult,
-    candidate: VersionResult,
-    metrics: Sequence[str],
-    cfg: GateConfig,
-    st: CompareSettings,
-    behaviour: BehaviourAnswer,
-    data: EvalData | None,
-) -> list[SliceResult]:
+def _slices(p: _Pair) -> list[SliceResult]:
     """Every metric and behaviour figure per query slice (Bonferroni over the called slices)."""
-    if data is None or not cfg.slices.enabled:
+    if p.data is None or not p.cfg.slices.enabled:
         return []
-    query_index = {q: i for i, q in enumerate(data.queries.ids)}
+    queries, behaviour = p.data.queries, p.behaviour
+    query_index = {q: i for i, q in enumerate(queries.ids)}
     pair_codes = None  # each pair's query row (-1: a query not in the data)
     if behaviour.pair_b is not None:
         codes = (query_index.get(q, -1) for q, _ in behaviour.pair_ids)
@@ -381,35 +367,25 @@ def _slices(
     def drift(sl: Slice) -> SimilarityDrift | None:
         if pair_codes is None:
             return None
-        member = np.zeros(len(data.queries) + 1, dtype=bool)  # last cell: unknown queries
+        member = np.zeros(len(queries) + 1, dtype=bool)  # last cell: unknown queries
         member[[query_index[q] for q in sl.query_ids]] = True
-        return behaviour.drift_of(cfg, member[pair_codes])
+        return behaviour.drift_of(p.cfg, member[pair_codes])
 
-    query_sets = list(query_slices(data.queries, cfg.slices))
-    level = _slice_level(baseline, candidate, query_sets, len(metrics), cfg.metric, st)
-    return [
-        _compare_slice(sl, baseline, candidate, metrics, cfg, st, behaviour, level, drift)
-        for sl in query_sets
-    ]
+    query_sets = list(query_slices(queries, p.cfg.slices))
+    level = _slice_level(p, query_sets)
+    return [_compare_slice(p, sl, level, drift(sl)) for sl in query_sets]
 
 
-def _slice_level(
-    baseline: VersionResult,
-    candidate: VersionResult,
-    query_sets: Sequence[Slice],
-    n_metrics: int,
-    primary: str,
-    st: CompareSettings,
-) -> float:
+def _slice_level(p: _Pair, query_sets: Sequence[Slice]) -> float:
     """The slices' confidence: Bonferroni over the metrics of the slices that get a call
     (>= ``compare.min_slice_queries`` queries scored by both versions)."""
-    scored_b = baseline.per_query[primary]
-    scored_c = candidate.per_query[primary]
+    scored_b = p.baseline.per_query[p.cfg.metric]
+    scored_c = p.candidate.per_query[p.cfg.metric]
     n_called = sum(
-        sum(q in scored_b and q in scored_c for q in sl.query_ids) >= st.min_slice_queries
+        sum(q in scored_b and q in scored_c for q in sl.query_ids) >= p.st.min_slice_queries
         for sl in query_sets
     )
-    return bonferroni_confidence(st.confidence, max(1, n_called * n_metrics))
+    return bonferroni_confidence(p.st.confidence, max(1, n_called * len(p.metrics)))
 
 
 def clip_interval(low: float, high: float) -> tuple[float, float, bool]:
@@ -475,23 +451,14 @@ def slice_calls(
     return out, clipped
 
 
-def _compare_slice(
-    sl: Slice,
-    baseline: VersionResult,
-    candidate: VersionResult,
-    metrics: Sequence[str],
-    cfg: GateConfig,
-    st: CompareSettings,
-    behaviour: BehaviourAnswer,
-    level: float,
-    drift: Callable[[Slice], SimilarityDrift | None],
-) -> SliceResult:
+def _compare_slice(p: _Pair, sl: Slice, level: float, drift: SimilarityDrift | None) -> SliceResult:
     """One slice: its metric comparisons and calls (at the Bonferroni ``level``), drift,
     overlap and unjudged shares; called only with ``compare.min_slice_queries`` queries."""
+    cfg, st, behaviour = p.cfg, p.st, p.behaviour
     comparisons = compare_metrics(
-        baseline.per_query,
-        candidate.per_query,
-        metrics,
+        p.baseline.per_query,
+        p.candidate.per_query,
+        p.metrics,
         query_ids=sl.query_ids,
         test=st.test,
         permutations=st.permutations,
@@ -506,8 +473,8 @@ def _compare_slice(
     )
     min_queries, margin = st.min_slice_queries, cfg.primary_metric.margin
     calls, clipped = slice_calls(
-        baseline.per_query,
-        candidate.per_query,
+        p.baseline.per_query,
+        p.candidate.per_query,
         comparisons,
         sl.query_ids,
         margin,
@@ -523,7 +490,7 @@ def _compare_slice(
         value=sl.value,
         n_queries=n,
         metrics=comparisons,
-        drift=drift(sl),
+        drift=drift,
         overlap=overlap,
         unjudged={name: u.summary(sl.query_ids) for name, u in behaviour.unjudged_at.items()},
         quality=calls,
