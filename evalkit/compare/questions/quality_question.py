@@ -61,7 +61,7 @@ def quality_calls(
     power: float = 0.8,
 ) -> list[QualityCall]:
     """Calls from each metric's interval; the ``primary`` one carries the judged queries that
-    would decide, the others are ``tested`` only when it is shown no worse."""
+    would decide."""
     out = []
     for m in comparisons:
         status = quality_call(
@@ -94,10 +94,7 @@ def quality_calls(
                 plan=plan,
             )
         )
-    passed = any(q.metric == primary and q.status.shown_no_worse for q in out)
-    if primary is None:
-        return out
-    return [q if q.metric == primary else replace(q, tested=passed) for q in out]
+    return out
 
 
 def click_calls(

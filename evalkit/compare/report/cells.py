@@ -97,37 +97,21 @@ class Section:
 
 
 def metric_rows(c: CandidateComparison | Any) -> list[list[str]]:
+    def test(m: Any, p_corrected: str) -> list[str]:
+        interval = f"{_interval(m.ci_low, m.ci_high)} {_level(m)}".rstrip()
+        return [_f(m.delta, "+.4f"), interval, _f(m.p_value, ".3g"), p_corrected]
+
     calls = {q.metric: q for q in getattr(c, "quality", [])}
     rows = []
     for m in c.metrics:
-        family = getattr(m, "family", "")
-        rows.append(
-            [
-                mlflow_name(m.metric) + (" (primary)" if family == "primary" else ""),
-                _f(m.baseline_mean),
-                _f(m.candidate_mean),
-                _f(m.delta, "+.4f"),
-                f"{_interval(m.ci_low, m.ci_high)} {_level(m)}".rstrip(),
-                _f(m.p_value, ".3g"),
-                "uncorrected" if family == "primary" else _f(m.p_corrected, ".3g"),
-                f"{m.wins}/{m.ties}/{m.losses}",
-                _call_text(calls[m.metric]) if m.metric in calls else "",
-            ]
-        )
+        primary = getattr(m, "family", "") == "primary"
+        name = mlflow_name(m.metric) + (" (primary)" if primary else "")
+        p = "uncorrected" if primary else _f(m.p_corrected, ".3g")
+        call = _call_text(calls[m.metric]) if m.metric in calls else ""
+        wtl = f"{m.wins}/{m.ties}/{m.losses}"
+        rows.append([name, _f(m.baseline_mean), _f(m.candidate_mean), *test(m, p), wtl, call])
     for q in getattr(c, "click_quality", []):
-        rows.append(
-            [
-                q.metric,
-                "",
-                "",
-                _f(q.delta, "+.4f"),
-                f"{_interval(q.ci_low, q.ci_high)} {_level(q)}".rstrip(),
-                _f(q.p_value, ".3g"),
-                _f(q.p_corrected, ".3g"),
-                "",
-                _call_text(q),
-            ]
-        )
+        rows.append([q.metric, "", "", *test(q, _f(q.p_corrected, ".3g")), "", _call_text(q)])
     return rows
 
 
@@ -177,32 +161,20 @@ def drift_rows(c: CandidateComparison) -> list[list[str]]:
 
 
 def latency_rows(c: CandidateComparison) -> list[list[str]]:
-    rows = []
+    def version(name: str, s: Any) -> list[str]:
+        ms = [_f(x * 1000, ".1f") for x in (s.p50, s.p95, s.p99)]
+        load = f"{s.batch_size} / {s.concurrency}"
+        return [name, str(s.n_requests), *ms, _f(s.throughput, ".1f"), load]
+
     lat = c.latency
-    for name, s in ((c.baseline, lat.baseline), (c.candidate, lat.candidate)):
-        rows.append(
-            [
-                name,
-                str(s.n_requests),
-                _f(s.p50 * 1000, ".1f"),
-                _f(s.p95 * 1000, ".1f"),
-                _f(s.p99 * 1000, ".1f"),
-                _f(s.throughput, ".1f"),
-                f"{s.batch_size} / {s.concurrency}",
-            ]
-        )
-    rows.append(
-        [
-            "ratio",
-            "",
-            _f(lat.p50_ratio, ".2f"),
-            _f(lat.p95_ratio, ".2f"),
-            _f(lat.p99_ratio, ".2f"),
-            _f(lat.throughput_ratio, ".2f"),
-            "" if lat.comparable else f"not comparable: {lat.note}",
-        ]
-    )
-    return rows
+    ratios = [_f(r, ".2f") for r in (lat.p50_ratio, lat.p95_ratio, lat.p99_ratio)]
+    throughput = _f(lat.throughput_ratio, ".2f")
+    note = "" if lat.comparable else f"not comparable: {lat.note}"
+    return [
+        version(c.baseline, lat.baseline),
+        version(c.candidate, lat.candidate),
+        ["ratio", "", *ratios, throughput, note],
+    ]
 
 
 LATENCY_HEAD = [
@@ -267,6 +239,9 @@ def list_rows(items: list[dict[str, Any]]) -> list[list[str]]:
         [str(i["name"]), obs_item(i), str(i["expected"]), str(i["why"]), str(i["what_to_do"])]
         for i in items
     ]
+
+
+GATE_HEAD = ["gate", "status", "observed", "threshold", "reason"]
 
 
 def gate_rows(gates: list[GateResult]) -> list[list[str]]:

@@ -77,19 +77,28 @@ def render_html(
     e = html.escape
     scatter = _read_png(scatter_png) if scatter_png else None
     body = [
-        *(
-            line
-            for c in verdict.candidates
-            for line in _candidate_html(verdict, c, scatter, sections)
-        ),
-        *_sections_html(sections),
+        line for c in verdict.candidates for line in _candidate_html(verdict, c, scatter, sections)
     ]
+    for sec in sections:
+        body.append(f"<h2>{e(sec.title)}</h2>")
+        if sec.note:
+            body.append(f"<p>{e(sec.note)}</p>")
+        body.append(_html_table(sec.head, sec.rows))
     template = Template(
         resources.files("evalkit.compare.report").joinpath(TEMPLATE).read_text("utf-8")
     )
+    st = verdict.settings
+    meta = (
+        f"Baseline {verdict.baseline} &middot; dataset {e(verdict.dataset or '(in memory)')} "
+        f"{e(f'(catalog text embedded: {verdict.embedded}) ') if verdict.embedded else ''}"
+        f"&middot; {e(verdict.test_label)}; primary metric tested alone at alpha "
+        f"{verdict.gate_config.primary_metric.alpha:g}, secondary family "
+        f"{e(st.correction)}-corrected &middot; "
+        f"{st.bootstrap} bootstrap resamples, seed {st.seed}"
+    )
     return template.substitute(
         title=e(f"evalkit release verdict: {verdict.status}"),
-        meta=_meta(verdict),
+        meta=meta,
         status=str(verdict.status),
         exit_code=verdict.exit_code,
         body="\n".join(body),
@@ -107,11 +116,15 @@ def _candidate_html(
         f'<h2>{e(c.candidate)} vs {e(c.baseline)} <span class="badge {c.status}">'
         f"{c.status}</span></h2>",
         f"<p><b>{e(cells.quality_line(c))}</b></p>",
-        *_lists_html(c),
+    ]
+    lists = c.checklist()
+    for key, title in cells.LIST_TITLES:
+        if lists[key]:
+            body.append(f'<h3 class="list-{key}">{e(title)}</h3>')
+            body.append(_html_table(cells.LIST_HEAD, cells.list_rows(lists[key])))
+    body += [
         "<h3>Evidence: gates</h3>",
-        _html_table(
-            ["gate", "status", "observed", "threshold", "reason"], cells.gate_rows(c.gates), 1
-        ),
+        _html_table(cells.GATE_HEAD, cells.gate_rows(c.gates), 1),
         f"<h3>Quality ({e(verdict.test_label)}; primary at full alpha, secondary family "
         f"{e(verdict.settings.correction)}-corrected)</h3>",
         _html_table(cells.METRIC_HEAD, cells.metric_rows(c)),
@@ -125,16 +138,6 @@ def _candidate_html(
         note = "" if verdict.gate_config.slices.affect_verdict else " (informational)"
         body += [f"<h3>Slices{note}</h3>", _html_table(cells.slice_head(c), cells.slice_rows(c), 7)]
     return body + _regressions_html(c)
-
-
-def _lists_html(c: CandidateComparison) -> list[str]:
-    lists = c.checklist()
-    body = []
-    for key, title in cells.LIST_TITLES:
-        if lists[key]:
-            body.append(f'<h3 class="list-{key}">{html.escape(title)}</h3>')
-            body.append(_html_table(cells.LIST_HEAD, cells.list_rows(lists[key])))
-    return body
 
 
 def _figures(
@@ -175,25 +178,3 @@ def _regressions_html(c: CandidateComparison) -> list[str]:
             + "</details>"
         )
     return body
-
-
-def _sections_html(sections: Sequence[Section]) -> list[str]:
-    body = []
-    for sec in sections:
-        body.append(f"<h2>{html.escape(sec.title)}</h2>")
-        if sec.note:
-            body.append(f"<p>{html.escape(sec.note)}</p>")
-        body.append(_html_table(sec.head, sec.rows))
-    return body
-
-
-def _meta(verdict: Verdict) -> str:
-    e = html.escape
-    return (
-        f"Baseline {verdict.baseline} &middot; dataset {e(verdict.dataset or '(in memory)')} "
-        f"{e(f'(catalog text embedded: {verdict.embedded}) ') if verdict.embedded else ''}"
-        f"&middot; {e(verdict.test_label)}; primary metric tested alone at alpha "
-        f"{verdict.gate_config.primary_metric.alpha:g}, secondary family "
-        f"{e(verdict.settings.correction)}-corrected &middot; "
-        f"{verdict.settings.bootstrap} bootstrap resamples, seed {verdict.settings.seed}"
-    )

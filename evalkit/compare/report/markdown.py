@@ -38,46 +38,25 @@ def render_markdown(verdict: Verdict, sections: Sequence[Section] = ()) -> str:
         "agree with the p-values beside them; "
         f"{verdict.settings.bootstrap} bootstrap resamples (seed {verdict.settings.seed}).",
     ]
+
+    def table(title: str, head: list[str], rows: list[list[str]]) -> list[str]:
+        return ["", title, "", _md_table(head, rows)]
+
     for c in verdict.candidates:
-        parts += [
-            "",
-            f"## {c.candidate} vs {c.baseline}: {c.status}",
-            "",
-            f"**{cells.quality_line(c)}**",
-        ]
+        quality = f"**{cells.quality_line(c)}**"
+        parts += ["", f"## {c.candidate} vs {c.baseline}: {c.status}", "", quality]
         lists = c.checklist()
         for key, title in cells.LIST_TITLES:
             if lists[key]:
-                parts += [
-                    "",
-                    f"### {title}",
-                    "",
-                    _md_table(cells.LIST_HEAD, cells.list_rows(lists[key])),
-                ]
-        parts += [
-            "",
-            "## Evidence",
-            "",
-            "### Gates",
-            "",
-            _md_table(
-                ["gate", "status", "observed", "threshold", "reason"], cells.gate_rows(c.gates)
-            ),
-            "",
-            "### Quality",
-            "",
-            _md_table(cells.METRIC_HEAD, cells.metric_rows(c)),
-            "",
-            "### Drift",
-            "",
-            _md_table(["measure", c.baseline, c.candidate, "change"], cells.drift_rows(c)),
-            "",
-            "### Latency",
-            "",
-            _md_table(cells.LATENCY_HEAD, cells.latency_rows(c)),
-        ]
+                parts += table(f"### {title}", cells.LIST_HEAD, cells.list_rows(lists[key]))
+        parts += ["", "## Evidence"]
+        parts += table("### Gates", cells.GATE_HEAD, cells.gate_rows(c.gates))
+        parts += table("### Quality", cells.METRIC_HEAD, cells.metric_rows(c))
+        drift_head = ["measure", c.baseline, c.candidate, "change"]
+        parts += table("### Drift", drift_head, cells.drift_rows(c))
+        parts += table("### Latency", cells.LATENCY_HEAD, cells.latency_rows(c))
         if c.slices:
-            parts += ["", "### Slices", "", _md_table(cells.slice_head(c), cells.slice_rows(c))]
+            parts += table("### Slices", cells.slice_head(c), cells.slice_rows(c))
         if c.regressions:
             parts += ["", f"### Worst regressions ({mlflow_name(c.primary_metric)})", ""]
             for r in c.regressions:
@@ -92,8 +71,6 @@ def render_markdown(verdict: Verdict, sections: Sequence[Section] = ()) -> str:
                     "",
                 ]
     for sec in sections:
-        parts += ["", f"## {sec.title}", ""]
-        if sec.note:
-            parts += [sec.note, ""]
+        parts += ["", f"## {sec.title}", "", *([sec.note, ""] if sec.note else [])]
         parts.append(_md_table(sec.head, sec.rows))
     return "\n".join(parts).rstrip() + "\n"

@@ -102,17 +102,12 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
                 "regressions": jsonable(c.regressions),
             }
         )
-    lists = verdict.checklist()
     several = len(verdict.candidates) > 1
     return {
         "verdict": str(verdict.status),
         "exit_code": verdict.exit_code,
         "quality_status": str(verdict.quality),
-        "passed": lists["passed"],
-        "follow_ups": lists["follow_ups"],
-        "undecided": lists["undecided"],
-        "blockers": lists["blockers"],
-        "actions": lists["actions"],
+        **verdict.checklist(),  # passed, follow_ups, undecided, blockers, actions
         "quality": (
             {c.candidate: [q.to_dict() for q in c.quality] for c in verdict.candidates}
             if several
