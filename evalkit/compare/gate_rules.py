@@ -646,38 +646,24 @@ def gate_vector_contract(
     def unit(s: Mapping[str, float]) -> bool:
         return abs(s["norm_min"] - 1.0) <= tol and abs(s["norm_max"] - 1.0) <= tol
 
-    c_unit = unit(candidate)
+    c_unit, norm = unit(candidate), float(candidate["norm_mean"])
     span = f"norms {candidate['norm_min']:.3f}..{candidate['norm_max']:.3f}"
-    if baseline and "norm_min" in baseline:
-        b_unit = unit(baseline)
+    if not baseline or "norm_min" not in baseline:
+        status = Status.PASS if c_unit else cfg.on_not_measured
+        why = f"candidate {'unit-length' if c_unit else 'not unit-length'} ({span}); "
+        return GateResult(name, status, norm, threshold, why + "baseline norms unknown", c_unit)
+    if unit(baseline) and not c_unit:
         b_span = f"{baseline['norm_min']:.3f}..{baseline['norm_max']:.3f}"
-        if b_unit and not c_unit:
-            return GateResult(
-                name,
-                cfg.vector_contract.on_fail,
-                float(candidate["norm_mean"]),
-                threshold,
-                f"baseline vectors are unit-length ({b_span}), the candidate's are not ({span}): "
-                "inner-product scores are no longer cosines",
-                action="normalise the candidate's vectors (normalize=true) in every client and "
-                "in the index",
-            )
-        return GateResult(
-            name,
-            Status.PASS,
-            float(candidate["norm_mean"]),
-            threshold,
-            f"{'unit-length' if c_unit else 'unnormalised'} like the baseline ({span})",
+        why = (
+            f"baseline vectors are unit-length ({b_span}), the candidate's are not ({span}): "
+            "inner-product scores are no longer cosines"
         )
-    return GateResult(
-        name,
-        Status.PASS if c_unit else cfg.on_not_measured,
-        float(candidate["norm_mean"]),
-        threshold,
-        f"candidate {'unit-length' if c_unit else 'not unit-length'} ({span}); "
-        "baseline norms unknown",
-        measured=c_unit,
-    )
+        action = (
+            "normalise the candidate's vectors (normalize=true) in every client and in the index"
+        )
+        return GateResult(name, cfg.vector_contract.on_fail, norm, threshold, why, action=action)
+    why = f"{'unit-length' if c_unit else 'unnormalised'} like the baseline ({span})"
+    return GateResult(name, Status.PASS, norm, threshold, why)
 
 
 #: The statuses an endpoint check may report (:mod:`evalkit.checks`).
@@ -714,10 +700,8 @@ def normalise_checks(checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
 def gate_endpoint_checks(
     cfg: GateConfig, checks: Sequence[Mapping[str, Any]] | None, version: str | None = None
 ) -> GateResult:
-    """Any endpoint check FAIL blocks; WARN warns; no checks run -> ``on_not_measured``.
-
-    Checks carrying a ``version`` key count only for that version.
-    """
+    """Any endpoint check FAIL blocks; WARN warns; no checks run -> ``on_not_measured``.  Checks
+    carrying a ``version`` key count only for that version."""
     name, threshold = "endpoint_checks", "no FAIL"
     if checks is None:
         return _not_measured(
@@ -733,19 +717,9 @@ def gate_endpoint_checks(
     failed = [c["name"] for c in rows if c["status"] == "FAIL"]
     warned = [c["name"] for c in rows if c["status"] == "WARN"]
     if failed:
-        return GateResult(
-            name,
-            cfg.endpoint_checks.on_fail,
-            float(len(failed)),
-            threshold,
-            f"{len(failed)} of {len(rows)} endpoint checks failed: {', '.join(failed)}",
-        )
+        why = f"{len(failed)} of {len(rows)} endpoint checks failed: {', '.join(failed)}"
+        return GateResult(name, cfg.endpoint_checks.on_fail, float(len(failed)), threshold, why)
     if warned:
-        return GateResult(
-            name,
-            Status.WARN,
-            0.0,
-            threshold,
-            f"{len(rows)} endpoint checks, none failed; warnings: {', '.join(warned)}",
-        )
+        why = f"{len(rows)} endpoint checks, none failed; warnings: {', '.join(warned)}"
+        return GateResult(name, Status.WARN, 0.0, threshold, why)
     return GateResult(name, Status.PASS, 0.0, threshold, f"all {len(rows)} endpoint checks passed")

@@ -232,22 +232,16 @@ def analyse_reindex(
             da, db, metric, known, n_resamples=n_resamples, seed=seed, confidence=confidence
         )
 
-    # A's catalog: B's queries (and A's, unless known)
-    if "baseline" in known:
-        (per[B_ON_A],) = _per_query(baseline_docs, candidate_queries, *args)
-        per["baseline"] = known["baseline"]
-    else:
-        per[B_ON_A], per["baseline"] = _per_query(
-            baseline_docs, candidate_queries, *args, both=baseline_queries
-        )
-    # B's catalog: A's queries (and B's, unless known)
-    if "candidate" in known:
-        (per[A_ON_B],) = _per_query(candidate_docs, baseline_queries, *args)
-        per["candidate"] = known["candidate"]
-    else:
-        per[A_ON_B], per["candidate"] = _per_query(
-            candidate_docs, baseline_queries, *args, both=candidate_queries
-        )
+    # each version's catalog: the other's queries (and its own, unless known)
+    for own, cross, docs, own_q, cross_q in (
+        ("baseline", B_ON_A, baseline_docs, baseline_queries, candidate_queries),
+        ("candidate", A_ON_B, candidate_docs, candidate_queries, baseline_queries),
+    ):
+        if own in known:
+            (per[cross],) = _per_query(docs, cross_q, *args)
+            per[own] = known[own]
+        else:
+            per[cross], per[own] = _per_query(docs, cross_q, *args, both=own_q)
     # The mixed catalog: one float32 copy, freed once its index is built and searched.
     mask = mixed_rows(len(iids), fraction, seed)
     mixed = np.array(baseline_docs, dtype=np.float32, copy=True)
