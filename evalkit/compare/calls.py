@@ -44,11 +44,7 @@ def call(
     alpha: float = 0.05,
 ) -> Quality:
     """The quality status of a difference with two-sided interval ``[low, high]``; with
-    ``p_value >= alpha`` a positive interval is ``no_worse``, a NaN one ``inconclusive``.
-
-    >>> call(0.05, 0.01, 0.09, margin=0.01, p_value=0.2)
-    <Quality.NO_WORSE: 'no_worse'>
-    """
+    ``p_value >= alpha`` a positive interval is ``no_worse``, a NaN one ``inconclusive``."""
     if any(x is None or math.isnan(x) for x in (delta, low, high)):
         return Quality.INCONCLUSIVE
     if low > 0 and (p_value is None or math.isnan(p_value) or p_value < alpha):
@@ -71,22 +67,13 @@ def worst_quality(statuses: list[Quality]) -> Quality:
 
 
 def bonferroni_confidence(confidence: float, n_comparisons: int) -> float:
-    """Per-interval confidence so that ``n_comparisons`` intervals hold jointly at ``confidence``.
-
-    >>> round(bonferroni_confidence(0.95, 10), 4)
-    0.995
-    """
+    """Per-interval confidence for ``n_comparisons`` intervals to hold jointly at ``confidence``."""
     return 1.0 - (1.0 - confidence) / max(1, int(n_comparisons))
 
 
 def t_interval(differences: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
     """Two-sided paired t-interval of the mean of ``differences`` (zero variance: the point
-    itself; fewer than two values: NaN).
-
-    >>> lo, hi = t_interval(np.array([0.1, 0.2, 0.3, 0.2]))
-    >>> bool(lo < 0.2 < hi)
-    True
-    """
+    itself; fewer than two values: NaN)."""
     d = np.asarray(differences, dtype=np.float64).ravel()
     n = d.size
     if n < 2:

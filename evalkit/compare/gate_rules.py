@@ -74,11 +74,7 @@ NOT_MEASURED = {
 
 
 def annotate(g: GateResult) -> GateResult:
-    """Fill a gate's ``group`` and, when it does not pass, its default ``action``.
-
-    >>> annotate(GateResult("top_k_agreement", Status.WARN, 0.4, ">= 0.92", "")).group
-    'behaviour'
-    """
+    """Fill a gate's ``group`` and, when it does not pass, its default ``action``."""
     key = "agreement" if g.name.endswith("_agreement") else g.name
     action = g.action
     if not action and g.status != Status.PASS:
@@ -181,12 +177,7 @@ def gate_low_score_share(
     """Increase of the share of pairs below the low-score threshold ``<= max_increase``.
 
     ``scale_shift``: the mean cosine shift when the score scale changed; the action then says to
-    move the cut-off.
-
-    >>> g = gate_low_score_share(GateConfig(), 0.4, 0.1, 0.5, scale_shift=-0.2)
-    >>> g.status, g.action.split(":")[0]
-    (<Status.WARN: 'WARN'>, 'the score scale changed (mean cosine -0.2000)')
-    """
+    move the cut-off."""
     limit, t = cfg.low_score_share.max_increase, cfg.low_score_share.threshold
     name, threshold = "low_score_share_increase", f"<= {limit:g}"
     if delta is None or math.isnan(delta):
@@ -501,16 +492,7 @@ def gate_click_correlation(
 ) -> GateResult:
     """Similarity-vs-click agreement, decided on the pooled AND the within-query difference: a
     significant loss in either (interval below 0) -> ``on_worse``; both shown no worse -> PASS;
-    otherwise WARN naming the undecided one.
-
-    >>> mk = lambda m, d, lo, hi, st: QualityCall(m, d, lo, hi, 0.001, 0.002, st, 0.02,
-    ...                                           family="secondary")
-    >>> g = gate_click_correlation(GateConfig(),
-    ...     mk("click_spearman", 0.074, 0.039, 0.110, Quality.BETTER),
-    ...     mk("click_spearman_within", -0.01, -0.05, 0.03, Quality.INCONCLUSIVE))
-    >>> g.status, g.reason.split(":")[0]
-    (<Status.WARN: 'WARN'>, 'within-query difference undecided')
-    """
+    otherwise WARN naming the undecided one."""
     stat, margin = cfg.click_correlation.statistic, cfg.click_correlation.margin
     name = "click_correlation"
     threshold = (

@@ -59,12 +59,7 @@ def level_of(confidence: float) -> float:
 
 
 def student(differences: np.ndarray) -> DualTest:
-    """Paired Student t-test of ``differences`` (candidate - baseline per query).
-
-    >>> t = student(np.array([0.1, 0.2, 0.3, 0.2]))
-    >>> round(t.p_value, 4), [round(x, 4) for x in t.interval(0.95)]
-    (0.0163, [0.0701, 0.3299])
-    """
+    """Paired Student t-test of ``differences`` (candidate - baseline per query)."""
     d = np.asarray(differences, dtype=np.float64).ravel()
     n = int(d.size)
     if n < 2:
@@ -100,11 +95,7 @@ def sign_blocks(n: int, permutations: int, seed: int):
 
 def sign_matrix(n: int, permutations: int, seed: int) -> np.ndarray:
     """The sign assignments of the randomization test, ``(rows, n)`` with values +1 / -1: all
-    ``2**n`` when that is at most ``permutations``, else ``permutations`` seeded draws.
-
-    >>> sign_matrix(2, 1000, 0).tolist()
-    [[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]]
-    """
+    ``2**n`` when that is at most ``permutations``, else ``permutations`` seeded draws."""
     blocks = [1.0 - 2.0 * b for b in sign_blocks(n, permutations, seed)]
     return np.concatenate(blocks, axis=0) if blocks else np.empty((0, n))
 
@@ -117,12 +108,7 @@ def randomization(
 ) -> DualTest:
     """Fisher's paired randomization test of ``differences``, with its inverted interval: ``p``
     is the share of sign assignments whose ``|sum|`` is at least the observed one (ranx's
-    convention).  ``signs`` (:func:`sign_matrix`) shares one set of assignments between metrics.
-
-    >>> r = randomization(np.array([0.1, 0.2, 0.3]))
-    >>> r.p_value, r.interval(0.95)  # 3 queries: no shift can be rejected at 5%
-    (0.25, (-inf, inf))
-    """
+    convention).  ``signs`` (:func:`sign_matrix`) shares one set of assignments between metrics."""
     d = np.asarray(differences, dtype=np.float64).ravel()
     n = int(d.size)
     if n < 1:
@@ -182,12 +168,7 @@ def randomization(
 
 def bootstrap(estimate: float, replicates: np.ndarray) -> DualTest:
     """A paired bootstrap difference (``replicates``: recomputed on resampled queries) with its
-    percentile interval and ``p = 2 * min(#(r <= 0), #(r >= 0)) / B``, which inverts it.
-
-    >>> t = bootstrap(0.05, np.linspace(-0.01, 0.11, 1000))
-    >>> round(t.p_value, 3), [round(x, 4) for x in t.interval(0.95)]
-    (0.168, [-0.0071, 0.1071])
-    """
+    percentile interval and ``p = 2 * min(#(r <= 0), #(r >= 0)) / B``, which inverts it."""
     r = np.asarray(replicates, dtype=np.float64).ravel()
     r = np.sort(r[np.isfinite(r)])
     b = int(r.size)

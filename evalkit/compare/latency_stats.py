@@ -66,14 +66,8 @@ class LatencyComparison:
     @property
     def retry_note(self) -> str:
         """ "" when no timed request was retried, else what the p95 was measured with."""
-        parts = [
-            f"{n} {who} request(s) retried"
-            for who, n in (
-                ("baseline", self.baseline.retries),
-                ("candidate", self.candidate.retries),
-            )
-            if n
-        ]
+        counts = (("baseline", self.baseline.retries), ("candidate", self.candidate.retries))
+        parts = [f"{n} {who} request(s) retried" for who, n in counts if n]
         if not parts:
             return ""
         return f"measured with retries: {', '.join(parts)} (the p95 times successful attempts only)"

@@ -93,15 +93,7 @@ def sample_rows(
     seed: int,
 ) -> np.ndarray:
     """Rows (ascending) of the queries the re-index analysis scores: a seeded random sample of
-    ``size`` of the scorable queries (a judgment of grade >= 1), or all of them.
-
-    >>> sample_rows(["q0", "q1", "q2", "q3"], {"q1": {"d": 1}, "q2": {"d": 0}, "q3": {"d": 2}},
-    ...             None, 0).tolist()
-    [1, 3]
-    >>> len(sample_rows([f"q{i}" for i in range(50)], {f"q{i}": {"d": 1} for i in range(50)},
-    ...                 10, 42))
-    10
-    """
+    ``size`` of the scorable queries (a judgment of grade >= 1), or all of them."""
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
         raise ConfigError(f"compare.reindex_queries={size!r} is invalid (expected an integer >= 1)")
     judged = scorable_qrels(dict(qrels), list(query_ids))
@@ -307,17 +299,7 @@ def decide(
     names: tuple[str, str] = ("A", "B"),
 ) -> ReindexAnalysis:
     """The decision from scored states of equal dimension: of the safe plans, the one whose
-    worst state has the higher ``ci_low``.
-
-    >>> d = {"candidate_queries_on_baseline_index": (-0.002, -0.008, 0.004),
-    ...      "mixed_50_candidate_queries": (0.001, -0.005, 0.007),
-    ...      "mixed_50_baseline_queries": (-0.05, -0.07, -0.03),
-    ...      "baseline_queries_on_candidate_index": (-0.09, -0.1, -0.08),
-    ...      "candidate": (0.01, 0.0, 0.02)}
-    >>> r = decide({}, d, "ndcg@10", 384, 0.5, 0.01, names=("e5_v1", "e5_v2"))
-    >>> r.rolling_safe, r.query_encoder, r.action.split(":")[0]
-    (True, 'candidate', 'rolling re-index is safe')
-    """
+    worst state has the higher ``ci_low``."""
     ok = safe_plans(deltas, fraction, margin)
     detail = states_text(deltas, metric, fraction, margin, names)
     analysis = ReindexAnalysis(

@@ -62,11 +62,7 @@ def frequency_bands(
     frequency: Sequence[float] | np.ndarray, head_share: float = 0.5, torso_share: float = 0.8
 ) -> np.ndarray:
     """``head`` / ``torso`` / ``tail`` of each query by the traffic share of more frequent queries
-    (equal frequencies share a band).
-
-    >>> frequency_bands([5, 50, 30, 5, 10]).tolist()
-    ['tail', 'head', 'torso', 'tail', 'tail']
-    """
+    (equal frequencies share a band)."""
     f = np.asarray(frequency, dtype=np.float64)
     bad = ~np.isfinite(f) | (f < 0)
     if bad.any():

@@ -228,11 +228,7 @@ def map_thresholds(
 def grades_of_pairs(
     pair_ids: Sequence[tuple[str, str]], qrels: Mapping[str, Mapping[str, int]]
 ) -> np.ndarray:
-    """Each (query, item) pair's grade, ``UNJUDGED`` (-1) where nobody judged it.
-
-    >>> grades_of_pairs([("q", "a"), ("q", "b"), ("q", "c")], {"q": {"a": 2, "b": 0}}).tolist()
-    [2, 0, -1]
-    """
+    """Each (query, item) pair's grade, ``UNJUDGED`` (-1) where nobody judged it."""
     return np.fromiter(
         (qrels.get(q, {}).get(i, UNJUDGED) for q, i in pair_ids),
         dtype=np.int64,
@@ -291,11 +287,7 @@ def population_of(
 
 
 def metric_cutoff(metric: str, default: int) -> int:
-    """The cut-off of a ranx metric string (``ndcg@10`` -> 10), ``default`` without one.
-
-    >>> metric_cutoff("ndcg@10", 100), metric_cutoff("map", 100)
-    (10, 100)
-    """
+    """The cut-off of a ranx metric string (``ndcg@10`` -> 10), ``default`` without one."""
     _, _, k = metric.partition("@")
     return int(k) if k.isdigit() and int(k) > 0 else int(default)
 

@@ -390,11 +390,7 @@ def _slice_level(p: _Pair, query_sets: Sequence[Slice]) -> float:
 
 def clip_interval(low: float, high: float) -> tuple[float, float, bool]:
     """``[low, high]`` clipped to :data:`DIFFERENCE_RANGE`, and whether the clip changed it (it
-    never changes a call: 0 and -margin lie inside the range).
-
-    >>> clip_interval(-1.79, 2.70), clip_interval(-0.2, 0.1)
-    ((-1.0, 1.0, True), (-0.2, 0.1, False))
-    """
+    never changes a call: 0 and -margin lie inside the range)."""
     if math.isnan(low) or math.isnan(high):
         return low, high, False
     clipped = kept_inside(low, high, DIFFERENCE_RANGE)

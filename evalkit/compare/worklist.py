@@ -73,11 +73,7 @@ class Unjudged:
 
 
 def metric_cutoff(metric: str, depth: int) -> tuple[str, int]:
-    """``(family, k)`` of a ranx metric string; no cut-off means the ranking ``depth``.
-
-    >>> metric_cutoff("ndcg@10", 100), metric_cutoff("mrr", 100)
-    (('ndcg', 10), ('mrr', 100))
-    """
+    """``(family, k)`` of a ranx metric string; no cut-off means the ranking ``depth``."""
     m = _METRIC.match(str(metric).strip())
     if m is None:
         raise ValueError(f"not a metric string: {metric!r} (expected e.g. ndcg@10)")
@@ -135,12 +131,7 @@ def relevance_curve(
 ) -> np.ndarray:
     """P(relevant) at ranks 1..depth of one version's ranking (index ``r - 1``): isotonic
     regression of "judged relevant" on the rank over the retrieved pairs of judged queries, an
-    unjudged item counting as not relevant.
-
-    >>> ranked = {"q": ["a", "b", "c"], "r": ["d", "e", "f"]}
-    >>> relevance_curve(ranked, {"q": {"a": 1, "c": 1}, "r": {"d": 1}}).tolist()
-    [1.0, 0.25, 0.25]
-    """
+    unjudged item counting as not relevant."""
     from scipy.optimize import isotonic_regression
 
     depth = max((len(v) for v in ranked.values()), default=0)
@@ -343,13 +334,7 @@ def build_worklist(
 ) -> Worklist:
     """Every comparison's (``tops``: ``{candidate: (top_a, top_b)}``) first ``size`` unjudged
     items in the judging ``order``, in one list: merged by priority, or interleaved by position
-    for a pooling order.
-
-    >>> wl = build_worklist("A", {"B": ({"q": ["x", "y"]}, {"q": ["y", "x"]})}, {}, {"q": "hat"},
-    ...                     {"x": "red hat", "y": "cap"}, "ndcg@2", size=1)
-    >>> [(r.item_id, r.rank_a, r.rank_b) for r in wl.rows], wl.unjudged
-    ([('x', 1, 2)], {'B': 2})
-    """
+    for a pooling order."""
     check_order(order)
     picked: list[tuple[tuple, Unjudged, str]] = []
     counts: dict[str, int] = {}

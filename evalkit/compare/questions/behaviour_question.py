@@ -74,23 +74,16 @@ def _behaviour_gates(
     names: tuple[str, str],
 ) -> list[GateResult]:
     ub, uc = unjudged.get(names[0]), unjudged.get(names[1])
+    shift = drift.mean_shift if drift else None
+    changed = shift if shift is not None and abs(shift) > cfg.mean_cosine_shift.max_abs else None
+    low = (drift.baseline_low_share, drift.candidate_low_share) if drift else (math.nan, math.nan)
     return [
         gate_top_k_agreement(
             cfg, overlap.agreement if overlap else None, overlap.n_queries if overlap else 0
         ),
-        gate_mean_cosine_shift(
-            cfg, drift.mean_shift if drift else None, drift.n_pairs if drift else 0
-        ),
+        gate_mean_cosine_shift(cfg, shift, drift.n_pairs if drift else 0),
         gate_low_score_share(
-            cfg,
-            drift.low_share_delta if drift else None,
-            drift.baseline_low_share if drift else math.nan,
-            drift.candidate_low_share if drift else math.nan,
-            scale_shift=(
-                drift.mean_shift
-                if drift and abs(drift.mean_shift) > cfg.mean_cosine_shift.max_abs
-                else None
-            ),
+            cfg, drift.low_share_delta if drift else None, *low, scale_shift=changed
         ),
         gate_unjudged_increase(
             cfg, ub.mean if ub else None, uc.mean if uc else None, cfg.drift.unjudged_k

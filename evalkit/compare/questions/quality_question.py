@@ -104,6 +104,9 @@ def click_calls(
     out = []
     for name in names:
         a = family[name]
+        status = quality_call(
+            a.estimate, a.ci_low, a.ci_high, margin=margin, p_value=a.p_adjusted, alpha=alpha
+        )
         out.append(
             QualityCall(
                 metric=name,
@@ -112,14 +115,7 @@ def click_calls(
                 ci_high=a.ci_high,
                 p_value=a.p_value,
                 p_corrected=a.p_adjusted,
-                status=quality_call(
-                    a.estimate,
-                    a.ci_low,
-                    a.ci_high,
-                    margin=margin,
-                    p_value=a.p_adjusted,
-                    alpha=alpha,
-                ),
+                status=status,
                 margin=margin,
                 confidence=a.confidence,
                 family=a.family,
