@@ -26,7 +26,7 @@ class Status(StrEnum):
 
     @property
     def severity(self) -> int:
-        return _SEVERITY[self]
+        return list(Status).index(self)
 
     @property
     def code(self) -> float:
@@ -34,7 +34,6 @@ class Status(StrEnum):
         return _CODE[self]
 
 
-_SEVERITY = {Status.PASS: 0, Status.WARN: 1, Status.INCONCLUSIVE: 2, Status.BLOCK: 3}
 _CODE = {Status.PASS: 0.0, Status.WARN: 1.0, Status.INCONCLUSIVE: 1.5, Status.BLOCK: 2.0}
 
 #: Process exit code per verdict; any evalkit error exits with :data:`EXIT_ERROR`.

@@ -246,8 +246,8 @@ def compare_pair(
     behaviour = answer_behaviour(baseline, candidate, data, cfg, st)
     p = _Pair(baseline, candidate, names, cfg, st, data, behaviour)
     quality, coverage = _answer_quality(p, click_tests)
-    contract = answer_contract(baseline, candidate, cfg, st, checks)
-    gate_results = [annotate(g) for g in (*quality.gates, *behaviour.gates, *contract.gates)]
+    latency, contract_gates = answer_contract(baseline, candidate, cfg, st, checks)
+    gate_results = [annotate(g) for g in (*quality.gates, *behaviour.gates, *contract_gates)]
     slices = _slices(p)
     return CandidateComparison(
         baseline=baseline.name,
@@ -257,7 +257,7 @@ def compare_pair(
         drift=behaviour.drift,
         overlap=behaviour.overlap,
         unjudged=behaviour.unjudged,
-        latency=contract.latency,
+        latency=latency,
         gates=gate_results,
         status=_candidate_status(gate_results, slices, cfg),
         slices=slices,
