@@ -227,96 +227,54 @@ def gate_latency_p95(
     not a serving endpoint) are WARN, never a failure.  ``retried`` / ``reused``: notes for the
     observed text.
 
-    >>> cfg = GateConfig()
-    >>> gate_latency_p95(cfg, 1.5, ci_low=1.3, ci_high=1.7).status
-    <Status.BLOCK: 'BLOCK'>
-    >>> gate_latency_p95(cfg, 1.5, ci_low=0.9, ci_high=2.1).status
+    >>> g = gate_latency_p95(GateConfig(), 1.5, ci_low=1.3, ci_high=1.7)
+    >>> g.status, g.reason
+    (<Status.BLOCK: 'BLOCK'>, 'p95 latency +50% vs baseline (ratio 1.50, 95% CI of the ratio 1.30-1.70): the whole interval is above +20%')
+    >>> gate_latency_p95(GateConfig(), 1.5, ci_low=0.9, ci_high=2.1).status
     <Status.WARN: 'WARN'>
     """
-    limit = cfg.latency_p95.max_increase
-    notes = "; ".join(n for n in (retried, reused) if n)
+    limit, on_fail = cfg.latency_p95.max_increase, cfg.latency_p95.on_fail
+    name, threshold = "latency_p95_increase", f"<= {limit:.0%}"
     if not measured or ratio is None or math.isnan(ratio):
-        return _not_measured(
-            cfg,
-            _LATENCY,
-            f"<= {limit:.0%}",
-            "no embedding requests were timed for both versions (latency.probe=0 and all "
-            "vectors cached?)",
-        )
-    p95 = _P95Ratio(ratio, ci_low, ci_high, limit, notes)
+        why = "no embedding requests were timed for both versions (latency.probe=0 and all "
+        return _not_measured(cfg, name, threshold, why + "vectors cached?)")
+    increase = ratio - 1.0
+    notes = "; ".join(n for n in (retried, reused) if n)
+    notes = f"; {notes}" if notes else ""
+
+    def result(status: Status, why: str, *, measured: bool = True, action: str = "") -> GateResult:
+        return GateResult(name, status, increase, threshold, why, measured, action=action)
+
     if not comparable:
-        return p95.result(
-            Status.WARN,
+        why = (
             f"not comparable ({note}): p95 ratio {ratio:.2f} measured at different load or "
-            f"serving set-up; latency is not gated{'; ' + notes if notes else ''}",
-            measured=False,
+            f"serving set-up; latency is not gated{notes}"
         )
-    if p95.increase <= limit:
-        return p95.result(Status.PASS, p95.observed())
-    on_fail = cfg.latency_p95.on_fail
+        return result(Status.WARN, why, measured=False)
+    has_ci = ci_low is not None and ci_high is not None and not math.isnan(ci_low)
+    ci = f", 95% CI of the ratio {ci_low:.2f}-{ci_high:.2f}" if has_ci else ""
+    observed = f"p95 latency {increase:+.0%} vs baseline (ratio {ratio:.2f}{ci}{notes})"
+    if increase <= limit:
+        return result(Status.PASS, observed)
     where = "measured in process on this machine, not on a serving endpoint"
     if ci_low is None or ci_high is None:  # no interval given: the point estimate decides
-        why = f"{p95.observed()}, more than {limit:.0%}" + (f" ({where})" if in_process else "")
-        return p95.result(Status.WARN if in_process else on_fail, why)
+        why = f"{observed}, more than {limit:.0%}" + (f" ({where})" if in_process else "")
+        return result(Status.WARN if in_process else on_fail, why)
     if not math.isnan(ci_low) and ci_low - 1.0 > limit:
-        what = f"{p95.observed()}: the whole interval is above +{limit:.0%}"
+        what = f"{observed}: the whole interval is above +{limit:.0%}"
         if not in_process:
-            return p95.result(on_fail, what)
-        return p95.result(
-            Status.WARN,
-            f"{what}, but {where}",
-            action="measure both versions on their serving endpoints (the openai backend) "
-            "before sizing the fleet for B",
+            return result(on_fail, what)
+        action = (
+            "measure both versions on their serving endpoints (the openai backend) "
+            "before sizing the fleet for B"
         )
-    why = (
-        "its interval reaches below it"
-        if not math.isnan(ci_low)
-        else "there is no interval (< 2 requests)"
-    )
-    return p95.result(
+        return result(Status.WARN, f"{what}, but {where}", action=action)
+    why = "its interval reaches below it" if has_ci else "there is no interval (< 2 requests)"
+    return result(
         Status.WARN,
-        f"not conclusive: {p95.observed()}, above +{limit:.0%} but {why}; "
+        f"not conclusive: {observed}, above +{limit:.0%} but {why}; "
         "raise latency.min_requests to decide",
     )
-
-
-_LATENCY = "latency_p95_increase"
-
-
-@dataclass(frozen=True)
-class _P95Ratio:
-    """The latency gate's evidence: candidate / baseline p95, its interval, the gate's limit."""
-
-    ratio: float
-    ci_low: float | None
-    ci_high: float | None
-    limit: float  # the largest increase that passes
-    notes: str  # how the latencies were measured (retries, a reused probe), or ""
-
-    @property
-    def increase(self) -> float:
-        return self.ratio - 1.0
-
-    def observed(self) -> str:
-        """``p95 latency +50% vs baseline (ratio 1.50, 95% CI of the ratio 1.30-1.70)``.
-
-        >>> _P95Ratio(1.5, 1.3, 1.7, 0.2, "").observed()
-        'p95 latency +50% vs baseline (ratio 1.50, 95% CI of the ratio 1.30-1.70)'
-        """
-        ci = ""
-        if self.ci_low is not None and self.ci_high is not None and not math.isnan(self.ci_low):
-            ci = f", 95% CI of the ratio {self.ci_low:.2f}-{self.ci_high:.2f}"
-        if self.notes:
-            ci += f"; {self.notes}"
-        return f"p95 latency {self.increase:+.0%} vs baseline (ratio {self.ratio:.2f}{ci})"
-
-    def result(
-        self, status: Status, reason: str, *, measured: bool = True, action: str = ""
-    ) -> GateResult:
-        threshold = f"<= {self.limit:.0%}"
-        return GateResult(
-            _LATENCY, status, self.increase, threshold, reason, measured, action=action
-        )
 
 
 def judge_more(q: QualityCall) -> str:
