@@ -1,6 +1,6 @@
 """Render a :class:`~evalkit.compare.verdict.Verdict`: report.md, report.html, verdict.json,
 the MLflow comparison metrics and the terminal checklist, one module per writer.  This module
-writes the three files (:func:`write_report`) and re-exports the writers' names.
+writes the three files (:func:`write_report`) and re-exports the names other layers use.
 """
 
 from __future__ import annotations
@@ -13,25 +13,18 @@ from pathlib import Path
 from evalkit.compare.report.cells import Section
 from evalkit.compare.report.checklist import _slice_summary as _slice_summary
 from evalkit.compare.report.checklist import checklist_lines, checklist_table
-from evalkit.compare.report.figures import plot_distributions, plot_metric_bars
-from evalkit.compare.report.html import TEMPLATE, render_html
+from evalkit.compare.report.html import render_html
 from evalkit.compare.report.markdown import render_markdown
-from evalkit.compare.report.mlflow import candidate_metrics, comparison_metrics, verdict_tags
+from evalkit.compare.report.mlflow import comparison_metrics, verdict_tags
 from evalkit.compare.report.verdict_json import verdict_dict
 from evalkit.compare.verdict import Verdict
 
 __all__ = [
-    "TEMPLATE",
     "ReportFiles",
     "Section",
-    "candidate_metrics",
     "checklist_lines",
     "checklist_table",
     "comparison_metrics",
-    "plot_distributions",
-    "plot_metric_bars",
-    "render_html",
-    "render_markdown",
     "verdict_dict",
     "verdict_tags",
     "write_report",
