@@ -8,9 +8,6 @@ docs/explanation/verdict.md ("The checklist and the actions").
 >>> pop = ScorePopulation.of(np.array([0.1, 0.2, 0.5, 0.7]), np.array([0.8, 0.82, 0.9, 0.95]))
 >>> [a["what_to_do"] for a in threshold_actions([map_threshold(pop, 0.3)])]
 ['change the 0.30 cut-off to 0.86']
->>> pin_actions({"dimensions": None, "query_prefix": ""}, {"dimensions": 256, "query_prefix": "query: "},
-...             baseline_dim=512, candidate_dim=256)[0]["name"]
-'pin_dimensions'
 """
 
 from __future__ import annotations

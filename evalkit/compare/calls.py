@@ -7,8 +7,6 @@ The calls: docs/explanation/statistics.md ("Quality calls").
 
 >>> call(0.10, 0.06, 0.14, margin=0.01), call(0.002, -0.004, 0.008, margin=0.01)
 (<Quality.BETTER: 'better'>, <Quality.NO_WORSE: 'no_worse'>)
->>> call(-0.1, -0.14, -0.06, margin=0.01), call(0.03, -0.05, 0.11, margin=0.01)
-(<Quality.WORSE: 'worse'>, <Quality.INCONCLUSIVE: 'inconclusive'>)
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ queries.  Definitions: docs/explanation/statistics.md.
 >>> a = np.array([[1, 2, 3, 4, 5]]); b = np.array([[2, 3, 4, 1, 5]])
 >>> round(float(rbo(a, b, 0.9)[0]), 3)
 0.828
->>> float(topk_agreement(a, b, 3)[0])
-0.6666666666666666
 """
 
 from __future__ import annotations

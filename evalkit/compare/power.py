@@ -7,10 +7,6 @@ docs/explanation/statistics.md ("The judgments that would decide").
 >>> p = plan_queries(0.0171, 0.206, 35, margin=0.01, alpha=0.05, status="inconclusive")
 >>> p.call, p.n, p.low, p.high
 ('no worse', 456, 131, 29499)
->>> plan_queries(-0.05, 0.1, 20, margin=0.01, status="inconclusive").call
-'worse'
->>> plan_queries(0.0, 0.12, 30, margin=0.01, status="no_worse") is None  # no gain to show
-True
 """
 
 from __future__ import annotations

@@ -7,8 +7,6 @@ metric, with a paired bootstrap CI of each state minus ``baseline`` in ``deltas[
 non-inferior (``ci_low > -margin``), False when none does, None when the dimensions differ.  The
 states, plans and action: docs/explanation/verdict.md ("Re-index or not").
 
->>> dims_differ(512, 384, "ndcg@10").rolling_safe is None
-True
 >>> rng = np.random.default_rng(0)
 >>> docs = rng.standard_normal((40, 8)).astype("float32")
 >>> queries = docs[:10] + 0.1 * rng.standard_normal((10, 8)).astype("float32")

@@ -8,8 +8,6 @@ the strictly more frequent queries carry less than ``head_share`` of the traffic
 ...             frequency=[50.0, 30.0, 15.0, 5.0])
 >>> [(s.label, s.query_ids) for s in query_slices(q) if s.dimension != "length"]
 [('frequency=head', ['a']), ('frequency=torso', ['b']), ('frequency=tail', ['c', 'd'])]
->>> length_band_labels((1, 3))
-['1', '2-3', '4+']
 """
 
 from __future__ import annotations

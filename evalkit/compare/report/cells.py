@@ -4,8 +4,6 @@ column heads; each writer turns these rows into its own table syntax.
 
 >>> _f(None), _f(0.12345), _pct(0.25)
 ('n/a', '0.1235', '25.0%')
->>> _interval(-0.01, float("inf"))
-'[-0.0100, +inf]'
 """
 
 from __future__ import annotations

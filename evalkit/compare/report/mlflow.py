@@ -1,11 +1,7 @@
 """The names logged to MLflow: the parent run's flat comparison metrics and verdict tags.
 
-:func:`comparison_metrics` flattens a verdict into ``{name: float}`` (per metric ``m``, MLflow
-spelling ``ndcg_at_10``: ``delta_m``, ``p_m``, ``ci_low_m`` ..., then the click, behaviour,
-latency, re-index figures and ``verdict_code``; ``<candidate>/`` prefixes with several
-candidates; unmeasured values left out).  :func:`verdict_tags` gives the ``evalkit.*`` tags and
-``mlflow.note.content``, opening with :func:`verdict_summary`.  Every name:
-docs/reference/mlflow.md.
+Unmeasured values are left out; with several candidates each name is prefixed by
+``<candidate>/``.  Every name: docs/reference/mlflow.md.
 
 >>> from evalkit.results import VersionResult
 >>> from evalkit.compare.verdict import compare_versions
