@@ -128,16 +128,11 @@ METRIC_HEAD = [
 
 def drift_rows(c: CandidateComparison) -> list[list[str]]:
     rows = []
-    if c.drift is not None:
-        d = c.drift
+    if (d := c.drift) is not None:
+        low = [_pct(d.baseline_low_share), _pct(d.candidate_low_share)]
         rows += [
             ["mean cosine", _f(d.baseline_mean), _f(d.candidate_mean), _f(d.mean_shift, "+.4f")],
-            [
-                f"share of pairs below {d.threshold:g}",
-                _pct(d.baseline_low_share),
-                _pct(d.candidate_low_share),
-                _f(d.low_share_delta, "+.4f"),
-            ],
+            [f"share of pairs below {d.threshold:g}", *low, _f(d.low_share_delta, "+.4f")],
         ]
     if c.overlap is not None:
         o = c.overlap
@@ -146,14 +141,9 @@ def drift_rows(c: CandidateComparison) -> list[list[str]]:
     b, cc = c.unjudged.get(c.baseline), c.unjudged.get(c.candidate)
     if b is not None or cc is not None:
         k = (b or cc).k
-        change = cc.mean - b.mean if b is not None and cc is not None else None
+        change = _f(cc.mean - b.mean if b is not None and cc is not None else None, "+.4f")
         rows.append(
-            [
-                f"unjudged@{k}",
-                _pct(b.mean if b else None),
-                _pct(cc.mean if cc else None),
-                _f(change, "+.4f"),
-            ]
+            [f"unjudged@{k}", _pct(b.mean if b else None), _pct(cc.mean if cc else None), change]
         )
     return rows
 
