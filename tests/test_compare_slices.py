@@ -12,13 +12,8 @@ from scipy import stats
 
 from evalkit.compare.calls import Quality
 from evalkit.compare.gate_config import GateConfig, SliceConfig
-from evalkit.compare.report import (
-    _slice_head,
-    _slice_rows,
-    _slice_summary,
-    checklist_lines,
-    verdict_dict,
-)
+from evalkit.compare.report import _slice_summary, checklist_lines, verdict_dict
+from evalkit.compare.report.cells import slice_head, slice_rows
 from evalkit.compare.slices import (
     categorical_columns,
     frequency_bands,
@@ -199,10 +194,10 @@ def test_slice_intervals_stay_inside_the_difference_range() -> None:
         assert x.ci_clipped == (lo < -1.0 or hi > 1.0)
         assert (q.family, q.n_queries, q.confidence) == ("slice", SIZES[name], level)
     assert s["tiny"].ci_clipped  # the issue's [-1.79, +2.70] on 3 queries
-    rows = {r[0]: r for r in _slice_rows(c)}
+    rows = {r[0]: r for r in slice_rows(c)}
     assert rows["group=tiny"][3] == "[-1.0000, +1.0000] (clipped)"
     assert rows["group=mid"][3].startswith("[-0.") and "clipped" not in rows["group=mid"][3]
-    assert "within [-1, 1]" in _slice_head(c)[3]
+    assert "within [-1, 1]" in slice_head(c)[3]
     assert clip_interval(-1.79, 2.70) == (-1.0, 1.0, True)
 
 
@@ -216,7 +211,7 @@ def test_too_few_queries_only_where_it_is_true() -> None:
     assert "inconclusive (CI spans both 0 and -0.01): 3 slices" in summary
     assert "not called (fewer than 10 queries, too few for a call): 2 slices" in summary
     assert summary.count("too few") == 1
-    rows = {r[0]: r[-1] for r in _slice_rows(c)}
+    rows = {r[0]: r[-1] for r in slice_rows(c)}
     assert rows["group=mid"] == rows["group=big"] == "inconclusive"
     assert rows["group=tiny"] == rows["group=nine"] == "not called (< 10 queries)"
     assert rows["group=ten"] == "better"

@@ -1,22 +1,13 @@
 """Actions before switching: what the team must change for B, computed from the evaluation.
 
-Each action is a checklist item ``{name, observed, expected, why, what_to_do}``:
-``score_threshold_<t>`` (a cut-off quantile-matched to B's scores by
-:mod:`evalkit.compare.thresholds`; none when within ``tolerance`` of ``t``, "no mapping" when
-outside A's scores), ``reindex`` (:mod:`evalkit.compare.reindex_analysis`), ``pin_dimensions``,
-``pin_normalisation``, ``pin_prefixes``, ``pin_input_types`` (client settings that differ) and
-``max_input_length`` (the candidate's endpoint accepts shorter inputs, or refuses long texts).
-What each says: docs/explanation/verdict.md ("The checklist and the actions").
+Each action is a checklist item ``{name, observed, expected, why, what_to_do}``: the score
+thresholds, the re-index call, the client settings to pin and the input length.  What each says:
+docs/explanation/verdict.md ("The checklist and the actions").
 
 >>> from evalkit.compare.thresholds import ScorePopulation, map_threshold
 >>> pop = ScorePopulation.of(np.array([0.1, 0.2, 0.5, 0.7]), np.array([0.8, 0.82, 0.9, 0.95]))
 >>> [a["what_to_do"] for a in threshold_actions([map_threshold(pop, 0.3)])]
 ['change the 0.30 cut-off to 0.86']
->>> threshold_actions([map_threshold(pop, 0.05)])[0]["what_to_do"]
-"no mapping: the cut-off lies outside A's scores (A: 0.10 to 0.70); choose B's replacement for 0.05 from B's scores"
->>> pin_actions({"dimensions": None, "query_prefix": ""}, {"dimensions": 256, "query_prefix": "query: "},
-...             baseline_dim=512, candidate_dim=256)[0]["name"]
-'pin_dimensions'
 """
 
 from __future__ import annotations
@@ -33,13 +24,7 @@ from evalkit.compare.thresholds import ThresholdMapping, threshold_key
 
 def item(name: str, observed: Any, expected: Any, why: str, what_to_do: str) -> dict[str, Any]:
     """One checklist entry (the same shape as a gate's :meth:`GateResult.item`)."""
-    return {
-        "name": name,
-        "observed": observed,
-        "expected": expected,
-        "why": why,
-        "what_to_do": what_to_do,
-    }
+    return dict(name=name, observed=observed, expected=expected, why=why, what_to_do=what_to_do)
 
 
 def _pr(m: ThresholdMapping, precision: float, recall: float) -> str:
@@ -54,9 +39,8 @@ def _pr(m: ThresholdMapping, precision: float, recall: float) -> str:
 def threshold_actions(
     mappings: Sequence[ThresholdMapping], tolerance: float = 0.005
 ) -> list[dict[str, Any]]:
-    """One action per threshold whose mapped value moved by more than ``tolerance``, and one
-    per threshold with no mapping (the cut-off lies outside A's scores: the team must choose
-    B's cut-off another way).  Every text names the score population."""
+    """One action per threshold whose mapped value moved by more than ``tolerance``, and one per
+    threshold with no mapping; every text names the score population."""
     out = []
     for m in mappings:
         name = f"score_threshold_{threshold_key(m.threshold)}"
@@ -104,9 +88,7 @@ def threshold_actions(
 def reindex_action(
     reindex: ReindexAnalysis | None, baseline_dim: int | None, candidate_dim: int | None
 ) -> list[dict[str, Any]]:
-    """The re-index call of :mod:`evalkit.compare.reindex_analysis`.  Without an analysis (a
-    baseline from MLflow, ``compare.reindex=false``) only the dimensions can decide: when they
-    differ, :func:`~evalkit.compare.reindex_analysis.dims_differ` says so in the same words."""
+    """The re-index call; without an analysis only differing dimensions make one."""
     if reindex is None:
         if not (baseline_dim and candidate_dim and baseline_dim != candidate_dim):
             return []

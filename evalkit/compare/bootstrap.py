@@ -1,11 +1,6 @@
 """Seeded percentile-bootstrap confidence intervals of means, resampling queries.
 
-The effect size evalkit reports for a metric is the mean per-query difference (candidate -
-baseline) with a 95% percentile-bootstrap interval: queries are resampled with replacement
-``n_resamples`` times (``np.random.default_rng(seed).integers(0, n, (rows, n))``, drawn in
-blocks), the same resampled queries are used for every column so the intervals of several
-metrics are paired, and the interval is the ``(1-confidence)/2`` and ``(1+confidence)/2``
-quantiles (numpy's default linear interpolation) of the resampled means.
+The same resampled queries serve every column, so the intervals of several metrics are paired.
 
 >>> ci = bootstrap_mean_ci(np.array([[0.1], [0.2], [0.3], [0.4]]), n_resamples=500, seed=42)
 >>> bool(0.1 <= ci.low[0] < 0.25 < ci.high[0] <= 0.4)
@@ -20,8 +15,7 @@ import numpy as np
 
 from evalkit.errors import ConfigError
 
-# Resampled index blocks hold at most this many cells (rows x queries).
-_BLOCK_CELLS = 1 << 22
+_BLOCK_CELLS = 1 << 22  # cells of a block of resampled indices (rows x queries)
 
 
 @dataclass(frozen=True)
@@ -59,10 +53,8 @@ def bootstrap_means(values: np.ndarray, n_resamples: int = 1000, seed: int = 42)
 def bootstrap_mean_ci(
     values: np.ndarray, n_resamples: int = 1000, seed: int = 42, confidence: float = 0.95
 ) -> BootstrapCI:
-    """Percentile-bootstrap interval of the mean of each column of ``values``.
-
-    With fewer than two rows (or ``n_resamples`` 0) the interval is NaN.
-    """
+    """Percentile-bootstrap interval of the mean of each column of ``values`` (NaN with fewer
+    than two rows or no resamples)."""
     if not 0.0 < confidence < 1.0:
         raise ConfigError(f"compare.confidence={confidence} must be between 0 and 1")
     if n_resamples < 0:

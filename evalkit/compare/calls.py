@@ -3,14 +3,10 @@
 :func:`call` reads the two-sided interval ``[low, high]`` of the paired difference B - A against
 a non-inferiority ``margin``: ``better`` (``low > 0``, and the test agrees), ``no_worse``
 (``low > -margin``), ``worse`` (``high < 0`` and ``low <= -margin``), else ``inconclusive``.
-Only ``better`` and ``no_worse`` show non-inferiority.  Slices use :func:`t_interval` at a
-Bonferroni-adjusted level.  The calls and gates: docs/explanation/statistics.md ("Quality
-calls"), docs/explanation/verdict.md ("Slices").
+The calls: docs/explanation/statistics.md ("Quality calls").
 
 >>> call(0.10, 0.06, 0.14, margin=0.01), call(0.002, -0.004, 0.008, margin=0.01)
 (<Quality.BETTER: 'better'>, <Quality.NO_WORSE: 'no_worse'>)
->>> call(-0.1, -0.14, -0.06, margin=0.01), call(0.03, -0.05, 0.11, margin=0.01)
-(<Quality.WORSE: 'worse'>, <Quality.INCONCLUSIVE: 'inconclusive'>)
 """
 
 from __future__ import annotations
@@ -26,8 +22,6 @@ from evalkit.compare.power import QueryPlan
 
 
 class Quality(StrEnum):
-    """Outcome of a quality call (see the module docstring)."""
-
     BETTER = "better"
     NO_WORSE = "no_worse"
     WORSE = "worse"
@@ -35,7 +29,6 @@ class Quality(StrEnum):
 
     @property
     def shown_no_worse(self) -> bool:
-        """True when non-inferiority is shown (``better`` or ``no_worse``)."""
         return self in (Quality.BETTER, Quality.NO_WORSE)
 
 
@@ -48,15 +41,8 @@ def call(
     p_value: float | None = None,
     alpha: float = 0.05,
 ) -> Quality:
-    """The quality status of a difference with two-sided interval ``[low, high]``.
-
-    ``p_value`` (two-sided, corrected) confirms ``better``: with ``p >= alpha`` a positive
-    interval is reported as ``no_worse``.  A NaN interval (fewer than two queries) is
-    ``inconclusive``.
-
-    >>> call(0.05, 0.01, 0.09, margin=0.01, p_value=0.2)
-    <Quality.NO_WORSE: 'no_worse'>
-    """
+    """The quality status of a difference with two-sided interval ``[low, high]``; with
+    ``p_value >= alpha`` a positive interval is ``no_worse``, a NaN one ``inconclusive``."""
     if any(x is None or math.isnan(x) for x in (delta, low, high)):
         return Quality.INCONCLUSIVE
     if low > 0 and (p_value is None or math.isnan(p_value) or p_value < alpha):
@@ -75,30 +61,17 @@ def worst_quality(statuses: list[Quality]) -> Quality:
     <Quality.NO_WORSE: 'no_worse'>
     """
     order = [Quality.WORSE, Quality.INCONCLUSIVE, Quality.NO_WORSE, Quality.BETTER]
-    for q in order:
-        if q in statuses:
-            return q
-    return Quality.NO_WORSE
+    return next((q for q in order if q in statuses), Quality.NO_WORSE)
 
 
 def bonferroni_confidence(confidence: float, n_comparisons: int) -> float:
-    """Per-interval confidence so that ``n_comparisons`` intervals hold jointly at ``confidence``.
-
-    >>> round(bonferroni_confidence(0.95, 10), 4)
-    0.995
-    """
+    """Per-interval confidence for ``n_comparisons`` intervals to hold jointly at ``confidence``."""
     return 1.0 - (1.0 - confidence) / max(1, int(n_comparisons))
 
 
 def t_interval(differences: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """Two-sided paired t-interval of the mean of ``differences`` (``scipy.stats.t.interval``).
-
-    Zero variance gives the point itself; fewer than two values give NaN.
-
-    >>> lo, hi = t_interval(np.array([0.1, 0.2, 0.3, 0.2]))
-    >>> bool(lo < 0.2 < hi)
-    True
-    """
+    """Two-sided paired t-interval of the mean of ``differences`` (zero variance: the point
+    itself; fewer than two values: NaN)."""
     d = np.asarray(differences, dtype=np.float64).ravel()
     n = d.size
     if n < 2:
@@ -113,16 +86,10 @@ def t_interval(differences: np.ndarray, confidence: float = 0.95) -> tuple[float
 
 @dataclass(frozen=True)
 class QualityCall:
-    """One metric's call: the difference, its interval, the test's p and the status.
-
-    ``confidence`` is the level of ``[ci_low, ci_high]`` (the one that agrees with
-    ``p_corrected``); ``family`` is ``primary`` (tested alone at the full alpha), ``secondary``
-    (corrected among the secondaries) or ``slice``.  ``tested`` is False for a secondary whose
-    family was not tested because the primary call did not pass (fixed sequence): its status is
-    shown, not claimed.  ``queries_needed`` (primary only): judged queries in all that would
-    decide, when the call is inconclusive or no worse but not better; ``plan`` says for which
-    call and the range (:func:`evalkit.compare.power.plan_queries`).  ``note``: why the status
-    differs from the interval's call (judgments too sparse: :mod:`evalkit.compare.coverage`).
+    """One metric's call: the difference, its interval (at ``confidence``, the level that agrees
+    with ``p_corrected``), the test's p and the status.  ``tested`` is False for a secondary not
+    tested because the primary did not pass; ``queries_needed`` / ``plan`` (primary only): the
+    judged queries that would decide; ``note``: why the status differs from the interval's call.
     """
 
     metric: str
@@ -140,15 +107,9 @@ class QualityCall:
     tested: bool = True
     n_queries: int = 0
     queries_needed: int | None = None
-    #: queries the query set holds, judged or not (None: unknown); more needed = new queries
     queries_in_set: int | None = None
     plan: QueryPlan | None = None
     note: str = ""
-
-    @property
-    def gain(self) -> bool:
-        """A positive observed difference (a gain, whatever its status)."""
-        return self.delta > 0
 
     def to_dict(self) -> dict:
         def clean(x: float) -> float | None:

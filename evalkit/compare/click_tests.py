@@ -1,12 +1,8 @@
 """The click-correlation differences the verdict tests: pooled and within-query, as paired tests.
 
-The clicks layer (:mod:`evalkit.clicks.correlation`) computes, per version, how well its
-similarities follow the logged click rate, with bootstrap replicates that resample the same
-queries for every version.  The candidate-minus-baseline replicates of a statistic are a paired
-bootstrap of its difference: :func:`evalkit.compare.intervals.bootstrap` turns them into a p-value
-and the interval that agrees with it.  The click gate reads two of them, named as the MLflow
-metrics are: ``click_<pooled statistic>`` (``gates.click_correlation.statistic``: spearman,
-kendall or pearson over all pairs) and ``click_spearman_within`` (the mean per-query Spearman).
+The candidate-minus-baseline bootstrap replicates of a click-correlation statistic (the same
+queries resampled for every version) are a paired bootstrap of its difference.  The click gate
+reads ``click_<pooled statistic>`` and ``click_spearman_within`` (the mean per-query Spearman).
 
 >>> import numpy as np
 >>> from evalkit.clicks.correlation import click_correlation

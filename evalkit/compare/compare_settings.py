@@ -1,6 +1,4 @@
-"""How versions are compared: the ``compare`` config section as a typed, frozen record (its
-schema: :mod:`evalkit.config_schema`).  The section's other keys (:data:`OTHER_KEYS`: the
-re-index analysis, the baseline run) are read by :mod:`evalkit.run.run_settings`.
+"""How versions are compared: the ``compare`` config section as a typed, frozen record.
 
 >>> CompareSettings.from_mapping({"test": "fisher", "permutations": 500}).permutations
 500
@@ -20,8 +18,7 @@ from evalkit.compare.significance import TESTS
 from evalkit.compare.worklist import DEFAULT_ORDER, ORDERS
 from evalkit.config_schema import read_section, setting
 
-#: Keys of the ``compare`` section read by :mod:`evalkit.run.run_settings` (``ReindexSettings``,
-#: ``BaselineRun``).
+#: Keys of the ``compare`` section read by :mod:`evalkit.run.run_settings`.
 OTHER_KEYS = ("reindex", "reindex_fraction", "reindex_queries", "baseline_run_id")
 
 
@@ -54,9 +51,5 @@ class CompareSettings:
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> CompareSettings:
-        """Read ``cfg.compare`` (:data:`OTHER_KEYS` are accepted, read elsewhere).
-
-        >>> CompareSettings.from_mapping({"test": "fisher", "permutations": 500}).test
-        'fisher'
-        """
+        """Read ``cfg.compare`` (:data:`OTHER_KEYS` are accepted, read elsewhere)."""
         return read_section(cls, cfg, "compare", ignore=OTHER_KEYS)

@@ -1,11 +1,9 @@
 """Judgment coverage: are there enough judged results in the top k to make the primary call?
 
-:func:`unjudged_share` measures each version's unjudged share at the primary cut-off; a
-:class:`Coverage` holds it with the judged-only call (the primary metric on the condensed list,
-Sakai's nDCG', SIGIR 2007: :mod:`evalkit.metrics.judged_only`).  Above
-``gates.judgments.max_unjudged``, :func:`reconcile` makes the primary call agree with the
-judged-only one (a disagreement becomes inconclusive).  The rule in full:
-docs/explanation/statistics.md ("Quality calls", judgment coverage).
+A :class:`Coverage` holds each version's unjudged share at the primary cut-off with the
+judged-only call (the primary metric on the condensed list); above
+``gates.judgments.max_unjudged``, :func:`reconcile` makes the primary call agree with it.  The
+rule: docs/explanation/statistics.md ("Quality calls", judgment coverage).
 
 >>> from evalkit.compare.calls import Quality, QualityCall
 >>> primary = QualityCall("ndcg@10", 0.05, 0.01, 0.09, 0.01, 0.01, Quality.BETTER, 0.01)
@@ -46,7 +44,6 @@ class Coverage:
 
     @property
     def sparse(self) -> bool:
-        """Either version's unjudged share is above ``max_unjudged``."""
         return any(s > self.max_unjudged for s in self.unjudged.values() if math.isfinite(s))
 
     def sparsest(self) -> tuple[str, float]:
@@ -62,8 +59,7 @@ class Coverage:
 def judged_only_values(
     version: VersionResult, qrels: Mapping[str, Mapping[str, int]], metric: str
 ) -> dict[str, float] | None:
-    """Per-query judged-only values of ``metric``: the ones the version carries, else computed
-    from its ranking (a baseline rebuilt from MLflow), else None."""
+    """Per-query judged-only values of ``metric``: carried, else computed from the ranking."""
     if metric in version.judged_only:
         return version.judged_only[metric]
     if version.ranking is None:
@@ -84,15 +80,14 @@ def measure_coverage(
     permutations: int = 1000,
     seed: int = 42,
 ) -> Coverage | None:
-    """Coverage of both versions' top k (k = the metric's cut-off) and the paired judged-only
-    comparison, by ``test`` at ``alpha`` over the queries the primary metric scores; None
-    without both rankings or judgments."""
+    """Coverage of both versions' top k and the paired judged-only comparison (by ``test`` at
+    ``alpha``); None without both rankings or judgments."""
     if baseline.ranking is None or candidate.ranking is None or not qrels:
         return None
     k = metric_cutoff(metric, baseline.ranking.k)[1]
     scored = list(baseline.per_query.get(metric, {}))
     names = (baseline.name, candidate.name)
-    # the share the version's scoring stage logged (run/version.py), else computed here
+    # the share the version's scoring stage logged, else computed here
     key = f"unjudged_at_{k}"
     unjudged = {
         v.name: v.extra[key] if key in v.extra else unjudged_share(v.ranking, qrels, k, scored)
@@ -129,8 +124,8 @@ def measure_coverage(
 
 
 def reconcile(primary: QualityCall, cov: Coverage | None) -> QualityCall:
-    """The primary call once the judged-only call is heard (table in the module docstring):
-    unchanged unless the judgments are sparse and the two calls disagree."""
+    """The primary call once the judged-only call is heard: unchanged unless the judgments are
+    sparse and the two calls disagree."""
     if cov is None or not cov.sparse or cov.judged_only is None:
         return primary
     judged = cov.judged_only.status

@@ -1,10 +1,7 @@
 """Shadow drift of similarity scores on the judged / logged (query, item) pairs.
 
-Both versions score the same pairs (``VersionResult.pair_ids``); evalkit reports each version's
-mean cosine similarity and the shift (candidate - baseline), and the share of pairs scoring
-below a low-score threshold (default 0.3, strictly below) and its change.  A large mean shift
-with unchanged rankings usually means a normalisation change (vectors no longer unit length),
-which breaks any downstream score threshold.
+Each version's mean cosine similarity on the same pairs and the shift (candidate - baseline), and
+the share of pairs scoring strictly below a low-score threshold and its change.
 
 >>> d = similarity_drift(np.array([0.5, 0.2, 0.8]), np.array([0.25, 0.1, 0.8]), threshold=0.3)
 >>> round(d.mean_shift, 3), round(d.low_share_delta, 3), d.n_pairs
@@ -93,12 +90,8 @@ def align_pairs(
     candidate_ids: Sequence[tuple[str, str]],
     candidate_sim: np.ndarray,
 ) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
-    """Both versions' similarities on the same pairs, in the baseline's order.
-
-    The pipeline gives every version the same ``pair_ids``; a baseline rebuilt from an earlier
-    run may order them differently, so pairs are matched by id and pairs missing on either side
-    are an error (the versions did not see the same judgments / clicks).
-    """
+    """Both versions' similarities on the same pairs, matched by id, in the baseline's order (a
+    pair missing on either side is a ``DataError``)."""
     b = np.asarray(baseline_sim, dtype=np.float64).ravel()
     c = np.asarray(candidate_sim, dtype=np.float64).ravel()
     for side, ids, sim in (("baseline", baseline_ids, b), ("candidate", candidate_ids, c)):

@@ -1,12 +1,8 @@
 """The gates' settings (``conf/gates/*.yaml``): one frozen dataclass per gate, the schema of its
-section (type, default, range and help of every key, :mod:`evalkit.config_schema`).
-:meth:`GateConfig.from_mapping` reads the ``gates`` group; an unknown key, a wrong type or a value
-out of range is one :class:`~evalkit.errors.ConfigError` naming ``gates.<key>``.
+section.  An unknown key, a wrong type or a value out of range is a ``ConfigError`` naming it.
 
 >>> GateConfig().primary_metric.margin
 0.01
->>> GateConfig.from_mapping({"primary_metric": {"margin": 0.02}}).primary_metric.margin
-0.02
 >>> GateConfig.from_mapping({"top_k_agreement": {"min": 1.5}})
 Traceback (most recent call last):
 ...
@@ -30,8 +26,7 @@ STATISTICS = ("spearman", "kendall", "pearson", "spearman_within")
 
 @dataclass(frozen=True)
 class PrimaryMetric:
-    """``gates.primary_metric``: non-inferiority of the primary metric, tested alone at
-    ``alpha``; ``metric`` None means the top-level ``primary_metric``."""
+    """``gates.primary_metric``: non-inferiority of the primary metric, tested alone at ``alpha``."""
 
     metric: str | None = setting(
         None, help="the metric the verdict is about; null = primary_metric"
@@ -50,8 +45,8 @@ class SecondaryMetrics:
 
 @dataclass(frozen=True)
 class ClickCorrelation:
-    """``gates.click_correlation``: the pooled ``statistic`` and within-query Spearman
-    (``spearman_within`` is read as ``spearman``: the gate reads within-query Spearman anyway)."""
+    """``gates.click_correlation`` (``spearman_within`` is read as ``spearman``: the gate reads
+    within-query Spearman anyway)."""
 
     statistic: str = setting(
         "spearman", choices=STATISTICS, help="the pooled statistic beside within-query Spearman"
@@ -100,8 +95,7 @@ class Unjudged:
 
 @dataclass(frozen=True)
 class Judgments:
-    """``gates.judgments``: the unjudged share of the primary metric's top k above which the
-    primary call must agree with the judged-only call (:mod:`evalkit.compare.coverage`)."""
+    """``gates.judgments``: when the primary call must agree with the judged-only call."""
 
     max_unjudged: float = setting(
         0.5, ge=0, le=1, help="above this unjudged share the judged-only call must agree"
@@ -159,8 +153,7 @@ class FrequencyBands:
 
 @dataclass(frozen=True)
 class SliceConfig:
-    """``gates.slices``: which query slices get every metric and gate (:mod:`.slices`);
-    ``columns`` None (``auto``) = language + every categorical attribute."""
+    """``gates.slices``: which query slices get every metric and gate (:mod:`.slices`)."""
 
     enabled: bool = setting(True, help="call every metric and gate per query slice")
     columns: tuple[str, ...] | None = setting(
@@ -186,13 +179,8 @@ class SliceConfig:
 
 @dataclass(frozen=True)
 class GateConfig:
-    """The ``gates`` config group, nested per gate with the YAML's own names.
-
-    ``cfg.low_score_share.threshold`` is ``gates.low_score_share.threshold``; a gate's result is
-    named as its section (``top_k_agreement``, ...), except the ``_increase`` gates, whose
-    names say what is measured (``low_score_share_increase``, ``unjudged_increase``,
-    ``latency_p95_increase``).  :meth:`from_mapping` reads ``conf/gates/*.yaml``.
-    """
+    """The ``gates`` config group, nested per gate with the YAML's own names (a gate's result is
+    named as its section, except the ``_increase`` gates)."""
 
     primary_metric: PrimaryMetric = setting(
         factory=lambda: PrimaryMetric("ndcg@10"), help="the primary metric's gate"
@@ -219,7 +207,6 @@ class GateConfig:
 
     @property
     def metric(self) -> str:
-        """The primary metric's name (``ndcg@10``)."""
         return self.primary_metric.metric or "ndcg@10"
 
     @classmethod
@@ -227,12 +214,7 @@ class GateConfig:
         cls, cfg: Mapping[str, Any] | None, primary_metric: str | None = None
     ) -> GateConfig:
         """Build from the ``gates`` config group; ``primary_metric`` fills ``metric: null``;
-        ``primary_metric.max_drop`` is read as the old name of ``margin``.
-
-        >>> g = GateConfig.from_mapping({"top_k_agreement": {"k": 5, "min": 0.8}})
-        >>> g.top_k_agreement.k, g.top_k_agreement.min, g.primary_metric.margin
-        (5, 0.8, 0.01)
-        """
+        ``primary_metric.max_drop`` is read as the old name of ``margin``."""
         cfg = plain(cfg, "gates")
         pri = plain(cfg.get("primary_metric"), "gates.primary_metric")
         if "max_drop" in pri:  # the old name of margin

@@ -1,11 +1,8 @@
 """Release gates: each turns one comparison number into PASS / WARN / BLOCK with a one-line reason.
 
-One function per gate (``gate_<name>``, each with its action text), grouped by question in
-:data:`GROUPS` (quality, behaviour, contract); the verdict is the worst gate.  An unmeasured
-input gives ``on_not_measured`` (WARN by default), never PASS; an inconclusive primary gives
-``on_inconclusive``.  Settings: :mod:`evalkit.compare.gate_config` (``conf/gates/*.yaml``);
-outcomes and exit codes: :mod:`evalkit.compare.status`.  Every gate, its threshold and default:
-docs/explanation/verdict.md.
+One function per gate (``gate_<name>``), grouped by question in :data:`GROUPS`.  An unmeasured
+input gives ``on_not_measured`` (WARN by default), never PASS.  Every gate, its threshold and
+default: docs/explanation/verdict.md.
 
 >>> cfg = GateConfig()
 >>> g = gate_top_k_agreement(cfg, agreement=0.85, n_queries=40)
@@ -20,8 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from evalkit.compare.calls import STATUS_TEXT, Quality, QualityCall
+from evalkit.compare.calls import STATUS_TEXT, Quality, QualityCall, _bound
 from evalkit.compare.gate_config import GateConfig
+from evalkit.compare.power import show_count
 from evalkit.compare.status import Status
 from evalkit.errors import DataError
 
@@ -76,19 +74,14 @@ NOT_MEASURED = {
 
 
 def annotate(g: GateResult) -> GateResult:
-    """Fill a gate's ``group`` and, when it does not pass, its default ``action``.
-
-    >>> annotate(GateResult("top_k_agreement", Status.WARN, 0.4, ">= 0.92", "")).group
-    'behaviour'
-    """
+    """Fill a gate's ``group`` and, when it does not pass, its default ``action``."""
     key = "agreement" if g.name.endswith("_agreement") else g.name
-    if g.status != Status.PASS and not g.measured and not g.action:
-        return replace(
-            g,
-            group=g.group or group_of(g.name),
-            action=NOT_MEASURED.get(key, "measure it before switching (see why)"),
-        )
-    action = g.action or ("" if g.status == Status.PASS else FOLLOW_UPS.get(key, ""))
+    action = g.action
+    if not action and g.status != Status.PASS:
+        if g.measured:
+            action = FOLLOW_UPS.get(key, "")
+        else:
+            action = NOT_MEASURED.get(key, "measure it before switching (see why)")
     return replace(g, group=g.group or group_of(g.name), action=action)
 
 
@@ -126,14 +119,11 @@ class GateResult:
 
     def item(self) -> dict[str, Any]:
         """The checklist entry: ``name, status, group, observed, expected, why, what_to_do``."""
-        observed = self.observed
-        if isinstance(observed, float) and not math.isfinite(observed):
-            observed = None
         return {
             "name": self.name,
             "status": str(self.status),
             "group": self.group or group_of(self.name),
-            "observed": observed,
+            "observed": self.to_dict()["observed"],
             "expected": self.threshold,
             "why": self.reason,
             "what_to_do": self.action,
@@ -141,12 +131,10 @@ class GateResult:
 
 
 def _not_measured(cfg: GateConfig, name: str, threshold: str, why: str) -> GateResult:
-    """A gate whose input was not measured: ``on_not_measured``, saying why."""
     return GateResult(name, cfg.on_not_measured, None, threshold, f"not measured: {why}", False)
 
 
 def _fmt(x: float, digits: int = 4) -> str:
-    """``x`` signed, to ``digits`` decimals."""
     return f"{x:+.{digits}f}"
 
 
@@ -156,22 +144,11 @@ def gate_mean_cosine_shift(cfg: GateConfig, shift: float | None, n_pairs: int = 
     threshold = f"|shift| <= {limit:g}"
     if shift is None or math.isnan(shift) or n_pairs == 0:
         return _not_measured(cfg, name, threshold, "no pair similarities for both versions")
+    what = f"mean cosine moved {_fmt(shift)} on {n_pairs} pairs"
     if abs(shift) <= limit:
-        return GateResult(
-            name,
-            Status.PASS,
-            shift,
-            threshold,
-            f"mean cosine moved {_fmt(shift)} on {n_pairs} pairs, within {limit:g}",
-        )
-    return GateResult(
-        name,
-        cfg.mean_cosine_shift.on_fail,
-        shift,
-        threshold,
-        f"mean cosine moved {_fmt(shift)} on {n_pairs} pairs (> {limit:g}): the score scale "
-        "changed (a new model, or a normalisation change)",
-    )
+        return GateResult(name, Status.PASS, shift, threshold, f"{what}, within {limit:g}")
+    why = f"{what} (> {limit:g}): the score scale changed (a new model, or a normalisation change)"
+    return GateResult(name, cfg.mean_cosine_shift.on_fail, shift, threshold, why)
 
 
 def gate_top_k_agreement(
@@ -182,22 +159,11 @@ def gate_top_k_agreement(
     name, threshold = "top_k_agreement", f">= {limit:g}"
     if agreement is None or math.isnan(agreement) or n_queries == 0:
         return _not_measured(cfg, name, threshold, "no rankings for both versions")
+    what = f"{agreement:.1%} of top-{k} results shared on average over {n_queries} queries"
     if agreement >= limit:
-        return GateResult(
-            name,
-            Status.PASS,
-            agreement,
-            threshold,
-            f"{agreement:.1%} of top-{k} results shared on average over {n_queries} queries",
-        )
-    return GateResult(
-        name,
-        cfg.top_k_agreement.on_fail,
-        agreement,
-        threshold,
-        f"only {agreement:.1%} of top-{k} results shared on average over {n_queries} queries "
-        f"(< {limit:.0%})",
-    )
+        return GateResult(name, Status.PASS, agreement, threshold, what)
+    why = f"only {what} (< {limit:.0%})"
+    return GateResult(name, cfg.top_k_agreement.on_fail, agreement, threshold, why)
 
 
 def gate_low_score_share(
@@ -210,20 +176,10 @@ def gate_low_score_share(
 ) -> GateResult:
     """Increase of the share of pairs below the low-score threshold ``<= max_increase``.
 
-    ``scale_shift``: the mean cosine shift when ``mean_cosine_shift`` found the score scale
-    changed; a rise below a fixed cut-off is then what the new scale does to that cut-off, and
-    the action says to move the cut-off (not to look for worse query understanding).
-
-    >>> g = gate_low_score_share(GateConfig(), 0.4, 0.1, 0.5, scale_shift=-0.2)
-    >>> g.status, g.action.split(":")[0]
-    (<Status.WARN: 'WARN'>, 'the score scale changed (mean cosine -0.2000)')
-    """
-    name, limit, t = (
-        "low_score_share_increase",
-        cfg.low_score_share.max_increase,
-        cfg.low_score_share.threshold,
-    )
-    threshold = f"<= {limit:g}"
+    ``scale_shift``: the mean cosine shift when the score scale changed; the action then says to
+    move the cut-off."""
+    limit, t = cfg.low_score_share.max_increase, cfg.low_score_share.threshold
+    name, threshold = "low_score_share_increase", f"<= {limit:g}"
     if delta is None or math.isnan(delta):
         return _not_measured(cfg, name, threshold, "no pair similarities for both versions")
     what = f"share of pairs below {t:g} went {baseline:.1%} -> {candidate:.1%} ({_fmt(delta, 3)})"
@@ -265,144 +221,72 @@ def gate_latency_p95(
 ) -> GateResult:
     """p95 latency increase (candidate / baseline - 1) ``<= max_increase``, at equal load.
 
-    ``retried`` (:attr:`evalkit.compare.latency_stats.LatencyComparison.retry_note`): a p95 measured
-    while requests were retried says so in the observed text; so does a probe reused from an
-    earlier run (``reused``, :attr:`~evalkit.compare.latency_stats.LatencyComparison.reuse_note`).
+    With an interval of the ratio the gate fails only when ``ci_low - 1 > max_increase``; one that
+    straddles the limit (or is NaN) is WARN "not conclusive"; without one (None) the point
+    estimate decides.  Not ``comparable`` versions, and ``in_process`` ones (this machine's CPU,
+    not a serving endpoint) are WARN, never a failure.  ``retried`` / ``reused``: notes for the
+    observed text.
 
-    ``in_process``: both versions ran in this process (:func:`evalkit.embed.latency_probe.backend_kind`),
-    so the latency is this machine's CPU, not a serving endpoint's: a failure is a follow-up
-    (WARN) telling to measure the served endpoints, never a block.
-
-    With a bootstrap interval of the ratio (``ci_low`` / ``ci_high``,
-    :func:`evalkit.compare.latency_stats.p95_ratio_ci`) the gate fails (``on_fail``) only when the
-    interval clears the threshold (``ci_low - 1 > max_increase``); a point estimate above the
-    threshold whose interval straddles it is WARN "not conclusive" (also when the interval could
-    not be computed: NaN).  Without an interval (``None``) the point estimate decides.  Versions
-    that are not comparable (an in-process model vs an HTTP server, or different batch size /
-    concurrency) are WARN with the reason, never a failure.
-
-    >>> cfg = GateConfig()
-    >>> gate_latency_p95(cfg, 1.5, ci_low=1.3, ci_high=1.7).status
-    <Status.BLOCK: 'BLOCK'>
-    >>> gate_latency_p95(cfg, 1.5, ci_low=0.9, ci_high=2.1).status
+    >>> g = gate_latency_p95(GateConfig(), 1.5, ci_low=1.3, ci_high=1.7)
+    >>> g.status, g.reason
+    (<Status.BLOCK: 'BLOCK'>, 'p95 latency +50% vs baseline (ratio 1.50, 95% CI of the ratio 1.30-1.70): the whole interval is above +20%')
+    >>> gate_latency_p95(GateConfig(), 1.5, ci_low=0.9, ci_high=2.1).status
     <Status.WARN: 'WARN'>
     """
-    limit = cfg.latency_p95.max_increase
-    notes = "; ".join(n for n in (retried, reused) if n)
+    limit, on_fail = cfg.latency_p95.max_increase, cfg.latency_p95.on_fail
+    name, threshold = "latency_p95_increase", f"<= {limit:.0%}"
     if not measured or ratio is None or math.isnan(ratio):
-        return _not_measured(
-            cfg,
-            _LATENCY,
-            f"<= {limit:.0%}",
-            "no embedding requests were timed for both versions (latency.probe=0 and all "
-            "vectors cached?)",
-        )
-    p95 = _P95Ratio(ratio, ci_low, ci_high, limit, notes)
+        why = "no embedding requests were timed for both versions (latency.probe=0 and all "
+        return _not_measured(cfg, name, threshold, why + "vectors cached?)")
+    increase = ratio - 1.0
+    notes = "; ".join(n for n in (retried, reused) if n)
+    notes = f"; {notes}" if notes else ""
+
+    def result(status: Status, why: str, *, measured: bool = True, action: str = "") -> GateResult:
+        return GateResult(name, status, increase, threshold, why, measured, action=action)
+
     if not comparable:
-        return p95.result(
-            Status.WARN,
+        why = (
             f"not comparable ({note}): p95 ratio {ratio:.2f} measured at different load or "
-            f"serving set-up; latency is not gated{'; ' + notes if notes else ''}",
-            measured=False,
+            f"serving set-up; latency is not gated{notes}"
         )
-    if p95.increase <= limit:
-        return p95.result(Status.PASS, p95.observed())
+        return result(Status.WARN, why, measured=False)
+    has_ci = ci_low is not None and ci_high is not None and not math.isnan(ci_low)
+    ci = f", 95% CI of the ratio {ci_low:.2f}-{ci_high:.2f}" if has_ci else ""
+    observed = f"p95 latency {increase:+.0%} vs baseline (ratio {ratio:.2f}{ci}{notes})"
+    if increase <= limit:
+        return result(Status.PASS, observed)
+    where = "measured in process on this machine, not on a serving endpoint"
     if ci_low is None or ci_high is None:  # no interval given: the point estimate decides
-        return _latency_point_estimate(p95, cfg.latency_p95.on_fail, in_process)
+        why = f"{observed}, more than {limit:.0%}" + (f" ({where})" if in_process else "")
+        return result(Status.WARN if in_process else on_fail, why)
     if not math.isnan(ci_low) and ci_low - 1.0 > limit:
-        return _latency_interval_above(p95, cfg.latency_p95.on_fail, in_process)
-    return _latency_not_conclusive(p95)
-
-
-_LATENCY = "latency_p95_increase"
-
-
-@dataclass(frozen=True)
-class _P95Ratio:
-    """The latency gate's evidence: candidate / baseline p95, its interval, the gate's limit."""
-
-    ratio: float
-    ci_low: float | None
-    ci_high: float | None
-    limit: float  # the largest increase that passes
-    notes: str  # how the latencies were measured (retries, a reused probe), or ""
-
-    @property
-    def increase(self) -> float:
-        """The p95 increase, ``ratio - 1``."""
-        return self.ratio - 1.0
-
-    def observed(self) -> str:
-        """``p95 latency +50% vs baseline (ratio 1.50, 95% CI of the ratio 1.30-1.70)``.
-
-        >>> _P95Ratio(1.5, 1.3, 1.7, 0.2, "").observed()
-        'p95 latency +50% vs baseline (ratio 1.50, 95% CI of the ratio 1.30-1.70)'
-        """
-        ci = ""
-        if self.ci_low is not None and self.ci_high is not None and not math.isnan(self.ci_low):
-            ci = f", 95% CI of the ratio {self.ci_low:.2f}-{self.ci_high:.2f}"
-        if self.notes:
-            ci += f"; {self.notes}"
-        return f"p95 latency {self.increase:+.0%} vs baseline (ratio {self.ratio:.2f}{ci})"
-
-    def result(
-        self, status: Status, reason: str, *, measured: bool = True, action: str = ""
-    ) -> GateResult:
-        """The latency gate's result with this increase as the observed value."""
-        threshold = f"<= {self.limit:.0%}"
-        return GateResult(
-            _LATENCY, status, self.increase, threshold, reason, measured, action=action
+        what = f"{observed}: the whole interval is above +{limit:.0%}"
+        if not in_process:
+            return result(on_fail, what)
+        action = (
+            "measure both versions on their serving endpoints (the openai backend) "
+            "before sizing the fleet for B"
         )
-
-
-def _latency_point_estimate(p95: _P95Ratio, on_fail: Status, in_process: bool) -> GateResult:
-    """Without an interval the point estimate above the limit fails (WARN when in process)."""
-    where = " (measured in process on this machine, not on a serving endpoint)"
-    return p95.result(
-        Status.WARN if in_process else on_fail,
-        f"{p95.observed()}, more than {p95.limit:.0%}" + (where if in_process else ""),
-    )
-
-
-def _latency_interval_above(p95: _P95Ratio, on_fail: Status, in_process: bool) -> GateResult:
-    """The whole interval is above the limit: fails, or WARN to measure the served endpoints."""
-    what = f"{p95.observed()}: the whole interval is above +{p95.limit:.0%}"
-    if not in_process:
-        return p95.result(on_fail, what)
-    return p95.result(
-        Status.WARN,
-        f"{what}, but measured in process on this machine, not on a serving endpoint",
-        action="measure both versions on their serving endpoints (the openai backend) "
-        "before sizing the fleet for B",
-    )
-
-
-def _latency_not_conclusive(p95: _P95Ratio) -> GateResult:
-    """Above the limit, but the interval reaches below it (or there is none): WARN."""
-    has_ci = p95.ci_low is not None and not math.isnan(p95.ci_low)
+        return result(Status.WARN, f"{what}, but {where}", action=action)
     why = "its interval reaches below it" if has_ci else "there is no interval (< 2 requests)"
-    return p95.result(
+    return result(
         Status.WARN,
-        f"not conclusive: {p95.observed()}, above +{p95.limit:.0%} but {why}; "
+        f"not conclusive: {observed}, above +{limit:.0%} but {why}; "
         "raise latency.min_requests to decide",
     )
 
 
 def judge_more(q: QualityCall) -> str:
-    """``judge about 128 queries in all (76 more) to show no worse (between 60 and 900 given the
-    uncertainty of the difference)`` (empty when no plan can be made); when the query set holds
-    fewer queries than that, the new ones to sample are said too.
+    """``judge about 128 queries in all (76 more) to show no worse (between ...)``, empty when no
+    plan can be made; names the new queries to sample when the query set holds too few.
 
     >>> q = QualityCall("ndcg@10", 0.03, -0.01, 0.07, 0.2, 0.2, Quality.INCONCLUSIVE, 0.01,
     ...                 n_queries=52, queries_needed=128)
-    >>> judge_more(q)
-    'judge about 128 queries in all (76 more)'
     >>> judge_more(replace(q, queries_in_set=60))  # doctest: +NORMALIZE_WHITESPACE
     'judge about 128 queries in all (76 more): the query set holds 60, so sample about 68 new
     queries from the query log and judge them'
     """
-    from evalkit.compare.power import show_count
-
     if q.queries_needed is None:
         if q.status == Quality.INCONCLUSIVE and q.delta == 0.0:
             return "no number of judged queries decides a difference of exactly 0"
@@ -427,12 +311,8 @@ def judge_more(q: QualityCall) -> str:
 def gate_primary_metric(
     cfg: GateConfig, q: QualityCall | None, *, n_queries: int = 0, worklist: bool = True
 ) -> GateResult:
-    """Non-inferiority of the primary metric, tested alone at the full alpha.
-
-    PASS when B is ``better`` or ``no_worse`` (the interval of the difference lies above
-    ``-margin``); ``worse`` -> ``on_fail`` (BLOCK); ``inconclusive`` -> ``on_inconclusive``
-    (INCONCLUSIVE, or BLOCK), with the judged queries that would decide (and, when ``worklist``,
-    the worklist of unjudged results to start with).
+    """Non-inferiority of the primary metric, tested alone at the full alpha: PASS when
+    ``better`` / ``no_worse``, ``worse`` -> ``on_fail``, ``inconclusive`` -> ``on_inconclusive``.
 
     >>> q = QualityCall("ndcg@10", 0.064, -0.032, 0.161, 0.19, 0.19, Quality.INCONCLUSIVE, 0.01,
     ...                 n_queries=52, queries_needed=180)
@@ -461,13 +341,10 @@ def gate_primary_metric(
 
 
 def _not_shown_better(cfg: GateConfig, q: QualityCall) -> str:
-    """What a ``no_worse`` primary adds: a gain not shown, the queries that would decide, a note."""
     decide = judge_more(q)
     gain = f"; not shown better (p >= {cfg.primary_metric.alpha:g})" if q.delta > 0 else ""
-    if decide and q.plan is not None:
-        gain += f": {decide}"
-    elif decide:
-        gain += f": {decide} to tell whether the gain is real"
+    if decide:
+        gain += f": {decide}" + ("" if q.plan is not None else " to tell whether the gain is real")
     if q.note:
         gain += f"; {q.note}"
     return gain
@@ -475,7 +352,6 @@ def _not_shown_better(cfg: GateConfig, q: QualityCall) -> str:
 
 def _primary_undecided(q: QualityCall, what: str, margin: float, worklist: bool) -> tuple[str, str]:
     """Why an inconclusive primary is undecided and what to judge: ``(reason, action)``."""
-    start = ", starting with judging_worklist.csv" if worklist else ""
     if q.note:  # judgments too sparse: the interval's call was not confirmed on judged items
         action = (
             "judgments too sparse: judge judging_worklist.csv (the unjudged results most "
@@ -489,30 +365,8 @@ def _primary_undecided(q: QualityCall, what: str, margin: float, worklist: bool)
         f"{what}: the interval reaches below -{margin:g} and above 0, so the data cannot "
         f"show that B is no worse (an observed {direction}, not enough evidence either way)"
     )
-    decide = judge_more(q)
-    action = (
-        f"not enough evidence: {decide}{start}, then re-run"
-        if decide
-        else f"not enough evidence: judge more queries{start}, then re-run"
-    )
-    return why, action
-
-
-def _listed(calls: Sequence[QualityCall]) -> str:
-    """``mrr_at_10 +0.0200 [-0.0300, +0.0700], ...``: each call's delta and interval."""
-    from evalkit.metrics.ir import mlflow_name
-
-    return ", ".join(
-        f"{mlflow_name(c.metric)} {c.delta:+.4f} [{_bound(c.ci_low)}, {_bound(c.ci_high)}]"
-        for c in calls
-    )
-
-
-def _bound(x: float) -> str:
-    """An interval bound, signed to 4 decimals (``-inf`` / ``+inf`` for an open one)."""
-    if math.isinf(x):
-        return "-inf" if x < 0 else "+inf"
-    return f"{x:+.4f}"
+    start = ", starting with judging_worklist.csv" if worklist else ""
+    return why, f"not enough evidence: {judge_more(q) or 'judge more queries'}{start}, then re-run"
 
 
 def _secondary_summary(others: Sequence[QualityCall], primary_passed: bool) -> str:
@@ -522,33 +376,33 @@ def _secondary_summary(others: Sequence[QualityCall], primary_passed: bool) -> s
     >>> _secondary_summary([c], True)
     'worse (1 of 1): mrr_at_10 -0.0500 [-0.0900, -0.0100]'
     """
-    by_call = {
-        call: [c for c in others if c.status == call]
-        for call in (Quality.WORSE, Quality.INCONCLUSIVE, Quality.BETTER, Quality.NO_WORSE)
+    from evalkit.metrics.ir import mlflow_name
+
+    n_worse = sum(c.status == Quality.WORSE for c in others)
+    labels = {
+        Quality.WORSE: f"worse ({n_worse} of {len(others)})",
+        Quality.INCONCLUSIVE: "inconclusive",
+        Quality.BETTER: "gains" if primary_passed else "observed gains (not claimed)",
+        Quality.NO_WORSE: "no worse",
     }
-    adjusted = any(c.p_corrected != c.p_value for c in others)
-    note = " (Holm-adjusted intervals)" if adjusted else ""
     parts = []
-    for label, group in (
-        (f"worse ({len(by_call[Quality.WORSE])} of {len(others)})", by_call[Quality.WORSE]),
-        ("inconclusive", by_call[Quality.INCONCLUSIVE]),
-        ("gains" if primary_passed else "observed gains (not claimed)", by_call[Quality.BETTER]),
-        ("no worse", by_call[Quality.NO_WORSE]),
-    ):
-        if group:
-            parts.append(f"{label}: {_listed(group)}")
-    return "; ".join(parts) + note
+    for call, label in labels.items():
+        if group := [c for c in others if c.status == call]:
+            listed = ", ".join(
+                f"{mlflow_name(c.metric)} {c.delta:+.4f} [{_bound(c.ci_low)}, {_bound(c.ci_high)}]"
+                for c in group
+            )
+            parts.append(f"{label}: {listed}")
+    adjusted = any(c.p_corrected != c.p_value for c in others)
+    return "; ".join(parts) + (" (Holm-adjusted intervals)" if adjusted else "")
 
 
 def gate_secondary_metrics(
     cfg: GateConfig, calls: Sequence[QualityCall], *, primary_passed: bool = True
 ) -> GateResult:
-    """The other scored metrics (the secondary family, Holm-corrected among themselves).
-
-    A ``worse`` one -> ``secondary_on_worse`` (a loss always warns); otherwise, when the primary
-    did not pass, the family is not tested (fixed sequence: no gain is claimed) -> WARN;
-    otherwise an ``inconclusive`` one -> ``secondary_on_worse``, else PASS.  Gains are listed
-    as gains.
+    """The other scored metrics (Holm-corrected among themselves): a ``worse`` one ->
+    ``on_worse``; else, when the primary did not pass, not tested -> WARN; else an
+    ``inconclusive`` one -> ``on_worse``; else PASS.
 
     >>> mk = lambda m, d, lo, hi, st: QualityCall(m, d, lo, hi, 0.01, 0.03, st, 0.01,
     ...                                           family="secondary")
@@ -565,36 +419,25 @@ def gate_secondary_metrics(
     worse = [c for c in others if c.status == Quality.WORSE]
     inconclusive = [c for c in others if c.status == Quality.INCONCLUSIVE]
     what = _secondary_summary(others, primary_passed)
+    on_worse = cfg.secondary_metrics.on_worse
     if worse:
-        return GateResult(
-            name,
-            cfg.secondary_metrics.on_worse,
-            float(len(worse)),
-            threshold,
-            what,
-            action="decide whether this loss matters for your product (it is not the primary "
-            "metric); read the worst regressions",
+        action = (
+            "decide whether this loss matters for your product (it is not the primary metric); "
+            "read the worst regressions"
         )
+        return GateResult(name, on_worse, float(len(worse)), threshold, what, action=action)
     if not primary_passed:
-        return GateResult(
-            name,
-            Status.WARN,
-            float(len(others)),
-            threshold,
+        why = (
             "not tested: the primary metric was not shown no worse, so the secondary family is "
-            f"not tested (fixed sequence); observed {what}",
-            action="decide the primary metric first (see its action)",
+            f"not tested (fixed sequence); observed {what}"
         )
+        action = "decide the primary metric first (see its action)"
+        return GateResult(name, Status.WARN, float(len(others)), threshold, why, action=action)
     if inconclusive:
-        return GateResult(
-            name,
-            cfg.secondary_metrics.on_worse,
-            float(len(inconclusive)),
-            threshold,
-            what,
-            action="judge more queries if these metrics matter for your product "
-            "(judging_worklist.csv)",
+        action = (
+            "judge more queries if these metrics matter for your product (judging_worklist.csv)"
         )
+        return GateResult(name, on_worse, float(len(inconclusive)), threshold, what, action=action)
     return GateResult(name, Status.PASS, 0.0, threshold, f"all {len(others)} no worse; {what}")
 
 
@@ -605,22 +448,9 @@ def gate_click_correlation(
     *,
     primary_passed: bool = True,
 ) -> GateResult:
-    """Similarity-vs-click agreement, decided on the pooled AND the within-query difference.
-
-    ``pooled`` is the difference of ``click_statistic`` over all logged pairs, ``within`` of the
-    mean per-query Spearman; both are in the secondary family (Holm-adjusted intervals).  A
-    significant loss in either one (its interval below 0) is worse -> ``on_worse``; both shown
-    no worse (interval above ``-margin``) -> PASS; otherwise WARN naming the undecided one.  The
-    reason says which difference decides.
-
-    >>> mk = lambda m, d, lo, hi, st: QualityCall(m, d, lo, hi, 0.001, 0.002, st, 0.02,
-    ...                                           family="secondary")
-    >>> g = gate_click_correlation(GateConfig(),
-    ...     mk("click_spearman", 0.074, 0.039, 0.110, Quality.BETTER),
-    ...     mk("click_spearman_within", -0.01, -0.05, 0.03, Quality.INCONCLUSIVE))
-    >>> g.status, g.reason.split(":")[0]
-    (<Status.WARN: 'WARN'>, 'within-query difference undecided')
-    """
+    """Similarity-vs-click agreement, decided on the pooled AND the within-query difference: a
+    significant loss in either (interval below 0) -> ``on_worse``; both shown no worse -> PASS;
+    otherwise WARN naming the undecided one."""
     stat, margin = cfg.click_correlation.statistic, cfg.click_correlation.margin
     name = "click_correlation"
     threshold = (
@@ -630,22 +460,34 @@ def gate_click_correlation(
     if not present:
         return _not_measured(cfg, name, threshold, "no click log with both versions' similarities")
     evidence = "; ".join(_click_difference(q) for q in present)
-    losses = [q for q in present if q.ci_high < 0]
-    if losses:
-        return _click_losses(losses, cfg.click_correlation.on_worse, threshold, evidence)
-    if not primary_passed:
-        return GateResult(
-            name,
-            Status.WARN,
-            present[0].delta,
-            threshold,
-            "not tested: the primary metric was not shown no worse (fixed sequence); no "
-            f"significant loss; observed {evidence}",
-            action="decide the primary metric first (see its action)",
+    if losses := [q for q in present if q.ci_high < 0]:
+        which = " and ".join(f"the {_click_label(q)} difference" for q in losses)
+        one = len(losses) == 1
+        why = (
+            f"{which} {'is a' if one else 'are'} significant loss{'' if one else 'es'} "
+            f"(decides): {evidence}"
         )
-    undecided = [q for q in present if not q.status.shown_no_worse]
-    if undecided:
-        return _click_undecided(undecided, margin, threshold, evidence)
+        action = (
+            "B's scores follow clicks less closely: confirm on live traffic "
+            "(interleaving or an A/B test) before switching"
+        )
+        on_worse = cfg.click_correlation.on_worse
+        return GateResult(name, on_worse, losses[0].delta, threshold, why, action=action)
+    if not primary_passed:
+        why = (
+            "not tested: the primary metric was not shown no worse (fixed sequence); no "
+            f"significant loss; observed {evidence}"
+        )
+        action = "decide the primary metric first (see its action)"
+        return GateResult(name, Status.WARN, present[0].delta, threshold, why, action=action)
+    if undecided := [q for q in present if not q.status.shown_no_worse]:
+        which = " and ".join(f"{_click_label(q)} difference" for q in undecided)
+        why = (
+            f"{which} undecided: its interval reaches below -{margin:g} (not shown no worse, no "
+            f"significant loss either): {evidence}"
+        )
+        action = "confirm on live traffic (interleaving or an A/B test) or log more clicks"
+        return GateResult(name, Status.WARN, undecided[0].delta, threshold, why, action=action)
     gains = [q for q in present if q.status == Quality.BETTER]
     head = (
         f"{' and '.join(_click_label(q) for q in gains)} gain{'s' if len(gains) > 1 else ''}"
@@ -656,7 +498,6 @@ def gate_click_correlation(
 
 
 def _click_label(q: QualityCall) -> str:
-    """``within-query`` for the per-query Spearman difference, else ``pooled``."""
     return "within-query" if q.metric.endswith("_within") else "pooled"
 
 
@@ -678,40 +519,6 @@ def _click_difference(q: QualityCall) -> str:
     )
 
 
-def _click_losses(
-    losses: Sequence[QualityCall], on_worse: Status, threshold: str, evidence: str
-) -> GateResult:
-    """A significant loss in either difference decides: ``on_worse``."""
-    which = " and ".join(f"the {_click_label(q)} difference" for q in losses)
-    one = len(losses) == 1
-    return GateResult(
-        "click_correlation",
-        on_worse,
-        losses[0].delta,
-        threshold,
-        f"{which} {'is a' if one else 'are'} significant loss{'' if one else 'es'} (decides): "
-        f"{evidence}",
-        action="B's scores follow clicks less closely: confirm on live traffic "
-        "(interleaving or an A/B test) before switching",
-    )
-
-
-def _click_undecided(
-    undecided: Sequence[QualityCall], margin: float, threshold: str, evidence: str
-) -> GateResult:
-    """No loss, but a difference not shown no worse: WARN naming it."""
-    which = " and ".join(f"{_click_label(q)} difference" for q in undecided)
-    return GateResult(
-        "click_correlation",
-        Status.WARN,
-        undecided[0].delta,
-        threshold,
-        f"{which} undecided: its interval reaches below -{margin:g} (not shown no worse, no "
-        f"significant loss either): {evidence}",
-        action="confirm on live traffic (interleaving or an A/B test) or log more clicks",
-    )
-
-
 def gate_unjudged_increase(
     cfg: GateConfig, baseline: float | None, candidate: float | None, k: int = 10
 ) -> GateResult:
@@ -724,20 +531,13 @@ def gate_unjudged_increase(
     what = f"unjudged@{k} {baseline:.1%} -> {candidate:.1%} ({delta:+.3f})"
     if delta <= limit:
         return GateResult(name, Status.PASS, delta, threshold, what)
-    return GateResult(
-        name,
-        cfg.unjudged.on_fail,
-        delta,
-        threshold,
-        f"{what}: unjudged items count as not relevant, which biases the metrics against B",
-        action=f"judge B's new top-{k} results, then re-run: the quality call may be pessimistic",
-    )
+    why = f"{what}: unjudged items count as not relevant, which biases the metrics against B"
+    action = f"judge B's new top-{k} results, then re-run: the quality call may be pessimistic"
+    return GateResult(name, cfg.unjudged.on_fail, delta, threshold, why, action=action)
 
 
 def gate_judgment_coverage(cfg: GateConfig, cov: Coverage | None) -> GateResult:
-    """Unjudged share of each version's top k (the primary metric's cut-off) ``<=
-    max_unjudged``; above it ``on_sparse`` (WARN), and the primary call has been checked
-    against the judged-only call (:func:`evalkit.compare.coverage.reconcile`).
+    """Unjudged share of each version's top k ``<= max_unjudged``; above it ``on_sparse``.
 
     >>> from evalkit.compare.coverage import Coverage
     >>> cov = Coverage("ndcg@10", 10, {"A": 0.92, "B": 0.4}, 40, 0.5, None, ("A", "B"))
@@ -758,19 +558,17 @@ def gate_judgment_coverage(cfg: GateConfig, cov: Coverage | None) -> GateResult:
     )
     _, share = cov.sparsest()
     if not cov.sparse:
-        return GateResult(
-            name, Status.PASS, share, threshold, f"{shares} (<= {limit:.0%}); {evidence}"
-        )
-    return GateResult(
-        name,
-        cfg.judgments.on_sparse,
-        share,
-        threshold,
+        why = f"{shares} (<= {limit:.0%}); {evidence}"
+        return GateResult(name, Status.PASS, share, threshold, why)
+    why = (
         f"judgments sparse: {shares} (> {limit:.0%}): unjudged results count as not relevant, "
-        f"so the primary call must agree with the judged-only one; {evidence}",
-        action="judge judging_worklist.csv (the unjudged results most likely to move the delta), "
-        "then re-run",
+        f"so the primary call must agree with the judged-only one; {evidence}"
     )
+    action = (
+        "judge judging_worklist.csv (the unjudged results most likely to move the delta), "
+        "then re-run"
+    )
+    return GateResult(name, cfg.judgments.on_sparse, share, threshold, why, action=action)
 
 
 def gate_vector_contract(
@@ -778,11 +576,8 @@ def gate_vector_contract(
     baseline: Mapping[str, float] | None,
     candidate: Mapping[str, float] | None,
 ) -> GateResult:
-    """Vectors clients receive keep the baseline's normalisation (unit length or not).
-
-    ``baseline`` / ``candidate`` are vector statistics (``norm_min``, ``norm_max``,
-    ``norm_mean``, ``dim``) of the embedded catalog and queries.
-    """
+    """Vectors clients receive keep the baseline's normalisation (unit length or not), from the
+    vector statistics ``norm_min`` / ``norm_max`` / ``norm_mean`` of each version."""
     name, tol = "vector_contract", cfg.vector_contract.norm_tolerance
     threshold = f"unit-length vectors stay unit-length (|norm - 1| <= {tol:g})"
     if not candidate or "norm_min" not in candidate:
@@ -791,38 +586,24 @@ def gate_vector_contract(
     def unit(s: Mapping[str, float]) -> bool:
         return abs(s["norm_min"] - 1.0) <= tol and abs(s["norm_max"] - 1.0) <= tol
 
-    c_unit = unit(candidate)
+    c_unit, norm = unit(candidate), float(candidate["norm_mean"])
     span = f"norms {candidate['norm_min']:.3f}..{candidate['norm_max']:.3f}"
-    if baseline and "norm_min" in baseline:
-        b_unit = unit(baseline)
+    if not baseline or "norm_min" not in baseline:
+        status = Status.PASS if c_unit else cfg.on_not_measured
+        why = f"candidate {'unit-length' if c_unit else 'not unit-length'} ({span}); "
+        return GateResult(name, status, norm, threshold, why + "baseline norms unknown", c_unit)
+    if unit(baseline) and not c_unit:
         b_span = f"{baseline['norm_min']:.3f}..{baseline['norm_max']:.3f}"
-        if b_unit and not c_unit:
-            return GateResult(
-                name,
-                cfg.vector_contract.on_fail,
-                float(candidate["norm_mean"]),
-                threshold,
-                f"baseline vectors are unit-length ({b_span}), the candidate's are not ({span}): "
-                "inner-product scores are no longer cosines",
-                action="normalise the candidate's vectors (normalize=true) in every client and "
-                "in the index",
-            )
-        return GateResult(
-            name,
-            Status.PASS,
-            float(candidate["norm_mean"]),
-            threshold,
-            f"{'unit-length' if c_unit else 'unnormalised'} like the baseline ({span})",
+        why = (
+            f"baseline vectors are unit-length ({b_span}), the candidate's are not ({span}): "
+            "inner-product scores are no longer cosines"
         )
-    return GateResult(
-        name,
-        Status.PASS if c_unit else cfg.on_not_measured,
-        float(candidate["norm_mean"]),
-        threshold,
-        f"candidate {'unit-length' if c_unit else 'not unit-length'} ({span}); "
-        "baseline norms unknown",
-        measured=c_unit,
-    )
+        action = (
+            "normalise the candidate's vectors (normalize=true) in every client and in the index"
+        )
+        return GateResult(name, cfg.vector_contract.on_fail, norm, threshold, why, action=action)
+    why = f"{'unit-length' if c_unit else 'unnormalised'} like the baseline ({span})"
+    return GateResult(name, Status.PASS, norm, threshold, why)
 
 
 #: The statuses an endpoint check may report (:mod:`evalkit.checks`).
@@ -859,10 +640,8 @@ def normalise_checks(checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
 def gate_endpoint_checks(
     cfg: GateConfig, checks: Sequence[Mapping[str, Any]] | None, version: str | None = None
 ) -> GateResult:
-    """Any endpoint check FAIL blocks; WARN warns; no checks run -> ``on_not_measured``.
-
-    Checks carrying a ``version`` key count only for that version.
-    """
+    """Any endpoint check FAIL blocks; WARN warns; no checks run -> ``on_not_measured``.  Checks
+    carrying a ``version`` key count only for that version."""
     name, threshold = "endpoint_checks", "no FAIL"
     if checks is None:
         return _not_measured(
@@ -878,19 +657,9 @@ def gate_endpoint_checks(
     failed = [c["name"] for c in rows if c["status"] == "FAIL"]
     warned = [c["name"] for c in rows if c["status"] == "WARN"]
     if failed:
-        return GateResult(
-            name,
-            cfg.endpoint_checks.on_fail,
-            float(len(failed)),
-            threshold,
-            f"{len(failed)} of {len(rows)} endpoint checks failed: {', '.join(failed)}",
-        )
+        why = f"{len(failed)} of {len(rows)} endpoint checks failed: {', '.join(failed)}"
+        return GateResult(name, cfg.endpoint_checks.on_fail, float(len(failed)), threshold, why)
     if warned:
-        return GateResult(
-            name,
-            Status.WARN,
-            0.0,
-            threshold,
-            f"{len(rows)} endpoint checks, none failed; warnings: {', '.join(warned)}",
-        )
+        why = f"{len(rows)} endpoint checks, none failed; warnings: {', '.join(warned)}"
+        return GateResult(name, Status.WARN, 0.0, threshold, why)
     return GateResult(name, Status.PASS, 0.0, threshold, f"all {len(rows)} endpoint checks passed")

@@ -2,20 +2,13 @@
 
 A :class:`DualTest` holds a difference's estimate, its two-sided p for "the difference is 0" and
 its interval at any confidence, built by test inversion so that the ``1 - g`` interval excludes 0
-exactly when ``p < g``.  Procedures: :func:`student` (paired t, scipy), :func:`randomization`
-(Fisher's sign-flip test inverted by bisection; unbounded when n is too small to reject) and
-:func:`bootstrap` (percentile interval, ``p = 2 min(share <= 0, share >= 0)``).  Fisher's test:
-Smucker, Allan & Carterette, CIKM 2007.  The method: docs/explanation/statistics.md ("Quality
-calls").
+exactly when ``p < g``.  The method: docs/explanation/statistics.md ("Quality calls").
 
 >>> import numpy as np
 >>> d = np.array([0.10, 0.02, 0.08, -0.01, 0.05, 0.07, 0.03, 0.06])
 >>> t = student(d)
 >>> bool(t.interval(0.95)[0] > 0) == bool(t.p_value < 0.05)
 True
->>> r = randomization(d, permutations=1000, seed=42)
->>> round(r.p_value, 4), bool(r.interval(0.95)[0] > 0)  # all 256 sign assignments, 4 as extreme
-(0.0156, True)
 """
 
 from __future__ import annotations
@@ -27,19 +20,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-#: Bisection steps of the randomization interval (the bound is exact to ~1e-12 of its scale).
-_STEPS = 60
-# Permutation sign matrices are drawn / enumerated in blocks of at most this many cells.
-_BLOCK_CELLS = 1 << 22
+_STEPS = 60  # bisection steps of the randomization interval
+_BLOCK_CELLS = 1 << 22  # cells of a block of sign assignments
 
 
 @dataclass(frozen=True)
 class DualTest:
-    """A difference, its two-sided p for "no difference" and its interval at any confidence.
-
-    ``interval(confidence)`` excludes 0 exactly when ``p_value < 1 - confidence``.
-    ``procedure`` names it (``paired t``, ``randomization``, ``bootstrap``).
-    """
+    """A difference, its two-sided p for "no difference" and its interval at any confidence
+    (excluding 0 exactly when ``p_value < 1 - confidence``)."""
 
     estimate: float
     p_value: float
@@ -59,8 +47,7 @@ def _nan_interval(_: float) -> tuple[float, float]:
 
 
 def level_of(confidence: float) -> float:
-    """``1 - confidence`` without the float residue (``1 - 0.95`` is ``0.05000000000000004``,
-    which would put a p of exactly 0.05 below it).
+    """``1 - confidence`` without the float residue (``1 - 0.95`` is ``0.05000000000000004``).
 
     >>> level_of(0.95)
     0.05
@@ -69,12 +56,7 @@ def level_of(confidence: float) -> float:
 
 
 def student(differences: np.ndarray) -> DualTest:
-    """Paired Student t-test of ``differences`` (candidate - baseline per query).
-
-    >>> t = student(np.array([0.1, 0.2, 0.3, 0.2]))
-    >>> round(t.p_value, 4), [round(x, 4) for x in t.interval(0.95)]
-    (0.0163, [0.0701, 0.3299])
-    """
+    """Paired Student t-test of ``differences`` (candidate - baseline per query)."""
     d = np.asarray(differences, dtype=np.float64).ravel()
     n = int(d.size)
     if n < 2:
@@ -96,30 +78,21 @@ def student(differences: np.ndarray) -> DualTest:
 
 def sign_blocks(n: int, permutations: int, seed: int):
     """Yield boolean swap matrices (True = swap the pair): all 2**n, or ``permutations`` drawn."""
-    exact = n < 63 and (1 << n) <= permutations
-    if exact:
-        total = 1 << n
-        rows = max(1, _BLOCK_CELLS // max(n, 1))
-        bits = np.arange(n, dtype=np.int64)
+    rows = max(1, _BLOCK_CELLS // max(n, 1))
+    if n < 63 and (1 << n) <= permutations:
+        total, bits = 1 << n, np.arange(n, dtype=np.int64)
         for start in range(0, total, rows):
             codes = np.arange(start, min(start + rows, total), dtype=np.int64)
             yield ((codes[:, None] >> bits) & 1).astype(bool)
         return
     rng = np.random.default_rng(seed)
-    rows = max(1, _BLOCK_CELLS // max(n, 1))
     for start in range(0, permutations, rows):
         yield rng.random((min(rows, permutations - start), n)) < 0.5
 
 
 def sign_matrix(n: int, permutations: int, seed: int) -> np.ndarray:
-    """The sign assignments of the randomization test, ``(rows, n)`` with values +1 / -1.
-
-    All ``2**n`` when that is at most ``permutations`` (exact test), else ``permutations`` rows
-    drawn as ``np.random.default_rng(seed).random((permutations, n)) < 0.5`` (True = swap = -1).
-
-    >>> sign_matrix(2, 1000, 0).tolist()
-    [[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]]
-    """
+    """The sign assignments of the randomization test, ``(rows, n)`` with values +1 / -1: all
+    ``2**n`` when that is at most ``permutations``, else ``permutations`` seeded draws."""
     blocks = [1.0 - 2.0 * b for b in sign_blocks(n, permutations, seed)]
     return np.concatenate(blocks, axis=0) if blocks else np.empty((0, n))
 
@@ -130,16 +103,9 @@ def randomization(
     seed: int = 42,
     signs: np.ndarray | None = None,
 ) -> DualTest:
-    """Fisher's paired randomization test of ``differences``, with its inverted interval.
-
-    ``p`` is the share of sign assignments whose ``|sum|`` is at least the observed one (ranx's
-    ``count / n`` convention, a relative tolerance of 1e-9 of ``sum(|d|)``).  Pass ``signs``
-    (:func:`sign_matrix`) to share one set of assignments between several metrics.
-
-    >>> r = randomization(np.array([0.1, 0.2, 0.3]))
-    >>> r.p_value, r.interval(0.95)  # 3 queries: no shift can be rejected at 5%
-    (0.25, (-inf, inf))
-    """
+    """Fisher's paired randomization test of ``differences``, with its inverted interval: ``p``
+    is the share of sign assignments whose ``|sum|`` is at least the observed one (ranx's
+    convention).  ``signs`` (:func:`sign_matrix`) shares one set of assignments between metrics."""
     d = np.asarray(differences, dtype=np.float64).ravel()
     n = int(d.size)
     if n < 1:
@@ -198,17 +164,8 @@ def randomization(
 
 
 def bootstrap(estimate: float, replicates: np.ndarray) -> DualTest:
-    """A paired bootstrap difference: percentile interval and the p-value that inverts it.
-
-    ``replicates`` are the difference recomputed on resampled queries (non-finite ones are
-    dropped).  With ``B`` replicates and ``j = ceil((1 - confidence) * B / 2)``, the interval is
-    the ``j``-th smallest and the ``j``-th largest replicate, so it excludes 0 exactly when
-    ``p = 2 * min(#(r <= 0), #(r >= 0)) / B`` is below ``1 - confidence``.
-
-    >>> t = bootstrap(0.05, np.linspace(-0.01, 0.11, 1000))
-    >>> round(t.p_value, 3), [round(x, 4) for x in t.interval(0.95)]
-    (0.168, [-0.0071, 0.1071])
-    """
+    """A paired bootstrap difference (``replicates``: recomputed on resampled queries) with its
+    percentile interval and ``p = 2 * min(#(r <= 0), #(r >= 0)) / B``, which inverts it."""
     r = np.asarray(replicates, dtype=np.float64).ravel()
     r = np.sort(r[np.isfinite(r)])
     b = int(r.size)
@@ -230,19 +187,13 @@ def bootstrap(estimate: float, replicates: np.ndarray) -> DualTest:
 
 
 def adjusted_confidence(alpha: float, p_value: float, p_adjusted: float) -> float:
-    """The confidence whose interval agrees with an adjusted p: ``1 - alpha * p / p_adjusted``.
-
-    A test's interval at confidence ``1 - g`` excludes 0 exactly when ``p < g``; with
-    ``g = alpha * p / p_adj`` that is exactly when ``p_adj < alpha``.  For Holm's step-down
-    ``g`` is the level at which the metric was tested (``alpha / (m - i + 1)`` at step ``i``)
-    unless an earlier step already stopped the procedure.  Unadjusted (``p_adj == p``) or
-    ``p_adj == 0``: ``1 - alpha``.
+    """The confidence whose interval agrees with an adjusted p: ``1 - alpha * p / p_adjusted``
+    (it excludes 0 exactly when ``p_adjusted < alpha``); unadjusted or 0: ``1 - alpha``.
 
     >>> adjusted_confidence(0.05, 0.01, 0.03)  # third of three: tested at alpha / 3
     0.9833333333333333
     """
-    if not (math.isfinite(p_value) and math.isfinite(p_adjusted)) or p_adjusted <= 0.0:
-        return 1.0 - alpha
-    if p_adjusted <= p_value:
+    finite = math.isfinite(p_value) and math.isfinite(p_adjusted)
+    if not finite or p_adjusted <= 0.0 or p_adjusted <= p_value:
         return 1.0 - alpha
     return 1.0 - alpha * p_value / p_adjusted

@@ -1,20 +1,11 @@
 """Embedding-request latency per version (p50 / p95 / p99, throughput) and its ratio to the
-baseline.
-
-Percentiles use numpy's linear interpolation (Hyndman & Fan type 7).  A version that made no
-requests (every vector from the cache) is *not measured* (``measured`` False), never zero;
-versions at different batch size or concurrency, or of different backend kinds
-(:func:`evalkit.embed.latency_probe.backend_kind`), are not ``comparable``.  :func:`p95_ratio_ci`
-is a seeded percentile bootstrap of the p95 ratio, each version's requests resampled
-independently.  Method and gate: docs/explanation/statistics.md ("Behaviour change"),
-docs/explanation/verdict.md ("Latency that can be trusted").
+baseline.  A version that made no requests is *not measured*, never zero; versions at different
+batch size, concurrency or backend kind are not ``comparable``.  Method and gate:
+docs/explanation/statistics.md ("Behaviour change"), docs/explanation/verdict.md.
 
 >>> s = latency_summary(np.array([0.1, 0.2, 0.3, 0.4]), throughput=20.0)
 >>> round(s.p50, 3), s.n_requests, s.measured, latency_summary(np.zeros(0)).measured
 (0.25, 4, True, False)
->>> lo, hi = p95_ratio_ci(np.linspace(0.1, 0.2, 40), np.linspace(0.1, 0.2, 40), seed=1)
->>> bool(lo < 1.0 < hi)
-True
 """
 
 from __future__ import annotations
@@ -71,34 +62,16 @@ class LatencyComparison:
 
     @property
     def retry_note(self) -> str:
-        """ "" when no timed request was retried, else what the p95 was measured with.
-
-        >>> s = latency_summary(np.array([0.1, 0.2]), retries=3)
-        >>> compare_latency(s, latency_summary(np.array([0.1, 0.2]))).retry_note
-        'measured with retries: 3 baseline request(s) retried (the p95 times successful attempts only)'
-        """
-        parts = [
-            f"{n} {who} request(s) retried"
-            for who, n in (
-                ("baseline", self.baseline.retries),
-                ("candidate", self.candidate.retries),
-            )
-            if n
-        ]
+        """ "" when no timed request was retried, else what the p95 was measured with."""
+        counts = (("baseline", self.baseline.retries), ("candidate", self.candidate.retries))
+        parts = [f"{n} {who} request(s) retried" for who, n in counts if n]
         if not parts:
             return ""
         return f"measured with retries: {', '.join(parts)} (the p95 times successful attempts only)"
 
     @property
     def reuse_note(self) -> str:
-        """ "" when the latencies were measured in this run, else where they come from
-        (:mod:`evalkit.embed.latency_store`: in-process probes are reused for
-        ``latency.max_age_s``).
-
-        >>> s = latency_summary(np.array([0.1, 0.2]), reused_age_s=754.0)
-        >>> compare_latency(s, s).reuse_note
-        'reused from a probe 13 min ago on this machine (latency.max_age_s)'
-        """
+        """ "" when the latencies were measured in this run, else where they come from."""
         ages = [
             s.reused_age_s for s in (self.baseline, self.candidate) if s.reused_age_s is not None
         ]
@@ -138,18 +111,16 @@ def latency_summary(
     """Percentiles of per-request latencies (seconds); ``retries``: requests retried meanwhile;
     ``reused_age_s``: the age of the stored probe they were reused from (None: measured now)."""
     x = _checked(latencies_s)
-    if x.size == 0:
-        nan = math.nan
-        return LatencySummary(
-            0, nan, nan, nan, nan, throughput, batch_size, concurrency, kind, retries, reused_age_s
-        )
-    p50, p95, p99 = np.percentile(x, [50, 95, 99])
+    p50, p95, p99, mean = (math.nan,) * 4
+    if x.size:
+        p50, p95, p99 = (float(p) for p in np.percentile(x, [50, 95, 99]))
+        mean = float(x.mean())
     return LatencySummary(
         x.size,
-        float(p50),
-        float(p95),
-        float(p99),
-        float(x.mean()),
+        p50,
+        p95,
+        p99,
+        mean,
         throughput,
         batch_size,
         concurrency,
@@ -167,9 +138,7 @@ def p95_ratio_ci(
     confidence: float = 0.95,
 ) -> tuple[float, float]:
     """Percentile-bootstrap interval of p95(candidate) / p95(baseline), resampling each version's
-    requests independently (``rng = np.random.default_rng(seed)``; baseline indices
-    ``rng.integers(0, n_b, (n_resamples, n_b))`` first, then the candidate's).  NaN when either
-    version has fewer than 2 requests, ``n_resamples`` is 0, or a resampled baseline p95 is 0.
+    requests independently; NaN with fewer than 2 requests, no resamples or a resampled p95 of 0.
     """
     b, c = _checked(baseline_s), _checked(candidate_s)
     if b.size < 2 or c.size < 2 or n_resamples <= 0:
@@ -200,11 +169,8 @@ def compare_latency(
     seed: int = 42,
     confidence: float = 0.95,
 ) -> LatencyComparison:
-    """Candidate / baseline ratios, and whether the two were measured under the same load.
-
-    Given both versions' raw latencies (``baseline_s`` / ``candidate_s``, seconds), the p95 ratio
-    gets its bootstrap interval (:func:`p95_ratio_ci`).
-    """
+    """Candidate / baseline ratios, and whether the two were measured under the same load; with
+    both versions' raw latencies (seconds) the p95 ratio gets its bootstrap interval."""
     notes = []
     if baseline.kind and candidate.kind and baseline.kind != candidate.kind:
         b, c = (_KIND_LABEL.get(k, k) for k in (baseline.kind, candidate.kind))

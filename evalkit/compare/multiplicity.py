@@ -1,14 +1,8 @@
 """Which p-values are corrected, and how: the primary metric first, then the secondary family.
 
-The verdict's primary metric is declared up front (``primary_metric``), so it is tested alone at
-the full ``alpha``: no correction.  The other metrics and the click-correlation differences form
-the **secondary family**, tested after the primary (fixed sequence, or serial gatekeeping): their
-p-values are corrected among themselves with Holm's step-down method
-(``statsmodels.stats.multitest.multipletests(method="holm")``; ``correction: none`` leaves them
-raw), and their claims count only when the primary's call passed (see
-:func:`evalkit.compare.verdict.compare_pair`).  Every interval shown is the one that agrees with
-the p-value beside it (:func:`evalkit.compare.intervals.adjusted_confidence`): the primary's at
-``1 - alpha``, each secondary's at the level Holm tested it.
+The primary metric is tested alone at the full ``alpha``; the other metrics and the click
+differences (the secondary family, tested after it: fixed sequence) are Holm-corrected among
+themselves.  Every interval is the one that agrees with the p-value beside it.
 
 >>> from evalkit.compare.intervals import student
 >>> import numpy as np
@@ -18,15 +12,12 @@ the p-value beside it (:func:`evalkit.compare.intervals.adjusted_confidence`): t
 >>> fam = fixed_sequence(tests, primary="ndcg@10", alpha=0.05)
 >>> fam["ndcg@10"].p_adjusted == tests["ndcg@10"].p_value, fam["ndcg@10"].family
 (True, 'primary')
->>> fam["recall@100"].family, fam["recall@100"].p_adjusted >= tests["recall@100"].p_value
-('secondary', True)
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -55,11 +46,7 @@ class Adjusted:
 
 
 def holm(p_values) -> np.ndarray:
-    """Holm step-down adjusted p-values (``statsmodels`` ``multipletests``); NaN stay NaN.
-
-    >>> holm([0.01, 0.04, 0.03]).round(3).tolist()
-    [0.03, 0.06, 0.06]
-    """
+    """Holm step-down adjusted p-values (``statsmodels`` ``multipletests``); NaN stay NaN."""
     from statsmodels.stats.multitest import multipletests
 
     p = np.asarray(p_values, dtype=np.float64)
@@ -73,9 +60,8 @@ def holm(p_values) -> np.ndarray:
 
 @contextlib.contextmanager
 def _no_full_collection() -> Iterator[None]:
-    """statsmodels' Holm branch ends with ``gc.collect()``, a full collection of the heap, and a
-    verdict corrects dozens of families (cost: benchmarks/README.md).  It frees nothing the result
-    needs, so it is a no-op for the duration of the call; the adjusted p-values are the same."""
+    """statsmodels' Holm branch ends with a full ``gc.collect()`` that frees nothing the result
+    needs and costs a verdict dozens of collections (benchmarks/README.md): a no-op meanwhile."""
     collect = gc.collect
     gc.collect = lambda generation=2: 0  # type: ignore[assignment]
     try:
@@ -110,11 +96,8 @@ def fixed_sequence(
     alpha: float = 0.05,
     correction: str = "holm",
 ) -> dict[str, Adjusted]:
-    """The primary at full ``alpha``; every other test corrected among themselves.
-
-    ``primary=None`` puts every test in one family (used for slices and plain comparisons).
-    Returns ``{name: Adjusted}`` in the order of ``tests``.
-    """
+    """``{name: Adjusted}`` in the order of ``tests``: the primary at full ``alpha``, every other
+    test corrected among themselves (``primary=None``: all in one family)."""
     if not 0.0 < alpha < 1.0:
         raise ConfigError(f"alpha={alpha} (expected between 0 and 1)")
     if primary is not None and primary not in tests:
@@ -129,12 +112,3 @@ def fixed_sequence(
     for name, p_adj in zip(rest, adjusted):
         out[name] = _adjusted(name, family, tests[name], float(p_adj), alpha)
     return {n: out[n] for n in tests}
-
-
-def significant(a: Adjusted, alpha: float) -> bool:
-    """``p_adjusted < alpha`` (NaN is not significant).
-
-    >>> significant(Adjusted("m", "primary", 0.1, 0.01, 0.01, 0.95, 0.02, 0.2, "t", 30), 0.05)
-    True
-    """
-    return not math.isnan(a.p_adjusted) and a.p_adjusted < alpha

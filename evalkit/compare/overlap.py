@@ -1,18 +1,13 @@
 """How much two versions' rankings agree: top-k agreement and rank-biased overlap (RBO).
 
-:func:`topk_agreement` is ``|A_k & B_k| / max(|A_k|, |B_k|)`` per query (queries where both
-versions returned nothing are left out); :func:`rbo` is the extrapolated RBO_ext of the paper's
-eq. (32), defined for lists of different lengths (1.0 for identical lists, 0.0 for an empty list
-against a non-empty one).  Both are vectorised over queries: one sorted search over
-``(row, item)`` keys, no per-query loop.  Definitions: docs/explanation/statistics.md.
-Webber, Moffat & Zobel, "A similarity measure for indefinite rankings", ACM TOIS 28(4), 2010.
+:func:`topk_agreement` is ``|A_k & B_k| / max(|A_k|, |B_k|)`` per query; :func:`rbo` is the
+extrapolated RBO (Webber, Moffat & Zobel, ACM TOIS 2010, eq. 32).  Both are vectorised over
+queries.  Definitions: docs/explanation/statistics.md.
 
 >>> import numpy as np
 >>> a = np.array([[1, 2, 3, 4, 5]]); b = np.array([[2, 3, 4, 1, 5]])
 >>> round(float(rbo(a, b, 0.9)[0]), 3)
 0.828
->>> float(topk_agreement(a, b, 3)[0])
-0.6666666666666666
 """
 
 from __future__ import annotations
@@ -25,20 +20,15 @@ import numpy as np
 
 from evalkit.retrieve.ranking import Ranking
 
-# Row blocks for the (rows, depth) overlap matrices.
-_BLOCK_CELLS = 1 << 22
+_BLOCK_CELLS = 1 << 22  # cells of a row block of the (rows, depth) overlap matrices
 
 
 def align_rankings(
     baseline: Ranking, candidate: Ranking, query_ids: Sequence[str] | None = None
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Both rankings as int64 item-code matrices on the same query rows (``-1`` = no item).
-
-    Rows follow ``query_ids`` (default: the baseline's queries, then any only the candidate has);
-    a query one ranking lacks (e.g. absent from a TREC run file because nothing was retrieved)
-    is an empty row.  Codes index the baseline's ``item_ids``; candidate items the baseline's
-    catalog lacks get codes after them.
-    """
+    """Both rankings as int64 item-code matrices on the same query rows (``-1`` = no item; a
+    query a ranking lacks is an empty row).  Rows follow ``query_ids`` (default: the baseline's,
+    then the candidate's others); codes index the baseline's ``item_ids``, then the candidate's."""
     if query_ids is None:
         seen = set(baseline.query_ids)
         query_ids = list(baseline.query_ids) + [q for q in candidate.query_ids if q not in seen]
@@ -82,15 +72,9 @@ def _pad(x: np.ndarray, depth: int) -> np.ndarray:
 
 
 def positions_in(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """For each cell of ``a``, the 0-based position of the same item in the same row of ``b``.
-
-    ``-1`` where ``a`` has no item or ``b``'s row lacks it.  Items must not repeat within a row.
-    Each row of ``b`` is sorted once; the ``(row, item)`` keys are then globally sorted, so one
-    ``searchsorted`` finds every cell of ``a``.
-
-    >>> positions_in(np.array([[7, 8, -1]]), np.array([[8, 9, 7]])).tolist()
-    [[2, 0, -1]]
-    """
+    """For each cell of ``a``, the 0-based position of the same item in the same row of ``b``
+    (``-1`` where absent); items must not repeat within a row.  One ``searchsorted`` over sorted
+    ``(row, item)`` keys finds every cell."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     if a.size == 0 or b.size == 0 or not (b >= 0).any():
@@ -118,11 +102,7 @@ def _overlaps(pos: np.ndarray, depth: int) -> np.ndarray:
 
 
 def overlap_at_depths(a: np.ndarray, b: np.ndarray, depth: int | None = None) -> np.ndarray:
-    """``X[:, d-1]`` = size of the intersection of the two rows' top-``d`` prefixes, d = 1..depth.
-
-    >>> overlap_at_depths(np.array([[1, 2, 3]]), np.array([[3, 2, 1]])).tolist()
-    [[0, 1, 3]]
-    """
+    """``X[:, d-1]`` = size of the intersection of the rows' top-``d`` prefixes, d = 1..depth."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     return _overlaps(positions_in(a, b), depth or max(a.shape[1], b.shape[1]))
@@ -240,12 +220,7 @@ def ranking_overlap(
     k: int = 3,
     rbo_p: Sequence[float] = (0.9, 0.5),
 ) -> RankingOverlap:
-    """Top-k agreement and RBO (at every p in ``rbo_p``) of two versions' rankings, per query.
-
-    >>> r = Ranking(["q1"], np.array([[0, 1, 2]]), np.zeros((1, 3), np.float32), ["a", "b", "c"])
-    >>> ranking_overlap(r, r).summary().agreement
-    1.0
-    """
+    """Top-k agreement and RBO (at every p in ``rbo_p``) of two versions' rankings, per query."""
     ids, a, b = align_rankings(baseline, candidate)
     depth = a.shape[1]
     x = _overlaps(positions_in(a, b), depth)  # one search serves agreement and every RBO

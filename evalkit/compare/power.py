@@ -1,19 +1,12 @@
 """The judged queries that would decide: the sample size of the call that can be reached.
 
-:func:`plan_queries` returns the plan (``call``, ``n``, ``low``, ``high``) for an inconclusive or
-no-worse-but-not-better primary call, or None: it powers the nearer call (``no worse``,
-``worse`` or ``better``) by the one-sided t-test at ``alpha / 2`` that the two-sided interval
-makes (statsmodels ``TTestPower``), with a range from the delta's central 50% t-interval;
-unreachable ends are :data:`MAX_QUERIES`.  The method: docs/explanation/statistics.md
-("Quality calls", "The judgments that would decide").
+:func:`plan_queries` powers the nearer call of an undecided primary by the one-sided t-test at
+``alpha / 2``, with a range from the delta's central 50% t-interval.  The method:
+docs/explanation/statistics.md ("The judgments that would decide").
 
 >>> p = plan_queries(0.0171, 0.206, 35, margin=0.01, alpha=0.05, status="inconclusive")
 >>> p.call, p.n, p.low, p.high
 ('no worse', 456, 131, 29499)
->>> plan_queries(-0.05, 0.1, 20, margin=0.01, status="inconclusive").call
-'worse'
->>> plan_queries(0.0, 0.12, 30, margin=0.01, status="no_worse") is None  # no gain to show
-True
 """
 
 from __future__ import annotations
@@ -22,17 +15,13 @@ import math
 import warnings
 from dataclasses import dataclass
 
-#: No plan beyond this many queries is printed ("more than a million").
-MAX_QUERIES = 1_000_000
-#: The central interval of the delta whose ends give the planning range.
-RANGE_CONFIDENCE = 0.5
+MAX_QUERIES = 1_000_000  # no plan beyond this is printed ("more than a million")
+RANGE_CONFIDENCE = 0.5  # the central interval of the delta whose ends give the planning range
 
 
 @dataclass(frozen=True)
 class QueryPlan:
-    """Judged queries in all for ``call`` (``n``), and the range over the delta's uncertainty
-    (``low``: the favourable end, ``high``: the unfavourable one; :data:`MAX_QUERIES` = no
-    bound)."""
+    """Judged queries in all for ``call`` (``n``), and the range over the delta's uncertainty."""
 
     call: str  # no worse | worse | better
     n: int
@@ -45,11 +34,7 @@ class QueryPlan:
 
 def sample_size(effect: float, *, alpha: float, power: float = 0.8) -> int:
     """Pairs for a one-sided paired t-test at ``alpha`` to reach ``power`` at ``effect``
-    (mean difference / sd, positive); :data:`MAX_QUERIES` when it cannot within it.
-
-    >>> sample_size(0.25, alpha=0.025)
-    128
-    """
+    (mean difference / sd); :data:`MAX_QUERIES` when it cannot within it."""
     if not math.isfinite(effect) or effect <= 0.0:
         return MAX_QUERIES
     from statsmodels.stats.power import TTestPower
@@ -87,8 +72,7 @@ def plan_queries(
     status: str = "inconclusive",
     range_confidence: float = RANGE_CONFIDENCE,
 ) -> QueryPlan | None:
-    """The plan for the call an ``inconclusive`` or ``no_worse`` primary can reach (None: no
-    plan: a decided call, a difference of exactly 0 or a zero / unknown spread)."""
+    """The plan for the call an ``inconclusive`` or ``no_worse`` primary can reach, or None."""
     if not (math.isfinite(delta) and math.isfinite(sd)) or sd <= 0.0:
         return None
     if status == "inconclusive":
@@ -108,7 +92,6 @@ def plan_queries(
 
 
 def _delta_range(delta: float, sd: float, n: int, confidence: float) -> tuple[float, float]:
-    """The central ``confidence`` t-interval of the mean difference over ``n`` queries."""
     if n < 2:
         return delta, delta
     from scipy import stats
@@ -120,12 +103,7 @@ def _delta_range(delta: float, sd: float, n: int, confidence: float) -> tuple[fl
 def queries_needed(
     delta: float, sd: float, *, alpha: float = 0.05, power: float = 0.8, margin: float = 0.01
 ) -> int | None:
-    """Judged queries in all for the call an inconclusive primary can reach (None: cannot
-    plan); see :func:`plan_queries`.
-
-    >>> queries_needed(0.03, 0.12)
-    73
-    """
+    """Judged queries in all for the call an inconclusive primary can reach (None: no plan)."""
     plan = plan_queries(delta, sd, 2, margin=margin, alpha=alpha, power=power)
     return None if plan is None else plan.n
 

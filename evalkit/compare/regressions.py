@@ -1,9 +1,7 @@
 """The queries whose primary metric dropped most, with both versions' top results side by side.
 
-Each regression lists the query text, both per-query values and each version's top-n (default 5)
-items as ``(item_id, title, grade)`` (the id stands in for a missing or empty title), where
-``grade`` is the judged relevance (``None`` when the pair was never judged).  Only queries that
-actually dropped are listed, worst first; ties are broken by query id so the list is deterministic.
+Each version's top-n items are ``(item_id, title or id, grade or None)``; only queries that
+dropped are listed, worst first, ties by query id.
 
 >>> import numpy as np
 >>> from evalkit.retrieve.ranking import Ranking

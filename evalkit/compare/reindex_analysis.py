@@ -1,17 +1,12 @@
 """Re-index or not: can the catalog be re-embedded with B in place (a rolling backfill), or must
 the switch from A to B be atomic?
 
-:func:`analyse_reindex` scores the states a rolling re-index passes through (``baseline``,
-``candidate``, ``candidate_queries_on_baseline_index``, ``baseline_queries_on_candidate_index``,
-``mixed_<p>_baseline_queries``, ``mixed_<p>_candidate_queries``; mixed rows: :func:`mixed_rows`)
-on the primary metric, with a paired bootstrap CI of each state minus ``baseline`` in
-``deltas[state]``.  ``rolling_safe`` is True when one fixed query encoder keeps every state it
-passes through non-inferior (``ci_low > -margin``), False when none does, None when the
-dimensions differ (:func:`dims_differ`).  The states, the two rolling plans and the action:
-docs/explanation/verdict.md ("Re-index or not"); :mod:`evalkit.run.reindex_stage` runs it.
+:func:`analyse_reindex` scores the states a rolling re-index passes through on the primary
+metric, with a paired bootstrap CI of each state minus ``baseline`` in ``deltas[state]``.
+``rolling_safe`` is True when one fixed query encoder keeps every state it passes through
+non-inferior (``ci_low > -margin``), False when none does, None when the dimensions differ.  The
+states, plans and action: docs/explanation/verdict.md ("Re-index or not").
 
->>> dims_differ(512, 384, "ndcg@10").rolling_safe is None
-True
 >>> rng = np.random.default_rng(0)
 >>> docs = rng.standard_normal((40, 8)).astype("float32")
 >>> queries = docs[:10] + 0.1 * rng.standard_normal((10, 8)).astype("float32")
@@ -81,8 +76,7 @@ class ReindexAnalysis:
 
 
 def mixed_rows(n: int, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of the catalog rows re-embedded by B in the mixed state:
-    ``np.random.default_rng(seed).permutation(n)[:round(fraction * n)]``."""
+    """Boolean mask of the catalog rows re-embedded by B in the mixed state."""
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"compare.reindex_fraction={fraction} (expected between 0 and 1)")
     mask = np.zeros(n, dtype=bool)
@@ -97,19 +91,7 @@ def sample_rows(
     seed: int,
 ) -> np.ndarray:
     """Rows (ascending) of the queries the re-index analysis scores: a seeded random sample of
-    ``size`` of the scorable queries (a judgment of grade >= 1), or all of them when there are
-    no more than ``size`` (or ``size`` is None).  The sample is
-    ``np.random.default_rng(seed).permutation(n_scorable)[:size]``, sorted.  ``baseline`` and
-    ``candidate`` are then the main evaluation's per-query values restricted to it, and the
-    bootstrap CIs are those of the sample.
-
-    >>> sample_rows(["q0", "q1", "q2", "q3"], {"q1": {"d": 1}, "q2": {"d": 0}, "q3": {"d": 2}},
-    ...             None, 0).tolist()
-    [1, 3]
-    >>> len(sample_rows([f"q{i}" for i in range(50)], {f"q{i}": {"d": 1} for i in range(50)},
-    ...                 10, 42))
-    10
-    """
+    ``size`` of the scorable queries (a judgment of grade >= 1), or all of them."""
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
         raise ConfigError(f"compare.reindex_queries={size!r} is invalid (expected an integer >= 1)")
     judged = scorable_qrels(dict(qrels), list(query_ids))
@@ -117,22 +99,6 @@ def sample_rows(
     if size is None or size >= len(pool):
         return pool
     return np.sort(pool[np.random.default_rng(seed).permutation(len(pool))[:size]])
-
-
-def per_query_on(
-    index: Any,
-    queries: np.ndarray,
-    query_ids: list[str],
-    item_ids: list[str],
-    qrels: Mapping[str, Mapping[str, int]],
-    metric: str,
-    k: int,
-    batch: int,
-    id_rank: np.ndarray,
-) -> dict[str, float]:
-    """Per-query ``metric`` of ``queries`` searched on ``index`` (evalkit's replay and scoring)."""
-    ranking = replay(index, queries, query_ids, item_ids, k, batch, id_rank=id_rank)
-    return per_query_of(ranking, qrels, metric)
 
 
 def per_query_of(
@@ -159,8 +125,8 @@ def dims_differ(
     seed: int = 42,
     confidence: float = 0.95,
 ) -> ReindexAnalysis:
-    """The analysis when dimensions differ: no mixing possible, re-index everything first.
-    ``known`` (per-query ``metric`` of ``"baseline"`` and ``"candidate"``) fills the scores."""
+    """The analysis when dimensions differ: re-index everything first.  ``known`` (per-query
+    ``metric`` of ``"baseline"`` and ``"candidate"``) fills the scores."""
     scores: dict[str, float] = {}
     deltas: dict[str, tuple[float, float, float]] = {}
     n = 0
@@ -198,13 +164,14 @@ def _per_query(
 ) -> list[dict[str, float]]:
     """Per-query ``metric`` of ``queries`` (and ``both``, a second query set) on ``docs``."""
     index = catalog_index(docs, spec)
-    out = []
-    for q in (queries,) if both is None else (queries, both):
-        out.append(
-            per_query_on(
-                index, q, query_ids, item_ids, qrels, metric, k, spec.search_batch, id_rank
-            )
+    out = [
+        per_query_of(
+            replay(index, q, query_ids, item_ids, k, spec.search_batch, id_rank=id_rank),
+            qrels,
+            metric,
         )
+        for q in ((queries,) if both is None else (queries, both))
+    ]
     del index
     gc.collect()
     return out
@@ -231,10 +198,9 @@ def analyse_reindex(
     names: tuple[str, str] = ("A", "B"),
     sample: int | None = None,
 ) -> ReindexAnalysis:
-    """Score every state (module docstring) and decide, all in memory.  ``known`` may hold the
-    per-query ``metric`` of ``"baseline"`` / ``"candidate"`` already computed by the evaluation
-    (they are then not recomputed); ``names`` are the versions' names for the action text;
-    ``sample`` scores the equal-dimension states on :func:`sample_rows` (``seed``) only."""
+    """Score every state and decide, all in memory.  ``known``: per-query ``metric`` of
+    ``"baseline"`` / ``"candidate"`` already computed; ``sample``: score the equal-dimension
+    states on :func:`sample_rows` only."""
     spec = spec or IndexSpec()
     known = dict(known or {})
     da, db = int(baseline_docs.shape[1]), int(candidate_docs.shape[1])
@@ -256,22 +222,16 @@ def analyse_reindex(
             da, db, metric, known, n_resamples=n_resamples, seed=seed, confidence=confidence
         )
 
-    # A's catalog: B's queries (and A's, unless known)
-    if "baseline" in known:
-        (per[B_ON_A],) = _per_query(baseline_docs, candidate_queries, *args)
-        per["baseline"] = known["baseline"]
-    else:
-        per[B_ON_A], per["baseline"] = _per_query(
-            baseline_docs, candidate_queries, *args, both=baseline_queries
-        )
-    # B's catalog: A's queries (and B's, unless known)
-    if "candidate" in known:
-        (per[A_ON_B],) = _per_query(candidate_docs, baseline_queries, *args)
-        per["candidate"] = known["candidate"]
-    else:
-        per[A_ON_B], per["candidate"] = _per_query(
-            candidate_docs, baseline_queries, *args, both=candidate_queries
-        )
+    # each version's catalog: the other's queries (and its own, unless known)
+    for own, cross, docs, own_q, cross_q in (
+        ("baseline", B_ON_A, baseline_docs, baseline_queries, candidate_queries),
+        ("candidate", A_ON_B, candidate_docs, candidate_queries, baseline_queries),
+    ):
+        if own in known:
+            (per[cross],) = _per_query(docs, cross_q, *args)
+            per[own] = known[own]
+        else:
+            per[cross], per[own] = _per_query(docs, cross_q, *args, both=own_q)
     # The mixed catalog: one float32 copy, freed once its index is built and searched.
     mask = mixed_rows(len(iids), fraction, seed)
     mixed = np.array(baseline_docs, dtype=np.float32, copy=True)
@@ -336,18 +296,8 @@ def decide(
     n_queries: int = 0,
     names: tuple[str, str] = ("A", "B"),
 ) -> ReindexAnalysis:
-    """The decision from scored states of equal dimension (module docstring): the safe plans
-    (:func:`safe_plans`), the one whose worst state has the higher ``ci_low`` recommended.
-
-    >>> d = {"candidate_queries_on_baseline_index": (-0.002, -0.008, 0.004),
-    ...      "mixed_50_candidate_queries": (0.001, -0.005, 0.007),
-    ...      "mixed_50_baseline_queries": (-0.05, -0.07, -0.03),
-    ...      "baseline_queries_on_candidate_index": (-0.09, -0.1, -0.08),
-    ...      "candidate": (0.01, 0.0, 0.02)}
-    >>> r = decide({}, d, "ndcg@10", 384, 0.5, 0.01, names=("e5_v1", "e5_v2"))
-    >>> r.rolling_safe, r.query_encoder, r.action.split(":")[0]
-    (True, 'candidate', 'rolling re-index is safe')
-    """
+    """The decision from scored states of equal dimension: of the safe plans, the one whose
+    worst state has the higher ``ci_low``."""
     ok = safe_plans(deltas, fraction, margin)
     detail = states_text(deltas, metric, fraction, margin, names)
     analysis = ReindexAnalysis(
@@ -358,7 +308,10 @@ def decide(
         scores=dict(scores),
         deltas=dict(deltas),
         rolling_safe=False,
-        action=atomic_action(metric, detail, names),
+        action=(
+            f"switch atomically: build {names[1]}'s index beside {names[0]}'s and flip queries "
+            f"and index together (a rolling re-index loses {metric}: {detail})"
+        ),
         detail=detail,
         fraction=fraction,
         margin=margin,
@@ -372,27 +325,18 @@ def decide(
     return replace(analysis, rolling_safe=True, action=action, query_encoder=encoder)
 
 
-def rolling_plans(fraction: float) -> dict[str, tuple[str, str]]:
-    """The two rolling plans, by the query encoder served during the backfill: the states each
-    passes through.
-
-    >>> rolling_plans(0.5)["baseline"]
-    ('mixed_50_baseline_queries', 'baseline_queries_on_candidate_index')
-    """
-    return {
-        "candidate": (B_ON_A, mixed_state(fraction, "candidate")),
-        "baseline": (mixed_state(fraction, "baseline"), A_ON_B),
-    }
-
-
 def safe_plans(
     deltas: Mapping[str, tuple[float, float, float]], fraction: float, margin: float
 ) -> dict[str, tuple[float, str]]:
-    """The plans whose every state is non-inferior (``ci_low > -margin``): encoder -> (the worst
-    state's ``ci_low``, that state)."""
+    """The rolling plans (by the query encoder served during the backfill) whose every state is
+    non-inferior (``ci_low > -margin``): encoder -> (the worst state's ``ci_low``, that state)."""
+    plans = {
+        "candidate": (B_ON_A, mixed_state(fraction, "candidate")),
+        "baseline": (mixed_state(fraction, "baseline"), A_ON_B),
+    }
     return {
         encoder: min((deltas[s][1], s) for s in states)
-        for encoder, states in rolling_plans(fraction).items()
+        for encoder, states in plans.items()
         if all(deltas[s][1] > -margin for s in states)
     }
 
@@ -412,15 +356,6 @@ def states_text(
         f"with {a}'s queries, {_fmt(deltas[mixed_state(fraction, 'candidate')])} with {b}'s; "
         f"{b}'s queries on {a}'s index {_fmt(deltas[B_ON_A])}; {a}'s queries on {b}'s index "
         f"{_fmt(deltas[A_ON_B])} (non-inferior: 95% CI low > -{margin:g})"
-    )
-
-
-def atomic_action(metric: str, detail: str, names: tuple[str, str]) -> str:
-    """What to do when no rolling plan is safe."""
-    a, b = names
-    return (
-        f"switch atomically: build {b}'s index beside {a}'s and flip queries and index "
-        f"together (a rolling re-index loses {metric}: {detail})"
     )
 
 

@@ -1,10 +1,7 @@
 """Refuse to compare versions evaluated on different data.
 
-``VersionResult.fingerprint`` holds sha256 digests of the canonicalised ``catalog``, ``queries``,
-``judgments`` and ``clicks`` tables and of all of them (``dataset``).  Two versions are comparable
-only if every part matches; a part present on one side only (e.g. clicks used for one run but
-not the other) is a difference too.  When neither side carries a fingerprint (results built in
-memory) nothing can be checked and a warning is logged.
+Two versions are comparable only if every part of their ``VersionResult.fingerprint`` matches
+(a part present on one side only is a difference too); without fingerprints a warning is logged.
 
 >>> check_fingerprints({"catalog": "aa", "queries": "bb"}, {"catalog": "aa", "queries": "bb"})
 >>> try:
@@ -30,12 +27,11 @@ PARTS = ("catalog", "queries", "judgments", "clicks")
 def fingerprint_differences(baseline: Mapping[str, str], candidate: Mapping[str, str]) -> list[str]:
     """Names of the parts whose digests differ (``dataset`` only if no listed part explains it)."""
     parts = [p for p in PARTS if baseline.get(p) != candidate.get(p)]
-    extra = sorted(
+    parts += sorted(
         k
         for k in set(baseline) | set(candidate)
         if k not in PARTS and k != "dataset" and baseline.get(k) != candidate.get(k)
     )
-    parts += extra
     if not parts and baseline.get("dataset") != candidate.get("dataset"):
         parts.append("dataset")
     return parts

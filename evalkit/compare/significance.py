@@ -1,11 +1,8 @@
 """Paired significance tests of a candidate against the baseline, per metric, with their intervals.
 
-:func:`compare_metrics` tests each metric's per-query differences by the named test: ``student``
-(:func:`scipy.stats.ttest_rel`; p = 1 when every difference is 0) or ``fisher`` (Fisher's
-randomization test as ranx counts it, exact when ``2**n <= permutations``; Smucker, Allan &
-Carterette, CIKM 2007), each with the interval that inverts it (:mod:`evalkit.compare.intervals`);
-correction: :mod:`evalkit.compare.multiplicity` (Holm, 1979).  The method:
-docs/explanation/statistics.md ("Quality calls").
+:func:`compare_metrics` tests each metric's per-query differences by ``student`` (paired t) or
+``fisher`` (Fisher's randomization test, exact when ``2**n <= permutations``), each with the
+interval that inverts it.  The method: docs/explanation/statistics.md ("Quality calls").
 
 >>> base = {"ndcg@10": {"q1": 0.2, "q2": 0.4, "q3": 0.6, "q4": 0.5}}
 >>> cand = {"ndcg@10": {"q1": 0.3, "q2": 0.5, "q3": 0.6, "q4": 0.7}}
@@ -16,7 +13,6 @@ docs/explanation/statistics.md ("Quality calls").
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,16 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from evalkit.compare import intervals, multiplicity
+from evalkit.compare import intervals
 from evalkit.compare.bootstrap import bootstrap_mean_ci
 from evalkit.compare.intervals import DualTest, sign_blocks
 from evalkit.compare.multiplicity import Adjusted, fixed_sequence
+from evalkit.compare.multiplicity import holm as holm
 from evalkit.errors import ConfigError, DataError
 
-log = logging.getLogger(__name__)
-
 TESTS = ("student", "fisher")
-CORRECTIONS = ("holm", "none")
 TEST_LABELS = {
     "student": "paired Student t-test (two-sided)",
     "fisher": "Fisher randomization test (two-sided)",
@@ -42,15 +36,10 @@ TEST_LABELS = {
 
 @dataclass(frozen=True)
 class MetricComparison:
-    """One metric of a candidate against the baseline over the same queries.
-
-    ``delta`` = candidate mean - baseline mean; ``p_value`` the raw two-sided p of ``test``;
-    ``p_corrected`` after ``correction`` within its ``family`` (``primary``: none; ``secondary``
-    or ``all``: Holm); ``ci_low``/``ci_high`` the interval of the same procedure at
-    ``ci_confidence`` (the level that agrees with ``p_corrected``: it excludes 0 exactly when
-    ``p_corrected < 1 - confidence``), kept inside [-1, 1].  ``baseline_ci``/``candidate_ci``
-    are bootstrap intervals of each version's mean (for plots).
-    """
+    """One metric of a candidate against the baseline over the same queries: ``delta`` (B - A),
+    the raw and family-corrected two-sided p, and the interval at ``ci_confidence`` (the level
+    that agrees with ``p_corrected``), kept inside [-1, 1]; ``baseline_ci`` / ``candidate_ci``:
+    bootstrap intervals of each version's mean (for plots)."""
 
     metric: str
     test: str
@@ -81,18 +70,13 @@ class MetricComparison:
 
 
 def check_test(test: str) -> str:
-    """Validate a test name from config (``student`` or ``fisher``)."""
     if test not in TESTS:
         raise ConfigError(f"compare.test={test!r} is unknown (expected one of {', '.join(TESTS)})")
     return test
 
 
 def student_t_test(baseline: np.ndarray, candidate: np.ndarray) -> np.ndarray:
-    """Two-sided paired t-test p-values, column by column of ``(n_queries, n_metrics)`` arrays.
-
-    >>> float(student_t_test(np.array([1.0, 2, 3, 4]), np.array([1.5, 2.1, 3.9, 4.2]))[0]) < 0.2
-    True
-    """
+    """Two-sided paired t-test p-values, column by column of ``(n_queries, n_metrics)`` arrays."""
     b = np.atleast_2d(np.asarray(baseline, dtype=np.float64).T).T
     c = np.atleast_2d(np.asarray(candidate, dtype=np.float64).T).T
     out = np.full(b.shape[1], np.nan)
@@ -109,14 +93,8 @@ def student_t_test(baseline: np.ndarray, candidate: np.ndarray) -> np.ndarray:
 def fisher_randomization_test(
     baseline: np.ndarray, candidate: np.ndarray, permutations: int = 1000, seed: int = 42
 ) -> np.ndarray:
-    """Two-sided Fisher randomization p-values, column by column of ``(n_queries, n_metrics)``.
-
-    Exact (all ``2**n`` sign assignments) when that is at most ``permutations``.
-
-    >>> p = fisher_randomization_test(np.array([0.1, 0.2, 0.3]), np.array([0.2, 0.3, 0.4]))
-    >>> float(p[0])  # 3 queries: exact, only the all-same and all-swapped reach |mean| 0.1
-    0.25
-    """
+    """Two-sided Fisher randomization p-values, column by column of ``(n_queries, n_metrics)``;
+    exact (all ``2**n`` sign assignments) when that is at most ``permutations``."""
     if permutations < 1:
         raise ConfigError(f"compare.permutations={permutations} must be >= 1")
     b = np.atleast_2d(np.asarray(baseline, dtype=np.float64).T).T
@@ -137,20 +115,6 @@ def fisher_randomization_test(
     return hits / total
 
 
-def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values (statsmodels ``multipletests(method="holm")``); NaN kept.
-
-    >>> holm([0.01, 0.04, 0.03]).round(3).tolist()
-    [0.03, 0.06, 0.06]
-    """
-    return multiplicity.holm(p_values)
-
-
-def correct(p_values: np.ndarray, correction: str) -> np.ndarray:
-    """Apply the configured multiple-testing correction (``holm`` or ``none``)."""
-    return multiplicity.correct(p_values, correction)
-
-
 def paired_tests(
     baseline: np.ndarray,
     candidate: np.ndarray,
@@ -159,11 +123,8 @@ def paired_tests(
     permutations: int = 1000,
     seed: int = 42,
 ) -> list[DualTest]:
-    """One :class:`~evalkit.compare.intervals.DualTest` per column of ``(n_queries, n_metrics)``.
-
-    ``student``: paired t (p equal to :func:`student_t_test`); ``fisher``: the randomization test
-    (p equal to :func:`fisher_randomization_test`, the same sign assignments for every column),
-    each with the interval that inverts it.
+    """One :class:`~evalkit.compare.intervals.DualTest` per column of ``(n_queries, n_metrics)``
+    (``fisher``: the same sign assignments for every column).
 
     >>> [t] = paired_tests(np.array([[0.2], [0.4], [0.6]]), np.array([[0.3], [0.5], [0.8]]))
     >>> round(t.p_value, 3), t.procedure
@@ -184,11 +145,7 @@ def paired_tests(
 
 
 def clip_interval(low: float, high: float, bounds: tuple[float, float]) -> tuple[float, float]:
-    """An interval kept inside the range a difference can take (NaN stays NaN).
-
-    >>> clip_interval(-1.79, 2.70, (-1.0, 1.0))
-    (-1.0, 1.0)
-    """
+    """An interval kept inside the range a difference can take (NaN stays NaN)."""
     lo, hi = bounds
     return (
         low if math.isnan(low) else min(max(low, lo), hi),
@@ -204,12 +161,9 @@ def aligned_scores(
     *,
     names: tuple[str, str] = ("baseline", "candidate"),
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Per-query scores of both versions as ``(n_queries, n_metrics)`` arrays on the same queries.
-
-    Queries are the baseline's scored queries of the first metric (restricted to ``query_ids``
-    when given, e.g. a slice).  A query scored for one version but not the other means the two
-    were not evaluated on the same data, which is an error.
-    """
+    """Per-query scores of both versions as ``(n_queries, n_metrics)`` arrays on the baseline's
+    scored queries of the first metric (restricted to ``query_ids``); a query only one version
+    scored is a ``DataError``."""
     if not metrics:
         raise ConfigError("no metrics to compare (expected e.g. metrics=[ndcg@10])")
     for side, per_query in zip(names, (baseline, candidate)):
@@ -324,13 +278,9 @@ def compare_metrics(
     tie_tolerance: float = 1e-12,
     primary: str | None = None,
 ) -> list[MetricComparison]:
-    """Compare per-query metric values (``{metric: {query_id: value}}``) of two versions.
-
-    Returns one :class:`MetricComparison` per metric, in ``metrics`` order.  With ``primary``
-    that metric is tested alone at ``1 - confidence`` and the others are corrected among
-    themselves (:func:`evalkit.compare.multiplicity.fixed_sequence`); without it every metric is
-    in one family.
-    """
+    """One :class:`MetricComparison` per metric of ``{metric: {query_id: value}}``.  With
+    ``primary`` that metric is tested alone and the others corrected among themselves; without
+    it every metric is in one family."""
     check_test(test)
     ids, b, c = aligned_scores(baseline, candidate, metrics, query_ids)
     tests = paired_tests(b, c, test=test, permutations=permutations, seed=seed)

@@ -1,23 +1,13 @@
-"""Query slices: every metric and gate is also reported per language, per categorical query
-column, per query-frequency band and per query-length band.
-
-- **language** and **categorical columns**: ``Queries.language`` and every ``Queries.attributes``
-  column of strings / booleans / integers with 2 to ``max_levels`` (default 20) distinct values
-  (or exactly the configured ``columns``); a missing value is the level ``(missing)``.
-- **frequency** (only where ``Queries.frequency`` exists): queries sorted by traffic, most frequent
-  first; a query is *head* if the strictly more frequent queries carry less than ``head_share``
-  (default 50%) of all traffic, *torso* if they carry less than ``torso_share`` (default 80%),
-  else *tail*.  Queries with equal frequency always share a band.
-- **length**: whitespace tokens, bands ending at ``length_bands`` (default ``[1, 3]`` gives
-  ``1``, ``2-3``, ``4+``; an empty query counts in the first band).
+"""Query slices: every metric and gate is also reported per language and categorical query column
+(2 to ``max_levels`` values; a missing one is ``(missing)``), per frequency band (*head* while
+the strictly more frequent queries carry less than ``head_share`` of the traffic, *torso* below
+``torso_share``, else *tail*) and per whitespace-token length band.
 
 >>> from evalkit.data.schema import Queries
 >>> q = Queries(ids=["a", "b", "c", "d"], texts=["x", "x y", "x y z w", "x"],
 ...             frequency=[50.0, 30.0, 15.0, 5.0])
 >>> [(s.label, s.query_ids) for s in query_slices(q) if s.dimension != "length"]
 [('frequency=head', ['a']), ('frequency=torso', ['b']), ('frequency=tail', ['c', 'd'])]
->>> length_band_labels((1, 3))
-['1', '2-3', '4+']
 """
 
 from __future__ import annotations
@@ -50,11 +40,6 @@ class Slice:
         return f"{self.dimension}={self.value}"
 
 
-def token_counts(texts: Sequence[str]) -> np.ndarray:
-    """Whitespace token count of each text."""
-    return np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
-
-
 def length_band_labels(edges: Sequence[int]) -> list[str]:
     """Labels of the bands ending at ``edges`` plus the open last band."""
     labels, lo = [], 1
@@ -67,17 +52,15 @@ def length_band_labels(edges: Sequence[int]) -> list[str]:
 def length_bands(texts: Sequence[str], edges: Sequence[int] = (1, 3)) -> np.ndarray:
     """Band label of each query by token count (see :func:`length_band_labels`)."""
     labels = np.asarray(length_band_labels(edges), dtype=object)
-    return labels[np.searchsorted(np.asarray(edges), token_counts(texts), side="left")]
+    tokens = np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
+    return labels[np.searchsorted(np.asarray(edges), tokens, side="left")]
 
 
 def frequency_bands(
     frequency: Sequence[float] | np.ndarray, head_share: float = 0.5, torso_share: float = 0.8
 ) -> np.ndarray:
-    """``head`` / ``torso`` / ``tail`` of each query by the traffic share of more frequent queries.
-
-    >>> frequency_bands([5, 50, 30, 5, 10]).tolist()
-    ['tail', 'head', 'torso', 'tail', 'tail']
-    """
+    """``head`` / ``torso`` / ``tail`` of each query by the traffic share of more frequent queries
+    (equal frequencies share a band)."""
     f = np.asarray(frequency, dtype=np.float64)
     bad = ~np.isfinite(f) | (f < 0)
     if bad.any():
@@ -88,7 +71,7 @@ def frequency_bands(
     total = f.sum()
     if total <= 0:
         return np.full(f.size, "tail", dtype=object)
-    uniq, inv = np.unique(f, return_inverse=True)
+    _, inv = np.unique(f, return_inverse=True)
     greater = total - np.cumsum(np.bincount(inv, weights=f))  # traffic of strictly larger values
     share_before = greater[inv] / total
     out = np.full(f.size, "tail", dtype=object)
@@ -106,8 +89,7 @@ def _is_categorical(values: Sequence[object], max_levels: int) -> bool:
         v is None or isinstance(v, str | bool | int | np.integer | np.bool_) for v in values
     ):
         return False
-    n = len({v for v in values})
-    return 2 <= n <= max_levels
+    return 2 <= len(set(values)) <= max_levels
 
 
 def categorical_columns(queries: Queries, cfg: SliceConfig) -> dict[str, np.ndarray]:

@@ -16,11 +16,8 @@ from enum import StrEnum
 
 
 class Status(StrEnum):
-    """A gate's (and the verdict's) outcome, ordered PASS < WARN < INCONCLUSIVE < BLOCK.
-
-    INCONCLUSIVE: nothing blocks, but the primary metric's call is inconclusive (the data cannot
-    show that B is no worse): not a loss, not yet a release either.
-    """
+    """A gate's (and the verdict's) outcome, ordered PASS < WARN < INCONCLUSIVE < BLOCK
+    (INCONCLUSIVE: nothing blocks, but the data cannot show that B is no worse)."""
 
     PASS = "PASS"
     WARN = "WARN"
@@ -29,7 +26,7 @@ class Status(StrEnum):
 
     @property
     def severity(self) -> int:
-        return _SEVERITY[self]
+        return list(Status).index(self)
 
     @property
     def code(self) -> float:
@@ -37,7 +34,6 @@ class Status(StrEnum):
         return _CODE[self]
 
 
-_SEVERITY = {Status.PASS: 0, Status.WARN: 1, Status.INCONCLUSIVE: 2, Status.BLOCK: 3}
 _CODE = {Status.PASS: 0.0, Status.WARN: 1.0, Status.INCONCLUSIVE: 1.5, Status.BLOCK: 2.0}
 
 #: Process exit code per verdict; any evalkit error exits with :data:`EXIT_ERROR`.

@@ -1,11 +1,8 @@
 """Score thresholds under the candidate: what a downstream similarity cut-off must become.
 
-A :class:`ScorePopulation` is the same (query, item) pairs scored by both versions (every judged
-pair plus each judged query's retrieved top k under A and B: :mod:`evalkit.run.retrieved_pairs`).
 :func:`map_threshold` maps a cut-off ``t`` to the quantile of B's scores at the share of A's
-scores below ``t`` (None when that share is 0 or 1) and reads "score >= cut" as a relevance
-classifier under both versions.  For users: docs/explanation/verdict.md ("The checklist and the
-actions").
+scores below ``t`` on a :class:`ScorePopulation` (None when that share is 0 or 1).  For users:
+docs/explanation/verdict.md ("The checklist and the actions").
 
 >>> pop = ScorePopulation.of(np.array([0.1, 0.2, 0.35, 0.5, 0.7]),
 ...                          np.array([0.80, 0.82, 0.86, 0.9, 0.95]),
@@ -35,12 +32,8 @@ def _finite(x: float | None) -> float | None:
 
 @dataclass(frozen=True)
 class ScorePopulation:
-    """The pairs a threshold is mapped on: both versions' scores of the same pairs, aligned.
-
-    ``grades`` holds each pair's judgment (``UNJUDGED`` = -1 for a retrieved pair nobody
-    judged); ``k`` is the cut-off of the retrieved pairs (0 = none were added) and ``note``
-    says why none were, when they were not.
-    """
+    """Both versions' scores of the same pairs, aligned, with each pair's grade (``UNJUDGED`` for
+    a retrieved pair); ``k``: the cut-off of the retrieved pairs (0: none, ``note`` says why)."""
 
     baseline: np.ndarray
     candidate: np.ndarray
@@ -86,12 +79,8 @@ class ScorePopulation:
         return int(self.baseline.size)
 
     @property
-    def judged(self) -> np.ndarray:
-        return self.grades >= 0
-
-    @property
     def n_judged(self) -> int:
-        return int(self.judged.sum())
+        return int((self.grades >= 0).sum())
 
     @property
     def n_relevant(self) -> int:
@@ -99,17 +88,15 @@ class ScorePopulation:
 
     @property
     def n_nonrelevant(self) -> int:
-        """Judged pairs of grade 0 (the only evidence for precision)."""
         return int((self.grades == 0).sum())
 
     @property
     def n_retrieved(self) -> int:
-        """Retrieved pairs that nobody judged."""
         return self.n_pairs - self.n_judged
 
     def describe(self) -> str:
-        """One line naming the population, e.g. ``1,234 pairs scored by both versions: 300
-        judged (120 grade 0) + 934 unjudged top-10 pairs of A and B on 50 judged queries``."""
+        """``1,234 pairs scored by both versions: 300 judged (120 grade 0) + 934 unjudged top-10
+        pairs of A and B on 50 judged queries``."""
         text = (
             f"{self.n_pairs:,} pairs scored by both versions: {self.n_judged:,} judged "
             f"({self.n_nonrelevant:,} grade 0)"
@@ -125,11 +112,8 @@ class ScorePopulation:
 
 @dataclass(frozen=True)
 class ThresholdMapping:
-    """One threshold, its quantile-matched value under the candidate, and both classifiers.
-
-    ``mapped`` is None when there is no mapping (A's share below the threshold is 0 or 1);
-    a precision is NaN without judged grade-0 pairs, a recall NaN without relevant ones.
-    """
+    """One threshold, its quantile-matched value under the candidate (None: no mapping), and
+    "score >= cut" as a relevance classifier under both (NaN without the pairs to tell)."""
 
     threshold: float
     mapped: float | None
@@ -148,10 +132,6 @@ class ThresholdMapping:
     candidate_precision: float
     candidate_recall: float
     population: str
-
-    @property
-    def is_mapped(self) -> bool:
-        return self.mapped is not None
 
     def no_mapping_reason(self) -> str:
         """``no mapping: the cut-off lies outside A's scores (A: 0.41 to 0.93)``."""
@@ -180,14 +160,13 @@ class ThresholdMapping:
             "candidate_recall": _finite(self.candidate_recall),
             "population": self.population,
         }
-        if not self.is_mapped:
+        if self.mapped is None:
             out["note"] = self.no_mapping_reason()
         return out
 
 
 def _classifier(scores: np.ndarray, cut: float | None, grades: np.ndarray) -> tuple[float, float]:
-    """Precision (only with judged grade-0 pairs) and recall of ``score >= cut`` on the judged
-    pairs."""
+    """Precision (needs judged grade-0 pairs) and recall of ``score >= cut`` on judged pairs."""
     if cut is None:
         return math.nan, math.nan
     judged = grades >= 0
@@ -202,20 +181,9 @@ def _classifier(scores: np.ndarray, cut: float | None, grades: np.ndarray) -> tu
 
 
 def map_threshold(population: ScorePopulation, threshold: float) -> ThresholdMapping:
-    """Quantile-match ``threshold`` (``t``) from A's score scale to B's on ``population``.
-
-    - ``q`` = share of A's scores of the population strictly below ``t`` (what the cut drops
-      today);
-    - only when ``0 < q < 1`` is ``t`` mapped: to the ``q``-quantile of B's scores (numpy's
-      default linear interpolation, which lies between two observed scores of B), so the cut
-      drops the same share of pairs under both versions.  With ``q`` = 0 or 1 the cut-off lies
-      outside A's scores: there is **no mapping** (any cut below B's lowest score would do, which
-      says nothing), and evalkit says so with A's observed score range.  A mapped cut-off never
-      lies outside B's observed scores;
-    - "score >= cut" is also read as a relevance classifier on the *judged* pairs (grade >= 1 is
-      relevant): recall (kept share of the relevant judged pairs) and, only where grade-0
-      judgments exist, precision (relevant share of the judged pairs kept).  Without judged
-      non-relevant pairs precision would be 1 by construction: it is reported as n/a.
+    """Quantile-match ``threshold`` from A's score scale to B's on ``population``: to the
+    ``q``-quantile of B's scores, ``q`` the share of A's scores strictly below it, only when
+    ``0 < q < 1``; recall and (with grade-0 judgments) precision of the cut on the judged pairs.
     """
     b, c, g = population.baseline, population.candidate, population.grades
     t = float(threshold)
@@ -260,11 +228,7 @@ def map_thresholds(
 def grades_of_pairs(
     pair_ids: Sequence[tuple[str, str]], qrels: Mapping[str, Mapping[str, int]]
 ) -> np.ndarray:
-    """Each (query, item) pair's grade, ``UNJUDGED`` (-1) where nobody judged it.
-
-    >>> grades_of_pairs([("q", "a"), ("q", "b"), ("q", "c")], {"q": {"a": 2, "b": 0}}).tolist()
-    [2, 0, -1]
-    """
+    """Each (query, item) pair's grade, ``UNJUDGED`` (-1) where nobody judged it."""
     return np.fromiter(
         (qrels.get(q, {}).get(i, UNJUDGED) for q, i in pair_ids),
         dtype=np.int64,
@@ -287,10 +251,9 @@ def population_of(
     pair_c: np.ndarray,
     qrels: Mapping[str, Mapping[str, int]],
 ) -> ScorePopulation:
-    """The score population of one comparison (two :class:`~evalkit.results.VersionResult`):
-    the judged pairs (``pair_ids`` with both versions' aligned scores) plus the unjudged pairs in
-    A's or B's top-k of a judged query that both versions scored
-    (:mod:`evalkit.run.retrieved_pairs`); ``note`` says why the latter are missing, if they are."""
+    """The score population of one comparison: the judged pairs (``pair_ids``, both versions'
+    aligned scores) plus the unjudged pairs in A's or B's top-k of a judged query that both
+    versions scored (:mod:`evalkit.run.retrieved_pairs`)."""
     grades = grades_of_pairs(pair_ids, qrels)
     k = min(baseline.retrieved_k, candidate.retrieved_k)
     if baseline.retrieved_similarity is None or candidate.retrieved_similarity is None or not k:
@@ -324,17 +287,13 @@ def population_of(
 
 
 def metric_cutoff(metric: str, default: int) -> int:
-    """The cut-off of a ranx metric string (``ndcg@10`` -> 10), ``default`` without one.
-
-    >>> metric_cutoff("ndcg@10", 100), metric_cutoff("map", 100)
-    (10, 100)
-    """
+    """The cut-off of a ranx metric string (``ndcg@10`` -> 10), ``default`` without one."""
     _, _, k = metric.partition("@")
     return int(k) if k.isdigit() and int(k) > 0 else int(default)
 
 
 def threshold_key(t: float) -> str:
-    """The MLflow-name form of a threshold: ``0.3`` -> ``0.3`` (``threshold_0.3_mapped``).
+    """The MLflow-name form of a threshold (``threshold_0.3_mapped``).
 
     >>> threshold_key(0.3), threshold_key(0.25)
     ('0.3', '0.25')

@@ -1,10 +1,7 @@
 """unjudged@k: how much of a version's top-k no judgment or click covers.
 
-A candidate that surfaces items users never saw under the old model cannot be judged by the old
-clicks: its metrics are then biased low (unjudged items count as non-relevant), and the report
-should say so.  For one query, unjudged@k = (top-k items with no judged/logged pair) / (items in
-its top-k); the mean is over queries that have at least one judged/logged pair and at least one
-retrieved item (a query nobody judged says nothing about coverage).
+For one query, unjudged@k = (top-k items with no judged/logged pair) / (items in its top-k); the
+mean is over queries with at least one judged/logged pair and one retrieved item.
 
 >>> import numpy as np
 >>> from evalkit.retrieve.ranking import Ranking

@@ -1,17 +1,7 @@
 """The release verdict: compare every candidate version with the baseline and apply the gates.
 
-This is what the pipeline calls once all versions are scored::
-
-    verdict = compare_versions(baseline, candidates, data=data,
-                               gates=GateConfig.from_mapping(cfg.gates, cfg.primary_metric),
-                               settings=CompareSettings.from_mapping(cfg.compare),
-                               checks=check_results)          # or None if checks were not run
-    verdict.status, verdict.exit_code                          # e.g. (Status.BLOCK, 3)
-
-A candidate's status is the worst of its gates (and of its slices' gates when
-``gates.slices.affect_verdict`` is true); the verdict is the worst over candidates.  Versions
-whose dataset fingerprints differ are refused with :class:`~evalkit.errors.FingerprintMismatch`.
-A baseline rebuilt from an earlier MLflow run is an ordinary :class:`VersionResult`; whatever it
+A candidate's status is the worst of its gates (and of its slices' when
+``gates.slices.affect_verdict``); the verdict is the worst over candidates.  Whatever a version
 lacks (rankings, pair similarities, latencies) makes the matching gates "not measured".
 
 >>> import numpy as np
@@ -25,7 +15,6 @@ lacks (rankings, pair similarities, latencies) makes the matching gates "not mea
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,12 +29,7 @@ from evalkit.compare.actions import (
     reindex_action,
     threshold_actions,
 )
-from evalkit.compare.calls import (
-    Quality,
-    QualityCall,
-    bonferroni_confidence,
-    worst_quality,
-)
+from evalkit.compare.calls import Quality, QualityCall, bonferroni_confidence, worst_quality
 from evalkit.compare.calls import call as quality_call
 from evalkit.compare.compare_settings import CompareSettings
 from evalkit.compare.coverage import Coverage, measure_coverage
@@ -53,9 +37,7 @@ from evalkit.compare.drift import SimilarityDrift
 from evalkit.compare.gate_config import GateConfig
 from evalkit.compare.gate_rules import GateResult, annotate
 from evalkit.compare.intervals import DualTest, level_of, student
-from evalkit.compare.latency_stats import (
-    LatencyComparison,
-)
+from evalkit.compare.latency_stats import LatencyComparison
 from evalkit.compare.overlap import OverlapSummary
 from evalkit.compare.questions.behaviour_question import BehaviourAnswer, answer_behaviour
 from evalkit.compare.questions.contract_question import answer_contract
@@ -72,14 +54,10 @@ from evalkit.compare.significance import clip_interval as kept_inside
 from evalkit.compare.slices import Slice, query_slices
 from evalkit.compare.status import Status, exit_code, worst
 from evalkit.compare.thresholds import ThresholdMapping
-from evalkit.compare.unjudged import (
-    UnjudgedSummary,
-)
+from evalkit.compare.unjudged import UnjudgedSummary
 from evalkit.data.schema import EvalData
 from evalkit.errors import ConfigError
 from evalkit.results import VersionResult
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -102,11 +80,6 @@ class SliceResult:
     @property
     def label(self) -> str:
         return f"{self.dimension}={self.value}"
-
-    @property
-    def gate_status(self) -> Status:
-        """PASS when the slice is shown no worse, else WARN (BLOCK only via affect_verdict)."""
-        return Status.PASS if self.status.shown_no_worse else Status.WARN
 
 
 @dataclass(frozen=True)
@@ -135,16 +108,13 @@ class CandidateComparison:
 
     @property
     def primary_call(self) -> QualityCall | None:
-        """The primary metric's :class:`QualityCall` (None when it was not scored)."""
         return next((q for q in self.quality if q.metric == self.primary_metric), None)
 
     @property
     def quality_status(self) -> Quality:
-        """The primary metric's call: better / no_worse / worse / inconclusive."""
-        for q in self.quality:
-            if q.metric == self.primary_metric:
-                return q.status
-        return Quality.INCONCLUSIVE
+        """The primary metric's call (inconclusive when it was not scored)."""
+        q = self.primary_call
+        return q.status if q is not None else Quality.INCONCLUSIVE
 
     def checklist(self) -> dict[str, list[dict[str, Any]]]:
         """``passed``, ``follow_ups`` (WARN), ``undecided`` (INCONCLUSIVE: more evidence
@@ -192,13 +162,8 @@ class Verdict:
 
     def checklist(self) -> dict[str, list[dict[str, Any]]]:
         """Every candidate's checklist lists, concatenated (each item names its candidate)."""
-        out: dict[str, list[dict[str, Any]]] = {
-            "passed": [],
-            "follow_ups": [],
-            "undecided": [],
-            "blockers": [],
-            "actions": [],
-        }
+        keys = ("passed", "follow_ups", "undecided", "blockers", "actions")
+        out: dict[str, list[dict[str, Any]]] = {k: [] for k in keys}
         for c in self.candidates:
             for k, v in c.checklist().items():
                 out[k] += v
@@ -216,21 +181,14 @@ def _metrics_of(baseline: VersionResult, candidates: Sequence[VersionResult]) ->
     return names
 
 
-def _pair_query_codes(
-    pair_ids: Sequence[tuple[str, str]], query_index: Mapping[str, int]
-) -> np.ndarray:
-    """Each pair's query row in ``query_index`` (-1 for a query not in it)."""
-    return np.fromiter(
-        (query_index.get(q, -1) for q, _ in pair_ids), dtype=np.int64, count=len(pair_ids)
-    )
-
-
-def _hist(b: np.ndarray, c: np.ndarray, bins: int = 20) -> dict[str, list[float]]:
-    """Histograms of ``b`` and ``c`` on shared edges spanning [0, 1] and both ranges.
-
-    >>> _hist(np.array([0.0, 1.0]), np.array([0.5]), bins=2)["candidate"]
-    [0.0, 1.0]
-    """
+def _primary_hist(
+    baseline: VersionResult, candidate: VersionResult, metric: str, bins: int = 20
+) -> dict[str, list[float]]:
+    """Histograms of both versions' per-query ``metric`` over the baseline's queries, on shared
+    edges spanning [0, 1] and both ranges."""
+    ids = list(baseline.per_query[metric])
+    b = np.fromiter((baseline.per_query[metric][q] for q in ids), float, len(ids))
+    c = np.fromiter((candidate.per_query[metric][q] for q in ids), float, len(ids))
     lo = float(min(b.min(initial=0.0), c.min(initial=0.0)))
     hi = float(max(b.max(initial=1.0), c.max(initial=1.0)))
     edges = np.linspace(lo, hi, bins + 1)
@@ -239,6 +197,24 @@ def _hist(b: np.ndarray, c: np.ndarray, bins: int = 20) -> dict[str, list[float]
         "baseline": np.histogram(b, edges)[0].astype(float).tolist(),
         "candidate": np.histogram(c, edges)[0].astype(float).tolist(),
     }
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """One comparison's inputs, shared by the helpers of :func:`compare_pair`."""
+
+    baseline: VersionResult
+    candidate: VersionResult
+    metrics: list[str]
+    cfg: GateConfig
+    st: CompareSettings
+    data: EvalData | None
+    behaviour: BehaviourAnswer
+
+    @property
+    def qrels(self) -> Mapping[str, Mapping[str, int]]:
+        data = self.data
+        return data.judgments.qrels if data is not None and data.judgments is not None else {}
 
 
 def compare_pair(
@@ -253,26 +229,26 @@ def compare_pair(
     reindex: Any = None,
     click_tests: Mapping[str, DualTest] | None = None,
 ) -> CandidateComparison:
-    """Compare one candidate with the baseline (fingerprints checked first) by answering the
-    three questions apart (:mod:`evalkit.compare.questions`): quality, behaviour change, and
-    contract and cost; then slices, actions before switching and the worst regressions.
-
-    ``reindex`` is the candidate's :class:`~evalkit.compare.reindex_analysis.ReindexAnalysis` (or None);
-    ``click_tests`` the paired click-correlation differences
-    (:func:`evalkit.compare.click_tests.click_tests`) when a click log was scored.
-    """
+    """Compare one candidate with the baseline (fingerprints checked first): the three
+    questions (:mod:`evalkit.compare.questions`), slices, actions and the worst regressions.
+    ``reindex``: the candidate's ``ReindexAnalysis`` or None."""
     cfg = gates or GateConfig()
     st = settings or CompareSettings()
     check_fingerprints(
         baseline.fingerprint, candidate.fingerprint, names=(baseline.name, candidate.name)
     )
-    metrics = _compared_metrics(baseline, candidate, cfg.metric, metrics)
+    names = list(metrics or _metrics_of(baseline, [candidate]))
+    if cfg.metric not in names:
+        raise ConfigError(
+            f"primary_metric={cfg.metric!r} is not among the scored metrics "
+            f"({', '.join(names)}); add it to metrics"
+        )
     behaviour = answer_behaviour(baseline, candidate, data, cfg, st)
-    pair = (baseline, candidate)
-    quality, coverage = _answer_quality(pair, metrics, cfg, st, click_tests, data, behaviour)
-    contract = answer_contract(baseline, candidate, cfg, st, checks)
-    gate_results = [annotate(g) for g in (*quality.gates, *behaviour.gates, *contract.gates)]
-    slices = _slices(baseline, candidate, metrics, cfg, st, behaviour, data)
+    p = _Pair(baseline, candidate, names, cfg, st, data, behaviour)
+    quality, coverage = _answer_quality(p, click_tests)
+    latency, contract_gates = answer_contract(baseline, candidate, cfg, st, checks)
+    gate_results = [annotate(g) for g in (*quality.gates, *behaviour.gates, *contract_gates)]
+    slices = _slices(p)
     return CandidateComparison(
         baseline=baseline.name,
         candidate=candidate.name,
@@ -281,12 +257,12 @@ def compare_pair(
         drift=behaviour.drift,
         overlap=behaviour.overlap,
         unjudged=behaviour.unjudged,
-        latency=contract.latency,
+        latency=latency,
         gates=gate_results,
         status=_candidate_status(gate_results, slices, cfg),
         slices=slices,
-        actions=_actions(baseline, candidate, behaviour, reindex, checks),
-        regressions=_regressions(baseline, candidate, data, cfg.metric, st),
+        actions=_actions(p, reindex, checks),
+        regressions=_regressions(p),
         primary_hist=_primary_hist(baseline, candidate, cfg.metric),
         quality=quality.calls,
         thresholds=behaviour.thresholds,
@@ -296,69 +272,40 @@ def compare_pair(
     )
 
 
-def _compared_metrics(
-    baseline: VersionResult, candidate: VersionResult, primary: str, metrics: Sequence[str] | None
-) -> list[str]:
-    """The metrics to compare (default: those both versions scored); the primary must be one."""
-    names = list(metrics or _metrics_of(baseline, [candidate]))
-    if primary not in names:
-        raise ConfigError(
-            f"primary_metric={primary!r} is not among the scored metrics "
-            f"({', '.join(names)}); add it to metrics"
-        )
-    return names
-
-
 def _answer_quality(
-    pair: tuple[VersionResult, VersionResult],
-    metrics: Sequence[str],
-    cfg: GateConfig,
-    st: CompareSettings,
-    click_tests: Mapping[str, DualTest] | None,
-    data: EvalData | None,
-    behaviour: BehaviourAnswer,
+    p: _Pair, click_tests: Mapping[str, DualTest] | None
 ) -> tuple[QualityAnswer, Coverage | None]:
-    """The quality question for ``(baseline, candidate)``, with the judged-only coverage when
-    ``data`` has judgments; a judging worklist only when some top-k item is unjudged."""
-    baseline, candidate = pair
-    unjudged = [u.mean for u in behaviour.unjudged.values()]
-    qrels = data.judgments.qrels if data is not None and data.judgments is not None else {}
-    coverage = _coverage(baseline, candidate, qrels, cfg, st) if qrels else None
+    """The quality question, with the judged-only coverage when ``data`` has judgments; a
+    judging worklist only when some top-k item is unjudged."""
+    cfg, st = p.cfg, p.st
+    unjudged = [u.mean for u in p.behaviour.unjudged.values()]
+    coverage = None
+    if p.qrels:
+        coverage = measure_coverage(
+            p.baseline,
+            p.candidate,
+            p.qrels,
+            cfg.metric,
+            max_unjudged=cfg.judgments.max_unjudged,
+            margin=cfg.primary_metric.margin,
+            alpha=cfg.primary_metric.alpha,
+            test=st.test,
+            permutations=st.permutations,
+            seed=st.seed,
+        )
     quality = answer_quality(
-        baseline,
-        candidate,
-        metrics,
+        p.baseline,
+        p.candidate,
+        p.metrics,
         cfg,
         st,
         click_tests,
         worklist=st.worklist_size > 0 and (not unjudged or max(unjudged) > 0),
-        queries_in_set=len(data.queries) if data is not None else None,
+        queries_in_set=len(p.data.queries) if p.data is not None else None,
         coverage=coverage,
-        judged=bool(qrels),
+        judged=bool(p.qrels),
     )
     return quality, coverage
-
-
-def _coverage(
-    baseline: VersionResult,
-    candidate: VersionResult,
-    qrels: Mapping[str, Mapping[str, int]],
-    cfg: GateConfig,
-    st: CompareSettings,
-) -> Coverage:
-    """Unjudged@k of both versions and the judged-only paired call on the primary metric."""
-    return measure_coverage(
-        baseline,
-        candidate,
-        qrels,
-        cfg.metric,
-        max_unjudged=cfg.judgments.max_unjudged,
-        margin=cfg.primary_metric.margin,
-        alpha=cfg.primary_metric.alpha,
-        test=st.test,
-        permutations=st.permutations,
-        seed=st.seed,
-    )
 
 
 def _candidate_status(
@@ -368,141 +315,82 @@ def _candidate_status(
     statuses = [g.status for g in gate_results]
     if cfg.slices.affect_verdict:
         statuses += [
-            cfg.primary_metric.on_fail
-            for s in slices
-            if s.evaluated and s.status in (Quality.WORSE,)
+            cfg.primary_metric.on_fail for s in slices if s.evaluated and s.status == Quality.WORSE
         ]
     return worst(statuses)
 
 
 def _actions(
-    baseline: VersionResult,
-    candidate: VersionResult,
-    behaviour: BehaviourAnswer,
-    reindex: Any,
-    checks: Sequence[Mapping[str, Any]] | None,
+    p: _Pair, reindex: Any, checks: Sequence[Mapping[str, Any]] | None
 ) -> list[dict[str, Any]]:
-    """The actions before switching: thresholds, re-index, pinned settings, long inputs."""
-    b_dim, c_dim = as_int(baseline.extra.get("dim")), as_int(candidate.extra.get("dim"))
+    b, c = p.baseline, p.candidate
+    b_dim, c_dim = as_int(b.extra.get("dim")), as_int(c.extra.get("dim"))
     return [
-        *threshold_actions(behaviour.thresholds),
+        *threshold_actions(p.behaviour.thresholds),
         *reindex_action(reindex, b_dim, c_dim),
-        *pin_actions(baseline.params, candidate.params, b_dim, c_dim),
-        *length_action(checks, baseline.name, candidate.name),
+        *pin_actions(b.params, c.params, b_dim, c_dim),
+        *length_action(checks, b.name, c.name),
     ]
 
 
-def _regressions(
-    baseline: VersionResult,
-    candidate: VersionResult,
-    data: EvalData | None,
-    metric: str,
-    st: CompareSettings,
-) -> list[Regression]:
-    """The queries whose ``metric`` dropped most, with titles and texts when ``data`` is given."""
+def _regressions(p: _Pair) -> list[Regression]:
+    """The queries whose primary metric dropped most, with titles and texts when there is data."""
     titles: dict[str, str] = {}
     texts: dict[str, str] = {}
-    qrels: Mapping[str, Mapping[str, int]] = {}
-    if data is not None:
-        titles = dict(zip(data.catalog.ids, data.catalog.titles))
-        texts = dict(zip(data.queries.ids, data.queries.texts))
-        qrels = data.judgments.qrels if data.judgments else {}
+    if p.data is not None:
+        titles = dict(zip(p.data.catalog.ids, p.data.catalog.titles))
+        texts = dict(zip(p.data.queries.ids, p.data.queries.texts))
     return worst_regressions(
-        baseline.per_query[metric],
-        candidate.per_query[metric],
-        baseline.ranking,
-        candidate.ranking,
-        qrels=qrels,
+        p.baseline.per_query[p.cfg.metric],
+        p.candidate.per_query[p.cfg.metric],
+        p.baseline.ranking,
+        p.candidate.ranking,
+        qrels=p.qrels,
         titles=titles,
         query_texts=texts,
-        n=st.regressions,
-        top_n=st.regression_top_n,
+        n=p.st.regressions,
+        top_n=p.st.regression_top_n,
     )
 
 
-def _primary_hist(
-    baseline: VersionResult, candidate: VersionResult, metric: str
-) -> dict[str, list[float]]:
-    """Histograms of both versions' per-query ``metric`` over the baseline's queries."""
-    ids = list(baseline.per_query[metric])
-    pb = np.fromiter((baseline.per_query[metric][q] for q in ids), float, len(ids))
-    pc = np.fromiter((candidate.per_query[metric][q] for q in ids), float, len(ids))
-    return _hist(pb, pc)
-
-
-def _slices(
-    baseline: VersionResult,
-    candidate: VersionResult,
-    metrics: Sequence[str],
-    cfg: GateConfig,
-    st: CompareSettings,
-    behaviour: BehaviourAnswer,
-    data: EvalData | None,
-) -> list[SliceResult]:
+def _slices(p: _Pair) -> list[SliceResult]:
     """Every metric and behaviour figure per query slice (Bonferroni over the called slices)."""
-    if data is None or not cfg.slices.enabled:
+    if p.data is None or not p.cfg.slices.enabled:
         return []
-    stats_kw = dict(
-        test=st.test,
-        permutations=st.permutations,
-        seed=st.seed,
-        correction=st.correction,
-        n_bootstrap=st.bootstrap,
-        confidence=st.confidence,
-    )
-    query_index = {q: i for i, q in enumerate(data.queries.ids)}
-    pair_codes = (
-        _pair_query_codes(behaviour.pair_ids, query_index) if behaviour.pair_b is not None else None
-    )
-    query_sets = list(query_slices(data.queries, cfg.slices))
-    level = _slice_level(baseline, candidate, query_sets, len(metrics), cfg.metric, st)
-    return [
-        _compare_slice(
-            sl,
-            baseline,
-            candidate,
-            metrics,
-            cfg,
-            stats_kw,
-            behaviour,
-            query_index,
-            pair_codes,
-            data,
-            level,
-            st.min_slice_queries,
-        )
-        for sl in query_sets
-    ]
+    queries, behaviour = p.data.queries, p.behaviour
+    query_index = {q: i for i, q in enumerate(queries.ids)}
+    pair_codes = None  # each pair's query row (-1: a query not in the data)
+    if behaviour.pair_b is not None:
+        codes = (query_index.get(q, -1) for q, _ in behaviour.pair_ids)
+        pair_codes = np.fromiter(codes, dtype=np.int64, count=len(behaviour.pair_ids))
+
+    def drift(sl: Slice) -> SimilarityDrift | None:
+        if pair_codes is None:
+            return None
+        member = np.zeros(len(queries) + 1, dtype=bool)  # last cell: unknown queries
+        member[[query_index[q] for q in sl.query_ids]] = True
+        return behaviour.drift_of(p.cfg, member[pair_codes])
+
+    query_sets = list(query_slices(queries, p.cfg.slices))
+    level = _slice_level(p, query_sets)
+    return [_compare_slice(p, sl, level, drift(sl)) for sl in query_sets]
 
 
-def _slice_level(
-    baseline: VersionResult,
-    candidate: VersionResult,
-    query_sets: Sequence[Slice],
-    n_metrics: int,
-    primary: str,
-    st: CompareSettings,
-) -> float:
+def _slice_level(p: _Pair, query_sets: Sequence[Slice]) -> float:
     """The slices' confidence: Bonferroni over the metrics of the slices that get a call
     (>= ``compare.min_slice_queries`` queries scored by both versions)."""
-    scored_b = baseline.per_query[primary]
-    scored_c = candidate.per_query[primary]
+    scored_b = p.baseline.per_query[p.cfg.metric]
+    scored_c = p.candidate.per_query[p.cfg.metric]
     n_called = sum(
-        sum(q in scored_b and q in scored_c for q in sl.query_ids) >= st.min_slice_queries
+        sum(q in scored_b and q in scored_c for q in sl.query_ids) >= p.st.min_slice_queries
         for sl in query_sets
     )
-    return bonferroni_confidence(st.confidence, max(1, n_called * n_metrics))
+    return bonferroni_confidence(p.st.confidence, max(1, n_called * len(p.metrics)))
 
 
 def clip_interval(low: float, high: float) -> tuple[float, float, bool]:
-    """``[low, high]`` clipped to :data:`DIFFERENCE_RANGE`, and whether the clip changed it.
-
-    A t-interval on a few queries can reach past the range a difference of two [0, 1] metrics
-    can take; the clip never changes a call (0 and -margin lie inside the range).
-
-    >>> clip_interval(-1.79, 2.70), clip_interval(-0.2, 0.1)
-    ((-1.0, 1.0, True), (-0.2, 0.1, False))
-    """
+    """``[low, high]`` clipped to :data:`DIFFERENCE_RANGE`, and whether the clip changed it (it
+    never changes a call: 0 and -margin lie inside the range)."""
     if math.isnan(low) or math.isnan(high):
         return low, high, False
     clipped = kept_inside(low, high, DIFFERENCE_RANGE)
@@ -520,11 +408,9 @@ def slice_calls(
     alpha: float = 0.05,
 ) -> tuple[list[QualityCall], set[str]]:
     """Slice calls from paired t-intervals at ``confidence`` (already Bonferroni-adjusted),
-    clipped to [-1, 1]; a metric scored on fewer than ``min_queries`` queries of the slice gets
-    no call (``inconclusive``, reported as "not called").  The p-values beside them are the same
-    paired t-test's: ``p_value`` raw and ``p_corrected`` Bonferroni-adjusted
-    (``min(1, p * alpha / (1 - confidence))``), so an interval excludes 0 exactly when
-    ``p_corrected < alpha``.  Also returns the metrics whose interval was clipped."""
+    clipped to [-1, 1], and the metrics whose interval was clipped.  Fewer than ``min_queries``
+    queries: no call.  ``p_corrected = min(1, p * alpha / (1 - confidence))``, so an interval
+    excludes 0 exactly when ``p_corrected < alpha``."""
     out, clipped = [], set()
     for m in comparisons:
         b, c = baseline[m.metric], candidate[m.metric]
@@ -561,45 +447,39 @@ def slice_calls(
     return out, clipped
 
 
-def _compare_slice(
-    sl: Slice,
-    baseline: VersionResult,
-    candidate: VersionResult,
-    metrics: Sequence[str],
-    cfg: GateConfig,
-    stats_kw: Mapping[str, Any],
-    behaviour: BehaviourAnswer,
-    query_index: Mapping[str, int],
-    pair_codes: np.ndarray | None,
-    data: EvalData,
-    level: float,
-    min_queries: int = 10,
-) -> SliceResult:
+def _compare_slice(p: _Pair, sl: Slice, level: float, drift: SimilarityDrift | None) -> SliceResult:
     """One slice: its metric comparisons and calls (at the Bonferroni ``level``), drift,
-    overlap and unjudged shares; called only with ``min_queries`` scored queries."""
+    overlap and unjudged shares; called only with ``compare.min_slice_queries`` queries."""
+    cfg, st, behaviour = p.cfg, p.st, p.behaviour
     comparisons = compare_metrics(
-        baseline.per_query, candidate.per_query, metrics, query_ids=sl.query_ids, **stats_kw
+        p.baseline.per_query,
+        p.candidate.per_query,
+        p.metrics,
+        query_ids=sl.query_ids,
+        test=st.test,
+        permutations=st.permutations,
+        seed=st.seed,
+        correction=st.correction,
+        n_bootstrap=st.bootstrap,
+        confidence=st.confidence,
     )
     n = next(
         (m.n_queries for m in comparisons if m.metric == cfg.metric),
         comparisons[0].n_queries if comparisons else 0,
     )
+    min_queries, margin = st.min_slice_queries, cfg.primary_metric.margin
     calls, clipped = slice_calls(
-        baseline.per_query,
-        candidate.per_query,
+        p.baseline.per_query,
+        p.candidate.per_query,
         comparisons,
         sl.query_ids,
-        cfg.primary_metric.margin,
+        margin,
         level,
         min_queries,
-        alpha=1.0 - stats_kw["confidence"],
+        alpha=1.0 - st.confidence,
     )
     primary = next((q for q in calls if q.metric == cfg.metric), None)
-    drift = None
-    if pair_codes is not None:
-        drift = _slice_drift(sl, cfg, behaviour, query_index, pair_codes, len(data.queries))
     overlap = behaviour.ranking_overlap.summary(sl.query_ids) if behaviour.ranking_overlap else None
-    unjudged = {name: u.summary(sl.query_ids) for name, u in behaviour.unjudged_at.items()}
     evaluated = n >= min_queries
     return SliceResult(
         dimension=sl.dimension,
@@ -608,27 +488,13 @@ def _compare_slice(
         metrics=comparisons,
         drift=drift,
         overlap=overlap,
-        unjudged=unjudged,
+        unjudged={name: u.summary(sl.query_ids) for name, u in behaviour.unjudged_at.items()},
         quality=calls,
         status=primary.status if primary is not None and evaluated else Quality.INCONCLUSIVE,
         evaluated=evaluated,
         min_queries=min_queries,
         ci_clipped=cfg.metric in clipped,
     )
-
-
-def _slice_drift(
-    sl: Slice,
-    cfg: GateConfig,
-    behaviour: BehaviourAnswer,
-    query_index: Mapping[str, int],
-    pair_codes: np.ndarray,
-    n_queries: int,
-) -> SimilarityDrift | None:
-    """The similarity drift over the pairs of the slice's queries."""
-    member = np.zeros(n_queries + 1, dtype=bool)  # last cell: pairs of unknown queries
-    member[[query_index[q] for q in sl.query_ids]] = True
-    return behaviour.drift_of(cfg, member[pair_codes])
 
 
 def compare_versions(
@@ -645,9 +511,8 @@ def compare_versions(
 ) -> Verdict:
     """Compare every candidate with the baseline; the verdict is the worst candidate status.
 
-    ``checks`` are endpoint-check results (``{name, status: PASS|WARN|FAIL, observed, expected,
-    reason}``, optionally ``version``); ``None`` means the checks were not run.  ``reindex`` and
-    ``click_tests`` are keyed by candidate name (see :func:`compare_pair`).
+    ``checks``: endpoint-check results (None: not run); ``reindex`` and ``click_tests`` are keyed
+    by candidate name.
     """
     if not candidates:
         raise ConfigError(

@@ -1,10 +1,8 @@
 """The judging worklist: which unjudged (query, item) pairs to judge first.
 
-:func:`rank_unjudged` lists the unjudged items of either version's top k (k = the primary
-metric's cut-off) with ``priority = P(relevant) * |change of the mean delta if judged grade 1|``
-(minimal test collections: Carterette, Allan & Sitaraman, SIGIR 2006); :func:`order_unjudged`
-orders them by :data:`ORDERS` (``worklist``, ``rank_pooling``, ``query_pooling``).  The columns
-and orders for users: docs/how-to/judgments.md.
+:func:`rank_unjudged` lists the unjudged items of either version's top k with ``priority =
+P(relevant) * |change of the mean delta if judged grade 1|``; :func:`order_unjudged` orders them
+by :data:`ORDERS`.  The method, columns and orders: docs/how-to/judgments.md.
 
 >>> top_a = {"q1": ["d1", "d2", "d3"], "q2": ["d4", "d5"]}
 >>> top_b = {"q1": ["d3", "d2", "d1"], "q2": ["d4", "d6"]}
@@ -75,11 +73,7 @@ class Unjudged:
 
 
 def metric_cutoff(metric: str, depth: int) -> tuple[str, int]:
-    """``(family, k)`` of a ranx metric string; no cut-off means the ranking ``depth``.
-
-    >>> metric_cutoff("ndcg@10", 100), metric_cutoff("mrr", 100)
-    (('ndcg', 10), ('mrr', 100))
-    """
+    """``(family, k)`` of a ranx metric string; no cut-off means the ranking ``depth``."""
     m = _METRIC.match(str(metric).strip())
     if m is None:
         raise ValueError(f"not a metric string: {metric!r} (expected e.g. ndcg@10)")
@@ -87,7 +81,6 @@ def metric_cutoff(metric: str, depth: int) -> tuple[str, int]:
 
 
 def check_order(order: str) -> str:
-    """``order`` if it is one of :data:`ORDERS`, else a one-line ``ValueError``."""
     if order not in ORDERS:
         raise ValueError(f"unknown worklist order {order!r} (expected one of {', '.join(ORDERS)})")
     return order
@@ -108,7 +101,6 @@ def _gain(family: str, grade: float) -> float:
 
 
 def _normaliser(family: str, grades: Sequence[int], k: int) -> float:
-    """The per-query scale of a grade-1 judgment (``1 / IDCG_q`` for nDCG, ...)."""
     relevant = sorted((g for g in grades if g > 0), reverse=True)
     if family in _LOG_DISC:
         gains = [_gain(family, g) for g in relevant[:k]]
@@ -137,18 +129,9 @@ def _ndcg_delta(family: str, ra: Mapping[str, int], rb: Mapping[str, int], known
 def relevance_curve(
     ranked: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]]
 ) -> np.ndarray:
-    """P(relevant) at ranks 1..depth of one version's ranking (index ``r - 1``), non-increasing.
-
-    Isotonic regression (scipy, pool adjacent violators) of "judged relevant" on the rank over the
-    version's retrieved pairs of the queries with any judgment, an unjudged item counting as not
-    relevant as the metric counts it.  A lower bound, but it needs no judged non-relevant pair
-    (many qrels list relevant items only: fitted on the judged pairs alone it would be 1 at every
-    rank); its shape orders the worklist, the query's own rate (``f_q``) scales it.
-
-    >>> ranked = {"q": ["a", "b", "c"], "r": ["d", "e", "f"]}
-    >>> relevance_curve(ranked, {"q": {"a": 1, "c": 1}, "r": {"d": 1}}).tolist()
-    [1.0, 0.25, 0.25]
-    """
+    """P(relevant) at ranks 1..depth of one version's ranking (index ``r - 1``): isotonic
+    regression of "judged relevant" on the rank over the retrieved pairs of judged queries, an
+    unjudged item counting as not relevant."""
     from scipy.optimize import isotonic_regression
 
     depth = max((len(v) for v in ranked.values()), default=0)
@@ -172,7 +155,6 @@ def relevance_curve(
 
 
 def _position(items: Sequence[str], item: str) -> int | None:
-    """0-based position of ``item`` in ``items``, None when absent."""
     try:
         return items.index(item)
     except ValueError:
@@ -194,24 +176,12 @@ def rank_unjudged(
     *,
     prior: bool = True,
 ) -> list[Unjudged]:
-    """Every unjudged item of either version's top k, highest priority first.
+    """Every unjudged item of either version's top k, highest priority first (the weight:
+    docs/how-to/judgments.md).
 
-    ``top_a`` / ``top_b``: ``{query_id: [item ids best first]}``; items past k count only for
-    P(relevant) (pass the whole rankings);
-    ``qrels``: ``{query_id: {item_id: grade}}`` (grade 0 is a judgment too).  Queries are those
-    of ``top_a`` (a query missing from ``top_b`` has an empty B ranking).  ``depth`` is the
-    cut-off of a metric without one (default: the longest ranking).  ``prior=False`` leaves
-    P(relevant) out (the plain minimal-test-collection weight).
-
-    For nDCG the change is exact (both versions' DCG and the ideal DCG of q with d added, over the
-    n scored queries); a query with no relevant judgment yet would join the mean with delta
-    disc_B(d) - disc_A(d), so its change is |that - mean delta| / (n + 1).  Other families use
-    |disc_B - disc_A| x their normaliser / n (``recall``: 1 / (R_q + 1), ``precision``: 1 / k, ...).
-    P(relevant) = min(1, f_q x (c_A(rank_A) + c_B(rank_B)) / 2), c = :func:`relevance_curve` of
-    each version (isotonic in the rank, fitted on its ranking's pairs of judged queries);
-    f_q = (relevant found in q + 1) / (relevant the curves expect among q's judged items + 1), so a
-    query whose judged items were not relevant weighs less, an unscored query never more than the
-    curves.
+    ``top_a`` / ``top_b``: ``{query_id: [item ids best first]}`` (pass the whole rankings: items
+    past k feed P(relevant)); queries are those of ``top_a``.  ``depth``: the cut-off of a metric
+    without one.  ``prior=False`` leaves P(relevant) out.
     """
     if depth is None:
         depth = max((len(v) for v in (*top_a.values(), *top_b.values())), default=0)
@@ -240,7 +210,6 @@ def rank_unjudged(
             d: (_at(curve_a, _position(items_a, d)) + _at(curve_b, _position(items_b, d))) / 2.0
             for d in (*fresh, *known)
         }
-        # The query's own rate: relevant items found vs what the curves expect of its judged ones.
         found = sum(1 for g in known.values() if g > 0)
         factor = (found + 1.0) / (sum(p_rank[d] for d in known) + 1.0)
         is_scored = found > 0
@@ -270,13 +239,8 @@ def order_unjudged(
     order: str = DEFAULT_ORDER,
     seed: int = 0,
 ) -> list[Unjudged]:
-    """The unjudged items of either version's top k in the judging ``order`` (:data:`ORDERS`).
-
-    ``worklist``: :func:`rank_unjudged`.  ``rank_pooling``: rank 1 of every query (A's item,
-    then B's), then rank 2, ...  ``query_pooling``: each query's items in that rank order before
-    the next query; queries in a random order drawn with ``seed``.  Every order lists the same
-    items with the same ``priority``.
-    """
+    """The unjudged items of either version's top k in the judging ``order`` (:data:`ORDERS`),
+    each with its ``priority``; ``seed`` draws the query order of ``query_pooling``."""
     check_order(order)
     if depth is None:
         depth = max((len(v) for v in (*top_a.values(), *top_b.values())), default=0)
@@ -334,11 +298,8 @@ class WorklistRow:
 
 @dataclass(frozen=True)
 class Worklist:
-    """The rows to judge (every comparison's top ``size``), ordered by priority.
-
-    ``unjudged`` counts, per candidate, every unjudged item of either version's top k (the rows
-    are its ``size`` highest-priority ones).
-    """
+    """The rows to judge (every comparison's top ``size``); ``unjudged`` counts, per candidate,
+    every unjudged item of either version's top k."""
 
     metric: str
     k: int
@@ -371,19 +332,9 @@ def build_worklist(
     order: str = DEFAULT_ORDER,
     seed: int = 0,
 ) -> Worklist:
-    """Every comparison's first ``size`` unjudged items in the judging ``order``, in one list.
-
-    ``tops``: ``{candidate: (top_a, top_b)}``.  With ``order="worklist"`` the rows of all
-    comparisons are merged by priority (the same tie-break), so judging from the top serves every
-    comparison; with a pooling order they are interleaved by position (each comparison's first
-    row, then each one's second, ...).  A pair that matters in two comparisons appears once per
-    comparison (its ``rank_b`` differs).
-
-    >>> wl = build_worklist("A", {"B": ({"q": ["x", "y"]}, {"q": ["y", "x"]})}, {}, {"q": "hat"},
-    ...                     {"x": "red hat", "y": "cap"}, "ndcg@2", size=1)
-    >>> [(r.item_id, r.rank_a, r.rank_b) for r in wl.rows], wl.unjudged
-    ([('x', 1, 2)], {'B': 2})
-    """
+    """Every comparison's (``tops``: ``{candidate: (top_a, top_b)}``) first ``size`` unjudged
+    items in the judging ``order``, in one list: merged by priority, or interleaved by position
+    for a pooling order."""
     check_order(order)
     picked: list[tuple[tuple, Unjudged, str]] = []
     counts: dict[str, int] = {}
@@ -427,11 +378,8 @@ def evaluation_worklist(
     order: str = DEFAULT_ORDER,
     seed: int = 0,
 ) -> Worklist | None:
-    """The worklist of an evaluation (baseline vs every candidate) in the judging ``order``
-    (``compare.worklist_order``; ``seed``: ``compare.seed``, the query order of
-    ``query_pooling``), or None when no version has a ranking.  The whole rankings feed
-    P(relevant).  Item text is the title and, when the catalog has one, the body (what a judge
-    reads), whatever ``text_field`` embedded."""
+    """The worklist of an evaluation (baseline vs every candidate), or None when the baseline
+    has no ranking.  Item text is the title and, when the catalog has one, the body."""
     if baseline.ranking is None:
         return None
     depth = baseline.ranking.k

@@ -1,10 +1,5 @@
-"""How differently does B rank and score?  The behaviour-change question of one comparison.
-
-Pair similarities aligned across the versions (score drift: mean cosine shift, low-score share),
-ranking overlap (top-k agreement, RBO), unjudged@k, the score-threshold mapping onto B's scale
-and the behaviour gates (``top_k_agreement``, ``mean_cosine_shift``,
-``low_score_share_increase``, ``unjudged_increase``: follow-ups in the default preset).  The
-per-pair and per-query inputs are kept (:class:`BehaviourAnswer`) so slices subset them.
+"""How differently does B rank and score?  Score drift, ranking overlap, unjudged@k, the
+score-threshold mapping and the behaviour gates of one comparison.
 
 >>> from evalkit.compare.gate_rules import GateConfig
 >>> from evalkit.compare.compare_settings import CompareSettings
@@ -48,8 +43,7 @@ from evalkit.results import VersionResult
 
 @dataclass
 class BehaviourAnswer:
-    """Drift, overlap, unjudged@k, threshold mappings and the behaviour gates, plus the aligned
-    per-pair scores and per-query overlap that slices subset."""
+    """The behaviour figures and gates, plus the per-pair and per-query inputs slices subset."""
 
     pair_ids: list[tuple[str, str]]
     pair_b: np.ndarray | None = None
@@ -80,23 +74,16 @@ def _behaviour_gates(
     names: tuple[str, str],
 ) -> list[GateResult]:
     ub, uc = unjudged.get(names[0]), unjudged.get(names[1])
+    shift = drift.mean_shift if drift else None
+    changed = shift if shift is not None and abs(shift) > cfg.mean_cosine_shift.max_abs else None
+    low = (drift.baseline_low_share, drift.candidate_low_share) if drift else (math.nan, math.nan)
     return [
         gate_top_k_agreement(
             cfg, overlap.agreement if overlap else None, overlap.n_queries if overlap else 0
         ),
-        gate_mean_cosine_shift(
-            cfg, drift.mean_shift if drift else None, drift.n_pairs if drift else 0
-        ),
+        gate_mean_cosine_shift(cfg, shift, drift.n_pairs if drift else 0),
         gate_low_score_share(
-            cfg,
-            drift.low_share_delta if drift else None,
-            drift.baseline_low_share if drift else math.nan,
-            drift.candidate_low_share if drift else math.nan,
-            scale_shift=(
-                drift.mean_shift
-                if drift and abs(drift.mean_shift) > cfg.mean_cosine_shift.max_abs
-                else None
-            ),
+            cfg, drift.low_share_delta if drift else None, *low, scale_shift=changed
         ),
         gate_unjudged_increase(
             cfg, ub.mean if ub else None, uc.mean if uc else None, cfg.drift.unjudged_k

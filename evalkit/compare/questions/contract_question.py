@@ -1,23 +1,19 @@
-"""Does B keep its contracts, and at what cost?  The contract-and-cost question.
-
-The vector contract (unit-length vectors stay unit-length), the endpoint checks (``run_checks``
-or ``task=check``) and the latency probe's p95 ratio with its bootstrap interval: the gates
-``vector_contract``, ``endpoint_checks`` and ``latency_p95_increase`` (BLOCK by default).
+"""Does B keep its contracts, and at what cost?  The vector contract, endpoint checks and
+latency gates of one comparison.
 
 >>> from evalkit.compare.gate_rules import GateConfig
 >>> from evalkit.compare.compare_settings import CompareSettings
 >>> from evalkit.results import VersionResult
 >>> pq = {"ndcg@10": {"q1": 0.5}}
 >>> a, b = VersionResult("a", {}, {}, pq, None), VersionResult("b", {}, {}, pq, None)
->>> ans = answer_contract(a, b, GateConfig(), CompareSettings(), checks=None)
->>> [(g.name, str(g.status)) for g in ans.gates]
+>>> latency, gates = answer_contract(a, b, GateConfig(), CompareSettings(), checks=None)
+>>> [(g.name, str(g.status)) for g in gates]
 [('vector_contract', 'WARN'), ('endpoint_checks', 'WARN'), ('latency_p95_increase', 'WARN')]
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from evalkit.compare.compare_settings import CompareSettings
@@ -37,14 +33,6 @@ from evalkit.embed.latency_probe import backend_kind
 from evalkit.results import VersionResult
 
 
-@dataclass(frozen=True)
-class ContractAnswer:
-    """The latency comparison and the contract gates."""
-
-    latency: LatencyComparison
-    gates: list[GateResult]
-
-
 def _vector_stats(v: VersionResult) -> dict[str, float]:
     return {k[len("vectors_") :]: float(x) for k, x in v.extra.items() if k.startswith("vectors_")}
 
@@ -55,8 +43,8 @@ def answer_contract(
     cfg: GateConfig,
     st: CompareSettings,
     checks: Sequence[Mapping[str, Any]] | None,
-) -> ContractAnswer:
-    """Vector norms, endpoint checks and latency of ``candidate`` against ``baseline``."""
+) -> tuple[LatencyComparison, list[GateResult]]:
+    """The latency comparison and the contract gates (vector norms, endpoint checks, latency)."""
     latency = compare_latency(
         *(
             latency_summary(
@@ -92,4 +80,4 @@ def answer_contract(
             reused=latency.reuse_note,
         ),
     ]
-    return ContractAnswer(latency, gates)
+    return latency, gates

@@ -1,10 +1,5 @@
-"""Is B at least as good as A?  The quality question of one comparison.
-
-Per metric a paired test over the judged queries (:mod:`evalkit.compare.significance`), the
-fixed-sequence family (:mod:`evalkit.compare.multiplicity`: the primary metric alone at the full
-alpha, the other metrics and the click differences Holm-corrected among themselves), the calls
-(better / no worse / worse / inconclusive, :mod:`evalkit.compare.calls`) and the quality gates
-(``primary_metric``, ``secondary_metrics``, ``click_correlation``).
+"""Is B at least as good as A?  Paired tests per metric, the fixed-sequence family, the calls and
+the quality gates of one comparison.
 
 >>> from evalkit.compare.gate_rules import GateConfig
 >>> from evalkit.compare.compare_settings import CompareSettings
@@ -65,13 +60,8 @@ def quality_calls(
     primary: str | None = None,
     power: float = 0.8,
 ) -> list[QualityCall]:
-    """Calls from each metric's interval (the one that agrees with its corrected p).
-
-    The ``primary`` metric's call carries the judged queries that would decide
-    (:func:`evalkit.compare.power.plan_queries`: the nearer call it can reach) when it is
-    inconclusive or no worse but not better; the secondaries are ``tested`` only when the
-    primary is shown no worse (fixed sequence).
-    """
+    """Calls from each metric's interval; the ``primary`` one carries the judged queries that
+    would decide."""
     out = []
     for m in comparisons:
         status = quality_call(
@@ -104,10 +94,7 @@ def quality_calls(
                 plan=plan,
             )
         )
-    passed = any(q.metric == primary and q.status.shown_no_worse for q in out)
-    if primary is None:
-        return out
-    return [q if q.metric == primary else replace(q, tested=passed) for q in out]
+    return out
 
 
 def click_calls(
@@ -117,6 +104,9 @@ def click_calls(
     out = []
     for name in names:
         a = family[name]
+        status = quality_call(
+            a.estimate, a.ci_low, a.ci_high, margin=margin, p_value=a.p_adjusted, alpha=alpha
+        )
         out.append(
             QualityCall(
                 metric=name,
@@ -125,14 +115,7 @@ def click_calls(
                 ci_high=a.ci_high,
                 p_value=a.p_value,
                 p_corrected=a.p_adjusted,
-                status=quality_call(
-                    a.estimate,
-                    a.ci_low,
-                    a.ci_high,
-                    margin=margin,
-                    p_value=a.p_adjusted,
-                    alpha=alpha,
-                ),
+                status=status,
                 margin=margin,
                 confidence=a.confidence,
                 family=a.family,
@@ -156,14 +139,8 @@ def answer_quality(
     judged: bool = False,
 ) -> QualityAnswer:
     """Tests, family correction, calls and quality gates of ``candidate`` against ``baseline``.
-
-    The primary metric (``cfg.metric``) is tested alone at ``gates.primary_metric.alpha``; the
-    other metrics and ``click_tests`` form the secondary family, Holm-corrected among themselves
-    and claimed only when the primary passed (fixed sequence); every interval agrees with the
-    p-value beside it.  ``worklist``: the top-k results hold unjudged items, so the verdict can
-    point at ``judging_worklist.csv``.  ``queries_in_set``: the queries the data holds (judged
-    or not), so a plan needing more says how many new queries to sample.
-    """
+    ``worklist``: the top-k results hold unjudged items; ``queries_in_set``: the queries the data
+    holds, judged or not."""
     alpha = cfg.primary_metric.alpha
     _, b_scores, c_scores = aligned_scores(baseline.per_query, candidate.per_query, metrics)
     tests = paired_tests(

@@ -1,15 +1,9 @@
-"""Shared pieces of the Markdown and HTML writers (and the terminal checklist).
-
-Cell formatting (``n/a`` for what was not measured, intervals with the confidence level that
-agrees with the p-value beside them), the one-line quality call, the observed value of a gate or
-checklist item, and the row builders with their column heads: checklist lists, gates, metrics,
-drift, latency, slices and the side-by-side rankings of the worst regressions.  Each writer turns
-these rows into its own table syntax; :class:`Section` is an extra table from another layer.
+"""Shared pieces of the Markdown and HTML writers (and the terminal checklist): cell formatting
+(``n/a`` for what was not measured), the one-line quality call, and the row builders with their
+column heads; each writer turns these rows into its own table syntax.
 
 >>> _f(None), _f(0.12345), _pct(0.25)
 ('n/a', '0.1235', '25.0%')
->>> _interval(-0.01, float("inf"))
-'[-0.0100, +inf]'
 """
 
 from __future__ import annotations
@@ -73,14 +67,14 @@ def _obs(g: GateResult) -> str:
     return f"{g.observed:+.4f}" if abs(g.observed) < 1 else f"{g.observed:g}"
 
 
-def _obs_item(i: dict[str, Any]) -> str:
+def obs_item(i: dict[str, Any]) -> str:
     v = i.get("observed")
     if isinstance(v, float):
         return f"{v:+.4f}" if abs(v) < 1 else f"{v:g}"
     return "n/a" if v is None else str(v)
 
 
-def _quality_line(c: CandidateComparison) -> str:
+def quality_line(c: CandidateComparison) -> str:
     q = c.primary_call
     if q is None:
         return "quality: not measured"
@@ -100,42 +94,26 @@ class Section:
     note: str = ""
 
 
-def _metric_rows(c: CandidateComparison | Any) -> list[list[str]]:
+def metric_rows(c: CandidateComparison | Any) -> list[list[str]]:
+    def test(m: Any, p_corrected: str) -> list[str]:
+        interval = f"{_interval(m.ci_low, m.ci_high)} {_level(m)}".rstrip()
+        return [_f(m.delta, "+.4f"), interval, _f(m.p_value, ".3g"), p_corrected]
+
     calls = {q.metric: q for q in getattr(c, "quality", [])}
     rows = []
     for m in c.metrics:
-        family = getattr(m, "family", "")
-        rows.append(
-            [
-                mlflow_name(m.metric) + (" (primary)" if family == "primary" else ""),
-                _f(m.baseline_mean),
-                _f(m.candidate_mean),
-                _f(m.delta, "+.4f"),
-                f"{_interval(m.ci_low, m.ci_high)} {_level(m)}".rstrip(),
-                _f(m.p_value, ".3g"),
-                "uncorrected" if family == "primary" else _f(m.p_corrected, ".3g"),
-                f"{m.wins}/{m.ties}/{m.losses}",
-                _call_text(calls[m.metric]) if m.metric in calls else "",
-            ]
-        )
+        primary = getattr(m, "family", "") == "primary"
+        name = mlflow_name(m.metric) + (" (primary)" if primary else "")
+        p = "uncorrected" if primary else _f(m.p_corrected, ".3g")
+        call = _call_text(calls[m.metric]) if m.metric in calls else ""
+        wtl = f"{m.wins}/{m.ties}/{m.losses}"
+        rows.append([name, _f(m.baseline_mean), _f(m.candidate_mean), *test(m, p), wtl, call])
     for q in getattr(c, "click_quality", []):
-        rows.append(
-            [
-                q.metric,
-                "",
-                "",
-                _f(q.delta, "+.4f"),
-                f"{_interval(q.ci_low, q.ci_high)} {_level(q)}".rstrip(),
-                _f(q.p_value, ".3g"),
-                _f(q.p_corrected, ".3g"),
-                "",
-                _call_text(q),
-            ]
-        )
+        rows.append([q.metric, "", "", *test(q, _f(q.p_corrected, ".3g")), "", _call_text(q)])
     return rows
 
 
-_METRIC_HEAD = [
+METRIC_HEAD = [
     "metric",
     "baseline",
     "candidate",
@@ -148,18 +126,13 @@ _METRIC_HEAD = [
 ]
 
 
-def _drift_rows(c: CandidateComparison) -> list[list[str]]:
+def drift_rows(c: CandidateComparison) -> list[list[str]]:
     rows = []
-    if c.drift is not None:
-        d = c.drift
+    if (d := c.drift) is not None:
+        low = [_pct(d.baseline_low_share), _pct(d.candidate_low_share)]
         rows += [
             ["mean cosine", _f(d.baseline_mean), _f(d.candidate_mean), _f(d.mean_shift, "+.4f")],
-            [
-                f"share of pairs below {d.threshold:g}",
-                _pct(d.baseline_low_share),
-                _pct(d.candidate_low_share),
-                _f(d.low_share_delta, "+.4f"),
-            ],
+            [f"share of pairs below {d.threshold:g}", *low, _f(d.low_share_delta, "+.4f")],
         ]
     if c.overlap is not None:
         o = c.overlap
@@ -168,48 +141,31 @@ def _drift_rows(c: CandidateComparison) -> list[list[str]]:
     b, cc = c.unjudged.get(c.baseline), c.unjudged.get(c.candidate)
     if b is not None or cc is not None:
         k = (b or cc).k
-        change = cc.mean - b.mean if b is not None and cc is not None else None
+        change = _f(cc.mean - b.mean if b is not None and cc is not None else None, "+.4f")
         rows.append(
-            [
-                f"unjudged@{k}",
-                _pct(b.mean if b else None),
-                _pct(cc.mean if cc else None),
-                _f(change, "+.4f"),
-            ]
+            [f"unjudged@{k}", _pct(b.mean if b else None), _pct(cc.mean if cc else None), change]
         )
     return rows
 
 
-def _latency_rows(c: CandidateComparison) -> list[list[str]]:
-    rows = []
+def latency_rows(c: CandidateComparison) -> list[list[str]]:
+    def version(name: str, s: Any) -> list[str]:
+        ms = [_f(x * 1000, ".1f") for x in (s.p50, s.p95, s.p99)]
+        load = f"{s.batch_size} / {s.concurrency}"
+        return [name, str(s.n_requests), *ms, _f(s.throughput, ".1f"), load]
+
     lat = c.latency
-    for name, s in ((c.baseline, lat.baseline), (c.candidate, lat.candidate)):
-        rows.append(
-            [
-                name,
-                str(s.n_requests),
-                _f(s.p50 * 1000, ".1f"),
-                _f(s.p95 * 1000, ".1f"),
-                _f(s.p99 * 1000, ".1f"),
-                _f(s.throughput, ".1f"),
-                f"{s.batch_size} / {s.concurrency}",
-            ]
-        )
-    rows.append(
-        [
-            "ratio",
-            "",
-            _f(lat.p50_ratio, ".2f"),
-            _f(lat.p95_ratio, ".2f"),
-            _f(lat.p99_ratio, ".2f"),
-            _f(lat.throughput_ratio, ".2f"),
-            "" if lat.comparable else f"not comparable: {lat.note}",
-        ]
-    )
-    return rows
+    ratios = [_f(r, ".2f") for r in (lat.p50_ratio, lat.p95_ratio, lat.p99_ratio)]
+    throughput = _f(lat.throughput_ratio, ".2f")
+    note = "" if lat.comparable else f"not comparable: {lat.note}"
+    return [
+        version(c.baseline, lat.baseline),
+        version(c.candidate, lat.candidate),
+        ["ratio", "", *ratios, throughput, note],
+    ]
 
 
-_LATENCY_HEAD = [
+LATENCY_HEAD = [
     "version",
     "requests",
     "p50 ms",
@@ -220,7 +176,7 @@ _LATENCY_HEAD = [
 ]
 
 
-def _slice_rows(c: CandidateComparison) -> list[list[str]]:
+def slice_rows(c: CandidateComparison) -> list[list[str]]:
     rows = []
     for s in c.slices:
         q = next((q for q in s.quality if q.metric == c.primary_metric), None)
@@ -240,7 +196,7 @@ def _slice_rows(c: CandidateComparison) -> list[list[str]]:
     return rows
 
 
-def _slice_head(c: CandidateComparison) -> list[str]:
+def slice_head(c: CandidateComparison) -> list[str]:
     m = mlflow_name(c.primary_metric)
     return [
         "slice",
@@ -254,7 +210,7 @@ def _slice_head(c: CandidateComparison) -> list[str]:
     ]
 
 
-_LIST_TITLES = (
+LIST_TITLES = (
     ("blockers", "Blockers"),
     ("undecided", "Not decided: more evidence needed"),
     ("passed", "Passed"),
@@ -263,33 +219,27 @@ _LIST_TITLES = (
 )
 
 
-_LIST_HEAD = ["check", "observed", "expected", "why", "what to do"]
+LIST_HEAD = ["check", "observed", "expected", "why", "what to do"]
 
 
-def _list_rows(items: list[dict[str, Any]]) -> list[list[str]]:
+def list_rows(items: list[dict[str, Any]]) -> list[list[str]]:
     return [
-        [str(i["name"]), _obs_item(i), str(i["expected"]), str(i["why"]), str(i["what_to_do"])]
+        [str(i["name"]), obs_item(i), str(i["expected"]), str(i["why"]), str(i["what_to_do"])]
         for i in items
     ]
 
 
-def _gate_rows(gates: list[GateResult]) -> list[list[str]]:
+GATE_HEAD = ["gate", "status", "observed", "threshold", "reason"]
+
+
+def gate_rows(gates: list[GateResult]) -> list[list[str]]:
     return [[g.name, str(g.status), _obs(g), g.threshold, g.reason] for g in gates]
 
 
-def _side_by_side(r) -> list[list[str]]:
+def side_by_side(r) -> list[list[str]]:
+    def cells(top: list, i: int) -> list[str]:
+        item, title, grade = top[i] if i < len(top) else ("", "", None)
+        return [title, "unjudged" if item and grade is None else ("" if not item else str(grade))]
+
     n = max(len(r.baseline_top), len(r.candidate_top))
-    rows = []
-    for i in range(n):
-        b = r.baseline_top[i] if i < len(r.baseline_top) else ("", "", None)
-        c = r.candidate_top[i] if i < len(r.candidate_top) else ("", "", None)
-        rows.append(
-            [
-                str(i + 1),
-                b[1],
-                "unjudged" if b[0] and b[2] is None else ("" if not b[0] else str(b[2])),
-                c[1],
-                "unjudged" if c[0] and c[2] is None else ("" if not c[0] else str(c[2])),
-            ]
-        )
-    return rows
+    return [[str(i + 1), *cells(r.baseline_top, i), *cells(r.candidate_top, i)] for i in range(n)]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from evalkit.compare.calls import STATUS_TEXT, Quality
 from evalkit.compare.gate_rules import judge_more
-from evalkit.compare.report.cells import _obs_item, _quality_line
+from evalkit.compare.report.cells import LIST_TITLES, obs_item, quality_line
 from evalkit.compare.status import Status
 from evalkit.compare.verdict import CandidateComparison, Verdict
 from evalkit.metrics.ir import mlflow_name
@@ -24,8 +24,7 @@ def _n_slices(n: int) -> str:
 
 
 def _slice_summary(c: CandidateComparison) -> str:
-    """Slices called worse / better by name; no-worse and inconclusive ones counted (inconclusive
-    means the interval spans both 0 and -margin), and the slices too small for a call."""
+    """Slices called worse / better by name; no-worse, inconclusive and too small ones counted."""
     groups: dict[Quality, list[str]] = {}
     small = [s for s in c.slices if not s.evaluated]
     for s in c.slices:
@@ -59,16 +58,10 @@ def checklist_lines(verdict: Verdict) -> list[str]:
     for c in verdict.candidates:
         lines.append(
             f"Verdict: {c.status} (exit code {verdict.exit_code}): "
-            f"{c.candidate} vs baseline {c.baseline}; {_quality_line(c)}"
+            f"{c.candidate} vs baseline {c.baseline}; {quality_line(c)}"
         )
         lists = c.checklist()
-        for key, title in (
-            ("blockers", "Blockers"),
-            ("undecided", "Not decided: more evidence needed"),
-            ("passed", "Passed"),
-            ("follow_ups", "Follow-ups (need a decision)"),
-            ("actions", "Actions before switching"),
-        ):
+        for key, title in LIST_TITLES:
             if not lists[key]:
                 continue
             lines.append(f"  {title}:")
@@ -79,7 +72,7 @@ def checklist_lines(verdict: Verdict) -> list[str]:
                     lines.append(f"    - {i['name']}: {i['why']}")
                 else:
                     lines.append(
-                        f"    - {i['name']} (observed {_obs_item(i)}, expected {i['expected']}): "
+                        f"    - {i['name']} (observed {obs_item(i)}, expected {i['expected']}): "
                         f"{i['why']}" + (f" -> {i['what_to_do']}" if i["what_to_do"] else "")
                     )
         summary = _slice_summary(c)
@@ -92,8 +85,7 @@ def checklist_lines(verdict: Verdict) -> list[str]:
 
 
 def checklist_table(verdict: Verdict):
-    """The checklist for the terminal (a :class:`rich.console.Group` of tables): per candidate
-    the verdict and quality call, then blockers, passed, follow-ups and actions."""
+    """The checklist for the terminal, a :class:`rich.console.Group` of tables."""
     from rich.console import Group
     from rich.markup import escape
     from rich.table import Table
@@ -133,7 +125,7 @@ def checklist_table(verdict: Verdict):
     }
     for c in verdict.candidates:
         lists = c.checklist()
-        for key in ("blockers", "undecided", "passed", "follow_ups", "actions"):
+        for key, label in labels.items():
             for i in lists[key]:
                 why, todo = escape(str(i["why"])), escape(str(i["what_to_do"] or ""))
                 if key == "passed":
@@ -142,7 +134,7 @@ def checklist_table(verdict: Verdict):
                     text = f"[bold]{todo}[/] ({why})"
                 else:
                     text = why + (f" -> [bold]{todo}[/]" if todo else "")
-                row = [labels[key], escape(i["name"]), escape(_obs_item(i)), text]
+                row = [label, escape(i["name"]), escape(obs_item(i)), text]
                 table.add_row(*([c.candidate] if several else []), *row)
     parts = [table]
     for c in verdict.candidates:

@@ -1,7 +1,4 @@
-"""The report's figures as PNG bytes, drawn on matplotlib's Agg canvas (no pyplot global state):
-metric means with bootstrap intervals and deltas, and per-version distributions of pair
-similarity and of the primary metric per query.  :mod:`~evalkit.compare.report.html` embeds them.
-"""
+"""The report's figures as PNG bytes, drawn on matplotlib's Agg canvas (no pyplot global state)."""
 
 from __future__ import annotations
 
@@ -61,34 +58,8 @@ def plot_distributions(c: CandidateComparison) -> bytes:
 
     fig = Figure(figsize=(11, 3.6))
     ax1, ax2 = fig.subplots(1, 2)
-    panels = []
-    if c.drift is not None and c.drift.hist_edges:
-        panels.append(
-            (
-                ax1,
-                c.drift.hist_edges,
-                c.drift.baseline_hist,
-                c.drift.candidate_hist,
-                f"Cosine similarity of {c.drift.n_pairs} judged/logged pairs",
-                c.drift.threshold,
-            )
-        )
-    else:
-        ax1.text(0.5, 0.5, "pair similarities not available", ha="center", va="center")
-        ax1.set_axis_off()
-    h = c.primary_hist
-    if h:
-        panels.append(
-            (
-                ax2,
-                h["edges"],
-                h["baseline"],
-                h["candidate"],
-                f"Per-query {mlflow_name(c.primary_metric)}",
-                None,
-            )
-        )
-    for ax, edges, hb, hc, title, threshold in panels:
+
+    def panel(ax, edges, hb, hc, title: str, threshold: float | None = None) -> None:
         e = np.asarray(edges)
         ax.stairs(hb, e, label=c.baseline, color=_COLORS["baseline"], lw=1.6)
         ax.stairs(hc, e, label=c.candidate, color=_COLORS["candidate"], lw=1.6)
@@ -99,4 +70,16 @@ def plot_distributions(c: CandidateComparison) -> bytes:
         ax.set_title(title)
         ax.set_ylabel("count")
         ax.legend(fontsize=8)
+
+    d = c.drift
+    if d is not None and d.hist_edges:
+        title = f"Cosine similarity of {d.n_pairs} judged/logged pairs"
+        panel(ax1, d.hist_edges, d.baseline_hist, d.candidate_hist, title, d.threshold)
+    else:
+        ax1.text(0.5, 0.5, "pair similarities not available", ha="center", va="center")
+        ax1.set_axis_off()
+    h = c.primary_hist
+    if h:
+        title = f"Per-query {mlflow_name(c.primary_metric)}"
+        panel(ax2, h["edges"], h["baseline"], h["candidate"], title)
     return _png(fig)

@@ -13,22 +13,8 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from evalkit.compare.report.cells import (
-    _LATENCY_HEAD,
-    _LIST_HEAD,
-    _LIST_TITLES,
-    _METRIC_HEAD,
-    Section,
-    _drift_rows,
-    _gate_rows,
-    _latency_rows,
-    _list_rows,
-    _metric_rows,
-    _quality_line,
-    _side_by_side,
-    _slice_head,
-    _slice_rows,
-)
+from evalkit.compare.report import cells
+from evalkit.compare.report.cells import Section
 from evalkit.compare.report.figures import plot_distributions, plot_metric_bars
 from evalkit.compare.verdict import CandidateComparison, Verdict
 from evalkit.errors import DataError
@@ -57,7 +43,6 @@ _STATUSES = ("PASS", "WARN", "INCONCLUSIVE", "BLOCK")
 
 
 def _cell(cell: str, i: int, status_col: int | None) -> str:
-    """One ``<td>``: a status badge in ``status_col``, a short number right-aligned, or text."""
     text = html.escape(str(cell))
     if status_col is not None and i == status_col and cell in _STATUSES:
         return f'<td><span class="badge {cell}">{text}</span></td>'
@@ -67,7 +52,6 @@ def _cell(cell: str, i: int, status_col: int | None) -> str:
 
 
 def _img(png: bytes, alt: str, caption: str) -> str:
-    """A ``<figure>`` with ``png`` inline as base64 and its caption."""
     data = base64.b64encode(png).decode("ascii")
     return (
         f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
@@ -76,7 +60,6 @@ def _img(png: bytes, alt: str, caption: str) -> str:
 
 
 def _read_png(path: str | Path) -> bytes:
-    """The bytes of a PNG file (``DataError`` when it cannot be read or is not a PNG)."""
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -94,19 +77,28 @@ def render_html(
     e = html.escape
     scatter = _read_png(scatter_png) if scatter_png else None
     body = [
-        *(
-            line
-            for c in verdict.candidates
-            for line in _candidate_html(verdict, c, scatter, sections)
-        ),
-        *_sections_html(sections),
+        line for c in verdict.candidates for line in _candidate_html(verdict, c, scatter, sections)
     ]
+    for sec in sections:
+        body.append(f"<h2>{e(sec.title)}</h2>")
+        if sec.note:
+            body.append(f"<p>{e(sec.note)}</p>")
+        body.append(_html_table(sec.head, sec.rows))
     template = Template(
         resources.files("evalkit.compare.report").joinpath(TEMPLATE).read_text("utf-8")
     )
+    st = verdict.settings
+    meta = (
+        f"Baseline {verdict.baseline} &middot; dataset {e(verdict.dataset or '(in memory)')} "
+        f"{e(f'(catalog text embedded: {verdict.embedded}) ') if verdict.embedded else ''}"
+        f"&middot; {e(verdict.test_label)}; primary metric tested alone at alpha "
+        f"{verdict.gate_config.primary_metric.alpha:g}, secondary family "
+        f"{e(st.correction)}-corrected &middot; "
+        f"{st.bootstrap} bootstrap resamples, seed {st.seed}"
+    )
     return template.substitute(
         title=e(f"evalkit release verdict: {verdict.status}"),
-        meta=_meta(verdict),
+        meta=meta,
         status=str(verdict.status),
         exit_code=verdict.exit_code,
         body="\n".join(body),
@@ -119,46 +111,38 @@ def _candidate_html(
     scatter: bytes | None,
     sections: Sequence[Section],
 ) -> list[str]:
-    """One candidate's part: verdict line, lists, gates, quality, plots, drift, latency, slices,
-    worst regressions."""
     e = html.escape
     body = [
         f'<h2>{e(c.candidate)} vs {e(c.baseline)} <span class="badge {c.status}">'
         f"{c.status}</span></h2>",
-        f"<p><b>{e(_quality_line(c))}</b></p>",
-        *_lists_html(c),
+        f"<p><b>{e(cells.quality_line(c))}</b></p>",
+    ]
+    lists = c.checklist()
+    for key, title in cells.LIST_TITLES:
+        if lists[key]:
+            body.append(f'<h3 class="list-{key}">{e(title)}</h3>')
+            body.append(_html_table(cells.LIST_HEAD, cells.list_rows(lists[key])))
+    body += [
         "<h3>Evidence: gates</h3>",
-        _html_table(["gate", "status", "observed", "threshold", "reason"], _gate_rows(c.gates), 1),
+        _html_table(cells.GATE_HEAD, cells.gate_rows(c.gates), 1),
         f"<h3>Quality ({e(verdict.test_label)}; primary at full alpha, secondary family "
         f"{e(verdict.settings.correction)}-corrected)</h3>",
-        _html_table(_METRIC_HEAD, _metric_rows(c)),
+        _html_table(cells.METRIC_HEAD, cells.metric_rows(c)),
         '<div class="plots">' + "".join(_figures(c, scatter, sections)) + "</div>",
         "<h3>Drift</h3>",
-        _html_table(["measure", c.baseline, c.candidate, "change"], _drift_rows(c)),
+        _html_table(["measure", c.baseline, c.candidate, "change"], cells.drift_rows(c)),
         "<h3>Latency</h3>",
-        _html_table(_LATENCY_HEAD, _latency_rows(c)),
+        _html_table(cells.LATENCY_HEAD, cells.latency_rows(c)),
     ]
     if c.slices:
         note = "" if verdict.gate_config.slices.affect_verdict else " (informational)"
-        body += [f"<h3>Slices{note}</h3>", _html_table(_slice_head(c), _slice_rows(c), 7)]
+        body += [f"<h3>Slices{note}</h3>", _html_table(cells.slice_head(c), cells.slice_rows(c), 7)]
     return body + _regressions_html(c)
-
-
-def _lists_html(c: CandidateComparison) -> list[str]:
-    """The checklist's non-empty lists (blocking, follow-ups, actions ...), a table each."""
-    lists = c.checklist()
-    body = []
-    for key, title in _LIST_TITLES:
-        if lists[key]:
-            body.append(f'<h3 class="list-{key}">{html.escape(title)}</h3>')
-            body.append(_html_table(_LIST_HEAD, _list_rows(lists[key])))
-    return body
 
 
 def _figures(
     c: CandidateComparison, scatter: bytes | None, sections: Sequence[Section]
 ) -> list[str]:
-    """Metric bars, score distributions and, when given, the similarity-vs-click scatter."""
     figs = [
         _img(
             plot_metric_bars(c), "metric bars", "Metric means and deltas, 95% bootstrap intervals"
@@ -179,7 +163,6 @@ def _figures(
 
 
 def _regressions_html(c: CandidateComparison) -> list[str]:
-    """The worst regressions, each an open ``<details>`` with both rankings side by side."""
     if not c.regressions:
         return []
     e = html.escape
@@ -189,31 +172,9 @@ def _regressions_html(c: CandidateComparison) -> list[str]:
             f"<details open><summary><b>{e(r.query)}</b> <code>{e(r.query_id)}</code>: "
             f"{r.baseline_value:.4f} &rarr; {r.candidate_value:.4f} ({r.delta:+.4f})"
             "</summary>"
-            + _html_table(["rank", c.baseline, "grade", c.candidate, "grade"], _side_by_side(r))
+            + _html_table(
+                ["rank", c.baseline, "grade", c.candidate, "grade"], cells.side_by_side(r)
+            )
             + "</details>"
         )
     return body
-
-
-def _sections_html(sections: Sequence[Section]) -> list[str]:
-    """The other layers' tables, each under its title with its note."""
-    body = []
-    for sec in sections:
-        body.append(f"<h2>{html.escape(sec.title)}</h2>")
-        if sec.note:
-            body.append(f"<p>{html.escape(sec.note)}</p>")
-        body.append(_html_table(sec.head, sec.rows))
-    return body
-
-
-def _meta(verdict: Verdict) -> str:
-    """The header line: baseline, dataset, embedded text, the tests and the bootstrap settings."""
-    e = html.escape
-    return (
-        f"Baseline {verdict.baseline} &middot; dataset {e(verdict.dataset or '(in memory)')} "
-        f"{e(f'(catalog text embedded: {verdict.embedded}) ') if verdict.embedded else ''}"
-        f"&middot; {e(verdict.test_label)}; primary metric tested alone at alpha "
-        f"{verdict.gate_config.primary_metric.alpha:g}, secondary family "
-        f"{e(verdict.settings.correction)}-corrected &middot; "
-        f"{verdict.settings.bootstrap} bootstrap resamples, seed {verdict.settings.seed}"
-    )

@@ -11,22 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from evalkit.compare.report.cells import (
-    _LATENCY_HEAD,
-    _LIST_HEAD,
-    _LIST_TITLES,
-    _METRIC_HEAD,
-    Section,
-    _drift_rows,
-    _gate_rows,
-    _latency_rows,
-    _list_rows,
-    _metric_rows,
-    _quality_line,
-    _side_by_side,
-    _slice_head,
-    _slice_rows,
-)
+from evalkit.compare.report import cells
+from evalkit.compare.report.cells import Section
 from evalkit.compare.verdict import Verdict
 from evalkit.metrics.ir import mlflow_name
 
@@ -41,7 +27,6 @@ def _md_table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def render_markdown(verdict: Verdict, sections: Sequence[Section] = ()) -> str:
-    """``report.md``: verdict, gates, metrics, drift, latency, slices and worst regressions."""
     parts = [
         f"# Release verdict: {verdict.status} (exit code {verdict.exit_code})",
         "",
@@ -53,39 +38,25 @@ def render_markdown(verdict: Verdict, sections: Sequence[Section] = ()) -> str:
         "agree with the p-values beside them; "
         f"{verdict.settings.bootstrap} bootstrap resamples (seed {verdict.settings.seed}).",
     ]
+
+    def table(title: str, head: list[str], rows: list[list[str]]) -> list[str]:
+        return ["", title, "", _md_table(head, rows)]
+
     for c in verdict.candidates:
-        parts += [
-            "",
-            f"## {c.candidate} vs {c.baseline}: {c.status}",
-            "",
-            f"**{_quality_line(c)}**",
-        ]
+        quality = f"**{cells.quality_line(c)}**"
+        parts += ["", f"## {c.candidate} vs {c.baseline}: {c.status}", "", quality]
         lists = c.checklist()
-        for key, title in _LIST_TITLES:
+        for key, title in cells.LIST_TITLES:
             if lists[key]:
-                parts += ["", f"### {title}", "", _md_table(_LIST_HEAD, _list_rows(lists[key]))]
-        parts += [
-            "",
-            "## Evidence",
-            "",
-            "### Gates",
-            "",
-            _md_table(["gate", "status", "observed", "threshold", "reason"], _gate_rows(c.gates)),
-            "",
-            "### Quality",
-            "",
-            _md_table(_METRIC_HEAD, _metric_rows(c)),
-            "",
-            "### Drift",
-            "",
-            _md_table(["measure", c.baseline, c.candidate, "change"], _drift_rows(c)),
-            "",
-            "### Latency",
-            "",
-            _md_table(_LATENCY_HEAD, _latency_rows(c)),
-        ]
+                parts += table(f"### {title}", cells.LIST_HEAD, cells.list_rows(lists[key]))
+        parts += ["", "## Evidence"]
+        parts += table("### Gates", cells.GATE_HEAD, cells.gate_rows(c.gates))
+        parts += table("### Quality", cells.METRIC_HEAD, cells.metric_rows(c))
+        drift_head = ["measure", c.baseline, c.candidate, "change"]
+        parts += table("### Drift", drift_head, cells.drift_rows(c))
+        parts += table("### Latency", cells.LATENCY_HEAD, cells.latency_rows(c))
         if c.slices:
-            parts += ["", "### Slices", "", _md_table(_slice_head(c), _slice_rows(c))]
+            parts += table("### Slices", cells.slice_head(c), cells.slice_rows(c))
         if c.regressions:
             parts += ["", f"### Worst regressions ({mlflow_name(c.primary_metric)})", ""]
             for r in c.regressions:
@@ -95,13 +66,11 @@ def render_markdown(verdict: Verdict, sections: Sequence[Section] = ()) -> str:
                     "",
                     _md_table(
                         ["rank", f"{c.baseline}", "grade", f"{c.candidate}", "grade"],
-                        _side_by_side(r),
+                        cells.side_by_side(r),
                     ),
                     "",
                 ]
     for sec in sections:
-        parts += ["", f"## {sec.title}", ""]
-        if sec.note:
-            parts += [sec.note, ""]
+        parts += ["", f"## {sec.title}", "", *([sec.note, ""] if sec.note else [])]
         parts.append(_md_table(sec.head, sec.rows))
     return "\n".join(parts).rstrip() + "\n"

@@ -1,11 +1,7 @@
 """The names logged to MLflow: the parent run's flat comparison metrics and verdict tags.
 
-:func:`comparison_metrics` flattens a verdict into ``{name: float}`` (per metric ``m``, MLflow
-spelling ``ndcg_at_10``: ``delta_m``, ``p_m``, ``ci_low_m`` ..., then the click, behaviour,
-latency, re-index figures and ``verdict_code``; ``<candidate>/`` prefixes with several
-candidates; unmeasured values left out).  :func:`verdict_tags` gives the ``evalkit.*`` tags and
-``mlflow.note.content``, opening with :func:`verdict_summary`.  Every name:
-docs/reference/mlflow.md.
+Unmeasured values are left out; with several candidates each name is prefixed by
+``<candidate>/``.  Every name: docs/reference/mlflow.md.
 
 >>> from evalkit.results import VersionResult
 >>> from evalkit.compare.verdict import compare_versions
@@ -121,9 +117,7 @@ def comparison_metrics(verdict: Verdict) -> dict[str, float]:
 
 
 def verdict_tags(verdict: Verdict) -> dict[str, str]:
-    """Tags for the parent run: ``evalkit.verdict`` (PASS/WARN/INCONCLUSIVE/BLOCK),
-    ``evalkit.quality`` (better / no_worse / worse / inconclusive: the primary metric's call, the
-    least favourable over candidates) and ``evalkit.exit_code``."""
+    """The parent run's ``evalkit.*`` tags and its MLflow description."""
     text = verdict_summary(verdict)
     return {
         "evalkit.verdict": str(verdict.status),
@@ -136,9 +130,8 @@ def verdict_tags(verdict: Verdict) -> dict[str, str]:
 
 
 def verdict_summary(verdict: Verdict) -> str:
-    """One line: the verdict, the versions and each candidate's primary delta and interval
-    (tag ``evalkit.summary``), e.g. ``BLOCK: e5_small vs use_m3: ndcg@10 -0.0257 [95% CI
-    -0.0360, -0.0154], p=1.2e-06 (worse)``."""
+    """``evalkit.summary``: e.g. ``BLOCK: e5_small vs use_m3: ndcg@10 -0.0257 [95% CI -0.0360,
+    -0.0154], p=1.2e-06 (worse)``."""
     parts = []
     for c in verdict.candidates:
         q = c.primary_call
@@ -148,7 +141,6 @@ def verdict_summary(verdict: Verdict) -> str:
 
 
 def verdict_note(verdict: Verdict, summary: str) -> str:
-    """The run's MLflow description (markdown): the summary, then the checklist's counts."""
     lists = verdict.checklist()
     counts = ", ".join(f"{len(v)} {k.replace('_', '-')}" for k, v in lists.items() if v)
     where = f" on {verdict.dataset}" if verdict.dataset else ""

@@ -1,8 +1,6 @@
 """``verdict.json``: the verdict, exit code, checklist lists, quality calls, gates, comparison
 metrics and the evidence per candidate, as one JSON document (NaN / inf written as ``null``).
 
-(Named ``verdict_json`` rather than ``json`` so that it never shadows the standard library.)
-
 >>> from evalkit.results import VersionResult
 >>> from evalkit.compare.verdict import compare_versions
 >>> pq = {"ndcg@10": {f"q{i}": i / 20 for i in range(20)}}
@@ -45,7 +43,6 @@ def jsonable(x: Any) -> Any:
 
 
 def _coverage(c: CandidateComparison) -> dict[str, Any] | None:
-    """Judgment coverage: unjudged@k per version, the limit, and the judged-only call."""
     cov = c.coverage
     if cov is None:
         return None
@@ -61,7 +58,6 @@ def _coverage(c: CandidateComparison) -> dict[str, Any] | None:
 
 
 def verdict_dict(verdict: Verdict) -> dict[str, Any]:
-    """The JSON document: verdict, exit code, gates and comparison metrics per candidate."""
     candidates = []
     for c in verdict.candidates:
         candidates.append(
@@ -106,17 +102,12 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
                 "regressions": jsonable(c.regressions),
             }
         )
-    lists = verdict.checklist()
     several = len(verdict.candidates) > 1
     return {
         "verdict": str(verdict.status),
         "exit_code": verdict.exit_code,
         "quality_status": str(verdict.quality),
-        "passed": lists["passed"],
-        "follow_ups": lists["follow_ups"],
-        "undecided": lists["undecided"],
-        "blockers": lists["blockers"],
-        "actions": lists["actions"],
+        **verdict.checklist(),  # passed, follow_ups, undecided, blockers, actions
         "quality": (
             {c.candidate: [q.to_dict() for q in c.quality] for c in verdict.candidates}
             if several
