@@ -1,12 +1,8 @@
 """Leftovers of writers in a store folder: temporary files a ``kill -9`` interrupted.
 
-Every file of the store is written to a temporary name and renamed into place (a local disk;
-an fsspec store writes each file in one PUT).  The temporary name says who writes it,
-``.<name>~<host>~<pid>~<random>.tmp``, so a later writer can tell a write in progress from one
-whose process is gone: it removes those untouched for :data:`TEMP_STALE_S` (10 minutes) whose
-process on this machine has exited, and another machine's after :data:`TEMP_STALE_OTHER_HOST_S`
-(a day: its process cannot be checked).  A merge of a large catalog killed half-way left such a
-file of hundreds of MB for ever before.
+A local file is written as ``.<name>~<host>~<pid>~<random>.tmp`` and renamed into place; a later
+writer removes those untouched for :data:`TEMP_STALE_S` whose process on this machine has exited,
+and another machine's after :data:`TEMP_STALE_OTHER_HOST_S`.
 
 >>> name = temp_name("w-0.vectors.npy")
 >>> name.startswith(".w-0.vectors.npy~") and name.endswith(".tmp"), writer_gone(name)
@@ -39,10 +35,9 @@ class Folder(Protocol):
 
 log = logging.getLogger(__name__)
 
-#: A temporary file (a write a ``kill -9`` interrupted, e.g. a merge) not modified for this long
-#: whose writer process on this machine is gone is removed by the next writer of its folder.
+#: A temporary file this old whose writer on this machine is gone is removed by the next writer.
 TEMP_STALE_S = 600.0
-#: ... and one written from another machine (its process cannot be checked) after this long.
+#: ... and one written from another machine (its process cannot be checked) this old.
 TEMP_STALE_OTHER_HOST_S = 86400.0
 _HOST = socket.gethostname()
 

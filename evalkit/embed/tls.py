@@ -1,9 +1,7 @@
 """TLS for OpenAI-compatible endpoints: the trusted CAs, and a certificate failure said once.
 
-:func:`tls_context` is the HTTP library's default context (the system's CAs, or ``SSL_CERT_FILE``
-/ ``SSL_CERT_DIR`` when set), plus the CA bundle of ``models.<name>.ca_bundle`` (an internal CA)
-when given.  A certificate the client does not trust is no transient fault: retrying cannot fix
-it, so :func:`certificate_problem` turns it into one line with the fix.
+:func:`tls_context`: the HTTP library's default CAs plus ``models.<name>.ca_bundle``; an untrusted
+certificate is final, not retried (:func:`certificate_problem`: one line with the fix).
 
 >>> import ssl
 >>> ctx = tls_context(None)
@@ -32,10 +30,8 @@ from evalkit.errors import ConfigError
 
 @functools.lru_cache(maxsize=8)
 def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """The HTTP library's default TLS context (what ``AsyncOpenAI`` builds for every client),
-    with ``ca_bundle`` (a PEM file of CA certificates) trusted as well; built once per process and
-    bundle: loading the CA bundle costs ~20 ms, and a client is made per ``embed_batches`` call -
-    per request in the latency probe (2.7 s of a 1M-item run)."""
+    """The HTTP library's default TLS context with ``ca_bundle`` (a PEM file) trusted as well; built
+    once per process and bundle (loading it costs ~20 ms, and a client is made per call)."""
     import openai
 
     http = importlib.import_module(
@@ -79,8 +75,7 @@ def _verify_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
 
 
 def certificate_problem(exc: BaseException, url: str, where: str) -> str | None:
-    """One line for a connection that failed on the server's certificate (else None): the
-    certificate is final, never retried."""
+    """One line for a connection that failed on the server's certificate, else None."""
     err = _verify_error(exc)
     if err is None:
         return None
