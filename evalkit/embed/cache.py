@@ -350,8 +350,7 @@ class VectorCache:
         return self._index
 
     def _get(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
-        """(positions found, their vectors, all unit-norm); the keys of a shard found damaged
-        are looked up again without it."""
+        """(positions found, their vectors, all unit-norm); damaged shards' keys looked up again."""
         index = self._key_index()
         pos, vectors, unit = index.gather(*index.lookup(query))
         if not index.damaged:
@@ -378,26 +377,18 @@ class VectorCache:
         for name, reason in damaged.items():
             self._excluded.add(name)
             if not self.read_only and set_aside(self.folder, name):
-                log.warning(
-                    "vector store %s: shard %s is damaged (%s); set aside as %s.*%s, its rows are "
-                    "read from other shards or embedded again (`evalkit task=vectors` lists it; %s)",
-                    self.dir,
-                    name,
-                    reason,
-                    name,
-                    DAMAGED,
-                    drop,
+                what = (
+                    f"; set aside as {name}.*{DAMAGED}, its rows are read from other shards or "
+                    f"embedded again (`evalkit task=vectors` lists it; {drop})"
                 )
             elif self.folder.exists(name + MANIFEST):
-                log.warning(
-                    "vector store %s: shard %s is damaged (%s) and cannot be set aside (the store "
-                    "is read-only): its rows are embedded again (%s)",
-                    self.dir,
-                    name,
-                    reason,
-                    drop,
+                what = (
+                    " and cannot be set aside (the store is read-only): its rows are embedded "
+                    f"again ({drop})"
                 )
-            # else its writer removed it meanwhile (a merge): not damage
+            else:  # its writer removed it meanwhile (a merge): not damage
+                continue
+            log.warning("vector store %s: shard %s is damaged (%s)%s", self.dir, name, reason, what)
 
 
 _WARNED_READ_ONLY: set[str] = set()
@@ -630,8 +621,7 @@ class _Part:
 
 
 class _GatherPlan:
-    """Where a gather's global rows lie: each row's shard and row there, the shards used, and
-    whether the rows ascend (a warm catalog read in order)."""
+    """Where a gather's global rows lie: each row's shard and row there, the shards used."""
 
     def __init__(self, starts: np.ndarray, rows: np.ndarray) -> None:
         self.shard_of = np.searchsorted(starts, rows, side="right") - 1

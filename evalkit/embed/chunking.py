@@ -67,8 +67,7 @@ class Chunking:
 
     @classmethod
     def from_config(cls, value: Chunking | Mapping[str, Any] | None) -> Chunking | None:
-        """``None`` (no chunking, as is ``size: null``), a ``Chunking``, or a mapping
-        ``{size, overlap, pooling}``."""
+        """``None`` (no chunking, as is ``size: null``), a ``Chunking``, or a mapping."""
         if value is None or isinstance(value, Chunking):
             return value
         if not isinstance(value, Mapping):
@@ -102,8 +101,7 @@ def windows(n_tokens: int, size: int, overlap: int) -> list[tuple[int, int]]:
 
 
 def split(texts: Sequence[str], chunking: Chunking) -> tuple[list[str], np.ndarray]:
-    """The pieces of every text (contiguous, in order; ``pooling="first"``: the first window only)
-    and ``owner``, the text index of each piece."""
+    """The pieces of every text, contiguous and in order, and ``owner``: each piece's text."""
     pieces: list[str] = []
     counts = np.empty(len(texts), dtype=np.int64)
     first_only = chunking.pooling == "first"

@@ -65,11 +65,8 @@ class Claims:
         self.name = temp_name("claim")[:-4]  # a new name per claim: a claim never changes
         with self._lock():
             held = [self._keys(name) for name in self._live() if name != self.name]
-            held = [k for k in held if k is not None]
-            if held:
-                mine = ~np.isin(_as_bytes(keys), np.concatenate(held))
-            else:
-                mine = np.ones(len(keys), dtype=bool)
+            taken = np.concatenate([np.zeros(0, "S16"), *(k for k in held if k is not None)])
+            mine = ~np.isin(_as_bytes(keys), taken)
             if mine.any():
                 self.folder.write_array(self.name + ".npy", keys[mine], fsync=False)
                 self._beat()

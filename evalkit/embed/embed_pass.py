@@ -191,8 +191,7 @@ def storable(keys: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def unique_texts(texts: list[str]) -> tuple[list[str], np.ndarray | None]:
-    """Distinct texts in order of first appearance, and each text's row among them (``None``
-    when every text is distinct)."""
+    """Distinct texts in order, and each text's row among them (``None``: all are distinct)."""
     if not texts:
         return [], None
     codes, uniques = pd.factorize(np.asarray(texts, dtype=object))
@@ -203,8 +202,7 @@ def unique_texts(texts: list[str]) -> tuple[list[str], np.ndarray | None]:
 
 @dataclass(frozen=True)
 class Deduped:
-    """The distinct texts of a call (:func:`unique_texts`) and their store keys (``(0, 16)``
-    without a store)."""
+    """The distinct texts of a call (:func:`unique_texts`) and their store keys."""
 
     texts: list[str]
     inverse: np.ndarray | None
@@ -228,8 +226,7 @@ def dedupe(texts: list[str], keys: np.ndarray | None, with_store: bool) -> Dedup
 
 @dataclass(frozen=True)
 class Found:
-    """Rows of the distinct texts read from the store, their vectors (None: none) and whether
-    every one was stored L2-normalised."""
+    """Rows read from the store, their vectors (None: none) and whether all are unit-norm."""
 
     positions: np.ndarray
     vectors: np.ndarray | None
@@ -257,10 +254,11 @@ class StoreReader:
         return Found(positions[got], vectors, self.cache.last_unit_norm)
 
 
-class _Rounds:
-    """Step 4: the texts the store lacks, in rounds: a round embeds, stores and releases the texts
-    this job claimed (:class:`~evalkit.embed.claims.Claims`), then waits for the texts other jobs
-    claimed and reads them (what they did not store is claimed in the next round)."""
+class _Pass:
+    """Steps 4 to 6 of one call.  Step 4, embed: the texts the store lacks, in rounds: a round
+    embeds, stores and releases the texts this job claimed (:class:`~evalkit.embed.claims.Claims`),
+    then waits for the texts other jobs claimed and reads them (what they did not store is claimed
+    in the next round)."""
 
     def __init__(
         self,
@@ -270,10 +268,9 @@ class _Rounds:
         fill: _Assembler,
         cache: VectorCache | None,
         bar: tqdm,
-        rlog: RequestLog,
     ) -> None:
         self.version, self.role, self.unique = version, role, unique
-        self.fill, self.cache, self.bar, self.rlog = fill, cache, bar, rlog
+        self.fill, self.cache, self.bar, self.rlog = fill, cache, bar, RequestLog()
         self.reader = StoreReader(cache, unique.keys) if cache is not None else None
         self.store = _InOrder(cache, unique.keys)
         writable = cache is not None and not cache.read_only
@@ -352,50 +349,70 @@ class _Rounds:
                 len(self.unique.keys),
             )
 
+    def post_process(self, n_texts: int, check: bool) -> np.ndarray:
+        """Step 6: the input texts' vectors, checked, truncated / normalised, in input order."""
+        version, fill = self.version, self.fill
+        if fill.matrix is None:
+            return np.zeros((n_texts, version.dimensions or 0), dtype=np.float32)
+        if not fill.filled.all():  # a backend skipped a batch without raising: never return garbage
+            raise EndpointError(
+                f"model version {version.name!r}: {int((~fill.filled).sum())} text(s) got no "
+                "vector (expected one vector per text)"
+            )
+        if check:
+            self._check_or_take_back(fill.matrix)
+        vectors = version.finalize(fill.matrix, unit_norm=fill.unit, in_place=fill.owned)
+        return vectors if self.unique.inverse is None else vectors[self.unique.inverse]
 
-def post_process(
-    version: ModelVersion,
-    role: str,
-    fill: _Assembler,
-    unique: Deduped,
-    n_texts: int,
-    check: bool,
-    cache: VectorCache | None,
-) -> np.ndarray:
-    """Step 6: the input texts' vectors: checked (vectors refused are taken back from the store),
-    truncated / normalised, in input order."""
-    if fill.matrix is None:
-        return np.zeros((n_texts, version.dimensions or 0), dtype=np.float32)
-    if not fill.filled.all():  # a backend skipped a batch without raising: never return garbage
-        raise EndpointError(
-            f"model version {version.name!r}: {int((~fill.filled).sum())} text(s) got no vector "
-            "(expected one vector per text)"
+    def _check_or_take_back(self, matrix: np.ndarray) -> None:
+        """:func:`~.vector_checks.check_vectors`; on failure what this call stored is taken back."""
+        version, role, cache, n_cached = self.version, self.role, self.cache, self.fill.n_cached
+        hint = ""
+        if n_cached and cache is not None:
+            hint = (
+                f" - {n_cached} of them came from the vector store: delete its folder {cache.dir} "
+                f"(this version's {ROLE_NAMES.get(role, role)} vectors only: `evalkit "
+                f"task=vectors vectors.drop={cache.spec_hash[:12]}`) to embed them again"
+            )
+        try:
+            check_vectors(matrix, version.name, role, version.dimensions, hint)
+        except EndpointError:
+            if cache is not None and (taken := cache.discard()):
+                log.info("%s/%s: %d refused vectors taken back from the store", version.name, role,
+                         taken)  # fmt: skip
+            raise
+
+    def result(self, vectors: np.ndarray, n_texts: int, t0: float) -> EmbeddingResult:
+        """The call's :class:`EmbeddingResult` (and its one log line)."""
+        version, rlog = self.version, self.rlog
+        n_cached, n_unique = self.fill.n_cached, len(self.unique.texts)
+        wall = time.perf_counter() - t0
+        log.info(
+            "%s/%s: %d texts, %d unique, %d cached, %d requests (%d retries) in %.2f s",
+            version.name,
+            self.role,
+            n_texts,
+            n_unique,
+            n_cached,
+            len(rlog.latencies_s),
+            rlog.retries,
+            wall,
         )
-    if check:
-        _check_or_take_back(version, role, fill.matrix, fill.n_cached, cache)
-    vectors = version.finalize(fill.matrix, unit_norm=fill.unit, in_place=fill.owned)
-    return vectors if unique.inverse is None else vectors[unique.inverse]
-
-
-def _check_or_take_back(
-    version: ModelVersion, role: str, matrix: np.ndarray, n_cached: int, cache: VectorCache | None
-) -> None:
-    """:func:`~evalkit.embed.vector_checks.check_vectors`; on failure what this call stored is
-    taken back."""
-    hint = ""
-    if n_cached and cache is not None:
-        hint = (
-            f" - {n_cached} of them came from the vector store: delete its folder {cache.dir} "
-            f"(this version's {ROLE_NAMES.get(role, role)} vectors only: `evalkit "
-            f"task=vectors vectors.drop={cache.spec_hash[:12]}`) to embed them again"
+        return EmbeddingResult(
+            vectors=vectors,
+            latencies_s=np.asarray(rlog.latencies_s, dtype=np.float64),
+            n_requests=len(rlog.latencies_s),
+            n_cached=n_cached,
+            batch_size=version.batch_size,
+            concurrency=version.concurrency,
+            dim=int(vectors.shape[1]),
+            n_retries=rlog.retries,
+            n_unique=n_unique,
+            wall_s=wall,
+            raw_dim=int(self.fill.matrix.shape[1]) if self.fill.matrix is not None else None,
+            n_failed=rlog.failed,
+            n_tokens=rlog.reported_tokens,
         )
-    try:
-        check_vectors(matrix, version.name, role, version.dimensions, hint)
-    except EndpointError:
-        if cache is not None and (taken := cache.discard()):
-            log.info("%s/%s: %d refused vectors taken back from the store", version.name, role,
-                     taken)  # fmt: skip
-        raise
 
 
 def embed_texts(
@@ -411,15 +428,10 @@ def embed_texts(
     keys: np.ndarray | None = None,
     compact_mb: float | None = COMPACT_MB,
 ) -> EmbeddingResult:
-    """Vectors for ``texts`` (input order) from ``version`` in ``role``, via the cache if given.
-
-    The steps: :func:`dedupe`, look up (:class:`StoreReader`), batch, embed (rounds of claimed
-    texts), assemble, post-process (:func:`post_process`).  ``progress``: a tqdm bar (only on a
-    terminal); ``shard_mb`` / ``flush_s``: as ``cache.*``; ``expect_dim``: the other role's
-    ``raw_dim``, checked on the first batch; ``check``: :mod:`evalkit.embed.vector_checks` on the
-    distinct texts' vectors; ``keys``: the texts' :func:`~evalkit.text_keys.text_key_array` when
-    the caller has them; ``compact_mb``: see :meth:`_Rounds.compact` (None: never).
-    """
+    """Vectors for ``texts`` (input order) from ``version`` in ``role``, via the cache if given:
+    :func:`dedupe`, look up, batch, embed, assemble, post-process (:class:`_Pass`).  ``expect_dim``: the
+    other role's ``raw_dim``; ``check``: :mod:`evalkit.embed.vector_checks`; ``keys``: the texts'
+    :func:`~evalkit.text_keys.text_key_array` if known; ``compact_mb``: :meth:`_Pass.compact`."""
     check_role(role)
     texts = check_texts(texts)
     t0 = time.perf_counter()
@@ -427,7 +439,6 @@ def embed_texts(
     fill = _Assembler(
         len(unique.texts), version.name, cache_dir, role, version.dimensions, expect_dim
     )
-    rlog = RequestLog()
     with contextlib.ExitStack() as stack:
         cache = None
         if cache_dir is not None and unique.texts:
@@ -447,52 +458,11 @@ def embed_texts(
                 leave=False,
             )
         )
-        rounds = _Rounds(version, role, unique, fill, cache, bar, rlog)
-        stack.callback(rounds.settle)  # also when the run stops on an error, before closing
-        rounds.run()
-        rounds.compact(compact_mb)
-    vectors = post_process(version, role, fill, unique, len(texts), check, cache)
-    return _result(version, role, vectors, fill, len(unique.texts), rlog, len(texts), t0)
-
-
-def _result(
-    version: ModelVersion,
-    role: str,
-    vectors: np.ndarray,
-    fill: _Assembler,
-    n_unique: int,
-    rlog: RequestLog,
-    n_texts: int,
-    t0: float,
-) -> EmbeddingResult:
-    """The call's :class:`EmbeddingResult` (and its one log line)."""
-    wall = time.perf_counter() - t0
-    log.info(
-        "%s/%s: %d texts, %d unique, %d cached, %d requests (%d retries) in %.2f s",
-        version.name,
-        role,
-        n_texts,
-        n_unique,
-        fill.n_cached,
-        len(rlog.latencies_s),
-        rlog.retries,
-        wall,
-    )
-    return EmbeddingResult(
-        vectors=vectors,
-        latencies_s=np.asarray(rlog.latencies_s, dtype=np.float64),
-        n_requests=len(rlog.latencies_s),
-        n_cached=fill.n_cached,
-        batch_size=version.batch_size,
-        concurrency=version.concurrency,
-        dim=int(vectors.shape[1]),
-        n_retries=rlog.retries,
-        n_unique=n_unique,
-        wall_s=wall,
-        raw_dim=int(fill.matrix.shape[1]) if fill.matrix is not None else None,
-        n_failed=rlog.failed,
-        n_tokens=rlog.reported_tokens,
-    )
+        steps = _Pass(version, role, unique, fill, cache, bar)
+        stack.callback(steps.settle)  # also when the run stops on an error, before closing
+        steps.run()
+        steps.compact(compact_mb)
+    return steps.result(steps.post_process(len(texts), check), len(texts), t0)
 
 
 def vectors_of(
@@ -507,8 +477,7 @@ def vectors_of(
     expect_dim: int | None = None,
     keys: np.ndarray | None = None,
 ) -> EmbeddingResult:
-    """``version``'s vectors of the rows ``ids`` / ``texts``: read by id when it ``brings_vectors``,
-    else embedded through the cache (:func:`embed_texts`)."""
+    """``version``'s vectors of ``ids`` / ``texts``: read by id or :func:`embed_texts`."""
     if version.brings_vectors:
         return version.vectors_for(list(ids), role)
     return embed_texts(

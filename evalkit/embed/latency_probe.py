@@ -8,8 +8,6 @@ the release gate compares.  Why: docs/explanation/verdict.md ("Latency that can 
 ...                     ProbeSettings(texts=3, min_requests=4, batch_size=2))
 >>> [(r.version, r.n_requests, r.batch_size, r.concurrency) for r in res.values()]
 [('a', 4, 2, 1), ('b', 4, 2, 1)]
->>> wave_order(2, 4)
-[[0, 1], [1, 0], [0, 1], [1, 0]]
 """
 
 from __future__ import annotations
@@ -99,8 +97,7 @@ class ProbeResult:
 
 
 def wave_order(n_versions: int, n_waves: int) -> list[list[int]]:
-    """Version order of every wave: rotated by one each wave (each version goes first equally
-    often)."""
+    """Version order of every wave: rotated by one each wave."""
     return [[(w + i) % n_versions for i in range(n_versions)] for w in range(n_waves)]
 
 

@@ -150,16 +150,16 @@ def store_path(directory: Path, key: Mapping[str, Any]) -> Path:
     return directory / f"{hashlib.sha256(_canonical(key).encode('utf-8')).hexdigest()}.json"
 
 
+#: The integer fields of a stored :class:`ProbeResult`.
+_INTS = ("batch_size", "concurrency", "n_texts", "retries")
+
+
 def _result_doc(r: ProbeResult) -> dict[str, Any]:
     return {
         "version": r.version,
         "latencies_s": [float(x) for x in r.latencies_s],  # repr floats: read back exactly
         "throughput": float(r.throughput),
-        "batch_size": r.batch_size,
-        "concurrency": r.concurrency,
-        "n_texts": r.n_texts,
-        "retries": r.retries,
-    }
+    } | {key: getattr(r, key) for key in _INTS}
 
 
 def save_probe(path: Path, key: Mapping[str, Any], results: Mapping[str, ProbeResult]) -> None:
@@ -202,15 +202,9 @@ def load_probe(
             lat = np.asarray(r["latencies_s"], dtype=np.float64)
             if lat.ndim != 1 or not np.isfinite(lat).all() or (lat < 0).any():
                 raise ValueError("latencies_s must be finite non-negative seconds")
-            results[str(r["version"])] = ProbeResult(
-                version=str(r["version"]),
-                latencies_s=lat,
-                throughput=float(r["throughput"]),
-                batch_size=int(r["batch_size"]),
-                concurrency=int(r["concurrency"]),
-                n_texts=int(r["n_texts"]),
-                retries=int(r["retries"]),
-            )
+            version, throughput = str(r["version"]), float(r["throughput"])
+            ints = {key: int(r[key]) for key in _INTS}
+            results[version] = ProbeResult(version, lat, throughput, **ints)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.debug("stored latency probe %s is unreadable (%s): ignored, re-measuring", path, exc)
         return None

@@ -11,6 +11,7 @@ and another machine's after :data:`TEMP_STALE_OTHER_HOST_S`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -72,11 +73,11 @@ def writer_gone(name: str) -> bool | None:
     return False
 
 
-def temp_files(folder: Folder, now: float | None = None) -> list[TempFile]:
+def temp_files(folder: Folder) -> list[TempFile]:
     """The temporary files of a local folder (a remote store writes each file in one PUT: none)."""
     if folder.remote:
         return []
-    now = time.time() if now is None else now
+    now = time.time()
     out = []
     for name in folder.names():
         if not (name.startswith(".") and name.endswith(".tmp")):
@@ -92,15 +93,12 @@ def temp_files(folder: Folder, now: float | None = None) -> list[TempFile]:
     return out
 
 
-def remove_stale_temps(folder: Folder) -> int:
-    """Remove the stale temporary files of ``folder`` (see :data:`TEMP_STALE_S`); bytes freed."""
-    freed = 0
+def remove_stale_temps(folder: Folder) -> None:
+    """Remove the stale temporary files of ``folder`` (see :data:`TEMP_STALE_S`)."""
     for tmp in temp_files(folder):
         if tmp.stale:
-            try:
+            with contextlib.suppress(OSError):
                 folder.remove(tmp.name)
-            except OSError:
-                continue
-            freed += tmp.nbytes
-            log.info("vector store %s: removed %s left by a killed writer", folder.url, tmp.name)
-    return freed
+                log.info(
+                    "vector store %s: removed %s left by a killed writer", folder.url, tmp.name
+                )

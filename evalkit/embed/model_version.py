@@ -68,8 +68,7 @@ def reported_tokens(results: Sequence[EmbeddingResult]) -> int | None:
 
 @dataclass
 class RequestLog:
-    """What a batch loop did: one latency per successful request, failed and retried requests,
-    and the tokens the responses reported (``usage``)."""
+    """What a batch loop did: latencies, failures, retries and the tokens reported."""
 
     latencies_s: list[float] = field(default_factory=list)
     retries: int = 0
@@ -166,8 +165,7 @@ class ModelOptions:
         query_prefix: text prepended to every query.
         document_prefix: text prepended to every catalog text.
         chunking: split long texts into windows of whitespace tokens; null = no chunking.
-        revision: a label (e.g. a deployment tag) in ``spec``: change it when a served model
-            changes behind an unchanged name, so cached vectors are not reused.
+        revision: a label in ``spec``: change it when a served model changes behind its name.
     """
 
     batch_size: int = 64
@@ -457,8 +455,7 @@ class ModelVersion(ABC):
         where: str,
         finalize: bool = True,
     ) -> np.ndarray:
-        """Check and pool one batch (``where``), then (if ``finalize``) truncate and normalise it;
-        ``raw``: the backend output untouched."""
+        """Check and pool one batch, then (if ``finalize``) truncate and normalise it."""
         m = self._concat(parts, f"the requests of {where}")
         if raw:
             return m

@@ -1,11 +1,9 @@
 """Model versions served by any OpenAI-compatible ``/v1/embeddings`` endpoint.
 
-Batches go out concurrently (at most ``concurrency`` requests in flight per endpoint); every
-response is validated (count, ``index`` order, one dimension, == ``dimensions`` when sent, finite
-values) and its ``usage`` tokens counted.  How a request travels (key, retries, timeouts, TLS):
-:mod:`evalkit.embed.openai_transport`.  Of several endpoints (``base_urls``), one whose retries run
-out on transient failures is dropped and its batches go to the others; ``base_url`` stays the
-version's identity (cache spec, params).
+Batches go out concurrently, ``concurrency`` requests in flight per endpoint; every response is
+validated and its ``usage`` tokens counted.  Of several endpoints (``base_urls``), one whose
+retries run out is dropped and its batches go to the others.  How a request travels:
+:mod:`evalkit.embed.openai_transport`.
 
 >>> m = OpenAIEmbedder("e5_pool", base_url="http://a:8000/v1", model="e5",
 ...                    document_input_type="passage",
@@ -52,11 +50,7 @@ ENCODING_FORMATS = ("base64", "float")
 
 
 def endpoint_urls(where: str, base_url: str, base_urls: Sequence[str] | None) -> list[str]:
-    """The endpoints requests go to: ``base_urls`` (distinct, in order) or ``[base_url]``.
-
-    >>> endpoint_urls("models.e5", "http://a/v1", ["http://a/v1", "http://b/v1/", "http://a/v1"])
-    ['http://a/v1', 'http://b/v1']
-    """
+    """The endpoints requests go to: ``base_urls`` (distinct, in order) or ``[base_url]``."""
     if base_urls is None:
         return [base_url]
     if isinstance(base_urls, str) or not list(base_urls):
@@ -88,12 +82,8 @@ def usage_tokens(payload: Any) -> int | None:
 class OpenAIEmbedder(ModelVersion):
     """An embedding model behind an OpenAI-compatible ``/v1/embeddings`` endpoint.
 
-    ``dimensions`` alone truncates client-side; with ``send_dimensions`` it is also sent, and a
-    server answering with another dimension is an error (except in ``raw`` mode).
-
     Args:
-        base_url: the endpoint, e.g. ``http://127.0.0.1:8000/v1`` (include the ``/v1``); the
-            version's identity.
+        base_url: the endpoint, e.g. ``http://127.0.0.1:8000/v1``; the version's identity.
         model: the served model name sent as ``model``.
         concurrency: requests in flight at once, per endpoint.
         send_dimensions: also send ``dimensions`` to the server (it must return exactly ``d``).
@@ -106,8 +96,7 @@ class OpenAIEmbedder(ModelVersion):
         retry_initial_s: the first backoff in seconds; doubles per retry, with jitter.
         retry_max_s: the longest computed backoff in seconds.
         timeout_s: the per-request timeout in seconds.
-        base_urls: several endpoints serving the same model, sharing the load; null =
-            ``base_url`` alone.
+        base_urls: several endpoints serving the same model; null = ``base_url`` alone.
         ca_bundle: a PEM file of an internal CA trusted (besides the system's) for https.
     """
 
@@ -327,31 +316,23 @@ class OpenAIEmbedder(ModelVersion):
 
     @staticmethod
     def _decode(value: Any, k: int, fail: Any) -> np.ndarray:
+        what = f"data[{k}].embedding"
         if isinstance(value, str):
             try:
                 buf = base64.b64decode(value, validate=True)
             except (binascii.Error, ValueError) as err:
-                raise fail(
-                    f"data[{k}].embedding is not valid base64 ({err})", "base64 float32"
-                ) from err
+                raise fail(f"{what} is not valid base64 ({err})", "base64 float32") from err
             if len(buf) % 4 or not buf:
-                raise fail(
-                    f"data[{k}].embedding decodes to {len(buf)} bytes", "a non-empty float32 array"
-                )
+                raise fail(f"{what} decodes to {len(buf)} bytes", "a non-empty float32 array")
             return np.frombuffer(buf, dtype="<f4")
         if isinstance(value, list) and value:
             try:
                 vector = np.asarray(value, dtype=np.float32)
             except (TypeError, ValueError) as err:
-                raise fail(
-                    f"data[{k}].embedding has non-numbers ({err})", "a list of numbers"
-                ) from err
+                raise fail(f"{what} has non-numbers ({err})", "a list of numbers") from err
             if vector.ndim == 1:
                 return vector
-        raise fail(
-            f"data[{k}].embedding is {type(value).__name__}",
-            "a non-empty list of numbers or base64",
-        )
+        raise fail(f"{what} is {type(value).__name__}", "a non-empty list of numbers or base64")
 
 
 class _BatchJob:
@@ -430,8 +411,7 @@ class _BatchJob:
     async def _batch(
         self, client: openai.AsyncOpenAI, url: str, i: int, batch: Sequence[str]
     ) -> np.ndarray:
-        """One batch: its texts prefixed / chunked, sent as requests of at most ``batch_size``
-        (or the pacing's smaller limit), the vectors checked and pooled."""
+        """One batch, sent as requests of at most ``batch_size`` (or the pacing's limit) texts."""
         v = self.version
         pieces, owner = v._prepare(batch, self.role, self.raw)
         where_batch = f"batch {i + 1}/{len(self.batches)}"
@@ -445,8 +425,7 @@ class _BatchJob:
         return v._finish(parts, owner, len(batch), self.raw, self.dims, where_batch, self.finalize)
 
     async def _work(self, url: str, client: openai.AsyncOpenAI) -> None:
-        """One worker on ``url``: batches off the stack until none is left, something failed,
-        or the endpoint is dropped."""
+        """One worker on ``url``: batches off the stack until none is left or it must stop."""
         while self.todo and not self.failures and url not in self.gone:
             i, batch = self.todo.pop()  # each batch is taken by one worker
             try:

@@ -80,8 +80,7 @@ def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
 
 @dataclass(frozen=True)
 class TransportSettings:
-    """How requests are sent: the key's variable, the retry budget and backoff, the timeout, the
-    CA bundle trusted besides the system's (``models.<name>.<key>`` in the YAML)."""
+    """How requests are sent (``models.<name>.<key>`` in the YAML)."""
 
     api_key_env: str = "OPENAI_API_KEY"
     max_retries: int = 5
@@ -93,8 +92,7 @@ class TransportSettings:
 
     @classmethod
     def checked(cls, where: str, **values: Any) -> TransportSettings:
-        """The settings (``values`` over the defaults), each checked; a ConfigError names
-        ``<where>.<key>`` (``where``: ``models.<name>``)."""
+        """``values`` over the defaults, each checked (errors name ``<where>.<key>``)."""
         raw = cls(**values)
         positive_int(f"{where}.retry_concurrency", raw.retry_concurrency, 1)
         positive_int(f"{where}.max_retries", raw.max_retries, 0)
@@ -147,8 +145,7 @@ class Exchange:
 
 @dataclass(frozen=True)
 class Failed:
-    """One failed attempt: the problem (one line), whether a retry may help, the server's
-    ``retry-after`` (seconds, or None) and whether it timed out."""
+    """One failed attempt: the problem (one line) and whether and when a retry may help."""
 
     problem: str
     retryable: bool
@@ -238,8 +235,7 @@ class Transport:
     def _count_retry(
         self, ex: Exchange, failed: Failed, attempt: int, delay: float, n: int
     ) -> int | None:
-        """Count and log retry ``attempt`` of a request of ``n`` texts; the smaller request size
-        after a timeout of several texts (else None)."""
+        """Count and log a retry; the smaller request size after a timeout (else None)."""
         ex.rlog.retries += 1
         ex.rlog.count(ex.url, "retries")
         smaller = ex.pacing.shrink(n) if failed.timed_out and n > 1 else None
@@ -272,13 +268,7 @@ class Transport:
 
 
 def not_found_hint(url: str, name: str, key: str = "base_url") -> str:
-    """What to try after a 404 from ``<url>/embeddings``; ``key``: ``base_url`` or ``base_urls``.
-
-    >>> not_found_hint("http://127.0.0.1:8000", "e5")
-    'the base URL does not end in /v1: set models.e5.base_url=http://127.0.0.1:8000/v1'
-    >>> not_found_hint("http://127.0.0.1:8000/v1", "e5")
-    'is models.e5.model a name the server serves? GET http://127.0.0.1:8000/v1/models lists them'
-    """
+    """What to try after a 404 from ``<url>/embeddings``; ``key``: ``base_url`` or ``base_urls``."""
     url = url.rstrip("/")
     if url.endswith("/v1"):
         return f"is models.{name}.model a name the server serves? GET {url}/models lists them"
@@ -297,18 +287,13 @@ def not_found_problem(err: openai.APIStatusError, url: str, hint: str) -> str:
 
 
 def error_message(err: openai.APIStatusError) -> str:
-    """The server's message in an error response (OpenAI's ``error.message``, FastAPI's
-    ``detail``, a bare string), at most 300 characters."""
-    body = err.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:300]
-        if isinstance(inner, dict) and isinstance(inner.get("detail"), str):  # FastAPI's errors
-            return inner["detail"][:300]
-        if isinstance(inner, str):
-            return inner[:300]
-    return str(err.message)[:300]
+    """The server's message in an error response, at most 300 characters."""
+    inner = err.body.get("error", err.body) if isinstance(err.body, dict) else None
+    if isinstance(inner, dict) and inner.get("message"):
+        return str(inner["message"])[:300]
+    if isinstance(inner, dict) and isinstance(inner.get("detail"), str):
+        inner = inner["detail"]
+    return (inner if isinstance(inner, str) else str(err.message))[:300]
 
 
 def connection_cause(err: BaseException) -> str:

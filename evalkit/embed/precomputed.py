@@ -17,8 +17,10 @@ file, a folder of parts or a glob) or a ``.npy`` matrix plus an ids file, and ch
 
 from __future__ import annotations
 
+import glob
 import io
 import json
+import os
 from typing import Any, Unpack
 
 import numpy as np
@@ -56,9 +58,6 @@ def vector_parts(path: str) -> list[str]:
         else:
             return [path]
         return [f"{protocol}://{p}" if "://" not in p else p for p in found]
-    import glob
-    import os
-
     if any(c in path for c in GLOB_CHARS):
         found = sorted(p for p in glob.glob(path) if os.path.isfile(p))
     elif os.path.isdir(path):
@@ -70,15 +69,6 @@ def vector_parts(path: str) -> list[str]:
             "no Parquet part found", file=path, expected="*.parquet files (a folder or a glob)"
         )
     return found
-
-
-def _check_exists(path: str, what: str) -> None:
-    if is_remote(path) or any(c in path for c in GLOB_CHARS):
-        return  # reported when read
-    import os
-
-    if not (os.path.isfile(path) or os.path.isdir(path)):
-        raise DataError("file not found", file=path, expected=f"{what}")
 
 
 def read_parquet_parts(
@@ -231,8 +221,7 @@ def check_vectors(
     what: str,
     starts: list[tuple[str, int]] | None = None,
 ) -> np.ndarray:
-    """Rows of ``vectors`` for ``wanted`` ids (in that order), after every check (``starts``, from
-    :func:`read_parquet_parts`, lets an error name the part and its row)."""
+    """Rows of ``vectors`` for ``wanted`` ids (in that order), after every check."""
 
     def where_is(row: int) -> tuple[str, int]:
         return part_row(starts, row) if starts else (path, row)
@@ -353,7 +342,10 @@ class Precomputed(ModelVersion):
     def read(self, role: str) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int]]]:
         """(ids, vectors, [(part, first row), ...]) of the file(s) for ``role``, as stored."""
         path = self.files[check_role(role)]
-        _check_exists(path, "a Parquet or .npy vector file, or a folder of Parquet parts")
+        local = not (is_remote(path) or any(c in path for c in GLOB_CHARS))  # else: when read
+        if local and not (os.path.isfile(path) or os.path.isdir(path)):
+            expected = "a Parquet or .npy vector file, or a folder of Parquet parts"
+            raise DataError("file not found", file=path, expected=expected)
         if path.endswith(".npy"):
             ids, vectors = read_npy_vectors(path, self.ids_files[role])
             return ids, vectors, [(path, 0)]

@@ -45,11 +45,7 @@ UNIT_NORM_TOL = 1e-5
 
 
 def is_remote(url: str | os.PathLike[str]) -> bool:
-    """Whether ``url`` names an fsspec filesystem other than the local disk.
-
-    >>> is_remote("s3://bucket/vectors"), is_remote("/data/vectors"), is_remote("file:///x")
-    (True, False, False)
-    """
+    """Whether ``url`` names an fsspec filesystem other than the local disk (``file://``)."""
     text = str(url)
     return "://" in text and not text.startswith("file://")
 
@@ -160,8 +156,7 @@ class Folder:
             (self.path / name).unlink(missing_ok=True)
 
     def create_exclusive(self, name: str, data: bytes) -> bool:
-        """Create ``name`` holding ``data`` unless it exists (``O_EXCL``; mode ``"xb"`` on fsspec):
-        False when it exists."""
+        """Create ``name`` holding ``data`` unless it exists (then False)."""
         try:
             if self.remote:
                 with self.fs.open(self._full(name), "xb") as f:
@@ -294,39 +289,35 @@ def _failed(folder: Folder, shard: Shard, err: Exception | str, damaged: Damage 
     )
 
 
-def read_keys(folder: Folder, shard: Shard, damaged: Damage | None = None) -> np.ndarray | None:
-    """The shard's keys (rows, 16), or None when damaged (recorded in ``damaged``, else logged)."""
+def _load(
+    folder: Folder, shard: Shard, damaged: Damage | None, what: str, shape: tuple[int, int]
+) -> np.ndarray | None:
+    """The shard's ``keys`` (uint8, read) or ``vectors`` (float32, memory-mapped when local), or
+    None when damaged (recorded in ``damaged`` when given, else logged)."""
+    dtype, mmap = (np.uint8, False) if what == "keys" else (np.float32, True)
     try:
-        keys = folder.load_npy(shard.keys_file, mmap=False)
+        array = folder.load_npy(f"{shard.name}.{what}.npy", mmap=mmap)
     except (OSError, ValueError) as err:
         _failed(folder, shard, err, damaged)
         return None
-    if keys.dtype != np.uint8 or keys.shape != (shard.rows, KEY_BYTES):
-        what = f"keys of shape {keys.shape} (expected ({shard.rows}, {KEY_BYTES}))"
-        _failed(folder, shard, what, damaged)
+    if array.dtype != dtype or array.shape != shape:
+        _failed(folder, shard, f"{what} of shape {array.shape} (expected {shape})", damaged)
         return None
-    return keys
+    return array
+
+
+def read_keys(folder: Folder, shard: Shard, damaged: Damage | None = None) -> np.ndarray | None:
+    return _load(folder, shard, damaged, "keys", (shard.rows, KEY_BYTES))
 
 
 def read_vectors(folder: Folder, shard: Shard, damaged: Damage | None = None) -> np.ndarray | None:
-    """The shard's vectors (memory-mapped when local), or None when damaged."""
-    try:
-        vectors = folder.load_npy(shard.vectors_file, mmap=True)
-    except (OSError, ValueError) as err:
-        _failed(folder, shard, err, damaged)
-        return None
-    if vectors.dtype != np.float32 or vectors.shape != (shard.rows, shard.dim):
-        what = f"vectors of shape {vectors.shape} (expected ({shard.rows}, {shard.dim}))"
-        _failed(folder, shard, what, damaged)
-        return None
-    return vectors
+    return _load(folder, shard, damaged, "vectors", (shard.rows, shard.dim))
 
 
 def read_vectors_into(
     folder: Folder, shard: Shard, out: np.ndarray, damaged: Damage | None = None
 ) -> np.ndarray | None:
-    """The shard's vectors read into the float32 buffer ``out`` as a (rows, dim) view of it; None
-    when damaged."""
+    """The shard's vectors read into ``out`` as a (rows, dim) view of it; None when damaged."""
     view = out.reshape(-1)[: shard.rows * shard.dim].reshape(shard.rows, shard.dim)
     return view if read_rows_into(folder, shard, 0, view, damaged) else None
 
@@ -379,12 +370,6 @@ def set_aside(folder: Folder, name: str) -> bool:
     return True
 
 
-def damaged_shards(folder: Folder) -> list[str]:
-    """Names of the shards set aside as damaged in a spec folder."""
-    tail = MANIFEST + DAMAGED
-    return [n[: -len(tail)] for n in folder.names() if n.endswith(tail)]
-
-
 @dataclass(frozen=True)
 class SpecSummary:
     """What the store holds for one spec (``evalkit task=vectors``); ``nbytes``: every file of it."""
@@ -406,10 +391,6 @@ class SpecSummary:
         return self.shards == 0 and not self.damaged
 
 
-def _is_spec_folder(name: str) -> bool:
-    return len(name) == 32 and all(c in "0123456789abcdef" for c in name)
-
-
 def _damaged_bytes(folder: Folder, names: list[str]) -> int:
     total = 0
     for name in names:
@@ -426,7 +407,8 @@ def summarize(name: str, sub: Folder) -> SpecSummary:
     except (OSError, ValueError):
         spec = {}
     shards = list_shards(sub)
-    damaged = damaged_shards(sub)
+    tail = MANIFEST + DAMAGED
+    damaged = [n[: -len(tail)] for n in sub.names() if n.endswith(tail)]
     temps = temp_files(sub)
     temp_bytes = sum(t.nbytes for t in temps)
     return SpecSummary(
@@ -449,14 +431,13 @@ def inventory(root: str | os.PathLike[str]) -> list[SpecSummary]:
     return [
         summarize(name, top.child(name))
         for name in top.names()
-        if _is_spec_folder(name)
+        if (len(name) == 32 and all(c in "0123456789abcdef" for c in name))
         or (not name.startswith(".") and top.child(name).exists("spec.json"))
     ]
 
 
 def drop_spec(root: str | os.PathLike[str], prefix: str) -> SpecSummary:
-    """Delete the one spec folder under ``root`` whose name starts with ``prefix`` (8+ hex
-    characters); what it held."""
+    """Delete the one spec folder under ``root`` whose name starts with ``prefix``."""
     wanted = str(prefix).strip().lower()
     if len(wanted) < 8 or any(c not in "0123456789abcdef" for c in wanted):
         raise ConfigError(
