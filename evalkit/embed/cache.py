@@ -485,10 +485,7 @@ class _KeyIndex:
     def _sorted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(first halves, second halves, global rows), by first half; built on first use."""
         if self._table is None:
-            if len(self.keys):
-                hi, lo = _halves(self.keys)
-            else:
-                hi, lo = np.zeros(0, "<u8"), np.zeros(0, "<u8")
+            hi, lo = _halves(self.keys)
             order = np.argsort(hi, kind="stable")  # equal first halves: earlier row first
             self._table = hi[order], lo[order], order.astype(np.int64)
         return self._table
@@ -521,9 +518,8 @@ class _KeyIndex:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         first = self._run_of(query)
         if first is not None:  # every key, in order, in consecutive rows: no sort
-            return np.arange(len(query), dtype=np.int64), np.arange(
-                first, first + len(query), dtype=np.int64
-            )
+            pos = np.arange(len(query), dtype=np.int64)
+            return pos, pos + first
         hi, lo, rows = self._sorted()
         qhi, qlo = _halves(query)
         by_key = np.argsort(qhi)  # sorted needles: searchsorted walks the table once

@@ -1,10 +1,7 @@
 """Jobs that share a vector store embed each text once: claims on the texts being embedded.
 
 A job claims the texts it misses before embedding them; a job missing texts another has claimed
-waits for them, then reads them from the store.  In the spec folder: ``.claims.lock`` (created
-exclusively, held for milliseconds), ``.claim~<host>~<pid>~<rnd>.npy`` (the keys claimed) and
-``.beat`` (a heartbeat counter, so clocks need not agree).  A claim whose counter has not moved
-for ``STALE_S`` seconds, or whose writer on this machine has exited, is stale.
+waits for them, then reads them from the store (files and liveness: docs/how-to/vector-store.md).
 """
 
 from __future__ import annotations

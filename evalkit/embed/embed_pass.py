@@ -1,9 +1,7 @@
 """``embed_texts``: vectors for many texts, de-duplicated, cached, batched, resumable.
 
-Identical texts are embedded once and stored ones not again; the rest go to the version in batches,
-each stored as it finishes, so an interrupted run resumes.  The store holds vectors before
-client-side truncation and normalisation (a ``dimensions`` sweep embeds each text once), only
-those the run accepts; jobs sharing a store claim the texts they embed (:mod:`evalkit.embed.claims`).
+Identical texts are embedded once and stored ones not again; each batch is stored as it finishes,
+before client-side truncation and normalisation (a ``dimensions`` sweep embeds each text once).
 
 >>> import tempfile
 >>> from evalkit.embed.local_models import UseM3

@@ -1,8 +1,7 @@
 """Leftovers of writers in a store folder: temporary files a ``kill -9`` interrupted.
 
 A local file is written as ``.<name>~<host>~<pid>~<random>.tmp`` and renamed into place; a later
-writer removes those untouched for :data:`TEMP_STALE_S` whose process on this machine has exited,
-and another machine's after :data:`TEMP_STALE_OTHER_HOST_S`.
+writer removes the stale ones (:func:`remove_stale_temps`).
 
 >>> name = temp_name("w-0.vectors.npy")
 >>> name.startswith(".w-0.vectors.npy~") and name.endswith(".tmp"), writer_gone(name)

@@ -1,9 +1,7 @@
 """Shard files of a vector store: a folder (local path or fsspec URL) of bounded ``.npy`` shards.
 
-One sub-folder per cache spec holds ``spec.json`` and shards: ``<shard>.keys.npy`` (uint8, 16-byte
-text keys), ``<shard>.vectors.npy`` (float32) and the manifest ``<shard>.shard.json``, written
-last: a shard exists once its manifest does.  Shard names are unique per writer, so writers share
-a folder without locks.  For users: docs/how-to/vector-store.md.
+One sub-folder per cache spec holds ``spec.json`` and shards (keys, vectors, and the manifest
+that commits them); the layout for users: docs/how-to/vector-store.md.
 
 >>> import tempfile, numpy as np
 >>> folder = Folder(tempfile.mkdtemp())

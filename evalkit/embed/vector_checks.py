@@ -31,18 +31,17 @@ def _word_view(block: np.ndarray) -> np.ndarray:
     return raw.view(f"<u{word}")
 
 
-def row_hashes(vectors: np.ndarray, block_rows: int = BLOCK_ROWS) -> np.ndarray:
+def row_hashes(vectors: np.ndarray) -> np.ndarray:
     """One uint64 per row from its bytes only (integer words times fixed random odd multipliers,
     summed modulo 2**64: no floating point), so equal rows hash equal."""
     n = len(vectors)
     out = np.empty(n, dtype=np.uint64)
     multipliers = None
-    for start in range(0, n, block_rows):
-        words = _word_view(vectors[start : start + block_rows])
+    for start in range(0, n, BLOCK_ROWS):
+        words = _word_view(vectors[start : start + BLOCK_ROWS])
         if multipliers is None:
             rng = np.random.default_rng(0)
-            size = words.shape[1]
-            multipliers = rng.integers(0, 2**64 - 1, size, np.uint64, endpoint=True) | 1
+            multipliers = rng.integers(0, 2**64 - 1, words.shape[1], np.uint64, endpoint=True) | 1
         # integer matmul (no BLAS, no temporary): (words * multipliers).sum(axis=1), faster
         np.matmul(words, multipliers, out=out[start : start + len(words)])
     return out
@@ -190,10 +189,5 @@ class NormSummary:
 
 
 def vector_stats(*matrices: np.ndarray, chunk: int = 1 << 16) -> dict[str, float]:
-    """``vectors_norm_min`` / ``_max`` / ``_mean`` over the rows of all ``matrices``.
-
-    >>> s = vector_stats(np.array([[3.0, 4.0]]), np.array([[1.0, 0.0]]))
-    >>> s["vectors_norm_min"], s["vectors_norm_max"], s["vectors_norm_mean"]
-    (1.0, 5.0, 3.0)
-    """
+    """``vectors_norm_min`` / ``_max`` / ``_mean`` over the rows of all ``matrices``."""
     return NormSummary.of(*matrices, chunk=chunk).metrics()
