@@ -1,12 +1,6 @@
-"""The vector cache: vectors of one spec, keyed by text, in shards of a shared vector store.
-
-:class:`VectorCache` is one spec's folder ``<root>/<sha256(spec)[:32]>/`` in a store
-(``cache.dir``, local or fsspec URL; shard files: :mod:`evalkit.embed.store`), keyed by
-:func:`text_keys`.  ``put`` buffers rows and writes a shard at ``shard_mb``, every ``flush_s``
-seconds and on ``flush`` / ``close`` (also on an exception); ``get`` returns the positions found
-and their vectors through one sorted key index over memory-mapped shards (the first shard by
-name wins a duplicate key; a shard that fails to read is set aside and its keys looked up again).
-Sharing, durability and healing for users: docs/how-to/vector-store.md.
+"""The vector cache: one spec's vectors, keyed by text, in shards (:mod:`evalkit.embed.store`)
+under ``<root>/<sha256(spec)[:32]>/``; the first shard by name wins a duplicate key.  For users:
+docs/how-to/vector-store.md.
 
 >>> import tempfile, numpy as np
 >>> root = tempfile.mkdtemp()
@@ -64,28 +58,20 @@ log = logging.getLogger(__name__)
 READ_THREADS = min(4, os.cpu_count() or 1)
 #: A gather takes rows from a shard's memory map (not the whole shard read) below 1/SPARSE of it.
 SPARSE = 4
-#: Rows of a local shard that are not one run are read this many MB of the shard at a time,
-#: through one buffer (a whole 64 MB shard at once; a merged catalog in blocks).
+#: Rows of a local shard that are not one run are read this many MB at a time, through one buffer.
 BLOCK_MB = 64
 #: Default shard size (``cache.shard_mb``): a killed writer loses at most this much work.
 SHARD_MB = 64
-#: Default time between shard writes while vectors arrive (``cache.flush_s``): a writer killed
-#: with ``kill -9`` loses at most this many seconds of finished batches.
+#: Default time between shard writes (``cache.flush_s``): what a ``kill -9`` loses at most.
 FLUSH_S = 30.0
-#: A call that embedded every one of its texts and wrote at least this many MB of vectors in
-#: several shards merges them into one (:meth:`VectorCache.compact`): its next warm read is a
-#: read-only view of that file, no copy (1M x 384: 1.1M vectors/s, against ~0.4-0.7M copied).
+#: A call that embedded all its texts in several shards of at least this many MB merges them
+#: (:meth:`VectorCache.compact`): its next warm read is a view of one file, no copy.
 COMPACT_MB = 256
 
 
 @dataclass(frozen=True)
 class CacheSettings:
-    """The ``cache`` config section: the store's root (None = no cache), shard size bound and
-    time between shard writes; ``keep`` is ``cache.enabled`` as configured (false: no root).
-
-    >>> CacheSettings.from_mapping({"dir": ".cache/evalkit", "enabled": False}).enabled
-    False
-    """
+    """The ``cache`` config section; ``root`` is None (no cache) when ``enabled`` is false."""
 
     root: str | None = setting(
         None, key="dir", help="the vector store: a local folder or an fsspec URL (s3://...)"
@@ -98,7 +84,6 @@ class CacheSettings:
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> CacheSettings:
-        """Read ``dir`` / ``enabled`` / ``shard_mb`` / ``flush_s``."""
         out = read_section(cls, cfg, "cache")
         return out if out.keep else replace(out, root=None)
 
@@ -108,11 +93,7 @@ class CacheSettings:
 
 
 def spec_hash(spec: Mapping[str, Any]) -> str:
-    """sha256 hex digest of the canonical JSON of a spec (sorted keys, no whitespace).
-
-    >>> spec_hash({"b": 1, "a": None}) == spec_hash({"a": None, "b": 1})
-    True
-    """
+    """sha256 hex digest of the canonical JSON of a spec (sorted keys, no whitespace)."""
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -121,23 +102,15 @@ def spec_hash(spec: Mapping[str, Any]) -> str:
 class CacheStats:
     """Counters of one :class:`VectorCache` object (tests assert on them)."""
 
-    lookups: int = 0  # keys looked up
     hits: int = 0
     misses: int = 0
     rows_written: int = 0  # rows appended by put (including keys another writer won)
-    puts: int = 0  # put calls (one per finished batch)
-    rows_dropped: int = 0  # rows a read-only store could not keep
 
 
 class VectorCache:
-    """Vectors of one spec under ``root``; see the module docstring for layout and guarantees.
-
-    Thread-safe (one lock); each process opens its own object.  Use as a context manager or
-    call :meth:`close` (which writes the last, partly filled shard).  A store that exists but
-    may not be written (a read-only shared folder or bucket) is read: ``read_only`` turns True,
-    one warning per store says new vectors cannot be stored, and ``put`` keeps nothing.  ``last_unit_norm`` tells
-    whether every vector the last :meth:`get` returned was stored L2-normalised.
-    """
+    """Vectors of one spec under ``root``; thread-safe, one object per process; :meth:`close`
+    writes the last shard.  A store that may only be read is read (``read_only``; ``put`` keeps
+    nothing).  ``last_unit_norm``: every vector the last :meth:`get` returned was unit-norm."""
 
     def __init__(
         self,
@@ -194,16 +167,14 @@ class VectorCache:
         self._lock = threading.Lock()
         self._writer = writer_name()
         self._n_written = 0
-        self._own: list[Shard] = []  # the shards this object wrote (compact merges them)
+        self._own: list[Shard] = []  # the shards this object wrote
         self._pending_keys: list[np.ndarray] = []
         self._pending_vectors: list[np.ndarray] = []
         self._pending_rows = 0
         self._index: _KeyIndex | None = None
         self._excluded: set[str] = set()  # damaged shards left out (set aside, or read-only)
         if not self.read_only:
-            remove_stale_temps(self.folder)  # what a kill -9 mid-write (a merge) left behind
-
-    # ------------------------------------------------------------------ API
+            remove_stale_temps(self.folder)
 
     def shards(self) -> list[Shard]:
         """The committed shards of this spec (sorted by name), damaged ones left out."""
@@ -211,7 +182,7 @@ class VectorCache:
 
     @property
     def stored_dim(self) -> int:
-        """The dimension of the vectors stored for this spec (0 when none are)."""
+        """The dimension of the vectors stored for this spec (0: none)."""
         with self._lock:
             return self._key_index().dim
 
@@ -238,18 +209,11 @@ class VectorCache:
             return self._key_index().n_unique
 
     def get(self, keys: Sequence[bytes] | np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Cached vectors for ``keys``: ``(positions, vectors)``.
-
-        ``keys``: 16-byte keys (:func:`text_keys`) or a uint8 array (n, 16)
-        (:func:`text_key_array`).  ``positions`` (int64, ascending) are the indices into
-        ``keys`` that were found and ``vectors`` their rows (float32, ``(len(positions), d)``),
-        or ``None`` when nothing was found.  When every hit lies in order in one shard, the
-        vectors are a read-only view of that (memory-mapped) shard: no copy.
-        """
+        """``(positions, vectors)``: the indices (ascending) of ``keys`` found and their float32
+        rows (None: none found; a read-only view when every hit lies in order in one shard)."""
         query = as_key_array(keys)
         n = len(query)
         with self._lock:
-            self.stats.lookups += n
             if n == 0:
                 return np.zeros(0, dtype=np.int64), None
             self._flush()
@@ -260,8 +224,7 @@ class VectorCache:
             return pos, vectors
 
     def put(self, keys: Sequence[bytes] | np.ndarray, vectors: np.ndarray) -> None:
-        """Add vectors for ``keys``; written as a shard once ``shard_mb`` is buffered or
-        ``flush_s`` seconds have passed since the last shard was written."""
+        """Add vectors for ``keys`` (written once ``shard_mb`` waits or ``flush_s`` passed)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         karr = as_key_array(keys)
         if vectors.ndim != 2 or vectors.shape[0] != len(karr):
@@ -269,9 +232,7 @@ class VectorCache:
         if not len(karr):
             return
         with self._lock:
-            self.stats.puts += 1
-            if self.read_only:  # warned once when found out; the caller keeps its vectors
-                self.stats.rows_dropped += len(karr)
+            if self.read_only:  # warned once when found out
                 return
             if self._pending_vectors and self._pending_vectors[0].shape[1] != vectors.shape[1]:
                 self._flush()
@@ -290,15 +251,8 @@ class VectorCache:
             self._flush()
 
     def compact(self, keys: Sequence[bytes] | np.ndarray, vectors: np.ndarray) -> bool:
-        """Replace the shards this object wrote by one shard of ``keys`` / ``vectors`` (in that
-        order), so that reading those keys back in order is a view of one file, no copy.
-
-        Only where it loses nothing: a local store this object wrote two or more shards to, and
-        every key of those shards among ``keys`` (checked).  The new shard is committed before
-        the old ones are deleted: a reader sees the rows in one or the other (one that listed an
-        old shard just before it went treats its rows as not stored and recomputes them).
-        Returns whether it compacted.
-        """
+        """Replace the 2+ local shards this object wrote by one of ``keys`` / ``vectors`` when
+        every key of theirs is among ``keys`` (committed before they go); whether it did."""
         karr = as_key_array(keys)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(karr):
@@ -329,8 +283,7 @@ class VectorCache:
             return True
 
     def discard(self) -> int:
-        """Take back what this object stored: its buffered rows and the shards it wrote (vectors
-        the run refused after they were written).  Returns the rows removed."""
+        """Take back the buffered rows and the shards this object wrote; the rows removed."""
         with self._lock:
             self._pending_keys, self._pending_vectors, self._pending_rows = [], [], 0
             rows = 0
@@ -352,8 +305,6 @@ class VectorCache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ------------------------------------------------------------------ plumbing
-
     def _flush(self) -> None:
         if not self._pending_rows:
             return
@@ -365,7 +316,6 @@ class VectorCache:
         except OSError as err:
             if not _refused(err):
                 raise
-            self.stats.rows_dropped += len(keys)
             self.stats.rows_written -= len(keys)
             self._pending_keys, self._pending_vectors, self._pending_rows = [], [], 0
             self._read_only(err)
@@ -373,7 +323,7 @@ class VectorCache:
         self._n_written += 1
         self._own.append(shard)
         self._pending_keys, self._pending_vectors, self._pending_rows = [], [], 0
-        self._index = None  # re-read on the next get
+        self._index = None
         self._last_flush = time.monotonic()
 
     def _read_only(self, err: OSError) -> None:
@@ -393,15 +343,14 @@ class VectorCache:
     def _key_index(self) -> _KeyIndex:
         if self._index is None:
             index = _KeyIndex.load(self.folder, self.shards())
-            if index.damaged:  # left out of this index already
+            if index.damaged:
                 self._set_aside(index.damaged)
                 index.damaged = {}
             self._index = index
         return self._index
 
     def _get(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
-        """(positions found, their vectors, all unit-norm).  A shard found damaged while reading
-        is set aside and the keys it held are looked up again, so a copy in a good shard wins."""
+        """(positions found, their vectors, all unit-norm); damaged shards' keys looked up again."""
         index = self._key_index()
         pos, vectors, unit = index.gather(*index.lookup(query))
         if not index.damaged:
@@ -421,37 +370,27 @@ class VectorCache:
         return both[order], np.concatenate([vectors, extra])[order], unit and extra_unit
 
     def _set_aside(self, damaged: Damage) -> None:
-        """Leave the damaged shards out of this object's index, and out of the store (renamed
-        ``*.damaged``) where it may be written: later runs read their rows from good shards."""
+        """Leave the damaged shards out of the index, and of the store where it may be written."""
         drop = (
             f"`evalkit task=vectors vectors.drop={self.spec_hash[:12]}` deletes this spec's vectors"
         )
         for name, reason in damaged.items():
             self._excluded.add(name)
             if not self.read_only and set_aside(self.folder, name):
-                log.warning(
-                    "vector store %s: shard %s is damaged (%s); set aside as %s.*%s, its rows are "
-                    "read from other shards or embedded again (`evalkit task=vectors` lists it; %s)",
-                    self.dir,
-                    name,
-                    reason,
-                    name,
-                    DAMAGED,
-                    drop,
+                what = (
+                    f"; set aside as {name}.*{DAMAGED}, its rows are read from other shards or "
+                    f"embedded again (`evalkit task=vectors` lists it; {drop})"
                 )
             elif self.folder.exists(name + MANIFEST):
-                log.warning(
-                    "vector store %s: shard %s is damaged (%s) and cannot be set aside (the store "
-                    "is read-only): its rows are embedded again (%s)",
-                    self.dir,
-                    name,
-                    reason,
-                    drop,
+                what = (
+                    " and cannot be set aside (the store is read-only): its rows are embedded "
+                    f"again ({drop})"
                 )
-            # else its writer removed it meanwhile (a merge): not damage
+            else:  # its writer removed it meanwhile (a merge): not damage
+                continue
+            log.warning("vector store %s: shard %s is damaged (%s)%s", self.dir, name, reason, what)
 
 
-#: Stores already reported read-only in this process (one warning each).
 _WARNED_READ_ONLY: set[str] = set()
 
 
@@ -461,7 +400,6 @@ def _refused(err: OSError) -> bool:
 
 
 def _is_store(top: Folder) -> bool:
-    """Whether ``top`` is an existing folder (a store there can be read, if not written)."""
     try:
         if top.remote:
             return bool(top.fs.isdir(top.root))
@@ -471,11 +409,7 @@ def _is_store(top: Folder) -> bool:
 
 
 def as_key_array(keys: Sequence[bytes] | np.ndarray) -> np.ndarray:
-    """Keys as a contiguous uint8 array (n, 16).
-
-    >>> as_key_array(text_keys(["a", "b"])).shape
-    (2, 16)
-    """
+    """Keys as a contiguous uint8 array (n, 16)."""
     if isinstance(keys, np.ndarray):
         arr = np.ascontiguousarray(keys, dtype=np.uint8)
         if arr.ndim != 2 or arr.shape[1] != KEY_BYTES:
@@ -488,18 +422,8 @@ def as_key_array(keys: Sequence[bytes] | np.ndarray) -> np.ndarray:
 
 
 def populated_empty(shape: tuple[int, int]) -> np.ndarray:
-    """An uninitialised float32 matrix for a large gather, allocated the faster way here.
-
-    With transparent huge pages on (``always`` or ``madvise``: numpy asks for them on large
-    arrays), ``np.empty``: 2 MB pages fault in ~500x less often, and the parallel reads of
-    :meth:`_KeyIndex.gather` fault them in on every core (1.5 GB: 0.2 s, against 0.5 s
-    populated up front, measured on this project's VM in 2026-12).  Without them, the pages are
-    mapped up front (``MAP_POPULATE``: 2.5x faster than page-by-page 4 KB faults on the VM it
-    was measured on).  Falls back to ``np.empty``.
-
-    >>> populated_empty((2, 3)).shape
-    (2, 3)
-    """
+    """An uninitialised float32 matrix for a large gather: ``np.empty`` with transparent huge
+    pages on (the parallel reads fault them in), else pages mapped up front (``MAP_POPULATE``)."""
     nbytes = int(shape[0]) * int(shape[1]) * 4
     flag = getattr(mmap, "MAP_POPULATE", 0)
     if nbytes < 2**24 or not flag or huge_pages_on():
@@ -512,12 +436,7 @@ def populated_empty(shape: tuple[int, int]) -> np.ndarray:
 
 
 def huge_pages_on(path: str = "/sys/kernel/mm/transparent_hugepage/enabled") -> bool:
-    """Whether the kernel gives large arrays transparent huge pages (``[always]`` or
-    ``[madvise]``, numpy asking for them); False where that cannot be read.
-
-    >>> huge_pages_on("/nonexistent")
-    False
-    """
+    """Whether the kernel gives large arrays transparent huge pages (False if unreadable)."""
     try:
         with open(path) as f:
             mode = f.read()
@@ -527,38 +446,32 @@ def huge_pages_on(path: str = "/sys/kernel/mm/transparent_hugepage/enabled") -> 
 
 
 def keys_distinct(keys: np.ndarray) -> bool:
-    """Whether all keys differ (checked on their first 8 bytes: a collision there says False).
-
-    >>> keys_distinct(text_key_array(["a", "b"])), keys_distinct(text_key_array(["a", "a"]))
-    (True, False)
-    """
+    """Whether all keys differ (checked on their first 8 bytes: a collision there says False)."""
     hi = np.sort(_halves(keys)[0])
     return not bool((hi[1:] == hi[:-1]).any())
 
 
 def _distinct_sorted(a: np.ndarray) -> np.ndarray:
-    """The distinct values of an ascending array (``np.unique`` without its sort)."""
     keep = np.ones(len(a), dtype=bool)
     keep[1:] = a[1:] != a[:-1]
     return a[keep]
 
 
 def _halves(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two uint64 per 16-byte key (a sortable view of the key)."""
     both = keys.view("<u8").reshape(len(keys), 2)
     return both[:, 0], both[:, 1]
 
 
 class _KeyIndex:
-    """All keys of the committed shards: a lookup that finds a run of them in order without
-    sorting (a warm catalog), else a table sorted once and searched vectorised; then gather."""
+    """All keys of the committed shards: a run of them in order is found without sorting (a
+    warm catalog), anything else in a table sorted once; then gather."""
 
     def __init__(self, folder: Folder, shards: list[Shard], keys: np.ndarray, starts: np.ndarray):
         self.folder = folder
         self.shards = shards
         self.starts = starts  # first global row of each shard (len(shards) + 1)
         self.keys = keys  # (rows, KEY_BYTES), in shard order
-        self.damaged: Damage = {}  # shards found damaged while loading or reading: set aside
+        self.damaged: Damage = {}  # shards found damaged: set aside
         self._table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         dims = {s.dim for s in shards}
         if len(dims) > 1:
@@ -572,17 +485,13 @@ class _KeyIndex:
     def _sorted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(first halves, second halves, global rows), by first half; built on first use."""
         if self._table is None:
-            if len(self.keys):
-                hi, lo = _halves(self.keys)
-            else:
-                hi, lo = np.zeros(0, "<u8"), np.zeros(0, "<u8")
+            hi, lo = _halves(self.keys)
             order = np.argsort(hi, kind="stable")  # equal first halves: earlier row first
             self._table = hi[order], lo[order], order.astype(np.int64)
         return self._table
 
     @property
     def n_unique(self) -> int:
-        """Distinct keys stored."""
         hi, lo, _ = self._sorted()
         if len(hi) < 2:
             return len(hi)
@@ -609,9 +518,8 @@ class _KeyIndex:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         first = self._run_of(query)
         if first is not None:  # every key, in order, in consecutive rows: no sort
-            return np.arange(len(query), dtype=np.int64), np.arange(
-                first, first + len(query), dtype=np.int64
-            )
+            pos = np.arange(len(query), dtype=np.int64)
+            return pos, pos + first
         hi, lo, rows = self._sorted()
         qhi, qlo = _halves(query)
         by_key = np.argsort(qhi)  # sorted needles: searchsorted walks the table once
@@ -631,9 +539,8 @@ class _KeyIndex:
         return pos, rows[at_c[pos]]
 
     def _run_of(self, query: np.ndarray) -> int | None:
-        """The first global row of ``query``'s keys stored in order in consecutive rows (a
-        catalog read back as it was written), or None.  Where they are stored so more than once
-        (a second writer), a run inside one shard (read without a copy) wins, else the first."""
+        """The first global row of ``query``'s keys stored in order in consecutive rows, or
+        None; a run inside one shard (read without a copy) wins over the first."""
         n = len(query)
         hi = _halves(self.keys)[0]
         runs = [
@@ -651,11 +558,9 @@ class _KeyIndex:
     def gather(
         self, pos: np.ndarray, rows: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None, bool]:
-        """Vectors of global ``rows`` (for query positions ``pos``), and whether all are unit-norm.
-
-        One shard's rows in order are a view of it (no copy); else each shard's selected rows
-        are read by the reader that suits them (:meth:`_reader_for`) into one output matrix,
-        runs in parallel.  Rows of damaged shards are dropped (those texts are recomputed)."""
+        """Vectors of global ``rows`` (for query positions ``pos``), and whether all are unit-norm:
+        a view of one shard's run, else read into one matrix (runs in parallel); rows of damaged
+        shards are dropped."""
         if not len(pos):
             return pos, None, True
         plan = _GatherPlan(self.starts, rows)
@@ -663,24 +568,18 @@ class _KeyIndex:
         if view is not None:
             return pos, view[0], view[1]
         out = populated_empty((len(pos), self.dim))
-        ok = np.ones(len(pos), dtype=bool)
-        unit = True
         parts = plan.parts(self.shards)
-        runs = _RunRows(self.folder, self.damaged)
         readers = _Readers(self.folder, self.damaged, self.dim, parts)
-        for part in parts:
-            if part.is_run(plan.in_order):  # read straight into the output, below, in parallel
-                runs.add(part)
-            elif self._reader_for(part, readers).read(part, out):
-                unit = unit and part.shard.unit_norm
-            else:
-                ok[part.sel] = False
-        for part, good in runs.read_all(out):
-            if good:
-                unit = unit and part.shard.unit_norm
-            else:
-                ok[part.sel] = False
+        is_run = [part.is_run(plan.in_order) for part in parts]
+        runs = [part for part, run in zip(parts, is_run) if run]  # read straight into out
+        done = [(part, readers.read(part, out)) for part, run in zip(parts, is_run) if not run]
+        done += zip(runs, readers.read_runs(runs, out))
         del readers
+        ok = np.ones(len(pos), dtype=bool)
+        for part, good in done:
+            if not good:
+                ok[part.sel] = False
+        unit = all(part.shard.unit_norm for part, good in done if good)
         if not ok.all():
             pos, out = pos[ok], out[ok]
         return pos, (out if len(pos) else None), unit
@@ -697,15 +596,6 @@ class _KeyIndex:
         if mm is None:
             return None
         return mm[first : first + len(plan.local)], self.shards[s].unit_norm
-
-    def _reader_for(self, part: _Part, readers: _Readers) -> _ShardReader:
-        """A few rows of a local shard: from its memory map; other rows of a local shard: in
-        blocks; a remote shard: fetched whole."""
-        if self.folder.remote:
-            return readers.whole
-        if len(part.sel) * SPARSE < part.shard.rows <= readers.blocks.block_rows:
-            return readers.mapped
-        return readers.blocks
 
 
 @dataclass(frozen=True)
@@ -727,8 +617,7 @@ class _Part:
 
 
 class _GatherPlan:
-    """Where a gather's global rows lie: each row's shard and row there, the shards used, and
-    whether the rows ascend (a warm catalog read in order)."""
+    """Where a gather's global rows lie: each row's shard and row there, the shards used."""
 
     def __init__(self, starts: np.ndarray, rows: np.ndarray) -> None:
         self.shard_of = np.searchsorted(starts, rows, side="right") - 1
@@ -750,115 +639,70 @@ class _GatherPlan:
         return out
 
 
-class _ShardReader:
-    """Reads a part's rows into the output: ``out[part.sel] = shard[part.rows]``; False when the
-    shard is unreadable (recorded in ``damaged``)."""
+class _Readers:
+    """Read a gather's parts: ``out[part.sel] = shard[part.rows]``, False when the shard is
+    unreadable (recorded in ``damaged``); buffers allocated on first use, freed with the object."""
 
-    def __init__(self, folder: Folder, damaged: Damage) -> None:
-        self.folder = folder
-        self.damaged = damaged
-
-    def read(self, part: _Part, out: np.ndarray) -> bool:
-        raise NotImplementedError
-
-
-class _MappedRows(_ShardReader):
-    """A few rows of a local shard (a retrieved-pairs read), from its memory map: only the pages
-    they sit on are read."""
-
-    def read(self, part: _Part, out: np.ndarray) -> bool:
-        mm = read_vectors(self.folder, part.shard, self.damaged)
-        if mm is None:
-            return False
-        out[part.sel] = mm[part.rows]
-        return True
-
-
-class _BlockRows(_ShardReader):
-    """Rows of a local shard that are not one run: the blocks of ``BLOCK_MB`` that hold some of
-    them, read through one reused buffer (a merged shard is never in memory or mapped whole: a
-    mapping's touched pages count as the process's resident memory)."""
-
-    def __init__(self, folder: Folder, damaged: Damage, dim: int) -> None:
-        super().__init__(folder, damaged)
-        self.dim = dim
+    def __init__(self, folder: Folder, damaged: Damage, dim: int, parts: list[_Part]) -> None:
+        self.folder, self.damaged, self.dim, self.parts = folder, damaged, dim, parts
         self.block_rows = max(1, int(BLOCK_MB * 2**20) // (4 * max(dim, 1)))
-        self._buf: np.ndarray | None = None
+        self._block: np.ndarray | None = None
+        self._whole: tuple[np.ndarray, np.ndarray] | None = None
 
     def read(self, part: _Part, out: np.ndarray) -> bool:
-        if self._buf is None:
-            self._buf = np.empty((self.block_rows, self.dim), dtype=np.float32)
+        """A remote shard is fetched whole; a few rows of a local shard come from its memory map
+        (only their pages are read), other rows of a local shard in blocks."""
+        if self.folder.remote:
+            return self._whole_shard(part, out)
+        if len(part.sel) * SPARSE < part.shard.rows <= self.block_rows:
+            mm = read_vectors(self.folder, part.shard, self.damaged)
+            if mm is None:
+                return False
+            out[part.sel] = mm[part.rows]
+            return True
+        return self._blocks(part, out)
+
+    def _blocks(self, part: _Part, out: np.ndarray) -> bool:
+        """The ``BLOCK_MB`` blocks holding the rows, through one reused buffer (a merged shard is
+        never in memory or mapped whole: a mapping's touched pages count as resident memory)."""
+        if self._block is None:
+            self._block = np.empty((self.block_rows, self.dim), dtype=np.float32)
         order = np.argsort(part.rows, kind="stable")
         rows, sel = part.rows[order], part.sel[order]
-        size = len(self._buf)
+        size = len(self._block)
         for b0 in np.unique(rows // size) * size:
             i0, i1 = np.searchsorted(rows, [b0, b0 + size])
-            block = self._buf[: min(size, part.shard.rows - int(b0))]
+            block = self._block[: min(size, part.shard.rows - int(b0))]
             if not read_rows_into(self.folder, part.shard, int(b0), block, self.damaged):
                 return False
             out[sel[i0:i1]] = block[rows[i0:i1] - b0]
         return True
 
-
-class _WholeShards(_ShardReader):
-    """A remote shard fetched whole into one reused buffer, its selected rows picked from it
-    (buffers sized for the largest shard and the largest selection of the gather)."""
-
-    def __init__(self, folder: Folder, damaged: Damage, dim: int, parts: list[_Part]) -> None:
-        super().__init__(folder, damaged)
-        self.dim = dim
-        self.parts = parts
-        self._buf: np.ndarray | None = None
-        self._rows_buf: np.ndarray | None = None
-
-    def read(self, part: _Part, out: np.ndarray) -> bool:
-        if self._buf is None or self._rows_buf is None:
+    def _whole_shard(self, part: _Part, out: np.ndarray) -> bool:
+        """Through buffers sized for the gather's largest shard and selection, reused."""
+        if self._whole is None:
             biggest = max(p.shard.rows for p in self.parts)
             most = max(len(p.sel) for p in self.parts)  # keys may repeat: more rows than a shard
-            self._buf = populated_empty((biggest, self.dim))  # one shard at a time, reused
-            self._rows_buf = populated_empty((most, self.dim))  # its selected rows, reused
-        vectors = read_vectors_into(self.folder, part.shard, self._buf, self.damaged)
+            self._whole = populated_empty((biggest, self.dim)), populated_empty((most, self.dim))
+        buf, rows_buf = self._whole
+        vectors = read_vectors_into(self.folder, part.shard, buf, self.damaged)
         if vectors is None:
             return False
-        picked = self._rows_buf[: len(part.sel)]
+        picked = rows_buf[: len(part.sel)]
         np.take(vectors, part.rows, axis=0, out=picked)
         out[part.sel] = picked
         return True
 
-
-class _Readers:
-    """The readers of one gather, their buffers allocated on first use and freed with them."""
-
-    def __init__(self, folder: Folder, damaged: Damage, dim: int, parts: list[_Part]) -> None:
-        self.mapped = _MappedRows(folder, damaged)
-        self.blocks = _BlockRows(folder, damaged, dim)
-        self.whole = _WholeShards(folder, damaged, dim, parts)
-
-
-class _RunRows:
-    """Runs of shards read straight into the output, in parallel threads (each ``readinto``
-    releases the GIL: page faults and copies on every core)."""
-
-    def __init__(self, folder: Folder, damaged: Damage) -> None:
-        self.folder = folder
-        self.damaged = damaged
-        self.parts: list[_Part] = []
-
-    def add(self, part: _Part) -> None:
-        self.parts.append(part)
-
-    def read_all(self, out: np.ndarray) -> list[tuple[_Part, bool]]:
-        """Every run read; each with whether its shard was readable."""
+    def read_runs(self, runs: list[_Part], out: np.ndarray) -> list[bool]:
+        """Runs read straight into ``out`` in parallel threads (``readinto`` releases the GIL)."""
 
         def read_run(part: _Part) -> bool:
-            a, m = int(part.sel[0]), len(part.sel)
-            first = int(part.rows[0])
-            return read_rows_into(self.folder, part.shard, first, out[a : a + m], self.damaged)
+            a = int(part.sel[0])
+            view = out[a : a + len(part.sel)]
+            return read_rows_into(self.folder, part.shard, int(part.rows[0]), view, self.damaged)
 
-        workers = min(READ_THREADS, len(self.parts))
+        workers = min(READ_THREADS, len(runs))
         if workers > 1:
             with ThreadPoolExecutor(workers) as pool:
-                done = list(pool.map(read_run, self.parts))
-        else:
-            done = [read_run(p) for p in self.parts]
-        return list(zip(self.parts, done, strict=True))
+                return list(pool.map(read_run, runs))
+        return [read_run(part) for part in runs]

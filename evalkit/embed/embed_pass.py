@@ -1,15 +1,7 @@
 """``embed_texts``: vectors for many texts, de-duplicated, cached, batched, resumable.
 
-Identical texts are embedded once; texts already in the cache are not embedded again; the rest
-go to the model version in batches of ``version.batch_size`` (concurrently for the OpenAI
-backend), and each finished batch is written to the cache at once, so an interrupted run
-resumes where it stopped and a sweep reuses earlier jobs' vectors.  The cache holds vectors
-before evalkit's client-side truncation and normalisation (keyed by ``cache_spec(role)``), so
-a sweep over ``dimensions`` embeds each text once.  Jobs that share a store claim the texts they
-embed (:mod:`evalkit.embed.claims`): a job missing texts another job is embedding waits for them
-and reads them from the store, so a parallel sweep on a cold store embeds each text once.  Only
-vectors the run accepts are stored (:func:`storable`; a run whose vectors fail the checks takes
-back what it stored).
+Identical texts are embedded once and stored ones not again; each batch is stored as it finishes,
+before client-side truncation and normalisation (a ``dimensions`` sweep embeds each text once).
 
 >>> import tempfile
 >>> from evalkit.embed.local_models import UseM3
@@ -61,14 +53,10 @@ log = logging.getLogger(__name__)
 
 
 class _Assembler:
-    """Rows of the unique-text matrix, allocated when the dimension is first known.
-
-    When the cache returns every row in order (a view of one stored shard), that view is the
-    matrix: no copy.  ``owned`` says whether the matrix is this object's own (writable) memory.
-
-    The first vectors placed (cached or the first finished batch) are checked against the
-    requested ``dimensions`` and the dimension ``expect_dim`` of the other role, so a mismatch
-    fails before the rest is embedded.
+    """The distinct texts' matrix as it fills (step 5): allocated when the dimension is first
+    known (or the store's view of every row in order: not ``owned``), which rows are done, how
+    many came from the store, whether all are unit-norm.  The first vectors placed are checked
+    against the store's, the requested and the other role's dimension, before the rest is embedded.
     """
 
     def __init__(
@@ -76,22 +64,19 @@ class _Assembler:
         n: int,
         name: str,
         cache_dir: object,
-        role: str = "document",
-        requested_dim: int | None = None,
-        expect_dim: int | None = None,
+        role: str,
+        requested_dim: int | None,
+        expect_dim: int | None,
     ) -> None:
-        self.n = n
-        self.name = name
-        self.cache_dir = cache_dir
-        self.role = role
-        self.requested_dim = requested_dim
-        self.expect_dim = expect_dim
+        self.n, self.name, self.cache_dir, self.role = n, name, cache_dir, role
+        self.requested_dim, self.expect_dim = requested_dim, expect_dim
         self.matrix: np.ndarray | None = None
         self.owned = False
-        #: the dimension of what the store already holds for this spec (0: nothing), and the
-        #: command that deletes it
-        self.store_dim = 0
-        self.store_drop = ""
+        self.filled = np.zeros(n, dtype=bool)
+        self.n_cached = 0
+        self.unit = True  # every vector so far was L2-normalised when stored / returned
+        self.store_dim = 0  # the dimension the store holds for this spec (0: nothing)...
+        self.store_drop = ""  # ... and the command that deletes it
 
     def _check_first(self, d: int, source: str) -> None:
         role = ROLE_NAMES.get(self.role, self.role)
@@ -138,16 +123,32 @@ class _Assembler:
             )
         self.matrix[positions] = vectors
 
+    def take_stored(self, found: Found) -> int:
+        """Place the rows the store had; how many."""
+        if found.vectors is None:
+            return 0
+        self.unit = self.unit and found.unit
+        self.place(found.positions, found.vectors, "cached")
+        self.filled[found.positions] = True
+        self.n_cached += len(found.positions)
+        return len(found.positions)
+
+    def take_new(self, positions: np.ndarray, vectors: np.ndarray) -> None:
+        """Place a finished batch (a wrong dimension raises here: before it is stored)."""
+        self.place(positions, vectors, "new")
+        self.unit = self.unit and unit_norm(vectors)
+        self.filled[positions] = True
+
+    def missing(self, positions: np.ndarray | None = None) -> np.ndarray:
+        """The rows (of ``positions``, or all) that have no vector yet."""
+        if positions is None:
+            return np.flatnonzero(~self.filled)
+        return positions[~self.filled[positions]]
+
 
 class _InOrder:
-    """Finished batches of one round of embedding, put into the store in batch order.
-
-    Batches may finish out of order (concurrent requests): putting them in batch order keeps the
-    texts in order in the shards, so a warm rerun reads them as runs.  Only vectors the run
-    accepts are put: a batch of another dimension stops the run before it gets here, NaN,
-    infinite and all-zero rows are left out (:func:`storable`).  ``keys``: the store keys of the
-    distinct texts, by row.
-    """
+    """Finished batches of one round, put into the store in batch order (a warm rerun reads the
+    texts as runs), only the rows :func:`storable` keeps; ``keys``: the distinct texts' keys."""
 
     def __init__(self, cache: VectorCache | None, keys: np.ndarray) -> None:
         self.cache = cache
@@ -156,12 +157,11 @@ class _InOrder:
         self.next = 0
 
     def start(self) -> None:
-        """A new round: batches numbered from 0 again (the last round was put already)."""
+        """A new round: batches numbered from 0 again."""
         self.put_all()
         self.next = 0
 
     def add(self, i: int, rows: np.ndarray, vectors: np.ndarray) -> None:
-        """Batch ``i`` of the round finished: the distinct texts' ``rows`` and their vectors."""
         if self.cache is None:
             return
         self.finished[i] = storable(self.keys[rows], vectors)
@@ -170,7 +170,7 @@ class _InOrder:
             self.next += 1
 
     def put_all(self) -> None:
-        """Put every finished batch now, in whatever order (the round ended or stopped)."""
+        """Put every finished batch now (the round ended or stopped)."""
         if self.cache is None:
             return
         for j in sorted(self.finished):
@@ -179,13 +179,7 @@ class _InOrder:
 
 def storable(keys: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rows of a batch the store may keep: not NaN, infinite or all zeros (the run's checks
-    refuse those; a stored one would fail every rerun).
-
-    >>> vectors = np.array([[1, 0], [0, 0], [0, np.nan], [0, 1]], np.float32)
-    >>> keys, kept = storable(np.arange(4, dtype=np.uint8).reshape(4, 1), vectors)
-    >>> keys.ravel().tolist(), kept.tolist()
-    ([0, 3], [[1.0, 0.0], [0.0, 1.0]])
-    """
+    refuse those; a stored one would fail every rerun)."""
     nonfinite, zero = bad_rows(vectors)
     if not len(nonfinite) and not len(zero):
         return keys, vectors
@@ -195,14 +189,7 @@ def storable(keys: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def unique_texts(texts: list[str]) -> tuple[list[str], np.ndarray | None]:
-    """Distinct texts in order of first appearance, and each text's row among them (``None``
-    when every text is distinct: the identity).  Hash-table work in C (pandas), not Python.
-
-    >>> unique_texts(["b", "a", "b"])
-    (['b', 'a'], array([0, 1, 0]))
-    >>> unique_texts(["x", "y"])
-    (['x', 'y'], None)
-    """
+    """Distinct texts in order, and each text's row among them (``None``: all are distinct)."""
     if not texts:
         return [], None
     codes, uniques = pd.factorize(np.asarray(texts, dtype=object))
@@ -213,9 +200,7 @@ def unique_texts(texts: list[str]) -> tuple[list[str], np.ndarray | None]:
 
 @dataclass(frozen=True)
 class Deduped:
-    """The distinct texts of a call in order of first appearance, each input text's row among
-    them (``inverse``; None: every text is distinct) and their store keys (``(0, 16)`` when the
-    call has no store)."""
+    """The distinct texts of a call (:func:`unique_texts`) and their store keys."""
 
     texts: list[str]
     inverse: np.ndarray | None
@@ -223,14 +208,8 @@ class Deduped:
 
 
 def dedupe(texts: list[str], keys: np.ndarray | None, with_store: bool) -> Deduped:
-    """Step 1: the distinct texts.  With a store, their keys (``keys``: every text's, when the
-    caller hashed them already); a catalog without repeats is told by its keys, without the
-    hash table of :func:`unique_texts`.
-
-    >>> d = dedupe(["b", "a", "b"], None, with_store=True)
-    >>> d.texts, d.inverse.tolist(), d.keys.shape
-    (['b', 'a'], [0, 1, 0], (2, 16))
-    """
+    """Step 1: the distinct texts and, with a store, their keys (``keys``: every text's, when the
+    caller hashed them); a catalog without repeats is told by its keys, without a hash table."""
     if not with_store or not texts:
         unique, inverse = unique_texts(texts)
         return Deduped(unique, inverse, np.zeros((0, 16), dtype=np.uint8))
@@ -245,8 +224,7 @@ def dedupe(texts: list[str], keys: np.ndarray | None, with_store: bool) -> Dedup
 
 @dataclass(frozen=True)
 class Found:
-    """Rows of the distinct texts read from the store (``positions``), their vectors (None:
-    none found) and whether every one was stored L2-normalised."""
+    """Rows read from the store, their vectors (None: none) and whether all are unit-norm."""
 
     positions: np.ndarray
     vectors: np.ndarray | None
@@ -254,15 +232,14 @@ class Found:
 
 
 class StoreReader:
-    """The store reads of one call (step 2, look up): every distinct text's key at first, then
-    the rows other jobs stored since (read again only when the store changed)."""
+    """The store reads of one call (step 2): every key at first, then the rows other jobs stored
+    since (read again only when the store changed)."""
 
     def __init__(self, cache: VectorCache, keys: np.ndarray) -> None:
         self.cache = cache
         self.keys = keys
 
     def first(self) -> Found:
-        """Every key looked up once."""
         positions, vectors = self.cache.get(self.keys)
         return Found(positions, vectors, self.cache.last_unit_norm)
 
@@ -275,66 +252,23 @@ class StoreReader:
         return Found(positions[got], vectors, self.cache.last_unit_norm)
 
 
-class _Filling:
-    """The distinct texts' matrix as it fills (step 5, assemble): rows read from the store or
-    embedded now, which are done, how many came from the store, whether all are unit-norm."""
-
-    def __init__(self, out: _Assembler) -> None:
-        self.out = out
-        self.filled = np.zeros(out.n, dtype=bool)
-        self.n_cached = 0
-        self.unit = True  # every vector so far was L2-normalised when stored / returned
-
-    def take_stored(self, found: Found) -> int:
-        """Place the rows the store had; how many."""
-        if found.vectors is None:
-            return 0
-        self.unit = self.unit and found.unit
-        self.out.place(found.positions, found.vectors, "cached")
-        self.filled[found.positions] = True
-        self.n_cached += len(found.positions)
-        return len(found.positions)
-
-    def take_new(self, positions: np.ndarray, vectors: np.ndarray) -> None:
-        """Place a finished batch (a wrong dimension raises here: before it is stored)."""
-        self.out.place(positions, vectors, "new")
-        self.unit = self.unit and unit_norm(vectors)
-        self.filled[positions] = True
-
-    def missing(self, positions: np.ndarray | None = None) -> np.ndarray:
-        """The rows (of ``positions``, or all) that have no vector yet."""
-        if positions is None:
-            return np.flatnonzero(~self.filled)
-        return positions[~self.filled[positions]]
-
-
-def batches_of(todo: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Step 3: the rows to embed, ``batch_size`` at a time.
-
-    >>> [b.tolist() for b in batches_of(np.arange(5), 2)]
-    [[0, 1], [2, 3], [4]]
-    """
-    return [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-
-
-class _Rounds:
-    """Step 4, embed: the texts the store lacks, in rounds.  Jobs sharing the store claim the
-    texts they embed (:class:`~evalkit.embed.claims.Claims`): a round embeds the texts this job
-    claimed, stores them and releases the claim; texts another job claimed are waited for and
-    read from the store (what it did not store is claimed again in the next round)."""
+class _Pass:
+    """Steps 4 to 6 of one call.  Step 4, embed: the texts the store lacks, in rounds: a round
+    embeds, stores and releases the texts this job claimed (:class:`~evalkit.embed.claims.Claims`),
+    then waits for the texts other jobs claimed and reads them (what they did not store is claimed
+    in the next round)."""
 
     def __init__(
         self,
         version: ModelVersion,
         role: str,
         unique: Deduped,
-        fill: _Filling,
+        fill: _Assembler,
         cache: VectorCache | None,
         bar: tqdm,
-        rlog: RequestLog,
     ) -> None:
         self.version, self.role, self.unique = version, role, unique
-        self.fill, self.cache, self.bar, self.rlog = fill, cache, bar, rlog
+        self.fill, self.cache, self.bar, self.rlog = fill, cache, bar, RequestLog()
         self.reader = StoreReader(cache, unique.keys) if cache is not None else None
         self.store = _InOrder(cache, unique.keys)
         writable = cache is not None and not cache.read_only
@@ -358,8 +292,7 @@ class _Rounds:
             todo = self._from_store(theirs)  # what it did not store (it failed): claimed again
 
     def settle(self) -> None:
-        """This round's vectors into the store, then its claim released (waiters read them).
-        Also runs when the call stops on an error, before the store closes."""
+        """This round's vectors into the store, then its claim released (also on an error)."""
         try:
             self.store.put_all()
             if self.cache is not None and self.claims is not None:
@@ -370,7 +303,8 @@ class _Rounds:
 
     def _embed(self, todo: np.ndarray) -> None:
         """One round: the rows of ``todo`` in batches, each placed and stored as it finishes."""
-        batch_rows = batches_of(todo, self.version.batch_size)
+        size = self.version.batch_size
+        batch_rows = [todo[i : i + size] for i in range(0, len(todo), size)]
         self.store.start()
         if not batch_rows:
             return
@@ -393,20 +327,19 @@ class _Rounds:
         return self.fill.missing(positions)
 
     def compact(self, compact_mb: float | None) -> None:
-        """A call that embedded every text now, in several shards of at least ``compact_mb`` MB:
-        one shard, so the next warm read is a view of one file, no copy."""
-        out, cache = self.fill.out, self.cache
+        """Merge the shards of a call that embedded every text now, at least ``compact_mb`` MB."""
+        fill, cache = self.fill, self.cache
         if (
             cache is None
             or compact_mb is None
-            or self.fill.n_cached != 0
-            or out.matrix is None
-            or not self.fill.filled.all()
-            or out.matrix.nbytes < compact_mb * 2**20
+            or fill.n_cached != 0
+            or fill.matrix is None
+            or not fill.filled.all()
+            or fill.matrix.nbytes < compact_mb * 2**20
         ):
             return
         self.store.put_all()
-        if cache.compact(self.unique.keys, out.matrix):
+        if cache.compact(self.unique.keys, fill.matrix):
             log.info(
                 "%s/%s: %d vectors merged into one shard",
                 self.version.name,
@@ -414,51 +347,70 @@ class _Rounds:
                 len(self.unique.keys),
             )
 
+    def post_process(self, n_texts: int, check: bool) -> np.ndarray:
+        """Step 6: the input texts' vectors, checked, truncated / normalised, in input order."""
+        version, fill = self.version, self.fill
+        if fill.matrix is None:
+            return np.zeros((n_texts, version.dimensions or 0), dtype=np.float32)
+        if not fill.filled.all():  # a backend skipped a batch without raising: never return garbage
+            raise EndpointError(
+                f"model version {version.name!r}: {int((~fill.filled).sum())} text(s) got no "
+                "vector (expected one vector per text)"
+            )
+        if check:
+            self._check_or_take_back(fill.matrix)
+        vectors = version.finalize(fill.matrix, unit_norm=fill.unit, in_place=fill.owned)
+        return vectors if self.unique.inverse is None else vectors[self.unique.inverse]
 
-def post_process(
-    version: ModelVersion,
-    role: str,
-    fill: _Filling,
-    unique: Deduped,
-    n_texts: int,
-    check: bool,
-    cache: VectorCache | None,
-) -> np.ndarray:
-    """Step 6: the input texts' vectors: every row filled and checked (vectors the checks refuse
-    are taken back from the store), truncated / normalised as configured, in input order."""
-    out = fill.out
-    if out.matrix is None:
-        return np.zeros((n_texts, version.dimensions or 0), dtype=np.float32)
-    if not fill.filled.all():  # a backend skipped a batch without raising: never return garbage
-        raise EndpointError(
-            f"model version {version.name!r}: {int((~fill.filled).sum())} text(s) got no vector "
-            "(expected one vector per text)"
+    def _check_or_take_back(self, matrix: np.ndarray) -> None:
+        """:func:`~.vector_checks.check_vectors`; on failure what this call stored is taken back."""
+        version, role, cache, n_cached = self.version, self.role, self.cache, self.fill.n_cached
+        hint = ""
+        if n_cached and cache is not None:
+            hint = (
+                f" - {n_cached} of them came from the vector store: delete its folder {cache.dir} "
+                f"(this version's {ROLE_NAMES.get(role, role)} vectors only: `evalkit "
+                f"task=vectors vectors.drop={cache.spec_hash[:12]}`) to embed them again"
+            )
+        try:
+            check_vectors(matrix, version.name, role, version.dimensions, hint)
+        except EndpointError:
+            if cache is not None and (taken := cache.discard()):
+                log.info("%s/%s: %d refused vectors taken back from the store", version.name, role,
+                         taken)  # fmt: skip
+            raise
+
+    def result(self, vectors: np.ndarray, n_texts: int, t0: float) -> EmbeddingResult:
+        """The call's :class:`EmbeddingResult` (and its one log line)."""
+        version, rlog = self.version, self.rlog
+        n_cached, n_unique = self.fill.n_cached, len(self.unique.texts)
+        wall = time.perf_counter() - t0
+        log.info(
+            "%s/%s: %d texts, %d unique, %d cached, %d requests (%d retries) in %.2f s",
+            version.name,
+            self.role,
+            n_texts,
+            n_unique,
+            n_cached,
+            len(rlog.latencies_s),
+            rlog.retries,
+            wall,
         )
-    if check:
-        _check_or_take_back(version, role, out.matrix, fill.n_cached, cache)
-    vectors = version.finalize(out.matrix, unit_norm=fill.unit, in_place=out.owned)
-    return vectors if unique.inverse is None else vectors[unique.inverse]
-
-
-def _check_or_take_back(
-    version: ModelVersion, role: str, matrix: np.ndarray, n_cached: int, cache: VectorCache | None
-) -> None:
-    """:func:`~evalkit.embed.vector_checks.check_vectors` on the distinct texts' vectors; on
-    failure what this call stored is taken back, and stored vectors are named in the error."""
-    hint = ""
-    if n_cached and cache is not None:
-        hint = (
-            f" - {n_cached} of them came from the vector store: delete its folder {cache.dir} "
-            f"(this version's {ROLE_NAMES.get(role, role)} vectors only: `evalkit "
-            f"task=vectors vectors.drop={cache.spec_hash[:12]}`) to embed them again"
+        return EmbeddingResult(
+            vectors=vectors,
+            latencies_s=np.asarray(rlog.latencies_s, dtype=np.float64),
+            n_requests=len(rlog.latencies_s),
+            n_cached=n_cached,
+            batch_size=version.batch_size,
+            concurrency=version.concurrency,
+            dim=int(vectors.shape[1]),
+            n_retries=rlog.retries,
+            n_unique=n_unique,
+            wall_s=wall,
+            raw_dim=int(self.fill.matrix.shape[1]) if self.fill.matrix is not None else None,
+            n_failed=rlog.failed,
+            n_tokens=rlog.reported_tokens,
         )
-    try:
-        check_vectors(matrix, version.name, role, version.dimensions, hint)
-    except EndpointError:
-        if cache is not None and (taken := cache.discard()):
-            log.info("%s/%s: %d refused vectors taken back from the store", version.name, role,
-                     taken)  # fmt: skip
-        raise
 
 
 def embed_texts(
@@ -474,37 +426,17 @@ def embed_texts(
     keys: np.ndarray | None = None,
     compact_mb: float | None = COMPACT_MB,
 ) -> EmbeddingResult:
-    """Vectors for ``texts`` (input order) from ``version`` in ``role``, via the cache if given.
-
-    The steps: :func:`dedupe`, look up (:class:`StoreReader`), batch (:func:`batches_of`),
-    embed (rounds of claimed texts), assemble (each batch placed as it finishes), post-process
-    (:func:`post_process`: checks, truncation, normalisation, input order).
-
-    ``progress`` shows a tqdm bar (only on a terminal); ``shard_mb`` bounds the cache's shard
-    files (``cache.shard_mb``) and ``flush_s`` the time between shard writes
-    (``cache.flush_s``).  Vectors stored L2-normalised are not normalised again, and a fully
-    cached call whose rows lie in order in one shard returns a read-only view of it.
-    ``n_cached`` in the result counts unique texts found in the cache; ``latencies_s`` has one
-    entry per request made now; ``n_tokens`` the tokens the server reported for them (None when
-    it reports none, or no request was made).  ``expect_dim``: the dimension the vectors must
-    have before truncation (the other role's ``raw_dim``), checked on the first batch.
-    ``check`` runs the sanity checks of :mod:`evalkit.embed.vector_checks` on the vectors of the
-    unique texts.  ``keys``: the texts' :func:`~evalkit.text_keys.text_key_array` when the
-    caller has them already (:meth:`~evalkit.data.schema.EvalData.embedded_keys`), else they
-    are hashed here.  ``compact_mb``: a call that embedded every text and stored at least this
-    many MB in several shards merges them into one
-    (:meth:`~evalkit.embed.cache.VectorCache.compact`), so the next warm read is a view of one
-    file (None: never).
-    """
+    """Vectors for ``texts`` (input order) from ``version`` in ``role``, via the cache if given:
+    :func:`dedupe`, look up, batch, embed, assemble, post-process (:class:`_Pass`).  ``expect_dim``: the
+    other role's ``raw_dim``; ``check``: :mod:`evalkit.embed.vector_checks`; ``keys``: the texts'
+    :func:`~evalkit.text_keys.text_key_array` if known; ``compact_mb``: :meth:`_Pass.compact`."""
     check_role(role)
     texts = check_texts(texts)
     t0 = time.perf_counter()
     unique = dedupe(texts, keys, with_store=cache_dir is not None)
-    out = _Assembler(
+    fill = _Assembler(
         len(unique.texts), version.name, cache_dir, role, version.dimensions, expect_dim
     )
-    fill = _Filling(out)
-    rlog = RequestLog()
     with contextlib.ExitStack() as stack:
         cache = None
         if cache_dir is not None and unique.texts:
@@ -512,67 +444,23 @@ def embed_texts(
                 VectorCache(cache_dir, version.cache_spec(role), shard_mb=shard_mb, flush_s=flush_s)
             )
             found = StoreReader(cache, unique.keys).first()
-            out.store_dim = cache.stored_dim
-            out.store_drop = f"`evalkit task=vectors vectors.drop={cache.spec_hash[:12]}`"
+            fill.store_dim = cache.stored_dim
+            fill.store_drop = f"`evalkit task=vectors vectors.drop={cache.spec_hash[:12]}`"
             fill.take_stored(found)
-        bar = stack.enter_context(_progress_bar(version, role, len(fill.missing()), progress))
-        rounds = _Rounds(version, role, unique, fill, cache, bar, rlog)
-        stack.callback(rounds.settle)  # also when the run stops on an error, before closing
-        rounds.run()
-        rounds.compact(compact_mb)
-    vectors = post_process(version, role, fill, unique, len(texts), check, cache)
-    return _result(version, role, vectors, out, fill, unique, rlog, len(texts), t0)
-
-
-def _progress_bar(version: ModelVersion, role: str, total: int, progress: bool) -> tqdm:
-    return tqdm(
-        total=total,
-        unit="text",
-        desc=f"embed {version.name}/{role}",
-        disable=None if progress else True,
-        leave=False,
-    )
-
-
-def _result(
-    version: ModelVersion,
-    role: str,
-    vectors: np.ndarray,
-    out: _Assembler,
-    fill: _Filling,
-    unique: Deduped,
-    rlog: RequestLog,
-    n_texts: int,
-    t0: float,
-) -> EmbeddingResult:
-    """The call's :class:`EmbeddingResult` (and its one log line)."""
-    wall = time.perf_counter() - t0
-    log.info(
-        "%s/%s: %d texts, %d unique, %d cached, %d requests (%d retries) in %.2f s",
-        version.name,
-        role,
-        n_texts,
-        len(unique.texts),
-        fill.n_cached,
-        len(rlog.latencies_s),
-        rlog.retries,
-        wall,
-    )
-    return EmbeddingResult(
-        vectors=vectors,
-        latencies_s=np.asarray(rlog.latencies_s, dtype=np.float64),
-        n_requests=len(rlog.latencies_s),
-        n_cached=fill.n_cached,
-        batch_size=version.batch_size,
-        concurrency=version.concurrency,
-        dim=int(vectors.shape[1]),
-        n_retries=rlog.retries,
-        n_unique=len(unique.texts),
-        wall_s=wall,
-        raw_dim=int(out.matrix.shape[1]) if out.matrix is not None else None,
-        n_failed=rlog.failed,
-        n_tokens=rlog.reported_tokens,
-    )
+        bar = stack.enter_context(
+            tqdm(
+                total=len(fill.missing()),
+                unit="text",
+                desc=f"embed {version.name}/{role}",
+                disable=None if progress else True,
+                leave=False,
+            )
+        )
+        steps = _Pass(version, role, unique, fill, cache, bar)
+        stack.callback(steps.settle)  # also when the run stops on an error, before closing
+        steps.run()
+        steps.compact(compact_mb)
+    return steps.result(steps.post_process(len(texts), check), len(texts), t0)
 
 
 def vectors_of(
@@ -587,9 +475,7 @@ def vectors_of(
     expect_dim: int | None = None,
     keys: np.ndarray | None = None,
 ) -> EmbeddingResult:
-    """``version``'s vectors of the rows ``ids`` / ``texts``: read by id from the files of a
-    version that ``brings_vectors``, else embedded through the cache (:func:`embed_texts`; warm:
-    no request).  ``check`` / ``expect_dim`` as in :func:`embed_texts`."""
+    """``version``'s vectors of ``ids`` / ``texts``: read by id or :func:`embed_texts`."""
     if version.brings_vectors:
         return version.vectors_for(list(ids), role)
     return embed_texts(

@@ -1,12 +1,6 @@
-"""The latency probe: time every model version on the same query texts, at the same load,
-interleaved, uncached - the latency the release gate compares.
-
-:func:`probe_latency` sends every version the same seeded requests of ``batch_size`` texts,
-bypassing the cache, after an untimed warm-up, in waves of ``concurrency`` interleaved version by
-version (:func:`wave_order` rotates the order each wave), at least ``min_requests`` per version
-(exactly that many when all run in process: :meth:`ProbeSettings.for_kinds`).  HTTP requests of
-one wave share one client.  Why, and how the gate reads it: docs/explanation/verdict.md ("Latency
-that can be trusted").
+"""The latency probe: every model version timed on the same seeded query requests, at the same
+load, interleaved in waves (:func:`wave_order`), uncached, after an untimed warm-up - the latency
+the release gate compares.  Why: docs/explanation/verdict.md ("Latency that can be trusted").
 
 >>> from evalkit.embed.local_models import UseM3
 >>> a, b = UseM3("a", threads=1), UseM3("b", threads=1)
@@ -14,8 +8,6 @@ that can be trusted").
 ...                     ProbeSettings(texts=3, min_requests=4, batch_size=2))
 >>> [(r.version, r.n_requests, r.batch_size, r.concurrency) for r in res.values()]
 [('a', 4, 2, 1), ('b', 4, 2, 1)]
->>> wave_order(2, 4)
-[[0, 1], [1, 0], [0, 1], [1, 0]]
 """
 
 from __future__ import annotations
@@ -38,17 +30,12 @@ log = logging.getLogger(__name__)
 REUSE_KEYS = ("max_age_s", "store_dir")
 
 
-#: Backends (``ModelVersion.backend`` / the ``backend`` param) that answer over HTTP; every other
-#: known backend runs the model in the evaluating process.
+#: Backends that answer over HTTP; every other one runs the model in process.
 HTTP_BACKENDS = frozenset({"openai"})
 
 
 def backend_kind(params: dict[str, object] | None) -> str | None:
-    """``"http"`` or ``"in-process"`` from a version's params (``None`` if it has no backend).
-
-    >>> backend_kind({"backend": "openai"}), backend_kind({"backend": "usem3"}), backend_kind({})
-    ('http', 'in-process', None)
-    """
+    """``"http"`` or ``"in-process"`` from a version's params (``None`` if it has no backend)."""
     backend = (params or {}).get("backend")
     if backend in (None, ""):
         return None
@@ -57,9 +44,7 @@ def backend_kind(params: dict[str, object] | None) -> str | None:
 
 @dataclass(frozen=True)
 class ProbeSettings:
-    """The ``latency`` config section: ``probe`` (texts sampled; 0 = no probe), ``min_requests``
-    (timed requests per version, at least), ``batch_size`` (texts per request) and ``concurrency``
-    (requests in flight, HTTP versions only); ``seed`` is the run's."""
+    """The ``latency`` config section's probe settings; ``seed`` is the run's."""
 
     texts: int = setting(64, key="probe", ge=0, help="query texts sampled; 0 = no probe")
     min_requests: int = setting(30, ge=2, help="timed requests per version, at least")
@@ -73,26 +58,13 @@ class ProbeSettings:
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None, seed: int = 0) -> ProbeSettings:
-        """Read ``cfg.latency`` (its reuse keys belong to ``ReuseSettings``).
-
-        >>> ProbeSettings.from_mapping({"probe": 16, "batch_size": 4}).requests(16)
-        30
-        """
+        """Read ``cfg.latency`` (its reuse keys belong to ``ReuseSettings``)."""
         return replace(read_section(cls, cfg, "latency", ignore=REUSE_KEYS), seed=int(seed))
 
     def for_kinds(self, kinds: Sequence[str | None]) -> ProbeSettings:
-        """The settings for versions of these backend kinds
-        (:func:`backend_kind`).  When every one is ``"in-process"``, at
-        most ``min_requests x batch_size`` texts are sampled, so each version gets exactly
-        ``min_requests`` requests (never fewer, and never more than without the rule);
-        otherwise (an HTTP server among them, or an unknown kind) the settings are unchanged.
-
-        >>> s = ProbeSettings()
-        >>> s.for_kinds(["in-process", "in-process"]).requests(300), s.requests(300)
-        (30, 64)
-        >>> s.for_kinds(["in-process", "http"]).requests(300)
-        64
-        """
+        """The settings for versions of these :func:`backend_kind` s: when every one is
+        ``"in-process"``, at most ``min_requests x batch_size`` texts are sampled, so each version
+        gets exactly ``min_requests`` requests; otherwise unchanged."""
         if not kinds or any(k != "in-process" for k in kinds):
             return self
         return replace(self, texts=min(self.texts, self.min_requests * self.batch_size))
@@ -116,8 +88,7 @@ class ProbeResult:
     concurrency: int
     n_texts: int  # distinct sampled texts
     retries: int = 0
-    #: seconds since the stored probe this result reuses was measured; None = measured now
-    #: (:mod:`evalkit.embed.latency_store`)
+    #: age of the stored probe this result reuses (:mod:`.latency_store`); None = measured now
     reused_age_s: float | None = None
 
     @property
@@ -126,8 +97,7 @@ class ProbeResult:
 
 
 def wave_order(n_versions: int, n_waves: int) -> list[list[int]]:
-    """Version order of every wave: rotated by one each wave, so each version goes first equally
-    often (for two versions: A B, B A, ...)."""
+    """Version order of every wave: rotated by one each wave."""
     return [[(w + i) % n_versions for i in range(n_versions)] for w in range(n_waves)]
 
 
@@ -141,11 +111,7 @@ def sample_texts(texts: Sequence[str], n: int, seed: int) -> list[str]:
 
 
 def probe_requests(sample: Sequence[str], n_requests: int, batch_size: int) -> list[list[str]]:
-    """``n_requests`` requests of exactly ``batch_size`` texts, cycling through ``sample``.
-
-    >>> probe_requests(["a", "b", "c"], 2, 2)
-    [['a', 'b'], ['c', 'a']]
-    """
+    """``n_requests`` requests of exactly ``batch_size`` texts, cycling through ``sample``."""
     n = len(sample)
     return [
         [sample[(r * batch_size + j) % n] for j in range(batch_size)] for r in range(n_requests)
@@ -164,10 +130,7 @@ def _send(version: ModelVersion, batches: list[list[str]], rlog: RequestLog) -> 
 def probe_latency(
     versions: Sequence[ModelVersion], texts: Sequence[str], settings: ProbeSettings
 ) -> dict[str, ProbeResult]:
-    """Time every version on the same requests, interleaved (module docstring); by version name.
-
-    Empty when the probe is off (``settings.texts == 0``) or there are no texts.
-    """
+    """Every version's probe, by name; empty when the probe is off or there are no texts."""
     sample = sample_texts(texts, settings.texts, settings.seed) if settings.enabled else []
     if not sample or not versions:
         return {}
@@ -206,11 +169,7 @@ def probe_latency(
 
 
 def probe_metrics(result: ProbeResult) -> dict[str, float]:
-    """Child-run MLflow metrics of one version's probe: ``latency_probe_*`` and
-    ``probe_retries`` (probe requests that failed and were retried; the latencies time the
-    successful attempts only, so a p95 measured with retries is reported as such).
-    ``latency_probe_reused`` is 1 when the probe was reused from an earlier run on this machine
-    (:mod:`evalkit.embed.latency_store`), with ``latency_probe_age_s`` its age, else 0."""
+    """Child-run MLflow metrics of one version's probe (docs/explanation/verdict.md)."""
     out = {
         "latency_probe_requests": float(result.n_requests),
         "probe_retries": float(result.retries),

@@ -1,12 +1,8 @@
 """Reuse of a latency probe of in-process models when nothing about it changed.
 
-:func:`probe_or_reuse` probes as :mod:`evalkit.embed.latency_probe` does, stores every probe of
-in-process models only (per-request latencies, so the gate's interval is the original one) and
-reuses one younger than ``latency.max_age_s``.  The file is ``<store_dir>/<sha256 of key>.json``,
-the key (:func:`probe_key`) covering each version's backend, params (minus
-:data:`AFTER_THE_MODEL`) and query-side cache spec, the probe settings and texts, the software
-versions and :func:`machine_identity`; an unreadable file is re-measured.  When and why probes are
-reused: docs/explanation/verdict.md ("Latency that can be trusted").
+Every probe of in-process models is stored (per-request latencies) as
+``<store_dir>/<sha256 of key>.json`` (:func:`probe_key`) and reused while younger than
+``latency.max_age_s``.  When and why: docs/explanation/verdict.md ("Latency that can be trusted").
 
 >>> import tempfile
 >>> from evalkit.embed.local_models import UseM3
@@ -46,6 +42,7 @@ from evalkit.embed.latency_probe import (
     probe_latency,
     sample_texts,
 )
+from evalkit.embed.local_models import package_version
 from evalkit.embed.model_version import ModelVersion
 from evalkit.runtime import user_numba_dir
 
@@ -59,20 +56,13 @@ PROBE_KEYS = tuple(settings_of(ProbeSettings))
 
 
 def user_latency_dir(environ: Mapping[str, str]) -> Path:
-    """The per-user store: ``$XDG_CACHE_HOME/evalkit/latency`` when ``XDG_CACHE_HOME`` is an
-    absolute path, else ``~/.cache/evalkit/latency`` (beside numba's cache,
-    :func:`evalkit.runtime.user_numba_dir`).
-
-    >>> str(user_latency_dir({"XDG_CACHE_HOME": "/var/cache/me"}))
-    '/var/cache/me/evalkit/latency'
-    """
+    """The per-user store, beside numba's cache (:func:`evalkit.runtime.user_numba_dir`)."""
     return user_numba_dir(environ).parent / "latency"
 
 
 @dataclass(frozen=True)
 class ReuseSettings:
-    """``latency.max_age_s`` (seconds a stored in-process probe is reused; 0 = never) and
-    ``latency.store_dir`` (None = :func:`user_latency_dir`)."""
+    """The ``latency`` config section's reuse settings."""
 
     max_age_s: float = setting(
         DEFAULT_MAX_AGE_S, ge=0, help="seconds a stored in-process probe is reused; 0 = never"
@@ -90,13 +80,7 @@ class ReuseSettings:
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> ReuseSettings:
-        """Read ``max_age_s`` and ``store_dir`` of the ``latency`` config section.
-
-        >>> ReuseSettings.from_mapping({"max_age_s": 0}).enabled
-        False
-        >>> ReuseSettings.from_mapping({"store_dir": "~/lat"}).store_dir == Path.home() / "lat"
-        True
-        """
+        """Read ``max_age_s`` and ``store_dir`` of the ``latency`` config section."""
         return read_section(cls, cfg, "latency", ignore=PROBE_KEYS)
 
 
@@ -127,15 +111,8 @@ def machine_identity() -> dict[str, Any]:
     }
 
 
-def _package_version(dist: str) -> str:
-    from evalkit.embed.local_models import package_version
-
-    return package_version(dist)
-
-
-#: Parameters applied to an in-process model's output, not to the model call: a probe times the
-#: model, so a dimension sweep (client-side truncation) reuses one probe instead of re-timing the
-#: same model per job (which only adds noise: jobs of one sweep measured p95 1.8-2.7 s).
+#: Parameters applied to an in-process model's output, not to the model call: a dimension sweep
+#: reuses one probe.
 AFTER_THE_MODEL = ("dimensions", "normalize")
 
 
@@ -145,7 +122,7 @@ def probe_key(
     """Everything that determines an in-process probe's measurement (JSON-serialisable)."""
     return {
         "format": FORMAT,
-        "evalkit": _package_version("evalkit"),
+        "evalkit": package_version("evalkit"),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "machine": machine_identity(),
@@ -173,20 +150,20 @@ def store_path(directory: Path, key: Mapping[str, Any]) -> Path:
     return directory / f"{hashlib.sha256(_canonical(key).encode('utf-8')).hexdigest()}.json"
 
 
+#: The integer fields of a stored :class:`ProbeResult`.
+_INTS = ("batch_size", "concurrency", "n_texts", "retries")
+
+
 def _result_doc(r: ProbeResult) -> dict[str, Any]:
     return {
         "version": r.version,
         "latencies_s": [float(x) for x in r.latencies_s],  # repr floats: read back exactly
         "throughput": float(r.throughput),
-        "batch_size": r.batch_size,
-        "concurrency": r.concurrency,
-        "n_texts": r.n_texts,
-        "retries": r.retries,
-    }
+    } | {key: getattr(r, key) for key in _INTS}
 
 
 def save_probe(path: Path, key: Mapping[str, Any], results: Mapping[str, ProbeResult]) -> None:
-    """Write the probe atomically (a temporary file in the same folder, then renamed)."""
+    """Write the probe atomically (a temporary file, then renamed)."""
     doc = {
         "key": json.loads(_canonical(key)),
         "created_unix": time.time(),
@@ -210,9 +187,8 @@ def load_probe(
     max_age_s: float,
     now: float | None = None,
 ) -> dict[str, ProbeResult] | None:
-    """The stored probe for ``key`` if it is readable, matches the key and the version ``names``,
-    and is younger than ``max_age_s``; each result's ``reused_age_s`` set.  None otherwise (an
-    unreadable or corrupt file is logged at debug level and ignored)."""
+    """The stored probe for ``key`` if readable, of the version ``names`` and younger than
+    ``max_age_s`` (each result's ``reused_age_s`` set), else None."""
     if not path.is_file():
         return None
     try:
@@ -226,15 +202,9 @@ def load_probe(
             lat = np.asarray(r["latencies_s"], dtype=np.float64)
             if lat.ndim != 1 or not np.isfinite(lat).all() or (lat < 0).any():
                 raise ValueError("latencies_s must be finite non-negative seconds")
-            results[str(r["version"])] = ProbeResult(
-                version=str(r["version"]),
-                latencies_s=lat,
-                throughput=float(r["throughput"]),
-                batch_size=int(r["batch_size"]),
-                concurrency=int(r["concurrency"]),
-                n_texts=int(r["n_texts"]),
-                retries=int(r["retries"]),
-            )
+            version, throughput = str(r["version"]), float(r["throughput"])
+            ints = {key: int(r[key]) for key in _INTS}
+            results[version] = ProbeResult(version, lat, throughput, **ints)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.debug("stored latency probe %s is unreadable (%s): ignored, re-measuring", path, exc)
         return None
@@ -254,10 +224,8 @@ def probe_or_reuse(
     settings: ProbeSettings,
     reuse: ReuseSettings,
 ) -> dict[str, ProbeResult]:
-    """:func:`evalkit.embed.latency_probe.probe_latency`, or the stored probe of exactly these
-    versions when every one runs in process (:func:`evalkit.embed.latency_probe.backend_kind`), reuse
-    is on and nothing that determines the measurement changed (module docstring).  A fresh
-    in-process probe is stored (a write failure is a warning, the run goes on)."""
+    """:func:`~evalkit.embed.latency_probe.probe_latency`, or the stored probe when every version
+    runs in process, reuse is on and nothing about it changed; a fresh one is stored."""
     in_process = bool(versions) and all(backend_kind(v.params()) == "in-process" for v in versions)
     if not (in_process and reuse.enabled and settings.enabled and texts):
         return probe_latency(versions, texts, settings)

@@ -1,12 +1,7 @@
 """Leftovers of writers in a store folder: temporary files a ``kill -9`` interrupted.
 
-Every file of the store is written to a temporary name and renamed into place (a local disk;
-an fsspec store writes each file in one PUT).  The temporary name says who writes it,
-``.<name>~<host>~<pid>~<random>.tmp``, so a later writer can tell a write in progress from one
-whose process is gone: it removes those untouched for :data:`TEMP_STALE_S` (10 minutes) whose
-process on this machine has exited, and another machine's after :data:`TEMP_STALE_OTHER_HOST_S`
-(a day: its process cannot be checked).  A merge of a large catalog killed half-way left such a
-file of hundreds of MB for ever before.
+A local file is written as ``.<name>~<host>~<pid>~<random>.tmp`` and renamed into place; a later
+writer removes the stale ones (:func:`remove_stale_temps`).
 
 >>> name = temp_name("w-0.vectors.npy")
 >>> name.startswith(".w-0.vectors.npy~") and name.endswith(".tmp"), writer_gone(name)
@@ -15,6 +10,7 @@ file of hundreds of MB for ever before.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -39,10 +35,9 @@ class Folder(Protocol):
 
 log = logging.getLogger(__name__)
 
-#: A temporary file (a write a ``kill -9`` interrupted, e.g. a merge) not modified for this long
-#: whose writer process on this machine is gone is removed by the next writer of its folder.
+#: A temporary file this old whose writer on this machine is gone is removed by the next writer.
 TEMP_STALE_S = 600.0
-#: ... and one written from another machine (its process cannot be checked) after this long.
+#: ... and one written from another machine (its process cannot be checked) this old.
 TEMP_STALE_OTHER_HOST_S = 86400.0
 _HOST = socket.gethostname()
 
@@ -77,11 +72,11 @@ def writer_gone(name: str) -> bool | None:
     return False
 
 
-def temp_files(folder: Folder, now: float | None = None) -> list[TempFile]:
+def temp_files(folder: Folder) -> list[TempFile]:
     """The temporary files of a local folder (a remote store writes each file in one PUT: none)."""
     if folder.remote:
         return []
-    now = time.time() if now is None else now
+    now = time.time()
     out = []
     for name in folder.names():
         if not (name.startswith(".") and name.endswith(".tmp")):
@@ -97,15 +92,12 @@ def temp_files(folder: Folder, now: float | None = None) -> list[TempFile]:
     return out
 
 
-def remove_stale_temps(folder: Folder) -> int:
-    """Remove the stale temporary files of ``folder`` (see :data:`TEMP_STALE_S`); bytes freed."""
-    freed = 0
+def remove_stale_temps(folder: Folder) -> None:
+    """Remove the stale temporary files of ``folder`` (see :data:`TEMP_STALE_S`)."""
     for tmp in temp_files(folder):
         if tmp.stale:
-            try:
+            with contextlib.suppress(OSError):
                 folder.remove(tmp.name)
-            except OSError:
-                continue
-            freed += tmp.nbytes
-            log.info("vector store %s: removed %s left by a killed writer", folder.url, tmp.name)
-    return freed
+                log.info(
+                    "vector store %s: removed %s left by a killed writer", folder.url, tmp.name
+                )

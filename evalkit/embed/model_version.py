@@ -1,11 +1,7 @@
-"""Model versions: the common options every embedding backend shares, and what a call returns.
+"""Model versions: the options every embedding backend shares, and what a call returns.
 
-A :class:`ModelVersion` turns texts into vectors for a ``role`` (``"query"`` or ``"document"``).
-Backends implement one raw request (``_embed_batch``; the OpenAI backend overrides the batch loop
-to run requests concurrently); this class adds the prefixes (also in ``raw`` mode), chunking,
-``dimensions`` truncation and ``normalize`` (after pooling and truncation).  ``spec(role)`` is
-everything that determines a vector (the cache key); ``params()`` is the flat, secret-free dict
-logged to MLflow.  Options: docs/how-to/model-versions.md.
+A backend implements one raw request (``_embed_batch``); :class:`ModelVersion` adds prefixes,
+chunking, ``dimensions`` truncation and ``normalize``.  Options: docs/how-to/model-versions.md.
 
 >>> import numpy as np
 >>> class Toy(ModelVersion):
@@ -35,8 +31,7 @@ from evalkit.errors import ConfigError, DataError, EndpointError
 
 ROLES = ("query", "document")
 
-# Bump when evalkit's own post-processing (pooling, truncation, normalisation) changes, so cached
-# vectors computed by an older evalkit are not reused.
+# Bump when evalkit's post-processing changes: vectors cached by an older evalkit are not reused.
 SPEC_VERSION = 1
 
 BatchCallback = Callable[[int, np.ndarray], None]
@@ -44,11 +39,8 @@ BatchCallback = Callable[[int, np.ndarray], None]
 
 @dataclass(frozen=True)
 class EmbeddingResult:
-    """Vectors for the texts of one ``embed_texts`` call, in input order, plus how they were made.
-
-    ``latencies_s`` holds one wall-clock latency per (successful) request made in this call, so
-    ``n_requests == len(latencies_s)``; ``n_cached`` counts unique texts served from the cache.
-    """
+    """Vectors of one ``embed_texts`` call, in input order, plus how they were made
+    (``latencies_s``: one per successful request; ``n_cached``: unique texts from the cache)."""
 
     vectors: np.ndarray  # float32 (n, d)
     latencies_s: np.ndarray  # float64 (n_requests,)
@@ -67,13 +59,7 @@ class EmbeddingResult:
 
 def reported_tokens(results: Sequence[EmbeddingResult]) -> int | None:
     """The tokens the server reported for the requests of ``results``, summed; None (unknown,
-    never 0) when no request was made or some requests' responses did not report them.
-
-    >>> def made(n, tokens):
-    ...     return EmbeddingResult(np.zeros((0, 2)), np.zeros(n), n, 0, 8, 1, 2, n_tokens=tokens)
-    >>> reported_tokens([made(2, 30), made(0, None)]), reported_tokens([made(2, 30), made(1, None)])
-    (30, None)
-    """
+    never 0) when no request was made or some responses did not report them."""
     made = [r for r in results if r.n_requests]
     if not made or any(r.n_tokens is None for r in made):
         return None
@@ -82,16 +68,7 @@ def reported_tokens(results: Sequence[EmbeddingResult]) -> int | None:
 
 @dataclass
 class RequestLog:
-    """What a batch loop did: one latency per successful request, the number of requests that
-    failed (HTTP error, timeout, connection) and how many of them were retried, and the tokens
-    the responses reported (``usage``; servers that report none leave ``tokens`` unknown).
-
-    >>> rlog = RequestLog(latencies_s=[0.1, 0.2])
-    >>> rlog.add_usage(7); rlog.reported_tokens is None   # one of two requests reported usage
-    True
-    >>> rlog.add_usage(5); rlog.reported_tokens
-    12
-    """
+    """What a batch loop did: latencies, failures, retries and the tokens reported."""
 
     latencies_s: list[float] = field(default_factory=list)
     retries: int = 0
@@ -102,20 +79,17 @@ class RequestLog:
     usage_reports: int = 0  # the responses that reported them
 
     def add_usage(self, tokens: int | None) -> None:
-        """Count one response's reported tokens (None: it reported none)."""
         if tokens is not None:
             self.tokens += tokens
             self.usage_reports += 1
 
     @property
     def reported_tokens(self) -> int | None:
-        """The tokens of this loop's requests when every successful request reported them;
-        None when unknown (no request, or a response without ``usage``)."""
+        """The tokens of this loop's requests when every one reported them, else None."""
         n = len(self.latencies_s)
         return self.tokens if n and self.usage_reports == n else None
 
     def count(self, endpoint: str, what: str, n: int = 1) -> None:
-        """Add ``n`` to one endpoint's ``requests`` / ``retries`` / ``failures`` counter."""
         row = self.endpoints.setdefault(endpoint, {"requests": 0, "retries": 0, "failures": 0})
         row[what] = row.get(what, 0) + n
 
@@ -147,27 +121,21 @@ def check_texts(texts: Sequence[str], source: str = "texts") -> list[str]:
 
 
 def check_dimensions(value: Any, what: str = "dimensions") -> int | None:
+    """None, or an integer >= 1; else a ConfigError naming ``what``."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{what}={value!r} is invalid (expected null or an integer >= 1)")
+    return positive_int(what, value, 1, "null or ")
+
+
+def positive_int(what: str, value: Any, least: int, or_: str = "") -> int:
+    """``value`` if an integer >= ``least`` (not a bool), else a ConfigError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"{what}={value!r} is invalid (expected {or_}an integer >= {least})")
     return value
 
 
-def l2_normalize(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (all-zero rows stay zero), float32."""
-    v = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    np.maximum(norms, np.finfo(np.float32).tiny, out=norms)
-    return (v / norms).astype(np.float32, copy=False)
-
-
 def l2_normalize_in_place(vectors: np.ndarray) -> np.ndarray:
-    """:func:`l2_normalize` on a writable float32 matrix, in place (same values).
-
-    >>> l2_normalize_in_place(np.array([[3.0, 4.0]], dtype=np.float32)).tolist()
-    [[0.6000000238418579, 0.800000011920929]]
-    """
+    """Rows of a writable float32 matrix scaled to unit L2 norm (all-zero rows stay zero)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     np.maximum(norms, np.finfo(np.float32).tiny, out=norms)
     vectors /= norms
@@ -191,27 +159,13 @@ class ModelOptions:
     """The options every model version has, whatever its backend (``models.<name>.<option>``).
 
     Attributes:
-        batch_size: texts per request (with chunking: one batch of texts, its chunks split into
-            requests of at most ``batch_size``).
-        dimensions: keep the first ``d`` dimensions and re-normalise (client-side; sent to the
-            server where the backend sends them); null = all.
+        batch_size: texts per request (with chunking: chunks per request, at most).
+        dimensions: keep the first ``d`` dimensions and re-normalise; null = all.
         normalize: L2-normalise the final vectors (after pooling and truncation).
         query_prefix: text prepended to every query.
         document_prefix: text prepended to every catalog text.
-        chunking: split long texts into windows of whitespace tokens and pool their vectors;
-            null (or ``size: null``) = no chunking.
-        revision: a free-form label (e.g. a deployment tag) that enters ``spec`` and
-            ``params``: change it when a served model changes behind an unchanged name, so
-            cached vectors are not reused.
-
-    >>> ModelOptions.checked("e5", batch_size=8, chunking={"size": 128, "overlap": 16}).chunking
-    Chunking(size=128, overlap=16, pooling='mean')
-    >>> ModelOptions.checked("e5", ModelOptions(batch_size=32)).batch_size
-    32
-    >>> ModelOptions.checked("e5", batch_size=0)
-    Traceback (most recent call last):
-    ...
-    evalkit.errors.ConfigError: models.e5.batch_size=0 is invalid (expected an integer >= 1)
+        chunking: split long texts into windows of whitespace tokens; null = no chunking.
+        revision: a label in ``spec``: change it when a served model changes behind its name.
     """
 
     batch_size: int = 64
@@ -226,8 +180,7 @@ class ModelOptions:
     def checked(
         cls, name: str, defaults: ModelOptions | None = None, **values: Unpack[OptionValues]
     ) -> ModelOptions:
-        """The options of version ``name``: ``values`` over ``defaults``, each checked (a
-        :class:`~evalkit.errors.ConfigError` names ``models.<name>.<option>``)."""
+        """``values`` over ``defaults``, each checked (errors name ``models.<name>.<option>``)."""
         unknown = [key for key in values if key not in OPTION_NAMES]
         if unknown:
             raise TypeError(
@@ -235,9 +188,16 @@ class ModelOptions:
             )
         merged: dict[str, Any] = {f.name: getattr(defaults or cls(), f.name) for f in fields(cls)}
         merged.update(values)
+        batch_size = positive_int(f"models.{name}.batch_size", merged["batch_size"], 1)
+        for key in ("query_prefix", "document_prefix"):
+            if not isinstance(merged[key], str):
+                raise ConfigError(
+                    f"models.{name}.{key}={merged[key]!r} is invalid (expected a string)"
+                )
         return cls(
-            batch_size=_checked_batch_size(name, merged["batch_size"]),
-            **_checked_prefixes(name, merged["query_prefix"], merged["document_prefix"]),
+            batch_size=batch_size,
+            query_prefix=merged["query_prefix"],
+            document_prefix=merged["document_prefix"],
             dimensions=check_dimensions(merged["dimensions"], f"models.{name}.dimensions"),
             normalize=bool(merged["normalize"]),
             chunking=Chunking.from_config(merged["chunking"]),
@@ -248,51 +208,23 @@ class ModelOptions:
 OPTION_NAMES = tuple(f.name for f in fields(ModelOptions))
 
 
-def _checked_batch_size(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(
-            f"models.{name}.batch_size={value!r} is invalid (expected an integer >= 1)"
-        )
-    return value
-
-
-def _checked_prefixes(name: str, query_prefix: Any, document_prefix: Any) -> dict[str, str]:
-    prefixes = {"query_prefix": query_prefix, "document_prefix": document_prefix}
-    for key, value in prefixes.items():
-        if not isinstance(value, str):
-            raise ConfigError(f"models.{name}.{key}={value!r} is invalid (expected a string)")
-    return {key: value or "" for key, value in prefixes.items()}
-
-
 class ModelVersion(ABC):
-    """One embedding-model version: a backend plus evalkit's shared options.
-
-    The shared options (:class:`ModelOptions`) arrive as flat keywords, as the YAML of
-    ``conf/models/`` gives them, and are held in ``options``; ``batch_size``, ``dimensions``,
-    ``normalize``, ``query_prefix``, ``document_prefix``, ``chunking`` and ``revision`` read
-    them.  A backend declares only its own keywords and passes the rest on
-    (``**options: Unpack[OptionValues]``).
+    """One embedding-model version: a backend plus the shared options (:class:`ModelOptions`,
+    passed on as ``**options: Unpack[OptionValues]``).
 
     Args:
-        name: the version's name (its ``conf/models/`` file's): the MLflow child run, reports,
-            the cache spec.
+        name: the version's name: the MLflow child run, reports, the cache spec.
     """
 
     backend: ClassVar[str] = "abstract"
-    #: What the version can do, for the run and the engines (never sniffed with ``hasattr``):
-    #: ``brings_vectors`` - it reads vectors the team brings, by id (:meth:`vectors_for`),
-    #: and embeds nothing (no cache, no requests to time); ``calls_endpoint`` - it sends HTTP
-    #: requests (its workers mostly wait on the network).
+    #: ``brings_vectors``: it reads vectors by id (:meth:`vectors_for`) and embeds nothing;
+    #: ``calls_endpoint``: it sends HTTP requests.
     brings_vectors: ClassVar[bool] = False
     calls_endpoint: ClassVar[bool] = False
-    #: the model's input limit in tokens when known (None: by backend,
-    #: :func:`evalkit.embed.chunking.input_limit_tokens`)
+    #: the model's input limit in tokens (None: :func:`evalkit.embed.chunking.input_limit_tokens`)
     max_input_tokens: int | None = None
-
-    #: this backend's defaults of the shared options (a backend may start from others, e.g. a
-    #: batch size that suits its engine)
     default_options: ClassVar[ModelOptions] = ModelOptions()
-    #: the shared options this backend takes (a precomputed version takes no prefixes)
+    #: the shared options this backend takes
     takes_options: ClassVar[tuple[str, ...]] = OPTION_NAMES
 
     def __init__(self, name: str, **options: Unpack[OptionValues]) -> None:
@@ -307,8 +239,6 @@ class ModelVersion(ABC):
                 )
         self.name = name
         self.options = ModelOptions.checked(name, self.default_options, **options)
-
-    # ------------------------------------------------------------------ the shared options
 
     @property
     def batch_size(self) -> int:
@@ -338,8 +268,6 @@ class ModelVersion(ABC):
     def revision(self) -> str | None:
         return self.options.revision
 
-    # ------------------------------------------------------------------ capabilities
-
     def vectors_for(self, ids: list[str], role: str) -> EmbeddingResult:
         """The vectors of ``ids`` (in that order) of a version that ``brings_vectors``."""
         raise ConfigError(
@@ -347,11 +275,8 @@ class ModelVersion(ABC):
         )
 
     def streams(self, role: str = "document") -> bool:
-        """Whether ``engine=ray`` reads this role's vectors part by part, never whole on the
-        driver (a precomputed Parquet catalog)."""
+        """Whether ``engine=ray`` reads this role's vectors part by part (a Parquet catalog)."""
         return False
-
-    # ------------------------------------------------------------------ backend hooks
 
     @abstractmethod
     def _embed_batch(self, texts: list[str], role: str, dimensions: int | None) -> np.ndarray:
@@ -367,23 +292,17 @@ class ModelVersion(ABC):
 
     @property
     def concurrency(self) -> int:
-        """Requests in flight at once (1 for in-process models)."""
         return 1
 
     def _sends_dimensions(self) -> bool:
-        """Whether ``dimensions`` reaches the backend (then it changes what the backend returns)."""
         return False
 
     def with_load(self, batch_size: int, concurrency: int) -> ModelVersion:
-        """A shallow copy sending ``batch_size`` texts per request, ``concurrency`` requests in
-        flight where the backend can (in-process models always run one at a time).  Used by the
-        latency probe to time every version under the same load; a model already loaded is
-        shared, not loaded again."""
+        """A shallow copy (sharing a loaded model) sending ``batch_size`` texts per request and
+        ``concurrency`` requests in flight where the backend can."""
         clone = copy.copy(self)
         clone.options = replace(self.options, batch_size=int(batch_size))
         return clone
-
-    # ------------------------------------------------------------------ description
 
     def prefix(self, role: str) -> str:
         return self.query_prefix if check_role(role) == "query" else self.document_prefix
@@ -403,7 +322,7 @@ class ModelVersion(ABC):
 
     def cache_spec(self, role: str) -> dict[str, Any]:
         """``spec`` of the vectors the cache stores: before client-side truncation and
-        normalisation, so versions differing only in those (a ``dimensions`` sweep) share them."""
+        normalisation, so a ``dimensions`` sweep shares them."""
         spec = self.spec(role)
         del spec["normalize"]
         if not self._sends_dimensions():
@@ -434,8 +353,6 @@ class ModelVersion(ABC):
         shown = ", ".join(f"{k}={v!r}" for k, v in self.params().items() if k != "name")
         return f"{type(self).__name__}(name={self.name!r}, {shown})"
 
-    # ------------------------------------------------------------------ embedding
-
     def embed(
         self,
         texts: Sequence[str],
@@ -444,25 +361,19 @@ class ModelVersion(ABC):
         raw: bool = False,
         dimensions: int | None = None,
     ) -> np.ndarray:
-        """Vectors for ``texts`` in order, batched, without cache or de-duplication.
-
-        ``raw=True`` returns what the backend returns (prefixes applied; no chunking, pooling,
-        truncation, normalisation, nor checks of finiteness / requested dimension - only the
-        response's count and order are enforced).  ``dimensions`` overrides the configured
-        dimensions for this call (sent to the server when the backend sends dimensions).
-        """
+        """Vectors for ``texts`` in order, without cache or de-duplication.  ``raw=True``: what the
+        backend returns for the prefixed texts (no chunking, post-processing or checks but count
+        and order); ``dimensions`` overrides the configured ones for this call."""
         check_role(role)
         texts = check_texts(texts)
         batches = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
-        parts: list[np.ndarray | None] = [None] * len(batches)
-
-        def keep(i: int, vectors: np.ndarray) -> None:
-            parts[i] = vectors
-
-        self.embed_batches(batches, role, on_batch=keep, raw=raw, dimensions=dimensions)
+        parts: dict[int, np.ndarray] = {}
+        self.embed_batches(
+            batches, role, on_batch=parts.__setitem__, raw=raw, dimensions=dimensions
+        )
         if not batches:
             return np.zeros((0, self._effective_dimensions(dimensions) or 0), dtype=np.float32)
-        return self._concat([p for p in parts if p is not None], "batches")
+        return self._concat([parts[i] for i in sorted(parts)], "batches")
 
     def embed_batches(
         self,
@@ -475,30 +386,23 @@ class ModelVersion(ABC):
         request_log: RequestLog | None = None,
         finalize: bool = True,
     ) -> RequestLog:
-        """Embed each batch of texts; call ``on_batch(i, vectors)`` as soon as batch ``i`` is done.
-
-        Batches may finish out of order (concurrent backends).  If a batch fails, the batches
-        already handed to ``on_batch`` stay done and the error propagates.  With
-        ``finalize=False`` the vectors are checked and pooled but not truncated / normalised
-        (what the cache stores; apply :meth:`finalize` afterwards).
-        """
+        """Call ``on_batch(i, vectors)`` as each batch is done (maybe out of order; a failure
+        propagates).  ``finalize=False``: checked and pooled, not truncated / normalised."""
         check_role(role)
         dims = self._effective_dimensions(dimensions)
         rlog = request_log if request_log is not None else RequestLog()
         for i, batch in enumerate(batches):
             pieces, owner = self._prepare(batch, role, raw)
+            where = f"batch {i + 1}/{len(batches)}"
             parts = []
             for start in range(0, len(pieces), self.batch_size):
                 chunk = pieces[start : start + self.batch_size]
                 t0 = time.perf_counter()
                 out = self._embed_batch(chunk, role, dims)
                 rlog.latencies_s.append(time.perf_counter() - t0)
-                parts.append(self._as_matrix(out, len(chunk), f"batch {i + 1}/{len(batches)}"))
-            n = len(batches)
-            on_batch(i, self._finish(parts, owner, len(batch), raw, dims, i, n, finalize))
+                parts.append(self._as_matrix(out, len(chunk), where))
+            on_batch(i, self._finish(parts, owner, len(batch), raw, dims, where, finalize))
         return rlog
-
-    # ------------------------------------------------------------------ shared steps
 
     def _effective_dimensions(self, dimensions: int | None) -> int | None:
         if dimensions is None:
@@ -548,15 +452,10 @@ class ModelVersion(ABC):
         n_texts: int,
         raw: bool,
         dims: int | None,
-        batch_no: int,
-        n_batches: int,
+        where: str,
         finalize: bool = True,
     ) -> np.ndarray:
-        """Check and pool one batch, then (if ``finalize``) truncate and normalise it.
-
-        ``raw`` returns the concatenated backend output untouched.
-        """
-        where = f"batch {batch_no + 1}/{n_batches}"
+        """Check and pool one batch, then (if ``finalize``) truncate and normalise it."""
         m = self._concat(parts, f"the requests of {where}")
         if raw:
             return m
@@ -581,13 +480,9 @@ class ModelVersion(ABC):
         unit_norm: bool = False,
         in_place: bool = False,
     ) -> np.ndarray:
-        """evalkit's client-side post-processing: keep the first ``dimensions`` (default: the
-        configured ones) and L2-normalise if ``normalize``.  Vectorised; float32 out.
-
-        ``unit_norm=True`` says the rows are already L2-normalised (as stored): they are not
-        normalised again unless truncated.  ``in_place=True`` lets an untruncated, writable
-        ``vectors`` be normalised in place (no second copy of a large matrix).
-        """
+        """Keep the first ``dimensions`` (default: the configured ones) and L2-normalise if
+        ``normalize`` (``unit_norm``: rows already are, unless truncated; ``in_place``: a writable
+        untruncated ``vectors`` may be normalised in place); float32."""
         dims = self._effective_dimensions(dimensions)
         m = np.asarray(vectors, dtype=np.float32)
         truncated = False
@@ -600,8 +495,6 @@ class ModelVersion(ABC):
             truncated = dims < m.shape[1]
             m = m[:, :dims]
         if self.normalize and not (unit_norm and not truncated):
-            if in_place and not truncated and m.flags.writeable and m.flags.c_contiguous:
-                l2_normalize_in_place(m)
-            else:
-                m = l2_normalize(m)
+            in_place = in_place and not truncated and m.flags.writeable and m.flags.c_contiguous
+            m = l2_normalize_in_place(m if in_place else np.array(m, dtype=np.float32))
         return np.ascontiguousarray(m, dtype=np.float32)

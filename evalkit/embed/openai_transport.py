@@ -1,20 +1,10 @@
 """HTTP transport to OpenAI-compatible ``/v1/embeddings`` endpoints: requests, retries, backoff.
 
-:class:`Transport` sends one request of texts (:class:`Exchange`: the endpoint, the body of the
-texts, how to read the answer) and retries transient failures: 408 / 429 / 5xx, timeouts and
-connection errors, after an exponential backoff with jitter, or after the server's
-``retry-after`` (:func:`retry_after_s`).  A request of several texts that timed out is retried as
-requests of half its size (:class:`Pacing`: every later request of the call is at most that
-size, down to one text), and at most ``retry_concurrency`` retried requests are in flight at
-once, so a slow server does not meet a retry storm (it still computes the abandoned requests).
-
-Every outcome is counted in the call's :class:`~evalkit.embed.model_version.RequestLog`
-(latency per successful request, failures, retries, per endpoint).  Errors are one line: the
-version, the request, what went wrong and what was expected (:func:`not_found_hint` after a
-404, :func:`~evalkit.embed.tls.certificate_problem` for an untrusted certificate, which is
-final).  The API key is read from the environment variable ``api_key_env`` when a client is
-made (``"EMPTY"`` if unset), never stored, and masked in every problem text before it is
-logged or raised (:func:`evalkit.redact.redact`), as some servers echo it.
+Transient failures (408 / 429 / 5xx, timeouts, connection errors) are retried after an exponential
+backoff with jitter or the server's ``retry-after``; a request of several texts that timed out is
+retried in halves (:class:`Pacing`), at most ``retry_concurrency`` retries in flight.  Every outcome
+is counted in the call's :class:`~evalkit.embed.model_version.RequestLog`; errors are one line,
+the API key (read from ``api_key_env`` per client, never stored) masked (:mod:`evalkit.redact`).
 
 >>> settings = TransportSettings.checked("models.e5", timeout_s=5.0, max_retries=2)
 >>> settings.timeout_s, settings.max_retries, settings.retry_concurrency
@@ -26,6 +16,7 @@ logged or raised (:func:`evalkit.redact.redact`), as some servers echo it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -33,13 +24,13 @@ import random
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import numpy as np
 import openai
 
-from evalkit.embed.model_version import RequestLog
+from evalkit.embed.model_version import RequestLog, positive_int
 from evalkit.embed.tls import certificate_problem, check_ca_bundle, tls_context
 from evalkit.errors import ConfigError, EndpointError
 from evalkit.redact import redact
@@ -48,7 +39,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Longest server-directed wait honoured (seconds); longer retry-after values are capped.
+# Longest server-directed wait honoured (seconds).
 MAX_RETRY_AFTER_S = 120.0
 
 
@@ -57,13 +48,7 @@ class EndpointUnavailable(EndpointError):
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from synchronous code, even inside a running event loop.
-
-    >>> async def two():
-    ...     return 2
-    >>> run_sync(two())
-    2
-    """
+    """Run a coroutine to completion from synchronous code, even inside a running event loop."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -93,24 +78,9 @@ def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
     return None
 
 
-def positive_int(where: str, key: str, value: Any, least: int) -> int:
-    """``value`` if an integer >= ``least`` (not a bool), else a ConfigError naming the key."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ConfigError(f"{where}.{key}={value!r} is invalid (expected an integer >= {least})")
-    return value
-
-
-def positive_number(where: str, key: str, value: Any) -> float:
-    """``value`` as a float if a number > 0 (not a bool), else a ConfigError naming the key."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigError(f"{where}.{key}={value!r} is invalid (expected a number > 0)")
-    return float(value)
-
-
 @dataclass(frozen=True)
 class TransportSettings:
-    """How requests are sent: the key's variable, the retry budget and backoff, the timeout, the
-    CA bundle trusted besides the system's (``models.<name>.<key>`` in the YAML)."""
+    """How requests are sent (``models.<name>.<key>`` in the YAML)."""
 
     api_key_env: str = "OPENAI_API_KEY"
     max_retries: int = 5
@@ -121,47 +91,22 @@ class TransportSettings:
     ca_bundle: str | None = None
 
     @classmethod
-    def checked(
-        cls,
-        where: str,
-        *,
-        api_key_env: str = "OPENAI_API_KEY",
-        max_retries: int = 5,
-        retry_concurrency: int = 1,
-        retry_initial_s: float = 0.5,
-        retry_max_s: float = 8.0,
-        timeout_s: float = 60.0,
-        ca_bundle: str | None = None,
-    ) -> TransportSettings:
-        """The settings, each checked; a :class:`~evalkit.errors.ConfigError` names
-        ``<where>.<key>`` (``where``: ``models.<name>``).
-
-        >>> TransportSettings.checked("models.e5", max_retries=-1)
-        Traceback (most recent call last):
-        ...
-        evalkit.errors.ConfigError: models.e5.max_retries=-1 is invalid (expected an integer >= 0)
-        """
-        retry_concurrency = positive_int(where, "retry_concurrency", retry_concurrency, 1)
-        max_retries = positive_int(where, "max_retries", max_retries, 0)
-        seconds = {
-            key: positive_number(where, key, value)
-            for key, value in (
-                ("retry_initial_s", retry_initial_s),
-                ("retry_max_s", retry_max_s),
-                ("timeout_s", timeout_s),
-            )
-        }
-        if not isinstance(api_key_env, str) or not api_key_env:
+    def checked(cls, where: str, **values: Any) -> TransportSettings:
+        """``values`` over the defaults, each checked (errors name ``<where>.<key>``)."""
+        raw = cls(**values)
+        positive_int(f"{where}.retry_concurrency", raw.retry_concurrency, 1)
+        positive_int(f"{where}.max_retries", raw.max_retries, 0)
+        seconds = {}
+        for key in ("retry_initial_s", "retry_max_s", "timeout_s"):
+            value = getattr(raw, key)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ConfigError(f"{where}.{key}={value!r} is invalid (expected a number > 0)")
+            seconds[key] = float(value)
+        if not isinstance(raw.api_key_env, str) or not raw.api_key_env:
             raise ConfigError(
-                f"{where}.api_key_env={api_key_env!r} is invalid (expected a variable name)"
+                f"{where}.api_key_env={raw.api_key_env!r} is invalid (expected a variable name)"
             )
-        return cls(
-            api_key_env=api_key_env,
-            max_retries=max_retries,
-            retry_concurrency=retry_concurrency,
-            ca_bundle=check_ca_bundle(ca_bundle, where),
-            **seconds,
-        )
+        return replace(raw, ca_bundle=check_ca_bundle(raw.ca_bundle, where), **seconds)
 
     def api_key(self) -> str:
         """The key, read from the environment now (never stored); ``"EMPTY"`` if unset."""
@@ -170,12 +115,7 @@ class TransportSettings:
 
 class Pacing:
     """Shared by the concurrent requests of one call: the largest request size (halved after a
-    timeout) and the slots for retried requests.
-
-    >>> p = Pacing(64, retry_concurrency=1)
-    >>> p.shrink(64), p.shrink(64), p.shrink(3), p.shrink(1)
-    (32, 32, 1, 1)
-    """
+    timeout) and the slots for retried requests."""
 
     def __init__(self, limit: int, retry_concurrency: int) -> None:
         self.limit = limit
@@ -189,10 +129,8 @@ class Pacing:
 
 @dataclass(frozen=True)
 class Exchange:
-    """One batch's requests to one endpoint: the client and URL, the error prefix (``label``:
-    the version and endpoint; ``where``: the batch), the call's log and pacing, and what the
-    embedder makes of texts (``body``: the request's keyword arguments, ``parse``: the checked
-    (n, d) matrix of a response body, ``join``: the matrices of a split request, in order)."""
+    """One batch's requests to one endpoint: client, URL, error prefix (``label``, ``where``), the
+    call's log and pacing; ``body`` of texts, ``parse`` of a response, ``join`` of split parts."""
 
     client: openai.AsyncOpenAI
     url: str
@@ -207,8 +145,7 @@ class Exchange:
 
 @dataclass(frozen=True)
 class Failed:
-    """One failed attempt: the problem (one line), whether a retry may help, the server's
-    ``retry-after`` (seconds, or None) and whether it timed out."""
+    """One failed attempt: the problem (one line) and whether and when a retry may help."""
 
     problem: str
     retryable: bool
@@ -217,8 +154,7 @@ class Failed:
 
 
 class Transport:
-    """Sends the requests of model version ``name`` (its identity URL ``base_url``) with
-    ``settings``; see the module docstring."""
+    """Sends the requests of model version ``name`` (identity URL ``base_url``)."""
 
     def __init__(self, settings: TransportSettings, name: str, base_url: str) -> None:
         self.settings = settings
@@ -226,22 +162,18 @@ class Transport:
         self.base_url = base_url
 
     def client(self, url: str) -> openai.AsyncOpenAI:
-        """An async client of ``url`` (the key read now; the retries are ours, not the client's)."""
+        """An async client of ``url`` (the key read now; the retries are ours)."""
         return openai.AsyncOpenAI(
             base_url=url,
             api_key=self.settings.api_key(),
-            max_retries=0,  # retries are ours: counted, logged, with our backoff
+            max_retries=0,
             timeout=self.settings.timeout_s,
             http_client=openai.DefaultAsyncHttpxClient(verify=tls_context(self.settings.ca_bundle)),
         )
 
     async def request(self, ex: Exchange, texts: list[str], attempt: int = 0) -> np.ndarray:
-        """POST ``texts``, retrying transient failures; the parsed (n, d) float32 matrix.
-
-        Retries (``attempt >= 1``) hold one of ``ex.pacing.retry_slots`` while in flight.  A
-        request of several texts that timed out is retried as requests of
-        ``ex.pacing.shrink(n)`` texts (each with the remaining retry budget).
-        """
+        """POST ``texts``, retrying transient failures (a timed-out one as smaller requests, each
+        with the remaining budget); the parsed (n, d) float32 matrix."""
         while True:
             outcome = await self._attempt(ex, texts, attempt)
             if not isinstance(outcome, Failed):
@@ -259,10 +191,7 @@ class Transport:
         kwargs = ex.body(texts)
         t0 = time.perf_counter()
         try:
-            if attempt:
-                async with ex.pacing.retry_slots:
-                    response = await ex.client.embeddings.with_raw_response.create(**kwargs)
-            else:
+            async with ex.pacing.retry_slots if attempt else contextlib.nullcontext():
                 response = await ex.client.embeddings.with_raw_response.create(**kwargs)
             body = response.content
         except openai.APIStatusError as err:
@@ -293,8 +222,7 @@ class Transport:
         return Failed(problem, status in (408, 429) or status >= 500, retry_after_s(headers))
 
     def _give_up_unless_retryable(self, ex: Exchange, failed: Failed, attempt: int) -> None:
-        """Raise the final error: the problem is not transient, or the retry budget is spent
-        (then :class:`EndpointUnavailable`: another endpoint may serve)."""
+        """Raise the final error unless a retry may help and the budget allows it."""
         if failed.retryable and attempt < self.settings.max_retries:
             return
         tried = f" after {attempt + 1} attempts" if attempt else ""
@@ -307,8 +235,7 @@ class Transport:
     def _count_retry(
         self, ex: Exchange, failed: Failed, attempt: int, delay: float, n: int
     ) -> int | None:
-        """Count and log retry number ``attempt`` (in ``delay`` seconds) of a request of ``n``
-        texts; the smaller request size after a timeout of several texts (else None)."""
+        """Count and log a retry; the smaller request size after a timeout (else None)."""
         ex.rlog.retries += 1
         ex.rlog.count(ex.url, "retries")
         smaller = ex.pacing.shrink(n) if failed.timed_out and n > 1 else None
@@ -341,13 +268,7 @@ class Transport:
 
 
 def not_found_hint(url: str, name: str, key: str = "base_url") -> str:
-    """What to try after a 404 from ``<url>/embeddings``; ``key``: ``base_url`` or ``base_urls``.
-
-    >>> not_found_hint("http://127.0.0.1:8000", "e5")
-    'the base URL does not end in /v1: set models.e5.base_url=http://127.0.0.1:8000/v1'
-    >>> not_found_hint("http://127.0.0.1:8000/v1", "e5")
-    'is models.e5.model a name the server serves? GET http://127.0.0.1:8000/v1/models lists them'
-    """
+    """What to try after a 404 from ``<url>/embeddings``; ``key``: ``base_url`` or ``base_urls``."""
     url = url.rstrip("/")
     if url.endswith("/v1"):
         return f"is models.{name}.model a name the server serves? GET {url}/models lists them"
@@ -366,18 +287,13 @@ def not_found_problem(err: openai.APIStatusError, url: str, hint: str) -> str:
 
 
 def error_message(err: openai.APIStatusError) -> str:
-    """The server's message in an error response (OpenAI's ``error.message``, FastAPI's
-    ``detail``, a bare string), at most 300 characters."""
-    body = err.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:300]
-        if isinstance(inner, dict) and isinstance(inner.get("detail"), str):  # FastAPI's errors
-            return inner["detail"][:300]
-        if isinstance(inner, str):
-            return inner[:300]
-    return str(err.message)[:300]
+    """The server's message in an error response, at most 300 characters."""
+    inner = err.body.get("error", err.body) if isinstance(err.body, dict) else None
+    if isinstance(inner, dict) and inner.get("message"):
+        return str(inner["message"])[:300]
+    if isinstance(inner, dict) and isinstance(inner.get("detail"), str):
+        inner = inner["detail"]
+    return (inner if isinstance(inner, str) else str(err.message))[:300]
 
 
 def connection_cause(err: BaseException) -> str:

@@ -1,12 +1,9 @@
 """Vectors users bring: a model version whose catalog and query vectors are read from files.
 
-:class:`Precomputed` (``conf/models/precomputed.yaml``) reads by id either Parquet (an id column
-and a list-of-numbers vector column; one file, a folder of parts or a glob) or a ``.npy`` matrix
-plus an ids file, and checks them: every evaluation id once, one dimension, finite, no all-zero
-vector, else a :class:`~evalkit.errors.DataError` naming the file, 1-based row and field.
-``dimensions`` and ``normalize`` apply as for embedded vectors (unit-norm rows are not normalised
-again); with ``engine=ray`` a Parquet catalog is read part by part
-(:mod:`evalkit.engine.ray_catalog`).  Formats and keys: docs/how-to/model-versions.md.
+:class:`Precomputed` reads by id Parquet (an id column and a list-of-numbers vector column; one
+file, a folder of parts or a glob) or a ``.npy`` matrix plus an ids file, and checks them, else a
+:class:`~evalkit.errors.DataError` names the file, 1-based row and field.  ``dimensions`` and
+``normalize`` apply as for embedded vectors.  Formats and keys: docs/how-to/model-versions.md.
 
 >>> import tempfile, numpy as np, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -20,8 +17,10 @@ again); with ``engine=ray`` a Parquet catalog is read part by part
 
 from __future__ import annotations
 
+import glob
 import io
 import json
+import os
 from typing import Any, Unpack
 
 import numpy as np
@@ -46,17 +45,7 @@ GLOB_CHARS = "*?["
 
 def vector_parts(path: str) -> list[str]:
     """The files of a vector source, sorted: the file itself, the ``*.parquet`` files of a folder,
-    or the matches of a glob (local paths or fsspec URLs).
-
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> for name in ("part-1.parquet", "part-0.parquet", "_SUCCESS"):
-    ...     _ = (d / name).write_bytes(b"")
-    >>> [pathlib.Path(p).name for p in vector_parts(str(d))]
-    ['part-0.parquet', 'part-1.parquet']
-    >>> [pathlib.Path(p).name for p in vector_parts(str(d / "part-1.*"))]
-    ['part-1.parquet']
-    """
+    or the matches of a glob (local paths or fsspec URLs)."""
     if is_remote(path):
         import fsspec
 
@@ -69,9 +58,6 @@ def vector_parts(path: str) -> list[str]:
         else:
             return [path]
         return [f"{protocol}://{p}" if "://" not in p else p for p in found]
-    import glob
-    import os
-
     if any(c in path for c in GLOB_CHARS):
         found = sorted(p for p in glob.glob(path) if os.path.isfile(p))
     elif os.path.isdir(path):
@@ -85,22 +71,10 @@ def vector_parts(path: str) -> list[str]:
     return found
 
 
-def _check_exists(path: str, what: str) -> None:
-    if is_remote(path) or any(c in path for c in GLOB_CHARS):
-        return  # reported when read
-    import os
-
-    if not (os.path.isfile(path) or os.path.isdir(path)):
-        raise DataError("file not found", file=path, expected=f"{what}")
-
-
 def read_parquet_parts(
     path: str, id_column: str, vector_column: str
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int]]]:
-    """(ids, vectors, [(part, first row), ...]) of every part of ``path`` in order.
-
-    One part reads as :func:`read_parquet_vectors`; several are concatenated (one copy) after
-    checking they share one dimension."""
+    """(ids, vectors, [(part, first row), ...]) of every part of ``path`` in order."""
     parts = vector_parts(path)
     if len(parts) == 1:
         ids, vectors = read_parquet_vectors(parts[0], id_column, vector_column)
@@ -123,11 +97,7 @@ def read_parquet_parts(
 
 
 def part_row(starts: list[tuple[str, int]], row: int) -> tuple[str, int]:
-    """(part, 1-based row in that part) of 1-based ``row`` of the concatenated parts.
-
-    >>> part_row([("a.parquet", 0), ("b.parquet", 10)], 12)
-    ('b.parquet', 2)
-    """
+    """(part, 1-based row in that part) of 1-based ``row`` of the concatenated parts."""
     name, first = starts[0]
     for part, start in starts:
         if start < row:
@@ -167,35 +137,25 @@ def read_parquet_vectors(
         raise DataError("id is null", file=path, row=row, field=id_column, expected="an id")
     ids = np.asarray([str(x) for x in ids_col.to_pylist()], dtype=object)
     col = table.column(vector_column).combine_chunks()
+
+    def bad(problem: str, expected: str, row: int | None = None) -> DataError:
+        return DataError(problem, file=path, row=row, field=vector_column, expected=expected)
+
     kinds = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)
     if not any(k(col.type) for k in kinds):
-        raise DataError(
-            f"column has type {col.type}",
-            file=path,
-            field=vector_column,
-            expected="a list or fixed-size list of numbers per row",
-        )
+        raise bad(f"column has type {col.type}", "a list or fixed-size list of numbers per row")
     if not (pa.types.is_floating(col.type.value_type) or pa.types.is_integer(col.type.value_type)):
-        raise DataError(
-            f"vectors hold {col.type.value_type}",
-            file=path,
-            field=vector_column,
-            expected="numbers",
-        )
+        raise bad(f"vectors hold {col.type.value_type}", "numbers")
     if col.null_count:
         row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0]) + 1
-        raise DataError(
-            "vector is null", file=path, row=row, field=vector_column, expected="a vector"
-        )
+        raise bad("vector is null", "a vector", row)
     lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
     if len(lengths) and (lengths != lengths[0]).any():
         row = int(np.flatnonzero(lengths != lengths[0])[0]) + 1
-        raise DataError(
+        raise bad(
             f"vector has {int(lengths[row - 1])} dimensions, row 1 has {int(lengths[0])}",
-            file=path,
-            row=row,
-            field=vector_column,
-            expected="one dimension for every vector",
+            "one dimension for every vector",
+            row,
         )
     dim = int(lengths[0]) if len(lengths) else 0
     values = col.flatten()
@@ -261,9 +221,7 @@ def check_vectors(
     what: str,
     starts: list[tuple[str, int]] | None = None,
 ) -> np.ndarray:
-    """Rows of ``vectors`` for ``wanted`` ids (in that order), after every check.
-
-    ``starts`` (from :func:`read_parquet_parts`) lets an error name the part and its row."""
+    """Rows of ``vectors`` for ``wanted`` ids (in that order), after every check."""
 
     def where_is(row: int) -> tuple[str, int]:
         return part_row(starts, row) if starts else (path, row)
@@ -297,10 +255,10 @@ def check_parts(
     where = pd.Index(file_ids)
     if not where.is_unique:
         dup = where.duplicated()
-        file, row = where_is(int(np.flatnonzero(dup)[0]) + 1)
+        first = int(np.flatnonzero(dup)[0])
+        file, row = where_is(first + 1)
         raise DataError(
-            f"id {file_ids[np.flatnonzero(dup)[0]]!r} appears more than once "
-            f"({int(dup.sum())} repeated row(s))",
+            f"id {file_ids[first]!r} appears more than once ({int(dup.sum())} repeated row(s))",
             file=file,
             row=row,
             field=field,
@@ -309,34 +267,26 @@ def check_parts(
     if vectors.shape[1] == 0:
         raise DataError("vectors have 0 dimensions", file=path, expected="at least one dimension")
     nonfinite, zero = bad_rows(vectors)  # one pass over the matrix
-    if len(nonfinite):
-        row = int(nonfinite[0]) + 1
-        file, at = where_is(row)
-        raise DataError(
-            f"vector of id {file_ids[row - 1]!r} has NaN or infinite values",
-            file=file,
-            row=at,
-            field="vector",
-            expected="finite numbers",
-        )
-    if len(zero):
-        row = int(zero[0]) + 1
-        file, at = where_is(row)
-        raise DataError(
-            f"vector of id {file_ids[row - 1]!r} is all zeros",
-            file=file,
-            row=at,
-            field="vector",
-            expected="a non-zero vector",
-        )
+    for rows, problem, expected in (
+        (nonfinite, "has NaN or infinite values", "finite numbers"),
+        (zero, "is all zeros", "a non-zero vector"),
+    ):
+        if len(rows):
+            file, at = where_is(int(rows[0]) + 1)
+            raise DataError(
+                f"vector of id {file_ids[rows[0]]!r} {problem}",
+                file=file,
+                row=at,
+                field="vector",
+                expected=expected,
+            )
 
 
 class Precomputed(ModelVersion):
-    """A model version whose vectors come from files (see the module docstring).
+    """A model version whose vectors come from files.
 
     Args:
-        catalog: the catalog vectors: Parquet (a file, a folder of parts or a glob) or ``.npy``;
-            local or an fsspec URL.
+        catalog: the catalog vectors: Parquet (a file, a folder of parts or a glob) or ``.npy``.
         queries: the query vectors: Parquet or ``.npy``.
         catalog_ids: the ids file of a ``.npy`` catalog (same row order).
         query_ids: the ids file of a ``.npy`` query matrix.
@@ -346,7 +296,6 @@ class Precomputed(ModelVersion):
 
     backend = "precomputed"
     brings_vectors = True
-    #: vectors are read as they are: no prefixes, no chunking (nothing is embedded)
     takes_options = ("batch_size", "dimensions", "normalize", "revision")
 
     def __init__(
@@ -391,10 +340,12 @@ class Precomputed(ModelVersion):
         }
 
     def read(self, role: str) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int]]]:
-        """(ids, vectors, parts) of the file(s) for ``role``, as stored (format checks only);
-        ``parts`` lists each Parquet part with its first row in the concatenation."""
+        """(ids, vectors, [(part, first row), ...]) of the file(s) for ``role``, as stored."""
         path = self.files[check_role(role)]
-        _check_exists(path, "a Parquet or .npy vector file, or a folder of Parquet parts")
+        local = not (is_remote(path) or any(c in path for c in GLOB_CHARS))  # else: when read
+        if local and not (os.path.isfile(path) or os.path.isdir(path)):
+            expected = "a Parquet or .npy vector file, or a folder of Parquet parts"
+            raise DataError("file not found", file=path, expected=expected)
         if path.endswith(".npy"):
             ids, vectors = read_npy_vectors(path, self.ids_files[role])
             return ids, vectors, [(path, 0)]
@@ -405,7 +356,7 @@ class Precomputed(ModelVersion):
         return not self.files[check_role(role)].endswith(".npy")
 
     def vectors_for(self, ids: list[str], role: str) -> EmbeddingResult:
-        """Checked, finalised vectors for ``ids`` (in that order) as an EmbeddingResult."""
+        """Checked, finalised vectors for ``ids`` (in that order)."""
         path = self.files[check_role(role)]
         file_ids, vectors, starts = self.read(role)
         field = self.id_column if not path.endswith(".npy") else "id"

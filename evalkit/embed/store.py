@@ -1,12 +1,7 @@
 """Shard files of a vector store: a folder (local path or fsspec URL) of bounded ``.npy`` shards.
 
-One sub-folder per cache spec (:mod:`evalkit.embed.cache`) holds ``spec.json`` and shards:
-``<shard>.keys.npy`` (uint8, 16-byte text keys), ``<shard>.vectors.npy`` (float32) and
-``<shard>.shard.json``, the manifest, written last: a shard exists once its manifest does, so a
-killed writer never leaves a manifest pointing at missing rows.  Shard names are unique per writer,
-so processes and machines share a folder without locks; ``*.damaged`` (:func:`set_aside`),
-``.*.tmp`` (:mod:`.leftovers`) and ``.claim~*`` (:mod:`.claims`) are the other files.  Local
-folders are memory-mapped, URLs go through fsspec.  For users: docs/how-to/vector-store.md.
+One sub-folder per cache spec holds ``spec.json`` and shards (keys, vectors, and the manifest
+that commits them); the layout for users: docs/how-to/vector-store.md.
 
 >>> import tempfile, numpy as np
 >>> folder = Folder(tempfile.mkdtemp())
@@ -30,7 +25,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -48,11 +43,7 @@ UNIT_NORM_TOL = 1e-5
 
 
 def is_remote(url: str | os.PathLike[str]) -> bool:
-    """Whether ``url`` names an fsspec filesystem other than the local disk.
-
-    >>> is_remote("s3://bucket/vectors"), is_remote("/data/vectors"), is_remote("file:///x")
-    (True, False, False)
-    """
+    """Whether ``url`` names an fsspec filesystem other than the local disk (``file://``)."""
     text = str(url)
     return "://" in text and not text.startswith("file://")
 
@@ -122,12 +113,10 @@ class Folder:
         self._write(name, lambda f: f.write(data), fsync)
 
     def write_array(self, name: str, array: np.ndarray, fsync: bool = True) -> None:
-        """Write ``array`` as the ``.npy`` file ``name`` atomically, streamed from the array (no
-        in-memory copy of the file: a 1.5 GB catalog shard costs no 1.5 GB more)."""
+        """Write ``array`` as the ``.npy`` file ``name`` atomically, streamed (no in-memory copy)."""
         self._write(name, lambda f: np.lib.format.write_array(f, array, allow_pickle=False), fsync)
 
     def _write(self, name: str, fill: Callable[[BinaryIO], object], fsync: bool) -> None:
-        """``fill`` an open binary file that becomes ``name`` only when complete."""
         if self.remote:
             with self.fs.open(self._full(name), "wb") as f:
                 fill(f)
@@ -140,7 +129,7 @@ class Folder:
                 if fsync:
                     os.fsync(f.fileno())
             os.replace(tmp, self.path / name)
-        except BaseException as exc:  # a full disk or Ctrl-C: leave no partial file behind
+        except BaseException as exc:  # leave no partial file behind
             tmp.unlink(missing_ok=True)
             if isinstance(exc, OSError):
                 raise disk_full(exc, self.path / name) from exc
@@ -165,8 +154,7 @@ class Folder:
             (self.path / name).unlink(missing_ok=True)
 
     def create_exclusive(self, name: str, data: bytes) -> bool:
-        """Create ``name`` holding ``data`` unless it exists (``O_EXCL`` locally, NFS included;
-        mode ``"xb"`` on fsspec filesystems): False when it exists."""
+        """Create ``name`` holding ``data`` unless it exists (then False)."""
         try:
             if self.remote:
                 with self.fs.open(self._full(name), "xb") as f:
@@ -227,8 +215,7 @@ def unit_norm(vectors: np.ndarray) -> bool:
 
 
 def remove_shard(folder: Folder, shard: Shard) -> None:
-    """Delete a shard: its manifest first (readers stop listing it), then its files.  A reader
-    that listed it before finds its files gone and treats its rows as not stored."""
+    """Delete a shard: its manifest first (readers stop listing it), then its files."""
     for name in (shard.name + MANIFEST, shard.keys_file, shard.vectors_file):
         folder.remove(name)
 
@@ -251,14 +238,7 @@ def write_shard(
     )
     folder.write_array(shard.vectors_file, vectors, fsync)
     folder.write_array(shard.keys_file, keys, fsync)
-    manifest = {
-        "rows": shard.rows,
-        "dim": shard.dim,
-        "unit_norm": shard.unit_norm,
-        "created": shard.created,
-        "writer": shard.writer,
-        "format": 1,
-    }
+    manifest = {k: v for k, v in asdict(shard).items() if k != "name"} | {"format": 1}
     folder.write_bytes(name + MANIFEST, json.dumps(manifest).encode("utf-8"), fsync)
     return shard
 
@@ -289,14 +269,13 @@ def list_shards(folder: Folder) -> list[Shard]:
     return shards
 
 
-#: Where read failures are recorded: shard name -> what is wrong (a damaged shard; callers set it
-#: aside with :func:`set_aside`).
+#: Read failures: shard name -> what is wrong (callers set the shard aside: :func:`set_aside`).
 Damage = dict[str, str]
 
 
 def _failed(folder: Folder, shard: Shard, err: Exception | str, damaged: Damage | None) -> None:
-    """A shard read failed: content damage (or a file missing) is recorded in ``damaged`` for the
-    caller to set aside; anything else (an I/O or network error) is logged and its rows recomputed."""
+    """A shard read failed: damage (or a local file missing) is recorded in ``damaged``; anything
+    else (an I/O or network error) is logged and its rows recomputed."""
     if damaged is not None and (
         isinstance(err, str | ValueError)
         or (isinstance(err, FileNotFoundError) and not folder.remote)
@@ -308,41 +287,35 @@ def _failed(folder: Folder, shard: Shard, err: Exception | str, damaged: Damage 
     )
 
 
-def read_keys(folder: Folder, shard: Shard, damaged: Damage | None = None) -> np.ndarray | None:
-    """The shard's keys (rows, 16), or None when the file is missing or the wrong shape (recorded
-    in ``damaged`` when given, else logged)."""
+def _load(
+    folder: Folder, shard: Shard, damaged: Damage | None, what: str, shape: tuple[int, int]
+) -> np.ndarray | None:
+    """The shard's ``keys`` (uint8, read) or ``vectors`` (float32, memory-mapped when local), or
+    None when damaged (recorded in ``damaged`` when given, else logged)."""
+    dtype, mmap = (np.uint8, False) if what == "keys" else (np.float32, True)
     try:
-        keys = folder.load_npy(shard.keys_file, mmap=False)
+        array = folder.load_npy(f"{shard.name}.{what}.npy", mmap=mmap)
     except (OSError, ValueError) as err:
         _failed(folder, shard, err, damaged)
         return None
-    if keys.dtype != np.uint8 or keys.shape != (shard.rows, KEY_BYTES):
-        what = f"keys of shape {keys.shape} (expected ({shard.rows}, {KEY_BYTES}))"
-        _failed(folder, shard, what, damaged)
+    if array.dtype != dtype or array.shape != shape:
+        _failed(folder, shard, f"{what} of shape {array.shape} (expected {shape})", damaged)
         return None
-    return keys
+    return array
+
+
+def read_keys(folder: Folder, shard: Shard, damaged: Damage | None = None) -> np.ndarray | None:
+    return _load(folder, shard, damaged, "keys", (shard.rows, KEY_BYTES))
 
 
 def read_vectors(folder: Folder, shard: Shard, damaged: Damage | None = None) -> np.ndarray | None:
-    """The shard's vectors (memory-mapped when local), or None when damaged (recorded in
-    ``damaged`` when given, else logged)."""
-    try:
-        vectors = folder.load_npy(shard.vectors_file, mmap=True)
-    except (OSError, ValueError) as err:
-        _failed(folder, shard, err, damaged)
-        return None
-    if vectors.dtype != np.float32 or vectors.shape != (shard.rows, shard.dim):
-        what = f"vectors of shape {vectors.shape} (expected ({shard.rows}, {shard.dim}))"
-        _failed(folder, shard, what, damaged)
-        return None
-    return vectors
+    return _load(folder, shard, damaged, "vectors", (shard.rows, shard.dim))
 
 
 def read_vectors_into(
     folder: Folder, shard: Shard, out: np.ndarray, damaged: Damage | None = None
 ) -> np.ndarray | None:
-    """The shard's vectors read into ``out`` (a writable float32 buffer of at least
-    ``rows * dim`` values) as a (rows, dim) view of it; ``None`` when damaged."""
+    """The shard's vectors read into ``out`` as a (rows, dim) view of it; None when damaged."""
     view = out.reshape(-1)[: shard.rows * shard.dim].reshape(shard.rows, shard.dim)
     return view if read_rows_into(folder, shard, 0, view, damaged) else None
 
@@ -350,9 +323,8 @@ def read_vectors_into(
 def read_rows_into(
     folder: Folder, shard: Shard, start: int, out: np.ndarray, damaged: Damage | None = None
 ) -> bool:
-    """Rows ``start .. start + len(out)`` of the shard read into ``out`` (C-contiguous float32
-    (m, dim)): one ``readinto`` from the page cache, no page faults on a mapping.  False when the
-    shard is damaged (recorded in ``damaged`` when given, else logged)."""
+    """Rows ``start .. start + len(out)`` of the shard read into ``out`` (C-contiguous float32):
+    one ``readinto``, no page faults on a mapping.  False when the shard is damaged."""
     if folder.remote:
         vectors = read_vectors(folder, shard, damaged)
         if vectors is None:
@@ -379,15 +351,13 @@ def read_rows_into(
     return True
 
 
-#: Suffix a damaged shard's files get when set aside (``<shard>.shard.json.damaged``, ...).
+#: Suffix of a damaged shard's files once set aside.
 DAMAGED = ".damaged"
 
 
 def set_aside(folder: Folder, name: str) -> bool:
-    """Take the damaged shard ``name`` out of the store: its manifest is renamed first (readers
-    stop listing it), then its ``.npy`` files, each to ``<file>.damaged``.  False when its
-    manifest is gone (its writer removed the shard: not damage) or cannot be renamed (a
-    read-only store: the caller leaves it out of its own index)."""
+    """Rename the damaged shard ``name``'s manifest, then its ``.npy`` files, to ``*.damaged``;
+    False when its manifest is gone (its writer removed it) or cannot be renamed (read-only)."""
     try:
         folder.rename(name + MANIFEST, name + MANIFEST + DAMAGED)
     except OSError:
@@ -398,16 +368,9 @@ def set_aside(folder: Folder, name: str) -> bool:
     return True
 
 
-def damaged_shards(folder: Folder) -> list[str]:
-    """Names of the shards set aside as damaged in a spec folder."""
-    tail = MANIFEST + DAMAGED
-    return [n[: -len(tail)] for n in folder.names() if n.endswith(tail)]
-
-
 @dataclass(frozen=True)
 class SpecSummary:
-    """What the store holds for one spec (``evalkit task=vectors``).  ``nbytes`` counts every file
-    of the folder's shards, damaged shards and temporary files included."""
+    """What the store holds for one spec (``evalkit task=vectors``); ``nbytes``: every file of it."""
 
     hash: str
     spec: dict[str, Any]
@@ -416,18 +379,14 @@ class SpecSummary:
     dims: tuple[int, ...]
     nbytes: int
     unit_norm: bool
-    damaged: tuple[str, ...] = ()  # names of the shards set aside as damaged (``*.damaged``)
-    temp_files: int = 0  # temporary files (a write in progress, or left by a killed writer)
+    damaged: tuple[str, ...] = ()  # the shards set aside as damaged
+    temp_files: int = 0  # a write in progress, or left by a killed writer
     temp_bytes: int = 0
 
     @property
     def empty(self) -> bool:
         """No shard, damaged or not: a run stopped before it stored anything."""
         return self.shards == 0 and not self.damaged
-
-
-def _is_spec_folder(name: str) -> bool:
-    return len(name) == 32 and all(c in "0123456789abcdef" for c in name)
 
 
 def _damaged_bytes(folder: Folder, names: list[str]) -> int:
@@ -446,7 +405,8 @@ def summarize(name: str, sub: Folder) -> SpecSummary:
     except (OSError, ValueError):
         spec = {}
     shards = list_shards(sub)
-    damaged = damaged_shards(sub)
+    tail = MANIFEST + DAMAGED
+    damaged = [n[: -len(tail)] for n in sub.names() if n.endswith(tail)]
     temps = temp_files(sub)
     temp_bytes = sum(t.nbytes for t in temps)
     return SpecSummary(
@@ -464,35 +424,18 @@ def summarize(name: str, sub: Folder) -> SpecSummary:
 
 
 def inventory(root: str | os.PathLike[str]) -> list[SpecSummary]:
-    """One :class:`SpecSummary` per spec folder under ``root`` (rows counted from manifests,
-    duplicates across writers included; a folder an interrupted run left empty too).
-
-    >>> import tempfile
-    >>> inventory(tempfile.mkdtemp())
-    []
-    """
+    """One :class:`SpecSummary` per spec folder under ``root`` (rows counted from manifests)."""
     top = Folder(root)
     return [
         summarize(name, top.child(name))
         for name in top.names()
-        if _is_spec_folder(name)
+        if (len(name) == 32 and all(c in "0123456789abcdef" for c in name))
         or (not name.startswith(".") and top.child(name).exists("spec.json"))
     ]
 
 
 def drop_spec(root: str | os.PathLike[str], prefix: str) -> SpecSummary:
-    """Delete the one spec folder under ``root`` whose name starts with ``prefix`` (at least 8
-    hex characters, as ``evalkit task=vectors`` prints them); what it held is returned.
-
-    >>> import tempfile, numpy as np
-    >>> root = tempfile.mkdtemp()
-    >>> spec = Folder(root).child("ab" * 16)
-    >>> spec.makedirs(); spec.write_bytes("spec.json", b'{"backend": "toy"}')
-    >>> _ = write_shard(spec, "w-0", np.zeros((1, 16), np.uint8), np.ones((1, 2), np.float32))
-    >>> gone = drop_spec(root, "abababab")
-    >>> gone.rows, inventory(root)
-    (1, [])
-    """
+    """Delete the one spec folder under ``root`` whose name starts with ``prefix``."""
     wanted = str(prefix).strip().lower()
     if len(wanted) < 8 or any(c not in "0123456789abcdef" for c in wanted):
         raise ConfigError(
