@@ -19,7 +19,7 @@ from .cli import run_evalkit
 from .delay_proxy import DelayProxy
 from .fault_server import FaultServer
 from .mlflow_servers import start_mlflow_server
-from .test_faults_issue9 import one_line_error, rewrite_qrels
+from .test_faults_end_in_one_line import one_line_error, rewrite_qrels
 from .testdata import unpack
 from .tls_certs import self_signed, server_context
 
