@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -328,8 +328,7 @@ def _ragged_choice(
     return np.where(n > 0, flat[np.where(n > 0, pos, len(flat) - 1)], -1)
 
 
-@dataclass(frozen=True)
-class _Items:
+class _Items(NamedTuple):
     """Structured items: one row per catalog item, integer codes (-1 = attribute absent)."""
 
     type: np.ndarray
@@ -364,21 +363,11 @@ def _draw_items(rng: np.random.Generator, n: int, s: _Settings) -> _Items:
 def _unique_rows(items: _Items, n: int) -> np.ndarray:
     """Indexes of the first ``n`` structurally distinct items (same structure = same title)."""
     key = np.zeros(len(items.type), dtype=np.int64)
-    for f in _Items.__dataclass_fields__:  # mixed-radix packing of every code (+1 for "absent")
-        code = getattr(items, f) + 1
+    for code in items:  # mixed-radix packing of every code (+1 for "absent")
+        code = code + 1
         key = key * (int(code.max(initial=0)) + 1) + code
     _, first = np.unique(key, return_index=True)
     return np.sort(first)[:n]
-
-
-def _concat(a: _Items, b: _Items) -> _Items:
-    return _Items(
-        *(np.concatenate([getattr(a, f), getattr(b, f)]) for f in _Items.__dataclass_fields__)
-    )
-
-
-def _take(items: _Items, rows: np.ndarray) -> _Items:
-    return _Items(*(getattr(items, f)[rows] for f in _Items.__dataclass_fields__))
 
 
 def _cap(text: str) -> str:
@@ -689,12 +678,7 @@ def _judge(
 
 @dataclass
 class _Settings:
-    """``load_demo``'s generation settings, checked (``ConfigError`` naming the key), normalised.
-
-    >>> s = _Settings(100, 10, 0, ["en", "de"], None, 0.25, None, 0.5, 0.03, 64, 20, 8, 3)
-    >>> s.lang_p.round(3).tolist(), s.caps.tolist()
-    ([0.667, 0.333], [0, 8, 20, 64])
-    """
+    """``load_demo``'s generation settings, checked (``ConfigError`` naming the key), normalised."""
 
     n_items: int
     n_queries: int
@@ -783,6 +767,7 @@ class _DemoQueries:
     typo: np.ndarray
     texts: list[str]
     intent: np.ndarray
+    frequency: np.ndarray
 
 
 def _distinct_items(rng: np.random.Generator, s: _Settings) -> _Items:
@@ -793,18 +778,19 @@ def _distinct_items(rng: np.random.Generator, s: _Settings) -> _Items:
     for _ in range(4):  # large catalogs: draw more until enough distinct products exist
         if len(rows) == n_items:
             break
-        pool = _concat(pool, _draw_items(rng, 2 * n_items, s))
+        pool = _Items(*map(np.concatenate, zip(pool, _draw_items(rng, 2 * n_items, s))))
         rows = _unique_rows(pool, n_items)
     if len(rows) < n_items:
         raise ConfigError(
             f"dataset.n_items={n_items} exceeds what the demo vocabulary can vary (found "
             f"{len(rows)} distinct products; expected n_items <= about 100000)"
         )
-    return _take(pool, rows)
+    return _Items(*(code[rows] for code in pool))
 
 
 def _distinct_queries(rng: np.random.Generator, items: _Items, s: _Settings) -> _DemoQueries:
-    """``s.n_queries`` queries with distinct texts: oversampled, rendered, the first ones kept."""
+    """``s.n_queries`` queries with distinct texts (oversampled, rendered, the first ones kept) and
+    Zipf-like frequencies: broad queries tend to be head queries, specific ones tail."""
     draft = _draw_queries(rng, items, 3 * s.n_queries + 50, s)
     texts, mask, typo = _render_queries(draft, items, s.languages, s.typo_rate)
     keep = np.sort(np.unique(texts, return_index=True)[1])[: s.n_queries]  # first of each text
@@ -813,23 +799,19 @@ def _distinct_queries(rng: np.random.Generator, items: _Items, s: _Settings) -> 
             f"dataset.n_queries={s.n_queries}: only {len(keep)} distinct queries could be "
             f"generated from {s.n_items} items (increase n_items or decrease n_queries)"
         )
+    intent, n = _intent_of(mask[keep]), len(keep)
+    popularity = np.array([3.0, 2.0, 1.5, 0.0])[intent] + rng.gumbel(size=n)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.lexsort((np.arange(n), -popularity))] = np.arange(1, n + 1)
     return _DemoQueries(
         draft.seed[keep],
         draft.language[keep],
         mask[keep],
         typo[keep],
         [texts[i] for i in keep],
-        _intent_of(mask[keep]),
+        intent,
+        np.maximum(1.0, np.round(20000.0 * rank.astype(float) ** -1.05)),
     )
-
-
-def _frequencies(rng: np.random.Generator, intent: np.ndarray) -> np.ndarray:
-    """Zipf-like query frequencies: broad queries tend to be head queries, specific ones tail."""
-    n = len(intent)
-    popularity = np.array([3.0, 2.0, 1.5, 0.0])[intent] + rng.gumbel(size=n)
-    rank = np.empty(n, dtype=np.int64)
-    rank[np.lexsort((np.arange(n), -popularity))] = np.arange(1, n + 1)
-    return np.maximum(1.0, np.round(20000.0 * rank.astype(float) ** -1.05))
 
 
 def _ids(prefix: str, n: int, width: int) -> list[str]:
@@ -857,9 +839,7 @@ def _names(codes: np.ndarray, table: Sequence[str]) -> list[str]:
     return lookup[np.where(codes >= 0, codes, len(table))].tolist()
 
 
-def _catalog(
-    items: _Items, languages: Sequence[str], ids: list[str], descriptions: bool, source: str
-) -> Catalog:
+def _catalog(items: _Items, languages: Sequence[str], descriptions: bool, source: str) -> Catalog:
     """The items as a ``Catalog``: titles, optional descriptions (their listing language),
     attribute columns."""
     titles, bodies = [], []
@@ -875,7 +855,7 @@ def _catalog(
         for t, s in zip(items.type.tolist(), items.spec.tolist())
     ]
     return Catalog(
-        ids=ids,
+        ids=_ids("p", len(titles), 5),
         titles=titles,
         texts=bodies if descriptions else None,
         attributes={
@@ -893,13 +873,7 @@ def _catalog(
 
 
 def _queries(
-    q: _DemoQueries,
-    items: _Items,
-    catalog: Catalog,
-    languages: Sequence[str],
-    ids: list[str],
-    frequency: np.ndarray,
-    cross: np.ndarray,
+    q: _DemoQueries, items: _Items, catalog: Catalog, languages: Sequence[str], cross: np.ndarray
 ) -> Queries:
     """The kept queries as ``Queries``; ``constraints`` names what each asks for, e.g.
     ``brand=Nike|colour=red`` (the catalog's attribute values)."""
@@ -910,10 +884,10 @@ def _queries(
         for row, named in zip(q.seed.tolist(), q.mask.tolist())
     ]
     return Queries(
-        ids=ids,
+        ids=_ids("q", len(q.texts), 4),
         texts=q.texts,
         language=_names(q.language, languages),
-        frequency=frequency.tolist(),
+        frequency=q.frequency.tolist(),
         attributes={
             "intent": _names(q.intent, INTENTS),
             "category": _names(_TYPE_CATEGORY[q_type], _CATEGORIES),
@@ -926,23 +900,21 @@ def _queries(
     )
 
 
-def _generate(s: _Settings, text_field: str, title_separator: str, descriptions: bool) -> EvalData:
-    """The three tables as the demo's ``EvalData`` (synthetic, fingerprinted), logged at INFO."""
+def _generate(s: _Settings, text_field: str, descriptions: bool) -> EvalData:
+    """The three tables as the demo's (synthetic) ``EvalData``, logged at INFO."""
     rng = np.random.default_rng(s.seed)
     items = _distinct_items(rng, s)
     q = _distinct_queries(rng, items, s)
-    frequency = _frequencies(rng, q.intent)
     jq, ji, jg = _judge(rng, items, q.seed, q.mask, s)
-    item_ids, query_ids = _ids("p", s.n_items, 5), _ids("q", s.n_queries, 4)
     source = f"evalkit demo (synthetic, seed={s.seed})"
-    catalog = _catalog(items, s.languages, item_ids, descriptions, source)
+    catalog = _catalog(items, s.languages, descriptions, source)
     catalog.text_for(text_field)  # raises ConfigError for an unknown / unavailable field
     # Cross-lingual: no exact match (grade 3) is listed in the query's own language.
     exact = jg == 3
     same_lang = np.zeros(len(q.language), dtype=np.int64)
     np.add.at(same_lang, jq[exact], items.language[ji[exact]] == q.language[jq[exact]])
-    queries = _queries(q, items, catalog, s.languages, query_ids, frequency, same_lang == 0)
-    judgments = Judgments(_qrels(query_ids, item_ids, jq, ji, jg), "synthetic", source)
+    queries = _queries(q, items, catalog, s.languages, same_lang == 0)
+    judgments = Judgments(_qrels(queries.ids, catalog.ids, jq, ji, jg), "synthetic", source)
     log.info(
         "demo dataset: %d items, %d queries, %d judgments (seed=%d, languages=%s)",
         s.n_items,
@@ -951,36 +923,7 @@ def _generate(s: _Settings, text_field: str, title_separator: str, descriptions:
         s.seed,
         ",".join(s.languages),
     )
-    fingerprint = fingerprint_data(
-        catalog, queries, judgments, text_field, title_separator=title_separator
-    )
-    return EvalData(
-        "demo",
-        catalog,
-        queries,
-        judgments,
-        fingerprint=fingerprint,
-        synthetic=True,
-        text_field=text_field,
-        title_separator=title_separator,
-    )
-
-
-def _with_simulated_clicks(data: EvalData, seed: int) -> EvalData:
-    """``data`` with a simulated click log (PBM clicks on a BM25 ranking) and its fingerprint."""
-    from evalkit.data.click_simulation import simulate_demo_clicks
-
-    clicks = simulate_demo_clicks(data, seed=seed)
-    fingerprint = fingerprint_data(
-        data.catalog,
-        data.queries,
-        data.judgments,
-        data.text_field,
-        clicks=clicks.digest(),
-        known=data.fingerprint,
-        title_separator=data.title_separator,
-    )
-    return replace(data, clicks=clicks, fingerprint=fingerprint)
+    return EvalData("demo", catalog, queries, judgments, synthetic=True, text_field=text_field)
 
 
 def load_demo(
@@ -1028,20 +971,16 @@ def load_demo(
     >>> d.clicks.simulated, sorted(set(d.catalog.attributes["language"]))
     (True, ['de', 'en'])
     """
-    s = _Settings(
-        n_items,
-        n_queries,
-        seed,
-        languages,
-        language_weights,
-        cross_lingual_rate,
-        intent_mix,
-        feature_rate,
-        typo_rate,
-        pool_exact,
-        pool_partial,
-        pool_category,
-        hard_negatives,
+    given = locals()
+    s = _Settings(**{f.name: given[f.name] for f in fields(_Settings) if f.init})
+    data = _generate(s, text_field, descriptions)
+    clicks = None
+    if simulate_clicks:  # PBM clicks on a BM25 ranking
+        from evalkit.data.click_simulation import simulate_demo_clicks
+
+        clicks = simulate_demo_clicks(data, seed=s.seed)
+    digest = clicks.digest() if clicks is not None else None
+    fingerprint = fingerprint_data(
+        data.catalog, data.queries, data.judgments, text_field, digest, None, title_separator
     )
-    data = _generate(s, text_field, title_separator, descriptions)
-    return _with_simulated_clicks(data, s.seed) if simulate_clicks else data
+    return replace(data, clicks=clicks, fingerprint=fingerprint, title_separator=title_separator)

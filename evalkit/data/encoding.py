@@ -1,27 +1,24 @@
-"""Which encoding a file that is not UTF-8 is in (byte-order mark, NUL bytes, else
-``charset-normalizer``'s guess), for the one-line error that says how to convert it.
+"""What a file that is not plain UTF-8 text is: its encoding (byte-order mark, NUL bytes, else
+``charset-normalizer``'s guess) and the ``iconv`` that converts it, or the data row a damaged
+``.gz`` / ``.bz2`` / ``.xz`` stream reached (a partial download): one-line errors naming the fix.
 
->>> import codecs
->>> wide_or_marked(codecs.BOM_UTF16_LE + '{"_id": "1"}'.encode("utf-16-le"))
-'UTF-16 LE (byte-order mark FF FE)'
 >>> wide_or_marked('{"_id": "1"}'.encode("utf-16-be"))
 'UTF-16 BE without a byte-order mark'
->>> wide_or_marked(b'{"_id": "1"}') is None
-True
->>> legacy_encoding('{"title": "caf\\u00e9 \\u2013 \\u201cquoted\\u201d"}\\n'.encode("cp1252") * 20)
-'cp1252'
->>> legacy_encoding(b"") is None
-True
->>> convert_hint("UTF-16 LE (byte-order mark FF FE)")
-'iconv -f UTF-16 -t UTF-8'
->>> convert_hint("cp1252"), convert_hint("UTF-16 BE without a byte-order mark")
-('iconv -f CP1252 -t UTF-8', 'iconv -f UTF-16BE -t UTF-8')
+>>> convert_hint("cp1252"), convert_hint("UTF-16 LE (byte-order mark FF FE)")
+('iconv -f CP1252 -t UTF-8', 'iconv -f UTF-16 -t UTF-8')
 """
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import gzip
+import lzma
 import re
+import zlib
+from pathlib import Path
+
+from evalkit.errors import DataError
 
 #: Byte-order marks and the encodings they announce (UTF-32 first: its LE mark starts with
 #: UTF-16's).
@@ -37,12 +34,8 @@ HEAD_BYTES = 65536
 
 
 def wide_encoding(raw: bytes) -> str | None:
-    """The UTF-16 / UTF-32 form that BOM-less bytes look like (by where their NUL bytes are: ASCII
-    characters leave 1 or 3 NUL bytes each), or None.
-
-    >>> wide_encoding("<top>".encode("utf-16-le")), wide_encoding("<top>".encode("utf-32-be"))
-    ('UTF-16 LE', 'UTF-32 BE')
-    """
+    """The UTF-16 / UTF-32 form that BOM-less bytes look like (ASCII characters leave 1 or 3 NUL
+    bytes each), or None."""
     head = raw[:4096]
     if b"\0" not in head:
         return None
@@ -91,21 +84,58 @@ def legacy_encoding(sample: bytes) -> str | None:
 
 
 def describe(codec: str) -> str:
-    """A codec's name as users know it.
-
-    >>> describe("cp1252"), describe("cp850")
-    ('Windows-1252 (cp1252)', 'cp850')
-    """
+    """A codec's name as users know it: ``Windows-1252 (cp1252)``, ``cp850``."""
     m = re.fullmatch(r"cp(125[0-8])", codec)
     return f"Windows-{m.group(1)} ({codec})" if m else codec
 
 
 def convert_hint(found: str) -> str:
-    """The ``iconv`` command that converts a file in encoding ``found`` (as named above) to
-    UTF-8."""
+    """The ``iconv`` command that converts a file in encoding ``found`` to UTF-8."""
     name = found.split(" (byte-order mark")[0].removesuffix(" without a byte-order mark")
     if " (byte-order mark" in found:
         name = name.split()[0]  # iconv reads the mark: UTF-16, UTF-32
     name = name.replace(" ", "").upper()
     name = re.sub(r"^ISO8859-", "ISO-8859-", name)
     return f"iconv -f {name} -t UTF-8"
+
+
+#: Openers of the compressed formats read line by line, by (lower-case) suffix.
+OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_NAMES = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}
+#: What the decompressors raise for a damaged stream (bz2 raises OSError).
+_DAMAGED = (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError, OSError)
+
+
+def stream_problem(path: Path, label: str, header_lines: int = 0) -> DataError | None:
+    """A :class:`DataError` naming the last whole data row (a non-blank line after
+    ``header_lines``) of a compressed file whose stream ends early or is corrupt, or None."""
+    suffix = path.suffix.lower()
+    opener = OPENERS.get(suffix)
+    if opener is None:
+        return None
+    lines = rows = 0
+    try:
+        with opener(path, "rb") as fh:
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break  # the last line, cut or unterminated: not counted until it ends
+                lines += 1
+                if lines > header_lines and line.strip():
+                    rows += 1
+            else:
+                return None
+            fh.read()  # an unterminated last line: the stream must still end cleanly
+            return None
+    except _DAMAGED as exc:
+        kind = _NAMES[suffix]
+        reached = f"after row {rows:,}" if rows else "before the first row"
+        if isinstance(exc, EOFError):
+            return DataError(
+                f"the {kind} stream ends early {reached} (a partial download? fetch the file again)",
+                file=label,
+            )
+        return DataError(
+            f"the {kind} stream is corrupt {reached} ({exc})",
+            file=label,
+            expected=f"a valid {kind} file: fetch or compress it again",
+        )

@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 
 from evalkit.data import encoding
-from evalkit.data.compressed import OPENERS, stream_problem
+from evalkit.data.encoding import OPENERS, stream_problem
 from evalkit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)

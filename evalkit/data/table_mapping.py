@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
@@ -138,11 +139,7 @@ def columns_from(
     cls: type[C], config: Mapping[str, Any], what: str, source_keys: Iterable[str] = ()
 ) -> C:
     """A column mapping from a config mapping, ignoring ``source_keys`` (path, format, ...);
-    unknown keys are a :class:`ConfigError` listing the accepted ones.
-
-    >>> columns_from(JudgmentColumns, {"path": "q.tsv", "grade": "score"}, "judgments", ["path"])
-    JudgmentColumns(query_id='query_id', item_id='item_id', grade='score')
-    """
+    unknown keys are a :class:`ConfigError` listing the accepted ones."""
     allowed = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     skip = set(source_keys)
     unknown = sorted(k for k in config if k not in allowed and k not in skip)
@@ -155,7 +152,6 @@ def columns_from(
 
 
 def check_text_field(text_field: str) -> str:
-    """``title``, ``text`` or ``title_text``; anything else is a ConfigError."""
     if text_field not in TEXT_FIELDS:
         raise ConfigError(
             f"dataset.text_field={text_field!r} is unknown (expected title, text or title_text)"
@@ -170,7 +166,6 @@ def _attributes(table: pa.Table, names: tuple[str, ...], rows: pa.Array) -> dict
 def _empty_embedded_text(
     rf: v.RowFilter, titles: pa.Array, texts: pa.Array | None, cols: CatalogColumns, text_field: str
 ) -> None:
-    """Reject rows whose embedded text (``text_field``) is empty or whitespace-only."""
     no_title = v.blank(titles)
     no_text = v.blank(texts) if texts is not None else np.ones(len(titles), dtype=bool)
     skip = "dataset.on_invalid=skip to drop such rows"
@@ -204,14 +199,12 @@ def _valid_ids(
 
 
 def _dropped(rf: v.RowFilter, ids: pa.Array, valid: np.ndarray) -> pa.Array:
-    """Ids of rows skipped although their id was valid."""
     return ids.filter(pa.array(valid & ~rf.keep))
 
 
 def build_catalog(
     src: TableSource, cols: CatalogColumns, text_field: str = "title", on_invalid: str = "error"
 ) -> Built:
-    """Validate a catalog table (see the module docstring)."""
     if text_field != "title" and cols.text is None:
         raise ConfigError(
             f"dataset.text_field={text_field!r} needs a body text column, but no text column is "
@@ -261,7 +254,6 @@ def _require_some(rf: v.RowFilter, what: str) -> None:
 
 
 def build_queries(src: TableSource, cols: QueryColumns, on_invalid: str = "error") -> Built:
-    """Validate a queries table (see the module docstring)."""
     t = src.table
     rf = v.RowFilter(src.label, t.num_rows, on_invalid)
     ids = v.id_strings(t.column(cols.id), src.label, cols.id)
@@ -388,7 +380,6 @@ def _reject_unknown_ids(
 
 
 def _checked_grades(rf: v.RowFilter, raw: pa.ChunkedArray | pa.Array, field: str) -> np.ndarray:
-    """The grades as int64, rows whose grade is not an integer or is negative rejected."""
     grades, invalid, negative = v.grades(raw)
     rf.reject(
         invalid,
@@ -449,13 +440,7 @@ def _duplicate_pairs(
 def group_qrels(
     q: pa.Array, d: pa.Array, grades: np.ndarray, codes: np.ndarray
 ) -> dict[str, dict[str, int]]:
-    """``{query_id: {item_id: grade}}`` from aligned columns, queries ordered by ``codes`` (an
-    integer per distinct query id).
-
-    >>> q, d = pa.array(["q2", "q1", "q2"]), pa.array(["a", "b", "c"])
-    >>> group_qrels(q, d, np.array([1, 0, 2]), np.array([0, 1, 0]))
-    {'q2': {'a': 1, 'c': 2}, 'q1': {'b': 0}}
-    """
+    """``{query_id: {item_id: grade}}``, queries ordered by ``codes`` (one per distinct id)."""
     if len(q) == 0:
         return {}
     order = np.argsort(codes, kind="stable")
@@ -484,10 +469,7 @@ def from_built(
     ``revisions`` (``{"catalog": "<commit>"}``) recorded as ``<table>_revision``."""
     parts = {"catalog": catalog, "queries": queries, "judgments": judgments}
     parts = {table: built for table, built in parts.items() if built is not None}
-    skipped: dict[str, int] = {}
-    for built in parts.values():
-        for reason, n in built.skipped.items():
-            skipped[reason] = skipped.get(reason, 0) + int(n)
+    skipped = dict(sum((Counter(built.skipped) for built in parts.values()), Counter()))
     judged = judgments.value if judgments is not None else None
     known = {table: built.digest for table, built in parts.items()}
     fp = fingerprint_data(

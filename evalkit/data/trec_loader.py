@@ -8,7 +8,6 @@ only local or already-downloaded datasets load.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -161,32 +160,12 @@ def load_trec(
         docs = [d for f in files for d in tf.parse_docs(tf.read_text(f), str(f))]
         labels = (str(c_path), str(t_path), str(q_path))
         name = name or c_path.resolve().name.split(".")[0]
-    return _build(
-        docs, topic_list, judged, labels, name, query_field, text_field, title_separator, on_invalid
-    )
-
-
-def _build(
-    docs: Iterable[tf.Doc],
-    topic_list: list[tf.Topic],
-    judged: tuple[list[str], list[str], list[str]],
-    labels: tuple[str, str, str],
-    name: str,
-    query_field: str,
-    text_field: str,
-    title_separator: str,
-    on_invalid: str,
-) -> EvalData:
-    docs = list(docs)
     ids, titles, texts = ([d[i] for d in docs] for i in range(3))  # Doc: id, title, text
     cat_src = _source({"docno": ids, "title": titles, "text": texts}, labels[0])
     catalog = tm.build_catalog(cat_src, CORPUS, text_field, on_invalid)
     q_texts = [_query_text(t, query_field, title_separator) for t in topic_list]
     q_src = _source({"qid": [t.id for t in topic_list], "text": q_texts}, labels[1])
     queries = tm.build_queries(q_src, QUERIES, on_invalid)
-    q, d, g = judged
-    j_src = _source({"qid": q, "docno": d, "rel": g}, labels[2])
+    j_src = _source(dict(zip(("qid", "docno", "rel"), judged)), labels[2])
     judgments = tm.build_judgments(j_src, QRELS, queries, catalog, on_invalid)
-    return tm.from_built(
-        name, catalog, queries, judgments, text_field, title_separator=title_separator
-    )
+    return tm.from_built(name, catalog, queries, judgments, text_field, None, title_separator)
