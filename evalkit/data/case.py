@@ -47,11 +47,7 @@ _FIX = {
 
 def upper_share(texts: Sequence[str], *, sample: int = SAMPLE, seed: int = 0) -> tuple[float, int]:
     """``(share, n)``: of ``n`` sampled texts with a cased letter, the share that are all
-    upper-case (``nan, 0`` when there are none).
-
-    >>> upper_share(["RED SHOES", "Red shoes", "red", "42", ""])
-    (0.3333333333333333, 3)
-    """
+    upper-case (``nan, 0`` when there are none)."""
     n = len(texts)
     if n > sample:
         rows = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
@@ -74,11 +70,7 @@ def case_mismatch_warning(
     seed: int = 0,
 ) -> str | None:
     """The warning text when one side is upper-case and the other is not, else ``None``;
-    ``versions``, the model versions evaluated, are named (they may be case-sensitive).
-
-    >>> case_mismatch_warning(["red shoes"] * 10, ["BLUE HAT"] * 10)[:60]
-    'catalog texts are upper-case (100% of 10 catalog texts with '
-    """
+    ``versions``, the model versions evaluated, are named (they may be case-sensitive)."""
     share = {
         "queries": upper_share(queries, sample=sample, seed=seed),
         "catalog texts": upper_share(catalog, sample=sample, seed=seed + 1),
@@ -107,15 +99,7 @@ LOWERCASE = ("none", "queries", "catalog", "both")
 
 def lowercase(data: EvalData, which: str | None) -> EvalData:
     """``data`` with the queries' and / or the catalog's texts lower-cased (``dataset.lowercase``:
-    none | queries | catalog | both), fingerprinted anew.
-
-    >>> from evalkit.data.schema import Catalog, EvalData, Queries
-    >>> d = EvalData("x", Catalog(["a"], ["Red Shoe"]), Queries(["q"], ["RED SHOE"]), None)
-    >>> lowercase(d, "queries").queries.texts, lowercase(d, "both").catalog.titles
-    (['red shoe'], ['red shoe'])
-    >>> lowercase(d, "queries").fingerprint["queries"] != d.fingerprint.get("queries")
-    True
-    """
+    none | queries | catalog | both), fingerprinted anew."""
     from evalkit.data.digest import fingerprint_data
     from evalkit.errors import ConfigError
 

@@ -99,13 +99,7 @@ class ClickLog:
             return np.where(totals > 0, self.clicks / totals, np.nan)
 
     def digest(self) -> str:
-        """sha256 hex of the log's content (not ``source``), independent of row order.
-
-        >>> a = ClickLog(["q1", "q2"], ["d1", "d1"], clicks=np.array([1.0, 2.0]))
-        >>> b = ClickLog(["q2", "q1"], ["d1", "d1"], clicks=np.array([2.0, 1.0]), source="x.csv")
-        >>> a.digest() == b.digest(), len(a.digest())
-        (True, 64)
-        """
+        """sha256 hex of the log's content (not ``source``), independent of row order."""
         q = pa.array(self.query_ids, pa.string())
         i = pa.array(self.item_ids, pa.string())
         order = pc.sort_indices(
@@ -136,8 +130,7 @@ class ClickLog:
         return h.hexdigest()
 
     def describe(self) -> dict[str, float | str | bool]:
-        """Summary for logs and MLflow params: sizes, measure, simulated flag, source (and
-        ``duplicate_pairs`` when an aggregated log repeated pairs)."""
+        """Summary for logs and MLflow params (``duplicate_pairs`` only when there are some)."""
         _, qidx = self.query_index()
         out: dict[str, float | str | bool] = {
             "pairs": len(self),
@@ -163,13 +156,7 @@ def from_position_counts(
     **kwargs,
 ) -> ClickLog:
     """A pair-level :class:`ClickLog` (``kwargs``: its other fields) from (query, item, position)
-    count rows: a pair's rows summed, ``mean_position`` impression-weighted.
-
-    >>> log = from_position_counts(["q1", "q1", "q1"], ["d2", "d1", "d2"], np.array([1, 2, 3]),
-    ...                            np.array([4., 4., 2.]), np.array([2., 1., 0.]), simulated=True)
-    >>> log.pairs(), log.clicks.tolist(), log.mean_position.tolist()
-    ([('q1', 'd1'), ('q1', 'd2')], [1.0, 2.0], [2.0, 1.6666666666666667])
-    """
+    count rows: a pair's rows summed, ``mean_position`` impression-weighted."""
     qcode, quniq = pd.factorize(np.asarray(query_ids, dtype=object), sort=True)
     icode, iuniq = pd.factorize(np.asarray(item_ids, dtype=object), sort=True)
     width = max(len(iuniq), 1)

@@ -75,29 +75,20 @@ class ClickModel:
             raise ConfigError(f"clicks.simulate.eta={self.eta} must be >= 0")
 
     def attractiveness(self, grades: np.ndarray, max_grade: int) -> np.ndarray:
-        """Click probability of an examined item of each grade (negative grades count as 0).
-
-        >>> ClickModel().attractiveness(np.array([0, 1, 2]), 2).round(3).tolist()
-        [0.05, 0.35, 0.95]
-        """
+        """Click probability of an examined item of each grade (negative grades count as 0)."""
         g = np.clip(np.asarray(grades, dtype=float), 0, None)
         top = max(int(self.max_grade if self.max_grade is not None else max_grade), 1)
         gain = (np.exp2(np.minimum(g, top)) - 1) / (2.0**top - 1)
         return self.alpha_min + (self.alpha_max - self.alpha_min) * gain
 
     def params(self) -> dict[str, float | int | str]:
-        """Flat parameters for MLflow."""
         return {f"click_sim_{k}": v for k, v in self.__dict__.items() if v is not None}
 
 
 def sessions_from_frequency(
     frequency: Sequence[float] | np.ndarray, mean_sessions: float = 100, min_sessions: int = 1
 ) -> np.ndarray:
-    """Sessions per query proportional to its frequency, scaled to a mean of ``mean_sessions``.
-
-    >>> sessions_from_frequency([1, 1, 2], mean_sessions=40).tolist()
-    [30, 30, 60]
-    """
+    """Sessions per query proportional to its frequency, scaled to a mean of ``mean_sessions``."""
     f = np.asarray(frequency, dtype=float)
     f = np.where(np.isfinite(f) & (f > 0), f, 0.0)
     if f.sum() <= 0:

@@ -23,7 +23,7 @@ from typing import Any
 
 from evalkit.data import table_mapping as tm
 from evalkit.data.readers import read_hub
-from evalkit.data.schema import EvalData
+from evalkit.data.schema import EvalData, check_text_field
 from evalkit.data.validate import check_on_invalid
 from evalkit.errors import ConfigError
 
@@ -80,7 +80,7 @@ def load_hub(
         cache_dir: the datasets library's cache; null = the Hugging Face default.
         title_separator: the string ``title_text`` joins title and body with.
     """
-    tm.check_text_field(text_field)
+    check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)
     cat_spec = _with_defaults(catalog, BEIR_CATALOG)
     q_spec = _with_defaults(queries, BEIR_QUERIES)

@@ -54,11 +54,7 @@ class TableSource:
 
 def infer_format(path: str | Path, fmt: str | None = None) -> str:
     """The format name (a key of :data:`FORMATS`) given explicitly or by the file extension
-    (looking through compression suffixes).
-
-    >>> infer_format("corpus.jsonl.gz"), infer_format("q.tsv"), infer_format("x.dat", "csv")
-    ('jsonl', 'tsv', 'csv')
-    """
+    (looking through compression suffixes)."""
     if fmt:
         key = str(fmt).lower().lstrip(".")
         if key not in FORMATS:

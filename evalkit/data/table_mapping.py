@@ -42,8 +42,6 @@ from evalkit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-TEXT_FIELDS = ("title", "text", "title_text")
-
 
 class Built(NamedTuple):
     """A validated table, its skip counts, every non-null source id (``known_ids``, kept or
@@ -149,14 +147,6 @@ def columns_from(
             f"(expected {', '.join(sorted(allowed | skip))})"
         )
     return cls(**{k: config[k] for k in allowed if k in config and config[k] is not None})
-
-
-def check_text_field(text_field: str) -> str:
-    if text_field not in TEXT_FIELDS:
-        raise ConfigError(
-            f"dataset.text_field={text_field!r} is unknown (expected title, text or title_text)"
-        )
-    return text_field
 
 
 def _attributes(table: pa.Table, names: tuple[str, ...], rows: pa.Array) -> dict[str, list[Any]]:

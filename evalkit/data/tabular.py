@@ -22,7 +22,7 @@ from typing import Any
 
 from evalkit.data import table_mapping as tm
 from evalkit.data.readers import read_file
-from evalkit.data.schema import EvalData
+from evalkit.data.schema import EvalData, check_text_field
 from evalkit.data.validate import check_on_invalid
 from evalkit.errors import ConfigError
 
@@ -62,7 +62,7 @@ def load_tabular(
         cache_dir: the datasets library's Arrow cache; null = the Hugging Face default.
         title_separator: the string ``title_text`` joins title and body with.
     """
-    tm.check_text_field(text_field)
+    check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)
     cat_path = _path(catalog, "catalog")
     q_path = _path(queries, "queries")

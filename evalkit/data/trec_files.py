@@ -70,15 +70,14 @@ def _where(label: str, line: int) -> str:
     return f"{label}, line {line}"
 
 
-def decode_text(raw: bytes, label: str) -> str:
-    """Bytes of a TREC file as text: UTF-8, or what a byte-order mark announces (see module doc).
-
-    >>> import codecs
-    >>> decode_text(codecs.BOM_UTF16_LE + "1\\tred shoes".encode("utf-16-le"), "t.txt")
-    '1\\tred shoes'
-    >>> decode_text(codecs.BOM_UTF8 + b"1 0 d1 1", "q.txt")
-    '1 0 d1 1'
-    """
+def read_text(path: Path) -> str:
+    """A file's text (``.gz`` decompressed): UTF-8, or what a byte-order mark announces."""
+    label = str(path)
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        damaged = stream_problem(path, label)
+        raise damaged or DataError(f"cannot read the file: {exc}", file=label) from exc
     for bom, codec, name in BOMS:
         if raw.startswith(bom):
             try:
@@ -99,16 +98,6 @@ def decode_text(raw: bytes, label: str) -> str:
             expected="UTF-8 text, or UTF-16 / UTF-32 starting with a byte-order mark",
         )
     return raw.decode("utf-8", errors="replace")
-
-
-def read_text(path: Path) -> str:
-    """A file's text (``.gz`` decompressed; decoded by :func:`decode_text`)."""
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        damaged = stream_problem(path, str(path))
-        raise damaged or DataError(f"cannot read the file: {exc}", file=str(path)) from exc
-    return decode_text(raw, str(path))
 
 
 def parse_topics(text: str, label: str) -> list[Topic]:

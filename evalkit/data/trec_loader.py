@@ -16,7 +16,7 @@ import pyarrow as pa
 from evalkit.data import table_mapping as tm
 from evalkit.data import trec_files as tf
 from evalkit.data.readers import TableSource
-from evalkit.data.schema import EvalData
+from evalkit.data.schema import EvalData, check_text_field
 from evalkit.data.validate import check_on_invalid
 from evalkit.errors import ConfigError, DataError
 
@@ -142,7 +142,7 @@ def load_trec(
         ir_datasets: an ir_datasets id instead of the three files (optional extra ``trec``).
         cache_dir: accepted like the other loaders' (nothing is cached).
     """
-    tm.check_text_field(text_field)
+    check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)
     if query_field not in QUERY_FIELDS:
         raise ConfigError(

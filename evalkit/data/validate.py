@@ -95,13 +95,8 @@ class RowFilter:
     def warn(self) -> None:
         if self.skipped:
             counts = ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items()))
-            log.warning(
-                "%s: skipped %d of %d rows (%s)",
-                self.label,
-                self.n - int(self.keep.sum()),
-                self.n,
-                counts,
-            )
+            dropped = self.n - int(self.keep.sum())
+            log.warning("%s: skipped %d of %d rows (%s)", self.label, dropped, self.n, counts)
 
 
 def as_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -116,9 +111,7 @@ def id_strings(col: pa.Array | pa.ChunkedArray, label: str, field: str) -> pa.Ar
         return pa.array(
             [_json_id(v, label, field) for v in arr.storage.to_pylist()], pa.large_string()
         )
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return arr.cast(pa.large_string())
-    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+    if pa.types.is_integer(t) or t in (pa.string(), pa.large_string(), pa.bool_()):
         return arr.cast(pa.large_string())
     if pa.types.is_floating(t):
         values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
@@ -275,11 +268,7 @@ def as_integer_ids(values: pa.Array) -> pa.Array:
 def nearest_id(value: str, known: pa.Array) -> tuple[str | None, str]:
     """``(nearest known id, how it differs)`` for an unknown ``value``: ``whitespace``,
     ``float`` (``"17.0"`` for ``"17"``), ``float_known`` (the known id is the float), else ``""``
-    (difflib's closest of at most ``NEAREST_SAMPLE`` known ids, or None).
-
-    >>> nearest_id("17.0", pa.array(["170", "17"])), nearest_id("doc17", pa.array(["doc-17"]))
-    (('17', 'float'), ('doc-17', ''))
-    """
+    (difflib's closest of at most ``NEAREST_SAMPLE`` known ids, or None)."""
     candidates = (
         (value.strip(), known, "whitespace"),
         (as_integer_ids(pa.array([value]))[0].as_py(), known, "float"),
