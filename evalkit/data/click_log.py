@@ -10,8 +10,6 @@ One row per ``(query_id, item_id)`` pair, sorted by ids, counts as aligned float
 ...                clicks=np.array([3.0, 1.0, 0.0]), impressions=np.array([10.0, 10.0, 5.0]))
 >>> log.rate().tolist(), log.measure_label
 ([0.3, 0.1, 0.0], 'click rate')
->>> log.query_index()[1].tolist()
-[0, 0, 1]
 """
 
 from __future__ import annotations
@@ -170,8 +168,6 @@ def from_position_counts(
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_pos = np.bincount(inv, weights=impressions * position, minlength=n) / imps
     order = np.lexsort((position, inv))
-    quniq = np.asarray(quniq, dtype=object)
-    iuniq = np.asarray(iuniq, dtype=object)
     return ClickLog(
         query_ids=[str(x) for x in quniq[ukey // width]],
         item_ids=[str(x) for x in iuniq[ukey % width]],

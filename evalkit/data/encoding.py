@@ -122,9 +122,7 @@ def stream_problem(path: Path, label: str, header_lines: int = 0) -> DataError |
                 lines += 1
                 if lines > header_lines and line.strip():
                     rows += 1
-            else:
-                return None
-            fh.read()  # an unterminated last line: the stream must still end cleanly
+            fh.read()  # after an unterminated last line the stream must still end cleanly
             return None
     except _DAMAGED as exc:
         kind = _NAMES[suffix]

@@ -69,10 +69,8 @@ def load_hub(
         catalog.path, queries.path, judgments.path (string): a Hub id or a local dataset folder.
         catalog.name, queries.name, judgments.name (string or null): the dataset config ("subset").
         catalog.split, queries.split, judgments.split (string): the split read.
-        catalog.revision, queries.revision, judgments.revision (string or null): a branch, tag
-            or commit; the resolved commit is recorded in the fingerprint.
-        catalog.data_dir, queries.data_dir, judgments.data_dir (string or null): a folder
-            inside the dataset repository.
+        catalog.revision, queries.revision, judgments.revision (string or null): branch/tag/commit.
+        catalog.data_dir, queries.data_dir, judgments.data_dir (string or null): a repo folder.
         name: the dataset's name in MLflow and reports; null = ``repo``, else the catalog path.
         repo: the dataset id the tables interpolate (BEIR: ``<repo>`` and ``<repo>-qrels``).
         text_field: what is embedded for each item: ``title``, ``text`` or ``title_text``.

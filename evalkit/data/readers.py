@@ -44,8 +44,7 @@ _COMPRESSION = (".gz", ".bz2", ".xz", ".zst", ".zstd")
 
 @dataclass(frozen=True)
 class TableSource:
-    """A table read from ``label`` (its row ``i`` is data row ``i + 1``) and, from the Hub, the
-    resolved commit."""
+    """A table read from ``label`` (row ``i`` = data row ``i + 1``) and, from the Hub, its commit."""
 
     table: pa.Table
     label: str
@@ -166,8 +165,7 @@ def _as_strings(columns: list[str]) -> dict[str, Any]:
 
 
 def columns_of(path: Path, key: str, label: str) -> list[str]:
-    """The columns of a csv / tsv file (its header), parquet file (its schema) or JSON-lines
-    file (its first object's keys); ``key`` is the format."""
+    """The columns of a csv / tsv (header), parquet (schema) or JSON-lines file (first object)."""
     if FORMATS[key] == "csv":
         return _csv_header(path, "\t" if key == "tsv" else ",", label)
     if FORMATS[key] == "parquet":

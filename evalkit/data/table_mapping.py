@@ -149,6 +149,35 @@ def columns_from(
     return cls(**{k: config[k] for k in allowed if k in config and config[k] is not None})
 
 
+#: The problem (``{!r}``: the first bad row's value), expected value and hint of each row check.
+_CHECKS = {
+    "empty_query_text": (
+        "query text is empty or whitespace-only",
+        "a non-empty query text",
+        "use dataset.on_invalid=skip to drop such queries",
+    ),
+    "invalid_frequency": ("frequency {!r} is not a non-negative number", "a number >= 0", ""),
+    "unknown_query_in_judgments": (
+        "query id {!r} is not in the queries",
+        "a query id present in the queries table",
+        "",
+    ),
+    "unknown_item_in_judgments": (
+        "item id {!r} is not in the catalog",
+        "an item id present in the catalog",
+        "use dataset.on_invalid=skip to keep them as judged but unretrievable",
+    ),
+    "invalid_grade": ("grade {!r} is not an integer", "an integer grade >= 0", ""),
+    "negative_grade": ("grade {!r} is negative", "an integer grade >= 0", ""),
+}
+
+
+def _check(rf: v.RowFilter, bad: np.ndarray, reason: str, field: str, values: pa.Array) -> None:
+    """:meth:`~evalkit.data.validate.RowFilter.reject` with the messages of ``_CHECKS[reason]``."""
+    problem, expected, hint = _CHECKS[reason]
+    rf.reject(bad, reason, field, lambda i: problem.format(values[i].as_py()), expected, hint)
+
+
 def _attributes(table: pa.Table, names: tuple[str, ...], rows: pa.Array) -> dict[str, list[Any]]:
     return {n: table.column(n).take(rows).to_pylist() for n in names}
 
@@ -208,7 +237,6 @@ def build_catalog(
     texts = v.text_strings(t.column(cols.text)) if cols.text else None
     _empty_embedded_text(rf, titles, texts, cols, text_field)
     _require_some(rf, "item")
-    rf.warn()
     rows = pa.array(rf.kept())
     kept_ids = ids.take(rows)
     kept_titles = pc.fill_null(titles.take(rows), "")
@@ -226,7 +254,8 @@ def build_catalog(
 
 
 def _require_some(rf: v.RowFilter, what: str) -> None:
-    """DataError if skipping left nothing (e.g. MED's empty titles with text_field=title)."""
+    """DataError if skipping left nothing (e.g. MED's empty titles with text_field=title); else
+    log what was skipped."""
     if rf.n == 0:
         raise DataError(
             f"the {what} table has no rows", file=rf.label, expected=f"at least one {what}"
@@ -241,6 +270,7 @@ def _require_some(rf: v.RowFilter, what: str) -> None:
             file=rf.label,
             expected=f"at least one valid {what}",
         )
+    rf.warn()
 
 
 def build_queries(src: TableSource, cols: QueryColumns, on_invalid: str = "error") -> Built:
@@ -249,27 +279,13 @@ def build_queries(src: TableSource, cols: QueryColumns, on_invalid: str = "error
     ids = v.id_strings(t.column(cols.id), src.label, cols.id)
     known, valid = _valid_ids(rf, ids, "null_query_id", cols.id, "query id")
     texts = v.text_strings(t.column(cols.text))
-    rf.reject(
-        v.blank(texts),
-        "empty_query_text",
-        cols.text,
-        "query text is empty or whitespace-only",
-        "a non-empty query text",
-        "use dataset.on_invalid=skip to drop such queries",
-    )
+    _check(rf, v.blank(texts), "empty_query_text", cols.text, texts)
     frequency = None
     if cols.frequency:
         raw = t.column(cols.frequency)
         frequency, bad = v.numbers(raw)
-        rf.reject(
-            bad,
-            "invalid_frequency",
-            cols.frequency,
-            lambda i: f"frequency {raw[i].as_py()!r} is not a non-negative number",
-            "a number >= 0",
-        )
+        _check(rf, bad, "invalid_frequency", cols.frequency, raw)
     _require_some(rf, "query")
-    rf.warn()
     kept = rf.kept()
     rows = pa.array(kept)
     language = None
@@ -313,8 +329,14 @@ def build_judgments(
     d_code = v.index_in(d, catalog.known_ids)
     _refuse_mismatched_ids(rf, q, q_code, queries.known_ids, cols.query_id, "queries")
     _refuse_mismatched_ids(rf, d, d_code, catalog.known_ids, cols.item_id, "catalog")
-    missing = _reject_unknown_ids(rf, q, q_code, d, d_code, cols)
-    grades = _checked_grades(rf, t.column(cols.grade), cols.grade)
+    _check(rf, q_code < 0, "unknown_query_in_judgments", cols.query_id, q)
+    missing = (d_code < 0) & rf.keep  # kept under skip: judged but never retrievable
+    if rf.on_invalid == "error":
+        _check(rf, missing, "unknown_item_in_judgments", cols.item_id, d)
+    raw = t.column(cols.grade)
+    grades, invalid, negative = v.grades(raw)
+    _check(rf, invalid, "invalid_grade", cols.grade, raw)
+    _check(rf, negative, "negative_grade", cols.grade, raw)
     _duplicate_pairs(rf, q, d, q_code * np.int64(len(catalog.known_ids) + 1) + d_code, cols)
     if len(queries.dropped_ids):
         rf.drop(v.is_in(q, queries.dropped_ids), "judgment_of_skipped_query")
@@ -337,55 +359,6 @@ def build_judgments(
     digest = judgments_digest_of(kept_q, kept_d, kept_g)
     empty = pa.array([], pa.large_string())
     return Built(judgments, dict(rf.skipped), empty, empty, digest)
-
-
-def _reject_unknown_ids(
-    rf: v.RowFilter,
-    q: pa.Array,
-    q_code: np.ndarray,
-    d: pa.Array,
-    d_code: np.ndarray,
-    cols: JudgmentColumns,
-) -> np.ndarray:
-    """Reject judged query ids not in the queries and, under ``error``, item ids not in the
-    catalog; the mask of rows still kept whose item is missing (kept under ``skip``)."""
-    rf.reject(
-        q_code < 0,
-        "unknown_query_in_judgments",
-        cols.query_id,
-        lambda i: f"query id {q[i].as_py()!r} is not in the queries",
-        "a query id present in the queries table",
-    )
-    missing = (d_code < 0) & rf.keep
-    if rf.on_invalid == "error":
-        rf.reject(
-            missing,
-            "unknown_item_in_judgments",
-            cols.item_id,
-            lambda i: f"item id {d[i].as_py()!r} is not in the catalog",
-            "an item id present in the catalog",
-            "use dataset.on_invalid=skip to keep them as judged but unretrievable",
-        )
-    return missing
-
-
-def _checked_grades(rf: v.RowFilter, raw: pa.ChunkedArray | pa.Array, field: str) -> np.ndarray:
-    grades, invalid, negative = v.grades(raw)
-    rf.reject(
-        invalid,
-        "invalid_grade",
-        field,
-        lambda i: f"grade {raw[i].as_py()!r} is not an integer",
-        "an integer grade >= 0",
-    )
-    rf.reject(
-        negative,
-        "negative_grade",
-        field,
-        lambda i: f"grade {raw[i].as_py()!r} is negative",
-        "an integer grade >= 0",
-    )
-    return grades
 
 
 def _refuse_mismatched_ids(

@@ -132,10 +132,8 @@ def load_trec(
         topics: the topics file (``<top>`` blocks or ``qid<TAB>text`` lines).
         qrels: the qrels file (trec_eval's format).
         corpus: a ``<DOC>`` file or a folder of them (read recursively, ``.gz`` too).
-        name: the dataset's name in MLflow and reports; null = the corpus name or the
-            ir_datasets id.
-        query_field: what a topic contributes as query text: ``title``, ``desc``, ``narr`` or
-            ``title_desc``.
+        name: the dataset's name in MLflow and reports; null = the corpus or ir_datasets id.
+        query_field: a topic's query text: ``title``, ``desc``, ``narr`` or ``title_desc``.
         text_field: what is embedded for each document: ``title``, ``text`` or ``title_text``.
         title_separator: the string ``title_text`` and ``title_desc`` join their parts with.
         on_invalid: bad rows: ``error`` stops naming the row; ``skip`` drops and counts them.

@@ -160,9 +160,11 @@ def text_strings(col: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def blank(arr: pa.Array) -> np.ndarray:
-    """Mask of null, empty or whitespace-only strings."""
+    """Mask of null, empty or whitespace-only strings (of other types: of nulls)."""
     if len(arr) == 0:
         return np.zeros(0, dtype=bool)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return np.asarray(arr.is_null(), dtype=bool)
     lengths = pc.binary_length(pc.utf8_trim_whitespace(arr))
     return np.asarray(pc.fill_null(pc.equal(lengths, 0), True), dtype=bool)
 
