@@ -97,8 +97,7 @@ def sessions_from_frequency(
 def grade_matrix(
     ranking: ShownLists, qrels: Mapping[str, Mapping[str, int]], depth: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Catalog rows (``-1`` = nothing shown) and grades (unjudged = 0) of each query's top
-    ``depth``."""
+    """Catalog rows (``-1`` = none shown) and grades (unjudged = 0) of each query's top ``depth``."""
     rows = np.asarray(ranking.indices[:, :depth], dtype=np.int64)
     n_q, d = rows.shape
     flat = rows.ravel()
@@ -197,8 +196,8 @@ def simulate_demo_clicks(
     model: ClickModel | None = None,
     sessions: int = 100,
 ) -> ClickLog:
-    """A simulated click log for ``data`` (an :class:`~evalkit.data.schema.EvalData`) over a BM25
-    title ranking (favouring neither model), sessions per query following its frequency."""
+    """A simulated click log for an ``EvalData`` over a BM25 title ranking (favouring neither
+    model), sessions per query following its frequency."""
     if data.judgments is None or not data.judgments.qrels:
         raise ConfigError(
             f"dataset {data.name!r} has no judgments to simulate clicks from (clicks.simulate "

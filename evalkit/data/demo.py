@@ -36,6 +36,7 @@ _ROMANCE = ("fr", "es", "it")
 # The query-able attributes' columns, and the order they are dropped from a too long query.
 _BRAND, _COLOUR, _MATERIAL, _SPEC, _FEATURE = range(5)
 _DROP_ORDER = (_FEATURE, _MATERIAL, _SPEC, _COLOUR, _BRAND)
+_SHARED = [_BRAND, _COLOUR, _MATERIAL, _FEATURE]  # comparable across product types
 _RATES = ("cross_lingual_rate", "feature_rate", "typo_rate")
 
 # Vocabulary. Nouns: (singular, plural, gender); gender is de m/f/n, fr/es/it m/f, or mp/fp for
@@ -408,8 +409,7 @@ class _Words:
 def _item_words(
     pt: _ProductType, codes: Sequence[int], lang: str, plural: bool, query: bool
 ) -> _Words:
-    """The words of an item or query in ``lang``, adjectives agreeing with the noun; ``codes``
-    are the attribute columns (``_BRAND`` ... ``_FEATURE``), -1 = absent or not named."""
+    """The words of an item or query in ``lang``, adjectives agreeing; code -1 = not named."""
     brand, colour, material, spec, feature = (int(c) for c in codes)
     sg, pl, gender = pt.names[lang]
 
@@ -599,7 +599,7 @@ def _grade_group(
     same_type = cand_type[None, :] == q_type  # (1, n)
     differs = (cand_cols[None, :, :] != q_cols[:, None, :]) & q_mask[:, None, :]  # (g, n, 5)
     mismatches = differs.sum(axis=2)
-    shared = ((~differs) & q_mask[:, None, :])[:, :, [_BRAND, _COLOUR, _MATERIAL, _FEATURE]].sum(2)
+    shared = ((~differs) & q_mask[:, None, :])[:, :, _SHARED].sum(2)
     grade = np.where(same_type, np.where(mismatches == 0, 3, 2), 1)
     is_seed = cand[None, :] == q_seed[:, None]
     secondary = np.where(grade == 1, -shared, mismatches)  # in -4..5
@@ -618,25 +618,6 @@ def _grade_group(
         out_i.append(cand[top[qpos, col]])
         out_g.append(np.full(len(qpos), g, dtype=np.int64))
     return np.concatenate(out_q), np.concatenate(out_i), np.concatenate(out_g)
-
-
-def _hard_negatives(
-    q_cols: np.ndarray,
-    q_mask: np.ndarray,
-    cand: np.ndarray,
-    cand_cols: np.ndarray,
-    k: int,
-    rand: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``k`` other-category items per query sharing most of its named, then its seed's, values
-    (``q_cols``: the seed item's attribute codes; a named attribute counts twice)."""
-    attrs = [_BRAND, _COLOUR, _MATERIAL, _FEATURE]  # comparable across product types
-    q = q_cols[:, None, attrs]
-    same = (cand_cols[None, :, attrs] == q) & (q >= 0)
-    score = same.sum(axis=2) + (same & q_mask[:, None, attrs]).sum(axis=2)
-    order = np.lexsort((rand, -score), axis=-1)[:, :k]
-    qpos = np.repeat(np.arange(len(q_cols)), order.shape[1])
-    return qpos, cand[order.ravel()]
 
 
 def _judge(
@@ -661,14 +642,17 @@ def _judge(
         out_g.append(grade)
         others = np.flatnonzero(item_cat != cat)
         if s.hard_negatives > 0 and len(others):
+            # Hard negatives: other-category items sharing most of the query's named, then its
+            # seed's, values (a named attribute counts twice).
             pool = rng.choice(others, size=min(len(others), 256), replace=False)
             rand = rng.random((len(qs), len(pool)))
-            qpos, item = _hard_negatives(
-                q_cols[qs], mask[qs], pool, cols[pool], s.hard_negatives, rand
-            )
-            out_q.append(qs[qpos])
-            out_i.append(item)
-            out_g.append(np.zeros(len(item), dtype=np.int64))
+            q = q_cols[qs][:, None, _SHARED]
+            same = (cols[pool][None, :, _SHARED] == q) & (q >= 0)
+            score = same.sum(axis=2) + (same & mask[qs][:, None, _SHARED]).sum(axis=2)
+            order = np.lexsort((rand, -score), axis=-1)[:, : s.hard_negatives]
+            out_q.append(np.repeat(qs, order.shape[1]))
+            out_i.append(pool[order.ravel()])
+            out_g.append(np.zeros(order.size, dtype=np.int64))
     return np.concatenate(out_q), np.concatenate(out_i), np.concatenate(out_g)
 
 
@@ -868,8 +852,7 @@ def _catalog(items: _Items, languages: Sequence[str], descriptions: bool, source
 def _queries(
     q: _DemoQueries, items: _Items, catalog: Catalog, languages: Sequence[str], cross: np.ndarray
 ) -> Queries:
-    """The kept queries as ``Queries``; ``constraints`` names what each asks for, e.g.
-    ``brand=Nike|colour=red`` (the catalog's attribute values)."""
+    """The kept queries as ``Queries`` (``constraints``: e.g. ``brand=Nike|colour=red``)."""
     q_type = items.type[q.seed]
     columns = ("brand", "colour", "material", "size", "feature")  # _BRAND ... _FEATURE
     constraints = [

@@ -34,8 +34,7 @@ HEAD_BYTES = 65536
 
 
 def wide_encoding(raw: bytes) -> str | None:
-    """The UTF-16 / UTF-32 form that BOM-less bytes look like (ASCII characters leave 1 or 3 NUL
-    bytes each), or None."""
+    """The UTF-16 / UTF-32 form that BOM-less bytes look like by their NUL bytes, or None."""
     head = raw[:4096]
     if b"\0" not in head:
         return None

@@ -52,8 +52,7 @@ class TableSource:
 
 
 def infer_format(path: str | Path, fmt: str | None = None) -> str:
-    """The format name (a key of :data:`FORMATS`) given explicitly or by the file extension
-    (looking through compression suffixes)."""
+    """The :data:`FORMATS` key: ``fmt``, else the file extension's (past compression suffixes)."""
     if fmt:
         key = str(fmt).lower().lstrip(".")
         if key not in FORMATS:

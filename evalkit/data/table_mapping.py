@@ -254,8 +254,7 @@ def build_catalog(
 
 
 def _require_some(rf: v.RowFilter, what: str) -> None:
-    """DataError if skipping left nothing (e.g. MED's empty titles with text_field=title); else
-    log what was skipped."""
+    """DataError if skipping left nothing (e.g. MED's empty titles), else log the skips."""
     if rf.n == 0:
         raise DataError(
             f"the {what} table has no rows", file=rf.label, expected=f"at least one {what}"

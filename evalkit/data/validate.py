@@ -65,8 +65,7 @@ class RowFilter:
         expected: str,
         hint: str = "",
     ) -> None:
-        """Raise for or drop the ``bad`` rows; ``problem`` may be a function of the first one's
-        0-based index."""
+        """Raise for or drop the ``bad`` rows; ``problem`` may be a function of the first's index."""
         bad = bad & self.keep
         n_bad = int(np.count_nonzero(bad))
         if not n_bad:
@@ -288,8 +287,7 @@ def nearest_id(value: str, known: pa.Array) -> tuple[str | None, str]:
 
 
 def misformatted(values: pa.Array, known: pa.Array) -> np.ndarray:
-    """Mask of ``values`` absent from ``known`` but present once stripped of whitespace or of a
-    float's ``.0`` (on either side)."""
+    """Mask of ``values`` absent from ``known`` but present without whitespace or a float's ``.0``."""
     if len(values) == 0:
         return np.zeros(0, dtype=bool)
     absent = ~is_in(values, known)
