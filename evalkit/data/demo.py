@@ -582,30 +582,11 @@ def _render_queries(
     return texts, mask, typo
 
 
-def _grade_group(
-    q_cols: np.ndarray,
-    q_mask: np.ndarray,
-    q_seed: np.ndarray,
-    q_type: int,
-    cand: np.ndarray,
-    cand_type: np.ndarray,
-    cand_cols: np.ndarray,
-    caps: np.ndarray,
-    rand: np.ndarray,
+def _top_per_grade(
+    grade: np.ndarray, key: np.ndarray, cand: np.ndarray, caps: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(query_pos, item_row, grade)`` of one product type's queries' judged pool in its category:
-    at most ``caps[g]`` items of grade g, grade 2 by fewest mismatches, grade 1 by most shared
-    named attributes (the seed item always first)."""
-    same_type = cand_type[None, :] == q_type  # (1, n)
-    differs = (cand_cols[None, :, :] != q_cols[:, None, :]) & q_mask[:, None, :]  # (g, n, 5)
-    mismatches = differs.sum(axis=2)
-    shared = ((~differs) & q_mask[:, None, :])[:, :, _SHARED].sum(2)
-    grade = np.where(same_type, np.where(mismatches == 0, 3, 2), 1)
-    is_seed = cand[None, :] == q_seed[:, None]
-    secondary = np.where(grade == 1, -shared, mismatches)  # in -4..5
-    # One float key = lexicographic (seed first, secondary asc, random tie-break) within a grade;
-    # per grade keep the ``caps[g]`` smallest keys (argpartition: no full sort of the category).
-    key = (~is_seed) * 20.0 + (secondary + 5) + rand * 0.5
+    """``(query_pos, item_row, grade)``: per query and grade g the ``caps[g]`` candidates of
+    smallest ``key`` (argpartition: no full sort of the category)."""
     out_q, out_i, out_g = [], [], []
     for g in (3, 2, 1):
         k = min(int(caps[g]), key.shape[1])
@@ -623,10 +604,11 @@ def _grade_group(
 def _judge(
     rng: np.random.Generator, items: _Items, seed: np.ndarray, mask: np.ndarray, s: _Settings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All judged ``(query, item, grade)`` triples, from the structure alone."""
+    """All judged ``(query, item, grade)`` triples, from the structure alone: each query's pool in
+    its category (grade 2 by fewest mismatches, grade 1 by most shared named attributes, the seed
+    item first), then hard negatives of other categories."""
     cols = items.columns()
     q_type = items.type[seed]
-    q_cols = cols[seed]
     item_cat = _TYPE_CATEGORY[items.type]
     out_q, out_i, out_g = [], [], []
     for t in np.unique(q_type):  # one vectorised block per product type, in index order
@@ -634,21 +616,27 @@ def _judge(
         cat = _TYPE_CATEGORY[t]
         cand = np.flatnonzero(item_cat == cat)
         rand = rng.random((len(qs), len(cand)))
-        qpos, item, grade = _grade_group(
-            q_cols[qs], mask[qs], seed[qs], int(t), cand, items.type[cand], cols[cand], s.caps, rand
-        )
+        q_cols, q_mask = cols[seed[qs]], mask[qs]
+        differs = (cols[cand][None, :, :] != q_cols[:, None, :]) & q_mask[:, None, :]  # (g, n, 5)
+        mismatches = differs.sum(axis=2)
+        shared = ((~differs) & q_mask[:, None, :])[:, :, _SHARED].sum(2)
+        grade = np.where(items.type[cand][None, :] == t, np.where(mismatches == 0, 3, 2), 1)
+        secondary = np.where(grade == 1, -shared, mismatches)  # in -4..5
+        # One float key = lexicographic (seed first, secondary asc, random tie-break) per grade.
+        key = (cand[None, :] != seed[qs][:, None]) * 20.0 + (secondary + 5) + rand * 0.5
+        qpos, item, grade = _top_per_grade(grade, key, cand, s.caps)
         out_q.append(qs[qpos])
         out_i.append(item)
         out_g.append(grade)
         others = np.flatnonzero(item_cat != cat)
         if s.hard_negatives > 0 and len(others):
-            # Hard negatives: other-category items sharing most of the query's named, then its
-            # seed's, values (a named attribute counts twice).
+            # Hard negatives: sharing most of the query's named, then its seed's, values (a named
+            # attribute counts twice).
             pool = rng.choice(others, size=min(len(others), 256), replace=False)
             rand = rng.random((len(qs), len(pool)))
-            q = q_cols[qs][:, None, _SHARED]
+            q = q_cols[:, None, _SHARED]
             same = (cols[pool][None, :, _SHARED] == q) & (q >= 0)
-            score = same.sum(axis=2) + (same & mask[qs][:, None, _SHARED]).sum(axis=2)
+            score = same.sum(axis=2) + (same & q_mask[:, None, _SHARED]).sum(axis=2)
             order = np.lexsort((rand, -score), axis=-1)[:, : s.hard_negatives]
             out_q.append(np.repeat(qs, order.shape[1]))
             out_i.append(pool[order.ravel()])

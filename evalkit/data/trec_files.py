@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from evalkit.data.encoding import BOMS, stream_problem, wide_encoding
+from evalkit.data.readers import BOMS, stream_problem, wide_encoding
 from evalkit.errors import DataError
 
 _DOC = re.compile(r"<DOC>(.*?)</DOC>", re.S | re.I)
