@@ -27,8 +27,7 @@ import pyarrow.compute as pc
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.data.schema import EvalData
 
-#: A side whose share of all-upper-case texts reaches this is "upper-case" (room for a few
-#: mixed-case topics) ...
+#: A side whose share of all-upper-case texts reaches this is "upper-case" ...
 UPPER_SHARE = 0.9
 #: ... and the other side must stay below this for a warning (both mostly upper: the case matches).
 OTHER_SHARE = 0.5

@@ -509,28 +509,19 @@ def _typo(text: str, u: float) -> str:
     return " ".join(words)
 
 
-@dataclass(frozen=True)
-class _QueryDraft:
-    """Queries as drawn, before rendering: seed item, language, named attributes, form."""
-
-    seed: np.ndarray  # (m,) seed item row
-    language: np.ndarray  # (m,) language index
-    mask: np.ndarray  # (m, 5) bool: which attributes the query names
-    plural: np.ndarray
-    order: np.ndarray
-    typo_u: np.ndarray  # uniform in [0, 1); < typo_rate means "make a typo"
-    typo_pos: np.ndarray
-
-
-def _draw_queries(rng: np.random.Generator, items: _Items, m: int, s: _Settings) -> _QueryDraft:
-    """``m`` queries drawn from seed items: language, intent, which attributes they name."""
+def _draw_queries(
+    rng: np.random.Generator, items: _Items, m: int, s: _Settings
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """``m`` queries drawn from seed items (language, intent, which attributes they name) and
+    rendered: ``(seed, language, texts, mask, typo)``, masks trimmed to MAX_QUERY_WORDS."""
     n_lang = len(s.languages)
     seed = rng.integers(len(items.type), size=m)
     cross = (rng.random(m) < s.cross_lingual_rate) & (n_lang > 1)
     shift = rng.integers(1, max(n_lang, 2), size=m)  # another language, uniformly
     language = np.where(cross, (items.language[seed] + shift) % n_lang, items.language[seed])
     intent = rng.choice(len(INTENTS), size=m, p=s.intent_p)
-    available = items.columns()[seed] >= 0
+    cols = items.columns()
+    available = cols[seed] >= 0
     # Rank the non-brand attributes the seed item has in random order; name the first k.
     keys = np.where(available[:, 1:], rng.random((m, 4)), np.inf)
     rank = np.argsort(np.argsort(keys, axis=1), axis=1)
@@ -542,7 +533,25 @@ def _draw_queries(rng: np.random.Generator, items: _Items, m: int, s: _Settings)
     mask[:, 1:] = rank < k[:, None]
     plural = rng.random(m) < np.where(intent == 3, 0.15, 0.5)
     order = rng.integers(2, size=m)
-    return _QueryDraft(seed, language, mask, plural, order, rng.random(m), rng.random(m))
+    typo_u, typo_pos = rng.random(m), rng.random(m)  # typo_u < typo_rate: make a typo
+    texts: list[str] = []
+    typo = np.zeros(m, dtype=bool)
+    for q, row in enumerate(seed):
+        pt = _PRODUCT_TYPES[items.type[row]]
+        lang, plural_q = s.languages[language[q]], bool(plural[q])
+        while True:
+            named = mask[q]
+            w = _item_words(pt, np.where(named, cols[row], -1), lang, plural_q, query=True)
+            text = _query_text(w, lang, int(order[q]), plural_q)
+            if len(text.split()) <= MAX_QUERY_WORDS or not named.any():
+                break
+            mask[q, next(a for a in _DROP_ORDER if named[a])] = False
+        if typo_u[q] < s.typo_rate:
+            typoed = _typo(text, float(typo_pos[q]))
+            typo[q] = typoed != text
+            text = typoed
+        texts.append(text)
+    return seed, language, texts, mask, typo
 
 
 def _intent_of(mask: np.ndarray) -> np.ndarray:
@@ -554,32 +563,6 @@ def _intent_of(mask: np.ndarray) -> np.ndarray:
         [0, 1, 2],
         3,
     )
-
-
-def _render_queries(
-    draft: _QueryDraft, items: _Items, langs: Sequence[str], typo_rate: float
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Query texts, final attribute masks (trimmed to MAX_QUERY_WORDS) and typo flags."""
-    cols = items.columns()
-    mask = draft.mask.copy()
-    texts: list[str] = []
-    typo = np.zeros(len(draft.seed), dtype=bool)
-    for q, row in enumerate(draft.seed):
-        pt = _PRODUCT_TYPES[items.type[row]]
-        lang, plural = langs[draft.language[q]], bool(draft.plural[q])
-        while True:
-            named = mask[q]
-            w = _item_words(pt, np.where(named, cols[row], -1), lang, plural, query=True)
-            text = _query_text(w, lang, int(draft.order[q]), plural)
-            if len(text.split()) <= MAX_QUERY_WORDS or not named.any():
-                break
-            mask[q, next(a for a in _DROP_ORDER if named[a])] = False
-        if draft.typo_u[q] < typo_rate:
-            typoed = _typo(text, float(draft.typo_pos[q]))
-            typo[q] = typoed != text
-            text = typoed
-        texts.append(text)
-    return texts, mask, typo
 
 
 def _top_per_grade(
@@ -757,8 +740,7 @@ def _distinct_items(rng: np.random.Generator, s: _Settings) -> _Items:
 
 def _distinct_queries(rng: np.random.Generator, items: _Items, s: _Settings) -> _DemoQueries:
     """``s.n_queries`` distinct queries, Zipf-like frequencies favouring broad queries."""
-    draft = _draw_queries(rng, items, 3 * s.n_queries + 50, s)
-    texts, mask, typo = _render_queries(draft, items, s.languages, s.typo_rate)
+    seed, language, texts, mask, typo = _draw_queries(rng, items, 3 * s.n_queries + 50, s)
     keep = np.sort(np.unique(texts, return_index=True)[1])[: s.n_queries]  # first of each text
     if len(keep) < s.n_queries:
         raise ConfigError(
@@ -770,8 +752,8 @@ def _distinct_queries(rng: np.random.Generator, items: _Items, s: _Settings) -> 
     rank = np.empty(n, dtype=np.int64)
     rank[np.lexsort((np.arange(n), -popularity))] = np.arange(1, n + 1)
     return _DemoQueries(
-        draft.seed[keep],
-        draft.language[keep],
+        seed[keep],
+        language[keep],
         mask[keep],
         typo[keep],
         [texts[i] for i in keep],

@@ -172,7 +172,21 @@ def _as_strings(columns: list[str]) -> dict[str, Any]:
 def columns_of(path: Path, key: str, label: str) -> list[str]:
     """The columns of a csv / tsv (header), parquet (schema) or JSON-lines file (first object)."""
     if FORMATS[key] == "csv":
-        return _csv_header(path, "\t" if key == "tsv" else ",", label)
+        try:
+            with open_bytes(path) as fh:
+                first = fh.readline().decode("utf-8-sig")
+            header = next(csv.reader([first], delimiter="\t" if key == "tsv" else ","), None)
+        except UnicodeDecodeError as exc:
+            raise _encoding_error(path, label, "the header line", exc.reason, None) from exc
+        except EOFError as exc:
+            raise stream_problem(path, label, 1) or DataError(str(exc), file=label) from exc
+        if "\0" in first:  # UTF-16 / UTF-32 without a byte-order mark decodes, NUL bytes and all
+            raise _encoding_error(path, label, "the header line", "NUL bytes", None)
+        if not header:
+            raise DataError(
+                "file is empty", file=label, expected="a header line naming the columns"
+            )
+        return header
     if FORMATS[key] == "parquet":
         import pyarrow.parquet as pq
 
@@ -205,22 +219,6 @@ def _require_columns(existing: Sequence[str], wanted: Sequence[str], label: str)
 def open_bytes(path: Path) -> io.BufferedIOBase:
     """``path`` opened for reading bytes, decompressed by its suffix."""
     return OPENERS.get(path.suffix.lower(), open)(path, "rb")
-
-
-def _csv_header(path: Path, sep: str, label: str) -> list[str]:
-    try:
-        with open_bytes(path) as fh:
-            first = fh.readline().decode("utf-8-sig")
-        header = next(csv.reader([first], delimiter=sep), None)
-    except UnicodeDecodeError as exc:
-        raise _encoding_error(path, label, "the header line", exc.reason, None) from exc
-    except EOFError as exc:
-        raise stream_problem(path, label, 1) or DataError(str(exc), file=label) from exc
-    if "\0" in first:  # UTF-16 / UTF-32 without a byte-order mark decodes, NUL bytes and all
-        raise _encoding_error(path, label, "the header line", "NUL bytes", None)
-    if not header:
-        raise DataError("file is empty", file=label, expected="a header line naming the columns")
-    return header
 
 
 def _hub_csv_header(builder: Any, split: str) -> list[str] | None:
