@@ -20,6 +20,7 @@ wins), the qrels have a header line.  For users: docs/how-to/own-data.md.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from evalkit.data import table_mapping as tm
@@ -123,11 +124,6 @@ def _only(queries: Queries, keep: set[str]) -> Queries:
     def pick(values: list | None) -> list | None:
         return [values[i] for i in rows] if values is not None else None
 
-    return Queries(
-        ids=pick(queries.ids),
-        texts=pick(queries.texts),
-        language=pick(queries.language),
-        frequency=pick(queries.frequency),
-        attributes={k: pick(col) for k, col in queries.attributes.items()},
-        source=queries.source,
-    )
+    columns = {f: pick(getattr(queries, f)) for f in ("ids", "texts", "language", "frequency")}
+    attributes = {k: pick(col) for k, col in queries.attributes.items()}
+    return replace(queries, attributes=attributes, **columns)

@@ -10,8 +10,6 @@ all upper-case (``str.isupper``) is measured; rules: docs/how-to/own-data.md.
 queries are upper-case (100% of 20 queries with letters) but catalog texts are not (0% of 20): \
 model versions use_m3, e5_small may be case-sensitive and match them worse; lower-case the \
 queries (dataset.lowercase=queries)
->>> case_mismatch_warning([t.lower() for t in queries], titles) is None
-True
 """
 
 from __future__ import annotations

@@ -129,10 +129,9 @@ class ClickLog:
 
     def describe(self) -> dict[str, float | str | bool]:
         """Summary for logs and MLflow params (``duplicate_pairs`` only when there are some)."""
-        _, qidx = self.query_index()
         out: dict[str, float | str | bool] = {
             "pairs": len(self),
-            "queries": int(qidx.max() + 1) if len(qidx) else 0,
+            "queries": len(set(self.query_ids)),
             "clicks": self.n_clicks,
             "measure": self.measure,
             "simulated": self.simulated,

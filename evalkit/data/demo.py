@@ -345,10 +345,8 @@ class _Items(NamedTuple):
 def _draw_items(rng: np.random.Generator, n: int, s: _Settings) -> _Items:
     """``n`` random items: a product type, then attribute values that type takes."""
     type_idx = rng.integers(len(_PRODUCT_TYPES), size=n)
-    brand = _ragged_choice(rng, type_idx, _TYPE_BRANDS)
-    colour = _ragged_choice(rng, type_idx, _TYPE_COLOURS)
-    material = _ragged_choice(rng, type_idx, _TYPE_MATERIALS)
-    feature = _ragged_choice(rng, type_idx, _TYPE_FEATURES)
+    options = (_TYPE_BRANDS, _TYPE_COLOURS, _TYPE_MATERIALS, _TYPE_FEATURES)
+    brand, colour, material, feature = (_ragged_choice(rng, type_idx, o) for o in options)
     feature = np.where(rng.random(n) < s.feature_rate, feature, -1)
     n_spec = _TYPE_N_SPEC[type_idx]
     spec = np.where(n_spec > 0, (rng.random(n) * np.maximum(n_spec, 1)).astype(np.int64), -1)
@@ -472,10 +470,7 @@ def _description(w: _Words, pt: _ProductType, lang: str) -> str:
         first += " " + (f"made of {noun}" if lang == "en" else w.material)
     base = _COLOURS[w.colour_key][lang]  # "Colour: <base form>", no agreement after a label
     parts = [first + ".", d["colour"].format(base if lang == "en" else base[0])]
-    if w.feature:
-        parts.append(_cap(w.feature) + ".")
-    if w.spec:
-        parts.append(_cap(w.spec) + ".")
+    parts += [_cap(x) + "." for x in (w.feature, w.spec) if x]
     parts.append(d["category"].format(_CATEGORY_NAMES[pt.category][lang]))
     return " ".join(parts)
 

@@ -129,9 +129,7 @@ def id_strings(col: pa.Array | pa.ChunkedArray, label: str, field: str) -> pa.Ar
 
 
 def _json_id(text: str | None, label: str, field: str) -> str | None:
-    if text is None:
-        return None
-    value = json.loads(text)
+    value = None if text is None else json.loads(text)
     if value is None:
         return None
     if isinstance(value, bool):
@@ -141,7 +139,7 @@ def _json_id(text: str | None, label: str, field: str) -> str | None:
     if isinstance(value, (str, int, float)):
         return str(value)
     raise DataError(
-        f"an id is a JSON {type(value).__name__}: {text[:60]}",
+        f"an id is a JSON {type(value).__name__}: {str(text)[:60]}",
         file=label,
         field=field,
         expected="string or integer ids",
