@@ -22,6 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from evalkit.data.digest import fingerprint_data
+from evalkit.errors import ConfigError
+
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.data.schema import EvalData
 
@@ -97,9 +100,6 @@ LOWERCASE = ("none", "queries", "catalog", "both")
 def lowercase(data: EvalData, which: str | None) -> EvalData:
     """``data`` with the queries' and / or the catalog's texts lower-cased (``dataset.lowercase``:
     none | queries | catalog | both), fingerprinted anew."""
-    from evalkit.data.digest import fingerprint_data
-    from evalkit.errors import ConfigError
-
     which = "none" if which in (None, "", False) else str(which).strip().lower()
     if which not in LOWERCASE:
         raise ConfigError(

@@ -189,7 +189,6 @@ _SHOE = tuple(str(s) for s in range(36, 47))
 _CLOTHES = ("XS", "S", "M", "L", "XL", "XXL")
 
 _PRODUCT_TYPES: tuple[_ProductType, ...] = (
-    # footwear
     _t("running_shoe", "footwear", ("running shoe", "running shoes", ""), ("Laufschuh", "Laufschuhe", "m"), ("chaussure de course", "chaussures de course", "f"), ("zapatilla de running", "zapatillas de running", "f"), ("scarpa da corsa", "scarpe da corsa", "f"),
        ["textile", "synthetic", "leather"], ["waterproof", "lightweight"], "apparel", "shoe_size", _SHOE, ["Nike", "Adidas", "Asics", "New Balance", "Puma", "Brooks"]),
     _t("hiking_boot", "footwear", ("hiking boot", "hiking boots", ""), ("Wanderschuh", "Wanderschuhe", "m"), ("chaussure de randonnée", "chaussures de randonnée", "f"), ("bota de montaña", "botas de montaña", "f"), ("scarpone da trekking", "scarponi da trekking", "m"),
@@ -200,7 +199,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["leather", "cork", "rubber"], ["lightweight"], "apparel", "shoe_size", _SHOE, ["Birkenstock", "Teva", "Ecco", "Geox"]),
     _t("slipper", "footwear", ("slipper", "slippers", ""), ("Hausschuh", "Hausschuhe", "m"), ("chausson", "chaussons", "m"), ("zapatilla de casa", "zapatillas de casa", "f"), ("pantofola", "pantofole", "f"),
        ["wool", "felt", "cotton"], ["non_slip"], "apparel", "shoe_size", _SHOE, ["Giesswein", "Haflinger", "UGG", "Birkenstock"]),
-    # clothing
     _t("t_shirt", "clothing", ("T-shirt", "T-shirts", ""), ("T-Shirt", "T-Shirts", "n"), ("t-shirt", "t-shirts", "m"), ("camiseta", "camisetas", "f"), ("maglietta", "magliette", "f"),
        ["cotton", "linen", "polyester"], ["slim_fit"], "apparel", "clothing_size", _CLOTHES, ["Levi's", "Uniqlo", "Tommy Hilfiger", "Adidas", "Nike"]),
     _t("rain_jacket", "clothing", ("rain jacket", "rain jackets", ""), ("Regenjacke", "Regenjacken", "f"), ("veste de pluie", "vestes de pluie", "f"), ("chubasquero", "chubasqueros", "m"), ("giacca antipioggia", "giacche antipioggia", "f"),
@@ -211,7 +209,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["denim"], ["slim_fit"], "apparel", "clothing_size", _CLOTHES, ["Levi's", "Wrangler", "Lee", "Diesel", "G-Star"]),
     _t("winter_coat", "clothing", ("winter coat", "winter coats", ""), ("Wintermantel", "Wintermäntel", "m"), ("manteau d'hiver", "manteaux d'hiver", "m"), ("abrigo de invierno", "abrigos de invierno", "m"), ("cappotto invernale", "cappotti invernali", "m"),
        ["wool", "down", "polyester"], ["waterproof", "hooded"], "apparel", "clothing_size", _CLOTHES, ["The North Face", "Columbia", "Patagonia", "Tommy Hilfiger", "Jack Wolfskin"]),
-    # electronics
     _t("headphones", "electronics", ("headphones", "headphones", ""), ("Kopfhörer", "Kopfhörer", "m"), ("casque audio", "casques audio", "m"), ("auriculares", "auriculares", "mp"), ("cuffie", "cuffie", "fp"),
        ["plastic", "aluminium"], ["wireless", "noise_cancelling"], "tech", None, [], ["Sony", "Bose", "Sennheiser", "JBL", "Apple"]),
     _t("smartphone", "electronics", ("smartphone", "smartphones", ""), ("Smartphone", "Smartphones", "n"), ("smartphone", "smartphones", "m"), ("smartphone", "smartphones", "m"), ("smartphone", "smartphone", "m"),
@@ -222,7 +219,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["aluminium", "plastic"], ["lightweight"], "tech", "screen_in", ["13.3", "14", "15.6", "16"], ["Lenovo", "HP", "Dell", "Apple", "Asus"]),
     _t("bluetooth_speaker", "electronics", ("Bluetooth speaker", "Bluetooth speakers", ""), ("Bluetooth-Lautsprecher", "Bluetooth-Lautsprecher", "m"), ("enceinte Bluetooth", "enceintes Bluetooth", "f"), ("altavoz Bluetooth", "altavoces Bluetooth", "m"), ("cassa Bluetooth", "casse Bluetooth", "f"),
        ["plastic", "fabric"], ["waterproof", "rechargeable"], "bright", None, [], ["JBL", "Bose", "Sony", "Marshall", "Ultimate Ears"]),
-    # kitchen
     _t("frying_pan", "kitchen", ("frying pan", "frying pans", ""), ("Bratpfanne", "Bratpfannen", "f"), ("poêle", "poêles", "f"), ("sartén", "sartenes", "f"), ("padella", "padelle", "f"),
        ["aluminium", "cast_iron", "stainless_steel"], ["non_stick", "induction"], "kitchen", "cm", ["20", "24", "28", "32"], ["Tefal", "WMF", "Le Creuset", "Fissler", "Zwilling"]),
     _t("coffee_maker", "kitchen", ("coffee machine", "coffee machines", ""), ("Kaffeemaschine", "Kaffeemaschinen", "f"), ("cafetière", "cafetières", "f"), ("cafetera", "cafeteras", "f"), ("macchina da caffè", "macchine da caffè", "f"),
@@ -233,7 +229,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["glass", "plastic", "stainless_steel"], [], "kitchen", "power_w", ["600", "900", "1200"], ["Bosch", "Philips", "KitchenAid", "Ninja", "Moulinex"]),
     _t("chef_knife", "kitchen", ("chef's knife", "chef's knives", ""), ("Kochmesser", "Kochmesser", "n"), ("couteau de chef", "couteaux de chef", "m"), ("cuchillo de chef", "cuchillos de chef", "m"), ("coltello da cuoco", "coltelli da cuoco", "m"),
        ["stainless_steel", "ceramic"], ["dishwasher_safe"], "kitchen", "cm", ["16", "20", "24"], ["Zwilling", "WMF", "Victorinox", "Global", "Wüsthof"]),
-    # furniture
     _t("office_chair", "furniture", ("office chair", "office chairs", ""), ("Bürostuhl", "Bürostühle", "m"), ("chaise de bureau", "chaises de bureau", "f"), ("silla de oficina", "sillas de oficina", "f"), ("sedia da ufficio", "sedie da ufficio", "f"),
        ["fabric", "leather"], ["ergonomic", "height_adjustable"], "home", None, [], ["Herman Miller", "Steelcase", "IKEA", "Hbada", "Songmics"]),
     _t("sofa", "furniture", ("sofa", "sofas", ""), ("Sofa", "Sofas", "n"), ("canapé", "canapés", "m"), ("sofá", "sofás", "m"), ("divano", "divani", "m"),
@@ -244,7 +239,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["wood", "oak", "metal"], [], "home", None, [], ["IKEA", "Songmics", "Vasagle", "Kave Home"]),
     _t("desk_lamp", "furniture", ("desk lamp", "desk lamps", ""), ("Schreibtischlampe", "Schreibtischlampen", "f"), ("lampe de bureau", "lampes de bureau", "f"), ("lámpara de escritorio", "lámparas de escritorio", "f"), ("lampada da scrivania", "lampade da scrivania", "f"),
        ["metal", "plastic"], ["dimmable", "rechargeable"], "home", None, [], ["Philips", "IKEA", "Artemide", "BenQ"]),
-    # sports
     _t("yoga_mat", "sports", ("yoga mat", "yoga mats", ""), ("Yogamatte", "Yogamatten", "f"), ("tapis de yoga", "tapis de yoga", "m"), ("esterilla de yoga", "esterillas de yoga", "f"), ("tappetino yoga", "tappetini yoga", "m"),
        ["rubber", "cork"], ["non_slip"], "bright", "thickness_mm", ["4", "6", "8"], ["Manduka", "Liforme", "Gaiam", "Domyos", "Adidas"]),
     _t("tennis_racket", "sports", ("tennis racket", "tennis rackets", ""), ("Tennisschläger", "Tennisschläger", "m"), ("raquette de tennis", "raquettes de tennis", "f"), ("raqueta de tenis", "raquetas de tenis", "f"), ("racchetta da tennis", "racchette da tennis", "f"),
@@ -255,7 +249,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["cast_iron", "rubber"], [], "bright", "mass_kg", ["2", "5", "10", "20"], ["Domyos", "Bowflex", "Reebok", "Gorilla Sports"]),
     _t("bike_helmet", "sports", ("bike helmet", "bike helmets", ""), ("Fahrradhelm", "Fahrradhelme", "m"), ("casque de vélo", "casques de vélo", "m"), ("casco de bicicleta", "cascos de bicicleta", "m"), ("casco da bici", "caschi da bici", "m"),
        ["plastic", "carbon"], ["lightweight"], "bright", "clothing_size", ["S", "M", "L"], ["Abus", "Uvex", "Giro", "Specialized", "Bell"]),
-    # bags
     _t("backpack", "bags", ("backpack", "backpacks", ""), ("Rucksack", "Rucksäcke", "m"), ("sac à dos", "sacs à dos", "m"), ("mochila", "mochilas", "f"), ("zaino", "zaini", "m"),
        ["nylon", "polyester", "leather", "canvas"], ["waterproof"], "apparel", "capacity_l", ["20", "30", "40"], ["Deuter", "Osprey", "Eastpak", "Fjällräven", "The North Face"]),
     _t("suitcase", "bags", ("suitcase", "suitcases", ""), ("Koffer", "Koffer", "m"), ("valise", "valises", "f"), ("maleta", "maletas", "f"), ("valigia", "valigie", "f"),
@@ -266,7 +259,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["leather", "canvas"], [], "apparel", None, [], ["Fossil", "Tommy Hilfiger", "Montblanc", "Bellroy", "Guess"]),
     _t("sports_bag", "bags", ("sports bag", "sports bags", ""), ("Sporttasche", "Sporttaschen", "f"), ("sac de sport", "sacs de sport", "m"), ("bolsa de deporte", "bolsas de deporte", "f"), ("borsa sportiva", "borse sportive", "f"),
        ["polyester", "nylon"], ["waterproof"], "bright", "capacity_l", ["30", "50", "70"], ["Adidas", "Nike", "Puma", "Under Armour", "The North Face"]),
-    # personal care
     _t("hair_dryer", "personal_care", ("hair dryer", "hair dryers", ""), ("Haartrockner", "Haartrockner", "m"), ("sèche-cheveux", "sèche-cheveux", "m"), ("secador de pelo", "secadores de pelo", "m"), ("asciugacapelli", "asciugacapelli", "m"),
        [], ["foldable"], "bright", "power_w", ["1800", "2000", "2200"], ["Dyson", "Philips", "Remington", "Braun", "Rowenta"]),
     _t("electric_toothbrush", "personal_care", ("electric toothbrush", "electric toothbrushes", ""), ("elektrische Zahnbürste", "elektrische Zahnbürsten", "f"), ("brosse à dents électrique", "brosses à dents électriques", "f"), ("cepillo de dientes eléctrico", "cepillos de dientes eléctricos", "m"), ("spazzolino elettrico", "spazzolini elettrici", "m"),
@@ -279,7 +271,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["stainless_steel", "plastic"], ["waterproof", "rechargeable"], "tech", None, [], ["Philips", "Braun", "Remington", "Wahl"]),
 )
 
-# Description sentences per language.
 _DESC: Mapping[str, Mapping[str, str]] = {
     "en": {"colour": "Colour: {}.", "category": "Category: {}.", "by": "{type} by {brand}"},
     "de": {"colour": "Farbe: {}.", "category": "Kategorie: {}.", "by": "{type} von {brand}"},

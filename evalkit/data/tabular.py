@@ -80,7 +80,5 @@ def load_tabular(
         j_cols = tm.columns_from(tm.JudgmentColumns, judgments, "judgments", SOURCE_KEYS)
         src = read_file(j_path, j_cols.names(), judgments.get("format"), cache_dir=cache_dir)
         judged = tm.build_judgments(src, j_cols, qs, cat, on_invalid)
-    default_name = Path(str(cat_path)).name.split(".")[0]
-    return tm.from_built(
-        name or default_name, cat, qs, judged, text_field, title_separator=title_separator
-    )
+    name = name or Path(str(cat_path)).name.split(".")[0]
+    return tm.from_built(name, cat, qs, judged, text_field, None, title_separator)

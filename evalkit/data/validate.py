@@ -151,9 +151,7 @@ def text_strings(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     arr = as_array(col)
     if isinstance(arr.type, pa.BaseExtensionType):
         arr = arr.storage
-    if pa.types.is_null(arr.type):
-        return pa.nulls(len(arr), pa.large_string())
-    return arr.cast(pa.large_string())
+    return arr.cast(pa.large_string())  # an all-null column too
 
 
 def blank(arr: pa.Array) -> np.ndarray:
@@ -166,18 +164,12 @@ def blank(arr: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.equal(lengths, 0), True), dtype=bool)
 
 
-def first_appearance_codes(arr: pa.Array) -> np.ndarray:
-    """Integer code of each value, numbered in order of first appearance."""
-    if len(arr) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.asarray(as_array(arr).dictionary_encode().indices, dtype=np.int64)
-
-
 def require_unique(rf: RowFilter, ids: pa.Array, field: str, what: str) -> None:
     """DataError naming both rows if two kept rows share an id (always an error)."""
     rows = rf.kept()
-    codes = first_appearance_codes(ids.take(pa.array(rows)))
-    # Codes count first appearances: a row repeats an id iff its code is <= an earlier one.
+    # Codes number the ids in order of first appearance: a row repeats an id iff its code is <=
+    # an earlier one.
+    codes = np.asarray(ids.take(pa.array(rows)).dictionary_encode().indices, dtype=np.int64)
     repeat = np.flatnonzero(codes[1:] <= np.maximum.accumulate(codes)[:-1])
     if not len(repeat):
         return
