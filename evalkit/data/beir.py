@@ -35,10 +35,7 @@ QRELS = tm.JudgmentColumns(query_id="query-id", item_id="corpus-id", grade="scor
 
 
 def _find(folder: Path, name: str) -> Path | None:
-    for candidate in (folder / name, folder / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
+    return next((p for p in (folder / name, folder / f"{name}.gz") if p.is_file()), None)
 
 
 def _require(folder: Path, name: str, layout: str) -> Path:

@@ -542,13 +542,9 @@ def _draw_queries(
 
 def _intent_of(mask: np.ndarray) -> np.ndarray:
     """Intent from the attributes a query names (after word-limit trimming)."""
-    n_other = mask[:, 1:].sum(axis=1)
-    brand = mask[:, 0]
-    return np.select(
-        [~brand & (n_other == 0), brand & (n_other == 0), ~brand & (n_other == 1)],
-        [0, 1, 2],
-        3,
-    )
+    n_other, brand = mask[:, 1:].sum(axis=1), mask[:, 0]
+    bare = n_other == 0  # no attribute but the brand named
+    return np.select([~brand & bare, brand & bare, ~brand & (n_other == 1)], [0, 1, 2], 3)
 
 
 def _top_per_grade(
@@ -777,8 +773,7 @@ def _catalog(items: _Items, languages: Sequence[str], descriptions: bool, source
     """The items as a ``Catalog`` (titles and descriptions in their listing language)."""
     titles, bodies = [], []
     for r, codes in enumerate(items.columns().tolist()):
-        pt = _PRODUCT_TYPES[items.type[r]]
-        lang = languages[items.language[r]]
+        pt, lang = _PRODUCT_TYPES[items.type[r]], languages[items.language[r]]
         words = _item_words(pt, codes, lang, plural=False, query=False)
         titles.append(_title(words, lang, int(items.variant[r])))
         if descriptions:

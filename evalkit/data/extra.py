@@ -66,8 +66,7 @@ def _new_pairs(
     repeat a grade already held and of blank rows; rows are checked in file order."""
     q_col, d_col, g_col = _columns(path, label)
     t = read_file(path, [q_col, d_col, g_col]).table
-    qids = v.id_strings(t.column(q_col), label, q_col).to_pylist()
-    dids = v.id_strings(t.column(d_col), label, d_col).to_pylist()
+    qids, dids = (v.id_strings(t.column(c), label, c).to_pylist() for c in (q_col, d_col))
     raw = v.as_array(t.column(g_col))
     blank = v.blank(raw)
     grades, invalid, negative = v.grades(raw)

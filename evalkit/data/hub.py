@@ -45,8 +45,7 @@ def _read(spec: Mapping[str, Any], columns: list[str], what: str, cache_dir: str
 
 
 def _with_defaults(spec: Mapping[str, Any] | None, defaults: dict[str, str]) -> dict[str, Any]:
-    given = {k: val for k, val in dict(spec or {}).items() if val is not None}
-    return {**defaults, **given}
+    return {**defaults, **{k: val for k, val in dict(spec or {}).items() if val is not None}}
 
 
 def load_hub(

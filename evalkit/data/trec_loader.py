@@ -163,7 +163,7 @@ def _sgml_topics(text: str, label: str) -> list[Topic]:
 
 def parse_qrels(text: str, label: str) -> tuple[list[str], list[str], list[str]]:
     """Columns (qid, docno, relevance) of a trec_eval qrels file; a malformed line is an error."""
-    q, d, g = [], [], []
+    rows = []
     for i, line in enumerate(text.splitlines(), start=1):
         parts = line.split()
         if not parts:
@@ -174,10 +174,8 @@ def parse_qrels(text: str, label: str) -> tuple[list[str], list[str], list[str]]
                 file=_where(label, i),
                 expected="4 whitespace-separated fields: qid iteration docid relevance",
             )
-        q.append(parts[0])
-        d.append(parts[2])
-        g.append(parts[3])
-    return q, d, g
+        rows.append(parts)
+    return [r[0] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
 
 
 def parse_docs(text: str, label: str) -> Iterator[Doc]:
@@ -275,11 +273,8 @@ def read_ir_datasets(
     try:
         docs = [_doc(d) for d in ds.docs_iter()]
         topics = [_topic(q) for q in ds.queries_iter()]
-        q, d, g = [], [], []
-        for r in ds.qrels_iter():
-            q.append(str(r.query_id))
-            d.append(str(r.doc_id))
-            g.append(str(r.relevance))
+        qrels = list(ds.qrels_iter())
+        q, d, g = ([str(getattr(r, f)) for r in qrels] for f in ("query_id", "doc_id", "relevance"))
     except (OSError, RuntimeError) as exc:  # missing local file, failed download
         raise DataError(f"ir_datasets could not read {dataset_id!r}: {exc}", file=label) from exc
     return docs, topics, (q, d, g), (f"{label}/docs", f"{label}/queries", f"{label}/qrels")
