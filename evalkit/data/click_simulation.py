@@ -146,9 +146,8 @@ def simulate_clicks(
     rows, grades = grade_matrix(ranking, qrels, model.depth)
     top = max([g for js in qrels.values() for g in js.values()] or [1])
     attr = np.where(rows >= 0, model.attractiveness(grades, top), 0.0)
-    d = rows.shape[1]
     if model.kind == "pbm":
-        exam = 1.0 / np.arange(1, d + 1, dtype=float) ** model.eta
+        exam = 1.0 / np.arange(1, rows.shape[1] + 1, dtype=float) ** model.eta
         clicks = rng.binomial(n_sess[:, None], attr * exam[None, :]).astype(float)
     else:
         clicks = _cascade(n_sess, attr, model.stop_prob, rng)

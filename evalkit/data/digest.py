@@ -139,8 +139,7 @@ def queries_digest_of(
     if frequency is None:
         h.update(b"no-frequency|")
     else:
-        freq = np.asarray(frequency, dtype=np.float64)[np.asarray(order)]
-        _update_numbers(h, freq, "f")
+        _update_numbers(h, np.asarray(frequency, dtype=np.float64)[np.asarray(order)], "f")
     _update_attributes(h, attributes, order)
     return h.hexdigest()
 

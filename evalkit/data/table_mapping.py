@@ -217,10 +217,6 @@ def _valid_ids(
     return ids.filter(pa.array(valid)), valid
 
 
-def _dropped(rf: v.RowFilter, ids: pa.Array, valid: np.ndarray) -> pa.Array:
-    return ids.filter(pa.array(valid & ~rf.keep))
-
-
 def build_catalog(
     src: TableSource, cols: CatalogColumns, text_field: str = "title", on_invalid: str = "error"
 ) -> Built:
@@ -250,7 +246,7 @@ def build_catalog(
         source=src.label,
     )
     digest = catalog_digest_of(kept_ids, kept_titles, kept_texts, attributes)
-    return Built(catalog, dict(rf.skipped), known, _dropped(rf, ids, valid), digest)
+    return Built(catalog, dict(rf.skipped), known, ids.filter(pa.array(valid & ~rf.keep)), digest)
 
 
 def _require_some(rf: v.RowFilter, what: str) -> None:
@@ -303,7 +299,7 @@ def build_queries(src: TableSource, cols: QueryColumns, on_invalid: str = "error
         source=src.label,
     )
     digest = queries_digest_of(kept_ids, kept_texts, language, kept_freq, attributes)
-    return Built(queries, dict(rf.skipped), known, _dropped(rf, ids, valid), digest)
+    return Built(queries, dict(rf.skipped), known, ids.filter(pa.array(valid & ~rf.keep)), digest)
 
 
 def build_judgments(

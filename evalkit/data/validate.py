@@ -114,8 +114,7 @@ def id_strings(col: pa.Array | pa.ChunkedArray, label: str, field: str) -> pa.Ar
         return arr.cast(pa.large_string())
     if pa.types.is_floating(t):
         values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
-        finite = np.isfinite(values)
-        integral = finite & (np.floor(values) == values) & (np.abs(values) < _MAX_EXACT)
+        integral = (np.floor(values) == values) & (np.abs(values) < _MAX_EXACT)  # nan, inf: False
         as_int = pa.array(np.where(integral, values, 0).astype(np.int64)).cast(pa.large_string())
         out = pc.if_else(pa.array(integral), as_int, arr.cast(pa.large_string()))
         return pc.if_else(arr.is_null(), pa.scalar(None, pa.large_string()), out)
