@@ -55,7 +55,8 @@ def load_tabular(
         queries: the queries file (``path``, ``format``) and its column names.
         judgments: the judgments file and its column names; no ``path`` = no judgments.
         catalog.path, queries.path, judgments.path (path): the file (relative: to the cwd).
-        catalog.format, queries.format, judgments.format (string or null): null = by extension.
+        catalog.format, queries.format, judgments.format (string or null): ``parquet``,
+            ``jsonl``, ``json``, ``csv`` or ``tsv``; null = from the file's extension.
         text_field: what is embedded for each item: ``title``, ``text`` or ``title_text``.
         on_invalid: bad rows: ``error`` stops naming file and row; ``skip`` drops them.
         cache_dir: the datasets library's Arrow cache; null = the Hugging Face default.

@@ -237,12 +237,8 @@ def _topic(q: Any) -> Topic:
     title = getattr(q, "title", None)
     if title is None:
         title = getattr(q, "text", None) or q.default_text()
-    return Topic(
-        str(q.query_id),
-        str(title or ""),
-        str(getattr(q, "description", "") or ""),
-        str(getattr(q, "narrative", "") or ""),
-    )
+    desc, narr = (str(getattr(q, f, "") or "") for f in ("description", "narrative"))
+    return Topic(str(q.query_id), str(title or ""), desc, narr)
 
 
 def read_ir_datasets(
