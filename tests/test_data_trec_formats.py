@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.data.trec_files import parse_docs
-from evalkit.data.trec_loader import load_trec
+from evalkit.data.trec_loader import load_trec, parse_docs
 from evalkit.errors import DataError
 
 from .cli import child_runs, run_evalkit

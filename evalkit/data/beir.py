@@ -20,11 +20,12 @@ wins), the qrels have a header line.  For users: docs/how-to/own-data.md.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from evalkit.data import table_mapping as tm
 from evalkit.data.readers import read_file
-from evalkit.data.schema import EvalData, Queries
+from evalkit.data.schema import EvalData, Queries, check_text_field
 from evalkit.data.validate import check_on_invalid
 from evalkit.errors import DataError
 
@@ -34,10 +35,7 @@ QRELS = tm.JudgmentColumns(query_id="query-id", item_id="corpus-id", grade="scor
 
 
 def _find(folder: Path, name: str) -> Path | None:
-    for candidate in (folder / name, folder / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
+    return next((p for p in (folder / name, folder / f"{name}.gz") if p.is_file()), None)
 
 
 def _require(folder: Path, name: str, layout: str) -> Path:
@@ -52,16 +50,7 @@ def _require(folder: Path, name: str, layout: str) -> Path:
 
 
 def splits(folder: str | Path) -> list[str]:
-    """The judgment splits of a BEIR folder: ``qrels/<split>.tsv`` or ``qrels/<split>.tsv.gz``.
-
-    >>> import tempfile
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> (folder / "qrels").mkdir()
-    >>> for name in ("test.tsv.gz", "dev.tsv", "test.tsv", "notes.txt"):
-    ...     _ = (folder / "qrels" / name).write_bytes(b"")
-    >>> splits(folder)
-    ['dev', 'test']
-    """
+    """The judgment splits of a BEIR folder: ``qrels/<split>.tsv`` or ``qrels/<split>.tsv.gz``."""
     qrels = Path(folder) / "qrels"
     names = [p.name for p in qrels.iterdir() if p.is_file()] if qrels.is_dir() else []
     stems = {
@@ -92,7 +81,7 @@ def load_beir(
         cache_dir: the datasets library's Arrow cache; null = the Hugging Face default.
         title_separator: the string ``title_text`` joins title and body with.
     """
-    tm.check_text_field(text_field)
+    check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)
     folder = Path(path).expanduser()
     layout = "corpus.jsonl, queries.jsonl and qrels/<split>.tsv, each may be .gz"
@@ -122,14 +111,8 @@ def load_beir(
     if judged_only:
         only = _only(queries.value, set(judgments.value.qrels))
         queries = queries._replace(value=only, digest="")  # digest recomputed by assemble
-    return tm.from_built(
-        name or folder.resolve().name,
-        catalog,
-        queries,
-        judgments,
-        text_field,
-        title_separator=title_separator,
-    )
+    name = name or folder.resolve().name
+    return tm.from_built(name, catalog, queries, judgments, text_field, None, title_separator)
 
 
 def _only(queries: Queries, keep: set[str]) -> Queries:
@@ -138,11 +121,6 @@ def _only(queries: Queries, keep: set[str]) -> Queries:
     def pick(values: list | None) -> list | None:
         return [values[i] for i in rows] if values is not None else None
 
-    return Queries(
-        ids=pick(queries.ids),
-        texts=pick(queries.texts),
-        language=pick(queries.language),
-        frequency=pick(queries.frequency),
-        attributes={k: pick(col) for k, col in queries.attributes.items()},
-        source=queries.source,
-    )
+    columns = {f: pick(getattr(queries, f)) for f in ("ids", "texts", "language", "frequency")}
+    attributes = {k: pick(col) for k, col in queries.attributes.items()}
+    return replace(queries, attributes=attributes, **columns)

@@ -10,8 +10,6 @@ all upper-case (``str.isupper``) is measured; rules: docs/how-to/own-data.md.
 queries are upper-case (100% of 20 queries with letters) but catalog texts are not (0% of 20): \
 model versions use_m3, e5_small may be case-sensitive and match them worse; lower-case the \
 queries (dataset.lowercase=queries)
->>> case_mismatch_warning([t.lower() for t in queries], titles) is None
-True
 """
 
 from __future__ import annotations
@@ -24,11 +22,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from evalkit.data.digest import fingerprint_data
+from evalkit.errors import ConfigError
+
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.data.schema import EvalData
 
-#: A side whose share of all-upper-case texts reaches this is "upper-case" (room for a few
-#: mixed-case topics) ...
+#: A side whose share of all-upper-case texts reaches this is "upper-case" ...
 UPPER_SHARE = 0.9
 #: ... and the other side must stay below this for a warning (both mostly upper: the case matches).
 OTHER_SHARE = 0.5
@@ -47,11 +47,7 @@ _FIX = {
 
 def upper_share(texts: Sequence[str], *, sample: int = SAMPLE, seed: int = 0) -> tuple[float, int]:
     """``(share, n)``: of ``n`` sampled texts with a cased letter, the share that are all
-    upper-case (``nan, 0`` when there are none).
-
-    >>> upper_share(["RED SHOES", "Red shoes", "red", "42", ""])
-    (0.3333333333333333, 3)
-    """
+    upper-case (``nan, 0`` when there are none)."""
     n = len(texts)
     if n > sample:
         rows = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
@@ -74,11 +70,7 @@ def case_mismatch_warning(
     seed: int = 0,
 ) -> str | None:
     """The warning text when one side is upper-case and the other is not, else ``None``;
-    ``versions``, the model versions evaluated, are named (they may be case-sensitive).
-
-    >>> case_mismatch_warning(["red shoes"] * 10, ["BLUE HAT"] * 10)[:60]
-    'catalog texts are upper-case (100% of 10 catalog texts with '
-    """
+    ``versions``, the model versions evaluated, are named (they may be case-sensitive)."""
     share = {
         "queries": upper_share(queries, sample=sample, seed=seed),
         "catalog texts": upper_share(catalog, sample=sample, seed=seed + 1),
@@ -107,18 +99,7 @@ LOWERCASE = ("none", "queries", "catalog", "both")
 
 def lowercase(data: EvalData, which: str | None) -> EvalData:
     """``data`` with the queries' and / or the catalog's texts lower-cased (``dataset.lowercase``:
-    none | queries | catalog | both), fingerprinted anew.
-
-    >>> from evalkit.data.schema import Catalog, EvalData, Queries
-    >>> d = EvalData("x", Catalog(["a"], ["Red Shoe"]), Queries(["q"], ["RED SHOE"]), None)
-    >>> lowercase(d, "queries").queries.texts, lowercase(d, "both").catalog.titles
-    (['red shoe'], ['red shoe'])
-    >>> lowercase(d, "queries").fingerprint["queries"] != d.fingerprint.get("queries")
-    True
-    """
-    from evalkit.data.digest import fingerprint_data
-    from evalkit.errors import ConfigError
-
+    none | queries | catalog | both), fingerprinted anew."""
     which = "none" if which in (None, "", False) else str(which).strip().lower()
     if which not in LOWERCASE:
         raise ConfigError(

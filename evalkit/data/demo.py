@@ -10,18 +10,14 @@ not depend on the listing language; each query's judged pool is capped.  See doc
 >>> data = load_demo(n_items=300, n_queries=40, seed=1)
 >>> len(data.catalog), len(data.queries), data.synthetic
 (300, 40, True)
->>> all(max(data.judgments.qrels[q].values()) >= 1 for q in data.queries.ids)
-True
->>> load_demo(n_items=300, n_queries=40, seed=1).fingerprint == data.fingerprint
-True
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -40,6 +36,7 @@ _ROMANCE = ("fr", "es", "it")
 # The query-able attributes' columns, and the order they are dropped from a too long query.
 _BRAND, _COLOUR, _MATERIAL, _SPEC, _FEATURE = range(5)
 _DROP_ORDER = (_FEATURE, _MATERIAL, _SPEC, _COLOUR, _BRAND)
+_SHARED = [_BRAND, _COLOUR, _MATERIAL, _FEATURE]  # comparable across product types
 _RATES = ("cross_lingual_rate", "feature_rate", "typo_rate")
 
 # Vocabulary. Nouns: (singular, plural, gender); gender is de m/f/n, fr/es/it m/f, or mp/fp for
@@ -192,7 +189,6 @@ _SHOE = tuple(str(s) for s in range(36, 47))
 _CLOTHES = ("XS", "S", "M", "L", "XL", "XXL")
 
 _PRODUCT_TYPES: tuple[_ProductType, ...] = (
-    # footwear
     _t("running_shoe", "footwear", ("running shoe", "running shoes", ""), ("Laufschuh", "Laufschuhe", "m"), ("chaussure de course", "chaussures de course", "f"), ("zapatilla de running", "zapatillas de running", "f"), ("scarpa da corsa", "scarpe da corsa", "f"),
        ["textile", "synthetic", "leather"], ["waterproof", "lightweight"], "apparel", "shoe_size", _SHOE, ["Nike", "Adidas", "Asics", "New Balance", "Puma", "Brooks"]),
     _t("hiking_boot", "footwear", ("hiking boot", "hiking boots", ""), ("Wanderschuh", "Wanderschuhe", "m"), ("chaussure de randonnée", "chaussures de randonnée", "f"), ("bota de montaña", "botas de montaña", "f"), ("scarpone da trekking", "scarponi da trekking", "m"),
@@ -203,7 +199,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["leather", "cork", "rubber"], ["lightweight"], "apparel", "shoe_size", _SHOE, ["Birkenstock", "Teva", "Ecco", "Geox"]),
     _t("slipper", "footwear", ("slipper", "slippers", ""), ("Hausschuh", "Hausschuhe", "m"), ("chausson", "chaussons", "m"), ("zapatilla de casa", "zapatillas de casa", "f"), ("pantofola", "pantofole", "f"),
        ["wool", "felt", "cotton"], ["non_slip"], "apparel", "shoe_size", _SHOE, ["Giesswein", "Haflinger", "UGG", "Birkenstock"]),
-    # clothing
     _t("t_shirt", "clothing", ("T-shirt", "T-shirts", ""), ("T-Shirt", "T-Shirts", "n"), ("t-shirt", "t-shirts", "m"), ("camiseta", "camisetas", "f"), ("maglietta", "magliette", "f"),
        ["cotton", "linen", "polyester"], ["slim_fit"], "apparel", "clothing_size", _CLOTHES, ["Levi's", "Uniqlo", "Tommy Hilfiger", "Adidas", "Nike"]),
     _t("rain_jacket", "clothing", ("rain jacket", "rain jackets", ""), ("Regenjacke", "Regenjacken", "f"), ("veste de pluie", "vestes de pluie", "f"), ("chubasquero", "chubasqueros", "m"), ("giacca antipioggia", "giacche antipioggia", "f"),
@@ -214,7 +209,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["denim"], ["slim_fit"], "apparel", "clothing_size", _CLOTHES, ["Levi's", "Wrangler", "Lee", "Diesel", "G-Star"]),
     _t("winter_coat", "clothing", ("winter coat", "winter coats", ""), ("Wintermantel", "Wintermäntel", "m"), ("manteau d'hiver", "manteaux d'hiver", "m"), ("abrigo de invierno", "abrigos de invierno", "m"), ("cappotto invernale", "cappotti invernali", "m"),
        ["wool", "down", "polyester"], ["waterproof", "hooded"], "apparel", "clothing_size", _CLOTHES, ["The North Face", "Columbia", "Patagonia", "Tommy Hilfiger", "Jack Wolfskin"]),
-    # electronics
     _t("headphones", "electronics", ("headphones", "headphones", ""), ("Kopfhörer", "Kopfhörer", "m"), ("casque audio", "casques audio", "m"), ("auriculares", "auriculares", "mp"), ("cuffie", "cuffie", "fp"),
        ["plastic", "aluminium"], ["wireless", "noise_cancelling"], "tech", None, [], ["Sony", "Bose", "Sennheiser", "JBL", "Apple"]),
     _t("smartphone", "electronics", ("smartphone", "smartphones", ""), ("Smartphone", "Smartphones", "n"), ("smartphone", "smartphones", "m"), ("smartphone", "smartphones", "m"), ("smartphone", "smartphone", "m"),
@@ -225,7 +219,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["aluminium", "plastic"], ["lightweight"], "tech", "screen_in", ["13.3", "14", "15.6", "16"], ["Lenovo", "HP", "Dell", "Apple", "Asus"]),
     _t("bluetooth_speaker", "electronics", ("Bluetooth speaker", "Bluetooth speakers", ""), ("Bluetooth-Lautsprecher", "Bluetooth-Lautsprecher", "m"), ("enceinte Bluetooth", "enceintes Bluetooth", "f"), ("altavoz Bluetooth", "altavoces Bluetooth", "m"), ("cassa Bluetooth", "casse Bluetooth", "f"),
        ["plastic", "fabric"], ["waterproof", "rechargeable"], "bright", None, [], ["JBL", "Bose", "Sony", "Marshall", "Ultimate Ears"]),
-    # kitchen
     _t("frying_pan", "kitchen", ("frying pan", "frying pans", ""), ("Bratpfanne", "Bratpfannen", "f"), ("poêle", "poêles", "f"), ("sartén", "sartenes", "f"), ("padella", "padelle", "f"),
        ["aluminium", "cast_iron", "stainless_steel"], ["non_stick", "induction"], "kitchen", "cm", ["20", "24", "28", "32"], ["Tefal", "WMF", "Le Creuset", "Fissler", "Zwilling"]),
     _t("coffee_maker", "kitchen", ("coffee machine", "coffee machines", ""), ("Kaffeemaschine", "Kaffeemaschinen", "f"), ("cafetière", "cafetières", "f"), ("cafetera", "cafeteras", "f"), ("macchina da caffè", "macchine da caffè", "f"),
@@ -236,7 +229,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["glass", "plastic", "stainless_steel"], [], "kitchen", "power_w", ["600", "900", "1200"], ["Bosch", "Philips", "KitchenAid", "Ninja", "Moulinex"]),
     _t("chef_knife", "kitchen", ("chef's knife", "chef's knives", ""), ("Kochmesser", "Kochmesser", "n"), ("couteau de chef", "couteaux de chef", "m"), ("cuchillo de chef", "cuchillos de chef", "m"), ("coltello da cuoco", "coltelli da cuoco", "m"),
        ["stainless_steel", "ceramic"], ["dishwasher_safe"], "kitchen", "cm", ["16", "20", "24"], ["Zwilling", "WMF", "Victorinox", "Global", "Wüsthof"]),
-    # furniture
     _t("office_chair", "furniture", ("office chair", "office chairs", ""), ("Bürostuhl", "Bürostühle", "m"), ("chaise de bureau", "chaises de bureau", "f"), ("silla de oficina", "sillas de oficina", "f"), ("sedia da ufficio", "sedie da ufficio", "f"),
        ["fabric", "leather"], ["ergonomic", "height_adjustable"], "home", None, [], ["Herman Miller", "Steelcase", "IKEA", "Hbada", "Songmics"]),
     _t("sofa", "furniture", ("sofa", "sofas", ""), ("Sofa", "Sofas", "n"), ("canapé", "canapés", "m"), ("sofá", "sofás", "m"), ("divano", "divani", "m"),
@@ -247,7 +239,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["wood", "oak", "metal"], [], "home", None, [], ["IKEA", "Songmics", "Vasagle", "Kave Home"]),
     _t("desk_lamp", "furniture", ("desk lamp", "desk lamps", ""), ("Schreibtischlampe", "Schreibtischlampen", "f"), ("lampe de bureau", "lampes de bureau", "f"), ("lámpara de escritorio", "lámparas de escritorio", "f"), ("lampada da scrivania", "lampade da scrivania", "f"),
        ["metal", "plastic"], ["dimmable", "rechargeable"], "home", None, [], ["Philips", "IKEA", "Artemide", "BenQ"]),
-    # sports
     _t("yoga_mat", "sports", ("yoga mat", "yoga mats", ""), ("Yogamatte", "Yogamatten", "f"), ("tapis de yoga", "tapis de yoga", "m"), ("esterilla de yoga", "esterillas de yoga", "f"), ("tappetino yoga", "tappetini yoga", "m"),
        ["rubber", "cork"], ["non_slip"], "bright", "thickness_mm", ["4", "6", "8"], ["Manduka", "Liforme", "Gaiam", "Domyos", "Adidas"]),
     _t("tennis_racket", "sports", ("tennis racket", "tennis rackets", ""), ("Tennisschläger", "Tennisschläger", "m"), ("raquette de tennis", "raquettes de tennis", "f"), ("raqueta de tenis", "raquetas de tenis", "f"), ("racchetta da tennis", "racchette da tennis", "f"),
@@ -258,7 +249,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["cast_iron", "rubber"], [], "bright", "mass_kg", ["2", "5", "10", "20"], ["Domyos", "Bowflex", "Reebok", "Gorilla Sports"]),
     _t("bike_helmet", "sports", ("bike helmet", "bike helmets", ""), ("Fahrradhelm", "Fahrradhelme", "m"), ("casque de vélo", "casques de vélo", "m"), ("casco de bicicleta", "cascos de bicicleta", "m"), ("casco da bici", "caschi da bici", "m"),
        ["plastic", "carbon"], ["lightweight"], "bright", "clothing_size", ["S", "M", "L"], ["Abus", "Uvex", "Giro", "Specialized", "Bell"]),
-    # bags
     _t("backpack", "bags", ("backpack", "backpacks", ""), ("Rucksack", "Rucksäcke", "m"), ("sac à dos", "sacs à dos", "m"), ("mochila", "mochilas", "f"), ("zaino", "zaini", "m"),
        ["nylon", "polyester", "leather", "canvas"], ["waterproof"], "apparel", "capacity_l", ["20", "30", "40"], ["Deuter", "Osprey", "Eastpak", "Fjällräven", "The North Face"]),
     _t("suitcase", "bags", ("suitcase", "suitcases", ""), ("Koffer", "Koffer", "m"), ("valise", "valises", "f"), ("maleta", "maletas", "f"), ("valigia", "valigie", "f"),
@@ -269,7 +259,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["leather", "canvas"], [], "apparel", None, [], ["Fossil", "Tommy Hilfiger", "Montblanc", "Bellroy", "Guess"]),
     _t("sports_bag", "bags", ("sports bag", "sports bags", ""), ("Sporttasche", "Sporttaschen", "f"), ("sac de sport", "sacs de sport", "m"), ("bolsa de deporte", "bolsas de deporte", "f"), ("borsa sportiva", "borse sportive", "f"),
        ["polyester", "nylon"], ["waterproof"], "bright", "capacity_l", ["30", "50", "70"], ["Adidas", "Nike", "Puma", "Under Armour", "The North Face"]),
-    # personal care
     _t("hair_dryer", "personal_care", ("hair dryer", "hair dryers", ""), ("Haartrockner", "Haartrockner", "m"), ("sèche-cheveux", "sèche-cheveux", "m"), ("secador de pelo", "secadores de pelo", "m"), ("asciugacapelli", "asciugacapelli", "m"),
        [], ["foldable"], "bright", "power_w", ["1800", "2000", "2200"], ["Dyson", "Philips", "Remington", "Braun", "Rowenta"]),
     _t("electric_toothbrush", "personal_care", ("electric toothbrush", "electric toothbrushes", ""), ("elektrische Zahnbürste", "elektrische Zahnbürsten", "f"), ("brosse à dents électrique", "brosses à dents électriques", "f"), ("cepillo de dientes eléctrico", "cepillos de dientes eléctricos", "m"), ("spazzolino elettrico", "spazzolini elettrici", "m"),
@@ -282,7 +271,6 @@ _PRODUCT_TYPES: tuple[_ProductType, ...] = (
        ["stainless_steel", "plastic"], ["waterproof", "rechargeable"], "tech", None, [], ["Philips", "Braun", "Remington", "Wahl"]),
 )
 
-# Description sentences per language.
 _DESC: Mapping[str, Mapping[str, str]] = {
     "en": {"colour": "Colour: {}.", "category": "Category: {}.", "by": "{type} by {brand}"},
     "de": {"colour": "Farbe: {}.", "category": "Kategorie: {}.", "by": "{type} von {brand}"},
@@ -328,8 +316,7 @@ def _ragged_choice(
     return np.where(n > 0, flat[np.where(n > 0, pos, len(flat) - 1)], -1)
 
 
-@dataclass(frozen=True)
-class _Items:
+class _Items(NamedTuple):
     """Structured items: one row per catalog item, integer codes (-1 = attribute absent)."""
 
     type: np.ndarray
@@ -349,10 +336,8 @@ class _Items:
 def _draw_items(rng: np.random.Generator, n: int, s: _Settings) -> _Items:
     """``n`` random items: a product type, then attribute values that type takes."""
     type_idx = rng.integers(len(_PRODUCT_TYPES), size=n)
-    brand = _ragged_choice(rng, type_idx, _TYPE_BRANDS)
-    colour = _ragged_choice(rng, type_idx, _TYPE_COLOURS)
-    material = _ragged_choice(rng, type_idx, _TYPE_MATERIALS)
-    feature = _ragged_choice(rng, type_idx, _TYPE_FEATURES)
+    options = (_TYPE_BRANDS, _TYPE_COLOURS, _TYPE_MATERIALS, _TYPE_FEATURES)
+    brand, colour, material, feature = (_ragged_choice(rng, type_idx, o) for o in options)
     feature = np.where(rng.random(n) < s.feature_rate, feature, -1)
     n_spec = _TYPE_N_SPEC[type_idx]
     spec = np.where(n_spec > 0, (rng.random(n) * np.maximum(n_spec, 1)).astype(np.int64), -1)
@@ -364,21 +349,11 @@ def _draw_items(rng: np.random.Generator, n: int, s: _Settings) -> _Items:
 def _unique_rows(items: _Items, n: int) -> np.ndarray:
     """Indexes of the first ``n`` structurally distinct items (same structure = same title)."""
     key = np.zeros(len(items.type), dtype=np.int64)
-    for f in _Items.__dataclass_fields__:  # mixed-radix packing of every code (+1 for "absent")
-        code = getattr(items, f) + 1
+    for code in items:  # mixed-radix packing of every code (+1 for "absent")
+        code = code + 1
         key = key * (int(code.max(initial=0)) + 1) + code
     _, first = np.unique(key, return_index=True)
     return np.sort(first)[:n]
-
-
-def _concat(a: _Items, b: _Items) -> _Items:
-    return _Items(
-        *(np.concatenate([getattr(a, f), getattr(b, f)]) for f in _Items.__dataclass_fields__)
-    )
-
-
-def _take(items: _Items, rows: np.ndarray) -> _Items:
-    return _Items(*(getattr(items, f)[rows] for f in _Items.__dataclass_fields__))
 
 
 def _cap(text: str) -> str:
@@ -423,8 +398,7 @@ class _Words:
 def _item_words(
     pt: _ProductType, codes: Sequence[int], lang: str, plural: bool, query: bool
 ) -> _Words:
-    """The words of an item or query in ``lang``, adjectives agreeing with the noun; ``codes``
-    are the attribute columns (``_BRAND`` ... ``_FEATURE``), -1 = absent or not named."""
+    """The words of an item or query in ``lang``, adjectives agreeing; code -1 = not named."""
     brand, colour, material, spec, feature = (int(c) for c in codes)
     sg, pl, gender = pt.names[lang]
 
@@ -487,10 +461,7 @@ def _description(w: _Words, pt: _ProductType, lang: str) -> str:
         first += " " + (f"made of {noun}" if lang == "en" else w.material)
     base = _COLOURS[w.colour_key][lang]  # "Colour: <base form>", no agreement after a label
     parts = [first + ".", d["colour"].format(base if lang == "en" else base[0])]
-    if w.feature:
-        parts.append(_cap(w.feature) + ".")
-    if w.spec:
-        parts.append(_cap(w.spec) + ".")
+    parts += [_cap(x) + "." for x in (w.feature, w.spec) if x]
     parts.append(d["category"].format(_CATEGORY_NAMES[pt.category][lang]))
     return " ".join(parts)
 
@@ -524,28 +495,19 @@ def _typo(text: str, u: float) -> str:
     return " ".join(words)
 
 
-@dataclass(frozen=True)
-class _QueryDraft:
-    """Queries as drawn, before rendering: seed item, language, named attributes, form."""
-
-    seed: np.ndarray  # (m,) seed item row
-    language: np.ndarray  # (m,) language index
-    mask: np.ndarray  # (m, 5) bool: which attributes the query names
-    plural: np.ndarray
-    order: np.ndarray
-    typo_u: np.ndarray  # uniform in [0, 1); < typo_rate means "make a typo"
-    typo_pos: np.ndarray
-
-
-def _draw_queries(rng: np.random.Generator, items: _Items, m: int, s: _Settings) -> _QueryDraft:
-    """``m`` queries drawn from seed items: language, intent, which attributes they name."""
+def _draw_queries(
+    rng: np.random.Generator, items: _Items, m: int, s: _Settings
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """``m`` queries drawn from seed items (language, intent, which attributes they name) and
+    rendered: ``(seed, language, texts, mask, typo)``, masks trimmed to MAX_QUERY_WORDS."""
     n_lang = len(s.languages)
     seed = rng.integers(len(items.type), size=m)
     cross = (rng.random(m) < s.cross_lingual_rate) & (n_lang > 1)
     shift = rng.integers(1, max(n_lang, 2), size=m)  # another language, uniformly
     language = np.where(cross, (items.language[seed] + shift) % n_lang, items.language[seed])
     intent = rng.choice(len(INTENTS), size=m, p=s.intent_p)
-    available = items.columns()[seed] >= 0
+    cols = items.columns()
+    available = cols[seed] >= 0
     # Rank the non-brand attributes the seed item has in random order; name the first k.
     keys = np.where(available[:, 1:], rng.random((m, 4)), np.inf)
     rank = np.argsort(np.argsort(keys, axis=1), axis=1)
@@ -557,70 +519,39 @@ def _draw_queries(rng: np.random.Generator, items: _Items, m: int, s: _Settings)
     mask[:, 1:] = rank < k[:, None]
     plural = rng.random(m) < np.where(intent == 3, 0.15, 0.5)
     order = rng.integers(2, size=m)
-    return _QueryDraft(seed, language, mask, plural, order, rng.random(m), rng.random(m))
+    typo_u, typo_pos = rng.random(m), rng.random(m)  # typo_u < typo_rate: make a typo
+    texts: list[str] = []
+    typo = np.zeros(m, dtype=bool)
+    for q, row in enumerate(seed):
+        pt = _PRODUCT_TYPES[items.type[row]]
+        lang, plural_q = s.languages[language[q]], bool(plural[q])
+        while True:
+            named = mask[q]
+            w = _item_words(pt, np.where(named, cols[row], -1), lang, plural_q, query=True)
+            text = _query_text(w, lang, int(order[q]), plural_q)
+            if len(text.split()) <= MAX_QUERY_WORDS or not named.any():
+                break
+            mask[q, next(a for a in _DROP_ORDER if named[a])] = False
+        if typo_u[q] < s.typo_rate:
+            typoed = _typo(text, float(typo_pos[q]))
+            typo[q] = typoed != text
+            text = typoed
+        texts.append(text)
+    return seed, language, texts, mask, typo
 
 
 def _intent_of(mask: np.ndarray) -> np.ndarray:
     """Intent from the attributes a query names (after word-limit trimming)."""
-    n_other = mask[:, 1:].sum(axis=1)
-    brand = mask[:, 0]
-    return np.select(
-        [~brand & (n_other == 0), brand & (n_other == 0), ~brand & (n_other == 1)],
-        [0, 1, 2],
-        3,
-    )
+    n_other, brand = mask[:, 1:].sum(axis=1), mask[:, 0]
+    bare = n_other == 0  # no attribute but the brand named
+    return np.select([~brand & bare, brand & bare, ~brand & (n_other == 1)], [0, 1, 2], 3)
 
 
-def _render_queries(
-    draft: _QueryDraft, items: _Items, langs: Sequence[str], typo_rate: float
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Query texts, final attribute masks (trimmed to MAX_QUERY_WORDS) and typo flags."""
-    cols = items.columns()
-    mask = draft.mask.copy()
-    texts: list[str] = []
-    typo = np.zeros(len(draft.seed), dtype=bool)
-    for q, row in enumerate(draft.seed):
-        pt = _PRODUCT_TYPES[items.type[row]]
-        lang, plural = langs[draft.language[q]], bool(draft.plural[q])
-        while True:
-            named = mask[q]
-            w = _item_words(pt, np.where(named, cols[row], -1), lang, plural, query=True)
-            text = _query_text(w, lang, int(draft.order[q]), plural)
-            if len(text.split()) <= MAX_QUERY_WORDS or not named.any():
-                break
-            mask[q, next(a for a in _DROP_ORDER if named[a])] = False
-        if draft.typo_u[q] < typo_rate:
-            typoed = _typo(text, float(draft.typo_pos[q]))
-            typo[q] = typoed != text
-            text = typoed
-        texts.append(text)
-    return texts, mask, typo
-
-
-def _grade_group(
-    q_cols: np.ndarray,
-    q_mask: np.ndarray,
-    q_seed: np.ndarray,
-    q_type: int,
-    cand: np.ndarray,
-    cand_type: np.ndarray,
-    cand_cols: np.ndarray,
-    caps: np.ndarray,
-    rand: np.ndarray,
+def _top_per_grade(
+    grade: np.ndarray, key: np.ndarray, cand: np.ndarray, caps: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(query_pos, item_row, grade)`` of one product type's queries' judged pool in its category:
-    at most ``caps[g]`` items of grade g, grade 2 by fewest mismatches, grade 1 by most shared
-    named attributes (the seed item always first)."""
-    same_type = cand_type[None, :] == q_type  # (1, n)
-    differs = (cand_cols[None, :, :] != q_cols[:, None, :]) & q_mask[:, None, :]  # (g, n, 5)
-    mismatches = differs.sum(axis=2)
-    shared = ((~differs) & q_mask[:, None, :])[:, :, [_BRAND, _COLOUR, _MATERIAL, _FEATURE]].sum(2)
-    grade = np.where(same_type, np.where(mismatches == 0, 3, 2), 1)
-    is_seed = cand[None, :] == q_seed[:, None]
-    secondary = np.where(grade == 1, -shared, mismatches)  # in -4..5
-    # One float key = lexicographic (seed first, secondary asc, random tie-break) within a grade;
-    # per grade keep the ``caps[g]`` smallest keys (argpartition: no full sort of the category).
-    key = (~is_seed) * 20.0 + (secondary + 5) + rand * 0.5
+    """``(query_pos, item_row, grade)``: per query and grade g the ``caps[g]`` candidates of
+    smallest ``key`` (argpartition: no full sort of the category)."""
     out_q, out_i, out_g = [], [], []
     for g in (3, 2, 1):
         k = min(int(caps[g]), key.shape[1])
@@ -635,32 +566,14 @@ def _grade_group(
     return np.concatenate(out_q), np.concatenate(out_i), np.concatenate(out_g)
 
 
-def _hard_negatives(
-    q_cols: np.ndarray,
-    q_mask: np.ndarray,
-    cand: np.ndarray,
-    cand_cols: np.ndarray,
-    k: int,
-    rand: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``k`` other-category items per query sharing most of its named, then its seed's, values
-    (``q_cols``: the seed item's attribute codes; a named attribute counts twice)."""
-    attrs = [_BRAND, _COLOUR, _MATERIAL, _FEATURE]  # comparable across product types
-    q = q_cols[:, None, attrs]
-    same = (cand_cols[None, :, attrs] == q) & (q >= 0)
-    score = same.sum(axis=2) + (same & q_mask[:, None, attrs]).sum(axis=2)
-    order = np.lexsort((rand, -score), axis=-1)[:, :k]
-    qpos = np.repeat(np.arange(len(q_cols)), order.shape[1])
-    return qpos, cand[order.ravel()]
-
-
 def _judge(
     rng: np.random.Generator, items: _Items, seed: np.ndarray, mask: np.ndarray, s: _Settings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All judged ``(query, item, grade)`` triples, from the structure alone."""
+    """All judged ``(query, item, grade)`` triples, from the structure alone: each query's pool in
+    its category (grade 2 by fewest mismatches, grade 1 by most shared named attributes, the seed
+    item first), then hard negatives of other categories."""
     cols = items.columns()
     q_type = items.type[seed]
-    q_cols = cols[seed]
     item_cat = _TYPE_CATEGORY[items.type]
     out_q, out_i, out_g = [], [], []
     for t in np.unique(q_type):  # one vectorised block per product type, in index order
@@ -668,33 +581,37 @@ def _judge(
         cat = _TYPE_CATEGORY[t]
         cand = np.flatnonzero(item_cat == cat)
         rand = rng.random((len(qs), len(cand)))
-        qpos, item, grade = _grade_group(
-            q_cols[qs], mask[qs], seed[qs], int(t), cand, items.type[cand], cols[cand], s.caps, rand
-        )
+        q_cols, q_mask = cols[seed[qs]], mask[qs]
+        differs = (cols[cand][None, :, :] != q_cols[:, None, :]) & q_mask[:, None, :]  # (g, n, 5)
+        mismatches = differs.sum(axis=2)
+        shared = ((~differs) & q_mask[:, None, :])[:, :, _SHARED].sum(2)
+        grade = np.where(items.type[cand][None, :] == t, np.where(mismatches == 0, 3, 2), 1)
+        secondary = np.where(grade == 1, -shared, mismatches)  # in -4..5
+        # One float key = lexicographic (seed first, secondary asc, random tie-break) per grade.
+        key = (cand[None, :] != seed[qs][:, None]) * 20.0 + (secondary + 5) + rand * 0.5
+        qpos, item, grade = _top_per_grade(grade, key, cand, s.caps)
         out_q.append(qs[qpos])
         out_i.append(item)
         out_g.append(grade)
         others = np.flatnonzero(item_cat != cat)
         if s.hard_negatives > 0 and len(others):
+            # Hard negatives: sharing most of the query's named, then its seed's, values (a named
+            # attribute counts twice).
             pool = rng.choice(others, size=min(len(others), 256), replace=False)
             rand = rng.random((len(qs), len(pool)))
-            qpos, item = _hard_negatives(
-                q_cols[qs], mask[qs], pool, cols[pool], s.hard_negatives, rand
-            )
-            out_q.append(qs[qpos])
-            out_i.append(item)
-            out_g.append(np.zeros(len(item), dtype=np.int64))
+            q = q_cols[:, None, _SHARED]
+            same = (cols[pool][None, :, _SHARED] == q) & (q >= 0)
+            score = same.sum(axis=2) + (same & q_mask[:, None, _SHARED]).sum(axis=2)
+            order = np.lexsort((rand, -score), axis=-1)[:, : s.hard_negatives]
+            out_q.append(np.repeat(qs, order.shape[1]))
+            out_i.append(pool[order.ravel()])
+            out_g.append(np.zeros(order.size, dtype=np.int64))
     return np.concatenate(out_q), np.concatenate(out_i), np.concatenate(out_g)
 
 
 @dataclass
 class _Settings:
-    """``load_demo``'s generation settings, checked (``ConfigError`` naming the key), normalised.
-
-    >>> s = _Settings(100, 10, 0, ["en", "de"], None, 0.25, None, 0.5, 0.03, 64, 20, 8, 3)
-    >>> s.lang_p.round(3).tolist(), s.caps.tolist()
-    ([0.667, 0.333], [0, 8, 20, 64])
-    """
+    """``load_demo``'s generation settings, checked (``ConfigError`` naming the key), normalised."""
 
     n_items: int
     n_queries: int
@@ -731,8 +648,7 @@ class _Settings:
             raise ConfigError(
                 "dataset.pool_exact must be >= 1 and pool_partial, pool_category, hard_negatives >= 0"
             )
-        n_lang = len(self.languages)
-        w = np.array(self.language_weights or [1 / (i + 1) for i in range(n_lang)])
+        w = np.array(self.language_weights or [1 / (i + 1) for i in range(len(self.languages))])
         self.lang_p = w / w.sum()
         intent_p = np.array([mix.get(i, 0.0) for i in INTENTS])
         self.intent_p = intent_p / intent_p.sum()
@@ -783,6 +699,7 @@ class _DemoQueries:
     typo: np.ndarray
     texts: list[str]
     intent: np.ndarray
+    frequency: np.ndarray
 
 
 def _distinct_items(rng: np.random.Generator, s: _Settings) -> _Items:
@@ -793,43 +710,38 @@ def _distinct_items(rng: np.random.Generator, s: _Settings) -> _Items:
     for _ in range(4):  # large catalogs: draw more until enough distinct products exist
         if len(rows) == n_items:
             break
-        pool = _concat(pool, _draw_items(rng, 2 * n_items, s))
+        pool = _Items(*map(np.concatenate, zip(pool, _draw_items(rng, 2 * n_items, s))))
         rows = _unique_rows(pool, n_items)
     if len(rows) < n_items:
         raise ConfigError(
             f"dataset.n_items={n_items} exceeds what the demo vocabulary can vary (found "
             f"{len(rows)} distinct products; expected n_items <= about 100000)"
         )
-    return _take(pool, rows)
+    return _Items(*(code[rows] for code in pool))
 
 
 def _distinct_queries(rng: np.random.Generator, items: _Items, s: _Settings) -> _DemoQueries:
-    """``s.n_queries`` queries with distinct texts: oversampled, rendered, the first ones kept."""
-    draft = _draw_queries(rng, items, 3 * s.n_queries + 50, s)
-    texts, mask, typo = _render_queries(draft, items, s.languages, s.typo_rate)
+    """``s.n_queries`` distinct queries, Zipf-like frequencies favouring broad queries."""
+    seed, language, texts, mask, typo = _draw_queries(rng, items, 3 * s.n_queries + 50, s)
     keep = np.sort(np.unique(texts, return_index=True)[1])[: s.n_queries]  # first of each text
     if len(keep) < s.n_queries:
         raise ConfigError(
             f"dataset.n_queries={s.n_queries}: only {len(keep)} distinct queries could be "
             f"generated from {s.n_items} items (increase n_items or decrease n_queries)"
         )
-    return _DemoQueries(
-        draft.seed[keep],
-        draft.language[keep],
-        mask[keep],
-        typo[keep],
-        [texts[i] for i in keep],
-        _intent_of(mask[keep]),
-    )
-
-
-def _frequencies(rng: np.random.Generator, intent: np.ndarray) -> np.ndarray:
-    """Zipf-like query frequencies: broad queries tend to be head queries, specific ones tail."""
-    n = len(intent)
+    intent, n = _intent_of(mask[keep]), len(keep)
     popularity = np.array([3.0, 2.0, 1.5, 0.0])[intent] + rng.gumbel(size=n)
     rank = np.empty(n, dtype=np.int64)
     rank[np.lexsort((np.arange(n), -popularity))] = np.arange(1, n + 1)
-    return np.maximum(1.0, np.round(20000.0 * rank.astype(float) ** -1.05))
+    return _DemoQueries(
+        seed[keep],
+        language[keep],
+        mask[keep],
+        typo[keep],
+        [texts[i] for i in keep],
+        intent,
+        np.maximum(1.0, np.round(20000.0 * rank.astype(float) ** -1.05)),
+    )
 
 
 def _ids(prefix: str, n: int, width: int) -> list[str]:
@@ -857,15 +769,11 @@ def _names(codes: np.ndarray, table: Sequence[str]) -> list[str]:
     return lookup[np.where(codes >= 0, codes, len(table))].tolist()
 
 
-def _catalog(
-    items: _Items, languages: Sequence[str], ids: list[str], descriptions: bool, source: str
-) -> Catalog:
-    """The items as a ``Catalog``: titles, optional descriptions (their listing language),
-    attribute columns."""
+def _catalog(items: _Items, languages: Sequence[str], descriptions: bool, source: str) -> Catalog:
+    """The items as a ``Catalog`` (titles and descriptions in their listing language)."""
     titles, bodies = [], []
     for r, codes in enumerate(items.columns().tolist()):
-        pt = _PRODUCT_TYPES[items.type[r]]
-        lang = languages[items.language[r]]
+        pt, lang = _PRODUCT_TYPES[items.type[r]], languages[items.language[r]]
         words = _item_words(pt, codes, lang, plural=False, query=False)
         titles.append(_title(words, lang, int(items.variant[r])))
         if descriptions:
@@ -875,7 +783,7 @@ def _catalog(
         for t, s in zip(items.type.tolist(), items.spec.tolist())
     ]
     return Catalog(
-        ids=ids,
+        ids=_ids("p", len(titles), 5),
         titles=titles,
         texts=bodies if descriptions else None,
         attributes={
@@ -893,16 +801,9 @@ def _catalog(
 
 
 def _queries(
-    q: _DemoQueries,
-    items: _Items,
-    catalog: Catalog,
-    languages: Sequence[str],
-    ids: list[str],
-    frequency: np.ndarray,
-    cross: np.ndarray,
+    q: _DemoQueries, items: _Items, catalog: Catalog, languages: Sequence[str], cross: np.ndarray
 ) -> Queries:
-    """The kept queries as ``Queries``; ``constraints`` names what each asks for, e.g.
-    ``brand=Nike|colour=red`` (the catalog's attribute values)."""
+    """The kept queries as ``Queries`` (``constraints``: e.g. ``brand=Nike|colour=red``)."""
     q_type = items.type[q.seed]
     columns = ("brand", "colour", "material", "size", "feature")  # _BRAND ... _FEATURE
     constraints = [
@@ -910,10 +811,10 @@ def _queries(
         for row, named in zip(q.seed.tolist(), q.mask.tolist())
     ]
     return Queries(
-        ids=ids,
+        ids=_ids("q", len(q.texts), 4),
         texts=q.texts,
         language=_names(q.language, languages),
-        frequency=frequency.tolist(),
+        frequency=q.frequency.tolist(),
         attributes={
             "intent": _names(q.intent, INTENTS),
             "category": _names(_TYPE_CATEGORY[q_type], _CATEGORIES),
@@ -926,23 +827,21 @@ def _queries(
     )
 
 
-def _generate(s: _Settings, text_field: str, title_separator: str, descriptions: bool) -> EvalData:
-    """The three tables as the demo's ``EvalData`` (synthetic, fingerprinted), logged at INFO."""
+def _generate(s: _Settings, text_field: str, descriptions: bool) -> EvalData:
+    """The three tables as the demo's (synthetic) ``EvalData``, logged at INFO."""
     rng = np.random.default_rng(s.seed)
     items = _distinct_items(rng, s)
     q = _distinct_queries(rng, items, s)
-    frequency = _frequencies(rng, q.intent)
     jq, ji, jg = _judge(rng, items, q.seed, q.mask, s)
-    item_ids, query_ids = _ids("p", s.n_items, 5), _ids("q", s.n_queries, 4)
     source = f"evalkit demo (synthetic, seed={s.seed})"
-    catalog = _catalog(items, s.languages, item_ids, descriptions, source)
+    catalog = _catalog(items, s.languages, descriptions, source)
     catalog.text_for(text_field)  # raises ConfigError for an unknown / unavailable field
     # Cross-lingual: no exact match (grade 3) is listed in the query's own language.
     exact = jg == 3
     same_lang = np.zeros(len(q.language), dtype=np.int64)
     np.add.at(same_lang, jq[exact], items.language[ji[exact]] == q.language[jq[exact]])
-    queries = _queries(q, items, catalog, s.languages, query_ids, frequency, same_lang == 0)
-    judgments = Judgments(_qrels(query_ids, item_ids, jq, ji, jg), "synthetic", source)
+    queries = _queries(q, items, catalog, s.languages, same_lang == 0)
+    judgments = Judgments(_qrels(queries.ids, catalog.ids, jq, ji, jg), "synthetic", source)
     log.info(
         "demo dataset: %d items, %d queries, %d judgments (seed=%d, languages=%s)",
         s.n_items,
@@ -951,36 +850,7 @@ def _generate(s: _Settings, text_field: str, title_separator: str, descriptions:
         s.seed,
         ",".join(s.languages),
     )
-    fingerprint = fingerprint_data(
-        catalog, queries, judgments, text_field, title_separator=title_separator
-    )
-    return EvalData(
-        "demo",
-        catalog,
-        queries,
-        judgments,
-        fingerprint=fingerprint,
-        synthetic=True,
-        text_field=text_field,
-        title_separator=title_separator,
-    )
-
-
-def _with_simulated_clicks(data: EvalData, seed: int) -> EvalData:
-    """``data`` with a simulated click log (PBM clicks on a BM25 ranking) and its fingerprint."""
-    from evalkit.data.click_simulation import simulate_demo_clicks
-
-    clicks = simulate_demo_clicks(data, seed=seed)
-    fingerprint = fingerprint_data(
-        data.catalog,
-        data.queries,
-        data.judgments,
-        data.text_field,
-        clicks=clicks.digest(),
-        known=data.fingerprint,
-        title_separator=data.title_separator,
-    )
-    return replace(data, clicks=clicks, fingerprint=fingerprint)
+    return EvalData("demo", catalog, queries, judgments, synthetic=True, text_field=text_field)
 
 
 def load_demo(
@@ -1028,20 +898,16 @@ def load_demo(
     >>> d.clicks.simulated, sorted(set(d.catalog.attributes["language"]))
     (True, ['de', 'en'])
     """
-    s = _Settings(
-        n_items,
-        n_queries,
-        seed,
-        languages,
-        language_weights,
-        cross_lingual_rate,
-        intent_mix,
-        feature_rate,
-        typo_rate,
-        pool_exact,
-        pool_partial,
-        pool_category,
-        hard_negatives,
+    given = locals()
+    s = _Settings(**{f.name: given[f.name] for f in fields(_Settings) if f.init})
+    data = _generate(s, text_field, descriptions)
+    clicks = None
+    if simulate_clicks:  # PBM clicks on a BM25 ranking
+        from evalkit.data.click_simulation import simulate_demo_clicks
+
+        clicks = simulate_demo_clicks(data, seed=s.seed)
+    digest = clicks.digest() if clicks is not None else None
+    fingerprint = fingerprint_data(
+        data.catalog, data.queries, data.judgments, text_field, digest, None, title_separator
     )
-    data = _generate(s, text_field, title_separator, descriptions)
-    return _with_simulated_clicks(data, s.seed) if simulate_clicks else data
+    return replace(data, clicks=clicks, fingerprint=fingerprint, title_separator=title_separator)

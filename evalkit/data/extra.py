@@ -4,8 +4,7 @@
 TSV / JSONL / Parquet table (``query_id``, ``item_id``, ``grade``, or BEIR's names).  Blank
 grades are skipped; a grade contradicting the dataset or another row of the file is a
 :class:`~evalkit.errors.DataError` naming file and row; the merged judgments get a new
-fingerprint.  It runs after any loader and after the click stage, in
-:func:`evalkit.run.evaluation.run_evaluation`.  Rules: docs/how-to/judgments.md.
+fingerprint.  Rules: docs/how-to/judgments.md.
 
 >>> import tempfile, pathlib
 >>> from evalkit.data.schema import Catalog, Queries, Judgments, EvalData
@@ -26,8 +25,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from evalkit.data import validate as v
 from evalkit.data.digest import fingerprint_data
@@ -62,12 +59,6 @@ def _columns(path: Path, label: str) -> tuple[str, str, str]:
     )
 
 
-def _blank(arr: pa.Array) -> np.ndarray:
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        return np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(arr), ""), True), bool)
-    return np.asarray(arr.is_null(), dtype=bool)
-
-
 def _new_pairs(
     path: Path, label: str, data: EvalData
 ) -> tuple[dict[tuple[str, str], int], int, int]:
@@ -75,10 +66,9 @@ def _new_pairs(
     repeat a grade already held and of blank rows; rows are checked in file order."""
     q_col, d_col, g_col = _columns(path, label)
     t = read_file(path, [q_col, d_col, g_col]).table
-    qids = v.id_strings(t.column(q_col), label, q_col).to_pylist()
-    dids = v.id_strings(t.column(d_col), label, d_col).to_pylist()
+    qids, dids = (v.id_strings(t.column(c), label, c).to_pylist() for c in (q_col, d_col))
     raw = v.as_array(t.column(g_col))
-    blank = _blank(raw) if len(raw) else np.zeros(0, bool)
+    blank = v.blank(raw)
     grades, invalid, negative = v.grades(raw)
     queries, items = set(data.queries.ids), set(data.catalog.ids)
     base = data.judgments.qrels if data.judgments is not None else {}

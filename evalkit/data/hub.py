@@ -23,7 +23,7 @@ from typing import Any
 
 from evalkit.data import table_mapping as tm
 from evalkit.data.readers import read_hub
-from evalkit.data.schema import EvalData
+from evalkit.data.schema import EvalData, check_text_field
 from evalkit.data.validate import check_on_invalid
 from evalkit.errors import ConfigError
 
@@ -45,8 +45,7 @@ def _read(spec: Mapping[str, Any], columns: list[str], what: str, cache_dir: str
 
 
 def _with_defaults(spec: Mapping[str, Any] | None, defaults: dict[str, str]) -> dict[str, Any]:
-    given = {k: val for k, val in dict(spec or {}).items() if val is not None}
-    return {**defaults, **given}
+    return {**defaults, **{k: val for k, val in dict(spec or {}).items() if val is not None}}
 
 
 def load_hub(
@@ -69,10 +68,8 @@ def load_hub(
         catalog.path, queries.path, judgments.path (string): a Hub id or a local dataset folder.
         catalog.name, queries.name, judgments.name (string or null): the dataset config ("subset").
         catalog.split, queries.split, judgments.split (string): the split read.
-        catalog.revision, queries.revision, judgments.revision (string or null): a branch, tag
-            or commit; the resolved commit is recorded in the fingerprint.
-        catalog.data_dir, queries.data_dir, judgments.data_dir (string or null): a folder
-            inside the dataset repository.
+        catalog.revision, queries.revision, judgments.revision (string or null): branch/tag/commit.
+        catalog.data_dir, queries.data_dir, judgments.data_dir (string or null): a repo folder.
         name: the dataset's name in MLflow and reports; null = ``repo``, else the catalog path.
         repo: the dataset id the tables interpolate (BEIR: ``<repo>`` and ``<repo>-qrels``).
         text_field: what is embedded for each item: ``title``, ``text`` or ``title_text``.
@@ -80,7 +77,7 @@ def load_hub(
         cache_dir: the datasets library's cache; null = the Hugging Face default.
         title_separator: the string ``title_text`` joins title and body with.
     """
-    tm.check_text_field(text_field)
+    check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)
     cat_spec = _with_defaults(catalog, BEIR_CATALOG)
     q_spec = _with_defaults(queries, BEIR_QUERIES)

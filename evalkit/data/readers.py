@@ -2,8 +2,11 @@
 folder (:func:`read_hub`) - with the ``datasets`` library, as a :class:`TableSource`.
 
 Reading problems become :class:`~evalkit.errors.DataError`: a missing file or column (naming the
-columns that exist), bytes that are not UTF-8 and lines that are not JSON (naming row and line).
-CSV / TSV columns are read as strings, so an id ``1`` stays ``"1"`` and ``"007"`` keeps its zeros.
+columns that exist), lines that are not JSON (naming row and line), bytes that are not UTF-8
+(naming the file's encoding - byte-order mark, NUL bytes, else ``charset-normalizer``'s guess -
+and the ``iconv`` that converts it) and a cut ``.gz`` / ``.bz2`` / ``.xz`` (naming the last whole
+row).  CSV / TSV columns are read as strings, so an id ``1`` stays ``"1"`` and ``"007"`` keeps its
+zeros.
 
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "items.csv"
@@ -15,11 +18,16 @@ CSV / TSV columns are read as strings, so an id ``1`` stays ``"1"`` and ``"007"`
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import csv
+import gzip
 import io
 import json
 import logging
+import lzma
+import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +35,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from evalkit.data import encoding
-from evalkit.data.compressed import OPENERS, stream_problem
 from evalkit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -44,8 +50,7 @@ _COMPRESSION = (".gz", ".bz2", ".xz", ".zst", ".zstd")
 
 @dataclass(frozen=True)
 class TableSource:
-    """A table read from ``label`` (its row ``i`` is data row ``i + 1``) and, from the Hub, the
-    resolved commit."""
+    """A table read from ``label`` (row ``i`` = data row ``i + 1``) and, from the Hub, its commit."""
 
     table: pa.Table
     label: str
@@ -53,12 +58,7 @@ class TableSource:
 
 
 def infer_format(path: str | Path, fmt: str | None = None) -> str:
-    """The format name (a key of :data:`FORMATS`) given explicitly or by the file extension
-    (looking through compression suffixes).
-
-    >>> infer_format("corpus.jsonl.gz"), infer_format("q.tsv"), infer_format("x.dat", "csv")
-    ('jsonl', 'tsv', 'csv')
-    """
+    """The :data:`FORMATS` key: ``fmt``, else the file extension's (past compression suffixes)."""
     if fmt:
         key = str(fmt).lower().lstrip(".")
         if key not in FORMATS:
@@ -170,10 +170,23 @@ def _as_strings(columns: list[str]) -> dict[str, Any]:
 
 
 def columns_of(path: Path, key: str, label: str) -> list[str]:
-    """The columns of a csv / tsv file (its header), parquet file (its schema) or JSON-lines
-    file (its first object's keys); ``key`` is the format."""
+    """The columns of a csv / tsv (header), parquet (schema) or JSON-lines file (first object)."""
     if FORMATS[key] == "csv":
-        return _csv_header(path, "\t" if key == "tsv" else ",", label)
+        try:
+            with open_bytes(path) as fh:
+                first = fh.readline().decode("utf-8-sig")
+            header = next(csv.reader([first], delimiter="\t" if key == "tsv" else ","), None)
+        except UnicodeDecodeError as exc:
+            raise _encoding_error(path, label, "the header line", exc.reason, None) from exc
+        except EOFError as exc:
+            raise stream_problem(path, label, 1) or DataError(str(exc), file=label) from exc
+        if "\0" in first:  # UTF-16 / UTF-32 without a byte-order mark decodes, NUL bytes and all
+            raise _encoding_error(path, label, "the header line", "NUL bytes", None)
+        if not header:
+            raise DataError(
+                "file is empty", file=label, expected="a header line naming the columns"
+            )
+        return header
     if FORMATS[key] == "parquet":
         import pyarrow.parquet as pq
 
@@ -206,22 +219,6 @@ def _require_columns(existing: Sequence[str], wanted: Sequence[str], label: str)
 def open_bytes(path: Path) -> io.BufferedIOBase:
     """``path`` opened for reading bytes, decompressed by its suffix."""
     return OPENERS.get(path.suffix.lower(), open)(path, "rb")
-
-
-def _csv_header(path: Path, sep: str, label: str) -> list[str]:
-    try:
-        with open_bytes(path) as fh:
-            first = fh.readline().decode("utf-8-sig")
-        header = next(csv.reader([first], delimiter=sep), None)
-    except UnicodeDecodeError as exc:
-        raise _encoding_error(path, label, "the header line", exc.reason, None) from exc
-    except EOFError as exc:
-        raise stream_problem(path, label, 1) or DataError(str(exc), file=label) from exc
-    if "\0" in first:  # UTF-16 / UTF-32 without a byte-order mark decodes, NUL bytes and all
-        raise _encoding_error(path, label, "the header line", "NUL bytes", None)
-    if not header:
-        raise DataError("file is empty", file=label, expected="a header line naming the columns")
-    return header
 
 
 def _hub_csv_header(builder: Any, split: str) -> list[str] | None:
@@ -281,17 +278,17 @@ def _encoding_error(path: Path, label: str, what: str, reason: str, row: int | N
     if damaged is not None:
         return damaged
     with open_bytes(path) as fh:
-        head = fh.read(encoding.HEAD_BYTES)
-    wide = encoding.wide_or_marked(head)
+        head = fh.read(HEAD_BYTES)
+    wide = wide_or_marked(head)
     if wide is not None:
         return DataError(
             f"the file is {wide}, not UTF-8",
             file=label,
-            expected=f"UTF-8 text: convert it, {encoding.convert_hint(wide)}",
+            expected=f"UTF-8 text: convert it, {convert_hint(wide)}",
         )
-    found = encoding.legacy_encoding(_undecodable(path)[1])
-    looks = f"; the file looks like {encoding.describe(found)}" if found else ""
-    fix = encoding.convert_hint(found) if found else "iconv -f <its encoding> -t UTF-8"
+    found = legacy_encoding(_undecodable(path)[1])
+    looks = f"; the file looks like {_codec_label(found)}" if found else ""
+    fix = convert_hint(found) if found else "iconv -f <its encoding> -t UTF-8"
     return DataError(
         f"{what} is not valid UTF-8 ({reason}){looks}",
         file=label,
@@ -315,7 +312,7 @@ def _undecodable(path: Path) -> tuple[tuple[int, int, str] | None, bytes]:
                 first = first or (line_no, rows, where)
                 sample.append(raw)
                 size += len(raw)
-                if size >= encoding.HEAD_BYTES:
+                if size >= HEAD_BYTES:
                     break
     return first, b"".join(sample)
 
@@ -339,3 +336,121 @@ def _first_invalid_json_line(path: Path) -> tuple[int, int, str] | None:
             if not isinstance(obj, dict):
                 return line_no, rows, f"found a JSON {type(obj).__name__}"
     return None
+
+
+#: Byte-order marks and the encodings they announce (UTF-32 first: its LE mark starts with
+#: UTF-16's).
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32 LE"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32 BE"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"),
+)
+#: Bytes of a file's head enough to tell its encoding.
+HEAD_BYTES = 65536
+
+
+def wide_encoding(raw: bytes) -> str | None:
+    """The UTF-16 / UTF-32 form that BOM-less bytes look like by their NUL bytes, or None."""
+    head = raw[:4096]
+    if b"\0" not in head:
+        return None
+
+    def nul(step: int, at: int) -> float:
+        part = head[at::step]
+        return part.count(0) / max(len(part), 1)
+
+    if nul(4, 0) < 0.5 and min(nul(4, 1), nul(4, 2), nul(4, 3)) > 0.9:
+        return "UTF-32 LE"
+    if nul(4, 3) < 0.5 and min(nul(4, 0), nul(4, 1), nul(4, 2)) > 0.9:
+        return "UTF-32 BE"
+    if nul(2, 1) > 0.5 and nul(2, 0) < 0.25:
+        return "UTF-16 LE"
+    if nul(2, 0) > 0.5 and nul(2, 1) < 0.25:
+        return "UTF-16 BE"
+    return None
+
+
+def wide_or_marked(head: bytes) -> str | None:
+    """``"UTF-16 LE (byte-order mark FF FE)"`` / ``"UTF-16 LE without a byte-order mark"`` for a
+    UTF-16 / UTF-32 file's first bytes, else None (UTF-8, with or without its mark, is None)."""
+    for bom, _codec, name in BOMS:
+        if head.startswith(bom):
+            if name == "UTF-8":
+                return None
+            return f"{name} (byte-order mark {bom.hex(' ').upper()})"
+    found = wide_encoding(head)
+    return f"{found} without a byte-order mark" if found else None
+
+
+def legacy_encoding(sample: bytes) -> str | None:
+    """charset-normalizer's guess (a Python codec name) for bytes that are not UTF-8, or None;
+    Windows-1252 (Western Europe's usual code page) wins when among the tied best guesses."""
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(sample)) if sample else []
+    if not matches:
+        return None
+    best = matches[0]
+    tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    if any("cp1252" in m.could_be_from_charset for m in tied):
+        return "cp1252"
+    name = codecs.lookup(best.encoding).name
+    return None if name in ("utf-8", "ascii") else name  # no guess for bytes UTF-8 refused
+
+
+def _codec_label(codec: str) -> str:
+    """A codec's name as users know it: ``Windows-1252 (cp1252)``, ``cp850``."""
+    m = re.fullmatch(r"cp(125[0-8])", codec)
+    return f"Windows-{m.group(1)} ({codec})" if m else codec
+
+
+def convert_hint(found: str) -> str:
+    """The ``iconv`` command that converts a file in encoding ``found`` to UTF-8."""
+    name = found.split(" (byte-order mark")[0].removesuffix(" without a byte-order mark")
+    if " (byte-order mark" in found:
+        name = name.split()[0]  # iconv reads the mark: UTF-16, UTF-32
+    name = name.replace(" ", "").upper()
+    name = re.sub(r"^ISO8859-", "ISO-8859-", name)
+    return f"iconv -f {name} -t UTF-8"
+
+
+#: Openers of the compressed formats read line by line, by (lower-case) suffix.
+OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_NAMES = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}
+#: What the decompressors raise for a damaged stream (bz2 raises OSError).
+_DAMAGED = (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError, OSError)
+
+
+def stream_problem(path: Path, label: str, header_lines: int = 0) -> DataError | None:
+    """A :class:`DataError` naming the last whole data row (a non-blank line after
+    ``header_lines``) of a compressed file whose stream ends early or is corrupt, or None."""
+    suffix = path.suffix.lower()
+    opener = OPENERS.get(suffix)
+    if opener is None:
+        return None
+    lines = rows = 0
+    try:
+        with opener(path, "rb") as fh:
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break  # the last line, cut or unterminated: not counted until it ends
+                lines += 1
+                if lines > header_lines and line.strip():
+                    rows += 1
+            fh.read()  # after an unterminated last line the stream must still end cleanly
+            return None
+    except _DAMAGED as exc:
+        kind = _NAMES[suffix]
+        reached = f"after row {rows:,}" if rows else "before the first row"
+        if isinstance(exc, EOFError):
+            return DataError(
+                f"the {kind} stream ends early {reached} (a partial download? fetch the file again)",
+                file=label,
+            )
+        return DataError(
+            f"the {kind} stream is corrupt {reached} ({exc})",
+            file=label,
+            expected=f"a valid {kind} file: fetch or compress it again",
+        )

@@ -23,6 +23,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from evalkit.data.click_log import ClickLog
 
 
+def check_text_field(text_field: str) -> str:
+    if text_field not in ("title", "text", "title_text"):
+        raise ConfigError(
+            f"dataset.text_field={text_field!r} is unknown (expected title, text or title_text)"
+        )
+    return text_field
+
+
 @dataclass(frozen=True)
 class Catalog:
     """The items a search engine retrieves: ids, titles, optional body text and attributes."""
@@ -37,12 +45,8 @@ class Catalog:
         return len(self.ids)
 
     def text_for(self, text_field: str, separator: str = " ") -> list[str]:
-        """The strings to embed: ``title`` (default), ``text`` or ``title_text``: title and body
-        joined with ``separator`` (BEIR's and MTEB's convention is one space).
-
-        >>> Catalog(["d"], ["Red shoe"], ["Leather."]).text_for("title_text", ". ")
-        ['Red shoe. Leather.']
-        """
+        """The strings to embed: ``title``, ``text`` or ``title_text`` (title and body joined with
+        ``separator``; BEIR's and MTEB's convention is one space)."""
         if text_field == "title":
             return self.titles
         if self.texts is None:
@@ -50,16 +54,11 @@ class Catalog:
                 f"dataset.text_field={text_field!r} needs a body text column, but catalog "
                 f"{self.source or '(in memory)'} has none; use text_field=title"
             )
-        if text_field == "text":
+        if check_text_field(text_field) == "text":
             return self.texts
-        if text_field == "title_text":
-            return [
-                f"{t}{separator}{b}" if t and b else (t or b)
-                for t, b in zip(self.titles, self.texts)
-            ]
-        raise ConfigError(
-            f"dataset.text_field={text_field!r} is unknown (expected title, text or title_text)"
-        )
+        return [
+            f"{t}{separator}{b}" if t and b else (t or b) for t, b in zip(self.titles, self.texts)
+        ]
 
 
 @dataclass(frozen=True)
@@ -108,13 +107,7 @@ class EvalData:
     extra_judgments: ExtraJudgments | None = None
 
     def embedded_texts(self) -> list[str]:
-        """The catalog strings embedded for this dataset, built once and shared (read-only).
-
-        >>> d = EvalData("x", Catalog(["a"], ["Red"], ["shoe"]), Queries(["q"], ["red"]),
-        ...              None, text_field="title_text")
-        >>> d.embedded_texts(), d.embedded_texts() is d.embedded_texts()
-        (['Red shoe'], True)
-        """
+        """The catalog strings embedded for this dataset, built once and shared (read-only)."""
         texts = self.__dict__.get("_embedded_texts")
         if texts is None:  # frozen: kept beside the fields (not one of them: no eq / repr)
             texts = self.catalog.text_for(self.text_field, self.title_separator)
@@ -122,13 +115,7 @@ class EvalData:
         return texts
 
     def embedded_keys(self) -> np.ndarray:
-        """The vector-store keys of :meth:`embedded_texts` (``(n, 16)`` uint8), hashed once per
-        dataset (read-only).
-
-        >>> d = EvalData("x", Catalog(["a"], ["Red"], ["shoe"]), Queries(["q"], ["red"]), None)
-        >>> d.embedded_keys().shape, d.embedded_keys() is d.embedded_keys()
-        ((1, 16), True)
-        """
+        """The vector-store keys of :meth:`embedded_texts` (``(n, 16)`` uint8), hashed once."""
         keys = self.__dict__.get("_embedded_keys")
         if keys is None:
             keys = text_key_array(self.embedded_texts())
@@ -154,7 +141,6 @@ class ExtraJudgments:
     blank: int
 
     def params(self) -> dict[str, Any]:
-        """MLflow params: ``dataset.extra_judgments`` (the path) and its counts."""
         return {
             "dataset.extra_judgments": self.path,
             "dataset.extra_judgments.added": self.added,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
@@ -40,8 +41,6 @@ from evalkit.data.schema import Catalog, EvalData, Judgments, Queries
 from evalkit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
-
-TEXT_FIELDS = ("title", "text", "title_text")
 
 
 class Built(NamedTuple):
@@ -138,11 +137,7 @@ def columns_from(
     cls: type[C], config: Mapping[str, Any], what: str, source_keys: Iterable[str] = ()
 ) -> C:
     """A column mapping from a config mapping, ignoring ``source_keys`` (path, format, ...);
-    unknown keys are a :class:`ConfigError` listing the accepted ones.
-
-    >>> columns_from(JudgmentColumns, {"path": "q.tsv", "grade": "score"}, "judgments", ["path"])
-    JudgmentColumns(query_id='query_id', item_id='item_id', grade='score')
-    """
+    unknown keys are a :class:`ConfigError` listing the accepted ones."""
     allowed = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     skip = set(source_keys)
     unknown = sorted(k for k in config if k not in allowed and k not in skip)
@@ -154,13 +149,33 @@ def columns_from(
     return cls(**{k: config[k] for k in allowed if k in config and config[k] is not None})
 
 
-def check_text_field(text_field: str) -> str:
-    """``title``, ``text`` or ``title_text``; anything else is a ConfigError."""
-    if text_field not in TEXT_FIELDS:
-        raise ConfigError(
-            f"dataset.text_field={text_field!r} is unknown (expected title, text or title_text)"
-        )
-    return text_field
+#: The problem (``{!r}``: the first bad row's value), expected value and hint of each row check.
+_CHECKS = {
+    "empty_query_text": (
+        "query text is empty or whitespace-only",
+        "a non-empty query text",
+        "use dataset.on_invalid=skip to drop such queries",
+    ),
+    "invalid_frequency": ("frequency {!r} is not a non-negative number", "a number >= 0", ""),
+    "unknown_query_in_judgments": (
+        "query id {!r} is not in the queries",
+        "a query id present in the queries table",
+        "",
+    ),
+    "unknown_item_in_judgments": (
+        "item id {!r} is not in the catalog",
+        "an item id present in the catalog",
+        "use dataset.on_invalid=skip to keep them as judged but unretrievable",
+    ),
+    "invalid_grade": ("grade {!r} is not an integer", "an integer grade >= 0", ""),
+    "negative_grade": ("grade {!r} is negative", "an integer grade >= 0", ""),
+}
+
+
+def _check(rf: v.RowFilter, bad: np.ndarray, reason: str, field: str, values: pa.Array) -> None:
+    """:meth:`~evalkit.data.validate.RowFilter.reject` with the messages of ``_CHECKS[reason]``."""
+    problem, expected, hint = _CHECKS[reason]
+    rf.reject(bad, reason, field, lambda i: problem.format(values[i].as_py()), expected, hint)
 
 
 def _attributes(table: pa.Table, names: tuple[str, ...], rows: pa.Array) -> dict[str, list[Any]]:
@@ -170,7 +185,6 @@ def _attributes(table: pa.Table, names: tuple[str, ...], rows: pa.Array) -> dict
 def _empty_embedded_text(
     rf: v.RowFilter, titles: pa.Array, texts: pa.Array | None, cols: CatalogColumns, text_field: str
 ) -> None:
-    """Reject rows whose embedded text (``text_field``) is empty or whitespace-only."""
     no_title = v.blank(titles)
     no_text = v.blank(texts) if texts is not None else np.ones(len(titles), dtype=bool)
     skip = "dataset.on_invalid=skip to drop such rows"
@@ -203,15 +217,9 @@ def _valid_ids(
     return ids.filter(pa.array(valid)), valid
 
 
-def _dropped(rf: v.RowFilter, ids: pa.Array, valid: np.ndarray) -> pa.Array:
-    """Ids of rows skipped although their id was valid."""
-    return ids.filter(pa.array(valid & ~rf.keep))
-
-
 def build_catalog(
     src: TableSource, cols: CatalogColumns, text_field: str = "title", on_invalid: str = "error"
 ) -> Built:
-    """Validate a catalog table (see the module docstring)."""
     if text_field != "title" and cols.text is None:
         raise ConfigError(
             f"dataset.text_field={text_field!r} needs a body text column, but no text column is "
@@ -225,7 +233,6 @@ def build_catalog(
     texts = v.text_strings(t.column(cols.text)) if cols.text else None
     _empty_embedded_text(rf, titles, texts, cols, text_field)
     _require_some(rf, "item")
-    rf.warn()
     rows = pa.array(rf.kept())
     kept_ids = ids.take(rows)
     kept_titles = pc.fill_null(titles.take(rows), "")
@@ -239,11 +246,11 @@ def build_catalog(
         source=src.label,
     )
     digest = catalog_digest_of(kept_ids, kept_titles, kept_texts, attributes)
-    return Built(catalog, dict(rf.skipped), known, _dropped(rf, ids, valid), digest)
+    return Built(catalog, dict(rf.skipped), known, ids.filter(pa.array(valid & ~rf.keep)), digest)
 
 
 def _require_some(rf: v.RowFilter, what: str) -> None:
-    """DataError if skipping left nothing (e.g. MED's empty titles with text_field=title)."""
+    """DataError if skipping left nothing (e.g. MED's empty titles), else log the skips."""
     if rf.n == 0:
         raise DataError(
             f"the {what} table has no rows", file=rf.label, expected=f"at least one {what}"
@@ -258,36 +265,22 @@ def _require_some(rf: v.RowFilter, what: str) -> None:
             file=rf.label,
             expected=f"at least one valid {what}",
         )
+    rf.warn()
 
 
 def build_queries(src: TableSource, cols: QueryColumns, on_invalid: str = "error") -> Built:
-    """Validate a queries table (see the module docstring)."""
     t = src.table
     rf = v.RowFilter(src.label, t.num_rows, on_invalid)
     ids = v.id_strings(t.column(cols.id), src.label, cols.id)
     known, valid = _valid_ids(rf, ids, "null_query_id", cols.id, "query id")
     texts = v.text_strings(t.column(cols.text))
-    rf.reject(
-        v.blank(texts),
-        "empty_query_text",
-        cols.text,
-        "query text is empty or whitespace-only",
-        "a non-empty query text",
-        "use dataset.on_invalid=skip to drop such queries",
-    )
+    _check(rf, v.blank(texts), "empty_query_text", cols.text, texts)
     frequency = None
     if cols.frequency:
         raw = t.column(cols.frequency)
         frequency, bad = v.numbers(raw)
-        rf.reject(
-            bad,
-            "invalid_frequency",
-            cols.frequency,
-            lambda i: f"frequency {raw[i].as_py()!r} is not a non-negative number",
-            "a number >= 0",
-        )
+        _check(rf, bad, "invalid_frequency", cols.frequency, raw)
     _require_some(rf, "query")
-    rf.warn()
     kept = rf.kept()
     rows = pa.array(kept)
     language = None
@@ -306,7 +299,7 @@ def build_queries(src: TableSource, cols: QueryColumns, on_invalid: str = "error
         source=src.label,
     )
     digest = queries_digest_of(kept_ids, kept_texts, language, kept_freq, attributes)
-    return Built(queries, dict(rf.skipped), known, _dropped(rf, ids, valid), digest)
+    return Built(queries, dict(rf.skipped), known, ids.filter(pa.array(valid & ~rf.keep)), digest)
 
 
 def build_judgments(
@@ -331,8 +324,14 @@ def build_judgments(
     d_code = v.index_in(d, catalog.known_ids)
     _refuse_mismatched_ids(rf, q, q_code, queries.known_ids, cols.query_id, "queries")
     _refuse_mismatched_ids(rf, d, d_code, catalog.known_ids, cols.item_id, "catalog")
-    missing = _reject_unknown_ids(rf, q, q_code, d, d_code, cols)
-    grades = _checked_grades(rf, t.column(cols.grade), cols.grade)
+    _check(rf, q_code < 0, "unknown_query_in_judgments", cols.query_id, q)
+    missing = (d_code < 0) & rf.keep  # kept under skip: judged but never retrievable
+    if rf.on_invalid == "error":
+        _check(rf, missing, "unknown_item_in_judgments", cols.item_id, d)
+    raw = t.column(cols.grade)
+    grades, invalid, negative = v.grades(raw)
+    _check(rf, invalid, "invalid_grade", cols.grade, raw)
+    _check(rf, negative, "negative_grade", cols.grade, raw)
     _duplicate_pairs(rf, q, d, q_code * np.int64(len(catalog.known_ids) + 1) + d_code, cols)
     if len(queries.dropped_ids):
         rf.drop(v.is_in(q, queries.dropped_ids), "judgment_of_skipped_query")
@@ -355,56 +354,6 @@ def build_judgments(
     digest = judgments_digest_of(kept_q, kept_d, kept_g)
     empty = pa.array([], pa.large_string())
     return Built(judgments, dict(rf.skipped), empty, empty, digest)
-
-
-def _reject_unknown_ids(
-    rf: v.RowFilter,
-    q: pa.Array,
-    q_code: np.ndarray,
-    d: pa.Array,
-    d_code: np.ndarray,
-    cols: JudgmentColumns,
-) -> np.ndarray:
-    """Reject judged query ids not in the queries and, under ``error``, item ids not in the
-    catalog; the mask of rows still kept whose item is missing (kept under ``skip``)."""
-    rf.reject(
-        q_code < 0,
-        "unknown_query_in_judgments",
-        cols.query_id,
-        lambda i: f"query id {q[i].as_py()!r} is not in the queries",
-        "a query id present in the queries table",
-    )
-    missing = (d_code < 0) & rf.keep
-    if rf.on_invalid == "error":
-        rf.reject(
-            missing,
-            "unknown_item_in_judgments",
-            cols.item_id,
-            lambda i: f"item id {d[i].as_py()!r} is not in the catalog",
-            "an item id present in the catalog",
-            "use dataset.on_invalid=skip to keep them as judged but unretrievable",
-        )
-    return missing
-
-
-def _checked_grades(rf: v.RowFilter, raw: pa.ChunkedArray | pa.Array, field: str) -> np.ndarray:
-    """The grades as int64, rows whose grade is not an integer or is negative rejected."""
-    grades, invalid, negative = v.grades(raw)
-    rf.reject(
-        invalid,
-        "invalid_grade",
-        field,
-        lambda i: f"grade {raw[i].as_py()!r} is not an integer",
-        "an integer grade >= 0",
-    )
-    rf.reject(
-        negative,
-        "negative_grade",
-        field,
-        lambda i: f"grade {raw[i].as_py()!r} is negative",
-        "an integer grade >= 0",
-    )
-    return grades
 
 
 def _refuse_mismatched_ids(
@@ -449,13 +398,7 @@ def _duplicate_pairs(
 def group_qrels(
     q: pa.Array, d: pa.Array, grades: np.ndarray, codes: np.ndarray
 ) -> dict[str, dict[str, int]]:
-    """``{query_id: {item_id: grade}}`` from aligned columns, queries ordered by ``codes`` (an
-    integer per distinct query id).
-
-    >>> q, d = pa.array(["q2", "q1", "q2"]), pa.array(["a", "b", "c"])
-    >>> group_qrels(q, d, np.array([1, 0, 2]), np.array([0, 1, 0]))
-    {'q2': {'a': 1, 'c': 2}, 'q1': {'b': 0}}
-    """
+    """``{query_id: {item_id: grade}}``, queries ordered by ``codes`` (one per distinct id)."""
     if len(q) == 0:
         return {}
     order = np.argsort(codes, kind="stable")
@@ -484,10 +427,7 @@ def from_built(
     ``revisions`` (``{"catalog": "<commit>"}``) recorded as ``<table>_revision``."""
     parts = {"catalog": catalog, "queries": queries, "judgments": judgments}
     parts = {table: built for table, built in parts.items() if built is not None}
-    skipped: dict[str, int] = {}
-    for built in parts.values():
-        for reason, n in built.skipped.items():
-            skipped[reason] = skipped.get(reason, 0) + int(n)
+    skipped = dict(sum((Counter(built.skipped) for built in parts.values()), Counter()))
     judged = judgments.value if judgments is not None else None
     known = {table: built.digest for table, built in parts.items()}
     fp = fingerprint_data(

@@ -22,7 +22,7 @@ from typing import Any
 
 from evalkit.data import table_mapping as tm
 from evalkit.data.readers import read_file
-from evalkit.data.schema import EvalData
+from evalkit.data.schema import EvalData, check_text_field
 from evalkit.data.validate import check_on_invalid
 from evalkit.errors import ConfigError
 
@@ -62,7 +62,7 @@ def load_tabular(
         cache_dir: the datasets library's Arrow cache; null = the Hugging Face default.
         title_separator: the string ``title_text`` joins title and body with.
     """
-    tm.check_text_field(text_field)
+    check_text_field(text_field)
     on_invalid = check_on_invalid(on_invalid)
     cat_path = _path(catalog, "catalog")
     q_path = _path(queries, "queries")
@@ -81,7 +81,5 @@ def load_tabular(
         j_cols = tm.columns_from(tm.JudgmentColumns, judgments, "judgments", SOURCE_KEYS)
         src = read_file(j_path, j_cols.names(), judgments.get("format"), cache_dir=cache_dir)
         judged = tm.build_judgments(src, j_cols, qs, cat, on_invalid)
-    default_name = Path(str(cat_path)).name.split(".")[0]
-    return tm.from_built(
-        name or default_name, cat, qs, judged, text_field, title_separator=title_separator
-    )
+    name = name or Path(str(cat_path)).name.split(".")[0]
+    return tm.from_built(name, cat, qs, judged, text_field, None, title_separator)

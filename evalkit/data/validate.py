@@ -11,8 +11,6 @@ docs/how-to/own-data.md ("Bad input").
 >>> rf.reject(blank(titles), "empty_title", "title", "title is empty", "a non-empty string")
 >>> rf.keep.tolist(), rf.skipped
 ([True, False, False], {'empty_title': 2})
->>> grades(pa.array(["2", "2.5", "-1", "high"]))[1:]
-(array([False,  True, False,  True]), array([False, False,  True, False]))
 """
 
 from __future__ import annotations
@@ -38,7 +36,6 @@ _MAX_EXACT = 2.0**53
 
 
 def check_on_invalid(value: str) -> str:
-    """``error`` or ``skip``; anything else is a :class:`ConfigError`."""
     value = str(value).strip().lower()
     if value not in ON_INVALID:
         raise ConfigError(f"dataset.on_invalid={value!r} is unknown (expected error or skip)")
@@ -68,8 +65,7 @@ class RowFilter:
         expected: str,
         hint: str = "",
     ) -> None:
-        """Raise for (``on_invalid=error``) or drop and count the ``bad`` rows;
-        ``problem`` may be a function of the first bad row's 0-based index."""
+        """Raise for or drop the ``bad`` rows; ``problem`` may be a function of the first's index."""
         bad = bad & self.keep
         n_bad = int(np.count_nonzero(bad))
         if not n_bad:
@@ -96,16 +92,10 @@ class RowFilter:
         return np.flatnonzero(self.keep)
 
     def warn(self) -> None:
-        """Log what was skipped (nothing if nothing was)."""
         if self.skipped:
             counts = ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items()))
-            log.warning(
-                "%s: skipped %d of %d rows (%s)",
-                self.label,
-                self.n - int(self.keep.sum()),
-                self.n,
-                counts,
-            )
+            dropped = self.n - int(self.keep.sum())
+            log.warning("%s: skipped %d of %d rows (%s)", self.label, dropped, self.n, counts)
 
 
 def as_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -113,26 +103,18 @@ def as_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def id_strings(col: pa.Array | pa.ChunkedArray, label: str, field: str) -> pa.Array:
-    """Ids as ``large_string`` (nulls kept): integers and integral floats print without ``.0``,
-    strings unchanged, mixed JSON decoded.
-
-    >>> id_strings(pa.array([1.0, 20.0, None]), "x", "id").to_pylist()
-    ['1', '20', None]
-    """
+    """Ids as ``large_string`` (nulls kept): integral floats without ``.0``, mixed JSON decoded."""
     arr = as_array(col)
     t = arr.type
     if isinstance(t, pa.BaseExtensionType):  # datasets' Json type for mixed-type JSON columns
         return pa.array(
             [_json_id(v, label, field) for v in arr.storage.to_pylist()], pa.large_string()
         )
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return arr.cast(pa.large_string())
-    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+    if pa.types.is_integer(t) or t in (pa.string(), pa.large_string(), pa.bool_()):
         return arr.cast(pa.large_string())
     if pa.types.is_floating(t):
         values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
-        finite = np.isfinite(values)
-        integral = finite & (np.floor(values) == values) & (np.abs(values) < _MAX_EXACT)
+        integral = (np.floor(values) == values) & (np.abs(values) < _MAX_EXACT)  # nan, inf: False
         as_int = pa.array(np.where(integral, values, 0).astype(np.int64)).cast(pa.large_string())
         out = pc.if_else(pa.array(integral), as_int, arr.cast(pa.large_string()))
         return pc.if_else(arr.is_null(), pa.scalar(None, pa.large_string()), out)
@@ -146,9 +128,7 @@ def id_strings(col: pa.Array | pa.ChunkedArray, label: str, field: str) -> pa.Ar
 
 
 def _json_id(text: str | None, label: str, field: str) -> str | None:
-    if text is None:
-        return None
-    value = json.loads(text)
+    value = None if text is None else json.loads(text)
     if value is None:
         return None
     if isinstance(value, bool):
@@ -158,7 +138,7 @@ def _json_id(text: str | None, label: str, field: str) -> str | None:
     if isinstance(value, (str, int, float)):
         return str(value)
     raise DataError(
-        f"an id is a JSON {type(value).__name__}: {text[:60]}",
+        f"an id is a JSON {type(value).__name__}: {str(text)[:60]}",
         file=label,
         field=field,
         expected="string or integer ids",
@@ -170,31 +150,25 @@ def text_strings(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     arr = as_array(col)
     if isinstance(arr.type, pa.BaseExtensionType):
         arr = arr.storage
-    if pa.types.is_null(arr.type):
-        return pa.nulls(len(arr), pa.large_string())
-    return arr.cast(pa.large_string())
+    return arr.cast(pa.large_string())  # an all-null column too
 
 
 def blank(arr: pa.Array) -> np.ndarray:
-    """Mask of null, empty or whitespace-only strings."""
+    """Mask of null, empty or whitespace-only strings (of other types: of nulls)."""
     if len(arr) == 0:
         return np.zeros(0, dtype=bool)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return np.asarray(arr.is_null(), dtype=bool)
     lengths = pc.binary_length(pc.utf8_trim_whitespace(arr))
     return np.asarray(pc.fill_null(pc.equal(lengths, 0), True), dtype=bool)
-
-
-def first_appearance_codes(arr: pa.Array) -> np.ndarray:
-    """Integer code of each value, numbered in order of first appearance (hash-based, O(n))."""
-    if len(arr) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.asarray(as_array(arr).dictionary_encode().indices, dtype=np.int64)
 
 
 def require_unique(rf: RowFilter, ids: pa.Array, field: str, what: str) -> None:
     """DataError naming both rows if two kept rows share an id (always an error)."""
     rows = rf.kept()
-    codes = first_appearance_codes(ids.take(pa.array(rows)))
-    # Codes count first appearances: a row repeats an id iff its code is <= an earlier one.
+    # Codes number the ids in order of first appearance: a row repeats an id iff its code is <=
+    # an earlier one.
+    codes = np.asarray(ids.take(pa.array(rows)).dictionary_encode().indices, dtype=np.int64)
     repeat = np.flatnonzero(codes[1:] <= np.maximum.accumulate(codes)[:-1])
     if not len(repeat):
         return
@@ -210,8 +184,8 @@ def require_unique(rf: RowFilter, ids: pa.Array, field: str, what: str) -> None:
 
 
 def grades(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(grades int64, invalid, negative)``: invalid = null or not an integer (``2.5``,
-    ``high``); integral spellings such as ``2.0`` are accepted.  Invalid rows hold 0."""
+    """``(grades int64, invalid, negative)``: invalid = null or not an integer (``2.0`` is one);
+    invalid rows hold 0."""
     arr = as_array(col)
     t = arr.type
     if isinstance(t, pa.BaseExtensionType):  # mixed JSON: '2', '"2"'
@@ -264,7 +238,7 @@ def index_in(values: pa.Array, known: pa.Array) -> np.ndarray:
 
 
 def is_in(values: pa.Array, allowed: pa.Array) -> np.ndarray:
-    """Mask of ``values`` present in ``allowed`` (hash join, O(n + m))."""
+    """Mask of ``values`` present in ``allowed``."""
     if len(values) == 0:
         return np.zeros(0, dtype=bool)
     return np.asarray(pc.fill_null(pc.is_in(values, value_set=allowed), False), dtype=bool)
@@ -277,26 +251,14 @@ _FLOAT_ID = r"^\s*([+-]?[0-9]+)\.0+\s*$"
 
 
 def as_integer_ids(values: pa.Array) -> pa.Array:
-    """Float-formatted integer ids without their ``.0`` (other ids unchanged).
-
-    >>> as_integer_ids(pa.array(["17.0", "1.00", "1.5", "doc"])).to_pylist()
-    ['17', '1', '1.5', 'doc']
-    """
+    """Float-formatted integer ids (``"17.0"``) without their ``.0``; other ids unchanged."""
     return pc.replace_substring_regex(values, pattern=_FLOAT_ID, replacement=r"\1")
 
 
 def nearest_id(value: str, known: pa.Array) -> tuple[str | None, str]:
     """``(nearest known id, how it differs)`` for an unknown ``value``: ``whitespace``,
     ``float`` (``"17.0"`` for ``"17"``), ``float_known`` (the known id is the float), else ``""``
-    (difflib's closest of at most ``NEAREST_SAMPLE`` known ids, or None).
-
-    >>> nearest_id("ADI-1 ", pa.array(["ADI-1", "ADI-2"]))
-    ('ADI-1', 'whitespace')
-    >>> nearest_id("17.0", pa.array(["170", "17"])), nearest_id("17", pa.array(["17.0"]))
-    (('17', 'float'), ('17.0', 'float_known'))
-    >>> nearest_id("doc17", pa.array(["doc-17", "zzz"]))
-    ('doc-17', '')
-    """
+    (difflib's closest of at most ``NEAREST_SAMPLE`` known ids, or None)."""
     candidates = (
         (value.strip(), known, "whitespace"),
         (as_integer_ids(pa.array([value]))[0].as_py(), known, "float"),
@@ -314,8 +276,7 @@ def nearest_id(value: str, known: pa.Array) -> tuple[str | None, str]:
 
 
 def misformatted(values: pa.Array, known: pa.Array) -> np.ndarray:
-    """Mask of ``values`` absent from ``known`` as given but present once whitespace is stripped,
-    or once a float-formatted integer id loses its ``.0`` (on either side)."""
+    """Mask of ``values`` absent from ``known`` but present without whitespace or a float's ``.0``."""
     if len(values) == 0:
         return np.zeros(0, dtype=bool)
     absent = ~is_in(values, known)
