@@ -50,7 +50,10 @@ def frequency_band(n: np.ndarray, queries: np.ndarray) -> np.ndarray:
 
 
 class _Sums:
-    FIELDS: tuple[str, ...] = ()
+    FIELDS: tuple[str, ...] = ()  # the array fields, in order
+
+    def __init_subclass__(cls) -> None:
+        cls.FIELDS = tuple(cls.__annotations__)
 
     def __len__(self) -> int:
         return int(self.requests.shape[0])
@@ -81,16 +84,6 @@ class UnitSums(_Sums):
     auc_u: np.ndarray
     auc_pairs: np.ndarray
 
-    FIELDS = (
-        "requests",
-        "clicked_requests",
-        "impressions",
-        "clicks",
-        "first_click_rr",
-        "auc_u",
-        "auc_pairs",
-    )
-
     @classmethod
     def empty(cls) -> UnitSums:
         return cls(*(np.zeros(0) for _ in cls.FIELDS))
@@ -98,20 +91,11 @@ class UnitSums(_Sums):
 
 @dataclass(frozen=True)
 class RequestSums(_Sums):
-    """Per-unit request counts of one arm in one day or slice: ``requests`` and
-    ``clicked_requests`` (request CTR's denominator and numerator), float64 arrays of equal
-    length.  The daily and slice analyses read request CTR only, so the reader keeps these two
-    of the :class:`UnitSums` fields there (two sums per row instead of seven).
-
-    >>> s = RequestSums(np.ones(2), np.array([1.0, 0.0]))
-    >>> len(s), s.total("clicked_requests")
-    (2, 1.0)
-    """
+    """Per-unit request counts of one arm in one day or slice: the two :class:`UnitSums` fields
+    request CTR reads (the daily and slice analyses read only it)."""
 
     requests: np.ndarray
     clicked_requests: np.ndarray
-
-    FIELDS = ("requests", "clicked_requests")
 
 
 def by_level(
@@ -176,8 +160,7 @@ class ArmAggregate:
 
     @property
     def version(self) -> str | None:
-        """The arm's model version (the most frequent ``model_version`` value), if the log has
-        one."""
+        """The arm's most frequent ``model_version`` value (None without the column)."""
         return max(self.versions, key=self.versions.get) if self.versions else None
 
 
@@ -194,9 +177,8 @@ class OnlineAggregate:
     missing: dict[str, str] = field(default_factory=dict)  # contract key -> why its analysis is off
     units_in_both: int = 0  # units seen in both arms (refused: SRM block)
     units_in_both_examples: list[str] = field(default_factory=list)
-    other_arms: dict[str, int] = field(
-        default_factory=dict
-    )  # arm values neither control nor treatment
+    #: rows of the arm values neither control nor treatment
+    other_arms: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0  # wall time of the pass
 
     def arms(self) -> tuple[ArmAggregate, ArmAggregate]:

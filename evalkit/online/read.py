@@ -328,47 +328,26 @@ def aggregate_log(
                 file=settings.path,
                 expected="parts that read as one table",
             ) from None
-        types = {r[0]: r[1] for r in described}
-        return _aggregate(
-            con, settings, files, fmt, types, cutoffs, t0, local=fs is None, mapper=mapper
+        log, missing = _columns(con, settings, files, fmt, {r[0]: r[1] for r in described})
+        found = None
+        if fmt == "parquet" and fs is None and os.environ.get("EVALKIT_ONLINE_PARTS", "1") != "0":
+            found = _aggregate_parts(log, settings, cutoffs, mapper)
+        return OnlineAggregate(
+            **(found or _aggregate_global(log, settings, cutoffs)),
+            unit=log.cols[log.unit],
+            files=list(files),
+            columns=dict(log.cols),
+            missing=missing,
+            seconds=time.perf_counter() - t0,
         )
     finally:
         con.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _aggregate(
-    con, settings, files, fmt, types, cutoffs, t0, local=False, mapper=None
-) -> OnlineAggregate:
-    """The resolved log's aggregate: the part-by-part path when it holds, else the global one."""
-    cols, missing = _present_columns(settings, files, types)
-    unit = _unit_key(settings, cols, types, files)
-    if unit == "user":
-        missing.pop("user", None)
-    slices = []
-    for name in settings.slices:
-        if name in types:
-            slices.append(name)
-        else:
-            missing[f"slice:{name}"] = f"no column {name!r}: its slices are off"
-    if fmt == "parquet" and local and os.environ.get("EVALKIT_ONLINE_PARTS", "1") != "0":
-        fast = _aggregate_parts(settings, files, cols, unit, tuple(slices), cutoffs, mapper)
-        if fast is not None:
-            return OnlineAggregate(
-                **fast,
-                unit=cols[unit],
-                files=list(files),
-                columns=dict(cols),
-                missing=missing,
-                seconds=time.perf_counter() - t0,
-            )
-    log = _Log(con, files, fmt, types, cols, unit, tuple(slices))
-    return _aggregate_global(log, settings, cutoffs, missing, t0)
-
-
-def _present_columns(settings, files, types) -> tuple[dict[str, str], dict[str, str]]:
-    """The contract columns the log has (key -> column; every required one, or a DataError) and
-    why each missing optional one matters."""
+def _columns(con, settings, files, fmt, types) -> tuple[_Log, dict[str, str]]:
+    """The resolved log (every required column and the unit's, or a DataError) and why each
+    missing optional column or slice matters."""
     cols = {k: settings.column(k) for k in DEFAULT_COLUMNS if settings.column(k) in types}
     for key in REQUIRED:
         if key not in cols:
@@ -380,12 +359,6 @@ def _present_columns(settings, files, types) -> tuple[dict[str, str], dict[str, 
                 expected=f"the {key} column (rename it, or set online.columns.{key}=<its name>)",
             )
     missing = {k: WHY_MISSING[k] for k in DEFAULT_COLUMNS if k not in cols and k in WHY_MISSING}
-    return cols, missing
-
-
-def _unit_key(settings, cols, types, files) -> str:
-    """The randomization unit's contract key: ``online.unit``, else user when there is a user
-    column, else request."""
     unit = settings.unit or ("user" if "user" in cols else "request")
     if unit not in cols:
         raise DataError(
@@ -394,15 +367,18 @@ def _unit_key(settings, cols, types, files) -> str:
             file=files[0],
             expected="a user column, or online.unit=request",
         )
-    return unit
+    for name in settings.slices:
+        if name not in types:
+            missing[f"slice:{name}"] = f"no column {name!r}: its slices are off"
+    slices = tuple(name for name in settings.slices if name in types)
+    return _Log(con, files, fmt, types, cols, unit, slices), missing
 
 
-def _aggregate_global(log: _Log, settings, cutoffs, missing, t0) -> OnlineAggregate:
+def _aggregate_global(log: _Log, settings, cutoffs) -> dict:
     """The global DuckDB path: the three scans, the checks, then the outputs from ``req``."""
     con = log.con
     ex = _expressions(log)
     arms_sql = f"({_lit(settings.control)}, {_lit(settings.treatment)})"
-    has = set(ex)
     hist = _run_scans(log, ex, settings, cutoffs, arms_sql)
     other = dict(
         con.execute(
@@ -410,33 +386,28 @@ def _aggregate_global(log: _Log, settings, cutoffs, missing, t0) -> OnlineAggreg
         ).fetchall()
     )
     rows = int(con.execute("SELECT coalesce(sum(imp), 0) FROM req").fetchall()[0][0])
-    agg_arms = _outputs(log, has, hist, settings, cutoffs)
+    control, treatment = _outputs(log, set(ex), hist, settings, cutoffs)
     both, examples = _units_in_both(log) if log.unit == "user" else (0, [])
-    return OnlineAggregate(
-        control=agg_arms[0],
-        treatment=agg_arms[1],
-        unit=log.cols[log.unit],
-        rows=rows,
-        files=list(log.files),
-        columns=dict(log.cols),
-        missing=missing,
-        units_in_both=both,
-        units_in_both_examples=examples,
-        other_arms=other,
-        seconds=time.perf_counter() - t0,
-    )
+    return {
+        "control": control,
+        "treatment": treatment,
+        "rows": rows,
+        "units_in_both": both,
+        "units_in_both_examples": examples,
+        "other_arms": other,
+    }
 
 
 def _run_scans(log: _Log, ex: dict[str, str], settings, cutoffs, arms_sql: str) -> dict:
-    """Scans 1 to 3, the bad-input checks (the file and row of the first case) and the query
-    bands (a DuckDB error: a DataError); scan 2's grouping sets."""
+    """Scans 1 to 3, the bad-input checks and the query bands (a DuckDB error: a DataError);
+    scan 2's grouping sets."""
     import duckdb
 
     base = _base(log, ex)
     has = set(ex)
     try:
-        _scan_requests(log, ex, base, has, cutoffs, settings.control, settings.treatment)
-        _check_values(log, ex, has)
+        _scan_requests(log, ex, base, cutoffs, settings.control)
+        _check_values(log, ex)
         _check_one_arm_per_request(log, ex)
         _check_positions_once(log, ex)
         _check_arms_present(log, settings)
@@ -458,21 +429,22 @@ def _threads() -> int:
     return int(os.environ.get("EVALKIT_ONLINE_THREADS", 0)) or os.cpu_count() or 1
 
 
-def _aggregate_parts(settings, files, cols, unit, slices, cutoffs, mapper=None) -> dict | None:
-    """The part-by-part fast path (:mod:`evalkit.online.parts`): the keyword arguments of
-    :class:`OnlineAggregate` but the ones the caller knows, or None when it does not hold."""
+def _aggregate_parts(log: _Log, settings, cutoffs, mapper=None) -> dict | None:
+    """The part-by-part fast path (:mod:`evalkit.online.parts`), as :func:`_aggregate_global`;
+    None when it does not hold."""
     from concurrent.futures import ThreadPoolExecutor
 
     from evalkit.online import combine as C
     from evalkit.online import parts as P
 
-    planned = P.plan(files, cols, slices)
+    files = log.files
+    planned = P.plan(files, log.cols, log.slices)
     if planned is None:
         return None
     spec = P.PartSpec(
-        cols=dict(cols),
-        unit=unit,
-        slices=slices,
+        cols=dict(log.cols),
+        unit=log.unit,
+        slices=log.slices,
         control=settings.control,
         treatment=settings.treatment,
         cutoffs=None if cutoffs is None else (float(cutoffs[0]), float(cutoffs[1])),
@@ -501,7 +473,7 @@ def _aggregate_parts(settings, files, cols, unit, slices, cutoffs, mapper=None) 
                 daily=res["daily"][k],
                 positions=res["positions"][k],
                 score_bins=_score_bins(cells, settings.score_bins) if cells is not None else None,
-                clicks_above=_clicks_above(cutoffs, k, res["above"][k], "score" in cols),
+                clicks_above=_clicks_above(cutoffs, k, res["above"][k], "score" in log.cols),
                 slices=res["slices"][k],
             )
         )
@@ -513,8 +485,9 @@ def _clicks_above(cutoffs, k: int, clicks: float, has_score: bool) -> dict[float
     return {float(cutoffs[k]): float(clicks)} if has_score and cutoffs is not None else {}
 
 
-def _scan_requests(log, ex, base, has, cutoffs, ctl, trt) -> None:
+def _scan_requests(log, ex, base, cutoffs, ctl) -> None:
     """Scan 1: the per-request table ``req``."""
+    has = set(ex)
     aggs = [
         "min(a) AS a",
         "max(a) AS a2",
@@ -553,7 +526,7 @@ def _count(log: _Log, cond: str) -> int:
     return int(log.con.execute(f"SELECT count(*) FROM req WHERE {cond}").fetchall()[0][0])
 
 
-def _check_values(log: _Log, ex, has) -> None:
+def _check_values(log: _Log, ex) -> None:
     """A clicked, latency, position or timestamp value the analyses cannot read: the first
     row of the first kind found."""
     if not _count(log, "bad > 0"):
@@ -571,7 +544,7 @@ def _check_values(log: _Log, ex, has) -> None:
         ),
     ]
     for key, name, message, expected in kinds:
-        if key in has and name in c:
+        if key in ex and name in c:
             raw = c[name]
             f, row, value = _locate(log, ex, BAD[key], f"CAST({_q(raw)} AS VARCHAR)")
             if row is not None:
