@@ -136,9 +136,8 @@ class Requests:
     units: np.ndarray
 
     def sums(self, k: int, group: np.ndarray | None, ngroups: int, kind: type = UnitSums):
-        """Arm ``k``'s per (group, unit) sums: the cells ``group * units + unit`` (sorted) and
-        the ``kind`` (:class:`UnitSums` or :class:`RequestSums`) of those cells
-        (:func:`~evalkit.online.cell_sums.cell_sums`)."""
+        """Arm ``k``'s sorted cells ``group * units + unit`` and their ``kind`` sums
+        (:class:`UnitSums` or :class:`RequestSums`)."""
         cells, out = cell_sums(
             self.arm,
             k,
@@ -222,9 +221,8 @@ class Requests:
 
 
 def join_requests(parts: list[dict], spec: PartSpec) -> Requests:
-    """The parts' per-request arrays joined in file order and the unit codes; the parts'
-    arrays are dropped as they are joined (the query and slice codes stay for
-    :func:`slice_dims`)."""
+    """The parts' per-request arrays joined in file order (and dropped from the parts; the query
+    and slice codes stay for :func:`slice_dims`) and the unit codes."""
     # the requests stay in file order (no sort, no gather): the sums pick each arm's
     arm = np.concatenate([p.pop("arm") for p in parts])
 
@@ -241,32 +239,19 @@ def join_requests(parts: list[dict], spec: PartSpec) -> Requests:
     elif parts[0]["u_values"] is None:
         u, u_values = cat("u"), None
     else:
-        u_values, u_codes = _global_codes(parts, "u", "u_values")
-        u = u_codes
+        u_values, u = _global_codes(parts, "u", "u_values")
     release()  # the parts' per-request arrays, now joined
     units, code = _dense(u)
     if u_values is not None:
         units = np.asarray(u_values, dtype=object)[units]
-    return Requests(
-        arm=arm,
-        imp=imp,
-        clicks=clicks,
-        first_p=first_p,
-        auc2=auc2,
-        has_score="score" in c,
-        lat=lat,
-        day=day,
-        code=code,
-        units=units,
-    )
+    return Requests(arm, imp, clicks, first_p, auc2, "score" in c, lat, day, code, units)
 
 
 def slice_dims(
     parts: list[dict], spec: PartSpec, arm: np.ndarray
 ) -> list[tuple[str, list[str], np.ndarray]]:
-    """The grouping dimensions of the slices (name, levels, each request's level): the query's
-    length and frequency bands, then the ``online.slices`` columns; the parts' codes are
-    dropped."""
+    """The slices' dimensions (name, levels, each request's level): the query's length and
+    frequency bands, then the ``online.slices`` columns; the parts' codes are dropped."""
     dims: list[tuple[str, list[str], np.ndarray]] = []
     if "query" in spec.cols:
         q_values, q = _global_codes(parts, "q", "q_values")

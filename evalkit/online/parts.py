@@ -114,6 +114,16 @@ def _codes(col, null_value: str) -> tuple[np.ndarray, Any]:
     return np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int32), values
 
 
+def _ids(col, null: str) -> tuple[np.ndarray, Any]:
+    """An id column (refused: a null) as int64 and None, or as string codes and their values."""
+    import pyarrow as pa
+
+    _need(not col.null_count)
+    if pa.types.is_integer(col.type):
+        return np.asarray(col.to_numpy(), dtype=np.int64), None
+    return _codes(col, null)
+
+
 def _numbers(col, dtype) -> np.ndarray | None:
     """A numeric column as numpy (None when it has nulls)."""
     if col.null_count:
@@ -163,15 +173,7 @@ class _Part:
 
     def runs(self, request_column: str) -> np.ndarray:
         """Find the requests (runs of equal ids); their ids, in order."""
-        import pyarrow as pa
-
-        rcol = self.column(request_column)
-        if pa.types.is_integer(rcol.type):
-            r, values = _numbers(rcol, np.int64), None
-            _need(r is not None)
-        else:
-            _need(not rcol.null_count)
-            r, values = _codes(rcol, "")
+        r, values = _ids(self.column(request_column), "")
         self.change = np.empty(self.n, dtype=bool)
         self.change[0] = True
         np.not_equal(r[1:], r[:-1], out=self.change[1:])
@@ -279,7 +281,6 @@ def _scanned(part: _Part, spec: PartSpec, ck: np.ndarray, out: dict[str, Any]) -
 def _per_request(part: _Part, spec: PartSpec, arm: np.ndarray, out: dict[str, Any]) -> None:
     """The columns kept per request (query, user, slices: constant inside a request) and the
     rows per model version and arm."""
-    import pyarrow as pa
 
     c = spec.cols
     if "query" in c:
@@ -298,13 +299,7 @@ def _per_request(part: _Part, spec: PartSpec, arm: np.ndarray, out: dict[str, An
         out["v_rows"] = rows_v.astype(np.int64).reshape(2, len(vals))
         out["v_values"] = vals.to_pylist()
     if spec.unit == "user":
-        ucol = part.column(c["user"])
-        if pa.types.is_integer(ucol.type):
-            u, out["u_values"] = _numbers(ucol, np.int64), None
-            _need(u is not None)
-        else:
-            _need(not ucol.null_count)
-            u, out["u_values"] = _codes(ucol, NULL_ARM)
+        u, out["u_values"] = _ids(part.column(c["user"]), NULL_ARM)
         out["u"] = part.constant(u)
     out["x"] = []
     for name in spec.slices:

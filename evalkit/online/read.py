@@ -149,8 +149,7 @@ def _lit(value: Any) -> str:
 
 @dataclass
 class _Log:
-    """The resolved log: DuckDB connection, files, format, log column -> DuckDB type, contract
-    key -> log column (present ones), the unit's contract key and the slice columns present."""
+    """The resolved log: log column -> DuckDB type, contract key -> log column (present ones)."""
 
     con: Any
     files: list[str]
@@ -181,9 +180,8 @@ def _connect(fs: Any, tmp: str) -> Any:
     return con
 
 
-def _schemas(con: Any, files: list[str], fmt: str) -> dict[str, str]:
-    """The first part's columns and types; every part must have the same columns (and, for
-    Parquet, types)."""
+def _schemas(con: Any, files: list[str], fmt: str) -> None:
+    """Every part must have the first part's columns (and, for Parquet, types)."""
     first: dict[str, str] | None = None
     for f in files:
         try:
@@ -206,8 +204,6 @@ def _schemas(con: Any, files: list[str], fmt: str) -> dict[str, str]:
                 file=f,
                 expected="the same columns and types in every part (rewrite the odd part)",
             )
-    assert first is not None
-    return first
 
 
 def _expressions(log: _Log) -> dict[str, str]:
@@ -386,7 +382,8 @@ def _aggregate_global(log: _Log, settings, cutoffs) -> dict:
         ).fetchall()
     )
     rows = int(con.execute("SELECT coalesce(sum(imp), 0) FROM req").fetchall()[0][0])
-    control, treatment = _outputs(log, set(ex), hist, settings, cutoffs)
+    res = _outputs(log, set(ex), hist, settings, cutoffs)
+    control, treatment = _arm_aggregates(res, settings, cutoffs, "s" in ex)
     both, examples = _units_in_both(log) if log.unit == "user" else (0, [])
     return {
         "control": control,
@@ -460,23 +457,7 @@ def _aggregate_parts(log: _Log, settings, cutoffs, mapper=None) -> dict | None:
     del partials
     if res is None:
         return None
-    arms = []
-    for k, name in enumerate((settings.control, settings.treatment)):
-        cells = res["cells"][k]
-        arms.append(
-            ArmAggregate(
-                arm=name,
-                versions=res["versions"][k],
-                units=res["units"][k],
-                unit_ids=res["unit_ids"][k],
-                latency_ms=res["latency"][k],
-                daily=res["daily"][k],
-                positions=res["positions"][k],
-                score_bins=_score_bins(cells, settings.score_bins) if cells is not None else None,
-                clicks_above=_clicks_above(cutoffs, k, res["above"][k], "score" in log.cols),
-                slices=res["slices"][k],
-            )
-        )
+    arms = _arm_aggregates(res, settings, cutoffs, "score" in log.cols)
     keys = ("rows", "units_in_both", "units_in_both_examples", "other_arms")
     return {"control": arms[0], "treatment": arms[1], **{key: res[key] for key in keys}}
 
@@ -527,26 +508,23 @@ def _count(log: _Log, cond: str) -> int:
 
 
 def _check_values(log: _Log, ex) -> None:
-    """A clicked, latency, position or timestamp value the analyses cannot read: the first
-    row of the first kind found."""
+    """The first row of the first kind of bad clicked, latency, position or timestamp value."""
     if not _count(log, "bad > 0"):
         return
     c = log.cols
-    kinds = [
-        ("c", "clicked", "clicked is {value!r}", "0 / 1 / true / false (fix or drop the row)"),
-        ("l", "latency", "latency is {value}", "a finite latency >= 0 in ms (fix or drop it)"),
-        ("p", "position", "position is {value}", "a 1-based position (the top result is 1)"),
-        (
-            "t",
-            "timestamp",
+    kinds = {  # the expression key is the name's first letter
+        "clicked": ("clicked is {value!r}", "0 / 1 / true / false (fix or drop the row)"),
+        "latency": ("latency is {value}", "a finite latency >= 0 in ms (fix or drop it)"),
+        "position": ("position is {value}", "a 1-based position (the top result is 1)"),
+        "timestamp": (
             "timestamp {value!r} cannot be parsed",
             "an ISO-8601 timestamp (UTC unless it has an offset) or Unix seconds",
         ),
-    ]
-    for key, name, message, expected in kinds:
-        if key in ex and name in c:
+    }
+    for name, (message, expected) in kinds.items():
+        if name[0] in ex and name in c:
             raw = c[name]
-            f, row, value = _locate(log, ex, BAD[key], f"CAST({_q(raw)} AS VARCHAR)")
+            f, row, value = _locate(log, ex, BAD[name[0]], f"CAST({_q(raw)} AS VARCHAR)")
             if row is not None:
                 raise DataError(
                     message.format(value=value), file=f, row=row, field=raw, expected=expected
@@ -643,34 +621,27 @@ def _scan_auc(log: _Log, base: str, arms_sql: str) -> None:
 
 def _scan_impressions(log: _Log, base: str, has, arms_sql: str) -> dict:
     """Scan 2: per arm and position, model version and score-grid cell."""
-    sets = ["(a, p)"]
-    if "v" in has:
-        sets.append("(a, v)")
-    extra = ""
+    v = ", v" if "v" in has else ""
+    s = cell = extra = scored = finite = ""
     if "s" in has:
-        sets.append("(a, cell)")
         smin, smax = log.con.execute(
             f"SELECT min(smin), max(smax) FROM req WHERE a IN {arms_sql}"
         ).fetchall()[0]
         smin = 0.0 if smin is None else smin
         width = smax - smin if smax is not None and smax > smin else 1.0
+        s, cell, scored = ", s", ", cell", ", sum(s) AS ss, min(s) AS lo, max(s) AS hi"
         extra = f", floor((s - {_lit(smin)}) * {_lit(GRID_CELLS / width)})::BIGINT AS cell"
-    cols = "a, p" + (", v" if "v" in has else "") + (", s" if "s" in has else "")
-    grouped = "a, p" + (", v" if "v" in has else "") + (", cell" if "s" in has else "")
+        finite = " AND (s IS NULL OR isfinite(s))"
+    sets = ", ".join(["(a, p)"] + [f"(a{x})" for x in (v, cell) if x])
     return log.con.execute(
-        f"SELECT GROUPING({grouped}) AS g, a, p"
-        + (", v" if "v" in has else "")
-        + ", count(*) AS n, sum(c) AS k"
-        + (", sum(s) AS ss, min(s) AS lo, max(s) AS hi" if "s" in has else "")
-        + f" FROM (SELECT {cols}, c{extra} FROM ({base}) WHERE a IN {arms_sql}"
-        + (" AND (s IS NULL OR isfinite(s))" if "s" in has else "")
-        + f") GROUP BY GROUPING SETS ({', '.join(sets)})"
+        f"SELECT GROUPING(a, p{v}{cell}) AS g, a, p{v}, count(*) AS n, sum(c) AS k{scored} FROM "
+        f"(SELECT a, p{v}{s}, c{extra} FROM ({base}) WHERE a IN {arms_sql}{finite}) "
+        f"GROUP BY GROUPING SETS ({sets})"
     ).fetchnumpy()
 
 
 def _query_bands(log: _Log, arms_sql: str) -> None:
-    """The frequency and length band of each query (frequency: its requests in both arms),
-    as a table ``qband``."""
+    """The table ``qband``: each query's frequency band (its requests in both arms) and length."""
     con = log.con
     freq = con.execute(
         f"SELECT n, count(*) AS queries FROM (SELECT q, count(*) AS n FROM req "
@@ -690,9 +661,9 @@ def _query_bands(log: _Log, arms_sql: str) -> None:
     ).fetchall()
 
 
-def _request_table(log: _Log, has, settings: OnlineSettings) -> list[str]:
-    """The table ``rq``: one row per request of the two arms, its sums and its keys; the slice
-    dimensions (name, SQL key column) it holds."""
+def _request_table(log: _Log, has, settings: OnlineSettings) -> list[tuple[str, str]]:
+    """The table ``rq`` (one row per request of the two arms: its keys and sums); the slice
+    dimensions it holds (name, key column)."""
     ctl, trt = settings.control, settings.treatment
     keys = [f"CASE req.a WHEN {_lit(ctl)} THEN 0 ELSE 1 END::TINYINT AS arm"]
     keys.append(("req.u" if "u" in has else "req.r") + " AS unit")
@@ -711,10 +682,10 @@ def _request_table(log: _Log, has, settings: OnlineSettings) -> list[str]:
     if "q" in has:
         joins += " LEFT JOIN qband ON req.q = qband.q"
         keys += ["qband.lband AS length", "qband.band AS frequency"]
-        dims += ["length", "frequency"]
+        dims += [("length", "length"), ("frequency", "frequency")]
     for i, name in enumerate(log.slices):
         keys.append(f"req.x{i} AS x{i}")
-        dims.append(name)
+        dims.append((name, f"x{i}"))
     sums = (
         "(clicks > 0)::DOUBLE AS clicked_requests, imp::DOUBLE AS impressions, "
         "clicks::DOUBLE AS clicks, (CASE WHEN clicks > 0 THEN 1.0 / first_p ELSE 0 END)::DOUBLE "
@@ -767,8 +738,8 @@ def _by_arm(data: dict) -> list[slice]:
     return [slice(0, cut), slice(cut, None)]
 
 
-def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> list[ArmAggregate]:
-    """Both arms' aggregates from ``req`` (and ``auc``, ``qband``), one query per output."""
+def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> dict:
+    """Both arms' outputs from ``req`` (and ``auc``, ``qband``), one query per output."""
     con = log.con
     arm_names = [settings.control, settings.treatment]
     above = {}
@@ -784,24 +755,35 @@ def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> l
     con.execute(f"SET memory_limit = '{limit}'").fetchall()
     units, unit_ids = _unit_outputs(con)
     daily = _daily_outputs(con) if "t" in has else [None, None]
-    columns = ["length", "frequency"] if "q" in has else []
-    columns += [f"x{i}" for i in range(len(log.slices))]
-    slices = _slice_outputs(con, dims, columns)
-    out = []
-    for k, arm in enumerate(arm_names):
-        out.append(
-            ArmAggregate(
-                arm=arm,
-                units=units[k],
-                unit_ids=unit_ids[k],
-                latency_ms=latency[k],
-                daily=daily[k],
-                clicks_above=_clicks_above(cutoffs, k, above.get(arm, 0), "s" in has),
-                slices=slices[k],
-                **_hist_outputs(log, has, hist, arm, settings),
-            )
+    hists = [_hist_outputs(log, has, hist, arm) for arm in arm_names]
+    return {
+        "units": units,
+        "unit_ids": unit_ids,
+        "latency": latency,
+        "daily": daily,
+        "slices": _slice_outputs(con, dims),
+        "above": [above.get(arm, 0) for arm in arm_names],
+        **{key: [h[key] for h in hists] for key in ("versions", "positions", "cells")},
+    }
+
+
+def _arm_aggregates(res: dict, settings, cutoffs, has_score: bool) -> list[ArmAggregate]:
+    """Both arms' aggregates from either path's per-arm outputs (``res[key][arm]``)."""
+    return [
+        ArmAggregate(
+            arm=name,
+            versions=res["versions"][k],
+            units=res["units"][k],
+            unit_ids=res["unit_ids"][k],
+            latency_ms=res["latency"][k],
+            daily=res["daily"][k],
+            positions=res["positions"][k],
+            score_bins=None if cells is None else _score_bins(cells, settings.score_bins),
+            clicks_above=_clicks_above(cutoffs, k, res["above"][k], has_score),
+            slices=res["slices"][k],
         )
-    return out
+        for k, (name, cells) in enumerate(zip((settings.control, settings.treatment), res["cells"]))
+    ]
 
 
 def _latency_outputs(con: Any, arm_names: list[str]) -> list[np.ndarray]:
@@ -837,13 +819,11 @@ def _daily_outputs(con: Any) -> list[DailySums | None]:
     ]
 
 
-def _slice_outputs(
-    con: Any, dims: list[str], columns: list[str]
-) -> list[dict[tuple[str, str], RequestSums]]:
-    """Each arm's per-unit request counts of every (dimension, level) of the slice ``columns``
-    of ``rq`` (named ``dims``); one query per dimension."""
+def _slice_outputs(con: Any, dims: list[tuple[str, str]]) -> list[dict]:
+    """Each arm's per-unit request counts of every (dimension, level) of ``rq``'s slice columns
+    (``dims``: name, column); one query per dimension."""
     slices: list[dict[tuple[str, str], RequestSums]] = [{}, {}]
-    for dim, col in zip(dims, columns, strict=True):
+    for dim, col in dims:
         levels = [r[0] for r in con.execute(f"SELECT DISTINCT {col} FROM rq ORDER BY 1").fetchall()]
         code = " ".join(f"WHEN {_lit(str(v))} THEN {i}" for i, v in enumerate(levels))
         res = _fetch(
@@ -858,8 +838,8 @@ def _slice_outputs(
     return slices
 
 
-def _hist_outputs(log: _Log, has, hist: dict, arm: str, settings: OnlineSettings) -> dict:
-    """One arm's versions, position counts and score bins from scan 2's grouping sets."""
+def _hist_outputs(log: _Log, has, hist: dict, arm: str) -> dict:
+    """One arm's versions, position counts and score-grid cells from scan 2's grouping sets."""
     g, a = np.asarray(hist["g"]), np.asarray(hist["a"], dtype=object)
     grouped = ["a", "p"] + (["v"] if "v" in has else []) + (["cell"] if "s" in has else [])
     nbits = len(grouped)
@@ -868,7 +848,7 @@ def _hist_outputs(log: _Log, has, hist: dict, arm: str, settings: OnlineSettings
         mask = sum(1 << (nbits - 1 - i) for i, k in enumerate(grouped) if k not in keep)
         return (g == mask) & (a == arm)
 
-    out: dict = {"versions": {}, "positions": None, "score_bins": None}
+    out: dict = {"versions": {}, "positions": None, "cells": None}
     if "position" in log.cols:
         sel = rows_of(("a", "p"))
         p = np.asarray(hist["p"])[sel].astype(np.int64)
@@ -888,10 +868,9 @@ def _hist_outputs(log: _Log, has, hist: dict, arm: str, settings: OnlineSettings
         sel = rows_of(("a", "cell"))
         lo = np.asarray(hist["lo"])[sel].astype(np.float64)
         ok = ~np.isnan(lo)
-        cells = {
+        out["cells"] = {
             k: np.asarray(hist[k])[sel][ok].astype(np.float64) for k in ("n", "k", "ss", "lo", "hi")
         }
-        out["score_bins"] = _score_bins(cells, settings.score_bins)
     return out
 
 
