@@ -135,8 +135,8 @@ def analyse(
     alpha: float = ALPHA,
     models: tuple[str, str] | None = None,
 ) -> OnlineResult:
-    """Every analysis, its gate and the verdict (the worst gate).  ``models``: the versions the
-    arms ran (``models=[A,B]``) when the log has no ``model_version`` column."""
+    """Every analysis, its gate and the verdict (the worst gate); ``models``: the arms' versions
+    when the log has no ``model_version`` column."""
     c, t = agg.control, agg.treatment
     metrics: dict[str, float] = {}
     out_gates = [_split(agg, settings, gates, metrics)]
@@ -207,8 +207,7 @@ def _click_through(
     calls: dict[str, QualityCall],
     metrics: dict,
 ) -> list[GateResult]:
-    """Request CTR (the primary call, with the fixed-horizon figures beside the sequential ones
-    and the units that would decide it), impression CTR and first-click MRR: their gates."""
+    """The gates of request CTR (it decides), impression CTR and first-click MRR."""
     cu, tu = agg.control.units, agg.treatment.units
     diffs: dict[str, Any] = {}
     procedure = (
@@ -298,8 +297,7 @@ def _latency(
     simulated: bool,
     metrics: dict,
 ) -> tuple[dict[str, np.ndarray], GateResult]:
-    """P50 / P95 / P99 per arm (one value per request), the P95 ratio with its bootstrap
-    interval, and the latency gate."""
+    """P50 / P95 / P99 per arm, the P95 ratio with its bootstrap interval, and the gate."""
     c, t = agg.control.latency_ms, agg.treatment.latency_ms
     if c is None or t is None or not c.size or not t.size:
         return {}, gate_latency(gates, None, None, None)
@@ -368,8 +366,7 @@ def _slices(c: ArmAggregate, t: ArmAggregate, gates: OnlineGates, alpha: float) 
 
 
 def _cutoff_actions(c: ArmAggregate, t: ArmAggregate, settings: OnlineSettings) -> list[dict]:
-    """The offline threshold mapping checked online: the share of clicked results above A's
-    cut-off under A and above the mapped cut-off under B."""
+    """The share of clicked results above A's cut-off under A and the mapped one under B."""
     if settings.cutoffs is None:
         return []
     ca, cb = settings.cutoffs

@@ -101,8 +101,7 @@ class RequestSums(_Sums):
 def by_level(
     dim: str, levels: list, level: np.ndarray, sums: RequestSums
 ) -> dict[tuple[str, str], RequestSums]:
-    """``sums`` (rows sorted by ``level``, codes into ``levels``) split into each level present:
-    ``{(dim, level): its rows}``."""
+    """``{(dim, level): its rows}`` of ``sums`` (rows sorted by ``level``, codes in ``levels``)."""
     bounds = np.searchsorted(level, np.arange(len(levels) + 1), side="left")
     return {
         (dim, str(v)): RequestSums(sums.requests[lo:hi], sums.clicked_requests[lo:hi])

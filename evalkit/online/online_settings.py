@@ -1,6 +1,5 @@
-"""The ``online`` config section (``conf/online/*.yaml``) and ``gates.online`` as typed, frozen
-records (the gates' config lives here, apart from the gate functions of :mod:`evalkit.online.canary_gates`,
-so that :class:`evalkit.compare.gate_config.GateConfig` can read it without an import circle).
+"""The ``online`` config section and ``gates.online`` as typed, frozen records (the gates' config
+here, apart from :mod:`evalkit.online.canary_gates`: no import circle with the compare package).
 
 >>> s = OnlineSettings(path="canary/*.parquet")
 >>> s.column("arm"), s.control, s.split

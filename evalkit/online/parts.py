@@ -1,12 +1,11 @@
 """The part-by-part fast path of :func:`evalkit.online.read.aggregate_log` (local Parquet logs).
 
-:func:`reduce_part` reduces one Parquet part to per-request rows (one compiled pass,
-:mod:`evalkit.online.scan`), a plain function of a path and a picklable :class:`PartSpec` that an
-engine can map over the parts; :mod:`evalkit.online.combine` sums the parts.  It returns ``None``
-(the reader then takes its global path: the same results, or the one-line error) unless the log
-is clean and common: types it reads, no value the global path refuses or treats specially, each
-request contiguous in one part with one query, user and slice value, score statistics in the
-footers.  Latency arrays are in file order (parts by name).
+:func:`reduce_part` (a path and a picklable :class:`PartSpec`: an engine can map it over the
+parts) reduces one part to per-request rows; :mod:`evalkit.online.combine` sums the parts.  It
+returns ``None`` (the reader then takes its global path) unless the log is clean and common:
+types it reads, no value the global path refuses or treats specially, each request contiguous in
+one part with one query, user and slice value, score statistics in the footers.  Latency arrays
+are in file order (parts by name).
 """
 
 from __future__ import annotations
@@ -96,8 +95,7 @@ def plan(files: list[str], spec_cols: dict[str, str], slices: tuple[str, ...]) -
 
 
 def _codes(col, null_value: str) -> tuple[np.ndarray, Any]:
-    """A string column as int32 codes and its values, a pyarrow string array (a null as
-    ``null_value``)."""
+    """A string column as int32 codes and its values (pyarrow; a null as ``null_value``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -146,8 +144,7 @@ def _need(ok: bool) -> None:
 
 
 class _Part:
-    """One Parquet part, read a column at a time (never held whole), and its runs of equal
-    request ids (``starts`` / ``length`` per request, ``change`` per row)."""
+    """One Parquet part, read a column at a time, and its runs of equal request ids."""
 
     def __init__(self, path: str, strings: list[str] | None = None) -> None:
         import pyarrow.parquet as pq
@@ -186,8 +183,7 @@ class _Part:
 
 
 def reduce_part(path: str, spec: PartSpec) -> dict | None:
-    """One Parquet part reduced to its per-request rows and its impression counts (a dict of
-    numpy arrays and small lists, picklable); None when the fast path cannot read it."""
+    """One part's per-request rows and impression counts (picklable); None: refused."""
     part = _Part(path, list(spec.strings))
     out: dict[str, Any] = {"path": path, "rows": part.n}
     if part.n == 0:
@@ -203,8 +199,7 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
 
 
 def _arms(part: _Part, spec: PartSpec, out: dict[str, Any]) -> np.ndarray:
-    """Each request's arm (``out["arm"]``: 0 control, 1 treatment, 2 another) and the rows per
-    arm value; returns the arm per row."""
+    """Each request's arm (2: another) and the rows per arm value; returns the arm per row."""
     acode, avals = _codes(part.column(spec.cols["arm"]), NULL_ARM)
     avals = avals.to_pylist()
     first = part.constant(acode)
@@ -230,9 +225,7 @@ def _clicked(part: _Part, spec: PartSpec) -> np.ndarray:
 
 
 def _scanned(part: _Part, spec: PartSpec, ck: np.ndarray, out: dict[str, Any]) -> None:
-    """The numeric columns, then one compiled pass over the rows (:mod:`evalkit.online.scan`):
-    per-request clicks, first clicked position, AUC, latency and day; per-arm positions, score
-    grid and clicks above the cut-offs."""
+    """The numeric columns' per-request and per-arm sums, in one compiled pass."""
     import pyarrow as pa
 
     c = spec.cols
@@ -279,8 +272,7 @@ def _scanned(part: _Part, spec: PartSpec, ck: np.ndarray, out: dict[str, Any]) -
 
 
 def _per_request(part: _Part, spec: PartSpec, arm: np.ndarray, out: dict[str, Any]) -> None:
-    """The columns kept per request (query, user, slices: constant inside a request) and the
-    rows per model version and arm."""
+    """The query, user and slice codes per request, and the rows per model version and arm."""
 
     c = spec.cols
     if "query" in c:

@@ -1,10 +1,7 @@
-"""Read a canary's gateway log in streamed, columnar scans and reduce it to per-unit sums.
-
-:func:`aggregate_log` returns an :class:`~evalkit.online.gateway_log.OnlineAggregate`; the log
-itself is never held.  A local Parquet log is reduced part by part (:mod:`evalkit.online.parts`),
-anything else by three global DuckDB scans; a bad row stops with a ``DataError`` naming it.  The
-paths, their environment variables, slices, score bins and timestamps: docs/how-to/online-ab.md
-("Reading a large log").
+"""Read a canary's gateway log in streamed, columnar scans and reduce it to per-unit sums (the
+log is never held): a local Parquet log part by part (:mod:`evalkit.online.parts`), anything
+else by three global DuckDB scans; a bad row stops with a ``DataError`` naming it.  Details:
+docs/how-to/online-ab.md ("Reading a large log").
 
 >>> import tempfile, pathlib, pandas as pd
 >>> from evalkit.online.online_settings import OnlineSettings
@@ -279,8 +276,7 @@ def _locate(
 def aggregate_log_ray(
     settings: OnlineSettings, cutoffs: tuple[float, float] | None = None
 ) -> OnlineAggregate:
-    """:func:`aggregate_log` with the part-by-part reduction mapped over the parts by Ray Data
-    (``engine=ray``; the running Ray cluster, or a local one): the same results."""
+    """:func:`aggregate_log` with the parts reduced by Ray Data (``engine=ray``)."""
     return aggregate_log(settings, cutoffs, mapper=_ray_mapper)
 
 
@@ -396,8 +392,7 @@ def _aggregate_global(log: _Log, settings, cutoffs) -> dict:
 
 
 def _run_scans(log: _Log, ex: dict[str, str], settings, cutoffs, arms_sql: str) -> dict:
-    """Scans 1 to 3, the bad-input checks and the query bands (a DuckDB error: a DataError);
-    scan 2's grouping sets."""
+    """Scans 1 to 3, the bad-input checks and the query bands; scan 2's grouping sets."""
     import duckdb
 
     base = _base(log, ex)
@@ -427,8 +422,7 @@ def _threads() -> int:
 
 
 def _aggregate_parts(log: _Log, settings, cutoffs, mapper=None) -> dict | None:
-    """The part-by-part fast path (:mod:`evalkit.online.parts`), as :func:`_aggregate_global`;
-    None when it does not hold."""
+    """The part-by-part path, as :func:`_aggregate_global`; None when it does not hold."""
     from concurrent.futures import ThreadPoolExecutor
 
     from evalkit.online import combine as C
@@ -662,8 +656,7 @@ def _query_bands(log: _Log, arms_sql: str) -> None:
 
 
 def _request_table(log: _Log, has, settings: OnlineSettings) -> list[tuple[str, str]]:
-    """The table ``rq`` (one row per request of the two arms: its keys and sums); the slice
-    dimensions it holds (name, key column)."""
+    """The table ``rq`` (the two arms' requests: keys, sums); its slices (name, column)."""
     ctl, trt = settings.control, settings.treatment
     keys = [f"CASE req.a WHEN {_lit(ctl)} THEN 0 ELSE 1 END::TINYINT AS arm"]
     keys.append(("req.u" if "u" in has else "req.r") + " AS unit")
@@ -820,8 +813,7 @@ def _daily_outputs(con: Any) -> list[DailySums | None]:
 
 
 def _slice_outputs(con: Any, dims: list[tuple[str, str]]) -> list[dict]:
-    """Each arm's per-unit request counts of every (dimension, level) of ``rq``'s slice columns
-    (``dims``: name, column); one query per dimension."""
+    """Each arm's per-unit request counts per slice level, one query per dimension."""
     slices: list[dict[tuple[str, str], RequestSums]] = [{}, {}]
     for dim, col in dims:
         levels = [r[0] for r in con.execute(f"SELECT DISTINCT {col} FROM rq ORDER BY 1").fetchall()]

@@ -1,9 +1,6 @@
-"""Served latency per arm: percentiles and the p95 ratio's bootstrap interval at any traffic.
-
-One value per request.  The percentile bootstrap of ``p95(treatment) / p95(control)``
-(:func:`evalkit.compare.latency_stats.p95_ratio_ci`'s procedure) draws each replicate as
-multinomial counts over :data:`BINS` quantile bins of the pooled requests (its p95: the bin's
-largest value), so a replicate costs O(bins) whatever the traffic.
+"""Served latency per arm (one value per request): percentiles and the p95 ratio's percentile
+bootstrap, each replicate drawn as multinomial counts over :data:`BINS` quantile bins of the
+pooled requests, so it costs O(bins) whatever the traffic.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -40,8 +37,7 @@ class LatencySummary:
 
 
 def _p95_of_counts(counts: np.ndarray, tops: np.ndarray) -> np.ndarray:
-    """Per replicate (rows of ``counts``): the value of the bin where 95% of the mass is reached
-    (numpy's default percentile interpolates; on binned data the upper edge is used)."""
+    """Per replicate (row of ``counts``): the top of the bin where 95% of the mass is reached."""
     cum = np.cumsum(counts, axis=1)
     target = 0.95 * cum[:, -1:]
     idx = (cum < target).sum(axis=1)

@@ -188,9 +188,7 @@ def _metadata(data, versions, model: ClickModel, split: float, seed: int) -> dic
 
 @dataclass(frozen=True)
 class _Parts:
-    """What the day parts are built from: the shown lists (:func:`_shown`), the requests, the
-    click model and the generator its clicks draw from, the string values (:func:`_texts`), the
-    schema, the start (Unix microseconds) and the digits of the ids."""
+    """What the day parts are built from (``start_us``: Unix microseconds; ``width``: id digits)."""
 
     items: np.ndarray
     scores: np.ndarray
@@ -230,8 +228,7 @@ class _Parts:
 
 
 def _write_parts(out: Path, names: list[str], tables) -> list[Path]:
-    """Write ``tables`` (one at a time) to temporary names, then rename every part; on a
-    failure remove the temporary files."""
+    """Write ``tables`` to temporary names, then rename them all (on a failure: remove them)."""
     tmps = [out / f".{name}.tmp" for name in names]
     try:
         for table, tmp in zip(tables, tmps, strict=True):
@@ -351,8 +348,7 @@ def _ids(prefix: str, numbers: pa.Array, width: int) -> pa.Array:
 
 
 def _clear_stale(out: Path, keep: set[str]) -> None:
-    """Remove parts of an earlier simulation that this one does not overwrite; refuse to touch
-    (or mix with) a part that is not marked simulated."""
+    """Remove an earlier simulation's other parts; refuse a part not marked simulated."""
     for old in sorted(out.glob("part-*.parquet")):
         if not _is_simulated(old):
             where = (
