@@ -3,9 +3,9 @@ log"), and what one streamed pass over it keeps (:func:`evalkit.online.read.aggr
 arm, per-unit sums, per-request latencies, per-(day, unit) sums, position counts and score bins.
 Every online statistic is a ratio of per-unit sums, clustered by the unit.
 
->>> u = UnitSums.empty()
->>> len(u), sorted(UnitSums.FIELDS)[:2]
-(0, ['auc_pairs', 'auc_u'])
+>>> s = RequestSums(np.ones(2), np.array([1.0, 0.0]))
+>>> len(s), s.total("clicked_requests"), UnitSums.FIELDS[:2]
+(2, 1.0, ('requests', 'clicked_requests'))
 """
 
 from __future__ import annotations
@@ -83,10 +83,6 @@ class UnitSums(_Sums):
     first_click_rr: np.ndarray
     auc_u: np.ndarray
     auc_pairs: np.ndarray
-
-    @classmethod
-    def empty(cls) -> UnitSums:
-        return cls(*(np.zeros(0) for _ in cls.FIELDS))
 
 
 @dataclass(frozen=True)

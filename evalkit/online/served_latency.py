@@ -63,26 +63,23 @@ def latency_summary(
         for name, x in (("control", a), ("treatment", b))
     }
     ratio = pct["treatment"]["p95"] / pct["control"]["p95"] if pct["control"]["p95"] else math.nan
-    if a.size < 2 or b.size < 2 or n_resamples < 1:
-        return LatencySummary(pct["control"], pct["treatment"], ratio, math.nan, math.nan,
-                              a.size, b.size, 0)  # fmt: skip
-    pooled = np.concatenate([a, b])
-    tops = np.unique(np.quantile(pooled, np.linspace(0, 1, BINS + 1)[1:], method="higher"))
-    rng = np.random.default_rng(seed)
-    reps = []
-    for x in (a, b):
-        counts = np.bincount(np.searchsorted(tops, x, side="left"), minlength=tops.size)
-        share = counts / counts.sum()
-        reps.append(_p95_of_counts(rng.multinomial(x.size, share, size=n_resamples), tops))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = reps[1] / reps[0]
-    ratios = ratios[np.isfinite(ratios)]
-    if ratios.size == 0:
-        return LatencySummary(pct["control"], pct["treatment"], ratio, math.nan, math.nan,
-                              a.size, b.size, n_resamples)  # fmt: skip
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(ratios, [tail, 1.0 - tail])
+    low = high = math.nan
+    resamples = n_resamples if a.size >= 2 and b.size >= 2 and n_resamples >= 1 else 0
+    if resamples:
+        pooled = np.concatenate([a, b])
+        tops = np.unique(np.quantile(pooled, np.linspace(0, 1, BINS + 1)[1:], method="higher"))
+        rng = np.random.default_rng(seed)
+        reps = []
+        for x in (a, b):
+            counts = np.bincount(np.searchsorted(tops, x, side="left"), minlength=tops.size)
+            share = counts / counts.sum()
+            reps.append(_p95_of_counts(rng.multinomial(x.size, share, size=n_resamples), tops))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = reps[1] / reps[0]
+        ratios = ratios[np.isfinite(ratios)]
+        if ratios.size:
+            tail = (1.0 - confidence) / 2.0
+            low, high = (float(q) for q in np.quantile(ratios, [tail, 1.0 - tail]))
     return LatencySummary(
-        pct["control"], pct["treatment"], ratio, float(low), float(high), a.size, b.size,
-        n_resamples,
-    )  # fmt: skip
+        pct["control"], pct["treatment"], ratio, low, high, a.size, b.size, resamples
+    )

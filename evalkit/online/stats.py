@@ -43,8 +43,7 @@ TAU_PER_MARGIN = 1.0
 
 @dataclass(frozen=True)
 class SRM:
-    """Sample ratio mismatch: units per arm against the planned split (``observed_share``: the
-    treatment's share of units; ``flagged``: ``p < SRM_ALPHA``, the verdict blocks)."""
+    """Sample ratio mismatch: units per arm against the planned split (flagged: it blocks)."""
 
     units_control: int
     units_treatment: int
@@ -61,8 +60,7 @@ class SRM:
 
 
 def srm_test(units_control: int, units_treatment: int, split: float = 0.5) -> SRM:
-    """Chi-square goodness of fit of the units per arm against ``split`` (1 degree of freedom);
-    no units: ``p = 1``."""
+    """Chi-square test (1 dof) of the units per arm against ``split``; no units: ``p = 1``."""
     if not 0.0 < split < 1.0:
         raise ValueError(f"split={split} (expected 0 < split < 1)")
     nc, nt = int(units_control), int(units_treatment)
@@ -249,15 +247,13 @@ def metric_diff(
 
 
 def diff_call(diff: RatioDiff, *, margin: float, alpha: float = 0.05) -> Quality:
-    """better / no worse / worse / inconclusive of ``diff`` against an absolute ``margin``
-    (:func:`evalkit.compare.calls.call` on its interval; ``better`` needs ``p < alpha``)."""
+    """better / no worse / worse / inconclusive of ``diff`` against an absolute ``margin``."""
     return call(diff.delta, diff.ci_low, diff.ci_high, margin=margin, p_value=diff.p, alpha=alpha)
 
 
 @dataclass(frozen=True)
 class UnitsPlan:
-    """Units per arm for ``call`` (``no worse``, ``worse`` or ``better``) at ``power``, and how
-    many more each arm needs than it has."""
+    """Units per arm for ``call`` at ``power``, and how many more each arm needs than it has."""
 
     call: str
     needed_control: int
@@ -348,8 +344,7 @@ def _sequential_variance(effect: float, alpha: float, z_power: float, tau: float
 
 @dataclass(frozen=True)
 class DailyRatio:
-    """A ratio per day of one arm: ``day`` (days since 1970-01-01), ``value``, its
-    ``[ci_low, ci_high]`` and the units active that day (``n_units``)."""
+    """One arm's ratio per ``day`` (since 1970-01-01), its interval and the units active."""
 
     day: np.ndarray
     value: np.ndarray
