@@ -168,7 +168,9 @@ def analyse(
         daily=daily_ctr(c, "control", alpha) + daily_ctr(t, "treatment", alpha),
         slices=_slices(c, t, gates, alpha),
         score_curves={
-            n: _curve(a) for n, a in (("control", c), ("treatment", t)) if a.score_bins is not None
+            n: (b.mean_score, b.clicks / np.maximum(b.impressions, 1), b.impressions)
+            for n, b in (("control", c.score_bins), ("treatment", t.score_bins))
+            if b is not None
         },
         latencies=latencies,
         position_ctr={
@@ -337,11 +339,6 @@ def _params(
         "version_control": versions[0] or "",
         "version_treatment": versions[1] or "",
     }
-
-
-def _curve(a: ArmAggregate) -> tuple:
-    b = a.score_bins
-    return b.mean_score, b.clicks / np.maximum(b.impressions, 1), b.impressions
 
 
 def _slices(c: ArmAggregate, t: ArmAggregate, gates: OnlineGates, alpha: float) -> list[dict]:

@@ -258,8 +258,7 @@ def slice_dims(
 def positions(parts: list[dict]) -> list[PositionCounts]:
     """Both arms' impressions and clicks per position, summed over the parts."""
     width = max(p["pos_n"].shape[1] for p in parts)
-    n = np.zeros((2, width))
-    k = np.zeros((2, width))
+    n, k = np.zeros((2, 2, width))
     for p in parts:
         n[:, : p["pos_n"].shape[1]] += p["pos_n"]
         k[:, : p["pos_k"].shape[1]] += p["pos_k"]

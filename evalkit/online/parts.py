@@ -45,16 +45,14 @@ def _is_str(t) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
-def plan(files: list[str], spec_cols: dict[str, str], slices: tuple[str, ...]) -> tuple | None:
+def plan(files: list[str], c: dict[str, str], slices: tuple[str, ...]) -> tuple | None:
     """Whether the fast path can read these Parquet parts: the score's ``(low, high)`` from the
     footers (None without a score column) and the columns read that hold strings; None when
     it cannot."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(files[0])
-    types = {f.name: f.type for f in schema}
-    c = spec_cols
+    types = {f.name: f.type for f in pq.read_schema(files[0])}
     ok = {
         "request": lambda t: pa.types.is_integer(t) or _is_str(t),
         "user": lambda t: pa.types.is_integer(t) or _is_str(t),

@@ -804,10 +804,7 @@ def _daily_outputs(con: Any) -> list[DailySums | None]:
         f"SELECT arm, day, {REQUEST_SUMS} FROM rq GROUP BY arm, day, unit ORDER BY arm, day, unit",
     )
     return [
-        DailySums(
-            day=np.asarray(d["day"][sel], dtype=np.int64),
-            sums=_unit_sums(d, sel, RequestSums),
-        )
+        DailySums(np.asarray(d["day"][sel], dtype=np.int64), _unit_sums(d, sel, RequestSums))
         for sel in _by_arm(d)
     ]
 
@@ -874,8 +871,7 @@ def _score_bins(cells: dict[str, np.ndarray], n_bins: int) -> ScoreBins | None:
     o = np.argsort(cells["lo"], kind="stable")
     n, k, ss, lo = (cells[x][o] for x in ("n", "k", "ss", "lo"))
     cum = np.cumsum(n)
-    total = cum[-1]
-    targets = total * np.arange(1, max(n_bins, 1)) / max(n_bins, 1)
+    targets = cum[-1] * np.arange(1, max(n_bins, 1)) / max(n_bins, 1)
     ends = np.unique(np.searchsorted(cum, targets, side="left"))  # last cell of each bin
     ends = ends[ends < n.size - 1]
     starts = np.concatenate([[0], ends + 1])

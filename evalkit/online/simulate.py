@@ -90,7 +90,12 @@ def simulate_canary(
             "graded judgments"
         )
     model = click_model or ClickModel(depth=top_k)
-    day0 = _start_day(start)
+    try:
+        day0 = np.datetime64(start, "D")
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"simulate_canary: start={start!r} is not a date (expected YYYY-MM-DD)"
+        ) from e
     lat = {arm: _latencies(arm, latency_ms[arm]) for arm in ARMS}
     pool, prob = _query_pool(data, rankings)
     pool_ids = [data.queries.ids[i] for i in pool]
@@ -99,23 +104,18 @@ def simulate_canary(
     )
     rng = np.random.default_rng(seed)
     requests = _draw_requests(rng, users, days, split, requests_per_user, prob, lat)
-    parts = _Parts(
-        items=items,
-        scores=scores,
-        click_p=click_p,
-        requests=requests,
-        model=model,
-        rng=rng,
-        texts=_texts(data, pool, item_ids, versions),
-        schema=SCHEMA.with_metadata(_metadata(data, versions, model, split, seed)),
-        start_us=int(day0.astype("datetime64[us]").astype(np.int64)),
-        width=max(8, len(str(max(len(requests.user), users) - 1))),
+    texts = _texts(data, pool, item_ids, versions)
+    schema = SCHEMA.with_metadata(_metadata(data, versions, model, split, seed))
+    start_us = int(day0.astype("datetime64[us]").astype(np.int64))
+    width = max(8, len(str(max(len(requests.user), users) - 1)))
+    tables = _day_tables(
+        days, (items, scores, click_p), requests, model, rng, texts, schema, start_us, width
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = [f"part-{day0 + d}.parquet" for d in range(days)]
     _clear_stale(out, set(names))
-    return _write_parts(out, names, (parts.table(d) for d in range(days)))
+    return _write_parts(out, names, tables)
 
 
 @dataclass(frozen=True)
@@ -186,45 +186,42 @@ def _metadata(data, versions, model: ClickModel, split: float, seed: int) -> dic
     }
 
 
-@dataclass(frozen=True)
-class _Parts:
-    """What the day parts are built from (``start_us``: Unix microseconds; ``width``: id digits)."""
-
-    items: np.ndarray
-    scores: np.ndarray
-    click_p: np.ndarray
-    requests: _Requests
-    model: ClickModel
-    rng: np.random.Generator
-    texts: tuple[pa.Array, ...]
-    schema: pa.Schema
-    start_us: int
-    width: int
-
-    def table(self, d: int) -> pa.Table:
-        """Day ``d``'s impressions (request order, then position), their clicks drawn now."""
-        req = self.requests
-        query_text, item_text, arm_text, version_text = self.texts
+def _day_tables(
+    days: int,
+    shown: tuple[np.ndarray, np.ndarray, np.ndarray],
+    req: _Requests,
+    model: ClickModel,
+    rng: np.random.Generator,
+    texts: tuple[pa.Array, ...],
+    schema: pa.Schema,
+    start_us: int,
+    width: int,
+):
+    """Each day's impressions (request order, then position), their clicks drawn as it is built
+    (``shown``: :func:`_shown`'s arrays; ``start_us``: Unix microseconds; ``width``: id digits)."""
+    items, scores, click_p = shown
+    query_text, item_text, arm_text, version_text = texts
+    for d in range(days):
         s, e = int(req.bounds[d]), int(req.bounds[d + 1])
         arm, q = req.arm[s:e], req.query[s:e]
-        shown = self.items[arm, q]  # (requests, width), -1 = nothing shown
-        clicked = _clicks(self.click_p[arm, q], shown >= 0, self.model, self.rng)
-        ri, ci = np.nonzero(shown >= 0)  # row-major: request order, then position
+        on = items[arm, q]  # (requests, width), -1 = nothing shown
+        clicked = _clicks(click_p[arm, q], on >= 0, model, rng)
+        ri, ci = np.nonzero(on >= 0)  # row-major: request order, then position
         g = ri + s  # the impressions' requests (global, time order)
         columns = [
-            _ids("r", pa.array(g), self.width),
+            _ids("r", pa.array(g), width),
             arm_text.take(pa.array(arm[ri])),
             version_text.take(pa.array(arm[ri])),
             query_text.take(pa.array(q[ri])),
-            item_text.take(pa.array(shown[ri, ci])),
+            item_text.take(pa.array(on[ri, ci])),
             pa.array((ci + 1).astype(np.int32)),
-            pa.array(self.scores[arm[ri], q[ri], ci].astype(np.float32)),
+            pa.array(scores[arm[ri], q[ri], ci].astype(np.float32)),
             pa.array(clicked[ri, ci].astype(np.int8)),
             pa.array(req.latency[g].astype(np.float64)),
-            _ids("u", pa.array(req.user[g]), self.width),
-            pa.array(self.start_us + req.us[g]).cast(pa.timestamp("us", tz="UTC")),
+            _ids("u", pa.array(req.user[g]), width),
+            pa.array(start_us + req.us[g]).cast(pa.timestamp("us", tz="UTC")),
         ]
-        return pa.Table.from_arrays(columns, schema=self.schema)
+        yield pa.Table.from_arrays(columns, schema=schema)
 
 
 def _write_parts(out: Path, names: list[str], tables) -> list[Path]:
@@ -256,15 +253,6 @@ def _check_args(rankings, versions, latency_ms, users, days, split, requests_per
         )
     if not requests_per_user > 0:
         raise ConfigError(f"simulate_canary: requests_per_user={requests_per_user} must be > 0")
-
-
-def _start_day(start) -> np.datetime64:
-    try:
-        return np.datetime64(start, "D")
-    except (TypeError, ValueError) as e:
-        raise ConfigError(
-            f"simulate_canary: start={start!r} is not a date (expected YYYY-MM-DD)"
-        ) from e
 
 
 def _resample(values: np.ndarray, u: np.ndarray) -> np.ndarray:
