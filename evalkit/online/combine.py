@@ -251,7 +251,10 @@ def slice_dims(
         vals, xc = _global_codes([{"x": p["x"][i][0], "v": p["x"][i][1]} for p in parts], "x", "v")
         for p in parts:
             p["x"][i] = None
-        dims.append((name, vals, _small(xc, len(vals))))
+        n = len(vals)  # the codes in the smallest integer type that holds them
+        dims.append(
+            (name, vals, xc.astype(np.int8 if n < 128 else np.int16 if n < 32768 else np.int32))
+        )
     return dims
 
 
@@ -313,11 +316,6 @@ def _global_codes(parts: list[dict], code_key: str, values_key: str) -> tuple[li
         for p, end in zip(parts, ends, strict=True)
     ]
     return allv.to_pylist(), np.concatenate(codes) if codes else np.zeros(0, np.int32)
-
-
-def _small(codes: np.ndarray, n: int) -> np.ndarray:
-    """Codes ``0 .. n - 1`` in the smallest integer type that holds them."""
-    return codes.astype(np.int8 if n < 1 << 7 else np.int16 if n < 1 << 15 else np.int32)
 
 
 def _query_dims(

@@ -380,7 +380,12 @@ def _aggregate_global(log: _Log, settings, cutoffs) -> dict:
     rows = int(con.execute("SELECT coalesce(sum(imp), 0) FROM req").fetchall()[0][0])
     res = _outputs(log, set(ex), hist, settings, cutoffs)
     control, treatment = _arm_aggregates(res, settings, cutoffs, "s" in ex)
-    both, examples = _units_in_both(log) if log.unit == "user" else (0, [])
+    both, examples = 0, []
+    if log.unit == "user":
+        in_both = con.execute(
+            "SELECT unit FROM rq GROUP BY unit HAVING min(arm) <> max(arm) ORDER BY unit"
+        ).fetchnumpy()["unit"]
+        both, examples = int(len(in_both)), [str(x) for x in np.asarray(in_both)[:5]]
     return {
         "control": control,
         "treatment": treatment,
@@ -882,10 +887,3 @@ def _score_bins(cells: dict[str, np.ndarray], n_bins: int) -> ScoreBins | None:
         clicks=np.add.reduceat(k, starts),
         mean_score=np.add.reduceat(ss, starts) / np.add.reduceat(n, starts),
     )
-
-
-def _units_in_both(log: _Log) -> tuple[int, list[str]]:
-    rows = log.con.execute(
-        "SELECT unit FROM rq GROUP BY unit HAVING min(arm) <> max(arm) ORDER BY unit"
-    ).fetchnumpy()["unit"]
-    return int(len(rows)), [str(x) for x in np.asarray(rows)[:5]]

@@ -338,7 +338,11 @@ def _ids(prefix: str, numbers: pa.Array, width: int) -> pa.Array:
 def _clear_stale(out: Path, keep: set[str]) -> None:
     """Remove an earlier simulation's other parts; refuse a part not marked simulated."""
     for old in sorted(out.glob("part-*.parquet")):
-        if not _is_simulated(old):
+        try:
+            meta = pq.read_metadata(old).metadata or {}
+        except (OSError, pa.ArrowException):
+            meta = {}
+        if meta.get(SIMULATED_KEY.encode()) != b"true":
             where = (
                 f"{old} exists and is" if old.name in keep else f"{out} holds {old.name}, which is"
             )
@@ -347,11 +351,3 @@ def _clear_stale(out: Path, keep: set[str]) -> None:
             )
         if old.name not in keep:
             old.unlink()
-
-
-def _is_simulated(path: Path) -> bool:
-    try:
-        meta = pq.read_metadata(path).metadata or {}
-    except (OSError, pa.ArrowException):
-        return False
-    return meta.get(SIMULATED_KEY.encode()) == b"true"

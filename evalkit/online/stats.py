@@ -282,10 +282,14 @@ def units_needed(
     status = status or str(diff_call(diff, margin=margin, alpha=alpha))
     if tau is None and diff.sequential:
         tau = diff.tau
-    planned = _planned_call(diff, margin, status)
-    if planned is None:
+    if status == "inconclusive" and diff.delta > -margin:  # the nearer call, its effect
+        call_name, effect = "no worse", diff.delta + margin
+    elif status == "inconclusive":
+        call_name, effect = "worse", -diff.delta
+    elif status == "no_worse" and diff.delta > 0:
+        call_name, effect = "better", diff.delta
+    else:
         return None
-    call_name, effect = planned
     nc, nt = diff.n_control, diff.n_treatment
     v_c, v_t = nc * diff.var_control, nt * diff.var_treatment
     if ratio is None:
@@ -314,17 +318,6 @@ def units_needed(
         power,
         tau is not None,
     )
-
-
-def _planned_call(diff: RatioDiff, margin: float, status: str) -> tuple[str, float] | None:
-    """The nearer call to plan from ``status`` and the effect it needs (None: nothing to plan)."""
-    if status == "inconclusive" and diff.delta > -margin:
-        return "no worse", diff.delta + margin
-    if status == "inconclusive":
-        return "worse", -diff.delta
-    if status == "no_worse" and diff.delta > 0:
-        return "better", diff.delta
-    return None
 
 
 def _sequential_variance(effect: float, alpha: float, z_power: float, tau: float) -> float | None:
