@@ -355,7 +355,22 @@ def test_coverage_of_fixed_and_sequential_intervals_on_simulated_canaries() -> N
 def _diff(delta: float, var_c: float, var_t: float, nc: int, nt: int):
     se = math.sqrt(var_c + var_t)
     low, high, p = z_interval(delta, se)
-    return RatioDiff(0.3, 0.3 + delta, delta, low, high, p, 0, 0, 0, nc, nt, se, "", var_c, var_t)
+    return RatioDiff(
+        control=0.3,
+        treatment=0.3 + delta,
+        delta=delta,
+        ci_low=low,
+        ci_high=high,
+        p=p,
+        rel_delta=0,
+        rel_ci_low=0,
+        rel_ci_high=0,
+        n_control=nc,
+        n_treatment=nt,
+        se=se,
+        var_control=var_c,
+        var_treatment=var_t,
+    )
 
 
 @pytest.mark.parametrize("ratio", [None, 0.25])

@@ -7,7 +7,6 @@ docs/how-to/online-ab.md ("The analyses").
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,9 +77,8 @@ def ratio_call(
     alpha: float = ALPHA,
     family: str = "primary",
 ) -> tuple[QualityCall | None, Any]:
-    """The B - A call of metric ``name`` (:data:`evalkit.online.stats.METRICS`; None when a side
-    has no denominator), from the always-valid interval when ``sequential`` (mixing sd ``tau`` =
-    the margin: :func:`evalkit.online.stats.default_tau`), else the fixed-horizon one."""
+    """The B - A call of metric ``name`` and its diff (None, None when a side has no
+    denominator): always-valid interval (tau = the margin) when ``sequential``, else fixed."""
     den = stats.METRICS[name][1]
     if c.total(den) <= 0 or t.total(den) <= 0:
         return None, None
@@ -105,8 +103,7 @@ def ratio_call(
 
 
 def _diff_metrics(name: str, q: QualityCall, d: Any) -> dict[str, float]:
-    """``<stem>_control``, ``<stem>_treatment``, ``<stem>_delta`` and the interval the call read
-    (``ci_low_<stem>_delta`` / ``ci_high_<stem>_delta``)."""
+    """The arms' values, B - A and the interval the call read, under MLflow names."""
     stem = STEMS.get(name, name)
     return {
         f"{stem}_control": d.control,
@@ -117,18 +114,14 @@ def _diff_metrics(name: str, q: QualityCall, d: Any) -> dict[str, float]:
     }
 
 
-def _day(d: int) -> str:
-    return (dt.date(1970, 1, 1) + dt.timedelta(days=int(d))).isoformat()
-
-
 def daily_ctr(arm: ArmAggregate, name: str, alpha: float = ALPHA) -> list[dict[str, Any]]:
     """Request CTR per UTC day with its unit-clustered interval (fixed-horizon, per day)."""
     if arm.daily is None:
         return []
     r = stats.daily_metric(arm.daily, "request_ctr", alpha=alpha)
     return [
-        {"day": _day(d), "arm": name, "ctr": float(v), "low": float(lo), "high": float(hi),
-         "units": int(n)}
+        {"day": str(np.datetime64(int(d), "D")), "arm": name, "ctr": float(v), "low": float(lo),
+         "high": float(hi), "units": int(n)}
         for d, v, lo, hi, n in zip(r.day, r.value, r.ci_low, r.ci_high, r.n_units)
     ]  # fmt: skip
 
@@ -142,8 +135,8 @@ def analyse(
     alpha: float = ALPHA,
     models: tuple[str, str] | None = None,
 ) -> OnlineResult:
-    """Every analysis, its gate and the verdict (the worst gate).  ``models``: the versions the
-    arms ran (``models=[A,B]``) when the log has no ``model_version`` column."""
+    """Every analysis, its gate and the verdict (the worst gate); ``models``: the arms' versions
+    when the log has no ``model_version`` column."""
     c, t = agg.control, agg.treatment
     metrics: dict[str, float] = {}
     out_gates = [_split(agg, settings, gates, metrics)]
@@ -175,7 +168,9 @@ def analyse(
         daily=daily_ctr(c, "control", alpha) + daily_ctr(t, "treatment", alpha),
         slices=_slices(c, t, gates, alpha),
         score_curves={
-            n: _curve(a) for n, a in (("control", c), ("treatment", t)) if a.score_bins is not None
+            n: (b.mean_score, b.clicks / np.maximum(b.impressions, 1), b.impressions)
+            for n, b in (("control", c.score_bins), ("treatment", t.score_bins))
+            if b is not None
         },
         latencies=latencies,
         position_ctr={
@@ -214,8 +209,7 @@ def _click_through(
     calls: dict[str, QualityCall],
     metrics: dict,
 ) -> list[GateResult]:
-    """Request CTR (the primary call, with the fixed-horizon figures beside the sequential ones
-    and the units that would decide it), impression CTR and first-click MRR: their gates."""
+    """The gates of request CTR (it decides), impression CTR and first-click MRR."""
     cu, tu = agg.control.units, agg.treatment.units
     diffs: dict[str, Any] = {}
     procedure = (
@@ -223,7 +217,7 @@ def _click_through(
     ) + ", clustered by unit"
     for i, name in enumerate(CLICK_METRICS):
         q, diff = ratio_call(
-            name, cu, tu, margin=gates.ctr_margin, sequential=settings.sequential,
+            name, cu, tu, margin=gates.ctr.margin, sequential=settings.sequential,
             alpha=alpha, family="primary" if i == 0 else "secondary",
         )  # fmt: skip
         if q is None:
@@ -246,7 +240,7 @@ def _click_through(
     decide = ""
     if ctr is not None and ctr.status == Quality.INCONCLUSIVE:
         plan = stats.units_needed(
-            diffs["request_ctr"], margin=gates.ctr_margin, alpha=alpha, status=str(ctr.status)
+            diffs["request_ctr"], margin=gates.ctr.margin, alpha=alpha, status=str(ctr.status)
         )
         if plan is not None:
             metrics["units_needed_control"] = float(plan.needed_control)
@@ -287,7 +281,7 @@ def _score_click(
     if "score" not in agg.missing:
         auc, auc_diff = ratio_call(
             "score_click_auc", agg.control.units, agg.treatment.units,
-            margin=gates.score_click_margin, sequential=settings.sequential, alpha=alpha,
+            margin=gates.score_click.margin, sequential=settings.sequential, alpha=alpha,
             family="secondary",
         )  # fmt: skip
         if auc is not None:
@@ -305,8 +299,7 @@ def _latency(
     simulated: bool,
     metrics: dict,
 ) -> tuple[dict[str, np.ndarray], GateResult]:
-    """P50 / P95 / P99 per arm (one value per request), the P95 ratio with its bootstrap
-    interval, and the latency gate."""
+    """P50 / P95 / P99 per arm, the P95 ratio with its bootstrap interval, and the gate."""
     c, t = agg.control.latency_ms, agg.treatment.latency_ms
     if c is None or t is None or not c.size or not t.size:
         return {}, gate_latency(gates, None, None, None)
@@ -337,8 +330,8 @@ def _params(
         "online.sequential": settings.sequential,
         "online.control": settings.control,
         "online.treatment": settings.treatment,
-        "gates.online.ctr.margin": gates.ctr_margin,
-        "gates.online.score_click.margin": gates.score_click_margin,
+        "gates.online.ctr.margin": gates.ctr.margin,
+        "gates.online.score_click.margin": gates.score_click.margin,
         "gates.online.latency_p95_increase": gates.latency_p95_increase,
         "rows": agg.rows,
         "unit": agg.unit,
@@ -346,11 +339,6 @@ def _params(
         "version_control": versions[0] or "",
         "version_treatment": versions[1] or "",
     }
-
-
-def _curve(a: ArmAggregate) -> tuple:
-    b = a.score_bins
-    return b.mean_score, b.clicks / np.maximum(b.impressions, 1), b.impressions
 
 
 def _slices(c: ArmAggregate, t: ArmAggregate, gates: OnlineGates, alpha: float) -> list[dict]:
@@ -366,7 +354,7 @@ def _slices(c: ArmAggregate, t: ArmAggregate, gates: OnlineGates, alpha: float) 
             continue
         d = stats.metric_diff(cs, ts, "request_ctr", alpha=level)
         # the interval at alpha / m excludes 0 exactly when the Bonferroni p (m p) is < alpha
-        status = quality_call(d.delta, d.ci_low, d.ci_high, margin=gates.ctr_margin,
+        status = quality_call(d.delta, d.ci_low, d.ci_high, margin=gates.ctr.margin,
                               p_value=min(1.0, d.p * len(keys)), alpha=alpha)  # fmt: skip
         rows.append({"slice": f"{dim}={value}", "units": len(cs) + len(ts), "delta": d.delta,
                      "ci_low": d.ci_low, "ci_high": d.ci_high, "call": str(status),
@@ -375,8 +363,7 @@ def _slices(c: ArmAggregate, t: ArmAggregate, gates: OnlineGates, alpha: float) 
 
 
 def _cutoff_actions(c: ArmAggregate, t: ArmAggregate, settings: OnlineSettings) -> list[dict]:
-    """The offline threshold mapping checked online: the share of clicked results above A's
-    cut-off under A and above the mapped cut-off under B."""
+    """The share of clicked results above A's cut-off under A and the mapped one under B."""
     if settings.cutoffs is None:
         return []
     ca, cb = settings.cutoffs

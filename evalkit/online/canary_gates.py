@@ -1,41 +1,22 @@
-"""The canary's release gates (``gates.online`` in ``conf/gates/*.yaml``), one function per gate.
-
-=========================  ==========  ================================================  =======
-gate                       group       passes when                                       default
-=========================  ==========  ================================================  =======
-``sample_ratio``           contract    chi-square p of units per arm >= 0.001 and no     BLOCK
-                                       unit in both arms (else nothing can be trusted)
-``request_ctr``            quality     B - A request CTR interval above -margin          BLOCK /
-                                       (better / no worse); inconclusive -> INCONCLUSIVE INCONCL.
-``impression_ctr``,        quality     interval above -margin                            WARN
-``first_click_mrr``
-``score_click``            quality     within-request AUC loss not beyond the margin     WARN
-``latency_p95_increase``   contract    p95 ratio - 1 <= 0.20 (whole CI above: BLOCK,     BLOCK
-                                       point estimate only: WARN)
-=========================  ==========  ================================================  =======
+"""The canary's release gates (``gates.online`` in ``conf/gates/*.yaml``), one function per gate;
+what each passes on: docs/how-to/online-ab.md ("The analyses").
 
 >>> g = OnlineGates.from_mapping({"ctr": {"margin": 0.01}})
->>> g.ctr_margin, g.latency_p95_increase, g.srm_alpha
+>>> g.ctr.margin, g.latency_p95_increase, g.srm_alpha
 (0.01, 0.2, 0.001)
 """
 
 from __future__ import annotations
 
 import math
+from functools import partial
 
 from evalkit.compare.calls import STATUS_TEXT, Quality, QualityCall
 from evalkit.compare.gate_rules import GateResult
 from evalkit.compare.status import Status
-from evalkit.online.online_settings import Margin, OnlineGates
+from evalkit.online.online_settings import OnlineGates
 
-__all__ = [
-    "Margin",
-    "OnlineGates",
-    "gate_latency",
-    "gate_ratio",
-    "gate_sample_ratio",
-    "gate_score_click",
-]
+__all__ = ["OnlineGates", "gate_latency", "gate_ratio", "gate_sample_ratio", "gate_score_click"]
 
 
 def gate_sample_ratio(
@@ -43,6 +24,7 @@ def gate_sample_ratio(
 ) -> GateResult:
     """Sample ratio mismatch: BLOCK at p < ``srm_alpha`` or when a unit is in both arms."""
     threshold = f"chi-square p >= {cfg.srm_alpha:g} and no unit in both arms"
+    gate = partial(GateResult, "sample_ratio", threshold=threshold, group="contract")
     total = control + treatment
     share = treatment / total if total else math.nan
     what = (
@@ -50,28 +32,22 @@ def gate_sample_ratio(
         f"{split:.0%}), chi-square p={p:.3g}"
     )
     if in_both:
-        return GateResult(
-            "sample_ratio",
+        return gate(
             Status.BLOCK,
             float(in_both),
-            threshold,
-            f"{in_both:,} units were served by both arms: the assignment leaked, so no other "
-            f"figure can be trusted; {what}",
-            group="contract",
+            reason=f"{in_both:,} units were served by both arms: the assignment leaked, so no "
+            f"other figure can be trusted; {what}",
             action="fix the assignment (one arm per unit for the whole canary), then restart it",
         )
     if not math.isnan(p) and p < cfg.srm_alpha:
-        return GateResult(
-            "sample_ratio",
+        return gate(
             Status.BLOCK,
             p,
-            threshold,
-            f"traffic split broken, no other figure can be trusted: {what}",
-            group="contract",
+            reason=f"traffic split broken, no other figure can be trusted: {what}",
             action="find why units are lost or duplicated in one arm (assignment, logging, bots), "
             "fix it and restart the canary",
         )
-    return GateResult("sample_ratio", Status.PASS, p, threshold, what, group="contract")
+    return gate(Status.PASS, p, reason=what)
 
 
 def gate_ratio(
@@ -84,53 +60,57 @@ def gate_ratio(
     decide: str = "",
     procedure: str = "",
 ) -> GateResult:
-    """A click metric's non-inferiority call (request CTR decides; the others warn);
-    ``procedure`` names the interval (``always-valid, mixture SPRT``)."""
+    """A click metric's non-inferiority call (request CTR decides; the others warn)."""
     if q is None:
         return GateResult(
             name, Status.WARN, None, "not measured", f"not measured: {what_missing}", False,
             group="quality", action="log the column it needs",
         )  # fmt: skip
     threshold = f"B - A interval above -{q.margin:g} (no worse)"
+    gate = partial(GateResult, name, threshold=threshold, group="quality")
     how = f" ({procedure})" if procedure else ""
     what = f"{q.describe()}{how} over {q.n_queries:,} units: {STATUS_TEXT[q.status]}"
     if q.status.shown_no_worse:
-        return GateResult(name, Status.PASS, q.delta, threshold, what, group="quality")
+        return gate(Status.PASS, q.delta, reason=what)
     if q.status == Quality.WORSE:
-        return GateResult(
-            name, on_worse, q.delta, threshold, f"{what}: B gets fewer clicks beyond noise",
-            group="quality", action="do not widen the canary; roll back and read the slices",
-        )  # fmt: skip
-    return GateResult(
-        name,
+        return gate(
+            on_worse,
+            q.delta,
+            reason=f"{what}: B gets fewer clicks beyond noise",
+            action="do not widen the canary; roll back and read the slices",
+        )
+    return gate(
         on_inconclusive,
         q.delta,
-        threshold,
-        f"{what}: the interval spans -{q.margin:g} and 0 (not enough traffic either way)",
-        group="quality",
+        reason=f"{what}: the interval spans -{q.margin:g} and 0 (not enough traffic either way)",
         action=decide or "keep the canary running until the interval decides",
     )
 
 
 def gate_score_click(cfg: OnlineGates, q: QualityCall | None, what_missing: str = "") -> GateResult:
     """Within-request AUC of score vs click, B - A: a loss beyond the margin warns."""
-    name, margin = "score_click", cfg.score_click_margin
+    margin = cfg.score_click.margin
     threshold = f"within-request AUC loss <= {margin:g}"
+    gate = partial(GateResult, "score_click", threshold=threshold, group="quality")
     if q is None:
-        return GateResult(
-            name, Status.WARN, None, threshold, f"not measured: {what_missing}", False,
-            group="quality", action="log similarity_score with every shown result",
-        )  # fmt: skip
+        return gate(
+            Status.WARN,
+            None,
+            reason=f"not measured: {what_missing}",
+            measured=False,
+            action="log similarity_score with every shown result",
+        )
     what = f"within-request AUC of score vs click {q.describe()}"
     if q.ci_high < -margin:
-        return GateResult(
-            name, Status.WARN, q.delta, threshold,
-            f"B's scores track clicks less well: {what} (the whole interval is below -{margin:g})",
-            group="quality",
+        return gate(
+            Status.WARN,
+            q.delta,
+            reason=f"B's scores track clicks less well: {what} (the whole interval is below "
+            f"-{margin:g})",
             action="check B's score-dependent features (cut-offs, blending weights) on live "
             "traffic before the full switch",
-        )  # fmt: skip
-    return GateResult(name, Status.PASS, q.delta, threshold, what, group="quality")
+        )
+    return gate(Status.PASS, q.delta, reason=what)
 
 
 def gate_latency(
@@ -142,36 +122,44 @@ def gate_latency(
     *,
     simulated: bool = False,
 ) -> GateResult:
-    """Served p95 latency: BLOCK when the whole CI of the ratio is above ``1 + max``; WARN when
-    only the point estimate is; not measured (no latency column) is WARN.  ``simulated``: the
-    latencies were resampled from in-process probes (the demo canary), which never block, as the
-    offline gate treats in-process latency."""
-    name, limit = "latency_p95_increase", cfg.latency_p95_increase
+    """Served p95 latency: BLOCK when the whole CI of the ratio is above ``1 + max``, WARN when
+    only the point estimate is or when not measured; ``simulated`` (the demo's latencies,
+    resampled from in-process probes) never blocks, as offline."""
+    limit = cfg.latency_p95_increase
     threshold = f"p95 ratio - 1 <= {limit:.0%}"
+    gate = partial(GateResult, "latency_p95_increase", threshold=threshold, group="contract")
     if ratio is None or math.isnan(ratio):
-        return GateResult(
-            name, Status.WARN, None, threshold, "not measured: the log has no latency column",
-            False, group="contract", action="log latency_ms per request",
-        )  # fmt: skip
+        return gate(
+            Status.WARN,
+            None,
+            reason="not measured: the log has no latency column",
+            measured=False,
+            action="log latency_ms per request",
+        )
     ms = f" ({p95_ms[0]:.1f} -> {p95_ms[1]:.1f} ms)" if p95_ms else ""
     what = f"served p95 {ratio - 1:+.1%}{ms}, 95% CI of the ratio {ci_low:.3f}-{ci_high:.3f}"
-    if ci_low is not None and ci_low - 1 > limit and simulated:
-        return GateResult(
-            name, Status.WARN, ratio - 1, threshold,
-            f"{what}: the whole interval is above +{limit:.0%}; SIMULATED from the in-process "
-            "latency probes on this machine, not served latency",
-            group="contract", action="measure both versions on their serving endpoints",
-        )  # fmt: skip
-    if ci_low is not None and ci_low - 1 > limit:
-        return GateResult(
-            name, Status.BLOCK, ratio - 1, threshold,
-            f"{what}: the whole interval is above +{limit:.0%} (peaks can cascade into failures)",
-            group="contract", action="size the serving fleet for B (or speed B up) first",
-        )  # fmt: skip
+    above = ci_low is not None and ci_low - 1 > limit
+    if above and simulated:
+        return gate(
+            Status.WARN,
+            ratio - 1,
+            reason=f"{what}: the whole interval is above +{limit:.0%}; SIMULATED from the "
+            "in-process latency probes on this machine, not served latency",
+            action="measure both versions on their serving endpoints",
+        )
+    if above:
+        return gate(
+            Status.BLOCK,
+            ratio - 1,
+            reason=f"{what}: the whole interval is above +{limit:.0%} (peaks can cascade into "
+            "failures)",
+            action="size the serving fleet for B (or speed B up) first",
+        )
     if ratio - 1 > limit:
-        return GateResult(
-            name, Status.WARN, ratio - 1, threshold,
-            f"{what}: above +{limit:.0%}, but the interval reaches below it",
-            group="contract", action="keep the canary running to decide the latency",
-        )  # fmt: skip
-    return GateResult(name, Status.PASS, ratio - 1, threshold, what, group="contract")
+        return gate(
+            Status.WARN,
+            ratio - 1,
+            reason=f"{what}: above +{limit:.0%}, but the interval reaches below it",
+            action="keep the canary running to decide the latency",
+        )
+    return gate(Status.PASS, ratio - 1, reason=what)

@@ -1,6 +1,5 @@
-"""The online A/B's figures as PNG files, drawn from plain arrays on a bare matplotlib ``Figure``
-(no pyplot state), one function per figure, each returning the path; ``simulated=True`` says
-"simulated" in titles and CTR axes.
+"""The online A/B's figures as PNG files on a bare matplotlib ``Figure`` (no pyplot state), one
+function per figure returning the path; ``simulated=True`` says so in titles and CTR axes.
 
 >>> import tempfile, os
 >>> d = tempfile.mkdtemp()
@@ -80,10 +79,8 @@ def plot_score_ctr(
     *,
     simulated: bool = False,
 ) -> Path:
-    """Write the click rate against the similarity score: ``per_arm`` maps arm ->
-    ``(mean_score, ctr, impressions)`` of its equal-count score bins; one panel per arm on its
-    own score axis (scores of different models are not on one scale), sharing the CTR axis;
-    marker area grows with the bin's impressions."""
+    """Write the click rate against the similarity score, one panel per arm on its own score
+    axis: ``per_arm`` maps arm -> ``(mean_score, ctr, impressions)`` of its score bins."""
     from matplotlib.figure import Figure
 
     n = max(len(per_arm), 1)
@@ -112,8 +109,7 @@ def plot_score_ctr(
 def plot_latency_cdf(
     per_arm: Mapping[str, np.ndarray], path: str | Path, *, simulated: bool = False
 ) -> Path:
-    """Write the empirical CDF of per-request latency (ms) per arm, each arm's P95 dashed; drawn
-    at 2,000 quantiles (exact order statistics), so millions of requests plot quickly."""
+    """Write the empirical CDF of per-request latency (ms) per arm (2,000 quantiles), P95 dashed."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.5, 4.2), dpi=110)

@@ -54,11 +54,7 @@ def _clean(x: Any) -> Any:
 
 def checklist(result: Any) -> dict[str, list[dict[str, Any]]]:
     """``passed`` / ``follow_ups`` / ``undecided`` / ``blockers`` / ``actions`` (as offline)."""
-    items = {name: [] for name, _ in LISTS}
-    for g in result.gates:
-        for name, status in LISTS:
-            if g.status == status:
-                items[name].append(g.item())
+    items = {name: [g.item() for g in result.gates if g.status == s] for name, s in LISTS}
     return {**items, "actions": list(result.actions)}
 
 

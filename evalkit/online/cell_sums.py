@@ -1,8 +1,5 @@
-"""Per-(group, unit) sums of requests in one compiled pass (the reader's heaviest step).
-
-:func:`cell_sums` turns each request's cell ``group * units + unit`` into the sorted distinct
-cells and their sums in three passes (``nogil``: the two arms run side by side), added in request
-order as ``bincount`` adds them: the same floats.
+"""Per-(group, unit) sums of requests in one compiled pass (the reader's heaviest step), added
+in request order as ``bincount`` adds them (the same floats); ``nogil``: arms run side by side.
 
 >>> import numpy as np
 >>> arm, code, group = np.array([0, 0, 0, 1]), np.array([1, 0, 1, 0]), np.array([0, 0, 1, 0])

@@ -1,10 +1,6 @@
 """The parts' partials (:func:`evalkit.online.parts.reduce_part`) summed into both arms'
-aggregates: the second half of the part-by-part path of :func:`evalkit.online.read.aggregate_log`.
-
-Every output is additive over requests: :func:`combine` joins the parts' per-request rows once,
-in file order, and sums them per (group, unit) cell in one compiled pass per arm
-(:mod:`evalkit.online.cell_sums`); the score grid, position and version counts are summed part
-by part.
+outputs: :func:`combine` joins the per-request rows once, in file order, and sums them per
+(group, unit) cell (:mod:`evalkit.online.cell_sums`); grid, position, version counts part by part.
 """
 
 from __future__ import annotations
@@ -30,9 +26,8 @@ from evalkit.online.scan import NO_CLICK
 
 
 def combine(parts: list[dict | None], spec: PartSpec, *, threads: int = 2) -> dict | None:
-    """Both arms' aggregates (keyword arguments of :class:`~evalkit.online.gateway_log.ArmAggregate`)
-    and the log's totals; None when the fast path does not hold (a part refused, a request in two
-    parts, an empty arm, scores off the grid).  ``threads`` > 1 sums the two arms side by side."""
+    """Both arms' outputs and the log's totals; None when the fast path does not hold (a part
+    refused, a request in two parts, an empty arm, scores off the grid)."""
     if any(p is None for p in parts):
         return None
     rows = sum(p["rows"] for p in parts)
@@ -76,8 +71,7 @@ def _unique_ids(parts: list[dict]) -> bool:
 
 
 def other_arms(parts: list[dict], spec: PartSpec) -> dict[str, int] | None:
-    """Rows of the arm values that are neither control nor treatment; None when control or
-    treatment has no row."""
+    """Rows of the other arm values; None when control or treatment has no row."""
     rows: dict[str, int] = {}
     for p in parts:
         for v, k in zip(p["arm_values"], p["arm_rows"], strict=True):
@@ -88,9 +82,8 @@ def other_arms(parts: list[dict], spec: PartSpec) -> dict[str, int] | None:
 
 
 def score_grid(parts: list[dict], spec: PartSpec) -> dict[str, Any] | None:
-    """Each arm's non-empty score-grid cells (``cells``: impressions, clicks, score sum,
-    smallest score per cell, and the arm's largest score) and clicked rows above its cut-off
-    (``above``); None when the footers' score range is not the two arms' (another arm's)."""
+    """Each arm's non-empty score-grid cells and clicked rows above its cut-off; None when the
+    footers' score range is not the two arms' (another arm's)."""
     if "score" not in spec.cols:
         return {"cells": [None, None], "above": [0.0, 0.0]}
     smin = min(min(p["s_min"]) for p in parts)
@@ -121,8 +114,7 @@ def score_grid(parts: list[dict], spec: PartSpec) -> dict[str, Any] | None:
 
 @dataclass
 class Requests:
-    """Every request, joined from the parts in file order: its arm (0 control, 1 treatment,
-    2 another arm), per-request columns and the unit's code (``code`` into ``units``)."""
+    """Every request in file order: arm (2: another), per-request columns, unit code."""
 
     arm: np.ndarray
     imp: np.ndarray
@@ -136,9 +128,8 @@ class Requests:
     units: np.ndarray
 
     def sums(self, k: int, group: np.ndarray | None, ngroups: int, kind: type = UnitSums):
-        """Arm ``k``'s per (group, unit) sums: the cells ``group * units + unit`` (sorted) and
-        the ``kind`` (:class:`UnitSums` or :class:`RequestSums`) of those cells
-        (:func:`~evalkit.online.cell_sums.cell_sums`)."""
+        """Arm ``k``'s sorted cells ``group * units + unit`` and their ``kind`` sums
+        (:class:`UnitSums` or :class:`RequestSums`)."""
         cells, out = cell_sums(
             self.arm,
             k,
@@ -158,9 +149,8 @@ class Requests:
     def slice_sums(
         self, pool: ThreadPoolExecutor, level: np.ndarray, levels: int, units: list, cells: list
     ) -> list[tuple[np.ndarray, RequestSums]]:
-        """Both arms' per (slice level, unit) request counts.  An arm whose requests all have
-        one level (a ``model_version`` slice when each arm ran one version) takes its unit
-        sums' counts: the same cells and the same additions, without a pass over the requests."""
+        """Both arms' per (slice level, unit) request counts; an arm all in one level takes its
+        unit sums' counts (the same cells and additions)."""
         # each (arm, level)'s requests in one pass (arm 2: another arm's, not counted)
         cell = np.multiply(self.arm, levels, dtype=np.int64) + level
         per_arm = np.bincount(cell, minlength=3 * levels)
@@ -177,9 +167,8 @@ class Requests:
         return list(pool.map(one, (0, 1)))
 
     def outputs(self, pool: ThreadPoolExecutor, by_user: bool, dims: Any) -> dict[str, Any]:
-        """Per unit, per (day, unit) and per (slice, unit) sums of both arms, the latencies,
-        and the units seen in both arms.  ``dims``: the slice dimensions (:func:`slice_dims`),
-        a future or a function, asked for once the unit sums are done."""
+        """Both arms' per unit, (day, unit) and (slice, unit) sums, latencies and the units in
+        both; ``dims`` (:func:`slice_dims`): a future or a function, asked for last."""
 
         def both_arms(group: np.ndarray | None, ngroups: int, kind: type = UnitSums) -> list:
             return list(pool.map(lambda k: self.sums(k, group, ngroups, kind), (0, 1)))
@@ -222,9 +211,8 @@ class Requests:
 
 
 def join_requests(parts: list[dict], spec: PartSpec) -> Requests:
-    """The parts' per-request arrays joined in file order and the unit codes; the parts'
-    arrays are dropped as they are joined (the query and slice codes stay for
-    :func:`slice_dims`)."""
+    """The parts' per-request arrays joined in file order (and dropped from the parts; the query
+    and slice codes stay for :func:`slice_dims`) and the unit codes."""
     # the requests stay in file order (no sort, no gather): the sums pick each arm's
     arm = np.concatenate([p.pop("arm") for p in parts])
 
@@ -241,32 +229,19 @@ def join_requests(parts: list[dict], spec: PartSpec) -> Requests:
     elif parts[0]["u_values"] is None:
         u, u_values = cat("u"), None
     else:
-        u_values, u_codes = _global_codes(parts, "u", "u_values")
-        u = u_codes
+        u_values, u = _global_codes(parts, "u", "u_values")
     release()  # the parts' per-request arrays, now joined
     units, code = _dense(u)
     if u_values is not None:
         units = np.asarray(u_values, dtype=object)[units]
-    return Requests(
-        arm=arm,
-        imp=imp,
-        clicks=clicks,
-        first_p=first_p,
-        auc2=auc2,
-        has_score="score" in c,
-        lat=lat,
-        day=day,
-        code=code,
-        units=units,
-    )
+    return Requests(arm, imp, clicks, first_p, auc2, "score" in c, lat, day, code, units)
 
 
 def slice_dims(
     parts: list[dict], spec: PartSpec, arm: np.ndarray
 ) -> list[tuple[str, list[str], np.ndarray]]:
-    """The grouping dimensions of the slices (name, levels, each request's level): the query's
-    length and frequency bands, then the ``online.slices`` columns; the parts' codes are
-    dropped."""
+    """The slices' dimensions (name, levels, each request's level): the query's length and
+    frequency bands, then the ``online.slices`` columns; the parts' codes are dropped."""
     dims: list[tuple[str, list[str], np.ndarray]] = []
     if "query" in spec.cols:
         q_values, q = _global_codes(parts, "q", "q_values")
@@ -276,15 +251,17 @@ def slice_dims(
         vals, xc = _global_codes([{"x": p["x"][i][0], "v": p["x"][i][1]} for p in parts], "x", "v")
         for p in parts:
             p["x"][i] = None
-        dims.append((name, vals, _small(xc, len(vals))))
+        n = len(vals)  # the codes in the smallest integer type that holds them
+        dims.append(
+            (name, vals, xc.astype(np.int8 if n < 128 else np.int16 if n < 32768 else np.int32))
+        )
     return dims
 
 
 def positions(parts: list[dict]) -> list[PositionCounts]:
     """Both arms' impressions and clicks per position, summed over the parts."""
     width = max(p["pos_n"].shape[1] for p in parts)
-    n = np.zeros((2, width))
-    k = np.zeros((2, width))
+    n, k = np.zeros((2, 2, width))
     for p in parts:
         n[:, : p["pos_n"].shape[1]] += p["pos_n"]
         k[:, : p["pos_k"].shape[1]] += p["pos_k"]
@@ -310,8 +287,7 @@ def versions(parts: list[dict]) -> list[dict[str, int]]:
 
 
 def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct values and each value's index in them (``np.unique``, without a sort
-    when the values are integers in a range not much wider than their count)."""
+    """``np.unique(values, return_inverse=True)``, without a sort for dense integers."""
     if values.dtype.kind in "iu" and values.size:
         lo, hi = int(values.min()), int(values.max())
         span = hi - lo + 1
@@ -325,8 +301,7 @@ def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _global_codes(parts: list[dict], code_key: str, values_key: str) -> tuple[list, np.ndarray]:
-    """Per-part codes of a string column mapped to one sorted list of values (codes in order);
-    the parts' codes are dropped."""
+    """The parts' string codes mapped to one sorted list of values (the parts' codes dropped)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -343,16 +318,10 @@ def _global_codes(parts: list[dict], code_key: str, values_key: str) -> tuple[li
     return allv.to_pylist(), np.concatenate(codes) if codes else np.zeros(0, np.int32)
 
 
-def _small(codes: np.ndarray, n: int) -> np.ndarray:
-    """Codes ``0 .. n - 1`` in the smallest integer type that holds them."""
-    return codes.astype(np.int8 if n < 1 << 7 else np.int16 if n < 1 << 15 else np.int32)
-
-
 def _query_dims(
     values: list[str], q: np.ndarray, counted: np.ndarray
 ) -> list[tuple[str, list[str], np.ndarray]]:
-    """The length and frequency band of each request's query (as :mod:`evalkit.online.read`);
-    the frequencies count the requests ``counted`` (the two arms')."""
+    """Each request's query length and frequency band (of the ``counted`` requests), as read's."""
     import re
 
     per_query = np.bincount(q[counted], minlength=len(values))

@@ -3,9 +3,9 @@ log"), and what one streamed pass over it keeps (:func:`evalkit.online.read.aggr
 arm, per-unit sums, per-request latencies, per-(day, unit) sums, position counts and score bins.
 Every online statistic is a ratio of per-unit sums, clustered by the unit.
 
->>> u = UnitSums.empty()
->>> len(u), sorted(UnitSums.FIELDS)[:2]
-(0, ['auc_pairs', 'auc_u'])
+>>> s = RequestSums(np.ones(2), np.array([1.0, 0.0]))
+>>> len(s), s.total("clicked_requests"), UnitSums.FIELDS[:2]
+(2, 1.0, ('requests', 'clicked_requests'))
 """
 
 from __future__ import annotations
@@ -50,7 +50,10 @@ def frequency_band(n: np.ndarray, queries: np.ndarray) -> np.ndarray:
 
 
 class _Sums:
-    FIELDS: tuple[str, ...] = ()
+    FIELDS: tuple[str, ...] = ()  # the array fields, in order
+
+    def __init_subclass__(cls) -> None:
+        cls.FIELDS = tuple(cls.__annotations__)
 
     def __len__(self) -> int:
         return int(self.requests.shape[0])
@@ -81,44 +84,20 @@ class UnitSums(_Sums):
     auc_u: np.ndarray
     auc_pairs: np.ndarray
 
-    FIELDS = (
-        "requests",
-        "clicked_requests",
-        "impressions",
-        "clicks",
-        "first_click_rr",
-        "auc_u",
-        "auc_pairs",
-    )
-
-    @classmethod
-    def empty(cls) -> UnitSums:
-        return cls(*(np.zeros(0) for _ in cls.FIELDS))
-
 
 @dataclass(frozen=True)
 class RequestSums(_Sums):
-    """Per-unit request counts of one arm in one day or slice: ``requests`` and
-    ``clicked_requests`` (request CTR's denominator and numerator), float64 arrays of equal
-    length.  The daily and slice analyses read request CTR only, so the reader keeps these two
-    of the :class:`UnitSums` fields there (two sums per row instead of seven).
-
-    >>> s = RequestSums(np.ones(2), np.array([1.0, 0.0]))
-    >>> len(s), s.total("clicked_requests")
-    (2, 1.0)
-    """
+    """Per-unit request counts of one arm in one day or slice: the two :class:`UnitSums` fields
+    request CTR reads (the daily and slice analyses read only it)."""
 
     requests: np.ndarray
     clicked_requests: np.ndarray
-
-    FIELDS = ("requests", "clicked_requests")
 
 
 def by_level(
     dim: str, levels: list, level: np.ndarray, sums: RequestSums
 ) -> dict[tuple[str, str], RequestSums]:
-    """``sums`` (rows sorted by ``level``, codes into ``levels``) split into each level present:
-    ``{(dim, level): its rows}``."""
+    """``{(dim, level): its rows}`` of ``sums`` (rows sorted by ``level``, codes in ``levels``)."""
     bounds = np.searchsorted(level, np.arange(len(levels) + 1), side="left")
     return {
         (dim, str(v)): RequestSums(sums.requests[lo:hi], sums.clicked_requests[lo:hi])
@@ -176,8 +155,7 @@ class ArmAggregate:
 
     @property
     def version(self) -> str | None:
-        """The arm's model version (the most frequent ``model_version`` value), if the log has
-        one."""
+        """The arm's most frequent ``model_version`` value (None without the column)."""
         return max(self.versions, key=self.versions.get) if self.versions else None
 
 
@@ -194,9 +172,8 @@ class OnlineAggregate:
     missing: dict[str, str] = field(default_factory=dict)  # contract key -> why its analysis is off
     units_in_both: int = 0  # units seen in both arms (refused: SRM block)
     units_in_both_examples: list[str] = field(default_factory=list)
-    other_arms: dict[str, int] = field(
-        default_factory=dict
-    )  # arm values neither control nor treatment
+    #: rows of the arm values neither control nor treatment
+    other_arms: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0  # wall time of the pass
 
     def arms(self) -> tuple[ArmAggregate, ArmAggregate]:

@@ -1,6 +1,5 @@
-"""The ``online`` config section (``conf/online/*.yaml``) and ``gates.online`` as typed, frozen
-records (the gates' config lives here, apart from the gate functions of :mod:`evalkit.online.canary_gates`,
-so that :class:`evalkit.compare.gate_config.GateConfig` can read it without an import circle).
+"""The ``online`` config section and ``gates.online`` as typed, frozen records (the gates' config
+here, apart from :mod:`evalkit.online.canary_gates`: no import circle with the compare package).
 
 >>> s = OnlineSettings(path="canary/*.parquet")
 >>> s.column("arm"), s.control, s.split
@@ -84,9 +83,7 @@ class Margin:
 
 @dataclass(frozen=True)
 class OnlineGates:
-    """``gates.online`` with the YAML's names: ``ctr.margin`` (absolute request-CTR points B may
-    lose), ``score_click.margin`` (within-request AUC B may lose), ``latency_p95_increase``
-    (0.20), ``srm_alpha`` (0.001)."""
+    """``gates.online`` with the YAML's names (each key's help below)."""
 
     ctr: Margin = setting(factory=lambda: Margin(0.005), help="request CTR, B - A")
     score_click: Margin = setting(factory=lambda: Margin(0.02), help="within-request score AUC")
@@ -94,14 +91,6 @@ class OnlineGates:
         0.20, ge=0, help="served p95 ratio - 1 above which the latency gate blocks"
     )
     srm_alpha: float = setting(0.001, ge=0, le=1, help="sample ratio mismatch blocks at p < this")
-
-    @property
-    def ctr_margin(self) -> float:
-        return self.ctr.margin
-
-    @property
-    def score_click_margin(self) -> float:
-        return self.score_click.margin
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> OnlineGates:

@@ -1,12 +1,11 @@
 """The part-by-part fast path of :func:`evalkit.online.read.aggregate_log` (local Parquet logs).
 
-:func:`reduce_part` reduces one Parquet part to per-request rows (one compiled pass,
-:mod:`evalkit.online.scan`), a plain function of a path and a picklable :class:`PartSpec` that an
-engine can map over the parts; :mod:`evalkit.online.combine` sums the parts.  It returns ``None``
-(the reader then takes its global path: the same results, or the one-line error) unless the log
-is clean and common: types it reads, no value the global path refuses or treats specially, each
-request contiguous in one part with one query, user and slice value, score statistics in the
-footers.  Latency arrays are in file order (parts by name).
+:func:`reduce_part` (a path and a picklable :class:`PartSpec`: an engine can map it over the
+parts) reduces one part to per-request rows; :mod:`evalkit.online.combine` sums the parts.  It
+returns ``None`` (the reader then takes its global path) unless the log is clean and common:
+types it reads, no value the global path refuses or treats specially, each request contiguous in
+one part with one query, user and slice value, score statistics in the footers.  Latency arrays
+are in file order (parts by name).
 """
 
 from __future__ import annotations
@@ -46,16 +45,14 @@ def _is_str(t) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
-def plan(files: list[str], spec_cols: dict[str, str], slices: tuple[str, ...]) -> tuple | None:
+def plan(files: list[str], c: dict[str, str], slices: tuple[str, ...]) -> tuple | None:
     """Whether the fast path can read these Parquet parts: the score's ``(low, high)`` from the
     footers (None without a score column) and the columns read that hold strings; None when
     it cannot."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(files[0])
-    types = {f.name: f.type for f in schema}
-    c = spec_cols
+    types = {f.name: f.type for f in pq.read_schema(files[0])}
     ok = {
         "request": lambda t: pa.types.is_integer(t) or _is_str(t),
         "user": lambda t: pa.types.is_integer(t) or _is_str(t),
@@ -96,8 +93,7 @@ def plan(files: list[str], spec_cols: dict[str, str], slices: tuple[str, ...]) -
 
 
 def _codes(col, null_value: str) -> tuple[np.ndarray, Any]:
-    """A string column as int32 codes and its values, a pyarrow string array (a null as
-    ``null_value``)."""
+    """A string column as int32 codes and its values (pyarrow; a null as ``null_value``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -112,6 +108,16 @@ def _codes(col, null_value: str) -> tuple[np.ndarray, Any]:
         idx = pc.fill_null(idx, len(values))
         values = pa.concat_arrays([values, pa.array([null_value], pa.large_string())])
     return np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int32), values
+
+
+def _ids(col, null: str) -> tuple[np.ndarray, Any]:
+    """An id column (refused: a null) as int64 and None, or as string codes and their values."""
+    import pyarrow as pa
+
+    _need(not col.null_count)
+    if pa.types.is_integer(col.type):
+        return np.asarray(col.to_numpy(), dtype=np.int64), None
+    return _codes(col, null)
 
 
 def _numbers(col, dtype) -> np.ndarray | None:
@@ -136,8 +142,7 @@ def _need(ok: bool) -> None:
 
 
 class _Part:
-    """One Parquet part, read a column at a time (never held whole), and its runs of equal
-    request ids (``starts`` / ``length`` per request, ``change`` per row)."""
+    """One Parquet part, read a column at a time, and its runs of equal request ids."""
 
     def __init__(self, path: str, strings: list[str] | None = None) -> None:
         import pyarrow.parquet as pq
@@ -163,15 +168,7 @@ class _Part:
 
     def runs(self, request_column: str) -> np.ndarray:
         """Find the requests (runs of equal ids); their ids, in order."""
-        import pyarrow as pa
-
-        rcol = self.column(request_column)
-        if pa.types.is_integer(rcol.type):
-            r, values = _numbers(rcol, np.int64), None
-            _need(r is not None)
-        else:
-            _need(not rcol.null_count)
-            r, values = _codes(rcol, "")
+        r, values = _ids(self.column(request_column), "")
         self.change = np.empty(self.n, dtype=bool)
         self.change[0] = True
         np.not_equal(r[1:], r[:-1], out=self.change[1:])
@@ -184,8 +181,7 @@ class _Part:
 
 
 def reduce_part(path: str, spec: PartSpec) -> dict | None:
-    """One Parquet part reduced to its per-request rows and its impression counts (a dict of
-    numpy arrays and small lists, picklable); None when the fast path cannot read it."""
+    """One part's per-request rows and impression counts (picklable); None: refused."""
     part = _Part(path, list(spec.strings))
     out: dict[str, Any] = {"path": path, "rows": part.n}
     if part.n == 0:
@@ -201,8 +197,7 @@ def reduce_part(path: str, spec: PartSpec) -> dict | None:
 
 
 def _arms(part: _Part, spec: PartSpec, out: dict[str, Any]) -> np.ndarray:
-    """Each request's arm (``out["arm"]``: 0 control, 1 treatment, 2 another) and the rows per
-    arm value; returns the arm per row."""
+    """Each request's arm (2: another) and the rows per arm value; returns the arm per row."""
     acode, avals = _codes(part.column(spec.cols["arm"]), NULL_ARM)
     avals = avals.to_pylist()
     first = part.constant(acode)
@@ -228,9 +223,7 @@ def _clicked(part: _Part, spec: PartSpec) -> np.ndarray:
 
 
 def _scanned(part: _Part, spec: PartSpec, ck: np.ndarray, out: dict[str, Any]) -> None:
-    """The numeric columns, then one compiled pass over the rows (:mod:`evalkit.online.scan`):
-    per-request clicks, first clicked position, AUC, latency and day; per-arm positions, score
-    grid and clicks above the cut-offs."""
+    """The numeric columns' per-request and per-arm sums, in one compiled pass."""
     import pyarrow as pa
 
     c = spec.cols
@@ -277,9 +270,7 @@ def _scanned(part: _Part, spec: PartSpec, ck: np.ndarray, out: dict[str, Any]) -
 
 
 def _per_request(part: _Part, spec: PartSpec, arm: np.ndarray, out: dict[str, Any]) -> None:
-    """The columns kept per request (query, user, slices: constant inside a request) and the
-    rows per model version and arm."""
-    import pyarrow as pa
+    """The query, user and slice codes per request, and the rows per model version and arm."""
 
     c = spec.cols
     if "query" in c:
@@ -298,13 +289,7 @@ def _per_request(part: _Part, spec: PartSpec, arm: np.ndarray, out: dict[str, An
         out["v_rows"] = rows_v.astype(np.int64).reshape(2, len(vals))
         out["v_values"] = vals.to_pylist()
     if spec.unit == "user":
-        ucol = part.column(c["user"])
-        if pa.types.is_integer(ucol.type):
-            u, out["u_values"] = _numbers(ucol, np.int64), None
-            _need(u is not None)
-        else:
-            _need(not ucol.null_count)
-            u, out["u_values"] = _codes(ucol, NULL_ARM)
+        u, out["u_values"] = _ids(part.column(c["user"]), NULL_ARM)
         out["u"] = part.constant(u)
     out["x"] = []
     for name in spec.slices:

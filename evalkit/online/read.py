@@ -1,10 +1,7 @@
-"""Read a canary's gateway log in streamed, columnar scans and reduce it to per-unit sums.
-
-:func:`aggregate_log` returns an :class:`~evalkit.online.gateway_log.OnlineAggregate`; the log
-itself is never held.  A local Parquet log is reduced part by part (:mod:`evalkit.online.parts`),
-anything else by three global DuckDB scans; a bad row stops with a ``DataError`` naming it.  The
-paths, their environment variables, slices, score bins and timestamps: docs/how-to/online-ab.md
-("Reading a large log").
+"""Read a canary's gateway log in streamed, columnar scans and reduce it to per-unit sums (the
+log is never held): a local Parquet log part by part (:mod:`evalkit.online.parts`), anything
+else by three global DuckDB scans; a bad row stops with a ``DataError`` naming it.  Details:
+docs/how-to/online-ab.md ("Reading a large log").
 
 >>> import tempfile, pathlib, pandas as pd
 >>> from evalkit.online.online_settings import OnlineSettings
@@ -149,8 +146,7 @@ def _lit(value: Any) -> str:
 
 @dataclass
 class _Log:
-    """The resolved log: DuckDB connection, files, format, log column -> DuckDB type, contract
-    key -> log column (present ones), the unit's contract key and the slice columns present."""
+    """The resolved log: log column -> DuckDB type, contract key -> log column (present ones)."""
 
     con: Any
     files: list[str]
@@ -181,9 +177,8 @@ def _connect(fs: Any, tmp: str) -> Any:
     return con
 
 
-def _schemas(con: Any, files: list[str], fmt: str) -> dict[str, str]:
-    """The first part's columns and types; every part must have the same columns (and, for
-    Parquet, types)."""
+def _schemas(con: Any, files: list[str], fmt: str) -> None:
+    """Every part must have the first part's columns (and, for Parquet, types)."""
     first: dict[str, str] | None = None
     for f in files:
         try:
@@ -206,8 +201,6 @@ def _schemas(con: Any, files: list[str], fmt: str) -> dict[str, str]:
                 file=f,
                 expected="the same columns and types in every part (rewrite the odd part)",
             )
-    assert first is not None
-    return first
 
 
 def _expressions(log: _Log) -> dict[str, str]:
@@ -283,8 +276,7 @@ def _locate(
 def aggregate_log_ray(
     settings: OnlineSettings, cutoffs: tuple[float, float] | None = None
 ) -> OnlineAggregate:
-    """:func:`aggregate_log` with the part-by-part reduction mapped over the parts by Ray Data
-    (``engine=ray``; the running Ray cluster, or a local one): the same results."""
+    """:func:`aggregate_log` with the parts reduced by Ray Data (``engine=ray``)."""
     return aggregate_log(settings, cutoffs, mapper=_ray_mapper)
 
 
@@ -328,47 +320,26 @@ def aggregate_log(
                 file=settings.path,
                 expected="parts that read as one table",
             ) from None
-        types = {r[0]: r[1] for r in described}
-        return _aggregate(
-            con, settings, files, fmt, types, cutoffs, t0, local=fs is None, mapper=mapper
+        log, missing = _columns(con, settings, files, fmt, {r[0]: r[1] for r in described})
+        found = None
+        if fmt == "parquet" and fs is None and os.environ.get("EVALKIT_ONLINE_PARTS", "1") != "0":
+            found = _aggregate_parts(log, settings, cutoffs, mapper)
+        return OnlineAggregate(
+            **(found or _aggregate_global(log, settings, cutoffs)),
+            unit=log.cols[log.unit],
+            files=list(files),
+            columns=dict(log.cols),
+            missing=missing,
+            seconds=time.perf_counter() - t0,
         )
     finally:
         con.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _aggregate(
-    con, settings, files, fmt, types, cutoffs, t0, local=False, mapper=None
-) -> OnlineAggregate:
-    """The resolved log's aggregate: the part-by-part path when it holds, else the global one."""
-    cols, missing = _present_columns(settings, files, types)
-    unit = _unit_key(settings, cols, types, files)
-    if unit == "user":
-        missing.pop("user", None)
-    slices = []
-    for name in settings.slices:
-        if name in types:
-            slices.append(name)
-        else:
-            missing[f"slice:{name}"] = f"no column {name!r}: its slices are off"
-    if fmt == "parquet" and local and os.environ.get("EVALKIT_ONLINE_PARTS", "1") != "0":
-        fast = _aggregate_parts(settings, files, cols, unit, tuple(slices), cutoffs, mapper)
-        if fast is not None:
-            return OnlineAggregate(
-                **fast,
-                unit=cols[unit],
-                files=list(files),
-                columns=dict(cols),
-                missing=missing,
-                seconds=time.perf_counter() - t0,
-            )
-    log = _Log(con, files, fmt, types, cols, unit, tuple(slices))
-    return _aggregate_global(log, settings, cutoffs, missing, t0)
-
-
-def _present_columns(settings, files, types) -> tuple[dict[str, str], dict[str, str]]:
-    """The contract columns the log has (key -> column; every required one, or a DataError) and
-    why each missing optional one matters."""
+def _columns(con, settings, files, fmt, types) -> tuple[_Log, dict[str, str]]:
+    """The resolved log (every required column and the unit's, or a DataError) and why each
+    missing optional column or slice matters."""
     cols = {k: settings.column(k) for k in DEFAULT_COLUMNS if settings.column(k) in types}
     for key in REQUIRED:
         if key not in cols:
@@ -380,12 +351,6 @@ def _present_columns(settings, files, types) -> tuple[dict[str, str], dict[str, 
                 expected=f"the {key} column (rename it, or set online.columns.{key}=<its name>)",
             )
     missing = {k: WHY_MISSING[k] for k in DEFAULT_COLUMNS if k not in cols and k in WHY_MISSING}
-    return cols, missing
-
-
-def _unit_key(settings, cols, types, files) -> str:
-    """The randomization unit's contract key: ``online.unit``, else user when there is a user
-    column, else request."""
     unit = settings.unit or ("user" if "user" in cols else "request")
     if unit not in cols:
         raise DataError(
@@ -394,15 +359,18 @@ def _unit_key(settings, cols, types, files) -> str:
             file=files[0],
             expected="a user column, or online.unit=request",
         )
-    return unit
+    for name in settings.slices:
+        if name not in types:
+            missing[f"slice:{name}"] = f"no column {name!r}: its slices are off"
+    slices = tuple(name for name in settings.slices if name in types)
+    return _Log(con, files, fmt, types, cols, unit, slices), missing
 
 
-def _aggregate_global(log: _Log, settings, cutoffs, missing, t0) -> OnlineAggregate:
+def _aggregate_global(log: _Log, settings, cutoffs) -> dict:
     """The global DuckDB path: the three scans, the checks, then the outputs from ``req``."""
     con = log.con
     ex = _expressions(log)
     arms_sql = f"({_lit(settings.control)}, {_lit(settings.treatment)})"
-    has = set(ex)
     hist = _run_scans(log, ex, settings, cutoffs, arms_sql)
     other = dict(
         con.execute(
@@ -410,33 +378,33 @@ def _aggregate_global(log: _Log, settings, cutoffs, missing, t0) -> OnlineAggreg
         ).fetchall()
     )
     rows = int(con.execute("SELECT coalesce(sum(imp), 0) FROM req").fetchall()[0][0])
-    agg_arms = _outputs(log, has, hist, settings, cutoffs)
-    both, examples = _units_in_both(log) if log.unit == "user" else (0, [])
-    return OnlineAggregate(
-        control=agg_arms[0],
-        treatment=agg_arms[1],
-        unit=log.cols[log.unit],
-        rows=rows,
-        files=list(log.files),
-        columns=dict(log.cols),
-        missing=missing,
-        units_in_both=both,
-        units_in_both_examples=examples,
-        other_arms=other,
-        seconds=time.perf_counter() - t0,
-    )
+    res = _outputs(log, set(ex), hist, settings, cutoffs)
+    control, treatment = _arm_aggregates(res, settings, cutoffs, "s" in ex)
+    both, examples = 0, []
+    if log.unit == "user":
+        in_both = con.execute(
+            "SELECT unit FROM rq GROUP BY unit HAVING min(arm) <> max(arm) ORDER BY unit"
+        ).fetchnumpy()["unit"]
+        both, examples = int(len(in_both)), [str(x) for x in np.asarray(in_both)[:5]]
+    return {
+        "control": control,
+        "treatment": treatment,
+        "rows": rows,
+        "units_in_both": both,
+        "units_in_both_examples": examples,
+        "other_arms": other,
+    }
 
 
 def _run_scans(log: _Log, ex: dict[str, str], settings, cutoffs, arms_sql: str) -> dict:
-    """Scans 1 to 3, the bad-input checks (the file and row of the first case) and the query
-    bands (a DuckDB error: a DataError); scan 2's grouping sets."""
+    """Scans 1 to 3, the bad-input checks and the query bands; scan 2's grouping sets."""
     import duckdb
 
     base = _base(log, ex)
     has = set(ex)
     try:
-        _scan_requests(log, ex, base, has, cutoffs, settings.control, settings.treatment)
-        _check_values(log, ex, has)
+        _scan_requests(log, ex, base, cutoffs, settings.control)
+        _check_values(log, ex)
         _check_one_arm_per_request(log, ex)
         _check_positions_once(log, ex)
         _check_arms_present(log, settings)
@@ -458,21 +426,21 @@ def _threads() -> int:
     return int(os.environ.get("EVALKIT_ONLINE_THREADS", 0)) or os.cpu_count() or 1
 
 
-def _aggregate_parts(settings, files, cols, unit, slices, cutoffs, mapper=None) -> dict | None:
-    """The part-by-part fast path (:mod:`evalkit.online.parts`): the keyword arguments of
-    :class:`OnlineAggregate` but the ones the caller knows, or None when it does not hold."""
+def _aggregate_parts(log: _Log, settings, cutoffs, mapper=None) -> dict | None:
+    """The part-by-part path, as :func:`_aggregate_global`; None when it does not hold."""
     from concurrent.futures import ThreadPoolExecutor
 
     from evalkit.online import combine as C
     from evalkit.online import parts as P
 
-    planned = P.plan(files, cols, slices)
+    files = log.files
+    planned = P.plan(files, log.cols, log.slices)
     if planned is None:
         return None
     spec = P.PartSpec(
-        cols=dict(cols),
-        unit=unit,
-        slices=slices,
+        cols=dict(log.cols),
+        unit=log.unit,
+        slices=log.slices,
         control=settings.control,
         treatment=settings.treatment,
         cutoffs=None if cutoffs is None else (float(cutoffs[0]), float(cutoffs[1])),
@@ -488,23 +456,7 @@ def _aggregate_parts(settings, files, cols, unit, slices, cutoffs, mapper=None) 
     del partials
     if res is None:
         return None
-    arms = []
-    for k, name in enumerate((settings.control, settings.treatment)):
-        cells = res["cells"][k]
-        arms.append(
-            ArmAggregate(
-                arm=name,
-                versions=res["versions"][k],
-                units=res["units"][k],
-                unit_ids=res["unit_ids"][k],
-                latency_ms=res["latency"][k],
-                daily=res["daily"][k],
-                positions=res["positions"][k],
-                score_bins=_score_bins(cells, settings.score_bins) if cells is not None else None,
-                clicks_above=_clicks_above(cutoffs, k, res["above"][k], "score" in cols),
-                slices=res["slices"][k],
-            )
-        )
+    arms = _arm_aggregates(res, settings, cutoffs, "score" in log.cols)
     keys = ("rows", "units_in_both", "units_in_both_examples", "other_arms")
     return {"control": arms[0], "treatment": arms[1], **{key: res[key] for key in keys}}
 
@@ -513,8 +465,9 @@ def _clicks_above(cutoffs, k: int, clicks: float, has_score: bool) -> dict[float
     return {float(cutoffs[k]): float(clicks)} if has_score and cutoffs is not None else {}
 
 
-def _scan_requests(log, ex, base, has, cutoffs, ctl, trt) -> None:
+def _scan_requests(log, ex, base, cutoffs, ctl) -> None:
     """Scan 1: the per-request table ``req``."""
+    has = set(ex)
     aggs = [
         "min(a) AS a",
         "max(a) AS a2",
@@ -553,27 +506,24 @@ def _count(log: _Log, cond: str) -> int:
     return int(log.con.execute(f"SELECT count(*) FROM req WHERE {cond}").fetchall()[0][0])
 
 
-def _check_values(log: _Log, ex, has) -> None:
-    """A clicked, latency, position or timestamp value the analyses cannot read: the first
-    row of the first kind found."""
+def _check_values(log: _Log, ex) -> None:
+    """The first row of the first kind of bad clicked, latency, position or timestamp value."""
     if not _count(log, "bad > 0"):
         return
     c = log.cols
-    kinds = [
-        ("c", "clicked", "clicked is {value!r}", "0 / 1 / true / false (fix or drop the row)"),
-        ("l", "latency", "latency is {value}", "a finite latency >= 0 in ms (fix or drop it)"),
-        ("p", "position", "position is {value}", "a 1-based position (the top result is 1)"),
-        (
-            "t",
-            "timestamp",
+    kinds = {  # the expression key is the name's first letter
+        "clicked": ("clicked is {value!r}", "0 / 1 / true / false (fix or drop the row)"),
+        "latency": ("latency is {value}", "a finite latency >= 0 in ms (fix or drop it)"),
+        "position": ("position is {value}", "a 1-based position (the top result is 1)"),
+        "timestamp": (
             "timestamp {value!r} cannot be parsed",
             "an ISO-8601 timestamp (UTC unless it has an offset) or Unix seconds",
         ),
-    ]
-    for key, name, message, expected in kinds:
-        if key in has and name in c:
+    }
+    for name, (message, expected) in kinds.items():
+        if name[0] in ex and name in c:
             raw = c[name]
-            f, row, value = _locate(log, ex, BAD[key], f"CAST({_q(raw)} AS VARCHAR)")
+            f, row, value = _locate(log, ex, BAD[name[0]], f"CAST({_q(raw)} AS VARCHAR)")
             if row is not None:
                 raise DataError(
                     message.format(value=value), file=f, row=row, field=raw, expected=expected
@@ -670,34 +620,27 @@ def _scan_auc(log: _Log, base: str, arms_sql: str) -> None:
 
 def _scan_impressions(log: _Log, base: str, has, arms_sql: str) -> dict:
     """Scan 2: per arm and position, model version and score-grid cell."""
-    sets = ["(a, p)"]
-    if "v" in has:
-        sets.append("(a, v)")
-    extra = ""
+    v = ", v" if "v" in has else ""
+    s = cell = extra = scored = finite = ""
     if "s" in has:
-        sets.append("(a, cell)")
         smin, smax = log.con.execute(
             f"SELECT min(smin), max(smax) FROM req WHERE a IN {arms_sql}"
         ).fetchall()[0]
         smin = 0.0 if smin is None else smin
         width = smax - smin if smax is not None and smax > smin else 1.0
+        s, cell, scored = ", s", ", cell", ", sum(s) AS ss, min(s) AS lo, max(s) AS hi"
         extra = f", floor((s - {_lit(smin)}) * {_lit(GRID_CELLS / width)})::BIGINT AS cell"
-    cols = "a, p" + (", v" if "v" in has else "") + (", s" if "s" in has else "")
-    grouped = "a, p" + (", v" if "v" in has else "") + (", cell" if "s" in has else "")
+        finite = " AND (s IS NULL OR isfinite(s))"
+    sets = ", ".join(["(a, p)"] + [f"(a{x})" for x in (v, cell) if x])
     return log.con.execute(
-        f"SELECT GROUPING({grouped}) AS g, a, p"
-        + (", v" if "v" in has else "")
-        + ", count(*) AS n, sum(c) AS k"
-        + (", sum(s) AS ss, min(s) AS lo, max(s) AS hi" if "s" in has else "")
-        + f" FROM (SELECT {cols}, c{extra} FROM ({base}) WHERE a IN {arms_sql}"
-        + (" AND (s IS NULL OR isfinite(s))" if "s" in has else "")
-        + f") GROUP BY GROUPING SETS ({', '.join(sets)})"
+        f"SELECT GROUPING(a, p{v}{cell}) AS g, a, p{v}, count(*) AS n, sum(c) AS k{scored} FROM "
+        f"(SELECT a, p{v}{s}, c{extra} FROM ({base}) WHERE a IN {arms_sql}{finite}) "
+        f"GROUP BY GROUPING SETS ({sets})"
     ).fetchnumpy()
 
 
 def _query_bands(log: _Log, arms_sql: str) -> None:
-    """The frequency and length band of each query (frequency: its requests in both arms),
-    as a table ``qband``."""
+    """The table ``qband``: each query's frequency band (its requests in both arms) and length."""
     con = log.con
     freq = con.execute(
         f"SELECT n, count(*) AS queries FROM (SELECT q, count(*) AS n FROM req "
@@ -717,9 +660,8 @@ def _query_bands(log: _Log, arms_sql: str) -> None:
     ).fetchall()
 
 
-def _request_table(log: _Log, has, settings: OnlineSettings) -> list[str]:
-    """The table ``rq``: one row per request of the two arms, its sums and its keys; the slice
-    dimensions (name, SQL key column) it holds."""
+def _request_table(log: _Log, has, settings: OnlineSettings) -> list[tuple[str, str]]:
+    """The table ``rq`` (the two arms' requests: keys, sums); its slices (name, column)."""
     ctl, trt = settings.control, settings.treatment
     keys = [f"CASE req.a WHEN {_lit(ctl)} THEN 0 ELSE 1 END::TINYINT AS arm"]
     keys.append(("req.u" if "u" in has else "req.r") + " AS unit")
@@ -738,10 +680,10 @@ def _request_table(log: _Log, has, settings: OnlineSettings) -> list[str]:
     if "q" in has:
         joins += " LEFT JOIN qband ON req.q = qband.q"
         keys += ["qband.lband AS length", "qband.band AS frequency"]
-        dims += ["length", "frequency"]
+        dims += [("length", "length"), ("frequency", "frequency")]
     for i, name in enumerate(log.slices):
         keys.append(f"req.x{i} AS x{i}")
-        dims.append(name)
+        dims.append((name, f"x{i}"))
     sums = (
         "(clicks > 0)::DOUBLE AS clicked_requests, imp::DOUBLE AS impressions, "
         "clicks::DOUBLE AS clicks, (CASE WHEN clicks > 0 THEN 1.0 / first_p ELSE 0 END)::DOUBLE "
@@ -794,8 +736,8 @@ def _by_arm(data: dict) -> list[slice]:
     return [slice(0, cut), slice(cut, None)]
 
 
-def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> list[ArmAggregate]:
-    """Both arms' aggregates from ``req`` (and ``auc``, ``qband``), one query per output."""
+def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> dict:
+    """Both arms' outputs from ``req`` (and ``auc``, ``qband``), one query per output."""
     con = log.con
     arm_names = [settings.control, settings.treatment]
     above = {}
@@ -811,24 +753,35 @@ def _outputs(log: _Log, has, hist: dict, settings: OnlineSettings, cutoffs) -> l
     con.execute(f"SET memory_limit = '{limit}'").fetchall()
     units, unit_ids = _unit_outputs(con)
     daily = _daily_outputs(con) if "t" in has else [None, None]
-    columns = ["length", "frequency"] if "q" in has else []
-    columns += [f"x{i}" for i in range(len(log.slices))]
-    slices = _slice_outputs(con, dims, columns)
-    out = []
-    for k, arm in enumerate(arm_names):
-        out.append(
-            ArmAggregate(
-                arm=arm,
-                units=units[k],
-                unit_ids=unit_ids[k],
-                latency_ms=latency[k],
-                daily=daily[k],
-                clicks_above=_clicks_above(cutoffs, k, above.get(arm, 0), "s" in has),
-                slices=slices[k],
-                **_hist_outputs(log, has, hist, arm, settings),
-            )
+    hists = [_hist_outputs(log, has, hist, arm) for arm in arm_names]
+    return {
+        "units": units,
+        "unit_ids": unit_ids,
+        "latency": latency,
+        "daily": daily,
+        "slices": _slice_outputs(con, dims),
+        "above": [above.get(arm, 0) for arm in arm_names],
+        **{key: [h[key] for h in hists] for key in ("versions", "positions", "cells")},
+    }
+
+
+def _arm_aggregates(res: dict, settings, cutoffs, has_score: bool) -> list[ArmAggregate]:
+    """Both arms' aggregates from either path's per-arm outputs (``res[key][arm]``)."""
+    return [
+        ArmAggregate(
+            arm=name,
+            versions=res["versions"][k],
+            units=res["units"][k],
+            unit_ids=res["unit_ids"][k],
+            latency_ms=res["latency"][k],
+            daily=res["daily"][k],
+            positions=res["positions"][k],
+            score_bins=None if cells is None else _score_bins(cells, settings.score_bins),
+            clicks_above=_clicks_above(cutoffs, k, res["above"][k], has_score),
+            slices=res["slices"][k],
         )
-    return out
+        for k, (name, cells) in enumerate(zip((settings.control, settings.treatment), res["cells"]))
+    ]
 
 
 def _latency_outputs(con: Any, arm_names: list[str]) -> list[np.ndarray]:
@@ -856,21 +809,15 @@ def _daily_outputs(con: Any) -> list[DailySums | None]:
         f"SELECT arm, day, {REQUEST_SUMS} FROM rq GROUP BY arm, day, unit ORDER BY arm, day, unit",
     )
     return [
-        DailySums(
-            day=np.asarray(d["day"][sel], dtype=np.int64),
-            sums=_unit_sums(d, sel, RequestSums),
-        )
+        DailySums(np.asarray(d["day"][sel], dtype=np.int64), _unit_sums(d, sel, RequestSums))
         for sel in _by_arm(d)
     ]
 
 
-def _slice_outputs(
-    con: Any, dims: list[str], columns: list[str]
-) -> list[dict[tuple[str, str], RequestSums]]:
-    """Each arm's per-unit request counts of every (dimension, level) of the slice ``columns``
-    of ``rq`` (named ``dims``); one query per dimension."""
+def _slice_outputs(con: Any, dims: list[tuple[str, str]]) -> list[dict]:
+    """Each arm's per-unit request counts per slice level, one query per dimension."""
     slices: list[dict[tuple[str, str], RequestSums]] = [{}, {}]
-    for dim, col in zip(dims, columns, strict=True):
+    for dim, col in dims:
         levels = [r[0] for r in con.execute(f"SELECT DISTINCT {col} FROM rq ORDER BY 1").fetchall()]
         code = " ".join(f"WHEN {_lit(str(v))} THEN {i}" for i, v in enumerate(levels))
         res = _fetch(
@@ -885,8 +832,8 @@ def _slice_outputs(
     return slices
 
 
-def _hist_outputs(log: _Log, has, hist: dict, arm: str, settings: OnlineSettings) -> dict:
-    """One arm's versions, position counts and score bins from scan 2's grouping sets."""
+def _hist_outputs(log: _Log, has, hist: dict, arm: str) -> dict:
+    """One arm's versions, position counts and score-grid cells from scan 2's grouping sets."""
     g, a = np.asarray(hist["g"]), np.asarray(hist["a"], dtype=object)
     grouped = ["a", "p"] + (["v"] if "v" in has else []) + (["cell"] if "s" in has else [])
     nbits = len(grouped)
@@ -895,7 +842,7 @@ def _hist_outputs(log: _Log, has, hist: dict, arm: str, settings: OnlineSettings
         mask = sum(1 << (nbits - 1 - i) for i, k in enumerate(grouped) if k not in keep)
         return (g == mask) & (a == arm)
 
-    out: dict = {"versions": {}, "positions": None, "score_bins": None}
+    out: dict = {"versions": {}, "positions": None, "cells": None}
     if "position" in log.cols:
         sel = rows_of(("a", "p"))
         p = np.asarray(hist["p"])[sel].astype(np.int64)
@@ -915,10 +862,9 @@ def _hist_outputs(log: _Log, has, hist: dict, arm: str, settings: OnlineSettings
         sel = rows_of(("a", "cell"))
         lo = np.asarray(hist["lo"])[sel].astype(np.float64)
         ok = ~np.isnan(lo)
-        cells = {
+        out["cells"] = {
             k: np.asarray(hist[k])[sel][ok].astype(np.float64) for k in ("n", "k", "ss", "lo", "hi")
         }
-        out["score_bins"] = _score_bins(cells, settings.score_bins)
     return out
 
 
@@ -930,8 +876,7 @@ def _score_bins(cells: dict[str, np.ndarray], n_bins: int) -> ScoreBins | None:
     o = np.argsort(cells["lo"], kind="stable")
     n, k, ss, lo = (cells[x][o] for x in ("n", "k", "ss", "lo"))
     cum = np.cumsum(n)
-    total = cum[-1]
-    targets = total * np.arange(1, max(n_bins, 1)) / max(n_bins, 1)
+    targets = cum[-1] * np.arange(1, max(n_bins, 1)) / max(n_bins, 1)
     ends = np.unique(np.searchsorted(cum, targets, side="left"))  # last cell of each bin
     ends = ends[ends < n.size - 1]
     starts = np.concatenate([[0], ends + 1])
@@ -942,10 +887,3 @@ def _score_bins(cells: dict[str, np.ndarray], n_bins: int) -> ScoreBins | None:
         clicks=np.add.reduceat(k, starts),
         mean_score=np.add.reduceat(ss, starts) / np.add.reduceat(n, starts),
     )
-
-
-def _units_in_both(log: _Log) -> tuple[int, list[str]]:
-    rows = log.con.execute(
-        "SELECT unit FROM rq GROUP BY unit HAVING min(arm) <> max(arm) ORDER BY unit"
-    ).fetchnumpy()["unit"]
-    return int(len(rows)), [str(x) for x in np.asarray(rows)[:5]]

@@ -1,13 +1,9 @@
 """One compiled pass over a log part's rows: per-request sums, position counts, the score grid.
 
-:func:`scan_requests` walks each request's rows once (a request is the run ``starts[i] ..
-starts[i] + length[i]``; a gateway writes a request's rows together) and returns what
-:func:`evalkit.online.parts.reduce_part` keeps: per request ``clicks``, ``first_p`` (smallest
-clicked position, ``NO_CLICK`` without one), ``auc2`` (twice the within-request Mann-Whitney U
-of score vs click), ``lat_max``, ``t_min``; per arm 0 / 1 the impressions and clicks per
-position and per cell of a ``GRID_CELLS``-cell score grid.  ``status`` is 0 for a clean part,
-else the first of :data:`REASONS` that sends the reader to its global path.  numba-compiled
-(``nogil``, ``cache``): benchmarks/README.md, "The online A/B log".
+:func:`scan_requests` walks each request's rows (the run ``starts[i] .. starts[i] + length[i]``)
+once and returns :class:`Scan`: ``first_p`` is ``NO_CLICK`` without a click, ``auc2`` twice the
+within-request Mann-Whitney U of score vs click; ``status`` 0 for a clean part, else the first
+of :data:`REASONS` that sends the reader to its global path.
 
 >>> import numpy as np
 >>> starts, length = np.array([0, 3]), np.array([3, 2])

@@ -1,9 +1,6 @@
-"""Served latency per arm: percentiles and the p95 ratio's bootstrap interval at any traffic.
-
-One value per request.  The percentile bootstrap of ``p95(treatment) / p95(control)``
-(:func:`evalkit.compare.latency_stats.p95_ratio_ci`'s procedure) draws each replicate as
-multinomial counts over :data:`BINS` quantile bins of the pooled requests (its p95: the bin's
-largest value), so a replicate costs O(bins) whatever the traffic.
+"""Served latency per arm (one value per request): percentiles and the p95 ratio's percentile
+bootstrap, each replicate drawn as multinomial counts over :data:`BINS` quantile bins of the
+pooled requests, so it costs O(bins) whatever the traffic.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -40,8 +37,7 @@ class LatencySummary:
 
 
 def _p95_of_counts(counts: np.ndarray, tops: np.ndarray) -> np.ndarray:
-    """Per replicate (rows of ``counts``): the value of the bin where 95% of the mass is reached
-    (numpy's default percentile interpolates; on binned data the upper edge is used)."""
+    """Per replicate (row of ``counts``): the top of the bin where 95% of the mass is reached."""
     cum = np.cumsum(counts, axis=1)
     target = 0.95 * cum[:, -1:]
     idx = (cum < target).sum(axis=1)
@@ -67,26 +63,23 @@ def latency_summary(
         for name, x in (("control", a), ("treatment", b))
     }
     ratio = pct["treatment"]["p95"] / pct["control"]["p95"] if pct["control"]["p95"] else math.nan
-    if a.size < 2 or b.size < 2 or n_resamples < 1:
-        return LatencySummary(pct["control"], pct["treatment"], ratio, math.nan, math.nan,
-                              a.size, b.size, 0)  # fmt: skip
-    pooled = np.concatenate([a, b])
-    tops = np.unique(np.quantile(pooled, np.linspace(0, 1, BINS + 1)[1:], method="higher"))
-    rng = np.random.default_rng(seed)
-    reps = []
-    for x in (a, b):
-        counts = np.bincount(np.searchsorted(tops, x, side="left"), minlength=tops.size)
-        share = counts / counts.sum()
-        reps.append(_p95_of_counts(rng.multinomial(x.size, share, size=n_resamples), tops))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = reps[1] / reps[0]
-    ratios = ratios[np.isfinite(ratios)]
-    if ratios.size == 0:
-        return LatencySummary(pct["control"], pct["treatment"], ratio, math.nan, math.nan,
-                              a.size, b.size, n_resamples)  # fmt: skip
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(ratios, [tail, 1.0 - tail])
+    low = high = math.nan
+    resamples = n_resamples if a.size >= 2 and b.size >= 2 and n_resamples >= 1 else 0
+    if resamples:
+        pooled = np.concatenate([a, b])
+        tops = np.unique(np.quantile(pooled, np.linspace(0, 1, BINS + 1)[1:], method="higher"))
+        rng = np.random.default_rng(seed)
+        reps = []
+        for x in (a, b):
+            counts = np.bincount(np.searchsorted(tops, x, side="left"), minlength=tops.size)
+            share = counts / counts.sum()
+            reps.append(_p95_of_counts(rng.multinomial(x.size, share, size=n_resamples), tops))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = reps[1] / reps[0]
+        ratios = ratios[np.isfinite(ratios)]
+        if ratios.size:
+            tail = (1.0 - confidence) / 2.0
+            low, high = (float(q) for q in np.quantile(ratios, [tail, 1.0 - tail]))
     return LatencySummary(
-        pct["control"], pct["treatment"], ratio, float(low), float(high), a.size, b.size,
-        n_resamples,
-    )  # fmt: skip
+        pct["control"], pct["treatment"], ratio, low, high, a.size, b.size, resamples
+    )

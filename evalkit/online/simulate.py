@@ -90,7 +90,12 @@ def simulate_canary(
             "graded judgments"
         )
     model = click_model or ClickModel(depth=top_k)
-    day0 = _start_day(start)
+    try:
+        day0 = np.datetime64(start, "D")
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"simulate_canary: start={start!r} is not a date (expected YYYY-MM-DD)"
+        ) from e
     lat = {arm: _latencies(arm, latency_ms[arm]) for arm in ARMS}
     pool, prob = _query_pool(data, rankings)
     pool_ids = [data.queries.ids[i] for i in pool]
@@ -99,23 +104,18 @@ def simulate_canary(
     )
     rng = np.random.default_rng(seed)
     requests = _draw_requests(rng, users, days, split, requests_per_user, prob, lat)
-    parts = _Parts(
-        items=items,
-        scores=scores,
-        click_p=click_p,
-        requests=requests,
-        model=model,
-        rng=rng,
-        texts=_texts(data, pool, item_ids, versions),
-        schema=SCHEMA.with_metadata(_metadata(data, versions, model, split, seed)),
-        start_us=int(day0.astype("datetime64[us]").astype(np.int64)),
-        width=max(8, len(str(max(len(requests.user), users) - 1))),
+    texts = _texts(data, pool, item_ids, versions)
+    schema = SCHEMA.with_metadata(_metadata(data, versions, model, split, seed))
+    start_us = int(day0.astype("datetime64[us]").astype(np.int64))
+    width = max(8, len(str(max(len(requests.user), users) - 1)))
+    tables = _day_tables(
+        days, (items, scores, click_p), requests, model, rng, texts, schema, start_us, width
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = [f"part-{day0 + d}.parquet" for d in range(days)]
     _clear_stale(out, set(names))
-    return _write_parts(out, names, (parts.table(d) for d in range(days)))
+    return _write_parts(out, names, tables)
 
 
 @dataclass(frozen=True)
@@ -186,52 +186,46 @@ def _metadata(data, versions, model: ClickModel, split: float, seed: int) -> dic
     }
 
 
-@dataclass(frozen=True)
-class _Parts:
-    """What the day parts are built from: the shown lists (:func:`_shown`), the requests, the
-    click model and the generator its clicks draw from, the string values (:func:`_texts`), the
-    schema, the start (Unix microseconds) and the digits of the ids."""
-
-    items: np.ndarray
-    scores: np.ndarray
-    click_p: np.ndarray
-    requests: _Requests
-    model: ClickModel
-    rng: np.random.Generator
-    texts: tuple[pa.Array, ...]
-    schema: pa.Schema
-    start_us: int
-    width: int
-
-    def table(self, d: int) -> pa.Table:
-        """Day ``d``'s impressions (request order, then position), their clicks drawn now."""
-        req = self.requests
-        query_text, item_text, arm_text, version_text = self.texts
+def _day_tables(
+    days: int,
+    shown: tuple[np.ndarray, np.ndarray, np.ndarray],
+    req: _Requests,
+    model: ClickModel,
+    rng: np.random.Generator,
+    texts: tuple[pa.Array, ...],
+    schema: pa.Schema,
+    start_us: int,
+    width: int,
+):
+    """Each day's impressions (request order, then position), their clicks drawn as it is built
+    (``shown``: :func:`_shown`'s arrays; ``start_us``: Unix microseconds; ``width``: id digits)."""
+    items, scores, click_p = shown
+    query_text, item_text, arm_text, version_text = texts
+    for d in range(days):
         s, e = int(req.bounds[d]), int(req.bounds[d + 1])
         arm, q = req.arm[s:e], req.query[s:e]
-        shown = self.items[arm, q]  # (requests, width), -1 = nothing shown
-        clicked = _clicks(self.click_p[arm, q], shown >= 0, self.model, self.rng)
-        ri, ci = np.nonzero(shown >= 0)  # row-major: request order, then position
+        on = items[arm, q]  # (requests, width), -1 = nothing shown
+        clicked = _clicks(click_p[arm, q], on >= 0, model, rng)
+        ri, ci = np.nonzero(on >= 0)  # row-major: request order, then position
         g = ri + s  # the impressions' requests (global, time order)
         columns = [
-            _ids("r", pa.array(g), self.width),
+            _ids("r", pa.array(g), width),
             arm_text.take(pa.array(arm[ri])),
             version_text.take(pa.array(arm[ri])),
             query_text.take(pa.array(q[ri])),
-            item_text.take(pa.array(shown[ri, ci])),
+            item_text.take(pa.array(on[ri, ci])),
             pa.array((ci + 1).astype(np.int32)),
-            pa.array(self.scores[arm[ri], q[ri], ci].astype(np.float32)),
+            pa.array(scores[arm[ri], q[ri], ci].astype(np.float32)),
             pa.array(clicked[ri, ci].astype(np.int8)),
             pa.array(req.latency[g].astype(np.float64)),
-            _ids("u", pa.array(req.user[g]), self.width),
-            pa.array(self.start_us + req.us[g]).cast(pa.timestamp("us", tz="UTC")),
+            _ids("u", pa.array(req.user[g]), width),
+            pa.array(start_us + req.us[g]).cast(pa.timestamp("us", tz="UTC")),
         ]
-        return pa.Table.from_arrays(columns, schema=self.schema)
+        yield pa.Table.from_arrays(columns, schema=schema)
 
 
 def _write_parts(out: Path, names: list[str], tables) -> list[Path]:
-    """Write ``tables`` (one at a time) to temporary names, then rename every part; on a
-    failure remove the temporary files."""
+    """Write ``tables`` to temporary names, then rename them all (on a failure: remove them)."""
     tmps = [out / f".{name}.tmp" for name in names]
     try:
         for table, tmp in zip(tables, tmps, strict=True):
@@ -259,15 +253,6 @@ def _check_args(rankings, versions, latency_ms, users, days, split, requests_per
         )
     if not requests_per_user > 0:
         raise ConfigError(f"simulate_canary: requests_per_user={requests_per_user} must be > 0")
-
-
-def _start_day(start) -> np.datetime64:
-    try:
-        return np.datetime64(start, "D")
-    except (TypeError, ValueError) as e:
-        raise ConfigError(
-            f"simulate_canary: start={start!r} is not a date (expected YYYY-MM-DD)"
-        ) from e
 
 
 def _resample(values: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -351,10 +336,13 @@ def _ids(prefix: str, numbers: pa.Array, width: int) -> pa.Array:
 
 
 def _clear_stale(out: Path, keep: set[str]) -> None:
-    """Remove parts of an earlier simulation that this one does not overwrite; refuse to touch
-    (or mix with) a part that is not marked simulated."""
+    """Remove an earlier simulation's other parts; refuse a part not marked simulated."""
     for old in sorted(out.glob("part-*.parquet")):
-        if not _is_simulated(old):
+        try:
+            meta = pq.read_metadata(old).metadata or {}
+        except (OSError, pa.ArrowException):
+            meta = {}
+        if meta.get(SIMULATED_KEY.encode()) != b"true":
             where = (
                 f"{old} exists and is" if old.name in keep else f"{out} holds {old.name}, which is"
             )
@@ -363,11 +351,3 @@ def _clear_stale(out: Path, keep: set[str]) -> None:
             )
         if old.name not in keep:
             old.unlink()
-
-
-def _is_simulated(path: Path) -> bool:
-    try:
-        meta = pq.read_metadata(path).metadata or {}
-    except (OSError, pa.ArrowException):
-        return False
-    return meta.get(SIMULATED_KEY.encode()) == b"true"

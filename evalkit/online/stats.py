@@ -43,8 +43,7 @@ TAU_PER_MARGIN = 1.0
 
 @dataclass(frozen=True)
 class SRM:
-    """Sample ratio mismatch: units per arm against the planned split (``observed_share``: the
-    treatment's share of units; ``flagged``: ``p < SRM_ALPHA``, the verdict blocks)."""
+    """Sample ratio mismatch: units per arm against the planned split (flagged: it blocks)."""
 
     units_control: int
     units_treatment: int
@@ -61,8 +60,7 @@ class SRM:
 
 
 def srm_test(units_control: int, units_treatment: int, split: float = 0.5) -> SRM:
-    """Chi-square goodness of fit of the units per arm against ``split`` (1 degree of freedom);
-    no units: ``p = 1``."""
+    """Chi-square test (1 dof) of the units per arm against ``split``; no units: ``p = 1``."""
     if not 0.0 < split < 1.0:
         raise ValueError(f"split={split} (expected 0 < split < 1)")
     nc, nt = int(units_control), int(units_treatment)
@@ -76,8 +74,7 @@ def srm_test(units_control: int, units_treatment: int, split: float = 0.5) -> SR
 
 @dataclass(frozen=True)
 class Ratio:
-    """One arm's ratio ``value = sum(num) / sum(den)`` over ``n`` units and its delta-method
-    variance ``var`` (:func:`ratio_estimate`)."""
+    """One arm's ratio over ``n`` units and its delta-method variance (:func:`ratio_estimate`)."""
 
     value: float
     var: float
@@ -125,7 +122,6 @@ class RatioDiff:
     n_control: int
     n_treatment: int
     se: float
-    procedure: str
     var_control: float = math.nan
     var_treatment: float = math.nan
     rel_se: float = math.nan
@@ -149,10 +145,8 @@ def z_interval(delta: float, se: float, alpha: float = 0.05) -> tuple[float, flo
 def sequential_interval(
     delta: float, se: float, alpha: float = 0.05, *, tau: float
 ) -> tuple[float, float, float]:
-    """Always-valid interval and p-value of an asymptotically normal difference (mixture SPRT,
-    Johari et al. 2022, normal mixture of sd ``tau`` on the scale of ``delta``): ``delta -+ h``
-    with ``h = sqrt(V (V + tau**2) / tau**2 (log((V + tau**2) / V) + 2 log(1 / alpha)))``,
-    ``V = se**2``; p is ``min(1, 1 / Lambda(0))``.  Valid over every look at once."""
+    """Always-valid interval and p-value (``min(1, 1 / Lambda(0))``) of an asymptotically normal
+    difference: mixture SPRT (Johari et al. 2022) with mixing sd ``tau``, valid over every look."""
     if not tau > 0:
         raise ValueError(f"tau={tau} (expected tau > 0)")
     if not (math.isfinite(delta) and math.isfinite(se)) or se < 0:
@@ -167,8 +161,7 @@ def sequential_interval(
 
 
 def default_tau(margin: float) -> float:
-    """The default mixing sd of :func:`sequential_interval`: ``TAU_PER_MARGIN * margin`` (near
-    the narrowest interval at the look where the half-width reaches the margin)."""
+    """The default mixing sd of :func:`sequential_interval`: ``TAU_PER_MARGIN * margin``."""
     if not margin > 0:
         raise ValueError(f"margin={margin} (expected margin > 0)")
     return TAU_PER_MARGIN * margin
@@ -184,84 +177,56 @@ def ratio_diff(
     sequential: bool = False,
     tau: float | None = None,
 ) -> RatioDiff:
-    """B - A of a ratio metric from per-unit sums of each arm, clustered by unit (arms
-    independent; the relative difference by the delta method on ``R_t / R_c``): fixed-horizon
-    z-interval, or with ``sequential=True`` the always-valid one with mixing sd ``tau`` (required;
-    ``tau / R_c`` relative)."""
+    """B - A of a ratio metric from each arm's per-unit sums, clustered by unit: fixed-horizon
+    z-interval, or with ``sequential=True`` the always-valid one (mixing sd ``tau`` required)."""
     c = ratio_estimate(num_control, den_control)
     t = ratio_estimate(num_treatment, den_treatment)
-    delta = t.value - c.value
-    se = math.sqrt(c.var + t.var) if math.isfinite(c.var + t.var) else math.nan
-    rel, rel_se = _relative_diff(c, t)
     if sequential and tau is None:
         raise ValueError("sequential=True needs tau (default_tau(margin))")
-    low, high, p, rlow, rhigh = _diff_intervals(
-        delta, se, rel, rel_se, c.value, alpha, tau if sequential else None
-    )
-    confidence = round(1.0 - alpha, 12)
+    tau = tau if sequential else None
     return RatioDiff(
         control=c.value,
         treatment=t.value,
-        delta=delta,
-        ci_low=low,
-        ci_high=high,
-        p=p,
-        rel_delta=rel,
-        rel_ci_low=rlow,
-        rel_ci_high=rhigh,
         n_control=c.n,
         n_treatment=t.n,
-        se=se,
-        procedure=_diff_procedure(c.n, t.n, confidence, tau if sequential else None),
         var_control=c.var,
         var_treatment=t.var,
-        rel_se=rel_se,
-        confidence=confidence,
+        confidence=round(1.0 - alpha, 12),
         sequential=sequential,
-        tau=tau if sequential else None,
+        tau=tau,
+        **_diff_fields(c, t, alpha, tau),
     )
 
 
-def _relative_diff(c: Ratio, t: Ratio) -> tuple[float, float]:
-    """``R_t / R_c - 1`` and its delta-method standard error (NaN when ``R_c`` is 0 or NaN)."""
+def _diff_fields(c: Ratio, t: Ratio, alpha: float, tau: float | None) -> dict[str, float]:
+    """B - A and ``R_t / R_c - 1`` with their se and intervals (fixed-horizon z when ``tau`` is
+    None, else always-valid with ``tau / R_c`` relative); the relative one NaN when ``R_c`` is 0."""
+    delta = t.value - c.value
+    se = math.sqrt(c.var + t.var) if math.isfinite(c.var + t.var) else math.nan
+    rel = rel_se = math.nan
     if math.isfinite(c.value) and c.value != 0.0:
         rel = t.value / c.value - 1.0
         rel_var = t.var / c.value**2 + t.value**2 * c.var / c.value**4
-        return rel, math.sqrt(rel_var) if math.isfinite(rel_var) else math.nan
-    return math.nan, math.nan
-
-
-def _diff_intervals(
-    delta: float,
-    se: float,
-    rel: float,
-    rel_se: float,
-    control: float,
-    alpha: float,
-    tau: float | None,
-) -> tuple[float, float, float, float, float]:
-    """``(low, high, p)`` of the absolute difference then ``(low, high)`` of the relative one:
-    fixed-horizon z when ``tau`` is None, else always-valid (``tau / R_c`` relative)."""
+        rel_se = math.sqrt(rel_var) if math.isfinite(rel_var) else math.nan
     if tau is None:
-        return (*z_interval(delta, se, alpha), *z_interval(rel, rel_se, alpha)[:2])
-    low, high, p = sequential_interval(delta, se, alpha, tau=tau)
-    if math.isfinite(rel) and control > 0:
-        return low, high, p, *sequential_interval(rel, rel_se, alpha, tau=tau / abs(control))[:2]
-    return low, high, p, math.nan, math.nan
-
-
-def _diff_procedure(n_control: int, n_treatment: int, confidence: float, tau: float | None) -> str:
-    """The one-line method of a :class:`RatioDiff` (``tau`` None: fixed-horizon z)."""
-    base = (
-        f"delta method on per-unit sums clustered by unit (Deng, Knoblich & Lu 2018); "
-        f"{n_control:,} vs {n_treatment:,} units"
-    )
-    if tau is None:
-        return f"fixed-horizon {100 * confidence:.3g}% z-interval; {base}"
-    return (
-        f"always-valid {100 * confidence:.3g}% interval, mixture SPRT (Johari et al. 2022) "
-        f"with tau={tau:.4g}; {base}"
-    )
+        low, high, p = z_interval(delta, se, alpha)
+        rlow, rhigh, _ = z_interval(rel, rel_se, alpha)
+    else:
+        low, high, p = sequential_interval(delta, se, alpha, tau=tau)
+        rlow = rhigh = math.nan
+        if math.isfinite(rel) and c.value > 0:
+            rlow, rhigh, _ = sequential_interval(rel, rel_se, alpha, tau=tau / abs(c.value))
+    return {
+        "delta": delta,
+        "se": se,
+        "ci_low": low,
+        "ci_high": high,
+        "p": p,
+        "rel_delta": rel,
+        "rel_se": rel_se,
+        "rel_ci_low": rlow,
+        "rel_ci_high": rhigh,
+    }
 
 
 def metric_diff(
@@ -282,15 +247,13 @@ def metric_diff(
 
 
 def diff_call(diff: RatioDiff, *, margin: float, alpha: float = 0.05) -> Quality:
-    """better / no worse / worse / inconclusive of ``diff`` against an absolute ``margin``
-    (:func:`evalkit.compare.calls.call` on its interval; ``better`` needs ``p < alpha``)."""
+    """better / no worse / worse / inconclusive of ``diff`` against an absolute ``margin``."""
     return call(diff.delta, diff.ci_low, diff.ci_high, margin=margin, p_value=diff.p, alpha=alpha)
 
 
 @dataclass(frozen=True)
 class UnitsPlan:
-    """Units per arm for ``call`` (``no worse``, ``worse`` or ``better``) at ``power``, and how
-    many more each arm needs than it has (``more_* = max(0, needed - current)``)."""
+    """Units per arm for ``call`` at ``power``, and how many more each arm needs than it has."""
 
     call: str
     needed_control: int
@@ -313,18 +276,20 @@ def units_needed(
     tau: float | None = None,
 ) -> UnitsPlan | None:
     """The units per arm that would decide an ``inconclusive`` (or ``no_worse``, not better) call
-    at the observed per-unit variances, as :func:`evalkit.compare.power.plan_queries`: the nearer
-    call (``no worse``: effect ``delta + margin``; ``worse``: ``-delta``; ``better``: ``delta``),
-    ``n_c = (z_{1 - alpha/2} + z_{power})**2 * (v_c + v_t / ratio) / e**2`` rounded up, or with
-    ``tau`` (default ``diff.tau`` when sequential) for the always-valid interval.  None when no
-    call can be planned."""
+    at the observed per-unit variances (the nearer call; with ``tau``, default ``diff.tau`` when
+    sequential, for the always-valid interval), as :func:`evalkit.compare.power.plan_queries`;
+    None when no call can be planned."""
     status = status or str(diff_call(diff, margin=margin, alpha=alpha))
     if tau is None and diff.sequential:
         tau = diff.tau
-    planned = _planned_call(diff, margin, status)
-    if planned is None:
+    if status == "inconclusive" and diff.delta > -margin:  # the nearer call, its effect
+        call_name, effect = "no worse", diff.delta + margin
+    elif status == "inconclusive":
+        call_name, effect = "worse", -diff.delta
+    elif status == "no_worse" and diff.delta > 0:
+        call_name, effect = "better", diff.delta
+    else:
         return None
-    call_name, effect = planned
     nc, nt = diff.n_control, diff.n_treatment
     v_c, v_t = nc * diff.var_control, nt * diff.var_treatment
     if ratio is None:
@@ -355,17 +320,6 @@ def units_needed(
     )
 
 
-def _planned_call(diff: RatioDiff, margin: float, status: str) -> tuple[str, float] | None:
-    """The nearer call to plan from ``status`` and the effect it needs (None: nothing to plan)."""
-    if status == "inconclusive" and diff.delta > -margin:
-        return "no worse", diff.delta + margin
-    if status == "inconclusive":
-        return "worse", -diff.delta
-    if status == "no_worse" and diff.delta > 0:
-        return "better", diff.delta
-    return None
-
-
 def _sequential_variance(effect: float, alpha: float, z_power: float, tau: float) -> float | None:
     """The variance ``V`` where ``h(V) + z_power sqrt(V) = effect`` (``h``: the always-valid
     half-width at mixing sd ``tau``), or None when none down to ``effect**2 * exp(-60)`` is."""
@@ -383,8 +337,7 @@ def _sequential_variance(effect: float, alpha: float, z_power: float, tau: float
 
 @dataclass(frozen=True)
 class DailyRatio:
-    """A ratio per day of one arm: ``day`` (days since 1970-01-01), ``value``, its
-    ``[ci_low, ci_high]`` and the units active that day (``n_units``)."""
+    """One arm's ratio per ``day`` (since 1970-01-01), its interval and the units active."""
 
     day: np.ndarray
     value: np.ndarray
@@ -397,9 +350,8 @@ class DailyRatio:
 def daily_ratio(
     day: np.ndarray, num: np.ndarray, den: np.ndarray, *, alpha: float = 0.05
 ) -> DailyRatio:
-    """Per day: the ratio over the (day, unit) rows of that day and its delta-method
-    z-interval (:func:`ratio_estimate` per day, clustered by unit); a day without a denominator
-    is NaN."""
+    """Per day: the ratio over that day's (day, unit) rows and its delta-method z-interval
+    (clustered by unit); a day without a denominator is NaN."""
     d = np.asarray(day).ravel()
     x = np.asarray(num, dtype=np.float64).ravel()
     y = np.asarray(den, dtype=np.float64).ravel()
