@@ -20,14 +20,12 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from evalkit.errors import ConfigError
 from evalkit.redact import redact, redacted_copy
 from evalkit.track.manifest import MANIFEST_FILE, read_manifest
-from evalkit.track.mlflow_tracker import Tracker, input_from_record
+from evalkit.track.mlflow_tracker import _BATCH, _PARAM_BATCH, Tracker, input_from_record
 from evalkit.track.stale import END_REASON_TAG, process_tags
 from evalkit.track.timeout import CHECK_TIMEOUT_S
 
 LOGGED_FROM_TAG, LOGGED_AS_TAG = "evalkit.logged_from", "evalkit.logged_as"
 ATTEMPT_TAG, FAILED_ATTEMPT = "evalkit.attempt", "failed"
-_BATCH = 500
-_PARAM_BATCH = 100
 
 
 def log_run_dir(
