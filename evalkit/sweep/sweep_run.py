@@ -210,7 +210,7 @@ def compare_sweep(
             )
             return out
         out.reference_num, out.reference = ref_job.num, labels[ref_job.num]
-        out.reference_costs = ref_job.costs.get(ref_job.versions[-1], {})
+        out.reference_costs = ref_job.final_costs
         others = [j for j in usable if j.num != ref_job.num]
         out.calls = compare_configs(
             values[ref_job.num],
@@ -221,7 +221,7 @@ def compare_sweep(
         out.nums = [j.num for j in others]
     by_num = {j.num: j for j in usable}
     out.calls = [
-        ConfigCall(**{**asdict(c), "costs": by_num[n].costs.get(by_num[n].versions[-1], {})})
+        ConfigCall(**{**asdict(c), "costs": by_num[n].final_costs})
         for n, c in zip(out.nums, out.calls, strict=True)
     ]
     out.pick = pick_cheapest(
@@ -282,20 +282,16 @@ def finish_sweep_run(
 
 
 def _log_comparison(client: Any, run_id: str, c: SweepComparison) -> None:
-    metrics: dict[str, float] = {}
-    for n, call in zip(c.nums, c.calls, strict=True):
-        metrics[f"delta_{n}"] = call.delta
-        metrics[f"ci_low_{n}"] = call.ci_low
-        metrics[f"ci_high_{n}"] = call.ci_high
-        metrics[f"p_holm_{n}"] = call.p_holm
+    stats = ("delta", "ci_low", "ci_high")
+    metrics = {
+        f"{stat}_{n}": getattr(call, stat)
+        for n, call in zip(c.nums, c.calls, strict=True)
+        for stat in (*stats, "p_holm")
+    }
     pick = c.pick
     if pick is not None and pick.call is not None and pick.found:
-        metrics.update(
-            pick_delta=pick.call.delta,
-            pick_ci_low=pick.call.ci_low,
-            pick_ci_high=pick.call.ci_high,
-            pick_cost_share=pick.share,
-        )
+        metrics.update({f"pick_{stat}": getattr(pick.call, stat) for stat in stats})
+        metrics["pick_cost_share"] = pick.share
     text = pick.text if pick is not None else "configurations not compared"
     tags = {
         "evalkit.sweep.pick": pick.call.label if pick and pick.found and pick.call else "none",
@@ -328,7 +324,7 @@ def _write_table(path: Path, c: SweepComparison, jobs: list[JobOutcome]) -> Path
                     "p", "p_holm", *cost_keys, "error"])  # fmt: skip
         for j in jobs:
             call = by_num.get(j.num)
-            costs = j.costs.get(j.versions[-1], {}) if j.versions else {}
+            costs = j.final_costs
             if j.num == c.reference_num:
                 row = ["reference", "", "", "", "", "", ""]
             elif call is not None:
@@ -423,7 +419,7 @@ def sweep_report_html(comparison: Any, jobs: list[Any], pngs: dict[str, bytes]) 
     by_num = dict(zip(comparison.nums, comparison.calls, strict=True))
     for j in jobs:
         c = by_num.get(j.num)
-        costs = j.costs.get(j.versions[-1], {}) if j.versions else {}
+        costs = j.final_costs
         label = esc(" ".join(j.overrides))
         if j.num == comparison.reference_num:
             cells = ["reference", "", ""]
