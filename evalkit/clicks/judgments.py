@@ -28,11 +28,6 @@ import numpy as np
 from evalkit.data.click_log import ClickLog
 from evalkit.data.schema import Judgments
 from evalkit.errors import ConfigError
-from evalkit.metrics.judged_only import condensed
-from evalkit.metrics.judged_only import judged_mask as judged_mask
-
-#: The ranking without unjudged items (click judgments cover only what users were shown).
-condensed_ranking = condensed
 
 log_ = logging.getLogger(__name__)
 

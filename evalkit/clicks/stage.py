@@ -171,12 +171,8 @@ def judge_clicks(
     )
     method = j.method
     if method == "auto":
-        if log.impressions is None:
-            method = "click_share"
-        elif log.positions is not None or log.mean_position is not None:
-            method = "coec"
-        else:
-            method = "ctr"
+        positions = log.positions is not None or log.mean_position is not None
+        method = "click_share" if log.impressions is None else "coec" if positions else "ctr"
     thresholds = j.thresholds
     if isinstance(thresholds, Mapping):  # per-method thresholds
         thresholds = thresholds.get(method)
@@ -217,19 +213,13 @@ def click_report(
     }
     if baseline is not None and baseline not in corr:
         raise ConfigError(f"baseline version {baseline!r} has no similarities for the click log")
-    diffs = (
-        {v: difference(c, corr[baseline]) for v, c in corr.items() if v != baseline}
-        if baseline is not None
-        else {}
-    )
+    others = {v: c for v, c in corr.items() if v != baseline} if baseline is not None else {}
+    diffs = {v: difference(c, corr[baseline]) for v, c in others.items()}
     plot = None
     if plot_path is not None:
+        series = {v: (s, rate) for v, s in aligned.items()}
         plot = plot_click_scatter(
-            {v: (s, rate) for v, s in aligned.items()},
-            plot_path,
-            measure=log.measure,
-            n_bins=ccfg.n_bins,
-            simulated=log.simulated,
+            series, plot_path, measure=log.measure, n_bins=ccfg.n_bins, simulated=log.simulated
         )
     return ClickReport(corr, diffs, baseline, plot, log.measure, log.simulated)
 
