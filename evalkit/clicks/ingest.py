@@ -233,7 +233,6 @@ def _event_checks(
 
 
 def _aggregated_checks(cols: ClickColumns, read: _LogColumns) -> list[_RowCheck]:
-    """Counts must be numbers >= 0, clicks <= impressions, an average position >= 1."""
     clicks, impressions, position = read.clicks, read.impressions, read.position
     checks = _count_checks(cols.clicks, clicks, "a click count >= 0")
     if impressions is not None:
@@ -309,7 +308,6 @@ def _queries_by_text(
 ) -> tuple[pa.Array, dict[str, str]]:
     """Each kept row's query id, matched by exact text, and the new queries ``{id: text}`` (ids
     ``log-<sha1 prefix>``)."""
-    assert qtext is not None
     texts = _take(qtext, np.flatnonzero(keep))
     lookup: dict[str, str] = {}
     if query_texts is not None:
@@ -333,7 +331,6 @@ def _queries_by_id(
     q_final = _take(qid, np.flatnonzero(keep))
     if qtext is None:
         return q_final, {}
-    assert in_table is not None
     new_rows = np.flatnonzero(keep & ~in_table & ~_empty(qtext))
     firsts = (
         pd.Series(_take(qtext, new_rows).to_numpy(zero_copy_only=False))
@@ -346,7 +343,7 @@ def _queries_by_id(
 def _read(paths: list[Path], format: str | None) -> _Table:
     from datasets import load_dataset  # heavy import, only when a log is read
 
-    tables, names, sizes = [], [], []
+    tables = []
     for p in paths:
         if not p.is_file():
             raise DataError("click-log file not found", file=str(p), expected="an existing file")
@@ -366,13 +363,11 @@ def _read(paths: list[Path], format: str | None) -> _Table:
                 f"cannot read click log as {fmt}: {exc}", file=str(p), expected=f"a {fmt} file"
             ) from exc
         tables.append(ds.data.table)
-        names.append(str(p))
-        sizes.append(ds.num_rows)
     table = (
         tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     )
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    return _Table(table, names, offsets)
+    offsets = np.concatenate([[0], np.cumsum([t.num_rows for t in tables])]).astype(np.int64)
+    return _Table(table, [str(p) for p in paths], offsets)
 
 
 def _missing(file: str, name: str, key: str, present: set[str]) -> DataError:

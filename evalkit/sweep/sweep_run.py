@@ -142,8 +142,7 @@ class SweepComparison:
 
 
 def _per_query(job: JobOutcome, version: str, metric: str) -> dict[str, float] | None:
-    """A job's per-query values of ``metric`` for ``version``: ``<job output>/<version>/
-    per_query.csv``, else its MLflow run artifact (a Ray job elsewhere), else None."""
+    """From ``<job output>/<version>/per_query.csv``, else its MLflow run (a Ray job elsewhere)."""
     path = Path(job.output_dir) / version / PER_QUERY_FILE if job.output_dir else None
     if path is None or not path.is_file():
         path = _download_per_query(job, version)

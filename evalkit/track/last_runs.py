@@ -65,8 +65,6 @@ def last_evaluations(
 
 
 def _sweep_row(client: Any, experiment_id: str, p: Any) -> EvaluationRow:
-    """A ``--multirun`` sweep as one row: its jobs' versions, its pick (tag
-    ``evalkit.sweep.pick``) and the jobs' verdicts as the verdict."""
     jobs = client.search_runs(
         [experiment_id], filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{p.info.run_id}'"
     )

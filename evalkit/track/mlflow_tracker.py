@@ -336,7 +336,6 @@ class Tracker:
         self._send(run_id, "setting tags", "tags", items, max(len(items), 1))
 
     def _send(self, run_id: str, what: str, kind: str, items: list[Any], batch: int) -> None:
-        """Record ``items`` (params / metrics / tags) in the manifest and log them in batches."""
         if self.manifest is not None:
             self.manifest.update(run_id, kind, {i.key: i.value for i in items})
         for i in range(0, len(items), batch):
