@@ -1,9 +1,7 @@
 """Log a finished evaluation's run dir to MLflow (``evalkit task=log``: :mod:`evalkit.tasks.log`).
 
-Recreates the runs recorded in ``<run_dir>/mlflow_runs.json`` (:mod:`evalkit.track.manifest`),
-tagged ``evalkit.logged_from``; the failed attempt's runs the store holds are tagged
-``evalkit.attempt=failed`` / ``evalkit.logged_as`` and, if left unfinished, end FAILED
-(docs/reference/mlflow.md).
+Recreates the runs recorded in ``<run_dir>/mlflow_runs.json`` and tags the failed attempt's runs
+(tags: docs/reference/mlflow.md).
 
     evalkit task=log run_dir=outputs/2026-11-29/10-00-00
 """

@@ -200,11 +200,9 @@ def _driver_hint(uri: str, exc: BaseException) -> str:
 
 
 class Tracker:
-    """Thin wrapper over :class:`MlflowClient` for evalkit's run layout.
-
-    Every call is also recorded in ``manifest`` (:mod:`evalkit.track.manifest`); if the store
-    fails mid-run the tracker goes **offline** (one warning, :attr:`error` says what failed) and
-    ``evalkit task=log`` logs the run later.  Param / tag values and text artifacts are redacted.
+    """:class:`MlflowClient` for evalkit's run layout; every call is also recorded in ``manifest``,
+    and a store failing mid-run makes it **offline** (one warning, :attr:`error`: what failed) for
+    ``evalkit task=log`` to log the run later.  Param / tag values and text artifacts are redacted.
     """
 
     def __init__(
