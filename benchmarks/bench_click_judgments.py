@@ -37,13 +37,10 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from evalkit.clicks.correlation import click_correlation, difference  # noqa: E402
-from evalkit.clicks.judgments import (  # noqa: E402
-    condensed_ranking,
-    judged_mask,
-    judgments_from_clicks,
-)
+from evalkit.clicks.judgments import judgments_from_clicks  # noqa: E402
 from evalkit.data.click_simulation import ClickModel, simulate_clicks  # noqa: E402
 from evalkit.metrics.ir import score  # noqa: E402
+from evalkit.metrics.judged_only import condensed, judged_mask  # noqa: E402
 from evalkit.pairs import pair_rows, pair_similarity  # noqa: E402
 from evalkit.retrieve.bm25 import bm25_ranking  # noqa: E402
 from evalkit.retrieve.ranking import Ranking  # noqa: E402
@@ -182,9 +179,7 @@ def main() -> int:
         coec = judgments_from_clicks(log, "coec", thresholds=[0.5, 1.0, 2.0])
         for scoring in ("full", "condensed"):
             runs = {
-                s: condensed_ranking(rankings[s], coec.qrels)
-                if scoring == "condensed"
-                else rankings[s]
+                s: condensed(rankings[s], coec.qrels) if scoring == "condensed" else rankings[s]
                 for s in systems
             }
             click = {s: score(runs[s], coec.qrels, ["ndcg@10"]) for s in systems}

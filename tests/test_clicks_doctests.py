@@ -12,7 +12,6 @@ MODULES = [
     "evalkit.clicks.ingest",
     "evalkit.clicks.judgments",
     "evalkit.clicks.correlation",
-    "evalkit.clicks.plot",
     "evalkit.data.click_simulation",
     "evalkit.clicks.stage",
 ]

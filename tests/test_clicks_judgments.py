@@ -13,16 +13,15 @@ from evalkit.clicks.ingest import load_click_log
 from evalkit.clicks.judgments import (
     DEFAULT_THRESHOLDS,
     coec_scores,
-    condensed_ranking,
     derived_thresholds,
     grades_from_values,
-    judged_mask,
     judgments_from_clicks,
     position_ctr,
 )
 from evalkit.clicks.stage import ClickStage, judge_clicks
 from evalkit.data.click_log import ClickLog
 from evalkit.errors import ConfigError
+from evalkit.metrics.judged_only import condensed, judged_mask
 from evalkit.retrieve.ranking import Ranking
 
 
@@ -137,7 +136,7 @@ def test_condensed_ranking_drops_unjudged_items():
     )
     qrels = {"q1": {"c": 2, "b": 0}, "q2": {"a": 1}}
     assert judged_mask(r, qrels).tolist() == [[False, True, True], [False, False, False]]
-    c = condensed_ranking(r, qrels)
+    c = condensed(r, qrels)
     assert c.top("q1") == ["b", "c"] and c.top("q2") == []
     assert c.top_scores("q1") == pytest.approx([0.8, 0.7])
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 
 import numba
 import numpy as np
@@ -131,8 +131,7 @@ def click_correlation(
     q = q.reshape(-1).astype(np.int64)
     n_q = int(q.max() + 1) if len(q) else 0
 
-    point = _point_estimates(x, y, q, n_q, min_pairs)
-    rho_q, eligible = point.pop("_per_query")
+    point, rho_q, eligible = _point_estimates(x, y, q, n_q, min_pairs)
     reps = _bootstrap(x, y, q, n_q, rho_q, eligible, n_boot, seed)
     return ClickCorrelation(
         **{s: _estimate(point[s], reps[s], confidence) for s in STATISTICS},
@@ -176,22 +175,19 @@ def _estimate(value: float, reps: np.ndarray, confidence: float) -> Estimate:
     return Estimate(float(value), float(lo), float(hi))
 
 
-def _point_estimates(x: np.ndarray, y: np.ndarray, q: np.ndarray, n_q: int, min_pairs: int) -> dict:
+def _point_estimates(
+    x: np.ndarray, y: np.ndarray, q: np.ndarray, n_q: int, min_pairs: int
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """The four statistics, each query's Spearman (0 where not eligible) and the eligible mask."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant input -> NaN is reported as NaN
         pooled = (stats.spearmanr, stats.kendalltau, stats.pearsonr)
         sp, kt, pr = [f(x, y).statistic for f in pooled] if len(x) >= 2 else [np.nan] * 3
     rho_q = per_query_spearman(x, y, q, n_q)
-    sizes = np.bincount(q, minlength=n_q)
-    eligible = (sizes >= max(min_pairs, 2)) & np.isfinite(rho_q)
+    eligible = (np.bincount(q, minlength=n_q) >= max(min_pairs, 2)) & np.isfinite(rho_q)
     within = float(rho_q[eligible].mean()) if eligible.any() else np.nan
-    return {
-        "spearman": float(sp),
-        "kendall": float(kt),
-        "pearson": float(pr),
-        "spearman_within": within,
-        "_per_query": (np.where(eligible, rho_q, 0.0), eligible),
-    }
+    point = dict(zip(STATISTICS, (float(sp), float(kt), float(pr), within)))
+    return point, np.where(eligible, rho_q, 0.0), eligible
 
 
 def per_query_spearman(x: np.ndarray, y: np.ndarray, q: np.ndarray, n_q: int) -> np.ndarray:
@@ -355,12 +351,8 @@ def _spearman_reps_py(w, q_x, q_y, ox, oy, x_starts, y_starts):  # pragma: no co
 
 
 def _kendall_reps_py(w, q_x, x_starts, y_rank, n_y):  # pragma: no cover - compiled
-    """Kendall tau-b of each replicate: Fenwick-tree count of weighted (dis)concordant pairs.
-
-    Elements are visited in ascending x, one tie group at a time (queried before inserted, so
-    pairs tied in x are neither concordant nor discordant); y ties are excluded by strict
-    comparisons.  Copies of one element are tied in both x and y.
-    """
+    """Kendall tau-b of each replicate: Fenwick-tree count of weighted (dis)concordant pairs, in
+    ascending x one tie group at a time (queried before inserted: x ties count neither way)."""
     out = np.empty(w.shape[0])
     for r in numba.prange(w.shape[0]):
         tree = np.zeros(n_y + 1)
@@ -431,10 +423,7 @@ def _plan_key(
 
 
 def _metric_dict(obj: ClickCorrelation | CorrelationDifference, prefix: str) -> dict[str, float]:
-    out = {}
-    for s in STATISTICS:
-        e: Estimate = getattr(obj, s)
-        out[f"{prefix}{s}"] = e.value
-        out[f"{prefix}{s}_ci_low"] = e.low
-        out[f"{prefix}{s}_ci_high"] = e.high
-    return out
+    ends = ("", "_ci_low", "_ci_high")
+    return {
+        f"{prefix}{s}{end}": v for s in STATISTICS for end, v in zip(ends, astuple(getattr(obj, s)))
+    }

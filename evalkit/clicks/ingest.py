@@ -138,18 +138,8 @@ def load_click_log(
         q_final, new_queries = _queries_by_text(read.qtext, keep, table_ids, query_texts)
     else:
         q_final, new_queries = _queries_by_id(read.qid, read.qtext, keep, in_table)
-    kept = np.flatnonzero(keep)
-    click_log = _aggregate(
-        q_final,
-        _take(read.items, kept),
-        read.clicks[keep],
-        None if read.impressions is None else read.impressions[keep],
-        None if read.position is None else read.position[keep],
-        shape=shape,
-        source=source or ",".join(tab.files),
-        skipped=skipped,
-        origin=(tab, np.searchsorted(tab.offsets, kept, side="right") - 1),
-    )
+    source = source or ",".join(tab.files)
+    click_log = _aggregate(q_final, read, keep, tab, shape=shape, source=source, skipped=skipped)
     return click_log, new_queries
 
 
@@ -201,45 +191,26 @@ def _row_checks(
     in_table: np.ndarray | None,
 ) -> list[_RowCheck]:
     """Every row check, in the order a row failing several is reported and counted."""
-    checks = _key_checks(cols, read)
+    by_text = read.qid is None
+    what, expected = ("text", "the query's text") if by_text else ("id", "a query id")
+    key_col, key = (cols.query, read.qtext) if by_text else (cols.query_id, read.qid)
+    checks = [
+        _RowCheck("missing_query", key_col, _empty(key), f"query {what} is empty", expected),
+        _RowCheck(
+            "missing_item", cols.item_id, _empty(read.items), "item id is empty", "an item id"
+        ),
+    ]
     if shape == "event":
-        assert read.position is not None
         checks += _event_checks(cols, read.position, read.clicks, position_base)
     else:
         checks += _aggregated_checks(cols, read)
     if catalog_ids is not None:
         unknown = ~_empty(read.items) & ~_isin(read.items, catalog_ids)
-        checks.append(
-            _RowCheck(
-                "unknown_item",
-                cols.item_id,
-                unknown,
-                "item id is not in the catalog",
-                "a catalog item id",
-            )
-        )
+        msg = "item id is not in the catalog"
+        checks.append(_RowCheck("unknown_item", cols.item_id, unknown, msg, "a catalog item id"))
     if in_table is not None:
         checks.append(_query_without_text_check(cols, read, in_table))
     return checks
-
-
-def _key_checks(cols: ClickColumns, read: _LogColumns) -> list[_RowCheck]:
-    by_text = read.qid is None
-    key_col = cols.query if by_text else cols.query_id
-    query_key = read.qtext if by_text else read.qid
-    assert query_key is not None and key_col is not None
-    return [
-        _RowCheck(
-            "missing_query",
-            key_col,
-            _empty(query_key),
-            "query text is empty" if by_text else "query id is empty",
-            "the query's text" if by_text else "a query id",
-        ),
-        _RowCheck(
-            "missing_item", cols.item_id, _empty(read.items), "item id is empty", "an item id"
-        ),
-    ]
 
 
 def _event_checks(
@@ -247,56 +218,34 @@ def _event_checks(
 ) -> list[_RowCheck]:
     """An event's position must be a whole number >= 1 and its ``clicked`` 0 or 1."""
     bad_pos = ~np.isnan(position) & ((position < 1) | (position != np.floor(position)))
-    zero_based = position_base == 1 and bool(np.any(position == 0))
     bad_click = ~np.isnan(clicks) & (clicks != 0) & (clicks != 1)
+    if position_base == 1 and np.any(position == 0):
+        pos_msg = "positions look 0-based (a position 0): add 1, or set clicks.position_base=0"
+    else:
+        pos_msg = "position must be a whole number >= 1"
+    pos_ok, click_ok = "an integer position >= 1 (1 = top)", "0 or 1 (or true/false)"
     return [
-        _nan_check(cols.position, position, "an integer position >= 1 (1 = top)"),
-        _nan_check(cols.clicked, clicks, "0 or 1 (or true/false)"),
-        _RowCheck(
-            "bad_position",
-            cols.position,
-            bad_pos,
-            "positions look 0-based (a position 0): add 1, or set clicks.position_base=0"
-            if zero_based
-            else "position must be a whole number >= 1",
-            "an integer position >= 1 (1 = top)",
-        ),
-        _RowCheck(
-            "bad_clicked", cols.clicked, bad_click, "clicked is not 0/1", "0 or 1 (or true/false)"
-        ),
+        _nan_check(cols.position, position, pos_ok),
+        _nan_check(cols.clicked, clicks, click_ok),
+        _RowCheck("bad_position", cols.position, bad_pos, pos_msg, pos_ok),
+        _RowCheck("bad_clicked", cols.clicked, bad_click, "clicked is not 0/1", click_ok),
     ]
 
 
 def _aggregated_checks(cols: ClickColumns, read: _LogColumns) -> list[_RowCheck]:
-    """Counts must be numbers >= 0, clicks <= impressions, an average position >= 1."""
     clicks, impressions, position = read.clicks, read.impressions, read.position
-    checks = [
-        _nan_check(cols.clicks, clicks, "a click count >= 0"),
-        _negative_check(cols.clicks, clicks, "a click count >= 0"),
-    ]
+    checks = _count_checks(cols.clicks, clicks, "a click count >= 0")
     if impressions is not None:
-        assert cols.impressions is not None
-        checks += [
-            _nan_check(cols.impressions, impressions, "an impression count >= 0"),
-            _negative_check(cols.impressions, impressions, "an impression count >= 0"),
-            _RowCheck(
-                "clicks_gt_impressions",
-                cols.clicks,
-                clicks > impressions,  # NaN compares False
-                "clicks exceed impressions",
-                f"clicks <= {cols.impressions}",
-            ),
-        ]
+        checks += _count_checks(cols.impressions, impressions, "an impression count >= 0")
+        exceed = clicks > impressions  # NaN compares False
+        msg, expected = "clicks exceed impressions", f"clicks <= {cols.impressions}"
+        checks.append(_RowCheck("clicks_gt_impressions", cols.clicks, exceed, msg, expected))
     if position is not None:
-        assert cols.mean_position is not None
+        name, msg = cols.mean_position, "average position is below 1"
         checks += [
-            _nan_check(cols.mean_position, position, "an average position >= 1"),
+            _nan_check(name, position, "an average position >= 1"),
             _RowCheck(
-                "bad_position",
-                cols.mean_position,
-                position < 1,
-                "average position is below 1",
-                "an average position >= 1 (1 = top)",
+                "bad_position", name, position < 1, msg, "an average position >= 1 (1 = top)"
             ),
         ]
     return checks
@@ -307,11 +256,9 @@ def _query_without_text_check(
 ) -> _RowCheck:
     """Rows of a query id new to the query table whose rows never give its text."""
     qid, qtext = read.qid, read.qtext
-    assert qid is not None
     n = len(qid)
     text_ok = ~_empty(qtext) if qtext is not None else np.zeros(n, dtype=bool)
     candidates = np.flatnonzero(~in_table & ~_empty(qid))
-    # A new query needs a non-empty text on at least one of its rows.
     cand_ids = _take(qid, candidates).to_numpy(zero_copy_only=False)
     has_text = pd.Series(text_ok[candidates]).groupby(cand_ids).transform("any")
     no_text = np.zeros(n, dtype=bool)
@@ -361,7 +308,6 @@ def _queries_by_text(
 ) -> tuple[pa.Array, dict[str, str]]:
     """Each kept row's query id, matched by exact text, and the new queries ``{id: text}`` (ids
     ``log-<sha1 prefix>``)."""
-    assert qtext is not None
     texts = _take(qtext, np.flatnonzero(keep))
     lookup: dict[str, str] = {}
     if query_texts is not None:
@@ -385,7 +331,6 @@ def _queries_by_id(
     q_final = _take(qid, np.flatnonzero(keep))
     if qtext is None:
         return q_final, {}
-    assert in_table is not None
     new_rows = np.flatnonzero(keep & ~in_table & ~_empty(qtext))
     firsts = (
         pd.Series(_take(qtext, new_rows).to_numpy(zero_copy_only=False))
@@ -398,7 +343,7 @@ def _queries_by_id(
 def _read(paths: list[Path], format: str | None) -> _Table:
     from datasets import load_dataset  # heavy import, only when a log is read
 
-    tables, names, sizes = [], [], []
+    tables = []
     for p in paths:
         if not p.is_file():
             raise DataError("click-log file not found", file=str(p), expected="an existing file")
@@ -418,13 +363,11 @@ def _read(paths: list[Path], format: str | None) -> _Table:
                 f"cannot read click log as {fmt}: {exc}", file=str(p), expected=f"a {fmt} file"
             ) from exc
         tables.append(ds.data.table)
-        names.append(str(p))
-        sizes.append(ds.num_rows)
     table = (
         tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     )
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    return _Table(table, names, offsets)
+    offsets = np.concatenate([[0], np.cumsum([t.num_rows for t in tables])]).astype(np.int64)
+    return _Table(table, [str(p) for p in paths], offsets)
 
 
 def _missing(file: str, name: str, key: str, present: set[str]) -> DataError:
@@ -480,24 +423,27 @@ def _nan_check(name: str, values: np.ndarray, expected: str) -> _RowCheck:
     )
 
 
-def _negative_check(name: str, values: np.ndarray, expected: str) -> _RowCheck:
-    return _RowCheck("negative_count", name, values < 0, "count is negative", expected)
+def _count_checks(name: str, values: np.ndarray, expected: str) -> list[_RowCheck]:
+    negative = _RowCheck("negative_count", name, values < 0, "count is negative", expected)
+    return [_nan_check(name, values, expected), negative]
 
 
 def _aggregate(
     query_ids: pa.Array,
-    item_ids: pa.Array,
-    clicks: np.ndarray,
-    impressions: np.ndarray | None,
-    position: np.ndarray | None,
+    read: _LogColumns,
+    keep: np.ndarray,
+    tab: _Table,
     *,
     shape: str,
     source: str,
     skipped: dict[str, int],
-    origin: tuple[_Table, np.ndarray],
 ) -> ClickLog:
-    """Sum rows into (query, item) pairs sorted by query id then item id (``origin``: the files
-    read and each row's file index, to name the files whose aggregated rows repeat a pair)."""
+    """Sum the kept rows into (query, item) pairs sorted by query id then item id (``tab``: to
+    name the files whose aggregated rows repeat a pair)."""
+    kept = np.flatnonzero(keep)
+    item_ids, clicks = _take(read.items, kept), read.clicks[keep]
+    impressions = None if read.impressions is None else read.impressions[keep]
+    position = None if read.position is None else read.position[keep]
     qcode, quniq = _sorted_codes(query_ids)
     icode, iuniq = _sorted_codes(item_ids)
     ukey, inv = np.unique(qcode * max(len(iuniq), 1) + icode, return_inverse=True)
@@ -508,7 +454,6 @@ def _aggregate(
     positions = None
     duplicates = 0
     if shape == "event":
-        assert position is not None
         pair_imps = np.bincount(inv, minlength=n_pairs).astype(float)
         mean_pos = np.bincount(inv, weights=position, minlength=n_pairs) / np.maximum(pair_imps, 1)
         positions = _position_counts(inv, position.astype(np.int64), clicks)
@@ -516,7 +461,8 @@ def _aggregate(
         what = "their clicks" + ("/impressions" if impressions is not None else "") + " were summed"
         if position is not None:
             what += " and average positions averaged"
-        duplicates = _count_duplicates(inv, n_pairs, origin, what)
+        file_of = np.searchsorted(tab.offsets, kept, side="right") - 1
+        duplicates = _count_duplicates(inv, n_pairs, (tab, file_of), what)
         pair_imps, mean_pos = _summed_rows(inv, n_pairs, impressions, position)
     return ClickLog(
         query_ids=quniq.take(pa.array(q_of_pair)).to_pylist(),

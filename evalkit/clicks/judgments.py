@@ -28,11 +28,6 @@ import numpy as np
 from evalkit.data.click_log import ClickLog
 from evalkit.data.schema import Judgments
 from evalkit.errors import ConfigError
-from evalkit.metrics.judged_only import condensed
-from evalkit.metrics.judged_only import judged_mask as judged_mask
-
-#: The ranking without unjudged items (click judgments cover only what users were shown).
-condensed_ranking = condensed
 
 log_ = logging.getLogger(__name__)
 
@@ -119,11 +114,8 @@ def coec_scores(log: ClickLog, max_rank: int | None = None) -> CoecScores:
     """
     pos, imps, clicks, pair = _position_rows(log, max_rank)
     ctr = position_ctr(log, max_rank)
-    n = len(log)
-    expected = (
-        np.bincount(pair, weights=imps * ctr[pos - 1], minlength=n) if len(pos) else np.zeros(n)
-    )
-    observed = np.bincount(pair, weights=clicks, minlength=n) if len(pos) else np.zeros(n)
+    expected = np.bincount(pair, weights=imps * ctr[pos - 1], minlength=len(log))
+    observed = np.bincount(pair, weights=clicks, minlength=len(log))
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where(expected > 0, observed / expected, 0.0)
     return CoecScores(values=values, expected=expected, position_ctr=ctr)
@@ -193,7 +185,6 @@ def judgment_values(
         totals = np.bincount(qidx, weights=log.clicks)[qidx] if len(qidx) else np.zeros(0)
         keep = totals >= max(min_query_clicks, np.finfo(float).tiny)
         return np.nan_to_num(log.rate(), nan=0.0), keep
-    assert log.impressions is not None
     keep = (log.impressions >= min_impressions) & (log.impressions > 0)
     if method == "ctr":
         return np.nan_to_num(log.rate(), nan=0.0), keep

@@ -2,7 +2,9 @@
 
 :func:`load_clicks` (after the dataset loads) reads or simulates the log and, when configured or
 when the dataset has no judgments, judges it; :func:`click_report` (after every version is
-embedded) correlates each version's similarities with the clicks.
+embedded) correlates each version's similarities with the clicks and draws the scatter plot
+(similarity vs click rate / share, one colour per version: a seeded sample of at most
+``max_points`` points per version, and binned means of *all* pairs).
 
 >>> import numpy as np
 >>> from evalkit.data.click_log import ClickLog
@@ -37,7 +39,6 @@ from evalkit.clicks.correlation import (
 )
 from evalkit.clicks.ingest import load_click_log
 from evalkit.clicks.judgments import ClickJudgments, judgments_from_clicks
-from evalkit.clicks.plot import plot_click_scatter
 from evalkit.config_schema import read_section
 from evalkit.data.click_log import ClickLog
 from evalkit.data.click_simulation import ClickModel, simulate_demo_clicks
@@ -170,12 +171,8 @@ def judge_clicks(
     )
     method = j.method
     if method == "auto":
-        if log.impressions is None:
-            method = "click_share"
-        elif log.positions is not None or log.mean_position is not None:
-            method = "coec"
-        else:
-            method = "ctr"
+        positions = log.positions is not None or log.mean_position is not None
+        method = "click_share" if log.impressions is None else "coec" if positions else "ctr"
     thresholds = j.thresholds
     if isinstance(thresholds, Mapping):  # per-method thresholds
         thresholds = thresholds.get(method)
@@ -216,18 +213,80 @@ def click_report(
     }
     if baseline is not None and baseline not in corr:
         raise ConfigError(f"baseline version {baseline!r} has no similarities for the click log")
-    diffs = (
-        {v: difference(c, corr[baseline]) for v, c in corr.items() if v != baseline}
-        if baseline is not None
-        else {}
-    )
+    others = {v: c for v, c in corr.items() if v != baseline} if baseline is not None else {}
+    diffs = {v: difference(c, corr[baseline]) for v, c in others.items()}
     plot = None
     if plot_path is not None:
+        series = {v: (s, rate) for v, s in aligned.items()}
         plot = plot_click_scatter(
-            {v: (s, rate) for v, s in aligned.items()},
-            plot_path,
-            measure=log.measure,
-            n_bins=ccfg.n_bins,
-            simulated=log.simulated,
+            series, plot_path, measure=log.measure, n_bins=ccfg.n_bins, simulated=log.simulated
         )
     return ClickReport(corr, diffs, baseline, plot, log.measure, log.simulated)
+
+
+def binned_means(
+    similarity: np.ndarray, rate: np.ndarray, n_bins: int = 20
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean similarity, mean rate and pair count of ``n_bins`` equal-count similarity bins.
+
+    >>> s, r, n = binned_means(np.arange(10.0), np.arange(10.0) * 2, n_bins=2)
+    >>> s.tolist(), r.tolist(), n.tolist()
+    ([2.0, 7.0], [4.0, 14.0], [5, 5])
+    """
+    x = np.asarray(similarity, dtype=float)
+    y = np.asarray(rate, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
+    order = np.argsort(x, kind="stable")
+    bins = np.minimum((np.arange(len(x)) * n_bins) // len(x), n_bins - 1)
+    b = np.empty(len(x), dtype=np.int64)
+    b[order] = bins
+    count = np.bincount(b, minlength=n_bins)
+    used = count > 0
+    sx = np.bincount(b, weights=x, minlength=n_bins)[used] / count[used]
+    sy = np.bincount(b, weights=y, minlength=n_bins)[used] / count[used]
+    return sx, sy, count[used]
+
+
+def plot_click_scatter(
+    series: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    path: str | Path,
+    *,
+    measure: str = "click_rate",
+    n_bins: int = 20,
+    max_points: int = 20000,
+    seed: int = 0,
+    title: str | None = None,
+    simulated: bool = False,
+) -> Path:
+    """Write the PNG to ``path`` and return it; ``series`` maps version -> (similarity, rate)."""
+    from matplotlib.figure import Figure  # no pyplot: Agg canvas, no global figure state
+
+    label = measure.replace("_", " ")
+    fig = Figure(figsize=(7.5, 5.0), dpi=110)
+    ax = fig.add_subplot(1, 1, 1)
+    rng = np.random.default_rng(seed)
+    for i, (name, (sim, rate)) in enumerate(series.items()):
+        x = np.asarray(sim, dtype=float)
+        y = np.asarray(rate, dtype=float)
+        ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+        shown = ok if len(ok) <= max_points else np.sort(rng.choice(ok, max_points, replace=False))
+        colour = f"C{i % 10}"
+        ax.scatter(x[shown], y[shown], s=6, alpha=0.25, color=colour, linewidths=0)
+        bx, by, _ = binned_means(x, y, n_bins)
+        ax.plot(
+            bx, by, "-o", color=colour, markersize=4, label=f"{name} (binned mean, n={len(ok)})"
+        )
+    ax.set_xlabel("cosine similarity (query, item)")
+    ax.set_ylabel(label + (" (simulated clicks)" if simulated else ""))
+    ax.set_title(title or f"similarity vs {label}")
+    ax.grid(alpha=0.3)
+    if series:
+        ax.legend(loc="best", fontsize=8)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"Title": ax.get_title(), "Description": f"x: cosine similarity; y: {label}"}
+    fig.savefig(out, format="png", metadata=meta)
+    return out

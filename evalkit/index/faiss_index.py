@@ -85,26 +85,22 @@ class IndexSpec:
     latency_sample: int = 200
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ConfigError(f"index.kind={self.kind!r} is unknown (expected one of {KINDS})")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(
-                f"index.precision={self.precision!r} is unknown (expected one of {PRECISIONS})"
-            )
+        self._check_choice("kind", KINDS)
+        self._check_choice("precision", PRECISIONS)
         if self.precision != "fp32" and self.kind != "flat":
             raise ConfigError(
                 f"index.precision={self.precision} applies to index=flat only "
                 f"(index.kind is {self.kind!r}); leave index.precision=fp32"
             )
-        if self.codec not in CODECS:
-            raise ConfigError(f"index.codec={self.codec!r} is unknown (expected one of {CODECS})")
+        self._check_choice("codec", CODECS)
         self._check_ints(("pq_m", "pq_nbits"), 1)
-        if self.binary_threshold not in THRESHOLDS:
-            raise ConfigError(
-                f"index.binary_threshold={self.binary_threshold!r} is unknown "
-                f"(expected one of {THRESHOLDS})"
-            )
+        self._check_choice("binary_threshold", THRESHOLDS)
         self._check_ints(("rescore", "latency_sample", "train_sample"), 0)
+
+    def _check_choice(self, key: str, choices: tuple[str, ...]) -> None:
+        value = getattr(self, key)
+        if value not in choices:
+            raise ConfigError(f"index.{key}={value!r} is unknown (expected one of {choices})")
 
     def _check_ints(self, keys: tuple[str, ...], low: int) -> None:
         for key in keys:
@@ -154,10 +150,15 @@ def training_rows(n: int, spec: IndexSpec, seed: int = 0) -> np.ndarray:
     >>> len(training_rows(1000, IndexSpec(kind="ivf", train_sample=10)))
     10
     """
-    if not spec.train_sample or spec.train_sample >= n:
+    return sample_rows(n, spec.train_sample, seed)
+
+
+def sample_rows(n: int, sample: int, seed: int = 0) -> np.ndarray:
+    """All of ``range(n)``, or a seeded sorted sample of ``sample`` of them (0 = all)."""
+    if not sample or sample >= n:
         return np.arange(n, dtype=np.int64)
     rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=spec.train_sample, replace=False)).astype(np.int64)
+    return np.sort(rng.choice(n, size=sample, replace=False)).astype(np.int64)
 
 
 def trained_ivf(train: np.ndarray, n_total: int, spec: IndexSpec) -> faiss.Index:
@@ -274,10 +275,7 @@ def measure_ann_recall(
     seed: int = 0,
 ) -> float:
     """Recall of an ANN index's top-``k`` against exact search on (a sample of) the queries."""
-    n_q = len(queries)
-    take = np.arange(n_q)
-    if sample and n_q > sample:
-        take = np.sort(np.random.default_rng(seed).choice(n_q, size=sample, replace=False))
+    take = sample_rows(len(queries), sample, seed)
     # brute force on the caller's matrix itself: no second copy of the catalog in an index
     xb = np.ascontiguousarray(vectors, dtype=np.float32)
     xq = np.ascontiguousarray(queries[take], dtype=np.float32)

@@ -59,12 +59,8 @@ def bm25_top_k(
     dl = np.asarray(docs.sum(axis=1)).ravel()
     avgdl = dl.mean() if n_docs else 1.0
     tf = docs.tocoo()
-    w = (
-        idf[tf.col]
-        * tf.data
-        * (k1 + 1)
-        / (tf.data + k1 * (1 - b + b * dl[tf.row] / max(avgdl, 1e-9)))
-    )
+    norm = k1 * (1 - b + b * dl[tf.row] / max(avgdl, 1e-9))
+    w = idf[tf.col] * tf.data * (k1 + 1) / (tf.data + norm)
     weights = sparse.csr_matrix((w, (tf.row, tf.col)), shape=docs.shape)
     scores = (queries @ weights.T).tocoo()
     id_rank = np.empty(n_docs, dtype=np.int64)

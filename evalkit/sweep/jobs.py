@@ -30,6 +30,11 @@ class JobOutcome:
     child_runs: dict[str, str] = field(default_factory=dict)  # version -> its MLflow run
     costs: dict[str, dict[str, float]] = field(default_factory=dict)  # version -> statistics
 
+    @property
+    def final_costs(self) -> dict[str, float]:
+        """The statistics of the last evaluated version (B), or none."""
+        return self.costs.get(self.versions[-1], {}) if self.versions else {}
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JobOutcome:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})

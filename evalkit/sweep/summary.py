@@ -62,22 +62,13 @@ def summary_table(jobs: list[JobOutcome]) -> Table:
     """
     metric = next((j.primary_metric for j in jobs if j.primary_metric), "primary metric")
     table = Table(title=f"Sweep: {len(jobs)} jobs, exit code {sweep_exit_code(jobs)}")
-    table.add_column("job", justify="right")
-    table.add_column("overrides")
-    table.add_column(metric + " per version")
-    table.add_column("verdict")
-    table.add_column("exit", justify="right")
-    shown = swept_overrides(jobs)
-    for j, overrides in zip(jobs, shown):
+    for col in ("job", "overrides", metric + " per version", "verdict", "exit"):
+        table.add_column(col, justify="right" if col in ("job", "exit") else "left")
+    for j, overrides in zip(jobs, swept_overrides(jobs)):
         values = ", ".join(f"{v}: {x:.4f}" for v, x in j.metrics.items()) or "-"
         verdict = j.verdict if not j.error else f"{j.verdict}: {j.error}"
-        table.add_row(
-            str(j.num),
-            escape(" ".join(overrides)),  # `models=[openai]` is not rich markup
-            escape(values),
-            escape(verdict),
-            str(j.exit_code),
-        )
+        cells = (" ".join(overrides), values, verdict)  # `models=[openai]` is not rich markup
+        table.add_row(str(j.num), *(escape(c) for c in cells), str(j.exit_code))
     return table
 
 
@@ -159,19 +150,9 @@ class SweepSummary(Callback):
         code = sweep_exit_code(jobs)
         console = make_console()
         console.print(summary_table(jobs))
-        (sweep_dir / SUMMARY_FILE).write_text(
-            json.dumps(
-                {
-                    "exit_code": code,
-                    "jobs": [
-                        {**asdict(j), "overrides": [plain_override(o) for o in j.overrides]}
-                        for j in jobs
-                    ],
-                },
-                indent=1,
-            ),
-            encoding="utf-8",
-        )
+        plain = [{**asdict(j), "overrides": [plain_override(o) for o in j.overrides]} for j in jobs]
+        summary = json.dumps({"exit_code": code, "jobs": plain}, indent=1)
+        (sweep_dir / SUMMARY_FILE).write_text(summary, encoding="utf-8")
         self._compare(config, sweep_dir, jobs, console)
         if code and self.exit:
             sys.stdout.flush()

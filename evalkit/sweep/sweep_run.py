@@ -3,12 +3,17 @@ configurations compared with each other (:mod:`evalkit.sweep.configs`) logged on
 
 :func:`start_sweep_run` creates the run ``sweep: <dataset> <swept keys>`` and exports its id in
 ``EVALKIT_SWEEP_RUN_ID`` for the jobs; :func:`finish_sweep_run` logs the comparison's files,
-metrics and tags on it (names: docs/reference/mlflow.md).
+metrics and tags on it (names: docs/reference/mlflow.md), with the quality-versus-cost frontier
+plots (each configuration at (cost, delta) with its interval; the no-worse band shaded, the
+non-dominated ringed, the pick named) and ``sweep_report.html``.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
+import html
+import io
 import json
 import logging
 import math
@@ -24,6 +29,7 @@ from evalkit.sweep.configs import (
     Pick,
     auto_reference,
     compare_configs,
+    frontier,
     parse_overrides,
     pick_cheapest,
 )
@@ -136,8 +142,7 @@ class SweepComparison:
 
 
 def _per_query(job: JobOutcome, version: str, metric: str) -> dict[str, float] | None:
-    """A job's per-query values of ``metric`` for ``version``: ``<job output>/<version>/
-    per_query.csv``, else its MLflow run artifact (a Ray job elsewhere), else None."""
+    """From ``<job output>/<version>/per_query.csv``, else its MLflow run (a Ray job elsewhere)."""
     path = Path(job.output_dir) / version / PER_QUERY_FILE if job.output_dir else None
     if path is None or not path.is_file():
         path = _download_per_query(job, version)
@@ -204,7 +209,7 @@ def compare_sweep(
             )
             return out
         out.reference_num, out.reference = ref_job.num, labels[ref_job.num]
-        out.reference_costs = ref_job.costs.get(ref_job.versions[-1], {})
+        out.reference_costs = ref_job.final_costs
         others = [j for j in usable if j.num != ref_job.num]
         out.calls = compare_configs(
             values[ref_job.num],
@@ -215,7 +220,7 @@ def compare_sweep(
         out.nums = [j.num for j in others]
     by_num = {j.num: j for j in usable}
     out.calls = [
-        ConfigCall(**{**asdict(c), "costs": by_num[n].costs.get(by_num[n].versions[-1], {})})
+        ConfigCall(**{**asdict(c), "costs": by_num[n].final_costs})
         for n, c in zip(out.nums, out.calls, strict=True)
     ]
     out.pick = pick_cheapest(
@@ -240,8 +245,6 @@ def finish_sweep_run(
     run_id: str | None, sweep_dir: Path, comparison: SweepComparison | None, jobs: list[JobOutcome]
 ) -> list[Path]:
     """Write the comparison's files into ``sweep_dir`` (returned) and log them on the sweep run."""
-    from evalkit.sweep.frontier_plot import frontier_pngs, sweep_report_html
-
     files: list[Path] = []
     if comparison is not None:
         files.append(sweep_dir / RESULT_FILE)
@@ -278,20 +281,16 @@ def finish_sweep_run(
 
 
 def _log_comparison(client: Any, run_id: str, c: SweepComparison) -> None:
-    metrics: dict[str, float] = {}
-    for n, call in zip(c.nums, c.calls, strict=True):
-        metrics[f"delta_{n}"] = call.delta
-        metrics[f"ci_low_{n}"] = call.ci_low
-        metrics[f"ci_high_{n}"] = call.ci_high
-        metrics[f"p_holm_{n}"] = call.p_holm
+    stats = ("delta", "ci_low", "ci_high")
+    metrics = {
+        f"{stat}_{n}": getattr(call, stat)
+        for n, call in zip(c.nums, c.calls, strict=True)
+        for stat in (*stats, "p_holm")
+    }
     pick = c.pick
     if pick is not None and pick.call is not None and pick.found:
-        metrics.update(
-            pick_delta=pick.call.delta,
-            pick_ci_low=pick.call.ci_low,
-            pick_ci_high=pick.call.ci_high,
-            pick_cost_share=pick.share,
-        )
+        metrics.update({f"pick_{stat}": getattr(pick.call, stat) for stat in stats})
+        metrics["pick_cost_share"] = pick.share
     text = pick.text if pick is not None else "configurations not compared"
     tags = {
         "evalkit.sweep.pick": pick.call.label if pick and pick.found and pick.call else "none",
@@ -324,7 +323,7 @@ def _write_table(path: Path, c: SweepComparison, jobs: list[JobOutcome]) -> Path
                     "p", "p_holm", *cost_keys, "error"])  # fmt: skip
         for j in jobs:
             call = by_num.get(j.num)
-            costs = j.costs.get(j.versions[-1], {}) if j.versions else {}
+            costs = j.final_costs
             if j.num == c.reference_num:
                 row = ["reference", "", "", "", "", "", ""]
             elif call is not None:
@@ -335,3 +334,120 @@ def _write_table(path: Path, c: SweepComparison, jobs: list[JobOutcome]) -> Path
             w.writerow([j.num, labels[j.num], *row, *(costs.get(k, "") for k in cost_keys),
                         j.error or c.skipped.get(j.num, "")])  # fmt: skip
     return path
+
+
+COSTS = {
+    "frontier_memory.png": ("index_bytes", "index size (bytes)"),
+    "frontier_latency.png": ("search_p95_ms", "single-query search p95 (ms)"),
+}
+
+
+def short_label(label: str) -> str:
+    """A configuration's overrides by their last key segment, for a plot's point labels.
+
+    >>> short_label("models.e5_small.dimensions=256 index.precision=sq8")
+    '256, sq8'
+    """
+    return ", ".join(o.split("=", 1)[-1] for o in label.split())
+
+
+def _png(fig: Any) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def frontier_png(comparison: Any, cost_key: str, cost_label: str) -> bytes | None:
+    """One frontier plot (None when no configuration measured ``cost_key``)."""
+    from matplotlib.figure import Figure
+
+    calls = comparison.calls
+    ref_cost = comparison.reference_costs.get(cost_key, math.nan)
+    points = [(c.costs.get(cost_key, math.nan), c.delta) for c in calls]
+    if not any(math.isfinite(x) for x, _ in points):
+        return None
+    everything = [*points, (ref_cost, 0.0)]
+    best = set(frontier(everything))
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    margin = getattr(comparison, "margin", 0.0)
+    ax.axhspan(-margin, 0.0, color="#1a73e8", alpha=0.08, label=f"no worse band (-{margin:g})")
+    ax.axhline(0.0, color="#5f6368", lw=0.8)
+    picked = comparison.pick.call.label if comparison.pick and comparison.pick.call else None
+    for i, (c, (x, y)) in enumerate(zip(calls, points, strict=True)):
+        if not math.isfinite(x):
+            continue
+        lo = y - c.ci_low if math.isfinite(c.ci_low) else 0.0
+        hi = c.ci_high - y if math.isfinite(c.ci_high) else 0.0
+        color = {"better": "#1b7f3b", "no_worse": "#1a73e8", "worse": "#b3261e"}.get(
+            c.call, "#9aa0a6"
+        )
+        ax.errorbar([x], [y], yerr=[[lo], [hi]], fmt="o", color=color, capsize=3)
+        if i in best:
+            ax.plot([x], [y], "o", mfc="none", mec="black", ms=12)
+        label = short_label(c.label) + (
+            "  <- pick" if c.label == picked and comparison.pick.found else ""
+        )
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    if math.isfinite(ref_cost):
+        ax.plot([ref_cost], [0.0], "s", color="black", label=f"reference: {comparison.reference}")
+    keys = [o.split("=", 1)[0].rsplit(".", 1)[-1] for o in calls[0].label.split()]
+    ax.text(0.01, 0.01, "points: " + ", ".join(keys), transform=ax.transAxes, fontsize=7)
+    ax.set_xlabel(cost_label)
+    ax.set_ylabel(f"{comparison.metric} - reference")
+    if all(x > 0 for x, _ in everything if math.isfinite(x)):
+        ax.set_xscale("log")
+    ax.set_title(f"Quality against {cost_label.split(' (')[0]} (ringed: non-dominated)")
+    ax.legend(fontsize=7, loc="lower right")
+    return _png(fig)
+
+
+def frontier_pngs(comparison: Any) -> dict[str, bytes]:
+    """The frontier plots the jobs' measurements allow, by file name."""
+    pngs = {name: frontier_png(comparison, key, label) for name, (key, label) in COSTS.items()}
+    return {name: png for name, png in pngs.items() if png is not None}
+
+
+def sweep_report_html(comparison: Any, jobs: list[Any], pngs: dict[str, bytes]) -> str:
+    """A self-contained page: the pick, the table of configurations, the plots."""
+    esc = html.escape
+    rows = []
+    by_num = dict(zip(comparison.nums, comparison.calls, strict=True))
+    for j in jobs:
+        c = by_num.get(j.num)
+        costs = j.final_costs
+        label = esc(" ".join(j.overrides))
+        if j.num == comparison.reference_num:
+            cells = ["reference", "", ""]
+        elif c is not None:
+            cells = [
+                esc(c.call),
+                f"{c.delta:+.4f}",
+                f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}] at {c.confidence:.1%}",
+            ]
+        else:
+            cells = [esc(j.error or comparison.skipped.get(j.num, "not compared")), "", ""]
+        size, p95 = costs.get("index_bytes"), costs.get("search_p95_ms")
+        cells += ["" if size is None else f"{size:,.0f}", "" if p95 is None else f"{p95:.2f}"]
+        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in [j.num, label, *cells]) + "</tr>")
+    images = "".join(
+        f'<img alt="{esc(n)}" src="data:image/png;base64,{base64.b64encode(b).decode()}">'
+        for n, b in pngs.items()
+    )
+    pick = esc(comparison.pick.text) if comparison.pick else "configurations not compared"
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>evalkit sweep</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;"
+        "border-bottom:1px solid #ddd;text-align:left}img{max-width:48%}</style></head><body>"
+        f"<h1>Sweep: {esc(comparison.metric)} against {esc(comparison.reference)}</h1>"
+        f"<p><b>Pick:</b> {pick}</p>"
+        "<p>Each configuration's paired delta against the reference over the same queries "
+        "(paired t), intervals Holm-adjusted across the configurations.</p>"
+        "<table><tr><th>job</th><th>overrides</th><th>call</th><th>delta</th><th>interval</th>"
+        "<th>index bytes</th><th>search p95 ms</th></tr>"
+        + "".join(rows)
+        + f"</table>{images}</body></html>"
+    )

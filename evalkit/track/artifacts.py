@@ -41,13 +41,6 @@ def read_per_query(path: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def write_latency(
-    path: Path, latencies_s: np.ndarray, throughput: float | None, **info: object
-) -> None:
-    payload = {"latencies_s": [float(x) for x in latencies_s], "throughput": throughput, **info}
-    path.write_text(json.dumps(payload), encoding="utf-8")
-
-
 def write_version_files(
     result: VersionResult, out: Path, click_pairs: list[tuple[str, str]] | None = None
 ) -> dict[str, Path]:
@@ -71,13 +64,9 @@ def write_version_files(
         files["click_pairs"] = out / CLICK_PAIRS_FILE
         write_pairs(files["click_pairs"], click_pairs, result.click_similarity)
     latency = out / LATENCY_FILE
-    write_latency(
-        latency,
-        result.latencies_s,
-        result.throughput,
-        batch_size=result.batch_size,
-        concurrency=result.concurrency,
-    )
+    lat = {"latencies_s": [float(x) for x in result.latencies_s], "throughput": result.throughput}
+    lat.update(batch_size=result.batch_size, concurrency=result.concurrency)
+    latency.write_text(json.dumps(lat), encoding="utf-8")
     return {**files, "per_query": per_query, "trec": trec, "latency": latency}
 
 

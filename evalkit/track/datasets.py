@@ -98,33 +98,27 @@ def source_of(label: str) -> DatasetSource:
 
 def _tables(data: EvalData) -> dict[str, tuple[str, int, dict[str, DataType]]]:
     s, d = DataType.string, DataType.double
-    cat = data.catalog
-    catalog_cols = {"id": s, "title": s, **({"text": s} if cat.texts is not None else {})}
-    catalog_cols.update({k: s for k in cat.attributes})
-    q = data.queries
-    query_cols = {"id": s, "text": s}
-    if q.language is not None:
-        query_cols["language"] = s
-    if q.frequency is not None:
-        query_cols["frequency"] = d
-    query_cols.update({k: s for k in q.attributes})
+    cat, q = data.catalog, data.queries
+    text = _present(text=(cat.texts, s))
+    catalog_cols = {"id": s, "title": s, **text, **dict.fromkeys(cat.attributes, s)}
+    extra = _present(language=(q.language, s), frequency=(q.frequency, d))
+    query_cols = {"id": s, "text": s, **extra, **dict.fromkeys(q.attributes, s)}
     tables = {
         "catalog": (cat.source, len(cat), catalog_cols),
         "queries": (q.source, len(q), query_cols),
     }
-    if data.judgments is not None:
-        j = data.judgments
+    if (j := data.judgments) is not None:
         cols = {"query_id": s, "item_id": s, "grade": DataType.long}
         tables["judgments"] = (j.source or j.method, len(j), cols)
-    if data.clicks is not None:
-        c = data.clicks
-        cols = {"query_id": s, "item_id": s, "clicks": d}
-        if c.impressions is not None:
-            cols["impressions"] = d
-        if c.mean_position is not None:
-            cols["mean_position"] = d
+    if (c := data.clicks) is not None:
+        extra = _present(impressions=(c.impressions, d), mean_position=(c.mean_position, d))
+        cols = {"query_id": s, "item_id": s, "clicks": d, **extra}
         tables["clicks"] = (c.source, len(c.query_ids), cols)
     return tables
+
+
+def _present(**columns: tuple[object, DataType]) -> dict[str, DataType]:
+    return {name: t for name, (value, t) in columns.items() if value is not None}
 
 
 def dataset_inputs(data: EvalData) -> list[DatasetInput]:

@@ -58,25 +58,13 @@ def last_evaluations(
             for c in children
         }
         versions = _versions(p.data.params.get("versions")) or list(primary)
-        rows.append(
-            EvaluationRow(
-                start=_start(p),
-                name=p.info.run_name or "",
-                dataset=p.data.tags.get("evalkit.dataset", ""),
-                versions=versions,
-                primary=primary,
-                verdict=p.data.tags.get("evalkit.verdict", "-"),
-                status=p.info.status,
-                run_id=p.info.run_id,
-            )
-        )
+        verdict = p.data.tags.get("evalkit.verdict", "-")
+        rows.append(_row(p, p.info.run_name or "", versions, primary, verdict))
     online = online_verdicts(client, experiment_id)
     return [replace(r, online=online.get(",".join(r.versions[:2]), "-")) for r in rows]
 
 
 def _sweep_row(client: Any, experiment_id: str, p: Any) -> EvaluationRow:
-    """A ``--multirun`` sweep as one row: its jobs' versions, its pick (tag
-    ``evalkit.sweep.pick``) and the jobs' verdicts as the verdict."""
     jobs = client.search_runs(
         [experiment_id], filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{p.info.run_id}'"
     )
@@ -85,15 +73,15 @@ def _sweep_row(client: Any, experiment_id: str, p: Any) -> EvaluationRow:
     )
     pick = p.data.tags.get("evalkit.sweep.pick")
     verdicts = sorted({j.data.tags.get("evalkit.verdict", "-") for j in jobs})
+    verdict = (f"pick: {pick}" if pick else "not compared") + f"; jobs {'/'.join(verdicts)}"
+    return _row(p, f"{p.info.run_name} ({len(jobs)} jobs)", versions, {}, verdict)
+
+
+def _row(p: Any, name: str, versions: list[str], primary: dict, verdict: str) -> EvaluationRow:
+    start = dt.datetime.fromtimestamp(p.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    dataset = p.data.tags.get("evalkit.dataset", "")
     return EvaluationRow(
-        start=_start(p),
-        name=f"{p.info.run_name} ({len(jobs)} jobs)",
-        dataset=p.data.tags.get("evalkit.dataset", ""),
-        versions=versions,
-        primary={},
-        verdict=(f"pick: {pick}" if pick else "not compared") + f"; jobs {'/'.join(verdicts)}",
-        status=p.info.status,
-        run_id=p.info.run_id,
+        start, name, dataset, versions, primary, verdict, p.info.status, p.info.run_id
     )
 
 
@@ -112,10 +100,6 @@ def online_verdicts(client: Any, experiment_id: str) -> dict[str, str]:
         if pair and pair not in out:
             out[pair] = r.data.tags.get("evalkit.verdict", "-")
     return out
-
-
-def _start(run: Any) -> str:
-    return dt.datetime.fromtimestamp(run.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _versions(param: str | None) -> list[str]:

@@ -1,9 +1,7 @@
 """Log a finished evaluation's run dir to MLflow (``evalkit task=log``: :mod:`evalkit.tasks.log`).
 
-Recreates the runs recorded in ``<run_dir>/mlflow_runs.json`` (:mod:`evalkit.track.manifest`),
-tagged ``evalkit.logged_from``; the failed attempt's runs the store holds are tagged
-``evalkit.attempt=failed`` / ``evalkit.logged_as`` and, if left unfinished, end FAILED
-(docs/reference/mlflow.md).
+Recreates the runs recorded in ``<run_dir>/mlflow_runs.json`` and tags the failed attempt's runs
+(tags: docs/reference/mlflow.md).
 
     evalkit task=log run_dir=outputs/2026-11-29/10-00-00
 """
@@ -20,14 +18,12 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from evalkit.errors import ConfigError
 from evalkit.redact import redact, redacted_copy
 from evalkit.track.manifest import MANIFEST_FILE, read_manifest
-from evalkit.track.mlflow_tracker import Tracker, input_from_record
+from evalkit.track.mlflow_tracker import _BATCH, _PARAM_BATCH, Tracker, input_from_record
 from evalkit.track.stale import END_REASON_TAG, process_tags
 from evalkit.track.timeout import CHECK_TIMEOUT_S
 
 LOGGED_FROM_TAG, LOGGED_AS_TAG = "evalkit.logged_from", "evalkit.logged_as"
 ATTEMPT_TAG, FAILED_ATTEMPT = "evalkit.attempt", "failed"
-_BATCH = 500
-_PARAM_BATCH = 100
 
 
 def log_run_dir(

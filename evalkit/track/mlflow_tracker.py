@@ -200,11 +200,9 @@ def _driver_hint(uri: str, exc: BaseException) -> str:
 
 
 class Tracker:
-    """Thin wrapper over :class:`MlflowClient` for evalkit's run layout.
-
-    Every call is also recorded in ``manifest`` (:mod:`evalkit.track.manifest`); if the store
-    fails mid-run the tracker goes **offline** (one warning, :attr:`error` says what failed) and
-    ``evalkit task=log`` logs the run later.  Param / tag values and text artifacts are redacted.
+    """:class:`MlflowClient` for evalkit's run layout; every call is also recorded in ``manifest``,
+    and a store failing mid-run makes it **offline** (one warning, :attr:`error`: what failed) for
+    ``evalkit task=log`` to log the run later.  Param / tag values and text artifacts are redacted.
     """
 
     def __init__(
@@ -320,12 +318,7 @@ class Tracker:
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         items = [Param(mlflow_key(k), redact(_param_value(v))) for k, v in flatten(params).items()]
-        if self.manifest is not None:
-            self.manifest.update(run_id, "params", {p.key: p.value for p in items})
-        for i in range(0, len(items), _PARAM_BATCH):
-            self._call(
-                "logging params", self.client.log_batch, run_id, params=items[i : i + _PARAM_BATCH]
-            )
+        self._send(run_id, "logging params", "params", items, _PARAM_BATCH)
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
         now = int(time.time() * 1000)
@@ -334,19 +327,17 @@ class Tracker:
             for k, v in metrics.items()
             if v is not None and not (isinstance(v, float) and math.isnan(v))
         ]
-        if self.manifest is not None:
-            self.manifest.update(run_id, "metrics", {m.key: m.value for m in items})
-        for i in range(0, len(items), _BATCH):
-            self._call(
-                "logging metrics", self.client.log_batch, run_id, metrics=items[i : i + _BATCH]
-            )
+        self._send(run_id, "logging metrics", "metrics", items, _BATCH)
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         items = [RunTag(k, redact(str(v))) for k, v in tags.items()]
+        self._send(run_id, "setting tags", "tags", items, max(len(items), 1))
+
+    def _send(self, run_id: str, what: str, kind: str, items: list[Any], batch: int) -> None:
         if self.manifest is not None:
-            self.manifest.update(run_id, "tags", {t.key: t.value for t in items})
-        if items:
-            self._call("setting tags", self.client.log_batch, run_id, tags=items)
+            self.manifest.update(run_id, kind, {i.key: i.value for i in items})
+        for i in range(0, len(items), batch):
+            self._call(what, self.client.log_batch, run_id, **{kind: items[i : i + batch]})
 
     def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         if self.manifest is not None:

@@ -75,15 +75,24 @@ def swept_keys(sweep_dir: str | Path | None = None) -> set[str]:
 
 def run_name(base: str, overrides: Iterable[str], swept: set[str] | None = None) -> str:
     """``base``, plus ``[key=value, ...]`` of the swept overrides (plain values) in a sweep."""
+    shown = [f"{k}={v}" for k, v in _swept(overrides, swept)]
+    return f"{base} [{', '.join(shown)}]" if shown else base
+
+
+def _swept(overrides: Iterable[str] | None, swept: set[str] | None) -> list[tuple[str, str]]:
+    """``(key, shown value)`` of the swept value overrides (``None``: the running Hydra job's)."""
     swept = swept_keys() if swept is None else swept
     if not swept:
-        return base
-    shown = [
-        f"{o.key_or_group}={_show(o.value())}"
+        return []
+    if overrides is None:
+        from hydra.core.hydra_config import HydraConfig
+
+        overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+    return [
+        (o.key_or_group, _show(o.value()))
         for o in _parse(overrides)
         if o.key_or_group in swept and not o.is_delete() and not o.is_sweep_override()
     ]
-    return f"{base} [{', '.join(shown)}]" if shown else base
 
 
 def _show(value: Any) -> str:
@@ -92,32 +101,16 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _task_overrides() -> list[str]:
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return []
-    return list(HydraConfig.get().overrides.task)
-
-
 def version_run_name(
     version: str, overrides: Iterable[str] | None = None, swept: set[str] | None = None
 ) -> str:
     """The model version, plus ``[key=value, ...]`` of the swept overrides that apply to it (its
     own ``models.<version>.`` keys unprefixed, keys outside ``models``); ``overrides`` default to
     the running Hydra job's."""
-    swept = swept_keys() if swept is None else swept
-    if not swept:
-        return version
     own = f"models.{version}."
-    shown = []
-    for o in _parse(_task_overrides() if overrides is None else overrides):
-        key = o.key_or_group
-        if key not in swept or o.is_delete() or o.is_sweep_override():
-            continue
-        if key.startswith(own):
-            key = key.removeprefix(own)
-        elif key == "models" or key.startswith("models."):
-            continue
-        shown.append(f"{key}={_show(o.value())}")
+    shown = [
+        f"{k.removeprefix(own)}={v}"
+        for k, v in _swept(overrides, swept)
+        if k.startswith(own) or not (k == "models" or k.startswith("models."))
+    ]
     return f"{version} [{', '.join(shown)}]" if shown else version
