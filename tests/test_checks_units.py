@@ -21,7 +21,6 @@ import yaml
 from rich.console import Console
 from scipy.spatial.distance import cosine as scipy_cosine_distance
 
-from evalkit.checks.check_table import checks_table
 from evalkit.checks.config import ChecksConfig, SanityConfig
 from evalkit.checks.longtext import search_max_length
 from evalkit.checks.probes import MULTILINGUAL, long_document, other_tail, with_new_tail
@@ -29,6 +28,7 @@ from evalkit.checks.result import (
     FIELDS,
     Check,
     Status,
+    checks_table,
     counts,
     gate_rows,
     read_checks,

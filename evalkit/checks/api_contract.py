@@ -25,7 +25,8 @@ from evalkit.checks.endpoint import MalformedResponse, Reply, decode_embeddings
 from evalkit.checks.probes import BASIC, long_document
 from evalkit.checks.result import Check, Status
 from evalkit.checks.sanity import Enabled, skipped
-from evalkit.checks.target import Target, api_key_of, tls_of
+from evalkit.checks.target import Target, api_key_of
+from evalkit.embed.tls import tls_context
 
 NAMES = (
     "contract.health",
@@ -98,7 +99,7 @@ def check_embeddings_via_client(
         api_key=api_key_of(v),
         max_retries=0,
         timeout=cfg.timeout_s,
-        http_client=openai.DefaultHttpxClient(verify=tls_of(v)),
+        http_client=openai.DefaultHttpxClient(verify=tls_context(v.ca_bundle)),
     )
     extra = _extra(target)
     try:

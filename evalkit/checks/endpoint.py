@@ -18,7 +18,6 @@ import base64
 import binascii
 import json
 import ssl
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +41,6 @@ class Reply:
     status: int | None
     body: Any
     text: str
-    elapsed_s: float
     error: str = ""
 
     @property
@@ -156,19 +154,17 @@ class Endpoint:
         self.requests += 1
         key = self._api_key if auth == CONFIGURED else auth
         headers = {} if auth is None else {"Authorization": f"Bearer {key}"}
-        t0 = time.perf_counter()
         try:
             r = self._client.request(method, url, json=body, headers=headers)
         except httpx2.HTTPError as err:
             self.last_error = err
-            return Reply(None, None, "", time.perf_counter() - t0, f"{type(err).__name__}: {err}")
-        elapsed = time.perf_counter() - t0
+            return Reply(None, None, "", f"{type(err).__name__}: {err}")
         text = r.text
         try:
             parsed = json.loads(text) if text else None
         except ValueError:
             parsed = None
-        return Reply(r.status_code, parsed, text[:2000], elapsed)
+        return Reply(r.status_code, parsed, text[:2000])
 
     def get(self, url: str, *, auth: str | None = CONFIGURED) -> Reply:
         return self.request("GET", url, auth=auth)

@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.table import Table
 
 from evalkit.errors import DataError
 from evalkit.redact import redact, redact_data
 
 FIELDS = ("name", "status", "observed", "expected", "reason")
 CHECKS_FILE = "checks.json"
+STYLES = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "SKIP": "dim"}
 
 
 class Status(StrEnum):
@@ -175,3 +177,46 @@ def gate_rows(checks: Iterable[Check], version: str | None = None) -> list[dict[
     """
     extra = {} if version is None else {"version": version}
     return [c.to_dict() | extra for c in checks if c.status is not Status.SKIP]
+
+
+def compact(value: Any, limit: int = 70) -> str:
+    """A short one-line rendering of an observed / expected value.
+
+    >>> compact({"min": 0.99912345, "ok": True, "n": 3}), compact(None), compact([1, 2])
+    ('min=0.9991, ok=True, n=3', '-', '1, 2')
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        text = f"{value:.4g}"
+    elif isinstance(value, dict):
+        text = ", ".join(f"{k}={compact(v, limit)}" for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        text = ", ".join(compact(v, limit) for v in value)
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def checks_table(checks: Sequence[Check], version: str) -> Table:
+    """A rich table of ``checks`` titled with the version and its verdict."""
+    n = counts(checks)
+    title = (
+        f"Endpoint checks: {version} -> {verdict(checks)} "
+        f"({n['PASS']} pass, {n['WARN']} warn, {n['FAIL']} fail, {n['SKIP']} skip)"
+    )
+    table = Table(title=title, show_lines=False)
+    table.add_column("check", style="bold", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for column in ("observed", "expected", "reason"):
+        table.add_column(column, overflow="fold")
+    for c in checks:
+        status = str(c.status)
+        table.add_row(
+            c.name,
+            f"[{STYLES[status]}]{status}[/]",
+            compact(c.observed),
+            compact(c.expected),
+            c.reason,
+        )
+    return table

@@ -11,14 +11,13 @@ Prefixes applied, no chunking, truncation or normalisation by evalkit; a refusal
 ...     def _embed_batch(self, texts, role, dimensions):
 ...         return np.ones((len(texts), 3), dtype=np.float32)
 >>> t = target_for(Toy("toy"), "query")
->>> t.kind, t.supports_dimensions, t.embed(["a", "b"]).shape
-('local', False, (2, 3))
+>>> t.supports_dimensions, t.embed(["a", "b"]).shape
+(False, (2, 3))
 """
 
 from __future__ import annotations
 
 import os
-import ssl
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
@@ -42,11 +41,6 @@ class ProbeError(Exception):
 def is_openai(version: ModelVersion) -> TypeGuard[OpenAIEmbedder]:
     """Whether ``version`` is served by an OpenAI-compatible HTTP endpoint."""
     return isinstance(version, OpenAIEmbedder)
-
-
-def tls_of(version: OpenAIEmbedder) -> ssl.SSLContext:
-    """The TLS context the version's requests verify with (its ``ca_bundle`` trusted as well)."""
-    return tls_context(version.ca_bundle)
 
 
 def api_key_of(version: OpenAIEmbedder) -> str:
@@ -74,10 +68,6 @@ class Target:
     @property
     def requests(self) -> int:
         return self.endpoint.requests if self.endpoint is not None else self.local_requests
-
-    @property
-    def kind(self) -> str:
-        return "http" if self.endpoint is not None else "local"
 
     @property
     def supports_dimensions(self) -> bool:
@@ -140,7 +130,7 @@ def target_for(version: Any, role: str, *, timeout_s: float = 120.0) -> Target:
             version.model,
             api_key=api_key_of(version),
             timeout_s=timeout_s,
-            verify=tls_of(version),
+            verify=tls_context(version.ca_bundle),
         )
         return Target(version, role, endpoint)
     return Target(version, role)

@@ -28,9 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class SearchJob:
-    """How to search one version: the index, the depth, the cache, and the rows every version
-    shares (``id_rank``: :func:`~evalkit.retrieve.replay.id_ranks`, ``rows``:
-    :func:`~evalkit.pairs.pair_rows_of`)."""
+    """How to search one version, and the rows every version shares (``id_rank``, ``rows``)."""
 
     spec: IndexSpec
     k: int
@@ -68,8 +66,7 @@ class Engine(Protocol):
         progress: bool = False,
         queries: EmbeddingResult | None = None,
     ) -> Embedded:
-        """The version's catalog and query vectors, through ``cache`` (``queries``: already
-        embedded, used as is)."""
+        """The version's catalog and query vectors (``queries``: already embedded, used as is)."""
         ...
 
     def search(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:

@@ -28,8 +28,8 @@ from evalkit.retrieve.searcher import Searcher
 
 @dataclass(frozen=True)
 class ResidentCatalog:
-    """One version's catalog, loaded: ``index`` searches it (rows are catalog rows), ``dim`` is
-    its vectors' dimension, ``queries`` the version's query vectors (every query, data order)."""
+    """One version's loaded catalog: ``index`` searches it by catalog row; ``queries``: every
+    query's vector, in data order."""
 
     version: str
     dim: int
@@ -56,16 +56,14 @@ class ResidentListeners:
 
 
 def index_of(vectors: np.ndarray, spec: IndexSpec, **build: Any) -> Searcher:
-    """``spec``'s index of ``vectors``: exact flat fp32 searches ``vectors`` itself (no copy),
-    any other spec :func:`~evalkit.index.faiss_index.build_index` (``build``: its options)."""
+    """``spec``'s index of ``vectors`` (exact flat fp32: ``vectors`` itself, no copy)."""
     if spec.kind == "flat" and spec.precision == "fp32":
         return ArrayFlatIP(vectors, spec.threads)
     return build_index(vectors, spec, **build)
 
 
 class BuiltOnSearch:
-    """A :class:`~evalkit.retrieve.searcher.Searcher` over a loaded matrix whose index
-    (:func:`index_of`) is built on the first search only.
+    """A Searcher over a loaded matrix whose index is built on the first search only.
 
     >>> x = np.eye(3, dtype="float32")
     >>> index = BuiltOnSearch(x, IndexSpec())

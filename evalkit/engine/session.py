@@ -39,8 +39,7 @@ def require_ray() -> ModuleType:
 
 
 def quiet_ray_loggers(verbose: bool) -> None:
-    """Ray's Python loggers, and Ray Data's own console handler (``ray.data`` does not
-    propagate), at WARNING (INFO with ``verbose``)."""
+    """Ray's Python loggers and Ray Data's console handler at WARNING (INFO with ``verbose``)."""
     level = logging.INFO if verbose else logging.WARNING
     logging.getLogger("ray").setLevel(level)
     for handler in logging.getLogger("ray.data").handlers:
@@ -74,8 +73,7 @@ def init_args(spec: EngineSpec) -> dict[str, Any]:
 
 
 class RaySession:
-    """Context manager: Ray connected for the duration; shut down on exit only if started here
-    (an already initialised Ray, a test's or a Hydra Ray launcher job's, is reused as is)."""
+    """Context manager: Ray connected for the duration; shut down on exit only if started here."""
 
     def __init__(self, spec: EngineSpec) -> None:
         self.spec = spec
@@ -138,8 +136,7 @@ _NATIVE = re.compile(
 
 
 def is_native_ray_line(line: bytes) -> bool:
-    """Whether ``line`` is a Ray C++ log line below FATAL (those are dropped; FATAL lines pass:
-    they explain a crash).
+    """Whether ``line`` is a Ray C++ log line below FATAL (those are dropped).
 
     >>> is_native_ray_line(b"[2026-12-02 11:39:42,478 E 12407 12407] core_worker.cc:2465: Actor")
     True
@@ -151,8 +148,7 @@ def is_native_ray_line(line: bytes) -> bool:
 
 
 class NativeLogFilter:
-    """Context manager: file descriptor 2 goes through a filter thread that keeps Ray's C++
-    core lines (written there whatever Python logging says) off it; ``dropped`` counts them."""
+    """Context manager: a filter thread keeps Ray's C++ lines off file descriptor 2."""
 
     def __init__(self, fd: int = 2) -> None:
         self.fd = fd
