@@ -14,7 +14,7 @@ import pytest
 import pytrec_eval
 from ranx import Qrels, Run, evaluate
 
-from evalkit.checks.endpoint import Reply
+from evalkit.checks.target import Reply
 from evalkit.embed import OpenAIEmbedder, embed_texts
 from evalkit.embed.vector_checks import largest_identical_group, vector_problem
 from evalkit.errors import DataError, EndpointError

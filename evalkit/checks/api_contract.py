@@ -1,9 +1,7 @@
 """API contract checks for OpenAI-compatible ``/v1/embeddings`` servers.
 
-Each check sends one (or two) requests and compares the answer with the configured expectation
-(:class:`~evalkit.checks.config.ContractConfig`, defaults = what the OpenAI API documents); the
-checks are :data:`NAMES`.  Each check's request and default expectation:
-docs/how-to/openai-server.md ("Endpoint checks").
+Each check (:data:`NAMES`) sends one or two requests and compares the answer with
+:class:`~evalkit.checks.config.ContractConfig`; details: docs/how-to/openai-server.md.
 
 >>> expect_status(400, (400,)), expect_status(200, (400, 422)), expect_status(None, (400,))
 (True, False, False)
@@ -21,11 +19,10 @@ import numpy as np
 import openai
 
 from evalkit.checks.config import ContractConfig
-from evalkit.checks.endpoint import MalformedResponse, Reply, decode_embeddings
 from evalkit.checks.probes import BASIC, long_document
 from evalkit.checks.result import Check, Status
 from evalkit.checks.sanity import Enabled, skipped
-from evalkit.checks.target import Target, api_key_of
+from evalkit.checks.target import MalformedResponse, Reply, Target, api_key_of, decode_embeddings
 from evalkit.embed.tls import tls_context
 
 NAMES = (
@@ -89,8 +86,7 @@ def check_health(target: Target, cfg: ContractConfig) -> Check:
 def check_embeddings_via_client(
     target: Target, cfg: ContractConfig, texts: list[str]
 ) -> tuple[Check, Any]:
-    """The official ``openai`` client's default request (base64) must work: the check, and the
-    answer's usage (None without an answer)."""
+    """The ``openai`` client's default request must work: the check and the usage (or None)."""
     name = "contract.embeddings"
     expected = "HTTP 200 with a 'data' list, parsed by the openai client"
     v = target.version
@@ -178,8 +174,8 @@ def check_auth(target: Target, cfg: ContractConfig, variant: str) -> Check:
 def check_over_long(
     target: Target, cfg: ContractConfig, shared: dict[str, Any] | None = None
 ) -> Check:
-    """One input past the model's limit must be refused (400 stating the limit, per OpenAI);
-    with ``over_long_words: null`` the long-text probe past the limit (``shared``) is reused."""
+    """One input past the model's limit must be refused (``over_long_words: null``: the long-text
+    probe past the limit, ``shared``, is reused)."""
     name = "contract.over_long"
     reused = (shared or {}).get("over_long") if cfg.over_long_words is None else None
     if reused is not None:

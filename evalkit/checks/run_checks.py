@@ -1,7 +1,4 @@
-"""Run every configured endpoint check against one model version.
-
-:func:`run_checks` is what ``evalkit task=check`` and the release gates call: sanity and
-long-text checks for every version, the HTTP contract for OpenAI-compatible ones.
+"""Run every configured endpoint check against one model version (``task=check``, release gates).
 
 >>> import numpy as np
 >>> from evalkit.embed.model_version import ModelVersion
@@ -50,9 +47,8 @@ def apply_on_fail(check: Check, cfg: ChecksConfig) -> Check:
 
 
 def ensure_reachable(target: Target) -> None:
-    """Raise :class:`EndpointError` (exit code 1, not failed checks) if an HTTP target's server
-    does not answer at all, or if a ``base_url`` without ``/v1`` answers 404 for both ``GET
-    <base_url>/models`` and ``POST <base_url>/embeddings`` (the error then suggests ``/v1``)."""
+    """:class:`EndpointError` (exit code 1, not failed checks) if an HTTP target does not answer,
+    or answers 404 to both ``/models`` and ``/embeddings`` of a ``base_url`` without ``/v1``."""
     ep = target.endpoint
     if ep is None:
         return
@@ -82,9 +78,7 @@ def ensure_reachable(target: Target) -> None:
 def run_checks(
     version: Any, checks_cfg: ChecksConfig | Mapping[str, Any] | None = None
 ) -> list[Check]:
-    """All configured checks for one model version (a :class:`~evalkit.embed.ModelVersion`),
-    ``checks.versions.<version name>`` merged over the contract; the version's ``api_key_env``
-    is registered for redaction, so a server quoting the key leaves none in the results."""
+    """All configured checks for one model version (its ``api_key_env`` redacted from them)."""
     cfg = as_config(checks_cfg).for_version(version.name)
     register_key_envs([version.api_key_env] if is_openai(version) else [])
 
