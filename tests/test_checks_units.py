@@ -236,7 +236,7 @@ def test_length_search_matches_brute_force_within_resolution(start, cap):
         assert r.max_accepted <= truth and r.requests == len(calls) <= 16
         assert all((n <= limit) == ok for n, ok in r.tried)
         if truth >= cap:
-            assert r.accepted_all and r.max_accepted == cap
+            assert r.min_rejected is None and r.max_accepted == cap
         else:
             assert r.min_rejected is not None and r.min_rejected > truth
             assert r.refusal == f"limit {int(limit)}"

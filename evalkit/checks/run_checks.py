@@ -104,13 +104,8 @@ def run_checks(
         finally:
             if target.endpoint is not None:
                 target.endpoint.close()
-        log.info(
-            "checks %s for %s: %d checks, %d requests, %.1f s",
-            section,
-            version.name,
-            len(got),
-            target.requests,
-            time.perf_counter() - t0,
-        )
+        seconds = time.perf_counter() - t0
+        what = "checks %s for %s: %d checks, %d requests, %.1f s"
+        log.info(what, section, version.name, len(got), target.requests, seconds)
         checks += got
     return [apply_on_fail(c, cfg) for c in checks]

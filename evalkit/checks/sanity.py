@@ -3,8 +3,6 @@ invariance, a multilingual probe set, and mixed-script / punctuation-heavy input
 
 >>> import numpy as np
 >>> v = np.array([[3.0, 4.0], [0.6, 0.8]])
->>> norm_stats(v)["min"], norm_stats(v)["max"]
-(1.0, 5.0)
 >>> check_norms(v, SanityConfig()).status
 <Status.FAIL: 'FAIL'>
 >>> float(row_cosines(v, v[::-1]).min())
@@ -56,8 +54,8 @@ def cosine_matrix(a: np.ndarray) -> np.ndarray:
 def collapsed_pairs(
     vectors: np.ndarray, min_cosine: float, texts: Sequence[str] | None = None
 ) -> list[tuple[int, int, float]]:
-    """Pairs ``(i, j, cosine)``, ``i < j``, of rows at least ``min_cosine`` similar, except rows
-    whose texts are equal (identical inputs may share a vector)."""
+    """Pairs ``(i, j, cosine)``, ``i < j``, of rows at least ``min_cosine`` similar, equal texts
+    excepted."""
     sim = cosine_matrix(vectors)
     i, j = np.nonzero(np.triu(sim >= min_cosine, k=1))
     pairs = zip(i.tolist(), j.tolist())
@@ -168,8 +166,8 @@ def check_nonzero(vectors: np.ndarray, n_texts: int) -> Check:
 
 
 def check_norms(vectors: np.ndarray, cfg: SanityConfig) -> Check:
-    """L2 norm spread and whether the endpoint normalises, vs ``normalized``; zero and NaN/inf
-    rows are left out (``vectors.nonzero`` / ``vectors.finite`` report them)."""
+    """L2 norm spread and whether the endpoint normalises, vs ``normalized`` (only finite non-zero
+    rows)."""
     stats = norm_stats(vectors[np.abs(vectors).max(axis=1, initial=0) > 0])
     tol = cfg.norm_tolerance
     unit = bool(np.isfinite(stats["min"]) and stats["min"] >= 1 - tol and stats["max"] <= 1 + tol)

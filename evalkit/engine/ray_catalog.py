@@ -25,7 +25,6 @@ from typing import Any
 import faiss
 import numpy as np
 
-from evalkit.embed.cache import spec_hash
 from evalkit.embed.precomputed import check_parts, read_parquet_vectors, vector_parts
 from evalkit.embed.store import unit_norm
 from evalkit.embed.vector_checks import NormSummary
@@ -34,6 +33,7 @@ from evalkit.engine.local_engine import checked_dims, replay_job
 from evalkit.engine.ray_search import (
     ann_sample,
     index_folder,
+    index_key,
     ray_runner,
     read_manifest,
     stored_trained,
@@ -52,7 +52,7 @@ TRAIN_CAP = 500_000  # rows an IVF is trained on when index.train_sample is 0 (F
 
 @dataclass(frozen=True)
 class CatalogLookup:
-    """Catalog ids sorted as UTF-8 bytes and their rows: a part's ids map to rows by binary search."""
+    """Catalog ids sorted as UTF-8 bytes and their rows: ids map to rows by binary search."""
 
     sorted_ids: np.ndarray  # fixed-width bytes, ascending
     order: np.ndarray  # catalog row of each sorted id
@@ -90,7 +90,7 @@ def _kept(vectors: np.ndarray, used: np.ndarray) -> np.ndarray:
 def scan_part(
     path: str, columns: tuple[str, str], lookup: CatalogLookup, want: np.ndarray
 ) -> dict[str, Any]:
-    """Pass 1 on one part: catalog rows, dimension, unit-norm flag, raw vectors of rows in ``want``."""
+    """Pass 1 on one part: catalog rows, dimension, unit-norm flag, raw vectors of ``want`` rows."""
     faiss.omp_set_num_threads(1)
     rows, vectors = load_part(path, columns, lookup)
     used = rows >= 0
@@ -244,7 +244,8 @@ def stream_catalog(
     scanned = scan_parts(ray, plan, version, queries)
     stats: dict[str, float] = {"scan_seconds": time.perf_counter() - t0}
     t0 = time.perf_counter()
-    key = stream_key(version, data, plan, spec, seed)
+    params = spec.params() | {"train_rows": len(plan.train)}
+    key = index_key(version, data, len(plan.ids), params, seed, parts=part_signature(plan.parts))
     folder, tmp_dir = index_folder(store_root, index_store, key, "evalkit-parts-")
     take = ann_sample(len(queries), spec, seed)
     sample = None if spec.exact else np.ascontiguousarray(queries[take], dtype=np.float32)
@@ -257,14 +258,9 @@ def stream_catalog(
     stats["index_shards"] = float(len(files))
     stats["catalog_parts"] = float(len(plan.parts))  # marks a streamed catalog
     stats.update(sharded_cost(sum(os.path.getsize(f) for f in files), n))
-    log.info(
-        "%s: %d part(s) of %s indexed at %s (%s)",
-        version.name,
-        len(plan.parts),
-        plan.catalog,
-        folder,
-        "reused" if reused else "built",
-    )
+    how = "reused" if reused else "built"
+    what = "%s: %d part(s) of %s indexed at %s (%s)"
+    log.info(what, version.name, len(plan.parts), plan.catalog, folder, how)
     norms = sum((p["norms"] for p in indexed), NormSummary())
     try:
         t0 = time.perf_counter()
@@ -333,20 +329,6 @@ def check_part_dims(parts: list[str], dims: list[int], field_name: str) -> None:
             field=field_name,
             expected="one dimension in every part",
         )
-
-
-def stream_key(version: Any, data: Any, plan: StreamPlan, spec: IndexSpec, seed: int) -> str:
-    """Hex key of the stored part indexes."""
-    return spec_hash(
-        {
-            "vectors": version.spec("document"),
-            "parts": part_signature(plan.parts),
-            "catalog": str(data.fingerprint.get("catalog", "")),
-            "n": len(plan.ids),
-            "index": spec.params() | {"train_rows": len(plan.train)},
-            "seed": seed,
-        }
-    )[:32]
 
 
 def index_parts(

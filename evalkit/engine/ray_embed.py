@@ -246,7 +246,7 @@ def pending_texts(
     stack: contextlib.ExitStack,
     out: dict[str, RemoteEmbedding],
 ) -> Pending:
-    """Each role's unique texts missing from its cache (opened on ``stack``; hits counted in ``out``)."""
+    """Each role's unique texts missing from its cache (opened on ``stack``, hits in ``out``)."""
     pending = Pending()
     for role, role_texts in texts.items():
         check_role(role)

@@ -99,15 +99,9 @@ class RayEngine:
         if version.streams("document"):
             return self._stream(version, data, job)
         catalog, queries, remote, stats = embed_for_search(self, version, data, job)
-        key = index_key(
-            version.spec("document"),
-            str(data.fingerprint.get("catalog", "")),
-            str(data.text_field),
-            len(catalog),
-            job.spec.params() | {"index.train_sample": job.spec.train_sample},
-            self.spec.shard_rows,
-            job.seed,
-        )
+        params = job.spec.params() | {"index.train_sample": job.spec.train_sample}
+        extra = {"text_field": str(data.text_field), "shard_rows": self.spec.shard_rows}
+        key = index_key(version, data, len(catalog), params, job.seed, **extra)
         ranking, search_stats = ray_ranking(
             vectors=catalog,
             queries=queries.vectors,

@@ -4,9 +4,6 @@ The shards' rows are written once as ``vectors-<i>.npy`` under ``<cache.dir>/ind
 memory-mapped by the tasks.  ``index=flat`` ranks byte-identically to ``engine=local``;
 ``index=ivf`` trains one IVF on the driver, Ray tasks add the shards to copies of it, and a rerun
 finding the same key in ``manifest.json`` reuses them.
-
->>> len(index_key({"backend": "toy"}, "abc", "title", 10, {"index.kind": "ivf"}, 5, 0))
-32
 """
 
 from __future__ import annotations
@@ -39,26 +36,12 @@ MANIFEST = "manifest.json"
 
 
 def index_key(
-    vector_spec: dict[str, Any],
-    catalog: str,
-    text_field: str,
-    n: int,
-    index_params: dict[str, Any],
-    shard_rows: int,
-    seed: int,
+    version: Any, data: Any, n: int, index: dict[str, Any], seed: int, **extra: Any
 ) -> str:
-    """Hex key of a stored index."""
-    return spec_hash(
-        {
-            "vectors": vector_spec,
-            "catalog": catalog,
-            "text_field": text_field,
-            "n": n,
-            "index": index_params,
-            "shard_rows": shard_rows,
-            "seed": seed,
-        }
-    )[:32]
+    """Hex key of a stored index of ``n`` catalog vectors of ``version`` (``extra``: more keys)."""
+    catalog = str(data.fingerprint.get("catalog", ""))
+    spec = {"vectors": version.spec("document"), "catalog": catalog, "n": n, "index": index}
+    return spec_hash(spec | {"seed": seed, **extra})[:32]
 
 
 def _search_task(
