@@ -1,7 +1,6 @@
 """What an embedding endpoint is expected to do: the contract ``evalkit task=check`` tests against.
 
-Read from the ``checks`` config group (``conf/checks/*.yaml``, selected with ``checks=<name>``);
-the defaults below (mirrored by ``conf/checks/openai_default.yaml``) encode what the OpenAI
+Read from ``conf/checks/*.yaml`` (``checks=<name>``); the defaults encode what the OpenAI
 embeddings API documents.
 
 >>> cfg = ChecksConfig.from_mapping({"sanity": {"dimensions": [64]}, "on_fail": {"contract.auth": "WARN"}})

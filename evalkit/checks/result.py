@@ -1,9 +1,7 @@
 """One endpoint check's outcome, and the ``checks.json`` file a list of them becomes.
 
-A :class:`Check` is PASS / WARN / FAIL (or SKIP where it does not apply, e.g. HTTP contract
-checks for an in-process model) with the observed value, the expectation and a one-line reason.
-``checks.json`` is a JSON list of objects with exactly ``name``, ``status``, ``observed``,
-``expected`` and ``reason``.  A FAIL blocks a release (:func:`verdict`).
+``checks.json`` is a JSON list of objects with exactly ``name``, ``status`` (PASS / WARN / FAIL /
+SKIP), ``observed``, ``expected`` and ``reason``.  A FAIL blocks a release (:func:`verdict`).
 
 >>> c = Check("vectors.finite", Status.PASS, observed={"nan": 0}, expected="no NaN", reason="ok")
 >>> to_json([c])[0]["status"], verdict([c]), verdict([c, c.replace(status=Status.FAIL)])
@@ -63,8 +61,7 @@ def plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Check:
-    """One check: ``observed`` and ``expected`` are JSON-serialisable; server messages quoted in
-    it are redacted when it is made, so nothing built from it holds a key."""
+    """One check, JSON-serialisable; server messages quoted in it are redacted when it is made."""
 
     name: str
     status: Status

@@ -1,8 +1,7 @@
 """The :class:`Engine` interface: where one version's vectors are embedded and its catalog searched.
 
-The run (:mod:`evalkit.run.version`) only calls :meth:`Engine.search` with a :class:`SearchJob`
-and gets a :class:`~evalkit.pairs.Searched` back, the same for every engine.  While a catalog is
-loaded an engine may announce it to ``SearchJob.listeners`` (:mod:`evalkit.engine.resident`).
+The run only calls :meth:`Engine.search` with a :class:`SearchJob` and gets a
+:class:`~evalkit.pairs.Searched` back, the same for every engine.
 
 >>> from evalkit.engine.local_engine import LocalEngine
 >>> isinstance(LocalEngine(), Engine)

@@ -1,8 +1,7 @@
 """``engine=ray`` for one evaluation: a Ray session plus the two stages it runs remotely.
 
-``embed`` fills the cache on a Ray Data actor pool (:mod:`evalkit.engine.ray_embed`) and reads the
-vectors back; ``search`` searches the sharded catalog on Ray tasks (:mod:`evalkit.engine.ray_search`)
-or a precomputed Parquet catalog part by part (:mod:`evalkit.engine.ray_catalog`).
+Embedding: :mod:`evalkit.engine.ray_embed`; search: :mod:`evalkit.engine.ray_search` or, for a
+precomputed Parquet catalog, :mod:`evalkit.engine.ray_catalog`.
 """
 
 from __future__ import annotations

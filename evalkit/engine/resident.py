@@ -1,9 +1,7 @@
 """ "Version V's catalog is resident": what an engine may announce while a catalog is loaded.
 
-While :meth:`~evalkit.engine.interface.Engine.search` holds a version's catalog, an engine may
-announce it to the run's :class:`ResidentListeners` as a :class:`ResidentCatalog` (its index any
-:class:`~evalkit.retrieve.searcher.Searcher`); stages that want a loaded catalog
-(:class:`~evalkit.run.reindex_stage.ReindexPass`) subscribe, the engine knows nothing of them.
+Stages that want a loaded catalog (:class:`~evalkit.run.reindex_stage.ReindexPass`) subscribe to
+the run's :class:`ResidentListeners`; the engine knows nothing of them.
 
 >>> seen = []
 >>> listeners = ResidentListeners()

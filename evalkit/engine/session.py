@@ -1,10 +1,7 @@
 """Start or join Ray for one evaluation, and stop only what was started.
 
-Without ``engine.address`` evalkit starts its own local Ray (whatever a stale
-``ray_current_cluster`` file or ``RAY_ADDRESS`` names); a cluster it joins is only disconnected
-from, never shut down.  Unless ``verbose=true`` Ray stays quiet on evalkit's stderr (Python
-loggers at WARNING, no workers' output, C++ lines filtered: :class:`NativeLogFilter`).
-How-to: docs/how-to/ray.md.
+Without ``engine.address`` evalkit starts its own local Ray; a cluster it joins is never shut
+down.  Unless ``verbose=true`` Ray stays quiet on stderr.  How-to: docs/how-to/ray.md.
 """
 
 from __future__ import annotations
