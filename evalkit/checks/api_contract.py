@@ -69,12 +69,6 @@ def status_check(name: str, reply: Reply, allowed: Sequence[int], what: str) -> 
     return Check(name, Status.FAIL, observed, expected, f"{what}: got {reply.summary()}")
 
 
-def _extra(target: Target) -> dict[str, Any]:
-    """Request-body fields the version always sends (``input_type``)."""
-    it = target.version.input_type(target.role)
-    return {"input_type": it} if it else {}
-
-
 def check_health(target: Target, cfg: ContractConfig) -> Check:
     ep = target.endpoint
     reply = ep.get(ep.root_url(cfg.health_route))
@@ -97,7 +91,7 @@ def check_embeddings_via_client(
         timeout=cfg.timeout_s,
         http_client=openai.DefaultHttpxClient(verify=tls_context(v.ca_bundle)),
     )
-    extra = _extra(target)
+    extra = target.extra
     try:
         raw = client.embeddings.with_raw_response.create(
             model=v.model, input=texts, extra_body=extra or None
@@ -126,7 +120,7 @@ def check_embeddings_via_client(
 
 def check_path_without_v1(target: Target, cfg: ContractConfig) -> Check:
     ep = target.endpoint
-    reply = ep.embeddings(["hello"], url=ep.root_url("/embeddings"), **_extra(target))
+    reply = ep.embeddings(["hello"], url=ep.root_url("/embeddings"), **target.extra)
     name, what = "contract.path_without_v1", "POST /embeddings (no /v1)"
     if cfg.path_without_v1_status is not None:
         return status_check(name, reply, cfg.path_without_v1_status, what)
@@ -160,7 +154,7 @@ def check_auth(target: Target, cfg: ContractConfig, variant: str) -> Check:
         "bearer_empty": ("EMPTY", "Authorization: Bearer EMPTY"),
         "wrong_key": (WRONG_KEY, "a wrong key"),
     }[variant]
-    reply = target.endpoint.embeddings(["hello"], auth=auth, **_extra(target))
+    reply = target.endpoint.embeddings(["hello"], auth=auth, **target.extra)
     allowed = cfg.auth_rejected_status if cfg.auth_required else (200,)
     check = status_check(f"contract.auth.{variant}", reply, allowed, label)
     if check.status is Status.FAIL and cfg.auth_required and reply.ok:
@@ -182,7 +176,7 @@ def check_over_long(
         n, reply = reused
     else:
         n = cfg.over_long_words or OVER_LONG_WORDS
-        reply = target.endpoint.embeddings([long_document(n)], **_extra(target))
+        reply = target.endpoint.embeddings([long_document(n)], **target.extra)
     expected = f"HTTP {_statuses(cfg.over_long_status)}" + (
         " stating the limit" if cfg.over_long_states_limit else ""
     )
@@ -219,7 +213,7 @@ def check_encoding_format(target: Target, cfg: ContractConfig, texts: list[str])
     ep = target.endpoint
     tol = cfg.encoding_max_abs_diff
     expected = f"same vectors (max |diff| <= {tol:g}); base64 as strings"
-    extra = _extra(target)
+    extra = target.extra
     as_float = ep.embeddings(texts, encoding_format="float", **extra)
     as_b64 = ep.embeddings(texts, encoding_format="base64", **extra)
     for fmt, reply in (("float", as_float), ("base64", as_b64)):
@@ -282,7 +276,7 @@ def run_contract(
         ]
     prefix = target.version.prefix(target.role)
     texts = [prefix + t for t in BASIC[:3]]
-    ep, extra = target.endpoint, _extra(target)
+    ep, extra = target.endpoint, target.extra
     embedded: dict[str, Any] = {}
 
     def embeddings() -> Check:

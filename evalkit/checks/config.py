@@ -143,12 +143,7 @@ class ChecksConfig:
         return out
 
     def for_version(self, name: str) -> ChecksConfig:
-        """This contract with ``versions[name]`` merged over it (itself if there is none).
-
-        >>> cfg = ChecksConfig.from_mapping({"versions": {"e5": {"sanity": {"dimensions": []}}}})
-        >>> cfg.for_version("e5").sanity.dimensions, cfg.for_version("other").sanity.dimensions
-        ((), (256, 512))
-        """
+        """This contract with ``versions[name]`` merged over it (itself if there is none)."""
         where = f"checks.versions.{name}"
         override = plain(self.versions.get(name), where)
         if not override:

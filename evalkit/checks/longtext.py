@@ -1,12 +1,5 @@
-"""Long-text checks: the largest input accepted, silent truncation, and chunked long documents.
-
-Details: docs/how-to/openai-server.md ("Endpoint checks").
-
->>> r = search_max_length(lambda n: (n <= 1000, None), start=64, cap=8192, resolution=0.05,
-...                       max_requests=16)
->>> r.max_accepted, r.min_rejected, r.requests <= 16, 1000 - r.max_accepted <= 0.05 * 1000
-(992, 1024, True, True)
-"""
+"""Long-text checks: the largest input accepted, silent truncation, and chunked long documents
+(docs/how-to/openai-server.md, "Endpoint checks")."""
 
 from __future__ import annotations
 

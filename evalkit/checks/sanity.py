@@ -328,18 +328,16 @@ def run_sanity(
     def add(name: str, run: Callable[[], Check]) -> None:
         checks.append(run() if enabled(name) else skipped(name))
 
-    basic = list(BASIC)
-    try:
-        first, first_err = target.embed(basic), None
-    except ProbeError as err:
-        first, first_err = None, err
-    ml_texts, meaning, lang = multilingual_probe()
-    ml_vectors, ml_err = None, None
-    if enabled("multilingual"):
+    def attempt(texts: list[str]) -> tuple[np.ndarray | None, ProbeError | None]:
         try:
-            ml_vectors = target.embed(ml_texts)
+            return target.embed(texts), None
         except ProbeError as err:
-            ml_err = err
+            return None, err
+
+    basic = list(BASIC)
+    first, first_err = attempt(basic)
+    ml_texts, meaning, lang = multilingual_probe()
+    ml_vectors, ml_err = attempt(ml_texts) if enabled("multilingual") else (None, None)
 
     names = ["dimensions.native", *(f"dimensions.honoured.{d}" for d in cfg.dimensions)]
     names += ["vectors.finite", "vectors.nonzero", "vectors.norms", "determinism"]

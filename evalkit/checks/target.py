@@ -237,6 +237,12 @@ class Target:
     def supports_dimensions(self) -> bool:
         return self.endpoint is not None
 
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Request-body fields the version always sends (``input_type``)."""
+        it = self.version.input_type(self.role)
+        return {"input_type": it} if it else {}
+
     def embed(self, texts: list[str], *, dimensions: int | None = None) -> np.ndarray:
         """Raw float32 ``(len(texts), d)`` vectors, or :class:`ProbeError`."""
         if self.endpoint is None:
@@ -265,9 +271,7 @@ class Target:
         """The raw HTTP reply for ``texts`` as the version would send them."""
         v = self.version
         prefix = v.prefix(self.role)
-        body: dict[str, Any] = {"encoding_format": v.encoding_format}
-        if input_type := v.input_type(self.role):
-            body["input_type"] = input_type
+        body: dict[str, Any] = {"encoding_format": v.encoding_format, **self.extra}
         if dimensions is not None:
             body["dimensions"] = int(dimensions)
         body.update(extra)

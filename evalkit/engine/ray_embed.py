@@ -97,17 +97,12 @@ class StagedTexts:
         roles = np.concatenate([np.full(len(m), r, dtype=object) for r, m, _ in todo])
         pos = np.concatenate([m for _, m, _ in todo]).astype(np.int64)
         text = np.concatenate([np.asarray(u, dtype=object)[m] for _, m, u in todo])
+        role, text = pa.array(roles, pa.string()), pa.array(text, pa.string())
+        table = pa.table({"pos": pos, "role": role, "text": text})
         for b, (lo, hi) in enumerate(blocks):
-            table = pa.table(
-                {
-                    "pos": pos[lo:hi],
-                    "role": pa.array(roles[lo:hi], pa.string()),
-                    "text": pa.array(text[lo:hi], pa.string()),
-                }
-            )
             name = f"block-{b:06d}.parquet"
             path = self.folder._full(name) if self.folder.remote else str(self.folder.path / name)
-            pq.write_table(table, path, filesystem=self.filesystem)
+            pq.write_table(table.slice(lo, hi - lo), path, filesystem=self.filesystem)
             self.paths.append(path)
 
     def __exit__(self, *exc: object) -> None:

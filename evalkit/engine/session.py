@@ -45,21 +45,13 @@ def quiet_ray_loggers(verbose: bool) -> None:
 
 
 def init_args(spec: EngineSpec) -> dict[str, Any]:
-    """``ray.init`` keyword arguments for ``spec`` (resource sizes only when starting Ray).
-
-    >>> args = init_args(EngineSpec(kind="ray", num_cpus=2))
-    >>> args["address"], args["num_cpus"], args["log_to_driver"]
-    ('local', 2, False)
-    >>> "num_cpus" in init_args(EngineSpec(kind="ray", address="auto", num_cpus=2))
-    False
-    """
+    """``ray.init`` keyword arguments for ``spec`` (resource sizes only when starting Ray)."""
     args: dict[str, Any] = {
         "logging_level": logging.INFO if spec.verbose else logging.WARNING,
         "log_to_driver": spec.verbose,
     }
     if spec.joins_cluster:
-        args["address"] = spec.address
-        return args
+        return args | {"address": spec.address}
     args["address"] = "local"  # our own Ray, never one a stale address file or RAY_ADDRESS names
     args["include_dashboard"] = spec.include_dashboard
     args["_node_ip_address"] = "127.0.0.1"  # a Ray of our own serves this machine only
