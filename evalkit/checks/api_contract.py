@@ -168,8 +168,7 @@ def check_auth(target: Target, cfg: ContractConfig, variant: str) -> Check:
 def check_over_long(
     target: Target, cfg: ContractConfig, shared: dict[str, Any] | None = None
 ) -> Check:
-    """One input past the model's limit must be refused (``over_long_words: null``: the long-text
-    probe past the limit, ``shared``, is reused)."""
+    """One input past the model's limit must be refused (or the long-text probe's, ``shared``)."""
     name = "contract.over_long"
     reused = (shared or {}).get("over_long") if cfg.over_long_words is None else None
     if reused is not None:

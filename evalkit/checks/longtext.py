@@ -115,8 +115,7 @@ def check_max_accepted(
     vectors: dict[int, np.ndarray],
     shared: dict[str, Any] | None = None,
 ) -> tuple[Check, LengthSearch]:
-    """Search the longest accepted input (``vectors``: per accepted length; ``shared["over_long"]``:
-    the ``(words, reply)`` just past the limit)."""
+    """Search the longest accepted input (``shared["over_long"]``: the probe past the limit)."""
     tokens: dict[int, int] = {}  # prompt tokens per accepted length
     jumps: set[int] = set()  # lengths reached by a jump past the documented limit
     grow = past_limit(tokens, cfg.max_tokens, cfg.resolution)
@@ -244,8 +243,7 @@ def check_truncation(
 def _new_tail_shift(
     target: Target, first: np.ndarray | None, n_words: int, keep: int
 ) -> tuple[np.ndarray, float, float | None]:
-    """``(a, delta, noise)``: the text's vector, 1 - cosine after a new tail from ``keep``, and
-    (only if that is small) 1 - cosine of a repeat."""
+    """The text's vector, 1 - cosine after a new tail, and (if small) 1 - cosine of a repeat."""
     a = first if first is not None else _one(target, long_document(n_words))
     b = _one(target, with_new_tail(n_words, keep))
     delta = float(1.0 - row_cosines(a[None], b[None])[0])

@@ -47,8 +47,7 @@ def apply_on_fail(check: Check, cfg: ChecksConfig) -> Check:
 
 
 def ensure_reachable(target: Target) -> None:
-    """:class:`EndpointError` (exit code 1, not failed checks) if an HTTP target does not answer,
-    or answers 404 to both ``/models`` and ``/embeddings`` of a ``base_url`` without ``/v1``."""
+    """:class:`EndpointError` (exit code 1) if an HTTP target does not answer or needs ``/v1``."""
     ep = target.endpoint
     if ep is None:
         return

@@ -54,8 +54,7 @@ def cosine_matrix(a: np.ndarray) -> np.ndarray:
 def collapsed_pairs(
     vectors: np.ndarray, min_cosine: float, texts: Sequence[str] | None = None
 ) -> list[tuple[int, int, float]]:
-    """Pairs ``(i, j, cosine)``, ``i < j``, of rows at least ``min_cosine`` similar, equal texts
-    excepted."""
+    """Pairs ``(i, j, cosine)``, ``i < j``, of different texts at least ``min_cosine`` similar."""
     sim = cosine_matrix(vectors)
     i, j = np.nonzero(np.triu(sim >= min_cosine, k=1))
     pairs = zip(i.tolist(), j.tolist())
@@ -166,8 +165,7 @@ def check_nonzero(vectors: np.ndarray, n_texts: int) -> Check:
 
 
 def check_norms(vectors: np.ndarray, cfg: SanityConfig) -> Check:
-    """L2 norm spread and whether the endpoint normalises, vs ``normalized`` (only finite non-zero
-    rows)."""
+    """Norm spread of finite non-zero rows, and whether they are unit length vs ``normalized``."""
     stats = norm_stats(vectors[np.abs(vectors).max(axis=1, initial=0) > 0])
     tol = cfg.norm_tolerance
     unit = bool(np.isfinite(stats["min"]) and stats["min"] >= 1 - tol and stats["max"] <= 1 + tol)

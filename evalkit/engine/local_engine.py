@@ -37,8 +37,7 @@ def read_embedded(
     progress: bool = False,
     queries: EmbeddingResult | None = None,
 ) -> Embedded:
-    """The catalog's and the queries' vectors (files or cache); queries must have the catalog's
-    raw dimension, so a server answering queries in another dimension fails early."""
+    """The catalog's and the queries' vectors (queries checked against the catalog's dimension)."""
     docs = catalog_vectors(version, data, cache, progress=progress, check=True)
     if queries is None:
         q = data.queries

@@ -115,8 +115,7 @@ def index_part(
     sample_queries: np.ndarray | None,
     depth: int,
 ) -> dict[str, Any]:
-    """Pass 2 on one part: its index written to ``out_path`` (unless None), norm statistics and
-    the exact top-``depth`` of ``sample_queries``."""
+    """Pass 2 on one part: its index to ``out_path``, norm statistics, exact top-``depth``."""
     faiss.omp_set_num_threads(1)
     rows, raw = load_part(path, columns, lookup)
     used = rows >= 0
@@ -276,8 +275,7 @@ def stream_catalog(
 
 
 def plan_stream(ray: Any, version: Any, data: Any, job: SearchJob) -> StreamPlan:
-    """The catalog's parts, the IVF training rows (``index.train_sample``, else min(n,
-    :data:`TRAIN_CAP`, 256 x nlist)) and the rows asked for: the wanted items and those."""
+    """The catalog's parts, the IVF training rows and the rows asked for (wanted and training)."""
     catalog, spec = version.files["document"], job.spec
     parts = vector_parts(catalog)
     ids = list(data.catalog.ids)

@@ -120,8 +120,7 @@ def plan_blocks(n: int, batch_rows: int, workers: int) -> list[tuple[int, int]]:
 
 
 class EmbedActor:
-    """Ray Data ``map_batches`` class: rows ``{"pos", "role", "text"}`` come back with raw vectors
-    and a JSON tally of the requests in the first row of each role."""
+    """Ray Data ``map_batches`` class: rows come back with raw vectors and JSON request tallies."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         from evalkit.instantiate import build
@@ -192,8 +191,7 @@ def evalkit_cause(err: BaseException) -> EvalkitError | None:
 
 @dataclass
 class Pending:
-    """Per role the unique texts' store keys and the open cache; the (role, positions, unique
-    texts) rows to embed."""
+    """Per role the unique texts' keys and open cache; the (role, positions, texts) to embed."""
 
     keys: dict[str, list[bytes]] = field(default_factory=dict)
     caches: dict[str, VectorCache] = field(default_factory=dict)
@@ -214,8 +212,7 @@ def embed_on_ray(
     num_cpus: float,
     progress: bool = False,
 ) -> dict[str, RemoteEmbedding]:
-    """Embed the texts (per role) missing from the cache on one Ray actor pool (every role in one
-    execution: each actor loads the model once), stored as they stream back."""
+    """Embed the texts (per role) missing from the cache on one Ray actor pool, cache them."""
     out: dict[str, RemoteEmbedding] = {}
     with contextlib.ExitStack() as stack:
         pending = pending_texts(version, texts, cache_dir, stack, out)
@@ -297,8 +294,7 @@ def actor_pool(
 
 
 def store_batches(ds: Any, version: Any, pending: Pending, out: dict[str, RemoteEmbedding]) -> None:
-    """Cache every batch as it arrives; a failure other than a worker's evalkit error becomes an
-    EndpointError saying how many texts were cached."""
+    """Cache every batch as it arrives; other failures than evalkit errors become EndpointErrors."""
     done, n_rows = 0, pending.n_rows
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
@@ -321,8 +317,7 @@ def store_batches(ds: Any, version: Any, pending: Pending, out: dict[str, Remote
 def store_batch(
     batch: dict[str, np.ndarray], pending: Pending, out: dict[str, RemoteEmbedding]
 ) -> int:
-    """One batch into the caches and its tallies into ``out`` (an actor's failure raised as its
-    evalkit error); returns the rows stored."""
+    """One batch into the caches and its tallies into ``out``; returns the rows stored."""
     tallies = [json.loads(t) for t in batch["tally"] if t]
     failure = next((t for t in tallies if "error" in t), None)
     if failure is not None:

@@ -92,8 +92,7 @@ class RayEngine:
         return embed_on_ray(version, config, texts, cache_dir, workers, rows, cpus, progress)
 
     def search(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:
-        """Search the sharded catalog on Ray tasks and announce the matrix read back here (a
-        precomputed Parquet catalog is streamed instead)."""
+        """Search the sharded catalog on Ray tasks (a precomputed Parquet catalog is streamed)."""
         check_ray_index(job.spec)  # before anything is embedded
         if version.streams("document"):
             return self._stream(version, data, job)

@@ -26,8 +26,7 @@ from evalkit.retrieve.searcher import Searcher
 
 @dataclass(frozen=True)
 class ResidentCatalog:
-    """One version's loaded catalog: ``index`` searches it by catalog row; ``queries``: every
-    query's vector, in data order."""
+    """One version's loaded catalog (``index`` by catalog row) and every query's vector."""
 
     version: str
     dim: int
