@@ -182,6 +182,4 @@ def other_tail(n_words: int) -> str:
 
 def with_new_tail(n_words: int, keep: int) -> str:
     """``long_document(n_words)`` with every word after the first ``keep`` replaced."""
-    head = long_document(keep)
-    tail = other_tail(n_words - keep)
-    return f"{head} {tail}".strip()
+    return f"{long_document(keep)} {other_tail(n_words - keep)}".strip()

@@ -200,12 +200,6 @@ def checks_table(checks: Sequence[Check], version: str) -> Table:
     for column in ("observed", "expected", "reason"):
         table.add_column(column, overflow="fold")
     for c in checks:
-        status = str(c.status)
-        table.add_row(
-            c.name,
-            f"[{STYLES[status]}]{status}[/]",
-            compact(c.observed),
-            compact(c.expected),
-            c.reason,
-        )
+        status, values = str(c.status), (compact(c.observed), compact(c.expected), c.reason)
+        table.add_row(c.name, f"[{STYLES[status]}]{status}[/]", *values)
     return table

@@ -24,6 +24,7 @@ from evalkit.checks.longtext import run_long_text
 from evalkit.checks.result import Check, Status
 from evalkit.checks.sanity import run_sanity
 from evalkit.checks.target import Target, is_openai, target_for
+from evalkit.embed.openai_backend import not_found_hint
 from evalkit.embed.tls import certificate_problem
 from evalkit.errors import EndpointError
 from evalkit.redact import register_key_envs
@@ -65,8 +66,6 @@ def ensure_reachable(target: Target) -> None:
         url = ep.url("/embeddings")
         probe = target.post(["evalkit"])
         if probe.status == 404:
-            from evalkit.embed.openai_backend import not_found_hint
-
             raise EndpointError(
                 f"model version {target.name!r}: HTTP 404 from POST {url}: {probe.message(160)}; "
                 f"{not_found_hint(ep.base_url, target.name)} (expected an OpenAI-compatible "

@@ -291,13 +291,10 @@ def prompt_tokens(body: Any) -> int | None:
 
 def target_for(version: Any, role: str, *, timeout_s: float = 120.0) -> Target:
     """A :class:`Target` for ``version``: raw HTTP for OpenAI-compatible versions, else local."""
-    if is_openai(version):
-        endpoint = Endpoint(
-            version.base_url,
-            version.model,
-            api_key=api_key_of(version),
-            timeout_s=timeout_s,
-            verify=tls_context(version.ca_bundle),
-        )
-        return Target(version, role, endpoint)
-    return Target(version, role)
+    if not is_openai(version):
+        return Target(version, role)
+    key, tls = api_key_of(version), tls_context(version.ca_bundle)
+    endpoint = Endpoint(
+        version.base_url, version.model, api_key=key, timeout_s=timeout_s, verify=tls
+    )
+    return Target(version, role, endpoint)

@@ -62,9 +62,8 @@ class RemoteEmbedding:
 
     def add(self, tally: dict[str, Any]) -> None:
         self.latencies_s.extend(tally.get("latencies_s", []))
-        self.retries += int(tally.get("retries", 0))
-        self.tokens += int(tally.get("tokens", 0))
-        self.usage_reports += int(tally.get("usage_reports", 0))
+        for key in ("retries", "tokens", "usage_reports"):
+            setattr(self, key, getattr(self, key) + int(tally.get(key, 0)))
         for url, counts in tally.get("endpoints", {}).items():
             row = self.endpoints.setdefault(url, {"requests": 0, "retries": 0, "failures": 0})
             for key, n in counts.items():

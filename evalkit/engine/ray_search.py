@@ -8,6 +8,7 @@ finding the same key in ``manifest.json`` reuses them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -74,17 +75,13 @@ def write_vector_shards(
     paths = []
     for i, (a, b) in enumerate(ranges):
         path = folder / f"vectors-{i:05d}.npy"
-        if path.exists():
-            try:
-                if np.load(path, mmap_mode="r").shape == (b - a, vectors.shape[1]):
-                    paths.append(str(path))
-                    continue
-            except ValueError:
-                pass
+        paths.append(str(path))
+        with contextlib.suppress(ValueError):
+            if path.exists() and np.load(path, mmap_mode="r").shape == (b - a, vectors.shape[1]):
+                continue
         tmp = folder / f".vectors-{i:05d}.{uuid.uuid4().hex}.npy"
         np.save(tmp, np.ascontiguousarray(vectors[a:b], dtype=np.float32))
         os.replace(tmp, path)
-        paths.append(str(path))
     return paths
 
 
