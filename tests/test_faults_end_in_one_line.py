@@ -14,7 +14,7 @@ import pytest
 import pytrec_eval
 from ranx import Qrels, Run, evaluate
 
-from evalkit.checks.endpoint import Reply
+from evalkit.checks.target import Reply
 from evalkit.embed import OpenAIEmbedder, embed_texts
 from evalkit.embed.vector_checks import largest_identical_group, vector_problem
 from evalkit.errors import DataError, EndpointError
@@ -274,7 +274,7 @@ def test_redaction_filter_masks_keys_messages_and_tracebacks(monkeypatch):
     assert "sk-live-abcdef123456" not in text and MASK in text
     assert redact("Bearer abc.def-ghi") == f"Bearer {MASK}"
     # endpoint-check results (checks.json) quote server error messages: credentials masked too
-    reply = Reply(401, {"error": {"message": "bad Authorization: Bearer sk-x1234567"}}, "", 0.1)
+    reply = Reply(401, {"error": {"message": "bad Authorization: Bearer sk-x1234567"}}, "")
     assert reply.message() == f"bad Authorization: {MASK}"
 
 

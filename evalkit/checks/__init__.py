@@ -1,7 +1,5 @@
 """evalkit.checks: is this embedding endpoint safe to use? Vector sanity, long-text behaviour and
-the OpenAI API contract, each check PASS / WARN / FAIL (SKIP where it does not apply).  The
-checks produce plain data (:class:`Check`, ``checks.json``); ``task=check`` lives in
-:mod:`evalkit.tasks.check`, MLflow logging in :mod:`evalkit.track.checks`.
+the OpenAI API contract, each check PASS / WARN / FAIL / SKIP, as plain data.
 
 >>> from evalkit.checks import Check, Status, verdict
 >>> verdict([Check("vectors.finite", Status.PASS), Check("contract.usage", Status.FAIL)])

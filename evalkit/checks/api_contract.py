@@ -1,9 +1,7 @@
 """API contract checks for OpenAI-compatible ``/v1/embeddings`` servers.
 
-Each check sends one (or two) requests and compares the answer with the configured expectation
-(:class:`~evalkit.checks.config.ContractConfig`, defaults = what the OpenAI API documents); the
-checks are :data:`NAMES`.  Each check's request and default expectation:
-docs/how-to/openai-server.md ("Endpoint checks").
+Each check (:data:`NAMES`) sends one or two requests and compares the answer with
+:class:`~evalkit.checks.config.ContractConfig`; details: docs/how-to/openai-server.md.
 
 >>> expect_status(400, (400,)), expect_status(200, (400, 422)), expect_status(None, (400,))
 (True, False, False)
@@ -21,11 +19,11 @@ import numpy as np
 import openai
 
 from evalkit.checks.config import ContractConfig
-from evalkit.checks.endpoint import MalformedResponse, Reply, decode_embeddings
 from evalkit.checks.probes import BASIC, long_document
 from evalkit.checks.result import Check, Status
 from evalkit.checks.sanity import Enabled, skipped
-from evalkit.checks.target import Target, api_key_of, tls_of
+from evalkit.checks.target import MalformedResponse, Reply, Target, api_key_of, decode_embeddings
+from evalkit.embed.tls import tls_context
 
 NAMES = (
     "contract.health",
@@ -71,12 +69,6 @@ def status_check(name: str, reply: Reply, allowed: Sequence[int], what: str) -> 
     return Check(name, Status.FAIL, observed, expected, f"{what}: got {reply.summary()}")
 
 
-def _extra(target: Target) -> dict[str, Any]:
-    """Request-body fields the version always sends (``input_type``)."""
-    it = target.version.input_type(target.role)
-    return {"input_type": it} if it else {}
-
-
 def check_health(target: Target, cfg: ContractConfig) -> Check:
     ep = target.endpoint
     reply = ep.get(ep.root_url(cfg.health_route))
@@ -88,8 +80,7 @@ def check_health(target: Target, cfg: ContractConfig) -> Check:
 def check_embeddings_via_client(
     target: Target, cfg: ContractConfig, texts: list[str]
 ) -> tuple[Check, Any]:
-    """The official ``openai`` client's default request (base64) must work: the check, and the
-    answer's usage (None without an answer)."""
+    """The ``openai`` client's default request must work: the check and the usage (or None)."""
     name = "contract.embeddings"
     expected = "HTTP 200 with a 'data' list, parsed by the openai client"
     v = target.version
@@ -98,9 +89,9 @@ def check_embeddings_via_client(
         api_key=api_key_of(v),
         max_retries=0,
         timeout=cfg.timeout_s,
-        http_client=openai.DefaultHttpxClient(verify=tls_of(v)),
+        http_client=openai.DefaultHttpxClient(verify=tls_context(v.ca_bundle)),
     )
-    extra = _extra(target)
+    extra = target.extra
     try:
         raw = client.embeddings.with_raw_response.create(
             model=v.model, input=texts, extra_body=extra or None
@@ -129,7 +120,7 @@ def check_embeddings_via_client(
 
 def check_path_without_v1(target: Target, cfg: ContractConfig) -> Check:
     ep = target.endpoint
-    reply = ep.embeddings(["hello"], url=ep.root_url("/embeddings"), **_extra(target))
+    reply = ep.embeddings(["hello"], url=ep.root_url("/embeddings"), **target.extra)
     name, what = "contract.path_without_v1", "POST /embeddings (no /v1)"
     if cfg.path_without_v1_status is not None:
         return status_check(name, reply, cfg.path_without_v1_status, what)
@@ -163,7 +154,7 @@ def check_auth(target: Target, cfg: ContractConfig, variant: str) -> Check:
         "bearer_empty": ("EMPTY", "Authorization: Bearer EMPTY"),
         "wrong_key": (WRONG_KEY, "a wrong key"),
     }[variant]
-    reply = target.endpoint.embeddings(["hello"], auth=auth, **_extra(target))
+    reply = target.endpoint.embeddings(["hello"], auth=auth, **target.extra)
     allowed = cfg.auth_rejected_status if cfg.auth_required else (200,)
     check = status_check(f"contract.auth.{variant}", reply, allowed, label)
     if check.status is Status.FAIL and cfg.auth_required and reply.ok:
@@ -177,15 +168,14 @@ def check_auth(target: Target, cfg: ContractConfig, variant: str) -> Check:
 def check_over_long(
     target: Target, cfg: ContractConfig, shared: dict[str, Any] | None = None
 ) -> Check:
-    """One input past the model's limit must be refused (400 stating the limit, per OpenAI);
-    with ``over_long_words: null`` the long-text probe past the limit (``shared``) is reused."""
+    """One input past the model's limit must be refused (or the long-text probe's, ``shared``)."""
     name = "contract.over_long"
     reused = (shared or {}).get("over_long") if cfg.over_long_words is None else None
     if reused is not None:
         n, reply = reused
     else:
         n = cfg.over_long_words or OVER_LONG_WORDS
-        reply = target.endpoint.embeddings([long_document(n)], **_extra(target))
+        reply = target.endpoint.embeddings([long_document(n)], **target.extra)
     expected = f"HTTP {_statuses(cfg.over_long_status)}" + (
         " stating the limit" if cfg.over_long_states_limit else ""
     )
@@ -222,7 +212,7 @@ def check_encoding_format(target: Target, cfg: ContractConfig, texts: list[str])
     ep = target.endpoint
     tol = cfg.encoding_max_abs_diff
     expected = f"same vectors (max |diff| <= {tol:g}); base64 as strings"
-    extra = _extra(target)
+    extra = target.extra
     as_float = ep.embeddings(texts, encoding_format="float", **extra)
     as_b64 = ep.embeddings(texts, encoding_format="base64", **extra)
     for fmt, reply in (("float", as_float), ("base64", as_b64)):
@@ -285,7 +275,7 @@ def run_contract(
         ]
     prefix = target.version.prefix(target.role)
     texts = [prefix + t for t in BASIC[:3]]
-    ep, extra = target.endpoint, _extra(target)
+    ep, extra = target.endpoint, target.extra
     embedded: dict[str, Any] = {}
 
     def embeddings() -> Check:

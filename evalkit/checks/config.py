@@ -1,7 +1,6 @@
 """What an embedding endpoint is expected to do: the contract ``evalkit task=check`` tests against.
 
-Read from the ``checks`` config group (``conf/checks/*.yaml``, selected with ``checks=<name>``);
-the defaults below (mirrored by ``conf/checks/openai_default.yaml``) encode what the OpenAI
+Read from ``conf/checks/*.yaml`` (``checks=<name>``); the defaults encode what the OpenAI
 embeddings API documents.
 
 >>> cfg = ChecksConfig.from_mapping({"sanity": {"dimensions": [64]}, "on_fail": {"contract.auth": "WARN"}})
@@ -144,12 +143,7 @@ class ChecksConfig:
         return out
 
     def for_version(self, name: str) -> ChecksConfig:
-        """This contract with ``versions[name]`` merged over it (itself if there is none).
-
-        >>> cfg = ChecksConfig.from_mapping({"versions": {"e5": {"sanity": {"dimensions": []}}}})
-        >>> cfg.for_version("e5").sanity.dimensions, cfg.for_version("other").sanity.dimensions
-        ((), (256, 512))
-        """
+        """This contract with ``versions[name]`` merged over it (itself if there is none)."""
         where = f"checks.versions.{name}"
         override = plain(self.versions.get(name), where)
         if not override:

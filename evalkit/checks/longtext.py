@@ -1,15 +1,5 @@
-"""Long-text checks: the largest input accepted, silent truncation, and chunked long documents.
-
-``long_text.max_accepted`` (:func:`search_max_length`) jumps from a first probe's tokens per word
-to just past the documented limit and brackets a refusal by binary search; ``long_text.truncation``
-embeds the same text with a different tail; ``long_text.chunks`` compares a long document's chunk
-vectors.  Details: docs/how-to/openai-server.md ("Endpoint checks").
-
->>> r = search_max_length(lambda n: (n <= 1000, None), start=64, cap=8192, resolution=0.05,
-...                       max_requests=16)
->>> r.max_accepted, r.min_rejected, r.requests <= 16, 1000 - r.max_accepted <= 0.05 * 1000
-(992, 1024, True, True)
-"""
+"""Long-text checks: the largest input accepted, silent truncation, and chunked long documents
+(docs/how-to/openai-server.md, "Endpoint checks")."""
 
 from __future__ import annotations
 
@@ -37,19 +27,13 @@ CLEARLY_MOVED = 1e-3
 
 @dataclass
 class LengthSearch:
-    """Outcome of :func:`search_max_length`: ``max_accepted`` 0 if even the first length was
-    refused, ``min_rejected`` None if every length up to the cap was accepted, ``refusal`` the
-    first refusal's payload."""
+    """Outcome of :func:`search_max_length` (``min_rejected`` None: every length was accepted)."""
 
     max_accepted: int = 0
     min_rejected: int | None = None
     requests: int = 0
     tried: list[tuple[int, bool]] = field(default_factory=list)
-    refusal: Any = None
-
-    @property
-    def accepted_all(self) -> bool:
-        return self.min_rejected is None
+    refusal: Any = None  # the first refusal's payload
 
 
 def search_max_length(
@@ -61,9 +45,8 @@ def search_max_length(
     max_requests: int,
     grow: Callable[[int], int] | None = None,
 ) -> LengthSearch:
-    """Largest ``n`` in ``[1, cap]`` with ``accepts(n) == (True, _)`` (assumed monotone): grow
-    from ``start`` (``grow(n)``, doubling by default; ``<= n`` stops) to a bracket, then binary
-    search until ``hi - lo <= max(1, resolution * lo)`` or ``max_requests`` calls were made."""
+    """Largest ``n`` in ``[1, cap]`` with ``accepts(n) == (True, _)``: grow from ``start``
+    (doubling by default; ``grow(n) <= n`` stops), then bisect to ``resolution``."""
     grow = grow or (lambda n: 2 * n)
     out = LengthSearch()
 
@@ -99,9 +82,8 @@ def search_max_length(
 def past_limit(
     tokens: dict[int, int], max_tokens: int | None, margin: float
 ) -> Callable[[int], int] | None:
-    """The search's growth step: from an accepted length with a known token count straight to
-    just past ``max_tokens`` (by ``margin``), at or past it stop; else doubling.  None without a
-    documented limit.
+    """The search's growth step: from a length with a known token count straight to just past
+    ``max_tokens`` (by ``margin``), else doubling; None without a documented limit.
 
     >>> grow = past_limit({256: 320}, 8192, 0.05)
     >>> grow(256), grow(512)
@@ -133,8 +115,7 @@ def check_max_accepted(
     vectors: dict[int, np.ndarray],
     shared: dict[str, Any] | None = None,
 ) -> tuple[Check, LengthSearch]:
-    """Search the longest accepted input; ``vectors`` collects the accepted lengths' vectors,
-    ``shared["over_long"]`` the ``(words, reply)`` just past the limit (for contract.over_long)."""
+    """Search the longest accepted input (``shared["over_long"]``: the probe past the limit)."""
     tokens: dict[int, int] = {}  # prompt tokens per accepted length
     jumps: set[int] = set()  # lengths reached by a jump past the documented limit
     grow = past_limit(tokens, cfg.max_tokens, cfg.resolution)
@@ -204,12 +185,12 @@ def _max_accepted_outcome(
             f"accepts at most {s.max_accepted} words, fewer than the required "
             f"{cfg.min_accepted_words} ({err})"
         )
-    if s.accepted_all and tokens.get(s.max_accepted, 0) > (cfg.max_tokens or math.inf):
+    if s.min_rejected is None and tokens.get(s.max_accepted, 0) > (cfg.max_tokens or math.inf):
         return Status.PASS, (
             f"accepts {s.max_accepted} words ({tokens[s.max_accepted]} tokens), past the "
             f"documented limit of {cfg.max_tokens} tokens: the search stops there"
         )
-    if s.accepted_all:
+    if s.min_rejected is None:
         return Status.PASS, (
             f"accepted every length tried up to the search cap of {cfg.max_words} words"
         )
@@ -262,8 +243,7 @@ def check_truncation(
 def _new_tail_shift(
     target: Target, first: np.ndarray | None, n_words: int, keep: int
 ) -> tuple[np.ndarray, float, float | None]:
-    """The text's vector, 1 - cosine to it after the words from ``keep`` on change, and (only
-    when that shift is small) 1 - cosine of a repeat of the same text: ``(a, delta, noise)``."""
+    """The text's vector, 1 - cosine after a new tail, and (if small) 1 - cosine of a repeat."""
     a = first if first is not None else _one(target, long_document(n_words))
     b = _one(target, with_new_tail(n_words, keep))
     delta = float(1.0 - row_cosines(a[None], b[None])[0])
@@ -277,8 +257,7 @@ def _new_tail_shift(
 def _reading_stops(
     target: Target, cfg: LongTextConfig, a: np.ndarray, n_words: int, keep: int, limit: float
 ) -> int:
-    """The smallest change position that still leaves the vector within ``limit`` of ``a``
-    (binary search, at most ``cfg.max_requests`` requests)."""
+    """The smallest change position leaving the vector within ``limit`` of ``a`` (binary search)."""
     lo, hi, requests = 0, keep, 0
     while hi - lo > max(1.0, cfg.resolution * hi) and requests < cfg.max_requests:
         mid = (lo + hi) // 2
@@ -337,8 +316,7 @@ def run_long_text(
     enabled: Enabled = lambda name: True,
     shared: dict[str, Any] | None = None,
 ) -> list[Check]:
-    """The long-text section against ``target`` (role ``cfg.role``); ``shared``: see
-    :func:`check_max_accepted`."""
+    """The long-text section against ``target`` (``shared``: see :func:`check_max_accepted`)."""
     vectors: dict[int, np.ndarray] = {}
     search: LengthSearch | None = None
     checks = [skipped("long_text.max_accepted")]

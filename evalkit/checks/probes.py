@@ -1,10 +1,5 @@
 """Probe texts for the endpoint checks: a multilingual probe set, unusual inputs, long documents.
 
-The multilingual set holds short everyday sentences, each written in several languages (a
-multilingual model puts translations closer to each other than to the other sentences).
-
->>> len(MULTILINGUAL), sorted(MULTILINGUAL[0])[:3]
-(6, ['de', 'en', 'es'])
 >>> len(long_document(1000).split()), long_document(3)
 (1000, 'The harbour city')
 """
@@ -187,6 +182,4 @@ def other_tail(n_words: int) -> str:
 
 def with_new_tail(n_words: int, keep: int) -> str:
     """``long_document(n_words)`` with every word after the first ``keep`` replaced."""
-    head = long_document(keep)
-    tail = other_tail(n_words - keep)
-    return f"{head} {tail}".strip()
+    return f"{long_document(keep)} {other_tail(n_words - keep)}".strip()

@@ -1,9 +1,7 @@
 """One endpoint check's outcome, and the ``checks.json`` file a list of them becomes.
 
-A :class:`Check` is PASS / WARN / FAIL (or SKIP where it does not apply, e.g. HTTP contract
-checks for an in-process model) with the observed value, the expectation and a one-line reason.
-``checks.json`` is a JSON list of objects with exactly ``name``, ``status``, ``observed``,
-``expected`` and ``reason``.  A FAIL blocks a release (:func:`verdict`).
+``checks.json`` is a JSON list of objects with exactly ``name``, ``status`` (PASS / WARN / FAIL /
+SKIP), ``observed``, ``expected`` and ``reason``.  A FAIL blocks a release (:func:`verdict`).
 
 >>> c = Check("vectors.finite", Status.PASS, observed={"nan": 0}, expected="no NaN", reason="ok")
 >>> to_json([c])[0]["status"], verdict([c]), verdict([c, c.replace(status=Status.FAIL)])
@@ -23,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.table import Table
 
 from evalkit.errors import DataError
 from evalkit.redact import redact, redact_data
 
 FIELDS = ("name", "status", "observed", "expected", "reason")
 CHECKS_FILE = "checks.json"
+STYLES = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "SKIP": "dim"}
 
 
 class Status(StrEnum):
@@ -61,8 +61,7 @@ def plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Check:
-    """One check: ``observed`` and ``expected`` are JSON-serialisable; server messages quoted in
-    it are redacted when it is made, so nothing built from it holds a key."""
+    """One check, JSON-serialisable; server messages quoted in it are redacted when it is made."""
 
     name: str
     status: Status
@@ -141,11 +140,7 @@ def read_checks(path: str | Path) -> list[Check]:
 
 
 def counts(checks: Iterable[Check]) -> dict[str, int]:
-    """Number of checks per status (every status present, zero if none).
-
-    >>> counts([Check("a", "PASS"), Check("b", "SKIP")])
-    {'PASS': 1, 'WARN': 0, 'FAIL': 0, 'SKIP': 1}
-    """
+    """Number of checks per status (every status present, zero if none)."""
     seen = Counter(str(c.status) for c in checks)
     return {str(s): seen[str(s)] for s in Status}
 
@@ -168,10 +163,43 @@ def verdict(checks: Sequence[Check]) -> str:
 
 
 def gate_rows(checks: Iterable[Check], version: str | None = None) -> list[dict[str, Any]]:
-    """Checks as the release gates consume them: SKIPs dropped, ``version`` added if given.
-
-    >>> gate_rows([Check("a", "FAIL"), Check("b", "SKIP")], "e5")[0]["version"]
-    'e5'
-    """
+    """Checks as the release gates consume them: SKIPs dropped, ``version`` added if given."""
     extra = {} if version is None else {"version": version}
     return [c.to_dict() | extra for c in checks if c.status is not Status.SKIP]
+
+
+def compact(value: Any, limit: int = 70) -> str:
+    """A short one-line rendering of an observed / expected value.
+
+    >>> compact({"min": 0.99912345, "ok": True, "n": 3}), compact(None), compact([1, 2])
+    ('min=0.9991, ok=True, n=3', '-', '1, 2')
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        text = f"{value:.4g}"
+    elif isinstance(value, dict):
+        text = ", ".join(f"{k}={compact(v, limit)}" for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        text = ", ".join(compact(v, limit) for v in value)
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def checks_table(checks: Sequence[Check], version: str) -> Table:
+    """A rich table of ``checks`` titled with the version and its verdict."""
+    n = counts(checks)
+    title = (
+        f"Endpoint checks: {version} -> {verdict(checks)} "
+        f"({n['PASS']} pass, {n['WARN']} warn, {n['FAIL']} fail, {n['SKIP']} skip)"
+    )
+    table = Table(title=title, show_lines=False)
+    table.add_column("check", style="bold", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for column in ("observed", "expected", "reason"):
+        table.add_column(column, overflow="fold")
+    for c in checks:
+        status, values = str(c.status), (compact(c.observed), compact(c.expected), c.reason)
+        table.add_row(c.name, f"[{STYLES[status]}]{status}[/]", *values)
+    return table

@@ -1,7 +1,4 @@
-"""Run every configured endpoint check against one model version.
-
-:func:`run_checks` is what ``evalkit task=check`` and the release gates call: sanity and
-long-text checks for every version, the HTTP contract for OpenAI-compatible ones.
+"""Run every configured endpoint check against one model version (``task=check``, release gates).
 
 >>> import numpy as np
 >>> from evalkit.embed.model_version import ModelVersion
@@ -27,6 +24,7 @@ from evalkit.checks.longtext import run_long_text
 from evalkit.checks.result import Check, Status
 from evalkit.checks.sanity import run_sanity
 from evalkit.checks.target import Target, is_openai, target_for
+from evalkit.embed.openai_backend import not_found_hint
 from evalkit.embed.tls import certificate_problem
 from evalkit.errors import EndpointError
 from evalkit.redact import register_key_envs
@@ -50,9 +48,7 @@ def apply_on_fail(check: Check, cfg: ChecksConfig) -> Check:
 
 
 def ensure_reachable(target: Target) -> None:
-    """Raise :class:`EndpointError` (exit code 1, not failed checks) if an HTTP target's server
-    does not answer at all, or if a ``base_url`` without ``/v1`` answers 404 for both ``GET
-    <base_url>/models`` and ``POST <base_url>/embeddings`` (the error then suggests ``/v1``)."""
+    """:class:`EndpointError` (exit code 1) if an HTTP target does not answer or needs ``/v1``."""
     ep = target.endpoint
     if ep is None:
         return
@@ -70,8 +66,6 @@ def ensure_reachable(target: Target) -> None:
         url = ep.url("/embeddings")
         probe = target.post(["evalkit"])
         if probe.status == 404:
-            from evalkit.embed.openai_backend import not_found_hint
-
             raise EndpointError(
                 f"model version {target.name!r}: HTTP 404 from POST {url}: {probe.message(160)}; "
                 f"{not_found_hint(ep.base_url, target.name)} (expected an OpenAI-compatible "
@@ -82,9 +76,7 @@ def ensure_reachable(target: Target) -> None:
 def run_checks(
     version: Any, checks_cfg: ChecksConfig | Mapping[str, Any] | None = None
 ) -> list[Check]:
-    """All configured checks for one model version (a :class:`~evalkit.embed.ModelVersion`),
-    ``checks.versions.<version name>`` merged over the contract; the version's ``api_key_env``
-    is registered for redaction, so a server quoting the key leaves none in the results."""
+    """All configured checks for one model version (its ``api_key_env`` redacted from them)."""
     cfg = as_config(checks_cfg).for_version(version.name)
     register_key_envs([version.api_key_env] if is_openai(version) else [])
 
@@ -110,13 +102,8 @@ def run_checks(
         finally:
             if target.endpoint is not None:
                 target.endpoint.close()
-        log.info(
-            "checks %s for %s: %d checks, %d requests, %.1f s",
-            section,
-            version.name,
-            len(got),
-            target.requests,
-            time.perf_counter() - t0,
-        )
+        seconds = time.perf_counter() - t0
+        what = "checks %s for %s: %d checks, %d requests, %.1f s"
+        log.info(what, section, version.name, len(got), target.requests, seconds)
         checks += got
     return [apply_on_fail(c, cfg) for c in checks]

@@ -3,8 +3,6 @@ invariance, a multilingual probe set, and mixed-script / punctuation-heavy input
 
 >>> import numpy as np
 >>> v = np.array([[3.0, 4.0], [0.6, 0.8]])
->>> norm_stats(v)["min"], norm_stats(v)["max"]
-(1.0, 5.0)
 >>> check_norms(v, SanityConfig()).status
 <Status.FAIL: 'FAIL'>
 >>> float(row_cosines(v, v[::-1]).min())
@@ -56,8 +54,7 @@ def cosine_matrix(a: np.ndarray) -> np.ndarray:
 def collapsed_pairs(
     vectors: np.ndarray, min_cosine: float, texts: Sequence[str] | None = None
 ) -> list[tuple[int, int, float]]:
-    """Pairs ``(i, j, cosine)``, ``i < j``, of rows at least ``min_cosine`` similar, except rows
-    whose texts are equal (identical inputs may share a vector)."""
+    """Pairs ``(i, j, cosine)``, ``i < j``, of different texts at least ``min_cosine`` similar."""
     sim = cosine_matrix(vectors)
     i, j = np.nonzero(np.triu(sim >= min_cosine, k=1))
     pairs = zip(i.tolist(), j.tolist())
@@ -168,8 +165,7 @@ def check_nonzero(vectors: np.ndarray, n_texts: int) -> Check:
 
 
 def check_norms(vectors: np.ndarray, cfg: SanityConfig) -> Check:
-    """L2 norm spread and whether the endpoint normalises, vs ``normalized``; zero and NaN/inf
-    rows are left out (``vectors.nonzero`` / ``vectors.finite`` report them)."""
+    """Norm spread of finite non-zero rows, and whether they are unit length vs ``normalized``."""
     stats = norm_stats(vectors[np.abs(vectors).max(axis=1, initial=0) > 0])
     tol = cfg.norm_tolerance
     unit = bool(np.isfinite(stats["min"]) and stats["min"] >= 1 - tol and stats["max"] <= 1 + tol)
@@ -330,18 +326,16 @@ def run_sanity(
     def add(name: str, run: Callable[[], Check]) -> None:
         checks.append(run() if enabled(name) else skipped(name))
 
-    basic = list(BASIC)
-    try:
-        first, first_err = target.embed(basic), None
-    except ProbeError as err:
-        first, first_err = None, err
-    ml_texts, meaning, lang = multilingual_probe()
-    ml_vectors, ml_err = None, None
-    if enabled("multilingual"):
+    def attempt(texts: list[str]) -> tuple[np.ndarray | None, ProbeError | None]:
         try:
-            ml_vectors = target.embed(ml_texts)
+            return target.embed(texts), None
         except ProbeError as err:
-            ml_err = err
+            return None, err
+
+    basic = list(BASIC)
+    first, first_err = attempt(basic)
+    ml_texts, meaning, lang = multilingual_probe()
+    ml_vectors, ml_err = attempt(ml_texts) if enabled("multilingual") else (None, None)
 
     names = ["dimensions.native", *(f"dimensions.honoured.{d}" for d in cfg.dimensions)]
     names += ["vectors.finite", "vectors.nonzero", "vectors.norms", "determinism"]

@@ -1,7 +1,6 @@
 """evalkit.engine: where embedding and search run (``conf/engine/``): ``local`` or ``ray``.
 
-:func:`open_engine` gives a started :class:`~evalkit.engine.interface.Engine`; Ray itself is
-only imported for ``engine=ray`` (optional extra ``pip install -e ".[ray]"``).
+Ray itself is only imported for ``engine=ray`` (optional extra ``pip install -e ".[ray]"``).
 
 >>> with open_engine(EngineSpec(), {}) as engine:
 ...     engine.kind

@@ -1,8 +1,7 @@
 """The :class:`Engine` interface: where one version's vectors are embedded and its catalog searched.
 
-The run (:mod:`evalkit.run.version`) only calls :meth:`Engine.search` with a :class:`SearchJob`
-and gets a :class:`~evalkit.pairs.Searched` back, the same for every engine.  While a catalog is
-loaded an engine may announce it to ``SearchJob.listeners`` (:mod:`evalkit.engine.resident`).
+The run only calls :meth:`Engine.search` with a :class:`SearchJob` and gets a
+:class:`~evalkit.pairs.Searched` back, the same for every engine.
 
 >>> from evalkit.engine.local_engine import LocalEngine
 >>> isinstance(LocalEngine(), Engine)
@@ -28,9 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class SearchJob:
-    """How to search one version: the index, the depth, the cache, and the rows every version
-    shares (``id_rank``: :func:`~evalkit.retrieve.replay.id_ranks`, ``rows``:
-    :func:`~evalkit.pairs.pair_rows_of`)."""
+    """How to search one version, and the rows every version shares (``id_rank``, ``rows``)."""
 
     spec: IndexSpec
     k: int
@@ -68,8 +65,7 @@ class Engine(Protocol):
         progress: bool = False,
         queries: EmbeddingResult | None = None,
     ) -> Embedded:
-        """The version's catalog and query vectors, through ``cache`` (``queries``: already
-        embedded, used as is)."""
+        """The version's catalog and query vectors (``queries``: already embedded, used as is)."""
         ...
 
     def search(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:

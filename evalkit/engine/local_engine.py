@@ -1,9 +1,8 @@
 """``engine=local``: embedding and search in this process (the default engine).
 
 :class:`LocalEngine` embeds through the vector cache (or reads a precomputed version's files),
-holds the version's catalog matrix once, indexes it in FAISS and replays every query in batches.
-:func:`read_embedded`, :func:`embedding_stats`, :func:`checked_dims` and :func:`searched` are
-shared with :class:`~evalkit.engine.ray_engine.RayEngine`.
+holds the version's catalog matrix once, indexes it in FAISS and replays every query in batches;
+the module's other functions are shared with :class:`~evalkit.engine.ray_engine.RayEngine`.
 """
 
 from __future__ import annotations
@@ -38,9 +37,7 @@ def read_embedded(
     progress: bool = False,
     queries: EmbeddingResult | None = None,
 ) -> Embedded:
-    """The catalog's and the queries' vectors: a precomputed version's files, or the cache
-    (texts it misses are embedded here).  Queries are checked against the catalog's raw
-    dimension, so a server answering queries in another dimension fails early."""
+    """The catalog's and the queries' vectors (queries checked against the catalog's dimension)."""
     docs = catalog_vectors(version, data, cache, progress=progress, check=True)
     if queries is None:
         q = data.queries
@@ -59,8 +56,7 @@ def catalog_vectors(
     progress: bool = False,
     check: bool = False,
 ) -> EmbeddingResult:
-    """Catalog vectors of ``version`` (``rows`` of the catalog, or all) from its files or the
-    cache; ``check``: run the vector checks (the main read; later reads skip them)."""
+    """Catalog vectors (``rows`` of the catalog, or all); ``check``: run the vector checks."""
     ids, texts = data.catalog.ids, data.embedded_texts()
     keys = data.embedded_keys() if cache.enabled and not version.brings_vectors else None
     if rows is not None:
@@ -72,8 +68,7 @@ def catalog_vectors(
 
 
 def embedding_stats(emb: Embedded, seconds: float) -> dict[str, float]:
-    """The embedding stage's run statistics (requests, cache hits, retries, vector norms; the
-    tokens embedded, ``embed_tokens``, only when the server reported them for every request)."""
+    """The embedding stage's run statistics (``embed_tokens`` only if every request reported it)."""
     docs, queries, remote = emb.docs, emb.queries, emb.remote
     stats: dict[str, float] = {
         "embed_seconds": seconds,
@@ -121,6 +116,12 @@ def embed_for_search(
     return emb.docs.vectors, emb.queries, emb.remote, stats
 
 
+def replay_job(index: Any, queries: np.ndarray, data: EvalData, job: SearchJob) -> Ranking:
+    """Every query of ``data`` replayed on ``index`` as ``job`` says."""
+    ids = (data.queries.ids, data.catalog.ids)
+    return replay(index, queries, *ids, job.k, job.spec.search_batch, job.progress, job.id_rank)
+
+
 def searched(
     ranking: Ranking,
     queries: EmbeddingResult,
@@ -130,8 +131,7 @@ def searched(
     remote: dict[str, Any] | None = None,
     item_pos: Any = None,
 ) -> Searched:
-    """A search's result: the ranking's ties and the judged / logged pairs' similarities
-    (``item_pos``: catalog rows -> rows of ``catalog`` when it holds only some of them)."""
+    """A search's result (``item_pos``: catalog rows -> rows of ``catalog`` holding only some)."""
     stats["ties"] = ranking.ties
     stats["boundary_ties"] = ranking.boundary_ties
     q = queries.vectors
@@ -152,19 +152,10 @@ class LocalEngine:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def embed(
-        self,
-        version: ModelVersion,
-        data: EvalData,
-        cache: CacheSettings,
-        progress: bool = False,
-        queries: EmbeddingResult | None = None,
-    ) -> Embedded:
-        return read_embedded(version, data, cache, progress, queries)
+    embed = staticmethod(read_embedded)
 
     def search(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:
-        """Hold the catalog matrix once, index and replay it here; announce it to
-        ``job.listeners`` while it is loaded (its index is the handle they search)."""
+        """Index and replay the catalog matrix held once; announce it to ``job.listeners``."""
         catalog, queries, remote, stats = embed_for_search(self, version, data, job)
         spec, q = job.spec, queries.vectors
         t0 = time.perf_counter()
@@ -173,16 +164,7 @@ class LocalEngine:
         catalog = catalog if stored is None else stored
         stats["index_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        ranking = replay(
-            index,
-            q,
-            data.queries.ids,
-            data.catalog.ids,
-            job.k,
-            batch_size=spec.search_batch,
-            progress=job.progress,
-            id_rank=job.id_rank,
-        )
+        ranking = replay_job(index, q, data, job)
         stats["search_seconds"] = time.perf_counter() - t0
         # what this index costs: its FAISS size and single-query latency (after the batched search)
         stats.update(index_cost(index, q, job.k, spec.latency_sample, job.seed))

@@ -2,11 +2,10 @@
 are, by Ray tasks; the driver only ever holds the few rows it asks for.
 
 Pass 1 (:func:`scan_part`, one Ray task per part) reads and checks a part and returns the raw
-vectors the driver asked for (the IVF training sample, the judged / clicked items); the driver
-checks that every catalog id has one vector and trains the IVF.  Pass 2 (:func:`index_part`)
-adds each part to a copy of the trained (or an exact flat) index with catalog rows as ids, kept
-under ``<cache.dir>/indexes/<key>/`` (a rerun adds only missing parts).  Top-k lists are merged
-with evalkit's tie-break, so ``engine=ray`` ranks as ``engine=local``.  How-to: docs/how-to/ray.md.
+vectors the driver asked for (IVF training sample, judged / clicked items).  Pass 2
+(:func:`index_part`) adds each part to a copy of the trained (or a flat) index, kept under
+``<cache.dir>/indexes/<key>/``.  ``engine=ray`` ranks as ``engine=local``.  How-to:
+docs/how-to/ray.md.
 
 >>> ids = ["b", "a", "c"]
 >>> lookup = CatalogLookup.of(ids, np.array([1, 0, 2]))
@@ -26,15 +25,15 @@ from typing import Any
 import faiss
 import numpy as np
 
-from evalkit.embed.cache import spec_hash
 from evalkit.embed.precomputed import check_parts, read_parquet_vectors, vector_parts
 from evalkit.embed.store import unit_norm
 from evalkit.embed.vector_checks import NormSummary
 from evalkit.engine.interface import SearchJob
-from evalkit.engine.local_engine import checked_dims
+from evalkit.engine.local_engine import checked_dims, replay_job
 from evalkit.engine.ray_search import (
     ann_sample,
     index_folder,
+    index_key,
     ray_runner,
     read_manifest,
     stored_trained,
@@ -44,7 +43,6 @@ from evalkit.errors import DataError
 from evalkit.index.cost import sharded_cost
 from evalkit.index.faiss_index import IndexSpec, ann_recall, ivf_nlist, training_rows
 from evalkit.retrieve.ranking import Ranking
-from evalkit.retrieve.replay import replay
 from evalkit.retrieve.sharded import Shard, ShardedIndex, add_to_shard, merge_topk
 
 log = logging.getLogger(__name__)
@@ -54,15 +52,13 @@ TRAIN_CAP = 500_000  # rows an IVF is trained on when index.train_sample is 0 (F
 
 @dataclass(frozen=True)
 class CatalogLookup:
-    """Catalog ids sorted as UTF-8 bytes (what Python's ``str`` order is) and their rows: a part's
-    ids map to catalog rows by binary search, in numpy, on any worker."""
+    """Catalog ids sorted as UTF-8 bytes and their rows: ids map to rows by binary search."""
 
     sorted_ids: np.ndarray  # fixed-width bytes, ascending
     order: np.ndarray  # catalog row of each sorted id
 
     @classmethod
     def of(cls, ids: list[str], id_rank: np.ndarray) -> CatalogLookup:
-        """From the catalog ids and their :func:`~evalkit.retrieve.replay.id_ranks`."""
         order = np.empty(len(ids), dtype=np.int64)
         order[id_rank] = np.arange(len(ids), dtype=np.int64)
         encoded = np.asarray([s.encode("utf-8") for s in ids], dtype=bytes)
@@ -81,23 +77,20 @@ class CatalogLookup:
 def load_part(
     path: str, columns: tuple[str, str], lookup: CatalogLookup
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(catalog row of every row, raw vectors) of one part (``columns``: its id and vector
-    columns), after the part's own checks."""
+    """(catalog row of every row, raw vectors) of one checked part."""
     ids, vectors = read_parquet_vectors(path, *columns)
     check_parts(path, ids, vectors, columns[0])
     return lookup.rows(ids), vectors
 
 
 def _kept(vectors: np.ndarray, used: np.ndarray) -> np.ndarray:
-    """The rows of catalog items: the part itself (no copy) when it holds nothing else."""
     return vectors if used.all() else vectors[used]
 
 
 def scan_part(
     path: str, columns: tuple[str, str], lookup: CatalogLookup, want: np.ndarray
 ) -> dict[str, Any]:
-    """Pass 1 on one part: its catalog rows, dimension, unit-norm flag, and the raw vectors of
-    the asked catalog rows ``want`` (sorted) that it holds."""
+    """Pass 1 on one part: catalog rows, dimension, unit-norm flag, raw vectors of ``want`` rows."""
     faiss.omp_set_num_threads(1)
     rows, vectors = load_part(path, columns, lookup)
     used = rows >= 0
@@ -122,8 +115,7 @@ def index_part(
     sample_queries: np.ndarray | None,
     depth: int,
 ) -> dict[str, Any]:
-    """Pass 2 on one part: finalise it, write its index to ``out_path`` (``None``: already
-    stored), norm statistics, and the exact top-``depth`` of ``sample_queries`` in it."""
+    """Pass 2 on one part: its index to ``out_path``, norm statistics, exact top-``depth``."""
     faiss.omp_set_num_threads(1)
     rows, raw = load_part(path, columns, lookup)
     used = rows >= 0
@@ -148,8 +140,7 @@ def index_part(
 
 @dataclass
 class StreamedCatalog:
-    """What the driver keeps of a streamed catalog: the ranking, the finalised vectors of the asked
-    rows (``rows``, sorted) and run statistics."""
+    """What the driver keeps: the ranking, the finalised vectors of the asked ``rows`` and stats."""
 
     ranking: Ranking
     rows: np.ndarray
@@ -165,8 +156,7 @@ class StreamedCatalog:
 def check_coverage(
     catalog: str, parts: list[str], rows: list[np.ndarray], ids: list[str], field_name: str
 ) -> None:
-    """Every catalog row has exactly one vector over all parts; else a DataError naming the part
-    and row of the second copy, or the first catalog id without a vector."""
+    """Every catalog row has exactly one vector over all parts; else a DataError."""
     n = len(ids)
     counts = np.zeros(n, dtype=np.int64)
     for part, r in zip(parts, rows):
@@ -217,8 +207,7 @@ def gather(ray: Any, futures: list[Any]) -> list[Any]:
 
 @dataclass(frozen=True)
 class StreamPlan:
-    """What both passes read: the catalog's parts and their (id, vector) columns, the catalog ids
-    (and their lookup, put in the object store once), the IVF training rows and every asked row."""
+    """What both passes read: parts, (id, vector) columns, catalog ids, training and asked rows."""
 
     catalog: str
     parts: list[str]
@@ -231,8 +220,7 @@ class StreamPlan:
 
 @dataclass(frozen=True)
 class ScannedCatalog:
-    """Pass 1 on the driver: the asked rows finalised, the version-wide unit-norm flag and each
-    part's count of catalog rows."""
+    """Pass 1's result: the asked rows finalised, the unit-norm flag, each part's row count."""
 
     asked: np.ndarray
     unit: bool
@@ -248,15 +236,15 @@ def stream_catalog(
     store_root: Path | None,
     index_store: bool,
 ) -> StreamedCatalog:
-    """Evaluate ``version``'s catalog part by part on Ray: plan, pass 1 (:func:`scan_parts`),
-    pass 2 (:func:`index_parts`), then the search (:func:`search_parts`)."""
+    """Evaluate ``version``'s catalog part by part on Ray: plan, pass 1, pass 2, search."""
     spec, k, seed = job.spec, job.k, job.seed
     t0 = time.perf_counter()
-    plan = plan_stream(ray, version, data, spec, job.id_rank, job.rows.wanted_items(), seed)
+    plan = plan_stream(ray, version, data, job)
     scanned = scan_parts(ray, plan, version, queries)
     stats: dict[str, float] = {"scan_seconds": time.perf_counter() - t0}
     t0 = time.perf_counter()
-    key = stream_key(version, data, plan, spec, seed)
+    params = spec.params() | {"train_rows": len(plan.train)}
+    key = index_key(version, data, len(plan.ids), params, seed, parts=part_signature(plan.parts))
     folder, tmp_dir = index_folder(store_root, index_store, key, "evalkit-parts-")
     take = ann_sample(len(queries), spec, seed)
     sample = None if spec.exact else np.ascontiguousarray(queries[take], dtype=np.float32)
@@ -269,14 +257,9 @@ def stream_catalog(
     stats["index_shards"] = float(len(files))
     stats["catalog_parts"] = float(len(plan.parts))  # marks a streamed catalog
     stats.update(sharded_cost(sum(os.path.getsize(f) for f in files), n))
-    log.info(
-        "%s: %d part(s) of %s indexed at %s (%s)",
-        version.name,
-        len(plan.parts),
-        plan.catalog,
-        folder,
-        "reused" if reused else "built",
-    )
+    how = "reused" if reused else "built"
+    what = "%s: %d part(s) of %s indexed at %s (%s)"
+    log.info(what, version.name, len(plan.parts), plan.catalog, folder, how)
     norms = sum((p["norms"] for p in indexed), NormSummary())
     try:
         t0 = time.perf_counter()
@@ -291,34 +274,24 @@ def stream_catalog(
     return StreamedCatalog(ranking, plan.want, scanned.asked, norms, stats)
 
 
-def plan_stream(
-    ray: Any,
-    version: Any,
-    data: Any,
-    spec: IndexSpec,
-    id_rank: np.ndarray,
-    want: np.ndarray,
-    seed: int,
-) -> StreamPlan:
-    """The parts of ``version``'s catalog, the IVF training rows (``index.train_sample``, else
-    min(n, :data:`TRAIN_CAP`, 256 x nlist)) and the rows asked for: ``want`` and those."""
-    catalog = version.files["document"]
+def plan_stream(ray: Any, version: Any, data: Any, job: SearchJob) -> StreamPlan:
+    """The catalog's parts, the IVF training rows and the rows asked for (wanted and training)."""
+    catalog, spec = version.files["document"], job.spec
     parts = vector_parts(catalog)
     ids = list(data.catalog.ids)
     n = len(ids)
-    lookup_ref = ray.put(CatalogLookup.of(ids, id_rank))
+    lookup_ref = ray.put(CatalogLookup.of(ids, job.id_rank))
     train = np.zeros(0, dtype=np.int64)
     if spec.kind == "ivf":
         sample = spec.train_sample or min(n, TRAIN_CAP, 256 * ivf_nlist(n, spec))
-        train = training_rows(n, IndexSpec(kind="ivf", train_sample=sample), seed)
-    want = np.union1d(np.asarray(want, dtype=np.int64), train)
+        train = training_rows(n, IndexSpec(kind="ivf", train_sample=sample), job.seed)
+    want = np.union1d(np.asarray(job.rows.wanted_items(), dtype=np.int64), train)
     columns = (version.id_column, version.vector_column)
     return StreamPlan(catalog, parts, columns, ids, lookup_ref, train, want)
 
 
 def scan_parts(ray: Any, plan: StreamPlan, version: Any, queries: np.ndarray) -> ScannedCatalog:
-    """Pass 1: every part scanned by a Ray task and checked; the asked rows gathered and
-    finalised here."""
+    """Pass 1: every part scanned by a Ray task; the asked rows gathered and finalised here."""
     scan = ray.remote(num_cpus=1)(scan_part)
     want_ref = ray.put(plan.want)
     scanned = gather(
@@ -356,21 +329,6 @@ def check_part_dims(parts: list[str], dims: list[int], field_name: str) -> None:
         )
 
 
-def stream_key(version: Any, data: Any, plan: StreamPlan, spec: IndexSpec, seed: int) -> str:
-    """Hex key of the stored part indexes: the vectors' spec, the parts (path, size, time), the
-    catalog, the index spec and its training rows."""
-    return spec_hash(
-        {
-            "vectors": version.spec("document"),
-            "parts": part_signature(plan.parts),
-            "catalog": str(data.fingerprint.get("catalog", "")),
-            "n": len(plan.ids),
-            "index": spec.params() | {"train_rows": len(plan.train)},
-            "seed": seed,
-        }
-    )[:32]
-
-
 def index_parts(
     ray: Any,
     plan: StreamPlan,
@@ -382,8 +340,7 @@ def index_parts(
     sample: np.ndarray | None,
     depth: int,
 ) -> tuple[list[str], list[dict[str, Any]], bool]:
-    """Pass 2: every part finalised and indexed by a Ray task into ``folder`` (reused when its
-    manifest matches ``key``): (index files, what each task reported, reused)."""
+    """Pass 2: every part indexed by a Ray task into ``folder``: (files, task reports, reused)."""
     files = [str(folder / f"part-{i:05d}.faissindex") for i in range(len(plan.parts))]
     reused = read_manifest(folder, key) is not None and all(Path(f).exists() for f in files)
     trained_ref = None
@@ -414,13 +371,4 @@ def search_parts(
     offsets = np.cumsum([0, *sizes])
     shards = [Shard(int(a), int(b), None, f) for a, b, f in zip(offsets, offsets[1:], files)]
     index = ShardedIndex(shards, job.id_rank, ray_runner(ray), nprobe=job.spec.nprobe)
-    return replay(
-        index,
-        queries,
-        data.queries.ids,
-        list(data.catalog.ids),
-        job.k,
-        batch_size=job.spec.search_batch,
-        progress=job.progress,
-        id_rank=job.id_rank,
-    )
+    return replay_job(index, queries, data, job)

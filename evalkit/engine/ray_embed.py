@@ -1,12 +1,10 @@
 """Embedding on Ray Data: the texts a version still needs, embedded by an actor pool, written to
 the evalkit cache on the driver as the batches stream back.
 
-One actor per worker holds one model version (an in-process model is loaded once per actor).
-Vectors are cached before client-side truncation / normalisation, as
-:func:`evalkit.embed.embed_texts` caches them, so the driver reads every vector back as with
-``engine=local``; a killed run resumes with the batches in flight.  The texts still to embed are
-staged as Parquet blocks under ``<cache.dir>/staging/<uuid>/`` (the store every node shares) and
-streamed to the workers by ``ray.data.read_parquet``.
+One actor per worker holds one model version.  Vectors are cached before client-side truncation /
+normalisation, so the driver reads them back as with ``engine=local``; a killed run resumes with
+the batches in flight.  The texts to embed are staged as Parquet blocks under
+``<cache.dir>/staging/<uuid>/`` (the store every node shares).
 
 >>> plan_blocks(10, batch_rows=4, workers=2)
 [(0, 4), (4, 8), (8, 10)]
@@ -64,9 +62,8 @@ class RemoteEmbedding:
 
     def add(self, tally: dict[str, Any]) -> None:
         self.latencies_s.extend(tally.get("latencies_s", []))
-        self.retries += int(tally.get("retries", 0))
-        self.tokens += int(tally.get("tokens", 0))
-        self.usage_reports += int(tally.get("usage_reports", 0))
+        for key in ("retries", "tokens", "usage_reports"):
+            setattr(self, key, getattr(self, key) + int(tally.get(key, 0)))
         for url, counts in tally.get("endpoints", {}).items():
             row = self.endpoints.setdefault(url, {"requests": 0, "retries": 0, "failures": 0})
             for key, n in counts.items():
@@ -74,8 +71,7 @@ class RemoteEmbedding:
 
 
 class StagedTexts:
-    """Parquet blocks of the texts to embed, under ``<cache_dir>/staging/<uuid>/``; removed on
-    exit.  A local folder or an fsspec URL (``filesystem`` is then handed to Ray Data)."""
+    """Parquet blocks of the texts to embed (a local folder or an fsspec URL); removed on exit."""
 
     def __init__(self, cache_dir: str | Path) -> None:
         self.folder = Folder(cache_dir).child("staging").child(uuid.uuid4().hex)
@@ -100,17 +96,12 @@ class StagedTexts:
         roles = np.concatenate([np.full(len(m), r, dtype=object) for r, m, _ in todo])
         pos = np.concatenate([m for _, m, _ in todo]).astype(np.int64)
         text = np.concatenate([np.asarray(u, dtype=object)[m] for _, m, u in todo])
+        role, text = pa.array(roles, pa.string()), pa.array(text, pa.string())
+        table = pa.table({"pos": pos, "role": role, "text": text})
         for b, (lo, hi) in enumerate(blocks):
-            table = pa.table(
-                {
-                    "pos": pos[lo:hi],
-                    "role": pa.array(roles[lo:hi], pa.string()),
-                    "text": pa.array(text[lo:hi], pa.string()),
-                }
-            )
             name = f"block-{b:06d}.parquet"
             path = self.folder._full(name) if self.folder.remote else str(self.folder.path / name)
-            pq.write_table(table, path, filesystem=self.filesystem)
+            pq.write_table(table.slice(lo, hi - lo), path, filesystem=self.filesystem)
             self.paths.append(path)
 
     def __exit__(self, *exc: object) -> None:
@@ -128,9 +119,7 @@ def plan_blocks(n: int, batch_rows: int, workers: int) -> list[tuple[int, int]]:
 
 
 class EmbedActor:
-    """A Ray Data ``map_batches`` callable class: one model version, built once per actor.
-    Rows ``{"pos", "role", "text"}`` come back with the raw (cache-stage) vectors and a JSON
-    tally of the requests in the first row of each role."""
+    """Ray Data ``map_batches`` class: rows come back with raw vectors and JSON request tallies."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         from evalkit.instantiate import build
@@ -181,14 +170,6 @@ class EmbedActor:
         }
 
 
-def _rebuilt(failure: dict[str, str]) -> EvalkitError:
-    """The evalkit error a worker reported (same class, same one-line message)."""
-    cls = getattr(errors, failure.get("error", ""), None)
-    if not (isinstance(cls, type) and issubclass(cls, EvalkitError)):
-        cls = EndpointError
-    return cls(failure.get("message", "embedding failed on a Ray worker"))
-
-
 def evalkit_cause(err: BaseException) -> EvalkitError | None:
     """The evalkit error behind a Ray task / Ray Data failure, if any."""
     seen: set[int] = set()
@@ -209,8 +190,7 @@ def evalkit_cause(err: BaseException) -> EvalkitError | None:
 
 @dataclass
 class Pending:
-    """The texts a version still needs, per role: the store key of every unique text, the
-    role's open cache, and the (role, positions, unique texts) rows to embed."""
+    """Per role the unique texts' keys and open cache; the (role, positions, texts) to embed."""
 
     keys: dict[str, list[bytes]] = field(default_factory=dict)
     caches: dict[str, VectorCache] = field(default_factory=dict)
@@ -231,9 +211,7 @@ def embed_on_ray(
     num_cpus: float,
     progress: bool = False,
 ) -> dict[str, RemoteEmbedding]:
-    """Embed the texts (per role) missing from the cache (:func:`pending_texts`) on one Ray
-    actor pool (:func:`actor_pool`, every role in one execution: each actor loads the model
-    once), the vectors stored as they stream back (:func:`store_batches`)."""
+    """Embed the texts (per role) missing from the cache on one Ray actor pool, cache them."""
     out: dict[str, RemoteEmbedding] = {}
     with contextlib.ExitStack() as stack:
         pending = pending_texts(version, texts, cache_dir, stack, out)
@@ -247,13 +225,8 @@ def embed_on_ray(
     for role, res in out.items():
         for url, counts in sorted(res.endpoints.items()):
             n = [counts[k] for k in ("requests", "retries", "failures")]
-            log.info(
-                "%s/%s endpoint %s: %d requests, %d retries, %d failures",
-                version.name,
-                role,
-                url,
-                *n,
-            )
+            what = "%s/%s endpoint %s: %d requests, %d retries, %d failures"
+            log.info(what, version.name, role, url, *n)
     return out
 
 
@@ -264,8 +237,7 @@ def pending_texts(
     stack: contextlib.ExitStack,
     out: dict[str, RemoteEmbedding],
 ) -> Pending:
-    """Each role's unique texts looked up in the cache (opened on ``stack``; hits counted in
-    ``out``): the misses."""
+    """Each role's unique texts missing from its cache (opened on ``stack``, hits in ``out``)."""
     pending = Pending()
     for role, role_texts in texts.items():
         check_role(role)
@@ -293,8 +265,7 @@ def actor_pool(
     num_cpus: float,
     progress: bool,
 ) -> Any:
-    """The Ray Data pipeline: the staged blocks read in zero-CPU tasks, mapped by a pool of
-    ``workers`` :class:`EmbedActor` s."""
+    """The staged blocks read in zero-CPU tasks, mapped by a pool of ``workers`` EmbedActors."""
     import ray.data
 
     ctx = ray.data.DataContext.get_current()
@@ -322,8 +293,7 @@ def actor_pool(
 
 
 def store_batches(ds: Any, version: Any, pending: Pending, out: dict[str, RemoteEmbedding]) -> None:
-    """Every batch the actors return put into its role's cache as it arrives; any failure but
-    a worker's evalkit error becomes an EndpointError saying how many texts were cached."""
+    """Cache every batch as it arrives; other failures than evalkit errors become EndpointErrors."""
     done, n_rows = 0, pending.n_rows
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
@@ -346,12 +316,14 @@ def store_batches(ds: Any, version: Any, pending: Pending, out: dict[str, Remote
 def store_batch(
     batch: dict[str, np.ndarray], pending: Pending, out: dict[str, RemoteEmbedding]
 ) -> int:
-    """One returned batch into the caches (no NaN / zero rows) and its tallies into ``out``;
-    a failure an actor reported is raised as its evalkit error.  Returns the rows stored."""
+    """One batch into the caches and its tallies into ``out``; returns the rows stored."""
     tallies = [json.loads(t) for t in batch["tally"] if t]
-    failed = [t for t in tallies if "error" in t]
-    if failed:
-        raise _rebuilt(failed[0])
+    failure = next((t for t in tallies if "error" in t), None)
+    if failure is not None:
+        cls = getattr(errors, failure["error"], None)
+        if not (isinstance(cls, type) and issubclass(cls, EvalkitError)):
+            cls = EndpointError
+        raise cls(failure.get("message", "embedding failed on a Ray worker"))
     column = batch["vector"]
     if column.dtype == object:  # ragged tensor column: rows are arrays
         column = np.stack(list(column))

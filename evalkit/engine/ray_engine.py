@@ -1,8 +1,7 @@
 """``engine=ray`` for one evaluation: a Ray session plus the two stages it runs remotely.
 
-``embed`` fills the cache on a Ray Data actor pool (:mod:`evalkit.engine.ray_embed`) and reads the
-vectors back; ``search`` searches the sharded catalog on Ray tasks (:mod:`evalkit.engine.ray_search`)
-or a precomputed Parquet catalog part by part (:mod:`evalkit.engine.ray_catalog`).
+Embedding: :mod:`evalkit.engine.ray_embed`; search: :mod:`evalkit.engine.ray_search` or, for a
+precomputed Parquet catalog, :mod:`evalkit.engine.ray_catalog`.
 """
 
 from __future__ import annotations
@@ -52,8 +51,7 @@ class RayEngine:
         self.session.__exit__(*exc)
 
     def cache_dir(self, configured: str | None) -> str:
-        """The store the workers' vectors go through (a local folder or an fsspec URL; a
-        temporary folder with ``cache.enabled=false``)."""
+        """The store the workers' vectors go through (a temporary folder without a cache)."""
         if configured is not None:
             return configured
         if self._tmp is None:
@@ -68,8 +66,7 @@ class RayEngine:
         progress: bool = False,
         queries: EmbeddingResult | None = None,
     ) -> Embedded:
-        """Fill the cache with the version's vectors on a Ray Data actor pool, then read them
-        back here (a precomputed version's files are read here directly)."""
+        """Fill the cache on a Ray Data actor pool, then read the vectors back here."""
         if version.brings_vectors:
             return read_embedded(version, data, cache, progress, queries)
         cache = replace(cache, root=self.cache_dir(cache.root))
@@ -82,8 +79,7 @@ class RayEngine:
     def embed_remote(
         self, version: ModelVersion, texts: dict[str, list[str]], cache_dir: Any, progress: bool
     ) -> dict[str, RemoteEmbedding]:
-        """Fill the store at ``cache_dir`` with ``version``'s vectors of ``texts`` (per role) on a
-        Ray Data actor pool; what the workers report, per role."""
+        """Fill the store at ``cache_dir`` with the vectors of ``texts`` (per role) on Ray Data."""
         config = self.model_configs.get(version.name)
         if config is None:
             raise ConfigError(f"engine=ray: no config for model version {version.name!r}")
@@ -96,21 +92,14 @@ class RayEngine:
         return embed_on_ray(version, config, texts, cache_dir, workers, rows, cpus, progress)
 
     def search(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:
-        """Search the sharded catalog on Ray tasks and announce the matrix read back here to
-        ``job.listeners``; a precomputed Parquet catalog is streamed instead (:meth:`_stream`)."""
+        """Search the sharded catalog on Ray tasks (a precomputed Parquet catalog is streamed)."""
         check_ray_index(job.spec)  # before anything is embedded
         if version.streams("document"):
             return self._stream(version, data, job)
         catalog, queries, remote, stats = embed_for_search(self, version, data, job)
-        key = index_key(
-            version.spec("document"),
-            str(data.fingerprint.get("catalog", "")),
-            str(data.text_field),
-            len(catalog),
-            job.spec.params() | {"index.train_sample": job.spec.train_sample},
-            self.spec.shard_rows,
-            job.seed,
-        )
+        params = job.spec.params() | {"index.train_sample": job.spec.train_sample}
+        extra = {"text_field": str(data.text_field), "shard_rows": self.spec.shard_rows}
+        key = index_key(version, data, len(catalog), params, job.seed, **extra)
         ranking, search_stats = ray_ranking(
             vectors=catalog,
             queries=queries.vectors,
@@ -136,8 +125,7 @@ class RayEngine:
         return out
 
     def _stream(self, version: ModelVersion, data: EvalData, job: SearchJob) -> Searched:
-        """A precomputed catalog read, checked and indexed by Ray tasks, part by part; the
-        driver holds the queries and the judged / clicked items' vectors only."""
+        """A precomputed catalog read and indexed part by part by Ray tasks."""
         import ray
 
         t0 = time.perf_counter()

@@ -1,17 +1,14 @@
 """Search past RAM on Ray: the catalog in shards, one Ray task per shard, top-k merged on the driver.
 
 The shards' rows are written once as ``vectors-<i>.npy`` under ``<cache.dir>/indexes/<key>/`` and
-memory-mapped by the tasks (the object store never holds the catalog).  ``index=flat`` searches
-every shard exactly (merged with evalkit's tie-break: rankings byte-identical to ``engine=local``);
-``index=ivf`` trains one IVF on the driver and Ray tasks add the shards' rows to copies of it,
-reused by a rerun that finds the same key in ``manifest.json``.
-
->>> len(index_key({"backend": "toy"}, "abc", "title", 10, {"index.kind": "ivf"}, 5, 0))
-32
+memory-mapped by the tasks.  ``index=flat`` ranks byte-identically to ``engine=local``;
+``index=ivf`` trains one IVF on the driver, Ray tasks add the shards to copies of it, and a rerun
+finding the same key in ``manifest.json`` reuses them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -40,26 +37,12 @@ MANIFEST = "manifest.json"
 
 
 def index_key(
-    vector_spec: dict[str, Any],
-    catalog: str,
-    text_field: str,
-    n: int,
-    index_params: dict[str, Any],
-    shard_rows: int,
-    seed: int,
+    version: Any, data: Any, n: int, index: dict[str, Any], seed: int, **extra: Any
 ) -> str:
-    """Hex key of a stored index: the vectors' spec, the catalog, the index spec and sharding."""
-    return spec_hash(
-        {
-            "vectors": vector_spec,
-            "catalog": catalog,
-            "text_field": text_field,
-            "n": n,
-            "index": index_params,
-            "shard_rows": shard_rows,
-            "seed": seed,
-        }
-    )[:32]
+    """Hex key of a stored index of ``n`` catalog vectors of ``version`` (``extra``: more keys)."""
+    catalog = str(data.fingerprint.get("catalog", ""))
+    spec = {"vectors": version.spec("document"), "catalog": catalog, "n": n, "index": index}
+    return spec_hash(spec | {"seed": seed, **extra})[:32]
 
 
 def _search_task(
@@ -81,35 +64,29 @@ def _add_task(trained: np.ndarray, vectors: Any, start: int, path: str) -> str:
 
 
 def _rows(vectors: Any) -> Any:
-    """A shard's rows: a ``.npy`` file in the store is memory-mapped where the task runs."""
     return np.load(vectors, mmap_mode="r") if isinstance(vectors, str) else vectors
 
 
 def write_vector_shards(
     folder: Path, vectors: np.ndarray, ranges: list[tuple[int, int]]
 ) -> list[str]:
-    """Each shard's rows as ``vectors-<i>.npy`` in ``folder`` for the tasks to memory-map
-    (atomically; a file already there with the right shape is kept)."""
+    """Each shard's rows as ``vectors-<i>.npy`` in ``folder`` (a file with the right shape kept)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, (a, b) in enumerate(ranges):
         path = folder / f"vectors-{i:05d}.npy"
-        if path.exists():
-            try:
-                if np.load(path, mmap_mode="r").shape == (b - a, vectors.shape[1]):
-                    paths.append(str(path))
-                    continue
-            except ValueError:
-                pass
+        paths.append(str(path))
+        with contextlib.suppress(ValueError):
+            if path.exists() and np.load(path, mmap_mode="r").shape == (b - a, vectors.shape[1]):
+                continue
         tmp = folder / f".vectors-{i:05d}.{uuid.uuid4().hex}.npy"
         np.save(tmp, np.ascontiguousarray(vectors[a:b], dtype=np.float32))
         os.replace(tmp, path)
-        paths.append(str(path))
     return paths
 
 
 def ray_runner(ray: Any):  # noqa: ANN201 - a ShardRunner
-    """A shard runner that searches every shard as a Ray task (queries put once per call)."""
+    """A shard runner searching every shard as a Ray task."""
     remote = ray.remote(num_cpus=1)(_search_task)
 
     def run(shards, queries, depth, nprobe):  # type: ignore[no-untyped-def]
@@ -132,15 +109,14 @@ def read_manifest(folder: Path, key: str) -> dict[str, Any] | None:
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    """``folder``'s ``manifest.json``, atomically; written last, it marks a finished index."""
+    """``folder``'s ``manifest.json`` (written last, it marks a finished index)."""
     tmp = folder / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
     tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, folder / MANIFEST)
 
 
 def ann_sample(n_queries: int, spec: IndexSpec, seed: int) -> np.ndarray:
-    """Rows of the queries searched exactly for ``ann_recall_at_<k>`` (none with exact search;
-    a seeded ``index.ann_recall_sample`` of them, or all).
+    """Rows of the queries searched exactly for ``ann_recall_at_<k>`` (none with exact search).
 
     >>> ann_sample(5, IndexSpec(kind="ivf", ann_recall_sample=0), 0).tolist()
     [0, 1, 2, 3, 4]
@@ -157,8 +133,7 @@ def ann_sample(n_queries: int, spec: IndexSpec, seed: int) -> np.ndarray:
 def stored_trained(
     folder: Path, sample: Callable[[], np.ndarray], n_total: int, spec: IndexSpec
 ) -> np.ndarray:
-    """The serialised trained IVF of ``folder``, trained on ``sample()`` and stored first if
-    absent (a resumed build adds the missing shards to the same quantizer)."""
+    """The serialised trained IVF of ``folder``, trained on ``sample()`` and stored if absent."""
     stored = folder / "trained.faissindex"
     if stored.exists():
         return np.fromfile(stored, dtype=np.uint8)
@@ -179,8 +154,7 @@ def ivf_shards(
     key: str,
     seed: int,
 ) -> tuple[list[Shard], bool]:
-    """The IVF shards stored in ``folder`` for ``key`` (and True: reused), else trained on the
-    driver, added in Ray tasks and the manifest written last (and False)."""
+    """The IVF shards stored in ``folder`` for ``key`` and True, else built here and False."""
     manifest = read_manifest(folder, key)
     if manifest is not None:
         stored = [
@@ -209,8 +183,7 @@ def ivf_shards(
 def index_folder(
     store_root: Path | str | None, index_store: bool, key: str, prefix: str
 ) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
-    """``<store_root>/indexes/<key>/`` (kept for reruns), or a temporary folder (also returned,
-    for the caller to clean up) without a store or with ``engine.index_store=false``."""
+    """``<store_root>/indexes/<key>/``, or a temporary folder (also returned, to clean up)."""
     if store_root is not None and index_store:
         return Path(store_root) / "indexes" / key, None
     tmp_dir = tempfile.TemporaryDirectory(prefix=prefix)
@@ -218,8 +191,7 @@ def index_folder(
 
 
 def check_ray_index(spec: IndexSpec) -> None:
-    """``engine=ray`` shards exact fp32 flat search or IVF; anything else is a ConfigError that
-    names what is supported (checked before anything is embedded).
+    """``engine=ray`` shards exact fp32 flat search or IVF; anything else is a ConfigError.
 
     >>> check_ray_index(IndexSpec(precision="binary"))
     Traceback (most recent call last):
@@ -251,43 +223,35 @@ def ray_ranking(
     seed: int,
     progress: bool = False,
 ) -> tuple[Ranking, dict[str, float]]:
-    """Rank every query over the sharded catalog on Ray; returns the ranking and run stats."""
+    """Rank every query over the sharded catalog on Ray: the ranking and run stats."""
     import ray
 
     check_ray_index(spec)
-    stats: dict[str, float] = {}
     t0 = time.perf_counter()
     ranges = split_rows(len(vectors), engine.shard_rows)
     folder, tmp_dir = index_folder(store_root, engine.index_store, key, "evalkit-shards-")
     refs = write_vector_shards(folder, vectors, ranges)
     exact_shards = [Shard(a, b, ref) for (a, b), ref in zip(ranges, refs)]
     runner = ray_runner(ray)
-    if spec.kind == "flat":
+    if spec.kind == "flat":  # exact shards search the .npy rows: an IndexFlatIP's size each
         shards, reused = exact_shards, False
+        size = sum(flat_bytes(s.size, vectors.shape[1]) for s in shards)
     else:
         shards, reused = ivf_shards(ray, refs, ranges, vectors, spec, folder, key, seed)
         how = "reused" if reused else "built"
         log.info("IVF index in %d shard(s) at %s (%s)", len(shards), folder, how)
-    stats["index_reused"] = float(reused)
-    stats["index_seconds"] = time.perf_counter() - t0
-    stats["index_shards"] = float(len(shards))
-    if spec.kind == "flat":  # exact shards search the .npy rows: an IndexFlatIP's size each
-        size = sum(flat_bytes(s.size, vectors.shape[1]) for s in shards)
-    else:
         size = sum(os.path.getsize(s.path) for s in shards if s.path)
-    stats.update(sharded_cost(size, len(vectors)))
+    stats = {
+        "index_reused": float(reused),
+        "index_seconds": time.perf_counter() - t0,
+        "index_shards": float(len(shards)),
+        **sharded_cost(size, len(vectors)),
+    }
     try:
         t0 = time.perf_counter()
         index = ShardedIndex(shards, id_rank, runner, nprobe=spec.nprobe)
         ranking = replay(
-            index,
-            queries,
-            query_ids,
-            item_ids,
-            k,
-            batch_size=spec.search_batch,
-            progress=progress,
-            id_rank=id_rank,
+            index, queries, query_ids, item_ids, k, spec.search_batch, progress, id_rank
         )
         stats["search_seconds"] = time.perf_counter() - t0
         if not spec.exact:

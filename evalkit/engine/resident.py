@@ -1,9 +1,7 @@
 """ "Version V's catalog is resident": what an engine may announce while a catalog is loaded.
 
-While :meth:`~evalkit.engine.interface.Engine.search` holds a version's catalog, an engine may
-announce it to the run's :class:`ResidentListeners` as a :class:`ResidentCatalog` (its index any
-:class:`~evalkit.retrieve.searcher.Searcher`); stages that want a loaded catalog
-(:class:`~evalkit.run.reindex_stage.ReindexPass`) subscribe, the engine knows nothing of them.
+Stages that want a loaded catalog (:class:`~evalkit.run.reindex_stage.ReindexPass`) subscribe to
+the run's :class:`ResidentListeners`; the engine knows nothing of them.
 
 >>> seen = []
 >>> listeners = ResidentListeners()
@@ -28,8 +26,7 @@ from evalkit.retrieve.searcher import Searcher
 
 @dataclass(frozen=True)
 class ResidentCatalog:
-    """One version's catalog, loaded: ``index`` searches it (rows are catalog rows), ``dim`` is
-    its vectors' dimension, ``queries`` the version's query vectors (every query, data order)."""
+    """One version's loaded catalog (``index`` by catalog row) and every query's vector."""
 
     version: str
     dim: int
@@ -56,16 +53,14 @@ class ResidentListeners:
 
 
 def index_of(vectors: np.ndarray, spec: IndexSpec, **build: Any) -> Searcher:
-    """``spec``'s index of ``vectors``: exact flat fp32 searches ``vectors`` itself (no copy),
-    any other spec :func:`~evalkit.index.faiss_index.build_index` (``build``: its options)."""
+    """``spec``'s index of ``vectors`` (exact flat fp32: ``vectors`` itself, no copy)."""
     if spec.kind == "flat" and spec.precision == "fp32":
         return ArrayFlatIP(vectors, spec.threads)
     return build_index(vectors, spec, **build)
 
 
 class BuiltOnSearch:
-    """A :class:`~evalkit.retrieve.searcher.Searcher` over a loaded matrix whose index
-    (:func:`index_of`) is built on the first search only.
+    """A Searcher over a loaded matrix whose index is built on the first search only.
 
     >>> x = np.eye(3, dtype="float32")
     >>> index = BuiltOnSearch(x, IndexSpec())

@@ -1,10 +1,7 @@
 """Start or join Ray for one evaluation, and stop only what was started.
 
-Without ``engine.address`` evalkit starts its own local Ray (whatever a stale
-``ray_current_cluster`` file or ``RAY_ADDRESS`` names); a cluster it joins is only disconnected
-from, never shut down.  Unless ``verbose=true`` Ray stays quiet on evalkit's stderr (Python
-loggers at WARNING, no workers' output, C++ lines filtered: :class:`NativeLogFilter`).
-How-to: docs/how-to/ray.md.
+Without ``engine.address`` evalkit starts its own local Ray; a cluster it joins is never shut
+down.  Unless ``verbose=true`` Ray stays quiet on stderr.  How-to: docs/how-to/ray.md.
 """
 
 from __future__ import annotations
@@ -39,8 +36,7 @@ def require_ray() -> ModuleType:
 
 
 def quiet_ray_loggers(verbose: bool) -> None:
-    """Ray's Python loggers, and Ray Data's own console handler (``ray.data`` does not
-    propagate), at WARNING (INFO with ``verbose``)."""
+    """Ray's Python loggers and Ray Data's console handler at WARNING (INFO with ``verbose``)."""
     level = logging.INFO if verbose else logging.WARNING
     logging.getLogger("ray").setLevel(level)
     for handler in logging.getLogger("ray.data").handlers:
@@ -49,21 +45,13 @@ def quiet_ray_loggers(verbose: bool) -> None:
 
 
 def init_args(spec: EngineSpec) -> dict[str, Any]:
-    """``ray.init`` keyword arguments for ``spec`` (resource sizes only when starting Ray).
-
-    >>> args = init_args(EngineSpec(kind="ray", num_cpus=2))
-    >>> args["address"], args["num_cpus"], args["log_to_driver"]
-    ('local', 2, False)
-    >>> "num_cpus" in init_args(EngineSpec(kind="ray", address="auto", num_cpus=2))
-    False
-    """
+    """``ray.init`` keyword arguments for ``spec`` (resource sizes only when starting Ray)."""
     args: dict[str, Any] = {
         "logging_level": logging.INFO if spec.verbose else logging.WARNING,
         "log_to_driver": spec.verbose,
     }
     if spec.joins_cluster:
-        args["address"] = spec.address
-        return args
+        return args | {"address": spec.address}
     args["address"] = "local"  # our own Ray, never one a stale address file or RAY_ADDRESS names
     args["include_dashboard"] = spec.include_dashboard
     args["_node_ip_address"] = "127.0.0.1"  # a Ray of our own serves this machine only
@@ -74,8 +62,7 @@ def init_args(spec: EngineSpec) -> dict[str, Any]:
 
 
 class RaySession:
-    """Context manager: Ray connected for the duration; shut down on exit only if started here
-    (an already initialised Ray, a test's or a Hydra Ray launcher job's, is reused as is)."""
+    """Context manager: Ray connected for the duration; shut down on exit only if started here."""
 
     def __init__(self, spec: EngineSpec) -> None:
         self.spec = spec
@@ -138,8 +125,7 @@ _NATIVE = re.compile(
 
 
 def is_native_ray_line(line: bytes) -> bool:
-    """Whether ``line`` is a Ray C++ log line below FATAL (those are dropped; FATAL lines pass:
-    they explain a crash).
+    """Whether ``line`` is a Ray C++ log line below FATAL (those are dropped).
 
     >>> is_native_ray_line(b"[2026-12-02 11:39:42,478 E 12407 12407] core_worker.cc:2465: Actor")
     True
@@ -151,8 +137,7 @@ def is_native_ray_line(line: bytes) -> bool:
 
 
 class NativeLogFilter:
-    """Context manager: file descriptor 2 goes through a filter thread that keeps Ray's C++
-    core lines (written there whatever Python logging says) off it; ``dropped`` counts them."""
+    """Context manager: a filter thread keeps Ray's C++ lines off file descriptor 2."""
 
     def __init__(self, fd: int = 2) -> None:
         self.fd = fd

@@ -1,7 +1,6 @@
 """Where the heavy stages run: ``local`` (in this process, the default) or ``ray``.
 
-``conf/engine/*.yaml`` builds an :class:`EngineSpec`.  Scoring, comparison, verdict, report and
-MLflow logging always stay on the driver.
+``conf/engine/*.yaml`` builds an :class:`EngineSpec`; scoring and reporting stay on the driver.
 
 >>> EngineSpec().kind, EngineSpec(kind="ray").address is None
 ('local', True)
@@ -33,17 +32,13 @@ class EngineSpec:
     """The ``engine`` config group.
 
     Attributes:
-        kind: ``local`` (everything in this process) or ``ray`` (Ray Data embedding, sharded
-            search on Ray tasks).
-        address: null / ``local``: start evalkit's own local Ray (whatever other Ray runs here);
-            ``auto`` (this machine's cluster), ``host:port`` or ``ray://host:port``: join one.
+        kind: ``local`` (everything in this process) or ``ray`` (Ray Data, Ray tasks).
+        address: null / ``local``: start a local Ray; ``auto``, ``host:port``, ``ray://...``: join.
         num_cpus: CPUs of a local Ray (null = all); only when starting one.
-        object_store_memory: bytes for a local Ray's object store (null = Ray's default, 30% of
-            RAM); only when starting one.
+        object_store_memory: bytes of a local Ray's object store (null = Ray's default).
         include_dashboard: start the Ray dashboard with a local Ray.
         embed_workers: actors per in-process model version (null = the cluster's CPUs).
-        http_workers: actors per OpenAI-compatible version, each with the version's own
-            ``concurrency`` requests in flight.
+        http_workers: actors per OpenAI-compatible version (each ``concurrency`` requests).
         http_num_cpus: CPUs reserved per HTTP actor.
         batch_rows: texts per Ray Data batch (null = the version's batch_size x concurrency).
         shard_rows: catalog rows per search shard (one Ray task each).

@@ -16,9 +16,8 @@ from typing import Any
 
 from rich.console import Console
 
-from evalkit.checks.check_table import checks_table
 from evalkit.checks.config import ChecksConfig, config_params
-from evalkit.checks.result import CHECKS_FILE, Check, verdict, write_checks
+from evalkit.checks.result import CHECKS_FILE, Check, checks_table, verdict, write_checks
 from evalkit.checks.run_checks import as_config, run_checks
 from evalkit.errors import ConfigError
 from evalkit.instantiate import build
