@@ -44,7 +44,6 @@ TASKS = ("evaluate", "check", "vectors", "log", "runs", "online")
 
 
 def _run(cfg: DictConfig) -> Outcome:
-    """Run the task; the outcome as :class:`evalkit.sweep.JobOutcome` fields."""
     from evalkit.runtime import numba_cache_env
     from evalkit.terminal import quiet_libraries
 
@@ -100,8 +99,7 @@ def app(cfg: DictConfig) -> dict[str, Any] | None:
 
 
 def main() -> None:
-    """Console-script entry point (``evalkit ...``): usage errors exit 2 before Hydra runs, an
-    output folder that cannot be created exits 1."""
+    """``evalkit ...``: usage errors exit 2 before Hydra runs, an unwritable output folder 1."""
     problem = usage_error(sys.argv[1:])
     if problem:
         print(f"evalkit: usage error: {problem}", file=sys.stderr)

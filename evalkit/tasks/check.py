@@ -1,8 +1,6 @@
-"""``evalkit task=check``: run the endpoint checks for every selected model version.
-
-For each version: run the checks, print the table, write ``<output_dir>/<version>/checks.json``
-and, with tracking on, log one MLflow run per version.  Exit code 3 (BLOCK) when any check
-FAILed, else 0.
+"""``evalkit task=check``: the endpoint checks of every selected model version, printed, written
+to ``<output_dir>/<version>/checks.json`` and (tracking on) logged, one MLflow run per version.
+Exit code 3 (BLOCK) when any check FAILed, else 0.
 
     evalkit task=check models=[e5_served] checks=openai_default
 """
@@ -65,7 +63,7 @@ def check_versions(
 
 
 def run_check_task(cfg: Any) -> int:
-    """The ``task=check`` command on the composed Hydra config; returns the exit code."""
+    """``task=check`` on the composed config; returns the exit code."""
     if not cfg.models:
         raise ConfigError("no model version selected: use e.g. models=[e5_small]")
     versions = [build(cfg.models[name], f"model version {name!r}") for name in cfg.models]

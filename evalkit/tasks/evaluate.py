@@ -87,7 +87,7 @@ def click_table(report: Any) -> Table:
 
 
 def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> None:
-    """Print the data notes, the release checklist, the metrics table and where the results went."""
+    """Print the data notes, the release checklist, the tables and where the results went."""
     console = console or make_console()
     data = evaluation.data
     label = " (synthetic demo data)" if data.synthetic else ""
@@ -138,14 +138,10 @@ def used_modules(cfg: Any) -> list[str]:
     out = ["evalkit.run.evaluation", "ranx"]
     if (cfg.get("tracking") or {}).get("enabled"):
         out.append("evalkit.run.mlflow_observer")
-    clicks = (cfg.get("clicks") or {}).get("source", "none") not in (None, "none")
-    if clicks or (cfg.get("dataset") or {}).get("simulate_clicks"):
-        out.append("evalkit.run.click_stage")
     return out
 
 
 def run(cfg: Any, overrides: list[str]) -> dict[str, Any]:
-    """``task=evaluate``: evaluate, print, and return the outcome."""
     for module in used_modules(cfg):  # kept out of the garbage collector's walks (runtime.py)
         import_long_lived(module)
     run_evaluation = import_long_lived("evalkit.run.evaluation").run_evaluation

@@ -22,8 +22,7 @@ log = logging.getLogger("evalkit")
 
 
 def simulated_canary(cfg: DictConfig, settings: OnlineSettings, out: Path) -> tuple[Path, Any]:
-    """``online=simulated``: the offline demo A/B, then a simulated canary log of its two versions
-    in ``<out>/canary``."""
+    """``online=simulated``: the offline demo A/B and a simulated canary log in ``<out>/canary``."""
     from evalkit.online.simulate import simulate_canary
     from evalkit.run.evaluation import run_evaluation
 
@@ -60,7 +59,6 @@ def read_log(cfg: DictConfig, settings: OnlineSettings) -> Any:
 
 
 def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
-    """``task=online``: the outcome."""
     from dataclasses import replace
 
     from evalkit.online.analysis import analyse

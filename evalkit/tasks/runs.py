@@ -47,7 +47,6 @@ def runs_table(rows: list[EvaluationRow], primary_metric: str, where: str) -> Ta
 
 
 def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
-    """``task=runs``: print the table (stdout)."""
     from mlflow import MlflowClient
 
     from evalkit.track.mlflow_tracker import check_reachable

@@ -1,14 +1,6 @@
-"""``evalkit task=vectors``: what the vector store (``cache.dir``) holds, per model version.
-
-One line per spec folder: the configured version and role whose cache spec it is (``-``: none
-selected), what sets the spec apart, its shards, vectors, dimension, size and state (``ok``,
-``empty``, damaged shards, temporary files).  ``vectors.drop=<spec prefix>`` (at least 8
-characters) deletes one spec folder first, e.g. after a broken server stored bad vectors.
-
-    evalkit task=vectors vectors.drop=3f2a9c1b7d4e       # delete one spec folder (bad vectors)
-
->>> store_rows([], {})
-[]
+"""``evalkit task=vectors``: what the vector store (``cache.dir``) holds, one line per spec folder
+(the configured version and role it belongs to, ``-``: none).  ``vectors.drop=<spec prefix>`` (at
+least 8 characters) deletes one spec folder first, e.g. after a broken server stored bad vectors.
 """
 
 from __future__ import annotations
@@ -126,7 +118,7 @@ def format_table(rows: list[tuple[str, ...]]) -> str:
 
 
 def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
-    """``task=vectors``: print the store's contents, after dropping ``vectors.drop`` if set."""
+    """``task=vectors``: print the store's contents, after dropping ``vectors.drop``."""
     versions = [build(cfg.models[name], f"model version {name!r}") for name in cfg.models or []]
     root = str(cfg.cache.dir)
     drop = cfg.get("vectors", {}).get("drop")
