@@ -1,9 +1,5 @@
-"""The ``evalkit`` command: a thin ``@hydra.main`` entry point.
-
-Exit codes (a contract CI jobs rely on; docs/reference/exit-codes.md): 0 = PASS or WARN,
-3 = BLOCK, 4 = INCONCLUSIVE, 1 = error, 2 = command-line usage error (:mod:`evalkit.usage`),
-130 / 143 = Ctrl-C / SIGTERM; a ``--multirun`` sweep exits with its worst job's outcome.
-"""
+"""The ``evalkit`` command: a thin ``@hydra.main`` entry point (exit codes, a contract CI jobs
+rely on: docs/reference/exit-codes.md)."""
 
 from __future__ import annotations
 
@@ -100,12 +96,10 @@ def app(cfg: DictConfig) -> dict[str, Any] | None:
 
 def main() -> None:
     """``evalkit ...``: usage errors exit 2 before Hydra runs, an unwritable output folder 1."""
-    problem = usage_error(sys.argv[1:])
-    if problem:
+    if problem := usage_error(sys.argv[1:]):
         print(f"evalkit: usage error: {problem}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    problem = unwritable_output_dir(sys.argv[1:])
-    if problem:
+    if problem := unwritable_output_dir(sys.argv[1:]):
         print(problem, file=sys.stderr)
         sys.exit(EXIT_ERROR)
     try:

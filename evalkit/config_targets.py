@@ -2,10 +2,6 @@
 ``models``, ``index``, ``engine``): each key's type from the target's signature, its help from the
 target's ``Args:`` / ``Attributes:`` docstring (or a field's ``help``), so it cannot drift.
 
->>> from evalkit.index.faiss_index import IndexSpec
->>> p = parameters(IndexSpec)["nlist"]
->>> p.type, p.help
-('integer', 'ivf: the number of clusters; 0 = 4 * sqrt(catalog size).')
 >>> resolve("evalkit.embed.precomputed.Precomputed", "query_prefix") is None  # not taken
 True
 """

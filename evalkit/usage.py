@@ -1,8 +1,6 @@
 """Command-line usage errors, found before Hydra runs anything: every job of the command line is
 composed first, a failing one named in one line with the valid choices (exit code 2).
 
->>> usage_error(["models=[e5_smal]"])
-"models=[e5_smal]: no option 'e5_smal' in config group models (conf/models/); choose from: e5_small, e5_small_openai, openai, precomputed, sentence_transformers, use_m3 (did you mean e5_small?)"
 >>> usage_error(["models=[e5_small]", "models.e5_cut.dimensions=128"])
 "models.e5_cut.dimensions=128: unknown key 'e5_cut' in models; valid keys: e5_small; to add a new key, add a leading +: +models.e5_cut.dimensions=128"
 """
@@ -82,8 +80,7 @@ def _first_error(config_name: str, overrides: list[str], multirun: bool) -> str 
             cfg = compose(config_name, job, return_hydra_config=True)
         except (HydraException, OmegaConfBaseException) as exc:
             return _diagnose(config_name, job, loader) or _one_line(str(exc))
-        problem = _empty_models(cfg, loader)
-        if problem:
+        if problem := _empty_models(cfg, loader):
             return problem
     return None
 
@@ -91,8 +88,7 @@ def _first_error(config_name: str, overrides: list[str], multirun: bool) -> str 
 def _diagnose(config_name: str, job: list[str], loader: Any) -> str | None:
     parsed = OverridesParser.create().parse_overrides(job)
     for o in parsed:
-        problem = _bad_group_option(o, loader)
-        if problem:
+        if problem := _bad_group_option(o, loader):
             return problem
     groups = [o.input_line for o in parsed if _is_group(o, loader) and o.input_line]
     try:
@@ -102,8 +98,7 @@ def _diagnose(config_name: str, job: list[str], loader: Any) -> str | None:
     for o in parsed:
         if o.is_add() or o.is_force_add() or _is_group(o, loader):
             continue
-        problem = _unknown_key(o, base)
-        if problem:
+        if problem := _unknown_key(o, base):
             return problem
     return None
 

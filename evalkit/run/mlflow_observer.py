@@ -1,8 +1,5 @@
-"""The MLflow observer: a run's hooks (:mod:`evalkit.run.observer`) as MLflow runs.
-
-One parent run per evaluation and one nested child run per evaluated version.  A store that fails
-mid-run leaves the run going offline (``error`` says what to log later with ``task=log``).
-"""
+"""A run's hooks (:mod:`evalkit.run.observer`) as MLflow runs: one parent run per evaluation, one
+nested child run per version; a store failing mid-run sets ``error`` and the run goes on offline."""
 
 from __future__ import annotations
 

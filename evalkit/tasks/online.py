@@ -2,7 +2,6 @@
 one MLflow parent run tagged ``evalkit.task=online``; exit codes as offline).
 
     evalkit task=online online.path=canary/                  # a folder of Parquet parts
-    evalkit task=online online=simulated                     # the demo's simulated canary
 """
 
 from __future__ import annotations
