@@ -52,6 +52,12 @@ def metrics_table(results: list[VersionResult]) -> Table:
         lat = r.latencies_s
         return f"{float(np.percentile(lat, 95)) * 1000:.1f}" if len(lat) else "-"
 
+    def chunks(r: VersionResult) -> str:
+        if "chunks_per_item_mean" not in r.extra:
+            return "-"
+        mean, most = r.extra["chunks_per_item_mean"], int(r.extra["chunks_per_item_max"])
+        return f"{mean:.2f} / {most}, {r.params.get('chunk_pooling')}"
+
     table.add_section()
     table.add_row("dimensions", *stat("dim"))
     table.add_row("queries scored", *stat("queries_scored"))
@@ -63,16 +69,7 @@ def metrics_table(results: list[VersionResult]) -> Table:
     table.add_row("p95 request ms", *(p95(r) for r in results))
     table.add_row("tied scores in top-k", *stat("ties"))
     if any("chunks_per_item_mean" in r.extra for r in results):
-        table.add_row(
-            "chunks per item (mean / max, pooling)",
-            *(
-                f"{r.extra['chunks_per_item_mean']:.2f} / {int(r.extra['chunks_per_item_max'])}, "
-                f"{r.params.get('chunk_pooling')}"
-                if "chunks_per_item_mean" in r.extra
-                else "-"
-                for r in results
-            ),
-        )
+        table.add_row("chunks per item (mean / max, pooling)", *(chunks(r) for r in results))
     return table
 
 
