@@ -104,11 +104,6 @@ class ReindexPass:
     rankings: dict[tuple[str, str], Ranking] = field(default_factory=dict)
     seconds: float = 0.0
 
-    @property
-    def qrels(self) -> Mapping[str, Mapping[str, int]]:
-        judgments = self.setup.data.judgments
-        return judgments.qrels if judgments is not None else {}
-
     def partners(self, name: str) -> list[str]:
         if name == self.baseline:
             return list(self.candidates)
@@ -290,9 +285,10 @@ def state_scores(
     """Per-query primary metric of every state, in the order the report lists them."""
     setup, qids = rpass.setup, rpass.query_ids
     item_ids = list(setup.data.catalog.ids)
+    qrels = setup.data.judgments.qrels if setup.data.judgments is not None else {}
 
     def score_of(ranking: Ranking) -> dict[str, float]:
-        return per_query_of(ranking, rpass.qrels, setup.metric)
+        return per_query_of(ranking, qrels, setup.metric)
 
     return {
         B_ON_A: score_of(b_on_a),

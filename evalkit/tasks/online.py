@@ -43,25 +43,13 @@ def simulated_canary(cfg: DictConfig, settings: OnlineSettings, out: Path) -> tu
     return folder, evaluation
 
 
-def read_log(cfg: DictConfig, settings: OnlineSettings) -> Any:
-    """The log reduced on this machine, or with ``engine=ray`` part by part on Ray Data."""
-    from evalkit.instantiate import build
-    from evalkit.online.read import aggregate_log, aggregate_log_ray
-
-    spec = build(cfg.engine, "engine")
-    if not spec.distributed:
-        return aggregate_log(settings, settings.cutoffs)
-    from evalkit.engine.session import RaySession
-
-    with RaySession(spec):
-        return aggregate_log_ray(settings, settings.cutoffs)
-
-
 def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
     from dataclasses import replace
 
+    from evalkit.instantiate import build
     from evalkit.online.analysis import analyse
     from evalkit.online.canary_report import print_online, write_online_report
+    from evalkit.online.read import aggregate_log, aggregate_log_ray
     from evalkit.online.track import log_online, offline_link
 
     settings = OnlineSettings.from_mapping(cfg.get("online"))
@@ -72,7 +60,14 @@ def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
     if settings.simulated:
         folder, offline = simulated_canary(cfg, settings, out)
         settings = replace(settings, path=str(folder))
-    aggregate = read_log(cfg, settings)
+    spec = build(cfg.engine, "engine")
+    if not spec.distributed:  # the log reduced on this machine, else part by part on Ray Data
+        aggregate = aggregate_log(settings, settings.cutoffs)
+    else:
+        from evalkit.engine.session import RaySession
+
+        with RaySession(spec):
+            aggregate = aggregate_log_ray(settings, settings.cutoffs)
     models = [str(m) for m in cfg.get("models") or ()]
     result = analyse(
         aggregate,
