@@ -1,9 +1,5 @@
-"""The ``evalkit`` command: a thin ``@hydra.main`` entry point.
-
-Exit codes (a contract CI jobs rely on; docs/reference/exit-codes.md): 0 = PASS or WARN,
-3 = BLOCK, 4 = INCONCLUSIVE, 1 = error, 2 = command-line usage error (:mod:`evalkit.usage`),
-130 / 143 = Ctrl-C / SIGTERM; a ``--multirun`` sweep exits with its worst job's outcome.
-"""
+"""The ``evalkit`` command: a thin ``@hydra.main`` entry point (exit codes, a contract CI jobs
+rely on: docs/reference/exit-codes.md)."""
 
 from __future__ import annotations
 
@@ -44,7 +40,6 @@ TASKS = ("evaluate", "check", "vectors", "log", "runs", "online")
 
 
 def _run(cfg: DictConfig) -> Outcome:
-    """Run the task; the outcome as :class:`evalkit.sweep.JobOutcome` fields."""
     from evalkit.runtime import numba_cache_env
     from evalkit.terminal import quiet_libraries
 
@@ -100,14 +95,11 @@ def app(cfg: DictConfig) -> dict[str, Any] | None:
 
 
 def main() -> None:
-    """Console-script entry point (``evalkit ...``): usage errors exit 2 before Hydra runs, an
-    output folder that cannot be created exits 1."""
-    problem = usage_error(sys.argv[1:])
-    if problem:
+    """``evalkit ...``: usage errors exit 2 before Hydra runs, an unwritable output folder 1."""
+    if problem := usage_error(sys.argv[1:]):
         print(f"evalkit: usage error: {problem}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    problem = unwritable_output_dir(sys.argv[1:])
-    if problem:
+    if problem := unwritable_output_dir(sys.argv[1:]):
         print(problem, file=sys.stderr)
         sys.exit(EXIT_ERROR)
     try:

@@ -1,11 +1,7 @@
-"""The configuration reference, generated from the schema (:mod:`evalkit.config_schema`): every
-config group and key with its type, default (the composed default configuration's, else the
-record's), allowed values and help, as Markdown; then the target groups
-(:mod:`evalkit.config_targets`).  ``python -m evalkit.config_reference > docs/configuration.md``
+"""The configuration reference as Markdown, generated from the schema
+(:mod:`evalkit.config_schema`) and the target groups (:mod:`evalkit.config_targets`): every key's
+type, default (the composed default configuration's, else the record's), allowed values and help.
 
->>> keys = schema_keys()
->>> "gates.top_k_agreement.min" in keys and "latency.probe" in keys and "k" in keys
-True
 >>> print(reference_markdown(defaults={}).splitlines()[0])
 # Configuration reference
 """
@@ -96,7 +92,6 @@ def schema_keys() -> set[str]:
 
 
 def default_config(conf_dir: Path | None = None) -> dict[str, Any]:
-    """The composed default configuration, plain."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
@@ -156,7 +151,7 @@ def _yaml(value: Any) -> str:
 
 
 def type_name(hint: Any) -> str:
-    """A field type as the reference page writes it (``list of numbers``, ``integer or null``).
+    """A field type in the reference's words.
 
     >>> type_name(tuple[float, ...] | None), type_name(int)
     ('list of numbers or null', 'integer')

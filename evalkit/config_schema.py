@@ -1,6 +1,5 @@
-"""Config sections by schema: frozen dataclasses say each key's type, default, range and help
-(:func:`setting`), and :func:`read_section` checks a section against them: each problem is one
-:class:`~evalkit.errors.ConfigError` line naming ``section.key``.
+"""Config sections by schema: frozen dataclasses of :func:`setting` fields, read and checked by
+:func:`read_section` (each problem one :class:`~evalkit.errors.ConfigError` naming ``section.key``).
 
 >>> from dataclasses import dataclass
 >>> @dataclass(frozen=True)
@@ -48,8 +47,8 @@ def setting(
     lt: float | None = None,
     choices: Sequence[Any] | None = None,
 ) -> Any:
-    """A dataclass field that is a config key: default (or ``factory``), bounds and choices (of the
-    value, or of each item of a list or mapping value), help."""
+    """A config key as a dataclass field (``choices`` and bounds apply to each item of a list or
+    mapping value)."""
     meta = {"help": help, "key": key, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
@@ -57,17 +56,16 @@ def setting(
 
 
 def settings_of(kind: type) -> dict[str, dataclasses.Field]:
-    """``{config key: field}`` of a schema record (fields declared with :func:`setting`)."""
+    """``{config key: field}`` of a schema record."""
     return {
         f.metadata.get("key") or f.name: f for f in dataclasses.fields(kind) if "help" in f.metadata
     }
 
 
 def read_section(kind: type[T], node: Any, where: str, *, ignore: Iterable[str] = ()) -> T:
-    """Check ``node`` (a mapping, or None = every default) against ``kind`` and build it; ``where``
-    names the section in errors, ``ignore`` keys are accepted but not read.  Values are taken as
-    typed (an integral float for an integer, one value for a list, an enum in any case; ``null``
-    is None where allowed, else the default)."""
+    """``node`` (a mapping; None: every default) checked against ``kind`` and built; ``ignore`` keys
+    are accepted unread.  An integral float is an integer, one value a list, an enum any case;
+    ``null`` is None where allowed, else the default."""
     values = plain(node, where)
     keys = settings_of(kind)
     ignore = tuple(ignore)
@@ -83,8 +81,7 @@ def read_section(kind: type[T], node: Any, where: str, *, ignore: Iterable[str] 
 
 
 def read_split(node: Any, where: str, *kinds: type) -> tuple[Any, ...]:
-    """One section read into several records (each takes its own keys; a key none of them has
-    is unknown)."""
+    """One section read into several records, each taking its own keys."""
     values = plain(node, where)
     keys = [key for kind in kinds for key in settings_of(kind)]
     unknown = sorted(set(values) - set(keys))
@@ -104,8 +101,8 @@ def unknown_keys(where: str, unknown: Iterable[str], valid: Iterable[str]) -> Co
 
 
 def plain(node: Any, where: str) -> dict[str, Any]:
-    """A config section as a plain ``dict`` (nested dicts and lists; interpolations resolved, a
-    ``???`` value kept as that text); None is empty.
+    """A config section as a plain ``dict`` (interpolations resolved, ``???`` kept as text); None
+    is empty.
 
     >>> plain(OmegaConf.create({"a": {"b": [1, "${c}"]}, "c": 2}), "x")
     {'a': {'b': [1, 2]}, 'c': 2}

@@ -1,15 +1,7 @@
 """The reference of the config groups instantiated from a ``_target_`` (``dataset`` loaders,
-``models``, ``index``, ``engine``), generated from the targets themselves so it cannot drift.
+``models``, ``index``, ``engine``): each key's type from the target's signature, its help from the
+target's ``Args:`` / ``Attributes:`` docstring (or a field's ``help``), so it cannot drift.
 
-:func:`target_docs` gives one row per key of each option file: the type from the target's
-signature or dataclass field, the help from its ``Args:`` / ``Attributes:`` docstring (or a
-field's ``help``).  :func:`undocumented_keys` lists keys a target does not take or documents
-without help.
-
->>> from evalkit.index.faiss_index import IndexSpec
->>> p = parameters(IndexSpec)["nlist"]
->>> p.type, p.help
-('integer', 'ivf: the number of clusters; 0 = 4 * sqrt(catalog size).')
 >>> resolve("evalkit.embed.precomputed.Precomputed", "query_prefix") is None  # not taken
 True
 """
@@ -41,13 +33,11 @@ TARGET_GROUPS = ("dataset", "models", "index", "engine")
 #: Keys of an option file that are no parameter: the target itself and Hydra's defaults list.
 NOT_PARAMETERS = ("_target_", "defaults")
 
-#: Keyword bundles (``**options: Unpack[TD]``) and the record their values are read into: the
-#: keys' types and help are the record's fields (``ModelOptions.checked(**options)``).
+#: Keyword bundles (``**options: Unpack[TD]``) -> the record whose fields are their keys.
 KEYWORD_RECORDS: dict[type, type] = {OptionValues: ModelOptions}
 
-#: Mapping parameters read by a reader of their own (``columns_from(record, table, what,
-#: other_keys)``): ``{(target, parameter): (the record whose fields are keys, the other keys)}``.
-#: The other keys are documented dotted in the target's docstring (``catalog.path``).
+#: ``{(target, mapping parameter): (the record whose fields are its keys, its other keys)}``; the
+#: other keys are documented dotted in the target's docstring (``catalog.path``).
 TABLES: dict[tuple[str, str], tuple[type, tuple[str, ...]]] = {
     (f"{module.__name__}.{loader}", table): (record, tuple(module.SOURCE_KEYS))
     for module, loader in ((tabular, "load_tabular"), (hub, "load_hub"))
@@ -67,7 +57,7 @@ _ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
 
 @dataclasses.dataclass(frozen=True)
 class Param:
-    """One key a target takes, and the record (or table) that holds its sub-keys, if any."""
+    """One key a target takes, and the record that holds its sub-keys, if any."""
 
     name: str
     type: str
@@ -98,8 +88,8 @@ class TargetDoc:
 
 
 def doc_entries(*objects: Any) -> dict[str, tuple[str, str]]:
-    """``{name: (type, help)}`` of the objects' ``Args:`` / ``Attributes:`` docstring sections (the
-    first object that documents a name wins).
+    """``{name: (type, help)}`` of the objects' ``Args:`` / ``Attributes:`` sections (the first
+    object that documents a name wins).
 
     >>> def f(a, b, c):
     ...     '''Do it.
@@ -147,8 +137,7 @@ def _entries(doc: str) -> list[tuple[str, tuple[str, str]]]:
 
 @functools.cache
 def parameters(target: Any) -> dict[str, Param]:
-    """``{key: Param}`` of every key ``target`` (a function, a class or a dataclass) takes; shared
-    model options from :data:`KEYWORD_RECORDS`, restricted to ``takes_options``."""
+    """``{key: Param}`` of every key ``target`` (a function, class or dataclass) takes."""
     path, docs = f"{target.__module__}.{target.__qualname__}", _docs(target)
     if isinstance(target, type) and dataclasses.is_dataclass(target):
         hints = typing.get_type_hints(target)
@@ -177,7 +166,6 @@ def parameters(target: Any) -> dict[str, Param]:
 
 
 def _docs(target: Any) -> dict[str, tuple[str, str]]:
-    """The entries of a function's docstring, or of a class's, its ``__init__``'s and its bases'."""
     if not isinstance(target, type):
         return doc_entries(target)
     return doc_entries(*(o for c in target.__mro__ for o in (c, c.__dict__.get("__init__"))))
@@ -205,7 +193,7 @@ def _is_union(hint: Any) -> bool:
 
 
 def annotation_words(hint: Any) -> str:
-    """An annotation in the reference's words (as :func:`evalkit.config_reference.type_name`).
+    """An annotation in the reference's words.
 
     >>> annotation_words(Sequence[float] | None), annotation_words(str | Path)
     ('list of numbers or null', 'path')
@@ -259,7 +247,7 @@ def resolve(target: str, key: str) -> Param | None:
 
 
 def target_docs(conf_dir: Path | None = None) -> list[TargetDoc]:
-    """Every option file of :data:`TARGET_GROUPS`, with one row per key of its YAML."""
+    """Every option file of :data:`TARGET_GROUPS`, one row per key of its YAML."""
     from evalkit.usage import CONF_DIR
 
     root = conf_dir or CONF_DIR
@@ -297,7 +285,7 @@ def _rows(target: str, node: Mapping[str, Any], prefix: str, rel: str) -> list[T
 
 
 def undocumented_keys(docs: Sequence[TargetDoc] | None = None) -> list[str]:
-    """``file: key ...`` for every key its target does not take or takes without help."""
+    """``file: key ...`` for every key its target does not take or documents without help."""
     problems = []
     for doc in target_docs() if docs is None else docs:
         for row in doc.keys:
@@ -344,7 +332,6 @@ def _shown(value: Any) -> str:
 
 
 def _markdown(text: str) -> str:
-    """Roles (``:class:`~a.B``` -> ``B``), ``<`` escaped outside code."""
     text = _ROLE.sub(lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", text)
     parts = re.split(r"(`+[^`]*`+)", text)
     return "".join(p if p.startswith("`") else p.replace("<", "&lt;") for p in parts)

@@ -1,7 +1,5 @@
-"""Errors evalkit raises for bad input, bad configuration and misbehaving endpoints.
-
-Every error names *where* the problem is (file, row, field) and *what was expected*, so the
-command line can print one clear line instead of a traceback.
+"""Errors evalkit raises: each names *where* the problem is (file, row, field) and *what was
+expected*, so the command line prints one clear line instead of a traceback.
 
 >>> err = DataError("title is empty", file="corpus.jsonl", row=7, field="title",
 ...                 expected="a non-empty string")
@@ -33,10 +31,7 @@ class UsageError(ConfigError):
 
 
 class DataError(EvalkitError):
-    """A data file is missing, malformed, or inconsistent.
-
-    ``row`` is 1-based and counts data rows (a header line is not a row).
-    """
+    """A data file is missing, malformed, or inconsistent (``row``: 1-based, data rows only)."""
 
     def __init__(
         self,
@@ -52,20 +47,11 @@ class DataError(EvalkitError):
         self.row = row
         self.field = field
         self.expected = expected
-        super().__init__(self._render())
-
-    def _render(self) -> str:
-        where = []
-        if self.file:
-            where.append(str(self.file))
-        if self.row is not None:
-            where.append(f"row {self.row}")
-        if self.field:
-            where.append(f"field {self.field!r}")
-        text = ", ".join(where) + ": " + self.message if where else self.message
-        if self.expected:
-            text += f" (expected {self.expected})"
-        return text
+        where = [str(file)] if file else []
+        where += [f"row {row}"] if row is not None else []
+        where += [f"field {field!r}"] if field else []
+        text = ", ".join(where) + ": " + message if where else message
+        super().__init__(text + (f" (expected {expected})" if expected else ""))
 
 
 class EndpointError(EvalkitError):
@@ -77,8 +63,8 @@ class FingerprintMismatch(EvalkitError):
 
 
 class DiskFullError(EvalkitError, OSError):
-    """A write failed because the disk (or quota) is full; ``str()`` is one line naming the path
-    and the free space there.  Still an ``OSError`` (errno ENOSPC)."""
+    """A write failed on a full disk (or quota): an ``OSError`` (ENOSPC) whose ``str()`` is one
+    line naming the path and the free space there."""
 
     def __str__(self) -> str:
         return str(self.strerror)
@@ -97,8 +83,8 @@ def _size(n: int) -> str:
 
 
 def free_space(path: str | os.PathLike[str]) -> str | None:
-    """``"<free> free of <total> now"`` on the file system holding ``path`` (its nearest existing
-    folder), or None when that cannot be read."""
+    """``"<free> free of <total> now"`` where ``path`` (or its nearest existing folder) is, or
+    None."""
     here = Path(os.path.abspath(os.fspath(path)))
     folder = next((p for p in (here, *here.parents) if os.path.isdir(p)), None)
     if folder is None:

@@ -1,5 +1,4 @@
-"""Build objects from config nodes (``_target_``) with evalkit's one-line errors (unwrapped from
-Hydra's ``InstantiationException``; an unset ``???`` value named).  Kept free of heavy imports.
+"""Build objects from config nodes (``_target_``) with evalkit's one-line errors.
 
 >>> from omegaconf import OmegaConf
 >>> build(OmegaConf.create({"_target_": "evalkit.index.faiss_index.IndexSpec", "kind": "flat"}), "index").kind

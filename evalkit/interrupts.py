@@ -1,5 +1,5 @@
 """Ctrl-C and SIGTERM (:class:`Terminated`) raised in the main thread so ``finally`` blocks end
-the MLflow runs; the CLI maps them to exit codes 130 (Ctrl-C) and 143 (SIGTERM).
+the MLflow runs: exit codes 130 (Ctrl-C) and 143 (SIGTERM).
 
 >>> with sigterm_as_exception():
 ...     pass

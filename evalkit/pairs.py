@@ -1,7 +1,5 @@
-"""The (query, item) pairs every version is scored on, and their similarities.
-
-Judged and logged click pairs are located once per evaluation (:func:`pair_rows_of`); each version
-scores them with its own vectors.  Below ``clicks``, ``engine`` and ``track``: it names none.
+"""The (query, item) pairs every version is scored on (judged and logged click pairs, located
+once per evaluation: :func:`pair_rows_of`), and their similarities.
 
 >>> judged_pairs({"q1": {"d2": 1, "d1": 0}}, ["q1"], ["d1", "d2"])
 ([('q1', 'd1'), ('q1', 'd2')], array([0, 0]), array([0, 1]))
@@ -11,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,19 +18,15 @@ from evalkit.errors import EndpointError
 from evalkit.metrics.ir import missing_relevant
 
 if TYPE_CHECKING:  # pragma: no cover
+    from evalkit.data.click_log import ClickLog
     from evalkit.data.schema import EvalData
     from evalkit.embed.model_version import EmbeddingResult
     from evalkit.retrieve.ranking import Ranking
 
 
-class LoggedPairs(Protocol):
-    """What the pair helpers read of a click log: its pairs' query and item ids."""
-
-    @property
-    def query_ids(self) -> Sequence[str]: ...
-
-    @property
-    def item_ids(self) -> Sequence[str]: ...
+def rows_in(ids: Sequence[str], wanted: Sequence[str]) -> np.ndarray:
+    """The row of each ``wanted`` id in ``ids`` (-1: absent)."""
+    return pd.Index(np.asarray(ids, dtype=object)).get_indexer(np.asarray(wanted, dtype=object))
 
 
 def pair_similarity(
@@ -43,9 +37,8 @@ def pair_similarity(
     chunk_size: int = 1024,
     normalize: bool = True,
 ) -> np.ndarray:
-    """Cosine similarity of ``query_vecs[q_rows[j]]`` and ``item_vecs[i_rows[j]]`` for every j
-    (a zero vector: 0), in chunks of ``chunk_size`` pairs (bounded memory, cache-friendly).
-    ``normalize=False``: the raw inner product, what the index ranks by.
+    """Cosine similarity of ``query_vecs[q_rows[j]]`` and ``item_vecs[i_rows[j]]`` for every j (a
+    zero vector: 0), ``chunk_size`` pairs at a time; ``normalize=False``: the raw inner product.
 
     >>> qv = np.array([[1.0, 0.0], [0.0, 2.0]]); iv = np.array([[3.0, 0.0], [1.0, 1.0]])
     >>> pair_similarity(qv, iv, np.array([0, 1]), np.array([0, 1]), normalize=False).tolist()
@@ -80,13 +73,10 @@ def pair_similarity(
 def judged_pairs(
     qrels: dict[str, dict[str, int]], query_ids: list[str], item_ids: list[str]
 ) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
-    """Every judged (query, item) pair, sorted, with their query and catalog row numbers (pairs
-    whose query or item is not in the tables left out)."""
-    q = pd.Index(np.asarray(query_ids, dtype=object))
-    d = pd.Index(np.asarray(item_ids, dtype=object))
+    """Every judged (query, item) pair in the tables, sorted, with their query and catalog rows."""
     pq = np.fromiter((qid for qid, items in qrels.items() for _ in items), dtype=object)
     pd_ = np.fromiter((i for items in qrels.values() for i in items), dtype=object)
-    qr, ir = q.get_indexer(pq), d.get_indexer(pd_)
+    qr, ir = rows_in(query_ids, pq), rows_in(item_ids, pd_)
     keep = (qr >= 0) & (ir >= 0)
     pq, pd_, qr, ir = pq[keep], pd_[keep], qr[keep], ir[keep]
     order = np.lexsort((pd_, pq)) if len(pq) else np.zeros(0, dtype=np.int64)
@@ -95,24 +85,18 @@ def judged_pairs(
 
 
 def pair_rows(
-    log: LoggedPairs, query_ids: Sequence[str], catalog_ids: Sequence[str]
+    log: ClickLog, query_ids: Sequence[str], catalog_ids: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows of each logged pair's query in ``query_ids`` and item in ``catalog_ids`` (``-1``
     absent), for :func:`pair_similarity`."""
-    qrow = pd.Index(np.asarray(query_ids, dtype=object)).get_indexer(
-        np.asarray(log.query_ids, dtype=object)
-    )
-    irow = pd.Index(np.asarray(catalog_ids, dtype=object)).get_indexer(
-        np.asarray(log.item_ids, dtype=object)
-    )
+    qrow, irow = rows_in(query_ids, log.query_ids), rows_in(catalog_ids, log.item_ids)
     return qrow.astype(np.int64), irow.astype(np.int64)
 
 
 def align_similarity(
-    log: LoggedPairs, pair_ids: Sequence[tuple[str, str]], similarity: np.ndarray
+    log: ClickLog, pair_ids: Sequence[tuple[str, str]], similarity: np.ndarray
 ) -> np.ndarray:
-    """The similarities of ``log``'s pairs, looked up in ``(pair_ids, similarity)``; NaN if
-    absent."""
+    """The similarities of ``log``'s pairs in ``(pair_ids, similarity)``; NaN if absent."""
     if len(pair_ids) == 0:
         return np.full(len(log.query_ids), np.nan)
     q, i = zip(*pair_ids)
@@ -128,7 +112,7 @@ def align_similarity(
 
 @dataclass(frozen=True)
 class PairRows:
-    """Row numbers of the judged and the logged (query, item) pairs, the same for every version."""
+    """Rows of the judged and the logged (query, item) pairs, the same for every version."""
 
     judged: list[tuple[str, str]]
     judged_q: np.ndarray
@@ -139,7 +123,6 @@ class PairRows:
     missing: tuple[int, int] = (0, 0)
 
     def wanted_items(self) -> np.ndarray:
-        """The catalog rows whose vectors the pair similarities read (judged and clicked)."""
         want = self.judged_i
         if self.click_i is not None:
             want = np.union1d(want, self.click_i[self.click_i >= 0])
@@ -162,8 +145,8 @@ def click_pair_similarity(
     rows: PairRows,
     item_pos: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray | None:
-    """Similarity of every logged (query, item) pair (NaN where one is unknown); ``item_pos``
-    maps catalog rows to rows of ``catalog`` when it holds only some of them."""
+    """Similarity of every logged pair (NaN: unknown); ``item_pos`` maps catalog rows to rows of
+    ``catalog`` when it holds only some of them."""
     if rows.click_q is None or rows.click_i is None:
         return None
     cq, ci = rows.click_q, rows.click_i

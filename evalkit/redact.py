@@ -1,8 +1,6 @@
 """Keep API keys out of everything evalkit writes: logs, stdout / stderr, files, MLflow.
-
-:func:`redact` masks the values of the registered key variables and any ``secrets`` given,
-credential spellings (``Bearer``, ``api_key=``) and key-shaped strings (``sk-...``, ``hf_...``).
-For users: docs/how-to/openai-server.md ("Slow servers, and API keys").
+:func:`redact` masks registered key variables' values, credential spellings (``Bearer``,
+``api_key=``) and key-shaped strings (``sk-...``, ``hf_...``).
 
 >>> redact("HTTP 401: bad key sk-123abc, header Authorization: Bearer sk-123abc", ["sk-123abc"])
 'HTTP 401: bad key [REDACTED], header Authorization: [REDACTED]'
@@ -57,8 +55,7 @@ SECRET_KEY = re.compile(r"(api_key|apikey|token|secret|password|authorization)$"
 
 
 def register_key_envs(names: Iterable[str]) -> list[str]:
-    """Add environment-variable names that hold API keys (masked by every later :func:`redact`);
-    returns the names now known."""
+    """Add names of environment variables holding API keys; returns the names now known."""
     for name in names:
         if isinstance(name, str) and name and name not in _KEY_ENVS:
             _KEY_ENVS.append(name)
@@ -70,8 +67,7 @@ def env_secrets(names: Iterable[str]) -> list[str]:
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every secret value (given or registered) and every credential-looking or
-    key-shaped value replaced by MASK."""
+    """``text`` with every secret (given or registered), credential and key-shaped value masked."""
     if not text:
         return text
     values = {s for s in (*secrets, *env_secrets(_KEY_ENVS)) if s and len(s) >= MIN_SECRET_LEN}
@@ -83,7 +79,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def redact_data(value: Any, secrets: Iterable[str] = ()) -> Any:
-    """Plain data (what becomes JSON) with every string in it redacted; keys are kept."""
+    """Plain data with every string value redacted (keys are kept)."""
     secrets = list(secrets)
     if isinstance(value, str):
         return redact(value, secrets)
@@ -96,8 +92,8 @@ def redact_data(value: Any, secrets: Iterable[str] = ()) -> Any:
 
 @contextlib.contextmanager
 def redacted_copy(path: str | Path) -> Iterator[Path]:
-    """``path`` itself when it holds no secret (or is not text), else a redacted copy with the
-    same name in a temporary folder (for MLflow artifacts)."""
+    """``path`` itself when it holds no secret (or is not text), else a redacted copy of the same
+    name in a temporary folder."""
     path, text = Path(path), ""
     if path.suffix.lower() in TEXT_SUFFIXES and path.is_file():
         with contextlib.suppress(OSError, UnicodeDecodeError):
@@ -113,8 +109,7 @@ def redacted_copy(path: str | Path) -> Iterator[Path]:
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrite each record so that its message and traceback carry no secret (the variables
-    ``names`` are read when the record is emitted)."""
+    """Redact each record's message and traceback (``names`` read when it is emitted)."""
 
     def __init__(self, names: Iterable[str] = ("OPENAI_API_KEY",)) -> None:
         super().__init__()
@@ -134,7 +129,7 @@ class RedactingFilter(logging.Filter):
 
 
 def install_redaction(names: Iterable[str] = ("OPENAI_API_KEY",)) -> RedactingFilter:
-    """Register ``names`` and attach one :class:`RedactingFilter` to every handler of the root and
+    """Register ``names``; one :class:`RedactingFilter` on every handler of the root and
     ``evalkit`` loggers (replacing an earlier one)."""
     names = register_key_envs(names)
     flt = RedactingFilter(names)
@@ -147,8 +142,8 @@ def install_redaction(names: Iterable[str] = ("OPENAI_API_KEY",)) -> RedactingFi
 
 
 class RedactingStream(io.TextIOBase):
-    """A text stream that redacts what it passes on to ``target``, line by line (``\\n`` or
-    ``\\r``), so a key split over two ``write`` calls is still masked.
+    """Redacts what it passes on to ``target`` line by line, so a key split over two ``write``
+    calls is still masked.
 
     >>> out = io.StringIO()
     >>> s = RedactingStream(out)
@@ -197,7 +192,7 @@ class RedactingStream(io.TextIOBase):
 
 @contextlib.contextmanager
 def redacted_std_streams() -> Iterator[None]:
-    """``sys.stdout`` and ``sys.stderr`` redacted (:class:`RedactingStream`) inside the block."""
+    """``sys.stdout`` and ``sys.stderr`` redacted inside the block."""
     saved = sys.stdout, sys.stderr
     if isinstance(sys.stdout, RedactingStream):  # nested (a sweep's jobs in one process)
         yield
@@ -213,7 +208,7 @@ def redacted_std_streams() -> Iterator[None]:
 
 
 def api_key_envs(cfg: Any) -> list[str]:
-    """Environment variables holding API keys of the selected versions (for redaction)."""
+    """Environment variables holding the selected versions' API keys."""
     names = ["OPENAI_API_KEY"]
     for section in (cfg.get("models") or {}).values():
         env = section.get("api_key_env") if isinstance(section, Mapping) else None

@@ -1,5 +1,4 @@
-"""What one evaluated model version hands to the compare and track layers: plain data, built
-from fresh embeddings or rebuilt from an earlier MLflow run's artifacts.
+"""What one evaluated model version hands to the compare and track layers (plain data).
 
 >>> import numpy as np
 >>> vr = VersionResult(name="a", params={}, overall={"ndcg@10": 0.5},
@@ -20,16 +19,10 @@ from evalkit.retrieve.ranking import Ranking
 
 @dataclass
 class VersionResult:
-    """One model version's outputs on one dataset.
-
-    - ``overall`` / ``per_query``: ranx metric strings (``ndcg@10``) -> mean / {query_id: value}.
-    - ``pair_similarity``: the version's similarity of every judged pair (``pair_ids``, same order
-      for all versions); ``click_similarity`` the same for the click log's pairs (NaN: unknown).
-    - ``retrieved_*``: its scores of the unjudged top-``retrieved_k`` pairs of judged queries
-      (:mod:`evalkit.run.retrieved_pairs`).
-    - ``latencies_s`` (s per request), ``throughput`` (texts/s): the latency probe's once probed.
-    - ``judged_only``: per-query primary metric on judged items only (empty when from MLflow).
-    """
+    """One model version's outputs on one dataset: metrics by ranx name (``ndcg@10``), similarity
+    of every judged pair (``pair_ids``, same order for all versions) and logged pair (NaN:
+    unknown), ``latencies_s`` in s per request, ``throughput`` in texts/s; ``retrieved_*``:
+    :mod:`evalkit.run.retrieved_pairs`; ``judged_only``: empty when read from MLflow."""
 
     name: str
     params: dict[str, Any]

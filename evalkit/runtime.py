@@ -1,11 +1,5 @@
-"""Process set-up of the ``evalkit`` command: before heavy libraries are imported, and at exit.
-
-:func:`numba_cache_env` keeps numba's compiled functions in a per-user cache, so each new process
-loads them instead of compiling them again.  :func:`import_long_lived` and
-:func:`freeze_before_exit` keep the cyclic garbage collector off the libraries' hundreds of
-thousands of long-lived objects (``gc.freeze()``; cost measured in benchmarks/README.md).  Only
-the command does this, never library callers.
-"""
+"""Process set-up of the ``evalkit`` command (never of library callers): numba's per-user cache,
+and the garbage collector kept off the libraries' long-lived objects (``gc.freeze()``)."""
 
 from __future__ import annotations
 
@@ -19,8 +13,7 @@ from typing import Any
 
 
 def user_numba_dir(environ: Mapping[str, str]) -> Path:
-    """``$XDG_CACHE_HOME/evalkit/numba`` when ``XDG_CACHE_HOME`` is absolute, else
-    ``~/.cache/evalkit/numba``."""
+    """``$XDG_CACHE_HOME/evalkit/numba`` (when absolute), else ``~/.cache/evalkit/numba``."""
     xdg = environ.get("XDG_CACHE_HOME", "")
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
     return base / "evalkit" / "numba"
@@ -28,7 +21,7 @@ def user_numba_dir(environ: Mapping[str, str]) -> Path:
 
 def numba_cache_env(cfg: Any, environ: MutableMapping[str, str]) -> None:
     """Point numba's cache at ``numba_cache_dir`` (null: :func:`user_numba_dir`; false: numba's
-    own default) unless ``NUMBA_CACHE_DIR`` is set.  Must run before numba is first imported.
+    default) unless ``NUMBA_CACHE_DIR`` is set; before numba is first imported.
 
     >>> env = {"XDG_CACHE_HOME": "/x"}; numba_cache_env({}, env); env["NUMBA_CACHE_DIR"]
     '/x/evalkit/numba'
@@ -43,8 +36,8 @@ def numba_cache_env(cfg: Any, environ: MutableMapping[str, str]) -> None:
 
 
 def import_long_lived(module: str) -> ModuleType:
-    """Import ``module`` with the collector paused, then freeze every object alive.  A module
-    imported already is returned as it is, nothing frozen (a second sweep job in one process)."""
+    """Import ``module`` with the collector paused, then freeze every object alive (a module
+    imported already: returned, nothing frozen)."""
     if module in sys.modules:
         return sys.modules[module]
     enabled = gc.isenabled()
@@ -58,6 +51,5 @@ def import_long_lived(module: str) -> ModuleType:
 
 
 def freeze_before_exit() -> None:
-    """Freeze every object just before the interpreter shuts down: its final collections then walk
-    nothing (reference counting and atexit handlers work as usual)."""
+    """Freeze every object so the interpreter's final collections walk nothing."""
     gc.freeze()

@@ -1,5 +1,4 @@
-"""The terminal: evalkit's rich console, progress bars only on a tty, quiet third-party libraries
-(:func:`quiet_libraries`: the levels ``conf/config.yaml`` sets, for use without Hydra's logging).
+"""The terminal: evalkit's rich console, progress bars only on a tty, quiet third-party libraries.
 
 >>> bar = progress_bar(range(3), desc="x", enabled=True)
 >>> list(bar)
@@ -35,8 +34,8 @@ REPORTED_LOGGERS = ("datasets.packaged_modules.json.json",)
 
 
 def quiet_libraries() -> None:
-    """No ``datasets`` progress bars (without importing it); noisy library loggers at WARNING
-    (:data:`REPORTED_LOGGERS` at CRITICAL) unless set otherwise on purpose."""
+    """No ``datasets`` progress bars; noisy library loggers at WARNING (:data:`REPORTED_LOGGERS` at
+    CRITICAL) unless set otherwise."""
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     if "datasets" in sys.modules:  # already imported: switch its bars off directly
         sys.modules["datasets"].disable_progress_bars()

@@ -12,12 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-#: Bytes per key.
 KEY_BYTES = 16
 
 
 def text_keys(texts: Sequence[str]) -> list[bytes]:
-    """16-byte blake2b digests of the UTF-8 texts."""
     return [hashlib.blake2b(t.encode("utf-8"), digest_size=KEY_BYTES).digest() for t in texts]
 
 

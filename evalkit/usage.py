@@ -1,10 +1,6 @@
-"""Command-line usage errors, found before Hydra runs anything (exit code 2, one line).
+"""Command-line usage errors, found before Hydra runs anything: every job of the command line is
+composed first, a failing one named in one line with the valid choices (exit code 2).
 
-:func:`usage_error` composes every job of the command line first and, when one fails, returns one
-line naming the override and the valid choices (instead of Hydra's multi-line message and exit 1).
-
->>> usage_error(["models=[e5_smal]"])
-"models=[e5_smal]: no option 'e5_smal' in config group models (conf/models/); choose from: e5_small, e5_small_openai, openai, precomputed, sentence_transformers, use_m3 (did you mean e5_small?)"
 >>> usage_error(["models=[e5_small]", "models.e5_cut.dimensions=128"])
 "models.e5_cut.dimensions=128: unknown key 'e5_cut' in models; valid keys: e5_small; to add a new key, add a leading +: +models.e5_cut.dimensions=128"
 """
@@ -34,8 +30,8 @@ TASKS_WITH_MODELS = ("evaluate", "check")
 
 
 def usage_error(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> str | None:
-    """One line describing the first usage error in ``argv`` (``sys.argv[1:]``), or None.
-    ``--help``, ``--info``, shell completion and custom config dirs are left to Hydra."""
+    """The first usage error in ``argv`` (``sys.argv[1:]``) in one line, or None (``--help``,
+    ``--info``, shell completion and custom config dirs are left to Hydra)."""
     if not argv:  # the default configuration (the demo) always composes
         return None
     from hydra._internal.utils import get_args_parser
@@ -59,7 +55,6 @@ def usage_error(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> str | None:
 
 
 def _jobs(overrides: list[str], multirun: bool) -> list[list[str]] | str:
-    """Every job's overrides, or a message for unparsable overrides."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
     try:
@@ -85,8 +80,7 @@ def _first_error(config_name: str, overrides: list[str], multirun: bool) -> str 
             cfg = compose(config_name, job, return_hydra_config=True)
         except (HydraException, OmegaConfBaseException) as exc:
             return _diagnose(config_name, job, loader) or _one_line(str(exc))
-        problem = _empty_models(cfg, loader)
-        if problem:
+        if problem := _empty_models(cfg, loader):
             return problem
     return None
 
@@ -94,8 +88,7 @@ def _first_error(config_name: str, overrides: list[str], multirun: bool) -> str 
 def _diagnose(config_name: str, job: list[str], loader: Any) -> str | None:
     parsed = OverridesParser.create().parse_overrides(job)
     for o in parsed:
-        problem = _bad_group_option(o, loader)
-        if problem:
+        if problem := _bad_group_option(o, loader):
             return problem
     groups = [o.input_line for o in parsed if _is_group(o, loader) and o.input_line]
     try:
@@ -105,8 +98,7 @@ def _diagnose(config_name: str, job: list[str], loader: Any) -> str | None:
     for o in parsed:
         if o.is_add() or o.is_force_add() or _is_group(o, loader):
             continue
-        problem = _unknown_key(o, base)
-        if problem:
+        if problem := _unknown_key(o, base):
             return problem
     return None
 
@@ -172,14 +164,13 @@ def _empty_models(cfg: DictConfig, loader: Any) -> str | None:
 
 
 def _one_line(message: str) -> str:
-    """Hydra's message on one line, without its '+key' append hint."""
     lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
     lines = [ln for ln in lines if not ln.startswith("To append to your config")]
     return "; ".join(lines) or "invalid command line"
 
 
 def duplicate_models(overrides: list[str]) -> list[str]:
-    """Model versions a ``models=[...]`` override names more than once (Hydra merges them).
+    """Model versions a ``models=[...]`` override names more than once.
 
     >>> duplicate_models(["k=5", "models=[e5_small,use_m3,e5_small]"])
     ['e5_small']
@@ -196,8 +187,7 @@ def duplicate_models(overrides: list[str]) -> list[str]:
 
 
 def unwritable_output_dir(argv: list[str]) -> str | None:
-    """The problem with the folder Hydra will create the run (or sweep) directory in (its nearest
-    existing ancestor), or None.
+    """The problem with the folder Hydra will create the run (or sweep) directory in, or None.
 
     >>> print(unwritable_output_dir(["hydra.run.dir=/etc/passwd/${now:%H}"]))
     evalkit: hydra.run.dir='/etc/passwd/${now:%H}': /etc/passwd is not a folder (expected a writable folder for the run's outputs; set hydra.run.dir=<writable folder>)

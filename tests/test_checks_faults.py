@@ -304,11 +304,11 @@ def test_evalkit_task_check_command_exits_3_and_logs_checks_json(server, tmp_pat
     assert logged == written and all(list(c) == list(FIELDS) for c in logged)
 
 
-def test_run_check_task_exits_0_when_the_contract_is_met(server, tmp_path):
+def test_task_check_exits_0_when_the_contract_is_met(server, tmp_path):
     """An open server whose team contract says so: WARN at most, exit code 0."""
     from hydra import compose, initialize_config_dir
 
-    from evalkit.tasks.check import run_check_task
+    from evalkit.tasks.check import run
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(
@@ -329,7 +329,7 @@ def test_run_check_task_exits_0_when_the_contract_is_met(server, tmp_path):
                 "tracking=none",
             ],
         )
-    assert run_check_task(cfg) == 0
+    assert run(cfg, [])["exit_code"] == 0
     written = json.loads((tmp_path / "openai" / "checks.json").read_text())
     assert {c["status"] for c in written} <= {"PASS", "WARN"}
 

@@ -1,8 +1,5 @@
 """The evaluation, end to end: load -> embed -> index -> replay -> score -> compare -> track.
-
-:func:`run_evaluation` takes the composed Hydra config and returns an :class:`Evaluation`.  It
-only wires the stages, each a call into its own module of ``run/``; tracking is an observer
-(:mod:`evalkit.run.observer`) told what happened through hooks.
+:func:`run_evaluation` only wires the stages; tracking is an observer (:mod:`evalkit.run.observer`).
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ from evalkit.errors import ConfigError
 from evalkit.pairs import pair_rows_of
 from evalkit.results import VersionResult
 from evalkit.retrieve.replay import id_ranks
-from evalkit.run.compare import compare_and_report, write_worklist
+from evalkit.run.compare import compare_and_report, report_clicks, write_worklist
 from evalkit.run.latency_stage import measure_latency
 from evalkit.run.load import load_data, load_versions
 from evalkit.run.observer import Observers, RunObserver, RunStarted, VerdictMade, VersionDone
@@ -83,7 +80,6 @@ def end_of(exc: BaseException) -> tuple[str, str]:
 
 
 def dataset_params(data: EvalData) -> dict[str, Any]:
-    """The dataset's parameters (MLflow params ``dataset.*``)."""
     return {
         "dataset.name": data.name,
         "dataset.text_field": data.text_field,
@@ -96,15 +92,6 @@ def dataset_params(data: EvalData) -> dict[str, Any]:
         **{f"dataset.fingerprint.{k}": v for k, v in data.fingerprint.items()},
         **{f"dataset.skipped.{k}": v for k, v in data.skipped.items()},
         **(data.extra_judgments.params() if data.extra_judgments is not None else {}),
-    }
-
-
-def dataset_tags(data: EvalData) -> dict[str, str]:
-    return {
-        "evalkit.dataset": data.name,
-        "evalkit.synthetic": str(data.synthetic).lower(),
-        "evalkit.fingerprint": data.fingerprint.get("dataset", ""),
-        "evalkit.judgments": data.judgments.method if data.judgments is not None else "none",
     }
 
 
@@ -147,7 +134,13 @@ def run_evaluation(
         observer.run_ended(*end_of(exc))
         raise
     observer.run_ended("FINISHED")
-    note_tracking_error(evaluation, mlflow)
+    if mlflow is not None and mlflow.error is not None:  # exit 1 unless already non-zero
+        out = evaluation.output_dir
+        evaluation.tracking_error = (
+            f"{mlflow.error}; everything is in {out}: log it later with "
+            f"`evalkit task=log run_dir={out}`"
+        )
+        evaluation.exit_code = evaluation.exit_code or 1
     return evaluation
 
 
@@ -198,24 +191,16 @@ def run_started(
             **settings.engine.params(),
             **(click_stage.params() if click_stage is not None else {}),
         },
-        tags=dataset_tags(data),
+        tags={
+            "evalkit.dataset": data.name,
+            "evalkit.synthetic": str(data.synthetic).lower(),
+            "evalkit.fingerprint": data.fingerprint.get("dataset", ""),
+            "evalkit.judgments": data.judgments.method if data.judgments is not None else "none",
+        },
         config_file=config_file,
         overrides=tuple(overrides or ()),
         logged=dict(logged),
     )
-
-
-def note_tracking_error(evaluation: Evaluation, mlflow: MlflowObserver | None) -> None:
-    """A store that failed mid-run: the message naming ``task=log``; exit code 1 unless already
-    non-zero (BLOCK stays 3, INCONCLUSIVE 4)."""
-    if mlflow is None or mlflow.error is None:
-        return
-    out = evaluation.output_dir
-    evaluation.tracking_error = (
-        f"{mlflow.error}; everything is in {out}: log it later with "
-        f"`evalkit task=log run_dir={out}`"
-    )
-    evaluation.exit_code = evaluation.exit_code or 1
 
 
 def evaluate_all(
@@ -240,7 +225,9 @@ def evaluate_all(
         reindex = reindex_analyses(rpass, versions, results)
         if rpass is not None:
             observer.run_metrics({"reindex_seconds": rpass.seconds})
-    clicks = click_stage_of(evaluation, s, observer)
+    clicks = None
+    if data.clicks is not None:
+        clicks = evaluation.click_report = report_clicks(results, data, s, observer)
     if len(results) < 2:
         return
     verdict, files = compare_and_report(
@@ -253,28 +240,6 @@ def evaluate_all(
         observer.artifact_written(path)
 
 
-def click_stage_of(
-    evaluation: Evaluation, s: RunSettings, observer: RunObserver
-) -> ClickReport | None:
-    """The click stage's report (imported only with a click log), observers told its metrics."""
-    data, results = evaluation.data, evaluation.results
-    if data.clicks is None:
-        return None
-    from evalkit.run.click_stage import delta_metrics, report_clicks
-
-    clicks = report_clicks(results, data, s.clicks, s.output_dir)
-    evaluation.click_report = clicks
-    if clicks is None:
-        return None
-    for r in results:
-        if r.name in clicks.correlations:
-            observer.version_metrics(r.name, clicks.metrics(r.name), clicks.params())
-    observer.run_metrics(delta_metrics(clicks, results), clicks.params())
-    if clicks.plot is not None:
-        observer.artifact_written(clicks.plot)
-    return clicks
-
-
 def evaluate_each(
     evaluation: Evaluation,
     versions: list[ModelVersion],
@@ -284,8 +249,8 @@ def evaluate_each(
     id_rank: Any,
     rpass: ReindexPass | None,
 ) -> list[dict[str, Any]] | None:
-    """Each version in turn on the engine: its result appended, its files written, observers told.
-    Returns the endpoint checks' gate rows (None: not run)."""
+    """Each version in turn on the engine, observers told; the endpoint checks' gate rows (None:
+    not run)."""
     data = evaluation.data
     check_rows: list[dict[str, Any]] | None = None
     version_params = {**dataset_params(data), "k": s.k, **s.index.params()}

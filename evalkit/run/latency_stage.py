@@ -1,6 +1,5 @@
-"""The latency the gate compares: a probe over every version (:mod:`evalkit.embed.latency_probe`),
-once all are evaluated, or a recent stored one (:mod:`evalkit.embed.latency_store`).
-"""
+"""The latency the gate compares: a probe over every version once all are evaluated, or a recent
+stored one."""
 
 from __future__ import annotations
 
@@ -30,8 +29,7 @@ def measure_latency(
     if not settings.enabled:
         return results, {}
     timed = [v for v in versions if not v.brings_vectors]  # precomputed: nothing to time
-    kinds = [backend_kind(v.params()) for v in timed]
-    chosen = settings.for_kinds(kinds)
+    chosen = settings.for_kinds([backend_kind(v.params()) for v in timed])
     probes = probe_or_reuse(timed, data.queries.texts, chosen, reuse)
     reused = bool(probes) and all(p.reused_age_s is not None for p in probes.values())
     log.info(
@@ -46,19 +44,16 @@ def measure_latency(
         p = probes.get(r.name)
         if p is None:
             continue
+        extra = {"latency_probe_requests": p.n_requests, "latency_probe_retries": p.retries}
+        if p.reused_age_s is not None:  # reused (latency.max_age_s): its age, for the gate
+            extra["latency_probe_age_s"] = p.reused_age_s
         results[i] = replace(
             r,
             latencies_s=p.latencies_s,
             throughput=p.throughput,
             batch_size=p.batch_size,
             concurrency=p.concurrency,
-            extra={
-                **r.extra,
-                "latency_probe_requests": p.n_requests,
-                "latency_probe_retries": p.retries,
-                # reused from an earlier run's probe (latency.max_age_s): its age, for the gate
-                **({} if p.reused_age_s is None else {"latency_probe_age_s": p.reused_age_s}),
-            },
+            extra={**r.extra, **extra},
         )
         metrics[r.name] = probe_metrics(p)
     return results, metrics

@@ -1,5 +1,4 @@
-"""The run's inputs: the model versions and the data (dataset, click log, extra judgments),
-checked before anything is embedded."""
+"""The run's inputs, checked before anything is embedded: the model versions and the data."""
 
 from __future__ import annotations
 
@@ -58,7 +57,7 @@ def load_data(cfg: DictConfig, clicks: dict[str, Any] | None) -> tuple[EvalData,
 
 def with_clicks(data: EvalData, clicks_cfg: Any) -> tuple[EvalData, ClickStage | None]:
     """Attach the configured click log: its new queries, its judgments when used, its digest in
-    the fingerprint (a log the dataset brought itself is kept when none is configured)."""
+    the fingerprint (else a log the dataset brought itself is kept)."""
     if clicks_cfg is None or clicks_cfg.get("source", "none") == "none":
         return data, None
     from evalkit.clicks.stage import load_clicks  # the click stage only with a click log

@@ -1,8 +1,5 @@
-"""The MLflow observer: a run's hooks (:mod:`evalkit.run.observer`) as MLflow runs.
-
-One parent run per evaluation and one nested child run per evaluated version.  A store that fails
-mid-run leaves the run going offline (``error`` says what to log later with ``task=log``).
-"""
+"""A run's hooks (:mod:`evalkit.run.observer`) as MLflow runs: one parent run per evaluation, one
+nested child run per version; a store failing mid-run sets ``error`` and the run goes on offline."""
 
 from __future__ import annotations
 
@@ -39,9 +36,7 @@ class MlflowObserver(RunObserver):
         self.run_ids: dict[str, str] = {}  # version name -> its run (children, a logged baseline)
         self.ui_url: str | None = None  # the experiment's runs table
         self.run_url: str | None = None  # the evaluation's own run page
-        self._data: EvalData | None = None
-        self._tags: dict[str, str] = {}
-        self._config_file: Path | None = None
+        self._started: RunStarted | None = None
 
     @property
     def error(self) -> str | None:
@@ -52,8 +47,7 @@ class MlflowObserver(RunObserver):
 
     def run_started(self, started: RunStarted) -> None:
         t = self.tracker
-        self._data, self._tags = started.data, dict(started.tags)
-        self._config_file = started.config_file
+        self._started = started
         self.run_ids.update(started.logged)
         name = self.run_name or run_name(started.title, list(started.overrides))
         nest = sweep_parent_tags(self.tracking_uri)  # a --multirun job: under its sweep's run
@@ -65,18 +59,18 @@ class MlflowObserver(RunObserver):
         t.log_artifact(self.parent, started.config_file)
 
     def version_done(self, done: VersionDone) -> None:
-        if self.parent is None or self._data is None:
+        started = self._started
+        if self.parent is None or started is None:
             return
         t, result = self.tracker, done.result
-        tags = {**self._tags, "evalkit.model_version": result.name, "evalkit.role": done.role}
+        tags = {**started.tags, "evalkit.model_version": result.name, "evalkit.role": done.role}
         child = t.start_child(self.parent, version_run_name(result.name), tags=tags)
         self.run_ids[result.name] = child
-        t.log_inputs(child, dataset_inputs(self._data))
+        t.log_inputs(child, dataset_inputs(started.data))
         t.log_params(child, {**flatten(result.params, "model."), **done.params})
         overall = {mlflow_name(m): v for m, v in result.overall.items()}
         t.log_metrics(child, {**overall, **done.stats, **latency_metrics(result)})
-        if self._config_file is not None:
-            t.log_artifact(child, self._config_file)
+        t.log_artifact(child, started.config_file)
         t.log_artifact(child, done.files["trec"], "runs")
         for name in ("per_query", "pairs", "latency", "click_pairs"):
             if name in done.files:

@@ -1,10 +1,7 @@
-"""The re-index analysis (:mod:`evalkit.compare.reindex_analysis`) as a stage of the evaluation.
-
-While an engine holds a version's catalog (:mod:`evalkit.engine.resident`),
-:meth:`ReindexPass.on_resident` searches its partners' sampled queries through it, so each catalog
-is resident once.  :func:`analyse_candidate` then scores the states: the mixed ones merged from the
-pass's rankings where exact, the rest searched on the half-migrated catalog (:func:`mixed_catalog`).
-Method: docs/explanation/verdict.md ("Re-index or not").
+"""The re-index analysis (:mod:`evalkit.compare.reindex_analysis`) as a stage of the evaluation:
+while an engine holds a version's catalog, :meth:`ReindexPass.on_resident` searches its partners'
+sampled queries through it; :func:`analyse_candidate` then scores the states, the mixed ones merged
+from the pass's rankings where exact, the rest searched on the half-migrated catalog.
 """
 
 from __future__ import annotations
@@ -14,6 +11,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -53,8 +51,7 @@ MIX_BLOCK = 65_536
 
 @dataclass(frozen=True)
 class ReindexSetup:
-    """What the analysis runs on and decides with (``seed`` seeds the sample, the mixed rows and
-    the bootstrap)."""
+    """What the analysis runs on and decides with (``seed``: the sample, mixed rows and bootstrap)."""
 
     data: EvalData
     cache: CacheSettings
@@ -84,6 +81,10 @@ class ReindexSetup:
             confidence=s.compare.confidence,
         )
 
+    @property
+    def boot(self) -> dict[str, Any]:
+        return {"n_resamples": self.n_resamples, "seed": self.seed, "confidence": self.confidence}
+
     def search(self, index: Searcher, queries: np.ndarray, query_ids: list[str]) -> Ranking:
         ids, batch = self.data.catalog.ids, self.spec.search_batch
         return replay(index, queries, query_ids, ids, self.k, batch, id_rank=self.id_rank)
@@ -102,11 +103,6 @@ class ReindexPass:
     # (queries of, catalog of) -> the sampled queries' top-k (scored after the pass)
     rankings: dict[tuple[str, str], Ranking] = field(default_factory=dict)
     seconds: float = 0.0
-
-    @property
-    def qrels(self) -> Mapping[str, Mapping[str, int]]:
-        judgments = self.setup.data.judgments
-        return judgments.qrels if judgments is not None else {}
 
     def partners(self, name: str) -> list[str]:
         if name == self.baseline:
@@ -141,7 +137,7 @@ class ReindexPass:
 
 def start_pass(setup: ReindexSetup, names: Sequence[str], size: int | None) -> ReindexPass:
     """The pass for baseline ``names[0]`` and candidates ``names[1:]`` on ``size`` sampled queries
-    (None: every query)."""
+    (None: all)."""
     data = setup.data
     qrels = data.judgments.qrels if data.judgments is not None else {}
     rows = sample_rows(data.queries.ids, qrels, size, setup.seed)
@@ -176,8 +172,8 @@ def mixed_catalog(
     mask: np.ndarray,
     block: int = MIX_BLOCK,
 ) -> np.ndarray:
-    """The half-migrated catalog: the baseline's rows, with the candidate's where ``mask`` (copied
-    in ``block`` rows at a time: memory stays at one catalog matrix plus one block)."""
+    """The half-migrated catalog: the baseline's rows, the candidate's where ``mask`` (copied
+    ``block`` rows at a time: memory stays at one catalog matrix plus one block)."""
     base = catalog_vectors(baseline, data, cache).vectors
     if base.flags.writeable and base.flags.c_contiguous and base.dtype == np.float32:
         out = base
@@ -229,17 +225,8 @@ def analyse_candidate(rpass: ReindexPass, pair: CandidatePair) -> ReindexAnalysi
     )
     per = state_scores(rpass, pair.known(setup.metric), b_on_a, a_on_b, (mixed_a, mixed_b))
     rpass.seconds += time.perf_counter() - t0
-    return decide_states(
-        per,
-        setup.metric,
-        int(a_q.shape[1]),
-        setup.fraction,
-        setup.margin,
-        (pair.baseline.name, pair.candidate.name),
-        setup.n_resamples,
-        setup.seed,
-        setup.confidence,
-    )
+    names, dim = (pair.baseline.name, pair.candidate.name), int(a_q.shape[1])
+    return decide_states(per, setup.metric, dim, setup.fraction, setup.margin, names, **setup.boot)
 
 
 def sampled_queries(rpass: ReindexPass, pair: CandidatePair) -> tuple[np.ndarray, np.ndarray]:
@@ -298,9 +285,10 @@ def state_scores(
     """Per-query primary metric of every state, in the order the report lists them."""
     setup, qids = rpass.setup, rpass.query_ids
     item_ids = list(setup.data.catalog.ids)
+    qrels = setup.data.judgments.qrels if setup.data.judgments is not None else {}
 
     def score_of(ranking: Ranking) -> dict[str, float]:
-        return per_query_of(ranking, rpass.qrels, setup.metric)
+        return per_query_of(ranking, qrels, setup.metric)
 
     return {
         B_ON_A: score_of(b_on_a),
@@ -390,11 +378,7 @@ def reindex_analyses(
         pair = CandidatePair(base_v, v, base_r, r)
         da, db = int(base_r.extra.get("dim", 0)), int(r.extra.get("dim", 0))
         if da != db:  # the main evaluations' values, nothing to search
-            boot = {"n_resamples": setup.n_resamples, "seed": setup.seed}
-            known = pair.known(setup.metric)
-            out[v.name] = dims_differ(
-                da, db, setup.metric, known, **boot, confidence=setup.confidence
-            )
+            out[v.name] = dims_differ(da, db, setup.metric, pair.known(setup.metric), **setup.boot)
         elif "catalog_parts" in base_r.extra or "catalog_parts" in r.extra:
             log.info(
                 "re-index %s: not analysed (catalog streamed on Ray, never on the driver)", v.name

@@ -1,10 +1,6 @@
-"""Every version's scores of the pairs any version retrieved: the non-relevant half of the score
-population a downstream cut-off is mapped on (:mod:`evalkit.compare.thresholds`).
-
-The unjudged top-``k`` pairs of judged queries under every version are scored under *every*
-version, their vectors read again through the cache (or a precomputed version's files).  Not
-scored when the cache is off, the baseline comes from MLflow, or a version is a precomputed
-Parquet catalog (``engine=ray`` never holds it whole; left out under every engine alike).
+"""Every version's scores of the unjudged top-``k`` pairs of judged queries any version retrieved
+(vectors read again through the cache): the non-relevant half of the score population a cut-off
+is mapped on (:mod:`evalkit.compare.thresholds`).
 
 >>> from evalkit.retrieve.ranking import Ranking
 >>> r = Ranking(["q1", "q2"], np.array([[0, 1], [1, 2]]), np.zeros((2, 2), "f4"), ["a", "b", "c"])
@@ -16,17 +12,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 
 from evalkit.data.schema import EvalData
 from evalkit.embed.cache import CacheSettings
 from evalkit.embed.embed_pass import vectors_of
 from evalkit.embed.model_version import ModelVersion
 from evalkit.engine.local_engine import catalog_vectors
-from evalkit.pairs import pair_similarity
+from evalkit.pairs import pair_similarity, rows_in
 from evalkit.results import VersionResult
 from evalkit.retrieve.ranking import Ranking
 
@@ -36,8 +31,7 @@ log = logging.getLogger(__name__)
 def retrieved_pairs(
     rankings: Sequence[Ranking], qrels: Mapping[str, Mapping[str, int]], k: int
 ) -> list[tuple[str, str]]:
-    """The sorted union of every ranking's top-``k`` pairs of judged queries, judged pairs left
-    out."""
+    """The sorted union of every ranking's unjudged top-``k`` pairs of judged queries."""
     out: set[tuple[str, str]] = set()
     for ranking in rankings:
         present = set(ranking.query_ids)
@@ -48,41 +42,30 @@ def retrieved_pairs(
     return sorted(out)
 
 
-@dataclass(frozen=True)
-class RetrievedRows:
-    """The distinct queries' and items' rows (``q_at``, ``i_at``) and each pair's index into both
-    (``q_of``, ``i_of``)."""
-
-    q_at: np.ndarray
-    i_at: np.ndarray
-    q_of: np.ndarray
-    i_of: np.ndarray
-
-    @classmethod
-    def of(cls, data: EvalData, pairs: Sequence[tuple[str, str]]) -> RetrievedRows:
-        if not pairs:
-            empty = np.zeros(0, dtype=np.int64)
-            return cls(empty, empty, empty, empty)
-        q_ids, i_ids = (np.asarray(x, dtype=object) for x in zip(*pairs))
-        uq, q_of = np.unique(q_ids, return_inverse=True)
-        ui, i_of = np.unique(i_ids, return_inverse=True)
-        q_at = pd.Index(np.asarray(data.queries.ids, dtype=object)).get_indexer(uq)
-        i_at = pd.Index(np.asarray(data.catalog.ids, dtype=object)).get_indexer(ui)
-        return cls(q_at, i_at, q_of, i_of)
+def located(data: EvalData, pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, ...]:
+    """The distinct queries' and items' rows and each pair's index into both:
+    ``(q_at, i_at, q_of, i_of)``."""
+    if not pairs:
+        return (np.zeros(0, dtype=np.int64),) * 4
+    q_ids, i_ids = (np.asarray(x, dtype=object) for x in zip(*pairs))
+    uq, q_of = np.unique(q_ids, return_inverse=True)
+    ui, i_of = np.unique(i_ids, return_inverse=True)
+    return rows_in(data.queries.ids, uq), rows_in(data.catalog.ids, ui), q_of, i_of
 
 
 def score_pairs(
-    version: ModelVersion, data: EvalData, rows: RetrievedRows, cache: CacheSettings
+    version: ModelVersion, data: EvalData, rows: tuple[np.ndarray, ...], cache: CacheSettings
 ) -> np.ndarray:
     """``version``'s raw inner product (what its index ranks by) of every pair of ``rows``."""
-    if not len(rows.q_of):
+    q_at, i_at, q_of, i_of = rows
+    if not len(q_of):
         return np.zeros(0, dtype=np.float64)
-    q_ids = [data.queries.ids[j] for j in rows.q_at]
-    q_texts = [data.queries.texts[j] for j in rows.q_at]
+    q_ids = [data.queries.ids[j] for j in q_at]
+    q_texts = [data.queries.texts[j] for j in q_at]
     # check=False: checked when the version was evaluated
     qv = vectors_of(version, q_ids, q_texts, "query", cache, check=False).vectors
-    iv = catalog_vectors(version, data, cache, rows=rows.i_at).vectors
-    return pair_similarity(qv, iv, rows.q_of, rows.i_of, normalize=False)
+    iv = catalog_vectors(version, data, cache, rows=i_at).vectors
+    return pair_similarity(qv, iv, q_of, i_of, normalize=False)
 
 
 def score_retrieved_pairs(
@@ -112,7 +95,7 @@ def score_retrieved_pairs(
         return results
     pairs = retrieved_pairs([r.ranking for r in results if r.ranking is not None], qrels, k)
     first = len(results) - len(versions)
-    rows = RetrievedRows.of(data, pairs)
+    rows = located(data, pairs)
     for i, version in enumerate(versions, start=first):
         results[i] = replace(
             results[i],

@@ -1,7 +1,5 @@
-"""The run's settings: built once from the composed Hydra config, typed and frozen.
-
-:meth:`RunSettings.from_config` is the one place that reads the ``DictConfig``, checking each
-section against its schema (:mod:`evalkit.config_schema`) before any vector is embedded.
+"""The run's settings, typed and frozen: :meth:`RunSettings.from_config` is the one place that
+reads the ``DictConfig``, each section checked against its schema before anything is embedded.
 
 >>> from omegaconf import OmegaConf
 >>> cfg = OmegaConf.create({"k": 10, "seed": 0, "progress": False, "output_dir": "out",
@@ -212,7 +210,6 @@ def _drop_secrets(node: Any) -> Any:
     return node
 
 
-#: Keys of the dataset section that evalkit reads itself, for every loader.
 EVALKIT_DATASET_KEYS = (CONFIG_KEY, "lowercase")
 
 

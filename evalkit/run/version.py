@@ -1,7 +1,4 @@
-"""One model version on one dataset: the engine embeds and searches, this module scores.
-
-It knows nothing of MLflow, of the config, or of which engine runs.
-"""
+"""One model version on one dataset: the engine embeds and searches, this module scores."""
 
 from __future__ import annotations
 
@@ -25,8 +22,7 @@ log = logging.getLogger(__name__)
 
 
 def warn_long_texts(version: ModelVersion, data: EvalData) -> str | None:
-    """Warn about texts far over the model's input limit (:func:`long_text_warning`); returns the
-    warning, or None."""
+    """Log and return the warning about texts far over the model's input limit, or None."""
     if version.brings_vectors:  # precomputed: nothing is embedded
         return None
     message = long_text_warning(
@@ -44,8 +40,8 @@ def warn_long_texts(version: ModelVersion, data: EvalData) -> str | None:
 
 
 def chunking_stats(version: ModelVersion, data: EvalData) -> dict[str, float]:
-    """With chunking: the catalog's chunks per item and longest item in tokens; a warning when
-    every item fits in one chunk (a chunk-size sweep is then a no-op here)."""
+    """With chunking: the catalog's chunks per item and longest item in tokens (a warning when
+    every item is one chunk)."""
     if version.chunking is None or version.brings_vectors:
         return {}
     from evalkit.embed.chunking import chunk_counts
@@ -74,8 +70,7 @@ def evaluate_version(
     metrics: Sequence[str],
     primary: str | None = None,
 ) -> tuple[VersionResult, dict[str, float]]:
-    """Embed, index, replay and score one model version: its result and run statistics (with a
-    ``primary`` metric also its judgment coverage, :func:`judgment_coverage`)."""
+    """Embed, index, replay and score one model version: its result and run statistics."""
     warn_long_texts(version, data)
     searched = engine.search(version, data, job)
     stats = searched.stats
@@ -84,8 +79,7 @@ def evaluate_version(
     ranking, queries, remote = searched.ranking, searched.queries, searched.remote
     qrels = data.judgments.qrels if data.judgments is not None else {}
     scores = score(ranking, qrels, list(metrics))
-    stats["queries_scored"] = scores.n_scored
-    stats["queries_without_relevant"] = scores.n_without_relevant
+    stats.update(queries_scored=scores.n_scored, queries_without_relevant=scores.n_without_relevant)
     judged_only: dict[str, dict[str, float]] = {}
     if primary is not None and qrels and scores.n_scored:
         coverage, judged_only = judgment_coverage(ranking, qrels, primary, scores.scored_query_ids)

@@ -1,5 +1,2 @@
-"""The ``evalkit`` command's tasks (``task=<name>``), each with its terminal output.
-
-One module per task, each with ``run(cfg, overrides) -> outcome`` (the
-:class:`evalkit.sweep.JobOutcome` fields), imported only when its task runs.
-"""
+"""The ``evalkit`` command's tasks: one module per ``task=<name>``, each with
+``run(cfg, overrides) -> outcome`` (the :class:`evalkit.sweep.JobOutcome` fields)."""

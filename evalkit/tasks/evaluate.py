@@ -52,6 +52,12 @@ def metrics_table(results: list[VersionResult]) -> Table:
         lat = r.latencies_s
         return f"{float(np.percentile(lat, 95)) * 1000:.1f}" if len(lat) else "-"
 
+    def chunks(r: VersionResult) -> str:
+        if "chunks_per_item_mean" not in r.extra:
+            return "-"
+        mean, most = r.extra["chunks_per_item_mean"], int(r.extra["chunks_per_item_max"])
+        return f"{mean:.2f} / {most}, {r.params.get('chunk_pooling')}"
+
     table.add_section()
     table.add_row("dimensions", *stat("dim"))
     table.add_row("queries scored", *stat("queries_scored"))
@@ -63,16 +69,7 @@ def metrics_table(results: list[VersionResult]) -> Table:
     table.add_row("p95 request ms", *(p95(r) for r in results))
     table.add_row("tied scores in top-k", *stat("ties"))
     if any("chunks_per_item_mean" in r.extra for r in results):
-        table.add_row(
-            "chunks per item (mean / max, pooling)",
-            *(
-                f"{r.extra['chunks_per_item_mean']:.2f} / {int(r.extra['chunks_per_item_max'])}, "
-                f"{r.params.get('chunk_pooling')}"
-                if "chunks_per_item_mean" in r.extra
-                else "-"
-                for r in results
-            ),
-        )
+        table.add_row("chunks per item (mean / max, pooling)", *(chunks(r) for r in results))
     return table
 
 
@@ -87,7 +84,7 @@ def click_table(report: Any) -> Table:
 
 
 def print_evaluation(evaluation: Evaluation, console: Console | None = None) -> None:
-    """Print the data notes, the release checklist, the metrics table and where the results went."""
+    """Print the data notes, the release checklist, the tables and where the results went."""
     console = console or make_console()
     data = evaluation.data
     label = " (synthetic demo data)" if data.synthetic else ""
@@ -138,14 +135,10 @@ def used_modules(cfg: Any) -> list[str]:
     out = ["evalkit.run.evaluation", "ranx"]
     if (cfg.get("tracking") or {}).get("enabled"):
         out.append("evalkit.run.mlflow_observer")
-    clicks = (cfg.get("clicks") or {}).get("source", "none") not in (None, "none")
-    if clicks or (cfg.get("dataset") or {}).get("simulate_clicks"):
-        out.append("evalkit.run.click_stage")
     return out
 
 
 def run(cfg: Any, overrides: list[str]) -> dict[str, Any]:
-    """``task=evaluate``: evaluate, print, and return the outcome."""
     for module in used_modules(cfg):  # kept out of the garbage collector's walks (runtime.py)
         import_long_lived(module)
     run_evaluation = import_long_lived("evalkit.run.evaluation").run_evaluation

@@ -23,7 +23,6 @@ def _given(overrides: list[str], key: str) -> bool:
 
 
 def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
-    """``task=log``: log the run folder, print where the runs went."""
     if not cfg.get("run_dir"):
         raise ConfigError(
             f"task=log needs run_dir=<the evaluation's output directory> (it holds {MANIFEST_FILE})"

@@ -2,7 +2,6 @@
 one MLflow parent run tagged ``evalkit.task=online``; exit codes as offline).
 
     evalkit task=online online.path=canary/                  # a folder of Parquet parts
-    evalkit task=online online=simulated                     # the demo's simulated canary
 """
 
 from __future__ import annotations
@@ -22,8 +21,7 @@ log = logging.getLogger("evalkit")
 
 
 def simulated_canary(cfg: DictConfig, settings: OnlineSettings, out: Path) -> tuple[Path, Any]:
-    """``online=simulated``: the offline demo A/B, then a simulated canary log of its two versions
-    in ``<out>/canary``."""
+    """``online=simulated``: the offline demo A/B and a simulated canary log in ``<out>/canary``."""
     from evalkit.online.simulate import simulate_canary
     from evalkit.run.evaluation import run_evaluation
 
@@ -45,26 +43,13 @@ def simulated_canary(cfg: DictConfig, settings: OnlineSettings, out: Path) -> tu
     return folder, evaluation
 
 
-def read_log(cfg: DictConfig, settings: OnlineSettings) -> Any:
-    """The log reduced on this machine, or with ``engine=ray`` part by part on Ray Data."""
-    from evalkit.instantiate import build
-    from evalkit.online.read import aggregate_log, aggregate_log_ray
-
-    spec = build(cfg.engine, "engine")
-    if not spec.distributed:
-        return aggregate_log(settings, settings.cutoffs)
-    from evalkit.engine.session import RaySession
-
-    with RaySession(spec):
-        return aggregate_log_ray(settings, settings.cutoffs)
-
-
 def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
-    """``task=online``: the outcome."""
     from dataclasses import replace
 
+    from evalkit.instantiate import build
     from evalkit.online.analysis import analyse
     from evalkit.online.canary_report import print_online, write_online_report
+    from evalkit.online.read import aggregate_log, aggregate_log_ray
     from evalkit.online.track import log_online, offline_link
 
     settings = OnlineSettings.from_mapping(cfg.get("online"))
@@ -75,7 +60,14 @@ def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
     if settings.simulated:
         folder, offline = simulated_canary(cfg, settings, out)
         settings = replace(settings, path=str(folder))
-    aggregate = read_log(cfg, settings)
+    spec = build(cfg.engine, "engine")
+    if not spec.distributed:  # the log reduced on this machine, else part by part on Ray Data
+        aggregate = aggregate_log(settings, settings.cutoffs)
+    else:
+        from evalkit.engine.session import RaySession
+
+        with RaySession(spec):
+            aggregate = aggregate_log_ray(settings, settings.cutoffs)
     models = [str(m) for m in cfg.get("models") or ()]
     result = analyse(
         aggregate,

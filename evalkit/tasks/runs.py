@@ -1,7 +1,6 @@
 """``evalkit task=runs``: print the last evaluations in the tracking store, with their verdicts
 (:func:`evalkit.track.last_runs.last_evaluations`: one per parent run, newest first).
 
-    evalkit task=runs                                   # the embedded store, experiment evalkit
     evalkit task=runs tracking=server tracking.uri=http://127.0.0.1:5000 runs.limit=5
 """
 
@@ -25,9 +24,8 @@ def runs_table(rows: list[EvaluationRow], primary_metric: str, where: str) -> Ta
     for col in ("started", "run name", "dataset", "versions (baseline first)"):
         table.add_column(col, overflow="fold")  # a sweep job's overrides in full
     table.add_column(mlflow_name(primary_metric), justify="right")
-    table.add_column("verdict")
-    table.add_column("online")
-    table.add_column("status")
+    for col in ("verdict", "online", "status"):
+        table.add_column(col)
     table.add_column("run id", no_wrap=True, min_width=32)
     for r in rows:
         values = [r.primary.get(v) for v in r.versions]  # None: a baseline logged elsewhere
@@ -47,7 +45,6 @@ def runs_table(rows: list[EvaluationRow], primary_metric: str, where: str) -> Ta
 
 
 def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
-    """``task=runs``: print the table (stdout)."""
     from mlflow import MlflowClient
 
     from evalkit.track.mlflow_tracker import check_reachable

@@ -1,14 +1,6 @@
-"""``evalkit task=vectors``: what the vector store (``cache.dir``) holds, per model version.
-
-One line per spec folder: the configured version and role whose cache spec it is (``-``: none
-selected), what sets the spec apart, its shards, vectors, dimension, size and state (``ok``,
-``empty``, damaged shards, temporary files).  ``vectors.drop=<spec prefix>`` (at least 8
-characters) deletes one spec folder first, e.g. after a broken server stored bad vectors.
-
-    evalkit task=vectors vectors.drop=3f2a9c1b7d4e       # delete one spec folder (bad vectors)
-
->>> store_rows([], {})
-[]
+"""``evalkit task=vectors``: what the vector store (``cache.dir``) holds, one line per spec folder
+(the configured version and role it belongs to, ``-``: none).  ``vectors.drop=<spec prefix>`` (at
+least 8 characters) deletes one spec folder first, e.g. after a broken server stored bad vectors.
 """
 
 from __future__ import annotations
@@ -25,20 +17,6 @@ from evalkit.embed.store import SpecSummary, drop_spec, inventory
 from evalkit.instantiate import build
 
 log = logging.getLogger(__name__)
-
-HEADER = (
-    "version",
-    "role",
-    "spec",
-    "backend",
-    "variant",
-    "shards",
-    "vectors",
-    "dim",
-    "unit-norm",
-    "MB",
-    "state",
-)
 
 
 def variant(spec: dict[str, Any]) -> str:
@@ -92,7 +70,7 @@ def configured_specs(versions: list[Any]) -> dict[str, tuple[str, str]]:
 
 def store_rows(
     summaries: list[SpecSummary], owners: dict[str, tuple[str, str]]
-) -> list[tuple[str, ...]]:
+) -> list[dict[str, str]]:
     rows = []
     for s in summaries:
         name, role = owners.get(s.hash, ("-", "-"))
@@ -100,33 +78,34 @@ def store_rows(
         if s.spec.get("model"):
             backend += f" {s.spec['model']}"
         rows.append(
-            (
-                name,
-                role,
-                s.hash[:12],
-                backend,
-                variant(s.spec),
-                str(s.shards),
-                f"{s.rows:,}",
-                "/".join(str(d) for d in s.dims) or "-",
-                "yes" if s.unit_norm else "no",
-                f"{s.nbytes / 1e6:,.1f}",
-                state(s),
-            )
+            {
+                "version": name,
+                "role": role,
+                "spec": s.hash[:12],
+                "backend": backend,
+                "variant": variant(s.spec),
+                "shards": str(s.shards),
+                "vectors": f"{s.rows:,}",
+                "dim": "/".join(str(d) for d in s.dims) or "-",
+                "unit-norm": "yes" if s.unit_norm else "no",
+                "MB": f"{s.nbytes / 1e6:,.1f}",
+                "state": state(s),
+            }
         )
-    rows.sort(key=lambda r: (r[0] == "-", r[0], r[1]))
+    rows.sort(key=lambda r: (r["version"] == "-", r["version"], r["role"]))
     return rows
 
 
-def format_table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADER)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADER, widths))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+def format_table(rows: list[dict[str, str]]) -> str:
+    """The rows as aligned columns under their keys."""
+    widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in rows[0]}
+    lines = ["  ".join(h.ljust(w) for h, w in widths.items())]
+    lines += ["  ".join(r[h].ljust(w) for h, w in widths.items()) for r in rows]
     return "\n".join(lines)
 
 
 def run(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
-    """``task=vectors``: print the store's contents, after dropping ``vectors.drop`` if set."""
+    """``task=vectors``: print the store's contents, after dropping ``vectors.drop``."""
     versions = [build(cfg.models[name], f"model version {name!r}") for name in cfg.models or []]
     root = str(cfg.cache.dir)
     drop = cfg.get("vectors", {}).get("drop")
