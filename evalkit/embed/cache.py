@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from evalkit.config_schema import read_section, setting
-from evalkit.embed.leftovers import remove_stale_temps
 from evalkit.embed.store import (
     DAMAGED,
     KEY_BYTES,
@@ -44,6 +43,7 @@ from evalkit.embed.store import (
     read_vectors,
     read_vectors_into,
     remove_shard,
+    remove_stale_temps,
     set_aside,
     write_shard,
     writer_name,

@@ -14,8 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from evalkit.embed.leftovers import temp_name, writer_gone
-from evalkit.embed.store import Folder
+from evalkit.embed.store import Folder, temp_name, writer_gone
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,9 @@
 """Shard files of a vector store: a folder (local path or fsspec URL) of bounded ``.npy`` shards.
 
 One sub-folder per cache spec holds ``spec.json`` and shards (keys, vectors, and the manifest
-that commits them); the layout for users: docs/how-to/vector-store.md.
+that commits them); a local file is written as ``.<name>~<host>~<pid>~<random>.tmp`` and renamed
+into place, and a later writer removes the ones a ``kill -9`` left (:func:`remove_stale_temps`).
+The layout for users: docs/how-to/vector-store.md.
 
 >>> import tempfile, numpy as np
 >>> folder = Folder(tempfile.mkdtemp())
@@ -31,7 +33,6 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from evalkit.embed.leftovers import temp_files, temp_name
 from evalkit.errors import ConfigError, disk_full
 from evalkit.text_keys import KEY_BYTES
 
@@ -40,6 +41,73 @@ log = logging.getLogger(__name__)
 MANIFEST = ".shard.json"
 #: |norm - 1| below which a row counts as stored L2-normalised (float32 rounding of a unit vector).
 UNIT_NORM_TOL = 1e-5
+
+#: A temporary file this old whose writer on this machine is gone is removed by the next writer.
+TEMP_STALE_S = 600.0
+#: ... and one written from another machine (its process cannot be checked) this old.
+TEMP_STALE_OTHER_HOST_S = 86400.0
+_HOST = socket.gethostname()
+
+
+def temp_name(name: str) -> str:
+    """The temporary name ``name`` is written under: ``.<name>~<host>~<pid>~<random>.tmp``."""
+    return f".{name}~{_HOST}~{os.getpid()}~{uuid.uuid4().hex[:8]}.tmp"
+
+
+@dataclass(frozen=True)
+class TempFile:
+    """A temporary file in a store folder (a write in progress, or one a kill left behind)."""
+
+    name: str
+    nbytes: int
+    age_s: float
+    stale: bool  # old enough and its writer gone: the next writer removes it
+
+
+def writer_gone(name: str) -> bool | None:
+    """Whether the process that wrote temp file ``name`` has exited (None: another machine's, or
+    a name without a pid)."""
+    parts = name[1:-4].rsplit("~", 3) if name.startswith(".") and name.endswith(".tmp") else []
+    if len(parts) != 4 or parts[1] != _HOST or not parts[2].isdigit():
+        return None
+    try:
+        os.kill(int(parts[2]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
+
+
+def temp_files(folder: Folder) -> list[TempFile]:
+    """The temporary files of a local folder (a remote store writes each file in one PUT: none)."""
+    if folder.remote:
+        return []
+    now = time.time()
+    out = []
+    for name in folder.names():
+        if not (name.startswith(".") and name.endswith(".tmp")):
+            continue
+        try:
+            st = (folder.path / name).stat()
+        except OSError:  # renamed into place meanwhile
+            continue
+        age = now - st.st_mtime
+        gone = writer_gone(name)
+        stale = (age >= TEMP_STALE_S and gone is True) or age >= TEMP_STALE_OTHER_HOST_S
+        out.append(TempFile(name, st.st_size, age, stale))
+    return out
+
+
+def remove_stale_temps(folder: Folder) -> None:
+    """Remove the stale temporary files of ``folder`` (see :data:`TEMP_STALE_S`)."""
+    for tmp in temp_files(folder):
+        if tmp.stale:
+            with contextlib.suppress(OSError):
+                folder.remove(tmp.name)
+                log.info(
+                    "vector store %s: removed %s left by a killed writer", folder.url, tmp.name
+                )
 
 
 def is_remote(url: str | os.PathLike[str]) -> bool:
