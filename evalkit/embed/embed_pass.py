@@ -37,7 +37,6 @@ from evalkit.embed.cache import (
     keys_distinct,
     text_key_array,
 )
-from evalkit.embed.claims import Claims
 from evalkit.embed.model_version import (
     EmbeddingResult,
     ModelVersion,
@@ -45,7 +44,7 @@ from evalkit.embed.model_version import (
     check_role,
     check_texts,
 )
-from evalkit.embed.store import unit_norm
+from evalkit.embed.store import Claims, unit_norm
 from evalkit.embed.vector_checks import ROLE_NAMES, bad_rows, check_vectors
 from evalkit.errors import EndpointError
 
@@ -187,7 +186,7 @@ def dedupe(texts: list[str], keys: np.ndarray | None, with_store: bool) -> Dedup
 
 class _Pass:
     """Steps 4 to 6 of one call.  Step 4, embed: the texts the store lacks, in rounds: a round
-    embeds, stores and releases the texts this job claimed (:class:`~evalkit.embed.claims.Claims`),
+    embeds, stores and releases the texts this job claimed (:class:`~evalkit.embed.store.Claims`),
     then waits for the texts other jobs claimed and reads them (what they did not store is claimed
     in the next round)."""
 
