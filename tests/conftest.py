@@ -117,7 +117,7 @@ def shared_cache(tmp_path_factory) -> Path:
     content, so sharing it is what users do and saves re-embedding ADI in every test.  One folder
     for the whole run, shared by the pytest-xdist workers (a collection two files embed with the
     same model, e.g. Cranfield titles, is embedded once per run, not once per worker): the store's
-    claims (``evalkit/embed/claims.py``) make processes sharing a store embed each text once."""
+    claims (``evalkit/embed/store.py``) make processes sharing a store embed each text once."""
     folder = run_root(tmp_path_factory) / "shared-embedding-cache"
     folder.mkdir(exist_ok=True)
     return folder

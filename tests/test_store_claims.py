@@ -1,7 +1,7 @@
 """Jobs sharing a cold vector store embed each text once (issue 26, item 9).
 
 A parallel sweep on a cold store embedded the same texts once per job (3 jobs: 3x the calls).
-Now a job claims the texts it embeds (``evalkit.embed.claims``: a lock file created with O_EXCL,
+Now a job claims the texts it embeds (``evalkit.embed.store.Claims``: a lock file created with O_EXCL,
 a claim file per job with a heartbeat), and a job missing texts another job has claimed waits
 for them and reads them from the store.  The server is a real OpenAI-compatible HTTP server on
 127.0.0.1 (``tests.fault_server``) that records every text it is sent; it answers slowly, so the
@@ -21,12 +21,11 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-import evalkit.embed.claims as claims_mod
+import evalkit.embed.store as claims_mod
 from evalkit.embed import embed_texts
 from evalkit.embed.cache import VectorCache, text_key_array
-from evalkit.embed.claims import Claims
 from evalkit.embed.openai_backend import OpenAIEmbedder
-from evalkit.embed.store import inventory
+from evalkit.embed.store import Claims, inventory
 
 from .cli import REPO, offline_env, run_evalkit
 from .fault_server import FaultServer

@@ -25,12 +25,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import evalkit.embed.leftovers as leftovers
 import evalkit.embed.store as store_mod
 from evalkit.embed import VectorCache, embed_texts
 from evalkit.embed.cache import spec_hash, text_key_array
-from evalkit.embed.leftovers import temp_files
-from evalkit.embed.store import inventory
+from evalkit.embed.store import inventory, temp_files
 
 from .cli import REPO, run_evalkit
 from .test_embed_cache import DIM, Counting, texts_n, toy_vector
@@ -226,9 +224,9 @@ def test_a_merge_killed_with_sigkill_leaves_a_temp_file_the_next_writer_removes(
     assert f"1 temp ({left.nbytes / 1e6:,.1f} MB)" in listing.stdout
     assert f"{summary.nbytes / 1e6:,.1f} MB" in listing.stdout.splitlines()[0]
 
-    mine = folder / leftovers.temp_name("live.vectors.npy")  # a write of this (live) process
+    mine = folder / store_mod.temp_name("live.vectors.npy")  # a write of this (live) process
     mine.write_bytes(b"x")
-    monkeypatch.setattr(leftovers, "TEMP_STALE_S", 0.0)
+    monkeypatch.setattr(store_mod, "TEMP_STALE_S", 0.0)
     with VectorCache(tmp_path / "cache", {"backend": "merge"}):  # a later writer
         pass
     assert not (folder / left.name).exists()  # its process is gone: removed

@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from evalkit.config_schema import read_section, setting
-from evalkit.embed.leftovers import remove_stale_temps
 from evalkit.embed.store import (
     DAMAGED,
     KEY_BYTES,
@@ -44,7 +43,9 @@ from evalkit.embed.store import (
     read_vectors,
     read_vectors_into,
     remove_shard,
+    remove_stale_temps,
     set_aside,
+    shard_names,
     write_shard,
     writer_name,
 )
@@ -191,11 +192,7 @@ class VectorCache:
         with self._lock:
             if self._index is None:
                 return True
-            now = {
-                e[: -len(MANIFEST)]
-                for e in self.folder.names()
-                if e.endswith(MANIFEST) and not e.startswith(".")
-            }
+            now = set(shard_names(self.folder))
             return now - self._excluded != {s.name for s in self._index.shards}
 
     def refresh(self) -> None:

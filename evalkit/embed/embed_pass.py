@@ -37,7 +37,6 @@ from evalkit.embed.cache import (
     keys_distinct,
     text_key_array,
 )
-from evalkit.embed.claims import Claims
 from evalkit.embed.model_version import (
     EmbeddingResult,
     ModelVersion,
@@ -45,7 +44,7 @@ from evalkit.embed.model_version import (
     check_role,
     check_texts,
 )
-from evalkit.embed.store import unit_norm
+from evalkit.embed.store import Claims, unit_norm
 from evalkit.embed.vector_checks import ROLE_NAMES, bad_rows, check_vectors
 from evalkit.errors import EndpointError
 
@@ -60,16 +59,10 @@ class _Assembler:
     """
 
     def __init__(
-        self,
-        n: int,
-        name: str,
-        cache_dir: object,
-        role: str,
-        requested_dim: int | None,
-        expect_dim: int | None,
+        self, n: int, version: ModelVersion, cache_dir: object, role: str, expect_dim: int | None
     ) -> None:
-        self.n, self.name, self.cache_dir, self.role = n, name, cache_dir, role
-        self.requested_dim, self.expect_dim = requested_dim, expect_dim
+        self.n, self.name, self.cache_dir, self.role = n, version.name, cache_dir, role
+        self.requested_dim, self.expect_dim = version.dimensions, expect_dim
         self.matrix: np.ndarray | None = None
         self.owned = False
         self.filled = np.zeros(n, dtype=bool)
@@ -123,15 +116,15 @@ class _Assembler:
             )
         self.matrix[positions] = vectors
 
-    def take_stored(self, found: Found) -> int:
-        """Place the rows the store had; how many."""
-        if found.vectors is None:
+    def take_stored(self, positions: np.ndarray, vectors: np.ndarray | None, unit: bool) -> int:
+        """Place the rows the store had (``vectors`` None: none); how many."""
+        if vectors is None:
             return 0
-        self.unit = self.unit and found.unit
-        self.place(found.positions, found.vectors, "cached")
-        self.filled[found.positions] = True
-        self.n_cached += len(found.positions)
-        return len(found.positions)
+        self.unit = self.unit and unit
+        self.place(positions, vectors, "cached")
+        self.filled[positions] = True
+        self.n_cached += len(positions)
+        return len(positions)
 
     def take_new(self, positions: np.ndarray, vectors: np.ndarray) -> None:
         """Place a finished batch (a wrong dimension raises here: before it is stored)."""
@@ -144,37 +137,6 @@ class _Assembler:
         if positions is None:
             return np.flatnonzero(~self.filled)
         return positions[~self.filled[positions]]
-
-
-class _InOrder:
-    """Finished batches of one round, put into the store in batch order (a warm rerun reads the
-    texts as runs), only the rows :func:`storable` keeps; ``keys``: the distinct texts' keys."""
-
-    def __init__(self, cache: VectorCache | None, keys: np.ndarray) -> None:
-        self.cache = cache
-        self.keys = keys
-        self.finished: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self.next = 0
-
-    def start(self) -> None:
-        """A new round: batches numbered from 0 again."""
-        self.put_all()
-        self.next = 0
-
-    def add(self, i: int, rows: np.ndarray, vectors: np.ndarray) -> None:
-        if self.cache is None:
-            return
-        self.finished[i] = storable(self.keys[rows], vectors)
-        while self.next in self.finished:
-            self.cache.put(*self.finished.pop(self.next))
-            self.next += 1
-
-    def put_all(self) -> None:
-        """Put every finished batch now (the round ended or stopped)."""
-        if self.cache is None:
-            return
-        for j in sorted(self.finished):
-            self.cache.put(*self.finished.pop(j))
 
 
 def storable(keys: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -222,39 +184,9 @@ def dedupe(texts: list[str], keys: np.ndarray | None, with_store: bool) -> Dedup
     return Deduped(unique, inverse, text_key_array(unique))
 
 
-@dataclass(frozen=True)
-class Found:
-    """Rows read from the store, their vectors (None: none) and whether all are unit-norm."""
-
-    positions: np.ndarray
-    vectors: np.ndarray | None
-    unit: bool = True
-
-
-class StoreReader:
-    """The store reads of one call (step 2): every key at first, then the rows other jobs stored
-    since (read again only when the store changed)."""
-
-    def __init__(self, cache: VectorCache, keys: np.ndarray) -> None:
-        self.cache = cache
-        self.keys = keys
-
-    def first(self) -> Found:
-        positions, vectors = self.cache.get(self.keys)
-        return Found(positions, vectors, self.cache.last_unit_norm)
-
-    def stored_since(self, positions: np.ndarray) -> Found:
-        """The rows of ``positions`` another job stored since the last read."""
-        if not len(positions) or not self.cache.outdated():
-            return Found(positions[:0], None)
-        self.cache.refresh()
-        got, vectors = self.cache.get(self.keys[positions])
-        return Found(positions[got], vectors, self.cache.last_unit_norm)
-
-
 class _Pass:
     """Steps 4 to 6 of one call.  Step 4, embed: the texts the store lacks, in rounds: a round
-    embeds, stores and releases the texts this job claimed (:class:`~evalkit.embed.claims.Claims`),
+    embeds, stores and releases the texts this job claimed (:class:`~evalkit.embed.store.Claims`),
     then waits for the texts other jobs claimed and reads them (what they did not store is claimed
     in the next round)."""
 
@@ -269,8 +201,8 @@ class _Pass:
     ) -> None:
         self.version, self.role, self.unique = version, role, unique
         self.fill, self.cache, self.bar, self.rlog = fill, cache, bar, RequestLog()
-        self.reader = StoreReader(cache, unique.keys) if cache is not None else None
-        self.store = _InOrder(cache, unique.keys)
+        self.finished: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # batches not yet stored
+        self.next = 0
         writable = cache is not None and not cache.read_only
         self.claims = Claims(cache.folder) if writable and len(fill.missing()) else None
 
@@ -294,7 +226,7 @@ class _Pass:
     def settle(self) -> None:
         """This round's vectors into the store, then its claim released (also on an error)."""
         try:
-            self.store.put_all()
+            self.put_all()
             if self.cache is not None and self.claims is not None:
                 self.cache.flush()
         finally:
@@ -305,13 +237,18 @@ class _Pass:
         """One round: the rows of ``todo`` in batches, each placed and stored as it finishes."""
         size = self.version.batch_size
         batch_rows = [todo[i : i + size] for i in range(0, len(todo), size)]
-        self.store.start()
+        self.put_all()
+        self.next = 0  # a new round: batches numbered from 0 again
         if not batch_rows:
             return
 
         def on_batch(i: int, vectors: np.ndarray) -> None:
             self.fill.take_new(batch_rows[i], vectors)
-            self.store.add(i, batch_rows[i], vectors)
+            if self.cache is not None:  # stored in batch order: a warm rerun reads runs
+                self.finished[i] = storable(self.unique.keys[batch_rows[i]], vectors)
+                while self.next in self.finished:
+                    self.cache.put(*self.finished.pop(self.next))
+                    self.next += 1
             self.bar.update(len(batch_rows[i]))
 
         texts = [[self.unique.texts[j] for j in rows] for rows in batch_rows]
@@ -319,11 +256,20 @@ class _Pass:
             texts, self.role, on_batch=on_batch, request_log=self.rlog, finalize=False
         )
 
+    def put_all(self) -> None:
+        """Store every finished batch now (the round ended or stopped)."""
+        if self.cache is not None:
+            for j in sorted(self.finished):
+                self.cache.put(*self.finished.pop(j))
+
     def _from_store(self, positions: np.ndarray) -> np.ndarray:
-        """Place the rows of ``positions`` another job stored meanwhile; those still missing."""
-        if self.reader is None:
-            return positions
-        self.bar.update(self.fill.take_stored(self.reader.stored_since(positions)))
+        """Place the rows of ``positions`` another job stored meanwhile (read again only when the
+        store changed); those still missing."""
+        cache = self.cache
+        if cache is not None and len(positions) and cache.outdated():
+            cache.refresh()
+            got, vectors = cache.get(self.unique.keys[positions])
+            self.bar.update(self.fill.take_stored(positions[got], vectors, cache.last_unit_norm))
         return self.fill.missing(positions)
 
     def compact(self, compact_mb: float | None) -> None:
@@ -338,7 +284,7 @@ class _Pass:
             or fill.matrix.nbytes < compact_mb * 2**20
         ):
             return
-        self.store.put_all()
+        self.put_all()
         if cache.compact(self.unique.keys, fill.matrix):
             log.info(
                 "%s/%s: %d vectors merged into one shard",
@@ -434,19 +380,17 @@ def embed_texts(
     texts = check_texts(texts)
     t0 = time.perf_counter()
     unique = dedupe(texts, keys, with_store=cache_dir is not None)
-    fill = _Assembler(
-        len(unique.texts), version.name, cache_dir, role, version.dimensions, expect_dim
-    )
+    fill = _Assembler(len(unique.texts), version, cache_dir, role, expect_dim)
     with contextlib.ExitStack() as stack:
         cache = None
         if cache_dir is not None and unique.texts:
             cache = stack.enter_context(
                 VectorCache(cache_dir, version.cache_spec(role), shard_mb=shard_mb, flush_s=flush_s)
             )
-            found = StoreReader(cache, unique.keys).first()
+            positions, vectors = cache.get(unique.keys)
             fill.store_dim = cache.stored_dim
             fill.store_drop = f"`evalkit task=vectors vectors.drop={cache.spec_hash[:12]}`"
-            fill.take_stored(found)
+            fill.take_stored(positions, vectors, cache.last_unit_norm)
         bar = stack.enter_context(
             tqdm(
                 total=len(fill.missing()),

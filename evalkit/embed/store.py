@@ -1,7 +1,9 @@
 """Shard files of a vector store: a folder (local path or fsspec URL) of bounded ``.npy`` shards.
 
 One sub-folder per cache spec holds ``spec.json`` and shards (keys, vectors, and the manifest
-that commits them); the layout for users: docs/how-to/vector-store.md.
+that commits them); a local file is written as ``.<name>~<host>~<pid>~<random>.tmp`` and renamed
+into place, and a later writer removes the ones a ``kill -9`` left (:func:`remove_stale_temps`).
+The layout for users: docs/how-to/vector-store.md.
 
 >>> import tempfile, numpy as np
 >>> folder = Folder(tempfile.mkdtemp())
@@ -22,16 +24,16 @@ import logging
 import os
 import shutil
 import socket
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from evalkit.embed.leftovers import temp_files, temp_name
 from evalkit.errors import ConfigError, disk_full
 from evalkit.text_keys import KEY_BYTES
 
@@ -40,6 +42,73 @@ log = logging.getLogger(__name__)
 MANIFEST = ".shard.json"
 #: |norm - 1| below which a row counts as stored L2-normalised (float32 rounding of a unit vector).
 UNIT_NORM_TOL = 1e-5
+
+#: A temporary file this old whose writer on this machine is gone is removed by the next writer.
+TEMP_STALE_S = 600.0
+#: ... and one written from another machine (its process cannot be checked) this old.
+TEMP_STALE_OTHER_HOST_S = 86400.0
+_HOST = socket.gethostname()
+
+
+def temp_name(name: str) -> str:
+    """The temporary name ``name`` is written under: ``.<name>~<host>~<pid>~<random>.tmp``."""
+    return f".{name}~{_HOST}~{os.getpid()}~{uuid.uuid4().hex[:8]}.tmp"
+
+
+@dataclass(frozen=True)
+class TempFile:
+    """A temporary file in a store folder (a write in progress, or one a kill left behind)."""
+
+    name: str
+    nbytes: int
+    age_s: float
+    stale: bool  # old enough and its writer gone: the next writer removes it
+
+
+def writer_gone(name: str) -> bool | None:
+    """Whether the process that wrote temp file ``name`` has exited (None: another machine's, or
+    a name without a pid)."""
+    parts = name[1:-4].rsplit("~", 3) if name.startswith(".") and name.endswith(".tmp") else []
+    if len(parts) != 4 or parts[1] != _HOST or not parts[2].isdigit():
+        return None
+    try:
+        os.kill(int(parts[2]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
+
+
+def temp_files(folder: Folder) -> list[TempFile]:
+    """The temporary files of a local folder (a remote store writes each file in one PUT: none)."""
+    if folder.remote:
+        return []
+    now = time.time()
+    out = []
+    for name in folder.names():
+        if not (name.startswith(".") and name.endswith(".tmp")):
+            continue
+        try:
+            st = (folder.path / name).stat()
+        except OSError:  # renamed into place meanwhile
+            continue
+        age = now - st.st_mtime
+        gone = writer_gone(name)
+        stale = (age >= TEMP_STALE_S and gone is True) or age >= TEMP_STALE_OTHER_HOST_S
+        out.append(TempFile(name, st.st_size, age, stale))
+    return out
+
+
+def remove_stale_temps(folder: Folder) -> None:
+    """Remove the stale temporary files of ``folder`` (see :data:`TEMP_STALE_S`)."""
+    for tmp in temp_files(folder):
+        if tmp.stale:
+            with contextlib.suppress(OSError):
+                folder.remove(tmp.name)
+                log.info(
+                    "vector store %s: removed %s left by a killed writer", folder.url, tmp.name
+                )
 
 
 def is_remote(url: str | os.PathLike[str]) -> bool:
@@ -243,15 +312,17 @@ def write_shard(
     return shard
 
 
+def shard_names(folder: Folder) -> list[str]:
+    """The names of the shards a folder's manifests commit, sorted."""
+    return [e[: -len(MANIFEST)] for e in folder.names() if e.endswith(MANIFEST) and e[0] != "."]
+
+
 def list_shards(folder: Folder) -> list[Shard]:
     """Committed shards of a spec folder, sorted by name (unreadable manifests skipped, logged)."""
     shards = []
-    for entry in folder.names():
-        if not entry.endswith(MANIFEST) or entry.startswith("."):
-            continue
-        name = entry[: -len(MANIFEST)]
+    for name in shard_names(folder):
         try:
-            meta: dict[str, Any] = json.loads(folder.read_bytes(entry))
+            meta: dict[str, Any] = json.loads(folder.read_bytes(name + MANIFEST))
             shards.append(
                 Shard(
                     name=name,
@@ -461,3 +532,171 @@ def drop_spec(root: str | os.PathLike[str], prefix: str) -> SpecSummary:
             f"({getattr(err, 'strerror', None) or err}) (expected a writable vector store)"
         ) from err
     return found[0]
+
+
+#: Seconds between heartbeats of a claim.
+HEARTBEAT_S = 2.0
+#: A claim whose heartbeat has not moved for this long (the waiter's clock) is stale.
+STALE_S = 30.0
+#: A claim lock held this long is a dead holder's (it is held for milliseconds).
+LOCK_STALE_S = 10.0
+#: Seconds between looks at the claims while waiting.
+POLL_S = 0.2
+
+LOCK = ".claims.lock"
+
+
+def _as_bytes(keys: np.ndarray) -> np.ndarray:
+    """16-byte keys as one fixed-width bytes value each (for ``np.isin``)."""
+    return np.ascontiguousarray(keys, dtype=np.uint8).view("S16").ravel()
+
+
+class Claims:
+    """One job's claims in one spec folder, so that jobs sharing a store embed each text once:
+    ``take`` what is missing, embed and store what it returns, ``release``, then ``wait`` for the
+    texts other jobs claimed and read them from the store (docs/how-to/vector-store.md)."""
+
+    def __init__(self, folder: Folder) -> None:
+        self.folder = folder
+        self.name = temp_name("claim")[:-4]  # ".claim~host~pid~rnd"
+        self._beat_value = 0
+        self._stop: threading.Event | None = None
+        self._seen: dict[str, tuple[bytes, float]] = {}  # claim -> (beat, first seen at)
+        self._claimed: dict[str, np.ndarray] = {}  # claim -> its keys, as read
+
+    def take(self, keys: np.ndarray) -> np.ndarray:
+        """Claim the ``keys`` no live claim of another job holds; the mask of those claimed.
+        Where no claim can be written (a read-only store), every key: nothing is coordinated."""
+        try:
+            return self._take(keys)
+        except (OSError, ValueError, NotImplementedError) as err:  # ValueError: no mode "xb"
+            log.info("vector store %s: no claim taken (%s)", self.folder.url, err)
+            self.release()
+            return np.ones(len(keys), dtype=bool)
+
+    def _take(self, keys: np.ndarray) -> np.ndarray:
+        self.name = temp_name("claim")[:-4]  # a new name per claim: a claim never changes
+        with self._lock():
+            held = [self._keys(name) for name in self._live() if name != self.name]
+            taken = np.concatenate([np.zeros(0, "S16"), *(k for k in held if k is not None)])
+            mine = ~np.isin(_as_bytes(keys), taken)
+            if mine.any():
+                self.folder.write_array(self.name + ".npy", keys[mine], fsync=False)
+                self._beat()
+        if mine.any():
+            self._start_heartbeat()
+        return mine
+
+    def release(self) -> None:
+        """Drop this job's claim (after its vectors were written to the store)."""
+        if self._stop is not None:
+            self._stop.set()
+            self._stop = None
+        self._remove(self.name)
+
+    def wait(self, keys: np.ndarray) -> None:
+        """Until no live claim of another job holds any of ``keys`` (a claim never changes)."""
+        wanted = _as_bytes(keys)
+        blocks: dict[str, int] = {}  # claim -> how many of ``keys`` it holds
+        logged = False
+        while True:
+            live = [name for name in self._live() if name != self.name]
+            for name in live:
+                if name not in blocks:
+                    held = self._keys(name)
+                    blocks[name] = 0 if held is None else int(np.isin(wanted, held).sum())
+            waiting = sum(blocks[name] for name in live)
+            if not waiting:
+                return
+            if not logged:
+                log.info(
+                    "vector store %s: waiting for another job embedding %d of these texts",
+                    self.folder.url,
+                    waiting,
+                )
+                logged = True
+            time.sleep(POLL_S)
+
+    def _remove(self, name: str) -> None:
+        for suffix in (".npy", ".beat"):
+            with contextlib.suppress(OSError):
+                self.folder.remove(name + suffix)
+
+    def _live(self) -> list[str]:
+        """Names of the claims that are not stale (stale ones are removed)."""
+        out = []
+        for entry in self.folder.names():
+            if not (entry.startswith(".claim~") and entry.endswith(".npy")):
+                continue
+            name = entry[:-4]
+            if name != self.name and self._stale(name):
+                log.info("vector store %s: claim %s is stale; taken over", self.folder.url, name)
+                self._remove(name)
+                continue
+            out.append(name)
+        return out
+
+    def _keys(self, name: str) -> np.ndarray | None:
+        """The keys of claim ``name`` (read once), or None when it was released meanwhile."""
+        if name not in self._claimed:
+            try:
+                self._claimed[name] = _as_bytes(self.folder.load_npy(name + ".npy", mmap=False))
+            except (OSError, ValueError):
+                return None
+        return self._claimed[name]
+
+    def _stale(self, name: str) -> bool:
+        if writer_gone(name + ".tmp") is True:
+            return True
+        try:
+            beat = self.folder.read_bytes(name + ".beat")
+        except OSError:
+            beat = b""  # being written, or its writer died before the first beat
+        now = time.monotonic()
+        last, since = self._seen.get(name, (None, now))
+        if beat != last:
+            self._seen[name] = (beat, now)
+            return False
+        return now - since >= STALE_S
+
+    def _beat(self) -> None:
+        self._beat_value += 1
+        self.folder.write_bytes(self.name + ".beat", str(self._beat_value).encode(), fsync=False)
+
+    def _start_heartbeat(self) -> None:
+        if self._stop is not None:
+            return
+        stop = self._stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(HEARTBEAT_S):
+                with contextlib.suppress(OSError):
+                    self._beat()
+
+        threading.Thread(target=run, name=f"heartbeat {self.name}", daemon=True).start()
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        seen: tuple[bytes, float] | None = None
+        while not self.folder.create_exclusive(LOCK, self.name.encode()):
+            try:
+                holder = self.folder.read_bytes(LOCK)
+            except FileNotFoundError:
+                continue  # released meanwhile: try again
+            now = time.monotonic()
+            if seen is None or seen[0] != holder:
+                seen = (holder, now)
+            elif writer_gone(holder.decode(errors="replace") + ".tmp") or (
+                now - seen[1] >= LOCK_STALE_S
+            ):
+                log.info("vector store %s: broke a dead job's claim lock", self.folder.url)
+                with contextlib.suppress(FileNotFoundError):
+                    self.folder.remove(LOCK)  # another error (no right to): no claims taken
+                continue
+            time.sleep(0.02)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                if self.folder.read_bytes(LOCK) == self.name.encode():  # not a breaker's
+                    self.folder.remove(LOCK)

@@ -61,12 +61,10 @@ def check_ca_bundle(value: object, where: str) -> str | None:
 def certificate_problem(exc: BaseException, url: str, where: str) -> str | None:
     """One line for a connection that failed on the server's certificate, else None."""
     err: BaseException | None = exc
-    for _ in range(10):  # the chain is short; never loop on a cycle
+    for _ in range(9):  # the chain is short; never loop on a cycle
         if err is None or isinstance(err, ssl.SSLCertVerificationError):
             break
         err = err.__cause__ or err.__context__
-    else:
-        err = None
     if not isinstance(err, ssl.SSLCertVerificationError):
         return None
     reason = getattr(err, "verify_message", None) or str(err)

@@ -11,9 +11,8 @@ from typing import Any
 from omegaconf import DictConfig
 
 from evalkit.embed.cache import spec_hash
-from evalkit.embed.leftovers import TEMP_STALE_S
 from evalkit.embed.model_version import ROLES
-from evalkit.embed.store import SpecSummary, drop_spec, inventory
+from evalkit.embed.store import TEMP_STALE_S, SpecSummary, drop_spec, inventory
 from evalkit.instantiate import build
 
 log = logging.getLogger(__name__)
