@@ -39,8 +39,7 @@ def _pr(m: ThresholdMapping, precision: float, recall: float) -> str:
 def threshold_actions(
     mappings: Sequence[ThresholdMapping], tolerance: float = 0.005
 ) -> list[dict[str, Any]]:
-    """One action per threshold whose mapped value moved by more than ``tolerance``, and one per
-    threshold with no mapping; every text names the score population."""
+    """One action per threshold that moved by more than ``tolerance`` or has no mapping."""
     out = []
     for m in mappings:
         name = f"score_threshold_{threshold_key(m.threshold)}"

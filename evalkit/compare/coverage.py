@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,10 @@ from evalkit.compare.significance import DIFFERENCE_RANGE, clip_interval, paired
 from evalkit.compare.worklist import metric_cutoff
 from evalkit.metrics.judged_only import judged_only_scores, unjudged_share
 from evalkit.results import VersionResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evalkit.compare.compare_settings import CompareSettings
+    from evalkit.compare.gate_config import GateConfig
 
 
 @dataclass(frozen=True)
@@ -71,19 +76,13 @@ def measure_coverage(
     baseline: VersionResult,
     candidate: VersionResult,
     qrels: Mapping[str, Mapping[str, int]],
-    metric: str,
-    *,
-    max_unjudged: float = 0.5,
-    margin: float = 0.01,
-    alpha: float = 0.05,
-    test: str = "student",
-    permutations: int = 1000,
-    seed: int = 42,
+    cfg: GateConfig,
+    st: CompareSettings,
 ) -> Coverage | None:
-    """Coverage of both versions' top k and the paired judged-only comparison (by ``test`` at
-    ``alpha``); None without both rankings or judgments."""
+    """Both versions' top-k coverage and judged-only comparison; None without rankings or qrels."""
     if baseline.ranking is None or candidate.ranking is None or not qrels:
         return None
+    metric, margin, alpha = cfg.metric, cfg.primary_metric.margin, cfg.primary_metric.alpha
     k = metric_cutoff(metric, baseline.ranking.k)[1]
     scored = list(baseline.per_query.get(metric, {}))
     names = (baseline.name, candidate.name)
@@ -100,7 +99,7 @@ def measure_coverage(
         bv = np.fromiter((b[q] for q in ids), np.float64, len(ids))
         cv = np.fromiter((c[q] for q in ids), np.float64, len(ids))
         [t] = paired_tests(
-            bv[:, None], cv[:, None], test=test, permutations=permutations, seed=seed
+            bv[:, None], cv[:, None], test=st.test, permutations=st.permutations, seed=st.seed
         )
         low, high = clip_interval(*t.interval(1.0 - alpha), DIFFERENCE_RANGE)
         judged = QualityCall(
@@ -120,12 +119,11 @@ def measure_coverage(
             family="judged_only",
             n_queries=len(ids),
         )
-    return Coverage(metric, k, unjudged, len(scored), max_unjudged, judged, names)
+    return Coverage(metric, k, unjudged, len(scored), cfg.judgments.max_unjudged, judged, names)
 
 
 def reconcile(primary: QualityCall, cov: Coverage | None) -> QualityCall:
-    """The primary call once the judged-only call is heard: unchanged unless the judgments are
-    sparse and the two calls disagree."""
+    """The primary call, changed only when judgments are sparse and the judged-only call differs."""
     if cov is None or not cov.sparse or cov.judged_only is None:
         return primary
     judged = cov.judged_only.status

@@ -96,8 +96,7 @@ def fixed_sequence(
     alpha: float = 0.05,
     correction: str = "holm",
 ) -> dict[str, Adjusted]:
-    """``{name: Adjusted}`` in the order of ``tests``: the primary at full ``alpha``, every other
-    test corrected among themselves (``primary=None``: all in one family)."""
+    """``{name: Adjusted}``: the primary at full ``alpha``, the others corrected together."""
     if not 0.0 < alpha < 1.0:
         raise ConfigError(f"alpha={alpha} (expected between 0 and 1)")
     if primary is not None and primary not in tests:

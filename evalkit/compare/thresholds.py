@@ -95,8 +95,7 @@ class ScorePopulation:
         return self.n_pairs - self.n_judged
 
     def describe(self) -> str:
-        """``1,234 pairs scored by both versions: 300 judged (120 grade 0) + 934 unjudged top-10
-        pairs of A and B on 50 judged queries``."""
+        """``1,234 pairs scored by both versions: 300 judged (120 grade 0) + 934 unjudged ...``."""
         text = (
             f"{self.n_pairs:,} pairs scored by both versions: {self.n_judged:,} judged "
             f"({self.n_nonrelevant:,} grade 0)"
@@ -181,10 +180,8 @@ def _classifier(scores: np.ndarray, cut: float | None, grades: np.ndarray) -> tu
 
 
 def map_threshold(population: ScorePopulation, threshold: float) -> ThresholdMapping:
-    """Quantile-match ``threshold`` from A's score scale to B's on ``population``: to the
-    ``q``-quantile of B's scores, ``q`` the share of A's scores strictly below it, only when
-    ``0 < q < 1``; recall and (with grade-0 judgments) precision of the cut on the judged pairs.
-    """
+    """Quantile-match ``threshold`` from A's scale to B's (only when ``0 < share below < 1``), with
+    the cut's recall and (given grade-0 judgments) precision on the judged pairs."""
     b, c, g = population.baseline, population.candidate, population.grades
     t = float(threshold)
     n = b.size
@@ -218,13 +215,6 @@ def map_threshold(population: ScorePopulation, threshold: float) -> ThresholdMap
     )
 
 
-def map_thresholds(
-    population: ScorePopulation, thresholds: Sequence[float]
-) -> list[ThresholdMapping]:
-    """:func:`map_threshold` for every configured threshold."""
-    return [map_threshold(population, float(t)) for t in thresholds]
-
-
 def grades_of_pairs(
     pair_ids: Sequence[tuple[str, str]], qrels: Mapping[str, Mapping[str, int]]
 ) -> np.ndarray:
@@ -251,9 +241,8 @@ def population_of(
     pair_c: np.ndarray,
     qrels: Mapping[str, Mapping[str, int]],
 ) -> ScorePopulation:
-    """The score population of one comparison: the judged pairs (``pair_ids``, both versions'
-    aligned scores) plus the unjudged pairs in A's or B's top-k of a judged query that both
-    versions scored (:mod:`evalkit.run.retrieved_pairs`)."""
+    """The judged pairs (``pair_ids``, aligned scores) plus the unjudged pairs in A's or B's top-k
+    of a judged query that both versions scored (:mod:`evalkit.run.retrieved_pairs`)."""
     grades = grades_of_pairs(pair_ids, qrels)
     k = min(baseline.retrieved_k, candidate.retrieved_k)
     if baseline.retrieved_similarity is None or candidate.retrieved_similarity is None or not k:

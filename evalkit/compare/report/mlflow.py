@@ -130,8 +130,7 @@ def verdict_tags(verdict: Verdict) -> dict[str, str]:
 
 
 def verdict_summary(verdict: Verdict) -> str:
-    """``evalkit.summary``: e.g. ``BLOCK: e5_small vs use_m3: ndcg@10 -0.0257 [95% CI -0.0360,
-    -0.0154], p=1.2e-06 (worse)``."""
+    """``evalkit.summary``: e.g. ``BLOCK: e5_small vs use_m3: ndcg@10 -0.0257 [...] (worse)``."""
     parts = []
     for c in verdict.candidates:
         q = c.primary_call
