@@ -21,13 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.compare.status import jsonable
 from evalkit.errors import DataError
 
 UNJUDGED = -1  #: the grade of a retrieved pair nobody judged
-
-
-def _finite(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 @dataclass(frozen=True)
@@ -122,10 +119,8 @@ class ThresholdMapping:
     n_relevant: int
     n_nonrelevant: int
     k: int
-    baseline_min: float
-    baseline_max: float
-    candidate_min: float
-    candidate_max: float
+    baseline_range: tuple[float, float]  # (min, max) of A's scores
+    candidate_range: tuple[float, float]
     baseline_precision: float
     baseline_recall: float
     candidate_precision: float
@@ -137,28 +132,13 @@ class ThresholdMapping:
         if self.n_pairs == 0:
             return "no mapping: no pair was scored by both versions"
         return (
-            f"no mapping: the cut-off lies outside A's scores (A: {self.baseline_min:.2f} to "
-            f"{self.baseline_max:.2f})"
+            f"no mapping: the cut-off lies outside A's scores (A: {self.baseline_range[0]:.2f} to "
+            f"{self.baseline_range[1]:.2f})"
         )
 
     def to_dict(self) -> dict:
-        out = {
-            "threshold": self.threshold,
-            "mapped": _finite(self.mapped),
-            "share_below": _finite(self.share_below),
-            "n_pairs": self.n_pairs,
-            "n_judged": self.n_judged,
-            "n_relevant": self.n_relevant,
-            "n_nonrelevant": self.n_nonrelevant,
-            "k": self.k,
-            "baseline_range": [_finite(self.baseline_min), _finite(self.baseline_max)],
-            "candidate_range": [_finite(self.candidate_min), _finite(self.candidate_max)],
-            "baseline_precision": _finite(self.baseline_precision),
-            "baseline_recall": _finite(self.baseline_recall),
-            "candidate_precision": _finite(self.candidate_precision),
-            "candidate_recall": _finite(self.candidate_recall),
-            "population": self.population,
-        }
+        """The fields for verdict.json (NaN -> None), with a ``note`` when there is no mapping."""
+        out = jsonable(self)
         if self.mapped is None:
             out["note"] = self.no_mapping_reason()
         return out
@@ -203,10 +183,8 @@ def map_threshold(population: ScorePopulation, threshold: float) -> ThresholdMap
         n_relevant=population.n_relevant,
         n_nonrelevant=population.n_nonrelevant,
         k=population.k,
-        baseline_min=float(b.min()) if n else nan,
-        baseline_max=float(b.max()) if n else nan,
-        candidate_min=float(c.min()) if n else nan,
-        candidate_max=float(c.max()) if n else nan,
+        baseline_range=(float(b.min()), float(b.max())) if n else (nan, nan),
+        candidate_range=(float(c.min()), float(c.max())) if n else (nan, nan),
         baseline_precision=bp,
         baseline_recall=br,
         candidate_precision=cp,
