@@ -117,15 +117,18 @@ def comparison_metrics(verdict: Verdict) -> dict[str, float]:
 
 
 def verdict_tags(verdict: Verdict) -> dict[str, str]:
-    """The parent run's ``evalkit.*`` tags and its MLflow description."""
+    """The parent run's ``evalkit.*`` tags and its MLflow description (the verdict first)."""
     text = verdict_summary(verdict)
+    counts = ", ".join(
+        f"{len(v)} {k.replace('_', '-')}" for k, v in verdict.checklist().items() if v
+    )
+    where = f" on {verdict.dataset}" if verdict.dataset else ""
     return {
         "evalkit.verdict": str(verdict.status),
         "evalkit.quality": str(verdict.quality),
         "evalkit.exit_code": str(verdict.exit_code),
         "evalkit.summary": text,
-        # the run's description in the MLflow UI: the verdict first
-        "mlflow.note.content": verdict_note(verdict, text),
+        "mlflow.note.content": f"**{text}**\n\nevalkit verdict{where}: {counts or 'no gates'}.",
     }
 
 
@@ -137,10 +140,3 @@ def verdict_summary(verdict: Verdict) -> str:
         call = f"{q.describe()} ({q.status.value.replace('_', ' ')})" if q else "not scored"
         parts.append(f"{c.candidate} vs {c.baseline}: {call}")
     return f"{verdict.status}: " + "; ".join(parts)
-
-
-def verdict_note(verdict: Verdict, summary: str) -> str:
-    lists = verdict.checklist()
-    counts = ", ".join(f"{len(v)} {k.replace('_', '-')}" for k, v in lists.items() if v)
-    where = f" on {verdict.dataset}" if verdict.dataset else ""
-    return f"**{summary}**\n\nevalkit verdict{where}: {counts or 'no gates'}."
