@@ -28,7 +28,15 @@ import numpy as np
 from evalkit.compare.calls import QualityCall
 from evalkit.compare.calls import call as quality_call
 from evalkit.compare.compare_settings import CompareSettings
-from evalkit.compare.coverage import Coverage, measure_coverage, reconcile
+from evalkit.compare.coverage import (
+    Coverage,
+    UnjudgedAtK,
+    UnjudgedSummary,
+    judged_pairs_from_qrels,
+    measure_coverage,
+    reconcile,
+    unjudged_at_k,
+)
 from evalkit.compare.drift import SimilarityDrift, align_pairs, similarity_drift
 from evalkit.compare.gate_config import GateConfig
 from evalkit.compare.gate_rules import (
@@ -57,12 +65,6 @@ from evalkit.compare.significance import (
     paired_tests,
 )
 from evalkit.compare.thresholds import ThresholdMapping, map_threshold, population_of
-from evalkit.compare.unjudged import (
-    UnjudgedAtK,
-    UnjudgedSummary,
-    judged_pairs_from_qrels,
-    unjudged_at_k,
-)
 from evalkit.data.schema import EvalData
 from evalkit.embed.latency_probe import backend_kind
 from evalkit.results import VersionResult

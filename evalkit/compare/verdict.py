@@ -32,7 +32,7 @@ from evalkit.compare.actions import (
 from evalkit.compare.calls import Quality, QualityCall, bonferroni_confidence, worst_quality
 from evalkit.compare.calls import call as quality_call
 from evalkit.compare.compare_settings import CompareSettings
-from evalkit.compare.coverage import Coverage
+from evalkit.compare.coverage import Coverage, UnjudgedSummary
 from evalkit.compare.drift import SimilarityDrift
 from evalkit.compare.gate_config import GateConfig
 from evalkit.compare.gate_rules import GateResult, annotate
@@ -57,7 +57,6 @@ from evalkit.compare.significance import clip_interval as kept_inside
 from evalkit.compare.slices import Slice, query_slices
 from evalkit.compare.status import Status, exit_code, worst
 from evalkit.compare.thresholds import ThresholdMapping
-from evalkit.compare.unjudged import UnjudgedSummary
 from evalkit.data.schema import EvalData
 from evalkit.errors import ConfigError
 from evalkit.results import VersionResult
