@@ -1,8 +1,6 @@
-"""Which p-values are corrected, and how: the primary metric first, then the secondary family.
-
-The primary metric is tested alone at the full ``alpha``; the other metrics and the click
-differences (the secondary family, tested after it: fixed sequence) are Holm-corrected among
-themselves.  Every interval is the one that agrees with the p-value beside it.
+"""Which p-values are corrected, and how: the primary metric alone at the full ``alpha``, then the
+secondary family (other metrics, click differences) Holm-corrected among themselves, each with
+the interval that agrees with its p (docs/explanation/statistics.md).
 
 >>> from evalkit.compare.intervals import student
 >>> import numpy as np

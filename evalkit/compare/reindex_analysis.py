@@ -1,11 +1,9 @@
 """Re-index or not: can the catalog be re-embedded with B in place (a rolling backfill), or must
 the switch from A to B be atomic?
 
-:func:`analyse_reindex` scores the states a rolling re-index passes through on the primary
-metric, with a paired bootstrap CI of each state minus ``baseline`` in ``deltas[state]``.
-``rolling_safe`` is True when one fixed query encoder keeps every state it passes through
-non-inferior (``ci_low > -margin``), False when none does, None when the dimensions differ.  The
-states, plans and action: docs/explanation/verdict.md ("Re-index or not").
+:func:`analyse_reindex` scores the states a rolling re-index passes through (``deltas[state]``:
+paired bootstrap CI of the state minus ``baseline``); ``rolling_safe``: True, False, or None when
+the dimensions differ.  The states, plans and rule: docs/explanation/verdict.md ("Re-index or not").
 
 >>> rng = np.random.default_rng(0)
 >>> docs = rng.standard_normal((40, 8)).astype("float32")
