@@ -330,7 +330,7 @@ def test_behaviour_texts_agree_when_the_score_scale_changed() -> None:
     change, and the low-score share's action says the same (move the cut-off), never "a
     degradation in query understanding"."""
     from evalkit.compare.compare_settings import CompareSettings
-    from evalkit.compare.questions.behaviour_question import answer_behaviour
+    from evalkit.compare.questions import answer_behaviour
     from evalkit.results import VersionResult
 
     rng = np.random.default_rng(3)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from evalkit.compare.coverage import judged_pairs_from_qrels, unjudged_at_k
 from evalkit.compare.overlap import (
     align_rankings,
     overlap_at_depths,
@@ -15,7 +16,6 @@ from evalkit.compare.overlap import (
     rbo,
     topk_agreement,
 )
-from evalkit.compare.unjudged import judged_pairs_from_qrels, unjudged_at_k
 from evalkit.retrieve.ranking import Ranking
 
 

@@ -73,7 +73,7 @@ def test_hand_computed_small_case() -> None:
     assert (m.baseline_precision, m.baseline_recall) == pytest.approx((2 / 3, 2 / 3))
     # B keeps 0.86 (1), 0.90 (0), 0.95 (1): the same.
     assert (m.candidate_precision, m.candidate_recall) == pytest.approx((2 / 3, 2 / 3))
-    assert (m.baseline_min, m.baseline_max, m.candidate_min, m.candidate_max) == (
+    assert (*m.baseline_range, *m.candidate_range) == (
         0.1,
         0.7,
         0.8,

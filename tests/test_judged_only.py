@@ -10,7 +10,9 @@ import pytest
 import pytrec_eval
 
 from evalkit.compare.calls import Quality, QualityCall
+from evalkit.compare.compare_settings import CompareSettings
 from evalkit.compare.coverage import measure_coverage, reconcile
+from evalkit.compare.gate_config import GateConfig
 from evalkit.compare.intervals import student
 from evalkit.data.beir import load_beir
 from evalkit.index.faiss_index import IndexSpec, build_index
@@ -112,7 +114,7 @@ def test_unjudged_share_and_judged_only_on_adi_thinned_to_40_percent(tmp_path):
         assert set(ours) == set(theirs)
         for q in ours:
             assert ours[q] == pytest.approx(theirs[q]["ndcg_cut_10"], abs=1e-9)
-    cov = measure_coverage(a, b, qrels, "ndcg@10", max_unjudged=0.5)
+    cov = measure_coverage(a, b, qrels, GateConfig(), CompareSettings())
     assert cov.sparse and max(cov.unjudged.values()) > 0.5
     # the judged-only comparison is the paired t-test of the condensed per-query values
     ja = judged_only_scores(a.ranking, qrels, ["ndcg@10"]).per_query["ndcg@10"]

@@ -39,11 +39,10 @@ def _pr(m: ThresholdMapping, precision: float, recall: float) -> str:
 def threshold_actions(
     mappings: Sequence[ThresholdMapping], tolerance: float = 0.005
 ) -> list[dict[str, Any]]:
-    """One action per threshold whose mapped value moved by more than ``tolerance``, and one per
-    threshold with no mapping; every text names the score population."""
+    """One action per threshold that moved by more than ``tolerance`` or has no mapping."""
     out = []
     for m in mappings:
-        name = f"score_threshold_{threshold_key(m.threshold)}"
+        name, (lo, hi) = f"score_threshold_{threshold_key(m.threshold)}", m.candidate_range
         if m.n_pairs == 0:
             continue
         if m.mapped is None:
@@ -55,7 +54,7 @@ def threshold_actions(
                     f"{m.share_below:.0%} of the pairs score below {m.threshold:.2f} under A, "
                     f"so today the cut {'keeps every' if m.share_below == 0 else 'drops every'}"
                     " pair and no share of them can be matched on B's scale (B's scores span "
-                    f"{m.candidate_min:.2f} to {m.candidate_max:.2f}). Population: "
+                    f"{lo:.2f} to {hi:.2f}). Population: "
                     f"{m.population}",
                     f"{m.no_mapping_reason()}; choose B's replacement for {m.threshold:.2f} "
                     "from B's scores",
@@ -74,7 +73,7 @@ def threshold_actions(
                 m.threshold,
                 f"{m.share_below:.1%} of the pairs score below {m.threshold:.2f} under A; "
                 f"under B the same share lies below {m.mapped:.2f} (B's scores span "
-                f"{m.candidate_min:.2f} to {m.candidate_max:.2f}). As a relevance cut on the "
+                f"{lo:.2f} to {hi:.2f}). As a relevance cut on the "
                 f"{m.n_judged} judged pairs: A at {m.threshold:.2f} "
                 f"{_pr(m, m.baseline_precision, m.baseline_recall)}; B at {m.mapped:.2f} "
                 f"{_pr(m, m.candidate_precision, m.candidate_recall)}{no_precision}. "

@@ -53,8 +53,7 @@ def bootstrap_means(values: np.ndarray, n_resamples: int = 1000, seed: int = 42)
 def bootstrap_mean_ci(
     values: np.ndarray, n_resamples: int = 1000, seed: int = 42, confidence: float = 0.95
 ) -> BootstrapCI:
-    """Percentile-bootstrap interval of the mean of each column of ``values`` (NaN with fewer
-    than two rows or no resamples)."""
+    """Percentile-bootstrap interval of each column's mean (NaN: < 2 rows or no resamples)."""
     if not 0.0 < confidence < 1.0:
         raise ConfigError(f"compare.confidence={confidence} must be between 0 and 1")
     if n_resamples < 0:

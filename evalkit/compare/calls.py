@@ -41,8 +41,8 @@ def call(
     p_value: float | None = None,
     alpha: float = 0.05,
 ) -> Quality:
-    """The quality status of a difference with two-sided interval ``[low, high]``; with
-    ``p_value >= alpha`` a positive interval is ``no_worse``, a NaN one ``inconclusive``."""
+    """The call of a difference with interval ``[low, high]``; ``p_value >= alpha`` caps it at
+    ``no_worse``."""
     if any(x is None or math.isnan(x) for x in (delta, low, high)):
         return Quality.INCONCLUSIVE
     if low > 0 and (p_value is None or math.isnan(p_value) or p_value < alpha):
@@ -70,8 +70,7 @@ def bonferroni_confidence(confidence: float, n_comparisons: int) -> float:
 
 
 def t_interval(differences: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """Two-sided paired t-interval of the mean of ``differences`` (zero variance: the point
-    itself; fewer than two values: NaN)."""
+    """Two-sided paired t-interval of the mean of ``differences`` (NaN for fewer than two)."""
     d = np.asarray(differences, dtype=np.float64).ravel()
     n = d.size
     if n < 2:
@@ -86,11 +85,8 @@ def t_interval(differences: np.ndarray, confidence: float = 0.95) -> tuple[float
 
 @dataclass(frozen=True)
 class QualityCall:
-    """One metric's call: the difference, its interval (at ``confidence``, the level that agrees
-    with ``p_corrected``), the test's p and the status.  ``tested`` is False for a secondary not
-    tested because the primary did not pass; ``queries_needed`` / ``plan`` (primary only): the
-    judged queries that would decide; ``note``: why the status differs from the interval's call.
-    """
+    """One metric's call: the difference, its interval at ``confidence`` (agreeing with
+    ``p_corrected``), the p-values and the status; ``note``: why the status overrides it."""
 
     metric: str
     delta: float
@@ -146,8 +142,7 @@ class QualityCall:
         return f"{'Holm-adjusted ' if adjusted else ''}{pct} CI"
 
     def describe(self) -> str:
-        """``ndcg@10 +0.1000 [95% CI +0.0600, +0.1400], p=7.8e-13``; a corrected p as
-        ``p=0.01, Holm p=0.03`` beside its adjusted interval."""
+        """``ndcg@10 +0.1000 [95% CI +0.0600, +0.1400], p=7.8e-13`` (or ``p=0.01, Holm p=0.03``)."""
         if math.isnan(self.p_value):
             p = "p n/a"
         elif self.p_corrected != self.p_value and not math.isnan(self.p_corrected):

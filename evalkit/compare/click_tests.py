@@ -1,8 +1,7 @@
 """The click-correlation differences the verdict tests: pooled and within-query, as paired tests.
 
-The candidate-minus-baseline bootstrap replicates of a click-correlation statistic (the same
-queries resampled for every version) are a paired bootstrap of its difference.  The click gate
-reads ``click_<pooled statistic>`` and ``click_spearman_within`` (the mean per-query Spearman).
+The candidate-minus-baseline bootstrap replicates of a statistic (the same queries resampled for
+every version) are a paired bootstrap of its difference.
 
 >>> import numpy as np
 >>> from evalkit.clicks.correlation import click_correlation

@@ -1,6 +1,7 @@
-"""Judgment coverage: are there enough judged results in the top k to make the primary call?
+"""Judgment coverage: how much of each top k is judged, and is that enough for the primary call?
 
-A :class:`Coverage` holds each version's unjudged share at the primary cut-off with the
+:func:`unjudged_at_k` per query is (top-k items with no judged/logged pair) / (items in its top-k),
+averaged over queries with a judged/logged pair and a retrieved item.  A :class:`Coverage` holds each version's unjudged share at the primary cut-off with the
 judged-only call (the primary metric on the condensed list); above
 ``gates.judgments.max_unjudged``, :func:`reconcile` makes the primary call agree with it.  The
 rule: docs/explanation/statistics.md ("Quality calls", judgment coverage).
@@ -12,13 +13,20 @@ rule: docs/explanation/statistics.md ("Quality calls", judgment coverage).
 >>> r = reconcile(primary, cov)
 >>> str(r.status), r.note.split(";")[0]
 ('inconclusive', "judgments too sparse to call: 92% of A's top 10 unjudged")
+>>> from evalkit.retrieve.ranking import Ranking
+>>> rk = Ranking(["q1", "q2"], np.array([[0, 1], [1, 2]]), np.zeros((2, 2), np.float32),
+...              ["a", "b", "c"])
+>>> u = unjudged_at_k(rk, [("q1", "a"), ("q1", "c")], k=2)
+>>> u.summary().mean, u.summary().n_queries
+(0.5, 1)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +36,11 @@ from evalkit.compare.significance import DIFFERENCE_RANGE, clip_interval, paired
 from evalkit.compare.worklist import metric_cutoff
 from evalkit.metrics.judged_only import judged_only_scores, unjudged_share
 from evalkit.results import VersionResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evalkit.compare.compare_settings import CompareSettings
+    from evalkit.compare.gate_config import GateConfig
+    from evalkit.retrieve.ranking import Ranking
 
 
 @dataclass(frozen=True)
@@ -71,19 +84,13 @@ def measure_coverage(
     baseline: VersionResult,
     candidate: VersionResult,
     qrels: Mapping[str, Mapping[str, int]],
-    metric: str,
-    *,
-    max_unjudged: float = 0.5,
-    margin: float = 0.01,
-    alpha: float = 0.05,
-    test: str = "student",
-    permutations: int = 1000,
-    seed: int = 42,
+    cfg: GateConfig,
+    st: CompareSettings,
 ) -> Coverage | None:
-    """Coverage of both versions' top k and the paired judged-only comparison (by ``test`` at
-    ``alpha``); None without both rankings or judgments."""
+    """Both versions' top-k coverage and judged-only comparison; None without rankings or qrels."""
     if baseline.ranking is None or candidate.ranking is None or not qrels:
         return None
+    metric, margin, alpha = cfg.metric, cfg.primary_metric.margin, cfg.primary_metric.alpha
     k = metric_cutoff(metric, baseline.ranking.k)[1]
     scored = list(baseline.per_query.get(metric, {}))
     names = (baseline.name, candidate.name)
@@ -100,7 +107,7 @@ def measure_coverage(
         bv = np.fromiter((b[q] for q in ids), np.float64, len(ids))
         cv = np.fromiter((c[q] for q in ids), np.float64, len(ids))
         [t] = paired_tests(
-            bv[:, None], cv[:, None], test=test, permutations=permutations, seed=seed
+            bv[:, None], cv[:, None], test=st.test, permutations=st.permutations, seed=st.seed
         )
         low, high = clip_interval(*t.interval(1.0 - alpha), DIFFERENCE_RANGE)
         judged = QualityCall(
@@ -120,12 +127,11 @@ def measure_coverage(
             family="judged_only",
             n_queries=len(ids),
         )
-    return Coverage(metric, k, unjudged, len(scored), max_unjudged, judged, names)
+    return Coverage(metric, k, unjudged, len(scored), cfg.judgments.max_unjudged, judged, names)
 
 
 def reconcile(primary: QualityCall, cov: Coverage | None) -> QualityCall:
-    """The primary call once the judged-only call is heard: unchanged unless the judgments are
-    sparse and the two calls disagree."""
+    """The primary call, changed only when judgments are sparse and the judged-only call differs."""
     if cov is None or not cov.sparse or cov.judged_only is None:
         return primary
     judged = cov.judged_only.status
@@ -150,3 +156,60 @@ def reconcile(primary: QualityCall, cov: Coverage | None) -> QualityCall:
     if new == Quality.NO_WORSE:
         note += ", so the gain is not confirmed on the judged items"
     return replace(primary, status=new, note=note, queries_needed=None, plan=None)
+
+
+@dataclass(frozen=True)
+class UnjudgedSummary:
+    k: int
+    n_queries: int
+    mean: float
+
+
+@dataclass(frozen=True)
+class UnjudgedAtK:
+    """Per-query unjudged share of the top-k (NaN for queries without judgments or results)."""
+
+    query_ids: list[str]
+    k: int
+    share: np.ndarray
+
+    def summary(self, query_ids: Sequence[str] | None = None) -> UnjudgedSummary:
+        mask = ~np.isnan(self.share)
+        if query_ids is not None:
+            wanted = set(query_ids)
+            mask &= np.fromiter((q in wanted for q in self.query_ids), bool, len(self.query_ids))
+        n = int(mask.sum())
+        return UnjudgedSummary(self.k, n, float(self.share[mask].mean()) if n else math.nan)
+
+
+def judged_pairs_from_qrels(qrels: Mapping[str, Mapping[str, int]]) -> list[tuple[str, str]]:
+    """Every judged (query_id, item_id) pair, whatever its grade (0 is a judgment too)."""
+    return [(q, d) for q, docs in qrels.items() for d in docs]
+
+
+def unjudged_at_k(ranking: Ranking, judged: Iterable[tuple[str, str]], k: int = 10) -> UnjudgedAtK:
+    """Share of each query's top-k items that are not among the ``judged`` (query, item) pairs."""
+    idx = np.asarray(ranking.indices, dtype=np.int64)[:, :k]
+    n = idx.shape[0]
+    width = len(ranking.item_ids) + 1
+    item_code = {item: i for i, item in enumerate(ranking.item_ids)}
+    row_of = ranking._row
+    keys = []
+    judged_rows = np.zeros(n, dtype=bool)
+    for q, item in judged:
+        r = row_of.get(q)
+        if r is None:
+            continue
+        judged_rows[r] = True
+        c = item_code.get(item)
+        if c is not None:
+            keys.append(r * width + c)
+    judged_keys = np.unique(np.asarray(keys, dtype=np.int64))
+    cell_keys = np.arange(n, dtype=np.int64)[:, None] * width + idx
+    present = idx >= 0
+    covered = np.isin(cell_keys, judged_keys) & present
+    n_items = present.sum(axis=1)
+    ok = judged_rows & (n_items > 0)
+    share = np.full(n, np.nan)
+    share[ok] = 1.0 - covered.sum(axis=1)[ok] / n_items[ok]
+    return UnjudgedAtK(list(ranking.query_ids), k, share)

@@ -90,8 +90,7 @@ def align_pairs(
     candidate_ids: Sequence[tuple[str, str]],
     candidate_sim: np.ndarray,
 ) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
-    """Both versions' similarities on the same pairs, matched by id, in the baseline's order (a
-    pair missing on either side is a ``DataError``)."""
+    """Both versions' similarities matched by pair id, in the baseline's order."""
     b = np.asarray(baseline_sim, dtype=np.float64).ravel()
     c = np.asarray(candidate_sim, dtype=np.float64).ravel()
     for side, ids, sim in (("baseline", baseline_ids, b), ("candidate", candidate_ids, c)):

@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from evalkit.compare.calls import STATUS_TEXT, Quality, QualityCall, _bound
 from evalkit.compare.gate_config import GateConfig
 from evalkit.compare.power import show_count
-from evalkit.compare.status import Status
+from evalkit.compare.status import Status, jsonable
 from evalkit.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.compare.coverage import Coverage
 
 
-#: The three questions every gate answers to (see :func:`group_of`): quality can block,
-#: behaviour change is a follow-up (WARN) in the default preset, contract and cost can block.
+#: The question each gate answers to (see :func:`group_of`).
 GROUPS = {
     "primary_metric": "quality",
     "secondary_metrics": "quality",
@@ -111,11 +110,7 @@ class GateResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields for verdict.json (status as text, a non-finite observed value as None)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["status"] = str(self.status)
-        if isinstance(self.observed, float) and not math.isfinite(self.observed):
-            out["observed"] = None
-        return out
+        return jsonable(self)
 
     def item(self) -> dict[str, Any]:
         """The checklist entry: ``name, status, group, observed, expected, why, what_to_do``."""
@@ -174,10 +169,8 @@ def gate_low_score_share(
     *,
     scale_shift: float | None = None,
 ) -> GateResult:
-    """Increase of the share of pairs below the low-score threshold ``<= max_increase``.
-
-    ``scale_shift``: the mean cosine shift when the score scale changed; the action then says to
-    move the cut-off."""
+    """Rise of the low-score share ``<= max_increase``; ``scale_shift`` (the mean cosine shift when
+    the score scale changed) makes the action say to move the cut-off."""
     limit, t = cfg.low_score_share.max_increase, cfg.low_score_share.threshold
     name, threshold = "low_score_share_increase", f"<= {limit:g}"
     if delta is None or math.isnan(delta):
@@ -185,25 +178,18 @@ def gate_low_score_share(
     what = f"share of pairs below {t:g} went {baseline:.1%} -> {candidate:.1%} ({_fmt(delta, 3)})"
     if delta <= limit:
         return GateResult(name, Status.PASS, delta, threshold, what)
+    why, action = f"{what}, more than {limit:g}: score thresholds would drop relevant items", ""
     if scale_shift is not None:
-        return GateResult(
-            name,
-            cfg.low_score_share.on_fail,
-            delta,
-            threshold,
+        why = (
             f"{what}, more than {limit:g}: B scores on another scale (see mean_cosine_shift), so "
-            f"a fixed cut-off at {t:g} drops items that B still ranks well",
-            action=f"the score scale changed (mean cosine {_fmt(scale_shift)}): re-set every "
-            "score cut-off on B's scale (the threshold mapping in the actions); the quality "
-            "gates, not this share, say whether B understands queries worse",
+            f"a fixed cut-off at {t:g} drops items that B still ranks well"
         )
-    return GateResult(
-        name,
-        cfg.low_score_share.on_fail,
-        delta,
-        threshold,
-        f"{what}, more than {limit:g}: score thresholds would drop relevant items",
-    )
+        action = (
+            f"the score scale changed (mean cosine {_fmt(scale_shift)}): re-set every score "
+            "cut-off on B's scale (the threshold mapping in the actions); the quality gates, not "
+            "this share, say whether B understands queries worse"
+        )
+    return GateResult(name, cfg.low_score_share.on_fail, delta, threshold, why, action=action)
 
 
 def gate_latency_p95(
@@ -221,18 +207,9 @@ def gate_latency_p95(
 ) -> GateResult:
     """p95 latency increase (candidate / baseline - 1) ``<= max_increase``, at equal load.
 
-    With an interval of the ratio the gate fails only when ``ci_low - 1 > max_increase``; one that
-    straddles the limit (or is NaN) is WARN "not conclusive"; without one (None) the point
-    estimate decides.  Not ``comparable`` versions, and ``in_process`` ones (this machine's CPU,
-    not a serving endpoint) are WARN, never a failure.  ``retried`` / ``reused``: notes for the
-    observed text.
-
-    >>> g = gate_latency_p95(GateConfig(), 1.5, ci_low=1.3, ci_high=1.7)
-    >>> g.status, g.reason
-    (<Status.BLOCK: 'BLOCK'>, 'p95 latency +50% vs baseline (ratio 1.50, 95% CI of the ratio 1.30-1.70): the whole interval is above +20%')
-    >>> gate_latency_p95(GateConfig(), 1.5, ci_low=0.9, ci_high=2.1).status
-    <Status.WARN: 'WARN'>
-    """
+    With an interval of the ratio it fails only when ``ci_low - 1 > max_increase``; one that
+    straddles the limit (or is NaN) is WARN; without one (None) the point estimate decides.  Not
+    ``comparable`` and ``in_process`` versions are WARN, never a failure."""
     limit, on_fail = cfg.latency_p95.max_increase, cfg.latency_p95.on_fail
     name, threshold = "latency_p95_increase", f"<= {limit:.0%}"
     if not measured or ratio is None or math.isnan(ratio):
@@ -278,8 +255,7 @@ def gate_latency_p95(
 
 
 def judge_more(q: QualityCall) -> str:
-    """``judge about 128 queries in all (76 more) to show no worse (between ...)``, empty when no
-    plan can be made; names the new queries to sample when the query set holds too few.
+    """What to judge to decide ``q`` (empty when no plan can be made).
 
     >>> q = QualityCall("ndcg@10", 0.03, -0.01, 0.07, 0.2, 0.2, Quality.INCONCLUSIVE, 0.01,
     ...                 n_queries=52, queries_needed=128)
@@ -311,15 +287,7 @@ def judge_more(q: QualityCall) -> str:
 def gate_primary_metric(
     cfg: GateConfig, q: QualityCall | None, *, n_queries: int = 0, worklist: bool = True
 ) -> GateResult:
-    """Non-inferiority of the primary metric, tested alone at the full alpha: PASS when
-    ``better`` / ``no_worse``, ``worse`` -> ``on_fail``, ``inconclusive`` -> ``on_inconclusive``.
-
-    >>> q = QualityCall("ndcg@10", 0.064, -0.032, 0.161, 0.19, 0.19, Quality.INCONCLUSIVE, 0.01,
-    ...                 n_queries=52, queries_needed=180)
-    >>> g = gate_primary_metric(GateConfig(), q, n_queries=52)
-    >>> g.status, g.action
-    (<Status.INCONCLUSIVE: 'INCONCLUSIVE'>, 'not enough evidence: judge about 180 queries in all (128 more), starting with judging_worklist.csv, then re-run')
-    """
+    """Non-inferiority of the primary metric, tested alone at the full alpha."""
     from evalkit.metrics.ir import mlflow_name
 
     metric = mlflow_name(cfg.metric)
@@ -351,7 +319,6 @@ def _not_shown_better(cfg: GateConfig, q: QualityCall) -> str:
 
 
 def _primary_undecided(q: QualityCall, what: str, margin: float, worklist: bool) -> tuple[str, str]:
-    """Why an inconclusive primary is undecided and what to judge: ``(reason, action)``."""
     if q.note:  # judgments too sparse: the interval's call was not confirmed on judged items
         action = (
             "judgments too sparse: judge judging_worklist.csv (the unjudged results most "
@@ -370,12 +337,6 @@ def _primary_undecided(q: QualityCall, what: str, margin: float, worklist: bool)
 
 
 def _secondary_summary(others: Sequence[QualityCall], primary_passed: bool) -> str:
-    """The secondary metrics grouped by call (worse, inconclusive, gains, no worse).
-
-    >>> c = QualityCall("mrr@10", -0.05, -0.09, -0.01, 0.01, 0.01, Quality.WORSE, 0.01)
-    >>> _secondary_summary([c], True)
-    'worse (1 of 1): mrr_at_10 -0.0500 [-0.0900, -0.0100]'
-    """
     from evalkit.metrics.ir import mlflow_name
 
     n_worse = sum(c.status == Quality.WORSE for c in others)
@@ -400,9 +361,7 @@ def _secondary_summary(others: Sequence[QualityCall], primary_passed: bool) -> s
 def gate_secondary_metrics(
     cfg: GateConfig, calls: Sequence[QualityCall], *, primary_passed: bool = True
 ) -> GateResult:
-    """The other scored metrics (Holm-corrected among themselves): a ``worse`` one ->
-    ``on_worse``; else, when the primary did not pass, not tested -> WARN; else an
-    ``inconclusive`` one -> ``on_worse``; else PASS.
+    """The other metrics (Holm among themselves): a worse or inconclusive one -> ``on_worse``.
 
     >>> mk = lambda m, d, lo, hi, st: QualityCall(m, d, lo, hi, 0.01, 0.03, st, 0.01,
     ...                                           family="secondary")
@@ -448,9 +407,8 @@ def gate_click_correlation(
     *,
     primary_passed: bool = True,
 ) -> GateResult:
-    """Similarity-vs-click agreement, decided on the pooled AND the within-query difference: a
-    significant loss in either (interval below 0) -> ``on_worse``; both shown no worse -> PASS;
-    otherwise WARN naming the undecided one."""
+    """Click agreement on the pooled and within-query differences: a significant loss in either
+    -> ``on_worse``; both shown no worse -> PASS; else WARN."""
     stat, margin = cfg.click_correlation.statistic, cfg.click_correlation.margin
     name = "click_correlation"
     threshold = (
@@ -502,8 +460,7 @@ def _click_label(q: QualityCall) -> str:
 
 
 def _click_difference(q: QualityCall) -> str:
-    """One difference as the gate's reason shows it.
-
+    """
     >>> _click_difference(QualityCall("click_spearman", 0.074, 0.039, 0.110, 0.001, 0.002,
     ...                               Quality.BETTER, 0.02, family="secondary"))
     'pooled spearman +0.0740 [Holm-adjusted 95% CI +0.0390, +0.1100], p=0.002'
@@ -522,7 +479,7 @@ def _click_difference(q: QualityCall) -> str:
 def gate_unjudged_increase(
     cfg: GateConfig, baseline: float | None, candidate: float | None, k: int = 10
 ) -> GateResult:
-    """Rise of unjudged@k (share of unjudged items in the top k) ``<= max_increase``."""
+    """Rise of unjudged@k ``<= max_increase``."""
     name, limit = "unjudged_increase", cfg.unjudged.max_increase
     threshold = f"unjudged@{k} rises <= {limit:g}"
     if baseline is None or candidate is None or math.isnan(baseline) or math.isnan(candidate):
@@ -576,8 +533,7 @@ def gate_vector_contract(
     baseline: Mapping[str, float] | None,
     candidate: Mapping[str, float] | None,
 ) -> GateResult:
-    """Vectors clients receive keep the baseline's normalisation (unit length or not), from the
-    vector statistics ``norm_min`` / ``norm_max`` / ``norm_mean`` of each version."""
+    """Vectors keep the baseline's normalisation (``norm_min`` / ``norm_max`` of each version)."""
     name, tol = "vector_contract", cfg.vector_contract.norm_tolerance
     threshold = f"unit-length vectors stay unit-length (|norm - 1| <= {tol:g})"
     if not candidate or "norm_min" not in candidate:
@@ -606,10 +562,6 @@ def gate_vector_contract(
     return GateResult(name, Status.PASS, norm, threshold, why)
 
 
-#: The statuses an endpoint check may report (:mod:`evalkit.checks`).
-CHECK_STATUSES = ("PASS", "WARN", "FAIL")
-
-
 def normalise_checks(checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Validate endpoint-check results ``{name, status: PASS|WARN|FAIL, observed, expected, reason}``."""
     out = []
@@ -622,7 +574,7 @@ def normalise_checks(checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
                 expected="a mapping {name, status, observed, expected, reason}",
             )
         status = str(c.get("status", "")).upper()
-        if status not in CHECK_STATUSES:
+        if status not in ("PASS", "WARN", "FAIL"):
             raise DataError(
                 f"endpoint check {c.get('name', '?')!r} has status {c.get('status')!r}",
                 row=i,
@@ -640,8 +592,7 @@ def normalise_checks(checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
 def gate_endpoint_checks(
     cfg: GateConfig, checks: Sequence[Mapping[str, Any]] | None, version: str | None = None
 ) -> GateResult:
-    """Any endpoint check FAIL blocks; WARN warns; no checks run -> ``on_not_measured``.  Checks
-    carrying a ``version`` key count only for that version."""
+    """A FAIL -> ``on_fail``, a WARN warns; a check with a ``version`` key counts for it only."""
     name, threshold = "endpoint_checks", "no FAIL"
     if checks is None:
         return _not_measured(

@@ -91,8 +91,7 @@ def sign_blocks(n: int, permutations: int, seed: int):
 
 
 def sign_matrix(n: int, permutations: int, seed: int) -> np.ndarray:
-    """The sign assignments of the randomization test, ``(rows, n)`` with values +1 / -1: all
-    ``2**n`` when that is at most ``permutations``, else ``permutations`` seeded draws."""
+    """The randomization test's ``(rows, n)`` +1 / -1 sign assignments (:func:`sign_blocks`)."""
     blocks = [1.0 - 2.0 * b for b in sign_blocks(n, permutations, seed)]
     return np.concatenate(blocks, axis=0) if blocks else np.empty((0, n))
 
@@ -164,8 +163,7 @@ def randomization(
 
 
 def bootstrap(estimate: float, replicates: np.ndarray) -> DualTest:
-    """A paired bootstrap difference (``replicates``: recomputed on resampled queries) with its
-    percentile interval and ``p = 2 * min(#(r <= 0), #(r >= 0)) / B``, which inverts it."""
+    """A bootstrap difference: percentile interval, ``p = 2 * min(#(r <= 0), #(r >= 0)) / B``."""
     r = np.asarray(replicates, dtype=np.float64).ravel()
     r = np.sort(r[np.isfinite(r)])
     b = int(r.size)

@@ -108,8 +108,7 @@ def latency_summary(
     retries: int = 0,
     reused_age_s: float | None = None,
 ) -> LatencySummary:
-    """Percentiles of per-request latencies (seconds); ``retries``: requests retried meanwhile;
-    ``reused_age_s``: the age of the stored probe they were reused from (None: measured now)."""
+    """Percentiles of per-request latencies (seconds)."""
     x = _checked(latencies_s)
     p50, p95, p99, mean = (math.nan,) * 4
     if x.size:
@@ -137,9 +136,8 @@ def p95_ratio_ci(
     seed: int = 42,
     confidence: float = 0.95,
 ) -> tuple[float, float]:
-    """Percentile-bootstrap interval of p95(candidate) / p95(baseline), resampling each version's
-    requests independently; NaN with fewer than 2 requests, no resamples or a resampled p95 of 0.
-    """
+    """Percentile-bootstrap interval of p95(candidate) / p95(baseline), each version resampled
+    independently; NaN with fewer than 2 requests, no resamples or a resampled p95 of 0."""
     b, c = _checked(baseline_s), _checked(candidate_s)
     if b.size < 2 or c.size < 2 or n_resamples <= 0:
         return math.nan, math.nan
@@ -169,8 +167,7 @@ def compare_latency(
     seed: int = 42,
     confidence: float = 0.95,
 ) -> LatencyComparison:
-    """Candidate / baseline ratios, and whether the two were measured under the same load; with
-    both versions' raw latencies (seconds) the p95 ratio gets its bootstrap interval."""
+    """Candidate / baseline ratios and whether both were measured under the same load."""
     notes = []
     if baseline.kind and candidate.kind and baseline.kind != candidate.kind:
         b, c = (_KIND_LABEL.get(k, k) for k in (baseline.kind, candidate.kind))

@@ -1,8 +1,6 @@
-"""Which p-values are corrected, and how: the primary metric first, then the secondary family.
-
-The primary metric is tested alone at the full ``alpha``; the other metrics and the click
-differences (the secondary family, tested after it: fixed sequence) are Holm-corrected among
-themselves.  Every interval is the one that agrees with the p-value beside it.
+"""Which p-values are corrected, and how: the primary metric alone at the full ``alpha``, then the
+secondary family (other metrics, click differences) Holm-corrected among themselves, each with
+the interval that agrees with its p (docs/explanation/statistics.md).
 
 >>> from evalkit.compare.intervals import student
 >>> import numpy as np
@@ -96,8 +94,7 @@ def fixed_sequence(
     alpha: float = 0.05,
     correction: str = "holm",
 ) -> dict[str, Adjusted]:
-    """``{name: Adjusted}`` in the order of ``tests``: the primary at full ``alpha``, every other
-    test corrected among themselves (``primary=None``: all in one family)."""
+    """``{name: Adjusted}``: the primary at full ``alpha``, the others corrected together."""
     if not 0.0 < alpha < 1.0:
         raise ConfigError(f"alpha={alpha} (expected between 0 and 1)")
     if primary is not None and primary not in tests:

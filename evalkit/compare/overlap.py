@@ -26,9 +26,8 @@ _BLOCK_CELLS = 1 << 22  # cells of a row block of the (rows, depth) overlap matr
 def align_rankings(
     baseline: Ranking, candidate: Ranking, query_ids: Sequence[str] | None = None
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Both rankings as int64 item-code matrices on the same query rows (``-1`` = no item; a
-    query a ranking lacks is an empty row).  Rows follow ``query_ids`` (default: the baseline's,
-    then the candidate's others); codes index the baseline's ``item_ids``, then the candidate's."""
+    """Both rankings as int64 item-code matrices on the same query rows (``-1`` = no item);
+    codes index the baseline's ``item_ids``, then the candidate's."""
     if query_ids is None:
         seen = set(baseline.query_ids)
         query_ids = list(baseline.query_ids) + [q for q in candidate.query_ids if q not in seen]
@@ -72,9 +71,8 @@ def _pad(x: np.ndarray, depth: int) -> np.ndarray:
 
 
 def positions_in(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """For each cell of ``a``, the 0-based position of the same item in the same row of ``b``
-    (``-1`` where absent); items must not repeat within a row.  One ``searchsorted`` over sorted
-    ``(row, item)`` keys finds every cell."""
+    """For each cell of ``a``, the position of its item in the same row of ``b`` (``-1``: absent);
+    items must not repeat within a row."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     if a.size == 0 or b.size == 0 or not (b >= 0).any():

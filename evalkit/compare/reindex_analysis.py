@@ -1,11 +1,9 @@
 """Re-index or not: can the catalog be re-embedded with B in place (a rolling backfill), or must
 the switch from A to B be atomic?
 
-:func:`analyse_reindex` scores the states a rolling re-index passes through on the primary
-metric, with a paired bootstrap CI of each state minus ``baseline`` in ``deltas[state]``.
-``rolling_safe`` is True when one fixed query encoder keeps every state it passes through
-non-inferior (``ci_low > -margin``), False when none does, None when the dimensions differ.  The
-states, plans and action: docs/explanation/verdict.md ("Re-index or not").
+:func:`analyse_reindex` scores the states a rolling re-index passes through (``deltas[state]``:
+paired bootstrap CI of the state minus ``baseline``); ``rolling_safe``: True, False, or None when
+the dimensions differ.  The states, plans and rule: docs/explanation/verdict.md ("Re-index or not").
 
 >>> rng = np.random.default_rng(0)
 >>> docs = rng.standard_normal((40, 8)).astype("float32")
@@ -22,12 +20,13 @@ from __future__ import annotations
 import gc
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from evalkit.compare.bootstrap import bootstrap_mean_ci
+from evalkit.compare.status import jsonable
 from evalkit.errors import ConfigError
 from evalkit.index.faiss_index import ArrayFlatIP, IndexSpec, build_index
 from evalkit.metrics.ir import scorable_qrels, score
@@ -62,17 +61,7 @@ class ReindexAnalysis:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data (NaN -> None, tuples -> lists)."""
-
-        def clean(x: Any) -> Any:
-            if isinstance(x, dict):
-                return {k: clean(v) for k, v in x.items()}
-            if isinstance(x, list | tuple):
-                return [clean(v) for v in x]
-            if isinstance(x, float) and not math.isfinite(x):
-                return None
-            return x
-
-        return clean(asdict(self))
+        return jsonable(self)
 
 
 def mixed_rows(n: int, fraction: float, seed: int) -> np.ndarray:
@@ -90,8 +79,7 @@ def sample_rows(
     size: int | None,
     seed: int,
 ) -> np.ndarray:
-    """Rows (ascending) of the queries the re-index analysis scores: a seeded random sample of
-    ``size`` of the scorable queries (a judgment of grade >= 1), or all of them."""
+    """Ascending rows of a seeded sample of ``size`` scorable queries (None: all of them)."""
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
         raise ConfigError(f"compare.reindex_queries={size!r} is invalid (expected an integer >= 1)")
     judged = scorable_qrels(dict(qrels), list(query_ids))
@@ -125,8 +113,7 @@ def dims_differ(
     seed: int = 42,
     confidence: float = 0.95,
 ) -> ReindexAnalysis:
-    """The analysis when dimensions differ: re-index everything first.  ``known`` (per-query
-    ``metric`` of ``"baseline"`` and ``"candidate"``) fills the scores."""
+    """The analysis when dimensions differ; ``known`` per-query values fill the scores."""
     scores: dict[str, float] = {}
     deltas: dict[str, tuple[float, float, float]] = {}
     n = 0
@@ -198,9 +185,7 @@ def analyse_reindex(
     names: tuple[str, str] = ("A", "B"),
     sample: int | None = None,
 ) -> ReindexAnalysis:
-    """Score every state and decide, all in memory.  ``known``: per-query ``metric`` of
-    ``"baseline"`` / ``"candidate"`` already computed; ``sample``: score the equal-dimension
-    states on :func:`sample_rows` only."""
+    """Score every state and decide, all in memory (``sample``: on :func:`sample_rows` only)."""
     spec = spec or IndexSpec()
     known = dict(known or {})
     da, db = int(baseline_docs.shape[1]), int(candidate_docs.shape[1])
@@ -296,8 +281,7 @@ def decide(
     n_queries: int = 0,
     names: tuple[str, str] = ("A", "B"),
 ) -> ReindexAnalysis:
-    """The decision from scored states of equal dimension: of the safe plans, the one whose
-    worst state has the higher ``ci_low``."""
+    """The decision: of the safe plans, the one whose worst state has the higher ``ci_low``."""
     ok = safe_plans(deltas, fraction, margin)
     detail = states_text(deltas, metric, fraction, margin, names)
     analysis = ReindexAnalysis(

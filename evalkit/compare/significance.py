@@ -36,10 +36,8 @@ TEST_LABELS = {
 
 @dataclass(frozen=True)
 class MetricComparison:
-    """One metric of a candidate against the baseline over the same queries: ``delta`` (B - A),
-    the raw and family-corrected two-sided p, and the interval at ``ci_confidence`` (the level
-    that agrees with ``p_corrected``), kept inside [-1, 1]; ``baseline_ci`` / ``candidate_ci``:
-    bootstrap intervals of each version's mean (for plots)."""
+    """One metric, candidate against baseline: ``delta`` (B - A), raw and corrected p, and the
+    interval at ``ci_confidence`` (agreeing with ``p_corrected``), kept inside [-1, 1]."""
 
     metric: str
     test: str
@@ -93,8 +91,7 @@ def student_t_test(baseline: np.ndarray, candidate: np.ndarray) -> np.ndarray:
 def fisher_randomization_test(
     baseline: np.ndarray, candidate: np.ndarray, permutations: int = 1000, seed: int = 42
 ) -> np.ndarray:
-    """Two-sided Fisher randomization p-values, column by column of ``(n_queries, n_metrics)``;
-    exact (all ``2**n`` sign assignments) when that is at most ``permutations``."""
+    """Two-sided Fisher randomization p-values, column by column of ``(n_queries, n_metrics)``."""
     if permutations < 1:
         raise ConfigError(f"compare.permutations={permutations} must be >= 1")
     b = np.atleast_2d(np.asarray(baseline, dtype=np.float64).T).T
@@ -161,9 +158,8 @@ def aligned_scores(
     *,
     names: tuple[str, str] = ("baseline", "candidate"),
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Per-query scores of both versions as ``(n_queries, n_metrics)`` arrays on the baseline's
-    scored queries of the first metric (restricted to ``query_ids``); a query only one version
-    scored is a ``DataError``."""
+    """Both versions' per-query scores as ``(n_queries, n_metrics)`` arrays on the baseline's
+    queries of the first metric; a query only one version scored is a ``DataError``."""
     if not metrics:
         raise ConfigError("no metrics to compare (expected e.g. metrics=[ndcg@10])")
     for side, per_query in zip(names, (baseline, candidate)):
@@ -218,8 +214,7 @@ def metric_comparisons(
     seed: int = 42,
     tie_tolerance: float = 1e-12,
 ) -> list[MetricComparison]:
-    """:class:`MetricComparison` rows from aligned ``(n_queries, n_metrics)`` scores and the
-    family-corrected tests (:func:`evalkit.compare.multiplicity.fixed_sequence`)."""
+    """:class:`MetricComparison` rows from aligned scores and the family-corrected tests."""
     n, m = b.shape
     d = c - b
     boot = bootstrap_mean_ci(
@@ -278,9 +273,8 @@ def compare_metrics(
     tie_tolerance: float = 1e-12,
     primary: str | None = None,
 ) -> list[MetricComparison]:
-    """One :class:`MetricComparison` per metric of ``{metric: {query_id: value}}``.  With
-    ``primary`` that metric is tested alone and the others corrected among themselves; without
-    it every metric is in one family."""
+    """One :class:`MetricComparison` per metric of ``{metric: {query_id: value}}`` (``primary``:
+    tested alone, the others corrected among themselves)."""
     check_test(test)
     ids, b, c = aligned_scores(baseline, candidate, metrics, query_ids)
     tests = paired_tests(b, c, test=test, permutations=permutations, seed=seed)

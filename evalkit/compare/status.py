@@ -11,8 +11,13 @@ error: bad data, config, endpoint, fingerprint mismatch).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, is_dataclass
 from enum import StrEnum
+from typing import Any
+
+import numpy as np
 
 
 class Status(StrEnum):
@@ -54,3 +59,22 @@ def exit_code(status: Status | str) -> int:
 def worst(statuses: Iterable[Status | str]) -> Status:
     """The most severe status (PASS if there are none)."""
     return max((Status(s) for s in statuses), key=lambda s: s.severity, default=Status.PASS)
+
+
+def jsonable(x: Any) -> Any:
+    """Plain JSON data: dataclasses as dicts, tuples as lists, NaN / inf as None."""
+    if is_dataclass(x) and not isinstance(x, type):
+        return jsonable(asdict(x))
+    if isinstance(x, Status):
+        return str(x)
+    if isinstance(x, Mapping):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return jsonable(x.item())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x

@@ -21,13 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.compare.status import jsonable
 from evalkit.errors import DataError
 
 UNJUDGED = -1  #: the grade of a retrieved pair nobody judged
-
-
-def _finite(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 @dataclass(frozen=True)
@@ -95,8 +92,7 @@ class ScorePopulation:
         return self.n_pairs - self.n_judged
 
     def describe(self) -> str:
-        """``1,234 pairs scored by both versions: 300 judged (120 grade 0) + 934 unjudged top-10
-        pairs of A and B on 50 judged queries``."""
+        """``1,234 pairs scored by both versions: 300 judged (120 grade 0) + 934 unjudged ...``."""
         text = (
             f"{self.n_pairs:,} pairs scored by both versions: {self.n_judged:,} judged "
             f"({self.n_nonrelevant:,} grade 0)"
@@ -123,10 +119,8 @@ class ThresholdMapping:
     n_relevant: int
     n_nonrelevant: int
     k: int
-    baseline_min: float
-    baseline_max: float
-    candidate_min: float
-    candidate_max: float
+    baseline_range: tuple[float, float]  # (min, max) of A's scores
+    candidate_range: tuple[float, float]
     baseline_precision: float
     baseline_recall: float
     candidate_precision: float
@@ -138,28 +132,13 @@ class ThresholdMapping:
         if self.n_pairs == 0:
             return "no mapping: no pair was scored by both versions"
         return (
-            f"no mapping: the cut-off lies outside A's scores (A: {self.baseline_min:.2f} to "
-            f"{self.baseline_max:.2f})"
+            f"no mapping: the cut-off lies outside A's scores (A: {self.baseline_range[0]:.2f} to "
+            f"{self.baseline_range[1]:.2f})"
         )
 
     def to_dict(self) -> dict:
-        out = {
-            "threshold": self.threshold,
-            "mapped": _finite(self.mapped),
-            "share_below": _finite(self.share_below),
-            "n_pairs": self.n_pairs,
-            "n_judged": self.n_judged,
-            "n_relevant": self.n_relevant,
-            "n_nonrelevant": self.n_nonrelevant,
-            "k": self.k,
-            "baseline_range": [_finite(self.baseline_min), _finite(self.baseline_max)],
-            "candidate_range": [_finite(self.candidate_min), _finite(self.candidate_max)],
-            "baseline_precision": _finite(self.baseline_precision),
-            "baseline_recall": _finite(self.baseline_recall),
-            "candidate_precision": _finite(self.candidate_precision),
-            "candidate_recall": _finite(self.candidate_recall),
-            "population": self.population,
-        }
+        """The fields for verdict.json (NaN -> None), with a ``note`` when there is no mapping."""
+        out = jsonable(self)
         if self.mapped is None:
             out["note"] = self.no_mapping_reason()
         return out
@@ -181,10 +160,8 @@ def _classifier(scores: np.ndarray, cut: float | None, grades: np.ndarray) -> tu
 
 
 def map_threshold(population: ScorePopulation, threshold: float) -> ThresholdMapping:
-    """Quantile-match ``threshold`` from A's score scale to B's on ``population``: to the
-    ``q``-quantile of B's scores, ``q`` the share of A's scores strictly below it, only when
-    ``0 < q < 1``; recall and (with grade-0 judgments) precision of the cut on the judged pairs.
-    """
+    """Quantile-match ``threshold`` from A's scale to B's (only when ``0 < share below < 1``), with
+    the cut's recall and (given grade-0 judgments) precision on the judged pairs."""
     b, c, g = population.baseline, population.candidate, population.grades
     t = float(threshold)
     n = b.size
@@ -206,23 +183,14 @@ def map_threshold(population: ScorePopulation, threshold: float) -> ThresholdMap
         n_relevant=population.n_relevant,
         n_nonrelevant=population.n_nonrelevant,
         k=population.k,
-        baseline_min=float(b.min()) if n else nan,
-        baseline_max=float(b.max()) if n else nan,
-        candidate_min=float(c.min()) if n else nan,
-        candidate_max=float(c.max()) if n else nan,
+        baseline_range=(float(b.min()), float(b.max())) if n else (nan, nan),
+        candidate_range=(float(c.min()), float(c.max())) if n else (nan, nan),
         baseline_precision=bp,
         baseline_recall=br,
         candidate_precision=cp,
         candidate_recall=cr,
         population=population.describe(),
     )
-
-
-def map_thresholds(
-    population: ScorePopulation, thresholds: Sequence[float]
-) -> list[ThresholdMapping]:
-    """:func:`map_threshold` for every configured threshold."""
-    return [map_threshold(population, float(t)) for t in thresholds]
 
 
 def grades_of_pairs(
@@ -251,9 +219,8 @@ def population_of(
     pair_c: np.ndarray,
     qrels: Mapping[str, Mapping[str, int]],
 ) -> ScorePopulation:
-    """The score population of one comparison: the judged pairs (``pair_ids``, both versions'
-    aligned scores) plus the unjudged pairs in A's or B's top-k of a judged query that both
-    versions scored (:mod:`evalkit.run.retrieved_pairs`)."""
+    """The judged pairs (``pair_ids``, aligned scores) plus the unjudged pairs in A's or B's top-k
+    of a judged query that both versions scored (:mod:`evalkit.run.retrieved_pairs`)."""
     grades = grades_of_pairs(pair_ids, qrels)
     k = min(baseline.retrieved_k, candidate.retrieved_k)
     if baseline.retrieved_similarity is None or candidate.retrieved_similarity is None or not k:

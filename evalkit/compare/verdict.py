@@ -32,16 +32,19 @@ from evalkit.compare.actions import (
 from evalkit.compare.calls import Quality, QualityCall, bonferroni_confidence, worst_quality
 from evalkit.compare.calls import call as quality_call
 from evalkit.compare.compare_settings import CompareSettings
-from evalkit.compare.coverage import Coverage, measure_coverage
+from evalkit.compare.coverage import Coverage, UnjudgedSummary
 from evalkit.compare.drift import SimilarityDrift
 from evalkit.compare.gate_config import GateConfig
 from evalkit.compare.gate_rules import GateResult, annotate
 from evalkit.compare.intervals import DualTest, level_of, student
 from evalkit.compare.latency_stats import LatencyComparison
 from evalkit.compare.overlap import OverlapSummary
-from evalkit.compare.questions.behaviour_question import BehaviourAnswer, answer_behaviour
-from evalkit.compare.questions.contract_question import answer_contract
-from evalkit.compare.questions.quality_question import QualityAnswer, answer_quality
+from evalkit.compare.questions import (
+    BehaviourAnswer,
+    answer_behaviour,
+    answer_contract,
+    answer_quality,
+)
 from evalkit.compare.regressions import Regression, worst_regressions
 from evalkit.compare.same_data import check_fingerprints
 from evalkit.compare.significance import (
@@ -54,7 +57,6 @@ from evalkit.compare.significance import clip_interval as kept_inside
 from evalkit.compare.slices import Slice, query_slices
 from evalkit.compare.status import Status, exit_code, worst
 from evalkit.compare.thresholds import ThresholdMapping
-from evalkit.compare.unjudged import UnjudgedSummary
 from evalkit.data.schema import EvalData
 from evalkit.errors import ConfigError
 from evalkit.results import VersionResult
@@ -129,16 +131,10 @@ class CandidateComparison:
         }
 
     def metric(self, name: str) -> MetricComparison:
-        for m in self.metrics:
-            if m.metric == name:
-                return m
-        raise KeyError(name)
+        return {m.metric: m for m in self.metrics}[name]
 
     def gate(self, name: str) -> GateResult:
-        for g in self.gates:
-            if g.name == name:
-                return g
-        raise KeyError(name)
+        return {g.name: g for g in self.gates}[name]
 
 
 @dataclass(frozen=True)
@@ -162,12 +158,9 @@ class Verdict:
 
     def checklist(self) -> dict[str, list[dict[str, Any]]]:
         """Every candidate's checklist lists, concatenated (each item names its candidate)."""
+        lists = [c.checklist() for c in self.candidates]
         keys = ("passed", "follow_ups", "undecided", "blockers", "actions")
-        out: dict[str, list[dict[str, Any]]] = {k: [] for k in keys}
-        for c in self.candidates:
-            for k, v in c.checklist().items():
-                out[k] += v
-        return out
+        return {k: [i for one in lists for i in one[k]] for k in keys}
 
 
 def _metrics_of(baseline: VersionResult, candidates: Sequence[VersionResult]) -> list[str]:
@@ -184,8 +177,7 @@ def _metrics_of(baseline: VersionResult, candidates: Sequence[VersionResult]) ->
 def _primary_hist(
     baseline: VersionResult, candidate: VersionResult, metric: str, bins: int = 20
 ) -> dict[str, list[float]]:
-    """Histograms of both versions' per-query ``metric`` over the baseline's queries, on shared
-    edges spanning [0, 1] and both ranges."""
+    """Both versions' per-query ``metric`` histograms on shared edges spanning [0, 1] and both."""
     ids = list(baseline.per_query[metric])
     b = np.fromiter((baseline.per_query[metric][q] for q in ids), float, len(ids))
     c = np.fromiter((candidate.per_query[metric][q] for q in ids), float, len(ids))
@@ -229,9 +221,7 @@ def compare_pair(
     reindex: Any = None,
     click_tests: Mapping[str, DualTest] | None = None,
 ) -> CandidateComparison:
-    """Compare one candidate with the baseline (fingerprints checked first): the three
-    questions (:mod:`evalkit.compare.questions`), slices, actions and the worst regressions.
-    ``reindex``: the candidate's ``ReindexAnalysis`` or None."""
+    """Compare one candidate with the baseline: three questions, slices, actions, regressions."""
     cfg = gates or GateConfig()
     st = settings or CompareSettings()
     check_fingerprints(
@@ -245,7 +235,18 @@ def compare_pair(
         )
     behaviour = answer_behaviour(baseline, candidate, data, cfg, st)
     p = _Pair(baseline, candidate, names, cfg, st, data, behaviour)
-    quality, coverage = _answer_quality(p, click_tests)
+    unjudged = [u.mean for u in behaviour.unjudged.values()]
+    quality = answer_quality(
+        baseline,
+        candidate,
+        names,
+        cfg,
+        st,
+        click_tests,
+        qrels=p.qrels,
+        worklist=st.worklist_size > 0 and (not unjudged or max(unjudged) > 0),
+        queries_in_set=len(data.queries) if data is not None else None,
+    )
     latency, contract_gates = answer_contract(baseline, candidate, cfg, st, checks)
     gate_results = [annotate(g) for g in (*quality.gates, *behaviour.gates, *contract_gates)]
     slices = _slices(p)
@@ -268,44 +269,8 @@ def compare_pair(
         thresholds=behaviour.thresholds,
         reindex=reindex,
         click_quality=quality.click_calls,
-        coverage=coverage,
+        coverage=quality.coverage,
     )
-
-
-def _answer_quality(
-    p: _Pair, click_tests: Mapping[str, DualTest] | None
-) -> tuple[QualityAnswer, Coverage | None]:
-    """The quality question, with the judged-only coverage when ``data`` has judgments; a
-    judging worklist only when some top-k item is unjudged."""
-    cfg, st = p.cfg, p.st
-    unjudged = [u.mean for u in p.behaviour.unjudged.values()]
-    coverage = None
-    if p.qrels:
-        coverage = measure_coverage(
-            p.baseline,
-            p.candidate,
-            p.qrels,
-            cfg.metric,
-            max_unjudged=cfg.judgments.max_unjudged,
-            margin=cfg.primary_metric.margin,
-            alpha=cfg.primary_metric.alpha,
-            test=st.test,
-            permutations=st.permutations,
-            seed=st.seed,
-        )
-    quality = answer_quality(
-        p.baseline,
-        p.candidate,
-        p.metrics,
-        cfg,
-        st,
-        click_tests,
-        worklist=st.worklist_size > 0 and (not unjudged or max(unjudged) > 0),
-        queries_in_set=len(p.data.queries) if p.data is not None else None,
-        coverage=coverage,
-        judged=bool(p.qrels),
-    )
-    return quality, coverage
 
 
 def _candidate_status(
@@ -377,8 +342,7 @@ def _slices(p: _Pair) -> list[SliceResult]:
 
 
 def _slice_level(p: _Pair, query_sets: Sequence[Slice]) -> float:
-    """The slices' confidence: Bonferroni over the metrics of the slices that get a call
-    (>= ``compare.min_slice_queries`` queries scored by both versions)."""
+    """The slices' confidence: Bonferroni over the metrics of the slices that get a call."""
     scored_b = p.baseline.per_query[p.cfg.metric]
     scored_c = p.candidate.per_query[p.cfg.metric]
     n_called = sum(
@@ -389,8 +353,7 @@ def _slice_level(p: _Pair, query_sets: Sequence[Slice]) -> float:
 
 
 def clip_interval(low: float, high: float) -> tuple[float, float, bool]:
-    """``[low, high]`` clipped to :data:`DIFFERENCE_RANGE`, and whether the clip changed it (it
-    never changes a call: 0 and -margin lie inside the range)."""
+    """``[low, high]`` clipped to :data:`DIFFERENCE_RANGE`, and whether the clip changed it."""
     if math.isnan(low) or math.isnan(high):
         return low, high, False
     clipped = kept_inside(low, high, DIFFERENCE_RANGE)
@@ -407,10 +370,8 @@ def slice_calls(
     min_queries: int = 2,
     alpha: float = 0.05,
 ) -> tuple[list[QualityCall], set[str]]:
-    """Slice calls from paired t-intervals at ``confidence`` (already Bonferroni-adjusted),
-    clipped to [-1, 1], and the metrics whose interval was clipped.  Fewer than ``min_queries``
-    queries: no call.  ``p_corrected = min(1, p * alpha / (1 - confidence))``, so an interval
-    excludes 0 exactly when ``p_corrected < alpha``."""
+    """Slice calls from paired t-intervals at (Bonferroni) ``confidence``, and the metrics whose
+    interval was clipped; ``p_corrected = min(1, p * alpha / (1 - confidence))``."""
     out, clipped = [], set()
     for m in comparisons:
         b, c = baseline[m.metric], candidate[m.metric]
@@ -448,8 +409,7 @@ def slice_calls(
 
 
 def _compare_slice(p: _Pair, sl: Slice, level: float, drift: SimilarityDrift | None) -> SliceResult:
-    """One slice: its metric comparisons and calls (at the Bonferroni ``level``), drift,
-    overlap and unjudged shares; called only with ``compare.min_slice_queries`` queries."""
+    """One slice's comparisons and calls (at the Bonferroni ``level``), drift, overlap, unjudged."""
     cfg, st, behaviour = p.cfg, p.st, p.behaviour
     comparisons = compare_metrics(
         p.baseline.per_query,
@@ -510,10 +470,7 @@ def compare_versions(
     click_tests: Mapping[str, Mapping[str, DualTest]] | None = None,
 ) -> Verdict:
     """Compare every candidate with the baseline; the verdict is the worst candidate status.
-
-    ``checks``: endpoint-check results (None: not run); ``reindex`` and ``click_tests`` are keyed
-    by candidate name.
-    """
+    ``checks``: None when not run; ``reindex`` and ``click_tests`` are keyed by candidate."""
     if not candidates:
         raise ConfigError(
             f"nothing to compare: only the baseline {baseline.name!r} was evaluated "

@@ -129,9 +129,8 @@ def _ndcg_delta(family: str, ra: Mapping[str, int], rb: Mapping[str, int], known
 def relevance_curve(
     ranked: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]]
 ) -> np.ndarray:
-    """P(relevant) at ranks 1..depth of one version's ranking (index ``r - 1``): isotonic
-    regression of "judged relevant" on the rank over the retrieved pairs of judged queries, an
-    unjudged item counting as not relevant."""
+    """P(relevant) at ranks 1..depth (index ``r - 1``): isotonic regression of "judged relevant"
+    on the rank over judged queries (unjudged counts as not relevant)."""
     from scipy.optimize import isotonic_regression
 
     depth = max((len(v) for v in ranked.values()), default=0)
@@ -176,13 +175,8 @@ def rank_unjudged(
     *,
     prior: bool = True,
 ) -> list[Unjudged]:
-    """Every unjudged item of either version's top k, highest priority first (the weight:
-    docs/how-to/judgments.md).
-
-    ``top_a`` / ``top_b``: ``{query_id: [item ids best first]}`` (pass the whole rankings: items
-    past k feed P(relevant)); queries are those of ``top_a``.  ``depth``: the cut-off of a metric
-    without one.  ``prior=False`` leaves P(relevant) out.
-    """
+    """Every unjudged item of either version's top k, highest priority first; ``top_a`` /
+    ``top_b``: ``{query_id: [item ids]}``, whole rankings (items past k feed P(relevant))."""
     if depth is None:
         depth = max((len(v) for v in (*top_a.values(), *top_b.values())), default=0)
     family, k = metric_cutoff(metric, depth)
@@ -239,8 +233,7 @@ def order_unjudged(
     order: str = DEFAULT_ORDER,
     seed: int = 0,
 ) -> list[Unjudged]:
-    """The unjudged items of either version's top k in the judging ``order`` (:data:`ORDERS`),
-    each with its ``priority``; ``seed`` draws the query order of ``query_pooling``."""
+    """The unjudged items of either version's top k in the judging ``order`` (:data:`ORDERS`)."""
     check_order(order)
     if depth is None:
         depth = max((len(v) for v in (*top_a.values(), *top_b.values())), default=0)
@@ -298,8 +291,7 @@ class WorklistRow:
 
 @dataclass(frozen=True)
 class Worklist:
-    """The rows to judge (every comparison's top ``size``); ``unjudged`` counts, per candidate,
-    every unjudged item of either version's top k."""
+    """The rows to judge; ``unjudged``: per candidate, every unjudged item of either top k."""
 
     metric: str
     k: int
@@ -332,9 +324,8 @@ def build_worklist(
     order: str = DEFAULT_ORDER,
     seed: int = 0,
 ) -> Worklist:
-    """Every comparison's (``tops``: ``{candidate: (top_a, top_b)}``) first ``size`` unjudged
-    items in the judging ``order``, in one list: merged by priority, or interleaved by position
-    for a pooling order."""
+    """The first ``size`` unjudged items of every comparison (``{candidate: (top_a, top_b)}``)
+    in the judging ``order``, merged by priority or interleaved by position."""
     check_order(order)
     picked: list[tuple[tuple, Unjudged, str]] = []
     counts: dict[str, int] = {}
@@ -378,8 +369,7 @@ def evaluation_worklist(
     order: str = DEFAULT_ORDER,
     seed: int = 0,
 ) -> Worklist | None:
-    """The worklist of an evaluation (baseline vs every candidate), or None when the baseline
-    has no ranking.  Item text is the title and, when the catalog has one, the body."""
+    """The worklist of an evaluation, or None when the baseline has no ranking."""
     if baseline.ranking is None:
         return None
     depth = baseline.ranking.k

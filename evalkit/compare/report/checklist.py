@@ -52,8 +52,7 @@ def _slice_summary(c: CandidateComparison) -> str:
 
 
 def checklist_lines(verdict: Verdict) -> list[str]:
-    """Plain-text checklist per candidate: the verdict and quality call, then the blockers,
-    passed gates, follow-ups and actions before switching."""
+    """Plain-text checklist per candidate: the verdict and quality call, then every list."""
     lines = []
     for c in verdict.candidates:
         lines.append(

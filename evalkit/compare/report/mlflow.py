@@ -117,31 +117,26 @@ def comparison_metrics(verdict: Verdict) -> dict[str, float]:
 
 
 def verdict_tags(verdict: Verdict) -> dict[str, str]:
-    """The parent run's ``evalkit.*`` tags and its MLflow description."""
+    """The parent run's ``evalkit.*`` tags and its MLflow description (the verdict first)."""
     text = verdict_summary(verdict)
+    counts = ", ".join(
+        f"{len(v)} {k.replace('_', '-')}" for k, v in verdict.checklist().items() if v
+    )
+    where = f" on {verdict.dataset}" if verdict.dataset else ""
     return {
         "evalkit.verdict": str(verdict.status),
         "evalkit.quality": str(verdict.quality),
         "evalkit.exit_code": str(verdict.exit_code),
         "evalkit.summary": text,
-        # the run's description in the MLflow UI: the verdict first
-        "mlflow.note.content": verdict_note(verdict, text),
+        "mlflow.note.content": f"**{text}**\n\nevalkit verdict{where}: {counts or 'no gates'}.",
     }
 
 
 def verdict_summary(verdict: Verdict) -> str:
-    """``evalkit.summary``: e.g. ``BLOCK: e5_small vs use_m3: ndcg@10 -0.0257 [95% CI -0.0360,
-    -0.0154], p=1.2e-06 (worse)``."""
+    """``evalkit.summary``: e.g. ``BLOCK: e5_small vs use_m3: ndcg@10 -0.0257 [...] (worse)``."""
     parts = []
     for c in verdict.candidates:
         q = c.primary_call
         call = f"{q.describe()} ({q.status.value.replace('_', ' ')})" if q else "not scored"
         parts.append(f"{c.candidate} vs {c.baseline}: {call}")
     return f"{verdict.status}: " + "; ".join(parts)
-
-
-def verdict_note(verdict: Verdict, summary: str) -> str:
-    lists = verdict.checklist()
-    counts = ", ".join(f"{len(v)} {k.replace('_', '-')}" for k, v in lists.items() if v)
-    where = f" on {verdict.dataset}" if verdict.dataset else ""
-    return f"**{summary}**\n\nevalkit verdict{where}: {counts or 'no gates'}."

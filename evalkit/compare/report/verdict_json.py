@@ -12,34 +12,11 @@ metrics and the evidence per candidate, as one JSON document (NaN / inf written 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import asdict, is_dataclass
 from typing import Any
 
-import numpy as np
-
 from evalkit.compare.report.mlflow import candidate_metrics, comparison_metrics
-from evalkit.compare.status import Status
+from evalkit.compare.status import jsonable as jsonable
 from evalkit.compare.verdict import CandidateComparison, Verdict
-
-
-def jsonable(x: Any) -> Any:
-    if is_dataclass(x) and not isinstance(x, type):
-        return jsonable(asdict(x))
-    if isinstance(x, Status):
-        return str(x)
-    if isinstance(x, Mapping):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return jsonable(x.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def _coverage(c: CandidateComparison) -> dict[str, Any] | None:
@@ -69,9 +46,7 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
                 "quality": [q.to_dict() for q in c.quality],
                 "click_quality": [q.to_dict() for q in c.click_quality],
                 "thresholds": [t.to_dict() for t in c.thresholds],
-                "reindex": jsonable(c.reindex.to_dict())
-                if hasattr(c.reindex, "to_dict")
-                else jsonable(c.reindex),
+                "reindex": jsonable(c.reindex),
                 "gates": [g.to_dict() for g in c.gates],
                 "comparison_metrics": candidate_metrics(c),
                 "metrics": jsonable(c.metrics),
