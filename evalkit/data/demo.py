@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -898,8 +898,13 @@ def load_demo(
     >>> d.clicks.simulated, sorted(set(d.catalog.attributes["language"]))
     (True, ['de', 'en'])
     """
-    given = locals()
-    s = _Settings(**{f.name: given[f.name] for f in fields(_Settings) if f.init})
+    s = _Settings(
+        n_items=n_items, n_queries=n_queries, seed=seed, languages=languages,
+        language_weights=language_weights, cross_lingual_rate=cross_lingual_rate,
+        intent_mix=intent_mix, feature_rate=feature_rate, typo_rate=typo_rate,
+        pool_exact=pool_exact, pool_partial=pool_partial, pool_category=pool_category,
+        hard_negatives=hard_negatives,
+    )  # fmt: skip
     data = _generate(s, text_field, descriptions)
     clicks = None
     if simulate_clicks:  # PBM clicks on a BM25 ranking

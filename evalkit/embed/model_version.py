@@ -22,7 +22,6 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from operator import attrgetter
 from typing import Any, ClassVar, TypedDict, Unpack
 
 import numpy as np
@@ -240,6 +239,34 @@ class ModelVersion(ABC):
                 )
         self.name = name
         self.options = ModelOptions.checked(name, self.default_options, **options)
+
+    @property
+    def batch_size(self) -> int:
+        return self.options.batch_size
+
+    @property
+    def dimensions(self) -> int | None:
+        return self.options.dimensions
+
+    @property
+    def normalize(self) -> bool:
+        return self.options.normalize
+
+    @property
+    def query_prefix(self) -> str:
+        return self.options.query_prefix
+
+    @property
+    def document_prefix(self) -> str:
+        return self.options.document_prefix
+
+    @property
+    def chunking(self) -> Chunking | None:
+        return self.options.chunking
+
+    @property
+    def revision(self) -> str | None:
+        return self.options.revision
 
     def vectors_for(self, ids: list[str], role: str) -> EmbeddingResult:
         """The vectors of ``ids`` (in that order) of a version that ``brings_vectors``."""
@@ -471,7 +498,3 @@ class ModelVersion(ABC):
             in_place = in_place and not truncated and m.flags.writeable and m.flags.c_contiguous
             m = l2_normalize_in_place(m if in_place else np.array(m, dtype=np.float32))
         return np.ascontiguousarray(m, dtype=np.float32)
-
-
-for _option in OPTION_NAMES:  # version.batch_size, .dimensions, ...: its options', read-only
-    setattr(ModelVersion, _option, property(attrgetter(f"options.{_option}")))

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evalkit.compare.status import Status
+from evalkit.compare.status import Status, jsonable
 
 LISTS = (
     ("blockers", Status.BLOCK),
@@ -40,18 +40,6 @@ class OnlineFiles:
         return [self.verdict_json, self.markdown, self.html, *self.plots.values()]
 
 
-def _clean(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if hasattr(x, "item") and not isinstance(x, str):
-        return _clean(x.item())
-    return x
-
-
 def checklist(result: Any) -> dict[str, list[dict[str, Any]]]:
     """``passed`` / ``follow_ups`` / ``undecided`` / ``blockers`` / ``actions`` (as offline)."""
     items = {name: [g.item() for g in result.gates if g.status == s] for name, s in LISTS}
@@ -60,7 +48,7 @@ def checklist(result: Any) -> dict[str, list[dict[str, Any]]]:
 
 def verdict_dict(result: Any) -> dict[str, Any]:
     """The ``verdict.json`` document."""
-    return _clean(
+    return jsonable(
         {
             "task": "online",
             "verdict": str(result.status),
